@@ -1,0 +1,111 @@
+//! Hashes and identifiers.
+
+use std::fmt;
+
+/// Domain-separation prefix of a record hash: `BLAKE3(RECORD_DOMAIN || stored bytes)`.
+pub const RECORD_DOMAIN: &[u8] = b"dossier/record/v1\0";
+/// Domain-separation prefix of an event id.
+pub const EVENT_ID_DOMAIN: &[u8] = b"dossier/event-id/v1\0";
+
+/// The `prev` value of record 1: 32 zero bytes.
+pub const GENESIS_PREV: Hash = Hash([0; 32]);
+
+/// A 32-byte BLAKE3 hash, shown as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The hash of a record: BLAKE3 over [`RECORD_DOMAIN`] followed by the exact stored bytes.
+    #[must_use]
+    pub fn of_record(bytes: &[u8]) -> Hash {
+        let mut h = blake3::Hasher::new();
+        h.update(RECORD_DOMAIN);
+        h.update(bytes);
+        Hash(*h.finalize().as_bytes())
+    }
+
+    /// Plain BLAKE3 of some bytes (used for report texts and body digests).
+    #[must_use]
+    pub fn of_bytes(bytes: &[u8]) -> Hash {
+        Hash(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Lowercase hex.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses exactly 64 hex digits.
+    ///
+    /// # Errors
+    /// If the text is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Hash, hex::FromHexError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out)?;
+        Ok(Hash(out))
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+/// A 16-byte event id derived from the event type and the entity's key, never from formatting.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub [u8; 16]);
+
+impl EventId {
+    /// Lowercase hex (32 digits).
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses exactly 32 hex digits.
+    ///
+    /// # Errors
+    /// If the text is not 32 hex digits.
+    pub fn from_hex(text: &str) -> Result<EventId, hex::FromHexError> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(text, &mut out)?;
+        Ok(EventId(out))
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.to_hex())
+    }
+}
+
+/// The event id of an event: the first 16 bytes of
+/// `BLAKE3(EVENT_ID_DOMAIN || event_type || 0x00 || entity_key)`.
+///
+/// Publishing the same entity twice yields the same id, which is what makes publishing
+/// idempotent.
+#[must_use]
+pub fn event_id(event_type: &str, entity_key: &str) -> EventId {
+    let mut h = blake3::Hasher::new();
+    h.update(EVENT_ID_DOMAIN);
+    h.update(event_type.as_bytes());
+    h.update(&[0]);
+    h.update(entity_key.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    EventId(out)
+}

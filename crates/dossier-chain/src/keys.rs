@@ -1,0 +1,145 @@
+//! Producer keys: Ed25519 signing keys, key ids and the key events.
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Domain-separation prefix of a key id.
+pub const KEY_ID_DOMAIN: &[u8] = b"dossier/key-id/v1\0";
+
+/// A key id: 16 lowercase hex digits, the first 8 bytes of `BLAKE3(KEY_ID_DOMAIN || public key)`.
+pub type KeyId = String;
+
+/// Derives the key id of an Ed25519 public key.
+#[must_use]
+pub fn key_id(public: &VerifyingKey) -> KeyId {
+    let mut h = blake3::Hasher::new();
+    h.update(KEY_ID_DOMAIN);
+    h.update(public.as_bytes());
+    hex::encode(&h.finalize().as_bytes()[..8])
+}
+
+/// Errors handling key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The text is not 64 hex digits.
+    #[error("a key must be 64 hex digits (32 bytes)")]
+    BadHex,
+    /// The bytes are not a valid Ed25519 public key.
+    #[error("not a valid Ed25519 public key")]
+    BadPublicKey,
+}
+
+/// A producer's signing key with its id and display name.
+#[derive(Clone)]
+pub struct Signer {
+    key: SigningKey,
+    id: KeyId,
+    name: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Generates a new key from the operating system's random source.
+    #[must_use]
+    pub fn generate(name: &str) -> Signer {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        Signer::from_signing_key(key, name)
+    }
+
+    /// Wraps an existing 32-byte secret (used for keys loaded from disk and for test vectors).
+    #[must_use]
+    pub fn from_secret(secret: [u8; 32], name: &str) -> Signer {
+        Signer::from_signing_key(SigningKey::from_bytes(&secret), name)
+    }
+
+    /// Parses a 64-hex-digit secret.
+    ///
+    /// # Errors
+    /// [`KeyError::BadHex`] if the text is not 64 hex digits.
+    pub fn from_secret_hex(text: &str, name: &str) -> Result<Signer, KeyError> {
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| KeyError::BadHex)?;
+        Ok(Signer::from_secret(secret, name))
+    }
+
+    fn from_signing_key(key: SigningKey, name: &str) -> Signer {
+        let id = key_id(&key.verifying_key());
+        Signer { key, id, name: name.to_owned() }
+    }
+
+    /// The key id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The producer's display name (written into every record's `actor`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public key.
+    #[must_use]
+    pub fn public(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The public key as 64 hex digits.
+    #[must_use]
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The secret as 64 hex digits (for storing the key file).
+    #[must_use]
+    pub fn secret_hex(&self) -> String {
+        hex::encode(self.key.to_bytes())
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+}
+
+/// Parses a 64-hex-digit Ed25519 public key.
+///
+/// # Errors
+/// If the text is not hex or not a valid point.
+pub fn parse_public_hex(text: &str) -> Result<VerifyingKey, KeyError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| KeyError::BadHex)?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPublicKey)
+}
+
+pub(crate) fn verify_signature(public: &VerifyingKey, message: &[u8], sig: &[u8; 64]) -> bool {
+    public.verify(message, &Signature::from_bytes(sig)).is_ok()
+}
+
+/// Body of a `key.registered` event: a new producer key, trusted once the batch that
+/// registers it is sealed by a key that was already trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRegistered {
+    /// The key id (must equal `key_id(public)`).
+    pub key: KeyId,
+    /// The Ed25519 public key, 64 hex digits.
+    pub public: String,
+    /// Who holds it.
+    pub name: String,
+}
+
+/// Body of a `key.revoked` event: the key signs nothing after the batch that revokes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevoked {
+    /// The key id being revoked.
+    pub key: KeyId,
+    /// Why (free text).
+    pub reason: String,
+}

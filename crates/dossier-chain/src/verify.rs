@@ -1,0 +1,509 @@
+//! Streaming verification of a stored ledger.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
+
+use crate::builder::seal_message;
+use crate::hash::{event_id, Hash, GENESIS_PREV};
+use crate::keys::{key_id, parse_public_hex, verify_signature, KeyRegistered, KeyRevoked};
+use crate::record::{control, GenesisBody, Head, RecordView, SealBody, StoredRecord, FORMAT_VERSION, MAX_RECORD_BYTES};
+use crate::time_fmt::looks_like_recorded;
+
+/// What verification trusts as the ledger's root.
+#[derive(Clone, Debug)]
+pub enum TrustRoot {
+    /// The founding key is pinned: a genesis registering any other key fails.
+    Pinned(VerifyingKey),
+    /// Nothing pinned: the genesis's founding key is accepted as it is (the report says so).
+    /// A ledger re-chained and re-signed by a forger verifies in this mode.
+    Unpinned,
+}
+
+/// The kinds of verification failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The bytes are not a record of this format (bad JSON, missing or unknown field, wrong version, oversized).
+    Malformed,
+    /// The stored bytes no longer hash to the hash the backend recorded at append time.
+    ChangedBytes,
+    /// `prev` does not equal the hash of the record before it.
+    BrokenLink,
+    /// Sequence numbers are missing.
+    Gap,
+    /// A record is stored twice.
+    Duplicate,
+    /// A record is stored at a position other than its sequence number.
+    Reordered,
+    /// The record belongs to another ledger.
+    WrongLedger,
+    /// The event id does not derive from the type and entity.
+    BadEventId,
+    /// Recorded time decreased.
+    TimeWentBackwards,
+    /// The genesis does not register the pinned founding key, or is missing.
+    UntrustedRoot,
+    /// A record or seal names a key that was never registered.
+    UnknownKey,
+    /// A seal is signed by a key revoked before it.
+    RevokedKey,
+    /// A seal's signature does not verify.
+    BadSignature,
+    /// A seal does not match its batch (count, head, or a record signed by another key).
+    BadSeal,
+    /// A key event is invalid (wrong id, re-registration, revoking an unknown key).
+    BadKeyEvent,
+    /// Records after the last seal: a batch that was never completed.
+    IncompleteBatch,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// One verification failure, located at a sequence number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The sequence number (storage position) where the failure shows.
+    pub seq: u64,
+    /// What failed.
+    pub kind: FailureKind,
+    /// Details for a person.
+    pub detail: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq {}: {}: {}", self.seq, self.kind, self.detail)
+    }
+}
+
+/// The outcome of verifying a ledger.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// Records read.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Sequence number of the last record read.
+    pub last_seq: u64,
+    /// Hash of the last record read.
+    pub head: String,
+    /// Sequence number of the last seal that verified (readers expose records up to here).
+    pub last_sealed: u64,
+    /// Failures, in order (at most [`Verifier::MAX_FAILURES`]).
+    pub failures: Vec<Failure>,
+    /// Failures beyond the ones kept.
+    pub more_failures: u64,
+    /// The founding key id, and whether it was pinned.
+    pub founding_key: Option<String>,
+    /// Whether the founding key was checked against a pinned root.
+    pub pinned: bool,
+}
+
+impl VerifyReport {
+    /// True when nothing failed.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct KeyState {
+    public: VerifyingKey,
+    revoked_at: Option<u64>,
+}
+
+#[derive(Debug)]
+enum KeyChange {
+    Register { key: String, public: VerifyingKey },
+    Revoke { key: String },
+}
+
+#[derive(Debug)]
+struct Batch {
+    first: u64,
+    count: u64,
+    actor: String,
+    changes: Vec<KeyChange>,
+}
+
+/// Verifies records one at a time, in storage order, with constant memory.
+///
+/// Feed every record from sequence 1 with [`Verifier::push`], then call [`Verifier::finish`].
+/// After a failure, verification resynchronises on the record just read and goes on, so one
+/// pass reports every independent failure.
+///
+/// # Examples
+/// ```
+/// use dossier_chain::{Genesis, Signer, StoredRecord, TrustRoot, Verifier};
+/// let founder = Signer::from_secret([1; 32], "founder");
+/// let records = Genesis::build(uuid::Uuid::nil(), "demo", &founder, time::OffsetDateTime::UNIX_EPOCH).unwrap();
+/// let mut v = Verifier::new(TrustRoot::Pinned(founder.public()));
+/// for r in &records {
+///     v.push(&StoredRecord { position: r.seq, stored_hash: Some(r.hash), bytes: r.bytes.clone() });
+/// }
+/// assert!(v.finish().ok());
+/// ```
+#[derive(Debug)]
+pub struct Verifier {
+    trust: TrustRoot,
+    expected: u64,
+    prev: Hash,
+    prev_recorded: String,
+    ledger: Option<(String, uuid::Uuid)>,
+    keys: HashMap<String, KeyState>,
+    batch: Option<Batch>,
+    last_sealed: u64,
+    records: u64,
+    bytes: u64,
+    failures: Vec<Failure>,
+    more_failures: u64,
+    founding_key: Option<String>,
+    link_already_reported: bool,
+}
+
+impl Verifier {
+    /// The most failures a report keeps (later ones are only counted).
+    pub const MAX_FAILURES: usize = 1000;
+
+    /// A verifier for a ledger read from sequence 1.
+    #[must_use]
+    pub fn new(trust: TrustRoot) -> Verifier {
+        Verifier {
+            trust,
+            expected: 1,
+            prev: GENESIS_PREV,
+            prev_recorded: String::new(),
+            ledger: None,
+            keys: HashMap::new(),
+            batch: None,
+            last_sealed: 0,
+            records: 0,
+            bytes: 0,
+            failures: Vec::new(),
+            more_failures: 0,
+            founding_key: None,
+            link_already_reported: false,
+        }
+    }
+
+    /// Failures found so far.
+    #[must_use]
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// The head after the records pushed so far.
+    #[must_use]
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.expected - 1,
+            hash: self.prev,
+            recorded: (!self.prev_recorded.is_empty()).then(|| self.prev_recorded.clone()),
+        }
+    }
+
+    /// Sequence number of the last verified seal.
+    #[must_use]
+    pub fn last_sealed(&self) -> u64 {
+        self.last_sealed
+    }
+
+    fn fail(&mut self, seq: u64, kind: FailureKind, detail: impl Into<String>) {
+        if self.failures.len() < Self::MAX_FAILURES {
+            self.failures.push(Failure { seq, kind, detail: detail.into() });
+        } else {
+            self.more_failures += 1;
+        }
+    }
+
+    /// Checks one record.
+    pub fn push(&mut self, rec: &StoredRecord) {
+        let pos = rec.position;
+        self.records += 1;
+        self.bytes += rec.bytes.len() as u64;
+        let mut suppress_link = std::mem::take(&mut self.link_already_reported);
+        if pos > self.expected {
+            let detail = if pos - self.expected == 1 {
+                format!("record {} is missing", self.expected)
+            } else {
+                format!("records {}..={} are missing", self.expected, pos - 1)
+            };
+            self.fail(self.expected, FailureKind::Gap, detail);
+            suppress_link = true;
+        } else if pos < self.expected {
+            self.fail(pos, FailureKind::Duplicate, format!("position {pos} was already read; storage returned it again"));
+            return;
+        }
+        let hash = Hash::of_record(&rec.bytes);
+        if let Some(stored) = rec.stored_hash {
+            if stored != hash {
+                self.fail(
+                    pos,
+                    FailureKind::ChangedBytes,
+                    format!("stored bytes hash to {hash}, but {stored} was recorded at append time"),
+                );
+                self.link_already_reported = true;
+            }
+        }
+        self.check(pos, &rec.bytes, hash, suppress_link);
+        self.prev = hash;
+        self.expected = pos + 1;
+    }
+
+    fn check(&mut self, pos: u64, bytes: &[u8], hash: Hash, suppress_link: bool) {
+        if bytes.len() > MAX_RECORD_BYTES {
+            self.fail(pos, FailureKind::Malformed, format!("record is {} bytes; the limit is {MAX_RECORD_BYTES}", bytes.len()));
+            self.count_in_batch(pos, None);
+            return;
+        }
+        let view = match RecordView::parse(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(pos, FailureKind::Malformed, format!("not a dossier record: {e}"));
+                self.count_in_batch(pos, None);
+                return;
+            }
+        };
+        if view.dossier != FORMAT_VERSION {
+            self.fail(pos, FailureKind::Malformed, format!("unknown record format version {}", view.dossier));
+        }
+        if view.seq != pos {
+            if hash == self.prev {
+                self.fail(pos, FailureKind::Duplicate, format!("a copy of record {} is stored again at position {pos}", pos - 1));
+            } else {
+                self.fail(pos, FailureKind::Reordered, format!("record {} is stored at position {pos}", view.seq));
+            }
+            self.link_already_reported = true;
+        } else if !suppress_link {
+            match Hash::from_hex(view.prev) {
+                Ok(prev) if prev == self.prev => {}
+                Ok(prev) => self.fail(
+                    pos,
+                    FailureKind::BrokenLink,
+                    format!(
+                        "prev is {prev}, but record {} hashes to {} (record {} was altered, or this link was)",
+                        pos.saturating_sub(1),
+                        self.prev,
+                        pos.saturating_sub(1)
+                    ),
+                ),
+                Err(_) => self.fail(pos, FailureKind::Malformed, "prev is not 64 hex digits"),
+            }
+        }
+        match &self.ledger {
+            None => match uuid::Uuid::parse_str(view.ledger) {
+                Ok(id) => self.ledger = Some((view.ledger.to_owned(), id)),
+                Err(_) => self.fail(pos, FailureKind::Malformed, "ledger is not a UUID"),
+            },
+            Some((text, _)) if text != view.ledger => {
+                let detail = format!("record belongs to ledger {}, not {text}", view.ledger);
+                self.fail(pos, FailureKind::WrongLedger, detail);
+            }
+            Some(_) => {}
+        }
+        if event_id(view.event_type, &view.entity).to_hex() != view.id {
+            self.fail(pos, FailureKind::BadEventId, format!("id {} does not derive from type {} and entity {}", view.id, view.event_type, view.entity));
+        }
+        if !looks_like_recorded(view.recorded) {
+            self.fail(pos, FailureKind::Malformed, format!("recorded time {:?} is not in the fixed UTC form", view.recorded));
+        } else if view.recorded < self.prev_recorded.as_str() {
+            let detail = format!("recorded {} is earlier than the previous record's {}", view.recorded, self.prev_recorded);
+            self.fail(pos, FailureKind::TimeWentBackwards, detail);
+        } else {
+            view.recorded.clone_into(&mut self.prev_recorded);
+        }
+        self.check_kind(pos, &view);
+    }
+
+    fn count_in_batch(&mut self, pos: u64, actor: Option<&str>) {
+        let batch = self.batch.get_or_insert_with(|| Batch {
+            first: pos,
+            count: 0,
+            actor: actor.unwrap_or_default().to_owned(),
+            changes: Vec::new(),
+        });
+        batch.count += 1;
+    }
+
+    fn check_kind(&mut self, pos: u64, view: &RecordView<'_>) {
+        let ty = view.event_type;
+        if pos == 1 {
+            if ty == control::GENESIS {
+                self.genesis(view);
+            } else {
+                self.fail(1, FailureKind::UntrustedRoot, format!("record 1 is a {ty}, not a ledger.genesis"));
+            }
+        } else if ty == control::GENESIS {
+            self.fail(pos, FailureKind::Malformed, "a second ledger.genesis");
+        }
+        if ty == control::SEAL {
+            self.seal(pos, view);
+            return;
+        }
+        self.count_in_batch(pos, Some(view.actor.key));
+        let change = match ty {
+            control::KEY_REGISTERED => match serde_json::from_str::<KeyRegistered>(view.body.get()) {
+                Ok(k) => match parse_public_hex(&k.public) {
+                    Ok(public) if key_id(&public) == k.key => Some(KeyChange::Register { key: k.key, public }),
+                    Ok(_) => {
+                        self.fail(pos, FailureKind::BadKeyEvent, format!("key id {} does not derive from its public key", k.key));
+                        None
+                    }
+                    Err(e) => {
+                        self.fail(pos, FailureKind::BadKeyEvent, format!("public key: {e}"));
+                        None
+                    }
+                },
+                Err(e) => {
+                    self.fail(pos, FailureKind::BadKeyEvent, format!("key.registered body: {e}"));
+                    None
+                }
+            },
+            control::KEY_REVOKED => match serde_json::from_str::<KeyRevoked>(view.body.get()) {
+                Ok(k) => Some(KeyChange::Revoke { key: k.key }),
+                Err(e) => {
+                    self.fail(pos, FailureKind::BadKeyEvent, format!("key.revoked body: {e}"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let actor_mismatch = match &mut self.batch {
+            Some(batch) => {
+                if let Some(c) = change {
+                    batch.changes.push(c);
+                }
+                (batch.actor != view.actor.key).then(|| batch.actor.clone())
+            }
+            None => None,
+        };
+        if let Some(batch_actor) = actor_mismatch {
+            let detail = format!("record is published by key {} but its batch by key {batch_actor}", view.actor.key);
+            self.fail(pos, FailureKind::BadSeal, detail);
+        }
+    }
+
+    fn genesis(&mut self, view: &RecordView<'_>) {
+        let body: GenesisBody = match serde_json::from_str(view.body.get()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(1, FailureKind::Malformed, format!("ledger.genesis body: {e}"));
+                return;
+            }
+        };
+        if body.ledger != view.ledger {
+            self.fail(1, FailureKind::WrongLedger, "genesis body names another ledger than its envelope");
+        }
+        let public = match parse_public_hex(&body.founding_key.public) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(1, FailureKind::UntrustedRoot, format!("founding key: {e}"));
+                return;
+            }
+        };
+        let id = key_id(&public);
+        if id != body.founding_key.key || id != view.actor.key {
+            self.fail(1, FailureKind::UntrustedRoot, "founding key id does not match its public key or the genesis actor");
+            return;
+        }
+        if let TrustRoot::Pinned(pinned) = &self.trust {
+            if *pinned != public {
+                let detail = format!("the genesis registers founding key {id}, but the pinned root is {}", key_id(pinned));
+                self.fail(1, FailureKind::UntrustedRoot, detail);
+                return;
+            }
+        }
+        self.founding_key = Some(id.clone());
+        self.keys.insert(id, KeyState { public, revoked_at: None });
+    }
+
+    fn seal(&mut self, pos: u64, view: &RecordView<'_>) {
+        let Some(batch) = self.batch.take() else {
+            self.fail(pos, FailureKind::BadSeal, "a seal with no records before it");
+            return;
+        };
+        let body: SealBody = match serde_json::from_str(view.body.get()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(pos, FailureKind::Malformed, format!("batch.seal body: {e}"));
+                return;
+            }
+        };
+        if u64::from(body.count) != batch.count {
+            let detail = format!("seal counts {} records, but its batch (from {}) has {}", body.count, batch.first, batch.count);
+            self.fail(pos, FailureKind::BadSeal, detail);
+        }
+        if body.head != self.prev.to_hex() {
+            self.fail(pos, FailureKind::BadSeal, format!("seal covers head {}, but record {} hashes to {}", body.head, pos - 1, self.prev));
+        }
+        if body.key != view.actor.key || body.key != batch.actor {
+            let detail = format!("seal key {} differs from its actor {} or its batch's key {}", body.key, view.actor.key, batch.actor);
+            self.fail(pos, FailureKind::BadSeal, detail);
+        }
+        let Some(state) = self.keys.get(&body.key) else {
+            self.fail(pos, FailureKind::UnknownKey, format!("key {} is not registered in this ledger", body.key));
+            return;
+        };
+        if let Some(at) = state.revoked_at {
+            self.fail(pos, FailureKind::RevokedKey, format!("key {} was revoked at seq {at}", body.key));
+            return;
+        }
+        let mut sig = [0u8; 64];
+        let ledger = self.ledger.as_ref().map(|(_, id)| *id).unwrap_or_default();
+        let signed = hex::decode_to_slice(&body.sig, &mut sig).is_ok()
+            && verify_signature(&state.public, &seal_message(&ledger, pos, &self.prev, body.count), &sig);
+        if !signed {
+            self.fail(pos, FailureKind::BadSignature, format!("signature by key {} does not verify", body.key));
+            return;
+        }
+        for change in batch.changes {
+            match change {
+                KeyChange::Register { key, public } => {
+                    if self.keys.contains_key(&key) {
+                        self.fail(pos, FailureKind::BadKeyEvent, format!("key {key} is registered again"));
+                    } else {
+                        self.keys.insert(key, KeyState { public, revoked_at: None });
+                    }
+                }
+                KeyChange::Revoke { key } => match self.keys.get_mut(&key) {
+                    Some(state) if state.revoked_at.is_none() => state.revoked_at = Some(pos),
+                    Some(_) => self.fail(pos, FailureKind::BadKeyEvent, format!("key {key} is revoked twice")),
+                    None => self.fail(pos, FailureKind::BadKeyEvent, format!("revokes unknown key {key}")),
+                },
+            }
+        }
+        self.last_sealed = pos;
+    }
+
+    /// Ends verification and reports.
+    #[must_use]
+    pub fn finish(mut self) -> VerifyReport {
+        if self.records == 0 {
+            self.fail(1, FailureKind::UntrustedRoot, "the ledger is empty: no genesis record");
+        }
+        if let Some(batch) = self.batch.take() {
+            let last = self.expected - 1;
+            self.fail(batch.first, FailureKind::IncompleteBatch, format!("records {}..={last} are not closed by a seal", batch.first));
+        }
+        VerifyReport {
+            records: self.records,
+            bytes: self.bytes,
+            last_seq: self.expected - 1,
+            head: self.prev.to_hex(),
+            last_sealed: self.last_sealed,
+            failures: self.failures,
+            more_failures: self.more_failures,
+            founding_key: self.founding_key,
+            pinned: matches!(self.trust, TrustRoot::Pinned(_)),
+        }
+    }
+}

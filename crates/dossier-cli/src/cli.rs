@@ -1,0 +1,175 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dossier: an event-sourced, hash-chained ledger of intelligence reports.
+#[derive(Debug, Parser)]
+#[command(name = "dossier", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory holding the ledger, keys and trust root.
+    /// Default: $XDG_DATA_HOME/dossier or ~/.local/share/dossier.
+    #[arg(long, global = true, env = "DOSSIER_HOME", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// More log output on standard error (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a ledger: data directory, founding key, genesis record.
+    Init(InitArgs),
+    /// Check report bundles exactly as `publish` would, appending nothing.
+    Validate(FilesArgs),
+    /// Publish report bundles (JSON files, or `-` for standard input), one batch each.
+    Publish(PublishArgs),
+    /// List records.
+    Log(LogArgs),
+    /// Show one record.
+    Show(ShowArgs),
+    /// Replay the whole ledger and check every hash, link, seal, signature and key.
+    Verify(VerifyArgs),
+    /// List, create, register, revoke and rotate producer keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Run the whole story on a fresh ledger: init, publish the examples, list, verify.
+    Demo(DemoArgs),
+}
+
+/// `dossier init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A name for the ledger.
+    #[arg(long, default_value = "dossier")]
+    pub name: String,
+    /// Name of the founding producer (written into every record it signs).
+    #[arg(long, default_value = "founder")]
+    pub producer: String,
+}
+
+/// Bundle files.
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    /// Bundle files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dossier publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Bundles to publish.
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// Key id to sign with (default: the data directory's producer key).
+    #[arg(long, value_name = "KEY_ID")]
+    pub key: Option<String>,
+}
+
+/// `dossier log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only records of this type (`claim.recorded`) or type family (`claim`).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Vec<String>,
+    /// First sequence number.
+    #[arg(long, default_value_t = 1)]
+    pub from: u64,
+    /// Last sequence number.
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// At most this many records.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Include batch seals.
+    #[arg(long)]
+    pub seals: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dossier show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Sequence number.
+    pub seq: u64,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The exact stored bytes, nothing else.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+}
+
+/// `dossier verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The founding public key to pin (64 hex digits, or a file holding them).
+    /// Default: the data directory's root.pub, written by `dossier init`.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub trust: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `dossier keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the keys the ledger knows, with their state.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a key and register it in the ledger, signed by the current producer key.
+    Register {
+        /// Name of the key's holder.
+        #[arg(long)]
+        name: String,
+        /// Register this public key (64 hex digits) instead of creating one here.
+        #[arg(long, value_name = "HEX")]
+        public: Option<String>,
+        /// Make the new key this data directory's producer key.
+        #[arg(long)]
+        use_it: bool,
+    },
+    /// Revoke a key: seals it signs after this are rejected by verification.
+    Revoke {
+        /// Key id.
+        key: String,
+        /// Why.
+        #[arg(long, default_value = "revoked")]
+        reason: String,
+    },
+    /// Replace the producer key: register a new key and revoke the current one in one batch.
+    Rotate {
+        /// Name for the new key (default: the current key's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// `dossier demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo ledger (must not hold one). Default: a new temporary directory,
+    /// kept afterwards so you can explore it.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}

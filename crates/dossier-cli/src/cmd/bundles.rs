@@ -1,0 +1,224 @@
+//! `dossier validate` and `dossier publish`: report bundles in, sealed batches out.
+
+use std::io::Read as _;
+
+use anyhow::Context as _;
+use dossier_chain::{event_id, Hash};
+use dossier_log::{ledger, EventLog, PendingEvent, PublishError, PublishOutcome, Publisher, SqliteLog};
+use dossier_model::{parse_bundle, validate as validate_bundle, BundleError, KnownEntities, MAX_BUNDLE_BYTES};
+use serde::Serialize;
+
+use crate::cli::{FilesArgs, PublishArgs};
+use crate::exit::{CliError, CliResult, CONFLICT, INVALID_INPUT};
+use crate::home::Home;
+
+/// A bundle that passed every check.
+pub struct Checked {
+    pub file: String,
+    pub events: Vec<PendingEvent>,
+    pub texts: Vec<Vec<u8>>,
+    pub already_recorded: usize,
+}
+
+#[derive(Serialize)]
+struct FileReport<'a> {
+    file: &'a str,
+    events: usize,
+    new: usize,
+    already_recorded: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seq: Option<u64>,
+}
+
+/// Reads a bundle file (`-` = standard input), refusing oversized input before reading it all.
+fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
+    let limit = MAX_BUNDLE_BYTES as u64;
+    let too_big = |size: u64, file: &str| {
+        BundleError::new(
+            file,
+            "",
+            format!(
+                "the file is {:.1} MB; a bundle is limited to {} MiB (it holds one report's text, not attachments)",
+                size as f64 / 1e6,
+                limit / (1024 * 1024)
+            ),
+        )
+    };
+    if name == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| BundleError::new("<stdin>", "", format!("cannot read standard input: {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_big(bytes.len() as u64, "<stdin>"));
+        }
+        return Ok(("<stdin>".to_owned(), bytes));
+    }
+    let meta = std::fs::metadata(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(BundleError::new(name, "", "not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(too_big(meta.len(), name));
+    }
+    let bytes = std::fs::read(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
+    Ok((name.to_owned(), bytes))
+}
+
+/// Runs every check of `publish` on the files, in order (later files may refer to earlier
+/// ones). Prints every error and fails with [`INVALID_INPUT`] or [`CONFLICT`] if any.
+pub async fn check(log: Option<&SqliteLog>, files: &[String]) -> CliResult<Vec<Checked>> {
+    let mut errors: Vec<BundleError> = Vec::new();
+    let mut conflicts: Vec<String> = Vec::new();
+    let mut earlier = KnownEntities::default();
+    let mut checked = Vec::new();
+    for name in files {
+        let (file, bytes) = match read_input(name) {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let bundle = match parse_bundle(&file, &bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.extend(e.0);
+                continue;
+            }
+        };
+        let mut known = earlier.clone();
+        if let Some(log) = log {
+            let refs: Vec<_> = bundle.external_references().into_iter().filter(|id| !known.contains(id)).collect();
+            let fetched = ledger::known_entities(log, &refs).await.context("reading the ledger")?;
+            known.extend(fetched);
+        }
+        let bundle = match validate_bundle(&file, bundle, &known) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.extend(e.0);
+                continue;
+            }
+        };
+        ledger::remember(&mut earlier, &bundle);
+        let (events, texts) = ledger::pending_events(&bundle);
+        let mut already_recorded = 0;
+        if let Some(log) = log {
+            let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
+            let found = log.lookup(&ids).await.context("reading the ledger index")?;
+            for (e, f) in events.iter().zip(found) {
+                match f {
+                    Some(entry) if entry.body_digest == Hash::of_bytes(&e.body) => already_recorded += 1,
+                    Some(entry) => conflicts.push(format!(
+                        "{file}: {} is already recorded at seq {} with different content; {}",
+                        e.entity_key,
+                        entry.seq,
+                        dossier_log::correction_hint(&e.event_type)
+                    )),
+                    None => {}
+                }
+            }
+        }
+        checked.push(Checked { file, events, texts, already_recorded });
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    for c in &conflicts {
+        eprintln!("{c}");
+    }
+    if !errors.is_empty() {
+        let mut err = CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!("{} error(s) in the input; nothing was appended", errors.len()),
+        );
+        err.printed = true;
+        return Err(err);
+    }
+    if !conflicts.is_empty() {
+        let mut err = CliError::new(CONFLICT, anyhow::anyhow!("{} conflict(s) with the ledger; nothing was appended", conflicts.len()));
+        err.printed = true;
+        return Err(err);
+    }
+    Ok(checked)
+}
+
+/// `dossier validate`.
+pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
+    let log = if home.has_ledger() { Some(home.open_log()?) } else { None };
+    if log.is_none() && !args.json {
+        eprintln!(
+            "note: no ledger in {}; references are checked against the given files only",
+            home.dir().display()
+        );
+    }
+    let checked = check(log.as_ref(), &args.files).await?;
+    let reports: Vec<_> = checked
+        .iter()
+        .map(|c| FileReport {
+            file: &c.file,
+            events: c.events.len(),
+            new: c.events.len() - c.already_recorded,
+            already_recorded: c.already_recorded,
+            first_seq: None,
+            last_seq: None,
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).context("encoding JSON")?);
+    } else {
+        for r in &reports {
+            println!("ok {}: {} events ({} new, {} already recorded)", r.file, r.events, r.new, r.already_recorded);
+        }
+    }
+    Ok(())
+}
+
+/// `dossier publish`.
+pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
+    let log = home.open_log()?;
+    let checked = check(Some(&log), &args.files.files).await?;
+    let signer = home.producer(args.key.as_deref())?;
+    let ledger_id = ledger::ledger_id(&log).await.context("reading the genesis record")?.context("the ledger is empty")?;
+    let publisher = Publisher::new(&log, &signer, ledger_id);
+    let mut reports = Vec::new();
+    for c in &checked {
+        let outcome = publisher.publish(&c.events, &c.texts).await.map_err(|e| match e {
+            PublishError::ContentConflict { .. } => CliError::new(CONFLICT, anyhow::Error::new(e).context(c.file.clone())),
+            other => CliError::from(anyhow::Error::new(other).context(format!("publishing {}", c.file))),
+        })?;
+        let report = match outcome {
+            PublishOutcome::Appended { first, last, appended, already_recorded, .. } => {
+                if !args.files.json {
+                    println!(
+                        "published {}: seq {first}..={last} ({appended} events + seal{})",
+                        c.file,
+                        if already_recorded > 0 { format!(", {already_recorded} already recorded") } else { String::new() }
+                    );
+                }
+                FileReport {
+                    file: &c.file,
+                    events: appended + already_recorded,
+                    new: appended,
+                    already_recorded,
+                    first_seq: Some(first),
+                    last_seq: Some(last),
+                }
+            }
+            PublishOutcome::AlreadyRecorded { events } => {
+                if !args.files.json {
+                    println!("unchanged {}: all {events} events are already recorded; nothing appended", c.file);
+                }
+                FileReport { file: &c.file, events, new: 0, already_recorded: events, first_seq: None, last_seq: None }
+            }
+        };
+        reports.push(report);
+    }
+    if args.files.json {
+        println!("{}", serde_json::to_string_pretty(&reports).context("encoding JSON")?);
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `dossier init`: a new ledger with its founding key.
+
+use anyhow::Context as _;
+use dossier_chain::{Genesis, Signer};
+use dossier_log::EventLog as _;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cli::InitArgs;
+use crate::exit::{CliError, CliResult, FAILURE};
+use crate::home::Home;
+
+/// What `init` created.
+pub struct Created {
+    pub ledger: Uuid,
+    pub founder: Signer,
+}
+
+/// Creates the ledger; fails if one exists.
+pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
+    if home.has_ledger() {
+        return Err(CliError::new(
+            FAILURE,
+            anyhow::anyhow!("{} already holds a ledger; nothing was changed", home.dir().display()),
+        ));
+    }
+    home.create()?;
+    let founder = Signer::generate(&args.producer);
+    let ledger = Uuid::new_v4();
+    let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc()).context("building the genesis record")?;
+    home.save_key(&founder)?;
+    home.save_root(&founder.public_hex())?;
+    home.set_producer(founder.id())?;
+    let log = dossier_log::SqliteLog::open(&home.db_path()).with_context(|| format!("creating {}", home.db_path().display()))?;
+    log.append(0, &records, &[]).await.context("writing the genesis record")?;
+    Ok(Created { ledger, founder })
+}
+
+/// `dossier init`.
+pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
+    let c = create(home, args).await?;
+    println!("created ledger {} ({}) in {}", c.ledger, args.name, home.dir().display());
+    println!("founding key {} ({}), public key {}", c.founder.id(), c.founder.name(), c.founder.public_hex());
+    println!("the founding public key is pinned in root.pub; give it to auditors for `dossier verify --trust`");
+    Ok(())
+}

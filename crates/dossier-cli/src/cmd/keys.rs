@@ -1,0 +1,152 @@
+//! `dossier keys`: the producer keys a ledger trusts.
+
+use anyhow::Context as _;
+use dossier_chain::{control, key_id, parse_public_hex, GenesisBody, KeyRegistered, KeyRevoked, RecordView, Signer};
+use dossier_log::{ledger, EventLog as _, PendingEvent, PublishOutcome, Publisher, SqliteLog};
+use serde::Serialize;
+
+use crate::cli::KeysCommand;
+use crate::exit::{CliError, CliResult, FAILURE};
+use crate::home::Home;
+
+#[derive(Debug, Serialize)]
+struct KeyInfo {
+    key: String,
+    name: String,
+    public: String,
+    registered_seq: u64,
+    revoked_seq: Option<u64>,
+    founding: bool,
+    secret_here: bool,
+}
+
+/// Every key registered in the ledger, in order of registration.
+async fn list_keys(home: &Home, log: &SqliteLog) -> anyhow::Result<Vec<KeyInfo>> {
+    let mut keys: Vec<KeyInfo> = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = log.read(from, 4096).await?;
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        for r in &page {
+            let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable", r.position))?;
+            match view.event_type {
+                control::GENESIS => {
+                    let g: GenesisBody = serde_json::from_str(view.body.get())?;
+                    keys.push(info(home, g.founding_key, r.position, true));
+                }
+                control::KEY_REGISTERED => {
+                    let k: KeyRegistered = serde_json::from_str(view.body.get())?;
+                    keys.push(info(home, k, r.position, false));
+                }
+                control::KEY_REVOKED => {
+                    let k: KeyRevoked = serde_json::from_str(view.body.get())?;
+                    if let Some(i) = keys.iter_mut().find(|i| i.key == k.key) {
+                        i.revoked_seq = Some(r.position);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(keys)
+}
+
+fn info(home: &Home, k: KeyRegistered, seq: u64, founding: bool) -> KeyInfo {
+    let secret_here = home.has_key(&k.key);
+    KeyInfo { key: k.key, name: k.name, public: k.public, registered_seq: seq, revoked_seq: None, founding, secret_here }
+}
+
+fn registration(public_hex: &str, name: &str) -> anyhow::Result<PendingEvent> {
+    let public = parse_public_hex(public_hex)?;
+    let body = KeyRegistered { key: key_id(&public), public: hex_lower(public_hex), name: name.to_owned() };
+    Ok(PendingEvent {
+        event_type: control::KEY_REGISTERED.into(),
+        schema: control::SCHEMA,
+        entity_key: body.key.clone(),
+        marking: "TLP:CLEAR".into(),
+        body: serde_json::to_vec(&body)?,
+    })
+}
+
+fn revocation(key: &str, reason: &str) -> anyhow::Result<PendingEvent> {
+    let body = KeyRevoked { key: key.to_owned(), reason: reason.to_owned() };
+    Ok(PendingEvent {
+        event_type: control::KEY_REVOKED.into(),
+        schema: control::SCHEMA,
+        entity_key: key.to_owned(),
+        marking: "TLP:CLEAR".into(),
+        body: serde_json::to_vec(&body)?,
+    })
+}
+
+fn hex_lower(text: &str) -> String {
+    text.trim().to_ascii_lowercase()
+}
+
+async fn publish(log: &SqliteLog, signer: &Signer, events: &[PendingEvent]) -> CliResult<PublishOutcome> {
+    let ledger = ledger::ledger_id(log).await.context("reading the genesis")?.context("the ledger is empty")?;
+    Publisher::new(log, signer, ledger).publish(events, &[]).await.map_err(|e| CliError::new(FAILURE, e))
+}
+
+/// `dossier keys …`.
+pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
+    let log = home.open_log()?;
+    match cmd {
+        KeysCommand::List { json } => {
+            let keys = list_keys(home, &log).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&keys).context("encoding JSON")?);
+            } else {
+                for k in keys {
+                    let state = match k.revoked_seq {
+                        Some(s) => format!("revoked at seq {s}"),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}  {:<20} registered at seq {:<6} {state}{}{}",
+                        k.key,
+                        k.name,
+                        k.registered_seq,
+                        if k.founding { ", founding key" } else { "" },
+                        if k.secret_here { ", secret in this directory" } else { "" }
+                    );
+                }
+            }
+        }
+        KeysCommand::Register { name, public, use_it } => {
+            let signer = home.producer(None)?;
+            let (event, new) = match public {
+                Some(p) => (registration(p, name)?, None),
+                None => {
+                    let new = Signer::generate(name);
+                    (registration(&new.public_hex(), name)?, Some(new))
+                }
+            };
+            if let Some(new) = &new {
+                home.save_key(new)?;
+            }
+            publish(&log, &signer, std::slice::from_ref(&event)).await?;
+            println!("registered key {} ({name}), signed by {}", event.entity_key, signer.id());
+            if *use_it {
+                home.set_producer(&event.entity_key)?;
+                println!("this directory now publishes with key {}", event.entity_key);
+            }
+        }
+        KeysCommand::Revoke { key, reason } => {
+            let signer = home.producer(None)?;
+            publish(&log, &signer, &[revocation(key, reason)?]).await?;
+            println!("revoked key {key}, signed by {}", signer.id());
+        }
+        KeysCommand::Rotate { name } => {
+            let old = home.producer(None)?;
+            let new = Signer::generate(name.as_deref().unwrap_or(old.name()));
+            home.save_key(&new)?;
+            let events = [registration(&new.public_hex(), new.name())?, revocation(old.id(), &format!("rotated to {}", new.id()))?];
+            publish(&log, &old, &events).await?;
+            home.set_producer(new.id())?;
+            println!("rotated: key {} replaces {} (revoked); this directory now publishes with {}", new.id(), old.id(), new.id());
+        }
+    }
+    Ok(())
+}

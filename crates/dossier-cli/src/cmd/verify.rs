@@ -1,0 +1,125 @@
+//! `dossier verify`: replay everything and check it.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use dossier_chain::{parse_public_hex, Failure, TrustRoot, Verifier, VerifyReport};
+use dossier_log::{EventLog, SqliteLog};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::VerifyArgs;
+use crate::exit::{CliError, CliResult, VERIFY_FAILED};
+use crate::home::Home;
+
+/// Page size for reading records.
+const PAGE: usize = 4096;
+
+/// Resolves the trust root: `--trust` (hex or file), else the data directory's root.pub.
+pub fn trust_root(home: &Home, trust: Option<&str>) -> anyhow::Result<TrustRoot> {
+    let text = match trust {
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => Some(t.to_owned()),
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading trust root {path}"))?),
+        None => home.root()?,
+    };
+    match text {
+        None => Ok(TrustRoot::Unpinned),
+        Some(t) => Ok(TrustRoot::Pinned(parse_public_hex(&t).context("the trust root is not an Ed25519 public key")?)),
+    }
+}
+
+/// Verifies the whole log, showing progress when `progress` is set.
+pub async fn verify_log(log: &SqliteLog, trust: TrustRoot, progress: bool) -> anyhow::Result<VerifyReport> {
+    let head = log.head().await.context("reading the head")?;
+    let bar = if progress && head.seq > 50_000 {
+        ProgressBar::with_draw_target(Some(head.seq), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut v = Verifier::new(trust);
+    let mut from = 1;
+    loop {
+        let page = log.read(from, PAGE).await.context("reading records")?;
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        for r in &page {
+            v.push(r);
+        }
+        bar.inc(page.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(v.finish())
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    ok: bool,
+    #[serde(flatten)]
+    report: &'a VerifyReport,
+    seconds: f64,
+    records_per_second: f64,
+}
+
+/// `dossier verify`.
+pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
+    let log = home.open_log()?;
+    let trust = trust_root(home, args.trust.as_deref())?;
+    let pinned = matches!(trust, TrustRoot::Pinned(_));
+    let started = Instant::now();
+    let report = verify_log(&log, trust, !args.quiet && !args.json).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if args.json {
+        let s = Summary { ok: report.ok(), report: &report, seconds: secs, records_per_second: report.records as f64 / secs.max(1e-9) };
+        println!("{}", serde_json::to_string_pretty(&s).context("encoding JSON")?);
+    } else {
+        print_report(&report, secs, pinned);
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        let first: &Failure = &report.failures[0];
+        let mut err = CliError::new(
+            VERIFY_FAILED,
+            anyhow::anyhow!(
+                "verification FAILED: {} failure(s); first at seq {}: {}",
+                report.failures.len() as u64 + report.more_failures,
+                first.seq,
+                first.kind
+            ),
+        );
+        err.printed = true;
+        Err(err)
+    }
+}
+
+fn print_report(r: &VerifyReport, secs: f64, pinned: bool) {
+    for f in &r.failures {
+        println!("FAIL {f}");
+    }
+    if r.more_failures > 0 {
+        println!("... and {} more failures", r.more_failures);
+    }
+    println!(
+        "checked {} records ({:.1} MB) in {:.2}s: {:.0} records/s, {:.1} MB/s",
+        r.records,
+        r.bytes as f64 / 1e6,
+        secs,
+        r.records as f64 / secs.max(1e-9),
+        r.bytes as f64 / 1e6 / secs.max(1e-9)
+    );
+    println!("head: seq {} hash {}; last sealed batch ends at seq {}", r.last_seq, r.head, r.last_sealed);
+    match (&r.founding_key, pinned) {
+        (Some(k), true) => println!("founding key {k} matches the pinned trust root"),
+        (Some(k), false) => println!(
+            "WARNING: no trust root pinned; founding key {k} was accepted as found (pass --trust to pin it)"
+        ),
+        (None, _) => {}
+    }
+    if r.ok() {
+        println!("ok: every hash, link, seal, signature and key checks out");
+    }
+}

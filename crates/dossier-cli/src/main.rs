@@ -1,0 +1,43 @@
+//! `dossier`: publish intelligence reports into a hash-chained ledger, list them, and verify
+//! the whole history.
+//!
+//! This binary is thin glue: argument parsing ([`cli`]), the data directory ([`home`]) and one
+//! module per command. The ledger logic lives in the library crates.
+
+mod cli;
+mod cmd;
+mod exit;
+mod home;
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    init_tracing(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dossier: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(exit::INTERNAL);
+        }
+    };
+    match runtime.block_on(cmd::run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            e.report();
+            std::process::ExitCode::from(e.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,45 @@
+//! Errors of the storage layer.
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The stored data is not what this version of dossier wrote.
+    #[error("corrupt ledger: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer or unknown schema.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// An append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The log's head moved since the batch was built: re-read the head, rebuild, retry.
+    #[error("the ledger head is at {actual}, not {expected}: another producer appended first")]
+    Conflict {
+        /// The head the batch was built on.
+        expected: u64,
+        /// The head found.
+        actual: u64,
+    },
+    /// The batch is not a contiguous run of records starting right after the expected head.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
+    /// An event with this id is already in the log (callers check the index first).
+    #[error("event {0} is already recorded")]
+    DuplicateEvent(String),
+    /// The backend failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl AppendError {
+    /// Whether re-reading the head and retrying can succeed.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, AppendError::Conflict { .. })
+    }
+}

@@ -1,0 +1,28 @@
+//! Where a dossier ledger's records are kept, and how they get there.
+//!
+//! - [`EventLog`] is the storage abstraction every backend implements: append a batch against
+//!   an expected head (optimistic concurrency), read from a sequence number, look events up by
+//!   id, fetch report texts from the content store, and wait for new records.
+//! - [`SqliteLog`] is the embedded default: one ledger per SQLite file, WAL, one transaction
+//!   per batch.
+//! - [`Publisher`] is the backend-agnostic writer: it checks idempotency against the index,
+//!   chains and seals a batch on the current head, and retries on conflicts.
+//! - [`ledger`] reads what validation needs from a ledger (entities a bundle refers to).
+//! - `conformance` (feature `conformance`) is the test suite every backend must pass.
+//!
+//! Invariant: stored bytes are never rewritten. Backends only ever append whole batches.
+
+mod error;
+pub mod fault;
+pub mod ledger;
+mod log;
+mod publish;
+mod sqlite;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{AppendError, LogError};
+pub use log::{AppendReceipt, EventLog, IndexEntry};
+pub use publish::{correction_hint, PendingEvent, PublishError, PublishOutcome, Publisher};
+pub use sqlite::SqliteLog;

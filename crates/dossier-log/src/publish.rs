@@ -1,0 +1,216 @@
+//! The backend-agnostic writer: idempotent, optimistic, sealed batches.
+
+use std::time::Duration;
+
+use dossier_chain::{control, event_id, BatchBuilder, BuildError, Hash, Signer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{AppendError, EventLog, LogError};
+
+/// One event to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// Event type, e.g. `claim.recorded`.
+    pub event_type: String,
+    /// Body schema version.
+    pub schema: u32,
+    /// Entity key the event id derives from.
+    pub entity_key: String,
+    /// TLP marking.
+    pub marking: String,
+    /// The body: a JSON document, stored byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// What a publish did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// A batch was appended.
+    Appended {
+        /// First sequence number.
+        first: u64,
+        /// Last sequence number (the seal).
+        last: u64,
+        /// Events appended (the seal not counted).
+        appended: usize,
+        /// Events skipped because identical ones are already recorded.
+        already_recorded: usize,
+        /// Conflicts with other producers that were retried.
+        retries: u32,
+    },
+    /// Every event is already recorded with identical content: nothing was appended.
+    AlreadyRecorded {
+        /// Number of events.
+        events: usize,
+    },
+}
+
+/// A publish failed; nothing was appended.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// An entity with the same id but different content is already recorded.
+    #[error("{entity} is already recorded at seq {seq} with different content; {hint}")]
+    ContentConflict {
+        /// The entity key.
+        entity: String,
+        /// Where the recorded version is.
+        seq: u64,
+        /// What to publish instead.
+        hint: &'static str,
+    },
+    /// The producer's key is not registered in the ledger.
+    #[error("key {key} is not registered in this ledger; register it with `dossier keys register` signed by a trusted key")]
+    KeyNotRegistered {
+        /// Key id.
+        key: String,
+    },
+    /// The producer's key was revoked.
+    #[error("key {key} was revoked at seq {seq}; publish with a current key")]
+    KeyRevoked {
+        /// Key id.
+        key: String,
+        /// The revocation.
+        seq: u64,
+    },
+    /// The ledger is empty (no genesis).
+    #[error("the ledger has no genesis record; run `dossier init` first")]
+    NotInitialized,
+    /// Other producers kept winning the race for the head.
+    #[error("gave up after {attempts} attempts: other producers kept appending first")]
+    TooManyConflicts {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The batch could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The backend refused the append for another reason.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    /// The backend failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// What to publish instead of changing a recorded entity.
+#[must_use]
+pub fn correction_hint(event_type: &str) -> &'static str {
+    match event_type {
+        "claim.recorded" => "claims are immutable: publish a new claim id with a `supersedes` relation (same speaker) or a `retracts` relation",
+        "report.recorded" => "reports are immutable: publish the corrected report under a new report id",
+        "source.registered" => "sources are immutable: record reliability changes as new `reliability` entries, or use a new source id",
+        "source.reliability_assessed" => "assessments are immutable: publish a new `reliability` entry with a new id",
+        "question.posed" => "questions are immutable: pose the revised question under a new id",
+        "claim.related" => "relations are immutable: add a new relation (for example `retracts`)",
+        "assessment.recorded" => "assessments are immutable: publish a new assessment with a new id",
+        "forecast.resolved" => "the forecast is already resolved differently; record an assessment explaining the correction",
+        _ => "records are immutable: publish a correction event instead",
+    }
+}
+
+/// Publishes batches for one producer.
+#[derive(Debug)]
+pub struct Publisher<'a, L> {
+    log: &'a L,
+    signer: &'a Signer,
+    ledger: Uuid,
+    max_attempts: u32,
+}
+
+impl<'a, L: EventLog> Publisher<'a, L> {
+    /// A publisher for `ledger` (its id, read from the genesis record) signing with `signer`.
+    #[must_use]
+    pub fn new(log: &'a L, signer: &'a Signer, ledger: Uuid) -> Self {
+        Publisher { log, signer, ledger, max_attempts: 100 }
+    }
+
+    /// Publishes `events` as one sealed batch, with the report texts `contents`.
+    ///
+    /// Events already recorded with identical bodies are skipped; if all are, nothing is
+    /// appended. On a conflict with another producer the head is re-read, the idempotency
+    /// check repeated and the batch rebuilt, with jittered backoff.
+    ///
+    /// # Errors
+    /// [`PublishError`]; in every case nothing was appended.
+    pub async fn publish(&self, events: &[PendingEvent], contents: &[Vec<u8>]) -> Result<PublishOutcome, PublishError> {
+        let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
+        let mut retries = 0;
+        loop {
+            let head = self.log.head().await?;
+            if head.seq == 0 {
+                return Err(PublishError::NotInitialized);
+            }
+            self.check_key().await?;
+            let found = self.log.lookup(&ids).await?;
+            let mut fresh = Vec::new();
+            for (event, entry) in events.iter().zip(&found) {
+                match entry {
+                    None => fresh.push(event),
+                    Some(e) if e.body_digest == Hash::of_bytes(&event.body) => {}
+                    Some(e) => {
+                        return Err(PublishError::ContentConflict {
+                            entity: event.entity_key.clone(),
+                            seq: e.seq,
+                            hint: correction_hint(&event.event_type),
+                        });
+                    }
+                }
+            }
+            if fresh.is_empty() {
+                return Ok(PublishOutcome::AlreadyRecorded { events: events.len() });
+            }
+            let mut batch = BatchBuilder::new(self.ledger, &head, OffsetDateTime::now_utc(), self.signer, Uuid::new_v4());
+            for e in &fresh {
+                batch.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)?;
+            }
+            let records = batch.seal()?;
+            match self.log.append(head.seq, &records, contents).await {
+                Ok(receipt) => {
+                    tracing::debug!(first = receipt.first, last = receipt.last, retries, "appended batch");
+                    return Ok(PublishOutcome::Appended {
+                        first: receipt.first,
+                        last: receipt.last,
+                        appended: fresh.len(),
+                        already_recorded: events.len() - fresh.len(),
+                        retries,
+                    });
+                }
+                Err(e) if e.is_conflict() => {
+                    retries += 1;
+                    if retries >= self.max_attempts {
+                        return Err(PublishError::TooManyConflicts { attempts: retries });
+                    }
+                    tracing::debug!(retries, "head moved; retrying");
+                    tokio::time::sleep(backoff(retries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn check_key(&self) -> Result<(), PublishError> {
+        let key = self.signer.id();
+        let ids = [event_id(control::KEY_REGISTERED, key), event_id(control::KEY_REVOKED, key)];
+        let found = self.log.lookup(&ids).await?;
+        if let Some(revoked) = found[1] {
+            return Err(PublishError::KeyRevoked { key: key.to_owned(), seq: revoked.seq });
+        }
+        if found[0].is_none() && !self.is_founding_key().await? {
+            return Err(PublishError::KeyNotRegistered { key: key.to_owned() });
+        }
+        Ok(())
+    }
+
+    async fn is_founding_key(&self) -> Result<bool, LogError> {
+        let genesis = crate::ledger::genesis(self.log).await?;
+        Ok(genesis.is_some_and(|g| g.founding_key.key == self.signer.id()))
+    }
+}
+
+/// Jittered exponential backoff: 1 ms doubling to at most 128 ms, times a random 0.5–1.5.
+fn backoff(attempt: u32) -> Duration {
+    let base = 1u64 << attempt.min(7);
+    let jitter = 0.5 + f64::from(Uuid::new_v4().as_bytes()[0]) / 255.0;
+    Duration::from_micros((base as f64 * 1000.0 * jitter) as u64)
+}

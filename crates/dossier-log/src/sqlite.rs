@@ -1,0 +1,240 @@
+//! The embedded backend: one ledger per SQLite database file.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::log::{AppendReceipt, EventLog, IndexEntry};
+use crate::{fault, AppendError, LogError};
+
+/// Version of the database layout (stored in `PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS records (
+    seq         INTEGER PRIMARY KEY,
+    hash        BLOB NOT NULL,
+    event_id    BLOB NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    body_digest BLOB NOT NULL,
+    recorded    TEXT NOT NULL,
+    bytes       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS content (
+    hash  BLOB PRIMARY KEY,
+    bytes BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
+CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
+BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
+CREATE VIEW IF NOT EXISTS events AS
+SELECT seq,
+       type,
+       json_extract(CAST(bytes AS TEXT), '$.entity')     AS entity,
+       recorded,
+       json_extract(CAST(bytes AS TEXT), '$.actor.name') AS actor,
+       json_extract(CAST(bytes AS TEXT), '$.marking')    AS marking,
+       lower(hex(hash))                                   AS hash,
+       json_extract(CAST(bytes AS TEXT), '$.body')       AS body
+FROM records;
+";
+
+/// A ledger kept in one SQLite database file (WAL mode, `synchronous=FULL`: an acknowledged
+/// append survives a crash of the process or the machine).
+///
+/// The `records` table holds each record's exact bytes with its hash, event id, type, body
+/// digest and recorded time; triggers refuse updates and deletes. The `content` table is the
+/// content store (report texts by BLAKE3 hash). The `events` view is for people using the
+/// `sqlite3` shell.
+#[derive(Debug)]
+pub struct SqliteLog {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteLog {
+    /// Opens (creating if needed) the ledger database at `path`.
+    ///
+    /// # Errors
+    /// If the file cannot be opened or was written by an incompatible version.
+    pub fn open(path: &Path) -> Result<SqliteLog, LogError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(LogError::Incompatible(format!(
+                "{} has database layout {version}; this dossier understands up to {SCHEMA_VERSION}",
+                path.display()
+            )));
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
+        Ok(SqliteLog { conn: Mutex::new(conn), path: path.to_owned() })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn head_sync(conn: &Connection) -> Result<Head, LogError> {
+        let row = conn
+            .query_row("SELECT seq, hash, recorded FROM records ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        match row {
+            None => Ok(Head::empty()),
+            Some((seq, hash, recorded)) => Ok(Head { seq, hash: to_hash(&hash)?, recorded: Some(recorded) }),
+        }
+    }
+
+    fn append_sync(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+        check_contiguous(expected, records)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(LogError::from)?;
+        let head = Self::head_sync(&tx)?;
+        if head.seq != expected {
+            return Err(AppendError::Conflict { expected, actual: head.seq });
+        }
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (seq, hash, event_id, type, body_digest, recorded, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(LogError::from)?;
+            for r in records {
+                let res = insert.execute(params![
+                    r.seq,
+                    &r.hash.0[..],
+                    &r.event_id.0[..],
+                    r.event_type,
+                    &r.body_digest.0[..],
+                    r.recorded,
+                    r.bytes
+                ]);
+                match res {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        return Err(AppendError::DuplicateEvent(r.event_id.to_hex()));
+                    }
+                    Err(e) => return Err(LogError::from(e).into()),
+                }
+            }
+            let mut put = tx.prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)").map_err(LogError::from)?;
+            for c in contents {
+                put.execute(params![&Hash::of_bytes(c).0[..], c]).map_err(LogError::from)?;
+            }
+        }
+        fault::point("before-commit");
+        tx.commit().map_err(LogError::from)?;
+        fault::point("after-commit");
+        Ok(AppendReceipt { first: expected + 1, last: expected + records.len() as u64 })
+    }
+
+    fn read_sync(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![from, i64::try_from(max).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })?;
+        let mut out = Vec::with_capacity(max.min(16_384));
+        for row in rows {
+            let (position, hash, bytes) = row?;
+            // A stored hash of the wrong length is itself tampering; verification reports the
+            // record as changed because no 32-byte hash can match.
+            let stored_hash = Some(to_hash(&hash).unwrap_or(Hash([0xff; 32])));
+            out.push(StoredRecord { position, stored_hash, bytes });
+        }
+        Ok(out)
+    }
+
+    fn lookup_sync(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT seq, body_digest FROM records WHERE event_id = ?1")?;
+        ids.iter()
+            .map(|id| {
+                let row = stmt
+                    .query_row(params![&id.0[..]], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()?;
+                row.map(|(seq, digest)| Ok(IndexEntry { seq, body_digest: to_hash(&digest)? })).transpose()
+            })
+            .collect()
+    }
+
+    fn content_sync(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row("SELECT bytes FROM content WHERE hash = ?1", params![&hash.0[..]], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, LogError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Hash)
+        .map_err(|_| LogError::Corrupt(format!("a stored hash has {} bytes, not 32", bytes.len())))
+}
+
+fn check_contiguous(expected: u64, records: &[EncodedRecord]) -> Result<(), AppendError> {
+    if records.is_empty() {
+        return Err(AppendError::InvalidBatch("no records".into()));
+    }
+    for (i, r) in records.iter().enumerate() {
+        let want = expected + 1 + i as u64;
+        if r.seq != want {
+            return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {want}", r.seq)));
+        }
+    }
+    Ok(())
+}
+
+impl EventLog for SqliteLog {
+    async fn head(&self) -> Result<Head, LogError> {
+        Self::head_sync(&self.conn())
+    }
+
+    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+        self.append_sync(expected, records, contents)
+    }
+
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        self.read_sync(from, max)
+    }
+
+    async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
+        self.lookup_sync(ids)
+    }
+
+    async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        self.content_sync(hash)
+    }
+
+    async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seq = Self::head_sync(&self.conn())?.seq;
+            if seq > after || Instant::now() >= deadline {
+                return Ok(seq);
+            }
+            tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Domain events: one event per entity, with a stable type name, a schema version and a
+//! deterministic JSON body.
+//!
+//! The ledger stores the exact bytes of [`DomainEvent::encode_body`] and hashes them; it never
+//! re-serializes. Reading goes through [`DomainEvent::decode`], the place where bodies written
+//! under older schema versions will be upcast.
+
+use crate::entity::{
+    Assessment, Claim, ForecastResolution, Marking, Question, Relation, ReliabilityAssessment,
+    Report, Source,
+};
+use crate::id::EntityKind;
+
+/// Event type of [`DomainEvent::Report`].
+pub const REPORT_RECORDED: &str = "report.recorded";
+/// Event type of [`DomainEvent::Source`].
+pub const SOURCE_REGISTERED: &str = "source.registered";
+/// Event type of [`DomainEvent::Reliability`].
+pub const SOURCE_RELIABILITY_ASSESSED: &str = "source.reliability_assessed";
+/// Event type of [`DomainEvent::Question`].
+pub const QUESTION_POSED: &str = "question.posed";
+/// Event type of [`DomainEvent::Claim`].
+pub const CLAIM_RECORDED: &str = "claim.recorded";
+/// Event type of [`DomainEvent::Relation`].
+pub const CLAIM_RELATED: &str = "claim.related";
+/// Event type of [`DomainEvent::Assessment`].
+pub const ASSESSMENT_RECORDED: &str = "assessment.recorded";
+/// Event type of [`DomainEvent::Resolution`].
+pub const FORECAST_RESOLVED: &str = "forecast.resolved";
+
+/// All domain event types, in the order events of a bundle are produced.
+pub const EVENT_TYPES: [&str; 8] = [
+    REPORT_RECORDED,
+    SOURCE_REGISTERED,
+    SOURCE_RELIABILITY_ASSESSED,
+    QUESTION_POSED,
+    CLAIM_RECORDED,
+    CLAIM_RELATED,
+    ASSESSMENT_RECORDED,
+    FORECAST_RESOLVED,
+];
+
+/// A domain event: the definition of one entity.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DomainEvent {
+    /// `report.recorded`
+    Report(Report),
+    /// `source.registered`
+    Source(Source),
+    /// `source.reliability_assessed`
+    Reliability(ReliabilityAssessment),
+    /// `question.posed`
+    Question(Question),
+    /// `claim.recorded`
+    Claim(Claim),
+    /// `claim.related`
+    Relation(Relation),
+    /// `assessment.recorded`
+    Assessment(Assessment),
+    /// `forecast.resolved`
+    Resolution(ForecastResolution),
+}
+
+/// A domain event together with its effective TLP marking (which goes in the envelope).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarkedEvent {
+    /// Who may see the event.
+    pub marking: Marking,
+    /// The event.
+    pub event: DomainEvent,
+}
+
+/// Why an event body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The event type is not a domain event type.
+    #[error("unknown event type `{0}`")]
+    UnknownEventType(String),
+    /// The schema version is not one this build can read.
+    #[error(
+        "event type `{event_type}` has schema version {version}, but this build reads versions 1 to {}",
+        DomainEvent::SCHEMA_VERSION
+    )]
+    UnsupportedSchemaVersion {
+        /// The event type.
+        event_type: String,
+        /// The unsupported version.
+        version: u32,
+    },
+    /// The body is not valid JSON for the event type.
+    #[error("malformed `{event_type}` body at `{path}`: {source}")]
+    MalformedBody {
+        /// The event type.
+        event_type: String,
+        /// JSON Pointer to the offending value ("" for the whole body).
+        path: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The event type that defines an entity of the given kind (`Claim` → `claim.recorded`, ...).
+#[must_use]
+pub fn event_type_for(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Source => SOURCE_REGISTERED,
+        EntityKind::Report => REPORT_RECORDED,
+        EntityKind::Question => QUESTION_POSED,
+        EntityKind::Claim => CLAIM_RECORDED,
+        EntityKind::Assessment => ASSESSMENT_RECORDED,
+        EntityKind::Reliability => SOURCE_RELIABILITY_ASSESSED,
+    }
+}
+
+/// Serializes a body; cannot fail for the entity types (string keys, no fallible serializers).
+fn to_vec<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|e| {
+        unreachable!("entity bodies always serialize to JSON: {e}")
+    })
+}
+
+/// Deserializes a body, keeping the JSON path of the first error.
+fn from_slice<T: serde::de::DeserializeOwned>(event_type: &str, body: &[u8]) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e
+            .path()
+            .iter()
+            .filter_map(|s| {
+                use serde_path_to_error::Segment;
+                match s {
+                    Segment::Seq { index } => Some(format!("/{index}")),
+                    Segment::Map { key } | Segment::Enum { variant: key } => {
+                        Some(format!("/{}", crate::bundle::escape_pointer_token(key)))
+                    }
+                    Segment::Unknown => None,
+                }
+            })
+            .collect();
+        DecodeError::MalformedBody {
+            event_type: event_type.to_owned(),
+            path,
+            source: e.into_inner(),
+        }
+    })?;
+    de.end().map_err(|source| DecodeError::MalformedBody {
+        event_type: event_type.to_owned(),
+        path: String::new(),
+        source,
+    })?;
+    Ok(value)
+}
+
+impl DomainEvent {
+    /// The current schema version of every domain event body.
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    /// The event type, e.g. `"claim.recorded"`.
+    #[must_use]
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            DomainEvent::Report(_) => REPORT_RECORDED,
+            DomainEvent::Source(_) => SOURCE_REGISTERED,
+            DomainEvent::Reliability(_) => SOURCE_RELIABILITY_ASSESSED,
+            DomainEvent::Question(_) => QUESTION_POSED,
+            DomainEvent::Claim(_) => CLAIM_RECORDED,
+            DomainEvent::Relation(_) => CLAIM_RELATED,
+            DomainEvent::Assessment(_) => ASSESSMENT_RECORDED,
+            DomainEvent::Resolution(_) => FORECAST_RESOLVED,
+        }
+    }
+
+    /// The identity of the entity the event defines: its id, [`Relation::entity_key`] for a
+    /// relation, or the forecast's id for a resolution.
+    #[must_use]
+    pub fn entity_key(&self) -> String {
+        match self {
+            DomainEvent::Report(r) => r.id.to_string(),
+            DomainEvent::Source(s) => s.id.to_string(),
+            DomainEvent::Reliability(r) => r.id.to_string(),
+            DomainEvent::Question(q) => q.id.to_string(),
+            DomainEvent::Claim(c) => c.id.to_string(),
+            DomainEvent::Relation(r) => r.entity_key(),
+            DomainEvent::Assessment(a) => a.id.to_string(),
+            DomainEvent::Resolution(r) => r.entity_key(),
+        }
+    }
+
+    /// The body bytes: compact JSON of the inner struct, fields in declaration order.
+    ///
+    /// Deterministic: the same event always encodes to the same bytes.
+    #[must_use]
+    pub fn encode_body(&self) -> Vec<u8> {
+        match self {
+            DomainEvent::Report(x) => to_vec(x),
+            DomainEvent::Source(x) => to_vec(x),
+            DomainEvent::Reliability(x) => to_vec(x),
+            DomainEvent::Question(x) => to_vec(x),
+            DomainEvent::Claim(x) => to_vec(x),
+            DomainEvent::Relation(x) => to_vec(x),
+            DomainEvent::Assessment(x) => to_vec(x),
+            DomainEvent::Resolution(x) => to_vec(x),
+        }
+    }
+
+    /// Decodes a stored body of the given type and schema version.
+    ///
+    /// This is the upcasting hook: bodies of older schema versions are converted to the
+    /// current types here (today only version 1 exists).
+    ///
+    /// # Errors
+    /// Returns a [`DecodeError`] for an unknown type, an unsupported version or a malformed body.
+    pub fn decode(event_type: &str, schema_version: u32, body: &[u8]) -> Result<DomainEvent, DecodeError> {
+        if !EVENT_TYPES.contains(&event_type) {
+            return Err(DecodeError::UnknownEventType(event_type.to_owned()));
+        }
+        if schema_version != Self::SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedSchemaVersion {
+                event_type: event_type.to_owned(),
+                version: schema_version,
+            });
+        }
+        let t = event_type;
+        Ok(match event_type {
+            REPORT_RECORDED => DomainEvent::Report(from_slice(t, body)?),
+            SOURCE_REGISTERED => DomainEvent::Source(from_slice(t, body)?),
+            SOURCE_RELIABILITY_ASSESSED => DomainEvent::Reliability(from_slice(t, body)?),
+            QUESTION_POSED => DomainEvent::Question(from_slice(t, body)?),
+            CLAIM_RECORDED => DomainEvent::Claim(from_slice(t, body)?),
+            CLAIM_RELATED => DomainEvent::Relation(from_slice(t, body)?),
+            ASSESSMENT_RECORDED => DomainEvent::Assessment(from_slice(t, body)?),
+            FORECAST_RESOLVED => DomainEvent::Resolution(from_slice(t, body)?),
+            other => return Err(DecodeError::UnknownEventType(other.to_owned())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::EntityId;
+    use crate::entity::{Confidence, RelationKind};
+
+    fn id(s: &str) -> EntityId {
+        EntityId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn event_types_per_kind() {
+        assert_eq!(event_type_for(EntityKind::Claim), "claim.recorded");
+        assert_eq!(event_type_for(EntityKind::Reliability), "source.reliability_assessed");
+        assert_eq!(event_type_for(EntityKind::Question), "question.posed");
+    }
+
+    #[test]
+    fn entity_keys() {
+        let rel = DomainEvent::Relation(Relation {
+            kind: RelationKind::Corroborates,
+            from: id("claim:b"),
+            to: id("claim:a"),
+            independence: Some(crate::entity::Independence::Independent),
+            note: None,
+        });
+        assert_eq!(rel.entity_key(), "corroborates|claim:b|claim:a");
+        assert_eq!(rel.event_type(), "claim.related");
+        let res = DomainEvent::Resolution(ForecastResolution {
+            forecast: id("claim:f"),
+            outcome: true,
+            by: id("assessment:x"),
+            note: None,
+        });
+        assert_eq!(res.entity_key(), "claim:f");
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let ev = DomainEvent::Assessment(Assessment {
+            id: id("assessment:a"),
+            question: id("question:q"),
+            value: None,
+            likelihood: Some(crate::likelihood::Icd203Band::Likely),
+            confidence: Confidence::Moderate,
+            rationale: "r".into(),
+            based_on: vec![id("claim:c")],
+        });
+        let body = ev.encode_body();
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            r#"{"id":"assessment:a","question":"question:q","likelihood":"likely","confidence":"moderate","rationale":"r","based_on":["claim:c"]}"#
+        );
+        let back = DomainEvent::decode(ev.event_type(), DomainEvent::SCHEMA_VERSION, &body).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn decode_errors() {
+        assert!(matches!(
+            DomainEvent::decode("key.registered", 1, b"{}"),
+            Err(DecodeError::UnknownEventType(_))
+        ));
+        assert!(matches!(
+            DomainEvent::decode("claim.recorded", 2, b"{}"),
+            Err(DecodeError::UnsupportedSchemaVersion { version: 2, .. })
+        ));
+        let err = DomainEvent::decode("source.registered", 1, br#"{"id":"source:x","name":"n","kind":"robot"}"#)
+            .unwrap_err();
+        assert!(matches!(&err, DecodeError::MalformedBody { path, .. } if path == "/kind"), "{err}");
+    }
+}
