@@ -143,9 +143,21 @@ impl<'s> BatchBuilder<'s> {
         marking: &str,
         body: &[u8],
     ) -> Result<&EncodedRecord, BuildError> {
-        if self.records.len() + 2 > MAX_BATCH_RECORDS {
+        // Leave room for the seal.
+        if self.records.len() + 1 >= MAX_BATCH_RECORDS {
             return Err(BuildError::TooManyRecords { max: MAX_BATCH_RECORDS });
         }
+        self.push_record(event_type, schema, entity_key, marking, body)
+    }
+
+    fn push_record(
+        &mut self,
+        event_type: &str,
+        schema: u32,
+        entity_key: &str,
+        marking: &str,
+        body: &[u8],
+    ) -> Result<&EncodedRecord, BuildError> {
         let text = std::str::from_utf8(body).map_err(|e| BuildError::BodyNotJson {
             event_type: event_type.to_owned(),
             entity_key: entity_key.to_owned(),
@@ -249,7 +261,7 @@ impl<'s> BatchBuilder<'s> {
             source,
         })?;
         let correlation = self.correlation.clone();
-        self.push(control::SEAL, control::SCHEMA, &correlation, "TLP:CLEAR", body.as_bytes())?;
+        self.push_record(control::SEAL, control::SCHEMA, &correlation, "TLP:CLEAR", body.as_bytes())?;
         Ok(self.records)
     }
 }

@@ -9,8 +9,29 @@ use serde::Serialize;
 use crate::builder::seal_message;
 use crate::hash::{event_id, Hash, GENESIS_PREV};
 use crate::keys::{key_id, parse_public_hex, verify_signature, KeyRegistered, KeyRevoked};
-use crate::record::{control, GenesisBody, Head, RecordView, SealBody, StoredRecord, FORMAT_VERSION, MAX_RECORD_BYTES};
-use crate::time_fmt::looks_like_recorded;
+use crate::record::{
+    control, GenesisBody, Head, RecordView, SealBody, StoredRecord, FORMAT_VERSION, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+};
+use crate::time_fmt::{looks_like_recorded, parse_recorded};
+
+/// The TLP 2.0 labels a record's `marking` may carry.
+pub const MARKINGS: [&str; 5] = ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"];
+
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `text` is exactly the lowercase hex form of `bytes` (no allocation: this runs for
+/// every record).
+fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let t = text.as_bytes();
+    t.len() == bytes.len() * 2
+        && bytes
+            .iter()
+            .zip(t.chunks_exact(2))
+            .all(|(b, pair)| pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 0xf)])
+}
 
 /// What verification trusts as the ledger's root.
 #[derive(Clone, Debug)]
@@ -32,13 +53,17 @@ pub enum FailureKind {
     ChangedBytes,
     /// `prev` does not equal the hash of the record before it.
     BrokenLink,
-    /// Sequence numbers are missing.
+    /// Records are missing: storage skips positions, or the record at a position carries a
+    /// later sequence number than the chain expects there.
     Gap,
-    /// A record is stored twice.
+    /// A record is stored twice: storage returns a position again, or a position holds an
+    /// exact copy of the record before it.
     Duplicate,
-    /// A record is stored at a position other than its sequence number.
+    /// A record carries an earlier sequence number than the chain expects at its position
+    /// (it was moved later, or renumbered).
     Reordered,
-    /// The record belongs to another ledger.
+    /// The record belongs to another ledger (a foreign record in the middle of a ledger is
+    /// reported and skipped).
     WrongLedger,
     /// The event id does not derive from the type and entity.
     BadEventId,
@@ -70,7 +95,8 @@ impl fmt::Display for FailureKind {
 /// One verification failure, located at a sequence number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    /// The sequence number (storage position) where the failure shows.
+    /// The storage position where the failure shows (equal to the sequence number the record
+    /// there should carry, unless storage was renumbered).
     pub seq: u64,
     /// What failed.
     pub kind: FailureKind,
@@ -91,7 +117,7 @@ pub struct VerifyReport {
     pub records: u64,
     /// Bytes read.
     pub bytes: u64,
-    /// Sequence number of the last record read.
+    /// Storage position of the last record read.
     pub last_seq: u64,
     /// Hash of the last record read.
     pub head: String,
@@ -155,9 +181,15 @@ struct Batch {
 #[derive(Debug)]
 pub struct Verifier {
     trust: TrustRoot,
+    /// The storage position the next record must be at.
     expected: u64,
+    /// The sequence number the next record of the chain must carry.
+    next_seq: u64,
+    /// Whether a record was accepted into the chain yet.
+    started: bool,
     prev: Hash,
     prev_recorded: String,
+    last_correlation: String,
     ledger: Option<(String, uuid::Uuid)>,
     keys: HashMap<String, KeyState>,
     batch: Option<Batch>,
@@ -180,8 +212,11 @@ impl Verifier {
         Verifier {
             trust,
             expected: 1,
+            next_seq: 1,
+            started: false,
             prev: GENESIS_PREV,
             prev_recorded: String::new(),
+            last_correlation: String::new(),
             ledger: None,
             keys: HashMap::new(),
             batch: None,
@@ -205,7 +240,7 @@ impl Verifier {
     #[must_use]
     pub fn head(&self) -> Head {
         Head {
-            seq: self.expected - 1,
+            seq: self.next_seq - 1,
             hash: self.prev,
             recorded: (!self.prev_recorded.is_empty()).then(|| self.prev_recorded.clone()),
         }
@@ -226,7 +261,22 @@ impl Verifier {
     }
 
     /// Checks one record.
+    ///
+    /// Failures are located at storage positions. Two kinds of bookkeeping run side by side:
+    /// the storage position (`rec.position`, which must run 1, 2, 3, ...) and the chain (the
+    /// sequence number the next record must carry and the hash it must link to). After a
+    /// failure the verifier resynchronises so that one damaged spot is reported once, not at
+    /// every later record: an exact copy of the record before is skipped; a record that does
+    /// not link but carries a later sequence number is taken as the new chain position (the
+    /// records between are missing); a record that does not link and carries an earlier
+    /// sequence number, or belongs to another ledger, is reported and skipped.
     pub fn push(&mut self, rec: &StoredRecord) {
+        self.push_hashed(rec, Hash::of_record(&rec.bytes));
+    }
+
+    /// Checks one record whose hash the caller has already computed with
+    /// [`Hash::of_record`] (so hashing can run on another thread than checking).
+    pub fn push_hashed(&mut self, rec: &StoredRecord, hash: Hash) {
         let pos = rec.position;
         self.records += 1;
         self.bytes += rec.bytes.len() as u64;
@@ -238,12 +288,13 @@ impl Verifier {
                 format!("records {}..={} are missing", self.expected, pos - 1)
             };
             self.fail(self.expected, FailureKind::Gap, detail);
+            self.next_seq += pos - self.expected;
             suppress_link = true;
         } else if pos < self.expected {
             self.fail(pos, FailureKind::Duplicate, format!("position {pos} was already read; storage returned it again"));
             return;
         }
-        let hash = Hash::of_record(&rec.bytes);
+        self.expected = pos + 1;
         if let Some(stored) = rec.stored_hash {
             if stored != hash {
                 self.fail(
@@ -255,54 +306,108 @@ impl Verifier {
             }
         }
         self.check(pos, &rec.bytes, hash, suppress_link);
+    }
+
+    /// Advances the chain past a record that was accepted at chain position `seq`.
+    fn advance(&mut self, seq: u64, hash: Hash) {
         self.prev = hash;
-        self.expected = pos + 1;
+        self.next_seq = seq + 1;
+        self.started = true;
     }
 
     fn check(&mut self, pos: u64, bytes: &[u8], hash: Hash, suppress_link: bool) {
+        let expected_seq = self.next_seq;
         if bytes.len() > MAX_RECORD_BYTES {
             self.fail(pos, FailureKind::Malformed, format!("record is {} bytes; the limit is {MAX_RECORD_BYTES}", bytes.len()));
             self.count_in_batch(pos, None);
+            self.advance(expected_seq, hash);
             return;
         }
-        let view = match RecordView::parse(bytes) {
+        let parsed = if bytes.first() == Some(&b'{') && bytes.last() == Some(&b'}') {
+            RecordView::parse(bytes).map_err(|e| e.to_string())
+        } else {
+            Err("a record is a JSON object with nothing before its `{` or after its `}`".to_owned())
+        };
+        let view = match parsed {
             Ok(v) => v,
             Err(e) => {
                 self.fail(pos, FailureKind::Malformed, format!("not a dossier record: {e}"));
                 self.count_in_batch(pos, None);
+                self.advance(expected_seq, hash);
                 return;
             }
         };
         if view.dossier != FORMAT_VERSION {
             self.fail(pos, FailureKind::Malformed, format!("unknown record format version {}", view.dossier));
         }
-        if view.seq != pos {
-            if hash == self.prev {
-                self.fail(pos, FailureKind::Duplicate, format!("a copy of record {} is stored again at position {pos}", pos - 1));
-            } else {
-                self.fail(pos, FailureKind::Reordered, format!("record {} is stored at position {pos}", view.seq));
+        if self.started && hash == self.prev {
+            let detail = format!("a copy of record {} is stored again at position {pos}", expected_seq - 1);
+            self.fail(pos, FailureKind::Duplicate, detail);
+            return;
+        }
+        let links = is_hex_of(view.prev, &self.prev.0);
+        let continues = links || (suppress_link && view.seq == expected_seq);
+        let other_ledger = matches!(&self.ledger, Some((text, _)) if text != view.ledger);
+        // The chain position this record is accepted at.
+        let mut seq = expected_seq;
+        if continues {
+            if view.seq != expected_seq {
+                // It links to the record before, so it is the next record, but its own number
+                // is wrong: its `seq` was altered (or written wrongly).
+                let kind = if view.seq > expected_seq { FailureKind::Gap } else { FailureKind::Reordered };
+                let detail = format!(
+                    "the record at position {pos} links to record {} but says it is record {}",
+                    expected_seq - 1,
+                    view.seq
+                );
+                self.fail(pos, kind, detail);
             }
-            self.link_already_reported = true;
-        } else if !suppress_link {
+        } else if other_ledger {
+            let ours = self.ledger.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+            let detail = format!("record {} of ledger {} is stored here; this ledger is {ours} (skipped)", view.seq, view.ledger);
+            self.fail(pos, FailureKind::WrongLedger, detail);
+            return;
+        } else if view.seq == expected_seq {
             match Hash::from_hex(view.prev) {
-                Ok(prev) if prev == self.prev => {}
-                Ok(prev) => self.fail(
-                    pos,
-                    FailureKind::BrokenLink,
-                    format!(
-                        "prev is {prev}, but record {} hashes to {} (record {} was altered, or this link was)",
-                        pos.saturating_sub(1),
-                        self.prev,
-                        pos.saturating_sub(1)
-                    ),
-                ),
-                Err(_) => self.fail(pos, FailureKind::Malformed, "prev is not 64 hex digits"),
+                Ok(prev) => {
+                    let before = expected_seq.saturating_sub(1);
+                    let detail = format!(
+                        "prev is {prev}, but record {before} hashes to {} (record {before} was altered, or this link was)",
+                        self.prev
+                    );
+                    self.fail(pos, FailureKind::BrokenLink, detail);
+                }
+                Err(_) => self.fail(pos, FailureKind::Malformed, "prev is not 64 lowercase hex digits"),
             }
+        } else if view.seq > expected_seq {
+            let detail = if view.seq - expected_seq == 1 {
+                format!("record {expected_seq} is missing: position {pos} holds record {}", view.seq)
+            } else {
+                format!("records {expected_seq}..={} are missing: position {pos} holds record {}", view.seq - 1, view.seq)
+            };
+            self.fail(pos, FailureKind::Gap, detail);
+            seq = view.seq;
+        } else {
+            let detail = format!(
+                "record {} is stored at position {pos}, after record {} (skipped)",
+                view.seq,
+                expected_seq - 1
+            );
+            self.fail(pos, FailureKind::Reordered, detail);
+            // It still belongs to the batch being read (two records swapped within a batch
+            // leave the batch's count right); a seal out of place closes nothing.
+            if view.event_type != control::SEAL {
+                self.count_in_batch(pos, Some(view.actor.key));
+            }
+            return;
+        }
+        if continues && !links && !is_lower_hex(view.prev, 64) {
+            self.fail(pos, FailureKind::Malformed, "prev is not 64 lowercase hex digits");
         }
         match &self.ledger {
             None => match uuid::Uuid::parse_str(view.ledger) {
-                Ok(id) => self.ledger = Some((view.ledger.to_owned(), id)),
-                Err(_) => self.fail(pos, FailureKind::Malformed, "ledger is not a UUID"),
+                Ok(id) if id.hyphenated().to_string() == view.ledger => self.ledger = Some((view.ledger.to_owned(), id)),
+                _ => self.fail(pos, FailureKind::Malformed, "ledger is not a lowercase hyphenated UUID"),
             },
             Some((text, _)) if text != view.ledger => {
                 let detail = format!("record belongs to ledger {}, not {text}", view.ledger);
@@ -310,48 +415,70 @@ impl Verifier {
             }
             Some(_) => {}
         }
-        if event_id(view.event_type, &view.entity).to_hex() != view.id {
+        if !is_hex_of(view.id, &event_id(view.event_type, &view.entity).0) {
             self.fail(pos, FailureKind::BadEventId, format!("id {} does not derive from type {} and entity {}", view.id, view.event_type, view.entity));
         }
-        if !looks_like_recorded(view.recorded) {
-            self.fail(pos, FailureKind::Malformed, format!("recorded time {:?} is not in the fixed UTC form", view.recorded));
-        } else if view.recorded < self.prev_recorded.as_str() {
-            let detail = format!("recorded {} is earlier than the previous record's {}", view.recorded, self.prev_recorded);
-            self.fail(pos, FailureKind::TimeWentBackwards, detail);
-        } else {
-            view.recorded.clone_into(&mut self.prev_recorded);
+        // Records of one batch share their recorded time: only a new value needs parsing.
+        if view.recorded != self.prev_recorded {
+            if !looks_like_recorded(view.recorded) || parse_recorded(view.recorded).is_none() {
+                self.fail(pos, FailureKind::Malformed, format!("recorded time {:?} is not in the fixed UTC form", view.recorded));
+            } else {
+                if view.recorded < self.prev_recorded.as_str() {
+                    let detail = format!("recorded {} is earlier than the previous record's {}", view.recorded, self.prev_recorded);
+                    self.fail(pos, FailureKind::TimeWentBackwards, detail);
+                }
+                // Resynchronise on it either way: each step back is reported once.
+                view.recorded.clone_into(&mut self.prev_recorded);
+            }
         }
-        self.check_kind(pos, &view);
+        if !MARKINGS.contains(&view.marking.as_ref()) {
+            self.fail(pos, FailureKind::Malformed, format!("marking {:?} is not a TLP 2.0 label", view.marking));
+        }
+        // Records of one batch share their correlation id: only a new value needs checking.
+        if view.correlation != self.last_correlation {
+            if uuid::Uuid::parse_str(view.correlation).is_ok_and(|c| c.hyphenated().to_string() == view.correlation) {
+                view.correlation.clone_into(&mut self.last_correlation);
+            } else {
+                self.fail(pos, FailureKind::Malformed, "correlation is not a lowercase hyphenated UUID");
+            }
+        }
+        self.check_kind(pos, seq, &view);
+        self.advance(seq, hash);
     }
 
     fn count_in_batch(&mut self, pos: u64, actor: Option<&str>) {
-        let batch = self.batch.get_or_insert_with(|| Batch {
-            first: pos,
-            count: 0,
-            actor: actor.unwrap_or_default().to_owned(),
-            changes: Vec::new(),
-        });
+        let batch = self.batch.get_or_insert_with(|| Batch { first: pos, count: 0, actor: String::new(), changes: Vec::new() });
+        if batch.actor.is_empty() {
+            // A malformed record has no actor; the batch's key is the first one seen.
+            if let Some(actor) = actor {
+                actor.clone_into(&mut batch.actor);
+            }
+        }
         batch.count += 1;
     }
 
-    fn check_kind(&mut self, pos: u64, view: &RecordView<'_>) {
+    fn check_kind(&mut self, pos: u64, seq: u64, view: &RecordView<'_>) {
         let ty = view.event_type;
-        if pos == 1 {
-            if ty == control::GENESIS {
-                self.genesis(view);
+        if !self.started {
+            if ty == control::GENESIS && seq == 1 {
+                self.genesis(pos, view);
             } else {
-                self.fail(1, FailureKind::UntrustedRoot, format!("record 1 is a {ty}, not a ledger.genesis"));
+                self.fail(pos, FailureKind::UntrustedRoot, format!("the ledger starts with record {} (a {ty}), not with record 1, a ledger.genesis", view.seq));
             }
         } else if ty == control::GENESIS {
             self.fail(pos, FailureKind::Malformed, "a second ledger.genesis");
         }
         if ty == control::SEAL {
-            self.seal(pos, view);
+            self.seal(pos, seq, view);
             return;
         }
         self.count_in_batch(pos, Some(view.actor.key));
         let change = match ty {
             control::KEY_REGISTERED => match serde_json::from_str::<KeyRegistered>(view.body.get()) {
+                Ok(k) if !is_lower_hex(&k.public, 64) => {
+                    self.fail(pos, FailureKind::BadKeyEvent, "public key is not 64 lowercase hex digits");
+                    None
+                }
                 Ok(k) => match parse_public_hex(&k.public) {
                     Ok(public) if key_id(&public) == k.key => Some(KeyChange::Register { key: k.key, public }),
                     Ok(_) => {
@@ -392,33 +519,37 @@ impl Verifier {
         }
     }
 
-    fn genesis(&mut self, view: &RecordView<'_>) {
+    fn genesis(&mut self, pos: u64, view: &RecordView<'_>) {
         let body: GenesisBody = match serde_json::from_str(view.body.get()) {
             Ok(b) => b,
             Err(e) => {
-                self.fail(1, FailureKind::Malformed, format!("ledger.genesis body: {e}"));
+                self.fail(pos, FailureKind::Malformed, format!("ledger.genesis body: {e}"));
                 return;
             }
         };
         if body.ledger != view.ledger {
-            self.fail(1, FailureKind::WrongLedger, "genesis body names another ledger than its envelope");
+            self.fail(pos, FailureKind::WrongLedger, "genesis body names another ledger than its envelope");
         }
         let public = match parse_public_hex(&body.founding_key.public) {
+            Ok(_) if !is_lower_hex(&body.founding_key.public, 64) => {
+                self.fail(pos, FailureKind::UntrustedRoot, "founding key is not 64 lowercase hex digits");
+                return;
+            }
             Ok(p) => p,
             Err(e) => {
-                self.fail(1, FailureKind::UntrustedRoot, format!("founding key: {e}"));
+                self.fail(pos, FailureKind::UntrustedRoot, format!("founding key: {e}"));
                 return;
             }
         };
         let id = key_id(&public);
         if id != body.founding_key.key || id != view.actor.key {
-            self.fail(1, FailureKind::UntrustedRoot, "founding key id does not match its public key or the genesis actor");
+            self.fail(pos, FailureKind::UntrustedRoot, "founding key id does not match its public key or the genesis actor");
             return;
         }
         if let TrustRoot::Pinned(pinned) = &self.trust {
             if *pinned != public {
                 let detail = format!("the genesis registers founding key {id}, but the pinned root is {}", key_id(pinned));
-                self.fail(1, FailureKind::UntrustedRoot, detail);
+                self.fail(pos, FailureKind::UntrustedRoot, detail);
                 return;
             }
         }
@@ -426,7 +557,7 @@ impl Verifier {
         self.keys.insert(id, KeyState { public, revoked_at: None });
     }
 
-    fn seal(&mut self, pos: u64, view: &RecordView<'_>) {
+    fn seal(&mut self, pos: u64, seq: u64, view: &RecordView<'_>) {
         let Some(batch) = self.batch.take() else {
             self.fail(pos, FailureKind::BadSeal, "a seal with no records before it");
             return;
@@ -438,14 +569,19 @@ impl Verifier {
                 return;
             }
         };
+        if batch.count + 1 > MAX_BATCH_RECORDS as u64 {
+            let detail = format!("the batch from {} holds {} records with its seal; the limit is {MAX_BATCH_RECORDS}", batch.first, batch.count + 1);
+            self.fail(pos, FailureKind::BadSeal, detail);
+        }
         if u64::from(body.count) != batch.count {
             let detail = format!("seal counts {} records, but its batch (from {}) has {}", body.count, batch.first, batch.count);
             self.fail(pos, FailureKind::BadSeal, detail);
         }
         if body.head != self.prev.to_hex() {
-            self.fail(pos, FailureKind::BadSeal, format!("seal covers head {}, but record {} hashes to {}", body.head, pos - 1, self.prev));
+            self.fail(pos, FailureKind::BadSeal, format!("seal covers head {}, but record {} hashes to {}", body.head, seq - 1, self.prev));
         }
-        if body.key != view.actor.key || body.key != batch.actor {
+        // A batch whose records were all malformed has no key of its own.
+        if body.key != view.actor.key || (!batch.actor.is_empty() && body.key != batch.actor) {
             let detail = format!("seal key {} differs from its actor {} or its batch's key {}", body.key, view.actor.key, batch.actor);
             self.fail(pos, FailureKind::BadSeal, detail);
         }
@@ -460,7 +596,7 @@ impl Verifier {
         let mut sig = [0u8; 64];
         let ledger = self.ledger.as_ref().map(|(_, id)| *id).unwrap_or_default();
         let signed = hex::decode_to_slice(&body.sig, &mut sig).is_ok()
-            && verify_signature(&state.public, &seal_message(&ledger, pos, &self.prev, body.count), &sig);
+            && verify_signature(&state.public, &seal_message(&ledger, seq, &self.prev, body.count), &sig);
         if !signed {
             self.fail(pos, FailureKind::BadSignature, format!("signature by key {} does not verify", body.key));
             return;

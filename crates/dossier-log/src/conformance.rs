@@ -3,7 +3,7 @@
 //! A backend crate instantiates it with [`conformance_suite!`](crate::conformance_suite),
 //! giving an async constructor of a fresh, empty log wrapped in a [`Fixture`]:
 //!
-//! ```ignore
+//! ```text
 //! dossier_log::conformance_suite!(|| async { my_backend_fixture().await });
 //! ```
 //!
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dossier_chain::{event_id, BatchBuilder, Genesis, Hash, Head, Signer, TrustRoot, Verifier};
+use dossier_chain::{event_id, BatchBuilder, Genesis, Hash, Head, Signer, TrustRoot};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -62,17 +62,7 @@ pub fn events(tag: &str, n: usize) -> Vec<PendingEvent> {
 /// # Panics
 /// If verification fails.
 pub async fn verify_all<L: EventLog>(log: &L) -> u64 {
-    let mut v = Verifier::new(TrustRoot::Pinned(founder().public()));
-    let mut from = 1;
-    loop {
-        let page = log.read(from, 500).await.expect("read");
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for r in &page {
-            v.push(r);
-        }
-    }
-    let report = v.finish();
+    let report = crate::verify_log(log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("read");
     assert!(report.ok(), "verification failed: {:?}", report.failures);
     report.records
 }
@@ -136,10 +126,9 @@ pub async fn stale_head_conflicts<L: EventLog>(f: Fixture<L>) {
 pub async fn duplicate_event_refused_whole<L: EventLog>(f: Fixture<L>) {
     let log = &f.log;
     let ledger = init(log).await;
-    let p = Publisher::new(log, &founder(), ledger);
-    p.publish(&events("dup", 2), &[]).await.expect("publish");
-    let head = log.head().await.expect("head");
     let signer = founder();
+    Publisher::new(log, &signer, ledger).publish(&events("dup", 2), &[]).await.expect("publish");
+    let head = log.head().await.expect("head");
     let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
     for e in events("new", 2).iter().chain(&events("dup", 1)) {
         b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");

@@ -18,6 +18,7 @@ pub mod ledger;
 mod log;
 mod publish;
 mod sqlite;
+mod verify;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -26,3 +27,4 @@ pub use error::{AppendError, LogError};
 pub use log::{AppendReceipt, EventLog, IndexEntry};
 pub use publish::{correction_hint, PendingEvent, PublishError, PublishOutcome, Publisher};
 pub use sqlite::SqliteLog;
+pub use verify::verify_log;

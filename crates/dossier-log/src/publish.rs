@@ -116,13 +116,14 @@ pub struct Publisher<'a, L> {
     signer: &'a Signer,
     ledger: Uuid,
     max_attempts: u32,
+    optimistic: bool,
 }
 
 impl<'a, L: EventLog> Publisher<'a, L> {
     /// A publisher for `ledger` (its id, read from the genesis record) signing with `signer`.
     #[must_use]
     pub fn new(log: &'a L, signer: &'a Signer, ledger: Uuid) -> Self {
-        Publisher { log, signer, ledger, max_attempts: 100 }
+        Publisher { log, signer, ledger, max_attempts: 100, optimistic: false }
     }
 
     /// Publishes `events` as one sealed batch, with the report texts `contents`.
@@ -136,27 +137,17 @@ impl<'a, L: EventLog> Publisher<'a, L> {
     pub async fn publish(&self, events: &[PendingEvent], contents: &[Vec<u8>]) -> Result<PublishOutcome, PublishError> {
         let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
         let mut retries = 0;
+        // First try optimistically, as if every event were new: the backend's unique event-id
+        // index refuses the whole batch if one is not, and then the index is consulted. This
+        // saves a lookup per event in the common case.
+        let mut optimistic = self.optimistic;
         loop {
             let head = self.log.head().await?;
             if head.seq == 0 {
                 return Err(PublishError::NotInitialized);
             }
             self.check_key().await?;
-            let found = self.log.lookup(&ids).await?;
-            let mut fresh = Vec::new();
-            for (event, entry) in events.iter().zip(&found) {
-                match entry {
-                    None => fresh.push(event),
-                    Some(e) if e.body_digest == Hash::of_bytes(&event.body) => {}
-                    Some(e) => {
-                        return Err(PublishError::ContentConflict {
-                            entity: event.entity_key.clone(),
-                            seq: e.seq,
-                            hint: correction_hint(&event.event_type),
-                        });
-                    }
-                }
-            }
+            let fresh: Vec<&PendingEvent> = if optimistic { events.iter().collect() } else { self.fresh(events, &ids).await? };
             if fresh.is_empty() {
                 return Ok(PublishOutcome::AlreadyRecorded { events: events.len() });
             }
@@ -176,6 +167,9 @@ impl<'a, L: EventLog> Publisher<'a, L> {
                         retries,
                     });
                 }
+                Err(AppendError::DuplicateEvent(_)) if optimistic => {
+                    optimistic = false;
+                }
                 Err(e) if e.is_conflict() => {
                     retries += 1;
                     if retries >= self.max_attempts {
@@ -187,6 +181,34 @@ impl<'a, L: EventLog> Publisher<'a, L> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The events not yet recorded; fails on an id recorded with different content.
+    async fn fresh<'e>(&self, events: &'e [PendingEvent], ids: &[dossier_chain::EventId]) -> Result<Vec<&'e PendingEvent>, PublishError> {
+        let found = self.log.lookup(ids).await?;
+        let mut fresh = Vec::new();
+        for (event, entry) in events.iter().zip(&found) {
+            match entry {
+                None => fresh.push(event),
+                Some(e) if e.body_digest == Hash::of_bytes(&event.body) => {}
+                Some(e) => {
+                    return Err(PublishError::ContentConflict {
+                        entity: event.entity_key.clone(),
+                        seq: e.seq,
+                        hint: correction_hint(&event.event_type),
+                    });
+                }
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Skips the per-event index lookup on the first attempt when `true` (see
+    /// [`Publisher::publish`]); use it when the caller has just checked the index itself.
+    #[must_use]
+    pub fn optimistic(mut self, on: bool) -> Self {
+        self.optimistic = on;
+        self
     }
 
     async fn check_key(&self) -> Result<(), PublishError> {

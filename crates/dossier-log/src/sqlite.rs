@@ -66,6 +66,12 @@ impl SqliteLog {
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The event-id index takes random inserts, so nearly every event dirties an index
+        // page. A larger page cache keeps the index in memory, and checkpointing the WAL every
+        // 16,384 pages (64 MiB) instead of 1,000 writes each hot page back once rather than
+        // once per batch (measured: 62k -> 94k inserts/s of 700-byte rows, batches of 1,000).
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(LogError::Incompatible(format!(

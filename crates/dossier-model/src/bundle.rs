@@ -95,7 +95,11 @@ pub struct BundleError {
 impl BundleError {
     /// Builds an error.
     #[must_use]
-    pub fn new(file: impl Into<String>, path: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<String>,
+        path: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         BundleError {
             file: file.into(),
             path: path.into(),
@@ -210,7 +214,8 @@ fn line_column(valid: &str) -> (usize, usize) {
 fn bare_message(e: &serde_json::Error) -> String {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    full.strip_suffix(&suffix).map_or(full.clone(), str::to_owned)
+    full.strip_suffix(&suffix)
+        .map_or(full.clone(), str::to_owned)
 }
 
 /// Parses a bundle file.
@@ -238,7 +243,10 @@ pub fn parse_bundle(file: &str, bytes: &[u8]) -> Result<Bundle, BundleErrors> {
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(err("", "file is empty: expected a JSON bundle object".to_owned()));
+        return Err(err(
+            "",
+            "file is empty: expected a JSON bundle object".to_owned(),
+        ));
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
@@ -295,6 +303,7 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -323,7 +332,11 @@ mod tests {
             let e = parse_err(input);
             assert_eq!((e.file.as_str(), e.path.as_str()), ("b.json", ""));
             assert!(e.reason.contains("empty"), "{e}");
-            assert!(e.to_string().starts_with("b.json: (document): file is empty"), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("b.json: (document): file is empty"),
+                "{e}"
+            );
         }
     }
 
@@ -331,7 +344,11 @@ mod tests {
     fn too_large() {
         let big = vec![b' '; MAX_BUNDLE_BYTES + 1];
         let e = parse_err(&big);
-        assert!(e.reason.contains(&format!("{} bytes", MAX_BUNDLE_BYTES + 1)), "{e}");
+        assert!(
+            e.reason
+                .contains(&format!("{} bytes", MAX_BUNDLE_BYTES + 1)),
+            "{e}"
+        );
         assert!(e.reason.contains("16777216"), "{e}");
         assert!(e.reason.contains("attachments"), "{e}");
     }
@@ -348,7 +365,10 @@ mod tests {
     fn malformed_json_reports_line_and_column() {
         let e = parse_err(b"{\"version\": 1,\n  \"sources\": [,]}");
         assert_eq!(e.path, "/sources/0");
-        assert!(e.reason.starts_with("malformed JSON at line 2, column 15"), "{e}");
+        assert!(
+            e.reason.starts_with("malformed JSON at line 2, column 15"),
+            "{e}"
+        );
         let e = parse_err(b"{\"version\": 1");
         assert!(e.reason.contains("end of file"), "{e}");
         let e = parse_err(b"{\"version\": 1} {}");
@@ -370,7 +390,11 @@ mod tests {
     fn wrong_type_and_missing_field() {
         let e = parse_err(br#"{"version": "1"}"#);
         assert_eq!(e.path, "/version");
-        assert!(e.reason.contains("invalid type: string \"1\", expected u32"), "{e}");
+        assert!(
+            e.reason
+                .contains("invalid type: string \"1\", expected u32"),
+            "{e}"
+        );
         let e = parse_err(br#"{"version": 1, "sources": [{"id": "source:x", "kind": "person"}]}"#);
         assert_eq!(e.path, "/sources/0");
         assert!(e.reason.contains("missing field `name`"), "{e}");

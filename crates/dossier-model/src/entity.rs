@@ -17,7 +17,9 @@ use crate::likelihood::Icd203Band;
 use crate::time::{Timestamp, ValidTime};
 
 /// A Traffic Light Protocol 2.0 marking, limiting who may see an entity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Marking {
     /// `TLP:CLEAR`: disclosure is not limited.
     #[serde(rename = "TLP:CLEAR")]
@@ -588,7 +590,9 @@ pub struct Claim {
 }
 
 /// The kind of a [`Relation`] between claims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RelationKind {
     /// `from` replaces `to`: the same source updates its own figure on the same question.
@@ -659,7 +663,9 @@ impl Relation {
 }
 
 /// Analytic confidence in an [`Assessment`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Low confidence.
@@ -719,6 +725,7 @@ impl ForecastResolution {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -728,7 +735,10 @@ mod tests {
             serde_json::to_string(&Marking::AmberStrict).unwrap(),
             "\"TLP:AMBER+STRICT\""
         );
-        assert_eq!("tlp:amber+strict".parse::<Marking>().unwrap(), Marking::AmberStrict);
+        assert_eq!(
+            "tlp:amber+strict".parse::<Marking>().unwrap(),
+            Marking::AmberStrict
+        );
         assert_eq!("green".parse::<Marking>().unwrap(), Marking::Green);
         assert!("TLP:WHITE".parse::<Marking>().is_err());
         for m in Marking::ALL {
@@ -738,28 +748,62 @@ mod tests {
 
     #[test]
     fn claim_value_json_shapes() {
-        let v: ClaimValue =
-            serde_json::from_str(r#"{"quantity": {"value": 7000, "qualifier": "at_least", "unit": "containers"}}"#)
-                .unwrap();
+        let v: ClaimValue = serde_json::from_str(
+            r#"{"quantity": {"value": 7000, "qualifier": "at_least", "unit": "containers"}}"#,
+        )
+        .unwrap();
         assert_eq!(
             v,
-            ClaimValue::Quantity { value: 7000.0, qualifier: Qualifier::AtLeast, unit: Some("containers".into()) }
+            ClaimValue::Quantity {
+                value: 7000.0,
+                qualifier: Qualifier::AtLeast,
+                unit: Some("containers".into())
+            }
         );
         let v: ClaimValue = serde_json::from_str(r#"{"quantity": {"value": 6700}}"#).unwrap();
-        assert!(matches!(v, ClaimValue::Quantity { qualifier: Qualifier::Exact, unit: None, .. }));
-        let v: ClaimValue = serde_json::from_str(r#"{"range": {"low": 6500, "high": 7000}}"#).unwrap();
+        assert!(matches!(
+            v,
+            ClaimValue::Quantity {
+                qualifier: Qualifier::Exact,
+                unit: None,
+                ..
+            }
+        ));
+        let v: ClaimValue =
+            serde_json::from_str(r#"{"range": {"low": 6500, "high": 7000}}"#).unwrap();
         assert_eq!(v.type_name(), "range");
-        assert_eq!(serde_json::to_string(&ClaimValue::Boolean(true)).unwrap(), r#"{"boolean":true}"#);
-        assert_eq!(serde_json::to_string(&ClaimValue::Category("rail".into())).unwrap(), r#"{"category":"rail"}"#);
-        assert!(serde_json::from_str::<ClaimValue>(r#"{"quantity": {"value": 1, "extra": 2}}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&ClaimValue::Boolean(true)).unwrap(),
+            r#"{"boolean":true}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ClaimValue::Category("rail".into())).unwrap(),
+            r#"{"category":"rail"}"#
+        );
+        assert!(
+            serde_json::from_str::<ClaimValue>(r#"{"quantity": {"value": 1, "extra": 2}}"#)
+                .is_err()
+        );
     }
 
     #[test]
     fn question_kind_is_internally_tagged() {
-        let k: QuestionKind = serde_json::from_str(r#"{"type": "quantity", "unit": "containers"}"#).unwrap();
-        assert_eq!(k, QuestionKind::Quantity { unit: "containers".into() });
-        assert_eq!(serde_json::to_string(&QuestionKind::Boolean).unwrap(), r#"{"type":"boolean"}"#);
-        assert!(serde_json::from_str::<QuestionKind>(r#"{"type": "quantity", "unit": "x", "y": 1}"#).is_err());
+        let k: QuestionKind =
+            serde_json::from_str(r#"{"type": "quantity", "unit": "containers"}"#).unwrap();
+        assert_eq!(
+            k,
+            QuestionKind::Quantity {
+                unit: "containers".into()
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&QuestionKind::Boolean).unwrap(),
+            r#"{"type":"boolean"}"#
+        );
+        assert!(
+            serde_json::from_str::<QuestionKind>(r#"{"type": "quantity", "unit": "x", "y": 1}"#)
+                .is_err()
+        );
         assert!(serde_json::from_str::<QuestionKind>(r#"{"type": "boolean", "y": 1}"#).is_err());
     }
 
@@ -769,7 +813,10 @@ mod tests {
         assert!(serde_json::from_str::<Credibility>("7").is_err());
         assert_eq!(serde_json::from_str::<Credibility>("6").unwrap().get(), 6);
         assert!(Credibility::new(6).unwrap().is_unknown());
-        assert_eq!(serde_json::to_string(&Credibility::new(2).unwrap()).unwrap(), "2");
+        assert_eq!(
+            serde_json::to_string(&Credibility::new(2).unwrap()).unwrap(),
+            "2"
+        );
     }
 
     #[test]
@@ -787,9 +834,17 @@ mod tests {
         };
         let report = entry.to_report();
         assert_eq!(report.text_chars, 10);
-        assert_eq!(report.content_hash, blake3::hash(entry.text.as_bytes()).to_hex().to_string());
+        assert_eq!(
+            report.content_hash,
+            blake3::hash(entry.text.as_bytes()).to_hex().to_string()
+        );
         assert_eq!(report.content_hash.len(), 64);
-        assert!(report.content_hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            report
+                .content_hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
     }
 
     #[test]

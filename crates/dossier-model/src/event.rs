@@ -115,13 +115,15 @@ pub fn event_type_for(kind: EntityKind) -> &'static str {
 
 /// Serializes a body; cannot fail for the entity types (string keys, no fallible serializers).
 fn to_vec<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_else(|e| {
-        unreachable!("entity bodies always serialize to JSON: {e}")
-    })
+    serde_json::to_vec(value)
+        .unwrap_or_else(|e| unreachable!("entity bodies always serialize to JSON: {e}"))
 }
 
 /// Deserializes a body, keeping the JSON path of the first error.
-fn from_slice<T: serde::de::DeserializeOwned>(event_type: &str, body: &[u8]) -> Result<T, DecodeError> {
+fn from_slice<T: serde::de::DeserializeOwned>(
+    event_type: &str,
+    body: &[u8],
+) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e
@@ -211,7 +213,11 @@ impl DomainEvent {
     ///
     /// # Errors
     /// Returns a [`DecodeError`] for an unknown type, an unsupported version or a malformed body.
-    pub fn decode(event_type: &str, schema_version: u32, body: &[u8]) -> Result<DomainEvent, DecodeError> {
+    pub fn decode(
+        event_type: &str,
+        schema_version: u32,
+        body: &[u8],
+    ) -> Result<DomainEvent, DecodeError> {
         if !EVENT_TYPES.contains(&event_type) {
             return Err(DecodeError::UnknownEventType(event_type.to_owned()));
         }
@@ -237,10 +243,11 @@ impl DomainEvent {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::id::EntityId;
     use crate::entity::{Confidence, RelationKind};
+    use crate::id::EntityId;
 
     fn id(s: &str) -> EntityId {
         EntityId::parse(s).unwrap()
@@ -249,7 +256,10 @@ mod tests {
     #[test]
     fn event_types_per_kind() {
         assert_eq!(event_type_for(EntityKind::Claim), "claim.recorded");
-        assert_eq!(event_type_for(EntityKind::Reliability), "source.reliability_assessed");
+        assert_eq!(
+            event_type_for(EntityKind::Reliability),
+            "source.reliability_assessed"
+        );
         assert_eq!(event_type_for(EntityKind::Question), "question.posed");
     }
 
@@ -289,8 +299,20 @@ mod tests {
             String::from_utf8(body.clone()).unwrap(),
             r#"{"id":"assessment:a","question":"question:q","likelihood":"likely","confidence":"moderate","rationale":"r","based_on":["claim:c"]}"#
         );
-        let back = DomainEvent::decode(ev.event_type(), DomainEvent::SCHEMA_VERSION, &body).unwrap();
+        let back =
+            DomainEvent::decode(ev.event_type(), DomainEvent::SCHEMA_VERSION, &body).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn floats_round_trip_exactly() {
+        // Needs serde_json's `float_roundtrip`: the default fast parser misreads this value.
+        let value = 995_539_164_913.552_9_f64;
+        let body = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<f64>(&body).unwrap().to_bits(),
+            value.to_bits()
+        );
     }
 
     #[test]
@@ -303,8 +325,15 @@ mod tests {
             DomainEvent::decode("claim.recorded", 2, b"{}"),
             Err(DecodeError::UnsupportedSchemaVersion { version: 2, .. })
         ));
-        let err = DomainEvent::decode("source.registered", 1, br#"{"id":"source:x","name":"n","kind":"robot"}"#)
-            .unwrap_err();
-        assert!(matches!(&err, DecodeError::MalformedBody { path, .. } if path == "/kind"), "{err}");
+        let err = DomainEvent::decode(
+            "source.registered",
+            1,
+            br#"{"id":"source:x","name":"n","kind":"robot"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::MalformedBody { path, .. } if path == "/kind"),
+            "{err}"
+        );
     }
 }

@@ -243,6 +243,7 @@ impl JsonSchema for EntityId {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -262,9 +263,17 @@ mod tests {
 
     #[test]
     fn rejects_invalid_ids() {
-        assert!(matches!(EntityId::parse("claim"), Err(IdError::MissingColon(_))));
-        assert!(matches!(EntityId::parse("person:x"), Err(IdError::UnknownKind(k)) if k == "person"));
-        assert!(matches!(EntityId::parse("claim:"), Err(IdError::EmptyName(_))));
+        assert!(matches!(
+            EntityId::parse("claim"),
+            Err(IdError::MissingColon(_))
+        ));
+        assert!(
+            matches!(EntityId::parse("person:x"), Err(IdError::UnknownKind(k)) if k == "person")
+        );
+        assert!(matches!(
+            EntityId::parse("claim:"),
+            Err(IdError::EmptyName(_))
+        ));
         assert!(matches!(
             EntityId::parse("claim:a b"),
             Err(IdError::InvalidChar { ch: ' ', .. })
@@ -287,7 +296,10 @@ mod tests {
     #[test]
     fn serde_round_trip_and_validation() {
         let id: EntityId = serde_json::from_str("\"source:shin-won-sik\"").unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"source:shin-won-sik\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"source:shin-won-sik\""
+        );
         let err = serde_json::from_str::<EntityId>("\"source:shin won sik\"").unwrap_err();
         assert!(err.to_string().contains("names may only use"), "{err}");
     }

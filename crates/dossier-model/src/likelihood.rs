@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 pub const MAPPING_VERSION: &str = "dossier-icd203/1";
 
 /// A likelihood band of US Intelligence Community Directive 203 (Analytic Standards).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Icd203Band {
     /// Almost no chance / remote: 01–05 %.
@@ -130,18 +132,34 @@ pub fn band_for_wording(wording: &str) -> Option<Icd203Band> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn maps_icd203_terms_and_synonyms() {
-        assert_eq!(band_for_wording("highly likely"), Some(Icd203Band::VeryLikely));
-        assert_eq!(band_for_wording("  Highly  LIKELY "), Some(Icd203Band::VeryLikely));
+        assert_eq!(
+            band_for_wording("highly likely"),
+            Some(Icd203Band::VeryLikely)
+        );
+        assert_eq!(
+            band_for_wording("  Highly  LIKELY "),
+            Some(Icd203Band::VeryLikely)
+        );
         assert_eq!(band_for_wording("expected"), Some(Icd203Band::Likely));
         assert_eq!(band_for_wording("Remote"), Some(Icd203Band::AlmostNoChance));
-        assert_eq!(band_for_wording("roughly even odds"), Some(Icd203Band::RoughlyEvenChance));
-        assert_eq!(band_for_wording("highly improbable"), Some(Icd203Band::VeryUnlikely));
-        assert_eq!(band_for_wording("nearly certain"), Some(Icd203Band::AlmostCertain));
+        assert_eq!(
+            band_for_wording("roughly even odds"),
+            Some(Icd203Band::RoughlyEvenChance)
+        );
+        assert_eq!(
+            band_for_wording("highly improbable"),
+            Some(Icd203Band::VeryUnlikely)
+        );
+        assert_eq!(
+            band_for_wording("nearly certain"),
+            Some(Icd203Band::AlmostCertain)
+        );
         assert_eq!(band_for_wording("might"), None);
         assert_eq!(band_for_wording(""), None);
     }

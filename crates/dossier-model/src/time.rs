@@ -284,8 +284,8 @@ impl TimePoint {
             7 if s.as_bytes()[4] == b'-' => {
                 let year = parse_digits(&s[0..4]).map_err(invalid)?;
                 let month = parse_month(&s[5..7]).map_err(invalid)?;
-                let date = Date::from_calendar_date(year, month, 1)
-                    .map_err(|e| invalid(e.to_string()))?;
+                let date =
+                    Date::from_calendar_date(year, month, 1).map_err(|e| invalid(e.to_string()))?;
                 Ok(TimePoint::new(start_of_day(date), TimePrecision::Month))
             }
             10 => {
@@ -442,6 +442,7 @@ impl ValidTime {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -453,29 +454,53 @@ mod tests {
     fn timestamp_normalizes_to_utc() {
         let t = ts("2024-03-20T02:04:00+09:00");
         assert_eq!(t.to_string(), "2024-03-19T17:04:00Z");
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2024-03-19T17:04:00Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2024-03-19T17:04:00Z\""
+        );
         let back: Timestamp = serde_json::from_str("\"2024-03-19T17:04:00Z\"").unwrap();
         assert_eq!(back, t);
-        assert_eq!(ts("2024-03-19T17:04:00.250+00:00").to_string(), "2024-03-19T17:04:00.25Z");
-        assert_eq!(ts("2024-03-19T17:04:00.000Z").to_string(), "2024-03-19T17:04:00Z");
+        assert_eq!(
+            ts("2024-03-19T17:04:00.250+00:00").to_string(),
+            "2024-03-19T17:04:00.25Z"
+        );
+        assert_eq!(
+            ts("2024-03-19T17:04:00.000Z").to_string(),
+            "2024-03-19T17:04:00Z"
+        );
         assert!(ts("2024-03-19T17:04:00-05:00") > ts("2024-03-19T17:04:00Z"));
     }
 
     #[test]
     fn timestamp_rejects_garbage() {
-        for bad in ["2024-03-19", "2024-03-19T17:04Z", "yesterday", "2024-02-30T00:00:00Z", ""] {
+        for bad in [
+            "2024-03-19",
+            "2024-03-19T17:04Z",
+            "yesterday",
+            "2024-02-30T00:00:00Z",
+            "",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
         let err = serde_json::from_str::<Timestamp>("\"2024-13-01T00:00:00Z\"").unwrap_err();
-        assert!(err.to_string().contains("not an RFC 3339 timestamp"), "{err}");
+        assert!(
+            err.to_string().contains("not an RFC 3339 timestamp"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unix_nanos_round_trip() {
         let t = ts("2024-03-19T17:04:00.123456789Z");
         assert_eq!(Timestamp::from_unix_nanos(t.unix_nanos()).unwrap(), t);
-        assert_eq!(Timestamp::from_unix_nanos(0).unwrap().to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::from_unix_nanos(i128::MAX), Err(TimeError::OutOfRange));
+        assert_eq!(
+            Timestamp::from_unix_nanos(0).unwrap().to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_nanos(i128::MAX),
+            Err(TimeError::OutOfRange)
+        );
         assert_eq!(
             Timestamp::from_unix_nanos(-100_000_000_000 * 1_000_000_000),
             Err(TimeError::OutOfRange)
@@ -488,7 +513,9 @@ mod tests {
         assert_eq!(t.to_string(), "2024-03-01T23:59:59.999999999Z");
         assert!(t < ts("2024-03-02T00:00:00Z"));
         assert_eq!(
-            Timestamp::parse_as_of("2024-03-01T12:00:00+01:00").unwrap().to_string(),
+            Timestamp::parse_as_of("2024-03-01T12:00:00+01:00")
+                .unwrap()
+                .to_string(),
             "2024-03-01T11:00:00Z"
         );
         assert!(matches!(
@@ -501,13 +528,41 @@ mod tests {
     #[test]
     fn time_point_start_end_for_each_precision() {
         let cases = [
-            ("2024", "2024-01-01T00:00:00Z", "2024-12-31T23:59:59.999999999Z"),
-            ("2023-07", "2023-07-01T00:00:00Z", "2023-07-31T23:59:59.999999999Z"),
-            ("2024-02", "2024-02-01T00:00:00Z", "2024-02-29T23:59:59.999999999Z"),
-            ("2023-02", "2023-02-01T00:00:00Z", "2023-02-28T23:59:59.999999999Z"),
-            ("2024-03-19", "2024-03-19T00:00:00Z", "2024-03-19T23:59:59.999999999Z"),
-            ("2024-03-19T17:04:00Z", "2024-03-19T17:04:00Z", "2024-03-19T17:04:00Z"),
-            ("9999", "9999-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z"),
+            (
+                "2024",
+                "2024-01-01T00:00:00Z",
+                "2024-12-31T23:59:59.999999999Z",
+            ),
+            (
+                "2023-07",
+                "2023-07-01T00:00:00Z",
+                "2023-07-31T23:59:59.999999999Z",
+            ),
+            (
+                "2024-02",
+                "2024-02-01T00:00:00Z",
+                "2024-02-29T23:59:59.999999999Z",
+            ),
+            (
+                "2023-02",
+                "2023-02-01T00:00:00Z",
+                "2023-02-28T23:59:59.999999999Z",
+            ),
+            (
+                "2024-03-19",
+                "2024-03-19T00:00:00Z",
+                "2024-03-19T23:59:59.999999999Z",
+            ),
+            (
+                "2024-03-19T17:04:00Z",
+                "2024-03-19T17:04:00Z",
+                "2024-03-19T17:04:00Z",
+            ),
+            (
+                "9999",
+                "9999-01-01T00:00:00Z",
+                "9999-12-31T23:59:59.999999999Z",
+            ),
         ];
         for (input, start, end) in cases {
             let p = TimePoint::parse(input).unwrap();
@@ -515,15 +570,34 @@ mod tests {
             assert_eq!(p.end().to_string(), end, "{input}");
             assert_eq!(p.to_string(), input);
         }
-        assert_eq!(TimePoint::parse("2023").unwrap().precision(), TimePrecision::Year);
-        assert_eq!(TimePoint::parse("2023-07").unwrap().precision(), TimePrecision::Month);
+        assert_eq!(
+            TimePoint::parse("2023").unwrap().precision(),
+            TimePrecision::Year
+        );
+        assert_eq!(
+            TimePoint::parse("2023-07").unwrap().precision(),
+            TimePrecision::Month
+        );
     }
 
     #[test]
     fn time_point_normalizes_datetimes_and_rejects_bad_forms() {
         let p: TimePoint = serde_json::from_str("\"2024-03-20T02:04:00+09:00\"").unwrap();
-        assert_eq!(serde_json::to_string(&p).unwrap(), "\"2024-03-19T17:04:00Z\"");
-        for bad in ["24", "2023-13", "2023-00", "2023-7", "2023-02-29", "20x3", "2023/07", "+2023", "2023-07-01T"] {
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            "\"2024-03-19T17:04:00Z\""
+        );
+        for bad in [
+            "24",
+            "2023-13",
+            "2023-00",
+            "2023-7",
+            "2023-02-29",
+            "20x3",
+            "2023/07",
+            "+2023",
+            "2023-07-01T",
+        ] {
             assert!(TimePoint::parse(bad).is_err(), "{bad}");
         }
     }
@@ -531,11 +605,46 @@ mod tests {
     #[test]
     fn valid_time_checks() {
         let p = |s: &str| Some(TimePoint::parse(s).unwrap());
-        assert!(ValidTime { from: None, until: None }.check().is_err());
-        assert!(ValidTime { from: p("2023-07"), until: None }.check().is_ok());
-        assert!(ValidTime { from: p("2023-07"), until: p("2023-07") }.check().is_ok());
-        assert!(ValidTime { from: p("2024-03-19"), until: p("2024-03") }.check().is_ok());
-        assert!(ValidTime { from: p("2024-04"), until: p("2024-03") }.check().is_err());
+        assert!(
+            ValidTime {
+                from: None,
+                until: None
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            ValidTime {
+                from: p("2023-07"),
+                until: None
+            }
+            .check()
+            .is_ok()
+        );
+        assert!(
+            ValidTime {
+                from: p("2023-07"),
+                until: p("2023-07")
+            }
+            .check()
+            .is_ok()
+        );
+        assert!(
+            ValidTime {
+                from: p("2024-03-19"),
+                until: p("2024-03")
+            }
+            .check()
+            .is_ok()
+        );
+        assert!(
+            ValidTime {
+                from: p("2024-04"),
+                until: p("2024-03")
+            }
+            .check()
+            .is_err()
+        );
         let err = serde_json::from_str::<ValidTime>(r#"{"from":"2023","to":"2024"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `to`"), "{err}");
     }

@@ -115,7 +115,11 @@ impl Bundle {
 ///
 /// # Errors
 /// Returns every problem found, each with `file`, a JSON Pointer path and a reason.
-pub fn validate(file: &str, bundle: Bundle, known: &KnownEntities) -> Result<ValidatedBundle, BundleErrors> {
+pub fn validate(
+    file: &str,
+    bundle: Bundle,
+    known: &KnownEntities,
+) -> Result<ValidatedBundle, BundleErrors> {
     let default_marking = {
         let mut v = Validator::new(file, &bundle, known);
         v.check_bundle();
@@ -150,7 +154,10 @@ pub fn validate(file: &str, bundle: Bundle, known: &KnownEntities) -> Result<Val
 
 /// Converts a validated bundle into marked events, the JSON Pointer of each entity, and the
 /// report texts.
-fn build_events(bundle: Bundle, default_marking: Option<Marking>) -> (Vec<MarkedEvent>, Vec<String>, Vec<String>) {
+fn build_events(
+    bundle: Bundle,
+    default_marking: Option<Marking>,
+) -> (Vec<MarkedEvent>, Vec<String>, Vec<String>) {
     let report_marking = bundle.report.as_ref().map(|r| r.marking);
     // Validation guarantees a marking whenever there is a non-report entity.
     let marking = default_marking.or(report_marking).unwrap_or(Marking::Red);
@@ -163,14 +170,22 @@ fn build_events(bundle: Bundle, default_marking: Option<Marking>) -> (Vec<Marked
     };
     let mut texts = Vec::new();
     if let Some(r) = bundle.report {
-        push("/report".to_owned(), r.marking, DomainEvent::Report(r.to_report()));
+        push(
+            "/report".to_owned(),
+            r.marking,
+            DomainEvent::Report(r.to_report()),
+        );
         texts.push(r.text);
     }
     for (i, x) in bundle.sources.into_iter().enumerate() {
         push(format!("/sources/{i}"), marking, DomainEvent::Source(x));
     }
     for (i, x) in bundle.reliability.into_iter().enumerate() {
-        push(format!("/reliability/{i}"), marking, DomainEvent::Reliability(x));
+        push(
+            format!("/reliability/{i}"),
+            marking,
+            DomainEvent::Reliability(x),
+        );
     }
     for (i, x) in bundle.questions.into_iter().enumerate() {
         push(format!("/questions/{i}"), marking, DomainEvent::Question(x));
@@ -188,10 +203,18 @@ fn build_events(bundle: Bundle, default_marking: Option<Marking>) -> (Vec<Marked
         push(format!("/relations/{i}"), marking, DomainEvent::Relation(x));
     }
     for (i, x) in bundle.assessments.into_iter().enumerate() {
-        push(format!("/assessments/{i}"), marking, DomainEvent::Assessment(x));
+        push(
+            format!("/assessments/{i}"),
+            marking,
+            DomainEvent::Assessment(x),
+        );
     }
     for (i, x) in bundle.resolutions.into_iter().enumerate() {
-        push(format!("/resolutions/{i}"), marking, DomainEvent::Resolution(x));
+        push(
+            format!("/resolutions/{i}"),
+            marking,
+            DomainEvent::Resolution(x),
+        );
     }
     (events, paths, texts)
 }
@@ -237,7 +260,11 @@ impl<'a> CharIndex<'a> {
         if chars % Self::STRIDE == 0 {
             checkpoints.push(text.len());
         }
-        CharIndex { text, checkpoints, chars }
+        CharIndex {
+            text,
+            checkpoints,
+            chars,
+        }
     }
 
     /// Byte offset of character `pos` (`pos` ≤ number of characters).
@@ -309,7 +336,8 @@ impl<'a> Validator<'a> {
     }
 
     fn report_exists(&self, id: &EntityId) -> bool {
-        self.bundle.report.as_ref().is_some_and(|r| &r.id == id) || self.known.reports.contains_key(id)
+        self.bundle.report.as_ref().is_some_and(|r| &r.id == id)
+            || self.known.reports.contains_key(id)
     }
 
     fn question_kind(&self, id: &EntityId) -> Option<&'a QuestionKind> {
@@ -322,7 +350,10 @@ impl<'a> Validator<'a> {
 
     fn claim(&self, id: &EntityId) -> Option<&'a Claim> {
         let known: &'a KnownEntities = self.known;
-        self.claims.get(id).copied().or_else(|| known.claims.get(id))
+        self.claims
+            .get(id)
+            .copied()
+            .or_else(|| known.claims.get(id))
     }
 
     fn assessment_exists(&self, id: &EntityId) -> bool {
@@ -352,7 +383,13 @@ impl<'a> Validator<'a> {
             .map(|k| format!("`{k}:`"))
             .collect::<Vec<_>>()
             .join(" or ");
-        self.err(path, format!("`{field}` must be a {expected} id, but `{id}` is a {} id", id.kind()));
+        self.err(
+            path,
+            format!(
+                "`{field}` must be a {expected} id, but `{id}` is a {} id",
+                id.kind()
+            ),
+        );
         false
     }
 
@@ -364,7 +401,10 @@ impl<'a> Validator<'a> {
         if self.exists(id) {
             return true;
         }
-        self.err(path, format!("`{id}` is not defined in this bundle nor recorded in the ledger"));
+        self.err(
+            path,
+            format!("`{id}` is not defined in this bundle nor recorded in the ledger"),
+        );
         false
     }
 
@@ -375,7 +415,10 @@ impl<'a> Validator<'a> {
         }
         if let Some(first) = self.defined.get(id) {
             let first = first.clone();
-            self.err(path, format!("duplicate id `{id}`: already defined at {first}"));
+            self.err(
+                path,
+                format!("duplicate id `{id}`: already defined at {first}"),
+            );
             return false;
         }
         self.defined.insert(id, path);
@@ -390,7 +433,10 @@ impl<'a> Validator<'a> {
         }
         let len = value.chars().count();
         if len > max {
-            self.err(path, format!("is {len} characters long; at most {max} are allowed"));
+            self.err(
+                path,
+                format!("is {len} characters long; at most {max} are allowed"),
+            );
         }
     }
 
@@ -414,7 +460,10 @@ impl<'a> Validator<'a> {
         if b.version != BUNDLE_VERSION {
             self.err(
                 "/version",
-                format!("unsupported bundle version {}: this build reads version {BUNDLE_VERSION}", b.version),
+                format!(
+                    "unsupported bundle version {}: this build reads version {BUNDLE_VERSION}",
+                    b.version
+                ),
             );
         }
         let count = b.event_count();
@@ -453,7 +502,11 @@ impl<'a> Validator<'a> {
             }
         }
         for (i, r) in b.reliability.iter().enumerate() {
-            self.define(format!("/reliability/{i}/id"), &r.id, EntityKind::Reliability);
+            self.define(
+                format!("/reliability/{i}/id"),
+                &r.id,
+                EntityKind::Reliability,
+            );
         }
         for (i, q) in b.questions.iter().enumerate() {
             if self.define(format!("/questions/{i}/id"), &q.id, EntityKind::Question) {
@@ -466,7 +519,11 @@ impl<'a> Validator<'a> {
             }
         }
         for (i, a) in b.assessments.iter().enumerate() {
-            if self.define(format!("/assessments/{i}/id"), &a.id, EntityKind::Assessment) {
+            if self.define(
+                format!("/assessments/{i}/id"),
+                &a.id,
+                EntityKind::Assessment,
+            ) {
                 self.assessments.insert(&a.id);
             }
         }
@@ -490,16 +547,28 @@ impl<'a> Validator<'a> {
         if let Some(url) = &r.url {
             let len = url.chars().count();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                self.err("/report/url", format!("url must start with http:// or https://, got {:?}", truncate(url, 80)));
+                self.err(
+                    "/report/url",
+                    format!(
+                        "url must start with http:// or https://, got {:?}",
+                        truncate(url, 80)
+                    ),
+                );
             } else if url.chars().any(char::is_whitespace) {
                 self.err("/report/url", "url must not contain whitespace");
             } else if len > MAX_URL_CHARS {
-                self.err("/report/url", format!("url is {len} characters long; at most {MAX_URL_CHARS} are allowed"));
+                self.err(
+                    "/report/url",
+                    format!("url is {len} characters long; at most {MAX_URL_CHARS} are allowed"),
+                );
             }
         }
         let lang = &r.language;
         if lang.is_empty() {
-            self.err("/report/language", "language must be a BCP 47 tag such as \"en\" or \"ko\"");
+            self.err(
+                "/report/language",
+                "language must be a BCP 47 tag such as \"en\" or \"ko\"",
+            );
         } else if lang.chars().count() > MAX_LANGUAGE_CHARS
             || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
@@ -532,7 +601,11 @@ impl<'a> Validator<'a> {
                     self.check_ref(&path, "affiliation", aff, &[EntityKind::Source]);
                 }
             }
-            self.check_opt_text(&format!("{p}/description"), s.description.as_ref(), MAX_LONG_TEXT_CHARS);
+            self.check_opt_text(
+                &format!("{p}/description"),
+                s.description.as_ref(),
+                MAX_LONG_TEXT_CHARS,
+            );
         }
     }
 
@@ -540,9 +613,22 @@ impl<'a> Validator<'a> {
         let b = self.bundle;
         for (i, r) in b.reliability.iter().enumerate() {
             let p = format!("/reliability/{i}");
-            self.check_ref(&format!("{p}/source"), "source", &r.source, &[EntityKind::Source]);
-            self.check_opt_text(&format!("{p}/scope"), r.scope.as_ref(), MAX_SHORT_TEXT_CHARS);
-            self.check_opt_text(&format!("{p}/rationale"), r.rationale.as_ref(), MAX_LONG_TEXT_CHARS);
+            self.check_ref(
+                &format!("{p}/source"),
+                "source",
+                &r.source,
+                &[EntityKind::Source],
+            );
+            self.check_opt_text(
+                &format!("{p}/scope"),
+                r.scope.as_ref(),
+                MAX_SHORT_TEXT_CHARS,
+            );
+            self.check_opt_text(
+                &format!("{p}/rationale"),
+                r.rationale.as_ref(),
+                MAX_LONG_TEXT_CHARS,
+            );
         }
     }
 
@@ -558,7 +644,10 @@ impl<'a> Validator<'a> {
                 }
                 QuestionKind::Categorical { categories } => {
                     if categories.is_empty() {
-                        self.err(format!("{p}/kind/categories"), "a categorical question needs at least one category");
+                        self.err(
+                            format!("{p}/kind/categories"),
+                            "a categorical question needs at least one category",
+                        );
                     }
                     let mut seen = BTreeSet::new();
                     for (j, c) in categories.iter().enumerate() {
@@ -570,7 +659,11 @@ impl<'a> Validator<'a> {
                     }
                 }
                 QuestionKind::Forecast { event, window } => {
-                    self.check_opt_text(&format!("{p}/kind/event"), event.as_ref(), MAX_SHORT_TEXT_CHARS);
+                    self.check_opt_text(
+                        &format!("{p}/kind/event"),
+                        event.as_ref(),
+                        MAX_SHORT_TEXT_CHARS,
+                    );
                     if let Some(w) = window {
                         self.check_valid_time(&format!("{p}/kind/window"), w);
                     }
@@ -580,7 +673,12 @@ impl<'a> Validator<'a> {
     }
 
     /// Checks a value on its own (numbers, texts) and against the question's kind.
-    fn check_value(&mut self, path: &str, value: &ClaimValue, question: Option<(&EntityId, &QuestionKind)>) {
+    fn check_value(
+        &mut self,
+        path: &str,
+        value: &ClaimValue,
+        question: Option<(&EntityId, &QuestionKind)>,
+    ) {
         let check_number = |v: &mut Self, path: String, x: f64| {
             if !x.is_finite() || x < 0.0 {
                 v.err(path, format!("must be a finite number ≥ 0, got {x}"));
@@ -598,13 +696,18 @@ impl<'a> Validator<'a> {
                 check_number(self, format!("{path}/range/low"), *low);
                 check_number(self, format!("{path}/range/high"), *high);
                 if low > high {
-                    self.err(format!("{path}/range"), format!("range low {low} is above high {high}"));
+                    self.err(
+                        format!("{path}/range"),
+                        format!("range low {low} is above high {high}"),
+                    );
                 }
                 if let Some(u) = unit {
                     self.check_text(&format!("{path}/range/unit"), u, MAX_SHORT_TEXT_CHARS);
                 }
             }
-            ClaimValue::Category(c) => self.check_text(&format!("{path}/category"), c, MAX_SHORT_TEXT_CHARS),
+            ClaimValue::Category(c) => {
+                self.check_text(&format!("{path}/category"), c, MAX_SHORT_TEXT_CHARS)
+            }
         }
 
         let Some((qid, kind)) = question else { return };
@@ -637,7 +740,11 @@ impl<'a> Validator<'a> {
             (QuestionKind::Quantity { .. }, _) => mismatch(self, "a quantity or a range"),
             (QuestionKind::Categorical { categories }, ClaimValue::Category(c)) => {
                 if !categories.contains(c) {
-                    let list = categories.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+                    let list = categories
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     self.err(
                         format!("{path}/category"),
                         format!("{c:?} is not one of the categories of question `{qid}`: {list}"),
@@ -671,10 +778,20 @@ impl<'a> Validator<'a> {
 
         // Question, speaker, via.
         let question = self
-            .check_ref(&format!("{p}/question"), "question", &c.question, &[EntityKind::Question])
+            .check_ref(
+                &format!("{p}/question"),
+                "question",
+                &c.question,
+                &[EntityKind::Question],
+            )
             .then(|| self.question_kind(&c.question))
             .flatten();
-        self.check_ref(&format!("{p}/speaker"), "speaker", &c.speaker, &[EntityKind::Source]);
+        self.check_ref(
+            &format!("{p}/speaker"),
+            "speaker",
+            &c.speaker,
+            &[EntityKind::Source],
+        );
         if let Some(via) = &c.via {
             self.check_ref(&format!("{p}/via"), "via", via, &[EntityKind::Source]);
         }
@@ -693,7 +810,11 @@ impl<'a> Validator<'a> {
             }
         }
         if let Some(value) = &c.value {
-            self.check_value(&format!("{p}/value"), value, question.map(|k| (&c.question, k)));
+            self.check_value(
+                &format!("{p}/value"),
+                value,
+                question.map(|k| (&c.question, k)),
+            );
         }
         if let Some(vt) = &c.valid_time {
             self.check_valid_time(&format!("{p}/valid_time"), vt);
@@ -704,8 +825,15 @@ impl<'a> Validator<'a> {
 
         // Likelihood.
         if let Some(l) = &c.likelihood {
-            self.check_text(&format!("{p}/likelihood/wording"), &l.wording, MAX_SHORT_TEXT_CHARS);
-            if l.band.is_none() && !l.wording.trim().is_empty() && band_for_wording(&l.wording).is_none() {
+            self.check_text(
+                &format!("{p}/likelihood/wording"),
+                &l.wording,
+                MAX_SHORT_TEXT_CHARS,
+            );
+            if l.band.is_none()
+                && !l.wording.trim().is_empty()
+                && band_for_wording(&l.wording).is_none()
+            {
                 self.err(
                     format!("{p}/likelihood/wording"),
                     format!(
@@ -745,9 +873,15 @@ impl<'a> Validator<'a> {
         }
         let Some(report) = report else { return };
         if !self.texts.contains_key(report) {
-            let bundle_text = self.bundle.report.as_ref().filter(|r| &r.id == report).map(|r| r.text.as_str());
+            let bundle_text = self
+                .bundle
+                .report
+                .as_ref()
+                .filter(|r| &r.id == report)
+                .map(|r| r.text.as_str());
             let known: &'a KnownEntities = self.known;
-            let text = bundle_text.or_else(|| known.reports.get(report).and_then(|k| k.text.as_deref()));
+            let text =
+                bundle_text.or_else(|| known.reports.get(report).and_then(|k| k.text.as_deref()));
             match text {
                 Some(text) => {
                     self.texts.insert(report, CharIndex::new(text));
@@ -766,10 +900,18 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        let Some(index) = self.texts.get(report) else { return };
+        let Some(index) = self.texts.get(report) else {
+            return;
+        };
         let len = index.chars;
         let (Ok(start), Ok(end)) = (usize::try_from(q.start), usize::try_from(q.end)) else {
-            self.err(format!("{p}/quote/end"), format!("end {} is beyond the end of the report text ({len} characters)", q.end));
+            self.err(
+                format!("{p}/quote/end"),
+                format!(
+                    "end {} is beyond the end of the report text ({len} characters)",
+                    q.end
+                ),
+            );
             return;
         };
         if end > len {
@@ -788,7 +930,10 @@ impl<'a> Validator<'a> {
                 "the quote does not match characters {start}..{end} of report `{report}`, which hold {:?}",
                 truncate(actual, 80)
             );
-            if let Some(byte) = (!q.text.is_empty()).then(|| index.text.find(&q.text)).flatten() {
+            if let Some(byte) = (!q.text.is_empty())
+                .then(|| index.text.find(&q.text))
+                .flatten()
+            {
                 let at = index.char_offset(byte);
                 reason.push_str(&format!(
                     "; the quoted text occurs at characters {at}..{} (offsets count characters, not bytes)",
@@ -806,7 +951,10 @@ impl<'a> Validator<'a> {
             let p = format!("/relations/{i}");
             let key = r.entity_key();
             if let Some(first) = seen.get(&key) {
-                self.err(p.clone(), format!("duplicate relation `{key}`: already given at /relations/{first}"));
+                self.err(
+                    p.clone(),
+                    format!("duplicate relation `{key}`: already given at /relations/{first}"),
+                );
             } else {
                 seen.insert(key, i);
             }
@@ -818,7 +966,10 @@ impl<'a> Validator<'a> {
             let from_ok = self.check_ref(&format!("{p}/from"), "from", &r.from, from_kinds);
             let to_ok = self.check_ref(&format!("{p}/to"), "to", &r.to, &[EntityKind::Claim]);
             if r.from == r.to {
-                self.err(format!("{p}/to"), format!("a claim cannot {} itself", r.kind));
+                self.err(
+                    format!("{p}/to"),
+                    format!("a claim cannot {} itself", r.kind),
+                );
             } else if r.kind == RelationKind::Supersedes && from_ok && to_ok {
                 if let (Some(new), Some(old)) = (self.claim(&r.from), self.claim(&r.to)) {
                     if new.speaker != old.speaker {
@@ -863,15 +1014,29 @@ impl<'a> Validator<'a> {
         for (i, a) in b.assessments.iter().enumerate() {
             let p = format!("/assessments/{i}");
             let question = self
-                .check_ref(&format!("{p}/question"), "question", &a.question, &[EntityKind::Question])
+                .check_ref(
+                    &format!("{p}/question"),
+                    "question",
+                    &a.question,
+                    &[EntityKind::Question],
+                )
                 .then(|| self.question_kind(&a.question))
                 .flatten();
             if let Some(value) = &a.value {
-                self.check_value(&format!("{p}/value"), value, question.map(|k| (&a.question, k)));
+                self.check_value(
+                    &format!("{p}/value"),
+                    value,
+                    question.map(|k| (&a.question, k)),
+                );
             }
             self.check_text(&format!("{p}/rationale"), &a.rationale, MAX_LONG_TEXT_CHARS);
             for (j, claim) in a.based_on.iter().enumerate() {
-                self.check_ref(&format!("{p}/based_on/{j}"), "based_on", claim, &[EntityKind::Claim]);
+                self.check_ref(
+                    &format!("{p}/based_on/{j}"),
+                    "based_on",
+                    claim,
+                    &[EntityKind::Claim],
+                );
             }
         }
     }
@@ -885,7 +1050,10 @@ impl<'a> Validator<'a> {
             if let Some(first) = seen.get(&r.forecast) {
                 self.err(
                     fp.clone(),
-                    format!("`{}` is already resolved at /resolutions/{first}", r.forecast),
+                    format!(
+                        "`{}` is already resolved at /resolutions/{first}",
+                        r.forecast
+                    ),
                 );
             } else {
                 seen.insert(&r.forecast, i);
@@ -906,44 +1074,25 @@ impl<'a> Validator<'a> {
                 if self.known.resolved_forecasts.contains(&r.forecast) {
                     self.err(
                         fp.clone(),
-                        format!("forecast `{}` is already resolved in the ledger", r.forecast),
+                        format!(
+                            "forecast `{}` is already resolved in the ledger",
+                            r.forecast
+                        ),
                     );
                 }
             }
             if r.by == r.forecast {
                 self.err(format!("{p}/by"), "a forecast cannot resolve itself");
             } else {
-                self.check_ref(&format!("{p}/by"), "by", &r.by, &[EntityKind::Claim, EntityKind::Assessment]);
+                self.check_ref(
+                    &format!("{p}/by"),
+                    "by",
+                    &r.by,
+                    &[EntityKind::Claim, EntityKind::Assessment],
+                );
             }
             self.check_opt_text(&format!("{p}/note"), r.note.as_ref(), MAX_LONG_TEXT_CHARS);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn char_index_slices_by_characters() {
-        let text: String = "신원식 국방부 장관은 7,000개 컨테이너라고 말했다. ".repeat(40);
-        let index = CharIndex::new(&text);
-        let chars: Vec<char> = text.chars().collect();
-        assert_eq!(index.chars, chars.len());
-        for (start, end) in [(0, 0), (0, 3), (250, 260), (255, 257), (512, chars.len()), (chars.len(), chars.len())] {
-            let expected: String = chars[start..end].iter().collect();
-            assert_eq!(index.slice(start, end), expected, "{start}..{end}");
-        }
-        let exact = "가".repeat(512);
-        let index = CharIndex::new(&exact);
-        assert_eq!(index.slice(500, 512), "가".repeat(12));
-        assert_eq!(CharIndex::new("").slice(0, 0), "");
-    }
-
-    #[test]
-    fn truncates_on_char_boundaries() {
-        assert_eq!(truncate("신원식", 2), "신원…");
-        assert_eq!(truncate("abc", 3), "abc");
     }
 }
 
@@ -966,5 +1115,40 @@ impl KnownEntities {
         self.claims.extend(other.claims);
         self.assessments.extend(other.assessments);
         self.resolved_forecasts.extend(other.resolved_forecasts);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn char_index_slices_by_characters() {
+        let text: String = "신원식 국방부 장관은 7,000개 컨테이너라고 말했다. ".repeat(40);
+        let index = CharIndex::new(&text);
+        let chars: Vec<char> = text.chars().collect();
+        assert_eq!(index.chars, chars.len());
+        for (start, end) in [
+            (0, 0),
+            (0, 3),
+            (250, 260),
+            (255, 257),
+            (512, chars.len()),
+            (chars.len(), chars.len()),
+        ] {
+            let expected: String = chars[start..end].iter().collect();
+            assert_eq!(index.slice(start, end), expected, "{start}..{end}");
+        }
+        let exact = "가".repeat(512);
+        let index = CharIndex::new(&exact);
+        assert_eq!(index.slice(500, 512), "가".repeat(12));
+        assert_eq!(CharIndex::new("").slice(0, 0), "");
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate("신원식", 2), "신원…");
+        assert_eq!(truncate("abc", 3), "abc");
     }
 }

@@ -42,34 +42,54 @@ fn examples_validate_in_publication_order() {
     let mut quotes_after_non_ascii = 0_usize;
 
     for path in example_files() {
-        let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {name}: {e}"));
 
-        let bundle = parse_bundle(&name, &bytes).unwrap_or_else(|e| panic!("{name} does not parse:\n{e}"));
+        let bundle =
+            parse_bundle(&name, &bytes).unwrap_or_else(|e| panic!("{name} does not parse:\n{e}"));
         for id in bundle.external_references() {
             let is_known = known.sources.contains(&id)
                 || known.reports.contains_key(&id)
                 || known.questions.contains_key(&id)
                 || known.claims.contains_key(&id)
                 || known.assessments.contains(&id);
-            assert!(is_known, "{name} refers to {id:?}, which no earlier example defines");
+            assert!(
+                is_known,
+                "{name} refers to {id:?}, which no earlier example defines"
+            );
         }
-        let report_text = bundle.report.as_ref().map(|report| (report.id.clone(), report.text.clone()));
+        let report_text = bundle
+            .report
+            .as_ref()
+            .map(|report| (report.id.clone(), report.text.clone()));
 
-        let validated = validate(&name, bundle, &known).unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
+        let validated = validate(&name, bundle, &known)
+            .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
         assert!(!validated.events.is_empty(), "{name} produced no events");
 
         for marked in validated.events {
             match marked.event {
                 DomainEvent::Report(report) => {
-                    let (id, text) = report_text.clone().expect("a report event comes from the bundle's report");
+                    let (id, text) = report_text
+                        .clone()
+                        .expect("a report event comes from the bundle's report");
                     assert_eq!(report.id, id, "{name}: report event for another report");
                     assert_eq!(
                         report.text_chars,
                         text.chars().count() as u64,
                         "{name}: text_chars must count characters, not bytes"
                     );
-                    known.reports.insert(report.id.clone(), KnownReport { report, text: Some(text) });
+                    known.reports.insert(
+                        report.id.clone(),
+                        KnownReport {
+                            report,
+                            text: Some(text),
+                        },
+                    );
                 }
                 DomainEvent::Source(source) => {
                     known.sources.insert(source.id);
@@ -78,14 +98,27 @@ fn examples_validate_in_publication_order() {
                     known.questions.insert(question.id.clone(), question);
                 }
                 DomainEvent::Claim(claim) => {
-                    let report = claim.report.as_ref().expect("validation fills in the claim's report");
-                    let text = known.reports[report].text.as_deref().expect("report text is known");
+                    let report = claim
+                        .report
+                        .as_ref()
+                        .expect("validation fills in the claim's report");
+                    let text = known.reports[report]
+                        .text
+                        .as_deref()
+                        .expect("report text is known");
                     let quoted: String = text
                         .chars()
                         .skip(usize::try_from(claim.quote.start).expect("start fits"))
-                        .take(usize::try_from(claim.quote.end - claim.quote.start).expect("length fits"))
+                        .take(
+                            usize::try_from(claim.quote.end - claim.quote.start)
+                                .expect("length fits"),
+                        )
                         .collect();
-                    assert_eq!(quoted, claim.quote.text, "{name}: quote span of {:?}", claim.id);
+                    assert_eq!(
+                        quoted, claim.quote.text,
+                        "{name}: quote span of {:?}",
+                        claim.id
+                    );
                     if starts_after_non_ascii(text, claim.quote.start) {
                         quotes_after_non_ascii += 1;
                     }

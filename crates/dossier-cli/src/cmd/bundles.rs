@@ -35,12 +35,14 @@ struct FileReport<'a> {
 /// Reads a bundle file (`-` = standard input), refusing oversized input before reading it all.
 fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
     let limit = MAX_BUNDLE_BYTES as u64;
-    let too_big = |size: u64, file: &str| {
+    // Standard input is read only up to just past the limit, so its size is a lower bound.
+    let too_big = |size: u64, file: &str, exact: bool| {
         BundleError::new(
             file,
             "",
             format!(
-                "the file is {:.1} MB; a bundle is limited to {} MiB (it holds one report's text, not attachments)",
+                "the {} {:.1} MB; a bundle is limited to {} MiB (it holds one report's text, not attachments)",
+                if exact { "file is" } else { "input is more than" },
                 size as f64 / 1e6,
                 limit / (1024 * 1024)
             ),
@@ -53,7 +55,7 @@ fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
             .read_to_end(&mut bytes)
             .map_err(|e| BundleError::new("<stdin>", "", format!("cannot read standard input: {e}")))?;
         if bytes.len() as u64 > limit {
-            return Err(too_big(bytes.len() as u64, "<stdin>"));
+            return Err(too_big(limit, "<stdin>", false));
         }
         return Ok(("<stdin>".to_owned(), bytes));
     }
@@ -62,7 +64,7 @@ fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
         return Err(BundleError::new(name, "", "not a regular file"));
     }
     if meta.len() > limit {
-        return Err(too_big(meta.len(), name));
+        return Err(too_big(meta.len(), name, true));
     }
     let bytes = std::fs::read(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
     Ok((name.to_owned(), bytes))
@@ -183,7 +185,8 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
     let checked = check(Some(&log), &args.files.files).await?;
     let signer = home.producer(args.key.as_deref())?;
     let ledger_id = ledger::ledger_id(&log).await.context("reading the genesis record")?.context("the ledger is empty")?;
-    let publisher = Publisher::new(&log, &signer, ledger_id);
+    // `check` has just consulted the index, so the first attempt need not repeat it.
+    let publisher = Publisher::new(&log, &signer, ledger_id).optimistic(true);
     let mut reports = Vec::new();
     for c in &checked {
         let outcome = publisher.publish(&c.events, &c.texts).await.map_err(|e| match e {

@@ -134,6 +134,24 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Revoke { key, reason } => {
+            // A revocation of a key the ledger does not know, or of one already revoked, would
+            // be recorded for good and fail verification from then on.
+            let keys = list_keys(home, &log).await?;
+            match keys.iter().find(|k| &k.key == key) {
+                None => {
+                    return Err(CliError::new(
+                        FAILURE,
+                        anyhow::anyhow!("key {key} is not registered in this ledger (`dossier keys list` shows its keys); nothing was appended"),
+                    ));
+                }
+                Some(KeyInfo { revoked_seq: Some(seq), .. }) => {
+                    return Err(CliError::new(
+                        FAILURE,
+                        anyhow::anyhow!("key {key} was already revoked at seq {seq}; nothing was appended"),
+                    ));
+                }
+                Some(_) => {}
+            }
             let signer = home.producer(None)?;
             publish(&log, &signer, &[revocation(key, reason)?]).await?;
             println!("revoked key {key}, signed by {}", signer.id());

@@ -3,17 +3,14 @@
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dossier_chain::{parse_public_hex, Failure, TrustRoot, Verifier, VerifyReport};
-use dossier_log::{EventLog, SqliteLog};
+use dossier_chain::{parse_public_hex, Failure, TrustRoot, VerifyReport};
+use dossier_log::{EventLog as _, SqliteLog};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
-
-/// Page size for reading records.
-const PAGE: usize = 4096;
 
 /// Resolves the trust root: `--trust` (hex or file), else the data directory's root.pub.
 pub fn trust_root(home: &Home, trust: Option<&str>) -> anyhow::Result<TrustRoot> {
@@ -40,19 +37,9 @@ pub async fn verify_log(log: &SqliteLog, trust: TrustRoot, progress: bool) -> an
         ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut v = Verifier::new(trust);
-    let mut from = 1;
-    loop {
-        let page = log.read(from, PAGE).await.context("reading records")?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for r in &page {
-            v.push(r);
-        }
-        bar.inc(page.len() as u64);
-    }
+    let report = dossier_log::verify_log(log, trust, |read| bar.set_position(read)).await.context("reading records")?;
     bar.finish_and_clear();
-    Ok(v.finish())
+    Ok(report)
 }
 
 #[derive(Serialize)]

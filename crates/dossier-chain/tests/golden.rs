@@ -1,0 +1,304 @@
+//! Golden test vectors: a small deterministic ledger written to `docs/vectors/`.
+//!
+//! The vectors are part of the format's public contract (see `docs/FORMAT.md`). If the format
+//! changes on purpose, rewrite them with `DOSSIER_BLESS=1 cargo test -p dossier-chain --test golden`
+//! and review the diff.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{append_batch, at, corr, key_registered, key_revoked, stored, verify, LEDGER};
+use dossier_chain::{
+    event_id, key_id, seal_message, EncodedRecord, FailureKind, Genesis, Hash, RecordView, SealBody, Signer, TrustRoot,
+};
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const FOUNDER_SECRET: [u8; 32] = [1; 32];
+const SECOND_SECRET: [u8; 32] = [2; 32];
+const THIRD_SECRET: [u8; 32] = [3; 32];
+
+fn signers() -> (Signer, Signer, Signer) {
+    (
+        Signer::from_secret(FOUNDER_SECRET, "founder"),
+        Signer::from_secret(SECOND_SECRET, "김민지 (analyst)"),
+        Signer::from_secret(THIRD_SECRET, "analyst-2025"),
+    )
+}
+
+/// The vector ledger: 20 records in 6 batches.
+fn build() -> Vec<EncodedRecord> {
+    let (founder, second, third) = signers();
+    let mut records = Genesis::build(LEDGER, "golden vectors", &founder, at(0)).unwrap();
+
+    // Batch 2 (seq 3..=6): three domain-like records signed by the founding key.
+    let source = json!({"id": "source:rok-mnd", "title": "대한민국 국방부 (Ministry of National Defense)", "kind": "official"});
+    let report = json!({
+        "id": "report:rok-mnd/briefing-2024-03-19",
+        "source": "source:rok-mnd",
+        "title": "국방부 정례 브리핑",
+        "published": "2024-03-19",
+        "text": "b3:5a1c0e2f"
+    });
+    let claim = json!({
+        "id": "claim:rok-mnd/containers-2024-03",
+        "report": "report:rok-mnd/briefing-2024-03-19",
+        "quote": {"text": "신원식 장관은 컨테이너 약 6,700개가 이송되었다고 밝혔다", "start": 12, "end": 40},
+        "confidence": "likely",
+        "note": "tab\tand \"quotes\" and a backslash \\ survive escaping"
+    });
+    let body = |v: &Value| serde_json::to_vec(v).unwrap();
+    append_batch(
+        &mut records,
+        LEDGER,
+        &founder,
+        at(60),
+        corr(1),
+        &[
+            ("source.recorded", "source:rok-mnd", "TLP:CLEAR", &body(&source)),
+            ("report.recorded", "report:rok-mnd/briefing-2024-03-19", "TLP:GREEN", &body(&report)),
+            ("claim.recorded", "claim:rok-mnd/containers-2024-03", "TLP:AMBER", &body(&claim)),
+        ],
+    );
+
+    // Batch 3 (seq 7..=8): the founding key registers a second key.
+    append_batch(&mut records, LEDGER, &founder, at(120), corr(2), &[("key.registered", second.id(), "TLP:CLEAR", &key_registered(&second))]);
+
+    // Batch 4 (seq 9..=11): signed by the second key. The body is stored verbatim, whitespace
+    // included. Its `now` is earlier than the head's time, so the batch keeps the head's time.
+    let assessment = br#"{ "id": "claim:rok-mnd/containers-2024-03", "assessment": "corroborated" }"#;
+    append_batch(
+        &mut records,
+        LEDGER,
+        &second,
+        at(90),
+        corr(3),
+        &[
+            ("assessment.recorded", "assessment:containers-2024-03/1", "TLP:AMBER+STRICT", assessment),
+            ("question.recorded", "question:kpa-artillery-supply", "TLP:RED", r#"{"text":"몇 발이 이송되었나?"}"#.as_bytes()),
+        ],
+    );
+
+    // Batch 5 (seq 12..=14): rotation, signed by the old (second) key.
+    append_batch(
+        &mut records,
+        LEDGER,
+        &second,
+        at(180),
+        corr(4),
+        &[
+            ("key.registered", third.id(), "TLP:CLEAR", &key_registered(&third)),
+            ("key.revoked", second.id(), "TLP:CLEAR", &key_revoked(second.id(), "rotated")),
+        ],
+    );
+
+    // Batch 6 (seq 15..=16): signed by the third key.
+    append_batch(
+        &mut records,
+        LEDGER,
+        &third,
+        at(240),
+        corr(5),
+        &[("claim.superseded", "claim:rok-mnd/containers-2024-03#2", "TLP:GREEN", br#"{"supersedes":"claim:rok-mnd/containers-2024-03","reason":"corrected count"}"#)],
+    );
+    records
+}
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors")
+}
+
+fn jsonl(records: &[EncodedRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        out.extend_from_slice(&r.bytes);
+        out.push(b'\n');
+    }
+    out
+}
+
+fn description(records: &[EncodedRecord]) -> Vec<u8> {
+    let (founder, second, third) = signers();
+    let key = |s: &Signer, secret: [u8; 32]| {
+        json!({"name": s.name(), "secret": hex::encode(secret), "public": s.public_hex(), "key_id": s.id()})
+    };
+    let mut recs = Vec::new();
+    let mut seals = Vec::new();
+    for r in records {
+        let view = RecordView::parse(&r.bytes).unwrap();
+        recs.push(json!({
+            "seq": r.seq,
+            "type": r.event_type,
+            "entity": view.entity,
+            "hash": r.hash.to_hex(),
+            "event_id": r.event_id.to_hex(),
+            "bytes": r.bytes.len(),
+        }));
+        if r.event_type == "batch.seal" {
+            let body: SealBody = serde_json::from_str(view.body.get()).unwrap();
+            let head = Hash::from_hex(&body.head).unwrap();
+            seals.push(json!({
+                "seq": r.seq,
+                "key": body.key,
+                "count": body.count,
+                "head": body.head,
+                "message": hex::encode(seal_message(&LEDGER, r.seq, &head, body.count)),
+                "signature": body.sig,
+            }));
+        }
+    }
+    let doc = json!({
+        "description": "Golden vectors of the dossier record format v1: ledger.jsonl holds one record per line (the exact stored bytes, each followed by a newline that is not part of the record). Generated by crates/dossier-chain/tests/golden.rs.",
+        "ledger": LEDGER.hyphenated().to_string(),
+        "ledger_uuid_bytes": hex::encode(LEDGER.as_bytes()),
+        "founding_key": founder.public_hex(),
+        "keys": [key(&founder, FOUNDER_SECRET), key(&second, SECOND_SECRET), key(&third, THIRD_SECRET)],
+        "genesis_prev": Hash([0; 32]).to_hex(),
+        "head": records.last().unwrap().hash.to_hex(),
+        "records": recs,
+        "seals": seals,
+    });
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap();
+    out.push(b'\n');
+    out
+}
+
+fn compare_or_bless(name: &str, actual: &[u8]) {
+    let path = vectors_dir().join(name);
+    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(vectors_dir()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_default();
+    if expected != actual {
+        let first_diff = expected.iter().zip(actual).position(|(a, b)| a != b).unwrap_or(expected.len().min(actual.len()));
+        panic!(
+            "{} differs from what the code produces now (first difference at byte {first_diff}; {} bytes on disk, {} now).\n\
+             The record format is a public contract: if this change is intended, rewrite the vectors with\n    \
+             DOSSIER_BLESS=1 cargo test -p dossier-chain --test golden\nand review the diff.",
+            path.display(),
+            expected.len(),
+            actual.len()
+        );
+    }
+}
+
+#[test]
+fn vectors_are_unchanged() {
+    let records = build();
+    compare_or_bless("ledger.jsonl", &jsonl(&records));
+    compare_or_bless("ledger.json", &description(&records));
+}
+
+#[test]
+fn vector_ledger_verifies_pinned_to_the_founding_key() {
+    let records = build();
+    assert_eq!(records.len(), 16);
+    let (founder, second, _) = signers();
+    for with_hash in [true, false] {
+        let report = verify(&stored(&records, with_hash), TrustRoot::Pinned(founder.public()));
+        assert!(report.ok(), "{:?}", report.failures);
+        assert_eq!(report.last_sealed, 16);
+        assert_eq!(report.founding_key.as_deref(), Some(founder.id()));
+    }
+    let report = verify(&stored(&records, true), TrustRoot::Unpinned);
+    assert!(report.ok(), "{:?}", report.failures);
+
+    let report = verify(&stored(&records, true), TrustRoot::Pinned(second.public()));
+    let f = common::first(&report);
+    assert_eq!((f.seq, f.kind), (1, FailureKind::UntrustedRoot), "{report:?}");
+}
+
+/// Recomputes everything from the committed files with nothing but BLAKE3, Ed25519 and a JSON
+/// parser, as docs/FORMAT.md describes it: a check that the document and the code agree.
+#[test]
+fn committed_vectors_follow_the_document() {
+    let dir = vectors_dir();
+    let lines = std::fs::read(dir.join("ledger.jsonl")).unwrap();
+    let desc: Value = serde_json::from_slice(&std::fs::read(dir.join("ledger.json")).unwrap()).unwrap();
+    let ledger = Uuid::parse_str(desc["ledger"].as_str().unwrap()).unwrap();
+    let mut prev = [0u8; 32];
+    let mut keys: std::collections::HashMap<String, VerifyingKey> = std::collections::HashMap::new();
+    let mut batch_count = 0u32;
+    let records: Vec<&[u8]> = lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(records.len(), desc["records"].as_array().unwrap().len());
+    for (i, bytes) in records.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        let d = &desc["records"][i];
+        // Record hash.
+        let mut h = blake3::Hasher::new();
+        h.update(b"dossier/record/v1\0");
+        h.update(bytes);
+        let hash = *h.finalize().as_bytes();
+        assert_eq!(hex::encode(hash), d["hash"].as_str().unwrap());
+        // Envelope.
+        let names: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = vec!["actor", "body", "correlation", "dossier", "entity", "id", "ledger", "marking", "prev", "recorded", "schema", "seq", "type"];
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert!(bytes.starts_with(br#"{"dossier":1,"ledger":""#));
+        assert_eq!(v["seq"], seq);
+        assert_eq!(v["prev"].as_str().unwrap(), hex::encode(prev));
+        assert_eq!(v["ledger"].as_str().unwrap(), ledger.hyphenated().to_string());
+        // Event id.
+        let mut h = blake3::Hasher::new();
+        h.update(b"dossier/event-id/v1\0");
+        h.update(v["type"].as_str().unwrap().as_bytes());
+        h.update(&[0]);
+        h.update(v["entity"].as_str().unwrap().as_bytes());
+        assert_eq!(hex::encode(&h.finalize().as_bytes()[..16]), v["id"].as_str().unwrap());
+        assert_eq!(v["id"].as_str().unwrap(), d["event_id"].as_str().unwrap());
+        assert_eq!(v["recorded"].as_str().unwrap().len(), 30);
+        let ty = v["type"].as_str().unwrap();
+        let body = &v["body"];
+        let actor = v["actor"]["key"].as_str().unwrap().to_owned();
+        match ty {
+            "ledger.genesis" => {
+                let public = hex::decode(body["founding_key"]["public"].as_str().unwrap()).unwrap();
+                assert_eq!(hex::encode(&public), desc["founding_key"].as_str().unwrap());
+                let key = VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
+                let mut h = blake3::Hasher::new();
+                h.update(b"dossier/key-id/v1\0");
+                h.update(key.as_bytes());
+                let id = hex::encode(&h.finalize().as_bytes()[..8]);
+                assert_eq!(id, actor);
+                keys.insert(id, key);
+                batch_count += 1;
+            }
+            "batch.seal" => {
+                let mut m = Vec::new();
+                m.extend_from_slice(b"dossier/seal/v1\0");
+                m.extend_from_slice(ledger.as_bytes());
+                m.extend_from_slice(&seq.to_be_bytes());
+                m.extend_from_slice(&prev);
+                m.extend_from_slice(&batch_count.to_be_bytes());
+                assert_eq!(body["count"], batch_count);
+                let seal = desc["seals"].as_array().unwrap().iter().find(|s| s["seq"] == seq).unwrap();
+                assert_eq!(hex::encode(&m), seal["message"].as_str().unwrap());
+                let sig: [u8; 64] = hex::decode(body["sig"].as_str().unwrap()).unwrap().try_into().unwrap();
+                keys[body["key"].as_str().unwrap()].verify(&m, &Signature::from_bytes(&sig)).unwrap();
+                batch_count = 0;
+            }
+            "key.registered" => {
+                let public: [u8; 32] = hex::decode(body["public"].as_str().unwrap()).unwrap().try_into().unwrap();
+                let key = VerifyingKey::from_bytes(&public).unwrap();
+                assert_eq!(key_id(&key), body["key"].as_str().unwrap());
+                // Trusted from the seal of this batch on; good enough for this walk.
+                keys.insert(body["key"].as_str().unwrap().to_owned(), key);
+                batch_count += 1;
+            }
+            _ => batch_count += 1,
+        }
+        prev = hash;
+        assert_eq!(event_id(ty, v["entity"].as_str().unwrap()).to_hex(), v["id"].as_str().unwrap());
+    }
+    assert_eq!(hex::encode(prev), desc["head"].as_str().unwrap());
+    // Non-ASCII text is stored as raw UTF-8, not as \u escapes.
+    assert!(String::from_utf8(lines).unwrap().contains("신원식"));
+}

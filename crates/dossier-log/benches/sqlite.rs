@@ -1,0 +1,213 @@
+//! Throughput of the SQLite backend, reported beside a raw baseline measured in the same run.
+//!
+//! - **Append**: events/s publishing batches of 1, 100 and 999 events (+ seal = 1,000 records)
+//!   of ~600-byte bodies through the full path (idempotency lookup, chaining, signing, one
+//!   transaction per batch with `synchronous=FULL`), against plain `rusqlite` inserts of the
+//!   same record bytes in transactions of the same size on the same settings.
+//! - **Verify**: events/s and MB/s replaying a ledger of N events (batches of 1,000) through
+//!   the full verifier, against a raw read of the same rows, and the verifier's peak memory
+//!   (VmHWM of a child process doing nothing else) for 100k and 1M events.
+//!
+//! Usage: `cargo bench -p dossier-log --bench sqlite [-- --events 1000000]`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dossier_chain::{Genesis, Signer, TrustRoot};
+use dossier_log::{verify_log, EventLog, PendingEvent, Publisher, SqliteLog};
+use rusqlite::{params, Connection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn founder() -> Signer {
+    Signer::from_secret([9; 32], "bench")
+}
+
+fn events(tag: usize, n: usize) -> Vec<PendingEvent> {
+    (0..n)
+        .map(|i| PendingEvent {
+            event_type: "claim.recorded".into(),
+            schema: 1,
+            entity_key: format!("claim:bench/{tag}-{i}"),
+            marking: "TLP:CLEAR".into(),
+            body: format!(
+                r#"{{"id":"claim:bench/{tag}-{i}","report":"report:bench/{tag}","question":"question:bench/q{}","speaker":"source:bench/s{}","stance":"asserts","value":{{"quantity":{{"value":{i},"qualifier":"at_least","unit":"containers"}}}},"quote":{{"text":"{}","start":0,"end":300}},"credibility":2}}"#,
+                i % 97,
+                i % 13,
+                "q".repeat(300)
+            )
+            .into_bytes(),
+        })
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn new_ledger(path: &Path) -> (SqliteLog, Uuid) {
+    let log = SqliteLog::open(path).expect("open");
+    let ledger = Uuid::new_v4();
+    let genesis = Genesis::build(ledger, "bench", &founder(), OffsetDateTime::now_utc()).expect("genesis");
+    rt().block_on(log.append(0, &genesis, &[])).expect("genesis");
+    (log, ledger)
+}
+
+/// Publishes `total` events in batches of `batch`; returns (events/s, record bytes written).
+fn append_dossier(dir: &Path, batch: usize, total: usize, optimistic: bool) -> (f64, Vec<Vec<u8>>) {
+    let path = dir.join(format!("append-{batch}-{optimistic}.db"));
+    let (log, ledger) = new_ledger(&path);
+    let signer = founder();
+    let rt = rt();
+    let batches: Vec<_> = (0..total / batch).map(|b| events(b, batch)).collect();
+    let started = Instant::now();
+    rt.block_on(async {
+        let p = Publisher::new(&log, &signer, ledger).optimistic(optimistic);
+        for evs in &batches {
+            p.publish(evs, &[]).await.expect("publish");
+        }
+    });
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let records = rt.block_on(log.read(3, usize::MAX)).expect("read").into_iter().map(|r| r.bytes).collect();
+    (rate, records)
+}
+
+/// Plain rusqlite: the same record bytes, the same transaction sizes, a minimal table.
+fn append_raw(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
+    let path = dir.join(format!("raw-{batch}.db"));
+    let conn = Connection::open(&path).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL").expect("sync");
+    conn.pragma_update(None, "cache_size", -65_536).expect("cache");
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384).expect("checkpoint");
+    conn.execute_batch("CREATE TABLE records (seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL)").expect("table");
+    let mut conn = conn;
+    let per_tx = batch + 1; // the same records dossier wrote, seals included
+    let started = Instant::now();
+    for (i, chunk) in records.chunks(per_tx).enumerate() {
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO records (seq, bytes) VALUES (?1, ?2)").expect("stmt");
+            for (j, r) in chunk.iter().enumerate() {
+                stmt.execute(params![(i * per_tx + j) as i64 + 1, r]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    (records.len() / per_tx * batch) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Builds a ledger of `n` events in batches of 999 (+ seal) without timing it.
+fn build_ledger(path: &Path, n: usize) {
+    let (log, ledger) = new_ledger(path);
+    let signer = founder();
+    rt().block_on(async {
+        let p = Publisher::new(&log, &signer, ledger);
+        let mut done = 0;
+        let mut b = 0;
+        while done < n {
+            let k = (n - done).min(999);
+            p.publish(&events(b, k), &[]).await.expect("publish");
+            done += k;
+            b += 1;
+        }
+    });
+}
+
+fn raw_read(path: &Path) -> (u64, u64, Duration) {
+    let conn = Connection::open(path).expect("open");
+    let started = Instant::now();
+    let mut stmt = conn.prepare("SELECT seq, hash, bytes FROM records ORDER BY seq").expect("stmt");
+    let mut rows = stmt.query([]).expect("query");
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Some(row) = rows.next().expect("row") {
+        let b: Vec<u8> = row.get(2).expect("bytes");
+        let _h: Vec<u8> = row.get(1).expect("hash");
+        n += 1;
+        bytes += b.len() as u64;
+    }
+    (n, bytes, started.elapsed())
+}
+
+fn verify_once(path: &Path) -> (dossier_chain::VerifyReport, Duration) {
+    let log = SqliteLog::open(path).expect("open");
+    let started = Instant::now();
+    let report = rt().block_on(verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})).expect("verify");
+    assert!(report.ok(), "bench ledger must verify: {:?}", report.failures.first());
+    (report, started.elapsed())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Verifies in a child process and returns its peak resident memory in KiB.
+fn verify_peak_memory(path: &Path) -> u64 {
+    let exe = std::env::current_exe().expect("exe");
+    let out = std::process::Command::new(exe).arg("--verify-child").arg(path).output().expect("child");
+    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("VmHWM")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--verify-child") {
+        verify_once(Path::new(&args[i + 1]));
+        println!("{}", peak_rss_kib());
+        return;
+    }
+    let big: usize = args.iter().position(|a| a == "--events").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let verify_only = args.iter().any(|a| a == "--verify-only");
+    if !verify_only {
+        bench_append(dir.path());
+    }
+    if args.iter().any(|a| a == "--append-only") {
+        return;
+    }
+    bench_verify(dir.path(), big);
+}
+
+fn bench_append(dir: &Path) {
+    println!("== append (events of ~600 B body; dossier = full publish path; raw = plain rusqlite inserts of the same record bytes)");
+    println!("   checked = index lookup per event before building (the library default);");
+    println!("   optimistic = the unique index refuses a repeated event (the CLI, after its own validation lookup)");
+    println!("{:>6} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}", "batch", "events", "checked ev/s", "optimist ev/s", "raw ev/s", "ratio", "ratio");
+    for (batch, total) in [(1usize, 2_000usize), (100, 100_000), (999, 300_000)] {
+        let (checked, records) = append_dossier(dir, batch, total, false);
+        let (optimistic, _) = append_dossier(dir, batch, total, true);
+        let raw = append_raw(dir, batch, &records);
+        println!(
+            "{batch:>6} {total:>9} {checked:>14.0} {optimistic:>14.0} {raw:>14.0} {:>7.2} {:>7.2}",
+            checked / raw,
+            optimistic / raw
+        );
+    }
+
+}
+
+fn bench_verify(dir: &Path, big: usize) {
+    println!("\n== verify (ledger built in batches of 999 events + seal)");
+    println!("{:>9} {:>14} {:>10} {:>14} {:>10} {:>7} {:>12}", "events", "dossier ev/s", "MB/s", "raw read ev/s", "MB/s", "ratio", "peak RSS");
+    for n in [100_000usize, big] {
+        let path = dir.join(format!("verify-{n}.db"));
+        build_ledger(&path, n);
+        let (rn, rbytes, rt_) = raw_read(&path);
+        let (report, t) = verify_once(&path);
+        let ours = report.records as f64 / t.as_secs_f64();
+        let raw = rn as f64 / rt_.as_secs_f64();
+        let peak = verify_peak_memory(&path);
+        println!(
+            "{n:>9} {ours:>14.0} {:>10.1} {raw:>14.0} {:>10.1} {:>7.2} {:>9.1} MiB",
+            report.bytes as f64 / 1e6 / t.as_secs_f64(),
+            rbytes as f64 / 1e6 / rt_.as_secs_f64(),
+            ours / raw,
+            peak as f64 / 1024.0
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}

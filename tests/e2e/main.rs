@@ -1,0 +1,13 @@
+//! End-to-end scenarios: the `dossier` binary driven as a user (or a crashing producer) would.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod bad_input;
+mod concurrency;
+mod crash;
+mod init;
+mod keys;
+mod publish;
+mod tamper;
