@@ -74,3 +74,34 @@ fn commands_without_a_ledger_exit_6() {
     l.run(&["init"]).ok();
     assert_eq!(l.head().seq, 2);
 }
+
+/// Several `init`s racing in one empty directory: exactly one founds the ledger, and the trust
+/// root, producer key and key files left behind are that one's, so the ledger verifies pinned.
+#[test]
+fn concurrent_inits_leave_one_consistent_ledger() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                crate::support::command(dir.path())
+                    .args(["init", "--producer", &format!("racer{i}")])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let outcomes: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+        let winners = outcomes.iter().filter(|o| o.status.success()).count();
+        assert_eq!(winners, 1, "exactly one init must win: {outcomes:?}");
+        for o in outcomes.iter().filter(|o| !o.status.success()) {
+            assert_eq!(o.status.code(), Some(1));
+            assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a ledger"), "{o:?}");
+        }
+        let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys")).expect("keys dir").collect();
+        assert_eq!(keys.len(), 1, "only the winner's key may remain");
+        let verify = crate::support::run_in(dir.path(), &["verify"]);
+        verify.expect_code(0);
+        assert!(verify.stdout.contains("matches the pinned trust root"), "{}", verify.stdout);
+    }
+}

@@ -111,6 +111,12 @@ impl Home {
         Ok(signer)
     }
 
+    /// Deletes a secret key that was never registered (best effort: a leftover file holds a
+    /// key nobody trusts).
+    pub fn remove_key(&self, id: &str) {
+        let _ = fs::remove_file(self.keys_dir().join(format!("{id}.key")));
+    }
+
     /// Whether the secret of a key is here.
     pub fn has_key(&self, id: &str) -> bool {
         self.keys_dir().join(format!("{id}.key")).is_file()
@@ -151,7 +157,7 @@ impl Home {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

