@@ -204,3 +204,24 @@ fn log_filters_and_show() {
     out.expect_code(1);
     assert!(out.stderr.contains("no record 59: the ledger holds 1..=58"), "{}", out.stderr);
 }
+
+/// A reader that goes away (`dossier log | head -1`) ends the process quietly, as for other
+/// Unix tools, instead of a panic about failed printing.
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    let l = Ledger::init();
+    // ~900 log lines: far more than a pipe buffer holds, so `log` is still writing when the
+    // reader goes away.
+    let bundle = gen_bundle("pipe", 3, 900);
+    crate::support::run_in_with_stdin(l.dir(), &["publish", "-"], &bundle.bytes()).expect_code(0);
+    let mut child = crate::support::command(l.dir()).args(["log", "--seals"]).spawn().expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("one line");
+    assert!(first.contains("ledger.genesis"), "{first}");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, like other Unix tools: {:?}", out.status);
+}

@@ -603,13 +603,15 @@ impl Verifier {
         }
         for change in batch.changes {
             match change {
-                KeyChange::Register { key, public } => {
-                    if self.keys.contains_key(&key) {
-                        self.fail(pos, FailureKind::BadKeyEvent, format!("key {key} is registered again"));
-                    } else {
-                        self.keys.insert(key, KeyState { public, revoked_at: None });
+                KeyChange::Register { key, public } => match self.keys.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        let detail = format!("key {} is registered again", e.key());
+                        self.fail(pos, FailureKind::BadKeyEvent, detail);
                     }
-                }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(KeyState { public, revoked_at: None });
+                    }
+                },
                 KeyChange::Revoke { key } => match self.keys.get_mut(&key) {
                     Some(state) if state.revoked_at.is_none() => state.revoked_at = Some(pos),
                     Some(_) => self.fail(pos, FailureKind::BadKeyEvent, format!("key {key} is revoked twice")),

@@ -12,6 +12,9 @@ mod home;
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    // Behave like other Unix tools when the reader of our output goes away (`dossier log | head`):
+    // end quietly on SIGPIPE instead of panicking on a failed write.
+    sigpipe::reset();
     let args = cli::Cli::parse();
     init_tracing(args.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -20,25 +20,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 fn founder() -> Signer {
-    Signer::from_secret([9; 32], "bench")
+    dossier_log::conformance::founder()
 }
 
+/// `n` events of ~600-byte bodies (the conformance suite's generator).
 fn events(tag: usize, n: usize) -> Vec<PendingEvent> {
-    (0..n)
-        .map(|i| PendingEvent {
-            event_type: "claim.recorded".into(),
-            schema: 1,
-            entity_key: format!("claim:bench/{tag}-{i}"),
-            marking: "TLP:CLEAR".into(),
-            body: format!(
-                r#"{{"id":"claim:bench/{tag}-{i}","report":"report:bench/{tag}","question":"question:bench/q{}","speaker":"source:bench/s{}","stance":"asserts","value":{{"quantity":{{"value":{i},"qualifier":"at_least","unit":"containers"}}}},"quote":{{"text":"{}","start":0,"end":300}},"credibility":2}}"#,
-                i % 97,
-                i % 13,
-                "q".repeat(300)
-            )
-            .into_bytes(),
-        })
-        .collect()
+    dossier_log::conformance::events(&format!("b{tag}"), n)
 }
 
 fn rt() -> tokio::runtime::Runtime {
