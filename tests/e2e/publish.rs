@@ -225,3 +225,44 @@ fn closed_output_pipe_ends_quietly() {
     use std::os::unix::process::ExitStatusExt as _;
     assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, like other Unix tools: {:?}", out.status);
 }
+
+/// Two files of one command defining the same id differently: a conflict found before anything
+/// is appended; the same id with the same content in both: the second is a no-op.
+#[test]
+fn files_of_one_run_conflicting_with_each_other_append_nothing() {
+    let l = Ledger::init();
+    let head = l.head();
+    let a = gen_bundle("run", 2, 3);
+    let mut b = a.json.clone();
+    b["claims"][0]["quote"]["text"] = b["claims"][1]["quote"]["text"].clone();
+    b["claims"][0]["quote"]["start"] = b["claims"][1]["quote"]["start"].clone();
+    b["claims"][0]["quote"]["end"] = b["claims"][1]["quote"]["end"].clone();
+    let fa = l.write_json("a.json", &a.json);
+    let fb = l.write_json("b.json", &b);
+    for cmd in ["validate", "publish"] {
+        let out = l.run(&[cmd, &fa, &fb]);
+        out.expect_code(4);
+        assert!(out.stderr.contains("also defined by") && out.stderr.contains(&fa), "{}", out.stderr);
+        assert_eq!(l.head(), head, "`{cmd}` appended");
+    }
+    let fa2 = l.write_json("a-again.json", &a.json);
+    let out = l.run(&["publish", &fa, &fa2]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("unchanged"), "{}", out.stdout);
+}
+
+/// Re-marking a recorded entity is a change, not a no-op.
+#[test]
+fn changing_only_the_marking_is_a_conflict() {
+    let l = Ledger::init();
+    let a = gen_bundle("mark", 1, 1);
+    let fa = l.write_json("a.json", &a.json);
+    l.run(&["publish", &fa]).expect_code(0);
+    let head = l.head();
+    let mut b = a.json.clone();
+    b["marking"] = json!("TLP:RED");
+    let fb = l.write_json("b.json", &b);
+    let out = l.run(&["publish", &fb]);
+    out.expect_code(4);
+    assert_eq!(l.head(), head);
+}

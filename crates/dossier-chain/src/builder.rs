@@ -170,8 +170,7 @@ impl<'s> BatchBuilder<'s> {
         })?;
         let id = event_id(event_type, entity_key);
         let record = self.encode(event_type, schema, entity_key, &id.to_hex(), marking, raw)?;
-        let body_digest = Hash::of_bytes(raw.get().as_bytes());
-        self.finish_record(record, id, event_type, body_digest, entity_key)
+        self.finish_record(record, id, event_type, entity_key)
     }
 
     fn encode(
@@ -211,7 +210,6 @@ impl<'s> BatchBuilder<'s> {
         bytes: Vec<u8>,
         id: crate::EventId,
         event_type: &str,
-        body_digest: Hash,
         entity_key: &str,
     ) -> Result<&EncodedRecord, BuildError> {
         if bytes.len() > MAX_RECORD_BYTES {
@@ -228,7 +226,6 @@ impl<'s> BatchBuilder<'s> {
             hash,
             event_id: id,
             event_type: event_type.to_owned(),
-            body_digest,
             recorded: self.recorded.clone(),
             bytes,
         };

@@ -59,6 +59,23 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// Domain-separation prefix of a content digest.
+pub const CONTENT_DOMAIN: &[u8] = b"dossier/content/v1\0";
+
+/// What publishing compares to tell an identical re-publish from a conflicting one:
+/// `BLAKE3(CONTENT_DOMAIN || marking || 0x00 || body)`. Two events with the same id are the
+/// same event exactly when their markings and body bytes are equal. Derived data: it is not
+/// stored in records, and the format does not depend on it.
+#[must_use]
+pub fn content_digest(marking: &str, body: &[u8]) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(CONTENT_DOMAIN);
+    h.update(marking.as_bytes());
+    h.update(&[0]);
+    h.update(body);
+    Hash(*h.finalize().as_bytes())
+}
+
 /// A 16-byte event id derived from the event type and the entity's key, never from formatting.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId(pub [u8; 16]);

@@ -24,7 +24,7 @@ mod time_fmt;
 mod verify;
 
 pub use builder::{seal_message, BatchBuilder, BuildError, Genesis};
-pub use hash::{event_id, EventId, Hash, GENESIS_PREV};
+pub use hash::{content_digest, event_id, EventId, Hash, GENESIS_PREV};
 pub use keys::{key_id, parse_public_hex, KeyError, KeyId, KeyRegistered, KeyRevoked, Signer};
 pub use record::{
     control, ActorView, EncodedRecord, Head, RecordView, SealBody, StoredRecord, GenesisBody,

@@ -61,8 +61,6 @@ pub struct EncodedRecord {
     pub event_id: EventId,
     /// Event type.
     pub event_type: String,
-    /// BLAKE3 of the body's exact bytes: equal content gives an equal digest.
-    pub body_digest: Hash,
     /// Recorded time (fixed-width form).
     pub recorded: String,
     /// The exact bytes to store.

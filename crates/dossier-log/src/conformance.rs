@@ -99,7 +99,8 @@ pub async fn append_and_read_back<L: EventLog>(f: Fixture<L>) {
     assert_eq!((head.seq, head.hash), (6, records[3].hash));
     assert_eq!(head.recorded.as_deref(), Some(records[3].recorded.as_str()));
     let found = log.lookup(&[records[1].event_id, event_id("test.event", "nope")]).await.expect("lookup");
-    assert_eq!(found[0].map(|e| (e.seq, e.body_digest)), Some((4, records[1].body_digest)));
+    let e = &events("a", 3)[1];
+    assert_eq!(found[0].map(|f| (f.seq, f.digest)), Some((4, e.digest())));
     assert_eq!(found[1], None);
     assert_eq!(log.content(&Hash::of_bytes(&text)).await.expect("content"), Some(text));
     assert_eq!(log.content(&Hash::of_bytes(b"absent")).await.expect("content"), None);
@@ -159,6 +160,11 @@ pub async fn publish_is_idempotent<L: EventLog>(f: Fixture<L>) {
     changed[0].body = br#"{"changed":true}"#.to_vec();
     let head = log.head().await.expect("head");
     let err = p.publish(&changed, &[]).await.expect_err("conflict");
+    assert!(err.to_string().contains("different content"), "{err}");
+    assert_eq!(log.head().await.expect("head"), head);
+    let mut remarked = evs[..1].to_vec();
+    remarked[0].marking = "TLP:RED".into();
+    let err = p.publish(&remarked, &[]).await.expect_err("a changed marking is a change");
     assert!(err.to_string().contains("different content"), "{err}");
     assert_eq!(log.head().await.expect("head"), head);
     assert_eq!(verify_all(log).await, 10);
@@ -221,6 +227,48 @@ pub async fn concurrent_producers<L: EventLog + 'static>(f: Fixture<L>) {
     drop(f.guard);
 }
 
+/// Pipelined publishing appends every batch in order, and falls back to checked publishing
+/// when a batch is already recorded or another producer gets in between.
+pub async fn publish_all_pipelines_and_falls_back<L: EventLog + 'static>(f: Fixture<L>) {
+    let log = Arc::new(f.log);
+    let ledger = init(log.as_ref()).await;
+    let signer = founder();
+    let p = Publisher::new(log.as_ref(), &signer, ledger).optimistic(true);
+    let batches: Vec<_> = (0..12).map(|b| (events(&format!("pa{b}"), 20), Vec::new())).collect();
+    let outcomes = p.publish_all(batches.clone()).await.expect("publish_all");
+    assert_eq!(outcomes.len(), 12);
+    for (i, o) in outcomes.iter().enumerate() {
+        let first = 3 + 21 * i as u64;
+        assert_eq!(*o, PublishOutcome::Appended { first, last: first + 20, appended: 20, already_recorded: 0, retries: 0 }, "batch {i}");
+    }
+    // Already-recorded batches in the middle of a pipelined run are no-ops.
+    let mut mixed: Vec<_> = (0..6).map(|b| (events(&format!("pb{b}"), 20), Vec::new())).collect();
+    mixed[2] = batches[3].clone();
+    mixed[4] = batches[5].clone();
+    let outcomes = p.publish_all(mixed).await.expect("publish_all mixed");
+    assert_eq!(outcomes[2], PublishOutcome::AlreadyRecorded { events: 20 });
+    assert_eq!(outcomes[4], PublishOutcome::AlreadyRecorded { events: 20 });
+    assert!(outcomes.iter().filter(|o| matches!(o, PublishOutcome::Appended { .. })).count() == 4);
+    // Another producer racing the pipeline.
+    let other = {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            let signer = founder();
+            let q = Publisher::new(log.as_ref(), &signer, ledger);
+            for b in 0..10 {
+                q.publish(&events(&format!("pc{b}"), 5), &[]).await.expect("racing publish");
+            }
+        })
+    };
+    let racing: Vec<_> = (0..10).map(|b| (events(&format!("pd{b}"), 50), Vec::new())).collect();
+    let outcomes = p.publish_all(racing).await.expect("publish_all racing");
+    other.await.expect("other producer");
+    assert!(outcomes.iter().all(|o| matches!(o, PublishOutcome::Appended { appended: 50, .. })));
+    let total = verify_all(log.as_ref()).await;
+    assert_eq!(total, 2 + 12 * 21 + 4 * 21 + 10 * 6 + 10 * 51);
+    drop(f.guard);
+}
+
 /// Instantiates every conformance case as a `#[tokio::test]` for a backend.
 ///
 /// `$make` is an expression that, when called, returns a future of a [`Fixture`].
@@ -250,6 +298,10 @@ macro_rules! conformance_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_wait_for_new_records() {
             $crate::conformance::wait_for_new_records(($make)().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_publish_all_pipelines_and_falls_back() {
+            $crate::conformance::publish_all_pipelines_and_falls_back(($make)().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_concurrent_producers() {

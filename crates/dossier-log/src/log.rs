@@ -12,8 +12,8 @@ use crate::{AppendError, LogError};
 pub struct IndexEntry {
     /// Where it is.
     pub seq: u64,
-    /// BLAKE3 of its body bytes.
-    pub body_digest: Hash,
+    /// Its [`content_digest`](dossier_chain::content_digest) (marking and body).
+    pub digest: Hash,
 }
 
 /// Where an append landed.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dossier_chain::{control, event_id, BatchBuilder, BuildError, Hash, Signer};
+use dossier_chain::{control, event_id, BatchBuilder, BuildError, Hash, Head, Signer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -21,6 +21,14 @@ pub struct PendingEvent {
     pub marking: String,
     /// The body: a JSON document, stored byte for byte.
     pub body: Vec<u8>,
+}
+
+impl PendingEvent {
+    /// Its [`content_digest`](dossier_chain::content_digest): equal for an identical re-publish.
+    #[must_use]
+    pub fn digest(&self) -> Hash {
+        dossier_chain::content_digest(&self.marking, &self.body)
+    }
 }
 
 /// What a publish did.
@@ -183,6 +191,84 @@ impl<'a, L: EventLog> Publisher<'a, L> {
         }
     }
 
+    /// Publishes several bundles' batches in order, each one sealed batch, building the next
+    /// batch on another thread while the previous one is being appended.
+    ///
+    /// Only in optimistic mode (see [`Publisher::optimistic`]), where the backend refuses a
+    /// repeated event id: the pipeline chains each batch on the head the previous one will
+    /// leave, and stops at the first append that is refused (another producer appended, or an
+    /// event is already recorded). From that batch on, the rest is published one by one with
+    /// [`Publisher::publish`], which re-reads the head and the index. Without optimistic mode
+    /// this is exactly a loop over [`Publisher::publish`].
+    ///
+    /// # Errors
+    /// As [`Publisher::publish`], for the first batch that fails; earlier batches stay
+    /// appended (each batch is atomic on its own, not the whole list).
+    pub async fn publish_all(&self, batches: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)>) -> Result<Vec<PublishOutcome>, PublishError> {
+        let mut outcomes = Vec::with_capacity(batches.len());
+        if !self.optimistic || batches.len() < 2 {
+            for (events, contents) in &batches {
+                outcomes.push(self.publish(events, contents).await?);
+            }
+            return Ok(outcomes);
+        }
+        let head = self.log.head().await?;
+        if head.seq == 0 {
+            return Err(PublishError::NotInitialized);
+        }
+        self.check_key().await?;
+        let batches = std::sync::Arc::new(batches);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<dossier_chain::EncodedRecord>, BuildError>>(2);
+        let mut expected = head.seq;
+        let builder = {
+            let (batches, signer, ledger) = (std::sync::Arc::clone(&batches), self.signer.clone(), self.ledger);
+            std::thread::spawn(move || {
+                let mut head = head;
+                for (events, _) in batches.iter() {
+                    let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+                    let built = events
+                        .iter()
+                        .try_for_each(|e| b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).map(|_| ()))
+                        .and_then(|()| b.seal());
+                    if let Ok(records) = &built {
+                        let last = &records[records.len() - 1];
+                        head = Head { seq: last.seq, hash: last.hash, recorded: Some(last.recorded.clone()) };
+                    }
+                    let failed = built.is_err();
+                    if tx.blocking_send(built).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+        };
+        let mut done = 0;
+        while let Some(built) = rx.recv().await {
+            let records = built?;
+            let (events, contents) = &batches[done];
+            match self.log.append(expected, &records, contents).await {
+                Ok(receipt) => {
+                    expected = receipt.last;
+                    done += 1;
+                    outcomes.push(PublishOutcome::Appended {
+                        first: receipt.first,
+                        last: receipt.last,
+                        appended: events.len(),
+                        already_recorded: 0,
+                        retries: 0,
+                    });
+                }
+                Err(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(rx);
+        let _ = builder.join();
+        for (events, contents) in &batches[done..] {
+            outcomes.push(self.publish(events, contents).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// The events not yet recorded; fails on an id recorded with different content.
     async fn fresh<'e>(&self, events: &'e [PendingEvent], ids: &[dossier_chain::EventId]) -> Result<Vec<&'e PendingEvent>, PublishError> {
         let found = self.log.lookup(ids).await?;
@@ -190,7 +276,7 @@ impl<'a, L: EventLog> Publisher<'a, L> {
         for (event, entry) in events.iter().zip(&found) {
             match entry {
                 None => fresh.push(event),
-                Some(e) if e.body_digest == Hash::of_bytes(&event.body) => {}
+                Some(e) if e.digest == event.digest() => {}
                 Some(e) => {
                     return Err(PublishError::ContentConflict {
                         entity: event.entity_key.clone(),

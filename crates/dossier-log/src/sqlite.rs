@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
+use dossier_chain::{content_digest, EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::log::{AppendReceipt, EventLog, IndexEntry};
@@ -79,6 +79,24 @@ impl SqliteLog {
     /// # Errors
     /// If the file cannot be opened or was written by an incompatible version.
     pub fn open(path: &Path) -> Result<SqliteLog, LogError> {
+        // Switching a new file to WAL needs an exclusive lock, which SQLite refuses at once
+        // (without waiting for the busy timeout) while another process is doing the same; such
+        // a race between two first opens is retried briefly.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(LogError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && attempt < 100 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<SqliteLog, LogError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -210,12 +228,12 @@ impl SqliteLog {
                     None => main.query_row(key, |r| r.get(0)).optional()?,
                 };
                 let Some(seq) = seq else { return Ok(None) };
-                // The body digest is computed from the stored record when an id is found (a
+                // The content digest is computed from the stored record when an id is found (a
                 // republish or a reference), so appends need not store it.
                 let bytes: Vec<u8> = record.query_row(params![seq], |r| r.get(0))?;
                 let view = RecordView::parse(&bytes)
                     .map_err(|e| LogError::Corrupt(format!("the index points at seq {seq}, which is unreadable: {e}")))?;
-                Ok(Some(IndexEntry { seq, body_digest: Hash::of_bytes(view.body.get().as_bytes()) }))
+                Ok(Some(IndexEntry { seq, digest: content_digest(&view.marking, view.body.get().as_bytes()) }))
             })
             .collect()
     }

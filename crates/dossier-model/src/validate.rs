@@ -26,8 +26,9 @@ pub const MAX_LONG_TEXT_CHARS: usize = 10_000;
 pub const MAX_URL_CHARS: usize = 2_000;
 /// Longest language tag, in characters (BCP 47 recommends supporting at least 35).
 pub const MAX_LANGUAGE_CHARS: usize = 35;
-/// Largest encoded event body, in bytes; keeps every record far below NATS's 1 MiB payload limit.
-pub const MAX_EVENT_BODY_BYTES: usize = 256 * 1024;
+/// Largest encoded event body, in bytes: with its envelope a record stays under the chain's 256 KiB
+/// record limit, and so far below NATS's 1 MiB payload limit.
+pub const MAX_EVENT_BODY_BYTES: usize = 192 * 1024;
 
 /// A validation problem; the same type as a parse problem.
 pub type ValidationError = BundleError;
@@ -775,6 +776,26 @@ impl<'a> Validator<'a> {
                 None
             }
         };
+
+        // A claim quotes its report, so it may not be marked less restrictively than the report.
+        if let (Some(report), Some(marking)) = (report, self.default_marking) {
+            let report_marking = match &b.report {
+                Some(entry) if entry.id == *report => Some(entry.marking),
+                _ => self.known.reports.get(report).map(|k| k.report.marking),
+            };
+            if let Some(rm) = report_marking.filter(|rm| marking < *rm) {
+                self.err(
+                    format!("{p}/report"),
+                    format!(
+                        "the claim quotes report `{report}` marked {}, but the bundle marks its entities {}: \
+                         set the bundle's `marking` to {} or stricter",
+                        rm.as_str(),
+                        marking.as_str(),
+                        rm.as_str()
+                    ),
+                );
+            }
+        }
 
         // Question, speaker, via.
         let question = self

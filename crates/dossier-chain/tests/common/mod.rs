@@ -235,7 +235,6 @@ impl Forge {
             hash,
             event_id: dossier_chain::EventId([0; 16]),
             event_type: event_type.into(),
-            body_digest: Hash([0; 32]),
             recorded: self.recorded.clone(),
             bytes,
         });

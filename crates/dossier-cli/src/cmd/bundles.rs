@@ -3,7 +3,7 @@
 use std::io::Read as _;
 
 use anyhow::Context as _;
-use dossier_chain::{event_id, Hash};
+use dossier_chain::event_id;
 use dossier_log::{ledger, EventLog, PendingEvent, PublishError, PublishOutcome, Publisher, SqliteLog};
 use dossier_model::{parse_bundle, validate as validate_bundle, BundleError, KnownEntities, MAX_BUNDLE_BYTES};
 use serde::Serialize;
@@ -76,6 +76,10 @@ pub async fn check(log: Option<&SqliteLog>, files: &[String]) -> CliResult<Vec<C
     let mut errors: Vec<BundleError> = Vec::new();
     let mut conflicts: Vec<String> = Vec::new();
     let mut earlier = KnownEntities::default();
+    // Events defined by earlier files of this run: an identical one later is a no-op, a
+    // different one under the same id a conflict, found before anything is appended.
+    let mut in_run: std::collections::HashMap<dossier_chain::EventId, (dossier_chain::Hash, String)> =
+        std::collections::HashMap::new();
     let mut checked = Vec::new();
     for name in files {
         let (file, bytes) = match read_input(name) {
@@ -108,12 +112,26 @@ pub async fn check(log: Option<&SqliteLog>, files: &[String]) -> CliResult<Vec<C
         ledger::remember(&mut earlier, &bundle);
         let (events, texts) = ledger::pending_events(&bundle);
         let mut already_recorded = 0;
+        for e in &events {
+            let id = event_id(&e.event_type, &e.entity_key);
+            match in_run.get(&id) {
+                Some((digest, first)) if *digest != e.digest() => conflicts.push(format!(
+                    "{file}: {} is also defined by {first} with different content; {}",
+                    e.entity_key,
+                    dossier_log::correction_hint(&e.event_type)
+                )),
+                Some(_) => {}
+                None => {
+                    in_run.insert(id, (e.digest(), file.clone()));
+                }
+            }
+        }
         if let Some(log) = log {
             let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
             let found = log.lookup(&ids).await.context("reading the ledger index")?;
             for (e, f) in events.iter().zip(found) {
                 match f {
-                    Some(entry) if entry.body_digest == Hash::of_bytes(&e.body) => already_recorded += 1,
+                    Some(entry) if entry.digest == e.digest() => already_recorded += 1,
                     Some(entry) => conflicts.push(format!(
                         "{file}: {} is already recorded at seq {} with different content; {}",
                         e.entity_key,
