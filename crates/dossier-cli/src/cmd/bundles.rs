@@ -206,11 +206,14 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
     // `check` has just consulted the index, so the first attempt need not repeat it.
     let publisher = Publisher::new(&log, &signer, ledger_id).optimistic(true);
     let mut reports = Vec::new();
-    for c in &checked {
-        let outcome = publisher.publish(&c.events, &c.texts).await.map_err(|e| match e {
-            PublishError::ContentConflict { .. } => CliError::new(CONFLICT, anyhow::Error::new(e).context(c.file.clone())),
-            other => CliError::from(anyhow::Error::new(other).context(format!("publishing {}", c.file))),
-        })?;
+    // Several files go through the pipelined path: the next batch is built while one is
+    // appended. Each file is still one atomic batch.
+    let batches = checked.iter().map(|c| (c.events.clone(), c.texts.clone())).collect();
+    let outcomes = publisher.publish_all(batches).await.map_err(|e| match e {
+        PublishError::ContentConflict { .. } => CliError::new(CONFLICT, e),
+        other => CliError::from(anyhow::Error::new(other).context("publishing")),
+    })?;
+    for (c, outcome) in checked.iter().zip(outcomes) {
         let report = match outcome {
             PublishOutcome::Appended { first, last, appended, already_recorded, .. } => {
                 if !args.files.json {
