@@ -9,4 +9,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# The JetStream tests run against a real nats-server (2.12 or later); a missing server fails
+# them loudly, so make sure one is there first (see scripts/install-nats-server.sh).
+NATS_SERVER_BIN="$(scripts/install-nats-server.sh)"
+export NATS_SERVER_BIN
+echo "scripts/test.sh: using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN" >&2
+
 cargo test --workspace --locked "$@"

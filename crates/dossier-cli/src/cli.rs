@@ -13,6 +13,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "DOSSIER_HOME", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Keep the ledger in NATS JetStream at this URL instead of the data directory's SQLite file.
+    #[arg(long = "nats", global = true, env = "NATS_URL", value_name = "URL")]
+    pub nats_url: Option<String>,
+
+    /// JetStream connection and stream settings (used with --nats).
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
     /// More log output on standard error (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -20,6 +28,45 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings for a ledger on NATS JetStream.
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// The ledger's name on the server: stream DOSSIER_<NAME>, subject dossier.<name>.records.
+    #[arg(long, global = true, env = "DOSSIER_LEDGER", default_value = "default", value_name = "NAME")]
+    pub ledger: String,
+    /// NATS user (with --nats-password).
+    #[arg(long, global = true, env = "NATS_USER", value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, global = true, env = "NATS_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NATS token.
+    #[arg(long, global = true, env = "NATS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS nkey seed.
+    #[arg(long, global = true, env = "NATS_NKEY", value_name = "SEED", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// NATS credentials file (JWT and seed).
+    #[arg(long, global = true, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate to trust (turns TLS on).
+    #[arg(long, global = true, env = "NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// Client certificate for mutual TLS (with --nats-key).
+    #[arg(long, global = true, env = "NATS_CERT", value_name = "FILE", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    /// Client key for mutual TLS.
+    #[arg(long, global = true, env = "NATS_KEY", value_name = "FILE", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
+    /// Replicas of a stream dossier creates (1 for development, 3 for production).
+    #[arg(long, global = true, env = "DOSSIER_REPLICAS", default_value_t = 1)]
+    pub replicas: usize,
+    /// DANGEROUS: use an existing stream even if its configuration lets records be deleted,
+    /// purged or dropped by limits.
+    #[arg(long, global = true)]
+    pub allow_unsafe_stream: bool,
 }
 
 /// The commands.

@@ -13,21 +13,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use dossier_chain::Signer;
-use dossier_log::SqliteLog;
+use dossier_jetstream::{JetStreamConfig, JetStreamError, JetStreamLog};
+use dossier_log::{EventLog as _, SqliteLog};
+
+use crate::backend::Backend;
 
 use crate::exit::{CliError, CliResult, NO_LEDGER};
 
-/// A data directory.
+/// A data directory, and where its ledger's records live.
 #[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
+    nats: Option<JetStreamConfig>,
 }
 
 impl Home {
     /// The directory given by flag or `DOSSIER_HOME`, else the platform default.
     pub fn resolve(flag: Option<PathBuf>) -> anyhow::Result<Home> {
         if let Some(dir) = flag {
-            return Ok(Home { dir });
+            return Ok(Home { dir, nats: None });
         }
         let base = match std::env::var_os("XDG_DATA_HOME") {
             Some(x) if !x.is_empty() => PathBuf::from(x),
@@ -36,17 +40,71 @@ impl Home {
                 None => bail!("no data directory: pass --data-dir or set DOSSIER_HOME"),
             },
         };
-        Ok(Home { dir: base.join("dossier") })
+        Ok(Home { dir: base.join("dossier"), nats: None })
     }
 
     /// A specific directory.
     pub fn at(dir: PathBuf) -> Home {
-        Home { dir }
+        Home { dir, nats: None }
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Keeps the ledger in JetStream; the local event-id index goes under `jetstream/`.
+    pub fn with_nats(mut self, mut cfg: JetStreamConfig) -> Home {
+        cfg.index_path = self.dir.join("jetstream").join(format!("{}-index.db", cfg.ledger));
+        self.nats = Some(cfg);
+        self
+    }
+
+    /// For auditing: open the stream even if its configuration could lose records (reading
+    /// cannot make that worse, and verification reports what is missing).
+    pub fn for_audit(mut self) -> Home {
+        if let Some(cfg) = &mut self.nats {
+            cfg.allow_unsafe_stream = true;
+        }
+        self
+    }
+
+    /// Where the records live, for messages.
+    pub fn describe(&self) -> String {
+        match &self.nats {
+            Some(c) => format!("stream {} at {}", c.stream(), c.url),
+            None => self.dir.display().to_string(),
+        }
+    }
+
+    /// Opens the ledger's backend, creating the SQLite file or the stream if needed.
+    pub async fn create_log(&self) -> CliResult<Backend> {
+        match &self.nats {
+            Some(cfg) => {
+                let mut cfg = cfg.clone();
+                cfg.create = true;
+                let log = JetStreamLog::open(&cfg).await.context("opening the JetStream ledger")?;
+                Ok(Backend::JetStream(Box::new(log)))
+            }
+            None => {
+                let log = SqliteLog::open(&self.db_path()).with_context(|| format!("creating {}", self.db_path().display()))?;
+                Ok(Backend::Sqlite(log))
+            }
+        }
+    }
+
+    /// Opens the ledger if there is one (`None` if the data directory or stream holds none).
+    pub async fn open_log_if_exists(&self) -> CliResult<Option<Backend>> {
+        match &self.nats {
+            None if !self.has_ledger() => Ok(None),
+            None => self.open_sqlite().map(Some),
+            Some(cfg) => {
+                let mut cfg = cfg.clone();
+                cfg.create = false;
+                let log = match JetStreamLog::open(&cfg).await {
+                    Ok(log) => Backend::JetStream(Box::new(log)),
+                    Err(JetStreamError::NoLedger { .. }) => return Ok(None),
+                    Err(e) => return Err(anyhow::Error::new(e).context("opening the JetStream ledger").into()),
+                };
+                let empty = log.head().await.context("reading the head")?.seq == 0;
+                Ok((!empty).then_some(log))
+            }
+        }
     }
 
     /// The ledger database file.
@@ -68,14 +126,28 @@ impl Home {
     }
 
     /// Opens the existing ledger, or fails with the "no ledger" exit code.
-    pub fn open_log(&self) -> CliResult<SqliteLog> {
+    pub async fn open_log(&self) -> CliResult<Backend> {
+        if self.nats.is_some() {
+            return match self.open_log_if_exists().await? {
+                Some(log) => Ok(log),
+                None => Err(CliError::new(
+                    NO_LEDGER,
+                    anyhow::anyhow!("no ledger in {}; run `dossier init` with the same --nats and --ledger", self.describe()),
+                )),
+            };
+        }
         if !self.has_ledger() {
             return Err(CliError::new(
                 NO_LEDGER,
                 anyhow::anyhow!("no ledger in {}; run `dossier init` (or pass --data-dir / DOSSIER_HOME)", self.dir.display()),
             ));
         }
-        SqliteLog::open(&self.db_path()).with_context(|| format!("opening {}", self.db_path().display())).map_err(Into::into)
+        self.open_sqlite()
+    }
+
+    fn open_sqlite(&self) -> CliResult<Backend> {
+        let log = SqliteLog::open(&self.db_path()).with_context(|| format!("opening {}", self.db_path().display()))?;
+        Ok(Backend::Sqlite(log))
     }
 
     /// Creates the directory (and `keys/`).

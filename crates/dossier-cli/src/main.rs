@@ -4,6 +4,7 @@
 //! This binary is thin glue: argument parsing ([`cli`]), the data directory ([`home`]) and one
 //! module per command. The ledger logic lives in the library crates.
 
+mod backend;
 mod cli;
 mod cmd;
 mod exit;

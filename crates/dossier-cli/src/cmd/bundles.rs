@@ -4,7 +4,9 @@ use std::io::Read as _;
 
 use anyhow::Context as _;
 use dossier_chain::event_id;
-use dossier_log::{ledger, EventLog, PendingEvent, PublishError, PublishOutcome, Publisher, SqliteLog};
+use dossier_log::{ledger, EventLog, PendingEvent, PublishError, PublishOutcome, Publisher};
+
+use crate::backend::Backend;
 use dossier_model::{parse_bundle, validate as validate_bundle, BundleError, KnownEntities, MAX_BUNDLE_BYTES};
 use serde::Serialize;
 
@@ -72,7 +74,7 @@ fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
 
 /// Runs every check of `publish` on the files, in order (later files may refer to earlier
 /// ones). Prints every error and fails with [`INVALID_INPUT`] or [`CONFLICT`] if any.
-pub async fn check(log: Option<&SqliteLog>, files: &[String]) -> CliResult<Vec<Checked>> {
+pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Checked>> {
     let mut errors: Vec<BundleError> = Vec::new();
     let mut conflicts: Vec<String> = Vec::new();
     let mut earlier = KnownEntities::default();
@@ -168,11 +170,11 @@ pub async fn check(log: Option<&SqliteLog>, files: &[String]) -> CliResult<Vec<C
 
 /// `dossier validate`.
 pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
-    let log = if home.has_ledger() { Some(home.open_log()?) } else { None };
+    let log = home.open_log_if_exists().await?;
     if log.is_none() && !args.json {
         eprintln!(
             "note: no ledger in {}; references are checked against the given files only",
-            home.dir().display()
+            home.describe()
         );
     }
     let checked = check(log.as_ref(), &args.files).await?;
@@ -199,7 +201,7 @@ pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
 
 /// `dossier publish`.
 pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
-    let log = home.open_log()?;
+    let log = home.open_log().await?;
     let checked = check(Some(&log), &args.files.files).await?;
     let signer = home.producer(args.key.as_deref())?;
     let ledger_id = ledger::ledger_id(&log).await.context("reading the genesis record")?.context("the ledger is empty")?;

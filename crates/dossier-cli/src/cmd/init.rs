@@ -18,10 +18,15 @@ pub struct Created {
 
 /// Creates the ledger; fails if one exists.
 pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
-    if home.has_ledger() {
+    let exists = match home.open_log_if_exists().await {
+        Ok(found) => found.is_some(),
+        // An existing SQLite file that cannot be opened is not ours to overwrite either.
+        Err(_) => home.has_ledger(),
+    };
+    if exists {
         return Err(CliError::new(
             FAILURE,
-            anyhow::anyhow!("{} already holds a ledger; nothing was changed", home.dir().display()),
+            anyhow::anyhow!("{} already holds a ledger; nothing was changed", home.describe()),
         ));
     }
     home.create()?;
@@ -29,7 +34,13 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
     let ledger = Uuid::new_v4();
     let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc()).context("building the genesis record")?;
     home.save_key(&founder)?;
-    let log = dossier_log::SqliteLog::open(&home.db_path()).with_context(|| format!("creating {}", home.db_path().display()))?;
+    let log = match home.create_log().await {
+        Ok(log) => log,
+        Err(e) => {
+            home.remove_key(founder.id());
+            return Err(e);
+        }
+    };
     // The genesis append is the commit point: of two `init`s racing in one directory, exactly
     // one appends record 1 and only that one writes the trust root and producer files.
     match log.append(0, &records, &[]).await {
@@ -38,7 +49,7 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
             home.remove_key(founder.id());
             let already = matches!(e, AppendError::Conflict { .. });
             let error = anyhow::Error::new(e).context(if already {
-                format!("{} already holds a ledger (another init won); nothing was changed", home.dir().display())
+                format!("{} already holds a ledger (another init won); nothing was changed", home.describe())
             } else {
                 "writing the genesis record".to_owned()
             });
@@ -53,7 +64,7 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
 /// `dossier init`.
 pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
     let c = create(home, args).await?;
-    println!("created ledger {} ({}) in {}", c.ledger, args.name, home.dir().display());
+    println!("created ledger {} ({}) in {}", c.ledger, args.name, home.describe());
     println!("founding key {} ({}), public key {}", c.founder.id(), c.founder.name(), c.founder.public_hex());
     println!("the founding public key is pinned in root.pub; give it to auditors for `dossier verify --trust`");
     Ok(())

@@ -2,7 +2,9 @@
 
 use anyhow::Context as _;
 use dossier_chain::{control, key_id, parse_public_hex, GenesisBody, KeyRegistered, KeyRevoked, RecordView, Signer};
-use dossier_log::{ledger, EventLog as _, PendingEvent, PublishOutcome, Publisher, SqliteLog};
+use dossier_log::{ledger, EventLog as _, PendingEvent, PublishOutcome, Publisher};
+
+use crate::backend::Backend;
 use serde::Serialize;
 
 use crate::cli::KeysCommand;
@@ -21,7 +23,7 @@ struct KeyInfo {
 }
 
 /// Every key registered in the ledger, in order of registration.
-async fn list_keys(home: &Home, log: &SqliteLog) -> anyhow::Result<Vec<KeyInfo>> {
+async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<KeyInfo>> {
     let mut keys: Vec<KeyInfo> = Vec::new();
     let mut from = 1;
     loop {
@@ -84,14 +86,14 @@ fn hex_lower(text: &str) -> String {
     text.trim().to_ascii_lowercase()
 }
 
-async fn publish(log: &SqliteLog, signer: &Signer, events: &[PendingEvent]) -> CliResult<PublishOutcome> {
+async fn publish(log: &Backend, signer: &Signer, events: &[PendingEvent]) -> CliResult<PublishOutcome> {
     let ledger = ledger::ledger_id(log).await.context("reading the genesis")?.context("the ledger is empty")?;
     Publisher::new(log, signer, ledger).publish(events, &[]).await.map_err(|e| CliError::new(FAILURE, e))
 }
 
 /// `dossier keys …`.
 pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
-    let log = home.open_log()?;
+    let log = home.open_log().await?;
     match cmd {
         KeysCommand::List { json } => {
             let keys = list_keys(home, &log).await?;

@@ -31,7 +31,7 @@ fn matches(filters: &[String], event_type: &str) -> bool {
 
 /// `dossier log`.
 pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
-    let log = home.open_log()?;
+    let log = home.open_log().await?;
     let to = args.to.unwrap_or(u64::MAX);
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut from = args.from.max(1);
@@ -92,7 +92,7 @@ pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
 }
 
 async fn fetch(home: &Home, seq: u64) -> CliResult<StoredRecord> {
-    let log = home.open_log()?;
+    let log = home.open_log().await?;
     let rec = log.read(seq, 1).await.context("reading the record")?.into_iter().next();
     match rec {
         Some(r) if r.position == seq => Ok(r),

@@ -7,20 +7,51 @@ mod keys;
 mod log;
 mod verify;
 
-use crate::cli::{Cli, Command};
+use dossier_jetstream::{Credentials, JetStreamConfig};
+
+use crate::cli::{Cli, Command, NatsArgs};
 use crate::exit::CliResult;
 use crate::home::Home;
 
+fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
+    // The index path is set by `Home::with_nats`, under the data directory.
+    let mut cfg = JetStreamConfig::new(url, a.ledger.clone(), std::path::PathBuf::new());
+    cfg.replicas = a.replicas;
+    cfg.allow_unsafe_stream = a.allow_unsafe_stream;
+    cfg.credentials = if let (Some(user), Some(password)) = (&a.nats_user, &a.nats_password) {
+        Credentials::UserPassword { user: user.clone(), password: password.clone() }
+    } else if let Some(t) = &a.nats_token {
+        Credentials::Token(t.clone())
+    } else if let Some(seed) = &a.nats_nkey {
+        Credentials::NkeySeed(seed.clone())
+    } else if let Some(file) = &a.nats_creds {
+        Credentials::CredsFile(file.clone())
+    } else {
+        Credentials::None
+    };
+    cfg.tls_ca.clone_from(&a.nats_ca);
+    if let (Some(cert), Some(key)) = (&a.nats_cert, &a.nats_key) {
+        cfg.tls_client = Some((cert.clone(), key.clone()));
+    }
+    cfg
+}
+
 /// Runs a parsed command line.
 pub async fn run(args: Cli) -> CliResult {
-    let home = || Home::resolve(args.data_dir.clone());
+    let home = || -> anyhow::Result<Home> {
+        let home = Home::resolve(args.data_dir.clone())?;
+        Ok(match &args.nats_url {
+            Some(url) => home.with_nats(nats_config(url, &args.nats)),
+            None => home,
+        })
+    };
     match &args.command {
         Command::Init(a) => init::run(&home()?, a).await,
         Command::Validate(a) => bundles::validate(&home()?, a).await,
         Command::Publish(a) => bundles::publish(&home()?, a).await,
         Command::Log(a) => log::log(&home()?, a).await,
         Command::Show(a) => log::show(&home()?, a).await,
-        Command::Verify(a) => verify::run(&home()?, a).await,
+        Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
         Command::Demo(a) => demo::run(a).await,
     }

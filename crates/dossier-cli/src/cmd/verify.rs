@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dossier_chain::{parse_public_hex, Failure, TrustRoot, VerifyReport};
-use dossier_log::{EventLog as _, SqliteLog};
+use dossier_log::EventLog as _;
+
+use crate::backend::Backend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -26,7 +28,7 @@ pub fn trust_root(home: &Home, trust: Option<&str>) -> anyhow::Result<TrustRoot>
 }
 
 /// Verifies the whole log, showing progress when `progress` is set.
-pub async fn verify_log(log: &SqliteLog, trust: TrustRoot, progress: bool) -> anyhow::Result<VerifyReport> {
+pub async fn verify_log(log: &Backend, trust: TrustRoot, progress: bool) -> anyhow::Result<VerifyReport> {
     let head = log.head().await.context("reading the head")?;
     let bar = if progress && head.seq > 50_000 {
         ProgressBar::with_draw_target(Some(head.seq), ProgressDrawTarget::stderr())
@@ -53,7 +55,12 @@ struct Summary<'a> {
 
 /// `dossier verify`.
 pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
-    let log = home.open_log()?;
+    let log = home.open_log().await?;
+    if let Backend::JetStream(js) = &log {
+        for problem in js.unsafe_settings() {
+            eprintln!("WARNING: the stream could lose records: {problem}");
+        }
+    }
     let trust = trust_root(home, args.trust.as_deref())?;
     let pinned = matches!(trust, TrustRoot::Pinned(_));
     let started = Instant::now();

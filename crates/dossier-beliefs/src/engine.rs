@@ -1,0 +1,1046 @@
+//! The fold: [`Engine::apply`] takes recorded events one by one and keeps every question's
+//! current [`Belief`] and its history of [`BeliefChange`]s. The rules it implements are numbered
+//! in `docs/BELIEFS.md`; comments below cite them as "rule N".
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+use dossier_model::{
+    Admiralty, Assessment, Claim, ClaimValue, DomainEvent, EntityId, EntityKind,
+    ForecastResolution, Independence, Question, QuestionKind, Relation, RelationKind,
+    ReliabilityAssessment, Report, Source, Stance, Timestamp,
+};
+use serde::Serialize;
+
+use crate::view::{
+    AssessmentView, Belief, BeliefChange, BeliefValue, ClaimState, ClaimView, CredibilityView,
+    EventRef, Flag, Provenance, QuestionView, RelationView, ReliabilityView, ReportView,
+    ResolutionView, SourceView, Status,
+};
+use crate::{POLICY_VERSION, Recorded};
+
+/// An entity with the event that recorded it.
+#[derive(Clone, Debug)]
+struct Stamped<T> {
+    item: T,
+    event: EventRef,
+}
+
+impl<T> Stamped<T> {
+    fn new(item: T, at: &EventRef) -> Self {
+        Stamped {
+            item,
+            event: at.clone(),
+        }
+    }
+}
+
+/// The belief engine: a pure, deterministic fold over recorded domain events.
+///
+/// Feed it events in sequence order with [`apply`](Engine::apply). It does no I/O and reads no
+/// clock: the same events always give the same beliefs, histories and [`digest`](Engine::digest).
+/// "What did we believe as of recorded time T" is the engine that has folded exactly the events
+/// recorded at or before T (recorded time never decreases along the log, so that is a prefix).
+///
+/// # Examples
+///
+/// ```
+/// use dossier_beliefs::{Engine, POLICY_VERSION};
+///
+/// let engine = Engine::new();
+/// assert!(engine.beliefs().is_empty());
+/// assert_eq!(engine.digest().len(), 64);
+/// assert_eq!(POLICY_VERSION, "dossier-beliefs/1");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    questions: BTreeMap<EntityId, Stamped<Question>>,
+    sources: BTreeMap<EntityId, Stamped<Source>>,
+    /// Per source, its reliability assessments in sequence order.
+    reliability: BTreeMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
+    reports: BTreeMap<EntityId, Stamped<Report>>,
+    claims: BTreeMap<EntityId, Stamped<Claim>>,
+    /// Relations by entity key (`kind|from|to`).
+    relations: BTreeMap<String, Stamped<Relation>>,
+    /// Relation keys by `to`.
+    relations_to: BTreeMap<EntityId, Vec<String>>,
+    /// Relation keys by `from`.
+    relations_from: BTreeMap<EntityId, Vec<String>>,
+    /// Assessments per question, in sequence order.
+    assessments: BTreeMap<EntityId, Vec<Stamped<Assessment>>>,
+    assessment_ids: BTreeSet<EntityId>,
+    /// Resolutions by forecast claim.
+    resolutions: BTreeMap<EntityId, Stamped<ForecastResolution>>,
+    claims_by_question: BTreeMap<EntityId, BTreeSet<EntityId>>,
+    /// Claims by speaker and by relaying outlet.
+    claims_by_source: BTreeMap<EntityId, BTreeSet<EntityId>>,
+    claims_by_report: BTreeMap<EntityId, BTreeSet<EntityId>>,
+    current: BTreeMap<EntityId, Belief>,
+    history: BTreeMap<EntityId, Vec<BeliefChange>>,
+    last_seq: u64,
+}
+
+/// The canonical input of [`Engine::digest`].
+#[derive(Serialize)]
+struct DigestInput<'a> {
+    policy: &'static str,
+    beliefs: Vec<&'a Belief>,
+}
+
+impl Engine {
+    /// An engine that has folded nothing.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sequence number of the last event applied (0 if none).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Folds one recorded event and returns the changes of belief it caused, sorted by question
+    /// id.
+    ///
+    /// A change is reported when a question's value, flags, summary, best claim, likelihood or
+    /// confidence changes, and when a question is first posed. Provenance-only updates (a
+    /// source re-rated without effect on the ranking, a further supporting claim from the same
+    /// source) update the stored belief without a change entry.
+    ///
+    /// Events are expected in sequence order as the ledger delivers them; an entity recorded a
+    /// second time (same id, or same relation key, or a second resolution of a forecast) is
+    /// ignored, as the ledger itself never records it.
+    pub fn apply(&mut self, r: Recorded<'_>) -> Vec<BeliefChange> {
+        let event = EventRef {
+            seq: r.seq,
+            hash: r.hash.to_owned(),
+            recorded: r.recorded,
+        };
+        self.last_seq = self.last_seq.max(r.seq);
+        let Some((affected, reason)) = self.record(r.event, &event) else {
+            return Vec::new();
+        };
+        let mut changes = Vec::new();
+        for question in affected {
+            let Some(after) = self.compute(&question, None) else {
+                continue;
+            };
+            let before = self.current.get(&question).map(Belief::summary);
+            let after_summary = after.summary();
+            if before.as_ref() != Some(&after_summary) {
+                let change = BeliefChange {
+                    question: question.clone(),
+                    seq: event.seq,
+                    hash: event.hash.clone(),
+                    recorded: event.recorded,
+                    event_type: r.event.event_type().to_owned(),
+                    before,
+                    after: after_summary,
+                    reason: reason.clone(),
+                };
+                self.history
+                    .entry(question.clone())
+                    .or_default()
+                    .push(change.clone());
+                changes.push(change);
+            }
+            self.current.insert(question, after);
+        }
+        changes
+    }
+
+    /// The belief on a question with full provenance: the current view (`valid_at` `None`), or
+    /// the view at a valid (world) time. `None` if the question has not been posed.
+    #[must_use]
+    pub fn belief(&self, question: &EntityId, valid_at: Option<Timestamp>) -> Option<Belief> {
+        match valid_at {
+            None => self.current.get(question).cloned(),
+            Some(_) => self.compute(question, valid_at),
+        }
+    }
+
+    /// The current beliefs on all posed questions, sorted by question id.
+    #[must_use]
+    pub fn beliefs(&self) -> Vec<Belief> {
+        self.current.values().cloned().collect()
+    }
+
+    /// The changes of belief on a question, in sequence order (empty if none).
+    #[must_use]
+    pub fn history(&self, question: &EntityId) -> &[BeliefChange] {
+        self.history.get(question).map_or(&[], Vec::as_slice)
+    }
+
+    /// Recomputes every stored current view from the folded events and returns the questions
+    /// whose stored view differs. Always empty unless the engine has a bug; auditors and tests
+    /// use it to check that incremental updates never leave a view stale.
+    #[must_use]
+    pub fn stale_views(&self) -> Vec<EntityId> {
+        self.current
+            .iter()
+            .filter(|(q, stored)| self.compute(q, None).as_ref() != Some(*stored))
+            .map(|(q, _)| q.clone())
+            .collect()
+    }
+
+    /// BLAKE3 (hex) of the canonical JSON `{"policy": POLICY_VERSION, "beliefs": [...]}` of all
+    /// current beliefs, sorted by question id. Two engines that folded the same events have the
+    /// same digest.
+    #[must_use]
+    pub fn digest(&self) -> String {
+        let input = DigestInput {
+            policy: POLICY_VERSION,
+            beliefs: self.current.values().collect(),
+        };
+        // Belief views hold only strings, numbers, booleans and string-keyed structs, so
+        // serialization cannot fail; the fallback keeps the function total regardless.
+        let bytes = serde_json::to_vec(&input)
+            .unwrap_or_else(|e| format!("unserializable beliefs: {e}").into_bytes());
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    // ----- recording -----
+
+    /// Stores the event's entity and returns the questions it may affect and the one-line
+    /// reason for any change; `None` for a duplicate.
+    fn record(&mut self, ev: &DomainEvent, at: &EventRef) -> Option<(BTreeSet<EntityId>, String)> {
+        let seq = at.seq;
+        let mut claims: BTreeSet<EntityId> = BTreeSet::new();
+        let mut questions: BTreeSet<EntityId> = BTreeSet::new();
+        let reason = match ev {
+            DomainEvent::Question(q) => {
+                if self.questions.contains_key(&q.id) {
+                    return None;
+                }
+                self.questions
+                    .insert(q.id.clone(), Stamped::new(q.clone(), at));
+                questions.insert(q.id.clone());
+                format!("{} posed (seq {seq})", q.id)
+            }
+            DomainEvent::Source(s) => {
+                if self.sources.contains_key(&s.id) {
+                    return None;
+                }
+                self.sources
+                    .insert(s.id.clone(), Stamped::new(s.clone(), at));
+                claims.extend(
+                    self.claims_by_source
+                        .get(&s.id)
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                format!("{} registered (seq {seq})", s.id)
+            }
+            DomainEvent::Reliability(a) => {
+                let list = self.reliability.entry(a.source.clone()).or_default();
+                if list.iter().any(|x| x.item.id == a.id) {
+                    return None;
+                }
+                list.push(Stamped::new(a.clone(), at));
+                claims.extend(
+                    self.claims_by_source
+                        .get(&a.source)
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                format!(
+                    "reliability of {} assessed {:?} by {} (seq {seq})",
+                    a.source, a.rating, a.id
+                )
+            }
+            DomainEvent::Report(rep) => {
+                if self.reports.contains_key(&rep.id) {
+                    return None;
+                }
+                self.reports
+                    .insert(rep.id.clone(), Stamped::new(rep.clone(), at));
+                claims.extend(
+                    self.claims_by_report
+                        .get(&rep.id)
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                format!("{} recorded (seq {seq})", rep.id)
+            }
+            DomainEvent::Claim(c) => {
+                if self.claims.contains_key(&c.id) {
+                    return None;
+                }
+                self.claims
+                    .insert(c.id.clone(), Stamped::new(c.clone(), at));
+                self.claims_by_question
+                    .entry(c.question.clone())
+                    .or_default()
+                    .insert(c.id.clone());
+                self.claims_by_source
+                    .entry(c.speaker.clone())
+                    .or_default()
+                    .insert(c.id.clone());
+                if let Some(via) = &c.via {
+                    self.claims_by_source
+                        .entry(via.clone())
+                        .or_default()
+                        .insert(c.id.clone());
+                }
+                if let Some(report) = &c.report {
+                    self.claims_by_report
+                        .entry(report.clone())
+                        .or_default()
+                        .insert(c.id.clone());
+                }
+                claims.insert(c.id.clone());
+                format!(
+                    "{} recorded: {} {} (seq {seq})",
+                    c.id,
+                    c.speaker,
+                    describe_stance(c)
+                )
+            }
+            DomainEvent::Relation(rel) => {
+                let key = rel.entity_key();
+                if self.relations.contains_key(&key) {
+                    return None;
+                }
+                self.relations
+                    .insert(key.clone(), Stamped::new(rel.clone(), at));
+                self.relations_to
+                    .entry(rel.to.clone())
+                    .or_default()
+                    .push(key.clone());
+                self.relations_from
+                    .entry(rel.from.clone())
+                    .or_default()
+                    .push(key);
+                claims.insert(rel.to.clone());
+                if rel.from.kind() == EntityKind::Claim {
+                    claims.insert(rel.from.clone());
+                }
+                match rel.kind {
+                    RelationKind::Supersedes => {
+                        format!("{} superseded by {} (seq {seq})", rel.to, rel.from)
+                    }
+                    RelationKind::Disputes => {
+                        format!("{} disputed by {} (seq {seq})", rel.to, rel.from)
+                    }
+                    RelationKind::Retracts => {
+                        format!("{} retracted by {} (seq {seq})", rel.to, rel.from)
+                    }
+                    RelationKind::Corroborates => format!(
+                        "{} corroborated by {} ({}) (seq {seq})",
+                        rel.to,
+                        rel.from,
+                        match rel.independence {
+                            Some(Independence::Independent) => "independent",
+                            Some(Independence::SamePrimarySource) => "same primary source",
+                            Some(Independence::Unknown) | None => "independence unknown",
+                        }
+                    ),
+                }
+            }
+            DomainEvent::Assessment(a) => {
+                if !self.assessment_ids.insert(a.id.clone()) {
+                    return None;
+                }
+                self.assessments
+                    .entry(a.question.clone())
+                    .or_default()
+                    .push(Stamped::new(a.clone(), at));
+                questions.insert(a.question.clone());
+                let likelihood = a
+                    .likelihood
+                    .map_or_else(|| "no likelihood".to_owned(), |b| b.as_str().to_owned());
+                format!(
+                    "{} recorded: {likelihood}, {} confidence (seq {seq})",
+                    a.id,
+                    confidence_str(a.confidence)
+                )
+            }
+            DomainEvent::Resolution(res) => {
+                if self.resolutions.contains_key(&res.forecast) {
+                    return None;
+                }
+                self.resolutions
+                    .insert(res.forecast.clone(), Stamped::new(res.clone(), at));
+                claims.insert(res.forecast.clone());
+                if res.by.kind() == EntityKind::Claim {
+                    claims.insert(res.by.clone());
+                }
+                format!(
+                    "forecast {} resolved {} by {} (seq {seq})",
+                    res.forecast, res.outcome, res.by
+                )
+            }
+        };
+        // A claim's view and state reach the questions of every claim connected to it by
+        // relations, transitively (corroboration and supersession chains).
+        let mut queue: Vec<EntityId> = claims.iter().cloned().collect();
+        while let Some(id) = queue.pop() {
+            for key in self.relation_keys(&id) {
+                if let Some(rel) = self.relations.get(key) {
+                    for end in [&rel.item.from, &rel.item.to] {
+                        if claims.insert(end.clone()) {
+                            queue.push(end.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for id in &claims {
+            if let Some(c) = self.claims.get(id) {
+                questions.insert(c.item.question.clone());
+            }
+        }
+        questions.retain(|q| self.questions.contains_key(q));
+        Some((questions, reason))
+    }
+
+    fn relation_keys<'a>(&'a self, id: &EntityId) -> impl Iterator<Item = &'a String> + 'a {
+        let to = self.relations_to.get(id).into_iter().flatten();
+        let from = self.relations_from.get(id).into_iter().flatten();
+        to.chain(from)
+    }
+
+    /// Relations of a kind pointing at `to`, in sequence order.
+    fn relations_into(&self, to: &EntityId, kind: RelationKind) -> Vec<&Stamped<Relation>> {
+        let mut out: Vec<&Stamped<Relation>> = self
+            .relations_to
+            .get(to)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.relations.get(k))
+            .filter(|r| r.item.kind == kind)
+            .collect();
+        out.sort_by_key(|r| r.event.seq);
+        out
+    }
+
+    // ----- computing a view -----
+
+    /// The kind of a claim's question, if posed.
+    fn kind_of(&self, claim: &Claim) -> Option<&QuestionKind> {
+        self.questions.get(&claim.question).map(|q| &q.item.kind)
+    }
+
+    /// Rule 2: whether a claim is in force in a view at valid time `t` (always, in the current
+    /// view).
+    fn in_force(&self, claim: &Claim, t: Option<Timestamp>) -> bool {
+        let Some(t) = t else { return true };
+        let Some(vt) = &claim.valid_time else {
+            return true;
+        };
+        if matches!(self.kind_of(claim), Some(QuestionKind::Quantity { .. })) {
+            as_of_point(claim).is_none_or(|a| a <= t)
+        } else {
+            vt.start().is_none_or(|s| s <= t) && vt.end().is_none_or(|e| t <= e)
+        }
+    }
+
+    /// Rule 4: the claims and reports retracting a claim.
+    fn retracted_by(&self, id: &EntityId) -> Vec<EntityId> {
+        let mut by: Vec<EntityId> = self
+            .relations_into(id, RelationKind::Retracts)
+            .into_iter()
+            .map(|r| r.item.from.clone())
+            .collect();
+        by.sort();
+        by.dedup();
+        by
+    }
+
+    /// Rule 3: the claims superseding a claim in a view at `t`: not retracted, in force at `t`,
+    /// same speaker and same question.
+    fn superseded_by(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
+        let mut by: Vec<EntityId> = self
+            .relations_into(&claim.id, RelationKind::Supersedes)
+            .into_iter()
+            .filter_map(|r| self.claims.get(&r.item.from))
+            .map(|s| &s.item)
+            .filter(|new| {
+                new.speaker == claim.speaker
+                    && new.question == claim.question
+                    && self.retracted_by(&new.id).is_empty()
+                    && self.in_force(new, t)
+            })
+            .map(|new| new.id.clone())
+            .collect();
+        by.sort();
+        by.dedup();
+        by
+    }
+
+    fn state(&self, claim: &Claim, t: Option<Timestamp>) -> ClaimState {
+        if !self.retracted_by(&claim.id).is_empty() {
+            ClaimState::Retracted
+        } else if !self.superseded_by(claim, t).is_empty() {
+            ClaimState::Superseded
+        } else {
+            ClaimState::Active
+        }
+    }
+
+    /// Whether a claim counts (in force at `t` and active); used for claims related from other
+    /// questions.
+    fn is_active(&self, claim: &Claim, t: Option<Timestamp>) -> bool {
+        self.in_force(claim, t) && self.state(claim, t) == ClaimState::Active
+    }
+
+    /// The latest reliability assessment of a source recorded so far (rule 6).
+    fn reliability_of(&self, source: &EntityId) -> Option<&Stamped<ReliabilityAssessment>> {
+        self.reliability.get(source).and_then(|l| l.last())
+    }
+
+    /// Rule 6 ranking key of a source: A..E are 0..4, unknown (F or never assessed) is 5.
+    fn reliability_rank(&self, source: &EntityId) -> u8 {
+        self.reliability_of(source)
+            .map_or(5, |a| admiralty_rank(a.item.rating))
+    }
+
+    /// Rule 6: the ranking key of a claim; smaller is better.
+    fn rank_key(&self, claim: &Stamped<Claim>) -> RankKey {
+        let c = &claim.item;
+        RankKey {
+            recency: Reverse(as_of_point(c)),
+            reliability: self.reliability_rank(&c.speaker),
+            credibility: credibility_rank(c.credibility.get()),
+            relay: c.via.as_ref().map_or(0, |v| 1 + self.reliability_rank(v)),
+            seq: Reverse(claim.event.seq),
+            id: c.id.clone(),
+        }
+    }
+
+    fn sort_ranked(&self, claims: &mut [&Stamped<Claim>]) {
+        claims.sort_by_cached_key(|c| self.rank_key(c));
+    }
+
+    /// Computes the belief on a question at a valid time (`None`: current view).
+    fn compute(&self, qid: &EntityId, t: Option<Timestamp>) -> Option<Belief> {
+        let question = self.questions.get(qid)?;
+        let kind = &question.item.kind;
+        let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
+
+        // Rule 2: the claims in force at t.
+        let candidates: Vec<&Stamped<Claim>> = self
+            .claims_by_question
+            .get(qid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.claims.get(id))
+            .filter(|c| self.in_force(&c.item, t))
+            .collect();
+        let mut active = Vec::new();
+        let mut superseded = Vec::new();
+        let mut retracted = Vec::new();
+        for c in &candidates {
+            match self.state(&c.item, t) {
+                ClaimState::Active => active.push(*c),
+                ClaimState::Superseded => superseded.push(*c),
+                ClaimState::Retracted => retracted.push(*c),
+            }
+        }
+        self.sort_ranked(&mut active);
+
+        // Rule 10: a resolution of a (non-retracted) forecast in the view settles the question.
+        let resolution = candidates
+            .iter()
+            .filter(|c| c.item.stance == Stance::Forecasts)
+            .filter(|c| self.retracted_by(&c.item.id).is_empty())
+            .filter_map(|c| self.resolutions.get(&c.item.id))
+            .max_by_key(|r| r.event.seq);
+        let outcome = resolution.map(|r| r.item.outcome);
+
+        // Rule 1: what each active claim says.
+        let said = |c: &Claim| effective_value(c, yes_no);
+        let valued: Vec<&Stamped<Claim>> = active
+            .iter()
+            .copied()
+            .filter(|c| matches!(said(&c.item), Said::Value(_)))
+            .collect();
+
+        // Rules 6 and 10: the value the claims support, and the best claim giving it.
+        let target: Option<ClaimValue> = match outcome {
+            Some(o) => Some(ClaimValue::Boolean(o)),
+            None => valued.first().and_then(|c| said(&c.item).value()),
+        };
+        let best = target.as_ref().and_then(|v| {
+            valued
+                .iter()
+                .find(|c| said(&c.item).value().is_some_and(|w| values_agree(v, &w)))
+                .map(|c| c.item.id.clone())
+        });
+        let evidence_value = match (&target, outcome) {
+            (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
+            (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
+            (Some(v), None) => Some(spread(
+                v,
+                valued.iter().filter_map(|c| said(&c.item).value()),
+                kind,
+            )),
+            (None, _) => None,
+        };
+
+        // Rules 5 and 7: supporting and contradicting claims.
+        let agrees = |c: &Claim| matches!((&target, said(c).value()), (Some(v), Some(w)) if values_agree(v, &w));
+        let mut supporting: BTreeSet<EntityId> = active
+            .iter()
+            .filter(|c| agrees(&c.item))
+            .map(|c| c.item.id.clone())
+            .collect();
+        // Claims corroborating a supporting claim support it too, whatever their question.
+        loop {
+            let mut added = false;
+            for id in supporting.clone() {
+                for r in self.relations_into(&id, RelationKind::Corroborates) {
+                    if let Some(c) = self.claims.get(&r.item.from) {
+                        if self.is_active(&c.item, t) && supporting.insert(c.item.id.clone()) {
+                            added = true;
+                        }
+                    }
+                }
+            }
+            if !added {
+                break;
+            }
+        }
+        let mut contradicting: BTreeSet<EntityId> = BTreeSet::new();
+        for c in &active {
+            let opposes = match said(&c.item) {
+                Said::Denial => true,
+                Said::Value(v) => yes_no && target.as_ref().is_some_and(|t| !values_agree(t, &v)),
+                Said::Nothing => false,
+            };
+            if opposes {
+                contradicting.insert(c.item.id.clone());
+            }
+        }
+        for id in &supporting {
+            for r in self.relations_into(id, RelationKind::Disputes) {
+                if let Some(c) = self.claims.get(&r.item.from) {
+                    if self.is_active(&c.item, t) {
+                        contradicting.insert(c.item.id.clone());
+                    }
+                }
+            }
+        }
+        supporting.retain(|id| !contradicting.contains(id));
+
+        // Rule 5: independent sources among the supporting claims.
+        let support_claims: Vec<&Stamped<Claim>> = supporting
+            .iter()
+            .filter_map(|id| self.claims.get(id))
+            .collect();
+        let independent_sources = self.count_independent(&support_claims);
+
+        // Rule 8: flags.
+        let mut flags = Vec::new();
+        let resolved_forecast =
+            |c: &Claim| c.stance == Stance::Forecasts && self.resolutions.contains_key(&c.id);
+        let disputed = contradicting
+            .iter()
+            .filter_map(|id| self.claims.get(id))
+            .any(|c| !resolved_forecast(&c.item));
+        if disputed {
+            flags.push(Flag::Disputed);
+        }
+        if !supporting.is_empty() && !disputed {
+            flags.push(Flag::Uncontested);
+        }
+        if independent_sources >= 2 {
+            flags.push(Flag::Corroborated);
+        }
+        if !superseded.is_empty() {
+            flags.push(Flag::SupersededHistory);
+        }
+        if !retracted.is_empty() {
+            flags.push(Flag::Retracted);
+        }
+        if active.is_empty() {
+            flags.push(Flag::NoActiveClaim);
+        }
+        if matches!(kind, QuestionKind::Forecast { .. }) {
+            match outcome {
+                Some(true) => flags.push(Flag::ForecastResolvedTrue),
+                Some(false) => flags.push(Flag::ForecastResolvedFalse),
+                None => {
+                    if active.iter().any(|c| c.item.stance == Stance::Forecasts) {
+                        flags.push(Flag::ForecastPending);
+                    }
+                }
+            }
+        }
+        let status = Status::new(flags);
+
+        // Rule 9: the analyst's judgment, in the current view.
+        let assessment = if t.is_none() {
+            self.assessments.get(qid).and_then(|l| l.last())
+        } else {
+            None
+        };
+        let value = match assessment.and_then(|a| a.item.value.clone()) {
+            Some(v) => Some(BeliefValue::Single { value: v }),
+            None => evidence_value.clone(),
+        };
+
+        // Provenance.
+        let view = |c: &Stamped<Claim>, state| self.claim_view(c, state, t);
+        let mut support_list: Vec<&Stamped<Claim>> = support_claims;
+        self.sort_ranked(&mut support_list);
+        let mut contra_list: Vec<&Stamped<Claim>> = contradicting
+            .iter()
+            .filter_map(|id| self.claims.get(id))
+            .collect();
+        self.sort_ranked(&mut contra_list);
+        let other: Vec<ClaimView> = active
+            .iter()
+            .filter(|c| !supporting.contains(&c.item.id) && !contradicting.contains(&c.item.id))
+            .map(|c| view(c, ClaimState::Active))
+            .collect();
+        superseded.sort_by_key(|c| c.event.seq);
+        retracted.sort_by_key(|c| c.event.seq);
+        let provenance = Provenance {
+            supporting: support_list
+                .iter()
+                .map(|c| view(c, ClaimState::Active))
+                .collect(),
+            contradicting: contra_list
+                .iter()
+                .map(|c| view(c, ClaimState::Active))
+                .collect(),
+            other,
+            superseded: superseded
+                .iter()
+                .map(|c| view(c, ClaimState::Superseded))
+                .collect(),
+            retracted: retracted
+                .iter()
+                .map(|c| view(c, ClaimState::Retracted))
+                .collect(),
+            assessment: assessment.map(|a| AssessmentView {
+                id: a.item.id.clone(),
+                value: a.item.value.clone(),
+                likelihood: a.item.likelihood,
+                confidence: a.item.confidence,
+                rationale: a.item.rationale.clone(),
+                based_on: a.item.based_on.clone(),
+                event: a.event.clone(),
+            }),
+            resolution: resolution.map(|r| ResolutionView {
+                forecast: r.item.forecast.clone(),
+                outcome: r.item.outcome,
+                by: r.item.by.clone(),
+                note: r.item.note.clone(),
+                event: r.event.clone(),
+            }),
+        };
+
+        Some(Belief {
+            question: QuestionView {
+                id: question.item.id.clone(),
+                text: question.item.text.clone(),
+                kind: kind.clone(),
+                event: question.event.clone(),
+            },
+            valid_at: t,
+            value,
+            evidence_value,
+            status,
+            likelihood: assessment.and_then(|a| a.item.likelihood),
+            confidence: assessment.map(|a| a.item.confidence),
+            best_claim: best,
+            provenance,
+            policy: POLICY_VERSION.to_owned(),
+        })
+    }
+
+    /// Rule 5: the number of independent sources among claims. Claims of the same speaker are
+    /// one source; claims joined by a `corroborates` relation saying `same_primary_source`
+    /// are one source.
+    fn count_independent(&self, claims: &[&Stamped<Claim>]) -> usize {
+        let ids: Vec<&EntityId> = claims.iter().map(|c| &c.item.id).collect();
+        let mut parent: Vec<usize> = (0..claims.len()).collect();
+        fn find(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let union = |parent: &mut Vec<usize>, a: usize, b: usize| {
+            let (ra, rb) = (find(parent, a), find(parent, b));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        };
+        for i in 0..claims.len() {
+            for j in (i + 1)..claims.len() {
+                if claims[i].item.speaker == claims[j].item.speaker {
+                    union(&mut parent, i, j);
+                }
+            }
+        }
+        for (i, id) in ids.iter().enumerate() {
+            for r in self.relations_into(id, RelationKind::Corroborates) {
+                if r.item.independence == Some(Independence::SamePrimarySource) {
+                    if let Some(j) = ids.iter().position(|x| **x == r.item.from) {
+                        union(&mut parent, i, j);
+                    }
+                }
+            }
+        }
+        let mut roots = BTreeSet::new();
+        for i in 0..claims.len() {
+            roots.insert(find(&mut parent, i));
+        }
+        roots.len()
+    }
+
+    fn source_view(&self, id: &EntityId) -> SourceView {
+        let source = self.sources.get(id);
+        SourceView {
+            id: id.clone(),
+            name: source.map(|s| s.item.name.clone()),
+            kind: source.map(|s| s.item.kind),
+            reliability: self.reliability_of(id).map(|a| ReliabilityView {
+                rating: a.item.rating,
+                known: !a.item.rating.is_unknown(),
+                assessment: a.item.id.clone(),
+                scope: a.item.scope.clone(),
+                event: a.event.clone(),
+            }),
+            event: source.map(|s| s.event.clone()),
+        }
+    }
+
+    fn claim_view(&self, c: &Stamped<Claim>, state: ClaimState, t: Option<Timestamp>) -> ClaimView {
+        let claim = &c.item;
+        let report = claim.report.as_ref().map(|id| {
+            let r = self.reports.get(id);
+            ReportView {
+                id: id.clone(),
+                title: r.map(|r| r.item.title.clone()),
+                publisher: r.map(|r| r.item.publisher.clone()),
+                published: r.map(|r| r.item.published),
+                content_hash: r.map(|r| r.item.content_hash.clone()),
+                event: r.map(|r| r.event.clone()),
+            }
+        });
+        let mut relations: Vec<&Stamped<Relation>> = self
+            .relation_keys(&claim.id)
+            .filter_map(|k| self.relations.get(k))
+            .collect();
+        relations.sort_by_key(|r| r.event.seq);
+        relations.dedup_by_key(|r| r.event.seq);
+        ClaimView {
+            id: claim.id.clone(),
+            question: claim.question.clone(),
+            state,
+            stance: claim.stance,
+            value: claim.value.clone(),
+            valid_time: claim.valid_time.clone(),
+            uttered: claim.uttered,
+            quote: claim.quote.clone(),
+            credibility: CredibilityView {
+                grade: claim.credibility.get(),
+                known: !claim.credibility.is_unknown(),
+            },
+            likelihood: claim.likelihood.clone(),
+            report,
+            speaker: self.source_view(&claim.speaker),
+            via: claim.via.as_ref().map(|v| self.source_view(v)),
+            superseded_by: self.superseded_by(claim, t),
+            retracted_by: self.retracted_by(&claim.id),
+            resolved: self.resolutions.get(&claim.id).map(|r| r.item.outcome),
+            relations: relations
+                .into_iter()
+                .map(|r| RelationView {
+                    kind: r.item.kind,
+                    from: r.item.from.clone(),
+                    to: r.item.to.clone(),
+                    independence: r.item.independence,
+                    note: r.item.note.clone(),
+                    event: r.event.clone(),
+                })
+                .collect(),
+            event: c.event.clone(),
+        }
+    }
+}
+
+/// The ranking key of rule 6; `Ord` puts the best claim first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RankKey {
+    /// Later valid time first; claims without a valid time last.
+    recency: Reverse<Option<Timestamp>>,
+    /// Speaker reliability A..E, then unknown.
+    reliability: u8,
+    /// Credibility 1..5, then 6 (unknown).
+    credibility: u8,
+    /// First-hand, then relayed by outlets A..E, then by an outlet of unknown reliability.
+    relay: u8,
+    /// Later recorded first.
+    seq: Reverse<u64>,
+    /// Claim id, for a total order.
+    id: EntityId,
+}
+
+/// What a claim says about its question (rule 1).
+#[derive(Clone, Debug, PartialEq)]
+enum Said {
+    /// A value: for yes/no questions the truth value of the proposition.
+    Value(ClaimValue),
+    /// A denial on a quantity or categorical question: contradicts, never a figure.
+    Denial,
+    /// Nothing usable (no value, or a value of the wrong type).
+    Nothing,
+}
+
+impl Said {
+    fn value(&self) -> Option<ClaimValue> {
+        match self {
+            Said::Value(v) => Some(v.clone()),
+            Said::Denial | Said::Nothing => None,
+        }
+    }
+}
+
+/// Rule 1: the effective value of a claim.
+fn effective_value(c: &Claim, yes_no: bool) -> Said {
+    if yes_no {
+        let truth = match (&c.value, c.stance) {
+            (None, Stance::Asserts | Stance::Forecasts) => true,
+            (None, Stance::Denies) => false,
+            (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => *b,
+            (Some(ClaimValue::Boolean(b)), Stance::Denies) => !*b,
+            (Some(_), _) => return Said::Nothing,
+        };
+        Said::Value(ClaimValue::Boolean(truth))
+    } else {
+        match (&c.value, c.stance) {
+            (_, Stance::Denies) => Said::Denial,
+            (Some(ClaimValue::Boolean(_)) | None, _) => Said::Nothing,
+            (Some(v), Stance::Asserts | Stance::Forecasts) => Said::Value(v.clone()),
+        }
+    }
+}
+
+/// Whether two values say the same: equal booleans or categories, equal figures with equal
+/// qualifiers, equal ranges. Units are not compared (validation makes them the question's).
+fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
+    match (a, b) {
+        (ClaimValue::Boolean(x), ClaimValue::Boolean(y)) => x == y,
+        (ClaimValue::Category(x), ClaimValue::Category(y)) => x == y,
+        (
+            ClaimValue::Quantity {
+                value: x,
+                qualifier: qx,
+                ..
+            },
+            ClaimValue::Quantity {
+                value: y,
+                qualifier: qy,
+                ..
+            },
+        ) => x == y && qx == qy,
+        (
+            ClaimValue::Range {
+                low: lx, high: hx, ..
+            },
+            ClaimValue::Range {
+                low: ly, high: hy, ..
+            },
+        ) => lx == ly && hx == hy,
+        _ => false,
+    }
+}
+
+/// Rule 6: the value of a quantity or categorical question given all active values: the best
+/// value if all agree, else a range of figures or the distinct categories.
+fn spread(
+    best: &ClaimValue,
+    values: impl Iterator<Item = ClaimValue>,
+    kind: &QuestionKind,
+) -> BeliefValue {
+    let values: Vec<ClaimValue> = values.collect();
+    if values.iter().all(|v| values_agree(best, v)) {
+        return BeliefValue::Single {
+            value: best.clone(),
+        };
+    }
+    if let QuestionKind::Quantity { unit } = kind {
+        let bounds = values.iter().filter_map(|v| match v {
+            ClaimValue::Quantity { value, .. } => Some((*value, *value)),
+            ClaimValue::Range { low, high, .. } => Some((*low, *high)),
+            ClaimValue::Boolean(_) | ClaimValue::Category(_) => None,
+        });
+        let (low, high) = bounds.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, h)| {
+            (lo.min(l), hi.max(h))
+        });
+        if low <= high {
+            return BeliefValue::Range {
+                low,
+                high,
+                unit: Some(unit.clone()),
+            };
+        }
+    }
+    let mut distinct: Vec<ClaimValue> = Vec::new();
+    for v in values {
+        if !distinct.iter().any(|d| values_agree(d, &v)) {
+            distinct.push(v);
+        }
+    }
+    BeliefValue::Alternatives { values: distinct }
+}
+
+/// The instant a claim is about (rule 2): the end of its valid time, else its start, else none.
+fn as_of_point(c: &Claim) -> Option<Timestamp> {
+    let vt = c.valid_time.as_ref()?;
+    vt.end().or_else(|| vt.start())
+}
+
+fn admiralty_rank(a: Admiralty) -> u8 {
+    match a {
+        Admiralty::A => 0,
+        Admiralty::B => 1,
+        Admiralty::C => 2,
+        Admiralty::D => 3,
+        Admiralty::E => 4,
+        Admiralty::F => 5,
+    }
+}
+
+/// Credibility 1..5 rank as 0..4; 6 ("cannot be judged") ranks after them, as unknown.
+fn credibility_rank(grade: u8) -> u8 {
+    grade.saturating_sub(1)
+}
+
+fn confidence_str(c: dossier_model::Confidence) -> &'static str {
+    match c {
+        dossier_model::Confidence::Low => "low",
+        dossier_model::Confidence::Moderate => "moderate",
+        dossier_model::Confidence::High => "high",
+    }
+}
+
+/// `asserts 7000 (at_least)`, `denies`, `forecasts true`.
+fn describe_stance(c: &Claim) -> String {
+    let value = match &c.value {
+        None => String::new(),
+        Some(ClaimValue::Boolean(b)) => format!(" {b}"),
+        Some(ClaimValue::Category(s)) => format!(" {s}"),
+        Some(ClaimValue::Quantity {
+            value, qualifier, ..
+        }) => {
+            let q = serde_json::to_value(qualifier)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!(" {value} ({q})")
+        }
+        Some(ClaimValue::Range { low, high, .. }) => format!(" {low}..{high}"),
+    };
+    format!("{}{value}", c.stance.as_str())
+}

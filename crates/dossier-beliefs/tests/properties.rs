@@ -1,0 +1,520 @@
+//! Property tests: determinism, "as of T equals truncation" (beliefs and history), independence
+//! of unrelated questions from interleaving, and well-formed statuses for random event sequences.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Event;
+use dossier_beliefs::{Belief, Engine, Flag, Summary};
+use dossier_model::{
+    Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, DomainEvent, EntityId,
+    ForecastResolution, Independence, Marking, Qualifier, Question, QuestionKind, Quote, Relation,
+    RelationKind, ReliabilityAssessment, Report, Source, SourceKind, Stance, TimePoint, Timestamp,
+    ValidTime,
+};
+use proptest::prelude::*;
+use serde_json::Value;
+
+const SOURCES: usize = 4;
+const QUESTIONS: usize = 4; // boolean, quantity, categorical, forecast
+
+/// One generated step; indices are reduced modulo what exists when the step is built.
+#[derive(Clone, Debug)]
+enum Op {
+    Claim {
+        question: usize,
+        speaker: usize,
+        via: Option<usize>,
+        stance: u8,
+        value: u8,
+        valid_time: u8,
+        credibility: u8,
+    },
+    Relation {
+        kind: u8,
+        from: usize,
+        to: usize,
+        independence: u8,
+        from_report: bool,
+    },
+    Reliability {
+        source: usize,
+        rating: u8,
+    },
+    Assessment {
+        question: usize,
+        value: u8,
+        likelihood: bool,
+    },
+    Resolution {
+        forecast: usize,
+        outcome: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (0..QUESTIONS, 0..SOURCES, proptest::option::of(0..SOURCES), 0u8..3, 0u8..8, 0u8..5, 1u8..=6)
+            .prop_map(|(question, speaker, via, stance, value, valid_time, credibility)| Op::Claim {
+                question, speaker, via, stance, value, valid_time, credibility
+            }),
+        3 => (0u8..4, 0usize..64, 0usize..64, 0u8..3, proptest::bool::weighted(0.2))
+            .prop_map(|(kind, from, to, independence, from_report)| Op::Relation {
+                kind, from, to, independence, from_report
+            }),
+        1 => (0..SOURCES, 0u8..6).prop_map(|(source, rating)| Op::Reliability { source, rating }),
+        1 => (0..QUESTIONS, 0u8..8, any::<bool>())
+            .prop_map(|(question, value, likelihood)| Op::Assessment { question, value, likelihood }),
+        1 => (0usize..64, any::<bool>()).prop_map(|(forecast, outcome)| Op::Resolution { forecast, outcome }),
+    ]
+}
+
+fn id(s: &str) -> EntityId {
+    EntityId::parse(s).unwrap()
+}
+
+fn tp(s: &str) -> Option<TimePoint> {
+    Some(TimePoint::parse(s).unwrap())
+}
+
+fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
+    // Mostly well-typed values; 7 gives a value of another type, which the engine must survive.
+    if v == 7 {
+        return Some(ClaimValue::Category("sea".into()));
+    }
+    if v == 0 {
+        return None;
+    }
+    Some(match question {
+        0 | 3 => ClaimValue::Boolean(v % 2 == 0),
+        1 => match v {
+            1..=3 => ClaimValue::Quantity {
+                value: f64::from(v) * 100.0,
+                qualifier: Qualifier::Exact,
+                unit: None,
+            },
+            4 => ClaimValue::Quantity {
+                value: 200.0,
+                qualifier: Qualifier::AtLeast,
+                unit: None,
+            },
+            5 => ClaimValue::Range {
+                low: 100.0,
+                high: 250.0,
+                unit: None,
+            },
+            _ => ClaimValue::Quantity {
+                value: 300.0,
+                qualifier: Qualifier::Approximately,
+                unit: Some("units".into()),
+            },
+        },
+        _ => ClaimValue::Category(if v % 2 == 0 { "sea" } else { "rail" }.into()),
+    })
+}
+
+fn valid_time(v: u8) -> Option<ValidTime> {
+    match v {
+        0 => None,
+        1 => Some(ValidTime {
+            from: tp("2024-01"),
+            until: tp("2024-01"),
+        }),
+        2 => Some(ValidTime {
+            from: tp("2023-07"),
+            until: tp("2024-02-29"),
+        }),
+        3 => Some(ValidTime {
+            from: None,
+            until: tp("2024-03-18"),
+        }),
+        _ => Some(ValidTime {
+            from: tp("2024-03"),
+            until: None,
+        }),
+    }
+}
+
+fn rating(r: u8) -> Admiralty {
+    [
+        Admiralty::A,
+        Admiralty::B,
+        Admiralty::C,
+        Admiralty::D,
+        Admiralty::E,
+        Admiralty::F,
+    ][usize::from(r % 6)]
+}
+
+/// Builds the events of one "world": a report, sources, questions, then the ops.
+/// `prefix` keeps the ids of two worlds apart.
+fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
+    let report_id = id(&format!("report:{prefix}r"));
+    let mut out = vec![DomainEvent::Report(Report {
+        id: report_id.clone(),
+        publisher: "P".into(),
+        title: "T".into(),
+        published: Timestamp::parse("2024-03-19T00:00:00Z").unwrap(),
+        retrieved: Timestamp::parse("2024-03-19T00:00:00Z").unwrap(),
+        url: None,
+        language: "en".into(),
+        marking: Marking::Clear,
+        content_hash: "0".repeat(64),
+        text_chars: 10,
+    })];
+    let source = |i: usize| id(&format!("source:{prefix}s{i}"));
+    let question = |i: usize| id(&format!("question:{prefix}q{i}"));
+    for i in 0..SOURCES {
+        out.push(DomainEvent::Source(Source {
+            id: source(i),
+            name: format!("S{i}"),
+            kind: SourceKind::Person,
+            aliases: vec![],
+            affiliation: None,
+            description: None,
+        }));
+    }
+    for i in 0..QUESTIONS {
+        let kind = match i {
+            0 => QuestionKind::Boolean,
+            1 => QuestionKind::Quantity {
+                unit: "units".into(),
+            },
+            2 => QuestionKind::Categorical {
+                categories: vec!["sea".into(), "rail".into()],
+            },
+            _ => QuestionKind::Forecast {
+                event: None,
+                window: None,
+            },
+        };
+        out.push(DomainEvent::Question(Question {
+            id: question(i),
+            text: format!("Q{i}"),
+            kind,
+        }));
+    }
+    let mut claims: Vec<Claim> = Vec::new();
+    let mut n = 0;
+    for op in ops {
+        n += 1;
+        match op {
+            Op::Claim {
+                question: q,
+                speaker,
+                via,
+                stance,
+                value,
+                valid_time: vt,
+                credibility,
+            } => {
+                let stance = match stance {
+                    0 => Stance::Asserts,
+                    1 => Stance::Denies,
+                    _ if *q == 3 => Stance::Forecasts,
+                    _ => Stance::Asserts,
+                };
+                let c = Claim {
+                    id: id(&format!("claim:{prefix}c{}", claims.len())),
+                    report: Some(report_id.clone()),
+                    question: question(*q),
+                    speaker: source(*speaker),
+                    via: via.map(source),
+                    stance,
+                    value: value_for(*q, *value),
+                    valid_time: valid_time(*vt),
+                    uttered: None,
+                    quote: Quote {
+                        text: "x".into(),
+                        start: 0,
+                        end: 1,
+                    },
+                    credibility: Credibility::new(*credibility).unwrap(),
+                    likelihood: None,
+                };
+                claims.push(c.clone());
+                out.push(DomainEvent::Claim(c));
+            }
+            Op::Relation {
+                kind,
+                from,
+                to,
+                independence,
+                from_report,
+            } => {
+                if claims.is_empty() {
+                    continue;
+                }
+                let kind = [
+                    RelationKind::Supersedes,
+                    RelationKind::Disputes,
+                    RelationKind::Corroborates,
+                    RelationKind::Retracts,
+                ][usize::from(*kind)];
+                let to_claim = &claims[to % claims.len()];
+                let from_id = if kind == RelationKind::Retracts && *from_report {
+                    report_id.clone()
+                } else if kind == RelationKind::Supersedes {
+                    // Mostly a valid supersession: a claim of the same speaker and question.
+                    claims
+                        .iter()
+                        .filter(|c| {
+                            c.speaker == to_claim.speaker && c.question == to_claim.question
+                        })
+                        .nth(from % claims.len())
+                        .unwrap_or(&claims[from % claims.len()])
+                        .id
+                        .clone()
+                } else {
+                    claims[from % claims.len()].id.clone()
+                };
+                let independence = (kind == RelationKind::Corroborates).then(|| {
+                    [
+                        Independence::Independent,
+                        Independence::SamePrimarySource,
+                        Independence::Unknown,
+                    ][usize::from(*independence)]
+                });
+                out.push(DomainEvent::Relation(Relation {
+                    kind,
+                    from: from_id,
+                    to: to_claim.id.clone(),
+                    independence,
+                    note: None,
+                }));
+            }
+            Op::Reliability {
+                source: s,
+                rating: r,
+            } => {
+                out.push(DomainEvent::Reliability(ReliabilityAssessment {
+                    id: id(&format!("reliability:{prefix}r{n}")),
+                    source: source(*s),
+                    rating: rating(*r),
+                    scope: None,
+                    rationale: None,
+                }));
+            }
+            Op::Assessment {
+                question: q,
+                value,
+                likelihood,
+            } => {
+                out.push(DomainEvent::Assessment(Assessment {
+                    id: id(&format!("assessment:{prefix}a{n}")),
+                    question: question(*q),
+                    value: value_for(*q, *value),
+                    likelihood: likelihood.then_some(dossier_model::Icd203Band::Likely),
+                    confidence: Confidence::Low,
+                    rationale: "r".into(),
+                    based_on: vec![],
+                }));
+            }
+            Op::Resolution { forecast, outcome } => {
+                let forecasts: Vec<&Claim> = claims
+                    .iter()
+                    .filter(|c| c.stance == Stance::Forecasts)
+                    .collect();
+                if forecasts.is_empty() {
+                    continue;
+                }
+                let f = forecasts[forecast % forecasts.len()];
+                let by = claims
+                    .iter()
+                    .find(|c| c.id != f.id)
+                    .map_or_else(|| id(&format!("assessment:{prefix}x")), |c| c.id.clone());
+                out.push(DomainEvent::Resolution(ForecastResolution {
+                    forecast: f.id.clone(),
+                    outcome: *outcome,
+                    by,
+                    note: None,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// Numbers the events from seq 1, one recorded time per event (non-decreasing).
+fn record(events: Vec<DomainEvent>) -> Vec<Event> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let seq = i as u64 + 1;
+            Event {
+                seq,
+                hash: common::fake_hash(seq, &event),
+                recorded: Timestamp::from_unix_nanos(
+                    1_700_000_000_000_000_000 + i128::from(seq) * 1_000_000_000,
+                )
+                .unwrap(),
+                bundle: i,
+                event,
+            }
+        })
+        .collect()
+}
+
+fn check_status(b: &Belief) -> Result<(), TestCaseError> {
+    let flags = &b.status.flags;
+    let has = |f| flags.contains(&f);
+    let mut sorted = flags.clone();
+    sorted.sort();
+    sorted.dedup();
+    prop_assert_eq!(&sorted, flags, "flags sorted and unique");
+    prop_assert_eq!(b.status.summary, Summary::from_flags(flags));
+    prop_assert!(!(has(Flag::Uncontested) && has(Flag::Disputed)));
+    let p = &b.provenance;
+    if has(Flag::NoActiveClaim) {
+        for f in [
+            Flag::Uncontested,
+            Flag::Corroborated,
+            Flag::Disputed,
+            Flag::ForecastPending,
+        ] {
+            prop_assert!(!has(f), "{:?} with no active claim", f);
+        }
+        prop_assert!(
+            p.supporting
+                .iter()
+                .chain(&p.other)
+                .all(|c| c.question != b.question.id)
+        );
+    }
+    if has(Flag::Corroborated) {
+        prop_assert!(p.supporting.len() >= 2);
+    }
+    if has(Flag::Uncontested) {
+        prop_assert!(!p.supporting.is_empty());
+    }
+    prop_assert_eq!(has(Flag::SupersededHistory), !p.superseded.is_empty());
+    prop_assert_eq!(has(Flag::Retracted), !p.retracted.is_empty());
+    let forecast_flags = [
+        Flag::ForecastPending,
+        Flag::ForecastResolvedTrue,
+        Flag::ForecastResolvedFalse,
+    ];
+    prop_assert!(forecast_flags.iter().filter(|f| has(**f)).count() <= 1);
+    if !matches!(b.question.kind, QuestionKind::Forecast { .. }) {
+        prop_assert!(forecast_flags.iter().all(|f| !has(*f)));
+    }
+    if let Some(best) = &b.best_claim {
+        prop_assert!(
+            p.supporting.iter().any(|c| &c.id == best)
+                || p.contradicting.iter().any(|c| &c.id == best),
+            "best claim {} not in supporting/contradicting",
+            best
+        );
+        prop_assert!(b.evidence_value.is_some());
+    }
+    if b.evidence_value.is_none() {
+        prop_assert!(b.best_claim.is_none());
+    }
+    Ok(())
+}
+
+/// The belief as JSON without positions (seq, hash, recorded), which depend on interleaving.
+fn shape(v: &impl serde::Serialize) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|k, _| !matches!(k.as_str(), "seq" | "hash" | "recorded" | "reason"));
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(v).unwrap();
+    strip(&mut v);
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sequences_give_well_formed_beliefs(ops in proptest::collection::vec(op(), 0..40)) {
+        let events = record(build("", &ops));
+        let mut engine = Engine::new();
+        for e in &events {
+            for change in engine.apply(e.recorded()) {
+                prop_assert_eq!(change.seq, e.seq);
+                prop_assert_eq!(change.after.summary, Summary::from_flags(&change.after.flags));
+            }
+            prop_assert_eq!(engine.stale_views(), Vec::<EntityId>::new(), "stale after seq {}", e.seq);
+        }
+        let beliefs = engine.beliefs();
+        prop_assert_eq!(beliefs.len(), QUESTIONS);
+        for b in &beliefs {
+            check_status(b)?;
+            for t in ["2023-12-31", "2024-01-15", "2024-02-29", "2024-03-18", "2024-12-31"] {
+                let at = engine.belief(&b.question.id, Some(Timestamp::parse_as_of(t).unwrap())).unwrap();
+                check_status(&at)?;
+                prop_assert!(at.likelihood.is_none() && at.confidence.is_none(), "assessments ignored at a valid time");
+            }
+        }
+        // The stored current views are what a fresh computation gives.
+        prop_assert_eq!(engine.stale_views(), Vec::<EntityId>::new());
+    }
+
+    #[test]
+    fn folding_is_deterministic(ops in proptest::collection::vec(op(), 0..40)) {
+        let events = record(build("", &ops));
+        let a = common::fold(&events);
+        let b = common::fold(&events);
+        prop_assert_eq!(a.digest(), b.digest());
+        prop_assert_eq!(serde_json::to_string(&a.beliefs()).unwrap(), serde_json::to_string(&b.beliefs()).unwrap());
+    }
+
+    #[test]
+    fn as_of_equals_truncation_including_history(ops in proptest::collection::vec(op(), 0..40), cut in any::<prop::sample::Index>()) {
+        let events = record(build("", &ops));
+        let k = cut.index(events.len() + 1);
+        let t = if k == 0 { Timestamp::from_unix_nanos(0).unwrap() } else { events[k - 1].recorded };
+        // The full fold, remembering its digest when it had folded exactly the events up to t.
+        let mut full = Engine::new();
+        let mut digest_at_t = Engine::new().digest();
+        for e in &events {
+            full.apply(e.recorded());
+            if e.recorded <= t {
+                digest_at_t = full.digest();
+            }
+        }
+        let prefix = common::fold_as_of(&events, t);
+        prop_assert_eq!(prefix.digest(), digest_at_t);
+        for b in full.beliefs() {
+            let q = &b.question.id;
+            let upto: Vec<_> = full.history(q).iter().filter(|c| c.recorded <= t).cloned().collect();
+            prop_assert_eq!(prefix.history(q), upto.as_slice());
+        }
+    }
+
+    #[test]
+    fn unrelated_questions_do_not_depend_on_interleaving(
+        a_ops in proptest::collection::vec(op(), 0..25),
+        b_ops in proptest::collection::vec(op(), 0..25),
+        choices in proptest::collection::vec(any::<bool>(), 0..120),
+    ) {
+        let a = build("a-", &a_ops);
+        let b = build("b-", &b_ops);
+        // Interleave the two worlds, keeping each one's own order.
+        let (mut ia, mut ib) = (a.iter(), b.iter());
+        let mut merged = Vec::new();
+        let mut choice = choices.iter().chain(std::iter::repeat(&true));
+        loop {
+            let next = if *choice.next().unwrap() { ia.next().or_else(|| ib.next()) } else { ib.next().or_else(|| ia.next()) };
+            match next { Some(e) => merged.push(e.clone()), None => break }
+        }
+        let together = common::fold(&record(merged));
+        let alone = common::fold(&record(a));
+        for belief in alone.beliefs() {
+            let q = &belief.question.id;
+            prop_assert_eq!(shape(&together.belief(q, None)), shape(&Some(belief.clone())));
+            let afters = |e: &Engine| shape(&e.history(q).iter().map(|c| (&c.before, &c.after, &c.event_type)).collect::<Vec<_>>());
+            prop_assert_eq!(afters(&together), afters(&alone));
+        }
+    }
+}

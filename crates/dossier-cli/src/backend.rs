@@ -1,0 +1,51 @@
+//! The ledger's storage: the embedded SQLite file, or a NATS JetStream stream.
+
+use std::time::Duration;
+
+use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
+use dossier_jetstream::JetStreamLog;
+use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
+
+/// Either backend, behind one [`EventLog`].
+#[derive(Debug)]
+pub enum Backend {
+    /// `ledger.db` in the data directory.
+    Sqlite(SqliteLog),
+    /// A JetStream stream (`--nats` / `NATS_URL`).
+    JetStream(Box<JetStreamLog>),
+}
+
+macro_rules! each {
+    ($self:ident, $log:ident => $body:expr) => {
+        match $self {
+            Backend::Sqlite($log) => $body,
+            Backend::JetStream($log) => $body,
+        }
+    };
+}
+
+impl EventLog for Backend {
+    async fn head(&self) -> Result<Head, LogError> {
+        each!(self, log => log.head().await)
+    }
+
+    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+        each!(self, log => log.append(expected, records, contents).await)
+    }
+
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        each!(self, log => log.read(from, max).await)
+    }
+
+    async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
+        each!(self, log => log.lookup(ids).await)
+    }
+
+    async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        each!(self, log => log.content(hash).await)
+    }
+
+    async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
+        each!(self, log => log.wait_for(after, timeout).await)
+    }
+}

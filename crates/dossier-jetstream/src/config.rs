@@ -1,0 +1,103 @@
+//! Connection and stream settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to authenticate to the NATS server.
+#[derive(Clone, Debug, Default)]
+pub enum Credentials {
+    /// No credentials (or credentials embedded in the URL as `nats://user:pass@host`).
+    #[default]
+    None,
+    /// User and password.
+    UserPassword {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// A token.
+    Token(String),
+    /// An nkey seed (the private key, starting with `SU`).
+    NkeySeed(String),
+    /// A `.creds` file (JWT and nkey seed).
+    CredsFile(PathBuf),
+}
+
+/// Everything needed to open a ledger on JetStream.
+#[derive(Clone, Debug)]
+pub struct JetStreamConfig {
+    /// Server URL(s), comma-separated (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The ledger's name: `[a-z0-9_-]`, 1–64 characters. Stream `DOSSIER_<NAME>`.
+    pub ledger: String,
+    /// Stream replicas when the stream is created (1 for development, 3 for production).
+    pub replicas: usize,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// A CA certificate to trust (PEM), which also turns TLS on.
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate and key (PEM) for mutual TLS.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// Where the local event-id index lives (a SQLite file; derived data, rebuilt if lost).
+    pub index_path: PathBuf,
+    /// Use an existing stream even if its configuration could drop records. Dangerous: records
+    /// could be deleted behind dossier's back (verification would report them missing).
+    pub allow_unsafe_stream: bool,
+    /// Create the stream and content bucket if they do not exist (otherwise opening a missing
+    /// ledger fails with [`JetStreamError::NoLedger`](crate::JetStreamError::NoLedger)).
+    pub create: bool,
+    /// The stream's duplicate window.
+    pub duplicate_window: Duration,
+    /// How long to wait for the server's answers.
+    pub request_timeout: Duration,
+}
+
+impl JetStreamConfig {
+    /// Settings with defaults for everything but the URL, the ledger name and the index path.
+    #[must_use]
+    pub fn new(url: impl Into<String>, ledger: impl Into<String>, index_path: PathBuf) -> JetStreamConfig {
+        JetStreamConfig {
+            url: url.into(),
+            ledger: ledger.into(),
+            replicas: 1,
+            credentials: Credentials::None,
+            tls_ca: None,
+            tls_client: None,
+            index_path,
+            allow_unsafe_stream: false,
+            create: true,
+            duplicate_window: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The stream name.
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("DOSSIER_{}", self.ledger.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    /// The subject records are published on.
+    #[must_use]
+    pub fn subject(&self) -> String {
+        format!("dossier.{}.records", self.ledger)
+    }
+
+    /// The object store bucket for report texts.
+    #[must_use]
+    pub fn bucket(&self) -> String {
+        format!("dossier-{}-content", self.ledger)
+    }
+
+    pub(crate) fn check_ledger_name(&self) -> Result<(), String> {
+        let ok = !self.ledger.is_empty()
+            && self.ledger.len() <= 64
+            && self.ledger.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("ledger name {:?}: use 1-64 characters of a-z, 0-9, '_' and '-'", self.ledger))
+        }
+    }
+}

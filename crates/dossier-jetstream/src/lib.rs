@@ -1,0 +1,31 @@
+//! The distributed backend of a dossier ledger: NATS JetStream.
+//!
+//! One stream per ledger (`DOSSIER_<LEDGER>`, subject `dossier.<ledger>.records`) holds the
+//! records, one per message, so the stream sequence *is* the record sequence. Report texts live
+//! in the object store bucket `dossier-<ledger>-content`, named by their BLAKE3 hash. This is
+//! the only crate that imports `async-nats`.
+//!
+//! How the [`EventLog`](dossier_log::EventLog) contract is kept:
+//!
+//! - **Optimistic concurrency**: every batch carries `Nats-Expected-Last-Sequence` (the
+//!   whole-stream header; DESIGN.md §12 explains why not the per-subject or message-id ones).
+//! - **All or nothing**: a batch is published with JetStream's atomic batch protocol (ADR-50,
+//!   server 2.12+, stream option `allow_atomic_publish`). On a stream without it, records are
+//!   published one by one and only the seal closes the batch: a batch cut short leaves records
+//!   after the last seal, which verification reports and readers never treat as complete.
+//! - **Permanent idempotency**: a local SQLite index of event ids (next to the producer's
+//!   data) is brought up to date from the stream before every lookup and append, checking each
+//!   record's chain link as it goes; an append holding an id already indexed is refused. The
+//!   stream's duplicate window is only a second line of defence.
+//! - **Safe streams only**: on start the stream is created, or its configuration checked, so
+//!   that nothing can be deleted, purged, rolled up, expired or dropped by limits; an unsafe
+//!   existing stream is refused unless explicitly allowed.
+
+mod config;
+mod error;
+mod index;
+mod log;
+
+pub use config::{Credentials, JetStreamConfig};
+pub use error::JetStreamError;
+pub use log::{BatchMode, JetStreamLog};

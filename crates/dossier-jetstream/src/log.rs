@@ -1,0 +1,520 @@
+//! [`JetStreamLog`]: the `EventLog` over a JetStream stream.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
+use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use tokio::io::AsyncReadExt as _;
+
+use crate::config::{Credentials, JetStreamConfig};
+use crate::error::JetStreamError;
+use crate::index::{Index, Watermark};
+
+/// How batches reach the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchMode {
+    /// ADR-50 atomic batches: a batch is stored whole or not at all.
+    Atomic,
+    /// One message per record (a stream without `allow_atomic_publish`): a batch cut short
+    /// leaves records after the last seal, which verification reports as incomplete.
+    Sequential,
+}
+
+/// JetStream's error code for a failed `Nats-Expected-Last-Sequence` check.
+const WRONG_LAST_SEQUENCE: u64 = 10071;
+
+/// A ledger kept in a JetStream stream.
+pub struct JetStreamLog {
+    client: async_nats::Client,
+    stream: stream::Stream,
+    subject: String,
+    bucket: ObjectStore,
+    index: Index,
+    mode: BatchMode,
+    timeout: Duration,
+    catch_up: tokio::sync::Mutex<()>,
+    unsafe_settings: Vec<String>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog").field("subject", &self.subject).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+fn api(e: impl std::fmt::Display) -> LogError {
+    LogError::Corrupt(format!("JetStream: {e}"))
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct Ack {
+    #[serde(default)]
+    error: Option<ApiError>,
+    #[serde(default)]
+    seq: u64,
+}
+
+impl JetStreamLog {
+    /// Connects, then creates the ledger's stream and content bucket or checks the existing
+    /// ones, and opens the local index.
+    ///
+    /// # Errors
+    /// [`JetStreamError`]: unreachable server, bad credentials, an unsafe existing stream, …
+    pub async fn open(cfg: &JetStreamConfig) -> Result<JetStreamLog, JetStreamError> {
+        cfg.check_ledger_name().map_err(JetStreamError::Config)?;
+        let client = connect(cfg).await?;
+        let js = jetstream::new(client.clone());
+        let name = cfg.stream();
+        let wanted = stream_config(cfg);
+        let mut problems = Vec::new();
+        let stream = match js.get_stream(&name).await {
+            Ok(mut s) => {
+                let info = s.info().await.map_err(|e| JetStreamError::Api(e.to_string()))?;
+                problems = unsafe_settings(&info.config, &cfg.subject());
+                if !problems.is_empty() && !cfg.allow_unsafe_stream {
+                    return Err(JetStreamError::UnsafeStream { stream: name, problems: problems.join(", ") });
+                }
+                s
+            }
+            Err(e) if is_not_found(&e) && !cfg.create => return Err(JetStreamError::NoLedger { stream: name }),
+            Err(e) if is_not_found(&e) => js.create_stream(wanted).await.map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
+            Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
+        };
+        let mode = {
+            let mut s = stream.clone();
+            let info = s.info().await.map_err(|e| JetStreamError::Api(e.to_string()))?;
+            if info.config.allow_atomic_publish { BatchMode::Atomic } else { BatchMode::Sequential }
+        };
+        let bucket = match js.get_object_store(cfg.bucket()).await {
+            Ok(b) => b,
+            Err(_) => js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: cfg.bucket(),
+                    description: Some("dossier report texts, named by BLAKE3 hash".into()),
+                    num_replicas: cfg.replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket())))?,
+        };
+        let index = Index::open(&cfg.index_path)?;
+        let log = JetStreamLog {
+            client,
+            stream,
+            subject: cfg.subject(),
+            bucket,
+            index,
+            mode,
+            timeout: cfg.request_timeout,
+            catch_up: tokio::sync::Mutex::new(()),
+            unsafe_settings: problems,
+        };
+        log.check_index_identity().await?;
+        Ok(log)
+    }
+
+    /// The stream's settings through which records could be lost (empty for a safe stream; only
+    /// non-empty when opened with `allow_unsafe_stream`).
+    #[must_use]
+    pub fn unsafe_settings(&self) -> &[String] {
+        &self.unsafe_settings
+    }
+
+    /// How batches are published on this stream.
+    #[must_use]
+    pub fn mode(&self) -> BatchMode {
+        self.mode
+    }
+
+    /// The index must have been built from this stream: if record 1 differs, start over.
+    async fn check_index_identity(&self) -> Result<(), LogError> {
+        let Some(indexed) = self.index.genesis()? else { return Ok(()) };
+        let first = self.read_range(1, 1).await?;
+        let same = first.first().is_some_and(|r| Hash::of_record(&r.bytes) == indexed);
+        if !same {
+            tracing::warn!("the local index was built from another ledger; rebuilding it");
+            self.index.reset()?;
+        }
+        Ok(())
+    }
+
+    async fn last_seq(&self) -> Result<u64, LogError> {
+        let mut s = self.stream.clone();
+        Ok(s.info().await.map_err(api)?.state.last_sequence)
+    }
+
+    /// Brings the local index up to the stream's head, checking links as it goes.
+    async fn catch_up(&self) -> Result<Watermark, LogError> {
+        let _guard = self.catch_up.lock().await;
+        let mut mark = self.index.watermark()?;
+        let last = self.last_seq().await?;
+        if last < mark.seq {
+            return Err(LogError::Corrupt(format!(
+                "the stream ends at {last}, but records up to {} were seen before: records were removed (run `dossier verify`)",
+                mark.seq
+            )));
+        }
+        while mark.seq < last {
+            let page = self.read_range(mark.seq + 1, ((last - mark.seq) as usize).min(4096)).await?;
+            if page.is_empty() {
+                break;
+            }
+            mark = self.index.extend(&page)?;
+        }
+        Ok(mark)
+    }
+
+    /// One record by sequence number, without creating a consumer (direct get, or the
+    /// message-get API on streams without direct access); `None` if it is not stored.
+    async fn get_one(&self, seq: u64) -> Result<Option<StoredRecord>, LogError> {
+        let message = match self.stream.direct_get(seq).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(None),
+            Err(_) => match self.stream.get_raw_message(seq).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
+                Err(e) => return Err(api(e)),
+            },
+        };
+        Ok(Some(StoredRecord { position: message.sequence, stored_hash: None, bytes: message.payload.to_vec() }))
+    }
+
+    /// The records stored at positions `from ..= from + n - 1`, in order (fewer if some are
+    /// missing: positions tell the verifier where).
+    async fn read_range(&self, from: u64, n: usize) -> Result<Vec<StoredRecord>, LogError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n == 1 {
+            return Ok(self.get_one(from).await?.into_iter().collect());
+        }
+        let to = from + n as u64 - 1;
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                ..Default::default()
+            })
+            .await
+            .map_err(api)?;
+        let mut messages = consumer.messages().await.map_err(api)?;
+        let mut out: Vec<StoredRecord> = Vec::with_capacity(n);
+        while out.last().is_none_or(|r| r.position < to) {
+            let next = tokio::time::timeout(self.timeout, messages.next()).await;
+            let msg = match next {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(api(e)),
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(LogError::Corrupt(format!(
+                        "timed out reading record {} from the stream",
+                        from + out.len() as u64
+                    )));
+                }
+            };
+            let position = msg.info().map_err(api)?.stream_sequence;
+            if position > to {
+                break;
+            }
+            out.push(StoredRecord { position, stored_hash: None, bytes: msg.payload.to_vec() });
+        }
+        Ok(out)
+    }
+
+    /// Publishes the records as one ADR-50 atomic batch; returns the server's answer to the commit.
+    async fn publish_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
+        let batch = uuid::Uuid::new_v4().simple().to_string();
+        let last = records.len() - 1;
+        for (i, r) in records.iter().enumerate() {
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Batch-Id", batch.as_str());
+            h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+            if i == 0 {
+                h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+            }
+            if i == last {
+                h.insert("Nats-Batch-Commit", "1");
+            }
+            let payload = Bytes::copy_from_slice(&r.bytes);
+            if i == 0 || i == last {
+                let reply = tokio::time::timeout(
+                    self.timeout,
+                    self.client.request_with_headers(self.subject.clone(), h, payload),
+                )
+                .await
+                .map_err(|_| api("no answer to a batch message"))?
+                .map_err(api)?;
+                if i == last || !reply.payload.is_empty() {
+                    let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
+                    if i == last || ack.error.is_some() {
+                        return Ok(ack);
+                    }
+                }
+            } else {
+                self.client.publish_with_headers(self.subject.clone(), h, payload).await.map_err(api)?;
+            }
+        }
+        Err(api("an empty batch").into())
+    }
+
+    /// Publishes the records one by one, each expecting the one before; the seal comes last.
+    async fn publish_sequential(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
+        let js = jetstream::new(self.client.clone());
+        let mut acks = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Expected-Last-Sequence", (expected + i as u64).to_string().as_str());
+            h.insert("Nats-Msg-Id", r.event_id.to_hex().as_str());
+            acks.push(js.publish_with_headers(self.subject.clone(), h, Bytes::copy_from_slice(&r.bytes)).await.map_err(api)?);
+        }
+        let mut last = Ack { error: None, seq: expected };
+        for ack in acks {
+            match ack.await {
+                Ok(a) => last.seq = a.sequence,
+                Err(e) => {
+                    let text = e.to_string();
+                    let code = if text.contains("10071") || text.contains("wrong last sequence") { WRONG_LAST_SEQUENCE } else { 0 };
+                    return Ok(Ack { error: Some(ApiError { err_code: code, description: text }), seq: 0 });
+                }
+            }
+        }
+        Ok(last)
+    }
+
+    /// After an unanswered commit: did our batch land?
+    async fn landed(&self, expected: u64, records: &[EncodedRecord]) -> Result<bool, LogError> {
+        let got = self.read_range(expected + 1, 1).await;
+        Ok(got.ok().and_then(|v| v.into_iter().next()).is_some_and(|r| r.bytes == records[0].bytes))
+    }
+}
+
+async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client, JetStreamError> {
+    let mut opts = async_nats::ConnectOptions::new()
+        .name("dossier")
+        .request_timeout(Some(cfg.request_timeout))
+        .connection_timeout(Duration::from_secs(5));
+    opts = match &cfg.credentials {
+        Credentials::None => opts,
+        Credentials::UserPassword { user, password } => opts.user_and_password(user.clone(), password.clone()),
+        Credentials::Token(t) => opts.token(t.clone()),
+        Credentials::NkeySeed(seed) => opts.nkey(seed.clone()),
+        Credentials::CredsFile(path) => opts.credentials_file(path).await.map_err(|e| JetStreamError::Connect {
+            url: cfg.url.clone(),
+            reason: format!("reading credentials {}: {e}", path.display()),
+        })?,
+    };
+    if let Some(ca) = &cfg.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let Some((cert, key)) = &cfg.tls_client {
+        opts = opts.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+    }
+    opts.connect(cfg.url.as_str())
+        .await
+        .map_err(|e| JetStreamError::Connect { url: cfg.url.clone(), reason: e.to_string() })
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
+/// The stream dossier creates: nothing can remove a record.
+fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
+    stream::Config {
+        name: cfg.stream(),
+        description: Some(format!("dossier ledger {}: hash-chained records, append only", cfg.ledger)),
+        subjects: vec![cfg.subject()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        max_age: Duration::ZERO,
+        num_replicas: cfg.replicas,
+        duplicate_window: cfg.duplicate_window,
+        deny_delete: true,
+        deny_purge: true,
+        allow_rollup: false,
+        allow_direct: true,
+        allow_atomic_publish: true,
+        ..Default::default()
+    }
+}
+
+/// Every setting of an existing stream through which records could disappear.
+fn unsafe_settings(c: &stream::Config, subject: &str) -> Vec<String> {
+    let mut p = Vec::new();
+    if !c.deny_delete {
+        p.push("deny_delete is off".to_owned());
+    }
+    if !c.deny_purge {
+        p.push("deny_purge is off".to_owned());
+    }
+    if c.allow_rollup {
+        p.push("rollup is allowed".to_owned());
+    }
+    if c.max_messages > 0 || c.max_bytes > 0 || c.max_messages_per_subject > 0 {
+        p.push(format!(
+            "limits max_msgs={} max_bytes={} max_msgs_per_subject={}",
+            c.max_messages, c.max_bytes, c.max_messages_per_subject
+        ));
+    }
+    if !c.max_age.is_zero() {
+        p.push(format!("max_age={:?}", c.max_age));
+    }
+    if c.allow_message_ttl || c.subject_delete_marker_ttl.is_some() {
+        p.push("message TTLs are allowed".to_owned());
+    }
+    if c.retention != stream::RetentionPolicy::Limits {
+        p.push(format!("retention {:?}", c.retention));
+    }
+    if c.storage != stream::StorageType::File {
+        p.push("memory storage".to_owned());
+    }
+    if c.subjects != [subject.to_owned()] {
+        p.push(format!("subjects {:?} (only {subject} belongs in a ledger stream)", c.subjects));
+    }
+    if c.mirror.is_some() || c.sources.as_ref().is_some_and(|s| !s.is_empty()) {
+        p.push("mirrors or sources".to_owned());
+    }
+    p
+}
+
+impl EventLog for JetStreamLog {
+    async fn head(&self) -> Result<Head, LogError> {
+        let last = self.last_seq().await?;
+        if last == 0 {
+            return Ok(Head::empty());
+        }
+        let r = self.read_range(last, 1).await?;
+        let Some(r) = r.into_iter().next() else {
+            return Err(LogError::Corrupt(format!("the stream's last record {last} cannot be read")));
+        };
+        let view = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(format!("seq {last}: {e}")))?;
+        Ok(Head { seq: r.position, hash: Hash::of_record(&r.bytes), recorded: Some(view.recorded.to_owned()) })
+    }
+
+    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+        if records.is_empty() {
+            return Err(AppendError::InvalidBatch("no records".into()));
+        }
+        for (i, r) in records.iter().enumerate() {
+            if r.seq != expected + 1 + i as u64 {
+                return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {}", r.seq, expected + 1 + i as u64)));
+            }
+        }
+        let mark = self.catch_up().await?;
+        if mark.seq != expected {
+            return Err(AppendError::Conflict { expected, actual: mark.seq });
+        }
+        let ids: Vec<EventId> = records.iter().map(|r| r.event_id).collect();
+        if let Some(dup) = self.index.lookup(&ids)?.iter().zip(&ids).find_map(|(found, id)| found.map(|_| id)) {
+            return Err(AppendError::DuplicateEvent(dup.to_hex()));
+        }
+        for c in contents {
+            let name = Hash::of_bytes(c).to_hex();
+            if self.bucket.info(&name).await.is_err() {
+                let mut data: &[u8] = c;
+                self.bucket.put(name.as_str(), &mut data).await.map_err(api)?;
+            }
+        }
+        dossier_log::fault::point("before-commit");
+        let answer = match self.mode {
+            BatchMode::Atomic => self.publish_atomic(expected, records).await,
+            BatchMode::Sequential => self.publish_sequential(expected, records).await,
+        };
+        let ack = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                // No answer: the batch may or may not have been stored.
+                if self.landed(expected, records).await? {
+                    Ack { error: None, seq: expected + records.len() as u64 }
+                } else {
+                    return Err(e);
+                }
+            }
+        };
+        if let Some(err) = ack.error {
+            if err.err_code == WRONG_LAST_SEQUENCE {
+                let actual = self.last_seq().await?;
+                return Err(AppendError::Conflict { expected, actual });
+            }
+            return Err(api(format!("the server refused the batch: {} (code {})", err.description, err.err_code)).into());
+        }
+        let last = expected + records.len() as u64;
+        if ack.seq != last {
+            return Err(api(format!("the batch was stored ending at {} instead of {last}", ack.seq)).into());
+        }
+        dossier_log::fault::point("after-commit");
+        Ok(AppendReceipt { first: expected + 1, last })
+    }
+
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let from = from.max(1);
+        let last = self.last_seq().await?;
+        if from > last {
+            return Ok(Vec::new());
+        }
+        let n = ((last - from + 1) as usize).min(max);
+        self.read_range(from, n).await
+    }
+
+    async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
+        self.catch_up().await?;
+        let found = self.index.lookup(ids)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for seq in found {
+            let entry = match seq {
+                None => None,
+                Some(seq) => {
+                    let r = self.read_range(seq, 1).await?;
+                    let r = r.into_iter().next().ok_or_else(|| LogError::Corrupt(format!("seq {seq} is indexed but unreadable")))?;
+                    let view = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
+                    Some(IndexEntry { seq, digest: dossier_chain::content_digest(&view.marking, view.body.get().as_bytes()) })
+                }
+            };
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        let mut object = match self.bucket.get(hash.to_hex()).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(api(e)),
+        };
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await.map_err(api)?;
+        if Hash::of_bytes(&bytes) != *hash {
+            return Err(LogError::Corrupt(format!("content {hash} does not hash to its name")));
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seq = self.last_seq().await?;
+            if seq > after || Instant::now() >= deadline {
+                return Ok(seq);
+            }
+            tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+}

