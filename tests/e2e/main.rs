@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod support;
+mod jetstream;
 
 mod bad_input;
 mod concurrency;
