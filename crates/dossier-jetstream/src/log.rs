@@ -39,6 +39,9 @@ pub struct JetStreamLog {
     timeout: Duration,
     catch_up: tokio::sync::Mutex<()>,
     unsafe_settings: Vec<String>,
+    /// An ordered consumer left positioned after the last range read, with the position it
+    /// will deliver next: sequential reads (replay, verification) reuse it.
+    reader: tokio::sync::Mutex<Option<(u64, consumer::pull::Ordered)>>,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -122,6 +125,7 @@ impl JetStreamLog {
             timeout: cfg.request_timeout,
             catch_up: tokio::sync::Mutex::new(()),
             unsafe_settings: problems,
+            reader: tokio::sync::Mutex::new(None),
         };
         log.check_index_identity().await?;
         Ok(log)
@@ -203,15 +207,21 @@ impl JetStreamLog {
             return Ok(self.get_one(from).await?.into_iter().collect());
         }
         let to = from + n as u64 - 1;
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
-                ..Default::default()
-            })
-            .await
-            .map_err(api)?;
-        let mut messages = consumer.messages().await.map_err(api)?;
+        let mut cached = self.reader.lock().await;
+        let mut messages = match cached.take() {
+            Some((next, messages)) if next == from => messages,
+            _ => {
+                let consumer = self
+                    .stream
+                    .create_consumer(consumer::pull::OrderedConfig {
+                        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(api)?;
+                consumer.messages().await.map_err(api)?
+            }
+        };
         let mut out: Vec<StoredRecord> = Vec::with_capacity(n);
         while out.last().is_none_or(|r| r.position < to) {
             let next = tokio::time::timeout(self.timeout, messages.next()).await;
@@ -228,9 +238,13 @@ impl JetStreamLog {
             };
             let position = msg.info().map_err(api)?.stream_sequence;
             if position > to {
-                break;
+                // Past a gap: this consumer has gone beyond the range, so it is not kept.
+                return Ok(out);
             }
             out.push(StoredRecord { position, stored_hash: None, bytes: msg.payload.to_vec() });
+        }
+        if out.last().is_some_and(|r| r.position == to) {
+            *cached = Some((to + 1, messages));
         }
         Ok(out)
     }
@@ -459,6 +473,16 @@ impl EventLog for JetStreamLog {
         let last = expected + records.len() as u64;
         if ack.seq != last {
             return Err(api(format!("the batch was stored ending at {} instead of {last}", ack.seq)).into());
+        }
+        // The index was at the head this batch was built on: extend it with the batch itself
+        // rather than reading it back from the stream.
+        let own: Vec<StoredRecord> =
+            records.iter().map(|r| StoredRecord { position: r.seq, stored_hash: None, bytes: r.bytes.clone() }).collect();
+        {
+            let _guard = self.catch_up.lock().await;
+            if self.index.watermark()? == mark {
+                self.index.extend(&own)?;
+            }
         }
         dossier_log::fault::point("after-commit");
         Ok(AppendReceipt { first: expected + 1, last })

@@ -215,3 +215,84 @@ async fn wrong_credentials_and_unreachable_servers_are_clear_errors() {
     let err = JetStreamLog::open(&cfg).await.expect_err("unreachable");
     assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
 }
+
+/// Builds a sealed batch of `n` test events on the log's current head.
+async fn build_batch(log: &JetStreamLog, ledger: uuid::Uuid, tag: &str, n: usize) -> Vec<dossier_chain::EncodedRecord> {
+    let head = log.head().await.expect("head");
+    let signer = founder();
+    let mut b = dossier_chain::BatchBuilder::new(ledger, &head, time::OffsetDateTime::now_utc(), &signer, uuid::Uuid::new_v4());
+    for e in events(tag, n) {
+        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+    }
+    b.seal().expect("seal")
+}
+
+/// A producer that dies in the middle of an atomic batch (half its messages sent, no commit)
+/// leaves nothing visible: the server keeps uncommitted batch messages out of the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_killed_mid_atomic_batch_leaves_nothing() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    let ledger = init(&log).await;
+    let head = log.head().await.expect("head");
+    let records = build_batch(&log, ledger, "half", 40).await;
+    {
+        let client = async_nats::connect(server.url()).await.expect("the doomed producer's connection");
+        for (i, r) in records.iter().take(20).enumerate() {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Nats-Batch-Id", "doomed-batch");
+            h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+            if i == 0 {
+                h.insert("Nats-Expected-Last-Sequence", head.seq.to_string().as_str());
+                client.request_with_headers("dossier.faults.records", h, r.bytes.clone().into()).await.expect("batch start");
+            } else {
+                client.publish_with_headers("dossier.faults.records", h, r.bytes.clone().into()).await.expect("publish");
+            }
+        }
+        client.flush().await.expect("flush");
+    } // The connection is dropped without a commit, as when the process is killed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(log.head().await.expect("head"), head, "nothing of the batch is visible");
+    assert_eq!(verify_all(&log).await, head.seq);
+    let signer = founder();
+    let outcome = Publisher::new(&log, &signer, ledger).publish(&events("half", 40), &[]).await.expect("publish again");
+    assert!(matches!(outcome, PublishOutcome::Appended { appended: 40, .. }), "{outcome:?}");
+}
+
+/// On a stream without atomic batches, a producer that dies mid-batch leaves records after the
+/// last seal: verification reports the incomplete batch and does not count it as sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_atomic_batches_a_cut_batch_is_reported_incomplete() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = async_nats::connect(server.url()).await.expect("admin");
+    let js = jetstream::new(client.clone());
+    js.create_stream(jetstream::stream::Config {
+        name: "DOSSIER_FAULTS".into(),
+        subjects: vec!["dossier.faults.records".into()],
+        storage: jetstream::stream::StorageType::File,
+        discard: jetstream::stream::DiscardPolicy::New,
+        deny_delete: true,
+        deny_purge: true,
+        allow_direct: true,
+        allow_atomic_publish: false,
+        ..Default::default()
+    })
+    .await
+    .expect("a safe stream without atomic publish");
+    let log = open(&server.url(), &dir, "p").await;
+    assert_eq!(log.mode(), dossier_jetstream::BatchMode::Sequential);
+    let ledger = init(&log).await;
+    let signer = founder();
+    Publisher::new(&log, &signer, ledger).publish(&events("whole", 5), &[]).await.expect("a whole batch");
+    let sealed = log.head().await.expect("head").seq;
+    let records = build_batch(&log, ledger, "cut", 10).await;
+    for r in records.iter().take(4) {
+        js.publish("dossier.faults.records", r.bytes.clone().into()).await.expect("publish").await.expect("ack");
+    }
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!((report.failures[0].seq, report.failures[0].kind), (sealed + 1, FailureKind::IncompleteBatch));
+    assert_eq!(report.last_sealed, sealed, "readers expose nothing after the last seal");
+}
