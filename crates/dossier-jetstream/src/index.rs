@@ -116,6 +116,29 @@ impl Index {
         Ok(mark)
     }
 
+    /// Indexes a batch this process has just appended right after the watermark: its records
+    /// were built here, so their ids and links need no re-parsing.
+    pub(crate) fn extend_own(&self, records: &[dossier_chain::EncodedRecord]) -> Result<Watermark, LogError> {
+        let mut mark = self.watermark()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(corrupt)?;
+        {
+            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)").map_err(corrupt)?;
+            for r in records {
+                if r.seq != mark.seq + 1 {
+                    return Err(LogError::Corrupt(format!("own record {} does not follow the index at {}", r.seq, mark.seq)));
+                }
+                put.execute(params![&r.event_id.0[..], r.seq]).map_err(corrupt)?;
+                mark = Watermark { seq: r.seq, hash: r.hash };
+            }
+            let mut meta = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(corrupt)?;
+            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]]).map_err(corrupt)?;
+            meta.execute(params!["through_hash", &mark.hash.0[..]]).map_err(corrupt)?;
+        }
+        tx.commit().map_err(corrupt)?;
+        Ok(mark)
+    }
+
     pub(crate) fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<u64>>, LogError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1").map_err(corrupt)?;

@@ -253,6 +253,7 @@ impl JetStreamLog {
     async fn publish_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
         let batch = uuid::Uuid::new_v4().simple().to_string();
         let last = records.len() - 1;
+        let mut first_reply: Option<async_nats::Subscriber> = None;
         for (i, r) in records.iter().enumerate() {
             let mut h = HeaderMap::new();
             h.insert("Nats-Batch-Id", batch.as_str());
@@ -264,20 +265,32 @@ impl JetStreamLog {
                 h.insert("Nats-Batch-Commit", "1");
             }
             let payload = Bytes::copy_from_slice(&r.bytes);
-            if i == 0 || i == last {
+            if i == last {
                 let reply = tokio::time::timeout(
                     self.timeout,
                     self.client.request_with_headers(self.subject.clone(), h, payload),
                 )
                 .await
-                .map_err(|_| api("no answer to a batch message"))?
+                .map_err(|_| api("no answer to the batch commit"))?
                 .map_err(api)?;
-                if i == last || !reply.payload.is_empty() {
-                    let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
-                    if i == last || ack.error.is_some() {
-                        return Ok(ack);
+                let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
+                // The start of the batch was answered long before its commit; a refusal there
+                // (for example, atomic publish not enabled) also fails the commit, and is the
+                // more precise error.
+                if let Some(mut start) = first_reply.take() {
+                    if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), start.next()).await {
+                        if let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload) {
+                            return Ok(Ack { error: Some(e), seq: 0 });
+                        }
                     }
                 }
+                return Ok(ack);
+            } else if i == 0 {
+                // ADR-50 starts a batch with a request; its answer is read after the commit so
+                // that the batch costs one round trip, not two.
+                let inbox = self.client.new_inbox();
+                first_reply = Some(self.client.subscribe(inbox.clone()).await.map_err(api)?);
+                self.client.publish_with_reply_and_headers(self.subject.clone(), inbox, h, payload).await.map_err(api)?;
             } else {
                 self.client.publish_with_headers(self.subject.clone(), h, payload).await.map_err(api)?;
             }
@@ -476,12 +489,10 @@ impl EventLog for JetStreamLog {
         }
         // The index was at the head this batch was built on: extend it with the batch itself
         // rather than reading it back from the stream.
-        let own: Vec<StoredRecord> =
-            records.iter().map(|r| StoredRecord { position: r.seq, stored_hash: None, bytes: r.bytes.clone() }).collect();
         {
             let _guard = self.catch_up.lock().await;
             if self.index.watermark()? == mark {
-                self.index.extend(&own)?;
+                self.index.extend_own(records)?;
             }
         }
         dossier_log::fault::point("after-commit");
