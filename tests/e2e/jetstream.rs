@@ -105,3 +105,34 @@ fn bad_nats_settings_are_clear_errors_and_write_nothing() {
     cmd.args(["--nats", &server.url(), "--ledger", "e2e", "--nats-user", "producer", "--nats-password", "right", "init"]);
     Out::from_output(cmd.output().expect("runs")).expect_code(0);
 }
+
+/// The configuration file selects JetStream; flags and environment variables win over it, and
+/// a key it does not know is a clear error.
+#[test]
+fn the_config_file_selects_jetstream_and_flags_win() {
+    let server = dossier_testkit::NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("nats_url = \"{}\"\nledger = \"fromfile\"\n", server.url()),
+    )
+    .expect("write config");
+    let init = run_in(dir.path(), &["init"]);
+    init.expect_code(0);
+    assert!(init.stdout.contains("stream DOSSIER_FROMFILE"), "{}", init.stdout);
+    assert!(!dir.path().join("ledger.db").exists(), "no SQLite ledger: the file chose JetStream");
+    run_in(dir.path(), &["publish", &example_files()[0].display().to_string()]).expect_code(0);
+    run_in(dir.path(), &["verify"]).expect_code(0);
+    // A flag overrides the file: there is no ledger of that name.
+    run_in(dir.path(), &["--ledger", "other", "log"]).expect_code(6);
+    // So does the environment.
+    let mut cmd = command(dir.path());
+    cmd.env("DOSSIER_LEDGER", "other").arg("log");
+    Out::from_output(cmd.output().expect("runs")).expect_code(6);
+
+    let other = tempfile::tempdir().expect("tempdir");
+    std::fs::write(other.path().join("config.toml"), "nats_urll = \"nats://x\"\n").expect("write");
+    let out = run_in(other.path(), &["log"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("config.toml") && out.stderr.contains("nats_urll"), "{}", out.stderr);
+}

@@ -6,6 +6,7 @@ mod support;
 mod jetstream;
 
 mod bad_input;
+mod beliefs;
 mod concurrency;
 mod crash;
 mod init;

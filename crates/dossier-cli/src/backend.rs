@@ -48,4 +48,12 @@ impl EventLog for Backend {
     async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
         each!(self, log => log.wait_for(after, timeout).await)
     }
+
+    async fn append_all(
+        &self,
+        expected: u64,
+        batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+    ) -> (Vec<AppendReceipt>, Option<AppendError>) {
+        each!(self, log => log.append_all(expected, batches).await)
+    }
 }

@@ -13,6 +13,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "DOSSIER_HOME", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// A configuration file (TOML). Default: config.toml in the data directory, if present.
+    /// Flags win over environment variables, which win over the file.
+    #[arg(long, global = true, env = "DOSSIER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Keep the ledger in NATS JetStream at this URL instead of the data directory's SQLite file.
     #[arg(long = "nats", global = true, env = "NATS_URL", value_name = "URL")]
     pub nats_url: Option<String>,
@@ -34,8 +39,9 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct NatsArgs {
     /// The ledger's name on the server: stream DOSSIER_<NAME>, subject dossier.<name>.records.
-    #[arg(long, global = true, env = "DOSSIER_LEDGER", default_value = "default", value_name = "NAME")]
-    pub ledger: String,
+    /// [default: default]
+    #[arg(long, global = true, env = "DOSSIER_LEDGER", value_name = "NAME")]
+    pub ledger: Option<String>,
     /// NATS user (with --nats-password).
     #[arg(long, global = true, env = "NATS_USER", value_name = "USER")]
     pub nats_user: Option<String>,
@@ -61,8 +67,9 @@ pub struct NatsArgs {
     #[arg(long, global = true, env = "NATS_KEY", value_name = "FILE", requires = "nats_cert")]
     pub nats_key: Option<PathBuf>,
     /// Replicas of a stream dossier creates (1 for development, 3 for production).
-    #[arg(long, global = true, env = "DOSSIER_REPLICAS", default_value_t = 1)]
-    pub replicas: usize,
+    /// [default: 1]
+    #[arg(long, global = true, env = "DOSSIER_REPLICAS")]
+    pub replicas: Option<usize>,
     /// DANGEROUS: use an existing stream even if its configuration lets records be deleted,
     /// purged or dropped by limits.
     #[arg(long, global = true)]
@@ -87,8 +94,81 @@ pub enum Command {
     /// List, create, register, revoke and rotate producer keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Run the whole story on a fresh ledger: init, publish the examples, list, verify.
+    /// Current beliefs, one line per question (value, status, confidence, sources).
+    Beliefs(BeliefsArgs),
+    /// Why we believe what we believe about a question: the provenance tree.
+    Why(QuestionArgs),
+    /// How the belief on a question changed, and which event changed it.
+    History(QuestionArgs),
+    /// Run the projector in this process on the data directory's ledger until SIGTERM or
+    /// Ctrl-C: catch up, then keep the belief views up to date as records arrive.
+    Serve(ServeArgs),
+    /// Run the projector as a service against a JetStream ledger (--nats) until SIGTERM.
+    Projector(ServeArgs),
+    /// Inspect or rebuild the stored belief views.
+    #[command(subcommand)]
+    Views(ViewsCommand),
+    /// Run the whole story on a fresh ledger: init, publish the examples, list, verify, beliefs.
     Demo(DemoArgs),
+}
+
+/// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
+/// fixed-width recorded-time form the views compare against.
+fn as_of(s: &str) -> Result<String, String> {
+    let t = dossier_model::Timestamp::parse_as_of(s).map_err(|e| e.to_string())?;
+    Ok(dossier_chain::format_recorded(t.to_offset_datetime()))
+}
+
+/// `dossier beliefs`.
+#[derive(Debug, Args)]
+pub struct BeliefsArgs {
+    /// What we believed as of this recorded time: RFC 3339, or a date (the end of that day, UTC).
+    #[arg(long, value_name = "TIME", value_parser = as_of)]
+    pub as_of: Option<String>,
+    /// As JSON (the full views).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dossier why` and `dossier history`.
+#[derive(Debug, Args)]
+pub struct QuestionArgs {
+    /// The question id (`question:dprk-russia/containers-shipped`; the `question:` prefix may be left out).
+    pub question: String,
+    /// As of this recorded time: RFC 3339, or a date (the end of that day, UTC).
+    #[arg(long, value_name = "TIME", value_parser = as_of)]
+    pub as_of: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dossier serve` and `dossier projector`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Records applied per transaction.
+    #[arg(long, default_value_t = dossier_projector::PAGE as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page: u32,
+    /// No progress lines (errors are still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `dossier views`.
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// Where the stored views stand: checkpoint, head, lag, digest (reads only).
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the views from sequence 1 aside, then swap them in (readers are never blocked).
+    Rebuild {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `dossier init`.

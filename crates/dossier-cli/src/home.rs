@@ -5,6 +5,8 @@
 //! <dir>/root.pub           the founding public key (hex): the trust root `verify` pins
 //! <dir>/producer           the key id this directory publishes with
 //! <dir>/keys/<id>.key      secret keys (hex, mode 0600), first line; second line the holder's name
+//! <dir>/views.db           the belief views kept by the projector (rebuildable from the ledger)
+//! <dir>/jetstream/<ledger>-views.db   the same, for a ledger in JetStream
 //! ```
 
 use std::fs;
@@ -46,6 +48,11 @@ impl Home {
     /// A specific directory.
     pub fn at(dir: PathBuf) -> Home {
         Home { dir, nats: None }
+    }
+
+    /// The data directory's path.
+    pub fn dir_path(&self) -> PathBuf {
+        self.dir.clone()
     }
 
     /// Keeps the ledger in JetStream; the local event-id index goes under `jetstream/`.
@@ -105,6 +112,20 @@ impl Home {
                 Ok((!empty).then_some(log))
             }
         }
+    }
+
+    /// The projector's belief views for this ledger: `views.db`, or under `jetstream/` for a
+    /// ledger kept in JetStream.
+    pub fn views_path(&self) -> PathBuf {
+        match &self.nats {
+            Some(c) => self.dir.join("jetstream").join(format!("{}-views.db", c.ledger)),
+            None => self.dir.join(dossier_projector::STORE_FILE),
+        }
+    }
+
+    /// Whether the ledger is kept in JetStream.
+    pub fn is_nats(&self) -> bool {
+        self.nats.is_some()
     }
 
     /// The ledger database file.

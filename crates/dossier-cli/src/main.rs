@@ -7,6 +7,7 @@
 mod backend;
 mod cli;
 mod cmd;
+mod config;
 mod exit;
 mod home;
 

@@ -25,6 +25,29 @@ pub enum BatchMode {
     Sequential,
 }
 
+/// A batch whose messages were sent, all but its commit.
+struct Staged {
+    id: String,
+    start: Option<async_nats::Subscriber>,
+    expected: u64,
+}
+
+/// A batch whose commit was sent, awaiting the server's answer.
+struct Committing {
+    start: Option<async_nats::Subscriber>,
+    commit: async_nats::Subscriber,
+}
+
+fn batch_headers(id: &str, i: usize, expected: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("Nats-Batch-Id", id);
+    h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+    if i == 0 {
+        h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+    }
+    h
+}
+
 /// JetStream's error code for a failed `Nats-Expected-Last-Sequence` check.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
 
@@ -249,53 +272,134 @@ impl JetStreamLog {
         Ok(out)
     }
 
-    /// Publishes the records as one ADR-50 atomic batch; returns the server's answer to the commit.
-    async fn publish_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
-        let batch = uuid::Uuid::new_v4().simple().to_string();
-        let last = records.len() - 1;
-        let mut first_reply: Option<async_nats::Subscriber> = None;
-        for (i, r) in records.iter().enumerate() {
-            let mut h = HeaderMap::new();
-            h.insert("Nats-Batch-Id", batch.as_str());
-            h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
-            if i == 0 {
-                h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
-            }
-            if i == last {
-                h.insert("Nats-Batch-Commit", "1");
-            }
+    /// Sends every message of an ADR-50 atomic batch but the last (the commit). The server
+    /// holds them until the commit; a batch never committed is abandoned and leaves nothing.
+    async fn stage_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Staged, AppendError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut start = None;
+        for (i, r) in records.iter().enumerate().take(records.len() - 1) {
+            let h = batch_headers(&id, i, expected);
             let payload = Bytes::copy_from_slice(&r.bytes);
-            if i == last {
-                let reply = tokio::time::timeout(
-                    self.timeout,
-                    self.client.request_with_headers(self.subject.clone(), h, payload),
-                )
-                .await
-                .map_err(|_| api("no answer to the batch commit"))?
-                .map_err(api)?;
-                let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
-                // The start of the batch was answered long before its commit; a refusal there
-                // (for example, atomic publish not enabled) also fails the commit, and is the
-                // more precise error.
-                if let Some(mut start) = first_reply.take() {
-                    if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), start.next()).await {
-                        if let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload) {
-                            return Ok(Ack { error: Some(e), seq: 0 });
-                        }
-                    }
-                }
-                return Ok(ack);
-            } else if i == 0 {
+            if i == 0 {
                 // ADR-50 starts a batch with a request; its answer is read after the commit so
-                // that the batch costs one round trip, not two.
+                // that a batch costs one round trip, not two.
                 let inbox = self.client.new_inbox();
-                first_reply = Some(self.client.subscribe(inbox.clone()).await.map_err(api)?);
+                start = Some(self.client.subscribe(inbox.clone()).await.map_err(api)?);
                 self.client.publish_with_reply_and_headers(self.subject.clone(), inbox, h, payload).await.map_err(api)?;
             } else {
                 self.client.publish_with_headers(self.subject.clone(), h, payload).await.map_err(api)?;
             }
         }
-        Err(api("an empty batch").into())
+        Ok(Staged { id, start, expected })
+    }
+
+    /// Sends the commit message of a staged batch; its answer is awaited with [`Self::answer`].
+    async fn commit_atomic(&self, staged: Staged, records: &[EncodedRecord]) -> Result<Committing, AppendError> {
+        let i = records.len() - 1;
+        let mut h = batch_headers(&staged.id, i, staged.expected);
+        h.insert("Nats-Batch-Commit", "1");
+        let inbox = self.client.new_inbox();
+        let commit = self.client.subscribe(inbox.clone()).await.map_err(api)?;
+        self.client
+            .publish_with_reply_and_headers(self.subject.clone(), inbox, h, Bytes::copy_from_slice(&records[i].bytes))
+            .await
+            .map_err(api)?;
+        Ok(Committing { start: staged.start, commit })
+    }
+
+    /// The server's answer to a commit.
+    async fn answer(&self, mut c: Committing) -> Result<Ack, AppendError> {
+        let reply = tokio::time::timeout(self.timeout, c.commit.next())
+            .await
+            .map_err(|_| api("no answer to the batch commit"))?
+            .ok_or_else(|| api("the connection closed before the batch commit was answered"))?;
+        let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
+        // The start of the batch was answered before its commit; a refusal there (for example,
+        // atomic publish not enabled) also fails the commit, and is the more precise error.
+        if let Some(mut start) = c.start.take() {
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), start.next()).await {
+                if let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload) {
+                    return Ok(Ack { error: Some(e), seq: 0 });
+                }
+            }
+        }
+        Ok(ack)
+    }
+
+    /// Publishes the records as one ADR-50 atomic batch; returns the server's answer to the commit.
+    async fn publish_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
+        let staged = self.stage_atomic(expected, records).await?;
+        let committing = self.commit_atomic(staged, records).await?;
+        self.answer(committing).await
+    }
+
+    /// Turns a commit answer into a receipt (or the error), for a batch of `len` records on `expected`.
+    async fn receipt(&self, expected: u64, len: usize, ack: Ack) -> Result<AppendReceipt, AppendError> {
+        if let Some(err) = ack.error {
+            if err.err_code == WRONG_LAST_SEQUENCE {
+                let actual = self.last_seq().await?;
+                return Err(AppendError::Conflict { expected, actual });
+            }
+            return Err(api(format!("the server refused the batch: {} (code {})", err.description, err.err_code)).into());
+        }
+        let last = expected + len as u64;
+        if ack.seq != last {
+            return Err(api(format!("the batch was stored ending at {} instead of {last}", ack.seq)).into());
+        }
+        Ok(AppendReceipt { first: expected + 1, last })
+    }
+
+    /// Checks that `batches` chain from `expected`, the index is at `expected`, and no event id
+    /// is recorded; stores the report texts. Returns the index watermark.
+    async fn prepare(&self, expected: u64, batches: &[(&[EncodedRecord], &[Vec<u8>])]) -> Result<Watermark, AppendError> {
+        let mut next = expected + 1;
+        for (records, _) in batches {
+            if records.is_empty() {
+                return Err(AppendError::InvalidBatch("no records".into()));
+            }
+            for (i, r) in records.iter().enumerate() {
+                if r.seq != next {
+                    return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {next}", r.seq)));
+                }
+                next += 1;
+            }
+        }
+        let mark = self.catch_up().await?;
+        if mark.seq != expected {
+            return Err(AppendError::Conflict { expected, actual: mark.seq });
+        }
+        let ids: Vec<EventId> = batches.iter().flat_map(|(records, _)| records.iter().map(|r| r.event_id)).collect();
+        if let Some(dup) = self.index.lookup(&ids)?.iter().zip(&ids).find_map(|(found, id)| found.map(|_| id)) {
+            return Err(AppendError::DuplicateEvent(dup.to_hex()));
+        }
+        for (_, contents) in batches {
+            for c in *contents {
+                let name = Hash::of_bytes(c).to_hex();
+                if self.bucket.info(&name).await.is_err() {
+                    let mut data: &[u8] = c;
+                    self.bucket.put(name.as_str(), &mut data).await.map_err(api)?;
+                }
+            }
+        }
+        Ok(mark)
+    }
+
+    /// Awaits a pipelined batch's commit, turns it into a receipt and indexes the batch.
+    async fn settle(&self, committing: Committing, records: &[EncodedRecord], on: u64, mark: &mut Watermark) -> Result<AppendReceipt, AppendError> {
+        let ack = self.answer(committing).await?;
+        let receipt = self.receipt(on, records.len(), ack).await?;
+        self.index_own(*mark, records).await?;
+        *mark = Watermark { seq: receipt.last, hash: records[records.len() - 1].hash };
+        Ok(receipt)
+    }
+
+    /// After appending `records` on the watermark `mark`, indexes them without reading them back.
+    async fn index_own(&self, mark: Watermark, records: &[EncodedRecord]) -> Result<(), LogError> {
+        let _guard = self.catch_up.lock().await;
+        if self.index.watermark()? == mark {
+            self.index.extend_own(records)?;
+        }
+        Ok(())
     }
 
     /// Publishes the records one by one, each expecting the one before; the seal comes last.
@@ -437,29 +541,7 @@ impl EventLog for JetStreamLog {
     }
 
     async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
-        if records.is_empty() {
-            return Err(AppendError::InvalidBatch("no records".into()));
-        }
-        for (i, r) in records.iter().enumerate() {
-            if r.seq != expected + 1 + i as u64 {
-                return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {}", r.seq, expected + 1 + i as u64)));
-            }
-        }
-        let mark = self.catch_up().await?;
-        if mark.seq != expected {
-            return Err(AppendError::Conflict { expected, actual: mark.seq });
-        }
-        let ids: Vec<EventId> = records.iter().map(|r| r.event_id).collect();
-        if let Some(dup) = self.index.lookup(&ids)?.iter().zip(&ids).find_map(|(found, id)| found.map(|_| id)) {
-            return Err(AppendError::DuplicateEvent(dup.to_hex()));
-        }
-        for c in contents {
-            let name = Hash::of_bytes(c).to_hex();
-            if self.bucket.info(&name).await.is_err() {
-                let mut data: &[u8] = c;
-                self.bucket.put(name.as_str(), &mut data).await.map_err(api)?;
-            }
-        }
+        let mark = self.prepare(expected, &[(records, contents)]).await?;
         dossier_log::fault::point("before-commit");
         let answer = match self.mode {
             BatchMode::Atomic => self.publish_atomic(expected, records).await,
@@ -476,27 +558,65 @@ impl EventLog for JetStreamLog {
                 }
             }
         };
-        if let Some(err) = ack.error {
-            if err.err_code == WRONG_LAST_SEQUENCE {
-                let actual = self.last_seq().await?;
-                return Err(AppendError::Conflict { expected, actual });
-            }
-            return Err(api(format!("the server refused the batch: {} (code {})", err.description, err.err_code)).into());
-        }
-        let last = expected + records.len() as u64;
-        if ack.seq != last {
-            return Err(api(format!("the batch was stored ending at {} instead of {last}", ack.seq)).into());
-        }
-        // The index was at the head this batch was built on: extend it with the batch itself
-        // rather than reading it back from the stream.
-        {
-            let _guard = self.catch_up.lock().await;
-            if self.index.watermark()? == mark {
-                self.index.extend_own(records)?;
-            }
-        }
+        let receipt = self.receipt(expected, records.len(), ack).await?;
+        self.index_own(mark, records).await?;
         dossier_log::fault::point("after-commit");
-        Ok(AppendReceipt { first: expected + 1, last })
+        Ok(receipt)
+    }
+
+    /// Pipelines atomic batches: batch *k+1* is staged (all its messages sent) while batch *k*
+    /// commits, and committed only once *k*'s commit succeeded — so no batch can ever be stored
+    /// after a batch before it failed (its precondition would otherwise match another
+    /// producer's records of the same length, and break the chain).
+    async fn append_all(&self, expected: u64, batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)]) -> (Vec<AppendReceipt>, Option<AppendError>) {
+        if self.mode != BatchMode::Atomic || batches.len() < 2 {
+            let mut receipts = Vec::new();
+            let mut head = expected;
+            for (records, contents) in batches {
+                match self.append(head, records, contents).await {
+                    Ok(r) => {
+                        head = r.last;
+                        receipts.push(r);
+                    }
+                    Err(e) => return (receipts, Some(e)),
+                }
+            }
+            return (receipts, None);
+        }
+        let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches.iter().map(|(r, c)| (r.as_slice(), c.as_slice())).collect();
+        let mut mark = match self.prepare(expected, &refs).await {
+            Ok(m) => m,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
+        let mut receipts = Vec::with_capacity(batches.len());
+        let mut next = expected;
+        let mut in_flight: Option<(Committing, &[EncodedRecord], u64)> = None;
+        for (records, _) in batches {
+            let staged = self.stage_atomic(next, records).await;
+            if let Some((committing, done, on)) = in_flight.take() {
+                match self.settle(committing, done, on, &mut mark).await {
+                    Ok(r) => receipts.push(r),
+                    // The batch just staged is never committed: the server abandons it.
+                    Err(e) => return (receipts, Some(e)),
+                }
+            }
+            let staged = match staged {
+                Ok(s) => s,
+                Err(e) => return (receipts, Some(e)),
+            };
+            match self.commit_atomic(staged, records).await {
+                Ok(c) => in_flight = Some((c, records.as_slice(), next)),
+                Err(e) => return (receipts, Some(e)),
+            }
+            next += records.len() as u64;
+        }
+        if let Some((committing, done, on)) = in_flight {
+            match self.settle(committing, done, on, &mut mark).await {
+                Ok(r) => receipts.push(r),
+                Err(e) => return (receipts, Some(e)),
+            }
+        }
+        (receipts, None)
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {

@@ -58,4 +58,29 @@ pub trait EventLog: Send + Sync {
 
     /// Waits until the head is beyond `after` or `timeout` passes; returns the head's sequence.
     fn wait_for(&self, after: u64, timeout: Duration) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// Appends several batches in order, the first on `expected`, each on the one before it;
+    /// each batch is atomic on its own. Returns the receipts of the batches stored (always a
+    /// prefix of `batches`) and the error that stopped the rest, if any. Backends that can
+    /// have several batches in flight (JetStream) override this; the default appends one by one.
+    fn append_all(
+        &self,
+        expected: u64,
+        batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+    ) -> impl Future<Output = (Vec<AppendReceipt>, Option<AppendError>)> + Send {
+        async move {
+            let mut receipts = Vec::with_capacity(batches.len());
+            let mut head = expected;
+            for (records, contents) in batches {
+                match self.append(head, records, contents).await {
+                    Ok(r) => {
+                        head = r.last;
+                        receipts.push(r);
+                    }
+                    Err(e) => return (receipts, Some(e)),
+                }
+            }
+            (receipts, None)
+        }
+    }
 }

@@ -242,23 +242,36 @@ impl<'a, L: EventLog> Publisher<'a, L> {
             })
         };
         let mut done = 0;
-        while let Some(built) = rx.recv().await {
-            let records = built?;
-            let (events, contents) = &batches[done];
-            match self.log.append(expected, &records, contents).await {
-                Ok(receipt) => {
-                    expected = receipt.last;
-                    done += 1;
-                    outcomes.push(PublishOutcome::Appended {
-                        first: receipt.first,
-                        last: receipt.last,
-                        appended: events.len(),
-                        already_recorded: 0,
-                        retries: 0,
-                    });
+        // Up to this many built batches go to the backend at once (JetStream keeps them in
+        // flight together; ADR-50 allows 50 per stream).
+        const IN_FLIGHT: usize = 8;
+        'pipeline: while let Some(built) = rx.recv().await {
+            let mut group = vec![(built?, batches[done].1.clone())];
+            while group.len() < IN_FLIGHT {
+                match rx.try_recv() {
+                    Ok(more) => {
+                        let contents = batches[done + group.len()].1.clone();
+                        group.push((more?, contents));
+                    }
+                    Err(_) => break,
                 }
-                Err(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => break,
-                Err(e) => return Err(e.into()),
+            }
+            let (receipts, error) = self.log.append_all(expected, &group).await;
+            for receipt in receipts {
+                expected = receipt.last;
+                outcomes.push(PublishOutcome::Appended {
+                    first: receipt.first,
+                    last: receipt.last,
+                    appended: batches[done].0.len(),
+                    already_recorded: 0,
+                    retries: 0,
+                });
+                done += 1;
+            }
+            match error {
+                None => {}
+                Some(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => break 'pipeline,
+                Some(e) => return Err(e.into()),
             }
         }
         drop(rx);

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use crate::cli::{DemoArgs, FilesArgs, InitArgs, LogArgs, PublishArgs, VerifyArgs};
+use crate::cli::{BeliefsArgs, DemoArgs, FilesArgs, InitArgs, LogArgs, PublishArgs, QuestionArgs, VerifyArgs};
 use crate::exit::CliResult;
 use crate::home::Home;
 
@@ -13,6 +13,9 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("03-follow-up.json", include_str!("../../../../examples/03-follow-up.json")),
     ("04-correction.json", include_str!("../../../../examples/04-correction.json")),
 ];
+
+/// The question whose provenance the demo shows.
+const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 
 /// `dossier demo`.
 pub async fn run(args: &DemoArgs) -> CliResult {
@@ -50,9 +53,18 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     println!("\n== 5. verification against the pinned founding key");
     super::verify::run(&home, &VerifyArgs { trust: None, json: false, quiet: true }).await?;
 
+    println!("\n== 6. what we believe now, from the projector's stored views (`dossier beliefs`)");
+    let beliefs = BeliefsArgs { as_of: None, json: false };
+    super::beliefs::beliefs(&home, &beliefs).await?;
+
+    println!("\n== 7. why: the provenance tree of one belief (`dossier why {CONTAINERS}`)");
+    let why = QuestionArgs { question: CONTAINERS.into(), as_of: None, json: false };
+    super::beliefs::why(&home, &why).await?;
+
     println!("\n== done. Explore it yourself:");
     println!("   export DOSSIER_HOME={}", dir.display());
     println!("   dossier log --type claim        dossier show 5        dossier verify --json");
+    println!("   dossier beliefs --as-of 2024-03-01        dossier history {CONTAINERS}");
     println!("   sqlite3 {} 'SELECT seq, type, entity FROM events LIMIT 10'", home.db_path().display());
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! One module per command.
 
+mod beliefs;
 mod bundles;
 mod demo;
 mod init;
 mod keys;
 mod log;
+mod serve;
 mod verify;
 
 use dossier_jetstream::{Credentials, JetStreamConfig};
@@ -15,8 +17,9 @@ use crate::home::Home;
 
 fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
     // The index path is set by `Home::with_nats`, under the data directory.
-    let mut cfg = JetStreamConfig::new(url, a.ledger.clone(), std::path::PathBuf::new());
-    cfg.replicas = a.replicas;
+    let ledger = a.ledger.clone().unwrap_or_else(|| "default".to_owned());
+    let mut cfg = JetStreamConfig::new(url, ledger, std::path::PathBuf::new());
+    cfg.replicas = a.replicas.unwrap_or(1);
     cfg.allow_unsafe_stream = a.allow_unsafe_stream;
     cfg.credentials = if let (Some(user), Some(password)) = (&a.nats_user, &a.nats_password) {
         Credentials::UserPassword { user: user.clone(), password: password.clone() }
@@ -37,7 +40,9 @@ fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
 }
 
 /// Runs a parsed command line.
-pub async fn run(args: Cli) -> CliResult {
+pub async fn run(mut args: Cli) -> CliResult {
+    let dir = Home::resolve(args.data_dir.clone())?.dir_path();
+    crate::config::FileConfig::load(args.config.as_deref(), &dir.join("config.toml"))?.fill(&mut args);
     let home = || -> anyhow::Result<Home> {
         let home = Home::resolve(args.data_dir.clone())?;
         Ok(match &args.nats_url {
@@ -53,6 +58,12 @@ pub async fn run(args: Cli) -> CliResult {
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
+        Command::Beliefs(a) => beliefs::beliefs(&home()?, a).await,
+        Command::Why(a) => beliefs::why(&home()?, a).await,
+        Command::History(a) => beliefs::history(&home()?, a).await,
+        Command::Serve(a) => serve::serve(&home()?, a).await,
+        Command::Projector(a) => serve::projector(&home()?, a).await,
+        Command::Views(v) => beliefs::views(&home()?, v).await,
         Command::Demo(a) => demo::run(a).await,
     }
 }

@@ -1,0 +1,42 @@
+//! The dossier projector: keeps the belief views of a ledger in a SQLite file (`views.db`),
+//! following the ledger as it grows.
+//!
+//! The belief engine ([`dossier_beliefs::Engine`]) is a pure fold held in memory. The
+//! projector feeds it every record in sequence order, checks each record's chain link as it
+//! goes, and writes what changed to the store:
+//!
+//! ```text
+//! checkpoint       (seq, hash)                         the last applied record and its hash
+//! beliefs          question → belief JSON              the current view
+//! belief_versions  (question, seq, recorded, belief)   a row whenever a question's view changes
+//! history          (question, seq, recorded, reason, change JSON)
+//! meta             policy → POLICY_VERSION, digest → the engine's digest at the checkpoint
+//! ```
+//!
+//! Records are applied in pages, one transaction per page, and the checkpoint is written in the
+//! same transaction as the view changes of that page: a crash leaves the store exactly at the
+//! end of some page, so no event is ever applied twice or skipped. On (re)start the engine is
+//! rebuilt by folding records `1..=checkpoint` without writing anything, then the projector
+//! continues from `checkpoint + 1`.
+//!
+//! "As of recorded time T" queries are answered from `belief_versions` (for each question, the
+//! latest version recorded at or before T), never by replaying the log.
+//!
+//! Entry points: [`run`] (catch up, then follow live until shutdown), [`catch_up`], [`status`],
+//! [`rebuild`] (build a fresh store aside, then swap it in with one rename), and [`ViewStore`]
+//! for read-only queries.
+//!
+//! The store uses SQLite's rollback journal (not WAL), so that the file alone is the whole
+//! store and a rename swaps it completely; readers open the file per query and see either the
+//! old store or the new one. A projector checks, under the store's write lock, that the file and
+//! the checkpoint are still the ones it holds before each transaction, and reloads otherwise:
+//! a [`rebuild`] or a [`catch_up`] may run next to a running projector.
+
+mod error;
+mod projector;
+mod store;
+mod touched;
+
+pub use error::Error;
+pub use projector::{catch_up, rebuild, run, run_with_progress, status, Progress, Projector, RunEvent, PAGE};
+pub use store::{rebuild_path, Checkpoint, ViewStore, STORE_FILE};

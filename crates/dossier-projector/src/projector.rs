@@ -1,0 +1,598 @@
+//! Folding the ledger into the store: restart, catch-up, live follow, rebuild.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dossier_beliefs::{Belief, BeliefChange, Engine, Recorded};
+use dossier_chain::{control, Hash, RecordView, StoredRecord, GENESIS_PREV};
+use dossier_log::EventLog;
+use dossier_model::{DomainEvent, EntityId, Timestamp};
+use rusqlite::{params, Connection, Transaction};
+
+use crate::store::{open_rw, read_checkpoint, rebuild_path, ViewStore};
+use crate::touched::Index;
+use crate::{Checkpoint, Error};
+
+/// Records applied per page; each page is one transaction.
+pub const PAGE: usize = 512;
+
+/// How long [`run`] waits for new records before checking the store file again.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Where a store stands against its ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The last record applied to the store (its checkpoint).
+    pub applied: u64,
+    /// The ledger's head as last seen.
+    pub head: u64,
+}
+
+impl Progress {
+    /// Records the store is behind the head.
+    #[must_use]
+    pub fn lag(&self) -> u64 {
+        self.head.saturating_sub(self.applied)
+    }
+}
+
+/// What [`run_with_progress`] reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The engine state was restored from the ledger up to the store's checkpoint.
+    Resumed(Progress),
+    /// A page was applied and committed.
+    Applied(Progress),
+    /// The store reached the head; `digest` is the digest of all current beliefs.
+    CaughtUp {
+        /// Where it stands.
+        progress: Progress,
+        /// [`Engine::digest`] at the checkpoint.
+        digest: String,
+    },
+    /// The store file was replaced (by [`rebuild`]); the projector reopened it.
+    Reopened(Progress),
+}
+
+/// A projector on one store: the in-memory engine, the store connection, and the chain state.
+///
+/// Other writers on the same store ([`rebuild`], [`catch_up`] from another process) are
+/// noticed before each transaction (see [`Projector::step`]); the projector then reloads.
+#[derive(Debug)]
+pub struct Projector {
+    path: PathBuf,
+    conn: Connection,
+    engine: Engine,
+    /// The current beliefs as last written to the store.
+    cache: BTreeMap<EntityId, Belief>,
+    applied: u64,
+    last_hash: Hash,
+    stopped: bool,
+    page: usize,
+    /// Which questions an event can touch.
+    index: Index,
+    /// The checkpoint at which the stored digest was computed.
+    digest_seq: u64,
+    /// The identity of the file opened, to notice a swap by [`rebuild`].
+    file_id: Option<(u64, u64)>,
+}
+
+fn is_control(event_type: &str) -> bool {
+    event_type == control::GENESIS || event_type == control::SEAL || event_type.starts_with("key.")
+}
+
+impl Projector {
+    /// Opens (creating if needed) the store at `path` and restores the engine by folding
+    /// records `1..=checkpoint` of `log` without writing, checking every chain link and that
+    /// the record at the checkpoint has the hash the store recorded.
+    ///
+    /// # Errors
+    /// [`Error::Mismatch`] if the ledger is shorter than the checkpoint or its record there has
+    /// another hash (the store belongs to another ledger); [`Error::BrokenChain`] on a broken
+    /// link; backend and store failures.
+    pub async fn open<L: EventLog>(log: &L, path: &Path) -> Result<Projector, Error> {
+        let conn = open_rw(path)?;
+        let opened = file_id(path);
+        let checkpoint = read_checkpoint(&conn)?.unwrap_or(Checkpoint { seq: 0, hash: GENESIS_PREV.to_hex() });
+        let mut p = Projector {
+            path: path.to_owned(),
+            conn,
+            engine: Engine::new(),
+            cache: BTreeMap::new(),
+            applied: 0,
+            last_hash: GENESIS_PREV,
+            stopped: false,
+            page: PAGE,
+            index: Index::default(),
+            digest_seq: 0,
+            file_id: opened,
+        };
+        while p.applied < checkpoint.seq {
+            let want = usize::try_from(checkpoint.seq - p.applied).unwrap_or(usize::MAX).min(PAGE);
+            let page = log.read(p.applied + 1, want).await?;
+            if page.is_empty() {
+                return Err(Error::Mismatch {
+                    path: path.to_owned(),
+                    reason: format!("it has applied records up to seq {}, but the ledger ends at seq {}", checkpoint.seq, p.applied),
+                });
+            }
+            for rec in &page {
+                p.advance(rec)?;
+            }
+        }
+        if p.last_hash.to_hex() != checkpoint.hash {
+            return Err(Error::Mismatch {
+                path: path.to_owned(),
+                reason: format!(
+                    "its checkpoint is record {} with hash {}, but the ledger's record {} hashes to {}",
+                    checkpoint.seq,
+                    checkpoint.hash,
+                    checkpoint.seq,
+                    p.last_hash
+                ),
+            });
+        }
+        p.cache = p.engine.beliefs().into_iter().map(|b| (b.question.id.clone(), b)).collect();
+        p.digest_seq = crate::store::digest_seq(&p.conn)?;
+        tracing::debug!(applied = p.applied, "projector state restored");
+        Ok(p)
+    }
+
+    /// Sets the number of records applied per page (per transaction); at least 1.
+    pub fn set_page_size(&mut self, records: usize) {
+        self.page = records.max(1);
+    }
+
+    /// The last record applied (and committed).
+    #[must_use]
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// The in-memory engine, at the checkpoint.
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The digest of all current beliefs ([`Engine::digest`]).
+    #[must_use]
+    pub fn digest(&self) -> String {
+        self.engine.digest()
+    }
+
+    /// The store's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Questions whose stored view differs from the engine's current view. Always empty unless
+    /// the projector missed a change; audits and tests use it.
+    #[must_use]
+    pub fn stale_views(&self) -> Vec<EntityId> {
+        let beliefs = self.engine.beliefs();
+        let mut stale: Vec<EntityId> =
+            beliefs.iter().filter(|b| self.cache.get(&b.question.id) != Some(*b)).map(|b| b.question.id.clone()).collect();
+        stale.extend(self.cache.keys().filter(|q| !beliefs.iter().any(|b| &b.question.id == *q)).cloned());
+        stale
+    }
+
+    /// Checks one record against the chain and folds it into the engine.
+    fn advance(&mut self, rec: &StoredRecord) -> Result<(), Error> {
+        advance_in(&mut self.engine, &mut self.index, &mut self.applied, &mut self.last_hash, rec).map(|_| ())
+    }
+
+    /// Reads and applies one page of records after the checkpoint, in one transaction with
+    /// the new checkpoint. Returns the number of records applied (0 at the head).
+    ///
+    /// Under the store's write lock it first checks that the file is the one it opened and the
+    /// stored checkpoint is its own; if not (a [`rebuild`] swapped the file, another process
+    /// applied records), it reloads from the store's checkpoint and tries again.
+    ///
+    /// On a broken chain the records before it are committed and the error names the seq; the
+    /// projector is then stopped.
+    ///
+    /// # Errors
+    /// [`Error::BrokenChain`], [`Error::Corrupt`], backend and store failures.
+    pub async fn step<L: EventLog>(&mut self, log: &L) -> Result<usize, Error> {
+        if self.stopped {
+            return Err(Error::Stopped);
+        }
+        loop {
+            let page = log.read(self.applied + 1, self.page).await?;
+            if page.is_empty() {
+                if self.digest_seq != self.applied && !self.store_digest()? {
+                    self.reopen(log).await?;
+                    continue;
+                }
+                return Ok(0);
+            }
+            // From here on everything is synchronous: a cancelled future never leaves a page
+            // half applied in memory.
+            self.stopped = true;
+            let before = self.applied;
+            let result = self.apply_page(&page);
+            if result.is_ok() {
+                self.stopped = false;
+            }
+            match result {
+                Ok(true) => return Ok(usize::try_from(self.applied - before).unwrap_or(usize::MAX)),
+                Ok(false) => self.reopen(log).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Stores the engine's digest at the checkpoint; `false` if the store was swapped or moved
+    /// on (see [`still_ours`]).
+    fn store_digest(&mut self) -> Result<bool, Error> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
+            return Ok(false);
+        }
+        write_digest(&tx, &self.engine, self.applied)?;
+        tx.commit()?;
+        self.digest_seq = self.applied;
+        Ok(true)
+    }
+
+    /// Opens the store at the path afresh (after a rebuild swapped it in, or another process
+    /// moved it on).
+    async fn reopen<L: EventLog>(&mut self, log: &L) -> Result<(), Error> {
+        let page = self.page;
+        *self = Projector::open(log, &self.path.clone()).await?;
+        self.page = page;
+        tracing::info!(applied = self.applied, "the view store was swapped; reopened it");
+        Ok(())
+    }
+
+    /// Applies a page in one transaction; `false` if the store was swapped or moved on
+    /// (nothing applied; see [`still_ours`]).
+    fn apply_page(&mut self, page: &[StoredRecord]) -> Result<bool, Error> {
+        let start = self.applied;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !still_ours(&tx, &self.path, self.file_id, start)? {
+            return Ok(false);
+        }
+        // The current group of domain events (a batch shares one recorded time): its recorded
+        // time and its last seq. Its views are written when the recorded time moves on.
+        let mut group: Option<(String, u64)> = None;
+        let mut touched: BTreeSet<EntityId> = BTreeSet::new();
+        let mut failure = None;
+        for rec in page {
+            let (recorded, changes) = match advance_in(&mut self.engine, &mut self.index, &mut self.applied, &mut self.last_hash, rec) {
+                Ok(x) => x,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            // Control records change no view.
+            let Some((changes, questions)) = changes else { continue };
+            if let Some((g, last)) = &group {
+                if *g != recorded {
+                    flush(&tx, &self.engine, &mut self.cache, std::mem::take(&mut touched), *last, g)?;
+                }
+            }
+            touched.extend(questions);
+            for c in &changes {
+                tx.execute(
+                    "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![c.question.as_str(), c.seq as i64, recorded, c.reason, serde_json::to_string(c)?],
+                )?;
+            }
+            group = Some((recorded, self.applied));
+        }
+        if let Some((g, last)) = &group {
+            flush(&tx, &self.engine, &mut self.cache, touched, *last, g)?;
+        }
+        if self.applied > start {
+            tx.execute(
+                "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                params![self.applied as i64, self.last_hash.to_hex()],
+            )?;
+            // The digest serializes every belief: written when the page reaches the head (and
+            // when a later read finds nothing new), not for every page of a long catch-up.
+            let at_head = failure.is_none() && page.len() < self.page;
+            if at_head {
+                write_digest(&tx, &self.engine, self.applied)?;
+            }
+            tx.commit()?;
+            if at_head {
+                self.digest_seq = self.applied;
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    /// Applies pages until the head; returns where the store stands.
+    ///
+    /// # Errors
+    /// As [`Projector::step`].
+    pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
+        while self.step(log).await? > 0 {}
+        let head = log.head().await?.seq;
+        Ok(Progress { applied: self.applied, head })
+    }
+}
+
+/// What a domain event did: the changes of belief it caused, and the questions whose stored
+/// views it can have changed.
+type Applied = (Vec<BeliefChange>, BTreeSet<EntityId>);
+
+/// Checks one record against the chain (position, stored hash, seq, prev link) and folds it
+/// into the engine. Returns its recorded time and, for a domain event, the changes of belief
+/// it caused and the questions whose views it can have changed (`None` for a control record). Works on split borrows so that a transaction can
+/// hold the connection meanwhile.
+fn advance_in(
+    engine: &mut Engine,
+    index: &mut Index,
+    applied: &mut u64,
+    last_hash: &mut Hash,
+    rec: &StoredRecord,
+) -> Result<(String, Option<Applied>), Error> {
+    let seq = *applied + 1;
+    if rec.position != seq {
+        return Err(Error::BrokenChain {
+            seq,
+            reason: format!("the ledger returned record {} where record {seq} was expected", rec.position),
+        });
+    }
+    let hash = Hash::of_record(&rec.bytes);
+    if rec.stored_hash.is_some_and(|stored| stored != hash) {
+        return Err(Error::BrokenChain { seq, reason: "the record's bytes changed after it was appended".into() });
+    }
+    let view = RecordView::parse(&rec.bytes).map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
+    if view.seq != seq {
+        return Err(Error::BrokenChain { seq, reason: format!("the record says it is seq {}", view.seq) });
+    }
+    let expected = last_hash.to_hex();
+    if view.prev != expected {
+        return Err(Error::BrokenChain {
+            seq,
+            reason: format!("its prev is {}, but record {} hashes to {expected}", view.prev, seq - 1),
+        });
+    }
+    let changes = if is_control(view.event_type) {
+        None
+    } else {
+        let event = DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
+            .map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
+        let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
+        let hex = hash.to_hex();
+        let changes = engine.apply(Recorded { seq, hash: &hex, recorded, event: &event });
+        let (_, mut questions) = index.touch(&event);
+        questions.extend(changes.iter().map(|c| c.question.clone()));
+        Some((changes, questions))
+    };
+    *applied = seq;
+    *last_hash = hash;
+    Ok((view.recorded.to_owned(), changes))
+}
+
+/// Writes every touched belief that differs from what the store holds: the current row and a
+/// new version stamped with `seq` (the last domain event of the group) and its recorded time.
+fn flush(
+    tx: &Transaction<'_>,
+    engine: &Engine,
+    cache: &mut BTreeMap<EntityId, Belief>,
+    questions: BTreeSet<EntityId>,
+    seq: u64,
+    recorded: &str,
+) -> Result<(), Error> {
+    for q in questions {
+        let Some(b) = engine.belief(&q, None) else { continue };
+        if cache.get(&b.question.id) == Some(&b) {
+            continue;
+        }
+        let json = serde_json::to_string(&b)?;
+        let q = b.question.id.as_str();
+        tx.execute(
+            "INSERT INTO beliefs (question, seq, recorded, belief) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, belief = excluded.belief",
+            params![q, seq as i64, recorded, json],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, belief) VALUES (?1, ?2, ?3, ?4)",
+            params![q, seq as i64, recorded, json],
+        )?;
+        cache.insert(b.question.id.clone(), b);
+    }
+    Ok(())
+}
+
+/// Whether the store, checked under its write lock, is still the file this projector opened and
+/// still at the checkpoint it holds in memory. Not so if [`rebuild`] swapped the file (it does
+/// so holding the old file's lock) or another process (`dossier beliefs` catching up while a
+/// projector runs) applied records meanwhile; the projector then reopens the store, so it
+/// never writes to a replaced file nor moves a checkpoint back.
+fn still_ours(tx: &Transaction<'_>, path: &Path, opened: Option<(u64, u64)>, applied: u64) -> Result<bool, Error> {
+    if file_id(path) != opened {
+        return Ok(false);
+    }
+    Ok(read_checkpoint(tx)?.map_or(0, |c| c.seq) == applied)
+}
+
+/// Stores the engine's digest and the checkpoint it belongs to.
+fn write_digest(tx: &Transaction<'_>, engine: &Engine, seq: u64) -> Result<(), Error> {
+    for (key, value) in [("digest", engine.digest()), ("digest_seq", seq.to_string())] {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+    }
+    Ok(())
+}
+
+/// Brings the store at `store` up to the ledger's head: restores the engine from the
+/// checkpoint, then applies the rest page by page.
+///
+/// # Errors
+/// As [`Projector::open`] and [`Projector::step`].
+pub async fn catch_up<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Error> {
+    Projector::open(log, store).await?.catch_up(log).await
+}
+
+/// Where the store stands against the ledger without changing anything: the checkpoint and
+/// the head (`applied` 0 if there is no store yet).
+///
+/// # Errors
+/// Backend and store failures.
+pub async fn status<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Error> {
+    let applied = match ViewStore::open(store) {
+        Ok(v) => v.checkpoint()?.map_or(0, |c| c.seq),
+        Err(Error::NoStore(_)) => 0,
+        Err(e) => return Err(e),
+    };
+    let head = log.head().await?.seq;
+    Ok(Progress { applied, head })
+}
+
+/// Runs the projector until `shutdown` resolves: catches up, then follows the ledger live
+/// (waiting with [`EventLog::wait_for`]). See [`run_with_progress`].
+///
+/// # Errors
+/// As [`run_with_progress`].
+pub async fn run<L: EventLog>(log: &L, store: &Path, shutdown: impl Future) -> Result<Progress, Error> {
+    run_with_progress(log, store, PAGE, shutdown, |_| {}).await
+}
+
+/// File identity, to notice a store swapped in by [`rebuild`].
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// [`run`] with `page` records per transaction, calling `on_event` as it resumes, applies
+/// pages and reaches the head.
+///
+/// Shutdown is checked between pages; a page is either committed whole or not at all, so
+/// stopping (or being killed) at any point loses nothing. If the store file is replaced by
+/// [`rebuild`], the projector reopens it.
+///
+/// # Errors
+/// A broken chain, a store that does not fit the ledger, backend and store failures; the
+/// store keeps everything committed before the failure.
+pub async fn run_with_progress<L: EventLog>(
+    log: &L,
+    store: &Path,
+    page: usize,
+    shutdown: impl Future,
+    mut on_event: impl FnMut(RunEvent),
+) -> Result<Progress, Error> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut projector = tokio::select! {
+        biased;
+        _ = &mut shutdown => return status(log, store).await,
+        p = Projector::open(log, store) => p?,
+    };
+    projector.set_page_size(page);
+    let mut id = file_id(store);
+    let mut head = log.head().await?.seq;
+    on_event(RunEvent::Resumed(Progress { applied: projector.applied, head }));
+    let mut caught_up = false;
+    loop {
+        let applied = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            n = projector.step(log) => n?,
+        };
+        if applied > 0 {
+            caught_up = false;
+            head = head.max(projector.applied);
+            on_event(RunEvent::Applied(Progress { applied: projector.applied, head }));
+            continue;
+        }
+        if !caught_up {
+            caught_up = true;
+            head = projector.applied;
+            on_event(RunEvent::CaughtUp { progress: Progress { applied: projector.applied, head }, digest: projector.digest() });
+        }
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            h = log.wait_for(projector.applied, IDLE_WAIT) => head = h?,
+        }
+        let now = file_id(store);
+        if now != id {
+            drop(projector);
+            projector = Projector::open(log, store).await?;
+            projector.set_page_size(page);
+            id = now;
+            caught_up = false;
+            on_event(RunEvent::Reopened(Progress { applied: projector.applied, head }));
+        }
+    }
+    Ok(Progress { applied: projector.applied, head: head.max(projector.applied) })
+}
+
+/// Rebuilds the store from sequence 1 without downtime: builds a fresh store aside
+/// ([`rebuild_path`], `views.db.rebuild`), brings it to the head, closes it, then renames it
+/// over `store` in one step. Readers see the old store until the rename and the new one after.
+///
+/// The rename happens under the old store's write lock; a projector running on the old store
+/// checks the file under that lock before each transaction, so it never writes to the replaced
+/// file: it reopens the new one and continues from its checkpoint.
+///
+/// # Errors
+/// As [`catch_up`]; file operations. On failure the old store is untouched.
+pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Error> {
+    let aside = rebuild_path(store);
+    for stale in [aside.clone(), journal_path(&aside)] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path: stale, source }),
+        }
+    }
+    let progress = {
+        let mut p = Projector::open(log, &aside).await?;
+        let progress = p.catch_up(log).await?;
+        // Closing commits nothing new; in rollback-journal mode no journal is left behind.
+        drop(p);
+        progress
+    };
+    // Swap while holding the old store's write lock: no projector is inside a transaction on
+    // the old file (so it has no journal that readers of the new file could mistake for
+    // theirs), and a projector waiting for the lock sees the new file once it gets it.
+    let old = if store.is_file() {
+        let conn = Connection::open(store)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.execute_batch("BEGIN EXCLUSIVE")?;
+        Some(conn)
+    } else {
+        None
+    };
+    std::fs::rename(&aside, store).map_err(|source| Error::Io { path: store.to_owned(), source })?;
+    if let Some(conn) = old {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Make the rename durable (best effort: not every platform can sync a directory).
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(progress)
+}
+
+fn journal_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push("-journal");
+    db.with_file_name(name)
+}

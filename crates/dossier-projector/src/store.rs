@@ -1,0 +1,272 @@
+//! The SQLite view store: schema, writing helpers and read-only queries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dossier_beliefs::POLICY_VERSION;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _};
+use serde_json::Value;
+
+use crate::Error;
+
+/// The store's file name in a data directory.
+pub const STORE_FILE: &str = "views.db";
+
+/// How long a connection waits for another one's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS beliefs (
+    question TEXT PRIMARY KEY,
+    seq      INTEGER NOT NULL,
+    recorded TEXT NOT NULL,
+    belief   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS belief_versions (
+    question TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    recorded TEXT NOT NULL,
+    belief   TEXT NOT NULL,
+    PRIMARY KEY (question, seq)
+);
+CREATE INDEX IF NOT EXISTS belief_versions_recorded ON belief_versions (recorded);
+CREATE TABLE IF NOT EXISTS history (
+    question TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    recorded TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    change   TEXT NOT NULL,
+    PRIMARY KEY (question, seq)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Where [`rebuild`](crate::rebuild) builds the fresh store before swapping it in:
+/// `views.db.rebuild` next to `views.db`.
+#[must_use]
+pub fn rebuild_path(store: &Path) -> PathBuf {
+    let mut name = store.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_else(|| STORE_FILE.into());
+    name.push(".rebuild");
+    store.with_file_name(name)
+}
+
+/// The last record applied to a store and its record hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Sequence number of the last applied record (0: nothing applied).
+    pub seq: u64,
+    /// Hex record hash of that record.
+    pub hash: String,
+}
+
+/// Opens (creating if needed) a store for writing.
+pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A rollback journal keeps the whole store in one file, so a rename swaps all of it.
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    let policy: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'policy'", [], |r| r.get(0)).optional()?;
+    match policy {
+        Some(p) if p != POLICY_VERSION => {
+            return Err(Error::Mismatch {
+                path: path.to_owned(),
+                reason: format!("it was built by belief policy {p}, this is {POLICY_VERSION}"),
+            });
+        }
+        Some(_) => {}
+        None => {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('policy', ?1)", [POLICY_VERSION])?;
+        }
+    }
+    Ok(conn)
+}
+
+pub(crate) fn digest_seq(conn: &Connection) -> Result<u64, Error> {
+    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'digest_seq'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+pub(crate) fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, Error> {
+    Ok(conn
+        .query_row("SELECT seq, hash FROM checkpoint WHERE id = 1", [], |r| {
+            Ok(Checkpoint { seq: r.get::<_, i64>(0)? as u64, hash: r.get(1)? })
+        })
+        .optional()?)
+}
+
+/// Queries on a view store (they never write). Every query opens the file afresh, so a store swapped in
+/// by [`rebuild`](crate::rebuild) is seen by the next query, and a query never sees a
+/// half-built store.
+#[derive(Clone, Debug)]
+pub struct ViewStore {
+    path: PathBuf,
+}
+
+impl ViewStore {
+    /// A store at `path`.
+    ///
+    /// # Errors
+    /// [`Error::NoStore`] if there is no file at `path`.
+    pub fn open(path: &Path) -> Result<ViewStore, Error> {
+        if !path.is_file() {
+            return Err(Error::NoStore(path.to_owned()));
+        }
+        Ok(ViewStore { path: path.to_owned() })
+    }
+
+    /// The store's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> Result<Connection, Error> {
+        if !self.path.is_file() {
+            return Err(Error::NoStore(self.path.clone()));
+        }
+        // Opened writable but query-only: a projector killed inside a transaction leaves a hot
+        // journal, which only a writable connection may roll back before reading.
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    /// The last applied record, `None` if nothing was applied yet.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        read_checkpoint(&self.conn()?)
+    }
+
+    /// The digest of all current beliefs at the checkpoint, equal to
+    /// [`Engine::digest`](dossier_beliefs::Engine::digest) of an engine that folded the same
+    /// records; `None` if nothing was applied. The projector stores the engine's digest when it
+    /// reaches the head; in the middle of a catch-up it is computed from the stored beliefs.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn digest(&self) -> Result<Option<String>, Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(cp) = read_checkpoint(&tx)? else { return Ok(None) };
+        let stored: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| r.get(0)).optional()?;
+        if digest_seq(&tx)? == cp.seq {
+            if let Some(d) = stored {
+                return Ok(Some(d));
+            }
+        }
+        // The canonical JSON the engine hashes: {"policy":…,"beliefs":[…]} in question order,
+        // each belief serialized exactly as stored.
+        let mut h = blake3::Hasher::new();
+        h.update(b"{\"policy\":");
+        h.update(serde_json::to_string(POLICY_VERSION)?.as_bytes());
+        h.update(b",\"beliefs\":[");
+        let mut st = tx.prepare("SELECT belief FROM beliefs ORDER BY question")?;
+        let mut rows = st.query([])?;
+        let mut first = true;
+        while let Some(row) = rows.next()? {
+            if !first {
+                h.update(b",");
+            }
+            first = false;
+            h.update(row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?.as_bytes());
+        }
+        h.update(b"]}");
+        Ok(Some(h.finalize().to_hex().to_string()))
+    }
+
+    /// The belief policy version the views were built with.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn policy(&self) -> Result<Option<String>, Error> {
+        self.meta("policy")
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// All beliefs, sorted by question id: the current ones (`as_of` `None`), or as of a
+    /// recorded time (fixed-width form, see [`dossier_chain::format_recorded`]): for each
+    /// question the latest stored version recorded at or before it. Questions posed later are
+    /// left out.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed JSON.
+    pub fn beliefs(&self, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+        let conn = self.conn()?;
+        let rows: Vec<String> = match as_of {
+            None => {
+                let mut st = conn.prepare("SELECT belief FROM beliefs ORDER BY question")?;
+                st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+            }
+            Some(t) => {
+                // SQLite takes the bare column from the row holding the MAX.
+                let mut st = conn.prepare(
+                    "SELECT belief, MAX(seq) FROM belief_versions WHERE recorded <= ?1 GROUP BY question ORDER BY question",
+                )?;
+                st.query_map([t], |r| r.get(0))?.collect::<Result<_, _>>()?
+            }
+        };
+        rows.iter().map(|s| serde_json::from_str(s).map_err(Error::from)).collect()
+    }
+
+    /// One question's belief, now or as of a recorded time (see [`ViewStore::beliefs`]);
+    /// `None` if the question was not posed (by then).
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed JSON.
+    pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Value>, Error> {
+        let conn = self.conn()?;
+        let row: Option<String> = match as_of {
+            None => conn.query_row("SELECT belief FROM beliefs WHERE question = ?1", [question], |r| r.get(0)).optional()?,
+            Some(t) => conn
+                .query_row(
+                    "SELECT belief FROM belief_versions WHERE question = ?1 AND recorded <= ?2 ORDER BY seq DESC LIMIT 1",
+                    params![question, t],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        row.map(|s| serde_json::from_str(&s).map_err(Error::from)).transpose()
+    }
+
+    /// The changes of belief on a question in sequence order (each a
+    /// [`BeliefChange`](dossier_beliefs::BeliefChange) as JSON), all of them or those recorded
+    /// at or before `as_of`.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed JSON.
+    pub fn history(&self, question: &str, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare(
+            "SELECT change FROM history WHERE question = ?1 AND (?2 IS NULL OR recorded <= ?2) ORDER BY seq",
+        )?;
+        let rows: Vec<String> = st.query_map(params![question, as_of], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        rows.iter().map(|s| serde_json::from_str(s).map_err(Error::from)).collect()
+    }
+
+    /// Number of stored versions (all questions), for diagnostics and tests.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn version_count(&self) -> Result<u64, Error> {
+        Ok(self.conn()?.query_row("SELECT COUNT(*) FROM belief_versions", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+}

@@ -1,0 +1,254 @@
+//! Known-answer vectors: `docs/vectors/merkle.json`, computed with the recursive reference
+//! implementation in `common` (RFC 9162's definitions, written out directly) and checked
+//! against the crate's streaming and accessor code. The file is compared byte for byte; an
+//! intended change rewrites it with `DOSSIER_BLESS=1 cargo test -p dossier-proofs --test vectors`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::{ref_mth, ref_path, ref_proof, test_leaves};
+use dossier_chain::Hash;
+use dossier_proofs::note::{NoteVerifier, key_id};
+use dossier_proofs::{
+    Checkpoint, RootBuilder, TreeHead, checkpoint_verifier, consistency_proof, empty_root,
+    inclusion_proof, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion,
+};
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hexes(v: &[Hash]) -> Vec<String> {
+    v.iter().map(Hash::to_hex).collect()
+}
+
+/// The golden ledger of `docs/vectors/ledger.json`: its id, record hashes and founding secret.
+fn golden_ledger() -> (String, Vec<Hash>, [u8; 32]) {
+    let text = std::fs::read_to_string(vectors_dir().join("ledger.json")).expect("ledger.json");
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    let ledger = doc["ledger"].as_str().expect("ledger").to_owned();
+    let hashes = doc["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| Hash::from_hex(r["hash"].as_str().expect("hash")).expect("hex"))
+        .collect();
+    let secret = Hash::from_hex(doc["keys"][0]["secret"].as_str().expect("secret"))
+        .expect("hex")
+        .0;
+    (ledger, hashes, secret)
+}
+
+fn build() -> Vec<u8> {
+    let leaves = test_leaves(10);
+    // The crate's streaming root against the reference, size by size.
+    let mut b = RootBuilder::new();
+    let mut roots = Vec::new();
+    for n in 0..=10usize {
+        let want = ref_mth(&leaves[..n]);
+        assert_eq!(b.root(), want, "root of size {n}");
+        roots.push(json!({"size": n, "root": want.to_hex()}));
+        if n < 10 {
+            b.push(leaves[n]);
+        }
+    }
+    let leaf_rows: Vec<Value> = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({"index": i, "input": i.to_string(), "leaf": l.to_hex(), "leaf_hash": leaf_hash(l).to_hex()}))
+        .collect();
+    let mut inclusion = Vec::new();
+    for n in 1..=10usize {
+        for m in 0..n {
+            let path = ref_path(m, &leaves[..n]);
+            assert_eq!(
+                inclusion_proof(&leaves, m as u64, n as u64).expect("proof"),
+                path
+            );
+            inclusion.push(
+                json!({"size": n, "index": m, "leaf": leaves[m].to_hex(), "path": hexes(&path)}),
+            );
+        }
+    }
+    let mut consistency = Vec::new();
+    for n in 1..=10usize {
+        for m in 0..=n {
+            let path = if m == 0 || m == n {
+                Vec::new()
+            } else {
+                ref_proof(m, &leaves[..n])
+            };
+            assert_eq!(
+                consistency_proof(&leaves, m as u64, n as u64).expect("proof"),
+                path
+            );
+            if (m == 0 || m == n) && n != 7 {
+                continue; // the trivial cases once, for size 7
+            }
+            consistency.push(json!({
+                "old_size": m, "new_size": n,
+                "old_root": ref_mth(&leaves[..m]).to_hex(), "new_root": ref_mth(&leaves[..n]).to_hex(),
+                "path": hexes(&path),
+            }));
+        }
+    }
+
+    // A signed checkpoint of the golden ledger, by its founding key.
+    let (ledger, records, secret) = golden_ledger();
+    let key = SigningKey::from_bytes(&secret);
+    let size = records.len() as u64;
+    let tree = TreeHead {
+        size,
+        root: ref_mth(&records),
+        head: records[records.len() - 1],
+    };
+    assert_eq!(
+        TreeHead::from_leaves(&records, size).expect("tree head"),
+        tree
+    );
+    let cp = Checkpoint::new(&ledger, tree).expect("checkpoint");
+    let note = cp.sign(&key).expect("sign");
+    let verifier = checkpoint_verifier(&ledger, key.verifying_key()).expect("verifier");
+    let last_leaf_proof = ref_path(records.len() - 1, &records);
+    verify_checkpoint(&note, &verifier, &tree, &last_leaf_proof).expect("checkpoint verifies");
+    let record5 = ref_path(4, &records);
+    let sig_line = note.lines().last().expect("signature line");
+    let blob = STANDARD
+        .decode(sig_line.rsplit(' ').next().expect("blob"))
+        .expect("base64");
+
+    let doc = json!({
+        "description": "Known-answer vectors of the dossier Merkle tree (RFC 9162 section 2.1 with BLAKE3) and checkpoints; see docs/PROOFS.md. Hashes are lowercase hex. Generated by crates/dossier-proofs/tests/vectors.rs.",
+        "hash": "BLAKE3 (32-byte output); leaf hash = BLAKE3(0x00 || leaf), node = BLAKE3(0x01 || left || right), empty tree = BLAKE3 of no bytes",
+        "empty_root": empty_root().to_hex(),
+        "leaves": leaf_rows,
+        "leaf_rule": "leaf i (0-based) = BLAKE3(ASCII decimal i); in a ledger, leaf i is the hash of record i + 1",
+        "roots": roots,
+        "inclusion": inclusion,
+        "consistency": consistency,
+        "checkpoint": {
+            "description": "A checkpoint of the 16-record golden ledger in ledger.json (leaves = its record hashes), signed by its founding key (secret 32 x 01, a test key)",
+            "ledger": ledger,
+            "key_name": verifier.name(),
+            "public": Hash(*verifier.public().as_bytes()).to_hex(),
+            "key_id": hex(&verifier.id()),
+            "vkey": verifier.to_vkey(),
+            "size": size,
+            "root": tree.root.to_hex(),
+            "root_base64": STANDARD.encode(tree.root.0),
+            "head": tree.head.to_hex(),
+            "text": cp.body(),
+            "signature": hex(&blob[4..]),
+            "note": note,
+            "last_leaf_proof": hexes(&last_leaf_proof),
+            "record_5_inclusion_proof": hexes(&record5),
+        },
+    });
+    let mut out = serde_json::to_vec_pretty(&doc).expect("json");
+    out.push(b'\n');
+    out
+}
+
+#[test]
+fn merkle_vectors_match() {
+    let actual = build();
+    let path = vectors_dir().join("merkle.json");
+    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &actual).expect("write vectors");
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_default();
+    if expected != actual {
+        let first = expected
+            .iter()
+            .zip(&actual)
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(actual.len()));
+        panic!(
+            "{} differs from what the code produces now (first difference at byte {first}).\n\
+             The proof format is a public contract: if this change is intended, rewrite the vectors with\n    \
+             DOSSIER_BLESS=1 cargo test -p dossier-proofs --test vectors\nand review the diff.",
+            path.display()
+        );
+    }
+}
+
+/// Reads the committed file and checks every vector with the verifiers alone, as an
+/// independent implementation would.
+#[test]
+fn committed_vectors_verify() {
+    let text = std::fs::read_to_string(vectors_dir().join("merkle.json")).expect("merkle.json");
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    let h = |v: &Value| Hash::from_hex(v.as_str().expect("hex string")).expect("hex");
+    let hs = |v: &Value| {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(h)
+            .collect::<Vec<Hash>>()
+    };
+    let roots: Vec<Hash> = doc["roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .map(|r| h(&r["root"]))
+        .collect();
+    assert_eq!(roots[0], empty_root());
+    for v in doc["inclusion"].as_array().expect("inclusion") {
+        let (n, m) = (
+            v["size"].as_u64().expect("size"),
+            v["index"].as_u64().expect("index"),
+        );
+        verify_inclusion(&h(&v["leaf"]), m, n, &hs(&v["path"]), &roots[n as usize])
+            .expect("inclusion vector");
+    }
+    for v in doc["consistency"].as_array().expect("consistency") {
+        let (m, n) = (
+            v["old_size"].as_u64().expect("m"),
+            v["new_size"].as_u64().expect("n"),
+        );
+        verify_consistency(
+            m,
+            n,
+            &h(&v["old_root"]),
+            &h(&v["new_root"]),
+            &hs(&v["path"]),
+        )
+        .expect("consistency vector");
+    }
+    let c = &doc["checkpoint"];
+    let verifier = NoteVerifier::from_vkey(c["vkey"].as_str().expect("vkey")).expect("vkey parses");
+    assert_eq!(
+        verifier.id(),
+        key_id(c["key_name"].as_str().expect("name"), verifier.public())
+    );
+    let tree = TreeHead {
+        size: c["size"].as_u64().expect("size"),
+        root: h(&c["root"]),
+        head: h(&c["head"]),
+    };
+    verify_checkpoint(
+        c["note"].as_str().expect("note"),
+        &verifier,
+        &tree,
+        &hs(&c["last_leaf_proof"]),
+    )
+    .expect("checkpoint vector");
+    verify_inclusion(
+        &golden_ledger().1[4],
+        4,
+        tree.size,
+        &hs(&c["record_5_inclusion_proof"]),
+        &tree.root,
+    )
+    .expect("record 5");
+}
