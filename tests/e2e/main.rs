@@ -11,5 +11,6 @@ mod concurrency;
 mod crash;
 mod init;
 mod keys;
+mod proofs;
 mod publish;
 mod tamper;

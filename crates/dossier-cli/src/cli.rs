@@ -110,6 +110,50 @@ pub enum Command {
     Views(ViewsCommand),
     /// Run the whole story on a fresh ledger: init, publish the examples, list, verify, beliefs.
     Demo(DemoArgs),
+    /// Sign and print a checkpoint of the ledger (C2SP tlog-checkpoint: size, Merkle root, head).
+    Checkpoint(CheckpointArgs),
+    /// Write a proof bundle: record SEQ is in the ledger, or (--from) the ledger extends an older checkpoint.
+    Prove(ProveArgs),
+    /// Check a proof bundle offline, with no access to the ledger.
+    CheckProof(CheckProofArgs),
+}
+
+/// `dossier checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Key id to sign with (default: the data directory's producer key).
+    #[arg(long, value_name = "KEY_ID")]
+    pub key: Option<String>,
+    /// Write the checkpoint to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `dossier prove`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The record to prove present.
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub seq: Option<u64>,
+    /// Prove that the ledger extends this older signed checkpoint.
+    #[arg(long, value_name = "CHECKPOINT_FILE")]
+    pub from: Option<PathBuf>,
+    /// Key id to sign the current checkpoint with (default: the producer key).
+    #[arg(long, value_name = "KEY_ID")]
+    pub key: Option<String>,
+    /// Write the bundle to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `dossier check-proof`.
+#[derive(Debug, Args)]
+pub struct CheckProofArgs {
+    /// The proof bundle (from `dossier prove`).
+    pub file: PathBuf,
+    /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
+    #[arg(long, value_name = "PUBKEY|FILE")]
+    pub key: String,
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
@@ -253,6 +297,10 @@ pub struct VerifyArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Also check that the ledger still extends this signed checkpoint (kept by an auditor);
+    /// it must be signed by a key registered in the ledger.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// `dossier keys`.

@@ -51,7 +51,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     super::log::log(&home, &log_args).await?;
 
     println!("\n== 5. verification against the pinned founding key");
-    super::verify::run(&home, &VerifyArgs { trust: None, json: false, quiet: true }).await?;
+    super::verify::run(&home, &VerifyArgs { trust: None, json: false, quiet: true, checkpoint: None }).await?;
 
     println!("\n== 6. what we believe now, from the projector's stored views (`dossier beliefs`)");
     let beliefs = BeliefsArgs { as_of: None, json: false };

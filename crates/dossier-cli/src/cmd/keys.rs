@@ -12,10 +12,10 @@ use crate::exit::{CliError, CliResult, FAILURE};
 use crate::home::Home;
 
 #[derive(Debug, Serialize)]
-struct KeyInfo {
+pub(crate) struct KeyInfo {
     key: String,
     name: String,
-    public: String,
+    pub(crate) public: String,
     registered_seq: u64,
     revoked_seq: Option<u64>,
     founding: bool,
@@ -23,7 +23,7 @@ struct KeyInfo {
 }
 
 /// Every key registered in the ledger, in order of registration.
-async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<KeyInfo>> {
+pub(crate) async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<KeyInfo>> {
     let mut keys: Vec<KeyInfo> = Vec::new();
     let mut from = 1;
     loop {

@@ -6,6 +6,7 @@ mod demo;
 mod init;
 mod keys;
 mod log;
+mod proofs;
 mod serve;
 mod verify;
 
@@ -65,5 +66,8 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Projector(a) => serve::projector(&home()?, a).await,
         Command::Views(v) => beliefs::views(&home()?, v).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,
+        Command::Prove(a) => proofs::prove(&home()?, a).await,
+        Command::CheckProof(a) => proofs::check_proof(a),
     }
 }

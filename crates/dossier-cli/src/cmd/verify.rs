@@ -73,6 +73,17 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
         print_report(&report, secs, pinned);
     }
     if report.ok() {
+        if let Some(path) = &args.checkpoint {
+            let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let keys: Vec<String> = super::keys::list_keys(home, &log).await?.into_iter().map(|k| k.public).collect();
+            match super::proofs::check_against(&log, &note, &keys).await {
+                Ok(msg) => println!("ok: {msg}"),
+                Err(e) => {
+                    println!("FAIL checkpoint {}: {e}", path.display());
+                    return Err(CliError::new(VERIFY_FAILED, e.context("verification FAILED against the checkpoint")));
+                }
+            }
+        }
         Ok(())
     } else {
         let first: &Failure = &report.failures[0];

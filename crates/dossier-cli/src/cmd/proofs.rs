@@ -1,0 +1,208 @@
+//! `dossier checkpoint`, `dossier prove`, `dossier check-proof` and `verify --checkpoint`:
+//! signed checkpoints and Merkle proofs that outside parties check without the ledger.
+
+use anyhow::{bail, Context as _};
+use dossier_chain::{parse_public_hex, Hash, RecordView};
+use dossier_log::{ledger, EventLog};
+use dossier_proofs::{
+    checkpoint_verifier, consistency_proof, inclusion_proof, open_checkpoint, verify_consistency, verify_inclusion,
+    Checkpoint, TreeHead,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::cli::{CheckProofArgs, CheckpointArgs, ProveArgs};
+use crate::exit::{CliError, CliResult, VERIFY_FAILED};
+use crate::home::Home;
+
+/// What `dossier prove` writes and `dossier check-proof` reads.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProofBundle {
+    /// Record `seq` is in the ledger the checkpoint commits to.
+    Inclusion {
+        /// Ledger id.
+        ledger: String,
+        /// The record's sequence number.
+        seq: u64,
+        /// The record's exact bytes (records are UTF-8 JSON).
+        record: String,
+        /// The audit path, leaf to root, hex.
+        proof: Vec<String>,
+        /// The signed checkpoint (C2SP tlog-checkpoint note).
+        checkpoint: String,
+    },
+    /// The ledger at the newer checkpoint extends the ledger at the older one.
+    Consistency {
+        /// Ledger id.
+        ledger: String,
+        /// The older signed checkpoint.
+        old: String,
+        /// The newer signed checkpoint.
+        new: String,
+        /// The consistency proof, hex.
+        proof: Vec<String>,
+    },
+}
+
+/// The hash of every record (the Merkle leaves) and the ledger id, read from the log.
+async fn leaves(log: &Backend) -> anyhow::Result<(String, Vec<Hash>, Vec<u64>)> {
+    let genesis = ledger::genesis(log).await?.context("the ledger is empty")?;
+    let mut hashes = Vec::new();
+    let mut positions = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = log.read(from, 4096).await?;
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        for r in &page {
+            hashes.push(Hash::of_record(&r.bytes));
+            positions.push(r.position);
+        }
+    }
+    Ok((genesis.ledger, hashes, positions))
+}
+
+fn hex_path(path: &[Hash]) -> Vec<String> {
+    path.iter().map(Hash::to_hex).collect()
+}
+
+fn parse_path(path: &[String]) -> anyhow::Result<Vec<Hash>> {
+    path.iter().map(|h| Hash::from_hex(h).with_context(|| format!("proof hash {h:?} is not 64 hex digits"))).collect()
+}
+
+async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> CliResult<(String, Vec<Hash>, String)> {
+    let (ledger, hashes, positions) = leaves(log).await?;
+    if positions.iter().enumerate().any(|(i, p)| *p != i as u64 + 1) {
+        return Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("the ledger has gaps; run `dossier verify` before checkpointing it")));
+    }
+    let tree = TreeHead::from_leaves(&hashes, hashes.len() as u64).context("computing the tree")?;
+    let signer = home.producer(key)?;
+    let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(&signer)).context("signing the checkpoint")?;
+    Ok((ledger, hashes, note))
+}
+
+/// `dossier checkpoint`.
+pub async fn checkpoint(home: &Home, args: &CheckpointArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let (_, _, note) = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    write_out(args.out.as_deref(), &note)?;
+    Ok(())
+}
+
+fn write_out(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// `dossier prove SEQ` or `dossier prove --from CHECKPOINT`.
+pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let (ledger, hashes, note) = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    let bundle = match (&args.seq, &args.from) {
+        (Some(seq), None) => {
+            let seq = *seq;
+            if seq == 0 || seq > hashes.len() as u64 {
+                return Err(anyhow::anyhow!("no record {seq}: the ledger holds 1..={}", hashes.len()).into());
+            }
+            let record = log.read(seq, 1).await.context("reading the record")?.into_iter().next().context("reading the record")?;
+            let proof = inclusion_proof(&hashes, seq - 1, hashes.len() as u64).context("building the proof")?;
+            ProofBundle::Inclusion {
+                ledger,
+                seq,
+                record: String::from_utf8(record.bytes).context("the record is not UTF-8")?,
+                proof: hex_path(&proof),
+                checkpoint: note,
+            }
+        }
+        (None, Some(from)) => {
+            let old = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+            let body = old.split("\n\n").next().unwrap_or_default();
+            let old_cp = Checkpoint::parse_body(&format!("{body}\n")).context("the older checkpoint is malformed")?;
+            if old_cp.ledger != ledger {
+                return Err(anyhow::anyhow!("the older checkpoint is for ledger {}, not {ledger}", old_cp.ledger).into());
+            }
+            let proof = consistency_proof(&hashes, old_cp.tree.size, hashes.len() as u64).context("building the proof")?;
+            ProofBundle::Consistency { ledger, old, new: note, proof: hex_path(&proof) }
+        }
+        _ => return Err(anyhow::anyhow!("give either SEQ or --from CHECKPOINT").into()),
+    };
+    let text = serde_json::to_string_pretty(&bundle).context("encoding the bundle")? + "\n";
+    write_out(args.out.as_deref(), &text)?;
+    Ok(())
+}
+
+/// `dossier check-proof FILE --key PUBKEY`: offline, no ledger needed.
+pub fn check_proof(args: &CheckProofArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bundle: ProofBundle = serde_json::from_str(&text).with_context(|| format!("{} is not a proof bundle", args.file.display()))?;
+    let key_text = if args.key.len() == 64 && args.key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        args.key.clone()
+    } else {
+        std::fs::read_to_string(&args.key).with_context(|| format!("reading key {}", args.key))?
+    };
+    let public = parse_public_hex(&key_text).context("the key is not an Ed25519 public key")?;
+    let fail = |what: String| CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {what}"));
+    match bundle {
+        ProofBundle::Inclusion { ledger, seq, record, proof, checkpoint } => {
+            let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
+            let cp = open_checkpoint(&checkpoint, &verifier).map_err(|e| fail(format!("checkpoint: {e}")))?;
+            let view = RecordView::parse(record.as_bytes()).map_err(|e| fail(format!("the record is not a dossier record: {e}")))?;
+            if view.seq != seq || view.ledger != ledger {
+                return Err(fail(format!("the record says seq {} of ledger {}", view.seq, view.ledger)));
+            }
+            let leaf = Hash::of_record(record.as_bytes());
+            let path = parse_path(&proof)?;
+            if seq == 0 {
+                return Err(fail("sequence numbers start at 1".into()));
+            }
+            verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root)
+                .map_err(|e| fail(format!("record {seq} is not in the tree the checkpoint signs: {e}")))?;
+            println!(
+                "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {} records",
+                cp.tree.size
+            );
+        }
+        ProofBundle::Consistency { ledger, old, new, proof } => {
+            let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
+            let a = open_checkpoint(&old, &verifier).map_err(|e| fail(format!("older checkpoint: {e}")))?;
+            let b = open_checkpoint(&new, &verifier).map_err(|e| fail(format!("newer checkpoint: {e}")))?;
+            let path = parse_path(&proof)?;
+            verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
+                .map_err(|e| fail(format!("the newer ledger does not extend the older one: {e}")))?;
+            println!("ok: ledger {ledger} at {} records extends its signed checkpoint of {} records", b.tree.size, a.tree.size);
+        }
+    }
+    Ok(())
+}
+
+/// For `dossier verify --checkpoint FILE`: does the ledger still match a checkpoint an auditor
+/// kept? The checkpoint must be signed by a key registered in the (verified) ledger.
+pub async fn check_against(log: &Backend, note: &str, keys: &[String]) -> anyhow::Result<String> {
+    let (ledger, hashes, _) = leaves(log).await?;
+    let mut opened = None;
+    for k in keys {
+        let public = parse_public_hex(k)?;
+        if let Ok(cp) = open_checkpoint(note, &checkpoint_verifier(&ledger, public)?) {
+            opened = Some(cp);
+            break;
+        }
+    }
+    let Some(cp) = opened else {
+        bail!("the checkpoint is not signed by any key registered in ledger {ledger}");
+    };
+    let size = cp.tree.size;
+    if size > hashes.len() as u64 {
+        bail!("the checkpoint covers {size} records but the ledger holds only {}: records were removed", hashes.len());
+    }
+    let now = TreeHead::from_leaves(&hashes, size)?;
+    if now.root != cp.tree.root || now.head != cp.tree.head {
+        bail!("the first {size} records no longer match the signed checkpoint: the history was rewritten");
+    }
+    Ok(format!("the ledger extends the signed checkpoint of {size} records"))
+}
