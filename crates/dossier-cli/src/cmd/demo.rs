@@ -64,7 +64,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     println!("\n== done. Explore it yourself:");
     println!("   export DOSSIER_HOME={}", dir.display());
     println!("   dossier log --type claim        dossier show 5        dossier verify --json");
-    println!("   dossier beliefs --as-of 2024-03-01        dossier history {CONTAINERS}");
+    println!("   dossier history {CONTAINERS}      dossier beliefs --as-of <a recorded time from dossier log>");
     println!("   sqlite3 {} 'SELECT seq, type, entity FROM events LIMIT 10'", home.db_path().display());
     Ok(())
 }
