@@ -5,6 +5,7 @@
 mod support;
 mod jetstream;
 
+mod auditor;
 mod bad_input;
 mod beliefs;
 mod concurrency;

@@ -116,6 +116,61 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof bundle offline, with no access to the ledger.
     CheckProof(CheckProofArgs),
+    /// Run the continuous auditor: verify every record as it arrives, sign a checkpoint every
+    /// N records or T seconds into auditor.db, and raise an alarm (exit 5) on anything that
+    /// does not verify or contradicts its last checkpoint. `auditor status` reports its health.
+    Auditor(AuditorArgs),
+}
+
+/// `dossier auditor`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditorArgs {
+    /// `status` or `checkpoint` (default: run the auditor).
+    #[command(subcommand)]
+    pub command: Option<AuditorCommand>,
+    /// Sign a checkpoint every N verified records (at the next batch boundary).
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub every: u64,
+    /// Sign a checkpoint every SECS seconds when there are new records.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// Catch up, check, sign a checkpoint, report and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Key id to sign checkpoints with (default: the data directory's producer key).
+    #[arg(long, value_name = "KEY_ID")]
+    pub key: Option<String>,
+    /// The founding public key to pin (64 hex digits, or a file). Default: root.pub.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub trust: Option<String>,
+    /// On start, re-read the records up to the last checkpoint and check they still hash to
+    /// its root (finds records changed in place behind the auditor's back).
+    #[arg(long)]
+    pub rescan: bool,
+    /// While running, re-read and check the checkpointed records every SECS seconds.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rescan_interval: Option<u64>,
+    /// No progress lines (alarms and errors are still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `dossier auditor …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditorCommand {
+    /// The auditor's health and last checkpoint, from auditor.db (exit 5 if any alarm was raised).
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print (or write) the last checkpoint the auditor signed, for `dossier verify --checkpoint`.
+    Checkpoint {
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `dossier checkpoint`.

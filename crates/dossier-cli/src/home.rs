@@ -7,6 +7,8 @@
 //! <dir>/keys/<id>.key      secret keys (hex, mode 0600), first line; second line the holder's name
 //! <dir>/views.db           the belief views kept by the projector (rebuildable from the ledger)
 //! <dir>/jetstream/<ledger>-views.db   the same, for a ledger in JetStream
+//! <dir>/auditor.db         the continuous auditor's checkpoints and alarms (outside the ledger)
+//! <dir>/jetstream/<ledger>-auditor.db the same, for a ledger in JetStream
 //! ```
 
 use std::fs;
@@ -120,6 +122,15 @@ impl Home {
         match &self.nats {
             Some(c) => self.dir.join("jetstream").join(format!("{}-views.db", c.ledger)),
             None => self.dir.join(dossier_projector::STORE_FILE),
+        }
+    }
+
+    /// The continuous auditor's store: `auditor.db`, or under `jetstream/` for a ledger kept in
+    /// JetStream (one per ledger name, like the views).
+    pub fn auditor_path(&self) -> PathBuf {
+        match &self.nats {
+            Some(c) => self.dir.join("jetstream").join(format!("{}-auditor.db", c.ledger)),
+            None => self.dir.join(dossier_auditor::STORE_FILE),
         }
     }
 

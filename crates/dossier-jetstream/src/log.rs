@@ -38,6 +38,13 @@ struct Committing {
     commit: async_nats::Subscriber,
 }
 
+/// Whether a server version string (`2.15.1`) is at least `major.minor`.
+fn server_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
 fn batch_headers(id: &str, i: usize, expected: u64) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("Nats-Batch-Id", id);
@@ -62,6 +69,9 @@ pub struct JetStreamLog {
     timeout: Duration,
     catch_up: tokio::sync::Mutex<()>,
     unsafe_settings: Vec<String>,
+    /// Whether the server accepts `Nats-Msg-Id` inside atomic batches (2.14 and later; 2.12
+    /// refuses it with error 10177).
+    msg_ids_in_batches: bool,
     /// An ordered consumer left positioned after the last range read, with the position it
     /// will deliver next: sequential reads (replay, verification) reuse it.
     reader: tokio::sync::Mutex<Option<(u64, consumer::pull::Ordered)>>,
@@ -149,7 +159,10 @@ impl JetStreamLog {
             catch_up: tokio::sync::Mutex::new(()),
             unsafe_settings: problems,
             reader: tokio::sync::Mutex::new(None),
+            msg_ids_in_batches: false,
         };
+        let mut log = log;
+        log.msg_ids_in_batches = server_at_least(&log.client.server_info().version, 2, 14);
         log.check_index_identity().await?;
         Ok(log)
     }
@@ -159,6 +172,13 @@ impl JetStreamLog {
     #[must_use]
     pub fn unsafe_settings(&self) -> &[String] {
         &self.unsafe_settings
+    }
+
+    /// Whether records carry `Nats-Msg-Id` (their event id) inside atomic batches: the stream's
+    /// duplicate window then also refuses a record seen in it (servers 2.14 and later).
+    #[must_use]
+    pub fn msg_ids_in_batches(&self) -> bool {
+        self.msg_ids_in_batches
     }
 
     /// How batches are published on this stream.
@@ -247,7 +267,11 @@ impl JetStreamLog {
         };
         let mut out: Vec<StoredRecord> = Vec::with_capacity(n);
         while out.last().is_none_or(|r| r.position < to) {
-            let next = tokio::time::timeout(self.timeout, messages.next()).await;
+            // Messages usually wait in the consumer's buffer: take them without arming a timer.
+            let next = match futures::FutureExt::now_or_never(messages.next()) {
+                Some(ready) => Ok(ready),
+                None => tokio::time::timeout(self.timeout, messages.next()).await,
+            };
             let msg = match next {
                 Ok(Some(Ok(m))) => m,
                 Ok(Some(Err(e))) => return Err(api(e)),
@@ -278,7 +302,10 @@ impl JetStreamLog {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut start = None;
         for (i, r) in records.iter().enumerate().take(records.len() - 1) {
-            let h = batch_headers(&id, i, expected);
+            let mut h = batch_headers(&id, i, expected);
+            if self.msg_ids_in_batches {
+                h.insert("Nats-Msg-Id", r.event_id.to_hex().as_str());
+            }
             let payload = Bytes::copy_from_slice(&r.bytes);
             if i == 0 {
                 // ADR-50 starts a batch with a request; its answer is read after the commit so
@@ -298,6 +325,9 @@ impl JetStreamLog {
         let i = records.len() - 1;
         let mut h = batch_headers(&staged.id, i, staged.expected);
         h.insert("Nats-Batch-Commit", "1");
+        if self.msg_ids_in_batches {
+            h.insert("Nats-Msg-Id", records[i].event_id.to_hex().as_str());
+        }
         let inbox = self.client.new_inbox();
         let commit = self.client.subscribe(inbox.clone()).await.map_err(api)?;
         self.client
@@ -671,5 +701,20 @@ impl EventLog for JetStreamLog {
             }
             tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_at_least;
+
+    #[test]
+    fn server_versions_compare() {
+        assert!(server_at_least("2.15.1", 2, 14));
+        assert!(server_at_least("2.14.0", 2, 14));
+        assert!(!server_at_least("2.12.8", 2, 14));
+        assert!(!server_at_least("2.9.25", 2, 14));
+        assert!(server_at_least("3.0.0-beta", 2, 14));
+        assert!(!server_at_least("", 2, 14));
     }
 }

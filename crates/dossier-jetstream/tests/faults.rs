@@ -296,3 +296,54 @@ async fn without_atomic_batches_a_cut_batch_is_reported_incomplete() {
     assert_eq!((report.failures[0].seq, report.failures[0].kind), (sealed + 1, FailureKind::IncompleteBatch));
     assert_eq!(report.last_sealed, sealed, "readers expose nothing after the last seal");
 }
+
+/// On servers that accept it (2.14+), records carry their event id as `Nats-Msg-Id`, so within
+/// the duplicate window the stream itself refuses a record published again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_carry_their_event_id_as_the_message_id() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    assert!(log.msg_ids_in_batches(), "the test server is 2.14 or later");
+    let ledger = init(&log).await;
+    let signer = founder();
+    Publisher::new(&log, &signer, ledger).publish(&events("m", 3), &[]).await.expect("publish");
+    let head = log.head().await.expect("head");
+    let third = log.read(3, 1).await.expect("read").remove(0);
+    let id = dossier_chain::RecordView::parse(&third.bytes).expect("record").id.to_owned();
+    let client = async_nats::connect(server.url()).await.expect("raw client");
+    let js = jetstream::new(client);
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", id.as_str());
+    let ack = js.publish_with_headers("dossier.faults.records", h, third.bytes.clone().into()).await.expect("publish").await.expect("ack");
+    assert!(ack.duplicate, "the stream recognises the record's event id");
+    assert_eq!(log.head().await.expect("head"), head);
+}
+
+/// Token and nkey authentication, the usual NATS ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_nkey_credentials_are_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::builder().config_text("authorization { token: \"t0k3n-for-tests\" }").start().expect("server");
+    let mut cfg = config(&server.url(), &dir, "token");
+    cfg.credentials = Credentials::Token("wrong".into());
+    assert!(matches!(JetStreamLog::open(&cfg).await, Err(JetStreamError::Connect { .. })));
+    cfg.credentials = Credentials::Token("t0k3n-for-tests".into());
+    let log = JetStreamLog::open(&cfg).await.expect("the right token");
+    init(&log).await;
+    drop(server);
+
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("seed");
+    let server = NatsServer::builder()
+        .config_text(format!("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}", user.public_key()))
+        .start()
+        .expect("server");
+    let mut cfg = config(&server.url(), &dir, "nkey");
+    cfg.credentials = Credentials::NkeySeed(nkeys::KeyPair::new_user().seed().expect("seed"));
+    assert!(matches!(JetStreamLog::open(&cfg).await, Err(JetStreamError::Connect { .. })), "another key");
+    cfg.credentials = Credentials::NkeySeed(seed);
+    let log = JetStreamLog::open(&cfg).await.expect("the registered nkey");
+    init(&log).await;
+    assert_eq!(verify_all(&log).await, 2);
+}

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod auditor;
 mod beliefs;
 mod bundles;
 mod demo;
@@ -69,5 +70,6 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,
         Command::Prove(a) => proofs::prove(&home()?, a).await,
         Command::CheckProof(a) => proofs::check_proof(a),
+        Command::Auditor(a) => auditor::run(&home()?.for_audit(), a).await,
     }
 }

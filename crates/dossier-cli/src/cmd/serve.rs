@@ -7,7 +7,7 @@ use crate::exit::{CliError, CliResult, FAILURE};
 use crate::home::Home;
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -1,0 +1,602 @@
+//! The auditor loop: read, verify, hash into the tree, checkpoint, check, alarm.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dossier_chain::{FailureKind, Hash, RecordView, Signer, StoredRecord, TrustRoot, Verifier};
+use dossier_log::EventLog;
+use dossier_proofs::{Checkpoint, RootBuilder, TreeHead};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::{CheckpointWrite, Store};
+use crate::{Alarm, Error, StoredCheckpoint};
+
+/// How the auditor paces itself.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Sign a checkpoint once this many records were verified since the last one (at the next
+    /// batch boundary).
+    pub every: u64,
+    /// Sign a checkpoint when this much time passed since the last one and there are new
+    /// records (at a batch boundary).
+    pub interval: Duration,
+    /// While idle, check this often that the ledger still holds the verified head.
+    pub check_interval: Duration,
+    /// On start, re-read the records up to the last checkpoint and compare their root with it.
+    pub rescan_on_start: bool,
+    /// Re-read and compare the checkpointed prefix this often (`None`: never while running).
+    pub rescan_interval: Option<Duration>,
+    /// Records read per page.
+    pub page: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            every: 1000,
+            interval: Duration::from_secs(60),
+            check_interval: Duration::from_secs(5),
+            rescan_on_start: false,
+            rescan_interval: None,
+            page: 4096,
+        }
+    }
+}
+
+/// Progress, for whoever runs the auditor (the CLI prints it).
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Resumed from its last checkpoint of this size (no records re-read).
+    Resumed {
+        /// Records covered by the checkpoint.
+        size: u64,
+    },
+    /// Started on a ledger it had not checkpointed before.
+    Fresh,
+    /// Verified records up to this position.
+    Verified {
+        /// The last verified position.
+        size: u64,
+    },
+    /// Signed and stored a checkpoint.
+    Checkpointed(StoredCheckpoint),
+    /// Re-read the checkpointed prefix: it still matches.
+    Rescanned {
+        /// Records re-read.
+        size: u64,
+    },
+    /// Raised an alarm.
+    Alarm(Alarm),
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// No alarm in this run and none recorded before.
+    pub healthy: bool,
+    /// The ledger id, once known.
+    pub ledger: Option<String>,
+    /// Records verified in total (the auditor's position in the ledger).
+    pub verified: u64,
+    /// The checkpoint size this run resumed from (0 for a fresh start).
+    pub resumed_from: u64,
+    /// Records read from the ledger in this run (including the one re-read to check the head).
+    pub records_read: u64,
+    /// Checkpoints signed in this run.
+    pub checkpoints_signed: u64,
+    /// The last checkpoint (of this or an earlier run).
+    pub last_checkpoint: Option<StoredCheckpoint>,
+    /// Alarms raised in this run.
+    pub alarms: Vec<Alarm>,
+    /// Alarms recorded in `auditor.db` by earlier runs.
+    pub earlier_alarms: u64,
+}
+
+/// What `auditor.db` says, without touching the ledger.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// No alarm was ever recorded.
+    pub healthy: bool,
+    /// Checkpoints signed.
+    pub checkpoints: u64,
+    /// The last one.
+    pub last_checkpoint: Option<StoredCheckpoint>,
+    /// Alarms recorded.
+    pub alarm_count: u64,
+    /// The latest alarms (at most 100), newest first.
+    pub alarms: Vec<Alarm>,
+}
+
+/// Reads the auditor's health and last checkpoint from its store.
+///
+/// # Errors
+/// [`Error::NoStore`] if the auditor never ran with this store; database errors.
+pub fn status(store: &Path) -> Result<Status, Error> {
+    let s = Store::open_existing(store)?;
+    let alarm_count = s.alarm_count()?;
+    Ok(Status {
+        healthy: alarm_count == 0,
+        checkpoints: s.checkpoint_count()?,
+        last_checkpoint: s.last_checkpoint()?,
+        alarm_count,
+        alarms: s.alarms(100)?,
+    })
+}
+
+fn now_text() -> String {
+    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+/// Whether a record is a genesis or key event (so its batch must be kept for restarts). Reads
+/// the envelope's `type`, which comes before any free text; anything unexpected counts as a
+/// key record (keeping a batch too many is harmless).
+fn is_key_record(bytes: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"type\":\"";
+    let window = &bytes[..bytes.len().min(1024)];
+    match window.windows(NEEDLE.len()).position(|w| w == NEEDLE) {
+        Some(i) => {
+            let rest = &window[i + NEEDLE.len()..];
+            rest.starts_with(b"key.") || rest.starts_with(b"ledger.genesis\"")
+        }
+        None => true,
+    }
+}
+
+/// The record hashes of a page; a large page is hashed on two threads (hashing is about a
+/// third of the work of verifying, as in `dossier_log::verify_log`, which overlaps it with the
+/// checks).
+fn hash_page(page: &[StoredRecord]) -> Vec<Hash> {
+    let hash_all = |part: &[StoredRecord]| part.iter().map(|r| Hash::of_record(&r.bytes)).collect::<Vec<_>>();
+    if page.len() < 512 {
+        return hash_all(page);
+    }
+    let (left, right) = page.split_at(page.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| hash_all(right));
+        let mut out = hash_all(left);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(hash_all(right)),
+        }
+        out
+    })
+}
+
+/// A progress callback.
+type Progress<'a> = Box<dyn FnMut(&Event) + Send + 'a>;
+
+/// The continuous auditor over one ledger. See the crate documentation.
+pub struct Auditor<'a, L: EventLog> {
+    log: &'a L,
+    store: Store,
+    signer: Signer,
+    trust: TrustRoot,
+    options: Options,
+    verifier: Verifier,
+    /// Failures the verifier reported while being rebuilt (expected gaps), not alarms.
+    baseline_failures: usize,
+    tree: RootBuilder,
+    ledger: Option<String>,
+    resumed_from: u64,
+    last: Option<StoredCheckpoint>,
+    batch: Vec<(u64, Vec<u8>)>,
+    batch_has_keys: bool,
+    last_batch: Vec<(u64, Vec<u8>)>,
+    pending_key_records: Vec<(u64, Vec<u8>)>,
+    alarms: Vec<Alarm>,
+    earlier_alarms: u64,
+    records_read: u64,
+    checkpoints_signed: u64,
+    last_checkpoint_at: Instant,
+    progress: Option<Progress<'a>>,
+}
+
+impl<L: EventLog> std::fmt::Debug for Auditor<'_, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("ledger", &self.ledger)
+            .field("verified", &self.tree.size())
+            .field("last_checkpoint", &self.last.as_ref().map(|c| c.size))
+            .field("alarms", &self.alarms.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, L: EventLog> Auditor<'a, L> {
+    /// Opens the auditor's store at `store` and restores its state from its last checkpoint
+    /// (without reading the ledger). Checkpoints are signed with `signer`; the chain is verified
+    /// against `trust`.
+    ///
+    /// # Errors
+    /// If the store cannot be opened, or its state is inconsistent (for example the trust root
+    /// differs from the one the kept records were verified against).
+    pub fn open(log: &'a L, store: &Path, signer: Signer, trust: TrustRoot, options: Options) -> Result<Auditor<'a, L>, Error> {
+        let store = Store::open(store)?;
+        let last = store.last_checkpoint()?;
+        let earlier_alarms = store.alarm_count()?;
+        let mut verifier = Verifier::new(trust.clone());
+        let mut tree = RootBuilder::new();
+        let mut ledger = None;
+        let mut baseline_failures = 0;
+        let mut resumed_from = 0;
+        if let Some(resume) = store.resume()? {
+            for (position, bytes) in store.replay_records()? {
+                verifier.push(&StoredRecord { position, stored_hash: None, bytes });
+            }
+            if let Some(f) = verifier.failures().iter().find(|f| f.kind != FailureKind::Gap) {
+                return Err(Error::State(format!("the records kept to resume from no longer verify ({f}); was the trust root changed?")));
+            }
+            let head = verifier.head();
+            if head.seq != resume.size || head.hash != resume.head || verifier.last_sealed() != resume.size {
+                return Err(Error::State(format!(
+                    "the records kept to resume from end at seq {} (hash {}), not at the checkpoint's {} ({})",
+                    head.seq, head.hash, resume.size, resume.head
+                )));
+            }
+            if verifier.failures().len() >= Verifier::MAX_FAILURES / 2 {
+                return Err(Error::State("too many separate key batches to resume from; move auditor.db aside to start over".into()));
+            }
+            baseline_failures = verifier.failures().len();
+            tree = RootBuilder::from_frontier(resume.size, resume.frontier)?;
+            ledger = Some(resume.ledger);
+            resumed_from = resume.size;
+        }
+        Ok(Auditor {
+            log,
+            store,
+            signer,
+            trust,
+            options,
+            verifier,
+            baseline_failures,
+            tree,
+            ledger,
+            resumed_from,
+            last,
+            batch: Vec::new(),
+            batch_has_keys: false,
+            last_batch: Vec::new(),
+            pending_key_records: Vec::new(),
+            alarms: Vec::new(),
+            earlier_alarms,
+            records_read: 0,
+            checkpoints_signed: 0,
+            last_checkpoint_at: Instant::now(),
+            progress: None,
+        })
+    }
+
+    /// Calls `f` with every [`Event`].
+    #[must_use]
+    pub fn with_progress(mut self, f: impl FnMut(&Event) + Send + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    fn emit(&mut self, e: Event) {
+        if let Some(p) = &mut self.progress {
+            p(&e);
+        }
+    }
+
+    /// Whether an alarm was raised in this run.
+    #[must_use]
+    pub fn alarmed(&self) -> bool {
+        !self.alarms.is_empty()
+    }
+
+    /// Records verified so far.
+    #[must_use]
+    pub fn verified(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// The report so far.
+    #[must_use]
+    pub fn report(&self) -> Report {
+        Report {
+            healthy: self.alarms.is_empty() && self.earlier_alarms == 0,
+            ledger: self.ledger.clone(),
+            verified: self.tree.size(),
+            resumed_from: self.resumed_from,
+            records_read: self.records_read,
+            checkpoints_signed: self.checkpoints_signed,
+            last_checkpoint: self.last.clone(),
+            alarms: self.alarms.clone(),
+            earlier_alarms: self.earlier_alarms,
+        }
+    }
+
+    fn alarm(&mut self, kind: String, seq: Option<u64>, detail: String) -> Result<(), Error> {
+        let a = Alarm { raised_at: now_text(), kind, seq, detail, checkpoint_size: self.last.as_ref().map(|c| c.size) };
+        tracing::error!(
+            target: "dossier_auditor",
+            kind = %a.kind,
+            seq = ?a.seq,
+            checkpoint = ?a.checkpoint_size,
+            "ALARM: {}",
+            a.detail
+        );
+        self.store.insert_alarm(&a)?;
+        self.alarms.push(a.clone());
+        self.emit(Event::Alarm(a));
+        Ok(())
+    }
+
+    /// Startup checks: the ledger still holds the head the auditor resumed from, and (if asked)
+    /// the whole checkpointed prefix still hashes to the signed root.
+    async fn start(&mut self) -> Result<(), Error> {
+        if self.resumed_from > 0 {
+            self.emit(Event::Resumed { size: self.resumed_from });
+            self.check_head().await?;
+            if self.options.rescan_on_start && !self.alarmed() {
+                self.rescan().await?;
+            }
+        } else {
+            self.emit(Event::Fresh);
+        }
+        Ok(())
+    }
+
+    /// Checks that the ledger still holds, at the auditor's position, the record it verified
+    /// there (one read): a shorter ledger, or another record there, is an alarm.
+    ///
+    /// # Errors
+    /// If the backend or the store fails.
+    pub async fn check_head(&mut self) -> Result<(), Error> {
+        let size = self.tree.size();
+        if size == 0 {
+            return Ok(());
+        }
+        let expected = self.verifier.head().hash;
+        let head = self.log.head().await?;
+        if head.seq < size {
+            let detail = format!(
+                "the ledger now ends at seq {}, but the auditor verified records up to {size}: records were removed (truncated)",
+                head.seq
+            );
+            return self.alarm("truncated".into(), Some(head.seq + 1), detail);
+        }
+        let rec = self.log.read(size, 1).await?;
+        self.records_read += rec.len() as u64;
+        match rec.first() {
+            Some(r) if r.position == size && Hash::of_record(&r.bytes) == expected => Ok(()),
+            Some(r) => {
+                let detail = format!(
+                    "record {size} now hashes to {} (stored at position {}), but the auditor verified {expected}: the history was rewritten",
+                    Hash::of_record(&r.bytes),
+                    r.position
+                );
+                self.alarm("rewritten".into(), Some(size), detail)
+            }
+            None => {
+                let detail = format!("record {size} can no longer be read: records were removed (truncated)");
+                self.alarm("truncated".into(), Some(size), detail)
+            }
+        }
+    }
+
+    /// Re-reads the records up to the last checkpoint with a fresh verifier and compares their
+    /// root and head with it.
+    ///
+    /// # Errors
+    /// If the backend or the store fails.
+    pub async fn rescan(&mut self) -> Result<(), Error> {
+        let Some(cp) = self.last.clone() else { return Ok(()) };
+        let mut v = Verifier::new(self.trust.clone());
+        let mut tree = RootBuilder::new();
+        let mut from = 1;
+        while tree.size() < cp.size {
+            let want = usize::try_from(cp.size - tree.size()).unwrap_or(usize::MAX).min(self.options.page.max(1));
+            let page = self.log.read(from, want).await?;
+            let Some(last) = page.last() else { break };
+            from = last.position + 1;
+            self.records_read += page.len() as u64;
+            for r in &page {
+                let h = Hash::of_record(&r.bytes);
+                v.push_hashed(r, h);
+                tree.push(h);
+            }
+            if let Some(f) = v.failures().first().cloned() {
+                let detail = format!("re-reading the checkpointed records: {f}");
+                return self.alarm(format!("verify:{}", f.kind), Some(f.seq), detail);
+            }
+        }
+        if tree.size() < cp.size {
+            let detail = format!("the ledger holds only {} of the {} records of the auditor's checkpoint: records were removed (truncated)", tree.size(), cp.size);
+            return self.alarm("truncated".into(), Some(tree.size() + 1), detail);
+        }
+        if tree.root().to_hex() != cp.root || v.head().hash.to_hex() != cp.head {
+            let detail = format!(
+                "the first {} records now have root {} and head {}, but the auditor signed root {} and head {}: the history was rewritten",
+                cp.size,
+                tree.root(),
+                v.head().hash,
+                cp.root,
+                cp.head
+            );
+            return self.alarm("rewritten".into(), None, detail);
+        }
+        self.emit(Event::Rescanned { size: cp.size });
+        Ok(())
+    }
+
+    /// Verifies one record (whose hash is `hash`) and adds it to the tree.
+    fn ingest(&mut self, rec: StoredRecord, hash: Hash) -> Result<(), Error> {
+        let before = self.verifier.failures().len();
+        self.verifier.push_hashed(&rec, hash);
+        if self.verifier.failures().len() > before {
+            let new: Vec<_> = self.verifier.failures()[before.max(self.baseline_failures)..].to_vec();
+            for f in new {
+                self.alarm(format!("verify:{}", f.kind), Some(f.seq), f.detail.clone())?;
+            }
+            return Ok(());
+        }
+        if self.ledger.is_none() {
+            if let Ok(view) = RecordView::parse(&rec.bytes) {
+                self.ledger = Some(view.ledger.to_owned());
+            }
+        }
+        self.tree.push(hash);
+        let pos = rec.position;
+        if is_key_record(&rec.bytes) {
+            self.batch_has_keys = true;
+        }
+        self.batch.push((pos, rec.bytes));
+        if self.verifier.last_sealed() == pos {
+            let batch = std::mem::take(&mut self.batch);
+            if std::mem::take(&mut self.batch_has_keys) {
+                self.pending_key_records.extend(batch.iter().cloned());
+            }
+            self.last_batch = batch;
+            let since = self.tree.size() - self.last.as_ref().map_or(0, |c| c.size);
+            if since >= self.options.every.max(1) {
+                self.checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and verifies one page of new records; returns how many were read.
+    async fn poll(&mut self) -> Result<usize, Error> {
+        let page = self.log.read(self.tree.size() + 1, self.options.page.max(1)).await?;
+        let n = page.len();
+        self.records_read += n as u64;
+        let hashes = hash_page(&page);
+        for (rec, hash) in page.into_iter().zip(hashes) {
+            self.ingest(rec, hash)?;
+            if self.alarmed() {
+                return Ok(n);
+            }
+        }
+        if n > 0 {
+            self.emit(Event::Verified { size: self.tree.size() });
+        }
+        Ok(n)
+    }
+
+    /// Signs and stores a checkpoint at the current position if it is at a batch boundary,
+    /// beyond the last checkpoint, and no alarm was raised. Returns whether one was signed.
+    ///
+    /// # Errors
+    /// If signing or the store fails.
+    pub fn checkpoint(&mut self) -> Result<bool, Error> {
+        let size = self.tree.size();
+        if self.alarmed()
+            || size == 0
+            || self.verifier.last_sealed() != size
+            || self.last.as_ref().is_some_and(|c| c.size >= size)
+        {
+            return Ok(false);
+        }
+        let Some(ledger) = self.ledger.clone() else { return Ok(false) };
+        let head = self.verifier.head().hash;
+        let root = self.tree.root();
+        let tree = TreeHead { size, root, head };
+        let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(&self.signer))?;
+        let cp = StoredCheckpoint {
+            size,
+            ledger,
+            root: root.to_hex(),
+            head: head.to_hex(),
+            note,
+            signed_at: now_text(),
+        };
+        self.store.write_checkpoint(&CheckpointWrite {
+            checkpoint: &cp,
+            head,
+            frontier: self.tree.frontier(),
+            key_records: &self.pending_key_records,
+            tail_records: &self.last_batch,
+        })?;
+        self.pending_key_records.clear();
+        tracing::info!(target: "dossier_auditor", size, root = %root, "signed checkpoint");
+        self.last = Some(cp.clone());
+        self.checkpoints_signed += 1;
+        self.last_checkpoint_at = Instant::now();
+        self.emit(Event::Checkpointed(cp));
+        Ok(true)
+    }
+
+    /// Catches up with the ledger, checks its head, signs a checkpoint of everything verified,
+    /// and returns the report (for `dossier auditor --once`).
+    ///
+    /// # Errors
+    /// If the backend, signing or the store fails. Alarms are in the report.
+    pub async fn once(&mut self) -> Result<Report, Error> {
+        self.start().await?;
+        while !self.alarmed() {
+            if self.poll().await? == 0 {
+                break;
+            }
+        }
+        if !self.alarmed() {
+            self.check_head().await?;
+        }
+        self.checkpoint()?;
+        Ok(self.report())
+    }
+
+    /// Runs until `shutdown` resolves or an alarm is raised: catches up, then follows the
+    /// ledger, checkpointing every [`Options::every`] records or [`Options::interval`], checking
+    /// the head every [`Options::check_interval`] while idle and rescanning every
+    /// [`Options::rescan_interval`]. Signs a last checkpoint on shutdown.
+    ///
+    /// # Errors
+    /// If the backend, signing or the store fails. Alarms are in the report.
+    pub async fn run(&mut self, shutdown: impl Future) -> Result<Report, Error> {
+        let shutdown = std::pin::pin!(shutdown);
+        let mut shutdown = shutdown;
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(self.report()),
+            r = self.start() => r?,
+        }
+        let mut next_check = Instant::now() + self.options.check_interval;
+        let mut next_rescan = self.options.rescan_interval.map(|d| Instant::now() + d);
+        while !self.alarmed() {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                r = self.tick(&mut next_check, &mut next_rescan) => r?,
+            }
+        }
+        self.checkpoint()?;
+        Ok(self.report())
+    }
+
+    async fn tick(&mut self, next_check: &mut Instant, next_rescan: &mut Option<Instant>) -> Result<(), Error> {
+        let n = self.poll().await?;
+        if self.alarmed() {
+            return Ok(());
+        }
+        if self.last_checkpoint_at.elapsed() >= self.options.interval {
+            self.checkpoint()?;
+        }
+        if n > 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= *next_check {
+            self.check_head().await?;
+            *next_check = Instant::now() + self.options.check_interval;
+        }
+        if let (Some(at), Some(every)) = (*next_rescan, self.options.rescan_interval) {
+            if now >= at && !self.alarmed() {
+                self.rescan().await?;
+                *next_rescan = Some(Instant::now() + every);
+            }
+        }
+        if self.alarmed() {
+            return Ok(());
+        }
+        let until_cp = self.options.interval.saturating_sub(self.last_checkpoint_at.elapsed());
+        let wait = until_cp
+            .min(next_check.saturating_duration_since(Instant::now()))
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        self.log.wait_for(self.tree.size(), wait).await?;
+        Ok(())
+    }
+}

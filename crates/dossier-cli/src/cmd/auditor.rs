@@ -1,0 +1,127 @@
+//! `dossier auditor`: the continuous auditor (`dossier-auditor`) as a command, and its status.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use dossier_auditor::{status, Auditor, Event, Options, Report, Status};
+
+use crate::cli::{AuditorArgs, AuditorCommand};
+use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
+use crate::home::Home;
+
+/// `dossier auditor [status|checkpoint]`.
+pub async fn run(home: &Home, args: &AuditorArgs) -> CliResult {
+    match &args.command {
+        Some(AuditorCommand::Status { json }) => show_status(home, *json),
+        Some(AuditorCommand::Checkpoint { out }) => export(home, out.as_deref()),
+        None => audit(home, args).await,
+    }
+}
+
+fn print_event(e: &Event) {
+    match e {
+        Event::Fresh => eprintln!("auditor: no checkpoint yet; verifying from seq 1"),
+        Event::Resumed { size } => eprintln!("auditor: resuming from its checkpoint at seq {size}"),
+        Event::Verified { size } => eprintln!("auditor: verified up to seq {size}"),
+        Event::Checkpointed(cp) => eprintln!("auditor: signed checkpoint at seq {} (root {})", cp.size, cp.root),
+        Event::Rescanned { size } => eprintln!("auditor: re-read records 1..={size}: they still match the checkpoint"),
+        Event::Alarm(a) => {
+            let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
+            eprintln!("auditor: ALARM {}{at}: {}", a.kind, a.detail);
+        }
+    }
+}
+
+async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let signer = home.producer(args.key.as_deref())?;
+    let trust = super::verify::trust_root(home, args.trust.as_deref())?;
+    let options = Options {
+        every: args.every,
+        interval: Duration::from_secs(args.interval),
+        rescan_on_start: args.rescan,
+        rescan_interval: args.rescan_interval.map(Duration::from_secs),
+        ..Options::default()
+    };
+    let path = home.auditor_path();
+    let quiet = args.quiet;
+    let auditor = Auditor::open(&log, &path, signer, trust, options).with_context(|| format!("opening {}", path.display()))?;
+    let mut auditor = auditor.with_progress(move |e| {
+        if !quiet || matches!(e, Event::Alarm(_)) {
+            print_event(e);
+        }
+    });
+    if !quiet {
+        eprintln!("auditor: auditing {} into {}", home.describe(), path.display());
+    }
+    let report = if args.once { auditor.once().await } else { auditor.run(super::serve::shutdown_signal()).await };
+    let report = report.map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
+    print_report(&report);
+    verdict(report.healthy, report.alarms.len() as u64 + report.earlier_alarms)
+}
+
+fn print_report(r: &Report) {
+    let cp = r.last_checkpoint.as_ref().map_or_else(|| "none".to_owned(), |c| format!("seq {} root {}", c.size, c.root));
+    println!(
+        "verified {} records ({} read in this run, resumed from {}); {} checkpoint(s) signed; last checkpoint: {cp}",
+        r.verified, r.records_read, r.resumed_from, r.checkpoints_signed
+    );
+    for a in &r.alarms {
+        println!("ALARM {} {}: {}", a.kind, a.seq.map(|s| format!("seq {s}")).unwrap_or_default(), a.detail);
+    }
+    if r.earlier_alarms > 0 {
+        println!("{} alarm(s) recorded by earlier runs (see `dossier auditor status`)", r.earlier_alarms);
+    }
+    if r.healthy {
+        println!("ok: healthy");
+    }
+}
+
+fn verdict(healthy: bool, alarms: u64) -> CliResult {
+    if healthy {
+        return Ok(());
+    }
+    let mut e = CliError::new(VERIFY_FAILED, anyhow::anyhow!("auditor: UNHEALTHY: {alarms} alarm(s)"));
+    e.printed = true;
+    Err(e)
+}
+
+fn load_status(home: &Home) -> CliResult<Status> {
+    status(&home.auditor_path()).map_err(|e| CliError::new(FAILURE, e))
+}
+
+fn show_status(home: &Home, json: bool) -> CliResult {
+    let s = load_status(home)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).context("encoding JSON")?);
+    } else {
+        match &s.last_checkpoint {
+            Some(c) => println!(
+                "last checkpoint: seq {} root {} head {} signed {} ({} checkpoint(s) in all)",
+                c.size, c.root, c.head, c.signed_at, s.checkpoints
+            ),
+            None => println!("no checkpoint signed yet"),
+        }
+        for a in &s.alarms {
+            println!(
+                "ALARM {} {} {}: {}",
+                a.raised_at,
+                a.kind,
+                a.seq.map(|s| format!("seq {s}")).unwrap_or_default(),
+                a.detail
+            );
+        }
+        println!("{}", if s.healthy { "healthy" } else { "UNHEALTHY" });
+    }
+    verdict(s.healthy, s.alarm_count)
+}
+
+fn export(home: &Home, out: Option<&std::path::Path>) -> CliResult {
+    let s = load_status(home)?;
+    let cp = s.last_checkpoint.context("the auditor has not signed a checkpoint yet")?;
+    match out {
+        Some(p) => std::fs::write(p, &cp.note).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{}", cp.note),
+    }
+    Ok(())
+}

@@ -1,0 +1,567 @@
+//! The projector on a large generated ledger, against the targets of DESIGN.md §10
+//! (rebuild of 1M events ≤ 10 s; a belief query with provenance p99 ≤ 5 ms).
+//!
+//! - **Ledger**: N domain events (default 1,000,000) of real `dossier_model` entities, encoded
+//!   with [`DomainEvent::encode_body`] and appended with [`Publisher::publish_all`] (optimistic,
+//!   batches of 999 events + seal). Per 1M events: 1,000 sources with reliability assessments
+//!   (and ~250 re-assessments), 10,000 questions (boolean, quantity, categorical, forecast, in
+//!   topics of 100), ~990 reports (one per batch, each about one topic), ~960k claims (a pool of
+//!   12 speakers per question, 20% relayed by an outlet, denials on boolean questions), and
+//!   supersessions (same speaker, same question), disputes, corroborations (with
+//!   independence), retractions (by the speaker or by a later report), assessments and
+//!   forecast resolutions. Entity counts scale with N, so the density per question stays the
+//!   same at every size.
+//! - **Rebuild**: [`dossier_projector::rebuild`] of the whole ledger into a fresh store, in a
+//!   child process doing nothing else: time, events/s, peak RSS (VmHWM) and the store's size.
+//! - **Queries**: [`ViewStore::belief`] with full provenance on random questions, now and as
+//!   of random recorded times, and [`ViewStore::history`]: p50, p95, p99 and max.
+//!
+//! Usage: `cargo bench -p dossier-projector --bench projector [-- --events N] [--queries K]`.
+//! With `DOSSIER_BENCH_CACHE=DIR` the generated ledger is kept as `DIR/ledger-N.db` and reused
+//! by later runs.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dossier_log::{PendingEvent, Publisher, SqliteLog};
+use dossier_model::{
+    Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, DomainEvent, EntityId,
+    ForecastResolution, Icd203Band, Independence, Likelihood, Marking, Qualifier, Question,
+    QuestionKind, Quote, Relation, RelationKind, ReliabilityAssessment, Report, Source,
+    SourceKind, Stance, TimePoint, Timestamp, ValidTime, MAPPING_VERSION,
+};
+use dossier_projector::ViewStore;
+
+/// Events per batch (a seal makes it 1,000 records).
+const BATCH: usize = 999;
+/// Questions per topic; a report is about one topic.
+const TOPIC: usize = 100;
+/// Speakers who talk about a given question.
+const POOL: usize = 12;
+
+// ----- a small deterministic generator -----
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+fn id(s: &str) -> EntityId {
+    EntityId::parse(s).unwrap()
+}
+
+fn source_id(i: usize) -> EntityId {
+    id(&format!("source:bench/s{i}"))
+}
+
+fn question_id(i: usize) -> EntityId {
+    id(&format!("question:bench/t{}/q{i}", i / TOPIC))
+}
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+fn month(m: usize) -> TimePoint {
+    TimePoint::parse(&format!("{:04}-{:02}", 2019 + m / 12, m % 12 + 1)).unwrap()
+}
+
+fn pending(ev: &DomainEvent) -> PendingEvent {
+    PendingEvent {
+        event_type: ev.event_type().to_owned(),
+        schema: DomainEvent::SCHEMA_VERSION,
+        entity_key: ev.entity_key(),
+        marking: Marking::Green.as_str().to_owned(),
+        body: ev.encode_body(),
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    by_type: std::collections::BTreeMap<&'static str, usize>,
+    relations: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// What the generator remembers about one question.
+#[derive(Default)]
+struct QState {
+    /// (claim id, speaker, value key) of every claim, in order.
+    claims: Vec<(EntityId, usize, i64)>,
+    /// Unresolved forecast claims.
+    open_forecasts: Vec<EntityId>,
+}
+
+struct Gen {
+    rng: Rng,
+    sources: usize,
+    questions: usize,
+    out: Vec<DomainEvent>,
+    counts: Counts,
+    qs: Vec<QState>,
+    last_by_speaker: HashMap<(usize, usize), EntityId>,
+    reassessed: Vec<usize>,
+}
+
+impl Gen {
+    fn push(&mut self, ev: DomainEvent) {
+        *self.counts.by_type.entry(ev.event_type()).or_default() += 1;
+        if let DomainEvent::Relation(r) = &ev {
+            *self.counts.relations.entry(r.kind.as_str()).or_default() += 1;
+        }
+        self.out.push(ev);
+    }
+
+    fn kind(q: usize) -> usize {
+        q % 4
+    }
+
+    fn speaker(&mut self, q: usize) -> usize {
+        let k = self.rng.below(POOL);
+        (q * 131 + k * 17 + 1) % self.sources
+    }
+
+    fn setup(&mut self) {
+        for i in 0..self.sources {
+            let kind = match i % 10 {
+                0 => SourceKind::Outlet,
+                1 | 2 => SourceKind::Government,
+                3..=5 => SourceKind::Organisation,
+                _ => SourceKind::Person,
+            };
+            self.push(DomainEvent::Source(Source {
+                id: source_id(i),
+                name: format!("Bench source {i}"),
+                kind,
+                aliases: Vec::new(),
+                affiliation: None,
+                description: Some(format!("Generated source number {i}")),
+            }));
+            self.reliability(i, 0);
+        }
+        for q in 0..self.questions {
+            let kind = match Self::kind(q) {
+                0 => QuestionKind::Boolean,
+                1 => QuestionKind::Quantity { unit: "containers".into() },
+                2 => QuestionKind::Categorical { categories: vec!["rail".into(), "sea".into(), "road".into()] },
+                _ => QuestionKind::Forecast {
+                    event: Some(format!("Event {q} happens")),
+                    window: Some(ValidTime { from: Some(month(72)), until: Some(month(83)) }),
+                },
+            };
+            self.push(DomainEvent::Question(Question {
+                id: question_id(q),
+                text: format!("Generated question {q} of topic {}?", q / TOPIC),
+                kind,
+            }));
+        }
+    }
+
+    fn reliability(&mut self, s: usize, n: usize) {
+        const RATINGS: [Admiralty; 6] = [Admiralty::A, Admiralty::B, Admiralty::C, Admiralty::D, Admiralty::E, Admiralty::F];
+        let rating = RATINGS[self.rng.below(6)];
+        self.push(DomainEvent::Reliability(ReliabilityAssessment {
+            id: id(&format!("reliability:bench/s{s}-{n}")),
+            source: source_id(s),
+            rating,
+            scope: None,
+            rationale: Some(format!("Track record review {n}")),
+        }));
+    }
+
+    /// One report and its claims, relations, assessments and resolutions: `budget` events.
+    fn report(&mut self, r: usize, budget: usize) {
+        let start = self.out.len();
+        let topics = self.questions.div_ceil(TOPIC);
+        let topic = r % topics;
+        let rid = id(&format!("report:bench/r{r}"));
+        let m = r * 72 / (self.questions / 10).max(1) % 72; // valid months advance with the reports
+        let published = ts(&format!("{:04}-{:02}-15T09:00:00Z", 2019 + m / 12, m % 12 + 1));
+        let text = format!("Generated report {r} about topic {topic}.");
+        self.push(DomainEvent::Report(Report {
+            id: rid.clone(),
+            publisher: format!("Bench outlet {}", r % 37),
+            title: format!("Report {r} on topic {topic}"),
+            published,
+            retrieved: published,
+            url: Some(format!("https://example.invalid/reports/{r}")),
+            language: "en".into(),
+            marking: Marking::Green,
+            content_hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
+            text_chars: 200 * budget as u64,
+        }));
+        if self.rng.chance(0.25) {
+            let s = self.rng.below(self.sources);
+            self.reassessed[s] += 1;
+            let n = self.reassessed[s];
+            self.reliability(s, n);
+        }
+        let q_lo = topic * TOPIC;
+        let q_hi = (q_lo + TOPIC).min(self.questions);
+        let mut j = 0;
+        // A claim or an assessment adds at most two events; the last slots get plain claims.
+        while self.out.len() - start + 2 < budget {
+            let q = q_lo + self.rng.below(q_hi - q_lo);
+            // A few assessments (and forecast resolutions) per report.
+            if j % 200 == 199 {
+                self.assessment(r, j, q);
+            } else {
+                self.claim(r, j, q, &rid, m, published, true);
+            }
+            j += 1;
+        }
+        // Now and then, a report retracts an earlier claim of its topic.
+        if self.out.len() - start < budget && self.rng.chance(0.5) {
+            let q = q_lo + self.rng.below(q_hi - q_lo);
+            if let Some((c, _, _)) = self.qs[q].claims.first().cloned() {
+                self.relation(RelationKind::Retracts, &rid, c, None, "Correction issued");
+            }
+        }
+        while self.out.len() - start < budget {
+            let q = q_lo + self.rng.below(q_hi - q_lo);
+            self.claim(r, j, q, &rid, m, published, false);
+            j += 1;
+        }
+    }
+
+    fn assessment(&mut self, r: usize, j: usize, q: usize) {
+        let aid = id(&format!("assessment:bench/r{r}/a{j}"));
+        let based_on: Vec<EntityId> = self.qs[q].claims.iter().rev().take(2).map(|c| c.0.clone()).collect();
+        let (value, likelihood) = match Self::kind(q) {
+            1 => (Some(ClaimValue::Quantity { value: (1000 + q * 37 % 9000) as f64, qualifier: Qualifier::Approximately, unit: None }), None),
+            2 => (Some(ClaimValue::Category("rail".into())), None),
+            _ => (None, Some(Icd203Band::Likely)),
+        };
+        let confidence = [Confidence::Low, Confidence::Moderate, Confidence::High][self.rng.below(3)];
+        self.push(DomainEvent::Assessment(Assessment {
+            id: aid.clone(),
+            question: question_id(q),
+            value,
+            likelihood,
+            confidence,
+            rationale: format!("Analyst judgment {j} of report {r}"),
+            based_on,
+        }));
+        // Forecast questions: the assessment resolves one open forecast.
+        if Self::kind(q) == 3 && !self.qs[q].open_forecasts.is_empty() {
+            let k = self.rng.below(self.qs[q].open_forecasts.len());
+            let forecast = self.qs[q].open_forecasts.swap_remove(k);
+            let outcome = self.rng.chance(0.7);
+            self.push(DomainEvent::Resolution(ForecastResolution { forecast, outcome, by: aid, note: Some("Observed".into()) }));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn claim(&mut self, r: usize, j: usize, q: usize, rid: &EntityId, m: usize, uttered: Timestamp, related: bool) {
+        let cid = id(&format!("claim:bench/r{r}/c{j}"));
+        let speaker = self.speaker(q);
+        let via = self.rng.chance(0.2).then(|| self.rng.below(self.sources / 10) * 10);
+        let kind = Self::kind(q);
+        // (stance, value, value key for agreement)
+        let (stance, value, key) = match kind {
+            0 => {
+                if self.rng.chance(0.25) {
+                    (Stance::Denies, None, 0)
+                } else {
+                    (Stance::Asserts, Some(ClaimValue::Boolean(true)), 1)
+                }
+            }
+            1 => {
+                if self.rng.chance(0.02) {
+                    (Stance::Denies, None, -1)
+                } else {
+                    let base = (1000 + q * 37 % 9000) as i64;
+                    let step = [-1i64, 0, 0, 0, 1][self.rng.below(5)];
+                    let v = base + step * base / 10 + (m as i64) * 10;
+                    if self.rng.chance(0.1) {
+                        (Stance::Asserts, Some(ClaimValue::Range { low: (v - 100) as f64, high: (v + 100) as f64, unit: None }), v + 1_000_000)
+                    } else {
+                        let qualifier = [Qualifier::Exact, Qualifier::Approximately, Qualifier::AtLeast, Qualifier::AtMost][self.rng.below(4)];
+                        (Stance::Asserts, Some(ClaimValue::Quantity { value: v as f64, qualifier, unit: Some("containers".into()) }), v)
+                    }
+                }
+            }
+            2 => {
+                let c = [0usize, 0, 0, 1, 1, 2][self.rng.below(6)];
+                (Stance::Asserts, Some(ClaimValue::Category(["rail", "sea", "road"][c].into())), c as i64)
+            }
+            _ => {
+                let yes = self.rng.chance(0.7);
+                (Stance::Forecasts, Some(ClaimValue::Boolean(yes)), i64::from(yes))
+            }
+        };
+        let valid_time = if kind == 3 {
+            Some(ValidTime { from: Some(month(72)), until: Some(month(83)) })
+        } else {
+            Some(ValidTime { from: Some(month(m)), until: Some(month(m)) })
+        };
+        let likelihood = (kind == 3).then(|| Likelihood { wording: "likely".into(), band: Some(Icd203Band::Likely), mapping: Some(MAPPING_VERSION.into()) });
+        let sentence = format!("Speaker {speaker} on question {q}, statement {j}.");
+        let start = (j * 60) as u64;
+        let credibility = Credibility::new(1 + self.rng.below(6) as u8).unwrap();
+        self.push(DomainEvent::Claim(Claim {
+            id: cid.clone(),
+            report: Some(rid.clone()),
+            question: question_id(q),
+            speaker: source_id(speaker),
+            via: via.map(source_id),
+            stance,
+            value,
+            valid_time,
+            uttered: Some(uttered),
+            quote: Quote { start, end: start + sentence.chars().count() as u64, text: sentence },
+            credibility,
+            likelihood,
+        }));
+        // Relations to earlier claims.
+        let prior = self.last_by_speaker.get(&(q, speaker)).cloned().filter(|_| related);
+        if let Some(old) = prior {
+            if self.rng.chance(0.011) {
+                self.relation(RelationKind::Supersedes, &cid, old, None, "Revised figure");
+            } else if self.rng.chance(0.0005) {
+                self.relation(RelationKind::Retracts, &cid, old, None, "Withdrawn by the speaker");
+            }
+        }
+        let n = self.qs[q].claims.len();
+        if n > 0 && related {
+            if stance == Stance::Denies && kind == 0 && self.rng.chance(0.07) {
+                // A denial disputes an earlier assertion by someone else.
+                for _ in 0..5 {
+                    let (c, s, k) = self.qs[q].claims[self.rng.below(n)].clone();
+                    if s != speaker && k == 1 {
+                        self.relation(RelationKind::Disputes, &cid, c, None, "Denied");
+                        break;
+                    }
+                }
+            } else if stance != Stance::Denies && self.rng.chance(0.006) {
+                for _ in 0..5 {
+                    let (c, s, k) = self.qs[q].claims[self.rng.below(n)].clone();
+                    if s != speaker && k == key {
+                        let ind = [Independence::Independent, Independence::Independent, Independence::SamePrimarySource, Independence::Unknown][self.rng.below(4)];
+                        self.relation(RelationKind::Corroborates, &cid, c, Some(ind), "Same account");
+                        break;
+                    }
+                }
+            }
+        }
+        if kind == 3 {
+            self.qs[q].open_forecasts.push(cid.clone());
+        }
+        self.qs[q].claims.push((cid.clone(), speaker, key));
+        self.last_by_speaker.insert((q, speaker), cid);
+    }
+
+    fn relation(&mut self, kind: RelationKind, from: &EntityId, to: EntityId, independence: Option<Independence>, note: &str) {
+        self.push(DomainEvent::Relation(Relation { kind, from: from.clone(), to, independence, note: Some(note.into()) }));
+    }
+}
+
+/// The batches of a ledger of `n` domain events.
+fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
+    let sources = (n / 1000).max(20);
+    let questions = (n / 100).max(TOPIC);
+    let mut g = Gen {
+        rng: Rng(0x00D0_551E),
+        sources,
+        questions,
+        out: Vec::new(),
+        counts: Counts::default(),
+        qs: (0..questions).map(|_| QState::default()).collect(),
+        last_by_speaker: HashMap::new(),
+        reassessed: vec![0; sources],
+    };
+    g.setup();
+    g.out.truncate(n);
+    let mut batches: Vec<Vec<DomainEvent>> = std::mem::take(&mut g.out).chunks(BATCH).map(<[DomainEvent]>::to_vec).collect();
+    let mut total: usize = batches.iter().map(Vec::len).sum();
+    let mut r = 0;
+    while total < n {
+        let budget = (n - total).min(BATCH);
+        g.report(r, budget);
+        let b = std::mem::take(&mut g.out);
+        total += b.len();
+        batches.push(b);
+        r += 1;
+    }
+    (batches, g.counts)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Writes a ledger of `n` events at `path` (via a temporary file, renamed when complete).
+fn build_ledger(path: &Path, n: usize) {
+    let started = Instant::now();
+    let (batches, counts) = generate(n);
+    let gen_time = started.elapsed();
+    let tmp = path.with_extension("partial");
+    for stale in [tmp.clone(), tmp.with_extension("partial-wal"), tmp.with_extension("partial-shm")] {
+        let _ = std::fs::remove_file(stale);
+    }
+    {
+        let log = SqliteLog::open(&tmp).unwrap();
+        let signer = dossier_log::conformance::founder();
+        let rt = rt();
+        let ledger = rt.block_on(dossier_log::conformance::init(&log));
+        let owned: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)> =
+            batches.iter().map(|b| (b.iter().map(pending).collect(), Vec::new())).collect();
+        drop(batches);
+        let p = Publisher::new(&log, &signer, ledger).optimistic(true);
+        rt.block_on(p.publish_all(owned)).unwrap();
+    }
+    // Fold the WAL into the file so that the ledger is one file.
+    {
+        let conn = rusqlite::Connection::open(&tmp).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    std::fs::rename(&tmp, path).unwrap();
+    println!(
+        "generated {n} events in {:.1} s (entities {:.1} s, append {:.1} s): {}; relations: {}",
+        started.elapsed().as_secs_f64(),
+        gen_time.as_secs_f64(),
+        (started.elapsed() - gen_time).as_secs_f64(),
+        counts.by_type.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        counts.relations.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+    );
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// In the child: rebuilds and prints `seconds applied peak_kib`.
+fn rebuild_child(ledger: &Path, store: &Path) {
+    let log = SqliteLog::open(ledger).unwrap();
+    let started = Instant::now();
+    let progress = rt().block_on(dossier_projector::rebuild(&log, store)).unwrap();
+    println!("{} {} {}", started.elapsed().as_secs_f64(), progress.applied, peak_rss_kib());
+}
+
+fn percentiles(mut d: Vec<Duration>) -> [f64; 4] {
+    d.sort();
+    let at = |p: f64| d[((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1].as_secs_f64() * 1e3;
+    [at(0.50), at(0.95), at(0.99), d[d.len() - 1].as_secs_f64() * 1e3]
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rebuild-child") {
+        rebuild_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
+        return;
+    }
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let n = arg("--events").unwrap_or(1_000_000);
+    let queries = arg("--queries").unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+
+    let ledger: PathBuf = match std::env::var_os("DOSSIER_BENCH_CACHE") {
+        Some(cache) => {
+            let cache = PathBuf::from(cache);
+            std::fs::create_dir_all(&cache).unwrap();
+            cache.join(format!("ledger-{n}.db"))
+        }
+        None => dir.path().join("ledger.db"),
+    };
+    if ledger.is_file() {
+        println!("using cached ledger {}", ledger.display());
+    } else {
+        build_ledger(&ledger, n);
+    }
+    let ledger_mb = std::fs::metadata(&ledger).unwrap().len() as f64 / 1e6;
+
+    // Rebuild in a child process, for its peak memory.
+    let store = dir.path().join("views.db");
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe).arg("--rebuild-child").arg(&ledger).arg(&store).output().unwrap();
+    assert!(out.status.success(), "rebuild child failed: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut f = line.split_whitespace();
+    let secs: f64 = f.next().unwrap().parse().unwrap();
+    let records: u64 = f.next().unwrap().parse().unwrap();
+    let peak_kib: u64 = f.next().unwrap().parse().unwrap();
+    let store_mb = std::fs::metadata(&store).unwrap().len() as f64 / 1e6;
+
+    let views = ViewStore::open(&store).unwrap();
+    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let (versions, changes) = (count("SELECT COUNT(*) FROM belief_versions"), count("SELECT COUNT(*) FROM history"));
+    let avg_belief = count("SELECT CAST(AVG(LENGTH(belief)) AS INTEGER) FROM beliefs");
+    let questions: Vec<String> = conn.prepare("SELECT question FROM beliefs").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let times: Vec<String> =
+        conn.prepare("SELECT DISTINCT recorded FROM belief_versions").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    drop(conn);
+
+    println!("\n== rebuild (dossier_projector::rebuild into a fresh store, child process)");
+    println!(
+        "{:>9} {:>9} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>9} {:>12}",
+        "events", "records", "ledger MB", "rebuild s", "events/s", "peak RSS", "store MB", "versions", "changes", "avg belief B"
+    );
+    println!(
+        "{n:>9} {records:>9} {ledger_mb:>10.0} {secs:>11.1} {:>12.0} {:>6.0} MiB {store_mb:>11.0} {versions:>10} {changes:>9} {avg_belief:>12}",
+        n as f64 / secs,
+        peak_kib as f64 / 1024.0
+    );
+
+    let mut rng = Rng(7);
+    let mut now = Vec::with_capacity(queries);
+    let mut then = Vec::with_capacity(queries);
+    let mut hist = Vec::with_capacity(queries);
+    let (mut bytes, mut hist_len) = (0usize, 0usize);
+    for _ in 0..queries {
+        let q = &questions[rng.below(questions.len())];
+        let t0 = Instant::now();
+        let b = views.belief(q, None).unwrap().expect("posed");
+        now.push(t0.elapsed());
+        bytes += b.to_string().len();
+        let as_of = &times[rng.below(times.len())];
+        let t0 = Instant::now();
+        let _ = views.belief(q, Some(as_of)).unwrap();
+        then.push(t0.elapsed());
+        let t0 = Instant::now();
+        hist_len += views.history(q, None).unwrap().len();
+        hist.push(t0.elapsed());
+    }
+    println!("\n== queries ({queries} random questions of {}; a fresh connection per query, as the CLI does)", questions.len());
+    println!("{:<40} {:>9} {:>9} {:>9} {:>9}", "query", "p50 ms", "p95 ms", "p99 ms", "max ms");
+    let rows = [
+        ("belief(q, None) with provenance", percentiles(now)),
+        ("belief(q, Some(as_of)) with provenance", percentiles(then)),
+        ("history(q, None)", percentiles(hist)),
+    ];
+    for (name, [p50, p95, p99, max]) in &rows {
+        println!("{name:<40} {p50:>9.2} {p95:>9.2} {p99:>9.2} {max:>9.2}");
+    }
+    println!("(average belief JSON {} B, average history {} changes)", bytes / queries.max(1), hist_len / queries.max(1));
+
+    println!("\n== targets (DESIGN.md §10; they are stated for a 1M-event ledger, this run has {n})");
+    println!("rebuild of 1M events <= 10 s: {secs:.1} s for {n} events -> {}", if n >= 1_000_000 {
+        met(secs <= 10.0).to_owned()
+    } else {
+        format!("{} at this size; linear extrapolation to 1M: {:.0} s", met(secs <= 10.0 * n as f64 / 1e6), secs * 1e6 / n as f64)
+    });
+    let p99 = rows[0].1[2].max(rows[1].1[2]);
+    println!("belief query with provenance p99 <= 5 ms: {p99:.2} ms (worse of now / as-of) -> {}", met(p99 <= 5.0));
+}
