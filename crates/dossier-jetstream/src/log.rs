@@ -600,18 +600,7 @@ impl EventLog for JetStreamLog {
     /// producer's records of the same length, and break the chain).
     async fn append_all(&self, expected: u64, batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)]) -> (Vec<AppendReceipt>, Option<AppendError>) {
         if self.mode != BatchMode::Atomic || batches.len() < 2 {
-            let mut receipts = Vec::new();
-            let mut head = expected;
-            for (records, contents) in batches {
-                match self.append(head, records, contents).await {
-                    Ok(r) => {
-                        head = r.last;
-                        receipts.push(r);
-                    }
-                    Err(e) => return (receipts, Some(e)),
-                }
-            }
-            return (receipts, None);
+            return dossier_log::append_one_by_one(self, expected, batches).await;
         }
         let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches.iter().map(|(r, c)| (r.as_slice(), c.as_slice())).collect();
         let mut mark = match self.prepare(expected, &refs).await {

@@ -2,7 +2,7 @@
 
 use dossier_chain::{control, event_id, GenesisBody, Hash, RecordView};
 use dossier_model::{
-    event_type_for, DomainEvent, EntityId, KnownEntities, KnownReport, MarkedEvent, ValidatedBundle,
+    event_type_for, DomainEvent, EntityId, KnownEntities, KnownReport, ValidatedBundle,
 };
 use uuid::Uuid;
 
@@ -94,37 +94,9 @@ async fn add_event<L: EventLog>(log: &L, known: &mut KnownEntities, event: Domai
     Ok(())
 }
 
-/// Adds what a validated bundle defines to `known`, so that later bundles published in the
-/// same run can refer to it before it is appended.
+/// Adds what a validated bundle defines to `known` (see [`KnownEntities::remember`]).
 pub fn remember(known: &mut KnownEntities, bundle: &ValidatedBundle) {
-    for MarkedEvent { event, .. } in &bundle.events {
-        match event {
-            DomainEvent::Source(s) => {
-                known.sources.insert(s.id.clone());
-            }
-            DomainEvent::Report(r) => {
-                let text = bundle
-                    .texts
-                    .iter()
-                    .find(|t| Hash::of_bytes(t.as_bytes()).to_hex() == r.content_hash)
-                    .cloned();
-                known.reports.insert(r.id.clone(), KnownReport { report: r.clone(), text });
-            }
-            DomainEvent::Question(q) => {
-                known.questions.insert(q.id.clone(), q.clone());
-            }
-            DomainEvent::Claim(c) => {
-                known.claims.insert(c.id.clone(), c.clone());
-            }
-            DomainEvent::Assessment(a) => {
-                known.assessments.insert(a.id.clone());
-            }
-            DomainEvent::Resolution(r) => {
-                known.resolved_forecasts.insert(r.forecast.clone());
-            }
-            DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
-        }
-    }
+    known.remember(bundle);
 }
 
 /// The events and report texts to publish for a validated bundle.

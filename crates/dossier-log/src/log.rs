@@ -68,19 +68,47 @@ pub trait EventLog: Send + Sync {
         expected: u64,
         batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
     ) -> impl Future<Output = (Vec<AppendReceipt>, Option<AppendError>)> + Send {
-        async move {
-            let mut receipts = Vec::with_capacity(batches.len());
-            let mut head = expected;
-            for (records, contents) in batches {
-                match self.append(head, records, contents).await {
-                    Ok(r) => {
-                        head = r.last;
-                        receipts.push(r);
-                    }
-                    Err(e) => return (receipts, Some(e)),
-                }
+        append_one_by_one(self, expected, batches)
+    }
+}
+
+/// [`EventLog::append_all`] without pipelining: each batch appended after the one before.
+pub async fn append_one_by_one<L: EventLog + ?Sized>(
+    log: &L,
+    expected: u64,
+    batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+) -> (Vec<AppendReceipt>, Option<AppendError>) {
+    let mut receipts = Vec::with_capacity(batches.len());
+    let mut head = expected;
+    for (records, contents) in batches {
+        match log.append(head, records, contents).await {
+            Ok(r) => {
+                head = r.last;
+                receipts.push(r);
             }
-            (receipts, None)
+            Err(e) => return (receipts, Some(e)),
+        }
+    }
+    (receipts, None)
+}
+
+/// Calls `f` with every record from `from` on, in order, reading a page at a time (constant
+/// memory); stops at the first error `f` returns.
+///
+/// # Errors
+/// The backend's, or `f`'s.
+pub async fn for_each_record<L, E>(log: &L, from: u64, mut f: impl FnMut(&StoredRecord) -> Result<(), E>) -> Result<(), E>
+where
+    L: EventLog + ?Sized,
+    E: From<LogError>,
+{
+    let mut next = from.max(1);
+    loop {
+        let page = log.read(next, 4096).await?;
+        let Some(last) = page.last() else { return Ok(()) };
+        next = last.position + 1;
+        for r in &page {
+            f(r)?;
         }
     }
 }

@@ -1128,6 +1128,35 @@ impl KnownEntities {
             || self.assessments.contains(id)
     }
 
+    /// Adds what a validated bundle defines, so that later bundles (for example, later files of
+    /// one publish) can refer to it before it is recorded.
+    pub fn remember(&mut self, bundle: &ValidatedBundle) {
+        for MarkedEvent { event, .. } in &bundle.events {
+            match event {
+                DomainEvent::Source(s) => {
+                    self.sources.insert(s.id.clone());
+                }
+                DomainEvent::Report(r) => {
+                    let text = bundle.texts.iter().find(|t| crate::entity::content_hash(t) == r.content_hash).cloned();
+                    self.reports.insert(r.id.clone(), KnownReport { report: r.clone(), text });
+                }
+                DomainEvent::Question(q) => {
+                    self.questions.insert(q.id.clone(), q.clone());
+                }
+                DomainEvent::Claim(c) => {
+                    self.claims.insert(c.id.clone(), c.clone());
+                }
+                DomainEvent::Assessment(a) => {
+                    self.assessments.insert(a.id.clone());
+                }
+                DomainEvent::Resolution(r) => {
+                    self.resolved_forecasts.insert(r.forecast.clone());
+                }
+                DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
+            }
+        }
+    }
+
     /// Adds everything `other` knows.
     pub fn extend(&mut self, other: KnownEntities) {
         self.sources.extend(other.sources);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use dossier_beliefs::{Engine, Recorded};
-use dossier_model::{DomainEvent, KnownEntities, KnownReport, Timestamp, parse_bundle, validate};
+use dossier_model::{DomainEvent, KnownEntities, Timestamp, parse_bundle, validate};
 
 /// One recorded event, owned.
 #[derive(Clone, Debug)]
@@ -57,36 +57,9 @@ pub fn load(files: &[PathBuf], times: &[Timestamp]) -> Vec<Event> {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let bundle = parse_bundle(&name, &bytes).unwrap_or_else(|e| panic!("{e}"));
-        let text = bundle.report.as_ref().map(|r| r.text.clone());
         let validated = validate(&name, bundle, &known).unwrap_or_else(|e| panic!("{e}"));
+        known.remember(&validated);
         for marked in validated.events {
-            match &marked.event {
-                DomainEvent::Report(r) => {
-                    known.reports.insert(
-                        r.id.clone(),
-                        KnownReport {
-                            report: r.clone(),
-                            text: text.clone(),
-                        },
-                    );
-                }
-                DomainEvent::Source(s) => {
-                    known.sources.insert(s.id.clone());
-                }
-                DomainEvent::Question(q) => {
-                    known.questions.insert(q.id.clone(), q.clone());
-                }
-                DomainEvent::Claim(c) => {
-                    known.claims.insert(c.id.clone(), c.clone());
-                }
-                DomainEvent::Assessment(a) => {
-                    known.assessments.insert(a.id.clone());
-                }
-                DomainEvent::Resolution(r) => {
-                    known.resolved_forecasts.insert(r.forecast.clone());
-                }
-                DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
-            }
             let seq = out.len() as u64 + 1;
             out.push(Event {
                 seq,

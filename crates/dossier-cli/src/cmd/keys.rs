@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use dossier_chain::{control, key_id, parse_public_hex, GenesisBody, KeyRegistered, KeyRevoked, RecordView, Signer};
-use dossier_log::{ledger, EventLog as _, PendingEvent, PublishOutcome, Publisher};
+use dossier_log::{ledger, PendingEvent, PublishOutcome, Publisher};
 
 use crate::backend::Backend;
 use serde::Serialize;
@@ -25,32 +25,28 @@ pub(crate) struct KeyInfo {
 /// Every key registered in the ledger, in order of registration.
 pub(crate) async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<KeyInfo>> {
     let mut keys: Vec<KeyInfo> = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = log.read(from, 4096).await?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for r in &page {
-            let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable", r.position))?;
-            match view.event_type {
-                control::GENESIS => {
-                    let g: GenesisBody = serde_json::from_str(view.body.get())?;
-                    keys.push(info(home, g.founding_key, r.position, true));
-                }
-                control::KEY_REGISTERED => {
-                    let k: KeyRegistered = serde_json::from_str(view.body.get())?;
-                    keys.push(info(home, k, r.position, false));
-                }
-                control::KEY_REVOKED => {
-                    let k: KeyRevoked = serde_json::from_str(view.body.get())?;
-                    if let Some(i) = keys.iter_mut().find(|i| i.key == k.key) {
-                        i.revoked_seq = Some(r.position);
-                    }
-                }
-                _ => {}
+    dossier_log::for_each_record(log, 1, |r| -> anyhow::Result<()> {
+        let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable", r.position))?;
+        match view.event_type {
+            control::GENESIS => {
+                let g: GenesisBody = serde_json::from_str(view.body.get())?;
+                keys.push(info(home, g.founding_key, r.position, true));
             }
+            control::KEY_REGISTERED => {
+                let k: KeyRegistered = serde_json::from_str(view.body.get())?;
+                keys.push(info(home, k, r.position, false));
+            }
+            control::KEY_REVOKED => {
+                let k: KeyRevoked = serde_json::from_str(view.body.get())?;
+                if let Some(i) = keys.iter_mut().find(|i| i.key == k.key) {
+                    i.revoked_seq = Some(r.position);
+                }
+            }
+            _ => {}
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(keys)
 }
 

@@ -50,16 +50,12 @@ async fn leaves(log: &Backend) -> anyhow::Result<(String, Vec<Hash>, Vec<u64>)> 
     let genesis = ledger::genesis(log).await?.context("the ledger is empty")?;
     let mut hashes = Vec::new();
     let mut positions = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = log.read(from, 4096).await?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for r in &page {
-            hashes.push(Hash::of_record(&r.bytes));
-            positions.push(r.position);
-        }
-    }
+    dossier_log::for_each_record(log, 1, |r| -> anyhow::Result<()> {
+        hashes.push(Hash::of_record(&r.bytes));
+        positions.push(r.position);
+        Ok(())
+    })
+    .await?;
     Ok((genesis.ledger, hashes, positions))
 }
 
