@@ -83,3 +83,47 @@ fn a_truncated_or_forked_ledger_verifies_but_not_against_the_auditors_checkpoint
     out.expect_code(5);
     assert!(out.stdout.contains("rewritten"), "{}", out.stdout);
 }
+
+/// An operator who signs a checkpoint of a forked history is caught with evidence a third party
+/// can check with the key alone; consistent checkpoints are not reported.
+#[test]
+fn two_checkpoints_of_a_forked_history_give_checkable_evidence() {
+    let l = Ledger::init();
+    let files = example_files();
+    publish(&l, &files);
+    let work = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| work.path().join(name).display().to_string();
+    l.run(&["checkpoint", "--out", &path("a.txt")]).expect_code(0);
+    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub").trim().to_owned();
+
+    let head = l.head().seq;
+    let before_last_batch = l.log().iter().filter(|r| r.event_type == "batch.seal" && r.seq < head).map(|r| r.seq).max().expect("a seal");
+    truncate(&l, before_last_batch);
+    let fork = crate::support::gen_bundle("forked", 1, 20).json;
+    let f = l.write_json("fork.json", &fork);
+    l.run(&["publish", &f]).expect_code(0);
+    l.run(&["checkpoint", "--out", &path("b.txt")]).expect_code(0);
+
+    let out = l.run(&["fork-evidence", &path("a.txt"), &path("b.txt"), "--key", &key, "--out", &path("evidence.json")]);
+    out.expect_code(5);
+    assert!(out.stderr.contains("FORKED"), "{}", out.stderr);
+    let nowhere = tempfile::tempdir().expect("tempdir");
+    let check = run_in(nowhere.path(), &["check-fork", &path("evidence.json"), "--key", &key]);
+    check.expect_code(0);
+    assert!(check.stdout.contains("the evidence holds"), "{}", check.stdout);
+
+    // Tampered evidence does not hold.
+    let mut ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path("evidence.json")).expect("read")).expect("json");
+    ev["prefix_leaves"][0] = serde_json::json!("00".repeat(32));
+    std::fs::write(path("evidence.json"), ev.to_string()).expect("write");
+    run_in(nowhere.path(), &["check-fork", &path("evidence.json"), "--key", &key]).expect_code(5);
+
+    // A later checkpoint of the same (forked) history is consistent with b.
+    let more = crate::support::gen_bundle("later", 1, 3).json;
+    let m = l.write_json("more.json", &more);
+    l.run(&["publish", &m]).expect_code(0);
+    l.run(&["checkpoint", "--out", &path("c.txt")]).expect_code(0);
+    let out = l.run(&["fork-evidence", &path("b.txt"), &path("c.txt"), "--key", &key]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("consistent"), "{}", out.stdout);
+}

@@ -120,6 +120,26 @@ pub enum Command {
     /// N records or T seconds into auditor.db, and raise an alarm (exit 5) on anything that
     /// does not verify or contradicts its last checkpoint. `auditor status` reports its health.
     Auditor(AuditorArgs),
+    /// Compare two signed checkpoints against this ledger; if they cannot both be true, write
+    /// evidence of a forked history that anyone can check (exit 5).
+    ForkEvidence(ForkEvidenceArgs),
+    /// Check fork evidence offline, with only the checkpoint key.
+    CheckFork(CheckProofArgs),
+}
+
+/// `dossier fork-evidence`.
+#[derive(Debug, Args)]
+pub struct ForkEvidenceArgs {
+    /// One signed checkpoint (for example, one an auditor kept).
+    pub first: PathBuf,
+    /// The other (for example, the operator's current one); this ledger must match the larger.
+    pub second: PathBuf,
+    /// The public key that signed the checkpoints (64 hex digits, or a file holding them).
+    #[arg(long, value_name = "PUBKEY|FILE")]
+    pub key: String,
+    /// Write the evidence to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `dossier auditor`.

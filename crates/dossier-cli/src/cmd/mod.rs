@@ -70,6 +70,8 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,
         Command::Prove(a) => proofs::prove(&home()?, a).await,
         Command::CheckProof(a) => proofs::check_proof(a),
+        Command::ForkEvidence(a) => proofs::fork_evidence(&home()?, a).await,
+        Command::CheckFork(a) => proofs::check_fork(a),
         Command::Auditor(a) => auditor::run(&home()?.for_audit(), a).await,
     }
 }

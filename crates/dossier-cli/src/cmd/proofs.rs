@@ -5,13 +5,13 @@ use anyhow::{bail, Context as _};
 use dossier_chain::{parse_public_hex, Hash, RecordView};
 use dossier_log::{ledger, EventLog};
 use dossier_proofs::{
-    checkpoint_verifier, consistency_proof, inclusion_proof, open_checkpoint, verify_consistency, verify_inclusion,
+    checkpoint_verifier, ForkEvidence, consistency_proof, inclusion_proof, open_checkpoint, verify_consistency, verify_inclusion,
     Checkpoint, TreeHead,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::cli::{CheckProofArgs, CheckpointArgs, ProveArgs};
+use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -137,12 +137,7 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
 pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let bundle: ProofBundle = serde_json::from_str(&text).with_context(|| format!("{} is not a proof bundle", args.file.display()))?;
-    let key_text = if args.key.len() == 64 && args.key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        args.key.clone()
-    } else {
-        std::fs::read_to_string(&args.key).with_context(|| format!("reading key {}", args.key))?
-    };
-    let public = parse_public_hex(&key_text).context("the key is not an Ed25519 public key")?;
+    let public = read_key(&args.key)?;
     let fail = |what: String| CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {what}"));
     match bundle {
         ProofBundle::Inclusion { ledger, seq, record, proof, checkpoint } => {
@@ -201,4 +196,58 @@ pub async fn check_against(log: &Backend, note: &str, keys: &[String]) -> anyhow
         bail!("the first {size} records no longer match the signed checkpoint: the history was rewritten");
     }
     Ok(format!("the ledger extends the signed checkpoint of {size} records"))
+}
+
+/// A public key given as 64 hex digits or as a file holding them.
+fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    let text = if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        key.to_owned()
+    } else {
+        std::fs::read_to_string(key).with_context(|| format!("reading key {key}"))?
+    };
+    parse_public_hex(&text).context("the key is not an Ed25519 public key")
+}
+
+/// The ledger id a checkpoint note names on its first line.
+fn note_ledger(note: &str) -> anyhow::Result<String> {
+    let body = note.split("\n\n").next().unwrap_or_default();
+    Ok(Checkpoint::parse_body(&format!("{body}\n")).context("not a dossier checkpoint")?.ledger)
+}
+
+/// `dossier fork-evidence FIRST SECOND --key K`.
+pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let (first, second) = (read(&args.first)?, read(&args.second)?);
+    let ledger = note_ledger(&first)?;
+    let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
+    let log = home.open_log().await?;
+    let (_, hashes, _) = leaves(&log).await?;
+    match ForkEvidence::find(&first, &second, &verifier, &hashes) {
+        Ok(None) => {
+            println!("consistent: the two checkpoints describe one history");
+            Ok(())
+        }
+        Ok(Some(evidence)) => {
+            let kind = evidence.check(&verifier).map_err(|e| anyhow::anyhow!("the evidence does not check: {e}"))?;
+            let text = serde_json::to_string_pretty(&evidence).context("encoding the evidence")? + "\n";
+            write_out(args.out.as_deref(), &text)?;
+            Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("FORKED history: the two signed checkpoints cannot both be true ({kind:?})")))
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot compare the checkpoints: {e}").into()),
+    }
+}
+
+/// `dossier check-fork FILE --key K`: exit 0 if the evidence proves a fork.
+pub fn check_fork(args: &CheckProofArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let evidence: ForkEvidence = serde_json::from_str(&text).with_context(|| format!("{} is not fork evidence", args.file.display()))?;
+    let ledger = note_ledger(&evidence.first)?;
+    let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
+    match evidence.check(&verifier) {
+        Ok(kind) => {
+            println!("the evidence holds: ledger {ledger} has a forked history ({kind:?})");
+            Ok(())
+        }
+        Err(e) => Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("the evidence does not hold: {e}"))),
+    }
 }
