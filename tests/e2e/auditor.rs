@@ -171,7 +171,8 @@ fn the_auditor_service_follows_the_ledger_and_stops_on_sigterm() {
 
 /// On a real JetStream server, through the CLI: the stream is deleted and a different ledger
 /// (another founder, valid signatures) grown in its place; the auditor and `verify
-/// --checkpoint` both refuse it.
+/// --checkpoint` both refuse it. Its checkpoints and the alarm are also published to the
+/// ledger's checkpoint stream, outside the ledger's own stream.
 #[test]
 fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
     let server = dossier_testkit::NatsServer::start();
@@ -192,12 +193,22 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
     let cp = honest.path().join("cp.txt").display().to_string();
     on(honest.path(), &["auditor", "checkpoint", "--out", &cp]).expect_code(0);
     on(honest.path(), &["verify", "--checkpoint", &cp]).expect_code(0);
+    let head = on(honest.path(), &["verify", "--json"]).json()["last_seq"].as_u64().expect("last_seq");
 
-    // The operator deletes the stream and grows another history in its place.
+    // The checkpoints are in DOSSIER_AUDITED_CHECKPOINTS; the ledger stream holds only records.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let note = std::fs::read_to_string(&cp).expect("checkpoint file");
     rt.block_on(async {
         let client = async_nats::connect(&url).await.expect("connect");
         let js = async_nats::jetstream::new(client);
+        let cps = js.get_stream("DOSSIER_AUDITED_CHECKPOINTS").await.expect("checkpoint stream");
+        let last = cps.direct_get_last_for_subject("dossier.audited.checkpoints").await.expect("a checkpoint");
+        assert_eq!(std::str::from_utf8(&last.payload).expect("utf-8"), note);
+        assert!(cps.get_info().await.expect("info").state.messages >= 2, "every 5 records and at the end");
+        let mut ledger = js.get_stream("DOSSIER_AUDITED").await.expect("ledger stream");
+        let state = ledger.info().await.expect("info").state.clone();
+        assert_eq!((state.first_sequence, state.last_sequence, state.messages), (1, head, head));
+        // The operator deletes the stream and grows another history in its place.
         js.delete_stream("DOSSIER_AUDITED").await.expect("delete the stream");
     });
     let forger = tempfile::tempdir().expect("tempdir");
@@ -209,6 +220,15 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
     let out = on(honest.path(), &["auditor", "--once"]);
     out.expect_code(5);
     assert!(out.stdout.contains("ALARM rewritten"), "{}\n{}", out.stdout, out.stderr);
+    rt.block_on(async {
+        let client = async_nats::connect(&url).await.expect("connect");
+        let cps = async_nats::jetstream::new(client).get_stream("DOSSIER_AUDITED_CHECKPOINTS").await.expect("stream");
+        let alarm = cps.direct_get_last_for_subject("dossier.audited.alarms").await.expect("an alarm");
+        let alarm: serde_json::Value = serde_json::from_slice(&alarm.payload).expect("json");
+        assert_eq!(alarm["kind"], "rewritten", "{alarm}");
+        let last = cps.direct_get_last_for_subject("dossier.audited.checkpoints").await.expect("a checkpoint");
+        assert_eq!(std::str::from_utf8(&last.payload).expect("utf-8"), note, "nothing signed after the alarm");
+    });
     let st = on(honest.path(), &["auditor", "status", "--json"]);
     st.expect_code(5);
     assert_eq!(st.json()["healthy"], false);

@@ -10,8 +10,9 @@ use dossier_proofs::{Checkpoint, RootBuilder, TreeHead};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use crate::announce::{Announcement, DynAnnounce};
 use crate::store::{CheckpointWrite, Store};
-use crate::{Alarm, Error, StoredCheckpoint};
+use crate::{Alarm, Announce, Error, NoAnnounce, StoredCheckpoint};
 
 /// How the auditor paces itself.
 #[derive(Clone, Debug)]
@@ -167,6 +168,9 @@ fn hash_page(page: &[StoredRecord]) -> Vec<Hash> {
 /// A progress callback.
 type Progress<'a> = Box<dyn FnMut(&Event) + Send + 'a>;
 
+/// Announcements kept for a retry at most (the oldest are dropped first).
+const MAX_PENDING_ANNOUNCEMENTS: usize = 1024;
+
 /// The continuous auditor over one ledger. See the crate documentation.
 pub struct Auditor<'a, L: EventLog> {
     log: &'a L,
@@ -191,6 +195,8 @@ pub struct Auditor<'a, L: EventLog> {
     checkpoints_signed: u64,
     last_checkpoint_at: Instant,
     progress: Option<Progress<'a>>,
+    announcer: Box<dyn DynAnnounce + 'a>,
+    pending_announcements: std::collections::VecDeque<Announcement>,
 }
 
 impl<L: EventLog> std::fmt::Debug for Auditor<'_, L> {
@@ -265,6 +271,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             checkpoints_signed: 0,
             last_checkpoint_at: Instant::now(),
             progress: None,
+            announcer: Box::new(NoAnnounce),
+            pending_announcements: std::collections::VecDeque::new(),
         })
     }
 
@@ -273,6 +281,41 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     pub fn with_progress(mut self, f: impl FnMut(&Event) + Send + 'a) -> Self {
         self.progress = Some(Box::new(f));
         self
+    }
+
+    /// Also publishes every checkpoint and alarm through `announcer`, after storing it in
+    /// `auditor.db`.
+    #[must_use]
+    pub fn with_announcer(mut self, announcer: impl Announce + 'a) -> Self {
+        self.announcer = Box::new(announcer);
+        self
+    }
+
+    fn announce_later(&mut self, a: Announcement) {
+        if self.pending_announcements.len() >= MAX_PENDING_ANNOUNCEMENTS {
+            self.pending_announcements.pop_front();
+        }
+        self.pending_announcements.push_back(a);
+    }
+
+    /// Publishes the pending announcements, in order; on a failure, logs it and keeps the rest
+    /// for the next call.
+    async fn announce(&mut self) {
+        while let Some(next) = self.pending_announcements.front() {
+            match self.announcer.announce(next).await {
+                Ok(()) => {
+                    self.pending_announcements.pop_front();
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        target: "dossier_auditor",
+                        pending = self.pending_announcements.len(),
+                        "announcing a checkpoint or alarm failed (will retry): {e}"
+                    );
+                    return;
+                }
+            }
+        }
     }
 
     fn emit(&mut self, e: Event) {
@@ -320,6 +363,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             a.detail
         );
         self.store.insert_alarm(&a)?;
+        self.announce_later(Announcement::Alarm(a.clone()));
         self.alarms.push(a.clone());
         self.emit(Event::Alarm(a));
         Ok(())
@@ -346,6 +390,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     /// # Errors
     /// If the backend or the store fails.
     pub async fn check_head(&mut self) -> Result<(), Error> {
+        let r = self.check_head_inner().await;
+        self.announce().await;
+        r
+    }
+
+    async fn check_head_inner(&mut self) -> Result<(), Error> {
         let size = self.tree.size();
         if size == 0 {
             return Ok(());
@@ -384,6 +434,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     /// # Errors
     /// If the backend or the store fails.
     pub async fn rescan(&mut self) -> Result<(), Error> {
+        let r = self.rescan_inner().await;
+        self.announce().await;
+        r
+    }
+
+    async fn rescan_inner(&mut self) -> Result<(), Error> {
         let Some(cp) = self.last.clone() else { return Ok(()) };
         let mut v = Verifier::new(self.trust.clone());
         let mut tree = RootBuilder::new();
@@ -461,6 +517,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
 
     /// Reads and verifies one page of new records; returns how many were read.
     async fn poll(&mut self) -> Result<usize, Error> {
+        let r = self.poll_inner().await;
+        self.announce().await;
+        r
+    }
+
+    async fn poll_inner(&mut self) -> Result<usize, Error> {
         let page = self.log.read(self.tree.size() + 1, self.options.page.max(1)).await?;
         let n = page.len();
         self.records_read += n as u64;
@@ -513,6 +575,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         })?;
         self.pending_key_records.clear();
         tracing::info!(target: "dossier_auditor", size, root = %root, "signed checkpoint");
+        self.announce_later(Announcement::Checkpoint(cp.clone()));
         self.last = Some(cp.clone());
         self.checkpoints_signed += 1;
         self.last_checkpoint_at = Instant::now();
@@ -536,6 +599,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             self.check_head().await?;
         }
         self.checkpoint()?;
+        self.announce().await;
         Ok(self.report())
     }
 
@@ -564,6 +628,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             }
         }
         self.checkpoint()?;
+        self.announce().await;
         Ok(self.report())
     }
 

@@ -15,6 +15,10 @@
 //!   root): an error-level `tracing` event, a row in the `alarms` table, and an unhealthy
 //!   [`Report`] / [`Status`]. After an alarm it signs nothing more.
 //!
+//! Checkpoints and alarms can also be published elsewhere through an [`Announce`] sink
+//! ([`Auditor::with_announcer`]; on JetStream, the ledger's checkpoint stream), after they are
+//! stored in `auditor.db`, which stays the source of truth.
+//!
 //! # Restarting without re-reading the ledger
 //!
 //! At each checkpoint the auditor stores, in the same transaction: the tree's frontier (one
@@ -35,9 +39,11 @@
 //! [`Options::rescan_interval`] re-read the checkpointed prefix, recompute its root and compare
 //! it with the signed one.
 
+mod announce;
 mod auditor;
 mod store;
 
+pub use announce::{Announce, AnnounceError, NoAnnounce};
 pub use auditor::{status, Auditor, Event, Options, Report, Status};
 pub use store::{Alarm, Store, StoredCheckpoint, STORE_FILE};
 

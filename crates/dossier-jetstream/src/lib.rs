@@ -3,7 +3,9 @@
 //! One stream per ledger (`DOSSIER_<LEDGER>`, subject `dossier.<ledger>.records`) holds the
 //! records, one per message, so the stream sequence *is* the record sequence. Report texts live
 //! in the object store bucket `dossier-<ledger>-content`, named by their BLAKE3 hash. This is
-//! the only crate that imports `async-nats`.
+//! the only crate that imports `async-nats`. The auditor's signed checkpoints and alarms go to
+//! a stream of their own, `DOSSIER_<LEDGER>_CHECKPOINTS` (subjects `dossier.<ledger>.checkpoints`
+//! and `dossier.<ledger>.alarms`), through an [`Announcer`].
 //!
 //! How the [`EventLog`](dossier_log::EventLog) contract is kept:
 //!
@@ -21,11 +23,13 @@
 //!   that nothing can be deleted, purged, rolled up, expired or dropped by limits; an unsafe
 //!   existing stream is refused unless explicitly allowed.
 
+mod announce;
 mod config;
 mod error;
 mod index;
 mod log;
 
+pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};
 pub use config::{Credentials, JetStreamConfig};
 pub use error::JetStreamError;
 pub use log::{BatchMode, JetStreamLog};

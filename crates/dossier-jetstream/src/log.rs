@@ -75,6 +75,8 @@ pub struct JetStreamLog {
     /// An ordered consumer left positioned after the last range read, with the position it
     /// will deliver next: sequential reads (replay, verification) reuse it.
     reader: tokio::sync::Mutex<Option<(u64, consumer::pull::Ordered)>>,
+    /// The settings it was opened with (for [`JetStreamLog::announcer`]).
+    cfg: JetStreamConfig,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -160,6 +162,7 @@ impl JetStreamLog {
             unsafe_settings: problems,
             reader: tokio::sync::Mutex::new(None),
             msg_ids_in_batches: false,
+            cfg: cfg.clone(),
         };
         let mut log = log;
         log.msg_ids_in_batches = server_at_least(&log.client.server_info().version, 2, 14);
@@ -179,6 +182,15 @@ impl JetStreamLog {
     #[must_use]
     pub fn msg_ids_in_batches(&self) -> bool {
         self.msg_ids_in_batches
+    }
+
+    /// An [`Announcer`](crate::Announcer) for this ledger's checkpoints and alarms, on the same
+    /// connection (its stream is created if missing).
+    ///
+    /// # Errors
+    /// As [`Announcer::open`](crate::Announcer::open).
+    pub async fn announcer(&self) -> Result<crate::Announcer, JetStreamError> {
+        crate::Announcer::with_client(self.client.clone(), &self.cfg).await
     }
 
     /// How batches are published on this stream.
@@ -463,7 +475,7 @@ impl JetStreamLog {
     }
 }
 
-async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client, JetStreamError> {
+pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client, JetStreamError> {
     let mut opts = async_nats::ConnectOptions::new()
         .name("dossier")
         .request_timeout(Some(cfg.request_timeout))
@@ -489,7 +501,7 @@ async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client, JetStreamE
         .map_err(|e| JetStreamError::Connect { url: cfg.url.clone(), reason: e.to_string() })
 }
 
-fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 const ADMIN: (&str, &str) = ("admin", "EXAMPLE-admin-password-REPLACE-ME");
 const PRODUCER: (&str, &str) = ("producer", "EXAMPLE-producer-password-REPLACE-ME");
 const READER: (&str, &str) = ("reader", "EXAMPLE-reader-password-REPLACE-ME");
+const AUDITOR: (&str, &str) = ("auditor", "EXAMPLE-auditor-password-REPLACE-ME");
 const ROUTE: (&str, &str) = ("route", "EXAMPLE-route-password-REPLACE-ME");
 
 fn deploy(file: &str) -> PathBuf {
@@ -226,6 +227,21 @@ fn ledger_stream_config(replicas: u32) -> String {
     .to_string()
 }
 
+fn checkpoint_stream_config(replicas: u32) -> String {
+    json!({
+        "name": "DOSSIER_T_CHECKPOINTS",
+        "subjects": ["dossier.t.checkpoints", "dossier.t.alarms"],
+        "storage": "file",
+        "retention": "limits",
+        "discard": "new",
+        "deny_delete": true,
+        "deny_purge": true,
+        "allow_direct": true,
+        "num_replicas": replicas,
+    })
+    .to_string()
+}
+
 fn content_stream_config(replicas: u32) -> String {
     json!({
         "name": "OBJ_dossier-t-content",
@@ -240,21 +256,52 @@ fn content_stream_config(replicas: u32) -> String {
 }
 
 /// The permission model, checked against one running deployment.
+/// Creates a stream, retrying while a busy cluster does not answer in time (creating a stream
+/// again with the same configuration is not an error, so a retry after a lost answer is safe).
+fn create_stream(admin: &mut Client, subject: &str, config: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match admin.request_within(subject, config, Duration::from_secs(10)) {
+            Reply::Ok(Some(v)) => {
+                assert!(v.get("error").is_none(), "{subject}: {v}");
+                return v;
+            }
+            other => assert!(Instant::now() < deadline, "{subject}: no answer: {other:?}"),
+        }
+    }
+}
+
+/// Waits (bounded) until a stream has a leader and, if replicated, all replicas current.
+fn wait_until_led(admin: &mut Client, stream: &str, replicas: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = admin.js(&format!("$JS.API.STREAM.INFO.{stream}"), "");
+        let led = replicas <= 1
+            || (info["cluster"]["leader"].is_string()
+                && info["cluster"]["replicas"]
+                    .as_array()
+                    .is_some_and(|r| r.len() + 1 == replicas as usize && r.iter().all(|p| p["current"] == true)));
+        if led {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stream {stream} has no leader with current replicas: {info}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn check_permissions(port: u16, replicas: u32) {
     let mut admin = Client::connect(port, ADMIN);
     let mut producer = Client::connect(port, PRODUCER);
     let mut reader = Client::connect(port, READER);
 
     // The admin creates the ledger stream and the content bucket's stream.
-    let created = admin.js(
-        "$JS.API.STREAM.CREATE.DOSSIER_T",
-        &ledger_stream_config(replicas),
-    );
+    let created = create_stream(&mut admin, "$JS.API.STREAM.CREATE.DOSSIER_T", &ledger_stream_config(replicas));
     assert_eq!(created["config"]["name"], "DOSSIER_T", "{created}");
-    admin.js(
-        "$JS.API.STREAM.CREATE.OBJ_dossier-t-content",
-        &content_stream_config(replicas),
-    );
+    create_stream(&mut admin, "$JS.API.STREAM.CREATE.OBJ_dossier-t-content", &content_stream_config(replicas));
+    // A replicated stream answers publishes only once it has a leader and current replicas.
+    for stream in ["DOSSIER_T", "OBJ_dossier-t-content"] {
+        wait_until_led(&mut admin, stream, replicas);
+    }
 
     // A producer appends, with a stored acknowledgement, and writes report texts.
     let ack = producer
@@ -322,6 +369,50 @@ fn check_permissions(port: u16, replicas: u32) {
         r#"{"batch":1,"expires":2000000000}"#,
     );
     assert_eq!(next.json("reader next"), Value::String("record-1".into()));
+
+    // The auditor reads the ledger, creates the checkpoint stream and publishes checkpoints and
+    // alarms to it; it may not append records nor change or remove streams.
+    let mut auditor = Client::connect(port, AUDITOR);
+    let direct = auditor
+        .request("$JS.API.DIRECT.GET.DOSSIER_T", r#"{"seq":1}"#)
+        .json("auditor direct get");
+    assert_eq!(direct, Value::String("record-1".into()));
+    let created = auditor.js(
+        "$JS.API.STREAM.CREATE.DOSSIER_T_CHECKPOINTS",
+        &checkpoint_stream_config(replicas),
+    );
+    assert_eq!(created["config"]["name"], "DOSSIER_T_CHECKPOINTS", "{created}");
+    let ack = auditor
+        .request("dossier.t.checkpoints", "checkpoint-1")
+        .json("auditor checkpoint");
+    assert_eq!(ack["stream"], "DOSSIER_T_CHECKPOINTS", "{ack}");
+    let ack = auditor
+        .request("dossier.t.alarms", r#"{"kind":"truncated"}"#)
+        .json("auditor alarm");
+    assert_eq!(ack["stream"], "DOSSIER_T_CHECKPOINTS", "{ack}");
+    for subject in [
+        "dossier.t.records",
+        "$O.dossier-t-content.C.x",
+        "$JS.API.STREAM.DELETE.DOSSIER_T_CHECKPOINTS",
+        "$JS.API.STREAM.PURGE.DOSSIER_T_CHECKPOINTS",
+        "$JS.API.STREAM.UPDATE.DOSSIER_T",
+    ] {
+        auditor
+            .request(subject, "{}")
+            .permission_violation(&format!("auditor {subject}"));
+    }
+    // Neither a reader nor a producer may forge a checkpoint or an alarm.
+    for subject in ["dossier.t.checkpoints", "dossier.t.alarms"] {
+        let err = reader
+            .request(subject, "forged")
+            .permission_violation(&format!("reader {subject}"));
+        assert!(err.contains(subject), "{err}");
+        producer
+            .request(subject, "forged")
+            .permission_violation(&format!("producer {subject}"));
+    }
+    let info = admin.js("$JS.API.STREAM.INFO.DOSSIER_T_CHECKPOINTS", "");
+    assert_eq!(info["state"]["messages"], 2, "{info}");
 
     // Only the admin may change the stream (here: harmlessly, its description).
     let mut update: Value = serde_json::from_str(&ledger_stream_config(replicas)).expect("json");

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dossier_auditor::{status, Auditor, Event, Options, Report, Status};
+use dossier_auditor::{status, Alarm, Announce, AnnounceError, Auditor, Event, Options, Report, Status, StoredCheckpoint};
+use dossier_jetstream::Announcer;
+
+use crate::backend::Backend;
 
 use crate::cli::{AuditorArgs, AuditorCommand};
 use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
@@ -32,6 +35,22 @@ fn print_event(e: &Event) {
     }
 }
 
+/// On JetStream, checkpoints and alarms are also published to the ledger's checkpoint stream
+/// (`DOSSIER_<LEDGER>_CHECKPOINTS`, subjects `dossier.<ledger>.checkpoints` and `.alarms`).
+struct JetStreamAnnounce(Announcer);
+
+impl Announce for JetStreamAnnounce {
+    async fn checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), AnnounceError> {
+        self.0.checkpoint(&cp.note, cp.size).await?;
+        Ok(())
+    }
+
+    async fn alarm(&self, alarm: &Alarm) -> Result<(), AnnounceError> {
+        self.0.alarm(&serde_json::to_string(alarm)?).await?;
+        Ok(())
+    }
+}
+
 async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     let log = home.open_log().await?;
     let signer = home.producer(args.key.as_deref())?;
@@ -46,6 +65,25 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     let path = home.auditor_path();
     let quiet = args.quiet;
     let auditor = Auditor::open(&log, &path, signer, trust, options).with_context(|| format!("opening {}", path.display()))?;
+    let announcer = match &log {
+        Backend::JetStream(js) => match js.announcer().await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("auditor: warning: not publishing checkpoints and alarms to JetStream: {e}");
+                None
+            }
+        },
+        Backend::Sqlite(_) => None,
+    };
+    let auditor = match announcer {
+        Some(a) => {
+            if !quiet {
+                eprintln!("auditor: publishing checkpoints on {} and alarms on {}", a.checkpoint_subject(), a.alarm_subject());
+            }
+            auditor.with_announcer(JetStreamAnnounce(a))
+        }
+        None => auditor,
+    };
     let mut auditor = auditor.with_progress(move |e| {
         if !quiet || matches!(e, Event::Alarm(_)) {
             print_event(e);
