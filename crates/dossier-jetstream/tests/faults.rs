@@ -347,3 +347,39 @@ async fn token_and_nkey_credentials_are_accepted() {
     init(&log).await;
     assert_eq!(verify_all(&log).await, 2);
 }
+
+/// TLS with a private certificate authority: trusted with `tls_ca`, refused without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let server_key = rcgen::KeyPair::generate().expect("server key");
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .expect("server cert");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let ca_pem = write("ca.pem", ca.pem());
+    let cert = write("server.pem", server_cert.pem());
+    let key = write("server-key.pem", server_key.serialize_pem());
+    let server = NatsServer::builder()
+        .config_text(format!("tls {{ cert_file: \"{}\"\n key_file: \"{}\" }}", cert.display(), key.display()))
+        .start()
+        .expect("a TLS server");
+
+    let mut cfg = config(&server.url(), &dir, "untrusted");
+    let err = JetStreamLog::open(&cfg).await.expect_err("the private CA is not trusted by default");
+    assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
+    cfg = config(&server.url(), &dir, "trusted");
+    cfg.tls_ca = Some(ca_pem);
+    let log = JetStreamLog::open(&cfg).await.expect("TLS with the CA");
+    init(&log).await;
+    assert_eq!(verify_all(&log).await, 2);
+}
