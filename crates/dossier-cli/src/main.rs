@@ -19,7 +19,9 @@ fn main() -> std::process::ExitCode {
     sigpipe::reset();
     let args = cli::Cli::parse();
     init_tracing(args.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // Two workers: the NATS client's connection task and dossier's own work (reading, hashing)
+    // then run side by side, as on the 2-core machines dossier targets.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dossier: cannot start the async runtime: {e}");
