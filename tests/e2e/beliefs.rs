@@ -228,3 +228,24 @@ fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
     assert_eq!(status["digest"], rebuilt["digest"]);
     assert_eq!(belief(&l.run(&["beliefs", "--json"]).ok().json(), TRANSFERS)["status"]["summary"], "disputed");
 }
+
+/// `why --at VALID_TIME`: the belief about the world then, even after a later revision was
+/// recorded (DESIGN.md §5: at the end of February the count is still ~6,700).
+#[test]
+fn why_at_a_valid_time_answers_with_the_figure_valid_then() {
+    let l = crate::support::Ledger::init();
+    let files: Vec<String> = crate::support::example_files().iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["publish"];
+    args.extend(files.iter().map(String::as_str));
+    l.run(&args).expect_code(0);
+    let then = l.run(&["why", "dprk-russia/containers-shipped", "--at", "2024-02-29"]);
+    then.expect_code(0);
+    let line = then.stdout.lines().find(|l| l.trim_start().starts_with("belief:")).expect("a belief line").to_owned();
+    assert!(line.contains("6,700") && !line.contains("7,000 "), "{line}");
+    let now = l.run(&["why", "dprk-russia/containers-shipped"]);
+    let line = now.stdout.lines().find(|l| l.trim_start().starts_with("belief:")).expect("a belief line").to_owned();
+    assert!(line.contains("7,000"), "{line}");
+    let json = l.run(&["why", "dprk-russia/containers-shipped", "--at", "2024-02-29", "--json"]);
+    json.expect_code(0);
+    assert_eq!(json.json()["belief"]["best_claim"], "claim:rok-mnd/containers-2024-02");
+}

@@ -257,9 +257,18 @@ pub struct QuestionArgs {
     /// As of this recorded time: RFC 3339, or a date (the end of that day, UTC).
     #[arg(long, value_name = "TIME", value_parser = as_of)]
     pub as_of: Option<String>,
+    /// (`why` only) The belief about the world at this valid time: RFC 3339, or a date (the
+    /// end of that day, UTC). Computed by folding the ledger (up to --as-of), not from the
+    /// stored views, which hold current valid time only.
+    #[arg(long, value_name = "TIME", value_parser = valid_at)]
+    pub at: Option<dossier_model::Timestamp>,
     /// As JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn valid_at(s: &str) -> Result<dossier_model::Timestamp, String> {
+    dossier_model::Timestamp::parse_as_of(s).map_err(|e| e.to_string())
 }
 
 /// `dossier serve` and `dossier projector`.

@@ -295,8 +295,48 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
     text.push_str(&format!("{sub}event:   {} ({})\n", event_ref(&c["event"]), when(&c["event"]["recorded"])));
 }
 
+/// Folds the ledger's domain events recorded up to `as_of` (all if `None`) into a fresh engine:
+/// the one way to answer at a valid time, which stored views (current valid time) cannot.
+async fn fold(home: &Home, as_of: Option<&str>) -> CliResult<(dossier_beliefs::Engine, u64)> {
+    use dossier_chain::{Hash, RecordView};
+    let log = home.open_log().await?;
+    let mut engine = dossier_beliefs::Engine::new();
+    let mut last = 0;
+    dossier_log::for_each_record(&log, 1, |r| -> anyhow::Result<()> {
+        let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable; run `dossier verify`", r.position))?;
+        if as_of.is_some_and(|t| view.recorded > t) {
+            return Ok(());
+        }
+        last = r.position;
+        let Ok(event) = dossier_model::DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes()) else {
+            return Ok(()); // control records (genesis, seals, keys) are not domain events
+        };
+        let recorded = dossier_model::Timestamp::parse(view.recorded).with_context(|| format!("record {}: recorded time", r.position))?;
+        let hash = Hash::of_record(&r.bytes).to_hex();
+        engine.apply(dossier_beliefs::Recorded { seq: r.position, hash: &hash, recorded, event: &event });
+        Ok(())
+    })
+    .await?;
+    Ok((engine, last))
+}
+
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
+    if let Some(at) = args.at {
+        let q = question_id(&args.question);
+        let (engine, seq) = fold(home, args.as_of.as_deref()).await?;
+        let id = dossier_model::EntityId::parse(&q).map_err(|e| CliError::new(FAILURE, anyhow::anyhow!("{q}: {e}")))?;
+        let Some(b) = engine.belief(&id, Some(at)) else {
+            return Err(not_posed(&q, args.as_of.as_deref()));
+        };
+        let b = serde_json::to_value(&b).context("encoding the belief")?;
+        if args.json {
+            return out(&pretty(&json!({ "as_of": args.as_of, "valid_at": at.to_string(), "seq": seq, "belief": b }))?);
+        }
+        let progress = Progress { applied: seq, head: seq };
+        let text = why_text(&b, args.as_of.as_deref(), &progress);
+        return out(&format!("valid at {at} (folded from the ledger)\n{text}"));
+    }
     let (views, progress) = fresh_views(home).await?;
     let q = question_id(&args.question);
     let Some(b) = views.belief(&q, args.as_of.as_deref()).map_err(store_err)? else {

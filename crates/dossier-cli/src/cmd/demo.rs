@@ -58,7 +58,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     super::beliefs::beliefs(&home, &beliefs).await?;
 
     println!("\n== 7. why: the provenance tree of one belief (`dossier why {CONTAINERS}`)");
-    let why = QuestionArgs { question: CONTAINERS.into(), as_of: None, json: false };
+    let why = QuestionArgs { question: CONTAINERS.into(), as_of: None, at: None, json: false };
     super::beliefs::why(&home, &why).await?;
 
     println!("\n== done. Explore it yourself:");
