@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{example_files, gen_bundle, run_in, stderr_lines, wait_for_line, Ledger};
+use crate::support::{Ledger, example_files, gen_bundle, run_in, stderr_lines, wait_for_line};
 
 fn publish(l: &Ledger, files: &[std::path::PathBuf]) {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -29,7 +29,8 @@ fn audited() -> (Ledger, String) {
     out.expect_code(0);
     assert!(out.stdout.contains("ok: healthy"), "{}", out.stdout);
     let cp = l.file("auditor-checkpoint.txt").display().to_string();
-    l.run(&["auditor", "checkpoint", "--out", &cp]).expect_code(0);
+    l.run(&["auditor", "checkpoint", "--out", &cp])
+        .expect_code(0);
     l.run(&["verify", "--checkpoint", &cp]).expect_code(0);
     (l, cp)
 }
@@ -37,28 +38,49 @@ fn audited() -> (Ledger, String) {
 /// Sequence number of the last seal before the head (a batch boundary).
 fn boundary_before_last_batch(l: &Ledger) -> u64 {
     let head = l.head().seq;
-    l.log_with(&["--seals"]).iter().filter(|r| r.event_type == "batch.seal" && r.seq < head).map(|r| r.seq).max().expect("a seal")
+    l.log_with(&["--seals"])
+        .iter()
+        .filter(|r| r.event_type == "batch.seal" && r.seq < head)
+        .map(|r| r.seq)
+        .max()
+        .expect("a seal")
 }
 
 /// Deletes the records after `keep` straight from the SQLite file (triggers dropped).
 fn truncate(l: &Ledger, keep: u64) {
     let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_delete;").expect("drop trigger");
-    db.execute("DELETE FROM records WHERE seq > ?1", [keep]).expect("delete");
-    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep]).expect("index");
-    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep]).expect("index");
+    db.execute_batch("DROP TRIGGER records_no_delete;")
+        .expect("drop trigger");
+    db.execute("DELETE FROM records WHERE seq > ?1", [keep])
+        .expect("delete");
+    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
+        .expect("index");
+    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
+        .expect("index");
 }
 
 #[track_caller]
 fn expect_alarm(l: &Ledger, args: &[&str], kind: &str) {
     let out = l.run(args);
     out.expect_code(5);
-    assert!(out.stdout.contains(&format!("ALARM {kind}")), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("ALARM {kind}")),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     assert!(out.stderr.contains("UNHEALTHY"), "{}", out.stderr);
     let (code, s) = status(l);
     assert_eq!(code, 5, "{s}");
     assert_eq!(s["healthy"], false);
-    assert!(s["alarms"].as_array().expect("alarms").iter().any(|a| a["kind"].as_str().unwrap_or_default().starts_with(kind)), "{s}");
+    assert!(
+        s["alarms"]
+            .as_array()
+            .expect("alarms")
+            .iter()
+            .any(|a| a["kind"].as_str().unwrap_or_default().starts_with(kind)),
+        "{s}"
+    );
 }
 
 #[test]
@@ -69,23 +91,47 @@ fn the_auditor_checkpoints_and_resumes_from_its_checkpoint() {
     publish(&l, &files[..2]);
     let first = l.run(&["auditor", "--once", "--every", "5"]);
     first.expect_code(0);
-    assert!(first.stderr.contains("no checkpoint yet"), "{}", first.stderr);
-    assert!(first.stderr.contains("signed checkpoint at seq"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("no checkpoint yet"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("signed checkpoint at seq"),
+        "{}",
+        first.stderr
+    );
     let (code, s) = status(&l);
     assert_eq!(code, 0, "{s}");
     assert_eq!(s["healthy"], true);
     let size = s["last_checkpoint"]["size"].as_u64().expect("size");
     assert_eq!(size, l.head().seq);
-    assert!(s["checkpoints"].as_u64().expect("count") >= 2, "every 5 records and at the end: {s}");
+    assert!(
+        s["checkpoints"].as_u64().expect("count") >= 2,
+        "every 5 records and at the end: {s}"
+    );
     assert!(l.dir().join("auditor.db").is_file());
 
     publish(&l, &files[2..]);
     let second = l.run(&["auditor", "--once"]);
     second.expect_code(0);
-    assert!(second.stderr.contains(&format!("resuming from its checkpoint at seq {size}")), "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("resuming from its checkpoint at seq {size}")),
+        "{}",
+        second.stderr
+    );
     let new = l.head().seq - size;
     // The checkpoint's own record is read to check it, the new ones once, the new head twice.
-    assert!(second.stdout.contains(&format!("({} read in this run, resumed from {size})", new + 2)), "{}", second.stdout);
+    assert!(
+        second.stdout.contains(&format!(
+            "({} read in this run, resumed from {size})",
+            new + 2
+        )),
+        "{}",
+        second.stdout
+    );
     let (_, s) = status(&l);
     assert_eq!(s["last_checkpoint"]["size"].as_u64(), Some(l.head().seq));
 
@@ -94,22 +140,34 @@ fn the_auditor_checkpoints_and_resumes_from_its_checkpoint() {
     out.expect_code(0);
     assert!(out.stdout.starts_with("dossier."), "{}", out.stdout);
     let cp = l.file("cp.txt").display().to_string();
-    l.run(&["auditor", "checkpoint", "--out", &cp]).expect_code(0);
+    l.run(&["auditor", "checkpoint", "--out", &cp])
+        .expect_code(0);
     let v = l.run(&["verify", "--checkpoint", &cp]);
     v.expect_code(0);
-    assert!(v.stdout.contains("extends the signed checkpoint"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains("extends the signed checkpoint"),
+        "{}",
+        v.stdout
+    );
 }
 
 #[test]
 fn a_record_changed_behind_the_auditors_back_is_caught() {
     let (l, cp) = audited();
     let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_update;").expect("drop trigger");
-    let bytes: Vec<u8> = db.query_row("SELECT bytes FROM records WHERE seq = 21", [], |r| r.get(0)).expect("record 21");
+    db.execute_batch("DROP TRIGGER records_no_update;")
+        .expect("drop trigger");
+    let bytes: Vec<u8> = db
+        .query_row("SELECT bytes FROM records WHERE seq = 21", [], |r| r.get(0))
+        .expect("record 21");
     let text = String::from_utf8(bytes).expect("utf-8");
     let changed = text.replacen("claim.recorded", "claim.recordex", 1);
     assert_ne!(changed, text);
-    db.execute("UPDATE records SET bytes = ?1 WHERE seq = 21", [changed.as_bytes()]).expect("update");
+    db.execute(
+        "UPDATE records SET bytes = ?1 WHERE seq = 21",
+        [changed.as_bytes()],
+    )
+    .expect("update");
     drop(db);
     expect_alarm(&l, &["auditor", "--once", "--rescan"], "verify:");
     l.run(&["verify", "--checkpoint", &cp]).expect_code(5);
@@ -123,7 +181,11 @@ fn a_truncated_ledger_is_caught() {
     expect_alarm(&l, &["auditor", "--once"], "truncated");
     let out = l.run(&["verify", "--checkpoint", &cp]);
     out.expect_code(5);
-    assert!(out.stdout.contains("records were removed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("records were removed"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -135,7 +197,10 @@ fn a_forked_and_regrown_history_is_caught() {
     fork["report"]["title"] = serde_json::json!("a different history");
     let f = l.write_json("fork.json", &fork);
     l.run(&["publish", &f]).expect_code(0);
-    assert!(l.head().seq > head, "the fork is longer than the checkpoint");
+    assert!(
+        l.head().seq > head,
+        "the fork is longer than the checkpoint"
+    );
     l.run(&["verify"]).expect_code(0);
     expect_alarm(&l, &["auditor", "--once"], "rewritten");
     let out = l.run(&["verify", "--checkpoint", &cp]);
@@ -157,12 +222,24 @@ fn the_auditor_service_follows_the_ledger_and_stops_on_sigterm() {
     wait_for_line(&lines, "signed checkpoint at seq", Duration::from_secs(20));
     publish(&l, &files[1..]);
     let head = l.head().seq;
-    wait_for_line(&lines, &format!("signed checkpoint at seq {head} "), Duration::from_secs(20));
+    wait_for_line(
+        &lines,
+        &format!("signed checkpoint at seq {head} "),
+        Duration::from_secs(20),
+    );
     let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let out = child.wait_with_output().expect("the auditor stops");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: healthy"));
     let (code, s) = status(&l);
     assert_eq!(code, 0);
@@ -182,7 +259,10 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
         all.extend_from_slice(args);
         run_in(dir, &all)
     };
-    let files: Vec<String> = example_files().iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<String> = example_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let honest = tempfile::tempdir().expect("tempdir");
     on(honest.path(), &["init"]).expect_code(0);
     let mut publish = vec!["publish"];
@@ -193,23 +273,45 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
     let cp = honest.path().join("cp.txt").display().to_string();
     on(honest.path(), &["auditor", "checkpoint", "--out", &cp]).expect_code(0);
     on(honest.path(), &["verify", "--checkpoint", &cp]).expect_code(0);
-    let head = on(honest.path(), &["verify", "--json"]).json()["last_seq"].as_u64().expect("last_seq");
+    let head = on(honest.path(), &["verify", "--json"]).json()["last_seq"]
+        .as_u64()
+        .expect("last_seq");
 
     // The checkpoints are in DOSSIER_AUDITED_CHECKPOINTS; the ledger stream holds only records.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let note = std::fs::read_to_string(&cp).expect("checkpoint file");
     rt.block_on(async {
         let client = async_nats::connect(&url).await.expect("connect");
         let js = async_nats::jetstream::new(client);
-        let cps = js.get_stream("DOSSIER_AUDITED_CHECKPOINTS").await.expect("checkpoint stream");
-        let last = cps.direct_get_last_for_subject("dossier.audited.checkpoints").await.expect("a checkpoint");
+        let cps = js
+            .get_stream("DOSSIER_AUDITED_CHECKPOINTS")
+            .await
+            .expect("checkpoint stream");
+        let last = cps
+            .direct_get_last_for_subject("dossier.audited.checkpoints")
+            .await
+            .expect("a checkpoint");
         assert_eq!(std::str::from_utf8(&last.payload).expect("utf-8"), note);
-        assert!(cps.get_info().await.expect("info").state.messages >= 2, "every 5 records and at the end");
-        let mut ledger = js.get_stream("DOSSIER_AUDITED").await.expect("ledger stream");
+        assert!(
+            cps.get_info().await.expect("info").state.messages >= 2,
+            "every 5 records and at the end"
+        );
+        let mut ledger = js
+            .get_stream("DOSSIER_AUDITED")
+            .await
+            .expect("ledger stream");
         let state = ledger.info().await.expect("info").state.clone();
-        assert_eq!((state.first_sequence, state.last_sequence, state.messages), (1, head, head));
+        assert_eq!(
+            (state.first_sequence, state.last_sequence, state.messages),
+            (1, head, head)
+        );
         // The operator deletes the stream and grows another history in its place.
-        js.delete_stream("DOSSIER_AUDITED").await.expect("delete the stream");
+        js.delete_stream("DOSSIER_AUDITED")
+            .await
+            .expect("delete the stream");
     });
     let forger = tempfile::tempdir().expect("tempdir");
     on(forger.path(), &["init"]).expect_code(0);
@@ -219,15 +321,33 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
 
     let out = on(honest.path(), &["auditor", "--once"]);
     out.expect_code(5);
-    assert!(out.stdout.contains("ALARM rewritten"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("ALARM rewritten"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     rt.block_on(async {
         let client = async_nats::connect(&url).await.expect("connect");
-        let cps = async_nats::jetstream::new(client).get_stream("DOSSIER_AUDITED_CHECKPOINTS").await.expect("stream");
-        let alarm = cps.direct_get_last_for_subject("dossier.audited.alarms").await.expect("an alarm");
+        let cps = async_nats::jetstream::new(client)
+            .get_stream("DOSSIER_AUDITED_CHECKPOINTS")
+            .await
+            .expect("stream");
+        let alarm = cps
+            .direct_get_last_for_subject("dossier.audited.alarms")
+            .await
+            .expect("an alarm");
         let alarm: serde_json::Value = serde_json::from_slice(&alarm.payload).expect("json");
         assert_eq!(alarm["kind"], "rewritten", "{alarm}");
-        let last = cps.direct_get_last_for_subject("dossier.audited.checkpoints").await.expect("a checkpoint");
-        assert_eq!(std::str::from_utf8(&last.payload).expect("utf-8"), note, "nothing signed after the alarm");
+        let last = cps
+            .direct_get_last_for_subject("dossier.audited.checkpoints")
+            .await
+            .expect("a checkpoint");
+        assert_eq!(
+            std::str::from_utf8(&last.payload).expect("utf-8"),
+            note,
+            "nothing signed after the alarm"
+        );
     });
     let st = on(honest.path(), &["auditor", "status", "--json"]);
     st.expect_code(5);

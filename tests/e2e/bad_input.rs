@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{example_json, gen_bundle, HeadInfo, Ledger};
+use crate::support::{HeadInfo, Ledger, example_json, gen_bundle};
 
 /// A ledger holding example 01 (so bundles can refer to recorded entities).
 fn ledger_with_first_example() -> (Ledger, HeadInfo) {
@@ -30,12 +30,28 @@ fn rejected(l: &Ledger, before: &HeadInfo, file: &str, path: &str, reasons: &[&s
             .stderr
             .lines()
             .find(|line| line.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("`{cmd}`: no line starting with {prefix:?} in stderr:\n{}", out.stderr));
+            .unwrap_or_else(|| {
+                panic!(
+                    "`{cmd}`: no line starting with {prefix:?} in stderr:\n{}",
+                    out.stderr
+                )
+            });
         for reason in reasons {
-            assert!(line.contains(reason), "`{cmd}`: {reason:?} missing from {line:?}");
+            assert!(
+                line.contains(reason),
+                "`{cmd}`: {reason:?} missing from {line:?}"
+            );
         }
-        assert!(out.stderr.contains("nothing was appended"), "{}", out.stderr);
-        assert!(out.stdout.is_empty(), "`{cmd}` printed on stdout: {}", out.stdout);
+        assert!(
+            out.stderr.contains("nothing was appended"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "`{cmd}` printed on stdout: {}",
+            out.stdout
+        );
         assert_eq!(&l.head(), before, "`{cmd}` of {file} moved the head");
     }
 }
@@ -44,9 +60,24 @@ fn rejected(l: &Ledger, before: &HeadInfo, file: &str, path: &str, reasons: &[&s
 fn malformed_json_names_line_and_column() {
     let (l, before) = ledger_with_first_example();
     let file = l.write_bytes("malformed.json", b"{\"version\": 1,\n  \"sources\": [,]}");
-    rejected(&l, &before, &file, "/sources/0", &["malformed JSON at line 2, column 15"]);
-    let file = l.write_bytes("truncated.json", b"{\"version\": 1,\n \"marking\": \"TLP:CLEAR\"");
-    rejected(&l, &before, &file, "(document)", &["malformed JSON", "end of file", "line 2"]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/sources/0",
+        &["malformed JSON at line 2, column 15"],
+    );
+    let file = l.write_bytes(
+        "truncated.json",
+        b"{\"version\": 1,\n \"marking\": \"TLP:CLEAR\"",
+    );
+    rejected(
+        &l,
+        &before,
+        &file,
+        "(document)",
+        &["malformed JSON", "end of file", "line 2"],
+    );
 }
 
 #[test]
@@ -55,7 +86,13 @@ fn unknown_field_names_its_json_path() {
     let mut b = example_json(0);
     b["claims"][0]["colour"] = json!("red");
     let file = l.write_json("unknown.json", &b);
-    rejected(&l, &before, &file, "/claims/0/colour", &["unknown field `colour`", "line "]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/claims/0/colour",
+        &["unknown field `colour`", "line "],
+    );
 }
 
 #[test]
@@ -64,11 +101,23 @@ fn wrong_type_names_its_json_path() {
     let mut b = example_json(0);
     b["claims"][1]["quote"]["start"] = json!("140");
     let file = l.write_json("wrong-type.json", &b);
-    rejected(&l, &before, &file, "/claims/1/quote/start", &["invalid type: string \"140\"", "expected u64"]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/claims/1/quote/start",
+        &["invalid type: string \"140\"", "expected u64"],
+    );
     let mut b = example_json(0);
     b["sources"][0]["aliases"] = json!("국방부");
     let file = l.write_json("wrong-type-2.json", &b);
-    rejected(&l, &before, &file, "/sources/0/aliases", &["invalid type", "expected a sequence"]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/sources/0/aliases",
+        &["invalid type", "expected a sequence"],
+    );
 }
 
 /// A bundle with no report whose single claim refers to what the test chooses.
@@ -101,20 +150,50 @@ fn dangling_references_are_rejected() {
     assert_eq!(out.ok().json()[0]["new"], 1);
 
     let cases = [
-        ("question", claim_bundle(report, "question:e2e/nowhere", speaker), "/claims/0/question", "`question:e2e/nowhere`"),
-        ("source", claim_bundle(report, question, "source:e2e/nobody"), "/claims/0/speaker", "`source:e2e/nobody`"),
-        ("report", claim_bundle("report:e2e/never-published", question, speaker), "/claims/0/report", "`report:e2e/never-published`"),
+        (
+            "question",
+            claim_bundle(report, "question:e2e/nowhere", speaker),
+            "/claims/0/question",
+            "`question:e2e/nowhere`",
+        ),
+        (
+            "source",
+            claim_bundle(report, question, "source:e2e/nobody"),
+            "/claims/0/speaker",
+            "`source:e2e/nobody`",
+        ),
+        (
+            "report",
+            claim_bundle("report:e2e/never-published", question, speaker),
+            "/claims/0/report",
+            "`report:e2e/never-published`",
+        ),
     ];
     for (name, bundle, path, id) in cases {
         let file = l.write_json(&format!("dangling-{name}.json"), &bundle);
-        rejected(&l, &before, &file, path, &[id, "is not defined in this bundle nor recorded in the ledger"]);
+        rejected(
+            &l,
+            &before,
+            &file,
+            path,
+            &[
+                id,
+                "is not defined in this bundle nor recorded in the ledger",
+            ],
+        );
     }
 
     // A supersession of a claim that exists nowhere.
     let mut b = claim_bundle(report, question, speaker);
     b["relations"] = json!([{ "kind": "supersedes", "from": "claim:e2e/dangling", "to": "claim:e2e/never-made" }]);
     let file = l.write_json("dangling-supersedes.json", &b);
-    rejected(&l, &before, &file, "/relations/0/to", &["`claim:e2e/never-made`", "not defined"]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/relations/0/to",
+        &["`claim:e2e/never-made`", "not defined"],
+    );
 }
 
 #[test]
@@ -124,27 +203,54 @@ fn quote_span_outside_the_text() {
     let chars = b["report"]["text"].as_str().expect("text").chars().count();
     b["claims"][2]["quote"]["end"] = json!(chars + 1);
     let file = l.write_json("span.json", &b);
-    rejected(&l, &before, &file, "/claims/2/quote/end", &[&format!("end {} is beyond the end", chars + 1), &format!("({chars} characters")]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/claims/2/quote/end",
+        &[
+            &format!("end {} is beyond the end", chars + 1),
+            &format!("({chars} characters"),
+        ],
+    );
 
     // Byte offsets instead of character offsets: the span no longer holds the quote (the text has
     // Hangul before it), and the message says where the quote really is.
     let mut b = example_json(0);
     let text = b["report"]["text"].as_str().expect("text").to_owned();
-    let quote = b["claims"][0]["quote"]["text"].as_str().expect("quote").to_owned();
+    let quote = b["claims"][0]["quote"]["text"]
+        .as_str()
+        .expect("quote")
+        .to_owned();
     let byte_start = text.find(&quote).expect("quote in text");
     let char_start = text[..byte_start].chars().count();
-    assert_ne!(byte_start, char_start, "the example must have multi-byte characters before the quote");
+    assert_ne!(
+        byte_start, char_start,
+        "the example must have multi-byte characters before the quote"
+    );
     b["claims"][0]["quote"]["start"] = json!(byte_start);
     b["claims"][0]["quote"]["end"] = json!(byte_start + quote.len());
     let file = l.write_json("span-bytes.json", &b);
-    rejected(&l, &before, &file, "/claims/0/quote/text", &[&format!("occurs at characters {char_start}..")]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "/claims/0/quote/text",
+        &[&format!("occurs at characters {char_start}..")],
+    );
 }
 
 #[test]
 fn invalid_utf8_names_the_byte_offset() {
     let (l, before) = ledger_with_first_example();
     let file = l.write_bytes("latin1.json", b"{\"version\": 1,\n \"x\": \"Gr\xfc\xdfe\"}");
-    rejected(&l, &before, &file, "(document)", &["invalid UTF-8 at byte offset 24", "line 2, column 10"]);
+    rejected(
+        &l,
+        &before,
+        &file,
+        "(document)",
+        &["invalid UTF-8 at byte offset 24", "line 2, column 10"],
+    );
 }
 
 #[test]
@@ -161,18 +267,32 @@ fn fifty_megabyte_file_fails_fast_with_its_size() {
     let (l, before) = ledger_with_first_example();
     let path = l.file("huge.json");
     // Sparse: 50 MB of zeros without writing them.
-    std::fs::File::create(&path).and_then(|f| f.set_len(50_000_000)).expect("sparse file");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(50_000_000))
+        .expect("sparse file");
     let file = path.display().to_string();
     let started = Instant::now();
-    rejected(&l, &before, &file, "(document)", &["50.0 MB", "limited to 16 MiB"]);
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    rejected(
+        &l,
+        &before,
+        &file,
+        "(document)",
+        &["50.0 MB", "limited to 16 MiB"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 
     // The same through standard input: refused after reading just past the limit.
     let out = l.run_stdin(&["publish", "-"], &vec![b' '; 50_000_000]);
     out.expect_code(3);
     // Only 16 MiB + 1 bytes were read: the message gives a lower bound, not a wrong size.
     assert!(
-        out.stderr.contains("<stdin>: (document): the input is more than 16.8 MB; a bundle is limited to 16 MiB"),
+        out.stderr.contains(
+            "<stdin>: (document): the input is more than 16.8 MB; a bundle is limited to 16 MiB"
+        ),
         "{}",
         out.stderr
     );
@@ -192,19 +312,32 @@ fn every_error_in_a_file_is_reported() {
         let out = l.run(&[cmd, &file]);
         out.expect_code(3);
         for (path, reason) in [
-            ("/claims/0/question", "`question:e2e/missing` is not defined"),
+            (
+                "/claims/0/question",
+                "`question:e2e/missing` is not defined",
+            ),
             ("/claims/1/quote/end", "end 100000 is beyond the end"),
             ("/claims/2/speaker", "`source:e2e/missing` is not defined"),
-            ("/questions/1/id", "duplicate id `question:dprk-russia/arms-transfers`"),
+            (
+                "/questions/1/id",
+                "duplicate id `question:dprk-russia/arms-transfers`",
+            ),
         ] {
             let prefix = format!("{file}: {path}: ");
             assert!(
-                out.stderr.lines().any(|line| line.starts_with(&prefix) && line.contains(reason)),
+                out.stderr
+                    .lines()
+                    .any(|line| line.starts_with(&prefix) && line.contains(reason)),
                 "`{cmd}`: no {prefix:?} … {reason:?} in:\n{}",
                 out.stderr
             );
         }
-        assert!(out.stderr.contains("dossier: 4 error(s) in the input; nothing was appended"), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("dossier: 4 error(s) in the input; nothing was appended"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(l.head(), before);
     }
 }
@@ -219,8 +352,17 @@ fn one_bad_file_of_two_appends_neither() {
         for cmd in ["publish", "validate"] {
             let out = l.run(&[cmd, files[0], files[1]]);
             out.expect_code(3);
-            assert!(out.stderr.contains(&format!("{bad_file}: /claimz: unknown field `claimz`")), "{}", out.stderr);
-            assert!(!out.stderr.contains(&good_file), "the good file is not an error: {}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("{bad_file}: /claimz: unknown field `claimz`")),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                !out.stderr.contains(&good_file),
+                "the good file is not an error: {}",
+                out.stderr
+            );
             assert!(!out.stdout.contains("published"), "{}", out.stdout);
             assert_eq!(l.head(), before);
         }

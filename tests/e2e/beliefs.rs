@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{command, gen_bundle, random_u64, stderr_lines, wait_for_line, Ledger};
+use crate::support::{Ledger, command, gen_bundle, random_u64, stderr_lines, wait_for_line};
 
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
@@ -18,16 +18,28 @@ fn batch_times(l: &Ledger) -> Vec<String> {
     out.ok();
     out.stdout
         .lines()
-        .map(|line| serde_json::from_str::<Value>(line).expect("JSON line")["recorded"].as_str().expect("recorded").to_owned())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).expect("JSON line")["recorded"]
+                .as_str()
+                .expect("recorded")
+                .to_owned()
+        })
         .collect()
 }
 
 fn belief<'a>(doc: &'a Value, q: &str) -> &'a Value {
-    doc["beliefs"].as_array().expect("beliefs").iter().find(|b| b["question"]["id"] == q).unwrap_or_else(|| panic!("{q} not in {doc}"))
+    doc["beliefs"]
+        .as_array()
+        .expect("beliefs")
+        .iter()
+        .find(|b| b["question"]["id"] == q)
+        .unwrap_or_else(|| panic!("{q} not in {doc}"))
 }
 
 fn figure(b: &Value) -> f64 {
-    b["value"]["value"]["quantity"]["value"].as_f64().unwrap_or_else(|| panic!("no figure: {}", b["value"]))
+    b["value"]["value"]["quantity"]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no figure: {}", b["value"]))
 }
 
 #[test]
@@ -42,8 +54,20 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
     // Current beliefs, as text and JSON.
     let text = l.run(&["beliefs"]);
     text.ok();
-    assert!(text.stdout.lines().any(|line| line.starts_with(CONTAINERS) && line.contains("≥7,000 containers")), "{}", text.stdout);
-    assert!(text.stdout.lines().any(|line| line.starts_with(TRANSFERS) && line.contains("disputed")), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .lines()
+            .any(|line| line.starts_with(CONTAINERS) && line.contains("≥7,000 containers")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .lines()
+            .any(|line| line.starts_with(TRANSFERS) && line.contains("disputed")),
+        "{}",
+        text.stdout
+    );
     let now = l.run(&["beliefs", "--json"]).ok().json();
     assert_eq!(now["beliefs"].as_array().unwrap().len(), 7);
     assert!(figure(belief(&now, CONTAINERS)) >= 7000.0);
@@ -54,26 +78,65 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
     assert_eq!(status["seq"], now["seq"]);
 
     // Before the revision (as of the first bundle): about 6,700, the transfers uncontested.
-    let before = l.run(&["beliefs", "--json", "--as-of", after_first]).ok().json();
+    let before = l
+        .run(&["beliefs", "--json", "--as-of", after_first])
+        .ok()
+        .json();
     assert_eq!(figure(belief(&before, CONTAINERS)), 6700.0);
-    assert_eq!(belief(&before, TRANSFERS)["status"]["summary"], "uncontested");
-    let after = l.run(&["beliefs", "--json", "--as-of", after_second]).ok().json();
+    assert_eq!(
+        belief(&before, TRANSFERS)["status"]["summary"],
+        "uncontested"
+    );
+    let after = l
+        .run(&["beliefs", "--json", "--as-of", after_second])
+        .ok()
+        .json();
     assert!(figure(belief(&after, CONTAINERS)) >= 7000.0);
     // A bare date is the end of that day; long before the ledger there is nothing.
-    assert_eq!(l.run(&["beliefs", "--json", "--as-of", "2000-01-01"]).ok().json()["beliefs"], Value::Array(vec![]));
+    assert_eq!(
+        l.run(&["beliefs", "--json", "--as-of", "2000-01-01"])
+            .ok()
+            .json()["beliefs"],
+        Value::Array(vec![])
+    );
     l.run(&["beliefs", "--as-of", "yesterday"]).expect_code(2);
 
     // Why: the provenance tree, with speakers, reliability, quotes, reports and event refs.
     let why = l.run(&["why", CONTAINERS]);
     why.ok();
-    for needle in ["≥7,000 containers", "supporting (", "superseded (1)", "retracted (1)", "speaker: source:", "reliability B", "quote:", "report:", "published", "seq ", "hash "] {
-        assert!(why.stdout.contains(needle), "no {needle:?} in:\n{}", why.stdout);
+    for needle in [
+        "≥7,000 containers",
+        "supporting (",
+        "superseded (1)",
+        "retracted (1)",
+        "speaker: source:",
+        "reliability B",
+        "quote:",
+        "report:",
+        "published",
+        "seq ",
+        "hash ",
+    ] {
+        assert!(
+            why.stdout.contains(needle),
+            "no {needle:?} in:\n{}",
+            why.stdout
+        );
     }
     // The question prefix may be left out.
-    assert_eq!(l.run(&["why", "dprk-russia/containers-shipped"]).ok().stdout, why.stdout);
+    assert_eq!(
+        l.run(&["why", "dprk-russia/containers-shipped"])
+            .ok()
+            .stdout,
+        why.stdout
+    );
     let why_then = l.run(&["why", CONTAINERS, "--as-of", after_first]);
     why_then.ok();
-    assert!(why_then.stdout.contains("~6,700 containers") && !why_then.stdout.contains("superseded ("), "{}", why_then.stdout);
+    assert!(
+        why_then.stdout.contains("~6,700 containers") && !why_then.stdout.contains("superseded ("),
+        "{}",
+        why_then.stdout
+    );
     let why_json = l.run(&["why", CONTAINERS, "--json"]).ok().json();
     assert_eq!(why_json["belief"], *belief(&now, CONTAINERS));
     l.run(&["why", "question:no/such-thing"]).expect_code(1);
@@ -82,12 +145,24 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
     let history = l.run(&["history", CONTAINERS, "--json"]).ok().json();
     let changes = history["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 7, "{history}");
-    assert!(changes[3]["reason"].as_str().unwrap().contains("superseded by claim:rok-mnd/containers-2024-03"));
-    let early = l.run(&["history", CONTAINERS, "--json", "--as-of", after_first]).ok().json();
+    assert!(
+        changes[3]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("superseded by claim:rok-mnd/containers-2024-03")
+    );
+    let early = l
+        .run(&["history", CONTAINERS, "--json", "--as-of", after_first])
+        .ok()
+        .json();
     assert_eq!(early["changes"].as_array().unwrap().len(), 2, "{early}");
     let text = l.run(&["history", CONTAINERS]);
     text.ok();
-    assert!(text.stdout.contains("posed (seq") && text.stdout.contains("retracted by report:"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("posed (seq") && text.stdout.contains("retracted by report:"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -105,8 +180,14 @@ fn belief_commands_need_a_ledger() {
 /// A ledger with `bundles` generated bundles (20 records each) published after init.
 fn larger_ledger(bundles: usize) -> Ledger {
     let l = Ledger::init();
-    let files: Vec<String> =
-        (0..bundles).map(|i| l.write_json(&format!("k{i}.json"), &gen_bundle(&format!("k{i}"), 4, 12).json)).collect();
+    let files: Vec<String> = (0..bundles)
+        .map(|i| {
+            l.write_json(
+                &format!("k{i}.json"),
+                &gen_bundle(&format!("k{i}"), 4, 12).json,
+            )
+        })
+        .collect();
     let mut args = vec!["publish"];
     args.extend(files.iter().map(String::as_str));
     l.run(&args).ok();
@@ -115,14 +196,21 @@ fn larger_ledger(bundles: usize) -> Ledger {
 
 fn terminate(child: &mut Child) {
     let pid = child.id().to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
 }
 
 /// Starts the projector, kills it with SIGKILL at random points during the catch-up, restarts
 /// it each time, then lets it catch up and stops it with SIGTERM. Returns the digest it
 /// reported and how many kills landed before the head.
-fn kill_and_restart(start: &dyn Fn() -> Child, status: &dyn Fn() -> Value, kills: usize) -> (String, usize) {
+fn kill_and_restart(
+    start: &dyn Fn() -> Child,
+    status: &dyn Fn() -> Value,
+    kills: usize,
+) -> (String, usize) {
     let mut mid_way = 0;
     let mut last_seq = 0;
     for _ in 0..kills {
@@ -135,7 +223,10 @@ fn kill_and_restart(start: &dyn Fn() -> Child, status: &dyn Fn() -> Value, kills
         assert!(exit.signal() == Some(9) || exit.success(), "{exit:?}");
         let s = status();
         let seq = s["seq"].as_u64().unwrap();
-        assert!(seq >= last_seq, "the checkpoint went back from {last_seq} to {seq}");
+        assert!(
+            seq >= last_seq,
+            "the checkpoint went back from {last_seq} to {seq}"
+        );
         last_seq = seq;
         if s["lag"].as_u64().unwrap() > 0 {
             mid_way += 1;
@@ -145,14 +236,24 @@ fn kill_and_restart(start: &dyn Fn() -> Child, status: &dyn Fn() -> Value, kills
     let lines = stderr_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let digest = loop {
-        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("the projector catches up");
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the projector catches up");
         if let Some(rest) = line.split("caught up at seq ").nth(1) {
-            break rest.split("digest ").nth(1).expect("a digest").trim().to_owned();
+            break rest
+                .split("digest ")
+                .nth(1)
+                .expect("a digest")
+                .trim()
+                .to_owned();
         }
     };
     terminate(&mut child);
     let exit = child.wait().expect("wait");
-    assert!(exit.success(), "SIGTERM stops the projector cleanly: {exit:?}");
+    assert!(
+        exit.success(),
+        "SIGTERM stops the projector cleanly: {exit:?}"
+    );
     (digest, mid_way)
 }
 
@@ -161,18 +262,29 @@ fn serve_killed_during_catch_up_ends_with_the_digest_of_a_clean_rebuild() {
     let l = larger_ledger(120);
     let head = l.head().seq;
     assert!(head > 2000, "{head}");
-    let start = || l.command().args(["serve", "--page", "16"]).spawn().expect("dossier serve starts");
+    let start = || {
+        l.command()
+            .args(["serve", "--page", "16"])
+            .spawn()
+            .expect("dossier serve starts")
+    };
     let status = || l.run(&["views", "status", "--json"]).ok().json();
     let (digest, mid_way) = kill_and_restart(&start, &status, 5);
     assert!(mid_way > 0, "no kill landed during the catch-up");
     let s = status();
-    assert_eq!((s["seq"].as_u64(), s["lag"].as_u64()), (Some(head), Some(0)));
+    assert_eq!(
+        (s["seq"].as_u64(), s["lag"].as_u64()),
+        (Some(head), Some(0))
+    );
     assert_eq!(s["digest"], digest.as_str());
     // A clean rebuild from sequence 1 gives the same digest.
     let rebuilt = l.run(&["views", "rebuild", "--json"]).ok().json();
     assert_eq!(rebuilt["digest"], digest.as_str());
     assert_eq!(rebuilt["seq"].as_u64(), Some(head));
-    assert_eq!(l.run(&["beliefs", "--json"]).ok().json()["digest"], digest.as_str());
+    assert_eq!(
+        l.run(&["beliefs", "--json"]).ok().json()["digest"],
+        digest.as_str()
+    );
 }
 
 #[test]
@@ -182,10 +294,13 @@ fn the_projector_service_on_jetstream_survives_kills_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let nats = |args: &[&str]| {
         let mut cmd = command(dir.path());
-        cmd.args(["--nats", url.as_str(), "--ledger", "views"]).args(args);
+        cmd.args(["--nats", url.as_str(), "--ledger", "views"])
+            .args(args);
         cmd
     };
-    let run = |args: &[&str]| crate::support::Out::from_output(nats(args).output().expect("dossier runs"));
+    let run = |args: &[&str]| {
+        crate::support::Out::from_output(nats(args).output().expect("dossier runs"))
+    };
     run(&["init"]).ok();
     let files: Vec<String> = (0..40)
         .map(|i| {
@@ -197,26 +312,44 @@ fn the_projector_service_on_jetstream_survives_kills_too() {
     let mut publish = vec!["publish"];
     publish.extend(files.iter().map(String::as_str));
     run(&publish).ok();
-    let start = || nats(&["projector", "--page", "8"]).spawn().expect("dossier projector starts");
+    let start = || {
+        nats(&["projector", "--page", "8"])
+            .spawn()
+            .expect("dossier projector starts")
+    };
     let status = || run(&["views", "status", "--json"]).ok().json();
     let (digest, _) = kill_and_restart(&start, &status, 3);
     let rebuilt = run(&["views", "rebuild", "--json"]).ok().json();
     assert_eq!(rebuilt["digest"], digest.as_str());
     assert_eq!(rebuilt["lag"], 0);
     // The belief commands answer from the same views on JetStream.
-    assert_eq!(run(&["beliefs", "--json"]).ok().json()["digest"], digest.as_str());
+    assert_eq!(
+        run(&["beliefs", "--json"]).ok().json()["digest"],
+        digest.as_str()
+    );
 }
 
 #[test]
 fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
     let l = Ledger::init();
-    let mut child = l.command().args(["serve"]).spawn().expect("dossier serve starts");
+    let mut child = l
+        .command()
+        .args(["serve"])
+        .spawn()
+        .expect("dossier serve starts");
     let lines = stderr_lines(&mut child);
     wait_for_line(&lines, "caught up at seq 2", Duration::from_secs(30));
     for (i, file) in crate::support::example_files().iter().enumerate() {
-        let out = l.run(&["publish", "--json", &file.display().to_string()]).ok().json();
+        let out = l
+            .run(&["publish", "--json", &file.display().to_string()])
+            .ok()
+            .json();
         let last = out[0]["last_seq"].as_u64().expect("last_seq");
-        wait_for_line(&lines, &format!("caught up at seq {last},"), Duration::from_secs(30));
+        wait_for_line(
+            &lines,
+            &format!("caught up at seq {last},"),
+            Duration::from_secs(30),
+        );
         // A reader catching up beside the running projector sees the same views.
         let now = l.run(&["beliefs", "--json"]).ok().json();
         assert_eq!(now["seq"].as_u64(), Some(last), "after bundle {}", i + 1);
@@ -226,7 +359,10 @@ fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
     let status = l.run(&["views", "status", "--json"]).ok().json();
     let rebuilt = l.run(&["views", "rebuild", "--json"]).ok().json();
     assert_eq!(status["digest"], rebuilt["digest"]);
-    assert_eq!(belief(&l.run(&["beliefs", "--json"]).ok().json(), TRANSFERS)["status"]["summary"], "disputed");
+    assert_eq!(
+        belief(&l.run(&["beliefs", "--json"]).ok().json(), TRANSFERS)["status"]["summary"],
+        "disputed"
+    );
 }
 
 /// `why --at VALID_TIME`: the belief about the world then, even after a later revision was
@@ -234,18 +370,45 @@ fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
 #[test]
 fn why_at_a_valid_time_answers_with_the_figure_valid_then() {
     let l = crate::support::Ledger::init();
-    let files: Vec<String> = crate::support::example_files().iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<String> = crate::support::example_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let mut args = vec!["publish"];
     args.extend(files.iter().map(String::as_str));
     l.run(&args).expect_code(0);
-    let then = l.run(&["why", "dprk-russia/containers-shipped", "--at", "2024-02-29"]);
+    let then = l.run(&[
+        "why",
+        "dprk-russia/containers-shipped",
+        "--at",
+        "2024-02-29",
+    ]);
     then.expect_code(0);
-    let line = then.stdout.lines().find(|l| l.trim_start().starts_with("belief:")).expect("a belief line").to_owned();
+    let line = then
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("belief:"))
+        .expect("a belief line")
+        .to_owned();
     assert!(line.contains("6,700") && !line.contains("7,000 "), "{line}");
     let now = l.run(&["why", "dprk-russia/containers-shipped"]);
-    let line = now.stdout.lines().find(|l| l.trim_start().starts_with("belief:")).expect("a belief line").to_owned();
+    let line = now
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("belief:"))
+        .expect("a belief line")
+        .to_owned();
     assert!(line.contains("7,000"), "{line}");
-    let json = l.run(&["why", "dprk-russia/containers-shipped", "--at", "2024-02-29", "--json"]);
+    let json = l.run(&[
+        "why",
+        "dprk-russia/containers-shipped",
+        "--at",
+        "2024-02-29",
+        "--json",
+    ]);
     json.expect_code(0);
-    assert_eq!(json.json()["belief"]["best_claim"], "claim:rok-mnd/containers-2024-02");
+    assert_eq!(
+        json.json()["belief"]["best_claim"],
+        "claim:rok-mnd/containers-2024-02"
+    );
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt as _;
 use std::time::{Duration, Instant};
 
-use crate::support::{example_files, gen_bundle, random_u64, stderr_lines, wait_for_line, Generated, Ledger};
+use crate::support::{
+    Generated, Ledger, example_files, gen_bundle, random_u64, stderr_lines, wait_for_line,
+};
 
 /// Events present in the ledger, as entity keys.
 fn recorded(l: &Ledger) -> BTreeSet<String> {
@@ -23,14 +25,18 @@ fn verifies(l: &Ledger) -> u64 {
     let (code, v) = l.verify_json();
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(v["last_sealed"], v["last_seq"], "an incomplete batch is stored: {v}");
+    assert_eq!(
+        v["last_sealed"], v["last_seq"],
+        "an incomplete batch is stored: {v}"
+    );
     v["last_seq"].as_u64().expect("last_seq")
 }
 
 /// A ledger with example 01 and a bundle of about 900 events written next to it.
 fn setup(tag: &str) -> (Ledger, Generated, String) {
     let l = Ledger::init();
-    l.run(&["publish", &example_files()[0].display().to_string()]).ok();
+    l.run(&["publish", &example_files()[0].display().to_string()])
+        .ok();
     let g = gen_bundle(tag, 20, 870);
     assert_eq!(g.events(), 893);
     let file = l.write_json(&format!("{tag}.json"), &g.json);
@@ -46,10 +52,18 @@ fn kill_at(l: &Ledger, file: &str, point: &str) {
         .spawn()
         .expect("spawn publish");
     let lines = stderr_lines(&mut child);
-    wait_for_line(&lines, &format!("dossier: paused at {point}"), Duration::from_secs(60));
+    wait_for_line(
+        &lines,
+        &format!("dossier: paused at {point}"),
+        Duration::from_secs(60),
+    );
     child.kill().expect("SIGKILL");
     let status = child.wait().expect("wait");
-    assert_eq!(status.signal(), Some(9), "the producer was not killed but ended with {status}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the producer was not killed but ended with {status}"
+    );
 }
 
 #[test]
@@ -64,7 +78,10 @@ fn killed_before_commit_leaves_nothing_and_republish_appends_all() {
 
     let out = l.run(&["publish", &file]);
     let (first, last) = (before.seq + 1, before.seq + 894);
-    assert_eq!(out.ok().stdout.trim(), format!("published {file}: seq {first}..={last} (893 events + seal)"));
+    assert_eq!(
+        out.ok().stdout.trim(),
+        format!("published {file}: seq {first}..={last} (893 events + seal)")
+    );
     assert_eq!(verifies(&l), last);
     assert_eq!(present_count(&g, &recorded(&l)), 893);
 }
@@ -75,11 +92,21 @@ fn killed_after_commit_keeps_everything_and_republish_is_unchanged() {
     let before = l.head();
     kill_at(&l, &file, "after-commit");
 
-    assert_eq!(verifies(&l), before.seq + 894, "the committed batch is not whole");
+    assert_eq!(
+        verifies(&l),
+        before.seq + 894,
+        "the committed batch is not whole"
+    );
     assert_eq!(present_count(&g, &recorded(&l)), 893);
     let head = l.head();
     let out = l.run(&["publish", &file]);
-    assert!(out.ok().stdout.starts_with(&format!("unchanged {file}: all 893 events")), "{}", out.stdout);
+    assert!(
+        out.ok()
+            .stdout
+            .starts_with(&format!("unchanged {file}: all 893 events")),
+        "{}",
+        out.stdout
+    );
     assert_eq!(l.head(), head);
 }
 
@@ -109,7 +136,11 @@ fn killed_at_random_moments_every_bundle_is_whole_or_absent() {
     let started = Instant::now();
     let out = publish(&calibration).output().expect("publish");
     let full = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     verifies(&l);
 
     let mut all = calibration;
@@ -126,21 +157,38 @@ fn killed_at_random_moments_every_bundle_is_whole_or_absent() {
 
         let head = verifies(&l);
         let present = recorded(&l);
-        let counts: Vec<usize> = bundles.iter().map(|(g, _)| present_count(g, &present)).collect();
+        let counts: Vec<usize> = bundles
+            .iter()
+            .map(|(g, _)| present_count(g, &present))
+            .collect();
         for ((g, file), n) in bundles.iter().zip(&counts) {
-            assert!(*n == 0 || *n == g.events(), "round {round}: {file} is partly present ({n} of {})", g.events());
+            assert!(
+                *n == 0 || *n == g.events(),
+                "round {round}: {file} is partly present ({n} of {})",
+                g.events()
+            );
         }
         // Bundles are published in order, so the present ones are a prefix.
         let whole: Vec<bool> = counts.iter().map(|n| *n > 0).collect();
-        assert!(whole.windows(2).all(|w| w[0] || !w[1]), "round {round}: not a prefix: {whole:?}");
-        outcomes.push(format!("kill after {delay:?}: {} of 4 bundles in, head {head}", whole.iter().filter(|w| **w).count()));
+        assert!(
+            whole.windows(2).all(|w| w[0] || !w[1]),
+            "round {round}: not a prefix: {whole:?}"
+        );
+        outcomes.push(format!(
+            "kill after {delay:?}: {} of 4 bundles in, head {head}",
+            whole.iter().filter(|w| **w).count()
+        ));
         all.extend(bundles);
     }
     eprintln!("uninterrupted run {full:?}; {outcomes:#?}");
 
     // Publishing everything again completes the interrupted rounds, and nothing is doubled.
     let out = publish(&all).output().expect("publish");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected: usize = 2 + all.iter().map(|(g, _)| g.events() + 1).sum::<usize>();
     assert_eq!(verifies(&l), expected as u64);
     let present = recorded(&l);

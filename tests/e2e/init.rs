@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{example_files, Ledger};
+use crate::support::{Ledger, example_files};
 
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -16,7 +16,11 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let name = path.strip_prefix(dir).expect("inside").display().to_string();
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("inside")
+                    .display()
+                    .to_string();
                 out.insert(name, std::fs::read(&path).expect("readable file"));
             }
         }
@@ -27,18 +31,37 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn init_twice_fails_and_changes_nothing() {
     let l = Ledger::init();
-    l.run(&["publish", &example_files()[0].display().to_string()]).ok();
+    l.run(&["publish", &example_files()[0].display().to_string()])
+        .ok();
     let head = l.head();
     let before = snapshot(l.dir());
     for name in ["ledger.db", "root.pub", "producer"] {
-        assert!(before.contains_key(name), "{name} missing: {:?}", before.keys());
+        assert!(
+            before.contains_key(name),
+            "{name} missing: {:?}",
+            before.keys()
+        );
     }
-    assert_eq!(before.keys().filter(|k| k.starts_with("keys/")).count(), 1, "{:?}", before.keys());
+    assert_eq!(
+        before.keys().filter(|k| k.starts_with("keys/")).count(),
+        1,
+        "{:?}",
+        before.keys()
+    );
 
     let out = l.run(&["init", "--name", "again", "--producer", "intruder"]);
     out.expect_code(1);
-    assert!(out.stderr.contains("already holds a ledger; nothing was changed"), "{}", out.stderr);
-    assert!(out.stderr.contains(&l.dir().display().to_string()), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("already holds a ledger; nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&l.dir().display().to_string()),
+        "{}",
+        out.stderr
+    );
     assert_eq!(snapshot(l.dir()), before, "the second init changed files");
     assert_eq!(l.head(), head);
 }
@@ -62,8 +85,17 @@ fn commands_without_a_ledger_exit_6() {
     for args in commands {
         let out = l.run(&args);
         out.expect_code(6);
-        assert!(out.stderr.contains("run `dossier init`"), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains(&format!("no ledger in {}", l.dir().display())), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("run `dossier init`"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains(&format!("no ledger in {}", l.dir().display())),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
     assert!(!l.db().exists(), "a command created the database");
     // `validate` works without a ledger (it checks the files against each other only).
@@ -91,17 +123,29 @@ fn concurrent_inits_leave_one_consistent_ledger() {
                     .expect("spawn")
             })
             .collect();
-        let outcomes: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+        let outcomes: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("wait"))
+            .collect();
         let winners = outcomes.iter().filter(|o| o.status.success()).count();
         assert_eq!(winners, 1, "exactly one init must win: {outcomes:?}");
         for o in outcomes.iter().filter(|o| !o.status.success()) {
             assert_eq!(o.status.code(), Some(1));
-            assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a ledger"), "{o:?}");
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("already holds a ledger"),
+                "{o:?}"
+            );
         }
-        let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys")).expect("keys dir").collect();
+        let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+            .expect("keys dir")
+            .collect();
         assert_eq!(keys.len(), 1, "only the winner's key may remain");
         let verify = crate::support::run_in(dir.path(), &["verify"]);
         verify.expect_code(0);
-        assert!(verify.stdout.contains("matches the pinned trust root"), "{}", verify.stdout);
+        assert!(
+            verify.stdout.contains("matches the pinned trust root"),
+            "{}",
+            verify.stdout
+        );
     }
 }

@@ -2,10 +2,12 @@
 
 use serde_json::Value;
 
-use crate::support::{gen_bundle, Ledger};
+use crate::support::{Ledger, gen_bundle};
 
 fn key<'a>(keys: &'a [Value], id: &str) -> &'a Value {
-    keys.iter().find(|k| k["key"] == id).unwrap_or_else(|| panic!("key {id} not listed: {keys:?}"))
+    keys.iter()
+        .find(|k| k["key"] == id)
+        .unwrap_or_else(|| panic!("key {id} not listed: {keys:?}"))
 }
 
 #[test]
@@ -16,52 +18,106 @@ fn register_rotate_revoke_and_publish() {
     // A second key, made this directory's producer key.
     let out = l.run(&["keys", "register", "--name", "second", "--use-it"]);
     let second = l.key_id("second");
-    assert!(out.ok().stdout.contains(&format!("registered key {second} (second), signed by {founder}")), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("this directory now publishes with key {second}")), "{}", out.stdout);
+    assert!(
+        out.ok().stdout.contains(&format!(
+            "registered key {second} (second), signed by {founder}"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("this directory now publishes with key {second}")),
+        "{}",
+        out.stdout
+    );
     let a = gen_bundle("keys-a", 2, 4);
     let fa = l.write_json("a.json", &a.json);
     l.run(&["publish", &fa]).ok();
     let log = l.log();
-    let a_records: Vec<_> = log.iter().filter(|r| a.entities.contains(&r.entity)).collect();
+    let a_records: Vec<_> = log
+        .iter()
+        .filter(|r| a.entities.contains(&r.entity))
+        .collect();
     assert_eq!(a_records.len(), a.events());
-    assert!(a_records.iter().all(|r| r.key == second), "not signed by the second key");
-    assert_eq!(log.last().map(|r| (r.event_type.as_str(), r.key.as_str())), Some(("batch.seal", second.as_str())));
+    assert!(
+        a_records.iter().all(|r| r.key == second),
+        "not signed by the second key"
+    );
+    assert_eq!(
+        log.last().map(|r| (r.event_type.as_str(), r.key.as_str())),
+        Some(("batch.seal", second.as_str()))
+    );
 
     // Rotation: a new key replaces the second, which is revoked in the same batch.
     let out = l.run(&["keys", "rotate", "--name", "third"]);
     let third = l.key_id("third");
-    assert!(out.ok().stdout.contains(&format!("rotated: key {third} replaces {second} (revoked)")), "{}", out.stdout);
+    assert!(
+        out.ok()
+            .stdout
+            .contains(&format!("rotated: key {third} replaces {second} (revoked)")),
+        "{}",
+        out.stdout
+    );
     let b = gen_bundle("keys-b", 2, 4);
     let fb = l.write_json("b.json", &b.json);
     l.run(&["publish", &fb]).ok();
     let log = l.log();
-    assert!(log.iter().filter(|r| b.entities.contains(&r.entity)).all(|r| r.key == third));
+    assert!(
+        log.iter()
+            .filter(|r| b.entities.contains(&r.entity))
+            .all(|r| r.key == third)
+    );
 
     // Another key, registered and then revoked explicitly.
     l.run(&["keys", "register", "--name", "temp"]).ok();
     let temp = l.key_id("temp");
     let out = l.run(&["keys", "revoke", &temp, "--reason", "laptop lost"]);
-    assert!(out.ok().stdout.contains(&format!("revoked key {temp}, signed by {third}")), "{}", out.stdout);
+    assert!(
+        out.ok()
+            .stdout
+            .contains(&format!("revoked key {temp}, signed by {third}")),
+        "{}",
+        out.stdout
+    );
 
     // The states.
     let keys = l.keys();
     assert_eq!(keys.len(), 4, "{keys:?}");
     let f = key(&keys, &founder);
-    assert_eq!((f["founding"].as_bool(), f["registered_seq"].as_u64(), &f["revoked_seq"]), (Some(true), Some(1), &Value::Null));
+    assert_eq!(
+        (
+            f["founding"].as_bool(),
+            f["registered_seq"].as_u64(),
+            &f["revoked_seq"]
+        ),
+        (Some(true), Some(1), &Value::Null)
+    );
     let s = key(&keys, &second);
     assert_eq!(s["founding"], false);
-    assert!(s["revoked_seq"].as_u64().is_some(), "second is not revoked: {s}");
+    assert!(
+        s["revoked_seq"].as_u64().is_some(),
+        "second is not revoked: {s}"
+    );
     let t = key(&keys, &third);
     assert_eq!(t["revoked_seq"], Value::Null);
     assert!(t["registered_seq"].as_u64() > s["registered_seq"].as_u64());
     let tmp = key(&keys, &temp);
-    assert!(tmp["revoked_seq"].as_u64() > tmp["registered_seq"].as_u64(), "{tmp}");
+    assert!(
+        tmp["revoked_seq"].as_u64() > tmp["registered_seq"].as_u64(),
+        "{tmp}"
+    );
     for k in [f, s, t, tmp] {
         assert_eq!(k["secret_here"], true, "{k}");
     }
     // Text listing says the same.
     let text = l.run(&["keys", "list"]).ok().stdout.clone();
-    let line = |id: &str| text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} not in {text}")).to_owned();
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not in {text}"))
+            .to_owned()
+    };
     assert!(line(&second).contains(&format!("revoked at seq {}", s["revoked_seq"])));
     assert!(line(&third).contains("active"));
     assert!(line(&founder).contains("founding key"));
@@ -75,9 +131,15 @@ fn register_rotate_revoke_and_publish() {
     let fc = l.write_json("c.json", &c.json);
     for (revoked, at) in [(&second, &s["revoked_seq"]), (&temp, &tmp["revoked_seq"])] {
         let out = l.run(&["publish", "--key", revoked, &fc]);
-        assert_ne!(out.code, 0, "publishing with revoked key {revoked} succeeded:\n{}", out.stdout);
+        assert_ne!(
+            out.code, 0,
+            "publishing with revoked key {revoked} succeeded:\n{}",
+            out.stdout
+        );
         assert!(
-            out.stderr.contains(&format!("key {revoked} was revoked at seq {at}; publish with a current key")),
+            out.stderr.contains(&format!(
+                "key {revoked} was revoked at seq {at}; publish with a current key"
+            )),
             "{}",
             out.stderr
         );
@@ -87,15 +149,31 @@ fn register_rotate_revoke_and_publish() {
     // revocation would be recorded for good and fail verification from then on.
     let out = l.run(&["keys", "revoke", "0123456789abcdef"]);
     out.expect_code(1);
-    assert!(out.stderr.contains("key 0123456789abcdef is not registered in this ledger"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("key 0123456789abcdef is not registered in this ledger"),
+        "{}",
+        out.stderr
+    );
     let out = l.run(&["keys", "revoke", &temp, "--reason", "again"]);
     out.expect_code(1);
-    assert!(out.stderr.contains(&format!("key {temp} was already revoked at seq {}", tmp["revoked_seq"])), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "key {temp} was already revoked at seq {}",
+            tmp["revoked_seq"]
+        )),
+        "{}",
+        out.stderr
+    );
     assert_eq!(l.head(), head);
     // An unknown key id cannot publish either.
     let out = l.run(&["publish", "--key", "0123456789abcdef", &fc]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("no secret key 0123456789abcdef"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no secret key 0123456789abcdef"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(l.head(), head);
     // The current key still works.
     l.run(&["publish", &fc]).ok();
@@ -107,11 +185,17 @@ fn register_rotate_revoke_and_publish() {
 fn a_key_whose_secret_is_elsewhere_can_be_registered_by_public_key() {
     let l = Ledger::init();
     let other = Ledger::init();
-    let public = other.keys()[0]["public"].as_str().expect("public").to_owned();
+    let public = other.keys()[0]["public"]
+        .as_str()
+        .expect("public")
+        .to_owned();
     let out = l.run(&["keys", "register", "--name", "outside", "--public", &public]);
     out.ok();
     let keys = l.keys();
-    let k = keys.iter().find(|k| k["name"] == "outside").expect("registered");
+    let k = keys
+        .iter()
+        .find(|k| k["name"] == "outside")
+        .expect("registered");
     assert_eq!(k["public"], public.as_str());
     assert_eq!(k["secret_here"], false);
     assert_eq!(l.verify_json().0, 0);

@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
 mod jetstream;
+mod support;
 
 mod auditor;
 mod bad_input;

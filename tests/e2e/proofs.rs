@@ -1,7 +1,7 @@
 //! Checkpoints and proofs: bundles checked offline, and ledgers rewritten behind an auditor's
 //! back caught by `verify --checkpoint` although their chain verifies.
 
-use crate::support::{example_files, run_in, Ledger};
+use crate::support::{Ledger, example_files, run_in};
 
 fn publish(l: &Ledger, files: &[std::path::PathBuf]) {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -17,39 +17,65 @@ fn proof_bundles_verify_offline_after_the_ledger_is_gone() {
     publish(&l, &files[..2]);
     let work = tempfile::tempdir().expect("tempdir");
     let cp1 = work.path().join("cp1.txt");
-    l.run(&["checkpoint", "--out", &cp1.display().to_string()]).expect_code(0);
+    l.run(&["checkpoint", "--out", &cp1.display().to_string()])
+        .expect_code(0);
     publish(&l, &files[2..]);
     let incl = work.path().join("incl.json");
     let cons = work.path().join("cons.json");
-    l.run(&["prove", "28", "--out", &incl.display().to_string()]).expect_code(0);
-    l.run(&["prove", "--from", &cp1.display().to_string(), "--out", &cons.display().to_string()]).expect_code(0);
-    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub").trim().to_owned();
+    l.run(&["prove", "28", "--out", &incl.display().to_string()])
+        .expect_code(0);
+    l.run(&[
+        "prove",
+        "--from",
+        &cp1.display().to_string(),
+        "--out",
+        &cons.display().to_string(),
+    ])
+    .expect_code(0);
+    let key = std::fs::read_to_string(l.dir().join("root.pub"))
+        .expect("root.pub")
+        .trim()
+        .to_owned();
     std::fs::remove_dir_all(l.dir()).expect("delete the data directory");
 
     let nowhere = tempfile::tempdir().expect("tempdir");
     for bundle in [&incl, &cons] {
-        let out = run_in(nowhere.path(), &["check-proof", &bundle.display().to_string(), "--key", &key]);
+        let out = run_in(
+            nowhere.path(),
+            &["check-proof", &bundle.display().to_string(), "--key", &key],
+        );
         out.expect_code(0);
         assert!(out.stdout.starts_with("ok:"), "{}", out.stdout);
     }
     // Another key, or a record changed inside the bundle: refused.
     let other = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
-    run_in(nowhere.path(), &["check-proof", &incl.display().to_string(), "--key", other]).expect_code(5);
+    run_in(
+        nowhere.path(),
+        &["check-proof", &incl.display().to_string(), "--key", other],
+    )
+    .expect_code(5);
     let text = std::fs::read_to_string(&incl).expect("bundle");
     let forged = text.replacen("claim.recorded", "claim.recordex", 1);
     assert_ne!(forged, text);
     std::fs::write(&incl, forged).expect("write");
-    let out = run_in(nowhere.path(), &["check-proof", &incl.display().to_string(), "--key", &key]);
+    let out = run_in(
+        nowhere.path(),
+        &["check-proof", &incl.display().to_string(), "--key", &key],
+    );
     out.expect_code(5);
 }
 
 /// Deletes the last `n` records straight from the SQLite file (an operator behind dossier's back).
 fn truncate(l: &Ledger, keep: u64) {
     let db = rusqlite::Connection::open(l.dir().join("ledger.db")).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_delete;").expect("drop trigger");
-    db.execute("DELETE FROM records WHERE seq > ?1", [keep]).expect("delete");
-    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep]).expect("index");
-    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep]).expect("index");
+    db.execute_batch("DROP TRIGGER records_no_delete;")
+        .expect("drop trigger");
+    db.execute("DELETE FROM records WHERE seq > ?1", [keep])
+        .expect("delete");
+    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
+        .expect("index");
+    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
+        .expect("index");
 }
 
 #[test]
@@ -59,25 +85,39 @@ fn a_truncated_or_forked_ledger_verifies_but_not_against_the_auditors_checkpoint
     publish(&l, &files);
     let work = tempfile::tempdir().expect("tempdir");
     let cp = work.path().join("cp.txt");
-    l.run(&["checkpoint", "--out", &cp.display().to_string()]).expect_code(0);
+    l.run(&["checkpoint", "--out", &cp.display().to_string()])
+        .expect_code(0);
     let cp_arg = cp.display().to_string();
     l.run(&["verify", "--checkpoint", &cp_arg]).expect_code(0);
 
     // Truncated at a batch boundary: the chain alone cannot tell.
     let head = l.head().seq;
-    let before_last_batch = l.log().iter().filter(|r| r.event_type == "batch.seal" && r.seq < head).map(|r| r.seq).max().expect("a seal");
+    let before_last_batch = l
+        .log()
+        .iter()
+        .filter(|r| r.event_type == "batch.seal" && r.seq < head)
+        .map(|r| r.seq)
+        .max()
+        .expect("a seal");
     truncate(&l, before_last_batch);
     l.run(&["verify"]).expect_code(0);
     let out = l.run(&["verify", "--checkpoint", &cp_arg]);
     out.expect_code(5);
-    assert!(out.stdout.contains("records were removed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("records were removed"),
+        "{}",
+        out.stdout
+    );
 
     // Forked: history re-grown from there with other, validly signed records.
     let mut fork = crate::support::gen_bundle("fork", 1, 20).json;
     fork["report"]["title"] = serde_json::json!("a different history");
     let f = l.write_json("fork.json", &fork);
     l.run(&["publish", &f]).expect_code(0);
-    assert!(l.head().seq >= head, "the fork is at least as long as the checkpoint");
+    assert!(
+        l.head().seq >= head,
+        "the fork is at least as long as the checkpoint"
+    );
     l.run(&["verify"]).expect_code(0);
     let out = l.run(&["verify", "--checkpoint", &cp_arg]);
     out.expect_code(5);
@@ -93,37 +133,76 @@ fn two_checkpoints_of_a_forked_history_give_checkable_evidence() {
     publish(&l, &files);
     let work = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| work.path().join(name).display().to_string();
-    l.run(&["checkpoint", "--out", &path("a.txt")]).expect_code(0);
-    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub").trim().to_owned();
+    l.run(&["checkpoint", "--out", &path("a.txt")])
+        .expect_code(0);
+    let key = std::fs::read_to_string(l.dir().join("root.pub"))
+        .expect("root.pub")
+        .trim()
+        .to_owned();
 
     let head = l.head().seq;
-    let before_last_batch = l.log().iter().filter(|r| r.event_type == "batch.seal" && r.seq < head).map(|r| r.seq).max().expect("a seal");
+    let before_last_batch = l
+        .log()
+        .iter()
+        .filter(|r| r.event_type == "batch.seal" && r.seq < head)
+        .map(|r| r.seq)
+        .max()
+        .expect("a seal");
     truncate(&l, before_last_batch);
     let fork = crate::support::gen_bundle("forked", 1, 20).json;
     let f = l.write_json("fork.json", &fork);
     l.run(&["publish", &f]).expect_code(0);
-    l.run(&["checkpoint", "--out", &path("b.txt")]).expect_code(0);
+    l.run(&["checkpoint", "--out", &path("b.txt")])
+        .expect_code(0);
 
-    let out = l.run(&["fork-evidence", &path("a.txt"), &path("b.txt"), "--key", &key, "--out", &path("evidence.json")]);
+    let out = l.run(&[
+        "fork-evidence",
+        &path("a.txt"),
+        &path("b.txt"),
+        "--key",
+        &key,
+        "--out",
+        &path("evidence.json"),
+    ]);
     out.expect_code(5);
     assert!(out.stderr.contains("FORKED"), "{}", out.stderr);
     let nowhere = tempfile::tempdir().expect("tempdir");
-    let check = run_in(nowhere.path(), &["check-fork", &path("evidence.json"), "--key", &key]);
+    let check = run_in(
+        nowhere.path(),
+        &["check-fork", &path("evidence.json"), "--key", &key],
+    );
     check.expect_code(0);
-    assert!(check.stdout.contains("the evidence holds"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("the evidence holds"),
+        "{}",
+        check.stdout
+    );
 
     // Tampered evidence does not hold.
-    let mut ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path("evidence.json")).expect("read")).expect("json");
+    let mut ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("evidence.json")).expect("read"))
+            .expect("json");
     ev["prefix_leaves"][0] = serde_json::json!("00".repeat(32));
     std::fs::write(path("evidence.json"), ev.to_string()).expect("write");
-    run_in(nowhere.path(), &["check-fork", &path("evidence.json"), "--key", &key]).expect_code(5);
+    run_in(
+        nowhere.path(),
+        &["check-fork", &path("evidence.json"), "--key", &key],
+    )
+    .expect_code(5);
 
     // A later checkpoint of the same (forked) history is consistent with b.
     let more = crate::support::gen_bundle("later", 1, 3).json;
     let m = l.write_json("more.json", &more);
     l.run(&["publish", &m]).expect_code(0);
-    l.run(&["checkpoint", "--out", &path("c.txt")]).expect_code(0);
-    let out = l.run(&["fork-evidence", &path("b.txt"), &path("c.txt"), "--key", &key]);
+    l.run(&["checkpoint", "--out", &path("c.txt")])
+        .expect_code(0);
+    let out = l.run(&[
+        "fork-evidence",
+        &path("b.txt"),
+        &path("c.txt"),
+        "--key",
+        &key,
+    ]);
     out.expect_code(0);
     assert!(out.stdout.contains("consistent"), "{}", out.stdout);
 }

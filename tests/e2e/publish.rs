@@ -1,15 +1,26 @@
 //! Publishing: the examples in order, idempotence, standard input, conflicts, `validate` as a
 //! dry run, and reading records back with `log` and `show`.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{example_files, example_json, gen_bundle, Ledger};
+use crate::support::{Ledger, example_files, example_json, gen_bundle};
 
 /// Events an example bundle produces: the report and one per entity in each list.
 fn events_of(bundle: &Value) -> usize {
-    let lists = ["sources", "reliability", "questions", "claims", "relations", "assessments", "resolutions"];
+    let lists = [
+        "sources",
+        "reliability",
+        "questions",
+        "claims",
+        "relations",
+        "assessments",
+        "resolutions",
+    ];
     usize::from(bundle.get("report").is_some())
-        + lists.iter().map(|k| bundle.get(*k).and_then(Value::as_array).map_or(0, Vec::len)).sum::<usize>()
+        + lists
+            .iter()
+            .map(|k| bundle.get(*k).and_then(Value::as_array).map_or(0, Vec::len))
+            .sum::<usize>()
 }
 
 #[test]
@@ -29,19 +40,31 @@ fn examples_in_order_then_republish_is_unchanged() {
         let head = l.head();
         assert_eq!(head.seq, last);
         let log = l.log();
-        assert_eq!(log.last().map(|r| r.event_type.as_str()), Some("batch.seal"));
+        assert_eq!(
+            log.last().map(|r| r.event_type.as_str()),
+            Some("batch.seal")
+        );
         next = last + 1;
     }
     let head = l.head();
     for path in example_files() {
         let file = path.display().to_string();
         let out = l.run(&["publish", &file]);
-        assert!(out.ok().stdout.starts_with(&format!("unchanged {file}: all ")), "{}", out.stdout);
+        assert!(
+            out.ok()
+                .stdout
+                .starts_with(&format!("unchanged {file}: all ")),
+            "{}",
+            out.stdout
+        );
         assert!(out.stdout.contains("nothing appended"), "{}", out.stdout);
         assert_eq!(l.head(), head, "republishing {file} appended");
     }
     // All four at once, too (and as JSON).
-    let files: Vec<String> = example_files().iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<String> = example_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
     let report = l.run(&args).ok().json();
@@ -49,12 +72,19 @@ fn examples_in_order_then_republish_is_unchanged() {
     assert_eq!(report.len(), 4);
     for (i, r) in report.iter().enumerate() {
         assert_eq!(r["new"], 0, "{r}");
-        assert_eq!(r["already_recorded"].as_u64(), Some(events_of(&example_json(i)) as u64), "{r}");
+        assert_eq!(
+            r["already_recorded"].as_u64(),
+            Some(events_of(&example_json(i)) as u64),
+            "{r}"
+        );
         assert!(r.get("first_seq").is_none(), "{r}");
     }
     assert_eq!(l.head(), head);
     // No entity twice.
-    assert_eq!(crate::support::duplicate_entities(&l.log()), Vec::<String>::new());
+    assert_eq!(
+        crate::support::duplicate_entities(&l.log()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -63,18 +93,42 @@ fn publish_from_standard_input() {
     let g = gen_bundle("stdin", 3, 12);
     let out = l.run_stdin(&["publish", "-"], &g.bytes());
     let events = g.events();
-    assert_eq!(out.ok().stdout.trim(), format!("published <stdin>: seq 3..={} ({events} events + seal)", 3 + events));
-    let recorded: Vec<String> = l.log_with(&[]).into_iter().skip(1).map(|r| r.entity).collect();
-    assert_eq!(recorded, g.entities, "events in bundle order, after the genesis");
+    assert_eq!(
+        out.ok().stdout.trim(),
+        format!(
+            "published <stdin>: seq 3..={} ({events} events + seal)",
+            3 + events
+        )
+    );
+    let recorded: Vec<String> = l
+        .log_with(&[])
+        .into_iter()
+        .skip(1)
+        .map(|r| r.entity)
+        .collect();
+    assert_eq!(
+        recorded, g.entities,
+        "events in bundle order, after the genesis"
+    );
     // The same bytes again: unchanged.
     let head = l.head();
     let out = l.run_stdin(&["publish", "-"], &g.bytes());
-    assert!(out.ok().stdout.starts_with(&format!("unchanged <stdin>: all {events} events")), "{}", out.stdout);
+    assert!(
+        out.ok()
+            .stdout
+            .starts_with(&format!("unchanged <stdin>: all {events} events")),
+        "{}",
+        out.stdout
+    );
     assert_eq!(l.head(), head);
     // Reformatted (compact) still unchanged: ids and bodies come from content, not formatting.
     let compact = serde_json::to_vec(&g.json).expect("encodable");
     let out = l.run_stdin(&["publish", "-"], &compact);
-    assert!(out.ok().stdout.starts_with("unchanged <stdin>"), "{}", out.stdout);
+    assert!(
+        out.ok().stdout.starts_with("unchanged <stdin>"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(l.head(), head);
 }
 
@@ -84,7 +138,12 @@ fn changing_a_recorded_claim_is_a_conflict() {
     let first = example_files()[0].display().to_string();
     l.run(&["publish", &first]).ok();
     let claim = "claim:rok-mnd/containers-2024-02";
-    let seq = l.log().iter().find(|r| r.entity == claim).expect("claim recorded").seq;
+    let seq = l
+        .log()
+        .iter()
+        .find(|r| r.entity == claim)
+        .expect("claim recorded")
+        .seq;
     let head = l.head();
 
     let mut b = example_json(0);
@@ -99,10 +158,22 @@ fn changing_a_recorded_claim_is_a_conflict() {
             .lines()
             .find(|line| line.contains(claim))
             .unwrap_or_else(|| panic!("`{cmd}`: the claim is not named:\n{}", out.stderr));
-        assert!(line.contains(&format!("already recorded at seq {seq} with different content")), "{line}");
-        assert!(line.contains("supersedes") && line.contains("retracts"), "no correction named: {line}");
+        assert!(
+            line.contains(&format!(
+                "already recorded at seq {seq} with different content"
+            )),
+            "{line}"
+        );
+        assert!(
+            line.contains("supersedes") && line.contains("retracts"),
+            "no correction named: {line}"
+        );
         assert!(line.starts_with(&file), "the file is not named: {line}");
-        assert!(out.stderr.contains("nothing was appended"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("nothing was appended"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(l.head(), head, "`{cmd}` appended");
     }
     // A changed entity among new ones: still nothing at all appended.
@@ -138,7 +209,10 @@ fn validate_reports_new_and_recorded_and_appends_nothing() {
         ])
     );
     let out = l.run(&["validate", &extended]);
-    assert_eq!(out.ok().stdout.trim(), format!("ok {extended}: 22 events (1 new, 21 already recorded)"));
+    assert_eq!(
+        out.ok().stdout.trim(),
+        format!("ok {extended}: 22 events (1 new, 21 already recorded)")
+    );
     assert_eq!(l.head(), head, "validate appended");
     assert!(l.log().iter().all(|r| r.entity != "source:e2e/extra"));
 }
@@ -148,33 +222,62 @@ fn log_filters_and_show() {
     let l = Ledger::with_examples();
     assert_eq!(l.count(), 58, "2 + (21+1) + (16+1) + (9+1) + (6+1)");
     let all = l.log();
-    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=58).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=58).collect::<Vec<_>>()
+    );
 
     // --type claim: the claim family (claim.recorded and claim.related), nothing else.
     let claims = l.log_with(&["--type", "claim"]);
     let expected: usize = (0..4)
         .map(|i| {
             let b = example_json(i);
-            ["claims", "relations"].iter().map(|k| b.get(*k).and_then(Value::as_array).map_or(0, Vec::len)).sum::<usize>()
+            ["claims", "relations"]
+                .iter()
+                .map(|k| b.get(*k).and_then(Value::as_array).map_or(0, Vec::len))
+                .sum::<usize>()
         })
         .sum();
     assert_eq!(claims.len(), expected);
-    assert!(claims.iter().all(|r| r.event_type == "claim.recorded" || r.event_type == "claim.related"));
+    assert!(
+        claims
+            .iter()
+            .all(|r| r.event_type == "claim.recorded" || r.event_type == "claim.related")
+    );
     let recorded = l.log_with(&["--type", "claim.recorded"]);
-    let n_claims: usize = (0..4).map(|i| example_json(i)["claims"].as_array().map_or(0, Vec::len)).sum();
+    let n_claims: usize = (0..4)
+        .map(|i| example_json(i)["claims"].as_array().map_or(0, Vec::len))
+        .sum();
     assert_eq!(recorded.len(), n_claims);
-    assert!(recorded.iter().all(|r| r.event_type == "claim.recorded" && r.entity.starts_with("claim:")));
+    assert!(
+        recorded
+            .iter()
+            .all(|r| r.event_type == "claim.recorded" && r.entity.starts_with("claim:"))
+    );
     // "cla" is not a family.
     assert!(l.log_with(&["--type", "cla"]).is_empty());
 
     // --from/--to/--limit.
-    let seqs = |lines: Vec<crate::support::LogLine>| lines.into_iter().map(|r| r.seq).collect::<Vec<_>>();
-    assert_eq!(seqs(l.log_with(&["--seals", "--from", "5", "--to", "9"])), vec![5, 6, 7, 8, 9]);
-    assert_eq!(seqs(l.log_with(&["--seals", "--from", "10", "--limit", "3"])), vec![10, 11, 12]);
+    let seqs =
+        |lines: Vec<crate::support::LogLine>| lines.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(l.log_with(&["--seals", "--from", "5", "--to", "9"])),
+        vec![5, 6, 7, 8, 9]
+    );
+    assert_eq!(
+        seqs(l.log_with(&["--seals", "--from", "10", "--limit", "3"])),
+        vec![10, 11, 12]
+    );
     assert_eq!(seqs(l.log_with(&["--seals", "--limit", "2"])), vec![1, 2]);
     // Seals hidden by default (24 closes example 01's batch), and --limit counts shown lines.
-    assert_eq!(seqs(l.log_with(&["--from", "22", "--to", "26"])), vec![22, 23, 25, 26]);
-    assert_eq!(seqs(l.log_with(&["--from", "22", "--limit", "3"])), vec![22, 23, 25]);
+    assert_eq!(
+        seqs(l.log_with(&["--from", "22", "--to", "26"])),
+        vec![22, 23, 25, 26]
+    );
+    assert_eq!(
+        seqs(l.log_with(&["--from", "22", "--limit", "3"])),
+        vec![22, 23, 25]
+    );
     assert!(l.log_with(&["--from", "59"]).is_empty());
 
     // show --json agrees with the log.
@@ -185,24 +288,44 @@ fn log_filters_and_show() {
     assert_eq!(shown["record"]["entity"], r.entity.as_str());
     assert_eq!(shown["record"]["type"], r.event_type.as_str());
     assert_eq!(shown["record"]["seq"], r.seq);
-    assert_eq!(shown["record"]["prev"], all[19].hash.as_str(), "record {} links to {}", r.seq, all[19].seq);
+    assert_eq!(
+        shown["record"]["prev"],
+        all[19].hash.as_str(),
+        "record {} links to {}",
+        r.seq,
+        all[19].seq
+    );
 
     // show --raw: the exact stored bytes.
     let conn = rusqlite::Connection::open(l.db()).expect("open db");
     for seq in [1u64, 3, 21, 24, 58] {
         let stored: Vec<u8> = conn
-            .query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |row| row.get(0))
+            .query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |row| {
+                row.get(0)
+            })
             .expect("record in the table");
         let out = l.run(&["show", &seq.to_string(), "--raw"]);
-        assert_eq!(out.ok().raw, stored, "show {seq} --raw differs from the stored bytes");
+        assert_eq!(
+            out.ok().raw,
+            stored,
+            "show {seq} --raw differs from the stored bytes"
+        );
         // And those bytes hash (BLAKE3 with the record prefix) to the hash the log shows.
         let logged = &all[usize::try_from(seq - 1).expect("fits")];
-        assert_eq!(dossier_chain::Hash::of_record(&out.raw).to_hex(), logged.hash, "seq {seq}");
+        assert_eq!(
+            dossier_chain::Hash::of_record(&out.raw).to_hex(),
+            logged.hash,
+            "seq {seq}"
+        );
     }
     // A missing record.
     let out = l.run(&["show", "59"]);
     out.expect_code(1);
-    assert!(out.stderr.contains("no record 59: the ledger holds 1..=58"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no record 59: the ledger holds 1..=58"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A reader that goes away (`dossier log | head -1`) ends the process quietly, as for other
@@ -215,15 +338,25 @@ fn closed_output_pipe_ends_quietly() {
     // reader goes away.
     let bundle = gen_bundle("pipe", 3, 900);
     crate::support::run_in_with_stdin(l.dir(), &["publish", "-"], &bundle.bytes()).expect_code(0);
-    let mut child = crate::support::command(l.dir()).args(["log", "--seals"]).spawn().expect("spawn");
+    let mut child = crate::support::command(l.dir())
+        .args(["log", "--seals"])
+        .spawn()
+        .expect("spawn");
     let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("one line");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
     assert!(first.contains("ledger.genesis"), "{first}");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     use std::os::unix::process::ExitStatusExt as _;
-    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, like other Unix tools: {:?}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE, like other Unix tools: {:?}",
+        out.status
+    );
 }
 
 /// Two files of one command defining the same id differently: a conflict found before anything
@@ -242,7 +375,11 @@ fn files_of_one_run_conflicting_with_each_other_append_nothing() {
     for cmd in ["validate", "publish"] {
         let out = l.run(&[cmd, &fa, &fb]);
         out.expect_code(4);
-        assert!(out.stderr.contains("also defined by") && out.stderr.contains(&fa), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("also defined by") && out.stderr.contains(&fa),
+            "{}",
+            out.stderr
+        );
         assert_eq!(l.head(), head, "`{cmd}` appended");
     }
     let fa2 = l.write_json("a-again.json", &a.json);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The binary under test.
 pub fn bin() -> &'static str {
@@ -28,14 +28,19 @@ pub fn example_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 4, "expected four example bundles, found {files:?}");
+    assert_eq!(
+        files.len(),
+        4,
+        "expected four example bundles, found {files:?}"
+    );
     files
 }
 
 /// An example bundle parsed as JSON.
 pub fn example_json(index: usize) -> Value {
     let path = &example_files()[index];
-    serde_json::from_slice(&std::fs::read(path).expect("example readable")).expect("example is JSON")
+    serde_json::from_slice(&std::fs::read(path).expect("example readable"))
+        .expect("example is JSON")
 }
 
 /// A finished run of the binary.
@@ -65,7 +70,11 @@ impl Out {
     /// Asserts the exit code, showing the output if it differs.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -78,7 +87,8 @@ impl Out {
     /// Standard output parsed as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -87,23 +97,47 @@ pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("--data-dir").arg(dir);
     for var in [
-        "DOSSIER_HOME", "DOSSIER_FAULT_PAUSE", "RUST_LOG", "XDG_DATA_HOME", "NATS_URL", "DOSSIER_LEDGER", "NATS_USER", "NATS_PASSWORD",
-        "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS", "NATS_CA", "NATS_CERT", "NATS_KEY", "DOSSIER_REPLICAS",
+        "DOSSIER_HOME",
+        "DOSSIER_FAULT_PAUSE",
+        "RUST_LOG",
+        "XDG_DATA_HOME",
+        "NATS_URL",
+        "DOSSIER_LEDGER",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "NATS_TOKEN",
+        "NATS_NKEY",
+        "NATS_CREDS",
+        "NATS_CA",
+        "NATS_CERT",
+        "NATS_KEY",
+        "DOSSIER_REPLICAS",
     ] {
         cmd.env_remove(var);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
 /// Runs the binary with `args` in the data directory `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Out {
-    Out::from_output(command(dir).args(args).output().expect("the dossier binary runs"))
+    Out::from_output(
+        command(dir)
+            .args(args)
+            .output()
+            .expect("the dossier binary runs"),
+    )
 }
 
 /// Runs the binary with `args`, feeding `stdin`.
 pub fn run_in_with_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> Out {
-    let mut child = command(dir).args(args).stdin(Stdio::piped()).spawn().expect("the dossier binary runs");
+    let mut child = command(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the dossier binary runs");
     let mut pipe = child.stdin.take().expect("stdin is piped");
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -148,20 +182,29 @@ pub struct Ledger {
 impl Ledger {
     /// A data directory without a ledger.
     pub fn empty() -> Ledger {
-        Ledger { tmp: tempfile::Builder::new().prefix("dossier-e2e-").tempdir().expect("temporary directory") }
+        Ledger {
+            tmp: tempfile::Builder::new()
+                .prefix("dossier-e2e-")
+                .tempdir()
+                .expect("temporary directory"),
+        }
     }
 
     /// A data directory with a freshly initialised ledger (genesis + seal).
     pub fn init() -> Ledger {
         let l = Ledger::empty();
-        l.run(&["init", "--name", "e2e", "--producer", "analyst"]).ok();
+        l.run(&["init", "--name", "e2e", "--producer", "analyst"])
+            .ok();
         l
     }
 
     /// A ledger with the four examples published.
     pub fn with_examples() -> Ledger {
         let l = Ledger::init();
-        let files: Vec<String> = example_files().iter().map(|p| p.display().to_string()).collect();
+        let files: Vec<String> = example_files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         let mut args = vec!["publish"];
         args.extend(files.iter().map(String::as_str));
         l.run(&args).ok();
@@ -201,7 +244,8 @@ impl Ledger {
     /// Writes a bundle (a JSON value) to a file here; returns its path as a string.
     pub fn write_json(&self, name: &str, bundle: &Value) -> String {
         let path = self.file(name);
-        std::fs::write(&path, serde_json::to_vec_pretty(bundle).expect("encodable")).expect("writable");
+        std::fs::write(&path, serde_json::to_vec_pretty(bundle).expect("encodable"))
+            .expect("writable");
         path.display().to_string()
     }
 
@@ -246,7 +290,8 @@ impl Ledger {
         out.stdout
             .lines()
             .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"));
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"));
                 LogLine {
                     seq: v["seq"].as_u64().expect("seq"),
                     event_type: v["type"].as_str().expect("type").to_owned(),
@@ -346,7 +391,9 @@ pub fn gen_bundle(tag: &str, questions: usize, claims: usize) -> Generated {
     let mut text = format!("Generated report {tag}: 신원식 (Shin Won Sik) briefed the press.\n\n");
     let mut claim_values = Vec::with_capacity(claims);
     let mut entities = vec![report_id.clone(), speaker.clone(), outlet.clone()];
-    let question_ids: Vec<String> = (0..questions).map(|q| format!("question:gen/{tag}/q{q}")).collect();
+    let question_ids: Vec<String> = (0..questions)
+        .map(|q| format!("question:gen/{tag}/q{q}"))
+        .collect();
     entities.extend(question_ids.iter().cloned());
     for i in 0..claims {
         let sentence = format!("국방부 said shipment {i} of batch {tag} reached the border.");
@@ -429,6 +476,10 @@ pub fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str, timeout: Duratio
 pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }

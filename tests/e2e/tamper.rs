@@ -3,21 +3,25 @@
 
 use dossier_chain::{BatchBuilder, Genesis, GenesisBody, Hash, Head, RecordView, Signer};
 use dossier_log::{EventLog as _, SqliteLog};
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::support::{copy_ledger, Ledger};
+use crate::support::{Ledger, copy_ledger};
 
 /// A copy of a ledger holding the examples, opened with the triggers dropped.
 fn tamperable(base: &Ledger) -> (Ledger, Connection) {
     let copy = copy_ledger(base);
     let conn = Connection::open(copy.db()).expect("open the copy");
-    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;").expect("drop triggers");
+    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;")
+        .expect("drop triggers");
     (copy, conn)
 }
 
 fn bytes_of(conn: &Connection, seq: u64) -> Vec<u8> {
-    conn.query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |r| r.get(0)).expect("record exists")
+    conn.query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |r| {
+        r.get(0)
+    })
+    .expect("record exists")
 }
 
 /// Runs `verify` (text and JSON); checks exit 5, the summary line, and returns the failures as
@@ -31,16 +35,28 @@ fn failures(l: &Ledger) -> Vec<(u64, String)> {
         .as_array()
         .expect("failures")
         .iter()
-        .map(|f| (f["seq"].as_u64().expect("seq"), f["kind"].as_str().expect("kind").to_owned()))
+        .map(|f| {
+            (
+                f["seq"].as_u64().expect("seq"),
+                f["kind"].as_str().expect("kind").to_owned(),
+            )
+        })
         .collect();
     let text = l.run(&["verify"]);
     text.expect_code(5);
     for (seq, kind) in &list {
-        assert!(text.stdout.contains(&format!("FAIL seq {seq}: {kind}: ")), "{}", text.stdout);
+        assert!(
+            text.stdout.contains(&format!("FAIL seq {seq}: {kind}: ")),
+            "{}",
+            text.stdout
+        );
     }
     let (seq, kind) = &list[0];
     assert!(
-        text.stderr.contains(&format!("verification FAILED: {} failure(s); first at seq {seq}: {kind}", list.len())),
+        text.stderr.contains(&format!(
+            "verification FAILED: {} failure(s); first at seq {seq}: {kind}",
+            list.len()
+        )),
         "{}",
         text.stderr
     );
@@ -58,16 +74,37 @@ fn a_good_ledger_verifies_and_the_triggers_refuse_changes() {
     assert_eq!(code, 0);
     assert_eq!(v["ok"], true);
     assert_eq!(v["failures"], Value::Array(Vec::new()));
-    assert_eq!((v["records"].as_u64(), v["last_seq"].as_u64(), v["last_sealed"].as_u64()), (Some(58), Some(58), Some(58)));
+    assert_eq!(
+        (
+            v["records"].as_u64(),
+            v["last_seq"].as_u64(),
+            v["last_sealed"].as_u64()
+        ),
+        (Some(58), Some(58), Some(58))
+    );
     assert_eq!(v["pinned"], true);
     let text = l.run(&["verify"]);
-    assert!(text.ok().stdout.contains("matches the pinned trust root"), "{}", text.stdout);
+    assert!(
+        text.ok().stdout.contains("matches the pinned trust root"),
+        "{}",
+        text.stdout
+    );
 
     let conn = Connection::open(l.db()).expect("open");
-    let update = conn.execute("UPDATE records SET bytes = x'00' WHERE seq = 21", []).expect_err("UPDATE allowed");
-    assert!(update.to_string().contains("dossier records are immutable"), "{update}");
-    let delete = conn.execute("DELETE FROM records WHERE seq = 58", []).expect_err("DELETE allowed");
-    assert!(delete.to_string().contains("dossier records are immutable"), "{delete}");
+    let update = conn
+        .execute("UPDATE records SET bytes = x'00' WHERE seq = 21", [])
+        .expect_err("UPDATE allowed");
+    assert!(
+        update.to_string().contains("dossier records are immutable"),
+        "{update}"
+    );
+    let delete = conn
+        .execute("DELETE FROM records WHERE seq = 58", [])
+        .expect_err("DELETE allowed");
+    assert!(
+        delete.to_string().contains("dossier records are immutable"),
+        "{delete}"
+    );
     drop(conn);
     assert_eq!(l.verify_json().0, 0);
 }
@@ -78,9 +115,16 @@ fn one_changed_byte_is_changed_bytes_at_that_seq() {
     let (l, conn) = tamperable(&base);
     // Record 21 is claim:rok-mnd/containers-2024-02 (~6,700), in the middle of batch 3..=24.
     let mut bytes = bytes_of(&conn, 21);
-    let at = bytes.windows(4).position(|w| w == b"6700").expect("the figure is in the record");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"6700")
+        .expect("the figure is in the record");
     bytes[at] = b'7';
-    conn.execute("UPDATE records SET bytes = ?1 WHERE seq = 21", params![bytes]).expect("tamper");
+    conn.execute(
+        "UPDATE records SET bytes = ?1 WHERE seq = 21",
+        params![bytes],
+    )
+    .expect("tamper");
     assert_eq!(failures(&l), vec![f(21, "changed_bytes")]);
 }
 
@@ -89,10 +133,17 @@ fn changed_bytes_with_a_matching_hash_breaks_the_next_link() {
     let base = Ledger::with_examples();
     let (l, conn) = tamperable(&base);
     let mut bytes = bytes_of(&conn, 21);
-    let at = bytes.windows(4).position(|w| w == b"6700").expect("the figure is in the record");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"6700")
+        .expect("the figure is in the record");
     bytes[at] = b'7';
     let hash = Hash::of_record(&bytes);
-    conn.execute("UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = 21", params![bytes, &hash.0[..]]).expect("tamper");
+    conn.execute(
+        "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = 21",
+        params![bytes, &hash.0[..]],
+    )
+    .expect("tamper");
     assert_eq!(failures(&l), vec![f(22, "broken_link")]);
 }
 
@@ -100,13 +151,17 @@ fn changed_bytes_with_a_matching_hash_breaks_the_next_link() {
 fn a_deleted_record_is_a_gap_at_its_seq() {
     let base = Ledger::with_examples();
     let (l, conn) = tamperable(&base);
-    conn.execute("DELETE FROM records WHERE seq = 21", []).expect("tamper");
+    conn.execute("DELETE FROM records WHERE seq = 21", [])
+        .expect("tamper");
     let found = failures(&l);
     assert_eq!(found[0], f(21, "gap"), "{found:?}");
     // The batch's seal (24) no longer counts its records.
     assert!(found.contains(&f(24, "bad_seal")), "{found:?}");
     let text = l.run(&["verify"]).stdout;
-    assert!(text.contains("FAIL seq 21: gap: record 21 is missing"), "{text}");
+    assert!(
+        text.contains("FAIL seq 21: gap: record 21 is missing"),
+        "{text}"
+    );
 }
 
 /// Swaps the stored bytes of records `a` and `b`, with their hash column too if `with_hash`.
@@ -115,9 +170,15 @@ fn swap(conn: &Connection, a: u64, b: u64, with_hash: bool) {
     for (seq, bytes) in [(a, &y), (b, &x)] {
         if with_hash {
             let hash = Hash::of_record(bytes);
-            conn.execute("UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3", params![bytes, &hash.0[..], seq])
+            conn.execute(
+                "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
+                params![bytes, &hash.0[..], seq],
+            )
         } else {
-            conn.execute("UPDATE records SET bytes = ?1 WHERE seq = ?2", params![bytes, seq])
+            conn.execute(
+                "UPDATE records SET bytes = ?1 WHERE seq = ?2",
+                params![bytes, seq],
+            )
         }
         .expect("tamper");
     }
@@ -126,7 +187,11 @@ fn swap(conn: &Connection, a: u64, b: u64, with_hash: bool) {
 /// Positions of the failures other than the batch seal's (24 closes the batch 3..=24, whose
 /// count or head a moved record may upset).
 fn positions(found: &[(u64, String)]) -> Vec<u64> {
-    let mut p: Vec<u64> = found.iter().filter(|(seq, kind)| !(*seq == 24 && kind == "bad_seal")).map(|(seq, _)| *seq).collect();
+    let mut p: Vec<u64> = found
+        .iter()
+        .filter(|(seq, kind)| !(*seq == 24 && kind == "bad_seal"))
+        .map(|(seq, _)| *seq)
+        .collect();
     p.dedup();
     p
 }
@@ -142,7 +207,12 @@ fn swapped_records_are_reordered_at_the_right_seq() {
     let found = failures(&l);
     assert_eq!(found[0].0, 10, "{found:?}");
     assert_eq!(positions(&found), vec![10, 11], "{found:?}");
-    assert!(found.iter().any(|(seq, kind)| kind == "reordered" && (*seq == 10 || *seq == 11)), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(seq, kind)| kind == "reordered" && (*seq == 10 || *seq == 11)),
+        "{found:?}"
+    );
 
     // Two records further apart.
     let (l, conn) = tamperable(&base);
@@ -153,10 +223,22 @@ fn swapped_records_are_reordered_at_the_right_seq() {
     let p = positions(&found);
     assert_eq!((p.first(), p.last()), (Some(&10), Some(&13)), "{found:?}");
     let text = l.run(&["verify"]).stdout;
-    let line = text.lines().find(|l| l.starts_with("FAIL seq 10: ")).expect("a failure at 10");
-    assert!(line.contains("record 13"), "position 10 holds record 13: {line}");
-    let line = text.lines().find(|l| l.starts_with("FAIL seq 13: reordered")).expect("a failure at 13");
-    assert!(line.contains("record 10 is stored at position 13"), "{line}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL seq 10: "))
+        .expect("a failure at 10");
+    assert!(
+        line.contains("record 13"),
+        "position 10 holds record 13: {line}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL seq 13: reordered"))
+        .expect("a failure at 13");
+    assert!(
+        line.contains("record 10 is stored at position 13"),
+        "{line}"
+    );
 
     // Bytes only: the stored hashes no longer match either.
     let (l, conn) = tamperable(&base);
@@ -173,15 +255,24 @@ fn swapped_records_are_reordered_at_the_right_seq() {
 /// `into`; returns the forger's public key (hex).
 fn forge(victim: &Ledger, into: &Ledger) -> String {
     let conn = Connection::open(victim.db()).expect("open victim");
-    let mut stmt = conn.prepare("SELECT bytes FROM records ORDER BY seq").expect("prepare");
-    let records: Vec<Vec<u8>> = stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect();
+    let mut stmt = conn
+        .prepare("SELECT bytes FROM records ORDER BY seq")
+        .expect("prepare");
+    let records: Vec<Vec<u8>> = stmt
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
     let genesis = RecordView::parse(&records[0]).expect("genesis");
     assert_eq!(genesis.event_type, "ledger.genesis");
     let body: GenesisBody = serde_json::from_str(genesis.body.get()).expect("genesis body");
     let ledger = uuid::Uuid::parse_str(&body.ledger).expect("ledger id");
     let forger = Signer::generate(&body.founding_key.name);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let log = SqliteLog::open(&into.db()).expect("new ledger file");
     rt.block_on(async {
         let now = time::OffsetDateTime::now_utc();
@@ -192,17 +283,36 @@ fn forge(victim: &Ledger, into: &Ledger) -> String {
         for bytes in &records[2..] {
             let view = RecordView::parse(bytes).expect("record");
             if view.event_type == "batch.seal" {
-                let sealed = batch.take().expect("a batch before its seal").seal().expect("seal");
+                let sealed = batch
+                    .take()
+                    .expect("a batch before its seal")
+                    .seal()
+                    .expect("seal");
                 let head = log.head().await.expect("head");
-                log.append(head.seq, &sealed, &[]).await.expect("append batch");
+                log.append(head.seq, &sealed, &[])
+                    .await
+                    .expect("append batch");
                 continue;
             }
             if batch.is_none() {
                 let head: Head = log.head().await.expect("head");
-                batch = Some(BatchBuilder::new(ledger, &head, now, &forger, uuid::Uuid::new_v4()));
+                batch = Some(BatchBuilder::new(
+                    ledger,
+                    &head,
+                    now,
+                    &forger,
+                    uuid::Uuid::new_v4(),
+                ));
             }
             let b = batch.as_mut().expect("just set");
-            b.push(view.event_type, view.schema, &view.entity, &view.marking, view.body.get().as_bytes()).expect("push");
+            b.push(
+                view.event_type,
+                view.schema,
+                &view.entity,
+                &view.marking,
+                view.body.get().as_bytes(),
+            )
+            .expect("push");
         }
         assert!(batch.is_none(), "the victim ends with an unsealed batch");
     });
@@ -215,14 +325,24 @@ fn a_rechained_forgery_fails_only_against_the_pinned_root() {
     let forged = Ledger::empty();
     let forger_public = forge(&victim, &forged);
     // The forger publishes the victim's trust root next to the forged chain.
-    std::fs::copy(victim.dir().join("root.pub"), forged.dir().join("root.pub")).expect("copy root.pub");
+    std::fs::copy(victim.dir().join("root.pub"), forged.dir().join("root.pub"))
+        .expect("copy root.pub");
 
     // Same events, same count, a different chain.
     let (victim_log, forged_log) = (victim.log(), forged.log());
     assert_eq!(forged_log.len(), victim_log.len());
-    let strip = |l: &[crate::support::LogLine]| l.iter().map(|r| (r.event_type.clone(), r.entity.clone())).skip(2).filter(|(t, _)| t != "batch.seal").collect::<Vec<_>>();
+    let strip = |l: &[crate::support::LogLine]| {
+        l.iter()
+            .map(|r| (r.event_type.clone(), r.entity.clone()))
+            .skip(2)
+            .filter(|(t, _)| t != "batch.seal")
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&forged_log), strip(&victim_log));
-    assert_ne!(forged_log.last().map(|r| &r.hash), victim_log.last().map(|r| &r.hash));
+    assert_ne!(
+        forged_log.last().map(|r| &r.hash),
+        victim_log.last().map(|r| &r.hash)
+    );
 
     let found = failures(&forged);
     assert_eq!(found[0], f(1, "untrusted_root"), "{found:?}");
@@ -238,9 +358,17 @@ fn a_rechained_forgery_fails_only_against_the_pinned_root() {
     // And unpinned it verifies too, with a warning.
     std::fs::remove_file(forged.dir().join("root.pub")).expect("remove root.pub");
     let out = forged.run(&["verify"]);
-    assert!(out.ok().stdout.contains("WARNING: no trust root pinned"), "{}", out.stdout);
+    assert!(
+        out.ok().stdout.contains("WARNING: no trust root pinned"),
+        "{}",
+        out.stdout
+    );
     // The victim's key pinned explicitly on the victim: fine; on the forgery: refused.
     let victim_public = std::fs::read_to_string(victim.dir().join("root.pub")).expect("root.pub");
-    victim.run(&["verify", "--trust", victim_public.trim()]).ok();
-    forged.run(&["verify", "--trust", victim_public.trim()]).expect_code(5);
+    victim
+        .run(&["verify", "--trust", victim_public.trim()])
+        .ok();
+    forged
+        .run(&["verify", "--trust", victim_public.trim()])
+        .expect_code(5);
 }

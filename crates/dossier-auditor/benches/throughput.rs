@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use dossier_auditor::{Auditor, Options};
 use dossier_chain::{BatchBuilder, Genesis, Signer, TrustRoot};
-use dossier_log::{verify_log, EventLog, SqliteLog};
+use dossier_log::{EventLog, SqliteLog, verify_log};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -28,21 +28,43 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--events") {
         events = args[i + 1].parse().unwrap();
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
     let ledger = Uuid::new_v4();
     let signer = founder();
     rt.block_on(async {
-        log.append(0, &Genesis::build(ledger, "bench", &signer, OffsetDateTime::now_utc()).unwrap(), &[]).await.unwrap();
+        log.append(
+            0,
+            &Genesis::build(ledger, "bench", &signer, OffsetDateTime::now_utc()).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
         let filler = "x".repeat(560);
         let mut done = 0;
         while done < events {
             let head = log.head().await.unwrap();
-            let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+            let mut b = BatchBuilder::new(
+                ledger,
+                &head,
+                OffsetDateTime::now_utc(),
+                &signer,
+                Uuid::new_v4(),
+            );
             for i in 0..999.min(events - done) {
                 let body = format!("{{\"n\":{},\"text\":\"{filler}\"}}", done + i);
-                b.push("note.recorded", 1, &format!("note:{}", done + i), "TLP:GREEN", body.as_bytes()).unwrap();
+                b.push(
+                    "note.recorded",
+                    1,
+                    &format!("note:{}", done + i),
+                    "TLP:GREEN",
+                    body.as_bytes(),
+                )
+                .unwrap();
             }
             done += b.len();
             let records = b.seal().unwrap();
@@ -55,15 +77,27 @@ fn main() {
     let mut best_audit = f64::MAX;
     for round in 0..3 {
         let t = Instant::now();
-        let report = rt.block_on(verify_log(&log, TrustRoot::Pinned(signer.public()), |_| {})).unwrap();
+        let report = rt
+            .block_on(verify_log(&log, TrustRoot::Pinned(signer.public()), |_| {}))
+            .unwrap();
         assert!(report.ok());
         let v = t.elapsed().as_secs_f64();
         best_verify = best_verify.min(v);
 
         let store = dir.path().join(format!("auditor-{round}.db"));
         let t = Instant::now();
-        let options = Options { every: u64::MAX, ..Options::default() };
-        let mut a = Auditor::open(&log, &store, founder(), TrustRoot::Pinned(signer.public()), options).unwrap();
+        let options = Options {
+            every: u64::MAX,
+            ..Options::default()
+        };
+        let mut a = Auditor::open(
+            &log,
+            &store,
+            founder(),
+            TrustRoot::Pinned(signer.public()),
+            options,
+        )
+        .unwrap();
         let r = rt.block_on(a.once()).unwrap();
         assert!(r.healthy && r.verified == records);
         let s = t.elapsed().as_secs_f64();

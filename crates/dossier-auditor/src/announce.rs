@@ -16,7 +16,10 @@ pub type AnnounceError = Box<dyn std::error::Error + Send + Sync>;
 /// one (a bounded number are kept); it never stops the auditor.
 pub trait Announce: Send + Sync {
     /// Publishes a checkpoint the auditor signed and stored.
-    fn checkpoint(&self, checkpoint: &StoredCheckpoint) -> impl Future<Output = Result<(), AnnounceError>> + Send;
+    fn checkpoint(
+        &self,
+        checkpoint: &StoredCheckpoint,
+    ) -> impl Future<Output = Result<(), AnnounceError>> + Send;
     /// Publishes an alarm the auditor raised and recorded.
     fn alarm(&self, alarm: &Alarm) -> impl Future<Output = Result<(), AnnounceError>> + Send;
 }

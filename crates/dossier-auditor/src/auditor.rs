@@ -127,7 +127,9 @@ pub fn status(store: &Path) -> Result<Status, Error> {
 }
 
 fn now_text() -> String {
-    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Whether a record is a genesis or key event (so its batch must be kept for restarts). Reads
@@ -149,7 +151,11 @@ fn is_key_record(bytes: &[u8]) -> bool {
 /// third of the work of verifying, as in `dossier_log::verify_log`, which overlaps it with the
 /// checks).
 fn hash_page(page: &[StoredRecord]) -> Vec<Hash> {
-    let hash_all = |part: &[StoredRecord]| part.iter().map(|r| Hash::of_record(&r.bytes)).collect::<Vec<_>>();
+    let hash_all = |part: &[StoredRecord]| {
+        part.iter()
+            .map(|r| Hash::of_record(&r.bytes))
+            .collect::<Vec<_>>()
+    };
     if page.len() < 512 {
         return hash_all(page);
     }
@@ -218,7 +224,13 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     /// # Errors
     /// If the store cannot be opened, or its state is inconsistent (for example the trust root
     /// differs from the one the kept records were verified against).
-    pub fn open(log: &'a L, store: &Path, signer: Signer, trust: TrustRoot, options: Options) -> Result<Auditor<'a, L>, Error> {
+    pub fn open(
+        log: &'a L,
+        store: &Path,
+        signer: Signer,
+        trust: TrustRoot,
+        options: Options,
+    ) -> Result<Auditor<'a, L>, Error> {
         let store = Store::open(store)?;
         let last = store.last_checkpoint()?;
         let earlier_alarms = store.alarm_count()?;
@@ -229,13 +241,26 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let mut resumed_from = 0;
         if let Some(resume) = store.resume()? {
             for (position, bytes) in store.replay_records()? {
-                verifier.push(&StoredRecord { position, stored_hash: None, bytes });
+                verifier.push(&StoredRecord {
+                    position,
+                    stored_hash: None,
+                    bytes,
+                });
             }
-            if let Some(f) = verifier.failures().iter().find(|f| f.kind != FailureKind::Gap) {
-                return Err(Error::State(format!("the records kept to resume from no longer verify ({f}); was the trust root changed?")));
+            if let Some(f) = verifier
+                .failures()
+                .iter()
+                .find(|f| f.kind != FailureKind::Gap)
+            {
+                return Err(Error::State(format!(
+                    "the records kept to resume from no longer verify ({f}); was the trust root changed?"
+                )));
             }
             let head = verifier.head();
-            if head.seq != resume.size || head.hash != resume.head || verifier.last_sealed() != resume.size {
+            if head.seq != resume.size
+                || head.hash != resume.head
+                || verifier.last_sealed() != resume.size
+            {
                 return Err(Error::State(format!(
                     "the records kept to resume from end at seq {} (hash {}), not at the checkpoint's {} ({})",
                     head.seq, head.hash, resume.size, resume.head
@@ -353,7 +378,13 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     }
 
     fn alarm(&mut self, kind: String, seq: Option<u64>, detail: String) -> Result<(), Error> {
-        let a = Alarm { raised_at: now_text(), kind, seq, detail, checkpoint_size: self.last.as_ref().map(|c| c.size) };
+        let a = Alarm {
+            raised_at: now_text(),
+            kind,
+            seq,
+            detail,
+            checkpoint_size: self.last.as_ref().map(|c| c.size),
+        };
         tracing::error!(
             target: "dossier_auditor",
             kind = %a.kind,
@@ -373,7 +404,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     /// the whole checkpointed prefix still hashes to the signed root.
     async fn start(&mut self) -> Result<(), Error> {
         if self.resumed_from > 0 {
-            self.emit(Event::Resumed { size: self.resumed_from });
+            self.emit(Event::Resumed {
+                size: self.resumed_from,
+            });
             self.check_head().await?;
             if self.options.rescan_on_start && !self.alarmed() {
                 self.rescan().await?;
@@ -422,7 +455,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
                 self.alarm("rewritten".into(), Some(size), detail)
             }
             None => {
-                let detail = format!("record {size} can no longer be read: records were removed (truncated)");
+                let detail = format!(
+                    "record {size} can no longer be read: records were removed (truncated)"
+                );
                 self.alarm("truncated".into(), Some(size), detail)
             }
         }
@@ -440,12 +475,16 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     }
 
     async fn rescan_inner(&mut self) -> Result<(), Error> {
-        let Some(cp) = self.last.clone() else { return Ok(()) };
+        let Some(cp) = self.last.clone() else {
+            return Ok(());
+        };
         let mut v = Verifier::new(self.trust.clone());
         let mut tree = RootBuilder::new();
         let mut from = 1;
         while tree.size() < cp.size {
-            let want = usize::try_from(cp.size - tree.size()).unwrap_or(usize::MAX).min(self.options.page.max(1));
+            let want = usize::try_from(cp.size - tree.size())
+                .unwrap_or(usize::MAX)
+                .min(self.options.page.max(1));
             let page = self.log.read(from, want).await?;
             let Some(last) = page.last() else { break };
             from = last.position + 1;
@@ -461,7 +500,11 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             }
         }
         if tree.size() < cp.size {
-            let detail = format!("the ledger holds only {} of the {} records of the auditor's checkpoint: records were removed (truncated)", tree.size(), cp.size);
+            let detail = format!(
+                "the ledger holds only {} of the {} records of the auditor's checkpoint: records were removed (truncated)",
+                tree.size(),
+                cp.size
+            );
             return self.alarm("truncated".into(), Some(tree.size() + 1), detail);
         }
         if tree.root().to_hex() != cp.root || v.head().hash.to_hex() != cp.head {
@@ -484,7 +527,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let before = self.verifier.failures().len();
         self.verifier.push_hashed(&rec, hash);
         if self.verifier.failures().len() > before {
-            let new: Vec<_> = self.verifier.failures()[before.max(self.baseline_failures)..].to_vec();
+            let new: Vec<_> =
+                self.verifier.failures()[before.max(self.baseline_failures)..].to_vec();
             for f in new {
                 self.alarm(format!("verify:{}", f.kind), Some(f.seq), f.detail.clone())?;
             }
@@ -523,7 +567,10 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     }
 
     async fn poll_inner(&mut self) -> Result<usize, Error> {
-        let page = self.log.read(self.tree.size() + 1, self.options.page.max(1)).await?;
+        let page = self
+            .log
+            .read(self.tree.size() + 1, self.options.page.max(1))
+            .await?;
         let n = page.len();
         self.records_read += n as u64;
         let hashes = hash_page(&page);
@@ -534,7 +581,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             }
         }
         if n > 0 {
-            self.emit(Event::Verified { size: self.tree.size() });
+            self.emit(Event::Verified {
+                size: self.tree.size(),
+            });
         }
         Ok(n)
     }
@@ -553,7 +602,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         {
             return Ok(false);
         }
-        let Some(ledger) = self.ledger.clone() else { return Ok(false) };
+        let Some(ledger) = self.ledger.clone() else {
+            return Ok(false);
+        };
         let head = self.verifier.head().hash;
         let root = self.tree.root();
         let tree = TreeHead { size, root, head };
@@ -632,7 +683,11 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         Ok(self.report())
     }
 
-    async fn tick(&mut self, next_check: &mut Instant, next_rescan: &mut Option<Instant>) -> Result<(), Error> {
+    async fn tick(
+        &mut self,
+        next_check: &mut Instant,
+        next_rescan: &mut Option<Instant>,
+    ) -> Result<(), Error> {
         let n = self.poll().await?;
         if self.alarmed() {
             return Ok(());
@@ -657,7 +712,10 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         if self.alarmed() {
             return Ok(());
         }
-        let until_cp = self.options.interval.saturating_sub(self.last_checkpoint_at.elapsed());
+        let until_cp = self
+            .options
+            .interval
+            .saturating_sub(self.last_checkpoint_at.elapsed());
         let wait = until_cp
             .min(next_check.saturating_duration_since(Instant::now()))
             .clamp(Duration::from_millis(10), Duration::from_secs(1));

@@ -44,8 +44,8 @@ mod auditor;
 mod store;
 
 pub use announce::{Announce, AnnounceError, NoAnnounce};
-pub use auditor::{status, Auditor, Event, Options, Report, Status};
-pub use store::{Alarm, Store, StoredCheckpoint, STORE_FILE};
+pub use auditor::{Auditor, Event, Options, Report, Status, status};
+pub use store::{Alarm, STORE_FILE, Store, StoredCheckpoint};
 
 /// What can stop the auditor (other than an alarm, which is reported, not returned).
 #[derive(Debug, thiserror::Error)]

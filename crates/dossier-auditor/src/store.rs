@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use dossier_chain::Hash;
-use rusqlite::{params, Connection, OptionalExtension as _};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::Error;
@@ -137,7 +137,8 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, Error> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::State(format!("creating {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::State(format!("creating {}: {e}", dir.display())))?;
             }
         }
         let conn = Connection::open(path)?;
@@ -159,13 +160,26 @@ impl Store {
     pub(crate) fn resume(&self) -> Result<Option<Resume>, Error> {
         let row = self
             .conn
-            .query_row("SELECT ledger, size, head, frontier FROM state WHERE id = 1", [], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
-            })
+            .query_row(
+                "SELECT ledger, size, head, frontier FROM state WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
+            )
             .optional()?;
-        let Some((ledger, size, head, frontier)) = row else { return Ok(None) };
+        let Some((ledger, size, head, frontier)) = row else {
+            return Ok(None);
+        };
         if frontier.len() % 32 != 0 {
-            return Err(Error::State("the stored frontier is not a list of 32-byte hashes".into()));
+            return Err(Error::State(
+                "the stored frontier is not a list of 32-byte hashes".into(),
+            ));
         }
         let frontier = frontier
             .chunks_exact(32)
@@ -175,7 +189,12 @@ impl Store {
                 Hash(h)
             })
             .collect();
-        Ok(Some(Resume { ledger, size: from_i64(size), head: hash_hex(&head, "head")?, frontier }))
+        Ok(Some(Resume {
+            ledger,
+            size: from_i64(size),
+            head: hash_hex(&head, "head")?,
+            frontier,
+        }))
     }
 
     /// The records to replay through a fresh chain verifier on restart: key batches and the
@@ -184,12 +203,16 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT position, bytes FROM key_records UNION SELECT position, bytes FROM tail_records ORDER BY position",
         )?;
-        let rows = stmt.query_map([], |r| Ok((from_i64(r.get::<_, i64>(0)?), r.get::<_, Vec<u8>>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((from_i64(r.get::<_, i64>(0)?), r.get::<_, Vec<u8>>(1)?))
+        })?;
         let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
         for row in rows {
             let (pos, bytes) = row?;
             if out.last().is_some_and(|(p, _)| *p == pos) {
-                return Err(Error::State(format!("two different records are kept for position {pos}")));
+                return Err(Error::State(format!(
+                    "two different records are kept for position {pos}"
+                )));
             }
             out.push((pos, bytes));
         }
@@ -211,14 +234,16 @@ impl Store {
             params![cp.ledger, to_i64(cp.size)?, w.head.to_hex(), frontier],
         )?;
         {
-            let mut ins = tx.prepare("INSERT OR REPLACE INTO key_records (position, bytes) VALUES (?1, ?2)")?;
+            let mut ins =
+                tx.prepare("INSERT OR REPLACE INTO key_records (position, bytes) VALUES (?1, ?2)")?;
             for (pos, bytes) in w.key_records {
                 ins.execute(params![to_i64(*pos)?, bytes])?;
             }
         }
         tx.execute("DELETE FROM tail_records", [])?;
         {
-            let mut ins = tx.prepare("INSERT INTO tail_records (position, bytes) VALUES (?1, ?2)")?;
+            let mut ins =
+                tx.prepare("INSERT INTO tail_records (position, bytes) VALUES (?1, ?2)")?;
             for (pos, bytes) in w.tail_records {
                 ins.execute(params![to_i64(*pos)?, bytes])?;
             }
@@ -270,7 +295,11 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub fn checkpoint_count(&self) -> Result<u64, Error> {
-        Ok(from_i64(self.conn.query_row("SELECT count(*) FROM checkpoints", [], |r| r.get(0))?))
+        Ok(from_i64(self.conn.query_row(
+            "SELECT count(*) FROM checkpoints",
+            [],
+            |r| r.get(0),
+        )?))
     }
 
     /// How many alarms were raised.
@@ -278,7 +307,11 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub fn alarm_count(&self) -> Result<u64, Error> {
-        Ok(from_i64(self.conn.query_row("SELECT count(*) FROM alarms", [], |r| r.get(0))?))
+        Ok(from_i64(self.conn.query_row(
+            "SELECT count(*) FROM alarms",
+            [],
+            |r| r.get(0),
+        )?))
     }
 
     /// The latest `limit` alarms, newest first.

@@ -8,9 +8,14 @@
 
 use std::time::Duration;
 
-use dossier_auditor::{status, Alarm, Announce, AnnounceError, Auditor, Options, Report, StoredCheckpoint};
-use dossier_chain::{control, BatchBuilder, EncodedRecord, EventId, Genesis, Hash, RecordView, Signer, StoredRecord, TrustRoot};
-use dossier_jetstream::{Announcer, JetStreamConfig, JetStreamLog, CHECKPOINT_SIZE_HEADER};
+use dossier_auditor::{
+    Alarm, Announce, AnnounceError, Auditor, Options, Report, StoredCheckpoint, status,
+};
+use dossier_chain::{
+    BatchBuilder, EncodedRecord, EventId, Genesis, Hash, RecordView, Signer, StoredRecord,
+    TrustRoot, control,
+};
+use dossier_jetstream::{Announcer, CHECKPOINT_SIZE_HEADER, JetStreamConfig, JetStreamLog};
 use dossier_log::EventLog as _;
 use dossier_proofs::{checkpoint_verifier, open_checkpoint};
 use dossier_testkit::NatsServer;
@@ -22,16 +27,35 @@ fn founder() -> Signer {
 }
 
 async fn open(url: &str, dir: &std::path::Path, index: &str) -> JetStreamLog {
-    JetStreamLog::open(&JetStreamConfig::new(url, "audit", dir.join(format!("{index}-index.db")))).await.unwrap()
+    JetStreamLog::open(&JetStreamConfig::new(
+        url,
+        "audit",
+        dir.join(format!("{index}-index.db")),
+    ))
+    .await
+    .unwrap()
 }
 
 async fn batch(log: &JetStreamLog, ledger: Uuid, tag: &str, n: usize) -> u64 {
     let head = log.head().await.unwrap();
     let signer = founder();
-    let mut b = BatchBuilder::new(ledger, &head, time::OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+    let mut b = BatchBuilder::new(
+        ledger,
+        &head,
+        time::OffsetDateTime::now_utc(),
+        &signer,
+        Uuid::new_v4(),
+    );
     for i in 0..n {
         let body = format!("{{\"note\":\"{tag} {i}\"}}");
-        b.push("note.recorded", 1, &format!("note:{tag}/{i}"), "TLP:GREEN", body.as_bytes()).unwrap();
+        b.push(
+            "note.recorded",
+            1,
+            &format!("note:{tag}/{i}"),
+            "TLP:GREEN",
+            body.as_bytes(),
+        )
+        .unwrap();
     }
     let records = b.seal().unwrap();
     log.append(head.seq, &records, &[]).await.unwrap().last
@@ -50,8 +74,19 @@ fn encoded(r: &StoredRecord) -> EncodedRecord {
 }
 
 async fn audit(log: &JetStreamLog, store: &std::path::Path) -> Report {
-    let options = Options { every: 50, page: 64, ..Options::default() };
-    let mut a = Auditor::open(log, store, founder(), TrustRoot::Pinned(founder().public()), options).unwrap();
+    let options = Options {
+        every: 50,
+        page: 64,
+        ..Options::default()
+    };
+    let mut a = Auditor::open(
+        log,
+        store,
+        founder(),
+        TrustRoot::Pinned(founder().public()),
+        options,
+    )
+    .unwrap();
     a.once().await.unwrap()
 }
 
@@ -63,7 +98,13 @@ async fn a_truncated_then_forked_stream_is_caught() {
     let store = dir.path().join("auditor.db");
     let log = open(&url, dir.path(), "a").await;
     let ledger = Uuid::new_v4();
-    log.append(0, &Genesis::build(ledger, "js", &founder(), time::OffsetDateTime::now_utc()).unwrap(), &[]).await.unwrap();
+    log.append(
+        0,
+        &Genesis::build(ledger, "js", &founder(), time::OffsetDateTime::now_utc()).unwrap(),
+        &[],
+    )
+    .await
+    .unwrap();
     let mut boundaries = Vec::new();
     for i in 0..6 {
         boundaries.push(batch(&log, ledger, &format!("o{i}"), 25).await);
@@ -78,7 +119,10 @@ async fn a_truncated_then_forked_stream_is_caught() {
     // Truncate at a batch boundary: delete the stream, recreate it with the first batches.
     let keep = boundaries[2];
     let client = async_nats::connect(&url).await.unwrap();
-    async_nats::jetstream::new(client).delete_stream("DOSSIER_AUDIT").await.unwrap();
+    async_nats::jetstream::new(client)
+        .delete_stream("DOSSIER_AUDIT")
+        .await
+        .unwrap();
     let log = open(&url, dir.path(), "b").await;
     let mut group = Vec::new();
     for r in all.iter().take_while(|r| r.position <= keep) {
@@ -91,11 +135,24 @@ async fn a_truncated_then_forked_stream_is_caught() {
         }
     }
     assert_eq!(log.head().await.unwrap().seq, keep);
-    let report = dossier_log::verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.unwrap();
-    assert!(report.ok(), "the truncated stream verifies on its own: {:?}", report.failures);
+    let report = dossier_log::verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        report.ok(),
+        "the truncated stream verifies on its own: {:?}",
+        report.failures
+    );
     let truncated = audit(&log, &store).await;
     assert!(!truncated.healthy);
-    assert_eq!(truncated.alarms.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["truncated"]);
+    assert_eq!(
+        truncated
+            .alarms
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["truncated"]
+    );
     assert_eq!(truncated.checkpoints_signed, 0);
 
     // Forked: re-grown past the checkpoint with other, validly signed batches.
@@ -103,11 +160,24 @@ async fn a_truncated_then_forked_stream_is_caught() {
         batch(&log, ledger, &format!("fork{i}"), 25).await;
     }
     assert!(log.head().await.unwrap().seq > checkpointed);
-    let report = dossier_log::verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.unwrap();
-    assert!(report.ok(), "the forked stream verifies on its own: {:?}", report.failures);
+    let report = dossier_log::verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        report.ok(),
+        "the forked stream verifies on its own: {:?}",
+        report.failures
+    );
     let forked = audit(&log, &store).await;
     assert!(!forked.healthy);
-    assert_eq!(forked.alarms.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["rewritten"]);
+    assert_eq!(
+        forked
+            .alarms
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["rewritten"]
+    );
     let st = status(&store).unwrap();
     assert!(!st.healthy);
     assert_eq!(st.alarm_count, 2);
@@ -128,9 +198,21 @@ impl Announce for Announced {
 }
 
 async fn audit_announced(log: &JetStreamLog, store: &std::path::Path) -> Report {
-    let options = Options { every: 50, page: 64, ..Options::default() };
+    let options = Options {
+        every: 50,
+        page: 64,
+        ..Options::default()
+    };
     let announcer = Announced(log.announcer().await.unwrap());
-    let mut a = Auditor::open(log, store, founder(), TrustRoot::Pinned(founder().public()), options).unwrap().with_announcer(announcer);
+    let mut a = Auditor::open(
+        log,
+        store,
+        founder(),
+        TrustRoot::Pinned(founder().public()),
+        options,
+    )
+    .unwrap()
+    .with_announcer(announcer);
     a.once().await.unwrap()
 }
 
@@ -142,7 +224,13 @@ async fn checkpoints_and_alarms_are_published_beside_the_ledger_stream() {
     let store = dir.path().join("auditor.db");
     let log = open(&url, dir.path(), "a").await;
     let ledger = Uuid::new_v4();
-    log.append(0, &Genesis::build(ledger, "js", &founder(), time::OffsetDateTime::now_utc()).unwrap(), &[]).await.unwrap();
+    log.append(
+        0,
+        &Genesis::build(ledger, "js", &founder(), time::OffsetDateTime::now_utc()).unwrap(),
+        &[],
+    )
+    .await
+    .unwrap();
     let mut boundaries = Vec::new();
     for i in 0..6 {
         boundaries.push(batch(&log, ledger, &format!("o{i}"), 25).await);
@@ -160,7 +248,10 @@ async fn checkpoints_and_alarms_are_published_beside_the_ledger_stream() {
     let js = async_nats::jetstream::new(client.clone());
     let cps = js.get_stream("DOSSIER_AUDIT_CHECKPOINTS").await.unwrap();
     let info = cps.get_info().await.unwrap();
-    assert_eq!(info.config.subjects, ["dossier.audit.checkpoints", "dossier.audit.alarms"]);
+    assert_eq!(
+        info.config.subjects,
+        ["dossier.audit.checkpoints", "dossier.audit.alarms"]
+    );
     assert!(info.config.deny_delete && info.config.deny_purge);
     assert_eq!(info.state.messages, first.checkpoints_signed);
     let verifier = checkpoint_verifier(&ledger.to_string(), founder().public()).unwrap();
@@ -170,7 +261,10 @@ async fn checkpoints_and_alarms_are_published_beside_the_ledger_stream() {
         assert_eq!(m.subject.as_str(), "dossier.audit.checkpoints");
         let note = std::str::from_utf8(&m.payload).unwrap();
         let cp = open_checkpoint(note, &verifier).unwrap();
-        assert_eq!(m.headers.get(CHECKPOINT_SIZE_HEADER).unwrap().as_str(), cp.tree.size.to_string());
+        assert_eq!(
+            m.headers.get(CHECKPOINT_SIZE_HEADER).unwrap().as_str(),
+            cp.tree.size.to_string()
+        );
         sizes.push(cp.tree.size);
     }
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
@@ -183,11 +277,24 @@ async fn checkpoints_and_alarms_are_published_beside_the_ledger_stream() {
     // The ledger stream holds only the records, one per sequence number.
     let mut ledger_stream = js.get_stream("DOSSIER_AUDIT").await.unwrap();
     let state = ledger_stream.info().await.unwrap().state.clone();
-    assert_eq!((state.first_sequence, state.last_sequence, state.messages), (1, head, head));
+    assert_eq!(
+        (state.first_sequence, state.last_sequence, state.messages),
+        (1, head, head)
+    );
     let records = log.read(1, 10_000).await.unwrap();
-    assert!(records.iter().enumerate().all(|(i, r)| r.position == i as u64 + 1));
+    assert!(
+        records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.position == i as u64 + 1)
+    );
     assert!(records.iter().all(|r| RecordView::parse(&r.bytes).is_ok()));
-    assert!(tokio::time::timeout(Duration::from_millis(200), alarms.next()).await.is_err(), "no alarm while healthy");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), alarms.next())
+            .await
+            .is_err(),
+        "no alarm while healthy"
+    );
     let all = records;
     drop(log);
 
@@ -205,16 +312,35 @@ async fn checkpoints_and_alarms_are_published_beside_the_ledger_stream() {
         }
     }
     let truncated = audit_announced(&log, &store).await;
-    assert_eq!(truncated.alarms.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["truncated"]);
-    let m = tokio::time::timeout(Duration::from_secs(10), alarms.next()).await.expect("an alarm message").unwrap();
+    assert_eq!(
+        truncated
+            .alarms
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["truncated"]
+    );
+    let m = tokio::time::timeout(Duration::from_secs(10), alarms.next())
+        .await
+        .expect("an alarm message")
+        .unwrap();
     let alarm: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
     assert_eq!(alarm["kind"], "truncated", "{alarm}");
     assert_eq!(alarm["checkpoint_size"], head, "{alarm}");
 
     // It is kept in the checkpoint stream too; no checkpoint was published after it.
-    let kept = cps.direct_get_last_for_subject("dossier.audit.alarms").await.unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&kept.payload).unwrap()["kind"], "truncated");
+    let kept = cps
+        .direct_get_last_for_subject("dossier.audit.alarms")
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&kept.payload).unwrap()["kind"],
+        "truncated"
+    );
     assert_eq!(announcer.last_checkpoint().await.unwrap(), last);
     let mut log_stream = js.get_stream("DOSSIER_AUDIT").await.unwrap();
-    assert_eq!(log_stream.info().await.unwrap().state.messages, boundaries[2]);
+    assert_eq!(
+        log_stream.info().await.unwrap().state.messages,
+        boundaries[2]
+    );
 }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dossier_auditor::{status, Auditor, Options, Report};
+use dossier_auditor::{Auditor, Options, Report, status};
 use dossier_chain::{
-    control, BatchBuilder, EncodedRecord, EventId, Genesis, Hash, Head, KeyRegistered, KeyRevoked, Signer, StoredRecord,
-    TrustRoot,
+    BatchBuilder, EncodedRecord, EventId, Genesis, Hash, Head, KeyRegistered, KeyRevoked, Signer,
+    StoredRecord, TrustRoot, control,
 };
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
 use dossier_proofs::{checkpoint_verifier, open_checkpoint, root_of};
@@ -25,7 +25,10 @@ struct Counting<'a> {
 
 impl<'a> Counting<'a> {
     fn new(inner: &'a SqliteLog) -> Self {
-        Counting { inner, reads: Mutex::new(Vec::new()) }
+        Counting {
+            inner,
+            reads: Mutex::new(Vec::new()),
+        }
     }
     fn positions(&self) -> Vec<u64> {
         self.reads.lock().unwrap().clone()
@@ -36,12 +39,20 @@ impl EventLog for Counting<'_> {
     async fn head(&self) -> Result<Head, LogError> {
         self.inner.head().await
     }
-    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+        contents: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         self.inner.append(expected, records, contents).await
     }
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         let page = self.inner.read(from, max).await?;
-        self.reads.lock().unwrap().extend(page.iter().map(|r| r.position));
+        self.reads
+            .lock()
+            .unwrap()
+            .extend(page.iter().map(|r| r.position));
         Ok(page)
     }
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
@@ -76,18 +87,39 @@ impl Fixture {
         let log = SqliteLog::open(&db).unwrap();
         let ledger = Uuid::new_v4();
         let founder = founder();
-        let genesis = Genesis::build(ledger, "test", &founder, time::OffsetDateTime::now_utc()).unwrap();
+        let genesis =
+            Genesis::build(ledger, "test", &founder, time::OffsetDateTime::now_utc()).unwrap();
         log.append(0, &genesis, &[]).await.unwrap();
-        Fixture { _dir: dir, db, store, ledger, founder, log }
+        Fixture {
+            _dir: dir,
+            db,
+            store,
+            ledger,
+            founder,
+            log,
+        }
     }
 
     /// Appends one batch of `n` notes signed by `signer`; returns the last seq.
     async fn batch(&self, signer: &Signer, tag: &str, n: usize) -> u64 {
         let head = self.log.head().await.unwrap();
-        let mut b = BatchBuilder::new(self.ledger, &head, time::OffsetDateTime::now_utc(), signer, Uuid::new_v4());
+        let mut b = BatchBuilder::new(
+            self.ledger,
+            &head,
+            time::OffsetDateTime::now_utc(),
+            signer,
+            Uuid::new_v4(),
+        );
         for i in 0..n {
             let body = format!("{{\"note\":\"{tag} {i}\"}}");
-            b.push("note.recorded", 1, &format!("note:{tag}/{i}"), "TLP:GREEN", body.as_bytes()).unwrap();
+            b.push(
+                "note.recorded",
+                1,
+                &format!("note:{tag}/{i}"),
+                "TLP:GREEN",
+                body.as_bytes(),
+            )
+            .unwrap();
         }
         let records = b.seal().unwrap();
         self.log.append(head.seq, &records, &[]).await.unwrap().last
@@ -95,24 +127,50 @@ impl Fixture {
 
     async fn key_event(&self, event_type: &str, body: &[u8], entity: &str) -> u64 {
         let head = self.log.head().await.unwrap();
-        let mut b = BatchBuilder::new(self.ledger, &head, time::OffsetDateTime::now_utc(), &self.founder, Uuid::new_v4());
-        b.push(event_type, control::SCHEMA, entity, "TLP:CLEAR", body).unwrap();
+        let mut b = BatchBuilder::new(
+            self.ledger,
+            &head,
+            time::OffsetDateTime::now_utc(),
+            &self.founder,
+            Uuid::new_v4(),
+        );
+        b.push(event_type, control::SCHEMA, entity, "TLP:CLEAR", body)
+            .unwrap();
         let records = b.seal().unwrap();
         self.log.append(head.seq, &records, &[]).await.unwrap().last
     }
 
     async fn register(&self, key: &Signer) -> u64 {
-        let body = serde_json::to_vec(&KeyRegistered { key: key.id().to_owned(), public: key.public_hex(), name: key.name().to_owned() }).unwrap();
-        self.key_event(control::KEY_REGISTERED, &body, key.id()).await
+        let body = serde_json::to_vec(&KeyRegistered {
+            key: key.id().to_owned(),
+            public: key.public_hex(),
+            name: key.name().to_owned(),
+        })
+        .unwrap();
+        self.key_event(control::KEY_REGISTERED, &body, key.id())
+            .await
     }
 
     async fn revoke(&self, key: &Signer) -> u64 {
-        let body = serde_json::to_vec(&KeyRevoked { key: key.id().to_owned(), reason: "test".into() }).unwrap();
-        self.key_event(control::KEY_REVOKED, &body, &format!("{}/revoked", key.id())).await
+        let body = serde_json::to_vec(&KeyRevoked {
+            key: key.id().to_owned(),
+            reason: "test".into(),
+        })
+        .unwrap();
+        self.key_event(
+            control::KEY_REVOKED,
+            &body,
+            &format!("{}/revoked", key.id()),
+        )
+        .await
     }
 
     fn options(&self) -> Options {
-        Options { every: 100, page: 64, ..Options::default() }
+        Options {
+            every: 100,
+            page: 64,
+            ..Options::default()
+        }
     }
 
     async fn audit_with<L: EventLog>(&self, log: &L, options: Options) -> Report {
@@ -126,21 +184,33 @@ impl Fixture {
     }
 
     async fn all_hashes(&self) -> Vec<Hash> {
-        self.log.read(1, 100_000).await.unwrap().iter().map(|r| Hash::of_record(&r.bytes)).collect()
+        self.log
+            .read(1, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| Hash::of_record(&r.bytes))
+            .collect()
     }
 
     fn tamper(&self) -> Connection {
         let c = Connection::open(&self.db).unwrap();
-        c.execute_batch("DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;").unwrap();
+        c.execute_batch(
+            "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;",
+        )
+        .unwrap();
         c
     }
 
     /// Deletes every record after `keep` straight from the file.
     fn truncate(&self, keep: u64) {
         let c = self.tamper();
-        c.execute("DELETE FROM records WHERE seq > ?1", [keep]).unwrap();
-        c.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep]).unwrap();
-        c.execute("DELETE FROM event_ids WHERE seq > ?1", [keep]).unwrap();
+        c.execute("DELETE FROM records WHERE seq > ?1", [keep])
+            .unwrap();
+        c.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
+            .unwrap();
+        c.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
+            .unwrap();
     }
 
     fn reopen(&mut self) {
@@ -153,7 +223,11 @@ fn assert_checkpoint(report: &Report, ledger: Uuid, hashes: &[Hash]) {
     assert_eq!(cp.size, hashes.len() as u64);
     assert_eq!(cp.root, root_of(hashes.iter().copied()).to_hex());
     assert_eq!(cp.head, hashes.last().unwrap().to_hex());
-    let opened = open_checkpoint(&cp.note, &checkpoint_verifier(&ledger.to_string(), founder().public()).unwrap()).unwrap();
+    let opened = open_checkpoint(
+        &cp.note,
+        &checkpoint_verifier(&ledger.to_string(), founder().public()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(opened.tree.size, cp.size);
     assert_eq!(opened.tree.root.to_hex(), cp.root);
 }
@@ -172,7 +246,10 @@ async fn checkpoints_then_resumes_without_re_reading_and_keeps_the_keys() {
     assert!(first.healthy, "{first:?}");
     let hashes = f.all_hashes().await;
     assert_eq!(first.verified, hashes.len() as u64);
-    assert!(first.checkpoints_signed >= 2, "every 100 records, then at the end: {first:?}");
+    assert!(
+        first.checkpoints_signed >= 2,
+        "every 100 records, then at the end: {first:?}"
+    );
     assert_checkpoint(&first, f.ledger, &hashes);
     let cp1 = first.last_checkpoint.clone().unwrap().size;
 
@@ -186,7 +263,11 @@ async fn checkpoints_then_resumes_without_re_reading_and_keeps_the_keys() {
     assert_eq!(second.resumed_from, cp1);
     let read = counting.positions();
     // Only the checkpoint's own record (to check it still hashes to the head) and what is new.
-    assert_eq!(read.iter().filter(|p| **p < cp1).count(), 0, "re-read old records: {read:?}");
+    assert_eq!(
+        read.iter().filter(|p| **p < cp1).count(),
+        0,
+        "re-read old records: {read:?}"
+    );
     assert_eq!(read.iter().filter(|p| **p == cp1).count(), 1);
     let hashes = f.all_hashes().await;
     // Each new record once (the last one a second time: the final head check).
@@ -247,7 +328,9 @@ async fn a_forked_and_regrown_history_is_an_alarm() {
     }
     assert!(f.log.head().await.unwrap().seq > before.verified);
     // The forked ledger verifies on its own: validly chained and signed.
-    let report = dossier_log::verify_log(&f.log, TrustRoot::Pinned(f.founder.public()), |_| {}).await.unwrap();
+    let report = dossier_log::verify_log(&f.log, TrustRoot::Pinned(f.founder.public()), |_| {})
+        .await
+        .unwrap();
     assert!(report.ok(), "{:?}", report.failures);
     let r = f.audit().await;
     assert!(!r.healthy);
@@ -262,12 +345,26 @@ async fn a_record_changed_before_the_checkpoint_is_found_by_a_rescan() {
     }
     assert!(f.audit().await.healthy);
     let c = f.tamper();
-    let bytes: Vec<u8> = c.query_row("SELECT bytes FROM records WHERE seq = 10", [], |r| r.get(0)).unwrap();
+    let bytes: Vec<u8> = c
+        .query_row("SELECT bytes FROM records WHERE seq = 10", [], |r| r.get(0))
+        .unwrap();
     let changed = String::from_utf8(bytes).unwrap().replace("r0 ", "R0 ");
-    c.execute("UPDATE records SET bytes = ?1 WHERE seq = 10", [changed.as_bytes()]).unwrap();
+    c.execute(
+        "UPDATE records SET bytes = ?1 WHERE seq = 10",
+        [changed.as_bytes()],
+    )
+    .unwrap();
     // Without a rescan the restart only checks the head, which is intact.
     assert!(f.audit().await.healthy);
-    let r = f.audit_with(&f.log, Options { rescan_on_start: true, ..f.options() }).await;
+    let r = f
+        .audit_with(
+            &f.log,
+            Options {
+                rescan_on_start: true,
+                ..f.options()
+            },
+        )
+        .await;
     assert!(!r.healthy, "{r:?}");
     assert_eq!(r.alarms[0].seq, Some(10));
     assert!(r.alarms[0].kind.starts_with("verify:"), "{:?}", r.alarms);
@@ -279,7 +376,12 @@ async fn a_bad_record_arriving_live_is_an_alarm_at_once() {
     f.batch(&f.founder, "l0", 10).await;
     let store = f.store.clone();
     let trust = TrustRoot::Pinned(f.founder.public());
-    let options = Options { every: 1, interval: Duration::from_millis(50), check_interval: Duration::from_millis(50), ..f.options() };
+    let options = Options {
+        every: 1,
+        interval: Duration::from_millis(50),
+        check_interval: Duration::from_millis(50),
+        ..f.options()
+    };
     let mut a = Auditor::open(&f.log, &store, founder(), trust, options).unwrap();
     let run = a.run(std::future::pending::<()>());
     let stranger = Signer::from_secret([9; 32], "stranger");
@@ -290,7 +392,10 @@ async fn a_bad_record_arriving_live_is_an_alarm_at_once() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         f.batch(&stranger, "l2", 5).await;
     };
-    let (report, ()) = tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(run, tamper) }).await.unwrap();
+    let (report, ()) =
+        tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(run, tamper) })
+            .await
+            .unwrap();
     let report = report.unwrap();
     assert!(!report.healthy);
     assert_eq!(kinds(&report), ["verify:unknown_key"]);

@@ -4,11 +4,11 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::hash::{event_id, Hash};
+use crate::hash::{Hash, event_id};
 use crate::keys::{KeyRegistered, Signer};
 use crate::record::{
-    control, ActorOut, EncodedRecord, EnvelopeOut, GenesisBody, Head, SealBody, FORMAT_VERSION,
-    MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+    ActorOut, EncodedRecord, EnvelopeOut, FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS,
+    MAX_RECORD_BYTES, SealBody, control,
 };
 use crate::time_fmt::format_recorded;
 
@@ -25,7 +25,9 @@ pub enum BuildError {
         max: usize,
     },
     /// One record would exceed [`MAX_RECORD_BYTES`].
-    #[error("the {event_type} record for {entity_key} would be {size} bytes; records are limited to {max} bytes")]
+    #[error(
+        "the {event_type} record for {entity_key} would be {size} bytes; records are limited to {max} bytes"
+    )]
     RecordTooLarge {
         /// Event type.
         event_type: String,
@@ -95,7 +97,13 @@ pub struct BatchBuilder<'s> {
 impl<'s> BatchBuilder<'s> {
     /// Starts a batch on top of `head`.
     #[must_use]
-    pub fn new(ledger: Uuid, head: &Head, now: OffsetDateTime, signer: &'s Signer, correlation: Uuid) -> Self {
+    pub fn new(
+        ledger: Uuid,
+        head: &Head,
+        now: OffsetDateTime,
+        signer: &'s Signer,
+        correlation: Uuid,
+    ) -> Self {
         let now = format_recorded(now);
         let recorded = match &head.recorded {
             Some(prev) if *prev > now => prev.clone(),
@@ -145,7 +153,9 @@ impl<'s> BatchBuilder<'s> {
     ) -> Result<&EncodedRecord, BuildError> {
         // Leave room for the seal.
         if self.records.len() + 1 >= MAX_BATCH_RECORDS {
-            return Err(BuildError::TooManyRecords { max: MAX_BATCH_RECORDS });
+            return Err(BuildError::TooManyRecords {
+                max: MAX_BATCH_RECORDS,
+            });
         }
         self.push_record(event_type, schema, entity_key, marking, body)
     }
@@ -163,11 +173,12 @@ impl<'s> BatchBuilder<'s> {
             entity_key: entity_key.to_owned(),
             source: serde::de::Error::custom(e),
         })?;
-        let raw: &RawValue = serde_json::from_str(text).map_err(|source| BuildError::BodyNotJson {
-            event_type: event_type.to_owned(),
-            entity_key: entity_key.to_owned(),
-            source,
-        })?;
+        let raw: &RawValue =
+            serde_json::from_str(text).map_err(|source| BuildError::BodyNotJson {
+                event_type: event_type.to_owned(),
+                entity_key: entity_key.to_owned(),
+                source,
+            })?;
         let id = event_id(event_type, entity_key);
         let record = self.encode(event_type, schema, entity_key, &id.to_hex(), marking, raw)?;
         self.finish_record(record, id, event_type, entity_key)
@@ -193,7 +204,10 @@ impl<'s> BatchBuilder<'s> {
             entity,
             id,
             recorded: &self.recorded,
-            actor: ActorOut { key: self.signer.id(), name: self.signer.name() },
+            actor: ActorOut {
+                key: self.signer.id(),
+                name: self.signer.name(),
+            },
             marking,
             correlation: &self.correlation,
             body,
@@ -243,7 +257,9 @@ impl<'s> BatchBuilder<'s> {
         if self.records.is_empty() {
             return Err(BuildError::EmptyBatch);
         }
-        let count = u32::try_from(self.records.len()).map_err(|_| BuildError::TooManyRecords { max: MAX_BATCH_RECORDS })?;
+        let count = u32::try_from(self.records.len()).map_err(|_| BuildError::TooManyRecords {
+            max: MAX_BATCH_RECORDS,
+        })?;
         let message = seal_message(&self.ledger, self.next_seq, &self.prev, count);
         let sig = self.signer.sign(&message);
         let body = SealBody {
@@ -258,7 +274,13 @@ impl<'s> BatchBuilder<'s> {
             source,
         })?;
         let correlation = self.correlation.clone();
-        self.push_record(control::SEAL, control::SCHEMA, &correlation, "TLP:CLEAR", body.as_bytes())?;
+        self.push_record(
+            control::SEAL,
+            control::SCHEMA,
+            &correlation,
+            "TLP:CLEAR",
+            body.as_bytes(),
+        )?;
         Ok(self.records)
     }
 }
@@ -273,7 +295,12 @@ impl Genesis {
     ///
     /// # Errors
     /// Only if encoding fails, which it does not for valid inputs.
-    pub fn build(ledger: Uuid, name: &str, founder: &Signer, now: OffsetDateTime) -> Result<Vec<EncodedRecord>, BuildError> {
+    pub fn build(
+        ledger: Uuid,
+        name: &str,
+        founder: &Signer,
+        now: OffsetDateTime,
+    ) -> Result<Vec<EncodedRecord>, BuildError> {
         let body = GenesisBody {
             ledger: ledger.hyphenated().to_string(),
             name: name.to_owned(),
@@ -289,7 +316,13 @@ impl Genesis {
             source,
         })?;
         let mut b = BatchBuilder::new(ledger, &Head::empty(), now, founder, ledger);
-        b.push(control::GENESIS, control::SCHEMA, &ledger.hyphenated().to_string(), "TLP:CLEAR", &body)?;
+        b.push(
+            control::GENESIS,
+            control::SCHEMA,
+            &ledger.hyphenated().to_string(),
+            "TLP:CLEAR",
+            &body,
+        )?;
         b.seal()
     }
 }

@@ -39,7 +39,10 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +72,11 @@ impl Signer {
 
     fn from_signing_key(key: SigningKey, name: &str) -> Signer {
         let id = key_id(&key.verifying_key());
-        Signer { key, id, name: name.to_owned() }
+        Signer {
+            key,
+            id,
+            name: name.to_owned(),
+        }
     }
 
     /// The key id.

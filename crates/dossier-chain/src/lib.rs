@@ -23,12 +23,12 @@ mod record;
 mod time_fmt;
 mod verify;
 
-pub use builder::{seal_message, BatchBuilder, BuildError, Genesis};
-pub use hash::{content_digest, event_id, EventId, Hash, GENESIS_PREV};
-pub use keys::{key_id, parse_public_hex, KeyError, KeyId, KeyRegistered, KeyRevoked, Signer};
+pub use builder::{BatchBuilder, BuildError, Genesis, seal_message};
+pub use hash::{EventId, GENESIS_PREV, Hash, content_digest, event_id};
+pub use keys::{KeyError, KeyId, KeyRegistered, KeyRevoked, Signer, key_id, parse_public_hex};
 pub use record::{
-    control, ActorView, EncodedRecord, Head, RecordView, SealBody, StoredRecord, GenesisBody,
-    FORMAT_VERSION, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+    ActorView, EncodedRecord, FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS,
+    MAX_RECORD_BYTES, RecordView, SealBody, StoredRecord, control,
 };
-pub use time_fmt::{format_recorded, parse_recorded, RECORDED_LEN};
+pub use time_fmt::{RECORDED_LEN, format_recorded, parse_recorded};
 pub use verify::{Failure, FailureKind, TrustRoot, Verifier, VerifyReport};

@@ -46,7 +46,11 @@ impl Head {
     /// The head of an empty log.
     #[must_use]
     pub fn empty() -> Head {
-        Head { seq: 0, hash: crate::GENESIS_PREV, recorded: None }
+        Head {
+            seq: 0,
+            hash: crate::GENESIS_PREV,
+            recorded: None,
+        }
     }
 }
 

@@ -7,15 +7,22 @@ use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use crate::builder::seal_message;
-use crate::hash::{event_id, Hash, GENESIS_PREV};
-use crate::keys::{key_id, parse_public_hex, verify_signature, KeyRegistered, KeyRevoked};
+use crate::hash::{GENESIS_PREV, Hash, event_id};
+use crate::keys::{KeyRegistered, KeyRevoked, key_id, parse_public_hex, verify_signature};
 use crate::record::{
-    control, GenesisBody, Head, RecordView, SealBody, StoredRecord, FORMAT_VERSION, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+    FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordView, SealBody,
+    StoredRecord, control,
 };
 use crate::time_fmt::{looks_like_recorded, parse_recorded};
 
 /// The TLP 2.0 labels a record's `marking` may carry.
-pub const MARKINGS: [&str; 5] = ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"];
+pub const MARKINGS: [&str; 5] = [
+    "TLP:CLEAR",
+    "TLP:GREEN",
+    "TLP:AMBER",
+    "TLP:AMBER+STRICT",
+    "TLP:RED",
+];
 
 fn is_lower_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
@@ -27,10 +34,9 @@ fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let t = text.as_bytes();
     t.len() == bytes.len() * 2
-        && bytes
-            .iter()
-            .zip(t.chunks_exact(2))
-            .all(|(b, pair)| pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 0xf)])
+        && bytes.iter().zip(t.chunks_exact(2)).all(|(b, pair)| {
+            pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 0xf)]
+        })
 }
 
 /// What verification trusts as the ledger's root.
@@ -87,7 +93,10 @@ pub enum FailureKind {
 
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         f.write_str(&s)
     }
 }
@@ -254,7 +263,11 @@ impl Verifier {
 
     fn fail(&mut self, seq: u64, kind: FailureKind, detail: impl Into<String>) {
         if self.failures.len() < Self::MAX_FAILURES {
-            self.failures.push(Failure { seq, kind, detail: detail.into() });
+            self.failures.push(Failure {
+                seq,
+                kind,
+                detail: detail.into(),
+            });
         } else {
             self.more_failures += 1;
         }
@@ -291,7 +304,11 @@ impl Verifier {
             self.next_seq += pos - self.expected;
             suppress_link = true;
         } else if pos < self.expected {
-            self.fail(pos, FailureKind::Duplicate, format!("position {pos} was already read; storage returned it again"));
+            self.fail(
+                pos,
+                FailureKind::Duplicate,
+                format!("position {pos} was already read; storage returned it again"),
+            );
             return;
         }
         self.expected = pos + 1;
@@ -300,7 +317,9 @@ impl Verifier {
                 self.fail(
                     pos,
                     FailureKind::ChangedBytes,
-                    format!("stored bytes hash to {hash}, but {stored} was recorded at append time"),
+                    format!(
+                        "stored bytes hash to {hash}, but {stored} was recorded at append time"
+                    ),
                 );
                 self.link_already_reported = true;
             }
@@ -318,7 +337,14 @@ impl Verifier {
     fn check(&mut self, pos: u64, bytes: &[u8], hash: Hash, suppress_link: bool) {
         let expected_seq = self.next_seq;
         if bytes.len() > MAX_RECORD_BYTES {
-            self.fail(pos, FailureKind::Malformed, format!("record is {} bytes; the limit is {MAX_RECORD_BYTES}", bytes.len()));
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                format!(
+                    "record is {} bytes; the limit is {MAX_RECORD_BYTES}",
+                    bytes.len()
+                ),
+            );
             self.count_in_batch(pos, None);
             self.advance(expected_seq, hash);
             return;
@@ -331,17 +357,28 @@ impl Verifier {
         let view = match parsed {
             Ok(v) => v,
             Err(e) => {
-                self.fail(pos, FailureKind::Malformed, format!("not a dossier record: {e}"));
+                self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    format!("not a dossier record: {e}"),
+                );
                 self.count_in_batch(pos, None);
                 self.advance(expected_seq, hash);
                 return;
             }
         };
         if view.dossier != FORMAT_VERSION {
-            self.fail(pos, FailureKind::Malformed, format!("unknown record format version {}", view.dossier));
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                format!("unknown record format version {}", view.dossier),
+            );
         }
         if self.started && hash == self.prev {
-            let detail = format!("a copy of record {} is stored again at position {pos}", expected_seq - 1);
+            let detail = format!(
+                "a copy of record {} is stored again at position {pos}",
+                expected_seq - 1
+            );
             self.fail(pos, FailureKind::Duplicate, detail);
             return;
         }
@@ -354,7 +391,11 @@ impl Verifier {
             if view.seq != expected_seq {
                 // It links to the record before, so it is the next record, but its own number
                 // is wrong: its `seq` was altered (or written wrongly).
-                let kind = if view.seq > expected_seq { FailureKind::Gap } else { FailureKind::Reordered };
+                let kind = if view.seq > expected_seq {
+                    FailureKind::Gap
+                } else {
+                    FailureKind::Reordered
+                };
                 let detail = format!(
                     "the record at position {pos} links to record {} but says it is record {}",
                     expected_seq - 1,
@@ -363,8 +404,15 @@ impl Verifier {
                 self.fail(pos, kind, detail);
             }
         } else if other_ledger {
-            let ours = self.ledger.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
-            let detail = format!("record {} of ledger {} is stored here; this ledger is {ours} (skipped)", view.seq, view.ledger);
+            let ours = self
+                .ledger
+                .as_ref()
+                .map(|(t, _)| t.clone())
+                .unwrap_or_default();
+            let detail = format!(
+                "record {} of ledger {} is stored here; this ledger is {ours} (skipped)",
+                view.seq, view.ledger
+            );
             self.fail(pos, FailureKind::WrongLedger, detail);
             return;
         } else if view.seq == expected_seq {
@@ -377,13 +425,24 @@ impl Verifier {
                     );
                     self.fail(pos, FailureKind::BrokenLink, detail);
                 }
-                Err(_) => self.fail(pos, FailureKind::Malformed, "prev is not 64 lowercase hex digits"),
+                Err(_) => self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    "prev is not 64 lowercase hex digits",
+                ),
             }
         } else if view.seq > expected_seq {
             let detail = if view.seq - expected_seq == 1 {
-                format!("record {expected_seq} is missing: position {pos} holds record {}", view.seq)
+                format!(
+                    "record {expected_seq} is missing: position {pos} holds record {}",
+                    view.seq
+                )
             } else {
-                format!("records {expected_seq}..={} are missing: position {pos} holds record {}", view.seq - 1, view.seq)
+                format!(
+                    "records {expected_seq}..={} are missing: position {pos} holds record {}",
+                    view.seq - 1,
+                    view.seq
+                )
             };
             self.fail(pos, FailureKind::Gap, detail);
             seq = view.seq;
@@ -402,12 +461,22 @@ impl Verifier {
             return;
         }
         if continues && !links && !is_lower_hex(view.prev, 64) {
-            self.fail(pos, FailureKind::Malformed, "prev is not 64 lowercase hex digits");
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                "prev is not 64 lowercase hex digits",
+            );
         }
         match &self.ledger {
             None => match uuid::Uuid::parse_str(view.ledger) {
-                Ok(id) if id.hyphenated().to_string() == view.ledger => self.ledger = Some((view.ledger.to_owned(), id)),
-                _ => self.fail(pos, FailureKind::Malformed, "ledger is not a lowercase hyphenated UUID"),
+                Ok(id) if id.hyphenated().to_string() == view.ledger => {
+                    self.ledger = Some((view.ledger.to_owned(), id))
+                }
+                _ => self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    "ledger is not a lowercase hyphenated UUID",
+                ),
             },
             Some((text, _)) if text != view.ledger => {
                 let detail = format!("record belongs to ledger {}, not {text}", view.ledger);
@@ -416,15 +485,32 @@ impl Verifier {
             Some(_) => {}
         }
         if !is_hex_of(view.id, &event_id(view.event_type, &view.entity).0) {
-            self.fail(pos, FailureKind::BadEventId, format!("id {} does not derive from type {} and entity {}", view.id, view.event_type, view.entity));
+            self.fail(
+                pos,
+                FailureKind::BadEventId,
+                format!(
+                    "id {} does not derive from type {} and entity {}",
+                    view.id, view.event_type, view.entity
+                ),
+            );
         }
         // Records of one batch share their recorded time: only a new value needs parsing.
         if view.recorded != self.prev_recorded {
             if !looks_like_recorded(view.recorded) || parse_recorded(view.recorded).is_none() {
-                self.fail(pos, FailureKind::Malformed, format!("recorded time {:?} is not in the fixed UTC form", view.recorded));
+                self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    format!(
+                        "recorded time {:?} is not in the fixed UTC form",
+                        view.recorded
+                    ),
+                );
             } else {
                 if view.recorded < self.prev_recorded.as_str() {
-                    let detail = format!("recorded {} is earlier than the previous record's {}", view.recorded, self.prev_recorded);
+                    let detail = format!(
+                        "recorded {} is earlier than the previous record's {}",
+                        view.recorded, self.prev_recorded
+                    );
                     self.fail(pos, FailureKind::TimeWentBackwards, detail);
                 }
                 // Resynchronise on it either way: each step back is reported once.
@@ -432,14 +518,24 @@ impl Verifier {
             }
         }
         if !MARKINGS.contains(&view.marking.as_ref()) {
-            self.fail(pos, FailureKind::Malformed, format!("marking {:?} is not a TLP 2.0 label", view.marking));
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                format!("marking {:?} is not a TLP 2.0 label", view.marking),
+            );
         }
         // Records of one batch share their correlation id: only a new value needs checking.
         if view.correlation != self.last_correlation {
-            if uuid::Uuid::parse_str(view.correlation).is_ok_and(|c| c.hyphenated().to_string() == view.correlation) {
+            if uuid::Uuid::parse_str(view.correlation)
+                .is_ok_and(|c| c.hyphenated().to_string() == view.correlation)
+            {
                 view.correlation.clone_into(&mut self.last_correlation);
             } else {
-                self.fail(pos, FailureKind::Malformed, "correlation is not a lowercase hyphenated UUID");
+                self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    "correlation is not a lowercase hyphenated UUID",
+                );
             }
         }
         self.check_kind(pos, seq, &view);
@@ -447,7 +543,12 @@ impl Verifier {
     }
 
     fn count_in_batch(&mut self, pos: u64, actor: Option<&str>) {
-        let batch = self.batch.get_or_insert_with(|| Batch { first: pos, count: 0, actor: String::new(), changes: Vec::new() });
+        let batch = self.batch.get_or_insert_with(|| Batch {
+            first: pos,
+            count: 0,
+            actor: String::new(),
+            changes: Vec::new(),
+        });
         if batch.actor.is_empty() {
             // A malformed record has no actor; the batch's key is the first one seen.
             if let Some(actor) = actor {
@@ -474,15 +575,26 @@ impl Verifier {
         }
         self.count_in_batch(pos, Some(view.actor.key));
         let change = match ty {
-            control::KEY_REGISTERED => match serde_json::from_str::<KeyRegistered>(view.body.get()) {
+            control::KEY_REGISTERED => match serde_json::from_str::<KeyRegistered>(view.body.get())
+            {
                 Ok(k) if !is_lower_hex(&k.public, 64) => {
-                    self.fail(pos, FailureKind::BadKeyEvent, "public key is not 64 lowercase hex digits");
+                    self.fail(
+                        pos,
+                        FailureKind::BadKeyEvent,
+                        "public key is not 64 lowercase hex digits",
+                    );
                     None
                 }
                 Ok(k) => match parse_public_hex(&k.public) {
-                    Ok(public) if key_id(&public) == k.key => Some(KeyChange::Register { key: k.key, public }),
+                    Ok(public) if key_id(&public) == k.key => {
+                        Some(KeyChange::Register { key: k.key, public })
+                    }
                     Ok(_) => {
-                        self.fail(pos, FailureKind::BadKeyEvent, format!("key id {} does not derive from its public key", k.key));
+                        self.fail(
+                            pos,
+                            FailureKind::BadKeyEvent,
+                            format!("key id {} does not derive from its public key", k.key),
+                        );
                         None
                     }
                     Err(e) => {
@@ -491,14 +603,22 @@ impl Verifier {
                     }
                 },
                 Err(e) => {
-                    self.fail(pos, FailureKind::BadKeyEvent, format!("key.registered body: {e}"));
+                    self.fail(
+                        pos,
+                        FailureKind::BadKeyEvent,
+                        format!("key.registered body: {e}"),
+                    );
                     None
                 }
             },
             control::KEY_REVOKED => match serde_json::from_str::<KeyRevoked>(view.body.get()) {
                 Ok(k) => Some(KeyChange::Revoke { key: k.key }),
                 Err(e) => {
-                    self.fail(pos, FailureKind::BadKeyEvent, format!("key.revoked body: {e}"));
+                    self.fail(
+                        pos,
+                        FailureKind::BadKeyEvent,
+                        format!("key.revoked body: {e}"),
+                    );
                     None
                 }
             },
@@ -514,7 +634,10 @@ impl Verifier {
             None => None,
         };
         if let Some(batch_actor) = actor_mismatch {
-            let detail = format!("record is published by key {} but its batch by key {batch_actor}", view.actor.key);
+            let detail = format!(
+                "record is published by key {} but its batch by key {batch_actor}",
+                view.actor.key
+            );
             self.fail(pos, FailureKind::BadSeal, detail);
         }
     }
@@ -523,43 +646,76 @@ impl Verifier {
         let body: GenesisBody = match serde_json::from_str(view.body.get()) {
             Ok(b) => b,
             Err(e) => {
-                self.fail(pos, FailureKind::Malformed, format!("ledger.genesis body: {e}"));
+                self.fail(
+                    pos,
+                    FailureKind::Malformed,
+                    format!("ledger.genesis body: {e}"),
+                );
                 return;
             }
         };
         if body.ledger != view.ledger {
-            self.fail(pos, FailureKind::WrongLedger, "genesis body names another ledger than its envelope");
+            self.fail(
+                pos,
+                FailureKind::WrongLedger,
+                "genesis body names another ledger than its envelope",
+            );
         }
         let public = match parse_public_hex(&body.founding_key.public) {
             Ok(_) if !is_lower_hex(&body.founding_key.public, 64) => {
-                self.fail(pos, FailureKind::UntrustedRoot, "founding key is not 64 lowercase hex digits");
+                self.fail(
+                    pos,
+                    FailureKind::UntrustedRoot,
+                    "founding key is not 64 lowercase hex digits",
+                );
                 return;
             }
             Ok(p) => p,
             Err(e) => {
-                self.fail(pos, FailureKind::UntrustedRoot, format!("founding key: {e}"));
+                self.fail(
+                    pos,
+                    FailureKind::UntrustedRoot,
+                    format!("founding key: {e}"),
+                );
                 return;
             }
         };
         let id = key_id(&public);
         if id != body.founding_key.key || id != view.actor.key {
-            self.fail(pos, FailureKind::UntrustedRoot, "founding key id does not match its public key or the genesis actor");
+            self.fail(
+                pos,
+                FailureKind::UntrustedRoot,
+                "founding key id does not match its public key or the genesis actor",
+            );
             return;
         }
         if let TrustRoot::Pinned(pinned) = &self.trust {
             if *pinned != public {
-                let detail = format!("the genesis registers founding key {id}, but the pinned root is {}", key_id(pinned));
+                let detail = format!(
+                    "the genesis registers founding key {id}, but the pinned root is {}",
+                    key_id(pinned)
+                );
                 self.fail(pos, FailureKind::UntrustedRoot, detail);
                 return;
             }
         }
         self.founding_key = Some(id.clone());
-        self.keys.insert(id, KeyState { public, revoked_at: None });
+        self.keys.insert(
+            id,
+            KeyState {
+                public,
+                revoked_at: None,
+            },
+        );
     }
 
     fn seal(&mut self, pos: u64, seq: u64, view: &RecordView<'_>) {
         let Some(batch) = self.batch.take() else {
-            self.fail(pos, FailureKind::BadSeal, "a seal with no records before it");
+            self.fail(
+                pos,
+                FailureKind::BadSeal,
+                "a seal with no records before it",
+            );
             return;
         };
         let body: SealBody = match serde_json::from_str(view.body.get()) {
@@ -570,35 +726,70 @@ impl Verifier {
             }
         };
         if batch.count + 1 > MAX_BATCH_RECORDS as u64 {
-            let detail = format!("the batch from {} holds {} records with its seal; the limit is {MAX_BATCH_RECORDS}", batch.first, batch.count + 1);
+            let detail = format!(
+                "the batch from {} holds {} records with its seal; the limit is {MAX_BATCH_RECORDS}",
+                batch.first,
+                batch.count + 1
+            );
             self.fail(pos, FailureKind::BadSeal, detail);
         }
         if u64::from(body.count) != batch.count {
-            let detail = format!("seal counts {} records, but its batch (from {}) has {}", body.count, batch.first, batch.count);
+            let detail = format!(
+                "seal counts {} records, but its batch (from {}) has {}",
+                body.count, batch.first, batch.count
+            );
             self.fail(pos, FailureKind::BadSeal, detail);
         }
         if body.head != self.prev.to_hex() {
-            self.fail(pos, FailureKind::BadSeal, format!("seal covers head {}, but record {} hashes to {}", body.head, seq - 1, self.prev));
+            self.fail(
+                pos,
+                FailureKind::BadSeal,
+                format!(
+                    "seal covers head {}, but record {} hashes to {}",
+                    body.head,
+                    seq - 1,
+                    self.prev
+                ),
+            );
         }
         // A batch whose records were all malformed has no key of its own.
         if body.key != view.actor.key || (!batch.actor.is_empty() && body.key != batch.actor) {
-            let detail = format!("seal key {} differs from its actor {} or its batch's key {}", body.key, view.actor.key, batch.actor);
+            let detail = format!(
+                "seal key {} differs from its actor {} or its batch's key {}",
+                body.key, view.actor.key, batch.actor
+            );
             self.fail(pos, FailureKind::BadSeal, detail);
         }
         let Some(state) = self.keys.get(&body.key) else {
-            self.fail(pos, FailureKind::UnknownKey, format!("key {} is not registered in this ledger", body.key));
+            self.fail(
+                pos,
+                FailureKind::UnknownKey,
+                format!("key {} is not registered in this ledger", body.key),
+            );
             return;
         };
         if let Some(at) = state.revoked_at {
-            self.fail(pos, FailureKind::RevokedKey, format!("key {} was revoked at seq {at}", body.key));
+            self.fail(
+                pos,
+                FailureKind::RevokedKey,
+                format!("key {} was revoked at seq {at}", body.key),
+            );
             return;
         }
         let mut sig = [0u8; 64];
         let ledger = self.ledger.as_ref().map(|(_, id)| *id).unwrap_or_default();
         let signed = hex::decode_to_slice(&body.sig, &mut sig).is_ok()
-            && verify_signature(&state.public, &seal_message(&ledger, seq, &self.prev, body.count), &sig);
+            && verify_signature(
+                &state.public,
+                &seal_message(&ledger, seq, &self.prev, body.count),
+                &sig,
+            );
         if !signed {
-            self.fail(pos, FailureKind::BadSignature, format!("signature by key {} does not verify", body.key));
+            self.fail(
+                pos,
+                FailureKind::BadSignature,
+                format!("signature by key {} does not verify", body.key),
+            );
             return;
         }
         for change in batch.changes {
@@ -609,13 +800,24 @@ impl Verifier {
                         self.fail(pos, FailureKind::BadKeyEvent, detail);
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(KeyState { public, revoked_at: None });
+                        e.insert(KeyState {
+                            public,
+                            revoked_at: None,
+                        });
                     }
                 },
                 KeyChange::Revoke { key } => match self.keys.get_mut(&key) {
                     Some(state) if state.revoked_at.is_none() => state.revoked_at = Some(pos),
-                    Some(_) => self.fail(pos, FailureKind::BadKeyEvent, format!("key {key} is revoked twice")),
-                    None => self.fail(pos, FailureKind::BadKeyEvent, format!("revokes unknown key {key}")),
+                    Some(_) => self.fail(
+                        pos,
+                        FailureKind::BadKeyEvent,
+                        format!("key {key} is revoked twice"),
+                    ),
+                    None => self.fail(
+                        pos,
+                        FailureKind::BadKeyEvent,
+                        format!("revokes unknown key {key}"),
+                    ),
                 },
             }
         }
@@ -626,11 +828,19 @@ impl Verifier {
     #[must_use]
     pub fn finish(mut self) -> VerifyReport {
         if self.records == 0 {
-            self.fail(1, FailureKind::UntrustedRoot, "the ledger is empty: no genesis record");
+            self.fail(
+                1,
+                FailureKind::UntrustedRoot,
+                "the ledger is empty: no genesis record",
+            );
         }
         if let Some(batch) = self.batch.take() {
             let last = self.expected - 1;
-            self.fail(batch.first, FailureKind::IncompleteBatch, format!("records {}..={last} are not closed by a seal", batch.first));
+            self.fail(
+                batch.first,
+                FailureKind::IncompleteBatch,
+                format!("records {}..={last} are not closed by a seal", batch.first),
+            );
         }
         VerifyReport {
             records: self.records,

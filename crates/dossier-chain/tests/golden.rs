@@ -10,12 +10,13 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{append_batch, at, corr, key_registered, key_revoked, stored, verify, LEDGER};
+use common::{LEDGER, append_batch, at, corr, key_registered, key_revoked, stored, verify};
 use dossier_chain::{
-    event_id, key_id, seal_message, EncodedRecord, FailureKind, Genesis, Hash, RecordView, SealBody, Signer, TrustRoot,
+    EncodedRecord, FailureKind, Genesis, Hash, RecordView, SealBody, Signer, TrustRoot, event_id,
+    key_id, seal_message,
 };
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 const FOUNDER_SECRET: [u8; 32] = [1; 32];
@@ -59,18 +60,46 @@ fn build() -> Vec<EncodedRecord> {
         at(60),
         corr(1),
         &[
-            ("source.recorded", "source:rok-mnd", "TLP:CLEAR", &body(&source)),
-            ("report.recorded", "report:rok-mnd/briefing-2024-03-19", "TLP:GREEN", &body(&report)),
-            ("claim.recorded", "claim:rok-mnd/containers-2024-03", "TLP:AMBER", &body(&claim)),
+            (
+                "source.recorded",
+                "source:rok-mnd",
+                "TLP:CLEAR",
+                &body(&source),
+            ),
+            (
+                "report.recorded",
+                "report:rok-mnd/briefing-2024-03-19",
+                "TLP:GREEN",
+                &body(&report),
+            ),
+            (
+                "claim.recorded",
+                "claim:rok-mnd/containers-2024-03",
+                "TLP:AMBER",
+                &body(&claim),
+            ),
         ],
     );
 
     // Batch 3 (seq 7..=8): the founding key registers a second key.
-    append_batch(&mut records, LEDGER, &founder, at(120), corr(2), &[("key.registered", second.id(), "TLP:CLEAR", &key_registered(&second))]);
+    append_batch(
+        &mut records,
+        LEDGER,
+        &founder,
+        at(120),
+        corr(2),
+        &[(
+            "key.registered",
+            second.id(),
+            "TLP:CLEAR",
+            &key_registered(&second),
+        )],
+    );
 
     // Batch 4 (seq 9..=11): signed by the second key. The body is stored verbatim, whitespace
     // included. Its `now` is earlier than the head's time, so the batch keeps the head's time.
-    let assessment = br#"{ "id": "claim:rok-mnd/containers-2024-03", "assessment": "corroborated" }"#;
+    let assessment =
+        br#"{ "id": "claim:rok-mnd/containers-2024-03", "assessment": "corroborated" }"#;
     append_batch(
         &mut records,
         LEDGER,
@@ -78,8 +107,18 @@ fn build() -> Vec<EncodedRecord> {
         at(90),
         corr(3),
         &[
-            ("assessment.recorded", "assessment:containers-2024-03/1", "TLP:AMBER+STRICT", assessment),
-            ("question.recorded", "question:kpa-artillery-supply", "TLP:RED", r#"{"text":"몇 발이 이송되었나?"}"#.as_bytes()),
+            (
+                "assessment.recorded",
+                "assessment:containers-2024-03/1",
+                "TLP:AMBER+STRICT",
+                assessment,
+            ),
+            (
+                "question.recorded",
+                "question:kpa-artillery-supply",
+                "TLP:RED",
+                r#"{"text":"몇 발이 이송되었나?"}"#.as_bytes(),
+            ),
         ],
     );
 
@@ -91,8 +130,18 @@ fn build() -> Vec<EncodedRecord> {
         at(180),
         corr(4),
         &[
-            ("key.registered", third.id(), "TLP:CLEAR", &key_registered(&third)),
-            ("key.revoked", second.id(), "TLP:CLEAR", &key_revoked(second.id(), "rotated")),
+            (
+                "key.registered",
+                third.id(),
+                "TLP:CLEAR",
+                &key_registered(&third),
+            ),
+            (
+                "key.revoked",
+                second.id(),
+                "TLP:CLEAR",
+                &key_revoked(second.id(), "rotated"),
+            ),
         ],
     );
 
@@ -103,7 +152,12 @@ fn build() -> Vec<EncodedRecord> {
         &third,
         at(240),
         corr(5),
-        &[("claim.superseded", "claim:rok-mnd/containers-2024-03#2", "TLP:GREEN", br#"{"supersedes":"claim:rok-mnd/containers-2024-03","reason":"corrected count"}"#)],
+        &[(
+            "claim.superseded",
+            "claim:rok-mnd/containers-2024-03#2",
+            "TLP:GREEN",
+            br#"{"supersedes":"claim:rok-mnd/containers-2024-03","reason":"corrected count"}"#,
+        )],
     );
     records
 }
@@ -123,9 +177,7 @@ fn jsonl(records: &[EncodedRecord]) -> Vec<u8> {
 
 fn description(records: &[EncodedRecord]) -> Vec<u8> {
     let (founder, second, third) = signers();
-    let key = |s: &Signer, secret: [u8; 32]| {
-        json!({"name": s.name(), "secret": hex::encode(secret), "public": s.public_hex(), "key_id": s.id()})
-    };
+    let key = |s: &Signer, secret: [u8; 32]| json!({"name": s.name(), "secret": hex::encode(secret), "public": s.public_hex(), "key_id": s.id()});
     let mut recs = Vec::new();
     let mut seals = Vec::new();
     for r in records {
@@ -176,7 +228,11 @@ fn compare_or_bless(name: &str, actual: &[u8]) {
     }
     let expected = std::fs::read(&path).unwrap_or_default();
     if expected != actual {
-        let first_diff = expected.iter().zip(actual).position(|(a, b)| a != b).unwrap_or(expected.len().min(actual.len()));
+        let first_diff = expected
+            .iter()
+            .zip(actual)
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(actual.len()));
         panic!(
             "{} differs from what the code produces now (first difference at byte {first_diff}; {} bytes on disk, {} now).\n\
              The record format is a public contract: if this change is intended, rewrite the vectors with\n    \
@@ -201,7 +257,10 @@ fn vector_ledger_verifies_pinned_to_the_founding_key() {
     assert_eq!(records.len(), 16);
     let (founder, second, _) = signers();
     for with_hash in [true, false] {
-        let report = verify(&stored(&records, with_hash), TrustRoot::Pinned(founder.public()));
+        let report = verify(
+            &stored(&records, with_hash),
+            TrustRoot::Pinned(founder.public()),
+        );
         assert!(report.ok(), "{:?}", report.failures);
         assert_eq!(report.last_sealed, 16);
         assert_eq!(report.founding_key.as_deref(), Some(founder.id()));
@@ -211,7 +270,11 @@ fn vector_ledger_verifies_pinned_to_the_founding_key() {
 
     let report = verify(&stored(&records, true), TrustRoot::Pinned(second.public()));
     let f = common::first(&report);
-    assert_eq!((f.seq, f.kind), (1, FailureKind::UntrustedRoot), "{report:?}");
+    assert_eq!(
+        (f.seq, f.kind),
+        (1, FailureKind::UntrustedRoot),
+        "{report:?}"
+    );
 }
 
 /// Recomputes everything from the committed files with nothing but BLAKE3, Ed25519 and a JSON
@@ -220,12 +283,17 @@ fn vector_ledger_verifies_pinned_to_the_founding_key() {
 fn committed_vectors_follow_the_document() {
     let dir = vectors_dir();
     let lines = std::fs::read(dir.join("ledger.jsonl")).unwrap();
-    let desc: Value = serde_json::from_slice(&std::fs::read(dir.join("ledger.json")).unwrap()).unwrap();
+    let desc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ledger.json")).unwrap()).unwrap();
     let ledger = Uuid::parse_str(desc["ledger"].as_str().unwrap()).unwrap();
     let mut prev = [0u8; 32];
-    let mut keys: std::collections::HashMap<String, VerifyingKey> = std::collections::HashMap::new();
+    let mut keys: std::collections::HashMap<String, VerifyingKey> =
+        std::collections::HashMap::new();
     let mut batch_count = 0u32;
-    let records: Vec<&[u8]> = lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let records: Vec<&[u8]> = lines
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(records.len(), desc["records"].as_array().unwrap().len());
     for (i, bytes) in records.iter().enumerate() {
         let seq = i as u64 + 1;
@@ -239,20 +307,40 @@ fn committed_vectors_follow_the_document() {
         assert_eq!(hex::encode(hash), d["hash"].as_str().unwrap());
         // Envelope.
         let names: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut sorted = vec!["actor", "body", "correlation", "dossier", "entity", "id", "ledger", "marking", "prev", "recorded", "schema", "seq", "type"];
+        let mut sorted = vec![
+            "actor",
+            "body",
+            "correlation",
+            "dossier",
+            "entity",
+            "id",
+            "ledger",
+            "marking",
+            "prev",
+            "recorded",
+            "schema",
+            "seq",
+            "type",
+        ];
         sorted.sort_unstable();
         assert_eq!(names, sorted);
         assert!(bytes.starts_with(br#"{"dossier":1,"ledger":""#));
         assert_eq!(v["seq"], seq);
         assert_eq!(v["prev"].as_str().unwrap(), hex::encode(prev));
-        assert_eq!(v["ledger"].as_str().unwrap(), ledger.hyphenated().to_string());
+        assert_eq!(
+            v["ledger"].as_str().unwrap(),
+            ledger.hyphenated().to_string()
+        );
         // Event id.
         let mut h = blake3::Hasher::new();
         h.update(b"dossier/event-id/v1\0");
         h.update(v["type"].as_str().unwrap().as_bytes());
         h.update(&[0]);
         h.update(v["entity"].as_str().unwrap().as_bytes());
-        assert_eq!(hex::encode(&h.finalize().as_bytes()[..16]), v["id"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(&h.finalize().as_bytes()[..16]),
+            v["id"].as_str().unwrap()
+        );
         assert_eq!(v["id"].as_str().unwrap(), d["event_id"].as_str().unwrap());
         assert_eq!(v["recorded"].as_str().unwrap().len(), 30);
         let ty = v["type"].as_str().unwrap();
@@ -279,14 +367,27 @@ fn committed_vectors_follow_the_document() {
                 m.extend_from_slice(&prev);
                 m.extend_from_slice(&batch_count.to_be_bytes());
                 assert_eq!(body["count"], batch_count);
-                let seal = desc["seals"].as_array().unwrap().iter().find(|s| s["seq"] == seq).unwrap();
+                let seal = desc["seals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["seq"] == seq)
+                    .unwrap();
                 assert_eq!(hex::encode(&m), seal["message"].as_str().unwrap());
-                let sig: [u8; 64] = hex::decode(body["sig"].as_str().unwrap()).unwrap().try_into().unwrap();
-                keys[body["key"].as_str().unwrap()].verify(&m, &Signature::from_bytes(&sig)).unwrap();
+                let sig: [u8; 64] = hex::decode(body["sig"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+                keys[body["key"].as_str().unwrap()]
+                    .verify(&m, &Signature::from_bytes(&sig))
+                    .unwrap();
                 batch_count = 0;
             }
             "key.registered" => {
-                let public: [u8; 32] = hex::decode(body["public"].as_str().unwrap()).unwrap().try_into().unwrap();
+                let public: [u8; 32] = hex::decode(body["public"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
                 let key = VerifyingKey::from_bytes(&public).unwrap();
                 assert_eq!(key_id(&key), body["key"].as_str().unwrap());
                 // Trusted from the seal of this batch on; good enough for this walk.
@@ -296,7 +397,10 @@ fn committed_vectors_follow_the_document() {
             _ => batch_count += 1,
         }
         prev = hash;
-        assert_eq!(event_id(ty, v["entity"].as_str().unwrap()).to_hex(), v["id"].as_str().unwrap());
+        assert_eq!(
+            event_id(ty, v["entity"].as_str().unwrap()).to_hex(),
+            v["id"].as_str().unwrap()
+        );
     }
     assert_eq!(hex::encode(prev), desc["head"].as_str().unwrap());
     // Non-ASCII text is stored as raw UTF-8, not as \u escapes.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{first, renumber, simple_ledger, stored, verify_pinned, LEDGER};
+use common::{LEDGER, first, renumber, simple_ledger, stored, verify_pinned};
 use dossier_chain::{EncodedRecord, FailureKind as K, Signer, StoredRecord};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -16,7 +16,10 @@ fn founder() -> Signer {
 
 /// Batches of note texts (mixed ASCII and Hangul); 1..=5 batches of 1..=4 records.
 fn batches() -> impl Strategy<Value = Vec<Vec<String>>> {
-    prop::collection::vec(prop::collection::vec("[a-z 신원식국방부\"\\\\]{0,12}", 1..=4), 1..=5)
+    prop::collection::vec(
+        prop::collection::vec("[a-z 신원식국방부\"\\\\]{0,12}", 1..=4),
+        1..=5,
+    )
 }
 
 /// A valid ledger and the first sequence number of every batch.

@@ -5,11 +5,12 @@
 mod common;
 
 use common::{
-    append_batch, at, corr, first, key_registered, key_revoked, kinds, renumber, simple_ledger, stored, verify,
-    verify_pinned, Forge, LEDGER,
+    Forge, LEDGER, append_batch, at, corr, first, key_registered, key_revoked, kinds, renumber,
+    simple_ledger, stored, verify, verify_pinned,
 };
 use dossier_chain::{
-    EncodedRecord, FailureKind as K, Genesis, Signer, StoredRecord, TrustRoot, Verifier, MAX_BATCH_RECORDS,
+    EncodedRecord, FailureKind as K, Genesis, MAX_BATCH_RECORDS, Signer, StoredRecord, TrustRoot,
+    Verifier,
 };
 use uuid::Uuid;
 
@@ -19,7 +20,10 @@ fn founder() -> Signer {
 
 /// Genesis (1, 2), batch 3..=6 (three notes + seal), batch 7..=9 (two notes + seal).
 fn ledger() -> Vec<EncodedRecord> {
-    let batches = vec![vec!["신원식".to_owned(), "b".into(), "c".into()], vec!["d".into(), "e".into()]];
+    let batches = vec![
+        vec!["신원식".to_owned(), "b".into(), "c".into()],
+        vec!["d".into(), "e".into()],
+    ];
     simple_ledger(LEDGER, &founder(), &batches).0
 }
 
@@ -30,8 +34,27 @@ fn rotated() -> (Vec<EncodedRecord>, Signer, Signer) {
     let second = Signer::from_secret([2; 32], "second");
     let third = Signer::from_secret([3; 32], "third");
     let mut r = Genesis::build(LEDGER, "rotation", &f, at(0)).unwrap();
-    append_batch(&mut r, LEDGER, &f, at(1), corr(1), &[("key.registered", second.id(), "TLP:CLEAR", &key_registered(&second))]);
-    append_batch(&mut r, LEDGER, &second, at(2), corr(2), &[("note.recorded", "note:1", "TLP:GREEN", br#"{"n":1}"#)]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &f,
+        at(1),
+        corr(1),
+        &[(
+            "key.registered",
+            second.id(),
+            "TLP:CLEAR",
+            &key_registered(&second),
+        )],
+    );
+    append_batch(
+        &mut r,
+        LEDGER,
+        &second,
+        at(2),
+        corr(2),
+        &[("note.recorded", "note:1", "TLP:GREEN", br#"{"n":1}"#)],
+    );
     append_batch(
         &mut r,
         LEDGER,
@@ -39,11 +62,28 @@ fn rotated() -> (Vec<EncodedRecord>, Signer, Signer) {
         at(3),
         corr(3),
         &[
-            ("key.registered", third.id(), "TLP:CLEAR", &key_registered(&third)),
-            ("key.revoked", second.id(), "TLP:CLEAR", &key_revoked(second.id(), "rotated")),
+            (
+                "key.registered",
+                third.id(),
+                "TLP:CLEAR",
+                &key_registered(&third),
+            ),
+            (
+                "key.revoked",
+                second.id(),
+                "TLP:CLEAR",
+                &key_revoked(second.id(), "rotated"),
+            ),
         ],
     );
-    append_batch(&mut r, LEDGER, &third, at(4), corr(4), &[("note.recorded", "note:2", "TLP:GREEN", br#"{"n":2}"#)]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &third,
+        at(4),
+        corr(4),
+        &[("note.recorded", "note:2", "TLP:GREEN", br#"{"n":2}"#)],
+    );
     (r, second, third)
 }
 
@@ -73,11 +113,26 @@ fn hand_written_records_equal_the_builders() {
     let f = founder();
     let genesis = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
     let mut built = genesis.clone();
-    append_batch(&mut built, LEDGER, &f, at(5), corr(9), &[("note.recorded", "note:é", "TLP:GREEN", r#"{"t":"신원식\n"}"#.as_bytes())]);
+    append_batch(
+        &mut built,
+        LEDGER,
+        &f,
+        at(5),
+        corr(9),
+        &[(
+            "note.recorded",
+            "note:é",
+            "TLP:GREEN",
+            r#"{"t":"신원식\n"}"#.as_bytes(),
+        )],
+    );
     let mut forge = Forge::after(&genesis, LEDGER, [1; 32], "founder", at(5), corr(9));
     forge.push("note.recorded", "note:é", r#"{"t":"신원식\n"}"#);
     let forged = forge.seal();
-    assert_eq!(built[2..].iter().map(|r| &r.bytes).collect::<Vec<_>>(), forged.iter().map(|r| &r.bytes).collect::<Vec<_>>());
+    assert_eq!(
+        built[2..].iter().map(|r| &r.bytes).collect::<Vec<_>>(),
+        forged.iter().map(|r| &r.bytes).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -119,7 +174,12 @@ fn gap() {
 
     // The same deletion with storage renumbered: position 4 holds record 5.
     let r = verify_pinned(&renumber(s), &founder());
-    assert_eq!(kinds(&r), vec![(4, K::Gap), (5, K::BadSeal)], "{:?}", r.failures);
+    assert_eq!(
+        kinds(&r),
+        vec![(4, K::Gap), (5, K::BadSeal)],
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -145,8 +205,17 @@ fn reorder_of_two_records() {
     s[3].stored_hash = h4;
     s[4].stored_hash = h3;
     let r = verify_pinned(&s, &founder());
-    assert_eq!(kinds(&r), vec![(4, K::Gap), (5, K::Reordered)], "{:?}", r.failures);
-    assert!(r.failures[0].detail.contains("position 4 holds record 5"), "{}", r.failures[0].detail);
+    assert_eq!(
+        kinds(&r),
+        vec![(4, K::Gap), (5, K::Reordered)],
+        "{:?}",
+        r.failures
+    );
+    assert!(
+        r.failures[0].detail.contains("position 4 holds record 5"),
+        "{}",
+        r.failures[0].detail
+    );
 }
 
 #[test]
@@ -167,7 +236,9 @@ fn bad_signature() {
 fn seal_count_mismatch() {
     let base = ledger();
     let mut forge = Forge::after(&base, LEDGER, [1; 32], "founder", at(600), corr(77));
-    forge.push("note.recorded", "note:x", "{}").push("note.recorded", "note:y", "{}");
+    forge
+        .push("note.recorded", "note:x", "{}")
+        .push("note.recorded", "note:y", "{}");
     let batch = forge.seal_claiming(Some(3));
     let all: Vec<EncodedRecord> = base.into_iter().chain(batch).collect();
     let r = verify_pinned(&stored(&all, true), &founder());
@@ -179,9 +250,21 @@ fn seal_count_mismatch() {
 fn unknown_key() {
     let mut r = ledger();
     let stranger = Signer::from_secret([9; 32], "stranger");
-    append_batch(&mut r, LEDGER, &stranger, at(600), corr(8), &[("note.recorded", "note:z", "TLP:GREEN", b"{}")]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &stranger,
+        at(600),
+        corr(8),
+        &[("note.recorded", "note:z", "TLP:GREEN", b"{}")],
+    );
     let report = verify_pinned(&stored(&r, true), &founder());
-    assert_eq!(kinds(&report), vec![(11, K::UnknownKey)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(11, K::UnknownKey)],
+        "{:?}",
+        report.failures
+    );
     assert_eq!(report.last_sealed, 9);
 }
 
@@ -189,18 +272,54 @@ fn unknown_key() {
 fn a_key_cannot_register_itself() {
     let mut r = ledger();
     let stranger = Signer::from_secret([9; 32], "stranger");
-    append_batch(&mut r, LEDGER, &stranger, at(600), corr(8), &[("key.registered", stranger.id(), "TLP:CLEAR", &key_registered(&stranger))]);
-    append_batch(&mut r, LEDGER, &stranger, at(601), corr(9), &[("note.recorded", "note:z", "TLP:GREEN", b"{}")]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &stranger,
+        at(600),
+        corr(8),
+        &[(
+            "key.registered",
+            stranger.id(),
+            "TLP:CLEAR",
+            &key_registered(&stranger),
+        )],
+    );
+    append_batch(
+        &mut r,
+        LEDGER,
+        &stranger,
+        at(601),
+        corr(9),
+        &[("note.recorded", "note:z", "TLP:GREEN", b"{}")],
+    );
     let report = verify_pinned(&stored(&r, true), &founder());
-    assert_eq!(kinds(&report), vec![(11, K::UnknownKey), (13, K::UnknownKey)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(11, K::UnknownKey), (13, K::UnknownKey)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
 fn revoked_key_signing_after_its_revocation() {
     let (mut r, second, _) = rotated();
-    append_batch(&mut r, LEDGER, &second, at(5), corr(5), &[("note.recorded", "note:3", "TLP:GREEN", b"{}")]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &second,
+        at(5),
+        corr(5),
+        &[("note.recorded", "note:3", "TLP:GREEN", b"{}")],
+    );
     let report = verify_pinned(&stored(&r, true), &founder());
-    assert_eq!(kinds(&report), vec![(13, K::RevokedKey)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(13, K::RevokedKey)],
+        "{:?}",
+        report.failures
+    );
     assert!(report.failures[0].detail.contains("revoked at seq 9"));
 }
 
@@ -210,9 +329,26 @@ fn a_new_key_is_trusted_only_after_the_seal_of_its_batch() {
     let f = founder();
     let third = Signer::from_secret([3; 32], "third");
     let mut r = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
-    append_batch(&mut r, LEDGER, &third, at(1), corr(1), &[("key.registered", third.id(), "TLP:CLEAR", &key_registered(&third))]);
+    append_batch(
+        &mut r,
+        LEDGER,
+        &third,
+        at(1),
+        corr(1),
+        &[(
+            "key.registered",
+            third.id(),
+            "TLP:CLEAR",
+            &key_registered(&third),
+        )],
+    );
     let report = verify_pinned(&stored(&r, true), &f);
-    assert_eq!(kinds(&report), vec![(4, K::UnknownKey)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(4, K::UnknownKey)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -220,10 +356,17 @@ fn records_of_a_batch_carry_the_sealing_key() {
     let f = founder();
     let genesis = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
     let mut forge = Forge::after(&genesis, LEDGER, [1; 32], "founder", at(1), corr(1));
-    forge.push_with("note.recorded", "note:1", "{}", |fl| fl.key = "0123456789abcdef".into());
+    forge.push_with("note.recorded", "note:1", "{}", |fl| {
+        fl.key = "0123456789abcdef".into()
+    });
     let all: Vec<EncodedRecord> = genesis.into_iter().chain(forge.seal()).collect();
     let report = verify_pinned(&stored(&all, true), &f);
-    assert_eq!(kinds(&report), vec![(4, K::BadSeal)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(4, K::BadSeal)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -247,12 +390,22 @@ fn malformed_json() {
     let mut s = stored(&ledger(), false);
     s[3].bytes.truncate(40);
     let r = verify_pinned(&s, &founder());
-    assert_eq!(kinds(&r), vec![(4, K::Malformed), (5, K::BrokenLink)], "{:?}", r.failures);
+    assert_eq!(
+        kinds(&r),
+        vec![(4, K::Malformed), (5, K::BrokenLink)],
+        "{:?}",
+        r.failures
+    );
 
     let mut s = stored(&ledger(), true);
     s[3].bytes.truncate(40);
     let r = verify_pinned(&s, &founder());
-    assert_eq!(kinds(&r), vec![(4, K::ChangedBytes), (4, K::Malformed)], "{:?}", r.failures);
+    assert_eq!(
+        kinds(&r),
+        vec![(4, K::ChangedBytes), (4, K::Malformed)],
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -264,7 +417,16 @@ fn not_an_object() {
     let fl = forge.fields("note.recorded", "note:1", "TLP:GREEN", "{}");
     let array = format!(
         r#"[1,"{}",{},"{}","{}",1,"{}","{}","{}",{{"key":"{}","name":"{}"}},"TLP:GREEN","{}",{{}}]"#,
-        fl.ledger, fl.seq, fl.prev, fl.event_type, fl.entity, fl.id, fl.recorded, fl.key, fl.name, fl.correlation
+        fl.ledger,
+        fl.seq,
+        fl.prev,
+        fl.event_type,
+        fl.entity,
+        fl.id,
+        fl.recorded,
+        fl.key,
+        fl.name,
+        fl.correlation
     );
     forge.push_bytes("note.recorded", array.into_bytes());
     let all: Vec<EncodedRecord> = genesis.into_iter().chain(forge.seal()).collect();
@@ -277,11 +439,17 @@ fn unknown_field() {
     let f = founder();
     let genesis = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
     let mut forge = Forge::after(&genesis, LEDGER, [1; 32], "founder", at(1), corr(1));
-    forge.push_with("note.recorded", "note:1", "{}", |fl| fl.extra = Some(r#""priority":1"#.into()));
+    forge.push_with("note.recorded", "note:1", "{}", |fl| {
+        fl.extra = Some(r#""priority":1"#.into())
+    });
     let all: Vec<EncodedRecord> = genesis.into_iter().chain(forge.seal()).collect();
     let r = verify_pinned(&stored(&all, true), &f);
     assert_eq!(kinds(&r), vec![(3, K::Malformed)], "{:?}", r.failures);
-    assert!(r.failures[0].detail.contains("priority"), "{}", r.failures[0].detail);
+    assert!(
+        r.failures[0].detail.contains("priority"),
+        "{}",
+        r.failures[0].detail
+    );
 }
 
 #[test]
@@ -291,9 +459,18 @@ fn field_formats() {
     type Change = Box<dyn Fn(&mut common::Fields)>;
     let cases: Vec<(&str, Change)> = vec![
         ("marking", Box::new(|fl| fl.marking = "SECRET".into())),
-        ("correlation", Box::new(|fl| fl.correlation = fl.correlation.to_uppercase())),
-        ("recorded month 13", Box::new(|fl| fl.recorded = "2024-13-19T16:04:01.000000000Z".into())),
-        ("recorded without fraction", Box::new(|fl| fl.recorded = "2024-03-19T16:04:01Z".into())),
+        (
+            "correlation",
+            Box::new(|fl| fl.correlation = fl.correlation.to_uppercase()),
+        ),
+        (
+            "recorded month 13",
+            Box::new(|fl| fl.recorded = "2024-13-19T16:04:01.000000000Z".into()),
+        ),
+        (
+            "recorded without fraction",
+            Box::new(|fl| fl.recorded = "2024-03-19T16:04:01Z".into()),
+        ),
         ("version", Box::new(|fl| fl.dossier = "2".into())),
     ];
     for (what, change) in cases {
@@ -301,7 +478,12 @@ fn field_formats() {
         forge.push_with("note.recorded", "note:1", "{}", |fl| change(fl));
         let all: Vec<EncodedRecord> = genesis.iter().cloned().chain(forge.seal()).collect();
         let r = verify_pinned(&stored(&all, true), &f);
-        assert_eq!(kinds(&r), vec![(3, K::Malformed)], "{what}: {:?}", r.failures);
+        assert_eq!(
+            kinds(&r),
+            vec![(3, K::Malformed)],
+            "{what}: {:?}",
+            r.failures
+        );
     }
 }
 
@@ -310,13 +492,22 @@ fn time_going_backwards() {
     let f = founder();
     let mut r = ledger();
     // A writer that ignored the head's time: its batch is recorded a minute before the head.
-    let head = dossier_chain::Head { recorded: None, ..common::head_of(&r) };
+    let head = dossier_chain::Head {
+        recorded: None,
+        ..common::head_of(&r)
+    };
     let mut b = dossier_chain::BatchBuilder::new(LEDGER, &head, at(60), &f, corr(9));
-    b.push("note.recorded", 1, "note:late", "TLP:GREEN", b"{}").unwrap();
+    b.push("note.recorded", 1, "note:late", "TLP:GREEN", b"{}")
+        .unwrap();
     r.extend(b.seal().unwrap());
     let report = verify_pinned(&stored(&r, true), &f);
     // Only the first record of the batch goes backwards; the seal has the same time as it.
-    assert_eq!(kinds(&report), vec![(10, K::TimeWentBackwards)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(10, K::TimeWentBackwards)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -324,7 +515,12 @@ fn incomplete_batch_at_the_tail() {
     let mut r = ledger();
     r.pop();
     let report = verify_pinned(&stored(&r, true), &founder());
-    assert_eq!(kinds(&report), vec![(7, K::IncompleteBatch)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(7, K::IncompleteBatch)],
+        "{:?}",
+        report.failures
+    );
     assert_eq!(report.last_sealed, 6);
     assert_eq!(report.last_seq, 8);
 }
@@ -344,7 +540,14 @@ fn wrong_ledger_id() {
     let mut r = ledger();
     let other = Uuid::from_u128(0x0190_f4d2_7c1e_7a3b_9c4d_0000_0000_0001);
     // A writer that chains onto this ledger's head but names another ledger.
-    append_batch(&mut r, other, &f, at(600), corr(9), &[("note.recorded", "note:1", "TLP:GREEN", b"{}")]);
+    append_batch(
+        &mut r,
+        other,
+        &f,
+        at(600),
+        corr(9),
+        &[("note.recorded", "note:1", "TLP:GREEN", b"{}")],
+    );
     let report = verify_pinned(&stored(&r, true), &f);
     assert_eq!(first(&report).seq, 10);
     assert_eq!(first(&report).kind, K::WrongLedger);
@@ -357,11 +560,20 @@ fn foreign_record_in_the_middle_is_skipped() {
     let f = founder();
     let r = ledger();
     let other = Uuid::from_u128(7);
-    let (foreign, _) = simple_ledger(other, &Signer::from_secret([5; 32], "other"), &[vec!["x".into()]]);
+    let (foreign, _) = simple_ledger(
+        other,
+        &Signer::from_secret([5; 32], "other"),
+        &[vec!["x".into()]],
+    );
     let mut s = stored(&r, true);
     s.insert(4, stored(&foreign, true)[2].clone());
     let report = verify_pinned(&renumber(s), &f);
-    assert_eq!(kinds(&report), vec![(5, K::WrongLedger)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(5, K::WrongLedger)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -369,12 +581,19 @@ fn bad_event_id() {
     let f = founder();
     let genesis = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
     let mut forge = Forge::after(&genesis, LEDGER, [1; 32], "founder", at(1), corr(1));
-    forge.push("note.recorded", "note:1", "{}").push_with("note.recorded", "note:2", "{}", |fl| {
-        fl.id = dossier_chain::event_id("note.recorded", "note:1").to_hex();
-    });
+    forge
+        .push("note.recorded", "note:1", "{}")
+        .push_with("note.recorded", "note:2", "{}", |fl| {
+            fl.id = dossier_chain::event_id("note.recorded", "note:1").to_hex();
+        });
     let all: Vec<EncodedRecord> = genesis.into_iter().chain(forge.seal()).collect();
     let report = verify_pinned(&stored(&all, true), &f);
-    assert_eq!(kinds(&report), vec![(4, K::BadEventId)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(4, K::BadEventId)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -383,15 +602,31 @@ fn bad_key_events() {
     let genesis = Genesis::build(LEDGER, "x", &f, at(0)).unwrap();
     let second = Signer::from_secret([2; 32], "second");
     // Key id that does not derive from the public key.
-    let wrong_id = format!(r#"{{"key":"0000000000000000","public":"{}","name":"x"}}"#, second.public_hex());
-    let upper = format!(r#"{{"key":"{}","public":"{}","name":"x"}}"#, second.id(), second.public_hex().to_uppercase());
+    let wrong_id = format!(
+        r#"{{"key":"0000000000000000","public":"{}","name":"x"}}"#,
+        second.public_hex()
+    );
+    let upper = format!(
+        r#"{{"key":"{}","public":"{}","name":"x"}}"#,
+        second.id(),
+        second.public_hex().to_uppercase()
+    );
     let unknown_revocation = r#"{"key":"0000000000000000","reason":"?"}"#.to_owned();
-    for (ty, body) in [("key.registered", wrong_id), ("key.registered", upper), ("key.revoked", unknown_revocation)] {
+    for (ty, body) in [
+        ("key.registered", wrong_id),
+        ("key.registered", upper),
+        ("key.revoked", unknown_revocation),
+    ] {
         let mut forge = Forge::after(&genesis, LEDGER, [1; 32], "founder", at(1), corr(1));
         forge.push(ty, "k", &body);
         let all: Vec<EncodedRecord> = genesis.iter().cloned().chain(forge.seal()).collect();
         let report = verify_pinned(&stored(&all, true), &f);
-        assert_eq!(first(&report).kind, K::BadKeyEvent, "{ty} {body}: {:?}", report.failures);
+        assert_eq!(
+            first(&report).kind,
+            K::BadKeyEvent,
+            "{ty} {body}: {:?}",
+            report.failures
+        );
     }
 }
 
@@ -405,7 +640,12 @@ fn oversized_batch_is_a_bad_seal() {
     }
     let all: Vec<EncodedRecord> = genesis.into_iter().chain(forge.seal()).collect();
     let report = verify_pinned(&stored(&all, true), &f);
-    assert_eq!(kinds(&report), vec![(1003, K::BadSeal)], "{:?}", report.failures);
+    assert_eq!(
+        kinds(&report),
+        vec![(1003, K::BadSeal)],
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -421,7 +661,11 @@ fn ledger_not_starting_with_genesis() {
     let report = verify_pinned(&renumber(s), &founder());
     assert_eq!(first(&report).seq, 1);
     assert_eq!(first(&report).kind, K::Gap);
-    assert!(kinds(&report).contains(&(1, K::UntrustedRoot)), "{:?}", report.failures);
+    assert!(
+        kinds(&report).contains(&(1, K::UntrustedRoot)),
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -450,9 +694,22 @@ fn failure_kinds_have_stable_names() {
     assert_eq!(
         names,
         [
-            "malformed", "changed_bytes", "broken_link", "gap", "duplicate", "reordered", "wrong_ledger", "bad_event_id",
-            "time_went_backwards", "untrusted_root", "unknown_key", "revoked_key", "bad_signature", "bad_seal",
-            "bad_key_event", "incomplete_batch"
+            "malformed",
+            "changed_bytes",
+            "broken_link",
+            "gap",
+            "duplicate",
+            "reordered",
+            "wrong_ledger",
+            "bad_event_id",
+            "time_went_backwards",
+            "untrusted_root",
+            "unknown_key",
+            "revoked_key",
+            "bad_signature",
+            "bad_seal",
+            "bad_key_event",
+            "incomplete_batch"
         ]
     );
 }

@@ -29,7 +29,12 @@ impl EventLog for Backend {
         each!(self, log => log.head().await)
     }
 
-    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+        contents: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         each!(self, log => log.append(expected, records, contents).await)
     }
 

@@ -46,13 +46,31 @@ pub struct NatsArgs {
     #[arg(long, global = true, env = "NATS_USER", value_name = "USER")]
     pub nats_user: Option<String>,
     /// NATS password.
-    #[arg(long, global = true, env = "NATS_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
     pub nats_password: Option<String>,
     /// NATS token.
-    #[arg(long, global = true, env = "NATS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub nats_token: Option<String>,
     /// NATS nkey seed.
-    #[arg(long, global = true, env = "NATS_NKEY", value_name = "SEED", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_NKEY",
+        value_name = "SEED",
+        hide_env_values = true
+    )]
     pub nats_nkey: Option<String>,
     /// NATS credentials file (JWT and seed).
     #[arg(long, global = true, env = "NATS_CREDS", value_name = "FILE")]
@@ -61,10 +79,22 @@ pub struct NatsArgs {
     #[arg(long, global = true, env = "NATS_CA", value_name = "FILE")]
     pub nats_ca: Option<PathBuf>,
     /// Client certificate for mutual TLS (with --nats-key).
-    #[arg(long, global = true, env = "NATS_CERT", value_name = "FILE", requires = "nats_key")]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_CERT",
+        value_name = "FILE",
+        requires = "nats_key"
+    )]
     pub nats_cert: Option<PathBuf>,
     /// Client key for mutual TLS.
-    #[arg(long, global = true, env = "NATS_KEY", value_name = "FILE", requires = "nats_cert")]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_KEY",
+        value_name = "FILE",
+        requires = "nats_cert"
+    )]
     pub nats_key: Option<PathBuf>,
     /// Replicas of a stream dossier creates (1 for development, 3 for production).
     /// [default: 1]

@@ -42,7 +42,8 @@ impl FileConfig {
             None if default.is_file() => default.to_owned(),
             None => return Ok(FileConfig::default()),
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading configuration {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading configuration {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("configuration {}", path.display()))
     }
 

@@ -28,7 +28,11 @@ pub struct CliError {
 impl CliError {
     /// An error with a specific code.
     pub fn new(code: u8, error: impl Into<anyhow::Error>) -> CliError {
-        CliError { code, error: error.into(), printed: false }
+        CliError {
+            code,
+            error: error.into(),
+            printed: false,
+        }
     }
 
     /// Prints `dossier: error` and the cause chain to standard error.
@@ -44,7 +48,11 @@ impl CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(error: anyhow::Error) -> CliError {
-        CliError { code: FAILURE, error, printed: false }
+        CliError {
+            code: FAILURE,
+            error,
+            printed: false,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use dossier_chain::Signer;
 use dossier_jetstream::{JetStreamConfig, JetStreamError, JetStreamLog};
 use dossier_log::{EventLog as _, SqliteLog};
@@ -44,7 +44,10 @@ impl Home {
                 None => bail!("no data directory: pass --data-dir or set DOSSIER_HOME"),
             },
         };
-        Ok(Home { dir: base.join("dossier"), nats: None })
+        Ok(Home {
+            dir: base.join("dossier"),
+            nats: None,
+        })
     }
 
     /// A specific directory.
@@ -59,7 +62,10 @@ impl Home {
 
     /// Keeps the ledger in JetStream; the local event-id index goes under `jetstream/`.
     pub fn with_nats(mut self, mut cfg: JetStreamConfig) -> Home {
-        cfg.index_path = self.dir.join("jetstream").join(format!("{}-index.db", cfg.ledger));
+        cfg.index_path = self
+            .dir
+            .join("jetstream")
+            .join(format!("{}-index.db", cfg.ledger));
         self.nats = Some(cfg);
         self
     }
@@ -87,11 +93,14 @@ impl Home {
             Some(cfg) => {
                 let mut cfg = cfg.clone();
                 cfg.create = true;
-                let log = JetStreamLog::open(&cfg).await.context("opening the JetStream ledger")?;
+                let log = JetStreamLog::open(&cfg)
+                    .await
+                    .context("opening the JetStream ledger")?;
                 Ok(Backend::JetStream(Box::new(log)))
             }
             None => {
-                let log = SqliteLog::open(&self.db_path()).with_context(|| format!("creating {}", self.db_path().display()))?;
+                let log = SqliteLog::open(&self.db_path())
+                    .with_context(|| format!("creating {}", self.db_path().display()))?;
                 Ok(Backend::Sqlite(log))
             }
         }
@@ -108,7 +117,11 @@ impl Home {
                 let log = match JetStreamLog::open(&cfg).await {
                     Ok(log) => Backend::JetStream(Box::new(log)),
                     Err(JetStreamError::NoLedger { .. }) => return Ok(None),
-                    Err(e) => return Err(anyhow::Error::new(e).context("opening the JetStream ledger").into()),
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)
+                            .context("opening the JetStream ledger")
+                            .into());
+                    }
                 };
                 let empty = log.head().await.context("reading the head")?.seq == 0;
                 Ok((!empty).then_some(log))
@@ -120,7 +133,10 @@ impl Home {
     /// ledger kept in JetStream.
     pub fn views_path(&self) -> PathBuf {
         match &self.nats {
-            Some(c) => self.dir.join("jetstream").join(format!("{}-views.db", c.ledger)),
+            Some(c) => self
+                .dir
+                .join("jetstream")
+                .join(format!("{}-views.db", c.ledger)),
             None => self.dir.join(dossier_projector::STORE_FILE),
         }
     }
@@ -129,7 +145,10 @@ impl Home {
     /// JetStream (one per ledger name, like the views).
     pub fn auditor_path(&self) -> PathBuf {
         match &self.nats {
-            Some(c) => self.dir.join("jetstream").join(format!("{}-auditor.db", c.ledger)),
+            Some(c) => self
+                .dir
+                .join("jetstream")
+                .join(format!("{}-auditor.db", c.ledger)),
             None => self.dir.join(dossier_auditor::STORE_FILE),
         }
     }
@@ -164,27 +183,35 @@ impl Home {
                 Some(log) => Ok(log),
                 None => Err(CliError::new(
                     NO_LEDGER,
-                    anyhow::anyhow!("no ledger in {}; run `dossier init` with the same --nats and --ledger", self.describe()),
+                    anyhow::anyhow!(
+                        "no ledger in {}; run `dossier init` with the same --nats and --ledger",
+                        self.describe()
+                    ),
                 )),
             };
         }
         if !self.has_ledger() {
             return Err(CliError::new(
                 NO_LEDGER,
-                anyhow::anyhow!("no ledger in {}; run `dossier init` (or pass --data-dir / DOSSIER_HOME)", self.dir.display()),
+                anyhow::anyhow!(
+                    "no ledger in {}; run `dossier init` (or pass --data-dir / DOSSIER_HOME)",
+                    self.dir.display()
+                ),
             ));
         }
         self.open_sqlite()
     }
 
     fn open_sqlite(&self) -> CliResult<Backend> {
-        let log = SqliteLog::open(&self.db_path()).with_context(|| format!("opening {}", self.db_path().display()))?;
+        let log = SqliteLog::open(&self.db_path())
+            .with_context(|| format!("opening {}", self.db_path().display()))?;
         Ok(Backend::Sqlite(log))
     }
 
     /// Creates the directory (and `keys/`).
     pub fn create(&self) -> anyhow::Result<()> {
-        fs::create_dir_all(self.keys_dir()).with_context(|| format!("creating {}", self.keys_dir().display()))
+        fs::create_dir_all(self.keys_dir())
+            .with_context(|| format!("creating {}", self.keys_dir().display()))
     }
 
     /// Stores a secret key (mode 0600).
@@ -194,8 +221,11 @@ impl Home {
         opts.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&path).with_context(|| format!("creating key file {}", path.display()))?;
-        writeln!(f, "{}\n{}", signer.secret_hex(), signer.name()).with_context(|| format!("writing {}", path.display()))?;
+        let mut f = opts
+            .open(&path)
+            .with_context(|| format!("creating key file {}", path.display()))?;
+        writeln!(f, "{}\n{}", signer.secret_hex(), signer.name())
+            .with_context(|| format!("writing {}", path.display()))?;
         f.sync_all()?;
         Ok(path)
     }
@@ -208,7 +238,8 @@ impl Home {
         let mut lines = text.lines();
         let secret = lines.next().unwrap_or_default();
         let name = lines.next().unwrap_or("producer");
-        let signer = Signer::from_secret_hex(secret, name).with_context(|| format!("reading {}", path.display()))?;
+        let signer = Signer::from_secret_hex(secret, name)
+            .with_context(|| format!("reading {}", path.display()))?;
         if signer.id() != id {
             bail!("{} holds key {}, not {id}", path.display(), signer.id());
         }
@@ -233,7 +264,10 @@ impl Home {
             None => {
                 let path = self.dir.join("producer");
                 let id = fs::read_to_string(&path).with_context(|| {
-                    format!("no producer key configured ({} is missing); pass --key", path.display())
+                    format!(
+                        "no producer key configured ({} is missing); pass --key",
+                        path.display()
+                    )
                 })?;
                 self.load_key(id.trim())
             }

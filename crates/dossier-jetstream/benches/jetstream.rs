@@ -17,11 +17,17 @@ use async_nats::jetstream;
 use dossier_chain::{BatchBuilder, Genesis, Head, TrustRoot};
 use dossier_jetstream::{JetStreamConfig, JetStreamLog};
 use dossier_log::conformance::{events, founder};
-use dossier_log::{verify_log, EventLog as _, Publisher};
+use dossier_log::{EventLog as _, Publisher, verify_log};
 use futures::StreamExt as _;
 
 async fn open(url: &str, dir: &std::path::Path, ledger: &str, name: &str) -> JetStreamLog {
-    JetStreamLog::open(&JetStreamConfig::new(url, ledger, dir.join(format!("{name}.db")))).await.expect("open")
+    JetStreamLog::open(&JetStreamConfig::new(
+        url,
+        ledger,
+        dir.join(format!("{name}.db")),
+    ))
+    .await
+    .expect("open")
 }
 
 /// The record bytes dossier would write for `n` events in batches of 999 (for the raw runs).
@@ -32,13 +38,25 @@ fn payloads(n: usize) -> Vec<Vec<u8>> {
     let mut head = Head::empty();
     let mut b = 0;
     while out.len() < n {
-        let mut batch = BatchBuilder::new(ledger, &head, time::OffsetDateTime::now_utc(), &signer, uuid::Uuid::new_v4());
+        let mut batch = BatchBuilder::new(
+            ledger,
+            &head,
+            time::OffsetDateTime::now_utc(),
+            &signer,
+            uuid::Uuid::new_v4(),
+        );
         for e in events(&format!("raw{b}"), 999) {
-            batch.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+            batch
+                .push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+                .expect("push");
         }
         let records = batch.seal().expect("seal");
         let last = records.last().expect("seal");
-        head = Head { seq: last.seq, hash: last.hash, recorded: Some(last.recorded.clone()) };
+        head = Head {
+            seq: last.seq,
+            hash: last.hash,
+            recorded: Some(last.recorded.clone()),
+        };
         out.extend(records.into_iter().map(|r| r.bytes));
         b += 1;
     }
@@ -46,15 +64,25 @@ fn payloads(n: usize) -> Vec<Vec<u8>> {
     out
 }
 
-async fn raw_publish(js: &jetstream::Context, subject: &str, payloads: &[Vec<u8>], window: usize) -> f64 {
+async fn raw_publish(
+    js: &jetstream::Context,
+    subject: &str,
+    payloads: &[Vec<u8>],
+    window: usize,
+) -> f64 {
     let started = Instant::now();
     let mut inflight = std::collections::VecDeque::with_capacity(window);
     for p in payloads {
         if inflight.len() == window {
-            let ack: jetstream::context::PublishAckFuture = inflight.pop_front().expect("in flight");
+            let ack: jetstream::context::PublishAckFuture =
+                inflight.pop_front().expect("in flight");
             ack.await.expect("ack");
         }
-        inflight.push_back(js.publish(subject.to_owned(), p.clone().into()).await.expect("publish"));
+        inflight.push_back(
+            js.publish(subject.to_owned(), p.clone().into())
+                .await
+                .expect("publish"),
+        );
     }
     for ack in inflight {
         ack.await.expect("ack");
@@ -81,9 +109,14 @@ async fn raw_read(js: &jetstream::Context, stream: &str, n: usize) -> f64 {
 
 async fn dossier_publish(log: &JetStreamLog, batches: usize, per: usize, tag: &str) -> f64 {
     let signer = founder();
-    let ledger = dossier_log::ledger::ledger_id(log).await.expect("ledger").expect("genesis");
+    let ledger = dossier_log::ledger::ledger_id(log)
+        .await
+        .expect("ledger")
+        .expect("genesis");
     let p = Publisher::new(log, &signer, ledger).optimistic(true);
-    let work: Vec<_> = (0..batches).map(|b| (events(&format!("{tag}{b}"), per), Vec::new())).collect();
+    let work: Vec<_> = (0..batches)
+        .map(|b| (events(&format!("{tag}{b}"), per), Vec::new()))
+        .collect();
     let started = Instant::now();
     p.publish_all(work).await.expect("publish_all");
     (batches * per) as f64 / started.elapsed().as_secs_f64()
@@ -92,7 +125,11 @@ async fn dossier_publish(log: &JetStreamLog, batches: usize, per: usize, tag: &s
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.iter().position(|a| a == "--events").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(200_000);
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--events")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(200_000);
     let batches = n / 999;
     let n = batches * 999;
     let server = dossier_testkit::NatsServer::start();
@@ -124,43 +161,77 @@ async fn main() {
     }
 
     let log = open(&url, dir.path(), "bench", "single").await;
-    let genesis = Genesis::build(uuid::Uuid::new_v4(), "bench", &founder(), time::OffsetDateTime::now_utc()).expect("genesis");
+    let genesis = Genesis::build(
+        uuid::Uuid::new_v4(),
+        "bench",
+        &founder(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("genesis");
     log.append(0, &genesis, &[]).await.expect("genesis");
     let ours = dossier_publish(&log, batches, 999, "d").await;
     println!("\n== append, {n} events of ~600 B bodies (batches of 999 + seal)");
     println!("raw async-nats (best window) {:>10.0} events/s", raw_best.0);
-    println!("dossier publish_all          {ours:>10.0} events/s   ratio {:.2}", ours / raw_best.0);
+    println!(
+        "dossier publish_all          {ours:>10.0} events/s   ratio {:.2}",
+        ours / raw_best.0
+    );
 
     let raw_rate = raw_read(&js, &format!("RAW{}", raw_best.1), raw_records.len()).await;
     let raw_rate = raw_rate * n as f64 / raw_records.len() as f64;
     let started = Instant::now();
-    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .expect("verify");
     assert!(report.ok(), "{:?}", report.failures.first());
     let verify_rate = n as f64 / started.elapsed().as_secs_f64();
     println!("\n== replay of {} records", report.records);
     println!("raw ordered consumer         {raw_rate:>10.0} events/s");
-    println!("dossier verify_log           {verify_rate:>10.0} events/s   ratio {:.2}", verify_rate / raw_rate);
+    println!(
+        "dossier verify_log           {verify_rate:>10.0} events/s   ratio {:.2}",
+        verify_rate / raw_rate
+    );
 
     // One producer against eight, batches of 100, on fresh ledgers.
     let per_producer = 20;
     let single = {
         let l = open(&url, dir.path(), "one", "one").await;
-        let g = Genesis::build(uuid::Uuid::new_v4(), "one", &founder(), time::OffsetDateTime::now_utc()).expect("genesis");
+        let g = Genesis::build(
+            uuid::Uuid::new_v4(),
+            "one",
+            &founder(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("genesis");
         l.append(0, &g, &[]).await.expect("genesis");
         let signer = founder();
-        let ledger = dossier_log::ledger::ledger_id(&l).await.expect("id").expect("genesis");
+        let ledger = dossier_log::ledger::ledger_id(&l)
+            .await
+            .expect("id")
+            .expect("genesis");
         let p = Publisher::new(&l, &signer, ledger);
         let started = Instant::now();
         for b in 0..per_producer * 8 {
-            p.publish(&events(&format!("s{b}"), 100), &[]).await.expect("publish");
+            p.publish(&events(&format!("s{b}"), 100), &[])
+                .await
+                .expect("publish");
         }
         (per_producer * 8 * 100) as f64 / started.elapsed().as_secs_f64()
     };
     let eight = {
         let first = open(&url, dir.path(), "eight", "eight-0").await;
-        let g = Genesis::build(uuid::Uuid::new_v4(), "eight", &founder(), time::OffsetDateTime::now_utc()).expect("genesis");
+        let g = Genesis::build(
+            uuid::Uuid::new_v4(),
+            "eight",
+            &founder(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("genesis");
         first.append(0, &g, &[]).await.expect("genesis");
-        let ledger = dossier_log::ledger::ledger_id(&first).await.expect("id").expect("genesis");
+        let ledger = dossier_log::ledger::ledger_id(&first)
+            .await
+            .expect("id")
+            .expect("genesis");
         let mut tasks = Vec::new();
         let started = Instant::now();
         for p in 0..8 {
@@ -169,7 +240,10 @@ async fn main() {
                 let signer = founder();
                 let publisher = Publisher::new(&l, &signer, ledger);
                 for b in 0..per_producer {
-                    publisher.publish(&events(&format!("e{p}b{b}"), 100), &[]).await.expect("publish");
+                    publisher
+                        .publish(&events(&format!("e{p}b{b}"), 100), &[])
+                        .await
+                        .expect("publish");
                 }
             }));
         }
@@ -178,7 +252,13 @@ async fn main() {
         }
         (per_producer * 8 * 100) as f64 / started.elapsed().as_secs_f64()
     };
-    println!("\n== producers, batches of 100 ({} events each run)", per_producer * 8 * 100);
+    println!(
+        "\n== producers, batches of 100 ({} events each run)",
+        per_producer * 8 * 100
+    );
     println!("1 producer                   {single:>10.0} events/s");
-    println!("8 producers (aggregate)      {eight:>10.0} events/s   ratio {:.2}", eight / single);
+    println!(
+        "8 producers (aggregate)      {eight:>10.0} events/s   ratio {:.2}",
+        eight / single
+    );
 }

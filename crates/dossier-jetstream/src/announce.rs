@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
 
 use crate::config::JetStreamConfig;
 use crate::error::JetStreamError;
@@ -31,7 +31,10 @@ pub struct Announcer {
 
 impl std::fmt::Debug for Announcer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Announcer").field("checkpoints", &self.checkpoints).field("alarms", &self.alarms).finish_non_exhaustive()
+        f.debug_struct("Announcer")
+            .field("checkpoints", &self.checkpoints)
+            .field("alarms", &self.alarms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +65,10 @@ impl JetStreamConfig {
 fn checkpoint_stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
         name: cfg.checkpoint_stream(),
-        description: Some(format!("dossier ledger {}: the auditor's signed checkpoints and alarms", cfg.ledger)),
+        description: Some(format!(
+            "dossier ledger {}: the auditor's signed checkpoints and alarms",
+            cfg.ledger
+        )),
         subjects: vec![cfg.checkpoint_subject(), cfg.alarm_subject()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -92,7 +98,10 @@ impl Announcer {
         Announcer::with_client(client, cfg).await
     }
 
-    pub(crate) async fn with_client(client: async_nats::Client, cfg: &JetStreamConfig) -> Result<Announcer, JetStreamError> {
+    pub(crate) async fn with_client(
+        client: async_nats::Client,
+        cfg: &JetStreamConfig,
+    ) -> Result<Announcer, JetStreamError> {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(cfg.request_timeout);
         let name = cfg.checkpoint_stream();
@@ -111,12 +120,19 @@ impl Announcer {
                 }
                 s
             }
-            Err(e) if crate::log::is_not_found(&e) => {
-                js.create_stream(wanted).await.map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?
-            }
+            Err(e) if crate::log::is_not_found(&e) => js
+                .create_stream(wanted)
+                .await
+                .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };
-        Ok(Announcer { client, js, stream, checkpoints: cfg.checkpoint_subject(), alarms: cfg.alarm_subject() })
+        Ok(Announcer {
+            client,
+            js,
+            stream,
+            checkpoints: cfg.checkpoint_subject(),
+            alarms: cfg.alarm_subject(),
+        })
     }
 
     /// The subject checkpoints are published on.
@@ -137,7 +153,12 @@ impl Announcer {
         &self.client
     }
 
-    async fn publish(&self, subject: &str, headers: HeaderMap, payload: String) -> Result<u64, JetStreamError> {
+    async fn publish(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: String,
+    ) -> Result<u64, JetStreamError> {
         let ack = self
             .js
             .publish_with_headers(subject.to_owned(), headers, payload.into())
@@ -165,13 +186,18 @@ impl Announcer {
     /// # Errors
     /// If the server does not store it.
     pub async fn alarm(&self, json: &str) -> Result<u64, JetStreamError> {
-        self.publish(&self.alarms, HeaderMap::new(), json.to_owned()).await
+        self.publish(&self.alarms, HeaderMap::new(), json.to_owned())
+            .await
     }
 
     /// The last checkpoint note published (direct get of the last message on the checkpoint
     /// subject); `None` if there is none or it cannot be read.
     pub async fn last_checkpoint(&self) -> Option<String> {
-        match self.stream.direct_get_last_for_subject(self.checkpoints.as_str()).await {
+        match self
+            .stream
+            .direct_get_last_for_subject(self.checkpoints.as_str())
+            .await
+        {
             Ok(m) => String::from_utf8(m.payload.to_vec()).ok(),
             Err(e) => {
                 if e.kind() != stream::DirectGetErrorKind::NotFound {

@@ -56,7 +56,11 @@ pub struct JetStreamConfig {
 impl JetStreamConfig {
     /// Settings with defaults for everything but the URL, the ledger name and the index path.
     #[must_use]
-    pub fn new(url: impl Into<String>, ledger: impl Into<String>, index_path: PathBuf) -> JetStreamConfig {
+    pub fn new(
+        url: impl Into<String>,
+        ledger: impl Into<String>,
+        index_path: PathBuf,
+    ) -> JetStreamConfig {
         JetStreamConfig {
             url: url.into(),
             ledger: ledger.into(),
@@ -75,7 +79,10 @@ impl JetStreamConfig {
     /// The stream name.
     #[must_use]
     pub fn stream(&self) -> String {
-        format!("DOSSIER_{}", self.ledger.to_ascii_uppercase().replace('-', "_"))
+        format!(
+            "DOSSIER_{}",
+            self.ledger.to_ascii_uppercase().replace('-', "_")
+        )
     }
 
     /// The subject records are published on.
@@ -93,11 +100,17 @@ impl JetStreamConfig {
     pub(crate) fn check_ledger_name(&self) -> Result<(), String> {
         let ok = !self.ledger.is_empty()
             && self.ledger.len() <= 64
-            && self.ledger.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            && self
+                .ledger
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(())
         } else {
-            Err(format!("ledger name {:?}: use 1-64 characters of a-z, 0-9, '_' and '-'", self.ledger))
+            Err(format!(
+                "ledger name {:?}: use 1-64 characters of a-z, 0-9, '_' and '-'",
+                self.ledger
+            ))
         }
     }
 }

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use dossier_chain::{EventId, Hash, RecordView, StoredRecord, GENESIS_PREV};
+use dossier_chain::{EventId, GENESIS_PREV, Hash, RecordView, StoredRecord};
 use dossier_log::LogError;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -35,7 +35,8 @@ fn corrupt(e: rusqlite::Error) -> LogError {
 impl Index {
     pub(crate) fn open(path: &Path) -> Result<Index, LogError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| LogError::Corrupt(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LogError::Corrupt(format!("creating {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
@@ -43,34 +44,53 @@ impl Index {
         // Derived data: a crash may lose the last updates, which the next catch-up redoes.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Index { conn: Mutex::new(conn) })
+        Ok(Index {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn watermark(&self) -> Result<Watermark, LogError> {
         let conn = self.conn();
         let get = |key: &str| -> Result<Option<Vec<u8>>, LogError> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(corrupt)
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(corrupt)
         };
-        let seq = get("through")?.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map_or(0, u64::from_be_bytes);
-        let hash = get("through_hash")?.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()).map_or(GENESIS_PREV, Hash);
+        let seq = get("through")?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let hash = get("through_hash")?
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map_or(GENESIS_PREV, Hash);
         Ok(Watermark { seq, hash })
     }
 
     /// The genesis record hash this index was built from, if any.
     pub(crate) fn genesis(&self) -> Result<Option<Hash>, LogError> {
         let conn = self.conn();
-        let v: Option<Vec<u8>> =
-            conn.query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| r.get(0)).optional().map_err(corrupt)?;
-        Ok(v.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()).map(Hash))
+        let v: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(corrupt)?;
+        Ok(v.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(Hash))
     }
 
     /// Forgets everything (the stream is another ledger than the one indexed).
     pub(crate) fn reset(&self) -> Result<(), LogError> {
-        self.conn().execute_batch("DELETE FROM event_ids; DELETE FROM meta;").map_err(corrupt)
+        self.conn()
+            .execute_batch("DELETE FROM event_ids; DELETE FROM meta;")
+            .map_err(corrupt)
     }
 
     /// Indexes records that follow the watermark, checking that each links to the one before.
@@ -83,7 +103,9 @@ impl Index {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(corrupt)?;
         {
-            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)").map_err(corrupt)?;
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)")
+                .map_err(corrupt)?;
             for r in records {
                 if r.position != mark.seq + 1 {
                     return Err(LogError::Corrupt(format!(
@@ -92,7 +114,9 @@ impl Index {
                         mark.seq + 1
                     )));
                 }
-                let view = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(format!("seq {}: not a record: {e}", r.position)))?;
+                let view = RecordView::parse(&r.bytes).map_err(|e| {
+                    LogError::Corrupt(format!("seq {}: not a record: {e}", r.position))
+                })?;
                 let hash = Hash::of_record(&r.bytes);
                 if view.seq != r.position || Hash::from_hex(view.prev).ok() != Some(mark.hash) {
                     return Err(LogError::Corrupt(format!(
@@ -100,17 +124,29 @@ impl Index {
                         r.position
                     )));
                 }
-                let id = EventId::from_hex(view.id).map_err(|_| LogError::Corrupt(format!("seq {}: bad event id", r.position)))?;
-                put.execute(params![&id.0[..], r.position]).map_err(corrupt)?;
+                let id = EventId::from_hex(view.id)
+                    .map_err(|_| LogError::Corrupt(format!("seq {}: bad event id", r.position)))?;
+                put.execute(params![&id.0[..], r.position])
+                    .map_err(corrupt)?;
                 if r.position == 1 {
-                    tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('genesis', ?1)", params![&hash.0[..]])
-                        .map_err(corrupt)?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('genesis', ?1)",
+                        params![&hash.0[..]],
+                    )
+                    .map_err(corrupt)?;
                 }
-                mark = Watermark { seq: r.position, hash };
+                mark = Watermark {
+                    seq: r.position,
+                    hash,
+                };
             }
-            let mut meta = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(corrupt)?;
-            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]]).map_err(corrupt)?;
-            meta.execute(params!["through_hash", &mark.hash.0[..]]).map_err(corrupt)?;
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(corrupt)?;
+            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]])
+                .map_err(corrupt)?;
+            meta.execute(params!["through_hash", &mark.hash.0[..]])
+                .map_err(corrupt)?;
         }
         tx.commit().map_err(corrupt)?;
         Ok(mark)
@@ -118,22 +154,38 @@ impl Index {
 
     /// Indexes a batch this process has just appended right after the watermark: its records
     /// were built here, so their ids and links need no re-parsing.
-    pub(crate) fn extend_own(&self, records: &[dossier_chain::EncodedRecord]) -> Result<Watermark, LogError> {
+    pub(crate) fn extend_own(
+        &self,
+        records: &[dossier_chain::EncodedRecord],
+    ) -> Result<Watermark, LogError> {
         let mut mark = self.watermark()?;
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(corrupt)?;
         {
-            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)").map_err(corrupt)?;
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)")
+                .map_err(corrupt)?;
             for r in records {
                 if r.seq != mark.seq + 1 {
-                    return Err(LogError::Corrupt(format!("own record {} does not follow the index at {}", r.seq, mark.seq)));
+                    return Err(LogError::Corrupt(format!(
+                        "own record {} does not follow the index at {}",
+                        r.seq, mark.seq
+                    )));
                 }
-                put.execute(params![&r.event_id.0[..], r.seq]).map_err(corrupt)?;
-                mark = Watermark { seq: r.seq, hash: r.hash };
+                put.execute(params![&r.event_id.0[..], r.seq])
+                    .map_err(corrupt)?;
+                mark = Watermark {
+                    seq: r.seq,
+                    hash: r.hash,
+                };
             }
-            let mut meta = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(corrupt)?;
-            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]]).map_err(corrupt)?;
-            meta.execute(params!["through_hash", &mark.hash.0[..]]).map_err(corrupt)?;
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(corrupt)?;
+            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]])
+                .map_err(corrupt)?;
+            meta.execute(params!["through_hash", &mark.hash.0[..]])
+                .map_err(corrupt)?;
         }
         tx.commit().map_err(corrupt)?;
         Ok(mark)
@@ -141,9 +193,15 @@ impl Index {
 
     pub(crate) fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<u64>>, LogError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1").map_err(corrupt)?;
+        let mut stmt = conn
+            .prepare_cached("SELECT seq FROM event_ids WHERE id = ?1")
+            .map_err(corrupt)?;
         ids.iter()
-            .map(|id| stmt.query_row(params![&id.0[..]], |r| r.get(0)).optional().map_err(corrupt))
+            .map(|id| {
+                stmt.query_row(params![&id.0[..]], |r| r.get(0))
+                    .optional()
+                    .map_err(corrupt)
+            })
             .collect()
     }
 }

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream};
 use bytes::Bytes;
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError};
@@ -40,7 +40,10 @@ struct Committing {
 
 /// Whether a server version string (`2.15.1`) is at least `major.minor`.
 fn server_at_least(version: &str, major: u64, minor: u64) -> bool {
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u64>().unwrap_or(0));
     let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (a, b) >= (major, minor)
 }
@@ -81,7 +84,10 @@ pub struct JetStreamLog {
 
 impl std::fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JetStreamLog").field("subject", &self.subject).field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("JetStreamLog")
+            .field("subject", &self.subject)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,26 +126,44 @@ impl JetStreamLog {
         let mut problems = Vec::new();
         let stream = match js.get_stream(&name).await {
             Ok(mut s) => {
-                let info = s.info().await.map_err(|e| JetStreamError::Api(e.to_string()))?;
+                let info = s
+                    .info()
+                    .await
+                    .map_err(|e| JetStreamError::Api(e.to_string()))?;
                 problems = unsafe_settings(&info.config, &cfg.subject());
                 if !problems.is_empty() && !cfg.allow_unsafe_stream {
-                    return Err(JetStreamError::UnsafeStream { stream: name, problems: problems.join(", ") });
+                    return Err(JetStreamError::UnsafeStream {
+                        stream: name,
+                        problems: problems.join(", "),
+                    });
                 }
                 s
             }
-            Err(e) if is_not_found(&e) && !cfg.create => return Err(JetStreamError::NoLedger { stream: name }),
-            Err(e) if is_not_found(&e) => js.create_stream(wanted).await.map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
+            Err(e) if is_not_found(&e) && !cfg.create => {
+                return Err(JetStreamError::NoLedger { stream: name });
+            }
+            Err(e) if is_not_found(&e) => js
+                .create_stream(wanted)
+                .await
+                .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };
         let mode = {
             let mut s = stream.clone();
-            let info = s.info().await.map_err(|e| JetStreamError::Api(e.to_string()))?;
-            if info.config.allow_atomic_publish { BatchMode::Atomic } else { BatchMode::Sequential }
+            let info = s
+                .info()
+                .await
+                .map_err(|e| JetStreamError::Api(e.to_string()))?;
+            if info.config.allow_atomic_publish {
+                BatchMode::Atomic
+            } else {
+                BatchMode::Sequential
+            }
         };
         let bucket = match js.get_object_store(cfg.bucket()).await {
             Ok(b) => b,
-            Err(_) => js
-                .create_object_store(jetstream::object_store::Config {
+            Err(_) => {
+                js.create_object_store(jetstream::object_store::Config {
                     bucket: cfg.bucket(),
                     description: Some("dossier report texts, named by BLAKE3 hash".into()),
                     num_replicas: cfg.replicas,
@@ -147,7 +171,8 @@ impl JetStreamLog {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket())))?,
+                .map_err(|e| JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket())))?
+            }
         };
         let index = Index::open(&cfg.index_path)?;
         let log = JetStreamLog {
@@ -201,9 +226,13 @@ impl JetStreamLog {
 
     /// The index must have been built from this stream: if record 1 differs, start over.
     async fn check_index_identity(&self) -> Result<(), LogError> {
-        let Some(indexed) = self.index.genesis()? else { return Ok(()) };
+        let Some(indexed) = self.index.genesis()? else {
+            return Ok(());
+        };
         let first = self.read_range(1, 1).await?;
-        let same = first.first().is_some_and(|r| Hash::of_record(&r.bytes) == indexed);
+        let same = first
+            .first()
+            .is_some_and(|r| Hash::of_record(&r.bytes) == indexed);
         if !same {
             tracing::warn!("the local index was built from another ledger; rebuilding it");
             self.index.reset()?;
@@ -228,7 +257,9 @@ impl JetStreamLog {
             )));
         }
         while mark.seq < last {
-            let page = self.read_range(mark.seq + 1, ((last - mark.seq) as usize).min(4096)).await?;
+            let page = self
+                .read_range(mark.seq + 1, ((last - mark.seq) as usize).min(4096))
+                .await?;
             if page.is_empty() {
                 break;
             }
@@ -245,11 +276,17 @@ impl JetStreamLog {
             Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(None),
             Err(_) => match self.stream.get_raw_message(seq).await {
                 Ok(m) => m,
-                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(api(e)),
             },
         };
-        Ok(Some(StoredRecord { position: message.sequence, stored_hash: None, bytes: message.payload.to_vec() }))
+        Ok(Some(StoredRecord {
+            position: message.sequence,
+            stored_hash: None,
+            bytes: message.payload.to_vec(),
+        }))
     }
 
     /// The records stored at positions `from ..= from + n - 1`, in order (fewer if some are
@@ -269,7 +306,9 @@ impl JetStreamLog {
                 let consumer = self
                     .stream
                     .create_consumer(consumer::pull::OrderedConfig {
-                        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                        deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                            start_sequence: from,
+                        },
                         ..Default::default()
                     })
                     .await
@@ -300,7 +339,11 @@ impl JetStreamLog {
                 // Past a gap: this consumer has gone beyond the range, so it is not kept.
                 return Ok(out);
             }
-            out.push(StoredRecord { position, stored_hash: None, bytes: msg.payload.to_vec() });
+            out.push(StoredRecord {
+                position,
+                stored_hash: None,
+                bytes: msg.payload.to_vec(),
+            });
         }
         if out.last().is_some_and(|r| r.position == to) {
             *cached = Some((to + 1, messages));
@@ -310,7 +353,11 @@ impl JetStreamLog {
 
     /// Sends every message of an ADR-50 atomic batch but the last (the commit). The server
     /// holds them until the commit; a batch never committed is abandoned and leaves nothing.
-    async fn stage_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Staged, AppendError> {
+    async fn stage_atomic(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+    ) -> Result<Staged, AppendError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut start = None;
         for (i, r) in records.iter().enumerate().take(records.len() - 1) {
@@ -324,16 +371,30 @@ impl JetStreamLog {
                 // that a batch costs one round trip, not two.
                 let inbox = self.client.new_inbox();
                 start = Some(self.client.subscribe(inbox.clone()).await.map_err(api)?);
-                self.client.publish_with_reply_and_headers(self.subject.clone(), inbox, h, payload).await.map_err(api)?;
+                self.client
+                    .publish_with_reply_and_headers(self.subject.clone(), inbox, h, payload)
+                    .await
+                    .map_err(api)?;
             } else {
-                self.client.publish_with_headers(self.subject.clone(), h, payload).await.map_err(api)?;
+                self.client
+                    .publish_with_headers(self.subject.clone(), h, payload)
+                    .await
+                    .map_err(api)?;
             }
         }
-        Ok(Staged { id, start, expected })
+        Ok(Staged {
+            id,
+            start,
+            expected,
+        })
     }
 
     /// Sends the commit message of a staged batch; its answer is awaited with [`Self::answer`].
-    async fn commit_atomic(&self, staged: Staged, records: &[EncodedRecord]) -> Result<Committing, AppendError> {
+    async fn commit_atomic(
+        &self,
+        staged: Staged,
+        records: &[EncodedRecord],
+    ) -> Result<Committing, AppendError> {
         let i = records.len() - 1;
         let mut h = batch_headers(&staged.id, i, staged.expected);
         h.insert("Nats-Batch-Commit", "1");
@@ -343,10 +404,18 @@ impl JetStreamLog {
         let inbox = self.client.new_inbox();
         let commit = self.client.subscribe(inbox.clone()).await.map_err(api)?;
         self.client
-            .publish_with_reply_and_headers(self.subject.clone(), inbox, h, Bytes::copy_from_slice(&records[i].bytes))
+            .publish_with_reply_and_headers(
+                self.subject.clone(),
+                inbox,
+                h,
+                Bytes::copy_from_slice(&records[i].bytes),
+            )
             .await
             .map_err(api)?;
-        Ok(Committing { start: staged.start, commit })
+        Ok(Committing {
+            start: staged.start,
+            commit,
+        })
     }
 
     /// The server's answer to a commit.
@@ -355,13 +424,19 @@ impl JetStreamLog {
             .await
             .map_err(|_| api("no answer to the batch commit"))?
             .ok_or_else(|| api("the connection closed before the batch commit was answered"))?;
-        let ack: Ack = serde_json::from_slice(&reply.payload).map_err(|e| api(format!("batch answer: {e}")))?;
+        let ack: Ack = serde_json::from_slice(&reply.payload)
+            .map_err(|e| api(format!("batch answer: {e}")))?;
         // The start of the batch was answered before its commit; a refusal there (for example,
         // atomic publish not enabled) also fails the commit, and is the more precise error.
         if let Some(mut start) = c.start.take() {
-            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), start.next()).await {
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(100), start.next()).await
+            {
                 if let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload) {
-                    return Ok(Ack { error: Some(e), seq: 0 });
+                    return Ok(Ack {
+                        error: Some(e),
+                        seq: 0,
+                    });
                 }
             }
         }
@@ -369,31 +444,55 @@ impl JetStreamLog {
     }
 
     /// Publishes the records as one ADR-50 atomic batch; returns the server's answer to the commit.
-    async fn publish_atomic(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
+    async fn publish_atomic(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+    ) -> Result<Ack, AppendError> {
         let staged = self.stage_atomic(expected, records).await?;
         let committing = self.commit_atomic(staged, records).await?;
         self.answer(committing).await
     }
 
     /// Turns a commit answer into a receipt (or the error), for a batch of `len` records on `expected`.
-    async fn receipt(&self, expected: u64, len: usize, ack: Ack) -> Result<AppendReceipt, AppendError> {
+    async fn receipt(
+        &self,
+        expected: u64,
+        len: usize,
+        ack: Ack,
+    ) -> Result<AppendReceipt, AppendError> {
         if let Some(err) = ack.error {
             if err.err_code == WRONG_LAST_SEQUENCE {
                 let actual = self.last_seq().await?;
                 return Err(AppendError::Conflict { expected, actual });
             }
-            return Err(api(format!("the server refused the batch: {} (code {})", err.description, err.err_code)).into());
+            return Err(api(format!(
+                "the server refused the batch: {} (code {})",
+                err.description, err.err_code
+            ))
+            .into());
         }
         let last = expected + len as u64;
         if ack.seq != last {
-            return Err(api(format!("the batch was stored ending at {} instead of {last}", ack.seq)).into());
+            return Err(api(format!(
+                "the batch was stored ending at {} instead of {last}",
+                ack.seq
+            ))
+            .into());
         }
-        Ok(AppendReceipt { first: expected + 1, last })
+        Ok(AppendReceipt {
+            first: expected + 1,
+            last,
+        })
     }
 
     /// Checks that `batches` chain from `expected`, the index is at `expected`, and no event id
     /// is recorded; stores the report texts. Returns the index watermark.
-    async fn prepare(&self, expected: u64, batches: &[(&[EncodedRecord], &[Vec<u8>])]) -> Result<Watermark, AppendError> {
+    async fn prepare(
+        &self,
+        expected: u64,
+        batches: &[(&[EncodedRecord], &[Vec<u8>])],
+    ) -> Result<Watermark, AppendError> {
         let mut next = expected + 1;
         for (records, _) in batches {
             if records.is_empty() {
@@ -401,17 +500,32 @@ impl JetStreamLog {
             }
             for (i, r) in records.iter().enumerate() {
                 if r.seq != next {
-                    return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {next}", r.seq)));
+                    return Err(AppendError::InvalidBatch(format!(
+                        "record {i} has seq {}, expected {next}",
+                        r.seq
+                    )));
                 }
                 next += 1;
             }
         }
         let mark = self.catch_up().await?;
         if mark.seq != expected {
-            return Err(AppendError::Conflict { expected, actual: mark.seq });
+            return Err(AppendError::Conflict {
+                expected,
+                actual: mark.seq,
+            });
         }
-        let ids: Vec<EventId> = batches.iter().flat_map(|(records, _)| records.iter().map(|r| r.event_id)).collect();
-        if let Some(dup) = self.index.lookup(&ids)?.iter().zip(&ids).find_map(|(found, id)| found.map(|_| id)) {
+        let ids: Vec<EventId> = batches
+            .iter()
+            .flat_map(|(records, _)| records.iter().map(|r| r.event_id))
+            .collect();
+        if let Some(dup) = self
+            .index
+            .lookup(&ids)?
+            .iter()
+            .zip(&ids)
+            .find_map(|(found, id)| found.map(|_| id))
+        {
             return Err(AppendError::DuplicateEvent(dup.to_hex()));
         }
         for (_, contents) in batches {
@@ -419,7 +533,10 @@ impl JetStreamLog {
                 let name = Hash::of_bytes(c).to_hex();
                 if self.bucket.info(&name).await.is_err() {
                     let mut data: &[u8] = c;
-                    self.bucket.put(name.as_str(), &mut data).await.map_err(api)?;
+                    self.bucket
+                        .put(name.as_str(), &mut data)
+                        .await
+                        .map_err(api)?;
                 }
             }
         }
@@ -427,11 +544,20 @@ impl JetStreamLog {
     }
 
     /// Awaits a pipelined batch's commit, turns it into a receipt and indexes the batch.
-    async fn settle(&self, committing: Committing, records: &[EncodedRecord], on: u64, mark: &mut Watermark) -> Result<AppendReceipt, AppendError> {
+    async fn settle(
+        &self,
+        committing: Committing,
+        records: &[EncodedRecord],
+        on: u64,
+        mark: &mut Watermark,
+    ) -> Result<AppendReceipt, AppendError> {
         let ack = self.answer(committing).await?;
         let receipt = self.receipt(on, records.len(), ack).await?;
         self.index_own(*mark, records).await?;
-        *mark = Watermark { seq: receipt.last, hash: records[records.len() - 1].hash };
+        *mark = Watermark {
+            seq: receipt.last,
+            hash: records[records.len() - 1].hash,
+        };
         Ok(receipt)
     }
 
@@ -445,23 +571,47 @@ impl JetStreamLog {
     }
 
     /// Publishes the records one by one, each expecting the one before; the seal comes last.
-    async fn publish_sequential(&self, expected: u64, records: &[EncodedRecord]) -> Result<Ack, AppendError> {
+    async fn publish_sequential(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+    ) -> Result<Ack, AppendError> {
         let js = jetstream::new(self.client.clone());
         let mut acks = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
             let mut h = HeaderMap::new();
-            h.insert("Nats-Expected-Last-Sequence", (expected + i as u64).to_string().as_str());
+            h.insert(
+                "Nats-Expected-Last-Sequence",
+                (expected + i as u64).to_string().as_str(),
+            );
             h.insert("Nats-Msg-Id", r.event_id.to_hex().as_str());
-            acks.push(js.publish_with_headers(self.subject.clone(), h, Bytes::copy_from_slice(&r.bytes)).await.map_err(api)?);
+            acks.push(
+                js.publish_with_headers(self.subject.clone(), h, Bytes::copy_from_slice(&r.bytes))
+                    .await
+                    .map_err(api)?,
+            );
         }
-        let mut last = Ack { error: None, seq: expected };
+        let mut last = Ack {
+            error: None,
+            seq: expected,
+        };
         for ack in acks {
             match ack.await {
                 Ok(a) => last.seq = a.sequence,
                 Err(e) => {
                     let text = e.to_string();
-                    let code = if text.contains("10071") || text.contains("wrong last sequence") { WRONG_LAST_SEQUENCE } else { 0 };
-                    return Ok(Ack { error: Some(ApiError { err_code: code, description: text }), seq: 0 });
+                    let code = if text.contains("10071") || text.contains("wrong last sequence") {
+                        WRONG_LAST_SEQUENCE
+                    } else {
+                        0
+                    };
+                    return Ok(Ack {
+                        error: Some(ApiError {
+                            err_code: code,
+                            description: text,
+                        }),
+                        seq: 0,
+                    });
                 }
             }
         }
@@ -471,7 +621,10 @@ impl JetStreamLog {
     /// After an unanswered commit: did our batch land?
     async fn landed(&self, expected: u64, records: &[EncodedRecord]) -> Result<bool, LogError> {
         let got = self.read_range(expected + 1, 1).await;
-        Ok(got.ok().and_then(|v| v.into_iter().next()).is_some_and(|r| r.bytes == records[0].bytes))
+        Ok(got
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .is_some_and(|r| r.bytes == records[0].bytes))
     }
 }
 
@@ -482,23 +635,34 @@ pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client,
         .connection_timeout(Duration::from_secs(5));
     opts = match &cfg.credentials {
         Credentials::None => opts,
-        Credentials::UserPassword { user, password } => opts.user_and_password(user.clone(), password.clone()),
+        Credentials::UserPassword { user, password } => {
+            opts.user_and_password(user.clone(), password.clone())
+        }
         Credentials::Token(t) => opts.token(t.clone()),
         Credentials::NkeySeed(seed) => opts.nkey(seed.clone()),
-        Credentials::CredsFile(path) => opts.credentials_file(path).await.map_err(|e| JetStreamError::Connect {
-            url: cfg.url.clone(),
-            reason: format!("reading credentials {}: {e}", path.display()),
-        })?,
+        Credentials::CredsFile(path) => {
+            opts.credentials_file(path)
+                .await
+                .map_err(|e| JetStreamError::Connect {
+                    url: cfg.url.clone(),
+                    reason: format!("reading credentials {}: {e}", path.display()),
+                })?
+        }
     };
     if let Some(ca) = &cfg.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
     if let Some((cert, key)) = &cfg.tls_client {
-        opts = opts.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+        opts = opts
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
     }
     opts.connect(cfg.url.as_str())
         .await
-        .map_err(|e| JetStreamError::Connect { url: cfg.url.clone(), reason: e.to_string() })
+        .map_err(|e| JetStreamError::Connect {
+            url: cfg.url.clone(),
+            reason: e.to_string(),
+        })
 }
 
 pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
@@ -509,7 +673,10 @@ pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
 fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
         name: cfg.stream(),
-        description: Some(format!("dossier ledger {}: hash-chained records, append only", cfg.ledger)),
+        description: Some(format!(
+            "dossier ledger {}: hash-chained records, append only",
+            cfg.ledger
+        )),
         subjects: vec![cfg.subject()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -560,7 +727,10 @@ fn unsafe_settings(c: &stream::Config, subject: &str) -> Vec<String> {
         p.push("memory storage".to_owned());
     }
     if c.subjects != [subject.to_owned()] {
-        p.push(format!("subjects {:?} (only {subject} belongs in a ledger stream)", c.subjects));
+        p.push(format!(
+            "subjects {:?} (only {subject} belongs in a ledger stream)",
+            c.subjects
+        ));
     }
     if c.mirror.is_some() || c.sources.as_ref().is_some_and(|s| !s.is_empty()) {
         p.push("mirrors or sources".to_owned());
@@ -576,13 +746,25 @@ impl EventLog for JetStreamLog {
         }
         let r = self.read_range(last, 1).await?;
         let Some(r) = r.into_iter().next() else {
-            return Err(LogError::Corrupt(format!("the stream's last record {last} cannot be read")));
+            return Err(LogError::Corrupt(format!(
+                "the stream's last record {last} cannot be read"
+            )));
         };
-        let view = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(format!("seq {last}: {e}")))?;
-        Ok(Head { seq: r.position, hash: Hash::of_record(&r.bytes), recorded: Some(view.recorded.to_owned()) })
+        let view = RecordView::parse(&r.bytes)
+            .map_err(|e| LogError::Corrupt(format!("seq {last}: {e}")))?;
+        Ok(Head {
+            seq: r.position,
+            hash: Hash::of_record(&r.bytes),
+            recorded: Some(view.recorded.to_owned()),
+        })
     }
 
-    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+        contents: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         let mark = self.prepare(expected, &[(records, contents)]).await?;
         dossier_log::fault::point("before-commit");
         let answer = match self.mode {
@@ -594,7 +776,10 @@ impl EventLog for JetStreamLog {
             Err(e) => {
                 // No answer: the batch may or may not have been stored.
                 if self.landed(expected, records).await? {
-                    Ack { error: None, seq: expected + records.len() as u64 }
+                    Ack {
+                        error: None,
+                        seq: expected + records.len() as u64,
+                    }
                 } else {
                     return Err(e);
                 }
@@ -610,11 +795,18 @@ impl EventLog for JetStreamLog {
     /// commits, and committed only once *k*'s commit succeeded — so no batch can ever be stored
     /// after a batch before it failed (its precondition would otherwise match another
     /// producer's records of the same length, and break the chain).
-    async fn append_all(&self, expected: u64, batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)]) -> (Vec<AppendReceipt>, Option<AppendError>) {
+    async fn append_all(
+        &self,
+        expected: u64,
+        batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+    ) -> (Vec<AppendReceipt>, Option<AppendError>) {
         if self.mode != BatchMode::Atomic || batches.len() < 2 {
             return dossier_log::append_one_by_one(self, expected, batches).await;
         }
-        let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches.iter().map(|(r, c)| (r.as_slice(), c.as_slice())).collect();
+        let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches
+            .iter()
+            .map(|(r, c)| (r.as_slice(), c.as_slice()))
+            .collect();
         let mut mark = match self.prepare(expected, &refs).await {
             Ok(m) => m,
             Err(e) => return (Vec::new(), Some(e)),
@@ -669,9 +861,18 @@ impl EventLog for JetStreamLog {
                 None => None,
                 Some(seq) => {
                     let r = self.read_range(seq, 1).await?;
-                    let r = r.into_iter().next().ok_or_else(|| LogError::Corrupt(format!("seq {seq} is indexed but unreadable")))?;
-                    let view = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
-                    Some(IndexEntry { seq, digest: dossier_chain::content_digest(&view.marking, view.body.get().as_bytes()) })
+                    let r = r.into_iter().next().ok_or_else(|| {
+                        LogError::Corrupt(format!("seq {seq} is indexed but unreadable"))
+                    })?;
+                    let view = RecordView::parse(&r.bytes)
+                        .map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
+                    Some(IndexEntry {
+                        seq,
+                        digest: dossier_chain::content_digest(
+                            &view.marking,
+                            view.body.get().as_bytes(),
+                        ),
+                    })
                 }
             };
             out.push(entry);
@@ -682,13 +883,17 @@ impl EventLog for JetStreamLog {
     async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
         let mut object = match self.bucket.get(hash.to_hex()).await {
             Ok(o) => o,
-            Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => {
+                return Ok(None);
+            }
             Err(e) => return Err(api(e)),
         };
         let mut bytes = Vec::new();
         object.read_to_end(&mut bytes).await.map_err(api)?;
         if Hash::of_bytes(&bytes) != *hash {
-            return Err(LogError::Corrupt(format!("content {hash} does not hash to its name")));
+            return Err(LogError::Corrupt(format!(
+                "content {hash} does not hash to its name"
+            )));
         }
         Ok(Some(bytes))
     }
@@ -700,7 +905,10 @@ impl EventLog for JetStreamLog {
             if seq > after || Instant::now() >= deadline {
                 return Ok(seq);
             }
-            tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(
+                Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
         }
     }
 }

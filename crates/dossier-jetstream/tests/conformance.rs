@@ -9,9 +9,18 @@ async fn fresh() -> Fixture<JetStreamLog> {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = JetStreamConfig::new(server.url(), "conformance", dir.path().join("index.db"));
-    let log = JetStreamLog::open(&cfg).await.expect("open the JetStream ledger");
-    assert_eq!(log.mode(), dossier_jetstream::BatchMode::Atomic, "a 2.12+ server supports atomic batches");
-    Fixture { log, guard: Box::new((server, dir)) }
+    let log = JetStreamLog::open(&cfg)
+        .await
+        .expect("open the JetStream ledger");
+    assert_eq!(
+        log.mode(),
+        dossier_jetstream::BatchMode::Atomic,
+        "a 2.12+ server supports atomic batches"
+    );
+    Fixture {
+        log,
+        guard: Box::new((server, dir)),
+    }
 }
 
 dossier_log::conformance_suite!(fresh);

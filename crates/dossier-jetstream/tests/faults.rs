@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use dossier_chain::{event_id, FailureKind, TrustRoot};
+use dossier_chain::{FailureKind, TrustRoot, event_id};
 use dossier_jetstream::{Credentials, JetStreamConfig, JetStreamError, JetStreamLog};
 use dossier_log::conformance::{events, founder, init, verify_all};
-use dossier_log::{verify_log, EventLog as _, PublishOutcome, Publisher};
+use dossier_log::{EventLog as _, PublishOutcome, Publisher, verify_log};
 use dossier_testkit::NatsServer;
 
 fn config(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamConfig {
@@ -16,7 +16,9 @@ fn config(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamConfig {
 }
 
 async fn open(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamLog {
-    JetStreamLog::open(&config(url, dir, name)).await.expect("open")
+    JetStreamLog::open(&config(url, dir, name))
+        .await
+        .expect("open")
 }
 
 /// Eight producers on their own connections publish 1,000 events each at once: one valid
@@ -41,7 +43,11 @@ async fn eight_producers_publish_a_thousand_events_each() {
             barrier.wait().await;
             let mut retries = 0;
             for b in 0..BATCHES {
-                match publisher.publish(&events(&format!("p{p}b{b}"), PER_BATCH), &[]).await.expect("publish") {
+                match publisher
+                    .publish(&events(&format!("p{p}b{b}"), PER_BATCH), &[])
+                    .await
+                    .expect("publish")
+                {
                     PublishOutcome::Appended { retries: r, .. } => retries += r,
                     other => panic!("unexpected {other:?}"),
                 }
@@ -54,13 +60,24 @@ async fn eight_producers_publish_a_thousand_events_each() {
         conflicts += t.await.expect("producer");
     }
     let total = verify_all(&first).await;
-    assert_eq!(total, 2 + (PRODUCERS * BATCHES * (PER_BATCH + 1)) as u64, "every event exactly once");
+    assert_eq!(
+        total,
+        2 + (PRODUCERS * BATCHES * (PER_BATCH + 1)) as u64,
+        "every event exactly once"
+    );
     let ids: Vec<_> = (0..PRODUCERS)
         .flat_map(|p| (0..BATCHES).map(move |b| (p, b)))
         .flat_map(|(p, b)| events(&format!("p{p}b{b}"), PER_BATCH))
         .map(|e| event_id(&e.event_type, &e.entity_key))
         .collect();
-    assert!(first.lookup(&ids).await.expect("lookup").iter().all(Option::is_some));
+    assert!(
+        first
+            .lookup(&ids)
+            .await
+            .expect("lookup")
+            .iter()
+            .all(Option::is_some)
+    );
     eprintln!("{conflicts} conflicts retried");
 }
 
@@ -110,7 +127,11 @@ async fn server_killed_and_restarted_while_publishing() {
     let log = producer.await.expect("producer");
     assert_eq!(acked.lock().expect("lock").len(), 30);
     let total = verify_all(&log).await;
-    assert_eq!(total, 2 + 30 * 51, "no acknowledged event lost, nothing duplicated");
+    assert_eq!(
+        total,
+        2 + 30 * 51,
+        "no acknowledged event lost, nothing duplicated"
+    );
 }
 
 /// Records published to the ledger's subject with a plain client, bypassing dossier, are
@@ -122,27 +143,51 @@ async fn records_published_behind_dossiers_back_are_detected() {
     let log = open(&server.url(), &dir, "p").await;
     let ledger = init(&log).await;
     let signer = founder();
-    Publisher::new(&log, &signer, ledger).publish(&events("t", 3), &[]).await.expect("publish");
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("t", 3), &[])
+        .await
+        .expect("publish");
     let head = log.head().await.expect("head");
     let third = log.read(3, 1).await.expect("read").remove(0);
 
     let client = async_nats::connect(server.url()).await.expect("raw client");
     let js = jetstream::new(client);
     // An old record replayed out of order.
-    js.publish("dossier.faults.records", third.bytes.clone().into()).await.expect("publish").await.expect("ack");
+    js.publish("dossier.faults.records", third.bytes.clone().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
     // An altered copy: one byte of the body changed.
     let mut altered = third.bytes.clone();
     let at = altered.len() - 10;
     altered[at] = if altered[at] == b'x' { b'y' } else { b'x' };
-    js.publish("dossier.faults.records", altered.into()).await.expect("publish").await.expect("ack");
+    js.publish("dossier.faults.records", altered.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 
-    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .expect("verify");
     assert!(!report.ok());
     let first = &report.failures[0];
     assert_eq!(first.seq, head.seq + 1, "{:?}", report.failures);
-    assert!(matches!(first.kind, FailureKind::Reordered | FailureKind::Duplicate), "{:?}", report.failures);
-    assert!(report.failures.iter().any(|f| f.seq == head.seq + 2), "{:?}", report.failures);
-    assert_eq!(report.last_sealed, head.seq, "readers expose nothing after the last seal");
+    assert!(
+        matches!(first.kind, FailureKind::Reordered | FailureKind::Duplicate),
+        "{:?}",
+        report.failures
+    );
+    assert!(
+        report.failures.iter().any(|f| f.seq == head.seq + 2),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(
+        report.last_sealed, head.seq,
+        "readers expose nothing after the last seal"
+    );
 }
 
 /// An administrator lowers the stream's limits behind dossier's back and records are dropped:
@@ -154,7 +199,10 @@ async fn lowered_limits_drop_records_and_verification_reports_them() {
     let log = open(&server.url(), &dir, "p").await;
     let ledger = init(&log).await;
     let signer = founder();
-    Publisher::new(&log, &signer, ledger).publish(&events("l", 20), &[]).await.expect("publish");
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("l", 20), &[])
+        .await
+        .expect("publish");
     drop(log);
 
     let client = async_nats::connect(server.url()).await.expect("raw client");
@@ -165,14 +213,26 @@ async fn lowered_limits_drop_records_and_verification_reports_them() {
     cfg.discard = jetstream::stream::DiscardPolicy::Old;
     js.update_stream(cfg).await.expect("the admin's update");
 
-    let refused = JetStreamLog::open(&config(&server.url(), &dir, "p")).await.expect_err("unsafe stream");
-    assert!(matches!(refused, JetStreamError::UnsafeStream { .. }), "{refused}");
+    let refused = JetStreamLog::open(&config(&server.url(), &dir, "p"))
+        .await
+        .expect_err("unsafe stream");
+    assert!(
+        matches!(refused, JetStreamError::UnsafeStream { .. }),
+        "{refused}"
+    );
     let mut cfg = config(&server.url(), &dir, "auditor");
     cfg.allow_unsafe_stream = true;
     let log = JetStreamLog::open(&cfg).await.expect("open for audit");
-    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .expect("verify");
     let first = &report.failures[0];
-    assert_eq!((first.seq, first.kind), (1, FailureKind::Gap), "{:?}", report.failures);
+    assert_eq!(
+        (first.seq, first.kind),
+        (1, FailureKind::Gap),
+        "{:?}",
+        report.failures
+    );
     assert!(first.detail.contains("missing"), "{}", first.detail);
 }
 
@@ -190,39 +250,78 @@ async fn an_unsafe_existing_stream_is_refused() {
     })
     .await
     .expect("create");
-    let err = JetStreamLog::open(&config(&server.url(), &dir, "p")).await.expect_err("refused");
+    let err = JetStreamLog::open(&config(&server.url(), &dir, "p"))
+        .await
+        .expect_err("refused");
     let text = err.to_string();
-    assert!(text.contains("deny_delete") && text.contains("deny_purge") && text.contains("allow-unsafe-stream"), "{text}");
+    assert!(
+        text.contains("deny_delete")
+            && text.contains("deny_purge")
+            && text.contains("allow-unsafe-stream"),
+        "{text}"
+    );
     let mut stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");
-    assert_eq!(stream.info().await.expect("info").state.messages, 0, "nothing written");
+    assert_eq!(
+        stream.info().await.expect("info").state.messages,
+        0,
+        "nothing written"
+    );
 }
 
 /// Wrong credentials and an unreachable server are clear errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_and_unreachable_servers_are_clear_errors() {
-    let server = NatsServer::builder().user_password("producer", "right").start().expect("server");
+    let server = NatsServer::builder()
+        .user_password("producer", "right")
+        .start()
+        .expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(&server.url(), &dir, "p");
-    cfg.credentials = Credentials::UserPassword { user: "producer".into(), password: "wrong".into() };
+    cfg.credentials = Credentials::UserPassword {
+        user: "producer".into(),
+        password: "wrong".into(),
+    };
     let err = JetStreamLog::open(&cfg).await.expect_err("wrong password");
     assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
-    assert!(err.to_string().to_lowercase().contains("authorization"), "{err}");
-    cfg.credentials = Credentials::UserPassword { user: "producer".into(), password: "right".into() };
+    assert!(
+        err.to_string().to_lowercase().contains("authorization"),
+        "{err}"
+    );
+    cfg.credentials = Credentials::UserPassword {
+        user: "producer".into(),
+        password: "right".into(),
+    };
     JetStreamLog::open(&cfg).await.expect("right password");
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let cfg = config(&format!("nats://127.0.0.1:{closed}"), &dir, "q");
     let err = JetStreamLog::open(&cfg).await.expect_err("unreachable");
     assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
 }
 
 /// Builds a sealed batch of `n` test events on the log's current head.
-async fn build_batch(log: &JetStreamLog, ledger: uuid::Uuid, tag: &str, n: usize) -> Vec<dossier_chain::EncodedRecord> {
+async fn build_batch(
+    log: &JetStreamLog,
+    ledger: uuid::Uuid,
+    tag: &str,
+    n: usize,
+) -> Vec<dossier_chain::EncodedRecord> {
     let head = log.head().await.expect("head");
     let signer = founder();
-    let mut b = dossier_chain::BatchBuilder::new(ledger, &head, time::OffsetDateTime::now_utc(), &signer, uuid::Uuid::new_v4());
+    let mut b = dossier_chain::BatchBuilder::new(
+        ledger,
+        &head,
+        time::OffsetDateTime::now_utc(),
+        &signer,
+        uuid::Uuid::new_v4(),
+    );
     for e in events(tag, n) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+            .expect("push");
     }
     b.seal().expect("seal")
 }
@@ -238,26 +337,44 @@ async fn a_producer_killed_mid_atomic_batch_leaves_nothing() {
     let head = log.head().await.expect("head");
     let records = build_batch(&log, ledger, "half", 40).await;
     {
-        let client = async_nats::connect(server.url()).await.expect("the doomed producer's connection");
+        let client = async_nats::connect(server.url())
+            .await
+            .expect("the doomed producer's connection");
         for (i, r) in records.iter().take(20).enumerate() {
             let mut h = async_nats::HeaderMap::new();
             h.insert("Nats-Batch-Id", "doomed-batch");
             h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
             if i == 0 {
                 h.insert("Nats-Expected-Last-Sequence", head.seq.to_string().as_str());
-                client.request_with_headers("dossier.faults.records", h, r.bytes.clone().into()).await.expect("batch start");
+                client
+                    .request_with_headers("dossier.faults.records", h, r.bytes.clone().into())
+                    .await
+                    .expect("batch start");
             } else {
-                client.publish_with_headers("dossier.faults.records", h, r.bytes.clone().into()).await.expect("publish");
+                client
+                    .publish_with_headers("dossier.faults.records", h, r.bytes.clone().into())
+                    .await
+                    .expect("publish");
             }
         }
         client.flush().await.expect("flush");
     } // The connection is dropped without a commit, as when the process is killed.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(log.head().await.expect("head"), head, "nothing of the batch is visible");
+    assert_eq!(
+        log.head().await.expect("head"),
+        head,
+        "nothing of the batch is visible"
+    );
     assert_eq!(verify_all(&log).await, head.seq);
     let signer = founder();
-    let outcome = Publisher::new(&log, &signer, ledger).publish(&events("half", 40), &[]).await.expect("publish again");
-    assert!(matches!(outcome, PublishOutcome::Appended { appended: 40, .. }), "{outcome:?}");
+    let outcome = Publisher::new(&log, &signer, ledger)
+        .publish(&events("half", 40), &[])
+        .await
+        .expect("publish again");
+    assert!(
+        matches!(outcome, PublishOutcome::Appended { appended: 40, .. }),
+        "{outcome:?}"
+    );
 }
 
 /// On a stream without atomic batches, a producer that dies mid-batch leaves records after the
@@ -285,16 +402,31 @@ async fn without_atomic_batches_a_cut_batch_is_reported_incomplete() {
     assert_eq!(log.mode(), dossier_jetstream::BatchMode::Sequential);
     let ledger = init(&log).await;
     let signer = founder();
-    Publisher::new(&log, &signer, ledger).publish(&events("whole", 5), &[]).await.expect("a whole batch");
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("whole", 5), &[])
+        .await
+        .expect("a whole batch");
     let sealed = log.head().await.expect("head").seq;
     let records = build_batch(&log, ledger, "cut", 10).await;
     for r in records.iter().take(4) {
-        js.publish("dossier.faults.records", r.bytes.clone().into()).await.expect("publish").await.expect("ack");
+        js.publish("dossier.faults.records", r.bytes.clone().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
     }
-    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("verify");
+    let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .expect("verify");
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
-    assert_eq!((report.failures[0].seq, report.failures[0].kind), (sealed + 1, FailureKind::IncompleteBatch));
-    assert_eq!(report.last_sealed, sealed, "readers expose nothing after the last seal");
+    assert_eq!(
+        (report.failures[0].seq, report.failures[0].kind),
+        (sealed + 1, FailureKind::IncompleteBatch)
+    );
+    assert_eq!(
+        report.last_sealed, sealed,
+        "readers expose nothing after the last seal"
+    );
 }
 
 /// On servers that accept it (2.14+), records carry their event id as `Nats-Msg-Id`, so within
@@ -307,15 +439,26 @@ async fn records_carry_their_event_id_as_the_message_id() {
     assert!(log.msg_ids_in_batches(), "the test server is 2.14 or later");
     let ledger = init(&log).await;
     let signer = founder();
-    Publisher::new(&log, &signer, ledger).publish(&events("m", 3), &[]).await.expect("publish");
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("m", 3), &[])
+        .await
+        .expect("publish");
     let head = log.head().await.expect("head");
     let third = log.read(3, 1).await.expect("read").remove(0);
-    let id = dossier_chain::RecordView::parse(&third.bytes).expect("record").id.to_owned();
+    let id = dossier_chain::RecordView::parse(&third.bytes)
+        .expect("record")
+        .id
+        .to_owned();
     let client = async_nats::connect(server.url()).await.expect("raw client");
     let js = jetstream::new(client);
     let mut h = async_nats::HeaderMap::new();
     h.insert("Nats-Msg-Id", id.as_str());
-    let ack = js.publish_with_headers("dossier.faults.records", h, third.bytes.clone().into()).await.expect("publish").await.expect("ack");
+    let ack = js
+        .publish_with_headers("dossier.faults.records", h, third.bytes.clone().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
     assert!(ack.duplicate, "the stream recognises the record's event id");
     assert_eq!(log.head().await.expect("head"), head);
 }
@@ -324,10 +467,16 @@ async fn records_carry_their_event_id_as_the_message_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_and_nkey_credentials_are_accepted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = NatsServer::builder().config_text("authorization { token: \"t0k3n-for-tests\" }").start().expect("server");
+    let server = NatsServer::builder()
+        .config_text("authorization { token: \"t0k3n-for-tests\" }")
+        .start()
+        .expect("server");
     let mut cfg = config(&server.url(), &dir, "token");
     cfg.credentials = Credentials::Token("wrong".into());
-    assert!(matches!(JetStreamLog::open(&cfg).await, Err(JetStreamError::Connect { .. })));
+    assert!(matches!(
+        JetStreamLog::open(&cfg).await,
+        Err(JetStreamError::Connect { .. })
+    ));
     cfg.credentials = Credentials::Token("t0k3n-for-tests".into());
     let log = JetStreamLog::open(&cfg).await.expect("the right token");
     init(&log).await;
@@ -336,12 +485,21 @@ async fn token_and_nkey_credentials_are_accepted() {
     let user = nkeys::KeyPair::new_user();
     let seed = user.seed().expect("seed");
     let server = NatsServer::builder()
-        .config_text(format!("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}", user.public_key()))
+        .config_text(format!(
+            "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}",
+            user.public_key()
+        ))
         .start()
         .expect("server");
     let mut cfg = config(&server.url(), &dir, "nkey");
     cfg.credentials = Credentials::NkeySeed(nkeys::KeyPair::new_user().seed().expect("seed"));
-    assert!(matches!(JetStreamLog::open(&cfg).await, Err(JetStreamError::Connect { .. })), "another key");
+    assert!(
+        matches!(
+            JetStreamLog::open(&cfg).await,
+            Err(JetStreamError::Connect { .. })
+        ),
+        "another key"
+    );
     cfg.credentials = Credentials::NkeySeed(seed);
     let log = JetStreamLog::open(&cfg).await.expect("the registered nkey");
     init(&log).await;
@@ -357,10 +515,14 @@ async fn tls_with_a_private_ca() {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).expect("ca");
     let server_key = rcgen::KeyPair::generate().expect("server key");
-    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
-        .expect("server cert");
+    let server_cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server params")
+            .signed_by(
+                &server_key,
+                &rcgen::Issuer::from_params(&ca_params, &ca_key),
+            )
+            .expect("server cert");
     let write = |name: &str, text: String| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write");
@@ -370,12 +532,18 @@ async fn tls_with_a_private_ca() {
     let cert = write("server.pem", server_cert.pem());
     let key = write("server-key.pem", server_key.serialize_pem());
     let server = NatsServer::builder()
-        .config_text(format!("tls {{ cert_file: \"{}\"\n key_file: \"{}\" }}", cert.display(), key.display()))
+        .config_text(format!(
+            "tls {{ cert_file: \"{}\"\n key_file: \"{}\" }}",
+            cert.display(),
+            key.display()
+        ))
         .start()
         .expect("a TLS server");
 
     let mut cfg = config(&server.url(), &dir, "untrusted");
-    let err = JetStreamLog::open(&cfg).await.expect_err("the private CA is not trusted by default");
+    let err = JetStreamLog::open(&cfg)
+        .await
+        .expect_err("the private CA is not trusted by default");
     assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
     cfg = config(&server.url(), &dir, "trusted");
     cfg.tls_ca = Some(ca_pem);

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dossier_chain::{Genesis, Signer, TrustRoot};
-use dossier_log::{verify_log, EventLog, PendingEvent, Publisher, SqliteLog};
-use rusqlite::{params, Connection};
+use dossier_log::{EventLog, PendingEvent, Publisher, SqliteLog, verify_log};
+use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -30,14 +30,19 @@ fn events(tag: usize, n: usize) -> Vec<PendingEvent> {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn new_ledger(path: &Path) -> (SqliteLog, Uuid) {
     let log = SqliteLog::open(path).expect("open");
     let ledger = Uuid::new_v4();
-    let genesis = Genesis::build(ledger, "bench", &founder(), OffsetDateTime::now_utc()).expect("genesis");
-    rt().block_on(log.append(0, &genesis, &[])).expect("genesis");
+    let genesis =
+        Genesis::build(ledger, "bench", &founder(), OffsetDateTime::now_utc()).expect("genesis");
+    rt().block_on(log.append(0, &genesis, &[]))
+        .expect("genesis");
     (log, ledger)
 }
 
@@ -62,7 +67,12 @@ fn append_dossier(dir: &Path, batch: usize, total: usize, optimistic: bool) -> (
         }
     });
     let rate = total as f64 / started.elapsed().as_secs_f64();
-    let records = rt.block_on(log.read(3, usize::MAX)).expect("read").into_iter().map(|r| r.bytes).collect();
+    let records = rt
+        .block_on(log.read(3, usize::MAX))
+        .expect("read")
+        .into_iter()
+        .map(|r| r.bytes)
+        .collect();
     (rate, records)
 }
 
@@ -70,20 +80,28 @@ fn append_dossier(dir: &Path, batch: usize, total: usize, optimistic: bool) -> (
 fn append_raw(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
     let path = dir.join(format!("raw-{batch}.db"));
     let conn = Connection::open(&path).expect("open");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL").expect("sync");
-    conn.pragma_update(None, "cache_size", -65_536).expect("cache");
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384).expect("checkpoint");
-    conn.execute_batch("CREATE TABLE records (seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL)").expect("table");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    conn.pragma_update(None, "cache_size", -65_536)
+        .expect("cache");
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+        .expect("checkpoint");
+    conn.execute_batch("CREATE TABLE records (seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL)")
+        .expect("table");
     let mut conn = conn;
     let per_tx = batch + 1; // the same records dossier wrote, seals included
     let started = Instant::now();
     for (i, chunk) in records.chunks(per_tx).enumerate() {
         let tx = conn.transaction().expect("tx");
         {
-            let mut stmt = tx.prepare_cached("INSERT INTO records (seq, bytes) VALUES (?1, ?2)").expect("stmt");
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO records (seq, bytes) VALUES (?1, ?2)")
+                .expect("stmt");
             for (j, r) in chunk.iter().enumerate() {
-                stmt.execute(params![(i * per_tx + j) as i64 + 1, r]).expect("insert");
+                stmt.execute(params![(i * per_tx + j) as i64 + 1, r])
+                    .expect("insert");
             }
         }
         tx.commit().expect("commit");
@@ -111,7 +129,9 @@ fn build_ledger(path: &Path, n: usize) {
 fn raw_read(path: &Path) -> (u64, u64, Duration) {
     let conn = Connection::open(path).expect("open");
     let started = Instant::now();
-    let mut stmt = conn.prepare("SELECT seq, hash, bytes FROM records ORDER BY seq").expect("stmt");
+    let mut stmt = conn
+        .prepare("SELECT seq, hash, bytes FROM records ORDER BY seq")
+        .expect("stmt");
     let mut rows = stmt.query([]).expect("query");
     let (mut n, mut bytes) = (0u64, 0u64);
     while let Some(row) = rows.next().expect("row") {
@@ -126,24 +146,49 @@ fn raw_read(path: &Path) -> (u64, u64, Duration) {
 fn verify_once(path: &Path) -> (dossier_chain::VerifyReport, Duration) {
     let log = SqliteLog::open(path).expect("open");
     let started = Instant::now();
-    let report = rt().block_on(verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})).expect("verify");
-    assert!(report.ok(), "bench ledger must verify: {:?}", report.failures.first());
+    let report = rt()
+        .block_on(verify_log(
+            &log,
+            TrustRoot::Pinned(founder().public()),
+            |_| {},
+        ))
+        .expect("verify");
+    assert!(
+        report.ok(),
+        "bench ledger must verify: {:?}",
+        report.failures.first()
+    );
     (report, started.elapsed())
 }
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// Verifies in a child process and returns its peak resident memory in KiB.
 fn verify_peak_memory(path: &Path) -> u64 {
     let exe = std::env::current_exe().expect("exe");
-    let out = std::process::Command::new(exe).arg("--verify-child").arg(path).output().expect("child");
-    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("VmHWM")
+    let out = std::process::Command::new(exe)
+        .arg("--verify-child")
+        .arg(path)
+        .output()
+        .expect("child");
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("VmHWM")
 }
 
 fn main() {
@@ -153,7 +198,11 @@ fn main() {
         println!("{}", peak_rss_kib());
         return;
     }
-    let big: usize = args.iter().position(|a| a == "--events").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(1_000_000);
+    let big: usize = args
+        .iter()
+        .position(|a| a == "--events")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
 
     let verify_only = args.iter().any(|a| a == "--verify-only");
@@ -167,11 +216,22 @@ fn main() {
 }
 
 fn bench_append(dir: &Path) {
-    println!("== append (events of ~600 B body; dossier = full publish path; raw = plain rusqlite inserts of the same record bytes)");
-    println!("   checked   = Publisher::publish per batch: index lookup per event, build, append (the library default)");
-    println!("   pipelined = Publisher::publish_all, optimistic: the next batch is built while one is appended, the");
-    println!("               index refuses repeats (what `dossier publish` does after its own validation lookup)");
-    println!("{:>6} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}", "batch", "events", "checked ev/s", "pipelined ev/s", "raw ev/s", "ratio", "ratio");
+    println!(
+        "== append (events of ~600 B body; dossier = full publish path; raw = plain rusqlite inserts of the same record bytes)"
+    );
+    println!(
+        "   checked   = Publisher::publish per batch: index lookup per event, build, append (the library default)"
+    );
+    println!(
+        "   pipelined = Publisher::publish_all, optimistic: the next batch is built while one is appended, the"
+    );
+    println!(
+        "               index refuses repeats (what `dossier publish` does after its own validation lookup)"
+    );
+    println!(
+        "{:>6} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
+        "batch", "events", "checked ev/s", "pipelined ev/s", "raw ev/s", "ratio", "ratio"
+    );
     for (batch, total) in [(1usize, 2_000usize), (100, 100_000), (999, 300_000)] {
         let (checked, records) = append_dossier(dir, batch, total, false);
         let (pipelined, _) = append_dossier(dir, batch, total, true);
@@ -182,12 +242,14 @@ fn bench_append(dir: &Path) {
             pipelined / raw
         );
     }
-
 }
 
 fn bench_verify(dir: &Path, big: usize) {
     println!("\n== verify (ledger built in batches of 999 events + seal)");
-    println!("{:>9} {:>14} {:>10} {:>14} {:>10} {:>7} {:>12}", "events", "dossier ev/s", "MB/s", "raw read ev/s", "MB/s", "ratio", "peak RSS");
+    println!(
+        "{:>9} {:>14} {:>10} {:>14} {:>10} {:>7} {:>12}",
+        "events", "dossier ev/s", "MB/s", "raw read ev/s", "MB/s", "ratio", "peak RSS"
+    );
     for n in [100_000usize, big] {
         let path = dir.join(format!("verify-{n}.db"));
         build_ledger(&path, n);

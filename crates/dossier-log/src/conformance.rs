@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dossier_chain::{event_id, BatchBuilder, Genesis, Hash, Head, Signer, TrustRoot};
+use dossier_chain::{BatchBuilder, Genesis, Hash, Head, Signer, TrustRoot, event_id};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -38,7 +38,8 @@ pub fn founder() -> Signer {
 /// If the backend refuses it.
 pub async fn init<L: EventLog>(log: &L) -> Uuid {
     let ledger = Uuid::new_v4();
-    let records = Genesis::build(ledger, "conformance", &founder(), OffsetDateTime::now_utc()).expect("genesis");
+    let records = Genesis::build(ledger, "conformance", &founder(), OffsetDateTime::now_utc())
+        .expect("genesis");
     log.append(0, &records, &[]).await.expect("append genesis");
     ledger
 }
@@ -62,7 +63,9 @@ pub fn events(tag: &str, n: usize) -> Vec<PendingEvent> {
 /// # Panics
 /// If verification fails.
 pub async fn verify_all<L: EventLog>(log: &L) -> u64 {
-    let report = crate::verify_log(log, TrustRoot::Pinned(founder().public()), |_| {}).await.expect("read");
+    let report = crate::verify_log(log, TrustRoot::Pinned(founder().public()), |_| {})
+        .await
+        .expect("read");
     assert!(report.ok(), "verification failed: {:?}", report.failures);
     report.records
 }
@@ -71,7 +74,10 @@ pub async fn verify_all<L: EventLog>(log: &L) -> u64 {
 pub async fn empty_log<L: EventLog>(f: Fixture<L>) {
     assert_eq!(f.log.head().await.expect("head"), Head::empty());
     assert!(f.log.read(1, 10).await.expect("read").is_empty());
-    assert_eq!(f.log.lookup(&[event_id("x", "y")]).await.expect("lookup"), vec![None]);
+    assert_eq!(
+        f.log.lookup(&[event_id("x", "y")]).await.expect("lookup"),
+        vec![None]
+    );
 }
 
 /// Appended bytes come back exactly, with the head, index and content store updated.
@@ -81,13 +87,23 @@ pub async fn append_and_read_back<L: EventLog>(f: Fixture<L>) {
     let head = log.head().await.expect("head");
     assert_eq!(head.seq, 2);
     let signer = founder();
-    let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+    let mut b = BatchBuilder::new(
+        ledger,
+        &head,
+        OffsetDateTime::now_utc(),
+        &signer,
+        Uuid::new_v4(),
+    );
     for e in events("a", 3) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+            .expect("push");
     }
     let records = b.seal().expect("seal");
     let text = "신원식 said so.".as_bytes().to_vec();
-    let receipt = log.append(2, &records, std::slice::from_ref(&text)).await.expect("append");
+    let receipt = log
+        .append(2, &records, std::slice::from_ref(&text))
+        .await
+        .expect("append");
     assert_eq!((receipt.first, receipt.last), (3, 6));
     let back = log.read(3, 10).await.expect("read");
     assert_eq!(back.len(), 4);
@@ -98,12 +114,23 @@ pub async fn append_and_read_back<L: EventLog>(f: Fixture<L>) {
     let head = log.head().await.expect("head");
     assert_eq!((head.seq, head.hash), (6, records[3].hash));
     assert_eq!(head.recorded.as_deref(), Some(records[3].recorded.as_str()));
-    let found = log.lookup(&[records[1].event_id, event_id("test.event", "nope")]).await.expect("lookup");
+    let found = log
+        .lookup(&[records[1].event_id, event_id("test.event", "nope")])
+        .await
+        .expect("lookup");
     let e = &events("a", 3)[1];
     assert_eq!(found[0].map(|f| (f.seq, f.digest)), Some((4, e.digest())));
     assert_eq!(found[1], None);
-    assert_eq!(log.content(&Hash::of_bytes(&text)).await.expect("content"), Some(text));
-    assert_eq!(log.content(&Hash::of_bytes(b"absent")).await.expect("content"), None);
+    assert_eq!(
+        log.content(&Hash::of_bytes(&text)).await.expect("content"),
+        Some(text)
+    );
+    assert_eq!(
+        log.content(&Hash::of_bytes(b"absent"))
+            .await
+            .expect("content"),
+        None
+    );
     assert_eq!(log.read(5, 1).await.expect("read").len(), 1);
     assert_eq!(verify_all(log).await, 6);
 }
@@ -114,11 +141,30 @@ pub async fn stale_head_conflicts<L: EventLog>(f: Fixture<L>) {
     let ledger = init(log).await;
     let signer = founder();
     let stale = Head::empty();
-    let mut b = BatchBuilder::new(ledger, &stale, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
-    b.push("test.event", 1, "test:x", "TLP:CLEAR", b"{}").expect("push");
+    let mut b = BatchBuilder::new(
+        ledger,
+        &stale,
+        OffsetDateTime::now_utc(),
+        &signer,
+        Uuid::new_v4(),
+    );
+    b.push("test.event", 1, "test:x", "TLP:CLEAR", b"{}")
+        .expect("push");
     let records = b.seal().expect("seal");
-    let err = log.append(0, &records, &[]).await.expect_err("must conflict");
-    assert!(matches!(err, AppendError::Conflict { expected: 0, actual: 2 }), "{err:?}");
+    let err = log
+        .append(0, &records, &[])
+        .await
+        .expect_err("must conflict");
+    assert!(
+        matches!(
+            err,
+            AppendError::Conflict {
+                expected: 0,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(log.head().await.expect("head").seq, 2);
     assert_eq!(verify_all(log).await, 2);
 }
@@ -128,17 +174,39 @@ pub async fn duplicate_event_refused_whole<L: EventLog>(f: Fixture<L>) {
     let log = &f.log;
     let ledger = init(log).await;
     let signer = founder();
-    Publisher::new(log, &signer, ledger).publish(&events("dup", 2), &[]).await.expect("publish");
+    Publisher::new(log, &signer, ledger)
+        .publish(&events("dup", 2), &[])
+        .await
+        .expect("publish");
     let head = log.head().await.expect("head");
-    let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+    let mut b = BatchBuilder::new(
+        ledger,
+        &head,
+        OffsetDateTime::now_utc(),
+        &signer,
+        Uuid::new_v4(),
+    );
     for e in events("new", 2).iter().chain(&events("dup", 1)) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+            .expect("push");
     }
     let records = b.seal().expect("seal");
-    let err = log.append(head.seq, &records, &[]).await.expect_err("duplicate id");
+    let err = log
+        .append(head.seq, &records, &[])
+        .await
+        .expect_err("duplicate id");
     assert!(matches!(err, AppendError::DuplicateEvent(_)), "{err:?}");
-    assert_eq!(log.head().await.expect("head"), head, "nothing of the batch may be stored");
-    assert!(log.lookup(&[event_id("test.event", "test:new/0")]).await.expect("lookup")[0].is_none());
+    assert_eq!(
+        log.head().await.expect("head"),
+        head,
+        "nothing of the batch may be stored"
+    );
+    assert!(
+        log.lookup(&[event_id("test.event", "test:new/0")])
+            .await
+            .expect("lookup")[0]
+            .is_none()
+    );
 }
 
 /// Publishing the same events twice appends nothing the second time; changed content conflicts.
@@ -149,13 +217,35 @@ pub async fn publish_is_idempotent<L: EventLog>(f: Fixture<L>) {
     let p = Publisher::new(log, &signer, ledger);
     let evs = events("idem", 5);
     let first = p.publish(&evs, &[]).await.expect("publish");
-    assert!(matches!(first, PublishOutcome::Appended { first: 3, last: 8, appended: 5, already_recorded: 0, .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            PublishOutcome::Appended {
+                first: 3,
+                last: 8,
+                appended: 5,
+                already_recorded: 0,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     let again = p.publish(&evs, &[]).await.expect("republish");
     assert_eq!(again, PublishOutcome::AlreadyRecorded { events: 5 });
     let mut more = evs.clone();
     more.extend(events("idem2", 1));
     let partial = p.publish(&more, &[]).await.expect("publish superset");
-    assert!(matches!(partial, PublishOutcome::Appended { appended: 1, already_recorded: 5, .. }), "{partial:?}");
+    assert!(
+        matches!(
+            partial,
+            PublishOutcome::Appended {
+                appended: 1,
+                already_recorded: 5,
+                ..
+            }
+        ),
+        "{partial:?}"
+    );
     let mut changed = evs[..1].to_vec();
     changed[0].body = br#"{"changed":true}"#.to_vec();
     let head = log.head().await.expect("head");
@@ -164,7 +254,10 @@ pub async fn publish_is_idempotent<L: EventLog>(f: Fixture<L>) {
     assert_eq!(log.head().await.expect("head"), head);
     let mut remarked = evs[..1].to_vec();
     remarked[0].marking = "TLP:RED".into();
-    let err = p.publish(&remarked, &[]).await.expect_err("a changed marking is a change");
+    let err = p
+        .publish(&remarked, &[])
+        .await
+        .expect_err("a changed marking is a change");
     assert!(err.to_string().contains("different content"), "{err}");
     assert_eq!(log.head().await.expect("head"), head);
     assert_eq!(verify_all(log).await, 10);
@@ -174,16 +267,27 @@ pub async fn publish_is_idempotent<L: EventLog>(f: Fixture<L>) {
 pub async fn wait_for_new_records<L: EventLog + 'static>(f: Fixture<L>) {
     let log = Arc::new(f.log);
     let ledger = init(log.as_ref()).await;
-    assert_eq!(log.wait_for(2, Duration::from_millis(50)).await.expect("wait"), 2);
+    assert_eq!(
+        log.wait_for(2, Duration::from_millis(50))
+            .await
+            .expect("wait"),
+        2
+    );
     let writer = {
         let log = Arc::clone(&log);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let signer = founder();
-            Publisher::new(log.as_ref(), &signer, ledger).publish(&events("w", 1), &[]).await.expect("publish");
+            Publisher::new(log.as_ref(), &signer, ledger)
+                .publish(&events("w", 1), &[])
+                .await
+                .expect("publish");
         })
     };
-    let seq = log.wait_for(2, Duration::from_secs(10)).await.expect("wait");
+    let seq = log
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .expect("wait");
     assert_eq!(seq, 4);
     writer.await.expect("writer");
     drop(f.guard);
@@ -206,7 +310,10 @@ pub async fn concurrent_producers<L: EventLog + 'static>(f: Fixture<L>) {
             let publisher = Publisher::new(log.as_ref(), &signer, ledger);
             barrier.wait().await;
             for b in 0..BATCHES {
-                publisher.publish(&events(&format!("p{p}b{b}"), PER_BATCH), &[]).await.expect("publish");
+                publisher
+                    .publish(&events(&format!("p{p}b{b}"), PER_BATCH), &[])
+                    .await
+                    .expect("publish");
             }
         }));
     }
@@ -221,7 +328,13 @@ pub async fn concurrent_producers<L: EventLog + 'static>(f: Fixture<L>) {
                 .iter()
                 .map(|e| event_id(&e.event_type, &e.entity_key))
                 .collect();
-            assert!(log.lookup(&ids).await.expect("lookup").iter().all(Option::is_some));
+            assert!(
+                log.lookup(&ids)
+                    .await
+                    .expect("lookup")
+                    .iter()
+                    .all(Option::is_some)
+            );
         }
     }
     drop(f.guard);
@@ -234,21 +347,41 @@ pub async fn publish_all_pipelines_and_falls_back<L: EventLog + 'static>(f: Fixt
     let ledger = init(log.as_ref()).await;
     let signer = founder();
     let p = Publisher::new(log.as_ref(), &signer, ledger).optimistic(true);
-    let batches: Vec<_> = (0..12).map(|b| (events(&format!("pa{b}"), 20), Vec::new())).collect();
+    let batches: Vec<_> = (0..12)
+        .map(|b| (events(&format!("pa{b}"), 20), Vec::new()))
+        .collect();
     let outcomes = p.publish_all(batches.clone()).await.expect("publish_all");
     assert_eq!(outcomes.len(), 12);
     for (i, o) in outcomes.iter().enumerate() {
         let first = 3 + 21 * i as u64;
-        assert_eq!(*o, PublishOutcome::Appended { first, last: first + 20, appended: 20, already_recorded: 0, retries: 0 }, "batch {i}");
+        assert_eq!(
+            *o,
+            PublishOutcome::Appended {
+                first,
+                last: first + 20,
+                appended: 20,
+                already_recorded: 0,
+                retries: 0
+            },
+            "batch {i}"
+        );
     }
     // Already-recorded batches in the middle of a pipelined run are no-ops.
-    let mut mixed: Vec<_> = (0..6).map(|b| (events(&format!("pb{b}"), 20), Vec::new())).collect();
+    let mut mixed: Vec<_> = (0..6)
+        .map(|b| (events(&format!("pb{b}"), 20), Vec::new()))
+        .collect();
     mixed[2] = batches[3].clone();
     mixed[4] = batches[5].clone();
     let outcomes = p.publish_all(mixed).await.expect("publish_all mixed");
     assert_eq!(outcomes[2], PublishOutcome::AlreadyRecorded { events: 20 });
     assert_eq!(outcomes[4], PublishOutcome::AlreadyRecorded { events: 20 });
-    assert!(outcomes.iter().filter(|o| matches!(o, PublishOutcome::Appended { .. })).count() == 4);
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, PublishOutcome::Appended { .. }))
+            .count()
+            == 4
+    );
     // Another producer racing the pipeline.
     let other = {
         let log = Arc::clone(&log);
@@ -256,14 +389,22 @@ pub async fn publish_all_pipelines_and_falls_back<L: EventLog + 'static>(f: Fixt
             let signer = founder();
             let q = Publisher::new(log.as_ref(), &signer, ledger);
             for b in 0..10 {
-                q.publish(&events(&format!("pc{b}"), 5), &[]).await.expect("racing publish");
+                q.publish(&events(&format!("pc{b}"), 5), &[])
+                    .await
+                    .expect("racing publish");
             }
         })
     };
-    let racing: Vec<_> = (0..10).map(|b| (events(&format!("pd{b}"), 50), Vec::new())).collect();
+    let racing: Vec<_> = (0..10)
+        .map(|b| (events(&format!("pd{b}"), 50), Vec::new()))
+        .collect();
     let outcomes = p.publish_all(racing).await.expect("publish_all racing");
     other.await.expect("other producer");
-    assert!(outcomes.iter().all(|o| matches!(o, PublishOutcome::Appended { appended: 50, .. })));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, PublishOutcome::Appended { appended: 50, .. }))
+    );
     let total = verify_all(log.as_ref()).await;
     assert_eq!(total, 2 + 12 * 21 + 4 * 21 + 10 * 6 + 10 * 51);
     drop(f.guard);

@@ -1,8 +1,8 @@
 //! Reading what validation and publishing need from a ledger, whatever its backend.
 
-use dossier_chain::{control, event_id, GenesisBody, Hash, RecordView};
+use dossier_chain::{GenesisBody, Hash, RecordView, control, event_id};
 use dossier_model::{
-    event_type_for, DomainEvent, EntityId, KnownEntities, KnownReport, ValidatedBundle,
+    DomainEvent, EntityId, KnownEntities, KnownReport, ValidatedBundle, event_type_for,
 };
 use uuid::Uuid;
 
@@ -16,11 +16,17 @@ pub async fn genesis<L: EventLog>(log: &L) -> Result<Option<GenesisBody>, LogErr
     let Some(first) = log.read(1, 1).await?.into_iter().next() else {
         return Ok(None);
     };
-    let view = RecordView::parse(&first.bytes).map_err(|e| LogError::Corrupt(format!("record 1: {e}")))?;
+    let view =
+        RecordView::parse(&first.bytes).map_err(|e| LogError::Corrupt(format!("record 1: {e}")))?;
     if view.event_type != control::GENESIS {
-        return Err(LogError::Corrupt(format!("record 1 is a {}, not a ledger.genesis", view.event_type)));
+        return Err(LogError::Corrupt(format!(
+            "record 1 is a {}, not a ledger.genesis",
+            view.event_type
+        )));
     }
-    serde_json::from_str(view.body.get()).map(Some).map_err(|e| LogError::Corrupt(format!("record 1 body: {e}")))
+    serde_json::from_str(view.body.get())
+        .map(Some)
+        .map_err(|e| LogError::Corrupt(format!("record 1 body: {e}")))
 }
 
 /// The ledger id, or `None` if the log is empty.
@@ -30,7 +36,9 @@ pub async fn genesis<L: EventLog>(log: &L) -> Result<Option<GenesisBody>, LogErr
 pub async fn ledger_id<L: EventLog>(log: &L) -> Result<Option<Uuid>, LogError> {
     match genesis(log).await? {
         None => Ok(None),
-        Some(g) => Uuid::parse_str(&g.ledger).map(Some).map_err(|e| LogError::Corrupt(format!("ledger id: {e}"))),
+        Some(g) => Uuid::parse_str(&g.ledger)
+            .map(Some)
+            .map_err(|e| LogError::Corrupt(format!("ledger id: {e}"))),
     }
 }
 
@@ -38,15 +46,27 @@ pub async fn ledger_id<L: EventLog>(log: &L) -> Result<Option<Uuid>, LogError> {
 ///
 /// # Errors
 /// If the backend fails or the stored body cannot be decoded.
-pub async fn entity<L: EventLog>(log: &L, id: &EntityId) -> Result<Option<(u64, DomainEvent)>, LogError> {
+pub async fn entity<L: EventLog>(
+    log: &L,
+    id: &EntityId,
+) -> Result<Option<(u64, DomainEvent)>, LogError> {
     let event_type = event_type_for(id.kind());
-    let Some(Some(entry)) = log.lookup(&[event_id(event_type, id.as_str())]).await?.into_iter().next() else {
+    let Some(Some(entry)) = log
+        .lookup(&[event_id(event_type, id.as_str())])
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     let Some(record) = log.read(entry.seq, 1).await?.into_iter().next() else {
-        return Err(LogError::Corrupt(format!("the index points {id} at seq {}, which is not stored", entry.seq)));
+        return Err(LogError::Corrupt(format!(
+            "the index points {id} at seq {}, which is not stored",
+            entry.seq
+        )));
     };
-    let view = RecordView::parse(&record.bytes).map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
+    let view = RecordView::parse(&record.bytes)
+        .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
     let event = DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
         .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
     Ok(Some((entry.seq, event)))
@@ -56,26 +76,40 @@ pub async fn entity<L: EventLog>(log: &L, id: &EntityId) -> Result<Option<(u64, 
 ///
 /// # Errors
 /// If the backend fails or a stored record cannot be decoded.
-pub async fn known_entities<L: EventLog>(log: &L, refs: &[EntityId]) -> Result<KnownEntities, LogError> {
+pub async fn known_entities<L: EventLog>(
+    log: &L,
+    refs: &[EntityId],
+) -> Result<KnownEntities, LogError> {
     let mut known = KnownEntities::default();
     for id in refs {
-        let Some((_, event)) = entity(log, id).await? else { continue };
+        let Some((_, event)) = entity(log, id).await? else {
+            continue;
+        };
         add_event(log, &mut known, event).await?;
     }
     Ok(known)
 }
 
-async fn add_event<L: EventLog>(log: &L, known: &mut KnownEntities, event: DomainEvent) -> Result<(), LogError> {
+async fn add_event<L: EventLog>(
+    log: &L,
+    known: &mut KnownEntities,
+    event: DomainEvent,
+) -> Result<(), LogError> {
     match event {
         DomainEvent::Source(s) => {
             known.sources.insert(s.id);
         }
         DomainEvent::Report(r) => {
             let text = match Hash::from_hex(&r.content_hash) {
-                Ok(h) => log.content(&h).await?.and_then(|b| String::from_utf8(b).ok()),
+                Ok(h) => log
+                    .content(&h)
+                    .await?
+                    .and_then(|b| String::from_utf8(b).ok()),
                 Err(_) => None,
             };
-            known.reports.insert(r.id.clone(), KnownReport { report: r, text });
+            known
+                .reports
+                .insert(r.id.clone(), KnownReport { report: r, text });
         }
         DomainEvent::Question(q) => {
             known.questions.insert(q.id.clone(), q);
@@ -116,4 +150,3 @@ pub fn pending_events(bundle: &ValidatedBundle) -> (Vec<PendingEvent>, Vec<Vec<u
     let texts = bundle.texts.iter().map(|t| t.as_bytes().to_vec()).collect();
     (events, texts)
 }
-

@@ -24,7 +24,7 @@ mod verify;
 pub mod conformance;
 
 pub use error::{AppendError, LogError};
-pub use log::{append_one_by_one, for_each_record, AppendReceipt, EventLog, IndexEntry};
-pub use publish::{correction_hint, PendingEvent, PublishError, PublishOutcome, Publisher};
+pub use log::{AppendReceipt, EventLog, IndexEntry, append_one_by_one, for_each_record};
+pub use publish::{PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint};
 pub use sqlite::SqliteLog;
 pub use verify::verify_log;

@@ -48,16 +48,30 @@ pub trait EventLog: Send + Sync {
     ) -> impl Future<Output = Result<AppendReceipt, AppendError>> + Send;
 
     /// Up to `max` records from sequence `from` on, in order.
-    fn read(&self, from: u64, max: usize) -> impl Future<Output = Result<Vec<StoredRecord>, LogError>> + Send;
+    fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>, LogError>> + Send;
 
     /// Looks events up by id; the result has one entry per id, in order.
-    fn lookup(&self, ids: &[EventId]) -> impl Future<Output = Result<Vec<Option<IndexEntry>>, LogError>> + Send;
+    fn lookup(
+        &self,
+        ids: &[EventId],
+    ) -> impl Future<Output = Result<Vec<Option<IndexEntry>>, LogError>> + Send;
 
     /// A report text by its BLAKE3 hash.
-    fn content(&self, hash: &Hash) -> impl Future<Output = Result<Option<Vec<u8>>, LogError>> + Send;
+    fn content(
+        &self,
+        hash: &Hash,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, LogError>> + Send;
 
     /// Waits until the head is beyond `after` or `timeout` passes; returns the head's sequence.
-    fn wait_for(&self, after: u64, timeout: Duration) -> impl Future<Output = Result<u64, LogError>> + Send;
+    fn wait_for(
+        &self,
+        after: u64,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<u64, LogError>> + Send;
 
     /// Appends several batches in order, the first on `expected`, each on the one before it;
     /// each batch is atomic on its own. Returns the receipts of the batches stored (always a
@@ -97,7 +111,11 @@ pub async fn append_one_by_one<L: EventLog + ?Sized>(
 ///
 /// # Errors
 /// The backend's, or `f`'s.
-pub async fn for_each_record<L, E>(log: &L, from: u64, mut f: impl FnMut(&StoredRecord) -> Result<(), E>) -> Result<(), E>
+pub async fn for_each_record<L, E>(
+    log: &L,
+    from: u64,
+    mut f: impl FnMut(&StoredRecord) -> Result<(), E>,
+) -> Result<(), E>
 where
     L: EventLog + ?Sized,
     E: From<LogError>,
@@ -105,7 +123,9 @@ where
     let mut next = from.max(1);
     loop {
         let page = log.read(next, 4096).await?;
-        let Some(last) = page.last() else { return Ok(()) };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         next = last.position + 1;
         for r in &page {
             f(r)?;

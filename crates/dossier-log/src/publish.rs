@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dossier_chain::{control, event_id, BatchBuilder, BuildError, Hash, Head, Signer};
+use dossier_chain::{BatchBuilder, BuildError, Hash, Head, Signer, control, event_id};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -68,7 +68,9 @@ pub enum PublishError {
         hint: &'static str,
     },
     /// The producer's key is not registered in the ledger.
-    #[error("key {key} is not registered in this ledger; register it with `dossier keys register` signed by a trusted key")]
+    #[error(
+        "key {key} is not registered in this ledger; register it with `dossier keys register` signed by a trusted key"
+    )]
     KeyNotRegistered {
         /// Key id.
         key: String,
@@ -105,14 +107,26 @@ pub enum PublishError {
 #[must_use]
 pub fn correction_hint(event_type: &str) -> &'static str {
     match event_type {
-        "claim.recorded" => "claims are immutable: publish a new claim id with a `supersedes` relation (same speaker) or a `retracts` relation",
-        "report.recorded" => "reports are immutable: publish the corrected report under a new report id",
-        "source.registered" => "sources are immutable: record reliability changes as new `reliability` entries, or use a new source id",
-        "source.reliability_assessed" => "assessments are immutable: publish a new `reliability` entry with a new id",
+        "claim.recorded" => {
+            "claims are immutable: publish a new claim id with a `supersedes` relation (same speaker) or a `retracts` relation"
+        }
+        "report.recorded" => {
+            "reports are immutable: publish the corrected report under a new report id"
+        }
+        "source.registered" => {
+            "sources are immutable: record reliability changes as new `reliability` entries, or use a new source id"
+        }
+        "source.reliability_assessed" => {
+            "assessments are immutable: publish a new `reliability` entry with a new id"
+        }
         "question.posed" => "questions are immutable: pose the revised question under a new id",
         "claim.related" => "relations are immutable: add a new relation (for example `retracts`)",
-        "assessment.recorded" => "assessments are immutable: publish a new assessment with a new id",
-        "forecast.resolved" => "the forecast is already resolved differently; record an assessment explaining the correction",
+        "assessment.recorded" => {
+            "assessments are immutable: publish a new assessment with a new id"
+        }
+        "forecast.resolved" => {
+            "the forecast is already resolved differently; record an assessment explaining the correction"
+        }
         _ => "records are immutable: publish a correction event instead",
     }
 }
@@ -131,7 +145,13 @@ impl<'a, L: EventLog> Publisher<'a, L> {
     /// A publisher for `ledger` (its id, read from the genesis record) signing with `signer`.
     #[must_use]
     pub fn new(log: &'a L, signer: &'a Signer, ledger: Uuid) -> Self {
-        Publisher { log, signer, ledger, max_attempts: 100, optimistic: false }
+        Publisher {
+            log,
+            signer,
+            ledger,
+            max_attempts: 100,
+            optimistic: false,
+        }
     }
 
     /// Publishes `events` as one sealed batch, with the report texts `contents`.
@@ -142,8 +162,15 @@ impl<'a, L: EventLog> Publisher<'a, L> {
     ///
     /// # Errors
     /// [`PublishError`]; in every case nothing was appended.
-    pub async fn publish(&self, events: &[PendingEvent], contents: &[Vec<u8>]) -> Result<PublishOutcome, PublishError> {
-        let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
+    pub async fn publish(
+        &self,
+        events: &[PendingEvent],
+        contents: &[Vec<u8>],
+    ) -> Result<PublishOutcome, PublishError> {
+        let ids: Vec<_> = events
+            .iter()
+            .map(|e| event_id(&e.event_type, &e.entity_key))
+            .collect();
         let mut retries = 0;
         // First try optimistically, as if every event were new: the backend's unique event-id
         // index refuses the whole batch if one is not, and then the index is consulted. This
@@ -155,18 +182,35 @@ impl<'a, L: EventLog> Publisher<'a, L> {
                 return Err(PublishError::NotInitialized);
             }
             self.check_key().await?;
-            let fresh: Vec<&PendingEvent> = if optimistic { events.iter().collect() } else { self.fresh(events, &ids).await? };
+            let fresh: Vec<&PendingEvent> = if optimistic {
+                events.iter().collect()
+            } else {
+                self.fresh(events, &ids).await?
+            };
             if fresh.is_empty() {
-                return Ok(PublishOutcome::AlreadyRecorded { events: events.len() });
+                return Ok(PublishOutcome::AlreadyRecorded {
+                    events: events.len(),
+                });
             }
-            let mut batch = BatchBuilder::new(self.ledger, &head, OffsetDateTime::now_utc(), self.signer, Uuid::new_v4());
+            let mut batch = BatchBuilder::new(
+                self.ledger,
+                &head,
+                OffsetDateTime::now_utc(),
+                self.signer,
+                Uuid::new_v4(),
+            );
             for e in &fresh {
                 batch.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)?;
             }
             let records = batch.seal()?;
             match self.log.append(head.seq, &records, contents).await {
                 Ok(receipt) => {
-                    tracing::debug!(first = receipt.first, last = receipt.last, retries, "appended batch");
+                    tracing::debug!(
+                        first = receipt.first,
+                        last = receipt.last,
+                        retries,
+                        "appended batch"
+                    );
                     return Ok(PublishOutcome::Appended {
                         first: receipt.first,
                         last: receipt.last,
@@ -204,7 +248,10 @@ impl<'a, L: EventLog> Publisher<'a, L> {
     /// # Errors
     /// As [`Publisher::publish`], for the first batch that fails; earlier batches stay
     /// appended (each batch is atomic on its own, not the whole list).
-    pub async fn publish_all(&self, batches: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)>) -> Result<Vec<PublishOutcome>, PublishError> {
+    pub async fn publish_all(
+        &self,
+        batches: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)>,
+    ) -> Result<Vec<PublishOutcome>, PublishError> {
         let mut outcomes = Vec::with_capacity(batches.len());
         if !self.optimistic || batches.len() < 2 {
             for (events, contents) in &batches {
@@ -218,21 +265,39 @@ impl<'a, L: EventLog> Publisher<'a, L> {
         }
         self.check_key().await?;
         let batches = std::sync::Arc::new(batches);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<dossier_chain::EncodedRecord>, BuildError>>(2);
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<Result<Vec<dossier_chain::EncodedRecord>, BuildError>>(2);
         let mut expected = head.seq;
         let builder = {
-            let (batches, signer, ledger) = (std::sync::Arc::clone(&batches), self.signer.clone(), self.ledger);
+            let (batches, signer, ledger) = (
+                std::sync::Arc::clone(&batches),
+                self.signer.clone(),
+                self.ledger,
+            );
             std::thread::spawn(move || {
                 let mut head = head;
                 for (events, _) in batches.iter() {
-                    let mut b = BatchBuilder::new(ledger, &head, OffsetDateTime::now_utc(), &signer, Uuid::new_v4());
+                    let mut b = BatchBuilder::new(
+                        ledger,
+                        &head,
+                        OffsetDateTime::now_utc(),
+                        &signer,
+                        Uuid::new_v4(),
+                    );
                     let built = events
                         .iter()
-                        .try_for_each(|e| b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).map(|_| ()))
+                        .try_for_each(|e| {
+                            b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+                                .map(|_| ())
+                        })
                         .and_then(|()| b.seal());
                     if let Ok(records) = &built {
                         let last = &records[records.len() - 1];
-                        head = Head { seq: last.seq, hash: last.hash, recorded: Some(last.recorded.clone()) };
+                        head = Head {
+                            seq: last.seq,
+                            hash: last.hash,
+                            recorded: Some(last.recorded.clone()),
+                        };
                     }
                     let failed = built.is_err();
                     if tx.blocking_send(built).is_err() || failed {
@@ -270,7 +335,9 @@ impl<'a, L: EventLog> Publisher<'a, L> {
             }
             match error {
                 None => {}
-                Some(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => break 'pipeline,
+                Some(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => {
+                    break 'pipeline;
+                }
                 Some(e) => return Err(e.into()),
             }
         }
@@ -283,7 +350,11 @@ impl<'a, L: EventLog> Publisher<'a, L> {
     }
 
     /// The events not yet recorded; fails on an id recorded with different content.
-    async fn fresh<'e>(&self, events: &'e [PendingEvent], ids: &[dossier_chain::EventId]) -> Result<Vec<&'e PendingEvent>, PublishError> {
+    async fn fresh<'e>(
+        &self,
+        events: &'e [PendingEvent],
+        ids: &[dossier_chain::EventId],
+    ) -> Result<Vec<&'e PendingEvent>, PublishError> {
         let found = self.log.lookup(ids).await?;
         let mut fresh = Vec::new();
         for (event, entry) in events.iter().zip(&found) {
@@ -312,13 +383,21 @@ impl<'a, L: EventLog> Publisher<'a, L> {
 
     async fn check_key(&self) -> Result<(), PublishError> {
         let key = self.signer.id();
-        let ids = [event_id(control::KEY_REGISTERED, key), event_id(control::KEY_REVOKED, key)];
+        let ids = [
+            event_id(control::KEY_REGISTERED, key),
+            event_id(control::KEY_REVOKED, key),
+        ];
         let found = self.log.lookup(&ids).await?;
         if let Some(revoked) = found[1] {
-            return Err(PublishError::KeyRevoked { key: key.to_owned(), seq: revoked.seq });
+            return Err(PublishError::KeyRevoked {
+                key: key.to_owned(),
+                seq: revoked.seq,
+            });
         }
         if found[0].is_none() && !self.is_founding_key().await? {
-            return Err(PublishError::KeyNotRegistered { key: key.to_owned() });
+            return Err(PublishError::KeyNotRegistered {
+                key: key.to_owned(),
+            });
         }
         Ok(())
     }

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dossier_chain::{content_digest, EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord, content_digest};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::log::{AppendReceipt, EventLog, IndexEntry};
-use crate::{fault, AppendError, LogError};
+use crate::{AppendError, LogError, fault};
 
 /// Version of the database layout (stored in `PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -86,7 +86,10 @@ impl SqliteLog {
         loop {
             match Self::open_once(path) {
                 Err(LogError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                    if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && attempt < 100 =>
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && attempt < 100 =>
                 {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(10));
@@ -122,7 +125,10 @@ impl SqliteLog {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
-        Ok(SqliteLog { conn: Mutex::new(conn), path: path.to_owned() })
+        Ok(SqliteLog {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        })
     }
 
     /// The database file.
@@ -134,56 +140,101 @@ impl SqliteLog {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back on drop), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn head_sync(conn: &Connection) -> Result<Head, LogError> {
         let row = conn
-            .query_row("SELECT seq, hash, recorded FROM records ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
-            })
+            .query_row(
+                "SELECT seq, hash, recorded FROM records ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
             .optional()?;
         match row {
             None => Ok(Head::empty()),
-            Some((seq, hash, recorded)) => Ok(Head { seq, hash: to_hash(&hash)?, recorded: Some(recorded) }),
+            Some((seq, hash, recorded)) => Ok(Head {
+                seq,
+                hash: to_hash(&hash)?,
+                recorded: Some(recorded),
+            }),
         }
     }
 
-    fn append_sync(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    fn append_sync(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+        contents: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         check_contiguous(expected, records)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(LogError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(LogError::from)?;
         let head = Self::head_sync(&tx)?;
         if head.seq != expected {
-            return Err(AppendError::Conflict { expected, actual: head.seq });
+            return Err(AppendError::Conflict {
+                expected,
+                actual: head.seq,
+            });
         }
         {
-            let mut in_main = tx.prepare_cached("SELECT 1 FROM event_ids WHERE id = ?1").map_err(LogError::from)?;
-            let mut index = tx.prepare_cached("INSERT INTO event_ids_recent (id, seq) VALUES (?1, ?2)").map_err(LogError::from)?;
+            let mut in_main = tx
+                .prepare_cached("SELECT 1 FROM event_ids WHERE id = ?1")
+                .map_err(LogError::from)?;
+            let mut index = tx
+                .prepare_cached("INSERT INTO event_ids_recent (id, seq) VALUES (?1, ?2)")
+                .map_err(LogError::from)?;
             let mut insert = tx
                 .prepare_cached("INSERT INTO records (seq, hash, event_id, type, recorded, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(LogError::from)?;
             for r in records {
                 let duplicate = || AppendError::DuplicateEvent(r.event_id.to_hex());
-                if in_main.exists(params![&r.event_id.0[..]]).map_err(LogError::from)? {
+                if in_main
+                    .exists(params![&r.event_id.0[..]])
+                    .map_err(LogError::from)?
+                {
                     return Err(duplicate());
                 }
                 match index.execute(params![&r.event_id.0[..], r.seq]) {
                     Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
                         return Err(duplicate());
                     }
                     Err(e) => return Err(LogError::from(e).into()),
                 }
                 insert
-                    .execute(params![r.seq, &r.hash.0[..], &r.event_id.0[..], r.event_type, r.recorded, r.bytes])
+                    .execute(params![
+                        r.seq,
+                        &r.hash.0[..],
+                        &r.event_id.0[..],
+                        r.event_type,
+                        r.recorded,
+                        r.bytes
+                    ])
                     .map_err(LogError::from)?;
             }
-            let mut put = tx.prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)").map_err(LogError::from)?;
+            let mut put = tx
+                .prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)")
+                .map_err(LogError::from)?;
             for c in contents {
-                put.execute(params![&Hash::of_bytes(c).0[..], c]).map_err(LogError::from)?;
+                put.execute(params![&Hash::of_bytes(c).0[..], c])
+                    .map_err(LogError::from)?;
             }
-            let recent: i64 = tx.query_row("SELECT count(*) FROM event_ids_recent", [], |r| r.get(0)).map_err(LogError::from)?;
+            let recent: i64 = tx
+                .query_row("SELECT count(*) FROM event_ids_recent", [], |r| r.get(0))
+                .map_err(LogError::from)?;
             if recent >= MERGE_THRESHOLD {
                 tx.execute_batch(
                     "INSERT INTO event_ids (id, seq) SELECT id, seq FROM event_ids_recent ORDER BY id;
@@ -195,14 +246,23 @@ impl SqliteLog {
         fault::point("before-commit");
         tx.commit().map_err(LogError::from)?;
         fault::point("after-commit");
-        Ok(AppendReceipt { first: expected + 1, last: expected + records.len() as u64 })
+        Ok(AppendReceipt {
+            first: expected + 1,
+            last: expected + records.len() as u64,
+        })
     }
 
     fn read_sync(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
         let rows = stmt.query_map(params![from, i64::try_from(max).unwrap_or(i64::MAX)], |r| {
-            Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })?;
         let mut out = Vec::with_capacity(max.min(16_384));
         for row in rows {
@@ -210,7 +270,11 @@ impl SqliteLog {
             // A stored hash of the wrong length is itself tampering; verification reports the
             // record as changed because no 32-byte hash can match.
             let stored_hash = Some(to_hash(&hash).unwrap_or(Hash([0xff; 32])));
-            out.push(StoredRecord { position, stored_hash, bytes });
+            out.push(StoredRecord {
+                position,
+                stored_hash,
+                bytes,
+            });
         }
         Ok(out)
     }
@@ -231,9 +295,15 @@ impl SqliteLog {
                 // The content digest is computed from the stored record when an id is found (a
                 // republish or a reference), so appends need not store it.
                 let bytes: Vec<u8> = record.query_row(params![seq], |r| r.get(0))?;
-                let view = RecordView::parse(&bytes)
-                    .map_err(|e| LogError::Corrupt(format!("the index points at seq {seq}, which is unreadable: {e}")))?;
-                Ok(Some(IndexEntry { seq, digest: content_digest(&view.marking, view.body.get().as_bytes()) }))
+                let view = RecordView::parse(&bytes).map_err(|e| {
+                    LogError::Corrupt(format!(
+                        "the index points at seq {seq}, which is unreadable: {e}"
+                    ))
+                })?;
+                Ok(Some(IndexEntry {
+                    seq,
+                    digest: content_digest(&view.marking, view.body.get().as_bytes()),
+                }))
             })
             .collect()
     }
@@ -241,7 +311,11 @@ impl SqliteLog {
     fn content_sync(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
         let conn = self.conn();
         Ok(conn
-            .query_row("SELECT bytes FROM content WHERE hash = ?1", params![&hash.0[..]], |r| r.get(0))
+            .query_row(
+                "SELECT bytes FROM content WHERE hash = ?1",
+                params![&hash.0[..]],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
@@ -259,7 +333,10 @@ fn check_contiguous(expected: u64, records: &[EncodedRecord]) -> Result<(), Appe
     for (i, r) in records.iter().enumerate() {
         let want = expected + 1 + i as u64;
         if r.seq != want {
-            return Err(AppendError::InvalidBatch(format!("record {i} has seq {}, expected {want}", r.seq)));
+            return Err(AppendError::InvalidBatch(format!(
+                "record {i} has seq {}, expected {want}",
+                r.seq
+            )));
         }
     }
     Ok(())
@@ -270,7 +347,12 @@ impl EventLog for SqliteLog {
         Self::head_sync(&self.conn())
     }
 
-    async fn append(&self, expected: u64, records: &[EncodedRecord], contents: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        expected: u64,
+        records: &[EncodedRecord],
+        contents: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         self.append_sync(expected, records, contents)
     }
 
@@ -293,7 +375,10 @@ impl EventLog for SqliteLog {
             if seq > after || Instant::now() >= deadline {
                 return Ok(seq);
             }
-            tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(
+                Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
         }
     }
 }

@@ -21,7 +21,11 @@ const PAGES_IN_FLIGHT: usize = 2;
 ///
 /// # Errors
 /// Only if the backend fails; verification failures are in the report.
-pub async fn verify_log<L: EventLog>(log: &L, trust: TrustRoot, mut progress: impl FnMut(u64)) -> Result<VerifyReport, LogError> {
+pub async fn verify_log<L: EventLog>(
+    log: &L,
+    trust: TrustRoot,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, LogError> {
     let (tx, rx) = mpsc::sync_channel::<(Vec<StoredRecord>, Vec<Hash>)>(PAGES_IN_FLIGHT);
     let checker = std::thread::spawn(move || {
         let mut v = Verifier::new(trust);
@@ -53,6 +57,8 @@ pub async fn verify_log<L: EventLog>(log: &L, trust: TrustRoot, mut progress: im
         progress(read);
     }
     drop(tx);
-    let report = checker.join().map_err(|_| LogError::Corrupt("the verification thread panicked".into()))?;
+    let report = checker
+        .join()
+        .map_err(|_| LogError::Corrupt("the verification thread panicked".into()))?;
     result.map(|()| report)
 }

@@ -1,12 +1,15 @@
 //! The SQLite backend against the backend conformance suite.
 
-use dossier_log::conformance::Fixture;
 use dossier_log::SqliteLog;
+use dossier_log::conformance::Fixture;
 
 async fn fresh() -> Fixture<SqliteLog> {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = SqliteLog::open(&dir.path().join("ledger.db")).expect("open");
-    Fixture { log, guard: Box::new(dir) }
+    Fixture {
+        log,
+        guard: Box::new(dir),
+    }
 }
 
 dossier_log::conformance_suite!(fresh);
@@ -15,7 +18,7 @@ dossier_log::conformance_suite!(fresh);
 /// found, and re-appending one must still be refused whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_levels_merge_and_still_refuse_duplicates() {
-    use dossier_chain::{event_id, BatchBuilder};
+    use dossier_chain::{BatchBuilder, event_id};
     use dossier_log::conformance::{events, founder, init};
     use dossier_log::{AppendError, EventLog as _, Publisher};
 
@@ -24,20 +27,44 @@ async fn index_levels_merge_and_still_refuse_duplicates() {
     let signer = founder();
     let p = Publisher::new(&f.log, &signer, ledger).optimistic(true);
     for b in 0..21 {
-        p.publish(&events(&format!("m{b}"), 999), &[]).await.expect("publish");
+        p.publish(&events(&format!("m{b}"), 999), &[])
+            .await
+            .expect("publish");
     }
     let early = events("m0", 1);
-    let found = f.log.lookup(&[event_id(&early[0].event_type, &early[0].entity_key)]).await.expect("lookup");
-    assert_eq!(found[0].map(|e| e.seq), Some(3), "an id merged into the large level is found");
+    let found = f
+        .log
+        .lookup(&[event_id(&early[0].event_type, &early[0].entity_key)])
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found[0].map(|e| e.seq),
+        Some(3),
+        "an id merged into the large level is found"
+    );
 
     let head = f.log.head().await.expect("head");
-    let mut b = BatchBuilder::new(ledger, &head, time::OffsetDateTime::now_utc(), &signer, uuid::Uuid::new_v4());
+    let mut b = BatchBuilder::new(
+        ledger,
+        &head,
+        time::OffsetDateTime::now_utc(),
+        &signer,
+        uuid::Uuid::new_v4(),
+    );
     let e = &early[0];
-    b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).expect("push");
+    b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+        .expect("push");
     let records = b.seal().expect("seal");
-    let err = f.log.append(head.seq, &records, &[]).await.expect_err("duplicate");
+    let err = f
+        .log
+        .append(head.seq, &records, &[])
+        .await
+        .expect_err("duplicate");
     assert!(matches!(err, AppendError::DuplicateEvent(_)), "{err:?}");
     assert_eq!(f.log.head().await.expect("head"), head);
-    assert_eq!(p.publish(&early, &[]).await.expect("republish"), dossier_log::PublishOutcome::AlreadyRecorded { events: 1 });
+    assert_eq!(
+        p.publish(&early, &[]).await.expect("republish"),
+        dossier_log::PublishOutcome::AlreadyRecorded { events: 1 }
+    );
     assert_eq!(dossier_log::conformance::verify_all(&f.log).await, head.seq);
 }

@@ -1137,8 +1137,18 @@ impl KnownEntities {
                     self.sources.insert(s.id.clone());
                 }
                 DomainEvent::Report(r) => {
-                    let text = bundle.texts.iter().find(|t| crate::entity::content_hash(t) == r.content_hash).cloned();
-                    self.reports.insert(r.id.clone(), KnownReport { report: r.clone(), text });
+                    let text = bundle
+                        .texts
+                        .iter()
+                        .find(|t| crate::entity::content_hash(t) == r.content_hash)
+                        .cloned();
+                    self.reports.insert(
+                        r.id.clone(),
+                        KnownReport {
+                            report: r.clone(),
+                            text,
+                        },
+                    );
                 }
                 DomainEvent::Question(q) => {
                     self.questions.insert(q.id.clone(), q.clone());

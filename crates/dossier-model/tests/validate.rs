@@ -831,9 +831,16 @@ fn claims_may_not_be_marked_less_restrictively_than_their_report() {
     let errors = error_paths(&b, &KnownEntities::default());
     assert!(!errors.is_empty());
     assert!(
-        errors.iter().all(|(path, reason)| path.starts_with("/claims/") && path.ends_with("/report") && reason.contains("TLP:AMBER")),
+        errors
+            .iter()
+            .all(|(path, reason)| path.starts_with("/claims/")
+                && path.ends_with("/report")
+                && reason.contains("TLP:AMBER")),
         "{errors:?}"
     );
     b["marking"] = json!("TLP:RED");
-    assert!(run(&b, &KnownEntities::default()).is_ok(), "a stricter marking is fine");
+    assert!(
+        run(&b, &KnownEntities::default()).is_ok(),
+        "a stricter marking is fine"
+    );
 }

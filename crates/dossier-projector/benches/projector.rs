@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use dossier_log::{PendingEvent, Publisher, SqliteLog};
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, DomainEvent, EntityId,
-    ForecastResolution, Icd203Band, Independence, Likelihood, Marking, Qualifier, Question,
-    QuestionKind, Quote, Relation, RelationKind, ReliabilityAssessment, Report, Source,
-    SourceKind, Stance, TimePoint, Timestamp, ValidTime, MAPPING_VERSION,
+    ForecastResolution, Icd203Band, Independence, Likelihood, MAPPING_VERSION, Marking, Qualifier,
+    Question, QuestionKind, Quote, Relation, RelationKind, ReliabilityAssessment, Report, Source,
+    SourceKind, Stance, TimePoint, Timestamp, ValidTime,
 };
 use dossier_projector::ViewStore;
 
@@ -157,11 +157,18 @@ impl Gen {
         for q in 0..self.questions {
             let kind = match Self::kind(q) {
                 0 => QuestionKind::Boolean,
-                1 => QuestionKind::Quantity { unit: "containers".into() },
-                2 => QuestionKind::Categorical { categories: vec!["rail".into(), "sea".into(), "road".into()] },
+                1 => QuestionKind::Quantity {
+                    unit: "containers".into(),
+                },
+                2 => QuestionKind::Categorical {
+                    categories: vec!["rail".into(), "sea".into(), "road".into()],
+                },
                 _ => QuestionKind::Forecast {
                     event: Some(format!("Event {q} happens")),
-                    window: Some(ValidTime { from: Some(month(72)), until: Some(month(83)) }),
+                    window: Some(ValidTime {
+                        from: Some(month(72)),
+                        until: Some(month(83)),
+                    }),
                 },
             };
             self.push(DomainEvent::Question(Question {
@@ -173,7 +180,14 @@ impl Gen {
     }
 
     fn reliability(&mut self, s: usize, n: usize) {
-        const RATINGS: [Admiralty; 6] = [Admiralty::A, Admiralty::B, Admiralty::C, Admiralty::D, Admiralty::E, Admiralty::F];
+        const RATINGS: [Admiralty; 6] = [
+            Admiralty::A,
+            Admiralty::B,
+            Admiralty::C,
+            Admiralty::D,
+            Admiralty::E,
+            Admiralty::F,
+        ];
         let rating = RATINGS[self.rng.below(6)];
         self.push(DomainEvent::Reliability(ReliabilityAssessment {
             id: id(&format!("reliability:bench/s{s}-{n}")),
@@ -191,7 +205,11 @@ impl Gen {
         let topic = r % topics;
         let rid = id(&format!("report:bench/r{r}"));
         let m = r * 72 / (self.questions / 10).max(1) % 72; // valid months advance with the reports
-        let published = ts(&format!("{:04}-{:02}-15T09:00:00Z", 2019 + m / 12, m % 12 + 1));
+        let published = ts(&format!(
+            "{:04}-{:02}-15T09:00:00Z",
+            2019 + m / 12,
+            m % 12 + 1
+        ));
         let text = format!("Generated report {r} about topic {topic}.");
         self.push(DomainEvent::Report(Report {
             id: rid.clone(),
@@ -241,13 +259,27 @@ impl Gen {
 
     fn assessment(&mut self, r: usize, j: usize, q: usize) {
         let aid = id(&format!("assessment:bench/r{r}/a{j}"));
-        let based_on: Vec<EntityId> = self.qs[q].claims.iter().rev().take(2).map(|c| c.0.clone()).collect();
+        let based_on: Vec<EntityId> = self.qs[q]
+            .claims
+            .iter()
+            .rev()
+            .take(2)
+            .map(|c| c.0.clone())
+            .collect();
         let (value, likelihood) = match Self::kind(q) {
-            1 => (Some(ClaimValue::Quantity { value: (1000 + q * 37 % 9000) as f64, qualifier: Qualifier::Approximately, unit: None }), None),
+            1 => (
+                Some(ClaimValue::Quantity {
+                    value: (1000 + q * 37 % 9000) as f64,
+                    qualifier: Qualifier::Approximately,
+                    unit: None,
+                }),
+                None,
+            ),
             2 => (Some(ClaimValue::Category("rail".into())), None),
             _ => (None, Some(Icd203Band::Likely)),
         };
-        let confidence = [Confidence::Low, Confidence::Moderate, Confidence::High][self.rng.below(3)];
+        let confidence =
+            [Confidence::Low, Confidence::Moderate, Confidence::High][self.rng.below(3)];
         self.push(DomainEvent::Assessment(Assessment {
             id: aid.clone(),
             question: question_id(q),
@@ -262,15 +294,32 @@ impl Gen {
             let k = self.rng.below(self.qs[q].open_forecasts.len());
             let forecast = self.qs[q].open_forecasts.swap_remove(k);
             let outcome = self.rng.chance(0.7);
-            self.push(DomainEvent::Resolution(ForecastResolution { forecast, outcome, by: aid, note: Some("Observed".into()) }));
+            self.push(DomainEvent::Resolution(ForecastResolution {
+                forecast,
+                outcome,
+                by: aid,
+                note: Some("Observed".into()),
+            }));
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn claim(&mut self, r: usize, j: usize, q: usize, rid: &EntityId, m: usize, uttered: Timestamp, related: bool) {
+    fn claim(
+        &mut self,
+        r: usize,
+        j: usize,
+        q: usize,
+        rid: &EntityId,
+        m: usize,
+        uttered: Timestamp,
+        related: bool,
+    ) {
         let cid = id(&format!("claim:bench/r{r}/c{j}"));
         let speaker = self.speaker(q);
-        let via = self.rng.chance(0.2).then(|| self.rng.below(self.sources / 10) * 10);
+        let via = self
+            .rng
+            .chance(0.2)
+            .then(|| self.rng.below(self.sources / 10) * 10);
         let kind = Self::kind(q);
         // (stance, value, value key for agreement)
         let (stance, value, key) = match kind {
@@ -289,28 +338,67 @@ impl Gen {
                     let step = [-1i64, 0, 0, 0, 1][self.rng.below(5)];
                     let v = base + step * base / 10 + (m as i64) * 10;
                     if self.rng.chance(0.1) {
-                        (Stance::Asserts, Some(ClaimValue::Range { low: (v - 100) as f64, high: (v + 100) as f64, unit: None }), v + 1_000_000)
+                        (
+                            Stance::Asserts,
+                            Some(ClaimValue::Range {
+                                low: (v - 100) as f64,
+                                high: (v + 100) as f64,
+                                unit: None,
+                            }),
+                            v + 1_000_000,
+                        )
                     } else {
-                        let qualifier = [Qualifier::Exact, Qualifier::Approximately, Qualifier::AtLeast, Qualifier::AtMost][self.rng.below(4)];
-                        (Stance::Asserts, Some(ClaimValue::Quantity { value: v as f64, qualifier, unit: Some("containers".into()) }), v)
+                        let qualifier = [
+                            Qualifier::Exact,
+                            Qualifier::Approximately,
+                            Qualifier::AtLeast,
+                            Qualifier::AtMost,
+                        ][self.rng.below(4)];
+                        (
+                            Stance::Asserts,
+                            Some(ClaimValue::Quantity {
+                                value: v as f64,
+                                qualifier,
+                                unit: Some("containers".into()),
+                            }),
+                            v,
+                        )
                     }
                 }
             }
             2 => {
                 let c = [0usize, 0, 0, 1, 1, 2][self.rng.below(6)];
-                (Stance::Asserts, Some(ClaimValue::Category(["rail", "sea", "road"][c].into())), c as i64)
+                (
+                    Stance::Asserts,
+                    Some(ClaimValue::Category(["rail", "sea", "road"][c].into())),
+                    c as i64,
+                )
             }
             _ => {
                 let yes = self.rng.chance(0.7);
-                (Stance::Forecasts, Some(ClaimValue::Boolean(yes)), i64::from(yes))
+                (
+                    Stance::Forecasts,
+                    Some(ClaimValue::Boolean(yes)),
+                    i64::from(yes),
+                )
             }
         };
         let valid_time = if kind == 3 {
-            Some(ValidTime { from: Some(month(72)), until: Some(month(83)) })
+            Some(ValidTime {
+                from: Some(month(72)),
+                until: Some(month(83)),
+            })
         } else {
-            Some(ValidTime { from: Some(month(m)), until: Some(month(m)) })
+            Some(ValidTime {
+                from: Some(month(m)),
+                until: Some(month(m)),
+            })
         };
-        let likelihood = (kind == 3).then(|| Likelihood { wording: "likely".into(), band: Some(Icd203Band::Likely), mapping: Some(MAPPING_VERSION.into()) });
+        let likelihood = (kind == 3).then(|| Likelihood {
+            wording: "likely".into(),
+            band: Some(Icd203Band::Likely),
+            mapping: Some(MAPPING_VERSION.into()),
+        });
         let sentence = format!("Speaker {speaker} on question {q}, statement {j}.");
         let start = (j * 60) as u64;
         let credibility = Credibility::new(1 + self.rng.below(6) as u8).unwrap();
@@ -324,17 +412,31 @@ impl Gen {
             value,
             valid_time,
             uttered: Some(uttered),
-            quote: Quote { start, end: start + sentence.chars().count() as u64, text: sentence },
+            quote: Quote {
+                start,
+                end: start + sentence.chars().count() as u64,
+                text: sentence,
+            },
             credibility,
             likelihood,
         }));
         // Relations to earlier claims.
-        let prior = self.last_by_speaker.get(&(q, speaker)).cloned().filter(|_| related);
+        let prior = self
+            .last_by_speaker
+            .get(&(q, speaker))
+            .cloned()
+            .filter(|_| related);
         if let Some(old) = prior {
             if self.rng.chance(0.011) {
                 self.relation(RelationKind::Supersedes, &cid, old, None, "Revised figure");
             } else if self.rng.chance(0.0005) {
-                self.relation(RelationKind::Retracts, &cid, old, None, "Withdrawn by the speaker");
+                self.relation(
+                    RelationKind::Retracts,
+                    &cid,
+                    old,
+                    None,
+                    "Withdrawn by the speaker",
+                );
             }
         }
         let n = self.qs[q].claims.len();
@@ -352,8 +454,19 @@ impl Gen {
                 for _ in 0..5 {
                     let (c, s, k) = self.qs[q].claims[self.rng.below(n)].clone();
                     if s != speaker && k == key {
-                        let ind = [Independence::Independent, Independence::Independent, Independence::SamePrimarySource, Independence::Unknown][self.rng.below(4)];
-                        self.relation(RelationKind::Corroborates, &cid, c, Some(ind), "Same account");
+                        let ind = [
+                            Independence::Independent,
+                            Independence::Independent,
+                            Independence::SamePrimarySource,
+                            Independence::Unknown,
+                        ][self.rng.below(4)];
+                        self.relation(
+                            RelationKind::Corroborates,
+                            &cid,
+                            c,
+                            Some(ind),
+                            "Same account",
+                        );
                         break;
                     }
                 }
@@ -366,8 +479,21 @@ impl Gen {
         self.last_by_speaker.insert((q, speaker), cid);
     }
 
-    fn relation(&mut self, kind: RelationKind, from: &EntityId, to: EntityId, independence: Option<Independence>, note: &str) {
-        self.push(DomainEvent::Relation(Relation { kind, from: from.clone(), to, independence, note: Some(note.into()) }));
+    fn relation(
+        &mut self,
+        kind: RelationKind,
+        from: &EntityId,
+        to: EntityId,
+        independence: Option<Independence>,
+        note: &str,
+    ) {
+        self.push(DomainEvent::Relation(Relation {
+            kind,
+            from: from.clone(),
+            to,
+            independence,
+            note: Some(note.into()),
+        }));
     }
 }
 
@@ -387,7 +513,10 @@ fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
     };
     g.setup();
     g.out.truncate(n);
-    let mut batches: Vec<Vec<DomainEvent>> = std::mem::take(&mut g.out).chunks(BATCH).map(<[DomainEvent]>::to_vec).collect();
+    let mut batches: Vec<Vec<DomainEvent>> = std::mem::take(&mut g.out)
+        .chunks(BATCH)
+        .map(<[DomainEvent]>::to_vec)
+        .collect();
     let mut total: usize = batches.iter().map(Vec::len).sum();
     let mut r = 0;
     while total < n {
@@ -402,7 +531,10 @@ fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Writes a ledger of `n` events at `path` (via a temporary file, renamed when complete).
@@ -411,7 +543,11 @@ fn build_ledger(path: &Path, n: usize) {
     let (batches, counts) = generate(n);
     let gen_time = started.elapsed();
     let tmp = path.with_extension("partial");
-    for stale in [tmp.clone(), tmp.with_extension("partial-wal"), tmp.with_extension("partial-shm")] {
+    for stale in [
+        tmp.clone(),
+        tmp.with_extension("partial-wal"),
+        tmp.with_extension("partial-shm"),
+    ] {
         let _ = std::fs::remove_file(stale);
     }
     {
@@ -419,8 +555,10 @@ fn build_ledger(path: &Path, n: usize) {
         let signer = dossier_log::conformance::founder();
         let rt = rt();
         let ledger = rt.block_on(dossier_log::conformance::init(&log));
-        let owned: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)> =
-            batches.iter().map(|b| (b.iter().map(pending).collect(), Vec::new())).collect();
+        let owned: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)> = batches
+            .iter()
+            .map(|b| (b.iter().map(pending).collect(), Vec::new()))
+            .collect();
         drop(batches);
         let p = Publisher::new(&log, &signer, ledger).optimistic(true);
         rt.block_on(p.publish_all(owned)).unwrap();
@@ -436,15 +574,29 @@ fn build_ledger(path: &Path, n: usize) {
         started.elapsed().as_secs_f64(),
         gen_time.as_secs_f64(),
         (started.elapsed() - gen_time).as_secs_f64(),
-        counts.by_type.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
-        counts.relations.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        counts
+            .by_type
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        counts
+            .relations
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
 }
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -452,14 +604,28 @@ fn peak_rss_kib() -> u64 {
 fn rebuild_child(ledger: &Path, store: &Path) {
     let log = SqliteLog::open(ledger).unwrap();
     let started = Instant::now();
-    let progress = rt().block_on(dossier_projector::rebuild(&log, store)).unwrap();
-    println!("{} {} {}", started.elapsed().as_secs_f64(), progress.applied, peak_rss_kib());
+    let progress = rt()
+        .block_on(dossier_projector::rebuild(&log, store))
+        .unwrap();
+    println!(
+        "{} {} {}",
+        started.elapsed().as_secs_f64(),
+        progress.applied,
+        peak_rss_kib()
+    );
 }
 
 fn percentiles(mut d: Vec<Duration>) -> [f64; 4] {
     d.sort();
-    let at = |p: f64| d[((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1].as_secs_f64() * 1e3;
-    [at(0.50), at(0.95), at(0.99), d[d.len() - 1].as_secs_f64() * 1e3]
+    let at = |p: f64| {
+        d[((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1].as_secs_f64() * 1e3
+    };
+    [
+        at(0.50),
+        at(0.95),
+        at(0.99),
+        d[d.len() - 1].as_secs_f64() * 1e3,
+    ]
 }
 
 fn met(ok: bool) -> &'static str {
@@ -472,7 +638,11 @@ fn main() {
         rebuild_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
         return;
     }
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
+    };
     let n = arg("--events").unwrap_or(1_000_000);
     let queries = arg("--queries").unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
@@ -495,8 +665,17 @@ fn main() {
     // Rebuild in a child process, for its peak memory.
     let store = dir.path().join("views.db");
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe).arg("--rebuild-child").arg(&ledger).arg(&store).output().unwrap();
-    assert!(out.status.success(), "rebuild child failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(exe)
+        .arg("--rebuild-child")
+        .arg(&ledger)
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rebuild child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8_lossy(&out.stdout);
     let mut f = line.split_whitespace();
     let secs: f64 = f.next().unwrap().parse().unwrap();
@@ -505,19 +684,44 @@ fn main() {
     let store_mb = std::fs::metadata(&store).unwrap().len() as f64 / 1e6;
 
     let views = ViewStore::open(&store).unwrap();
-    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    let (versions, changes) = (count("SELECT COUNT(*) FROM belief_versions"), count("SELECT COUNT(*) FROM history"));
+    let (versions, changes) = (
+        count("SELECT COUNT(*) FROM belief_versions"),
+        count("SELECT COUNT(*) FROM history"),
+    );
     let avg_belief = count("SELECT CAST(AVG(LENGTH(belief)) AS INTEGER) FROM beliefs");
-    let questions: Vec<String> = conn.prepare("SELECT question FROM beliefs").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
-    let times: Vec<String> =
-        conn.prepare("SELECT DISTINCT recorded FROM belief_versions").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let questions: Vec<String> = conn
+        .prepare("SELECT question FROM beliefs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let times: Vec<String> = conn
+        .prepare("SELECT DISTINCT recorded FROM belief_versions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     drop(conn);
 
     println!("\n== rebuild (dossier_projector::rebuild into a fresh store, child process)");
     println!(
         "{:>9} {:>9} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>9} {:>12}",
-        "events", "records", "ledger MB", "rebuild s", "events/s", "peak RSS", "store MB", "versions", "changes", "avg belief B"
+        "events",
+        "records",
+        "ledger MB",
+        "rebuild s",
+        "events/s",
+        "peak RSS",
+        "store MB",
+        "versions",
+        "changes",
+        "avg belief B"
     );
     println!(
         "{n:>9} {records:>9} {ledger_mb:>10.0} {secs:>11.1} {:>12.0} {:>6.0} MiB {store_mb:>11.0} {versions:>10} {changes:>9} {avg_belief:>12}",
@@ -544,8 +748,14 @@ fn main() {
         hist_len += views.history(q, None).unwrap().len();
         hist.push(t0.elapsed());
     }
-    println!("\n== queries ({queries} random questions of {}; a fresh connection per query, as the CLI does)", questions.len());
-    println!("{:<40} {:>9} {:>9} {:>9} {:>9}", "query", "p50 ms", "p95 ms", "p99 ms", "max ms");
+    println!(
+        "\n== queries ({queries} random questions of {}; a fresh connection per query, as the CLI does)",
+        questions.len()
+    );
+    println!(
+        "{:<40} {:>9} {:>9} {:>9} {:>9}",
+        "query", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
     let rows = [
         ("belief(q, None) with provenance", percentiles(now)),
         ("belief(q, Some(as_of)) with provenance", percentiles(then)),
@@ -554,14 +764,30 @@ fn main() {
     for (name, [p50, p95, p99, max]) in &rows {
         println!("{name:<40} {p50:>9.2} {p95:>9.2} {p99:>9.2} {max:>9.2}");
     }
-    println!("(average belief JSON {} B, average history {} changes)", bytes / queries.max(1), hist_len / queries.max(1));
+    println!(
+        "(average belief JSON {} B, average history {} changes)",
+        bytes / queries.max(1),
+        hist_len / queries.max(1)
+    );
 
-    println!("\n== targets (DESIGN.md §10; they are stated for a 1M-event ledger, this run has {n})");
-    println!("rebuild of 1M events <= 10 s: {secs:.1} s for {n} events -> {}", if n >= 1_000_000 {
-        met(secs <= 10.0).to_owned()
-    } else {
-        format!("{} at this size; linear extrapolation to 1M: {:.0} s", met(secs <= 10.0 * n as f64 / 1e6), secs * 1e6 / n as f64)
-    });
+    println!(
+        "\n== targets (DESIGN.md §10; they are stated for a 1M-event ledger, this run has {n})"
+    );
+    println!(
+        "rebuild of 1M events <= 10 s: {secs:.1} s for {n} events -> {}",
+        if n >= 1_000_000 {
+            met(secs <= 10.0).to_owned()
+        } else {
+            format!(
+                "{} at this size; linear extrapolation to 1M: {:.0} s",
+                met(secs <= 10.0 * n as f64 / 1e6),
+                secs * 1e6 / n as f64
+            )
+        }
+    );
     let p99 = rows[0].1[2].max(rows[1].1[2]);
-    println!("belief query with provenance p99 <= 5 ms: {p99:.2} ms (worse of now / as-of) -> {}", met(p99 <= 5.0));
+    println!(
+        "belief query with provenance p99 <= 5 ms: {p99:.2} ms (worse of now / as-of) -> {}",
+        met(p99 <= 5.0)
+    );
 }

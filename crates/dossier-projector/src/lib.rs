@@ -38,5 +38,7 @@ mod store;
 mod touched;
 
 pub use error::Error;
-pub use projector::{catch_up, rebuild, run, run_with_progress, status, Progress, Projector, RunEvent, PAGE};
-pub use store::{rebuild_path, Checkpoint, ViewStore, STORE_FILE};
+pub use projector::{
+    PAGE, Progress, Projector, RunEvent, catch_up, rebuild, run, run_with_progress, status,
+};
+pub use store::{Checkpoint, STORE_FILE, ViewStore, rebuild_path};

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dossier_beliefs::{Belief, BeliefChange, Engine, Recorded};
-use dossier_chain::{control, Hash, RecordView, StoredRecord, GENESIS_PREV};
+use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord, control};
 use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId, Timestamp};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{Connection, Transaction, params};
 
-use crate::store::{open_rw, read_checkpoint, rebuild_path, ViewStore};
+use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
 use crate::touched::Index;
 use crate::{Checkpoint, Error};
 
@@ -95,7 +95,10 @@ impl Projector {
     pub async fn open<L: EventLog>(log: &L, path: &Path) -> Result<Projector, Error> {
         let conn = open_rw(path)?;
         let opened = file_id(path);
-        let checkpoint = read_checkpoint(&conn)?.unwrap_or(Checkpoint { seq: 0, hash: GENESIS_PREV.to_hex() });
+        let checkpoint = read_checkpoint(&conn)?.unwrap_or(Checkpoint {
+            seq: 0,
+            hash: GENESIS_PREV.to_hex(),
+        });
         let mut p = Projector {
             path: path.to_owned(),
             conn,
@@ -110,12 +113,17 @@ impl Projector {
             file_id: opened,
         };
         while p.applied < checkpoint.seq {
-            let want = usize::try_from(checkpoint.seq - p.applied).unwrap_or(usize::MAX).min(PAGE);
+            let want = usize::try_from(checkpoint.seq - p.applied)
+                .unwrap_or(usize::MAX)
+                .min(PAGE);
             let page = log.read(p.applied + 1, want).await?;
             if page.is_empty() {
                 return Err(Error::Mismatch {
                     path: path.to_owned(),
-                    reason: format!("it has applied records up to seq {}, but the ledger ends at seq {}", checkpoint.seq, p.applied),
+                    reason: format!(
+                        "it has applied records up to seq {}, but the ledger ends at seq {}",
+                        checkpoint.seq, p.applied
+                    ),
                 });
             }
             for rec in &page {
@@ -127,14 +135,16 @@ impl Projector {
                 path: path.to_owned(),
                 reason: format!(
                     "its checkpoint is record {} with hash {}, but the ledger's record {} hashes to {}",
-                    checkpoint.seq,
-                    checkpoint.hash,
-                    checkpoint.seq,
-                    p.last_hash
+                    checkpoint.seq, checkpoint.hash, checkpoint.seq, p.last_hash
                 ),
             });
         }
-        p.cache = p.engine.beliefs().into_iter().map(|b| (b.question.id.clone(), b)).collect();
+        p.cache = p
+            .engine
+            .beliefs()
+            .into_iter()
+            .map(|b| (b.question.id.clone(), b))
+            .collect();
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
         tracing::debug!(applied = p.applied, "projector state restored");
         Ok(p)
@@ -174,15 +184,30 @@ impl Projector {
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
         let beliefs = self.engine.beliefs();
-        let mut stale: Vec<EntityId> =
-            beliefs.iter().filter(|b| self.cache.get(&b.question.id) != Some(*b)).map(|b| b.question.id.clone()).collect();
-        stale.extend(self.cache.keys().filter(|q| !beliefs.iter().any(|b| &b.question.id == *q)).cloned());
+        let mut stale: Vec<EntityId> = beliefs
+            .iter()
+            .filter(|b| self.cache.get(&b.question.id) != Some(*b))
+            .map(|b| b.question.id.clone())
+            .collect();
+        stale.extend(
+            self.cache
+                .keys()
+                .filter(|q| !beliefs.iter().any(|b| &b.question.id == *q))
+                .cloned(),
+        );
         stale
     }
 
     /// Checks one record against the chain and folds it into the engine.
     fn advance(&mut self, rec: &StoredRecord) -> Result<(), Error> {
-        advance_in(&mut self.engine, &mut self.index, &mut self.applied, &mut self.last_hash, rec).map(|_| ())
+        advance_in(
+            &mut self.engine,
+            &mut self.index,
+            &mut self.applied,
+            &mut self.last_hash,
+            rec,
+        )
+        .map(|_| ())
     }
 
     /// Reads and applies one page of records after the checkpoint, in one transaction with
@@ -229,7 +254,9 @@ impl Projector {
     /// Stores the engine's digest at the checkpoint; `false` if the store was swapped or moved
     /// on (see [`still_ours`]).
     fn store_digest(&mut self) -> Result<bool, Error> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
             return Ok(false);
         }
@@ -245,7 +272,10 @@ impl Projector {
         let page = self.page;
         *self = Projector::open(log, &self.path.clone()).await?;
         self.page = page;
-        tracing::info!(applied = self.applied, "the view store was swapped; reopened it");
+        tracing::info!(
+            applied = self.applied,
+            "the view store was swapped; reopened it"
+        );
         Ok(())
     }
 
@@ -253,7 +283,9 @@ impl Projector {
     /// (nothing applied; see [`still_ours`]).
     fn apply_page(&mut self, page: &[StoredRecord]) -> Result<bool, Error> {
         let start = self.applied;
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if !still_ours(&tx, &self.path, self.file_id, start)? {
             return Ok(false);
         }
@@ -263,7 +295,13 @@ impl Projector {
         let mut touched: BTreeSet<EntityId> = BTreeSet::new();
         let mut failure = None;
         for rec in page {
-            let (recorded, changes) = match advance_in(&mut self.engine, &mut self.index, &mut self.applied, &mut self.last_hash, rec) {
+            let (recorded, changes) = match advance_in(
+                &mut self.engine,
+                &mut self.index,
+                &mut self.applied,
+                &mut self.last_hash,
+                rec,
+            ) {
                 Ok(x) => x,
                 Err(e) => {
                     failure = Some(e);
@@ -271,10 +309,19 @@ impl Projector {
                 }
             };
             // Control records change no view.
-            let Some((changes, questions)) = changes else { continue };
+            let Some((changes, questions)) = changes else {
+                continue;
+            };
             if let Some((g, last)) = &group {
                 if *g != recorded {
-                    flush(&tx, &self.engine, &mut self.cache, std::mem::take(&mut touched), *last, g)?;
+                    flush(
+                        &tx,
+                        &self.engine,
+                        &mut self.cache,
+                        std::mem::take(&mut touched),
+                        *last,
+                        g,
+                    )?;
                 }
             }
             touched.extend(questions);
@@ -319,7 +366,10 @@ impl Projector {
     pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
         while self.step(log).await? > 0 {}
         let head = log.head().await?.seq;
-        Ok(Progress { applied: self.applied, head })
+        Ok(Progress {
+            applied: self.applied,
+            head,
+        })
     }
 }
 
@@ -342,32 +392,59 @@ fn advance_in(
     if rec.position != seq {
         return Err(Error::BrokenChain {
             seq,
-            reason: format!("the ledger returned record {} where record {seq} was expected", rec.position),
+            reason: format!(
+                "the ledger returned record {} where record {seq} was expected",
+                rec.position
+            ),
         });
     }
     let hash = Hash::of_record(&rec.bytes);
     if rec.stored_hash.is_some_and(|stored| stored != hash) {
-        return Err(Error::BrokenChain { seq, reason: "the record's bytes changed after it was appended".into() });
+        return Err(Error::BrokenChain {
+            seq,
+            reason: "the record's bytes changed after it was appended".into(),
+        });
     }
-    let view = RecordView::parse(&rec.bytes).map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
+    let view = RecordView::parse(&rec.bytes).map_err(|e| Error::Corrupt {
+        seq,
+        reason: e.to_string(),
+    })?;
     if view.seq != seq {
-        return Err(Error::BrokenChain { seq, reason: format!("the record says it is seq {}", view.seq) });
+        return Err(Error::BrokenChain {
+            seq,
+            reason: format!("the record says it is seq {}", view.seq),
+        });
     }
     let expected = last_hash.to_hex();
     if view.prev != expected {
         return Err(Error::BrokenChain {
             seq,
-            reason: format!("its prev is {}, but record {} hashes to {expected}", view.prev, seq - 1),
+            reason: format!(
+                "its prev is {}, but record {} hashes to {expected}",
+                view.prev,
+                seq - 1
+            ),
         });
     }
     let changes = if is_control(view.event_type) {
         None
     } else {
         let event = DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
-            .map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
-        let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt { seq, reason: e.to_string() })?;
+            .map_err(|e| Error::Corrupt {
+            seq,
+            reason: e.to_string(),
+        })?;
+        let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt {
+            seq,
+            reason: e.to_string(),
+        })?;
         let hex = hash.to_hex();
-        let changes = engine.apply(Recorded { seq, hash: &hex, recorded, event: &event });
+        let changes = engine.apply(Recorded {
+            seq,
+            hash: &hex,
+            recorded,
+            event: &event,
+        });
         let (_, mut questions) = index.touch(&event);
         questions.extend(changes.iter().map(|c| c.question.clone()));
         Some((changes, questions))
@@ -388,7 +465,9 @@ fn flush(
     recorded: &str,
 ) -> Result<(), Error> {
     for q in questions {
-        let Some(b) = engine.belief(&q, None) else { continue };
+        let Some(b) = engine.belief(&q, None) else {
+            continue;
+        };
         if cache.get(&b.question.id) == Some(&b) {
             continue;
         }
@@ -413,7 +492,12 @@ fn flush(
 /// so holding the old file's lock) or another process (`dossier beliefs` catching up while a
 /// projector runs) applied records meanwhile; the projector then reopens the store, so it
 /// never writes to a replaced file nor moves a checkpoint back.
-fn still_ours(tx: &Transaction<'_>, path: &Path, opened: Option<(u64, u64)>, applied: u64) -> Result<bool, Error> {
+fn still_ours(
+    tx: &Transaction<'_>,
+    path: &Path,
+    opened: Option<(u64, u64)>,
+    applied: u64,
+) -> Result<bool, Error> {
     if file_id(path) != opened {
         return Ok(false);
     }
@@ -460,7 +544,11 @@ pub async fn status<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Erro
 ///
 /// # Errors
 /// As [`run_with_progress`].
-pub async fn run<L: EventLog>(log: &L, store: &Path, shutdown: impl Future) -> Result<Progress, Error> {
+pub async fn run<L: EventLog>(
+    log: &L,
+    store: &Path,
+    shutdown: impl Future,
+) -> Result<Progress, Error> {
     run_with_progress(log, store, PAGE, shutdown, |_| {}).await
 }
 
@@ -504,7 +592,10 @@ pub async fn run_with_progress<L: EventLog>(
     projector.set_page_size(page);
     let mut id = file_id(store);
     let mut head = log.head().await?.seq;
-    on_event(RunEvent::Resumed(Progress { applied: projector.applied, head }));
+    on_event(RunEvent::Resumed(Progress {
+        applied: projector.applied,
+        head,
+    }));
     let mut caught_up = false;
     loop {
         let applied = tokio::select! {
@@ -515,13 +606,22 @@ pub async fn run_with_progress<L: EventLog>(
         if applied > 0 {
             caught_up = false;
             head = head.max(projector.applied);
-            on_event(RunEvent::Applied(Progress { applied: projector.applied, head }));
+            on_event(RunEvent::Applied(Progress {
+                applied: projector.applied,
+                head,
+            }));
             continue;
         }
         if !caught_up {
             caught_up = true;
             head = projector.applied;
-            on_event(RunEvent::CaughtUp { progress: Progress { applied: projector.applied, head }, digest: projector.digest() });
+            on_event(RunEvent::CaughtUp {
+                progress: Progress {
+                    applied: projector.applied,
+                    head,
+                },
+                digest: projector.digest(),
+            });
         }
         tokio::select! {
             biased;
@@ -535,10 +635,16 @@ pub async fn run_with_progress<L: EventLog>(
             projector.set_page_size(page);
             id = now;
             caught_up = false;
-            on_event(RunEvent::Reopened(Progress { applied: projector.applied, head }));
+            on_event(RunEvent::Reopened(Progress {
+                applied: projector.applied,
+                head,
+            }));
         }
     }
-    Ok(Progress { applied: projector.applied, head: head.max(projector.applied) })
+    Ok(Progress {
+        applied: projector.applied,
+        head: head.max(projector.applied),
+    })
 }
 
 /// Rebuilds the store from sequence 1 without downtime: builds a fresh store aside
@@ -557,7 +663,12 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::Io { path: stale, source }),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: stale,
+                    source,
+                });
+            }
         }
     }
     let progress = {
@@ -570,7 +681,10 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         drop(p);
         std::fs::File::open(&aside)
             .and_then(|f| f.sync_all())
-            .map_err(|source| Error::Io { path: aside.clone(), source })?;
+            .map_err(|source| Error::Io {
+                path: aside.clone(),
+                source,
+            })?;
         progress
     };
     // Swap while holding the old store's write lock: no projector is inside a transaction on
@@ -584,7 +698,10 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
     } else {
         None
     };
-    std::fs::rename(&aside, store).map_err(|source| Error::Io { path: store.to_owned(), source })?;
+    std::fs::rename(&aside, store).map_err(|source| Error::Io {
+        path: store.to_owned(),
+        source,
+    })?;
     if let Some(conn) = old {
         conn.execute_batch("ROLLBACK")?;
     }
@@ -598,7 +715,10 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
 }
 
 fn journal_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    let mut name = db
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
     name.push("-journal");
     db.with_file_name(name)
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dossier_beliefs::POLICY_VERSION;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde_json::Value;
 
 use crate::Error;
@@ -53,7 +53,10 @@ CREATE TABLE IF NOT EXISTS meta (
 /// `views.db.rebuild` next to `views.db`.
 #[must_use]
 pub fn rebuild_path(store: &Path) -> PathBuf {
-    let mut name = store.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_else(|| STORE_FILE.into());
+    let mut name = store
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_else(|| STORE_FILE.into());
     name.push(".rebuild");
     store.with_file_name(name)
 }
@@ -70,7 +73,10 @@ pub struct Checkpoint {
 /// Opens (creating if needed) a store for writing.
 pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -78,7 +84,11 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(SCHEMA)?;
-    let policy: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'policy'", [], |r| r.get(0)).optional()?;
+    let policy: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'policy'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
     match policy {
         Some(p) if p != POLICY_VERSION => {
             return Err(Error::Mismatch {
@@ -88,21 +98,31 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
         }
         Some(_) => {}
         None => {
-            conn.execute("INSERT INTO meta (key, value) VALUES ('policy', ?1)", [POLICY_VERSION])?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('policy', ?1)",
+                [POLICY_VERSION],
+            )?;
         }
     }
     Ok(conn)
 }
 
 pub(crate) fn digest_seq(conn: &Connection) -> Result<u64, Error> {
-    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'digest_seq'", [], |r| r.get(0)).optional()?;
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'digest_seq'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 pub(crate) fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, Error> {
     Ok(conn
         .query_row("SELECT seq, hash FROM checkpoint WHERE id = 1", [], |r| {
-            Ok(Checkpoint { seq: r.get::<_, i64>(0)? as u64, hash: r.get(1)? })
+            Ok(Checkpoint {
+                seq: r.get::<_, i64>(0)? as u64,
+                hash: r.get(1)?,
+            })
         })
         .optional()?)
 }
@@ -124,7 +144,9 @@ impl ViewStore {
         if !path.is_file() {
             return Err(Error::NoStore(path.to_owned()));
         }
-        Ok(ViewStore { path: path.to_owned() })
+        Ok(ViewStore {
+            path: path.to_owned(),
+        })
     }
 
     /// The store's file.
@@ -139,7 +161,10 @@ impl ViewStore {
         }
         // Opened writable but query-only: a projector killed inside a transaction leaves a hot
         // journal, which only a writable connection may roll back before reading.
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
@@ -163,8 +188,14 @@ impl ViewStore {
     pub fn digest(&self) -> Result<Option<String>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        let Some(cp) = read_checkpoint(&tx)? else { return Ok(None) };
-        let stored: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| r.get(0)).optional()?;
+        let Some(cp) = read_checkpoint(&tx)? else {
+            return Ok(None);
+        };
+        let stored: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if digest_seq(&tx)? == cp.seq {
             if let Some(d) = stored {
                 return Ok(Some(d));
@@ -184,7 +215,12 @@ impl ViewStore {
                 h.update(b",");
             }
             first = false;
-            h.update(row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?.as_bytes());
+            h.update(
+                row.get_ref(0)?
+                    .as_str()
+                    .map_err(rusqlite::Error::from)?
+                    .as_bytes(),
+            );
         }
         h.update(b"]}");
         Ok(Some(h.finalize().to_hex().to_string()))
@@ -199,7 +235,10 @@ impl ViewStore {
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
-        Ok(self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn()?
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     /// All beliefs, sorted by question id: the current ones (`as_of` `None`), or as of a
@@ -224,7 +263,9 @@ impl ViewStore {
                 st.query_map([t], |r| r.get(0))?.collect::<Result<_, _>>()?
             }
         };
-        rows.iter().map(|s| serde_json::from_str(s).map_err(Error::from)).collect()
+        rows.iter()
+            .map(|s| serde_json::from_str(s).map_err(Error::from))
+            .collect()
     }
 
     /// One question's belief, now or as of a recorded time (see [`ViewStore::beliefs`]);
@@ -244,7 +285,8 @@ impl ViewStore {
                 )
                 .optional()?,
         };
-        row.map(|s| serde_json::from_str(&s).map_err(Error::from)).transpose()
+        row.map(|s| serde_json::from_str(&s).map_err(Error::from))
+            .transpose()
     }
 
     /// The changes of belief on a question in sequence order (each a
@@ -258,8 +300,12 @@ impl ViewStore {
         let mut st = conn.prepare(
             "SELECT change FROM history WHERE question = ?1 AND (?2 IS NULL OR recorded <= ?2) ORDER BY seq",
         )?;
-        let rows: Vec<String> = st.query_map(params![question, as_of], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        rows.iter().map(|s| serde_json::from_str(s).map_err(Error::from)).collect()
+        let rows: Vec<String> = st
+            .query_map(params![question, as_of], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        rows.iter()
+            .map(|s| serde_json::from_str(s).map_err(Error::from))
+            .collect()
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.
@@ -267,6 +313,10 @@ impl ViewStore {
     /// # Errors
     /// If the store cannot be read.
     pub fn version_count(&self) -> Result<u64, Error> {
-        Ok(self.conn()?.query_row("SELECT COUNT(*) FROM belief_versions", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self
+            .conn()?
+            .query_row("SELECT COUNT(*) FROM belief_versions", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
     }
 }

@@ -30,7 +30,10 @@ pub(crate) struct Index {
 
 impl Index {
     /// Records what `event` adds and returns the claims (and questions) whose views it touches.
-    pub(crate) fn touch(&mut self, event: &DomainEvent) -> (BTreeSet<EntityId>, BTreeSet<EntityId>) {
+    pub(crate) fn touch(
+        &mut self,
+        event: &DomainEvent,
+    ) -> (BTreeSet<EntityId>, BTreeSet<EntityId>) {
         let mut claims = BTreeSet::new();
         let mut questions = BTreeSet::new();
         match event {
@@ -38,19 +41,36 @@ impl Index {
                 questions.insert(q.id.clone());
             }
             DomainEvent::Claim(c) => {
-                self.question_of.entry(c.id.clone()).or_insert_with(|| c.question.clone());
-                self.by_source.entry(c.speaker.clone()).or_default().insert(c.id.clone());
+                self.question_of
+                    .entry(c.id.clone())
+                    .or_insert_with(|| c.question.clone());
+                self.by_source
+                    .entry(c.speaker.clone())
+                    .or_default()
+                    .insert(c.id.clone());
                 if let Some(via) = &c.via {
-                    self.by_source.entry(via.clone()).or_default().insert(c.id.clone());
+                    self.by_source
+                        .entry(via.clone())
+                        .or_default()
+                        .insert(c.id.clone());
                 }
                 if let Some(r) = &c.report {
-                    self.by_report.entry(r.clone()).or_default().insert(c.id.clone());
+                    self.by_report
+                        .entry(r.clone())
+                        .or_default()
+                        .insert(c.id.clone());
                 }
                 claims.insert(c.id.clone());
             }
             DomainEvent::Relation(r) => {
-                self.related.entry(r.from.clone()).or_default().insert(r.to.clone());
-                self.related.entry(r.to.clone()).or_default().insert(r.from.clone());
+                self.related
+                    .entry(r.from.clone())
+                    .or_default()
+                    .insert(r.to.clone());
+                self.related
+                    .entry(r.to.clone())
+                    .or_default()
+                    .insert(r.from.clone());
                 claims.insert(r.from.clone());
                 claims.insert(r.to.clone());
                 // A report's retraction touches the claims of the report too (shown as `report`).

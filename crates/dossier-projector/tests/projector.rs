@@ -4,27 +4,35 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dossier_beliefs::{Engine, Recorded};
 use dossier_chain::{
-    format_recorded, BatchBuilder, EncodedRecord, EventId, Genesis, Hash, Head, RecordView, Signer, StoredRecord,
+    BatchBuilder, EncodedRecord, EventId, Genesis, Hash, Head, RecordView, Signer, StoredRecord,
+    format_recorded,
 };
-use dossier_log::{ledger, AppendError, AppendReceipt, EventLog, IndexEntry, LogError, Publisher, SqliteLog};
-use dossier_model::{parse_bundle, validate, DomainEvent, KnownEntities, Timestamp};
-use dossier_projector::{catch_up, rebuild, rebuild_path, status, Error, Projector, ViewStore};
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
+use dossier_log::{
+    AppendError, AppendReceipt, EventLog, IndexEntry, LogError, Publisher, SqliteLog, ledger,
+};
+use dossier_model::{DomainEvent, KnownEntities, Timestamp, parse_bundle, validate};
+use dossier_projector::{Error, Projector, ViewStore, catch_up, rebuild, rebuild_path, status};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
 
 /// When the four examples are recorded (as in `docs/BELIEFS.md` §4).
-const TIMES: [&str; 4] = ["2024-02-27T12:00:00Z", "2024-03-19T18:00:00Z", "2024-04-02T09:00:00Z", "2024-04-03T10:00:00Z"];
+const TIMES: [&str; 4] = [
+    "2024-02-27T12:00:00Z",
+    "2024-03-19T18:00:00Z",
+    "2024-04-02T09:00:00Z",
+    "2024-04-03T10:00:00Z",
+];
 
 fn t(s: &str) -> OffsetDateTime {
     OffsetDateTime::parse(s, &Rfc3339).unwrap()
@@ -43,14 +51,24 @@ fn example_bundles() -> Vec<(String, Vec<u8>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    files.iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(p).unwrap())).collect()
+    files
+        .iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(p).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A valid bundle with `questions` boolean questions and `claims` claims, ids prefixed by `tag`.
 fn gen_bundle(tag: &str, questions: usize, claims: usize) -> (String, Vec<u8>) {
     let speaker = format!("source:gen/{tag}/speaker");
     let mut text = format!("Generated report {tag}.\n");
-    let qs: Vec<String> = (0..questions).map(|q| format!("question:gen/{tag}/q{q}")).collect();
+    let qs: Vec<String> = (0..questions)
+        .map(|q| format!("question:gen/{tag}/q{q}"))
+        .collect();
     let mut cs = Vec::new();
     for i in 0..claims {
         let sentence = format!("Shipment {i} of {tag} reached the border.");
@@ -106,14 +124,24 @@ impl Fixture {
         let ledger = Uuid::new_v4();
         let records = Genesis::build(ledger, "projector tests", &signer, genesis_at).unwrap();
         log.append(0, &records, &[]).await.unwrap();
-        Fixture { dir, log, signer, ledger, known: KnownEntities::default() }
+        Fixture {
+            dir,
+            log,
+            signer,
+            ledger,
+            known: KnownEntities::default(),
+        }
     }
 
     fn store(&self) -> PathBuf {
         self.dir.path().join("views.db")
     }
 
-    fn validated(&mut self, name: &str, bytes: &[u8]) -> (Vec<dossier_log::PendingEvent>, Vec<Vec<u8>>) {
+    fn validated(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+    ) -> (Vec<dossier_log::PendingEvent>, Vec<Vec<u8>>) {
         let bundle = parse_bundle(name, bytes).unwrap_or_else(|e| panic!("{e}"));
         let v = validate(name, bundle, &self.known).unwrap_or_else(|e| panic!("{e}"));
         ledger::remember(&mut self.known, &v);
@@ -126,15 +154,22 @@ impl Fixture {
         let head = self.log.head().await.unwrap();
         let mut b = BatchBuilder::new(self.ledger, &head, at, &self.signer, Uuid::new_v4());
         for e in &events {
-            b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body).unwrap();
+            b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
+                .unwrap();
         }
-        self.log.append(head.seq, &b.seal().unwrap(), &texts).await.unwrap();
+        self.log
+            .append(head.seq, &b.seal().unwrap(), &texts)
+            .await
+            .unwrap();
     }
 
     /// Publishes a bundle through the publisher (recorded now).
     async fn publish(&mut self, name: &str, bytes: &[u8]) {
         let (events, texts) = self.validated(name, bytes);
-        Publisher::new(&self.log, &self.signer, self.ledger).publish(&events, &texts).await.unwrap();
+        Publisher::new(&self.log, &self.signer, self.ledger)
+            .publish(&events, &texts)
+            .await
+            .unwrap();
     }
 
     /// The four examples at their documented times.
@@ -170,9 +205,15 @@ async fn reference<L: EventLog>(log: &L, upto: Option<u64>) -> Engine {
                 break;
             }
             let v = RecordView::parse(&r.bytes).unwrap();
-            if let Ok(event) = DomainEvent::decode(v.event_type, v.schema, v.body.get().as_bytes()) {
+            if let Ok(event) = DomainEvent::decode(v.event_type, v.schema, v.body.get().as_bytes())
+            {
                 let hash = Hash::of_record(&r.bytes).to_hex();
-                engine.apply(Recorded { seq: r.position, hash: &hash, recorded: Timestamp::parse(v.recorded).unwrap(), event: &event });
+                engine.apply(Recorded {
+                    seq: r.position,
+                    hash: &hash,
+                    recorded: Timestamp::parse(v.recorded).unwrap(),
+                    event: &event,
+                });
             }
         }
         from = page.last().unwrap().position + 1;
@@ -181,11 +222,18 @@ async fn reference<L: EventLog>(log: &L, upto: Option<u64>) -> Engine {
 }
 
 fn belief_json(engine: &Engine, q: &str) -> Value {
-    serde_json::to_value(engine.belief(&dossier_model::EntityId::parse(q).unwrap(), None).unwrap()).unwrap()
+    serde_json::to_value(
+        engine
+            .belief(&dossier_model::EntityId::parse(q).unwrap(), None)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn quantity(b: &Value) -> f64 {
-    b["value"]["value"]["quantity"]["value"].as_f64().unwrap_or_else(|| panic!("no figure in {}", b["value"]))
+    b["value"]["value"]["quantity"]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no figure in {}", b["value"]))
 }
 
 /// The observable content of a store: current beliefs, as-of views at the example times, every
@@ -195,12 +243,24 @@ fn contents(path: &Path) -> Value {
     let beliefs = v.beliefs(None).unwrap();
     let histories: Vec<Value> = beliefs
         .iter()
-        .map(|b| Value::Array(v.history(b["question"]["id"].as_str().unwrap(), None).unwrap()))
+        .map(|b| {
+            Value::Array(
+                v.history(b["question"]["id"].as_str().unwrap(), None)
+                    .unwrap(),
+            )
+        })
         .collect();
-    let as_of: Vec<Value> = ["2024-02-28", "2024-03-01", "2024-03-20", "2024-04-02", "2024-04-03", "2099-01-01"]
-        .iter()
-        .map(|d| Value::Array(v.beliefs(Some(&as_of(d))).unwrap()))
-        .collect();
+    let as_of: Vec<Value> = [
+        "2024-02-28",
+        "2024-03-01",
+        "2024-03-20",
+        "2024-04-02",
+        "2024-04-03",
+        "2099-01-01",
+    ]
+    .iter()
+    .map(|d| Value::Array(v.beliefs(Some(&as_of(d))).unwrap()))
+    .collect();
     let cp = v.checkpoint().unwrap().unwrap();
     json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "checkpoint": [cp.seq, cp.hash], "digest": v.digest().unwrap() })
 }
@@ -219,9 +279,18 @@ impl EventLog for Limited<'_> {
         }
         let r = self.inner.read(self.limit, 1).await?.remove(0);
         let v = RecordView::parse(&r.bytes).map_err(|e| LogError::Corrupt(e.to_string()))?;
-        Ok(Head { seq: self.limit, hash: Hash::of_record(&r.bytes), recorded: Some(v.recorded.to_owned()) })
+        Ok(Head {
+            seq: self.limit,
+            hash: Hash::of_record(&r.bytes),
+            recorded: Some(v.recorded.to_owned()),
+        })
     }
-    async fn append(&self, _: u64, _: &[EncodedRecord], _: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        _: u64,
+        _: &[EncodedRecord],
+        _: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         unreachable!("read-only")
     }
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
@@ -253,7 +322,12 @@ impl EventLog for Tampered<'_> {
     async fn head(&self) -> Result<Head, LogError> {
         self.inner.head().await
     }
-    async fn append(&self, _: u64, _: &[EncodedRecord], _: &[Vec<u8>]) -> Result<AppendReceipt, AppendError> {
+    async fn append(
+        &self,
+        _: u64,
+        _: &[EncodedRecord],
+        _: &[Vec<u8>],
+    ) -> Result<AppendReceipt, AppendError> {
         unreachable!("read-only")
     }
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
@@ -261,7 +335,12 @@ impl EventLog for Tampered<'_> {
         for r in &mut page {
             if r.position == self.seq {
                 // Change the first digit of the correlation id: still a well-formed record.
-                let at = r.bytes.windows(15).position(|w| w == b"\"correlation\":\"").unwrap() + 15;
+                let at = r
+                    .bytes
+                    .windows(15)
+                    .position(|w| w == b"\"correlation\":\"")
+                    .unwrap()
+                    + 15;
                 r.bytes[at] = if r.bytes[at] == b'0' { b'1' } else { b'0' };
                 if !self.keep_hash {
                     r.stored_hash = None;
@@ -286,26 +365,45 @@ async fn one_pass_matches_an_independent_fold() {
     let f = Fixture::examples().await;
     let progress = catch_up(&f.log, &f.store()).await.unwrap();
     let head = f.log.head().await.unwrap();
-    assert_eq!((progress.applied, progress.head, progress.lag()), (head.seq, head.seq, 0));
+    assert_eq!(
+        (progress.applied, progress.head, progress.lag()),
+        (head.seq, head.seq, 0)
+    );
     let engine = reference(&f.log, None).await;
     let v = ViewStore::open(&f.store()).unwrap();
     assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
-    assert_eq!(v.policy().unwrap().as_deref(), Some(dossier_beliefs::POLICY_VERSION));
+    assert_eq!(
+        v.policy().unwrap().as_deref(),
+        Some(dossier_beliefs::POLICY_VERSION)
+    );
     assert_eq!(v.checkpoint().unwrap().unwrap().hash, head.hash.to_hex());
     let stored = v.beliefs(None).unwrap();
-    let expected: Vec<Value> = engine.beliefs().iter().map(|b| serde_json::to_value(b).unwrap()).collect();
+    let expected: Vec<Value> = engine
+        .beliefs()
+        .iter()
+        .map(|b| serde_json::to_value(b).unwrap())
+        .collect();
     assert_eq!(stored, expected);
     for b in engine.beliefs() {
         let q = b.question.id.as_str();
-        let h: Vec<Value> = engine.history(&b.question.id).iter().map(|c| serde_json::to_value(c).unwrap()).collect();
+        let h: Vec<Value> = engine
+            .history(&b.question.id)
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect();
         assert_eq!(v.history(q, None).unwrap(), h, "history of {q}");
     }
     // The digest computed from the stored rows (as mid-way through a catch-up) is the same.
-    rusqlite_conn(&f.store()).execute("DELETE FROM meta WHERE key = 'digest_seq'", []).unwrap();
+    rusqlite_conn(&f.store())
+        .execute("DELETE FROM meta WHERE key = 'digest_seq'", [])
+        .unwrap();
     assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
     // Caught up: a second pass applies nothing and changes nothing.
     let before = contents(&f.store());
-    assert_eq!(catch_up(&f.log, &f.store()).await.unwrap().applied, head.seq);
+    assert_eq!(
+        catch_up(&f.log, &f.store()).await.unwrap().applied,
+        head.seq
+    );
     assert_eq!(contents(&f.store()), before);
 }
 
@@ -317,9 +415,17 @@ async fn only_touched_views_are_rewritten_and_none_is_missed() {
         let mut p = Projector::open(&f.log, &store).await.unwrap();
         p.set_page_size(page);
         while p.step(&f.log).await.unwrap() > 0 {
-            assert_eq!(p.stale_views(), Vec::<dossier_model::EntityId>::new(), "after seq {} (page {page})", p.applied());
+            assert_eq!(
+                p.stale_views(),
+                Vec::<dossier_model::EntityId>::new(),
+                "after seq {} (page {page})",
+                p.applied()
+            );
         }
-        assert_eq!(ViewStore::open(&store).unwrap().digest().unwrap().unwrap(), reference(&f.log, None).await.digest());
+        assert_eq!(
+            ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
+            reference(&f.log, None).await.digest()
+        );
     }
 }
 
@@ -333,32 +439,68 @@ async fn as_of_queries_answer_from_stored_versions() {
     let v = ViewStore::open(&store).unwrap();
 
     // Before the revision: ~6,700; after it: at least 7,000, the February figure superseded.
-    let before = v.belief(CONTAINERS, Some(&as_of("2024-03-01"))).unwrap().unwrap();
+    let before = v
+        .belief(CONTAINERS, Some(&as_of("2024-03-01")))
+        .unwrap()
+        .unwrap();
     assert_eq!(quantity(&before), 6700.0);
-    assert_eq!(before["value"]["value"]["quantity"]["qualifier"], "approximately");
-    let after = v.belief(CONTAINERS, Some(&as_of("2024-03-20"))).unwrap().unwrap();
+    assert_eq!(
+        before["value"]["value"]["quantity"]["qualifier"],
+        "approximately"
+    );
+    let after = v
+        .belief(CONTAINERS, Some(&as_of("2024-03-20")))
+        .unwrap()
+        .unwrap();
     assert!(quantity(&after) >= 7000.0);
-    assert_eq!(after["provenance"]["superseded"][0]["id"], "claim:rok-mnd/containers-2024-02");
+    assert_eq!(
+        after["provenance"]["superseded"][0]["id"],
+        "claim:rok-mnd/containers-2024-02"
+    );
     let now = v.belief(CONTAINERS, None).unwrap().unwrap();
     assert!(quantity(&now) >= 7000.0);
 
     // Before the denials the transfers question is uncontested; after them, disputed.
-    let transfers = v.belief(TRANSFERS, Some(&as_of("2024-03-01"))).unwrap().unwrap();
+    let transfers = v
+        .belief(TRANSFERS, Some(&as_of("2024-03-01")))
+        .unwrap()
+        .unwrap();
     assert_eq!(transfers["status"]["summary"], "uncontested");
-    assert_eq!(v.belief(TRANSFERS, None).unwrap().unwrap()["status"]["summary"], "disputed");
+    assert_eq!(
+        v.belief(TRANSFERS, None).unwrap().unwrap()["status"]["summary"],
+        "disputed"
+    );
 
     // Before anything was recorded there is nothing; questions appear as they are posed.
     assert!(v.beliefs(Some(&as_of("2024-02-26"))).unwrap().is_empty());
-    assert!(v.belief(CONTAINERS, Some(&as_of("2024-02-26"))).unwrap().is_none());
+    assert!(
+        v.belief(CONTAINERS, Some(&as_of("2024-02-26")))
+            .unwrap()
+            .is_none()
+    );
 
     // Every as-of view equals the fold of the events recorded by then.
     for (i, at) in TIMES.iter().enumerate() {
         let cut = format_recorded(t(at));
         let engine = reference(&f.log, Some(last_seq_recorded_by(&f.log, &cut).await)).await;
-        let expected: Vec<Value> = engine.beliefs().iter().map(|b| serde_json::to_value(b).unwrap()).collect();
-        assert_eq!(v.beliefs(Some(&cut)).unwrap(), expected, "as of bundle {}", i + 1);
+        let expected: Vec<Value> = engine
+            .beliefs()
+            .iter()
+            .map(|b| serde_json::to_value(b).unwrap())
+            .collect();
+        assert_eq!(
+            v.beliefs(Some(&cut)).unwrap(),
+            expected,
+            "as of bundle {}",
+            i + 1
+        );
         let h = v.history(CONTAINERS, Some(&cut)).unwrap();
-        assert_eq!(h.len(), engine.history(&dossier_model::EntityId::parse(CONTAINERS).unwrap()).len());
+        assert_eq!(
+            h.len(),
+            engine
+                .history(&dossier_model::EntityId::parse(CONTAINERS).unwrap())
+                .len()
+        );
     }
     assert_eq!(belief_json(&reference(&f.log, None).await, CONTAINERS), now);
 }
@@ -391,10 +533,22 @@ async fn restarting_at_arbitrary_points_gives_the_same_views_as_one_pass() {
             x ^= x >> 7;
             x ^= x << 17;
             limit = (limit + 1 + x % 180).min(head);
-            let p = catch_up(&Limited { inner: &f.log, limit }, &store).await.unwrap();
+            let p = catch_up(
+                &Limited {
+                    inner: &f.log,
+                    limit,
+                },
+                &store,
+            )
+            .await
+            .unwrap();
             assert_eq!(p.applied, limit);
             let cp = ViewStore::open(&store).unwrap();
-            assert_eq!(cp.digest().unwrap().unwrap(), reference(&f.log, Some(limit)).await.digest(), "stopped at {limit}");
+            assert_eq!(
+                cp.digest().unwrap().unwrap(),
+                reference(&f.log, Some(limit)).await.digest(),
+                "stopped at {limit}"
+            );
         }
         let c = contents(&store);
         assert_eq!(c["digest"], one_pass["digest"]);
@@ -409,10 +563,21 @@ async fn restarting_at_arbitrary_points_gives_the_same_views_as_one_pass() {
 async fn a_failed_page_leaves_checkpoint_and_views_together() {
     let f = Fixture::larger(60).await;
     let head = f.log.head().await.unwrap().seq;
-    assert!(head > dossier_projector::PAGE as u64 + 100, "the ledger spans several pages");
+    assert!(
+        head > dossier_projector::PAGE as u64 + 100,
+        "the ledger spans several pages"
+    );
     // First page applied; then a failure inside the second page's transaction.
     let first = dossier_projector::PAGE as u64;
-    catch_up(&Limited { inner: &f.log, limit: first }, &f.store()).await.unwrap();
+    catch_up(
+        &Limited {
+            inner: &f.log,
+            limit: first,
+        },
+        &f.store(),
+    )
+    .await
+    .unwrap();
     let after_first = contents(&f.store());
     {
         let conn = rusqlite_conn(&f.store());
@@ -426,8 +591,18 @@ async fn a_failed_page_leaves_checkpoint_and_views_together() {
     assert!(matches!(err, Error::Store(_)), "{err}");
     // Nothing of the failed page is visible: views and checkpoint are those of the first page.
     assert_eq!(contents(&f.store()), after_first);
-    assert_eq!(ViewStore::open(&f.store()).unwrap().checkpoint().unwrap().unwrap().seq, first);
-    rusqlite_conn(&f.store()).execute_batch("DROP TRIGGER fail").unwrap();
+    assert_eq!(
+        ViewStore::open(&f.store())
+            .unwrap()
+            .checkpoint()
+            .unwrap()
+            .unwrap()
+            .seq,
+        first
+    );
+    rusqlite_conn(&f.store())
+        .execute_batch("DROP TRIGGER fail")
+        .unwrap();
     // Resuming applies the rest exactly once: the same as one pass.
     catch_up(&f.log, &f.store()).await.unwrap();
     let resumed = contents(&f.store());
@@ -446,7 +621,15 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
     let head = f.log.head().await.unwrap().seq;
     // The live store lags behind; a reader polls it during the rebuild.
     let lag_at = head / 3;
-    catch_up(&Limited { inner: &f.log, limit: lag_at }, &f.store()).await.unwrap();
+    catch_up(
+        &Limited {
+            inner: &f.log,
+            limit: lag_at,
+        },
+        &f.store(),
+    )
+    .await
+    .unwrap();
     let old = contents(&f.store());
     let one_pass = f.dir.path().join("one-pass.db");
     catch_up(&f.log, &one_pass).await.unwrap();
@@ -462,7 +645,10 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
             let mut reads = 0;
             while !stop.load(Ordering::SeqCst) || reads < 2 {
                 let d = Value::from(v.digest().unwrap());
-                assert!(d == old_d || d == new_d, "a reader saw a half-built store: digest {d}");
+                assert!(
+                    d == old_d || d == new_d,
+                    "a reader saw a half-built store: digest {d}"
+                );
                 let b = Value::Array(v.beliefs(None).unwrap());
                 assert!(b == old_b || b == new_b, "a reader saw half-built beliefs");
                 reads += 1;
@@ -474,7 +660,10 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
     stop.store(true, Ordering::SeqCst);
     assert!(reader.join().unwrap() >= 2);
     assert_eq!(p.applied, head);
-    assert!(!rebuild_path(&f.store()).exists(), "the aside file was renamed into place");
+    assert!(
+        !rebuild_path(&f.store()).exists(),
+        "the aside file was renamed into place"
+    );
     assert_eq!(contents(&f.store()), new);
     assert_eq!(status(&f.log, &f.store()).await.unwrap().lag(), 0);
     // The projector continues on the rebuilt store.
@@ -488,19 +677,47 @@ async fn a_broken_chain_stops_the_projector_naming_the_seq() {
     let bad = 20;
     assert!(bad < head);
     // A changed record: the next record's link no longer matches.
-    let err = catch_up(&Tampered { inner: &f.log, seq: bad, keep_hash: false }, &f.store()).await.unwrap_err();
+    let err = catch_up(
+        &Tampered {
+            inner: &f.log,
+            seq: bad,
+            keep_hash: false,
+        },
+        &f.store(),
+    )
+    .await
+    .unwrap_err();
     match &err {
         Error::BrokenChain { seq, .. } => assert_eq!(*seq, bad + 1),
         other => panic!("expected a broken chain, got {other}"),
     }
-    assert!(err.to_string().contains(&format!("seq {}", bad + 1)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("seq {}", bad + 1)),
+        "{err}"
+    );
     // Everything before the break was committed, nothing after it.
-    let cp = ViewStore::open(&f.store()).unwrap().checkpoint().unwrap().unwrap();
+    let cp = ViewStore::open(&f.store())
+        .unwrap()
+        .checkpoint()
+        .unwrap()
+        .unwrap();
     assert_eq!(cp.seq, bad);
     // With the hash the backend stored at append time, the changed record itself is named.
     let other = f.dir.path().join("other.db");
-    let err = catch_up(&Tampered { inner: &f.log, seq: bad, keep_hash: true }, &other).await.unwrap_err();
-    assert!(matches!(err, Error::BrokenChain { seq, .. } if seq == bad), "{err}");
+    let err = catch_up(
+        &Tampered {
+            inner: &f.log,
+            seq: bad,
+            keep_hash: true,
+        },
+        &other,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::BrokenChain { seq, .. } if seq == bad),
+        "{err}"
+    );
     // A store built on the changed record does not fit the real ledger's hashes... but here
     // the checkpoint is at `bad` itself, whose hash differs: the store is refused.
     let err = catch_up(&f.log, &f.store()).await.unwrap_err();
@@ -525,14 +742,23 @@ async fn run_follows_the_ledger_live_until_shutdown() {
     let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
     let task = {
         let (log, store) = (Arc::clone(&log), store.clone());
-        tokio::spawn(async move { dossier_projector::run(&*log, &store, async { rx.await.ok(); }).await })
+        tokio::spawn(async move {
+            dossier_projector::run(&*log, &store, async {
+                rx.await.ok();
+            })
+            .await
+        })
     };
     let (name, bytes) = gen_bundle("live", 2, 3);
     tokio::time::sleep(Duration::from_millis(200)).await;
     f.publish(&name, &bytes).await;
     let head = f.log.head().await.unwrap().seq;
     for _ in 0..200 {
-        if ViewStore::open(&store).ok().and_then(|v| v.checkpoint().ok().flatten()).is_some_and(|c| c.seq == head) {
+        if ViewStore::open(&store)
+            .ok()
+            .and_then(|v| v.checkpoint().ok().flatten())
+            .is_some_and(|c| c.seq == head)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -540,8 +766,17 @@ async fn run_follows_the_ledger_live_until_shutdown() {
     tx.send(()).unwrap();
     let p = task.await.unwrap().unwrap();
     assert_eq!(p.applied, head);
-    assert!(ViewStore::open(&store).unwrap().belief("question:gen/live/q0", None).unwrap().is_some());
-    assert_eq!(ViewStore::open(&store).unwrap().digest().unwrap().unwrap(), reference(&f.log, None).await.digest());
+    assert!(
+        ViewStore::open(&store)
+            .unwrap()
+            .belief("question:gen/live/q0", None)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
+        reference(&f.log, None).await.digest()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,7 +789,16 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
         let (log, store) = (Arc::clone(&log), store.clone());
         tokio::spawn(async move {
             let mut events = Vec::new();
-            let r = dossier_projector::run_with_progress(&*log, &store, 8, async { rx.await.ok(); }, |e| events.push(e)).await;
+            let r = dossier_projector::run_with_progress(
+                &*log,
+                &store,
+                8,
+                async {
+                    rx.await.ok();
+                },
+                |e| events.push(e),
+            )
+            .await;
             (r, events)
         })
     };
@@ -569,7 +813,10 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     let head = f.log.head().await.unwrap().seq;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let cp = ViewStore::open(&store).ok().and_then(|v| v.checkpoint().ok().flatten()).map_or(0, |c| c.seq);
+        let cp = ViewStore::open(&store)
+            .ok()
+            .and_then(|v| v.checkpoint().ok().flatten())
+            .map_or(0, |c| c.seq);
         if cp == head || std::time::Instant::now() > deadline {
             break;
         }
@@ -578,7 +825,9 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     tx.send(()).unwrap();
     let (result, _events) = task.await.unwrap();
     assert_eq!(result.unwrap().applied, head);
-    let check: String = rusqlite_conn(&store).query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = rusqlite_conn(&store)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
     let clean = f.dir.path().join("clean.db");
     catch_up(&f.log, &clean).await.unwrap();
@@ -598,7 +847,10 @@ async fn a_projector_writes_to_the_swapped_in_store_not_the_old_one() {
     assert_eq!(p.catch_up(&f.log).await.unwrap().applied, head);
     let v = ViewStore::open(&store).unwrap();
     assert_eq!(v.checkpoint().unwrap().unwrap().seq, head);
-    assert_eq!(v.digest().unwrap().unwrap(), reference(&f.log, None).await.digest());
+    assert_eq!(
+        v.digest().unwrap().unwrap(),
+        reference(&f.log, None).await.digest()
+    );
 }
 
 #[tokio::test]
@@ -612,11 +864,19 @@ async fn a_catch_up_next_to_a_running_projector_never_moves_the_checkpoint_back(
     let mut last = 0;
     loop {
         let na = a.step(&f.log).await.unwrap();
-        let cp = ViewStore::open(&store).unwrap().checkpoint().unwrap().map_or(0, |c| c.seq);
+        let cp = ViewStore::open(&store)
+            .unwrap()
+            .checkpoint()
+            .unwrap()
+            .map_or(0, |c| c.seq);
         assert!(cp >= last, "checkpoint went back from {last} to {cp}");
         last = cp;
         let nb = b.step(&f.log).await.unwrap();
-        let cp = ViewStore::open(&store).unwrap().checkpoint().unwrap().map_or(0, |c| c.seq);
+        let cp = ViewStore::open(&store)
+            .unwrap()
+            .checkpoint()
+            .unwrap()
+            .map_or(0, |c| c.seq);
         assert!(cp >= last, "checkpoint went back from {last} to {cp}");
         last = cp;
         if na == 0 && nb == 0 {

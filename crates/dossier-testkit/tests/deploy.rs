@@ -278,13 +278,16 @@ fn wait_until_led(admin: &mut Client, stream: &str, replicas: u32) {
         let info = admin.js(&format!("$JS.API.STREAM.INFO.{stream}"), "");
         let led = replicas <= 1
             || (info["cluster"]["leader"].is_string()
-                && info["cluster"]["replicas"]
-                    .as_array()
-                    .is_some_and(|r| r.len() + 1 == replicas as usize && r.iter().all(|p| p["current"] == true)));
+                && info["cluster"]["replicas"].as_array().is_some_and(|r| {
+                    r.len() + 1 == replicas as usize && r.iter().all(|p| p["current"] == true)
+                }));
         if led {
             return;
         }
-        assert!(Instant::now() < deadline, "stream {stream} has no leader with current replicas: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "stream {stream} has no leader with current replicas: {info}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -295,9 +298,17 @@ fn check_permissions(port: u16, replicas: u32) {
     let mut reader = Client::connect(port, READER);
 
     // The admin creates the ledger stream and the content bucket's stream.
-    let created = create_stream(&mut admin, "$JS.API.STREAM.CREATE.DOSSIER_T", &ledger_stream_config(replicas));
+    let created = create_stream(
+        &mut admin,
+        "$JS.API.STREAM.CREATE.DOSSIER_T",
+        &ledger_stream_config(replicas),
+    );
     assert_eq!(created["config"]["name"], "DOSSIER_T", "{created}");
-    create_stream(&mut admin, "$JS.API.STREAM.CREATE.OBJ_dossier-t-content", &content_stream_config(replicas));
+    create_stream(
+        &mut admin,
+        "$JS.API.STREAM.CREATE.OBJ_dossier-t-content",
+        &content_stream_config(replicas),
+    );
     // A replicated stream answers publishes only once it has a leader and current replicas.
     for stream in ["DOSSIER_T", "OBJ_dossier-t-content"] {
         wait_until_led(&mut admin, stream, replicas);
@@ -381,7 +392,10 @@ fn check_permissions(port: u16, replicas: u32) {
         "$JS.API.STREAM.CREATE.DOSSIER_T_CHECKPOINTS",
         &checkpoint_stream_config(replicas),
     );
-    assert_eq!(created["config"]["name"], "DOSSIER_T_CHECKPOINTS", "{created}");
+    assert_eq!(
+        created["config"]["name"], "DOSSIER_T_CHECKPOINTS",
+        "{created}"
+    );
     let ack = auditor
         .request("dossier.t.checkpoints", "checkpoint-1")
         .json("auditor checkpoint");

@@ -4,8 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use dossier_chain::{
-    event_id, seal_message, BatchBuilder, EncodedRecord, Failure, FailureKind, Genesis, Hash, Head, Signer,
-    StoredRecord, TrustRoot, Verifier, VerifyReport,
+    BatchBuilder, EncodedRecord, Failure, FailureKind, Genesis, Hash, Head, Signer, StoredRecord,
+    TrustRoot, Verifier, VerifyReport, event_id, seal_message,
 };
 use ed25519_dalek::{Signer as _, SigningKey};
 use time::OffsetDateTime;
@@ -28,7 +28,11 @@ pub fn corr(n: u128) -> Uuid {
 pub fn head_of(records: &[EncodedRecord]) -> Head {
     match records.last() {
         None => Head::empty(),
-        Some(r) => Head { seq: r.seq, hash: r.hash, recorded: Some(r.recorded.clone()) },
+        Some(r) => Head {
+            seq: r.seq,
+            hash: r.hash,
+            recorded: Some(r.recorded.clone()),
+        },
     }
 }
 
@@ -61,21 +65,41 @@ pub fn key_registered(signer: &Signer) -> Vec<u8> {
 
 /// The body of a `key.revoked` event.
 pub fn key_revoked(key: &str, reason: &str) -> Vec<u8> {
-    serde_json::to_vec(&dossier_chain::KeyRevoked { key: key.to_owned(), reason: reason.to_owned() }).unwrap()
+    serde_json::to_vec(&dossier_chain::KeyRevoked {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    })
+    .unwrap()
 }
 
 /// A small valid ledger: genesis, then `batches` batches of the given sizes signed by `founder`.
-pub fn simple_ledger(ledger: Uuid, founder: &Signer, batches: &[Vec<String>]) -> (Vec<EncodedRecord>, Vec<u64>) {
+pub fn simple_ledger(
+    ledger: Uuid,
+    founder: &Signer,
+    batches: &[Vec<String>],
+) -> (Vec<EncodedRecord>, Vec<u64>) {
     let mut records = Genesis::build(ledger, "test ledger", founder, at(0)).unwrap();
     let mut firsts = vec![1];
     for (i, bodies) in batches.iter().enumerate() {
         firsts.push(records.len() as u64 + 1);
-        let bodies: Vec<Vec<u8>> =
-            bodies.iter().map(|t| serde_json::to_vec(&serde_json::json!({ "text": t })).unwrap()).collect();
+        let bodies: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(|t| serde_json::to_vec(&serde_json::json!({ "text": t })).unwrap())
+            .collect();
         let entities: Vec<String> = (0..bodies.len()).map(|j| format!("note:{i}/{j}")).collect();
-        let events: Vec<(&str, &str, &str, &[u8])> =
-            bodies.iter().zip(&entities).map(|(b, e)| ("note.recorded", e.as_str(), "TLP:GREEN", b.as_slice())).collect();
-        append_batch(&mut records, ledger, founder, at(60 * (i as i64 + 1)), corr(i as u128 + 1), &events);
+        let events: Vec<(&str, &str, &str, &[u8])> = bodies
+            .iter()
+            .zip(&entities)
+            .map(|(b, e)| ("note.recorded", e.as_str(), "TLP:GREEN", b.as_slice()))
+            .collect();
+        append_batch(
+            &mut records,
+            ledger,
+            founder,
+            at(60 * (i as i64 + 1)),
+            corr(i as u128 + 1),
+            &events,
+        );
     }
     (records, firsts)
 }
@@ -84,7 +108,11 @@ pub fn simple_ledger(ledger: Uuid, founder: &Signer, batches: &[Vec<String>]) ->
 pub fn stored(records: &[EncodedRecord], with_hash: bool) -> Vec<StoredRecord> {
     records
         .iter()
-        .map(|r| StoredRecord { position: r.seq, stored_hash: with_hash.then_some(r.hash), bytes: r.bytes.clone() })
+        .map(|r| StoredRecord {
+            position: r.seq,
+            stored_hash: with_hash.then_some(r.hash),
+            bytes: r.bytes.clone(),
+        })
         .collect()
 }
 
@@ -112,7 +140,10 @@ pub fn verify_pinned(records: &[StoredRecord], founder: &Signer) -> VerifyReport
 
 /// The first failure, or a panic listing the report.
 pub fn first(report: &VerifyReport) -> &Failure {
-    report.failures.first().unwrap_or_else(|| panic!("expected a failure, verification passed: {report:?}"))
+    report
+        .failures
+        .first()
+        .unwrap_or_else(|| panic!("expected a failure, verification passed: {report:?}"))
 }
 
 /// `(seq, kind)` of every failure.
@@ -158,7 +189,11 @@ impl Fields {
     /// The record's bytes: a compact JSON object, members in the order of FORMAT.md.
     pub fn encode(&self) -> Vec<u8> {
         let s = |t: &str| serde_json::to_string(t).unwrap();
-        let extra = self.extra.as_deref().map(|e| format!(",{e}")).unwrap_or_default();
+        let extra = self
+            .extra
+            .as_deref()
+            .map(|e| format!(",{e}"))
+            .unwrap_or_default();
         format!(
             r#"{{"dossier":{},"ledger":{},"seq":{},"prev":{},"type":{},"schema":{},"entity":{},"id":{},"recorded":{},"actor":{{"key":{},"name":{}}},"marking":{},"correlation":{}{extra},"body":{}}}"#,
             self.dossier,
@@ -182,7 +217,14 @@ impl Fields {
 
 impl Forge {
     /// Continues `records` (a valid ledger) with a new batch signed by `secret`.
-    pub fn after(records: &[EncodedRecord], ledger: Uuid, secret: [u8; 32], name: &str, now: OffsetDateTime, correlation: Uuid) -> Forge {
+    pub fn after(
+        records: &[EncodedRecord],
+        ledger: Uuid,
+        secret: [u8; 32],
+        name: &str,
+        now: OffsetDateTime,
+        correlation: Uuid,
+    ) -> Forge {
         let head = head_of(records);
         let now = dossier_chain::format_recorded(now);
         let recorded = match head.recorded {
@@ -245,7 +287,13 @@ impl Forge {
     }
 
     /// Appends an event, letting `change` alter its fields first.
-    pub fn push_with(&mut self, event_type: &str, entity: &str, body: &str, change: impl FnOnce(&mut Fields)) -> &mut Forge {
+    pub fn push_with(
+        &mut self,
+        event_type: &str,
+        entity: &str,
+        body: &str,
+        change: impl FnOnce(&mut Fields),
+    ) -> &mut Forge {
         let mut f = self.fields(event_type, entity, "TLP:GREEN", body);
         change(&mut f);
         let bytes = f.encode();
@@ -262,7 +310,9 @@ impl Forge {
         let count = count.unwrap_or(self.batch_count);
         let ledger = Uuid::parse_str(&self.ledger).unwrap();
         let message = seal_message(&ledger, self.seq, &self.prev, count);
-        let sig = SigningKey::from_bytes(&self.secret).sign(&message).to_bytes();
+        let sig = SigningKey::from_bytes(&self.secret)
+            .sign(&message)
+            .to_bytes();
         let body = format!(
             r#"{{"count":{count},"head":"{}","key":"{}","sig":"{}"}}"#,
             self.prev.to_hex(),

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dossier_auditor::{status, Alarm, Announce, AnnounceError, Auditor, Event, Options, Report, Status, StoredCheckpoint};
+use dossier_auditor::{
+    Alarm, Announce, AnnounceError, Auditor, Event, Options, Report, Status, StoredCheckpoint,
+    status,
+};
 use dossier_jetstream::Announcer;
 
 use crate::backend::Backend;
@@ -26,8 +29,13 @@ fn print_event(e: &Event) {
         Event::Fresh => eprintln!("auditor: no checkpoint yet; verifying from seq 1"),
         Event::Resumed { size } => eprintln!("auditor: resuming from its checkpoint at seq {size}"),
         Event::Verified { size } => eprintln!("auditor: verified up to seq {size}"),
-        Event::Checkpointed(cp) => eprintln!("auditor: signed checkpoint at seq {} (root {})", cp.size, cp.root),
-        Event::Rescanned { size } => eprintln!("auditor: re-read records 1..={size}: they still match the checkpoint"),
+        Event::Checkpointed(cp) => eprintln!(
+            "auditor: signed checkpoint at seq {} (root {})",
+            cp.size, cp.root
+        ),
+        Event::Rescanned { size } => {
+            eprintln!("auditor: re-read records 1..={size}: they still match the checkpoint")
+        }
         Event::Alarm(a) => {
             let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
             eprintln!("auditor: ALARM {}{at}: {}", a.kind, a.detail);
@@ -64,12 +72,15 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     };
     let path = home.auditor_path();
     let quiet = args.quiet;
-    let auditor = Auditor::open(&log, &path, signer, trust, options).with_context(|| format!("opening {}", path.display()))?;
+    let auditor = Auditor::open(&log, &path, signer, trust, options)
+        .with_context(|| format!("opening {}", path.display()))?;
     let announcer = match &log {
         Backend::JetStream(js) => match js.announcer().await {
             Ok(a) => Some(a),
             Err(e) => {
-                eprintln!("auditor: warning: not publishing checkpoints and alarms to JetStream: {e}");
+                eprintln!(
+                    "auditor: warning: not publishing checkpoints and alarms to JetStream: {e}"
+                );
                 None
             }
         },
@@ -78,7 +89,11 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     let auditor = match announcer {
         Some(a) => {
             if !quiet {
-                eprintln!("auditor: publishing checkpoints on {} and alarms on {}", a.checkpoint_subject(), a.alarm_subject());
+                eprintln!(
+                    "auditor: publishing checkpoints on {} and alarms on {}",
+                    a.checkpoint_subject(),
+                    a.alarm_subject()
+                );
             }
             auditor.with_announcer(JetStreamAnnounce(a))
         }
@@ -90,25 +105,48 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
         }
     });
     if !quiet {
-        eprintln!("auditor: auditing {} into {}", home.describe(), path.display());
+        eprintln!(
+            "auditor: auditing {} into {}",
+            home.describe(),
+            path.display()
+        );
     }
-    let report = if args.once { auditor.once().await } else { auditor.run(super::serve::shutdown_signal()).await };
-    let report = report.map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
+    let report = if args.once {
+        auditor.once().await
+    } else {
+        auditor.run(super::serve::shutdown_signal()).await
+    };
+    let report = report
+        .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
     print_report(&report);
-    verdict(report.healthy, report.alarms.len() as u64 + report.earlier_alarms)
+    verdict(
+        report.healthy,
+        report.alarms.len() as u64 + report.earlier_alarms,
+    )
 }
 
 fn print_report(r: &Report) {
-    let cp = r.last_checkpoint.as_ref().map_or_else(|| "none".to_owned(), |c| format!("seq {} root {}", c.size, c.root));
+    let cp = r.last_checkpoint.as_ref().map_or_else(
+        || "none".to_owned(),
+        |c| format!("seq {} root {}", c.size, c.root),
+    );
     println!(
         "verified {} records ({} read in this run, resumed from {}); {} checkpoint(s) signed; last checkpoint: {cp}",
         r.verified, r.records_read, r.resumed_from, r.checkpoints_signed
     );
     for a in &r.alarms {
-        println!("ALARM {} {}: {}", a.kind, a.seq.map(|s| format!("seq {s}")).unwrap_or_default(), a.detail);
+        println!(
+            "ALARM {} {}: {}",
+            a.kind,
+            a.seq.map(|s| format!("seq {s}")).unwrap_or_default(),
+            a.detail
+        );
     }
     if r.earlier_alarms > 0 {
-        println!("{} alarm(s) recorded by earlier runs (see `dossier auditor status`)", r.earlier_alarms);
+        println!(
+            "{} alarm(s) recorded by earlier runs (see `dossier auditor status`)",
+            r.earlier_alarms
+        );
     }
     if r.healthy {
         println!("ok: healthy");
@@ -119,7 +157,10 @@ fn verdict(healthy: bool, alarms: u64) -> CliResult {
     if healthy {
         return Ok(());
     }
-    let mut e = CliError::new(VERIFY_FAILED, anyhow::anyhow!("auditor: UNHEALTHY: {alarms} alarm(s)"));
+    let mut e = CliError::new(
+        VERIFY_FAILED,
+        anyhow::anyhow!("auditor: UNHEALTHY: {alarms} alarm(s)"),
+    );
     e.printed = true;
     Err(e)
 }
@@ -131,7 +172,10 @@ fn load_status(home: &Home) -> CliResult<Status> {
 fn show_status(home: &Home, json: bool) -> CliResult {
     let s = load_status(home)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).context("encoding JSON")?
+        );
     } else {
         match &s.last_checkpoint {
             Some(c) => println!(
@@ -156,9 +200,13 @@ fn show_status(home: &Home, json: bool) -> CliResult {
 
 fn export(home: &Home, out: Option<&std::path::Path>) -> CliResult {
     let s = load_status(home)?;
-    let cp = s.last_checkpoint.context("the auditor has not signed a checkpoint yet")?;
+    let cp = s
+        .last_checkpoint
+        .context("the auditor has not signed a checkpoint yet")?;
     match out {
-        Some(p) => std::fs::write(p, &cp.note).with_context(|| format!("writing {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, &cp.note).with_context(|| format!("writing {}", p.display()))?
+        }
         None => print!("{}", cp.note),
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use dossier_projector::{Error as ProjectorError, Progress, ViewStore};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand};
 use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
@@ -30,17 +30,26 @@ pub fn projector_error(e: ProjectorError) -> CliError {
 async fn fresh_views(home: &Home) -> CliResult<(ViewStore, Progress)> {
     let log = home.open_log().await?;
     let path = home.views_path();
-    let progress = dossier_projector::catch_up(&log, &path).await.map_err(projector_error)?;
+    let progress = dossier_projector::catch_up(&log, &path)
+        .await
+        .map_err(projector_error)?;
     let views = ViewStore::open(&path).map_err(projector_error)?;
     Ok((views, progress))
 }
 
 fn question_id(q: &str) -> String {
-    if q.starts_with("question:") { q.to_owned() } else { format!("question:{q}") }
+    if q.starts_with("question:") {
+        q.to_owned()
+    } else {
+        format!("question:{q}")
+    }
 }
 
 fn store_err(e: ProjectorError) -> CliError {
-    CliError::new(FAILURE, anyhow::Error::new(e).context("reading the belief views"))
+    CliError::new(
+        FAILURE,
+        anyhow::Error::new(e).context("reading the belief views"),
+    )
 }
 
 fn out(text: &str) -> CliResult {
@@ -53,12 +62,17 @@ fn out(text: &str) -> CliResult {
 }
 
 fn pretty(v: &Value) -> CliResult<String> {
-    Ok(format!("{}\n", serde_json::to_string_pretty(v).context("encoding JSON")?))
+    Ok(format!(
+        "{}\n",
+        serde_json::to_string_pretty(v).context("encoding JSON")?
+    ))
 }
 
 /// A number without a needless `.0`, with thousands separators.
 fn number(v: &Value) -> String {
-    let Some(f) = v.as_f64() else { return v.to_string() };
+    let Some(f) = v.as_f64() else {
+        return v.to_string();
+    };
     if f.fract() != 0.0 {
         return format!("{f}");
     }
@@ -92,7 +106,12 @@ fn claim_value(v: &Value) -> String {
         return format!("{prefix}{}{}", number(&q["value"]), unit(&q["unit"]));
     }
     if let Some(r) = v.get("range") {
-        return format!("{}–{}{}", number(&r["low"]), number(&r["high"]), unit(&r["unit"]));
+        return format!(
+            "{}–{}{}",
+            number(&r["low"]),
+            number(&r["high"]),
+            unit(&r["unit"])
+        );
     }
     if let Some(c) = v.get("category").and_then(Value::as_str) {
         return c.to_owned();
@@ -104,22 +123,33 @@ fn claim_value(v: &Value) -> String {
 fn belief_value(v: &Value) -> String {
     match v["kind"].as_str() {
         Some("single") => claim_value(&v["value"]),
-        Some("range") => format!("{}–{}{}", number(&v["low"]), number(&v["high"]), unit(&v["unit"])),
-        Some("alternatives") => {
-            v["values"].as_array().map(|a| a.iter().map(claim_value).collect::<Vec<_>>().join(" | ")).unwrap_or_default()
-        }
+        Some("range") => format!(
+            "{}–{}{}",
+            number(&v["low"]),
+            number(&v["high"]),
+            unit(&v["unit"])
+        ),
+        Some("alternatives") => v["values"]
+            .as_array()
+            .map(|a| a.iter().map(claim_value).collect::<Vec<_>>().join(" | "))
+            .unwrap_or_default(),
         _ => "—".to_owned(),
     }
 }
 
 fn strs(v: &Value) -> Vec<&str> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Independent sources among the supporting claims (rule 5): claims of one speaker are one
 /// source, and `corroborates` relations marked `same_primary_source` join their claims.
 fn independent_sources(belief: &Value) -> usize {
-    let supporting = belief["provenance"]["supporting"].as_array().cloned().unwrap_or_default();
+    let supporting = belief["provenance"]["supporting"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut parent: BTreeMap<String, String> = BTreeMap::new();
     fn find(p: &mut BTreeMap<String, String>, x: &str) -> String {
         let next = p.get(x).cloned().unwrap_or_else(|| x.to_owned());
@@ -137,7 +167,9 @@ fn independent_sources(belief: &Value) -> usize {
         }
     };
     for c in &supporting {
-        let (Some(id), Some(speaker)) = (c["id"].as_str(), c["speaker"]["id"].as_str()) else { continue };
+        let (Some(id), Some(speaker)) = (c["id"].as_str(), c["speaker"]["id"].as_str()) else {
+            continue;
+        };
         union(&mut parent, id, &format!("speaker {speaker}"));
         for r in c["relations"].as_array().into_iter().flatten() {
             if r["kind"] == "corroborates" && r["independence"] == "same_primary_source" {
@@ -147,7 +179,11 @@ fn independent_sources(belief: &Value) -> usize {
             }
         }
     }
-    let mut roots: Vec<String> = supporting.iter().filter_map(|c| c["id"].as_str()).map(|id| find(&mut parent, id)).collect();
+    let mut roots: Vec<String> = supporting
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .map(|id| find(&mut parent, id))
+        .collect();
     roots.sort();
     roots.dedup();
     roots.len()
@@ -155,8 +191,15 @@ fn independent_sources(belief: &Value) -> usize {
 
 fn status_words(b: &Value) -> String {
     let summary = b["status"]["summary"].as_str().unwrap_or("?");
-    let flags: Vec<&str> = strs(&b["status"]["flags"]).into_iter().filter(|f| *f != summary).collect();
-    if flags.is_empty() { summary.to_owned() } else { format!("{summary} [{}]", flags.join(", ")) }
+    let flags: Vec<&str> = strs(&b["status"]["flags"])
+        .into_iter()
+        .filter(|f| *f != summary)
+        .collect();
+    if flags.is_empty() {
+        summary.to_owned()
+    } else {
+        format!("{summary} [{}]", flags.join(", "))
+    }
 }
 
 fn judgment(b: &Value) -> String {
@@ -170,12 +213,24 @@ fn judgment(b: &Value) -> String {
 
 fn when(v: &Value) -> String {
     // Recorded times are fixed-width; show them to the millisecond.
-    v.as_str().map(|s| if s.len() >= 23 { format!("{}Z", &s[..23]) } else { s.to_owned() }).unwrap_or_default()
+    v.as_str()
+        .map(|s| {
+            if s.len() >= 23 {
+                format!("{}Z", &s[..23])
+            } else {
+                s.to_owned()
+            }
+        })
+        .unwrap_or_default()
 }
 
 fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
     match as_of {
-        Some(t) => format!("as of {} (views at seq {})", when(&json!(t)), progress.applied),
+        Some(t) => format!(
+            "as of {} (views at seq {})",
+            when(&json!(t)),
+            progress.applied
+        ),
         None => format!("current (views at seq {})", progress.applied),
     }
 }
@@ -185,7 +240,11 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
     let list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
     if args.json {
-        let digest = if args.as_of.is_none() { views.digest().map_err(store_err)? } else { None };
+        let digest = if args.as_of.is_none() {
+            views.digest().map_err(store_err)?
+        } else {
+            None
+        };
         let doc = json!({
             "as_of": args.as_of,
             "seq": progress.applied,
@@ -195,14 +254,27 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
         });
         return out(&pretty(&doc)?);
     }
-    let mut text = format!("{} — {} question(s)\n", as_of_line(args.as_of.as_deref(), &progress), list.len());
-    let width = list.iter().filter_map(|b| b["question"]["id"].as_str()).map(str::len).max().unwrap_or(0);
+    let mut text = format!(
+        "{} — {} question(s)\n",
+        as_of_line(args.as_of.as_deref(), &progress),
+        list.len()
+    );
+    let width = list
+        .iter()
+        .filter_map(|b| b["question"]["id"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
     for b in &list {
         let sources = independent_sources(b);
         text.push_str(&format!(
             "{:<width$}  {:<24} {:<40} {:<28} {} source{}\n",
             b["question"]["id"].as_str().unwrap_or("?"),
-            if b["value"].is_null() { "—".to_owned() } else { belief_value(&b["value"]) },
+            if b["value"].is_null() {
+                "—".to_owned()
+            } else {
+                belief_value(&b["value"])
+            },
             status_words(b),
             judgment(b),
             sources,
@@ -220,8 +292,13 @@ fn not_posed(q: &str, as_of: Option<&str>) -> CliError {
     CliError::new(
         FAILURE,
         match as_of {
-            Some(t) => anyhow::anyhow!("{q} was not posed as of {}; `dossier beliefs` lists the questions", when(&json!(t))),
-            None => anyhow::anyhow!("no question {q} in the ledger; `dossier beliefs` lists the questions"),
+            Some(t) => anyhow::anyhow!(
+                "{q} was not posed as of {}; `dossier beliefs` lists the questions",
+                when(&json!(t))
+            ),
+            None => anyhow::anyhow!(
+                "no question {q} in the ledger; `dossier beliefs` lists the questions"
+            ),
         },
     )
 }
@@ -232,13 +309,20 @@ fn event_ref(e: &Value) -> String {
 }
 
 fn source_line(s: &Value) -> String {
-    let name = s["name"].as_str().map(|n| format!(" ({n})")).unwrap_or_default();
+    let name = s["name"]
+        .as_str()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
     let rel = match &s["reliability"] {
         Value::Null => "reliability unknown (never assessed)".to_owned(),
         r => format!(
             "reliability {}{}",
             r["rating"].as_str().unwrap_or("?"),
-            if r["known"] == false { " (cannot be judged)" } else { "" }
+            if r["known"] == false {
+                " (cannot be judged)"
+            } else {
+                ""
+            }
         ),
     };
     format!("{}{name}, {rel}", s["id"].as_str().unwrap_or("?"))
@@ -254,8 +338,17 @@ fn valid_time(v: &Value) -> String {
 }
 
 fn claim_tree(text: &mut String, c: &Value, lead: &str) {
-    let value = c.get("value").map(claim_value).map(|v| format!(" {v}")).unwrap_or_default();
-    let vt = c.get("valid_time").map(valid_time).filter(|s| !s.is_empty()).map(|s| format!(", valid {s}")).unwrap_or_default();
+    let value = c
+        .get("value")
+        .map(claim_value)
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    let vt = c
+        .get("valid_time")
+        .map(valid_time)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(", valid {s}"))
+        .unwrap_or_default();
     text.push_str(&format!(
         "{lead}{} — {}{value}{vt}, credibility {}\n",
         c["id"].as_str().unwrap_or("?"),
@@ -267,7 +360,10 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
     if let Some(via) = c.get("via") {
         text.push_str(&format!("{sub}via:     {}\n", source_line(via)));
     }
-    text.push_str(&format!("{sub}quote:   “{}”\n", c["quote"]["text"].as_str().unwrap_or("")));
+    text.push_str(&format!(
+        "{sub}quote:   “{}”\n",
+        c["quote"]["text"].as_str().unwrap_or("")
+    ));
     if let Some(r) = c.get("report") {
         text.push_str(&format!(
             "{sub}report:  {} “{}” — {}, published {}{}\n",
@@ -275,12 +371,21 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
             r["title"].as_str().unwrap_or("?"),
             r["publisher"].as_str().unwrap_or("?"),
             r["published"].as_str().unwrap_or("?"),
-            r.get("event").map(|e| format!(" ({})", event_ref(e))).unwrap_or_default(),
+            r.get("event")
+                .map(|e| format!(" ({})", event_ref(e)))
+                .unwrap_or_default(),
         ));
     }
-    let by: Vec<&str> = strs(&c["superseded_by"]).into_iter().chain(strs(&c["retracted_by"])).collect();
+    let by: Vec<&str> = strs(&c["superseded_by"])
+        .into_iter()
+        .chain(strs(&c["retracted_by"]))
+        .collect();
     if !by.is_empty() {
-        let what = if c["state"] == "retracted" { "retracted by" } else { "superseded by" };
+        let what = if c["state"] == "retracted" {
+            "retracted by"
+        } else {
+            "superseded by"
+        };
         text.push_str(&format!("{sub}{what} {}\n", by.join(", ")));
     }
     for r in c["relations"].as_array().into_iter().flatten() {
@@ -292,7 +397,11 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
             event_ref(&r["event"]),
         ));
     }
-    text.push_str(&format!("{sub}event:   {} ({})\n", event_ref(&c["event"]), when(&c["event"]["recorded"])));
+    text.push_str(&format!(
+        "{sub}event:   {} ({})\n",
+        event_ref(&c["event"]),
+        when(&c["event"]["recorded"])
+    ));
 }
 
 /// Folds the ledger's domain events recorded up to `as_of` (all if `None`) into a fresh engine:
@@ -303,17 +412,29 @@ async fn fold(home: &Home, as_of: Option<&str>) -> CliResult<(dossier_beliefs::E
     let mut engine = dossier_beliefs::Engine::new();
     let mut last = 0;
     dossier_log::for_each_record(&log, 1, |r| -> anyhow::Result<()> {
-        let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable; run `dossier verify`", r.position))?;
+        let view = RecordView::parse(&r.bytes).with_context(|| {
+            format!("record {} is unreadable; run `dossier verify`", r.position)
+        })?;
         if as_of.is_some_and(|t| view.recorded > t) {
             return Ok(());
         }
         last = r.position;
-        let Ok(event) = dossier_model::DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes()) else {
+        let Ok(event) = dossier_model::DomainEvent::decode(
+            view.event_type,
+            view.schema,
+            view.body.get().as_bytes(),
+        ) else {
             return Ok(()); // control records (genesis, seals, keys) are not domain events
         };
-        let recorded = dossier_model::Timestamp::parse(view.recorded).with_context(|| format!("record {}: recorded time", r.position))?;
+        let recorded = dossier_model::Timestamp::parse(view.recorded)
+            .with_context(|| format!("record {}: recorded time", r.position))?;
         let hash = Hash::of_record(&r.bytes).to_hex();
-        engine.apply(dossier_beliefs::Recorded { seq: r.position, hash: &hash, recorded, event: &event });
+        engine.apply(dossier_beliefs::Recorded {
+            seq: r.position,
+            hash: &hash,
+            recorded,
+            event: &event,
+        });
         Ok(())
     })
     .await?;
@@ -325,15 +446,21 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     if let Some(at) = args.at {
         let q = question_id(&args.question);
         let (engine, seq) = fold(home, args.as_of.as_deref()).await?;
-        let id = dossier_model::EntityId::parse(&q).map_err(|e| CliError::new(FAILURE, anyhow::anyhow!("{q}: {e}")))?;
+        let id = dossier_model::EntityId::parse(&q)
+            .map_err(|e| CliError::new(FAILURE, anyhow::anyhow!("{q}: {e}")))?;
         let Some(b) = engine.belief(&id, Some(at)) else {
             return Err(not_posed(&q, args.as_of.as_deref()));
         };
         let b = serde_json::to_value(&b).context("encoding the belief")?;
         if args.json {
-            return out(&pretty(&json!({ "as_of": args.as_of, "valid_at": at.to_string(), "seq": seq, "belief": b }))?);
+            return out(&pretty(
+                &json!({ "as_of": args.as_of, "valid_at": at.to_string(), "seq": seq, "belief": b }),
+            )?);
         }
-        let progress = Progress { applied: seq, head: seq };
+        let progress = Progress {
+            applied: seq,
+            head: seq,
+        };
         let text = why_text(&b, args.as_of.as_deref(), &progress);
         return out(&format!("valid at {at} (folded from the ledger)\n{text}"));
     }
@@ -343,7 +470,9 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
     if args.json {
-        return out(&pretty(&json!({ "as_of": args.as_of, "seq": progress.applied, "belief": b }))?);
+        return out(&pretty(
+            &json!({ "as_of": args.as_of, "seq": progress.applied, "belief": b }),
+        )?);
     }
     out(&why_text(&b, args.as_of.as_deref(), &progress))
 }
@@ -351,17 +480,32 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
 /// The provenance tree of a belief, for a terminal.
 pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
     let mut t = String::new();
-    t.push_str(&format!("{} — {}\n", b["question"]["id"].as_str().unwrap_or("?"), b["question"]["text"].as_str().unwrap_or("")));
+    t.push_str(&format!(
+        "{} — {}\n",
+        b["question"]["id"].as_str().unwrap_or("?"),
+        b["question"]["text"].as_str().unwrap_or("")
+    ));
     t.push_str(&format!("  {}\n", as_of_line(as_of, progress)));
-    let value = if b["value"].is_null() { "—".to_owned() } else { belief_value(&b["value"]) };
+    let value = if b["value"].is_null() {
+        "—".to_owned()
+    } else {
+        belief_value(&b["value"])
+    };
     t.push_str(&format!("  belief:   {value}\n"));
     if b["evidence_value"] != b["value"] {
-        let ev = if b["evidence_value"].is_null() { "—".to_owned() } else { belief_value(&b["evidence_value"]) };
+        let ev = if b["evidence_value"].is_null() {
+            "—".to_owned()
+        } else {
+            belief_value(&b["evidence_value"])
+        };
         t.push_str(&format!("  evidence: {ev}\n"));
     }
     t.push_str(&format!("  status:   {}\n", status_words(b)));
     t.push_str(&format!("  judgment: {}\n", judgment(b)));
-    t.push_str(&format!("  sources:  {} independent\n", independent_sources(b)));
+    t.push_str(&format!(
+        "  sources:  {} independent\n",
+        independent_sources(b)
+    ));
     if let Some(best) = b["best_claim"].as_str() {
         t.push_str(&format!("  best claim: {best}\n"));
     }
@@ -387,7 +531,9 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
         t.push_str(&format!(
             "  assessment {} — {}{}: {} ({})\n",
             a["id"].as_str().unwrap_or("?"),
-            a.get("value").map(|v| format!("{} ", claim_value(v))).unwrap_or_default(),
+            a.get("value")
+                .map(|v| format!("{} ", claim_value(v)))
+                .unwrap_or_default(),
             judgment(&json!({ "likelihood": a["likelihood"], "confidence": a["confidence"] })),
             a["rationale"].as_str().unwrap_or(""),
             event_ref(&a["event"]),
@@ -402,7 +548,10 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
             event_ref(&r["event"]),
         ));
     }
-    t.push_str(&format!("  policy {}\n", b["policy"].as_str().unwrap_or("?")));
+    t.push_str(&format!(
+        "  policy {}\n",
+        b["policy"].as_str().unwrap_or("?")
+    ));
     t
 }
 
@@ -410,24 +559,42 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
 pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
     let q = question_id(&args.question);
-    if views.belief(&q, args.as_of.as_deref()).map_err(store_err)?.is_none() {
+    if views
+        .belief(&q, args.as_of.as_deref())
+        .map_err(store_err)?
+        .is_none()
+    {
         return Err(not_posed(&q, args.as_of.as_deref()));
     }
-    let changes = views.history(&q, args.as_of.as_deref()).map_err(store_err)?;
+    let changes = views
+        .history(&q, args.as_of.as_deref())
+        .map_err(store_err)?;
     if args.json {
-        return out(&pretty(&json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "changes": changes }))?);
+        return out(&pretty(
+            &json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "changes": changes }),
+        )?);
     }
-    let mut t = format!("{q} — {}, {} change(s)\n", as_of_line(args.as_of.as_deref(), &progress), changes.len());
+    let mut t = format!(
+        "{q} — {}, {} change(s)\n",
+        as_of_line(args.as_of.as_deref(), &progress),
+        changes.len()
+    );
     for c in &changes {
         let after = &c["after"];
-        let value = if after["value"].is_null() { "—".to_owned() } else { belief_value(&after["value"]) };
+        let value = if after["value"].is_null() {
+            "—".to_owned()
+        } else {
+            belief_value(&after["value"])
+        };
         t.push_str(&format!(
             "{}  seq {:>6}  {}\n{:38}→ {value}, {}\n",
             when(&c["recorded"]),
             c["seq"],
             c["reason"].as_str().unwrap_or(""),
             "",
-            status_words(&json!({ "status": { "summary": after["summary"], "flags": after["flags"] } })),
+            status_words(
+                &json!({ "status": { "summary": after["summary"], "flags": after["flags"] } })
+            ),
         ));
     }
     out(&t)
@@ -440,13 +607,20 @@ pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
     let (json_out, rebuilt) = match cmd {
         ViewsCommand::Status { json } => (*json, false),
         ViewsCommand::Rebuild { json } => {
-            dossier_projector::rebuild(&log, &path).await.map_err(projector_error)?;
+            dossier_projector::rebuild(&log, &path)
+                .await
+                .map_err(projector_error)?;
             (*json, true)
         }
     };
-    let progress = dossier_projector::status(&log, &path).await.map_err(projector_error)?;
+    let progress = dossier_projector::status(&log, &path)
+        .await
+        .map_err(projector_error)?;
     let (checkpoint, digest) = match ViewStore::open(&path) {
-        Ok(v) => (v.checkpoint().map_err(store_err)?, v.digest().map_err(store_err)?),
+        Ok(v) => (
+            v.checkpoint().map_err(store_err)?,
+            v.digest().map_err(store_err)?,
+        ),
         Err(ProjectorError::NoStore(_)) => (None, None),
         Err(e) => return Err(store_err(e)),
     };

@@ -4,14 +4,16 @@ use std::io::Read as _;
 
 use anyhow::Context as _;
 use dossier_chain::event_id;
-use dossier_log::{ledger, EventLog, PendingEvent, PublishError, PublishOutcome, Publisher};
+use dossier_log::{EventLog, PendingEvent, PublishError, PublishOutcome, Publisher, ledger};
 
 use crate::backend::Backend;
-use dossier_model::{parse_bundle, validate as validate_bundle, BundleError, KnownEntities, MAX_BUNDLE_BYTES};
+use dossier_model::{
+    BundleError, KnownEntities, MAX_BUNDLE_BYTES, parse_bundle, validate as validate_bundle,
+};
 use serde::Serialize;
 
 use crate::cli::{FilesArgs, PublishArgs};
-use crate::exit::{CliError, CliResult, CONFLICT, INVALID_INPUT};
+use crate::exit::{CONFLICT, CliError, CliResult, INVALID_INPUT};
 use crate::home::Home;
 
 /// A bundle that passed every check.
@@ -44,7 +46,11 @@ fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
             "",
             format!(
                 "the {} {:.1} MB; a bundle is limited to {} MiB (it holds one report's text, not attachments)",
-                if exact { "file is" } else { "input is more than" },
+                if exact {
+                    "file is"
+                } else {
+                    "input is more than"
+                },
                 size as f64 / 1e6,
                 limit / (1024 * 1024)
             ),
@@ -55,20 +61,24 @@ fn read_input(name: &str) -> Result<(String, Vec<u8>), BundleError> {
         std::io::stdin()
             .take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| BundleError::new("<stdin>", "", format!("cannot read standard input: {e}")))?;
+            .map_err(|e| {
+                BundleError::new("<stdin>", "", format!("cannot read standard input: {e}"))
+            })?;
         if bytes.len() as u64 > limit {
             return Err(too_big(limit, "<stdin>", false));
         }
         return Ok(("<stdin>".to_owned(), bytes));
     }
-    let meta = std::fs::metadata(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
+    let meta = std::fs::metadata(name)
+        .map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(BundleError::new(name, "", "not a regular file"));
     }
     if meta.len() > limit {
         return Err(too_big(meta.len(), name, true));
     }
-    let bytes = std::fs::read(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(name).map_err(|e| BundleError::new(name, "", format!("cannot read: {e}")))?;
     Ok((name.to_owned(), bytes))
 }
 
@@ -80,8 +90,10 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
     let mut earlier = KnownEntities::default();
     // Events defined by earlier files of this run: an identical one later is a no-op, a
     // different one under the same id a conflict, found before anything is appended.
-    let mut in_run: std::collections::HashMap<dossier_chain::EventId, (dossier_chain::Hash, String)> =
-        std::collections::HashMap::new();
+    let mut in_run: std::collections::HashMap<
+        dossier_chain::EventId,
+        (dossier_chain::Hash, String),
+    > = std::collections::HashMap::new();
     let mut checked = Vec::new();
     for name in files {
         let (file, bytes) = match read_input(name) {
@@ -100,8 +112,14 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
         };
         let mut known = earlier.clone();
         if let Some(log) = log {
-            let refs: Vec<_> = bundle.external_references().into_iter().filter(|id| !known.contains(id)).collect();
-            let fetched = ledger::known_entities(log, &refs).await.context("reading the ledger")?;
+            let refs: Vec<_> = bundle
+                .external_references()
+                .into_iter()
+                .filter(|id| !known.contains(id))
+                .collect();
+            let fetched = ledger::known_entities(log, &refs)
+                .await
+                .context("reading the ledger")?;
             known.extend(fetched);
         }
         let bundle = match validate_bundle(&file, bundle, &known) {
@@ -129,7 +147,10 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             }
         }
         if let Some(log) = log {
-            let ids: Vec<_> = events.iter().map(|e| event_id(&e.event_type, &e.entity_key)).collect();
+            let ids: Vec<_> = events
+                .iter()
+                .map(|e| event_id(&e.event_type, &e.entity_key))
+                .collect();
             let found = log.lookup(&ids).await.context("reading the ledger index")?;
             for (e, f) in events.iter().zip(found) {
                 match f {
@@ -144,7 +165,12 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
                 }
             }
         }
-        checked.push(Checked { file, events, texts, already_recorded });
+        checked.push(Checked {
+            file,
+            events,
+            texts,
+            already_recorded,
+        });
     }
     for e in &errors {
         eprintln!("{e}");
@@ -155,13 +181,22 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
     if !errors.is_empty() {
         let mut err = CliError::new(
             INVALID_INPUT,
-            anyhow::anyhow!("{} error(s) in the input; nothing was appended", errors.len()),
+            anyhow::anyhow!(
+                "{} error(s) in the input; nothing was appended",
+                errors.len()
+            ),
         );
         err.printed = true;
         return Err(err);
     }
     if !conflicts.is_empty() {
-        let mut err = CliError::new(CONFLICT, anyhow::anyhow!("{} conflict(s) with the ledger; nothing was appended", conflicts.len()));
+        let mut err = CliError::new(
+            CONFLICT,
+            anyhow::anyhow!(
+                "{} conflict(s) with the ledger; nothing was appended",
+                conflicts.len()
+            ),
+        );
         err.printed = true;
         return Err(err);
     }
@@ -190,10 +225,16 @@ pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).context("encoding JSON")?
+        );
     } else {
         for r in &reports {
-            println!("ok {}: {} events ({} new, {} already recorded)", r.file, r.events, r.new, r.already_recorded);
+            println!(
+                "ok {}: {} events ({} new, {} already recorded)",
+                r.file, r.events, r.new, r.already_recorded
+            );
         }
     }
     Ok(())
@@ -204,25 +245,41 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
     let log = home.open_log().await?;
     let checked = check(Some(&log), &args.files.files).await?;
     let signer = home.producer(args.key.as_deref())?;
-    let ledger_id = ledger::ledger_id(&log).await.context("reading the genesis record")?.context("the ledger is empty")?;
+    let ledger_id = ledger::ledger_id(&log)
+        .await
+        .context("reading the genesis record")?
+        .context("the ledger is empty")?;
     // `check` has just consulted the index, so the first attempt need not repeat it.
     let publisher = Publisher::new(&log, &signer, ledger_id).optimistic(true);
     let mut reports = Vec::new();
     // Several files go through the pipelined path: the next batch is built while one is
     // appended. Each file is still one atomic batch.
-    let batches = checked.iter().map(|c| (c.events.clone(), c.texts.clone())).collect();
+    let batches = checked
+        .iter()
+        .map(|c| (c.events.clone(), c.texts.clone()))
+        .collect();
     let outcomes = publisher.publish_all(batches).await.map_err(|e| match e {
         PublishError::ContentConflict { .. } => CliError::new(CONFLICT, e),
         other => CliError::from(anyhow::Error::new(other).context("publishing")),
     })?;
     for (c, outcome) in checked.iter().zip(outcomes) {
         let report = match outcome {
-            PublishOutcome::Appended { first, last, appended, already_recorded, .. } => {
+            PublishOutcome::Appended {
+                first,
+                last,
+                appended,
+                already_recorded,
+                ..
+            } => {
                 if !args.files.json {
                     println!(
                         "published {}: seq {first}..={last} ({appended} events + seal{})",
                         c.file,
-                        if already_recorded > 0 { format!(", {already_recorded} already recorded") } else { String::new() }
+                        if already_recorded > 0 {
+                            format!(", {already_recorded} already recorded")
+                        } else {
+                            String::new()
+                        }
                     );
                 }
                 FileReport {
@@ -236,15 +293,28 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
             }
             PublishOutcome::AlreadyRecorded { events } => {
                 if !args.files.json {
-                    println!("unchanged {}: all {events} events are already recorded; nothing appended", c.file);
+                    println!(
+                        "unchanged {}: all {events} events are already recorded; nothing appended",
+                        c.file
+                    );
                 }
-                FileReport { file: &c.file, events, new: 0, already_recorded: events, first_seq: None, last_seq: None }
+                FileReport {
+                    file: &c.file,
+                    events,
+                    new: 0,
+                    already_recorded: events,
+                    first_seq: None,
+                    last_seq: None,
+                }
             }
         };
         reports.push(report);
     }
     if args.files.json {
-        println!("{}", serde_json::to_string_pretty(&reports).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).context("encoding JSON")?
+        );
     }
     Ok(())
 }

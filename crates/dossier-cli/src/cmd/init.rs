@@ -26,13 +26,17 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
     if exists {
         return Err(CliError::new(
             FAILURE,
-            anyhow::anyhow!("{} already holds a ledger; nothing was changed", home.describe()),
+            anyhow::anyhow!(
+                "{} already holds a ledger; nothing was changed",
+                home.describe()
+            ),
         ));
     }
     home.create()?;
     let founder = Signer::generate(&args.producer);
     let ledger = Uuid::new_v4();
-    let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc()).context("building the genesis record")?;
+    let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc())
+        .context("building the genesis record")?;
     home.save_key(&founder)?;
     let log = match home.create_log().await {
         Ok(log) => log,
@@ -49,7 +53,10 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
             home.remove_key(founder.id());
             let already = matches!(e, AppendError::Conflict { .. });
             let error = anyhow::Error::new(e).context(if already {
-                format!("{} already holds a ledger (another init won); nothing was changed", home.describe())
+                format!(
+                    "{} already holds a ledger (another init won); nothing was changed",
+                    home.describe()
+                )
             } else {
                 "writing the genesis record".to_owned()
             });
@@ -64,8 +71,20 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
 /// `dossier init`.
 pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
     let c = create(home, args).await?;
-    println!("created ledger {} ({}) in {}", c.ledger, args.name, home.describe());
-    println!("founding key {} ({}), public key {}", c.founder.id(), c.founder.name(), c.founder.public_hex());
-    println!("the founding public key is pinned in root.pub; give it to auditors for `dossier verify --trust`");
+    println!(
+        "created ledger {} ({}) in {}",
+        c.ledger,
+        args.name,
+        home.describe()
+    );
+    println!(
+        "founding key {} ({}), public key {}",
+        c.founder.id(),
+        c.founder.name(),
+        c.founder.public_hex()
+    );
+    println!(
+        "the founding public key is pinned in root.pub; give it to auditors for `dossier verify --trust`"
+    );
     Ok(())
 }

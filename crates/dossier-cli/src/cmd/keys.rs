@@ -1,8 +1,10 @@
 //! `dossier keys`: the producer keys a ledger trusts.
 
 use anyhow::Context as _;
-use dossier_chain::{control, key_id, parse_public_hex, GenesisBody, KeyRegistered, KeyRevoked, RecordView, Signer};
-use dossier_log::{ledger, PendingEvent, PublishOutcome, Publisher};
+use dossier_chain::{
+    GenesisBody, KeyRegistered, KeyRevoked, RecordView, Signer, control, key_id, parse_public_hex,
+};
+use dossier_log::{PendingEvent, PublishOutcome, Publisher, ledger};
 
 use crate::backend::Backend;
 use serde::Serialize;
@@ -26,7 +28,8 @@ pub(crate) struct KeyInfo {
 pub(crate) async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<KeyInfo>> {
     let mut keys: Vec<KeyInfo> = Vec::new();
     dossier_log::for_each_record(log, 1, |r| -> anyhow::Result<()> {
-        let view = RecordView::parse(&r.bytes).with_context(|| format!("record {} is unreadable", r.position))?;
+        let view = RecordView::parse(&r.bytes)
+            .with_context(|| format!("record {} is unreadable", r.position))?;
         match view.event_type {
             control::GENESIS => {
                 let g: GenesisBody = serde_json::from_str(view.body.get())?;
@@ -52,12 +55,24 @@ pub(crate) async fn list_keys(home: &Home, log: &Backend) -> anyhow::Result<Vec<
 
 fn info(home: &Home, k: KeyRegistered, seq: u64, founding: bool) -> KeyInfo {
     let secret_here = home.has_key(&k.key);
-    KeyInfo { key: k.key, name: k.name, public: k.public, registered_seq: seq, revoked_seq: None, founding, secret_here }
+    KeyInfo {
+        key: k.key,
+        name: k.name,
+        public: k.public,
+        registered_seq: seq,
+        revoked_seq: None,
+        founding,
+        secret_here,
+    }
 }
 
 fn registration(public_hex: &str, name: &str) -> anyhow::Result<PendingEvent> {
     let public = parse_public_hex(public_hex)?;
-    let body = KeyRegistered { key: key_id(&public), public: hex_lower(public_hex), name: name.to_owned() };
+    let body = KeyRegistered {
+        key: key_id(&public),
+        public: hex_lower(public_hex),
+        name: name.to_owned(),
+    };
     Ok(PendingEvent {
         event_type: control::KEY_REGISTERED.into(),
         schema: control::SCHEMA,
@@ -68,7 +83,10 @@ fn registration(public_hex: &str, name: &str) -> anyhow::Result<PendingEvent> {
 }
 
 fn revocation(key: &str, reason: &str) -> anyhow::Result<PendingEvent> {
-    let body = KeyRevoked { key: key.to_owned(), reason: reason.to_owned() };
+    let body = KeyRevoked {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    };
     Ok(PendingEvent {
         event_type: control::KEY_REVOKED.into(),
         schema: control::SCHEMA,
@@ -82,9 +100,19 @@ fn hex_lower(text: &str) -> String {
     text.trim().to_ascii_lowercase()
 }
 
-async fn publish(log: &Backend, signer: &Signer, events: &[PendingEvent]) -> CliResult<PublishOutcome> {
-    let ledger = ledger::ledger_id(log).await.context("reading the genesis")?.context("the ledger is empty")?;
-    Publisher::new(log, signer, ledger).publish(events, &[]).await.map_err(|e| CliError::new(FAILURE, e))
+async fn publish(
+    log: &Backend,
+    signer: &Signer,
+    events: &[PendingEvent],
+) -> CliResult<PublishOutcome> {
+    let ledger = ledger::ledger_id(log)
+        .await
+        .context("reading the genesis")?
+        .context("the ledger is empty")?;
+    Publisher::new(log, signer, ledger)
+        .publish(events, &[])
+        .await
+        .map_err(|e| CliError::new(FAILURE, e))
 }
 
 /// `dossier keys …`.
@@ -94,7 +122,10 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
         KeysCommand::List { json } => {
             let keys = list_keys(home, &log).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&keys).context("encoding JSON")?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&keys).context("encoding JSON")?
+                );
             } else {
                 for k in keys {
                     let state = match k.revoked_seq {
@@ -107,12 +138,20 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                         k.name,
                         k.registered_seq,
                         if k.founding { ", founding key" } else { "" },
-                        if k.secret_here { ", secret in this directory" } else { "" }
+                        if k.secret_here {
+                            ", secret in this directory"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
         }
-        KeysCommand::Register { name, public, use_it } => {
+        KeysCommand::Register {
+            name,
+            public,
+            use_it,
+        } => {
             let signer = home.producer(None)?;
             let (event, new) = match public {
                 Some(p) => (registration(p, name)?, None),
@@ -130,7 +169,11 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 }
                 return Err(e);
             }
-            println!("registered key {} ({name}), signed by {}", event.entity_key, signer.id());
+            println!(
+                "registered key {} ({name}), signed by {}",
+                event.entity_key,
+                signer.id()
+            );
             if *use_it {
                 home.set_producer(&event.entity_key)?;
                 println!("this directory now publishes with key {}", event.entity_key);
@@ -144,13 +187,20 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 None => {
                     return Err(CliError::new(
                         FAILURE,
-                        anyhow::anyhow!("key {key} is not registered in this ledger (`dossier keys list` shows its keys); nothing was appended"),
+                        anyhow::anyhow!(
+                            "key {key} is not registered in this ledger (`dossier keys list` shows its keys); nothing was appended"
+                        ),
                     ));
                 }
-                Some(KeyInfo { revoked_seq: Some(seq), .. }) => {
+                Some(KeyInfo {
+                    revoked_seq: Some(seq),
+                    ..
+                }) => {
                     return Err(CliError::new(
                         FAILURE,
-                        anyhow::anyhow!("key {key} was already revoked at seq {seq}; nothing was appended"),
+                        anyhow::anyhow!(
+                            "key {key} was already revoked at seq {seq}; nothing was appended"
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -163,13 +213,21 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             let old = home.producer(None)?;
             let new = Signer::generate(name.as_deref().unwrap_or(old.name()));
             home.save_key(&new)?;
-            let events = [registration(&new.public_hex(), new.name())?, revocation(old.id(), &format!("rotated to {}", new.id()))?];
+            let events = [
+                registration(&new.public_hex(), new.name())?,
+                revocation(old.id(), &format!("rotated to {}", new.id()))?,
+            ];
             if let Err(e) = publish(&log, &old, &events).await {
                 home.remove_key(new.id());
                 return Err(e);
             }
             home.set_producer(new.id())?;
-            println!("rotated: key {} replaces {} (revoked); this directory now publishes with {}", new.id(), old.id(), new.id());
+            println!(
+                "rotated: key {} replaces {} (revoked); this directory now publishes with {}",
+                new.id(),
+                old.id(),
+                new.id()
+            );
         }
     }
     Ok(())

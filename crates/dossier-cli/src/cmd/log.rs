@@ -1,7 +1,7 @@
 //! `dossier log` and `dossier show`: reading records.
 
 use anyhow::Context as _;
-use dossier_chain::{control, Hash, RecordView, StoredRecord};
+use dossier_chain::{Hash, RecordView, StoredRecord, control};
 use dossier_log::EventLog as _;
 use serde::Serialize;
 
@@ -25,7 +25,10 @@ struct Line<'a> {
 fn matches(filters: &[String], event_type: &str) -> bool {
     filters.is_empty()
         || filters.iter().any(|f| {
-            event_type == f || event_type.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            event_type == f
+                || event_type
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
         })
 }
 
@@ -45,8 +48,12 @@ pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
             if r.position > to || shown >= limit {
                 break 'pages;
             }
-            let view = RecordView::parse(&r.bytes)
-                .with_context(|| format!("record {} is not readable; run `dossier verify`", r.position))?;
+            let view = RecordView::parse(&r.bytes).with_context(|| {
+                format!(
+                    "record {} is not readable; run `dossier verify`",
+                    r.position
+                )
+            })?;
             if (view.event_type == control::SEAL && !args.seals && args.event_type.is_empty())
                 || !matches(&args.event_type, view.event_type)
             {
@@ -64,10 +71,12 @@ pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
                 hash: Hash::of_record(&r.bytes).to_hex(),
             };
             let written = if args.json {
-                serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other).and_then(|()| {
-                    use std::io::Write as _;
-                    writeln!(out)
-                })
+                serde_json::to_writer(&mut out, &line)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| {
+                        use std::io::Write as _;
+                        writeln!(out)
+                    })
             } else {
                 use std::io::Write as _;
                 writeln!(
@@ -93,12 +102,20 @@ pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
 
 async fn fetch(home: &Home, seq: u64) -> CliResult<StoredRecord> {
     let log = home.open_log().await?;
-    let rec = log.read(seq, 1).await.context("reading the record")?.into_iter().next();
+    let rec = log
+        .read(seq, 1)
+        .await
+        .context("reading the record")?
+        .into_iter()
+        .next();
     match rec {
         Some(r) if r.position == seq => Ok(r),
         _ => {
             let head = log.head().await.context("reading the head")?;
-            Err(CliError::new(FAILURE, anyhow::anyhow!("no record {seq}: the ledger holds 1..={}", head.seq)))
+            Err(CliError::new(
+                FAILURE,
+                anyhow::anyhow!("no record {seq}: the ledger holds 1..={}", head.seq),
+            ))
         }
     }
 }
@@ -109,7 +126,9 @@ pub async fn show(home: &Home, args: &ShowArgs) -> CliResult {
     if args.raw {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        out.write_all(&rec.bytes).and_then(|()| out.flush()).context("writing output")?;
+        out.write_all(&rec.bytes)
+            .and_then(|()| out.flush())
+            .context("writing output")?;
         return Ok(());
     }
     let hash = Hash::of_record(&rec.bytes).to_hex();
@@ -117,12 +136,18 @@ pub async fn show(home: &Home, args: &ShowArgs) -> CliResult {
         .with_context(|| format!("record {} is not JSON; run `dossier verify`", args.seq))?;
     if args.json {
         let doc = serde_json::json!({ "seq": rec.position, "hash": hash, "record": value });
-        println!("{}", serde_json::to_string_pretty(&doc).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding JSON")?
+        );
     } else {
         println!("seq     {}", rec.position);
         println!("hash    {hash}");
         println!("size    {} bytes", rec.bytes.len());
-        println!("{}", serde_json::to_string_pretty(&value).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).context("encoding JSON")?
+        );
     }
     Ok(())
 }

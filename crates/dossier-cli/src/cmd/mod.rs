@@ -24,7 +24,10 @@ fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
     cfg.replicas = a.replicas.unwrap_or(1);
     cfg.allow_unsafe_stream = a.allow_unsafe_stream;
     cfg.credentials = if let (Some(user), Some(password)) = (&a.nats_user, &a.nats_password) {
-        Credentials::UserPassword { user: user.clone(), password: password.clone() }
+        Credentials::UserPassword {
+            user: user.clone(),
+            password: password.clone(),
+        }
     } else if let Some(t) = &a.nats_token {
         Credentials::Token(t.clone())
     } else if let Some(seed) = &a.nats_nkey {
@@ -44,7 +47,8 @@ fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
 /// Runs a parsed command line.
 pub async fn run(mut args: Cli) -> CliResult {
     let dir = Home::resolve(args.data_dir.clone())?.dir_path();
-    crate::config::FileConfig::load(args.config.as_deref(), &dir.join("config.toml"))?.fill(&mut args);
+    crate::config::FileConfig::load(args.config.as_deref(), &dir.join("config.toml"))?
+        .fill(&mut args);
     let home = || -> anyhow::Result<Home> {
         let home = Home::resolve(args.data_dir.clone())?;
         Ok(match &args.nats_url {

@@ -1,12 +1,12 @@
 //! `dossier checkpoint`, `dossier prove`, `dossier check-proof` and `verify --checkpoint`:
 //! signed checkpoints and Merkle proofs that outside parties check without the ledger.
 
-use anyhow::{bail, Context as _};
-use dossier_chain::{parse_public_hex, Hash, RecordView};
-use dossier_log::{ledger, EventLog};
+use anyhow::{Context as _, bail};
+use dossier_chain::{Hash, RecordView, parse_public_hex};
+use dossier_log::{EventLog, ledger};
 use dossier_proofs::{
-    checkpoint_verifier, ForkEvidence, consistency_proof, inclusion_proof, open_checkpoint, verify_consistency, verify_inclusion,
-    Checkpoint, TreeHead,
+    Checkpoint, ForkEvidence, TreeHead, checkpoint_verifier, consistency_proof, inclusion_proof,
+    open_checkpoint, verify_consistency, verify_inclusion,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,17 +64,34 @@ fn hex_path(path: &[Hash]) -> Vec<String> {
 }
 
 fn parse_path(path: &[String]) -> anyhow::Result<Vec<Hash>> {
-    path.iter().map(|h| Hash::from_hex(h).with_context(|| format!("proof hash {h:?} is not 64 hex digits"))).collect()
+    path.iter()
+        .map(|h| {
+            Hash::from_hex(h).with_context(|| format!("proof hash {h:?} is not 64 hex digits"))
+        })
+        .collect()
 }
 
-async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> CliResult<(String, Vec<Hash>, String)> {
+async fn signed_checkpoint(
+    home: &Home,
+    log: &Backend,
+    key: Option<&str>,
+) -> CliResult<(String, Vec<Hash>, String)> {
     let (ledger, hashes, positions) = leaves(log).await?;
-    if positions.iter().enumerate().any(|(i, p)| *p != i as u64 + 1) {
-        return Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("the ledger has gaps; run `dossier verify` before checkpointing it")));
+    if positions
+        .iter()
+        .enumerate()
+        .any(|(i, p)| *p != i as u64 + 1)
+    {
+        return Err(CliError::new(
+            VERIFY_FAILED,
+            anyhow::anyhow!("the ledger has gaps; run `dossier verify` before checkpointing it"),
+        ));
     }
     let tree = TreeHead::from_leaves(&hashes, hashes.len() as u64).context("computing the tree")?;
     let signer = home.producer(key)?;
-    let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(&signer)).context("signing the checkpoint")?;
+    let note = Checkpoint::new(&ledger, tree)
+        .and_then(|c| c.sign_with(&signer))
+        .context("signing the checkpoint")?;
     Ok((ledger, hashes, note))
 }
 
@@ -104,10 +121,21 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
         (Some(seq), None) => {
             let seq = *seq;
             if seq == 0 || seq > hashes.len() as u64 {
-                return Err(anyhow::anyhow!("no record {seq}: the ledger holds 1..={}", hashes.len()).into());
+                return Err(anyhow::anyhow!(
+                    "no record {seq}: the ledger holds 1..={}",
+                    hashes.len()
+                )
+                .into());
             }
-            let record = log.read(seq, 1).await.context("reading the record")?.into_iter().next().context("reading the record")?;
-            let proof = inclusion_proof(&hashes, seq - 1, hashes.len() as u64).context("building the proof")?;
+            let record = log
+                .read(seq, 1)
+                .await
+                .context("reading the record")?
+                .into_iter()
+                .next()
+                .context("reading the record")?;
+            let proof = inclusion_proof(&hashes, seq - 1, hashes.len() as u64)
+                .context("building the proof")?;
             ProofBundle::Inclusion {
                 ledger,
                 seq,
@@ -117,14 +145,26 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
             }
         }
         (None, Some(from)) => {
-            let old = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+            let old = std::fs::read_to_string(from)
+                .with_context(|| format!("reading {}", from.display()))?;
             let body = old.split("\n\n").next().unwrap_or_default();
-            let old_cp = Checkpoint::parse_body(&format!("{body}\n")).context("the older checkpoint is malformed")?;
+            let old_cp = Checkpoint::parse_body(&format!("{body}\n"))
+                .context("the older checkpoint is malformed")?;
             if old_cp.ledger != ledger {
-                return Err(anyhow::anyhow!("the older checkpoint is for ledger {}, not {ledger}", old_cp.ledger).into());
+                return Err(anyhow::anyhow!(
+                    "the older checkpoint is for ledger {}, not {ledger}",
+                    old_cp.ledger
+                )
+                .into());
             }
-            let proof = consistency_proof(&hashes, old_cp.tree.size, hashes.len() as u64).context("building the proof")?;
-            ProofBundle::Consistency { ledger, old, new: note, proof: hex_path(&proof) }
+            let proof = consistency_proof(&hashes, old_cp.tree.size, hashes.len() as u64)
+                .context("building the proof")?;
+            ProofBundle::Consistency {
+                ledger,
+                old,
+                new: note,
+                proof: hex_path(&proof),
+            }
         }
         _ => return Err(anyhow::anyhow!("give either SEQ or --from CHECKPOINT").into()),
     };
@@ -135,38 +175,68 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
 
 /// `dossier check-proof FILE --key PUBKEY`: offline, no ledger needed.
 pub fn check_proof(args: &CheckProofArgs) -> CliResult {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let bundle: ProofBundle = serde_json::from_str(&text).with_context(|| format!("{} is not a proof bundle", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let bundle: ProofBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a proof bundle", args.file.display()))?;
     let public = read_key(&args.key)?;
     let fail = |what: String| CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {what}"));
     match bundle {
-        ProofBundle::Inclusion { ledger, seq, record, proof, checkpoint } => {
+        ProofBundle::Inclusion {
+            ledger,
+            seq,
+            record,
+            proof,
+            checkpoint,
+        } => {
             let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
-            let cp = open_checkpoint(&checkpoint, &verifier).map_err(|e| fail(format!("checkpoint: {e}")))?;
-            let view = RecordView::parse(record.as_bytes()).map_err(|e| fail(format!("the record is not a dossier record: {e}")))?;
+            let cp = open_checkpoint(&checkpoint, &verifier)
+                .map_err(|e| fail(format!("checkpoint: {e}")))?;
+            let view = RecordView::parse(record.as_bytes())
+                .map_err(|e| fail(format!("the record is not a dossier record: {e}")))?;
             if view.seq != seq || view.ledger != ledger {
-                return Err(fail(format!("the record says seq {} of ledger {}", view.seq, view.ledger)));
+                return Err(fail(format!(
+                    "the record says seq {} of ledger {}",
+                    view.seq, view.ledger
+                )));
             }
             let leaf = Hash::of_record(record.as_bytes());
             let path = parse_path(&proof)?;
             if seq == 0 {
                 return Err(fail("sequence numbers start at 1".into()));
             }
-            verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root)
-                .map_err(|e| fail(format!("record {seq} is not in the tree the checkpoint signs: {e}")))?;
+            verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root).map_err(|e| {
+                fail(format!(
+                    "record {seq} is not in the tree the checkpoint signs: {e}"
+                ))
+            })?;
             println!(
                 "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {} records",
                 cp.tree.size
             );
         }
-        ProofBundle::Consistency { ledger, old, new, proof } => {
+        ProofBundle::Consistency {
+            ledger,
+            old,
+            new,
+            proof,
+        } => {
             let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
-            let a = open_checkpoint(&old, &verifier).map_err(|e| fail(format!("older checkpoint: {e}")))?;
-            let b = open_checkpoint(&new, &verifier).map_err(|e| fail(format!("newer checkpoint: {e}")))?;
+            let a = open_checkpoint(&old, &verifier)
+                .map_err(|e| fail(format!("older checkpoint: {e}")))?;
+            let b = open_checkpoint(&new, &verifier)
+                .map_err(|e| fail(format!("newer checkpoint: {e}")))?;
             let path = parse_path(&proof)?;
             verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
-                .map_err(|e| fail(format!("the newer ledger does not extend the older one: {e}")))?;
-            println!("ok: ledger {ledger} at {} records extends its signed checkpoint of {} records", b.tree.size, a.tree.size);
+                .map_err(|e| {
+                    fail(format!(
+                        "the newer ledger does not extend the older one: {e}"
+                    ))
+                })?;
+            println!(
+                "ok: ledger {ledger} at {} records extends its signed checkpoint of {} records",
+                b.tree.size, a.tree.size
+            );
         }
     }
     Ok(())
@@ -189,13 +259,20 @@ pub async fn check_against(log: &Backend, note: &str, keys: &[String]) -> anyhow
     };
     let size = cp.tree.size;
     if size > hashes.len() as u64 {
-        bail!("the checkpoint covers {size} records but the ledger holds only {}: records were removed", hashes.len());
+        bail!(
+            "the checkpoint covers {size} records but the ledger holds only {}: records were removed",
+            hashes.len()
+        );
     }
     let now = TreeHead::from_leaves(&hashes, size)?;
     if now.root != cp.tree.root || now.head != cp.tree.head {
-        bail!("the first {size} records no longer match the signed checkpoint: the history was rewritten");
+        bail!(
+            "the first {size} records no longer match the signed checkpoint: the history was rewritten"
+        );
     }
-    Ok(format!("the ledger extends the signed checkpoint of {size} records"))
+    Ok(format!(
+        "the ledger extends the signed checkpoint of {size} records"
+    ))
 }
 
 /// A public key given as 64 hex digits or as a file holding them.
@@ -211,12 +288,16 @@ fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
 /// The ledger id a checkpoint note names on its first line.
 fn note_ledger(note: &str) -> anyhow::Result<String> {
     let body = note.split("\n\n").next().unwrap_or_default();
-    Ok(Checkpoint::parse_body(&format!("{body}\n")).context("not a dossier checkpoint")?.ledger)
+    Ok(Checkpoint::parse_body(&format!("{body}\n"))
+        .context("not a dossier checkpoint")?
+        .ledger)
 }
 
 /// `dossier fork-evidence FIRST SECOND --key K`.
 pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
-    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
     let (first, second) = (read(&args.first)?, read(&args.second)?);
     let ledger = note_ledger(&first)?;
     let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
@@ -228,10 +309,18 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
             Ok(())
         }
         Ok(Some(evidence)) => {
-            let kind = evidence.check(&verifier).map_err(|e| anyhow::anyhow!("the evidence does not check: {e}"))?;
-            let text = serde_json::to_string_pretty(&evidence).context("encoding the evidence")? + "\n";
+            let kind = evidence
+                .check(&verifier)
+                .map_err(|e| anyhow::anyhow!("the evidence does not check: {e}"))?;
+            let text =
+                serde_json::to_string_pretty(&evidence).context("encoding the evidence")? + "\n";
             write_out(args.out.as_deref(), &text)?;
-            Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("FORKED history: the two signed checkpoints cannot both be true ({kind:?})")))
+            Err(CliError::new(
+                VERIFY_FAILED,
+                anyhow::anyhow!(
+                    "FORKED history: the two signed checkpoints cannot both be true ({kind:?})"
+                ),
+            ))
         }
         Err(e) => Err(anyhow::anyhow!("cannot compare the checkpoints: {e}").into()),
     }
@@ -239,8 +328,10 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
 
 /// `dossier check-fork FILE --key K`: exit 0 if the evidence proves a fork.
 pub fn check_fork(args: &CheckProofArgs) -> CliResult {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let evidence: ForkEvidence = serde_json::from_str(&text).with_context(|| format!("{} is not fork evidence", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let evidence: ForkEvidence = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not fork evidence", args.file.display()))?;
     let ledger = note_ledger(&evidence.first)?;
     let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
     match evidence.check(&verifier) {
@@ -248,6 +339,9 @@ pub fn check_fork(args: &CheckProofArgs) -> CliResult {
             println!("the evidence holds: ledger {ledger} has a forked history ({kind:?})");
             Ok(())
         }
-        Err(e) => Err(CliError::new(VERIFY_FAILED, anyhow::anyhow!("the evidence does not hold: {e}"))),
+        Err(e) => Err(CliError::new(
+            VERIFY_FAILED,
+            anyhow::anyhow!("the evidence does not hold: {e}"),
+        )),
     }
 }

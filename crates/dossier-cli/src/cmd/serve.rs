@@ -10,7 +10,7 @@ use crate::home::Home;
 pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
@@ -35,22 +35,42 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
     let log = home.open_log().await?;
     let path = home.views_path();
     if !args.quiet {
-        eprintln!("projector: keeping {} up to date from {}", path.display(), home.describe());
+        eprintln!(
+            "projector: keeping {} up to date from {}",
+            path.display(),
+            home.describe()
+        );
     }
     let quiet = args.quiet;
-    let progress = dossier_projector::run_with_progress(&log, &path, args.page as usize, shutdown_signal(), |e| {
-        if quiet {
-            return;
-        }
-        match e {
-            RunEvent::Resumed(p) => eprintln!("projector: resumed at seq {} (head {})", p.applied, p.head),
-            RunEvent::Applied(p) => eprintln!("projector: applied up to seq {} of {}", p.applied, p.head),
-            RunEvent::CaughtUp { progress, digest } => {
-                eprintln!("projector: caught up at seq {}, digest {digest}", progress.applied);
+    let progress = dossier_projector::run_with_progress(
+        &log,
+        &path,
+        args.page as usize,
+        shutdown_signal(),
+        |e| {
+            if quiet {
+                return;
             }
-            RunEvent::Reopened(p) => eprintln!("projector: the views were rebuilt; reopened at seq {}", p.applied),
-        }
-    })
+            match e {
+                RunEvent::Resumed(p) => {
+                    eprintln!("projector: resumed at seq {} (head {})", p.applied, p.head)
+                }
+                RunEvent::Applied(p) => {
+                    eprintln!("projector: applied up to seq {} of {}", p.applied, p.head)
+                }
+                RunEvent::CaughtUp { progress, digest } => {
+                    eprintln!(
+                        "projector: caught up at seq {}, digest {digest}",
+                        progress.applied
+                    );
+                }
+                RunEvent::Reopened(p) => eprintln!(
+                    "projector: the views were rebuilt; reopened at seq {}",
+                    p.applied
+                ),
+            }
+        },
+    )
     .await
     .map_err(super::beliefs::projector_error)?;
     if !args.quiet {
@@ -64,7 +84,9 @@ pub async fn projector(home: &Home, args: &ServeArgs) -> CliResult {
     if !home.is_nats() {
         return Err(CliError::new(
             FAILURE,
-            anyhow::anyhow!("`dossier projector` runs against a JetStream ledger: pass --nats URL (or set NATS_URL); for the embedded ledger use `dossier serve`"),
+            anyhow::anyhow!(
+                "`dossier projector` runs against a JetStream ledger: pass --nats URL (or set NATS_URL); for the embedded ledger use `dossier serve`"
+            ),
         ));
     }
     serve(home, args).await

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dossier_chain::{parse_public_hex, Failure, TrustRoot, VerifyReport};
+use dossier_chain::{Failure, TrustRoot, VerifyReport, parse_public_hex};
 use dossier_log::EventLog as _;
 
 use crate::backend::Backend;
@@ -18,17 +18,25 @@ use crate::home::Home;
 pub fn trust_root(home: &Home, trust: Option<&str>) -> anyhow::Result<TrustRoot> {
     let text = match trust {
         Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => Some(t.to_owned()),
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading trust root {path}"))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading trust root {path}"))?,
+        ),
         None => home.root()?,
     };
     match text {
         None => Ok(TrustRoot::Unpinned),
-        Some(t) => Ok(TrustRoot::Pinned(parse_public_hex(&t).context("the trust root is not an Ed25519 public key")?)),
+        Some(t) => Ok(TrustRoot::Pinned(
+            parse_public_hex(&t).context("the trust root is not an Ed25519 public key")?,
+        )),
     }
 }
 
 /// Verifies the whole log, showing progress when `progress` is set.
-pub async fn verify_log(log: &Backend, trust: TrustRoot, progress: bool) -> anyhow::Result<VerifyReport> {
+pub async fn verify_log(
+    log: &Backend,
+    trust: TrustRoot,
+    progress: bool,
+) -> anyhow::Result<VerifyReport> {
     let head = log.head().await.context("reading the head")?;
     let bar = if progress && head.seq > 50_000 {
         ProgressBar::with_draw_target(Some(head.seq), ProgressDrawTarget::stderr())
@@ -36,10 +44,14 @@ pub async fn verify_log(log: &Backend, trust: TrustRoot, progress: bool) -> anyh
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "verifying {bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let report = dossier_log::verify_log(log, trust, |read| bar.set_position(read)).await.context("reading records")?;
+    let report = dossier_log::verify_log(log, trust, |read| bar.set_position(read))
+        .await
+        .context("reading records")?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -67,20 +79,36 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
     let report = verify_log(&log, trust, !args.quiet && !args.json).await?;
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        let s = Summary { ok: report.ok(), report: &report, seconds: secs, records_per_second: report.records as f64 / secs.max(1e-9) };
-        println!("{}", serde_json::to_string_pretty(&s).context("encoding JSON")?);
+        let s = Summary {
+            ok: report.ok(),
+            report: &report,
+            seconds: secs,
+            records_per_second: report.records as f64 / secs.max(1e-9),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).context("encoding JSON")?
+        );
     } else {
         print_report(&report, secs, pinned);
     }
     if report.ok() {
         if let Some(path) = &args.checkpoint {
-            let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let keys: Vec<String> = super::keys::list_keys(home, &log).await?.into_iter().map(|k| k.public).collect();
+            let note = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let keys: Vec<String> = super::keys::list_keys(home, &log)
+                .await?
+                .into_iter()
+                .map(|k| k.public)
+                .collect();
             match super::proofs::check_against(&log, &note, &keys).await {
                 Ok(msg) => println!("ok: {msg}"),
                 Err(e) => {
                     println!("FAIL checkpoint {}: {e}", path.display());
-                    return Err(CliError::new(VERIFY_FAILED, e.context("verification FAILED against the checkpoint")));
+                    return Err(CliError::new(
+                        VERIFY_FAILED,
+                        e.context("verification FAILED against the checkpoint"),
+                    ));
                 }
             }
         }
@@ -116,7 +144,10 @@ fn print_report(r: &VerifyReport, secs: f64, pinned: bool) {
         r.records as f64 / secs.max(1e-9),
         r.bytes as f64 / 1e6 / secs.max(1e-9)
     );
-    println!("head: seq {} hash {}; last sealed batch ends at seq {}", r.last_seq, r.head, r.last_sealed);
+    println!(
+        "head: seq {} hash {}; last sealed batch ends at seq {}",
+        r.last_seq, r.head, r.last_sealed
+    );
     match (&r.founding_key, pinned) {
         (Some(k), true) => println!("founding key {k} matches the pinned trust root"),
         (Some(k), false) => println!(
