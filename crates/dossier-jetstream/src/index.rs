@@ -100,56 +100,33 @@ impl Index {
     /// chain the index has seen.
     pub(crate) fn extend(&self, records: &[StoredRecord]) -> Result<Watermark, LogError> {
         let mut mark = self.watermark()?;
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(corrupt)?;
-        {
-            let mut put = tx
-                .prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)")
-                .map_err(corrupt)?;
-            for r in records {
-                if r.position != mark.seq + 1 {
-                    return Err(LogError::Corrupt(format!(
-                        "the stream holds record {} where {} was expected: records are missing",
-                        r.position,
-                        mark.seq + 1
-                    )));
-                }
-                let view = RecordView::parse(&r.bytes).map_err(|e| {
-                    LogError::Corrupt(format!("seq {}: not a record: {e}", r.position))
-                })?;
-                let hash = Hash::of_record(&r.bytes);
-                if view.seq != r.position || Hash::from_hex(view.prev).ok() != Some(mark.hash) {
-                    return Err(LogError::Corrupt(format!(
-                        "seq {}: the record does not continue the chain (run `dossier verify`)",
-                        r.position
-                    )));
-                }
-                let id = EventId::from_hex(view.id)
-                    .map_err(|_| LogError::Corrupt(format!("seq {}: bad event id", r.position)))?;
-                put.execute(params![&id.0[..], r.position])
-                    .map_err(corrupt)?;
-                if r.position == 1 {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('genesis', ?1)",
-                        params![&hash.0[..]],
-                    )
-                    .map_err(corrupt)?;
-                }
-                mark = Watermark {
-                    seq: r.position,
-                    hash,
-                };
+        let mut entries = Vec::with_capacity(records.len());
+        for r in records {
+            if r.position != mark.seq + 1 {
+                return Err(LogError::Corrupt(format!(
+                    "the stream holds record {} where {} was expected: records are missing",
+                    r.position,
+                    mark.seq + 1
+                )));
             }
-            let mut meta = tx
-                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
-                .map_err(corrupt)?;
-            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]])
-                .map_err(corrupt)?;
-            meta.execute(params!["through_hash", &mark.hash.0[..]])
-                .map_err(corrupt)?;
+            let view = RecordView::parse(&r.bytes)
+                .map_err(|e| LogError::Corrupt(format!("seq {}: not a record: {e}", r.position)))?;
+            let hash = Hash::of_record(&r.bytes);
+            if view.seq != r.position || Hash::from_hex(view.prev).ok() != Some(mark.hash) {
+                return Err(LogError::Corrupt(format!(
+                    "seq {}: the record does not continue the chain (run `dossier verify`)",
+                    r.position
+                )));
+            }
+            let id = EventId::from_hex(view.id)
+                .map_err(|_| LogError::Corrupt(format!("seq {}: bad event id", r.position)))?;
+            mark = Watermark {
+                seq: r.position,
+                hash,
+            };
+            entries.push((id, mark));
         }
-        tx.commit().map_err(corrupt)?;
-        Ok(mark)
+        self.write(&entries)
     }
 
     /// Indexes a batch this process has just appended right after the watermark: its records
@@ -158,37 +135,61 @@ impl Index {
         &self,
         records: &[dossier_chain::EncodedRecord],
     ) -> Result<Watermark, LogError> {
-        let mut mark = self.watermark()?;
+        let mark = self.watermark()?;
+        let entries: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.event_id,
+                    Watermark {
+                        seq: r.seq,
+                        hash: r.hash,
+                    },
+                )
+            })
+            .collect();
+        if entries.first().is_some_and(|(_, m)| m.seq != mark.seq + 1) {
+            return Err(LogError::Corrupt(format!(
+                "own records do not follow the index at {}",
+                mark.seq
+            )));
+        }
+        self.write(&entries)
+    }
+
+    /// Stores checked entries (event id, the watermark after its record) and the new
+    /// watermark in one transaction; returns the new watermark.
+    fn write(&self, entries: &[(EventId, Watermark)]) -> Result<Watermark, LogError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(corrupt)?;
+        let mut last = None;
         {
             let mut put = tx
                 .prepare_cached("INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?1, ?2)")
                 .map_err(corrupt)?;
-            for r in records {
-                if r.seq != mark.seq + 1 {
-                    return Err(LogError::Corrupt(format!(
-                        "own record {} does not follow the index at {}",
-                        r.seq, mark.seq
-                    )));
-                }
-                put.execute(params![&r.event_id.0[..], r.seq])
-                    .map_err(corrupt)?;
-                mark = Watermark {
-                    seq: r.seq,
-                    hash: r.hash,
-                };
-            }
             let mut meta = tx
                 .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
                 .map_err(corrupt)?;
-            meta.execute(params!["through", &mark.seq.to_be_bytes()[..]])
-                .map_err(corrupt)?;
-            meta.execute(params!["through_hash", &mark.hash.0[..]])
-                .map_err(corrupt)?;
+            for (id, mark) in entries {
+                put.execute(params![&id.0[..], mark.seq]).map_err(corrupt)?;
+                if mark.seq == 1 {
+                    meta.execute(params!["genesis", &mark.hash.0[..]])
+                        .map_err(corrupt)?;
+                }
+                last = Some(*mark);
+            }
+            if let Some(mark) = last {
+                meta.execute(params!["through", &mark.seq.to_be_bytes()[..]])
+                    .map_err(corrupt)?;
+                meta.execute(params!["through_hash", &mark.hash.0[..]])
+                    .map_err(corrupt)?;
+            }
         }
         tx.commit().map_err(corrupt)?;
-        Ok(mark)
+        match last {
+            Some(mark) => Ok(mark),
+            None => self.watermark(),
+        }
     }
 
     pub(crate) fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<u64>>, LogError> {

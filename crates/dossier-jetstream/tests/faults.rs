@@ -312,18 +312,7 @@ async fn build_batch(
 ) -> Vec<dossier_chain::EncodedRecord> {
     let head = log.head().await.expect("head");
     let signer = founder();
-    let mut b = dossier_chain::BatchBuilder::new(
-        ledger,
-        &head,
-        time::OffsetDateTime::now_utc(),
-        &signer,
-        uuid::Uuid::new_v4(),
-    );
-    for e in events(tag, n) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
-            .expect("push");
-    }
-    b.seal().expect("seal")
+    dossier_log::seal_batch(ledger, &head, &signer, &events(tag, n)).expect("batch")
 }
 
 /// A producer that dies in the middle of an atomic batch (half its messages sent, no commit)

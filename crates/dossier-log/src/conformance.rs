@@ -87,18 +87,7 @@ pub async fn append_and_read_back<L: EventLog>(f: Fixture<L>) {
     let head = log.head().await.expect("head");
     assert_eq!(head.seq, 2);
     let signer = founder();
-    let mut b = BatchBuilder::new(
-        ledger,
-        &head,
-        OffsetDateTime::now_utc(),
-        &signer,
-        Uuid::new_v4(),
-    );
-    for e in events("a", 3) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
-            .expect("push");
-    }
-    let records = b.seal().expect("seal");
+    let records = crate::seal_batch(ledger, &head, &signer, &events("a", 3)).expect("batch");
     let text = "신원식 said so.".as_bytes().to_vec();
     let receipt = log
         .append(2, &records, std::slice::from_ref(&text))
@@ -179,18 +168,13 @@ pub async fn duplicate_event_refused_whole<L: EventLog>(f: Fixture<L>) {
         .await
         .expect("publish");
     let head = log.head().await.expect("head");
-    let mut b = BatchBuilder::new(
+    let records = crate::seal_batch(
         ledger,
         &head,
-        OffsetDateTime::now_utc(),
         &signer,
-        Uuid::new_v4(),
-    );
-    for e in events("new", 2).iter().chain(&events("dup", 1)) {
-        b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
-            .expect("push");
-    }
-    let records = b.seal().expect("seal");
+        events("new", 2).iter().chain(&events("dup", 1)),
+    )
+    .expect("batch");
     let err = log
         .append(head.seq, &records, &[])
         .await

@@ -25,6 +25,8 @@ pub mod conformance;
 
 pub use error::{AppendError, LogError};
 pub use log::{AppendReceipt, EventLog, IndexEntry, append_one_by_one, for_each_record};
-pub use publish::{PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint};
+pub use publish::{
+    PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint, seal_batch,
+};
 pub use sqlite::SqliteLog;
 pub use verify::verify_log;

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use dossier_chain::{BatchBuilder, BuildError, Hash, Head, Signer, control, event_id};
+use dossier_chain::{
+    BatchBuilder, BuildError, EncodedRecord, Hash, Head, Signer, control, event_id,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -29,6 +31,30 @@ impl PendingEvent {
     pub fn digest(&self) -> Hash {
         dossier_chain::content_digest(&self.marking, &self.body)
     }
+}
+
+/// Chains `events` onto `head` as one batch recorded now, under a new correlation id, and
+/// seals it with `signer`.
+///
+/// # Errors
+/// [`BuildError`] if the batch is too large, a body is not JSON, or a record is too large.
+pub fn seal_batch<'e>(
+    ledger: Uuid,
+    head: &Head,
+    signer: &Signer,
+    events: impl IntoIterator<Item = &'e PendingEvent>,
+) -> Result<Vec<EncodedRecord>, BuildError> {
+    let mut batch = BatchBuilder::new(
+        ledger,
+        head,
+        OffsetDateTime::now_utc(),
+        signer,
+        Uuid::new_v4(),
+    );
+    for e in events {
+        batch.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)?;
+    }
+    batch.seal()
 }
 
 /// What a publish did.
@@ -192,17 +218,7 @@ impl<'a, L: EventLog> Publisher<'a, L> {
                     events: events.len(),
                 });
             }
-            let mut batch = BatchBuilder::new(
-                self.ledger,
-                &head,
-                OffsetDateTime::now_utc(),
-                self.signer,
-                Uuid::new_v4(),
-            );
-            for e in &fresh {
-                batch.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)?;
-            }
-            let records = batch.seal()?;
+            let records = seal_batch(self.ledger, &head, self.signer, fresh.iter().copied())?;
             match self.log.append(head.seq, &records, contents).await {
                 Ok(receipt) => {
                     tracing::debug!(
@@ -277,20 +293,7 @@ impl<'a, L: EventLog> Publisher<'a, L> {
             std::thread::spawn(move || {
                 let mut head = head;
                 for (events, _) in batches.iter() {
-                    let mut b = BatchBuilder::new(
-                        ledger,
-                        &head,
-                        OffsetDateTime::now_utc(),
-                        &signer,
-                        Uuid::new_v4(),
-                    );
-                    let built = events
-                        .iter()
-                        .try_for_each(|e| {
-                            b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
-                                .map(|_| ())
-                        })
-                        .and_then(|()| b.seal());
+                    let built = seal_batch(ledger, &head, &signer, events);
                     if let Ok(records) = &built {
                         let last = &records[records.len() - 1];
                         head = Head {

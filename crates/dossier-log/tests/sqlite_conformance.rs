@@ -18,7 +18,7 @@ dossier_log::conformance_suite!(fresh);
 /// found, and re-appending one must still be refused whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_levels_merge_and_still_refuse_duplicates() {
-    use dossier_chain::{BatchBuilder, event_id};
+    use dossier_chain::event_id;
     use dossier_log::conformance::{events, founder, init};
     use dossier_log::{AppendError, EventLog as _, Publisher};
 
@@ -44,17 +44,7 @@ async fn index_levels_merge_and_still_refuse_duplicates() {
     );
 
     let head = f.log.head().await.expect("head");
-    let mut b = BatchBuilder::new(
-        ledger,
-        &head,
-        time::OffsetDateTime::now_utc(),
-        &signer,
-        uuid::Uuid::new_v4(),
-    );
-    let e = &early[0];
-    b.push(&e.event_type, e.schema, &e.entity_key, &e.marking, &e.body)
-        .expect("push");
-    let records = b.seal().expect("seal");
+    let records = dossier_log::seal_batch(ledger, &head, &signer, &early[..1]).expect("batch");
     let err = f
         .log
         .append(head.seq, &records, &[])
