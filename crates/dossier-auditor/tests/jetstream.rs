@@ -12,8 +12,7 @@ use dossier_auditor::{
     Alarm, Announce, AnnounceError, Auditor, Options, Report, StoredCheckpoint, status,
 };
 use dossier_chain::{
-    BatchBuilder, EncodedRecord, EventId, Genesis, Hash, RecordView, Signer, StoredRecord,
-    TrustRoot, control,
+    EncodedRecord, EventId, Genesis, Hash, RecordView, Signer, StoredRecord, TrustRoot, control,
 };
 use dossier_jetstream::{Announcer, CHECKPOINT_SIZE_HEADER, JetStreamConfig, JetStreamLog};
 use dossier_log::EventLog as _;
@@ -38,26 +37,8 @@ async fn open(url: &str, dir: &std::path::Path, index: &str) -> JetStreamLog {
 
 async fn batch(log: &JetStreamLog, ledger: Uuid, tag: &str, n: usize) -> u64 {
     let head = log.head().await.unwrap();
-    let signer = founder();
-    let mut b = BatchBuilder::new(
-        ledger,
-        &head,
-        time::OffsetDateTime::now_utc(),
-        &signer,
-        Uuid::new_v4(),
-    );
-    for i in 0..n {
-        let body = format!("{{\"note\":\"{tag} {i}\"}}");
-        b.push(
-            "note.recorded",
-            1,
-            &format!("note:{tag}/{i}"),
-            "TLP:GREEN",
-            body.as_bytes(),
-        )
-        .unwrap();
-    }
-    let records = b.seal().unwrap();
+    let events = dossier_log::conformance::events(tag, n);
+    let records = dossier_log::seal_batch(ledger, &head, &founder(), &events).unwrap();
     log.append(head.seq, &records, &[]).await.unwrap().last
 }
 

@@ -103,25 +103,8 @@ impl Fixture {
     /// Appends one batch of `n` notes signed by `signer`; returns the last seq.
     async fn batch(&self, signer: &Signer, tag: &str, n: usize) -> u64 {
         let head = self.log.head().await.unwrap();
-        let mut b = BatchBuilder::new(
-            self.ledger,
-            &head,
-            time::OffsetDateTime::now_utc(),
-            signer,
-            Uuid::new_v4(),
-        );
-        for i in 0..n {
-            let body = format!("{{\"note\":\"{tag} {i}\"}}");
-            b.push(
-                "note.recorded",
-                1,
-                &format!("note:{tag}/{i}"),
-                "TLP:GREEN",
-                body.as_bytes(),
-            )
-            .unwrap();
-        }
-        let records = b.seal().unwrap();
+        let events = dossier_log::conformance::events(tag, n);
+        let records = dossier_log::seal_batch(self.ledger, &head, signer, &events).unwrap();
         self.log.append(head.seq, &records, &[]).await.unwrap().last
     }
 
@@ -348,7 +331,7 @@ async fn a_record_changed_before_the_checkpoint_is_found_by_a_rescan() {
     let bytes: Vec<u8> = c
         .query_row("SELECT bytes FROM records WHERE seq = 10", [], |r| r.get(0))
         .unwrap();
-    let changed = String::from_utf8(bytes).unwrap().replace("r0 ", "R0 ");
+    let changed = String::from_utf8(bytes).unwrap().replace("\"r0\"", "\"R0\"");
     c.execute(
         "UPDATE records SET bytes = ?1 WHERE seq = 10",
         [changed.as_bytes()],
