@@ -331,7 +331,9 @@ async fn a_record_changed_before_the_checkpoint_is_found_by_a_rescan() {
     let bytes: Vec<u8> = c
         .query_row("SELECT bytes FROM records WHERE seq = 10", [], |r| r.get(0))
         .unwrap();
-    let changed = String::from_utf8(bytes).unwrap().replace("\"r0\"", "\"R0\"");
+    let changed = String::from_utf8(bytes)
+        .unwrap()
+        .replace("\"r0\"", "\"R0\"");
     c.execute(
         "UPDATE records SET bytes = ?1 WHERE seq = 10",
         [changed.as_bytes()],

@@ -161,16 +161,7 @@ fn verify_once(path: &Path) -> (dossier_chain::VerifyReport, Duration) {
     (report, started.elapsed())
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use dossier_testkit::peak_rss_kib;
 
 /// Verifies in a child process and returns its peak resident memory in KiB.
 fn verify_peak_memory(path: &Path) -> u64 {

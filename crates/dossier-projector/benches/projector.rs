@@ -589,16 +589,7 @@ fn build_ledger(path: &Path, n: usize) {
     );
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use dossier_testkit::peak_rss_kib;
 
 /// In the child: rebuilds and prints `seconds applied peak_kib`.
 fn rebuild_child(ledger: &Path, store: &Path) {

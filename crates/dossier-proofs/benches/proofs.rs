@@ -121,16 +121,7 @@ impl Leaves for Cached<'_> {
     }
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use dossier_testkit::peak_rss_kib;
 
 /// Computes the root over `n` generated leaves in a child process; returns (root, VmHWM KiB).
 fn root_peak_memory(n: u64) -> (Hash, u64) {
