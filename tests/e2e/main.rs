@@ -6,6 +6,7 @@ mod jetstream;
 mod support;
 
 mod auditor;
+mod auth;
 mod bad_input;
 mod beliefs;
 mod concurrency;

@@ -661,8 +661,24 @@ pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client,
         .await
         .map_err(|e| JetStreamError::Connect {
             url: cfg.url.clone(),
-            reason: e.to_string(),
+            reason: with_tls_hint(e.to_string(), cfg),
         })
+}
+
+/// Names the likely cause of a TLS alert the server sent during the handshake.
+fn with_tls_hint(reason: String, cfg: &JetStreamConfig) -> String {
+    let hint = if reason.contains("CertificateRequired") {
+        "the server requires a client certificate (mutual TLS), and none was presented"
+    } else if cfg.tls_client.is_some()
+        && ["UnknownCA", "BadCertificate", "CertificateUnknown"]
+            .iter()
+            .any(|alert| reason.contains(alert))
+    {
+        "the server did not accept the client certificate: is it signed by a CA the server trusts?"
+    } else {
+        return reason;
+    };
+    format!("{reason} ({hint})")
 }
 
 pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {

@@ -3,6 +3,9 @@
 //! * [`NatsServer`] — one server with JetStream, a free loopback port, a temporary store
 //!   directory and a monitoring port; kill, restart (same port, same store) and stop.
 //! * [`NatsCluster`] — a JetStream cluster of `n` such servers, ready once it has a meta leader.
+//! * [`jwt`] — an operator, accounts and users as NATS JWTs, and user `.creds` files, for
+//!   servers in operator mode (decentralized authentication).
+//! * [`tls::Pki`] — a private CA with server and client certificates, for TLS and mutual TLS.
 //!
 //! The binary is looked up in `NATS_SERVER_BIN`, then `PATH`, then the project's `.venv`
 //! (where `scripts/install-nats-server.sh` puts it); servers older than [`MIN_VERSION`] are
@@ -14,7 +17,9 @@
 mod binary;
 mod cluster;
 mod http;
+pub mod jwt;
 mod server;
+pub mod tls;
 mod version;
 
 pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
