@@ -12,10 +12,11 @@ use dossier_model::{
 };
 use serde::Serialize;
 
+use crate::current::Current;
 use crate::view::{
-    AssessmentView, Belief, BeliefChange, BeliefValue, ClaimState, ClaimView, CredibilityView,
-    EventRef, Flag, Provenance, QuestionView, RelationView, ReliabilityView, ReportView,
-    ResolutionView, SourceView, Status,
+    AssessmentView, Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView,
+    CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView, RelationView,
+    ReliabilityView, ReportView, ResolutionView, SourceView, Status,
 };
 use crate::{POLICY_VERSION, Recorded};
 
@@ -50,7 +51,7 @@ impl<T> Stamped<T> {
 /// let engine = Engine::new();
 /// assert!(engine.beliefs().is_empty());
 /// assert_eq!(engine.digest().len(), 64);
-/// assert_eq!(POLICY_VERSION, "dossier-beliefs/1");
+/// assert_eq!(POLICY_VERSION, "dossier-beliefs/2");
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
@@ -75,8 +76,15 @@ pub struct Engine {
     /// Claims by speaker and by relaying outlet.
     claims_by_source: BTreeMap<EntityId, BTreeSet<EntityId>>,
     claims_by_report: BTreeMap<EntityId, BTreeSet<EntityId>>,
-    current: BTreeMap<EntityId, Belief>,
+    /// The interned state that judges a question now without building provenance.
+    fast: Current,
+    /// Every posed question's current judgment, as last reported.
+    current: BTreeMap<EntityId, BeliefLine>,
     history: BTreeMap<EntityId, Vec<BeliefChange>>,
+    /// Whether [`Engine::history`] is left empty.
+    forget_history: bool,
+    /// Questions whose line changed since [`Engine::take_changed`].
+    changed: BTreeSet<EntityId>,
     last_seq: u64,
 }
 
@@ -84,7 +92,7 @@ pub struct Engine {
 #[derive(Serialize)]
 struct DigestInput<'a> {
     policy: &'static str,
-    beliefs: Vec<&'a Belief>,
+    beliefs: Vec<&'a BeliefLine>,
 }
 
 impl Engine {
@@ -98,6 +106,20 @@ impl Engine {
     #[must_use]
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// Records one event without judging anything: for building an engine from a set of events
+    /// (a part of the ledger) only to ask [`belief`](Engine::belief) afterwards. The current
+    /// judgments ([`lines`](Engine::lines), [`digest`](Engine::digest)) and the history are
+    /// left untouched; use [`apply`](Engine::apply) to keep them.
+    pub fn load(&mut self, r: Recorded<'_>) {
+        let event = EventRef {
+            seq: r.seq,
+            hash: r.hash.to_owned(),
+            recorded: r.recorded,
+        };
+        self.last_seq = self.last_seq.max(r.seq);
+        let _ = self.record(r.event, &event);
     }
 
     /// Folds one recorded event and returns the changes of belief it caused, sorted by question
@@ -123,10 +145,14 @@ impl Engine {
         };
         let mut changes = Vec::new();
         for question in affected {
-            let Some(after) = self.compute(&question, None) else {
+            let Some(after) = self.judge(&question) else {
                 continue;
             };
-            let before = self.current.get(&question).map(Belief::summary);
+            let previous = self.current.get(&question);
+            if previous == Some(&after) {
+                continue;
+            }
+            let before = previous.map(BeliefLine::summary);
             let after_summary = after.summary();
             if before.as_ref() != Some(&after_summary) {
                 let change = BeliefChange {
@@ -139,31 +165,120 @@ impl Engine {
                     after: after_summary,
                     reason: reason.clone(),
                 };
-                self.history
-                    .entry(question.clone())
-                    .or_default()
-                    .push(change.clone());
+                if !self.forget_history {
+                    self.history
+                        .entry(question.clone())
+                        .or_default()
+                        .push(change.clone());
+                }
                 changes.push(change);
             }
+            self.changed.insert(question.clone());
             self.current.insert(question, after);
         }
         changes
     }
 
-    /// The belief on a question with full provenance: the current view (`valid_at` `None`), or
-    /// the view at a valid (world) time. `None` if the question has not been posed.
+    /// An engine that does not keep the history of changes in memory ([`history`] stays
+    /// empty): for a projector, which stores the changes [`apply`](Engine::apply) returns.
+    ///
+    /// [`history`]: Engine::history
     #[must_use]
-    pub fn belief(&self, question: &EntityId, valid_at: Option<Timestamp>) -> Option<Belief> {
-        match valid_at {
-            None => self.current.get(question).cloned(),
-            Some(_) => self.compute(question, valid_at),
+    pub fn without_history() -> Self {
+        Engine {
+            forget_history: true,
+            ..Self::default()
         }
     }
 
-    /// The current beliefs on all posed questions, sorted by question id.
+    /// The questions whose [`line`](Engine::line) changed since the last call (in any part,
+    /// including the number of sources, which is not a change of belief), sorted by id.
+    pub fn take_changed(&mut self) -> BTreeSet<EntityId> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The belief on a question with full provenance: the current view (`valid_at` `None`), or
+    /// the view at a valid (world) time. `None` if the question has not been posed.
+    ///
+    /// Provenance is built on request (it costs time proportional to the claims shown).
+    #[must_use]
+    pub fn belief(&self, question: &EntityId, valid_at: Option<Timestamp>) -> Option<Belief> {
+        self.compute(question, valid_at)
+    }
+
+    /// The current beliefs on all posed questions with full provenance, sorted by question id.
     #[must_use]
     pub fn beliefs(&self) -> Vec<Belief> {
-        self.current.values().cloned().collect()
+        self.questions
+            .keys()
+            .filter_map(|q| self.compute(q, None))
+            .collect()
+    }
+
+    /// The current judgment on every posed question (as of the last [`apply`](Engine::apply)),
+    /// sorted by question id: one line each, without provenance.
+    #[must_use]
+    pub fn lines(&self) -> Vec<&BeliefLine> {
+        self.current.values().collect()
+    }
+
+    /// The current judgment on one question, `None` if it has not been posed (or the engine was
+    /// filled with [`load`](Engine::load)).
+    #[must_use]
+    pub fn line(&self, question: &EntityId) -> Option<&BeliefLine> {
+        self.current.get(question)
+    }
+
+    /// The question a recorded claim is about.
+    #[must_use]
+    pub fn question_of(&self, claim: &EntityId) -> Option<&EntityId> {
+        self.claims.get(claim).map(|c| &c.item.question)
+    }
+
+    /// Judges a question now through the incremental state (no provenance).
+    fn judge(&self, qid: &EntityId) -> Option<BeliefLine> {
+        let question = self.questions.get(qid)?;
+        let assessment = self.assessments.get(qid).and_then(|l| l.last());
+        let j = self.fast.judge(
+            qid,
+            &question.item.kind,
+            assessment.map(|a| a.item.value.as_ref()),
+        );
+        Some(BeliefLine {
+            question: QuestionRef {
+                id: qid.clone(),
+                text: question.item.text.clone(),
+            },
+            value: j.value,
+            status: j.status,
+            best_claim: j.best_claim,
+            likelihood: assessment.and_then(|a| a.item.likelihood),
+            confidence: assessment.map(|a| a.item.confidence),
+            sources: j.sources,
+        })
+    }
+
+    /// The line the reference computation (with provenance) gives for a question.
+    fn reference_line(&self, qid: &EntityId) -> Option<BeliefLine> {
+        let b = self.compute(qid, None)?;
+        let supporting: Vec<&Stamped<Claim>> = b
+            .provenance
+            .supporting
+            .iter()
+            .filter_map(|c| self.claims.get(&c.id))
+            .collect();
+        Some(BeliefLine {
+            question: QuestionRef {
+                id: b.question.id.clone(),
+                text: b.question.text.clone(),
+            },
+            sources: self.count_independent(&supporting),
+            value: b.value,
+            status: b.status,
+            best_claim: b.best_claim,
+            likelihood: b.likelihood,
+            confidence: b.confidence,
+        })
     }
 
     /// The changes of belief on a question, in sequence order (empty if none).
@@ -172,26 +287,28 @@ impl Engine {
         self.history.get(question).map_or(&[], Vec::as_slice)
     }
 
-    /// Recomputes every stored current view from the folded events and returns the questions
-    /// whose stored view differs. Always empty unless the engine has a bug; auditors and tests
-    /// use it to check that incremental updates never leave a view stale.
+    /// Recomputes every question's judgment with the reference computation (the one that builds
+    /// provenance) and returns the questions whose current line differs, or that were posed
+    /// but have no line. Always empty unless the engine has a bug; audits and tests use it to
+    /// check that the incremental judgments never go stale.
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
-        self.current
-            .iter()
-            .filter(|(q, stored)| self.compute(q, None).as_ref() != Some(*stored))
-            .map(|(q, _)| q.clone())
+        self.questions
+            .keys()
+            .filter(|q| self.reference_line(q).as_ref() != self.current.get(*q))
+            .cloned()
             .collect()
     }
 
-    /// BLAKE3 (hex) of the canonical JSON `{"policy": POLICY_VERSION, "beliefs": [...]}` of all
-    /// current beliefs, sorted by question id. Two engines that folded the same events have the
-    /// same digest.
+    /// BLAKE3 (hex) of the canonical JSON `{"policy": POLICY_VERSION, "beliefs": [...]}` of the
+    /// current [`BeliefLine`]s of all posed questions, sorted by question id. Two engines that
+    /// folded the same events have the same digest. Provenance is not hashed: it is a function
+    /// of the events, which the ledger's chain fixes.
     #[must_use]
     pub fn digest(&self) -> String {
         let input = DigestInput {
             policy: POLICY_VERSION,
-            beliefs: self.current.values().collect(),
+            beliefs: self.lines(),
         };
         // Belief views hold only strings, numbers, booleans and string-keyed structs, so
         // serialization cannot fail; the fallback keeps the function total regardless.
@@ -239,6 +356,7 @@ impl Engine {
                     return None;
                 }
                 list.push(Stamped::new(a.clone(), at));
+                self.fast.set_reliability(&a.source, a.rating);
                 claims.extend(
                     self.claims_by_source
                         .get(&a.source)
@@ -272,6 +390,7 @@ impl Engine {
                 }
                 self.claims
                     .insert(c.id.clone(), Stamped::new(c.clone(), at));
+                self.fast.add_claim(c, seq);
                 self.claims_by_question
                     .entry(c.question.clone())
                     .or_default()
@@ -307,6 +426,7 @@ impl Engine {
                 }
                 self.relations
                     .insert(key.clone(), Stamped::new(rel.clone(), at));
+                self.fast.add_relation(rel);
                 self.relations_to
                     .entry(rel.to.clone())
                     .or_default()
@@ -365,6 +485,7 @@ impl Engine {
                 }
                 self.resolutions
                     .insert(res.forecast.clone(), Stamped::new(res.clone(), at));
+                self.fast.resolve(res, seq);
                 claims.insert(res.forecast.clone());
                 if res.by.kind() == EntityKind::Claim {
                     claims.insert(res.by.clone());
@@ -553,7 +674,7 @@ impl Engine {
         let outcome = resolution.map(|r| r.item.outcome);
 
         // Rule 1: what each active claim says.
-        let said = |c: &Claim| effective_value(c, yes_no);
+        let said = |c: &Claim| effective_value(c.stance, c.value.as_ref(), yes_no);
         let valued: Vec<&Stamped<Claim>> = active
             .iter()
             .copied()
@@ -888,7 +1009,7 @@ struct RankKey {
 
 /// What a claim says about its question (rule 1).
 #[derive(Clone, Debug, PartialEq)]
-enum Said {
+pub(crate) enum Said {
     /// A value: for yes/no questions the truth value of the proposition.
     Value(ClaimValue),
     /// A denial on a quantity or categorical question: contradicts, never a figure.
@@ -906,10 +1027,10 @@ impl Said {
     }
 }
 
-/// Rule 1: the effective value of a claim.
-fn effective_value(c: &Claim, yes_no: bool) -> Said {
+/// Rule 1: the effective value of a claim with this stance and value.
+pub(crate) fn effective_value(stance: Stance, value: Option<&ClaimValue>, yes_no: bool) -> Said {
     if yes_no {
-        let truth = match (&c.value, c.stance) {
+        let truth = match (value, stance) {
             (None, Stance::Asserts | Stance::Forecasts) => true,
             (None, Stance::Denies) => false,
             (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => *b,
@@ -918,7 +1039,7 @@ fn effective_value(c: &Claim, yes_no: bool) -> Said {
         };
         Said::Value(ClaimValue::Boolean(truth))
     } else {
-        match (&c.value, c.stance) {
+        match (value, stance) {
             (_, Stance::Denies) => Said::Denial,
             (Some(ClaimValue::Boolean(_)) | None, _) => Said::Nothing,
             (Some(v), Stance::Asserts | Stance::Forecasts) => Said::Value(v.clone()),
@@ -928,7 +1049,7 @@ fn effective_value(c: &Claim, yes_no: bool) -> Said {
 
 /// Whether two values say the same: equal booleans or categories, equal figures with equal
 /// qualifiers, equal ranges. Units are not compared (validation makes them the question's).
-fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
+pub(crate) fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
     match (a, b) {
         (ClaimValue::Boolean(x), ClaimValue::Boolean(y)) => x == y,
         (ClaimValue::Category(x), ClaimValue::Category(y)) => x == y,
@@ -958,7 +1079,7 @@ fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
 
 /// Rule 6: the value of a quantity or categorical question given all active values: the best
 /// value if all agree, else a range of figures or the distinct categories.
-fn spread(
+pub(crate) fn spread(
     best: &ClaimValue,
     values: impl Iterator<Item = ClaimValue>,
     kind: &QuestionKind,
@@ -996,12 +1117,12 @@ fn spread(
 }
 
 /// The instant a claim is about (rule 2): the end of its valid time, else its start, else none.
-fn as_of_point(c: &Claim) -> Option<Timestamp> {
+pub(crate) fn as_of_point(c: &Claim) -> Option<Timestamp> {
     let vt = c.valid_time.as_ref()?;
     vt.end().or_else(|| vt.start())
 }
 
-fn admiralty_rank(a: Admiralty) -> u8 {
+pub(crate) fn admiralty_rank(a: Admiralty) -> u8 {
     match a {
         Admiralty::A => 0,
         Admiralty::B => 1,
@@ -1013,7 +1134,7 @@ fn admiralty_rank(a: Admiralty) -> u8 {
 }
 
 /// Credibility 1..5 rank as 0..4; 6 ("cannot be judged") ranks after them, as unknown.
-fn credibility_rank(grade: u8) -> u8 {
+pub(crate) fn credibility_rank(grade: u8) -> u8 {
     grade.saturating_sub(1)
 }
 

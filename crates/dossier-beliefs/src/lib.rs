@@ -18,14 +18,15 @@
 //!   is its latest assessment *applied so far*).
 //! - Nothing is ever dropped: superseded and retracted claims stay in the provenance.
 
+mod current;
 mod engine;
 pub mod view;
 
 pub use engine::Engine;
 pub use view::{
-    AssessmentView, Belief, BeliefChange, BeliefSummary, BeliefValue, ClaimState, ClaimView,
-    CredibilityView, EventRef, Flag, Provenance, QuestionView, RelationView, ReliabilityView,
-    ReportView, ResolutionView, SourceView, Status, Summary,
+    AssessmentView, Belief, BeliefChange, BeliefLine, BeliefSummary, BeliefValue, ClaimState,
+    ClaimView, CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView,
+    RelationView, ReliabilityView, ReportView, ResolutionView, SourceView, Status, Summary,
 };
 
 use dossier_model::{DomainEvent, Timestamp};
@@ -33,7 +34,7 @@ use dossier_model::{DomainEvent, Timestamp};
 /// The version of the belief rules in `docs/BELIEFS.md`; part of every view and of the digest.
 ///
 /// Any change that can alter a view (a rule, a ranking key, a field of the view) must bump it.
-pub const POLICY_VERSION: &str = "dossier-beliefs/1";
+pub const POLICY_VERSION: &str = "dossier-beliefs/2";
 
 /// One recorded event as the ledger delivers it: position, record hash, recorded time and the
 /// decoded domain event.

@@ -462,6 +462,50 @@ impl Belief {
     }
 }
 
+/// A question's id and text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuestionRef {
+    /// Question id.
+    pub id: EntityId,
+    /// The question as posed.
+    pub text: String,
+}
+
+/// A question's current judgment without provenance: what `dossier beliefs` lists and what
+/// [`Engine::digest`](crate::Engine::digest) hashes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BeliefLine {
+    /// The question.
+    pub question: QuestionRef,
+    /// The answer: the analyst's judgment if there is one, else the evidence value.
+    pub value: Option<BeliefValue>,
+    /// Flags and summary.
+    pub status: Status,
+    /// The best-ranked active claim giving the evidence value.
+    pub best_claim: Option<EntityId>,
+    /// ICD 203 likelihood from an assessment.
+    pub likelihood: Option<Icd203Band>,
+    /// Analytic confidence from an assessment.
+    pub confidence: Option<Confidence>,
+    /// Independent sources among the supporting claims (rule 5).
+    pub sources: usize,
+}
+
+impl BeliefLine {
+    /// The parts whose change is a change of belief (see [`BeliefChange`]).
+    #[must_use]
+    pub fn summary(&self) -> BeliefSummary {
+        BeliefSummary {
+            value: self.value.clone(),
+            summary: self.status.summary,
+            flags: self.status.flags.clone(),
+            best_claim: self.best_claim.clone(),
+            likelihood: self.likelihood,
+            confidence: self.confidence,
+        }
+    }
+}
+
 /// The judgment-bearing parts of a belief; a change in any of them is a [`BeliefChange`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BeliefSummary {

@@ -288,8 +288,8 @@ pub struct QuestionArgs {
     #[arg(long, value_name = "TIME", value_parser = as_of)]
     pub as_of: Option<String>,
     /// (`why` only) The belief about the world at this valid time: RFC 3339, or a date (the
-    /// end of that day, UTC). Computed by folding the ledger (up to --as-of), not from the
-    /// stored views, which hold current valid time only.
+    /// end of that day, UTC). Computed from the stored events of the question's view (up to
+    /// --as-of).
     #[arg(long, value_name = "TIME", value_parser = valid_at)]
     pub at: Option<dossier_model::Timestamp>,
     /// As JSON.

@@ -683,7 +683,7 @@ fn main() {
         count("SELECT COUNT(*) FROM belief_versions"),
         count("SELECT COUNT(*) FROM history"),
     );
-    let avg_belief = count("SELECT CAST(AVG(LENGTH(belief)) AS INTEGER) FROM beliefs");
+    let avg_belief = count("SELECT CAST(AVG(LENGTH(line)) AS INTEGER) FROM beliefs");
     let questions: Vec<String> = conn
         .prepare("SELECT question FROM beliefs")
         .unwrap()
@@ -712,7 +712,7 @@ fn main() {
         "store MB",
         "versions",
         "changes",
-        "avg belief B"
+        "avg line B"
     );
     println!(
         "{n:>9} {records:>9} {ledger_mb:>10.0} {secs:>11.1} {:>12.0} {:>6.0} MiB {store_mb:>11.0} {versions:>10} {changes:>9} {avg_belief:>12}",

@@ -34,8 +34,9 @@
 
 mod error;
 mod projector;
+mod provenance;
+mod refs;
 mod store;
-mod touched;
 
 pub use error::Error;
 pub use projector::{

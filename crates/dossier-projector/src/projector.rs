@@ -1,19 +1,18 @@
 //! Folding the ledger into the store: restart, catch-up, live follow, rebuild.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::{Belief, BeliefChange, Engine, Recorded};
+use dossier_beliefs::{BeliefChange, BeliefLine, Engine, Recorded};
 use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord, control};
 use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId, Timestamp};
 use rusqlite::{Connection, Transaction, params};
 
 use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
-use crate::touched::Index;
-use crate::{Checkpoint, Error};
+use crate::{Checkpoint, Error, refs};
 
 /// Records applied per page; each page is one transaction.
 pub const PAGE: usize = 512;
@@ -65,14 +64,12 @@ pub struct Projector {
     path: PathBuf,
     conn: Connection,
     engine: Engine,
-    /// The current beliefs as last written to the store.
-    cache: BTreeMap<EntityId, Belief>,
+    /// The current lines as last written to the store.
+    cache: BTreeMap<EntityId, BeliefLine>,
     applied: u64,
     last_hash: Hash,
     stopped: bool,
     page: usize,
-    /// Which questions an event can touch.
-    index: Index,
     /// The checkpoint at which the stored digest was computed.
     digest_seq: u64,
     /// The identity of the file opened, to notice a swap by [`rebuild`].
@@ -102,13 +99,12 @@ impl Projector {
         let mut p = Projector {
             path: path.to_owned(),
             conn,
-            engine: Engine::new(),
+            engine: Engine::without_history(),
             cache: BTreeMap::new(),
             applied: 0,
             last_hash: GENESIS_PREV,
             stopped: false,
             page: PAGE,
-            index: Index::default(),
             digest_seq: 0,
             file_id: opened,
         };
@@ -139,11 +135,12 @@ impl Projector {
                 ),
             });
         }
+        p.engine.take_changed();
         p.cache = p
             .engine
-            .beliefs()
+            .lines()
             .into_iter()
-            .map(|b| (b.question.id.clone(), b))
+            .map(|l| (l.question.id.clone(), l.clone()))
             .collect();
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
         tracing::debug!(applied = p.applied, "projector state restored");
@@ -179,22 +176,26 @@ impl Projector {
         &self.path
     }
 
-    /// Questions whose stored view differs from the engine's current view. Always empty unless
-    /// the projector missed a change; audits and tests use it.
+    /// Questions whose stored line differs from the engine's current line, or whose line the
+    /// engine's reference computation (with provenance) would judge differently. Always empty
+    /// unless the projector missed a change; audits and tests use it.
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
-        let beliefs = self.engine.beliefs();
-        let mut stale: Vec<EntityId> = beliefs
+        let lines = self.engine.lines();
+        let mut stale: Vec<EntityId> = lines
             .iter()
-            .filter(|b| self.cache.get(&b.question.id) != Some(*b))
-            .map(|b| b.question.id.clone())
+            .filter(|l| self.cache.get(&l.question.id) != Some(*l))
+            .map(|l| l.question.id.clone())
             .collect();
         stale.extend(
             self.cache
                 .keys()
-                .filter(|q| !beliefs.iter().any(|b| &b.question.id == *q))
+                .filter(|q| self.engine.line(q).is_none())
                 .cloned(),
         );
+        stale.extend(self.engine.stale_views());
+        stale.sort();
+        stale.dedup();
         stale
     }
 
@@ -202,7 +203,6 @@ impl Projector {
     fn advance(&mut self, rec: &StoredRecord) -> Result<(), Error> {
         advance_in(
             &mut self.engine,
-            &mut self.index,
             &mut self.applied,
             &mut self.last_hash,
             rec,
@@ -290,14 +290,12 @@ impl Projector {
             return Ok(false);
         }
         // The current group of domain events (a batch shares one recorded time): its recorded
-        // time and its last seq. Its views are written when the recorded time moves on.
+        // time and its last seq. Its lines are written when the recorded time moves on.
         let mut group: Option<(String, u64)> = None;
-        let mut touched: BTreeSet<EntityId> = BTreeSet::new();
         let mut failure = None;
         for rec in page {
-            let (recorded, changes) = match advance_in(
+            let (recorded, applied) = match advance_in(
                 &mut self.engine,
-                &mut self.index,
                 &mut self.applied,
                 &mut self.last_hash,
                 rec,
@@ -309,32 +307,41 @@ impl Projector {
                 }
             };
             // Control records change no view.
-            let Some((changes, questions)) = changes else {
+            let Some(a) = applied else {
                 continue;
             };
             if let Some((g, last)) = &group {
                 if *g != recorded {
-                    flush(
-                        &tx,
-                        &self.engine,
-                        &mut self.cache,
-                        std::mem::take(&mut touched),
-                        *last,
-                        g,
-                    )?;
+                    flush(&tx, &mut self.engine, &mut self.cache, *last, g)?;
                 }
             }
-            touched.extend(questions);
-            for c in &changes {
-                tx.execute(
-                    "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![c.question.as_str(), c.seq as i64, recorded, c.reason, serde_json::to_string(c)?],
-                )?;
+            let seq = self.applied as i64;
+            tx.prepare_cached(
+                "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![seq, a.hash, recorded, a.event_type, a.schema, a.body])?;
+            let engine = &self.engine;
+            let mut add_ref =
+                tx.prepare_cached("INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)")?;
+            for key in refs::keys(&a.event, |c| engine.question_of(c)) {
+                add_ref.execute(params![key, seq])?;
+            }
+            let mut add_change = tx.prepare_cached(
+                "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for c in &a.changes {
+                add_change.execute(params![
+                    c.question.as_str(),
+                    seq,
+                    recorded,
+                    c.reason,
+                    serde_json::to_string(c)?
+                ])?;
             }
             group = Some((recorded, self.applied));
         }
         if let Some((g, last)) = &group {
-            flush(&tx, &self.engine, &mut self.cache, touched, *last, g)?;
+            flush(&tx, &mut self.engine, &mut self.cache, *last, g)?;
         }
         if self.applied > start {
             tx.execute(
@@ -373,17 +380,24 @@ impl Projector {
     }
 }
 
-/// What a domain event did: the changes of belief it caused, and the questions whose stored
-/// views it can have changed.
-type Applied = (Vec<BeliefChange>, BTreeSet<EntityId>);
+/// A domain event as applied: the changes of belief it caused and what the store keeps of it.
+struct Applied {
+    changes: Vec<BeliefChange>,
+    event: DomainEvent,
+    event_type: String,
+    schema: u32,
+    /// The event's body exactly as recorded.
+    body: String,
+    /// Hex record hash.
+    hash: String,
+}
 
 /// Checks one record against the chain (position, stored hash, seq, prev link) and folds it
-/// into the engine. Returns its recorded time and, for a domain event, the changes of belief
-/// it caused and the questions whose views it can have changed (`None` for a control record). Works on split borrows so that a transaction can
-/// hold the connection meanwhile.
+/// into the engine. Returns its recorded time and, for a domain event, what it did (`None` for a
+/// control record). Works on split borrows so that a transaction can hold the connection
+/// meanwhile.
 fn advance_in(
     engine: &mut Engine,
-    index: &mut Index,
     applied: &mut u64,
     last_hash: &mut Hash,
     rec: &StoredRecord,
@@ -426,64 +440,76 @@ fn advance_in(
             ),
         });
     }
-    let changes = if is_control(view.event_type) {
-        None
-    } else {
-        let event = DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
-            .map_err(|e| Error::Corrupt {
-            seq,
-            reason: e.to_string(),
-        })?;
-        let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt {
-            seq,
-            reason: e.to_string(),
-        })?;
-        let hex = hash.to_hex();
-        let changes = engine.apply(Recorded {
-            seq,
-            hash: &hex,
-            recorded,
-            event: &event,
-        });
-        let (_, mut questions) = index.touch(&event);
-        questions.extend(changes.iter().map(|c| c.question.clone()));
-        Some((changes, questions))
-    };
+    let applied_event =
+        if is_control(view.event_type) {
+            None
+        } else {
+            let body = view.body.get();
+            let event = DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
+                .map_err(|e| Error::Corrupt {
+                    seq,
+                    reason: e.to_string(),
+                })?;
+            let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt {
+                seq,
+                reason: e.to_string(),
+            })?;
+            let hex = hash.to_hex();
+            let changes = engine.apply(Recorded {
+                seq,
+                hash: &hex,
+                recorded,
+                event: &event,
+            });
+            Some(Applied {
+                changes,
+                event,
+                event_type: view.event_type.to_owned(),
+                schema: view.schema,
+                body: body.to_owned(),
+                hash: hex,
+            })
+        };
     *applied = seq;
     *last_hash = hash;
-    Ok((view.recorded.to_owned(), changes))
+    Ok((view.recorded.to_owned(), applied_event))
 }
 
-/// Writes every touched belief that differs from what the store holds: the current row and a
-/// new version stamped with `seq` (the last domain event of the group) and its recorded time.
+/// Writes the line of every question whose line changed in the group and differs from what
+/// the store holds: the current row and a new version stamped with `seq` (the last domain
+/// event of the group) and its recorded time; and that recorded time's last seq, which
+/// as-of queries turn times into seqs with.
 fn flush(
     tx: &Transaction<'_>,
-    engine: &Engine,
-    cache: &mut BTreeMap<EntityId, Belief>,
-    questions: BTreeSet<EntityId>,
+    engine: &mut Engine,
+    cache: &mut BTreeMap<EntityId, BeliefLine>,
     seq: u64,
     recorded: &str,
 ) -> Result<(), Error> {
-    for q in questions {
-        let Some(b) = engine.belief(&q, None) else {
+    let mut current = tx.prepare_cached(
+        "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, line = excluded.line",
+    )?;
+    let mut version = tx.prepare_cached(
+        "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for q in engine.take_changed() {
+        let Some(line) = engine.line(&q) else {
             continue;
         };
-        if cache.get(&b.question.id) == Some(&b) {
+        if cache.get(&q) == Some(line) {
             continue;
         }
-        let json = serde_json::to_string(&b)?;
-        let q = b.question.id.as_str();
-        tx.execute(
-            "INSERT INTO beliefs (question, seq, recorded, belief) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, belief = excluded.belief",
-            params![q, seq as i64, recorded, json],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, belief) VALUES (?1, ?2, ?3, ?4)",
-            params![q, seq as i64, recorded, json],
-        )?;
-        cache.insert(b.question.id.clone(), b);
+        let json = serde_json::to_string(line)?;
+        current.execute(params![q.as_str(), seq as i64, recorded, json])?;
+        version.execute(params![q.as_str(), seq as i64, recorded, json])?;
+        cache.insert(q, line.clone());
     }
+    tx.prepare_cached(
+        "INSERT INTO times (recorded, seq) VALUES (?1, ?2)
+         ON CONFLICT (recorded) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+    )?
+    .execute(params![recorded, seq as i64])?;
     Ok(())
 }
 

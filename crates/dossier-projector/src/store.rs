@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dossier_beliefs::POLICY_VERSION;
+use dossier_model::{EntityId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde_json::Value;
 
@@ -15,26 +16,45 @@ pub const STORE_FILE: &str = "views.db";
 /// How long a connection waits for another one's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The layout version of the store's tables; a store of another layout must be rebuilt.
+pub(crate) const LAYOUT: &str = "dossier-views/2";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoint (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    hash     TEXT NOT NULL,
+    recorded TEXT NOT NULL,
+    type     TEXT NOT NULL,
+    schema   INTEGER NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refs (
+    key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS times (
+    recorded TEXT PRIMARY KEY,
+    seq      INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS beliefs (
     question TEXT PRIMARY KEY,
     seq      INTEGER NOT NULL,
     recorded TEXT NOT NULL,
-    belief   TEXT NOT NULL
+    line     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS belief_versions (
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
     recorded TEXT NOT NULL,
-    belief   TEXT NOT NULL,
+    line     TEXT NOT NULL,
     PRIMARY KEY (question, seq)
-);
-CREATE INDEX IF NOT EXISTS belief_versions_recorded ON belief_versions (recorded);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
@@ -42,7 +62,7 @@ CREATE TABLE IF NOT EXISTS history (
     reason   TEXT NOT NULL,
     change   TEXT NOT NULL,
     PRIMARY KEY (question, seq)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -83,27 +103,37 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     // A rollback journal keeps the whole store in one file, so a rename swaps all of it.
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(SCHEMA)?;
-    let policy: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'policy'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    match policy {
-        Some(p) if p != POLICY_VERSION => {
-            return Err(Error::Mismatch {
-                path: path.to_owned(),
-                reason: format!("it was built by belief policy {p}, this is {POLICY_VERSION}"),
-            });
-        }
-        Some(_) => {}
-        None => {
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('policy', ?1)",
-                [POLICY_VERSION],
-            )?;
+    // The reference index takes random keys; a large cache keeps its pages in memory.
+    conn.pragma_update(None, "cache_size", -262_144)?;
+    // A store of another layout (or policy) is refused before anything is created in it.
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)?;
+    if has_meta {
+        for (key, want) in [("layout", LAYOUT), ("policy", POLICY_VERSION)] {
+            let have: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?;
+            if have.as_deref() != Some(want) {
+                return Err(Error::Mismatch {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it was built with {key} {}, this is {want}",
+                        have.as_deref().unwrap_or("(older, unnamed)")
+                    ),
+                });
+            }
         }
     }
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
+        [LAYOUT, POLICY_VERSION],
+    )?;
     Ok(conn)
 }
 
@@ -207,7 +237,7 @@ impl ViewStore {
         h.update(b"{\"policy\":");
         h.update(serde_json::to_string(POLICY_VERSION)?.as_bytes());
         h.update(b",\"beliefs\":[");
-        let mut st = tx.prepare("SELECT belief FROM beliefs ORDER BY question")?;
+        let mut st = tx.prepare("SELECT line FROM beliefs ORDER BY question")?;
         let mut rows = st.query([])?;
         let mut first = true;
         while let Some(row) = rows.next()? {
@@ -241,10 +271,11 @@ impl ViewStore {
             .optional()?)
     }
 
-    /// All beliefs, sorted by question id: the current ones (`as_of` `None`), or as of a
-    /// recorded time (fixed-width form, see [`dossier_chain::format_recorded`]): for each
-    /// question the latest stored version recorded at or before it. Questions posed later are
-    /// left out.
+    /// The current line of every question (its judgment without provenance, a
+    /// [`BeliefLine`](dossier_beliefs::BeliefLine) as JSON), sorted by question id: now
+    /// (`as_of` `None`), or as of a recorded time (fixed-width form, see
+    /// [`dossier_chain::format_recorded`]): for each question the latest stored version recorded
+    /// at or before it. Questions posed later are left out.
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
@@ -252,13 +283,13 @@ impl ViewStore {
         let conn = self.conn()?;
         let rows: Vec<String> = match as_of {
             None => {
-                let mut st = conn.prepare("SELECT belief FROM beliefs ORDER BY question")?;
+                let mut st = conn.prepare("SELECT line FROM beliefs ORDER BY question")?;
                 st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
             }
             Some(t) => {
                 // SQLite takes the bare column from the row holding the MAX.
                 let mut st = conn.prepare(
-                    "SELECT belief, MAX(seq) FROM belief_versions WHERE recorded <= ?1 GROUP BY question ORDER BY question",
+                    "SELECT line, MAX(seq) FROM belief_versions WHERE recorded <= ?1 GROUP BY question ORDER BY question",
                 )?;
                 st.query_map([t], |r| r.get(0))?.collect::<Result<_, _>>()?
             }
@@ -268,24 +299,51 @@ impl ViewStore {
             .collect()
     }
 
-    /// One question's belief, now or as of a recorded time (see [`ViewStore::beliefs`]);
-    /// `None` if the question was not posed (by then).
+    /// One question's belief with full provenance, now or as of a recorded time (see
+    /// [`ViewStore::beliefs`]); `None` if the question was not posed (by then). Same as
+    /// [`ViewStore::belief_at`] without a valid time.
     ///
     /// # Errors
-    /// If the store cannot be read or holds malformed JSON.
+    /// If the store cannot be read or holds malformed data.
     pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Value>, Error> {
-        let conn = self.conn()?;
-        let row: Option<String> = match as_of {
-            None => conn.query_row("SELECT belief FROM beliefs WHERE question = ?1", [question], |r| r.get(0)).optional()?,
-            Some(t) => conn
-                .query_row(
-                    "SELECT belief FROM belief_versions WHERE question = ?1 AND recorded <= ?2 ORDER BY seq DESC LIMIT 1",
-                    params![question, t],
-                    |r| r.get(0),
-                )
-                .optional()?,
+        self.belief_at(question, as_of, None)
+    }
+
+    /// One question's belief with full provenance as of a recorded time (`None`: the
+    /// checkpoint), optionally at a valid (world) time.
+    ///
+    /// The belief is computed from the stored events its view depends on (found through the
+    /// `refs` table), recorded up to `as_of`, folded by the belief engine; the log is not read. Its judgment equals the stored version's (a test checks it on every question).
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn belief_at(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+    ) -> Result<Option<Value>, Error> {
+        let Ok(qid) = EntityId::parse(question) else {
+            return Ok(None);
         };
-        row.map(|s| serde_json::from_str(&s).map_err(Error::from))
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let bound = match as_of {
+            None => read_checkpoint(&tx)?.map_or(0, |c| c.seq),
+            Some(t) => tx
+                .query_row(
+                    "SELECT MAX(seq) FROM times WHERE recorded <= ?1",
+                    [t],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?
+                .map_or(0, |s| s as u64),
+        };
+        let Some(engine) = crate::provenance::gather(&tx, &qid, bound)? else {
+            return Ok(None);
+        };
+        engine
+            .belief(&qid, valid_at)
+            .map(|b| serde_json::to_value(&b).map_err(Error::from))
             .transpose()
     }
 

@@ -379,11 +379,13 @@ async fn one_pass_matches_an_independent_fold() {
     assert_eq!(v.checkpoint().unwrap().unwrap().hash, head.hash.to_hex());
     let stored = v.beliefs(None).unwrap();
     let expected: Vec<Value> = engine
-        .beliefs()
+        .lines()
         .iter()
         .map(|b| serde_json::to_value(b).unwrap())
         .collect();
     assert_eq!(stored, expected);
+    // Every belief with provenance, gathered from the store, equals the engine's.
+    assert_same_provenance(&v, &engine, None);
     for b in engine.beliefs() {
         let q = b.question.id.as_str();
         let h: Vec<Value> = engine
@@ -422,10 +424,10 @@ async fn only_touched_views_are_rewritten_and_none_is_missed() {
                 p.applied()
             );
         }
-        assert_eq!(
-            ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
-            reference(&f.log, None).await.digest()
-        );
+        let engine = reference(&f.log, None).await;
+        let v = ViewStore::open(&store).unwrap();
+        assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
+        assert_same_provenance(&v, &engine, None);
     }
 }
 
@@ -484,7 +486,7 @@ async fn as_of_queries_answer_from_stored_versions() {
         let cut = format_recorded(t(at));
         let engine = reference(&f.log, Some(last_seq_recorded_by(&f.log, &cut).await)).await;
         let expected: Vec<Value> = engine
-            .beliefs()
+            .lines()
             .iter()
             .map(|b| serde_json::to_value(b).unwrap())
             .collect();
@@ -494,6 +496,7 @@ async fn as_of_queries_answer_from_stored_versions() {
             "as of bundle {}",
             i + 1
         );
+        assert_same_provenance(&v, &engine, Some(&cut));
         let h = v.history(CONTAINERS, Some(&cut)).unwrap();
         assert_eq!(
             h.len(),
@@ -503,6 +506,25 @@ async fn as_of_queries_answer_from_stored_versions() {
         );
     }
     assert_eq!(belief_json(&reference(&f.log, None).await, CONTAINERS), now);
+}
+
+/// Every question's belief with provenance from the store (as of `cut`) equals the one the
+/// reference engine computes, and questions it has not posed are absent.
+fn assert_same_provenance(v: &ViewStore, engine: &Engine, cut: Option<&str>) {
+    let posed: Vec<String> = engine
+        .lines()
+        .iter()
+        .map(|l| l.question.id.as_str().to_owned())
+        .collect();
+    for q in &posed {
+        let stored = v.belief(q, cut).unwrap();
+        assert_eq!(stored, Some(belief_json(engine, q)), "{q} as of {cut:?}");
+    }
+    for q in [CONTAINERS, TRANSFERS] {
+        if !posed.iter().any(|p| p == q) {
+            assert_eq!(v.belief(q, cut).unwrap(), None, "{q} as of {cut:?}");
+        }
+    }
 }
 
 async fn last_seq_recorded_by(log: &SqliteLog, cut: &str) -> u64 {

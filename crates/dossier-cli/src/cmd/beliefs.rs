@@ -266,7 +266,7 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
         .max()
         .unwrap_or(0);
     for b in &list {
-        let sources = independent_sources(b);
+        let sources = b["sources"].as_u64().unwrap_or(0);
         text.push_str(&format!(
             "{:<width$}  {:<24} {:<40} {:<28} {} source{}\n",
             b["question"]["id"].as_str().unwrap_or("?"),
@@ -404,77 +404,28 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
     ));
 }
 
-/// Folds the ledger's domain events recorded up to `as_of` (all if `None`) into a fresh engine:
-/// the one way to answer at a valid time, which stored views (current valid time) cannot.
-async fn fold(home: &Home, as_of: Option<&str>) -> CliResult<(dossier_beliefs::Engine, u64)> {
-    use dossier_chain::{Hash, RecordView};
-    let log = home.open_log().await?;
-    let mut engine = dossier_beliefs::Engine::new();
-    let mut last = 0;
-    dossier_log::for_each_record(&log, 1, |r| -> anyhow::Result<()> {
-        let view = RecordView::parse(&r.bytes).with_context(|| {
-            format!("record {} is unreadable; run `dossier verify`", r.position)
-        })?;
-        if as_of.is_some_and(|t| view.recorded > t) {
-            return Ok(());
-        }
-        last = r.position;
-        let Ok(event) = dossier_model::DomainEvent::decode(
-            view.event_type,
-            view.schema,
-            view.body.get().as_bytes(),
-        ) else {
-            return Ok(()); // control records (genesis, seals, keys) are not domain events
-        };
-        let recorded = dossier_model::Timestamp::parse(view.recorded)
-            .with_context(|| format!("record {}: recorded time", r.position))?;
-        let hash = Hash::of_record(&r.bytes).to_hex();
-        engine.apply(dossier_beliefs::Recorded {
-            seq: r.position,
-            hash: &hash,
-            recorded,
-            event: &event,
-        });
-        Ok(())
-    })
-    .await?;
-    Ok((engine, last))
-}
-
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
-    if let Some(at) = args.at {
-        let q = question_id(&args.question);
-        let (engine, seq) = fold(home, args.as_of.as_deref()).await?;
-        let id = dossier_model::EntityId::parse(&q)
-            .map_err(|e| CliError::new(FAILURE, anyhow::anyhow!("{q}: {e}")))?;
-        let Some(b) = engine.belief(&id, Some(at)) else {
-            return Err(not_posed(&q, args.as_of.as_deref()));
-        };
-        let b = serde_json::to_value(&b).context("encoding the belief")?;
-        if args.json {
-            return out(&pretty(
-                &json!({ "as_of": args.as_of, "valid_at": at.to_string(), "seq": seq, "belief": b }),
-            )?);
-        }
-        let progress = Progress {
-            applied: seq,
-            head: seq,
-        };
-        let text = why_text(&b, args.as_of.as_deref(), &progress);
-        return out(&format!("valid at {at} (folded from the ledger)\n{text}"));
-    }
     let (views, progress) = fresh_views(home).await?;
     let q = question_id(&args.question);
-    let Some(b) = views.belief(&q, args.as_of.as_deref()).map_err(store_err)? else {
+    let Some(b) = views
+        .belief_at(&q, args.as_of.as_deref(), args.at)
+        .map_err(store_err)?
+    else {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
     if args.json {
-        return out(&pretty(
-            &json!({ "as_of": args.as_of, "seq": progress.applied, "belief": b }),
-        )?);
+        let mut doc = json!({ "as_of": args.as_of, "seq": progress.applied, "belief": b });
+        if let Some(at) = args.at {
+            doc["valid_at"] = json!(at.to_string());
+        }
+        return out(&pretty(&doc)?);
     }
-    out(&why_text(&b, args.as_of.as_deref(), &progress))
+    let text = why_text(&b, args.as_of.as_deref(), &progress);
+    match args.at {
+        Some(at) => out(&format!("valid at {at}\n{text}")),
+        None => out(&text),
+    }
 }
 
 /// The provenance tree of a belief, for a terminal.

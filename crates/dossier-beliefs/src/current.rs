@@ -1,0 +1,447 @@
+//! The incremental current view: what [`Engine::apply`](crate::Engine::apply) needs to judge a
+//! question *now* (valid time unrestricted) in time proportional to its number of claims,
+//! without building provenance.
+//!
+//! Entities are interned to dense indices as they are recorded; every claim keeps its own
+//! derived facts (retraction count, superseding, corroborating and disputing claims, its
+//! forecast resolution) and every source its reliability rank, updated by the events that change
+//! them. [`Current::judge`] then applies rules 1–10 of `docs/BELIEFS.md` with integer lookups
+//! only.
+//!
+//! # Invariant
+//!
+//! `judge(q)` equals the summary of the reference computation `Engine::compute(q, None)`, which
+//! also builds the provenance. [`Engine::stale_views`](crate::Engine::stale_views) and the
+//! property tests compare the two on every question; any rule changed in one place must change
+//! in the other.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeSet, HashMap};
+
+use dossier_model::{
+    Claim, ClaimValue, EntityId, ForecastResolution, Independence, QuestionKind, Relation,
+    RelationKind, Stance, Timestamp,
+};
+
+use crate::engine::{Said, admiralty_rank, as_of_point, credibility_rank, effective_value};
+use crate::view::{BeliefValue, Flag, Status};
+
+/// An interned claim: index into [`Current::claims`].
+type Cx = u32;
+/// An interned source.
+type Sx = u32;
+
+/// What the current view keeps of a claim.
+#[derive(Clone, Debug)]
+struct Node {
+    id: EntityId,
+    /// `None` until the claim itself is recorded (relations may name it first).
+    claim: Option<Facts>,
+    /// Relations of kind `retracts` pointing at it.
+    retractions: u32,
+    /// Claims that say they supersede it (`supersedes` relations into it).
+    superseded_by: Vec<Cx>,
+    /// Claims corroborating it, with the independence the relation states.
+    corroborated_by: Vec<(Cx, Option<Independence>)>,
+    /// Claims disputing it.
+    disputed_by: Vec<Cx>,
+    /// Its forecast resolution: outcome and the seq that recorded it.
+    resolution: Option<(bool, u64)>,
+}
+
+/// The recorded claim's own facts.
+#[derive(Clone, Debug)]
+struct Facts {
+    seq: u64,
+    question: u32,
+    speaker: Sx,
+    via: Option<Sx>,
+    stance: Stance,
+    value: Option<ClaimValue>,
+    /// Rule 2's instant (end of valid time, else start).
+    point: Option<Timestamp>,
+    credibility: u8,
+}
+
+/// The interned state of the current view.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Current {
+    claim_ix: HashMap<EntityId, Cx>,
+    claims: Vec<Node>,
+    source_ix: HashMap<EntityId, Sx>,
+    /// Reliability rank per source (rule 6): A..E are 0..4, unknown 5.
+    source_rank: Vec<u8>,
+    question_ix: HashMap<EntityId, u32>,
+    /// Claims per question, in the order recorded.
+    by_question: Vec<Vec<Cx>>,
+}
+
+/// What [`Current::judge`] finds: the judgment-bearing parts of the belief and the number of
+/// independent sources supporting it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Judgment {
+    pub(crate) value: Option<BeliefValue>,
+    pub(crate) status: Status,
+    pub(crate) best_claim: Option<EntityId>,
+    pub(crate) sources: usize,
+}
+
+/// The state of a claim in the current view (rules 3 and 4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Active,
+    Superseded,
+    Retracted,
+}
+
+impl Current {
+    fn claim(&mut self, id: &EntityId) -> Cx {
+        if let Some(&ix) = self.claim_ix.get(id) {
+            return ix;
+        }
+        let ix = Cx::try_from(self.claims.len()).unwrap_or(Cx::MAX);
+        self.claims.push(Node {
+            id: id.clone(),
+            claim: None,
+            retractions: 0,
+            superseded_by: Vec::new(),
+            corroborated_by: Vec::new(),
+            disputed_by: Vec::new(),
+            resolution: None,
+        });
+        self.claim_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    fn source(&mut self, id: &EntityId) -> Sx {
+        if let Some(&ix) = self.source_ix.get(id) {
+            return ix;
+        }
+        let ix = Sx::try_from(self.source_rank.len()).unwrap_or(Sx::MAX);
+        self.source_rank.push(5);
+        self.source_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    fn question(&mut self, id: &EntityId) -> u32 {
+        if let Some(&ix) = self.question_ix.get(id) {
+            return ix;
+        }
+        let ix = u32::try_from(self.by_question.len()).unwrap_or(u32::MAX);
+        self.by_question.push(Vec::new());
+        self.question_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    /// A claim recorded at `seq` (first recording only; the engine drops repeats).
+    pub(crate) fn add_claim(&mut self, c: &Claim, seq: u64) {
+        let cx = self.claim(&c.id);
+        let question = self.question(&c.question);
+        let speaker = self.source(&c.speaker);
+        let via = c.via.as_ref().map(|v| self.source(v));
+        self.claims[cx as usize].claim = Some(Facts {
+            seq,
+            question,
+            speaker,
+            via,
+            stance: c.stance,
+            value: c.value.clone(),
+            point: as_of_point(c),
+            credibility: credibility_rank(c.credibility.get()),
+        });
+        self.by_question[question as usize].push(cx);
+    }
+
+    /// A relation (first recording of its key only).
+    pub(crate) fn add_relation(&mut self, r: &Relation) {
+        let to = self.claim(&r.to) as usize;
+        if r.kind == RelationKind::Retracts {
+            self.claims[to].retractions += 1;
+            return;
+        }
+        // Supersession, disputes and corroboration are between claims; an end that is not a
+        // claim id never names a recorded claim, so interning it changes nothing.
+        let from = self.claim(&r.from);
+        let node = &mut self.claims[to];
+        match r.kind {
+            RelationKind::Supersedes => node.superseded_by.push(from),
+            RelationKind::Disputes => node.disputed_by.push(from),
+            RelationKind::Corroborates => node.corroborated_by.push((from, r.independence)),
+            RelationKind::Retracts => {}
+        }
+    }
+
+    /// A source's latest reliability assessment (rule 6).
+    pub(crate) fn set_reliability(&mut self, source: &EntityId, rating: dossier_model::Admiralty) {
+        let sx = self.source(source) as usize;
+        self.source_rank[sx] = admiralty_rank(rating);
+    }
+
+    /// A forecast resolution recorded at `seq` (first one per forecast only).
+    pub(crate) fn resolve(&mut self, r: &ForecastResolution, seq: u64) {
+        let cx = self.claim(&r.forecast) as usize;
+        self.claims[cx].resolution = Some((r.outcome, seq));
+    }
+
+    fn facts(&self, cx: Cx) -> Option<&Facts> {
+        self.claims[cx as usize].claim.as_ref()
+    }
+
+    /// Rules 3 and 4 in the current view.
+    fn state(&self, cx: Cx) -> State {
+        let node = &self.claims[cx as usize];
+        if node.retractions > 0 {
+            return State::Retracted;
+        }
+        let Some(me) = &node.claim else {
+            return State::Active;
+        };
+        let superseded = node.superseded_by.iter().any(|&s| {
+            let by = &self.claims[s as usize];
+            by.retractions == 0
+                && by
+                    .claim
+                    .as_ref()
+                    .is_some_and(|f| f.speaker == me.speaker && f.question == me.question)
+        });
+        if superseded {
+            State::Superseded
+        } else {
+            State::Active
+        }
+    }
+
+    fn is_active(&self, cx: Cx) -> bool {
+        self.facts(cx).is_some() && self.state(cx) == State::Active
+    }
+
+    /// Rule 6 ranking: smaller is better; ties broken by claim id.
+    fn rank(&self, cx: Cx) -> (Reverse<Option<Timestamp>>, u8, u8, u8, Reverse<u64>) {
+        let Some(f) = self.facts(cx) else {
+            return (Reverse(None), u8::MAX, u8::MAX, u8::MAX, Reverse(0));
+        };
+        (
+            Reverse(f.point),
+            self.source_rank[f.speaker as usize],
+            f.credibility,
+            f.via.map_or(0, |v| 1 + self.source_rank[v as usize]),
+            Reverse(f.seq),
+        )
+    }
+
+    fn said(&self, cx: Cx, yes_no: bool) -> Said {
+        let Some(f) = self.facts(cx) else {
+            return Said::Nothing;
+        };
+        effective_value(f.stance, f.value.as_ref(), yes_no)
+    }
+
+    /// Judges a question now: rules 1–10 without provenance. `kind` is the question's kind and
+    /// `assessment` the value of its latest assessment (rule 9), if any.
+    pub(crate) fn judge(
+        &self,
+        question: &EntityId,
+        kind: &QuestionKind,
+        assessment: Option<Option<&ClaimValue>>,
+    ) -> Judgment {
+        let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
+        let claims: &[Cx] = self
+            .question_ix
+            .get(question)
+            .map_or(&[], |&q| self.by_question[q as usize].as_slice());
+
+        let mut active: Vec<Cx> = Vec::with_capacity(claims.len());
+        let (mut any_superseded, mut any_retracted) = (false, false);
+        for &cx in claims {
+            match self.state(cx) {
+                State::Active => active.push(cx),
+                State::Superseded => any_superseded = true,
+                State::Retracted => any_retracted = true,
+            }
+        }
+        let mut keyed: Vec<_> = active.iter().map(|&cx| (self.rank(cx), cx)).collect();
+        keyed.sort_by(|(a, x), (b, y)| {
+            a.cmp(b).then_with(|| {
+                self.claims[*x as usize]
+                    .id
+                    .cmp(&self.claims[*y as usize].id)
+            })
+        });
+        let active: Vec<Cx> = keyed.into_iter().map(|(_, cx)| cx).collect();
+
+        // Rule 10: the latest resolution of a non-retracted forecast settles the question.
+        let outcome = claims
+            .iter()
+            .map(|&cx| &self.claims[cx as usize])
+            .filter(|n| n.retractions == 0)
+            .filter(|n| {
+                n.claim
+                    .as_ref()
+                    .is_some_and(|f| f.stance == Stance::Forecasts)
+            })
+            .filter_map(|n| n.resolution)
+            .max_by_key(|&(_, seq)| seq)
+            .map(|(o, _)| o);
+
+        // Rules 1, 6 and 10: the value and the best claim.
+        let valued: Vec<(Cx, ClaimValue)> = active
+            .iter()
+            .filter_map(|&cx| match self.said(cx, yes_no) {
+                Said::Value(v) => Some((cx, v)),
+                Said::Denial | Said::Nothing => None,
+            })
+            .collect();
+        let target: Option<ClaimValue> = match outcome {
+            Some(o) => Some(ClaimValue::Boolean(o)),
+            None => valued.first().map(|(_, v)| v.clone()),
+        };
+        let best = target.as_ref().and_then(|t| {
+            valued
+                .iter()
+                .find(|(_, v)| crate::engine::values_agree(t, v))
+                .map(|(cx, _)| self.claims[*cx as usize].id.clone())
+        });
+        let evidence_value = match (&target, outcome) {
+            (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
+            (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
+            (Some(v), None) => Some(crate::engine::spread(
+                v,
+                valued.iter().map(|(_, v)| v.clone()),
+                kind,
+            )),
+            (None, _) => None,
+        };
+
+        // Rules 5 and 7: supporting and contradicting claims.
+        let agrees = |cx: Cx| match (&target, self.said(cx, yes_no)) {
+            (Some(t), Said::Value(v)) => crate::engine::values_agree(t, &v),
+            _ => false,
+        };
+        let mut supporting: BTreeSet<Cx> = active.iter().copied().filter(|&c| agrees(c)).collect();
+        let mut queue: Vec<Cx> = supporting.iter().copied().collect();
+        while let Some(cx) = queue.pop() {
+            for &(from, _) in &self.claims[cx as usize].corroborated_by {
+                if self.is_active(from) && supporting.insert(from) {
+                    queue.push(from);
+                }
+            }
+        }
+        let mut contradicting: BTreeSet<Cx> = BTreeSet::new();
+        for &cx in &active {
+            let opposes = match self.said(cx, yes_no) {
+                Said::Denial => true,
+                Said::Value(v) => {
+                    yes_no
+                        && target
+                            .as_ref()
+                            .is_some_and(|t| !crate::engine::values_agree(t, &v))
+                }
+                Said::Nothing => false,
+            };
+            if opposes {
+                contradicting.insert(cx);
+            }
+        }
+        for &cx in &supporting {
+            for &from in &self.claims[cx as usize].disputed_by {
+                if self.is_active(from) {
+                    contradicting.insert(from);
+                }
+            }
+        }
+        supporting.retain(|c| !contradicting.contains(c));
+        let sources = self.independent(&supporting);
+
+        // Rule 8: flags.
+        let mut flags = Vec::new();
+        let disputed = contradicting.iter().any(|&cx| {
+            let n = &self.claims[cx as usize];
+            !(n.claim
+                .as_ref()
+                .is_some_and(|f| f.stance == Stance::Forecasts)
+                && n.resolution.is_some())
+        });
+        if disputed {
+            flags.push(Flag::Disputed);
+        }
+        if !supporting.is_empty() && !disputed {
+            flags.push(Flag::Uncontested);
+        }
+        if sources >= 2 {
+            flags.push(Flag::Corroborated);
+        }
+        if any_superseded {
+            flags.push(Flag::SupersededHistory);
+        }
+        if any_retracted {
+            flags.push(Flag::Retracted);
+        }
+        if active.is_empty() {
+            flags.push(Flag::NoActiveClaim);
+        }
+        if matches!(kind, QuestionKind::Forecast { .. }) {
+            match outcome {
+                Some(true) => flags.push(Flag::ForecastResolvedTrue),
+                Some(false) => flags.push(Flag::ForecastResolvedFalse),
+                None => {
+                    let pending = active.iter().any(|&cx| {
+                        self.facts(cx)
+                            .is_some_and(|f| f.stance == Stance::Forecasts)
+                    });
+                    if pending {
+                        flags.push(Flag::ForecastPending);
+                    }
+                }
+            }
+        }
+
+        // Rule 9: the analyst's judgment.
+        let value = match assessment.flatten() {
+            Some(v) => Some(BeliefValue::Single { value: v.clone() }),
+            None => evidence_value,
+        };
+        Judgment {
+            value,
+            status: Status::new(flags),
+            best_claim: best,
+            sources,
+        }
+    }
+
+    /// Rule 5: independent sources among claims: one per speaker, and claims joined by a
+    /// `same_primary_source` corroboration count once.
+    fn independent(&self, claims: &BTreeSet<Cx>) -> usize {
+        let speaker = |cx: Cx| self.facts(cx).map_or(Sx::MAX, |f| f.speaker);
+        let mut speakers: Vec<Sx> = claims.iter().map(|&c| speaker(c)).collect();
+        speakers.sort_unstable();
+        speakers.dedup();
+        let mut parent: Vec<usize> = (0..speakers.len()).collect();
+        fn find(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let slot = |s: Sx| speakers.binary_search(&s).ok();
+        for &cx in claims {
+            for &(from, independence) in &self.claims[cx as usize].corroborated_by {
+                if independence != Some(Independence::SamePrimarySource) || !claims.contains(&from)
+                {
+                    continue;
+                }
+                if let (Some(a), Some(b)) = (slot(speaker(cx)), slot(speaker(from))) {
+                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                    match ra.cmp(&rb) {
+                        Ordering::Less => parent[rb] = ra,
+                        Ordering::Greater => parent[ra] = rb,
+                        Ordering::Equal => {}
+                    }
+                }
+            }
+        }
+        (0..speakers.len())
+            .filter(|&i| find(&mut parent, i) == i)
+            .count()
+    }
+}
