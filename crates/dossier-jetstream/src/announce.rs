@@ -4,9 +4,12 @@
 //! both kept in a stream of their own, `DOSSIER_<LEDGER>_CHECKPOINTS` (never in the ledger's
 //! stream, whose sequence must stay the record sequence). Alarms are stored too, not only
 //! sent as core NATS messages: an alarm raised while nobody listens must not be lost, and it is
-//! delivered live to every subscriber of the subject all the same. The stream is created if
-//! missing with the same guarantees as a ledger stream (file storage, no deletes, no purges,
-//! no limits); an existing stream must hold exactly these two subjects.
+//! delivered live to every subscriber of the subject all the same. The stream is created with
+//! the ledger's stream ([`JetStreamLog::open`](crate::JetStreamLog::open) creating a ledger,
+//! that is `dossier init`), with the same guarantees (file storage, no deletes, no purges, no
+//! limits, the ledger's replicas), so the auditor needs no right to create streams; an
+//! [`Announcer`] creates it if it is missing (a ledger created before) and its user may. An
+//! existing stream must hold exactly these two subjects.
 
 use std::time::Duration;
 
@@ -86,6 +89,37 @@ fn checkpoint_stream_config(cfg: &JetStreamConfig) -> stream::Config {
     }
 }
 
+/// Opens the checkpoint stream of `cfg`'s ledger, creating it if missing; an existing stream
+/// must hold exactly the checkpoint and alarm subjects.
+pub(crate) async fn ensure_checkpoint_stream(
+    js: &jetstream::Context,
+    cfg: &JetStreamConfig,
+) -> Result<stream::Stream, JetStreamError> {
+    let name = cfg.checkpoint_stream();
+    let wanted = checkpoint_stream_config(cfg);
+    let stream = match js.get_stream(&name).await {
+        Ok(mut s) => {
+            let info = s.info().await.map_err(api)?;
+            let mut have = info.config.subjects.clone();
+            have.sort();
+            let mut want = wanted.subjects.clone();
+            want.sort();
+            if have != want {
+                return Err(JetStreamError::Config(format!(
+                    "stream {name} holds subjects {have:?}, not the checkpoint and alarm subjects {want:?}"
+                )));
+            }
+            s
+        }
+        Err(e) if crate::log::is_not_found(&e) => js
+            .create_stream(wanted)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
+        Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
+    };
+    Ok(stream)
+}
+
 impl Announcer {
     /// Connects and opens (creating if missing) the checkpoint stream of `cfg`'s ledger.
     ///
@@ -104,28 +138,7 @@ impl Announcer {
     ) -> Result<Announcer, JetStreamError> {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(cfg.request_timeout);
-        let name = cfg.checkpoint_stream();
-        let wanted = checkpoint_stream_config(cfg);
-        let stream = match js.get_stream(&name).await {
-            Ok(mut s) => {
-                let info = s.info().await.map_err(api)?;
-                let mut have = info.config.subjects.clone();
-                have.sort();
-                let mut want = wanted.subjects.clone();
-                want.sort();
-                if have != want {
-                    return Err(JetStreamError::Config(format!(
-                        "stream {name} holds subjects {have:?}, not the checkpoint and alarm subjects {want:?}"
-                    )));
-                }
-                s
-            }
-            Err(e) if crate::log::is_not_found(&e) => js
-                .create_stream(wanted)
-                .await
-                .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
-            Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
-        };
+        let stream = ensure_checkpoint_stream(&js, cfg).await?;
         Ok(Announcer {
             client,
             js,

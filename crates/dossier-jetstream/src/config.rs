@@ -45,7 +45,8 @@ pub struct JetStreamConfig {
     /// could be deleted behind dossier's back (verification would report them missing).
     pub allow_unsafe_stream: bool,
     /// Create the stream and content bucket if they do not exist (otherwise opening a missing
-    /// ledger fails with [`JetStreamError::NoLedger`](crate::JetStreamError::NoLedger)).
+    /// ledger fails with [`JetStreamError::NoLedger`](crate::JetStreamError::NoLedger)). A
+    /// ledger stream created this way gets its auditor's checkpoint stream at the same time.
     pub create: bool,
     /// The stream's duplicate window.
     pub duplicate_window: Duration,

@@ -142,10 +142,16 @@ impl JetStreamLog {
             Err(e) if is_not_found(&e) && !cfg.create => {
                 return Err(JetStreamError::NoLedger { stream: name });
             }
-            Err(e) if is_not_found(&e) => js
-                .create_stream(wanted)
-                .await
-                .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
+            Err(e) if is_not_found(&e) => {
+                let created = js
+                    .create_stream(wanted)
+                    .await
+                    .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?;
+                // The auditor's checkpoint stream is created with the ledger, by whoever may
+                // create streams, so that the auditor's role needs no right to create any.
+                crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
+                created
+            }
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };
         let mode = {

@@ -381,14 +381,23 @@ fn check_permissions(port: u16, replicas: u32) {
     );
     assert_eq!(next.json("reader next"), Value::String("record-1".into()));
 
-    // The auditor reads the ledger, creates the checkpoint stream and publishes checkpoints and
-    // alarms to it; it may not append records nor change or remove streams.
+    // The auditor reads the ledger and publishes checkpoints and alarms to the checkpoint
+    // stream, which the admin creates with the ledger (`dossier init`); it may not create any
+    // stream (not even a checkpoint stream: stream names are one token, so no rule can say
+    // "*_CHECKPOINTS"), append records, nor change or remove streams.
     let mut auditor = Client::connect(port, AUDITOR);
     let direct = auditor
         .request("$JS.API.DIRECT.GET.DOSSIER_T", r#"{"seq":1}"#)
         .json("auditor direct get");
     assert_eq!(direct, Value::String("record-1".into()));
-    let created = auditor.js(
+    auditor
+        .request(
+            "$JS.API.STREAM.CREATE.DOSSIER_T_CHECKPOINTS",
+            &checkpoint_stream_config(replicas),
+        )
+        .permission_violation("auditor creates the checkpoint stream");
+    let created = create_stream(
+        &mut admin,
         "$JS.API.STREAM.CREATE.DOSSIER_T_CHECKPOINTS",
         &checkpoint_stream_config(replicas),
     );
@@ -396,6 +405,9 @@ fn check_permissions(port: u16, replicas: u32) {
         created["config"]["name"], "DOSSIER_T_CHECKPOINTS",
         "{created}"
     );
+    wait_until_led(&mut admin, "DOSSIER_T_CHECKPOINTS", replicas);
+    let info = auditor.js("$JS.API.STREAM.INFO.DOSSIER_T_CHECKPOINTS", "");
+    assert_eq!(info["config"]["name"], "DOSSIER_T_CHECKPOINTS", "{info}");
     let ack = auditor
         .request("dossier.t.checkpoints", "checkpoint-1")
         .json("auditor checkpoint");
@@ -407,6 +419,7 @@ fn check_permissions(port: u16, replicas: u32) {
     for subject in [
         "dossier.t.records",
         "$O.dossier-t-content.C.x",
+        "$JS.API.STREAM.CREATE.DOSSIER_X",
         "$JS.API.STREAM.DELETE.DOSSIER_T_CHECKPOINTS",
         "$JS.API.STREAM.PURGE.DOSSIER_T_CHECKPOINTS",
         "$JS.API.STREAM.UPDATE.DOSSIER_T",
