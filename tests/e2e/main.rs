@@ -9,6 +9,7 @@ mod auditor;
 mod auth;
 mod bad_input;
 mod beliefs;
+mod compose;
 mod concurrency;
 mod crash;
 mod init;

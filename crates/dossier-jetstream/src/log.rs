@@ -663,7 +663,14 @@ pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client,
             .add_client_certificate(cert.clone(), key.clone())
             .require_tls(true);
     }
-    opts.connect(cfg.url.as_str())
+    // async-nats reads one URL from a string; a cluster is given as a comma-separated list.
+    let servers: Vec<&str> = cfg
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    opts.connect(servers)
         .await
         .map_err(|e| JetStreamError::Connect {
             url: cfg.url.clone(),
