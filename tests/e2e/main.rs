@@ -15,5 +15,6 @@ mod crash;
 mod init;
 mod keys;
 mod proofs;
+mod permissions;
 mod publish;
 mod tamper;
