@@ -16,14 +16,14 @@
 //! in the other.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use dossier_model::{
     Claim, ClaimValue, EntityId, ForecastResolution, Independence, QuestionKind, Relation,
     RelationKind, Stance, Timestamp,
 };
 
-use crate::engine::{Said, admiralty_rank, as_of_point, credibility_rank, effective_value};
+use crate::engine::{admiralty_rank, as_of_point, credibility_rank, spread, values_agree};
 use crate::view::{BeliefValue, Flag, Status};
 
 /// An interned claim: index into [`Current::claims`].
@@ -84,6 +84,43 @@ pub(crate) struct Judgment {
     pub(crate) status: Status,
     pub(crate) best_claim: Option<EntityId>,
     pub(crate) sources: usize,
+}
+
+/// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
+/// credibility, relay, recorded later first.
+type Rank = (Reverse<Option<Timestamp>>, u8, u8, u8, Reverse<u64>);
+
+/// What a claim says (rule 1), borrowed: the truth value of a yes/no question's proposition,
+/// a value, a denial of a figure or category, or nothing usable.
+#[derive(Clone, Copy)]
+enum Says<'a> {
+    Truth(bool),
+    Value(&'a ClaimValue),
+    Denial,
+    Nothing,
+}
+
+impl Says<'_> {
+    /// Whether two values say the same (`engine::values_agree`).
+    fn agrees(self, other: Says<'_>) -> bool {
+        match (self, other) {
+            (Says::Truth(a), Says::Truth(b)) => a == b,
+            (Says::Value(a), Says::Value(b)) => values_agree(a, b),
+            _ => false,
+        }
+    }
+
+    fn is_value(self) -> bool {
+        matches!(self, Says::Truth(_) | Says::Value(_))
+    }
+
+    fn to_value(self) -> Option<ClaimValue> {
+        match self {
+            Says::Truth(b) => Some(ClaimValue::Boolean(b)),
+            Says::Value(v) => Some(v.clone()),
+            Says::Denial | Says::Nothing => None,
+        }
+    }
 }
 
 /// The state of a claim in the current view (rules 3 and 4).
@@ -216,7 +253,7 @@ impl Current {
     }
 
     /// Rule 6 ranking: smaller is better; ties broken by claim id.
-    fn rank(&self, cx: Cx) -> (Reverse<Option<Timestamp>>, u8, u8, u8, Reverse<u64>) {
+    fn rank(&self, cx: Cx) -> Rank {
         let Some(f) = self.facts(cx) else {
             return (Reverse(None), u8::MAX, u8::MAX, u8::MAX, Reverse(0));
         };
@@ -229,15 +266,43 @@ impl Current {
         )
     }
 
-    fn said(&self, cx: Cx, yes_no: bool) -> Said {
+    /// Rule 1 without copying values (the same table as `engine::effective_value`).
+    fn says(&self, cx: Cx, yes_no: bool) -> Says<'_> {
         let Some(f) = self.facts(cx) else {
-            return Said::Nothing;
+            return Says::Nothing;
         };
-        effective_value(f.stance, f.value.as_ref(), yes_no)
+        if yes_no {
+            let truth = match (&f.value, f.stance) {
+                (None, Stance::Asserts | Stance::Forecasts) => true,
+                (None, Stance::Denies) => false,
+                (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => *b,
+                (Some(ClaimValue::Boolean(b)), Stance::Denies) => !*b,
+                (Some(_), _) => return Says::Nothing,
+            };
+            Says::Truth(truth)
+        } else {
+            match (&f.value, f.stance) {
+                (_, Stance::Denies) => Says::Denial,
+                (Some(ClaimValue::Boolean(_)) | None, _) => Says::Nothing,
+                (Some(v), Stance::Asserts | Stance::Forecasts) => Says::Value(v),
+            }
+        }
+    }
+
+    /// Rule 6: compares two ranked claims (smaller is better; ties broken by claim id).
+    fn cmp_ranked(&self, x: &(Cx, Says<'_>, Rank), y: &(Cx, Says<'_>, Rank)) -> Ordering {
+        x.2.cmp(&y.2).then_with(|| {
+            self.claims[x.0 as usize]
+                .id
+                .cmp(&self.claims[y.0 as usize].id)
+        })
     }
 
     /// Judges a question now: rules 1–10 without provenance. `kind` is the question's kind and
     /// `assessment` the value of its latest assessment (rule 9), if any.
+    ///
+    /// Claims are not sorted unless the order shows (the alternatives of a categorical
+    /// question): the best claim is a minimum, a range is order-free.
     pub(crate) fn judge(
         &self,
         question: &EntityId,
@@ -259,15 +324,6 @@ impl Current {
                 State::Retracted => any_retracted = true,
             }
         }
-        let mut keyed: Vec<_> = active.iter().map(|&cx| (self.rank(cx), cx)).collect();
-        keyed.sort_by(|(a, x), (b, y)| {
-            a.cmp(b).then_with(|| {
-                self.claims[*x as usize]
-                    .id
-                    .cmp(&self.claims[*y as usize].id)
-            })
-        });
-        let active: Vec<Cx> = keyed.into_iter().map(|(_, cx)| cx).collect();
 
         // Rule 10: the latest resolution of a non-retracted forecast settles the question.
         let outcome = claims
@@ -284,72 +340,98 @@ impl Current {
             .map(|(o, _)| o);
 
         // Rules 1, 6 and 10: the value and the best claim.
-        let valued: Vec<(Cx, ClaimValue)> = active
+        let valued: Vec<(Cx, Says<'_>, Rank)> = active
             .iter()
-            .filter_map(|&cx| match self.said(cx, yes_no) {
-                Said::Value(v) => Some((cx, v)),
-                Said::Denial | Said::Nothing => None,
-            })
+            .map(|&cx| (cx, self.says(cx, yes_no)))
+            .filter(|(_, s)| s.is_value())
+            .map(|(cx, s)| (cx, s, self.rank(cx)))
             .collect();
-        let target: Option<ClaimValue> = match outcome {
-            Some(o) => Some(ClaimValue::Boolean(o)),
-            None => valued.first().map(|(_, v)| v.clone()),
+        let target: Option<Says<'_>> = match outcome {
+            Some(o) => Some(Says::Truth(o)),
+            None => valued
+                .iter()
+                .min_by(|a, b| self.cmp_ranked(a, b))
+                .map(|&(_, s, _)| s),
         };
-        let best = target.as_ref().and_then(|t| {
+        let best = target.and_then(|t| {
             valued
                 .iter()
-                .find(|(_, v)| crate::engine::values_agree(t, v))
-                .map(|(cx, _)| self.claims[*cx as usize].id.clone())
+                .filter(|(_, s, _)| t.agrees(*s))
+                .min_by(|a, b| self.cmp_ranked(a, b))
+                .map(|(cx, _, _)| self.claims[*cx as usize].id.clone())
         });
-        let evidence_value = match (&target, outcome) {
+        let target_value = target.and_then(Says::to_value);
+        let evidence_value = match (&target_value, outcome) {
             (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
             (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
-            (Some(v), None) => Some(crate::engine::spread(
-                v,
-                valued.iter().map(|(_, v)| v.clone()),
-                kind,
-            )),
+            (Some(v), None) => {
+                let values = valued.iter().filter_map(|(_, s, _)| match s {
+                    Says::Value(v) => Some(*v),
+                    Says::Truth(_) | Says::Denial | Says::Nothing => None,
+                });
+                let mut spread_value = spread(v, values, kind);
+                if let BeliefValue::Alternatives { values } = &mut spread_value {
+                    // Alternatives are listed in the order of the best claim giving each.
+                    let best_of = |d: &ClaimValue| {
+                        valued
+                            .iter()
+                            .filter(|(_, s, _)| Says::Value(d).agrees(*s))
+                            .min_by(|a, b| self.cmp_ranked(a, b))
+                    };
+                    values.sort_by(|a, b| match (best_of(a), best_of(b)) {
+                        (Some(x), Some(y)) => self.cmp_ranked(x, y),
+                        _ => Ordering::Equal,
+                    });
+                }
+                Some(spread_value)
+            }
             (None, _) => None,
         };
 
         // Rules 5 and 7: supporting and contradicting claims.
-        let agrees = |cx: Cx| match (&target, self.said(cx, yes_no)) {
-            (Some(t), Said::Value(v)) => crate::engine::values_agree(t, &v),
-            _ => false,
+        let mut supporting: Vec<Cx> = match target {
+            Some(t) => valued
+                .iter()
+                .filter(|(_, s, _)| t.agrees(*s))
+                .map(|&(cx, _, _)| cx)
+                .collect(),
+            None => Vec::new(),
         };
-        let mut supporting: BTreeSet<Cx> = active.iter().copied().filter(|&c| agrees(c)).collect();
-        let mut queue: Vec<Cx> = supporting.iter().copied().collect();
+        supporting.sort_unstable();
+        let mut queue: Vec<Cx> = supporting.clone();
         while let Some(cx) = queue.pop() {
             for &(from, _) in &self.claims[cx as usize].corroborated_by {
-                if self.is_active(from) && supporting.insert(from) {
-                    queue.push(from);
+                if self.is_active(from) {
+                    if let Err(at) = supporting.binary_search(&from) {
+                        supporting.insert(at, from);
+                        queue.push(from);
+                    }
                 }
             }
         }
-        let mut contradicting: BTreeSet<Cx> = BTreeSet::new();
+        let mut contradicting: Vec<Cx> = Vec::new();
         for &cx in &active {
-            let opposes = match self.said(cx, yes_no) {
-                Said::Denial => true,
-                Said::Value(v) => {
-                    yes_no
-                        && target
-                            .as_ref()
-                            .is_some_and(|t| !crate::engine::values_agree(t, &v))
+            let opposes = match self.says(cx, yes_no) {
+                Says::Denial => true,
+                s @ (Says::Truth(_) | Says::Value(_)) => {
+                    yes_no && target.is_some_and(|t| !t.agrees(s))
                 }
-                Said::Nothing => false,
+                Says::Nothing => false,
             };
             if opposes {
-                contradicting.insert(cx);
+                contradicting.push(cx);
             }
         }
         for &cx in &supporting {
             for &from in &self.claims[cx as usize].disputed_by {
                 if self.is_active(from) {
-                    contradicting.insert(from);
+                    contradicting.push(from);
                 }
             }
         }
-        supporting.retain(|c| !contradicting.contains(c));
+        contradicting.sort_unstable();
+        contradicting.dedup();
+        supporting.retain(|c| contradicting.binary_search(c).is_err());
         let sources = self.independent(&supporting);
 
         // Rule 8: flags.
@@ -410,7 +492,7 @@ impl Current {
 
     /// Rule 5: independent sources among claims: one per speaker, and claims joined by a
     /// `same_primary_source` corroboration count once.
-    fn independent(&self, claims: &BTreeSet<Cx>) -> usize {
+    fn independent(&self, claims: &[Cx]) -> usize {
         let speaker = |cx: Cx| self.facts(cx).map_or(Sx::MAX, |f| f.speaker);
         let mut speakers: Vec<Sx> = claims.iter().map(|&c| speaker(c)).collect();
         speakers.sort_unstable();

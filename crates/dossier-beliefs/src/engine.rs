@@ -72,10 +72,10 @@ pub struct Engine {
     assessment_ids: BTreeSet<EntityId>,
     /// Resolutions by forecast claim.
     resolutions: BTreeMap<EntityId, Stamped<ForecastResolution>>,
-    claims_by_question: BTreeMap<EntityId, BTreeSet<EntityId>>,
+    claims_by_question: BTreeMap<EntityId, Vec<EntityId>>,
     /// Claims by speaker and by relaying outlet.
-    claims_by_source: BTreeMap<EntityId, BTreeSet<EntityId>>,
-    claims_by_report: BTreeMap<EntityId, BTreeSet<EntityId>>,
+    claims_by_source: BTreeMap<EntityId, Vec<EntityId>>,
+    claims_by_report: BTreeMap<EntityId, Vec<EntityId>>,
     /// The interned state that judges a question now without building provenance.
     fast: Current,
     /// Every posed question's current judgment, as last reported.
@@ -245,10 +245,7 @@ impl Engine {
             assessment.map(|a| a.item.value.as_ref()),
         );
         Some(BeliefLine {
-            question: QuestionRef {
-                id: qid.clone(),
-                text: question.item.text.clone(),
-            },
+            question: QuestionRef { id: qid.clone() },
             value: j.value,
             status: j.status,
             best_claim: j.best_claim,
@@ -270,7 +267,6 @@ impl Engine {
         Some(BeliefLine {
             question: QuestionRef {
                 id: b.question.id.clone(),
-                text: b.question.text.clone(),
             },
             sources: self.count_independent(&supporting),
             value: b.value,
@@ -391,25 +387,15 @@ impl Engine {
                 self.claims
                     .insert(c.id.clone(), Stamped::new(c.clone(), at));
                 self.fast.add_claim(c, seq);
-                self.claims_by_question
-                    .entry(c.question.clone())
-                    .or_default()
-                    .insert(c.id.clone());
-                self.claims_by_source
-                    .entry(c.speaker.clone())
-                    .or_default()
-                    .insert(c.id.clone());
+                // Each claim is recorded once, so these lists hold no repeats (a claim relayed
+                // by its own speaker is listed twice for that source, which is harmless).
+                push_to(&mut self.claims_by_question, &c.question, &c.id);
+                push_to(&mut self.claims_by_source, &c.speaker, &c.id);
                 if let Some(via) = &c.via {
-                    self.claims_by_source
-                        .entry(via.clone())
-                        .or_default()
-                        .insert(c.id.clone());
+                    push_to(&mut self.claims_by_source, via, &c.id);
                 }
                 if let Some(report) = &c.report {
-                    self.claims_by_report
-                        .entry(report.clone())
-                        .or_default()
-                        .insert(c.id.clone());
+                    push_to(&mut self.claims_by_report, report, &c.id);
                 }
                 claims.insert(c.id.clone());
                 format!(
@@ -695,11 +681,13 @@ impl Engine {
         let evidence_value = match (&target, outcome) {
             (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
             (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
-            (Some(v), None) => Some(spread(
-                v,
-                valued.iter().filter_map(|c| said(&c.item).value()),
-                kind,
-            )),
+            (Some(v), None) => {
+                let values: Vec<ClaimValue> = valued
+                    .iter()
+                    .filter_map(|c| said(&c.item).value())
+                    .collect();
+                Some(spread(v, values.iter(), kind))
+            }
             (None, _) => None,
         };
 
@@ -990,6 +978,16 @@ impl Engine {
     }
 }
 
+/// Appends `id` to the list of `key`, cloning the key only for a new list.
+fn push_to(map: &mut BTreeMap<EntityId, Vec<EntityId>>, key: &EntityId, id: &EntityId) {
+    match map.get_mut(key) {
+        Some(list) => list.push(id.clone()),
+        None => {
+            map.insert(key.clone(), vec![id.clone()]);
+        }
+    }
+}
+
 /// The ranking key of rule 6; `Ord` puts the best claim first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RankKey {
@@ -1079,12 +1077,12 @@ pub(crate) fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
 
 /// Rule 6: the value of a quantity or categorical question given all active values: the best
 /// value if all agree, else a range of figures or the distinct categories.
-pub(crate) fn spread(
+pub(crate) fn spread<'a>(
     best: &ClaimValue,
-    values: impl Iterator<Item = ClaimValue>,
+    values: impl Iterator<Item = &'a ClaimValue>,
     kind: &QuestionKind,
 ) -> BeliefValue {
-    let values: Vec<ClaimValue> = values.collect();
+    let values: Vec<&ClaimValue> = values.collect();
     if values.iter().all(|v| values_agree(best, v)) {
         return BeliefValue::Single {
             value: best.clone(),
@@ -1109,8 +1107,8 @@ pub(crate) fn spread(
     }
     let mut distinct: Vec<ClaimValue> = Vec::new();
     for v in values {
-        if !distinct.iter().any(|d| values_agree(d, &v)) {
-            distinct.push(v);
+        if !distinct.iter().any(|d| values_agree(d, v)) {
+            distinct.push(v.clone());
         }
     }
     BeliefValue::Alternatives { values: distinct }

@@ -462,13 +462,11 @@ impl Belief {
     }
 }
 
-/// A question's id and text.
+/// A question, by id (its text is in the belief with provenance).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuestionRef {
     /// Question id.
     pub id: EntityId,
-    /// The question as posed.
-    pub text: String,
 }
 
 /// A question's current judgment without provenance: what `dossier beliefs` lists and what

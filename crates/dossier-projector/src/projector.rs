@@ -17,6 +17,9 @@ use crate::{Checkpoint, Error, refs};
 /// Records applied per page; each page is one transaction.
 pub const PAGE: usize = 512;
 
+/// Records per transaction while [`rebuild`] builds a store aside.
+const REBUILD_PAGE: usize = 8192;
+
 /// How long [`run`] waits for new records before checking the store file again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -122,9 +125,16 @@ impl Projector {
                     ),
                 });
             }
-            for rec in &page {
-                p.advance(rec)?;
-            }
+            for_each_decoded(&page, |rec, decoded| {
+                advance_in(
+                    &mut p.engine,
+                    &mut p.applied,
+                    &mut p.last_hash,
+                    rec,
+                    decoded,
+                )
+                .map(|_| ())
+            })?;
         }
         if p.last_hash.to_hex() != checkpoint.hash {
             return Err(Error::Mismatch {
@@ -197,17 +207,6 @@ impl Projector {
         stale.sort();
         stale.dedup();
         stale
-    }
-
-    /// Checks one record against the chain and folds it into the engine.
-    fn advance(&mut self, rec: &StoredRecord) -> Result<(), Error> {
-        advance_in(
-            &mut self.engine,
-            &mut self.applied,
-            &mut self.last_hash,
-            rec,
-        )
-        .map(|_| ())
     }
 
     /// Reads and applies one page of records after the checkpoint, in one transaction with
@@ -293,36 +292,32 @@ impl Projector {
         // time and its last seq. Its lines are written when the recorded time moves on.
         let mut group: Option<(String, u64)> = None;
         let mut failure = None;
-        for rec in page {
-            let (recorded, applied) = match advance_in(
-                &mut self.engine,
-                &mut self.applied,
-                &mut self.last_hash,
-                rec,
-            ) {
-                Ok(x) => x,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
+        let engine = &mut self.engine;
+        let (cache, applied, last_hash) = (&mut self.cache, &mut self.applied, &mut self.last_hash);
+        let written = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
+            let (recorded, applied_event) =
+                match advance_in(engine, applied, last_hash, rec, decoded) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Err(Error::Stopped);
+                    }
+                };
             // Control records change no view.
-            let Some(a) = applied else {
-                continue;
+            let Some(a) = applied_event else {
+                return Ok(());
             };
             if let Some((g, last)) = &group {
                 if *g != recorded {
-                    flush(&tx, &mut self.engine, &mut self.cache, *last, g)?;
+                    flush(&tx, engine, cache, *last, g)?;
                 }
             }
-            let seq = self.applied as i64;
+            let seq = *applied as i64;
             tx.prepare_cached(
                 "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![seq, a.hash, recorded, a.event_type, a.schema, a.body])?;
-            let engine = &self.engine;
-            let mut add_ref =
-                tx.prepare_cached("INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)")?;
+            let mut add_ref = tx.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
             for key in refs::keys(&a.event, |c| engine.question_of(c)) {
                 add_ref.execute(params![key, seq])?;
             }
@@ -338,7 +333,12 @@ impl Projector {
                     serde_json::to_string(c)?
                 ])?;
             }
-            group = Some((recorded, self.applied));
+            group = Some((recorded, *applied));
+            Ok(())
+        });
+        match written {
+            Ok(()) | Err(Error::Stopped) => {}
+            Err(e) => return Err(e),
         }
         if let Some((g, last)) = &group {
             flush(&tx, &mut self.engine, &mut self.cache, *last, g)?;
@@ -380,6 +380,88 @@ impl Projector {
     }
 }
 
+/// A record decoded off the applying thread: its hash and the envelope fields the chain
+/// check needs, and for a domain event the event itself.
+struct Decoded {
+    hash: Hash,
+    seq: u64,
+    prev: String,
+    recorded: String,
+    domain: Option<DomainPart>,
+}
+
+/// The domain event of a [`Decoded`] record.
+struct DomainPart {
+    event: DomainEvent,
+    recorded: Timestamp,
+    event_type: String,
+    schema: u32,
+    body: String,
+}
+
+/// Hashes and parses one record (no chain check: that needs the record before it).
+fn decode(rec: &StoredRecord) -> Result<Decoded, Error> {
+    let seq = rec.position;
+    let corrupt = |reason: String| Error::Corrupt { seq, reason };
+    let hash = Hash::of_record(&rec.bytes);
+    let view = RecordView::parse(&rec.bytes).map_err(|e| corrupt(e.to_string()))?;
+    let domain = if is_control(view.event_type) {
+        None
+    } else {
+        let body = view.body.get();
+        Some(DomainPart {
+            event: DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
+                .map_err(|e| corrupt(e.to_string()))?,
+            recorded: Timestamp::parse(view.recorded).map_err(|e| corrupt(e.to_string()))?,
+            event_type: view.event_type.to_owned(),
+            schema: view.schema,
+            body: body.to_owned(),
+        })
+    };
+    Ok(Decoded {
+        hash,
+        seq: view.seq,
+        prev: view.prev.to_owned(),
+        recorded: view.recorded.to_owned(),
+        domain,
+    })
+}
+
+/// Records decoded per message between the decoding and the applying thread.
+const DECODE_CHUNK: usize = 128;
+
+/// Calls `f` with every record of `page` in order and its [`decode`]d form. Pages of more than
+/// one chunk are decoded (hashing, JSON) on a second thread while `f` applies the records
+/// before; `f` returning an error stops both.
+fn for_each_decoded(
+    page: &[StoredRecord],
+    mut f: impl FnMut(&StoredRecord, Result<Decoded, Error>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if page.len() <= DECODE_CHUNK {
+        return page.iter().try_for_each(|rec| f(rec, decode(rec)));
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(8);
+        scope.spawn(move || {
+            for chunk in page.chunks(DECODE_CHUNK) {
+                if tx.send(chunk.iter().map(decode).collect()).is_err() {
+                    break; // the applying side stopped
+                }
+            }
+        });
+        for chunk in page.chunks(DECODE_CHUNK) {
+            let decoded = rx.recv().map_err(|_| Error::Corrupt {
+                seq: chunk[0].position,
+                reason: "the decoding thread stopped".into(),
+            })?;
+            for (rec, d) in chunk.iter().zip(decoded) {
+                f(rec, d)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// A domain event as applied: the changes of belief it caused and what the store keeps of it.
 struct Applied {
     changes: Vec<BeliefChange>,
@@ -392,15 +474,16 @@ struct Applied {
     hash: String,
 }
 
-/// Checks one record against the chain (position, stored hash, seq, prev link) and folds it
-/// into the engine. Returns its recorded time and, for a domain event, what it did (`None` for a
-/// control record). Works on split borrows so that a transaction can hold the connection
-/// meanwhile.
+/// Checks one decoded record against the chain (position, stored hash, seq, prev link) and
+/// folds it into the engine. Returns its recorded time and, for a domain event, what it did
+/// (`None` for a control record). Works on split borrows so that a transaction can hold the
+/// connection meanwhile.
 fn advance_in(
     engine: &mut Engine,
     applied: &mut u64,
     last_hash: &mut Hash,
     rec: &StoredRecord,
+    decoded: Result<Decoded, Error>,
 ) -> Result<(String, Option<Applied>), Error> {
     let seq = *applied + 1;
     if rec.position != seq {
@@ -412,67 +495,50 @@ fn advance_in(
             ),
         });
     }
-    let hash = Hash::of_record(&rec.bytes);
-    if rec.stored_hash.is_some_and(|stored| stored != hash) {
+    let d = decoded?;
+    if rec.stored_hash.is_some_and(|stored| stored != d.hash) {
         return Err(Error::BrokenChain {
             seq,
             reason: "the record's bytes changed after it was appended".into(),
         });
     }
-    let view = RecordView::parse(&rec.bytes).map_err(|e| Error::Corrupt {
-        seq,
-        reason: e.to_string(),
-    })?;
-    if view.seq != seq {
+    if d.seq != seq {
         return Err(Error::BrokenChain {
             seq,
-            reason: format!("the record says it is seq {}", view.seq),
+            reason: format!("the record says it is seq {}", d.seq),
         });
     }
     let expected = last_hash.to_hex();
-    if view.prev != expected {
+    if d.prev != expected {
         return Err(Error::BrokenChain {
             seq,
             reason: format!(
                 "its prev is {}, but record {} hashes to {expected}",
-                view.prev,
+                d.prev,
                 seq - 1
             ),
         });
     }
-    let applied_event =
-        if is_control(view.event_type) {
-            None
-        } else {
-            let body = view.body.get();
-            let event = DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
-                .map_err(|e| Error::Corrupt {
-                    seq,
-                    reason: e.to_string(),
-                })?;
-            let recorded = Timestamp::parse(view.recorded).map_err(|e| Error::Corrupt {
-                seq,
-                reason: e.to_string(),
-            })?;
-            let hex = hash.to_hex();
-            let changes = engine.apply(Recorded {
-                seq,
-                hash: &hex,
-                recorded,
-                event: &event,
-            });
-            Some(Applied {
-                changes,
-                event,
-                event_type: view.event_type.to_owned(),
-                schema: view.schema,
-                body: body.to_owned(),
-                hash: hex,
-            })
-        };
+    let applied_event = d.domain.map(|part| {
+        let hex = d.hash.to_hex();
+        let changes = engine.apply(Recorded {
+            seq,
+            hash: &hex,
+            recorded: part.recorded,
+            event: &part.event,
+        });
+        Applied {
+            changes,
+            event: part.event,
+            event_type: part.event_type,
+            schema: part.schema,
+            body: part.body,
+            hash: hex,
+        }
+    });
     *applied = seq;
-    *last_hash = hash;
-    Ok((view.recorded.to_owned(), applied_event))
+    *last_hash = d.hash;
+    Ok((d.recorded, applied_event))
 }
 
 /// Writes the line of every question whose line changed in the group and differs from what
@@ -700,11 +766,22 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
     let progress = {
         let mut p = Projector::open(log, &aside).await?;
         // The file being built aside is thrown away if anything fails before the swap, so its
-        // transactions need not reach the disk one by one: one sync before the rename does.
+        // transactions need not reach the disk one by one (one sync before the rename does) and
+        // need no rollback journal; nobody else reads it, so pages can be large.
         p.conn.pragma_update(None, "synchronous", "OFF")?;
+        p.conn.pragma_update(None, "journal_mode", "OFF")?;
+        p.set_page_size(REBUILD_PAGE);
+        // The reference index is built once at the end, from sorted keys, instead of taking a
+        // random insert per reference.
+        p.conn.execute_batch("DROP INDEX refs_key")?;
         let progress = p.catch_up(log).await?;
-        // Closing commits nothing new; in rollback-journal mode no journal is left behind.
-        drop(p);
+        p.conn
+            .execute_batch("CREATE INDEX IF NOT EXISTS refs_key ON refs (key, seq)")?;
+        // Closing commits nothing new; no journal is left behind. The engine's memory is freed
+        // on another thread: nothing waits for it.
+        let Projector { conn, engine, .. } = p;
+        drop(conn);
+        std::thread::spawn(move || drop(engine));
         std::fs::File::open(&aside)
             .and_then(|f| f.sync_all())
             .map_err(|source| Error::Io {
