@@ -137,8 +137,17 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
         "{}",
         why_then.stdout
     );
+    // The listing's line is the judgment of the belief `why` shows with its provenance.
     let why_json = l.run(&["why", CONTAINERS, "--json"]).ok().json();
-    assert_eq!(why_json["belief"], *belief(&now, CONTAINERS));
+    let line = belief(&now, CONTAINERS);
+    for field in ["value", "status", "best_claim", "likelihood", "confidence"] {
+        assert_eq!(why_json["belief"][field], line[field], "{field}");
+    }
+    assert_eq!(line["sources"], 1, "one primary source, relayed twice");
+    assert!(
+        line.get("provenance").is_none(),
+        "the listing carries no provenance"
+    );
     l.run(&["why", "question:no/such-thing"]).expect_code(1);
 
     // History: every change with its recorded time, seq and reason; as of the first bundle only two.
@@ -410,5 +419,43 @@ fn why_at_a_valid_time_answers_with_the_figure_valid_then() {
     assert_eq!(
         json.json()["belief"]["best_claim"],
         "claim:rok-mnd/containers-2024-02"
+    );
+
+    // `beliefs --at` lists every question at that valid time: the container count is the
+    // February figure, and the listing says which valid time it shows.
+    let all = l.run(&["beliefs", "--at", "2024-02-29", "--json"]);
+    all.expect_code(0);
+    let doc = all.json();
+    assert!(
+        doc["valid_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2024-02-29"))
+    );
+    assert!(
+        doc["digest"].is_null(),
+        "no digest for a valid-time listing"
+    );
+    let containers = doc["beliefs"]
+        .as_array()
+        .expect("beliefs")
+        .iter()
+        .find(|b| b["question"]["id"] == "question:dprk-russia/containers-shipped")
+        .expect("the containers question")
+        .clone();
+    assert_eq!(containers["best_claim"], "claim:rok-mnd/containers-2024-02");
+    assert_eq!(containers["sources"], 1);
+    let text = l.run(&["beliefs", "--at", "2024-02-29"]);
+    text.expect_code(0);
+    let row = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("question:dprk-russia/containers-shipped"))
+        .expect("a containers row")
+        .to_owned();
+    assert!(row.contains("6,700") && !row.contains("7,000"), "{row}");
+    assert!(
+        text.stdout.contains("valid at 2024-02-29"),
+        "{}",
+        text.stdout
     );
 }

@@ -274,7 +274,13 @@ pub struct BeliefsArgs {
     /// What we believed as of this recorded time: RFC 3339, or a date (the end of that day, UTC).
     #[arg(long, value_name = "TIME", value_parser = as_of)]
     pub as_of: Option<String>,
-    /// As JSON (the full views).
+    /// The beliefs about the world at this valid time: RFC 3339, or a date (the end of that
+    /// day, UTC). Each question's view is computed from its stored events (slower than the
+    /// stored lines: about a millisecond per question).
+    #[arg(long, value_name = "TIME", value_parser = valid_at)]
+    pub at: Option<dossier_model::Timestamp>,
+    /// As JSON (one line per question: its judgment without provenance; with `--at`, the full
+    /// views).
     #[arg(long)]
     pub json: bool,
 }

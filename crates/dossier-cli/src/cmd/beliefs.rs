@@ -238,15 +238,32 @@ fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
 /// `dossier beliefs`.
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
-    let list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
+    let mut list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
+    if let Some(at) = args.at {
+        // At a valid time each view is folded from its stored events; the number of sources
+        // comes from the provenance.
+        let mut at_list = Vec::with_capacity(list.len());
+        for line in &list {
+            let q = line["question"]["id"].as_str().unwrap_or_default();
+            if let Some(mut b) = views
+                .belief_at(q, args.as_of.as_deref(), Some(at))
+                .map_err(store_err)?
+            {
+                b["sources"] = json!(independent_sources(&b));
+                at_list.push(b);
+            }
+        }
+        list = at_list;
+    }
     if args.json {
-        let digest = if args.as_of.is_none() {
+        let digest = if args.as_of.is_none() && args.at.is_none() {
             views.digest().map_err(store_err)?
         } else {
             None
         };
         let doc = json!({
             "as_of": args.as_of,
+            "valid_at": args.at.map(|t| t.to_string()),
             "seq": progress.applied,
             "policy": dossier_beliefs_policy(&views)?,
             "digest": digest,
@@ -255,8 +272,11 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
         return out(&pretty(&doc)?);
     }
     let mut text = format!(
-        "{} — {} question(s)\n",
+        "{}{} — {} question(s)\n",
         as_of_line(args.as_of.as_deref(), &progress),
+        args.at
+            .map(|t| format!(", valid at {t}"))
+            .unwrap_or_default(),
         list.len()
     );
     let width = list

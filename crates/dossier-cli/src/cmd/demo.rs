@@ -102,6 +102,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     println!("\n== 6. what we believe now, from the projector's stored views (`dossier beliefs`)");
     let beliefs = BeliefsArgs {
         as_of: None,
+        at: None,
         json: false,
     };
     super::beliefs::beliefs(&home, &beliefs).await?;
