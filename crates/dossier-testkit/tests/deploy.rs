@@ -375,10 +375,18 @@ fn check_permissions(port: u16, replicas: u32) {
         r#"{"stream_name":"DOSSIER_T","config":{"ack_policy":"none","deliver_policy":"all","inactive_threshold":5000000000,"mem_storage":true,"num_replicas":1}}"#,
     );
     let name = consumer["name"].as_str().expect("consumer name").to_owned();
-    let next = reader.request(
-        &format!("$JS.API.CONSUMER.MSG.NEXT.DOSSIER_T.{name}"),
-        r#"{"batch":1,"expires":2000000000}"#,
-    );
+    // In a cluster a new consumer may take a moment to elect its leader; a pull that expires
+    // empty is retried (what is checked here is the permission, not the latency).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next = loop {
+        let next = reader.request(
+            &format!("$JS.API.CONSUMER.MSG.NEXT.DOSSIER_T.{name}"),
+            r#"{"batch":1,"expires":2000000000}"#,
+        );
+        if !matches!(next, Reply::Ok(None)) || Instant::now() > deadline {
+            break next;
+        }
+    };
     assert_eq!(next.json("reader next"), Value::String("record-1".into()));
 
     // The auditor reads the ledger and publishes checkpoints and alarms to the checkpoint
