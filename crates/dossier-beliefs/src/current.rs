@@ -15,8 +15,8 @@
 //! property tests compare the two on every question; any rule changed in one place must change
 //! in the other.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cmp::{Ordering, Reverse};
-use std::collections::HashMap;
 
 use dossier_model::{
     Claim, ClaimValue, EntityId, ForecastResolution, Independence, QuestionKind, Relation,

@@ -5,6 +5,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, DomainEvent, EntityId, EntityKind,
     ForecastResolution, Independence, Question, QuestionKind, Relation, RelationKind,
@@ -55,27 +57,29 @@ impl<T> Stamped<T> {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
+    // Maps that are only looked up by key are hash maps (never iterated, so their order cannot
+    // reach a view); the questions are iterated in id order.
     questions: BTreeMap<EntityId, Stamped<Question>>,
-    sources: BTreeMap<EntityId, Stamped<Source>>,
+    sources: FxHashMap<EntityId, Stamped<Source>>,
     /// Per source, its reliability assessments in sequence order.
-    reliability: BTreeMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
-    reports: BTreeMap<EntityId, Stamped<Report>>,
-    claims: BTreeMap<EntityId, Stamped<Claim>>,
+    reliability: FxHashMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
+    reports: FxHashMap<EntityId, Stamped<Report>>,
+    claims: FxHashMap<EntityId, Stamped<Claim>>,
     /// Relations by entity key (`kind|from|to`).
-    relations: BTreeMap<String, Stamped<Relation>>,
+    relations: FxHashMap<String, Stamped<Relation>>,
     /// Relation keys by `to`.
-    relations_to: BTreeMap<EntityId, Vec<String>>,
+    relations_to: FxHashMap<EntityId, Vec<String>>,
     /// Relation keys by `from`.
-    relations_from: BTreeMap<EntityId, Vec<String>>,
+    relations_from: FxHashMap<EntityId, Vec<String>>,
     /// Assessments per question, in sequence order.
-    assessments: BTreeMap<EntityId, Vec<Stamped<Assessment>>>,
-    assessment_ids: BTreeSet<EntityId>,
+    assessments: FxHashMap<EntityId, Vec<Stamped<Assessment>>>,
+    assessment_ids: FxHashSet<EntityId>,
     /// Resolutions by forecast claim.
-    resolutions: BTreeMap<EntityId, Stamped<ForecastResolution>>,
-    claims_by_question: BTreeMap<EntityId, Vec<EntityId>>,
+    resolutions: FxHashMap<EntityId, Stamped<ForecastResolution>>,
+    claims_by_question: FxHashMap<EntityId, Vec<EntityId>>,
     /// Claims by speaker and by relaying outlet.
-    claims_by_source: BTreeMap<EntityId, Vec<EntityId>>,
-    claims_by_report: BTreeMap<EntityId, Vec<EntityId>>,
+    claims_by_source: FxHashMap<EntityId, Vec<EntityId>>,
+    claims_by_report: FxHashMap<EntityId, Vec<EntityId>>,
     /// The interned state that judges a question now without building provenance.
     fast: Current,
     /// Every posed question's current judgment, as last reported.
@@ -979,7 +983,7 @@ impl Engine {
 }
 
 /// Appends `id` to the list of `key`, cloning the key only for a new list.
-fn push_to(map: &mut BTreeMap<EntityId, Vec<EntityId>>, key: &EntityId, id: &EntityId) {
+fn push_to(map: &mut FxHashMap<EntityId, Vec<EntityId>>, key: &EntityId, id: &EntityId) {
     match map.get_mut(key) {
         Some(list) => list.push(id.clone()),
         None => {

@@ -35,6 +35,10 @@ use dossier_model::{
 };
 use dossier_projector::ViewStore;
 
+/// The allocator the `dossier` binary uses (see crates/dossier-cli/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Events per batch (a seal makes it 1,000 records).
 const BATCH: usize = 999;
 /// Questions per topic; a report is about one topic.

@@ -259,7 +259,7 @@ impl Projector {
         if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
             return Ok(false);
         }
-        write_digest(&tx, &self.engine, self.applied)?;
+        write_digest(&tx, &self.engine.digest(), self.applied)?;
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
@@ -282,88 +282,107 @@ impl Projector {
     /// (nothing applied; see [`still_ours`]).
     fn apply_page(&mut self, page: &[StoredRecord]) -> Result<bool, Error> {
         let start = self.applied;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if !still_ours(&tx, &self.path, self.file_id, start)? {
-            return Ok(false);
-        }
-        // The current group of domain events (a batch shares one recorded time): its recorded
-        // time and its last seq. Its lines are written when the recorded time moves on.
-        let mut group: Option<(String, u64)> = None;
-        let mut failure = None;
-        let engine = &mut self.engine;
-        let (cache, applied, last_hash) = (&mut self.cache, &mut self.applied, &mut self.last_hash);
-        let written = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
-            let (recorded, applied_event) =
-                match advance_in(engine, applied, last_hash, rec, decoded) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        failure = Some(e);
-                        return Err(Error::Stopped);
-                    }
-                };
-            // Control records change no view.
-            let Some(a) = applied_event else {
-                return Ok(());
+        // The digest serializes every line: written when the page reaches the head (and when a
+        // later read finds nothing new), not for every page of a long catch-up.
+        let short_page = page.len() < self.page;
+        let Projector {
+            conn,
+            engine,
+            cache,
+            applied,
+            last_hash,
+            path,
+            file_id,
+            ..
+        } = self;
+        let (path, file_id) = (path.as_path(), *file_id);
+        // Three threads: one decodes records ([`for_each_decoded`]), this one checks links and
+        // applies events to the engine, one writes to the store. The writer owns the page's
+        // transaction; it commits only when told to, so a failure anywhere leaves the store as
+        // it was (or, on a broken chain, at the record before it).
+        let (outcome, at_head) = std::thread::scope(|scope| {
+            let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<bool>(1);
+            let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
+            let writer =
+                scope.spawn(move || write_page(conn, path, file_id, start, &ready_tx, &ops_rx));
+            if !ready_rx.recv().unwrap_or(false) {
+                drop(ops_tx);
+                return (join(writer).map(|()| false), false);
+            }
+            let mut out = Output {
+                ops: Vec::with_capacity(OPS_PER_SEND),
+                sender: ops_tx,
             };
-            if let Some((g, last)) = &group {
-                if *g != recorded {
-                    flush(&tx, engine, cache, *last, g)?;
+            // The current group of domain events (a batch shares one recorded time): its
+            // recorded time and its last seq. Its lines are written when the recorded time
+            // moves on.
+            let mut group: Option<(String, u64)> = None;
+            let mut failure = None;
+            let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
+                let (recorded, applied_event) =
+                    match advance_in(engine, applied, last_hash, rec, decoded) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            failure = Some(e);
+                            return Err(Error::Stopped);
+                        }
+                    };
+                // Control records change no view.
+                let Some(a) = applied_event else {
+                    return Ok(());
+                };
+                if let Some((g, last)) = group.take() {
+                    if g != recorded {
+                        out.push(changed_lines(engine, cache, last, g))?;
+                    }
+                }
+                let refs = refs::keys(&a.event, |c| engine.question_of(c));
+                out.push(Write::Event {
+                    seq: *applied as i64,
+                    hash: a.hash,
+                    recorded: recorded.clone(),
+                    event_type: a.event_type,
+                    schema: a.schema,
+                    body: a.body,
+                    refs,
+                    changes: a.changes,
+                })?;
+                group = Some((recorded, *applied));
+                Ok(())
+            });
+            let mut result: Result<(), Error> = match applying {
+                Ok(()) | Err(Error::Stopped) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if result.is_ok() {
+                if let Some((g, last)) = group.take() {
+                    result = out.push(changed_lines(engine, cache, last, g));
                 }
             }
-            let seq = *applied as i64;
-            tx.prepare_cached(
-                "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![seq, a.hash, recorded, a.event_type, a.schema, a.body])?;
-            let mut add_ref = tx.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
-            for key in refs::keys(&a.event, |c| engine.question_of(c)) {
-                add_ref.execute(params![key, seq])?;
+            let at_head = failure.is_none() && short_page;
+            if result.is_ok() && *applied > start {
+                result = out.push(Write::Commit {
+                    seq: *applied,
+                    hash: last_hash.to_hex(),
+                    digest: at_head.then(|| engine.digest()),
+                });
             }
-            let mut add_change = tx.prepare_cached(
-                "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for c in &a.changes {
-                add_change.execute(params![
-                    c.question.as_str(),
-                    seq,
-                    recorded,
-                    c.reason,
-                    serde_json::to_string(c)?
-                ])?;
+            if result.is_ok() {
+                result = out.send();
             }
-            group = Some((recorded, *applied));
-            Ok(())
+            drop(out);
+            // The writer's own error (the reason a send failed) comes first.
+            let written = join(writer);
+            let outcome = match (written, result, failure) {
+                (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Some(e)) => Err(e),
+                (Ok(()), Ok(()), None) => Ok(true),
+            };
+            (outcome, at_head)
         });
-        match written {
-            Ok(()) | Err(Error::Stopped) => {}
-            Err(e) => return Err(e),
+        if at_head && self.applied > start && outcome.as_ref().is_ok() {
+            self.digest_seq = self.applied;
         }
-        if let Some((g, last)) = &group {
-            flush(&tx, &mut self.engine, &mut self.cache, *last, g)?;
-        }
-        if self.applied > start {
-            tx.execute(
-                "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                params![self.applied as i64, self.last_hash.to_hex()],
-            )?;
-            // The digest serializes every belief: written when the page reaches the head (and
-            // when a later read finds nothing new), not for every page of a long catch-up.
-            let at_head = failure.is_none() && page.len() < self.page;
-            if at_head {
-                write_digest(&tx, &self.engine, self.applied)?;
-            }
-            tx.commit()?;
-            if at_head {
-                self.digest_seq = self.applied;
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(true),
-        }
+        outcome
     }
 
     /// Applies pages until the head; returns where the store stands.
@@ -541,16 +560,183 @@ fn advance_in(
     Ok((d.recorded, applied_event))
 }
 
-/// Writes the line of every question whose line changed in the group and differs from what
-/// the store holds: the current row and a new version stamped with `seq` (the last domain
-/// event of the group) and its recorded time; and that recorded time's last seq, which
-/// as-of queries turn times into seqs with.
-fn flush(
-    tx: &Transaction<'_>,
+/// What the applying thread hands the writing thread.
+enum Write {
+    /// A domain event: its row, its reference keys and the changes of belief it caused.
+    Event {
+        seq: i64,
+        hash: String,
+        recorded: String,
+        event_type: String,
+        schema: u32,
+        body: String,
+        refs: Vec<i64>,
+        changes: Vec<BeliefChange>,
+    },
+    /// The end of a group of events recorded at one time: the lines that changed, stamped with
+    /// the group's last seq.
+    Lines {
+        seq: i64,
+        recorded: String,
+        lines: Vec<BeliefLine>,
+    },
+    /// Write the checkpoint (and the digest, at the head) and commit.
+    Commit {
+        seq: u64,
+        hash: String,
+        digest: Option<String>,
+    },
+}
+
+/// Writes sent in one message.
+const OPS_PER_SEND: usize = 256;
+
+/// The applying side of the channel to the writer, buffering writes.
+struct Output {
+    ops: Vec<Write>,
+    sender: std::sync::mpsc::SyncSender<Vec<Write>>,
+}
+
+impl Output {
+    fn push(&mut self, op: Write) -> Result<(), Error> {
+        self.ops.push(op);
+        if self.ops.len() >= OPS_PER_SEND {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is buffered; an error means the writer stopped (its error says why).
+    fn send(&mut self) -> Result<(), Error> {
+        if self.ops.is_empty() {
+            return Ok(());
+        }
+        let ops = std::mem::replace(&mut self.ops, Vec::with_capacity(OPS_PER_SEND));
+        self.sender.send(ops).map_err(|_| Error::Stopped)
+    }
+}
+
+fn join(handle: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {
+    handle.join().unwrap_or(Err(Error::Stopped))
+}
+
+/// The lines of the questions whose line changed in the group and differ from what the store
+/// holds (the cache is updated to what will be written), stamped with `seq`, the last domain
+/// event of the group, and its recorded time.
+fn changed_lines(
     engine: &mut Engine,
     cache: &mut BTreeMap<EntityId, BeliefLine>,
     seq: u64,
+    recorded: String,
+) -> Write {
+    let mut lines = Vec::new();
+    for q in engine.take_changed() {
+        let Some(line) = engine.line(&q) else {
+            continue;
+        };
+        if cache.get(&q) == Some(line) {
+            continue;
+        }
+        cache.insert(q, line.clone());
+        lines.push(line.clone());
+    }
+    Write::Lines {
+        seq: seq as i64,
+        recorded,
+        lines,
+    }
+}
+
+/// The writing thread of [`Projector::apply_page`]: opens the page's transaction under the
+/// store's write lock, says whether the store is still this projector's (see
+/// [`still_ours`]), then writes what it receives and commits on [`Write::Commit`]. Anything
+/// else (an error, the applying side stopping without a commit) rolls back.
+fn write_page(
+    conn: &mut Connection,
+    path: &Path,
+    file_id: Option<(u64, u64)>,
+    start: u64,
+    ready: &std::sync::mpsc::SyncSender<bool>,
+    ops: &std::sync::mpsc::Receiver<Vec<Write>>,
+) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ours = match still_ours(&tx, path, file_id, start) {
+        Ok(ours) => ours,
+        Err(e) => {
+            let _ = ready.send(false);
+            return Err(e);
+        }
+    };
+    let _ = ready.send(ours);
+    if !ours {
+        return Ok(());
+    }
+    for batch in ops {
+        for op in batch {
+            match op {
+                Write::Event {
+                    seq,
+                    hash,
+                    recorded,
+                    event_type,
+                    schema,
+                    body,
+                    refs,
+                    changes,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![seq, hash, recorded, event_type, schema, body])?;
+                    let mut add_ref =
+                        tx.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
+                    for key in refs {
+                        add_ref.execute(params![key, seq])?;
+                    }
+                    let mut add_change = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for c in &changes {
+                        add_change.execute(params![
+                            c.question.as_str(),
+                            seq,
+                            recorded,
+                            c.reason,
+                            serde_json::to_string(c)?
+                        ])?;
+                    }
+                }
+                Write::Lines {
+                    seq,
+                    recorded,
+                    lines,
+                } => write_lines(&tx, seq, &recorded, &lines)?,
+                Write::Commit { seq, hash, digest } => {
+                    tx.execute(
+                        "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
+                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                        params![seq as i64, hash],
+                    )?;
+                    if let Some(digest) = digest {
+                        write_digest(&tx, &digest, seq)?;
+                    }
+                    tx.commit()?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+    // The applying side stopped without a commit: nothing of the page is kept.
+    Ok(())
+}
+
+/// Writes lines as the current rows and new versions, and the last seq of their recorded time,
+/// which as-of queries turn times into seqs with.
+fn write_lines(
+    tx: &Transaction<'_>,
+    seq: i64,
     recorded: &str,
+    lines: &[BeliefLine],
 ) -> Result<(), Error> {
     let mut current = tx.prepare_cached(
         "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
@@ -559,23 +745,17 @@ fn flush(
     let mut version = tx.prepare_cached(
         "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for q in engine.take_changed() {
-        let Some(line) = engine.line(&q) else {
-            continue;
-        };
-        if cache.get(&q) == Some(line) {
-            continue;
-        }
+    for line in lines {
         let json = serde_json::to_string(line)?;
-        current.execute(params![q.as_str(), seq as i64, recorded, json])?;
-        version.execute(params![q.as_str(), seq as i64, recorded, json])?;
-        cache.insert(q, line.clone());
+        let q = line.question.id.as_str();
+        current.execute(params![q, seq, recorded, json])?;
+        version.execute(params![q, seq, recorded, json])?;
     }
     tx.prepare_cached(
         "INSERT INTO times (recorded, seq) VALUES (?1, ?2)
          ON CONFLICT (recorded) DO UPDATE SET seq = MAX(seq, excluded.seq)",
     )?
-    .execute(params![recorded, seq as i64])?;
+    .execute(params![recorded, seq])?;
     Ok(())
 }
 
@@ -597,8 +777,11 @@ fn still_ours(
 }
 
 /// Stores the engine's digest and the checkpoint it belongs to.
-fn write_digest(tx: &Transaction<'_>, engine: &Engine, seq: u64) -> Result<(), Error> {
-    for (key, value) in [("digest", engine.digest()), ("digest_seq", seq.to_string())] {
+fn write_digest(tx: &Transaction<'_>, digest: &str, seq: u64) -> Result<(), Error> {
+    for (key, value) in [
+        ("digest", digest.to_owned()),
+        ("digest_seq", seq.to_string()),
+    ] {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
