@@ -72,6 +72,8 @@ pub(crate) struct Current {
     /// Reliability rank per source (rule 6): A..E are 0..4, unknown 5.
     source_rank: Vec<u8>,
     question_ix: HashMap<EntityId, u32>,
+    /// Question ids by index.
+    question_ids: Vec<EntityId>,
     /// Claims per question, in the order recorded.
     by_question: Vec<Vec<Cx>>,
 }
@@ -166,8 +168,23 @@ impl Current {
         }
         let ix = u32::try_from(self.by_question.len()).unwrap_or(u32::MAX);
         self.by_question.push(Vec::new());
+        self.question_ids.push(id.clone());
         self.question_ix.insert(id.clone(), ix);
         ix
+    }
+
+    /// Whether the claim has been recorded.
+    pub(crate) fn is_recorded(&self, id: &EntityId) -> bool {
+        self.claim_ix
+            .get(id)
+            .is_some_and(|&cx| self.claims[cx as usize].claim.is_some())
+    }
+
+    /// The question of a recorded claim.
+    pub(crate) fn question_of(&self, id: &EntityId) -> Option<&EntityId> {
+        let cx = *self.claim_ix.get(id)?;
+        let q = self.claims[cx as usize].claim.as_ref()?.question;
+        self.question_ids.get(q as usize)
     }
 
     /// A claim recorded at `seq` (first recording only; the engine drops repeats).

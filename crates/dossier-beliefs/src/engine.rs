@@ -64,7 +64,8 @@ pub struct Engine {
     /// Per source, its reliability assessments in sequence order.
     reliability: FxHashMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
     reports: FxHashMap<EntityId, Stamped<Report>>,
-    claims: FxHashMap<EntityId, Stamped<Claim>>,
+    /// Boxed: the table then moves pointers, not claims, when it grows.
+    claims: FxHashMap<EntityId, Box<Stamped<Claim>>>,
     /// Relations by entity key (`kind|from|to`).
     relations: FxHashMap<String, Stamped<Relation>>,
     /// Relation keys by `to`.
@@ -87,6 +88,9 @@ pub struct Engine {
     history: BTreeMap<EntityId, Vec<BeliefChange>>,
     /// Whether [`Engine::history`] is left empty.
     forget_history: bool,
+    /// A projection engine: claims are kept only in the current view (see
+    /// [`Engine::for_projection`]).
+    lean: bool,
     /// Questions whose line changed since [`Engine::take_changed`].
     changed: BTreeSet<EntityId>,
     last_seq: u64,
@@ -144,9 +148,10 @@ impl Engine {
             recorded: r.recorded,
         };
         self.last_seq = self.last_seq.max(r.seq);
-        let Some((affected, reason)) = self.record(r.event, &event) else {
+        let Some(affected) = self.record(r.event, &event) else {
             return Vec::new();
         };
+        let mut why: Option<String> = None;
         let mut changes = Vec::new();
         for question in affected {
             let Some(after) = self.judge(&question) else {
@@ -167,7 +172,9 @@ impl Engine {
                     event_type: r.event.event_type().to_owned(),
                     before,
                     after: after_summary,
-                    reason: reason.clone(),
+                    reason: why
+                        .get_or_insert_with(|| reason(r.event, event.seq))
+                        .clone(),
                 };
                 if !self.forget_history {
                     self.history
@@ -183,14 +190,19 @@ impl Engine {
         changes
     }
 
-    /// An engine that does not keep the history of changes in memory ([`history`] stays
-    /// empty): for a projector, which stores the changes [`apply`](Engine::apply) returns.
+    /// An engine for a projector, which stores what [`apply`](Engine::apply) returns and builds
+    /// provenance elsewhere (from stored events, with [`load`](Engine::load)): it keeps no
+    /// history of changes ([`history`] stays empty) and keeps claims only in the incremental
+    /// current view, so [`belief`](Engine::belief) and [`beliefs`](Engine::beliefs) answer
+    /// nothing. [`line`](Engine::line), [`lines`](Engine::lines), [`digest`](Engine::digest)
+    /// and the changes are those of a full engine (a test folds both and compares them).
     ///
     /// [`history`]: Engine::history
     #[must_use]
-    pub fn without_history() -> Self {
+    pub fn for_projection() -> Self {
         Engine {
             forget_history: true,
+            lean: true,
             ..Self::default()
         }
     }
@@ -207,12 +219,18 @@ impl Engine {
     /// Provenance is built on request (it costs time proportional to the claims shown).
     #[must_use]
     pub fn belief(&self, question: &EntityId, valid_at: Option<Timestamp>) -> Option<Belief> {
+        if self.lean {
+            return None;
+        }
         self.compute(question, valid_at)
     }
 
     /// The current beliefs on all posed questions with full provenance, sorted by question id.
     #[must_use]
     pub fn beliefs(&self) -> Vec<Belief> {
+        if self.lean {
+            return Vec::new();
+        }
         self.questions
             .keys()
             .filter_map(|q| self.compute(q, None))
@@ -236,7 +254,7 @@ impl Engine {
     /// The question a recorded claim is about.
     #[must_use]
     pub fn question_of(&self, claim: &EntityId) -> Option<&EntityId> {
-        self.claims.get(claim).map(|c| &c.item.question)
+        self.fast.question_of(claim)
     }
 
     /// Judges a question now through the incremental state (no provenance).
@@ -266,7 +284,7 @@ impl Engine {
             .provenance
             .supporting
             .iter()
-            .filter_map(|c| self.claims.get(&c.id))
+            .filter_map(|c| self.claim(&c.id))
             .collect();
         Some(BeliefLine {
             question: QuestionRef {
@@ -290,9 +308,14 @@ impl Engine {
     /// Recomputes every question's judgment with the reference computation (the one that builds
     /// provenance) and returns the questions whose current line differs, or that were posed
     /// but have no line. Always empty unless the engine has a bug; audits and tests use it to
-    /// check that the incremental judgments never go stale.
+    /// check that the incremental judgments never go stale. A [projection
+    /// engine](Engine::for_projection) has no reference to compare with: it reports every
+    /// question.
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
+        if self.lean {
+            return self.questions.keys().cloned().collect();
+        }
         self.questions
             .keys()
             .filter(|q| self.reference_line(q).as_ref() != self.current.get(*q))
@@ -319,13 +342,13 @@ impl Engine {
 
     // ----- recording -----
 
-    /// Stores the event's entity and returns the questions it may affect and the one-line
-    /// reason for any change; `None` for a duplicate.
-    fn record(&mut self, ev: &DomainEvent, at: &EventRef) -> Option<(BTreeSet<EntityId>, String)> {
+    /// Stores the event's entity and returns the questions it may affect; `None` for a
+    /// duplicate.
+    fn record(&mut self, ev: &DomainEvent, at: &EventRef) -> Option<BTreeSet<EntityId>> {
         let seq = at.seq;
         let mut claims: BTreeSet<EntityId> = BTreeSet::new();
         let mut questions: BTreeSet<EntityId> = BTreeSet::new();
-        let reason = match ev {
+        match ev {
             DomainEvent::Question(q) => {
                 if self.questions.contains_key(&q.id) {
                     return None;
@@ -333,7 +356,6 @@ impl Engine {
                 self.questions
                     .insert(q.id.clone(), Stamped::new(q.clone(), at));
                 questions.insert(q.id.clone());
-                format!("{} posed (seq {seq})", q.id)
             }
             DomainEvent::Source(s) => {
                 if self.sources.contains_key(&s.id) {
@@ -348,7 +370,6 @@ impl Engine {
                         .flatten()
                         .cloned(),
                 );
-                format!("{} registered (seq {seq})", s.id)
             }
             DomainEvent::Reliability(a) => {
                 let list = self.reliability.entry(a.source.clone()).or_default();
@@ -364,10 +385,6 @@ impl Engine {
                         .flatten()
                         .cloned(),
                 );
-                format!(
-                    "reliability of {} assessed {:?} by {} (seq {seq})",
-                    a.source, a.rating, a.id
-                )
             }
             DomainEvent::Report(rep) => {
                 if self.reports.contains_key(&rep.id) {
@@ -382,18 +399,19 @@ impl Engine {
                         .flatten()
                         .cloned(),
                 );
-                format!("{} recorded (seq {seq})", rep.id)
             }
             DomainEvent::Claim(c) => {
-                if self.claims.contains_key(&c.id) {
+                if self.fast.is_recorded(&c.id) {
                     return None;
                 }
-                self.claims
-                    .insert(c.id.clone(), Stamped::new(c.clone(), at));
                 self.fast.add_claim(c, seq);
+                if !self.lean {
+                    self.claims
+                        .insert(c.id.clone(), Box::new(Stamped::new(c.clone(), at)));
+                    push_to(&mut self.claims_by_question, &c.question, &c.id);
+                }
                 // Each claim is recorded once, so these lists hold no repeats (a claim relayed
                 // by its own speaker is listed twice for that source, which is harmless).
-                push_to(&mut self.claims_by_question, &c.question, &c.id);
                 push_to(&mut self.claims_by_source, &c.speaker, &c.id);
                 if let Some(via) = &c.via {
                     push_to(&mut self.claims_by_source, via, &c.id);
@@ -402,12 +420,6 @@ impl Engine {
                     push_to(&mut self.claims_by_report, report, &c.id);
                 }
                 claims.insert(c.id.clone());
-                format!(
-                    "{} recorded: {} {} (seq {seq})",
-                    c.id,
-                    c.speaker,
-                    describe_stance(c)
-                )
             }
             DomainEvent::Relation(rel) => {
                 let key = rel.entity_key();
@@ -429,27 +441,6 @@ impl Engine {
                 if rel.from.kind() == EntityKind::Claim {
                     claims.insert(rel.from.clone());
                 }
-                match rel.kind {
-                    RelationKind::Supersedes => {
-                        format!("{} superseded by {} (seq {seq})", rel.to, rel.from)
-                    }
-                    RelationKind::Disputes => {
-                        format!("{} disputed by {} (seq {seq})", rel.to, rel.from)
-                    }
-                    RelationKind::Retracts => {
-                        format!("{} retracted by {} (seq {seq})", rel.to, rel.from)
-                    }
-                    RelationKind::Corroborates => format!(
-                        "{} corroborated by {} ({}) (seq {seq})",
-                        rel.to,
-                        rel.from,
-                        match rel.independence {
-                            Some(Independence::Independent) => "independent",
-                            Some(Independence::SamePrimarySource) => "same primary source",
-                            Some(Independence::Unknown) | None => "independence unknown",
-                        }
-                    ),
-                }
             }
             DomainEvent::Assessment(a) => {
                 if !self.assessment_ids.insert(a.id.clone()) {
@@ -460,14 +451,6 @@ impl Engine {
                     .or_default()
                     .push(Stamped::new(a.clone(), at));
                 questions.insert(a.question.clone());
-                let likelihood = a
-                    .likelihood
-                    .map_or_else(|| "no likelihood".to_owned(), |b| b.as_str().to_owned());
-                format!(
-                    "{} recorded: {likelihood}, {} confidence (seq {seq})",
-                    a.id,
-                    confidence_str(a.confidence)
-                )
             }
             DomainEvent::Resolution(res) => {
                 if self.resolutions.contains_key(&res.forecast) {
@@ -480,12 +463,8 @@ impl Engine {
                 if res.by.kind() == EntityKind::Claim {
                     claims.insert(res.by.clone());
                 }
-                format!(
-                    "forecast {} resolved {} by {} (seq {seq})",
-                    res.forecast, res.outcome, res.by
-                )
             }
-        };
+        }
         // A claim's view and state reach the questions of every claim connected to it by
         // relations, transitively (corroboration and supersession chains).
         let mut queue: Vec<EntityId> = claims.iter().cloned().collect();
@@ -501,12 +480,17 @@ impl Engine {
             }
         }
         for id in &claims {
-            if let Some(c) = self.claims.get(id) {
-                questions.insert(c.item.question.clone());
+            if let Some(q) = self.fast.question_of(id) {
+                questions.insert(q.clone());
             }
         }
         questions.retain(|q| self.questions.contains_key(q));
-        Some((questions, reason))
+        Some(questions)
+    }
+
+    /// A recorded claim.
+    fn claim(&self, id: &EntityId) -> Option<&Stamped<Claim>> {
+        self.claims.get(id).map(|b| &**b)
     }
 
     fn relation_keys<'a>(&'a self, id: &EntityId) -> impl Iterator<Item = &'a String> + 'a {
@@ -568,7 +552,7 @@ impl Engine {
         let mut by: Vec<EntityId> = self
             .relations_into(&claim.id, RelationKind::Supersedes)
             .into_iter()
-            .filter_map(|r| self.claims.get(&r.item.from))
+            .filter_map(|r| self.claim(&r.item.from))
             .map(|s| &s.item)
             .filter(|new| {
                 new.speaker == claim.speaker
@@ -639,7 +623,7 @@ impl Engine {
             .get(qid)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.claims.get(id))
+            .filter_map(|id| self.claim(id))
             .filter(|c| self.in_force(&c.item, t))
             .collect();
         let mut active = Vec::new();
@@ -707,7 +691,7 @@ impl Engine {
             let mut added = false;
             for id in supporting.clone() {
                 for r in self.relations_into(&id, RelationKind::Corroborates) {
-                    if let Some(c) = self.claims.get(&r.item.from) {
+                    if let Some(c) = self.claim(&r.item.from) {
                         if self.is_active(&c.item, t) && supporting.insert(c.item.id.clone()) {
                             added = true;
                         }
@@ -731,7 +715,7 @@ impl Engine {
         }
         for id in &supporting {
             for r in self.relations_into(id, RelationKind::Disputes) {
-                if let Some(c) = self.claims.get(&r.item.from) {
+                if let Some(c) = self.claim(&r.item.from) {
                     if self.is_active(&c.item, t) {
                         contradicting.insert(c.item.id.clone());
                     }
@@ -741,10 +725,8 @@ impl Engine {
         supporting.retain(|id| !contradicting.contains(id));
 
         // Rule 5: independent sources among the supporting claims.
-        let support_claims: Vec<&Stamped<Claim>> = supporting
-            .iter()
-            .filter_map(|id| self.claims.get(id))
-            .collect();
+        let support_claims: Vec<&Stamped<Claim>> =
+            supporting.iter().filter_map(|id| self.claim(id)).collect();
         let independent_sources = self.count_independent(&support_claims);
 
         // Rule 8: flags.
@@ -753,7 +735,7 @@ impl Engine {
             |c: &Claim| c.stance == Stance::Forecasts && self.resolutions.contains_key(&c.id);
         let disputed = contradicting
             .iter()
-            .filter_map(|id| self.claims.get(id))
+            .filter_map(|id| self.claim(id))
             .any(|c| !resolved_forecast(&c.item));
         if disputed {
             flags.push(Flag::Disputed);
@@ -803,7 +785,7 @@ impl Engine {
         self.sort_ranked(&mut support_list);
         let mut contra_list: Vec<&Stamped<Claim>> = contradicting
             .iter()
-            .filter_map(|id| self.claims.get(id))
+            .filter_map(|id| self.claim(id))
             .collect();
         self.sort_ranked(&mut contra_list);
         let other: Vec<ClaimView> = active
@@ -979,6 +961,56 @@ impl Engine {
                 .collect(),
             event: c.event.clone(),
         }
+    }
+}
+
+/// The one-line reason of a change of belief caused by `ev`, recorded at `seq`.
+fn reason(ev: &DomainEvent, seq: u64) -> String {
+    match ev {
+        DomainEvent::Question(q) => format!("{} posed (seq {seq})", q.id),
+        DomainEvent::Source(s) => format!("{} registered (seq {seq})", s.id),
+        DomainEvent::Reliability(a) => format!(
+            "reliability of {} assessed {:?} by {} (seq {seq})",
+            a.source, a.rating, a.id
+        ),
+        DomainEvent::Report(rep) => format!("{} recorded (seq {seq})", rep.id),
+        DomainEvent::Claim(c) => format!(
+            "{} recorded: {} {} (seq {seq})",
+            c.id,
+            c.speaker,
+            describe_stance(c)
+        ),
+        DomainEvent::Relation(rel) => match rel.kind {
+            RelationKind::Supersedes => {
+                format!("{} superseded by {} (seq {seq})", rel.to, rel.from)
+            }
+            RelationKind::Disputes => format!("{} disputed by {} (seq {seq})", rel.to, rel.from),
+            RelationKind::Retracts => format!("{} retracted by {} (seq {seq})", rel.to, rel.from),
+            RelationKind::Corroborates => format!(
+                "{} corroborated by {} ({}) (seq {seq})",
+                rel.to,
+                rel.from,
+                match rel.independence {
+                    Some(Independence::Independent) => "independent",
+                    Some(Independence::SamePrimarySource) => "same primary source",
+                    Some(Independence::Unknown) | None => "independence unknown",
+                }
+            ),
+        },
+        DomainEvent::Assessment(a) => {
+            let likelihood = a
+                .likelihood
+                .map_or_else(|| "no likelihood".to_owned(), |b| b.as_str().to_owned());
+            format!(
+                "{} recorded: {likelihood}, {} confidence (seq {seq})",
+                a.id,
+                confidence_str(a.confidence)
+            )
+        }
+        DomainEvent::Resolution(res) => format!(
+            "forecast {} resolved {} by {} (seq {seq})",
+            res.forecast, res.outcome, res.by
+        ),
     }
 }
 

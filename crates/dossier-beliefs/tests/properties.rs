@@ -439,12 +439,25 @@ proptest! {
     fn random_sequences_give_well_formed_beliefs(ops in proptest::collection::vec(op(), 0..40)) {
         let events = record(build("", &ops));
         let mut engine = Engine::new();
+        // A projection engine (claims only in the incremental view) reports the same changes
+        // and lines after every event.
+        let mut projection = Engine::for_projection();
         for e in &events {
-            for change in engine.apply(e.recorded()) {
+            let changes = engine.apply(e.recorded());
+            for change in &changes {
                 prop_assert_eq!(change.seq, e.seq);
                 prop_assert_eq!(change.after.summary, Summary::from_flags(&change.after.flags));
             }
             prop_assert_eq!(engine.stale_views(), Vec::<EntityId>::new(), "stale after seq {}", e.seq);
+            prop_assert_eq!(projection.apply(e.recorded()), changes, "changes at seq {}", e.seq);
+            prop_assert_eq!(projection.lines(), engine.lines(), "lines after seq {}", e.seq);
+            prop_assert_eq!(projection.take_changed(), engine.take_changed());
+        }
+        prop_assert_eq!(projection.digest(), engine.digest());
+        // It builds no provenance (queries fold stored events into a full engine instead).
+        if let Some(line) = engine.lines().first() {
+            prop_assert!(engine.belief(&line.question.id, None).is_some());
+            prop_assert!(projection.belief(&line.question.id, None).is_none());
         }
         let beliefs = engine.beliefs();
         prop_assert_eq!(beliefs.len(), QUESTIONS);

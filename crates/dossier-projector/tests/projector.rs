@@ -423,6 +423,16 @@ async fn only_touched_views_are_rewritten_and_none_is_missed() {
                 "after seq {} (page {page})",
                 p.applied()
             );
+            // The projector's lines are those of a full engine, whose own reference computation
+            // (with provenance) agrees with its incremental judgments.
+            let full = reference(&f.log, Some(p.applied())).await;
+            assert_eq!(
+                p.engine().lines(),
+                full.lines(),
+                "after seq {}",
+                p.applied()
+            );
+            assert_eq!(full.stale_views(), Vec::<dossier_model::EntityId>::new());
         }
         let engine = reference(&f.log, None).await;
         let v = ViewStore::open(&store).unwrap();
