@@ -23,8 +23,10 @@ use dossier_model::{
     RelationKind, Stance, Timestamp,
 };
 
-use crate::engine::{admiralty_rank, as_of_point, credibility_rank, spread, values_agree};
-use crate::view::{BeliefValue, Flag, Status};
+use crate::engine::{
+    Facts8, admiralty_rank, as_of_point, credibility_rank, rule8_flags, spread, values_agree,
+};
+use crate::view::{BeliefValue, Status};
 
 /// An interned claim: index into [`Current::claims`].
 type Cx = u32;
@@ -452,47 +454,26 @@ impl Current {
         let sources = self.independent(&supporting);
 
         // Rule 8: flags.
-        let mut flags = Vec::new();
-        let disputed = contradicting.iter().any(|&cx| {
-            let n = &self.claims[cx as usize];
-            !(n.claim
-                .as_ref()
-                .is_some_and(|f| f.stance == Stance::Forecasts)
-                && n.resolution.is_some())
+        let flags = rule8_flags(&Facts8 {
+            disputed: contradicting.iter().any(|&cx| {
+                let n = &self.claims[cx as usize];
+                !(n.claim
+                    .as_ref()
+                    .is_some_and(|f| f.stance == Stance::Forecasts)
+                    && n.resolution.is_some())
+            }),
+            supported: !supporting.is_empty(),
+            independent_sources: sources,
+            any_superseded,
+            any_retracted,
+            any_active: !active.is_empty(),
+            forecast_question: matches!(kind, QuestionKind::Forecast { .. }),
+            outcome,
+            active_forecast: active.iter().any(|&cx| {
+                self.facts(cx)
+                    .is_some_and(|f| f.stance == Stance::Forecasts)
+            }),
         });
-        if disputed {
-            flags.push(Flag::Disputed);
-        }
-        if !supporting.is_empty() && !disputed {
-            flags.push(Flag::Uncontested);
-        }
-        if sources >= 2 {
-            flags.push(Flag::Corroborated);
-        }
-        if any_superseded {
-            flags.push(Flag::SupersededHistory);
-        }
-        if any_retracted {
-            flags.push(Flag::Retracted);
-        }
-        if active.is_empty() {
-            flags.push(Flag::NoActiveClaim);
-        }
-        if matches!(kind, QuestionKind::Forecast { .. }) {
-            match outcome {
-                Some(true) => flags.push(Flag::ForecastResolvedTrue),
-                Some(false) => flags.push(Flag::ForecastResolvedFalse),
-                None => {
-                    let pending = active.iter().any(|&cx| {
-                        self.facts(cx)
-                            .is_some_and(|f| f.stance == Stance::Forecasts)
-                    });
-                    if pending {
-                        flags.push(Flag::ForecastPending);
-                    }
-                }
-            }
-        }
 
         // Rule 9: the analyst's judgment.
         let value = match assessment.flatten() {

@@ -730,42 +730,22 @@ impl Engine {
         let independent_sources = self.count_independent(&support_claims);
 
         // Rule 8: flags.
-        let mut flags = Vec::new();
         let resolved_forecast =
             |c: &Claim| c.stance == Stance::Forecasts && self.resolutions.contains_key(&c.id);
-        let disputed = contradicting
-            .iter()
-            .filter_map(|id| self.claim(id))
-            .any(|c| !resolved_forecast(&c.item));
-        if disputed {
-            flags.push(Flag::Disputed);
-        }
-        if !supporting.is_empty() && !disputed {
-            flags.push(Flag::Uncontested);
-        }
-        if independent_sources >= 2 {
-            flags.push(Flag::Corroborated);
-        }
-        if !superseded.is_empty() {
-            flags.push(Flag::SupersededHistory);
-        }
-        if !retracted.is_empty() {
-            flags.push(Flag::Retracted);
-        }
-        if active.is_empty() {
-            flags.push(Flag::NoActiveClaim);
-        }
-        if matches!(kind, QuestionKind::Forecast { .. }) {
-            match outcome {
-                Some(true) => flags.push(Flag::ForecastResolvedTrue),
-                Some(false) => flags.push(Flag::ForecastResolvedFalse),
-                None => {
-                    if active.iter().any(|c| c.item.stance == Stance::Forecasts) {
-                        flags.push(Flag::ForecastPending);
-                    }
-                }
-            }
-        }
+        let flags = rule8_flags(&Facts8 {
+            disputed: contradicting
+                .iter()
+                .filter_map(|id| self.claim(id))
+                .any(|c| !resolved_forecast(&c.item)),
+            supported: !supporting.is_empty(),
+            independent_sources,
+            any_superseded: !superseded.is_empty(),
+            any_retracted: !retracted.is_empty(),
+            any_active: !active.is_empty(),
+            forecast_question: matches!(kind, QuestionKind::Forecast { .. }),
+            outcome,
+            active_forecast: active.iter().any(|c| c.item.stance == Stance::Forecasts),
+        });
         let status = Status::new(flags);
 
         // Rule 9: the analyst's judgment, in the current view.
@@ -1012,6 +992,57 @@ fn reason(ev: &DomainEvent, seq: u64) -> String {
             res.forecast, res.outcome, res.by
         ),
     }
+}
+
+/// What rule 8 looks at.
+pub(crate) struct Facts8 {
+    /// An active claim contradicts the value (a resolved forecast does not count).
+    pub(crate) disputed: bool,
+    /// Some claim supports the value.
+    pub(crate) supported: bool,
+    /// Independent sources among the supporting claims (rule 5).
+    pub(crate) independent_sources: usize,
+    pub(crate) any_superseded: bool,
+    pub(crate) any_retracted: bool,
+    pub(crate) any_active: bool,
+    pub(crate) forecast_question: bool,
+    /// The forecast resolution that settles the question (rule 10).
+    pub(crate) outcome: Option<bool>,
+    /// An active claim forecasts.
+    pub(crate) active_forecast: bool,
+}
+
+/// Rule 8: the status flags; the one place both the reference computation and the
+/// incremental view take them from.
+pub(crate) fn rule8_flags(f: &Facts8) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    if f.disputed {
+        flags.push(Flag::Disputed);
+    }
+    if f.supported && !f.disputed {
+        flags.push(Flag::Uncontested);
+    }
+    if f.independent_sources >= 2 {
+        flags.push(Flag::Corroborated);
+    }
+    if f.any_superseded {
+        flags.push(Flag::SupersededHistory);
+    }
+    if f.any_retracted {
+        flags.push(Flag::Retracted);
+    }
+    if !f.any_active {
+        flags.push(Flag::NoActiveClaim);
+    }
+    if f.forecast_question {
+        match f.outcome {
+            Some(true) => flags.push(Flag::ForecastResolvedTrue),
+            Some(false) => flags.push(Flag::ForecastResolvedFalse),
+            None if f.active_forecast => flags.push(Flag::ForecastPending),
+            None => {}
+        }
+    }
+    flags
 }
 
 /// Appends `id` to the list of `key`, cloning the key only for a new list.
