@@ -18,7 +18,10 @@
 //! - **Permanent idempotency**: a local SQLite index of event ids (next to the producer's
 //!   data) is brought up to date from the stream before every lookup and append, checking each
 //!   record's chain link as it goes; an append holding an id already indexed is refused. The
-//!   stream's duplicate window is only a second line of defence.
+//!   stream's duplicate window is only a second line of defence. When batches are pipelined,
+//!   the check runs while the first is staged and before anything is committed, and each
+//!   stored batch is indexed on a blocking thread while the next commits; every one is
+//!   indexed before the append returns.
 //! - **Safe streams only**: on start the stream is created, or its configuration checked, so
 //!   that nothing can be deleted, purged, rolled up, expired or dropped by limits; an unsafe
 //!   existing stream is refused unless explicitly allowed.

@@ -67,7 +67,8 @@ pub struct JetStreamLog {
     stream: stream::Stream,
     subject: String,
     bucket: ObjectStore,
-    index: Index,
+    /// Shared with the blocking threads that look ids up and index appended batches.
+    index: std::sync::Arc<Index>,
     mode: BatchMode,
     timeout: Duration,
     catch_up: tokio::sync::Mutex<()>,
@@ -180,7 +181,7 @@ impl JetStreamLog {
                 .map_err(|e| JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket())))?
             }
         };
-        let index = Index::open(&cfg.index_path)?;
+        let index = std::sync::Arc::new(Index::open(&cfg.index_path)?);
         let log = JetStreamLog {
             client,
             stream,
@@ -269,7 +270,7 @@ impl JetStreamLog {
             if page.is_empty() {
                 break;
             }
-            mark = self.index.extend(&page)?;
+            mark = self.index.extend(mark, &page)?;
         }
         Ok(mark)
     }
@@ -499,6 +500,19 @@ impl JetStreamLog {
         expected: u64,
         batches: &[(&[EncodedRecord], &[Vec<u8>])],
     ) -> Result<Watermark, AppendError> {
+        let mark = self.check_head(expected, batches).await?;
+        refuse_recorded(&self.index, &event_ids(batches))?;
+        self.store_contents(batches).await?;
+        Ok(mark)
+    }
+
+    /// Checks that `batches` chain from `expected` and that the index, caught up with the
+    /// stream, is at `expected`. Returns the index watermark.
+    async fn check_head(
+        &self,
+        expected: u64,
+        batches: &[(&[EncodedRecord], &[Vec<u8>])],
+    ) -> Result<Watermark, AppendError> {
         let mut next = expected + 1;
         for (records, _) in batches {
             if records.is_empty() {
@@ -521,19 +535,14 @@ impl JetStreamLog {
                 actual: mark.seq,
             });
         }
-        let ids: Vec<EventId> = batches
-            .iter()
-            .flat_map(|(records, _)| records.iter().map(|r| r.event_id))
-            .collect();
-        if let Some(dup) = self
-            .index
-            .lookup(&ids)?
-            .iter()
-            .zip(&ids)
-            .find_map(|(found, id)| found.map(|_| id))
-        {
-            return Err(AppendError::DuplicateEvent(dup.to_hex()));
-        }
+        Ok(mark)
+    }
+
+    /// Stores the report texts of `batches` not yet in the content store.
+    async fn store_contents(
+        &self,
+        batches: &[(&[EncodedRecord], &[Vec<u8>])],
+    ) -> Result<(), AppendError> {
         for (_, contents) in batches {
             for c in *contents {
                 let name = Hash::of_bytes(c).to_hex();
@@ -546,20 +555,23 @@ impl JetStreamLog {
                 }
             }
         }
-        Ok(mark)
+        Ok(())
     }
 
-    /// Awaits a pipelined batch's commit, turns it into a receipt and indexes the batch.
+    /// Awaits a pipelined batch's commit and turns it into a receipt; the batch is then indexed
+    /// on a blocking thread by `indexing` (once the batch before is), while the next batch
+    /// commits.
     async fn settle(
         &self,
         committing: Committing,
         records: &[EncodedRecord],
         on: u64,
         mark: &mut Watermark,
+        indexing: &mut Indexing,
     ) -> Result<AppendReceipt, AppendError> {
         let ack = self.answer(committing).await?;
         let receipt = self.receipt(on, records.len(), ack).await?;
-        self.index_own(*mark, records).await?;
+        indexing.after(*mark, records).await;
         *mark = Watermark {
             seq: receipt.last,
             hash: records[records.len() - 1].hash,
@@ -568,11 +580,8 @@ impl JetStreamLog {
     }
 
     /// After appending `records` on the watermark `mark`, indexes them without reading them back.
-    async fn index_own(&self, mark: Watermark, records: &[EncodedRecord]) -> Result<(), LogError> {
-        let _guard = self.catch_up.lock().await;
-        if self.index.watermark()? == mark {
-            self.index.extend_own(records)?;
-        }
+    fn index_own(&self, mark: Watermark, records: &[EncodedRecord]) -> Result<(), LogError> {
+        self.index.extend_own(mark, &Index::own_entries(records))?;
         Ok(())
     }
 
@@ -631,6 +640,85 @@ impl JetStreamLog {
             .ok()
             .and_then(|v| v.into_iter().next())
             .is_some_and(|r| r.bytes == records[0].bytes))
+    }
+}
+
+/// The event ids of every record of `batches`, in order.
+fn event_ids(batches: &[(&[EncodedRecord], &[Vec<u8>])]) -> Vec<EventId> {
+    batches
+        .iter()
+        .flat_map(|(records, _)| records.iter().map(|r| r.event_id))
+        .collect()
+}
+
+/// Refuses the append if any of `ids` is in `index`.
+fn refuse_recorded(index: &Index, ids: &[EventId]) -> Result<(), AppendError> {
+    if let Some(dup) = index
+        .lookup(ids)?
+        .iter()
+        .zip(ids)
+        .find_map(|(found, id)| found.map(|_| id))
+    {
+        return Err(AppendError::DuplicateEvent(dup.to_hex()));
+    }
+    Ok(())
+}
+
+/// Indexes pipelined batches one after the other on a blocking thread, off the path of the
+/// next commit.
+struct Indexing {
+    index: std::sync::Arc<Index>,
+    pending: Option<tokio::task::JoinHandle<Result<Watermark, LogError>>>,
+    /// The first failure: nothing more is indexed after it.
+    failed: Option<LogError>,
+}
+
+impl Indexing {
+    fn new(index: std::sync::Arc<Index>) -> Indexing {
+        Indexing {
+            index,
+            pending: None,
+            failed: None,
+        }
+    }
+
+    /// Finishes indexing the batch before, then starts indexing `records`, appended on `mark`
+    /// (unless indexing failed: see [`Indexing::failed`]).
+    async fn after(&mut self, mark: Watermark, records: &[EncodedRecord]) {
+        self.wait().await;
+        if self.failed.is_some() {
+            return;
+        }
+        let (index, entries) = (
+            std::sync::Arc::clone(&self.index),
+            Index::own_entries(records),
+        );
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            index.extend_own(mark, &entries)
+        }));
+    }
+
+    /// Whether indexing a batch failed (then no further batch should be committed).
+    fn failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    async fn wait(&mut self) {
+        if let Some(task) = self.pending.take() {
+            let done = match task.await {
+                Ok(done) => done.map(|_| ()),
+                Err(e) => Err(LogError::Corrupt(format!("indexing a batch failed: {e}"))),
+            };
+            if let Err(e) = done {
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Waits for the batch being indexed; the first failure, if any.
+    async fn finish(mut self) -> Result<(), LogError> {
+        self.wait().await;
+        self.failed.map_or(Ok(()), Err)
     }
 }
 
@@ -815,7 +903,7 @@ impl EventLog for JetStreamLog {
             }
         };
         let receipt = self.receipt(expected, records.len(), ack).await?;
-        self.index_own(mark, records).await?;
+        self.index_own(mark, records)?;
         dossier_log::fault::point("after-commit");
         Ok(receipt)
     }
@@ -836,39 +924,89 @@ impl EventLog for JetStreamLog {
             .iter()
             .map(|(r, c)| (r.as_slice(), c.as_slice()))
             .collect();
-        let mut mark = match self.prepare(expected, &refs).await {
+        let mut mark = match self.check_head(expected, &refs).await {
             Ok(m) => m,
             Err(e) => return (Vec::new(), Some(e)),
         };
+        // The duplicate check runs on a blocking thread while the first batch is staged; nothing
+        // is committed (nor any text stored) before it passed.
+        let check = {
+            let (index, ids) = (std::sync::Arc::clone(&self.index), event_ids(&refs));
+            tokio::task::spawn_blocking(move || refuse_recorded(&index, &ids))
+        };
+        let mut check = Some(check);
+        let mut indexing = Indexing::new(std::sync::Arc::clone(&self.index));
         let mut receipts = Vec::with_capacity(batches.len());
         let mut next = expected;
         let mut in_flight: Option<(Committing, &[EncodedRecord], u64)> = None;
+        let mut failure = None;
         for (records, _) in batches {
             let staged = self.stage_atomic(next, records).await;
+            if let Some(check) = check.take() {
+                let passed = match check.await {
+                    Ok(result) => result,
+                    Err(e) => Err(api(format!("the duplicate check failed: {e}")).into()),
+                };
+                if let Err(e) = passed {
+                    // The staged batch is never committed: the server abandons it.
+                    failure = Some(e);
+                    break;
+                }
+                if let Err(e) = self.store_contents(&refs).await {
+                    failure = Some(e);
+                    break;
+                }
+            }
             if let Some((committing, done, on)) = in_flight.take() {
-                match self.settle(committing, done, on, &mut mark).await {
+                match self
+                    .settle(committing, done, on, &mut mark, &mut indexing)
+                    .await
+                {
                     Ok(r) => receipts.push(r),
                     // The batch just staged is never committed: the server abandons it.
-                    Err(e) => return (receipts, Some(e)),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                if indexing.failed() {
+                    // Reported below, after the batches stored so far.
+                    break;
                 }
             }
             let staged = match staged {
                 Ok(s) => s,
-                Err(e) => return (receipts, Some(e)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             };
             match self.commit_atomic(staged, records).await {
                 Ok(c) => in_flight = Some((c, records.as_slice(), next)),
-                Err(e) => return (receipts, Some(e)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
             next += records.len() as u64;
         }
-        if let Some((committing, done, on)) = in_flight {
-            match self.settle(committing, done, on, &mut mark).await {
-                Ok(r) => receipts.push(r),
-                Err(e) => return (receipts, Some(e)),
+        if failure.is_none() {
+            if let Some((committing, done, on)) = in_flight {
+                match self
+                    .settle(committing, done, on, &mut mark, &mut indexing)
+                    .await
+                {
+                    Ok(r) => receipts.push(r),
+                    Err(e) => failure = Some(e),
+                }
             }
         }
-        (receipts, None)
+        // Every stored batch is indexed before returning (the index is only a cache of the
+        // stream: if this fails, the next catch-up reads the batches back).
+        if let Err(e) = indexing.finish().await {
+            failure.get_or_insert(e.into());
+        }
+        (receipts, failure)
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
