@@ -280,9 +280,15 @@ impl<'a, L: EventLog> Publisher<'a, L> {
             return Err(PublishError::NotInitialized);
         }
         self.check_key().await?;
+        // Up to this many built batches go to the backend at once (JetStream keeps them in
+        // flight together; ADR-50 allows 50 per stream). The builder may run as far ahead, so
+        // that each hand-over is a full group: a backend pays its fixed costs (catching up,
+        // checking ids) once per group, with a pause in its pipeline.
+        const IN_FLIGHT: usize = 8;
         let batches = std::sync::Arc::new(batches);
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<Result<Vec<dossier_chain::EncodedRecord>, BuildError>>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<
+            Result<Vec<dossier_chain::EncodedRecord>, BuildError>,
+        >(IN_FLIGHT);
         let mut expected = head.seq;
         let builder = {
             let (batches, signer, ledger) = (
@@ -310,9 +316,6 @@ impl<'a, L: EventLog> Publisher<'a, L> {
             })
         };
         let mut done = 0;
-        // Up to this many built batches go to the backend at once (JetStream keeps them in
-        // flight together; ADR-50 allows 50 per stream).
-        const IN_FLIGHT: usize = 8;
         'pipeline: while let Some(built) = rx.recv().await {
             let mut group = vec![(built?, batches[done].1.clone())];
             while group.len() < IN_FLIGHT {
