@@ -57,9 +57,9 @@ impl<T> Stamped<T> {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
-    // Maps that are only looked up by key are hash maps (never iterated, so their order cannot
-    // reach a view); the questions are iterated in id order.
-    questions: BTreeMap<EntityId, Stamped<Question>>,
+    // Maps are hash maps for speed; the ones iterated (questions, current lines) are iterated
+    // through their keys sorted, so hash order never reaches a view.
+    questions: FxHashMap<EntityId, Stamped<Question>>,
     sources: FxHashMap<EntityId, Stamped<Source>>,
     /// Per source, its reliability assessments in sequence order.
     reliability: FxHashMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
@@ -84,7 +84,7 @@ pub struct Engine {
     /// The interned state that judges a question now without building provenance.
     fast: Current,
     /// Every posed question's current judgment, as last reported.
-    current: BTreeMap<EntityId, BeliefLine>,
+    current: FxHashMap<EntityId, BeliefLine>,
     history: BTreeMap<EntityId, Vec<BeliefChange>>,
     /// Whether [`Engine::history`] is left empty.
     forget_history: bool,
@@ -92,7 +92,7 @@ pub struct Engine {
     /// [`Engine::for_projection`]).
     lean: bool,
     /// Questions whose line changed since [`Engine::take_changed`].
-    changed: BTreeSet<EntityId>,
+    changed: FxHashSet<EntityId>,
     last_seq: u64,
 }
 
@@ -209,8 +209,10 @@ impl Engine {
 
     /// The questions whose [`line`](Engine::line) changed since the last call (in any part,
     /// including the number of sources, which is not a change of belief), sorted by id.
-    pub fn take_changed(&mut self) -> BTreeSet<EntityId> {
-        std::mem::take(&mut self.changed)
+    pub fn take_changed(&mut self) -> Vec<EntityId> {
+        let mut changed: Vec<EntityId> = self.changed.drain().collect();
+        changed.sort_unstable();
+        changed
     }
 
     /// The belief on a question with full provenance: the current view (`valid_at` `None`), or
@@ -231,17 +233,26 @@ impl Engine {
         if self.lean {
             return Vec::new();
         }
-        self.questions
-            .keys()
+        self.question_ids()
+            .into_iter()
             .filter_map(|q| self.compute(q, None))
             .collect()
+    }
+
+    /// The posed questions, sorted by id.
+    fn question_ids(&self) -> Vec<&EntityId> {
+        let mut ids: Vec<&EntityId> = self.questions.keys().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The current judgment on every posed question (as of the last [`apply`](Engine::apply)),
     /// sorted by question id: one line each, without provenance.
     #[must_use]
     pub fn lines(&self) -> Vec<&BeliefLine> {
-        self.current.values().collect()
+        let mut lines: Vec<&BeliefLine> = self.current.values().collect();
+        lines.sort_unstable_by(|a, b| a.question.id.cmp(&b.question.id));
+        lines
     }
 
     /// The current judgment on one question, `None` if it has not been posed (or the engine was
@@ -313,12 +324,11 @@ impl Engine {
     /// question.
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
+        let ids = self.question_ids().into_iter();
         if self.lean {
-            return self.questions.keys().cloned().collect();
+            return ids.cloned().collect();
         }
-        self.questions
-            .keys()
-            .filter(|q| self.reference_line(q).as_ref() != self.current.get(*q))
+        ids.filter(|q| self.reference_line(q).as_ref() != self.current.get(*q))
             .cloned()
             .collect()
     }
