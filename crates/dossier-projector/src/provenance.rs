@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dossier_beliefs::{Engine, Recorded};
 use dossier_model::{DomainEvent, EntityId, EntityKind, Timestamp};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use crate::{Error, refs};
 
@@ -32,50 +32,122 @@ struct Gatherer<'c> {
     events: BTreeMap<u64, Stored>,
 }
 
+/// Keys (and seqs) per statement: well under SQLite's limit on bound parameters.
+const PER_STATEMENT: usize = 500;
+
 impl Gatherer<'_> {
-    /// Reads the events filed under `key` up to the bound; returns the seqs new to the set.
-    fn read(&mut self, key: i64) -> Result<Vec<u64>, Error> {
-        if !self.keys.insert(key) {
-            return Ok(Vec::new());
-        }
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT seq FROM refs WHERE key = ?1 AND seq <= ?2 ORDER BY seq")?;
-        let seqs: Vec<u64> = st
-            .query_map(params![key, self.bound], |r| r.get::<_, i64>(0))?
-            .map(|s| s.map(|s| s as u64))
-            .collect::<Result<_, _>>()?;
-        let mut new = Vec::new();
-        for seq in seqs {
-            if self.events.contains_key(&seq) {
-                continue;
+    /// Reads the events filed under any of `keys` (those not read before) up to the bound, in
+    /// a few statements; returns the seqs new to the set, each with whether it was reached
+    /// through a key that is followed further.
+    fn read(&mut self, keys: Vec<(i64, bool)>) -> Result<Vec<(u64, bool)>, Error> {
+        let mut follow_of: BTreeMap<i64, bool> = BTreeMap::new();
+        for (key, follow) in keys {
+            if !self.keys.contains(&key) {
+                let f = follow_of.entry(key).or_insert(false);
+                *f |= follow;
             }
-            self.events.insert(seq, self.load(seq)?);
-            new.push(seq);
         }
-        Ok(new)
+        self.keys.extend(follow_of.keys().copied());
+        let wanted: Vec<i64> = follow_of.keys().copied().collect();
+        let mut found: BTreeMap<u64, bool> = BTreeMap::new();
+        for chunk in wanted.chunks(PER_STATEMENT) {
+            let sql = format!(
+                "SELECT key, seq FROM refs WHERE seq <= ?1 AND key IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let params = std::iter::once(self.bound).chain(chunk.iter().copied());
+            let mut rows = st.query(rusqlite::params_from_iter(params))?;
+            while let Some(row) = rows.next()? {
+                let (key, seq): (i64, i64) = (row.get(0)?, row.get(1)?);
+                let seq = seq as u64;
+                if self.events.contains_key(&seq) {
+                    continue;
+                }
+                let f = found.entry(seq).or_insert(false);
+                *f |= follow_of.get(&key).copied().unwrap_or(false);
+            }
+        }
+        let seqs: Vec<u64> = found.keys().copied().collect();
+        for chunk in seqs.chunks(PER_STATEMENT) {
+            self.load(chunk)?;
+        }
+        Ok(found.into_iter().collect())
     }
 
-    fn load(&self, seq: u64) -> Result<Stored, Error> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT hash, recorded, type, schema, body FROM events WHERE seq = ?1",
-        )?;
-        let (hash, recorded, event_type, schema, body): (String, String, String, u32, String) = st
-            .query_row([seq as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
-        let corrupt = |reason: String| Error::Corrupt { seq, reason };
-        Ok(Stored {
-            hash,
-            recorded: Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?,
-            event: DomainEvent::decode(&event_type, schema, body.as_bytes())
-                .map_err(|e| corrupt(e.to_string()))?,
-        })
+    /// Loads and decodes the stored events `seqs`.
+    fn load(&mut self, seqs: &[u64]) -> Result<(), Error> {
+        let sql = format!(
+            "SELECT seq, hash, recorded, type, schema, body FROM events WHERE seq IN ({})",
+            placeholders(1, seqs.len())
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(seqs.iter().map(|&s| s as i64)))?;
+        while let Some(row) = rows.next()? {
+            let seq = row.get::<_, i64>(0)? as u64;
+            let corrupt = |reason: String| Error::Corrupt { seq, reason };
+            let recorded: String = row.get(2)?;
+            let event_type: String = row.get(3)?;
+            let body = row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?;
+            let stored = Stored {
+                hash: row.get(1)?,
+                recorded: Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?,
+                event: DomainEvent::decode(&event_type, row.get(4)?, body.as_bytes())
+                    .map_err(|e| corrupt(e.to_string()))?,
+            };
+            self.events.insert(seq, stored);
+        }
+        Ok(())
+    }
+}
+
+/// `?first, ?first+1, …` (`n` of them).
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The keys an event leads to, each with whether what it files is followed further: claims
+/// and relations are; the leaves (a question, source or report and what else is filed with
+/// them) are not.
+fn next_keys(event: &DomainEvent, q: &EntityId, next: &mut Vec<(i64, bool)>) {
+    match event {
+        DomainEvent::Claim(c) => {
+            next.push((refs::entity(&c.id), true));
+            if &c.question != q {
+                next.push((refs::entity(&c.question), false));
+            }
+            next.push((refs::source(&c.speaker), false));
+            if let Some(via) = &c.via {
+                next.push((refs::source(via), false));
+            }
+            if let Some(report) = &c.report {
+                next.push((refs::entity(report), false));
+            }
+        }
+        DomainEvent::Relation(r) => {
+            for end in [&r.from, &r.to] {
+                if end.kind() == EntityKind::Claim {
+                    next.push((refs::entity(end), true));
+                }
+            }
+        }
+        DomainEvent::Resolution(r) => next.push((refs::entity(&r.forecast), true)),
+        DomainEvent::Question(_)
+        | DomainEvent::Source(_)
+        | DomainEvent::Reliability(_)
+        | DomainEvent::Report(_)
+        | DomainEvent::Assessment(_) => {}
     }
 }
 
 /// An engine holding every stored event up to `bound` that question `q`'s view depends on;
 /// `None` if `q` was not posed by then.
+///
+/// The gathering goes level by level (the view; what its claims and relations lead to; and
+/// so on to closure), reading each level's keys and events in a few statements.
 pub(crate) fn gather(conn: &Connection, q: &EntityId, bound: u64) -> Result<Option<Engine>, Error> {
     let mut g = Gatherer {
         conn,
@@ -83,52 +155,21 @@ pub(crate) fn gather(conn: &Connection, q: &EntityId, bound: u64) -> Result<Opti
         keys: BTreeSet::new(),
         events: BTreeMap::new(),
     };
-    let mut pending: Vec<u64> = g.read(refs::view(q))?;
-    let posed = pending
+    let mut level = g.read(vec![(refs::view(q), true)])?;
+    let posed = level
         .iter()
-        .any(|s| matches!(&g.events[s].event, DomainEvent::Question(x) if &x.id == q));
+        .any(|(s, _)| matches!(&g.events[s].event, DomainEvent::Question(x) if &x.id == q));
     if !posed {
         return Ok(None);
     }
-    // Claims and what points at them, to closure; then each claim's question, sources, report.
-    while let Some(seq) = pending.pop() {
-        // (key, whether what it files is followed further): claims and relations are; the
-        // leaves (a question, source or report and what else is filed with them) are not.
-        let mut next: Vec<(i64, bool)> = Vec::new();
-        match &g.events[&seq].event {
-            DomainEvent::Claim(c) => {
-                next.push((refs::entity(&c.id), true));
-                if &c.question != q {
-                    next.push((refs::entity(&c.question), false));
-                }
-                next.push((refs::source(&c.speaker), false));
-                if let Some(via) = &c.via {
-                    next.push((refs::source(via), false));
-                }
-                if let Some(report) = &c.report {
-                    next.push((refs::entity(report), false));
-                }
-            }
-            DomainEvent::Relation(r) => {
-                for end in [&r.from, &r.to] {
-                    if end.kind() == EntityKind::Claim {
-                        next.push((refs::entity(end), true));
-                    }
-                }
-            }
-            DomainEvent::Resolution(r) => next.push((refs::entity(&r.forecast), true)),
-            DomainEvent::Question(_)
-            | DomainEvent::Source(_)
-            | DomainEvent::Reliability(_)
-            | DomainEvent::Report(_)
-            | DomainEvent::Assessment(_) => {}
-        }
-        for (key, follow) in next {
-            let new = g.read(key)?;
-            if follow {
-                pending.extend(new);
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for (seq, follow) in &level {
+            if *follow {
+                next_keys(&g.events[seq].event, q, &mut next);
             }
         }
+        level = g.read(next)?;
     }
     let mut engine = Engine::new();
     for (seq, s) in &g.events {
