@@ -642,6 +642,13 @@ fn main() {
     let queries = arg("--queries").unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
 
+    // `--store PATH`: query an existing store (built by an earlier run) without rebuilding,
+    // e.g. to compare two builds' query latency on the same data in the same minute.
+    let given_store = args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let ledger: PathBuf = match std::env::var_os("DOSSIER_BENCH_CACHE") {
         Some(cache) => {
             let cache = PathBuf::from(cache);
@@ -650,32 +657,40 @@ fn main() {
         }
         None => dir.path().join("ledger.db"),
     };
-    if ledger.is_file() {
+    if given_store.is_some() {
+        println!("querying the given store; no rebuild");
+    } else if ledger.is_file() {
         println!("using cached ledger {}", ledger.display());
     } else {
         build_ledger(&ledger, n);
     }
-    let ledger_mb = std::fs::metadata(&ledger).unwrap().len() as f64 / 1e6;
+    let ledger_mb = std::fs::metadata(&ledger).map_or(0.0, |m| m.len() as f64 / 1e6);
 
     // Rebuild in a child process, for its peak memory.
-    let store = dir.path().join("views.db");
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .arg("--rebuild-child")
-        .arg(&ledger)
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rebuild child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    let mut f = line.split_whitespace();
-    let secs: f64 = f.next().unwrap().parse().unwrap();
-    let records: u64 = f.next().unwrap().parse().unwrap();
-    let peak_kib: u64 = f.next().unwrap().parse().unwrap();
+    let (store, secs, records, peak_kib) = match given_store {
+        Some(store) => (store, f64::NAN, 0, 0),
+        None => {
+            let store = dir.path().join("views.db");
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .arg("--rebuild-child")
+                .arg(&ledger)
+                .arg(&store)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "rebuild child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let line = String::from_utf8_lossy(&out.stdout);
+            let mut f = line.split_whitespace();
+            let secs: f64 = f.next().unwrap().parse().unwrap();
+            let records: u64 = f.next().unwrap().parse().unwrap();
+            let peak_kib: u64 = f.next().unwrap().parse().unwrap();
+            (store, secs, records, peak_kib)
+        }
+    };
     let store_mb = std::fs::metadata(&store).unwrap().len() as f64 / 1e6;
 
     let views = ViewStore::open(&store).unwrap();
@@ -726,18 +741,23 @@ fn main() {
 
     let mut rng = Rng(7);
     let mut now = Vec::with_capacity(queries);
+    let mut as_json = Vec::with_capacity(queries);
     let mut then = Vec::with_capacity(queries);
     let mut hist = Vec::with_capacity(queries);
     let (mut bytes, mut hist_len) = (0usize, 0usize);
     for _ in 0..queries {
         let q = &questions[rng.below(questions.len())];
         let t0 = Instant::now();
-        let b = views.belief(q, None).unwrap().expect("posed");
+        let b = views.belief_view(q, None, None).unwrap().expect("posed");
         now.push(t0.elapsed());
-        bytes += b.to_string().len();
+        std::hint::black_box(&b);
+        let t0 = Instant::now();
+        let v = views.belief(q, None).unwrap().expect("posed");
+        as_json.push(t0.elapsed());
+        bytes += v.to_string().len();
         let as_of = &times[rng.below(times.len())];
         let t0 = Instant::now();
-        let _ = views.belief(q, Some(as_of)).unwrap();
+        let _ = std::hint::black_box(views.belief_view(q, Some(as_of), None).unwrap());
         then.push(t0.elapsed());
         let t0 = Instant::now();
         hist_len += views.history(q, None).unwrap().len();
@@ -752,8 +772,9 @@ fn main() {
         "query", "p50 ms", "p95 ms", "p99 ms", "max ms"
     );
     let rows = [
-        ("belief(q, None) with provenance", percentiles(now)),
-        ("belief(q, Some(as_of)) with provenance", percentiles(then)),
+        ("belief_view(q, now) with provenance", percentiles(now)),
+        ("belief_view(q, as_of) with provenance", percentiles(then)),
+        ("belief(q, now) as a JSON value", percentiles(as_json)),
         ("history(q, None)", percentiles(hist)),
     ];
     for (name, [p50, p95, p99, max]) in &rows {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::POLICY_VERSION;
+use dossier_beliefs::{Belief, POLICY_VERSION};
 use dossier_model::{EntityId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde_json::Value;
@@ -323,6 +323,22 @@ impl ViewStore {
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
     ) -> Result<Option<Value>, Error> {
+        self.belief_view(question, as_of, valid_at)?
+            .map(|b| serde_json::to_value(&b).map_err(Error::from))
+            .transpose()
+    }
+
+    /// [`ViewStore::belief_at`] as the engine's typed [`Belief`]: the query itself, without
+    /// encoding the answer as JSON.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn belief_view(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+    ) -> Result<Option<Belief>, Error> {
         let Ok(qid) = EntityId::parse(question) else {
             return Ok(None);
         };
@@ -341,10 +357,7 @@ impl ViewStore {
         let Some(engine) = crate::provenance::gather(&tx, &qid, bound)? else {
             return Ok(None);
         };
-        engine
-            .belief(&qid, valid_at)
-            .map(|b| serde_json::to_value(&b).map_err(Error::from))
-            .transpose()
+        Ok(engine.belief(&qid, valid_at))
     }
 
     /// The changes of belief on a question in sequence order (each a
