@@ -33,7 +33,7 @@ impl Hash {
     /// Lowercase hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        lower_hex::<32, 64>(&self.0)
     }
 
     /// Parses exactly 64 hex digits.
@@ -84,7 +84,7 @@ impl EventId {
     /// Lowercase hex (32 digits).
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        lower_hex::<16, 32>(&self.0)
     }
 
     /// Parses exactly 32 hex digits.
@@ -125,4 +125,16 @@ pub fn event_id(event_type: &str, entity_key: &str) -> EventId {
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     EventId(out)
+}
+
+/// Lowercase hex of `N` bytes into `M = 2N` digits, through a buffer (`hex::encode` builds its
+/// string one character at a time, which showed in profiles of record building and replay).
+fn lower_hex<const N: usize, const M: usize>(bytes: &[u8; N]) -> String {
+    let mut out = [0u8; M];
+    // `M` is `2 * N` at every call site and hex digits are ASCII, so neither step can fail;
+    // the fallback keeps the function total.
+    match hex::encode_to_slice(bytes, &mut out) {
+        Ok(()) => String::from_utf8(out.to_vec()).unwrap_or_else(|_| hex::encode(bytes)),
+        Err(_) => hex::encode(bytes),
+    }
 }
