@@ -14,7 +14,7 @@ mod concurrency;
 mod crash;
 mod init;
 mod keys;
-mod proofs;
 mod permissions;
+mod proofs;
 mod publish;
 mod tamper;
