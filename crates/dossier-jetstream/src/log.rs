@@ -434,7 +434,11 @@ impl JetStreamLog {
         let ack: Ack = serde_json::from_slice(&reply.payload)
             .map_err(|e| api(format!("batch answer: {e}")))?;
         // The start of the batch was answered before its commit; a refusal there (for example,
-        // atomic publish not enabled) also fails the commit, and is the more precise error.
+        // atomic publish not enabled) also fails the commit, and is the more precise error. A
+        // committed batch had no refusal, so its start's answer is not awaited.
+        if ack.error.is_none() {
+            return Ok(ack);
+        }
         if let Some(mut start) = c.start.take() {
             if let Ok(Some(m)) =
                 tokio::time::timeout(Duration::from_millis(100), start.next()).await
