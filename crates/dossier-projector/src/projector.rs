@@ -9,7 +9,7 @@ use dossier_beliefs::{BeliefChange, BeliefLine, Engine, Recorded};
 use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord, control};
 use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId, Timestamp};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
 use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
 use crate::{Checkpoint, Error, refs};
@@ -221,32 +221,189 @@ impl Projector {
     /// # Errors
     /// [`Error::BrokenChain`], [`Error::Corrupt`], backend and store failures.
     pub async fn step<L: EventLog>(&mut self, log: &L) -> Result<usize, Error> {
+        self.pump(log, 1).await
+    }
+
+    /// Applies up to `pages` pages (stopping at the head), each in its own transaction, and
+    /// returns the number of records applied. See [`Projector::step`]; with more than one page,
+    /// the next page is read and applied while the previous one is being written.
+    async fn pump<L: EventLog>(&mut self, log: &L, pages: usize) -> Result<usize, Error> {
         if self.stopped {
             return Err(Error::Stopped);
         }
         loop {
-            let page = log.read(self.applied + 1, self.page).await?;
-            if page.is_empty() {
-                if self.digest_seq != self.applied && !self.store_digest()? {
-                    self.reopen(log).await?;
-                    continue;
-                }
-                return Ok(0);
-            }
-            // From here on everything is synchronous: a cancelled future never leaves a page
-            // half applied in memory.
-            self.stopped = true;
             let before = self.applied;
-            let result = self.apply_page(&page);
-            if result.is_ok() {
-                self.stopped = false;
+            if self.pump_once(log, pages).await? {
+                return Ok(usize::try_from(self.applied - before).unwrap_or(usize::MAX));
             }
-            match result {
-                Ok(true) => return Ok(usize::try_from(self.applied - before).unwrap_or(usize::MAX)),
-                Ok(false) => self.reopen(log).await?,
-                Err(e) => return Err(e),
+            // The store was swapped or moved on: start again from its checkpoint.
+            self.reopen(log).await?;
+        }
+    }
+
+    /// [`Projector::pump`] on the store as opened; `false` if it turned out not to be this
+    /// projector's any more (nothing was written; the caller reopens).
+    ///
+    /// The store's connection moves to a writing thread for the duration: pages are applied
+    /// here (their records decoded on a third thread) and written there, each page in one
+    /// transaction with its checkpoint. The writer checks at the start of each transaction
+    /// that the store is still this projector's (see [`still_ours`]). Records are applied
+    /// before that answer arrives; if it is no, or anything fails, the projector is left
+    /// stopped and the store keeps only whole pages.
+    async fn pump_once<L: EventLog>(&mut self, log: &L, pages: usize) -> Result<bool, Error> {
+        let mut page = log.read(self.applied + 1, self.page).await?;
+        if page.is_empty() {
+            return if self.digest_seq != self.applied {
+                self.store_digest()
+            } else {
+                Ok(true)
+            };
+        }
+        let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
+        let (path, file_id) = (self.path.clone(), self.file_id);
+        let writer = std::thread::spawn(move || {
+            let mut conn = conn;
+            let written = write_pages(&mut conn, &path, file_id, &ops_rx, &done_tx);
+            (conn, written)
+        });
+        // From here until the writer is joined the projector is stopped: an error, or a future
+        // dropped between pages, leaves it so (the writer then rolls back an unfinished page).
+        self.stopped = true;
+        let mut out = Output {
+            ops: Vec::with_capacity(OPS_PER_SEND),
+            sender: ops_tx,
+            closed: false,
+        };
+        let mut applied_pages = 0;
+        let mut failure: Option<Error> = None;
+        loop {
+            let (fail, at_head) = self.apply_records(&page, &mut out);
+            applied_pages += 1;
+            if fail.is_some() {
+                failure = fail;
+                break;
+            }
+            let lost = done_rx.try_iter().any(|o| matches!(o, Outcome::Lost));
+            if at_head || lost || applied_pages >= pages || out.closed {
+                break;
+            }
+            if let Err(e) = out.send() {
+                failure = Some(e);
+                break;
+            }
+            page = match log.read(self.applied + 1, self.page).await {
+                Ok(page) if page.is_empty() => break,
+                Ok(page) => page,
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            };
+        }
+        let _ = out.send();
+        drop(out);
+        let (conn, written) = writer.join().map_err(|_| Error::Stopped)?;
+        self.conn = conn;
+        let outcomes: Vec<Outcome> = done_rx.try_iter().collect();
+        // The writer's own error (the reason a send failed) comes first.
+        written?;
+        if outcomes.iter().any(|o| matches!(o, Outcome::Lost)) {
+            return Ok(false);
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for o in outcomes {
+            if let Outcome::Committed { seq, digest: true } = o {
+                self.digest_seq = seq;
             }
         }
+        self.stopped = false;
+        Ok(true)
+    }
+
+    /// Applies one page's records to the engine, handing its writes to `out`: a
+    /// [`Write::Begin`], each event's writes, the lines of each group and a
+    /// [`Write::Commit`] with the checkpoint (and the digest if the page reached the head).
+    /// Returns a broken-chain failure (the records before it are committed) and whether the
+    /// page reached the head.
+    fn apply_records(&mut self, page: &[StoredRecord], out: &mut Output) -> (Option<Error>, bool) {
+        let start = self.applied;
+        // The digest serializes every line: written when the page reaches the head (and when a
+        // later read finds nothing new), not for every page of a long catch-up.
+        let short_page = page.len() < self.page;
+        let Projector {
+            engine,
+            cache,
+            applied,
+            last_hash,
+            ..
+        } = self;
+        if out.push(Write::Begin { start }).is_err() {
+            return (None, false);
+        }
+        // The current group of domain events (a batch shares one recorded time): its recorded
+        // time and its last seq. Its lines are written when the recorded time moves on.
+        let mut group: Option<(String, u64)> = None;
+        let mut failure = None;
+        let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
+            let (recorded, applied_event) =
+                match advance_in(engine, applied, last_hash, rec, decoded) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Err(Error::Stopped);
+                    }
+                };
+            // Control records change no view.
+            let Some(a) = applied_event else {
+                return Ok(());
+            };
+            if let Some((g, last)) = group.take() {
+                if g != recorded {
+                    out.push(changed_lines(engine, cache, last, g))?;
+                }
+            }
+            let refs = refs::keys(&a.event, |c| engine.question_of(c));
+            out.push(Write::Event {
+                seq: *applied as i64,
+                hash: a.hash,
+                recorded: recorded.clone(),
+                event_type: a.event_type,
+                schema: a.schema,
+                body: a.body,
+                refs,
+                changes: a.changes,
+            })?;
+            group = Some((recorded, *applied));
+            Ok(())
+        });
+        if let Err(e) = applying {
+            if !matches!(e, Error::Stopped) {
+                return (Some(e), false);
+            }
+        }
+        if out.closed {
+            return (failure, false);
+        }
+        if let Some((g, last)) = group.take() {
+            if out.push(changed_lines(engine, cache, last, g)).is_err() {
+                return (failure, false);
+            }
+        }
+        let at_head = failure.is_none() && short_page;
+        if *applied > start {
+            let _ = out.push(Write::Commit {
+                seq: *applied,
+                hash: last_hash.to_hex(),
+                digest: at_head.then(|| engine.digest()),
+            });
+        } else {
+            let _ = out.push(Write::Abort);
+        }
+        (failure, at_head)
     }
 
     /// Stores the engine's digest at the checkpoint; `false` if the store was swapped or moved
@@ -277,119 +434,16 @@ impl Projector {
         Ok(())
     }
 
-    /// Applies a page in one transaction; `false` if the store was swapped or moved on
-    /// (nothing applied; see [`still_ours`]).
-    fn apply_page(&mut self, page: &[StoredRecord]) -> Result<bool, Error> {
-        let start = self.applied;
-        // The digest serializes every line: written when the page reaches the head (and when a
-        // later read finds nothing new), not for every page of a long catch-up.
-        let short_page = page.len() < self.page;
-        let Projector {
-            conn,
-            engine,
-            cache,
-            applied,
-            last_hash,
-            path,
-            file_id,
-            ..
-        } = self;
-        let (path, file_id) = (path.as_path(), *file_id);
-        // Three threads: one decodes records ([`for_each_decoded`]), this one checks links and
-        // applies events to the engine, one writes to the store. The writer owns the page's
-        // transaction; it commits only when told to, so a failure anywhere leaves the store as
-        // it was (or, on a broken chain, at the record before it).
-        let (outcome, at_head) = std::thread::scope(|scope| {
-            let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<bool>(1);
-            let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
-            let writer =
-                scope.spawn(move || write_page(conn, path, file_id, start, &ready_tx, &ops_rx));
-            if !ready_rx.recv().unwrap_or(false) {
-                drop(ops_tx);
-                return (join(writer).map(|()| false), false);
-            }
-            let mut out = Output {
-                ops: Vec::with_capacity(OPS_PER_SEND),
-                sender: ops_tx,
-            };
-            // The current group of domain events (a batch shares one recorded time): its
-            // recorded time and its last seq. Its lines are written when the recorded time
-            // moves on.
-            let mut group: Option<(String, u64)> = None;
-            let mut failure = None;
-            let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
-                let (recorded, applied_event) =
-                    match advance_in(engine, applied, last_hash, rec, decoded) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            failure = Some(e);
-                            return Err(Error::Stopped);
-                        }
-                    };
-                // Control records change no view.
-                let Some(a) = applied_event else {
-                    return Ok(());
-                };
-                if let Some((g, last)) = group.take() {
-                    if g != recorded {
-                        out.push(changed_lines(engine, cache, last, g))?;
-                    }
-                }
-                let refs = refs::keys(&a.event, |c| engine.question_of(c));
-                out.push(Write::Event {
-                    seq: *applied as i64,
-                    hash: a.hash,
-                    recorded: recorded.clone(),
-                    event_type: a.event_type,
-                    schema: a.schema,
-                    body: a.body,
-                    refs,
-                    changes: a.changes,
-                })?;
-                group = Some((recorded, *applied));
-                Ok(())
-            });
-            let mut result: Result<(), Error> = match applying {
-                Ok(()) | Err(Error::Stopped) => Ok(()),
-                Err(e) => Err(e),
-            };
-            if result.is_ok() {
-                if let Some((g, last)) = group.take() {
-                    result = out.push(changed_lines(engine, cache, last, g));
-                }
-            }
-            let at_head = failure.is_none() && short_page;
-            if result.is_ok() && *applied > start {
-                result = out.push(Write::Commit {
-                    seq: *applied,
-                    hash: last_hash.to_hex(),
-                    digest: at_head.then(|| engine.digest()),
-                });
-            }
-            if result.is_ok() {
-                result = out.send();
-            }
-            drop(out);
-            // The writer's own error (the reason a send failed) comes first.
-            let written = join(writer);
-            let outcome = match (written, result, failure) {
-                (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Some(e)) => Err(e),
-                (Ok(()), Ok(()), None) => Ok(true),
-            };
-            (outcome, at_head)
-        });
-        if at_head && self.applied > start && outcome.as_ref().is_ok() {
-            self.digest_seq = self.applied;
-        }
-        outcome
-    }
-
     /// Applies pages until the head; returns where the store stands.
     ///
     /// # Errors
     /// As [`Projector::step`].
+    ///
+    /// Pages are pipelined: the next page is read and applied while the one before is written.
+    /// Unlike [`Projector::step`], a catch-up dropped between pages leaves the projector
+    /// stopped (the store keeps the pages committed so far; reopen it).
     pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
-        while self.step(log).await? > 0 {}
+        while self.pump(log, usize::MAX).await? > 0 {}
         let head = log.head().await?.seq;
         Ok(Progress {
             applied: self.applied,
@@ -571,6 +625,11 @@ fn advance_in(
 
 /// What the applying thread hands the writing thread.
 enum Write {
+    /// A page starts: open its transaction, if the store is still at `start` (and the file
+    /// the one opened).
+    Begin { start: u64 },
+    /// The page applied nothing (a broken chain at its first record): roll back.
+    Abort,
     /// A domain event: its row, its reference keys and the changes of belief it caused.
     Event {
         seq: i64,
@@ -600,10 +659,20 @@ enum Write {
 /// Writes sent in one message.
 const OPS_PER_SEND: usize = 256;
 
+/// What the writer reports per page.
+enum Outcome {
+    /// The page's transaction was committed with checkpoint `seq` (and the digest).
+    Committed { seq: u64, digest: bool },
+    /// The store was not this projector's any more; the page was not written.
+    Lost,
+}
+
 /// The applying side of the channel to the writer, buffering writes.
 struct Output {
     ops: Vec<Write>,
     sender: std::sync::mpsc::SyncSender<Vec<Write>>,
+    /// The writer stopped (its error says why).
+    closed: bool,
 }
 
 impl Output {
@@ -615,18 +684,22 @@ impl Output {
         Ok(())
     }
 
-    /// Sends what is buffered; an error means the writer stopped (its error says why).
+    /// Sends what is buffered; an error means the writer stopped.
     fn send(&mut self) -> Result<(), Error> {
-        if self.ops.is_empty() {
-            return Ok(());
+        if self.ops.is_empty() || self.closed {
+            return if self.closed {
+                Err(Error::Stopped)
+            } else {
+                Ok(())
+            };
         }
         let ops = std::mem::replace(&mut self.ops, Vec::with_capacity(OPS_PER_SEND));
-        self.sender.send(ops).map_err(|_| Error::Stopped)
+        if self.sender.send(ops).is_err() {
+            self.closed = true;
+            return Err(Error::Stopped);
+        }
+        Ok(())
     }
-}
-
-fn join(handle: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {
-    handle.join().unwrap_or(Err(Error::Stopped))
 }
 
 /// The lines of the questions whose line changed in the group and differ from what the store
@@ -656,33 +729,54 @@ fn changed_lines(
     }
 }
 
-/// The writing thread of [`Projector::apply_page`]: opens the page's transaction under the
-/// store's write lock, says whether the store is still this projector's (see
-/// [`still_ours`]), then writes what it receives and commits on [`Write::Commit`]. Anything
-/// else (an error, the applying side stopping without a commit) rolls back.
-fn write_page(
+/// The writing thread of [`Projector::pump_once`]: for each page, opens a transaction under
+/// the store's write lock, checks that the store is still this projector's (see
+/// [`still_ours`]; if not, reports [`Outcome::Lost`] and skips the page), writes what it
+/// receives and commits on [`Write::Commit`]. An unfinished page (an error, the applying side
+/// stopping) is rolled back.
+fn write_pages(
     conn: &mut Connection,
     path: &Path,
     file_id: Option<(u64, u64)>,
-    start: u64,
-    ready: &std::sync::mpsc::SyncSender<bool>,
     ops: &std::sync::mpsc::Receiver<Vec<Write>>,
+    done: &std::sync::mpsc::Sender<Outcome>,
 ) -> Result<(), Error> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let ours = match still_ours(&tx, path, file_id, start) {
-        Ok(ours) => ours,
-        Err(e) => {
-            let _ = ready.send(false);
-            return Err(e);
-        }
-    };
-    let _ = ready.send(ours);
-    if !ours {
-        return Ok(());
+    let mut open = false;
+    let result = write_ops(conn, path, file_id, ops, done, &mut open);
+    if open {
+        let _ = conn.execute_batch("ROLLBACK");
     }
+    result
+}
+
+fn write_ops(
+    conn: &Connection,
+    path: &Path,
+    file_id: Option<(u64, u64)>,
+    ops: &std::sync::mpsc::Receiver<Vec<Write>>,
+    done: &std::sync::mpsc::Sender<Outcome>,
+    open: &mut bool,
+) -> Result<(), Error> {
+    // Whether the current page is being skipped (the store was not ours).
+    let mut skipping = false;
     for batch in ops {
         for op in batch {
             match op {
+                Write::Begin { start } => {
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    *open = true;
+                    skipping = !still_ours(conn, path, file_id, start)?;
+                    if skipping {
+                        conn.execute_batch("ROLLBACK")?;
+                        *open = false;
+                        let _ = done.send(Outcome::Lost);
+                    }
+                }
+                _ if skipping => {}
+                Write::Abort => {
+                    conn.execute_batch("ROLLBACK")?;
+                    *open = false;
+                }
                 Write::Event {
                     seq,
                     hash,
@@ -693,16 +787,16 @@ fn write_page(
                     refs,
                     changes,
                 } => {
-                    tx.prepare_cached(
+                    conn.prepare_cached(
                         "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
                     .execute(params![seq, hash, recorded, event_type, schema, body])?;
                     let mut add_ref =
-                        tx.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
+                        conn.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
                     for key in refs {
                         add_ref.execute(params![key, seq])?;
                     }
-                    let mut add_change = tx.prepare_cached(
+                    let mut add_change = conn.prepare_cached(
                         "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?;
                     for c in &changes {
@@ -719,30 +813,34 @@ fn write_page(
                     seq,
                     recorded,
                     lines,
-                } => write_lines(&tx, seq, &recorded, &lines)?,
+                } => write_lines(conn, seq, &recorded, &lines)?,
                 Write::Commit { seq, hash, digest } => {
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
                          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                         params![seq as i64, hash],
                     )?;
+                    let with_digest = digest.is_some();
                     if let Some(digest) = digest {
-                        write_digest(&tx, &digest, seq)?;
+                        write_digest(conn, &digest, seq)?;
                     }
-                    tx.commit()?;
-                    return Ok(());
+                    conn.execute_batch("COMMIT")?;
+                    *open = false;
+                    let _ = done.send(Outcome::Committed {
+                        seq,
+                        digest: with_digest,
+                    });
                 }
             }
         }
     }
-    // The applying side stopped without a commit: nothing of the page is kept.
     Ok(())
 }
 
 /// Writes lines as the current rows and new versions, and the last seq of their recorded time,
 /// which as-of queries turn times into seqs with.
 fn write_lines(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     seq: i64,
     recorded: &str,
     lines: &[BeliefLine],
@@ -774,7 +872,7 @@ fn write_lines(
 /// projector runs) applied records meanwhile; the projector then reopens the store, so it
 /// never writes to a replaced file nor moves a checkpoint back.
 fn still_ours(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     path: &Path,
     opened: Option<(u64, u64)>,
     applied: u64,
@@ -786,7 +884,7 @@ fn still_ours(
 }
 
 /// Stores the engine's digest and the checkpoint it belongs to.
-fn write_digest(tx: &Transaction<'_>, digest: &str, seq: u64) -> Result<(), Error> {
+fn write_digest(tx: &Connection, digest: &str, seq: u64) -> Result<(), Error> {
     for (key, value) in [
         ("digest", digest.to_owned()),
         ("digest_seq", seq.to_string()),
