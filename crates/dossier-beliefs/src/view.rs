@@ -451,14 +451,13 @@ impl Belief {
     /// The parts of the belief whose change is a change of belief (see [`BeliefChange`]).
     #[must_use]
     pub fn summary(&self) -> BeliefSummary {
-        BeliefSummary {
-            value: self.value.clone(),
-            summary: self.status.summary,
-            flags: self.status.flags.clone(),
-            best_claim: self.best_claim.clone(),
-            likelihood: self.likelihood,
-            confidence: self.confidence,
-        }
+        BeliefSummary::of(
+            self.value.as_ref(),
+            &self.status,
+            self.best_claim.as_ref(),
+            self.likelihood,
+            self.confidence,
+        )
     }
 }
 
@@ -493,14 +492,13 @@ impl BeliefLine {
     /// The parts whose change is a change of belief (see [`BeliefChange`]).
     #[must_use]
     pub fn summary(&self) -> BeliefSummary {
-        BeliefSummary {
-            value: self.value.clone(),
-            summary: self.status.summary,
-            flags: self.status.flags.clone(),
-            best_claim: self.best_claim.clone(),
-            likelihood: self.likelihood,
-            confidence: self.confidence,
-        }
+        BeliefSummary::of(
+            self.value.as_ref(),
+            &self.status,
+            self.best_claim.as_ref(),
+            self.likelihood,
+            self.confidence,
+        )
     }
 }
 
@@ -519,6 +517,25 @@ pub struct BeliefSummary {
     pub likelihood: Option<Icd203Band>,
     /// Analytic confidence from an assessment.
     pub confidence: Option<Confidence>,
+}
+
+impl BeliefSummary {
+    fn of(
+        value: Option<&BeliefValue>,
+        status: &Status,
+        best_claim: Option<&EntityId>,
+        likelihood: Option<Icd203Band>,
+        confidence: Option<Confidence>,
+    ) -> BeliefSummary {
+        BeliefSummary {
+            value: value.cloned(),
+            summary: status.summary,
+            flags: status.flags.clone(),
+            best_claim: best_claim.cloned(),
+            likelihood,
+            confidence,
+        }
+    }
 }
 
 /// A change of belief on one question and the event that caused it.
