@@ -49,20 +49,42 @@ struct Node {
     disputed_by: Vec<Cx>,
     /// Its forecast resolution: outcome and the seq that recorded it.
     resolution: Option<(bool, u64)>,
+    /// Its index in its question's [`Slot`]s, once recorded.
+    slot: u32,
 }
 
-/// The recorded claim's own facts.
+/// A recorded claim as its question's judgment reads it, kept with the question's other
+/// claims so that judging a question walks one contiguous list. Immutable facts are copied
+/// from [`Facts`]; `marks` say which of the claim's relations exist (relations are never
+/// removed, so marks are only ever set), and only a marked claim's [`Node`] is read.
 #[derive(Clone, Debug)]
-struct Facts {
-    seq: u64,
-    question: u32,
+struct Slot {
+    cx: Cx,
     speaker: Sx,
     via: Option<Sx>,
-    stance: Stance,
-    value: Option<ClaimValue>,
-    /// Rule 2's instant (end of valid time, else start).
-    point: Option<Timestamp>,
     credibility: u8,
+    stance: Stance,
+    seq: u64,
+    point: Option<Timestamp>,
+    value: Option<ClaimValue>,
+    marks: u8,
+}
+
+/// A `retracts` relation points at the claim.
+const RETRACTED: u8 = 1;
+/// A `supersedes` relation points at the claim.
+const SUPERSEDES_IT: u8 = 2;
+/// The claim has a forecast resolution.
+const RESOLVED: u8 = 4;
+/// A `corroborates` or `disputes` relation points at the claim.
+const LINKED: u8 = 8;
+
+/// What the state of another claim needs of a recorded claim (the rest is in its [`Slot`]).
+#[derive(Clone, Debug)]
+struct Facts {
+    question: u32,
+    speaker: Sx,
+    stance: Stance,
 }
 
 /// The interned state of the current view.
@@ -77,7 +99,7 @@ pub(crate) struct Current {
     /// Question ids by index.
     question_ids: Vec<EntityId>,
     /// Claims per question, in the order recorded.
-    by_question: Vec<Vec<Cx>>,
+    by_question: Vec<Vec<Slot>>,
 }
 
 /// What [`Current::judge`] finds: the judgment-bearing parts of the belief and the number of
@@ -127,6 +149,23 @@ impl Says<'_> {
     }
 }
 
+/// An active claim that gives a value, with its rank.
+struct Valued<'a> {
+    slot: &'a Slot,
+    says: Says<'a>,
+    rank: Rank,
+}
+
+/// A supporting or contradicting claim (see [`Current::member`]).
+struct Member {
+    cx: Cx,
+    speaker: Sx,
+    /// Its node must be read for its corroborations and disputes.
+    linked: bool,
+    /// A forecast with a resolution (rule 8: it does not make the belief disputed).
+    resolved_forecast: bool,
+}
+
 /// The state of a claim in the current view (rules 3 and 4).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -149,6 +188,7 @@ impl Current {
             corroborated_by: Vec::new(),
             disputed_by: Vec::new(),
             resolution: None,
+            slot: 0,
         });
         self.claim_ix.insert(id.clone(), ix);
         ix
@@ -195,17 +235,52 @@ impl Current {
         let question = self.question(&c.question);
         let speaker = self.source(&c.speaker);
         let via = c.via.as_ref().map(|v| self.source(v));
-        self.claims[cx as usize].claim = Some(Facts {
-            seq,
+        let point = as_of_point(c);
+        let credibility = credibility_rank(c.credibility.get());
+        let node = &mut self.claims[cx as usize];
+        node.claim = Some(Facts {
             question,
             speaker,
-            via,
             stance: c.stance,
-            value: c.value.clone(),
-            point: as_of_point(c),
-            credibility: credibility_rank(c.credibility.get()),
         });
-        self.by_question[question as usize].push(cx);
+        // Relations may have named the claim before it was recorded.
+        let mut marks = 0;
+        if node.retractions > 0 {
+            marks |= RETRACTED;
+        }
+        if !node.superseded_by.is_empty() {
+            marks |= SUPERSEDES_IT;
+        }
+        if node.resolution.is_some() {
+            marks |= RESOLVED;
+        }
+        if !node.corroborated_by.is_empty() || !node.disputed_by.is_empty() {
+            marks |= LINKED;
+        }
+        let slots = &mut self.by_question[question as usize];
+        node.slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        slots.push(Slot {
+            cx,
+            speaker,
+            via,
+            credibility,
+            stance: c.stance,
+            seq,
+            point,
+            value: c.value.clone(),
+            marks,
+        });
+    }
+
+    /// Sets a mark on a recorded claim's slot (nothing for a claim not recorded yet: it takes
+    /// its marks from its node when it is).
+    fn mark(&mut self, cx: usize, mark: u8) {
+        let node = &self.claims[cx];
+        if let Some(f) = &node.claim {
+            if let Some(slot) = self.by_question[f.question as usize].get_mut(node.slot as usize) {
+                slot.marks |= mark;
+            }
+        }
     }
 
     /// A relation (first recording of its key only).
@@ -213,18 +288,29 @@ impl Current {
         let to = self.claim(&r.to) as usize;
         if r.kind == RelationKind::Retracts {
             self.claims[to].retractions += 1;
+            self.mark(to, RETRACTED);
             return;
         }
         // Supersession, disputes and corroboration are between claims; an end that is not a
         // claim id never names a recorded claim, so interning it changes nothing.
         let from = self.claim(&r.from);
         let node = &mut self.claims[to];
-        match r.kind {
-            RelationKind::Supersedes => node.superseded_by.push(from),
-            RelationKind::Disputes => node.disputed_by.push(from),
-            RelationKind::Corroborates => node.corroborated_by.push((from, r.independence)),
-            RelationKind::Retracts => {}
-        }
+        let mark = match r.kind {
+            RelationKind::Supersedes => {
+                node.superseded_by.push(from);
+                SUPERSEDES_IT
+            }
+            RelationKind::Disputes => {
+                node.disputed_by.push(from);
+                LINKED
+            }
+            RelationKind::Corroborates => {
+                node.corroborated_by.push((from, r.independence));
+                LINKED
+            }
+            RelationKind::Retracts => 0,
+        };
+        self.mark(to, mark);
     }
 
     /// A source's latest reliability assessment (rule 6).
@@ -237,6 +323,7 @@ impl Current {
     pub(crate) fn resolve(&mut self, r: &ForecastResolution, seq: u64) {
         let cx = self.claim(&r.forecast) as usize;
         self.claims[cx].resolution = Some((r.outcome, seq));
+        self.mark(cx, RESOLVED);
     }
 
     fn facts(&self, cx: Cx) -> Option<&Facts> {
@@ -271,27 +358,21 @@ impl Current {
         self.facts(cx).is_some() && self.state(cx) == State::Active
     }
 
-    /// Rule 6 ranking: smaller is better; ties broken by claim id.
-    fn rank(&self, cx: Cx) -> Rank {
-        let Some(f) = self.facts(cx) else {
-            return (Reverse(None), u8::MAX, u8::MAX, u8::MAX, Reverse(0));
-        };
+    /// Rule 6 ranking of a slot: smaller is better (ties broken by claim id).
+    fn rank(&self, s: &Slot) -> Rank {
         (
-            Reverse(f.point),
-            self.source_rank[f.speaker as usize],
-            f.credibility,
-            f.via.map_or(0, |v| 1 + self.source_rank[v as usize]),
-            Reverse(f.seq),
+            Reverse(s.point),
+            self.source_rank[s.speaker as usize],
+            s.credibility,
+            s.via.map_or(0, |v| 1 + self.source_rank[v as usize]),
+            Reverse(s.seq),
         )
     }
 
     /// Rule 1 without copying values (the same table as `engine::effective_value`).
-    fn says(&self, cx: Cx, yes_no: bool) -> Says<'_> {
-        let Some(f) = self.facts(cx) else {
-            return Says::Nothing;
-        };
+    fn says(s: &Slot, yes_no: bool) -> Says<'_> {
         if yes_no {
-            let truth = match (&f.value, f.stance) {
+            let truth = match (&s.value, s.stance) {
                 (None, Stance::Asserts | Stance::Forecasts) => true,
                 (None, Stance::Denies) => false,
                 (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => *b,
@@ -300,7 +381,7 @@ impl Current {
             };
             Says::Truth(truth)
         } else {
-            match (&f.value, f.stance) {
+            match (&s.value, s.stance) {
                 (_, Stance::Denies) => Says::Denial,
                 (Some(ClaimValue::Boolean(_)) | None, _) => Says::Nothing,
                 (Some(v), Stance::Asserts | Stance::Forecasts) => Says::Value(v),
@@ -308,20 +389,57 @@ impl Current {
         }
     }
 
+    /// Rules 3 and 4 for a slot: its node is read only if a relation may change its state.
+    fn slot_state(&self, s: &Slot) -> State {
+        if s.marks & (RETRACTED | SUPERSEDES_IT) == 0 {
+            State::Active
+        } else {
+            self.state(s.cx)
+        }
+    }
+
     /// Rule 6: compares two ranked claims (smaller is better; ties broken by claim id).
-    fn cmp_ranked(&self, x: &(Cx, Says<'_>, Rank), y: &(Cx, Says<'_>, Rank)) -> Ordering {
-        x.2.cmp(&y.2).then_with(|| {
-            self.claims[x.0 as usize]
+    fn cmp_ranked(&self, x: &Valued<'_>, y: &Valued<'_>) -> Ordering {
+        x.rank.cmp(&y.rank).then_with(|| {
+            self.claims[x.slot.cx as usize]
                 .id
-                .cmp(&self.claims[y.0 as usize].id)
+                .cmp(&self.claims[y.slot.cx as usize].id)
         })
+    }
+
+    /// A claim that supports or contradicts, with what its independence and links need: its
+    /// speaker and whether its node must be read (a claim of another question always is).
+    fn member(&self, cx: Cx, slot: Option<&Slot>) -> Member {
+        match slot {
+            Some(s) => Member {
+                cx,
+                speaker: s.speaker,
+                linked: s.marks & LINKED != 0,
+                resolved_forecast: s.stance == Stance::Forecasts && s.marks & RESOLVED != 0,
+            },
+            None => {
+                let n = &self.claims[cx as usize];
+                Member {
+                    cx,
+                    speaker: n.claim.as_ref().map_or(Sx::MAX, |f| f.speaker),
+                    linked: true,
+                    resolved_forecast: n
+                        .claim
+                        .as_ref()
+                        .is_some_and(|f| f.stance == Stance::Forecasts)
+                        && n.resolution.is_some(),
+                }
+            }
+        }
     }
 
     /// Judges a question now: rules 1–10 without provenance. `kind` is the question's kind and
     /// `assessment` the value of its latest assessment (rule 9), if any.
     ///
-    /// Claims are not sorted unless the order shows (the alternatives of a categorical
-    /// question): the best claim is a minimum, a range is order-free.
+    /// The question's claims are one contiguous list of [`Slot`]s; a claim's node is read only
+    /// when a relation or resolution marks it. Claims are not sorted unless the order shows
+    /// (the alternatives of a categorical question): the best claim is a minimum, a range is
+    /// order-free.
     pub(crate) fn judge(
         &self,
         question: &EntityId,
@@ -329,63 +447,62 @@ impl Current {
         assessment: Option<Option<&ClaimValue>>,
     ) -> Judgment {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
-        let claims: &[Cx] = self
+        let slots: &[Slot] = self
             .question_ix
             .get(question)
             .map_or(&[], |&q| self.by_question[q as usize].as_slice());
 
-        let mut active: Vec<Cx> = Vec::with_capacity(claims.len());
+        let mut active: Vec<&Slot> = Vec::with_capacity(slots.len());
         let (mut any_superseded, mut any_retracted) = (false, false);
-        for &cx in claims {
-            match self.state(cx) {
-                State::Active => active.push(cx),
+        for s in slots {
+            match self.slot_state(s) {
+                State::Active => active.push(s),
                 State::Superseded => any_superseded = true,
                 State::Retracted => any_retracted = true,
             }
         }
 
         // Rule 10: the latest resolution of a non-retracted forecast settles the question.
-        let outcome = claims
+        let outcome = slots
             .iter()
-            .map(|&cx| &self.claims[cx as usize])
-            .filter(|n| n.retractions == 0)
-            .filter(|n| {
-                n.claim
-                    .as_ref()
-                    .is_some_and(|f| f.stance == Stance::Forecasts)
-            })
-            .filter_map(|n| n.resolution)
+            .filter(|s| s.marks & RESOLVED != 0 && s.marks & RETRACTED == 0)
+            .filter(|s| s.stance == Stance::Forecasts)
+            .filter_map(|s| self.claims[s.cx as usize].resolution)
             .max_by_key(|&(_, seq)| seq)
             .map(|(o, _)| o);
 
         // Rules 1, 6 and 10: the value and the best claim.
-        let valued: Vec<(Cx, Says<'_>, Rank)> = active
+        let valued: Vec<Valued<'_>> = active
             .iter()
-            .map(|&cx| (cx, self.says(cx, yes_no)))
-            .filter(|(_, s)| s.is_value())
-            .map(|(cx, s)| (cx, s, self.rank(cx)))
+            .map(|&s| (s, Self::says(s, yes_no)))
+            .filter(|(_, says)| says.is_value())
+            .map(|(slot, says)| Valued {
+                slot,
+                says,
+                rank: self.rank(slot),
+            })
             .collect();
         let target: Option<Says<'_>> = match outcome {
             Some(o) => Some(Says::Truth(o)),
             None => valued
                 .iter()
                 .min_by(|a, b| self.cmp_ranked(a, b))
-                .map(|&(_, s, _)| s),
+                .map(|v| v.says),
         };
         let best = target.and_then(|t| {
             valued
                 .iter()
-                .filter(|(_, s, _)| t.agrees(*s))
+                .filter(|v| t.agrees(v.says))
                 .min_by(|a, b| self.cmp_ranked(a, b))
-                .map(|(cx, _, _)| self.claims[*cx as usize].id.clone())
+                .map(|v| self.claims[v.slot.cx as usize].id.clone())
         });
         let target_value = target.and_then(Says::to_value);
         let evidence_value = match (&target_value, outcome) {
             (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
             (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
             (Some(v), None) => {
-                let values = valued.iter().filter_map(|(_, s, _)| match s {
-                    Says::Value(v) => Some(*v),
+                let values = valued.iter().filter_map(|v| match v.says {
+                    Says::Value(v) => Some(v),
                     Says::Truth(_) | Says::Denial | Says::Nothing => None,
                 });
                 let mut spread_value = spread(v, values, kind);
@@ -394,7 +511,7 @@ impl Current {
                     let best_of = |d: &ClaimValue| {
                         valued
                             .iter()
-                            .filter(|(_, s, _)| Says::Value(d).agrees(*s))
+                            .filter(|v| Says::Value(d).agrees(v.says))
                             .min_by(|a, b| self.cmp_ranked(a, b))
                     };
                     values.sort_by(|a, b| match (best_of(a), best_of(b)) {
@@ -407,61 +524,60 @@ impl Current {
             (None, _) => None,
         };
 
-        // Rules 5 and 7: supporting and contradicting claims.
-        let mut supporting: Vec<Cx> = match target {
+        // Rules 5 and 7: supporting and contradicting claims (by claim, sorted).
+        let mut supporting: Vec<Member> = match target {
             Some(t) => valued
                 .iter()
-                .filter(|(_, s, _)| t.agrees(*s))
-                .map(|&(cx, _, _)| cx)
+                .filter(|v| t.agrees(v.says))
+                .map(|v| self.member(v.slot.cx, Some(v.slot)))
                 .collect(),
             None => Vec::new(),
         };
-        supporting.sort_unstable();
-        let mut queue: Vec<Cx> = supporting.clone();
+        supporting.sort_unstable_by_key(|m| m.cx);
+        // Claims corroborating a supporting claim support it too, whatever their question.
+        let mut queue: Vec<Cx> = supporting
+            .iter()
+            .filter(|m| m.linked)
+            .map(|m| m.cx)
+            .collect();
         while let Some(cx) = queue.pop() {
             for &(from, _) in &self.claims[cx as usize].corroborated_by {
                 if self.is_active(from) {
-                    if let Err(at) = supporting.binary_search(&from) {
-                        supporting.insert(at, from);
+                    if let Err(at) = supporting.binary_search_by_key(&from, |m| m.cx) {
+                        supporting.insert(at, self.member(from, None));
                         queue.push(from);
                     }
                 }
             }
         }
-        let mut contradicting: Vec<Cx> = Vec::new();
-        for &cx in &active {
-            let opposes = match self.says(cx, yes_no) {
+        let mut contradicting: Vec<Member> = Vec::new();
+        for &s in &active {
+            let opposes = match Self::says(s, yes_no) {
                 Says::Denial => true,
-                s @ (Says::Truth(_) | Says::Value(_)) => {
-                    yes_no && target.is_some_and(|t| !t.agrees(s))
+                says @ (Says::Truth(_) | Says::Value(_)) => {
+                    yes_no && target.is_some_and(|t| !t.agrees(says))
                 }
                 Says::Nothing => false,
             };
             if opposes {
-                contradicting.push(cx);
+                contradicting.push(self.member(s.cx, Some(s)));
             }
         }
-        for &cx in &supporting {
-            for &from in &self.claims[cx as usize].disputed_by {
+        for m in supporting.iter().filter(|m| m.linked) {
+            for &from in &self.claims[m.cx as usize].disputed_by {
                 if self.is_active(from) {
-                    contradicting.push(from);
+                    contradicting.push(self.member(from, None));
                 }
             }
         }
-        contradicting.sort_unstable();
-        contradicting.dedup();
-        supporting.retain(|c| contradicting.binary_search(c).is_err());
+        contradicting.sort_unstable_by_key(|m| m.cx);
+        contradicting.dedup_by_key(|m| m.cx);
+        supporting.retain(|m| contradicting.binary_search_by_key(&m.cx, |c| c.cx).is_err());
         let sources = self.independent(&supporting);
 
         // Rule 8: flags.
         let flags = rule8_flags(&Facts8 {
-            disputed: contradicting.iter().any(|&cx| {
-                let n = &self.claims[cx as usize];
-                !(n.claim
-                    .as_ref()
-                    .is_some_and(|f| f.stance == Stance::Forecasts)
-                    && n.resolution.is_some())
-            }),
+            disputed: contradicting.iter().any(|m| !m.resolved_forecast),
             supported: !supporting.is_empty(),
             independent_sources: sources,
             any_superseded,
@@ -469,10 +585,7 @@ impl Current {
             any_active: !active.is_empty(),
             forecast_question: matches!(kind, QuestionKind::Forecast { .. }),
             outcome,
-            active_forecast: active.iter().any(|&cx| {
-                self.facts(cx)
-                    .is_some_and(|f| f.stance == Stance::Forecasts)
-            }),
+            active_forecast: active.iter().any(|s| s.stance == Stance::Forecasts),
         });
 
         // Rule 9: the analyst's judgment.
@@ -488,11 +601,10 @@ impl Current {
         }
     }
 
-    /// Rule 5: independent sources among claims: one per speaker, and claims joined by a
-    /// `same_primary_source` corroboration count once.
-    fn independent(&self, claims: &[Cx]) -> usize {
-        let speaker = |cx: Cx| self.facts(cx).map_or(Sx::MAX, |f| f.speaker);
-        let mut speakers: Vec<Sx> = claims.iter().map(|&c| speaker(c)).collect();
+    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
+    /// claims joined by a `same_primary_source` corroboration count once.
+    fn independent(&self, claims: &[Member]) -> usize {
+        let mut speakers: Vec<Sx> = claims.iter().map(|m| m.speaker).collect();
         speakers.sort_unstable();
         speakers.dedup();
         let mut parent: Vec<usize> = (0..speakers.len()).collect();
@@ -504,13 +616,15 @@ impl Current {
             i
         }
         let slot = |s: Sx| speakers.binary_search(&s).ok();
-        for &cx in claims {
-            for &(from, independence) in &self.claims[cx as usize].corroborated_by {
-                if independence != Some(Independence::SamePrimarySource) || !claims.contains(&from)
-                {
+        for m in claims.iter().filter(|m| m.linked) {
+            for &(from, independence) in &self.claims[m.cx as usize].corroborated_by {
+                if independence != Some(Independence::SamePrimarySource) {
                     continue;
                 }
-                if let (Some(a), Some(b)) = (slot(speaker(cx)), slot(speaker(from))) {
+                let Ok(j) = claims.binary_search_by_key(&from, |c| c.cx) else {
+                    continue;
+                };
+                if let (Some(a), Some(b)) = (slot(m.speaker), slot(claims[j].speaker)) {
                     let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
                     match ra.cmp(&rb) {
                         Ordering::Less => parent[rb] = ra,
