@@ -1,26 +1,32 @@
 //! The dossier projector: keeps the belief views of a ledger in a SQLite file (`views.db`),
 //! following the ledger as it grows.
 //!
-//! The belief engine ([`dossier_beliefs::Engine`]) is a pure fold held in memory. The
-//! projector feeds it every record in sequence order, checks each record's chain link as it
-//! goes, and writes what changed to the store:
+//! The belief engine ([`dossier_beliefs::Engine`], a projection engine) is a pure fold held in
+//! memory. The projector feeds it every record in sequence order, checks each record's chain
+//! link as it goes, and writes to the store:
 //!
 //! ```text
-//! checkpoint       (seq, hash)                         the last applied record and its hash
-//! beliefs          question → belief JSON              the current view
-//! belief_versions  (question, seq, recorded, belief)   a row whenever a question's view changes
+//! checkpoint       (seq, hash)                          the last applied record and its hash
+//! events           (seq, hash, recorded, type, body)    every domain event, once, as recorded
+//! refs             (key, seq)                           each event under the keys of what it concerns
+//! times            recorded → last seq                  turns as-of times into seqs
+//! beliefs          question → line JSON                 the current judgment (no provenance)
+//! belief_versions  (question, seq, recorded, line)      a row whenever a question's line changes
 //! history          (question, seq, recorded, reason, change JSON)
-//! meta             policy → POLICY_VERSION, digest → the engine's digest at the checkpoint
+//! meta             layout, policy, digest (at the checkpoint it was computed at)
 //! ```
 //!
 //! Records are applied in pages, one transaction per page, and the checkpoint is written in the
-//! same transaction as the view changes of that page: a crash leaves the store exactly at the
-//! end of some page, so no event is ever applied twice or skipped. On (re)start the engine is
-//! rebuilt by folding records `1..=checkpoint` without writing anything, then the projector
-//! continues from `checkpoint + 1`.
+//! same transaction as the page's writes: a crash leaves the store exactly at the end of some
+//! page, so no event is ever applied twice or skipped. Records are decoded on one thread,
+//! applied on another and written on a third; during a catch-up page *k* is written while page
+//! *k+1* is applied. On (re)start the engine is rebuilt by folding records `1..=checkpoint`
+//! without writing anything, then the projector continues from `checkpoint + 1`.
 //!
-//! "As of recorded time T" queries are answered from `belief_versions` (for each question, the
-//! latest version recorded at or before T), never by replaying the log.
+//! "As of recorded time T" lines come from `belief_versions` (for each question, the latest
+//! version recorded at or before T). A belief with provenance, now, as of T or at a valid time,
+//! is built by gathering the stored events its view depends on through `refs` and folding them
+//! into a fresh engine ([`ViewStore::belief_view`]); the log is never read to answer.
 //!
 //! Entry points: [`run`] (catch up, then follow live until shutdown), [`catch_up`], [`status`],
 //! [`rebuild`] (build a fresh store aside, then swap it in with one rename), and [`ViewStore`]
