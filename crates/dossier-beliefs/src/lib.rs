@@ -9,6 +9,14 @@
 //! The rules are specified, numbered and worked through by hand in `docs/BELIEFS.md`, versioned
 //! as [`POLICY_VERSION`], which every [`Belief`] carries.
 //!
+//! `apply` judges only the questions an event can affect, through an incremental current view
+//! (interned claims, kept per question in one contiguous list; see `current.rs`), without
+//! building provenance: [`Engine::line`] / [`Engine::lines`] give the judgments. Provenance is
+//! built on request by the reference computation ([`Engine::belief`]), which stays the
+//! specification: [`Engine::stale_views`] compares the two on every question.
+//! [`Engine::for_projection`] keeps claims only in the incremental view (for a projector, which
+//! builds provenance from stored events with [`Engine::load`]).
+//!
 //! # Invariants
 //!
 //! - No I/O, no clock, no randomness, no hash-map iteration: the same events give byte-identical
