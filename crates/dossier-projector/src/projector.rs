@@ -18,7 +18,7 @@ use crate::{Checkpoint, Error, refs};
 pub const PAGE: usize = 512;
 
 /// Records per transaction while [`rebuild`] builds a store aside.
-const REBUILD_PAGE: usize = 8192;
+const REBUILD_PAGE: usize = 32_768;
 
 /// How long [`run`] waits for new records before checking the store file again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
