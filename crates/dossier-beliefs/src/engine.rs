@@ -291,17 +291,11 @@ impl Engine {
     /// The line the reference computation (with provenance) gives for a question.
     fn reference_line(&self, qid: &EntityId) -> Option<BeliefLine> {
         let b = self.compute(qid, None)?;
-        let supporting: Vec<&Stamped<Claim>> = b
-            .provenance
-            .supporting
-            .iter()
-            .filter_map(|c| self.claim(&c.id))
-            .collect();
         Some(BeliefLine {
             question: QuestionRef {
                 id: b.question.id.clone(),
             },
-            sources: self.count_independent(&supporting),
+            sources: b.sources,
             value: b.value,
             status: b.status,
             best_claim: b.best_claim,
@@ -835,6 +829,7 @@ impl Engine {
             likelihood: assessment.and_then(|a| a.item.likelihood),
             confidence: assessment.map(|a| a.item.confidence),
             best_claim: best,
+            sources: independent_sources,
             provenance,
             policy: POLICY_VERSION.to_owned(),
         })

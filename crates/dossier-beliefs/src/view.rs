@@ -440,6 +440,8 @@ pub struct Belief {
     pub confidence: Option<Confidence>,
     /// The best-ranked active claim giving the evidence value.
     pub best_claim: Option<EntityId>,
+    /// Independent sources among the supporting claims (rule 5).
+    pub sources: usize,
     /// Supporting, contradicting, other, superseded and retracted claims, the assessment and the
     /// resolution, each with the events that recorded them.
     pub provenance: Provenance,

@@ -13,7 +13,7 @@
 //! A belief with provenance as of seq `S` is then gathered from `view(q)`, `entity(c)` for every
 //! claim reached through relations (transitively), `entity(question)` of foreign claims,
 //! `source(s)` of every speaker and outlet and `entity(r)` of every report — all filtered to
-//! `seq <= S` — and folded by the engine (see [`crate::ViewStore::belief_at`]). A key collision
+//! `seq <= S` — and folded by the engine (see [`crate::ViewStore::belief_view`]). A key collision
 //! (two ids with equal 64-bit keys) only adds events, which the fold ignores when they concern
 //! other entities.
 

@@ -300,36 +300,24 @@ impl ViewStore {
     }
 
     /// One question's belief with full provenance, now or as of a recorded time (see
-    /// [`ViewStore::beliefs`]); `None` if the question was not posed (by then). Same as
-    /// [`ViewStore::belief_at`] without a valid time.
+    /// [`ViewStore::beliefs`]), as JSON; `None` if the question was not posed (by then).
+    /// [`ViewStore::belief_view`] without a valid time, encoded.
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed data.
     pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Value>, Error> {
-        self.belief_at(question, as_of, None)
-    }
-
-    /// One question's belief with full provenance as of a recorded time (`None`: the
-    /// checkpoint), optionally at a valid (world) time.
-    ///
-    /// The belief is computed from the stored events its view depends on (found through the
-    /// `refs` table), recorded up to `as_of`, folded by the belief engine; the log is not read. Its judgment equals the stored version's (a test checks it on every question).
-    ///
-    /// # Errors
-    /// If the store cannot be read or holds malformed data.
-    pub fn belief_at(
-        &self,
-        question: &str,
-        as_of: Option<&str>,
-        valid_at: Option<Timestamp>,
-    ) -> Result<Option<Value>, Error> {
-        self.belief_view(question, as_of, valid_at)?
+        self.belief_view(question, as_of, None)?
             .map(|b| serde_json::to_value(&b).map_err(Error::from))
             .transpose()
     }
 
-    /// [`ViewStore::belief_at`] as the engine's typed [`Belief`]: the query itself, without
-    /// encoding the answer as JSON.
+    /// One question's belief with full provenance as of a recorded time (`None`: the
+    /// checkpoint), optionally at a valid (world) time; `None` if the question was not posed
+    /// (by then).
+    ///
+    /// The belief is computed from the stored events its view depends on (found through the
+    /// `refs` table), recorded up to `as_of`, and folded by the belief engine; the log is not
+    /// read. Its judgment equals the stored line's (a test checks it on every question).
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed data.

@@ -1,7 +1,6 @@
 //! `dossier beliefs`, `dossier why`, `dossier history` and `dossier views`: answers from the
 //! projector's stored views, brought up to date from the ledger first.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use anyhow::Context as _;
@@ -143,52 +142,6 @@ fn strs(v: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// Independent sources among the supporting claims (rule 5): claims of one speaker are one
-/// source, and `corroborates` relations marked `same_primary_source` join their claims.
-fn independent_sources(belief: &Value) -> usize {
-    let supporting = belief["provenance"]["supporting"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut parent: BTreeMap<String, String> = BTreeMap::new();
-    fn find(p: &mut BTreeMap<String, String>, x: &str) -> String {
-        let next = p.get(x).cloned().unwrap_or_else(|| x.to_owned());
-        if next == x {
-            return next;
-        }
-        let root = find(p, &next);
-        p.insert(x.to_owned(), root.clone());
-        root
-    }
-    let union = |p: &mut BTreeMap<String, String>, a: &str, b: &str| {
-        let (ra, rb) = (find(p, a), find(p, b));
-        if ra != rb {
-            p.insert(ra, rb);
-        }
-    };
-    for c in &supporting {
-        let (Some(id), Some(speaker)) = (c["id"].as_str(), c["speaker"]["id"].as_str()) else {
-            continue;
-        };
-        union(&mut parent, id, &format!("speaker {speaker}"));
-        for r in c["relations"].as_array().into_iter().flatten() {
-            if r["kind"] == "corroborates" && r["independence"] == "same_primary_source" {
-                if let (Some(a), Some(b)) = (r["from"].as_str(), r["to"].as_str()) {
-                    union(&mut parent, a, b);
-                }
-            }
-        }
-    }
-    let mut roots: Vec<String> = supporting
-        .iter()
-        .filter_map(|c| c["id"].as_str())
-        .map(|id| find(&mut parent, id))
-        .collect();
-    roots.sort();
-    roots.dedup();
-    roots.len()
-}
-
 fn status_words(b: &Value) -> String {
     let summary = b["status"]["summary"].as_str().unwrap_or("?");
     let flags: Vec<&str> = strs(&b["status"]["flags"])
@@ -240,16 +193,11 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
     let mut list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
     if let Some(at) = args.at {
-        // At a valid time each view is folded from its stored events; the number of sources
-        // comes from the provenance.
+        // At a valid time each view is folded from its stored events.
         let mut at_list = Vec::with_capacity(list.len());
         for line in &list {
             let q = line["question"]["id"].as_str().unwrap_or_default();
-            if let Some(mut b) = views
-                .belief_at(q, args.as_of.as_deref(), Some(at))
-                .map_err(store_err)?
-            {
-                b["sources"] = json!(independent_sources(&b));
+            if let Some(b) = belief_json(&views, q, args.as_of.as_deref(), Some(at))? {
                 at_list.push(b);
             }
         }
@@ -424,14 +372,26 @@ fn claim_tree(text: &mut String, c: &Value, lead: &str) {
     ));
 }
 
+/// A belief with provenance from the views, as JSON.
+fn belief_json(
+    views: &ViewStore,
+    q: &str,
+    as_of: Option<&str>,
+    valid_at: Option<dossier_model::Timestamp>,
+) -> CliResult<Option<Value>> {
+    views
+        .belief_view(q, as_of, valid_at)
+        .map_err(store_err)?
+        .map(|b| serde_json::to_value(&b).context("encoding the belief"))
+        .transpose()
+        .map_err(CliError::from)
+}
+
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
     let q = question_id(&args.question);
-    let Some(b) = views
-        .belief_at(&q, args.as_of.as_deref(), args.at)
-        .map_err(store_err)?
-    else {
+    let Some(b) = belief_json(&views, &q, args.as_of.as_deref(), args.at)? else {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
     if args.json {
@@ -475,7 +435,7 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
     t.push_str(&format!("  judgment: {}\n", judgment(b)));
     t.push_str(&format!(
         "  sources:  {} independent\n",
-        independent_sources(b)
+        b["sources"].as_u64().unwrap_or(0)
     ));
     if let Some(best) = b["best_claim"].as_str() {
         t.push_str(&format!("  best claim: {best}\n"));
