@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Ledger, example_files, gen_bundle, run_in, stderr_lines, wait_for_line};
+use crate::support::{
+    Ledger, example_files, example_paths, gen_bundle, run_in, stderr_lines, wait_for_line,
+};
 
 fn publish(l: &Ledger, files: &[std::path::PathBuf]) {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -259,10 +261,7 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
         all.extend_from_slice(args);
         run_in(dir, &all)
     };
-    let files: Vec<String> = example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = example_paths();
     let honest = tempfile::tempdir().expect("tempdir");
     on(honest.path(), &["init"]).expect_code(0);
     let mut publish = vec!["publish"];

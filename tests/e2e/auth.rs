@@ -9,7 +9,7 @@ use dossier_testkit::NatsServer;
 use dossier_testkit::jwt::Operator;
 use dossier_testkit::tls::Pki;
 
-use crate::support::{Out, command, example_files, gen_bundle};
+use crate::support::{Out, command, example_paths, gen_bundle};
 
 /// Runs `dossier --nats URL --ledger auth EXTRA… ARGS…` in `dir`, with `env` set.
 fn run(dir: &Path, url: &str, extra: &[&str], env: &[(&str, &Path)], args: &[&str]) -> Out {
@@ -24,10 +24,7 @@ fn run(dir: &Path, url: &str, extra: &[&str], env: &[(&str, &Path)], args: &[&st
 }
 
 fn examples() -> Vec<String> {
-    example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect()
+    example_paths()
 }
 
 /// Records in the ledger, as `verify --json` counts them (with credentials that work).
@@ -39,6 +36,37 @@ fn verified_head(out: &Out) -> u64 {
 }
 
 /// Nothing of a failed `init` is left in the data directory.
+/// A publish with `extra` connection flags is refused with exit 1 and an error containing
+/// `needle` (case-insensitive), and the ledger still verifies at `head`.
+#[track_caller]
+fn assert_publish_refused(
+    data: &Path,
+    url: &str,
+    extra: &[&str],
+    bundle: &Path,
+    needle: &str,
+    head: u64,
+) {
+    let out = run(
+        data,
+        url,
+        extra,
+        &[],
+        &["publish", bundle.to_str().expect("utf-8")],
+    );
+    out.expect_code(1);
+    assert!(
+        out.stderr.to_lowercase().contains(&needle.to_lowercase()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        verified_head(&run(data, url, &[], &[], &["verify", "--json"])),
+        head,
+        "nothing was appended"
+    );
+}
+
 fn assert_nothing_initialised(dir: &Path) {
     let keys = std::fs::read_dir(dir.join("keys"))
         .map(|d| d.count())
@@ -143,25 +171,13 @@ fn a_creds_file_on_an_operator_mode_server_publishes_reads_and_verifies() {
     // A wrong creds file given by flag wins over the file, and appends nothing.
     let bundle = dir.path().join("more.json");
     std::fs::write(&bundle, gen_bundle("creds", 1, 2).bytes()).expect("write bundle");
-    let out = run(
+    assert_publish_refused(
         &data,
         &url,
         &["--nats-creds", stranger.to_str().expect("utf-8")],
-        &[],
-        &["publish", bundle.to_str().expect("utf-8")],
-    );
-    out.expect_code(1);
-    assert!(
-        out.stderr
-            .to_lowercase()
-            .contains("authorization violation"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        verified_head(&run(&data, &url, &[], &[], &["verify", "--json"])),
+        &bundle,
+        "authorization violation",
         head,
-        "nothing was appended"
     );
     run(
         &data,
@@ -248,22 +264,12 @@ fn mutual_tls_publishes_and_verifies_and_refuses_clients_without_a_certificate()
     // Another CA's client certificate by flag wins over the file, and appends nothing.
     let bundle = dir.path().join("more.json");
     std::fs::write(&bundle, gen_bundle("mtls", 1, 2).bytes()).expect("write bundle");
-    let out = run(
+    assert_publish_refused(
         &data,
         &url,
         &["--nats-cert", &other_cert, "--nats-key", &other_key],
-        &[],
-        &["publish", bundle.to_str().expect("utf-8")],
-    );
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains("cannot connect to NATS"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        verified_head(&run(&data, &url, &[], &[], &["verify", "--json"])),
+        &bundle,
+        "cannot connect to NATS",
         head,
-        "nothing was appended"
     );
 }

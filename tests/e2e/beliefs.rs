@@ -379,10 +379,7 @@ fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
 #[test]
 fn why_at_a_valid_time_answers_with_the_figure_valid_then() {
     let l = crate::support::Ledger::init();
-    let files: Vec<String> = crate::support::example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = crate::support::example_paths();
     let mut args = vec!["publish"];
     args.extend(files.iter().map(String::as_str));
     l.run(&args).expect_code(0);

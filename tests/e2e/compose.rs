@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use dossier_testkit::{NatsCluster, workspace_root};
 
-use crate::support::{Out, bin, example_files, gen_bundle, run_in, stderr_lines, wait_for_line};
+use crate::support::{Out, bin, example_paths, gen_bundle, run_in, stderr_lines, wait_for_line};
 
 const ADMIN: (&str, &str) = ("admin", "EXAMPLE-admin-password-REPLACE-ME");
 const PRODUCER: (&str, &str) = ("producer", "EXAMPLE-producer-password-REPLACE-ME");
@@ -267,10 +267,7 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
         run_in(&producer_home, &all)
     };
     as_user(ADMIN, &["--replicas", "3", "init"]).expect_code(0);
-    let files: Vec<String> = example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = example_paths();
     let mut publish = vec!["publish"];
     publish.extend(files.iter().map(String::as_str));
     as_user(PRODUCER, &publish).expect_code(0);

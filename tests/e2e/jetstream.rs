@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::support::{Out, command, example_files, gen_bundle, run_in, run_in_with_stdin};
+use crate::support::{
+    Out, command, example_files, example_paths, gen_bundle, run_in, run_in_with_stdin,
+};
 
 /// Runs `dossier --nats URL --ledger NAME ARGS…` with the data directory `dir`.
 fn on_nats(dir: &std::path::Path, url: &str, args: &[&str]) -> Out {
@@ -35,10 +37,7 @@ fn every_command_works_the_same_on_jetstream_and_sqlite() {
     let url = server.url();
     let js_dir = tempfile::tempdir().expect("tempdir");
     let sq_dir = tempfile::tempdir().expect("tempdir");
-    let files: Vec<String> = example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = example_paths();
 
     on_nats(js_dir.path(), &url, &["log"]).expect_code(6);
     on_nats(js_dir.path(), &url, &["init"]).expect_code(0);

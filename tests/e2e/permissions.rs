@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use dossier_testkit::{NatsServer, workspace_root};
 use serde_json::{Value, json};
 
-use crate::support::{Out, example_files, gen_bundle, run_in};
+use crate::support::{Out, example_paths, gen_bundle, run_in};
 
 const ADMIN: (&str, &str) = ("admin", "EXAMPLE-admin-password-REPLACE-ME");
 const PRODUCER: (&str, &str) = ("producer", "EXAMPLE-producer-password-REPLACE-ME");
@@ -47,10 +47,7 @@ fn a_reader_copying_records_into_another_ledger_is_caught_by_verify() {
     let url = server.url();
     let t_dir = tempfile::tempdir().expect("tempdir");
     let u_dir = tempfile::tempdir().expect("tempdir");
-    let files: Vec<String> = example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = example_paths();
     on(t_dir.path(), &url, "t", ADMIN, &["init"]).expect_code(0);
     on(u_dir.path(), &url, "u", ADMIN, &["init"]).expect_code(0);
     let mut publish = vec!["publish"];

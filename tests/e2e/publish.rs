@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Ledger, example_files, example_json, gen_bundle};
+use crate::support::{Ledger, example_files, example_json, example_paths, gen_bundle};
 
 /// Events an example bundle produces: the report and one per entity in each list.
 fn events_of(bundle: &Value) -> usize {
@@ -61,10 +61,7 @@ fn examples_in_order_then_republish_is_unchanged() {
         assert_eq!(l.head(), head, "republishing {file} appended");
     }
     // All four at once, too (and as JSON).
-    let files: Vec<String> = example_files()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files: Vec<String> = example_paths();
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
     let report = l.run(&args).ok().json();

@@ -36,6 +36,14 @@ pub fn example_files() -> Vec<PathBuf> {
     files
 }
 
+/// The example bundles' paths as strings, in order, for command lines.
+pub fn example_paths() -> Vec<String> {
+    example_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
 /// An example bundle parsed as JSON.
 pub fn example_json(index: usize) -> Value {
     let path = &example_files()[index];
@@ -201,10 +209,7 @@ impl Ledger {
     /// A ledger with the four examples published.
     pub fn with_examples() -> Ledger {
         let l = Ledger::init();
-        let files: Vec<String> = example_files()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let files: Vec<String> = example_paths();
         let mut args = vec!["publish"];
         args.extend(files.iter().map(String::as_str));
         l.run(&args).ok();

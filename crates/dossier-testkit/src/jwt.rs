@@ -65,19 +65,27 @@ fn encode(issuer: &KeyPair, subject: &str, name: &str, nats: Value) -> Result<St
     Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
+/// `Debug` that shows the public key only: the seeds are secrets, and a JWT says nothing a
+/// test failure needs.
+macro_rules! debug_by_public_key {
+    ($($t:ident),+) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("public_key", &self.key.public_key())
+                    .finish_non_exhaustive()
+            }
+        }
+    )+};
+}
+
+debug_by_public_key!(Operator, Account, User);
+
 /// An operator: the root of trust of a server in operator mode, with its system account.
 pub struct Operator {
     key: KeyPair,
     jwt: String,
     system: Account,
-}
-
-impl std::fmt::Debug for Operator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Operator")
-            .field("public_key", &self.key.public_key())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Operator {
@@ -140,14 +148,6 @@ impl Operator {
 pub struct Account {
     key: KeyPair,
     jwt: String,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("public_key", &self.key.public_key())
-            .finish_non_exhaustive()
-    }
 }
 
 /// Publish and subscribe permissions of a user, as subject lists (NATS wildcards allowed).
@@ -233,14 +233,6 @@ impl Account {
 pub struct User {
     key: KeyPair,
     jwt: String,
-}
-
-impl std::fmt::Debug for User {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User")
-            .field("public_key", &self.key.public_key())
-            .finish_non_exhaustive()
-    }
 }
 
 impl User {
