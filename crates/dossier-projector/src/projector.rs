@@ -259,6 +259,8 @@ impl Projector {
                 Ok(true)
             };
         }
+        // The writer takes the connection; an in-memory placeholder stands in until it is
+        // joined (a stopped projector never touches it).
         let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
         let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
@@ -353,6 +355,7 @@ impl Projector {
                 match advance_in(engine, applied, last_hash, rec, decoded) {
                     Ok(x) => x,
                     Err(e) => {
+                        // Keep the broken-chain error; `Stopped` only ends the iteration.
                         failure = Some(e);
                         return Err(Error::Stopped);
                     }
