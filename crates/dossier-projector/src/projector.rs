@@ -265,11 +265,17 @@ impl Projector {
         let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
-        let writer = std::thread::spawn(move || {
-            let mut conn = conn;
-            let written = write_pages(&mut conn, &path, file_id, &ops_rx, &done_tx);
-            (conn, written)
-        });
+        let writer = std::thread::Builder::new()
+            .name("views-write".into())
+            .spawn(move || {
+                let mut conn = conn;
+                let written = write_pages(&mut conn, &path, file_id, &ops_rx, &done_tx);
+                (conn, written)
+            })
+            .map_err(|source| Error::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         // From here until the writer is joined the projector is stopped: an error, or a future
         // dropped between pages, leaves it so (the writer then rolls back an unfinished page).
         self.stopped = true;
@@ -527,13 +533,18 @@ fn for_each_decoded(
     }
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(8);
-        scope.spawn(move || {
+        let decoder = std::thread::Builder::new().name("views-decode".into());
+        let spawned = decoder.spawn_scoped(scope, move || {
             for chunk in page.chunks(DECODE_CHUNK) {
                 if tx.send(chunk.iter().map(decode).collect()).is_err() {
                     break; // the applying side stopped
                 }
             }
         });
+        if spawned.is_err() {
+            // No thread to be had: decode here.
+            return page.iter().try_for_each(|rec| f(rec, decode(rec)));
+        }
         for chunk in page.chunks(DECODE_CHUNK) {
             let decoded = rx.recv().map_err(|_| Error::Corrupt {
                 seq: chunk[0].position,
