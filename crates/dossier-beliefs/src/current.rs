@@ -19,8 +19,8 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cmp::{Ordering, Reverse};
 
 use dossier_model::{
-    Claim, ClaimValue, EntityId, ForecastResolution, Independence, QuestionKind, Relation,
-    RelationKind, Stance, Timestamp,
+    Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind, Relation,
+    RelationKind, Stance,
 };
 
 use crate::engine::{
@@ -51,6 +51,8 @@ struct Node {
     resolution: Option<(bool, u64)>,
     /// Its index in its question's [`Slot`]s, once recorded.
     slot: u32,
+    /// Some relation names it, at either end (so an event on it may reach other questions).
+    related: bool,
 }
 
 /// A recorded claim as its question's judgment reads it, kept with the question's other
@@ -65,7 +67,9 @@ struct Slot {
     credibility: u8,
     stance: Stance,
     seq: u64,
-    point: Option<Timestamp>,
+    /// Rule 6's valid-time point as nanoseconds since the epoch (compared often; a
+    /// [`Timestamp`](dossier_model::Timestamp) compares more slowly).
+    point: Option<i128>,
     value: Option<ClaimValue>,
     marks: u8,
 }
@@ -95,6 +99,12 @@ pub(crate) struct Current {
     source_ix: HashMap<EntityId, Sx>,
     /// Reliability rank per source (rule 6): A..E are 0..4, unknown 5.
     source_rank: Vec<u8>,
+    /// Claims per source, spoken or relayed, in the order recorded (a claim relayed by its own
+    /// speaker is listed twice, which is harmless).
+    by_source: Vec<Vec<Cx>>,
+    report_ix: HashMap<EntityId, u32>,
+    /// Claims per report, in the order recorded.
+    by_report: Vec<Vec<Cx>>,
     question_ix: HashMap<EntityId, u32>,
     /// Question ids by index.
     question_ids: Vec<EntityId>,
@@ -114,7 +124,7 @@ pub(crate) struct Judgment {
 
 /// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
 /// credibility, relay, recorded later first.
-type Rank = (Reverse<Option<Timestamp>>, u8, u8, u8, Reverse<u64>);
+type Rank = (Reverse<Option<i128>>, u8, u8, u8, Reverse<u64>);
 
 /// What a claim says (rule 1), borrowed: the truth value of a yes/no question's proposition,
 /// a value, a denial of a figure or category, or nothing usable.
@@ -189,9 +199,16 @@ impl Current {
             disputed_by: Vec::new(),
             resolution: None,
             slot: 0,
+            related: false,
         });
         self.claim_ix.insert(id.clone(), ix);
         ix
+    }
+
+    /// See [`Engine::reserve`](crate::Engine::reserve).
+    pub(crate) fn reserve(&mut self, claims: usize) {
+        self.claims.reserve(claims);
+        self.claim_ix.reserve(claims);
     }
 
     fn source(&mut self, id: &EntityId) -> Sx {
@@ -200,8 +217,49 @@ impl Current {
         }
         let ix = Sx::try_from(self.source_rank.len()).unwrap_or(Sx::MAX);
         self.source_rank.push(5);
+        self.by_source.push(Vec::new());
         self.source_ix.insert(id.clone(), ix);
         ix
+    }
+
+    fn report(&mut self, id: &EntityId) -> u32 {
+        if let Some(&ix) = self.report_ix.get(id) {
+            return ix;
+        }
+        let ix = u32::try_from(self.by_report.len()).unwrap_or(u32::MAX);
+        self.by_report.push(Vec::new());
+        self.report_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    fn ids<'a>(&'a self, list: Option<&'a Vec<Cx>>) -> impl Iterator<Item = &'a EntityId> + 'a {
+        list.into_iter()
+            .flatten()
+            .map(|&cx| &self.claims[cx as usize].id)
+    }
+
+    /// The claims a source spoke or relayed, in the order recorded.
+    pub(crate) fn claims_of_source<'a>(
+        &'a self,
+        id: &EntityId,
+    ) -> impl Iterator<Item = &'a EntityId> + 'a {
+        let list = self
+            .source_ix
+            .get(id)
+            .and_then(|&sx| self.by_source.get(sx as usize));
+        self.ids(list)
+    }
+
+    /// The claims of a report, in the order recorded.
+    pub(crate) fn claims_of_report<'a>(
+        &'a self,
+        id: &EntityId,
+    ) -> impl Iterator<Item = &'a EntityId> + 'a {
+        let list = self
+            .report_ix
+            .get(id)
+            .and_then(|&rx| self.by_report.get(rx as usize));
+        self.ids(list)
     }
 
     fn question(&mut self, id: &EntityId) -> u32 {
@@ -215,13 +273,6 @@ impl Current {
         ix
     }
 
-    /// Whether the claim has been recorded.
-    pub(crate) fn is_recorded(&self, id: &EntityId) -> bool {
-        self.claim_ix
-            .get(id)
-            .is_some_and(|&cx| self.claims[cx as usize].claim.is_some())
-    }
-
     /// The question of a recorded claim.
     pub(crate) fn question_of(&self, id: &EntityId) -> Option<&EntityId> {
         let cx = *self.claim_ix.get(id)?;
@@ -229,13 +280,25 @@ impl Current {
         self.question_ids.get(q as usize)
     }
 
-    /// A claim recorded at `seq` (first recording only; the engine drops repeats).
-    pub(crate) fn add_claim(&mut self, c: &Claim, seq: u64) {
+    /// Records a claim at `seq`: `None` if it was recorded before (the engine drops repeats),
+    /// otherwise whether a relation already names it.
+    pub(crate) fn add_claim(&mut self, c: &Claim, seq: u64) -> Option<bool> {
         let cx = self.claim(&c.id);
+        if self.claims[cx as usize].claim.is_some() {
+            return None;
+        }
         let question = self.question(&c.question);
         let speaker = self.source(&c.speaker);
+        self.by_source[speaker as usize].push(cx);
         let via = c.via.as_ref().map(|v| self.source(v));
-        let point = as_of_point(c);
+        if let Some(v) = via {
+            self.by_source[v as usize].push(cx);
+        }
+        if let Some(report) = &c.report {
+            let rx = self.report(report) as usize;
+            self.by_report[rx].push(cx);
+        }
+        let point = as_of_point(c).map(|t| t.unix_nanos());
         let credibility = credibility_rank(c.credibility.get());
         let node = &mut self.claims[cx as usize];
         node.claim = Some(Facts {
@@ -270,6 +333,7 @@ impl Current {
             value: c.value.clone(),
             marks,
         });
+        Some(node.related)
     }
 
     /// Sets a mark on a recorded claim's slot (nothing for a claim not recorded yet: it takes
@@ -286,6 +350,11 @@ impl Current {
     /// A relation (first recording of its key only).
     pub(crate) fn add_relation(&mut self, r: &Relation) {
         let to = self.claim(&r.to) as usize;
+        self.claims[to].related = true;
+        if r.from.kind() == EntityKind::Claim {
+            let from = self.claim(&r.from) as usize;
+            self.claims[from].related = true;
+        }
         if r.kind == RelationKind::Retracts {
             self.claims[to].retractions += 1;
             self.mark(to, RETRACTED);

@@ -78,9 +78,6 @@ pub struct Engine {
     /// Resolutions by forecast claim.
     resolutions: FxHashMap<EntityId, Stamped<ForecastResolution>>,
     claims_by_question: FxHashMap<EntityId, Vec<EntityId>>,
-    /// Claims by speaker and by relaying outlet.
-    claims_by_source: FxHashMap<EntityId, Vec<EntityId>>,
-    claims_by_report: FxHashMap<EntityId, Vec<EntityId>>,
     /// The interned state that judges a question now without building provenance.
     fast: Current,
     /// Every posed question's current judgment, as last reported.
@@ -205,6 +202,14 @@ impl Engine {
             lean: true,
             ..Self::default()
         }
+    }
+
+    /// Makes room for about `events` more events, most of them claims (a hint, e.g. for a
+    /// catch-up of that many records): the claim tables then grow once instead of doubling
+    /// their way there, copying and faulting in memory each time. Reserved space that is never
+    /// used is address space only.
+    pub fn reserve(&mut self, events: usize) {
+        self.fast.reserve(events);
     }
 
     /// The questions whose [`line`](Engine::line) changed since the last call (in any part,
@@ -367,13 +372,7 @@ impl Engine {
                 }
                 self.sources
                     .insert(s.id.clone(), Stamped::new(s.clone(), at));
-                claims.extend(
-                    self.claims_by_source
-                        .get(&s.id)
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
+                claims.extend(self.fast.claims_of_source(&s.id).cloned());
             }
             DomainEvent::Reliability(a) => {
                 let list = self.reliability.entry(a.source.clone()).or_default();
@@ -382,13 +381,7 @@ impl Engine {
                 }
                 list.push(Stamped::new(a.clone(), at));
                 self.fast.set_reliability(&a.source, a.rating);
-                claims.extend(
-                    self.claims_by_source
-                        .get(&a.source)
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
+                claims.extend(self.fast.claims_of_source(&a.source).cloned());
             }
             DomainEvent::Report(rep) => {
                 if self.reports.contains_key(&rep.id) {
@@ -396,32 +389,21 @@ impl Engine {
                 }
                 self.reports
                     .insert(rep.id.clone(), Stamped::new(rep.clone(), at));
-                claims.extend(
-                    self.claims_by_report
-                        .get(&rep.id)
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
+                claims.extend(self.fast.claims_of_report(&rep.id).cloned());
             }
             DomainEvent::Claim(c) => {
-                if self.fast.is_recorded(&c.id) {
-                    return None;
-                }
-                self.fast.add_claim(c, seq);
+                let related = self.fast.add_claim(c, seq)?;
                 if !self.lean {
                     self.claims
                         .insert(c.id.clone(), Box::new(Stamped::new(c.clone(), at)));
                     push_to(&mut self.claims_by_question, &c.question, &c.id);
                 }
-                // Each claim is recorded once, so these lists hold no repeats (a claim relayed
-                // by its own speaker is listed twice for that source, which is harmless).
-                push_to(&mut self.claims_by_source, &c.speaker, &c.id);
-                if let Some(via) = &c.via {
-                    push_to(&mut self.claims_by_source, via, &c.id);
-                }
-                if let Some(report) = &c.report {
-                    push_to(&mut self.claims_by_report, report, &c.id);
+                if !related {
+                    // No relation names it (the usual case): it reaches its own question only.
+                    if self.questions.contains_key(&c.question) {
+                        questions.insert(c.question.clone());
+                    }
+                    return Some(questions);
                 }
                 claims.insert(c.id.clone());
             }

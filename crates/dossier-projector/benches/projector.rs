@@ -610,6 +610,69 @@ fn rebuild_child(ledger: &Path, store: &Path) {
     );
 }
 
+/// `--fold-only LEDGER`: decodes the whole ledger into memory, then times folding it into a
+/// projection engine alone (no store), to see the engine's share of a rebuild.
+fn fold_only(ledger: &Path) {
+    use dossier_chain::RecordView;
+    use dossier_log::EventLog as _;
+    let log = SqliteLog::open(ledger).unwrap();
+    let rt = rt();
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = rt.block_on(log.read(from, 32_768)).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        from += page.len() as u64;
+        for rec in page {
+            let view = RecordView::parse(&rec.bytes).unwrap();
+            if let Ok(event) =
+                DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
+            {
+                let recorded = dossier_model::Timestamp::parse(view.recorded).unwrap();
+                events.push((rec.position, recorded, event));
+            }
+        }
+    }
+    let started = Instant::now();
+    let cpu_before = thread_cpu_secs();
+    let mut engine = dossier_beliefs::Engine::for_projection();
+    if std::env::var_os("NO_RESERVE").is_none() {
+        engine.reserve(events.len());
+    }
+    let mut changes = 0;
+    for (seq, recorded, event) in &events {
+        changes += engine
+            .apply(dossier_beliefs::Recorded {
+                seq: *seq,
+                hash: "00",
+                recorded: *recorded,
+                event,
+            })
+            .len();
+    }
+    println!(
+        "folded {} events in {:.2} s ({:.2} s CPU), {changes} changes",
+        events.len(),
+        started.elapsed().as_secs_f64(),
+        thread_cpu_secs() - cpu_before
+    );
+}
+
+/// CPU time of the calling thread (user + system), from /proc (Linux; 0 elsewhere).
+fn thread_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with the last ')'): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentiles(mut d: Vec<Duration>) -> [f64; 4] {
     d.sort();
     let at = |p: f64| {
@@ -631,6 +694,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--rebuild-child") {
         rebuild_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--fold-only") {
+        fold_only(Path::new(&args[i + 1]));
         return;
     }
     let arg = |name: &str| {

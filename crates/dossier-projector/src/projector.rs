@@ -1075,6 +1075,9 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         p.conn.pragma_update(None, "synchronous", "OFF")?;
         p.conn.pragma_update(None, "journal_mode", "OFF")?;
         p.set_page_size(REBUILD_PAGE);
+        // The whole ledger is coming: let the engine size its tables once.
+        let head = log.head().await?.seq;
+        p.engine.reserve(usize::try_from(head).unwrap_or(0));
         // The reference index is built once at the end, from sorted keys, instead of taking a
         // random insert per reference.
         p.conn.execute_batch("DROP INDEX refs_key")?;
