@@ -378,7 +378,7 @@ impl Projector {
             let refs = refs::keys(&a.event, |c| engine.question_of(c));
             out.push(Write::Event {
                 seq: *applied as i64,
-                hash: a.hash,
+                hash: *last_hash,
                 recorded: recorded.clone(),
                 event_type: a.event_type,
                 schema: a.schema,
@@ -566,8 +566,6 @@ struct Applied {
     schema: u32,
     /// The event's body exactly as recorded.
     body: String,
-    /// Hex record hash.
-    hash: String,
 }
 
 /// Checks one decoded record against the chain (position, stored hash, seq, prev link) and
@@ -629,7 +627,6 @@ fn advance_in(
             event_type: part.event_type,
             schema: part.schema,
             body: part.body,
-            hash: hex,
         }
     });
     *applied = seq;
@@ -647,7 +644,7 @@ enum Write {
     /// A domain event: its row, its reference keys and the changes of belief it caused.
     Event {
         seq: i64,
-        hash: String,
+        hash: Hash,
         recorded: String,
         event_type: String,
         schema: u32,
@@ -804,22 +801,22 @@ fn write_ops(
                     conn.prepare_cached(
                         "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
-                    .execute(params![seq, hash, recorded, event_type, schema, body])?;
+                    .execute(params![seq, &hash.0[..], recorded, event_type, schema, body])?;
                     let mut add_ref =
                         conn.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
                     for key in refs {
                         add_ref.execute(params![key, seq])?;
                     }
+                    // The rest of a change is the event's (see `ViewStore::history`).
                     let mut add_change = conn.prepare_cached(
-                        "INSERT OR REPLACE INTO history (question, seq, recorded, reason, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES (?1, ?2, ?3, ?4)",
                     )?;
                     for c in &changes {
                         add_change.execute(params![
                             c.question.as_str(),
                             seq,
-                            recorded,
                             c.reason,
-                            serde_json::to_string(c)?
+                            serde_json::to_string(&c.after)?
                         ])?;
                     }
                 }

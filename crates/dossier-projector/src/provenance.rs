@@ -90,7 +90,7 @@ impl Gatherer<'_> {
             let event_type: String = row.get(3)?;
             let body = row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?;
             let stored = Stored {
-                hash: row.get(1)?,
+                hash: crate::store::stored_hash(seq, row.get_ref(1)?)?,
                 recorded: Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?,
                 event: DomainEvent::decode(&event_type, row.get(4)?, body.as_bytes())
                     .map_err(|e| corrupt(e.to_string()))?,

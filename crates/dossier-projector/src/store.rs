@@ -17,7 +17,7 @@ pub const STORE_FILE: &str = "views.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layout version of the store's tables; a store of another layout must be rebuilt.
-pub(crate) const LAYOUT: &str = "dossier-views/2";
+pub(crate) const LAYOUT: &str = "dossier-views/3";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 );
 CREATE TABLE IF NOT EXISTS events (
     seq      INTEGER PRIMARY KEY,
-    hash     TEXT NOT NULL,
+    hash     BLOB NOT NULL,
     recorded TEXT NOT NULL,
     type     TEXT NOT NULL,
     schema   INTEGER NOT NULL,
@@ -58,9 +58,8 @@ CREATE TABLE IF NOT EXISTS belief_versions (
 CREATE TABLE IF NOT EXISTS history (
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
-    recorded TEXT NOT NULL,
     reason   TEXT NOT NULL,
-    change   TEXT NOT NULL,
+    after    TEXT NOT NULL,
     PRIMARY KEY (question, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
@@ -135,6 +134,19 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
         [LAYOUT, POLICY_VERSION],
     )?;
     Ok(conn)
+}
+
+/// A stored event's record hash (32 bytes) in hex.
+pub(crate) fn stored_hash(seq: u64, value: rusqlite::types::ValueRef<'_>) -> Result<String, Error> {
+    let bytes: [u8; 32] = value
+        .as_blob()
+        .map_err(rusqlite::Error::from)?
+        .try_into()
+        .map_err(|_| Error::Corrupt {
+            seq,
+            reason: "the stored record hash is not 32 bytes".into(),
+        })?;
+    Ok(dossier_chain::Hash(bytes).to_hex())
 }
 
 pub(crate) fn digest_seq(conn: &Connection) -> Result<u64, Error> {
@@ -352,19 +364,45 @@ impl ViewStore {
     /// [`BeliefChange`](dossier_beliefs::BeliefChange) as JSON), all of them or those recorded
     /// at or before `as_of`.
     ///
+    /// A stored change keeps only its reason and the belief after it: the causing event's hash,
+    /// recorded time and type are the stored event's, and the belief before a change is the one
+    /// after the change before it (none before the first, when the question was posed).
+    ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
     pub fn history(&self, question: &str, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
         let conn = self.conn()?;
         let mut st = conn.prepare(
-            "SELECT change FROM history WHERE question = ?1 AND (?2 IS NULL OR recorded <= ?2) ORDER BY seq",
+            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after
+             FROM history h JOIN events e ON e.seq = h.seq
+             WHERE h.question = ?1 AND (?2 IS NULL OR e.recorded <= ?2) ORDER BY h.seq",
         )?;
-        let rows: Vec<String> = st
-            .query_map(params![question, as_of], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        rows.iter()
-            .map(|s| serde_json::from_str(s).map_err(Error::from))
-            .collect()
+        let mut rows = st.query(params![question, as_of])?;
+        let mut changes = Vec::new();
+        let mut before = Value::Null;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let corrupt = |reason: String| Error::Corrupt {
+                seq: seq as u64,
+                reason,
+            };
+            let hash = stored_hash(seq as u64, row.get_ref(1)?)?;
+            let recorded: String = row.get(2)?;
+            let recorded = Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?;
+            let after: Value =
+                serde_json::from_str(row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?)?;
+            changes.push(serde_json::json!({
+                "question": question,
+                "seq": seq,
+                "hash": hash,
+                "recorded": recorded,
+                "event_type": row.get::<_, String>(3)?,
+                "before": std::mem::replace(&mut before, after.clone()),
+                "after": after,
+                "reason": row.get::<_, String>(4)?,
+            }));
+        }
+        Ok(changes)
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.
