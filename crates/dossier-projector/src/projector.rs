@@ -77,6 +77,9 @@ pub struct Projector {
     digest_seq: u64,
     /// The identity of the file opened, to notice a swap by [`rebuild`].
     file_id: Option<(u64, u64)>,
+    /// While [`rebuild`] builds a store aside: the reference keys, kept here instead of
+    /// inserted at random places in `refs`, and written in key order at the end.
+    deferred_refs: Option<Vec<(i64, i64)>>,
 }
 
 fn is_control(event_type: &str) -> bool {
@@ -110,6 +113,7 @@ impl Projector {
             page: PAGE,
             digest_seq: 0,
             file_id: opened,
+            deferred_refs: None,
         };
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
@@ -265,12 +269,18 @@ impl Projector {
         let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
+        let mut deferred = self.deferred_refs.take();
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
                 let mut conn = conn;
-                let written = write_pages(&mut conn, &path, file_id, &ops_rx, &done_tx);
-                (conn, written)
+                let target = Target {
+                    path: &path,
+                    file_id,
+                    deferred_refs: deferred.as_mut(),
+                };
+                let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
+                (conn, deferred, written)
             })
             .map_err(|source| Error::Io {
                 path: self.path.clone(),
@@ -312,8 +322,9 @@ impl Projector {
         }
         let _ = out.send();
         drop(out);
-        let (conn, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, deferred, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
+        self.deferred_refs = deferred;
         let outcomes: Vec<Outcome> = done_rx.try_iter().collect();
         // The writer's own error (the reason a send failed) comes first.
         written?;
@@ -747,23 +758,29 @@ fn changed_lines(
 /// stopping) is rolled back.
 fn write_pages(
     conn: &mut Connection,
-    path: &Path,
-    file_id: Option<(u64, u64)>,
+    target: Target<'_>,
     ops: &std::sync::mpsc::Receiver<Vec<Write>>,
     done: &std::sync::mpsc::Sender<Outcome>,
 ) -> Result<(), Error> {
     let mut open = false;
-    let result = write_ops(conn, path, file_id, ops, done, &mut open);
+    let result = write_ops(conn, target, ops, done, &mut open);
     if open {
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
 }
 
+/// The store the writing thread writes to.
+struct Target<'a> {
+    path: &'a Path,
+    file_id: Option<(u64, u64)>,
+    /// See [`Projector::deferred_refs`].
+    deferred_refs: Option<&'a mut Vec<(i64, i64)>>,
+}
+
 fn write_ops(
     conn: &Connection,
-    path: &Path,
-    file_id: Option<(u64, u64)>,
+    mut target: Target<'_>,
     ops: &std::sync::mpsc::Receiver<Vec<Write>>,
     done: &std::sync::mpsc::Sender<Outcome>,
     open: &mut bool,
@@ -776,7 +793,7 @@ fn write_ops(
                 Write::Begin { start } => {
                     conn.execute_batch("BEGIN IMMEDIATE")?;
                     *open = true;
-                    skipping = !still_ours(conn, path, file_id, start)?;
+                    skipping = !still_ours(conn, target.path, target.file_id, start)?;
                     if skipping {
                         conn.execute_batch("ROLLBACK")?;
                         *open = false;
@@ -802,10 +819,15 @@ fn write_ops(
                         "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
                     .execute(params![seq, &hash.0[..], recorded, event_type, schema, body])?;
-                    let mut add_ref =
-                        conn.prepare_cached("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
-                    for key in refs {
-                        add_ref.execute(params![key, seq])?;
+                    if let Some(deferred) = target.deferred_refs.as_deref_mut() {
+                        deferred.extend(refs.iter().map(|&key| (key, seq)));
+                    } else {
+                        let mut add_ref = conn.prepare_cached(
+                            "INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)",
+                        )?;
+                        for key in refs {
+                            add_ref.execute(params![key, seq])?;
+                        }
                     }
                     // The rest of a change is the event's (see `ViewStore::history`).
                     let mut add_change = conn.prepare_cached(
@@ -1075,14 +1097,23 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         // The whole ledger is coming: let the engine size its tables once.
         let head = log.head().await?.seq;
         p.engine.reserve(usize::try_from(head).unwrap_or(0));
-        // The reference index is built once at the end, from sorted keys, instead of taking a
-        // random insert per reference.
-        p.conn.execute_batch("DROP INDEX refs_key")?;
+        // References are written once at the end, in key order, instead of each at a random
+        // place in the table (about two per event).
+        p.deferred_refs = Some(Vec::with_capacity(
+            usize::try_from(head.saturating_mul(2)).unwrap_or(0),
+        ));
         let progress = p.catch_up(log).await?;
-        // SQLite may sort for the index on a second thread.
-        p.conn.pragma_update(None, "threads", 2)?;
-        p.conn
-            .execute_batch("CREATE INDEX IF NOT EXISTS refs_key ON refs (key, seq)")?;
+        let mut refs = p.deferred_refs.take().unwrap_or_default();
+        refs.sort_unstable();
+        refs.dedup();
+        let tx = p.conn.transaction()?;
+        {
+            let mut add = tx.prepare("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
+            for (key, seq) in refs {
+                add.execute(params![key, seq])?;
+            }
+        }
+        tx.commit()?;
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
         let Projector { conn, engine, .. } = p;
