@@ -16,15 +16,16 @@
 //! in the other.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 
 use dossier_model::{
-    Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind, Relation,
-    RelationKind, Stance,
+    Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind,
+    Relation, RelationKind, Stance,
 };
 
 use crate::engine::{
-    Facts8, admiralty_rank, as_of_point, credibility_rank, rule8_flags, spread, values_agree,
+    Facts8, admiralty_rank, as_of_point, credibility_rank, rule8_flags, values_agree,
 };
 use crate::view::{BeliefValue, Status};
 
@@ -71,6 +72,10 @@ struct Slot {
     /// [`Timestamp`](dossier_model::Timestamp) compares more slowly).
     point: Option<i128>,
     value: Option<ClaimValue>,
+    /// What it says in a yes/no question (rule 1).
+    yes_no: Says,
+    /// What it says in a question of figures or categories (rule 1).
+    other: Says,
     marks: u8,
 }
 
@@ -110,6 +115,27 @@ pub(crate) struct Current {
     question_ids: Vec<EntityId>,
     /// Claims per question, in the order recorded.
     by_question: Vec<Vec<Slot>>,
+    /// Per question, the distinct values its claims give (by `engine::values_agree`): a
+    /// claim's [`Says::Value`] is an index into its question's list, so that agreeing is
+    /// comparing integers.
+    classes: Vec<Vec<ClaimValue>>,
+    /// Buffers [`Current::judge`] reuses.
+    scratch: RefCell<Scratch>,
+}
+
+/// The working lists of one judgment, kept between judgments to save allocations.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    valued: Vec<Valued>,
+    active: Vec<u32>,
+    supporting: Vec<Member>,
+    contradicting: Vec<Member>,
+    queue: Vec<Cx>,
+    speakers: Vec<Sx>,
+    parent: Vec<usize>,
+    /// Per class of value, in order of first appearance: its first valued claim (whose value
+    /// is shown) and its best (indices into `valued`).
+    firsts: Vec<(u32, usize, usize)>,
 }
 
 /// What [`Current::judge`] finds: the judgment-bearing parts of the belief and the number of
@@ -126,47 +152,38 @@ pub(crate) struct Judgment {
 /// credibility, relay, recorded later first.
 type Rank = (Reverse<Option<i128>>, u8, u8, u8, Reverse<u64>);
 
-/// What a claim says (rule 1), borrowed: the truth value of a yes/no question's proposition,
-/// a value, a denial of a figure or category, or nothing usable.
-#[derive(Clone, Copy)]
-enum Says<'a> {
+/// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
+/// (its class in the question's [`Current::classes`]), a denial of a figure or category, or
+/// nothing usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Says {
     Truth(bool),
-    Value(&'a ClaimValue),
+    Value(u32),
     Denial,
     Nothing,
 }
 
-impl Says<'_> {
-    /// Whether two values say the same (`engine::values_agree`).
-    fn agrees(self, other: Says<'_>) -> bool {
-        match (self, other) {
-            (Says::Truth(a), Says::Truth(b)) => a == b,
-            (Says::Value(a), Says::Value(b)) => values_agree(a, b),
-            _ => false,
-        }
+impl Says {
+    /// Whether two values say the same (`engine::values_agree`, which is an equivalence).
+    fn agrees(self, other: Says) -> bool {
+        self.is_value() && self == other
     }
 
     fn is_value(self) -> bool {
         matches!(self, Says::Truth(_) | Says::Value(_))
     }
-
-    fn to_value(self) -> Option<ClaimValue> {
-        match self {
-            Says::Truth(b) => Some(ClaimValue::Boolean(b)),
-            Says::Value(v) => Some(v.clone()),
-            Says::Denial | Says::Nothing => None,
-        }
-    }
 }
 
-/// An active claim that gives a value, with its rank.
-struct Valued<'a> {
-    slot: &'a Slot,
-    says: Says<'a>,
+/// An active claim that gives a value: its slot's index, what it says and its rank.
+#[derive(Clone, Debug)]
+struct Valued {
+    slot: u32,
+    says: Says,
     rank: Rank,
 }
 
 /// A supporting or contradicting claim (see [`Current::member`]).
+#[derive(Clone, Debug)]
 struct Member {
     cx: Cx,
     speaker: Sx,
@@ -268,6 +285,7 @@ impl Current {
         }
         let ix = u32::try_from(self.by_question.len()).unwrap_or(u32::MAX);
         self.by_question.push(Vec::new());
+        self.classes.push(Vec::new());
         self.question_ids.push(id.clone());
         self.question_ix.insert(id.clone(), ix);
         ix
@@ -320,8 +338,20 @@ impl Current {
         if !node.corroborated_by.is_empty() || !node.disputed_by.is_empty() {
             marks |= LINKED;
         }
+        let related = node.related;
+        let class = c.value.as_ref().map(|v| {
+            let classes = &mut self.classes[question as usize];
+            match classes.iter().position(|d| values_agree(d, v)) {
+                Some(i) => u32::try_from(i).unwrap_or(u32::MAX),
+                None => {
+                    classes.push(v.clone());
+                    u32::try_from(classes.len() - 1).unwrap_or(u32::MAX)
+                }
+            }
+        });
+        let (yes_no, other) = says(c.value.as_ref(), class, c.stance);
         let slots = &mut self.by_question[question as usize];
-        node.slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        self.claims[cx as usize].slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
         slots.push(Slot {
             cx,
             speaker,
@@ -331,9 +361,11 @@ impl Current {
             seq,
             point,
             value: c.value.clone(),
+            yes_no,
+            other,
             marks,
         });
-        Some(node.related)
+        Some(related)
     }
 
     /// Sets a mark on a recorded claim's slot (nothing for a claim not recorded yet: it takes
@@ -438,26 +470,6 @@ impl Current {
         )
     }
 
-    /// Rule 1 without copying values (the same table as `engine::effective_value`).
-    fn says(s: &Slot, yes_no: bool) -> Says<'_> {
-        if yes_no {
-            let truth = match (&s.value, s.stance) {
-                (None, Stance::Asserts | Stance::Forecasts) => true,
-                (None, Stance::Denies) => false,
-                (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => *b,
-                (Some(ClaimValue::Boolean(b)), Stance::Denies) => !*b,
-                (Some(_), _) => return Says::Nothing,
-            };
-            Says::Truth(truth)
-        } else {
-            match (&s.value, s.stance) {
-                (_, Stance::Denies) => Says::Denial,
-                (Some(ClaimValue::Boolean(_)) | None, _) => Says::Nothing,
-                (Some(v), Stance::Asserts | Stance::Forecasts) => Says::Value(v),
-            }
-        }
-    }
-
     /// Rules 3 and 4 for a slot: its node is read only if a relation may change its state.
     fn slot_state(&self, s: &Slot) -> State {
         if s.marks & (RETRACTED | SUPERSEDES_IT) == 0 {
@@ -468,11 +480,10 @@ impl Current {
     }
 
     /// Rule 6: compares two ranked claims (smaller is better; ties broken by claim id).
-    fn cmp_ranked(&self, x: &Valued<'_>, y: &Valued<'_>) -> Ordering {
+    fn cmp_ranked(&self, slots: &[Slot], x: &Valued, y: &Valued) -> Ordering {
         x.rank.cmp(&y.rank).then_with(|| {
-            self.claims[x.slot.cx as usize]
-                .id
-                .cmp(&self.claims[y.slot.cx as usize].id)
+            let id = |v: &Valued| &self.claims[slots[v.slot as usize].cx as usize].id;
+            id(x).cmp(id(y))
         })
     }
 
@@ -505,10 +516,10 @@ impl Current {
     /// Judges a question now: rules 1–10 without provenance. `kind` is the question's kind and
     /// `assessment` the value of its latest assessment (rule 9), if any.
     ///
-    /// The question's claims are one contiguous list of [`Slot`]s; a claim's node is read only
-    /// when a relation or resolution marks it. Claims are not sorted unless the order shows
-    /// (the alternatives of a categorical question): the best claim is a minimum, a range is
-    /// order-free.
+    /// The question's claims are one contiguous list of [`Slot`]s, walked once; a claim's node
+    /// is read only when a relation or resolution marks it. Values are compared by class (see
+    /// [`Current::classes`]) and claims are not sorted unless the order shows (the alternatives
+    /// of a categorical question): the best claim is a minimum, a range is order-free.
     pub(crate) fn judge(
         &self,
         question: &EntityId,
@@ -520,95 +531,100 @@ impl Current {
             .question_ix
             .get(question)
             .map_or(&[], |&q| self.by_question[q as usize].as_slice());
+        let mut guard = self.scratch.borrow_mut();
+        let Scratch {
+            valued,
+            active,
+            supporting,
+            contradicting,
+            queue,
+            speakers,
+            parent,
+            firsts,
+        } = &mut *guard;
+        valued.clear();
+        active.clear();
+        supporting.clear();
+        contradicting.clear();
 
-        let mut active: Vec<&Slot> = Vec::with_capacity(slots.len());
-        let (mut any_superseded, mut any_retracted) = (false, false);
-        for s in slots {
+        // One walk: states (rules 3, 4), the latest resolution of a non-retracted forecast
+        // (rule 10), the claims giving a value with their rank (rules 1, 6) and the best of them.
+        let (mut any_superseded, mut any_retracted, mut active_forecast) = (false, false, false);
+        let mut outcome: Option<(bool, u64)> = None;
+        let mut best: Option<usize> = None;
+        for (i, s) in slots.iter().enumerate() {
+            if s.marks & RESOLVED != 0 && s.marks & RETRACTED == 0 && s.stance == Stance::Forecasts
+            {
+                if let Some(r) = self.claims[s.cx as usize].resolution {
+                    if outcome.is_none_or(|(_, seq)| r.1 >= seq) {
+                        outcome = Some(r);
+                    }
+                }
+            }
             match self.slot_state(s) {
-                State::Active => active.push(s),
-                State::Superseded => any_superseded = true,
-                State::Retracted => any_retracted = true,
+                State::Active => {}
+                State::Superseded => {
+                    any_superseded = true;
+                    continue;
+                }
+                State::Retracted => {
+                    any_retracted = true;
+                    continue;
+                }
+            }
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            active.push(i);
+            active_forecast |= s.stance == Stance::Forecasts;
+            let says = if yes_no { s.yes_no } else { s.other };
+            if says.is_value() {
+                valued.push(Valued {
+                    slot: i,
+                    says,
+                    rank: self.rank(s),
+                });
+                let v = valued.len() - 1;
+                if best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt()) {
+                    best = Some(v);
+                }
             }
         }
-
-        // Rule 10: the latest resolution of a non-retracted forecast settles the question.
-        let outcome = slots
-            .iter()
-            .filter(|s| s.marks & RESOLVED != 0 && s.marks & RETRACTED == 0)
-            .filter(|s| s.stance == Stance::Forecasts)
-            .filter_map(|s| self.claims[s.cx as usize].resolution)
-            .max_by_key(|&(_, seq)| seq)
-            .map(|(o, _)| o);
+        let outcome = outcome.map(|(o, _)| o);
 
         // Rules 1, 6 and 10: the value and the best claim.
-        let valued: Vec<Valued<'_>> = active
-            .iter()
-            .map(|&s| (s, Self::says(s, yes_no)))
-            .filter(|(_, says)| says.is_value())
-            .map(|(slot, says)| Valued {
-                slot,
-                says,
-                rank: self.rank(slot),
-            })
-            .collect();
-        let target: Option<Says<'_>> = match outcome {
+        let target: Option<Says> = match outcome {
             Some(o) => Some(Says::Truth(o)),
-            None => valued
-                .iter()
-                .min_by(|a, b| self.cmp_ranked(a, b))
-                .map(|v| v.says),
+            None => best.map(|b| valued[b].says),
         };
-        let best = target.and_then(|t| {
-            valued
-                .iter()
-                .filter(|v| t.agrees(v.says))
-                .min_by(|a, b| self.cmp_ranked(a, b))
-                .map(|v| self.claims[v.slot.cx as usize].id.clone())
+        let best_agreeing = target.and_then(|t| match outcome {
+            // Without a resolution the best claim is the best of all, which agrees.
+            None => best,
+            Some(_) => (0..valued.len())
+                .filter(|&v| t.agrees(valued[v].says))
+                .min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b])),
         });
-        let target_value = target.and_then(Says::to_value);
-        let evidence_value = match (&target_value, outcome) {
-            (Some(v), Some(_)) => Some(BeliefValue::Single { value: v.clone() }),
-            (Some(v), None) if yes_no => Some(BeliefValue::Single { value: v.clone() }),
-            (Some(v), None) => {
-                let values = valued.iter().filter_map(|v| match v.says {
-                    Says::Value(v) => Some(v),
-                    Says::Truth(_) | Says::Denial | Says::Nothing => None,
-                });
-                let mut spread_value = spread(v, values, kind);
-                if let BeliefValue::Alternatives { values } = &mut spread_value {
-                    // Alternatives are listed in the order of the best claim giving each.
-                    let best_of = |d: &ClaimValue| {
-                        valued
-                            .iter()
-                            .filter(|v| Says::Value(d).agrees(v.says))
-                            .min_by(|a, b| self.cmp_ranked(a, b))
-                    };
-                    values.sort_by(|a, b| match (best_of(a), best_of(b)) {
-                        (Some(x), Some(y)) => self.cmp_ranked(x, y),
-                        _ => Ordering::Equal,
-                    });
-                }
-                Some(spread_value)
-            }
-            (None, _) => None,
+        let value_of = |v: usize| slots[valued[v].slot as usize].value.as_ref();
+        let target_value: Option<ClaimValue> = match target {
+            Some(Says::Truth(b)) => Some(ClaimValue::Boolean(b)),
+            Some(Says::Value(_)) => best.and_then(value_of).cloned(),
+            _ => None,
+        };
+        let evidence_value = match (target_value, target) {
+            (Some(v), _) if outcome.is_some() || yes_no => Some(BeliefValue::Single { value: v }),
+            (Some(v), Some(t)) => Some(self.spread(slots, valued, firsts, &v, t, kind, value_of)),
+            _ => None,
         };
 
         // Rules 5 and 7: supporting and contradicting claims (by claim, sorted).
-        let mut supporting: Vec<Member> = match target {
-            Some(t) => valued
-                .iter()
-                .filter(|v| t.agrees(v.says))
-                .map(|v| self.member(v.slot.cx, Some(v.slot)))
-                .collect(),
-            None => Vec::new(),
-        };
+        if let Some(t) = target {
+            for v in valued.iter().filter(|v| t.agrees(v.says)) {
+                let s = &slots[v.slot as usize];
+                supporting.push(self.member(s.cx, Some(s)));
+            }
+        }
         supporting.sort_unstable_by_key(|m| m.cx);
         // Claims corroborating a supporting claim support it too, whatever their question.
-        let mut queue: Vec<Cx> = supporting
-            .iter()
-            .filter(|m| m.linked)
-            .map(|m| m.cx)
-            .collect();
+        queue.clear();
+        queue.extend(supporting.iter().filter(|m| m.linked).map(|m| m.cx));
         while let Some(cx) = queue.pop() {
             for &(from, _) in &self.claims[cx as usize].corroborated_by {
                 if self.is_active(from) {
@@ -619,14 +635,12 @@ impl Current {
                 }
             }
         }
-        let mut contradicting: Vec<Member> = Vec::new();
-        for &s in &active {
-            let opposes = match Self::says(s, yes_no) {
-                Says::Denial => true,
-                says @ (Says::Truth(_) | Says::Value(_)) => {
-                    yes_no && target.is_some_and(|t| !t.agrees(says))
-                }
-                Says::Nothing => false,
+        for &i in active.iter() {
+            let s = &slots[i as usize];
+            let opposes = if yes_no {
+                s.yes_no.is_value() && target.is_some_and(|t| !t.agrees(s.yes_no))
+            } else {
+                s.other == Says::Denial
             };
             if opposes {
                 contradicting.push(self.member(s.cx, Some(s)));
@@ -641,8 +655,10 @@ impl Current {
         }
         contradicting.sort_unstable_by_key(|m| m.cx);
         contradicting.dedup_by_key(|m| m.cx);
-        supporting.retain(|m| contradicting.binary_search_by_key(&m.cx, |c| c.cx).is_err());
-        let sources = self.independent(&supporting);
+        if !contradicting.is_empty() {
+            supporting.retain(|m| contradicting.binary_search_by_key(&m.cx, |c| c.cx).is_err());
+        }
+        let sources = self.independent(supporting, speakers, parent);
 
         // Rule 8: flags.
         let flags = rule8_flags(&Facts8 {
@@ -654,7 +670,12 @@ impl Current {
             any_active: !active.is_empty(),
             forecast_question: matches!(kind, QuestionKind::Forecast { .. }),
             outcome,
-            active_forecast: active.iter().any(|s| s.stance == Stance::Forecasts),
+            active_forecast,
+        });
+        let best_claim = best_agreeing.map(|v| {
+            self.claims[slots[valued[v].slot as usize].cx as usize]
+                .id
+                .clone()
         });
 
         // Rule 9: the analyst's judgment.
@@ -665,18 +686,88 @@ impl Current {
         Judgment {
             value,
             status: Status::new(flags),
-            best_claim: best,
+            best_claim,
             sources,
+        }
+    }
+
+    /// Rule 6 for a question of figures or categories without a resolution: the best value
+    /// `best` if every value agrees with it (`target`), else the range of the figures, else the
+    /// distinct values, each shown as its first claim gives it and listed in the order of the
+    /// best claim giving each (the same as `engine::spread` and its ordering).
+    #[allow(clippy::too_many_arguments)]
+    fn spread<'s>(
+        &self,
+        slots: &'s [Slot],
+        valued: &[Valued],
+        firsts: &mut Vec<(u32, usize, usize)>,
+        best: &ClaimValue,
+        target: Says,
+        kind: &QuestionKind,
+        value_of: impl Fn(usize) -> Option<&'s ClaimValue>,
+    ) -> BeliefValue {
+        if valued.iter().all(|v| v.says == target) {
+            return BeliefValue::Single {
+                value: best.clone(),
+            };
+        }
+        if let QuestionKind::Quantity { unit } = kind {
+            let (low, high) = (0..valued.len()).filter_map(&value_of).fold(
+                (f64::INFINITY, f64::NEG_INFINITY),
+                |(lo, hi), v| match v {
+                    ClaimValue::Quantity { value, .. } => (lo.min(*value), hi.max(*value)),
+                    ClaimValue::Range { low, high, .. } => (lo.min(*low), hi.max(*high)),
+                    ClaimValue::Boolean(_) | ClaimValue::Category(_) => (lo, hi),
+                },
+            );
+            if low <= high {
+                return BeliefValue::Range {
+                    low,
+                    high,
+                    unit: Some(unit.clone()),
+                };
+            }
+        }
+        firsts.clear();
+        for (v, val) in valued.iter().enumerate() {
+            let Says::Value(class) = val.says else {
+                continue;
+            };
+            match firsts.iter_mut().find(|f| f.0 == class) {
+                Some(f) => {
+                    if self.cmp_ranked(slots, val, &valued[f.2]).is_lt() {
+                        f.2 = v;
+                    }
+                }
+                None => firsts.push((class, v, v)),
+            }
+        }
+        firsts.sort_by(|a, b| self.cmp_ranked(slots, &valued[a.2], &valued[b.2]));
+        BeliefValue::Alternatives {
+            values: firsts
+                .iter()
+                .filter_map(|f| value_of(f.1).cloned())
+                .collect(),
         }
     }
 
     /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
     /// claims joined by a `same_primary_source` corroboration count once.
-    fn independent(&self, claims: &[Member]) -> usize {
-        let mut speakers: Vec<Sx> = claims.iter().map(|m| m.speaker).collect();
+    fn independent(
+        &self,
+        claims: &[Member],
+        speakers: &mut Vec<Sx>,
+        parent: &mut Vec<usize>,
+    ) -> usize {
+        speakers.clear();
+        speakers.extend(claims.iter().map(|m| m.speaker));
         speakers.sort_unstable();
         speakers.dedup();
-        let mut parent: Vec<usize> = (0..speakers.len()).collect();
+        if !claims.iter().any(|m| m.linked) {
+            return speakers.len();
+        }
+        parent.clear();
+        parent.extend(0..speakers.len());
         fn find(parent: &mut [usize], mut i: usize) -> usize {
             while parent[i] != i {
                 parent[i] = parent[parent[i]];
@@ -694,7 +785,7 @@ impl Current {
                     continue;
                 };
                 if let (Some(a), Some(b)) = (slot(m.speaker), slot(claims[j].speaker)) {
-                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                    let (ra, rb) = (find(parent, a), find(parent, b));
                     match ra.cmp(&rb) {
                         Ordering::Less => parent[rb] = ra,
                         Ordering::Greater => parent[ra] = rb,
@@ -704,7 +795,26 @@ impl Current {
             }
         }
         (0..speakers.len())
-            .filter(|&i| find(&mut parent, i) == i)
+            .filter(|&i| find(parent, i) == i)
             .count()
     }
+}
+
+/// Rule 1 (the same table as `engine::effective_value`): what a claim with this value (of
+/// class `class` in its question) and stance says in a yes/no question, and in a question of
+/// figures or categories.
+fn says(value: Option<&ClaimValue>, class: Option<u32>, stance: Stance) -> (Says, Says) {
+    let yes_no = match (value, stance) {
+        (None, Stance::Asserts | Stance::Forecasts) => Says::Truth(true),
+        (None, Stance::Denies) => Says::Truth(false),
+        (Some(ClaimValue::Boolean(b)), Stance::Asserts | Stance::Forecasts) => Says::Truth(*b),
+        (Some(ClaimValue::Boolean(b)), Stance::Denies) => Says::Truth(!*b),
+        (Some(_), _) => Says::Nothing,
+    };
+    let other = match (value, stance) {
+        (_, Stance::Denies) => Says::Denial,
+        (Some(ClaimValue::Boolean(_)) | None, _) => Says::Nothing,
+        (Some(_), Stance::Asserts | Stance::Forecasts) => class.map_or(Says::Nothing, Says::Value),
+    };
+    (yes_no, other)
 }
