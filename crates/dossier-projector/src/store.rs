@@ -99,6 +99,11 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // 16 KiB pages for a new store (an existing one keeps its own): a page holds about 30
+    // stored events instead of 8, which at 1M events made a rebuild about 15% cheaper and a
+    // query with provenance no slower (64 KiB made queries slower: every event read costs a
+    // whole page).
+    conn.pragma_update(None, "page_size", 16_384)?;
     // A rollback journal keeps the whole store in one file, so a rename swaps all of it.
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
