@@ -1106,14 +1106,7 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         let mut refs = p.deferred_refs.take().unwrap_or_default();
         refs.sort_unstable();
         refs.dedup();
-        let tx = p.conn.transaction()?;
-        {
-            let mut add = tx.prepare("INSERT INTO refs (key, seq) VALUES (?1, ?2)")?;
-            for (key, seq) in refs {
-                add.execute(params![key, seq])?;
-            }
-        }
-        tx.commit()?;
+        insert_sorted_refs(&mut p.conn, &refs)?;
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
         let Projector { conn, engine, .. } = p;
@@ -1152,6 +1145,35 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         }
     }
     Ok(progress)
+}
+
+/// Inserts reference keys, sorted, in one transaction: rows go to the end of the table's
+/// b-tree, several per statement.
+fn insert_sorted_refs(conn: &mut Connection, refs: &[(i64, i64)]) -> Result<(), Error> {
+    const ROWS: usize = 128;
+    let statement = |rows: usize| {
+        let values = vec!["(?, ?)"; rows].join(", ");
+        format!("INSERT INTO refs (key, seq) VALUES {values}")
+    };
+    let tx = conn.transaction()?;
+    {
+        let mut full = tx.prepare(&statement(ROWS))?;
+        let mut chunks = refs.chunks_exact(ROWS);
+        for chunk in &mut chunks {
+            full.execute(rusqlite::params_from_iter(
+                chunk.iter().flat_map(|&(key, seq)| [key, seq]),
+            ))?;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            tx.prepare(&statement(rest.len()))?
+                .execute(rusqlite::params_from_iter(
+                    rest.iter().flat_map(|&(key, seq)| [key, seq]),
+                ))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 fn journal_path(db: &Path) -> PathBuf {
