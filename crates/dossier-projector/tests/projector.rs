@@ -250,6 +250,7 @@ fn contents(path: &Path) -> Value {
             )
         })
         .collect();
+    let mid_march = as_of("2024-03-20");
     let as_of: Vec<Value> = [
         "2024-02-28",
         "2024-03-01",
@@ -261,8 +262,19 @@ fn contents(path: &Path) -> Value {
     .iter()
     .map(|d| Value::Array(v.beliefs(Some(&as_of(d))).unwrap()))
     .collect();
+    // Provenance, now and as of a date, is gathered through the stored references.
+    let provenance: Vec<Value> = beliefs
+        .iter()
+        .map(|b| {
+            let q = b["question"]["id"].as_str().unwrap();
+            json!([
+                v.belief(q, None).unwrap(),
+                v.belief(q, Some(&mid_march)).unwrap()
+            ])
+        })
+        .collect();
     let cp = v.checkpoint().unwrap().unwrap();
-    json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "checkpoint": [cp.seq, cp.hash], "digest": v.digest().unwrap() })
+    json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "provenance": provenance, "checkpoint": [cp.seq, cp.hash], "digest": v.digest().unwrap() })
 }
 
 /// A log that shows only records up to `limit`: lets a test stop the projector at any seq.
