@@ -248,21 +248,27 @@ impl Projector {
     /// [`Projector::pump`] on the store as opened; `false` if it turned out not to be this
     /// projector's any more (nothing was written; the caller reopens).
     ///
-    /// The store's connection moves to a writing thread for the duration: pages are applied
-    /// here (their records decoded on a third thread) and written there, each page in one
-    /// transaction with its checkpoint. The writer checks at the start of each transaction
-    /// that the store is still this projector's (see [`still_ours`]). Records are applied
-    /// before that answer arrives; if it is no, or anything fails, the projector is left
-    /// stopped and the store keeps only whole pages.
+    /// Four threads share the work: this task reads pages from the log, one page ahead; an
+    /// applying thread checks and folds them (their records decoded on a third thread, see
+    /// [`for_each_decoded`]); a writing thread writes each page in one transaction with its
+    /// checkpoint. The engine and the store's connection move to those threads for the
+    /// duration. The writer checks at the start of each transaction that the store is still
+    /// this projector's (see [`still_ours`]). Records are applied before that answer arrives;
+    /// if it is no, or anything fails, the projector is left stopped and the store keeps only
+    /// whole pages.
     async fn pump_once<L: EventLog>(&mut self, log: &L, pages: usize) -> Result<bool, Error> {
-        let mut page = log.read(self.applied + 1, self.page).await?;
-        if page.is_empty() {
+        let first = log.read(self.applied + 1, self.page).await?;
+        if first.is_empty() {
             return if self.digest_seq != self.applied {
                 self.store_digest()
             } else {
                 Ok(true)
             };
         }
+        let spawn_failed = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
         // The writer takes the connection; an in-memory placeholder stands in until it is
         // joined (a stopped projector never touches it).
         let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
@@ -282,56 +288,75 @@ impl Projector {
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
                 (conn, deferred, written)
             })
-            .map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        // From here until the writer is joined the projector is stopped: an error, or a future
-        // dropped between pages, leaves it so (the writer then rolls back an unfinished page).
+            .map_err(spawn_failed)?;
+        // From here until the threads are joined the projector is stopped: an error, or a
+        // future dropped between pages, leaves it so (the writer then rolls back an unfinished
+        // page).
         self.stopped = true;
-        let mut out = Output {
+        let mut fold = Fold {
+            engine: std::mem::take(&mut self.engine),
+            cache: std::mem::take(&mut self.cache),
+            applied: self.applied,
+            last_hash: self.last_hash,
+            page: self.page,
+        };
+        let out = Output {
             ops: Vec::with_capacity(OPS_PER_SEND),
             sender: ops_tx,
             closed: false,
         };
-        let mut applied_pages = 0;
-        let mut failure: Option<Error> = None;
-        loop {
-            let (fail, at_head) = self.apply_records(&page, &mut out);
-            applied_pages += 1;
-            if fail.is_some() {
-                failure = fail;
+        let (pages_tx, pages_rx) = tokio::sync::mpsc::channel::<Vec<StoredRecord>>(1);
+        let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+        let applier = std::thread::Builder::new()
+            .name("views-apply".into())
+            .spawn(move || {
+                let ended = fold.apply_pages(pages_rx, out, &done_rx);
+                let _ = finished_tx.send(());
+                (fold, done_rx, ended)
+            })
+            .map_err(spawn_failed)?;
+        // Read ahead: page k+1 is read while page k is applied. A page read but not applied
+        // (the applier stopped) is dropped.
+        let mut read_failure: Option<Error> = None;
+        let mut next = Some(first);
+        let mut sent = 0;
+        while let Some(page) = next.take() {
+            let short = page.len() < self.page;
+            let from = page.last().map_or(self.applied, |r| r.position) + 1;
+            if pages_tx.send(page).await.is_err() {
+                break; // the applier stopped
+            }
+            sent += 1;
+            if short || sent >= pages {
                 break;
             }
-            let lost = done_rx.try_iter().any(|o| matches!(o, Outcome::Lost));
-            if at_head || lost || applied_pages >= pages || out.closed {
-                break;
+            match log.read(from, self.page).await {
+                Ok(page) if page.is_empty() => {}
+                Ok(page) => next = Some(page),
+                Err(e) => read_failure = Some(e.into()),
             }
-            if let Err(e) = out.send() {
-                failure = Some(e);
-                break;
-            }
-            page = match log.read(self.applied + 1, self.page).await {
-                Ok(page) if page.is_empty() => break,
-                Ok(page) => page,
-                Err(e) => {
-                    failure = Some(e.into());
-                    break;
-                }
-            };
         }
-        let _ = out.send();
-        drop(out);
+        drop(pages_tx);
+        let _ = finished_rx.await;
+        let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
         let (conn, deferred, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
         self.deferred_refs = deferred;
-        let outcomes: Vec<Outcome> = done_rx.try_iter().collect();
+        self.engine = fold.engine;
+        self.cache = fold.cache;
+        self.applied = fold.applied;
+        self.last_hash = fold.last_hash;
+        let outcomes: Vec<Outcome> = ended
+            .outcomes
+            .into_iter()
+            .chain(done_rx.try_iter())
+            .collect();
         // The writer's own error (the reason a send failed) comes first.
         written?;
         if outcomes.iter().any(|o| matches!(o, Outcome::Lost)) {
             return Ok(false);
         }
-        if let Some(e) = failure {
+        if let Some(e) = ended.failure.or(read_failure) {
             return Err(e);
         }
         for o in outcomes {
@@ -341,6 +366,106 @@ impl Projector {
         }
         self.stopped = false;
         Ok(true)
+    }
+
+    /// Stores the engine's digest at the checkpoint; `false` if the store was swapped or moved
+    /// on (see [`still_ours`]).
+    fn store_digest(&mut self) -> Result<bool, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
+            return Ok(false);
+        }
+        write_digest(&tx, &self.engine.digest(), self.applied)?;
+        tx.commit()?;
+        self.digest_seq = self.applied;
+        Ok(true)
+    }
+
+    /// Opens the store at the path afresh (after a rebuild swapped it in, or another process
+    /// moved it on).
+    async fn reopen<L: EventLog>(&mut self, log: &L) -> Result<(), Error> {
+        let page = self.page;
+        *self = Projector::open(log, &self.path.clone()).await?;
+        self.page = page;
+        tracing::info!(
+            applied = self.applied,
+            "the view store was swapped; reopened it"
+        );
+        Ok(())
+    }
+
+    /// Applies pages until the head; returns where the store stands.
+    ///
+    /// # Errors
+    /// As [`Projector::step`].
+    ///
+    /// Pages are pipelined: the next page is read and applied while the one before is written.
+    /// Unlike [`Projector::step`], a catch-up dropped between pages leaves the projector
+    /// stopped (the store keeps the pages committed so far; reopen it).
+    pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
+        while self.pump(log, usize::MAX).await? > 0 {}
+        let head = log.head().await?.seq;
+        Ok(Progress {
+            applied: self.applied,
+            head,
+        })
+    }
+}
+
+/// What the applying thread of [`Projector::pump_once`] owns while it runs: the engine, the
+/// lines as last written, and the chain position.
+struct Fold {
+    engine: Engine,
+    /// The current lines as last written to the store.
+    cache: BTreeMap<EntityId, BeliefLine>,
+    applied: u64,
+    last_hash: Hash,
+    /// Records per page (a shorter page reached the head).
+    page: usize,
+}
+
+/// How the applying thread ended.
+struct Ended {
+    /// Why it stopped early (a broken chain, the writer gone).
+    failure: Option<Error>,
+    /// What the writer reported meanwhile.
+    outcomes: Vec<Outcome>,
+}
+
+impl Fold {
+    /// Applies the pages received, in order, until the channel closes, a page reaches the
+    /// head, the writer reports the store is not this projector's, or something fails; the
+    /// writes go to the writer through `out`.
+    fn apply_pages(
+        &mut self,
+        mut pages: tokio::sync::mpsc::Receiver<Vec<StoredRecord>>,
+        mut out: Output,
+        done: &std::sync::mpsc::Receiver<Outcome>,
+    ) -> Ended {
+        let mut ended = Ended {
+            failure: None,
+            outcomes: Vec::new(),
+        };
+        while let Some(page) = pages.blocking_recv() {
+            let (fail, at_head) = self.apply_records(&page, &mut out);
+            if fail.is_some() {
+                ended.failure = fail;
+                break;
+            }
+            ended.outcomes.extend(done.try_iter());
+            let lost = ended.outcomes.iter().any(|o| matches!(o, Outcome::Lost));
+            if at_head || lost || out.closed {
+                break;
+            }
+            if let Err(e) = out.send() {
+                ended.failure = Some(e);
+                break;
+            }
+        }
+        let _ = out.send();
+        ended
     }
 
     /// Applies one page's records to the engine, handing its writes to `out`: a
@@ -353,7 +478,7 @@ impl Projector {
         // The digest serializes every line: written when the page reaches the head (and when a
         // later read finds nothing new), not for every page of a long catch-up.
         let short_page = page.len() < self.page;
-        let Projector {
+        let Fold {
             engine,
             cache,
             applied,
@@ -424,51 +549,6 @@ impl Projector {
             let _ = out.push(Write::Abort);
         }
         (failure, at_head)
-    }
-
-    /// Stores the engine's digest at the checkpoint; `false` if the store was swapped or moved
-    /// on (see [`still_ours`]).
-    fn store_digest(&mut self) -> Result<bool, Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
-            return Ok(false);
-        }
-        write_digest(&tx, &self.engine.digest(), self.applied)?;
-        tx.commit()?;
-        self.digest_seq = self.applied;
-        Ok(true)
-    }
-
-    /// Opens the store at the path afresh (after a rebuild swapped it in, or another process
-    /// moved it on).
-    async fn reopen<L: EventLog>(&mut self, log: &L) -> Result<(), Error> {
-        let page = self.page;
-        *self = Projector::open(log, &self.path.clone()).await?;
-        self.page = page;
-        tracing::info!(
-            applied = self.applied,
-            "the view store was swapped; reopened it"
-        );
-        Ok(())
-    }
-
-    /// Applies pages until the head; returns where the store stands.
-    ///
-    /// # Errors
-    /// As [`Projector::step`].
-    ///
-    /// Pages are pipelined: the next page is read and applied while the one before is written.
-    /// Unlike [`Projector::step`], a catch-up dropped between pages leaves the projector
-    /// stopped (the store keeps the pages committed so far; reopen it).
-    pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
-        while self.pump(log, usize::MAX).await? > 0 {}
-        let head = log.head().await?.seq;
-        Ok(Progress {
-            applied: self.applied,
-            head,
-        })
     }
 }
 
