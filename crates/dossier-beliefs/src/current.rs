@@ -15,6 +15,7 @@
 //! property tests compare the two on every question; any rule changed in one place must change
 //! in the other.
 
+use hashbrown::{HashTable, hash_table};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -42,18 +43,52 @@ struct Node {
     claim: Option<Facts>,
     /// Relations of kind `retracts` pointing at it.
     retractions: u32,
-    /// Claims that say they supersede it (`supersedes` relations into it).
-    superseded_by: Vec<Cx>,
-    /// Claims corroborating it, with the independence the relation states.
-    corroborated_by: Vec<(Cx, Option<Independence>)>,
-    /// Claims disputing it.
-    disputed_by: Vec<Cx>,
+    /// Its other incoming relations; few claims have any, so they are boxed apart.
+    links: Option<Box<Links>>,
     /// Its forecast resolution: outcome and the seq that recorded it.
     resolution: Option<(bool, u64)>,
     /// Its index in its question's [`Slot`]s, once recorded.
     slot: u32,
     /// Some relation names it, at either end (so an event on it may reach other questions).
     related: bool,
+}
+
+/// The relations into a claim other than retractions.
+#[derive(Clone, Debug, Default)]
+struct Links {
+    /// Claims that say they supersede it (`supersedes` relations into it).
+    superseded_by: Vec<Cx>,
+    /// Claims corroborating it, with the independence the relation states.
+    corroborated_by: Vec<(Cx, Option<Independence>)>,
+    /// Claims disputing it.
+    disputed_by: Vec<Cx>,
+}
+
+static NO_LINKS: Links = Links {
+    superseded_by: Vec::new(),
+    corroborated_by: Vec::new(),
+    disputed_by: Vec::new(),
+};
+
+impl Node {
+    fn links(&self) -> &Links {
+        self.links.as_deref().unwrap_or(&NO_LINKS)
+    }
+
+    fn links_mut(&mut self) -> &mut Links {
+        self.links.get_or_insert_with(Box::default)
+    }
+}
+
+/// A valid-time point as (seconds, nanoseconds) since the epoch: ordered as the instants are,
+/// smaller than a `Timestamp` and faster to compare.
+type Point = (i64, u32);
+
+fn point(t: dossier_model::Timestamp) -> Point {
+    let nanos = t.unix_nanos();
+    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
+    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+    (secs, sub)
 }
 
 /// A recorded claim as its question's judgment reads it, kept with the question's other
@@ -68,10 +103,10 @@ struct Slot {
     credibility: u8,
     stance: Stance,
     seq: u64,
-    /// Rule 6's valid-time point as nanoseconds since the epoch (compared often; a
-    /// [`Timestamp`](dossier_model::Timestamp) compares more slowly).
-    point: Option<i128>,
-    value: Option<ClaimValue>,
+    /// Rule 6's valid-time point.
+    point: Option<Point>,
+    /// Its value: an index into its question's [`Current::values`].
+    value: Option<u32>,
     /// What it says in a yes/no question (rule 1).
     yes_no: Says,
     /// What it says in a question of figures or categories (rule 1).
@@ -99,7 +134,8 @@ struct Facts {
 /// The interned state of the current view.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Current {
-    claim_ix: HashMap<EntityId, Cx>,
+    /// Claim indices by id (hashed by id; each id is stored once, in its [`Node`]).
+    claim_ix: HashTable<Cx>,
     claims: Vec<Node>,
     source_ix: HashMap<EntityId, Sx>,
     /// Reliability rank per source (rule 6): A..E are 0..4, unknown 5.
@@ -115,10 +151,10 @@ pub(crate) struct Current {
     question_ids: Vec<EntityId>,
     /// Claims per question, in the order recorded.
     by_question: Vec<Vec<Slot>>,
-    /// Per question, the distinct values its claims give (by `engine::values_agree`): a
-    /// claim's [`Says::Value`] is an index into its question's list, so that agreeing is
-    /// comparing integers.
-    classes: Vec<Vec<ClaimValue>>,
+    /// Per question, the distinct values its claims give, each with its class: the index of
+    /// the first value that agrees with it (`engine::values_agree`, an equivalence). A claim's
+    /// [`Says::Value`] is a class, so that agreeing is comparing integers.
+    values: Vec<Vec<(ClaimValue, u32)>>,
     /// Buffers [`Current::judge`] reuses.
     scratch: RefCell<Scratch>,
 }
@@ -150,11 +186,10 @@ pub(crate) struct Judgment {
 
 /// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
 /// credibility, relay, recorded later first.
-type Rank = (Reverse<Option<i128>>, u8, u8, u8, Reverse<u64>);
+type Rank = (Reverse<Option<Point>>, u8, u8, u8, Reverse<u64>);
 
 /// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
-/// (its class in the question's [`Current::classes`]), a denial of a figure or category, or
-/// nothing usable.
+/// (its class, see [`Current::values`]), a denial of a figure or category, or nothing usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Says {
     Truth(bool),
@@ -202,30 +237,45 @@ enum State {
 }
 
 impl Current {
+    /// The index of a claim id, if interned.
+    fn find_claim(&self, id: &EntityId) -> Option<Cx> {
+        self.claim_ix
+            .find(hash_id(id), |&cx| self.claims[cx as usize].id == *id)
+            .copied()
+    }
+
     fn claim(&mut self, id: &EntityId) -> Cx {
-        if let Some(&ix) = self.claim_ix.get(id) {
-            return ix;
+        let hash = hash_id(id);
+        let claims = &self.claims;
+        match self.claim_ix.entry(
+            hash,
+            |&cx| claims[cx as usize].id == *id,
+            |&cx| hash_id(&claims[cx as usize].id),
+        ) {
+            hash_table::Entry::Occupied(e) => *e.get(),
+            hash_table::Entry::Vacant(e) => {
+                let ix = Cx::try_from(claims.len()).unwrap_or(Cx::MAX);
+                e.insert(ix);
+                self.claims.push(Node {
+                    id: id.clone(),
+                    claim: None,
+                    retractions: 0,
+                    links: None,
+                    resolution: None,
+                    slot: 0,
+                    related: false,
+                });
+                ix
+            }
         }
-        let ix = Cx::try_from(self.claims.len()).unwrap_or(Cx::MAX);
-        self.claims.push(Node {
-            id: id.clone(),
-            claim: None,
-            retractions: 0,
-            superseded_by: Vec::new(),
-            corroborated_by: Vec::new(),
-            disputed_by: Vec::new(),
-            resolution: None,
-            slot: 0,
-            related: false,
-        });
-        self.claim_ix.insert(id.clone(), ix);
-        ix
     }
 
     /// See [`Engine::reserve`](crate::Engine::reserve).
     pub(crate) fn reserve(&mut self, claims: usize) {
         self.claims.reserve(claims);
-        self.claim_ix.reserve(claims);
+        let nodes = &self.claims;
+        self.claim_ix
+            .reserve(claims, |&cx| hash_id(&nodes[cx as usize].id));
     }
 
     fn source(&mut self, id: &EntityId) -> Sx {
@@ -285,7 +335,7 @@ impl Current {
         }
         let ix = u32::try_from(self.by_question.len()).unwrap_or(u32::MAX);
         self.by_question.push(Vec::new());
-        self.classes.push(Vec::new());
+        self.values.push(Vec::new());
         self.question_ids.push(id.clone());
         self.question_ix.insert(id.clone(), ix);
         ix
@@ -293,7 +343,7 @@ impl Current {
 
     /// The question of a recorded claim.
     pub(crate) fn question_of(&self, id: &EntityId) -> Option<&EntityId> {
-        let cx = *self.claim_ix.get(id)?;
+        let cx = self.find_claim(id)?;
         let q = self.claims[cx as usize].claim.as_ref()?.question;
         self.question_ids.get(q as usize)
     }
@@ -316,7 +366,7 @@ impl Current {
             let rx = self.report(report) as usize;
             self.by_report[rx].push(cx);
         }
-        let point = as_of_point(c).map(|t| t.unix_nanos());
+        let point = as_of_point(c).map(point);
         let credibility = credibility_rank(c.credibility.get());
         let node = &mut self.claims[cx as usize];
         node.claim = Some(Facts {
@@ -329,26 +379,33 @@ impl Current {
         if node.retractions > 0 {
             marks |= RETRACTED;
         }
-        if !node.superseded_by.is_empty() {
+        let links = node.links();
+        if !links.superseded_by.is_empty() {
             marks |= SUPERSEDES_IT;
         }
         if node.resolution.is_some() {
             marks |= RESOLVED;
         }
-        if !node.corroborated_by.is_empty() || !node.disputed_by.is_empty() {
+        if !links.corroborated_by.is_empty() || !links.disputed_by.is_empty() {
             marks |= LINKED;
         }
         let related = node.related;
-        let class = c.value.as_ref().map(|v| {
-            let classes = &mut self.classes[question as usize];
-            match classes.iter().position(|d| values_agree(d, v)) {
-                Some(i) => u32::try_from(i).unwrap_or(u32::MAX),
+        let value = c.value.as_ref().map(|v| {
+            let values = &mut self.values[question as usize];
+            let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+            match values.iter().position(|(d, _)| identical(d, v)) {
+                Some(i) => index(i),
                 None => {
-                    classes.push(v.clone());
-                    u32::try_from(classes.len() - 1).unwrap_or(u32::MAX)
+                    let class = values
+                        .iter()
+                        .find(|(d, _)| values_agree(d, v))
+                        .map_or(index(values.len()), |&(_, class)| class);
+                    values.push((v.clone(), class));
+                    index(values.len() - 1)
                 }
             }
         });
+        let class = value.map(|i| self.values[question as usize][i as usize].1);
         let (yes_no, other) = says(c.value.as_ref(), class, c.stance);
         let slots = &mut self.by_question[question as usize];
         self.claims[cx as usize].slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
@@ -360,7 +417,7 @@ impl Current {
             stance: c.stance,
             seq,
             point,
-            value: c.value.clone(),
+            value,
             yes_no,
             other,
             marks,
@@ -395,18 +452,18 @@ impl Current {
         // Supersession, disputes and corroboration are between claims; an end that is not a
         // claim id never names a recorded claim, so interning it changes nothing.
         let from = self.claim(&r.from);
-        let node = &mut self.claims[to];
+        let links = self.claims[to].links_mut();
         let mark = match r.kind {
             RelationKind::Supersedes => {
-                node.superseded_by.push(from);
+                links.superseded_by.push(from);
                 SUPERSEDES_IT
             }
             RelationKind::Disputes => {
-                node.disputed_by.push(from);
+                links.disputed_by.push(from);
                 LINKED
             }
             RelationKind::Corroborates => {
-                node.corroborated_by.push((from, r.independence));
+                links.corroborated_by.push((from, r.independence));
                 LINKED
             }
             RelationKind::Retracts => 0,
@@ -440,7 +497,7 @@ impl Current {
         let Some(me) = &node.claim else {
             return State::Active;
         };
-        let superseded = node.superseded_by.iter().any(|&s| {
+        let superseded = node.links().superseded_by.iter().any(|&s| {
             let by = &self.claims[s as usize];
             by.retractions == 0
                 && by
@@ -527,10 +584,13 @@ impl Current {
         assessment: Option<Option<&ClaimValue>>,
     ) -> Judgment {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
-        let slots: &[Slot] = self
-            .question_ix
-            .get(question)
-            .map_or(&[], |&q| self.by_question[q as usize].as_slice());
+        let (slots, values): (&[Slot], &[(ClaimValue, u32)]) =
+            self.question_ix.get(question).map_or((&[], &[]), |&q| {
+                (
+                    self.by_question[q as usize].as_slice(),
+                    self.values[q as usize].as_slice(),
+                )
+            });
         let mut guard = self.scratch.borrow_mut();
         let Scratch {
             valued,
@@ -602,7 +662,11 @@ impl Current {
                 .filter(|&v| t.agrees(valued[v].says))
                 .min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b])),
         });
-        let value_of = |v: usize| slots[valued[v].slot as usize].value.as_ref();
+        let value_of = |v: usize| {
+            slots[valued[v].slot as usize]
+                .value
+                .map(|i| &values[i as usize].0)
+        };
         let target_value: Option<ClaimValue> = match target {
             Some(Says::Truth(b)) => Some(ClaimValue::Boolean(b)),
             Some(Says::Value(_)) => best.and_then(value_of).cloned(),
@@ -626,7 +690,7 @@ impl Current {
         queue.clear();
         queue.extend(supporting.iter().filter(|m| m.linked).map(|m| m.cx));
         while let Some(cx) = queue.pop() {
-            for &(from, _) in &self.claims[cx as usize].corroborated_by {
+            for &(from, _) in &self.claims[cx as usize].links().corroborated_by {
                 if self.is_active(from) {
                     if let Err(at) = supporting.binary_search_by_key(&from, |m| m.cx) {
                         supporting.insert(at, self.member(from, None));
@@ -647,7 +711,7 @@ impl Current {
             }
         }
         for m in supporting.iter().filter(|m| m.linked) {
-            for &from in &self.claims[m.cx as usize].disputed_by {
+            for &from in &self.claims[m.cx as usize].links().disputed_by {
                 if self.is_active(from) {
                     contradicting.push(self.member(from, None));
                 }
@@ -698,7 +762,7 @@ impl Current {
     #[allow(clippy::too_many_arguments)]
     fn spread<'s>(
         &self,
-        slots: &'s [Slot],
+        slots: &[Slot],
         valued: &[Valued],
         firsts: &mut Vec<(u32, usize, usize)>,
         best: &ClaimValue,
@@ -777,7 +841,7 @@ impl Current {
         }
         let slot = |s: Sx| speakers.binary_search(&s).ok();
         for m in claims.iter().filter(|m| m.linked) {
-            for &(from, independence) in &self.claims[m.cx as usize].corroborated_by {
+            for &(from, independence) in &self.claims[m.cx as usize].links().corroborated_by {
                 if independence != Some(Independence::SamePrimarySource) {
                     continue;
                 }
@@ -798,6 +862,44 @@ impl Current {
             .filter(|&i| find(parent, i) == i)
             .count()
     }
+}
+
+/// Whether two values are the same value (not only agreeing): equal variants and fields,
+/// figures compared bit for bit.
+fn identical(a: &ClaimValue, b: &ClaimValue) -> bool {
+    match (a, b) {
+        (
+            ClaimValue::Quantity {
+                value: x,
+                qualifier: qx,
+                unit: ux,
+            },
+            ClaimValue::Quantity {
+                value: y,
+                qualifier: qy,
+                unit: uy,
+            },
+        ) => x.to_bits() == y.to_bits() && qx == qy && ux == uy,
+        (
+            ClaimValue::Range {
+                low: lx,
+                high: hx,
+                unit: ux,
+            },
+            ClaimValue::Range {
+                low: ly,
+                high: hy,
+                unit: uy,
+            },
+        ) => lx.to_bits() == ly.to_bits() && hx.to_bits() == hy.to_bits() && ux == uy,
+        _ => a == b,
+    }
+}
+
+/// The hash of a claim id in [`Current::claim_ix`].
+fn hash_id(id: &EntityId) -> u64 {
+    use std::hash::BuildHasher as _;
+    rustc_hash::FxBuildHasher.hash_one(id.as_str())
 }
 
 /// Rule 1 (the same table as `engine::effective_value`): what a claim with this value (of

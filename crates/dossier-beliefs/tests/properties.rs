@@ -55,7 +55,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => (0..QUESTIONS, 0..SOURCES, proptest::option::of(0..SOURCES), 0u8..3, 0u8..8, 0u8..5, 1u8..=6)
+        5 => (0..QUESTIONS, 0..SOURCES, proptest::option::of(0..SOURCES), 0u8..3, 0u8..9, 0u8..5, 1u8..=6)
             .prop_map(|(question, speaker, via, stance, value, valid_time, credibility)| Op::Claim {
                 question, speaker, via, stance, value, valid_time, credibility
             }),
@@ -80,6 +80,7 @@ fn tp(s: &str) -> Option<TimePoint> {
 
 fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
     // Mostly well-typed values; 7 gives a value of another type, which the engine must survive.
+    // (Claims draw 0..=8, assessments 0..=7.)
     if v == 7 {
         return Some(ClaimValue::Category("sea".into()));
     }
@@ -97,6 +98,13 @@ fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
             4 => ClaimValue::Quantity {
                 value: 200.0,
                 qualifier: Qualifier::AtLeast,
+                unit: None,
+            },
+            // Agrees with 6 (the same figure and qualifier) but is not the same value: a
+            // belief shows the value as its own claim gives it.
+            8 => ClaimValue::Quantity {
+                value: 300.0,
+                qualifier: Qualifier::Approximately,
                 unit: None,
             },
             5 => ClaimValue::Range {
