@@ -110,6 +110,11 @@ impl SqliteLog {
         // once per batch (measured: 62k -> 94k inserts/s of 700-byte rows, batches of 1,000).
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        // Reads of the database file go through a memory map (SQLite caps it at 2 GiB) instead
+        // of a copy per page: folding a 1M-event ledger into views took about 1 s less CPU.
+        // Writes still go through the WAL. The cost: an I/O error while reading surfaces as a
+        // SIGBUS instead of an error.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 31)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(LogError::Incompatible(format!(
@@ -257,23 +262,16 @@ impl SqliteLog {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![from, i64::try_from(max).unwrap_or(i64::MAX)], |r| {
-            Ok((
-                r.get::<_, u64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
+        let mut rows = stmt.query(params![from, i64::try_from(max).unwrap_or(i64::MAX)])?;
         let mut out = Vec::with_capacity(max.min(16_384));
-        for row in rows {
-            let (position, hash, bytes) = row?;
+        while let Some(r) = rows.next()? {
             // A stored hash of the wrong length is itself tampering; verification reports the
             // record as changed because no 32-byte hash can match.
-            let stored_hash = Some(to_hash(&hash).unwrap_or(Hash([0xff; 32])));
+            let hash = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
             out.push(StoredRecord {
-                position,
-                stored_hash,
-                bytes,
+                position: r.get(0)?,
+                stored_hash: Some(to_hash(hash).unwrap_or(Hash([0xff; 32]))),
+                bytes: r.get(2)?,
             });
         }
         Ok(out)

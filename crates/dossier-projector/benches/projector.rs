@@ -12,11 +12,16 @@
 //!   forecast resolutions. Entity counts scale with N, so the density per question stays the
 //!   same at every size.
 //! - **Rebuild**: [`dossier_projector::rebuild`] of the whole ledger into a fresh store, in a
-//!   child process doing nothing else: time, events/s, peak RSS (VmHWM) and the store's size.
+//!   child process doing nothing else: time, events/s, peak RSS (VmHWM, which includes the
+//!   ledger pages read through SQLite's memory map), peak anonymous memory (RssAnon, sampled)
+//!   and the store's size.
+//! - **Fold only** (`--fold-only LEDGER`): decodes a ledger into memory, then times folding it
+//!   into a projection engine alone (no store), to see the engine's share of a rebuild.
 //! - **Queries**: [`ViewStore::belief`] with full provenance on random questions, now and as
 //!   of random recorded times, and [`ViewStore::history`]: p50, p95, p99 and max.
 //!
-//! Usage: `cargo bench -p dossier-projector --bench projector [-- --events N] [--queries K]`.
+//! Usage: `cargo bench -p dossier-projector --bench projector [-- --events N] [--queries K]`;
+//! `-- --store PATH` queries an existing store without rebuilding.
 //! With `DOSSIER_BENCH_CACHE=DIR` the generated ledger is kept as `DIR/ledger-N.db` and reused
 //! by later runs.
 
@@ -595,19 +600,45 @@ fn build_ledger(path: &Path, n: usize) {
 
 use dossier_testkit::peak_rss_kib;
 
-/// In the child: rebuilds and prints `seconds applied peak_kib`.
+/// In the child: rebuilds and prints `seconds applied peak_kib peak_anon_kib`.
+///
+/// The peak RSS (VmHWM) counts the pages of the ledger that SQLite reads through a memory map
+/// (file-backed, shared with the page cache); the peak of anonymous memory (the process's own:
+/// engine, buffers, SQLite's cache) is sampled every 20 ms.
 fn rebuild_child(ledger: &Path, store: &Path) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_anon_kib());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak.max(rss_anon_kib())
+        })
+    };
     let log = SqliteLog::open(ledger).unwrap();
     let started = Instant::now();
     let progress = rt()
         .block_on(dossier_projector::rebuild(&log, store))
         .unwrap();
-    println!(
-        "{} {} {}",
-        started.elapsed().as_secs_f64(),
-        progress.applied,
-        peak_rss_kib()
-    );
+    let secs = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let anon = sampler.join().unwrap();
+    println!("{secs} {} {} {anon}", progress.applied, peak_rss_kib());
+}
+
+/// The process's anonymous resident memory now (`RssAnon`), in KiB; 0 where unknown.
+fn rss_anon_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// `--fold-only LEDGER`: decodes the whole ledger into memory, then times folding it into a
@@ -734,8 +765,8 @@ fn main() {
     let ledger_mb = std::fs::metadata(&ledger).map_or(0.0, |m| m.len() as f64 / 1e6);
 
     // Rebuild in a child process, for its peak memory.
-    let (store, secs, records, peak_kib) = match given_store {
-        Some(store) => (store, f64::NAN, 0, 0),
+    let (store, secs, records, peak_kib, anon_kib) = match given_store {
+        Some(store) => (store, f64::NAN, 0, 0, 0),
         None => {
             let store = dir.path().join("views.db");
             let exe = std::env::current_exe().unwrap();
@@ -755,7 +786,8 @@ fn main() {
             let secs: f64 = f.next().unwrap().parse().unwrap();
             let records: u64 = f.next().unwrap().parse().unwrap();
             let peak_kib: u64 = f.next().unwrap().parse().unwrap();
-            (store, secs, records, peak_kib)
+            let anon_kib: u64 = f.next().unwrap().parse().unwrap();
+            (store, secs, records, peak_kib, anon_kib)
         }
     };
     let store_mb = std::fs::metadata(&store).unwrap().len() as f64 / 1e6;
@@ -788,22 +820,24 @@ fn main() {
 
     println!("\n== rebuild (dossier_projector::rebuild into a fresh store, child process)");
     println!(
-        "{:>9} {:>9} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>9} {:>12}",
+        "{:>9} {:>9} {:>10} {:>11} {:>12} {:>10} {:>10} {:>11} {:>10} {:>9} {:>12}",
         "events",
         "records",
         "ledger MB",
         "rebuild s",
         "events/s",
         "peak RSS",
+        "anon peak",
         "store MB",
         "versions",
         "changes",
         "avg line B"
     );
     println!(
-        "{n:>9} {records:>9} {ledger_mb:>10.0} {secs:>11.1} {:>12.0} {:>6.0} MiB {store_mb:>11.0} {versions:>10} {changes:>9} {avg_belief:>12}",
+        "{n:>9} {records:>9} {ledger_mb:>10.0} {secs:>11.1} {:>12.0} {:>6.0} MiB {:>6.0} MiB {store_mb:>11.0} {versions:>10} {changes:>9} {avg_belief:>12}",
         n as f64 / secs,
-        peak_kib as f64 / 1024.0
+        peak_kib as f64 / 1024.0,
+        anon_kib as f64 / 1024.0
     );
 
     let mut rng = Rng(7);
