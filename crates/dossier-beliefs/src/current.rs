@@ -172,6 +172,43 @@ struct Scratch {
     /// Per class of value, in order of first appearance: its first valued claim (whose value
     /// is shown) and its best (indices into `valued`).
     firsts: Vec<(u32, usize, usize)>,
+    seen: Seen,
+}
+
+/// Counts distinct sources in a list without sorting it: a stamp per source, the judgment's
+/// number when last seen.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    stamps: Vec<u32>,
+    round: u32,
+}
+
+impl Seen {
+    /// The number of distinct sources in `speakers`, all below `sources`; `None` if one is not.
+    fn count_distinct(
+        &mut self,
+        speakers: impl Iterator<Item = Sx>,
+        sources: usize,
+    ) -> Option<usize> {
+        if self.stamps.len() < sources {
+            self.stamps.resize(sources, 0);
+        }
+        self.round = self.round.wrapping_add(1);
+        if self.round == 0 {
+            // Wrapped around: old stamps could collide with new rounds.
+            self.stamps.fill(0);
+            self.round = 1;
+        }
+        let mut n = 0;
+        for sx in speakers {
+            let stamp = self.stamps.get_mut(sx as usize)?;
+            if *stamp != self.round {
+                *stamp = self.round;
+                n += 1;
+            }
+        }
+        Some(n)
+    }
 }
 
 /// What [`Current::judge`] finds: the judgment-bearing parts of the belief and the number of
@@ -601,6 +638,7 @@ impl Current {
             speakers,
             parent,
             firsts,
+            seen,
         } = &mut *guard;
         valued.clear();
         active.clear();
@@ -722,7 +760,7 @@ impl Current {
         if !contradicting.is_empty() {
             supporting.retain(|m| contradicting.binary_search_by_key(&m.cx, |c| c.cx).is_err());
         }
-        let sources = self.independent(supporting, speakers, parent);
+        let sources = self.independent(supporting, speakers, parent, seen);
 
         // Rule 8: flags.
         let flags = rule8_flags(&Facts8 {
@@ -822,7 +860,16 @@ impl Current {
         claims: &[Member],
         speakers: &mut Vec<Sx>,
         parent: &mut Vec<usize>,
+        seen: &mut Seen,
     ) -> usize {
+        if !claims.iter().any(|m| m.linked) {
+            // No corroboration to follow: count distinct speakers without sorting.
+            if let Some(n) =
+                seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
+            {
+                return n;
+            }
+        }
         speakers.clear();
         speakers.extend(claims.iter().map(|m| m.speaker));
         speakers.sort_unstable();
