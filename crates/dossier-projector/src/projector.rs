@@ -867,6 +867,7 @@ fn write_ops(
 ) -> Result<(), Error> {
     // Whether the current page is being skipped (the store was not ours).
     let mut skipping = false;
+    let mut rows = EventRows::default();
     for batch in ops {
         for op in batch {
             match op {
@@ -882,6 +883,7 @@ fn write_ops(
                 }
                 _ if skipping => {}
                 Write::Abort => {
+                    rows.0.clear();
                     conn.execute_batch("ROLLBACK")?;
                     *open = false;
                 }
@@ -895,10 +897,6 @@ fn write_ops(
                     refs,
                     changes,
                 } => {
-                    conn.prepare_cached(
-                        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?
-                    .execute(params![seq, &hash.0[..], recorded, event_type, schema, body])?;
                     if let Some(deferred) = target.deferred_refs.as_deref_mut() {
                         deferred.extend(refs.iter().map(|&key| (key, seq)));
                     } else {
@@ -921,6 +919,17 @@ fn write_ops(
                             serde_json::to_string(&c.after)?
                         ])?;
                     }
+                    rows.push(
+                        conn,
+                        EventRow {
+                            seq,
+                            hash,
+                            recorded,
+                            event_type,
+                            schema,
+                            body,
+                        },
+                    )?;
                 }
                 Write::Lines {
                     seq,
@@ -928,6 +937,7 @@ fn write_ops(
                     lines,
                 } => write_lines(conn, seq, &recorded, &lines)?,
                 Write::Commit { seq, hash, digest } => {
+                    rows.flush(conn)?;
                     conn.execute(
                         "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
                          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -948,6 +958,63 @@ fn write_ops(
         }
     }
     Ok(())
+}
+
+/// A stored event's row (see [`Write::Event`]).
+struct EventRow {
+    seq: i64,
+    hash: Hash,
+    recorded: String,
+    event_type: String,
+    schema: u32,
+    body: String,
+}
+
+/// Event rows waiting to be inserted several per statement.
+#[derive(Default)]
+struct EventRows(Vec<EventRow>);
+
+impl EventRows {
+    /// Rows per statement.
+    const ROWS: usize = 64;
+
+    fn push(&mut self, conn: &Connection, row: EventRow) -> Result<(), Error> {
+        self.0.push(row);
+        if self.0.len() >= Self::ROWS {
+            self.flush(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows waiting (before a commit).
+    fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?)"; self.0.len()].join(", ")
+        );
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut i = 0;
+        for row in &self.0 {
+            let values: [&dyn rusqlite::ToSql; 6] = [
+                &row.seq,
+                &&row.hash.0[..],
+                &row.recorded,
+                &row.event_type,
+                &row.schema,
+                &row.body,
+            ];
+            for v in values {
+                i += 1;
+                st.raw_bind_parameter(i, v)?;
+            }
+        }
+        st.raw_execute()?;
+        self.0.clear();
+        Ok(())
+    }
 }
 
 /// Writes lines as the current rows and new versions, and the last seq of their recorded time,
