@@ -559,11 +559,19 @@ struct Decoded {
     /// `hash` in hex.
     hex: String,
     seq: u64,
-    prev: String,
-    /// `prev` as a hash, if it is one in lowercase hex (the record format).
-    prev_hash: Option<Hash>,
+    prev: Prev,
     recorded: String,
     domain: Option<DomainPart>,
+}
+
+/// What the decoding thread found of a record's `prev`.
+enum Prev {
+    /// It is the hash of the record before it in the page, which the decoding thread hashed
+    /// (so the link holds if that record was applied just before).
+    Follows,
+    /// Otherwise (the first record of a page, or a mismatch): `prev` as a hash, if it is one
+    /// in lowercase hex (the record format).
+    Hash(Option<Hash>),
 }
 
 /// The domain event of a [`Decoded`] record.
@@ -575,8 +583,9 @@ struct DomainPart {
     body: String,
 }
 
-/// Hashes and parses one record (no chain check: that needs the record before it).
-fn decode(rec: &StoredRecord) -> Result<Decoded, Error> {
+/// Hashes and parses one record; `before` is the hex hash of the record before it in the page
+/// (the chain check itself needs the record applied before it, see [`advance_in`]).
+fn decode(rec: &StoredRecord, before: Option<&str>) -> Result<Decoded, Error> {
     let seq = rec.position;
     let corrupt = |reason: String| Error::Corrupt { seq, reason };
     let hash = Hash::of_record(&rec.bytes);
@@ -594,19 +603,44 @@ fn decode(rec: &StoredRecord) -> Result<Decoded, Error> {
             body: body.to_owned(),
         })
     };
-    let lower_hex = view
-        .prev
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let prev = if before == Some(view.prev) {
+        Prev::Follows
+    } else {
+        let lower_hex = view
+            .prev
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        Prev::Hash(Hash::from_hex(view.prev).ok().filter(|_| lower_hex))
+    };
     Ok(Decoded {
         hash,
         hex: hash.to_hex(),
         seq: view.seq,
-        prev_hash: Hash::from_hex(view.prev).ok().filter(|_| lower_hex),
-        prev: view.prev.to_owned(),
+        prev,
         recorded: view.recorded.to_owned(),
         domain,
     })
+}
+
+/// Decodes records in order, each with the hash of the one before it.
+struct Decoder {
+    /// The hex hash of the record decoded last, if it decoded.
+    before: Option<String>,
+}
+
+impl Decoder {
+    fn decode(&mut self, rec: &StoredRecord) -> Result<Decoded, Error> {
+        let d = decode(rec, self.before.as_deref());
+        match &d {
+            Ok(d) => {
+                let before = self.before.get_or_insert_with(String::new);
+                before.clear();
+                before.push_str(&d.hex);
+            }
+            Err(_) => self.before = None,
+        }
+        d
+    }
 }
 
 /// Records decoded per message between the decoding and the applying thread.
@@ -620,21 +654,25 @@ fn for_each_decoded(
     mut f: impl FnMut(&StoredRecord, Result<Decoded, Error>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if page.len() <= DECODE_CHUNK {
-        return page.iter().try_for_each(|rec| f(rec, decode(rec)));
+        let mut decoder = Decoder { before: None };
+        return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
     }
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(8);
-        let decoder = std::thread::Builder::new().name("views-decode".into());
-        let spawned = decoder.spawn_scoped(scope, move || {
+        let thread = std::thread::Builder::new().name("views-decode".into());
+        let spawned = thread.spawn_scoped(scope, move || {
+            let mut decoder = Decoder { before: None };
             for chunk in page.chunks(DECODE_CHUNK) {
-                if tx.send(chunk.iter().map(decode).collect()).is_err() {
+                let decoded = chunk.iter().map(|rec| decoder.decode(rec)).collect();
+                if tx.send(decoded).is_err() {
                     break; // the applying side stopped
                 }
             }
         });
         if spawned.is_err() {
             // No thread to be had: decode here.
-            return page.iter().try_for_each(|rec| f(rec, decode(rec)));
+            let mut decoder = Decoder { before: None };
+            return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
         }
         for chunk in page.chunks(DECODE_CHUNK) {
             let decoded = rx.recv().map_err(|_| Error::Corrupt {
@@ -693,12 +731,17 @@ fn advance_in(
             reason: format!("the record says it is seq {}", d.seq),
         });
     }
-    if d.prev_hash != Some(*last_hash) {
+    let linked = match d.prev {
+        // The record before it in the page was the one applied just before (seq - 1).
+        Prev::Follows => true,
+        Prev::Hash(prev) => prev == Some(*last_hash),
+    };
+    if !linked {
+        let prev = RecordView::parse(&rec.bytes).map_or_else(|_| "?".into(), |v| v.prev.to_owned());
         return Err(Error::BrokenChain {
             seq,
             reason: format!(
-                "its prev is {}, but record {} hashes to {}",
-                d.prev,
+                "its prev is {prev}, but record {} hashes to {}",
                 seq - 1,
                 last_hash.to_hex()
             ),
