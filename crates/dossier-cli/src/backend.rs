@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
 use dossier_jetstream::JetStreamLog;
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
+
+use crate::exit::CliResult;
 
 /// Either backend, behind one [`EventLog`].
 #[derive(Debug)]
@@ -22,6 +25,22 @@ macro_rules! each {
             Backend::JetStream($log) => $body,
         }
     };
+}
+
+impl Backend {
+    /// Prepares the backend for a reader that folds the whole ledger (the projector): the
+    /// SQLite file is read through a memory map ([`SqliteLog::map_reads`]); nothing changes on
+    /// JetStream.
+    ///
+    /// # Errors
+    /// If SQLite refuses the setting.
+    pub fn for_folding(self) -> CliResult<Self> {
+        if let Backend::Sqlite(log) = &self {
+            log.map_reads()
+                .context("setting up memory-mapped reads of the ledger")?;
+        }
+        Ok(self)
+    }
 }
 
 impl EventLog for Backend {

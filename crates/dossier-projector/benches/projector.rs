@@ -619,6 +619,8 @@ fn rebuild_child(ledger: &Path, store: &Path) {
         })
     };
     let log = SqliteLog::open(ledger).unwrap();
+    // As `dossier views rebuild` does (`Backend::for_folding`).
+    log.map_reads().unwrap();
     let started = Instant::now();
     let progress = rt()
         .block_on(dossier_projector::rebuild(&log, store))
@@ -647,6 +649,7 @@ fn fold_only(ledger: &Path) {
     use dossier_chain::RecordView;
     use dossier_log::EventLog as _;
     let log = SqliteLog::open(ledger).unwrap();
+    log.map_reads().unwrap();
     let rt = rt();
     let mut events = Vec::new();
     let mut from = 1;
@@ -797,6 +800,7 @@ fn main() {
     // (without writing) before it follows the ledger again.
     let reopen_secs = if rebuilt {
         let log = SqliteLog::open(&ledger).unwrap();
+        log.map_reads().unwrap();
         let t0 = Instant::now();
         let p = rt()
             .block_on(dossier_projector::Projector::open(&log, &store))
@@ -855,7 +859,9 @@ fn main() {
         peak_kib as f64 / 1024.0,
         anon_kib as f64 / 1024.0
     );
-    println!("restart: Projector::open on the rebuilt store (refolds the ledger, writes nothing): {reopen_secs:.1} s");
+    println!(
+        "restart: Projector::open on the rebuilt store (refolds the ledger, writes nothing): {reopen_secs:.1} s"
+    );
 
     let mut rng = Rng(7);
     let mut now = Vec::with_capacity(queries);

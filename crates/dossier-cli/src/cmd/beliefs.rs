@@ -27,7 +27,7 @@ pub fn projector_error(e: ProjectorError) -> CliError {
 
 /// Brings the views up to date from the ledger and opens them for reading.
 async fn fresh_views(home: &Home) -> CliResult<(ViewStore, Progress)> {
-    let log = home.open_log().await?;
+    let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
     let progress = dossier_projector::catch_up(&log, &path)
         .await
@@ -533,7 +533,7 @@ pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
 
 /// `dossier views`.
 pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
-    let log = home.open_log().await?;
+    let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
     let (json_out, rebuilt) = match cmd {
         ViewsCommand::Status { json } => (*json, false),

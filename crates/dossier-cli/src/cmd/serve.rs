@@ -32,7 +32,7 @@ pub(super) async fn shutdown_signal() {
 /// `dossier serve`: the projector in this process, on whatever backend the data directory
 /// (or `--nats`) selects.
 pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
-    let log = home.open_log().await?;
+    let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
     if !args.quiet {
         eprintln!(
