@@ -82,7 +82,8 @@ pub struct Projector {
     /// The identity of the file opened, to notice a swap by [`rebuild`].
     file_id: Option<(u64, u64)>,
     /// While [`rebuild`] builds a store aside: the reference keys, kept here instead of
-    /// inserted at random places in `refs`, and written in key order at the end.
+    /// inserted at random places in `refs`, and written in key order at the end. (Meanwhile
+    /// only line versions are written; the current lines are taken from them at the end.)
     deferred_refs: Option<Vec<(i64, i64)>>,
 }
 
@@ -914,7 +915,8 @@ fn write_ops(
 ) -> Result<(), Error> {
     // Whether the current page is being skipped (the store was not ours).
     let mut skipping = false;
-    let mut rows = EventRows::default();
+    let mut events = Batched::<EventRow>::default();
+    let mut history = Batched::<HistoryRow>::default();
     for batch in ops {
         for op in batch {
             match op {
@@ -930,7 +932,8 @@ fn write_ops(
                 }
                 _ if skipping => {}
                 Write::Abort => {
-                    rows.0.clear();
+                    events.0.clear();
+                    history.0.clear();
                     conn.execute_batch("ROLLBACK")?;
                     *open = false;
                 }
@@ -954,19 +957,19 @@ fn write_ops(
                             add_ref.execute(params![key, seq])?;
                         }
                     }
-                    // The rest of a change is the event's (see `ViewStore::history`).
-                    let mut add_change = conn.prepare_cached(
-                        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES (?1, ?2, ?3, ?4)",
-                    )?;
-                    for c in &changes {
-                        add_change.execute(params![
-                            c.question.as_str(),
-                            seq,
-                            c.reason,
-                            serde_json::to_string(&c.after)?
-                        ])?;
+                    for c in changes {
+                        let after = serde_json::to_string(&c.after)?;
+                        history.push(
+                            conn,
+                            HistoryRow {
+                                question: c.question,
+                                seq,
+                                reason: c.reason,
+                                after,
+                            },
+                        )?;
                     }
-                    rows.push(
+                    events.push(
                         conn,
                         EventRow {
                             seq,
@@ -982,9 +985,15 @@ fn write_ops(
                     seq,
                     recorded,
                     lines,
-                } => write_lines(conn, seq, &recorded, &lines)?,
+                } => {
+                    // While a rebuild builds aside, only the versions are written; the current
+                    // rows are taken from them at the end.
+                    let current = target.deferred_refs.is_none();
+                    write_lines(conn, seq, &recorded, &lines, current)?;
+                }
                 Write::Commit { seq, hash, digest } => {
-                    rows.flush(conn)?;
+                    events.flush(conn)?;
+                    history.flush(conn)?;
                     conn.execute(
                         "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
                          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -1007,6 +1016,16 @@ fn write_ops(
     Ok(())
 }
 
+/// A row inserted several per statement by [`Batched`].
+trait Row {
+    /// `INSERT … INTO table (columns) VALUES`: the statement before its value lists.
+    const INSERT: &'static str;
+    /// The value list of one row, e.g. `(?, ?)`.
+    const VALUES: &'static str;
+    /// Binds the row's values from parameter `*at + 1` on, advancing `at`.
+    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()>;
+}
+
 /// A stored event's row (see [`Write::Event`]).
 struct EventRow {
     seq: i64,
@@ -1017,15 +1036,74 @@ struct EventRow {
     body: String,
 }
 
-/// Event rows waiting to be inserted several per statement.
-#[derive(Default)]
-struct EventRows(Vec<EventRow>);
+impl Row for EventRow {
+    const INSERT: &'static str =
+        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES";
+    const VALUES: &'static str = "(?, ?, ?, ?, ?, ?)";
+    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
+        let values: [&dyn rusqlite::ToSql; 6] = [
+            &self.seq,
+            &&self.hash.0[..],
+            &self.recorded,
+            &self.event_type,
+            &self.schema,
+            &self.body,
+        ];
+        bind_all(st, at, &values)
+    }
+}
 
-impl EventRows {
+/// A change of belief as stored: the rest is the event's (see `ViewStore::history`).
+struct HistoryRow {
+    question: EntityId,
+    seq: i64,
+    reason: String,
+    /// The belief after, as JSON.
+    after: String,
+}
+
+impl Row for HistoryRow {
+    const INSERT: &'static str =
+        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES";
+    const VALUES: &'static str = "(?, ?, ?, ?)";
+    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
+        let values: [&dyn rusqlite::ToSql; 4] = [
+            &self.question.as_str(),
+            &self.seq,
+            &self.reason,
+            &self.after,
+        ];
+        bind_all(st, at, &values)
+    }
+}
+
+fn bind_all(
+    st: &mut rusqlite::Statement<'_>,
+    at: &mut usize,
+    values: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    for v in values {
+        *at += 1;
+        st.raw_bind_parameter(*at, v)?;
+    }
+    Ok(())
+}
+
+/// Rows waiting to be inserted [`Batched::ROWS`] per statement: fewer statements for the
+/// million rows of a rebuild.
+struct Batched<R>(Vec<R>);
+
+impl<R> Default for Batched<R> {
+    fn default() -> Self {
+        Batched(Vec::new())
+    }
+}
+
+impl<R: Row> Batched<R> {
     /// Rows per statement.
     const ROWS: usize = 64;
 
-    fn push(&mut self, conn: &Connection, row: EventRow) -> Result<(), Error> {
+    fn push(&mut self, conn: &Connection, row: R) -> Result<(), Error> {
         self.0.push(row);
         if self.0.len() >= Self::ROWS {
             self.flush(conn)?;
@@ -1038,25 +1116,11 @@ impl EventRows {
         if self.0.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?)"; self.0.len()].join(", ")
-        );
+        let sql = format!("{} {}", R::INSERT, vec![R::VALUES; self.0.len()].join(", "));
         let mut st = conn.prepare_cached(&sql)?;
-        let mut i = 0;
+        let mut at = 0;
         for row in &self.0 {
-            let values: [&dyn rusqlite::ToSql; 6] = [
-                &row.seq,
-                &&row.hash.0[..],
-                &row.recorded,
-                &row.event_type,
-                &row.schema,
-                &row.body,
-            ];
-            for v in values {
-                i += 1;
-                st.raw_bind_parameter(i, v)?;
-            }
+            row.bind(&mut st, &mut at)?;
         }
         st.raw_execute()?;
         self.0.clear();
@@ -1071,6 +1135,7 @@ fn write_lines(
     seq: i64,
     recorded: &str,
     lines: &[BeliefLine],
+    current_rows: bool,
 ) -> Result<(), Error> {
     let mut current = tx.prepare_cached(
         "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
@@ -1082,7 +1147,9 @@ fn write_lines(
     for line in lines {
         let json = serde_json::to_string(line)?;
         let q = line.question.id.as_str();
-        current.execute(params![q, seq, recorded, json])?;
+        if current_rows {
+            current.execute(params![q, seq, recorded, json])?;
+        }
         version.execute(params![q, seq, recorded, json])?;
     }
     tx.prepare_cached(
@@ -1301,6 +1368,12 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         refs.sort_unstable();
         refs.dedup();
         insert_sorted_refs(&mut p.conn, &refs)?;
+        // Each question's current line is its latest version (SQLite takes the bare columns
+        // from the row holding the maximum).
+        p.conn.execute_batch(
+            "INSERT INTO beliefs (question, seq, recorded, line)
+             SELECT question, MAX(seq), recorded, line FROM belief_versions GROUP BY question",
+        )?;
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
         let Projector { conn, engine, .. } = p;
