@@ -1053,6 +1053,20 @@ impl Row for EventRow {
     }
 }
 
+/// A stored event's reference key (see [`crate::refs`]).
+struct RefRow {
+    key: i64,
+    seq: i64,
+}
+
+impl Row for RefRow {
+    const INSERT: &'static str = "INSERT INTO refs (key, seq) VALUES";
+    const VALUES: &'static str = "(?, ?)";
+    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
+        bind_all(st, at, &[&self.key, &self.seq])
+    }
+}
+
 /// A change of belief as stored: the rest is the event's (see `ViewStore::history`).
 struct HistoryRow {
     question: EntityId,
@@ -1417,28 +1431,12 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
 /// Inserts reference keys, sorted, in one transaction: rows go to the end of the table's
 /// b-tree, several per statement.
 fn insert_sorted_refs(conn: &mut Connection, refs: &[(i64, i64)]) -> Result<(), Error> {
-    const ROWS: usize = 128;
-    let statement = |rows: usize| {
-        let values = vec!["(?, ?)"; rows].join(", ");
-        format!("INSERT INTO refs (key, seq) VALUES {values}")
-    };
     let tx = conn.transaction()?;
-    {
-        let mut full = tx.prepare(&statement(ROWS))?;
-        let mut chunks = refs.chunks_exact(ROWS);
-        for chunk in &mut chunks {
-            full.execute(rusqlite::params_from_iter(
-                chunk.iter().flat_map(|&(key, seq)| [key, seq]),
-            ))?;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            tx.prepare(&statement(rest.len()))?
-                .execute(rusqlite::params_from_iter(
-                    rest.iter().flat_map(|&(key, seq)| [key, seq]),
-                ))?;
-        }
+    let mut batch = Batched::default();
+    for &(key, seq) in refs {
+        batch.push(&tx, RefRow { key, seq })?;
     }
+    batch.flush(&tx)?;
     tx.commit()?;
     Ok(())
 }
