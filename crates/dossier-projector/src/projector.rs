@@ -277,7 +277,7 @@ impl Projector {
         // The writer takes the connection; an in-memory placeholder stands in until it is
         // joined (a stopped projector never touches it).
         let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
-        let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(16);
+        let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(64);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
         let mut deferred = self.deferred_refs.take();
@@ -663,7 +663,7 @@ fn for_each_decoded(
         return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
     }
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(64);
         let thread = std::thread::Builder::new().name("views-decode".into());
         let spawned = thread.spawn_scoped(scope, move || {
             let mut decoder = Decoder { before: None };
