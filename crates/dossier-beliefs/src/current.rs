@@ -336,8 +336,17 @@ impl Current {
         ix
     }
 
-    fn ids<'a>(&'a self, list: Option<&'a Vec<Cx>>) -> impl Iterator<Item = &'a EntityId> + 'a {
-        list.into_iter()
+    /// The claims listed for an interned id (by source or by report), in the order recorded.
+    fn listed<'a>(
+        &'a self,
+        index: &HashMap<EntityId, u32>,
+        lists: &'a [Vec<Cx>],
+        id: &EntityId,
+    ) -> impl Iterator<Item = &'a EntityId> + 'a {
+        index
+            .get(id)
+            .and_then(|&ix| lists.get(ix as usize))
+            .into_iter()
             .flatten()
             .map(|&cx| &self.claims[cx as usize].id)
     }
@@ -347,11 +356,7 @@ impl Current {
         &'a self,
         id: &EntityId,
     ) -> impl Iterator<Item = &'a EntityId> + 'a {
-        let list = self
-            .source_ix
-            .get(id)
-            .and_then(|&sx| self.by_source.get(sx as usize));
-        self.ids(list)
+        self.listed(&self.source_ix, &self.by_source, id)
     }
 
     /// The claims of a report, in the order recorded.
@@ -359,11 +364,7 @@ impl Current {
         &'a self,
         id: &EntityId,
     ) -> impl Iterator<Item = &'a EntityId> + 'a {
-        let list = self
-            .report_ix
-            .get(id)
-            .and_then(|&rx| self.by_report.get(rx as usize));
-        self.ids(list)
+        self.listed(&self.report_ix, &self.by_report, id)
     }
 
     fn question(&mut self, id: &EntityId) -> u32 {

@@ -598,7 +598,7 @@ fn build_ledger(path: &Path, n: usize) {
     );
 }
 
-use dossier_testkit::peak_rss_kib;
+use dossier_testkit::{peak_rss_kib, rss_anon_kib};
 
 /// In the child: rebuilds and prints `seconds applied peak_kib peak_anon_kib`.
 ///
@@ -629,18 +629,6 @@ fn rebuild_child(ledger: &Path, store: &Path) {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let anon = sampler.join().unwrap();
     println!("{secs} {} {} {anon}", progress.applied, peak_rss_kib());
-}
-
-/// The process's anonymous resident memory now (`RssAnon`), in KiB; 0 where unknown.
-fn rss_anon_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// `--fold-only LEDGER`: decodes the whole ledger into memory, then times folding it into a

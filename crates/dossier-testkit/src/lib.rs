@@ -112,11 +112,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// file does not exist). Benchmarks run the measured work in a child process and print this.
 #[must_use]
 pub fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// This process's anonymous resident memory now in KiB (`RssAnon`; 0 where unknown): its own
+/// memory, without the file pages it maps. Sampled by benchmarks whose peak RSS would count a
+/// memory-mapped file.
+#[must_use]
+pub fn rss_anon_kib() -> u64 {
+    status_kib("RssAnon:")
+}
+
+/// A `… kB` field of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
