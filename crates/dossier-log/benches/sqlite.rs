@@ -80,6 +80,9 @@ fn append_dossier(dir: &Path, batch: usize, total: usize, optimistic: bool) -> (
 fn append_raw(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
     let path = dir.join(format!("raw-{batch}.db"));
     let conn = Connection::open(&path).expect("open");
+    // The ledger's page size (`SqliteLog::open`).
+    conn.pragma_update(None, "page_size", 16_384)
+        .expect("page size");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
     conn.pragma_update(None, "synchronous", "FULL")

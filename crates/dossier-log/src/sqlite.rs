@@ -102,6 +102,11 @@ impl SqliteLog {
     fn open_once(path: &Path) -> Result<SqliteLog, LogError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        // 16 KiB pages for a new ledger (an existing one keeps its own; this must come before
+        // WAL is switched on): about 20 records per page instead of 5, fewer pages for the
+        // event-id index to dirty. Publishing in batches of 999 measured 55-65k -> 81-85k
+        // events/s in alternating runs.
+        conn.pragma_update(None, "page_size", 16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // The event-id index takes random inserts, so nearly every event dirties an index
