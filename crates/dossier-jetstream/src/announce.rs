@@ -111,10 +111,9 @@ pub(crate) async fn ensure_checkpoint_stream(
             }
             s
         }
-        Err(e) if crate::log::is_not_found(&e) => js
-            .create_stream(wanted)
-            .await
-            .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?,
+        Err(e) if crate::log::is_not_found(&e) => {
+            crate::log::create_stream_ready(js, wanted, cfg.request_timeout).await?
+        }
         Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
     };
     Ok(stream)

@@ -104,6 +104,10 @@ struct ApiError {
     description: String,
 }
 
+/// The code of the answer a server gives when nothing took the publish ("no responders"):
+/// nothing was stored.
+const NO_RESPONDERS: u64 = 503;
+
 #[derive(Deserialize)]
 struct Ack {
     #[serde(default)]
@@ -144,10 +148,7 @@ impl JetStreamLog {
                 return Err(JetStreamError::NoLedger { stream: name });
             }
             Err(e) if is_not_found(&e) => {
-                let created = js
-                    .create_stream(wanted)
-                    .await
-                    .map_err(|e| JetStreamError::Api(format!("creating stream {name}: {e}")))?;
+                let created = create_stream_ready(&js, wanted, cfg.request_timeout).await?;
                 // The auditor's checkpoint stream is created with the ledger, by whoever may
                 // create streams, so that the auditor's role needs no right to create any.
                 crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
@@ -170,15 +171,22 @@ impl JetStreamLog {
         let bucket = match js.get_object_store(cfg.bucket()).await {
             Ok(b) => b,
             Err(_) => {
-                js.create_object_store(jetstream::object_store::Config {
-                    bucket: cfg.bucket(),
-                    description: Some("dossier report texts, named by BLAKE3 hash".into()),
-                    num_replicas: cfg.replicas,
-                    storage: stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket())))?
+                let bucket = js
+                    .create_object_store(jetstream::object_store::Config {
+                        bucket: cfg.bucket(),
+                        description: Some("dossier report texts, named by BLAKE3 hash".into()),
+                        num_replicas: cfg.replicas,
+                        storage: stream::StorageType::File,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| {
+                        JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket()))
+                    })?;
+                // An object store is the stream `OBJ_<bucket>`.
+                wait_until_ready(&js, &format!("OBJ_{}", cfg.bucket()), cfg.request_timeout)
+                    .await?;
+                bucket
             }
         };
         let index = std::sync::Arc::new(Index::open(&cfg.index_path)?);
@@ -431,6 +439,15 @@ impl JetStreamLog {
             .await
             .map_err(|_| api("no answer to the batch commit"))?
             .ok_or_else(|| api("the connection closed before the batch commit was answered"))?;
+        if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Ok(Ack {
+                error: Some(ApiError {
+                    err_code: NO_RESPONDERS,
+                    description: "no stream took the batch (no responders)".into(),
+                }),
+                seq: 0,
+            });
+        }
         let ack: Ack = serde_json::from_slice(&reply.payload)
             .map_err(|e| api(format!("batch answer: {e}")))?;
         // The start of the batch was answered before its commit; a refusal there (for example,
@@ -551,15 +568,41 @@ impl JetStreamLog {
             for c in *contents {
                 let name = Hash::of_bytes(c).to_hex();
                 if self.bucket.info(&name).await.is_err() {
-                    let mut data: &[u8] = c;
-                    self.bucket
-                        .put(name.as_str(), &mut data)
-                        .await
-                        .map_err(api)?;
+                    self.put_content(&name, c).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Puts one text into the content store. On a cluster, a bucket created moments ago (by
+    /// `dossier init` on another connection) may not yet be known to the server this
+    /// connection publishes through, which then answers that no stream takes the subject; such
+    /// a refused publish is retried a few times, for about 3 s in all. The put is idempotent:
+    /// the object's name is its content hash.
+    async fn put_content(&self, name: &str, content: &[u8]) -> Result<(), AppendError> {
+        use jetstream::object_store::PutErrorKind;
+        let mut wait = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            let mut data: &[u8] = content;
+            match self.bucket.put(name, &mut data).await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if attempt < 6
+                        && matches!(
+                            e.kind(),
+                            PutErrorKind::PublishChunks | PutErrorKind::PublishMetadata
+                        ) =>
+                {
+                    tracing::debug!(error = %e, attempt, "content store refused a put; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(api(e).into()),
+            }
+        }
     }
 
     /// Awaits a pipelined batch's commit and turns it into a receipt; the batch is then indexed
@@ -786,6 +829,72 @@ fn with_tls_hint(reason: String, cfg: &JetStreamConfig) -> String {
     format!("{reason} ({hint})")
 }
 
+/// Creates a stream and waits until it is ready (see [`wait_until_ready`]). A creation that
+/// timed out, or found JetStream unavailable (a cluster that has just formed may still be
+/// settling its meta leader), is tried again, twice; creating a stream that exists with the
+/// same settings succeeds, so a retry after a late success is harmless.
+pub(crate) async fn create_stream_ready(
+    js: &jetstream::Context,
+    wanted: stream::Config,
+    limit: Duration,
+) -> Result<stream::Stream, JetStreamError> {
+    use jetstream::context::CreateStreamErrorKind;
+    let name = wanted.name.clone();
+    let mut attempt = 0;
+    let created = loop {
+        match js.create_stream(wanted.clone()).await {
+            Ok(s) => break s,
+            Err(e)
+                if attempt < 2
+                    && matches!(
+                        e.kind(),
+                        CreateStreamErrorKind::TimedOut
+                            | CreateStreamErrorKind::JetStreamUnavailable
+                    ) =>
+            {
+                tracing::debug!(error = %e, attempt, "creating stream {name}; retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+            }
+            Err(e) => {
+                return Err(JetStreamError::Api(format!("creating stream {name}: {e}")));
+            }
+        }
+    };
+    wait_until_ready(js, &name, limit).await?;
+    Ok(created)
+}
+
+/// Waits, up to `limit`, until a stream just created has a leader and all its replicas are
+/// current. Until then, on a cluster, a server that has not applied the stream's assignment
+/// yet answers a publish with "no responders" (seen as an empty answer to the genesis batch,
+/// or an object store put refused right after `dossier init`). On a single server the stream is
+/// ready at once. After `limit` it returns anyway: the first publish then reports what is wrong.
+pub(crate) async fn wait_until_ready(
+    js: &jetstream::Context,
+    name: &str,
+    limit: Duration,
+) -> Result<(), JetStreamError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut stream = js
+            .get_stream(name)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
+        let ready = info.cluster.as_ref().is_none_or(|c| {
+            c.leader.is_some() && c.replicas.iter().all(|p| p.current && !p.offline)
+        });
+        if ready || Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
@@ -888,20 +997,34 @@ impl EventLog for JetStreamLog {
     ) -> Result<AppendReceipt, AppendError> {
         let mark = self.prepare(expected, &[(records, contents)]).await?;
         dossier_log::fault::point("before-commit");
-        let answer = match self.mode {
-            BatchMode::Atomic => self.publish_atomic(expected, records).await,
-            BatchMode::Sequential => self.publish_sequential(expected, records).await,
-        };
-        let ack = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                // No answer: the batch may or may not have been stored.
-                if self.landed(expected, records).await? {
-                    Ack {
-                        error: None,
-                        seq: expected + records.len() as u64,
+        // On a cluster, a stream created moments ago may not yet be known to the server this
+        // connection publishes through; it answers "no responders" and stores nothing. Such a
+        // batch is published again, a few times over about 3 s (the head precondition would
+        // refuse it if anything had been stored).
+        let mut wait = Duration::from_millis(50);
+        let ack = loop {
+            let answer = match self.mode {
+                BatchMode::Atomic => self.publish_atomic(expected, records).await,
+                BatchMode::Sequential => self.publish_sequential(expected, records).await,
+            };
+            match answer {
+                Ok(Ack {
+                    error: Some(ApiError { err_code, .. }),
+                    ..
+                }) if err_code == NO_RESPONDERS && wait < Duration::from_secs(2) => {
+                    tracing::debug!("no stream took the batch yet; publishing it again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Ok(a) => break a,
+                Err(e) => {
+                    // No answer: the batch may or may not have been stored.
+                    if self.landed(expected, records).await? {
+                        break Ack {
+                            error: None,
+                            seq: expected + records.len() as u64,
+                        };
                     }
-                } else {
                     return Err(e);
                 }
             }
