@@ -9,6 +9,7 @@ use dossier_beliefs::{BeliefChange, BeliefLine, Engine, Recorded};
 use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord, control};
 use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId, Timestamp};
+use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
 use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
@@ -915,8 +916,8 @@ fn write_ops(
 ) -> Result<(), Error> {
     // Whether the current page is being skipped (the store was not ours).
     let mut skipping = false;
-    let mut events = Batched::<EventRow>::default();
-    let mut history = Batched::<HistoryRow>::default();
+    let mut events = events_batch();
+    let mut history = history_batch();
     for batch in ops {
         for op in batch {
             match op {
@@ -932,8 +933,8 @@ fn write_ops(
                 }
                 _ if skipping => {}
                 Write::Abort => {
-                    events.0.clear();
-                    history.0.clear();
+                    events.clear();
+                    history.clear();
                     conn.execute_batch("ROLLBACK")?;
                     *open = false;
                 }
@@ -961,24 +962,24 @@ fn write_ops(
                         let after = serde_json::to_string(&c.after)?;
                         history.push(
                             conn,
-                            HistoryRow {
-                                question: c.question,
-                                seq,
-                                reason: c.reason,
-                                after,
-                            },
+                            [
+                                Value::Text(c.question.as_str().to_owned()),
+                                Value::Integer(seq),
+                                Value::Text(c.reason),
+                                Value::Text(after),
+                            ],
                         )?;
                     }
                     events.push(
                         conn,
-                        EventRow {
-                            seq,
-                            hash,
-                            recorded,
-                            event_type,
-                            schema,
-                            body,
-                        },
+                        [
+                            Value::Integer(seq),
+                            Value::Blob(hash.0.to_vec()),
+                            Value::Text(recorded),
+                            Value::Text(event_type),
+                            Value::Integer(i64::from(schema)),
+                            Value::Text(body),
+                        ],
                     )?;
                 }
                 Write::Lines {
@@ -1016,130 +1017,72 @@ fn write_ops(
     Ok(())
 }
 
-/// A row inserted several per statement by [`Batched`].
-trait Row {
+/// Rows waiting to be inserted [`Batched::ROWS`] per statement into one table: fewer
+/// statements for the million rows of a rebuild.
+struct Batched {
     /// `INSERT … INTO table (columns) VALUES`: the statement before its value lists.
-    const INSERT: &'static str;
+    insert: &'static str,
     /// The value list of one row, e.g. `(?, ?)`.
-    const VALUES: &'static str;
-    /// Binds the row's values from parameter `*at + 1` on, advancing `at`.
-    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()>;
+    row: &'static str,
+    /// The rows' values, one after another.
+    values: Vec<Value>,
+    rows: usize,
 }
 
-/// A stored event's row (see [`Write::Event`]).
-struct EventRow {
-    seq: i64,
-    hash: Hash,
-    recorded: String,
-    event_type: String,
-    schema: u32,
-    body: String,
-}
-
-impl Row for EventRow {
-    const INSERT: &'static str =
-        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES";
-    const VALUES: &'static str = "(?, ?, ?, ?, ?, ?)";
-    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
-        let values: [&dyn rusqlite::ToSql; 6] = [
-            &self.seq,
-            &&self.hash.0[..],
-            &self.recorded,
-            &self.event_type,
-            &self.schema,
-            &self.body,
-        ];
-        bind_all(st, at, &values)
-    }
-}
-
-/// A stored event's reference key (see [`crate::refs`]).
-struct RefRow {
-    key: i64,
-    seq: i64,
-}
-
-impl Row for RefRow {
-    const INSERT: &'static str = "INSERT INTO refs (key, seq) VALUES";
-    const VALUES: &'static str = "(?, ?)";
-    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
-        bind_all(st, at, &[&self.key, &self.seq])
-    }
-}
-
-/// A change of belief as stored: the rest is the event's (see `ViewStore::history`).
-struct HistoryRow {
-    question: EntityId,
-    seq: i64,
-    reason: String,
-    /// The belief after, as JSON.
-    after: String,
-}
-
-impl Row for HistoryRow {
-    const INSERT: &'static str =
-        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES";
-    const VALUES: &'static str = "(?, ?, ?, ?)";
-    fn bind(&self, st: &mut rusqlite::Statement<'_>, at: &mut usize) -> rusqlite::Result<()> {
-        let values: [&dyn rusqlite::ToSql; 4] = [
-            &self.question.as_str(),
-            &self.seq,
-            &self.reason,
-            &self.after,
-        ];
-        bind_all(st, at, &values)
-    }
-}
-
-fn bind_all(
-    st: &mut rusqlite::Statement<'_>,
-    at: &mut usize,
-    values: &[&dyn rusqlite::ToSql],
-) -> rusqlite::Result<()> {
-    for v in values {
-        *at += 1;
-        st.raw_bind_parameter(*at, v)?;
-    }
-    Ok(())
-}
-
-/// Rows waiting to be inserted [`Batched::ROWS`] per statement: fewer statements for the
-/// million rows of a rebuild.
-struct Batched<R>(Vec<R>);
-
-impl<R> Default for Batched<R> {
-    fn default() -> Self {
-        Batched(Vec::new())
-    }
-}
-
-impl<R: Row> Batched<R> {
+impl Batched {
     /// Rows per statement.
     const ROWS: usize = 64;
 
-    fn push(&mut self, conn: &Connection, row: R) -> Result<(), Error> {
-        self.0.push(row);
-        if self.0.len() >= Self::ROWS {
+    fn new(insert: &'static str, row: &'static str) -> Self {
+        Batched {
+            insert,
+            row,
+            values: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    fn push<const N: usize>(&mut self, conn: &Connection, row: [Value; N]) -> Result<(), Error> {
+        self.values.extend(row);
+        self.rows += 1;
+        if self.rows >= Self::ROWS {
             self.flush(conn)?;
         }
         Ok(())
     }
 
+    /// Forgets the rows waiting (the page is rolled back).
+    fn clear(&mut self) {
+        self.values.clear();
+        self.rows = 0;
+    }
+
     /// Inserts the rows waiting (before a commit).
     fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
-        if self.0.is_empty() {
+        if self.rows == 0 {
             return Ok(());
         }
-        let sql = format!("{} {}", R::INSERT, vec![R::VALUES; self.0.len()].join(", "));
-        let mut st = conn.prepare_cached(&sql)?;
-        let mut at = 0;
-        for row in &self.0 {
-            row.bind(&mut st, &mut at)?;
-        }
-        st.raw_execute()?;
-        self.0.clear();
+        let sql = format!("{} {}", self.insert, vec![self.row; self.rows].join(", "));
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(self.values.drain(..)))?;
+        self.rows = 0;
         Ok(())
     }
+}
+
+fn events_batch() -> Batched {
+    Batched::new(
+        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES",
+        "(?, ?, ?, ?, ?, ?)",
+    )
+}
+
+fn history_batch() -> Batched {
+    // The rest of a change is the event's (see `ViewStore::history`).
+    Batched::new(
+        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES",
+        "(?, ?, ?, ?)",
+    )
 }
 
 /// Writes lines as the current rows and new versions, and the last seq of their recorded time,
@@ -1432,9 +1375,9 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
 /// b-tree, several per statement.
 fn insert_sorted_refs(conn: &mut Connection, refs: &[(i64, i64)]) -> Result<(), Error> {
     let tx = conn.transaction()?;
-    let mut batch = Batched::default();
+    let mut batch = Batched::new("INSERT INTO refs (key, seq) VALUES", "(?, ?)");
     for &(key, seq) in refs {
-        batch.push(&tx, RefRow { key, seq })?;
+        batch.push(&tx, [Value::Integer(key), Value::Integer(seq)])?;
     }
     batch.flush(&tx)?;
     tx.commit()?;
