@@ -164,22 +164,11 @@ fn verify_once(path: &Path) -> (dossier_chain::VerifyReport, Duration) {
     (report, started.elapsed())
 }
 
-use dossier_testkit::peak_rss_kib;
+use dossier_testkit::{peak_rss_kib, run_self_child};
 
 /// Verifies in a child process and returns its peak resident memory in KiB.
 fn verify_peak_memory(path: &Path) -> u64 {
-    let exe = std::env::current_exe().expect("exe");
-    let out = std::process::Command::new(exe)
-        .arg("--verify-child")
-        .arg(path)
-        .output()
-        .expect("child");
-    assert!(
-        out.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    run_self_child(&[std::ffi::OsStr::new("--verify-child"), path.as_os_str()])
         .trim()
         .parse()
         .expect("VmHWM")

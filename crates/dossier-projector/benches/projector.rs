@@ -598,7 +598,7 @@ fn build_ledger(path: &Path, n: usize) {
     );
 }
 
-use dossier_testkit::{peak_rss_kib, rss_anon_kib};
+use dossier_testkit::{peak_rss_kib, rss_anon_kib, run_self_child};
 
 /// In the child: rebuilds and prints `seconds applied peak_kib peak_anon_kib`.
 ///
@@ -761,19 +761,11 @@ fn main() {
         Some(store) => (store, f64::NAN, 0, 0, 0),
         None => {
             let store = dir.path().join("views.db");
-            let exe = std::env::current_exe().unwrap();
-            let out = std::process::Command::new(exe)
-                .arg("--rebuild-child")
-                .arg(&ledger)
-                .arg(&store)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "rebuild child failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let line = String::from_utf8_lossy(&out.stdout);
+            let line = run_self_child(&[
+                std::ffi::OsStr::new("--rebuild-child"),
+                ledger.as_os_str(),
+                store.as_os_str(),
+            ]);
             let mut f = line.split_whitespace();
             let secs: f64 = f.next().unwrap().parse().unwrap();
             let records: u64 = f.next().unwrap().parse().unwrap();

@@ -121,22 +121,11 @@ impl Leaves for Cached<'_> {
     }
 }
 
-use dossier_testkit::peak_rss_kib;
+use dossier_testkit::{peak_rss_kib, run_self_child};
 
 /// Computes the root over `n` generated leaves in a child process; returns (root, VmHWM KiB).
 fn root_peak_memory(n: u64) -> (Hash, u64) {
-    let exe = std::env::current_exe().expect("exe");
-    let out = std::process::Command::new(exe)
-        .arg("--root-child")
-        .arg(n.to_string())
-        .output()
-        .expect("child");
-    assert!(
-        out.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_self_child(&["--root-child".to_owned(), n.to_string()]);
     let mut parts = text.split_whitespace();
     let root = Hash::from_hex(parts.next().expect("root")).expect("root hex");
     let kib = parts.next().expect("VmHWM").parse().expect("VmHWM number");

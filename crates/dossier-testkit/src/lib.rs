@@ -123,6 +123,27 @@ pub fn rss_anon_kib() -> u64 {
     status_kib("RssAnon:")
 }
 
+/// Runs this program again with `args` (a benchmark measuring work in a child process, for its
+/// peak memory) and returns what it printed.
+///
+/// # Panics
+/// If the child cannot be started or fails; the message carries its standard error.
+#[must_use]
+pub fn run_self_child<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let exe = std::env::current_exe().expect("the running program's path");
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .expect("start the child process");
+    assert!(
+        out.status.success(),
+        "child process {:?} failed: {}",
+        args.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A `… kB` field of `/proc/self/status`.
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
