@@ -82,10 +82,38 @@ pub struct Projector {
     digest_seq: u64,
     /// The identity of the file opened, to notice a swap by [`rebuild`].
     file_id: Option<(u64, u64)>,
-    /// While [`rebuild`] builds a store aside: the reference keys, kept here instead of
-    /// inserted at random places in `refs`, and written in key order at the end. (Meanwhile
-    /// only line versions are written; the current lines are taken from them at the end.)
-    deferred_refs: Option<Vec<(i64, i64)>>,
+    /// Present while [`rebuild`] builds a store aside: what is left to the end.
+    aside: Option<Aside>,
+}
+
+/// What a store built aside by [`rebuild`] leaves to the end, where it is written in one go
+/// ([`Aside::finish`]): the reference keys, kept in memory instead of inserted at random
+/// places in `refs`, and the current lines (meanwhile only line versions are written).
+#[derive(Debug, Default)]
+struct Aside {
+    refs: Vec<(i64, i64)>,
+}
+
+impl Aside {
+    /// Inserts the reference keys sorted, in one transaction (rows go to the end of the table's
+    /// b-tree, several per statement), and makes each question's current line its latest
+    /// version (SQLite takes the bare columns from the row holding the maximum).
+    fn finish(mut self, conn: &mut Connection) -> Result<(), Error> {
+        self.refs.sort_unstable();
+        self.refs.dedup();
+        let tx = conn.transaction()?;
+        let mut batch = Batched::new("INSERT INTO refs (key, seq) VALUES", "(?, ?)");
+        for &(key, seq) in &self.refs {
+            batch.push(&tx, [Value::Integer(key), Value::Integer(seq)])?;
+        }
+        batch.flush(&tx)?;
+        tx.execute_batch(
+            "INSERT INTO beliefs (question, seq, recorded, line)
+             SELECT question, MAX(seq), recorded, line FROM belief_versions GROUP BY question",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 fn is_control(event_type: &str) -> bool {
@@ -119,7 +147,7 @@ impl Projector {
             page: PAGE,
             digest_seq: 0,
             file_id: opened,
-            deferred_refs: None,
+            aside: None,
         };
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
@@ -281,7 +309,7 @@ impl Projector {
         let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel::<Vec<Write>>(64);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
-        let mut deferred = self.deferred_refs.take();
+        let mut aside = self.aside.take();
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
@@ -289,10 +317,10 @@ impl Projector {
                 let target = Target {
                     path: &path,
                     file_id,
-                    deferred_refs: deferred.as_mut(),
+                    aside: aside.as_mut(),
                 };
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
-                (conn, deferred, written)
+                (conn, aside, written)
             })
             .map_err(spawn_failed)?;
         // From here until the threads are joined the projector is stopped: an error, or a
@@ -345,9 +373,9 @@ impl Projector {
         drop(pages_tx);
         let _ = finished_rx.await;
         let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
-        let (conn, deferred, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, aside, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
-        self.deferred_refs = deferred;
+        self.aside = aside;
         self.engine = fold.engine;
         self.cache = fold.cache;
         self.applied = fold.applied;
@@ -903,8 +931,8 @@ fn write_pages(
 struct Target<'a> {
     path: &'a Path,
     file_id: Option<(u64, u64)>,
-    /// See [`Projector::deferred_refs`].
-    deferred_refs: Option<&'a mut Vec<(i64, i64)>>,
+    /// See [`Projector::aside`].
+    aside: Option<&'a mut Aside>,
 }
 
 fn write_ops(
@@ -948,8 +976,8 @@ fn write_ops(
                     refs,
                     changes,
                 } => {
-                    if let Some(deferred) = target.deferred_refs.as_deref_mut() {
-                        deferred.extend(refs.iter().map(|&key| (key, seq)));
+                    if let Some(aside) = target.aside.as_deref_mut() {
+                        aside.refs.extend(refs.iter().map(|&key| (key, seq)));
                     } else {
                         let mut add_ref = conn.prepare_cached(
                             "INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)",
@@ -989,7 +1017,7 @@ fn write_ops(
                 } => {
                     // While a rebuild builds aside, only the versions are written; the current
                     // rows are taken from them at the end.
-                    let current = target.deferred_refs.is_none();
+                    let current = target.aside.is_none();
                     write_lines(conn, seq, &recorded, &lines, current)?;
                 }
                 Write::Commit { seq, hash, digest } => {
@@ -1315,22 +1343,12 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         // The whole ledger is coming: let the engine size its tables once.
         let head = log.head().await?.seq;
         p.engine.reserve(usize::try_from(head).unwrap_or(0));
-        // References are written once at the end, in key order, instead of each at a random
-        // place in the table (about two per event).
-        p.deferred_refs = Some(Vec::with_capacity(
-            usize::try_from(head.saturating_mul(2)).unwrap_or(0),
-        ));
+        // About two references per event, left to the end (see `Aside`).
+        p.aside = Some(Aside {
+            refs: Vec::with_capacity(usize::try_from(head.saturating_mul(2)).unwrap_or(0)),
+        });
         let progress = p.catch_up(log).await?;
-        let mut refs = p.deferred_refs.take().unwrap_or_default();
-        refs.sort_unstable();
-        refs.dedup();
-        insert_sorted_refs(&mut p.conn, &refs)?;
-        // Each question's current line is its latest version (SQLite takes the bare columns
-        // from the row holding the maximum).
-        p.conn.execute_batch(
-            "INSERT INTO beliefs (question, seq, recorded, line)
-             SELECT question, MAX(seq), recorded, line FROM belief_versions GROUP BY question",
-        )?;
+        p.aside.take().unwrap_or_default().finish(&mut p.conn)?;
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
         let Projector { conn, engine, .. } = p;
@@ -1369,19 +1387,6 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         }
     }
     Ok(progress)
-}
-
-/// Inserts reference keys, sorted, in one transaction: rows go to the end of the table's
-/// b-tree, several per statement.
-fn insert_sorted_refs(conn: &mut Connection, refs: &[(i64, i64)]) -> Result<(), Error> {
-    let tx = conn.transaction()?;
-    let mut batch = Batched::new("INSERT INTO refs (key, seq) VALUES", "(?, ?)");
-    for &(key, seq) in refs {
-        batch.push(&tx, [Value::Integer(key), Value::Integer(seq)])?;
-    }
-    batch.flush(&tx)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn journal_path(db: &Path) -> PathBuf {
