@@ -15,4 +15,13 @@ NATS_SERVER_BIN="$(scripts/install-nats-server.sh)"
 export NATS_SERVER_BIN
 echo "scripts/test.sh: using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN" >&2
 
+# A linker that runs out of disk dies with "Bus error" rather than a word about space; say it first.
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+free_kib="$(df -Pk "$target_dir" | awk 'NR == 2 { print $4 }')"
+if [ -n "$free_kib" ] && [ "$free_kib" -lt $((3 * 1024 * 1024)) ]; then
+    echo "scripts/test.sh: warning: only $((free_kib / 1024)) MiB free under $target_dir;" \
+        "a clean build of the tests needs about 2 GiB" >&2
+fi
+
 cargo test --workspace --locked "$@"
