@@ -92,8 +92,9 @@ impl std::fmt::Debug for JetStreamLog {
     }
 }
 
+/// A JetStream request that failed or went unanswered: the server's condition, not the ledger's.
 fn api(e: impl std::fmt::Display) -> LogError {
-    LogError::Corrupt(format!("JetStream: {e}"))
+    LogError::Server(format!("JetStream: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -343,7 +344,7 @@ impl JetStreamLog {
                 Ok(Some(Err(e))) => return Err(api(e)),
                 Ok(None) => break,
                 Err(_) => {
-                    return Err(LogError::Corrupt(format!(
+                    return Err(LogError::Server(format!(
                         "timed out reading record {} from the stream",
                         from + out.len() as u64
                     )));
@@ -502,8 +503,8 @@ impl JetStreamLog {
         }
         let last = expected + len as u64;
         if ack.seq != last {
-            return Err(api(format!(
-                "the batch was stored ending at {} instead of {last}",
+            return Err(LogError::Corrupt(format!(
+                "JetStream stored the batch ending at {} instead of {last}",
                 ack.seq
             ))
             .into());

@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use dossier_chain::{FailureKind, TrustRoot, event_id};
 use dossier_jetstream::{Credentials, JetStreamConfig, JetStreamError, JetStreamLog};
 use dossier_log::conformance::{events, founder, init, verify_all};
-use dossier_log::{EventLog as _, PublishOutcome, Publisher, verify_log};
+use dossier_log::{EventLog as _, LogError, PublishOutcome, Publisher, verify_log};
 use dossier_testkit::NatsServer;
 
 fn config(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamConfig {
@@ -132,6 +132,39 @@ async fn server_killed_and_restarted_while_publishing() {
         2 + 30 * 51,
         "no acknowledged event lost, nothing duplicated"
     );
+}
+
+/// While the server is down, a read fails as the server's condition, not as a corrupt ledger;
+/// once it is back, the same log answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_is_reported_as_such_not_as_corruption() {
+    let mut server = NatsServer::builder()
+        .config_text("jetstream { sync_interval: always }")
+        .start()
+        .expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&server.url(), &dir, "p");
+    cfg.request_timeout = Duration::from_secs(2);
+    let log = JetStreamLog::open(&cfg).await.expect("open");
+    init(&log).await;
+    let before = log.head().await.expect("head");
+    server.kill();
+    let err = log.head().await.expect_err("no server, no head");
+    assert!(matches!(err, LogError::Server(_)), "{err:?}");
+    assert!(!err.to_string().contains("corrupt"), "{err}");
+    server.restart().expect("restart on the same store");
+    let mut attempts = 0;
+    let after = loop {
+        match log.head().await {
+            Ok(h) => break h,
+            Err(e) => {
+                attempts += 1;
+                assert!(attempts < 100, "the log never answered again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(after.seq, before.seq);
 }
 
 /// Records published to the ledger's subject with a plain client, bypassing dossier, are

@@ -9,6 +9,10 @@ pub enum LogError {
     /// The stored data is not what this version of dossier wrote.
     #[error("corrupt ledger: {0}")]
     Corrupt(String),
+    /// The server holding the ledger failed a request, did not answer, or could not be reached.
+    /// Nothing says the stored ledger is damaged; the same request may succeed later.
+    #[error("ledger server: {0}")]
+    Server(String),
     /// The database was written by a newer or unknown schema.
     #[error("{0}")]
     Incompatible(String),
