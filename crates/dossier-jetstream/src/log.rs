@@ -117,6 +117,17 @@ struct Ack {
     seq: u64,
 }
 
+impl Ack {
+    /// No stream took the batch ("no responders"): nothing of it was stored. On a cluster, a
+    /// stream created moments ago may not yet be known to the server this connection publishes
+    /// through.
+    fn unheard(&self) -> bool {
+        self.error
+            .as_ref()
+            .is_some_and(|e| e.err_code == NO_RESPONDERS)
+    }
+}
+
 impl JetStreamLog {
     /// Connects, then creates the ledger's stream and content bucket or checks the existing
     /// ones, and opens the local index.
@@ -616,15 +627,18 @@ impl JetStreamLog {
         on: u64,
         mark: &mut Watermark,
         indexing: &mut Indexing,
-    ) -> Result<AppendReceipt, AppendError> {
+    ) -> Result<Option<AppendReceipt>, AppendError> {
         let ack = self.answer(committing).await?;
+        if ack.unheard() {
+            return Ok(None);
+        }
         let receipt = self.receipt(on, records.len(), ack).await?;
         indexing.after(*mark, records).await;
         *mark = Watermark {
             seq: receipt.last,
             hash: records[records.len() - 1].hash,
         };
-        Ok(receipt)
+        Ok(Some(receipt))
     }
 
     /// After appending `records` on the watermark `mark`, indexes them without reading them back.
@@ -1009,10 +1023,7 @@ impl EventLog for JetStreamLog {
                 BatchMode::Sequential => self.publish_sequential(expected, records).await,
             };
             match answer {
-                Ok(Ack {
-                    error: Some(ApiError { err_code, .. }),
-                    ..
-                }) if err_code == NO_RESPONDERS && wait < Duration::from_secs(2) => {
+                Ok(ack) if ack.unheard() && wait < Duration::from_secs(2) => {
                     tracing::debug!("no stream took the batch yet; publishing it again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
@@ -1039,7 +1050,9 @@ impl EventLog for JetStreamLog {
     /// Pipelines atomic batches: batch *k+1* is staged (all its messages sent) while batch *k*
     /// commits, and committed only once *k*'s commit succeeded — so no batch can ever be stored
     /// after a batch before it failed (its precondition would otherwise match another
-    /// producer's records of the same length, and break the chain).
+    /// producer's records of the same length, and break the chain). A batch that no stream took
+    /// ("no responders", nothing stored) and those after it go on one by one through
+    /// [`EventLog::append`], which publishes such a batch again for a while.
     async fn append_all(
         &self,
         expected: u64,
@@ -1066,9 +1079,11 @@ impl EventLog for JetStreamLog {
         let mut indexing = Indexing::new(std::sync::Arc::clone(&self.index));
         let mut receipts = Vec::with_capacity(batches.len());
         let mut next = expected;
-        let mut in_flight: Option<(Committing, &[EncodedRecord], u64)> = None;
+        let mut in_flight: Option<(Committing, &[EncodedRecord], u64, usize)> = None;
         let mut failure = None;
-        for (records, _) in batches {
+        // The first batch no stream took, and the head it was to go on.
+        let mut unheard: Option<(usize, u64)> = None;
+        for (i, (records, _)) in batches.iter().enumerate() {
             let staged = self.stage_atomic(next, records).await;
             if let Some(check) = check.take() {
                 let passed = match check.await {
@@ -1085,13 +1100,17 @@ impl EventLog for JetStreamLog {
                     break;
                 }
             }
-            if let Some((committing, done, on)) = in_flight.take() {
+            if let Some((committing, done, on, k)) = in_flight.take() {
                 match self
                     .settle(committing, done, on, &mut mark, &mut indexing)
                     .await
                 {
-                    Ok(r) => receipts.push(r),
+                    Ok(Some(r)) => receipts.push(r),
                     // The batch just staged is never committed: the server abandons it.
+                    Ok(None) => {
+                        unheard = Some((k, on));
+                        break;
+                    }
                     Err(e) => {
                         failure = Some(e);
                         break;
@@ -1110,7 +1129,7 @@ impl EventLog for JetStreamLog {
                 }
             };
             match self.commit_atomic(staged, records).await {
-                Ok(c) => in_flight = Some((c, records.as_slice(), next)),
+                Ok(c) => in_flight = Some((c, records.as_slice(), next, i)),
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -1118,13 +1137,14 @@ impl EventLog for JetStreamLog {
             }
             next += records.len() as u64;
         }
-        if failure.is_none() {
-            if let Some((committing, done, on)) = in_flight {
+        if failure.is_none() && unheard.is_none() {
+            if let Some((committing, done, on, k)) = in_flight {
                 match self
                     .settle(committing, done, on, &mut mark, &mut indexing)
                     .await
                 {
-                    Ok(r) => receipts.push(r),
+                    Ok(Some(r)) => receipts.push(r),
+                    Ok(None) => unheard = Some((k, on)),
                     Err(e) => failure = Some(e),
                 }
             }
@@ -1133,6 +1153,12 @@ impl EventLog for JetStreamLog {
         // stream: if this fails, the next catch-up reads the batches back).
         if let Err(e) = indexing.finish().await {
             failure.get_or_insert(e.into());
+        }
+        if let (None, Some((k, on))) = (&failure, unheard) {
+            tracing::debug!("no stream took batch {k}; appending the rest one by one");
+            let (more, error) = dossier_log::append_one_by_one(self, on, &batches[k..]).await;
+            receipts.extend(more);
+            failure = error;
         }
         (receipts, failure)
     }

@@ -348,6 +348,72 @@ async fn build_batch(
     dossier_log::seal_batch(ledger, &head, &signer, &events(tag, n)).expect("batch")
 }
 
+/// Points the ledger's stream at `subjects` (the test server's administrator may).
+async fn set_subjects(js: &jetstream::Context, subjects: Vec<String>) {
+    let mut stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");
+    let mut cfg = stream.info().await.expect("info").config.clone();
+    cfg.subjects = subjects;
+    js.update_stream(cfg)
+        .await
+        .expect("update the stream's subjects");
+}
+
+/// A batch that no stream takes ("no responders", nothing stored) is published again once a
+/// stream listens: a single batch, and a pipelined run of batches from the first one refused.
+/// The stream is pointed away from the ledger's subject for 300 ms, as a cluster that has just
+/// created a stream may not yet have told the server a producer publishes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_that_no_stream_takes_are_published_again_once_one_does() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    let ledger = init(&log).await;
+    let js = jetstream::new(async_nats::connect(server.url()).await.expect("raw client"));
+    let listening = js
+        .get_stream("DOSSIER_FAULTS")
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .config
+        .subjects
+        .clone();
+    let signer = founder();
+    let mut appended = 0;
+    for (round, count) in [1_usize, 4].into_iter().enumerate() {
+        let start = log.head().await.expect("head");
+        let mut head = start.clone();
+        let mut batches = Vec::new();
+        for b in 0..count {
+            let evs = events(&format!("r{round}b{b}"), 30);
+            let records = dossier_log::seal_batch(ledger, &head, &signer, &evs).expect("batch");
+            let last = &records[records.len() - 1];
+            head = dossier_chain::Head {
+                seq: last.seq,
+                hash: last.hash,
+                recorded: Some(last.recorded.clone()),
+            };
+            batches.push((records, Vec::new()));
+        }
+        set_subjects(&js, vec!["dossier.faults.elsewhere".into()]).await;
+        let restore = {
+            let (js, listening) = (js.clone(), listening.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                set_subjects(&js, listening).await;
+            })
+        };
+        let (receipts, error) = log.append_all(start.seq, &batches).await;
+        restore.await.expect("restore the subjects");
+        assert!(error.is_none(), "round {round}: {error:?}");
+        assert_eq!(receipts.len(), count, "round {round}");
+        assert_eq!(receipts.last().map(|r| r.last), Some(head.seq));
+        appended += count * 31;
+    }
+    assert_eq!(verify_all(&log).await, 2 + appended as u64);
+}
+
 /// A producer that dies in the middle of an atomic batch (half its messages sent, no commit)
 /// leaves nothing visible: the server keeps uncommitted batch messages out of the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
