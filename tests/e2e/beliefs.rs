@@ -68,6 +68,19 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
         "{}",
         text.stdout
     );
+    // One row per question, in columns: the last column (the count of sources) starts at the
+    // same character on every row, however long a status or value is.
+    let starts: Vec<usize> = text
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("question:"))
+        .map(|line| {
+            let at = line.rfind("  ").expect("columns");
+            line[..at].chars().count()
+        })
+        .collect();
+    assert_eq!(starts.len(), 7, "{}", text.stdout);
+    assert!(starts.windows(2).all(|w| w[0] == w[1]), "{}", text.stdout);
     let now = l.run(&["beliefs", "--json"]).ok().json();
     assert_eq!(now["beliefs"].as_array().unwrap().len(), 7);
     assert!(figure(belief(&now, CONTAINERS)) >= 7000.0);

@@ -227,26 +227,34 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
             .unwrap_or_default(),
         list.len()
     );
-    let width = list
+    // Columns as wide as their widest cell (widths count characters: "≥" and "—" are one).
+    let rows: Vec<[String; 5]> = list
         .iter()
-        .filter_map(|b| b["question"]["id"].as_str())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    for b in &list {
-        let sources = b["sources"].as_u64().unwrap_or(0);
+        .map(|b| {
+            let sources = b["sources"].as_u64().unwrap_or(0);
+            [
+                b["question"]["id"].as_str().unwrap_or("?").to_owned(),
+                if b["value"].is_null() {
+                    "—".to_owned()
+                } else {
+                    belief_value(&b["value"])
+                },
+                status_words(b),
+                judgment(b),
+                format!("{sources} source{}", if sources == 1 { "" } else { "s" }),
+            ]
+        })
+        .collect();
+    let mut widths = [0; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for [question, value, status, judgment, sources] in &rows {
+        let [wq, wv, ws, wj, _] = widths;
         text.push_str(&format!(
-            "{:<width$}  {:<24} {:<40} {:<28} {} source{}\n",
-            b["question"]["id"].as_str().unwrap_or("?"),
-            if b["value"].is_null() {
-                "—".to_owned()
-            } else {
-                belief_value(&b["value"])
-            },
-            status_words(b),
-            judgment(b),
-            sources,
-            if sources == 1 { "" } else { "s" },
+            "{question:<wq$}  {value:<wv$}  {status:<ws$}  {judgment:<wj$}  {sources}\n"
         ));
     }
     out(&text)
