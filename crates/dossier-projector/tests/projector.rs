@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use dossier_beliefs::{Engine, Recorded};
@@ -17,7 +17,9 @@ use dossier_log::{
     AppendError, AppendReceipt, EventLog, IndexEntry, LogError, Publisher, SqliteLog, ledger,
 };
 use dossier_model::{DomainEvent, KnownEntities, Timestamp, parse_bundle, validate};
-use dossier_projector::{Error, Projector, ViewStore, catch_up, rebuild, rebuild_path, status};
+use dossier_projector::{
+    Error, Projector, RunEvent, ViewStore, catch_up, rebuild, rebuild_path, status,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -829,21 +831,28 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     let store = f.store();
     let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // What the projector itself reports having applied: the store's checkpoint alone is no
+    // sign, since a rebuild swaps in a store that is already at the head.
+    let applied = Arc::new(AtomicU64::new(0));
     let task = {
-        let (log, store) = (Arc::clone(&log), store.clone());
+        let (log, store, applied) = (Arc::clone(&log), store.clone(), Arc::clone(&applied));
         tokio::spawn(async move {
-            let mut events = Vec::new();
-            let r = dossier_projector::run_with_progress(
+            dossier_projector::run_with_progress(
                 &*log,
                 &store,
                 8,
                 async {
                     rx.await.ok();
                 },
-                |e| events.push(e),
+                |e| {
+                    let (RunEvent::Resumed(p)
+                    | RunEvent::Applied(p)
+                    | RunEvent::CaughtUp { progress: p, .. }
+                    | RunEvent::Reopened(p)) = e;
+                    applied.store(p.applied, Ordering::SeqCst);
+                },
             )
-            .await;
-            (r, events)
+            .await
         })
     };
     // Rebuild twice while the projector applies records published meanwhile.
@@ -856,18 +865,11 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     }
     let head = f.log.head().await.unwrap().seq;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let cp = ViewStore::open(&store)
-            .ok()
-            .and_then(|v| v.checkpoint().ok().flatten())
-            .map_or(0, |c| c.seq);
-        if cp == head || std::time::Instant::now() > deadline {
-            break;
-        }
+    while applied.load(Ordering::SeqCst) != head && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tx.send(()).unwrap();
-    let (result, _events) = task.await.unwrap();
+    let result = task.await.unwrap();
     assert_eq!(result.unwrap().applied, head);
     let check: String = rusqlite_conn(&store)
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
