@@ -110,6 +110,18 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     // The reference index takes random keys; a large cache keeps its pages in memory.
     conn.pragma_update(None, "cache_size", -262_144)?;
     // A store of another layout (or policy) is refused before anything is created in it.
+    check_fits(&conn, path)?;
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
+        [LAYOUT, POLICY_VERSION],
+    )?;
+    Ok(conn)
+}
+
+/// Refuses ([`Error::Mismatch`]) a store whose `meta` names another layout or policy than
+/// this version's; a store without `meta` is a new one.
+fn check_fits(conn: &Connection, path: &Path) -> Result<(), Error> {
     let has_meta: bool = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
@@ -133,12 +145,7 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
             }
         }
     }
-    conn.execute_batch(SCHEMA)?;
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
-        [LAYOUT, POLICY_VERSION],
-    )?;
-    Ok(conn)
+    Ok(())
 }
 
 /// A stored event's record hash (32 bytes) in hex.
@@ -223,6 +230,22 @@ impl ViewStore {
     /// If the store cannot be read.
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
         read_checkpoint(&self.conn()?)
+    }
+
+    /// The checkpoint, if this store fits this version (layout and policy) and its digest was
+    /// written at the checkpoint: then a store whose checkpoint is the ledger's head has
+    /// nothing left to do (see [`catch_up`](crate::catch_up)).
+    ///
+    /// # Errors
+    /// [`Error::Mismatch`] for a store of another layout or policy; if it cannot be read.
+    pub(crate) fn finished_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        let conn = self.conn()?;
+        check_fits(&conn, &self.path)?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(cp) = read_checkpoint(&tx)? else {
+            return Ok(None);
+        };
+        Ok((digest_seq(&tx)? == cp.seq).then_some(cp))
     }
 
     /// The digest of all current beliefs at the checkpoint, equal to

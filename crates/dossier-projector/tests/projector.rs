@@ -280,9 +280,21 @@ fn contents(path: &Path) -> Value {
 }
 
 /// A log that shows only records up to `limit`: lets a test stop the projector at any seq.
+/// It counts the records it hands out.
 struct Limited<'a> {
     inner: &'a SqliteLog,
     limit: u64,
+    records_read: AtomicU64,
+}
+
+impl<'a> Limited<'a> {
+    fn up_to(inner: &'a SqliteLog, limit: u64) -> Self {
+        Limited {
+            inner,
+            limit,
+            records_read: AtomicU64::new(0),
+        }
+    }
 }
 
 impl EventLog for Limited<'_> {
@@ -310,6 +322,8 @@ impl EventLog for Limited<'_> {
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         let mut page = self.inner.read(from, max).await?;
         page.retain(|r| r.position <= self.limit);
+        self.records_read
+            .fetch_add(page.len() as u64, Ordering::SeqCst);
         Ok(page)
     }
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
@@ -579,15 +593,9 @@ async fn restarting_at_arbitrary_points_gives_the_same_views_as_one_pass() {
             x ^= x >> 7;
             x ^= x << 17;
             limit = (limit + 1 + x % 180).min(head);
-            let p = catch_up(
-                &Limited {
-                    inner: &f.log,
-                    limit,
-                },
-                &store,
-            )
-            .await
-            .unwrap();
+            let p = catch_up(&Limited::up_to(&f.log, limit), &store)
+                .await
+                .unwrap();
             assert_eq!(p.applied, limit);
             let cp = ViewStore::open(&store).unwrap();
             assert_eq!(
@@ -615,15 +623,9 @@ async fn a_failed_page_leaves_checkpoint_and_views_together() {
     );
     // First page applied; then a failure inside the second page's transaction.
     let first = dossier_projector::PAGE as u64;
-    catch_up(
-        &Limited {
-            inner: &f.log,
-            limit: first,
-        },
-        &f.store(),
-    )
-    .await
-    .unwrap();
+    catch_up(&Limited::up_to(&f.log, first), &f.store())
+        .await
+        .unwrap();
     let after_first = contents(&f.store());
     {
         let conn = rusqlite_conn(&f.store());
@@ -667,15 +669,9 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
     let head = f.log.head().await.unwrap().seq;
     // The live store lags behind; a reader polls it during the rebuild.
     let lag_at = head / 3;
-    catch_up(
-        &Limited {
-            inner: &f.log,
-            limit: lag_at,
-        },
-        &f.store(),
-    )
-    .await
-    .unwrap();
+    catch_up(&Limited::up_to(&f.log, lag_at), &f.store())
+        .await
+        .unwrap();
     let old = contents(&f.store());
     let one_pass = f.dir.path().join("one-pass.db");
     catch_up(&f.log, &one_pass).await.unwrap();
@@ -770,6 +766,39 @@ async fn a_broken_chain_stops_the_projector_naming_the_seq() {
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
 }
 
+/// A reader's catch-up on a store already at the head reads the head record only, instead of
+/// refolding the ledger up to the checkpoint; once the ledger has moved on, the store is
+/// caught up in full, as before.
+#[tokio::test]
+async fn a_store_at_the_head_is_answered_without_refolding() {
+    let mut f = Fixture::examples().await;
+    let store = f.store();
+    let head = catch_up(&f.log, &store).await.unwrap().applied;
+    let log = Limited::up_to(&f.log, u64::MAX);
+    let p = catch_up(&log, &store).await.unwrap();
+    assert_eq!((p.applied, p.head), (head, head));
+    assert_eq!(
+        log.records_read.load(Ordering::SeqCst),
+        1,
+        "the head record only"
+    );
+
+    let (name, bytes) = gen_bundle("later", 2, 3);
+    f.publish(&name, &bytes).await;
+    let log = Limited::up_to(&f.log, u64::MAX);
+    let p = catch_up(&log, &store).await.unwrap();
+    assert_eq!(p.applied, f.log.head().await.unwrap().seq);
+    assert_eq!(
+        log.records_read.load(Ordering::SeqCst),
+        p.applied,
+        "refolded up to the checkpoint, then applied the rest"
+    );
+    assert_eq!(
+        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
+        reference(&f.log, None).await.digest()
+    );
+}
+
 #[tokio::test]
 async fn a_store_of_another_ledger_is_refused() {
     let a = Fixture::examples().await;
@@ -778,6 +807,33 @@ async fn a_store_of_another_ledger_is_refused() {
     let err = Projector::open(&b.log, &a.store()).await.unwrap_err();
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
     assert!(err.to_string().contains("rebuild"), "{err}");
+    // Both ledgers end at the same seq: a reader's catch-up tells them apart by the hash.
+    assert_eq!(
+        a.log.head().await.unwrap().seq,
+        b.log.head().await.unwrap().seq
+    );
+    let err = catch_up(&b.log, &a.store()).await.unwrap_err();
+    assert!(matches!(err, Error::Mismatch { .. }), "{err}");
+}
+
+/// A store built by another layout or belief policy is refused, even one already at the head,
+/// rather than answered from.
+#[tokio::test]
+async fn a_store_of_another_layout_or_policy_is_refused() {
+    let f = Fixture::examples().await;
+    for (key, other) in [
+        ("layout", "dossier-views/2"),
+        ("policy", "dossier-beliefs/1"),
+    ] {
+        let store = f.dir.path().join(format!("views-{key}.db"));
+        catch_up(&f.log, &store).await.unwrap();
+        rusqlite_conn(&store)
+            .execute("UPDATE meta SET value = ?1 WHERE key = ?2", [other, key])
+            .unwrap();
+        let err = catch_up(&f.log, &store).await.unwrap_err();
+        assert!(matches!(err, Error::Mismatch { .. }), "{err}");
+        assert!(err.to_string().contains(other), "{err}");
+    }
 }
 
 #[tokio::test]
