@@ -534,10 +534,10 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             }
             return Ok(());
         }
-        if self.ledger.is_none() {
-            if let Ok(view) = RecordView::parse(&rec.bytes) {
-                self.ledger = Some(view.ledger.to_owned());
-            }
+        if self.ledger.is_none()
+            && let Ok(view) = RecordView::parse(&rec.bytes)
+        {
+            self.ledger = Some(view.ledger.to_owned());
         }
         self.tree.push(hash);
         let pos = rec.position;
@@ -703,11 +703,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             self.check_head().await?;
             *next_check = Instant::now() + self.options.check_interval;
         }
-        if let (Some(at), Some(every)) = (*next_rescan, self.options.rescan_interval) {
-            if now >= at && !self.alarmed() {
-                self.rescan().await?;
-                *next_rescan = Some(Instant::now() + every);
-            }
+        if let (Some(at), Some(every)) = (*next_rescan, self.options.rescan_interval)
+            && now >= at
+            && !self.alarmed()
+        {
+            self.rescan().await?;
+            *next_rescan = Some(Instant::now() + every);
         }
         if self.alarmed() {
             return Ok(());

@@ -467,10 +467,10 @@ impl Current {
     /// its marks from its node when it is).
     fn mark(&mut self, cx: usize, mark: u8) {
         let node = &self.claims[cx];
-        if let Some(f) = &node.claim {
-            if let Some(slot) = self.by_question[f.question as usize].get_mut(node.slot as usize) {
-                slot.marks |= mark;
-            }
+        if let Some(f) = &node.claim
+            && let Some(slot) = self.by_question[f.question as usize].get_mut(node.slot as usize)
+        {
+            slot.marks |= mark;
         }
     }
 
@@ -652,13 +652,13 @@ impl Current {
         let mut outcome: Option<(bool, u64)> = None;
         let mut best: Option<usize> = None;
         for (i, s) in slots.iter().enumerate() {
-            if s.marks & RESOLVED != 0 && s.marks & RETRACTED == 0 && s.stance == Stance::Forecasts
+            if s.marks & RESOLVED != 0
+                && s.marks & RETRACTED == 0
+                && s.stance == Stance::Forecasts
+                && let Some(r) = self.claims[s.cx as usize].resolution
+                && outcome.is_none_or(|(_, seq)| r.1 >= seq)
             {
-                if let Some(r) = self.claims[s.cx as usize].resolution {
-                    if outcome.is_none_or(|(_, seq)| r.1 >= seq) {
-                        outcome = Some(r);
-                    }
-                }
+                outcome = Some(r);
             }
             match self.slot_state(s) {
                 State::Active => {}
@@ -730,11 +730,11 @@ impl Current {
         queue.extend(supporting.iter().filter(|m| m.linked).map(|m| m.cx));
         while let Some(cx) = queue.pop() {
             for &(from, _) in &self.claims[cx as usize].links().corroborated_by {
-                if self.is_active(from) {
-                    if let Err(at) = supporting.binary_search_by_key(&from, |m| m.cx) {
-                        supporting.insert(at, self.member(from, None));
-                        queue.push(from);
-                    }
+                if self.is_active(from)
+                    && let Err(at) = supporting.binary_search_by_key(&from, |m| m.cx)
+                {
+                    supporting.insert(at, self.member(from, None));
+                    queue.push(from);
                 }
             }
         }

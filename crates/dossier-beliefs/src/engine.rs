@@ -677,10 +677,11 @@ impl Engine {
             let mut added = false;
             for id in supporting.clone() {
                 for r in self.relations_into(&id, RelationKind::Corroborates) {
-                    if let Some(c) = self.claim(&r.item.from) {
-                        if self.is_active(&c.item, t) && supporting.insert(c.item.id.clone()) {
-                            added = true;
-                        }
+                    if let Some(c) = self.claim(&r.item.from)
+                        && self.is_active(&c.item, t)
+                        && supporting.insert(c.item.id.clone())
+                    {
+                        added = true;
                     }
                 }
             }
@@ -701,10 +702,10 @@ impl Engine {
         }
         for id in &supporting {
             for r in self.relations_into(id, RelationKind::Disputes) {
-                if let Some(c) = self.claim(&r.item.from) {
-                    if self.is_active(&c.item, t) {
-                        contradicting.insert(c.item.id.clone());
-                    }
+                if let Some(c) = self.claim(&r.item.from)
+                    && self.is_active(&c.item, t)
+                {
+                    contradicting.insert(c.item.id.clone());
                 }
             }
         }
@@ -845,10 +846,10 @@ impl Engine {
         }
         for (i, id) in ids.iter().enumerate() {
             for r in self.relations_into(id, RelationKind::Corroborates) {
-                if r.item.independence == Some(Independence::SamePrimarySource) {
-                    if let Some(j) = ids.iter().position(|x| **x == r.item.from) {
-                        union(&mut parent, i, j);
-                    }
+                if r.item.independence == Some(Independence::SamePrimarySource)
+                    && let Some(j) = ids.iter().position(|x| **x == r.item.from)
+                {
+                    union(&mut parent, i, j);
                 }
             }
         }

@@ -64,13 +64,13 @@ fn check(case: &str, n: usize, check: &Value, engine: &Engine) -> Vec<String> {
         return vec![format!("{case} check {n}: no belief on {question}")];
     };
     let mut expect = |key: &str, actual: Value| {
-        if let Some(expected) = check.get(key) {
-            if !json_eq(expected, &actual) {
-                failures.push(format!(
+        if let Some(expected) = check.get(key)
+            && !json_eq(expected, &actual)
+        {
+            failures.push(format!(
                     "{case} check {n} ({question}, after {}, valid_at {:?}): `{key}`\n  expected {expected}\n  actual   {actual}",
                     check["after"], check.get("valid_at")
                 ));
-            }
         }
     };
     let to = |v: &dyn erased::Ser| v.to_json();

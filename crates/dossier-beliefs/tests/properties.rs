@@ -88,7 +88,7 @@ fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
         return None;
     }
     Some(match question {
-        0 | 3 => ClaimValue::Boolean(v % 2 == 0),
+        0 | 3 => ClaimValue::Boolean(v.is_multiple_of(2)),
         1 => match v {
             1..=3 => ClaimValue::Quantity {
                 value: f64::from(v) * 100.0,
@@ -118,7 +118,7 @@ fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
                 unit: Some("units".into()),
             },
         },
-        _ => ClaimValue::Category(if v % 2 == 0 { "sea" } else { "rail" }.into()),
+        _ => ClaimValue::Category(if v.is_multiple_of(2) { "sea" } else { "rail" }.into()),
     })
 }
 

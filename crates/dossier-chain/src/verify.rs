@@ -312,17 +312,15 @@ impl Verifier {
             return;
         }
         self.expected = pos + 1;
-        if let Some(stored) = rec.stored_hash {
-            if stored != hash {
-                self.fail(
-                    pos,
-                    FailureKind::ChangedBytes,
-                    format!(
-                        "stored bytes hash to {hash}, but {stored} was recorded at append time"
-                    ),
-                );
-                self.link_already_reported = true;
-            }
+        if let Some(stored) = rec.stored_hash
+            && stored != hash
+        {
+            self.fail(
+                pos,
+                FailureKind::ChangedBytes,
+                format!("stored bytes hash to {hash}, but {stored} was recorded at append time"),
+            );
+            self.link_already_reported = true;
         }
         self.check(pos, &rec.bytes, hash, suppress_link);
     }
@@ -689,15 +687,15 @@ impl Verifier {
             );
             return;
         }
-        if let TrustRoot::Pinned(pinned) = &self.trust {
-            if *pinned != public {
-                let detail = format!(
-                    "the genesis registers founding key {id}, but the pinned root is {}",
-                    key_id(pinned)
-                );
-                self.fail(pos, FailureKind::UntrustedRoot, detail);
-                return;
-            }
+        if let TrustRoot::Pinned(pinned) = &self.trust
+            && *pinned != public
+        {
+            let detail = format!(
+                "the genesis registers founding key {id}, but the pinned root is {}",
+                key_id(pinned)
+            );
+            self.fail(pos, FailureKind::UntrustedRoot, detail);
+            return;
         }
         self.founding_key = Some(id.clone());
         self.keys.insert(

@@ -468,17 +468,15 @@ impl JetStreamLog {
         if ack.error.is_none() {
             return Ok(ack);
         }
-        if let Some(mut start) = c.start.take() {
-            if let Ok(Some(m)) =
+        if let Some(mut start) = c.start.take()
+            && let Ok(Some(m)) =
                 tokio::time::timeout(Duration::from_millis(100), start.next()).await
-            {
-                if let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload) {
-                    return Ok(Ack {
-                        error: Some(e),
-                        seq: 0,
-                    });
-                }
-            }
+            && let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload)
+        {
+            return Ok(Ack {
+                error: Some(e),
+                seq: 0,
+            });
         }
         Ok(ack)
     }
@@ -1137,16 +1135,17 @@ impl EventLog for JetStreamLog {
             }
             next += records.len() as u64;
         }
-        if failure.is_none() && unheard.is_none() {
-            if let Some((committing, done, on, k)) = in_flight {
-                match self
-                    .settle(committing, done, on, &mut mark, &mut indexing)
-                    .await
-                {
-                    Ok(Some(r)) => receipts.push(r),
-                    Ok(None) => unheard = Some((k, on)),
-                    Err(e) => failure = Some(e),
-                }
+        if failure.is_none()
+            && unheard.is_none()
+            && let Some((committing, done, on, k)) = in_flight
+        {
+            match self
+                .settle(committing, done, on, &mut mark, &mut indexing)
+                .await
+            {
+                Ok(Some(r)) => receipts.push(r),
+                Ok(None) => unheard = Some((k, on)),
+                Err(e) => failure = Some(e),
             }
         }
         // Every stored batch is indexed before returning (the index is only a cache of the

@@ -818,17 +818,18 @@ impl<'a> Validator<'a> {
         }
 
         // Stance and value against the question.
-        if let Some(kind) = question {
-            if c.stance == Stance::Forecasts && !matches!(kind, QuestionKind::Forecast { .. }) {
-                self.err(
-                    format!("{p}/stance"),
-                    format!(
-                        "stance `forecasts` is only for forecast questions, and `{}` is a {} question",
-                        c.question,
-                        kind.type_name()
-                    ),
-                );
-            }
+        if let Some(kind) = question
+            && c.stance == Stance::Forecasts
+            && !matches!(kind, QuestionKind::Forecast { .. })
+        {
+            self.err(
+                format!("{p}/stance"),
+                format!(
+                    "stance `forecasts` is only for forecast questions, and `{}` is a {} question",
+                    c.question,
+                    kind.type_name()
+                ),
+            );
         }
         if let Some(value) = &c.value {
             self.check_value(
@@ -991,10 +992,13 @@ impl<'a> Validator<'a> {
                     format!("{p}/to"),
                     format!("a claim cannot {} itself", r.kind),
                 );
-            } else if r.kind == RelationKind::Supersedes && from_ok && to_ok {
-                if let (Some(new), Some(old)) = (self.claim(&r.from), self.claim(&r.to)) {
-                    if new.speaker != old.speaker {
-                        self.err(
+            } else if r.kind == RelationKind::Supersedes
+                && from_ok
+                && to_ok
+                && let (Some(new), Some(old)) = (self.claim(&r.from), self.claim(&r.to))
+            {
+                if new.speaker != old.speaker {
+                    self.err(
                             p.clone(),
                             format!(
                                 "`{}` (speaker `{}`) cannot supersede `{}` (speaker `{}`): supersedes is \
@@ -1003,8 +1007,8 @@ impl<'a> Validator<'a> {
                                 r.from, new.speaker, r.to, old.speaker
                             ),
                         );
-                    } else if new.question != old.question {
-                        self.err(
+                } else if new.question != old.question {
+                    self.err(
                             p.clone(),
                             format!(
                                 "`{}` (question `{}`) cannot supersede `{}` (question `{}`): both claims \
@@ -1012,7 +1016,6 @@ impl<'a> Validator<'a> {
                                 r.from, new.question, r.to, old.question
                             ),
                         );
-                    }
                 }
             }
             match (r.kind, r.independence) {
@@ -1080,9 +1083,10 @@ impl<'a> Validator<'a> {
                 seen.insert(&r.forecast, i);
             }
             if self.check_ref(&fp, "forecast", &r.forecast, &[EntityKind::Claim]) {
-                if let Some(claim) = self.claim(&r.forecast) {
-                    if claim.stance != Stance::Forecasts {
-                        self.err(
+                if let Some(claim) = self.claim(&r.forecast)
+                    && claim.stance != Stance::Forecasts
+                {
+                    self.err(
                             fp.clone(),
                             format!(
                                 "`{}` has stance `{}`; only claims with stance `forecasts` can be resolved",
@@ -1090,7 +1094,6 @@ impl<'a> Validator<'a> {
                                 claim.stance.as_str()
                             ),
                         );
-                    }
                 }
                 if self.known.resolved_forecasts.contains(&r.forecast) {
                     self.err(

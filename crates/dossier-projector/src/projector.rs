@@ -540,10 +540,10 @@ impl Fold {
             let Some(a) = applied_event else {
                 return Ok(());
             };
-            if let Some((g, last)) = group.take() {
-                if g != recorded {
-                    out.push(changed_lines(engine, cache, last, g))?;
-                }
+            if let Some((g, last)) = group.take()
+                && g != recorded
+            {
+                out.push(changed_lines(engine, cache, last, g))?;
             }
             let refs = refs::keys(&a.event, |c| engine.question_of(c));
             out.push(Write::Event {
@@ -559,18 +559,18 @@ impl Fold {
             group = Some((recorded, *applied));
             Ok(())
         });
-        if let Err(e) = applying {
-            if !matches!(e, Error::Stopped) {
-                return (Some(e), false);
-            }
+        if let Err(e) = applying
+            && !matches!(e, Error::Stopped)
+        {
+            return (Some(e), false);
         }
         if out.closed {
             return (failure, false);
         }
-        if let Some((g, last)) = group.take() {
-            if out.push(changed_lines(engine, cache, last, g)).is_err() {
-                return (failure, false);
-            }
+        if let Some((g, last)) = group.take()
+            && out.push(changed_lines(engine, cache, last, g)).is_err()
+        {
+            return (failure, false);
         }
         let at_head = failure.is_none() && short_page;
         if *applied > start {

@@ -55,10 +55,10 @@ pub(crate) fn keys<'a>(
     let mut out = Vec::with_capacity(4);
     let claim_end = |out: &mut Vec<i64>, id: &EntityId| {
         out.push(entity(id));
-        if id.kind() == EntityKind::Claim {
-            if let Some(q) = question_of(id) {
-                out.push(view(q));
-            }
+        if id.kind() == EntityKind::Claim
+            && let Some(q) = question_of(id)
+        {
+            out.push(view(q));
         }
     };
     match event {

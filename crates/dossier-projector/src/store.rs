@@ -266,10 +266,10 @@ impl ViewStore {
                 r.get(0)
             })
             .optional()?;
-        if digest_seq(&tx)? == cp.seq {
-            if let Some(d) = stored {
-                return Ok(Some(d));
-            }
+        if digest_seq(&tx)? == cp.seq
+            && let Some(d) = stored
+        {
+            return Ok(Some(d));
         }
         // The canonical JSON the engine hashes: {"policy":…,"beliefs":[…]} in question order,
         // each belief serialized exactly as stored.

@@ -101,7 +101,7 @@ impl Leaves for Cached<'_> {
             return empty_root();
         }
         if n.is_power_of_two() {
-            if start % n == 0 {
+            if start.is_multiple_of(n) {
                 let level = n.trailing_zeros() as usize;
                 if let Some(h) = self
                     .levels
@@ -159,7 +159,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

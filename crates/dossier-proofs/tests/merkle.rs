@@ -339,7 +339,7 @@ fn corrupted_inclusion_proofs_fail() {
         for m in 0..n {
             let all = n <= 32;
             // Beyond 32, a sample of leaves (the first, the last and a few random ones).
-            if !all && m != 0 && m != n - 1 && next(&mut rng) % 16 != 0 {
+            if !all && m != 0 && m != n - 1 && !next(&mut rng).is_multiple_of(16) {
                 continue;
             }
             let path = inclusion_proof(&leaves, m, n).expect("proof");
@@ -356,7 +356,7 @@ fn corrupted_consistency_proofs_fail() {
     for n in 1..=128u64 {
         for m in 0..=n {
             let all = n <= 32;
-            if !all && m != 0 && m != n && next(&mut rng) % 16 != 0 {
+            if !all && m != 0 && m != n && !next(&mut rng).is_multiple_of(16) {
                 continue;
             }
             let path = consistency_proof(&leaves, m, n).expect("proof");
