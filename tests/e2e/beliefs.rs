@@ -352,7 +352,7 @@ fn the_projector_service_on_jetstream_survives_kills_too() {
 }
 
 #[test]
-fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
+fn serve_follows_publishes_live_and_readers_answer_beside_it() {
     let l = Ledger::init();
     let mut child = l
         .command()
@@ -372,9 +372,10 @@ fn serve_follows_publishes_live_and_readers_can_catch_up_beside_it() {
             &format!("caught up at seq {last},"),
             Duration::from_secs(30),
         );
-        // A reader catching up beside the running projector sees the same views.
+        // A reader beside the running projector answers from the views it serves, at the head.
         let now = l.run(&["beliefs", "--json"]).ok().json();
         assert_eq!(now["seq"].as_u64(), Some(last), "after bundle {}", i + 1);
+        assert_eq!(now["lag"].as_u64(), Some(0), "after bundle {}", i + 1);
     }
     terminate(&mut child);
     assert!(child.wait().expect("wait").success());

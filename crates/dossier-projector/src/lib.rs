@@ -28,9 +28,10 @@
 //! is built by gathering the stored events its view depends on through `refs` and folding them
 //! into a fresh engine ([`ViewStore::belief_view`]); the log is never read to answer.
 //!
-//! Entry points: [`run`] (catch up, then follow live until shutdown), [`catch_up`], [`status`],
-//! [`rebuild`] (build a fresh store aside, then swap it in with one rename), and [`ViewStore`]
-//! for read-only queries.
+//! Entry points: [`run`] (catch up, then follow live until shutdown), [`catch_up`],
+//! [`refresh`] (a reader's catch-up, which leaves a store that a running projector serves to
+//! it), [`status`], [`rebuild`] (build a fresh store aside, then swap it in with one rename), and
+//! [`ViewStore`] for read-only queries.
 //!
 //! The store uses SQLite's rollback journal (not WAL), so that the file alone is the whole
 //! store and a rename swaps it completely; readers open the file per query and see either the
@@ -42,10 +43,12 @@ mod error;
 mod projector;
 mod provenance;
 mod refs;
+mod serving;
 mod store;
 
 pub use error::Error;
 pub use projector::{
-    PAGE, Progress, Projector, RunEvent, catch_up, rebuild, run, run_with_progress, status,
+    PAGE, Progress, Projector, RunEvent, catch_up, rebuild, refresh, run, run_with_progress, status,
 };
+pub use serving::{is_served, serving_path};
 pub use store::{Checkpoint, STORE_FILE, ViewStore, rebuild_path};

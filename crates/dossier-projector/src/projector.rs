@@ -1195,6 +1195,48 @@ pub async fn catch_up<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Er
     Projector::open(log, store).await?.catch_up(log).await
 }
 
+/// Brings the store at `store` up to the ledger's head for a reader, unless a running
+/// projector ([`run`]) serves it: then waits up to `wait` for that projector to reach the head
+/// seen at the start, and returns where the store stands, behind the head if the wait ran out
+/// ([`Progress::lag`] says by how much). A reader never catches a served store up itself:
+/// restoring an engine refolds the ledger (seconds at a million records), and a store moved on
+/// by another writer makes the running projector reopen it and refold too. A store already at
+/// the head is returned at once, as by [`catch_up`]; an unserved store is caught up by it.
+///
+/// # Errors
+/// As [`catch_up`]; backend and store failures while waiting.
+pub async fn refresh<L: EventLog>(
+    log: &L,
+    store: &Path,
+    wait: Duration,
+) -> Result<Progress, Error> {
+    if let Some(progress) = at_head(log, store).await {
+        return Ok(progress);
+    }
+    if !crate::serving::is_served(store) {
+        return catch_up(log, store).await;
+    }
+    let head = log.head().await?.seq;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let applied = match ViewStore::open(store) {
+            Ok(v) => v.checkpoint()?.map_or(0, |c| c.seq),
+            Err(Error::NoStore(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        if applied >= head || tokio::time::Instant::now() >= deadline {
+            return Ok(Progress {
+                applied,
+                head: head.max(applied),
+            });
+        }
+        tokio::time::sleep(REFRESH_POLL).await;
+    }
+}
+
+/// How often [`refresh`] looks at a served store's checkpoint.
+const REFRESH_POLL: Duration = Duration::from_millis(20);
+
 /// The store's progress if it stands at the ledger's head (see [`catch_up`]). Anything else,
 /// an error included, is `None`: the full way then reports it.
 async fn at_head<L: EventLog>(log: &L, store: &Path) -> Option<Progress> {
@@ -1273,6 +1315,8 @@ pub async fn run_with_progress<L: EventLog>(
     shutdown: impl Future,
     mut on_event: impl FnMut(RunEvent),
 ) -> Result<Progress, Error> {
+    // Taken before the refold, so that readers wait for this projector from the start.
+    let _serving = crate::serving::Serving::take(store);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut projector = tokio::select! {
         biased;

@@ -72,11 +72,16 @@ CREATE TABLE IF NOT EXISTS meta (
 /// `views.db.rebuild` next to `views.db`.
 #[must_use]
 pub fn rebuild_path(store: &Path) -> PathBuf {
+    beside(store, ".rebuild")
+}
+
+/// The file named like the store plus `suffix`, in the store's directory.
+pub(crate) fn beside(store: &Path, suffix: &str) -> PathBuf {
     let mut name = store
         .file_name()
         .map(std::ffi::OsStr::to_os_string)
         .unwrap_or_else(|| STORE_FILE.into());
-    name.push(".rebuild");
+    name.push(suffix);
     store.with_file_name(name)
 }
 

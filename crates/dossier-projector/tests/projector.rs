@@ -816,6 +816,102 @@ async fn a_store_of_another_ledger_is_refused() {
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
 }
 
+/// A reader does not catch up a store that a running projector serves: it waits for that
+/// projector, reads (next to) nothing of the ledger, and answers at the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_waits_for_the_projector_serving_the_store() {
+    let mut f = Fixture::larger(10).await;
+    let store = f.store();
+    let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
+    let applied = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let (log, store, applied) = (Arc::clone(&log), store.clone(), Arc::clone(&applied));
+        tokio::spawn(async move {
+            dossier_projector::run_with_progress(
+                &*log,
+                &store,
+                8,
+                async {
+                    rx.await.ok();
+                },
+                |e| {
+                    if let RunEvent::CaughtUp { progress, .. } = e {
+                        applied.store(progress.applied, Ordering::SeqCst);
+                    }
+                },
+            )
+            .await
+        })
+    };
+    let head = f.log.head().await.unwrap().seq;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while applied.load(Ordering::SeqCst) != head && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dossier_projector::is_served(&store));
+    for round in 0..3 {
+        let (name, bytes) = gen_bundle(&format!("served-{round}"), 2, 4);
+        f.publish(&name, &bytes).await;
+        let reader = Limited::up_to(&f.log, u64::MAX);
+        let p = dossier_projector::refresh(&reader, &store, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let head = f.log.head().await.unwrap().seq;
+        assert_eq!((p.applied, p.lag()), (head, 0), "round {round}");
+        assert!(
+            reader.records_read.load(Ordering::SeqCst) <= 1,
+            "round {round}: the reader refolded the ledger"
+        );
+    }
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(
+        !dossier_projector::is_served(&store),
+        "the lock goes with the projector"
+    );
+    assert_eq!(
+        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
+        reference(&f.log, None).await.digest()
+    );
+}
+
+/// A served store that does not reach the head in time is answered as it stands, with its
+/// lag; once nobody serves it, a reader catches it up itself.
+#[tokio::test]
+async fn a_served_store_behind_the_head_is_answered_as_it_stands() {
+    let mut f = Fixture::examples().await;
+    let store = f.store();
+    let before = catch_up(&f.log, &store).await.unwrap().applied;
+    let (name, bytes) = gen_bundle("unserved", 2, 3);
+    f.publish(&name, &bytes).await;
+    let head = f.log.head().await.unwrap().seq;
+    // A projector that serves the store but does not move (as one still refolding would).
+    let lock = std::fs::File::create(dossier_projector::serving_path(&store)).unwrap();
+    lock.try_lock().unwrap();
+    assert!(dossier_projector::is_served(&store));
+    let reader = Limited::up_to(&f.log, u64::MAX);
+    let p = dossier_projector::refresh(&reader, &store, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!((p.applied, p.head, p.lag()), (before, head, head - before));
+    assert_eq!(reader.records_read.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        ViewStore::open(&store)
+            .unwrap()
+            .checkpoint()
+            .unwrap()
+            .unwrap()
+            .seq,
+        before
+    );
+    drop(lock);
+    let p = dossier_projector::refresh(&f.log, &store, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!((p.applied, p.lag()), (head, 0));
+}
+
 /// A store built by another layout or belief policy is refused, even one already at the head,
 /// rather than answered from.
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! projector's stored views, brought up to date from the ledger first.
 
 use std::io::Write as _;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use dossier_projector::{Error as ProjectorError, Progress, ViewStore};
@@ -26,10 +27,14 @@ pub fn projector_error(e: ProjectorError) -> CliError {
 }
 
 /// Brings the views up to date from the ledger and opens them for reading.
+/// How long a reader waits for a running `dossier serve` (or `dossier projector`) to bring
+/// the views it serves to the head, before answering from them as they stand.
+const SERVED_WAIT: Duration = Duration::from_secs(10);
+
 async fn fresh_views(home: &Home) -> CliResult<(ViewStore, Progress)> {
     let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
-    let progress = dossier_projector::catch_up(&log, &path)
+    let progress = dossier_projector::refresh(&log, &path, SERVED_WAIT)
         .await
         .map_err(projector_error)?;
     let views = ViewStore::open(&path).map_err(projector_error)?;
@@ -178,13 +183,17 @@ fn when(v: &Value) -> String {
 }
 
 fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
-    match as_of {
-        Some(t) => format!(
-            "as of {} (views at seq {})",
-            when(&json!(t)),
+    // Views a running projector had not brought to the head in time say how far behind they are.
+    let views = match progress.lag() {
+        0 => format!("views at seq {}", progress.applied),
+        lag => format!(
+            "views at seq {}, {lag} record(s) behind the ledger's head",
             progress.applied
         ),
-        None => format!("current (views at seq {})", progress.applied),
+    };
+    match as_of {
+        Some(t) => format!("as of {} ({views})", when(&json!(t))),
+        None => format!("current ({views})"),
     }
 }
 
@@ -213,6 +222,7 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
             "as_of": args.as_of,
             "valid_at": args.at.map(|t| t.to_string()),
             "seq": progress.applied,
+            "lag": progress.lag(),
             "policy": dossier_beliefs_policy(&views)?,
             "digest": digest,
             "beliefs": list,
@@ -403,7 +413,7 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
     if args.json {
-        let mut doc = json!({ "as_of": args.as_of, "seq": progress.applied, "belief": b });
+        let mut doc = json!({ "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "belief": b });
         if let Some(at) = args.at {
             doc["valid_at"] = json!(at.to_string());
         }
@@ -510,7 +520,7 @@ pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
         .map_err(store_err)?;
     if args.json {
         return out(&pretty(
-            &json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "changes": changes }),
+            &json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "changes": changes }),
         )?);
     }
     let mut t = format!(
