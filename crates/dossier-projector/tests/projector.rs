@@ -194,6 +194,68 @@ impl Fixture {
     }
 }
 
+/// A projector running on a task of its own ([`dossier_projector::run_with_progress`], pages
+/// of 8 records) on the fixture's ledger, until stopped.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<dossier_projector::Progress, Error>>,
+    /// What the projector itself last reported having applied: the store's checkpoint alone
+    /// is no sign, since a rebuild swaps in a store that is already at the head.
+    applied: Arc<AtomicU64>,
+}
+
+impl Running {
+    fn start(log: &Arc<SqliteLog>, store: &Path) -> Running {
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let applied = Arc::new(AtomicU64::new(0));
+        let (log, store, seen) = (Arc::clone(log), store.to_owned(), Arc::clone(&applied));
+        let task = tokio::spawn(async move {
+            dossier_projector::run_with_progress(
+                &*log,
+                &store,
+                8,
+                async {
+                    rx.await.ok();
+                },
+                |e| {
+                    let (RunEvent::Resumed(p)
+                    | RunEvent::Applied(p)
+                    | RunEvent::CaughtUp { progress: p, .. }
+                    | RunEvent::Reopened(p)) = e;
+                    seen.store(p.applied, Ordering::SeqCst);
+                },
+            )
+            .await
+        });
+        Running {
+            stop,
+            task,
+            applied,
+        }
+    }
+
+    /// Waits (up to 30 s) until the projector reports having applied `seq`.
+    async fn reach(&self, seq: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.applied.load(Ordering::SeqCst) != seq && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) -> Result<dossier_projector::Progress, Error> {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap()
+    }
+}
+
+/// The store's digest is that of an independent fold of the whole ledger.
+async fn assert_digest_of_a_clean_fold(log: &SqliteLog, store: &Path) {
+    assert_eq!(
+        ViewStore::open(store).unwrap().digest().unwrap().unwrap(),
+        reference(log, None).await.digest()
+    );
+}
+
 /// An independent fold of the whole ledger: the reference the store must match.
 async fn reference<L: EventLog>(log: &L, upto: Option<u64>) -> Engine {
     let mut engine = Engine::new();
@@ -793,10 +855,7 @@ async fn a_store_at_the_head_is_answered_without_refolding() {
         p.applied,
         "refolded up to the checkpoint, then applied the rest"
     );
-    assert_eq!(
-        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
-        reference(&f.log, None).await.digest()
-    );
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
 #[tokio::test]
@@ -823,32 +882,8 @@ async fn a_reader_waits_for_the_projector_serving_the_store() {
     let mut f = Fixture::larger(10).await;
     let store = f.store();
     let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
-    let applied = Arc::new(AtomicU64::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = {
-        let (log, store, applied) = (Arc::clone(&log), store.clone(), Arc::clone(&applied));
-        tokio::spawn(async move {
-            dossier_projector::run_with_progress(
-                &*log,
-                &store,
-                8,
-                async {
-                    rx.await.ok();
-                },
-                |e| {
-                    if let RunEvent::CaughtUp { progress, .. } = e {
-                        applied.store(progress.applied, Ordering::SeqCst);
-                    }
-                },
-            )
-            .await
-        })
-    };
-    let head = f.log.head().await.unwrap().seq;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while applied.load(Ordering::SeqCst) != head && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let running = Running::start(&log, &store);
+    running.reach(f.log.head().await.unwrap().seq).await;
     assert!(dossier_projector::is_served(&store));
     for round in 0..3 {
         let (name, bytes) = gen_bundle(&format!("served-{round}"), 2, 4);
@@ -864,16 +899,12 @@ async fn a_reader_waits_for_the_projector_serving_the_store() {
             "round {round}: the reader refolded the ledger"
         );
     }
-    tx.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    running.stop().await.unwrap();
     assert!(
         !dossier_projector::is_served(&store),
         "the lock goes with the projector"
     );
-    assert_eq!(
-        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
-        reference(&f.log, None).await.digest()
-    );
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
 /// A served store that does not reach the head in time is answered as it stands, with its
@@ -971,10 +1002,7 @@ async fn run_follows_the_ledger_live_until_shutdown() {
             .unwrap()
             .is_some()
     );
-    assert_eq!(
-        ViewStore::open(&store).unwrap().digest().unwrap().unwrap(),
-        reference(&f.log, None).await.digest()
-    );
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -982,31 +1010,7 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     let mut f = Fixture::larger(10).await;
     let store = f.store();
     let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    // What the projector itself reports having applied: the store's checkpoint alone is no
-    // sign, since a rebuild swaps in a store that is already at the head.
-    let applied = Arc::new(AtomicU64::new(0));
-    let task = {
-        let (log, store, applied) = (Arc::clone(&log), store.clone(), Arc::clone(&applied));
-        tokio::spawn(async move {
-            dossier_projector::run_with_progress(
-                &*log,
-                &store,
-                8,
-                async {
-                    rx.await.ok();
-                },
-                |e| {
-                    let (RunEvent::Resumed(p)
-                    | RunEvent::Applied(p)
-                    | RunEvent::CaughtUp { progress: p, .. }
-                    | RunEvent::Reopened(p)) = e;
-                    applied.store(p.applied, Ordering::SeqCst);
-                },
-            )
-            .await
-        })
-    };
+    let running = Running::start(&log, &store);
     // Rebuild twice while the projector applies records published meanwhile.
     for round in 0..2 {
         for i in 0..5 {
@@ -1016,13 +1020,8 @@ async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
         rebuild(&*log, &store).await.unwrap();
     }
     let head = f.log.head().await.unwrap().seq;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while applied.load(Ordering::SeqCst) != head && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tx.send(()).unwrap();
-    let result = task.await.unwrap();
-    assert_eq!(result.unwrap().applied, head);
+    running.reach(head).await;
+    assert_eq!(running.stop().await.unwrap().applied, head);
     let check: String = rusqlite_conn(&store)
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -1045,10 +1044,7 @@ async fn a_projector_writes_to_the_swapped_in_store_not_the_old_one() {
     assert_eq!(p.catch_up(&f.log).await.unwrap().applied, head);
     let v = ViewStore::open(&store).unwrap();
     assert_eq!(v.checkpoint().unwrap().unwrap().seq, head);
-    assert_eq!(
-        v.digest().unwrap().unwrap(),
-        reference(&f.log, None).await.digest()
-    );
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
 #[tokio::test]
