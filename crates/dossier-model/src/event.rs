@@ -128,7 +128,13 @@ fn from_slice<T: serde::de::DeserializeOwned>(
     event_type: &str,
     body: &[u8],
 ) -> Result<T, DecodeError> {
-    if let Ok(value) = serde_json::from_slice(body) {
+    // A body that is UTF-8 is parsed as text: its bytes are checked once here, instead of one
+    // check per string the parser borrows or copies.
+    let fast = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    if let Ok(value) = fast {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
