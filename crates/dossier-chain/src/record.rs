@@ -169,6 +169,34 @@ impl<'a> RecordView<'a> {
             Err(_) => serde_json::from_slice(bytes),
         }
     }
+
+    /// Parses a record's envelope without scanning its body, for a reader that decodes the
+    /// body itself; returns the envelope and the body's text.
+    ///
+    /// `body` is a record's last member, and `,"body":` cannot occur inside a JSON string (a
+    /// quote there is escaped), so the body runs from the first `,"body":` to the closing
+    /// brace. The members before it are copied to `scratch`, closed with the placeholder body
+    /// `0`, and parsed exactly as [`RecordView::parse`] parses a whole record: the returned
+    /// view's `body` is that placeholder. Whether the body's text is JSON is left to the
+    /// caller's decoding.
+    ///
+    /// `None` if the bytes do not split this way (not UTF-8, no `,"body":`, no closing brace,
+    /// an envelope that does not parse): [`RecordView::parse`] then says what is wrong.
+    pub fn parse_envelope<'s>(
+        bytes: &'a [u8],
+        scratch: &'s mut String,
+    ) -> Option<(RecordView<'s>, &'a str)> {
+        const BODY: &str = ",\"body\":";
+        let text = std::str::from_utf8(bytes).ok()?;
+        let at = text.find(BODY)?;
+        let body = text.strip_suffix('}')?.get(at + BODY.len()..)?;
+        scratch.clear();
+        scratch.push_str(&text[..at]);
+        scratch.push_str(",\"body\":0}");
+        let scratch: &'s String = scratch;
+        let view = serde_json::from_str(scratch).ok()?;
+        Some((view, body))
+    }
 }
 
 /// Body of a `batch.seal` record.

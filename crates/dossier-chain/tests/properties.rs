@@ -6,7 +6,7 @@
 mod common;
 
 use common::{LEDGER, first, renumber, simple_ledger, stored, verify_pinned};
-use dossier_chain::{EncodedRecord, FailureKind as K, Signer, StoredRecord};
+use dossier_chain::{EncodedRecord, FailureKind as K, RecordView, Signer, StoredRecord};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -32,8 +32,74 @@ fn batch_first(firsts: &[u64], seq: u64) -> u64 {
     *firsts.iter().rev().find(|f| **f <= seq).unwrap()
 }
 
+/// Every member of a record but its body, as text.
+fn envelope(v: &RecordView<'_>) -> String {
+    format!(
+        "{} {} {} {} {} {} {} {} {} {} {} {} {}",
+        v.dossier,
+        v.ledger,
+        v.seq,
+        v.prev,
+        v.event_type,
+        v.schema,
+        v.entity,
+        v.id,
+        v.recorded,
+        v.actor.key,
+        v.actor.name,
+        v.marking,
+        v.correlation
+    )
+}
+
+/// A body that holds a `"body"` member of its own splits at the envelope's; a record that
+/// does not end at its body's closing brace, or whose members are not in order, does not split
+/// (its reader takes the full parse).
+#[test]
+fn only_a_record_in_order_splits_at_its_body() {
+    let texts = vec![vec!["x".to_owned()]];
+    let (records, _) = simple_ledger(LEDGER, &founder(), &texts);
+    let text = String::from_utf8(records[1].bytes.clone()).unwrap();
+    let at = text.find(",\"body\":").unwrap();
+    let nested = format!(
+        "{},\"body\":{{\"a\":1,\"body\":{{\"b\":\",\"}}}}}}",
+        &text[..at]
+    );
+    let mut scratch = String::new();
+    let (head, body) = RecordView::parse_envelope(nested.as_bytes(), &mut scratch).unwrap();
+    assert_eq!(body, r#"{"a":1,"body":{"b":","}}"#);
+    assert_eq!(head.seq, 2);
+
+    let trailing = format!("{text}\n");
+    assert!(RecordView::parse_envelope(trailing.as_bytes(), &mut scratch).is_none());
+    let reordered =
+        serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap()).unwrap();
+    assert!(RecordView::parse(reordered.as_bytes()).is_ok());
+    assert!(RecordView::parse_envelope(reordered.as_bytes(), &mut scratch).is_none());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Parsing the envelope without scanning the body gives the same members and the body's
+    /// exact text, whatever quotes, commas, colons and `"body":` the producer's name and the
+    /// bodies hold.
+    #[test]
+    fn an_envelope_parsed_without_its_body_is_the_same(
+        texts in batches(),
+        name in "[a-z\",:{}\\\\ ]{0,8}(\",\"body\":)?[a-z\",:{}]{0,4}",
+    ) {
+        let signer = Signer::from_secret([1; 32], &name);
+        let (records, _) = simple_ledger(LEDGER, &signer, &texts);
+        let mut scratch = String::new();
+        for r in &records {
+            let full = RecordView::parse(&r.bytes).unwrap();
+            let (head, body) = RecordView::parse_envelope(&r.bytes, &mut scratch)
+                .expect("a valid record splits at its body");
+            prop_assert_eq!(body, full.body.get());
+            prop_assert_eq!(envelope(&head), envelope(&full));
+        }
+    }
 
     #[test]
     fn valid_ledgers_verify((records, _) in ledger(), with_hash in any::<bool>()) {

@@ -619,19 +619,42 @@ struct DomainPart {
 
 /// Hashes and parses one record; `before` is the hex hash of the record before it in the page
 /// (the chain check itself needs the record applied before it, see [`advance_in`]).
-fn decode(rec: &StoredRecord, before: Option<&str>) -> Result<Decoded, Error> {
+///
+/// A domain event's envelope is parsed without scanning its body, which is then parsed once
+/// ([`RecordView::parse_envelope`]); anything that path cannot do (a control record, whose body
+/// the projector does not decode, or any failure) takes the full parse, which gives the errors.
+fn decode(
+    rec: &StoredRecord,
+    before: Option<&str>,
+    scratch: &mut String,
+) -> Result<Decoded, Error> {
     let seq = rec.position;
-    let corrupt = |reason: String| Error::Corrupt { seq, reason };
     let hash = Hash::of_record(&rec.bytes);
-    let view = RecordView::parse(&rec.bytes).map_err(|e| corrupt(e.to_string()))?;
+    if let Some((view, body)) = RecordView::parse_envelope(&rec.bytes, scratch)
+        && !is_control(view.event_type)
+        && let Ok(d) = decoded(&view, body, hash, before)
+    {
+        return Ok(d);
+    }
+    let view = RecordView::parse(&rec.bytes).map_err(|e| e.to_string());
+    view.and_then(|view| decoded(&view, view.body.get(), hash, before))
+        .map_err(|reason| Error::Corrupt { seq, reason })
+}
+
+/// A parsed record, with `body` its body's text, as [`Decoded`].
+fn decoded(
+    view: &RecordView<'_>,
+    body: &str,
+    hash: Hash,
+    before: Option<&str>,
+) -> Result<Decoded, String> {
     let domain = if is_control(view.event_type) {
         None
     } else {
-        let body = view.body.get();
         Some(DomainPart {
             event: DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
-                .map_err(|e| corrupt(e.to_string()))?,
-            recorded: Timestamp::parse(view.recorded).map_err(|e| corrupt(e.to_string()))?,
+                .map_err(|e| e.to_string())?,
+            recorded: Timestamp::parse(view.recorded).map_err(|e| e.to_string())?,
             event_type: view.event_type.to_owned(),
             schema: view.schema,
             body: body.to_owned(),
@@ -660,11 +683,20 @@ fn decode(rec: &StoredRecord, before: Option<&str>) -> Result<Decoded, Error> {
 struct Decoder {
     /// The hex hash of the record decoded last, if it decoded.
     before: Option<String>,
+    /// The envelope being parsed (see [`RecordView::parse_envelope`]).
+    scratch: String,
 }
 
 impl Decoder {
+    fn new() -> Decoder {
+        Decoder {
+            before: None,
+            scratch: String::new(),
+        }
+    }
+
     fn decode(&mut self, rec: &StoredRecord) -> Result<Decoded, Error> {
-        let d = decode(rec, self.before.as_deref());
+        let d = decode(rec, self.before.as_deref(), &mut self.scratch);
         match &d {
             Ok(d) => {
                 let before = self.before.get_or_insert_with(String::new);
@@ -688,14 +720,14 @@ fn for_each_decoded(
     mut f: impl FnMut(&StoredRecord, Result<Decoded, Error>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if page.len() <= DECODE_CHUNK {
-        let mut decoder = Decoder { before: None };
+        let mut decoder = Decoder::new();
         return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
     }
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(64);
         let thread = std::thread::Builder::new().name("views-decode".into());
         let spawned = thread.spawn_scoped(scope, move || {
-            let mut decoder = Decoder { before: None };
+            let mut decoder = Decoder::new();
             for chunk in page.chunks(DECODE_CHUNK) {
                 let decoded = chunk.iter().map(|rec| decoder.decode(rec)).collect();
                 if tx.send(decoded).is_err() {
@@ -705,7 +737,7 @@ fn for_each_decoded(
         });
         if spawned.is_err() {
             // No thread to be had: decode here.
-            let mut decoder = Decoder { before: None };
+            let mut decoder = Decoder::new();
             return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
         }
         for chunk in page.chunks(DECODE_CHUNK) {
