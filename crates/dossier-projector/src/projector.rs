@@ -627,18 +627,37 @@ fn decode(
     rec: &StoredRecord,
     before: Option<&str>,
     scratch: &mut String,
+    times: &mut LastTime,
 ) -> Result<Decoded, Error> {
     let seq = rec.position;
     let hash = Hash::of_record(&rec.bytes);
     if let Some((view, body)) = RecordView::parse_envelope(&rec.bytes, scratch)
         && !is_control(view.event_type)
-        && let Ok(d) = decoded(&view, body, hash, before)
+        && let Ok(d) = decoded(&view, body, hash, before, times)
     {
         return Ok(d);
     }
     let view = RecordView::parse(&rec.bytes).map_err(|e| e.to_string());
-    view.and_then(|view| decoded(&view, view.body.get(), hash, before))
+    view.and_then(|view| decoded(&view, view.body.get(), hash, before, times))
         .map_err(|reason| Error::Corrupt { seq, reason })
+}
+
+/// The recorded time parsed last: the records of a batch share theirs, so most records are
+/// not parsed again.
+#[derive(Default)]
+struct LastTime(Option<(String, Timestamp)>);
+
+impl LastTime {
+    fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
+        if let Some((last, time)) = &self.0
+            && last == text
+        {
+            return Ok(*time);
+        }
+        let time = Timestamp::parse(text).map_err(|e| e.to_string())?;
+        self.0 = Some((text.to_owned(), time));
+        Ok(time)
+    }
 }
 
 /// A parsed record, with `body` its body's text, as [`Decoded`].
@@ -647,6 +666,7 @@ fn decoded(
     body: &str,
     hash: Hash,
     before: Option<&str>,
+    times: &mut LastTime,
 ) -> Result<Decoded, String> {
     let domain = if is_control(view.event_type) {
         None
@@ -654,7 +674,7 @@ fn decoded(
         Some(DomainPart {
             event: DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
                 .map_err(|e| e.to_string())?,
-            recorded: Timestamp::parse(view.recorded).map_err(|e| e.to_string())?,
+            recorded: times.parse(view.recorded)?,
             event_type: view.event_type.to_owned(),
             schema: view.schema,
             body: body.to_owned(),
@@ -685,6 +705,7 @@ struct Decoder {
     before: Option<String>,
     /// The envelope being parsed (see [`RecordView::parse_envelope`]).
     scratch: String,
+    times: LastTime,
 }
 
 impl Decoder {
@@ -692,11 +713,17 @@ impl Decoder {
         Decoder {
             before: None,
             scratch: String::new(),
+            times: LastTime::default(),
         }
     }
 
     fn decode(&mut self, rec: &StoredRecord) -> Result<Decoded, Error> {
-        let d = decode(rec, self.before.as_deref(), &mut self.scratch);
+        let d = decode(
+            rec,
+            self.before.as_deref(),
+            &mut self.scratch,
+            &mut self.times,
+        );
         match &d {
             Ok(d) => {
                 let before = self.before.get_or_insert_with(String::new);
