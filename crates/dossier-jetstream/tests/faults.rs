@@ -21,6 +21,16 @@ async fn open(url: &str, dir: &tempfile::TempDir, name: &str) -> JetStreamLog {
         .expect("open")
 }
 
+/// A server, a directory for the local indexes (dropping it removes them), and a ledger
+/// initialised there: log "p" and the ledger id.
+async fn started() -> (NatsServer, tempfile::TempDir, JetStreamLog, uuid::Uuid) {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "p").await;
+    let ledger = init(&log).await;
+    (server, dir, log, ledger)
+}
+
 /// Eight producers on their own connections publish 1,000 events each at once: one valid
 /// chain, every event exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,10 +181,7 @@ async fn a_stopped_server_is_reported_as_such_not_as_corruption() {
 /// caught by verification at their exact sequence number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_published_behind_dossiers_back_are_detected() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = open(&server.url(), &dir, "p").await;
-    let ledger = init(&log).await;
+    let (server, _dir, log, ledger) = started().await;
     let signer = founder();
     Publisher::new(&log, &signer, ledger)
         .publish(&events("t", 3), &[])
@@ -227,10 +234,7 @@ async fn records_published_behind_dossiers_back_are_detected() {
 /// dossier refuses the stream from then on, and verification reports the missing records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowered_limits_drop_records_and_verification_reports_them() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = open(&server.url(), &dir, "p").await;
-    let ledger = init(&log).await;
+    let (server, dir, log, ledger) = started().await;
     let signer = founder();
     Publisher::new(&log, &signer, ledger)
         .publish(&events("l", 20), &[])
@@ -364,10 +368,7 @@ async fn set_subjects(js: &jetstream::Context, subjects: Vec<String>) {
 /// created a stream may not yet have told the server a producer publishes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_that_no_stream_takes_are_published_again_once_one_does() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = open(&server.url(), &dir, "p").await;
-    let ledger = init(&log).await;
+    let (server, _dir, log, ledger) = started().await;
     let js = jetstream::new(async_nats::connect(server.url()).await.expect("raw client"));
     let listening = js
         .get_stream("DOSSIER_FAULTS")
@@ -418,10 +419,7 @@ async fn batches_that_no_stream_takes_are_published_again_once_one_does() {
 /// leaves nothing visible: the server keeps uncommitted batch messages out of the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_killed_mid_atomic_batch_leaves_nothing() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = open(&server.url(), &dir, "p").await;
-    let ledger = init(&log).await;
+    let (server, _dir, log, ledger) = started().await;
     let head = log.head().await.expect("head");
     let records = build_batch(&log, ledger, "half", 40).await;
     {

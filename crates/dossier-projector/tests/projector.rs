@@ -205,13 +205,15 @@ struct Running {
 }
 
 impl Running {
-    fn start(log: &Arc<SqliteLog>, store: &Path) -> Running {
+    /// Starts it on the fixture's store, with a connection of its own to the ledger.
+    fn start(f: &Fixture) -> Running {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let applied = Arc::new(AtomicU64::new(0));
-        let (log, store, seen) = (Arc::clone(log), store.to_owned(), Arc::clone(&applied));
+        let log = SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap();
+        let (store, seen) = (f.store(), Arc::clone(&applied));
         let task = tokio::spawn(async move {
             dossier_projector::run_with_progress(
-                &*log,
+                &log,
                 &store,
                 8,
                 async {
@@ -881,8 +883,7 @@ async fn a_store_of_another_ledger_is_refused() {
 async fn a_reader_waits_for_the_projector_serving_the_store() {
     let mut f = Fixture::larger(10).await;
     let store = f.store();
-    let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
-    let running = Running::start(&log, &store);
+    let running = Running::start(&f);
     running.reach(f.log.head().await.unwrap().seq).await;
     assert!(dossier_projector::is_served(&store));
     for round in 0..3 {
@@ -1009,15 +1010,14 @@ async fn run_follows_the_ledger_live_until_shutdown() {
 async fn a_rebuild_while_the_projector_runs_is_picked_up_by_it() {
     let mut f = Fixture::larger(10).await;
     let store = f.store();
-    let log = Arc::new(SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap());
-    let running = Running::start(&log, &store);
+    let running = Running::start(&f);
     // Rebuild twice while the projector applies records published meanwhile.
     for round in 0..2 {
         for i in 0..5 {
             let (name, bytes) = gen_bundle(&format!("r{round}-{i}"), 2, 4);
             f.publish(&name, &bytes).await;
         }
-        rebuild(&*log, &store).await.unwrap();
+        rebuild(&f.log, &store).await.unwrap();
     }
     let head = f.log.head().await.unwrap().seq;
     running.reach(head).await;
