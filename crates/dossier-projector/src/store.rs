@@ -114,13 +114,26 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     // The reference index takes random keys; a large cache keeps its pages in memory.
     conn.pragma_update(None, "cache_size", -262_144)?;
-    // A store of another layout (or policy) is refused before anything is created in it.
-    check_fits(&conn, path)?;
-    conn.execute_batch(SCHEMA)?;
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
-        [LAYOUT, POLICY_VERSION],
-    )?;
+    // The tables and the store's identity are created in one transaction: a process killed at
+    // any instant leaves either no tables or a whole, named store (the rollback journal undoes
+    // a half-created one). A store of another layout (or policy) is refused before anything is
+    // created in it.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let created = check_fits(&conn, path).and_then(|()| {
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
+            [LAYOUT, POLICY_VERSION],
+        )?;
+        Ok(())
+    });
+    match created {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
     Ok(conn)
 }
 
@@ -134,7 +147,7 @@ fn check_fits(conn: &Connection, path: &Path) -> Result<(), Error> {
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n > 0)?;
-    if has_meta {
+    if has_meta && !never_written(conn)? {
         for (key, want) in [("layout", LAYOUT), ("policy", POLICY_VERSION)] {
             let have: Option<String> = conn
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -151,6 +164,26 @@ fn check_fits(conn: &Connection, path: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Whether a store holds nothing at all: no identity in `meta` and no checkpoint. Versions
+/// before store creation was one transaction could be killed between creating the tables and
+/// naming the store; such a store never held a view, so it is taken as new rather than refused.
+fn never_written(conn: &Connection) -> Result<bool, Error> {
+    let named: i64 = conn.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?;
+    if named > 0 {
+        return Ok(false);
+    }
+    let has_checkpoint: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_checkpoint == 0 {
+        return Ok(true);
+    }
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM checkpoint", [], |r| r.get(0))?;
+    Ok(rows == 0)
 }
 
 /// A stored event's record hash (32 bytes) in hex.

@@ -1081,3 +1081,37 @@ async fn a_catch_up_next_to_a_running_projector_never_moves_the_checkpoint_back(
     catch_up(&f.log, &clean).await.unwrap();
     assert_eq!(contents(&store), contents(&clean));
 }
+
+/// A store whose creation was cut short — its tables made but the store not yet named, as a
+/// process killed in its first milliseconds left it before creation was one transaction — held
+/// no view, so it is taken as new, not refused; a creation cut short now leaves no tables.
+#[tokio::test]
+async fn a_store_whose_creation_was_cut_short_is_taken_as_new() {
+    let f = Fixture::examples().await;
+    let store = f.dir.path().join("views-cut.db");
+    catch_up(&f.log, &store).await.unwrap();
+    let conn = rusqlite_conn(&store);
+    // What the old creation left: every table, empty, and no name.
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for t in tables {
+        conn.execute(&format!("DELETE FROM {t}"), []).unwrap();
+    }
+    drop(conn);
+    let p = catch_up(&f.log, &store).await.unwrap();
+    assert_eq!(p.lag(), 0);
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
+    // An interrupted creation: the schema's transaction was never committed.
+    let store = f.dir.path().join("views-interrupted.db");
+    let conn = rusqlite_conn(&store);
+    conn.execute_batch("PRAGMA journal_mode = DELETE; BEGIN IMMEDIATE; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        .unwrap();
+    drop(conn); // closing rolls back what was not committed
+    catch_up(&f.log, &store).await.unwrap();
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
+}
