@@ -39,12 +39,14 @@
 //! the checkpoint are still the ones it holds before each transaction, and reloads otherwise:
 //! a [`rebuild`] or a [`catch_up`] may run next to a running projector.
 
+mod decode;
 mod error;
 mod projector;
 mod provenance;
 mod refs;
 mod serving;
 mod store;
+mod write;
 
 pub use error::Error;
 pub use projector::{
