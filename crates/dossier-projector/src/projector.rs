@@ -14,7 +14,8 @@ use rusqlite::Connection;
 use crate::decode::{Decoded, Prev, for_each_decoded};
 use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
 use crate::write::{
-    Aside, OPS_PER_SEND, Outcome, Output, Target, Write, still_ours, write_digest, write_pages,
+    Aside, OPS_PER_SEND, Outcome, Output, Sums, Target, Write, still_ours, write_digest,
+    write_pages,
 };
 use crate::{Checkpoint, Error, refs};
 
@@ -87,6 +88,8 @@ pub struct Projector {
     file_id: Option<(u64, u64)>,
     /// Present while [`rebuild`] builds a store aside: what is left to the end.
     aside: Option<Aside>,
+    /// The digest of the lines as last written, kept by the writing thread.
+    sums: Sums,
 }
 
 
@@ -118,6 +121,7 @@ impl Projector {
             digest_seq: 0,
             file_id: opened,
             aside: None,
+            sums: Sums::default(),
         };
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
@@ -160,6 +164,7 @@ impl Projector {
             .into_iter()
             .map(|l| (l.question.id.clone(), l.clone()))
             .collect();
+        p.sums = Sums::of(p.cache.values());
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
         tracing::debug!(applied = p.applied, "projector state restored");
         Ok(p)
@@ -182,10 +187,11 @@ impl Projector {
         &self.engine
     }
 
-    /// The digest of all current beliefs ([`Engine::digest`]).
+    /// The digest of all current beliefs, kept up to date line by line; equal to
+    /// [`Engine::digest`] of an engine that folded the same records.
     #[must_use]
     pub fn digest(&self) -> String {
-        self.engine.digest()
+        self.sums.digest()
     }
 
     /// The store's file.
@@ -280,6 +286,7 @@ impl Projector {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
         let mut aside = self.aside.take();
+        let mut sums = std::mem::take(&mut self.sums);
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
@@ -288,9 +295,10 @@ impl Projector {
                     path: &path,
                     file_id,
                     aside: aside.as_mut(),
+                    sums: &mut sums,
                 };
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
-                (conn, aside, written)
+                (conn, aside, sums, written)
             })
             .map_err(spawn_failed)?;
         // From here until the threads are joined the projector is stopped: an error, or a
@@ -343,9 +351,10 @@ impl Projector {
         drop(pages_tx);
         let _ = finished_rx.await;
         let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
-        let (conn, aside, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, aside, sums, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
         self.aside = aside;
+        self.sums = sums;
         self.engine = fold.engine;
         self.cache = fold.cache;
         self.applied = fold.applied;
@@ -381,7 +390,7 @@ impl Projector {
         if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
             return Ok(false);
         }
-        write_digest(&tx, &self.engine.digest(), self.applied)?;
+        write_digest(&tx, &self.sums.digest(), self.applied)?;
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
@@ -492,11 +501,17 @@ impl Fold {
         if out.push(Write::Begin { start }).is_err() {
             return (None, false);
         }
-        // The current group of domain events (a batch shares one recorded time): its recorded
-        // time and its last seq. Its lines are written when the recorded time moves on.
-        let mut group: Option<(String, u64)> = None;
+        // The records of one recorded time (a batch shares one) read so far. The group is
+        // closed — its changed lines computed and its cut written — before any record of a
+        // later recorded time is applied, so that a line version stamped with a time holds
+        // exactly the events recorded by then.
+        let mut group: Option<Group> = None;
         let mut failure = None;
         let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
+            let later = matches!((&decoded, &group), (Ok(d), Some(g)) if d.recorded != g.recorded);
+            if later && let Some(g) = group.take() {
+                g.close(engine, cache, out)?;
+            }
             let (recorded, applied_event) =
                 match advance_in(engine, applied, last_hash, rec, decoded) {
                     Ok(x) => x,
@@ -506,27 +521,28 @@ impl Fold {
                         return Err(Error::Stopped);
                     }
                 };
-            // Control records change no view.
+            let g = group.get_or_insert(Group {
+                recorded,
+                last_event: None,
+                last: 0,
+            });
+            g.last = *applied;
+            // Control records change no view; they only move the cut.
             let Some(a) = applied_event else {
                 return Ok(());
             };
-            if let Some((g, last)) = group.take()
-                && g != recorded
-            {
-                out.push(changed_lines(engine, cache, last, g))?;
-            }
+            g.last_event = Some(*applied);
             let refs = refs::keys(&a.event, |c| engine.question_of(c));
             out.push(Write::Event {
                 seq: *applied as i64,
                 hash: *last_hash,
-                recorded: recorded.clone(),
+                recorded: g.recorded.clone(),
                 event_type: a.event_type,
                 schema: a.schema,
                 body: a.body,
                 refs,
                 changes: a.changes,
             })?;
-            group = Some((recorded, *applied));
             Ok(())
         });
         if let Err(e) = applying
@@ -537,8 +553,10 @@ impl Fold {
         if out.closed {
             return (failure, false);
         }
-        if let Some((g, last)) = group.take()
-            && out.push(changed_lines(engine, cache, last, g)).is_err()
+        // The page may end inside a recorded time: its lines and cut so far are written now
+        // and again, moved on, by the next page.
+        if let Some(g) = group.take()
+            && g.close(engine, cache, out).is_err()
         {
             return (failure, false);
         }
@@ -547,12 +565,41 @@ impl Fold {
             let _ = out.push(Write::Commit {
                 seq: *applied,
                 hash: last_hash.to_hex(),
-                digest: at_head.then(|| engine.digest()),
+                digest: at_head,
             });
         } else {
             let _ = out.push(Write::Abort);
         }
         (failure, at_head)
+    }
+}
+
+/// The records of one recorded time applied in a page, see [`Fold::apply_records`].
+struct Group {
+    /// Their recorded time (fixed-width form).
+    recorded: String,
+    /// The last domain event among them, if any.
+    last_event: Option<u64>,
+    /// The last record among them.
+    last: u64,
+}
+
+impl Group {
+    /// Hands the writer the lines that changed in the group, stamped with its last domain
+    /// event, and its cut: the last record of its recorded time so far.
+    fn close(
+        self,
+        engine: &mut Engine,
+        cache: &mut BTreeMap<EntityId, BeliefLine>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        if let Some(seq) = self.last_event {
+            out.push(changed_lines(engine, cache, seq, self.recorded.clone()))?;
+        }
+        out.push(Write::Cut {
+            recorded: self.recorded,
+            seq: self.last,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::{Belief, POLICY_VERSION};
+use dossier_beliefs::{Belief, LineHash, LineSum, POLICY_VERSION};
 use dossier_model::{EntityId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde_json::Value;
@@ -17,7 +17,7 @@ pub const STORE_FILE: &str = "views.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layout version of the store's tables; a store of another layout must be rebuilt.
-pub(crate) const LAYOUT: &str = "dossier-views/3";
+pub(crate) const LAYOUT: &str = "dossier-views/4";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS refs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS times (
     recorded TEXT PRIMARY KEY,
-    seq      INTEGER NOT NULL
+    seq      INTEGER NOT NULL,
+    digest   TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS beliefs (
     question TEXT PRIMARY KEY,
@@ -92,6 +93,16 @@ pub struct Checkpoint {
     pub seq: u64,
     /// Hex record hash of that record.
     pub hash: String,
+}
+
+/// Where an answer was cut from the ledger: the last record it includes and the digest of the
+/// belief lines there (`dossier-digest/2`, see [`dossier_beliefs::LineSum`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cut {
+    /// Sequence number of the last record the answer includes (0: none).
+    pub seq: u64,
+    /// The digest of all belief lines as of that record.
+    pub digest: String,
 }
 
 /// Opens (creating if needed) a store for writing.
@@ -309,29 +320,51 @@ impl ViewStore {
         {
             return Ok(Some(d));
         }
-        // The canonical JSON the engine hashes: {"policy":…,"beliefs":[…]} in question order,
-        // each belief serialized exactly as stored.
-        let mut h = blake3::Hasher::new();
-        h.update(b"{\"policy\":");
-        h.update(serde_json::to_string(POLICY_VERSION)?.as_bytes());
-        h.update(b",\"beliefs\":[");
-        let mut st = tx.prepare("SELECT line FROM beliefs ORDER BY question")?;
+        // The digest of the stored lines, each hashed exactly as stored (see `LineSum`).
+        let mut sum = LineSum::default();
+        let mut st = tx.prepare("SELECT line FROM beliefs")?;
         let mut rows = st.query([])?;
-        let mut first = true;
         while let Some(row) = rows.next()? {
-            if !first {
-                h.update(b",");
-            }
-            first = false;
-            h.update(
-                row.get_ref(0)?
-                    .as_str()
-                    .map_err(rusqlite::Error::from)?
-                    .as_bytes(),
-            );
+            let line = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            sum.add(LineHash::of(POLICY_VERSION, line.as_bytes()));
         }
-        h.update(b"]}");
-        Ok(Some(h.finalize().to_hex().to_string()))
+        Ok(Some(sum.digest(POLICY_VERSION)))
+    }
+
+    /// The cut an answer is given at, and the digest of the lines there: now (`as_of` `None`:
+    /// the checkpoint and [`ViewStore::digest`]), or as of a recorded time (fixed-width form):
+    /// the last record recorded at or before it and the digest of the lines as they stood then,
+    /// as stored when the projector passed that record. An answer as of T given today carries
+    /// the same seq and digest as the current answer given when the ledger ended at that
+    /// record. Before anything was recorded the cut is seq 0 and the digest of no lines.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn cut(&self, as_of: Option<&str>) -> Result<Cut, Error> {
+        let empty = || LineSum::default().digest(POLICY_VERSION);
+        let Some(t) = as_of else {
+            let seq = self.checkpoint()?.map_or(0, |c| c.seq);
+            let digest = self.digest()?.unwrap_or_else(empty);
+            return Ok(Cut { seq, digest });
+        };
+        let row: Option<(i64, String)> = self
+            .conn()?
+            .query_row(
+                "SELECT seq, digest FROM times WHERE recorded <= ?1 ORDER BY recorded DESC LIMIT 1",
+                [t],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((seq, digest)) => Cut {
+                seq: seq as u64,
+                digest,
+            },
+            None => Cut {
+                seq: 0,
+                digest: empty(),
+            },
+        })
     }
 
     /// The belief policy version the views were built with.

@@ -1,8 +1,9 @@
 //! The writing thread: one SQLite transaction per page of applied records, with its checkpoint.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use dossier_beliefs::{BeliefChange, BeliefLine};
+use dossier_beliefs::{BeliefChange, BeliefLine, LineHash, LineSum, POLICY_VERSION, line_hash};
 use dossier_chain::Hash;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
@@ -66,11 +67,14 @@ pub(crate) enum Write {
         recorded: String,
         lines: Vec<BeliefLine>,
     },
-    /// Write the checkpoint (and the digest, at the head) and commit.
+    /// The end of the records of one recorded time (so far): the last record's seq; the cut's
+    /// digest is that of the lines as written up to here.
+    Cut { recorded: String, seq: u64 },
+    /// Write the checkpoint (and the digest of all current lines, at the head) and commit.
     Commit {
         seq: u64,
         hash: String,
-        digest: Option<String>,
+        digest: bool,
     },
 }
 
@@ -143,6 +147,8 @@ pub(crate) fn write_pages(
 pub(crate) struct Target<'a> {
     pub(crate) path: &'a Path,
     pub(crate) file_id: Option<(u64, u64)>,
+    /// The digest of the lines written, moved on with every line.
+    pub(crate) sums: &'a mut Sums,
     /// See [`Projector::aside`].
     pub(crate) aside: Option<&'a mut Aside>,
 }
@@ -230,7 +236,14 @@ fn write_ops(
                     // While a rebuild builds aside, only the versions are written; the current
                     // rows are taken from them at the end.
                     let current = target.aside.is_none();
-                    write_lines(conn, seq, &recorded, &lines, current)?;
+                    write_lines(conn, seq, &recorded, &lines, current, target.sums)?;
+                }
+                Write::Cut { recorded, seq } => {
+                    conn.prepare_cached(
+                        "INSERT INTO times (recorded, seq, digest) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (recorded) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
+                    )?
+                    .execute(params![recorded, seq as i64, target.sums.digest()])?;
                 }
                 Write::Commit { seq, hash, digest } => {
                     events.flush(conn)?;
@@ -240,9 +253,9 @@ fn write_ops(
                          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                         params![seq as i64, hash],
                     )?;
-                    let with_digest = digest.is_some();
-                    if let Some(digest) = digest {
-                        write_digest(conn, &digest, seq)?;
+                    let with_digest = digest;
+                    if digest {
+                        write_digest(conn, &target.sums.digest(), seq)?;
                     }
                     conn.execute_batch("COMMIT")?;
                     *open = false;
@@ -325,14 +338,14 @@ fn history_batch() -> Batched {
     )
 }
 
-/// Writes lines as the current rows and new versions, and the last seq of their recorded time,
-/// which as-of queries turn times into seqs with.
+/// Writes lines as the current rows and new versions, and moves the digest on.
 fn write_lines(
     tx: &Connection,
     seq: i64,
     recorded: &str,
     lines: &[BeliefLine],
     current_rows: bool,
+    sums: &mut Sums,
 ) -> Result<(), Error> {
     let mut current = tx.prepare_cached(
         "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
@@ -344,16 +357,12 @@ fn write_lines(
     for line in lines {
         let json = serde_json::to_string(line)?;
         let q = line.question.id.as_str();
+        sums.replace(q, LineHash::of(POLICY_VERSION, json.as_bytes()));
         if current_rows {
             current.execute(params![q, seq, recorded, json])?;
         }
         version.execute(params![q, seq, recorded, json])?;
     }
-    tx.prepare_cached(
-        "INSERT INTO times (recorded, seq) VALUES (?1, ?2)
-         ON CONFLICT (recorded) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-    )?
-    .execute(params![recorded, seq])?;
     Ok(())
 }
 
@@ -388,3 +397,41 @@ pub(crate) fn write_digest(tx: &Connection, digest: &str, seq: u64) -> Result<()
     Ok(())
 }
 
+
+/// The digest of a store's current lines (see [`LineSum`]), kept up to date line by line: each
+/// question's line hash and their sum. Cuts and the checkpoint take their digest from it.
+#[derive(Debug, Default)]
+pub(crate) struct Sums {
+    sum: LineSum,
+    lines: HashMap<String, LineHash>,
+}
+
+impl Sums {
+    /// The sums of the given lines.
+    pub(crate) fn of<'a>(lines: impl IntoIterator<Item = &'a BeliefLine>) -> Sums {
+        let mut sums = Sums::default();
+        for line in lines {
+            sums.replace(line.question.id.as_str(), line_hash(line));
+        }
+        sums
+    }
+
+    /// A question's line is now the one hashing to `hash`.
+    pub(crate) fn replace(&mut self, question: &str, hash: LineHash) {
+        match self.lines.get_mut(question) {
+            Some(old) => {
+                self.sum.remove(*old);
+                *old = hash;
+            }
+            None => {
+                self.lines.insert(question.to_owned(), hash);
+            }
+        }
+        self.sum.add(hash);
+    }
+
+    /// The digest of the lines.
+    pub(crate) fn digest(&self) -> String {
+        self.sum.digest(POLICY_VERSION)
+    }
+}

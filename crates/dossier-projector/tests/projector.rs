@@ -1115,3 +1115,57 @@ async fn a_store_whose_creation_was_cut_short_is_taken_as_new() {
     catch_up(&f.log, &store).await.unwrap();
     assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
+
+/// An analyst's judgment recorded in a bundle of its own: its first event changes a line.
+fn assessment_bundle(id: &str, question: &str, boolean: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": 1,
+        "marking": "TLP:GREEN",
+        "assessments": [{
+            "id": id,
+            "question": question,
+            "value": { "boolean": boolean },
+            "likelihood": "very_unlikely",
+            "confidence": "high",
+            "rationale": "Imagery of the launch site shows no preparations."
+        }]
+    }))
+    .unwrap()
+}
+
+/// One catch-up spanning several recorded times stamps each line version with the lines as
+/// they stood at the end of its own time: the first event of the next time, applied after it,
+/// is not in it (a bundle whose first event changes a line used to leak into the versions of
+/// the time before).
+#[tokio::test]
+async fn a_catch_up_over_several_times_leaks_no_later_event_into_a_version() {
+    let mut f = Fixture::examples().await;
+    let forecast = "question:dprk/recon-satellite-launch-2024-03";
+    f.append_at(
+        "late.json",
+        &assessment_bundle("assessment:dprk-russia/launch-late", forecast, false),
+        t("2024-04-10T08:00:00Z"),
+    )
+    .await;
+    f.append_at(
+        "later.json",
+        &assessment_bundle("assessment:dprk-russia/transfers-late", TRANSFERS, true),
+        t("2024-04-11T08:00:00Z"),
+    )
+    .await;
+    catch_up(&f.log, &f.store()).await.unwrap();
+    let v = ViewStore::open(&f.store()).unwrap();
+    for at in TIMES
+        .iter()
+        .chain(&["2024-04-10T08:00:00Z", "2024-04-11T08:00:00Z"])
+    {
+        let cut = format_recorded(t(at));
+        let engine = reference(&f.log, Some(last_seq_recorded_by(&f.log, &cut).await)).await;
+        let expected: Vec<Value> = engine
+            .lines()
+            .iter()
+            .map(|b| serde_json::to_value(b).unwrap())
+            .collect();
+        assert_eq!(v.beliefs(Some(&cut)).unwrap(), expected, "as of {at}");
+    }
+}
