@@ -203,4 +203,3 @@ pub(crate) fn for_each_decoded(
         Ok(())
     })
 }
-

@@ -29,8 +29,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The store does not fit this ledger or this engine (another ledger, a shorter ledger,
-    /// another policy version).
+    /// The store was built by another version of dossier: another layout of its tables or
+    /// another belief policy. Views are derived, so [`refresh`](crate::refresh) and
+    /// [`run`](crate::run) rebuild such a store from the ledger; [`catch_up`](crate::catch_up)
+    /// refuses it.
+    #[error("the view store {} was built by another version: {reason}; rebuild it", path.display())]
+    Outdated {
+        /// The store.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The store does not fit this ledger (another ledger, a shorter ledger).
     #[error("the view store {} does not match: {reason}; rebuild it", path.display())]
     Mismatch {
         /// The store.

@@ -92,7 +92,6 @@ pub struct Projector {
     sums: Sums,
 }
 
-
 impl Projector {
     /// Opens (creating if needed) the store at `path` and restores the engine by folding
     /// records `1..=checkpoint` of `log` without writing, checking every chain link and that
@@ -749,7 +748,13 @@ pub async fn refresh<L: EventLog>(
         return Ok(progress);
     }
     if !crate::serving::is_served(store) {
-        return catch_up(log, store).await;
+        return match catch_up(log, store).await {
+            Err(Error::Outdated { reason, .. }) => {
+                tracing::info!(%reason, "rebuilding the views, built by another version");
+                rebuild(log, store).await
+            }
+            caught_up => caught_up,
+        };
     }
     let head = log.head().await?.seq;
     let deadline = tokio::time::Instant::now() + wait;
@@ -853,10 +858,24 @@ pub async fn run_with_progress<L: EventLog>(
     // Taken before the refold, so that readers wait for this projector from the start.
     let _serving = crate::serving::Serving::take(store);
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut projector = tokio::select! {
+    let opened = tokio::select! {
         biased;
         _ = &mut shutdown => return status(log, store).await,
-        p = Projector::open(log, store) => p?,
+        p = Projector::open(log, store) => p,
+    };
+    let mut projector = match opened {
+        Err(Error::Outdated { reason, .. }) => {
+            // Views are derived: a store of another version is rebuilt from the ledger, aside,
+            // and swapped in (readers keep the old one meanwhile).
+            tracing::info!(%reason, "rebuilding the views, built by another version");
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return status(log, store).await,
+                r = rebuild(log, store) => r?,
+            };
+            Projector::open(log, store).await?
+        }
+        opened => opened?,
     };
     projector.set_page_size(page);
     let mut id = file_id(store);

@@ -397,7 +397,6 @@ pub(crate) fn write_digest(tx: &Connection, digest: &str, seq: u64) -> Result<()
     Ok(())
 }
 
-
 /// The digest of a store's current lines (see [`LineSum`]), kept up to date line by line: each
 /// question's line hash and their sum. Cuts and the checkpoint take their digest from it.
 #[derive(Debug, Default)]

@@ -944,8 +944,8 @@ async fn a_served_store_behind_the_head_is_answered_as_it_stands() {
     assert_eq!((p.applied, p.lag()), (head, 0));
 }
 
-/// A store built by another layout or belief policy is refused, even one already at the head,
-/// rather than answered from.
+/// A store built by another layout or belief policy is refused by a catch-up, even one already
+/// at the head, rather than answered from; a reader's refresh and a running projector rebuild it.
 #[tokio::test]
 async fn a_store_of_another_layout_or_policy_is_refused() {
     let f = Fixture::examples().await;
@@ -959,8 +959,43 @@ async fn a_store_of_another_layout_or_policy_is_refused() {
             .execute("UPDATE meta SET value = ?1 WHERE key = ?2", [other, key])
             .unwrap();
         let err = catch_up(&f.log, &store).await.unwrap_err();
-        assert!(matches!(err, Error::Mismatch { .. }), "{err}");
+        assert!(matches!(err, Error::Outdated { .. }), "{err}");
         assert!(err.to_string().contains(other), "{err}");
+        // A reader's refresh and a running projector rebuild it instead.
+        let p = dossier_projector::refresh(&f.log, &store, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(p.lag(), 0);
+        assert_digest_of_a_clean_fold(&f.log, &store).await;
+        rusqlite_conn(&store)
+            .execute("UPDATE meta SET value = ?1 WHERE key = ?2", [other, key])
+            .unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let (log, path) = (
+            SqliteLog::open(&f.dir.path().join("ledger.db")).unwrap(),
+            store.clone(),
+        );
+        let task = tokio::spawn(async move {
+            dossier_projector::run(&log, &path, async {
+                rx.await.ok();
+            })
+            .await
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ViewStore::open(&store)
+            .unwrap()
+            .policy()
+            .unwrap()
+            .as_deref()
+            != Some(dossier_beliefs::POLICY_VERSION)
+            || catch_up(&f.log, &store).await.is_err()
+        {
+            assert!(std::time::Instant::now() < deadline, "not rebuilt");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        assert_digest_of_a_clean_fold(&f.log, &store).await;
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dossier_projector::{Error as ProjectorError, Progress, ViewStore};
+use dossier_projector::{Cut, Error as ProjectorError, Progress, ViewStore};
 use serde_json::{Value, json};
 
 use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand};
@@ -182,7 +182,7 @@ fn when(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
+fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
     // Views a running projector had not brought to the head in time say how far behind they are.
     let views = match progress.lag() {
         0 => format!("views at seq {}", progress.applied),
@@ -191,16 +191,23 @@ fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
             progress.applied
         ),
     };
+    let digest = &cut.digest[..cut.digest.len().min(12)];
     match as_of {
-        Some(t) => format!("as of {} ({views})", when(&json!(t))),
-        None => format!("current ({views})"),
+        Some(t) => format!(
+            "as of {} (seq {}, digest {digest}…; {views})",
+            when(&json!(t)),
+            cut.seq
+        ),
+        None => format!("current ({views}, digest {digest}…)"),
     }
 }
 
 /// `dossier beliefs`.
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     let (views, progress) = fresh_views(home).await?;
-    let mut list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
+    let (cut, mut list) = views
+        .beliefs_at_cut(args.as_of.as_deref())
+        .map_err(store_err)?;
     if let Some(at) = args.at {
         // At a valid time each view is folded from its stored events.
         let mut at_list = Vec::with_capacity(list.len());
@@ -213,15 +220,13 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
         list = at_list;
     }
     if args.json {
-        let digest = if args.as_of.is_none() && args.at.is_none() {
-            views.digest().map_err(store_err)?
-        } else {
-            None
-        };
+        // The digest is of the stored lines at the cut; lines at a valid time are folded
+        // afresh and have none.
+        let digest = args.at.is_none().then_some(&cut.digest);
         let doc = json!({
             "as_of": args.as_of,
             "valid_at": args.at.map(|t| t.to_string()),
-            "seq": progress.applied,
+            "seq": cut.seq,
             "lag": progress.lag(),
             "policy": dossier_beliefs_policy(&views)?,
             "digest": digest,
@@ -231,7 +236,7 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     }
     let mut text = format!(
         "{}{} — {} question(s)\n",
-        as_of_line(args.as_of.as_deref(), &progress),
+        as_of_line(args.as_of.as_deref(), &progress, &cut),
         args.at
             .map(|t| format!(", valid at {t}"))
             .unwrap_or_default(),
@@ -412,14 +417,15 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let Some(b) = belief_json(&views, &q, args.as_of.as_deref(), args.at)? else {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
+    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
     if args.json {
-        let mut doc = json!({ "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "belief": b });
+        let mut doc = json!({ "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "belief": b });
         if let Some(at) = args.at {
             doc["valid_at"] = json!(at.to_string());
         }
         return out(&pretty(&doc)?);
     }
-    let text = why_text(&b, args.as_of.as_deref(), &progress);
+    let text = why_text(&b, args.as_of.as_deref(), &progress, &cut);
     match args.at {
         Some(at) => out(&format!("valid at {at}\n{text}")),
         None => out(&text),
@@ -427,14 +433,14 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
 }
 
 /// The provenance tree of a belief, for a terminal.
-pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
+pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
     let mut t = String::new();
     t.push_str(&format!(
         "{} — {}\n",
         b["question"]["id"].as_str().unwrap_or("?"),
         b["question"]["text"].as_str().unwrap_or("")
     ));
-    t.push_str(&format!("  {}\n", as_of_line(as_of, progress)));
+    t.push_str(&format!("  {}\n", as_of_line(as_of, progress, cut)));
     let value = if b["value"].is_null() {
         "—".to_owned()
     } else {
@@ -518,14 +524,15 @@ pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
     let changes = views
         .history(&q, args.as_of.as_deref())
         .map_err(store_err)?;
+    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
     if args.json {
         return out(&pretty(
-            &json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "changes": changes }),
+            &json!({ "question": q, "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "changes": changes }),
         )?);
     }
     let mut t = format!(
         "{q} — {}, {} change(s)\n",
-        as_of_line(args.as_of.as_deref(), &progress),
+        as_of_line(args.as_of.as_deref(), &progress, &cut),
         changes.len()
     );
     for c in &changes {
