@@ -14,12 +14,12 @@ use dossier_model::{
 };
 
 use crate::current::Current;
+use crate::digest::{LineHash, LineSum};
 use crate::view::{
     AssessmentView, Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView,
     CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView, RelationView,
     ReliabilityView, ReportView, ResolutionView, SourceView, Status,
 };
-use crate::digest::{LineHash, LineSum};
 use crate::{POLICY_VERSION, Recorded};
 
 /// An entity with the event that recorded it.

@@ -21,6 +21,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The ledger no longer holds, at the store's checkpoint, the record the views applied
+    /// there: records were changed or removed after the views read them. Nothing should be
+    /// answered from those views before `dossier verify` has located the change.
+    #[error("the ledger changed under the views at seq {seq}: {reason}; run `dossier verify`")]
+    Rewritten {
+        /// The views' checkpoint.
+        seq: u64,
+        /// What differs.
+        reason: String,
+    },
     /// A record could not be parsed or its domain event decoded.
     #[error("record {seq} cannot be read: {reason}; run `dossier verify`")]
     Corrupt {

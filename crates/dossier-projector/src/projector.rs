@@ -796,6 +796,61 @@ async fn at_head<L: EventLog>(log: &L, store: &Path) -> Option<Progress> {
     })
 }
 
+/// Checks that the ledger still holds, at the store's checkpoint, the record the views applied
+/// there (by position, by the hash of its bytes, and by the hash the backend stored with it);
+/// one read. A store with nothing applied, or no store, passes.
+///
+/// This is what a query can afford before answering: it catches a ledger truncated below the
+/// views, and any change to the checkpoint record, but not a change to an earlier record, which
+/// only verification finds (`dossier verify`, and the auditor, whose verdict readers check
+/// too).
+///
+/// # Errors
+/// [`Error::Rewritten`] if the record is missing or differs; backend and store failures.
+pub async fn check_checkpoint<L: EventLog>(log: &L, store: &Path) -> Result<(), Error> {
+    let cp = match ViewStore::open(store) {
+        Ok(v) => v.checkpoint()?,
+        Err(Error::NoStore(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let Some(cp) = cp.filter(|c| c.seq > 0) else {
+        return Ok(());
+    };
+    let Some(rec) = log.read(cp.seq, 1).await?.pop() else {
+        let head = log.head().await?.seq;
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!(
+                "the ledger ends at seq {head}, but the views applied records up to seq {}: records were removed",
+                cp.seq
+            ),
+        });
+    };
+    let hash = Hash::of_record(&rec.bytes);
+    if rec.position != cp.seq {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!("the ledger returned record {} for it", rec.position),
+        });
+    }
+    if hash.to_hex() != cp.hash {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!(
+                "the record hashes to {hash}, but the views applied it with hash {}",
+                cp.hash
+            ),
+        });
+    }
+    if rec.stored_hash.is_some_and(|stored| stored != hash) {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: "the record's bytes changed after it was appended".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Where the store stands against the ledger without changing anything: the checkpoint and
 /// the head (`applied` 0 if there is no store yet).
 ///

@@ -15,7 +15,9 @@ use crate::home::Home;
 /// Maps a projector failure to an exit code: a broken or unreadable chain did not verify.
 pub fn projector_error(e: ProjectorError) -> CliError {
     let code = match e {
-        ProjectorError::BrokenChain { .. } | ProjectorError::Corrupt { .. } => VERIFY_FAILED,
+        ProjectorError::BrokenChain { .. }
+        | ProjectorError::Corrupt { .. }
+        | ProjectorError::Rewritten { .. } => VERIFY_FAILED,
         _ => FAILURE,
     };
     let hint = matches!(e, ProjectorError::Mismatch { .. });
@@ -31,14 +33,67 @@ pub fn projector_error(e: ProjectorError) -> CliError {
 /// the views it serves to the head, before answering from them as they stand.
 const SERVED_WAIT: Duration = Duration::from_secs(10);
 
-async fn fresh_views(home: &Home) -> CliResult<(ViewStore, Progress)> {
+///
+/// Before anything is answered, the record at the views' checkpoint must still be in the ledger
+/// as the views applied it ([`dossier_projector::check_checkpoint`]), and the auditor, if one
+/// runs on this data directory, must never have raised an alarm. Otherwise nothing is answered
+/// (exit 5), unless `stale_ok`: then the views answer as they stand, with a warning, and are not
+/// brought up to date over a ledger that failed.
+async fn fresh_views(home: &Home, stale_ok: bool) -> CliResult<(ViewStore, Progress)> {
     let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
-    let progress = dossier_projector::refresh(&log, &path, SERVED_WAIT)
-        .await
-        .map_err(projector_error)?;
+    let distrust = match dossier_projector::check_checkpoint(&log, &path).await {
+        Ok(()) => auditor_alarm(home)?,
+        Err(e @ ProjectorError::Rewritten { .. }) => Some(e.to_string()),
+        Err(e) => return Err(projector_error(e)),
+    };
+    let progress = match distrust {
+        None => dossier_projector::refresh(&log, &path, SERVED_WAIT)
+            .await
+            .map_err(projector_error)?,
+        Some(why) if stale_ok => {
+            eprintln!("warning: answering from views that may be stale or unsound: {why}");
+            dossier_projector::status(&log, &path)
+                .await
+                .map_err(projector_error)?
+        }
+        Some(why) => {
+            return Err(CliError::new(
+                VERIFY_FAILED,
+                anyhow::anyhow!(
+                    "{why}; nothing was answered from the views (--stale-ok answers from them as they stand)"
+                ),
+            ));
+        }
+    };
     let views = ViewStore::open(&path).map_err(projector_error)?;
     Ok((views, progress))
+}
+
+/// The auditor's verdict, if an auditor runs on this data directory: why not to trust the
+/// ledger (its latest alarm), or `None`.
+fn auditor_alarm(home: &Home) -> CliResult<Option<String>> {
+    let path = home.auditor_path();
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let status = dossier_auditor::status(&path).map_err(|e| {
+        CliError::new(
+            FAILURE,
+            anyhow::Error::new(e).context("reading the auditor's status"),
+        )
+    })?;
+    if status.healthy {
+        return Ok(None);
+    }
+    let latest = status.alarms.first().map_or_else(String::new, |a| {
+        let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
+        format!("; the latest: {}{at}: {}", a.kind, a.detail)
+    });
+    Ok(Some(format!(
+        "the auditor raised {} alarm(s) on this ledger{latest}",
+        status.alarm_count
+    )))
 }
 
 fn question_id(q: &str) -> String {
@@ -204,7 +259,7 @@ fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
 
 /// `dossier beliefs`.
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
     let (cut, mut list) = views
         .beliefs_at_cut(args.as_of.as_deref())
         .map_err(store_err)?;
@@ -412,7 +467,7 @@ fn belief_json(
 
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     let Some(b) = belief_json(&views, &q, args.as_of.as_deref(), args.at)? else {
         return Err(not_posed(&q, args.as_of.as_deref()));
@@ -512,7 +567,7 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress, cut: &Cut) 
 
 /// `dossier history`.
 pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     if views
         .belief(&q, args.as_of.as_deref())
