@@ -313,6 +313,7 @@ impl<'a> Iterator for Frames<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
