@@ -9,6 +9,7 @@ mod auditor;
 mod auth;
 mod bad_input;
 mod beliefs;
+mod cli;
 mod compose;
 mod concurrency;
 mod crash;
