@@ -10,6 +10,7 @@ mod cmd;
 mod config;
 mod exit;
 mod home;
+mod interrupt;
 
 use clap::Parser as _;
 
