@@ -348,8 +348,8 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
         .map(|c| (c.events.clone(), c.texts.clone()))
         .collect();
     let json = args.files.json;
-    // A line that cannot be written (the reader went away) does not undo the commit; the
-    // first such failure is reported once the run ends.
+    // A line that cannot be encoded does not undo the commit, nor stop the run; the first such
+    // failure is reported once the run ends.
     let mut unwritten: Option<anyhow::Error> = None;
     let mut reported = 0;
     interrupt.publishing();
