@@ -116,7 +116,8 @@ fn parse_line(line: &str, file: &str) -> Value {
 }
 
 /// The lines arrive one per file, in order, while the run is still going, and each one's
-/// sequence numbers are where its batch is in the ledger.
+/// sequence numbers are where its batch is in the ledger. (On SQLite the same is shown without
+/// timing, by holding the run before a commit: see below.)
 fn lines_arrive_per_file_in_order(t: &Target) {
     let bundles = t.bundles("lines", 40);
     let mut child = t.spawn_publish(&bundles, true);
@@ -150,9 +151,63 @@ fn lines_arrive_per_file_in_order(t: &Target) {
     assert_eq!(log.len() as u64, next - 1);
 }
 
+/// Held before the third file's batch commits, a publish has already reported the first two —
+/// and killed there, the ledger holds exactly those two. Publishing everything again reports
+/// them unchanged and the rest published, one line each, in order.
 #[test]
-fn publish_reports_each_file_as_it_commits_on_sqlite() {
-    lines_arrive_per_file_in_order(&Target::sqlite());
+fn a_publish_held_before_its_third_commit_has_reported_two_files() {
+    let t = Target::sqlite();
+    let bundles = t.bundles("held", 6);
+    let mut child = t
+        .command()
+        .args(["publish", "--json"])
+        .args(bundles.iter().map(|(_, f)| f))
+        .env("DOSSIER_FAULT_PAUSE", "before-commit@3")
+        .spawn()
+        .expect("dossier publish starts");
+    let out = stdout_lines(&mut child);
+    let err = crate::support::stderr_lines(&mut child);
+    crate::support::wait_for_line(
+        &err,
+        "dossier: paused at before-commit",
+        Duration::from_secs(60),
+    );
+    let mut reported = Vec::new();
+    for (_, file) in &bundles[..2] {
+        let line = out
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line for {file} while the third batch waits"));
+        reported.push(parse_line(&line, file));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let more: Vec<String> = out.iter().collect();
+    assert_eq!(more, Vec::<String>::new(), "lines for uncommitted files");
+    let log = t.verified_log();
+    let last = reported[1]["last_seq"].as_u64().expect("last_seq");
+    assert_eq!(
+        log.len() as u64,
+        last,
+        "the ledger ends with the second file"
+    );
+
+    let mut args = vec!["publish", "--json"];
+    args.extend(bundles.iter().map(|(_, f)| f.as_str()));
+    let again = t.run(&args);
+    let lines = again.ok().json_lines();
+    assert_eq!(lines.len(), bundles.len(), "one line per file");
+    let mut next = last + 1;
+    for (i, (v, (g, file))) in lines.iter().zip(&bundles).enumerate() {
+        assert_eq!(v["file"], file.as_str(), "in order: {v}");
+        if i < 2 {
+            assert_eq!(v["status"], "unchanged", "{v}");
+        } else {
+            assert_eq!(v["status"], "published", "{v}");
+            assert_eq!(v["first_seq"].as_u64(), Some(next), "{v}");
+            next += g.events() as u64 + 1;
+        }
+    }
+    assert_eq!(t.verified_log().len() as u64, next - 1);
 }
 
 #[test]
