@@ -366,7 +366,7 @@ fn serve_follows_publishes_live_and_readers_answer_beside_it() {
             .run(&["publish", "--json", &file.display().to_string()])
             .ok()
             .json();
-        let last = out[0]["last_seq"].as_u64().expect("last_seq");
+        let last = out["last_seq"].as_u64().expect("last_seq");
         wait_for_line(
             &lines,
             &format!("caught up at seq {last},"),

@@ -5,6 +5,7 @@
 mod jetstream;
 mod support;
 
+mod acknowledge;
 mod auditor;
 mod auth;
 mod bad_input;

@@ -92,6 +92,18 @@ impl Out {
         self.expect_code(0)
     }
 
+    /// Standard output parsed as JSON Lines (one document per line).
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("a line is not JSON ({e}): {l}\n{}", self.stdout))
+            })
+            .collect()
+    }
+
     /// Standard output parsed as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {

@@ -10,6 +10,7 @@ mod cmd;
 mod config;
 mod exit;
 mod home;
+mod interrupt;
 
 /// mimalloc instead of the system allocator: the projector allocates and frees many small
 /// values across threads, where glibc's malloc spent a fifth of a rebuild consolidating.
