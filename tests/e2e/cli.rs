@@ -81,3 +81,43 @@ fn an_empty_environment_variable_counts_as_unset() {
     );
     assert!(!out.stdout.is_empty());
 }
+
+/// A full or failing output is an error (exit 1, "writing output"), never a panic (101): the
+/// commands that print results, with their standard output on `/dev/full`.
+#[test]
+fn a_full_output_is_an_error_not_a_panic() {
+    let l = Ledger::with_examples();
+    let example = crate::support::example_paths()[0].clone();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["log"],
+        vec!["log", "--json"],
+        vec!["show", "3"],
+        vec!["verify"],
+        vec!["verify", "--json"],
+        vec!["keys", "list"],
+        vec!["beliefs"],
+        vec!["why", "dprk-russia/containers-shipped"],
+        vec!["history", "dprk-russia/containers-shipped"],
+        vec!["checkpoint"],
+        vec!["prove", "3"],
+        vec!["views", "status"],
+        vec!["validate", &example],
+        vec!["publish", &example],
+        vec!["completions", "bash"],
+        vec!["man"],
+    ];
+    for args in commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = command(l.dir())
+            .args(&args)
+            .stdout(full)
+            .output()
+            .expect("run dossier");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("writing output"), "{args:?}: {stderr}");
+    }
+}

@@ -11,6 +11,7 @@ mod config;
 mod exit;
 mod home;
 mod interrupt;
+mod output;
 
 /// mimalloc instead of the system allocator: the projector allocates and frees many small
 /// values across threads, where glibc's malloc spent a fifth of a rebuild consolidating.

@@ -315,13 +315,13 @@ pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
     let checked = check(log.as_ref(), &args.files).await?;
     let results: Vec<_> = checked.iter().map(FileResult::validated).collect();
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&results).context("encoding JSON")?
-        );
+        )?;
     } else {
         for r in &results {
-            println!("{}", r.render(false)?);
+            crate::outln!("{}", r.render(false)?)?;
         }
     }
     Ok(())
@@ -348,8 +348,8 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
         .map(|c| (c.events.clone(), c.texts.clone()))
         .collect();
     let json = args.files.json;
-    // A line that cannot be encoded does not undo the commit, nor stop the run; the first such
-    // failure is reported once the run ends.
+    // A line that cannot be encoded or written does not undo the commit, nor stop the run; the
+    // first such failure is reported once the run ends.
     let mut unwritten: Option<anyhow::Error> = None;
     let mut reported = 0;
     interrupt.publishing();
@@ -357,11 +357,8 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
         .publish_each(batches, interrupt.stop_flag(), |i, outcome| {
             reported = i + 1;
             let line = FileResult::published(&checked[i], &outcome).render(json);
-            match line {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    unwritten.get_or_insert(e);
-                }
+            if let Err(e) = line.and_then(|line| crate::outln!("{line}")) {
+                unwritten.get_or_insert(e);
             }
         })
         .await;

@@ -107,7 +107,7 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
         None => {
-            print!("{text}");
+            crate::out!("{text}")?;
             Ok(())
         }
     }
@@ -210,10 +210,10 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                     "record {seq} is not in the tree the checkpoint signs: {e}"
                 ))
             })?;
-            println!(
+            crate::outln!(
                 "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {} records",
                 cp.tree.size
-            );
+            )?;
         }
         ProofBundle::Consistency {
             ledger,
@@ -233,10 +233,11 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                         "the newer ledger does not extend the older one: {e}"
                     ))
                 })?;
-            println!(
+            crate::outln!(
                 "ok: ledger {ledger} at {} records extends its signed checkpoint of {} records",
-                b.tree.size, a.tree.size
-            );
+                b.tree.size,
+                a.tree.size
+            )?;
         }
     }
     Ok(())
@@ -377,7 +378,7 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
     let (_, hashes, _) = leaves(&log).await?;
     match ForkEvidence::find(&first, &second, &verifier, &hashes) {
         Ok(None) => {
-            println!("consistent: the two checkpoints describe one history");
+            crate::outln!("consistent: the two checkpoints describe one history")?;
             Ok(())
         }
         Ok(Some(evidence)) => {
@@ -408,7 +409,7 @@ pub fn check_fork(args: &CheckProofArgs) -> CliResult {
     let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
     match evidence.check(&verifier) {
         Ok(kind) => {
-            println!("the evidence holds: ledger {ledger} has a forked history ({kind:?})");
+            crate::outln!("the evidence holds: ledger {ledger} has a forked history ({kind:?})")?;
             Ok(())
         }
         Err(e) => Err(CliError::new(

@@ -115,17 +115,17 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
             seconds: secs,
             records_per_second: report.records as f64 / secs.max(1e-9),
         };
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&s).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print_report(&report, secs, pinned);
+        print_report(&report, secs, pinned)?;
         if let Some(c) = checkpoint.as_ref().filter(|_| report.ok()) {
             if c.ok {
-                println!("ok: {}", c.verdict);
+                crate::outln!("ok: {}", c.verdict)?;
             } else {
-                println!("FAIL checkpoint {}: {}", c.file, c.verdict);
+                crate::outln!("FAIL checkpoint {}: {}", c.file, c.verdict)?;
             }
         }
     }
@@ -152,33 +152,36 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
     }
 }
 
-fn print_report(r: &VerifyReport, secs: f64, pinned: bool) {
+fn print_report(r: &VerifyReport, secs: f64, pinned: bool) -> anyhow::Result<()> {
     for f in &r.failures {
-        println!("FAIL {f}");
+        crate::outln!("FAIL {f}")?;
     }
     if r.more_failures > 0 {
-        println!("... and {} more failures", r.more_failures);
+        crate::outln!("... and {} more failures", r.more_failures)?;
     }
-    println!(
+    crate::outln!(
         "checked {} records ({:.1} MB) in {:.2}s: {:.0} records/s, {:.1} MB/s",
         r.records,
         r.bytes as f64 / 1e6,
         secs,
         r.records as f64 / secs.max(1e-9),
         r.bytes as f64 / 1e6 / secs.max(1e-9)
-    );
-    println!(
+    )?;
+    crate::outln!(
         "head: seq {} hash {}; last sealed batch ends at seq {}",
-        r.last_seq, r.head, r.last_sealed
-    );
+        r.last_seq,
+        r.head,
+        r.last_sealed
+    )?;
     match (&r.founding_key, pinned) {
-        (Some(k), true) => println!("founding key {k} matches the pinned trust root"),
-        (Some(k), false) => println!(
+        (Some(k), true) => crate::outln!("founding key {k} matches the pinned trust root")?,
+        (Some(k), false) => crate::outln!(
             "WARNING: no trust root pinned; founding key {k} was accepted as found (pass --trust to pin it)"
-        ),
+        )?,
         (None, _) => {}
     }
     if r.ok() {
-        println!("ok: every hash, link, seal, signature and key checks out");
+        crate::outln!("ok: every hash, link, seal, signature and key checks out")?;
     }
+    Ok(())
 }
