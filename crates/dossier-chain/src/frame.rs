@@ -207,7 +207,7 @@ pub struct Declared {
 /// # Examples
 /// ```
 /// use dossier_chain::{Declared, Frames};
-/// let blob = b"\0\0\0\x02{}\0\0\0\x09{\"seal\":1";
+/// let blob = b"\0\0\0\x02{}\0\0\0\x0a{\"seal\":1"; // the second record is cut short
 /// let mut frames = Frames::new(blob, Declared::default());
 /// assert_eq!(frames.next(), Some(Ok(b"{}".as_slice())));
 /// let err = frames.next().unwrap().unwrap_err();
