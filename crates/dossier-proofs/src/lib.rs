@@ -10,15 +10,19 @@
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` notes with a `dossier-head` extension line that
 //!   binds the hash chain's head to the tree.
 //! - [`fork`]: two signed checkpoints that cannot both be true, and a checker anyone can run.
+//! - [`bundle`]: proof bundles (a record's inclusion, or one checkpoint's consistency with an
+//!   older one) and their offline check.
 //!
 //! The crate does no I/O. The format is specified in `docs/PROOFS.md`; known-answer vectors
 //! are in `docs/vectors/merkle.json`.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod fork;
 pub mod merkle;
 pub mod note;
 
+pub use bundle::{BundleError, MAX_BUNDLE_BYTES, ProofBundle, Proven};
 pub use checkpoint::{
     Checkpoint, CheckpointError, checkpoint_verifier, key_name, open_checkpoint, verify_binding,
     verify_checkpoint,

@@ -2,48 +2,18 @@
 //! signed checkpoints and Merkle proofs that outside parties check without the ledger.
 
 use anyhow::Context as _;
-use dossier_chain::{Hash, RecordView, parse_public_hex};
+use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, TreeHead, checkpoint_verifier, consistency_proof, inclusion_proof,
-    open_checkpoint, verify_consistency, verify_inclusion,
+    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, checkpoint_verifier,
+    consistency_proof, inclusion_proof, open_checkpoint,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
-
-/// What `dossier prove` writes and `dossier check-proof` reads.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ProofBundle {
-    /// Record `seq` is in the ledger the checkpoint commits to.
-    Inclusion {
-        /// Ledger id.
-        ledger: String,
-        /// The record's sequence number.
-        seq: u64,
-        /// The record's exact bytes (records are UTF-8 JSON).
-        record: String,
-        /// The audit path, leaf to root, hex.
-        proof: Vec<String>,
-        /// The signed checkpoint (C2SP tlog-checkpoint note).
-        checkpoint: String,
-    },
-    /// The ledger at the newer checkpoint extends the ledger at the older one.
-    Consistency {
-        /// Ledger id.
-        ledger: String,
-        /// The older signed checkpoint.
-        old: String,
-        /// The newer signed checkpoint.
-        new: String,
-        /// The consistency proof, hex.
-        proof: Vec<String>,
-    },
-}
 
 /// The hash of every record (the Merkle leaves) and the ledger id, read from the log.
 async fn leaves(log: &Backend) -> anyhow::Result<(String, Vec<Hash>, Vec<u64>)> {
@@ -61,14 +31,6 @@ async fn leaves(log: &Backend) -> anyhow::Result<(String, Vec<Hash>, Vec<u64>)> 
 
 fn hex_path(path: &[Hash]) -> Vec<String> {
     path.iter().map(Hash::to_hex).collect()
-}
-
-fn parse_path(path: &[String]) -> anyhow::Result<Vec<Hash>> {
-    path.iter()
-        .map(|h| {
-            Hash::from_hex(h).with_context(|| format!("proof hash {h:?} is not 64 hex digits"))
-        })
-        .collect()
 }
 
 async fn signed_checkpoint(
@@ -177,68 +139,34 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
 pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let bundle: ProofBundle = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a proof bundle", args.file.display()))?;
     let public = read_key(&args.key)?;
-    let fail = |what: String| CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {what}"));
-    match bundle {
-        ProofBundle::Inclusion {
+    let checked = ProofBundle::parse(&text)
+        .and_then(|bundle| bundle.check(public))
+        .map_err(|e| {
+            if e.is_verdict() {
+                CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
+            } else {
+                anyhow::Error::new(e)
+                    .context(format!("{} is not a proof bundle", args.file.display()))
+                    .into()
+            }
+        })?;
+    match checked {
+        Proven::Inclusion {
             ledger,
             seq,
-            record,
-            proof,
-            checkpoint,
-        } => {
-            let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
-            let cp = open_checkpoint(&checkpoint, &verifier)
-                .map_err(|e| fail(format!("checkpoint: {e}")))?;
-            let view = RecordView::parse(record.as_bytes())
-                .map_err(|e| fail(format!("the record is not a dossier record: {e}")))?;
-            if view.seq != seq || view.ledger != ledger {
-                return Err(fail(format!(
-                    "the record says seq {} of ledger {}",
-                    view.seq, view.ledger
-                )));
-            }
-            let leaf = Hash::of_record(record.as_bytes());
-            let path = parse_path(&proof)?;
-            if seq == 0 {
-                return Err(fail("sequence numbers start at 1".into()));
-            }
-            verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root).map_err(|e| {
-                fail(format!(
-                    "record {seq} is not in the tree the checkpoint signs: {e}"
-                ))
-            })?;
-            crate::outln!(
-                "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {} records",
-                cp.tree.size
-            )?;
-        }
-        ProofBundle::Consistency {
+            leaf,
+            size,
+        } => crate::outln!(
+            "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {size} records"
+        )?,
+        Proven::Consistency {
             ledger,
-            old,
-            new,
-            proof,
-        } => {
-            let verifier = checkpoint_verifier(&ledger, public).context("the ledger id")?;
-            let a = open_checkpoint(&old, &verifier)
-                .map_err(|e| fail(format!("older checkpoint: {e}")))?;
-            let b = open_checkpoint(&new, &verifier)
-                .map_err(|e| fail(format!("newer checkpoint: {e}")))?;
-            let path = parse_path(&proof)?;
-            verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
-                .map_err(|e| {
-                    fail(format!(
-                        "the newer ledger does not extend the older one: {e}"
-                    ))
-                })?;
-            crate::outln!(
-                "ok: ledger {ledger} at {} records extends its signed checkpoint of {} records",
-                b.tree.size,
-                a.tree.size
-            )?;
-        }
+            old_size,
+            new_size,
+        } => crate::outln!(
+            "ok: ledger {ledger} at {new_size} records extends its signed checkpoint of {old_size} records"
+        )?,
     }
     Ok(())
 }

@@ -1,0 +1,210 @@
+//! Proof bundles (`docs/PROOFS.md`): what `dossier prove` writes and anyone checks offline with
+//! only the checkpoint key — record `seq` is in the ledger a signed checkpoint commits to, or
+//! the ledger at a newer checkpoint extends the ledger at an older one.
+
+use dossier_chain::{Hash, RecordView};
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{CheckpointError, checkpoint_verifier, open_checkpoint};
+use crate::merkle::{ProofError, verify_consistency, verify_inclusion};
+
+/// The largest proof bundle read, in bytes (a bundle holds one record of at most 256 KiB, two
+/// checkpoints and an audit path of at most 64 hashes).
+pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
+
+/// A proof bundle, as JSON (`kind` names the variant; unknown members are refused).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProofBundle {
+    /// Record `seq` is in the ledger the checkpoint commits to.
+    Inclusion {
+        /// Ledger id.
+        ledger: String,
+        /// The record's sequence number.
+        seq: u64,
+        /// The record's exact bytes (records are UTF-8 JSON).
+        record: String,
+        /// The audit path, leaf to root, hex.
+        proof: Vec<String>,
+        /// The signed checkpoint (C2SP tlog-checkpoint note).
+        checkpoint: String,
+    },
+    /// The ledger at the newer checkpoint extends the ledger at the older one.
+    Consistency {
+        /// Ledger id.
+        ledger: String,
+        /// The older signed checkpoint.
+        old: String,
+        /// The newer signed checkpoint.
+        new: String,
+        /// The consistency proof, hex.
+        proof: Vec<String>,
+    },
+}
+
+/// What a proof bundle proved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Proven {
+    /// The record is in the ledger as of the signed checkpoint.
+    Inclusion {
+        /// Ledger id.
+        ledger: String,
+        /// The record's sequence number.
+        seq: u64,
+        /// Its record hash (the Merkle leaf).
+        leaf: Hash,
+        /// Records the checkpoint covers.
+        size: u64,
+    },
+    /// The newer checkpoint's ledger extends the older one's.
+    Consistency {
+        /// Ledger id.
+        ledger: String,
+        /// Records the older checkpoint covers.
+        old_size: u64,
+        /// Records the newer checkpoint covers.
+        new_size: u64,
+    },
+}
+
+/// Why a proof bundle is not one, or does not prove what it says.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The text is not a proof bundle (JSON, shape, size).
+    #[error("not a proof bundle: {0}")]
+    Malformed(String),
+    /// The bundle's ledger id cannot name a checkpoint key.
+    #[error("the ledger id: {0}")]
+    LedgerId(CheckpointError),
+    /// A checkpoint does not open with the key (bad signature, other key, malformed note).
+    #[error("{which}: {source}")]
+    Checkpoint {
+        /// Which checkpoint (`checkpoint`, `older checkpoint`, `newer checkpoint`).
+        which: &'static str,
+        /// Why.
+        source: CheckpointError,
+    },
+    /// The bundled record is not a dossier record, or not the one the bundle names.
+    #[error("{0}")]
+    Record(String),
+    /// A proof hash is not 64 lowercase hex digits.
+    #[error("proof hash {0:?} is not 64 hex digits")]
+    BadHash(String),
+    /// The record is not in the tree the checkpoint signs.
+    #[error("record {seq} is not in the tree the checkpoint signs: {source}")]
+    NotIncluded {
+        /// The record.
+        seq: u64,
+        /// Why.
+        source: ProofError,
+    },
+    /// The newer tree does not extend the older one.
+    #[error("the newer ledger does not extend the older one: {0}")]
+    NotConsistent(ProofError),
+}
+
+impl BundleError {
+    /// Whether the bundle was read and its proof failed (a verdict), rather than not being a
+    /// proof bundle at all.
+    #[must_use]
+    pub fn is_verdict(&self) -> bool {
+        !matches!(self, BundleError::Malformed(_))
+    }
+}
+
+fn parse_path(path: &[String]) -> Result<Vec<Hash>, BundleError> {
+    path.iter()
+        .map(|h| Hash::from_hex(h).map_err(|_| BundleError::BadHash(h.clone())))
+        .collect()
+}
+
+impl ProofBundle {
+    /// Parses a bundle from its JSON text.
+    ///
+    /// # Errors
+    /// [`BundleError::Malformed`] for text over [`MAX_BUNDLE_BYTES`] or not a bundle.
+    pub fn parse(text: &str) -> Result<ProofBundle, BundleError> {
+        if text.len() > MAX_BUNDLE_BYTES {
+            return Err(BundleError::Malformed(format!(
+                "{} bytes, more than the {MAX_BUNDLE_BYTES} a bundle may have",
+                text.len()
+            )));
+        }
+        serde_json::from_str(text).map_err(|e| BundleError::Malformed(e.to_string()))
+    }
+
+    /// Checks the bundle with the checkpoint key `public`, offline.
+    ///
+    /// # Errors
+    /// Whatever does not hold, as a [`BundleError`].
+    pub fn check(&self, public: VerifyingKey) -> Result<Proven, BundleError> {
+        match self {
+            ProofBundle::Inclusion {
+                ledger,
+                seq,
+                record,
+                proof,
+                checkpoint,
+            } => {
+                let verifier =
+                    checkpoint_verifier(ledger, public).map_err(BundleError::LedgerId)?;
+                let cp = open_checkpoint(checkpoint, &verifier).map_err(|source| {
+                    BundleError::Checkpoint {
+                        which: "checkpoint",
+                        source,
+                    }
+                })?;
+                let view = RecordView::parse(record.as_bytes()).map_err(|e| {
+                    BundleError::Record(format!("the record is not a dossier record: {e}"))
+                })?;
+                if view.seq != *seq || view.ledger != *ledger {
+                    return Err(BundleError::Record(format!(
+                        "the record says seq {} of ledger {}",
+                        view.seq, view.ledger
+                    )));
+                }
+                if *seq == 0 {
+                    return Err(BundleError::Record("sequence numbers start at 1".into()));
+                }
+                let leaf = Hash::of_record(record.as_bytes());
+                let path = parse_path(proof)?;
+                verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root)
+                    .map_err(|source| BundleError::NotIncluded { seq: *seq, source })?;
+                Ok(Proven::Inclusion {
+                    ledger: ledger.clone(),
+                    seq: *seq,
+                    leaf,
+                    size: cp.tree.size,
+                })
+            }
+            ProofBundle::Consistency {
+                ledger,
+                old,
+                new,
+                proof,
+            } => {
+                let verifier =
+                    checkpoint_verifier(ledger, public).map_err(BundleError::LedgerId)?;
+                let a =
+                    open_checkpoint(old, &verifier).map_err(|source| BundleError::Checkpoint {
+                        which: "older checkpoint",
+                        source,
+                    })?;
+                let b =
+                    open_checkpoint(new, &verifier).map_err(|source| BundleError::Checkpoint {
+                        which: "newer checkpoint",
+                        source,
+                    })?;
+                let path = parse_path(proof)?;
+                verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
+                    .map_err(BundleError::NotConsistent)?;
+                Ok(Proven::Consistency {
+                    ledger: ledger.clone(),
+                    old_size: a.tree.size,
+                    new_size: b.tree.size,
+                })
+            }
+        }
+    }
+}
