@@ -24,4 +24,8 @@ if [ -n "$free_kib" ] && [ "$free_kib" -lt $((3 * 1024 * 1024)) ]; then
         "a clean build of the tests needs about 2 GiB" >&2
 fi
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --exclude dossier-fuzz "$@"
+
+# The bounded fuzz run (100,000 mutants per target, crates/dossier-fuzz): optimized, since a
+# debug build checks signatures two orders of magnitude slower.
+cargo test --release --locked -p dossier-fuzz "$@"
