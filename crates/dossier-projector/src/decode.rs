@@ -38,6 +38,8 @@ pub(crate) struct DomainPart {
     pub(crate) recorded: Timestamp,
     pub(crate) event_type: String,
     pub(crate) schema: u32,
+    /// The record's TLP 2.0 marking, as recorded.
+    pub(crate) marking: String,
     pub(crate) body: String,
 }
 
@@ -101,6 +103,7 @@ fn decoded(
             recorded: times.parse(view.recorded)?,
             event_type: view.event_type.to_owned(),
             schema: view.schema,
+            marking: view.marking.clone().into_owned(),
             body: body.to_owned(),
         })
     };

@@ -538,6 +538,7 @@ impl Fold {
                 recorded: g.recorded.clone(),
                 event_type: a.event_type,
                 schema: a.schema,
+                marking: a.marking,
                 body: a.body,
                 refs,
                 changes: a.changes,
@@ -608,6 +609,8 @@ struct Applied {
     event: DomainEvent,
     event_type: String,
     schema: u32,
+    /// The record's marking.
+    marking: String,
     /// The event's body exactly as recorded.
     body: String,
 }
@@ -675,6 +678,7 @@ fn advance_in(
             event: part.event,
             event_type: part.event_type,
             schema: part.schema,
+            marking: part.marking,
             body: part.body,
         }
     });

@@ -56,6 +56,7 @@ pub(crate) enum Write {
         recorded: String,
         event_type: String,
         schema: u32,
+        marking: String,
         body: String,
         refs: Vec<i64>,
         changes: Vec<BeliefChange>,
@@ -190,6 +191,7 @@ fn write_ops(
                     recorded,
                     event_type,
                     schema,
+                    marking,
                     body,
                     refs,
                     changes,
@@ -224,6 +226,7 @@ fn write_ops(
                             Value::Text(recorded),
                             Value::Text(event_type),
                             Value::Integer(i64::from(schema)),
+                            Value::Text(marking),
                             Value::Text(body),
                         ],
                     )?;
@@ -325,8 +328,8 @@ impl Batched {
 
 fn events_batch() -> Batched {
     Batched::new(
-        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES",
-        "(?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (seq, hash, recorded, type, schema, marking, body) VALUES",
+        "(?, ?, ?, ?, ?, ?, ?)",
     )
 }
 

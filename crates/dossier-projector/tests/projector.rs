@@ -1379,3 +1379,32 @@ async fn every_as_of_answer_equals_the_live_answer_given_then() {
         }
     }
 }
+
+/// Every stored event keeps its record's TLP 2.0 marking (what readers' clearances will be
+/// checked against).
+#[tokio::test]
+async fn stored_events_keep_their_marking() {
+    let mut f = Fixture::examples().await;
+    let (name, bytes) = gen_bundle("marked", 2, 3);
+    f.append_at(&name, &bytes, t("2024-04-05T00:00:00Z")).await;
+    catch_up(&f.log, &f.store()).await.unwrap();
+    let conn = rusqlite_conn(&f.store());
+    let stored: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, marking FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut expected = Vec::new();
+    for r in f.log.read(1, 10_000).await.unwrap() {
+        let v = RecordView::parse(&r.bytes).unwrap();
+        if DomainEvent::decode(v.event_type, v.schema, v.body.get().as_bytes()).is_ok() {
+            expected.push((r.position as i64, v.marking.into_owned()));
+        }
+    }
+    assert_eq!(stored, expected);
+    let markings: std::collections::BTreeSet<&str> =
+        stored.iter().map(|(_, m)| m.as_str()).collect();
+    assert!(markings.len() > 1, "several markings: {markings:?}");
+}
