@@ -470,3 +470,171 @@ fn why_at_a_valid_time_answers_with_the_figure_valid_then() {
         text.stdout
     );
 }
+
+/// The forecast question of `examples/02-march-revision.json`.
+const LAUNCH: &str = "question:dprk/recon-satellite-launch-2024-03";
+
+/// A bundle with only an analyst's assessment (no launch, high confidence) and the forecast's
+/// resolution by it: its first event changes the forecast question's line.
+fn assessment_and_resolution() -> Value {
+    serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "assessments": [{
+            "id": "assessment:dprk/no-launch-2024-03",
+            "question": LAUNCH,
+            "value": { "boolean": false },
+            "likelihood": "very_unlikely",
+            "confidence": "high",
+            "rationale": "No launch was observed in March 2024 by any source that tracks the site.",
+            "based_on": ["claim:rok-mnd/satellite-launch-2024-03"]
+        }],
+        "resolutions": [{
+            "forecast": "claim:rok-mnd/satellite-launch-2024-03",
+            "outcome": false,
+            "by": "assessment:dprk/no-launch-2024-03"
+        }]
+    })
+}
+
+/// `beliefs --json` without its `lag` (which depends on when it is asked).
+fn answer(l: &Ledger, extra: &[&str]) -> Value {
+    let mut args = vec!["beliefs", "--json"];
+    args.extend_from_slice(extra);
+    let out = l.run(&args);
+    out.ok();
+    let mut doc = out.json();
+    doc.as_object_mut().expect("object").remove("lag");
+    doc.as_object_mut().expect("object").remove("as_of");
+    doc
+}
+
+/// As of the time of a batch, `beliefs` answers exactly what it answered right after that
+/// batch was published — lines, the seq of the cut and the digest — even when the views were
+/// built in one catch-up over later batches (a rebuild, or a reader's first query): the first
+/// event of a later batch used to leak into the versions stamped with the time before it.
+#[test]
+fn an_as_of_answer_is_the_answer_given_back_then() {
+    let l = Ledger::init();
+    let files = crate::support::example_paths();
+    l.run(&["publish", &files[0], &files[1]]).ok();
+    let live = answer(&l, &[]);
+    let second = batch_times(&l)[2].clone();
+    let late = l.write_json("late.json", &assessment_and_resolution());
+    l.run(&["publish", &late]).ok();
+    // The views now hold the later batch too; rebuild them in one catch-up over all of it.
+    l.run(&["views", "rebuild"]).ok();
+    let then = answer(&l, &["--as-of", &second]);
+    assert_eq!(then, live, "as of {second}");
+    assert_eq!(
+        then["seq"].as_u64(),
+        Some(
+            l.head().seq - 3 /* the late batch: assessment, resolution, seal */
+        ),
+        "{then}"
+    );
+    let launch = belief(&then, LAUNCH);
+    assert!(launch["confidence"].is_null(), "{launch}");
+    // The same from a fresh data directory's first query over the whole ledger.
+    let fresh = crate::support::copy_ledger(&l);
+    std::fs::remove_file(fresh.dir().join("views.db")).expect("remove views");
+    assert_eq!(answer(&fresh, &["--as-of", &second]), live);
+    // why and history as of then agree with the line.
+    let why = l.run(&["why", LAUNCH, "--as-of", &second, "--json"]);
+    why.ok();
+    let why = why.json();
+    assert_eq!(why["seq"], live["seq"]);
+    assert_eq!(why["digest"], live["digest"]);
+    assert_eq!(why["belief"]["status"], belief(&live, LAUNCH)["status"]);
+    assert_eq!(why["belief"]["value"], belief(&live, LAUNCH)["value"]);
+    // And now the assessment is there.
+    let now = answer(&l, &[]);
+    assert_eq!(belief(&now, LAUNCH)["confidence"], "high");
+    assert_ne!(now["digest"], live["digest"]);
+}
+
+/// A record changed at the views' checkpoint: nothing is answered from the views (exit 5)
+/// unless `--stale-ok`.
+#[test]
+fn queries_refuse_views_over_a_ledger_changed_at_their_checkpoint() {
+    let base = Ledger::with_examples();
+    base.run(&["beliefs"]).ok();
+    let l = crate::support::copy_ledger(&base);
+    let head = l.head().seq;
+    let db = rusqlite::Connection::open(l.db()).expect("db");
+    db.execute_batch("DROP TRIGGER records_no_update;")
+        .expect("drop trigger");
+    let bytes: Vec<u8> = db
+        .query_row("SELECT bytes FROM records WHERE seq = ?1", [head], |r| {
+            r.get(0)
+        })
+        .expect("last record");
+    let mut changed = bytes.clone();
+    let at = changed.len() / 2;
+    changed[at] ^= 0x01;
+    // A consistent forgery: the stored hash follows the bytes.
+    let hash = dossier_chain::Hash::of_record(&changed);
+    db.execute(
+        "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
+        rusqlite::params![changed, hash.0.to_vec(), head],
+    )
+    .expect("update");
+    drop(db);
+    for cmd in [
+        vec!["beliefs"],
+        vec!["why", CONTAINERS],
+        vec!["history", CONTAINERS, "--json"],
+    ] {
+        let out = l.run(&cmd);
+        out.expect_code(5);
+        assert!(out.stdout.is_empty(), "{cmd:?}: {}", out.stdout);
+        assert!(
+            out.stderr
+                .contains(&format!("the ledger changed under the views at seq {head}")),
+            "{cmd:?}: {}",
+            out.stderr
+        );
+    }
+    let stale = l.run(&["beliefs", "--stale-ok"]);
+    stale.ok();
+    assert!(stale.stdout.contains(CONTAINERS), "{}", stale.stdout);
+    assert!(
+        stale.stderr.contains("warning: answering from views"),
+        "{}",
+        stale.stderr
+    );
+}
+
+/// A record changed in the middle is not at the checkpoint: the auditor finds it, and queries
+/// then refuse to answer on its verdict.
+#[test]
+fn queries_refuse_views_over_a_ledger_the_auditor_raised_an_alarm_on() {
+    let l = Ledger::with_examples();
+    l.run(&["auditor", "--once"]).ok();
+    l.run(&["beliefs"]).ok();
+    let db = rusqlite::Connection::open(l.db()).expect("db");
+    db.execute_batch("DROP TRIGGER records_no_update;")
+        .expect("drop trigger");
+    let bytes: Vec<u8> = db
+        .query_row("SELECT bytes FROM records WHERE seq = 21", [], |r| r.get(0))
+        .expect("record 21");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let changed = text.replacen("claim.recorded", "claim.recordex", 1);
+    assert_ne!(changed, text);
+    db.execute(
+        "UPDATE records SET bytes = ?1 WHERE seq = 21",
+        [changed.as_bytes()],
+    )
+    .expect("update");
+    drop(db);
+    // Only the checkpoint record is checked by a query: without an auditor's verdict the
+    // change goes unseen here (verification finds it).
+    l.run(&["beliefs"]).ok();
+    l.run(&["auditor", "--once", "--rescan"]).expect_code(5);
+    let out = l.run(&["beliefs", "--json"]);
+    out.expect_code(5);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("the auditor raised"), "{}", out.stderr);
+    assert!(out.stderr.contains("seq 21"), "{}", out.stderr);
+    l.run(&["beliefs", "--stale-ok"]).ok();
+}

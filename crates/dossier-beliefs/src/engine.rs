@@ -12,9 +12,9 @@ use dossier_model::{
     ForecastResolution, Independence, Question, QuestionKind, Relation, RelationKind,
     ReliabilityAssessment, Report, Source, Stance, Timestamp,
 };
-use serde::Serialize;
 
 use crate::current::Current;
+use crate::digest::{LineHash, LineSum};
 use crate::view::{
     AssessmentView, Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView,
     CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView, RelationView,
@@ -93,11 +93,14 @@ pub struct Engine {
     last_seq: u64,
 }
 
-/// The canonical input of [`Engine::digest`].
-#[derive(Serialize)]
-struct DigestInput<'a> {
-    policy: &'static str,
-    beliefs: Vec<&'a BeliefLine>,
+/// A line's [`LineHash`] under this policy, over its JSON exactly as a view store keeps it.
+#[must_use]
+pub fn line_hash(line: &BeliefLine) -> LineHash {
+    // Belief lines hold only strings, numbers, booleans and string-keyed structs, so
+    // serialization cannot fail; the fallback keeps the function total regardless.
+    let json = serde_json::to_vec(line)
+        .unwrap_or_else(|e| format!("unserializable belief line: {e}").into_bytes());
+    LineHash::of(POLICY_VERSION, &json)
 }
 
 impl Engine {
@@ -332,21 +335,17 @@ impl Engine {
             .collect()
     }
 
-    /// BLAKE3 (hex) of the canonical JSON `{"policy": POLICY_VERSION, "beliefs": [...]}` of the
-    /// current [`BeliefLine`]s of all posed questions, sorted by question id. Two engines that
-    /// folded the same events have the same digest. Provenance is not hashed: it is a function
-    /// of the events, which the ledger's chain fixes.
+    /// The digest of the current [`BeliefLine`]s of all posed questions (`dossier-digest/2`,
+    /// see [`LineSum`]): two engines that folded the same events have the same digest, and a
+    /// view store keeping the same lines computes the same one incrementally. Provenance is not
+    /// hashed: it is a function of the events, which the ledger's chain fixes.
     #[must_use]
     pub fn digest(&self) -> String {
-        let input = DigestInput {
-            policy: POLICY_VERSION,
-            beliefs: self.lines(),
-        };
-        // Belief views hold only strings, numbers, booleans and string-keyed structs, so
-        // serialization cannot fail; the fallback keeps the function total regardless.
-        let bytes = serde_json::to_vec(&input)
-            .unwrap_or_else(|e| format!("unserializable beliefs: {e}").into_bytes());
-        blake3::hash(&bytes).to_hex().to_string()
+        let mut sum = LineSum::default();
+        for line in self.lines() {
+            sum.add(line_hash(line));
+        }
+        sum.digest(POLICY_VERSION)
     }
 
     // ----- recording -----

@@ -27,10 +27,12 @@
 //! - Nothing is ever dropped: superseded and retracted claims stay in the provenance.
 
 mod current;
+mod digest;
 mod engine;
 pub mod view;
 
-pub use engine::Engine;
+pub use digest::{DIGEST_VERSION, LineHash, LineSum};
+pub use engine::{Engine, line_hash};
 pub use view::{
     AssessmentView, Belief, BeliefChange, BeliefLine, BeliefSummary, BeliefValue, ClaimState,
     ClaimView, CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView,

@@ -283,6 +283,10 @@ pub struct BeliefsArgs {
     /// views).
     #[arg(long)]
     pub json: bool,
+    /// Answer from the views as they stand even if the ledger changed under them or the
+    /// auditor raised an alarm (a warning is printed; the views are not brought up to date).
+    #[arg(long)]
+    pub stale_ok: bool,
 }
 
 /// `dossier why` and `dossier history`.
@@ -301,6 +305,10 @@ pub struct QuestionArgs {
     /// As JSON.
     #[arg(long)]
     pub json: bool,
+    /// Answer from the views as they stand even if the ledger changed under them or the
+    /// auditor raised an alarm (a warning is printed; the views are not brought up to date).
+    #[arg(long)]
+    pub stale_ok: bool,
 }
 
 fn valid_at(s: &str) -> Result<dossier_model::Timestamp, String> {

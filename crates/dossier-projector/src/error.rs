@@ -21,6 +21,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The ledger no longer holds, at the store's checkpoint, the record the views applied
+    /// there: records were changed or removed after the views read them. Nothing should be
+    /// answered from those views before `dossier verify` has located the change.
+    #[error("the ledger changed under the views at seq {seq}: {reason}; run `dossier verify`")]
+    Rewritten {
+        /// The views' checkpoint.
+        seq: u64,
+        /// What differs.
+        reason: String,
+    },
     /// A record could not be parsed or its domain event decoded.
     #[error("record {seq} cannot be read: {reason}; run `dossier verify`")]
     Corrupt {
@@ -29,8 +39,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The store does not fit this ledger or this engine (another ledger, a shorter ledger,
-    /// another policy version).
+    /// The store was built by another version of dossier: another layout of its tables or
+    /// another belief policy. Views are derived, so [`refresh`](crate::refresh) and
+    /// [`run`](crate::run) rebuild such a store from the ledger; [`catch_up`](crate::catch_up)
+    /// refuses it.
+    #[error("the view store {} was built by another version: {reason}; rebuild it", path.display())]
+    Outdated {
+        /// The store.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The store does not fit this ledger (another ledger, a shorter ledger).
     #[error("the view store {} does not match: {reason}; rebuild it", path.display())]
     Mismatch {
         /// The store.

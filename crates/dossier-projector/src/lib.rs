@@ -9,7 +9,7 @@
 //! checkpoint       (seq, hash)                          the last applied record and its hash
 //! events           (seq, hash, recorded, type, body)    every domain event, once, as recorded
 //! refs             (key, seq)                           each event under the keys of what it concerns
-//! times            recorded → last seq                  turns as-of times into seqs
+//! times            recorded → last seq, digest          the cut of each recorded time: as-of times to seqs, and the digest there
 //! beliefs          question → line JSON                 the current judgment (no provenance)
 //! belief_versions  (question, seq, recorded, line)      a row whenever a question's line changes
 //! history          (question, seq, recorded, reason, change JSON)
@@ -39,16 +39,19 @@
 //! the checkpoint are still the ones it holds before each transaction, and reloads otherwise:
 //! a [`rebuild`] or a [`catch_up`] may run next to a running projector.
 
+mod decode;
 mod error;
 mod projector;
 mod provenance;
 mod refs;
 mod serving;
 mod store;
+mod write;
 
 pub use error::Error;
 pub use projector::{
-    PAGE, Progress, Projector, RunEvent, catch_up, rebuild, refresh, run, run_with_progress, status,
+    PAGE, Progress, Projector, RunEvent, catch_up, check_checkpoint, rebuild, refresh, run,
+    run_with_progress, status,
 };
 pub use serving::{is_served, serving_path};
-pub use store::{Checkpoint, STORE_FILE, ViewStore, rebuild_path};
+pub use store::{Checkpoint, Cut, STORE_FILE, ViewStore, rebuild_path};

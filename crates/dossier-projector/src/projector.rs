@@ -6,13 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dossier_beliefs::{BeliefChange, BeliefLine, Engine, Recorded};
-use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord, control};
+use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord};
 use dossier_log::EventLog;
-use dossier_model::{DomainEvent, EntityId, Timestamp};
-use rusqlite::types::Value;
-use rusqlite::{Connection, params};
+use dossier_model::{DomainEvent, EntityId};
+use rusqlite::Connection;
 
+use crate::decode::{Decoded, Prev, for_each_decoded};
 use crate::store::{ViewStore, open_rw, read_checkpoint, rebuild_path};
+use crate::write::{
+    Aside, OPS_PER_SEND, Outcome, Output, Sums, Target, Write, still_ours, write_digest,
+    write_pages,
+};
 use crate::{Checkpoint, Error, refs};
 
 /// Records applied per page; each page is one transaction.
@@ -84,40 +88,8 @@ pub struct Projector {
     file_id: Option<(u64, u64)>,
     /// Present while [`rebuild`] builds a store aside: what is left to the end.
     aside: Option<Aside>,
-}
-
-/// What a store built aside by [`rebuild`] leaves to the end, where it is written in one go
-/// ([`Aside::finish`]): the reference keys, kept in memory instead of inserted at random
-/// places in `refs`, and the current lines (meanwhile only line versions are written).
-#[derive(Debug, Default)]
-struct Aside {
-    refs: Vec<(i64, i64)>,
-}
-
-impl Aside {
-    /// Inserts the reference keys sorted, in one transaction (rows go to the end of the table's
-    /// b-tree, several per statement), and makes each question's current line its latest
-    /// version (SQLite takes the bare columns from the row holding the maximum).
-    fn finish(mut self, conn: &mut Connection) -> Result<(), Error> {
-        self.refs.sort_unstable();
-        self.refs.dedup();
-        let tx = conn.transaction()?;
-        let mut batch = Batched::new("INSERT INTO refs (key, seq) VALUES", "(?, ?)");
-        for &(key, seq) in &self.refs {
-            batch.push(&tx, [Value::Integer(key), Value::Integer(seq)])?;
-        }
-        batch.flush(&tx)?;
-        tx.execute_batch(
-            "INSERT INTO beliefs (question, seq, recorded, line)
-             SELECT question, MAX(seq), recorded, line FROM belief_versions GROUP BY question",
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-}
-
-fn is_control(event_type: &str) -> bool {
-    event_type == control::GENESIS || event_type == control::SEAL || event_type.starts_with("key.")
+    /// The digest of the lines as last written, kept by the writing thread.
+    sums: Sums,
 }
 
 impl Projector {
@@ -148,6 +120,7 @@ impl Projector {
             digest_seq: 0,
             file_id: opened,
             aside: None,
+            sums: Sums::default(),
         };
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
@@ -190,6 +163,7 @@ impl Projector {
             .into_iter()
             .map(|l| (l.question.id.clone(), l.clone()))
             .collect();
+        p.sums = Sums::of(p.cache.values());
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
         tracing::debug!(applied = p.applied, "projector state restored");
         Ok(p)
@@ -212,10 +186,11 @@ impl Projector {
         &self.engine
     }
 
-    /// The digest of all current beliefs ([`Engine::digest`]).
+    /// The digest of all current beliefs, kept up to date line by line; equal to
+    /// [`Engine::digest`] of an engine that folded the same records.
     #[must_use]
     pub fn digest(&self) -> String {
-        self.engine.digest()
+        self.sums.digest()
     }
 
     /// The store's file.
@@ -310,6 +285,7 @@ impl Projector {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Outcome>();
         let (path, file_id) = (self.path.clone(), self.file_id);
         let mut aside = self.aside.take();
+        let mut sums = std::mem::take(&mut self.sums);
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
@@ -318,9 +294,10 @@ impl Projector {
                     path: &path,
                     file_id,
                     aside: aside.as_mut(),
+                    sums: &mut sums,
                 };
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
-                (conn, aside, written)
+                (conn, aside, sums, written)
             })
             .map_err(spawn_failed)?;
         // From here until the threads are joined the projector is stopped: an error, or a
@@ -373,9 +350,10 @@ impl Projector {
         drop(pages_tx);
         let _ = finished_rx.await;
         let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
-        let (conn, aside, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, aside, sums, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
         self.aside = aside;
+        self.sums = sums;
         self.engine = fold.engine;
         self.cache = fold.cache;
         self.applied = fold.applied;
@@ -411,7 +389,7 @@ impl Projector {
         if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
             return Ok(false);
         }
-        write_digest(&tx, &self.engine.digest(), self.applied)?;
+        write_digest(&tx, &self.sums.digest(), self.applied)?;
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
@@ -522,11 +500,17 @@ impl Fold {
         if out.push(Write::Begin { start }).is_err() {
             return (None, false);
         }
-        // The current group of domain events (a batch shares one recorded time): its recorded
-        // time and its last seq. Its lines are written when the recorded time moves on.
-        let mut group: Option<(String, u64)> = None;
+        // The records of one recorded time (a batch shares one) read so far. The group is
+        // closed — its changed lines computed and its cut written — before any record of a
+        // later recorded time is applied, so that a line version stamped with a time holds
+        // exactly the events recorded by then.
+        let mut group: Option<Group> = None;
         let mut failure = None;
         let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
+            let later = matches!((&decoded, &group), (Ok(d), Some(g)) if d.recorded != g.recorded);
+            if later && let Some(g) = group.take() {
+                g.close(engine, cache, out)?;
+            }
             let (recorded, applied_event) =
                 match advance_in(engine, applied, last_hash, rec, decoded) {
                     Ok(x) => x,
@@ -536,27 +520,28 @@ impl Fold {
                         return Err(Error::Stopped);
                     }
                 };
-            // Control records change no view.
+            let g = group.get_or_insert(Group {
+                recorded,
+                last_event: None,
+                last: 0,
+            });
+            g.last = *applied;
+            // Control records change no view; they only move the cut.
             let Some(a) = applied_event else {
                 return Ok(());
             };
-            if let Some((g, last)) = group.take()
-                && g != recorded
-            {
-                out.push(changed_lines(engine, cache, last, g))?;
-            }
+            g.last_event = Some(*applied);
             let refs = refs::keys(&a.event, |c| engine.question_of(c));
             out.push(Write::Event {
                 seq: *applied as i64,
                 hash: *last_hash,
-                recorded: recorded.clone(),
+                recorded: g.recorded.clone(),
                 event_type: a.event_type,
                 schema: a.schema,
                 body: a.body,
                 refs,
                 changes: a.changes,
             })?;
-            group = Some((recorded, *applied));
             Ok(())
         });
         if let Err(e) = applying
@@ -567,8 +552,10 @@ impl Fold {
         if out.closed {
             return (failure, false);
         }
-        if let Some((g, last)) = group.take()
-            && out.push(changed_lines(engine, cache, last, g)).is_err()
+        // The page may end inside a recorded time: its lines and cut so far are written now
+        // and again, moved on, by the next page.
+        if let Some(g) = group.take()
+            && g.close(engine, cache, out).is_err()
         {
             return (failure, false);
         }
@@ -577,7 +564,7 @@ impl Fold {
             let _ = out.push(Write::Commit {
                 seq: *applied,
                 hash: last_hash.to_hex(),
-                digest: at_head.then(|| engine.digest()),
+                digest: at_head,
             });
         } else {
             let _ = out.push(Write::Abort);
@@ -586,198 +573,33 @@ impl Fold {
     }
 }
 
-/// A record decoded off the applying thread: its hash and the envelope fields the chain
-/// check needs, and for a domain event the event itself.
-struct Decoded {
-    hash: Hash,
-    /// `hash` in hex.
-    hex: String,
-    seq: u64,
-    prev: Prev,
+/// The records of one recorded time applied in a page, see [`Fold::apply_records`].
+struct Group {
+    /// Their recorded time (fixed-width form).
     recorded: String,
-    domain: Option<DomainPart>,
+    /// The last domain event among them, if any.
+    last_event: Option<u64>,
+    /// The last record among them.
+    last: u64,
 }
 
-/// What the decoding thread found of a record's `prev`.
-enum Prev {
-    /// It is the hash of the record before it in the page, which the decoding thread hashed
-    /// (so the link holds if that record was applied just before).
-    Follows,
-    /// Otherwise (the first record of a page, or a mismatch): `prev` as a hash, if it is one
-    /// in lowercase hex (the record format).
-    Hash(Option<Hash>),
-}
-
-/// The domain event of a [`Decoded`] record.
-struct DomainPart {
-    event: DomainEvent,
-    recorded: Timestamp,
-    event_type: String,
-    schema: u32,
-    body: String,
-}
-
-/// Hashes and parses one record; `before` is the hex hash of the record before it in the page
-/// (the chain check itself needs the record applied before it, see [`advance_in`]).
-///
-/// A domain event's envelope is parsed without scanning its body, which is then parsed once
-/// ([`RecordView::parse_envelope`]); anything that path cannot do (a control record, whose body
-/// the projector does not decode, or any failure) takes the full parse, which gives the errors.
-fn decode(
-    rec: &StoredRecord,
-    before: Option<&str>,
-    scratch: &mut String,
-    times: &mut LastTime,
-) -> Result<Decoded, Error> {
-    let seq = rec.position;
-    let hash = Hash::of_record(&rec.bytes);
-    if let Some((view, body)) = RecordView::parse_envelope(&rec.bytes, scratch)
-        && !is_control(view.event_type)
-        && let Ok(d) = decoded(&view, body, hash, before, times)
-    {
-        return Ok(d);
-    }
-    let view = RecordView::parse(&rec.bytes).map_err(|e| e.to_string());
-    view.and_then(|view| decoded(&view, view.body.get(), hash, before, times))
-        .map_err(|reason| Error::Corrupt { seq, reason })
-}
-
-/// The recorded time parsed last: the records of a batch share theirs, so most records are
-/// not parsed again.
-#[derive(Default)]
-struct LastTime(Option<(String, Timestamp)>);
-
-impl LastTime {
-    fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
-        if let Some((last, time)) = &self.0
-            && last == text
-        {
-            return Ok(*time);
+impl Group {
+    /// Hands the writer the lines that changed in the group, stamped with its last domain
+    /// event, and its cut: the last record of its recorded time so far.
+    fn close(
+        self,
+        engine: &mut Engine,
+        cache: &mut BTreeMap<EntityId, BeliefLine>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        if let Some(seq) = self.last_event {
+            out.push(changed_lines(engine, cache, seq, self.recorded.clone()))?;
         }
-        let time = Timestamp::parse(text).map_err(|e| e.to_string())?;
-        self.0 = Some((text.to_owned(), time));
-        Ok(time)
-    }
-}
-
-/// A parsed record, with `body` its body's text, as [`Decoded`].
-fn decoded(
-    view: &RecordView<'_>,
-    body: &str,
-    hash: Hash,
-    before: Option<&str>,
-    times: &mut LastTime,
-) -> Result<Decoded, String> {
-    let domain = if is_control(view.event_type) {
-        None
-    } else {
-        Some(DomainPart {
-            event: DomainEvent::decode(view.event_type, view.schema, body.as_bytes())
-                .map_err(|e| e.to_string())?,
-            recorded: times.parse(view.recorded)?,
-            event_type: view.event_type.to_owned(),
-            schema: view.schema,
-            body: body.to_owned(),
+        out.push(Write::Cut {
+            recorded: self.recorded,
+            seq: self.last,
         })
-    };
-    let prev = if before == Some(view.prev) {
-        Prev::Follows
-    } else {
-        let lower_hex = view
-            .prev
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        Prev::Hash(Hash::from_hex(view.prev).ok().filter(|_| lower_hex))
-    };
-    Ok(Decoded {
-        hash,
-        hex: hash.to_hex(),
-        seq: view.seq,
-        prev,
-        recorded: view.recorded.to_owned(),
-        domain,
-    })
-}
-
-/// Decodes records in order, each with the hash of the one before it.
-struct Decoder {
-    /// The hex hash of the record decoded last, if it decoded.
-    before: Option<String>,
-    /// The envelope being parsed (see [`RecordView::parse_envelope`]).
-    scratch: String,
-    times: LastTime,
-}
-
-impl Decoder {
-    fn new() -> Decoder {
-        Decoder {
-            before: None,
-            scratch: String::new(),
-            times: LastTime::default(),
-        }
     }
-
-    fn decode(&mut self, rec: &StoredRecord) -> Result<Decoded, Error> {
-        let d = decode(
-            rec,
-            self.before.as_deref(),
-            &mut self.scratch,
-            &mut self.times,
-        );
-        match &d {
-            Ok(d) => {
-                let before = self.before.get_or_insert_with(String::new);
-                before.clear();
-                before.push_str(&d.hex);
-            }
-            Err(_) => self.before = None,
-        }
-        d
-    }
-}
-
-/// Records decoded per message between the decoding and the applying thread.
-const DECODE_CHUNK: usize = 128;
-
-/// Calls `f` with every record of `page` in order and its [`decode`]d form. Pages of more than
-/// one chunk are decoded (hashing, JSON) on a second thread while `f` applies the records
-/// before; `f` returning an error stops both.
-fn for_each_decoded(
-    page: &[StoredRecord],
-    mut f: impl FnMut(&StoredRecord, Result<Decoded, Error>) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if page.len() <= DECODE_CHUNK {
-        let mut decoder = Decoder::new();
-        return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
-    }
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Decoded, Error>>>(64);
-        let thread = std::thread::Builder::new().name("views-decode".into());
-        let spawned = thread.spawn_scoped(scope, move || {
-            let mut decoder = Decoder::new();
-            for chunk in page.chunks(DECODE_CHUNK) {
-                let decoded = chunk.iter().map(|rec| decoder.decode(rec)).collect();
-                if tx.send(decoded).is_err() {
-                    break; // the applying side stopped
-                }
-            }
-        });
-        if spawned.is_err() {
-            // No thread to be had: decode here.
-            let mut decoder = Decoder::new();
-            return page.iter().try_for_each(|rec| f(rec, decoder.decode(rec)));
-        }
-        for chunk in page.chunks(DECODE_CHUNK) {
-            let decoded = rx.recv().map_err(|_| Error::Corrupt {
-                seq: chunk[0].position,
-                reason: "the decoding thread stopped".into(),
-            })?;
-            for (rec, d) in chunk.iter().zip(decoded) {
-                f(rec, d)?;
-            }
-        }
-        Ok(())
-    })
 }
 
 /// A domain event as applied: the changes of belief it caused and what the store keeps of it.
@@ -861,85 +683,6 @@ fn advance_in(
     Ok((d.recorded, applied_event))
 }
 
-/// What the applying thread hands the writing thread.
-enum Write {
-    /// A page starts: open its transaction, if the store is still at `start` (and the file
-    /// the one opened).
-    Begin { start: u64 },
-    /// The page applied nothing (a broken chain at its first record): roll back.
-    Abort,
-    /// A domain event: its row, its reference keys and the changes of belief it caused.
-    Event {
-        seq: i64,
-        hash: Hash,
-        recorded: String,
-        event_type: String,
-        schema: u32,
-        body: String,
-        refs: Vec<i64>,
-        changes: Vec<BeliefChange>,
-    },
-    /// The end of a group of events recorded at one time: the lines that changed, stamped with
-    /// the group's last seq.
-    Lines {
-        seq: i64,
-        recorded: String,
-        lines: Vec<BeliefLine>,
-    },
-    /// Write the checkpoint (and the digest, at the head) and commit.
-    Commit {
-        seq: u64,
-        hash: String,
-        digest: Option<String>,
-    },
-}
-
-/// Writes sent in one message.
-const OPS_PER_SEND: usize = 256;
-
-/// What the writer reports per page.
-enum Outcome {
-    /// The page's transaction was committed with checkpoint `seq` (and the digest).
-    Committed { seq: u64, digest: bool },
-    /// The store was not this projector's any more; the page was not written.
-    Lost,
-}
-
-/// The applying side of the channel to the writer, buffering writes.
-struct Output {
-    ops: Vec<Write>,
-    sender: std::sync::mpsc::SyncSender<Vec<Write>>,
-    /// The writer stopped (its error says why).
-    closed: bool,
-}
-
-impl Output {
-    fn push(&mut self, op: Write) -> Result<(), Error> {
-        self.ops.push(op);
-        if self.ops.len() >= OPS_PER_SEND {
-            self.send()?;
-        }
-        Ok(())
-    }
-
-    /// Sends what is buffered; an error means the writer stopped.
-    fn send(&mut self) -> Result<(), Error> {
-        if self.ops.is_empty() || self.closed {
-            return if self.closed {
-                Err(Error::Stopped)
-            } else {
-                Ok(())
-            };
-        }
-        let ops = std::mem::replace(&mut self.ops, Vec::with_capacity(OPS_PER_SEND));
-        if self.sender.send(ops).is_err() {
-            self.closed = true;
-            return Err(Error::Stopped);
-        }
-        Ok(())
-    }
-}
-
 /// The lines of the questions whose line changed in the group and differ from what the store
 /// holds (the cache is updated to what will be written), stamped with `seq`, the last domain
 /// event of the group, and its recorded time.
@@ -965,274 +708,6 @@ fn changed_lines(
         recorded,
         lines,
     }
-}
-
-/// The writing thread of [`Projector::pump_once`]: for each page, opens a transaction under
-/// the store's write lock, checks that the store is still this projector's (see
-/// [`still_ours`]; if not, reports [`Outcome::Lost`] and skips the page), writes what it
-/// receives and commits on [`Write::Commit`]. An unfinished page (an error, the applying side
-/// stopping) is rolled back.
-fn write_pages(
-    conn: &mut Connection,
-    target: Target<'_>,
-    ops: &std::sync::mpsc::Receiver<Vec<Write>>,
-    done: &std::sync::mpsc::Sender<Outcome>,
-) -> Result<(), Error> {
-    let mut open = false;
-    let result = write_ops(conn, target, ops, done, &mut open);
-    if open {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    result
-}
-
-/// The store the writing thread writes to.
-struct Target<'a> {
-    path: &'a Path,
-    file_id: Option<(u64, u64)>,
-    /// See [`Projector::aside`].
-    aside: Option<&'a mut Aside>,
-}
-
-fn write_ops(
-    conn: &Connection,
-    mut target: Target<'_>,
-    ops: &std::sync::mpsc::Receiver<Vec<Write>>,
-    done: &std::sync::mpsc::Sender<Outcome>,
-    open: &mut bool,
-) -> Result<(), Error> {
-    // Whether the current page is being skipped (the store was not ours).
-    let mut skipping = false;
-    let mut events = events_batch();
-    let mut history = history_batch();
-    for batch in ops {
-        for op in batch {
-            match op {
-                Write::Begin { start } => {
-                    conn.execute_batch("BEGIN IMMEDIATE")?;
-                    *open = true;
-                    skipping = !still_ours(conn, target.path, target.file_id, start)?;
-                    if skipping {
-                        conn.execute_batch("ROLLBACK")?;
-                        *open = false;
-                        let _ = done.send(Outcome::Lost);
-                    }
-                }
-                _ if skipping => {}
-                Write::Abort => {
-                    events.clear();
-                    history.clear();
-                    conn.execute_batch("ROLLBACK")?;
-                    *open = false;
-                }
-                Write::Event {
-                    seq,
-                    hash,
-                    recorded,
-                    event_type,
-                    schema,
-                    body,
-                    refs,
-                    changes,
-                } => {
-                    if let Some(aside) = target.aside.as_deref_mut() {
-                        aside.refs.extend(refs.iter().map(|&key| (key, seq)));
-                    } else {
-                        let mut add_ref = conn.prepare_cached(
-                            "INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)",
-                        )?;
-                        for key in refs {
-                            add_ref.execute(params![key, seq])?;
-                        }
-                    }
-                    for c in changes {
-                        let after = serde_json::to_string(&c.after)?;
-                        history.push(
-                            conn,
-                            [
-                                Value::Text(c.question.as_str().to_owned()),
-                                Value::Integer(seq),
-                                Value::Text(c.reason),
-                                Value::Text(after),
-                            ],
-                        )?;
-                    }
-                    events.push(
-                        conn,
-                        [
-                            Value::Integer(seq),
-                            Value::Blob(hash.0.to_vec()),
-                            Value::Text(recorded),
-                            Value::Text(event_type),
-                            Value::Integer(i64::from(schema)),
-                            Value::Text(body),
-                        ],
-                    )?;
-                }
-                Write::Lines {
-                    seq,
-                    recorded,
-                    lines,
-                } => {
-                    // While a rebuild builds aside, only the versions are written; the current
-                    // rows are taken from them at the end.
-                    let current = target.aside.is_none();
-                    write_lines(conn, seq, &recorded, &lines, current)?;
-                }
-                Write::Commit { seq, hash, digest } => {
-                    events.flush(conn)?;
-                    history.flush(conn)?;
-                    conn.execute(
-                        "INSERT INTO checkpoint (id, seq, hash) VALUES (1, ?1, ?2)
-                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                        params![seq as i64, hash],
-                    )?;
-                    let with_digest = digest.is_some();
-                    if let Some(digest) = digest {
-                        write_digest(conn, &digest, seq)?;
-                    }
-                    conn.execute_batch("COMMIT")?;
-                    *open = false;
-                    let _ = done.send(Outcome::Committed {
-                        seq,
-                        digest: with_digest,
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Rows waiting to be inserted [`Batched::ROWS`] per statement into one table: fewer
-/// statements for the million rows of a rebuild.
-struct Batched {
-    /// `INSERT … INTO table (columns) VALUES`: the statement before its value lists.
-    insert: &'static str,
-    /// The value list of one row, e.g. `(?, ?)`.
-    row: &'static str,
-    /// The rows' values, one after another.
-    values: Vec<Value>,
-    rows: usize,
-}
-
-impl Batched {
-    /// Rows per statement.
-    const ROWS: usize = 64;
-
-    fn new(insert: &'static str, row: &'static str) -> Self {
-        Batched {
-            insert,
-            row,
-            values: Vec::new(),
-            rows: 0,
-        }
-    }
-
-    fn push<const N: usize>(&mut self, conn: &Connection, row: [Value; N]) -> Result<(), Error> {
-        self.values.extend(row);
-        self.rows += 1;
-        if self.rows >= Self::ROWS {
-            self.flush(conn)?;
-        }
-        Ok(())
-    }
-
-    /// Forgets the rows waiting (the page is rolled back).
-    fn clear(&mut self) {
-        self.values.clear();
-        self.rows = 0;
-    }
-
-    /// Inserts the rows waiting (before a commit).
-    fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let sql = format!("{} {}", self.insert, vec![self.row; self.rows].join(", "));
-        conn.prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(self.values.drain(..)))?;
-        self.rows = 0;
-        Ok(())
-    }
-}
-
-fn events_batch() -> Batched {
-    Batched::new(
-        "INSERT INTO events (seq, hash, recorded, type, schema, body) VALUES",
-        "(?, ?, ?, ?, ?, ?)",
-    )
-}
-
-fn history_batch() -> Batched {
-    // The rest of a change is the event's (see `ViewStore::history`).
-    Batched::new(
-        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES",
-        "(?, ?, ?, ?)",
-    )
-}
-
-/// Writes lines as the current rows and new versions, and the last seq of their recorded time,
-/// which as-of queries turn times into seqs with.
-fn write_lines(
-    tx: &Connection,
-    seq: i64,
-    recorded: &str,
-    lines: &[BeliefLine],
-    current_rows: bool,
-) -> Result<(), Error> {
-    let mut current = tx.prepare_cached(
-        "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, line = excluded.line",
-    )?;
-    let mut version = tx.prepare_cached(
-        "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for line in lines {
-        let json = serde_json::to_string(line)?;
-        let q = line.question.id.as_str();
-        if current_rows {
-            current.execute(params![q, seq, recorded, json])?;
-        }
-        version.execute(params![q, seq, recorded, json])?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO times (recorded, seq) VALUES (?1, ?2)
-         ON CONFLICT (recorded) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-    )?
-    .execute(params![recorded, seq])?;
-    Ok(())
-}
-
-/// Whether the store, checked under its write lock, is still the file this projector opened and
-/// still at the checkpoint it holds in memory. Not so if [`rebuild`] swapped the file (it does
-/// so holding the old file's lock) or another process (`dossier beliefs` catching up while a
-/// projector runs) applied records meanwhile; the projector then reopens the store, so it
-/// never writes to a replaced file nor moves a checkpoint back.
-fn still_ours(
-    tx: &Connection,
-    path: &Path,
-    opened: Option<(u64, u64)>,
-    applied: u64,
-) -> Result<bool, Error> {
-    if file_id(path) != opened {
-        return Ok(false);
-    }
-    Ok(read_checkpoint(tx)?.map_or(0, |c| c.seq) == applied)
-}
-
-/// Stores the engine's digest and the checkpoint it belongs to.
-fn write_digest(tx: &Connection, digest: &str, seq: u64) -> Result<(), Error> {
-    for (key, value) in [
-        ("digest", digest.to_owned()),
-        ("digest_seq", seq.to_string()),
-    ] {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-    }
-    Ok(())
 }
 
 /// Brings the store at `store` up to the ledger's head: restores the engine from the
@@ -1273,7 +748,13 @@ pub async fn refresh<L: EventLog>(
         return Ok(progress);
     }
     if !crate::serving::is_served(store) {
-        return catch_up(log, store).await;
+        return match catch_up(log, store).await {
+            Err(Error::Outdated { reason, .. }) => {
+                tracing::info!(%reason, "rebuilding the views, built by another version");
+                rebuild(log, store).await
+            }
+            caught_up => caught_up,
+        };
     }
     let head = log.head().await?.seq;
     let deadline = tokio::time::Instant::now() + wait;
@@ -1315,6 +796,61 @@ async fn at_head<L: EventLog>(log: &L, store: &Path) -> Option<Progress> {
     })
 }
 
+/// Checks that the ledger still holds, at the store's checkpoint, the record the views applied
+/// there (by position, by the hash of its bytes, and by the hash the backend stored with it);
+/// one read. A store with nothing applied, or no store, passes.
+///
+/// This is what a query can afford before answering: it catches a ledger truncated below the
+/// views, and any change to the checkpoint record, but not a change to an earlier record, which
+/// only verification finds (`dossier verify`, and the auditor, whose verdict readers check
+/// too).
+///
+/// # Errors
+/// [`Error::Rewritten`] if the record is missing or differs; backend and store failures.
+pub async fn check_checkpoint<L: EventLog>(log: &L, store: &Path) -> Result<(), Error> {
+    let cp = match ViewStore::open(store) {
+        Ok(v) => v.checkpoint()?,
+        Err(Error::NoStore(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let Some(cp) = cp.filter(|c| c.seq > 0) else {
+        return Ok(());
+    };
+    let Some(rec) = log.read(cp.seq, 1).await?.pop() else {
+        let head = log.head().await?.seq;
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!(
+                "the ledger ends at seq {head}, but the views applied records up to seq {}: records were removed",
+                cp.seq
+            ),
+        });
+    };
+    let hash = Hash::of_record(&rec.bytes);
+    if rec.position != cp.seq {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!("the ledger returned record {} for it", rec.position),
+        });
+    }
+    if hash.to_hex() != cp.hash {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: format!(
+                "the record hashes to {hash}, but the views applied it with hash {}",
+                cp.hash
+            ),
+        });
+    }
+    if rec.stored_hash.is_some_and(|stored| stored != hash) {
+        return Err(Error::Rewritten {
+            seq: cp.seq,
+            reason: "the record's bytes changed after it was appended".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Where the store stands against the ledger without changing anything: the checkpoint and
 /// the head (`applied` 0 if there is no store yet).
 ///
@@ -1344,7 +880,7 @@ pub async fn run<L: EventLog>(
 }
 
 /// File identity, to notice a store swapped in by [`rebuild`].
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
@@ -1377,10 +913,24 @@ pub async fn run_with_progress<L: EventLog>(
     // Taken before the refold, so that readers wait for this projector from the start.
     let _serving = crate::serving::Serving::take(store);
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut projector = tokio::select! {
+    let opened = tokio::select! {
         biased;
         _ = &mut shutdown => return status(log, store).await,
-        p = Projector::open(log, store) => p?,
+        p = Projector::open(log, store) => p,
+    };
+    let mut projector = match opened {
+        Err(Error::Outdated { reason, .. }) => {
+            // Views are derived: a store of another version is rebuilt from the ledger, aside,
+            // and swapped in (readers keep the old one meanwhile).
+            tracing::info!(%reason, "rebuilding the views, built by another version");
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return status(log, store).await,
+                r = rebuild(log, store) => r?,
+            };
+            Projector::open(log, store).await?
+        }
+        opened => opened?,
     };
     projector.set_page_size(page);
     let mut id = file_id(store);

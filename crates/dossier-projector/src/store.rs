@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::{Belief, POLICY_VERSION};
+use dossier_beliefs::{Belief, LineHash, LineSum, POLICY_VERSION};
 use dossier_model::{EntityId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde_json::Value;
@@ -17,7 +17,7 @@ pub const STORE_FILE: &str = "views.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layout version of the store's tables; a store of another layout must be rebuilt.
-pub(crate) const LAYOUT: &str = "dossier-views/3";
+pub(crate) const LAYOUT: &str = "dossier-views/4";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS refs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS times (
     recorded TEXT PRIMARY KEY,
-    seq      INTEGER NOT NULL
+    seq      INTEGER NOT NULL,
+    digest   TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS beliefs (
     question TEXT PRIMARY KEY,
@@ -94,6 +95,16 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
+/// Where an answer was cut from the ledger: the last record it includes and the digest of the
+/// belief lines there (`dossier-digest/2`, see [`dossier_beliefs::LineSum`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cut {
+    /// Sequence number of the last record the answer includes (0: none).
+    pub seq: u64,
+    /// The digest of all belief lines as of that record.
+    pub digest: String,
+}
+
 /// Opens (creating if needed) a store for writing.
 pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -137,7 +148,7 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
     Ok(conn)
 }
 
-/// Refuses ([`Error::Mismatch`]) a store whose `meta` names another layout or policy than
+/// Refuses ([`Error::Outdated`]) a store whose `meta` names another layout or policy than
 /// this version's; a store without `meta` is a new one.
 fn check_fits(conn: &Connection, path: &Path) -> Result<(), Error> {
     let has_meta: bool = conn
@@ -153,7 +164,7 @@ fn check_fits(conn: &Connection, path: &Path) -> Result<(), Error> {
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()?;
             if have.as_deref() != Some(want) {
-                return Err(Error::Mismatch {
+                return Err(Error::Outdated {
                     path: path.to_owned(),
                     reason: format!(
                         "it was built with {key} {}, this is {want}",
@@ -275,7 +286,7 @@ impl ViewStore {
     /// nothing left to do (see [`catch_up`](crate::catch_up)).
     ///
     /// # Errors
-    /// [`Error::Mismatch`] for a store of another layout or policy; if it cannot be read.
+    /// [`Error::Outdated`] for a store of another layout or policy; if it cannot be read.
     pub(crate) fn finished_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
         let conn = self.conn()?;
         check_fits(&conn, &self.path)?;
@@ -296,42 +307,22 @@ impl ViewStore {
     pub fn digest(&self) -> Result<Option<String>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        let Some(cp) = read_checkpoint(&tx)? else {
-            return Ok(None);
-        };
-        let stored: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if digest_seq(&tx)? == cp.seq
-            && let Some(d) = stored
-        {
-            return Ok(Some(d));
-        }
-        // The canonical JSON the engine hashes: {"policy":…,"beliefs":[…]} in question order,
-        // each belief serialized exactly as stored.
-        let mut h = blake3::Hasher::new();
-        h.update(b"{\"policy\":");
-        h.update(serde_json::to_string(POLICY_VERSION)?.as_bytes());
-        h.update(b",\"beliefs\":[");
-        let mut st = tx.prepare("SELECT line FROM beliefs ORDER BY question")?;
-        let mut rows = st.query([])?;
-        let mut first = true;
-        while let Some(row) = rows.next()? {
-            if !first {
-                h.update(b",");
-            }
-            first = false;
-            h.update(
-                row.get_ref(0)?
-                    .as_str()
-                    .map_err(rusqlite::Error::from)?
-                    .as_bytes(),
-            );
-        }
-        h.update(b"]}");
-        Ok(Some(h.finalize().to_hex().to_string()))
+        digest_in(&tx)
+    }
+
+    /// The cut an answer is given at, and the digest of the lines there: now (`as_of` `None`:
+    /// the checkpoint and [`ViewStore::digest`]), or as of a recorded time (fixed-width form):
+    /// the last record recorded at or before it and the digest of the lines as they stood then,
+    /// as stored when the projector passed that record. An answer as of T given today carries
+    /// the same seq and digest as the current answer given when the ledger ended at that
+    /// record. Before anything was recorded the cut is seq 0 and the digest of no lines.
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub fn cut(&self, as_of: Option<&str>) -> Result<Cut, Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        cut_in(&tx, as_of)
     }
 
     /// The belief policy version the views were built with.
@@ -358,7 +349,18 @@ impl ViewStore {
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
     pub fn beliefs(&self, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+        Ok(self.beliefs_at_cut(as_of)?.1)
+    }
+
+    /// [`ViewStore::beliefs`] with the [`Cut`] they were read at, both read in one transaction
+    /// (a projector writing meanwhile cannot put them at different seqs).
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed JSON.
+    pub fn beliefs_at_cut(&self, as_of: Option<&str>) -> Result<(Cut, Vec<Value>), Error> {
         let conn = self.conn()?;
+        let conn = conn.unchecked_transaction()?;
+        let cut = cut_in(&conn, as_of)?;
         let rows: Vec<String> = match as_of {
             None => {
                 let mut st = conn.prepare("SELECT line FROM beliefs ORDER BY question")?;
@@ -372,9 +374,11 @@ impl ViewStore {
                 st.query_map([t], |r| r.get(0))?.collect::<Result<_, _>>()?
             }
         };
-        rows.iter()
+        let lines = rows
+            .iter()
             .map(|s| serde_json::from_str(s).map_err(Error::from))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((cut, lines))
     }
 
     /// One question's belief with full provenance, now or as of a recorded time (see
@@ -482,4 +486,57 @@ impl ViewStore {
                 r.get::<_, i64>(0)
             })? as u64)
     }
+}
+
+/// [`ViewStore::digest`] in a transaction.
+fn digest_in(tx: &Connection) -> Result<Option<String>, Error> {
+    let Some(cp) = read_checkpoint(tx)? else {
+        return Ok(None);
+    };
+    let stored: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if digest_seq(tx)? == cp.seq
+        && let Some(d) = stored
+    {
+        return Ok(Some(d));
+    }
+    // The digest of the stored lines, each hashed exactly as stored (see `LineSum`).
+    let mut sum = LineSum::default();
+    let mut st = tx.prepare("SELECT line FROM beliefs")?;
+    let mut rows = st.query([])?;
+    while let Some(row) = rows.next()? {
+        let line = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        sum.add(LineHash::of(POLICY_VERSION, line.as_bytes()));
+    }
+    Ok(Some(sum.digest(POLICY_VERSION)))
+}
+
+/// [`ViewStore::cut`] in a transaction.
+fn cut_in(tx: &Connection, as_of: Option<&str>) -> Result<Cut, Error> {
+    let empty = || LineSum::default().digest(POLICY_VERSION);
+    let Some(t) = as_of else {
+        let seq = read_checkpoint(tx)?.map_or(0, |c| c.seq);
+        let digest = digest_in(tx)?.unwrap_or_else(empty);
+        return Ok(Cut { seq, digest });
+    };
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, digest FROM times WHERE recorded <= ?1 ORDER BY recorded DESC LIMIT 1",
+            [t],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((seq, digest)) => Cut {
+            seq: seq as u64,
+            digest,
+        },
+        None => Cut {
+            seq: 0,
+            digest: empty(),
+        },
+    })
 }

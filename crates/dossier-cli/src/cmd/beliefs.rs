@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dossier_projector::{Error as ProjectorError, Progress, ViewStore};
+use dossier_projector::{Cut, Error as ProjectorError, Progress, ViewStore};
 use serde_json::{Value, json};
 
 use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand};
@@ -15,7 +15,9 @@ use crate::home::Home;
 /// Maps a projector failure to an exit code: a broken or unreadable chain did not verify.
 pub fn projector_error(e: ProjectorError) -> CliError {
     let code = match e {
-        ProjectorError::BrokenChain { .. } | ProjectorError::Corrupt { .. } => VERIFY_FAILED,
+        ProjectorError::BrokenChain { .. }
+        | ProjectorError::Corrupt { .. }
+        | ProjectorError::Rewritten { .. } => VERIFY_FAILED,
         _ => FAILURE,
     };
     let hint = matches!(e, ProjectorError::Mismatch { .. });
@@ -31,14 +33,67 @@ pub fn projector_error(e: ProjectorError) -> CliError {
 /// the views it serves to the head, before answering from them as they stand.
 const SERVED_WAIT: Duration = Duration::from_secs(10);
 
-async fn fresh_views(home: &Home) -> CliResult<(ViewStore, Progress)> {
+///
+/// Before anything is answered, the record at the views' checkpoint must still be in the ledger
+/// as the views applied it ([`dossier_projector::check_checkpoint`]), and the auditor, if one
+/// runs on this data directory, must never have raised an alarm. Otherwise nothing is answered
+/// (exit 5), unless `stale_ok`: then the views answer as they stand, with a warning, and are not
+/// brought up to date over a ledger that failed.
+async fn fresh_views(home: &Home, stale_ok: bool) -> CliResult<(ViewStore, Progress)> {
     let log = home.open_log().await?.for_folding()?;
     let path = home.views_path();
-    let progress = dossier_projector::refresh(&log, &path, SERVED_WAIT)
-        .await
-        .map_err(projector_error)?;
+    let distrust = match dossier_projector::check_checkpoint(&log, &path).await {
+        Ok(()) => auditor_alarm(home)?,
+        Err(e @ ProjectorError::Rewritten { .. }) => Some(e.to_string()),
+        Err(e) => return Err(projector_error(e)),
+    };
+    let progress = match distrust {
+        None => dossier_projector::refresh(&log, &path, SERVED_WAIT)
+            .await
+            .map_err(projector_error)?,
+        Some(why) if stale_ok => {
+            eprintln!("warning: answering from views that may be stale or unsound: {why}");
+            dossier_projector::status(&log, &path)
+                .await
+                .map_err(projector_error)?
+        }
+        Some(why) => {
+            return Err(CliError::new(
+                VERIFY_FAILED,
+                anyhow::anyhow!(
+                    "{why}; nothing was answered from the views (--stale-ok answers from them as they stand)"
+                ),
+            ));
+        }
+    };
     let views = ViewStore::open(&path).map_err(projector_error)?;
     Ok((views, progress))
+}
+
+/// The auditor's verdict, if an auditor runs on this data directory: why not to trust the
+/// ledger (its latest alarm), or `None`.
+fn auditor_alarm(home: &Home) -> CliResult<Option<String>> {
+    let path = home.auditor_path();
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let status = dossier_auditor::status(&path).map_err(|e| {
+        CliError::new(
+            FAILURE,
+            anyhow::Error::new(e).context("reading the auditor's status"),
+        )
+    })?;
+    if status.healthy {
+        return Ok(None);
+    }
+    let latest = status.alarms.first().map_or_else(String::new, |a| {
+        let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
+        format!("; the latest: {}{at}: {}", a.kind, a.detail)
+    });
+    Ok(Some(format!(
+        "the auditor raised {} alarm(s) on this ledger{latest}",
+        status.alarm_count
+    )))
 }
 
 fn question_id(q: &str) -> String {
@@ -182,7 +237,7 @@ fn when(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
+fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
     // Views a running projector had not brought to the head in time say how far behind they are.
     let views = match progress.lag() {
         0 => format!("views at seq {}", progress.applied),
@@ -191,16 +246,23 @@ fn as_of_line(as_of: Option<&str>, progress: &Progress) -> String {
             progress.applied
         ),
     };
+    let digest = &cut.digest[..cut.digest.len().min(12)];
     match as_of {
-        Some(t) => format!("as of {} ({views})", when(&json!(t))),
-        None => format!("current ({views})"),
+        Some(t) => format!(
+            "as of {} (seq {}, digest {digest}…; {views})",
+            when(&json!(t)),
+            cut.seq
+        ),
+        None => format!("current ({views}, digest {digest}…)"),
     }
 }
 
 /// `dossier beliefs`.
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
-    let mut list = views.beliefs(args.as_of.as_deref()).map_err(store_err)?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
+    let (cut, mut list) = views
+        .beliefs_at_cut(args.as_of.as_deref())
+        .map_err(store_err)?;
     if let Some(at) = args.at {
         // At a valid time each view is folded from its stored events.
         let mut at_list = Vec::with_capacity(list.len());
@@ -213,15 +275,13 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
         list = at_list;
     }
     if args.json {
-        let digest = if args.as_of.is_none() && args.at.is_none() {
-            views.digest().map_err(store_err)?
-        } else {
-            None
-        };
+        // The digest is of the stored lines at the cut; lines at a valid time are folded
+        // afresh and have none.
+        let digest = args.at.is_none().then_some(&cut.digest);
         let doc = json!({
             "as_of": args.as_of,
             "valid_at": args.at.map(|t| t.to_string()),
-            "seq": progress.applied,
+            "seq": cut.seq,
             "lag": progress.lag(),
             "policy": dossier_beliefs_policy(&views)?,
             "digest": digest,
@@ -231,7 +291,7 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     }
     let mut text = format!(
         "{}{} — {} question(s)\n",
-        as_of_line(args.as_of.as_deref(), &progress),
+        as_of_line(args.as_of.as_deref(), &progress, &cut),
         args.at
             .map(|t| format!(", valid at {t}"))
             .unwrap_or_default(),
@@ -407,19 +467,20 @@ fn belief_json(
 
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     let Some(b) = belief_json(&views, &q, args.as_of.as_deref(), args.at)? else {
         return Err(not_posed(&q, args.as_of.as_deref()));
     };
+    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
     if args.json {
-        let mut doc = json!({ "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "belief": b });
+        let mut doc = json!({ "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "belief": b });
         if let Some(at) = args.at {
             doc["valid_at"] = json!(at.to_string());
         }
         return out(&pretty(&doc)?);
     }
-    let text = why_text(&b, args.as_of.as_deref(), &progress);
+    let text = why_text(&b, args.as_of.as_deref(), &progress, &cut);
     match args.at {
         Some(at) => out(&format!("valid at {at}\n{text}")),
         None => out(&text),
@@ -427,14 +488,14 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
 }
 
 /// The provenance tree of a belief, for a terminal.
-pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
+pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
     let mut t = String::new();
     t.push_str(&format!(
         "{} — {}\n",
         b["question"]["id"].as_str().unwrap_or("?"),
         b["question"]["text"].as_str().unwrap_or("")
     ));
-    t.push_str(&format!("  {}\n", as_of_line(as_of, progress)));
+    t.push_str(&format!("  {}\n", as_of_line(as_of, progress, cut)));
     let value = if b["value"].is_null() {
         "—".to_owned()
     } else {
@@ -506,7 +567,7 @@ pub fn why_text(b: &Value, as_of: Option<&str>, progress: &Progress) -> String {
 
 /// `dossier history`.
 pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home).await?;
+    let (views, progress) = fresh_views(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     if views
         .belief(&q, args.as_of.as_deref())
@@ -518,14 +579,15 @@ pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
     let changes = views
         .history(&q, args.as_of.as_deref())
         .map_err(store_err)?;
+    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
     if args.json {
         return out(&pretty(
-            &json!({ "question": q, "as_of": args.as_of, "seq": progress.applied, "lag": progress.lag(), "changes": changes }),
+            &json!({ "question": q, "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "changes": changes }),
         )?);
     }
     let mut t = format!(
         "{q} — {}, {} change(s)\n",
-        as_of_line(args.as_of.as_deref(), &progress),
+        as_of_line(args.as_of.as_deref(), &progress, &cut),
         changes.len()
     );
     for c in &changes {

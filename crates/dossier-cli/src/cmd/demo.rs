@@ -104,6 +104,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         as_of: None,
         at: None,
         json: false,
+        stale_ok: false,
     };
     super::beliefs::beliefs(&home, &beliefs).await?;
 
@@ -113,6 +114,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         as_of: None,
         at: None,
         json: false,
+        stale_ok: false,
     };
     super::beliefs::why(&home, &why).await?;
 
