@@ -136,6 +136,7 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
             [LAYOUT, POLICY_VERSION],
         )?;
+        dossier_log::fault::point("views-create");
         Ok(())
     });
     match created {
