@@ -40,8 +40,8 @@ const CLAIMS: usize = 790;
 enum Phase {
     /// 0–5 ms after the process is started: before it opened anything.
     AtSpawn,
-    /// With no store yet: 0–5 ms after the projector says it starts, while it creates the
-    /// store, before its first page.
+    /// With no store yet, while the projector creates it, before its first page: 0–5 ms after
+    /// it says it starts, or paused inside the transaction that creates the store.
     StoreCreation,
     /// At a random instant of a catch-up of at least 1,000 records (the whole ledger if the
     /// store is nearer the head than that), from the end of the refold to past its expected
@@ -52,8 +52,10 @@ enum Phase {
     Live,
     /// `views rebuild` at a random instant of its run.
     Rebuild,
-    /// `views rebuild` inside its swap (around its expected end), with a projector running
-    /// beside it; the projector must then apply a new bundle, and is killed too.
+    /// `views rebuild` inside its swap, holding the old store's lock before or after the
+    /// rename (paused there), or at a random instant around its expected end; a projector runs
+    /// beside it, must then apply a new bundle on whichever store the kill left, and is
+    /// killed too.
     RebuildSwap,
 }
 
@@ -212,9 +214,18 @@ impl Campaign {
             Phase::StoreCreation => {
                 self.remove_store();
                 let delay = self.rng.between(Duration::ZERO, Duration::from_millis(5));
-                let mut p = self.d.spawn(&[service]);
+                // Half the time paused inside the transaction creating the store; otherwise
+                // wherever the start-up has got to.
+                let (mut p, needle) = if self.rng.chance(0.5) {
+                    let p = self
+                        .d
+                        .spawn_with(&[service], &[("DOSSIER_FAULT_PAUSE", "views-create")]);
+                    (p, "dossier: paused at views-create")
+                } else {
+                    (self.d.spawn(&[service]), "projector: keeping")
+                };
                 if self
-                    .expect_line(&what, &mut p, "projector: keeping", Duration::from_secs(30))
+                    .expect_line(&what, &mut p, needle, Duration::from_secs(30))
                     .is_none()
                 {
                     return;
@@ -223,7 +234,7 @@ impl Campaign {
                 let ended = p.kill();
                 let created = self.views.exists();
                 self.after_kill(
-                    &format!("{what} {delay:?} after start-up (store file there: {created})"),
+                    &format!("{what} {delay:?} after {needle:?} (store file there: {created})"),
                     ended,
                     &mut p,
                 );
@@ -311,14 +322,56 @@ impl Campaign {
                 {
                     return;
                 }
-                let delay = self
-                    .rng
-                    .between(self.rebuild.mul_f64(0.9), self.rebuild.mul_f64(1.1));
-                let mut p = self.d.spawn(&["views", "rebuild"]);
-                sleep_until(p.started + delay);
+                // Inside the swap: paused holding the old store's lock before or after the
+                // rename, or at a random instant around the end of a whole rebuild.
+                let (mut p, at) = match self.rng.below(3) {
+                    0 => (
+                        self.d.spawn_with(
+                            &["views", "rebuild"],
+                            &[("DOSSIER_FAULT_PAUSE", "rebuild-swap")],
+                        ),
+                        Some("rebuild-swap"),
+                    ),
+                    1 => (
+                        self.d.spawn_with(
+                            &["views", "rebuild"],
+                            &[("DOSSIER_FAULT_PAUSE", "rebuild-swapped")],
+                        ),
+                        Some("rebuild-swapped"),
+                    ),
+                    _ => (self.d.spawn(&["views", "rebuild"]), None),
+                };
+                let delay = match at {
+                    Some(point) => {
+                        if self
+                            .expect_line(
+                                &what,
+                                &mut p,
+                                &format!("dossier: paused at {point}"),
+                                Duration::from_secs(120),
+                            )
+                            .is_none()
+                        {
+                            return;
+                        }
+                        let delay = self.rng.between(Duration::ZERO, Duration::from_millis(5));
+                        std::thread::sleep(delay);
+                        format!("{delay:?} after pausing at {point}")
+                    }
+                    None => {
+                        let delay = self
+                            .rng
+                            .between(self.rebuild.mul_f64(0.9), self.rebuild.mul_f64(1.1));
+                        sleep_until(p.started + delay);
+                        format!(
+                            "{delay:?} after start (a whole one takes {:?})",
+                            self.rebuild
+                        )
+                    }
+                };
                 let ended = p.kill();
                 self.after_kill(
-                    &format!("{what}: views rebuild {delay:?} after start, in its swap (a whole one takes {:?}), {service} running", self.rebuild),
+                    &format!("{what}: views rebuild {delay}, {service} running"),
                     ended,
                     &mut p,
                 );
