@@ -114,13 +114,20 @@ impl Campaign {
         self.d.run(&["publish", &path]).ok();
     }
 
-    /// After a kill: how the process ended, and whether the store still reads and its
-    /// checkpoint did not move back.
-    fn after_kill(&mut self, what: &str, ended: Option<std::process::ExitStatus>, p: &mut Running) {
+    /// After a kill: how the process ended (a projector never ends by itself; a rebuild may
+    /// have finished before the kill), and whether the store still reads and its checkpoint
+    /// did not move back.
+    fn after_kill(
+        &mut self,
+        what: &str,
+        ended: Option<std::process::ExitStatus>,
+        p: &mut Running,
+        rebuild: bool,
+    ) {
         self.tally.runs += 1;
         match ended {
             None => {}
-            Some(status) if status.success() && what.contains("rebuild") => {
+            Some(status) if status.success() && rebuild => {
                 self.tally.note(format!("{what}: finished before the kill"));
             }
             Some(status) => self.tally.lost(format!(
@@ -209,7 +216,7 @@ impl Campaign {
                 let mut p = self.d.spawn(&[service]);
                 sleep_until(p.started + delay);
                 let ended = p.kill();
-                self.after_kill(&format!("{what} at {delay:?}"), ended, &mut p);
+                self.after_kill(&format!("{what} at {delay:?}"), ended, &mut p, false);
             }
             Phase::StoreCreation => {
                 self.remove_store();
@@ -237,6 +244,7 @@ impl Campaign {
                     &format!("{what} {delay:?} after {needle:?} (store file there: {created})"),
                     ended,
                     &mut p,
+                    false,
                 );
             }
             Phase::CatchUp => {
@@ -271,6 +279,7 @@ impl Campaign {
                     ),
                     ended,
                     &mut p,
+                    false,
                 );
             }
             Phase::Live => {
@@ -298,6 +307,7 @@ impl Campaign {
                     &format!("{what} {delay:?} after a live publish"),
                     ended,
                     &mut p,
+                    false,
                 );
             }
             Phase::Rebuild => {
@@ -312,6 +322,7 @@ impl Campaign {
                     ),
                     ended,
                     &mut p,
+                    true,
                 );
             }
             Phase::RebuildSwap => {
@@ -374,6 +385,7 @@ impl Campaign {
                     &format!("{what}: views rebuild {delay}, {service} running"),
                     ended,
                     &mut p,
+                    true,
                 );
                 // The projector beside it carries on: it applies a new bundle, on whichever
                 // store the rebuild left.
@@ -395,6 +407,7 @@ impl Campaign {
                     &format!("{what}: {service} {delay:?} after catching up"),
                     ended,
                     &mut s,
+                    false,
                 );
             }
         }

@@ -604,11 +604,11 @@ pub fn follow_up_bundle(tag: &str, of: &str, questions: usize, claims: usize, n:
         "version": 1,
         "marking": "TLP:GREEN",
         "reliability": reliability,
-        "relations": if n % 3 == 0 { json!([]) } else { json!([relation]) },
+        "relations": if n.is_multiple_of(3) { json!([]) } else { json!([relation]) },
         "assessments": [{
             "id": format!("assessment:gen/{tag}"),
             "question": format!("question:gen/{of}/q{}", n % questions as u64),
-            "value": { "boolean": n / 162 % 2 == 0 },
+            "value": { "boolean": (n / 162).is_multiple_of(2) },
             "confidence": confidence,
             "rationale": format!("assessed in follow-up {tag}"),
             "based_on": [format!("claim:gen/{of}/c{a}")]
