@@ -17,8 +17,8 @@
 //!   entries than the clean rebuild has, or a question's history listing one seq twice.
 //! * **undetected**: an answer that differs from the clean rebuild's although every restart
 //!   said it had caught up — the digest, `beliefs --json`, `beliefs --json --as-of T` for
-//!   every distinct recorded time T of the ledger, or `history --json` of a question (each
-//!   differing answer counts once).
+//!   every distinct recorded time T of the ledger, or `history --json` or `why --json` of a
+//!   question (each differing answer counts once).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -88,6 +88,8 @@ struct Campaign {
     rng: Rng,
     tally: Tally,
     follow_ups: u64,
+    /// Questions the follow-ups assessed.
+    assessed: Vec<String>,
     /// The last checkpoint seen; it may only grow (unless the campaign removed the store).
     checkpoint: u64,
     /// Time per record of a catch-up, as last measured.
@@ -106,11 +108,14 @@ impl Campaign {
         let n = self.follow_ups;
         let of = self.base[self.rng.below(self.base.len() as u64) as usize].clone();
         let tag = format!("f{n}");
+        let what = self.rng.next_u64();
         let path = write_bundle(
             self.bundles.path(),
             &format!("{tag}.json"),
-            &follow_up_bundle(&tag, &of, QUESTIONS, CLAIMS, self.rng.next_u64()),
+            &follow_up_bundle(&tag, &of, QUESTIONS, CLAIMS, what),
         );
+        self.assessed
+            .push(format!("question:gen/{of}/q{}", what % QUESTIONS as u64));
         self.d.run(&["publish", &path]).ok();
     }
 
@@ -483,8 +488,15 @@ impl Campaign {
                 t.clone(),
             ]);
         }
+        // Three questions that follow-ups assessed (long histories) and three at random.
         let mut questions: BTreeSet<String> = BTreeSet::new();
-        for _ in 0..6 {
+        for _ in 0..3 {
+            if !self.assessed.is_empty() {
+                let at = self.rng.below(self.assessed.len() as u64) as usize;
+                questions.insert(self.assessed[at].clone());
+            }
+        }
+        for _ in 0..3 {
             let tag = &self.base[self.rng.below(self.base.len() as u64) as usize];
             questions.insert(format!(
                 "question:gen/{tag}/q{}",
@@ -493,6 +505,7 @@ impl Campaign {
         }
         for q in &questions {
             queries.push(vec!["history".into(), "--json".into(), q.clone()]);
+            queries.push(vec!["why".into(), "--json".into(), q.clone()]);
         }
         let answer = |d: &Dossier| -> Vec<Result<Value, String>> {
             queries
@@ -532,7 +545,7 @@ impl Campaign {
             }
         }
         self.tally.note(format!(
-            "compared {} answers ({} as-of times, {} histories) with a clean rebuild",
+            "compared {} answers ({} as-of times, history and why of {} questions) with a clean rebuild",
             queries.len(),
             times.len(),
             questions.len()
@@ -681,6 +694,7 @@ fn set_up(d: Dossier, service: &'static str, bundles: usize, name: &str) -> Camp
         rng: Rng::new(seed),
         tally,
         follow_ups: 0,
+        assessed: Vec::new(),
         checkpoint: 0,
         // A first guess; measured on the first catch-up that runs to the end.
         per_record: rebuild.mul_f64(1.5) / u32::try_from(head).unwrap_or(1).max(1),
