@@ -168,12 +168,17 @@ impl Tally {
         )
     }
 
-    /// Prints the verdict and fails on any finding, or on fewer runs than `at_least`.
+    /// Prints the verdict (always, even when the test harness captures output) and fails on
+    /// any finding, or on fewer runs than `at_least`.
     #[track_caller]
     pub fn finish(self, at_least: usize) {
         let summary = self.summary();
-        println!("{summary}");
-        eprintln!("{summary}");
+        // Written to the process's standard error directly, past the test harness's capture,
+        // so that the test command shows every campaign's verdict, passed or not.
+        {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{summary}");
+        }
         let findings: Vec<&String> = self
             .lost
             .iter()
