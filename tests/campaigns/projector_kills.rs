@@ -92,7 +92,7 @@ struct Campaign {
     assessed: Vec<String>,
     /// The last checkpoint seen; it may only grow (unless the campaign removed the store).
     checkpoint: u64,
-    /// Time per record of a catch-up, as last measured.
+    /// Time per record of a catch-up after the refold, as last measured.
     per_record: Duration,
     /// How long an uninterrupted rebuild took.
     rebuild: Duration,
@@ -278,6 +278,14 @@ impl Campaign {
                 let delay = self.rng.between(Duration::ZERO, expected.mul_f64(1.1));
                 sleep_until(resumed + delay);
                 let ended = p.kill();
+                // Learn the rate: from a catch-up that finished before the kill, or at least
+                // as slow as one that had not.
+                let lag32 = u32::try_from(lag.max(1)).unwrap_or(u32::MAX);
+                if let Some(done) = p.arrived("caught up at seq ") {
+                    self.per_record = done.saturating_duration_since(resumed) / lag32;
+                } else if delay > expected {
+                    self.per_record = delay / lag32;
+                }
                 self.after_kill(
                     &format!(
                         "{what} {delay:?} into a catch-up of {lag} records (expected {expected:?})"
@@ -289,20 +297,11 @@ impl Campaign {
             }
             Phase::Live => {
                 let mut p = self.d.spawn(&[service]);
-                let started = Instant::now();
-                let lag = self
-                    .status()
-                    .ok()
-                    .and_then(|s| s["lag"].as_u64())
-                    .unwrap_or(0);
                 if self
                     .caught_up(&what, &mut p, Duration::from_secs(120))
                     .is_none()
                 {
                     return;
-                }
-                if lag > 1_000 {
-                    self.per_record = started.elapsed() / u32::try_from(lag).unwrap_or(u32::MAX);
                 }
                 self.publish_follow_up();
                 let delay = self.rng.between(Duration::ZERO, Duration::from_millis(300));

@@ -349,7 +349,7 @@ impl Dossier {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
+                if tx.send((Instant::now(), line)).is_err() {
                     break;
                 }
             }
@@ -378,9 +378,9 @@ impl Dossier {
 #[derive(Debug)]
 pub struct Running {
     child: Option<Child>,
-    lines: mpsc::Receiver<String>,
-    /// Every line of standard error read so far.
-    pub seen: Vec<String>,
+    lines: mpsc::Receiver<(Instant, String)>,
+    /// Every line of standard error read so far, with when it arrived.
+    seen: Vec<(Instant, String)>,
     /// When the process was started.
     pub started: Instant,
 }
@@ -401,8 +401,8 @@ impl Running {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
+                Ok((at, line)) => {
+                    self.seen.push((at, line.clone()));
                     if line.contains(needle) {
                         return Ok(line);
                     }
@@ -427,7 +427,21 @@ impl Running {
     pub fn tail(&mut self) -> String {
         self.seen.extend(self.lines.try_iter());
         let from = self.seen.len().saturating_sub(8);
-        self.seen[from..].join(" | ")
+        self.seen[from..]
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// When the first line of standard error containing `needle` arrived, among the lines
+    /// written so far (after a kill: all of them).
+    pub fn arrived(&mut self, needle: &str) -> Option<Instant> {
+        self.seen.extend(self.lines.try_iter());
+        self.seen
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(at, _)| *at)
     }
 
     /// Sends SIGKILL and reaps the process. Returns `None` if the signal killed it, or the
