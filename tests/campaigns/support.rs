@@ -104,6 +104,8 @@ pub struct Tally {
     duplicated: Vec<String>,
     undetected: Vec<String>,
     notes: Vec<String>,
+    /// Whether the verdict goes past the test harness's capture (not for the self-tests).
+    loud: bool,
 }
 
 impl Tally {
@@ -123,6 +125,7 @@ impl Tally {
             duplicated: Vec::new(),
             undetected: Vec::new(),
             notes: Vec::new(),
+            loud: true,
         }
     }
 
@@ -175,9 +178,11 @@ impl Tally {
         let summary = self.summary();
         // Written to the process's standard error directly, past the test harness's capture,
         // so that the test command shows every campaign's verdict, passed or not.
-        {
+        if self.loud {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "{summary}");
+        } else {
+            eprintln!("{summary}");
         }
         let findings: Vec<&String> = self
             .lost
@@ -640,4 +645,43 @@ pub fn write_bundle(dir: &Path, name: &str, bundle: &Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_vec(bundle).expect("encodable")).expect("writable");
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_faults() {
+        let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
+        assert_eq!(xs, ys);
+        let mut c = Rng::new(43);
+        assert_ne!(xs, (0..8).map(|_| c.next_u64()).collect::<Vec<_>>());
+        let d = a.between(Duration::from_millis(2), Duration::from_millis(5));
+        assert!(
+            d >= Duration::from_millis(2) && d <= Duration::from_millis(5),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "1 runs, 0 lost, 1 duplicated, 0 undetected")]
+    fn a_campaign_with_a_finding_fails() {
+        let mut t = Tally::new("self-test", 7);
+        t.loud = false;
+        t.runs = 1;
+        t.duplicated("an event applied twice");
+        t.finish(1);
+    }
+
+    #[test]
+    #[should_panic(expected = "fewer than the 20 runs")]
+    fn a_campaign_with_too_few_runs_fails() {
+        let mut t = Tally::new("self-test", 7);
+        t.loud = false;
+        t.runs = 19;
+        t.finish(20);
+    }
 }
