@@ -156,21 +156,7 @@ fn the_auditor_checkpoints_and_resumes_from_its_checkpoint() {
 #[test]
 fn a_record_changed_behind_the_auditors_back_is_caught() {
     let (l, cp) = audited();
-    let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_update;")
-        .expect("drop trigger");
-    let bytes: Vec<u8> = db
-        .query_row("SELECT bytes FROM records WHERE seq = 21", [], |r| r.get(0))
-        .expect("record 21");
-    let text = String::from_utf8(bytes).expect("utf-8");
-    let changed = text.replacen("claim.recorded", "claim.recordex", 1);
-    assert_ne!(changed, text);
-    db.execute(
-        "UPDATE records SET bytes = ?1 WHERE seq = 21",
-        [changed.as_bytes()],
-    )
-    .expect("update");
-    drop(db);
+    crate::support::rewrite_record(&l, 21, false, crate::support::misname_type);
     expect_alarm(&l, &["auditor", "--once", "--rescan"], "verify:");
     l.run(&["verify", "--checkpoint", &cp]).expect_code(5);
 }

@@ -366,7 +366,7 @@ fn serve_follows_publishes_live_and_readers_answer_beside_it() {
             .run(&["publish", "--json", &file.display().to_string()])
             .ok()
             .json();
-        let last = out[0]["last_seq"].as_u64().expect("last_seq");
+        let last = out["last_seq"].as_u64().expect("last_seq");
         wait_for_line(
             &lines,
             &format!("caught up at seq {last},"),
@@ -561,25 +561,12 @@ fn queries_refuse_views_over_a_ledger_changed_at_their_checkpoint() {
     base.run(&["beliefs"]).ok();
     let l = crate::support::copy_ledger(&base);
     let head = l.head().seq;
-    let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_update;")
-        .expect("drop trigger");
-    let bytes: Vec<u8> = db
-        .query_row("SELECT bytes FROM records WHERE seq = ?1", [head], |r| {
-            r.get(0)
-        })
-        .expect("last record");
-    let mut changed = bytes.clone();
-    let at = changed.len() / 2;
-    changed[at] ^= 0x01;
     // A consistent forgery: the stored hash follows the bytes.
-    let hash = dossier_chain::Hash::of_record(&changed);
-    db.execute(
-        "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
-        rusqlite::params![changed, hash.0.to_vec(), head],
-    )
-    .expect("update");
-    drop(db);
+    crate::support::rewrite_record(&l, head, true, |mut bytes| {
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x01;
+        bytes
+    });
     for cmd in [
         vec!["beliefs"],
         vec!["why", CONTAINERS],
@@ -612,21 +599,7 @@ fn queries_refuse_views_over_a_ledger_the_auditor_raised_an_alarm_on() {
     let l = Ledger::with_examples();
     l.run(&["auditor", "--once"]).ok();
     l.run(&["beliefs"]).ok();
-    let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_update;")
-        .expect("drop trigger");
-    let bytes: Vec<u8> = db
-        .query_row("SELECT bytes FROM records WHERE seq = 21", [], |r| r.get(0))
-        .expect("record 21");
-    let text = String::from_utf8(bytes).expect("utf-8");
-    let changed = text.replacen("claim.recorded", "claim.recordex", 1);
-    assert_ne!(changed, text);
-    db.execute(
-        "UPDATE records SET bytes = ?1 WHERE seq = 21",
-        [changed.as_bytes()],
-    )
-    .expect("update");
-    drop(db);
+    crate::support::rewrite_record(&l, 21, false, crate::support::misname_type);
     // Only the checkpoint record is checked by a query: without an auditor's verdict the
     // change goes unseen here (verification finds it).
     l.run(&["beliefs"]).ok();

@@ -58,8 +58,7 @@ fn concurrent_producers_each_land_as_one_contiguous_batch() {
     // Every producer succeeded; its reported range holds exactly its events plus a seal.
     let mut ranges = Vec::new();
     for (p, (out, b)) in outs.iter().zip(&bundles).enumerate() {
-        let report = out.ok().json();
-        let r = &report[0];
+        let r = &out.ok().json();
         assert_eq!(
             r["new"].as_u64(),
             Some(b.events() as u64),

@@ -5,10 +5,12 @@
 mod jetstream;
 mod support;
 
+mod acknowledge;
 mod auditor;
 mod auth;
 mod bad_input;
 mod beliefs;
+mod cli;
 mod compose;
 mod concurrency;
 mod crash;

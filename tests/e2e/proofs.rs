@@ -206,3 +206,82 @@ fn two_checkpoints_of_a_forked_history_give_checkable_evidence() {
     out.expect_code(0);
     assert!(out.stdout.contains("consistent"), "{}", out.stdout);
 }
+
+/// The last seal before the head: a batch boundary.
+fn boundary_before_last_batch(l: &Ledger) -> u64 {
+    let head = l.head().seq;
+    l.log()
+        .iter()
+        .filter(|r| r.event_type == "batch.seal" && r.seq < head)
+        .map(|r| r.seq)
+        .max()
+        .expect("a seal")
+}
+
+/// `verify --json --checkpoint` prints one JSON document, with the checkpoint's verdict in it,
+/// and `ok` false when the checkpoint does not hold (not `"ok": true` and a line of text).
+#[test]
+fn verify_json_carries_the_checkpoints_verdict() {
+    let l = Ledger::with_examples();
+    let cp = l.file("cp.txt").display().to_string();
+    l.run(&["checkpoint", "--out", &cp]).expect_code(0);
+    let good = l.run(&["verify", "--json", "--checkpoint", &cp]);
+    let v = good.expect_code(0).json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["checkpoint"]["ok"], true, "{v}");
+    assert_eq!(v["checkpoint"]["file"], cp.as_str(), "{v}");
+    assert!(
+        v["checkpoint"]["verdict"]
+            .as_str()
+            .is_some_and(|s| s.contains("extends the signed checkpoint")),
+        "{v}"
+    );
+
+    let size = l.head().seq;
+    truncate(&l, boundary_before_last_batch(&l));
+    let bad = l.run(&["verify", "--json", "--checkpoint", &cp]);
+    let v = bad.expect_code(5).json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(
+        v["failures"],
+        serde_json::json!([]),
+        "the chain itself is whole: {v}"
+    );
+    assert_eq!(v["checkpoint"]["ok"], false, "{v}");
+    assert_eq!(v["checkpoint"]["size"].as_u64(), Some(size), "{v}");
+    assert!(
+        v["checkpoint"]["verdict"]
+            .as_str()
+            .is_some_and(|s| s.contains("records were removed")),
+        "{v}"
+    );
+}
+
+/// A truncation that also removed the registration of the key that signed the checkpoint is
+/// reported as what it is: the ledger is shorter than the checkpoint.
+#[test]
+fn a_truncation_that_removed_the_signing_keys_registration_says_records_were_removed() {
+    let l = Ledger::with_examples();
+    let keep = l.head().seq;
+    l.run(&["keys", "register", "--name", "auditor"]).ok();
+    let key = l.key_id("auditor");
+    let cp = l.file("cp.txt").display().to_string();
+    l.run(&["checkpoint", "--key", &key, "--out", &cp]).ok();
+    l.run(&["verify", "--checkpoint", &cp]).expect_code(0);
+
+    truncate(&l, keep);
+    l.run(&["verify"]).expect_code(0);
+    let out = l.run(&["verify", "--checkpoint", &cp]);
+    out.expect_code(5);
+    assert!(
+        out.stdout.contains("records were removed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("the ledger holds only {keep}")),
+        "{}",
+        out.stdout
+    );
+}

@@ -64,11 +64,11 @@ fn examples_in_order_then_republish_is_unchanged() {
     let files: Vec<String> = example_paths();
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
-    let report = l.run(&args).ok().json();
-    let report = report.as_array().expect("array");
-    assert_eq!(report.len(), 4);
+    let report = l.run(&args).ok().json_lines();
+    assert_eq!(report.len(), 4, "one line per file");
     for (i, r) in report.iter().enumerate() {
         assert_eq!(r["new"], 0, "{r}");
+        assert_eq!(r["status"], "unchanged", "{r}");
         assert_eq!(
             r["already_recorded"].as_u64(),
             Some(events_of(&example_json(i)) as u64),

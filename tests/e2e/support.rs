@@ -92,6 +92,18 @@ impl Out {
         self.expect_code(0)
     }
 
+    /// Standard output parsed as JSON Lines (one document per line).
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("a line is not JSON ({e}): {l}\n{}", self.stdout))
+            })
+            .collect()
+    }
+
     /// Standard output parsed as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
@@ -487,4 +499,41 @@ pub fn random_u64() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
+}
+
+/// Changes a stored record in place, behind the ledger's back (the immutability trigger
+/// dropped): `change` gets its bytes and returns the new ones; with `rehash` the stored hash
+/// follows them (a consistent forgery), otherwise it stays as appended.
+pub fn rewrite_record(l: &Ledger, seq: u64, rehash: bool, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+    let db = rusqlite::Connection::open(l.db()).expect("db");
+    db.execute_batch("DROP TRIGGER IF EXISTS records_no_update;")
+        .expect("drop trigger");
+    let bytes: Vec<u8> = db
+        .query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .expect("record exists");
+    let changed = change(bytes.clone());
+    assert_ne!(changed, bytes, "the change changes nothing");
+    if rehash {
+        let hash = dossier_chain::Hash::of_record(&changed);
+        db.execute(
+            "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![changed, hash.0.to_vec(), seq],
+        )
+    } else {
+        db.execute(
+            "UPDATE records SET bytes = ?1 WHERE seq = ?2",
+            rusqlite::params![changed, seq],
+        )
+    }
+    .expect("update");
+}
+
+/// Renames the event type of a record's envelope (`claim.recorded` → `claim.recordex`).
+pub fn misname_type(bytes: Vec<u8>) -> Vec<u8> {
+    String::from_utf8(bytes)
+        .expect("utf-8")
+        .replacen("claim.recorded", "claim.recordex", 1)
+        .into_bytes()
 }

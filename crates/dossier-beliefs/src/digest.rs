@@ -123,7 +123,30 @@ mod tests {
         assert_eq!(s, LineSum([u64::MAX, 0, 0, 0]));
     }
 
-    /// A vector for independent implementations (also in docs/BELIEFS.md).
+    /// The vectors of docs/BELIEFS.md, for independent implementations.
+    #[test]
+    fn documented_vectors() {
+        let policy = "dossier-beliefs/3";
+        let mut s = LineSum::default();
+        assert_eq!(
+            s.digest(policy),
+            "f5ff3ce8c0d1dacf1ddc3a2bb2cb2a2e6438a06bdcf8fdc64cd8e1c393c6f35b"
+        );
+        let line = br#"{"best_claim":null,"confidence":null,"likelihood":null,"question":{"id":"question:x/y"},"sources":0,"status":{"flags":["no_active_claim"],"summary":"no_active_claim"},"value":null}"#;
+        s.add(LineHash::of(policy, line));
+        assert_eq!(
+            s.digest(policy),
+            "b5f243e8072407b4f5a1bf30e3d00a68a3c937323f303d3255b466b783925c03"
+        );
+        s.add(LineHash::of(policy, line));
+        s.remove(LineHash::of(policy, line));
+        assert_eq!(
+            s.digest(policy),
+            "b5f243e8072407b4f5a1bf30e3d00a68a3c937323f303d3255b466b783925c03"
+        );
+    }
+
+    /// The empty digest is BLAKE3 of the documented bytes.
     #[test]
     fn golden_vector() {
         let mut s = LineSum::default();

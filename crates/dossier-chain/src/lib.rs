@@ -17,6 +17,7 @@
 //!   is the set of registered keys).
 
 mod builder;
+mod frame;
 mod hash;
 mod keys;
 mod record;
@@ -24,6 +25,10 @@ mod time_fmt;
 mod verify;
 
 pub use builder::{BatchBuilder, BuildError, Genesis, seal_message};
+pub use frame::{
+    BATCH_FRAMING, Declared, ENTRY_OVERHEAD, FrameError, FrameErrorKind, Frames,
+    MAX_FRAMED_BATCH_BYTES, frame_batch, framed_len,
+};
 pub use hash::{EventId, GENESIS_PREV, Hash, content_digest, event_id};
 pub use keys::{KeyError, KeyId, KeyRegistered, KeyRevoked, Signer, key_id, parse_public_hex};
 pub use record::{

@@ -77,7 +77,8 @@ impl EventLog for Backend {
         &self,
         expected: u64,
         batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+        stored: &mut dossier_log::OnStored<'_>,
     ) -> (Vec<AppendReceipt>, Option<AppendError>) {
-        each!(self, log => log.append_all(expected, batches).await)
+        each!(self, log => log.append_all(expected, batches, stored).await)
     }
 }

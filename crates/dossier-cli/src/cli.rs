@@ -155,6 +155,27 @@ pub enum Command {
     ForkEvidence(ForkEvidenceArgs),
     /// Check fork evidence offline, with only the checkpoint key.
     CheckFork(CheckProofArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output,
+    /// e.g. `dossier completions bash > /etc/bash_completion.d/dossier`.
+    Completions(CompletionsArgs),
+    /// Print the man page of `dossier` (roff), or with --dir write one page per command there,
+    /// e.g. `dossier man --dir /usr/local/share/man/man1`.
+    Man(ManArgs),
+}
+
+/// `dossier completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `dossier man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `dossier.1` and a page per command (`dossier-publish.1`, …) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `dossier fork-evidence`.
@@ -475,4 +496,25 @@ pub struct DemoArgs {
     /// kept afterwards so you can explore it.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// Parses the command line, taking an environment variable that is set but empty as unset
+/// (`NATS_URL= dossier log` uses the embedded ledger, as if `NATS_URL` were not there), as
+/// shells and most tools do.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let mut command = Cli::command();
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()))
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |a| a.env(None));
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -10,8 +10,8 @@ mod cmd;
 mod config;
 mod exit;
 mod home;
-
-use clap::Parser as _;
+mod interrupt;
+mod output;
 
 /// mimalloc instead of the system allocator: the projector allocates and frees many small
 /// values across threads, where glibc's malloc spent a fifth of a rebuild consolidating.
@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
     // Behave like other Unix tools when the reader of our output goes away (`dossier log | head`):
     // end quietly on SIGPIPE instead of panicking on a failed write.
     sigpipe::reset();
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     init_tracing(args.verbose);
     // Two workers: the NATS client's connection task and dossier's own work (reading, hashing)
     // then run side by side, as on the 2-core machines dossier targets.

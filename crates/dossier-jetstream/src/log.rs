@@ -1050,14 +1050,17 @@ impl EventLog for JetStreamLog {
     /// after a batch before it failed (its precondition would otherwise match another
     /// producer's records of the same length, and break the chain). A batch that no stream took
     /// ("no responders", nothing stored) and those after it go on one by one through
-    /// [`EventLog::append`], which publishes such a batch again for a while.
+    /// [`EventLog::append`], which publishes such a batch again for a while. `stored` hears of a
+    /// batch when the server confirmed it, which is after every batch before it; when it
+    /// answers `Break`, the batch staged behind it is never committed (the server abandons it).
     async fn append_all(
         &self,
         expected: u64,
         batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+        stored: &mut dossier_log::OnStored<'_>,
     ) -> (Vec<AppendReceipt>, Option<AppendError>) {
         if self.mode != BatchMode::Atomic || batches.len() < 2 {
-            return dossier_log::append_one_by_one(self, expected, batches).await;
+            return dossier_log::append_one_by_one(self, expected, batches, stored).await;
         }
         let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches
             .iter()
@@ -1081,6 +1084,8 @@ impl EventLog for JetStreamLog {
         let mut failure = None;
         // The first batch no stream took, and the head it was to go on.
         let mut unheard: Option<(usize, u64)> = None;
+        // `stored` asked for no further batch.
+        let mut stopped = false;
         for (i, (records, _)) in batches.iter().enumerate() {
             let staged = self.stage_atomic(next, records).await;
             if let Some(check) = check.take() {
@@ -1103,7 +1108,14 @@ impl EventLog for JetStreamLog {
                     .settle(committing, done, on, &mut mark, &mut indexing)
                     .await
                 {
-                    Ok(Some(r)) => receipts.push(r),
+                    Ok(Some(r)) => {
+                        receipts.push(r);
+                        if stored(r).is_break() {
+                            // The batch just staged is never committed: the server abandons it.
+                            stopped = true;
+                            break;
+                        }
+                    }
                     // The batch just staged is never committed: the server abandons it.
                     Ok(None) => {
                         unheard = Some((k, on));
@@ -1137,13 +1149,18 @@ impl EventLog for JetStreamLog {
         }
         if failure.is_none()
             && unheard.is_none()
+            && !stopped
             && let Some((committing, done, on, k)) = in_flight
         {
             match self
                 .settle(committing, done, on, &mut mark, &mut indexing)
                 .await
             {
-                Ok(Some(r)) => receipts.push(r),
+                Ok(Some(r)) => {
+                    receipts.push(r);
+                    // The last batch: nothing is left to stop.
+                    let _ = stored(r);
+                }
                 Ok(None) => unheard = Some((k, on)),
                 Err(e) => failure = Some(e),
             }
@@ -1155,7 +1172,8 @@ impl EventLog for JetStreamLog {
         }
         if let (None, Some((k, on))) = (&failure, unheard) {
             tracing::debug!("no stream took batch {k}; appending the rest one by one");
-            let (more, error) = dossier_log::append_one_by_one(self, on, &batches[k..]).await;
+            let (more, error) =
+                dossier_log::append_one_by_one(self, on, &batches[k..], stored).await;
             receipts.extend(more);
             failure = error;
         }

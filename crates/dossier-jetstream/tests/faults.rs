@@ -405,7 +405,11 @@ async fn batches_that_no_stream_takes_are_published_again_once_one_does() {
                 set_subjects(&js, listening).await;
             })
         };
-        let (receipts, error) = log.append_all(start.seq, &batches).await;
+        let (receipts, error) = log
+            .append_all(start.seq, &batches, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .await;
         restore.await.expect("restore the subjects");
         assert!(error.is_none(), "round {round}: {error:?}");
         assert_eq!(receipts.len(), count, "round {round}");

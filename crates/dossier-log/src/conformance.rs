@@ -394,6 +394,65 @@ pub async fn publish_all_pipelines_and_falls_back<L: EventLog + 'static>(f: Fixt
     drop(f.guard);
 }
 
+/// `publish_each` tells of every batch in order as it is committed, with the outcome
+/// `publish_all` would give; once stopped it commits no further batch, and the batches it did
+/// not commit are published whole by the next run.
+pub async fn publish_each_reports_each_batch_and_stops<L: EventLog + 'static>(f: Fixture<L>) {
+    let log = Arc::new(f.log);
+    let ledger = init(log.as_ref()).await;
+    let signer = founder();
+    let p = Publisher::new(log.as_ref(), &signer, ledger).optimistic(true);
+    let batches: Vec<_> = (0..12)
+        .map(|b| (events(&format!("pe{b}"), 20), Vec::new()))
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut told = Vec::new();
+    let published = p
+        .publish_each(batches.clone(), &stop, |i, outcome| {
+            // What a signal handler would do while batch 4 is being appended.
+            if i == 4 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            told.push((i, outcome));
+        })
+        .await
+        .expect("publish_each");
+    assert_eq!(published, 5, "no batch is committed after the stop");
+    for (n, (i, outcome)) in told.iter().enumerate() {
+        let first = 3 + 21 * n as u64;
+        assert_eq!(*i, n, "in order");
+        assert_eq!(
+            *outcome,
+            PublishOutcome::Appended {
+                first,
+                last: first + 20,
+                appended: 20,
+                already_recorded: 0,
+                retries: 0
+            }
+        );
+    }
+    assert_eq!(told.len(), 5);
+    assert_eq!(verify_all(log.as_ref()).await, 2 + 5 * 21);
+    let outcomes = p.publish_all(batches).await.expect("publish_all");
+    for (i, o) in outcomes.iter().enumerate() {
+        if i < 5 {
+            assert_eq!(
+                *o,
+                PublishOutcome::AlreadyRecorded { events: 20 },
+                "batch {i}"
+            );
+        } else {
+            assert!(
+                matches!(o, PublishOutcome::Appended { appended: 20, .. }),
+                "batch {i}: {o:?}"
+            );
+        }
+    }
+    assert_eq!(verify_all(log.as_ref()).await, 2 + 12 * 21);
+    drop(f.guard);
+}
+
 /// Instantiates every conformance case as a `#[tokio::test]` for a backend.
 ///
 /// `$make` is an expression that, when called, returns a future of a [`Fixture`].
@@ -427,6 +486,10 @@ macro_rules! conformance_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_publish_all_pipelines_and_falls_back() {
             $crate::conformance::publish_all_pipelines_and_falls_back(($make)().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_publish_each_reports_each_batch_and_stops() {
+            $crate::conformance::publish_each_reports_each_batch_and_stops(($make)().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_concurrent_producers() {

@@ -24,7 +24,7 @@ mod verify;
 pub mod conformance;
 
 pub use error::{AppendError, LogError};
-pub use log::{AppendReceipt, EventLog, IndexEntry, append_one_by_one, for_each_record};
+pub use log::{AppendReceipt, EventLog, IndexEntry, OnStored, append_one_by_one, for_each_record};
 pub use publish::{
     PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint, seal_batch,
 };

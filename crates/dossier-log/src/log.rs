@@ -1,6 +1,7 @@
 //! The storage abstraction.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
@@ -74,23 +75,32 @@ pub trait EventLog: Send + Sync {
     ) -> impl Future<Output = Result<u64, LogError>> + Send;
 
     /// Appends several batches in order, the first on `expected`, each on the one before it;
-    /// each batch is atomic on its own. Returns the receipts of the batches stored (always a
-    /// prefix of `batches`) and the error that stopped the rest, if any. Backends that can
-    /// have several batches in flight (JetStream) override this; the default appends one by one.
+    /// each batch is atomic on its own. Calls `stored` with each batch's receipt, in order, as
+    /// soon as that batch and every one before it are stored (on JetStream: confirmed by the
+    /// server); if it answers [`ControlFlow::Break`], no further batch is committed. Returns the
+    /// receipts of the batches stored (always a prefix of `batches`) and the error that stopped
+    /// the rest, if any (none when `stored` stopped the run). Backends that can have several
+    /// batches in flight (JetStream) override this; the default appends one by one.
     fn append_all(
         &self,
         expected: u64,
         batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+        stored: &mut OnStored<'_>,
     ) -> impl Future<Output = (Vec<AppendReceipt>, Option<AppendError>)> + Send {
-        append_one_by_one(self, expected, batches)
+        append_one_by_one(self, expected, batches, stored)
     }
 }
+
+/// What [`EventLog::append_all`] calls with each batch it stored, in order; `Break` stops the
+/// run before the next batch is committed.
+pub type OnStored<'a> = dyn FnMut(AppendReceipt) -> ControlFlow<()> + Send + 'a;
 
 /// [`EventLog::append_all`] without pipelining: each batch appended after the one before.
 pub async fn append_one_by_one<L: EventLog + ?Sized>(
     log: &L,
     expected: u64,
     batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
+    stored: &mut OnStored<'_>,
 ) -> (Vec<AppendReceipt>, Option<AppendError>) {
     let mut receipts = Vec::with_capacity(batches.len());
     let mut head = expected;
@@ -99,6 +109,9 @@ pub async fn append_one_by_one<L: EventLog + ?Sized>(
             Ok(r) => {
                 head = r.last;
                 receipts.push(r);
+                if stored(r).is_break() {
+                    break;
+                }
             }
             Err(e) => return (receipts, Some(e)),
         }

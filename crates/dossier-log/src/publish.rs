@@ -1,5 +1,7 @@
 //! The backend-agnostic writer: idempotent, optimistic, sealed batches.
 
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dossier_chain::{
@@ -8,7 +10,7 @@ use dossier_chain::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{AppendError, EventLog, LogError};
+use crate::{AppendError, AppendReceipt, EventLog, LogError};
 
 /// One event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,11 +271,39 @@ impl<'a, L: EventLog> Publisher<'a, L> {
         batches: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)>,
     ) -> Result<Vec<PublishOutcome>, PublishError> {
         let mut outcomes = Vec::with_capacity(batches.len());
+        self.publish_each(batches, &AtomicBool::new(false), |_, outcome| {
+            outcomes.push(outcome);
+        })
+        .await?;
+        Ok(outcomes)
+    }
+
+    /// [`Publisher::publish_all`], telling `done` of each batch as soon as it is committed:
+    /// its index in `batches` and its outcome, in order. On JetStream a batch is committed when
+    /// the server confirmed it, which is after every batch before it. Once `stop` is set, no
+    /// further batch is committed: the batch being appended is finished (or, if the backend has
+    /// not committed it yet, abandoned whole), and the run ends.
+    ///
+    /// Returns how many batches were published (all of them unless stopped): exactly those
+    /// `done` heard of.
+    ///
+    /// # Errors
+    /// As [`Publisher::publish_all`]; `done` has heard of every batch appended before it.
+    pub async fn publish_each(
+        &self,
+        batches: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)>,
+        stop: &AtomicBool,
+        mut done: impl FnMut(usize, PublishOutcome) + Send,
+    ) -> Result<usize, PublishError> {
+        let stopped = || stop.load(Ordering::SeqCst);
         if !self.optimistic || batches.len() < 2 {
-            for (events, contents) in &batches {
-                outcomes.push(self.publish(events, contents).await?);
+            for (i, (events, contents)) in batches.iter().enumerate() {
+                if stopped() {
+                    return Ok(i);
+                }
+                done(i, self.publish(events, contents).await?);
             }
-            return Ok(outcomes);
+            return Ok(batches.len());
         }
         let head = self.log.head().await?;
         if head.seq == 0 {
@@ -315,30 +345,42 @@ impl<'a, L: EventLog> Publisher<'a, L> {
                 }
             })
         };
-        let mut done = 0;
+        let mut next = 0;
         'pipeline: while let Some(built) = rx.recv().await {
-            let mut group = vec![(built?, batches[done].1.clone())];
+            if stopped() {
+                break;
+            }
+            let mut group = vec![(built?, batches[next].1.clone())];
             while group.len() < IN_FLIGHT {
                 match rx.try_recv() {
                     Ok(more) => {
-                        let contents = batches[done + group.len()].1.clone();
+                        let contents = batches[next + group.len()].1.clone();
                         group.push((more?, contents));
                     }
                     Err(_) => break,
                 }
             }
-            let (receipts, error) = self.log.append_all(expected, &group).await;
-            for receipt in receipts {
+            let on = expected;
+            let mut stored = |receipt: AppendReceipt| {
                 expected = receipt.last;
-                outcomes.push(PublishOutcome::Appended {
-                    first: receipt.first,
-                    last: receipt.last,
-                    appended: batches[done].0.len(),
-                    already_recorded: 0,
-                    retries: 0,
-                });
-                done += 1;
-            }
+                done(
+                    next,
+                    PublishOutcome::Appended {
+                        first: receipt.first,
+                        last: receipt.last,
+                        appended: batches[next].0.len(),
+                        already_recorded: 0,
+                        retries: 0,
+                    },
+                );
+                next += 1;
+                if stopped() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            };
+            let (_, error) = self.log.append_all(on, &group, &mut stored).await;
             match error {
                 None => {}
                 Some(e) if e.is_conflict() || matches!(e, AppendError::DuplicateEvent(_)) => {
@@ -349,10 +391,13 @@ impl<'a, L: EventLog> Publisher<'a, L> {
         }
         drop(rx);
         let _ = builder.join();
-        for (events, contents) in &batches[done..] {
-            outcomes.push(self.publish(events, contents).await?);
+        for (i, (events, contents)) in batches.iter().enumerate().skip(next) {
+            if stopped() {
+                return Ok(i);
+            }
+            done(i, self.publish(events, contents).await?);
         }
-        Ok(outcomes)
+        Ok(batches.len())
     }
 
     /// The events not yet recorded; fails on an id recorded with different content.

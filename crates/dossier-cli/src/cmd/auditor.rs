@@ -118,39 +118,43 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     };
     let report = report
         .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
-    print_report(&report);
+    print_report(&report)?;
     verdict(
         report.healthy,
         report.alarms.len() as u64 + report.earlier_alarms,
     )
 }
 
-fn print_report(r: &Report) {
+fn print_report(r: &Report) -> anyhow::Result<()> {
     let cp = r.last_checkpoint.as_ref().map_or_else(
         || "none".to_owned(),
         |c| format!("seq {} root {}", c.size, c.root),
     );
-    println!(
+    crate::outln!(
         "verified {} records ({} read in this run, resumed from {}); {} checkpoint(s) signed; last checkpoint: {cp}",
-        r.verified, r.records_read, r.resumed_from, r.checkpoints_signed
-    );
+        r.verified,
+        r.records_read,
+        r.resumed_from,
+        r.checkpoints_signed
+    )?;
     for a in &r.alarms {
-        println!(
+        crate::outln!(
             "ALARM {} {}: {}",
             a.kind,
             a.seq.map(|s| format!("seq {s}")).unwrap_or_default(),
             a.detail
-        );
+        )?;
     }
     if r.earlier_alarms > 0 {
-        println!(
+        crate::outln!(
             "{} alarm(s) recorded by earlier runs (see `dossier auditor status`)",
             r.earlier_alarms
-        );
+        )?;
     }
     if r.healthy {
-        println!("ok: healthy");
+        crate::outln!("ok: healthy")?;
     }
+    Ok(())
 }
 
 fn verdict(healthy: bool, alarms: u64) -> CliResult {
@@ -172,28 +176,32 @@ fn load_status(home: &Home) -> CliResult<Status> {
 fn show_status(home: &Home, json: bool) -> CliResult {
     let s = load_status(home)?;
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&s).context("encoding JSON")?
-        );
+        )?;
     } else {
         match &s.last_checkpoint {
-            Some(c) => println!(
+            Some(c) => crate::outln!(
                 "last checkpoint: seq {} root {} head {} signed {} ({} checkpoint(s) in all)",
-                c.size, c.root, c.head, c.signed_at, s.checkpoints
-            ),
-            None => println!("no checkpoint signed yet"),
+                c.size,
+                c.root,
+                c.head,
+                c.signed_at,
+                s.checkpoints
+            )?,
+            None => crate::outln!("no checkpoint signed yet")?,
         }
         for a in &s.alarms {
-            println!(
+            crate::outln!(
                 "ALARM {} {} {}: {}",
                 a.raised_at,
                 a.kind,
                 a.seq.map(|s| format!("seq {s}")).unwrap_or_default(),
                 a.detail
-            );
+            )?;
         }
-        println!("{}", if s.healthy { "healthy" } else { "UNHEALTHY" });
+        crate::outln!("{}", if s.healthy { "healthy" } else { "UNHEALTHY" })?;
     }
     verdict(s.healthy, s.alarm_count)
 }
@@ -207,7 +215,7 @@ fn export(home: &Home, out: Option<&std::path::Path>) -> CliResult {
         Some(p) => {
             std::fs::write(p, &cp.note).with_context(|| format!("writing {}", p.display()))?
         }
-        None => print!("{}", cp.note),
+        None => crate::out!("{}", cp.note)?,
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `dossier beliefs`, `dossier why`, `dossier history` and `dossier views`: answers from the
 //! projector's stored views, brought up to date from the ledger first.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -112,12 +111,7 @@ fn store_err(e: ProjectorError) -> CliError {
 }
 
 fn out(text: &str) -> CliResult {
-    let mut o = std::io::stdout().lock();
-    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(anyhow::Error::new(e).context("writing output").into()),
-    }
+    Ok(crate::output::write(text)?)
 }
 
 fn pretty(v: &Value) -> CliResult<String> {

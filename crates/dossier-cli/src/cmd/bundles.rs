@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::cli::{FilesArgs, PublishArgs};
 use crate::exit::{CONFLICT, CliError, CliResult, INVALID_INPUT};
 use crate::home::Home;
+use crate::interrupt::Interrupt;
 
 /// A bundle that passed every check.
 pub struct Checked {
@@ -24,16 +25,115 @@ pub struct Checked {
     pub already_recorded: usize,
 }
 
-#[derive(Serialize)]
-struct FileReport<'a> {
-    file: &'a str,
-    events: usize,
-    new: usize,
-    already_recorded: usize,
+/// What became of one file: built once, rendered in one place ([`FileResult::render`]), as a
+/// line of text or one JSON object.
+#[derive(Debug, Serialize)]
+pub struct FileResult {
+    /// The file (`<stdin>` for standard input).
+    pub file: String,
+    /// What publishing did with it (`validate` appends nothing and leaves this out).
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_seq: Option<u64>,
+    pub status: Option<FileStatus>,
+    /// Events the bundle defines.
+    pub events: usize,
+    /// Events not yet recorded (validate) or appended (publish).
+    pub new: usize,
+    /// Events already recorded with identical content.
+    pub already_recorded: usize,
+    /// First sequence number of its batch, when one was appended.
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_seq: Option<u64>,
+    pub first_seq: Option<u64>,
+    /// Last sequence number of its batch (the seal), when one was appended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+}
+
+/// What publishing did with a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Its batch is committed.
+    Published,
+    /// Every event was already recorded; nothing appended.
+    Unchanged,
+}
+
+impl FileResult {
+    /// What `validate` found in a checked file.
+    fn validated(c: &Checked) -> FileResult {
+        FileResult {
+            file: c.file.clone(),
+            status: None,
+            events: c.events.len(),
+            new: c.events.len() - c.already_recorded,
+            already_recorded: c.already_recorded,
+            first_seq: None,
+            last_seq: None,
+        }
+    }
+
+    /// What publishing a checked file came to.
+    fn published(c: &Checked, outcome: &PublishOutcome) -> FileResult {
+        match *outcome {
+            PublishOutcome::Appended {
+                first,
+                last,
+                appended,
+                already_recorded,
+                ..
+            } => FileResult {
+                file: c.file.clone(),
+                status: Some(FileStatus::Published),
+                events: appended + already_recorded,
+                new: appended,
+                already_recorded,
+                first_seq: Some(first),
+                last_seq: Some(last),
+            },
+            PublishOutcome::AlreadyRecorded { events } => FileResult {
+                file: c.file.clone(),
+                status: Some(FileStatus::Unchanged),
+                events,
+                new: 0,
+                already_recorded: events,
+                first_seq: None,
+                last_seq: None,
+            },
+        }
+    }
+
+    /// The line of text for this file.
+    fn text(&self) -> String {
+        let file = &self.file;
+        match (self.status, self.first_seq, self.last_seq) {
+            (Some(FileStatus::Published), Some(first), Some(last)) => format!(
+                "published {file}: seq {first}..={last} ({} events + seal{})",
+                self.new,
+                if self.already_recorded > 0 {
+                    format!(", {} already recorded", self.already_recorded)
+                } else {
+                    String::new()
+                }
+            ),
+            (Some(FileStatus::Unchanged), ..) => format!(
+                "unchanged {file}: all {} events are already recorded; nothing appended",
+                self.events
+            ),
+            _ => format!(
+                "ok {file}: {} events ({} new, {} already recorded)",
+                self.events, self.new, self.already_recorded
+            ),
+        }
+    }
+
+    /// The file's line: text, or one JSON object (a line of JSON Lines).
+    fn render(&self, json: bool) -> anyhow::Result<String> {
+        if json {
+            serde_json::to_string(self).context("encoding JSON")
+        } else {
+            Ok(self.text())
+        }
+    }
 }
 
 /// Reads a bundle file (`-` = standard input), refusing oversized input before reading it all.
@@ -213,35 +313,25 @@ pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
         );
     }
     let checked = check(log.as_ref(), &args.files).await?;
-    let reports: Vec<_> = checked
-        .iter()
-        .map(|c| FileReport {
-            file: &c.file,
-            events: c.events.len(),
-            new: c.events.len() - c.already_recorded,
-            already_recorded: c.already_recorded,
-            first_seq: None,
-            last_seq: None,
-        })
-        .collect();
+    let results: Vec<_> = checked.iter().map(FileResult::validated).collect();
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&reports).context("encoding JSON")?
-        );
+            serde_json::to_string_pretty(&results).context("encoding JSON")?
+        )?;
     } else {
-        for r in &reports {
-            println!(
-                "ok {}: {} events ({} new, {} already recorded)",
-                r.file, r.events, r.new, r.already_recorded
-            );
+        for r in &results {
+            crate::outln!("{}", r.render(false)?)?;
         }
     }
     Ok(())
 }
 
-/// `dossier publish`.
+/// `dossier publish`: one line per file as soon as its batch is committed (JSON Lines with
+/// `--json`), so that a caller knows what is committed even if the run does not finish. On
+/// SIGINT or SIGTERM no further batch is committed, and the exit code is 130 or 143.
 pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
+    let interrupt = Interrupt::install().context("watching for SIGINT and SIGTERM")?;
     let log = home.open_log().await?;
     let checked = check(Some(&log), &args.files.files).await?;
     let signer = home.producer(args.key.as_deref())?;
@@ -251,70 +341,66 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
         .context("the ledger is empty")?;
     // `check` has just consulted the index, so the first attempt need not repeat it.
     let publisher = Publisher::new(&log, &signer, ledger_id).optimistic(true);
-    let mut reports = Vec::new();
     // Several files go through the pipelined path: the next batch is built while one is
     // appended. Each file is still one atomic batch.
     let batches = checked
         .iter()
         .map(|c| (c.events.clone(), c.texts.clone()))
         .collect();
-    let outcomes = publisher.publish_all(batches).await.map_err(|e| match e {
-        PublishError::ContentConflict { .. } => CliError::new(CONFLICT, e),
-        other => CliError::from(anyhow::Error::new(other).context("publishing")),
-    })?;
-    for (c, outcome) in checked.iter().zip(outcomes) {
-        let report = match outcome {
-            PublishOutcome::Appended {
-                first,
-                last,
-                appended,
-                already_recorded,
-                ..
-            } => {
-                if !args.files.json {
-                    println!(
-                        "published {}: seq {first}..={last} ({appended} events + seal{})",
-                        c.file,
-                        if already_recorded > 0 {
-                            format!(", {already_recorded} already recorded")
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-                FileReport {
-                    file: &c.file,
-                    events: appended + already_recorded,
-                    new: appended,
-                    already_recorded,
-                    first_seq: Some(first),
-                    last_seq: Some(last),
-                }
+    let json = args.files.json;
+    // A line that cannot be encoded or written does not undo the commit, nor stop the run; the
+    // first such failure is reported once the run ends.
+    let mut unwritten: Option<anyhow::Error> = None;
+    let mut reported = 0;
+    interrupt.publishing();
+    let run = publisher
+        .publish_each(batches, interrupt.stop_flag(), |i, outcome| {
+            reported = i + 1;
+            let line = FileResult::published(&checked[i], &outcome).render(json);
+            if let Err(e) = line.and_then(|line| crate::outln!("{line}")) {
+                unwritten.get_or_insert(e);
             }
-            PublishOutcome::AlreadyRecorded { events } => {
-                if !args.files.json {
-                    println!(
-                        "unchanged {}: all {events} events are already recorded; nothing appended",
-                        c.file
-                    );
-                }
-                FileReport {
-                    file: &c.file,
-                    events,
-                    new: 0,
-                    already_recorded: events,
-                    first_seq: None,
-                    last_seq: None,
-                }
-            }
-        };
-        reports.push(report);
+        })
+        .await;
+    interrupt.finished();
+    if let Some(e) = unwritten {
+        return Err(e.into());
     }
-    if args.files.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).context("encoding JSON")?
-        );
+    let total = checked.len();
+    let committed = match run {
+        Ok(n) => n,
+        Err(e) => {
+            let code = if matches!(e, PublishError::ContentConflict { .. }) {
+                CONFLICT
+            } else {
+                crate::exit::FAILURE
+            };
+            let file = checked.get(reported).map_or("", |c| c.file.as_str());
+            let before = if reported > 0 {
+                format!(
+                    " ({reported} of {total} files were committed before it, each reported above)"
+                )
+            } else {
+                String::new()
+            };
+            return Err(CliError::new(
+                code,
+                anyhow::Error::new(e).context(format!("publishing {file}{before}")),
+            ));
+        }
+    };
+    match interrupt.exit_code() {
+        None => Ok(()),
+        Some(code) => {
+            let what = if committed == total {
+                format!("all {total} files were committed")
+            } else {
+                format!(
+                    "{committed} of {total} files were committed (each reported above); the other {} were not: publish them again",
+                    total - committed
+                )
+            };
+            Err(CliError::new(code, anyhow::anyhow!("interrupted: {what}")))
+        }
     }
-    Ok(())
 }

@@ -43,7 +43,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         }
     };
     let home = Home::at(dir.clone());
-    println!("== 1. a new ledger in {}", dir.display());
+    crate::outln!("== 1. a new ledger in {}", dir.display())?;
     super::init::run(
         &home,
         &InitArgs {
@@ -53,9 +53,9 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     )
     .await?;
 
-    println!(
+    crate::outln!(
         "\n== 2. the example report bundles, validated then published in order (one sealed batch each)"
-    );
+    )?;
     let examples = dir.join("examples");
     std::fs::create_dir_all(&examples)
         .with_context(|| format!("creating {}", examples.display()))?;
@@ -71,12 +71,12 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     };
     super::bundles::publish(&home, &publish(files.clone())).await?;
 
-    println!(
+    crate::outln!(
         "\n== 3. publishing the same bundle again appends nothing (ids derive from content, checked permanently)"
-    );
+    )?;
     super::bundles::publish(&home, &publish(vec![files[1].clone()])).await?;
 
-    println!("\n== 4. the log (seals hidden; `dossier log --seals` shows them)");
+    crate::outln!("\n== 4. the log (seals hidden; `dossier log --seals` shows them)")?;
     let log_args = LogArgs {
         event_type: Vec::new(),
         from: 1,
@@ -87,7 +87,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     };
     super::log::log(&home, &log_args).await?;
 
-    println!("\n== 5. verification against the pinned founding key");
+    crate::outln!("\n== 5. verification against the pinned founding key")?;
     super::verify::run(
         &home,
         &VerifyArgs {
@@ -99,7 +99,9 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     )
     .await?;
 
-    println!("\n== 6. what we believe now, from the projector's stored views (`dossier beliefs`)");
+    crate::outln!(
+        "\n== 6. what we believe now, from the projector's stored views (`dossier beliefs`)"
+    )?;
     let beliefs = BeliefsArgs {
         as_of: None,
         at: None,
@@ -108,7 +110,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     };
     super::beliefs::beliefs(&home, &beliefs).await?;
 
-    println!("\n== 7. why: the provenance tree of one belief (`dossier why {CONTAINERS}`)");
+    crate::outln!("\n== 7. why: the provenance tree of one belief (`dossier why {CONTAINERS}`)")?;
     let why = QuestionArgs {
         question: CONTAINERS.into(),
         as_of: None,
@@ -118,15 +120,17 @@ pub async fn run(args: &DemoArgs) -> CliResult {
     };
     super::beliefs::why(&home, &why).await?;
 
-    println!("\n== done. Explore it yourself:");
-    println!("   export DOSSIER_HOME={}", dir.display());
-    println!("   dossier log --type claim        dossier show 5        dossier verify --json");
-    println!(
+    crate::outln!("\n== done. Explore it yourself:")?;
+    crate::outln!("   export DOSSIER_HOME={}", dir.display())?;
+    crate::outln!(
+        "   dossier log --type claim        dossier show 5        dossier verify --json"
+    )?;
+    crate::outln!(
         "   dossier history {CONTAINERS}      dossier beliefs --as-of <a recorded time from dossier log>"
-    );
-    println!(
+    )?;
+    crate::outln!(
         "   sqlite3 {} 'SELECT seq, type, entity FROM events LIMIT 10'",
         home.db_path().display()
-    );
+    )?;
     Ok(())
 }

@@ -71,20 +71,20 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
 /// `dossier init`.
 pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
     let c = create(home, args).await?;
-    println!(
+    crate::outln!(
         "created ledger {} ({}) in {}",
         c.ledger,
         args.name,
         home.describe()
-    );
-    println!(
+    )?;
+    crate::outln!(
         "founding key {} ({}), public key {}",
         c.founder.id(),
         c.founder.name(),
         c.founder.public_hex()
-    );
-    println!(
+    )?;
+    crate::outln!(
         "the founding public key is pinned in root.pub; give it to auditors for `dossier verify --trust`"
-    );
+    )?;
     Ok(())
 }

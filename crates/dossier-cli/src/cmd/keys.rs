@@ -122,17 +122,17 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
         KeysCommand::List { json } => {
             let keys = list_keys(home, &log).await?;
             if *json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&keys).context("encoding JSON")?
-                );
+                )?;
             } else {
                 for k in keys {
                     let state = match k.revoked_seq {
                         Some(s) => format!("revoked at seq {s}"),
                         None => "active".to_owned(),
                     };
-                    println!(
+                    crate::outln!(
                         "{}  {:<20} registered at seq {:<6} {state}{}{}",
                         k.key,
                         k.name,
@@ -143,7 +143,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                         } else {
                             ""
                         }
-                    );
+                    )?;
                 }
             }
         }
@@ -169,14 +169,14 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 }
                 return Err(e);
             }
-            println!(
+            crate::outln!(
                 "registered key {} ({name}), signed by {}",
                 event.entity_key,
                 signer.id()
-            );
+            )?;
             if *use_it {
                 home.set_producer(&event.entity_key)?;
-                println!("this directory now publishes with key {}", event.entity_key);
+                crate::outln!("this directory now publishes with key {}", event.entity_key)?;
             }
         }
         KeysCommand::Revoke { key, reason } => {
@@ -207,7 +207,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             }
             let signer = home.producer(None)?;
             publish(&log, &signer, &[revocation(key, reason)?]).await?;
-            println!("revoked key {key}, signed by {}", signer.id());
+            crate::outln!("revoked key {key}, signed by {}", signer.id())?;
         }
         KeysCommand::Rotate { name } => {
             let old = home.producer(None)?;
@@ -222,12 +222,12 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Err(e);
             }
             home.set_producer(new.id())?;
-            println!(
+            crate::outln!(
                 "rotated: key {} replaces {} (revoked); this directory now publishes with {}",
                 new.id(),
                 old.id(),
                 new.id()
-            );
+            )?;
         }
     }
     Ok(())

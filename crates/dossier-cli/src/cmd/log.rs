@@ -136,18 +136,18 @@ pub async fn show(home: &Home, args: &ShowArgs) -> CliResult {
         .with_context(|| format!("record {} is not JSON; run `dossier verify`", args.seq))?;
     if args.json {
         let doc = serde_json::json!({ "seq": rec.position, "hash": hash, "record": value });
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&doc).context("encoding JSON")?
-        );
+        )?;
     } else {
-        println!("seq     {}", rec.position);
-        println!("hash    {hash}");
-        println!("size    {} bytes", rec.bytes.len());
-        println!(
+        crate::outln!("seq     {}", rec.position)?;
+        crate::outln!("hash    {hash}")?;
+        crate::outln!("size    {} bytes", rec.bytes.len())?;
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&value).context("encoding JSON")?
-        );
+        )?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ mod auditor;
 mod beliefs;
 mod bundles;
 mod demo;
+mod docs;
 mod init;
 mod keys;
 mod log;
@@ -46,6 +47,12 @@ fn nats_config(url: &str, a: &NatsArgs) -> JetStreamConfig {
 
 /// Runs a parsed command line.
 pub async fn run(mut args: Cli) -> CliResult {
+    // Generated from the command line's definition alone: no data directory, no configuration.
+    match &args.command {
+        Command::Completions(a) => return docs::completions(a),
+        Command::Man(a) => return docs::man(a),
+        _ => {}
+    }
     let dir = Home::resolve(args.data_dir.clone())?.dir_path();
     crate::config::FileConfig::load(args.config.as_deref(), &dir.join("config.toml"))?
         .fill(&mut args);
@@ -77,5 +84,6 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::ForkEvidence(a) => proofs::fork_evidence(&home()?, a).await,
         Command::CheckFork(a) => proofs::check_fork(a),
         Command::Auditor(a) => auditor::run(&home()?.for_audit(), a).await,
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

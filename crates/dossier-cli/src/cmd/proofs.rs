@@ -1,7 +1,7 @@
 //! `dossier checkpoint`, `dossier prove`, `dossier check-proof` and `verify --checkpoint`:
 //! signed checkpoints and Merkle proofs that outside parties check without the ledger.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use dossier_chain::{Hash, RecordView, parse_public_hex};
 use dossier_log::{EventLog, ledger};
 use dossier_proofs::{
@@ -107,7 +107,7 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
         None => {
-            print!("{text}");
+            crate::out!("{text}")?;
             Ok(())
         }
     }
@@ -210,10 +210,10 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                     "record {seq} is not in the tree the checkpoint signs: {e}"
                 ))
             })?;
-            println!(
+            crate::outln!(
                 "ok: record {seq} (hash {leaf}) is in ledger {ledger} as of the signed checkpoint of {} records",
                 cp.tree.size
-            );
+            )?;
         }
         ProofBundle::Consistency {
             ledger,
@@ -233,19 +233,69 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                         "the newer ledger does not extend the older one: {e}"
                     ))
                 })?;
-            println!(
+            crate::outln!(
                 "ok: ledger {ledger} at {} records extends its signed checkpoint of {} records",
-                b.tree.size, a.tree.size
-            );
+                b.tree.size,
+                a.tree.size
+            )?;
         }
     }
     Ok(())
 }
 
+/// What `dossier verify --checkpoint FILE` found: one verdict, printed as a line of text or
+/// inside `verify --json`'s document.
+#[derive(Debug, Serialize)]
+pub struct CheckpointVerdict {
+    /// The checkpoint file.
+    pub file: String,
+    /// The ledger extends the checkpoint.
+    pub ok: bool,
+    /// Records the checkpoint covers, when its body could be read (signed or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Records the ledger holds.
+    pub ledger_records: u64,
+    /// What was found, in one sentence.
+    pub verdict: String,
+}
+
 /// For `dossier verify --checkpoint FILE`: does the ledger still match a checkpoint an auditor
 /// kept? The checkpoint must be signed by a key registered in the (verified) ledger.
-pub async fn check_against(log: &Backend, note: &str, keys: &[String]) -> anyhow::Result<String> {
+///
+/// What happened to the ledger is said first: a ledger shorter than the checkpoint lost
+/// records, whether or not the key that signed the checkpoint is still registered in what
+/// remains (the truncation may have removed its registration).
+///
+/// # Errors
+/// Reading the ledger failed; a checkpoint that does not hold is a verdict, not an error.
+pub async fn check_against(
+    log: &Backend,
+    file: &str,
+    note: &str,
+    keys: &[String],
+) -> anyhow::Result<CheckpointVerdict> {
     let (ledger, hashes, _) = leaves(log).await?;
+    let held = hashes.len() as u64;
+    let verdict = |ok: bool, size: Option<u64>, verdict: String| CheckpointVerdict {
+        file: file.to_owned(),
+        ok,
+        size,
+        ledger_records: held,
+        verdict,
+    };
+    let body = match note_ledger_and_size(note) {
+        Ok(b) => b,
+        Err(e) => return Ok(verdict(false, None, format!("{e:#}"))),
+    };
+    let (named, size) = body;
+    if named != ledger {
+        return Ok(verdict(
+            false,
+            Some(size),
+            format!("the checkpoint is for ledger {named}, not for this ledger {ledger}"),
+        ));
+    }
     let mut opened = None;
     for k in keys {
         let public = parse_public_hex(k)?;
@@ -254,24 +304,43 @@ pub async fn check_against(log: &Backend, note: &str, keys: &[String]) -> anyhow
             break;
         }
     }
-    let Some(cp) = opened else {
-        bail!("the checkpoint is not signed by any key registered in ledger {ledger}");
-    };
-    let size = cp.tree.size;
-    if size > hashes.len() as u64 {
-        bail!(
-            "the checkpoint covers {size} records but the ledger holds only {}: records were removed",
-            hashes.len()
-        );
+    if size > held {
+        let signature = if opened.is_some() {
+            String::new()
+        } else {
+            "; its signature cannot be checked: no key registered in the records that remain \
+             signed it (its registration may be among the removed records)"
+                .to_owned()
+        };
+        return Ok(verdict(
+            false,
+            Some(size),
+            format!(
+                "the checkpoint covers {size} records but the ledger holds only {held}: records were removed{signature}"
+            ),
+        ));
     }
+    let Some(cp) = opened else {
+        return Ok(verdict(
+            false,
+            Some(size),
+            format!("the checkpoint is not signed by any key registered in ledger {ledger}"),
+        ));
+    };
     let now = TreeHead::from_leaves(&hashes, size)?;
     if now.root != cp.tree.root || now.head != cp.tree.head {
-        bail!(
-            "the first {size} records no longer match the signed checkpoint: the history was rewritten"
-        );
+        return Ok(verdict(
+            false,
+            Some(size),
+            format!(
+                "the first {size} records no longer match the signed checkpoint: the history was rewritten"
+            ),
+        ));
     }
-    Ok(format!(
-        "the ledger extends the signed checkpoint of {size} records"
+    Ok(verdict(
+        true,
+        Some(size),
+        format!("the ledger extends the signed checkpoint of {size} records"),
     ))
 }
 
@@ -287,10 +356,14 @@ fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
 
 /// The ledger id a checkpoint note names on its first line.
 fn note_ledger(note: &str) -> anyhow::Result<String> {
+    Ok(note_ledger_and_size(note)?.0)
+}
+
+/// The ledger id and tree size a checkpoint note's body states, its signatures unchecked.
+fn note_ledger_and_size(note: &str) -> anyhow::Result<(String, u64)> {
     let body = note.split("\n\n").next().unwrap_or_default();
-    Ok(Checkpoint::parse_body(&format!("{body}\n"))
-        .context("not a dossier checkpoint")?
-        .ledger)
+    let cp = Checkpoint::parse_body(&format!("{body}\n")).context("not a dossier checkpoint")?;
+    Ok((cp.ledger, cp.tree.size))
 }
 
 /// `dossier fork-evidence FIRST SECOND --key K`.
@@ -305,7 +378,7 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
     let (_, hashes, _) = leaves(&log).await?;
     match ForkEvidence::find(&first, &second, &verifier, &hashes) {
         Ok(None) => {
-            println!("consistent: the two checkpoints describe one history");
+            crate::outln!("consistent: the two checkpoints describe one history")?;
             Ok(())
         }
         Ok(Some(evidence)) => {
@@ -336,7 +409,7 @@ pub fn check_fork(args: &CheckProofArgs) -> CliResult {
     let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
     match evidence.check(&verifier) {
         Ok(kind) => {
-            println!("the evidence holds: ledger {ledger} has a forked history ({kind:?})");
+            crate::outln!("the evidence holds: ledger {ledger} has a forked history ({kind:?})")?;
             Ok(())
         }
         Err(e) => Err(CliError::new(

@@ -10,6 +10,7 @@ use crate::backend::Backend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use super::proofs::CheckpointVerdict;
 use crate::cli::VerifyArgs;
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
@@ -58,9 +59,12 @@ pub async fn verify_log(
 
 #[derive(Serialize)]
 struct Summary<'a> {
+    /// The chain verified and, when one was given, the ledger extends the checkpoint.
     ok: bool,
     #[serde(flatten)]
     report: &'a VerifyReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<&'a CheckpointVerdict>,
     seconds: f64,
     records_per_second: f64,
 }
@@ -78,42 +82,54 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
     let started = Instant::now();
     let report = verify_log(&log, trust, !args.quiet && !args.json).await?;
     let secs = started.elapsed().as_secs_f64();
+    let checkpoint = match &args.checkpoint {
+        Some(path) => {
+            let file = path.display().to_string();
+            Some(if report.ok() {
+                let note =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {file}"))?;
+                let keys: Vec<String> = super::keys::list_keys(home, &log)
+                    .await?
+                    .into_iter()
+                    .map(|k| k.public)
+                    .collect();
+                super::proofs::check_against(&log, &file, &note, &keys).await?
+            } else {
+                // Its keys come from the ledger, which did not verify.
+                CheckpointVerdict {
+                    file,
+                    ok: false,
+                    size: None,
+                    ledger_records: report.records,
+                    verdict: "not checked: the ledger itself did not verify".to_owned(),
+                }
+            })
+        }
+        None => None,
+    };
     if args.json {
         let s = Summary {
-            ok: report.ok(),
+            ok: report.ok() && checkpoint.as_ref().is_none_or(|c| c.ok),
             report: &report,
+            checkpoint: checkpoint.as_ref(),
             seconds: secs,
             records_per_second: report.records as f64 / secs.max(1e-9),
         };
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&s).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print_report(&report, secs, pinned);
-    }
-    if report.ok() {
-        if let Some(path) = &args.checkpoint {
-            let note = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let keys: Vec<String> = super::keys::list_keys(home, &log)
-                .await?
-                .into_iter()
-                .map(|k| k.public)
-                .collect();
-            match super::proofs::check_against(&log, &note, &keys).await {
-                Ok(msg) => println!("ok: {msg}"),
-                Err(e) => {
-                    println!("FAIL checkpoint {}: {e}", path.display());
-                    return Err(CliError::new(
-                        VERIFY_FAILED,
-                        e.context("verification FAILED against the checkpoint"),
-                    ));
-                }
+        print_report(&report, secs, pinned)?;
+        if let Some(c) = checkpoint.as_ref().filter(|_| report.ok()) {
+            if c.ok {
+                crate::outln!("ok: {}", c.verdict)?;
+            } else {
+                crate::outln!("FAIL checkpoint {}: {}", c.file, c.verdict)?;
             }
         }
-        Ok(())
-    } else {
+    }
+    if !report.ok() {
         let first: &Failure = &report.failures[0];
         let mut err = CliError::new(
             VERIFY_FAILED,
@@ -125,37 +141,47 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
             ),
         );
         err.printed = true;
-        Err(err)
+        return Err(err);
+    }
+    match checkpoint {
+        Some(c) if !c.ok => Err(CliError::new(
+            VERIFY_FAILED,
+            anyhow::anyhow!("{}", c.verdict).context("verification FAILED against the checkpoint"),
+        )),
+        _ => Ok(()),
     }
 }
 
-fn print_report(r: &VerifyReport, secs: f64, pinned: bool) {
+fn print_report(r: &VerifyReport, secs: f64, pinned: bool) -> anyhow::Result<()> {
     for f in &r.failures {
-        println!("FAIL {f}");
+        crate::outln!("FAIL {f}")?;
     }
     if r.more_failures > 0 {
-        println!("... and {} more failures", r.more_failures);
+        crate::outln!("... and {} more failures", r.more_failures)?;
     }
-    println!(
+    crate::outln!(
         "checked {} records ({:.1} MB) in {:.2}s: {:.0} records/s, {:.1} MB/s",
         r.records,
         r.bytes as f64 / 1e6,
         secs,
         r.records as f64 / secs.max(1e-9),
         r.bytes as f64 / 1e6 / secs.max(1e-9)
-    );
-    println!(
+    )?;
+    crate::outln!(
         "head: seq {} hash {}; last sealed batch ends at seq {}",
-        r.last_seq, r.head, r.last_sealed
-    );
+        r.last_seq,
+        r.head,
+        r.last_sealed
+    )?;
     match (&r.founding_key, pinned) {
-        (Some(k), true) => println!("founding key {k} matches the pinned trust root"),
-        (Some(k), false) => println!(
+        (Some(k), true) => crate::outln!("founding key {k} matches the pinned trust root")?,
+        (Some(k), false) => crate::outln!(
             "WARNING: no trust root pinned; founding key {k} was accepted as found (pass --trust to pin it)"
-        ),
+        )?,
         (None, _) => {}
     }
     if r.ok() {
-        println!("ok: every hash, link, seal, signature and key checks out");
+        crate::outln!("ok: every hash, link, seal, signature and key checks out")?;
     }
+    Ok(())
 }
