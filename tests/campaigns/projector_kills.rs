@@ -1,14 +1,15 @@
 //! Projector kills: the projector (`dossier serve` on SQLite, `dossier projector` on a real
-//! `nats-server`) and `dossier views rebuild` are killed with SIGKILL at random instants — in
-//! the first milliseconds of the process, while the store is being created (no `views.db`
-//! yet), during a catch-up, while following live publishes, during a rebuild and inside a
-//! rebuild's swap with a projector running beside it — and restarted, with bundles published
+//! `nats-server`), a reader catching the views up itself (`dossier beliefs`) and `dossier views
+//! rebuild` are killed with SIGKILL at random instants — in the first milliseconds of the
+//! process, while the store is being created (no `views.db` yet), during a catch-up, while
+//! following live publishes, during a rebuild and inside a rebuild's swap with a projector
+//! running beside it — and restarted, with bundles published
 //! between some kills. Every restart must recover by itself, and the store the runs leave must
 //! answer exactly as a store rebuilt cleanly from the same ledger.
 //!
 //! What the tally counts (`N runs, X lost, Y duplicated, Z undetected`):
 //!
-//! * **runs**: SIGKILLs sent to a projector or a rebuild.
+//! * **runs**: SIGKILLs sent to a projector, a reader or a rebuild.
 //! * **lost**: a restart that did not recover without a manual step — a projector that exited
 //!   by itself (a store refused, an error), did not reach the ledger's head in time, or a
 //!   store that `views status` cannot read; a checkpoint that moved back (committed pages
@@ -50,6 +51,9 @@ enum Phase {
     /// Following live: a bundle is published to the running projector, which is killed
     /// 0–300 ms later.
     Live,
+    /// A reader (`dossier beliefs`) catching an unserved store up itself, at a random instant
+    /// of that catch-up (from no store if the store is near the head).
+    Reader,
     /// `views rebuild` at a random instant of its run.
     Rebuild,
     /// `views rebuild` inside its swap, holding the old store's lock before or after the
@@ -65,6 +69,7 @@ const SQLITE_PHASES: &[(Phase, usize)] = &[
     (Phase::AtSpawn, 2),
     (Phase::CatchUp, 4),
     (Phase::Live, 2),
+    (Phase::Reader, 1),
     (Phase::Rebuild, 1),
     (Phase::RebuildSwap, 2),
 ];
@@ -73,6 +78,7 @@ const JETSTREAM_PHASES: &[(Phase, usize)] = &[
     (Phase::AtSpawn, 1),
     (Phase::CatchUp, 2),
     (Phase::Live, 1),
+    (Phase::Reader, 1),
     (Phase::RebuildSwap, 1),
 ];
 
@@ -119,27 +125,28 @@ impl Campaign {
         self.d.run(&["publish", &path]).ok();
     }
 
-    /// After a kill: how the process ended (a projector never ends by itself; a rebuild may
-    /// have finished before the kill), and whether the store still reads and its checkpoint
-    /// did not move back.
+    /// After a kill: how the process ended (a projector never ends by itself; a rebuild or a
+    /// reader, `may_finish`, may have finished before the kill), and whether the store still
+    /// reads and its checkpoint did not move back.
     fn after_kill(
         &mut self,
         what: &str,
         ended: Option<std::process::ExitStatus>,
         p: &mut Running,
-        rebuild: bool,
+        may_finish: bool,
     ) {
         self.tally.runs += 1;
-        match ended {
-            None => {}
-            Some(status) if status.success() && rebuild => {
-                self.tally.note(format!("{what}: finished before the kill"));
+        let how = match ended {
+            None => "killed",
+            Some(status) if status.success() && may_finish => "finished before the kill",
+            Some(status) => {
+                self.tally.lost(format!(
+                    "{what}: ended by itself ({status}) instead of running: {}",
+                    p.tail()
+                ));
+                "ended by itself"
             }
-            Some(status) => self.tally.lost(format!(
-                "{what}: ended by itself ({status}) instead of running: {}",
-                p.tail()
-            )),
-        }
+        };
         match self.status() {
             Ok(s) => {
                 let seq = s["seq"].as_u64().unwrap_or(0);
@@ -151,7 +158,7 @@ impl Campaign {
                 }
                 self.checkpoint = seq;
                 self.tally.note(format!(
-                    "{what}: killed; store at seq {seq} of {}",
+                    "{what}: {how}; store at seq {seq} of {}",
                     s["head"]
                 ));
             }
@@ -159,6 +166,25 @@ impl Campaign {
                 .tally
                 .lost(format!("{what}: views status fails after the kill: {e}")),
         }
+    }
+
+    /// The store's lag behind the head; if it is less than `records`, the store is removed
+    /// first (a catch-up from nothing, as a new deployment would make), and the lag is the
+    /// whole ledger.
+    fn lag_of_at_least(&mut self, records: u64) -> u64 {
+        let lag = self
+            .status()
+            .ok()
+            .and_then(|s| s["lag"].as_u64())
+            .unwrap_or(0);
+        if lag >= records {
+            return lag;
+        }
+        self.remove_store();
+        self.status()
+            .ok()
+            .and_then(|s| s["head"].as_u64())
+            .unwrap_or(0)
     }
 
     fn remove_store(&mut self) {
@@ -253,20 +279,7 @@ impl Campaign {
                 );
             }
             Phase::CatchUp => {
-                let mut lag = self
-                    .status()
-                    .ok()
-                    .and_then(|s| s["lag"].as_u64())
-                    .unwrap_or(0);
-                if lag < 1_000 {
-                    // Nothing much to catch up: start from no store, as a new deployment would.
-                    self.remove_store();
-                    lag = self
-                        .status()
-                        .ok()
-                        .and_then(|s| s["head"].as_u64())
-                        .unwrap_or(0);
-                }
+                let lag = self.lag_of_at_least(1_000);
                 let expected = self.per_record * u32::try_from(lag).unwrap_or(u32::MAX);
                 let mut p = self.d.spawn(&[service]);
                 let Some(_) =
@@ -312,6 +325,22 @@ impl Campaign {
                     ended,
                     &mut p,
                     false,
+                );
+            }
+            Phase::Reader => {
+                let lag = self.lag_of_at_least(1_000);
+                let expected = self.per_record * u32::try_from(lag).unwrap_or(u32::MAX);
+                let delay = self.rng.between(Duration::ZERO, expected.mul_f64(1.1));
+                let mut p = self.d.spawn(&["beliefs", "--json"]);
+                sleep_until(p.started + delay);
+                let ended = p.kill();
+                self.after_kill(
+                    &format!(
+                        "{what}: beliefs {delay:?} after start, catching up {lag} records itself"
+                    ),
+                    ended,
+                    &mut p,
+                    true,
                 );
             }
             Phase::Rebuild => {
