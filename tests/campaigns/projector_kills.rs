@@ -330,7 +330,9 @@ impl Campaign {
             Phase::Reader => {
                 let lag = self.lag_of_at_least(1_000);
                 let expected = self.per_record * u32::try_from(lag).unwrap_or(u32::MAX);
-                let delay = self.rng.between(Duration::ZERO, expected.mul_f64(1.1));
+                // Measured from the start of the process (a reader prints no progress), within
+                // the catch-up expected.
+                let delay = self.rng.between(Duration::ZERO, expected.mul_f64(0.9));
                 let mut p = self.d.spawn(&["beliefs", "--json"]);
                 sleep_until(p.started + delay);
                 let ended = p.kill();
