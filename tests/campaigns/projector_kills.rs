@@ -3,9 +3,9 @@
 //! rebuild` are killed with SIGKILL at random instants — in the first milliseconds of the
 //! process, while the store is being created (no `views.db` yet), during a catch-up, while
 //! following live publishes, during a rebuild and inside a rebuild's swap with a projector
-//! running beside it — and restarted, with bundles published
-//! between some kills. Every restart must recover by itself, and the store the runs leave must
-//! answer exactly as a store rebuilt cleanly from the same ledger.
+//! running beside it — and restarted, with bundles published between some kills. Every restart
+//! must recover by itself, and the store the runs leave must answer exactly as a store rebuilt
+//! cleanly from the same ledger.
 //!
 //! What the tally counts (`N runs, X lost, Y duplicated, Z undetected`):
 //!
