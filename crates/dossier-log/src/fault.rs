@@ -1,11 +1,14 @@
 //! Fault-injection points for crash tests.
 //!
-//! When the environment variable `DOSSIER_FAULT_PAUSE` names a point (`before-commit` or
-//! `after-commit`), the process prints `dossier: paused at <point>` to standard error and
-//! sleeps for an hour when it reaches that point, so a test can kill it there with SIGKILL.
-//! `<point>@<n>` pauses at the point's *n*th passage instead of its first (`before-commit@3`:
-//! before the third batch commits). Unset (always, outside tests), the check costs one
-//! environment lookup per append.
+//! When the environment variable `DOSSIER_FAULT_PAUSE` names a point, the process prints
+//! `dossier: paused at <point>` to standard error and sleeps for an hour when it reaches that
+//! point, so a test can kill it there with SIGKILL. The points: `before-commit` and
+//! `after-commit` (an append, on either backend); `views-create` (inside the transaction that
+//! creates a view store's tables and names it, before its commit); `rebuild-swap` and
+//! `rebuild-swapped` (a views rebuild holding the old store's write lock, before and after
+//! renaming the new store over it). `<point>@<n>` pauses at the point's *n*th passage instead
+//! of its first (`before-commit@3`: before the third batch commits). Unset (always, outside
+//! tests), the check costs one environment lookup per passage.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

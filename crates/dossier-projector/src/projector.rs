@@ -1059,10 +1059,12 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
     } else {
         None
     };
+    dossier_log::fault::point("rebuild-swap");
     std::fs::rename(&aside, store).map_err(|source| Error::Io {
         path: store.to_owned(),
         source,
     })?;
+    dossier_log::fault::point("rebuild-swapped");
     if let Some(conn) = old {
         conn.execute_batch("ROLLBACK")?;
     }

@@ -137,6 +137,7 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
             [LAYOUT, POLICY_VERSION],
         )?;
+        dossier_log::fault::point("views-create");
         Ok(())
     });
     match created {
@@ -220,6 +221,18 @@ pub(crate) fn digest_seq(conn: &Connection) -> Result<u64, Error> {
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// Whether the store's tables exist. A process killed while it created the store leaves a
+/// file without them (the transaction creating them is rolled back); until a projector
+/// creates them, readers take such a store as one with nothing applied.
+fn created(conn: &Connection) -> Result<bool, Error> {
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(tables > 0)
+}
+
 pub(crate) fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, Error> {
     Ok(conn
         .query_row("SELECT seq, hash FROM checkpoint WHERE id = 1", [], |r| {
@@ -279,7 +292,11 @@ impl ViewStore {
     /// # Errors
     /// If the store cannot be read.
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
-        read_checkpoint(&self.conn()?)
+        let conn = self.conn()?;
+        if !created(&conn)? {
+            return Ok(None);
+        }
+        read_checkpoint(&conn)
     }
 
     /// The checkpoint, if this store fits this version (layout and policy) and its digest was
@@ -307,6 +324,9 @@ impl ViewStore {
     /// If the store cannot be read.
     pub fn digest(&self) -> Result<Option<String>, Error> {
         let conn = self.conn()?;
+        if !created(&conn)? {
+            return Ok(None);
+        }
         let tx = conn.unchecked_transaction()?;
         digest_in(&tx)
     }

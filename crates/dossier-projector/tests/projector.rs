@@ -1152,6 +1152,25 @@ async fn a_store_whose_creation_was_cut_short_is_taken_as_new() {
     assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
+/// A store file whose creation was interrupted (a projector killed in its first milliseconds)
+/// reads as a store with nothing applied, not as an error, until a projector creates it.
+#[tokio::test]
+async fn a_store_whose_creation_was_interrupted_reads_as_empty() {
+    let f = Fixture::examples().await;
+    let store = f.dir.path().join("views-killed.db");
+    let conn = rusqlite_conn(&store);
+    conn.execute_batch("PRAGMA journal_mode = DELETE; BEGIN IMMEDIATE; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        .unwrap();
+    drop(conn);
+    let views = ViewStore::open(&store).unwrap();
+    assert_eq!(views.checkpoint().unwrap(), None);
+    assert_eq!(views.digest().unwrap(), None);
+    let s = status(&f.log, &store).await.unwrap();
+    assert_eq!(s.applied, 0);
+    catch_up(&f.log, &store).await.unwrap();
+    assert_digest_of_a_clean_fold(&f.log, &store).await;
+}
+
 /// An analyst's judgment recorded in a bundle of its own: its first event changes a line.
 fn assessment_bundle(id: &str, question: &str, boolean: bool) -> Vec<u8> {
     serde_json::to_vec(&json!({

@@ -1,0 +1,10 @@
+//! Fault campaigns: the `dossier` binary driven as an outside tester would, with faults
+//! injected at random instants (seeded; the seed is printed). Each campaign prints
+//! `N runs, X lost, Y duplicated, Z undetected` and fails on any non-zero count. The test
+//! command runs them bounded; `CAMPAIGN_SCALE` multiplies their counts (see README.md here).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod projector_kills;
