@@ -1,13 +1,13 @@
-//! `dossier beliefs`, `why`, `history` (with `--as-of` and `--json`) on the examples, and the
-//! projector (`dossier serve`, `dossier projector`) killed at random points and restarted.
+//! `dossier beliefs`, `why`, `history` (with `--as-of` and `--json`) on the examples, and
+//! `dossier serve` following a ledger live. Projector kills are a campaign
+//! (`tests/campaigns/projector_kills.rs`).
 
-use std::os::unix::process::ExitStatusExt as _;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Ledger, command, gen_bundle, random_u64, stderr_lines, wait_for_line};
+use crate::support::{Ledger, stderr_lines, wait_for_line};
 
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
@@ -199,23 +199,6 @@ fn belief_commands_need_a_ledger() {
     assert!(out.stderr.contains("--nats"), "{}", out.stderr);
 }
 
-/// A ledger with `bundles` generated bundles (20 records each) published after init.
-fn larger_ledger(bundles: usize) -> Ledger {
-    let l = Ledger::init();
-    let files: Vec<String> = (0..bundles)
-        .map(|i| {
-            l.write_json(
-                &format!("k{i}.json"),
-                &gen_bundle(&format!("k{i}"), 4, 12).json,
-            )
-        })
-        .collect();
-    let mut args = vec!["publish"];
-    args.extend(files.iter().map(String::as_str));
-    l.run(&args).ok();
-    l
-}
-
 fn terminate(child: &mut Child) {
     let pid = child.id().to_string();
     let status = std::process::Command::new("kill")
@@ -223,132 +206,6 @@ fn terminate(child: &mut Child) {
         .status()
         .expect("kill runs");
     assert!(status.success());
-}
-
-/// Starts the projector, kills it with SIGKILL at random points during the catch-up, restarts
-/// it each time, then lets it catch up and stops it with SIGTERM. Returns the digest it
-/// reported and how many kills landed before the head.
-fn kill_and_restart(
-    start: &dyn Fn() -> Child,
-    status: &dyn Fn() -> Value,
-    kills: usize,
-) -> (String, usize) {
-    let mut mid_way = 0;
-    let mut last_seq = 0;
-    for _ in 0..kills {
-        let mut child = start();
-        let lines = stderr_lines(&mut child);
-        wait_for_line(&lines, "projector: resumed", Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(random_u64() % 400));
-        child.kill().expect("SIGKILL");
-        let exit = child.wait().expect("wait");
-        assert!(exit.signal() == Some(9) || exit.success(), "{exit:?}");
-        let s = status();
-        let seq = s["seq"].as_u64().unwrap();
-        assert!(
-            seq >= last_seq,
-            "the checkpoint went back from {last_seq} to {seq}"
-        );
-        last_seq = seq;
-        if s["lag"].as_u64().unwrap() > 0 {
-            mid_way += 1;
-        }
-    }
-    let mut child = start();
-    let lines = stderr_lines(&mut child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let digest = loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the projector catches up");
-        if let Some(rest) = line.split("caught up at seq ").nth(1) {
-            break rest
-                .split("digest ")
-                .nth(1)
-                .expect("a digest")
-                .trim()
-                .to_owned();
-        }
-    };
-    terminate(&mut child);
-    let exit = child.wait().expect("wait");
-    assert!(
-        exit.success(),
-        "SIGTERM stops the projector cleanly: {exit:?}"
-    );
-    (digest, mid_way)
-}
-
-#[test]
-fn serve_killed_during_catch_up_ends_with_the_digest_of_a_clean_rebuild() {
-    let l = larger_ledger(120);
-    let head = l.head().seq;
-    assert!(head > 2000, "{head}");
-    let start = || {
-        l.command()
-            .args(["serve", "--page", "16"])
-            .spawn()
-            .expect("dossier serve starts")
-    };
-    let status = || l.run(&["views", "status", "--json"]).ok().json();
-    let (digest, mid_way) = kill_and_restart(&start, &status, 5);
-    assert!(mid_way > 0, "no kill landed during the catch-up");
-    let s = status();
-    assert_eq!(
-        (s["seq"].as_u64(), s["lag"].as_u64()),
-        (Some(head), Some(0))
-    );
-    assert_eq!(s["digest"], digest.as_str());
-    // A clean rebuild from sequence 1 gives the same digest.
-    let rebuilt = l.run(&["views", "rebuild", "--json"]).ok().json();
-    assert_eq!(rebuilt["digest"], digest.as_str());
-    assert_eq!(rebuilt["seq"].as_u64(), Some(head));
-    assert_eq!(
-        l.run(&["beliefs", "--json"]).ok().json()["digest"],
-        digest.as_str()
-    );
-}
-
-#[test]
-fn the_projector_service_on_jetstream_survives_kills_too() {
-    let server = dossier_testkit::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let nats = |args: &[&str]| {
-        let mut cmd = command(dir.path());
-        cmd.args(["--nats", url.as_str(), "--ledger", "views"])
-            .args(args);
-        cmd
-    };
-    let run = |args: &[&str]| {
-        crate::support::Out::from_output(nats(args).output().expect("dossier runs"))
-    };
-    run(&["init"]).ok();
-    let files: Vec<String> = (0..40)
-        .map(|i| {
-            let path = dir.path().join(format!("j{i}.json"));
-            std::fs::write(&path, gen_bundle(&format!("j{i}"), 4, 12).bytes()).expect("write");
-            path.display().to_string()
-        })
-        .collect();
-    let mut publish = vec!["publish"];
-    publish.extend(files.iter().map(String::as_str));
-    run(&publish).ok();
-    let start = || {
-        nats(&["projector", "--page", "8"])
-            .spawn()
-            .expect("dossier projector starts")
-    };
-    let status = || run(&["views", "status", "--json"]).ok().json();
-    let (digest, _) = kill_and_restart(&start, &status, 3);
-    let rebuilt = run(&["views", "rebuild", "--json"]).ok().json();
-    assert_eq!(rebuilt["digest"], digest.as_str());
-    assert_eq!(rebuilt["lag"], 0);
-    // The belief commands answer from the same views on JetStream.
-    assert_eq!(
-        run(&["beliefs", "--json"]).ok().json()["digest"],
-        digest.as_str()
-    );
 }
 
 #[test]
