@@ -1,7 +1,8 @@
 //! The belief views the engine produces.
 //!
 //! Every type here serializes deterministically: struct fields in declaration order, sets as
-//! sorted `Vec`s, never a `HashMap`. The canonical JSON of [`Belief`]s is what
+//! sorted `Vec`s, never a `HashMap`; and deserializes from that JSON, so that a client of the
+//! HTTP API or a stored view reads back the same typed value. The canonical JSON of [`Belief`]s is what
 //! [`Engine::digest`](crate::Engine::digest) hashes, so changing a field here changes digests and
 //! must come with a new [`POLICY_VERSION`](crate::POLICY_VERSION).
 
@@ -11,10 +12,10 @@ use dossier_model::{
     Admiralty, ClaimValue, Confidence, EntityId, Icd203Band, Independence, Likelihood,
     QuestionKind, Quote, RelationKind, SourceKind, Stance, Timestamp, ValidTime,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where an event sits in the ledger: its sequence number, record hash and recorded time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRef {
     /// Sequence number of the record (1-based, contiguous).
     pub seq: u64,
@@ -25,7 +26,7 @@ pub struct EventRef {
 }
 
 /// One status flag of a belief. A belief carries a *set* of flags (see [`Status`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// There is a value from active claims and no active claim contradicts it.
@@ -69,7 +70,7 @@ impl Flag {
 
 /// The one-word summary of a belief's status, derived from its flags (rule S in
 /// `docs/BELIEFS.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Summary {
     /// The forecast was resolved true.
@@ -146,7 +147,7 @@ impl fmt::Display for Summary {
 }
 
 /// A belief's status: a sorted set of flags and the one-word summary they imply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// The flags, sorted in the order of [`Flag`]'s variants, without duplicates.
     pub flags: Vec<Flag>,
@@ -172,7 +173,7 @@ impl Status {
 }
 
 /// The answer of a belief: one value, or the span of values when active claims disagree.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BeliefValue {
     /// One value: all active claims that give a value agree, or the question is yes/no (where
@@ -200,7 +201,7 @@ pub enum BeliefValue {
 }
 
 /// The question a belief answers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuestionView {
     /// The question's id.
     pub id: EntityId,
@@ -213,7 +214,7 @@ pub struct QuestionView {
 }
 
 /// A source's reliability as assessed at the time of the view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReliabilityView {
     /// The Admiralty grade.
     pub rating: Admiralty,
@@ -229,7 +230,7 @@ pub struct ReliabilityView {
 }
 
 /// A speaker or relaying outlet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceView {
     /// The source's id.
     pub id: EntityId,
@@ -247,7 +248,7 @@ pub struct SourceView {
 }
 
 /// The report a claim appears in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportView {
     /// The report's id.
     pub id: EntityId,
@@ -269,7 +270,7 @@ pub struct ReportView {
 }
 
 /// Information credibility 1–6; 6 ("truth cannot be judged") is unknown, never worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredibilityView {
     /// The grade, 1 (confirmed) to 6 (cannot be judged).
     pub grade: u8,
@@ -278,7 +279,7 @@ pub struct CredibilityView {
 }
 
 /// A relation touching a claim.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelationView {
     /// The kind of relation.
     pub kind: RelationKind,
@@ -297,7 +298,7 @@ pub struct RelationView {
 }
 
 /// Whether a claim counts in the view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimState {
     /// Neither retracted nor superseded in this view.
@@ -309,7 +310,7 @@ pub enum ClaimState {
 }
 
 /// One claim with its full provenance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimView {
     /// The claim's id.
     pub id: EntityId,
@@ -344,23 +345,23 @@ pub struct ClaimView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<SourceView>,
     /// Claims that supersede this one in this view, sorted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub superseded_by: Vec<EntityId>,
     /// Claims or reports that retract this one, sorted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retracted_by: Vec<EntityId>,
     /// For a resolved forecast claim: the outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<bool>,
     /// Every relation from or to this claim, in sequence order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relations: Vec<RelationView>,
     /// The `claim.recorded` event.
     pub event: EventRef,
 }
 
 /// The analyst assessment that gives the judgment (rule 9).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssessmentView {
     /// The assessment's id.
     pub id: EntityId,
@@ -375,14 +376,14 @@ pub struct AssessmentView {
     /// The analyst's rationale.
     pub rationale: String,
     /// The claims the judgment rests on.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub based_on: Vec<EntityId>,
     /// The `assessment.recorded` event.
     pub event: EventRef,
 }
 
 /// The resolution settling a forecast on the question (rule 10).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolutionView {
     /// The resolved forecast claim.
     pub forecast: EntityId,
@@ -398,7 +399,7 @@ pub struct ResolutionView {
 }
 
 /// Why the belief is what it is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// Active claims that support the value, best-ranked first.
     pub supporting: Vec<ClaimView>,
@@ -420,7 +421,7 @@ pub struct Provenance {
 }
 
 /// The current belief on one question, with full provenance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Belief {
     /// The question.
     pub question: QuestionView,
@@ -464,7 +465,7 @@ impl Belief {
 }
 
 /// A question, by id (its text is in the belief with provenance).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestionRef {
     /// Question id.
     pub id: EntityId,
@@ -472,7 +473,7 @@ pub struct QuestionRef {
 
 /// A question's current judgment without provenance: what `dossier beliefs` lists and what
 /// [`Engine::digest`](crate::Engine::digest) hashes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BeliefLine {
     /// The question.
     pub question: QuestionRef,
@@ -505,7 +506,7 @@ impl BeliefLine {
 }
 
 /// The judgment-bearing parts of a belief; a change in any of them is a [`BeliefChange`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BeliefSummary {
     /// The answer.
     pub value: Option<BeliefValue>,
@@ -541,7 +542,7 @@ impl BeliefSummary {
 }
 
 /// A change of belief on one question and the event that caused it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BeliefChange {
     /// The question whose belief changed.
     pub question: EntityId,

@@ -438,3 +438,24 @@ fn apply_returns_what_history_records_and_views_are_deterministic() {
     let earlier = fold_as_of(&events, as_of("2024-04-02"));
     assert_ne!(earlier.digest(), engine.digest());
 }
+
+/// Every view type reads back from its JSON as the same value: beliefs with provenance, lines
+/// and changes of belief (what the HTTP API's clients and the view store deserialize).
+#[test]
+fn views_read_back_from_their_json() {
+    let engine = fold(&events());
+    for line in engine.lines() {
+        let json = serde_json::to_string(line).unwrap();
+        let back: dossier_beliefs::BeliefLine = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, line);
+        let q = &line.question.id;
+        let b = engine.belief(q, None).unwrap();
+        let back: Belief = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        assert_eq!(back, b);
+        for change in engine.history(q) {
+            let json = serde_json::to_string(&change).unwrap();
+            let back: dossier_beliefs::BeliefChange = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, change);
+        }
+    }
+}
