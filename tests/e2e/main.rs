@@ -19,4 +19,5 @@ mod keys;
 mod permissions;
 mod proofs;
 mod publish;
+mod snapshots;
 mod tamper;

@@ -146,6 +146,19 @@ pub enum Admiralty {
 }
 
 impl Admiralty {
+    /// The grade's letter, `"A"` to `"F"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Admiralty::A => "A",
+            Admiralty::B => "B",
+            Admiralty::C => "C",
+            Admiralty::D => "D",
+            Admiralty::E => "E",
+            Admiralty::F => "F",
+        }
+    }
+
     /// Whether this is `F`, "cannot be judged".
     #[must_use]
     pub const fn is_unknown(self) -> bool {
@@ -674,6 +687,18 @@ pub enum Confidence {
     Moderate,
     /// High confidence.
     High,
+}
+
+impl Confidence {
+    /// The serialized name (`"low"`, `"moderate"`, `"high"`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Moderate => "moderate",
+            Confidence::High => "high",
+        }
+    }
 }
 
 /// An analyst's own judgment on a question.

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::{Belief, LineHash, LineSum, POLICY_VERSION};
+use dossier_beliefs::{
+    Belief, BeliefChange, BeliefLine, BeliefSummary, LineHash, LineSum, POLICY_VERSION,
+};
 use dossier_model::{EntityId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
-use serde_json::Value;
 
 use crate::Error;
 
@@ -369,7 +370,7 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn beliefs(&self, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+    pub fn beliefs(&self, as_of: Option<&str>) -> Result<Vec<BeliefLine>, Error> {
         Ok(self.beliefs_at_cut(as_of)?.1)
     }
 
@@ -378,7 +379,7 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn beliefs_at_cut(&self, as_of: Option<&str>) -> Result<(Cut, Vec<Value>), Error> {
+    pub fn beliefs_at_cut(&self, as_of: Option<&str>) -> Result<(Cut, Vec<BeliefLine>), Error> {
         let conn = self.conn()?;
         let conn = conn.unchecked_transaction()?;
         let cut = cut_in(&conn, as_of)?;
@@ -408,10 +409,8 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed data.
-    pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Value>, Error> {
-        self.belief_view(question, as_of, None)?
-            .map(|b| serde_json::to_value(&b).map_err(Error::from))
-            .transpose()
+    pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Belief>, Error> {
+        self.belief_view(question, as_of, None)
     }
 
     /// One question's belief with full provenance as of a recorded time (`None`: the
@@ -461,37 +460,36 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn history(&self, question: &str, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+    pub fn history(&self, question: &str, as_of: Option<&str>) -> Result<Vec<BeliefChange>, Error> {
         let conn = self.conn()?;
         let mut st = conn.prepare(
             "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after
              FROM history h JOIN events e ON e.seq = h.seq
              WHERE h.question = ?1 AND (?2 IS NULL OR e.recorded <= ?2) ORDER BY h.seq",
         )?;
+        let Ok(qid) = EntityId::parse(question) else {
+            return Ok(Vec::new());
+        };
         let mut rows = st.query(params![question, as_of])?;
-        let mut changes = Vec::new();
-        let mut before = Value::Null;
+        let mut changes: Vec<BeliefChange> = Vec::new();
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let corrupt = |reason: String| Error::Corrupt {
-                seq: seq as u64,
-                reason,
-            };
-            let hash = stored_hash(seq as u64, row.get_ref(1)?)?;
+            let seq = row.get::<_, i64>(0)? as u64;
+            let corrupt = |reason: String| Error::Corrupt { seq, reason };
+            let hash = stored_hash(seq, row.get_ref(1)?)?;
             let recorded: String = row.get(2)?;
             let recorded = Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?;
-            let after: Value =
+            let after: BeliefSummary =
                 serde_json::from_str(row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?)?;
-            changes.push(serde_json::json!({
-                "question": question,
-                "seq": seq,
-                "hash": hash,
-                "recorded": recorded,
-                "event_type": row.get::<_, String>(3)?,
-                "before": std::mem::replace(&mut before, after.clone()),
-                "after": after,
-                "reason": row.get::<_, String>(4)?,
-            }));
+            changes.push(BeliefChange {
+                question: qid.clone(),
+                seq,
+                hash,
+                recorded,
+                event_type: row.get(3)?,
+                before: changes.last().map(|c| c.after.clone()),
+                after,
+                reason: row.get(4)?,
+            });
         }
         Ok(changes)
     }

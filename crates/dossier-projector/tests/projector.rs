@@ -297,6 +297,11 @@ fn belief_json(engine: &Engine, q: &str) -> Value {
     .unwrap()
 }
 
+/// A typed answer of the store as JSON, to compare with JSON built from the engine's views.
+fn js<T: serde::Serialize>(x: T) -> Value {
+    serde_json::to_value(x).unwrap()
+}
+
 fn quantity(b: &Value) -> f64 {
     b["value"]["value"]["quantity"]["value"]
         .as_f64()
@@ -307,15 +312,10 @@ fn quantity(b: &Value) -> f64 {
 /// question's history, checkpoint and digest.
 fn contents(path: &Path) -> Value {
     let v = ViewStore::open(path).unwrap();
-    let beliefs = v.beliefs(None).unwrap();
-    let histories: Vec<Value> = beliefs
+    let lines = v.beliefs(None).unwrap();
+    let histories: Vec<Value> = lines
         .iter()
-        .map(|b| {
-            Value::Array(
-                v.history(b["question"]["id"].as_str().unwrap(), None)
-                    .unwrap(),
-            )
-        })
+        .map(|b| js(v.history(b.question.id.as_str(), None).unwrap()))
         .collect();
     let mid_march = as_of("2024-03-20");
     let as_of: Vec<Value> = [
@@ -327,19 +327,20 @@ fn contents(path: &Path) -> Value {
         "2099-01-01",
     ]
     .iter()
-    .map(|d| Value::Array(v.beliefs(Some(&as_of(d))).unwrap()))
+    .map(|d| js(v.beliefs(Some(&as_of(d))).unwrap()))
     .collect();
     // Provenance, now and as of a date, is gathered through the stored references.
-    let provenance: Vec<Value> = beliefs
+    let provenance: Vec<Value> = lines
         .iter()
         .map(|b| {
-            let q = b["question"]["id"].as_str().unwrap();
+            let q = b.question.id.as_str();
             json!([
-                v.belief(q, None).unwrap(),
-                v.belief(q, Some(&mid_march)).unwrap()
+                js(v.belief(q, None).unwrap()),
+                js(v.belief(q, Some(&mid_march)).unwrap())
             ])
         })
         .collect();
+    let beliefs = js(&lines);
     let cp = v.checkpoint().unwrap().unwrap();
     json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "provenance": provenance, "checkpoint": [cp.seq, cp.hash], "digest": v.digest().unwrap() })
 }
@@ -470,13 +471,13 @@ async fn one_pass_matches_an_independent_fold() {
         Some(dossier_beliefs::POLICY_VERSION)
     );
     assert_eq!(v.checkpoint().unwrap().unwrap().hash, head.hash.to_hex());
-    let stored = v.beliefs(None).unwrap();
+    let stored = js(v.beliefs(None).unwrap());
     let expected: Vec<Value> = engine
         .lines()
         .iter()
         .map(|b| serde_json::to_value(b).unwrap())
         .collect();
-    assert_eq!(stored, expected);
+    assert_eq!(stored, Value::Array(expected));
     // Every belief with provenance, gathered from the store, equals the engine's.
     assert_same_provenance(&v, &engine, None);
     for b in engine.beliefs() {
@@ -486,7 +487,11 @@ async fn one_pass_matches_an_independent_fold() {
             .iter()
             .map(|c| serde_json::to_value(c).unwrap())
             .collect();
-        assert_eq!(v.history(q, None).unwrap(), h, "history of {q}");
+        assert_eq!(
+            js(v.history(q, None).unwrap()),
+            Value::Array(h),
+            "history of {q}"
+        );
     }
     // The digest computed from the stored rows (as mid-way through a catch-up) is the same.
     rusqlite_conn(&f.store())
@@ -544,35 +549,35 @@ async fn as_of_queries_answer_from_stored_versions() {
     let v = ViewStore::open(&store).unwrap();
 
     // Before the revision: ~6,700; after it: at least 7,000, the February figure superseded.
-    let before = v
+    let before = js(v
         .belief(CONTAINERS, Some(&as_of("2024-03-01")))
         .unwrap()
-        .unwrap();
+        .unwrap());
     assert_eq!(quantity(&before), 6700.0);
     assert_eq!(
         before["value"]["value"]["quantity"]["qualifier"],
         "approximately"
     );
-    let after = v
+    let after = js(v
         .belief(CONTAINERS, Some(&as_of("2024-03-20")))
         .unwrap()
-        .unwrap();
+        .unwrap());
     assert!(quantity(&after) >= 7000.0);
     assert_eq!(
         after["provenance"]["superseded"][0]["id"],
         "claim:rok-mnd/containers-2024-02"
     );
-    let now = v.belief(CONTAINERS, None).unwrap().unwrap();
+    let now = js(v.belief(CONTAINERS, None).unwrap().unwrap());
     assert!(quantity(&now) >= 7000.0);
 
     // Before the denials the transfers question is uncontested; after them, disputed.
-    let transfers = v
+    let transfers = js(v
         .belief(TRANSFERS, Some(&as_of("2024-03-01")))
         .unwrap()
-        .unwrap();
+        .unwrap());
     assert_eq!(transfers["status"]["summary"], "uncontested");
     assert_eq!(
-        v.belief(TRANSFERS, None).unwrap().unwrap()["status"]["summary"],
+        js(v.belief(TRANSFERS, None).unwrap().unwrap())["status"]["summary"],
         "disputed"
     );
 
@@ -594,8 +599,8 @@ async fn as_of_queries_answer_from_stored_versions() {
             .map(|b| serde_json::to_value(b).unwrap())
             .collect();
         assert_eq!(
-            v.beliefs(Some(&cut)).unwrap(),
-            expected,
+            js(v.beliefs(Some(&cut)).unwrap()),
+            Value::Array(expected),
             "as of bundle {}",
             i + 1
         );
@@ -620,8 +625,8 @@ fn assert_same_provenance(v: &ViewStore, engine: &Engine, cut: Option<&str>) {
         .map(|l| l.question.id.as_str().to_owned())
         .collect();
     for q in &posed {
-        let stored = v.belief(q, cut).unwrap();
-        assert_eq!(stored, Some(belief_json(engine, q)), "{q} as of {cut:?}");
+        let stored = js(v.belief(q, cut).unwrap());
+        assert_eq!(stored, belief_json(engine, q), "{q} as of {cut:?}");
     }
     for q in [CONTAINERS, TRANSFERS] {
         if !posed.iter().any(|p| p == q) {
@@ -756,7 +761,7 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
                     d == old_d || d == new_d,
                     "a reader saw a half-built store: digest {d}"
                 );
-                let b = Value::Array(v.beliefs(None).unwrap());
+                let b = js(v.beliefs(None).unwrap());
                 assert!(b == old_b || b == new_b, "a reader saw half-built beliefs");
                 reads += 1;
             }
@@ -1221,7 +1226,11 @@ async fn a_catch_up_over_several_times_leaks_no_later_event_into_a_version() {
             .iter()
             .map(|b| serde_json::to_value(b).unwrap())
             .collect();
-        assert_eq!(v.beliefs(Some(&cut)).unwrap(), expected, "as of {at}");
+        assert_eq!(
+            js(v.beliefs(Some(&cut)).unwrap()),
+            Value::Array(expected),
+            "as of {at}"
+        );
     }
 }
 
@@ -1307,7 +1316,12 @@ fn answers_as_of(v: &ViewStore, as_of: Option<&str>, questions: &[String]) -> Va
     let (cut, lines) = v.beliefs_at_cut(as_of).unwrap();
     let per_question: Vec<Value> = questions
         .iter()
-        .map(|q| json!([v.belief(q, as_of).unwrap(), v.history(q, as_of).unwrap()]))
+        .map(|q| {
+            json!([
+                js(v.belief(q, as_of).unwrap()),
+                js(v.history(q, as_of).unwrap())
+            ])
+        })
         .collect();
     json!({ "cut": cut, "lines": lines, "questions": per_question })
 }

@@ -9,6 +9,7 @@ mod init;
 mod keys;
 mod log;
 mod proofs;
+mod render;
 mod serve;
 mod verify;
 

@@ -1,0 +1,361 @@
+//! Text rendering of the belief views for a terminal: `beliefs` lines, the `why` provenance
+//! tree and `history`. Works on the typed views (`dossier_beliefs`); `--json` prints the same
+//! types as they serialize.
+
+use dossier_beliefs::{
+    Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView, EventRef, Flag,
+    SourceView, Status, Summary,
+};
+use dossier_model::{ClaimValue, Confidence, Icd203Band, Qualifier, Timestamp, ValidTime};
+use dossier_projector::{Cut, Progress};
+
+/// A number without a needless `.0`, with thousands separators.
+fn number(f: f64) -> String {
+    if f.fract() != 0.0 || !f.is_finite() {
+        return format!("{f}");
+    }
+    let digits = format!("{}", f.abs() as u64);
+    let mut s = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    if f < 0.0 { format!("-{s}") } else { s }
+}
+
+fn unit(u: Option<&String>) -> String {
+    u.map(|u| format!(" {u}")).unwrap_or_default()
+}
+
+/// A claim value in words: `yes`, `~6,700 containers`, `3,000–11,000`, `rail`.
+pub fn claim_value(v: &ClaimValue) -> String {
+    match v {
+        ClaimValue::Boolean(b) => if *b { "yes" } else { "no" }.to_owned(),
+        ClaimValue::Quantity {
+            value,
+            qualifier,
+            unit: u,
+        } => {
+            let prefix = match qualifier {
+                Qualifier::Approximately => "~",
+                Qualifier::AtLeast => "≥",
+                Qualifier::AtMost => "≤",
+                Qualifier::Exact => "",
+            };
+            format!("{prefix}{}{}", number(*value), unit(u.as_ref()))
+        }
+        ClaimValue::Range { low, high, unit: u } => {
+            format!("{}–{}{}", number(*low), number(*high), unit(u.as_ref()))
+        }
+        ClaimValue::Category(c) => c.clone(),
+    }
+}
+
+/// A belief's answer in words (`—` for none).
+pub fn belief_value(v: Option<&BeliefValue>) -> String {
+    match v {
+        None => "—".to_owned(),
+        Some(BeliefValue::Single { value }) => claim_value(value),
+        Some(BeliefValue::Range { low, high, unit: u }) => {
+            format!("{}–{}{}", number(*low), number(*high), unit(u.as_ref()))
+        }
+        Some(BeliefValue::Alternatives { values }) => values
+            .iter()
+            .map(claim_value)
+            .collect::<Vec<_>>()
+            .join(" | "),
+    }
+}
+
+/// The summary, then the other flags: `disputed [corroborated]`.
+fn status_words(summary: Summary, flags: &[Flag]) -> String {
+    let others: Vec<&str> = flags
+        .iter()
+        .map(|f| f.as_str())
+        .filter(|f| *f != summary.as_str())
+        .collect();
+    if others.is_empty() {
+        summary.as_str().to_owned()
+    } else {
+        format!("{} [{}]", summary.as_str(), others.join(", "))
+    }
+}
+
+fn status(s: &Status) -> String {
+    status_words(s.summary, &s.flags)
+}
+
+/// An analyst's judgment: `likely, moderate confidence`, or `no assessment`.
+fn judgment(likelihood: Option<Icd203Band>, confidence: Option<Confidence>) -> String {
+    let l = likelihood.map(|l| l.as_str().replace('_', " "));
+    match (l, confidence) {
+        (Some(l), Some(c)) => format!("{l}, {} confidence", c.as_str()),
+        (None, Some(c)) => format!("{} confidence", c.as_str()),
+        (Some(l), None) => l,
+        (None, None) => "no assessment".to_owned(),
+    }
+}
+
+/// A recorded time to the millisecond: `2024-03-19T18:00:00.000Z`.
+pub fn when(t: Timestamp) -> String {
+    let fixed = dossier_chain::format_recorded(t.to_offset_datetime());
+    format!("{}Z", &fixed[..fixed.len().min(23)])
+}
+
+/// An as-of time as given (the fixed-width recorded form), to the millisecond.
+pub fn when_text(t: &str) -> String {
+    if t.len() >= 23 {
+        format!("{}Z", &t[..23])
+    } else {
+        t.to_owned()
+    }
+}
+
+/// The header line: now or as of a time, the cut, how far the views stand behind.
+pub fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
+    // Views a running projector had not brought to the head in time say how far behind they are.
+    let views = match progress.lag() {
+        0 => format!("views at seq {}", progress.applied),
+        lag => format!(
+            "views at seq {}, {lag} record(s) behind the ledger's head",
+            progress.applied
+        ),
+    };
+    let digest = &cut.digest[..cut.digest.len().min(12)];
+    match as_of {
+        Some(t) => format!(
+            "as of {} (seq {}, digest {digest}…; {views})",
+            when_text(t),
+            cut.seq
+        ),
+        None => format!("current ({views}, digest {digest}…)"),
+    }
+}
+
+/// One row per question, columns as wide as their widest cell (widths count characters: "≥"
+/// and "—" are one).
+pub fn lines_table(rows: &[[String; 5]]) -> String {
+    let mut widths = [0; 5];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for [question, value, status, judgment, sources] in rows {
+        let [wq, wv, ws, wj, _] = widths;
+        text.push_str(&format!(
+            "{question:<wq$}  {value:<wv$}  {status:<ws$}  {judgment:<wj$}  {sources}\n"
+        ));
+    }
+    text
+}
+
+fn sources(n: usize) -> String {
+    format!("{n} source{}", if n == 1 { "" } else { "s" })
+}
+
+/// A `beliefs` row of a stored line.
+pub fn line_row(b: &BeliefLine) -> [String; 5] {
+    [
+        b.question.id.as_str().to_owned(),
+        belief_value(b.value.as_ref()),
+        status(&b.status),
+        judgment(b.likelihood, b.confidence),
+        sources(b.sources),
+    ]
+}
+
+/// A `beliefs --at` row of a belief folded at a valid time.
+pub fn belief_row(b: &Belief) -> [String; 5] {
+    [
+        b.question.id.as_str().to_owned(),
+        belief_value(b.value.as_ref()),
+        status(&b.status),
+        judgment(b.likelihood, b.confidence),
+        sources(b.sources),
+    ]
+}
+
+fn event_ref(e: &EventRef) -> String {
+    format!("seq {} hash {}…", e.seq, &e.hash[..e.hash.len().min(12)])
+}
+
+fn source_line(s: &SourceView) -> String {
+    let name = s
+        .name
+        .as_ref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let rel = match &s.reliability {
+        None => "reliability unknown (never assessed)".to_owned(),
+        Some(r) => format!(
+            "reliability {}{}",
+            r.rating.as_str(),
+            if r.known { "" } else { " (cannot be judged)" }
+        ),
+    };
+    format!("{}{name}, {rel}", s.id)
+}
+
+fn valid_time(v: &ValidTime) -> String {
+    match (&v.from, &v.until) {
+        (Some(f), Some(u)) => format!("{f} … {u}"),
+        (Some(f), None) => format!("from {f}"),
+        (None, Some(u)) => format!("until {u}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn claim_tree(text: &mut String, c: &ClaimView, lead: &str) {
+    let value = c
+        .value
+        .as_ref()
+        .map(|v| format!(" {}", claim_value(v)))
+        .unwrap_or_default();
+    let vt = c
+        .valid_time
+        .as_ref()
+        .map(valid_time)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(", valid {s}"))
+        .unwrap_or_default();
+    text.push_str(&format!(
+        "{lead}{} — {}{value}{vt}, credibility {}\n",
+        c.id,
+        c.stance.as_str(),
+        c.credibility.grade,
+    ));
+    let sub = " ".repeat(lead.chars().count());
+    text.push_str(&format!("{sub}speaker: {}\n", source_line(&c.speaker)));
+    if let Some(via) = &c.via {
+        text.push_str(&format!("{sub}via:     {}\n", source_line(via)));
+    }
+    text.push_str(&format!("{sub}quote:   “{}”\n", c.quote.text));
+    if let Some(r) = &c.report {
+        let or_unknown = |s: Option<String>| s.unwrap_or_else(|| "?".to_owned());
+        text.push_str(&format!(
+            "{sub}report:  {} “{}” — {}, published {}{}\n",
+            r.id,
+            or_unknown(r.title.clone()),
+            or_unknown(r.publisher.clone()),
+            or_unknown(r.published.map(|p| p.to_string())),
+            r.event
+                .as_ref()
+                .map(|e| format!(" ({})", event_ref(e)))
+                .unwrap_or_default(),
+        ));
+    }
+    let by: Vec<&str> = c
+        .superseded_by
+        .iter()
+        .chain(&c.retracted_by)
+        .map(|id| id.as_str())
+        .collect();
+    if !by.is_empty() {
+        let what = if c.state == ClaimState::Retracted {
+            "retracted by"
+        } else {
+            "superseded by"
+        };
+        text.push_str(&format!("{sub}{what} {}\n", by.join(", ")));
+    }
+    for r in &c.relations {
+        text.push_str(&format!(
+            "{sub}relation: {} {} {} ({})\n",
+            r.from,
+            r.kind,
+            r.to,
+            event_ref(&r.event),
+        ));
+    }
+    text.push_str(&format!(
+        "{sub}event:   {} ({})\n",
+        event_ref(&c.event),
+        when(c.event.recorded)
+    ));
+}
+
+/// The provenance tree of a belief.
+pub fn why_text(b: &Belief, header: &str) -> String {
+    let mut t = String::new();
+    t.push_str(&format!("{} — {}\n", b.question.id, b.question.text));
+    t.push_str(&format!("  {header}\n"));
+    t.push_str(&format!("  belief:   {}\n", belief_value(b.value.as_ref())));
+    if b.evidence_value != b.value {
+        t.push_str(&format!(
+            "  evidence: {}\n",
+            belief_value(b.evidence_value.as_ref())
+        ));
+    }
+    t.push_str(&format!("  status:   {}\n", status(&b.status)));
+    t.push_str(&format!(
+        "  judgment: {}\n",
+        judgment(b.likelihood, b.confidence)
+    ));
+    t.push_str(&format!("  sources:  {} independent\n", b.sources));
+    if let Some(best) = &b.best_claim {
+        t.push_str(&format!("  best claim: {best}\n"));
+    }
+    let p = &b.provenance;
+    let sections = [
+        ("supporting", &p.supporting),
+        ("contradicting", &p.contradicting),
+        ("other", &p.other),
+        ("superseded", &p.superseded),
+        ("retracted", &p.retracted),
+    ];
+    for (name, list) in sections {
+        if list.is_empty() {
+            continue;
+        }
+        t.push_str(&format!("  {name} ({})\n", list.len()));
+        for c in list {
+            claim_tree(&mut t, c, "    • ");
+        }
+    }
+    if let Some(a) = &p.assessment {
+        t.push_str(&format!(
+            "  assessment {} — {}{}: {} ({})\n",
+            a.id,
+            a.value
+                .as_ref()
+                .map(|v| format!("{} ", claim_value(v)))
+                .unwrap_or_default(),
+            judgment(a.likelihood, Some(a.confidence)),
+            a.rationale,
+            event_ref(&a.event),
+        ));
+    }
+    if let Some(r) = &p.resolution {
+        t.push_str(&format!(
+            "  resolution: forecast {} resolved {} by {} ({})\n",
+            r.forecast,
+            r.outcome,
+            r.by,
+            event_ref(&r.event),
+        ));
+    }
+    t.push_str(&format!("  policy {}\n", b.policy));
+    t
+}
+
+/// Each change of belief with the event that caused it.
+pub fn history_text(changes: &[BeliefChange]) -> String {
+    let mut t = String::new();
+    for c in changes {
+        let after = &c.after;
+        t.push_str(&format!(
+            "{}  seq {:>6}  {}\n{:38}→ {}, {}\n",
+            when(c.recorded),
+            c.seq,
+            c.reason,
+            "",
+            belief_value(after.value.as_ref()),
+            status_words(after.summary, &after.flags),
+        ));
+    }
+    t
+}
