@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dossier_projector::{Error as ProjectorError, Progress, ViewStore};
-use serde_json::{Value, json};
+use dossier_projector::{Error as ProjectorError, ViewStore};
+use dossier_query::{
+    BeliefList, Freshness, QueryError, QueryErrorKind, Reader, Sources, Staleness,
+};
+use serde_json::json;
 
 use super::render;
 
@@ -29,72 +32,62 @@ pub fn projector_error(e: ProjectorError) -> CliError {
     CliError::new(code, err)
 }
 
-/// Brings the views up to date from the ledger and opens them for reading.
 /// How long a reader waits for a running `dossier serve` (or `dossier projector`) to bring
 /// the views it serves to the head, before answering from them as they stand.
 const SERVED_WAIT: Duration = Duration::from_secs(10);
 
-///
-/// Before anything is answered, the record at the views' checkpoint must still be in the ledger
-/// as the views applied it ([`dossier_projector::check_checkpoint`]), and the auditor, if one
-/// runs on this data directory, must never have raised an alarm. Otherwise nothing is answered
-/// (exit 5), unless `stale_ok`: then the views answer as they stand, with a warning, and are not
-/// brought up to date over a ledger that failed.
-async fn fresh_views(home: &Home, stale_ok: bool) -> CliResult<(ViewStore, Progress)> {
-    let log = home.open_log().await?.for_folding()?;
-    let path = home.views_path();
-    let distrust = match dossier_projector::check_checkpoint(&log, &path).await {
-        Ok(()) => auditor_alarm(home)?,
-        Err(e @ ProjectorError::Rewritten { .. }) => Some(e.to_string()),
-        Err(e) => return Err(projector_error(e)),
-    };
-    let progress = match distrust {
-        None => dossier_projector::refresh(&log, &path, SERVED_WAIT)
-            .await
-            .map_err(projector_error)?,
-        Some(why) if stale_ok => {
-            eprintln!("warning: answering from views that may be stale or unsound: {why}");
-            dossier_projector::status(&log, &path)
-                .await
-                .map_err(projector_error)?
+/// A query failure as the CLI reports it: a ledger that failed a check exits 5; hints say what
+/// to do next.
+fn query_error(e: QueryError) -> CliError {
+    match e.kind() {
+        QueryErrorKind::Integrity => {
+            let hint = matches!(e, QueryError::Distrusted(_)).then_some(
+                "nothing was answered from the views (--stale-ok answers from them as they stand)",
+            );
+            let mut err = anyhow::Error::new(e);
+            if let Some(hint) = hint {
+                err = anyhow::anyhow!("{err}; {hint}");
+            }
+            CliError::new(VERIFY_FAILED, err)
         }
-        Some(why) => {
-            return Err(CliError::new(
-                VERIFY_FAILED,
-                anyhow::anyhow!(
-                    "{why}; nothing was answered from the views (--stale-ok answers from them as they stand)"
-                ),
-            ));
-        }
-    };
-    let views = ViewStore::open(&path).map_err(projector_error)?;
-    Ok((views, progress))
+        QueryErrorKind::NotFound => CliError::new(
+            FAILURE,
+            anyhow::anyhow!("{e}; `dossier beliefs` lists the questions"),
+        ),
+        QueryErrorKind::Mismatch => CliError::new(
+            FAILURE,
+            anyhow::Error::new(e)
+                .context("the stored views do not fit this ledger; run `dossier views rebuild`"),
+        ),
+        QueryErrorKind::Internal => CliError::new(
+            FAILURE,
+            anyhow::Error::new(e).context("reading the belief views"),
+        ),
+    }
 }
 
-/// The auditor's verdict, if an auditor runs on this data directory: why not to trust the
-/// ledger (its latest alarm), or `None`.
-fn auditor_alarm(home: &Home) -> CliResult<Option<String>> {
-    let path = home.auditor_path();
-    if !path.is_file() {
-        return Ok(None);
+/// Opens the views for answering: checked against the ledger and the auditor, and brought up
+/// to date (see `dossier_query::Reader`). With `stale_ok`, views that are not trusted answer
+/// as they stand, after a warning.
+async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
+    let log = home.open_log().await?.for_folding()?;
+    let sources = Sources {
+        views: home.views_path(),
+        auditor: Some(home.auditor_path()),
+        wait: SERVED_WAIT,
+    };
+    let staleness = if stale_ok {
+        Staleness::Accepted
+    } else {
+        Staleness::Refused
+    };
+    let reader = Reader::open(&log, &sources, staleness)
+        .await
+        .map_err(query_error)?;
+    if let Freshness::Distrusted(why) = reader.freshness() {
+        eprintln!("warning: answering from views that may be stale or unsound: {why}");
     }
-    let status = dossier_auditor::status(&path).map_err(|e| {
-        CliError::new(
-            FAILURE,
-            anyhow::Error::new(e).context("reading the auditor's status"),
-        )
-    })?;
-    if status.healthy {
-        return Ok(None);
-    }
-    let latest = status.alarms.first().map_or_else(String::new, |a| {
-        let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
-        format!("; the latest: {}{at}: {}", a.kind, a.detail)
-    });
-    Ok(Some(format!(
-        "the auditor raised {} alarm(s) on this ledger{latest}",
-        status.alarm_count
-    )))
+    Ok(reader)
 }
 
 fn question_id(q: &str) -> String {
@@ -116,7 +109,7 @@ fn out(text: &str) -> CliResult {
     Ok(crate::output::write(text)?)
 }
 
-fn pretty(v: &Value) -> CliResult<String> {
+fn pretty(v: &impl serde::Serialize) -> CliResult<String> {
     Ok(format!(
         "{}\n",
         serde_json::to_string_pretty(v).context("encoding JSON")?
@@ -125,54 +118,20 @@ fn pretty(v: &Value) -> CliResult<String> {
 
 /// `dossier beliefs`.
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
-    let (views, progress) = fresh_views(home, args.stale_ok).await?;
-    let (cut, lines) = views
-        .beliefs_at_cut(args.as_of.as_deref())
-        .map_err(store_err)?;
-    // At a valid time each view is folded from its stored events.
-    let at_valid_time = match args.at {
-        Some(at) => {
-            let mut folded = Vec::with_capacity(lines.len());
-            for line in &lines {
-                let q = line.question.id.as_str();
-                if let Some(b) = views
-                    .belief_view(q, args.as_of.as_deref(), Some(at))
-                    .map_err(store_err)?
-                {
-                    folded.push(b);
-                }
-            }
-            Some(folded)
-        }
-        None => None,
-    };
+    let reader = reader(home, args.stale_ok).await?;
+    let answer = reader
+        .beliefs(args.as_of.as_deref(), args.at)
+        .map_err(query_error)?;
     if args.json {
-        // The digest is of the stored lines at the cut; lines at a valid time are folded
-        // afresh and have none.
-        let digest = args.at.is_none().then_some(&cut.digest);
-        let list = match &at_valid_time {
-            Some(folded) => serde_json::to_value(folded),
-            None => serde_json::to_value(&lines),
-        }
-        .context("encoding the beliefs")?;
-        let doc = json!({
-            "as_of": args.as_of,
-            "valid_at": args.at.map(|t| t.to_string()),
-            "seq": cut.seq,
-            "lag": progress.lag(),
-            "policy": dossier_beliefs_policy(&views)?,
-            "digest": digest,
-            "beliefs": list,
-        });
-        return out(&pretty(&doc)?);
+        return out(&pretty(&answer)?);
     }
-    let rows: Vec<[String; 5]> = match &at_valid_time {
-        Some(folded) => folded.iter().map(render::belief_row).collect(),
-        None => lines.iter().map(render::line_row).collect(),
+    let rows: Vec<[String; 5]> = match &answer.answer.beliefs {
+        BeliefList::Lines(lines) => lines.iter().map(render::line_row).collect(),
+        BeliefList::AtValidTime(folded) => folded.iter().map(render::belief_row).collect(),
     };
     let mut text = format!(
         "{}{} — {} question(s)\n",
-        render::as_of_line(args.as_of.as_deref(), &progress, &cut),
+        render::as_of_line(&answer, reader.progress()),
         args.at
             .map(|t| format!(", valid at {t}"))
             .unwrap_or_default(),
@@ -182,45 +141,18 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     out(&text)
 }
 
-fn dossier_beliefs_policy(views: &ViewStore) -> CliResult<Option<String>> {
-    views.policy().map_err(store_err)
-}
-
-fn not_posed(q: &str, as_of: Option<&str>) -> CliError {
-    CliError::new(
-        FAILURE,
-        match as_of {
-            Some(t) => anyhow::anyhow!(
-                "{q} was not posed as of {}; `dossier beliefs` lists the questions",
-                render::when_text(t)
-            ),
-            None => anyhow::anyhow!(
-                "no question {q} in the ledger; `dossier beliefs` lists the questions"
-            ),
-        },
-    )
-}
-
 /// `dossier why`.
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home, args.stale_ok).await?;
+    let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
-    let Some(b) = views
-        .belief_view(&q, args.as_of.as_deref(), args.at)
-        .map_err(store_err)?
-    else {
-        return Err(not_posed(&q, args.as_of.as_deref()));
-    };
-    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
+    let answer = reader
+        .why(&q, args.as_of.as_deref(), args.at)
+        .map_err(query_error)?;
     if args.json {
-        let mut doc = json!({ "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "belief": b });
-        if let Some(at) = args.at {
-            doc["valid_at"] = json!(at.to_string());
-        }
-        return out(&pretty(&doc)?);
+        return out(&pretty(&answer)?);
     }
-    let header = render::as_of_line(args.as_of.as_deref(), &progress, &cut);
-    let text = render::why_text(&b, &header);
+    let header = render::as_of_line(&answer, reader.progress());
+    let text = render::why_text(&answer.answer.belief, &header);
     match args.at {
         Some(at) => out(&format!("valid at {at}\n{text}")),
         None => out(&text),
@@ -229,30 +161,20 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
 
 /// `dossier history`.
 pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
-    let (views, progress) = fresh_views(home, args.stale_ok).await?;
+    let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
-    if views
-        .belief(&q, args.as_of.as_deref())
-        .map_err(store_err)?
-        .is_none()
-    {
-        return Err(not_posed(&q, args.as_of.as_deref()));
-    }
-    let changes = views
+    let answer = reader
         .history(&q, args.as_of.as_deref())
-        .map_err(store_err)?;
-    let cut = views.cut(args.as_of.as_deref()).map_err(store_err)?;
+        .map_err(query_error)?;
     if args.json {
-        return out(&pretty(
-            &json!({ "question": q, "as_of": args.as_of, "seq": cut.seq, "digest": cut.digest, "lag": progress.lag(), "changes": changes }),
-        )?);
+        return out(&pretty(&answer)?);
     }
     let mut t = format!(
         "{q} — {}, {} change(s)\n",
-        render::as_of_line(args.as_of.as_deref(), &progress, &cut),
-        changes.len()
+        render::as_of_line(&answer, reader.progress()),
+        answer.answer.changes.len()
     );
-    t.push_str(&render::history_text(&changes));
+    t.push_str(&render::history_text(&answer.answer.changes));
     out(&t)
 }
 

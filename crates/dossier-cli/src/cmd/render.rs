@@ -7,7 +7,8 @@ use dossier_beliefs::{
     SourceView, Status, Summary,
 };
 use dossier_model::{ClaimValue, Confidence, Icd203Band, Qualifier, Timestamp, ValidTime};
-use dossier_projector::{Cut, Progress};
+use dossier_projector::Progress;
+use dossier_query::Answer;
 
 /// A number without a needless `.0`, with thousands separators.
 fn number(f: f64) -> String {
@@ -114,7 +115,7 @@ pub fn when_text(t: &str) -> String {
 }
 
 /// The header line: now or as of a time, the cut, how far the views stand behind.
-pub fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String {
+pub fn as_of_line<T>(answer: &Answer<T>, progress: Progress) -> String {
     // Views a running projector had not brought to the head in time say how far behind they are.
     let views = match progress.lag() {
         0 => format!("views at seq {}", progress.applied),
@@ -123,14 +124,15 @@ pub fn as_of_line(as_of: Option<&str>, progress: &Progress, cut: &Cut) -> String
             progress.applied
         ),
     };
-    let digest = &cut.digest[..cut.digest.len().min(12)];
-    match as_of {
-        Some(t) => format!(
-            "as of {} (seq {}, digest {digest}…; {views})",
-            when_text(t),
-            cut.seq
-        ),
-        None => format!("current ({views}, digest {digest}…)"),
+    let digest = answer
+        .digest
+        .as_deref()
+        .map(|d| format!("digest {}…", &d[..d.len().min(12)]));
+    match (&answer.as_of, digest) {
+        (Some(t), Some(d)) => format!("as of {} (seq {}, {d}; {views})", when_text(t), answer.seq),
+        (Some(t), None) => format!("as of {} (seq {}; {views})", when_text(t), answer.seq),
+        (None, Some(d)) => format!("current ({views}, {d})"),
+        (None, None) => format!("current ({views})"),
     }
 }
 

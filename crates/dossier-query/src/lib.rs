@@ -1,0 +1,358 @@
+//! The typed read API of a dossier ledger's belief views, shared by every face that serves
+//! readers (the CLI today; the HTTP service next).
+//!
+//! A [`Reader`] answers from the projector's view store (`dossier_projector::ViewStore`) after
+//! two checks, in this order:
+//!
+//! 1. **Trust.** The ledger must still hold, at the views' checkpoint, the record the views
+//!    applied there ([`dossier_projector::check_checkpoint`], one read), and the auditor that
+//!    runs on the same data directory, if any, must never have raised an alarm. Otherwise the
+//!    reader refuses ([`QueryError::Distrusted`]), unless it was opened with
+//!    [`Staleness::Accepted`]: then it answers from the views as they stand, says why they are
+//!    not trusted ([`Freshness::Distrusted`]), and does not bring them up to date over a
+//!    ledger that failed. Without an auditor, only the checkpoint record is checked.
+//! 2. **Freshness.** The views are brought to the ledger's head
+//!    ([`dossier_projector::refresh`]): caught up by the reader, or, where a projector serves
+//!    them, waited for (up to a bound); an answer says how far behind it is (`lag`).
+//!
+//! Every answer is an [`Answer`]: the typed result with the cut it was given at (the last
+//! record it includes and the digest of the belief lines there), the as-of and valid times
+//! asked, the lag, and the belief policy. Its JSON shape is the one `dossier … --json` prints.
+//!
+//! Errors carry a [`QueryErrorKind`] and no advice for any particular face.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dossier_beliefs::{Belief, BeliefChange, BeliefLine};
+use dossier_log::EventLog;
+use dossier_model::Timestamp;
+use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
+use serde::{Deserialize, Serialize};
+
+/// Whether a reader may answer from views it does not trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Staleness {
+    /// Refuse to answer (the default).
+    Refused,
+    /// Answer from the views as they stand, saying why they are not trusted.
+    Accepted,
+}
+
+/// How the views a reader answers from stand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Checked and brought up to date (or waited for: see `lag`).
+    Fresh,
+    /// Not trusted, answered from anyway ([`Staleness::Accepted`]): why.
+    Distrusted(String),
+}
+
+/// A failed query.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The ledger changed under the views, or the auditor raised an alarm on it: nothing is
+    /// answered from the views.
+    #[error("{0}")]
+    Distrusted(String),
+    /// The question was not posed (by the as-of time), or is unknown.
+    #[error("{}", match as_of {
+        Some(t) => format!("{question} was not posed as of {t}"),
+        None => format!("no question {question} in the ledger"),
+    })]
+    NotPosed {
+        /// The question asked for.
+        question: String,
+        /// The as-of time asked for.
+        as_of: Option<String>,
+    },
+    /// The views could not be brought up to date or read.
+    #[error(transparent)]
+    Views(#[from] ViewsError),
+    /// The auditor's verdict could not be read.
+    #[error("reading the auditor's status: {0}")]
+    Auditor(#[from] dossier_auditor::Error),
+}
+
+/// What kind of failure a [`QueryError`] is, for a face to choose its status or exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryErrorKind {
+    /// The ledger failed a check (changed under the views, an alarm, a broken chain): what was
+    /// stored cannot be relied on.
+    Integrity,
+    /// Nothing by that name (by then).
+    NotFound,
+    /// The views belong to another ledger.
+    Mismatch,
+    /// Anything else: storage, I/O.
+    Internal,
+}
+
+impl QueryError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> QueryErrorKind {
+        match self {
+            QueryError::Distrusted(_) => QueryErrorKind::Integrity,
+            QueryError::NotPosed { .. } => QueryErrorKind::NotFound,
+            QueryError::Views(
+                ViewsError::BrokenChain { .. }
+                | ViewsError::Corrupt { .. }
+                | ViewsError::Rewritten { .. },
+            ) => QueryErrorKind::Integrity,
+            QueryError::Views(ViewsError::Mismatch { .. }) => QueryErrorKind::Mismatch,
+            QueryError::Views(_) | QueryError::Auditor(_) => QueryErrorKind::Internal,
+        }
+    }
+}
+
+/// One answer with where it was cut from the ledger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer<T> {
+    /// The recorded time asked for (fixed-width form), if any.
+    pub as_of: Option<String>,
+    /// The valid (world) time asked for, if any.
+    pub valid_at: Option<Timestamp>,
+    /// The cut: the last record the answer includes.
+    pub seq: u64,
+    /// The digest of the belief lines at the cut (`None` for lines folded at a valid time).
+    pub digest: Option<String>,
+    /// How many records the views stand behind the ledger's head.
+    pub lag: u64,
+    /// The belief policy the views were built with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The answer itself.
+    #[serde(flatten)]
+    pub answer: T,
+}
+
+/// Every question's line (or, at a valid time, its belief folded then).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Beliefs {
+    /// One per question, sorted by question id.
+    pub beliefs: BeliefList,
+}
+
+/// The lines of [`Beliefs`]: stored lines, or beliefs folded at a valid time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BeliefList {
+    /// The stored lines (no valid time asked).
+    Lines(Vec<BeliefLine>),
+    /// Each question's belief at the valid time asked.
+    AtValidTime(Vec<Belief>),
+}
+
+/// One question's belief with its provenance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Why {
+    /// The belief.
+    pub belief: Belief,
+}
+
+/// One question's changes of belief.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The question.
+    pub question: String,
+    /// Its changes, in sequence order.
+    pub changes: Vec<BeliefChange>,
+}
+
+/// Answers queries from the views of one ledger (see the crate documentation).
+#[derive(Debug)]
+pub struct Reader {
+    views: ViewStore,
+    progress: Progress,
+    freshness: Freshness,
+}
+
+/// Where a reader finds what it needs.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    /// The view store.
+    pub views: PathBuf,
+    /// The auditor's store on the same data directory, if one may exist there.
+    pub auditor: Option<PathBuf>,
+    /// How long to wait for a projector that serves the views to reach the head.
+    pub wait: Duration,
+}
+
+/// Why not to trust the ledger, according to the auditor at `path` (its alarms), if any.
+fn auditor_alarm(path: &Path) -> Result<Option<String>, QueryError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let status = dossier_auditor::status(path)?;
+    if status.healthy {
+        return Ok(None);
+    }
+    let latest = status.alarms.first().map_or_else(String::new, |a| {
+        let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
+        format!("; the latest: {}{at}: {}", a.kind, a.detail)
+    });
+    Ok(Some(format!(
+        "the auditor raised {} alarm(s) on this ledger{latest}",
+        status.alarm_count
+    )))
+}
+
+impl Reader {
+    /// Checks the views against the ledger and the auditor, brings them up to date, and opens
+    /// them for answering (see the crate documentation).
+    ///
+    /// # Errors
+    /// [`QueryError::Distrusted`] (unless `staleness` accepts it); failures of the views, the
+    /// ledger or the auditor's store.
+    pub async fn open<L: EventLog>(
+        log: &L,
+        sources: &Sources,
+        staleness: Staleness,
+    ) -> Result<Reader, QueryError> {
+        let path = &sources.views;
+        let distrust = match dossier_projector::check_checkpoint(log, path).await {
+            Ok(()) => match &sources.auditor {
+                Some(a) => auditor_alarm(a)?,
+                None => None,
+            },
+            Err(e @ ViewsError::Rewritten { .. }) => Some(e.to_string()),
+            Err(e) => return Err(e.into()),
+        };
+        let (progress, freshness) = match distrust {
+            None => (
+                dossier_projector::refresh(log, path, sources.wait).await?,
+                Freshness::Fresh,
+            ),
+            Some(why) => match staleness {
+                Staleness::Accepted => (
+                    dossier_projector::status(log, path).await?,
+                    Freshness::Distrusted(why),
+                ),
+                Staleness::Refused => return Err(QueryError::Distrusted(why)),
+            },
+        };
+        Ok(Reader {
+            views: ViewStore::open(path)?,
+            progress,
+            freshness,
+        })
+    }
+
+    /// How the views stand.
+    #[must_use]
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
+    /// Where the views stand against the ledger.
+    #[must_use]
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    fn answer<T>(
+        &self,
+        cut: Cut,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+        answer: T,
+    ) -> Result<Answer<T>, QueryError> {
+        Ok(Answer {
+            as_of: as_of.map(str::to_owned),
+            valid_at,
+            seq: cut.seq,
+            digest: Some(cut.digest),
+            lag: self.progress.lag(),
+            policy: self.views.policy()?,
+            answer,
+        })
+    }
+
+    /// Every question's line now or as of a recorded time (fixed-width form), or each
+    /// question's belief at a valid time.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn beliefs(
+        &self,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+    ) -> Result<Answer<Beliefs>, QueryError> {
+        let (cut, lines) = self.views.beliefs_at_cut(as_of)?;
+        let Some(at) = valid_at else {
+            let beliefs = BeliefList::Lines(lines);
+            return self.answer(cut, as_of, None, Beliefs { beliefs });
+        };
+        let mut folded = Vec::with_capacity(lines.len());
+        for line in &lines {
+            if let Some(b) = self
+                .views
+                .belief_view(line.question.id.as_str(), as_of, Some(at))?
+            {
+                folded.push(b);
+            }
+        }
+        let mut a = self.answer(
+            cut,
+            as_of,
+            Some(at),
+            Beliefs {
+                beliefs: BeliefList::AtValidTime(folded),
+            },
+        )?;
+        // Beliefs folded at a valid time are not the stored lines the digest is of.
+        a.digest = None;
+        Ok(a)
+    }
+
+    /// One question's belief with provenance, now or as of a recorded time, optionally at a
+    /// valid time.
+    ///
+    /// # Errors
+    /// [`QueryError::NotPosed`]; the views cannot be read.
+    pub fn why(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+    ) -> Result<Answer<Why>, QueryError> {
+        let cut = self.views.cut(as_of)?;
+        let belief = self
+            .views
+            .belief_view(question, as_of, valid_at)?
+            .ok_or_else(|| QueryError::NotPosed {
+                question: question.to_owned(),
+                as_of: as_of.map(str::to_owned),
+            })?;
+        self.answer(cut, as_of, valid_at, Why { belief })
+    }
+
+    /// One question's changes of belief, all of them or those recorded by a time.
+    ///
+    /// # Errors
+    /// [`QueryError::NotPosed`]; the views cannot be read.
+    pub fn history(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<Answer<History>, QueryError> {
+        let cut = self.views.cut(as_of)?;
+        if self.views.belief(question, as_of)?.is_none() {
+            return Err(QueryError::NotPosed {
+                question: question.to_owned(),
+                as_of: as_of.map(str::to_owned),
+            });
+        }
+        let changes = self.views.history(question, as_of)?;
+        self.answer(
+            cut,
+            as_of,
+            None,
+            History {
+                question: question.to_owned(),
+                changes,
+            },
+        )
+    }
+}

@@ -1,0 +1,128 @@
+//! The reader on a real SQLite ledger of the example story: typed answers that read back from
+//! their JSON, not-posed questions, and views refused over a ledger that changed under them.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use dossier_chain::{Genesis, Signer};
+use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
+use dossier_model::{KnownEntities, parse_bundle, validate};
+use dossier_query::{
+    Answer, BeliefList, Beliefs, Freshness, History, QueryErrorKind, Reader, Sources, Staleness,
+    Why,
+};
+
+const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
+
+async fn examples(dir: &std::path::Path) -> SqliteLog {
+    let log = SqliteLog::open(&dir.join("ledger.db")).unwrap();
+    let signer = Signer::from_secret([9; 32], "reader tests");
+    let id = uuid::Uuid::new_v4();
+    let genesis =
+        Genesis::build(id, "reader tests", &signer, time::OffsetDateTime::now_utc()).unwrap();
+    log.append(0, &genesis, &[]).await.unwrap();
+    let mut known = KnownEntities::default();
+    let mut files: Vec<_> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+    files.sort();
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        let name = f.display().to_string();
+        let v = validate(&name, parse_bundle(&name, &bytes).unwrap(), &known).unwrap();
+        ledger::remember(&mut known, &v);
+        let (events, texts) = ledger::pending_events(&v);
+        Publisher::new(&log, &signer, id)
+            .publish(&events, &texts)
+            .await
+            .unwrap();
+    }
+    log
+}
+
+fn sources(dir: &std::path::Path) -> Sources {
+    Sources {
+        views: dir.join("views.db"),
+        auditor: Some(dir.join("auditor.db")),
+        wait: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn answers_are_typed_and_read_back_from_their_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = examples(dir.path()).await;
+    let reader = Reader::open(&log, &sources(dir.path()), Staleness::Refused)
+        .await
+        .unwrap();
+    assert_eq!(reader.freshness(), &Freshness::Fresh);
+    let head = log.head().await.unwrap().seq;
+
+    let beliefs = reader.beliefs(None, None).unwrap();
+    assert_eq!((beliefs.seq, beliefs.lag), (head, 0));
+    let BeliefList::Lines(lines) = &beliefs.answer.beliefs else {
+        panic!("lines expected");
+    };
+    assert_eq!(lines.len(), 7);
+    let back: Answer<Beliefs> =
+        serde_json::from_str(&serde_json::to_string(&beliefs).unwrap()).unwrap();
+    assert_eq!(back, beliefs);
+
+    let why = reader.why(CONTAINERS, None, None).unwrap();
+    assert_eq!(why.digest, beliefs.digest);
+    let back: Answer<Why> = serde_json::from_str(&serde_json::to_string(&why).unwrap()).unwrap();
+    assert_eq!(back, why);
+
+    let history = reader.history(CONTAINERS, None).unwrap();
+    assert_eq!(history.answer.changes.len(), 7);
+    let back: Answer<History> =
+        serde_json::from_str(&serde_json::to_string(&history).unwrap()).unwrap();
+    assert_eq!(back, history);
+
+    let at = dossier_model::Timestamp::parse_as_of("2024-02-29").unwrap();
+    let folded = reader.beliefs(None, Some(at)).unwrap();
+    assert!(matches!(folded.answer.beliefs, BeliefList::AtValidTime(ref b) if b.len() == 7));
+    assert_eq!(folded.digest, None);
+
+    for err in [
+        reader.why("question:nobody/asked", None, None).unwrap_err(),
+        reader.history("question:nobody/asked", None).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), QueryErrorKind::NotFound, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn views_over_a_changed_ledger_are_refused_unless_staleness_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = examples(dir.path()).await;
+    drop(
+        Reader::open(&log, &sources(dir.path()), Staleness::Refused)
+            .await
+            .unwrap(),
+    );
+    let head = log.head().await.unwrap().seq;
+    let db = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
+    db.execute_batch("DROP TRIGGER records_no_update;").unwrap();
+    db.execute(
+        "UPDATE records SET bytes = CAST(? AS BLOB) WHERE seq = ?",
+        rusqlite::params!["{}", head as i64],
+    )
+    .unwrap();
+    drop(db);
+    let err = Reader::open(&log, &sources(dir.path()), Staleness::Refused)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), QueryErrorKind::Integrity, "{err}");
+    let stale = Reader::open(&log, &sources(dir.path()), Staleness::Accepted)
+        .await
+        .unwrap();
+    assert!(
+        matches!(stale.freshness(), Freshness::Distrusted(why) if why.contains(&format!("seq {head}")))
+    );
+    assert_eq!(stale.beliefs(None, None).unwrap().seq, head);
+}
