@@ -38,6 +38,22 @@ pub const MAX_ALLOCATION: usize = 256 * 1024 * 1024;
 /// Called before each input, to bound what it may allocate (see the crate documentation).
 pub type Bound<'a> = &'a dyn Fn();
 
+/// The global allocator a binary running [`fuzz`] installs:
+/// `#[global_allocator] static ALLOC: Allocator = dossier_fuzz::allocator();`.
+pub type Allocator = cap::Cap<std::alloc::System>;
+
+/// An [`Allocator`] with no limit yet ([`bound`] sets one per input).
+#[must_use]
+pub const fn allocator() -> Allocator {
+    cap::Cap::new(std::alloc::System, usize::MAX)
+}
+
+/// Lets the next input allocate at most [`MAX_ALLOCATION`] more than is allocated now; pass
+/// `&|| dossier_fuzz::bound(&ALLOC)` as the [`Bound`] of a run.
+pub fn bound(alloc: &Allocator) {
+    let _ = alloc.set_limit(alloc.allocated().saturating_add(MAX_ALLOCATION));
+}
+
 /// The longest a target may take on one input before it counts as a hang.
 pub const MAX_CALL: Duration = Duration::from_secs(2);
 

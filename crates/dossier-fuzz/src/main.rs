@@ -5,18 +5,13 @@
 
 use std::process::ExitCode;
 
-use cap::Cap;
-
 /// Bounds what one input may allocate (see `dossier_fuzz::MAX_ALLOCATION`).
 #[global_allocator]
-static ALLOC: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
+static ALLOC: dossier_fuzz::Allocator = dossier_fuzz::allocator();
 
+/// Bounds what one input may allocate (see `dossier_fuzz::MAX_ALLOCATION`).
 fn bound() {
-    let _ = ALLOC.set_limit(
-        ALLOC
-            .allocated()
-            .saturating_add(dossier_fuzz::MAX_ALLOCATION),
-    );
+    dossier_fuzz::bound(&ALLOC);
 }
 
 fn main() -> ExitCode {

@@ -7,17 +7,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cap::Cap;
-
 #[global_allocator]
-static ALLOC: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
+static ALLOC: dossier_fuzz::Allocator = dossier_fuzz::allocator();
 
+/// Bounds what one input may allocate (see `dossier_fuzz::MAX_ALLOCATION`).
 fn bound() {
-    let _ = ALLOC.set_limit(
-        ALLOC
-            .allocated()
-            .saturating_add(dossier_fuzz::MAX_ALLOCATION),
-    );
+    dossier_fuzz::bound(&ALLOC);
 }
 
 fn env_u64(name: &str) -> Option<u64> {
