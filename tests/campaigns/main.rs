@@ -8,3 +8,4 @@
 mod support;
 
 mod projector_kills;
+mod tamper;
