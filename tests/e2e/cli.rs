@@ -121,3 +121,35 @@ fn a_full_output_is_an_error_not_a_panic() {
         assert!(stderr.contains("writing output"), "{args:?}: {stderr}");
     }
 }
+
+/// With `--json`, an error is one line of JSON on standard error, with the exit code in it.
+#[test]
+fn errors_are_json_when_json_is_asked_for() {
+    let l = Ledger::with_examples();
+    let out = l.run(&["why", "nobody/asked", "--json"]);
+    out.expect_code(1);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let err: serde_json::Value = serde_json::from_str(out.stderr.trim()).expect("one JSON line");
+    assert_eq!(err["error"]["exit_code"], 1);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("no question question:nobody/asked"),
+        "{err}"
+    );
+    let bad = l.write_bytes("bad.json", b"{ not json");
+    let out = l.run(&["validate", &bad, "--json"]);
+    out.expect_code(3);
+    let err: serde_json::Value = serde_json::from_str(out.stderr.trim()).expect("one JSON line");
+    assert_eq!(err["error"]["exit_code"], 3);
+    let problems = err["error"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 1, "{err}");
+    assert!(
+        problems[0].as_str().expect("a line").contains("bad.json"),
+        "{err}"
+    );
+    // Without --json, the usual lines.
+    let out = l.run(&["why", "nobody/asked"]);
+    assert!(out.stderr.starts_with("dossier: "), "{}", out.stderr);
+}

@@ -501,7 +501,10 @@ pub struct DemoArgs {
 /// Parses the command line, taking an environment variable that is set but empty as unset
 /// (`NATS_URL= dossier log` uses the embedded ledger, as if `NATS_URL` were not there), as
 /// shells and most tools do.
-pub fn parse() -> Cli {
+///
+/// Also says whether the command asked for JSON (`--json`), so that an error is reported as
+/// JSON too.
+pub fn parse() -> (Cli, bool) {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let mut command = Cli::command();
     let empty: Vec<clap::Id> = command
@@ -516,5 +519,20 @@ pub fn parse() -> Cli {
         command = command.mut_arg(id, |a| a.env(None));
     }
     let matches = command.get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, wants_json(&matches))
+}
+
+/// Whether the (sub)command given has `--json` set.
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut m = matches;
+    loop {
+        if let Ok(Some(true)) = m.try_get_one::<bool>("json") {
+            return true;
+        }
+        match m.subcommand() {
+            Some((_, sub)) => m = sub,
+            None => return false,
+        }
+    }
 }

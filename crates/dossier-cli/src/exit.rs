@@ -23,6 +23,9 @@ pub struct CliError {
     pub error: anyhow::Error,
     /// Already printed in detail; print only the summary line.
     pub printed: bool,
+    /// One line per problem found (each bad bundle, each conflict), printed before the summary
+    /// line, or listed as `problems` in the JSON error.
+    pub details: Vec<String>,
 }
 
 impl CliError {
@@ -32,16 +35,41 @@ impl CliError {
             code,
             error: error.into(),
             printed: false,
+            details: Vec::new(),
         }
     }
 
-    /// Prints `dossier: error` and the cause chain to standard error.
-    pub fn report(&self) {
+    /// Prints the problems, `dossier: error` and the cause chain to standard error; with
+    /// `json`, one line of JSON instead:
+    /// `{"error":{"message":…,"causes":[…],"problems":[…],"exit_code":…}}`.
+    pub fn report(&self, json: bool) {
+        let causes: Vec<String> = if self.printed {
+            Vec::new()
+        } else {
+            self.error
+                .chain()
+                .skip(1)
+                .map(ToString::to_string)
+                .collect()
+        };
+        if json {
+            let doc = serde_json::json!({
+                "error": {
+                    "message": self.error.to_string(),
+                    "causes": causes,
+                    "problems": self.details,
+                    "exit_code": self.code,
+                }
+            });
+            eprintln!("{doc}");
+            return;
+        }
+        for line in &self.details {
+            eprintln!("{line}");
+        }
         eprintln!("dossier: {}", self.error);
-        if !self.printed {
-            for cause in self.error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+        for cause in causes {
+            eprintln!("  caused by: {cause}");
         }
     }
 }
@@ -52,6 +80,7 @@ impl From<anyhow::Error> for CliError {
             code: FAILURE,
             error,
             printed: false,
+            details: Vec::new(),
         }
     }
 }

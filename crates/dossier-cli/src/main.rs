@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
     // Behave like other Unix tools when the reader of our output goes away (`dossier log | head`):
     // end quietly on SIGPIPE instead of panicking on a failed write.
     sigpipe::reset();
-    let args = cli::parse();
+    let (args, json) = cli::parse();
     init_tracing(args.verbose);
     // Two workers: the NATS client's connection task and dossier's own work (reading, hashing)
     // then run side by side, as on the 2-core machines dossier targets.
@@ -40,7 +40,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cmd::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            e.report();
+            e.report(json);
             std::process::ExitCode::from(e.code)
         }
     }

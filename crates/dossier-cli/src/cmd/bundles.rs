@@ -272,12 +272,6 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             already_recorded,
         });
     }
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    for c in &conflicts {
-        eprintln!("{c}");
-    }
     if !errors.is_empty() {
         let mut err = CliError::new(
             INVALID_INPUT,
@@ -287,6 +281,11 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             ),
         );
         err.printed = true;
+        err.details = errors
+            .iter()
+            .map(ToString::to_string)
+            .chain(conflicts)
+            .collect();
         return Err(err);
     }
     if !conflicts.is_empty() {
@@ -298,6 +297,7 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             ),
         );
         err.printed = true;
+        err.details = conflicts;
         return Err(err);
     }
     Ok(checked)
