@@ -20,6 +20,7 @@ fn question(q: &str) -> DomainEvent {
         id: id(q),
         text: q.into(),
         kind: QuestionKind::Boolean,
+        about: None,
     })
 }
 

@@ -201,6 +201,7 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
             id: question(i),
             text: format!("Q{i}"),
             kind,
+            about: None,
         }));
     }
     let mut claims: Vec<Claim> = Vec::new();

@@ -95,7 +95,7 @@ fn example_events() -> serde_json::Value {
             out.push(serde_json::json!({
                 "file": name,
                 "type": event_type,
-                "schema": DomainEvent::SCHEMA_VERSION,
+                "schema": marked.event.schema_version(),
                 "id": dossier_chain::event_id(event_type, &marked.event.entity_key()).to_hex(),
                 "marking": marked.marking.as_str(),
                 "body": String::from_utf8(body).expect("bodies are UTF-8 JSON"),
