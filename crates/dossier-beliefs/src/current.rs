@@ -22,11 +22,11 @@ use std::cmp::{Ordering, Reverse};
 
 use dossier_model::{
     Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind,
-    Relation, RelationKind, Stance,
+    Relation, RelationKind, Stance, Subject,
 };
 
 use crate::engine::{
-    Facts8, admiralty_rank, as_of_point, credibility_rank, rule8_flags, values_agree,
+    Facts8, admiralty_rank, as_of_point, credibility_rank, interval, rule8_flags, values_agree,
 };
 use crate::view::{BeliefValue, Status};
 
@@ -62,12 +62,16 @@ struct Links {
     corroborated_by: Vec<(Cx, Option<Independence>)>,
     /// Claims disputing it.
     disputed_by: Vec<Cx>,
+    /// Claims joined to it by a `same_primary_source` corroboration, in either direction
+    /// (rule 3 follows them to relays of a superseded statement).
+    same_source: Vec<Cx>,
 }
 
 static NO_LINKS: Links = Links {
     superseded_by: Vec::new(),
     corroborated_by: Vec::new(),
     disputed_by: Vec::new(),
+    same_source: Vec::new(),
 };
 
 impl Node {
@@ -122,6 +126,8 @@ const SUPERSEDES_IT: u8 = 2;
 const RESOLVED: u8 = 4;
 /// A `corroborates` or `disputes` relation points at the claim.
 const LINKED: u8 = 8;
+/// A `same_primary_source` corroboration joins the claim to another, either way.
+const JOINED: u8 = 16;
 
 /// What the state of another claim needs of a recorded claim (the rest is in its [`Slot`]).
 #[derive(Clone, Debug)]
@@ -129,6 +135,8 @@ struct Facts {
     question: u32,
     speaker: Sx,
     stance: Stance,
+    /// What it says in a yes/no question and in a question of figures or categories (rule 1).
+    says: (Says, Says),
 }
 
 /// The interned state of the current view.
@@ -149,6 +157,9 @@ pub(crate) struct Current {
     question_ix: HashMap<EntityId, u32>,
     /// Question ids by index.
     question_ids: Vec<EntityId>,
+    /// Per question, whether it is posed as a yes/no question (boolean or forecast); `false`
+    /// until posed, as the reference computation reads a claim of an unposed question.
+    yes_no: Vec<bool>,
     /// Claims per question, in the order recorded.
     by_question: Vec<Vec<Slot>>,
     /// Per question, the distinct values its claims give, each with its class: the index of
@@ -169,6 +180,12 @@ struct Scratch {
     queue: Vec<Cx>,
     speakers: Vec<Sx>,
     parent: Vec<usize>,
+    /// The valued claims as members, sorted by claim (rules 6 and 8 on their sources).
+    members: Vec<Member>,
+    /// Per valued claim, its source (rule 5) as a speaker index.
+    keys: Vec<Sx>,
+    /// (value, source) pairs of a question about an event (rule 6).
+    pairs: Vec<(u64, Sx)>,
     /// Per class of value, in order of first appearance: its first valued claim (whose value
     /// is shown) and its best (indices into `valued`).
     firsts: Vec<(u32, usize, usize)>,
@@ -223,7 +240,16 @@ pub(crate) struct Judgment {
 
 /// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
 /// credibility, relay, recorded later first.
-type Rank = (Reverse<Option<Point>>, u8, u8, u8, Reverse<u64>);
+/// On a question about an event the first key is the speaker's reliability, credibility and the
+/// most independent sources for the claim's value (`None` on a state).
+type Rank = (
+    Option<(u8, u8, Reverse<usize>)>,
+    Reverse<Option<Point>>,
+    u8,
+    u8,
+    u8,
+    Reverse<u64>,
+);
 
 /// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
 /// (its class, see [`Current::values`]), a denial of a figure or category, or nothing usable.
@@ -261,8 +287,8 @@ struct Member {
     speaker: Sx,
     /// Its node must be read for its corroborations and disputes.
     linked: bool,
-    /// A forecast with a resolution (rule 8: it does not make the belief disputed).
-    resolved_forecast: bool,
+    /// A forecast (rule 10: once a resolution applies, it does not make the belief disputed).
+    forecast: bool,
 }
 
 /// The state of a claim in the current view (rules 3 and 4).
@@ -375,8 +401,15 @@ impl Current {
         self.by_question.push(Vec::new());
         self.values.push(Vec::new());
         self.question_ids.push(id.clone());
+        self.yes_no.push(false);
         self.question_ix.insert(id.clone(), ix);
         ix
+    }
+
+    /// A question is posed, with its kind.
+    pub(crate) fn pose(&mut self, id: &EntityId, kind: &QuestionKind) {
+        let q = self.question(id) as usize;
+        self.yes_no[q] = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
     }
 
     /// The question of a recorded claim.
@@ -411,6 +444,7 @@ impl Current {
             question,
             speaker,
             stance: c.stance,
+            says: (Says::Nothing, Says::Nothing),
         });
         // Relations may have named the claim before it was recorded.
         let mut marks = 0;
@@ -426,6 +460,9 @@ impl Current {
         }
         if !links.corroborated_by.is_empty() || !links.disputed_by.is_empty() {
             marks |= LINKED;
+        }
+        if !links.same_source.is_empty() {
+            marks |= JOINED;
         }
         let related = node.related;
         let value = c.value.as_ref().map(|v| {
@@ -445,6 +482,9 @@ impl Current {
         });
         let class = value.map(|i| self.values[question as usize][i as usize].1);
         let (yes_no, other) = says(c.value.as_ref(), class, c.stance);
+        if let Some(f) = &mut self.claims[cx as usize].claim {
+            f.says = (yes_no, other);
+        }
         let slots = &mut self.by_question[question as usize];
         self.claims[cx as usize].slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
         slots.push(Slot {
@@ -507,6 +547,15 @@ impl Current {
             RelationKind::Retracts => 0,
         };
         self.mark(to, mark);
+        if r.kind == RelationKind::Corroborates
+            && r.independence == Some(Independence::SamePrimarySource)
+        {
+            let from = from as usize;
+            self.claims[to].links_mut().same_source.push(from as Cx);
+            self.claims[from].links_mut().same_source.push(to as Cx);
+            self.mark(to, JOINED);
+            self.mark(from, JOINED);
+        }
     }
 
     /// A source's latest reliability assessment (rule 6).
@@ -526,6 +575,54 @@ impl Current {
         self.claims[cx as usize].claim.as_ref()
     }
 
+    /// Rule 3: whether a claim is superseded directly, by a claim other than `except`.
+    fn superseded_directly(&self, cx: Cx, except: Cx) -> bool {
+        let node = &self.claims[cx as usize];
+        let Some(me) = &node.claim else {
+            return false;
+        };
+        node.links().superseded_by.iter().any(|&s| {
+            let by = &self.claims[s as usize];
+            s != except
+                && by.retractions == 0
+                && by
+                    .claim
+                    .as_ref()
+                    .is_some_and(|f| f.speaker == me.speaker && f.question == me.question)
+        })
+    }
+
+    /// Rule 3: whether a claim relays a superseded statement: a claim joined to it by
+    /// `same_primary_source` (transitively), on its question and saying the same, is
+    /// superseded by a claim other than this one.
+    fn relays_superseded(&self, cx: Cx, me: &Facts) -> bool {
+        let yes_no = self.yes_no.get(me.question as usize).copied().unwrap_or(false);
+        let said = |f: &Facts| if yes_no { f.says.0 } else { f.says.1 };
+        let mine = said(me);
+        if !(mine.is_value() || mine == Says::Denial) {
+            return false;
+        }
+        let mut seen: Vec<Cx> = vec![cx];
+        let mut queue: Vec<Cx> = vec![cx];
+        while let Some(x) = queue.pop() {
+            for &y in &self.claims[x as usize].links().same_source {
+                if seen.contains(&y) {
+                    continue;
+                }
+                seen.push(y);
+                queue.push(y);
+                if let Some(f) = &self.claims[y as usize].claim
+                    && f.question == me.question
+                    && said(f) == mine
+                    && self.superseded_directly(y, cx)
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Rules 3 and 4 in the current view.
     fn state(&self, cx: Cx) -> State {
         let node = &self.claims[cx as usize];
@@ -535,15 +632,9 @@ impl Current {
         let Some(me) = &node.claim else {
             return State::Active;
         };
-        let superseded = node.links().superseded_by.iter().any(|&s| {
-            let by = &self.claims[s as usize];
-            by.retractions == 0
-                && by
-                    .claim
-                    .as_ref()
-                    .is_some_and(|f| f.speaker == me.speaker && f.question == me.question)
-        });
-        if superseded {
+        if self.superseded_directly(cx, Cx::MAX)
+            || (!node.links().same_source.is_empty() && self.relays_superseded(cx, me))
+        {
             State::Superseded
         } else {
             State::Active
@@ -557,6 +648,7 @@ impl Current {
     /// Rule 6 ranking of a slot: smaller is better (ties broken by claim id).
     fn rank(&self, s: &Slot) -> Rank {
         (
+            None,
             Reverse(s.point),
             self.source_rank[s.speaker as usize],
             s.credibility,
@@ -567,7 +659,7 @@ impl Current {
 
     /// Rules 3 and 4 for a slot: its node is read only if a relation may change its state.
     fn slot_state(&self, s: &Slot) -> State {
-        if s.marks & (RETRACTED | SUPERSEDES_IT) == 0 {
+        if s.marks & (RETRACTED | SUPERSEDES_IT | JOINED) == 0 {
             State::Active
         } else {
             self.state(s.cx)
@@ -590,7 +682,7 @@ impl Current {
                 cx,
                 speaker: s.speaker,
                 linked: s.marks & LINKED != 0,
-                resolved_forecast: s.stance == Stance::Forecasts && s.marks & RESOLVED != 0,
+                forecast: s.stance == Stance::Forecasts,
             },
             None => {
                 let n = &self.claims[cx as usize];
@@ -598,11 +690,10 @@ impl Current {
                     cx,
                     speaker: n.claim.as_ref().map_or(Sx::MAX, |f| f.speaker),
                     linked: true,
-                    resolved_forecast: n
+                    forecast: n
                         .claim
                         .as_ref()
-                        .is_some_and(|f| f.stance == Stance::Forecasts)
-                        && n.resolution.is_some(),
+                        .is_some_and(|f| f.stance == Stance::Forecasts),
                 }
             }
         }
@@ -619,6 +710,7 @@ impl Current {
         &self,
         question: &EntityId,
         kind: &QuestionKind,
+        subject: Subject,
         assessment: Option<Option<&ClaimValue>>,
     ) -> Judgment {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
@@ -638,6 +730,9 @@ impl Current {
             queue,
             speakers,
             parent,
+            members,
+            keys,
+            pairs,
             firsts,
             seen,
         } = &mut *guard;
@@ -688,6 +783,18 @@ impl Current {
             }
         }
         let outcome = outcome.map(|(o, _)| o);
+
+        // Rules 5, 6 and 8: the source of each valued claim, when the ranking of a question
+        // about an event or a divergence check needs it.
+        let event = subject == Subject::Event && !valued.is_empty();
+        let check_divergence = outcome.is_none() && !yes_no && valued.len() >= 2;
+        if event || check_divergence {
+            self.source_keys(slots, valued, members, speakers, parent, keys);
+        }
+        if event {
+            self.rank_event(slots, valued, keys, pairs);
+            best = (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]));
+        }
 
         // Rules 1, 6 and 10: the value and the best claim.
         let target: Option<Says> = match outcome {
@@ -764,8 +871,27 @@ impl Current {
         let sources = self.independent(supporting, speakers, parent, seen);
 
         // Rule 8: flags.
+        let divergent = check_divergence
+            && match kind {
+                QuestionKind::Quantity { .. } => {
+                    diverging_figures(valued.iter().zip(keys.iter()).filter_map(|(v, &k)| {
+                        let value = slots[v.slot as usize].value?;
+                        interval(&values[value as usize].0).map(|(lo, hi)| (lo, hi, k))
+                    }))
+                }
+                _ => {
+                    let first = (valued[0].says, keys[0]);
+                    valued.iter().any(|v| v.says != first.0)
+                        && keys.iter().any(|&k| k != first.1)
+                }
+            };
         let flags = rule8_flags(&Facts8 {
-            disputed: contradicting.iter().any(|m| !m.resolved_forecast),
+            // Rule 10: once a resolution applies, a forecast that turned out wrong contradicts
+            // without disputing.
+            disputed: contradicting
+                .iter()
+                .any(|m| !(m.forecast && outcome.is_some())),
+            divergent,
             supported: !supporting.is_empty(),
             independent_sources: sources,
             any_superseded,
@@ -854,39 +980,80 @@ impl Current {
         }
     }
 
-    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
-    /// claims joined by a `same_primary_source` corroboration count once.
-    fn independent(
+    /// Rule 5: the source of each valued claim, as a speaker index standing for all speakers
+    /// joined with it by `same_primary_source` corroborations among the valued claims.
+    fn source_keys(
         &self,
-        claims: &[Member],
+        slots: &[Slot],
+        valued: &[Valued],
+        members: &mut Vec<Member>,
         speakers: &mut Vec<Sx>,
         parent: &mut Vec<usize>,
-        seen: &mut Seen,
-    ) -> usize {
-        if !claims.iter().any(|m| m.linked) {
-            // No corroboration to follow: count distinct speakers without sorting.
-            if let Some(n) =
-                seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
-            {
-                return n;
+        keys: &mut Vec<Sx>,
+    ) {
+        keys.clear();
+        keys.extend(valued.iter().map(|v| slots[v.slot as usize].speaker));
+        if !valued
+            .iter()
+            .any(|v| slots[v.slot as usize].marks & LINKED != 0)
+        {
+            return;
+        }
+        members.clear();
+        members.extend(valued.iter().map(|v| {
+            let s = &slots[v.slot as usize];
+            self.member(s.cx, Some(s))
+        }));
+        members.sort_unstable_by_key(|m| m.cx);
+        self.join_sources(members, speakers, parent);
+        for k in keys.iter_mut() {
+            if let Ok(i) = speakers.binary_search(k) {
+                *k = speakers[find(parent, i)];
             }
         }
+    }
+
+    /// Rule 6 on a question about an event: ranks the valued claims by speaker reliability,
+    /// credibility and the independent sources (`keys`) giving their value, before recency.
+    fn rank_event(
+        &self,
+        slots: &[Slot],
+        valued: &mut [Valued],
+        keys: &[Sx],
+        pairs: &mut Vec<(u64, Sx)>,
+    ) {
+        let code = |says: Says| match says {
+            Says::Truth(b) => u64::from(b),
+            Says::Value(class) => 2 + u64::from(class),
+            Says::Denial | Says::Nothing => u64::MAX,
+        };
+        pairs.clear();
+        pairs.extend(valued.iter().zip(keys).map(|(v, &k)| (code(v.says), k)));
+        pairs.sort_unstable();
+        pairs.dedup();
+        for v in valued.iter_mut() {
+            let c = code(v.says);
+            let start = pairs.partition_point(|p| p.0 < c);
+            let end = pairs.partition_point(|p| p.0 <= c);
+            let s = &slots[v.slot as usize];
+            v.rank.0 = Some((
+                self.source_rank[s.speaker as usize],
+                s.credibility,
+                Reverse(end - start),
+            ));
+        }
+    }
+
+    /// Rule 5: sorts and deduplicates the speakers of `claims` (sorted by claim) into
+    /// `speakers`, and joins in `parent` (a union-find over `speakers`) those whose claims a
+    /// `same_primary_source` corroboration joins.
+    fn join_sources(&self, claims: &[Member], speakers: &mut Vec<Sx>, parent: &mut Vec<usize>) {
         speakers.clear();
         speakers.extend(claims.iter().map(|m| m.speaker));
         speakers.sort_unstable();
         speakers.dedup();
-        if !claims.iter().any(|m| m.linked) {
-            return speakers.len();
-        }
         parent.clear();
         parent.extend(0..speakers.len());
-        fn find(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
-            }
-            i
-        }
         let slot = |s: Sx| speakers.binary_search(&s).ok();
         for m in claims.iter().filter(|m| m.linked) {
             for &(from, independence) in &self.claims[m.cx as usize].links().corroborated_by {
@@ -906,10 +1073,88 @@ impl Current {
                 }
             }
         }
+    }
+
+    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
+    /// claims joined by a `same_primary_source` corroboration count once.
+    fn independent(
+        &self,
+        claims: &[Member],
+        speakers: &mut Vec<Sx>,
+        parent: &mut Vec<usize>,
+        seen: &mut Seen,
+    ) -> usize {
+        if !claims.iter().any(|m| m.linked) {
+            // No corroboration to follow: count distinct speakers without sorting.
+            if let Some(n) =
+                seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
+            {
+                return n;
+            }
+        }
+        if !claims.iter().any(|m| m.linked) {
+            speakers.clear();
+            speakers.extend(claims.iter().map(|m| m.speaker));
+            speakers.sort_unstable();
+            speakers.dedup();
+            return speakers.len();
+        }
+        self.join_sources(claims, speakers, parent);
         (0..speakers.len())
             .filter(|&i| find(parent, i) == i)
             .count()
     }
+}
+
+/// The root of `i` in a union-find, halving paths on the way.
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// Rule 8 on a quantity question: whether two intervals `(low, high, source)` from different
+/// sources do not overlap. Only the two highest lows and the two lowest highs of distinct
+/// sources can form the widest gap, so one pass suffices.
+fn diverging_figures(intervals: impl Iterator<Item = (f64, f64, Sx)>) -> bool {
+    /// The best value and its source, and the best of another source.
+    #[derive(Default)]
+    struct Top2 {
+        best: Option<(f64, Sx)>,
+        other: Option<f64>,
+    }
+    impl Top2 {
+        fn offer(&mut self, x: f64, k: Sx, better: impl Fn(f64, f64) -> bool) {
+            match self.best {
+                None => self.best = Some((x, k)),
+                Some((b, bk)) if better(x, b) => {
+                    if bk != k {
+                        self.other = Some(b);
+                    }
+                    self.best = Some((x, k));
+                }
+                Some((_, bk)) => {
+                    if bk != k && self.other.is_none_or(|o| better(x, o)) {
+                        self.other = Some(x);
+                    }
+                }
+            }
+        }
+    }
+    let (mut lows, mut highs) = (Top2::default(), Top2::default());
+    for (lo, hi, k) in intervals {
+        lows.offer(lo, k, |a, b| a > b);
+        highs.offer(hi, k, |a, b| a < b);
+    }
+    let (Some((lo, lk)), Some((hi, hk))) = (lows.best, highs.best) else {
+        return false;
+    };
+    if lk != hk {
+        return lo > hi;
+    }
+    lows.other.is_some_and(|l| l > hi) || highs.other.is_some_and(|h| lo > h)
 }
 
 /// Whether two values are the same value (not only agreeing): equal variants and fields,
