@@ -157,6 +157,11 @@ fn examples_validate_in_publication_order() {
         let validated = validate(&name, bundle, &known)
             .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
         assert!(!validated.events.is_empty(), "{name} produced no events");
+        assert!(
+            validated.warnings.is_empty(),
+            "{name} has warnings: {:?}",
+            validated.warnings
+        );
 
         for marked in validated.events {
             match marked.event {

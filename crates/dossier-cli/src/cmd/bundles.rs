@@ -8,7 +8,8 @@ use dossier_log::{EventLog, PendingEvent, PublishError, PublishOutcome, Publishe
 
 use crate::backend::Backend;
 use dossier_model::{
-    BundleError, KnownEntities, MAX_BUNDLE_BYTES, parse_bundle, validate as validate_bundle,
+    BundleError, KnownEntities, MAX_BUNDLE_BYTES, ValidationWarning, parse_bundle,
+    validate as validate_bundle,
 };
 use serde::Serialize;
 
@@ -22,6 +23,8 @@ pub struct Checked {
     pub events: Vec<PendingEvent>,
     pub texts: Vec<Vec<u8>>,
     pub already_recorded: usize,
+    /// What validation found worth a look; never a reason to refuse the bundle.
+    pub warnings: Vec<ValidationWarning>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +37,8 @@ struct FileReport<'a> {
     first_seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seq: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [ValidationWarning],
 }
 
 /// Reads a bundle file (`-` = standard input), refusing oversized input before reading it all.
@@ -170,8 +175,10 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             events,
             texts,
             already_recorded,
+            warnings: bundle.warnings,
         });
     }
+    print_warnings(&checked);
     for e in &errors {
         eprintln!("{e}");
     }
@@ -203,6 +210,14 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
     Ok(checked)
 }
 
+/// Prints the validation warnings of the checked files on standard error, one line each
+/// (`<file>: <JSON Pointer>: warning: <what>`), whatever the output format.
+fn print_warnings(checked: &[Checked]) {
+    for w in checked.iter().flat_map(|c| &c.warnings) {
+        eprintln!("{w}");
+    }
+}
+
 /// `dossier validate`.
 pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
     let log = home.open_log_if_exists().await?;
@@ -222,6 +237,7 @@ pub async fn validate(home: &Home, args: &FilesArgs) -> CliResult {
             already_recorded: c.already_recorded,
             first_seq: None,
             last_seq: None,
+            warnings: &c.warnings,
         })
         .collect();
     if args.json {
@@ -289,6 +305,7 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
                     already_recorded,
                     first_seq: Some(first),
                     last_seq: Some(last),
+                    warnings: &c.warnings,
                 }
             }
             PublishOutcome::AlreadyRecorded { events } => {
@@ -305,6 +322,7 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
                     already_recorded: events,
                     first_seq: None,
                     last_seq: None,
+                    warnings: &c.warnings,
                 }
             }
         };
