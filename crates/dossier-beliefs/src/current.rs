@@ -406,6 +406,19 @@ impl Current {
         ix
     }
 
+    /// The claims recorded on a question, in the order recorded.
+    pub(crate) fn claims_of_question<'a>(
+        &'a self,
+        id: &EntityId,
+    ) -> impl Iterator<Item = &'a EntityId> + 'a {
+        self.question_ix
+            .get(id)
+            .and_then(|&q| self.by_question.get(q as usize))
+            .into_iter()
+            .flatten()
+            .map(|s| &self.claims[s.cx as usize].id)
+    }
+
     /// A question is posed, with its kind.
     pub(crate) fn pose(&mut self, id: &EntityId, kind: &QuestionKind) {
         let q = self.question(id) as usize;

@@ -367,6 +367,9 @@ impl Engine {
                     .insert(q.id.clone(), Stamped::new(q.clone(), at));
                 self.fast.pose(&q.id, &q.kind);
                 questions.insert(q.id.clone());
+                // Claims recorded before their question was posed now read it as its kind (a
+                // relay's statement, rule 3), which can reach the questions they relate to.
+                claims.extend(self.fast.claims_of_question(&q.id).cloned());
             }
             DomainEvent::Source(s) => {
                 if self.sources.contains_key(&s.id) {
