@@ -135,8 +135,6 @@ struct Facts {
     question: u32,
     speaker: Sx,
     stance: Stance,
-    /// What it says in a yes/no question and in a question of figures or categories (rule 1).
-    says: (Says, Says),
 }
 
 /// The interned state of the current view.
@@ -457,7 +455,6 @@ impl Current {
             question,
             speaker,
             stance: c.stance,
-            says: (Says::Nothing, Says::Nothing),
         });
         // Relations may have named the claim before it was recorded.
         let mut marks = 0;
@@ -495,9 +492,6 @@ impl Current {
         });
         let class = value.map(|i| self.values[question as usize][i as usize].1);
         let (yes_no, other) = says(c.value.as_ref(), class, c.stance);
-        if let Some(f) = &mut self.claims[cx as usize].claim {
-            f.says = (yes_no, other);
-        }
         let slots = &mut self.by_question[question as usize];
         self.claims[cx as usize].slot = u32::try_from(slots.len()).unwrap_or(u32::MAX);
         slots.push(Slot {
@@ -610,8 +604,13 @@ impl Current {
     /// superseded by a claim other than this one.
     fn relays_superseded(&self, cx: Cx, me: &Facts) -> bool {
         let yes_no = self.yes_no.get(me.question as usize).copied().unwrap_or(false);
-        let said = |f: &Facts| if yes_no { f.says.0 } else { f.says.1 };
-        let mine = said(me);
+        let slots = &self.by_question[me.question as usize];
+        let said = |x: Cx| {
+            slots
+                .get(self.claims[x as usize].slot as usize)
+                .map_or(Says::Nothing, |s| if yes_no { s.yes_no } else { s.other })
+        };
+        let mine = said(cx);
         if !(mine.is_value() || mine == Says::Denial) {
             return false;
         }
@@ -626,7 +625,7 @@ impl Current {
                 queue.push(y);
                 if let Some(f) = &self.claims[y as usize].claim
                     && f.question == me.question
-                    && said(f) == mine
+                    && said(y) == mine
                     && self.superseded_directly(y, cx)
                 {
                     return true;
