@@ -178,8 +178,14 @@ struct Scratch {
     queue: Vec<Cx>,
     speakers: Vec<Sx>,
     parent: Vec<usize>,
-    /// The valued claims as members, sorted by claim (rules 6 and 8 on their sources).
-    members: Vec<Member>,
+    /// The valued claims a `corroborates` or `disputes` relation points at (indices into
+    /// `valued`): the only ones whose sources a relation may join (rules 6 and 8).
+    linked: Vec<u32>,
+    /// The sources saying "false" on a yes/no question about an event (`seen` has those
+    /// saying "true"; rule 6).
+    seen_no: Seen,
+    /// Speakers of valued claims joined by a `same_primary_source` corroboration.
+    joins: Vec<(Sx, Sx)>,
     /// Per valued claim, its source (rule 5) as a speaker index.
     keys: Vec<Sx>,
     /// (value, source) pairs of a question about an event (rule 6).
@@ -199,14 +205,10 @@ struct Seen {
 }
 
 impl Seen {
-    /// The number of distinct sources in `speakers`, all below `sources`; `None` if one is not.
-    fn count_distinct(
-        &mut self,
-        speakers: impl Iterator<Item = Sx>,
-        sources: usize,
-    ) -> Option<usize> {
-        if self.stamps.len() < sources {
-            self.stamps.resize(sources, 0);
+    /// Starts a new round over items `0..len`, all unmarked.
+    fn start(&mut self, len: usize) {
+        if self.stamps.len() < len {
+            self.stamps.resize(len, 0);
         }
         self.round = self.round.wrapping_add(1);
         if self.round == 0 {
@@ -214,11 +216,26 @@ impl Seen {
             self.stamps.fill(0);
             self.round = 1;
         }
+    }
+
+    /// Marks an item; whether it was unmarked this round (`None` if out of range).
+    fn mark(&mut self, item: usize) -> Option<bool> {
+        let stamp = self.stamps.get_mut(item)?;
+        let new = *stamp != self.round;
+        *stamp = self.round;
+        Some(new)
+    }
+
+    /// The number of distinct sources in `speakers`, all below `sources`; `None` if one is not.
+    fn count_distinct(
+        &mut self,
+        speakers: impl Iterator<Item = Sx>,
+        sources: usize,
+    ) -> Option<usize> {
+        self.start(sources);
         let mut n = 0;
         for sx in speakers {
-            let stamp = self.stamps.get_mut(sx as usize)?;
-            if *stamp != self.round {
-                *stamp = self.round;
+            if self.mark(sx as usize)? {
                 n += 1;
             }
         }
@@ -238,16 +255,17 @@ pub(crate) struct Judgment {
 
 /// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
 /// credibility, relay, recorded later first.
-/// On a question about an event the first key is the speaker's reliability, credibility and the
-/// most independent sources for the claim's value (`None` on a state).
-type Rank = (
-    Option<(u8, u8, Reverse<usize>)>,
-    Reverse<Option<Point>>,
-    u8,
-    u8,
-    u8,
-    Reverse<u64>,
-);
+/// On a question about an event the first key is [`event_key`] of the speaker's reliability,
+/// the credibility and the independent sources for the claim's value (0, equal for all, on a
+/// state).
+type Rank = (u32, Reverse<Option<Point>>, u8, u8, u8, Reverse<u64>);
+
+/// Rule 6's first key on a question about an event, packed so that smaller is better:
+/// reliability rank, then credibility rank, then more independent sources.
+fn event_key(reliability: u8, credibility: u8, sources: usize) -> u32 {
+    let fewer = 0xFFFF - u32::try_from(sources.min(0xFFFF)).unwrap_or(0xFFFF);
+    (u32::from(reliability) << 24) | (u32::from(credibility) << 16) | fewer
+}
 
 /// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
 /// (its class, see [`Current::values`]), a denial of a figure or category, or nothing usable.
@@ -603,7 +621,11 @@ impl Current {
     /// `same_primary_source` (transitively), on its question and saying the same, is
     /// superseded by a claim other than this one.
     fn relays_superseded(&self, cx: Cx, me: &Facts) -> bool {
-        let yes_no = self.yes_no.get(me.question as usize).copied().unwrap_or(false);
+        let yes_no = self
+            .yes_no
+            .get(me.question as usize)
+            .copied()
+            .unwrap_or(false);
         let slots = &self.by_question[me.question as usize];
         let said = |x: Cx| {
             slots
@@ -660,7 +682,7 @@ impl Current {
     /// Rule 6 ranking of a slot: smaller is better (ties broken by claim id).
     fn rank(&self, s: &Slot) -> Rank {
         (
-            None,
+            0,
             Reverse(s.point),
             self.source_rank[s.speaker as usize],
             s.credibility,
@@ -742,13 +764,16 @@ impl Current {
             queue,
             speakers,
             parent,
-            members,
+            linked,
+            seen_no,
+            joins,
             keys,
             pairs,
             firsts,
             seen,
         } = &mut *guard;
         valued.clear();
+        linked.clear();
         active.clear();
         supporting.clear();
         contradicting.clear();
@@ -758,6 +783,11 @@ impl Current {
         let (mut any_superseded, mut any_retracted, mut active_forecast) = (false, false, false);
         let mut outcome: Option<(bool, u64)> = None;
         let mut best: Option<usize> = None;
+        // On a question about an event the ranking needs every valued claim first (key c).
+        let event_question = subject == Subject::Event;
+        // Whether the valued claims say more than one thing (else nothing can diverge), and
+        // whether a relation may join their sources.
+        let (mut first_says, mut mixed) = (None, false);
         for (i, s) in slots.iter().enumerate() {
             if s.marks & RESOLVED != 0
                 && s.marks & RETRACTED == 0
@@ -783,29 +813,53 @@ impl Current {
             active_forecast |= s.stance == Stance::Forecasts;
             let says = if yes_no { s.yes_no } else { s.other };
             if says.is_value() {
+                mixed |= *first_says.get_or_insert(says) != says;
+                if s.marks & LINKED != 0 {
+                    linked.push(u32::try_from(valued.len()).unwrap_or(u32::MAX));
+                }
                 valued.push(Valued {
                     slot: i,
                     says,
                     rank: self.rank(s),
                 });
                 let v = valued.len() - 1;
-                if best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt()) {
+                if !event_question
+                    && best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt())
+                {
                     best = Some(v);
                 }
             }
         }
         let outcome = outcome.map(|(o, _)| o);
 
-        // Rules 5, 6 and 8: the source of each valued claim, when the ranking of a question
-        // about an event or a divergence check needs it.
-        let event = subject == Subject::Event && !valued.is_empty();
-        let check_divergence = outcome.is_none() && !yes_no && valued.len() >= 2;
-        if event || check_divergence {
-            self.source_keys(slots, valued, members, speakers, parent, keys);
+        // Rules 5, 6 and 8: the sources of the valued claims, for divergence and the ranking
+        // of a question about an event: by speaker, and joined by `same_primary_source`
+        // corroborations only where a valued claim has one.
+        let speaker_of = |v: &Valued| slots[v.slot as usize].speaker;
+        let mut divergent = outcome.is_none()
+            && !yes_no
+            && mixed
+            && self.diverges(
+                kind,
+                slots,
+                values,
+                valued.iter().map(|v| (v, speaker_of(v))),
+            );
+        let joined = !linked.is_empty()
+            && (divergent || event_question)
+            && self.source_keys(yes_no, slots, valued, linked, joins, speakers, parent, keys);
+        if joined && divergent {
+            // Joining sources can only remove divergence.
+            divergent = self.diverges(kind, slots, values, valued.iter().zip(keys.iter().copied()));
         }
-        if event {
-            self.rank_event(slots, valued, keys, pairs);
-            best = (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]));
+        if event_question && !valued.is_empty() {
+            if !joined {
+                keys.clear();
+                keys.extend(valued.iter().map(speaker_of));
+            }
+            self.rank_event(slots, valued, keys, pairs, [seen, seen_no]);
+            best =
+                (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]));
         }
 
         // Rules 1, 6 and 10: the value and the best claim.
@@ -883,20 +937,6 @@ impl Current {
         let sources = self.independent(supporting, speakers, parent, seen);
 
         // Rule 8: flags.
-        let divergent = check_divergence
-            && match kind {
-                QuestionKind::Quantity { .. } => {
-                    diverging_figures(valued.iter().zip(keys.iter()).filter_map(|(v, &k)| {
-                        let value = slots[v.slot as usize].value?;
-                        interval(&values[value as usize].0).map(|(lo, hi)| (lo, hi, k))
-                    }))
-                }
-                _ => {
-                    let first = (valued[0].says, keys[0]);
-                    valued.iter().any(|v| v.says != first.0)
-                        && keys.iter().any(|&k| k != first.1)
-                }
-            };
         let flags = rule8_flags(&Facts8 {
             // Rule 10: once a resolution applies, a forecast that turned out wrong contradicts
             // without disputing.
@@ -994,34 +1034,110 @@ impl Current {
 
     /// Rule 5: the source of each valued claim, as a speaker index standing for all speakers
     /// joined with it by `same_primary_source` corroborations among the valued claims.
+    ///
+    /// Joins are few: only the valued claims a relation points at are looked at, and only the
+    /// speakers joins name enter a union-find.
+    /// Returns whether any speakers are joined; `keys` is filled only then.
+    #[allow(clippy::too_many_arguments)]
     fn source_keys(
         &self,
+        yes_no: bool,
         slots: &[Slot],
         valued: &[Valued],
-        members: &mut Vec<Member>,
+        linked: &[u32],
+        joins: &mut Vec<(Sx, Sx)>,
         speakers: &mut Vec<Sx>,
         parent: &mut Vec<usize>,
         keys: &mut Vec<Sx>,
-    ) {
+    ) -> bool {
+        let Some(question) = linked
+            .first()
+            .and_then(|&v| self.facts(slots[valued[v as usize].slot as usize].cx))
+            .map(|f| f.question)
+        else {
+            return false;
+        };
+        // Whether a claim is valued here: recorded on this question, active, giving a value
+        // (what the walk of `judge` kept).
+        let is_valued = |cx: Cx| {
+            let node = &self.claims[cx as usize];
+            node.claim.as_ref().is_some_and(|f| f.question == question)
+                && slots.get(node.slot as usize).is_some_and(|s| {
+                    s.cx == cx
+                        && (if yes_no { s.yes_no } else { s.other }).is_value()
+                        && self.slot_state(s) == State::Active
+                })
+        };
+        joins.clear();
+        for &v in linked {
+            let s = &slots[valued[v as usize].slot as usize];
+            for &(from, independence) in &self.claims[s.cx as usize].links().corroborated_by {
+                if independence == Some(Independence::SamePrimarySource)
+                    && is_valued(from)
+                    && let Some(f) = self.facts(from)
+                    && f.speaker != s.speaker
+                {
+                    joins.push((s.speaker, f.speaker));
+                }
+            }
+        }
+        if joins.is_empty() {
+            return false;
+        }
         keys.clear();
         keys.extend(valued.iter().map(|v| slots[v.slot as usize].speaker));
-        if !valued
-            .iter()
-            .any(|v| slots[v.slot as usize].marks & LINKED != 0)
-        {
-            return;
+        speakers.clear();
+        speakers.extend(joins.iter().flat_map(|&(a, b)| [a, b]));
+        speakers.sort_unstable();
+        speakers.dedup();
+        parent.clear();
+        parent.extend(0..speakers.len());
+        for &(a, b) in joins.iter() {
+            if let (Ok(a), Ok(b)) = (speakers.binary_search(&a), speakers.binary_search(&b)) {
+                let (ra, rb) = (find(parent, a), find(parent, b));
+                parent[ra.max(rb)] = ra.min(rb);
+            }
         }
-        members.clear();
-        members.extend(valued.iter().map(|v| {
-            let s = &slots[v.slot as usize];
-            self.member(s.cx, Some(s))
-        }));
-        members.sort_unstable_by_key(|m| m.cx);
-        self.join_sources(members, speakers, parent);
         for k in keys.iter_mut() {
             if let Ok(i) = speakers.binary_search(k) {
                 *k = speakers[find(parent, i)];
             }
+        }
+        true
+    }
+
+    /// Rule 8: whether valued claims, each with its source, diverge (see [`Figures`],
+    /// [`Categories`]).
+    fn diverges<'v>(
+        &self,
+        kind: &QuestionKind,
+        slots: &[Slot],
+        values: &[(ClaimValue, u32)],
+        claims: impl Iterator<Item = (&'v Valued, Sx)>,
+    ) -> bool {
+        if matches!(kind, QuestionKind::Quantity { .. }) {
+            let mut figures = Figures::default();
+            for (v, k) in claims {
+                if let Some((low, high)) = slots[v.slot as usize]
+                    .value
+                    .and_then(|x| interval(&values[x as usize].0))
+                {
+                    figures.add(low, high, k);
+                    if figures.divergent {
+                        return true;
+                    }
+                }
+            }
+            false
+        } else {
+            let mut categories = Categories::default();
+            for (v, k) in claims {
+                categories.add(v.says, k);
+                if categories.divergent() {
+                    return true;
+                }
+            }
+            false
         }
     }
 
@@ -1033,7 +1149,37 @@ impl Current {
         valued: &mut [Valued],
         keys: &[Sx],
         pairs: &mut Vec<(u64, Sx)>,
+        [yes, no]: [&mut Seen; 2],
     ) {
+        let set = |v: &mut Valued, sources: usize| {
+            let s = &slots[v.slot as usize];
+            v.rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, sources);
+        };
+        if valued.iter().all(|v| matches!(v.says, Says::Truth(_))) {
+            // A yes/no question: two answers, their sources counted in one pass.
+            yes.start(self.source_rank.len());
+            no.start(self.source_rank.len());
+            let (mut yeses, mut noes) = (0, 0);
+            for (v, &k) in valued.iter().zip(keys) {
+                let (seen, count) = if v.says == Says::Truth(true) {
+                    (&mut *yes, &mut yeses)
+                } else {
+                    (&mut *no, &mut noes)
+                };
+                *count += usize::from(seen.mark(k as usize) == Some(true));
+            }
+            for v in valued.iter_mut() {
+                set(
+                    v,
+                    if v.says == Says::Truth(true) {
+                        yeses
+                    } else {
+                        noes
+                    },
+                );
+            }
+            return;
+        }
         let code = |says: Says| match says {
             Says::Truth(b) => u64::from(b),
             Says::Value(class) => 2 + u64::from(class),
@@ -1047,12 +1193,7 @@ impl Current {
             let c = code(v.says);
             let start = pairs.partition_point(|p| p.0 < c);
             let end = pairs.partition_point(|p| p.0 <= c);
-            let s = &slots[v.slot as usize];
-            v.rank.0 = Some((
-                self.source_rank[s.speaker as usize],
-                s.credibility,
-                Reverse(end - start),
-            ));
+            set(v, end - start);
         }
     }
 
@@ -1127,46 +1268,91 @@ fn find(parent: &mut [usize], mut i: usize) -> usize {
     i
 }
 
-/// Rule 8 on a quantity question: whether two intervals `(low, high, source)` from different
-/// sources do not overlap. Only the two highest lows and the two lowest highs of distinct
-/// sources can form the widest gap, so one pass suffices.
-fn diverging_figures(intervals: impl Iterator<Item = (f64, f64, Sx)>) -> bool {
-    /// The best value and its source, and the best of another source.
-    #[derive(Default)]
-    struct Top2 {
-        best: Option<(f64, Sx)>,
-        other: Option<f64>,
-    }
-    impl Top2 {
-        fn offer(&mut self, x: f64, k: Sx, better: impl Fn(f64, f64) -> bool) {
-            match self.best {
-                None => self.best = Some((x, k)),
-                Some((b, bk)) if better(x, b) => {
-                    if bk != k {
-                        self.other = Some(b);
-                    }
-                    self.best = Some((x, k));
+/// The most extreme value seen and its source, and the most extreme of another source.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extreme {
+    best: Option<(f64, Sx)>,
+    other: Option<f64>,
+}
+
+impl Extreme {
+    fn offer(&mut self, x: f64, k: Sx, beyond: impl Fn(f64, f64) -> bool) {
+        match self.best {
+            None => self.best = Some((x, k)),
+            Some((b, bk)) if beyond(x, b) => {
+                if bk != k {
+                    self.other = Some(b);
                 }
-                Some((_, bk)) => {
-                    if bk != k && self.other.is_none_or(|o| better(x, o)) {
-                        self.other = Some(x);
-                    }
+                self.best = Some((x, k));
+            }
+            Some((_, bk)) => {
+                if bk != k && self.other.is_none_or(|o| beyond(x, o)) {
+                    self.other = Some(x);
                 }
             }
         }
     }
-    let (mut lows, mut highs) = (Top2::default(), Top2::default());
-    for (lo, hi, k) in intervals {
-        lows.offer(lo, k, |a, b| a > b);
-        highs.offer(hi, k, |a, b| a < b);
+
+    /// Whether `test` holds for the most extreme value of a source other than `k`.
+    fn of_another(&self, k: Sx, test: impl Fn(f64) -> bool) -> bool {
+        match self.best {
+            Some((b, bk)) if bk != k => test(b),
+            Some(_) => self.other.is_some_and(test),
+            None => false,
+        }
     }
-    let (Some((lo, lk)), Some((hi, hk))) = (lows.best, highs.best) else {
-        return false;
-    };
-    if lk != hk {
-        return lo > hi;
+}
+
+/// Rule 8 on a quantity question: whether two intervals from different sources do not overlap.
+/// Each interval is checked against those before it through the highest low and the lowest
+/// high seen so far, and the most extreme of another source than theirs (the only ones that
+/// can be furthest from it), so one pass suffices and it can stop at the first gap.
+#[derive(Clone, Copy, Debug, Default)]
+struct Figures {
+    lows: Extreme,
+    highs: Extreme,
+    divergent: bool,
+}
+
+impl Figures {
+    /// Adds the interval `low..=high` of source `k`.
+    fn add(&mut self, low: f64, high: f64, k: Sx) {
+        if self.divergent {
+            return;
+        }
+        if self.highs.of_another(k, |h| low > h) || self.lows.of_another(k, |l| high < l) {
+            self.divergent = true;
+            return;
+        }
+        self.lows.offer(low, k, |a, b| a > b);
+        self.highs.offer(high, k, |a, b| a < b);
     }
-    lows.other.is_some_and(|l| l > hi) || highs.other.is_some_and(|h| lo > h)
+}
+
+/// Rule 8 on a categorical question: whether two categories from different sources differ.
+/// With two sources and two categories some pair differs in both, so a first claim is enough
+/// to compare every other with.
+#[derive(Clone, Copy, Debug, Default)]
+struct Categories {
+    first: Option<(Says, Sx)>,
+    other_value: bool,
+    other_source: bool,
+}
+
+impl Categories {
+    fn add(&mut self, says: Says, k: Sx) {
+        match self.first {
+            None => self.first = Some((says, k)),
+            Some((v, s)) => {
+                self.other_value |= says != v;
+                self.other_source |= k != s;
+            }
+        }
+    }
+
+    fn divergent(&self) -> bool {
+        self.other_value && self.other_source
+    }
 }
 
 /// Whether two values are the same value (not only agreeing): equal variants and fields,

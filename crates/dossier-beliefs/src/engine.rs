@@ -974,7 +974,10 @@ impl Engine {
     /// one source; claims joined by a `corroborates` relation saying `same_primary_source`
     /// are one source.
     fn count_independent(&self, claims: &[&Stamped<Claim>]) -> usize {
-        self.components(claims).into_iter().collect::<BTreeSet<_>>().len()
+        self.components(claims)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     /// Rule 5: the source of each claim, as the index of the first claim of its source.

@@ -506,7 +506,8 @@ fn check_status(b: &Belief) -> Result<(), TestCaseError> {
             "divergent yes/no question"
         );
         prop_assert!(
-            !matches!(b.value, Some(BeliefValue::Single { .. })) || b.provenance.assessment.is_some(),
+            !matches!(b.value, Some(BeliefValue::Single { .. }))
+                || b.provenance.assessment.is_some(),
             "divergent with one value"
         );
     }
