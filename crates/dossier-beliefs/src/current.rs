@@ -785,9 +785,6 @@ impl Current {
         let mut best: Option<usize> = None;
         // On a question about an event the ranking needs every valued claim first (key c).
         let event_question = subject == Subject::Event;
-        // Whether the valued claims say more than one thing (else nothing can diverge), and
-        // whether a relation may join their sources.
-        let (mut first_says, mut mixed) = (None, false);
         for (i, s) in slots.iter().enumerate() {
             if s.marks & RESOLVED != 0
                 && s.marks & RETRACTED == 0
@@ -813,7 +810,6 @@ impl Current {
             active_forecast |= s.stance == Stance::Forecasts;
             let says = if yes_no { s.yes_no } else { s.other };
             if says.is_value() {
-                mixed |= *first_says.get_or_insert(says) != says;
                 if s.marks & LINKED != 0 {
                     linked.push(u32::try_from(valued.len()).unwrap_or(u32::MAX));
                 }
@@ -838,7 +834,7 @@ impl Current {
         let speaker_of = |v: &Valued| slots[v.slot as usize].speaker;
         let mut divergent = outcome.is_none()
             && !yes_no
-            && mixed
+            && valued.len() >= 2
             && self.diverges(
                 kind,
                 slots,
