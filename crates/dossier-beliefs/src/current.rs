@@ -849,13 +849,16 @@ impl Current {
             divergent = self.diverges(kind, slots, values, valued.iter().zip(keys.iter().copied()));
         }
         if event_question && !valued.is_empty() {
-            if !joined {
-                keys.clear();
-                keys.extend(valued.iter().map(speaker_of));
-            }
-            self.rank_event(slots, valued, keys, pairs, [seen, seen_no]);
-            best =
-                (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]));
+            best = if yes_no && !joined {
+                self.rank_yes_no_event(slots, valued, [seen, seen_no])
+            } else {
+                if !joined {
+                    keys.clear();
+                    keys.extend(valued.iter().map(speaker_of));
+                }
+                self.rank_event(slots, valued, keys, pairs);
+                (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]))
+            };
         }
 
         // Rules 1, 6 and 10: the value and the best claim.
@@ -1145,37 +1148,7 @@ impl Current {
         valued: &mut [Valued],
         keys: &[Sx],
         pairs: &mut Vec<(u64, Sx)>,
-        [yes, no]: [&mut Seen; 2],
     ) {
-        let set = |v: &mut Valued, sources: usize| {
-            let s = &slots[v.slot as usize];
-            v.rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, sources);
-        };
-        if valued.iter().all(|v| matches!(v.says, Says::Truth(_))) {
-            // A yes/no question: two answers, their sources counted in one pass.
-            yes.start(self.source_rank.len());
-            no.start(self.source_rank.len());
-            let (mut yeses, mut noes) = (0, 0);
-            for (v, &k) in valued.iter().zip(keys) {
-                let (seen, count) = if v.says == Says::Truth(true) {
-                    (&mut *yes, &mut yeses)
-                } else {
-                    (&mut *no, &mut noes)
-                };
-                *count += usize::from(seen.mark(k as usize) == Some(true));
-            }
-            for v in valued.iter_mut() {
-                set(
-                    v,
-                    if v.says == Says::Truth(true) {
-                        yeses
-                    } else {
-                        noes
-                    },
-                );
-            }
-            return;
-        }
         let code = |says: Says| match says {
             Says::Truth(b) => u64::from(b),
             Says::Value(class) => 2 + u64::from(class),
@@ -1189,8 +1162,54 @@ impl Current {
             let c = code(v.says);
             let start = pairs.partition_point(|p| p.0 < c);
             let end = pairs.partition_point(|p| p.0 <= c);
-            set(v, end - start);
+            let s = &slots[v.slot as usize];
+            v.rank.0 = event_key(
+                self.source_rank[s.speaker as usize],
+                s.credibility,
+                end - start,
+            );
         }
+    }
+
+    /// Rule 6 on a yes/no question about an event whose speakers no relation joins, in one
+    /// pass: key c is the same for every claim giving one answer, so each claim is ranked
+    /// without it, the best claim of each answer kept, and the two compared with it. Returns
+    /// the best claim (an index into `valued`).
+    fn rank_yes_no_event(
+        &self,
+        slots: &[Slot],
+        valued: &mut [Valued],
+        [yes, no]: [&mut Seen; 2],
+    ) -> Option<usize> {
+        yes.start(self.source_rank.len());
+        no.start(self.source_rank.len());
+        let (mut best_of, mut sources_of) = ([None::<usize>; 2], [0_usize; 2]);
+        for v in 0..valued.len() {
+            let s = &slots[valued[v].slot as usize];
+            let answer = usize::from(valued[v].says == Says::Truth(true));
+            let seen = if answer == 1 { &mut *yes } else { &mut *no };
+            sources_of[answer] += usize::from(seen.mark(s.speaker as usize) == Some(true));
+            valued[v].rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, 0);
+            let best = &mut best_of[answer];
+            if best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt()) {
+                *best = Some(v);
+            }
+        }
+        let [Some(no), Some(yes)] = best_of else {
+            return best_of[0].or(best_of[1]);
+        };
+        let keyed = |v: usize, sources: usize| {
+            let mut k = valued[v].clone();
+            let s = &slots[k.slot as usize];
+            k.rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, sources);
+            k
+        };
+        let (n, y) = (keyed(no, sources_of[0]), keyed(yes, sources_of[1]));
+        Some(if self.cmp_ranked(slots, &n, &y).is_lt() {
+            no
+        } else {
+            yes
+        })
     }
 
     /// Rule 5: sorts and deduplicates the speakers of `claims` (sorted by claim) into
