@@ -3,10 +3,14 @@
 //! without building provenance.
 //!
 //! Entities are interned to dense indices as they are recorded; every claim keeps its own
-//! derived facts (retraction count, superseding, corroborating and disputing claims, its
-//! forecast resolution) and every source its reliability rank, updated by the events that change
-//! them. [`Current::judge`] then applies rules 1–10 of `docs/BELIEFS.md` with integer lookups
-//! only.
+//! derived facts (retraction count, superseding, corroborating and disputing claims, the claims
+//! joined to it by `same_primary_source`, its forecast resolution) and every source its
+//! reliability rank, updated by the events that change them. [`Current::judge`] then applies
+//! rules 1–10 of `docs/BELIEFS.md` with integer lookups only. Policy 3's rules cost one walk
+//! of the question's claims as before: divergence (rule 7a) is a second pass that stops at the
+//! first gap, the ranking of a question about an event counts the sources of each answer in
+//! one more pass, and sources are joined only through the relations of the claims a relation
+//! points at.
 //!
 //! # Invariant
 //!
