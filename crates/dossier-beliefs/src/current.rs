@@ -579,11 +579,13 @@ impl Current {
         if r.kind == RelationKind::Corroborates
             && r.independence == Some(Independence::SamePrimarySource)
         {
-            let from = from as usize;
-            self.claims[to].links_mut().same_source.push(from as Cx);
-            self.claims[from].links_mut().same_source.push(to as Cx);
+            self.claims[to].links_mut().same_source.push(from);
+            self.claims[from as usize]
+                .links_mut()
+                .same_source
+                .push(to as Cx);
             self.mark(to, JOINED);
-            self.mark(from, JOINED);
+            self.mark(from as usize, JOINED);
         }
     }
 
@@ -1263,8 +1265,6 @@ impl Current {
             {
                 return n;
             }
-        }
-        if !claims.iter().any(|m| m.linked) {
             speakers.clear();
             speakers.extend(claims.iter().map(|m| m.speaker));
             speakers.sort_unstable();
