@@ -604,8 +604,8 @@ impl Engine {
 
     /// Rule 3: the claims superseding a claim in a view at `t`: those superseding it directly,
     /// and, for a relay of a superseded statement (a claim joined to it by `same_primary_source`
-    /// on the same question, saying the same value), those superseding that statement — unless
-    /// the claim is one of them.
+    /// on the same question, saying the same), those superseding that statement, the claim
+    /// itself excepted.
     fn superseded_by(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
         let mut by = self.superseded_directly(claim, t);
         let yes_no = self
