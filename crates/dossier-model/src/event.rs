@@ -89,9 +89,7 @@ pub enum DecodeError {
     },
     /// The body uses a field that its schema version did not have (e.g. a question's
     /// `about` in a version 1 body).
-    #[error(
-        "`{event_type}` body of schema version {version} has a field added in a later version"
-    )]
+    #[error("`{event_type}` body of schema version {version} has a field added in a later version")]
     FieldTooNew {
         /// The event type.
         event_type: String,
@@ -345,8 +343,7 @@ mod tests {
             String::from_utf8(body.clone()).unwrap(),
             r#"{"id":"assessment:a","question":"question:q","likelihood":"likely","confidence":"moderate","rationale":"r","based_on":["claim:c"]}"#
         );
-        let back =
-            DomainEvent::decode(ev.event_type(), ev.schema_version(), &body).unwrap();
+        let back = DomainEvent::decode(ev.event_type(), ev.schema_version(), &body).unwrap();
         assert_eq!(back, ev);
     }
 

@@ -119,7 +119,10 @@ fn examples_produce_the_events_recorded_before() {
     );
     assert_eq!(golden.len(), now.len(), "number of example events");
     for (i, (then, now)) in golden.iter().zip(now).enumerate() {
-        assert_eq!(then, now, "example event {i} differs from what was recorded");
+        assert_eq!(
+            then, now,
+            "example event {i} differs from what was recorded"
+        );
     }
 }
 
@@ -232,4 +235,3 @@ fn examples_validate_in_publication_order() {
         "at least one example quote must start after a non-ASCII character, so spans are tested as characters"
     );
 }
-
