@@ -84,7 +84,7 @@ fn beliefs_why_and_history_answer_now_and_as_of_from_the_views() {
     let now = l.run(&["beliefs", "--json"]).ok().json();
     assert_eq!(now["beliefs"].as_array().unwrap().len(), 7);
     assert!(figure(belief(&now, CONTAINERS)) >= 7000.0);
-    assert_eq!(now["policy"], "dossier-beliefs/2");
+    assert_eq!(now["policy"], "dossier-beliefs/3");
     let status = l.run(&["views", "status", "--json"]).ok().json();
     assert_eq!(status["digest"], now["digest"]);
     assert_eq!(status["lag"], 0);

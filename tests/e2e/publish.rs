@@ -215,6 +215,39 @@ fn validate_reports_new_and_recorded_and_appends_nothing() {
 }
 
 #[test]
+fn validation_warnings_are_printed_and_in_json_but_do_not_refuse() {
+    let l = Ledger::init();
+    let mut b = example_json(0);
+    b["claims"][0]["likelihood"] = json!({"wording": "most likely"});
+    let file = l.write_json("most-likely.json", &b);
+    let warning = json!([{
+        "file": file,
+        "path": "/claims/0/likelihood/wording",
+        "warning": "unknown_likelihood",
+        "wording": "most likely",
+        "mapping": "dossier-icd203/2"
+    }]);
+
+    let out = l.run(&["validate", "--json", &file]);
+    assert_eq!(out.ok().json()[0]["warnings"], warning);
+    let line = format!(
+        "{file}: /claims/0/likelihood/wording: warning: the wording \"most likely\" is not in the likelihood mapping dossier-icd203/2"
+    );
+    assert!(out.stderr.contains(&line), "{}", out.stderr);
+
+    let out = l.run(&["publish", "--json", &file]);
+    let report = out.ok().json();
+    assert_eq!(report[0]["warnings"], warning);
+    assert!(report[0]["first_seq"].is_u64(), "{report}");
+    assert!(out.stderr.contains(&line), "{}", out.stderr);
+
+    // A bundle without anything to warn about has no `warnings` member.
+    let first = example_files()[1].display().to_string();
+    let report = l.run(&["validate", "--json", &first]).ok().json();
+    assert!(report[0].get("warnings").is_none(), "{report}");
+}
+
+#[test]
 fn log_filters_and_show() {
     let l = Ledger::with_examples();
     assert_eq!(l.count(), 58, "2 + (21+1) + (16+1) + (9+1) + (6+1)");

@@ -3,10 +3,14 @@
 //! without building provenance.
 //!
 //! Entities are interned to dense indices as they are recorded; every claim keeps its own
-//! derived facts (retraction count, superseding, corroborating and disputing claims, its
-//! forecast resolution) and every source its reliability rank, updated by the events that change
-//! them. [`Current::judge`] then applies rules 1–10 of `docs/BELIEFS.md` with integer lookups
-//! only.
+//! derived facts (retraction count, superseding, corroborating and disputing claims, the claims
+//! joined to it by `same_primary_source`, its forecast resolution) and every source its
+//! reliability rank, updated by the events that change them. [`Current::judge`] then applies
+//! rules 1–10 of `docs/BELIEFS.md` with integer lookups only. Policy 3's rules cost one walk
+//! of the question's claims as before: divergence (rule 7a) is a second pass that stops at the
+//! first gap, the ranking of a question about an event counts the sources of each answer in
+//! one more pass, and sources are joined only through the relations of the claims a relation
+//! points at.
 //!
 //! # Invariant
 //!
@@ -22,11 +26,11 @@ use std::cmp::{Ordering, Reverse};
 
 use dossier_model::{
     Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind,
-    Relation, RelationKind, Stance,
+    Relation, RelationKind, Stance, Subject,
 };
 
 use crate::engine::{
-    Facts8, admiralty_rank, as_of_point, credibility_rank, rule8_flags, values_agree,
+    Facts8, admiralty_rank, as_of_point, credibility_rank, interval, rule8_flags, values_agree,
 };
 use crate::view::{BeliefValue, Status};
 
@@ -62,12 +66,16 @@ struct Links {
     corroborated_by: Vec<(Cx, Option<Independence>)>,
     /// Claims disputing it.
     disputed_by: Vec<Cx>,
+    /// Claims joined to it by a `same_primary_source` corroboration, in either direction
+    /// (rule 3 follows them to relays of a superseded statement).
+    same_source: Vec<Cx>,
 }
 
 static NO_LINKS: Links = Links {
     superseded_by: Vec::new(),
     corroborated_by: Vec::new(),
     disputed_by: Vec::new(),
+    same_source: Vec::new(),
 };
 
 impl Node {
@@ -122,6 +130,8 @@ const SUPERSEDES_IT: u8 = 2;
 const RESOLVED: u8 = 4;
 /// A `corroborates` or `disputes` relation points at the claim.
 const LINKED: u8 = 8;
+/// A `same_primary_source` corroboration joins the claim to another, either way.
+const JOINED: u8 = 16;
 
 /// What the state of another claim needs of a recorded claim (the rest is in its [`Slot`]).
 #[derive(Clone, Debug)]
@@ -149,6 +159,9 @@ pub(crate) struct Current {
     question_ix: HashMap<EntityId, u32>,
     /// Question ids by index.
     question_ids: Vec<EntityId>,
+    /// Per question, whether it is posed as a yes/no question (boolean or forecast); `false`
+    /// until posed, as the reference computation reads a claim of an unposed question.
+    yes_no: Vec<bool>,
     /// Claims per question, in the order recorded.
     by_question: Vec<Vec<Slot>>,
     /// Per question, the distinct values its claims give, each with its class: the index of
@@ -169,6 +182,18 @@ struct Scratch {
     queue: Vec<Cx>,
     speakers: Vec<Sx>,
     parent: Vec<usize>,
+    /// The valued claims a `corroborates` or `disputes` relation points at (indices into
+    /// `valued`): the only ones whose sources a relation may join (rules 6 and 8).
+    linked: Vec<u32>,
+    /// The sources saying "false" on a yes/no question about an event (`seen` has those
+    /// saying "true"; rule 6).
+    seen_no: Seen,
+    /// Speakers of valued claims joined by a `same_primary_source` corroboration.
+    joins: Vec<(Sx, Sx)>,
+    /// Per valued claim, its source (rule 5) as a speaker index.
+    keys: Vec<Sx>,
+    /// (value, source) pairs of a question about an event (rule 6).
+    pairs: Vec<(u64, Sx)>,
     /// Per class of value, in order of first appearance: its first valued claim (whose value
     /// is shown) and its best (indices into `valued`).
     firsts: Vec<(u32, usize, usize)>,
@@ -184,14 +209,10 @@ struct Seen {
 }
 
 impl Seen {
-    /// The number of distinct sources in `speakers`, all below `sources`; `None` if one is not.
-    fn count_distinct(
-        &mut self,
-        speakers: impl Iterator<Item = Sx>,
-        sources: usize,
-    ) -> Option<usize> {
-        if self.stamps.len() < sources {
-            self.stamps.resize(sources, 0);
+    /// Starts a new round over items `0..len`, all unmarked.
+    fn start(&mut self, len: usize) {
+        if self.stamps.len() < len {
+            self.stamps.resize(len, 0);
         }
         self.round = self.round.wrapping_add(1);
         if self.round == 0 {
@@ -199,11 +220,26 @@ impl Seen {
             self.stamps.fill(0);
             self.round = 1;
         }
+    }
+
+    /// Marks an item; whether it was unmarked this round (`None` if out of range).
+    fn mark(&mut self, item: usize) -> Option<bool> {
+        let stamp = self.stamps.get_mut(item)?;
+        let new = *stamp != self.round;
+        *stamp = self.round;
+        Some(new)
+    }
+
+    /// The number of distinct sources in `speakers`, all below `sources`; `None` if one is not.
+    fn count_distinct(
+        &mut self,
+        speakers: impl Iterator<Item = Sx>,
+        sources: usize,
+    ) -> Option<usize> {
+        self.start(sources);
         let mut n = 0;
         for sx in speakers {
-            let stamp = self.stamps.get_mut(sx as usize)?;
-            if *stamp != self.round {
-                *stamp = self.round;
+            if self.mark(sx as usize)? {
                 n += 1;
             }
         }
@@ -223,7 +259,17 @@ pub(crate) struct Judgment {
 
 /// Rule 6's ranking key without the claim id: valid-time recency, speaker reliability,
 /// credibility, relay, recorded later first.
-type Rank = (Reverse<Option<Point>>, u8, u8, u8, Reverse<u64>);
+/// On a question about an event the first key is [`event_key`] of the speaker's reliability,
+/// the credibility and the independent sources for the claim's value (0, equal for all, on a
+/// state).
+type Rank = (u32, Reverse<Option<Point>>, u8, u8, u8, Reverse<u64>);
+
+/// Rule 6's first key on a question about an event, packed so that smaller is better:
+/// reliability rank, then credibility rank, then more independent sources.
+fn event_key(reliability: u8, credibility: u8, sources: usize) -> u32 {
+    let fewer = 0xFFFF - u32::try_from(sources.min(0xFFFF)).unwrap_or(0xFFFF);
+    (u32::from(reliability) << 24) | (u32::from(credibility) << 16) | fewer
+}
 
 /// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
 /// (its class, see [`Current::values`]), a denial of a figure or category, or nothing usable.
@@ -261,8 +307,8 @@ struct Member {
     speaker: Sx,
     /// Its node must be read for its corroborations and disputes.
     linked: bool,
-    /// A forecast with a resolution (rule 8: it does not make the belief disputed).
-    resolved_forecast: bool,
+    /// A forecast (rule 10: once a resolution applies, it does not make the belief disputed).
+    forecast: bool,
 }
 
 /// The state of a claim in the current view (rules 3 and 4).
@@ -375,8 +421,28 @@ impl Current {
         self.by_question.push(Vec::new());
         self.values.push(Vec::new());
         self.question_ids.push(id.clone());
+        self.yes_no.push(false);
         self.question_ix.insert(id.clone(), ix);
         ix
+    }
+
+    /// The claims recorded on a question, in the order recorded.
+    pub(crate) fn claims_of_question<'a>(
+        &'a self,
+        id: &EntityId,
+    ) -> impl Iterator<Item = &'a EntityId> + 'a {
+        self.question_ix
+            .get(id)
+            .and_then(|&q| self.by_question.get(q as usize))
+            .into_iter()
+            .flatten()
+            .map(|s| &self.claims[s.cx as usize].id)
+    }
+
+    /// A question is posed, with its kind.
+    pub(crate) fn pose(&mut self, id: &EntityId, kind: &QuestionKind) {
+        let q = self.question(id) as usize;
+        self.yes_no[q] = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
     }
 
     /// The question of a recorded claim.
@@ -426,6 +492,9 @@ impl Current {
         }
         if !links.corroborated_by.is_empty() || !links.disputed_by.is_empty() {
             marks |= LINKED;
+        }
+        if !links.same_source.is_empty() {
+            marks |= JOINED;
         }
         let related = node.related;
         let value = c.value.as_ref().map(|v| {
@@ -507,6 +576,17 @@ impl Current {
             RelationKind::Retracts => 0,
         };
         self.mark(to, mark);
+        if r.kind == RelationKind::Corroborates
+            && r.independence == Some(Independence::SamePrimarySource)
+        {
+            self.claims[to].links_mut().same_source.push(from);
+            self.claims[from as usize]
+                .links_mut()
+                .same_source
+                .push(to as Cx);
+            self.mark(to, JOINED);
+            self.mark(from as usize, JOINED);
+        }
     }
 
     /// A source's latest reliability assessment (rule 6).
@@ -526,6 +606,63 @@ impl Current {
         self.claims[cx as usize].claim.as_ref()
     }
 
+    /// Rule 3: whether a claim is superseded directly, by a claim other than `except`.
+    fn superseded_directly(&self, cx: Cx, except: Cx) -> bool {
+        let node = &self.claims[cx as usize];
+        let Some(me) = &node.claim else {
+            return false;
+        };
+        node.links().superseded_by.iter().any(|&s| {
+            let by = &self.claims[s as usize];
+            s != except
+                && by.retractions == 0
+                && by
+                    .claim
+                    .as_ref()
+                    .is_some_and(|f| f.speaker == me.speaker && f.question == me.question)
+        })
+    }
+
+    /// Rule 3: whether a claim relays a superseded statement: a claim joined to it by
+    /// `same_primary_source` (transitively), on its question and saying the same, is
+    /// superseded by a claim other than this one.
+    fn relays_superseded(&self, cx: Cx, me: &Facts) -> bool {
+        let yes_no = self
+            .yes_no
+            .get(me.question as usize)
+            .copied()
+            .unwrap_or(false);
+        let slots = &self.by_question[me.question as usize];
+        let said = |x: Cx| {
+            slots
+                .get(self.claims[x as usize].slot as usize)
+                .map_or(Says::Nothing, |s| if yes_no { s.yes_no } else { s.other })
+        };
+        let mine = said(cx);
+        if !(mine.is_value() || mine == Says::Denial) {
+            return false;
+        }
+        let mut seen: Vec<Cx> = vec![cx];
+        let mut queue: Vec<Cx> = vec![cx];
+        while let Some(x) = queue.pop() {
+            for &y in &self.claims[x as usize].links().same_source {
+                if seen.contains(&y) {
+                    continue;
+                }
+                seen.push(y);
+                queue.push(y);
+                if let Some(f) = &self.claims[y as usize].claim
+                    && f.question == me.question
+                    && said(y) == mine
+                    && self.superseded_directly(y, cx)
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Rules 3 and 4 in the current view.
     fn state(&self, cx: Cx) -> State {
         let node = &self.claims[cx as usize];
@@ -535,15 +672,9 @@ impl Current {
         let Some(me) = &node.claim else {
             return State::Active;
         };
-        let superseded = node.links().superseded_by.iter().any(|&s| {
-            let by = &self.claims[s as usize];
-            by.retractions == 0
-                && by
-                    .claim
-                    .as_ref()
-                    .is_some_and(|f| f.speaker == me.speaker && f.question == me.question)
-        });
-        if superseded {
+        if self.superseded_directly(cx, Cx::MAX)
+            || (!node.links().same_source.is_empty() && self.relays_superseded(cx, me))
+        {
             State::Superseded
         } else {
             State::Active
@@ -557,6 +688,7 @@ impl Current {
     /// Rule 6 ranking of a slot: smaller is better (ties broken by claim id).
     fn rank(&self, s: &Slot) -> Rank {
         (
+            0,
             Reverse(s.point),
             self.source_rank[s.speaker as usize],
             s.credibility,
@@ -567,7 +699,7 @@ impl Current {
 
     /// Rules 3 and 4 for a slot: its node is read only if a relation may change its state.
     fn slot_state(&self, s: &Slot) -> State {
-        if s.marks & (RETRACTED | SUPERSEDES_IT) == 0 {
+        if s.marks & (RETRACTED | SUPERSEDES_IT | JOINED) == 0 {
             State::Active
         } else {
             self.state(s.cx)
@@ -590,7 +722,7 @@ impl Current {
                 cx,
                 speaker: s.speaker,
                 linked: s.marks & LINKED != 0,
-                resolved_forecast: s.stance == Stance::Forecasts && s.marks & RESOLVED != 0,
+                forecast: s.stance == Stance::Forecasts,
             },
             None => {
                 let n = &self.claims[cx as usize];
@@ -598,11 +730,10 @@ impl Current {
                     cx,
                     speaker: n.claim.as_ref().map_or(Sx::MAX, |f| f.speaker),
                     linked: true,
-                    resolved_forecast: n
+                    forecast: n
                         .claim
                         .as_ref()
-                        .is_some_and(|f| f.stance == Stance::Forecasts)
-                        && n.resolution.is_some(),
+                        .is_some_and(|f| f.stance == Stance::Forecasts),
                 }
             }
         }
@@ -619,6 +750,7 @@ impl Current {
         &self,
         question: &EntityId,
         kind: &QuestionKind,
+        subject: Subject,
         assessment: Option<Option<&ClaimValue>>,
     ) -> Judgment {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
@@ -638,10 +770,16 @@ impl Current {
             queue,
             speakers,
             parent,
+            linked,
+            seen_no,
+            joins,
+            keys,
+            pairs,
             firsts,
             seen,
         } = &mut *guard;
         valued.clear();
+        linked.clear();
         active.clear();
         supporting.clear();
         contradicting.clear();
@@ -651,6 +789,8 @@ impl Current {
         let (mut any_superseded, mut any_retracted, mut active_forecast) = (false, false, false);
         let mut outcome: Option<(bool, u64)> = None;
         let mut best: Option<usize> = None;
+        // On a question about an event the ranking needs every valued claim first (key c).
+        let event_question = subject == Subject::Event;
         for (i, s) in slots.iter().enumerate() {
             if s.marks & RESOLVED != 0
                 && s.marks & RETRACTED == 0
@@ -676,18 +816,56 @@ impl Current {
             active_forecast |= s.stance == Stance::Forecasts;
             let says = if yes_no { s.yes_no } else { s.other };
             if says.is_value() {
+                if s.marks & LINKED != 0 {
+                    linked.push(u32::try_from(valued.len()).unwrap_or(u32::MAX));
+                }
                 valued.push(Valued {
                     slot: i,
                     says,
                     rank: self.rank(s),
                 });
                 let v = valued.len() - 1;
-                if best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt()) {
+                if !event_question
+                    && best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt())
+                {
                     best = Some(v);
                 }
             }
         }
         let outcome = outcome.map(|(o, _)| o);
+
+        // Rules 5, 6 and 8: the sources of the valued claims, for divergence and the ranking
+        // of a question about an event: by speaker, and joined by `same_primary_source`
+        // corroborations only where a valued claim has one.
+        let speaker_of = |v: &Valued| slots[v.slot as usize].speaker;
+        let mut divergent = outcome.is_none()
+            && !yes_no
+            && valued.len() >= 2
+            && self.diverges(
+                kind,
+                slots,
+                values,
+                valued.iter().map(|v| (v, speaker_of(v))),
+            );
+        let joined = !linked.is_empty()
+            && (divergent || event_question)
+            && self.source_keys(yes_no, slots, valued, linked, joins, speakers, parent, keys);
+        if joined && divergent {
+            // Joining sources can only remove divergence.
+            divergent = self.diverges(kind, slots, values, valued.iter().zip(keys.iter().copied()));
+        }
+        if event_question && !valued.is_empty() {
+            best = if yes_no && !joined {
+                self.rank_yes_no_event(slots, valued, [seen, seen_no])
+            } else {
+                if !joined {
+                    keys.clear();
+                    keys.extend(valued.iter().map(speaker_of));
+                }
+                self.rank_event(slots, valued, keys, pairs);
+                (0..valued.len()).min_by(|&a, &b| self.cmp_ranked(slots, &valued[a], &valued[b]))
+            };
+        }
 
         // Rules 1, 6 and 10: the value and the best claim.
         let target: Option<Says> = match outcome {
@@ -765,7 +943,12 @@ impl Current {
 
         // Rule 8: flags.
         let flags = rule8_flags(&Facts8 {
-            disputed: contradicting.iter().any(|m| !m.resolved_forecast),
+            // Rule 10: once a resolution applies, a forecast that turned out wrong contradicts
+            // without disputing.
+            disputed: contradicting
+                .iter()
+                .any(|m| !(m.forecast && outcome.is_some())),
+            divergent,
             supported: !supporting.is_empty(),
             independent_sources: sources,
             any_superseded,
@@ -854,39 +1037,197 @@ impl Current {
         }
     }
 
-    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
-    /// claims joined by a `same_primary_source` corroboration count once.
-    fn independent(
+    /// Rule 5: the source of each valued claim, as a speaker index standing for all speakers
+    /// joined with it by `same_primary_source` corroborations among the valued claims.
+    ///
+    /// Joins are few: only the valued claims a relation points at are looked at, and only the
+    /// speakers joins name enter a union-find.
+    /// Returns whether any speakers are joined; `keys` is filled only then.
+    #[allow(clippy::too_many_arguments)]
+    fn source_keys(
         &self,
-        claims: &[Member],
+        yes_no: bool,
+        slots: &[Slot],
+        valued: &[Valued],
+        linked: &[u32],
+        joins: &mut Vec<(Sx, Sx)>,
         speakers: &mut Vec<Sx>,
         parent: &mut Vec<usize>,
-        seen: &mut Seen,
-    ) -> usize {
-        if !claims.iter().any(|m| m.linked) {
-            // No corroboration to follow: count distinct speakers without sorting.
-            if let Some(n) =
-                seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
-            {
-                return n;
+        keys: &mut Vec<Sx>,
+    ) -> bool {
+        let Some(question) = linked
+            .first()
+            .and_then(|&v| self.facts(slots[valued[v as usize].slot as usize].cx))
+            .map(|f| f.question)
+        else {
+            return false;
+        };
+        // Whether a claim is valued here: recorded on this question, active, giving a value
+        // (what the walk of `judge` kept).
+        let is_valued = |cx: Cx| {
+            let node = &self.claims[cx as usize];
+            node.claim.as_ref().is_some_and(|f| f.question == question)
+                && slots.get(node.slot as usize).is_some_and(|s| {
+                    s.cx == cx
+                        && (if yes_no { s.yes_no } else { s.other }).is_value()
+                        && self.slot_state(s) == State::Active
+                })
+        };
+        joins.clear();
+        for &v in linked {
+            let s = &slots[valued[v as usize].slot as usize];
+            for &(from, independence) in &self.claims[s.cx as usize].links().corroborated_by {
+                if independence == Some(Independence::SamePrimarySource)
+                    && is_valued(from)
+                    && let Some(f) = self.facts(from)
+                    && f.speaker != s.speaker
+                {
+                    joins.push((s.speaker, f.speaker));
+                }
             }
         }
+        if joins.is_empty() {
+            return false;
+        }
+        keys.clear();
+        keys.extend(valued.iter().map(|v| slots[v.slot as usize].speaker));
+        speakers.clear();
+        speakers.extend(joins.iter().flat_map(|&(a, b)| [a, b]));
+        speakers.sort_unstable();
+        speakers.dedup();
+        parent.clear();
+        parent.extend(0..speakers.len());
+        for &(a, b) in joins.iter() {
+            if let (Ok(a), Ok(b)) = (speakers.binary_search(&a), speakers.binary_search(&b)) {
+                let (ra, rb) = (find(parent, a), find(parent, b));
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+        for k in keys.iter_mut() {
+            if let Ok(i) = speakers.binary_search(k) {
+                *k = speakers[find(parent, i)];
+            }
+        }
+        true
+    }
+
+    /// Rule 8: whether valued claims, each with its source, diverge (see [`Figures`],
+    /// [`Categories`]).
+    fn diverges<'v>(
+        &self,
+        kind: &QuestionKind,
+        slots: &[Slot],
+        values: &[(ClaimValue, u32)],
+        claims: impl Iterator<Item = (&'v Valued, Sx)>,
+    ) -> bool {
+        if matches!(kind, QuestionKind::Quantity { .. }) {
+            let mut figures = Figures::default();
+            for (v, k) in claims {
+                if let Some((low, high)) = slots[v.slot as usize]
+                    .value
+                    .and_then(|x| interval(&values[x as usize].0))
+                {
+                    figures.add(low, high, k);
+                    if figures.divergent {
+                        return true;
+                    }
+                }
+            }
+            false
+        } else {
+            let mut categories = Categories::default();
+            for (v, k) in claims {
+                categories.add(v.says, k);
+                if categories.divergent() {
+                    return true;
+                }
+            }
+            false
+        }
+    }
+
+    /// Rule 6 on a question about an event: ranks the valued claims by speaker reliability,
+    /// credibility and the independent sources (`keys`) giving their value, before recency.
+    fn rank_event(
+        &self,
+        slots: &[Slot],
+        valued: &mut [Valued],
+        keys: &[Sx],
+        pairs: &mut Vec<(u64, Sx)>,
+    ) {
+        let code = |says: Says| match says {
+            Says::Truth(b) => u64::from(b),
+            Says::Value(class) => 2 + u64::from(class),
+            Says::Denial | Says::Nothing => u64::MAX,
+        };
+        pairs.clear();
+        pairs.extend(valued.iter().zip(keys).map(|(v, &k)| (code(v.says), k)));
+        pairs.sort_unstable();
+        pairs.dedup();
+        for v in valued.iter_mut() {
+            let c = code(v.says);
+            let start = pairs.partition_point(|p| p.0 < c);
+            let end = pairs.partition_point(|p| p.0 <= c);
+            let s = &slots[v.slot as usize];
+            v.rank.0 = event_key(
+                self.source_rank[s.speaker as usize],
+                s.credibility,
+                end - start,
+            );
+        }
+    }
+
+    /// Rule 6 on a yes/no question about an event whose speakers no relation joins, in one
+    /// pass: key c is the same for every claim giving one answer, so each claim is ranked
+    /// without it, the best claim of each answer kept, and the two compared with it. Returns
+    /// the best claim (an index into `valued`).
+    fn rank_yes_no_event(
+        &self,
+        slots: &[Slot],
+        valued: &mut [Valued],
+        [yes, no]: [&mut Seen; 2],
+    ) -> Option<usize> {
+        yes.start(self.source_rank.len());
+        no.start(self.source_rank.len());
+        let (mut best_of, mut sources_of) = ([None::<usize>; 2], [0_usize; 2]);
+        for v in 0..valued.len() {
+            let s = &slots[valued[v].slot as usize];
+            let answer = usize::from(valued[v].says == Says::Truth(true));
+            let seen = if answer == 1 { &mut *yes } else { &mut *no };
+            sources_of[answer] += usize::from(seen.mark(s.speaker as usize) == Some(true));
+            valued[v].rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, 0);
+            let best = &mut best_of[answer];
+            if best.is_none_or(|b| self.cmp_ranked(slots, &valued[v], &valued[b]).is_lt()) {
+                *best = Some(v);
+            }
+        }
+        let [Some(no), Some(yes)] = best_of else {
+            return best_of[0].or(best_of[1]);
+        };
+        let keyed = |v: usize, sources: usize| {
+            let mut k = valued[v].clone();
+            let s = &slots[k.slot as usize];
+            k.rank.0 = event_key(self.source_rank[s.speaker as usize], s.credibility, sources);
+            k
+        };
+        let (n, y) = (keyed(no, sources_of[0]), keyed(yes, sources_of[1]));
+        Some(if self.cmp_ranked(slots, &n, &y).is_lt() {
+            no
+        } else {
+            yes
+        })
+    }
+
+    /// Rule 5: sorts and deduplicates the speakers of `claims` (sorted by claim) into
+    /// `speakers`, and joins in `parent` (a union-find over `speakers`) those whose claims a
+    /// `same_primary_source` corroboration joins.
+    fn join_sources(&self, claims: &[Member], speakers: &mut Vec<Sx>, parent: &mut Vec<usize>) {
         speakers.clear();
         speakers.extend(claims.iter().map(|m| m.speaker));
         speakers.sort_unstable();
         speakers.dedup();
-        if !claims.iter().any(|m| m.linked) {
-            return speakers.len();
-        }
         parent.clear();
         parent.extend(0..speakers.len());
-        fn find(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
-            }
-            i
-        }
         let slot = |s: Sx| speakers.binary_search(&s).ok();
         for m in claims.iter().filter(|m| m.linked) {
             for &(from, independence) in &self.claims[m.cx as usize].links().corroborated_by {
@@ -906,9 +1247,130 @@ impl Current {
                 }
             }
         }
+    }
+
+    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
+    /// claims joined by a `same_primary_source` corroboration count once.
+    fn independent(
+        &self,
+        claims: &[Member],
+        speakers: &mut Vec<Sx>,
+        parent: &mut Vec<usize>,
+        seen: &mut Seen,
+    ) -> usize {
+        if !claims.iter().any(|m| m.linked) {
+            // No corroboration to follow: count distinct speakers without sorting.
+            if let Some(n) =
+                seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
+            {
+                return n;
+            }
+            speakers.clear();
+            speakers.extend(claims.iter().map(|m| m.speaker));
+            speakers.sort_unstable();
+            speakers.dedup();
+            return speakers.len();
+        }
+        self.join_sources(claims, speakers, parent);
         (0..speakers.len())
             .filter(|&i| find(parent, i) == i)
             .count()
+    }
+}
+
+/// The root of `i` in a union-find, halving paths on the way.
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// The most extreme value seen and its source, and the most extreme of another source.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extreme {
+    best: Option<(f64, Sx)>,
+    other: Option<f64>,
+}
+
+impl Extreme {
+    fn offer(&mut self, x: f64, k: Sx, beyond: impl Fn(f64, f64) -> bool) {
+        match self.best {
+            None => self.best = Some((x, k)),
+            Some((b, bk)) if beyond(x, b) => {
+                if bk != k {
+                    self.other = Some(b);
+                }
+                self.best = Some((x, k));
+            }
+            Some((_, bk)) => {
+                if bk != k && self.other.is_none_or(|o| beyond(x, o)) {
+                    self.other = Some(x);
+                }
+            }
+        }
+    }
+
+    /// Whether `test` holds for the most extreme value of a source other than `k`.
+    fn of_another(&self, k: Sx, test: impl Fn(f64) -> bool) -> bool {
+        match self.best {
+            Some((b, bk)) if bk != k => test(b),
+            Some(_) => self.other.is_some_and(test),
+            None => false,
+        }
+    }
+}
+
+/// Rule 8 on a quantity question: whether two intervals from different sources do not overlap.
+/// Each interval is checked against those before it through the highest low and the lowest
+/// high seen so far, and the most extreme of another source than theirs (the only ones that
+/// can be furthest from it), so one pass suffices and it can stop at the first gap.
+#[derive(Clone, Copy, Debug, Default)]
+struct Figures {
+    lows: Extreme,
+    highs: Extreme,
+    divergent: bool,
+}
+
+impl Figures {
+    /// Adds the interval `low..=high` of source `k`.
+    fn add(&mut self, low: f64, high: f64, k: Sx) {
+        if self.divergent {
+            return;
+        }
+        if self.highs.of_another(k, |h| low > h) || self.lows.of_another(k, |l| high < l) {
+            self.divergent = true;
+            return;
+        }
+        self.lows.offer(low, k, |a, b| a > b);
+        self.highs.offer(high, k, |a, b| a < b);
+    }
+}
+
+/// Rule 8 on a categorical question: whether two categories from different sources differ.
+/// With two sources and two categories some pair differs in both, so a first claim is enough
+/// to compare every other with.
+#[derive(Clone, Copy, Debug, Default)]
+struct Categories {
+    first: Option<(Says, Sx)>,
+    other_value: bool,
+    other_source: bool,
+}
+
+impl Categories {
+    fn add(&mut self, says: Says, k: Sx) {
+        match self.first {
+            None => self.first = Some((says, k)),
+            Some((v, s)) => {
+                self.other_value |= says != v;
+                self.other_source |= k != s;
+            }
+        }
+    }
+
+    fn divergent(&self) -> bool {
+        self.other_value && self.other_source
     }
 }
 

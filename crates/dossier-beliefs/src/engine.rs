@@ -9,8 +9,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, DomainEvent, EntityId, EntityKind,
-    ForecastResolution, Independence, Question, QuestionKind, Relation, RelationKind,
-    ReliabilityAssessment, Report, Source, Stance, Timestamp,
+    ForecastResolution, Independence, Qualifier, Question, QuestionKind, Relation, RelationKind,
+    ReliabilityAssessment, Report, Source, Stance, Subject, Timestamp,
 };
 
 use crate::current::Current;
@@ -53,7 +53,7 @@ impl<T> Stamped<T> {
 /// let engine = Engine::new();
 /// assert!(engine.beliefs().is_empty());
 /// assert_eq!(engine.digest().len(), 64);
-/// assert_eq!(POLICY_VERSION, "dossier-beliefs/2");
+/// assert_eq!(POLICY_VERSION, "dossier-beliefs/3");
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
@@ -283,6 +283,7 @@ impl Engine {
         let j = self.fast.judge(
             qid,
             &question.item.kind,
+            question.item.subject(),
             assessment.map(|a| a.item.value.as_ref()),
         );
         Some(BeliefLine {
@@ -363,7 +364,11 @@ impl Engine {
                 }
                 self.questions
                     .insert(q.id.clone(), Stamped::new(q.clone(), at));
+                self.fast.pose(&q.id, &q.kind);
                 questions.insert(q.id.clone());
+                // Claims recorded before their question was posed now read it as its kind (a
+                // relay's statement, rule 3), which can reach the questions they relate to.
+                claims.extend(self.fast.claims_of_question(&q.id).cloned());
             }
             DomainEvent::Source(s) => {
                 if self.sources.contains_key(&s.id) {
@@ -505,13 +510,35 @@ impl Engine {
         self.questions.get(&claim.question).map(|q| &q.item.kind)
     }
 
+    /// What a claim's question asks about (state unless the question says or its kind
+    /// defaults otherwise); a state for a claim whose question is not posed.
+    fn subject_of(&self, claim: &Claim) -> Subject {
+        self.questions
+            .get(&claim.question)
+            .map_or(Subject::State, |q| q.item.subject())
+    }
+
+    /// Rule 2: when a claim without a valid time was said: its utterance, else its report's
+    /// publication; `None` if neither is known (the report is not in the fold).
+    fn said_at(&self, claim: &Claim) -> Option<Timestamp> {
+        claim.uttered.or_else(|| {
+            let report = claim.report.as_ref()?;
+            self.reports.get(report).map(|r| r.item.published)
+        })
+    }
+
     /// Rule 2: whether a claim is in force in a view at valid time `t` (always, in the current
     /// view).
     fn in_force(&self, claim: &Claim, t: Option<Timestamp>) -> bool {
         let Some(t) = t else { return true };
         let Some(vt) = &claim.valid_time else {
-            return true;
+            // In force from the time it was said on, never before.
+            return self.said_at(claim).is_none_or(|s| s <= t);
         };
+        if self.subject_of(claim) == Subject::Event {
+            // Whether the event happened stays answered once its time has begun.
+            return vt.start().is_none_or(|s| s <= t);
+        }
         if matches!(self.kind_of(claim), Some(QuestionKind::Quantity { .. })) {
             as_of_point(claim).is_none_or(|a| a <= t)
         } else {
@@ -531,11 +558,10 @@ impl Engine {
         by
     }
 
-    /// Rule 3: the claims superseding a claim in a view at `t`: not retracted, in force at `t`,
-    /// same speaker and same question.
-    fn superseded_by(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
-        let mut by: Vec<EntityId> = self
-            .relations_into(&claim.id, RelationKind::Supersedes)
+    /// Rule 3: the claims directly superseding a claim in a view at `t`: not retracted, in
+    /// force at `t`, same speaker and same question.
+    fn superseded_directly(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
+        self.relations_into(&claim.id, RelationKind::Supersedes)
             .into_iter()
             .filter_map(|r| self.claim(&r.item.from))
             .map(|s| &s.item)
@@ -546,7 +572,59 @@ impl Engine {
                     && self.in_force(new, t)
             })
             .map(|new| new.id.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Rule 5: the claims joined to a claim by `same_primary_source` corroborations, in either
+    /// direction and transitively, the claim itself excluded; sorted.
+    fn same_source_claims(&self, id: &EntityId) -> Vec<EntityId> {
+        let mut seen: BTreeSet<EntityId> = BTreeSet::from([id.clone()]);
+        let mut queue = vec![id.clone()];
+        while let Some(x) = queue.pop() {
+            for key in self.relation_keys(&x) {
+                let Some(r) = self.relations.get(key) else {
+                    continue;
+                };
+                if r.item.kind != RelationKind::Corroborates
+                    || r.item.independence != Some(Independence::SamePrimarySource)
+                {
+                    continue;
+                }
+                for end in [&r.item.from, &r.item.to] {
+                    if seen.insert(end.clone()) {
+                        queue.push(end.clone());
+                    }
+                }
+            }
+        }
+        seen.remove(id);
+        seen.into_iter().collect()
+    }
+
+    /// Rule 3: the claims superseding a claim in a view at `t`: those superseding it directly,
+    /// and, for a relay of a superseded statement (a claim joined to it by `same_primary_source`
+    /// on the same question, saying the same), those superseding that statement, the claim
+    /// itself excepted.
+    fn superseded_by(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
+        let mut by = self.superseded_directly(claim, t);
+        let yes_no = self
+            .kind_of(claim)
+            .is_some_and(|k| matches!(k, QuestionKind::Boolean | QuestionKind::Forecast { .. }));
+        let said = |c: &Claim| effective_value(c.stance, c.value.as_ref(), yes_no);
+        let mine = said(claim);
+        for other in self.same_source_claims(&claim.id) {
+            let Some(a) = self.claim(&other).map(|a| &a.item) else {
+                continue;
+            };
+            if a.question != claim.question || !says_the_same(&said(a), &mine) {
+                continue;
+            }
+            by.extend(
+                self.superseded_directly(a, t)
+                    .into_iter()
+                    .filter(|d| *d != claim.id),
+            );
+        }
         by.sort();
         by.dedup();
         by
@@ -579,10 +657,19 @@ impl Engine {
             .map_or(5, |a| admiralty_rank(a.item.rating))
     }
 
-    /// Rule 6: the ranking key of a claim; smaller is better.
-    fn rank_key(&self, claim: &Stamped<Claim>) -> RankKey {
+    /// Rule 6: the ranking key of a claim; smaller is better. `sources` gives, for a claim on
+    /// a question about an event, the independent sources saying its value.
+    fn rank_key(&self, claim: &Stamped<Claim>, sources: &FxHashMap<EntityId, usize>) -> RankKey {
         let c = &claim.item;
+        let event = (self.subject_of(c) == Subject::Event).then(|| {
+            (
+                self.reliability_rank(&c.speaker),
+                credibility_rank(c.credibility.get()),
+                Reverse(sources.get(&c.id).copied().unwrap_or(0)),
+            )
+        });
         RankKey {
+            event,
             recency: Reverse(as_of_point(c)),
             reliability: self.reliability_rank(&c.speaker),
             credibility: credibility_rank(c.credibility.get()),
@@ -592,8 +679,68 @@ impl Engine {
         }
     }
 
-    fn sort_ranked(&self, claims: &mut [&Stamped<Claim>]) {
-        claims.sort_by_cached_key(|c| self.rank_key(c));
+    fn sort_ranked(&self, claims: &mut [&Stamped<Claim>], sources: &FxHashMap<EntityId, usize>) {
+        claims.sort_by_cached_key(|c| self.rank_key(c, sources));
+    }
+
+    /// Rule 6 for a question about an event: per active claim giving a value, the number of
+    /// independent sources (rule 5, joined through all the valued claims) among the active
+    /// claims of the question giving an agreeing value. Empty for a question about a state, whose ranking does not use it.
+    fn sources_per_value(
+        &self,
+        subject: Subject,
+        valued: &[&Stamped<Claim>],
+        said: impl Fn(&Claim) -> Said,
+    ) -> FxHashMap<EntityId, usize> {
+        let mut out = FxHashMap::default();
+        if subject != Subject::Event {
+            return out;
+        }
+        let component = self.components(valued);
+        for c in valued {
+            let mine = said(&c.item);
+            let sources: BTreeSet<usize> = valued
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| says_the_same(&said(&o.item), &mine))
+                .map(|(j, _)| component[j])
+                .collect();
+            out.insert(c.item.id.clone(), sources.len());
+        }
+        out
+    }
+
+    /// Rule 8: whether active claims from independent sources (rule 5) diverge: on a quantity
+    /// question, two figures whose intervals ([`interval`]) do not overlap; on a categorical
+    /// question, two different categories.
+    fn diverges(&self, kind: &QuestionKind, valued: &[&Stamped<Claim>]) -> bool {
+        let component = self.components(valued);
+        let pairs = valued.iter().enumerate().flat_map(|(i, a)| {
+            valued[i + 1..]
+                .iter()
+                .enumerate()
+                .map(move |(j, b)| (i, i + 1 + j, a, b))
+        });
+        for (i, j, a, b) in pairs {
+            if component[i] == component[j] {
+                continue;
+            }
+            let (Some(x), Some(y)) = (&a.item.value, &b.item.value) else {
+                continue;
+            };
+            let apart = match kind {
+                QuestionKind::Quantity { .. } => match (interval(x), interval(y)) {
+                    (Some((xl, xh)), Some((yl, yh))) => xl > yh || yl > xh,
+                    _ => false,
+                },
+                QuestionKind::Categorical { .. } => !values_agree(x, y),
+                QuestionKind::Boolean | QuestionKind::Forecast { .. } => false,
+            };
+            if apart {
+                return true;
+            }
+        }
+        false
     }
 
     /// Computes the belief on a question at a valid time (`None`: current view).
@@ -621,7 +768,6 @@ impl Engine {
                 ClaimState::Retracted => retracted.push(*c),
             }
         }
-        self.sort_ranked(&mut active);
 
         // Rule 10: a resolution of a (non-retracted) forecast in the view settles the question.
         let resolution = candidates
@@ -632,13 +778,17 @@ impl Engine {
             .max_by_key(|r| r.event.seq);
         let outcome = resolution.map(|r| r.item.outcome);
 
-        // Rule 1: what each active claim says.
+        // Rule 1: what each active claim says; rule 6: their ranking.
         let said = |c: &Claim| effective_value(c.stance, c.value.as_ref(), yes_no);
-        let valued: Vec<&Stamped<Claim>> = active
+        let subject = question.item.subject();
+        let mut valued: Vec<&Stamped<Claim>> = active
             .iter()
             .copied()
             .filter(|c| matches!(said(&c.item), Said::Value(_)))
             .collect();
+        let per_value = self.sources_per_value(subject, &valued, said);
+        self.sort_ranked(&mut active, &per_value);
+        self.sort_ranked(&mut valued, &per_value);
 
         // Rules 6 and 10: the value the claims support, and the best claim giving it.
         let target: Option<ClaimValue> = match outcome {
@@ -716,13 +866,15 @@ impl Engine {
         let independent_sources = self.count_independent(&support_claims);
 
         // Rule 8: flags.
-        let resolved_forecast =
-            |c: &Claim| c.stance == Stance::Forecasts && self.resolutions.contains_key(&c.id);
+        // Rule 10: once a resolution applies, a forecast that turned out wrong (whoever made
+        // it) contradicts without disputing.
+        let settled_forecast = |c: &Claim| c.stance == Stance::Forecasts && outcome.is_some();
         let flags = rule8_flags(&Facts8 {
             disputed: contradicting
                 .iter()
                 .filter_map(|id| self.claim(id))
-                .any(|c| !resolved_forecast(&c.item)),
+                .any(|c| !settled_forecast(&c.item)),
+            divergent: outcome.is_none() && !yes_no && self.diverges(kind, &valued),
             supported: !supporting.is_empty(),
             independent_sources,
             any_superseded: !superseded.is_empty(),
@@ -748,12 +900,12 @@ impl Engine {
         // Provenance.
         let view = |c: &Stamped<Claim>, state| self.claim_view(c, state, t);
         let mut support_list: Vec<&Stamped<Claim>> = support_claims;
-        self.sort_ranked(&mut support_list);
+        self.sort_ranked(&mut support_list, &per_value);
         let mut contra_list: Vec<&Stamped<Claim>> = contradicting
             .iter()
             .filter_map(|id| self.claim(id))
             .collect();
-        self.sort_ranked(&mut contra_list);
+        self.sort_ranked(&mut contra_list, &per_value);
         let other: Vec<ClaimView> = active
             .iter()
             .filter(|c| !supporting.contains(&c.item.id) && !contradicting.contains(&c.item.id))
@@ -821,6 +973,14 @@ impl Engine {
     /// one source; claims joined by a `corroborates` relation saying `same_primary_source`
     /// are one source.
     fn count_independent(&self, claims: &[&Stamped<Claim>]) -> usize {
+        self.components(claims)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// Rule 5: the source of each claim, as the index of the first claim of its source.
+    fn components(&self, claims: &[&Stamped<Claim>]) -> Vec<usize> {
         let ids: Vec<&EntityId> = claims.iter().map(|c| &c.item.id).collect();
         let mut parent: Vec<usize> = (0..claims.len()).collect();
         fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -852,11 +1012,7 @@ impl Engine {
                 }
             }
         }
-        let mut roots = BTreeSet::new();
-        for i in 0..claims.len() {
-            roots.insert(find(&mut parent, i));
-        }
-        roots.len()
+        (0..claims.len()).map(|i| find(&mut parent, i)).collect()
     }
 
     fn source_view(&self, id: &EntityId) -> SourceView {
@@ -983,8 +1139,11 @@ fn reason(ev: &DomainEvent, seq: u64) -> String {
 
 /// What rule 8 looks at.
 pub(crate) struct Facts8 {
-    /// An active claim contradicts the value (a resolved forecast does not count).
+    /// An active claim contradicts the value (a forecast settled by a resolution does not
+    /// count).
     pub(crate) disputed: bool,
+    /// Active figures or categories from independent sources diverge.
+    pub(crate) divergent: bool,
     /// Some claim supports the value.
     pub(crate) supported: bool,
     /// Independent sources among the supporting claims (rule 5).
@@ -1006,7 +1165,10 @@ pub(crate) fn rule8_flags(f: &Facts8) -> Vec<Flag> {
     if f.disputed {
         flags.push(Flag::Disputed);
     }
-    if f.supported && !f.disputed {
+    if f.divergent {
+        flags.push(Flag::Divergent);
+    }
+    if f.supported && !f.disputed && !f.divergent {
         flags.push(Flag::Uncontested);
     }
     if f.independent_sources >= 2 {
@@ -1045,6 +1207,9 @@ fn push_to(map: &mut FxHashMap<EntityId, Vec<EntityId>>, key: &EntityId, id: &En
 /// The ranking key of rule 6; `Ord` puts the best claim first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RankKey {
+    /// On a question about an event, first: speaker reliability, credibility, and the most
+    /// independent sources saying the claim's value; `None` (equal for all) on a state.
+    event: Option<(u8, u8, Reverse<usize>)>,
     /// Later valid time first; claims without a valid time last.
     recency: Reverse<Option<Timestamp>>,
     /// Speaker reliability A..E, then unknown.
@@ -1129,6 +1294,16 @@ pub(crate) fn values_agree(a: &ClaimValue, b: &ClaimValue) -> bool {
     }
 }
 
+/// Rule 3: whether two claims repeat one statement: both say agreeing values, or both deny a
+/// figure or category.
+fn says_the_same(a: &Said, b: &Said) -> bool {
+    match (a, b) {
+        (Said::Value(x), Said::Value(y)) => values_agree(x, y),
+        (Said::Denial, Said::Denial) => true,
+        _ => false,
+    }
+}
+
 /// Rule 6: the value of a quantity or categorical question given all active values: the best
 /// value if all agree, else a range of figures or the distinct categories.
 pub(crate) fn spread<'a>(
@@ -1166,6 +1341,31 @@ pub(crate) fn spread<'a>(
         }
     }
     BeliefValue::Alternatives { values: distinct }
+}
+
+/// Rule 8's tolerance: an `approximately` figure stands for every figure within this fraction
+/// of it, either way.
+pub(crate) const APPROXIMATE_TOLERANCE: f64 = 0.1;
+
+/// Rule 8: the figures a quantity value allows, as a closed interval: an exact figure itself,
+/// an approximate one widened by [`APPROXIMATE_TOLERANCE`], `at_least` up to infinity,
+/// `at_most` down to zero, a range its bounds. `None` for a value that is not a figure.
+pub(crate) fn interval(v: &ClaimValue) -> Option<(f64, f64)> {
+    match v {
+        ClaimValue::Quantity {
+            value, qualifier, ..
+        } => Some(match qualifier {
+            Qualifier::Exact => (*value, *value),
+            Qualifier::Approximately => (
+                value * (1.0 - APPROXIMATE_TOLERANCE),
+                value * (1.0 + APPROXIMATE_TOLERANCE),
+            ),
+            Qualifier::AtLeast => (*value, f64::INFINITY),
+            Qualifier::AtMost => (0.0, *value),
+        }),
+        ClaimValue::Range { low, high, .. } => Some((*low, *high)),
+        ClaimValue::Boolean(_) | ClaimValue::Category(_) => None,
+    }
 }
 
 /// The instant a claim is about (rule 2): the end of its valid time, else its start, else none.

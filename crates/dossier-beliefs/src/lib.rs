@@ -44,7 +44,7 @@ use dossier_model::{DomainEvent, Timestamp};
 /// The version of the belief rules in `docs/BELIEFS.md`; part of every view and of the digest.
 ///
 /// Any change that can alter a view (a rule, a ranking key, a field of the view) must bump it.
-pub const POLICY_VERSION: &str = "dossier-beliefs/2";
+pub const POLICY_VERSION: &str = "dossier-beliefs/3";
 
 /// One recorded event as the ledger delivers it: position, record hash, recorded time and the
 /// decoded domain event.

@@ -36,6 +36,9 @@ pub enum Flag {
     /// An active claim contradicts the value (a denial, a `disputes` relation, or the opposite
     /// answer to a yes/no question).
     Disputed,
+    /// Independent sources give figures that cannot both hold, or different categories: the
+    /// value is their spread or alternatives, not one answer.
+    Divergent,
     /// At least one claim in the view has been superseded by its speaker.
     SupersededHistory,
     /// At least one claim in the view has been retracted.
@@ -58,6 +61,7 @@ impl Flag {
             Flag::Uncontested => "uncontested",
             Flag::Corroborated => "corroborated",
             Flag::Disputed => "disputed",
+            Flag::Divergent => "divergent",
             Flag::SupersededHistory => "superseded_history",
             Flag::Retracted => "retracted",
             Flag::ForecastPending => "forecast_pending",
@@ -81,6 +85,8 @@ pub enum Summary {
     Disputed,
     /// A forecast awaits resolution.
     Pending,
+    /// Independent sources diverge; not contradicted otherwise.
+    Divergent,
     /// Independently corroborated and not disputed.
     Corroborated,
     /// A value, not contradicted, not independently corroborated.
@@ -102,6 +108,7 @@ impl Summary {
             Summary::ResolvedFalse => "resolved_false",
             Summary::Disputed => "disputed",
             Summary::Pending => "pending",
+            Summary::Divergent => "divergent",
             Summary::Corroborated => "corroborated",
             Summary::Uncontested => "uncontested",
             Summary::Retracted => "retracted",
@@ -130,6 +137,8 @@ impl Summary {
             Summary::Disputed
         } else if has(Flag::ForecastPending) {
             Summary::Pending
+        } else if has(Flag::Divergent) {
+            Summary::Divergent
         } else if has(Flag::Corroborated) {
             Summary::Corroborated
         } else if has(Flag::Uncontested) {

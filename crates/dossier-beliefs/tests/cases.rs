@@ -161,6 +161,12 @@ fn worked_examples_match_hand_written_expectations() {
         for (n, c) in expected["checks"].as_array().unwrap().iter().enumerate() {
             let after = usize::try_from(c["after"].as_u64().unwrap()).unwrap();
             let engine = common::fold(events.iter().filter(|e| e.bundle < after));
+            let stale = engine.stale_views();
+            if !stale.is_empty() {
+                failures.push(format!(
+                    "{case} check {n}: the incremental judgment differs from the reference on {stale:?}"
+                ));
+            }
             failures.extend(check(&case, n, c, &engine));
             checks_run += 1;
         }

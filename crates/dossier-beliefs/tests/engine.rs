@@ -20,6 +20,7 @@ fn question(q: &str) -> DomainEvent {
         id: id(q),
         text: q.into(),
         kind: QuestionKind::Boolean,
+        about: None,
     })
 }
 
@@ -152,4 +153,48 @@ fn supersession_across_speakers_is_ignored() {
     let c = &b.provenance.supporting[0];
     assert!(c.speaker.reliability.is_none());
     assert!(!c.credibility.known);
+}
+
+#[test]
+fn posing_a_question_late_updates_what_its_relays_support_elsewhere() {
+    let same_source = |from: &str, to: &str| {
+        DomainEvent::Relation(Relation {
+            kind: RelationKind::Corroborates,
+            from: id(from),
+            to: id(to),
+            independence: Some(Independence::SamePrimarySource),
+            note: None,
+        })
+    };
+    let mut events = vec![
+        question("question:side"),
+        claim("claim:d", "question:side", "source:c", Stance::Asserts),
+        // Claims on `question:main` before it is posed: until then, as on an unknown kind of
+        // question, a boolean value says nothing, so the relay repeats no statement.
+        claim("claim:a", "question:main", "source:a", Stance::Asserts),
+        claim("claim:relay", "question:main", "source:b", Stance::Asserts),
+        claim("claim:update", "question:main", "source:a", Stance::Denies),
+        same_source("claim:relay", "claim:a"),
+        relation(RelationKind::Supersedes, "claim:update", "claim:a"),
+        relation(RelationKind::Corroborates, "claim:relay", "claim:d"),
+    ];
+    let (engine, _) = run(&events);
+    let side = engine.belief(&id("question:side"), None).unwrap();
+    assert!(side.status.has(Flag::Corroborated), "{:?}", side.status);
+
+    // Posed as a yes/no question, the relay repeats `claim:a`'s "true", which `claim:update`
+    // superseded (rule 3): it no longer corroborates `claim:d`, and `run` checks that the
+    // incremental judgment of `question:side` saw it.
+    events.push(question("question:main"));
+    let (engine, _) = run(&events);
+    let main = engine.belief(&id("question:main"), None).unwrap();
+    let superseded: Vec<&str> = main
+        .provenance
+        .superseded
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(superseded, ["claim:a", "claim:relay"]);
+    let side = engine.belief(&id("question:side"), None).unwrap();
+    assert!(!side.status.has(Flag::Corroborated), "{:?}", side.status);
 }

@@ -6,18 +6,34 @@
 mod common;
 
 use common::Event;
-use dossier_beliefs::{Belief, Engine, Flag, Summary};
+use dossier_beliefs::{Belief, BeliefValue, Engine, Flag, Summary};
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, DomainEvent, EntityId,
     ForecastResolution, Independence, Marking, Qualifier, Question, QuestionKind, Quote, Relation,
-    RelationKind, ReliabilityAssessment, Report, Source, SourceKind, Stance, TimePoint, Timestamp,
-    ValidTime,
+    RelationKind, ReliabilityAssessment, Report, Source, SourceKind, Stance, Subject, TimePoint,
+    Timestamp, ValidTime,
 };
 use proptest::prelude::*;
 use serde_json::Value;
 
 const SOURCES: usize = 4;
-const QUESTIONS: usize = 4; // boolean, quantity, categorical, forecast
+/// Boolean, quantity, categorical and forecast questions with their kind's default subject,
+/// then a boolean and a quantity question about an event and a forecast about a state.
+const QUESTIONS: usize = 7;
+
+/// The kind of each question: 0 boolean, 1 quantity, 2 categorical, 3 forecast.
+const BASE: [usize; QUESTIONS] = [0, 1, 2, 3, 0, 1, 3];
+
+/// What each question says it is about (`None`: its kind's default).
+const ABOUT: [Option<Subject>; QUESTIONS] = [
+    None,
+    None,
+    None,
+    None,
+    Some(Subject::Event),
+    Some(Subject::Event),
+    Some(Subject::State),
+];
 
 /// One generated step; indices are reduced modulo what exists when the step is built.
 #[derive(Clone, Debug)]
@@ -29,6 +45,7 @@ enum Op {
         stance: u8,
         value: u8,
         valid_time: u8,
+        uttered: u8,
         credibility: u8,
     },
     Relation {
@@ -51,13 +68,25 @@ enum Op {
         forecast: usize,
         outcome: bool,
     },
+    /// Another speaker repeats a claim (same question, stance, value and valid time), and the
+    /// repeat corroborates it as `same_primary_source` (a relay, rule 3).
+    Relay {
+        of: usize,
+        speaker: usize,
+    },
+    /// A claim's speaker updates it with another value, which supersedes it (rule 3).
+    Update {
+        of: usize,
+        value: u8,
+        valid_time: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => (0..QUESTIONS, 0..SOURCES, proptest::option::of(0..SOURCES), 0u8..3, 0u8..9, 0u8..5, 1u8..=6)
-            .prop_map(|(question, speaker, via, stance, value, valid_time, credibility)| Op::Claim {
-                question, speaker, via, stance, value, valid_time, credibility
+        5 => (0..QUESTIONS, 0..SOURCES, proptest::option::of(0..SOURCES), 0u8..3, 0u8..10, (0u8..5, 0u8..4), 1u8..=6)
+            .prop_map(|(question, speaker, via, stance, value, (valid_time, uttered), credibility)| Op::Claim {
+                question, speaker, via, stance, value, valid_time, uttered, credibility
             }),
         3 => (0u8..4, 0usize..64, 0usize..64, 0u8..3, proptest::bool::weighted(0.2))
             .prop_map(|(kind, from, to, independence, from_report)| Op::Relation {
@@ -67,6 +96,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..QUESTIONS, 0u8..8, any::<bool>())
             .prop_map(|(question, value, likelihood)| Op::Assessment { question, value, likelihood }),
         1 => (0usize..64, any::<bool>()).prop_map(|(forecast, outcome)| Op::Resolution { forecast, outcome }),
+        1 => (0usize..64, 0..SOURCES).prop_map(|(of, speaker)| Op::Relay { of, speaker }),
+        1 => (0usize..64, 0u8..10, 0u8..5).prop_map(|(of, value, valid_time)| Op::Update { of, value, valid_time }),
     ]
 }
 
@@ -80,7 +111,9 @@ fn tp(s: &str) -> Option<TimePoint> {
 
 fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
     // Mostly well-typed values; 7 gives a value of another type, which the engine must survive.
-    // (Claims draw 0..=8, assessments 0..=7.)
+    // (Claims draw 0..=9, assessments 0..=7.) Figures overlap or diverge (rule 7a) in every
+    // combination: exact 100, 200, 300 and 1000, `at_least` 200, `approximately` 300, 100–250.
+    let question = BASE[question];
     if v == 7 {
         return Some(ClaimValue::Category("sea".into()));
     }
@@ -112,6 +145,11 @@ fn value_for(question: usize, v: u8) -> Option<ClaimValue> {
                 high: 250.0,
                 unit: None,
             },
+            9 => ClaimValue::Quantity {
+                value: 1000.0,
+                qualifier: Qualifier::Exact,
+                unit: None,
+            },
             _ => ClaimValue::Quantity {
                 value: 300.0,
                 qualifier: Qualifier::Approximately,
@@ -141,6 +179,16 @@ fn valid_time(v: u8) -> Option<ValidTime> {
             from: tp("2024-03"),
             until: None,
         }),
+    }
+}
+
+/// When a claim was uttered (rule 2 falls back to its report's publication, 2024-03-19).
+fn uttered(v: u8) -> Option<Timestamp> {
+    match v {
+        0 => None,
+        1 => Some(Timestamp::parse("2023-06-30T12:00:00Z").unwrap()),
+        2 => Some(Timestamp::parse("2024-02-15T08:00:00Z").unwrap()),
+        _ => Some(Timestamp::parse("2024-06-01T00:00:00Z").unwrap()),
     }
 }
 
@@ -184,7 +232,7 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
         }));
     }
     for i in 0..QUESTIONS {
-        let kind = match i {
+        let kind = match BASE[i] {
             0 => QuestionKind::Boolean,
             1 => QuestionKind::Quantity {
                 unit: "units".into(),
@@ -201,6 +249,7 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
             id: question(i),
             text: format!("Q{i}"),
             kind,
+            about: ABOUT[i],
         }));
     }
     let mut claims: Vec<Claim> = Vec::new();
@@ -215,12 +264,13 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
                 stance,
                 value,
                 valid_time: vt,
+                uttered: said,
                 credibility,
             } => {
                 let stance = match stance {
                     0 => Stance::Asserts,
                     1 => Stance::Denies,
-                    _ if *q == 3 => Stance::Forecasts,
+                    _ if BASE[*q] == 3 => Stance::Forecasts,
                     _ => Stance::Asserts,
                 };
                 let c = Claim {
@@ -232,7 +282,7 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
                     stance,
                     value: value_for(*q, *value),
                     valid_time: valid_time(*vt),
-                    uttered: None,
+                    uttered: uttered(*said),
                     quote: Quote {
                         text: "x".into(),
                         start: 0,
@@ -264,16 +314,36 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
                 let from_id = if kind == RelationKind::Retracts && *from_report {
                     report_id.clone()
                 } else if kind == RelationKind::Supersedes {
-                    // Mostly a valid supersession: a claim of the same speaker and question.
-                    claims
+                    // Mostly a valid supersession: another claim of the same speaker and
+                    // question.
+                    let updates: Vec<&Claim> = claims
                         .iter()
                         .filter(|c| {
-                            c.speaker == to_claim.speaker && c.question == to_claim.question
+                            c.id != to_claim.id
+                                && c.speaker == to_claim.speaker
+                                && c.question == to_claim.question
                         })
-                        .nth(from % claims.len())
-                        .unwrap_or(&claims[from % claims.len()])
-                        .id
-                        .clone()
+                        .collect();
+                    match updates.len() {
+                        0 => claims[from % claims.len()].id.clone(),
+                        n => updates[from % n].id.clone(),
+                    }
+                } else if kind == RelationKind::Corroborates {
+                    // Mostly a relay: a claim on the same question saying the same (rule 3
+                    // supersedes it with the statement it repeats).
+                    let relays: Vec<&Claim> = claims
+                        .iter()
+                        .filter(|c| {
+                            c.id != to_claim.id
+                                && c.question == to_claim.question
+                                && c.stance == to_claim.stance
+                                && c.value == to_claim.value
+                        })
+                        .collect();
+                    match relays.len() {
+                        0 => claims[from % claims.len()].id.clone(),
+                        n => relays[from % n].id.clone(),
+                    }
                 } else {
                     claims[from % claims.len()].id.clone()
                 };
@@ -319,6 +389,52 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
                     based_on: vec![],
                 }));
             }
+            Op::Relay { of, speaker } => {
+                if claims.is_empty() {
+                    continue;
+                }
+                let original = claims[of % claims.len()].clone();
+                let relay = Claim {
+                    id: id(&format!("claim:{prefix}c{}", claims.len())),
+                    speaker: source(*speaker),
+                    ..original.clone()
+                };
+                claims.push(relay.clone());
+                out.push(DomainEvent::Claim(relay.clone()));
+                out.push(DomainEvent::Relation(Relation {
+                    kind: RelationKind::Corroborates,
+                    from: relay.id,
+                    to: original.id,
+                    independence: Some(Independence::SamePrimarySource),
+                    note: None,
+                }));
+            }
+            Op::Update {
+                of,
+                value,
+                valid_time: vt,
+            } => {
+                if claims.is_empty() {
+                    continue;
+                }
+                let original = claims[of % claims.len()].clone();
+                let q = question_index(&original.question);
+                let update = Claim {
+                    id: id(&format!("claim:{prefix}c{}", claims.len())),
+                    value: value_for(q, *value),
+                    valid_time: valid_time(*vt),
+                    ..original.clone()
+                };
+                claims.push(update.clone());
+                out.push(DomainEvent::Claim(update.clone()));
+                out.push(DomainEvent::Relation(Relation {
+                    kind: RelationKind::Supersedes,
+                    from: update.id,
+                    to: original.id,
+                    independence: None,
+                    note: None,
+                }));
+            }
             Op::Resolution { forecast, outcome } => {
                 let forecasts: Vec<&Claim> = claims
                     .iter()
@@ -342,6 +458,12 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
         }
     }
     out
+}
+
+/// The index of a generated question from its id (`question:<prefix>q<i>`).
+fn question_index(q: &EntityId) -> usize {
+    let s = q.as_str();
+    s[s.rfind('q').unwrap() + 1..].parse().unwrap()
 }
 
 /// Numbers the events from seq 1, one recorded time per event (non-decreasing).
@@ -374,6 +496,21 @@ fn check_status(b: &Belief) -> Result<(), TestCaseError> {
     prop_assert_eq!(&sorted, flags, "flags sorted and unique");
     prop_assert_eq!(b.status.summary, Summary::from_flags(flags));
     prop_assert!(!(has(Flag::Uncontested) && has(Flag::Disputed)));
+    prop_assert!(!(has(Flag::Uncontested) && has(Flag::Divergent)));
+    if has(Flag::Divergent) {
+        prop_assert!(
+            matches!(
+                b.question.kind,
+                QuestionKind::Quantity { .. } | QuestionKind::Categorical { .. }
+            ),
+            "divergent yes/no question"
+        );
+        prop_assert!(
+            !matches!(b.value, Some(BeliefValue::Single { .. }))
+                || b.provenance.assessment.is_some(),
+            "divergent with one value"
+        );
+    }
     let p = &b.provenance;
     if has(Flag::NoActiveClaim) {
         for f in [
@@ -471,7 +608,7 @@ proptest! {
         prop_assert_eq!(beliefs.len(), QUESTIONS);
         for b in &beliefs {
             check_status(b)?;
-            for t in ["2023-12-31", "2024-01-15", "2024-02-29", "2024-03-18", "2024-12-31"] {
+            for t in ["2023-06-30", "2023-12-31", "2024-01-15", "2024-02-29", "2024-03-18", "2024-03-19", "2024-12-31"] {
                 let at = engine.belief(&b.question.id, Some(Timestamp::parse_as_of(t).unwrap())).unwrap();
                 check_status(&at)?;
                 prop_assert!(at.likelihood.is_none() && at.confidence.is_none(), "assessments ignored at a valid time");

@@ -141,7 +141,7 @@ pub fn pending_events(bundle: &ValidatedBundle) -> (Vec<PendingEvent>, Vec<Vec<u
         .iter()
         .map(|m| PendingEvent {
             event_type: m.event.event_type().to_owned(),
-            schema: DomainEvent::SCHEMA_VERSION,
+            schema: m.event.schema_version(),
             entity_key: m.event.entity_key(),
             marking: m.marking.as_str().to_owned(),
             body: m.event.encode_body(),

@@ -277,6 +277,44 @@ pub struct Question {
     pub text: String,
     /// The kind of answer expected.
     pub kind: QuestionKind,
+    /// Whether the question asks about a changing state or about an event. Absent means the
+    /// default of its kind ([`QuestionKind::default_subject`]); the field enters the event body
+    /// (schema version 2) only when a bundle gives it, so questions written before it existed
+    /// keep their bodies and event ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<Subject>,
+}
+
+impl Question {
+    /// What the question asks about: [`Question::about`] if given, else its kind's default.
+    #[must_use]
+    pub fn subject(&self) -> Subject {
+        self.about.unwrap_or_else(|| self.kind.default_subject())
+    }
+}
+
+/// What a question asks about, which decides how its claims are ranked and in force
+/// (`docs/BELIEFS.md`, rules 2 and 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// A state that changes over time ("how many containers by now?", "are transfers going
+    /// on?"): the later valid time wins.
+    State,
+    /// Whether an event happened ("was the dam struck on 3 May?"): better-sourced claims win,
+    /// and a claim about the event stays in force after it.
+    Event,
+}
+
+impl Subject {
+    /// The serialized name (`"state"`, `"event"`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Subject::State => "state",
+            Subject::Event => "event",
+        }
+    }
 }
 
 /// The kind of answer a [`Question`] expects, written `{"type": "quantity", "unit": "containers"}`.
@@ -366,6 +404,18 @@ mod question_kind_repr {
 }
 
 impl QuestionKind {
+    /// What a question of this kind asks about unless it says: a forecast asks whether an
+    /// event happens; boolean, quantity and categorical questions ask about a state.
+    #[must_use]
+    pub const fn default_subject(&self) -> Subject {
+        match self {
+            QuestionKind::Forecast { .. } => Subject::Event,
+            QuestionKind::Boolean
+            | QuestionKind::Quantity { .. }
+            | QuestionKind::Categorical { .. } => Subject::State,
+        }
+    }
+
     /// The `type` tag: `"boolean"`, `"quantity"`, `"categorical"` or `"forecast"`.
     #[must_use]
     pub const fn type_name(&self) -> &'static str {

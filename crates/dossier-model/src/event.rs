@@ -87,6 +87,15 @@ pub enum DecodeError {
         /// The unsupported version.
         version: u32,
     },
+    /// The body uses a field that its schema version did not have (e.g. a question's
+    /// `about` in a version 1 body).
+    #[error("`{event_type}` body of schema version {version} has a field added in a later version")]
+    FieldTooNew {
+        /// The event type.
+        event_type: String,
+        /// The schema version the record states.
+        version: u32,
+    },
     /// The body is not valid JSON for the event type.
     #[error("malformed `{event_type}` body at `{path}`: {source}")]
     MalformedBody {
@@ -168,8 +177,21 @@ fn from_slice<T: serde::de::DeserializeOwned>(
 }
 
 impl DomainEvent {
-    /// The current schema version of every domain event body.
-    pub const SCHEMA_VERSION: u32 = 1;
+    /// The newest schema version of domain event bodies: version 2 added the optional
+    /// `about` of a question. Bodies are written in the lowest version that holds them
+    /// ([`DomainEvent::schema_version`]) and every version up to this one is read.
+    pub const SCHEMA_VERSION: u32 = 2;
+
+    /// The schema version of this event's body: 2 for a question that says what it is
+    /// `about`, else 1. An entity that uses no field added later keeps the version (and the
+    /// bytes) it always had, so re-publishing it stays a no-op.
+    #[must_use]
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            DomainEvent::Question(q) if q.about.is_some() => 2,
+            _ => 1,
+        }
+    }
 
     /// The event type, e.g. `"claim.recorded"`.
     #[must_use]
@@ -222,7 +244,9 @@ impl DomainEvent {
     /// Decodes a stored body of the given type and schema version.
     ///
     /// This is the upcasting hook: bodies of older schema versions are converted to the
-    /// current types here (today only version 1 exists).
+    /// current types here. Version 1 bodies have no field added in version 2, so they read as
+    /// they are (a version 1 body that carries one is malformed); defaults for absent fields
+    /// live in the belief engine, never in bodies.
     ///
     /// # Errors
     /// Returns a [`DecodeError`] for an unknown type, an unsupported version or a malformed body.
@@ -234,14 +258,14 @@ impl DomainEvent {
         if !EVENT_TYPES.contains(&event_type) {
             return Err(DecodeError::UnknownEventType(event_type.to_owned()));
         }
-        if schema_version != Self::SCHEMA_VERSION {
+        if !(1..=Self::SCHEMA_VERSION).contains(&schema_version) {
             return Err(DecodeError::UnsupportedSchemaVersion {
                 event_type: event_type.to_owned(),
                 version: schema_version,
             });
         }
         let t = event_type;
-        Ok(match event_type {
+        let event = match event_type {
             REPORT_RECORDED => DomainEvent::Report(from_slice(t, body)?),
             SOURCE_REGISTERED => DomainEvent::Source(from_slice(t, body)?),
             SOURCE_RELIABILITY_ASSESSED => DomainEvent::Reliability(from_slice(t, body)?),
@@ -251,7 +275,14 @@ impl DomainEvent {
             ASSESSMENT_RECORDED => DomainEvent::Assessment(from_slice(t, body)?),
             FORECAST_RESOLVED => DomainEvent::Resolution(from_slice(t, body)?),
             other => return Err(DecodeError::UnknownEventType(other.to_owned())),
-        })
+        };
+        if event.schema_version() > schema_version {
+            return Err(DecodeError::FieldTooNew {
+                event_type: event_type.to_owned(),
+                version: schema_version,
+            });
+        }
+        Ok(event)
     }
 }
 
@@ -312,9 +343,40 @@ mod tests {
             String::from_utf8(body.clone()).unwrap(),
             r#"{"id":"assessment:a","question":"question:q","likelihood":"likely","confidence":"moderate","rationale":"r","based_on":["claim:c"]}"#
         );
-        let back =
-            DomainEvent::decode(ev.event_type(), DomainEvent::SCHEMA_VERSION, &body).unwrap();
+        let back = DomainEvent::decode(ev.event_type(), ev.schema_version(), &body).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn a_question_is_version_2_only_when_it_says_what_it_is_about() {
+        let mut q = Question {
+            id: id("question:q"),
+            text: "Was the dam struck?".into(),
+            kind: crate::entity::QuestionKind::Boolean,
+            about: None,
+        };
+        let plain = DomainEvent::Question(q.clone());
+        assert_eq!(plain.schema_version(), 1);
+        assert_eq!(
+            String::from_utf8(plain.encode_body()).unwrap(),
+            r#"{"id":"question:q","text":"Was the dam struck?","kind":{"type":"boolean"}}"#
+        );
+        q.about = Some(crate::entity::Subject::Event);
+        let event = DomainEvent::Question(q);
+        assert_eq!(event.schema_version(), 2);
+        let body = event.encode_body();
+        assert_eq!(
+            DomainEvent::decode("question.posed", 2, &body).unwrap(),
+            event
+        );
+        assert!(matches!(
+            DomainEvent::decode("question.posed", 1, &body),
+            Err(DecodeError::FieldTooNew { version: 1, .. })
+        ));
+        assert_eq!(
+            DomainEvent::decode("question.posed", 2, &plain.encode_body()).unwrap(),
+            plain
+        );
     }
 
     #[test]
@@ -335,8 +397,8 @@ mod tests {
             Err(DecodeError::UnknownEventType(_))
         ));
         assert!(matches!(
-            DomainEvent::decode("claim.recorded", 2, b"{}"),
-            Err(DecodeError::UnsupportedSchemaVersion { version: 2, .. })
+            DomainEvent::decode("claim.recorded", 3, b"{}"),
+            Err(DecodeError::UnsupportedSchemaVersion { version: 3, .. })
         ));
         let err = DomainEvent::decode(
             "source.registered",

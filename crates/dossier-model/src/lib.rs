@@ -42,11 +42,16 @@ pub use bundle::{
 pub use entity::{
     Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, ForecastResolution,
     Independence, Likelihood, Marking, Qualifier, Question, QuestionKind, Quote, Relation,
-    RelationKind, ReliabilityAssessment, Report, ReportEntry, Source, SourceKind, Stance,
+    RelationKind, ReliabilityAssessment, Report, ReportEntry, Source, SourceKind, Stance, Subject,
 };
 pub use event::{DecodeError, DomainEvent, MarkedEvent, event_type_for};
 pub use id::{EntityId, EntityKind, IdError};
-pub use likelihood::{Icd203Band, MAPPING_VERSION, band_for_wording};
+pub use likelihood::{
+    Icd203Band, MAPPING_V1, MAPPING_V2, MAPPING_VERSION, MAPPING_VERSIONS, band_for_wording, mapped,
+};
 pub use schema::bundle_json_schema;
 pub use time::{TimeError, TimePoint, TimePrecision, Timestamp, ValidTime};
-pub use validate::{KnownEntities, KnownReport, ValidatedBundle, ValidationError, validate};
+pub use validate::{
+    KnownEntities, KnownReport, ValidatedBundle, ValidationError, ValidationWarning, WarningKind,
+    validate,
+};

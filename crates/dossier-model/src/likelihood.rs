@@ -10,10 +10,21 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The version of the wording → band table implemented by [`band_for_wording`].
+/// The first wording → band table, [`WORDING_TABLE`].
+pub const MAPPING_V1: &str = "dossier-icd203/1";
+
+/// The second table: every wording of [`MAPPING_V1`] with the same band, and the wordings of
+/// [`WORDING_TABLE_V2`].
+pub const MAPPING_V2: &str = "dossier-icd203/2";
+
+/// The newest mapping, the one [`band_for_wording`] implements.
 ///
-/// Any change to [`WORDING_TABLE`] that alters an existing entry's band must bump this version.
-pub const MAPPING_VERSION: &str = "dossier-icd203/1";
+/// A new version only adds wordings: an entry's band never changes, so a claim stamped with an
+/// older version means the same under every later one.
+pub const MAPPING_VERSION: &str = MAPPING_V2;
+
+/// The mapping versions this build knows, oldest first.
+pub const MAPPING_VERSIONS: [&str; 2] = [MAPPING_V1, MAPPING_V2];
 
 /// A likelihood band of US Intelligence Community Directive 203 (Analytic Standards).
 #[derive(
@@ -84,7 +95,7 @@ impl fmt::Display for Icd203Band {
     }
 }
 
-/// The wording → band table of mapping [`MAPPING_VERSION`]: the ICD 203 terms and common
+/// The wording → band table of mapping [`MAPPING_V1`]: the ICD 203 terms and common
 /// synonyms, in lower case with single spaces.
 pub const WORDING_TABLE: &[(&str, Icd203Band)] = &[
     ("almost no chance", Icd203Band::AlmostNoChance),
@@ -114,21 +125,57 @@ pub const WORDING_TABLE: &[(&str, Icd203Band)] = &[
     ("nearly certainly", Icd203Band::AlmostCertain),
 ];
 
-/// Maps a verbal likelihood expression to its ICD 203 band under mapping [`MAPPING_VERSION`].
-///
-/// Matching ignores case, leading and trailing whitespace, and runs of inner whitespace.
-/// Returns `None` for wording not in [`WORDING_TABLE`].
-#[must_use]
-pub fn band_for_wording(wording: &str) -> Option<Icd203Band> {
-    let normalized = wording
+/// The wordings [`MAPPING_V2`] adds to [`WORDING_TABLE`]: phrases analysts commonly write that
+/// map to one band without doubt. Phrases that sit between bands are left out on purpose —
+/// "most likely" (likely or very likely?), "possibly", "may", "could", "might" (no band at
+/// all) — so that validation warns about them instead of guessing.
+pub const WORDING_TABLE_V2: &[(&str, Icd203Band)] = &[
+    ("almost certainly not", Icd203Band::AlmostNoChance),
+    ("probably not", Icd203Band::Unlikely),
+    ("likely not", Icd203Band::Unlikely),
+    ("not likely", Icd203Band::Unlikely),
+    ("very probably", Icd203Band::VeryLikely),
+    ("virtually certain", Icd203Band::AlmostCertain),
+    ("virtually certainly", Icd203Band::AlmostCertain),
+];
+
+/// Lower case, single inner spaces, no outer whitespace.
+fn normalize(wording: &str) -> String {
+    wording
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase();
-    WORDING_TABLE
+        .to_lowercase()
+}
+
+fn lookup(table: &[(&str, Icd203Band)], normalized: &str) -> Option<Icd203Band> {
+    table
         .iter()
         .find(|(w, _)| *w == normalized)
         .map(|&(_, band)| band)
+}
+
+/// Maps a verbal likelihood expression to its ICD 203 band under mapping [`MAPPING_VERSION`].
+///
+/// Matching ignores case, leading and trailing whitespace, and runs of inner whitespace.
+/// Returns `None` for wording in neither [`WORDING_TABLE`] nor [`WORDING_TABLE_V2`].
+#[must_use]
+pub fn band_for_wording(wording: &str) -> Option<Icd203Band> {
+    mapped(wording).map(|(band, _)| band)
+}
+
+/// The band of a wording and the oldest mapping version that knows it: [`MAPPING_V1`] for a
+/// wording of [`WORDING_TABLE`], [`MAPPING_V2`] for one of [`WORDING_TABLE_V2`], `None` for
+/// wording neither knows.
+///
+/// Claims are stamped with this version, so a claim whose wording `/1` already knew is
+/// stamped `/1` now as before, and publishing it again stays a no-op.
+#[must_use]
+pub fn mapped(wording: &str) -> Option<(Icd203Band, &'static str)> {
+    let normalized = normalize(wording);
+    lookup(WORDING_TABLE, &normalized)
+        .map(|band| (band, MAPPING_V1))
+        .or_else(|| lookup(WORDING_TABLE_V2, &normalized).map(|band| (band, MAPPING_V2)))
 }
 
 #[cfg(test)]
@@ -177,6 +224,30 @@ mod tests {
         for (w, _) in WORDING_TABLE {
             assert_eq!(*w, w.to_lowercase());
         }
+    }
+
+    #[test]
+    fn version_2_only_adds_wordings() {
+        for (w, band) in WORDING_TABLE {
+            assert_eq!(mapped(w), Some((*band, MAPPING_V1)), "{w}");
+        }
+        for (w, band) in WORDING_TABLE_V2 {
+            assert!(
+                lookup(WORDING_TABLE, w).is_none(),
+                "{w} is already in version 1"
+            );
+            assert_eq!(mapped(w), Some((*band, MAPPING_V2)), "{w}");
+            assert_eq!(*w, w.to_lowercase());
+        }
+        assert_eq!(
+            mapped("Probably  NOT"),
+            Some((Icd203Band::Unlikely, MAPPING_V2))
+        );
+        assert_eq!(mapped("most likely"), None);
+        assert_eq!(
+            mapped("almost certain"),
+            Some((Icd203Band::AlmostCertain, MAPPING_V1))
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::entity::{
 };
 use crate::event::{DomainEvent, MarkedEvent};
 use crate::id::{EntityId, EntityKind};
-use crate::likelihood::{MAPPING_VERSION, band_for_wording};
+use crate::likelihood::{MAPPING_V1, MAPPING_VERSION, MAPPING_VERSIONS, mapped};
 use crate::time::ValidTime;
 
 /// Longest title, name, category, unit or other short text, in characters.
@@ -62,6 +62,73 @@ pub struct KnownEntities {
     pub resolved_forecasts: BTreeSet<EntityId>,
 }
 
+/// Something in a valid bundle that an analyst should look at: it does not stop the bundle from
+/// being published. `dossier validate` and `dossier publish` print warnings and include them in
+/// their JSON output.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ValidationWarning {
+    /// The bundle's file name, as given by the caller.
+    pub file: String,
+    /// JSON Pointer to the value concerned, e.g. `/claims/2/likelihood/wording`.
+    pub path: String,
+    /// What the warning is about.
+    #[serde(flatten)]
+    pub kind: WarningKind,
+}
+
+/// The kinds of [`ValidationWarning`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+pub enum WarningKind {
+    /// A likelihood wording the mapping does not know, given without a band: the claim keeps
+    /// the wording but has no ICD 203 band.
+    UnknownLikelihood {
+        /// The wording as written.
+        wording: String,
+        /// The mapping consulted.
+        mapping: String,
+    },
+    /// A speaker this bundle registers without a reliability rating, on a question where a
+    /// speaker the bundle does rate says otherwise: ranked as unknown, it loses to the rated
+    /// speaker whatever that speaker's grade.
+    UnratedSpeakerDisagrees {
+        /// The unrated speaker.
+        speaker: EntityId,
+        /// The question.
+        question: EntityId,
+        /// A rated speaker who says otherwise.
+        rated: EntityId,
+    },
+}
+
+impl std::fmt::Display for ValidationWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = if self.path.is_empty() {
+            "(document)"
+        } else {
+            &self.path
+        };
+        write!(f, "{}: {path}: warning: ", self.file)?;
+        match &self.kind {
+            WarningKind::UnknownLikelihood { wording, mapping } => write!(
+                f,
+                "the wording {wording:?} is not in the likelihood mapping {mapping}, so the claim \
+                 has no ICD 203 band; give `band` if the speaker's meaning is clear"
+            ),
+            WarningKind::UnratedSpeakerDisagrees {
+                speaker,
+                question,
+                rated,
+            } => write!(
+                f,
+                "`{speaker}` has no reliability rating, and on `{question}` the rated \
+                 `{rated}` says otherwise: unrated, it ranks below every graded source; add a \
+                 `reliability` entry (F if it cannot be judged)"
+            ),
+        }
+    }
+}
+
 /// A bundle that passed validation, as events ready to append.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedBundle {
@@ -71,6 +138,8 @@ pub struct ValidatedBundle {
     pub events: Vec<MarkedEvent>,
     /// Report texts to put in the content store (keyed by their BLAKE3 hash).
     pub texts: Vec<String>,
+    /// What an analyst should look at before publishing; never a reason to refuse.
+    pub warnings: Vec<ValidationWarning>,
 }
 
 impl Bundle {
@@ -121,13 +190,14 @@ pub fn validate(
     bundle: Bundle,
     known: &KnownEntities,
 ) -> Result<ValidatedBundle, BundleErrors> {
-    let default_marking = {
+    let (default_marking, warnings) = {
         let mut v = Validator::new(file, &bundle, known);
         v.check_bundle();
         if !v.errors.is_empty() {
             return Err(BundleErrors(v.errors));
         }
-        v.default_marking
+        v.check_unrated_speakers();
+        (v.default_marking, v.warnings)
     };
     let (events, paths, texts) = build_events(bundle, default_marking);
     let errors: Vec<BundleError> = events
@@ -150,7 +220,11 @@ pub fn validate(
     if !errors.is_empty() {
         return Err(BundleErrors(errors));
     }
-    Ok(ValidatedBundle { events, texts })
+    Ok(ValidatedBundle {
+        events,
+        texts,
+        warnings,
+    })
 }
 
 /// Converts a validated bundle into marked events, the JSON Pointer of each entity, and the
@@ -221,11 +295,45 @@ fn build_events(
 }
 
 /// Fills in the band (derived from the wording if absent) and the mapping version.
+///
+/// The stamp is the oldest mapping that knows the wording ([`mapped`]), so a claim that could
+/// be published before `dossier-icd203/2` existed encodes to the same bytes now: a wording
+/// `/1` knows is stamped `/1`, and so is a band given explicitly (the mapping was not
+/// consulted, and `/1` was the stamp then). Only a band derived from a wording new in `/2`,
+/// or an unknown wording without a band (refused before `/2`), is stamped `/2`.
 fn fill_likelihood(l: &mut Likelihood) {
-    if l.band.is_none() {
-        l.band = band_for_wording(&l.wording);
+    let mapping = if l.band.is_some() {
+        MAPPING_V1
+    } else {
+        match mapped(&l.wording) {
+            Some((band, version)) => {
+                l.band = Some(band);
+                version
+            }
+            None => MAPPING_VERSION,
+        }
+    };
+    l.mapping = Some(mapping.to_owned());
+}
+
+/// Whether two claims on one question say different things (rule 1 of `docs/BELIEFS.md`): on
+/// a yes/no question different truth values; otherwise different values, or one denies.
+fn says_otherwise(a: &Claim, b: &Claim, yes_no: bool) -> bool {
+    let truth = |c: &Claim| match (&c.value, c.stance) {
+        (None, Stance::Asserts | Stance::Forecasts) => Some(true),
+        (None, Stance::Denies) => Some(false),
+        (Some(ClaimValue::Boolean(v)), Stance::Asserts | Stance::Forecasts) => Some(*v),
+        (Some(ClaimValue::Boolean(v)), Stance::Denies) => Some(!*v),
+        (Some(_), _) => None,
+    };
+    if yes_no {
+        return matches!((truth(a), truth(b)), (Some(x), Some(y)) if x != y);
     }
-    l.mapping = Some(MAPPING_VERSION.to_owned());
+    match (a.stance, b.stance) {
+        (Stance::Denies, Stance::Denies) => false,
+        (Stance::Denies, _) | (_, Stance::Denies) => a.value.is_some() || b.value.is_some(),
+        _ => matches!((&a.value, &b.value), (Some(x), Some(y)) if x != y),
+    }
 }
 
 /// Truncates a string to `max` characters, marking the cut with `…`.
@@ -299,6 +407,7 @@ struct Validator<'a> {
     bundle: &'a Bundle,
     known: &'a KnownEntities,
     errors: Vec<BundleError>,
+    warnings: Vec<ValidationWarning>,
     default_marking: Option<Marking>,
     /// Ids defined in the bundle, with the path of their first definition.
     defined: BTreeMap<&'a EntityId, String>,
@@ -316,6 +425,7 @@ impl<'a> Validator<'a> {
             bundle,
             known,
             errors: Vec::new(),
+            warnings: Vec::new(),
             default_marking: None,
             defined: BTreeMap::new(),
             sources: BTreeSet::new(),
@@ -852,25 +962,68 @@ impl<'a> Validator<'a> {
                 &l.wording,
                 MAX_SHORT_TEXT_CHARS,
             );
-            if l.band.is_none()
-                && !l.wording.trim().is_empty()
-                && band_for_wording(&l.wording).is_none()
+            if l.band.is_none() && !l.wording.trim().is_empty() && mapped(&l.wording).is_none() {
+                self.warnings.push(ValidationWarning {
+                    file: self.file.to_owned(),
+                    path: format!("{p}/likelihood/wording"),
+                    kind: WarningKind::UnknownLikelihood {
+                        wording: truncate(&l.wording, 80),
+                        mapping: MAPPING_VERSION.to_owned(),
+                    },
+                });
+            }
+            if let Some(m) = l
+                .mapping
+                .as_ref()
+                .filter(|m| !MAPPING_VERSIONS.contains(&m.as_str()))
             {
                 self.err(
-                    format!("{p}/likelihood/wording"),
-                    format!(
-                        "the wording {:?} is not in the likelihood mapping {MAPPING_VERSION}: give \
-                         `band` explicitly (almost_no_chance, very_unlikely, unlikely, \
-                         roughly_even_chance, likely, very_likely, almost_certain)",
-                        truncate(&l.wording, 80)
-                    ),
+                    format!("{p}/likelihood/mapping"),
+                    format!("unknown mapping {m:?}: leave `mapping` out (it is filled in)"),
                 );
             }
-            if let Some(m) = l.mapping.as_ref().filter(|m| *m != MAPPING_VERSION) {
-                self.err(
-                    format!("{p}/likelihood/mapping"),
-                    format!("unknown mapping {m:?}: leave `mapping` out (it is filled in as {MAPPING_VERSION:?})"),
-                );
+        }
+    }
+
+    /// Warns about a speaker this bundle registers without rating it, on a question where a
+    /// speaker the bundle rates says otherwise (rule 1 of `docs/BELIEFS.md`: a denial of a
+    /// figure or category says otherwise too). Only what the bundle itself shows is judged: a
+    /// source already recorded may have been rated before, so it is never warned about.
+    fn check_unrated_speakers(&mut self) {
+        let b = self.bundle;
+        let rated: BTreeSet<&EntityId> = b.reliability.iter().map(|r| &r.source).collect();
+        let new_unrated = |s: &EntityId| {
+            b.sources.iter().any(|x| &x.id == s)
+                && !rated.contains(s)
+                && !self.known.sources.contains(s)
+        };
+        let mut warned: BTreeSet<(&EntityId, &EntityId)> = BTreeSet::new();
+        for (i, c) in b.claims.iter().enumerate() {
+            if !new_unrated(&c.speaker) || warned.contains(&(&c.speaker, &c.question)) {
+                continue;
+            }
+            let kind = self.question_kind(&c.question);
+            let yes_no = matches!(
+                kind,
+                Some(QuestionKind::Boolean | QuestionKind::Forecast { .. })
+            );
+            let other = b.claims.iter().find(|o| {
+                o.question == c.question
+                    && o.speaker != c.speaker
+                    && rated.contains(&o.speaker)
+                    && says_otherwise(c, o, yes_no)
+            });
+            if let Some(o) = other {
+                warned.insert((&c.speaker, &c.question));
+                self.warnings.push(ValidationWarning {
+                    file: self.file.to_owned(),
+                    path: format!("/claims/{i}/speaker"),
+                    kind: WarningKind::UnratedSpeakerDisagrees {
+                        speaker: c.speaker.clone(),
+                        question: c.question.clone(),
+                        rated: o.speaker.clone(),
+                    },
+                });
             }
         }
     }

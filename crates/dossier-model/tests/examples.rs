@@ -36,6 +36,96 @@ fn starts_after_non_ascii(text: &str, start: u64) -> bool {
     text.chars().take(start).any(|c| !c.is_ascii())
 }
 
+/// Records a validated event in `known`, as the ledger would after publishing it.
+fn remember(known: &mut KnownEntities, event: DomainEvent, report_text: Option<&String>) {
+    match event {
+        DomainEvent::Report(report) => {
+            known.reports.insert(
+                report.id.clone(),
+                KnownReport {
+                    report,
+                    text: report_text.cloned(),
+                },
+            );
+        }
+        DomainEvent::Source(source) => {
+            known.sources.insert(source.id);
+        }
+        DomainEvent::Question(question) => {
+            known.questions.insert(question.id.clone(), question);
+        }
+        DomainEvent::Claim(claim) => {
+            known.claims.insert(claim.id.clone(), claim);
+        }
+        DomainEvent::Assessment(assessment) => {
+            known.assessments.insert(assessment.id);
+        }
+        DomainEvent::Resolution(resolution) => {
+            known.resolved_forecasts.insert(resolution.forecast);
+        }
+        DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
+    }
+}
+
+/// The recorded events of the examples, as published before the policy `dossier-beliefs/3`
+/// and the likelihood mapping `dossier-icd203/2`: per event its file, type, schema version,
+/// event id, marking and exact body. Publishing an example again must be a no-op forever, so
+/// this file is never regenerated: a change to it is a change to what the ledger already holds.
+const GOLDEN_EVENTS: &str = include_str!("golden/example-events.json");
+
+/// The events the examples produce today, in the shape of [`GOLDEN_EVENTS`].
+fn example_events() -> serde_json::Value {
+    let mut known = empty_known();
+    let mut out = Vec::new();
+    for path in example_files() {
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {name}: {e}"));
+        let bundle =
+            parse_bundle(&name, &bytes).unwrap_or_else(|e| panic!("{name} does not parse:\n{e}"));
+        let report_text = bundle.report.as_ref().map(|report| report.text.clone());
+        let validated = validate(&name, bundle, &known)
+            .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
+        for marked in validated.events {
+            let event_type = marked.event.event_type();
+            let body = marked.event.encode_body();
+            out.push(serde_json::json!({
+                "file": name,
+                "type": event_type,
+                "schema": marked.event.schema_version(),
+                "id": dossier_chain::event_id(event_type, &marked.event.entity_key()).to_hex(),
+                "marking": marked.marking.as_str(),
+                "body": String::from_utf8(body).expect("bodies are UTF-8 JSON"),
+            }));
+            remember(&mut known, marked.event, report_text.as_ref());
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+/// Permanent idempotency across policy and mapping versions: every example, published before
+/// a change and again after it, finds each of its events already recorded with the same bytes.
+#[test]
+fn examples_produce_the_events_recorded_before() {
+    let golden: serde_json::Value =
+        serde_json::from_str(GOLDEN_EVENTS).expect("the golden file is JSON");
+    let now = example_events();
+    let (golden, now) = (
+        golden.as_array().expect("an array"),
+        now.as_array().expect("an array"),
+    );
+    assert_eq!(golden.len(), now.len(), "number of example events");
+    for (i, (then, now)) in golden.iter().zip(now).enumerate() {
+        assert_eq!(
+            then, now,
+            "example event {i} differs from what was recorded"
+        );
+    }
+}
+
 #[test]
 fn examples_validate_in_publication_order() {
     let mut known = empty_known();
@@ -70,6 +160,11 @@ fn examples_validate_in_publication_order() {
         let validated = validate(&name, bundle, &known)
             .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
         assert!(!validated.events.is_empty(), "{name} produced no events");
+        assert!(
+            validated.warnings.is_empty(),
+            "{name} has warnings: {:?}",
+            validated.warnings
+        );
 
         for marked in validated.events {
             match marked.event {

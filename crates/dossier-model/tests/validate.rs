@@ -4,8 +4,8 @@
 
 use dossier_model::{
     Bundle, BundleErrors, Claim, ClaimValue, DomainEvent, EntityId, Icd203Band, KnownEntities,
-    KnownReport, MAPPING_VERSION, Marking, Question, QuestionKind, Stance, ValidatedBundle,
-    parse_bundle, validate,
+    KnownReport, MAPPING_V1, MAPPING_V2, Marking, Question, QuestionKind, Stance, ValidatedBundle,
+    WarningKind, parse_bundle, validate,
 };
 use serde_json::{Value, json};
 
@@ -188,7 +188,9 @@ fn valid_bundle_produces_events_in_order() {
     let likelihood = claims[2].likelihood.as_ref().unwrap();
     assert_eq!(likelihood.wording, "expected");
     assert_eq!(likelihood.band, Some(Icd203Band::Likely));
-    assert_eq!(likelihood.mapping.as_deref(), Some(MAPPING_VERSION));
+    // "expected" is in the first mapping, so it is stamped with it, as before the second.
+    assert_eq!(likelihood.mapping.as_deref(), Some(MAPPING_V1));
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     assert_eq!(
         v.events[13].event.entity_key(),
         "supersedes|claim:rok-mnd/containers-2024-03|claim:rok-mnd/containers-2024-02"
@@ -418,6 +420,7 @@ fn dangling_references_and_known_entities() {
             kind: QuestionKind::Quantity {
                 unit: "containers".into(),
             },
+            about: None,
         },
     );
     let errs = error_paths(&b, &known);
@@ -440,6 +443,7 @@ fn claim_needs_a_report() {
             id: id("question:dprk-russia/transfers"),
             text: "q".into(),
             kind: QuestionKind::Boolean,
+            about: None,
         },
     );
     assert_one_error_with(&b2, &known, "/claims/0/report", "names no report");
@@ -588,24 +592,51 @@ fn forecasts_only_on_forecast_questions() {
 }
 
 #[test]
-fn likelihood_wording_must_map_or_have_a_band() {
+fn likelihood_wording_the_mapping_does_not_know_is_a_warning() {
     let mut b = base();
-    b["claims"][2]["likelihood"] = json!({"wording": "might well"});
-    assert_one_error(
-        &b,
-        "/claims/2/likelihood/wording",
-        "not in the likelihood mapping dossier-icd203/1",
-    );
-
-    b["claims"][2]["likelihood"] = json!({"wording": "might well", "band": "roughly_even_chance"});
+    b["claims"][2]["likelihood"] = json!({"wording": "most likely"});
     let v = run(&b, &KnownEntities::default()).unwrap();
+    assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+    let w = &v.warnings[0];
+    assert_eq!(w.path, "/claims/2/likelihood/wording");
+    assert_eq!(
+        w.kind,
+        WarningKind::UnknownLikelihood {
+            wording: "most likely".into(),
+            mapping: MAPPING_V2.into()
+        }
+    );
+    assert!(w.to_string().contains("warning"), "{w}");
+    let DomainEvent::Claim(c) = &v.events[11].event else {
+        panic!()
+    };
+    let l = c.likelihood.as_ref().unwrap();
+    assert_eq!((l.band, l.mapping.as_deref()), (None, Some(MAPPING_V2)));
+
+    // A wording new in the second mapping gets its band, stamped with the second mapping.
+    b["claims"][2]["likelihood"] = json!({"wording": "Probably not"});
+    let v = run(&b, &KnownEntities::default()).unwrap();
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     let DomainEvent::Claim(c) = &v.events[11].event else {
         panic!()
     };
     let l = c.likelihood.as_ref().unwrap();
     assert_eq!(
         (l.band, l.mapping.as_deref()),
-        (Some(Icd203Band::RoughlyEvenChance), Some(MAPPING_VERSION))
+        (Some(Icd203Band::Unlikely), Some(MAPPING_V2))
+    );
+
+    // A band given with any wording: no warning, stamped as it always was.
+    b["claims"][2]["likelihood"] = json!({"wording": "might well", "band": "roughly_even_chance"});
+    let v = run(&b, &KnownEntities::default()).unwrap();
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    let DomainEvent::Claim(c) = &v.events[11].event else {
+        panic!()
+    };
+    let l = c.likelihood.as_ref().unwrap();
+    assert_eq!(
+        (l.band, l.mapping.as_deref()),
+        (Some(Icd203Band::RoughlyEvenChance), Some(MAPPING_V1))
     );
 
     // The analyst's band wins over the mapping.
@@ -621,6 +652,34 @@ fn likelihood_wording_must_map_or_have_a_band() {
 
     b["claims"][2]["likelihood"] = json!({"wording": "likely", "mapping": "other/2"});
     assert_one_error(&b, "/claims/2/likelihood/mapping", "unknown mapping");
+}
+
+#[test]
+fn an_unrated_speaker_contradicted_by_a_rated_one_is_a_warning() {
+    let mut b = base();
+    // The Kremlin (registered here, unrated) denies transfers; Shin Won-sik (rated B) asserts them.
+    b["claims"][3]["via"] = Value::Null;
+    b["claims"].as_array_mut().unwrap().push(json!(
+        {"id": "claim:shin/transfers", "question": "question:dprk-russia/transfers",
+         "speaker": "source:shin-won-sik", "stance": "asserts",
+         "quote": quote("about 6,700"), "credibility": 2}));
+    let v = run(&b, &KnownEntities::default()).unwrap();
+    assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+    assert_eq!(v.warnings[0].path, "/claims/3/speaker");
+    assert_eq!(
+        v.warnings[0].kind,
+        WarningKind::UnratedSpeakerDisagrees {
+            speaker: id("source:kremlin"),
+            question: id("question:dprk-russia/transfers"),
+            rated: id("source:shin-won-sik"),
+        }
+    );
+
+    // Rated F ("cannot be judged"): the analyst has looked, nothing to warn about.
+    b["reliability"].as_array_mut().unwrap().push(json!(
+        {"id": "reliability:kremlin/1", "source": "source:kremlin", "rating": "F"}));
+    let v = run(&b, &KnownEntities::default()).unwrap();
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
 }
 
 #[test]

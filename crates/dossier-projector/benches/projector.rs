@@ -184,6 +184,7 @@ impl Gen {
                 id: question_id(q),
                 text: format!("Generated question {q} of topic {}?", q / TOPIC),
                 kind,
+                about: None,
             }));
         }
     }

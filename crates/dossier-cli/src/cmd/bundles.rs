@@ -8,7 +8,8 @@ use dossier_log::{EventLog, PendingEvent, PublishError, PublishOutcome, Publishe
 
 use crate::backend::Backend;
 use dossier_model::{
-    BundleError, KnownEntities, MAX_BUNDLE_BYTES, parse_bundle, validate as validate_bundle,
+    BundleError, KnownEntities, MAX_BUNDLE_BYTES, ValidationWarning, parse_bundle,
+    validate as validate_bundle,
 };
 use serde::Serialize;
 
@@ -23,6 +24,8 @@ pub struct Checked {
     pub events: Vec<PendingEvent>,
     pub texts: Vec<Vec<u8>>,
     pub already_recorded: usize,
+    /// What validation found worth a look; never a reason to refuse the bundle.
+    pub warnings: Vec<ValidationWarning>,
 }
 
 /// What became of one file: built once, rendered in one place ([`FileResult::render`]), as a
@@ -46,6 +49,9 @@ pub struct FileResult {
     /// Last sequence number of its batch (the seal), when one was appended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
+    /// What validation found worth a look in the file (never a reason to refuse it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ValidationWarning>,
 }
 
 /// What publishing did with a file.
@@ -69,6 +75,7 @@ impl FileResult {
             already_recorded: c.already_recorded,
             first_seq: None,
             last_seq: None,
+            warnings: c.warnings.clone(),
         }
     }
 
@@ -89,6 +96,7 @@ impl FileResult {
                 already_recorded,
                 first_seq: Some(first),
                 last_seq: Some(last),
+                warnings: c.warnings.clone(),
             },
             PublishOutcome::AlreadyRecorded { events } => FileResult {
                 file: c.file.clone(),
@@ -98,6 +106,7 @@ impl FileResult {
                 already_recorded: events,
                 first_seq: None,
                 last_seq: None,
+                warnings: c.warnings.clone(),
             },
         }
     }
@@ -270,8 +279,10 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
             events,
             texts,
             already_recorded,
+            warnings: bundle.warnings,
         });
     }
+    print_warnings(&checked);
     if !errors.is_empty() {
         let mut err = CliError::new(
             INVALID_INPUT,
@@ -301,6 +312,14 @@ pub async fn check(log: Option<&Backend>, files: &[String]) -> CliResult<Vec<Che
         return Err(err);
     }
     Ok(checked)
+}
+
+/// Prints the validation warnings of the checked files on standard error, one line each
+/// (`<file>: <JSON Pointer>: warning: <what>`), whatever the output format.
+fn print_warnings(checked: &[Checked]) {
+    for w in checked.iter().flat_map(|c| &c.warnings) {
+        eprintln!("{w}");
+    }
 }
 
 /// `dossier validate`.
