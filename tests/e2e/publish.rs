@@ -235,10 +235,11 @@ fn validation_warnings_are_printed_and_in_json_but_do_not_refuse() {
     );
     assert!(out.stderr.contains(&line), "{}", out.stderr);
 
+    // publish --json prints JSON Lines: one object for the one file.
     let out = l.run(&["publish", "--json", &file]);
     let report = out.ok().json();
-    assert_eq!(report[0]["warnings"], warning);
-    assert!(report[0]["first_seq"].is_u64(), "{report}");
+    assert_eq!(report["warnings"], warning);
+    assert!(report["first_seq"].is_u64(), "{report}");
     assert!(out.stderr.contains(&line), "{}", out.stderr);
 
     // A bundle without anything to warn about has no `warnings` member.
