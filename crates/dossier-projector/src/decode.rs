@@ -1,7 +1,7 @@
 //! Decoding records ahead of the applying thread: hashing, envelope and body parsing.
 
 use dossier_chain::{Hash, RecordView, StoredRecord, control};
-use dossier_model::{DomainEvent, Timestamp};
+use dossier_model::{DomainEvent, Marking, Timestamp};
 
 use crate::Error;
 
@@ -38,8 +38,8 @@ pub(crate) struct DomainPart {
     pub(crate) recorded: Timestamp,
     pub(crate) event_type: String,
     pub(crate) schema: u32,
-    /// The record's TLP 2.0 marking, as recorded.
-    pub(crate) marking: String,
+    /// The record's TLP 2.0 marking, as its rank (0 `TLP:CLEAR` … 4 `TLP:RED`).
+    pub(crate) marking: u8,
     pub(crate) body: String,
 }
 
@@ -103,7 +103,7 @@ fn decoded(
             recorded: times.parse(view.recorded)?,
             event_type: view.event_type.to_owned(),
             schema: view.schema,
-            marking: view.marking.clone().into_owned(),
+            marking: marking_rank(&view.marking)?,
             body: body.to_owned(),
         })
     };
@@ -205,4 +205,15 @@ pub(crate) fn for_each_decoded(
         }
         Ok(())
     })
+}
+
+/// The rank of a record's marking label, from 0 (`TLP:CLEAR`) to 4 (`TLP:RED`), the order of
+/// [`Marking::ALL`]; a label that is not one of the five is an error (nobody may be served such
+/// a record).
+fn marking_rank(label: &str) -> Result<u8, String> {
+    Marking::ALL
+        .iter()
+        .position(|m| m.as_str() == label)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| format!("marking {label:?} is not a TLP 2.0 label"))
 }

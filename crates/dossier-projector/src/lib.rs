@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! checkpoint       (seq, hash)                          the last applied record and its hash
-//! events           (seq, hash, recorded, type, schema, marking, body)
+//! events           (seq, hash, recorded, type, schema, marking rank, body)
 //!                                                       every domain event, once, as recorded
 //! refs             (key, seq)                           each event under the keys of what it concerns
 //! times            recorded → last seq, digest          the cut of each recorded time: as-of times to seqs, and the digest there

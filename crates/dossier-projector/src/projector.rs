@@ -609,8 +609,8 @@ struct Applied {
     event: DomainEvent,
     event_type: String,
     schema: u32,
-    /// The record's marking.
-    marking: String,
+    /// The record's marking, as its rank.
+    marking: u8,
     /// The event's body exactly as recorded.
     body: String,
 }

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS events (
     recorded TEXT NOT NULL,
     type     TEXT NOT NULL,
     schema   INTEGER NOT NULL,
-    marking  TEXT NOT NULL,
+    marking  INTEGER NOT NULL,
     body     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS refs (

@@ -56,7 +56,7 @@ pub(crate) enum Write {
         recorded: String,
         event_type: String,
         schema: u32,
-        marking: String,
+        marking: u8,
         body: String,
         refs: Vec<i64>,
         changes: Vec<BeliefChange>,
@@ -226,7 +226,7 @@ fn write_ops(
                             Value::Text(recorded),
                             Value::Text(event_type),
                             Value::Integer(i64::from(schema)),
-                            Value::Text(marking),
+                            Value::Integer(i64::from(marking)),
                             Value::Text(body),
                         ],
                     )?;

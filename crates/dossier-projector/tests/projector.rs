@@ -1422,7 +1422,7 @@ async fn stored_events_keep_their_marking() {
     f.append_at(&name, &bytes, t("2024-04-05T00:00:00Z")).await;
     catch_up(&f.log, &f.store()).await.unwrap();
     let conn = rusqlite_conn(&f.store());
-    let stored: Vec<(i64, String)> = conn
+    let stored: Vec<(i64, i64)> = conn
         .prepare("SELECT seq, marking FROM events ORDER BY seq")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -1433,11 +1433,14 @@ async fn stored_events_keep_their_marking() {
     for r in f.log.read(1, 10_000).await.unwrap() {
         let v = RecordView::parse(&r.bytes).unwrap();
         if DomainEvent::decode(v.event_type, v.schema, v.body.get().as_bytes()).is_ok() {
-            expected.push((r.position as i64, v.marking.into_owned()));
+            let rank = dossier_model::Marking::ALL
+                .iter()
+                .position(|m| m.as_str() == v.marking)
+                .unwrap();
+            expected.push((r.position as i64, rank as i64));
         }
     }
     assert_eq!(stored, expected);
-    let markings: std::collections::BTreeSet<&str> =
-        stored.iter().map(|(_, m)| m.as_str()).collect();
+    let markings: std::collections::BTreeSet<i64> = stored.iter().map(|(_, m)| *m).collect();
     assert!(markings.len() > 1, "several markings: {markings:?}");
 }
