@@ -1,7 +1,8 @@
 //! The bundle: the hand-written JSON file a producer publishes.
 //!
 //! A bundle holds at most one report (with its full text) and any number of sources,
-//! reliability assessments, questions, claims, relations, assessments and forecast resolutions.
+//! reliability assessments, questions, interest designations, claims, relations, assessments
+//! and forecast resolutions.
 //! [`parse_bundle`] turns bytes into a [`Bundle`] with precise errors (file, JSON Pointer path,
 //! reason, line and column); [`crate::validate::validate`] then checks it against itself and the
 //! ledger and turns it into events.

@@ -132,8 +132,9 @@ impl std::fmt::Display for ValidationWarning {
 /// A bundle that passed validation, as events ready to append.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedBundle {
-    /// The events in append order: report, sources, reliability, questions, claims, relations,
-    /// assessments, resolutions (bundle order within each), each with its effective marking.
+    /// The events in append order: report, sources, reliability, questions, interests, claims,
+    /// relations, assessments, resolutions (bundle order within each), each with its effective
+    /// marking.
     /// `Claim.report` and `Likelihood.band`/`mapping` are filled in.
     pub events: Vec<MarkedEvent>,
     /// Report texts to put in the content store (keyed by their BLAKE3 hash).
