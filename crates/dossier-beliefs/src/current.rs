@@ -10,7 +10,8 @@
 //! of the question's claims as before: divergence (rule 7a) is a second pass that stops at the
 //! first gap, the ranking of a question about an event counts the sources of each answer in
 //! one more pass, and sources are joined only through the relations of the claims a relation
-//! points at.
+//! points at and, on a question with designated interested parties (rule 5a), through their
+//! claims saying the same.
 //!
 //! # Invariant
 //!
