@@ -790,13 +790,12 @@ impl Current {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
         let qx = self.question_ix.get(question).copied();
         let interested: &[Sx] = qx.map_or(&[], |q| self.interested[q as usize].as_slice());
-        let (slots, values): (&[Slot], &[(ClaimValue, u32)]) =
-            self.question_ix.get(question).map_or((&[], &[]), |&q| {
-                (
-                    self.by_question[q as usize].as_slice(),
-                    self.values[q as usize].as_slice(),
-                )
-            });
+        let (slots, values): (&[Slot], &[(ClaimValue, u32)]) = qx.map_or((&[], &[]), |q| {
+            (
+                self.by_question[q as usize].as_slice(),
+                self.values[q as usize].as_slice(),
+            )
+        });
         let mut guard = self.scratch.borrow_mut();
         let Scratch {
             valued,
