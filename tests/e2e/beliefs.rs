@@ -468,3 +468,53 @@ fn queries_refuse_views_over_a_ledger_the_auditor_raised_an_alarm_on() {
     assert!(out.stderr.contains("seq 21"), "{}", out.stderr);
     l.run(&["beliefs", "--stale-ok"]).ok();
 }
+
+/// Designating the two governments as interested parties to the transfers question: `why`
+/// shows each denial's speaker with its designation (and `--json` its id and event), from the
+/// designation's recorded time on; as of the batch before, it shows none.
+#[test]
+fn why_shows_interested_parties_from_their_designation_on() {
+    let l = Ledger::with_examples();
+    let bundle = serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "interests": [
+            {"id": "interest:russia/arms-transfers", "source": "source:russia-government",
+             "question": TRANSFERS, "rationale": "The receiving party of the transfers."},
+            {"id": "interest:dprk/arms-transfers", "source": "source:dprk-government",
+             "question": TRANSFERS, "rationale": "The sending party of the transfers."}
+        ]
+    });
+    l.run_stdin(&["publish", "-"], bundle.to_string().as_bytes())
+        .expect_code(0);
+    let text = l.run(&["why", TRANSFERS]);
+    text.expect_code(0);
+    assert!(
+        text.stdout
+            .contains("interested party to the question (interest:russia/arms-transfers, seq"),
+        "{}",
+        text.stdout
+    );
+    let json = l.run(&["why", TRANSFERS, "--json"]);
+    json.expect_code(0);
+    let designations = |doc: &Value| -> Vec<Value> {
+        doc["belief"]["provenance"]["contradicting"]
+            .as_array()
+            .expect("contradicting claims")
+            .iter()
+            .map(|c| c["speaker"]["interest"]["designation"].clone())
+            .collect()
+    };
+    assert_eq!(
+        designations(&json.json()),
+        [
+            Value::from("interest:russia/arms-transfers"),
+            Value::from("interest:dprk/arms-transfers")
+        ]
+    );
+    let times = batch_times(&l);
+    let before = &times[times.len() - 2];
+    let then = l.run(&["why", TRANSFERS, "--as-of", before, "--json"]);
+    then.expect_code(0);
+    assert_eq!(designations(&then.json()), [Value::Null, Value::Null]);
+}

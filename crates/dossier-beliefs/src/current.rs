@@ -10,7 +10,8 @@
 //! of the question's claims as before: divergence (rule 7a) is a second pass that stops at the
 //! first gap, the ranking of a question about an event counts the sources of each answer in
 //! one more pass, and sources are joined only through the relations of the claims a relation
-//! points at.
+//! points at and, on a question with designated interested parties (rule 5a), through their
+//! claims saying the same.
 //!
 //! # Invariant
 //!
@@ -168,6 +169,8 @@ pub(crate) struct Current {
     /// the first value that agrees with it (`engine::values_agree`, an equivalence). A claim's
     /// [`Says::Value`] is a class, so that agreeing is comparing integers.
     values: Vec<Vec<(ClaimValue, u32)>>,
+    /// Per question, the sources designated interested parties to it (rule 5a), sorted.
+    interested: Vec<Vec<Sx>>,
     /// Buffers [`Current::judge`] reuses.
     scratch: RefCell<Scratch>,
 }
@@ -422,6 +425,7 @@ impl Current {
         self.values.push(Vec::new());
         self.question_ids.push(id.clone());
         self.yes_no.push(false);
+        self.interested.push(Vec::new());
         self.question_ix.insert(id.clone(), ix);
         ix
     }
@@ -589,6 +593,36 @@ impl Current {
         }
     }
 
+    /// A source is designated an interested party to a question (rule 5a).
+    pub(crate) fn designate(&mut self, source: &EntityId, question: &EntityId) {
+        let sx = self.source(source);
+        let q = self.question(question) as usize;
+        let list = &mut self.interested[q];
+        if let Err(at) = list.binary_search(&sx) {
+            list.insert(at, sx);
+        }
+    }
+
+    /// Rule 5a: what claim `cx` says (its side), if it is a claim of question `q` whose
+    /// speaker is among `interested` and it gives a value or denies.
+    fn interested_side(
+        &self,
+        q: u32,
+        slots: &[Slot],
+        yes_no: bool,
+        interested: &[Sx],
+        cx: Cx,
+    ) -> Option<(Says, Sx)> {
+        let node = &self.claims[cx as usize];
+        let f = node.claim.as_ref()?;
+        if f.question != q || interested.binary_search(&f.speaker).is_err() {
+            return None;
+        }
+        let s = slots.get(node.slot as usize).filter(|s| s.cx == cx)?;
+        let says = if yes_no { s.yes_no } else { s.other };
+        (says != Says::Nothing).then_some((says, f.speaker))
+    }
+
     /// A source's latest reliability assessment (rule 6).
     pub(crate) fn set_reliability(&mut self, source: &EntityId, rating: dossier_model::Admiralty) {
         let sx = self.source(source) as usize;
@@ -754,13 +788,14 @@ impl Current {
         assessment: Option<Option<&ClaimValue>>,
     ) -> Judgment {
         let yes_no = matches!(kind, QuestionKind::Boolean | QuestionKind::Forecast { .. });
-        let (slots, values): (&[Slot], &[(ClaimValue, u32)]) =
-            self.question_ix.get(question).map_or((&[], &[]), |&q| {
-                (
-                    self.by_question[q as usize].as_slice(),
-                    self.values[q as usize].as_slice(),
-                )
-            });
+        let qx = self.question_ix.get(question).copied();
+        let interested: &[Sx] = qx.map_or(&[], |q| self.interested[q as usize].as_slice());
+        let (slots, values): (&[Slot], &[(ClaimValue, u32)]) = qx.map_or((&[], &[]), |q| {
+            (
+                self.by_question[q as usize].as_slice(),
+                self.values[q as usize].as_slice(),
+            )
+        });
         let mut guard = self.scratch.borrow_mut();
         let Scratch {
             valued,
@@ -847,9 +882,13 @@ impl Current {
                 values,
                 valued.iter().map(|v| (v, speaker_of(v))),
             );
-        let joined = !linked.is_empty()
+        let joined = (!linked.is_empty() || !interested.is_empty())
             && (divergent || event_question)
-            && self.source_keys(yes_no, slots, valued, linked, joins, speakers, parent, keys);
+            && qx.is_some_and(|q| {
+                self.source_keys(
+                    q, yes_no, interested, slots, valued, linked, joins, speakers, parent, keys,
+                )
+            });
         if joined && divergent {
             // Joining sources can only remove divergence.
             divergent = self.diverges(kind, slots, values, valued.iter().zip(keys.iter().copied()));
@@ -939,7 +978,19 @@ impl Current {
         if !contradicting.is_empty() {
             supporting.retain(|m| contradicting.binary_search_by_key(&m.cx, |c| c.cx).is_err());
         }
-        let sources = self.independent(supporting, speakers, parent, seen);
+        // Rule 5a: supporting claims of interested parties to the question saying the same.
+        joins.clear();
+        if let Some(q) = qx
+            && !interested.is_empty()
+        {
+            join_sides(
+                supporting
+                    .iter()
+                    .filter_map(|m| self.interested_side(q, slots, yes_no, interested, m.cx)),
+                joins,
+            );
+        }
+        let sources = self.independent(supporting, joins, speakers, parent, seen);
 
         // Rule 8: flags.
         let flags = rule8_flags(&Facts8 {
@@ -1037,8 +1088,9 @@ impl Current {
         }
     }
 
-    /// Rule 5: the source of each valued claim, as a speaker index standing for all speakers
-    /// joined with it by `same_primary_source` corroborations among the valued claims.
+    /// Rules 5 and 5a: the source of each valued claim, as a speaker index standing for all
+    /// speakers joined with it by `same_primary_source` corroborations among the valued claims
+    /// or, for interested parties to the question (`interested`), by saying the same.
     ///
     /// Joins are few: only the valued claims a relation points at are looked at, and only the
     /// speakers joins name enter a union-find.
@@ -1046,7 +1098,9 @@ impl Current {
     #[allow(clippy::too_many_arguments)]
     fn source_keys(
         &self,
+        question: u32,
         yes_no: bool,
+        interested: &[Sx],
         slots: &[Slot],
         valued: &[Valued],
         linked: &[u32],
@@ -1055,13 +1109,6 @@ impl Current {
         parent: &mut Vec<usize>,
         keys: &mut Vec<Sx>,
     ) -> bool {
-        let Some(question) = linked
-            .first()
-            .and_then(|&v| self.facts(slots[valued[v as usize].slot as usize].cx))
-            .map(|f| f.question)
-        else {
-            return false;
-        };
         // Whether a claim is valued here: recorded on this question, active, giving a value
         // (what the walk of `judge` kept).
         let is_valued = |cx: Cx| {
@@ -1085,6 +1132,18 @@ impl Current {
                     joins.push((s.speaker, f.speaker));
                 }
             }
+        }
+        if !interested.is_empty() {
+            join_sides(
+                valued.iter().filter_map(|v| {
+                    let s = &slots[v.slot as usize];
+                    interested
+                        .binary_search(&s.speaker)
+                        .is_ok()
+                        .then_some((v.says, s.speaker))
+                }),
+                joins,
+            );
         }
         if joins.is_empty() {
             return false;
@@ -1249,16 +1308,18 @@ impl Current {
         }
     }
 
-    /// Rule 5: independent sources among claims (sorted by claim): one per speaker, and
-    /// claims joined by a `same_primary_source` corroboration count once.
+    /// Rules 5 and 5a: independent sources among claims (sorted by claim): one per speaker,
+    /// claims joined by a `same_primary_source` corroboration count once, and so do the
+    /// speakers `extra` joins (interested parties saying the same).
     fn independent(
         &self,
         claims: &[Member],
+        extra: &[(Sx, Sx)],
         speakers: &mut Vec<Sx>,
         parent: &mut Vec<usize>,
         seen: &mut Seen,
     ) -> usize {
-        if !claims.iter().any(|m| m.linked) {
+        if extra.is_empty() && !claims.iter().any(|m| m.linked) {
             // No corroboration to follow: count distinct speakers without sorting.
             if let Some(n) =
                 seen.count_distinct(claims.iter().map(|m| m.speaker), self.source_rank.len())
@@ -1272,9 +1333,28 @@ impl Current {
             return speakers.len();
         }
         self.join_sources(claims, speakers, parent);
+        for &(a, b) in extra {
+            if let (Ok(a), Ok(b)) = (speakers.binary_search(&a), speakers.binary_search(&b)) {
+                let (ra, rb) = (find(parent, a), find(parent, b));
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
         (0..speakers.len())
             .filter(|&i| find(parent, i) == i)
             .count()
+    }
+}
+
+/// Rule 5a: joins each speaker to the first speaker saying the same (`(side, speaker)` pairs
+/// of interested parties' claims), as pairs appended to `joins`.
+fn join_sides(sides: impl Iterator<Item = (Says, Sx)>, joins: &mut Vec<(Sx, Sx)>) {
+    let mut firsts: Vec<(Says, Sx)> = Vec::new();
+    for (says, sx) in sides {
+        match firsts.iter().find(|f| f.0 == says) {
+            Some(&(_, first)) if first != sx => joins.push((first, sx)),
+            Some(_) => {}
+            None => firsts.push((says, sx)),
+        }
     }
 }
 

@@ -9,16 +9,16 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, DomainEvent, EntityId, EntityKind,
-    ForecastResolution, Independence, Qualifier, Question, QuestionKind, Relation, RelationKind,
-    ReliabilityAssessment, Report, Source, Stance, Subject, Timestamp,
+    ForecastResolution, Independence, InterestDesignation, Qualifier, Question, QuestionKind,
+    Relation, RelationKind, ReliabilityAssessment, Report, Source, Stance, Subject, Timestamp,
 };
 
 use crate::current::Current;
 use crate::digest::{LineHash, LineSum};
 use crate::view::{
     AssessmentView, Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView,
-    CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView, RelationView,
-    ReliabilityView, ReportView, ResolutionView, SourceView, Status,
+    CredibilityView, EventRef, Flag, InterestView, Provenance, QuestionRef, QuestionView,
+    RelationView, ReliabilityView, ReportView, ResolutionView, SourceView, Status,
 };
 use crate::{POLICY_VERSION, Recorded};
 
@@ -64,6 +64,9 @@ pub struct Engine {
     /// Per source, its reliability assessments in sequence order.
     reliability: FxHashMap<EntityId, Vec<Stamped<ReliabilityAssessment>>>,
     reports: FxHashMap<EntityId, Stamped<Report>>,
+    /// Per question, the designations of interested parties to it, in sequence order.
+    interests: FxHashMap<EntityId, Vec<Stamped<InterestDesignation>>>,
+    interest_ids: FxHashSet<EntityId>,
     /// Boxed: the table then moves pointers, not claims, when it grows.
     claims: FxHashMap<EntityId, Box<Stamped<Claim>>>,
     /// Relations by entity key (`kind|from|to`).
@@ -387,6 +390,18 @@ impl Engine {
                 self.fast.set_reliability(&a.source, a.rating);
                 claims.extend(self.fast.claims_of_source(&a.source).cloned());
             }
+            DomainEvent::Interest(d) => {
+                if !self.interest_ids.insert(d.id.clone()) {
+                    return None;
+                }
+                self.interests
+                    .entry(d.question.clone())
+                    .or_default()
+                    .push(Stamped::new(d.clone(), at));
+                self.fast.designate(&d.source, &d.question);
+                // Rule 5a joins only claims on the designated question.
+                questions.insert(d.question.clone());
+            }
             DomainEvent::Report(rep) => {
                 if self.reports.contains_key(&rep.id) {
                     return None;
@@ -651,6 +666,18 @@ impl Engine {
         self.reliability.get(source).and_then(|l| l.last())
     }
 
+    /// Rule 5a: the first designation of a source as an interested party to a question, if
+    /// one is recorded so far.
+    fn interest_in(
+        &self,
+        question: &EntityId,
+        source: &EntityId,
+    ) -> Option<&Stamped<InterestDesignation>> {
+        self.interests
+            .get(question)
+            .and_then(|l| l.iter().find(|d| d.item.source == *source))
+    }
+
     /// Rule 6 ranking key of a source: A..E are 0..4, unknown (F or never assessed) is 5.
     fn reliability_rank(&self, source: &EntityId) -> u8 {
         self.reliability_of(source)
@@ -688,6 +715,7 @@ impl Engine {
     /// claims of the question giving an agreeing value. Empty for a question about a state, whose ranking does not use it.
     fn sources_per_value(
         &self,
+        judged: Judged<'_>,
         subject: Subject,
         valued: &[&Stamped<Claim>],
         said: impl Fn(&Claim) -> Said,
@@ -696,7 +724,7 @@ impl Engine {
         if subject != Subject::Event {
             return out;
         }
-        let component = self.components(valued);
+        let component = self.components(valued, judged);
         for c in valued {
             let mine = said(&c.item);
             let sources: BTreeSet<usize> = valued
@@ -713,8 +741,13 @@ impl Engine {
     /// Rule 8: whether active claims from independent sources (rule 5) diverge: on a quantity
     /// question, two figures whose intervals ([`interval`]) do not overlap; on a categorical
     /// question, two different categories.
-    fn diverges(&self, kind: &QuestionKind, valued: &[&Stamped<Claim>]) -> bool {
-        let component = self.components(valued);
+    fn diverges(
+        &self,
+        judged: Judged<'_>,
+        kind: &QuestionKind,
+        valued: &[&Stamped<Claim>],
+    ) -> bool {
+        let component = self.components(valued, judged);
         let pairs = valued.iter().enumerate().flat_map(|(i, a)| {
             valued[i + 1..]
                 .iter()
@@ -786,7 +819,11 @@ impl Engine {
             .copied()
             .filter(|c| matches!(said(&c.item), Said::Value(_)))
             .collect();
-        let per_value = self.sources_per_value(subject, &valued, said);
+        let judged = Judged {
+            question: qid,
+            yes_no,
+        };
+        let per_value = self.sources_per_value(judged, subject, &valued, said);
         self.sort_ranked(&mut active, &per_value);
         self.sort_ranked(&mut valued, &per_value);
 
@@ -863,7 +900,7 @@ impl Engine {
         // Rule 5: independent sources among the supporting claims.
         let support_claims: Vec<&Stamped<Claim>> =
             supporting.iter().filter_map(|id| self.claim(id)).collect();
-        let independent_sources = self.count_independent(&support_claims);
+        let independent_sources = self.count_independent(&support_claims, judged);
 
         // Rule 8: flags.
         // Rule 10: once a resolution applies, a forecast that turned out wrong (whoever made
@@ -874,7 +911,7 @@ impl Engine {
                 .iter()
                 .filter_map(|id| self.claim(id))
                 .any(|c| !settled_forecast(&c.item)),
-            divergent: outcome.is_none() && !yes_no && self.diverges(kind, &valued),
+            divergent: outcome.is_none() && !yes_no && self.diverges(judged, kind, &valued),
             supported: !supporting.is_empty(),
             independent_sources,
             any_superseded: !superseded.is_empty(),
@@ -898,7 +935,7 @@ impl Engine {
         };
 
         // Provenance.
-        let view = |c: &Stamped<Claim>, state| self.claim_view(c, state, t);
+        let view = |c: &Stamped<Claim>, state| self.claim_view(c, state, t, qid);
         let mut support_list: Vec<&Stamped<Claim>> = support_claims;
         self.sort_ranked(&mut support_list, &per_value);
         let mut contra_list: Vec<&Stamped<Claim>> = contradicting
@@ -971,16 +1008,17 @@ impl Engine {
 
     /// Rule 5: the number of independent sources among claims. Claims of the same speaker are
     /// one source; claims joined by a `corroborates` relation saying `same_primary_source`
-    /// are one source.
-    fn count_independent(&self, claims: &[&Stamped<Claim>]) -> usize {
-        self.components(claims)
+    /// are one source; claims of interested parties to the judged question saying the same
+    /// are one source (rule 5a).
+    fn count_independent(&self, claims: &[&Stamped<Claim>], judged: Judged<'_>) -> usize {
+        self.components(claims, judged)
             .into_iter()
             .collect::<BTreeSet<_>>()
             .len()
     }
 
-    /// Rule 5: the source of each claim, as the index of the first claim of its source.
-    fn components(&self, claims: &[&Stamped<Claim>]) -> Vec<usize> {
+    /// Rules 5 and 5a: the source of each claim, as the index of the first claim of its source.
+    fn components(&self, claims: &[&Stamped<Claim>], judged: Judged<'_>) -> Vec<usize> {
         let ids: Vec<&EntityId> = claims.iter().map(|c| &c.item.id).collect();
         let mut parent: Vec<usize> = (0..claims.len()).collect();
         fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -1012,6 +1050,26 @@ impl Engine {
                 }
             }
         }
+        // Rule 5a: on the judged question, the claims of interested parties to it that say the
+        // same (agreeing values, or both denials) are one source.
+        let sides: Vec<Option<Said>> = claims
+            .iter()
+            .map(|c| {
+                let c = &c.item;
+                let interested = c.question == *judged.question
+                    && self.interest_in(&c.question, &c.speaker).is_some();
+                let said = effective_value(c.stance, c.value.as_ref(), judged.yes_no);
+                (interested && said != Said::Nothing).then_some(said)
+            })
+            .collect();
+        for (i, a) in sides.iter().enumerate() {
+            let Some(a) = a else { continue };
+            for (j, b) in sides.iter().enumerate().skip(i + 1) {
+                if b.as_ref().is_some_and(|b| says_the_same(a, b)) {
+                    union(&mut parent, i, j);
+                }
+            }
+        }
         (0..claims.len()).map(|i| find(&mut parent, i)).collect()
     }
 
@@ -1028,11 +1086,20 @@ impl Engine {
                 scope: a.item.scope.clone(),
                 event: a.event.clone(),
             }),
+            interest: None,
             event: source.map(|s| s.event.clone()),
         }
     }
 
-    fn claim_view(&self, c: &Stamped<Claim>, state: ClaimState, t: Option<Timestamp>) -> ClaimView {
+    /// A claim in the view of `question`; its speaker shows a designation as an interested
+    /// party only if the claim is on `question` (rule 5a joins nothing else).
+    fn claim_view(
+        &self,
+        c: &Stamped<Claim>,
+        state: ClaimState,
+        t: Option<Timestamp>,
+        question: &EntityId,
+    ) -> ClaimView {
         let claim = &c.item;
         let report = claim.report.as_ref().map(|id| {
             let r = self.reports.get(id);
@@ -1066,7 +1133,17 @@ impl Engine {
             },
             likelihood: claim.likelihood.clone(),
             report,
-            speaker: self.source_view(&claim.speaker),
+            speaker: SourceView {
+                interest: (claim.question == *question)
+                    .then(|| self.interest_in(question, &claim.speaker))
+                    .flatten()
+                    .map(|d| InterestView {
+                        designation: d.item.id.clone(),
+                        rationale: d.item.rationale.clone(),
+                        event: d.event.clone(),
+                    }),
+                ..self.source_view(&claim.speaker)
+            },
             via: claim.via.as_ref().map(|v| self.source_view(v)),
             superseded_by: self.superseded_by(claim, t),
             retracted_by: self.retracted_by(&claim.id),
@@ -1095,6 +1172,10 @@ fn reason(ev: &DomainEvent, seq: u64) -> String {
         DomainEvent::Reliability(a) => format!(
             "reliability of {} assessed {:?} by {} (seq {seq})",
             a.source, a.rating, a.id
+        ),
+        DomainEvent::Interest(d) => format!(
+            "{} designated an interested party to {} by {} (seq {seq})",
+            d.source, d.question, d.id
         ),
         DomainEvent::Report(rep) => format!("{} recorded (seq {seq})", rep.id),
         DomainEvent::Claim(c) => format!(
@@ -1222,6 +1303,14 @@ struct RankKey {
     seq: Reverse<u64>,
     /// Claim id, for a total order.
     id: EntityId,
+}
+
+/// The question being judged, as rule 5a needs it: interested parties join only on it, and
+/// what a claim says (its side) depends on whether it is a yes/no question.
+#[derive(Clone, Copy, Debug)]
+struct Judged<'q> {
+    question: &'q EntityId,
+    yes_no: bool,
 }
 
 /// What a claim says about its question (rule 1).

@@ -35,8 +35,9 @@ pub use digest::{DIGEST_VERSION, LineHash, LineSum};
 pub use engine::{Engine, line_hash};
 pub use view::{
     AssessmentView, Belief, BeliefChange, BeliefLine, BeliefSummary, BeliefValue, ClaimState,
-    ClaimView, CredibilityView, EventRef, Flag, Provenance, QuestionRef, QuestionView,
-    RelationView, ReliabilityView, ReportView, ResolutionView, SourceView, Status, Summary,
+    ClaimView, CredibilityView, EventRef, Flag, InterestView, Provenance, QuestionRef,
+    QuestionView, RelationView, ReliabilityView, ReportView, ResolutionView, SourceView, Status,
+    Summary,
 };
 
 use dossier_model::{DomainEvent, Timestamp};

@@ -238,6 +238,17 @@ pub struct ReliabilityView {
     pub event: EventRef,
 }
 
+/// A designation of a source as an interested party to a question (rule 5a).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterestView {
+    /// The designation's id.
+    pub designation: EntityId,
+    /// Why the analyst holds the source to be a party to the question.
+    pub rationale: String,
+    /// The `source.interest_designated` event.
+    pub event: EventRef,
+}
+
 /// A speaker or relaying outlet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceView {
@@ -251,6 +262,10 @@ pub struct SourceView {
     pub kind: Option<SourceKind>,
     /// The latest reliability assessment recorded so far; `None` if never assessed (unknown).
     pub reliability: Option<ReliabilityView>,
+    /// For the speaker of a claim on the belief's question: its designation as an interested
+    /// party to that question (rule 5a), the first recorded so far; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interest: Option<InterestView>,
     /// The `source.registered` event, if recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRef>,

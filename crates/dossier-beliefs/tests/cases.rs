@@ -6,7 +6,9 @@
 //! date meaning the end of that day, if given) with every other key present: `value`,
 //! `evidence_value`, `flags`, `summary`, `best_claim`, `likelihood`, `confidence` (JSON of the
 //! view), `supporting`, `contradicting`, `other`, `superseded`, `retracted` (claim ids in order),
-//! `reliability` (claim id → speaker's Admiralty grade), `history` (all reasons),
+//! `sources` (independent supporting sources), `reliability` (claim id → speaker's Admiralty
+//! grade), `interest` (claim id → the designation of its speaker as an interested party to the
+//! question, or null), `history` (all reasons),
 //! `history_values` (the value after each change) and `history_last` (the last reason).
 
 #![allow(clippy::unwrap_used)]
@@ -81,6 +83,7 @@ fn check(case: &str, n: usize, check: &Value, engine: &Engine) -> Vec<String> {
     expect("best_claim", to(&belief.best_claim));
     expect("likelihood", to(&belief.likelihood));
     expect("confidence", to(&belief.confidence));
+    expect("sources", to(&belief.sources));
     let p = &belief.provenance;
     expect("supporting", ids(&p.supporting));
     expect("contradicting", ids(&p.contradicting));
@@ -115,6 +118,18 @@ fn check(case: &str, n: usize, check: &Value, engine: &Engine) -> Vec<String> {
             if !json_eq(grade, &actual) {
                 failures.push(format!(
                     "{case} check {n}: reliability of {claim}'s speaker: expected {grade}, actual {actual}"
+                ));
+            }
+        }
+    }
+    if let Some(map) = check.get("interest").and_then(Value::as_object) {
+        for (claim, designation) in map {
+            let actual = find_claim(&belief, claim)
+                .and_then(|c| c.speaker.interest.as_ref())
+                .map_or(Value::Null, |d| to(&d.designation));
+            if !json_eq(designation, &actual) {
+                failures.push(format!(
+                    "{case} check {n}: interest of {claim}'s speaker: expected {designation}, actual {actual}"
                 ));
             }
         }

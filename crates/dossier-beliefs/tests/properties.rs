@@ -9,9 +9,9 @@ use common::Event;
 use dossier_beliefs::{Belief, BeliefValue, Engine, Flag, Summary};
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, DomainEvent, EntityId,
-    ForecastResolution, Independence, Marking, Qualifier, Question, QuestionKind, Quote, Relation,
-    RelationKind, ReliabilityAssessment, Report, Source, SourceKind, Stance, Subject, TimePoint,
-    Timestamp, ValidTime,
+    ForecastResolution, Independence, InterestDesignation, Marking, Qualifier, Question,
+    QuestionKind, Quote, Relation, RelationKind, ReliabilityAssessment, Report, Source, SourceKind,
+    Stance, Subject, TimePoint, Timestamp, ValidTime,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -59,6 +59,11 @@ enum Op {
         source: usize,
         rating: u8,
     },
+    /// A source is designated an interested party to a question (rule 5a).
+    Interest {
+        source: usize,
+        question: usize,
+    },
     Assessment {
         question: usize,
         value: u8,
@@ -93,6 +98,7 @@ fn op() -> impl Strategy<Value = Op> {
                 kind, from, to, independence, from_report
             }),
         1 => (0..SOURCES, 0u8..6).prop_map(|(source, rating)| Op::Reliability { source, rating }),
+        2 => (0..SOURCES, 0..QUESTIONS).prop_map(|(source, question)| Op::Interest { source, question }),
         1 => (0..QUESTIONS, 0u8..8, any::<bool>())
             .prop_map(|(question, value, likelihood)| Op::Assessment { question, value, likelihood }),
         1 => (0usize..64, any::<bool>()).prop_map(|(forecast, outcome)| Op::Resolution { forecast, outcome }),
@@ -372,6 +378,18 @@ fn build(prefix: &str, ops: &[Op]) -> Vec<DomainEvent> {
                     rating: rating(*r),
                     scope: None,
                     rationale: None,
+                }));
+            }
+            Op::Interest {
+                source: s,
+                question: q,
+            } => {
+                out.push(DomainEvent::Interest(InterestDesignation {
+                    id: id(&format!("interest:{prefix}i{n}")),
+                    source: source(*s),
+                    question: question(*q),
+                    rationale: "a party".into(),
+                    note: None,
                 }));
             }
             Op::Assessment {

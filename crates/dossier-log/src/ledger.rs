@@ -123,7 +123,10 @@ async fn add_event<L: EventLog>(
         DomainEvent::Assessment(a) => {
             known.assessments.insert(a.id);
         }
-        DomainEvent::Reliability(_) | DomainEvent::Relation(_) | DomainEvent::Resolution(_) => {}
+        DomainEvent::Reliability(_)
+        | DomainEvent::Interest(_)
+        | DomainEvent::Relation(_)
+        | DomainEvent::Resolution(_) => {}
     }
     Ok(())
 }

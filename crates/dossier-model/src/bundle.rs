@@ -1,7 +1,8 @@
 //! The bundle: the hand-written JSON file a producer publishes.
 //!
 //! A bundle holds at most one report (with its full text) and any number of sources,
-//! reliability assessments, questions, claims, relations, assessments and forecast resolutions.
+//! reliability assessments, questions, interest designations, claims, relations, assessments
+//! and forecast resolutions.
 //! [`parse_bundle`] turns bytes into a [`Bundle`] with precise errors (file, JSON Pointer path,
 //! reason, line and column); [`crate::validate::validate`] then checks it against itself and the
 //! ledger and turns it into events.
@@ -12,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{
-    Assessment, Claim, ForecastResolution, Marking, Question, Relation, ReliabilityAssessment,
-    ReportEntry, Source,
+    Assessment, Claim, ForecastResolution, InterestDesignation, Marking, Question, Relation,
+    ReliabilityAssessment, ReportEntry, Source,
 };
 
 /// The largest bundle file accepted, in bytes (16 MiB).
@@ -50,6 +51,9 @@ pub struct Bundle {
     /// Questions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub questions: Vec<Question>,
+    /// Designations of sources as interested parties to questions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interests: Vec<InterestDesignation>,
     /// Claims made in the report (or in reports already recorded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<Claim>,
@@ -72,6 +76,7 @@ impl Bundle {
             + self.sources.len()
             + self.reliability.len()
             + self.questions.len()
+            + self.interests.len()
             + self.claims.len()
             + self.relations.len()
             + self.assessments.len()

@@ -186,6 +186,28 @@ pub struct ReliabilityAssessment {
     pub rationale: Option<String>,
 }
 
+/// An analyst's designation of a source as an interested party to a question: a party to
+/// what the question asks about (two governments asked about their own joint activity), whose
+/// word on it is not independent of the other parties' on the same side.
+///
+/// A designation is recorded, never edited or withdrawn; it takes effect from its recorded
+/// time, so views as of an earlier time are unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct InterestDesignation {
+    /// The designation's id (`interest:...`).
+    pub id: EntityId,
+    /// The designated source (`source:...`).
+    pub source: EntityId,
+    /// The question it is an interested party to (`question:...`).
+    pub question: EntityId,
+    /// Why the analyst holds the source to be a party to the question.
+    pub rationale: String,
+    /// Anything else worth recording with the designation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// A report as recorded in the ledger: metadata and the BLAKE3 hash of its text.
 ///
 /// The text itself lives in the content store, keyed by `content_hash`, so that it can be

@@ -6,8 +6,8 @@
 //! under older schema versions will be upcast.
 
 use crate::entity::{
-    Assessment, Claim, ForecastResolution, Marking, Question, Relation, ReliabilityAssessment,
-    Report, Source,
+    Assessment, Claim, ForecastResolution, InterestDesignation, Marking, Question, Relation,
+    ReliabilityAssessment, Report, Source,
 };
 use crate::id::EntityKind;
 
@@ -17,6 +17,8 @@ pub const REPORT_RECORDED: &str = "report.recorded";
 pub const SOURCE_REGISTERED: &str = "source.registered";
 /// Event type of [`DomainEvent::Reliability`].
 pub const SOURCE_RELIABILITY_ASSESSED: &str = "source.reliability_assessed";
+/// Event type of [`DomainEvent::Interest`].
+pub const SOURCE_INTEREST_DESIGNATED: &str = "source.interest_designated";
 /// Event type of [`DomainEvent::Question`].
 pub const QUESTION_POSED: &str = "question.posed";
 /// Event type of [`DomainEvent::Claim`].
@@ -29,11 +31,12 @@ pub const ASSESSMENT_RECORDED: &str = "assessment.recorded";
 pub const FORECAST_RESOLVED: &str = "forecast.resolved";
 
 /// All domain event types, in the order events of a bundle are produced.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     REPORT_RECORDED,
     SOURCE_REGISTERED,
     SOURCE_RELIABILITY_ASSESSED,
     QUESTION_POSED,
+    SOURCE_INTEREST_DESIGNATED,
     CLAIM_RECORDED,
     CLAIM_RELATED,
     ASSESSMENT_RECORDED,
@@ -51,6 +54,8 @@ pub enum DomainEvent {
     Reliability(ReliabilityAssessment),
     /// `question.posed`
     Question(Question),
+    /// `source.interest_designated`
+    Interest(InterestDesignation),
     /// `claim.recorded`
     Claim(Claim),
     /// `claim.related`
@@ -119,6 +124,7 @@ pub fn event_type_for(kind: EntityKind) -> &'static str {
         EntityKind::Claim => CLAIM_RECORDED,
         EntityKind::Assessment => ASSESSMENT_RECORDED,
         EntityKind::Reliability => SOURCE_RELIABILITY_ASSESSED,
+        EntityKind::Interest => SOURCE_INTEREST_DESIGNATED,
     }
 }
 
@@ -201,6 +207,7 @@ impl DomainEvent {
             DomainEvent::Source(_) => SOURCE_REGISTERED,
             DomainEvent::Reliability(_) => SOURCE_RELIABILITY_ASSESSED,
             DomainEvent::Question(_) => QUESTION_POSED,
+            DomainEvent::Interest(_) => SOURCE_INTEREST_DESIGNATED,
             DomainEvent::Claim(_) => CLAIM_RECORDED,
             DomainEvent::Relation(_) => CLAIM_RELATED,
             DomainEvent::Assessment(_) => ASSESSMENT_RECORDED,
@@ -217,6 +224,7 @@ impl DomainEvent {
             DomainEvent::Source(s) => s.id.to_string(),
             DomainEvent::Reliability(r) => r.id.to_string(),
             DomainEvent::Question(q) => q.id.to_string(),
+            DomainEvent::Interest(d) => d.id.to_string(),
             DomainEvent::Claim(c) => c.id.to_string(),
             DomainEvent::Relation(r) => r.entity_key(),
             DomainEvent::Assessment(a) => a.id.to_string(),
@@ -234,6 +242,7 @@ impl DomainEvent {
             DomainEvent::Source(x) => to_vec(x),
             DomainEvent::Reliability(x) => to_vec(x),
             DomainEvent::Question(x) => to_vec(x),
+            DomainEvent::Interest(x) => to_vec(x),
             DomainEvent::Claim(x) => to_vec(x),
             DomainEvent::Relation(x) => to_vec(x),
             DomainEvent::Assessment(x) => to_vec(x),
@@ -270,6 +279,7 @@ impl DomainEvent {
             SOURCE_REGISTERED => DomainEvent::Source(from_slice(t, body)?),
             SOURCE_RELIABILITY_ASSESSED => DomainEvent::Reliability(from_slice(t, body)?),
             QUESTION_POSED => DomainEvent::Question(from_slice(t, body)?),
+            SOURCE_INTEREST_DESIGNATED => DomainEvent::Interest(from_slice(t, body)?),
             CLAIM_RECORDED => DomainEvent::Claim(from_slice(t, body)?),
             CLAIM_RELATED => DomainEvent::Relation(from_slice(t, body)?),
             ASSESSMENT_RECORDED => DomainEvent::Assessment(from_slice(t, body)?),

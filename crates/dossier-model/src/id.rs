@@ -1,6 +1,7 @@
 //! Entity identifiers.
 //!
-//! Every source, report, question, claim, assessment and reliability assessment carries a stable,
+//! Every source, report, question, claim, assessment, reliability assessment and interest
+//! designation carries a stable,
 //! human-readable id chosen by the analyst, of the form `<kind>:<name>`, for example
 //! `claim:rok-mnd/containers-2024-03` or `source:shin-won-sik`. Later bundles cite entities by
 //! these ids, and event ids are derived from them, never from a file's formatting.
@@ -17,7 +18,7 @@ pub const MAX_ID_NAME_CHARS: usize = 200;
 
 /// The regular expression (JSON Schema dialect) that every [`EntityId`] matches.
 pub const ENTITY_ID_PATTERN: &str =
-    "^(source|report|question|claim|assessment|reliability):[A-Za-z0-9._/-]{1,200}$";
+    "^(source|report|question|claim|assessment|reliability|interest):[A-Za-z0-9._/-]{1,200}$";
 
 /// The kind of entity an [`EntityId`] names; it is the part of the id before the colon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,17 +35,20 @@ pub enum EntityKind {
     Assessment,
     /// An Admiralty reliability assessment of a source (`reliability:`).
     Reliability,
+    /// A designation of a source as an interested party to a question (`interest:`).
+    Interest,
 }
 
 impl EntityKind {
     /// All kinds, in the order used for documentation and error messages.
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::Source,
         EntityKind::Report,
         EntityKind::Question,
         EntityKind::Claim,
         EntityKind::Assessment,
         EntityKind::Reliability,
+        EntityKind::Interest,
     ];
 
     /// The id prefix of this kind, without the colon (`"claim"`, `"source"`, ...).
@@ -57,6 +61,7 @@ impl EntityKind {
             EntityKind::Claim => "claim",
             EntityKind::Assessment => "assessment",
             EntityKind::Reliability => "reliability",
+            EntityKind::Interest => "interest",
         }
     }
 }
@@ -86,7 +91,7 @@ pub enum IdError {
     MissingColon(String),
     /// The part before the colon is not a known kind.
     #[error(
-        "unknown id kind `{0}`: expected one of source, report, question, claim, assessment, reliability"
+        "unknown id kind `{0}`: expected one of source, report, question, claim, assessment, reliability, interest"
     )]
     UnknownKind(String),
     /// The name part is empty.
@@ -112,7 +117,8 @@ pub enum IdError {
 
 /// A validated entity id of the form `<kind>:<name>`.
 ///
-/// `kind` is one of `source`, `report`, `question`, `claim`, `assessment`, `reliability`, and
+/// `kind` is one of `source`, `report`, `question`, `claim`, `assessment`, `reliability`,
+/// `interest`, and
 /// `name` is 1 to 200 characters of `[A-Za-z0-9._/-]` (no colon, no spaces). The id serializes as
 /// the plain string; deserialization validates it, so a bad id is a parse error with its path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -236,7 +242,7 @@ impl JsonSchema for EntityId {
         json_schema!({
             "type": "string",
             "pattern": ENTITY_ID_PATTERN,
-            "description": "An entity id `<kind>:<name>`: kind is source, report, question, claim, assessment or reliability; name is 1-200 characters of A-Z a-z 0-9 . _ / -",
+            "description": "An entity id `<kind>:<name>`: kind is source, report, question, claim, assessment, reliability or interest; name is 1-200 characters of A-Z a-z 0-9 . _ / -",
             "examples": ["claim:rok-mnd/containers-2024-03", "source:shin-won-sik"]
         })
     }

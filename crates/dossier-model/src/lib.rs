@@ -41,8 +41,9 @@ pub use bundle::{
 };
 pub use entity::{
     Admiralty, Assessment, Claim, ClaimValue, Confidence, Credibility, ForecastResolution,
-    Independence, Likelihood, Marking, Qualifier, Question, QuestionKind, Quote, Relation,
-    RelationKind, ReliabilityAssessment, Report, ReportEntry, Source, SourceKind, Stance, Subject,
+    Independence, InterestDesignation, Likelihood, Marking, Qualifier, Question, QuestionKind,
+    Quote, Relation, RelationKind, ReliabilityAssessment, Report, ReportEntry, Source, SourceKind,
+    Stance, Subject,
 };
 pub use event::{DecodeError, DomainEvent, MarkedEvent, event_type_for};
 pub use id::{EntityId, EntityKind, IdError};

@@ -132,8 +132,9 @@ impl std::fmt::Display for ValidationWarning {
 /// A bundle that passed validation, as events ready to append.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedBundle {
-    /// The events in append order: report, sources, reliability, questions, claims, relations,
-    /// assessments, resolutions (bundle order within each), each with its effective marking.
+    /// The events in append order: report, sources, reliability, questions, interests, claims,
+    /// relations, assessments, resolutions (bundle order within each), each with its effective
+    /// marking.
     /// `Claim.report` and `Likelihood.band`/`mapping` are filled in.
     pub events: Vec<MarkedEvent>,
     /// Report texts to put in the content store (keyed by their BLAKE3 hash).
@@ -152,12 +153,16 @@ impl Bundle {
         defined.extend(self.sources.iter().map(|s| &s.id));
         defined.extend(self.reliability.iter().map(|r| &r.id));
         defined.extend(self.questions.iter().map(|q| &q.id));
+        defined.extend(self.interests.iter().map(|d| &d.id));
         defined.extend(self.claims.iter().map(|c| &c.id));
         defined.extend(self.assessments.iter().map(|a| &a.id));
 
         let mut refs: BTreeSet<&EntityId> = BTreeSet::new();
         refs.extend(self.sources.iter().filter_map(|s| s.affiliation.as_ref()));
         refs.extend(self.reliability.iter().map(|r| &r.source));
+        for d in &self.interests {
+            refs.extend([&d.source, &d.question]);
+        }
         for c in &self.claims {
             refs.extend(c.report.as_ref());
             refs.extend([&c.question, &c.speaker]);
@@ -264,6 +269,9 @@ fn build_events(
     }
     for (i, x) in bundle.questions.into_iter().enumerate() {
         push(format!("/questions/{i}"), marking, DomainEvent::Question(x));
+    }
+    for (i, x) in bundle.interests.into_iter().enumerate() {
+        push(format!("/interests/{i}"), marking, DomainEvent::Interest(x));
     }
     for (i, mut c) in bundle.claims.into_iter().enumerate() {
         if c.report.is_none() {
@@ -478,7 +486,7 @@ impl<'a> Validator<'a> {
             EntityKind::Question => self.question_kind(id).is_some(),
             EntityKind::Claim => self.claim(id).is_some(),
             EntityKind::Assessment => self.assessment_exists(id),
-            EntityKind::Reliability => self.defined.contains_key(id),
+            EntityKind::Reliability | EntityKind::Interest => self.defined.contains_key(id),
         }
     }
 
@@ -581,8 +589,8 @@ impl<'a> Validator<'a> {
         if count == 0 {
             self.err(
                 "",
-                "the bundle defines nothing: add a report, sources, reliability, questions, claims, \
-                 relations, assessments or resolutions",
+                "the bundle defines nothing: add a report, sources, reliability, questions, interests, \
+                 claims, relations, assessments or resolutions",
             );
         }
         if count > MAX_EVENTS_PER_BUNDLE {
@@ -624,6 +632,9 @@ impl<'a> Validator<'a> {
                 self.questions.insert(&q.id, &q.kind);
             }
         }
+        for (i, d) in b.interests.iter().enumerate() {
+            self.define(format!("/interests/{i}/id"), &d.id, EntityKind::Interest);
+        }
         for (i, c) in b.claims.iter().enumerate() {
             if self.define(format!("/claims/{i}/id"), &c.id, EntityKind::Claim) {
                 self.claims.insert(&c.id, c);
@@ -643,6 +654,7 @@ impl<'a> Validator<'a> {
         self.check_sources();
         self.check_reliability();
         self.check_questions();
+        self.check_interests();
         for i in 0..b.claims.len() {
             self.check_claim(i);
         }
@@ -740,6 +752,29 @@ impl<'a> Validator<'a> {
                 r.rationale.as_ref(),
                 MAX_LONG_TEXT_CHARS,
             );
+        }
+    }
+
+    /// An interest designation names a source and a question, each defined in the bundle or
+    /// recorded, and says why.
+    fn check_interests(&mut self) {
+        let b = self.bundle;
+        for (i, d) in b.interests.iter().enumerate() {
+            let p = format!("/interests/{i}");
+            self.check_ref(
+                &format!("{p}/source"),
+                "source",
+                &d.source,
+                &[EntityKind::Source],
+            );
+            self.check_ref(
+                &format!("{p}/question"),
+                "question",
+                &d.question,
+                &[EntityKind::Question],
+            );
+            self.check_text(&format!("{p}/rationale"), &d.rationale, MAX_LONG_TEXT_CHARS);
+            self.check_opt_text(&format!("{p}/note"), d.note.as_ref(), MAX_LONG_TEXT_CHARS);
         }
     }
 
@@ -1318,7 +1353,9 @@ impl KnownEntities {
                 DomainEvent::Resolution(r) => {
                     self.resolved_forecasts.insert(r.forecast.clone());
                 }
-                DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
+                DomainEvent::Reliability(_)
+                | DomainEvent::Interest(_)
+                | DomainEvent::Relation(_) => {}
             }
         }
     }

@@ -63,7 +63,7 @@ fn remember(known: &mut KnownEntities, event: DomainEvent, report_text: Option<&
         DomainEvent::Resolution(resolution) => {
             known.resolved_forecasts.insert(resolution.forecast);
         }
-        DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
+        DomainEvent::Reliability(_) | DomainEvent::Interest(_) | DomainEvent::Relation(_) => {}
     }
 }
 
@@ -225,7 +225,9 @@ fn examples_validate_in_publication_order() {
                 DomainEvent::Resolution(resolution) => {
                     known.resolved_forecasts.insert(resolution.forecast);
                 }
-                DomainEvent::Reliability(_) | DomainEvent::Relation(_) => {}
+                DomainEvent::Reliability(_)
+                | DomainEvent::Interest(_)
+                | DomainEvent::Relation(_) => {}
             }
         }
     }

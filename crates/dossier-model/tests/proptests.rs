@@ -1,10 +1,11 @@
-//! Property tests: claim bodies round-trip, and the bundle parser never panics.
+//! Property tests: claim and interest designation bodies round-trip, and the bundle parser
+//! never panics.
 
 #![allow(clippy::unwrap_used)]
 
 use dossier_model::{
-    Claim, ClaimValue, Credibility, DomainEvent, EntityId, Icd203Band, Likelihood, Qualifier,
-    Quote, Stance, TimePoint, Timestamp, ValidTime, parse_bundle,
+    Claim, ClaimValue, Credibility, DomainEvent, EntityId, Icd203Band, InterestDesignation,
+    Likelihood, Qualifier, Quote, Stance, TimePoint, Timestamp, ValidTime, parse_bundle,
 };
 use proptest::prelude::*;
 
@@ -134,6 +135,22 @@ proptest! {
         let event = DomainEvent::Claim(c);
         let body = event.encode_body();
         let back = DomainEvent::decode(event.event_type(), DomainEvent::SCHEMA_VERSION, &body).unwrap();
+        prop_assert_eq!(&back, &event);
+        prop_assert_eq!(back.encode_body(), body);
+    }
+
+    #[test]
+    fn interest_bodies_round_trip(
+        id in entity_id("interest"),
+        source in entity_id("source"),
+        question in entity_id("question"),
+        rationale in "\\PC{1,40}",
+        note in proptest::option::of("\\PC{0,40}"),
+    ) {
+        let event = DomainEvent::Interest(InterestDesignation { id, source, question, rationale, note });
+        let body = event.encode_body();
+        prop_assert_eq!(event.schema_version(), 1);
+        let back = DomainEvent::decode(event.event_type(), 1, &body).unwrap();
         prop_assert_eq!(&back, &event);
         prop_assert_eq!(back.encode_body(), body);
     }

@@ -35,4 +35,13 @@ fn schema_is_valid_json_with_custom_formats() {
     assert_eq!(defs["Credibility"]["maximum"], 6);
     assert_eq!(schema["additionalProperties"], false);
     assert!(schema["properties"]["$schema"].is_object());
+    let interests = &schema["properties"]["interests"];
+    assert_eq!(interests["type"], "array");
+    let required = defs["InterestDesignation"]["required"]
+        .as_array()
+        .expect("required list");
+    for field in ["id", "source", "question", "rationale"] {
+        assert!(required.iter().any(|f| f == field), "{field} is required");
+    }
+    assert_eq!(defs["InterestDesignation"]["additionalProperties"], false);
 }

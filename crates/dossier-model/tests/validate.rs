@@ -4,8 +4,8 @@
 
 use dossier_model::{
     Bundle, BundleErrors, Claim, ClaimValue, DomainEvent, EntityId, Icd203Band, KnownEntities,
-    KnownReport, MAPPING_V1, MAPPING_V2, Marking, Question, QuestionKind, Stance, ValidatedBundle,
-    WarningKind, parse_bundle, validate,
+    KnownReport, MAPPING_V1, MAPPING_V2, MarkedEvent, Marking, Question, QuestionKind, Stance,
+    ValidatedBundle, WarningKind, parse_bundle, validate,
 };
 use serde_json::{Value, json};
 
@@ -901,5 +901,112 @@ fn claims_may_not_be_marked_less_restrictively_than_their_report() {
     assert!(
         run(&b, &KnownEntities::default()).is_ok(),
         "a stricter marking is fine"
+    );
+}
+
+fn with_interest(designation: Value) -> Value {
+    let mut b = base();
+    b["interests"] = json!([designation]);
+    b
+}
+
+#[test]
+fn interest_designations_produce_their_own_event() {
+    let b = with_interest(json!({
+        "id": "interest:kremlin/transfers", "source": "source:kremlin",
+        "question": "question:dprk-russia/transfers",
+        "rationale": "Russia is a party to the transfers asked about.", "note": "see also Pyongyang"
+    }));
+    let v = run(&b, &KnownEntities::default()).expect("valid");
+    let designated: Vec<(usize, &MarkedEvent)> = v
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.event.event_type() == "source.interest_designated")
+        .collect();
+    assert_eq!(designated.len(), 1);
+    let (at, event) = designated[0];
+    // After the questions, before the claims.
+    assert_eq!(v.events[at - 1].event.event_type(), "question.posed");
+    assert_eq!(v.events[at + 1].event.event_type(), "claim.recorded");
+    assert_eq!(event.marking, Marking::Green);
+    assert_eq!(event.event.schema_version(), 1);
+    let body = event.event.encode_body();
+    assert_eq!(
+        DomainEvent::decode("source.interest_designated", 1, &body).unwrap(),
+        event.event
+    );
+    assert_eq!(event.event.entity_key(), "interest:kremlin/transfers");
+}
+
+#[test]
+fn interest_designations_need_a_defined_source_and_question_and_a_rationale() {
+    let good = json!({
+        "id": "interest:kremlin/transfers", "source": "source:kremlin",
+        "question": "question:dprk-russia/transfers", "rationale": "A party."
+    });
+
+    let mut d = good.clone();
+    d["source"] = json!("source:nobody");
+    assert_one_error(
+        &with_interest(d.clone()),
+        "/interests/0/source",
+        "`source:nobody` is not defined in this bundle nor recorded in the ledger",
+    );
+    // A recorded source will do.
+    let mut known = KnownEntities::default();
+    known.sources.insert(id("source:nobody"));
+    run(&with_interest(d), &known).expect("a recorded source is a valid reference");
+
+    let mut d = good.clone();
+    d["question"] = json!("question:missing");
+    assert_one_error(
+        &with_interest(d.clone()),
+        "/interests/0/question",
+        "`question:missing` is not defined in this bundle nor recorded in the ledger",
+    );
+    let parsed: Bundle = serde_json::from_value(with_interest(d)).unwrap();
+    assert_eq!(parsed.external_references(), vec![id("question:missing")]);
+
+    let mut d = good.clone();
+    d["question"] = json!("source:kremlin");
+    assert_one_error(
+        &with_interest(d),
+        "/interests/0/question",
+        "`question` must be a `question:` id, but `source:kremlin` is a source id",
+    );
+
+    let mut d = good.clone();
+    d["id"] = json!("reliability:kremlin/transfers");
+    assert_one_error(
+        &with_interest(d),
+        "/interests/0/id",
+        "`id` must be a `interest:` id",
+    );
+
+    let mut d = good.clone();
+    d["rationale"] = json!("  ");
+    assert_one_error(
+        &with_interest(d),
+        "/interests/0/rationale",
+        "must not be empty or blank",
+    );
+
+    let mut b = with_interest(good.clone());
+    b["interests"].as_array_mut().unwrap().push(good.clone());
+    assert_one_error(
+        &b,
+        "/interests/1/id",
+        "duplicate id `interest:kremlin/transfers`: already defined at /interests/0/id",
+    );
+
+    // The rationale is required.
+    let mut d = good;
+    d.as_object_mut().unwrap().remove("rationale");
+    let bytes = serde_json::to_vec(&with_interest(d)).unwrap();
+    let errs = parse_bundle("bundle.json", &bytes).expect_err("rationale is required");
+    assert!(
+        errs.iter().any(|e| e.reason.contains("rationale")),
+        "{errs:#?}"
     );
 }

@@ -138,6 +138,7 @@ fn next_keys(event: &DomainEvent, q: &EntityId, next: &mut Vec<(i64, bool)>) {
         DomainEvent::Question(_)
         | DomainEvent::Source(_)
         | DomainEvent::Reliability(_)
+        | DomainEvent::Interest(_)
         | DomainEvent::Report(_)
         | DomainEvent::Assessment(_) => {}
     }

@@ -6,9 +6,9 @@
 //!
 //! | key | events filed under it |
 //! |-----|-----------------------|
-//! | `view(q)` | question `q` posed; claims on `q`; relations touching a claim on `q`; assessments of `q`; resolutions of forecasts on `q` |
+//! | `view(q)` | question `q` posed; claims on `q`; relations touching a claim on `q`; assessments of `q`; resolutions of forecasts on `q`; designations of interested parties to `q` |
 //! | `entity(x)` | `x` itself (question, report, claim); relations touching claim `x`; the resolution of forecast `x` |
-//! | `source(s)` | source `s` registered; its reliability assessments |
+//! | `source(s)` | source `s` registered; its reliability assessments; its designations as an interested party |
 //!
 //! A belief with provenance as of seq `S` is then gathered from `view(q)`, `entity(c)` for every
 //! claim reached through relations (transitively), `entity(question)` of foreign claims,
@@ -42,7 +42,7 @@ pub(crate) fn entity(x: &EntityId) -> i64 {
     key(ENTITY, x)
 }
 
-/// The key of source `s`'s registration and assessments.
+/// The key of source `s`'s registration, assessments and designations.
 pub(crate) fn source(s: &EntityId) -> i64 {
     key(SOURCE, s)
 }
@@ -68,6 +68,10 @@ pub(crate) fn keys<'a>(
         }
         DomainEvent::Source(s) => out.push(source(&s.id)),
         DomainEvent::Reliability(a) => out.push(source(&a.source)),
+        DomainEvent::Interest(d) => {
+            out.push(view(&d.question));
+            out.push(source(&d.source));
+        }
         DomainEvent::Report(r) => out.push(entity(&r.id)),
         DomainEvent::Claim(c) => {
             out.push(view(&c.question));

@@ -1310,6 +1310,74 @@ fn reliability_bundle(tag: &str, source: &str, rng: &mut Rng) -> Vec<u8> {
     .unwrap()
 }
 
+/// A designation, recorded alone, of a speaker already recorded as an interested party to a
+/// question already posed.
+fn interest_bundle(tag: &str, source: &str, question: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": 1,
+        "marking": "TLP:GREEN",
+        "interests": [{
+            "id": format!("interest:gen/{tag}"),
+            "source": source,
+            "question": question,
+            "rationale": "A party to what the question asks about."
+        }]
+    }))
+    .unwrap()
+}
+
+/// The two governments denying the transfers are designated interested parties to the
+/// question: the stored provenance, gathered through the reference keys, shows the
+/// designations from their recorded time on and equals the engine's at every cut.
+#[tokio::test]
+async fn designations_reach_the_stored_provenance_from_their_recorded_time() {
+    let mut f = Fixture::examples().await;
+    let designated = "2024-04-05T08:00:00Z";
+    for (i, source) in ["source:russia-government", "source:dprk-government"]
+        .iter()
+        .enumerate()
+    {
+        f.append_at(
+            &format!("interest-{i}.json"),
+            &interest_bundle(&format!("transfers-{i}"), source, TRANSFERS),
+            t(designated),
+        )
+        .await;
+    }
+    catch_up(&f.log, &f.store()).await.unwrap();
+    let v = ViewStore::open(&f.store()).unwrap();
+    assert_same_provenance(&v, &reference(&f.log, None).await, None);
+    for at in TIMES.iter().chain(&[designated]) {
+        let cut = format_recorded(t(at));
+        let engine = reference_as_of(&f.log, &cut).await;
+        assert_eq!(
+            v.beliefs(Some(&cut)).unwrap(),
+            lines_of(&engine),
+            "as of {at}"
+        );
+        assert_same_provenance(&v, &engine, Some(&cut));
+    }
+    let designations = |cut: Option<&str>| -> Vec<Value> {
+        let b = js(v.belief(TRANSFERS, cut).unwrap().unwrap());
+        b["provenance"]["contradicting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["speaker"]["interest"]["designation"].clone())
+            .collect()
+    };
+    // Contradicting in ranking order: Russia (D) before the DPRK (E).
+    assert_eq!(
+        designations(None),
+        [
+            json!("interest:gen/transfers-0"),
+            json!("interest:gen/transfers-1")
+        ]
+    );
+    let before = format_recorded(t(TIMES[3]));
+    assert_eq!(designations(Some(&before)), [Value::Null, Value::Null]);
+}
+
 /// Everything a reader can ask of a store as of one cut: the lines with their cut, and each
 /// question's belief with provenance and history.
 fn answers_as_of(v: &ViewStore, as_of: Option<&str>, questions: &[String]) -> Value {
@@ -1352,7 +1420,7 @@ async fn every_as_of_answer_equals_the_live_answer_given_then() {
         let mut at = t("2024-03-01T00:00:00Z");
         for step in 0..6 + rng.below(10) {
             let tag = format!("s{case}-{step}");
-            let bytes = match (questions.is_empty(), rng.below(4)) {
+            let bytes = match (questions.is_empty(), rng.below(5)) {
                 (true, _) | (false, 0) => {
                     let n = 1 + rng.below(2) as usize;
                     questions.extend((0..n).map(|q| format!("question:gen/{tag}/q{q}")));
@@ -1367,9 +1435,14 @@ async fn every_as_of_answer_equals_the_live_answer_given_then() {
                     let q = &questions[rng.below(questions.len() as u64) as usize];
                     assessment_bundle(&format!("assessment:gen/{tag}"), q, rng.below(2) == 0)
                 }
-                (false, _) => {
+                (false, 3) => {
                     let s = &speakers[rng.below(speakers.len() as u64) as usize];
                     reliability_bundle(&tag, s, &mut rng)
+                }
+                (false, _) => {
+                    let s = &speakers[rng.below(speakers.len() as u64) as usize];
+                    let q = &questions[rng.below(questions.len() as u64) as usize];
+                    interest_bundle(&tag, s, q)
                 }
             };
             // A third of the batches share the recorded time of the one before.

@@ -221,7 +221,18 @@ fn source_line(s: &SourceView) -> String {
             if r.known { "" } else { " (cannot be judged)" }
         ),
     };
-    format!("{}{name}, {rel}", s.id)
+    let interest = s
+        .interest
+        .as_ref()
+        .map(|d| {
+            format!(
+                ", interested party to the question ({}, {})",
+                d.designation,
+                event_ref(&d.event)
+            )
+        })
+        .unwrap_or_default();
+    format!("{}{name}, {rel}{interest}", s.id)
 }
 
 fn valid_time(v: &ValidTime) -> String {
