@@ -593,6 +593,16 @@ impl Engine {
     /// Rule 5: the claims joined to a claim by `same_primary_source` corroborations, in either
     /// direction and transitively, the claim itself excluded; sorted.
     fn same_source_claims(&self, id: &EntityId) -> Vec<EntityId> {
+        // Most claims have no such corroboration: answer them without allocating.
+        let joined = |key: &String| {
+            self.relations.get(key).is_some_and(|r| {
+                r.item.kind == RelationKind::Corroborates
+                    && r.item.independence == Some(Independence::SamePrimarySource)
+            })
+        };
+        if !self.relation_keys(id).any(joined) {
+            return Vec::new();
+        }
         let mut seen: BTreeSet<EntityId> = BTreeSet::from([id.clone()]);
         let mut queue = vec![id.clone()];
         while let Some(x) = queue.pop() {
@@ -622,12 +632,18 @@ impl Engine {
     /// itself excepted.
     fn superseded_by(&self, claim: &Claim, t: Option<Timestamp>) -> Vec<EntityId> {
         let mut by = self.superseded_directly(claim, t);
+        let relays = self.same_source_claims(&claim.id);
+        if relays.is_empty() {
+            by.sort();
+            by.dedup();
+            return by;
+        }
         let yes_no = self
             .kind_of(claim)
             .is_some_and(|k| matches!(k, QuestionKind::Boolean | QuestionKind::Forecast { .. }));
         let said = |c: &Claim| effective_value(c.stance, c.value.as_ref(), yes_no);
         let mine = said(claim);
-        for other in self.same_source_claims(&claim.id) {
+        for other in relays {
             let Some(a) = self.claim(&other).map(|a| &a.item) else {
                 continue;
             };
