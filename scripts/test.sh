@@ -28,4 +28,4 @@ cargo test --workspace --locked --exclude dossier-fuzz "$@"
 
 # The bounded fuzz run (100,000 mutants per target, crates/dossier-fuzz): optimized, since a
 # debug build checks signatures two orders of magnitude slower.
-cargo test --release --locked -p dossier-fuzz "$@"
+cargo test --release --locked -p dossier-fuzz --test bounded "$@"
