@@ -702,7 +702,11 @@ impl Engine {
 
     /// Rule 6: the ranking key of a claim; smaller is better. `sources` gives, for a claim on
     /// a question about an event, the independent sources saying its value.
-    fn rank_key(&self, claim: &Stamped<Claim>, sources: &FxHashMap<EntityId, usize>) -> RankKey {
+    fn rank_key<'c>(
+        &self,
+        claim: &'c Stamped<Claim>,
+        sources: &FxHashMap<EntityId, usize>,
+    ) -> RankKey<'c> {
         let c = &claim.item;
         let event = (self.subject_of(c) == Subject::Event).then(|| {
             (
@@ -718,12 +722,16 @@ impl Engine {
             credibility: credibility_rank(c.credibility.get()),
             relay: c.via.as_ref().map_or(0, |v| 1 + self.reliability_rank(v)),
             seq: Reverse(claim.event.seq),
-            id: c.id.clone(),
+            id: &c.id,
         }
     }
 
-    fn sort_ranked(&self, claims: &mut [&Stamped<Claim>], sources: &FxHashMap<EntityId, usize>) {
-        claims.sort_by_cached_key(|c| self.rank_key(c, sources));
+    fn sort_ranked<'c>(
+        &self,
+        claims: &mut [&'c Stamped<Claim>],
+        sources: &FxHashMap<EntityId, usize>,
+    ) {
+        claims.sort_by_cached_key(|c: &&'c Stamped<Claim>| self.rank_key(c, sources));
     }
 
     /// Rule 6 for a question about an event: per active claim giving a value, the number of
@@ -741,15 +749,24 @@ impl Engine {
             return out;
         }
         let component = self.components(valued, judged);
-        for c in valued {
-            let mine = said(&c.item);
-            let sources: BTreeSet<usize> = valued
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| says_the_same(&said(&o.item), &mine))
-                .map(|(j, _)| component[j])
-                .collect();
-            out.insert(c.item.id.clone(), sources.len());
+        let saids: Vec<Said> = valued.iter().map(|c| said(&c.item)).collect();
+        // The count depends only on what a claim says: computed once per distinct statement.
+        let mut counted: Vec<(&Said, usize)> = Vec::new();
+        for (c, mine) in valued.iter().zip(&saids) {
+            let n = match counted.iter().find(|(s, _)| *s == mine) {
+                Some(&(_, n)) => n,
+                None => {
+                    let sources: BTreeSet<usize> = saids
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| says_the_same(o, mine))
+                        .map(|(j, _)| component[j])
+                        .collect();
+                    counted.push((mine, sources.len()));
+                    sources.len()
+                }
+            };
+            out.insert(c.item.id.clone(), n);
         }
         out
     }
@@ -841,7 +858,13 @@ impl Engine {
         };
         let per_value = self.sources_per_value(judged, subject, &valued, said);
         self.sort_ranked(&mut active, &per_value);
-        self.sort_ranked(&mut valued, &per_value);
+        // The ranking is a total order (the claim id breaks ties): the valued claims in ranking
+        // order are the ranked active claims that give a value.
+        valued = active
+            .iter()
+            .copied()
+            .filter(|c| matches!(said(&c.item), Said::Value(_)))
+            .collect();
 
         // Rules 6 and 10: the value the claims support, and the best claim giving it.
         let target: Option<ClaimValue> = match outcome {
@@ -1050,11 +1073,12 @@ impl Engine {
                 parent[ra.max(rb)] = ra.min(rb);
             }
         };
-        for i in 0..claims.len() {
-            for j in (i + 1)..claims.len() {
-                if claims[i].item.speaker == claims[j].item.speaker {
-                    union(&mut parent, i, j);
-                }
+        // Claims by the same speaker are one source: each joins the speaker's first claim.
+        let mut first_of: FxHashMap<&EntityId, usize> = FxHashMap::default();
+        for (i, c) in claims.iter().enumerate() {
+            let first = *first_of.entry(&c.item.speaker).or_insert(i);
+            if first != i {
+                union(&mut parent, first, i);
             }
         }
         for (i, id) in ids.iter().enumerate() {
@@ -1303,7 +1327,7 @@ fn push_to(map: &mut FxHashMap<EntityId, Vec<EntityId>>, key: &EntityId, id: &En
 
 /// The ranking key of rule 6; `Ord` puts the best claim first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct RankKey {
+struct RankKey<'c> {
     /// On a question about an event, first: speaker reliability, credibility, and the most
     /// independent sources saying the claim's value; `None` (equal for all) on a state.
     event: Option<(u8, u8, Reverse<usize>)>,
@@ -1318,7 +1342,7 @@ struct RankKey {
     /// Later recorded first.
     seq: Reverse<u64>,
     /// Claim id, for a total order.
-    id: EntityId,
+    id: &'c EntityId,
 }
 
 /// The question being judged, as rule 5a needs it: interested parties join only on it, and
