@@ -296,24 +296,7 @@ impl Dossier {
             .arg(&self.dir)
             .args(&self.global)
             .args(args);
-        for var in [
-            "DOSSIER_HOME",
-            "DOSSIER_CONFIG",
-            "DOSSIER_FAULT_PAUSE",
-            "DOSSIER_LEDGER",
-            "DOSSIER_REPLICAS",
-            "RUST_LOG",
-            "XDG_DATA_HOME",
-            "NATS_URL",
-            "NATS_USER",
-            "NATS_PASSWORD",
-            "NATS_TOKEN",
-            "NATS_NKEY",
-            "NATS_CREDS",
-            "NATS_CA",
-            "NATS_CERT",
-            "NATS_KEY",
-        ] {
+        for var in crate::environment::DOSSIER_VARIABLES {
             cmd.env_remove(var);
         }
         cmd.stdin(Stdio::null())

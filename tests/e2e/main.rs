@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/environment.rs"]
+mod environment;
 mod jetstream;
 mod support;
 

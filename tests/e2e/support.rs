@@ -116,23 +116,7 @@ impl Out {
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("--data-dir").arg(dir);
-    for var in [
-        "DOSSIER_HOME",
-        "DOSSIER_FAULT_PAUSE",
-        "RUST_LOG",
-        "XDG_DATA_HOME",
-        "NATS_URL",
-        "DOSSIER_LEDGER",
-        "NATS_USER",
-        "NATS_PASSWORD",
-        "NATS_TOKEN",
-        "NATS_NKEY",
-        "NATS_CREDS",
-        "NATS_CA",
-        "NATS_CERT",
-        "NATS_KEY",
-        "DOSSIER_REPLICAS",
-    ] {
+    for var in crate::environment::DOSSIER_VARIABLES {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null())
