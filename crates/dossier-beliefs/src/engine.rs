@@ -302,18 +302,7 @@ impl Engine {
 
     /// The line the reference computation (with provenance) gives for a question.
     fn reference_line(&self, qid: &EntityId) -> Option<BeliefLine> {
-        let b = self.compute(qid, None)?;
-        Some(BeliefLine {
-            question: QuestionRef {
-                id: b.question.id.clone(),
-            },
-            sources: b.sources,
-            value: b.value,
-            status: b.status,
-            best_claim: b.best_claim,
-            likelihood: b.likelihood,
-            confidence: b.confidence,
-        })
+        self.compute(qid, None).map(|b| b.line())
     }
 
     /// The changes of belief on a question, in sequence order (empty if none).

@@ -475,6 +475,22 @@ pub struct Belief {
 }
 
 impl Belief {
+    /// The belief's judgment without its provenance: its [`BeliefLine`].
+    #[must_use]
+    pub fn line(&self) -> BeliefLine {
+        BeliefLine {
+            question: QuestionRef {
+                id: self.question.id.clone(),
+            },
+            value: self.value.clone(),
+            status: self.status.clone(),
+            best_claim: self.best_claim.clone(),
+            likelihood: self.likelihood,
+            confidence: self.confidence,
+            sources: self.sources,
+        }
+    }
+
     /// The parts of the belief whose change is a change of belief (see [`BeliefChange`]).
     #[must_use]
     pub fn summary(&self) -> BeliefSummary {

@@ -127,7 +127,9 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     }
     let rows: Vec<[String; 5]> = match &answer.answer.beliefs {
         BeliefList::Lines(lines) => lines.iter().map(render::line_row).collect(),
-        BeliefList::AtValidTime(folded) => folded.iter().map(render::belief_row).collect(),
+        BeliefList::AtValidTime(folded) => {
+            folded.iter().map(|b| render::line_row(&b.line())).collect()
+        }
     };
     let mut text = format!(
         "{}{} — {} question(s)\n",

@@ -159,48 +159,15 @@ fn sources(n: usize) -> String {
     format!("{n} source{}", if n == 1 { "" } else { "s" })
 }
 
-/// A `beliefs` row: question, value, status, judgment, sources.
-fn row(
-    question: &str,
-    value: Option<&BeliefValue>,
-    s: &Status,
-    likelihood: Option<Icd203Band>,
-    confidence: Option<Confidence>,
-    n: usize,
-) -> [String; 5] {
-    [
-        question.to_owned(),
-        belief_value(value),
-        status(s),
-        judgment(likelihood, confidence),
-        sources(n),
-    ]
-}
-
-/// A `beliefs` row of a stored line.
+/// A `beliefs` row of a line: question, value, status, judgment, sources.
 pub fn line_row(b: &BeliefLine) -> [String; 5] {
-    let q = b.question.id.as_str();
-    row(
-        q,
-        b.value.as_ref(),
-        &b.status,
-        b.likelihood,
-        b.confidence,
-        b.sources,
-    )
-}
-
-/// A `beliefs --at` row of a belief folded at a valid time.
-pub fn belief_row(b: &Belief) -> [String; 5] {
-    let q = b.question.id.as_str();
-    row(
-        q,
-        b.value.as_ref(),
-        &b.status,
-        b.likelihood,
-        b.confidence,
-        b.sources,
-    )
+    [
+        b.question.id.as_str().to_owned(),
+        belief_value(b.value.as_ref()),
+        status(&b.status),
+        judgment(b.likelihood, b.confidence),
+        sources(b.sources),
+    ]
 }
 
 fn event_ref(e: &EventRef) -> String {
