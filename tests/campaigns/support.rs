@@ -509,58 +509,11 @@ pub fn remove_if_present(path: &Path) {
 }
 
 /// A report bundle with one report, a speaker and an outlet, `questions` questions and
-/// `claims` claims on them (boolean, some denials, credibility varying), every id prefixed by
-/// `tag`. Published, it is one batch of `3 + questions + claims` events and a seal.
+/// `claims` claims on them (boolean, some denials, credibility varying; the outlet speaks every
+/// fifth claim), every id prefixed by `tag`. Published, it is one batch of
+/// `3 + questions + claims` events and a seal.
 pub fn report_bundle(tag: &str, questions: usize, claims: usize) -> Value {
-    let speaker = format!("source:gen/{tag}/minister");
-    let outlet = format!("source:gen/{tag}/outlet");
-    let question_ids: Vec<String> = (0..questions)
-        .map(|q| format!("question:gen/{tag}/q{q}"))
-        .collect();
-    let mut text = format!("Generated report {tag}: 신원식 briefed the press.\n\n");
-    let mut claim_values = Vec::with_capacity(claims);
-    for i in 0..claims {
-        let sentence = format!("국방부 said shipment {i} of {tag} reached the border.");
-        let start = text.chars().count();
-        text.push_str(&sentence);
-        let end = text.chars().count();
-        text.push(' ');
-        claim_values.push(json!({
-            "id": format!("claim:gen/{tag}/c{i}"),
-            "question": question_ids[i % questions],
-            "speaker": if i % 5 == 4 { &outlet } else { &speaker },
-            "via": outlet,
-            "stance": if i % 7 == 3 { "denies" } else { "asserts" },
-            "value": { "boolean": true },
-            "valid_time": { "from": "2024-01", "until": "2024-02-29" },
-            "quote": { "text": sentence, "start": start, "end": end },
-            "credibility": 1 + (i % 6)
-        }));
-    }
-    json!({
-        "version": 1,
-        "marking": "TLP:GREEN",
-        "report": {
-            "id": format!("report:gen/{tag}"),
-            "publisher": format!("Generator {tag}"),
-            "title": format!("Generated report {tag}"),
-            "published": "2024-03-01T09:00:00+09:00",
-            "retrieved": "2024-03-01T01:00:00Z",
-            "language": "en",
-            "marking": "TLP:GREEN",
-            "text": text
-        },
-        "sources": [
-            { "id": speaker, "name": format!("Minister {tag}"), "kind": "person" },
-            { "id": outlet, "name": format!("Outlet {tag}"), "kind": "outlet" }
-        ],
-        "questions": question_ids.iter().map(|q| json!({
-            "id": q,
-            "text": format!("Did event {q} happen?"),
-            "kind": { "type": "boolean" }
-        })).collect::<Vec<_>>(),
-        "claims": claim_values
-    })
+    crate::bundles::gen_bundle_with(tag, questions, claims, Some(5)).json
 }
 
 /// A follow-up bundle with no report, on the entities of the report bundle `of` (made by

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/bundles.rs"]
+mod bundles;
 #[path = "../common/environment.rs"]
 mod environment;
 mod jetstream;

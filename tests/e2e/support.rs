@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The binary under test.
 pub fn bin() -> &'static str {
@@ -360,88 +360,7 @@ pub fn duplicate_entities(lines: &[LogLine]) -> Vec<String> {
         .collect()
 }
 
-/// A generated bundle: the JSON and the entity keys of the events it produces.
-#[derive(Clone, Debug)]
-pub struct Generated {
-    /// The bundle document.
-    pub json: Value,
-    /// Entity keys, in the order the events are appended.
-    pub entities: Vec<String>,
-}
-
-impl Generated {
-    /// The bundle as pretty JSON bytes.
-    pub fn bytes(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(&self.json).expect("encodable")
-    }
-
-    /// Number of events the bundle produces (the seal not counted).
-    pub fn events(&self) -> usize {
-        self.entities.len()
-    }
-}
-
-/// A valid bundle with one report, 2 sources, `questions` boolean questions and `claims` claims,
-/// every id prefixed by `tag` so bundles with different tags never share an entity. The report
-/// text mixes Hangul and ASCII, so quote spans (in characters) differ from byte offsets.
-pub fn gen_bundle(tag: &str, questions: usize, claims: usize) -> Generated {
-    assert!(questions > 0);
-    let report_id = format!("report:gen/{tag}");
-    let speaker = format!("source:gen/{tag}/minister");
-    let outlet = format!("source:gen/{tag}/outlet");
-    let mut text = format!("Generated report {tag}: 신원식 (Shin Won Sik) briefed the press.\n\n");
-    let mut claim_values = Vec::with_capacity(claims);
-    let mut entities = vec![report_id.clone(), speaker.clone(), outlet.clone()];
-    let question_ids: Vec<String> = (0..questions)
-        .map(|q| format!("question:gen/{tag}/q{q}"))
-        .collect();
-    entities.extend(question_ids.iter().cloned());
-    for i in 0..claims {
-        let sentence = format!("국방부 said shipment {i} of batch {tag} reached the border.");
-        let start = text.chars().count();
-        text.push_str(&sentence);
-        let end = text.chars().count();
-        text.push(' ');
-        let id = format!("claim:gen/{tag}/c{i}");
-        entities.push(id.clone());
-        claim_values.push(json!({
-            "id": id,
-            "question": question_ids[i % questions],
-            "speaker": speaker,
-            "via": outlet,
-            "stance": if i % 7 == 3 { "denies" } else { "asserts" },
-            "value": { "boolean": true },
-            "valid_time": { "from": "2024-01", "until": "2024-02-29" },
-            "quote": { "text": sentence, "start": start, "end": end },
-            "credibility": 1 + (i % 6)
-        }));
-    }
-    let json = json!({
-        "version": 1,
-        "marking": "TLP:GREEN",
-        "report": {
-            "id": report_id,
-            "publisher": format!("Generator {tag}"),
-            "title": format!("Generated report {tag}"),
-            "published": "2024-03-01T09:00:00+09:00",
-            "retrieved": "2024-03-01T01:00:00Z",
-            "language": "en",
-            "marking": "TLP:GREEN",
-            "text": text
-        },
-        "sources": [
-            { "id": speaker, "name": format!("Minister {tag}"), "kind": "person", "aliases": ["신원식"] },
-            { "id": outlet, "name": format!("Outlet {tag}"), "kind": "outlet" }
-        ],
-        "questions": question_ids.iter().map(|q| json!({
-            "id": q,
-            "text": format!("Did event {q} happen?"),
-            "kind": { "type": "boolean" }
-        })).collect::<Vec<_>>(),
-        "claims": claim_values
-    });
-    Generated { json, entities }
-}
+pub use crate::bundles::{Generated, gen_bundle};
 
 /// Reads a child's standard error line by line on a thread; lines arrive on the receiver.
 pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
