@@ -1181,21 +1181,24 @@ async fn a_store_whose_creation_was_interrupted_reads_as_empty() {
     assert_digest_of_a_clean_fold(&f.log, &store).await;
 }
 
+/// A bundle holding only one entity of the bundle array `array` (no report).
+fn one_entity_bundle(array: &str, entity: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "version": 1, "marking": "TLP:GREEN", array: [entity] })).unwrap()
+}
+
 /// An analyst's judgment recorded in a bundle of its own: its first event changes a line.
 fn assessment_bundle(id: &str, question: &str, boolean: bool) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "version": 1,
-        "marking": "TLP:GREEN",
-        "assessments": [{
-            "id": id,
-            "question": question,
-            "value": { "boolean": boolean },
-            "likelihood": "very_unlikely",
-            "confidence": "high",
-            "rationale": "Imagery of the launch site shows no preparations."
-        }]
-    }))
-    .unwrap()
+    one_entity_bundle(
+        "assessments",
+        json!({
+        "id": id,
+        "question": question,
+        "value": { "boolean": boolean },
+        "likelihood": "very_unlikely",
+        "confidence": "high",
+        "rationale": "Imagery of the launch site shows no preparations."
+        }),
+    )
 }
 
 /// One catch-up spanning several recorded times stamps each line version with the lines as
@@ -1297,33 +1300,29 @@ fn claims_bundle(tag: &str, questions: &[String], rng: &mut Rng) -> Vec<u8> {
 /// A reliability assessment, recorded alone, of a speaker already recorded.
 fn reliability_bundle(tag: &str, source: &str, rng: &mut Rng) -> Vec<u8> {
     let rating = ["A", "B", "C", "D", "E", "F"][rng.below(6) as usize];
-    serde_json::to_vec(&json!({
-        "version": 1,
-        "marking": "TLP:GREEN",
-        "reliability": [{
-            "id": format!("reliability:gen/{tag}"),
-            "source": source,
-            "rating": rating,
-            "rationale": "Track record on this topic reviewed."
-        }]
-    }))
-    .unwrap()
+    one_entity_bundle(
+        "reliability",
+        json!({
+        "id": format!("reliability:gen/{tag}"),
+        "source": source,
+        "rating": rating,
+        "rationale": "Track record on this topic reviewed."
+        }),
+    )
 }
 
 /// A designation, recorded alone, of a speaker already recorded as an interested party to a
 /// question already posed.
 fn interest_bundle(tag: &str, source: &str, question: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "version": 1,
-        "marking": "TLP:GREEN",
-        "interests": [{
-            "id": format!("interest:gen/{tag}"),
-            "source": source,
-            "question": question,
-            "rationale": "A party to what the question asks about."
-        }]
-    }))
-    .unwrap()
+    one_entity_bundle(
+        "interests",
+        json!({
+        "id": format!("interest:gen/{tag}"),
+        "source": source,
+        "question": question,
+        "rationale": "A party to what the question asks about."
+        }),
+    )
 }
 
 /// The two governments denying the transfers are designated interested parties to the
