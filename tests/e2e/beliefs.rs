@@ -518,3 +518,45 @@ fn why_shows_interested_parties_from_their_designation_on() {
     then.expect_code(0);
     assert_eq!(designations(&then.json()), [Value::Null, Value::Null]);
 }
+
+/// `--clearance`: a reader cleared for TLP:GREEN is not served an AMBER bundle's questions; one
+/// of them is answered exactly like a question never posed (same exit code, same message but
+/// for the id), and every answer names the clearance it was given for.
+#[test]
+fn a_lower_clearance_is_served_only_what_it_may_see() {
+    let l = Ledger::with_examples();
+    let mut amber = crate::support::gen_bundle("amber", 2, 3);
+    amber.json["marking"] = Value::from("TLP:AMBER");
+    let file = l.write_json("amber.json", &amber.json);
+    l.run(&["publish", &file]).ok();
+    let q = "question:gen/amber/q0";
+    let questions = |clearance: &str| -> Vec<String> {
+        let doc = l
+            .run(&["beliefs", "--json", "--clearance", clearance])
+            .ok()
+            .json();
+        assert_eq!(doc["clearance"], clearance);
+        doc["beliefs"]
+            .as_array()
+            .expect("beliefs")
+            .iter()
+            .map(|b| b["question"]["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (green, red) = (questions("TLP:GREEN"), questions("TLP:RED"));
+    assert!(red.iter().any(|x| x == q), "{red:?}");
+    assert!(!green.iter().any(|x| x.starts_with("question:gen/amber/")), "{green:?}");
+    assert_eq!(red.len(), green.len() + 2);
+    for cmd in ["why", "history"] {
+        let hidden = l.run(&[cmd, q, "--clearance", "TLP:GREEN"]);
+        let unknown = l.run(&[cmd, "question:gen/amber/q9", "--clearance", "TLP:GREEN"]);
+        assert_eq!(hidden.code, unknown.code, "{cmd}");
+        assert_ne!(hidden.code, 0);
+        assert_eq!(
+            hidden.stderr.replace("q0", "q9"),
+            unknown.stderr,
+            "{cmd}: a hidden question reads as an unknown one"
+        );
+        l.run(&[cmd, q, "--clearance", "TLP:AMBER"]).ok();
+    }
+}

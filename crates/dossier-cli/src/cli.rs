@@ -304,6 +304,11 @@ pub struct BeliefsArgs {
     /// views).
     #[arg(long)]
     pub json: bool,
+    /// Answer as a reader cleared for this marking would be answered: only what is marked at
+    /// or below it (an event referencing something marked higher counts as marked that high).
+    /// Default: everything (TLP:RED), as the data directory's owner sees it.
+    #[arg(long, value_name = "MARKING", default_value = "TLP:RED")]
+    pub clearance: dossier_model::Marking,
     /// Answer from the views as they stand even if the ledger changed under them or the
     /// auditor raised an alarm (a warning is printed; the views are not brought up to date).
     #[arg(long)]
@@ -326,6 +331,11 @@ pub struct QuestionArgs {
     /// As JSON.
     #[arg(long)]
     pub json: bool,
+    /// Answer as a reader cleared for this marking would be answered: only what is marked at
+    /// or below it (an event referencing something marked higher counts as marked that high).
+    /// Default: everything (TLP:RED), as the data directory's owner sees it.
+    #[arg(long, value_name = "MARKING", default_value = "TLP:RED")]
+    pub clearance: dossier_model::Marking,
     /// Answer from the views as they stand even if the ledger changed under them or the
     /// auditor raised an alarm (a warning is printed; the views are not brought up to date).
     #[arg(long)]

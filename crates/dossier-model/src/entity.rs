@@ -48,6 +48,26 @@ impl Marking {
         Marking::Red,
     ];
 
+    /// The marking's rank, from 0 (`TLP:CLEAR`) to 4 (`TLP:RED`): its index in
+    /// [`Marking::ALL`]. A reader cleared for a marking may see what is marked at or below it.
+    #[must_use]
+    pub const fn rank(self) -> u8 {
+        self as u8
+    }
+
+    /// The marking of a rank (see [`Marking::rank`]); `None` above 4.
+    #[must_use]
+    pub const fn from_rank(rank: u8) -> Option<Marking> {
+        match rank {
+            0 => Some(Marking::Clear),
+            1 => Some(Marking::Green),
+            2 => Some(Marking::Amber),
+            3 => Some(Marking::AmberStrict),
+            4 => Some(Marking::Red),
+            _ => None,
+        }
+    }
+
     /// The TLP label, e.g. `"TLP:AMBER+STRICT"`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

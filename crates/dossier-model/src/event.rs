@@ -9,6 +9,7 @@ use crate::entity::{
     Assessment, Claim, ForecastResolution, InterestDesignation, Marking, Question, Relation,
     ReliabilityAssessment, Report, Source,
 };
+use crate::id::EntityId;
 use crate::id::EntityKind;
 
 /// Event type of [`DomainEvent::Report`].
@@ -229,6 +230,51 @@ impl DomainEvent {
             DomainEvent::Relation(r) => r.entity_key(),
             DomainEvent::Assessment(a) => a.id.to_string(),
             DomainEvent::Resolution(r) => r.entity_key(),
+        }
+    }
+
+    /// The entity the event defines, which later events may reference: `None` for a relation
+    /// and a resolution (nothing references them by id).
+    #[must_use]
+    pub fn defined(&self) -> Option<&EntityId> {
+        match self {
+            DomainEvent::Report(r) => Some(&r.id),
+            DomainEvent::Source(s) => Some(&s.id),
+            DomainEvent::Reliability(r) => Some(&r.id),
+            DomainEvent::Question(q) => Some(&q.id),
+            DomainEvent::Interest(d) => Some(&d.id),
+            DomainEvent::Claim(c) => Some(&c.id),
+            DomainEvent::Assessment(a) => Some(&a.id),
+            DomainEvent::Relation(_) | DomainEvent::Resolution(_) => None,
+        }
+    }
+
+    /// Every entity the event references (by id, in its body): a source's affiliation; the
+    /// source assessed or designated, and the question of a designation; a claim's report,
+    /// question, speaker and outlet; both ends of a relation; an assessment's question and the
+    /// claims it is based on; a resolution's forecast and what settles it. Marking rules follow
+    /// these references (an entity may not be marked less restrictively than what it
+    /// references; a reader sees an event only if it can see everything it references).
+    #[must_use]
+    pub fn references(&self) -> Vec<&EntityId> {
+        match self {
+            DomainEvent::Report(_) | DomainEvent::Question(_) => Vec::new(),
+            DomainEvent::Source(s) => s.affiliation.iter().collect(),
+            DomainEvent::Reliability(r) => vec![&r.source],
+            DomainEvent::Interest(d) => vec![&d.source, &d.question],
+            DomainEvent::Claim(c) => {
+                let mut out = vec![&c.question, &c.speaker];
+                out.extend(c.report.iter());
+                out.extend(c.via.iter());
+                out
+            }
+            DomainEvent::Relation(r) => vec![&r.from, &r.to],
+            DomainEvent::Assessment(a) => {
+                let mut out = vec![&a.question];
+                out.extend(a.based_on.iter());
+                out
+            }
+            DomainEvent::Resolution(r) => vec![&r.forecast, &r.by],
         }
     }
 

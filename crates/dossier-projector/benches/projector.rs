@@ -853,19 +853,35 @@ fn main() {
     for _ in 0..queries {
         let q = &questions[rng.below(questions.len())];
         let t0 = Instant::now();
-        let b = views.belief_view(q, None, None).unwrap().expect("posed");
+        let b = views
+            .belief_view(dossier_model::Marking::Red, q, None, None)
+            .unwrap()
+            .expect("posed");
         now.push(t0.elapsed());
         std::hint::black_box(&b);
         let t0 = Instant::now();
-        let v = serde_json::to_string(&views.belief(q, None).unwrap().expect("posed")).unwrap();
+        let v = serde_json::to_string(
+            &views
+                .belief(dossier_model::Marking::Red, q, None)
+                .unwrap()
+                .expect("posed"),
+        )
+        .unwrap();
         as_json.push(t0.elapsed());
         bytes += v.len();
         let as_of = &times[rng.below(times.len())];
         let t0 = Instant::now();
-        let _ = std::hint::black_box(views.belief_view(q, Some(as_of), None).unwrap());
+        let _ = std::hint::black_box(
+            views
+                .belief_view(dossier_model::Marking::Red, q, Some(as_of), None)
+                .unwrap(),
+        );
         then.push(t0.elapsed());
         let t0 = Instant::now();
-        hist_len += views.history(q, None).unwrap().len();
+        hist_len += views
+            .history(dossier_model::Marking::Red, q, None)
+            .unwrap()
+            .len();
         hist.push(t0.elapsed());
     }
     println!(

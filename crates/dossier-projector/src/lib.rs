@@ -42,6 +42,7 @@
 
 mod decode;
 mod error;
+mod levels;
 mod projector;
 mod provenance;
 mod refs;

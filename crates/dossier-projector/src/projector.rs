@@ -1,14 +1,15 @@
 //! Folding the ledger into the store: restart, catch-up, live follow, rebuild.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dossier_beliefs::{BeliefChange, BeliefLine, Engine, Recorded};
+use dossier_beliefs::{BeliefChange, Engine, Recorded};
 use dossier_chain::{GENESIS_PREV, Hash, RecordView, StoredRecord};
 use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId};
+
+use crate::levels::{Birth, Level, Levels, Markings};
 use rusqlite::Connection;
 
 use crate::decode::{Decoded, Prev, for_each_decoded};
@@ -75,9 +76,10 @@ pub enum RunEvent {
 pub struct Projector {
     path: PathBuf,
     conn: Connection,
-    engine: Engine,
-    /// The current lines as last written to the store.
-    cache: BTreeMap<EntityId, BeliefLine>,
+    /// The engine of every clearance level, with its lines as last written.
+    levels: Levels,
+    /// The effective marking of every entity defined so far.
+    markings: Markings,
     applied: u64,
     last_hash: Hash,
     stopped: bool,
@@ -88,7 +90,7 @@ pub struct Projector {
     file_id: Option<(u64, u64)>,
     /// Present while [`rebuild`] builds a store aside: what is left to the end.
     aside: Option<Aside>,
-    /// The digest of the lines as last written, kept by the writing thread.
+    /// The digest of each level's lines as last written, kept by the writing thread.
     sums: Sums,
 }
 
@@ -111,8 +113,8 @@ impl Projector {
         let mut p = Projector {
             path: path.to_owned(),
             conn,
-            engine: Engine::for_projection(),
-            cache: BTreeMap::new(),
+            levels: Levels::default(),
+            markings: Markings::default(),
             applied: 0,
             last_hash: GENESIS_PREV,
             stopped: false,
@@ -138,7 +140,8 @@ impl Projector {
             }
             for_each_decoded(&page, |rec, decoded| {
                 advance_in(
-                    &mut p.engine,
+                    &mut p.levels,
+                    &mut p.markings,
                     &mut p.applied,
                     &mut p.last_hash,
                     rec,
@@ -156,14 +159,11 @@ impl Projector {
                 ),
             });
         }
-        p.engine.take_changed();
-        p.cache = p
-            .engine
-            .lines()
-            .into_iter()
-            .map(|l| (l.question.id.clone(), l.clone()))
-            .collect();
-        p.sums = Sums::of(p.cache.values());
+        for level in p.levels.all_mut() {
+            level.sync_cache();
+            level.group_last = None;
+        }
+        p.sums = Sums::of(p.levels.all());
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
         tracing::debug!(applied = p.applied, "projector state restored");
         Ok(p)
@@ -180,17 +180,32 @@ impl Projector {
         self.applied
     }
 
-    /// The in-memory engine, at the checkpoint.
+    /// The in-memory engine that folds every event (the view of a reader cleared for
+    /// `TLP:RED`), at the checkpoint.
     #[must_use]
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.levels.full().engine
     }
 
-    /// The digest of all current beliefs, kept up to date line by line; equal to
-    /// [`Engine::digest`] of an engine that folded the same records.
+    /// The engine that folds what a reader cleared for `clearance` sees, at the checkpoint;
+    /// `None` if such a reader sees no event.
+    #[must_use]
+    pub fn engine_for(&self, clearance: dossier_model::Marking) -> Option<&Engine> {
+        let existing: Vec<u8> = self.levels.all().iter().map(|l| l.rank).collect();
+        let level = crate::levels::level_for(clearance.rank(), self.levels.top(), &existing)?;
+        self.levels
+            .all()
+            .iter()
+            .find(|l| l.rank == level)
+            .map(|l| &l.engine)
+    }
+
+    /// The digest of all current beliefs (of everything: a reader cleared for `TLP:RED`), kept
+    /// up to date line by line; equal to [`Engine::digest`] of an engine that folded the same
+    /// records.
     #[must_use]
     pub fn digest(&self) -> String {
-        self.sums.digest()
+        self.sums.digest(crate::levels::TOP)
     }
 
     /// The store's file.
@@ -204,18 +219,23 @@ impl Projector {
     /// with a full engine's, whose reference computation checks the judgments).
     #[must_use]
     pub fn stale_views(&self) -> Vec<EntityId> {
-        let lines = self.engine.lines();
-        let mut stale: Vec<EntityId> = lines
-            .iter()
-            .filter(|l| self.cache.get(&l.question.id) != Some(*l))
-            .map(|l| l.question.id.clone())
-            .collect();
-        stale.extend(
-            self.cache
-                .keys()
-                .filter(|q| self.engine.line(q).is_none())
-                .cloned(),
-        );
+        let mut stale: Vec<EntityId> = Vec::new();
+        for level in self.levels.all() {
+            let lines = level.engine.lines();
+            stale.extend(
+                lines
+                    .iter()
+                    .filter(|l| level.cache.get(&l.question.id) != Some(*l))
+                    .map(|l| l.question.id.clone()),
+            );
+            stale.extend(
+                level
+                    .cache
+                    .keys()
+                    .filter(|q| level.engine.line(q).is_none())
+                    .cloned(),
+            );
+        }
         stale.sort();
         stale.dedup();
         stale
@@ -305,8 +325,8 @@ impl Projector {
         // page).
         self.stopped = true;
         let mut fold = Fold {
-            engine: std::mem::take(&mut self.engine),
-            cache: std::mem::take(&mut self.cache),
+            levels: std::mem::take(&mut self.levels),
+            markings: std::mem::take(&mut self.markings),
             applied: self.applied,
             last_hash: self.last_hash,
             page: self.page,
@@ -354,8 +374,8 @@ impl Projector {
         self.conn = conn;
         self.aside = aside;
         self.sums = sums;
-        self.engine = fold.engine;
-        self.cache = fold.cache;
+        self.levels = fold.levels;
+        self.markings = fold.markings;
         self.applied = fold.applied;
         self.last_hash = fold.last_hash;
         let outcomes: Vec<Outcome> = ended
@@ -389,7 +409,7 @@ impl Projector {
         if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
             return Ok(false);
         }
-        write_digest(&tx, &self.sums.digest(), self.applied)?;
+        write_digest(&tx, &self.sums, self.applied)?;
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
@@ -429,9 +449,8 @@ impl Projector {
 /// What the applying thread of [`Projector::pump_once`] owns while it runs: the engine, the
 /// lines as last written, and the chain position.
 struct Fold {
-    engine: Engine,
-    /// The current lines as last written to the store.
-    cache: BTreeMap<EntityId, BeliefLine>,
+    levels: Levels,
+    markings: Markings,
     applied: u64,
     last_hash: Hash,
     /// Records per page (a shorter page reached the head).
@@ -491,8 +510,8 @@ impl Fold {
         // later read finds nothing new), not for every page of a long catch-up.
         let short_page = page.len() < self.page;
         let Fold {
-            engine,
-            cache,
+            levels,
+            markings,
             applied,
             last_hash,
             ..
@@ -509,10 +528,10 @@ impl Fold {
         let applying = for_each_decoded(page, |rec, decoded| -> Result<(), Error> {
             let later = matches!((&decoded, &group), (Ok(d), Some(g)) if d.recorded != g.recorded);
             if later && let Some(g) = group.take() {
-                g.close(engine, cache, out)?;
+                g.close(levels, out)?;
             }
             let (recorded, applied_event) =
-                match advance_in(engine, applied, last_hash, rec, decoded) {
+                match advance_in(levels, markings, applied, last_hash, rec, decoded) {
                     Ok(x) => x,
                     Err(e) => {
                         // Keep the broken-chain error; `Stopped` only ends the iteration.
@@ -520,18 +539,19 @@ impl Fold {
                         return Err(Error::Stopped);
                     }
                 };
-            let g = group.get_or_insert(Group {
-                recorded,
-                last_event: None,
-                last: 0,
-            });
+            let g = group.get_or_insert(Group { recorded, last: 0 });
             g.last = *applied;
             // Control records change no view; they only move the cut.
             let Some(a) = applied_event else {
                 return Ok(());
             };
-            g.last_event = Some(*applied);
-            let refs = refs::keys(&a.event, |c| engine.question_of(c));
+            if let Some(top) = a.top {
+                out.push(Write::Top(top))?;
+            }
+            if let Some(birth) = a.birth {
+                out.push(Write::Birth(birth))?;
+            }
+            let refs = refs::keys(&a.event, |c| levels.full().engine.question_of(c));
             out.push(Write::Event {
                 seq: *applied as i64,
                 hash: *last_hash,
@@ -556,7 +576,7 @@ impl Fold {
         // The page may end inside a recorded time: its lines and cut so far are written now
         // and again, moved on, by the next page.
         if let Some(g) = group.take()
-            && g.close(engine, cache, out).is_err()
+            && g.close(levels, out).is_err()
         {
             return (failure, false);
         }
@@ -578,23 +598,19 @@ impl Fold {
 struct Group {
     /// Their recorded time (fixed-width form).
     recorded: String,
-    /// The last domain event among them, if any.
-    last_event: Option<u64>,
     /// The last record among them.
     last: u64,
 }
 
 impl Group {
-    /// Hands the writer the lines that changed in the group, stamped with its last domain
-    /// event, and its cut: the last record of its recorded time so far.
-    fn close(
-        self,
-        engine: &mut Engine,
-        cache: &mut BTreeMap<EntityId, BeliefLine>,
-        out: &mut Output,
-    ) -> Result<(), Error> {
-        if let Some(seq) = self.last_event {
-            out.push(changed_lines(engine, cache, seq, self.recorded.clone()))?;
+    /// Hands the writer the lines that changed in the group at each level, stamped with the
+    /// last domain event of the group that level applied, and the group's cut: the last record
+    /// of its recorded time so far.
+    fn close(self, levels: &mut Levels, out: &mut Output) -> Result<(), Error> {
+        for level in levels.all_mut() {
+            if let Some(seq) = level.group_last.take() {
+                out.push(changed_lines(level, seq, self.recorded.clone()))?;
+            }
         }
         out.push(Write::Cut {
             recorded: self.recorded,
@@ -605,11 +621,17 @@ impl Group {
 
 /// A domain event as applied: the changes of belief it caused and what the store keeps of it.
 struct Applied {
-    changes: Vec<BeliefChange>,
+    /// The highest effective rank that occurred, if this event raised it.
+    top: Option<u8>,
+    /// The level born to see it, if any.
+    birth: Option<Birth>,
+    /// The changes of belief it caused, per level (by rank).
+    changes: Vec<(u8, Vec<BeliefChange>)>,
     event: DomainEvent,
     event_type: String,
     schema: u32,
-    /// The record's marking, as its rank.
+    /// Its effective marking, as its rank: the most restrictive of its own and those of the
+    /// entities it references (see [`crate::levels`]).
     marking: u8,
     /// The event's body exactly as recorded.
     body: String,
@@ -620,7 +642,8 @@ struct Applied {
 /// (`None` for a control record). Works on split borrows so that a transaction can hold the
 /// connection meanwhile.
 fn advance_in(
-    engine: &mut Engine,
+    levels: &mut Levels,
+    markings: &mut Markings,
     applied: &mut u64,
     last_hash: &mut Hash,
     rec: &StoredRecord,
@@ -667,18 +690,32 @@ fn advance_in(
     }
     let applied_event = d.domain.map(|part| {
         let hex = d.hex;
-        let changes = engine.apply(Recorded {
-            seq,
-            hash: &hex,
-            recorded: part.recorded,
-            event: &part.event,
-        });
+        let marking = markings.effective(&part.event, part.marking);
+        let top = levels.top();
+        let birth = levels.admit(marking);
+        let top = (levels.top() != top).then(|| levels.top()).flatten();
+        let changes = levels
+            .seeing(marking)
+            .map(|level| {
+                level.group_last = Some(seq);
+                let changes = level.engine.apply(Recorded {
+                    seq,
+                    hash: &hex,
+                    recorded: part.recorded,
+                    event: &part.event,
+                });
+                (level.rank, changes)
+            })
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
         Applied {
+            top,
+            birth,
             changes,
             event: part.event,
             event_type: part.event_type,
             schema: part.schema,
-            marking: part.marking,
+            marking,
             body: part.body,
         }
     });
@@ -690,24 +727,20 @@ fn advance_in(
 /// The lines of the questions whose line changed in the group and differ from what the store
 /// holds (the cache is updated to what will be written), stamped with `seq`, the last domain
 /// event of the group, and its recorded time.
-fn changed_lines(
-    engine: &mut Engine,
-    cache: &mut BTreeMap<EntityId, BeliefLine>,
-    seq: u64,
-    recorded: String,
-) -> Write {
+fn changed_lines(level: &mut Level, seq: u64, recorded: String) -> Write {
     let mut lines = Vec::new();
-    for q in engine.take_changed() {
-        let Some(line) = engine.line(&q) else {
+    for q in level.engine.take_changed() {
+        let Some(line) = level.engine.line(&q) else {
             continue;
         };
-        if cache.get(&q) == Some(line) {
+        if level.cache.get(&q) == Some(line) {
             continue;
         }
-        cache.insert(q, line.clone());
+        level.cache.insert(q, line.clone());
         lines.push(line.clone());
     }
     Write::Lines {
+        level: level.rank,
         seq: seq as i64,
         recorded,
         lines,
@@ -1028,7 +1061,7 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         p.set_page_size(REBUILD_PAGE);
         // The whole ledger is coming: let the engine size its tables once.
         let head = log.head().await?.seq;
-        p.engine.reserve(usize::try_from(head).unwrap_or(0));
+        p.levels.reserve(usize::try_from(head).unwrap_or(0));
         // About two references per event, left to the end (see `Aside`).
         p.aside = Some(Aside {
             refs: Vec::with_capacity(usize::try_from(head.saturating_mul(2)).unwrap_or(0)),
@@ -1037,9 +1070,9 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         p.aside.take().unwrap_or_default().finish(&mut p.conn)?;
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
-        let Projector { conn, engine, .. } = p;
+        let Projector { conn, levels, .. } = p;
         drop(conn);
-        std::thread::spawn(move || drop(engine));
+        std::thread::spawn(move || drop(levels));
         std::fs::File::open(&aside)
             .and_then(|f| f.sync_all())
             .map_err(|source| Error::Io {

@@ -27,6 +27,9 @@ struct Stored {
 struct Gatherer<'c> {
     conn: &'c Connection,
     bound: i64,
+    /// The most restrictive effective marking rank gathered: events above it are left out,
+    /// and nothing is followed through them.
+    max_rank: i64,
     /// Reference keys already read.
     keys: BTreeSet<i64>,
     events: BTreeMap<u64, Stored>,
@@ -72,17 +75,23 @@ impl Gatherer<'_> {
         for chunk in seqs.chunks(PER_STATEMENT) {
             self.load(chunk)?;
         }
-        Ok(found.into_iter().collect())
+        // Events above the reader's clearance were not loaded.
+        Ok(found
+            .into_iter()
+            .filter(|(seq, _)| self.events.contains_key(seq))
+            .collect())
     }
 
     /// Loads and decodes the stored events `seqs`.
     fn load(&mut self, seqs: &[u64]) -> Result<(), Error> {
         let sql = format!(
-            "SELECT seq, hash, recorded, type, schema, body FROM events WHERE seq IN ({})",
-            placeholders(1, seqs.len())
+            "SELECT seq, hash, recorded, type, schema, body FROM events
+             WHERE marking <= ?1 AND seq IN ({})",
+            placeholders(2, seqs.len())
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(seqs.iter().map(|&s| s as i64)))?;
+        let params = std::iter::once(self.max_rank).chain(seqs.iter().map(|&s| s as i64));
+        let mut rows = st.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let seq = row.get::<_, i64>(0)? as u64;
             let corrupt = |reason: String| Error::Corrupt { seq, reason };
@@ -144,15 +153,22 @@ fn next_keys(event: &DomainEvent, q: &EntityId, next: &mut Vec<(i64, bool)>) {
     }
 }
 
-/// An engine holding every stored event up to `bound` that question `q`'s view depends on;
-/// `None` if `q` was not posed by then.
+/// An engine holding every stored event up to `bound` that question `q`'s view depends on,
+/// of those whose effective marking rank is at most `max_rank`; `None` if `q` was not posed by
+/// then (or not visibly).
 ///
 /// The gathering goes level by level (the view; what its claims and relations lead to; and
 /// so on to closure), reading each level's keys and events in a few statements.
-pub(crate) fn gather(conn: &Connection, q: &EntityId, bound: u64) -> Result<Option<Engine>, Error> {
+pub(crate) fn gather(
+    conn: &Connection,
+    q: &EntityId,
+    bound: u64,
+    max_rank: u8,
+) -> Result<Option<Engine>, Error> {
     let mut g = Gatherer {
         conn,
         bound: i64::try_from(bound).unwrap_or(i64::MAX),
+        max_rank: i64::from(max_rank),
         keys: BTreeSet::new(),
         events: BTreeMap::new(),
     };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use dossier_beliefs::{
     Belief, BeliefChange, BeliefLine, BeliefSummary, LineHash, LineSum, POLICY_VERSION,
 };
-use dossier_model::{EntityId, Timestamp};
+use dossier_model::{EntityId, Marking, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use crate::Error;
@@ -18,7 +18,7 @@ pub const STORE_FILE: &str = "views.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layout version of the store's tables; a store of another layout must be rebuilt.
-pub(crate) const LAYOUT: &str = "dossier-views/4";
+pub(crate) const LAYOUT: &str = "dossier-views/5";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -40,30 +40,40 @@ CREATE TABLE IF NOT EXISTS refs (
     seq INTEGER NOT NULL,
     PRIMARY KEY (key, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS levels (
+    level  INTEGER PRIMARY KEY,
+    digest TEXT
+);
 CREATE TABLE IF NOT EXISTS times (
-    recorded TEXT PRIMARY KEY,
+    level    INTEGER NOT NULL,
+    recorded TEXT NOT NULL,
     seq      INTEGER NOT NULL,
-    digest   TEXT NOT NULL
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (level, recorded)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS beliefs (
-    question TEXT PRIMARY KEY,
-    seq      INTEGER NOT NULL,
-    recorded TEXT NOT NULL,
-    line     TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS belief_versions (
+    level    INTEGER NOT NULL,
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
     recorded TEXT NOT NULL,
     line     TEXT NOT NULL,
-    PRIMARY KEY (question, seq)
+    PRIMARY KEY (level, question)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS belief_versions (
+    level    INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    recorded TEXT NOT NULL,
+    line     TEXT NOT NULL,
+    PRIMARY KEY (level, question, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
+    level    INTEGER NOT NULL,
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
     reason   TEXT NOT NULL,
     after    TEXT NOT NULL,
-    PRIMARY KEY (question, seq)
+    PRIMARY KEY (level, question, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -137,6 +147,10 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, Error> {
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('layout', ?1), ('policy', ?2)",
             [LAYOUT, POLICY_VERSION],
+        )?;
+        conn.execute(
+            "INSERT OR IGNORE INTO levels (level, digest) VALUES (?1, NULL)",
+            [i64::from(crate::levels::TOP)],
         )?;
         dossier_log::fault::point("views-create");
         Ok(())
@@ -316,35 +330,39 @@ impl ViewStore {
         Ok((digest_seq(&tx)? == cp.seq).then_some(cp))
     }
 
-    /// The digest of all current beliefs at the checkpoint, equal to
-    /// [`Engine::digest`](dossier_beliefs::Engine::digest) of an engine that folded the same
-    /// records; `None` if nothing was applied. The projector stores the engine's digest when it
-    /// reaches the head; in the middle of a catch-up it is computed from the stored beliefs.
+    /// The digest of the current lines a reader cleared for `clearance` is served, at the
+    /// checkpoint; for `TLP:RED` equal to [`Engine::digest`](dossier_beliefs::Engine::digest)
+    /// of an engine that folded the same records; `None` if nothing was applied. The projector
+    /// stores each level's digest when it reaches the head; in the middle of a catch-up it is
+    /// computed from the stored lines.
     ///
     /// # Errors
     /// If the store cannot be read.
-    pub fn digest(&self) -> Result<Option<String>, Error> {
+    pub fn digest(&self, clearance: Marking) -> Result<Option<String>, Error> {
         let conn = self.conn()?;
         if !created(&conn)? {
             return Ok(None);
         }
         let tx = conn.unchecked_transaction()?;
-        digest_in(&tx)
+        let level = level_in(&tx, clearance)?;
+        digest_in(&tx, level)
     }
 
-    /// The cut an answer is given at, and the digest of the lines there: now (`as_of` `None`:
-    /// the checkpoint and [`ViewStore::digest`]), or as of a recorded time (fixed-width form):
-    /// the last record recorded at or before it and the digest of the lines as they stood then,
-    /// as stored when the projector passed that record. An answer as of T given today carries
-    /// the same seq and digest as the current answer given when the ledger ended at that
-    /// record. Before anything was recorded the cut is seq 0 and the digest of no lines.
+    /// The cut an answer to a reader cleared for `clearance` is given at, and the digest of the
+    /// lines it is served there: now (`as_of` `None`: the checkpoint and
+    /// [`ViewStore::digest`]), or as of a recorded time (fixed-width form): the last record
+    /// recorded at or before it and the digest of the lines as they stood then, as stored when
+    /// the projector passed that record. An answer as of T given today carries the same seq
+    /// and digest as the current answer given when the ledger ended at that record. Before
+    /// anything was recorded the cut is seq 0 and the digest of no lines.
     ///
     /// # Errors
     /// If the store cannot be read.
-    pub fn cut(&self, as_of: Option<&str>) -> Result<Cut, Error> {
+    pub fn cut(&self, clearance: Marking, as_of: Option<&str>) -> Result<Cut, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        cut_in(&tx, as_of)
+        let level = level_in(&tx, clearance)?;
+        cut_in(&tx, level, as_of)
     }
 
     /// The belief policy version the views were built with.
@@ -362,16 +380,20 @@ impl ViewStore {
             .optional()?)
     }
 
-    /// The current line of every question (its judgment without provenance, a
-    /// [`BeliefLine`](dossier_beliefs::BeliefLine) as JSON), sorted by question id: now
-    /// (`as_of` `None`), or as of a recorded time (fixed-width form, see
-    /// [`dossier_chain::format_recorded`]): for each question the latest stored version recorded
-    /// at or before it. Questions posed later are left out.
+    /// The current line of every question a reader cleared for `clearance` sees (its judgment
+    /// from the events visible at that clearance, without provenance), sorted by question id:
+    /// now (`as_of` `None`), or as of a recorded time (fixed-width form, see
+    /// [`dossier_chain::format_recorded`]): for each question the latest stored version
+    /// recorded at or before it. Questions posed later, or not visible, are left out.
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn beliefs(&self, as_of: Option<&str>) -> Result<Vec<BeliefLine>, Error> {
-        Ok(self.beliefs_at_cut(as_of)?.1)
+    pub fn beliefs(
+        &self,
+        clearance: Marking,
+        as_of: Option<&str>,
+    ) -> Result<Vec<BeliefLine>, Error> {
+        Ok(self.beliefs_at_cut(clearance, as_of)?.1)
     }
 
     /// [`ViewStore::beliefs`] with the [`Cut`] they were read at, both read in one transaction
@@ -379,21 +401,33 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn beliefs_at_cut(&self, as_of: Option<&str>) -> Result<(Cut, Vec<BeliefLine>), Error> {
+    pub fn beliefs_at_cut(
+        &self,
+        clearance: Marking,
+        as_of: Option<&str>,
+    ) -> Result<(Cut, Vec<BeliefLine>), Error> {
         let conn = self.conn()?;
         let conn = conn.unchecked_transaction()?;
-        let cut = cut_in(&conn, as_of)?;
+        let level = level_in(&conn, clearance)?;
+        let cut = cut_in(&conn, level, as_of)?;
+        let Some(level) = level else {
+            return Ok((cut, Vec::new()));
+        };
         let rows: Vec<String> = match as_of {
             None => {
-                let mut st = conn.prepare("SELECT line FROM beliefs ORDER BY question")?;
-                st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+                let mut st =
+                    conn.prepare("SELECT line FROM beliefs WHERE level = ?1 ORDER BY question")?;
+                st.query_map([level], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
             }
             Some(t) => {
                 // SQLite takes the bare column from the row holding the MAX.
                 let mut st = conn.prepare(
-                    "SELECT line, MAX(seq) FROM belief_versions WHERE recorded <= ?1 GROUP BY question ORDER BY question",
+                    "SELECT line, MAX(seq) FROM belief_versions WHERE level = ?1 AND recorded <= ?2
+                     GROUP BY question ORDER BY question",
                 )?;
-                st.query_map([t], |r| r.get(0))?.collect::<Result<_, _>>()?
+                st.query_map(params![level, t], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
             }
         };
         let lines = rows
@@ -403,28 +437,35 @@ impl ViewStore {
         Ok((cut, lines))
     }
 
-    /// One question's belief with full provenance, now or as of a recorded time (see
-    /// [`ViewStore::beliefs`]), as JSON; `None` if the question was not posed (by then).
-    /// [`ViewStore::belief_view`] without a valid time, encoded.
+    /// One question's belief with full provenance, as a reader cleared for `clearance` sees it,
+    /// now or as of a recorded time (see [`ViewStore::beliefs`]); `None` if the question was
+    /// not posed (by then) or is not visible. [`ViewStore::belief_view`] without a valid time.
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed data.
-    pub fn belief(&self, question: &str, as_of: Option<&str>) -> Result<Option<Belief>, Error> {
-        self.belief_view(question, as_of, None)
+    pub fn belief(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<Option<Belief>, Error> {
+        self.belief_view(clearance, question, as_of, None)
     }
 
-    /// One question's belief with full provenance as of a recorded time (`None`: the
-    /// checkpoint), optionally at a valid (world) time; `None` if the question was not posed
-    /// (by then).
+    /// One question's belief with full provenance as a reader cleared for `clearance` sees it,
+    /// as of a recorded time (`None`: the checkpoint), optionally at a valid (world) time;
+    /// `None` if the question was not posed (by then) or is not visible.
     ///
     /// The belief is computed from the stored events its view depends on (found through the
-    /// `refs` table), recorded up to `as_of`, and folded by the belief engine; the log is not
-    /// read. Its judgment equals the stored line's (a test checks it on every question).
+    /// `refs` table) that the reader may see (effective marking at most `clearance`), recorded
+    /// up to `as_of`, and folded by the belief engine; the log is not read. Its judgment equals
+    /// the stored line's at that clearance (a test checks it on every question).
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed data.
     pub fn belief_view(
         &self,
+        clearance: Marking,
         question: &str,
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
@@ -438,21 +479,20 @@ impl ViewStore {
             None => read_checkpoint(&tx)?.map_or(0, |c| c.seq),
             Some(t) => tx
                 .query_row(
-                    "SELECT MAX(seq) FROM times WHERE recorded <= ?1",
-                    [t],
+                    "SELECT MAX(seq) FROM times WHERE level = ?1 AND recorded <= ?2",
+                    params![crate::levels::TOP, t],
                     |r| r.get::<_, Option<i64>>(0),
                 )?
                 .map_or(0, |s| s as u64),
         };
-        let Some(engine) = crate::provenance::gather(&tx, &qid, bound)? else {
+        let Some(engine) = crate::provenance::gather(&tx, &qid, bound, clearance.rank())? else {
             return Ok(None);
         };
         Ok(engine.belief(&qid, valid_at))
     }
 
-    /// The changes of belief on a question in sequence order (each a
-    /// [`BeliefChange`](dossier_beliefs::BeliefChange) as JSON), all of them or those recorded
-    /// at or before `as_of`.
+    /// The changes of belief on a question a reader cleared for `clearance` sees, in sequence
+    /// order, all of them or those recorded at or before `as_of`.
     ///
     /// A stored change keeps only its reason and the belief after it: the causing event's hash,
     /// recorded time and type are the stored event's, and the belief before a change is the one
@@ -460,38 +500,121 @@ impl ViewStore {
     ///
     /// # Errors
     /// If the store cannot be read or holds malformed JSON.
-    pub fn history(&self, question: &str, as_of: Option<&str>) -> Result<Vec<BeliefChange>, Error> {
+    pub fn history(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<Vec<BeliefChange>, Error> {
         let conn = self.conn()?;
-        let mut st = conn.prepare(
-            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after
-             FROM history h JOIN events e ON e.seq = h.seq
-             WHERE h.question = ?1 AND (?2 IS NULL OR e.recorded <= ?2) ORDER BY h.seq",
-        )?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(level) = level_in(&tx, clearance)? else {
+            return Ok(Vec::new());
+        };
         let Ok(qid) = EntityId::parse(question) else {
             return Ok(Vec::new());
         };
-        let mut rows = st.query(params![question, as_of])?;
+        let mut st = tx.prepare(
+            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after
+             FROM history h JOIN events e ON e.seq = h.seq
+             WHERE h.level = ?1 AND h.question = ?2 AND (?3 IS NULL OR e.recorded <= ?3)
+             ORDER BY h.seq",
+        )?;
+        let mut rows = st.query(params![level, question, as_of])?;
         let mut changes: Vec<BeliefChange> = Vec::new();
         while let Some(row) = rows.next()? {
-            let seq = row.get::<_, i64>(0)? as u64;
-            let corrupt = |reason: String| Error::Corrupt { seq, reason };
-            let hash = stored_hash(seq, row.get_ref(1)?)?;
-            let recorded: String = row.get(2)?;
-            let recorded = Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?;
-            let after: BeliefSummary =
-                serde_json::from_str(row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?)?;
-            changes.push(BeliefChange {
-                question: qid.clone(),
-                seq,
-                hash,
-                recorded,
-                event_type: row.get(3)?,
-                before: changes.last().map(|c| c.after.clone()),
-                after,
-                reason: row.get(4)?,
-            });
+            let mut change = change_from(&qid, row)?;
+            change.before = changes.last().map(|c| c.after.clone());
+            changes.push(change);
         }
         Ok(changes)
+    }
+
+    /// The changes of belief a reader cleared for `clearance` sees that were caused by records
+    /// after seq `after`, in sequence order (then by question), up to about `max` of them:
+    /// never part of one record's changes (a record's changes all come in one call, even past
+    /// `max`), so a follower that asks again from the last seq it received misses nothing.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed JSON.
+    pub fn changes_since(
+        &self,
+        clearance: Marking,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<BeliefChange>, Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(level) = level_in(&tx, clearance)? else {
+            return Ok(Vec::new());
+        };
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        // The last seq to include: the max-th change's, so that all of its record's come too.
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM history WHERE level = ?1 AND seq > ?2
+                 ORDER BY seq LIMIT 1 OFFSET ?3",
+                params![level, after, max - 1],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut st = tx.prepare(
+            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, h.question
+             FROM history h JOIN events e ON e.seq = h.seq
+             WHERE h.level = ?1 AND h.seq > ?2 AND (?3 IS NULL OR h.seq <= ?3)
+             ORDER BY h.seq, h.question",
+        )?;
+        let mut before = tx.prepare(
+            "SELECT after FROM history WHERE level = ?1 AND question = ?2 AND seq < ?3
+             ORDER BY seq DESC LIMIT 1",
+        )?;
+        let mut rows = st.query(params![level, after, last])?;
+        let mut changes = Vec::new();
+        while let Some(row) = rows.next()? {
+            let question: String = row.get(6)?;
+            let seq: i64 = row.get(0)?;
+            let qid = EntityId::parse(&question).map_err(|e| Error::Corrupt {
+                seq: seq as u64,
+                reason: e.to_string(),
+            })?;
+            let mut change = change_from(&qid, row)?;
+            let prior: Option<String> = before
+                .query_row(params![level, question, seq], |r| r.get(0))
+                .optional()?;
+            change.before = prior
+                .map(|s| serde_json::from_str::<BeliefSummary>(&s))
+                .transpose()?;
+            changes.push(change);
+        }
+        Ok(changes)
+    }
+
+    /// The effective marking of the domain event at `seq` (the most restrictive of its own and
+    /// those of everything it references, see the crate documentation); `None` if no domain
+    /// event was applied there (a control record, or beyond the checkpoint).
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds a rank that is not a marking.
+    pub fn effective_marking(&self, seq: u64) -> Result<Option<Marking>, Error> {
+        let conn = self.conn()?;
+        let rank: Option<i64> = conn
+            .query_row(
+                "SELECT marking FROM events WHERE seq = ?1",
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        rank.map(|r| {
+            u8::try_from(r)
+                .ok()
+                .and_then(Marking::from_rank)
+                .ok_or_else(|| Error::Corrupt {
+                    seq,
+                    reason: format!("the stored marking rank {r} is not one of 0..=4"),
+                })
+        })
+        .transpose()
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.
@@ -507,16 +630,57 @@ impl ViewStore {
     }
 }
 
-/// [`ViewStore::digest`] in a transaction.
-fn digest_in(tx: &Connection) -> Result<Option<String>, Error> {
+/// A stored change of belief from a row (`seq, hash, recorded, type, reason, after`), without
+/// the belief before it.
+fn change_from(question: &EntityId, row: &rusqlite::Row<'_>) -> Result<BeliefChange, Error> {
+    let seq = row.get::<_, i64>(0)? as u64;
+    let corrupt = |reason: String| Error::Corrupt { seq, reason };
+    let hash = stored_hash(seq, row.get_ref(1)?)?;
+    let recorded: String = row.get(2)?;
+    let recorded = Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?;
+    let after: BeliefSummary =
+        serde_json::from_str(row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?)?;
+    Ok(BeliefChange {
+        question: question.clone(),
+        seq,
+        hash,
+        recorded,
+        event_type: row.get(3)?,
+        before: None,
+        after,
+        reason: row.get(4)?,
+    })
+}
+
+/// The level a reader cleared for `clearance` is served from (see [`crate::levels`]); `None`:
+/// it sees no event.
+fn level_in(tx: &Connection, clearance: Marking) -> Result<Option<u8>, Error> {
+    let top: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'top'", [], |r| r.get(0))
+        .optional()?;
+    let top = top.and_then(|t| t.parse::<u8>().ok());
+    let mut st = tx.prepare_cached("SELECT level FROM levels")?;
+    let existing: Vec<u8> = st
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .filter_map(|l| l.ok().and_then(|l| u8::try_from(l).ok()))
+        .collect();
+    Ok(crate::levels::level_for(clearance.rank(), top, &existing))
+}
+
+/// [`ViewStore::digest`] in a transaction, for a level (`None`: the digest of no lines).
+fn digest_in(tx: &Connection, level: Option<u8>) -> Result<Option<String>, Error> {
     let Some(cp) = read_checkpoint(tx)? else {
         return Ok(None);
     };
+    let Some(level) = level else {
+        return Ok(Some(LineSum::default().digest(POLICY_VERSION)));
+    };
     let stored: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'digest'", [], |r| {
+        .query_row("SELECT digest FROM levels WHERE level = ?1", [level], |r| {
             r.get(0)
         })
-        .optional()?;
+        .optional()?
+        .flatten();
     if digest_seq(tx)? == cp.seq
         && let Some(d) = stored
     {
@@ -524,8 +688,8 @@ fn digest_in(tx: &Connection) -> Result<Option<String>, Error> {
     }
     // The digest of the stored lines, each hashed exactly as stored (see `LineSum`).
     let mut sum = LineSum::default();
-    let mut st = tx.prepare("SELECT line FROM beliefs")?;
-    let mut rows = st.query([])?;
+    let mut st = tx.prepare("SELECT line FROM beliefs WHERE level = ?1")?;
+    let mut rows = st.query([level])?;
     while let Some(row) = rows.next()? {
         let line = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
         sum.add(LineHash::of(POLICY_VERSION, line.as_bytes()));
@@ -533,25 +697,28 @@ fn digest_in(tx: &Connection) -> Result<Option<String>, Error> {
     Ok(Some(sum.digest(POLICY_VERSION)))
 }
 
-/// [`ViewStore::cut`] in a transaction.
-fn cut_in(tx: &Connection, as_of: Option<&str>) -> Result<Cut, Error> {
+/// [`ViewStore::cut`] in a transaction, for a level (`None`: the digest of no lines).
+fn cut_in(tx: &Connection, level: Option<u8>, as_of: Option<&str>) -> Result<Cut, Error> {
     let empty = || LineSum::default().digest(POLICY_VERSION);
     let Some(t) = as_of else {
         let seq = read_checkpoint(tx)?.map_or(0, |c| c.seq);
-        let digest = digest_in(tx)?.unwrap_or_else(empty);
+        let digest = digest_in(tx, level)?.unwrap_or_else(empty);
         return Ok(Cut { seq, digest });
     };
+    // Every level holds every recorded time's cut (a level born later got copies); level 4
+    // always exists, so it gives the seq for a reader who sees nothing.
     let row: Option<(i64, String)> = tx
         .query_row(
-            "SELECT seq, digest FROM times WHERE recorded <= ?1 ORDER BY recorded DESC LIMIT 1",
-            [t],
+            "SELECT seq, digest FROM times WHERE level = ?1 AND recorded <= ?2
+             ORDER BY recorded DESC LIMIT 1",
+            params![level.unwrap_or(crate::levels::TOP), t],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     Ok(match row {
         Some((seq, digest)) => Cut {
             seq: seq as u64,
-            digest,
+            digest: if level.is_some() { digest } else { empty() },
         },
         None => Cut {
             seq: 0,

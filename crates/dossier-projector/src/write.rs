@@ -1,6 +1,6 @@
 //! The writing thread: one SQLite transaction per page of applied records, with its checkpoint.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use dossier_beliefs::{BeliefChange, BeliefLine, LineHash, LineSum, POLICY_VERSION, line_hash};
@@ -9,6 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
 use crate::Error;
+use crate::levels::{Birth, Level, TOP};
 use crate::projector::file_id;
 use crate::store::read_checkpoint;
 
@@ -34,8 +35,9 @@ impl Aside {
         }
         batch.flush(&tx)?;
         tx.execute_batch(
-            "INSERT INTO beliefs (question, seq, recorded, line)
-             SELECT question, MAX(seq), recorded, line FROM belief_versions GROUP BY question",
+            "INSERT INTO beliefs (level, question, seq, recorded, line)
+             SELECT level, question, MAX(seq), recorded, line FROM belief_versions
+             GROUP BY level, question",
         )?;
         tx.commit()?;
         Ok(())
@@ -49,7 +51,13 @@ pub(crate) enum Write {
     Begin { start: u64 },
     /// The page applied nothing (a broken chain at its first record): roll back.
     Abort,
-    /// A domain event: its row, its reference keys and the changes of belief it caused.
+    /// The highest effective rank that occurred is now this one (see [`crate::levels`]).
+    Top(u8),
+    /// A clearance level is born (before the event that needs it): copy the stored rows of
+    /// the level it was born from (see [`crate::levels`]).
+    Birth(Birth),
+    /// A domain event: its row, its reference keys and the changes of belief it caused at each
+    /// level.
     Event {
         seq: i64,
         hash: Hash,
@@ -59,17 +67,18 @@ pub(crate) enum Write {
         marking: u8,
         body: String,
         refs: Vec<i64>,
-        changes: Vec<BeliefChange>,
+        changes: Vec<(u8, Vec<BeliefChange>)>,
     },
-    /// The end of a group of events recorded at one time: the lines that changed, stamped with
-    /// the group's last seq.
+    /// The end of a group of events recorded at one time: the lines of one level that changed,
+    /// stamped with the last event of the group that level applied.
     Lines {
+        level: u8,
         seq: i64,
         recorded: String,
         lines: Vec<BeliefLine>,
     },
-    /// The end of the records of one recorded time (so far): the last record's seq; the cut's
-    /// digest is that of the lines as written up to here.
+    /// The end of the records of one recorded time (so far): the last record's seq; each
+    /// level's cut digest is that of its lines as written up to here.
     Cut { recorded: String, seq: u64 },
     /// Write the checkpoint (and the digest of all current lines, at the head) and commit.
     Commit {
@@ -179,6 +188,12 @@ fn write_ops(
                     }
                 }
                 _ if skipping => {}
+                Write::Top(rank) => set_meta(conn, "top", &rank.to_string())?,
+                Write::Birth(birth) => {
+                    history.flush(conn)?;
+                    copy_level(conn, birth)?;
+                    target.sums.born(birth);
+                }
                 Write::Abort => {
                     events.clear();
                     history.clear();
@@ -206,11 +221,15 @@ fn write_ops(
                             add_ref.execute(params![key, seq])?;
                         }
                     }
-                    for c in changes {
+                    for (level, c) in changes
+                        .into_iter()
+                        .flat_map(|(l, cs)| cs.into_iter().map(move |c| (l, c)))
+                    {
                         let after = serde_json::to_string(&c.after)?;
                         history.push(
                             conn,
                             [
+                                Value::Integer(i64::from(level)),
                                 Value::Text(c.question.as_str().to_owned()),
                                 Value::Integer(seq),
                                 Value::Text(c.reason),
@@ -232,6 +251,7 @@ fn write_ops(
                     )?;
                 }
                 Write::Lines {
+                    level,
                     seq,
                     recorded,
                     lines,
@@ -239,14 +259,17 @@ fn write_ops(
                     // While a rebuild builds aside, only the versions are written; the current
                     // rows are taken from them at the end.
                     let current = target.aside.is_none();
-                    write_lines(conn, seq, &recorded, &lines, current, target.sums)?;
+                    let sums = target.sums.level(level);
+                    write_lines(conn, level, seq, &recorded, &lines, current, sums)?;
                 }
                 Write::Cut { recorded, seq } => {
-                    conn.prepare_cached(
-                        "INSERT INTO times (recorded, seq, digest) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (recorded) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
-                    )?
-                    .execute(params![recorded, seq as i64, target.sums.digest()])?;
+                    let mut st = conn.prepare_cached(
+                        "INSERT INTO times (level, recorded, seq, digest) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (level, recorded) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
+                    )?;
+                    for (level, sums) in &target.sums.levels {
+                        st.execute(params![level, recorded, seq as i64, sums.digest()])?;
+                    }
                 }
                 Write::Commit { seq, hash, digest } => {
                     events.flush(conn)?;
@@ -258,7 +281,7 @@ fn write_ops(
                     )?;
                     let with_digest = digest;
                     if digest {
-                        write_digest(conn, &target.sums.digest(), seq)?;
+                        write_digest(conn, target.sums, seq)?;
                     }
                     conn.execute_batch("COMMIT")?;
                     *open = false;
@@ -336,35 +359,68 @@ fn events_batch() -> Batched {
 fn history_batch() -> Batched {
     // The rest of a change is the event's (see `ViewStore::history`).
     Batched::new(
-        "INSERT OR REPLACE INTO history (question, seq, reason, after) VALUES",
-        "(?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO history (level, question, seq, reason, after) VALUES",
+        "(?, ?, ?, ?, ?)",
     )
 }
 
 /// Writes lines as the current rows and new versions, and moves the digest on.
 fn write_lines(
     tx: &Connection,
+    level: u8,
     seq: i64,
     recorded: &str,
     lines: &[BeliefLine],
     current_rows: bool,
-    sums: &mut Sums,
+    sums: &mut LevelSums,
 ) -> Result<(), Error> {
     let mut current = tx.prepare_cached(
-        "INSERT INTO beliefs (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, line = excluded.line",
+        "INSERT INTO beliefs (level, question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (level, question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, line = excluded.line",
     )?;
     let mut version = tx.prepare_cached(
-        "INSERT OR REPLACE INTO belief_versions (question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO belief_versions (level, question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for line in lines {
         let json = serde_json::to_string(line)?;
         let q = line.question.id.as_str();
         sums.replace(q, LineHash::of(POLICY_VERSION, json.as_bytes()));
         if current_rows {
-            current.execute(params![q, seq, recorded, json])?;
+            current.execute(params![level, q, seq, recorded, json])?;
         }
-        version.execute(params![q, seq, recorded, json])?;
+        version.execute(params![level, q, seq, recorded, json])?;
+    }
+    Ok(())
+}
+
+/// Copies the stored rows of the level a new level is born from (its lines, versions, history
+/// and cuts); a level born empty gets the cuts of level 4 with the digest of no lines.
+fn copy_level(tx: &Connection, birth: Birth) -> Result<(), Error> {
+    let to = i64::from(birth.rank);
+    tx.execute(
+        "INSERT INTO levels (level, digest) VALUES (?1, NULL) ON CONFLICT (level) DO NOTHING",
+        [to],
+    )?;
+    let Some(from) = birth.from.map(i64::from) else {
+        let empty = LineSum::default().digest(POLICY_VERSION);
+        tx.execute(
+            "INSERT INTO times (level, recorded, seq, digest)
+             SELECT ?1, recorded, seq, ?2 FROM times WHERE level = ?3",
+            params![to, empty, i64::from(TOP)],
+        )?;
+        return Ok(());
+    };
+    for sql in [
+        "INSERT INTO beliefs (level, question, seq, recorded, line)
+         SELECT ?1, question, seq, recorded, line FROM beliefs WHERE level = ?2",
+        "INSERT INTO belief_versions (level, question, seq, recorded, line)
+         SELECT ?1, question, seq, recorded, line FROM belief_versions WHERE level = ?2",
+        "INSERT INTO history (level, question, seq, reason, after)
+         SELECT ?1, question, seq, reason, after FROM history WHERE level = ?2",
+        "INSERT INTO times (level, recorded, seq, digest)
+         SELECT ?1, recorded, seq, digest FROM times WHERE level = ?2",
+    ] {
+        tx.execute(sql, params![to, from])?;
     }
     Ok(())
 }
@@ -386,32 +442,87 @@ pub(crate) fn still_ours(
     Ok(read_checkpoint(tx)?.map_or(0, |c| c.seq) == applied)
 }
 
-/// Stores the engine's digest and the checkpoint it belongs to.
-pub(crate) fn write_digest(tx: &Connection, digest: &str, seq: u64) -> Result<(), Error> {
-    for (key, value) in [
-        ("digest", digest.to_owned()),
-        ("digest_seq", seq.to_string()),
-    ] {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+/// Stores each level's digest and the checkpoint they belong to.
+pub(crate) fn write_digest(tx: &Connection, sums: &Sums, seq: u64) -> Result<(), Error> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO levels (level, digest) VALUES (?1, ?2)
+         ON CONFLICT (level) DO UPDATE SET digest = excluded.digest",
+    )?;
+    for (level, s) in &sums.levels {
+        st.execute(params![level, s.digest()])?;
     }
+    set_meta(tx, "digest_seq", &seq.to_string())
+}
+
+/// Sets a `meta` value.
+fn set_meta(tx: &Connection, key: &str, value: &str) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
-/// The digest of a store's current lines (see [`LineSum`]), kept up to date line by line: each
-/// question's line hash and their sum. Cuts and the checkpoint take their digest from it.
-#[derive(Debug, Default)]
+/// The digests of every level's current lines, kept by the writing thread (see
+/// [`crate::levels`]).
+#[derive(Debug)]
 pub(crate) struct Sums {
+    pub(crate) levels: BTreeMap<u8, LevelSums>,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            levels: BTreeMap::from([(TOP, LevelSums::default())]),
+        }
+    }
+}
+
+impl Sums {
+    /// The sums of the levels' cached lines.
+    pub(crate) fn of(levels: &[Level]) -> Sums {
+        Sums {
+            levels: levels
+                .iter()
+                .map(|l| (l.rank, LevelSums::of(l.cache.values())))
+                .collect(),
+        }
+    }
+
+    /// One level's sums (created empty if it has none yet).
+    pub(crate) fn level(&mut self, level: u8) -> &mut LevelSums {
+        self.levels.entry(level).or_default()
+    }
+
+    /// A level is born (see [`Write::Birth`]).
+    fn born(&mut self, birth: Birth) {
+        let sums = birth
+            .from
+            .and_then(|f| self.levels.get(&f).cloned())
+            .unwrap_or_default();
+        self.levels.insert(birth.rank, sums);
+    }
+
+    /// The digest of one level's lines (of no lines for a level that does not exist).
+    pub(crate) fn digest(&self, level: u8) -> String {
+        self.levels
+            .get(&level)
+            .map_or_else(|| LevelSums::default().digest(), LevelSums::digest)
+    }
+}
+
+/// The digest of one level's current lines (see [`LineSum`]), kept up to date line by line:
+/// each question's line hash and their sum. Cuts and the checkpoint take their digest from it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LevelSums {
     sum: LineSum,
     lines: HashMap<String, LineHash>,
 }
 
-impl Sums {
+impl LevelSums {
     /// The sums of the given lines.
-    pub(crate) fn of<'a>(lines: impl IntoIterator<Item = &'a BeliefLine>) -> Sums {
-        let mut sums = Sums::default();
+    pub(crate) fn of<'a>(lines: impl IntoIterator<Item = &'a BeliefLine>) -> LevelSums {
+        let mut sums = LevelSums::default();
         for line in lines {
             sums.replace(line.question.id.as_str(), line_hash(line));
         }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+const RED: dossier_model::Marking = dossier_model::Marking::Red;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -254,7 +256,11 @@ impl Running {
 /// The store's digest is that of an independent fold of the whole ledger.
 async fn assert_digest_of_a_clean_fold(log: &SqliteLog, store: &Path) {
     assert_eq!(
-        ViewStore::open(store).unwrap().digest().unwrap().unwrap(),
+        ViewStore::open(store)
+            .unwrap()
+            .digest(RED)
+            .unwrap()
+            .unwrap(),
         reference(log, None).await.digest()
     );
 }
@@ -312,10 +318,10 @@ fn quantity(b: &Value) -> f64 {
 /// question's history, checkpoint and digest.
 fn contents(path: &Path) -> Value {
     let v = ViewStore::open(path).unwrap();
-    let lines = v.beliefs(None).unwrap();
+    let lines = v.beliefs(RED, None).unwrap();
     let histories: Vec<Value> = lines
         .iter()
-        .map(|b| js(v.history(b.question.id.as_str(), None).unwrap()))
+        .map(|b| js(v.history(RED, b.question.id.as_str(), None).unwrap()))
         .collect();
     let mid_march = as_of("2024-03-20");
     let as_of: Vec<Value> = [
@@ -327,7 +333,7 @@ fn contents(path: &Path) -> Value {
         "2099-01-01",
     ]
     .iter()
-    .map(|d| js(v.beliefs(Some(&as_of(d))).unwrap()))
+    .map(|d| js(v.beliefs(RED, Some(&as_of(d))).unwrap()))
     .collect();
     // Provenance, now and as of a date, is gathered through the stored references.
     let provenance: Vec<Value> = lines
@@ -335,14 +341,14 @@ fn contents(path: &Path) -> Value {
         .map(|b| {
             let q = b.question.id.as_str();
             json!([
-                js(v.belief(q, None).unwrap()),
-                js(v.belief(q, Some(&mid_march)).unwrap())
+                js(v.belief(RED, q, None).unwrap()),
+                js(v.belief(RED, q, Some(&mid_march)).unwrap())
             ])
         })
         .collect();
     let beliefs = js(&lines);
     let cp = v.checkpoint().unwrap().unwrap();
-    json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "provenance": provenance, "checkpoint": [cp.seq, cp.hash], "digest": v.digest().unwrap() })
+    json!({ "beliefs": beliefs, "histories": histories, "as_of": as_of, "provenance": provenance, "checkpoint": [cp.seq, cp.hash], "digest": v.digest(RED).unwrap() })
 }
 
 /// A log that shows only records up to `limit`: lets a test stop the projector at any seq.
@@ -465,13 +471,13 @@ async fn one_pass_matches_an_independent_fold() {
     );
     let engine = reference(&f.log, None).await;
     let v = ViewStore::open(&f.store()).unwrap();
-    assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
+    assert_eq!(v.digest(RED).unwrap().unwrap(), engine.digest());
     assert_eq!(
         v.policy().unwrap().as_deref(),
         Some(dossier_beliefs::POLICY_VERSION)
     );
     assert_eq!(v.checkpoint().unwrap().unwrap().hash, head.hash.to_hex());
-    let stored = js(v.beliefs(None).unwrap());
+    let stored = js(v.beliefs(RED, None).unwrap());
     let expected: Vec<Value> = engine
         .lines()
         .iter()
@@ -488,7 +494,7 @@ async fn one_pass_matches_an_independent_fold() {
             .map(|c| serde_json::to_value(c).unwrap())
             .collect();
         assert_eq!(
-            js(v.history(q, None).unwrap()),
+            js(v.history(RED, q, None).unwrap()),
             Value::Array(h),
             "history of {q}"
         );
@@ -497,7 +503,7 @@ async fn one_pass_matches_an_independent_fold() {
     rusqlite_conn(&f.store())
         .execute("DELETE FROM meta WHERE key = 'digest_seq'", [])
         .unwrap();
-    assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
+    assert_eq!(v.digest(RED).unwrap().unwrap(), engine.digest());
     // Caught up: a second pass applies nothing and changes nothing.
     let before = contents(&f.store());
     assert_eq!(
@@ -534,7 +540,7 @@ async fn only_touched_views_are_rewritten_and_none_is_missed() {
         }
         let engine = reference(&f.log, None).await;
         let v = ViewStore::open(&store).unwrap();
-        assert_eq!(v.digest().unwrap().unwrap(), engine.digest());
+        assert_eq!(v.digest(RED).unwrap().unwrap(), engine.digest());
         assert_same_provenance(&v, &engine, None);
     }
 }
@@ -550,7 +556,7 @@ async fn as_of_queries_answer_from_stored_versions() {
 
     // Before the revision: ~6,700; after it: at least 7,000, the February figure superseded.
     let before = js(v
-        .belief(CONTAINERS, Some(&as_of("2024-03-01")))
+        .belief(RED, CONTAINERS, Some(&as_of("2024-03-01")))
         .unwrap()
         .unwrap());
     assert_eq!(quantity(&before), 6700.0);
@@ -559,7 +565,7 @@ async fn as_of_queries_answer_from_stored_versions() {
         "approximately"
     );
     let after = js(v
-        .belief(CONTAINERS, Some(&as_of("2024-03-20")))
+        .belief(RED, CONTAINERS, Some(&as_of("2024-03-20")))
         .unwrap()
         .unwrap());
     assert!(quantity(&after) >= 7000.0);
@@ -567,24 +573,28 @@ async fn as_of_queries_answer_from_stored_versions() {
         after["provenance"]["superseded"][0]["id"],
         "claim:rok-mnd/containers-2024-02"
     );
-    let now = js(v.belief(CONTAINERS, None).unwrap().unwrap());
+    let now = js(v.belief(RED, CONTAINERS, None).unwrap().unwrap());
     assert!(quantity(&now) >= 7000.0);
 
     // Before the denials the transfers question is uncontested; after them, disputed.
     let transfers = js(v
-        .belief(TRANSFERS, Some(&as_of("2024-03-01")))
+        .belief(RED, TRANSFERS, Some(&as_of("2024-03-01")))
         .unwrap()
         .unwrap());
     assert_eq!(transfers["status"]["summary"], "uncontested");
     assert_eq!(
-        js(v.belief(TRANSFERS, None).unwrap().unwrap())["status"]["summary"],
+        js(v.belief(RED, TRANSFERS, None).unwrap().unwrap())["status"]["summary"],
         "disputed"
     );
 
     // Before anything was recorded there is nothing; questions appear as they are posed.
-    assert!(v.beliefs(Some(&as_of("2024-02-26"))).unwrap().is_empty());
     assert!(
-        v.belief(CONTAINERS, Some(&as_of("2024-02-26")))
+        v.beliefs(RED, Some(&as_of("2024-02-26")))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        v.belief(RED, CONTAINERS, Some(&as_of("2024-02-26")))
             .unwrap()
             .is_none()
     );
@@ -594,13 +604,13 @@ async fn as_of_queries_answer_from_stored_versions() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(Some(&cut)).unwrap(),
+            v.beliefs(RED, Some(&cut)).unwrap(),
             lines_of(&engine),
             "as of bundle {}",
             i + 1
         );
         assert_same_provenance(&v, &engine, Some(&cut));
-        let h = v.history(CONTAINERS, Some(&cut)).unwrap();
+        let h = v.history(RED, CONTAINERS, Some(&cut)).unwrap();
         assert_eq!(
             h.len(),
             engine
@@ -620,12 +630,12 @@ fn assert_same_provenance(v: &ViewStore, engine: &Engine, cut: Option<&str>) {
         .map(|l| l.question.id.as_str().to_owned())
         .collect();
     for q in &posed {
-        let stored = js(v.belief(q, cut).unwrap());
+        let stored = js(v.belief(RED, q, cut).unwrap());
         assert_eq!(stored, belief_json(engine, q), "{q} as of {cut:?}");
     }
     for q in [CONTAINERS, TRANSFERS] {
         if !posed.iter().any(|p| p == q) {
-            assert_eq!(v.belief(q, cut).unwrap(), None, "{q} as of {cut:?}");
+            assert_eq!(v.belief(RED, q, cut).unwrap(), None, "{q} as of {cut:?}");
         }
     }
 }
@@ -674,7 +684,7 @@ async fn restarting_at_arbitrary_points_gives_the_same_views_as_one_pass() {
             assert_eq!(p.applied, limit);
             let cp = ViewStore::open(&store).unwrap();
             assert_eq!(
-                cp.digest().unwrap().unwrap(),
+                cp.digest(RED).unwrap().unwrap(),
                 reference(&f.log, Some(limit)).await.digest(),
                 "stopped at {limit}"
             );
@@ -761,12 +771,12 @@ async fn rebuild_gives_the_same_digest_and_swaps_atomically() {
             let v = ViewStore::open(&store).unwrap();
             let mut reads = 0;
             while !stop.load(Ordering::SeqCst) || reads < 2 {
-                let d = Value::from(v.digest().unwrap());
+                let d = Value::from(v.digest(RED).unwrap());
                 assert!(
                     d == old_d || d == new_d,
                     "a reader saw a half-built store: digest {d}"
                 );
-                let b = js(v.beliefs(None).unwrap());
+                let b = js(v.beliefs(RED, None).unwrap());
                 assert!(b == old_b || b == new_b, "a reader saw half-built beliefs");
                 reads += 1;
             }
@@ -1045,7 +1055,7 @@ async fn run_follows_the_ledger_live_until_shutdown() {
     assert!(
         ViewStore::open(&store)
             .unwrap()
-            .belief("question:gen/live/q0", None)
+            .belief(RED, "question:gen/live/q0", None)
             .unwrap()
             .is_some()
     );
@@ -1174,7 +1184,7 @@ async fn a_store_whose_creation_was_interrupted_reads_as_empty() {
     drop(conn);
     let views = ViewStore::open(&store).unwrap();
     assert_eq!(views.checkpoint().unwrap(), None);
-    assert_eq!(views.digest().unwrap(), None);
+    assert_eq!(views.digest(RED).unwrap(), None);
     let s = status(&f.log, &store).await.unwrap();
     assert_eq!(s.applied, 0);
     catch_up(&f.log, &store).await.unwrap();
@@ -1230,7 +1240,7 @@ async fn a_catch_up_over_several_times_leaks_no_later_event_into_a_version() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(Some(&cut)).unwrap(),
+            v.beliefs(RED, Some(&cut)).unwrap(),
             lines_of(&engine),
             "as of {at}"
         );
@@ -1350,14 +1360,14 @@ async fn designations_reach_the_stored_provenance_from_their_recorded_time() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(Some(&cut)).unwrap(),
+            v.beliefs(RED, Some(&cut)).unwrap(),
             lines_of(&engine),
             "as of {at}"
         );
         assert_same_provenance(&v, &engine, Some(&cut));
     }
     let designations = |cut: Option<&str>| -> Vec<Value> {
-        let b = js(v.belief(TRANSFERS, cut).unwrap().unwrap());
+        let b = js(v.belief(RED, TRANSFERS, cut).unwrap().unwrap());
         b["provenance"]["contradicting"]
             .as_array()
             .unwrap()
@@ -1380,13 +1390,13 @@ async fn designations_reach_the_stored_provenance_from_their_recorded_time() {
 /// Everything a reader can ask of a store as of one cut: the lines with their cut, and each
 /// question's belief with provenance and history.
 fn answers_as_of(v: &ViewStore, as_of: Option<&str>, questions: &[String]) -> Value {
-    let (cut, lines) = v.beliefs_at_cut(as_of).unwrap();
+    let (cut, lines) = v.beliefs_at_cut(RED, as_of).unwrap();
     let per_question: Vec<Value> = questions
         .iter()
         .map(|q| {
             json!([
-                js(v.belief(q, as_of).unwrap()),
-                js(v.history(q, as_of).unwrap())
+                js(v.belief(RED, q, as_of).unwrap()),
+                js(v.history(RED, q, as_of).unwrap())
             ])
         })
         .collect();
@@ -1472,7 +1482,7 @@ async fn every_as_of_answer_equals_the_live_answer_given_then() {
                 let answer = answers_as_of(&v, Some(cut), &questions[..*posed]);
                 // Questions posed later do not exist yet.
                 for q in &questions[*posed..] {
-                    assert_eq!(v.belief(q, Some(cut)).unwrap(), None, "seed {seed:#x}");
+                    assert_eq!(v.belief(RED, q, Some(cut)).unwrap(), None, "seed {seed:#x}");
                 }
                 assert_eq!(
                     answer.to_string(),
@@ -1515,4 +1525,323 @@ async fn stored_events_keep_their_marking() {
     assert_eq!(stored, expected);
     let markings: std::collections::BTreeSet<i64> = stored.iter().map(|(_, m)| *m).collect();
     assert!(markings.len() > 1, "several markings: {markings:?}");
+}
+
+/// Every id in a bundle that names an entity already recorded (in `known`).
+fn referenced(doc: &Value, known: &BTreeMap<String, dossier_model::Marking>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![doc];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if known.contains_key(s) => out.push(s.clone()),
+            Value::Array(a) => stack.extend(a),
+            Value::Object(o) => stack.extend(o.values()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every entity id a bundle defines.
+fn defined(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = doc["report"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    for array in [
+        "sources",
+        "questions",
+        "claims",
+        "assessments",
+        "reliability",
+        "interests",
+    ] {
+        for e in doc[array].as_array().into_iter().flatten() {
+            out.extend(e["id"].as_str().map(str::to_owned));
+        }
+    }
+    out
+}
+
+/// A ledger's record ids by seq and by hash, to compare answers of two ledgers holding the
+/// same events at other positions.
+async fn record_ids(log: &SqliteLog) -> (BTreeMap<u64, String>, BTreeMap<String, String>) {
+    let (mut by_seq, mut by_hash) = (BTreeMap::new(), BTreeMap::new());
+    for r in log.read(1, 100_000).await.unwrap() {
+        let v = RecordView::parse(&r.bytes).unwrap();
+        by_seq.insert(r.position, v.id.to_owned());
+        by_hash.insert(Hash::of_record(&r.bytes).to_hex(), v.id.to_owned());
+    }
+    (by_seq, by_hash)
+}
+
+/// `answer` with every record seq (under a key `seq`) and record hash replaced by the record's
+/// event id in its ledger.
+fn by_event_id(answer: &Value, ids: &(BTreeMap<u64, String>, BTreeMap<String, String>)) -> Value {
+    match answer {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let mapped = match (k.as_str(), v.as_u64()) {
+                        ("seq", Some(seq)) => json!(ids.0.get(&seq).cloned().unwrap_or_default()),
+                        _ => by_event_id(v, ids),
+                    };
+                    (k.clone(), mapped)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| by_event_id(v, ids)).collect()),
+        Value::String(s) => match ids.1.get(s) {
+            Some(id) => json!(id),
+            None => json!(seqs_in_text_by_id(s, &ids.0)),
+        },
+        _ => answer.clone(),
+    }
+}
+
+/// A text (a history reason) with each `(seq N)` in it replaced by the record's event id.
+fn seqs_in_text_by_id(text: &str, by_seq: &BTreeMap<u64, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("(seq ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 5..];
+        let digits = tail.chars().take_while(char::is_ascii_digit).count();
+        let seq: u64 = tail[..digits].parse().unwrap_or(0);
+        out.push_str(&format!(
+            "(event {})",
+            by_seq.get(&seq).cloned().unwrap_or_default()
+        ));
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a reader cleared for `c` is served as of a cut, for comparison across ledgers: the
+/// lines (and that the cut's digest is theirs), and per question the belief with provenance
+/// (now also at a valid time) and the history.
+fn served(
+    v: &ViewStore,
+    c: dossier_model::Marking,
+    as_of: Option<&str>,
+    questions: &[String],
+) -> Value {
+    let (cut, lines) = v.beliefs_at_cut(c, as_of).unwrap();
+    let mut sum = dossier_beliefs::LineSum::default();
+    for l in &lines {
+        sum.add(dossier_beliefs::line_hash(l));
+    }
+    assert_eq!(
+        cut.digest,
+        sum.digest(dossier_beliefs::POLICY_VERSION),
+        "the cut's digest is of the lines served"
+    );
+    let at = Timestamp::parse("2024-02-15T00:00:00Z").unwrap();
+    let per_question: Vec<Value> = questions
+        .iter()
+        .map(|q| {
+            json!([
+                js(v.belief(c, q, as_of).unwrap()),
+                js(v.belief_view(c, q, as_of, Some(at)).unwrap()),
+                js(v.history(c, q, as_of).unwrap())
+            ])
+        })
+        .collect();
+    json!({ "lines": lines, "questions": per_question })
+}
+
+/// The heart of clearance filtering: for random ledgers of bundles with mixed markings (each
+/// marked at least as restrictively as what it references, as validation requires), what a
+/// reader cleared for `c` is served — lines, provenance, valid-time beliefs and history, now
+/// and as of every recorded time — equals what a reader sees in a *reference ledger* built by
+/// publishing only the bundles, or parts of bundles (a report marked lower than its claims),
+/// visible at `c`, at the same recorded times, into a fresh ledger. Seqs and hashes are
+/// compared through event ids. The reference is built by selecting bundles, not with the
+/// projector's filter; a question posed only above `c` is, at `c`, exactly an unknown one.
+/// (`DOSSIER_CLEARANCE_CASES` runs more cases.)
+#[tokio::test]
+async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
+    use dossier_model::Marking;
+    let cases: u64 = std::env::var("DOSSIER_CLEARANCE_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(6);
+    for case in 0..cases {
+        let seed = 0xc1ea_0000 + case;
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let genesis = t("2024-02-01T00:00:00Z");
+        let mut main = Fixture::new(genesis).await;
+        let mut refs: Vec<Fixture> = Vec::new();
+        for _ in Marking::ALL {
+            refs.push(Fixture::new(genesis).await);
+        }
+        let mut marked: BTreeMap<String, Marking> = BTreeMap::new();
+        let mut questions: Vec<String> = Vec::new();
+        let mut speakers: Vec<String> = Vec::new();
+        let mut times = Vec::new();
+        let mut at = t("2024-03-01T00:00:00Z");
+        for step in 0..8 + rng.below(8) {
+            let tag = format!("c{case}-{step}");
+            let bytes = match (questions.is_empty(), rng.below(5)) {
+                (true, _) | (false, 0) => {
+                    let n = 1 + rng.below(2) as usize;
+                    questions.extend((0..n).map(|q| format!("question:gen/{tag}/q{q}")));
+                    speakers.push(format!("source:gen/{tag}/speaker"));
+                    gen_bundle(&tag, n, 1 + rng.below(4) as usize).1
+                }
+                (false, 1) => {
+                    speakers.push(format!("source:gen/{tag}/speaker"));
+                    claims_bundle(&tag, &questions, &mut rng)
+                }
+                (false, 2) => {
+                    let q = &questions[rng.below(questions.len() as u64) as usize];
+                    assessment_bundle(&format!("assessment:gen/{tag}"), q, rng.below(2) == 0)
+                }
+                (false, 3) => {
+                    let s = &speakers[rng.below(speakers.len() as u64) as usize];
+                    reliability_bundle(&tag, s, &mut rng)
+                }
+                (false, _) => {
+                    let s = &speakers[rng.below(speakers.len() as u64) as usize];
+                    let q = &questions[rng.below(questions.len() as u64) as usize];
+                    interest_bundle(&tag, s, q)
+                }
+            };
+            // Mark the bundle at random, but never below what it references; its report (if
+            // any) at random at or below the bundle.
+            let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+            let floor = referenced(&doc, &marked)
+                .iter()
+                .map(|id| marked[id])
+                .max()
+                .unwrap_or(Marking::Clear);
+            let pick = Marking::ALL[rng.below(5) as usize].max(floor);
+            doc["marking"] = json!(pick.as_str());
+            let report_marking = Marking::ALL[rng.below(u64::from(pick.rank()) + 1) as usize];
+            if doc.get("report").is_some() {
+                doc["report"]["marking"] = json!(report_marking.as_str());
+            }
+            for id in defined(&doc) {
+                let m = if Some(id.as_str()) == doc["report"]["id"].as_str() {
+                    report_marking
+                } else {
+                    pick
+                };
+                marked.insert(id, m);
+            }
+            if step == 0 || rng.below(3) != 0 {
+                at += time::Duration::hours(1 + rng.below(48) as i64);
+            }
+            let name = format!("{tag}.json");
+            main.append_at(&name, &serde_json::to_vec(&doc).unwrap(), at)
+                .await;
+            for (c, reference) in Marking::ALL.iter().zip(refs.iter_mut()) {
+                if pick <= *c {
+                    reference
+                        .append_at(&name, &serde_json::to_vec(&doc).unwrap(), at)
+                        .await;
+                } else if doc.get("report").is_some() && report_marking <= *c {
+                    let part = json!({ "version": 1, "report": doc["report"].clone() });
+                    reference
+                        .append_at(&name, &serde_json::to_vec(&part).unwrap(), at)
+                        .await;
+                }
+            }
+            times.push(format_recorded(at));
+            // Catch up now and then, so levels are born in the middle of a store's life too.
+            if rng.below(3) == 0 {
+                catch_up(&main.log, &main.store()).await.unwrap();
+            }
+        }
+        catch_up(&main.log, &main.store()).await.unwrap();
+        let v = ViewStore::open(&main.store()).unwrap();
+        let main_ids = record_ids(&main.log).await;
+        let mut posed: Vec<String> = questions.clone();
+        posed.push("question:gen/never/posed".into());
+        for (c, reference) in Marking::ALL.iter().zip(&refs) {
+            catch_up(&reference.log, &reference.store()).await.unwrap();
+            let r = ViewStore::open(&reference.store()).unwrap();
+            let ref_ids = record_ids(&reference.log).await;
+            let cuts = std::iter::once(None).chain(times.iter().map(|t| Some(t.as_str())));
+            for cut in cuts {
+                let got = by_event_id(&served(&v, *c, cut, &posed), &main_ids);
+                let want = by_event_id(&served(&r, RED, cut, &posed), &ref_ids);
+                assert_eq!(got, want, "case {case} (seed {seed:#x}), {c} as of {cut:?}");
+            }
+            // The served view keeps nothing above the clearance.
+            let lines = v.beliefs(*c, None).unwrap();
+            for l in &lines {
+                assert!(
+                    marked[l.question.id.as_str()] <= *c,
+                    "{c} is served {}",
+                    l.question.id
+                );
+            }
+        }
+        // A rebuild gives the same store (births and all).
+        let before = contents(&main.store());
+        rebuild(&main.log, &main.store()).await.unwrap();
+        assert_eq!(
+            contents(&main.store()),
+            before,
+            "case {case}: rebuilt store differs"
+        );
+    }
+}
+
+/// A ledger recorded before markings were required to be monotone may hold a claim marked
+/// below its question: the claim is then as restricted as the question (its effective
+/// marking), and so is everything that references it.
+#[tokio::test]
+async fn an_event_referencing_a_more_restricted_entity_is_as_restricted() {
+    use dossier_model::Marking;
+    let mut f = Fixture::new(t("2024-02-01T00:00:00Z")).await;
+    let (name, bytes) = gen_bundle("legacy", 1, 2);
+    let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+    doc["marking"] = json!("TLP:AMBER");
+    f.append_at(
+        &name,
+        &serde_json::to_vec(&doc).unwrap(),
+        t("2024-03-01T00:00:00Z"),
+    )
+    .await;
+    // A claim marked GREEN on the AMBER question, appended as an old producer would have.
+    let claims = claims_bundle("legacy-2", &["question:gen/legacy/q0".into()], &mut Rng(3));
+    let (events, texts) = f.validated("legacy-2.json", &claims);
+    let head = f.log.head().await.unwrap();
+    let mut b = BatchBuilder::new(
+        f.ledger,
+        &head,
+        t("2024-03-02T00:00:00Z"),
+        &f.signer,
+        Uuid::new_v4(),
+    );
+    for e in &events {
+        b.push(&e.event_type, e.schema, &e.entity_key, "TLP:GREEN", &e.body)
+            .unwrap();
+    }
+    f.log
+        .append(head.seq, &b.seal().unwrap(), &texts)
+        .await
+        .unwrap();
+    catch_up(&f.log, &f.store()).await.unwrap();
+    let v = ViewStore::open(&f.store()).unwrap();
+    let q = "question:gen/legacy/q0";
+    assert_eq!(v.belief(Marking::Green, q, None).unwrap(), None);
+    assert!(v.beliefs(Marking::Green, None).unwrap().is_empty());
+    assert!(v.history(Marking::Green, q, None).unwrap().is_empty());
+    let amber = js(v.belief(Marking::Amber, q, None).unwrap().unwrap());
+    assert_eq!(amber, js(v.belief(RED, q, None).unwrap().unwrap()));
+    // Its report and speaker (GREEN, referencing nothing) stay GREEN; its claims do not.
+    let claim_seq = f.log.head().await.unwrap().seq - 1;
+    assert_eq!(
+        v.effective_marking(claim_seq).unwrap(),
+        Some(Marking::Amber)
+    );
+    assert_eq!(
+        v.effective_marking(claim_seq - 2).unwrap(),
+        Some(Marking::Green)
+    );
 }

@@ -17,7 +17,14 @@
 //!
 //! Every answer is an [`Answer`]: the typed result with the cut it was given at (the last
 //! record it includes and the digest of the belief lines there), the as-of and valid times
-//! asked, the lag, and the belief policy. Its JSON shape is the one `dossier … --json` prints.
+//! asked, the lag, the belief policy, and the clearance it was given for. Its JSON shape is the
+//! one `dossier … --json` prints.
+//!
+//! **Markings.** Every query takes the reader's clearance (a TLP marking) and answers with
+//! exactly the fold of the events visible at it: an event is visible if its effective marking
+//! (its own, raised to that of everything it references, transitively) is at most the
+//! clearance. A question not visible is answered like an unknown one; a record not visible is
+//! served only as its seq and hash ([`ServedRecord::Withheld`]). See docs/BELIEFS.md.
 //!
 //! Errors carry a [`QueryErrorKind`] and no advice for any particular face.
 
@@ -25,8 +32,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dossier_beliefs::{Belief, BeliefChange, BeliefLine};
+use dossier_chain::{Hash, RecordView, StoredRecord};
 use dossier_log::EventLog;
-use dossier_model::Timestamp;
+use dossier_model::{Marking, Timestamp};
 use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +130,8 @@ pub struct Answer<T> {
     /// The belief policy the views were built with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The clearance the answer was given for: it holds nothing marked above it.
+    pub clearance: Marking,
     /// The answer itself.
     #[serde(flatten)]
     pub answer: T,
@@ -253,6 +263,7 @@ impl Reader {
 
     fn answer<T>(
         &self,
+        clearance: Marking,
         cut: Cut,
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
@@ -265,6 +276,7 @@ impl Reader {
             digest: Some(cut.digest),
             lag: self.progress.lag(),
             policy: self.views.policy()?,
+            clearance,
             answer,
         })
     }
@@ -276,24 +288,26 @@ impl Reader {
     /// The views cannot be read.
     pub fn beliefs(
         &self,
+        clearance: Marking,
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
     ) -> Result<Answer<Beliefs>, QueryError> {
-        let (cut, lines) = self.views.beliefs_at_cut(as_of)?;
+        let (cut, lines) = self.views.beliefs_at_cut(clearance, as_of)?;
         let Some(at) = valid_at else {
             let beliefs = BeliefList::Lines(lines);
-            return self.answer(cut, as_of, None, Beliefs { beliefs });
+            return self.answer(clearance, cut, as_of, None, Beliefs { beliefs });
         };
         let mut folded = Vec::with_capacity(lines.len());
         for line in &lines {
-            if let Some(b) = self
-                .views
-                .belief_view(line.question.id.as_str(), as_of, Some(at))?
+            if let Some(b) =
+                self.views
+                    .belief_view(clearance, line.question.id.as_str(), as_of, Some(at))?
             {
                 folded.push(b);
             }
         }
         let mut a = self.answer(
+            clearance,
             cut,
             as_of,
             Some(at),
@@ -313,19 +327,20 @@ impl Reader {
     /// [`QueryError::NotPosed`]; the views cannot be read.
     pub fn why(
         &self,
+        clearance: Marking,
         question: &str,
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
     ) -> Result<Answer<Why>, QueryError> {
-        let cut = self.views.cut(as_of)?;
+        let cut = self.views.cut(clearance, as_of)?;
         let belief = self
             .views
-            .belief_view(question, as_of, valid_at)?
+            .belief_view(clearance, question, as_of, valid_at)?
             .ok_or_else(|| QueryError::NotPosed {
                 question: question.to_owned(),
                 as_of: as_of.map(str::to_owned),
             })?;
-        self.answer(cut, as_of, valid_at, Why { belief })
+        self.answer(clearance, cut, as_of, valid_at, Why { belief })
     }
 
     /// One question's changes of belief, all of them or those recorded by a time.
@@ -334,18 +349,20 @@ impl Reader {
     /// [`QueryError::NotPosed`]; the views cannot be read.
     pub fn history(
         &self,
+        clearance: Marking,
         question: &str,
         as_of: Option<&str>,
     ) -> Result<Answer<History>, QueryError> {
-        let cut = self.views.cut(as_of)?;
-        if self.views.belief(question, as_of)?.is_none() {
+        let cut = self.views.cut(clearance, as_of)?;
+        if self.views.belief(clearance, question, as_of)?.is_none() {
             return Err(QueryError::NotPosed {
                 question: question.to_owned(),
                 as_of: as_of.map(str::to_owned),
             });
         }
-        let changes = self.views.history(question, as_of)?;
+        let changes = self.views.history(clearance, question, as_of)?;
         self.answer(
+            clearance,
             cut,
             as_of,
             None,
@@ -355,4 +372,97 @@ impl Reader {
             },
         )
     }
+
+    /// The changes of belief a reader cleared for `clearance` sees, caused by records after seq
+    /// `after`, in sequence order; about `max` at most, never splitting one record's changes
+    /// (see [`ViewStore::changes_since`]). A follower resuming from the last seq it received
+    /// misses nothing and receives nothing twice.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn changes_since(
+        &self,
+        clearance: Marking,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<BeliefChange>, QueryError> {
+        Ok(self.views.changes_since(clearance, after, max)?)
+    }
+
+    /// A record as a reader cleared for `clearance` may be served it: whole, if its marking is
+    /// at most the clearance (for a domain event, its effective marking, as the views applied
+    /// it; for any other record, the marking its envelope states), else only its seq and hash.
+    /// A domain event the views have not applied yet (beyond their checkpoint) is withheld: its
+    /// effective marking is not known yet.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn served_record(
+        &self,
+        clearance: Marking,
+        record: &StoredRecord,
+    ) -> Result<ServedRecord, QueryError> {
+        let hash = Hash::of_record(&record.bytes);
+        let withheld = || ServedRecord::Withheld {
+            seq: record.position,
+            hash: hash.to_hex(),
+        };
+        let Ok(view) = RecordView::parse(&record.bytes) else {
+            return Ok(withheld());
+        };
+        let stated = view.marking.parse::<Marking>().ok();
+        let marking = match self.views.effective_marking(record.position)? {
+            Some(m) => Some(m),
+            None if is_domain(view.event_type) => None,
+            None => stated,
+        };
+        let (Some(marking), Ok(text)) = (marking, std::str::from_utf8(&record.bytes)) else {
+            return Ok(withheld());
+        };
+        if marking > clearance {
+            return Ok(withheld());
+        }
+        Ok(ServedRecord::Visible {
+            seq: record.position,
+            hash: hash.to_hex(),
+            recorded: view.recorded.to_owned(),
+            event_type: view.event_type.to_owned(),
+            marking,
+            record: text.to_owned(),
+        })
+    }
+}
+
+/// Whether a record type is a domain event (the belief views apply it), rather than a control
+/// record of the chain or of access.
+fn is_domain(event_type: &str) -> bool {
+    dossier_model::event::EVENT_TYPES.contains(&event_type)
+}
+
+/// One record as served to a reader (see [`Reader::served_record`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "served", rename_all = "snake_case")]
+pub enum ServedRecord {
+    /// The reader may see it.
+    Visible {
+        /// Its sequence number.
+        seq: u64,
+        /// Its record hash (hex).
+        hash: String,
+        /// Its recorded time, as stored.
+        recorded: String,
+        /// Its type.
+        event_type: String,
+        /// Its effective marking (for a domain event: raised to that of what it references).
+        marking: Marking,
+        /// Its exact stored bytes (records are UTF-8 JSON).
+        record: String,
+    },
+    /// Above the reader's clearance: only what anyone may see of any record.
+    Withheld {
+        /// Its sequence number.
+        seq: u64,
+        /// Its record hash (hex).
+        hash: String,
+    },
 }

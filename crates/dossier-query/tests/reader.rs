@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+const RED: dossier_model::Marking = dossier_model::Marking::Red;
+
 use std::time::Duration;
 
 use dossier_chain::{Genesis, Signer};
@@ -62,7 +64,7 @@ async fn answers_are_typed_and_read_back_from_their_json() {
     assert_eq!(reader.freshness(), &Freshness::Fresh);
     let head = log.head().await.unwrap().seq;
 
-    let beliefs = reader.beliefs(None, None).unwrap();
+    let beliefs = reader.beliefs(RED, None, None).unwrap();
     assert_eq!((beliefs.seq, beliefs.lag), (head, 0));
     let BeliefList::Lines(lines) = &beliefs.answer.beliefs else {
         panic!("lines expected");
@@ -72,25 +74,29 @@ async fn answers_are_typed_and_read_back_from_their_json() {
         serde_json::from_str(&serde_json::to_string(&beliefs).unwrap()).unwrap();
     assert_eq!(back, beliefs);
 
-    let why = reader.why(CONTAINERS, None, None).unwrap();
+    let why = reader.why(RED, CONTAINERS, None, None).unwrap();
     assert_eq!(why.digest, beliefs.digest);
     let back: Answer<Why> = serde_json::from_str(&serde_json::to_string(&why).unwrap()).unwrap();
     assert_eq!(back, why);
 
-    let history = reader.history(CONTAINERS, None).unwrap();
+    let history = reader.history(RED, CONTAINERS, None).unwrap();
     assert_eq!(history.answer.changes.len(), 7);
     let back: Answer<History> =
         serde_json::from_str(&serde_json::to_string(&history).unwrap()).unwrap();
     assert_eq!(back, history);
 
     let at = dossier_model::Timestamp::parse_as_of("2024-02-29").unwrap();
-    let folded = reader.beliefs(None, Some(at)).unwrap();
+    let folded = reader.beliefs(RED, None, Some(at)).unwrap();
     assert!(matches!(folded.answer.beliefs, BeliefList::AtValidTime(ref b) if b.len() == 7));
     assert_eq!(folded.digest, None);
 
     for err in [
-        reader.why("question:nobody/asked", None, None).unwrap_err(),
-        reader.history("question:nobody/asked", None).unwrap_err(),
+        reader
+            .why(RED, "question:nobody/asked", None, None)
+            .unwrap_err(),
+        reader
+            .history(RED, "question:nobody/asked", None)
+            .unwrap_err(),
     ] {
         assert_eq!(err.kind(), QueryErrorKind::NotFound, "{err}");
     }
@@ -124,5 +130,5 @@ async fn views_over_a_changed_ledger_are_refused_unless_staleness_is_accepted() 
     assert!(
         matches!(stale.freshness(), Freshness::Distrusted(why) if why.contains(&format!("seq {head}")))
     );
-    assert_eq!(stale.beliefs(None, None).unwrap().seq, head);
+    assert_eq!(stale.beliefs(RED, None, None).unwrap().seq, head);
 }

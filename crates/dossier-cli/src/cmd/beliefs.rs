@@ -120,7 +120,7 @@ fn pretty(v: &impl serde::Serialize) -> CliResult<String> {
 pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     let reader = reader(home, args.stale_ok).await?;
     let answer = reader
-        .beliefs(args.as_of.as_deref(), args.at)
+        .beliefs(args.clearance, args.as_of.as_deref(), args.at)
         .map_err(query_error)?;
     if args.json {
         return out(&pretty(&answer)?);
@@ -148,7 +148,7 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     let answer = reader
-        .why(&q, args.as_of.as_deref(), args.at)
+        .why(args.clearance, &q, args.as_of.as_deref(), args.at)
         .map_err(query_error)?;
     if args.json {
         return out(&pretty(&answer)?);
@@ -166,7 +166,7 @@ pub async fn history(home: &Home, args: &QuestionArgs) -> CliResult {
     let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
     let answer = reader
-        .history(&q, args.as_of.as_deref())
+        .history(args.clearance, &q, args.as_of.as_deref())
         .map_err(query_error)?;
     if args.json {
         return out(&pretty(&answer)?);
@@ -199,7 +199,7 @@ pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
     let (checkpoint, digest) = match ViewStore::open(&path) {
         Ok(v) => (
             v.checkpoint().map_err(store_err)?,
-            v.digest().map_err(store_err)?,
+            v.digest(dossier_model::Marking::Red).map_err(store_err)?,
         ),
         Err(ProjectorError::NoStore(_)) => (None, None),
         Err(e) => return Err(store_err(e)),

@@ -106,6 +106,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         as_of: None,
         at: None,
         json: false,
+        clearance: dossier_model::Marking::Red,
         stale_ok: false,
     };
     super::beliefs::beliefs(&home, &beliefs).await?;
@@ -116,6 +117,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         as_of: None,
         at: None,
         json: false,
+        clearance: dossier_model::Marking::Red,
         stale_ok: false,
     };
     super::beliefs::why(&home, &why).await?;
