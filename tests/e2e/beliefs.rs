@@ -545,7 +545,10 @@ fn a_lower_clearance_is_served_only_what_it_may_see() {
     };
     let (green, red) = (questions("TLP:GREEN"), questions("TLP:RED"));
     assert!(red.iter().any(|x| x == q), "{red:?}");
-    assert!(!green.iter().any(|x| x.starts_with("question:gen/amber/")), "{green:?}");
+    assert!(
+        !green.iter().any(|x| x.starts_with("question:gen/amber/")),
+        "{green:?}"
+    );
     assert_eq!(red.len(), green.len() + 2);
     for cmd in ["why", "history"] {
         let hidden = l.run(&[cmd, q, "--clearance", "TLP:GREEN"]);

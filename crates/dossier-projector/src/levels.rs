@@ -28,7 +28,7 @@
 //! versions, history, cuts), so a level's stored past is complete from record 1 and as-of
 //! answers need no special case.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 
 use dossier_beliefs::{BeliefLine, Engine};
@@ -76,8 +76,15 @@ pub(crate) struct Level {
     /// The highest effective rank it sees.
     pub(crate) rank: u8,
     pub(crate) engine: Engine,
-    /// The current lines as last written to the store.
-    pub(crate) cache: BTreeMap<EntityId, BeliefLine>,
+    /// The current lines as last written to the store, each with its marking rank.
+    pub(crate) cache: BTreeMap<EntityId, (BeliefLine, u8)>,
+    /// Each question's marking rank: the most restrictive effective marking among the events
+    /// in its view (filed under it: the question, its claims, the relations touching them,
+    /// its assessments, resolutions and designations) and the events that changed its line.
+    pub(crate) marks: BTreeMap<EntityId, u8>,
+    /// Questions whose line or marking may have changed since the lines were last handed to
+    /// the writer.
+    pub(crate) pending: BTreeSet<EntityId>,
     /// The last domain event of the current recorded time it applied (its lines are stamped
     /// with it).
     pub(crate) group_last: Option<u64>,
@@ -89,6 +96,8 @@ impl Level {
             rank,
             engine: Engine::for_projection(),
             cache: BTreeMap::new(),
+            marks: BTreeMap::new(),
+            pending: BTreeSet::new(),
             group_last: None,
         }
     }
@@ -96,12 +105,36 @@ impl Level {
     /// The cache filled from the engine's lines (after a refold without writing).
     pub(crate) fn sync_cache(&mut self) {
         self.engine.take_changed();
+        self.pending.clear();
+        let marks = &self.marks;
         self.cache = self
             .engine
             .lines()
             .into_iter()
-            .map(|l| (l.question.id.clone(), l.clone()))
+            .map(|l| {
+                let mark = marks.get(&l.question.id).copied().unwrap_or(0);
+                (l.question.id.clone(), (l.clone(), mark))
+            })
             .collect();
+    }
+
+    /// Applies an event of effective rank `rank` that is filed under the views of `questions`
+    /// (see [`Level::marks`]); returns the changes of belief.
+    pub(crate) fn apply(
+        &mut self,
+        rank: u8,
+        questions: &[EntityId],
+        event: dossier_beliefs::Recorded<'_>,
+    ) -> Vec<dossier_beliefs::BeliefChange> {
+        let changes = self.engine.apply(event);
+        let changed = self.engine.take_changed();
+        for q in questions.iter().chain(&changed) {
+            let m = self.marks.entry(q.clone()).or_insert(rank);
+            *m = (*m).max(rank);
+        }
+        self.pending.extend(questions.iter().cloned());
+        self.pending.extend(changed);
+        changes
     }
 }
 

@@ -225,7 +225,7 @@ impl Projector {
             stale.extend(
                 lines
                     .iter()
-                    .filter(|l| level.cache.get(&l.question.id) != Some(*l))
+                    .filter(|l| level.cache.get(&l.question.id).map(|(c, _)| c) != Some(*l))
                     .map(|l| l.question.id.clone()),
             );
             stale.extend(
@@ -694,16 +694,21 @@ fn advance_in(
         let top = levels.top();
         let birth = levels.admit(marking);
         let top = (levels.top() != top).then(|| levels.top()).flatten();
+        let questions = view_questions(&part.event, &levels.full().engine);
         let changes = levels
             .seeing(marking)
             .map(|level| {
                 level.group_last = Some(seq);
-                let changes = level.engine.apply(Recorded {
-                    seq,
-                    hash: &hex,
-                    recorded: part.recorded,
-                    event: &part.event,
-                });
+                let changes = level.apply(
+                    marking,
+                    &questions,
+                    Recorded {
+                        seq,
+                        hash: &hex,
+                        recorded: part.recorded,
+                        event: &part.event,
+                    },
+                );
                 (level.rank, changes)
             })
             .filter(|(_, c)| !c.is_empty())
@@ -724,20 +729,40 @@ fn advance_in(
     Ok((d.recorded, applied_event))
 }
 
+/// The questions whose views an event is filed under (see [`crate::levels::Level::marks`]);
+/// `full` gives the question of a recorded claim.
+fn view_questions(event: &DomainEvent, full: &Engine) -> Vec<EntityId> {
+    let of_claim = |c: &EntityId| full.question_of(c).cloned();
+    match event {
+        DomainEvent::Question(q) => vec![q.id.clone()],
+        DomainEvent::Claim(c) => vec![c.question.clone()],
+        DomainEvent::Interest(d) => vec![d.question.clone()],
+        DomainEvent::Assessment(a) => vec![a.question.clone()],
+        DomainEvent::Relation(r) => [&r.from, &r.to].into_iter().filter_map(of_claim).collect(),
+        DomainEvent::Resolution(r) => of_claim(&r.forecast).into_iter().collect(),
+        DomainEvent::Source(_) | DomainEvent::Reliability(_) | DomainEvent::Report(_) => Vec::new(),
+    }
+}
+
 /// The lines of the questions whose line changed in the group and differ from what the store
 /// holds (the cache is updated to what will be written), stamped with `seq`, the last domain
 /// event of the group, and its recorded time.
 fn changed_lines(level: &mut Level, seq: u64, recorded: String) -> Write {
     let mut lines = Vec::new();
-    for q in level.engine.take_changed() {
+    for q in std::mem::take(&mut level.pending) {
         let Some(line) = level.engine.line(&q) else {
             continue;
         };
-        if level.cache.get(&q) == Some(line) {
+        let mark = level.marks.get(&q).copied().unwrap_or(0);
+        if level
+            .cache
+            .get(&q)
+            .is_some_and(|(l, m)| l == line && *m == mark)
+        {
             continue;
         }
-        level.cache.insert(q, line.clone());
-        lines.push(line.clone());
+        level.cache.insert(q, (line.clone(), mark));
+        lines.push((line.clone(), mark));
     }
     Write::Lines {
         level: level.rank,

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS beliefs (
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
     recorded TEXT NOT NULL,
+    marking  INTEGER NOT NULL,
     line     TEXT NOT NULL,
     PRIMARY KEY (level, question)
 ) WITHOUT ROWID;
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS belief_versions (
     question TEXT NOT NULL,
     seq      INTEGER NOT NULL,
     recorded TEXT NOT NULL,
+    marking  INTEGER NOT NULL,
     line     TEXT NOT NULL,
     PRIMARY KEY (level, question, seq)
 ) WITHOUT ROWID;
@@ -115,6 +117,30 @@ pub struct Cut {
     pub seq: u64,
     /// The digest of all belief lines as of that record.
     pub digest: String,
+}
+
+/// An item of an answer with its marking: the most restrictive effective marking among the
+/// events it was computed from — for a question's line and belief, those in the question's
+/// view and those that changed its line; for a change of belief, the event that caused it. A
+/// reader may pass it on only to those cleared for that marking.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Marked<T> {
+    /// The marking.
+    pub marking: Marking,
+    /// The item.
+    #[serde(flatten)]
+    pub item: T,
+}
+
+/// A stored marking rank as a marking.
+fn marking_of(seq: u64, rank: i64) -> Result<Marking, Error> {
+    u8::try_from(rank)
+        .ok()
+        .and_then(Marking::from_rank)
+        .ok_or_else(|| Error::Corrupt {
+            seq,
+            reason: format!("the stored marking rank {rank} is not one of 0..=4"),
+        })
 }
 
 /// Opens (creating if needed) a store for writing.
@@ -392,7 +418,7 @@ impl ViewStore {
         &self,
         clearance: Marking,
         as_of: Option<&str>,
-    ) -> Result<Vec<BeliefLine>, Error> {
+    ) -> Result<Vec<Marked<BeliefLine>>, Error> {
         Ok(self.beliefs_at_cut(clearance, as_of)?.1)
     }
 
@@ -405,7 +431,7 @@ impl ViewStore {
         &self,
         clearance: Marking,
         as_of: Option<&str>,
-    ) -> Result<(Cut, Vec<BeliefLine>), Error> {
+    ) -> Result<(Cut, Vec<Marked<BeliefLine>>), Error> {
         let conn = self.conn()?;
         let conn = conn.unchecked_transaction()?;
         let level = level_in(&conn, clearance)?;
@@ -413,28 +439,73 @@ impl ViewStore {
         let Some(level) = level else {
             return Ok((cut, Vec::new()));
         };
-        let rows: Vec<String> = match as_of {
+        let rows: Vec<(i64, i64, String)> = match as_of {
             None => {
-                let mut st =
-                    conn.prepare("SELECT line FROM beliefs WHERE level = ?1 ORDER BY question")?;
-                st.query_map([level], |r| r.get(0))?
+                let mut st = conn.prepare(
+                    "SELECT seq, marking, line FROM beliefs WHERE level = ?1 ORDER BY question",
+                )?;
+                st.query_map([level], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<Result<_, _>>()?
             }
             Some(t) => {
-                // SQLite takes the bare column from the row holding the MAX.
+                // SQLite takes the bare columns from the row holding the MAX.
                 let mut st = conn.prepare(
-                    "SELECT line, MAX(seq) FROM belief_versions WHERE level = ?1 AND recorded <= ?2
-                     GROUP BY question ORDER BY question",
+                    "SELECT MAX(seq), marking, line FROM belief_versions
+                     WHERE level = ?1 AND recorded <= ?2 GROUP BY question ORDER BY question",
                 )?;
-                st.query_map(params![level, t], |r| r.get(0))?
+                st.query_map(params![level, t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<Result<_, _>>()?
             }
         };
         let lines = rows
             .iter()
-            .map(|s| serde_json::from_str(s).map_err(Error::from))
-            .collect::<Result<_, _>>()?;
+            .map(|(seq, rank, line)| {
+                Ok(Marked {
+                    marking: marking_of(*seq as u64, *rank)?,
+                    item: serde_json::from_str(line)?,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
         Ok((cut, lines))
+    }
+
+    /// The marking of a question's line as a reader cleared for `clearance` is served it, now
+    /// or as of a recorded time (see [`Marked`]); `None` if the question was not posed (by
+    /// then) or is not visible.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds a rank that is not a marking.
+    pub fn line_marking(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<Option<Marking>, Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(level) = level_in(&tx, clearance)? else {
+            return Ok(None);
+        };
+        let row: Option<(i64, i64)> = match as_of {
+            None => tx
+                .query_row(
+                    "SELECT seq, marking FROM beliefs WHERE level = ?1 AND question = ?2",
+                    params![level, question],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+            Some(t) => tx
+                .query_row(
+                    "SELECT seq, marking FROM belief_versions
+                     WHERE level = ?1 AND question = ?2 AND recorded <= ?3
+                     ORDER BY seq DESC LIMIT 1",
+                    params![level, question, t],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
+        row.map(|(seq, rank)| marking_of(seq as u64, rank))
+            .transpose()
     }
 
     /// One question's belief with full provenance, as a reader cleared for `clearance` sees it,
@@ -505,7 +576,7 @@ impl ViewStore {
         clearance: Marking,
         question: &str,
         as_of: Option<&str>,
-    ) -> Result<Vec<BeliefChange>, Error> {
+    ) -> Result<Vec<Marked<BeliefChange>>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
         let Some(level) = level_in(&tx, clearance)? else {
@@ -515,16 +586,16 @@ impl ViewStore {
             return Ok(Vec::new());
         };
         let mut st = tx.prepare(
-            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after
+            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, e.marking
              FROM history h JOIN events e ON e.seq = h.seq
              WHERE h.level = ?1 AND h.question = ?2 AND (?3 IS NULL OR e.recorded <= ?3)
              ORDER BY h.seq",
         )?;
         let mut rows = st.query(params![level, question, as_of])?;
-        let mut changes: Vec<BeliefChange> = Vec::new();
+        let mut changes: Vec<Marked<BeliefChange>> = Vec::new();
         while let Some(row) = rows.next()? {
             let mut change = change_from(&qid, row)?;
-            change.before = changes.last().map(|c| c.after.clone());
+            change.item.before = changes.last().map(|c| c.item.after.clone());
             changes.push(change);
         }
         Ok(changes)
@@ -542,7 +613,7 @@ impl ViewStore {
         clearance: Marking,
         after: u64,
         max: usize,
-    ) -> Result<Vec<BeliefChange>, Error> {
+    ) -> Result<Vec<Marked<BeliefChange>>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
         let Some(level) = level_in(&tx, clearance)? else {
@@ -560,7 +631,7 @@ impl ViewStore {
             )
             .optional()?;
         let mut st = tx.prepare(
-            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, h.question
+            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, e.marking, h.question
              FROM history h JOIN events e ON e.seq = h.seq
              WHERE h.level = ?1 AND h.seq > ?2 AND (?3 IS NULL OR h.seq <= ?3)
              ORDER BY h.seq, h.question",
@@ -572,7 +643,7 @@ impl ViewStore {
         let mut rows = st.query(params![level, after, last])?;
         let mut changes = Vec::new();
         while let Some(row) = rows.next()? {
-            let question: String = row.get(6)?;
+            let question: String = row.get(7)?;
             let seq: i64 = row.get(0)?;
             let qid = EntityId::parse(&question).map_err(|e| Error::Corrupt {
                 seq: seq as u64,
@@ -582,7 +653,7 @@ impl ViewStore {
             let prior: Option<String> = before
                 .query_row(params![level, question, seq], |r| r.get(0))
                 .optional()?;
-            change.before = prior
+            change.item.before = prior
                 .map(|s| serde_json::from_str::<BeliefSummary>(&s))
                 .transpose()?;
             changes.push(change);
@@ -605,16 +676,7 @@ impl ViewStore {
                 |r| r.get(0),
             )
             .optional()?;
-        rank.map(|r| {
-            u8::try_from(r)
-                .ok()
-                .and_then(Marking::from_rank)
-                .ok_or_else(|| Error::Corrupt {
-                    seq,
-                    reason: format!("the stored marking rank {r} is not one of 0..=4"),
-                })
-        })
-        .transpose()
+        rank.map(|r| marking_of(seq, r)).transpose()
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.
@@ -630,9 +692,12 @@ impl ViewStore {
     }
 }
 
-/// A stored change of belief from a row (`seq, hash, recorded, type, reason, after`), without
-/// the belief before it.
-fn change_from(question: &EntityId, row: &rusqlite::Row<'_>) -> Result<BeliefChange, Error> {
+/// A stored change of belief from a row (`seq, hash, recorded, type, reason, after, marking`),
+/// without the belief before it.
+fn change_from(
+    question: &EntityId,
+    row: &rusqlite::Row<'_>,
+) -> Result<Marked<BeliefChange>, Error> {
     let seq = row.get::<_, i64>(0)? as u64;
     let corrupt = |reason: String| Error::Corrupt { seq, reason };
     let hash = stored_hash(seq, row.get_ref(1)?)?;
@@ -640,15 +705,18 @@ fn change_from(question: &EntityId, row: &rusqlite::Row<'_>) -> Result<BeliefCha
     let recorded = Timestamp::parse(&recorded).map_err(|e| corrupt(e.to_string()))?;
     let after: BeliefSummary =
         serde_json::from_str(row.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?)?;
-    Ok(BeliefChange {
-        question: question.clone(),
-        seq,
-        hash,
-        recorded,
-        event_type: row.get(3)?,
-        before: None,
-        after,
-        reason: row.get(4)?,
+    Ok(Marked {
+        marking: marking_of(seq, row.get(6)?)?,
+        item: BeliefChange {
+            question: question.clone(),
+            seq,
+            hash,
+            recorded,
+            event_type: row.get(3)?,
+            before: None,
+            after,
+            reason: row.get(4)?,
+        },
     })
 }
 

@@ -35,8 +35,8 @@ impl Aside {
         }
         batch.flush(&tx)?;
         tx.execute_batch(
-            "INSERT INTO beliefs (level, question, seq, recorded, line)
-             SELECT level, question, MAX(seq), recorded, line FROM belief_versions
+            "INSERT INTO beliefs (level, question, seq, recorded, marking, line)
+             SELECT level, question, MAX(seq), recorded, marking, line FROM belief_versions
              GROUP BY level, question",
         )?;
         tx.commit()?;
@@ -75,7 +75,8 @@ pub(crate) enum Write {
         level: u8,
         seq: i64,
         recorded: String,
-        lines: Vec<BeliefLine>,
+        /// Each line with its marking rank.
+        lines: Vec<(BeliefLine, u8)>,
     },
     /// The end of the records of one recorded time (so far): the last record's seq; each
     /// level's cut digest is that of its lines as written up to here.
@@ -370,25 +371,27 @@ fn write_lines(
     level: u8,
     seq: i64,
     recorded: &str,
-    lines: &[BeliefLine],
+    lines: &[(BeliefLine, u8)],
     current_rows: bool,
     sums: &mut LevelSums,
 ) -> Result<(), Error> {
     let mut current = tx.prepare_cached(
-        "INSERT INTO beliefs (level, question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (level, question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded, line = excluded.line",
+        "INSERT INTO beliefs (level, question, seq, recorded, marking, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (level, question) DO UPDATE SET seq = excluded.seq, recorded = excluded.recorded,
+         marking = excluded.marking, line = excluded.line",
     )?;
     let mut version = tx.prepare_cached(
-        "INSERT OR REPLACE INTO belief_versions (level, question, seq, recorded, line) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO belief_versions (level, question, seq, recorded, marking, line)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for line in lines {
+    for (line, marking) in lines {
         let json = serde_json::to_string(line)?;
         let q = line.question.id.as_str();
         sums.replace(q, LineHash::of(POLICY_VERSION, json.as_bytes()));
         if current_rows {
-            current.execute(params![level, q, seq, recorded, json])?;
+            current.execute(params![level, q, seq, recorded, marking, json])?;
         }
-        version.execute(params![level, q, seq, recorded, json])?;
+        version.execute(params![level, q, seq, recorded, marking, json])?;
     }
     Ok(())
 }
@@ -411,10 +414,10 @@ fn copy_level(tx: &Connection, birth: Birth) -> Result<(), Error> {
         return Ok(());
     };
     for sql in [
-        "INSERT INTO beliefs (level, question, seq, recorded, line)
-         SELECT ?1, question, seq, recorded, line FROM beliefs WHERE level = ?2",
-        "INSERT INTO belief_versions (level, question, seq, recorded, line)
-         SELECT ?1, question, seq, recorded, line FROM belief_versions WHERE level = ?2",
+        "INSERT INTO beliefs (level, question, seq, recorded, marking, line)
+         SELECT ?1, question, seq, recorded, marking, line FROM beliefs WHERE level = ?2",
+        "INSERT INTO belief_versions (level, question, seq, recorded, marking, line)
+         SELECT ?1, question, seq, recorded, marking, line FROM belief_versions WHERE level = ?2",
         "INSERT INTO history (level, question, seq, reason, after)
          SELECT ?1, question, seq, reason, after FROM history WHERE level = ?2",
         "INSERT INTO times (level, recorded, seq, digest)
@@ -484,7 +487,12 @@ impl Sums {
         Sums {
             levels: levels
                 .iter()
-                .map(|l| (l.rank, LevelSums::of(l.cache.values())))
+                .map(|l| {
+                    (
+                        l.rank,
+                        LevelSums::of(l.cache.values().map(|(line, _)| line)),
+                    )
+                })
                 .collect(),
         }
     }

@@ -321,7 +321,7 @@ fn contents(path: &Path) -> Value {
     let lines = v.beliefs(RED, None).unwrap();
     let histories: Vec<Value> = lines
         .iter()
-        .map(|b| js(v.history(RED, b.question.id.as_str(), None).unwrap()))
+        .map(|b| js(v.history(RED, b.item.question.id.as_str(), None).unwrap()))
         .collect();
     let mid_march = as_of("2024-03-20");
     let as_of: Vec<Value> = [
@@ -339,7 +339,7 @@ fn contents(path: &Path) -> Value {
     let provenance: Vec<Value> = lines
         .iter()
         .map(|b| {
-            let q = b.question.id.as_str();
+            let q = b.item.question.id.as_str();
             json!([
                 js(v.belief(RED, q, None).unwrap()),
                 js(v.belief(RED, q, Some(&mid_march)).unwrap())
@@ -477,7 +477,7 @@ async fn one_pass_matches_an_independent_fold() {
         Some(dossier_beliefs::POLICY_VERSION)
     );
     assert_eq!(v.checkpoint().unwrap().unwrap().hash, head.hash.to_hex());
-    let stored = js(v.beliefs(RED, None).unwrap());
+    let stored = js(items(v.beliefs(RED, None).unwrap()));
     let expected: Vec<Value> = engine
         .lines()
         .iter()
@@ -494,7 +494,7 @@ async fn one_pass_matches_an_independent_fold() {
             .map(|c| serde_json::to_value(c).unwrap())
             .collect();
         assert_eq!(
-            js(v.history(RED, q, None).unwrap()),
+            js(items(v.history(RED, q, None).unwrap())),
             Value::Array(h),
             "history of {q}"
         );
@@ -604,7 +604,7 @@ async fn as_of_queries_answer_from_stored_versions() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(RED, Some(&cut)).unwrap(),
+            items(v.beliefs(RED, Some(&cut)).unwrap()),
             lines_of(&engine),
             "as of bundle {}",
             i + 1
@@ -1240,7 +1240,7 @@ async fn a_catch_up_over_several_times_leaks_no_later_event_into_a_version() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(RED, Some(&cut)).unwrap(),
+            items(v.beliefs(RED, Some(&cut)).unwrap()),
             lines_of(&engine),
             "as of {at}"
         );
@@ -1360,7 +1360,7 @@ async fn designations_reach_the_stored_provenance_from_their_recorded_time() {
         let cut = format_recorded(t(at));
         let engine = reference_as_of(&f.log, &cut).await;
         assert_eq!(
-            v.beliefs(RED, Some(&cut)).unwrap(),
+            items(v.beliefs(RED, Some(&cut)).unwrap()),
             lines_of(&engine),
             "as of {at}"
         );
@@ -1631,7 +1631,7 @@ fn served(
     let (cut, lines) = v.beliefs_at_cut(c, as_of).unwrap();
     let mut sum = dossier_beliefs::LineSum::default();
     for l in &lines {
-        sum.add(dossier_beliefs::line_hash(l));
+        sum.add(dossier_beliefs::line_hash(&l.item));
     }
     assert_eq!(
         cut.digest,
@@ -1774,9 +1774,9 @@ async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
             let lines = v.beliefs(*c, None).unwrap();
             for l in &lines {
                 assert!(
-                    marked[l.question.id.as_str()] <= *c,
+                    marked[l.item.question.id.as_str()] <= *c && l.marking <= *c,
                     "{c} is served {}",
-                    l.question.id
+                    l.item.question.id
                 );
             }
         }
@@ -1844,4 +1844,9 @@ async fn an_event_referencing_a_more_restricted_entity_is_as_restricted() {
         v.effective_marking(claim_seq - 2).unwrap(),
         Some(Marking::Green)
     );
+}
+
+/// The items of marked answers, without their markings.
+fn items<T>(marked: Vec<dossier_projector::Marked<T>>) -> Vec<T> {
+    marked.into_iter().map(|m| m.item).collect()
 }

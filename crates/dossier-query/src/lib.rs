@@ -35,6 +35,7 @@ use dossier_beliefs::{Belief, BeliefChange, BeliefLine};
 use dossier_chain::{Hash, RecordView, StoredRecord};
 use dossier_log::EventLog;
 use dossier_model::{Marking, Timestamp};
+pub use dossier_projector::Marked;
 use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
 use serde::{Deserialize, Serialize};
 
@@ -148,15 +149,17 @@ pub struct Beliefs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BeliefList {
-    /// The stored lines (no valid time asked).
-    Lines(Vec<BeliefLine>),
-    /// Each question's belief at the valid time asked.
-    AtValidTime(Vec<Belief>),
+    /// The stored lines (no valid time asked), each with its marking.
+    Lines(Vec<Marked<BeliefLine>>),
+    /// Each question's belief at the valid time asked, with its line's marking.
+    AtValidTime(Vec<Marked<Belief>>),
 }
 
 /// One question's belief with its provenance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Why {
+    /// The marking of the belief: that of the question's line (see [`Marked`]).
+    pub marking: Marking,
     /// The belief.
     pub belief: Belief,
 }
@@ -166,8 +169,8 @@ pub struct Why {
 pub struct History {
     /// The question.
     pub question: String,
-    /// Its changes, in sequence order.
-    pub changes: Vec<BeliefChange>,
+    /// Its changes, in sequence order, each with the marking of the event that caused it.
+    pub changes: Vec<Marked<BeliefChange>>,
 }
 
 /// Answers queries from the views of one ledger (see the crate documentation).
@@ -299,11 +302,12 @@ impl Reader {
         };
         let mut folded = Vec::with_capacity(lines.len());
         for line in &lines {
-            if let Some(b) =
-                self.views
-                    .belief_view(clearance, line.question.id.as_str(), as_of, Some(at))?
-            {
-                folded.push(b);
+            let q = line.item.question.id.as_str();
+            if let Some(b) = self.views.belief_view(clearance, q, as_of, Some(at))? {
+                folded.push(Marked {
+                    marking: line.marking,
+                    item: b,
+                });
             }
         }
         let mut a = self.answer(
@@ -340,7 +344,11 @@ impl Reader {
                 question: question.to_owned(),
                 as_of: as_of.map(str::to_owned),
             })?;
-        self.answer(clearance, cut, as_of, valid_at, Why { belief })
+        let marking = self
+            .views
+            .line_marking(clearance, question, as_of)?
+            .unwrap_or(clearance);
+        self.answer(clearance, cut, as_of, valid_at, Why { marking, belief })
     }
 
     /// One question's changes of belief, all of them or those recorded by a time.
@@ -385,7 +393,7 @@ impl Reader {
         clearance: Marking,
         after: u64,
         max: usize,
-    ) -> Result<Vec<BeliefChange>, QueryError> {
+    ) -> Result<Vec<Marked<BeliefChange>>, QueryError> {
         Ok(self.views.changes_since(clearance, after, max)?)
     }
 

@@ -125,11 +125,15 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
     if args.json {
         return out(&pretty(&answer)?);
     }
-    let rows: Vec<[String; 5]> = match &answer.answer.beliefs {
-        BeliefList::Lines(lines) => lines.iter().map(render::line_row).collect(),
-        BeliefList::AtValidTime(folded) => {
-            folded.iter().map(|b| render::line_row(&b.line())).collect()
-        }
+    let rows: Vec<[String; 6]> = match &answer.answer.beliefs {
+        BeliefList::Lines(lines) => lines
+            .iter()
+            .map(|l| render::line_row(&l.item, l.marking))
+            .collect(),
+        BeliefList::AtValidTime(folded) => folded
+            .iter()
+            .map(|b| render::line_row(&b.item.line(), b.marking))
+            .collect(),
     };
     let mut text = format!(
         "{}{} — {} question(s)\n",
@@ -154,7 +158,7 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
         return out(&pretty(&answer)?);
     }
     let header = render::as_of_line(&answer, reader.progress());
-    let text = render::why_text(&answer.answer.belief, &header);
+    let text = render::why_text(&answer.answer.belief, answer.answer.marking, &header);
     match args.at {
         Some(at) => out(&format!("valid at {at}\n{text}")),
         None => out(&text),

@@ -81,11 +81,12 @@ pub async fn log(home: &Home, args: &LogArgs) -> CliResult {
                 use std::io::Write as _;
                 writeln!(
                     out,
-                    "{:>7}  {}  {:<28} {:<48} {}",
+                    "{:>7}  {}  {:<28} {:<48} {:<16} {}",
                     line.seq,
                     &line.recorded[..19],
                     line.event_type,
                     line.entity,
+                    line.marking,
                     line.actor
                 )
             };

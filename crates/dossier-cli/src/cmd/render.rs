@@ -6,9 +6,9 @@ use dossier_beliefs::{
     Belief, BeliefChange, BeliefLine, BeliefValue, ClaimState, ClaimView, EventRef, Flag,
     SourceView, Status, Summary,
 };
-use dossier_model::{ClaimValue, Confidence, Icd203Band, Qualifier, Timestamp, ValidTime};
+use dossier_model::{ClaimValue, Confidence, Icd203Band, Marking, Qualifier, Timestamp, ValidTime};
 use dossier_projector::Progress;
-use dossier_query::Answer;
+use dossier_query::{Answer, Marked};
 
 /// A number without a needless `.0`, with thousands separators.
 fn number(f: f64) -> String {
@@ -138,18 +138,18 @@ pub fn as_of_line<T>(answer: &Answer<T>, progress: Progress) -> String {
 
 /// One row per question, columns as wide as their widest cell (widths count characters: "≥"
 /// and "—" are one).
-pub fn lines_table(rows: &[[String; 5]]) -> String {
-    let mut widths = [0; 5];
+pub fn lines_table(rows: &[[String; 6]]) -> String {
+    let mut widths = [0; 6];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut text = String::new();
-    for [question, value, status, judgment, sources] in rows {
-        let [wq, wv, ws, wj, _] = widths;
+    for [question, value, status, judgment, sources, marking] in rows {
+        let [wq, wv, ws, wj, wn, _] = widths;
         text.push_str(&format!(
-            "{question:<wq$}  {value:<wv$}  {status:<ws$}  {judgment:<wj$}  {sources}\n"
+            "{question:<wq$}  {value:<wv$}  {status:<ws$}  {judgment:<wj$}  {sources:<wn$}  {marking}\n"
         ));
     }
     text
@@ -159,14 +159,15 @@ fn sources(n: usize) -> String {
     format!("{n} source{}", if n == 1 { "" } else { "s" })
 }
 
-/// A `beliefs` row of a line: question, value, status, judgment, sources.
-pub fn line_row(b: &BeliefLine) -> [String; 5] {
+/// A `beliefs` row of a line: question, value, status, judgment, sources, marking.
+pub fn line_row(b: &BeliefLine, marking: Marking) -> [String; 6] {
     [
         b.question.id.as_str().to_owned(),
         belief_value(b.value.as_ref()),
         status(&b.status),
         judgment(b.likelihood, b.confidence),
         sources(b.sources),
+        marking.as_str().to_owned(),
     ]
 }
 
@@ -281,10 +282,11 @@ fn claim_tree(text: &mut String, c: &ClaimView, lead: &str) {
 }
 
 /// The provenance tree of a belief.
-pub fn why_text(b: &Belief, header: &str) -> String {
+pub fn why_text(b: &Belief, marking: Marking, header: &str) -> String {
     let mut t = String::new();
     t.push_str(&format!("{} — {}\n", b.question.id, b.question.text));
     t.push_str(&format!("  {header}\n"));
+    t.push_str(&format!("  marking:  {marking}\n"));
     t.push_str(&format!("  belief:   {}\n", belief_value(b.value.as_ref())));
     if b.evidence_value != b.value {
         t.push_str(&format!(
@@ -345,12 +347,12 @@ pub fn why_text(b: &Belief, header: &str) -> String {
 }
 
 /// Each change of belief with the event that caused it.
-pub fn history_text(changes: &[BeliefChange]) -> String {
+pub fn history_text(changes: &[Marked<BeliefChange>]) -> String {
     let mut t = String::new();
-    for c in changes {
+    for Marked { marking, item: c } in changes {
         let after = &c.after;
         t.push_str(&format!(
-            "{}  seq {:>6}  {}\n{:38}→ {}, {}\n",
+            "{}  seq {:>6}  {marking}  {}\n{:38}→ {}, {}\n",
             when(c.recorded),
             c.seq,
             c.reason,
