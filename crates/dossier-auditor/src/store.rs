@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS alarms (
 ";
 
 /// A checkpoint the auditor signed and stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StoredCheckpoint {
     /// Tree size: the number of records covered (records 1 to `size`).
     pub size: u64,
@@ -77,7 +77,7 @@ pub struct StoredCheckpoint {
 }
 
 /// An alarm the auditor raised.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Alarm {
     /// When (RFC 3339, UTC).
     pub raised_at: String,

@@ -15,7 +15,7 @@ use dossier_model::{
 use serde::{Deserialize, Serialize};
 
 /// Where an event sits in the ledger: its sequence number, record hash and recorded time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventRef {
     /// Sequence number of the record (1-based, contiguous).
     pub seq: u64,
@@ -26,7 +26,19 @@ pub struct EventRef {
 }
 
 /// One status flag of a belief. A belief carries a *set* of flags (see [`Status`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// There is a value from active claims and no active claim contradicts it.
@@ -74,7 +86,19 @@ impl Flag {
 
 /// The one-word summary of a belief's status, derived from its flags (rule S in
 /// `docs/BELIEFS.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Summary {
     /// The forecast was resolved true.
@@ -156,7 +180,7 @@ impl fmt::Display for Summary {
 }
 
 /// A belief's status: a sorted set of flags and the one-word summary they imply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     /// The flags, sorted in the order of [`Flag`]'s variants, without duplicates.
     pub flags: Vec<Flag>,
@@ -182,7 +206,7 @@ impl Status {
 }
 
 /// The answer of a belief: one value, or the span of values when active claims disagree.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BeliefValue {
     /// One value: all active claims that give a value agree, or the question is yes/no (where
@@ -210,7 +234,7 @@ pub enum BeliefValue {
 }
 
 /// The question a belief answers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuestionView {
     /// The question's id.
     pub id: EntityId,
@@ -223,7 +247,7 @@ pub struct QuestionView {
 }
 
 /// A source's reliability as assessed at the time of the view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReliabilityView {
     /// The Admiralty grade.
     pub rating: Admiralty,
@@ -239,7 +263,7 @@ pub struct ReliabilityView {
 }
 
 /// A designation of a source as an interested party to a question (rule 5a).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InterestView {
     /// The designation's id.
     pub designation: EntityId,
@@ -250,7 +274,7 @@ pub struct InterestView {
 }
 
 /// A speaker or relaying outlet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SourceView {
     /// The source's id.
     pub id: EntityId,
@@ -272,7 +296,7 @@ pub struct SourceView {
 }
 
 /// The report a claim appears in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReportView {
     /// The report's id.
     pub id: EntityId,
@@ -294,7 +318,7 @@ pub struct ReportView {
 }
 
 /// Information credibility 1–6; 6 ("truth cannot be judged") is unknown, never worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CredibilityView {
     /// The grade, 1 (confirmed) to 6 (cannot be judged).
     pub grade: u8,
@@ -303,7 +327,7 @@ pub struct CredibilityView {
 }
 
 /// A relation touching a claim.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RelationView {
     /// The kind of relation.
     pub kind: RelationKind,
@@ -322,7 +346,7 @@ pub struct RelationView {
 }
 
 /// Whether a claim counts in the view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimState {
     /// Neither retracted nor superseded in this view.
@@ -334,7 +358,7 @@ pub enum ClaimState {
 }
 
 /// One claim with its full provenance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimView {
     /// The claim's id.
     pub id: EntityId,
@@ -385,7 +409,7 @@ pub struct ClaimView {
 }
 
 /// The analyst assessment that gives the judgment (rule 9).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssessmentView {
     /// The assessment's id.
     pub id: EntityId,
@@ -407,7 +431,7 @@ pub struct AssessmentView {
 }
 
 /// The resolution settling a forecast on the question (rule 10).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolutionView {
     /// The resolved forecast claim.
     pub forecast: EntityId,
@@ -423,7 +447,7 @@ pub struct ResolutionView {
 }
 
 /// Why the belief is what it is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Provenance {
     /// Active claims that support the value, best-ranked first.
     pub supporting: Vec<ClaimView>,
@@ -445,7 +469,7 @@ pub struct Provenance {
 }
 
 /// The current belief on one question, with full provenance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Belief {
     /// The question.
     pub question: QuestionView,
@@ -505,7 +529,7 @@ impl Belief {
 }
 
 /// A question, by id (its text is in the belief with provenance).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuestionRef {
     /// Question id.
     pub id: EntityId,
@@ -513,7 +537,7 @@ pub struct QuestionRef {
 
 /// A question's current judgment without provenance: what `dossier beliefs` lists and what
 /// [`Engine::digest`](crate::Engine::digest) hashes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BeliefLine {
     /// The question.
     pub question: QuestionRef,
@@ -546,7 +570,7 @@ impl BeliefLine {
 }
 
 /// The judgment-bearing parts of a belief; a change in any of them is a [`BeliefChange`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BeliefSummary {
     /// The answer.
     pub value: Option<BeliefValue>,
@@ -582,7 +606,7 @@ impl BeliefSummary {
 }
 
 /// A change of belief on one question and the event that caused it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BeliefChange {
     /// The question whose belief changed.
     pub question: EntityId,

@@ -123,7 +123,8 @@ pub struct Cut {
 /// events it was computed from — for a question's line and belief, those in the question's
 /// view and those that changed its line; for a change of belief, the event that caused it. A
 /// reader may pass it on only to those cleared for that marking.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Marked_{T}")]
 pub struct Marked<T> {
     /// The marking.
     pub marking: Marking,

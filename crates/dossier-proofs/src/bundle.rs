@@ -14,7 +14,7 @@ use crate::merkle::{ProofError, verify_consistency, verify_inclusion};
 pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
 
 /// A proof bundle, as JSON (`kind` names the variant; unknown members are refused).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProofBundle {
     /// Record `seq` is in the ledger the checkpoint commits to.

@@ -116,7 +116,8 @@ impl QueryError {
 }
 
 /// One answer with where it was cut from the ledger.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Answer_{T}")]
 pub struct Answer<T> {
     /// The recorded time asked for (fixed-width form), if any.
     pub as_of: Option<String>,
@@ -139,14 +140,14 @@ pub struct Answer<T> {
 }
 
 /// Every question's line (or, at a valid time, its belief folded then).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Beliefs {
     /// One per question, sorted by question id.
     pub beliefs: BeliefList,
 }
 
 /// The lines of [`Beliefs`]: stored lines, or beliefs folded at a valid time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum BeliefList {
     /// The stored lines (no valid time asked), each with its marking.
@@ -156,7 +157,7 @@ pub enum BeliefList {
 }
 
 /// One question's belief with its provenance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Why {
     /// The marking of the belief: that of the question's line (see [`Marked`]).
     pub marking: Marking,
@@ -165,7 +166,7 @@ pub struct Why {
 }
 
 /// One question's changes of belief.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct History {
     /// The question.
     pub question: String,
@@ -448,7 +449,7 @@ fn is_domain(event_type: &str) -> bool {
 }
 
 /// One record as served to a reader (see [`Reader::served_record`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "served", rename_all = "snake_case")]
 pub enum ServedRecord {
     /// The reader may see it.

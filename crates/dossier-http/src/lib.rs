@@ -1,0 +1,195 @@
+//! The HTTP service of a dossier ledger: the typed answers of `dossier-query` over the network,
+//! each computed for the caller's clearance.
+//!
+//! A [`Server`] is built from a [`Config`], a ledger ([`EventLog`]) and an [`Authenticator`],
+//! binds its address at once ([`Server::bind`], port 0 for tests), and serves until a shutdown
+//! future resolves ([`Server::serve`]); SSE streams end then, and requests in flight finish.
+//!
+//! Routes (documented in `docs/HTTP.md`, described by the OpenAPI document at
+//! `/openapi.json`, checked in as `docs/openapi.json`):
+//!
+//! - `/v1/ledgers/{ledger}/…`: `beliefs`, `questions/{id}`, `questions/{id}/history`,
+//!   `records`, `records/{seq}`, `records/{seq}/raw`, `texts/{hash}`, `checkpoint`,
+//!   `proofs/inclusion/{seq}`, `proofs/consistency`, `status`, `POST bundles`,
+//!   `events/records` and `events/beliefs` (Server-Sent Events). All need credentials.
+//! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json`: no credentials.
+//!
+//! Every JSON answer is a `dossier_query::Answer`; every error is an RFC 9457 problem
+//! ([`Problem`]). All reads of the views go through one module (`query`), which passes the
+//! principal's clearance to the query layer. Every request is logged through `tracing` with
+//! its principal, route template, status and latency, and counted in `/metrics`.
+//!
+//! The service does not run the projector or the auditor; the process that runs it does
+//! (`dossier serve --listen`). Without a running projector, each request brings the views up
+//! to date itself.
+
+mod auth;
+mod metrics;
+mod openapi;
+mod problem;
+mod query;
+mod routes;
+mod sse;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dossier_log::EventLog;
+use tokio::sync::watch;
+
+pub use auth::{AuthError, Authenticator, Principal, Role, TokenTable};
+pub use openapi::openapi_json;
+pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use routes::{ConsistencyProof, InclusionProof, RecordPage, SingleRecord, ViewsStatus};
+
+/// The default request-body limit: 8 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// How a [`Server`] is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address to listen on (port 0: any free port; see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// The ledger's id, the `{ledger}` of every route; any other is 404.
+    pub ledger: String,
+    /// The belief views (`views.db`).
+    pub views: PathBuf,
+    /// The auditor's store (`auditor.db`), if one may exist: its alarms make answers refused,
+    /// its last checkpoint is the one served and proved against.
+    pub auditor: Option<PathBuf>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Ready (`/readyz`) while the views are at most this many records behind the head.
+    pub ready_lag: u64,
+    /// How long a request waits for a running projector to reach the head before answering
+    /// from where it stands (the answer says how far behind: `lag`).
+    pub wait: Duration,
+}
+
+impl Config {
+    /// A configuration with the defaults: 8 MiB bodies, ready within 1,000 records, no wait.
+    #[must_use]
+    pub fn new(listen: SocketAddr, ledger: String, views: PathBuf) -> Config {
+        Config {
+            listen,
+            ledger,
+            views,
+            auditor: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            ready_lag: 1000,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct App<L> {
+    pub(crate) log: Arc<L>,
+    pub(crate) config: Config,
+    pub(crate) sources: dossier_query::Sources,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listening socket could not be bound or failed.
+    #[error("listening on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving, HTTP service.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket and builds the routes.
+    ///
+    /// # Errors
+    /// [`ServeError::Io`] if the address cannot be bound.
+    pub async fn bind<L: EventLog + 'static>(
+        config: Config,
+        log: Arc<L>,
+        auth: Arc<dyn Authenticator>,
+    ) -> Result<Server, ServeError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Io {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Io {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, shutdown) = watch::channel(false);
+        let sources = dossier_query::Sources {
+            views: config.views.clone(),
+            auditor: config.auditor.clone(),
+            wait: config.wait,
+        };
+        let app = Arc::new(App {
+            log,
+            config,
+            sources,
+            metrics: Arc::new(metrics::Metrics::new()),
+            shutdown,
+        });
+        let router = routes::router(app, auth);
+        Ok(Server {
+            listener,
+            addr,
+            router,
+            stop,
+        })
+    }
+
+    /// The address the service listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then ends the live streams and lets requests in flight
+    /// finish.
+    ///
+    /// # Errors
+    /// [`ServeError::Io`] if serving fails.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let stop = self.stop;
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .await
+            .map_err(|source| ServeError::Io {
+                addr: self.addr,
+                source,
+            })
+    }
+}

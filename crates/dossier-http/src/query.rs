@@ -1,0 +1,100 @@
+//! The one place the service calls the query layer (`dossier_query::Reader`): every answer is
+//! computed for the principal's clearance here, and the query layer's errors become problems
+//! here. Handlers never touch the views directly.
+
+use dossier_log::EventLog;
+use dossier_model::{Marking, Timestamp};
+use dossier_projector::Marked;
+use dossier_query::{
+    Answer, Beliefs, History, QueryError, QueryErrorKind, Reader, ServedRecord, Staleness, Why,
+};
+
+use crate::App;
+use crate::problem::{ApiError, ProblemKind};
+
+/// Opens a reader on the views: checks them against the ledger and the auditor, and takes
+/// where they stand (without waiting longer than the configured bound for the projector).
+pub(crate) async fn reader<L: EventLog>(app: &App<L>) -> Result<Reader, ApiError> {
+    Reader::open(&*app.log, &app.sources, Staleness::Refused)
+        .await
+        .map_err(query_error)
+}
+
+/// The problem for a failed query. "Not posed" and "not cleared" are one error in the query
+/// layer, so they are one answer here.
+pub(crate) fn query_error(e: QueryError) -> ApiError {
+    match e.kind() {
+        QueryErrorKind::NotFound => ApiError::not_found(e.to_string()),
+        QueryErrorKind::Integrity => ApiError::new(
+            ProblemKind::Distrusted,
+            format!("the ledger failed a check: {e}"),
+        ),
+        QueryErrorKind::Mismatch | QueryErrorKind::Internal => ApiError::internal(e),
+    }
+}
+
+/// Every question's line (or belief at a valid time) visible at `clearance`.
+pub(crate) fn beliefs(
+    r: &Reader,
+    clearance: Marking,
+    as_of: Option<&str>,
+    at: Option<Timestamp>,
+) -> Result<Answer<Beliefs>, ApiError> {
+    r.beliefs(clearance, as_of, at).map_err(query_error)
+}
+
+/// One question's belief with provenance, as seen at `clearance`.
+pub(crate) fn why(
+    r: &Reader,
+    clearance: Marking,
+    question: &str,
+    as_of: Option<&str>,
+    at: Option<Timestamp>,
+) -> Result<Answer<Why>, ApiError> {
+    r.why(clearance, question, as_of, at).map_err(query_error)
+}
+
+/// One question's history, as seen at `clearance`.
+pub(crate) fn history(
+    r: &Reader,
+    clearance: Marking,
+    question: &str,
+    as_of: Option<&str>,
+) -> Result<Answer<History>, ApiError> {
+    r.history(clearance, question, as_of).map_err(query_error)
+}
+
+/// Changes of belief visible at `clearance` caused by records after `after`.
+pub(crate) fn changes_since(
+    r: &Reader,
+    clearance: Marking,
+    after: u64,
+    max: usize,
+) -> Result<Vec<Marked<dossier_beliefs::BeliefChange>>, ApiError> {
+    r.changes_since(clearance, after, max).map_err(query_error)
+}
+
+/// A record as the principal may see it.
+pub(crate) fn served(
+    r: &Reader,
+    clearance: Marking,
+    record: &dossier_chain::StoredRecord,
+) -> Result<ServedRecord, ApiError> {
+    r.served_record(clearance, record).map_err(query_error)
+}
+
+/// An answer that is not about beliefs (records, proofs, status), in the same envelope: the
+/// views' applied seq and lag, the clearance; no digest or policy (they describe belief lines).
+pub(crate) fn envelope<T>(r: &Reader, clearance: Marking, answer: T) -> Answer<T> {
+    let p = r.progress();
+    Answer {
+        as_of: None,
+        valid_at: None,
+        seq: p.applied,
+        digest: None,
+        lag: p.lag(),
+        policy: None,
+        clearance,
+        answer,
+    }
+}

@@ -1,0 +1,795 @@
+//! The service on a free port with a real HTTP client: every route, clearances, credentials,
+//! bad input as precise problems with the ledger unchanged, and live streams resumed.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use dossier_http::{
+    ConsistencyProof, InclusionProof, Problem, RecordPage, SingleRecord, ViewsStatus,
+};
+use dossier_query::{Answer, BeliefList, Beliefs, History, ServedRecord, Why};
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+
+/// A path segment: ids hold slashes, sent as %2F.
+fn enc(id: &str) -> String {
+    id.replace('/', "%2F")
+}
+
+async fn problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Problem {
+    assert_eq!(r.status(), status, "{:?}", r.headers());
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "status {status}"
+    );
+    let p: Problem = r.json().await.unwrap();
+    assert_eq!(p.type_uri, format!("urn:dossier:problem:{kind}"), "{p:?}");
+    assert_eq!(p.status, status.as_u16());
+    p
+}
+
+async fn ok<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> T {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn belief_routes_answer_typed_json_for_the_clearance() {
+    let s = service().await;
+    let head = s.head().await;
+
+    let red: Answer<Beliefs> = ok(s.get("/beliefs", RED_TOKEN).send().await.unwrap()).await;
+    let green: Answer<Beliefs> = ok(s.get("/beliefs", GREEN_TOKEN).send().await.unwrap()).await;
+    assert_eq!((red.seq, red.lag), (head, 0));
+    assert_eq!(red.clearance, dossier_model::Marking::Red);
+    assert_eq!(green.clearance, dossier_model::Marking::Green);
+    let ids = |a: &Answer<Beliefs>| match &a.answer.beliefs {
+        BeliefList::Lines(l) => l
+            .iter()
+            .map(|x| x.item.question.id.to_string())
+            .collect::<Vec<_>>(),
+        BeliefList::AtValidTime(_) => panic!("lines expected"),
+    };
+    assert!(ids(&red).contains(&AMBER_ONLY.to_owned()));
+    assert!(!ids(&green).contains(&AMBER_ONLY.to_owned()));
+    assert_eq!(ids(&green).len() + 1, ids(&red).len());
+    assert_ne!(
+        red.digest, green.digest,
+        "the digest is of the lines visible"
+    );
+
+    let at: Answer<Beliefs> = ok(s
+        .get("/beliefs", GREEN_TOKEN)
+        .query(&[("at", "2024-02-29"), ("as_of", "2099-01-01")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    // (Lines and beliefs at a valid time share one untagged JSON shape: read it as lines.)
+    assert!(at.as_of.is_some() && at.valid_at.is_some() && at.digest.is_none());
+    assert_eq!(ids(&at), ids(&green));
+
+    let why: Answer<Why> = ok(s
+        .get(&format!("/questions/{}", enc(CONTAINERS)), RED_TOKEN)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(why.answer.belief.question.id.to_string(), CONTAINERS);
+    let red_history: Answer<History> = ok(s
+        .get(
+            &format!("/questions/{}/history", enc(CONTAINERS)),
+            RED_TOKEN,
+        )
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let green_history: Answer<History> = ok(s
+        .get(
+            &format!("/questions/{}/history", enc(CONTAINERS)),
+            GREEN_TOKEN,
+        )
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert!(
+        green_history.answer.changes.len() < red_history.answer.changes.len(),
+        "the AMBER report changed this belief, which GREEN does not see"
+    );
+    assert!(
+        green_history
+            .answer
+            .changes
+            .iter()
+            .all(|c| c.marking <= dossier_model::Marking::Green)
+    );
+
+    // A question posed only above the clearance is exactly an unknown one.
+    let hidden = problem(
+        s.get(&format!("/questions/{}", enc(AMBER_ONLY)), GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let unknown_id = "question:test/amber-onlz";
+    let unknown = problem(
+        s.get(&format!("/questions/{}", enc(unknown_id)), GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    assert_eq!(
+        hidden.detail.replace(AMBER_ONLY, "ID"),
+        unknown.detail.replace(unknown_id, "ID")
+    );
+    let hidden_history = s
+        .get(
+            &format!("/questions/{}/history", enc(AMBER_ONLY)),
+            GREEN_TOKEN,
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(hidden_history, StatusCode::NOT_FOUND, "not-found").await;
+    let _: Answer<Why> = ok(s
+        .get(&format!("/questions/{}", enc(AMBER_ONLY)), RED_TOKEN)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn records_texts_status_checkpoint_and_proofs() {
+    let s = service().await;
+    let head = s.head().await;
+
+    let red: Answer<RecordPage> = ok(s
+        .get("/records", RED_TOKEN)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(red.answer.records.len() as u64, head);
+    assert!(
+        red.answer
+            .records
+            .iter()
+            .all(|r| matches!(r, ServedRecord::Visible { .. }))
+    );
+    let green: Answer<RecordPage> = ok(s
+        .get("/records", GREEN_TOKEN)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(
+        green.answer.records.len() as u64,
+        head,
+        "every seq is accounted for"
+    );
+    let withheld: Vec<u64> = green
+        .answer
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            ServedRecord::Withheld { seq, .. } => Some(*seq),
+            ServedRecord::Visible { .. } => None,
+        })
+        .collect();
+    assert!(!withheld.is_empty());
+
+    // Pages, and filters that never match a withheld record.
+    let page: Answer<RecordPage> = ok(s
+        .get("/records", GREEN_TOKEN)
+        .query(&[("from", "2"), ("limit", "3")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(page.answer.records.len(), 3);
+    assert_eq!(page.answer.next, Some(5));
+    let claims: Answer<RecordPage> = ok(s
+        .get("/records", GREEN_TOKEN)
+        .query(&[("type", "claim.recorded"), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert!(!claims.answer.records.is_empty());
+    assert!(claims.answer.records.iter().all(|r| matches!(
+        r,
+        ServedRecord::Visible { event_type, marking, .. }
+            if event_type == "claim.recorded" && *marking <= dossier_model::Marking::Green
+    )));
+    let entity: Answer<RecordPage> = ok(s
+        .get("/records", RED_TOKEN)
+        .query(&[("entity", CONTAINERS), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(entity.answer.records.len(), 1);
+
+    // One record, and its exact bytes.
+    let w = withheld[0];
+    let one: Answer<SingleRecord> = ok(s
+        .get(&format!("/records/{w}"), GREEN_TOKEN)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert!(matches!(one.answer.record, ServedRecord::Withheld { seq, .. } if seq == w));
+    problem(
+        s.get(&format!("/records/{w}/raw"), GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let one: Answer<SingleRecord> = ok(s
+        .get(&format!("/records/{w}"), RED_TOKEN)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let ServedRecord::Visible { record, hash, .. } = one.answer.record else {
+        panic!("visible expected")
+    };
+    let raw = s
+        .get(&format!("/records/{w}/raw"), RED_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::OK);
+    let bytes = raw.bytes().await.unwrap();
+    assert_eq!(&bytes[..], record.as_bytes());
+    assert_eq!(dossier_chain::Hash::of_record(&bytes).to_hex(), hash);
+    problem(
+        s.get(&format!("/records/{}", head + 1), RED_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+
+    // Texts: the AMBER report's only for AMBER and above.
+    let amber: serde_json::Value = serde_json::from_slice(&amber_bundle()).unwrap();
+    let amber_hash = dossier_model::entity::content_hash(amber["report"]["text"].as_str().unwrap());
+    let text = s
+        .get(&format!("/texts/{amber_hash}"), RED_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::OK);
+    assert_eq!(
+        text.text().await.unwrap(),
+        amber["report"]["text"].as_str().unwrap()
+    );
+    let hidden = s
+        .get(&format!("/texts/{amber_hash}"), GREEN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let hidden = problem(hidden, StatusCode::NOT_FOUND, "not-found").await;
+    let unknown = "0".repeat(64);
+    let unknown = problem(
+        s.get(&format!("/texts/{unknown}"), GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    assert_eq!(
+        hidden.detail.replace(&amber_hash, "H"),
+        unknown.detail.replace(&"0".repeat(64), "H")
+    );
+
+    // Status.
+    let status: Answer<ViewsStatus> = ok(s.get("/status", GREEN_TOKEN).send().await.unwrap()).await;
+    assert_eq!(
+        (status.answer.applied, status.answer.head, status.lag),
+        (head, head, 0)
+    );
+    assert!(status.answer.auditor.is_none(), "no auditor ran yet");
+
+    // No checkpoint before the auditor signs one; then proofs that check offline.
+    problem(
+        s.get("/checkpoint", RED_TOKEN).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    s.audit().await;
+    let cp: serde_json::Value = ok(s.get("/checkpoint", GREEN_TOKEN).send().await.unwrap()).await;
+    assert_eq!(cp["checkpoint"]["size"], head);
+    let visible = (1..=head).find(|q| !withheld.contains(q)).unwrap();
+    let inc: Answer<InclusionProof> = ok(s
+        .get(&format!("/proofs/inclusion/{visible}"), GREEN_TOKEN)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let proven = inc.answer.proof.check(common::founder().public()).unwrap();
+    assert!(
+        matches!(proven, dossier_proofs::Proven::Inclusion { seq, size, .. } if seq == visible && size == head)
+    );
+    problem(
+        s.get(&format!("/proofs/inclusion/{w}"), GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let con: Answer<ConsistencyProof> = ok(s
+        .get("/proofs/consistency", GREEN_TOKEN)
+        .query(&[("from", "3")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!((con.answer.from, con.answer.size), (3, head));
+    let p = problem(
+        s.get("/proofs/consistency", GREEN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("from"));
+    let status: Answer<ViewsStatus> = ok(s.get("/status", GREEN_TOKEN).send().await.unwrap()).await;
+    assert_eq!(
+        status
+            .answer
+            .auditor
+            .map(|a| (a.healthy, a.checkpoint_size)),
+        Some((true, Some(head)))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_are_refused_alike_and_roles_are_checked() {
+    let s = service().await;
+    let mut bodies = Vec::new();
+    for token in [
+        None,
+        Some("not-a-token"),
+        Some(EXPIRED_TOKEN),
+        Some(REVOKED_TOKEN),
+    ] {
+        let mut req = s.client.get(s.url("/beliefs"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        bodies.push(problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await);
+    }
+    let r = s
+        .client
+        .get(s.url("/beliefs"))
+        .header("authorization", "Basic eDp5")
+        .send()
+        .await
+        .unwrap();
+    bodies.push(problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await);
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+
+    let head = s.head().await;
+    let r = s
+        .client
+        .post(s.url("/bundles"))
+        .bearer_auth(RED_TOKEN)
+        .header("content-type", "application/json")
+        .body(clear_question_bundle(1))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(s.head().await, head);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_precise_problem_and_changes_nothing() {
+    let s = service_with(|c| c.body_limit = 1024 * 1024).await;
+    let head = s.head().await;
+    let post = |body: Vec<u8>, content_type: &str| {
+        s.client
+            .post(s.url("/bundles"))
+            .bearer_auth(PRODUCER_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let p = problem(
+        post(b"{\"version\": 1,".to_vec(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-body",
+    )
+    .await;
+    assert!(p.detail.contains("invalid"), "{p:?}");
+    let mut unknown: serde_json::Value = serde_json::from_slice(&clear_question_bundle(2)).unwrap();
+    unknown["questions"][0]["colour"] = "blue".into();
+    let p = problem(
+        post(serde_json::to_vec(&unknown).unwrap(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-body",
+    )
+    .await;
+    assert!(p.detail.contains("colour"), "{p:?}");
+    assert_eq!(p.pointer.as_deref(), Some("/questions/0/colour"), "{p:?}");
+    let mut bad_utf8 = clear_question_bundle(3);
+    let at = bad_utf8.iter().position(|b| *b == b'G').unwrap();
+    bad_utf8[at] = 0xff;
+    let p = problem(
+        post(bad_utf8, "application/json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-body",
+    )
+    .await;
+    assert!(p.detail.contains(&format!("offset {at}")), "{p:?}");
+    problem(
+        post(clear_question_bundle(4), "text/plain").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    let big = vec![b' '; 50 * 1024 * 1024];
+    problem(
+        post(big, "application/json").await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+    )
+    .await;
+
+    let p = problem(
+        s.get("/beliefs", RED_TOKEN)
+            .query(&[("as_of", "last tuesday")])
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("as_of"));
+    assert!(
+        p.detail.starts_with("as_of: ") && p.detail.contains("last tuesday"),
+        "{p:?}"
+    );
+    let p = problem(
+        s.get("/beliefs", RED_TOKEN)
+            .query(&[("asof", "2024-01-01")])
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("asof"));
+    let p = problem(
+        s.get("/records/zero", RED_TOKEN).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("seq"));
+    let p = problem(
+        s.get("/records", RED_TOKEN)
+            .query(&[("limit", "0")])
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("limit"));
+
+    problem(
+        s.get("/nowhere", RED_TOKEN).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    problem(
+        s.client
+            .get(format!("{}/v2/anything", s.base))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let other = s
+        .client
+        .get(format!("{}/v1/ledgers/other/beliefs", s.base))
+        .bearer_auth(RED_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let p = problem(other, StatusCode::NOT_FOUND, "not-found").await;
+    assert!(p.detail.contains("ledger"), "{p:?}");
+    problem(
+        s.client
+            .delete(s.url("/beliefs"))
+            .bearer_auth(RED_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+    )
+    .await;
+    problem(
+        s.client
+            .put(s.url("/bundles"))
+            .bearer_auth(PRODUCER_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+    )
+    .await;
+
+    assert_eq!(s.head().await, head, "nothing was appended");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn operations_routes_and_the_served_openapi_document() {
+    let s = service_with(|c| c.ready_lag = 0).await;
+    let r = s
+        .client
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Nothing brought the views up yet: not ready; a read brings them to the head.
+    let r = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let _: Answer<Beliefs> = ok(s.get("/beliefs", GREEN_TOKEN).send().await.unwrap()).await;
+    let r = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "dossier_http_requests_total{method=\"GET\",route=\"/v1/ledgers/{ledger}/beliefs\",status=\"200\"} 1",
+        "dossier_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"503\"} 1",
+        "dossier_http_request_duration_seconds_bucket{",
+        "dossier_projector_lag_records 0",
+        "dossier_auditor_alarms",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from\n{metrics}");
+    }
+    let served = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(served, dossier_http::openapi_json());
+    s.stop().await;
+}
+
+/// One SSE event.
+#[derive(Debug, Clone, PartialEq)]
+struct SseEvent {
+    id: u64,
+    event: String,
+    data: String,
+}
+
+/// Reads `n` events from a stream (with `Last-Event-ID` = `after` if given), then drops the
+/// connection.
+async fn read_events(
+    s: &Service,
+    path: &str,
+    token: &str,
+    after: Option<u64>,
+    n: usize,
+) -> Vec<SseEvent> {
+    read_until(s, path, token, after, |v| v.len() >= n).await
+}
+
+/// Reads events until `done` says so, then drops the connection.
+async fn read_until(
+    s: &Service,
+    path: &str,
+    token: &str,
+    after: Option<u64>,
+    done: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    let mut req = s.get(path, token);
+    if let Some(a) = after {
+        req = req.header("last-event-id", a.to_string());
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut body = r.bytes_stream();
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(&out) {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("the events within 20 s")
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (None, String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().parse().unwrap());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if let Some(id) = id
+                && !done(&out)
+            {
+                out.push(SseEvent { id, event, data });
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
+    let s = service().await;
+    let head = s.head().await;
+
+    // Records: read part, disconnect, resume from the last id received, while the ledger grows.
+    let first = read_events(&s, "/events/records", GREEN_TOKEN, None, 10).await;
+    let grow = {
+        let log = std::sync::Arc::clone(&s.log);
+        tokio::spawn(async move {
+            for n in 0..3 {
+                publish(&log, &[clear_question_bundle(100 + n)]).await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+    };
+    let mut all = first.clone();
+    let mut last = first.last().unwrap().id;
+    let more = read_events(&s, "/events/records", GREEN_TOKEN, Some(last), 7).await;
+    last = more.last().unwrap().id;
+    all.extend(more);
+    grow.await.unwrap();
+    let end = s.head().await;
+    assert!(end > head);
+    while last < end {
+        let more = read_until(&s, "/events/records", GREEN_TOKEN, Some(last), |v| {
+            v.len() >= 7 || v.last().is_some_and(|e| e.id == end)
+        })
+        .await;
+        last = more.last().unwrap().id;
+        all.extend(more);
+    }
+    let ids: Vec<u64> = all.iter().map(|e| e.id).collect();
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "each record exactly once, in order");
+    let mut withheld = 0;
+    for e in &all {
+        assert_eq!(e.event, "record");
+        let served: ServedRecord = serde_json::from_str(&e.data).unwrap();
+        match served {
+            ServedRecord::Visible { seq, marking, .. } => {
+                assert_eq!(seq, e.id);
+                assert!(marking <= dossier_model::Marking::Green);
+            }
+            ServedRecord::Withheld { seq, .. } => {
+                assert_eq!(seq, e.id);
+                withheld += 1;
+            }
+        }
+    }
+    assert!(
+        withheld > 0,
+        "the AMBER records are accounted for as withheld"
+    );
+
+    // Belief changes: a GREEN follower never receives one caused by an AMBER event.
+    let green = read_events(&s, "/events/beliefs", GREEN_TOKEN, None, 3).await;
+    let resumed = read_events(&s, "/events/beliefs", GREEN_TOKEN, Some(green[2].id), 2).await;
+    assert!(resumed[0].id > green[2].id);
+    let everything: Vec<serde_json::Value> = green
+        .iter()
+        .chain(&resumed)
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    for (e, v) in green.iter().chain(&resumed).zip(&everything) {
+        assert_eq!(v["seq"], e.id);
+        for c in v["changes"].as_array().unwrap() {
+            assert!(
+                ["TLP:CLEAR", "TLP:GREEN"].contains(&c["marking"].as_str().unwrap()),
+                "{c}"
+            );
+            assert_ne!(c["question"], AMBER_ONLY);
+        }
+    }
+    // RED sees the AMBER changes (the stream would time out otherwise).
+    read_until(&s, "/events/beliefs", RED_TOKEN, None, |v| {
+        v.last().is_some_and(|e| e.data.contains("TLP:AMBER"))
+    })
+    .await;
+
+    let p = problem(
+        s.get("/events/records", GREEN_TOKEN)
+            .header("last-event-id", "x")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
+    .await;
+    assert_eq!(p.parameter.as_deref(), Some("Last-Event-ID"));
+    s.stop().await;
+}

@@ -1,0 +1,261 @@
+//! A real service for the tests: a SQLite ledger of the example story (reports 1 and 2 at
+//! TLP:CLEAR, report 3 and a question of its own at TLP:AMBER), the projector and auditor
+//! stores beside it, and the server on a free loopback port.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dossier_auditor::{Auditor, Options};
+use dossier_chain::{Genesis, Signer, TrustRoot};
+use dossier_http::{Config, Principal, Role, Server, TokenTable};
+use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
+use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+
+/// A question posed only at TLP:AMBER.
+pub const AMBER_ONLY: &str = "question:test/amber-only";
+/// A question posed at TLP:CLEAR.
+pub const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
+
+pub const GREEN_TOKEN: &str = "green-reader-token-0123456789abcdef";
+pub const RED_TOKEN: &str = "red-reader-token-0123456789abcdef";
+pub const PRODUCER_TOKEN: &str = "producer-token-0123456789abcdef";
+pub const EXPIRED_TOKEN: &str = "expired-token-0123456789abcdef";
+pub const REVOKED_TOKEN: &str = "revoked-token-0123456789abcdef";
+
+pub fn founder() -> Signer {
+    Signer::from_secret([7; 32], "http tests")
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Sets every `marking` in a bundle to `marking`.
+fn remark(v: &mut serde_json::Value, marking: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "marking" {
+                    *x = serde_json::Value::String(marking.to_owned());
+                } else {
+                    remark(x, marking);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
+        _ => {}
+    }
+}
+
+/// Report 3 of the examples at TLP:AMBER, with a question of its own.
+pub fn amber_bundle() -> Vec<u8> {
+    let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
+    remark(&mut b, "TLP:AMBER");
+    b["questions"] = serde_json::json!([{
+        "id": AMBER_ONLY,
+        "text": "Is this question visible below AMBER?",
+        "kind": { "type": "boolean" }
+    }]);
+    serde_json::to_vec(&b).unwrap()
+}
+
+/// A report bundle with one CLEAR question, numbered `n` (for growing the ledger).
+pub fn clear_question_bundle(n: u32) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "questions": [{
+            "id": format!("question:test/grown-{n}"),
+            "text": format!("Grown question {n}?"),
+            "kind": { "type": "boolean" }
+        }]
+    }))
+    .unwrap()
+}
+
+/// Publishes bundles through the ordinary path.
+pub async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
+    let genesis = ledger::genesis(log).await.unwrap().unwrap();
+    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
+    let mut known = KnownEntities::default();
+    for (i, bytes) in bundles.iter().enumerate() {
+        let name = format!("bundle {i}");
+        let parsed = parse_bundle(&name, bytes).unwrap();
+        let refs = parsed.external_references();
+        let fetched = ledger::known_entities(log, &refs).await.unwrap();
+        known.extend(fetched);
+        let v = validate(&name, parsed, &known).unwrap();
+        ledger::remember(&mut known, &v);
+        let (events, texts) = ledger::pending_events(&v);
+        Publisher::new(log, &founder(), id)
+            .publish(&events, &texts)
+            .await
+            .unwrap();
+    }
+}
+
+pub struct Service {
+    pub dir: tempfile::TempDir,
+    pub log: Arc<SqliteLog>,
+    pub base: String,
+    pub ledger: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    /// `{base}/v1/ledgers/{ledger}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/ledgers/{}{path}", self.base, self.ledger)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.log.head().await.unwrap().seq
+    }
+
+    /// Runs the auditor once: verifies everything and signs a checkpoint at the head.
+    pub async fn audit(&self) {
+        let options = Options {
+            every: 1,
+            ..Options::default()
+        };
+        let mut a = Auditor::open(
+            &*self.log,
+            &self.dir.path().join("auditor.db"),
+            founder(),
+            TrustRoot::Pinned(founder().public()),
+            options,
+        )
+        .unwrap();
+        let report = a.once().await.unwrap();
+        assert!(report.healthy, "{report:?}");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+fn principal(name: &str, role: Role, clearance: Marking) -> Principal {
+    Principal {
+        name: name.to_owned(),
+        role,
+        clearance,
+    }
+}
+
+pub fn tokens() -> TokenTable {
+    let mut t = TokenTable::new();
+    t.grant(
+        GREEN_TOKEN,
+        principal("green", Role::Reader, Marking::Green),
+        None,
+    );
+    t.grant(
+        RED_TOKEN,
+        principal("red", Role::Reader, Marking::Red),
+        None,
+    );
+    t.grant(
+        PRODUCER_TOKEN,
+        principal("producer", Role::Producer, Marking::Red),
+        None,
+    );
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    t.grant(
+        EXPIRED_TOKEN,
+        principal("expired", Role::Reader, Marking::Red),
+        Some(past),
+    );
+    t.grant(
+        REVOKED_TOKEN,
+        principal("revoked", Role::Reader, Marking::Red),
+        None,
+    );
+    t.revoke(REVOKED_TOKEN);
+    t
+}
+
+/// The example ledger (CLEAR reports 1 and 2, AMBER report 3), served.
+pub async fn service() -> Service {
+    service_with(|_| {}).await
+}
+
+pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
+    let id = uuid::Uuid::new_v4();
+    let genesis = Genesis::build(
+        id,
+        "http tests",
+        &founder(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    log.append(0, &genesis, &[]).await.unwrap();
+    publish(
+        &log,
+        &[
+            example("01-late-february-estimate.json"),
+            example("02-march-revision.json"),
+            amber_bundle(),
+        ],
+    )
+    .await;
+    let ledger = ledger::genesis(&log).await.unwrap().unwrap().ledger;
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ledger.clone(),
+        dir.path().join("views.db"),
+    );
+    config.auditor = Some(dir.path().join("auditor.db"));
+    tweak(&mut config);
+    let log = Arc::new(log);
+    let server = Server::bind(config, Arc::clone(&log), Arc::new(tokens()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Service {
+        dir,
+        log,
+        base,
+        ledger,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+pub fn views_path(s: &Service) -> PathBuf {
+    s.dir.path().join("views.db")
+}
