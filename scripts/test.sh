@@ -15,6 +15,11 @@ NATS_SERVER_BIN="$(scripts/install-nats-server.sh)"
 export NATS_SERVER_BIN
 echo "scripts/test.sh: using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN" >&2
 
+# The HTTP service's OpenAPI document is checked by openapi-spec-validator and schemathesis
+# (crates/dossier-http/tests/schemathesis.rs); they live in .venv too.
+DOSSIER_PY_TOOLS="$(scripts/install-py-tools.sh)"
+export DOSSIER_PY_TOOLS
+
 # A linker that runs out of disk dies with "Bus error" rather than a word about space; say it first.
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"

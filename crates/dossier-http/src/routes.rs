@@ -489,7 +489,7 @@ pub(crate) async fn record<L: EventLog>(
         ("seq" = u64, Path, minimum = 1, description = "The record's sequence number"),
     ),
     responses(
-        (status = 200, description = "The record's exact bytes (hash them to check the record hash)", content_type = "application/json", body = String),
+        (status = 200, description = "The record's exact bytes, a JSON object (hash them to check the record hash)", content_type = "application/json", body = Object),
         (status = 404, description = "No such record visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
     ),

@@ -200,7 +200,7 @@ async fn start<L: EventLog + 'static>(
 }
 
 /// The records, live.
-#[utoipa::path(get, path = "/v1/ledgers/{ledger}/events/records", tag = "live",
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/events/records", tag = "live", operation_id = "events_records",
     params(
         ("ledger" = String, Path, description = "The ledger id"),
         ("after" = Option<u64>, Query, description = "Start after this seq (the `Last-Event-ID` header takes precedence)"),
@@ -222,7 +222,7 @@ pub(crate) async fn records<L: EventLog + 'static>(
 }
 
 /// The changes of belief, live.
-#[utoipa::path(get, path = "/v1/ledgers/{ledger}/events/beliefs", tag = "live",
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/events/beliefs", tag = "live", operation_id = "events_beliefs",
     params(
         ("ledger" = String, Path, description = "The ledger id"),
         ("after" = Option<u64>, Query, description = "Start after this seq (the `Last-Event-ID` header takes precedence)"),
