@@ -23,5 +23,6 @@ mod keys;
 mod permissions;
 mod proofs;
 mod publish;
+mod serve_api;
 mod snapshots;
 mod tamper;

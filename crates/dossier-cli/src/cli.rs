@@ -355,6 +355,20 @@ pub struct ServeArgs {
     /// No progress lines (errors are still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Also serve the HTTP API on this address (e.g. 127.0.0.1:8080), and run the auditor (when
+    /// a producer key is configured) in the same process.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With --listen: the bearer tokens, one grant per line: `NAME ROLE CLEARANCE BLAKE3-OF-TOKEN`
+    /// (without it, every API request is refused as unauthenticated).
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub tokens: Option<PathBuf>,
+    /// With --listen: the largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = dossier_http::DEFAULT_BODY_LIMIT, requires = "listen")]
+    pub body_limit: usize,
+    /// With --listen: ready (`/readyz`) while the views are at most N records behind the head.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "listen")]
+    pub ready_lag: u64,
 }
 
 /// `dossier views`.

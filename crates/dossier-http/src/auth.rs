@@ -112,6 +112,64 @@ impl TokenTable {
         );
     }
 
+    /// Grants `principal` to holders of the token whose BLAKE3 hash is `hash`.
+    pub fn grant_hashed(
+        &mut self,
+        hash: [u8; 32],
+        principal: Principal,
+        expires: Option<OffsetDateTime>,
+    ) {
+        self.entries.insert(
+            hash,
+            TableEntry {
+                principal,
+                expires,
+                revoked: false,
+            },
+        );
+    }
+
+    /// Reads a table from text: one grant per line, `NAME ROLE CLEARANCE BLAKE3-OF-TOKEN`
+    /// (role `reader`, `producer`, `auditor` or `admin`; clearance e.g. `TLP:AMBER`; the
+    /// token's BLAKE3 hash as 64 hex digits, so the file holds no token); `#` starts a comment.
+    ///
+    /// # Errors
+    /// The line number and what is wrong with it.
+    pub fn parse(text: &str) -> Result<TokenTable, String> {
+        let mut table = TokenTable::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let at = |why: String| format!("line {}: {why}", i + 1);
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, role, clearance, hash] = fields[..] else {
+                return Err(at("expected NAME ROLE CLEARANCE BLAKE3-OF-TOKEN".into()));
+            };
+            let role = match role {
+                "reader" => Role::Reader,
+                "producer" => Role::Producer,
+                "auditor" => Role::Auditor,
+                "admin" => Role::Admin,
+                other => return Err(at(format!("unknown role {other:?}"))),
+            };
+            let clearance: Marking = clearance
+                .parse()
+                .map_err(|_| at(format!("unknown clearance {clearance:?}")))?;
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hash, &mut bytes)
+                .map_err(|e| at(format!("the token hash is not 64 hex digits: {e}")))?;
+            let principal = Principal {
+                name: name.to_owned(),
+                role,
+                clearance,
+            };
+            table.grant_hashed(bytes, principal, None);
+        }
+        Ok(table)
+    }
+
     /// Revokes the grant of `token`, if any.
     pub fn revoke(&mut self, token: &str) {
         if let Some(e) = self

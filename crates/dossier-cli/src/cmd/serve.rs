@@ -29,10 +29,15 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
+/// A future resolving once `stop` says so (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// `dossier serve`: the projector in this process, on whatever backend the data directory
-/// (or `--nats`) selects.
+/// (or `--nats`) selects; with `--listen`, the auditor and the HTTP API beside it.
 pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
-    let log = home.open_log().await?.for_folding()?;
+    let log = std::sync::Arc::new(home.open_log().await?.for_folding()?);
     let path = home.views_path();
     if !args.quiet {
         eprintln!(
@@ -41,41 +46,153 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
             home.describe()
         );
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+    };
     let quiet = args.quiet;
-    let progress = dossier_projector::run_with_progress(
-        &log,
-        &path,
-        args.page as usize,
-        shutdown_signal(),
-        |e| {
-            if quiet {
-                return;
-            }
-            match e {
-                RunEvent::Resumed(p) => {
-                    eprintln!("projector: resumed at seq {} (head {})", p.applied, p.head)
+    let projector = async {
+        let r = dossier_projector::run_with_progress(
+            &*log,
+            &path,
+            args.page as usize,
+            stopped(stop_rx.clone()),
+            |e| {
+                if quiet {
+                    return;
                 }
-                RunEvent::Applied(p) => {
-                    eprintln!("projector: applied up to seq {} of {}", p.applied, p.head)
+                match e {
+                    RunEvent::Resumed(p) => {
+                        eprintln!("projector: resumed at seq {} (head {})", p.applied, p.head)
+                    }
+                    RunEvent::Applied(p) => {
+                        eprintln!("projector: applied up to seq {} of {}", p.applied, p.head)
+                    }
+                    RunEvent::CaughtUp { progress, digest } => {
+                        eprintln!(
+                            "projector: caught up at seq {}, digest {digest}",
+                            progress.applied
+                        );
+                    }
+                    RunEvent::Reopened(p) => eprintln!(
+                        "projector: the views were rebuilt; reopened at seq {}",
+                        p.applied
+                    ),
                 }
-                RunEvent::CaughtUp { progress, digest } => {
-                    eprintln!(
-                        "projector: caught up at seq {}, digest {digest}",
-                        progress.applied
-                    );
-                }
-                RunEvent::Reopened(p) => eprintln!(
-                    "projector: the views were rebuilt; reopened at seq {}",
-                    p.applied
-                ),
-            }
-        },
-    )
-    .await
-    .map_err(super::beliefs::projector_error)?;
+            },
+        )
+        .await;
+        // Whatever ends the projector ends the rest.
+        let _ = stop_tx.send(true);
+        r
+    };
+    let service = async {
+        let Some(addr) = args.listen else {
+            return Ok(());
+        };
+        let r = run_api(home, args, addr, &log, stop_rx.clone()).await;
+        let _ = stop_tx.send(true);
+        r
+    };
+    let (progress, service) = tokio::join!(projector, service);
+    signal.abort();
+    let progress = progress.map_err(super::beliefs::projector_error)?;
+    service?;
     if !args.quiet {
         eprintln!("projector: stopped at seq {}", progress.applied);
     }
+    Ok(())
+}
+
+/// The auditor (when a producer key is configured to sign its checkpoints) and the HTTP API on
+/// `addr`, until `stop`.
+async fn run_api(
+    home: &Home,
+    args: &ServeArgs,
+    addr: std::net::SocketAddr,
+    log: &std::sync::Arc<crate::backend::Backend>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> CliResult {
+    use anyhow::Context as _;
+    let ledger = dossier_log::ledger::genesis(&**log)
+        .await
+        .context("reading the ledger's genesis")?
+        .context("the ledger is empty: run `dossier init` first")?
+        .ledger;
+    let tokens = match &args.tokens {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            dossier_http::TokenTable::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
+        None => {
+            eprintln!(
+                "api: warning: no --tokens file; every request will be refused as unauthenticated"
+            );
+            dossier_http::TokenTable::new()
+        }
+    };
+    let mut config = dossier_http::Config::new(addr, ledger, home.views_path());
+    config.auditor = Some(home.auditor_path());
+    config.body_limit = args.body_limit;
+    config.ready_lag = args.ready_lag;
+    let server = dossier_http::Server::bind(
+        config,
+        std::sync::Arc::clone(log),
+        std::sync::Arc::new(tokens),
+    )
+    .await
+    .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;
+    if !args.quiet {
+        eprintln!("api: listening on http://{}", server.local_addr());
+    }
+    let auditor = match home.producer(None) {
+        Ok(signer) => {
+            let trust = super::verify::trust_root(home, None)?;
+            let path = home.auditor_path();
+            Some(
+                dossier_auditor::Auditor::open(
+                    &**log,
+                    &path,
+                    signer,
+                    trust,
+                    dossier_auditor::Options::default(),
+                )
+                .with_context(|| format!("opening {}", path.display()))?,
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "api: warning: not running the auditor (no key to sign checkpoints with: {e})"
+            );
+            None
+        }
+    };
+    let audit = async {
+        match auditor {
+            Some(a) => {
+                let quiet = args.quiet;
+                let mut a = a.with_progress(move |e| {
+                    if let dossier_auditor::Event::Alarm(alarm) = e {
+                        eprintln!("auditor: ALARM {}: {}", alarm.kind, alarm.detail);
+                    } else if !quiet && let dossier_auditor::Event::Checkpointed(cp) = e {
+                        eprintln!("auditor: signed checkpoint at seq {}", cp.size);
+                    }
+                });
+                a.run(stopped(stop.clone())).await.map(|_| ())
+            }
+            None => Ok(()),
+        }
+    };
+    let (served, audited) = tokio::join!(server.serve(stopped(stop.clone())), audit);
+    served.map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;
+    audited
+        .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
     Ok(())
 }
 
