@@ -897,7 +897,7 @@ fn main() {
         let q = &questions[rng.below(questions.len())];
         let t0 = Instant::now();
         let b = views
-            .belief_view(dossier_model::Marking::Red, q, None, None)
+            .belief_view(clearance, q, None, None)
             .unwrap()
             .expect("posed");
         now.push(t0.elapsed());
@@ -905,7 +905,7 @@ fn main() {
         let t0 = Instant::now();
         let v = serde_json::to_string(
             &views
-                .belief(dossier_model::Marking::Red, q, None)
+                .belief(clearance, q, None)
                 .unwrap()
                 .expect("posed"),
         )
@@ -916,19 +916,19 @@ fn main() {
         let t0 = Instant::now();
         let _ = std::hint::black_box(
             views
-                .belief_view(dossier_model::Marking::Red, q, Some(as_of), None)
+                .belief_view(clearance, q, Some(as_of), None)
                 .unwrap(),
         );
         then.push(t0.elapsed());
         let t0 = Instant::now();
         hist_len += views
-            .history(dossier_model::Marking::Red, q, None)
+            .history(clearance, q, None)
             .unwrap()
             .len();
         hist.push(t0.elapsed());
     }
     println!(
-        "\n== queries ({queries} random questions of {}; a fresh connection per query, as the CLI does)",
+        "\n== queries ({queries} random questions of {}, as a reader cleared for {clearance}; a fresh connection per query, as the CLI does)",
         questions.len()
     );
     println!(
