@@ -1,5 +1,7 @@
 //! Exit codes (documented in the README) and the error type that carries them.
 
+use dossier_app::{AppError, BackendKind, ErrorKind};
+
 /// Something went wrong that is not one of the cases below (I/O, database).
 pub const FAILURE: u8 = 1;
 // 2 is clap's usage error.
@@ -75,13 +77,93 @@ impl CliError {
 }
 
 impl From<anyhow::Error> for CliError {
+    /// [`FAILURE`], unless the error is an [`AppError`] passed on as it was (then as
+    /// [`From<AppError>`]: its exit code and hint).
     fn from(error: anyhow::Error) -> CliError {
+        // Only the outermost error: `downcast` would also find one under added context, and
+        // drop that context.
+        let error = if error.chain().next().is_some_and(|e| e.is::<AppError>()) {
+            match error.downcast::<AppError>() {
+                Ok(app) => return CliError::from(app),
+                Err(error) => error,
+            }
+        } else {
+            error
+        };
         CliError {
             code: FAILURE,
             error,
             printed: false,
             details: Vec::new(),
         }
+    }
+}
+
+impl From<AppError> for CliError {
+    /// The exit code of an application error ([`NO_LEDGER`], [`INVALID_INPUT`], [`CONFLICT`],
+    /// else [`FAILURE`]), and the command line's advice added to its message.
+    fn from(error: AppError) -> CliError {
+        let mut details = Vec::new();
+        let (code, hint) = match &error {
+            AppError::NoLedger { backend, .. } => (
+                NO_LEDGER,
+                match backend {
+                    BackendKind::JetStream => {
+                        "; run `dossier init` with the same --nats and --ledger"
+                    }
+                    BackendKind::Sqlite => {
+                        "; run `dossier init` (or pass --data-dir / DOSSIER_HOME)"
+                    }
+                },
+            ),
+            AppError::NoProducer { .. } => (FAILURE, "; pass --key"),
+            AppError::Invalid {
+                problems,
+                conflicts,
+            } => {
+                details.extend(problems.iter().map(ToString::to_string));
+                details.extend(conflicts.iter().map(ToString::to_string));
+                (INVALID_INPUT, "")
+            }
+            AppError::Conflict { conflicts } => {
+                details.extend(conflicts.iter().map(ToString::to_string));
+                (CONFLICT, "")
+            }
+            _ if error.kind() == ErrorKind::Conflict => (CONFLICT, ""),
+            _ => (FAILURE, ""),
+        };
+        let message = match &error {
+            AppError::NoDataDir => {
+                "no data directory: pass --data-dir or set DOSSIER_HOME".to_owned()
+            }
+            e => format!("{e}{hint}"),
+        };
+        CliError {
+            code,
+            printed: !details.is_empty(),
+            details,
+            error: anyhow::Error::new(Hinted { message, error }),
+        }
+    }
+}
+
+/// An application error with the command line's wording of it: displayed as `message`, with
+/// the error's causes as its own (so that the cause chain prints as it did before).
+#[derive(Debug)]
+struct Hinted {
+    message: String,
+    error: AppError,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
     }
 }
 

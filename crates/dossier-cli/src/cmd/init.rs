@@ -42,7 +42,7 @@ pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
         Ok(log) => log,
         Err(e) => {
             home.remove_key(founder.id());
-            return Err(e);
+            return Err(e.into());
         }
     };
     // The genesis append is the commit point: of two `init`s racing in one directory, exactly
