@@ -54,6 +54,29 @@ pub enum AppError {
         /// Where the ledger was looked for.
         backend: BackendKind,
     },
+    /// The data directory (or the stream) already holds a ledger: nothing was changed.
+    #[error("{place} already holds a ledger; nothing was changed")]
+    LedgerExists {
+        /// The data directory or the stream, as [`crate::Home::describe`] names it.
+        place: String,
+        /// Set when another creation appended the genesis first (the refused append).
+        #[source]
+        source: Option<AppendError>,
+    },
+    /// The genesis record could not be built.
+    #[error("building the genesis record")]
+    BuildGenesis {
+        /// The cause.
+        #[source]
+        source: dossier_chain::BuildError,
+    },
+    /// The genesis record could not be written.
+    #[error("writing the genesis record")]
+    WriteGenesis {
+        /// The cause.
+        #[source]
+        source: AppendError,
+    },
     /// The ledger has no genesis record.
     #[error("the ledger is empty")]
     EmptyLedger,
@@ -140,7 +163,10 @@ impl AppError {
                 ErrorKind::NotFound
             }
             AppError::Invalid { .. } => ErrorKind::Invalid,
-            AppError::Conflict { .. } => ErrorKind::Conflict,
+            AppError::Conflict { .. } | AppError::LedgerExists { .. } => ErrorKind::Conflict,
+            AppError::WriteGenesis {
+                source: AppendError::Log(e),
+            } => log_kind(e),
             AppError::Log { source, .. } => log_kind(source),
             AppError::JetStream { source, .. } => match source {
                 JetStreamError::Connect { .. } | JetStreamError::Api(_) => ErrorKind::Unavailable,
@@ -160,7 +186,11 @@ impl AppError {
                 PublishError::Log(e) | PublishError::Append(AppendError::Log(e)) => log_kind(e),
                 PublishError::Build(_) | PublishError::Append(_) => ErrorKind::Internal,
             },
-            AppError::NoDataDir | AppError::Key { .. } | AppError::Io { .. } => ErrorKind::Internal,
+            AppError::NoDataDir
+            | AppError::Key { .. }
+            | AppError::Io { .. }
+            | AppError::BuildGenesis { .. }
+            | AppError::WriteGenesis { .. } => ErrorKind::Internal,
         }
     }
 

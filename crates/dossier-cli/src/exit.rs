@@ -117,6 +117,7 @@ impl From<AppError> for CliError {
                 },
             ),
             AppError::NoProducer { .. } => (FAILURE, "; pass --key"),
+            AppError::LedgerExists { .. } => (FAILURE, ""),
             AppError::Invalid {
                 problems,
                 conflicts,
@@ -136,6 +137,10 @@ impl From<AppError> for CliError {
             AppError::NoDataDir => {
                 "no data directory: pass --data-dir or set DOSSIER_HOME".to_owned()
             }
+            AppError::LedgerExists {
+                place,
+                source: Some(_),
+            } => format!("{place} already holds a ledger (another init won); nothing was changed"),
             e => format!("{e}{hint}"),
         };
         CliError {
