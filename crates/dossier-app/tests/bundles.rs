@@ -107,7 +107,11 @@ async fn problems_come_back_as_data_with_file_and_pointer() {
         matches!(&err, AppError::Invalid { problems, .. } if problems.len() == n),
         "{err:?}"
     );
-    assert_eq!(log.head().await.expect("head").seq, GENESIS, "nothing appended");
+    assert_eq!(
+        log.head().await.expect("head").seq,
+        GENESIS,
+        "nothing appended"
+    );
 }
 
 #[tokio::test]
@@ -276,4 +280,24 @@ async fn creating_a_ledger_twice_is_refused_and_changes_nothing() {
         producer
     );
     assert_eq!(log.head().await.expect("head").seq, GENESIS);
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+/// A server runs checks and publishes on a multi-threaded runtime: their futures must be
+/// `Send` (this fails to compile otherwise).
+#[tokio::test]
+async fn check_and_publish_futures_are_send() {
+    let (_dir, home, log) = ledger().await;
+    let checking = check(Some(&log), vec![input("01.json", &example_json(0))]);
+    assert_send(&checking);
+    let checked = checking.await.expect("check").accept().expect("valid");
+    let signer = home.producer(None).expect("producer key");
+    let stop = AtomicBool::new(false);
+    let publishing = publish(&log, &signer, &checked, &stop, |_, _| {});
+    assert_send(&publishing);
+    assert_eq!(publishing.await.expect("published"), 1);
+    let opening = home.open_log();
+    assert_send(&opening);
+    opening.await.expect("open");
 }
