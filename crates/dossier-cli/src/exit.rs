@@ -174,3 +174,84 @@ impl std::error::Error for Hinted {
 
 /// Result of a command.
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+    use dossier_app::{AppError, BackendKind, Problem};
+
+    use super::*;
+
+    fn no_ledger() -> AppError {
+        AppError::NoLedger {
+            place: "/data".to_owned(),
+            backend: BackendKind::Sqlite,
+        }
+    }
+
+    #[test]
+    fn no_ledger_exits_6_with_the_init_hint() {
+        let e = CliError::from(no_ledger());
+        assert_eq!(e.code, NO_LEDGER);
+        assert_eq!(
+            e.error.to_string(),
+            "no ledger in /data; run `dossier init` (or pass --data-dir / DOSSIER_HOME)"
+        );
+    }
+
+    #[test]
+    fn an_app_error_passed_on_through_anyhow_keeps_its_code_and_hint() {
+        let e = CliError::from(anyhow::Error::new(no_ledger()));
+        assert_eq!(e.code, NO_LEDGER);
+        assert!(
+            e.error.to_string().contains("run `dossier init`"),
+            "{}",
+            e.error
+        );
+    }
+
+    #[test]
+    fn context_added_to_an_app_error_is_kept() {
+        let e = CliError::from(
+            Err::<(), _>(no_ledger())
+                .context("opening the mirror")
+                .expect_err("an error"),
+        );
+        assert_eq!(e.code, FAILURE);
+        assert_eq!(e.error.to_string(), "opening the mirror");
+    }
+
+    #[test]
+    fn problems_become_details_and_exit_3() {
+        let e = CliError::from(AppError::Invalid {
+            problems: vec![Problem {
+                file: "a.json".to_owned(),
+                pointer: String::new(),
+                message: "empty".to_owned(),
+            }],
+            conflicts: Vec::new(),
+        });
+        assert_eq!(e.code, INVALID_INPUT);
+        assert!(e.printed);
+        assert_eq!(e.details, vec!["a.json: (document): empty".to_owned()]);
+        assert_eq!(
+            e.error.to_string(),
+            "1 error(s) in the input; nothing was appended"
+        );
+    }
+
+    #[test]
+    fn causes_are_the_app_errors_causes() {
+        let e = CliError::from(AppError::NoProducer {
+            path: "/data/producer".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(e.code, FAILURE);
+        let chain: Vec<_> = e.error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            chain[0],
+            "no producer key configured (/data/producer is missing); pass --key"
+        );
+        assert_eq!(chain.len(), 2, "{chain:?}");
+    }
+}
