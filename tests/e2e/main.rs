@@ -9,6 +9,7 @@ mod environment;
 mod jetstream;
 mod support;
 
+mod access;
 mod acknowledge;
 mod auditor;
 mod auth;
