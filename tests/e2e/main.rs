@@ -21,6 +21,7 @@ mod concurrency;
 mod crash;
 mod init;
 mod keys;
+mod markings;
 mod permissions;
 mod proofs;
 mod publish;
