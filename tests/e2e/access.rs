@@ -136,10 +136,21 @@ fn grants_are_recorded_listed_revoked_and_verified() {
     assert_eq!(grants(&l)[0]["state"], "revoked");
     assert_eq!(grants(&l)[0]["revoked"]["reason"], "left the team");
 
-    // The whole ledger verifies; the projector and the queries take access records in stride.
+    // The whole ledger verifies; the auditor, the projector and the queries take access
+    // records in stride.
     let (code, report) = l.verify_json();
     assert_eq!(code, 0, "{report}");
+    let out = l.run(&["auditor", "--once", "--every", "2"]);
+    out.ok();
+    assert!(out.stdout.contains("ok: healthy"), "{}", out.stdout);
     l.run(&["beliefs"]).ok();
+    let examples = crate::support::example_paths();
+    let mut publish = vec!["publish"];
+    publish.extend(examples.iter().map(String::as_str));
+    l.run(&publish).ok();
+    assert!(!l.run(&["beliefs", "--json"]).ok().stdout.is_empty());
+    l.run(&["auditor", "--once", "--every", "2"]).ok();
+    assert_eq!(l.verify_json().0, 0);
 }
 
 #[test]
