@@ -9,6 +9,7 @@
 //! <dir>/jetstream/<ledger>-views.db   the same, for a ledger in JetStream
 //! <dir>/auditor.db         the continuous auditor's checkpoints and alarms (outside the ledger)
 //! <dir>/jetstream/<ledger>-auditor.db the same, for a ledger in JetStream
+//! <dir>/access.db          the access log: reads of TLP:RED material served from here
 //! ```
 
 use std::fs;

@@ -903,28 +903,16 @@ fn main() {
         now.push(t0.elapsed());
         std::hint::black_box(&b);
         let t0 = Instant::now();
-        let v = serde_json::to_string(
-            &views
-                .belief(clearance, q, None)
-                .unwrap()
-                .expect("posed"),
-        )
-        .unwrap();
+        let v = serde_json::to_string(&views.belief(clearance, q, None).unwrap().expect("posed"))
+            .unwrap();
         as_json.push(t0.elapsed());
         bytes += v.len();
         let as_of = &times[rng.below(times.len())];
         let t0 = Instant::now();
-        let _ = std::hint::black_box(
-            views
-                .belief_view(clearance, q, Some(as_of), None)
-                .unwrap(),
-        );
+        let _ = std::hint::black_box(views.belief_view(clearance, q, Some(as_of), None).unwrap());
         then.push(t0.elapsed());
         let t0 = Instant::now();
-        hist_len += views
-            .history(clearance, q, None)
-            .unwrap()
-            .len();
+        hist_len += views.history(clearance, q, None).unwrap().len();
         hist.push(t0.elapsed());
     }
     println!(
