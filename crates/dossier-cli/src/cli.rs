@@ -195,6 +195,9 @@ pub struct ForkEvidenceArgs {
     /// Write the evidence to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// When the checkpoints agree, say so as JSON (evidence of a fork is JSON already).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `dossier auditor`.
@@ -284,6 +287,10 @@ pub struct CheckProofArgs {
     /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
     #[arg(long, value_name = "PUBKEY|FILE")]
     pub key: String,
+    /// The verdict as JSON (one document; a failed check is reported on standard error as for
+    /// any failure).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
@@ -387,6 +394,9 @@ pub struct InitArgs {
     /// Name of the founding producer (written into every record it signs).
     #[arg(long, default_value = "founder")]
     pub producer: String,
+    /// As JSON (one document: the ledger and its founding key).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Bundle files.
@@ -486,6 +496,9 @@ pub enum KeysCommand {
         /// Make the new key this data directory's producer key.
         #[arg(long)]
         use_it: bool,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a key: seals it signs after this are rejected by verification.
     Revoke {
@@ -494,12 +507,18 @@ pub enum KeysCommand {
         /// Why.
         #[arg(long, default_value = "revoked")]
         reason: String,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the producer key: register a new key and revoke the current one in one batch.
     Rotate {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
         name: Option<String>,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -10,6 +10,26 @@ use crate::home::Home;
 pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
     let c =
         dossier_app::create(home, &args.name, &args.producer, OffsetDateTime::now_utc()).await?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Created<'a> {
+            ledger: String,
+            name: &'a str,
+            place: String,
+            founding_key: &'a str,
+            founding_key_name: &'a str,
+            founding_public_key: String,
+        }
+        let doc = Created {
+            ledger: c.ledger.to_string(),
+            name: &args.name,
+            place: home.describe(),
+            founding_key: c.founder.id(),
+            founding_key_name: c.founder.name(),
+            founding_public_key: c.founder.public_hex(),
+        };
+        return Ok(crate::output::json(&doc)?);
+    }
     crate::outln!(
         "created ledger {} ({}) in {}",
         c.ledger,
