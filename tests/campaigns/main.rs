@@ -11,5 +11,6 @@ mod bundles;
 mod environment;
 mod support;
 
+mod producer_kills;
 mod projector_kills;
 mod tamper;
