@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Dossier, Rng, Tally, report_bundle, scale, seed, temp_dir, write_bundle};
+use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir, write_bundle};
 
 /// Bundle files per publish: each one batch of 3 + 2 + CLAIMS events and a seal.
 const FILES: usize = 6;
