@@ -13,4 +13,5 @@ mod support;
 
 mod producer_kills;
 mod projector_kills;
+mod server_kills;
 mod tamper;

@@ -27,7 +27,7 @@ const CLAIMS: usize = 20;
 const RUNS: usize = 20;
 
 /// The entity keys of every recorded domain event, with how many times each occurs.
-fn recorded(d: &Dossier) -> BTreeMap<String, usize> {
+pub(crate) fn recorded(d: &Dossier) -> BTreeMap<String, usize> {
     let out = d.run(&["log", "--json"]).ok();
     let mut seen = BTreeMap::new();
     for line in out.stdout.lines() {
@@ -46,6 +46,19 @@ fn recorded(d: &Dossier) -> BTreeMap<String, usize> {
 /// `publish --json` of `files`, killed `after` its start (or left to finish if it ends first);
 /// returns the files acknowledged before the kill.
 fn publish_killed(d: &Dossier, files: &[String], after: Duration) -> BTreeSet<String> {
+    publish_with_fault(d, files, after, || {}, Duration::ZERO)
+}
+
+/// `publish --json` of `files`; `after` its start (unless it ended first) `fault` runs, and
+/// the publish is then given `grace` to end by itself before it is killed. Returns the files
+/// acknowledged (their JSON lines received) by then.
+pub(crate) fn publish_with_fault(
+    d: &Dossier,
+    files: &[String],
+    after: Duration,
+    fault: impl FnOnce(),
+    grace: Duration,
+) -> BTreeSet<String> {
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
     let mut cmd = d.command(&args);
@@ -68,6 +81,14 @@ fn publish_killed(d: &Dossier, files: &[String], after: Duration) -> BTreeSet<St
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    fault();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
@@ -78,7 +99,7 @@ fn publish_killed(d: &Dossier, files: &[String], after: Duration) -> BTreeSet<St
 }
 
 /// Writes the bundle files of one publish; returns them with each file's entity keys.
-fn bundle_files(
+pub(crate) fn bundle_files(
     dir: &std::path::Path,
     prefix: &str,
 ) -> (Vec<String>, BTreeMap<String, Vec<String>>) {
@@ -92,6 +113,61 @@ fn bundle_files(
         files.push(path);
     }
     (files, entities)
+}
+
+/// After a fault in run `run`: every acknowledged file present, no file in part, no event
+/// twice, the ledger verifies; then every file published again, each present exactly once.
+pub(crate) fn check_run(
+    d: &Dossier,
+    tally: &mut Tally,
+    run: usize,
+    files: &[String],
+    entities: &BTreeMap<String, Vec<String>>,
+    acked: &BTreeSet<String>,
+) {
+    let seen = recorded(d);
+    for (file, ids) in entities {
+        let present = ids.iter().filter(|id| seen.contains_key(*id)).count();
+        if acked.contains(file) && present < ids.len() {
+            tally.lost(format!(
+                "run {run}: acknowledged {file} has {present} of {} events",
+                ids.len()
+            ));
+        } else if present != 0 && present != ids.len() {
+            tally.lost(format!(
+                "run {run}: {file} is in the ledger in part ({present} of {} events)",
+                ids.len()
+            ));
+        }
+    }
+    for (entity, n) in seen.iter().filter(|(_, n)| **n > 1) {
+        tally.duplicated(format!("run {run}: {entity} recorded {n} times"));
+    }
+    let verify = d.run(&["verify", "--json"]);
+    if verify.code != 0 {
+        tally.lost(format!(
+            "run {run}: the ledger no longer verifies: {}",
+            verify.stdout.lines().take(8).collect::<Vec<_>>().join(" ")
+        ));
+    }
+    // Publishing everything again completes the run, idempotently.
+    let mut args = vec!["publish", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let again = d.run(&args);
+    if again.code != 0 {
+        tally.undetected(format!(
+            "run {run}: publishing again failed ({}): {}",
+            again.code, again.stderr
+        ));
+    }
+    let seen = recorded(d);
+    for (file, ids) in entities {
+        if ids.iter().any(|id| seen.get(id) != Some(&1)) {
+            tally.undetected(format!(
+                "run {run}: after publishing again, {file} is not present exactly once"
+            ));
+        }
+    }
 }
 
 fn campaign(d: &Dossier, name: &str) {
@@ -116,49 +192,7 @@ fn campaign(d: &Dossier, name: &str) {
         let after = rng.between(Duration::ZERO, whole.mul_f64(1.2));
         let acked = publish_killed(d, &files, after);
         tally.runs += 1;
-        let seen = recorded(d);
-        for (file, ids) in &entities {
-            let present = ids.iter().filter(|id| seen.contains_key(*id)).count();
-            if acked.contains(file) && present < ids.len() {
-                tally.lost(format!(
-                    "run {run}: acknowledged {file} has {present} of {} events",
-                    ids.len()
-                ));
-            } else if present != 0 && present != ids.len() {
-                tally.lost(format!(
-                    "run {run}: {file} is in the ledger in part ({present} of {} events)",
-                    ids.len()
-                ));
-            }
-        }
-        for (entity, n) in seen.iter().filter(|(_, n)| **n > 1) {
-            tally.duplicated(format!("run {run}: {entity} recorded {n} times"));
-        }
-        let verify = d.run(&["verify", "--json"]);
-        if verify.code != 0 {
-            tally.lost(format!(
-                "run {run}: the ledger no longer verifies: {}",
-                verify.stdout.lines().take(8).collect::<Vec<_>>().join(" ")
-            ));
-        }
-        // Publishing everything again completes the run, idempotently.
-        let mut args = vec!["publish", "--json"];
-        args.extend(files.iter().map(String::as_str));
-        let again = d.run(&args);
-        if again.code != 0 {
-            tally.undetected(format!(
-                "run {run}: publishing again failed ({}): {}",
-                again.code, again.stderr
-            ));
-        }
-        let seen = recorded(d);
-        for (file, ids) in &entities {
-            if ids.iter().any(|id| seen.get(id) != Some(&1)) {
-                tally.undetected(format!(
-                    "run {run}: after publishing again, {file} is not present exactly once"
-                ));
-            }
-        }
+        check_run(d, &mut tally, run, &files, &entities, &acked);
         tally.note(format!(
             "run {run}: killed after {:.0} ms, {} of {FILES} files acknowledged",
             after.as_secs_f64() * 1e3,
