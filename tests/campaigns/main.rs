@@ -11,6 +11,7 @@ mod bundles;
 mod environment;
 mod support;
 
+mod leader_kills;
 mod producer_kills;
 mod projector_kills;
 mod server_kills;

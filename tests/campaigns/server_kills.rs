@@ -35,7 +35,10 @@ fn server_kills_during_publish() {
     args.extend(files.iter().map(String::as_str));
     d.run(&args).ok();
     let whole = started.elapsed();
-    tally.note(format!("a whole publish takes {:.0} ms", whole.as_secs_f64() * 1e3));
+    tally.note(format!(
+        "a whole publish takes {:.0} ms",
+        whole.as_secs_f64() * 1e3
+    ));
     for run in 0..RUNS * scale() {
         let (files, entities) = bundle_files(work.path(), &format!("s{seed:x}-{run}"));
         let after = rng.between(Duration::ZERO, whole);
