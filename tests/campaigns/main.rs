@@ -11,5 +11,8 @@ mod bundles;
 mod environment;
 mod support;
 
+mod leader_kills;
+mod producer_kills;
 mod projector_kills;
+mod server_kills;
 mod tamper;

@@ -9,6 +9,7 @@ mod environment;
 mod jetstream;
 mod support;
 
+mod access;
 mod acknowledge;
 mod auditor;
 mod auth;
@@ -20,6 +21,7 @@ mod concurrency;
 mod crash;
 mod init;
 mod keys;
+mod markings;
 mod permissions;
 mod proofs;
 mod publish;

@@ -285,3 +285,70 @@ fn a_truncation_that_removed_the_signing_keys_registration_says_records_were_rem
         out.stdout
     );
 }
+
+/// The commands that print a result print one JSON document with `--json`: `init`, `keys
+/// register`/`rotate`/`revoke`, `check-proof` and `fork-evidence` when the checkpoints agree.
+#[test]
+fn result_commands_print_one_json_document() {
+    let l = crate::support::Ledger::empty();
+    let created = l.run(&["init", "--name", "json", "--json"]).ok().json();
+    assert_eq!(created["name"], "json");
+    let key = std::fs::read_to_string(l.dir().join("root.pub"))
+        .expect("root.pub")
+        .trim()
+        .to_owned();
+    assert_eq!(created["founding_public_key"], key.as_str());
+    let reg = l
+        .run(&["keys", "register", "--name", "second", "--json"])
+        .ok()
+        .json();
+    assert_eq!(reg["signed_by"], created["founding_key"]);
+    let second = reg["registered"].as_str().expect("registered").to_owned();
+    let rot = l.run(&["keys", "rotate", "--json"]).ok().json();
+    assert_eq!(rot["revoked"], created["founding_key"]);
+    assert_eq!(rot["producer"], rot["registered"]);
+    let rev = l.run(&["keys", "revoke", &second, "--json"]).ok().json();
+    assert_eq!(rev["revoked"], second.as_str());
+
+    publish(&l, &example_files()[..1]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let (cp, incl) = (work.path().join("cp.txt"), work.path().join("incl.json"));
+    l.run(&["checkpoint", "--out", &cp.display().to_string()])
+        .ok();
+    l.run(&["prove", "3", "--out", &incl.display().to_string()])
+        .ok();
+    let current = rot["registered"].as_str().expect("key id");
+    let public = l
+        .run(&["keys", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["key"] == current)
+        .expect("the current key")["public"]
+        .as_str()
+        .expect("public")
+        .to_owned();
+    let checked = l
+        .run(&[
+            "check-proof",
+            &incl.display().to_string(),
+            "--key",
+            &public,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (checked["proof"].as_str(), checked["ok"].as_bool()),
+        (Some("inclusion"), Some(true))
+    );
+    assert_eq!(checked["seq"], 3);
+    let same = cp.display().to_string();
+    let agree = l
+        .run(&["fork-evidence", &same, &same, "--key", &public, "--json"])
+        .ok()
+        .json();
+    assert_eq!(agree["consistent"], true);
+}

@@ -226,6 +226,12 @@ impl Engine {
         changed
     }
 
+    /// [`Engine::take_changed`] in no particular order, without collecting them (for a caller
+    /// that asks after every event).
+    pub fn drain_changed(&mut self) -> impl Iterator<Item = EntityId> + '_ {
+        self.changed.drain()
+    }
+
     /// The belief on a question with full provenance: the current view (`valid_at` `None`), or
     /// the view at a valid (world) time. `None` if the question has not been posed.
     ///

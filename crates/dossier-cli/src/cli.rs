@@ -124,6 +124,10 @@ pub enum Command {
     /// List, create, register, revoke and rotate producer keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Grant, revoke and list readers' access (grants are TLP:RED ledger events), and list
+    /// the local log of TLP:RED reads.
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Current beliefs, one line per question (value, status, confidence, sources).
     Beliefs(BeliefsArgs),
     /// Why we believe what we believe about a question: the provenance tree.
@@ -191,6 +195,9 @@ pub struct ForkEvidenceArgs {
     /// Write the evidence to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// When the checkpoints agree, say so as JSON (evidence of a fork is JSON already).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `dossier auditor`.
@@ -280,6 +287,10 @@ pub struct CheckProofArgs {
     /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
     #[arg(long, value_name = "PUBKEY|FILE")]
     pub key: String,
+    /// The verdict as JSON (one document; a failed check is reported on standard error as for
+    /// any failure).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
@@ -397,6 +408,9 @@ pub struct InitArgs {
     /// Name of the founding producer (written into every record it signs).
     #[arg(long, default_value = "founder")]
     pub producer: String,
+    /// As JSON (one document: the ledger and its founding key).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Bundle files.
@@ -496,6 +510,9 @@ pub enum KeysCommand {
         /// Make the new key this data directory's producer key.
         #[arg(long)]
         use_it: bool,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a key: seals it signs after this are rejected by verification.
     Revoke {
@@ -504,12 +521,86 @@ pub enum KeysCommand {
         /// Why.
         #[arg(long, default_value = "revoked")]
         reason: String,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the producer key: register a new key and revoke the current one in one batch.
     Rotate {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
         name: Option<String>,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A value through its `FromStr`, the error as clap shows it.
+fn parsed<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// `dossier access`.
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Grant access: records an access.granted event (TLP:RED) sealed by the producer key and
+    /// prints the bearer token once (the ledger keeps only its SHA-256).
+    Grant {
+        /// The principal's name.
+        name: String,
+        /// What the grant allows.
+        #[arg(long, value_name = "reader|producer|auditor|admin", value_parser = parsed::<dossier_access::Role>)]
+        role: dossier_access::Role,
+        /// The most restrictive marking the holder may see, e.g. TLP:AMBER. Required for a
+        /// reader; producer, auditor and admin imply (and accept only) TLP:RED.
+        #[arg(long, value_name = "TLP", value_parser = parsed::<dossier_model::Marking>)]
+        clearance: Option<dossier_model::Marking>,
+        /// When the grant expires: a duration (90d, 12h, 30m), an RFC 3339 instant, or
+        /// `never`.
+        #[arg(long, value_name = "WHEN", default_value = "90d", value_parser = parsed::<dossier_access::Expiry>)]
+        expires: dossier_access::Expiry,
+        /// Authenticate by this client certificate (PEM) for mutual TLS instead of a token:
+        /// the grant holds the SHA-256 of its SubjectPublicKeyInfo.
+        #[arg(long, value_name = "FILE.pem")]
+        cert: Option<PathBuf>,
+        /// Print the grant (and its token) as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant: records an access.revoked event; its credential stops authenticating
+    /// on every node once they read it.
+    Revoke {
+        /// The grant id (32 hex digits, as `dossier access list` shows).
+        grant: String,
+        /// Why (recorded in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the grants recorded in the ledger with their state (active, expired, revoked).
+    List {
+        /// As JSON (one array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the local access log: who read TLP:RED material through this data directory's
+    /// service, when, and what.
+    Log {
+        /// Only entries at or after this instant (RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = parsed::<dossier_model::Timestamp>)]
+        since: Option<dossier_model::Timestamp>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// As JSON (one array).
+        #[arg(long)]
+        json: bool,
     },
 }
 

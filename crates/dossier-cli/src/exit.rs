@@ -1,5 +1,7 @@
 //! Exit codes (documented in the README) and the error type that carries them.
 
+use dossier_app::{AppError, BackendKind, ErrorKind};
+
 /// Something went wrong that is not one of the cases below (I/O, database).
 pub const FAILURE: u8 = 1;
 // 2 is clap's usage error.
@@ -75,7 +77,19 @@ impl CliError {
 }
 
 impl From<anyhow::Error> for CliError {
+    /// [`FAILURE`], unless the error is an [`AppError`] passed on as it was (then as
+    /// [`From<AppError>`]: its exit code and hint).
     fn from(error: anyhow::Error) -> CliError {
+        // Only the outermost error: `downcast` would also find one under added context, and
+        // drop that context.
+        let error = if error.chain().next().is_some_and(|e| e.is::<AppError>()) {
+            match error.downcast::<AppError>() {
+                Ok(app) => return CliError::from(app),
+                Err(error) => error,
+            }
+        } else {
+            error
+        };
         CliError {
             code: FAILURE,
             error,
@@ -85,5 +99,159 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
+impl From<AppError> for CliError {
+    /// The exit code of an application error ([`NO_LEDGER`], [`INVALID_INPUT`], [`CONFLICT`],
+    /// else [`FAILURE`]), and the command line's advice added to its message.
+    fn from(error: AppError) -> CliError {
+        let mut details = Vec::new();
+        let (code, hint) = match &error {
+            AppError::NoLedger { backend, .. } => (
+                NO_LEDGER,
+                match backend {
+                    BackendKind::JetStream => {
+                        "; run `dossier init` with the same --nats and --ledger"
+                    }
+                    BackendKind::Sqlite => {
+                        "; run `dossier init` (or pass --data-dir / DOSSIER_HOME)"
+                    }
+                },
+            ),
+            AppError::NoProducer { .. } => (FAILURE, "; pass --key"),
+            AppError::LedgerExists { .. } => (FAILURE, ""),
+            AppError::Invalid {
+                problems,
+                conflicts,
+            } => {
+                details.extend(problems.iter().map(ToString::to_string));
+                details.extend(conflicts.iter().map(ToString::to_string));
+                (INVALID_INPUT, "")
+            }
+            AppError::Conflict { conflicts } => {
+                details.extend(conflicts.iter().map(ToString::to_string));
+                (CONFLICT, "")
+            }
+            _ if error.kind() == ErrorKind::Conflict => (CONFLICT, ""),
+            _ => (FAILURE, ""),
+        };
+        let message = match &error {
+            AppError::NoDataDir => {
+                "no data directory: pass --data-dir or set DOSSIER_HOME".to_owned()
+            }
+            AppError::LedgerExists {
+                place,
+                source: Some(_),
+            } => format!("{place} already holds a ledger (another init won); nothing was changed"),
+            e => format!("{e}{hint}"),
+        };
+        CliError {
+            code,
+            printed: !details.is_empty(),
+            details,
+            error: anyhow::Error::new(Hinted { message, error }),
+        }
+    }
+}
+
+/// An application error with the command line's wording of it: displayed as `message`, with
+/// the error's causes as its own (so that the cause chain prints as it did before).
+#[derive(Debug)]
+struct Hinted {
+    message: String,
+    error: AppError,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
 /// Result of a command.
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+    use dossier_app::{AppError, BackendKind, Problem};
+
+    use super::*;
+
+    fn no_ledger() -> AppError {
+        AppError::NoLedger {
+            place: "/data".to_owned(),
+            backend: BackendKind::Sqlite,
+        }
+    }
+
+    #[test]
+    fn no_ledger_exits_6_with_the_init_hint() {
+        let e = CliError::from(no_ledger());
+        assert_eq!(e.code, NO_LEDGER);
+        assert_eq!(
+            e.error.to_string(),
+            "no ledger in /data; run `dossier init` (or pass --data-dir / DOSSIER_HOME)"
+        );
+    }
+
+    #[test]
+    fn an_app_error_passed_on_through_anyhow_keeps_its_code_and_hint() {
+        let e = CliError::from(anyhow::Error::new(no_ledger()));
+        assert_eq!(e.code, NO_LEDGER);
+        assert!(
+            e.error.to_string().contains("run `dossier init`"),
+            "{}",
+            e.error
+        );
+    }
+
+    #[test]
+    fn context_added_to_an_app_error_is_kept() {
+        let e = CliError::from(
+            Err::<(), _>(no_ledger())
+                .context("opening the mirror")
+                .expect_err("an error"),
+        );
+        assert_eq!(e.code, FAILURE);
+        assert_eq!(e.error.to_string(), "opening the mirror");
+    }
+
+    #[test]
+    fn problems_become_details_and_exit_3() {
+        let e = CliError::from(AppError::Invalid {
+            problems: vec![Problem {
+                file: "a.json".to_owned(),
+                pointer: String::new(),
+                message: "empty".to_owned(),
+            }],
+            conflicts: Vec::new(),
+        });
+        assert_eq!(e.code, INVALID_INPUT);
+        assert!(e.printed);
+        assert_eq!(e.details, vec!["a.json: (document): empty".to_owned()]);
+        assert_eq!(
+            e.error.to_string(),
+            "1 error(s) in the input; nothing was appended"
+        );
+    }
+
+    #[test]
+    fn causes_are_the_app_errors_causes() {
+        let e = CliError::from(AppError::NoProducer {
+            path: "/data/producer".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(e.code, FAILURE);
+        let chain: Vec<_> = e.error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            chain[0],
+            "no producer key configured (/data/producer is missing); pass --key"
+        );
+        assert_eq!(chain.len(), 2, "{chain:?}");
+    }
+}

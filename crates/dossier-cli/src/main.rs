@@ -1,17 +1,26 @@
 //! `dossier`: publish intelligence reports into a hash-chained ledger, list them, and verify
 //! the whole history.
 //!
-//! This binary is thin glue: argument parsing ([`cli`]), the data directory ([`home`]) and one
-//! module per command. The ledger logic lives in the library crates.
+//! This binary is thin glue: argument parsing ([`cli`]), one module per command (rendering,
+//! exit codes, interrupts). The data directory, the backend choice, bundle checking and the
+//! publish flow are in `dossier-app`; the ledger logic in the library crates below it.
 
-mod backend;
 mod cli;
 mod cmd;
 mod config;
 mod exit;
-mod home;
 mod interrupt;
 mod output;
+
+/// The data directory (in `dossier-app`), under the name the command modules use.
+mod home {
+    pub use dossier_app::Home;
+}
+
+/// The ledger's backend (in `dossier-app`), under the name the command modules use.
+mod backend {
+    pub use dossier_app::Backend;
+}
 
 /// mimalloc instead of the system allocator: the projector allocates and frees many small
 /// values across threads, where glibc's malloc spent a fifth of a rebuild consolidating.

@@ -17,6 +17,16 @@ pub fn write(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `value` as one pretty-printed JSON document (the shape `--json` prints).
+///
+/// # Errors
+/// The value cannot be encoded or the write failed.
+pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| anyhow::Error::new(e).context("encoding JSON"))?;
+    write(&format!("{text}\n"))
+}
+
 /// `println!` that returns an error instead of panicking: `outln!("{x}")?;`.
 #[macro_export]
 macro_rules! outln {

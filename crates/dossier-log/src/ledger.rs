@@ -2,7 +2,7 @@
 
 use dossier_chain::{GenesisBody, Hash, RecordView, control, event_id};
 use dossier_model::{
-    DomainEvent, EntityId, KnownEntities, KnownReport, ValidatedBundle, event_type_for,
+    DomainEvent, EntityId, KnownEntities, KnownReport, Marking, ValidatedBundle, event_type_for,
 };
 use uuid::Uuid;
 
@@ -50,6 +50,20 @@ pub async fn entity<L: EventLog>(
     log: &L,
     id: &EntityId,
 ) -> Result<Option<(u64, DomainEvent)>, LogError> {
+    Ok(entity_marked(log, id)
+        .await?
+        .map(|(seq, _, event)| (seq, event)))
+}
+
+/// The recorded event defining an entity with its record's marking, as
+/// `(seq, marking, event)`, if any.
+///
+/// # Errors
+/// If the backend fails, or the stored marking or body cannot be decoded.
+pub async fn entity_marked<L: EventLog>(
+    log: &L,
+    id: &EntityId,
+) -> Result<Option<(u64, Marking, DomainEvent)>, LogError> {
     let event_type = event_type_for(id.kind());
     let Some(Some(entry)) = log
         .lookup(&[event_id(event_type, id.as_str())])
@@ -69,10 +83,15 @@ pub async fn entity<L: EventLog>(
         .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
     let event = DomainEvent::decode(view.event_type, view.schema, view.body.get().as_bytes())
         .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
-    Ok(Some((entry.seq, event)))
+    let marking = view
+        .marking
+        .parse::<Marking>()
+        .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", entry.seq)))?;
+    Ok(Some((entry.seq, marking, event)))
 }
 
-/// Fetches the entities a bundle refers to but does not define, for validation.
+/// Fetches the entities a bundle refers to but does not define, with their records'
+/// markings, for validation.
 ///
 /// # Errors
 /// If the backend fails or a stored record cannot be decoded.
@@ -82,9 +101,10 @@ pub async fn known_entities<L: EventLog>(
 ) -> Result<KnownEntities, LogError> {
     let mut known = KnownEntities::default();
     for id in refs {
-        let Some((_, event)) = entity(log, id).await? else {
+        let Some((_, marking, event)) = entity_marked(log, id).await? else {
             continue;
         };
+        known.markings.insert(id.clone(), marking);
         add_event(log, &mut known, event).await?;
     }
     Ok(known)

@@ -60,6 +60,11 @@ pub struct KnownEntities {
     /// is rejected, so a caller re-publishing an identical resolution should leave its
     /// forecast out of this set (or drop the already-recorded event before validating).
     pub resolved_forecasts: BTreeSet<EntityId>,
+    /// The marking of each recorded entity above, as its record carries it, for the rule that
+    /// markings are monotone (an entity is never marked less restrictively than what it
+    /// references). `dossier_log::ledger::known_entities` and [`KnownEntities::remember`]
+    /// fill it; an entity without an entry here is not checked against.
+    pub markings: BTreeMap<EntityId, Marking>,
 }
 
 /// Something in a valid bundle that an analyst should look at: it does not stop the bundle from
@@ -527,6 +532,60 @@ impl<'a> Validator<'a> {
         false
     }
 
+    /// The marking of a referenced entity where it may differ from the bundle's entities':
+    /// the bundle's report (marked on its own), or an entity recorded in the ledger, with how
+    /// it got it. `None` for entities this bundle defines otherwise (they share its marking)
+    /// and for recorded entities whose marking is not known.
+    fn referenced_marking(&self, id: &EntityId) -> Option<(Marking, &'static str)> {
+        if let Some(r) = self.bundle.report.as_ref().filter(|r| &r.id == id) {
+            return Some((r.marking, "marked in this bundle"));
+        }
+        if self.defined.contains_key(id) {
+            return None;
+        }
+        self.known.markings.get(id).map(|m| (*m, "recorded as"))
+    }
+
+    /// Markings are monotone: the entity at `path` (described by `referrer`), marked with the
+    /// bundle's marking, may not be marked less restrictively than `target`, which its field
+    /// `field` references.
+    fn check_marking(&mut self, path: &str, referrer: &str, field: &str, target: &EntityId) {
+        let Some(marking) = self.default_marking else {
+            return;
+        };
+        let Some((theirs, how)) = self.referenced_marking(target) else {
+            return;
+        };
+        if marking < theirs {
+            self.err(
+                path,
+                format!(
+                    "{referrer} would be marked {marking}, less restrictively than {} `{target}` \
+                     (its `{field}`), {how} {theirs}: an entity may not be marked below what it \
+                     references, or readers cleared for {marking} would learn of it; set the \
+                     bundle's `marking` to {theirs} or stricter",
+                    target.kind(),
+                ),
+            );
+        }
+    }
+
+    /// [`Self::check_ref`], then [`Self::check_marking`] if the reference holds.
+    fn check_ref_marked(
+        &mut self,
+        path: &str,
+        referrer: &str,
+        field: &str,
+        id: &EntityId,
+        kinds: &[EntityKind],
+    ) -> bool {
+        let ok = self.check_ref(path, field, id, kinds);
+        if ok {
+            self.check_marking(path, referrer, field, id);
+        }
+        ok
+    }
+
     /// Checks a defining id has the right kind and is not defined twice.
     fn define(&mut self, path: String, id: &'a EntityId, kind: EntityKind) -> bool {
         if !self.check_kind(&path, "id", id, &[kind]) {
@@ -721,7 +780,14 @@ impl<'a> Validator<'a> {
                 if aff == &s.id {
                     self.err(path, "a source cannot be affiliated with itself");
                 } else {
-                    self.check_ref(&path, "affiliation", aff, &[EntityKind::Source]);
+                    let referrer = format!("source `{}`", s.id);
+                    self.check_ref_marked(
+                        &path,
+                        &referrer,
+                        "affiliation",
+                        aff,
+                        &[EntityKind::Source],
+                    );
                 }
             }
             self.check_opt_text(
@@ -736,8 +802,10 @@ impl<'a> Validator<'a> {
         let b = self.bundle;
         for (i, r) in b.reliability.iter().enumerate() {
             let p = format!("/reliability/{i}");
-            self.check_ref(
+            let referrer = format!("reliability assessment `{}`", r.id);
+            self.check_ref_marked(
                 &format!("{p}/source"),
+                &referrer,
                 "source",
                 &r.source,
                 &[EntityKind::Source],
@@ -761,14 +829,17 @@ impl<'a> Validator<'a> {
         let b = self.bundle;
         for (i, d) in b.interests.iter().enumerate() {
             let p = format!("/interests/{i}");
-            self.check_ref(
+            let referrer = format!("interest designation `{}`", d.id);
+            self.check_ref_marked(
                 &format!("{p}/source"),
+                &referrer,
                 "source",
                 &d.source,
                 &[EntityKind::Source],
             );
-            self.check_ref(
+            self.check_ref_marked(
                 &format!("{p}/question"),
+                &referrer,
                 "question",
                 &d.question,
                 &[EntityKind::Question],
@@ -932,8 +1003,9 @@ impl<'a> Validator<'a> {
                 self.err(
                     format!("{p}/report"),
                     format!(
-                        "the claim quotes report `{report}` marked {}, but the bundle marks its entities {}: \
+                        "claim `{}` quotes report `{report}` marked {}, but the bundle marks its entities {}: \
                          set the bundle's `marking` to {} or stricter",
+                        c.id,
                         rm.as_str(),
                         marking.as_str(),
                         rm.as_str()
@@ -943,23 +1015,32 @@ impl<'a> Validator<'a> {
         }
 
         // Question, speaker, via.
+        let referrer = format!("claim `{}`", c.id);
         let question = self
-            .check_ref(
+            .check_ref_marked(
                 &format!("{p}/question"),
+                &referrer,
                 "question",
                 &c.question,
                 &[EntityKind::Question],
             )
             .then(|| self.question_kind(&c.question))
             .flatten();
-        self.check_ref(
+        self.check_ref_marked(
             &format!("{p}/speaker"),
+            &referrer,
             "speaker",
             &c.speaker,
             &[EntityKind::Source],
         );
         if let Some(via) = &c.via {
-            self.check_ref(&format!("{p}/via"), "via", via, &[EntityKind::Source]);
+            self.check_ref_marked(
+                &format!("{p}/via"),
+                &referrer,
+                "via",
+                via,
+                &[EntityKind::Source],
+            );
         }
 
         // Stance and value against the question.
@@ -1160,6 +1241,7 @@ impl<'a> Validator<'a> {
         for (i, r) in b.relations.iter().enumerate() {
             let p = format!("/relations/{i}");
             let key = r.entity_key();
+            let referrer = format!("relation `{key}`");
             if let Some(first) = seen.get(&key) {
                 self.err(
                     p.clone(),
@@ -1173,8 +1255,15 @@ impl<'a> Validator<'a> {
             } else {
                 &[EntityKind::Claim]
             };
-            let from_ok = self.check_ref(&format!("{p}/from"), "from", &r.from, from_kinds);
-            let to_ok = self.check_ref(&format!("{p}/to"), "to", &r.to, &[EntityKind::Claim]);
+            let from_ok =
+                self.check_ref_marked(&format!("{p}/from"), &referrer, "from", &r.from, from_kinds);
+            let to_ok = self.check_ref_marked(
+                &format!("{p}/to"),
+                &referrer,
+                "to",
+                &r.to,
+                &[EntityKind::Claim],
+            );
             if r.from == r.to {
                 self.err(
                     format!("{p}/to"),
@@ -1225,9 +1314,11 @@ impl<'a> Validator<'a> {
         let b = self.bundle;
         for (i, a) in b.assessments.iter().enumerate() {
             let p = format!("/assessments/{i}");
+            let referrer = format!("assessment `{}`", a.id);
             let question = self
-                .check_ref(
+                .check_ref_marked(
                     &format!("{p}/question"),
+                    &referrer,
                     "question",
                     &a.question,
                     &[EntityKind::Question],
@@ -1243,8 +1334,9 @@ impl<'a> Validator<'a> {
             }
             self.check_text(&format!("{p}/rationale"), &a.rationale, MAX_LONG_TEXT_CHARS);
             for (j, claim) in a.based_on.iter().enumerate() {
-                self.check_ref(
+                self.check_ref_marked(
                     &format!("{p}/based_on/{j}"),
+                    &referrer,
                     "based_on",
                     claim,
                     &[EntityKind::Claim],
@@ -1270,7 +1362,14 @@ impl<'a> Validator<'a> {
             } else {
                 seen.insert(&r.forecast, i);
             }
-            if self.check_ref(&fp, "forecast", &r.forecast, &[EntityKind::Claim]) {
+            let referrer = format!("the resolution of `{}`", r.forecast);
+            if self.check_ref_marked(
+                &fp,
+                &referrer,
+                "forecast",
+                &r.forecast,
+                &[EntityKind::Claim],
+            ) {
                 if let Some(claim) = self.claim(&r.forecast)
                     && claim.stance != Stance::Forecasts
                 {
@@ -1296,8 +1395,9 @@ impl<'a> Validator<'a> {
             if r.by == r.forecast {
                 self.err(format!("{p}/by"), "a forecast cannot resolve itself");
             } else {
-                self.check_ref(
+                self.check_ref_marked(
                     &format!("{p}/by"),
+                    &referrer,
                     "by",
                     &r.by,
                     &[EntityKind::Claim, EntityKind::Assessment],
@@ -1322,7 +1422,18 @@ impl KnownEntities {
     /// Adds what a validated bundle defines, so that later bundles (for example, later files of
     /// one publish) can refer to it before it is recorded.
     pub fn remember(&mut self, bundle: &ValidatedBundle) {
-        for MarkedEvent { event, .. } in &bundle.events {
+        for MarkedEvent { event, marking } in &bundle.events {
+            let referable = match event {
+                DomainEvent::Source(x) => Some(&x.id),
+                DomainEvent::Report(x) => Some(&x.id),
+                DomainEvent::Question(x) => Some(&x.id),
+                DomainEvent::Claim(x) => Some(&x.id),
+                DomainEvent::Assessment(x) => Some(&x.id),
+                _ => None,
+            };
+            if let Some(id) = referable {
+                self.markings.insert(id.clone(), *marking);
+            }
             match event {
                 DomainEvent::Source(s) => {
                     self.sources.insert(s.id.clone());
@@ -1368,6 +1479,7 @@ impl KnownEntities {
         self.claims.extend(other.claims);
         self.assessments.extend(other.assessments);
         self.resolved_forecasts.extend(other.resolved_forecasts);
+        self.markings.extend(other.markings);
     }
 }
 

@@ -26,6 +26,7 @@ fn empty_known() -> KnownEntities {
         claims: BTreeMap::new(),
         assessments: BTreeSet::new(),
         resolved_forecasts: BTreeSet::new(),
+        markings: BTreeMap::new(),
     }
 }
 

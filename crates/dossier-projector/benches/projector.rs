@@ -24,6 +24,12 @@
 //! `-- --store PATH` queries an existing store without rebuilding.
 //! With `DOSSIER_BENCH_CACHE=DIR` the generated ledger is kept as `DIR/ledger-N.db` and reused
 //! by later runs.
+//!
+//! `-- --mixed` marks the ledger's reports and their claims and assessments with mixed markings
+//! (per batch: 20% TLP:CLEAR, 20% TLP:GREEN, 40% TLP:AMBER, 20% TLP:RED; sources and questions
+//! TLP:CLEAR), so that the projector keeps four clearance levels (`ledger-N-mixed.db` in the
+//! cache); `-- --clearance TLP:GREEN` asks the queries as a reader with that clearance (default
+//! TLP:RED).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -91,13 +97,34 @@ fn month(m: usize) -> TimePoint {
     TimePoint::parse(&format!("{:04}-{:02}", 2019 + m / 12, m % 12 + 1)).unwrap()
 }
 
-fn pending(ev: &DomainEvent) -> PendingEvent {
+fn pending(ev: &DomainEvent, marking: Marking) -> PendingEvent {
     PendingEvent {
         event_type: ev.event_type().to_owned(),
         schema: DomainEvent::SCHEMA_VERSION,
         entity_key: ev.entity_key(),
-        marking: Marking::Green.as_str().to_owned(),
+        marking: marking.as_str().to_owned(),
         body: ev.encode_body(),
+    }
+}
+
+/// The marking of batch `i`'s events: TLP:GREEN throughout, or with `mixed`, TLP:CLEAR for the
+/// first batches (sources and questions) and then per batch 20% CLEAR, 20% GREEN, 40% AMBER,
+/// 20% RED. A report's claims are marked as the report, so markings stay monotone but for
+/// relations and assessments reaching claims of more restricted batches (their effective
+/// marking is raised).
+fn batch_marking(i: usize, setup_batches: usize, mixed: bool) -> Marking {
+    if !mixed {
+        return Marking::Green;
+    }
+    if i < setup_batches {
+        return Marking::Clear;
+    }
+    let mut r = Rng(0x3a2c_0000 + i as u64);
+    match r.below(10) {
+        0 | 1 => Marking::Clear,
+        2 | 3 => Marking::Green,
+        4..=7 => Marking::Amber,
+        _ => Marking::Red,
     }
 }
 
@@ -507,8 +534,9 @@ impl Gen {
     }
 }
 
-/// The batches of a ledger of `n` domain events.
-fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
+/// The batches of a ledger of `n` domain events, and how many of them the setup (sources,
+/// questions, reliability) fills.
+fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, usize, Counts) {
     let sources = (n / 1000).max(20);
     let questions = (n / 100).max(TOPIC);
     let mut g = Gen {
@@ -527,6 +555,7 @@ fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
         .chunks(BATCH)
         .map(<[DomainEvent]>::to_vec)
         .collect();
+    let setup_batches = batches.len();
     let mut total: usize = batches.iter().map(Vec::len).sum();
     let mut r = 0;
     while total < n {
@@ -537,7 +566,7 @@ fn generate(n: usize) -> (Vec<Vec<DomainEvent>>, Counts) {
         batches.push(b);
         r += 1;
     }
-    (batches, g.counts)
+    (batches, setup_batches, g.counts)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -548,9 +577,9 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Writes a ledger of `n` events at `path` (via a temporary file, renamed when complete).
-fn build_ledger(path: &Path, n: usize) {
+fn build_ledger(path: &Path, n: usize, mixed: bool) {
     let started = Instant::now();
-    let (batches, counts) = generate(n);
+    let (batches, setup_batches, counts) = generate(n);
     let gen_time = started.elapsed();
     let tmp = path.with_extension("partial");
     for stale in [
@@ -567,7 +596,11 @@ fn build_ledger(path: &Path, n: usize) {
         let ledger = rt.block_on(dossier_log::conformance::init(&log));
         let owned: Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)> = batches
             .iter()
-            .map(|b| (b.iter().map(pending).collect(), Vec::new()))
+            .enumerate()
+            .map(|(i, b)| {
+                let m = batch_marking(i, setup_batches, mixed);
+                (b.iter().map(|e| pending(e, m)).collect(), Vec::new())
+            })
             .collect();
         drop(batches);
         let p = Publisher::new(&log, &signer, ledger).optimistic(true);
@@ -729,6 +762,12 @@ fn main() {
             .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
     };
     let n = arg("--events").unwrap_or(1_000_000);
+    let mixed = args.iter().any(|a| a == "--mixed");
+    let clearance: Marking = args
+        .iter()
+        .position(|a| a == "--clearance")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(Marking::Red);
     let queries = arg("--queries").unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
 
@@ -743,7 +782,11 @@ fn main() {
         Some(cache) => {
             let cache = PathBuf::from(cache);
             std::fs::create_dir_all(&cache).unwrap();
-            cache.join(format!("ledger-{n}.db"))
+            cache.join(if mixed {
+                format!("ledger-{n}-mixed.db")
+            } else {
+                format!("ledger-{n}.db")
+            })
         }
         None => dir.path().join("ledger.db"),
     };
@@ -752,7 +795,7 @@ fn main() {
     } else if ledger.is_file() {
         println!("using cached ledger {}", ledger.display());
     } else {
-        build_ledger(&ledger, n);
+        build_ledger(&ledger, n, mixed);
     }
     let ledger_mb = std::fs::metadata(&ledger).map_or(0.0, |m| m.len() as f64 / 1e6);
 
@@ -804,7 +847,7 @@ fn main() {
     );
     let avg_belief = count("SELECT CAST(AVG(LENGTH(line)) AS INTEGER) FROM beliefs");
     let questions: Vec<String> = conn
-        .prepare("SELECT question FROM beliefs")
+        .prepare("SELECT question FROM beliefs WHERE level = 4")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -854,38 +897,26 @@ fn main() {
         let q = &questions[rng.below(questions.len())];
         let t0 = Instant::now();
         let b = views
-            .belief_view(dossier_model::Marking::Red, q, None, None)
+            .belief_view(clearance, q, None, None)
             .unwrap()
             .expect("posed");
         now.push(t0.elapsed());
         std::hint::black_box(&b);
         let t0 = Instant::now();
-        let v = serde_json::to_string(
-            &views
-                .belief(dossier_model::Marking::Red, q, None)
-                .unwrap()
-                .expect("posed"),
-        )
-        .unwrap();
+        let v = serde_json::to_string(&views.belief(clearance, q, None).unwrap().expect("posed"))
+            .unwrap();
         as_json.push(t0.elapsed());
         bytes += v.len();
         let as_of = &times[rng.below(times.len())];
         let t0 = Instant::now();
-        let _ = std::hint::black_box(
-            views
-                .belief_view(dossier_model::Marking::Red, q, Some(as_of), None)
-                .unwrap(),
-        );
+        let _ = std::hint::black_box(views.belief_view(clearance, q, Some(as_of), None).unwrap());
         then.push(t0.elapsed());
         let t0 = Instant::now();
-        hist_len += views
-            .history(dossier_model::Marking::Red, q, None)
-            .unwrap()
-            .len();
+        hist_len += views.history(clearance, q, None).unwrap().len();
         hist.push(t0.elapsed());
     }
     println!(
-        "\n== queries ({queries} random questions of {}; a fresh connection per query, as the CLI does)",
+        "\n== queries ({queries} random questions of {}, as a reader cleared for {clearance}; a fresh connection per query, as the CLI does)",
         questions.len()
     );
     println!(

@@ -28,12 +28,12 @@
 //! versions, history, cuts), so a level's stored past is complete from record 1 and as-of
 //! answers need no special case.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 
 use dossier_beliefs::{BeliefLine, Engine};
 use dossier_model::{DomainEvent, EntityId};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 /// The level that folds every event.
 pub(crate) const TOP: u8 = 4;
@@ -53,6 +53,11 @@ fn slot(id: &EntityId) -> u64 {
 }
 
 impl Markings {
+    /// Sizes the table for about `entities` entities.
+    pub(crate) fn reserve(&mut self, entities: usize) {
+        self.ranks.reserve(entities);
+    }
+
     /// The effective rank of `event`, whose own marking has rank `own`; records it for the
     /// entity the event defines. A referenced entity the ledger never defined counts as
     /// nothing (validation refuses such references; an old ledger keeps its own marking).
@@ -81,10 +86,10 @@ pub(crate) struct Level {
     /// Each question's marking rank: the most restrictive effective marking among the events
     /// in its view (filed under it: the question, its claims, the relations touching them,
     /// its assessments, resolutions and designations) and the events that changed its line.
-    pub(crate) marks: BTreeMap<EntityId, u8>,
+    pub(crate) marks: FxHashMap<EntityId, u8>,
     /// Questions whose line or marking may have changed since the lines were last handed to
     /// the writer.
-    pub(crate) pending: BTreeSet<EntityId>,
+    pub(crate) pending: FxHashSet<EntityId>,
     /// The last domain event of the current recorded time it applied (its lines are stamped
     /// with it).
     pub(crate) group_last: Option<u64>,
@@ -96,8 +101,8 @@ impl Level {
             rank,
             engine: Engine::for_projection(),
             cache: BTreeMap::new(),
-            marks: BTreeMap::new(),
-            pending: BTreeSet::new(),
+            marks: FxHashMap::default(),
+            pending: FxHashSet::default(),
             group_last: None,
         }
     }
@@ -123,18 +128,40 @@ impl Level {
     pub(crate) fn apply(
         &mut self,
         rank: u8,
-        questions: &[EntityId],
+        questions: &[&EntityId],
         event: dossier_beliefs::Recorded<'_>,
     ) -> Vec<dossier_beliefs::BeliefChange> {
         let changes = self.engine.apply(event);
-        let changed = self.engine.take_changed();
-        for q in questions.iter().chain(&changed) {
-            let m = self.marks.entry(q.clone()).or_insert(rank);
-            *m = (*m).max(rank);
+        for q in questions {
+            match self.marks.get_mut(*q) {
+                Some(m) if *m >= rank => {}
+                Some(m) => {
+                    *m = rank;
+                    self.pending.insert((*q).clone());
+                }
+                None => {
+                    self.marks.insert((*q).clone(), rank);
+                    self.pending.insert((*q).clone());
+                }
+            }
         }
-        self.pending.extend(questions.iter().cloned());
-        self.pending.extend(changed);
+        for q in self.engine.drain_changed() {
+            match self.marks.get_mut(&q) {
+                Some(m) => *m = (*m).max(rank),
+                None => {
+                    self.marks.insert(q.clone(), rank);
+                }
+            }
+            self.pending.insert(q);
+        }
         changes
+    }
+
+    /// The questions whose line or marking may have changed since the last call, sorted.
+    pub(crate) fn take_pending(&mut self) -> Vec<EntityId> {
+        let mut pending: Vec<EntityId> = self.pending.drain().collect();
+        pending.sort_unstable();
+        pending
     }
 }
 

@@ -694,7 +694,8 @@ fn advance_in(
         let top = levels.top();
         let birth = levels.admit(marking);
         let top = (levels.top() != top).then(|| levels.top()).flatten();
-        let questions = view_questions(&part.event, &levels.full().engine);
+        let claims_of = claim_questions(&part.event, &levels.full().engine);
+        let questions = view_questions(&part.event, &claims_of);
         let changes = levels
             .seeing(marking)
             .map(|level| {
@@ -729,17 +730,26 @@ fn advance_in(
     Ok((d.recorded, applied_event))
 }
 
-/// The questions whose views an event is filed under (see [`crate::levels::Level::marks`]);
-/// `full` gives the question of a recorded claim.
-fn view_questions(event: &DomainEvent, full: &Engine) -> Vec<EntityId> {
+/// The questions of the claims a relation or resolution names (`full` knows every recorded
+/// claim's question); nothing for other events.
+fn claim_questions(event: &DomainEvent, full: &Engine) -> Vec<EntityId> {
     let of_claim = |c: &EntityId| full.question_of(c).cloned();
     match event {
-        DomainEvent::Question(q) => vec![q.id.clone()],
-        DomainEvent::Claim(c) => vec![c.question.clone()],
-        DomainEvent::Interest(d) => vec![d.question.clone()],
-        DomainEvent::Assessment(a) => vec![a.question.clone()],
         DomainEvent::Relation(r) => [&r.from, &r.to].into_iter().filter_map(of_claim).collect(),
         DomainEvent::Resolution(r) => of_claim(&r.forecast).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The questions whose views an event is filed under (see [`crate::levels::Level::marks`]);
+/// `claims_of` holds those of the claims it names ([`claim_questions`]).
+fn view_questions<'a>(event: &'a DomainEvent, claims_of: &'a [EntityId]) -> Vec<&'a EntityId> {
+    match event {
+        DomainEvent::Question(q) => vec![&q.id],
+        DomainEvent::Claim(c) => vec![&c.question],
+        DomainEvent::Interest(d) => vec![&d.question],
+        DomainEvent::Assessment(a) => vec![&a.question],
+        DomainEvent::Relation(_) | DomainEvent::Resolution(_) => claims_of.iter().collect(),
         DomainEvent::Source(_) | DomainEvent::Reliability(_) | DomainEvent::Report(_) => Vec::new(),
     }
 }
@@ -749,7 +759,7 @@ fn view_questions(event: &DomainEvent, full: &Engine) -> Vec<EntityId> {
 /// event of the group, and its recorded time.
 fn changed_lines(level: &mut Level, seq: u64, recorded: String) -> Write {
     let mut lines = Vec::new();
-    for q in std::mem::take(&mut level.pending) {
+    for q in level.take_pending() {
         let Some(line) = level.engine.line(&q) else {
             continue;
         };
@@ -1087,6 +1097,7 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         // The whole ledger is coming: let the engine size its tables once.
         let head = log.head().await?.seq;
         p.levels.reserve(usize::try_from(head).unwrap_or(0));
+        p.markings.reserve(usize::try_from(head).unwrap_or(0));
         // About two references per event, left to the end (see `Aside`).
         p.aside = Some(Aside {
             refs: Vec::with_capacity(usize::try_from(head.saturating_mul(2)).unwrap_or(0)),

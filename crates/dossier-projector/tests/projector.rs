@@ -1807,9 +1807,12 @@ async fn an_event_referencing_a_more_restricted_entity_is_as_restricted() {
         t("2024-03-01T00:00:00Z"),
     )
     .await;
-    // A claim marked GREEN on the AMBER question, appended as an old producer would have.
+    // A claim marked GREEN on the AMBER question, appended as a producer did before validation
+    // refused it (validated as AMBER, then recorded as GREEN).
     let claims = claims_bundle("legacy-2", &["question:gen/legacy/q0".into()], &mut Rng(3));
-    let (events, texts) = f.validated("legacy-2.json", &claims);
+    let mut doc: Value = serde_json::from_slice(&claims).unwrap();
+    doc["marking"] = json!("TLP:AMBER");
+    let (events, texts) = f.validated("legacy-2.json", &serde_json::to_vec(&doc).unwrap());
     let head = f.log.head().await.unwrap();
     let mut b = BatchBuilder::new(
         f.ledger,

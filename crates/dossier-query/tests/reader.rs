@@ -18,6 +18,14 @@ use dossier_query::{
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 
 async fn examples(dir: &std::path::Path) -> SqliteLog {
+    examples_marked(dir, |_| None).await
+}
+
+/// The examples, the `i`-th (from 0) re-marked (bundle and report) as `marking(i)` says.
+async fn examples_marked(
+    dir: &std::path::Path,
+    marking: impl Fn(usize) -> Option<&'static str>,
+) -> SqliteLog {
     let log = SqliteLog::open(&dir.join("ledger.db")).unwrap();
     let signer = Signer::from_secret([9; 32], "reader tests");
     let id = uuid::Uuid::new_v4();
@@ -32,8 +40,14 @@ async fn examples(dir: &std::path::Path) -> SqliteLog {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
     files.sort();
-    for f in files {
-        let bytes = std::fs::read(&f).unwrap();
+    for (i, f) in files.into_iter().enumerate() {
+        let mut bytes = std::fs::read(&f).unwrap();
+        if let Some(m) = marking(i) {
+            let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            doc["marking"] = serde_json::json!(m);
+            doc["report"]["marking"] = serde_json::json!(m);
+            bytes = serde_json::to_vec(&doc).unwrap();
+        }
         let name = f.display().to_string();
         let v = validate(&name, parse_bundle(&name, &bytes).unwrap(), &known).unwrap();
         ledger::remember(&mut known, &v);
@@ -131,4 +145,83 @@ async fn views_over_a_changed_ledger_are_refused_unless_staleness_is_accepted() 
         matches!(stale.freshness(), Freshness::Distrusted(why) if why.contains(&format!("seq {head}")))
     );
     assert_eq!(stale.beliefs(RED, None, None).unwrap().seq, head);
+}
+
+/// Records above a reader's clearance are served as their seq and hash only (seals and key
+/// events, marked TLP:CLEAR, always whole), and the changes of belief a follower receives at a
+/// clearance are exactly those of the events it may see, resumable from any seq with nothing
+/// missed or repeated.
+#[tokio::test]
+async fn records_and_changes_are_served_for_the_clearance() {
+    use dossier_model::Marking;
+    use dossier_query::ServedRecord;
+    let dir = tempfile::tempdir().unwrap();
+    // The follow-up and the correction (which relates to the follow-up's claims) are AMBER.
+    let log = examples_marked(dir.path(), |i| (i >= 2).then_some("TLP:AMBER")).await;
+    let reader = Reader::open(&log, &sources(dir.path()), Staleness::Refused)
+        .await
+        .unwrap();
+    let records = log.read(1, 10_000).await.unwrap();
+    let mut withheld = 0;
+    for r in &records {
+        let view = dossier_chain::RecordView::parse(&r.bytes).unwrap();
+        let green = reader.served_record(Marking::Green, r).unwrap();
+        let red = reader.served_record(RED, r).unwrap();
+        assert!(
+            matches!(red, ServedRecord::Visible { .. }),
+            "seq {}",
+            r.position
+        );
+        match green {
+            ServedRecord::Visible {
+                marking,
+                ref record,
+                ..
+            } => {
+                assert!(marking <= Marking::Green);
+                assert_eq!(record.as_bytes(), r.bytes.as_slice());
+            }
+            ServedRecord::Withheld { seq, ref hash } => {
+                assert_eq!(view.marking, "TLP:AMBER", "seq {seq}");
+                assert_eq!(seq, r.position);
+                assert_eq!(hash, &dossier_chain::Hash::of_record(&r.bytes).to_hex());
+                // Nothing but seq and hash.
+                let json = serde_json::to_value(&green).unwrap();
+                assert_eq!(json.as_object().unwrap().len(), 3, "{json}");
+                withheld += 1;
+            }
+        }
+    }
+    assert!(withheld > 5, "{withheld} withheld");
+
+    let amber_seqs: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| dossier_chain::RecordView::parse(&r.bytes).unwrap().marking == "TLP:AMBER")
+        .map(|r| r.position)
+        .collect();
+    for clearance in [Marking::Green, RED] {
+        let all = reader.changes_since(clearance, 0, usize::MAX).unwrap();
+        assert!(!all.is_empty());
+        let leaked = all
+            .iter()
+            .filter(|c| amber_seqs.contains(&c.item.seq))
+            .count();
+        if clearance == Marking::Green {
+            assert_eq!(
+                leaked, 0,
+                "a GREEN follower got a change caused by an AMBER event"
+            );
+        } else {
+            assert!(leaked > 0);
+        }
+        // Followed in small steps from the last seq received: the same changes, once each.
+        let (mut followed, mut after) = (Vec::new(), 0);
+        loop {
+            let page = reader.changes_since(clearance, after, 3).unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.item.seq;
+            followed.extend(page);
+        }
+        assert_eq!(followed, all, "{clearance}");
+    }
 }

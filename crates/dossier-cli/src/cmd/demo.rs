@@ -49,6 +49,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         &InitArgs {
             name: "dossier demo".into(),
             producer: "demo analyst".into(),
+            json: false,
         },
     )
     .await?;

@@ -1,76 +1,35 @@
 //! `dossier init`: a new ledger with its founding key.
 
-use anyhow::Context as _;
-use dossier_chain::{Genesis, Signer};
-use dossier_log::{AppendError, EventLog as _};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::cli::InitArgs;
-use crate::exit::{CliError, CliResult, FAILURE};
+use crate::exit::CliResult;
 use crate::home::Home;
-
-/// What `init` created.
-pub struct Created {
-    pub ledger: Uuid,
-    pub founder: Signer,
-}
-
-/// Creates the ledger; fails if one exists.
-pub async fn create(home: &Home, args: &InitArgs) -> CliResult<Created> {
-    let exists = match home.open_log_if_exists().await {
-        Ok(found) => found.is_some(),
-        // An existing SQLite file that cannot be opened is not ours to overwrite either.
-        Err(_) => home.has_ledger(),
-    };
-    if exists {
-        return Err(CliError::new(
-            FAILURE,
-            anyhow::anyhow!(
-                "{} already holds a ledger; nothing was changed",
-                home.describe()
-            ),
-        ));
-    }
-    home.create()?;
-    let founder = Signer::generate(&args.producer);
-    let ledger = Uuid::new_v4();
-    let records = Genesis::build(ledger, &args.name, &founder, OffsetDateTime::now_utc())
-        .context("building the genesis record")?;
-    home.save_key(&founder)?;
-    let log = match home.create_log().await {
-        Ok(log) => log,
-        Err(e) => {
-            home.remove_key(founder.id());
-            return Err(e);
-        }
-    };
-    // The genesis append is the commit point: of two `init`s racing in one directory, exactly
-    // one appends record 1 and only that one writes the trust root and producer files.
-    match log.append(0, &records, &[]).await {
-        Ok(_) => {}
-        Err(e) => {
-            home.remove_key(founder.id());
-            let already = matches!(e, AppendError::Conflict { .. });
-            let error = anyhow::Error::new(e).context(if already {
-                format!(
-                    "{} already holds a ledger (another init won); nothing was changed",
-                    home.describe()
-                )
-            } else {
-                "writing the genesis record".to_owned()
-            });
-            return Err(CliError::new(FAILURE, error));
-        }
-    }
-    home.save_root(&founder.public_hex())?;
-    home.set_producer(founder.id())?;
-    Ok(Created { ledger, founder })
-}
 
 /// `dossier init`.
 pub async fn run(home: &Home, args: &InitArgs) -> CliResult {
-    let c = create(home, args).await?;
+    let c =
+        dossier_app::create(home, &args.name, &args.producer, OffsetDateTime::now_utc()).await?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Created<'a> {
+            ledger: String,
+            name: &'a str,
+            place: String,
+            founding_key: &'a str,
+            founding_key_name: &'a str,
+            founding_public_key: String,
+        }
+        let doc = Created {
+            ledger: c.ledger.to_string(),
+            name: &args.name,
+            place: home.describe(),
+            founding_key: c.founder.id(),
+            founding_key_name: c.founder.name(),
+            founding_public_key: c.founder.public_hex(),
+        };
+        return Ok(crate::output::json(&doc)?);
+    }
     crate::outln!(
         "created ledger {} ({}) in {}",
         c.ledger,

@@ -115,6 +115,22 @@ async fn publish(
         .map_err(|e| CliError::new(FAILURE, e))
 }
 
+/// What `keys register`, `revoke` and `rotate --json` print.
+#[derive(serde::Serialize)]
+struct KeyChange<'a> {
+    /// The key registered, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered: Option<&'a str>,
+    /// The key revoked, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked: Option<&'a str>,
+    /// The key whose seal recorded the change.
+    signed_by: &'a str,
+    /// The data directory's producer key, if the command changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    producer: Option<&'a str>,
+}
+
 /// `dossier keys …`.
 pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
     let log = home.open_log().await?;
@@ -151,6 +167,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             name,
             public,
             use_it,
+            json,
         } => {
             let signer = home.producer(None)?;
             let (event, new) = match public {
@@ -169,17 +186,28 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 }
                 return Err(e);
             }
+            if *use_it {
+                home.set_producer(&event.entity_key)?;
+            }
+            if *json {
+                crate::output::json(&KeyChange {
+                    registered: Some(&event.entity_key),
+                    revoked: None,
+                    signed_by: signer.id(),
+                    producer: use_it.then_some(event.entity_key.as_str()),
+                })?;
+                return Ok(());
+            }
             crate::outln!(
                 "registered key {} ({name}), signed by {}",
                 event.entity_key,
                 signer.id()
             )?;
             if *use_it {
-                home.set_producer(&event.entity_key)?;
                 crate::outln!("this directory now publishes with key {}", event.entity_key)?;
             }
         }
-        KeysCommand::Revoke { key, reason } => {
+        KeysCommand::Revoke { key, reason, json } => {
             // A revocation of a key the ledger does not know, or of one already revoked, would
             // be recorded for good and fail verification from then on.
             let keys = list_keys(home, &log).await?;
@@ -207,9 +235,18 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             }
             let signer = home.producer(None)?;
             publish(&log, &signer, &[revocation(key, reason)?]).await?;
+            if *json {
+                crate::output::json(&KeyChange {
+                    registered: None,
+                    revoked: Some(key),
+                    signed_by: signer.id(),
+                    producer: None,
+                })?;
+                return Ok(());
+            }
             crate::outln!("revoked key {key}, signed by {}", signer.id())?;
         }
-        KeysCommand::Rotate { name } => {
+        KeysCommand::Rotate { name, json } => {
             let old = home.producer(None)?;
             let new = Signer::generate(name.as_deref().unwrap_or(old.name()));
             home.save_key(&new)?;
@@ -222,6 +259,15 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Err(e);
             }
             home.set_producer(new.id())?;
+            if *json {
+                crate::output::json(&KeyChange {
+                    registered: Some(new.id()),
+                    revoked: Some(old.id()),
+                    signed_by: old.id(),
+                    producer: Some(new.id()),
+                })?;
+                return Ok(());
+            }
             crate::outln!(
                 "rotated: key {} replaces {} (revoked); this directory now publishes with {}",
                 new.id(),

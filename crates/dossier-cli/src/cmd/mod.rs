@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod access;
 mod auditor;
 mod beliefs;
 mod bundles;
@@ -72,6 +73,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
+        Command::Access(a) => access::run(&home()?, a).await,
         Command::Beliefs(a) => beliefs::beliefs(&home()?, a).await,
         Command::Why(a) => beliefs::why(&home()?, a).await,
         Command::History(a) => beliefs::history(&home()?, a).await,

@@ -151,6 +151,51 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                     .into()
             }
         })?;
+    if args.json {
+        #[derive(Serialize)]
+        #[serde(tag = "proof", rename_all = "snake_case")]
+        enum Checked<'a> {
+            Inclusion {
+                ok: bool,
+                ledger: &'a str,
+                seq: u64,
+                leaf: String,
+                size: u64,
+            },
+            Consistency {
+                ok: bool,
+                ledger: &'a str,
+                old_size: u64,
+                new_size: u64,
+            },
+        }
+        let doc = match &checked {
+            Proven::Inclusion {
+                ledger,
+                seq,
+                leaf,
+                size,
+            } => Checked::Inclusion {
+                ok: true,
+                ledger,
+                seq: *seq,
+                leaf: leaf.to_string(),
+                size: *size,
+            },
+            Proven::Consistency {
+                ledger,
+                old_size,
+                new_size,
+            } => Checked::Consistency {
+                ok: true,
+                ledger,
+                old_size: *old_size,
+                new_size: *new_size,
+            },
+        };
+        crate::output::json(&doc)?;
+        return Ok(());
+    }
     match checked {
         Proven::Inclusion {
             ledger,
@@ -306,7 +351,11 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
     let (_, hashes, _) = leaves(&log).await?;
     match ForkEvidence::find(&first, &second, &verifier, &hashes) {
         Ok(None) => {
-            crate::outln!("consistent: the two checkpoints describe one history")?;
+            if args.json {
+                crate::output::json(&serde_json::json!({ "consistent": true, "ledger": ledger }))?;
+            } else {
+                crate::outln!("consistent: the two checkpoints describe one history")?;
+            }
             Ok(())
         }
         Ok(Some(evidence)) => {
@@ -337,7 +386,17 @@ pub fn check_fork(args: &CheckProofArgs) -> CliResult {
     let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
     match evidence.check(&verifier) {
         Ok(kind) => {
-            crate::outln!("the evidence holds: ledger {ledger} has a forked history ({kind:?})")?;
+            if args.json {
+                crate::output::json(&serde_json::json!({
+                    "holds": true,
+                    "ledger": ledger,
+                    "kind": format!("{kind:?}"),
+                }))?;
+            } else {
+                crate::outln!(
+                    "the evidence holds: ledger {ledger} has a forked history ({kind:?})"
+                )?;
+            }
             Ok(())
         }
         Err(e) => Err(CliError::new(

@@ -9,20 +9,19 @@
 //! <dir>/jetstream/<ledger>-views.db   the same, for a ledger in JetStream
 //! <dir>/auditor.db         the continuous auditor's checkpoints and alarms (outside the ledger)
 //! <dir>/jetstream/<ledger>-auditor.db the same, for a ledger in JetStream
+//! <dir>/access.db          the access log: reads of TLP:RED material served from here
 //! ```
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
 use dossier_chain::Signer;
 use dossier_jetstream::{JetStreamConfig, JetStreamError, JetStreamLog};
 use dossier_log::{EventLog as _, SqliteLog};
 
 use crate::backend::Backend;
-
-use crate::exit::{CliError, CliResult, NO_LEDGER};
+use crate::error::{AppError, AppResult, BackendKind};
 
 /// A data directory, and where its ledger's records live.
 #[derive(Debug, Clone)]
@@ -32,16 +31,20 @@ pub struct Home {
 }
 
 impl Home {
-    /// The directory given by flag or `DOSSIER_HOME`, else the platform default.
-    pub fn resolve(flag: Option<PathBuf>) -> anyhow::Result<Home> {
-        if let Some(dir) = flag {
+    /// The directory given (by a flag or `DOSSIER_HOME`), else the platform default
+    /// (`$XDG_DATA_HOME/dossier`, else `$HOME/.local/share/dossier`).
+    ///
+    /// # Errors
+    /// [`AppError::NoDataDir`] if none is given and neither variable is set.
+    pub fn resolve(given: Option<PathBuf>) -> AppResult<Home> {
+        if let Some(dir) = given {
             return Ok(Home { dir, nats: None });
         }
         let base = match std::env::var_os("XDG_DATA_HOME") {
             Some(x) if !x.is_empty() => PathBuf::from(x),
             _ => match std::env::var_os("HOME") {
                 Some(h) => PathBuf::from(h).join(".local/share"),
-                None => bail!("no data directory: pass --data-dir or set DOSSIER_HOME"),
+                None => return Err(AppError::NoDataDir),
             },
         };
         Ok(Home {
@@ -88,26 +91,36 @@ impl Home {
     }
 
     /// Opens the ledger's backend, creating the SQLite file or the stream if needed.
-    pub async fn create_log(&self) -> CliResult<Backend> {
+    ///
+    /// # Errors
+    /// If the file or stream cannot be opened or created.
+    pub async fn create_log(&self) -> AppResult<Backend> {
         match &self.nats {
             Some(cfg) => {
                 let mut cfg = cfg.clone();
                 cfg.create = true;
                 let log = JetStreamLog::open(&cfg)
                     .await
-                    .context("opening the JetStream ledger")?;
+                    .map_err(|source| AppError::JetStream {
+                        what: "opening the JetStream ledger".to_owned(),
+                        source,
+                    })?;
                 Ok(Backend::JetStream(Box::new(log)))
             }
             None => {
-                let log = SqliteLog::open(&self.db_path())
-                    .with_context(|| format!("creating {}", self.db_path().display()))?;
+                let log = SqliteLog::open(&self.db_path()).map_err(|e| {
+                    AppError::log(format!("creating {}", self.db_path().display()), e)
+                })?;
                 Ok(Backend::Sqlite(log))
             }
         }
     }
 
     /// Opens the ledger if there is one (`None` if the data directory or stream holds none).
-    pub async fn open_log_if_exists(&self) -> CliResult<Option<Backend>> {
+    ///
+    /// # Errors
+    /// If the file or stream exists but cannot be opened, or its head cannot be read.
+    pub async fn open_log_if_exists(&self) -> AppResult<Option<Backend>> {
         match &self.nats {
             None if !self.has_ledger() => Ok(None),
             None => self.open_sqlite().map(Some),
@@ -117,13 +130,19 @@ impl Home {
                 let log = match JetStreamLog::open(&cfg).await {
                     Ok(log) => Backend::JetStream(Box::new(log)),
                     Err(JetStreamError::NoLedger { .. }) => return Ok(None),
-                    Err(e) => {
-                        return Err(anyhow::Error::new(e)
-                            .context("opening the JetStream ledger")
-                            .into());
+                    Err(source) => {
+                        return Err(AppError::JetStream {
+                            what: "opening the JetStream ledger".to_owned(),
+                            source,
+                        });
                     }
                 };
-                let empty = log.head().await.context("reading the head")?.seq == 0;
+                let empty = log
+                    .head()
+                    .await
+                    .map_err(|e| AppError::log("reading the head", e))?
+                    .seq
+                    == 0;
                 Ok((!empty).then_some(log))
             }
         }
@@ -176,46 +195,49 @@ impl Home {
         self.db_path().is_file()
     }
 
-    /// Opens the existing ledger, or fails with the "no ledger" exit code.
-    pub async fn open_log(&self) -> CliResult<Backend> {
+    /// Opens the existing ledger.
+    ///
+    /// # Errors
+    /// [`AppError::NoLedger`] if there is none; otherwise as [`Home::open_log_if_exists`].
+    pub async fn open_log(&self) -> AppResult<Backend> {
         if self.nats.is_some() {
             return match self.open_log_if_exists().await? {
                 Some(log) => Ok(log),
-                None => Err(CliError::new(
-                    NO_LEDGER,
-                    anyhow::anyhow!(
-                        "no ledger in {}; run `dossier init` with the same --nats and --ledger",
-                        self.describe()
-                    ),
-                )),
+                None => Err(AppError::NoLedger {
+                    place: self.describe(),
+                    backend: BackendKind::JetStream,
+                }),
             };
         }
         if !self.has_ledger() {
-            return Err(CliError::new(
-                NO_LEDGER,
-                anyhow::anyhow!(
-                    "no ledger in {}; run `dossier init` (or pass --data-dir / DOSSIER_HOME)",
-                    self.dir.display()
-                ),
-            ));
+            return Err(AppError::NoLedger {
+                place: self.dir.display().to_string(),
+                backend: BackendKind::Sqlite,
+            });
         }
         self.open_sqlite()
     }
 
-    fn open_sqlite(&self) -> CliResult<Backend> {
+    fn open_sqlite(&self) -> AppResult<Backend> {
         let log = SqliteLog::open(&self.db_path())
-            .with_context(|| format!("opening {}", self.db_path().display()))?;
+            .map_err(|e| AppError::log(format!("opening {}", self.db_path().display()), e))?;
         Ok(Backend::Sqlite(log))
     }
 
     /// Creates the directory (and `keys/`).
-    pub fn create(&self) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// If the directories cannot be created.
+    pub fn create(&self) -> AppResult<()> {
         fs::create_dir_all(self.keys_dir())
-            .with_context(|| format!("creating {}", self.keys_dir().display()))
+            .map_err(|e| AppError::io(format!("creating {}", self.keys_dir().display()), e))
     }
 
     /// Stores a secret key (mode 0600).
-    pub fn save_key(&self, signer: &Signer) -> anyhow::Result<PathBuf> {
+    ///
+    /// # Errors
+    /// If the key file exists already or cannot be written.
+    pub fn save_key(&self, signer: &Signer) -> AppResult<PathBuf> {
         let path = self.keys_dir().join(format!("{}.key", signer.id()));
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create_new(true);
@@ -223,25 +245,35 @@ impl Home {
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts
             .open(&path)
-            .with_context(|| format!("creating key file {}", path.display()))?;
+            .map_err(|e| AppError::io(format!("creating key file {}", path.display()), e))?;
         writeln!(f, "{}\n{}", signer.secret_hex(), signer.name())
-            .with_context(|| format!("writing {}", path.display()))?;
-        f.sync_all()?;
+            .and_then(|()| f.sync_all())
+            .map_err(|e| AppError::io(format!("writing {}", path.display()), e))?;
         Ok(path)
     }
 
     /// Loads a secret key by id.
-    pub fn load_key(&self, id: &str) -> anyhow::Result<Signer> {
+    ///
+    /// # Errors
+    /// [`AppError::Key`] if the key file is missing, unreadable, or holds another key.
+    pub fn load_key(&self, id: &str) -> AppResult<Signer> {
         let path = self.keys_dir().join(format!("{id}.key"));
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("no secret key {id} in {}", self.keys_dir().display()))?;
+        let text = fs::read_to_string(&path).map_err(|e| AppError::Key {
+            what: format!("no secret key {id} in {}", self.keys_dir().display()),
+            source: Some(Box::new(e)),
+        })?;
         let mut lines = text.lines();
         let secret = lines.next().unwrap_or_default();
         let name = lines.next().unwrap_or("producer");
-        let signer = Signer::from_secret_hex(secret, name)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let signer = Signer::from_secret_hex(secret, name).map_err(|e| AppError::Key {
+            what: format!("reading {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
         if signer.id() != id {
-            bail!("{} holds key {}, not {id}", path.display(), signer.id());
+            return Err(AppError::Key {
+                what: format!("{} holds key {}, not {id}", path.display(), signer.id()),
+                source: None,
+            });
         }
         Ok(signer)
     }
@@ -257,45 +289,59 @@ impl Home {
         self.keys_dir().join(format!("{id}.key")).is_file()
     }
 
-    /// The producer key: `--key` if given, else the one named in `producer`.
-    pub fn producer(&self, key: Option<&str>) -> anyhow::Result<Signer> {
+    /// The producer key: the key with id `key` if given, else the one named in `producer`.
+    ///
+    /// # Errors
+    /// [`AppError::NoProducer`] if none is given and none is configured; as
+    /// [`Home::load_key`].
+    pub fn producer(&self, key: Option<&str>) -> AppResult<Signer> {
         match key {
             Some(id) => self.load_key(id),
             None => {
                 let path = self.dir.join("producer");
-                let id = fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "no producer key configured ({} is missing); pass --key",
-                        path.display()
-                    )
-                })?;
+                let id = match fs::read_to_string(&path) {
+                    Ok(id) => id,
+                    Err(source) => return Err(AppError::NoProducer { path, source }),
+                };
                 self.load_key(id.trim())
             }
         }
     }
 
     /// Makes a key the producer key.
-    pub fn set_producer(&self, id: &str) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// If `producer` cannot be written.
+    pub fn set_producer(&self, id: &str) -> AppResult<()> {
         write_atomic(&self.dir.join("producer"), format!("{id}\n").as_bytes())
     }
 
     /// Stores the founding public key (the trust root).
-    pub fn save_root(&self, public_hex: &str) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// If `root.pub` cannot be written.
+    pub fn save_root(&self, public_hex: &str) -> AppResult<()> {
         write_atomic(&self.root_path(), format!("{public_hex}\n").as_bytes())
     }
 
     /// The pinned founding public key, if `init` stored one.
-    pub fn root(&self) -> anyhow::Result<Option<String>> {
+    ///
+    /// # Errors
+    /// If `root.pub` exists but cannot be read.
+    pub fn root(&self) -> AppResult<Option<String>> {
         match fs::read_to_string(self.root_path()) {
             Ok(t) => Ok(Some(t.trim().to_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", self.root_path().display())),
+            Err(e) => Err(AppError::io(
+                format!("reading {}", self.root_path().display()),
+                e,
+            )),
         }
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> AppResult<()> {
     let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    fs::write(&tmp, bytes).map_err(|e| AppError::io(format!("writing {}", tmp.display()), e))?;
+    fs::rename(&tmp, path).map_err(|e| AppError::io(format!("writing {}", path.display()), e))
 }

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
 use dossier_jetstream::JetStreamLog;
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
 
-use crate::exit::CliResult;
+use crate::error::{AppError, AppResult};
 
 /// Either backend, behind one [`EventLog`].
 #[derive(Debug)]
@@ -34,10 +33,10 @@ impl Backend {
     ///
     /// # Errors
     /// If SQLite refuses the setting.
-    pub fn for_folding(self) -> CliResult<Self> {
+    pub fn for_folding(self) -> AppResult<Self> {
         if let Backend::Sqlite(log) = &self {
             log.map_reads()
-                .context("setting up memory-mapped reads of the ledger")?;
+                .map_err(|e| AppError::log("setting up memory-mapped reads of the ledger", e))?;
         }
         Ok(self)
     }

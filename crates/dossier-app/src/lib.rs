@@ -1,0 +1,22 @@
+//! The application layer of a dossier ledger, shared by the faces that serve it (the `dossier`
+//! command, the HTTP service): the data directory and its layout ([`Home`]), the backend the
+//! ledger lives in ([`Backend`]: SQLite or JetStream), creating a ledger ([`create`]), checking report bundles with every
+//! problem returned as data ([`check`]), and the publish flow ([`publish`]).
+//!
+//! Errors are [`AppError`]s: each has a [`ErrorKind`] a face maps to its exit code or status,
+//! and none carries advice for a particular face (flags, commands to run): the faces add it.
+
+mod backend;
+mod bundles;
+mod error;
+mod home;
+mod init;
+
+pub use backend::Backend;
+pub use bundles::{
+    BundleResult, BundleStatus, CheckReport, Checked, Conflict, ConflictWith, Input, Problem,
+    check, publish,
+};
+pub use error::{AppError, AppResult, BackendKind, ErrorKind};
+pub use home::Home;
+pub use init::{Created, create};

@@ -1,0 +1,70 @@
+//! Server kills: the single `nats-server` of a JetStream ledger (`sync_interval: always`)
+//! killed with SIGKILL at a random instant of a `dossier publish --json`, and restarted on the
+//! same port and store after a random pause. Acknowledged is a file whose JSON line reached the
+//! caller (before, during or after the outage: the publish is given time to ride it out or fail).
+//!
+//! - **lost**: an acknowledged file with an event missing; a file in the ledger only in part; a
+//!   ledger that no longer verifies;
+//! - **duplicated**: an event recorded twice;
+//! - **undetected**: publishing every file again fails or does not leave each file exactly once.
+
+use std::time::{Duration, Instant};
+
+use crate::producer_kills::{bundle_files, check_run, publish_with_fault};
+use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir};
+
+/// Server kills in the bounded run.
+const RUNS: usize = 5;
+
+#[test]
+fn server_kills_during_publish() {
+    let mut server = dossier_testkit::NatsServer::builder()
+        .config_text("jetstream { sync_interval: always }\n")
+        .start()
+        .expect("nats-server starts");
+    let dir = temp_dir("dossier-campaign-server-");
+    let d = Dossier::jetstream(dir.path(), &server.url(), "server");
+    d.run(&["init", "--producer", "analyst"]).ok();
+    let seed = seed();
+    let mut tally = Tally::new("server kills (JetStream, single node)", seed);
+    let mut rng = Rng::new(seed);
+    let work = temp_dir("dossier-campaign-server-bundles-");
+    let (files, _) = bundle_files(work.path(), &format!("s{seed:x}-calibration"));
+    let started = Instant::now();
+    let mut args = vec!["publish"];
+    args.extend(files.iter().map(String::as_str));
+    d.run(&args).ok();
+    let whole = started.elapsed();
+    tally.note(format!(
+        "a whole publish takes {:.0} ms",
+        whole.as_secs_f64() * 1e3
+    ));
+    for run in 0..RUNS * scale() {
+        let (files, entities) = bundle_files(work.path(), &format!("s{seed:x}-{run}"));
+        let after = rng.between(Duration::ZERO, whole);
+        let pause = rng.between(Duration::ZERO, Duration::from_millis(1500));
+        let mut restarted = Ok(());
+        let acked = publish_with_fault(
+            &d,
+            &files,
+            after,
+            || {
+                server.kill();
+                std::thread::sleep(pause);
+                restarted = server.restart();
+            },
+            Duration::from_secs(30),
+        );
+        restarted.expect("nats-server restarts on its store");
+        tally.runs += 1;
+        check_run(&d, &mut tally, run, &files, &entities, &acked);
+        tally.note(format!(
+            "run {run}: server killed after {:.0} ms, down {:.0} ms; {} of {} files acknowledged",
+            after.as_secs_f64() * 1e3,
+            pause.as_secs_f64() * 1e3,
+            acked.len(),
+            files.len()
+        ));
+    }
+    tally.finish(RUNS);
+}
