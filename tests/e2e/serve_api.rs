@@ -1,5 +1,6 @@
 //! `dossier serve --listen`: the projector, the auditor and the HTTP API in one process, on the
-//! embedded ledger; answers over real HTTP; a clean stop on SIGTERM.
+//! embedded ledger; answers over real HTTP to a principal granted with `dossier access grant`,
+//! refused once the grant is revoked; a clean stop on SIGTERM.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -31,20 +32,24 @@ fn http(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
 #[test]
 fn serve_listen_answers_over_http_and_stops_on_sigterm() {
     let l = Ledger::with_examples();
-    let token = "e2e-token-0123456789abcdef0123456789";
-    let tokens = l.file("tokens");
-    std::fs::write(
-        &tokens,
-        format!(
-            "# name role clearance blake3\nanalyst reader TLP:RED {}\n",
-            blake3::hash(token.as_bytes()).to_hex()
-        ),
-    )
-    .unwrap();
+    let granted = l
+        .run(&[
+            "access",
+            "grant",
+            "analyst",
+            "--role",
+            "reader",
+            "--clearance",
+            "TLP:RED",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let token = granted["token"].as_str().unwrap().to_owned();
+    let grant = granted["grant"].as_str().unwrap().to_owned();
     let mut child = l
         .command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
-        .arg(&tokens)
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
@@ -74,7 +79,11 @@ fn serve_listen_answers_over_http_and_stops_on_sigterm() {
     // The genesis record's entity is the ledger id.
     let genesis = &l.run(&["log", "--json"]).json_lines()[0];
     let ledger = genesis["entity"].as_str().unwrap().to_owned();
-    let (status, body) = http(&addr, &format!("/v1/ledgers/{ledger}/beliefs"), Some(token));
+    let (status, body) = http(
+        &addr,
+        &format!("/v1/ledgers/{ledger}/beliefs"),
+        Some(&token),
+    );
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["seq"], head);
@@ -85,6 +94,15 @@ fn serve_listen_answers_over_http_and_stops_on_sigterm() {
         Some("wrong"),
     );
     assert_eq!(status, 401);
+    // A revocation recorded by another process counts from the next request on.
+    l.run(&["access", "revoke", "--reason", "left the team", &grant])
+        .ok();
+    let (status, body) = http(
+        &addr,
+        &format!("/v1/ledgers/{ledger}/beliefs"),
+        Some(&token),
+    );
+    assert_eq!(status, 401, "{body}");
 
     let pid = child.id().to_string();
     assert!(

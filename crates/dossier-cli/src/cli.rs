@@ -366,14 +366,11 @@ pub struct ServeArgs {
     /// No progress lines (errors are still printed).
     #[arg(long)]
     pub quiet: bool,
-    /// Also serve the HTTP API on this address (e.g. 127.0.0.1:8080), and run the auditor (when
-    /// a producer key is configured) in the same process.
+    /// Also serve the HTTP API on this address (e.g. 127.0.0.1:8080), authenticating against
+    /// the ledger's access grants (`dossier access grant`), and run the auditor (when a producer
+    /// key is configured) in the same process.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
-    /// With --listen: the bearer tokens, one grant per line: `NAME ROLE CLEARANCE BLAKE3-OF-TOKEN`
-    /// (without it, every API request is refused as unauthenticated).
-    #[arg(long, value_name = "FILE", requires = "listen")]
-    pub tokens: Option<PathBuf>,
     /// With --listen: the largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = dossier_http::DEFAULT_BODY_LIMIT, requires = "listen")]
     pub body_limit: usize,

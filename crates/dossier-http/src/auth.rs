@@ -6,194 +6,73 @@
 //! no credentials, a malformed header, an unknown, expired or revoked token — is the same
 //! 401 problem, so that an answer says nothing about which tokens exist.
 //!
-//! The grants themselves (ledger events, tokens hashed, expiry, revocation) belong to the
-//! access crate; an [`Authenticator`] is the one seam to plug them in. [`TokenTable`] is a
-//! fixed table of tokens, for a service configured by hand and for tests.
+//! The grants themselves are ledger events (`dossier-access`): [`LedgerGrants`] authenticates
+//! against them; an [`Authenticator`] is the one seam.
 
-use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use dossier_model::Marking;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use dossier_access::Grants;
+pub use dossier_access::{AuthError, Principal, Role};
+use dossier_log::EventLog;
+use dossier_model::Timestamp;
 
 use crate::problem::{ApiError, ProblemKind};
 
-/// What a principal may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads what its clearance allows.
-    Reader,
-    /// Reads, and publishes bundles (implies TLP:RED: validation reveals what exists).
-    Producer,
-    /// Reads, checkpoints and proofs (implies TLP:RED).
-    Auditor,
-    /// Everything, including access administration.
-    Admin,
-}
+/// A boxed future, for the object-safe [`Authenticator`].
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
 
-impl Role {
-    /// Whether this role may publish bundles.
-    #[must_use]
-    pub fn may_publish(self) -> bool {
-        matches!(self, Role::Producer | Role::Admin)
-    }
-}
-
-/// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    /// The grant's name (who).
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// The most restrictive marking it may read.
-    pub clearance: Marking,
-}
-
-/// Why credentials were refused (logged, never answered: every refusal is the same 401).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// No grant holds these credentials.
-    #[error("unknown credentials")]
-    Unknown,
-    /// The grant was revoked.
-    #[error("revoked grant")]
-    Revoked,
-    /// The grant expired.
-    #[error("expired grant")]
-    Expired,
-}
-
-/// Turns credentials into a principal. Implementations must be cheap: one runs per request.
+/// Turns credentials into a principal; one call per request.
 pub trait Authenticator: Send + Sync + 'static {
-    /// The principal holding bearer token `token` at `now`.
+    /// The principal holding bearer token `token` now.
     ///
     /// # Errors
     /// The token is unknown, or its grant was revoked or has expired.
-    fn authenticate_token(&self, token: &str, now: OffsetDateTime) -> Result<Principal, AuthError>;
+    fn authenticate_token<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
 }
 
-/// One grant of a [`TokenTable`].
-#[derive(Clone, Debug)]
-struct TableEntry {
-    principal: Principal,
-    expires: Option<OffsetDateTime>,
-    revoked: bool,
+/// The access grants recorded in the ledger (`dossier-access`), caught up from the ledger
+/// before each authentication, so that a grant or a revocation made through any node of the
+/// ledger counts from the next request on.
+pub struct LedgerGrants<L> {
+    log: Arc<L>,
+    grants: tokio::sync::Mutex<Grants>,
 }
 
-/// A fixed table of bearer tokens, kept by the BLAKE3 hash of each token (never the token).
-#[derive(Clone, Debug, Default)]
-pub struct TokenTable {
-    entries: HashMap<[u8; 32], TableEntry>,
+impl<L> std::fmt::Debug for LedgerGrants<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerGrants").finish_non_exhaustive()
+    }
 }
 
-impl TokenTable {
-    /// An empty table (every token refused).
+impl<L: EventLog> LedgerGrants<L> {
+    /// Grants of the ledger `log`, read on first use.
     #[must_use]
-    pub fn new() -> TokenTable {
-        TokenTable::default()
-    }
-
-    /// Grants `principal` to holders of `token` until `expires` (`None`: no expiry).
-    pub fn grant(&mut self, token: &str, principal: Principal, expires: Option<OffsetDateTime>) {
-        self.entries.insert(
-            *blake3::hash(token.as_bytes()).as_bytes(),
-            TableEntry {
-                principal,
-                expires,
-                revoked: false,
-            },
-        );
-    }
-
-    /// Grants `principal` to holders of the token whose BLAKE3 hash is `hash`.
-    pub fn grant_hashed(
-        &mut self,
-        hash: [u8; 32],
-        principal: Principal,
-        expires: Option<OffsetDateTime>,
-    ) {
-        self.entries.insert(
-            hash,
-            TableEntry {
-                principal,
-                expires,
-                revoked: false,
-            },
-        );
-    }
-
-    /// Reads a table from text: one grant per line, `NAME ROLE CLEARANCE BLAKE3-OF-TOKEN`
-    /// (role `reader`, `producer`, `auditor` or `admin`; clearance e.g. `TLP:AMBER`; the
-    /// token's BLAKE3 hash as 64 hex digits, so the file holds no token); `#` starts a comment.
-    ///
-    /// # Errors
-    /// The line number and what is wrong with it.
-    pub fn parse(text: &str) -> Result<TokenTable, String> {
-        let mut table = TokenTable::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let at = |why: String| format!("line {}: {why}", i + 1);
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, role, clearance, hash] = fields[..] else {
-                return Err(at("expected NAME ROLE CLEARANCE BLAKE3-OF-TOKEN".into()));
-            };
-            let role = match role {
-                "reader" => Role::Reader,
-                "producer" => Role::Producer,
-                "auditor" => Role::Auditor,
-                "admin" => Role::Admin,
-                other => return Err(at(format!("unknown role {other:?}"))),
-            };
-            let clearance: Marking = clearance
-                .parse()
-                .map_err(|_| at(format!("unknown clearance {clearance:?}")))?;
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(hash, &mut bytes)
-                .map_err(|e| at(format!("the token hash is not 64 hex digits: {e}")))?;
-            let principal = Principal {
-                name: name.to_owned(),
-                role,
-                clearance,
-            };
-            table.grant_hashed(bytes, principal, None);
-        }
-        Ok(table)
-    }
-
-    /// Revokes the grant of `token`, if any.
-    pub fn revoke(&mut self, token: &str) {
-        if let Some(e) = self
-            .entries
-            .get_mut(blake3::hash(token.as_bytes()).as_bytes())
-        {
-            e.revoked = true;
+    pub fn new(log: Arc<L>) -> LedgerGrants<L> {
+        LedgerGrants {
+            log,
+            grants: tokio::sync::Mutex::new(Grants::new()),
         }
     }
 }
 
-impl Authenticator for TokenTable {
-    fn authenticate_token(&self, token: &str, now: OffsetDateTime) -> Result<Principal, AuthError> {
-        let entry = self
-            .entries
-            .get(blake3::hash(token.as_bytes()).as_bytes())
-            .ok_or(AuthError::Unknown)?;
-        if entry.revoked {
-            return Err(AuthError::Revoked);
-        }
-        if entry.expires.is_some_and(|t| t <= now) {
-            return Err(AuthError::Expired);
-        }
-        Ok(entry.principal.clone())
+impl<L: EventLog + 'static> Authenticator for LedgerGrants<L> {
+    fn authenticate_token<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move {
+            let mut grants = self.grants.lock().await;
+            if let Err(e) = grants.catch_up(&*self.log).await {
+                // Fail closed: without the ledger's current grants, nobody is let in.
+                tracing::error!(error = %e, "reading the access grants");
+                return Err(AuthError::Unknown);
+            }
+            let now = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+                .map_err(|_| AuthError::Unknown)?;
+            grants.authenticate_token(token, now)
+        })
     }
 }
 
@@ -213,9 +92,7 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let outcome = match bearer(&req) {
         None => Err(None),
-        Some(token) => auth
-            .authenticate_token(token, OffsetDateTime::now_utc())
-            .map_err(Some),
+        Some(token) => auth.authenticate_token(token).await.map_err(Some),
     };
     match outcome {
         Ok(principal) => {
@@ -238,7 +115,7 @@ pub(crate) async fn authenticate(
 
 /// Refuses principals whose role may not publish.
 pub(crate) fn require_publisher(p: &Principal) -> Result<(), ApiError> {
-    if p.role.may_publish() {
+    if matches!(p.role, Role::Producer | Role::Admin) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -39,7 +39,7 @@ use std::time::Duration;
 use dossier_log::EventLog;
 use tokio::sync::watch;
 
-pub use auth::{AuthError, Authenticator, Principal, Role, TokenTable};
+pub use auth::{AuthError, AuthFuture, Authenticator, LedgerGrants, Principal, Role};
 pub use openapi::openapi_json;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
 pub use routes::{ConsistencyProof, InclusionProof, RecordPage, SingleRecord, ViewsStatus};

@@ -45,8 +45,8 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     let s = service().await;
     let head = s.head().await;
 
-    let red: Answer<Beliefs> = ok(s.get("/beliefs", RED_TOKEN).send().await.unwrap()).await;
-    let green: Answer<Beliefs> = ok(s.get("/beliefs", GREEN_TOKEN).send().await.unwrap()).await;
+    let red: Answer<Beliefs> = ok(s.get("/beliefs", &s.tokens.red).send().await.unwrap()).await;
+    let green: Answer<Beliefs> = ok(s.get("/beliefs", &s.tokens.green).send().await.unwrap()).await;
     assert_eq!((red.seq, red.lag), (head, 0));
     assert_eq!(red.clearance, dossier_model::Marking::Red);
     assert_eq!(green.clearance, dossier_model::Marking::Green);
@@ -66,7 +66,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     );
 
     let at: Answer<Beliefs> = ok(s
-        .get("/beliefs", GREEN_TOKEN)
+        .get("/beliefs", &s.tokens.green)
         .query(&[("at", "2024-02-29"), ("as_of", "2099-01-01")])
         .send()
         .await
@@ -77,7 +77,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     assert_eq!(ids(&at), ids(&green));
 
     let why: Answer<Why> = ok(s
-        .get(&format!("/questions/{}", enc(CONTAINERS)), RED_TOKEN)
+        .get(&format!("/questions/{}", enc(CONTAINERS)), &s.tokens.red)
         .send()
         .await
         .unwrap())
@@ -86,7 +86,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     let red_history: Answer<History> = ok(s
         .get(
             &format!("/questions/{}/history", enc(CONTAINERS)),
-            RED_TOKEN,
+            &s.tokens.red,
         )
         .send()
         .await
@@ -95,7 +95,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     let green_history: Answer<History> = ok(s
         .get(
             &format!("/questions/{}/history", enc(CONTAINERS)),
-            GREEN_TOKEN,
+            &s.tokens.green,
         )
         .send()
         .await
@@ -115,7 +115,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
 
     // A question posed only above the clearance is exactly an unknown one.
     let hidden = problem(
-        s.get(&format!("/questions/{}", enc(AMBER_ONLY)), GREEN_TOKEN)
+        s.get(&format!("/questions/{}", enc(AMBER_ONLY)), &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -125,7 +125,7 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     .await;
     let unknown_id = "question:test/amber-onlz";
     let unknown = problem(
-        s.get(&format!("/questions/{}", enc(unknown_id)), GREEN_TOKEN)
+        s.get(&format!("/questions/{}", enc(unknown_id)), &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -140,14 +140,14 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     let hidden_history = s
         .get(
             &format!("/questions/{}/history", enc(AMBER_ONLY)),
-            GREEN_TOKEN,
+            &s.tokens.green,
         )
         .send()
         .await
         .unwrap();
     problem(hidden_history, StatusCode::NOT_FOUND, "not-found").await;
     let _: Answer<Why> = ok(s
-        .get(&format!("/questions/{}", enc(AMBER_ONLY)), RED_TOKEN)
+        .get(&format!("/questions/{}", enc(AMBER_ONLY)), &s.tokens.red)
         .send()
         .await
         .unwrap())
@@ -161,7 +161,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     let head = s.head().await;
 
     let red: Answer<RecordPage> = ok(s
-        .get("/records", RED_TOKEN)
+        .get("/records", &s.tokens.red)
         .query(&[("limit", "1000")])
         .send()
         .await
@@ -175,7 +175,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
             .all(|r| matches!(r, ServedRecord::Visible { .. }))
     );
     let green: Answer<RecordPage> = ok(s
-        .get("/records", GREEN_TOKEN)
+        .get("/records", &s.tokens.green)
         .query(&[("limit", "1000")])
         .send()
         .await
@@ -199,7 +199,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
 
     // Pages, and filters that never match a withheld record.
     let page: Answer<RecordPage> = ok(s
-        .get("/records", GREEN_TOKEN)
+        .get("/records", &s.tokens.green)
         .query(&[("from", "2"), ("limit", "3")])
         .send()
         .await
@@ -208,7 +208,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     assert_eq!(page.answer.records.len(), 3);
     assert_eq!(page.answer.next, Some(5));
     let claims: Answer<RecordPage> = ok(s
-        .get("/records", GREEN_TOKEN)
+        .get("/records", &s.tokens.green)
         .query(&[("type", "claim.recorded"), ("limit", "1000")])
         .send()
         .await
@@ -221,7 +221,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
             if event_type == "claim.recorded" && *marking <= dossier_model::Marking::Green
     )));
     let entity: Answer<RecordPage> = ok(s
-        .get("/records", RED_TOKEN)
+        .get("/records", &s.tokens.red)
         .query(&[("entity", CONTAINERS), ("limit", "1000")])
         .send()
         .await
@@ -232,14 +232,14 @@ async fn records_texts_status_checkpoint_and_proofs() {
     // One record, and its exact bytes.
     let w = withheld[0];
     let one: Answer<SingleRecord> = ok(s
-        .get(&format!("/records/{w}"), GREEN_TOKEN)
+        .get(&format!("/records/{w}"), &s.tokens.green)
         .send()
         .await
         .unwrap())
     .await;
     assert!(matches!(one.answer.record, ServedRecord::Withheld { seq, .. } if seq == w));
     problem(
-        s.get(&format!("/records/{w}/raw"), GREEN_TOKEN)
+        s.get(&format!("/records/{w}/raw"), &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -248,7 +248,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     )
     .await;
     let one: Answer<SingleRecord> = ok(s
-        .get(&format!("/records/{w}"), RED_TOKEN)
+        .get(&format!("/records/{w}"), &s.tokens.red)
         .send()
         .await
         .unwrap())
@@ -257,7 +257,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         panic!("visible expected")
     };
     let raw = s
-        .get(&format!("/records/{w}/raw"), RED_TOKEN)
+        .get(&format!("/records/{w}/raw"), &s.tokens.red)
         .send()
         .await
         .unwrap();
@@ -266,7 +266,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     assert_eq!(&bytes[..], record.as_bytes());
     assert_eq!(dossier_chain::Hash::of_record(&bytes).to_hex(), hash);
     problem(
-        s.get(&format!("/records/{}", head + 1), RED_TOKEN)
+        s.get(&format!("/records/{}", head + 1), &s.tokens.red)
             .send()
             .await
             .unwrap(),
@@ -279,7 +279,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     let amber: serde_json::Value = serde_json::from_slice(&amber_bundle()).unwrap();
     let amber_hash = dossier_model::entity::content_hash(amber["report"]["text"].as_str().unwrap());
     let text = s
-        .get(&format!("/texts/{amber_hash}"), RED_TOKEN)
+        .get(&format!("/texts/{amber_hash}"), &s.tokens.red)
         .send()
         .await
         .unwrap();
@@ -289,14 +289,14 @@ async fn records_texts_status_checkpoint_and_proofs() {
         amber["report"]["text"].as_str().unwrap()
     );
     let hidden = s
-        .get(&format!("/texts/{amber_hash}"), GREEN_TOKEN)
+        .get(&format!("/texts/{amber_hash}"), &s.tokens.green)
         .send()
         .await
         .unwrap();
     let hidden = problem(hidden, StatusCode::NOT_FOUND, "not-found").await;
     let unknown = "0".repeat(64);
     let unknown = problem(
-        s.get(&format!("/texts/{unknown}"), GREEN_TOKEN)
+        s.get(&format!("/texts/{unknown}"), &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -310,7 +310,8 @@ async fn records_texts_status_checkpoint_and_proofs() {
     );
 
     // Status.
-    let status: Answer<ViewsStatus> = ok(s.get("/status", GREEN_TOKEN).send().await.unwrap()).await;
+    let status: Answer<ViewsStatus> =
+        ok(s.get("/status", &s.tokens.green).send().await.unwrap()).await;
     assert_eq!(
         (status.answer.applied, status.answer.head, status.lag),
         (head, head, 0)
@@ -319,17 +320,18 @@ async fn records_texts_status_checkpoint_and_proofs() {
 
     // No checkpoint before the auditor signs one; then proofs that check offline.
     problem(
-        s.get("/checkpoint", RED_TOKEN).send().await.unwrap(),
+        s.get("/checkpoint", &s.tokens.red).send().await.unwrap(),
         StatusCode::NOT_FOUND,
         "not-found",
     )
     .await;
     s.audit().await;
-    let cp: serde_json::Value = ok(s.get("/checkpoint", GREEN_TOKEN).send().await.unwrap()).await;
+    let cp: serde_json::Value =
+        ok(s.get("/checkpoint", &s.tokens.green).send().await.unwrap()).await;
     assert_eq!(cp["checkpoint"]["size"], head);
     let visible = (1..=head).find(|q| !withheld.contains(q)).unwrap();
     let inc: Answer<InclusionProof> = ok(s
-        .get(&format!("/proofs/inclusion/{visible}"), GREEN_TOKEN)
+        .get(&format!("/proofs/inclusion/{visible}"), &s.tokens.green)
         .send()
         .await
         .unwrap())
@@ -339,7 +341,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         matches!(proven, dossier_proofs::Proven::Inclusion { seq, size, .. } if seq == visible && size == head)
     );
     problem(
-        s.get(&format!("/proofs/inclusion/{w}"), GREEN_TOKEN)
+        s.get(&format!("/proofs/inclusion/{w}"), &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -348,7 +350,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     )
     .await;
     let con: Answer<ConsistencyProof> = ok(s
-        .get("/proofs/consistency", GREEN_TOKEN)
+        .get("/proofs/consistency", &s.tokens.green)
         .query(&[("from", "3")])
         .send()
         .await
@@ -356,7 +358,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     .await;
     assert_eq!((con.answer.from, con.answer.size), (3, head));
     let p = problem(
-        s.get("/proofs/consistency", GREEN_TOKEN)
+        s.get("/proofs/consistency", &s.tokens.green)
             .send()
             .await
             .unwrap(),
@@ -365,7 +367,8 @@ async fn records_texts_status_checkpoint_and_proofs() {
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("from"));
-    let status: Answer<ViewsStatus> = ok(s.get("/status", GREEN_TOKEN).send().await.unwrap()).await;
+    let status: Answer<ViewsStatus> =
+        ok(s.get("/status", &s.tokens.green).send().await.unwrap()).await;
     assert_eq!(
         status
             .answer
@@ -383,8 +386,8 @@ async fn credentials_are_refused_alike_and_roles_are_checked() {
     for token in [
         None,
         Some("not-a-token"),
-        Some(EXPIRED_TOKEN),
-        Some(REVOKED_TOKEN),
+        Some(s.tokens.expired.as_str()),
+        Some(s.tokens.revoked.as_str()),
     ] {
         let mut req = s.client.get(s.url("/beliefs"));
         if let Some(t) = token {
@@ -408,7 +411,7 @@ async fn credentials_are_refused_alike_and_roles_are_checked() {
     let r = s
         .client
         .post(s.url("/bundles"))
-        .bearer_auth(RED_TOKEN)
+        .bearer_auth(&s.tokens.red)
         .header("content-type", "application/json")
         .body(clear_question_bundle(1))
         .send()
@@ -426,7 +429,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     let post = |body: Vec<u8>, content_type: &str| {
         s.client
             .post(s.url("/bundles"))
-            .bearer_auth(PRODUCER_TOKEN)
+            .bearer_auth(&s.tokens.producer)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -478,7 +481,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     .await;
 
     let p = problem(
-        s.get("/beliefs", RED_TOKEN)
+        s.get("/beliefs", &s.tokens.red)
             .query(&[("as_of", "last tuesday")])
             .send()
             .await
@@ -493,7 +496,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
         "{p:?}"
     );
     let p = problem(
-        s.get("/beliefs", RED_TOKEN)
+        s.get("/beliefs", &s.tokens.red)
             .query(&[("asof", "2024-01-01")])
             .send()
             .await
@@ -504,14 +507,14 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     .await;
     assert_eq!(p.parameter.as_deref(), Some("asof"));
     let p = problem(
-        s.get("/records/zero", RED_TOKEN).send().await.unwrap(),
+        s.get("/records/zero", &s.tokens.red).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
         "bad-parameter",
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("seq"));
     let p = problem(
-        s.get("/records", RED_TOKEN)
+        s.get("/records", &s.tokens.red)
             .query(&[("limit", "0")])
             .send()
             .await
@@ -523,7 +526,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     assert_eq!(p.parameter.as_deref(), Some("limit"));
 
     problem(
-        s.get("/nowhere", RED_TOKEN).send().await.unwrap(),
+        s.get("/nowhere", &s.tokens.red).send().await.unwrap(),
         StatusCode::NOT_FOUND,
         "not-found",
     )
@@ -541,7 +544,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     let other = s
         .client
         .get(format!("{}/v1/ledgers/other/beliefs", s.base))
-        .bearer_auth(RED_TOKEN)
+        .bearer_auth(&s.tokens.red)
         .send()
         .await
         .unwrap();
@@ -550,7 +553,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     problem(
         s.client
             .delete(s.url("/beliefs"))
-            .bearer_auth(RED_TOKEN)
+            .bearer_auth(&s.tokens.red)
             .send()
             .await
             .unwrap(),
@@ -561,7 +564,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     problem(
         s.client
             .put(s.url("/bundles"))
-            .bearer_auth(PRODUCER_TOKEN)
+            .bearer_auth(&s.tokens.producer)
             .send()
             .await
             .unwrap(),
@@ -592,7 +595,7 @@ async fn operations_routes_and_the_served_openapi_document() {
         .await
         .unwrap();
     problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    let _: Answer<Beliefs> = ok(s.get("/beliefs", GREEN_TOKEN).send().await.unwrap()).await;
+    let _: Answer<Beliefs> = ok(s.get("/beliefs", &s.tokens.green).send().await.unwrap()).await;
     let r = s
         .client
         .get(format!("{}/readyz", s.base))
@@ -706,7 +709,7 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     let head = s.head().await;
 
     // Records: read part, disconnect, resume from the last id received, while the ledger grows.
-    let first = read_events(&s, "/events/records", GREEN_TOKEN, None, 10).await;
+    let first = read_events(&s, "/events/records", &s.tokens.green, None, 10).await;
     let grow = {
         let log = std::sync::Arc::clone(&s.log);
         tokio::spawn(async move {
@@ -718,14 +721,14 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     };
     let mut all = first.clone();
     let mut last = first.last().unwrap().id;
-    let more = read_events(&s, "/events/records", GREEN_TOKEN, Some(last), 7).await;
+    let more = read_events(&s, "/events/records", &s.tokens.green, Some(last), 7).await;
     last = more.last().unwrap().id;
     all.extend(more);
     grow.await.unwrap();
     let end = s.head().await;
     assert!(end > head);
     while last < end {
-        let more = read_until(&s, "/events/records", GREEN_TOKEN, Some(last), |v| {
+        let more = read_until(&s, "/events/records", &s.tokens.green, Some(last), |v| {
             v.len() >= 7 || v.last().is_some_and(|e| e.id == end)
         })
         .await;
@@ -756,8 +759,8 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     );
 
     // Belief changes: a GREEN follower never receives one caused by an AMBER event.
-    let green = read_events(&s, "/events/beliefs", GREEN_TOKEN, None, 3).await;
-    let resumed = read_events(&s, "/events/beliefs", GREEN_TOKEN, Some(green[2].id), 2).await;
+    let green = read_events(&s, "/events/beliefs", &s.tokens.green, None, 3).await;
+    let resumed = read_events(&s, "/events/beliefs", &s.tokens.green, Some(green[2].id), 2).await;
     assert!(resumed[0].id > green[2].id);
     let everything: Vec<serde_json::Value> = green
         .iter()
@@ -775,13 +778,13 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
         }
     }
     // RED sees the AMBER changes (the stream would time out otherwise).
-    read_until(&s, "/events/beliefs", RED_TOKEN, None, |v| {
+    read_until(&s, "/events/beliefs", &s.tokens.red, None, |v| {
         v.last().is_some_and(|e| e.data.contains("TLP:AMBER"))
     })
     .await;
 
     let p = problem(
-        s.get("/events/records", GREEN_TOKEN)
+        s.get("/events/records", &s.tokens.green)
             .header("last-event-id", "x")
             .send()
             .await

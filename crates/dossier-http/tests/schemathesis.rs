@@ -49,7 +49,7 @@ async fn generated_requests_find_no_server_error_and_no_answer_off_its_schema() 
     let st = tools().join("st");
     let s = service().await;
     // The views are brought up once, so that answers are about the ledger, not its lag.
-    let warm = s.get("/status", GREEN_TOKEN).send().await.unwrap();
+    let warm = s.get("/status", &s.tokens.green).send().await.unwrap();
     assert_eq!(warm.status(), 200);
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("schemathesis.toml");
@@ -63,6 +63,7 @@ async fn generated_requests_find_no_server_error_and_no_answer_off_its_schema() 
     )
     .unwrap();
     let base = s.base.clone();
+    let header = format!("Authorization: Bearer {}", s.tokens.green);
     let out = tokio::task::spawn_blocking(move || {
         Command::new(st)
             .current_dir(work.path())
@@ -70,7 +71,7 @@ async fn generated_requests_find_no_server_error_and_no_answer_off_its_schema() 
             .arg(&config)
             .arg("--no-color")
             .args(["run", &format!("{base}/openapi.json"), "--url", &base])
-            .args(["--header", &format!("Authorization: Bearer {GREEN_TOKEN}")])
+            .args(["--header", &header])
             .args([
                 "--checks",
                 "not_a_server_error,response_schema_conformance,content_type_conformance",

@@ -123,20 +123,6 @@ async fn run_api(
         .context("reading the ledger's genesis")?
         .context("the ledger is empty: run `dossier init` first")?
         .ledger;
-    let tokens = match &args.tokens {
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            dossier_http::TokenTable::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
-        }
-        None => {
-            eprintln!(
-                "api: warning: no --tokens file; every request will be refused as unauthenticated"
-            );
-            dossier_http::TokenTable::new()
-        }
-    };
     let mut config = dossier_http::Config::new(addr, ledger, home.views_path());
     config.auditor = Some(home.auditor_path());
     config.body_limit = args.body_limit;
@@ -144,7 +130,7 @@ async fn run_api(
     let server = dossier_http::Server::bind(
         config,
         std::sync::Arc::clone(log),
-        std::sync::Arc::new(tokens),
+        std::sync::Arc::new(dossier_http::LedgerGrants::new(std::sync::Arc::clone(log))),
     )
     .await
     .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;

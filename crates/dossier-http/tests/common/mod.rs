@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dossier_access::{CredentialRequest, Expiry, GrantRequest, Role};
 use dossier_auditor::{Auditor, Options};
 use dossier_chain::{Genesis, Signer, TrustRoot};
-use dossier_http::{Config, Principal, Role, Server, TokenTable};
+use dossier_http::{Config, LedgerGrants, Server};
 use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
 use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
 
@@ -18,12 +19,6 @@ use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
 pub const AMBER_ONLY: &str = "question:test/amber-only";
 /// A question posed at TLP:CLEAR.
 pub const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
-
-pub const GREEN_TOKEN: &str = "green-reader-token-0123456789abcdef";
-pub const RED_TOKEN: &str = "red-reader-token-0123456789abcdef";
-pub const PRODUCER_TOKEN: &str = "producer-token-0123456789abcdef";
-pub const EXPIRED_TOKEN: &str = "expired-token-0123456789abcdef";
-pub const REVOKED_TOKEN: &str = "revoked-token-0123456789abcdef";
 
 pub fn founder() -> Signer {
     Signer::from_secret([7; 32], "http tests")
@@ -108,6 +103,7 @@ pub struct Service {
     pub base: String,
     pub ledger: String,
     pub client: reqwest::Client,
+    pub tokens: Tokens,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -157,44 +153,71 @@ impl Service {
     }
 }
 
-fn principal(name: &str, role: Role, clearance: Marking) -> Principal {
-    Principal {
-        name: name.to_owned(),
+/// Records a token grant through the access flow (as `dossier access grant` does), made at `at`
+/// and expiring `expiry`; returns the token and the grant id.
+pub async fn grant(
+    log: &SqliteLog,
+    name: &str,
+    role: Role,
+    clearance: Marking,
+    at: time::OffsetDateTime,
+    expiry: Expiry,
+) -> (String, String) {
+    let request = GrantRequest {
+        principal: name.to_owned(),
         role,
         clearance,
-    }
+        expiry,
+        credential: CredentialRequest::Token,
+    };
+    let now = dossier_model::Timestamp::from_offset_datetime(at).unwrap();
+    let granted = dossier_access::grant(log, &founder(), &request, now)
+        .await
+        .unwrap();
+    (granted.token.unwrap(), granted.info.grant)
 }
 
-pub fn tokens() -> TokenTable {
-    let mut t = TokenTable::new();
-    t.grant(
-        GREEN_TOKEN,
-        principal("green", Role::Reader, Marking::Green),
-        None,
-    );
-    t.grant(
-        RED_TOKEN,
-        principal("red", Role::Reader, Marking::Red),
-        None,
-    );
-    t.grant(
-        PRODUCER_TOKEN,
-        principal("producer", Role::Producer, Marking::Red),
-        None,
-    );
-    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    t.grant(
-        EXPIRED_TOKEN,
-        principal("expired", Role::Reader, Marking::Red),
-        Some(past),
-    );
-    t.grant(
-        REVOKED_TOKEN,
-        principal("revoked", Role::Reader, Marking::Red),
-        None,
-    );
-    t.revoke(REVOKED_TOKEN);
-    t
+/// The tokens of the grants every test service has.
+pub struct Tokens {
+    /// A reader cleared for TLP:GREEN.
+    pub green: String,
+    /// A reader cleared for TLP:RED.
+    pub red: String,
+    /// A producer (TLP:RED).
+    pub producer: String,
+    /// A RED reader whose grant expired.
+    pub expired: String,
+    /// A RED reader whose grant was revoked.
+    pub revoked: String,
+}
+
+async fn tokens(log: &SqliteLog) -> Tokens {
+    let now = time::OffsetDateTime::now_utc();
+    let day = Expiry::After(86_400);
+    let (green, _) = grant(log, "green", Role::Reader, Marking::Green, now, day).await;
+    let (red, _) = grant(log, "red", Role::Reader, Marking::Red, now, day).await;
+    let (producer, _) = grant(log, "producer", Role::Producer, Marking::Red, now, day).await;
+    let an_hour_ago = now - time::Duration::hours(1);
+    let (expired, _) = grant(
+        log,
+        "expired",
+        Role::Reader,
+        Marking::Red,
+        an_hour_ago,
+        Expiry::After(60),
+    )
+    .await;
+    let (revoked, id) = grant(log, "revoked", Role::Reader, Marking::Red, now, day).await;
+    dossier_access::revoke(log, &founder(), &id, "tests")
+        .await
+        .unwrap();
+    Tokens {
+        green,
+        red,
+        producer,
+        expired,
+        revoked,
+    }
 }
 
 /// The example ledger (CLEAR reports 1 and 2, AMBER report 3), served.
@@ -223,6 +246,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
         ],
     )
     .await;
+    let tokens = tokens(&log).await;
     let ledger = ledger::genesis(&log).await.unwrap().unwrap().ledger;
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
@@ -232,9 +256,8 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     config.auditor = Some(dir.path().join("auditor.db"));
     tweak(&mut config);
     let log = Arc::new(log);
-    let server = Server::bind(config, Arc::clone(&log), Arc::new(tokens()))
-        .await
-        .unwrap();
+    let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
+    let server = Server::bind(config, Arc::clone(&log), auth).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -251,6 +274,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
         base,
         ledger,
         client: reqwest::Client::new(),
+        tokens,
         stop: Some(stop),
         task: Some(task),
     }
