@@ -164,6 +164,14 @@ impl Server {
         })
     }
 
+    /// Serves `page`'s routes beside the API's (the web page, `dossier-web`). They must not
+    /// overlap the API's and must have no fallback: the API's answers every other path.
+    #[must_use]
+    pub fn with_page(mut self, page: axum::Router) -> Server {
+        self.router = self.router.merge(page);
+        self
+    }
+
     /// The address the service listens on.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {

@@ -127,15 +127,22 @@ async fn run_api(
     config.auditor = Some(home.auditor_path());
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
-    let server = dossier_http::Server::bind(
-        config,
+    let auth: std::sync::Arc<dyn dossier_http::Authenticator> =
+        std::sync::Arc::new(dossier_http::LedgerGrants::new(std::sync::Arc::clone(log)));
+    let mut page = dossier_web::WebConfig::new(home.views_path());
+    page.auditor = Some(home.auditor_path());
+    let page = dossier_web::router(
+        page,
         std::sync::Arc::clone(log),
-        std::sync::Arc::new(dossier_http::LedgerGrants::new(std::sync::Arc::clone(log))),
-    )
-    .await
-    .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;
+        std::sync::Arc::clone(&auth),
+    );
+    let server = dossier_http::Server::bind(config, std::sync::Arc::clone(log), auth)
+        .await
+        .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?
+        .with_page(page);
     if !args.quiet {
         eprintln!("api: listening on http://{}", server.local_addr());
+        eprintln!("web: the page at http://{}/", server.local_addr());
     }
     let auditor = match home.producer(None) {
         Ok(signer) => {
