@@ -20,6 +20,11 @@ echo "scripts/test.sh: using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN
 DOSSIER_PY_TOOLS="$(scripts/install-py-tools.sh)"
 export DOSSIER_PY_TOOLS
 
+# The web page's tests drive a real headless Chromium through chromedriver (Debian's packages
+# chromium and chromium-driver; see scripts/install-chromium.sh).
+{ read -r CHROMIUM_BIN; read -r CHROMEDRIVER_BIN; } < <(scripts/install-chromium.sh)
+export CHROMIUM_BIN CHROMEDRIVER_BIN
+
 # A linker that runs out of disk dies with "Bus error" rather than a word about space; say it first.
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"

@@ -566,14 +566,16 @@ pub(crate) fn report(p: &Principal, times: &Times, page: &ReportPage) -> Markup 
                 None => { p { "The text is not in this ledger's content store." } },
                 Some(text) => {
                     div #report-text lang=(r.language) {
+                        @let mut offset = 0usize;
                         @for (seg, covering) in words::segments(text, &spans) {
+                            @let here = offset;
+                            @let _ = { offset += seg.chars().count(); };
                             @if covering.is_empty() {
                                 (seg)
                             } @else {
-                                @let first = &page.claims[covering[0]].1;
-                                mark data-claims=(covering.iter().map(|i| page.claims[*i].1.id.as_str()).collect::<Vec<_>>().join(" "))
-                                    data-start=(first.quote.start) data-end=(first.quote.end)
-                                    title=(format!("Quoted by {}", covering.iter().map(|i| page.claims[*i].1.id.as_str()).collect::<Vec<_>>().join(", "))) {
+                                @let ids = covering.iter().map(|i| page.claims[*i].1.id.as_str()).collect::<Vec<_>>();
+                                mark data-claims=(ids.join(" ")) data-offset=(here)
+                                    title=(format!("Quoted by {}", ids.join(", "))) {
                                     (seg)
                                 }
                             }

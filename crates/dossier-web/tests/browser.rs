@@ -1,0 +1,555 @@
+//! The web page in a real headless Chromium, driven over WebDriver (chromedriver), against the
+//! HTTP service with the page on a free loopback port over a SQLite ledger of the examples
+//! (reports 1 and 2 at TLP:CLEAR, report 3 and a question of its own at TLP:AMBER, and a CLEAR
+//! question whose text is markup). Everything is checked on the rendered DOM.
+//!
+//! The browser and driver are Debian's `chromium` and `chromium-driver`
+//! (`scripts/install-chromium.sh`, run by `scripts/test.sh`); `CHROMIUM_BIN` and
+//! `CHROMEDRIVER_BIN` name them, else they are looked up on PATH. A missing browser fails the
+//! test: it is never skipped.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dossier_access::{CredentialRequest, Expiry, GrantRequest, Role};
+use dossier_chain::{Genesis, Signer};
+use dossier_http::{Authenticator, Config, LedgerGrants, Server};
+use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
+use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
+const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
+const AMBER_ONLY: &str = "question:test/amber-only";
+const XSS_QUESTION: &str = "question:test/markup";
+const XSS_TEXT: &str = r#"Is <script>alert("x")</script> & 'this' "escaped"?"#;
+
+fn founder() -> Signer {
+    Signer::from_secret([7; 32], "web tests")
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn remark(v: &mut serde_json::Value, marking: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "marking" {
+                    *x = serde_json::Value::String(marking.to_owned());
+                } else {
+                    remark(x, marking);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
+        _ => {}
+    }
+}
+
+fn amber_bundle() -> Vec<u8> {
+    let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
+    remark(&mut b, "TLP:AMBER");
+    b["questions"] = serde_json::json!([{
+        "id": AMBER_ONLY,
+        "text": "Is this question visible below AMBER?",
+        "kind": { "type": "boolean" }
+    }]);
+    serde_json::to_vec(&b).unwrap()
+}
+
+fn markup_bundle() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "questions": [{ "id": XSS_QUESTION, "text": XSS_TEXT, "kind": { "type": "boolean" } }]
+    }))
+    .unwrap()
+}
+
+async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
+    let genesis = ledger::genesis(log).await.unwrap().unwrap();
+    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
+    let mut known = KnownEntities::default();
+    for (i, bytes) in bundles.iter().enumerate() {
+        let name = format!("bundle {i}");
+        let parsed = parse_bundle(&name, bytes).unwrap();
+        let refs = parsed.external_references();
+        known.extend(ledger::known_entities(log, &refs).await.unwrap());
+        let v = validate(&name, parsed, &known).unwrap();
+        ledger::remember(&mut known, &v);
+        let (events, texts) = ledger::pending_events(&v);
+        Publisher::new(log, &founder(), id)
+            .publish(&events, &texts)
+            .await
+            .unwrap();
+    }
+}
+
+async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> String {
+    let request = GrantRequest {
+        principal: name.to_owned(),
+        role: Role::Reader,
+        clearance,
+        expiry: Expiry::After(86_400),
+        credential: CredentialRequest::Token,
+    };
+    let now =
+        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
+    dossier_access::grant(log, &founder(), &request, now)
+        .await
+        .unwrap()
+        .token
+        .unwrap()
+}
+
+struct Ledger {
+    _dir: tempfile::TempDir,
+    base: String,
+    green: String,
+    red: String,
+    /// A recorded time after report 1 and before report 2.
+    before_revision: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn served_ledger() -> Ledger {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
+    let genesis = Genesis::build(
+        uuid::Uuid::new_v4(),
+        "web tests",
+        &founder(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    log.append(0, &genesis, &[]).await.unwrap();
+    publish(&log, &[example("01-late-february-estimate.json")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_revision = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    publish(
+        &log,
+        &[
+            example("02-march-revision.json"),
+            amber_bundle(),
+            markup_bundle(),
+        ],
+    )
+    .await;
+    let green = grant(&log, "green-reader", Marking::Green).await;
+    let red = grant(&log, "red-reader", Marking::Red).await;
+    let ledger_id = ledger::genesis(&log).await.unwrap().unwrap().ledger;
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ledger_id,
+        dir.path().join("views.db"),
+    );
+    config.auditor = Some(dir.path().join("auditor.db"));
+    let log = Arc::new(log);
+    let auth: Arc<dyn Authenticator> = Arc::new(LedgerGrants::new(Arc::clone(&log)));
+    let mut web = dossier_web::WebConfig::new(dir.path().join("views.db"));
+    web.auditor = Some(dir.path().join("auditor.db"));
+    let page = dossier_web::router(web, Arc::clone(&log), Arc::clone(&auth));
+    let server = Server::bind(config, Arc::clone(&log), auth)
+        .await
+        .unwrap()
+        .with_page(page);
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        server
+            .serve(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Ledger {
+        _dir: dir,
+        base,
+        green,
+        red,
+        before_revision,
+        stop,
+    }
+}
+
+/// chromedriver on a free port, ended when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(var: &str, name: &str) -> String {
+    if let Ok(v) = std::env::var(var)
+        && !v.is_empty()
+    {
+        return v;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => p.display().to_string(),
+        None => panic!(
+            "{name} is not installed: run scripts/install-chromium.sh (Debian's chromium and chromium-driver), or set {var}"
+        ),
+    }
+}
+
+async fn browser() -> (Driver, Client) {
+    let chromium = tool("CHROMIUM_BIN", "chromium");
+    let chromedriver = tool("CHROMEDRIVER_BIN", "chromedriver");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        port,
+        _profile: profile,
+    };
+    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }
+    }))
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let mut last = None;
+    for _ in 0..100 {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return (driver, c),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver at {url} did not start a session: {last:?}");
+}
+
+async fn sign_in(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("beliefs")).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn enc(s: &str) -> String {
+    dossier_web::words::encode(s)
+}
+
+/// The whole text a reader sees on the page, and its markup.
+async fn page(c: &Client) -> (String, String) {
+    let body = text(c, "body").await;
+    let source = c.source().await.unwrap();
+    (body, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_a_real_browser() {
+    let l = served_ledger().await;
+    let (_driver, c) = browser().await;
+    let base = l.base.as_str();
+
+    // Signing in is required, and a wrong token is refused.
+    c.goto(&format!("{base}/beliefs")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/sign-in"));
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys("dossier_0000")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refused = c.wait().for_element(Locator::Css("p.error")).await.unwrap();
+    assert!(refused.text().await.unwrap().contains("not accepted"));
+
+    // A RED reader.
+    sign_in(&c, base, &l.red).await;
+    assert_eq!(text(&c, "#reader-name").await, "red-reader");
+    assert_eq!(text(&c, "#reader-clearance").await, "TLP:RED");
+    let rows = c.find_all(Locator::Css("#beliefs tbody tr")).await.unwrap();
+    assert!(rows.len() >= 8, "{} rows", rows.len());
+
+    // The containers question: at RED the AMBER report's 17,000 widens the value to a range;
+    // ~6,700 is superseded in its tree (the value at GREEN is checked below).
+    c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
+        .await
+        .unwrap();
+    let value = text(&c, "#value").await;
+    assert_eq!(value, "7,000–17,000 containers");
+    let superseded = text(&c, "section#superseded").await;
+    assert!(superseded.contains("~6,700"), "superseded: {superseded}");
+    assert!(text(&c, "#status").await.contains("superseded history"));
+    // Each claim links its record by seq.
+    let link = c
+        .find(Locator::Css("section#superseded article.claim a.event"))
+        .await
+        .unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    assert!(href.starts_with("/records/"), "{href}");
+
+    // As of a recorded time before the revision: ~6,700, nothing superseded.
+    c.goto(&format!(
+        "{base}/question?id={}&as_of={}",
+        enc(CONTAINERS),
+        enc(&l.before_revision)
+    ))
+    .await
+    .unwrap();
+    let value = text(&c, "#value").await;
+    assert!(value.contains("~6,700"), "as of before: {value:?}");
+    assert_eq!(
+        c.find(Locator::Css("section#superseded"))
+            .await
+            .unwrap()
+            .attr("data-count")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("0")
+    );
+    // The time control carries the as-of time into the page's links.
+    let beliefs_link = c
+        .find(Locator::Css("header nav a.brand"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(beliefs_link.contains("as_of="), "{beliefs_link}");
+
+    // The transfers question: disputed, with the two denials among the contradicting claims.
+    c.goto(&format!("{base}/question?id={}", enc(TRANSFERS)))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Css("#status .badges"))
+            .await
+            .unwrap()
+            .attr("data-summary")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("disputed")
+    );
+    let against = text(&c, "section#contradicting").await;
+    assert!(against.contains("russia-government/denies-cooperation-2024-03"));
+    assert!(against.contains("dprk-government/denies-cooperation-2024-03"));
+    assert!(against.contains("denies"));
+
+    // The report holding Hangul: the quote is marked at its characters (not bytes).
+    c.goto(&format!(
+        "{base}/question?id={}&as_of={}",
+        enc(CONTAINERS),
+        enc(&l.before_revision)
+    ))
+    .await
+    .unwrap();
+    let report = c
+        .find(Locator::Css(
+            "section#supporting article.claim dd a[href^='/reports/']",
+        ))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    c.goto(&format!("{base}{report}")).await.unwrap();
+    let full = text(&c, "#report-text").await;
+    assert!(full.contains("신원식"));
+    // Every mark's position is counted in the rendered text itself (characters before it), and
+    // the marks of the claim together cover exactly its stored span.
+    let checked = c
+        .execute(
+            r#"const root = document.getElementById('report-text');
+               const all = Array.from(root.textContent);
+               const marks = Array.from(root.querySelectorAll('mark[data-claims~="claim:rok-mnd/containers-2024-02"]'));
+               const spans = marks.map(m => {
+                 const r = document.createRange();
+                 r.setStart(root, 0);
+                 r.setEndBefore(m);
+                 const s = Array.from(r.toString()).length;
+                 return [s, s + Array.from(m.textContent).length, Number(m.dataset.offset)];
+               });
+               const start = spans[0][0], end = spans[spans.length - 1][1];
+               const joined = marks.map(m => m.textContent).join('');
+               return [start, end, joined, all.slice(start, end).join(''), spans];"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let checked = checked.as_array().unwrap();
+    assert_eq!(checked[0], 161, "{checked:?}");
+    assert_eq!(checked[1], 245, "{checked:?}");
+    assert_eq!(checked[2], checked[3]);
+    assert!(
+        checked[2]
+            .as_str()
+            .unwrap()
+            .starts_with("about 6,700 containers")
+    );
+    for span in checked[4].as_array().unwrap() {
+        assert_eq!(
+            span[0], span[2],
+            "a mark's stated offset is not where it is: {span}"
+        );
+    }
+
+    // Markup in user data renders as text.
+    c.goto(&format!("{base}/question?id={}", enc(XSS_QUESTION)))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "#question-text").await, XSS_TEXT);
+    let scripts = c
+        .execute(
+            "return Array.from(document.scripts).map(s => s.getAttribute('src'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(scripts, serde_json::json!(["/assets/page.js"]));
+    assert!(c.get_alert_text().await.is_err(), "an alert was opened");
+
+    // Status.
+    c.goto(&format!("{base}/status")).await.unwrap();
+    let applied: u64 = text(&c, "#applied").await.parse().unwrap();
+    let head: u64 = text(&c, "#head").await.parse().unwrap();
+    assert!(applied > 0 && applied <= head);
+
+    // A GREEN reader sees nothing of the AMBER report, on any page.
+    c.find(Locator::Css("form.inline button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("token")).await.unwrap();
+    sign_in(&c, base, &l.green).await;
+    assert_eq!(text(&c, "#reader-clearance").await, "TLP:GREEN");
+    c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "#value").await, "≥7,000 containers");
+    assert!(text(&c, "section#superseded").await.contains("~6,700"));
+    let amber_words = [
+        "amber-only",
+        "example-gazette",
+        "17,000",
+        "TLP:AMBER",
+        "visible below AMBER",
+    ];
+    let pages = [
+        "/beliefs".to_owned(),
+        format!("/question?id={}", enc(CONTAINERS)),
+        format!("/question?id={}", enc(TRANSFERS)),
+        "/records".to_owned(),
+        "/status".to_owned(),
+    ];
+    for path in &pages {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let (body, source) = page(&c).await;
+        for w in amber_words {
+            assert!(!body.contains(w), "{path} shows {w:?} to a GREEN reader");
+            assert!(!source.contains(w), "{path} holds {w:?} for a GREEN reader");
+        }
+    }
+    // The AMBER question is answered like an unknown one.
+    c.goto(&format!("{base}/question?id={}", enc(AMBER_ONLY)))
+        .await
+        .unwrap();
+    let amber = text(&c, "#problem").await;
+    c.goto(&format!(
+        "{base}/question?id={}",
+        enc("question:test/never-posed")
+    ))
+    .await
+    .unwrap();
+    let unknown = text(&c, "#problem").await;
+    assert_eq!(
+        amber.replace(AMBER_ONLY, "Q"),
+        unknown.replace("question:test/never-posed", "Q")
+    );
+    // The log lists AMBER records only as seq and hash.
+    c.goto(&format!("{base}/records?from=1")).await.unwrap();
+    let withheld = c
+        .find_all(Locator::Css("#records tr[data-served=withheld]"))
+        .await
+        .unwrap();
+    assert!(
+        !withheld.is_empty(),
+        "no record withheld from a GREEN reader"
+    );
+
+    c.close().await.unwrap();
+    let _ = l.stop.send(());
+}
