@@ -15,7 +15,7 @@
 //! | `GET /reports/{seq}` | a report (its `report.recorded` record): metadata, text, every claim's quote highlighted |
 //! | `GET /records?from=&type=&entity=`, `GET /records/{seq}` | the log, and one record's exact bytes |
 //! | `GET /status` | the views' seq, head, lag, digest, and the auditor's verdict |
-//! | `GET /assets/…` | the style sheet and the script, embedded in the binary |
+//! | `GET /assets/…` | the style sheet, the script and the icon, embedded in the binary |
 //!
 //! Every page but sign-in takes `as_of` (a recorded time) and `at` (a valid time) in its URL,
 //! the same forms as the API's, and carries them in every link it renders.
@@ -121,6 +121,7 @@ pub fn router<L: EventLog + 'static>(
         .route("/status", get(status::<L>))
         .route("/assets/style.css", get(style))
         .route("/assets/page.js", get(script))
+        .route("/assets/icon.svg", get(icon))
         .with_state(web)
 }
 
@@ -739,6 +740,8 @@ async fn status<L: EventLog>(
 
 /// The style sheet, embedded.
 const STYLE: &str = include_str!("../assets/style.css");
+/// The icon, embedded.
+const ICON: &str = include_str!("../assets/icon.svg");
 /// The script, embedded.
 const SCRIPT: &str = include_str!("../assets/page.js");
 
@@ -759,6 +762,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 async fn script() -> Response {

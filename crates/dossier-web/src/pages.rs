@@ -68,6 +68,7 @@ fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — dossier" }
                 link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/page.js" defer {}
             }
             body {
@@ -127,6 +128,7 @@ fn bare(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — dossier" }
                 link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
             }
             body {
                 main #main.narrow { (body) }
@@ -534,6 +536,19 @@ pub(crate) fn question(
     )
 }
 
+/// [`words::segments`] with each segment's character offset in the text.
+fn placed(text: &str, spans: &[(u64, u64)]) -> Vec<(usize, String, Vec<usize>)> {
+    let mut offset = 0;
+    words::segments(text, spans)
+        .into_iter()
+        .map(|(seg, covering)| {
+            let here = offset;
+            offset += seg.chars().count();
+            (here, seg, covering)
+        })
+        .collect()
+}
+
 pub(crate) fn report(p: &Principal, times: &Times, page: &ReportPage) -> Markup {
     let r = &page.report;
     let spans: Vec<(u64, u64)> = page
@@ -566,10 +581,7 @@ pub(crate) fn report(p: &Principal, times: &Times, page: &ReportPage) -> Markup 
                 None => { p { "The text is not in this ledger's content store." } },
                 Some(text) => {
                     div #report-text lang=(r.language) {
-                        @let mut offset = 0usize;
-                        @for (seg, covering) in words::segments(text, &spans) {
-                            @let here = offset;
-                            @let _ = { offset += seg.chars().count(); };
+                        @for (here, seg, covering) in placed(text, &spans) {
                             @if covering.is_empty() {
                                 (seg)
                             } @else {

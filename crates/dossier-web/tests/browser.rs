@@ -242,6 +242,7 @@ async fn browser() -> (Driver, Client) {
     };
     let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
         "browserName": "chrome",
+        "goog:loggingPrefs": { "browser": "ALL" },
         "goog:chromeOptions": {
             "binary": chromium,
             "args": [
@@ -268,6 +269,38 @@ async fn browser() -> (Driver, Client) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("chromedriver at {url} did not start a session: {last:?}");
+}
+
+/// chromedriver's browser log (its `/se/log` endpoint): what the pages wrote to the console.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// The console messages of level SEVERE (errors) since the last call.
+async fn console_errors(c: &Client) -> Vec<String> {
+    let log = c.issue_cmd(BrowserLog).await.unwrap();
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 async fn sign_in(c: &Client, base: &str, token: &str) {
@@ -480,6 +513,19 @@ async fn the_page_in_a_real_browser() {
     assert_eq!(scripts, serde_json::json!(["/assets/page.js"]));
     assert!(c.get_alert_text().await.is_err(), "an alert was opened");
 
+    // No console error on the pages so far (a refused sign-in is a 401, which the console
+    // reports as a failed resource: that one is expected).
+    let errors: Vec<String> = console_errors(&c)
+        .await
+        .into_iter()
+        .filter(|e| {
+            !e.contains(
+                "sign-in - Failed to load resource: the server responded with a status of 401",
+            )
+        })
+        .collect();
+    assert!(errors.is_empty(), "console errors {errors:?}");
+
     // Status.
     c.goto(&format!("{base}/status")).await.unwrap();
     let applied: u64 = text(&c, "#applied").await.parse().unwrap();
@@ -517,6 +563,8 @@ async fn the_page_in_a_real_browser() {
     ];
     for path in &pages {
         c.goto(&format!("{base}{path}")).await.unwrap();
+        let errors = console_errors(&c).await;
+        assert!(errors.is_empty(), "{path}: console errors {errors:?}");
         let (body, source) = page(&c).await;
         for w in amber_words {
             assert!(!body.contains(w), "{path} shows {w:?} to a GREEN reader");
