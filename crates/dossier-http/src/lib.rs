@@ -42,13 +42,17 @@ use tokio::sync::watch;
 pub use auth::{AuthError, AuthFuture, Authenticator, LedgerGrants, Principal, Role};
 pub use openapi::openapi_json;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
-pub use routes::{ConsistencyProof, InclusionProof, RecordPage, SingleRecord, ViewsStatus};
+pub use routes::{
+    AuditorStatus, CheckpointAnswer, ConsistencyProof, Health, InclusionProof, RecordPage,
+    SingleRecord, ViewsStatus,
+};
+pub use sse::BeliefEvent;
 
 /// The default request-body limit: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// How a [`Server`] is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// The address to listen on (port 0: any free port; see [`Server::local_addr`]).
     pub listen: SocketAddr,
@@ -66,6 +70,26 @@ pub struct Config {
     /// How long a request waits for a running projector to reach the head before answering
     /// from where it stands (the answer says how far behind: `lag`).
     pub wait: Duration,
+    /// The key that signs the batches of posted bundles (`None`: publishing is unavailable).
+    pub producer: Option<dossier_chain::Signer>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("ledger", &self.ledger)
+            .field("views", &self.views)
+            .field("auditor", &self.auditor)
+            .field("body_limit", &self.body_limit)
+            .field("ready_lag", &self.ready_lag)
+            .field("wait", &self.wait)
+            .field(
+                "producer",
+                &self.producer.as_ref().map(dossier_chain::Signer::id),
+            )
+            .finish()
+    }
 }
 
 impl Config {
@@ -80,6 +104,7 @@ impl Config {
             body_limit: DEFAULT_BODY_LIMIT,
             ready_lag: 1000,
             wait: Duration::ZERO,
+            producer: None,
         }
     }
 }

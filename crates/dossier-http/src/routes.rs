@@ -188,15 +188,6 @@ pub struct Health {
     pub head: Option<u64>,
 }
 
-/// What a producer's post published.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Published {
-    /// The bundle's events appended by this request.
-    pub appended: u64,
-    /// The bundle's events that were already recorded.
-    pub already_recorded: u64,
-}
-
 type AppState<L> = State<Arc<App<L>>>;
 pub(crate) type QueryArg = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
@@ -801,7 +792,8 @@ pub(crate) async fn status<L: EventLog>(
     params(("ledger" = String, Path, description = "The ledger id")),
     request_body(content = crate::openapi::BundleDoc, content_type = "application/json", description = "A report bundle (`docs/FORMAT.md`)"),
     responses(
-        (status = 200, description = "Committed: what was appended or already recorded", body = crate::openapi::PublishedDoc),
+        (status = 200, description = "Committed: what was appended, or that every event was already recorded", body = crate::openapi::PublishedDoc),
+        (status = 409, description = "An event conflicts with the ledger; nothing was appended", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The role may not publish", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
@@ -810,20 +802,17 @@ pub(crate) async fn status<L: EventLog>(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn bundles<L: EventLog>(
-    State(_app): AppState<L>,
+    State(app): AppState<L>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Published>), ApiError> {
+) -> Result<Json<dossier_app::BundleResult>, ApiError> {
     auth::require_publisher(&p)?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("application/json")
-        });
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !json {
         return Err(ApiError::new(
             ProblemKind::UnsupportedMediaType,
@@ -840,29 +829,81 @@ pub(crate) async fn bundles<L: EventLog>(
             ),
         ));
     }
-    let _bundle = dossier_model::parse_bundle("request body", &body).map_err(|errors| {
-        let first = errors.iter().next();
-        let mut e = ApiError::new(
-            ProblemKind::BadBody,
-            first.map_or_else(
-                || "the bundle is invalid".to_owned(),
-                |f| {
-                    let at = if f.path.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" at {}", f.path)
-                    };
-                    format!("the bundle is invalid{at}: {}", f.reason)
-                },
-            ),
-        );
-        e.problem.pointer = first.map(|f| f.path.clone());
-        e
-    })?;
-    Err(ApiError::new(
-        ProblemKind::Unavailable,
-        "publishing is not available on this service yet",
-    ))
+    // The same checks as `dossier publish`: parsing, validation against the ledger, event ids
+    // against its index (identical events are already recorded, different ones conflict).
+    let report = dossier_app::check(
+        Some(&*app.log),
+        [dossier_app::Input::bytes("bundle", body.to_vec())],
+    )
+    .await
+    .map_err(app_error)?;
+    let checked = report.accept().map_err(app_error)?;
+    let Some(signer) = app.config.producer.as_ref() else {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "this service has no producer key to sign batches with",
+        ));
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut results = Vec::new();
+    dossier_app::publish(&*app.log, signer, &checked, &stop, |_, r| results.push(r))
+        .await
+        .map_err(app_error)?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("the publish committed no bundle"))?;
+    tracing::info!(
+        principal = %p.name,
+        grant = %p.grant,
+        first_seq = ?result.first_seq,
+        last_seq = ?result.last_seq,
+        new = result.new,
+        "bundle published"
+    );
+    Ok(Json(result))
+}
+
+/// The problem for a failed check or publish.
+fn app_error(e: dossier_app::AppError) -> ApiError {
+    use dossier_app::{AppError, ErrorKind};
+    match e {
+        AppError::Invalid { problems, .. } => {
+            let first = problems.first();
+            let mut err = ApiError::new(
+                ProblemKind::BadBody,
+                first.map_or_else(
+                    || "the bundle is invalid".to_owned(),
+                    |f| {
+                        let at = if f.pointer.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" at {}", f.pointer)
+                        };
+                        format!("the bundle is invalid{at}: {}", f.message)
+                    },
+                ),
+            );
+            err.problem.pointer = first.map(|f| f.pointer.clone());
+            err
+        }
+        AppError::Conflict { conflicts } => {
+            let detail = conflicts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            ApiError::new(
+                ProblemKind::Conflict,
+                format!("nothing was appended: {detail}"),
+            )
+        }
+        e => match e.kind() {
+            ErrorKind::Conflict => ApiError::new(ProblemKind::Conflict, e.to_string()),
+            ErrorKind::Unavailable => ApiError::new(ProblemKind::Unavailable, e.to_string()),
+            ErrorKind::Integrity => ApiError::new(ProblemKind::Distrusted, e.to_string()),
+            _ => ApiError::internal(e),
+        },
+    }
 }
 
 /// The problem for a body that could not be read.

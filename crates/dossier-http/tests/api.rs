@@ -796,3 +796,49 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     assert_eq!(p.parameter.as_deref(), Some("Last-Event-ID"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn producers_publish_idempotently_and_conflicts_append_nothing() {
+    let s = service().await;
+    let post = |body: Vec<u8>| {
+        s.client
+            .post(s.url("/bundles"))
+            .bearer_auth(&s.tokens.producer)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let head = s.head().await;
+    let first: serde_json::Value = ok(post(clear_question_bundle(7)).await.unwrap()).await;
+    assert_eq!(first["status"], "published", "{first}");
+    assert_eq!(
+        (first["events"].as_u64(), first["new"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(first["first_seq"], head + 1);
+    let after = s.head().await;
+    assert_eq!(first["last_seq"], after, "a 2xx means committed");
+
+    // The same bundle again: nothing appended.
+    let again: serde_json::Value = ok(post(clear_question_bundle(7)).await.unwrap()).await;
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(again["already_recorded"], 1);
+    assert_eq!(s.head().await, after);
+
+    // The same id with other content: a conflict, nothing appended.
+    let mut other: serde_json::Value = serde_json::from_slice(&clear_question_bundle(7)).unwrap();
+    other["questions"][0]["text"] = "Another text?".into();
+    let p = problem(
+        post(serde_json::to_vec(&other).unwrap()).await.unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert!(p.detail.contains("question:test/grown-7"), "{p:?}");
+    assert_eq!(s.head().await, after);
+
+    // What was published is served.
+    let q = format!("/questions/{}", enc("question:test/grown-7"));
+    let _: Answer<Why> = ok(s.get(&q, &s.tokens.green).send().await.unwrap()).await;
+    s.stop().await;
+}

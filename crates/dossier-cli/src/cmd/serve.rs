@@ -127,6 +127,9 @@ async fn run_api(
     config.auditor = Some(home.auditor_path());
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
+    // The producer key signs posted bundles' batches and the auditor's checkpoints.
+    let producer = home.producer(None);
+    config.producer = producer.as_ref().ok().cloned();
     let server = dossier_http::Server::bind(
         config,
         std::sync::Arc::clone(log),
@@ -137,7 +140,7 @@ async fn run_api(
     if !args.quiet {
         eprintln!("api: listening on http://{}", server.local_addr());
     }
-    let auditor = match home.producer(None) {
+    let auditor = match producer {
         Ok(signer) => {
             let trust = super::verify::trust_root(home, None)?;
             let path = home.auditor_path();
@@ -154,7 +157,7 @@ async fn run_api(
         }
         Err(e) => {
             eprintln!(
-                "api: warning: not running the auditor (no key to sign checkpoints with: {e})"
+                "api: warning: not running the auditor nor accepting bundles (no producer key: {e})"
             );
             None
         }

@@ -254,6 +254,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
         dir.path().join("views.db"),
     );
     config.auditor = Some(dir.path().join("auditor.db"));
+    config.producer = Some(founder());
     tweak(&mut config);
     let log = Arc::new(log);
     let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
