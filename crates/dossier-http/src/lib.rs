@@ -30,6 +30,7 @@ mod problem;
 mod query;
 mod routes;
 mod sse;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +48,7 @@ pub use routes::{
     SingleRecord, ViewsStatus,
 };
 pub use sse::BeliefEvent;
+pub use tls::{ClientCert, TlsConfig, TlsError};
 
 /// The default request-body limit: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -72,6 +74,8 @@ pub struct Config {
     pub wait: Duration,
     /// The key that signs the batches of posted bundles (`None`: publishing is unavailable).
     pub producer: Option<dossier_chain::Signer>,
+    /// TLS (and mutual TLS) settings; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -105,6 +109,7 @@ impl Config {
             ready_lag: 1000,
             wait: Duration::ZERO,
             producer: None,
+            tls: None,
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct Server {
     addr: SocketAddr,
     router: axum::Router,
     stop: watch::Sender<bool>,
+    tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for Server {
@@ -168,6 +174,7 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
+        let tls = config.tls.clone();
         let sources = dossier_query::Sources {
             views: config.views.clone(),
             auditor: config.auditor.clone(),
@@ -186,6 +193,7 @@ impl Server {
             addr,
             router,
             stop,
+            tls,
         })
     }
 
@@ -209,6 +217,10 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         };
+        if let Some(tls) = self.tls {
+            tls::serve(self.listener, tls, self.router, signal).await;
+            return Ok(());
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
             .await

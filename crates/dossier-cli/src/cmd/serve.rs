@@ -127,6 +127,16 @@ async fn run_api(
     config.auditor = Some(home.auditor_path());
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |p: &std::path::PathBuf| {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let ca = args.client_ca.as_ref().map(read).transpose()?;
+        config.tls = Some(
+            dossier_http::TlsConfig::new(&read(cert)?, &read(key)?, ca.as_deref())
+                .context("setting up TLS")?,
+        );
+    }
     // The producer key signs posted bundles' batches and the auditor's checkpoints.
     let producer = home.producer(None);
     config.producer = producer.as_ref().ok().cloned();
@@ -138,7 +148,12 @@ async fn run_api(
     .await
     .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;
     if !args.quiet {
-        eprintln!("api: listening on http://{}", server.local_addr());
+        let scheme = if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!("api: listening on {scheme}://{}", server.local_addr());
     }
     let auditor = match producer {
         Ok(signer) => {

@@ -177,6 +177,32 @@ pub async fn grant(
     (granted.token.unwrap(), granted.info.grant)
 }
 
+/// Records a grant to the holder of a client certificate (PEM), as `dossier access grant
+/// --cert` does; returns the grant id.
+pub async fn grant_cert(
+    log: &SqliteLog,
+    name: &str,
+    clearance: Marking,
+    cert_pem: &[u8],
+) -> String {
+    let request = GrantRequest {
+        principal: name.to_owned(),
+        role: Role::Reader,
+        clearance,
+        expiry: Expiry::After(86_400),
+        credential: CredentialRequest::Certificate {
+            spki_sha256: dossier_access::spki_sha256_from_pem(cert_pem).unwrap(),
+        },
+    };
+    let now =
+        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
+    dossier_access::grant(log, &founder(), &request, now)
+        .await
+        .unwrap()
+        .info
+        .grant
+}
+
 /// The tokens of the grants every test service has.
 pub struct Tokens {
     /// A reader cleared for TLP:GREEN.
@@ -257,9 +283,14 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     config.producer = Some(founder());
     tweak(&mut config);
     let log = Arc::new(log);
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
     let server = Server::bind(config, Arc::clone(&log), auth).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
+    let base = format!("{scheme}://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
