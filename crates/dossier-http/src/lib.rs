@@ -76,6 +76,9 @@ pub struct Config {
     pub producer: Option<dossier_chain::Signer>,
     /// TLS (and mutual TLS) settings; `None`: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// The access log (`access.db`): every answer holding TLP:RED material is recorded there
+    /// (who, what, when) before it is sent; `None`: not recorded.
+    pub access_log: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +113,7 @@ impl Config {
             wait: Duration::ZERO,
             producer: None,
             tls: None,
+            access_log: None,
         }
     }
 }
@@ -121,11 +125,15 @@ pub(crate) struct App<L> {
     pub(crate) sources: dossier_query::Sources,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) access_log: Option<dossier_access::AccessLog>,
 }
 
 /// Why the service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The access log could not be opened.
+    #[error("opening the access log: {0}")]
+    AccessLog(#[from] dossier_access::AccessError),
     /// The listening socket could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Io {
@@ -175,6 +183,11 @@ impl Server {
         })?;
         let (stop, shutdown) = watch::channel(false);
         let tls = config.tls.clone();
+        let access_log = config
+            .access_log
+            .as_deref()
+            .map(dossier_access::AccessLog::open)
+            .transpose()?;
         let sources = dossier_query::Sources {
             views: config.views.clone(),
             auditor: config.auditor.clone(),
@@ -186,6 +199,7 @@ impl Server {
             sources,
             metrics: Arc::new(metrics::Metrics::new()),
             shutdown,
+            access_log,
         });
         let router = routes::router(app, auth);
         Ok(Server {

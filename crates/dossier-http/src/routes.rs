@@ -272,7 +272,21 @@ pub(crate) async fn beliefs<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    Ok(Json(query::beliefs(&r, p.clearance, as_of.as_deref(), at)?))
+    let a = query::beliefs(&r, p.clearance, as_of.as_deref(), at)?;
+    let marking = match &a.answer.beliefs {
+        dossier_query::BeliefList::Lines(l) => l.iter().map(|x| x.marking).max(),
+        dossier_query::BeliefList::AtValidTime(b) => b.iter().map(|x| x.marking).max(),
+    };
+    if let Some(m) = marking {
+        query::log_read(
+            &app,
+            &p,
+            "GET /v1/ledgers/{ledger}/beliefs",
+            || "beliefs".into(),
+            m,
+        )?;
+    }
+    Ok(Json(a))
 }
 
 /// One question's belief with its provenance.
@@ -299,13 +313,10 @@ pub(crate) async fn question<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    Ok(Json(query::why(
-        &r,
-        p.clearance,
-        &id,
-        as_of.as_deref(),
-        at,
-    )?))
+    let a = query::why(&r, p.clearance, &id, as_of.as_deref(), at)?;
+    let route = "GET /v1/ledgers/{ledger}/questions/{id}";
+    query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
+    Ok(Json(a))
 }
 
 /// One question's changes of belief.
@@ -331,12 +342,12 @@ pub(crate) async fn history<L: EventLog>(
     let params = Params::new(q, &["as_of"])?;
     let as_of = params.as_of()?;
     let r = query::reader(&app).await?;
-    Ok(Json(query::history(
-        &r,
-        p.clearance,
-        &id,
-        as_of.as_deref(),
-    )?))
+    let a = query::history(&r, p.clearance, &id, as_of.as_deref())?;
+    if let Some(m) = a.answer.changes.iter().map(|c| c.marking).max() {
+        let route = "GET /v1/ledgers/{ledger}/questions/{id}/history";
+        query::log_read(&app, &p, route, || id.clone(), m)?;
+    }
+    Ok(Json(a))
 }
 
 /// The most records one page holds.
@@ -409,6 +420,13 @@ pub(crate) async fn records<L: EventLog>(
             }
         }
     }
+    query::log_read(
+        &app,
+        &p,
+        "GET /v1/ledgers/{ledger}/records",
+        || format!("records from {from}, limit {limit}"),
+        query::records_marking(&out),
+    )?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,
@@ -466,6 +484,9 @@ pub(crate) async fn record<L: EventLog>(
     let seq = path.1;
     let seq = seq_param("seq", &seq)?;
     let (r, _, served) = served_record(&app, &p, seq).await?;
+    let route = "GET /v1/ledgers/{ledger}/records/{seq}";
+    let marking = query::records_marking([&served]);
+    query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,
@@ -494,14 +515,18 @@ pub(crate) async fn record_raw<L: EventLog>(
     let seq = seq_param("seq", &seq)?;
     let (_, rec, served) = served_record(&app, &p, seq).await?;
     match served {
-        ServedRecord::Visible { .. } => Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            rec.bytes,
-        )
-            .into_response()),
+        ServedRecord::Visible { marking, .. } => {
+            let route = "GET /v1/ledgers/{ledger}/records/{seq}/raw";
+            query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
+            Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                rec.bytes,
+            )
+                .into_response())
+        }
         ServedRecord::Withheld { .. } => Err(ApiError::not_found(format!(
             "no record {seq} visible at this clearance"
         ))),
@@ -543,7 +568,7 @@ pub(crate) async fn text<L: EventLog>(
     // views (no index of texts by report yet).
     let applied = r.progress().applied;
     let mut from = 1;
-    let mut visible = false;
+    let mut visible: Option<dossier_model::Marking> = None;
     'scan: while from <= applied {
         let page = app.log.read(from, 4096).await.map_err(ApiError::internal)?;
         let Some(last) = page.last() else { break };
@@ -558,19 +583,23 @@ pub(crate) async fn text<L: EventLog>(
             let names = serde_json::from_str::<ReportText>(view.body.get())
                 .is_ok_and(|t| t.content_hash == hash);
             if names
-                && matches!(
-                    query::served(&r, p.clearance, rec)?,
-                    ServedRecord::Visible { .. }
-                )
+                && let ServedRecord::Visible { marking, .. } = query::served(&r, p.clearance, rec)?
             {
-                visible = true;
+                visible = Some(marking);
                 break 'scan;
             }
         }
     }
-    if !visible {
+    let Some(marking) = visible else {
         return Err(missing());
-    }
+    };
+    query::log_read(
+        &app,
+        &p,
+        "GET /v1/ledgers/{ledger}/texts/{hash}",
+        || format!("text {hash}"),
+        marking,
+    )?;
     let text = String::from_utf8(bytes).map_err(ApiError::internal)?;
     Ok((
         [(
@@ -672,7 +701,10 @@ pub(crate) async fn inclusion<L: EventLog>(
     let seq = path.1;
     let seq = seq_param("seq", &seq)?;
     let (r, rec, served) = served_record(&app, &p, seq).await?;
-    let ServedRecord::Visible { record, .. } = served else {
+    let ServedRecord::Visible {
+        record, marking, ..
+    } = served
+    else {
         return Err(ApiError::not_found(format!(
             "no record {seq} visible at this clearance"
         )));
@@ -685,6 +717,8 @@ pub(crate) async fn inclusion<L: EventLog>(
         )));
     }
     let hashes = leaves(&app, &cp).await?;
+    let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
+    query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
     let proof =
         dossier_proofs::inclusion_proof(&hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
     drop(rec);

@@ -842,3 +842,39 @@ async fn producers_publish_idempotently_and_conflicts_append_nothing() {
     let _: Answer<Why> = ok(s.get(&q, &s.tokens.green).send().await.unwrap()).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn reads_of_red_material_are_logged_with_who_what_and_when() {
+    let s = service().await;
+    let log = || dossier_access::AccessLog::open(&s.dir.path().join("access.db")).unwrap();
+    // The access grants are TLP:RED records: a GREEN reader is served them withheld.
+    let _: Answer<RecordPage> = ok(s
+        .get("/records", &s.tokens.green)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let _: Answer<Beliefs> = ok(s.get("/beliefs", &s.tokens.red).send().await.unwrap()).await;
+    assert!(
+        log().list(None, 100).unwrap().is_empty(),
+        "nothing RED was served yet"
+    );
+    let _: Answer<RecordPage> = ok(s
+        .get("/records", &s.tokens.red)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let entries = log().list(None, 100).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(
+        (e.principal.as_str(), e.marking),
+        ("red", dossier_model::Marking::Red)
+    );
+    assert_eq!(e.route, "GET /v1/ledgers/{ledger}/records");
+    assert_eq!(e.what, "records from 1, limit 1000");
+    s.stop().await;
+}

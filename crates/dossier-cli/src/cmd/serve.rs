@@ -125,6 +125,7 @@ async fn run_api(
         .ledger;
     let mut config = dossier_http::Config::new(addr, ledger, home.views_path());
     config.auditor = Some(home.auditor_path());
+    config.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
