@@ -714,7 +714,7 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
         let log = std::sync::Arc::clone(&s.log);
         tokio::spawn(async move {
             for n in 0..3 {
-                publish(&log, &[clear_question_bundle(100 + n)]).await;
+                publish(&*log, &[clear_question_bundle(100 + n)]).await;
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
         })
