@@ -126,6 +126,8 @@ pub(crate) struct App<L> {
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) access_log: Option<dossier_access::AccessLog>,
+    /// The record hashes read so far, for proofs (see `routes::leaves`).
+    pub(crate) leaves: tokio::sync::Mutex<Vec<dossier_chain::Hash>>,
 }
 
 /// Why the service could not start or stopped.
@@ -200,6 +202,7 @@ impl Server {
             metrics: Arc::new(metrics::Metrics::new()),
             shutdown,
             access_log,
+            leaves: tokio::sync::Mutex::new(Vec::new()),
         });
         let router = routes::router(app, auth);
         Ok(Server {

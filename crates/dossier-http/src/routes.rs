@@ -645,40 +645,53 @@ pub(crate) async fn checkpoint<L: EventLog>(
     )))
 }
 
-/// The record hashes up to the checkpoint (the Merkle leaves), checked against its head.
-async fn leaves<L: EventLog>(
-    app: &App<L>,
+/// The record hashes (the Merkle leaves) at least up to the checkpoint, checked against its
+/// head: kept between requests (the ledger only grows; the auditor watches for rewrites) and
+/// extended from the ledger as checkpoints grow.
+async fn leaves<'a, L: EventLog>(
+    app: &'a App<L>,
     cp: &dossier_auditor::StoredCheckpoint,
-) -> Result<Vec<Hash>, ApiError> {
-    let mut hashes = Vec::with_capacity(usize::try_from(cp.size).unwrap_or(0));
-    while (hashes.len() as u64) < cp.size {
-        let from = hashes.len() as u64 + 1;
-        let want = usize::try_from(cp.size - from + 1)
-            .unwrap_or(usize::MAX)
-            .min(4096);
-        let page = app.log.read(from, want).await.map_err(ApiError::internal)?;
-        if page.is_empty() {
-            break;
+) -> Result<tokio::sync::MutexGuard<'a, Vec<Hash>>, ApiError> {
+    let mut hashes = app.leaves.lock().await;
+    for attempt in 0..2 {
+        if attempt == 1 {
+            // The cached hashes disagree with the checkpoint: read them all again once.
+            hashes.clear();
         }
-        for rec in page {
-            if rec.position != hashes.len() as u64 + 1 {
-                return Err(ApiError::new(
-                    ProblemKind::Distrusted,
-                    "the ledger has a gap below the checkpoint",
-                ));
+        while (hashes.len() as u64) < cp.size {
+            let from = hashes.len() as u64 + 1;
+            let want = usize::try_from(cp.size - from + 1)
+                .unwrap_or(usize::MAX)
+                .min(4096);
+            let page = app.log.read(from, want).await.map_err(ApiError::internal)?;
+            if page.is_empty() {
+                break;
             }
-            hashes.push(Hash::of_record(&rec.bytes));
+            for rec in page {
+                if rec.position != hashes.len() as u64 + 1 {
+                    hashes.clear();
+                    return Err(ApiError::new(
+                        ProblemKind::Distrusted,
+                        "the ledger has a gap below the checkpoint",
+                    ));
+                }
+                hashes.push(Hash::of_record(&rec.bytes));
+            }
+        }
+        let at_head = usize::try_from(cp.size)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| hashes.get(i))
+            .is_some_and(|h| h.to_hex() == cp.head);
+        if at_head {
+            return Ok(hashes);
         }
     }
-    if hashes.len() as u64 != cp.size
-        || hashes.last().map(Hash::to_hex).as_deref() != Some(cp.head.as_str())
-    {
-        return Err(ApiError::new(
-            ProblemKind::Distrusted,
-            "the ledger no longer holds the records the checkpoint covers",
-        ));
-    }
-    Ok(hashes)
+    hashes.clear();
+    Err(ApiError::new(
+        ProblemKind::Distrusted,
+        "the ledger no longer holds the records the checkpoint covers",
+    ))
 }
 
 /// A record's inclusion proof against the current checkpoint.
@@ -720,7 +733,8 @@ pub(crate) async fn inclusion<L: EventLog>(
     let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
     query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
     let proof =
-        dossier_proofs::inclusion_proof(&hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
+        dossier_proofs::inclusion_proof(&*hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
+    drop(hashes);
     drop(rec);
     let bundle = ProofBundle::Inclusion {
         ledger: cp.ledger.clone(),
@@ -767,7 +781,8 @@ pub(crate) async fn consistency<L: EventLog>(
     }
     let hashes = leaves(&app, &cp).await?;
     let proof =
-        dossier_proofs::consistency_proof(&hashes, from, cp.size).map_err(ApiError::internal)?;
+        dossier_proofs::consistency_proof(&*hashes, from, cp.size).map_err(ApiError::internal)?;
+    drop(hashes);
     Ok(Json(query::envelope(
         &r,
         p.clearance,
