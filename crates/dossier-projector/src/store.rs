@@ -132,6 +132,9 @@ pub struct Marked<T> {
     pub item: T,
 }
 
+/// A question's changes of belief, each with its marking.
+pub type MarkedHistory = Vec<Marked<BeliefChange>>;
+
 /// A stored marking rank as a marking.
 fn marking_of(seq: u64, rank: i64) -> Result<Marking, Error> {
     u8::try_from(rank)
@@ -521,7 +524,7 @@ impl ViewStore {
         clearance: Marking,
         question: &str,
         as_of: Option<&str>,
-    ) -> Result<(Cut, Option<Vec<Marked<BeliefChange>>>), Error> {
+    ) -> Result<(Cut, Option<MarkedHistory>), Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
         let level = level_in(&tx, clearance)?;
