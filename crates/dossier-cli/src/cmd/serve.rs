@@ -82,6 +82,12 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
                         "projector: the views were rebuilt; reopened at seq {}",
                         p.applied
                     ),
+                    RunEvent::Unavailable { reason } => eprintln!(
+                        "projector: the ledger's server is unavailable ({reason}); retrying"
+                    ),
+                    RunEvent::Reconnected => {
+                        eprintln!("projector: the ledger's server answers again")
+                    }
                 }
             },
         )
