@@ -13,7 +13,7 @@ use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir};
 const RUNS: usize = 3;
 
 /// The index of the node leading `stream`, as the nodes' monitoring endpoints report it.
-fn stream_leader(cluster: &dossier_testkit::NatsCluster, stream: &str) -> Option<usize> {
+pub(crate) fn stream_leader(cluster: &dossier_testkit::NatsCluster, stream: &str) -> Option<usize> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         for i in 0..cluster.len() {

@@ -12,6 +12,8 @@ mod environment;
 mod support;
 
 mod leader_kills;
+mod outages;
+mod partition;
 mod producer_kills;
 mod projector_kills;
 mod server_kills;

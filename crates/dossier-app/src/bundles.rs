@@ -336,7 +336,7 @@ pub async fn check<L: EventLog>(
 
 /// What became of one bundle: what `dossier validate` and `dossier publish` print (one JSON
 /// object each with `--json`) and what the HTTP service answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BundleResult {
     /// The bundle's name (`<stdin>` for standard input).
     pub file: String,
@@ -361,7 +361,7 @@ pub struct BundleResult {
 }
 
 /// What publishing did with a bundle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BundleStatus {
     /// Its batch is committed.

@@ -70,6 +70,14 @@ pub enum Event {
     },
     /// Raised an alarm.
     Alarm(Alarm),
+    /// The ledger's server stopped answering: the auditor waits and tries again, backing off,
+    /// until it answers or the run is shut down.
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// The ledger's server answers again after [`Event::Unavailable`].
+    Reconnected,
 }
 
 /// The outcome of a run.
@@ -664,23 +672,73 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     pub async fn run(&mut self, shutdown: impl Future) -> Result<Report, Error> {
         let shutdown = std::pin::pin!(shutdown);
         let mut shutdown = shutdown;
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => return Ok(self.report()),
-            r = self.start() => r?,
+        let mut outage = dossier_log::Outage::default();
+        loop {
+            let started = tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(self.report()),
+                r = self.start() => r,
+            };
+            match started {
+                Ok(()) => break,
+                Err(e) => {
+                    if !self.ride_out(e, &mut outage, &mut shutdown).await? {
+                        return Ok(self.report());
+                    }
+                }
+            }
         }
         let mut next_check = Instant::now() + self.options.check_interval;
         let mut next_rescan = self.options.rescan_interval.map(|d| Instant::now() + d);
         while !self.alarmed() {
-            tokio::select! {
+            let ticked = tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                r = self.tick(&mut next_check, &mut next_rescan) => r?,
+                r = self.tick(&mut next_check, &mut next_rescan) => r,
+            };
+            match ticked {
+                Ok(()) => {
+                    if outage.recovered() {
+                        tracing::debug!(target: "dossier_auditor", "the ledger server answers again");
+                        self.emit(Event::Reconnected);
+                    }
+                }
+                Err(e) => {
+                    if !self.ride_out(e, &mut outage, &mut shutdown).await? {
+                        break;
+                    }
+                }
             }
         }
         self.checkpoint()?;
         self.announce().await;
         Ok(self.report())
+    }
+
+    /// After a failure: the ledger's server not answering is waited out (said once per outage,
+    /// backing off); anything else ends the run. `Ok(false)`: shut down while waiting.
+    async fn ride_out(
+        &mut self,
+        e: Error,
+        outage: &mut dossier_log::Outage,
+        shutdown: &mut std::pin::Pin<&mut impl Future>,
+    ) -> Result<bool, Error> {
+        let Error::Log(l) = &e else { return Err(e) };
+        if !l.is_transient() {
+            return Err(e);
+        }
+        let (wait, began) = outage.failed();
+        if began {
+            tracing::debug!(target: "dossier_auditor", error = %e, "the ledger server is unavailable; retrying");
+            self.emit(Event::Unavailable {
+                reason: e.to_string(),
+            });
+        }
+        Ok(tokio::select! {
+            biased;
+            _ = shutdown => false,
+            () = tokio::time::sleep(wait) => true,
+        })
     }
 
     async fn tick(

@@ -374,6 +374,16 @@ pub struct ServeArgs {
     /// With --listen: the largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = dossier_http::DEFAULT_BODY_LIMIT, requires = "listen")]
     pub body_limit: usize,
+    /// With --listen: serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// With --tls-cert: the server's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --tls-cert: verify client certificates against this CA (PEM) and authenticate them
+    /// by their access grants (`dossier access grant --cert`): mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
     /// With --listen: ready (`/readyz`) while the views are at most N records behind the head.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "listen")]
     pub ready_lag: u64,

@@ -33,6 +33,13 @@ pub trait Authenticator: Send + Sync + 'static {
     /// # Errors
     /// The token is unknown, or its grant was revoked or has expired.
     fn authenticate_token<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
+
+    /// The principal holding the client certificate whose SubjectPublicKeyInfo hashes (SHA-256)
+    /// to `spki_sha256`, verified by the TLS layer against the configured CA.
+    ///
+    /// # Errors
+    /// No grant holds it, or every grant holding it was revoked or has expired.
+    fn authenticate_cert<'a>(&'a self, spki_sha256: &'a [u8; 32]) -> AuthFuture<'a>;
 }
 
 /// The access grants recorded in the ledger (`dossier-access`), caught up from the ledger
@@ -60,18 +67,33 @@ impl<L: EventLog> LedgerGrants<L> {
     }
 }
 
+impl<L: EventLog> LedgerGrants<L> {
+    /// The grants caught up to the ledger's head, and the time now; fails closed: without the
+    /// ledger's current grants, nobody is let in.
+    async fn current(&self) -> Result<(tokio::sync::MutexGuard<'_, Grants>, Timestamp), AuthError> {
+        let mut grants = self.grants.lock().await;
+        if let Err(e) = grants.catch_up(&*self.log).await {
+            tracing::error!(error = %e, "reading the access grants");
+            return Err(AuthError::Unknown);
+        }
+        let now = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+            .map_err(|_| AuthError::Unknown)?;
+        Ok((grants, now))
+    }
+}
+
 impl<L: EventLog + 'static> Authenticator for LedgerGrants<L> {
     fn authenticate_token<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
         Box::pin(async move {
-            let mut grants = self.grants.lock().await;
-            if let Err(e) = grants.catch_up(&*self.log).await {
-                // Fail closed: without the ledger's current grants, nobody is let in.
-                tracing::error!(error = %e, "reading the access grants");
-                return Err(AuthError::Unknown);
-            }
-            let now = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
-                .map_err(|_| AuthError::Unknown)?;
+            let (grants, now) = self.current().await?;
             grants.authenticate_token(token, now)
+        })
+    }
+
+    fn authenticate_cert<'a>(&'a self, spki_sha256: &'a [u8; 32]) -> AuthFuture<'a> {
+        Box::pin(async move {
+            let (grants, now) = self.current().await?;
+            grants.authenticate_cert(spki_sha256, now)
         })
     }
 }
@@ -90,9 +112,14 @@ pub(crate) async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let outcome = match bearer(&req) {
-        None => Err(None),
-        Some(token) => auth.authenticate_token(token).await.map_err(Some),
+    let cert = req
+        .extensions()
+        .get::<crate::tls::ClientCert>()
+        .and_then(|c| c.0);
+    let outcome = match (bearer(&req), cert) {
+        (Some(token), _) => auth.authenticate_token(token).await.map_err(Some),
+        (None, Some(spki)) => auth.authenticate_cert(&spki).await.map_err(Some),
+        (None, None) => Err(None),
     };
     match outcome {
         Ok(principal) => {
@@ -102,8 +129,8 @@ pub(crate) async fn authenticate(
             response
         }
         Err(why) => {
-            let why = why.map_or("no bearer token", |e| match e {
-                AuthError::Unknown => "unknown token",
+            let why = why.map_or("no credentials", |e| match e {
+                AuthError::Unknown => "unknown credentials",
                 AuthError::Revoked => "revoked grant",
                 AuthError::Expired => "expired grant",
             });

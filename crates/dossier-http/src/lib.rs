@@ -30,6 +30,7 @@ mod problem;
 mod query;
 mod routes;
 mod sse;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,13 +43,18 @@ use tokio::sync::watch;
 pub use auth::{AuthError, AuthFuture, Authenticator, LedgerGrants, Principal, Role};
 pub use openapi::openapi_json;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
-pub use routes::{ConsistencyProof, InclusionProof, RecordPage, SingleRecord, ViewsStatus};
+pub use routes::{
+    AuditorStatus, CheckpointAnswer, ConsistencyProof, Health, InclusionProof, RecordPage,
+    SingleRecord, ViewsStatus,
+};
+pub use sse::BeliefEvent;
+pub use tls::{ClientCert, TlsConfig, TlsError};
 
 /// The default request-body limit: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// How a [`Server`] is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// The address to listen on (port 0: any free port; see [`Server::local_addr`]).
     pub listen: SocketAddr,
@@ -66,6 +72,31 @@ pub struct Config {
     /// How long a request waits for a running projector to reach the head before answering
     /// from where it stands (the answer says how far behind: `lag`).
     pub wait: Duration,
+    /// The key that signs the batches of posted bundles (`None`: publishing is unavailable).
+    pub producer: Option<dossier_chain::Signer>,
+    /// TLS (and mutual TLS) settings; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// The access log (`access.db`): every answer holding TLP:RED material is recorded there
+    /// (who, what, when) before it is sent; `None`: not recorded.
+    pub access_log: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("ledger", &self.ledger)
+            .field("views", &self.views)
+            .field("auditor", &self.auditor)
+            .field("body_limit", &self.body_limit)
+            .field("ready_lag", &self.ready_lag)
+            .field("wait", &self.wait)
+            .field(
+                "producer",
+                &self.producer.as_ref().map(dossier_chain::Signer::id),
+            )
+            .finish()
+    }
 }
 
 impl Config {
@@ -80,6 +111,9 @@ impl Config {
             body_limit: DEFAULT_BODY_LIMIT,
             ready_lag: 1000,
             wait: Duration::ZERO,
+            producer: None,
+            tls: None,
+            access_log: None,
         }
     }
 }
@@ -91,11 +125,17 @@ pub(crate) struct App<L> {
     pub(crate) sources: dossier_query::Sources,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) access_log: Option<dossier_access::AccessLog>,
+    /// The record hashes read so far, for proofs (see `routes::leaves`).
+    pub(crate) leaves: tokio::sync::Mutex<Vec<dossier_chain::Hash>>,
 }
 
 /// Why the service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The access log could not be opened.
+    #[error("opening the access log: {0}")]
+    AccessLog(#[from] dossier_access::AccessError),
     /// The listening socket could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Io {
@@ -112,6 +152,7 @@ pub struct Server {
     addr: SocketAddr,
     router: axum::Router,
     stop: watch::Sender<bool>,
+    tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for Server {
@@ -143,6 +184,12 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
+        let tls = config.tls.clone();
+        let access_log = config
+            .access_log
+            .as_deref()
+            .map(dossier_access::AccessLog::open)
+            .transpose()?;
         let sources = dossier_query::Sources {
             views: config.views.clone(),
             auditor: config.auditor.clone(),
@@ -154,6 +201,8 @@ impl Server {
             sources,
             metrics: Arc::new(metrics::Metrics::new()),
             shutdown,
+            access_log,
+            leaves: tokio::sync::Mutex::new(Vec::new()),
         });
         let router = routes::router(app, auth);
         Ok(Server {
@@ -161,6 +210,7 @@ impl Server {
             addr,
             router,
             stop,
+            tls,
         })
     }
 
@@ -192,6 +242,10 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         };
+        if let Some(tls) = self.tls {
+            tls::serve(self.listener, tls, self.router, signal).await;
+            return Ok(());
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
             .await

@@ -13,8 +13,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::{RefOr, Schema};
 
 use crate::routes::{
-    CheckpointAnswer, ConsistencyProof, Health, InclusionProof, Published, RecordPage,
-    SingleRecord, ViewsStatus,
+    CheckpointAnswer, ConsistencyProof, Health, InclusionProof, RecordPage, SingleRecord,
+    ViewsStatus,
 };
 
 /// Declares a marker type standing, in the `utoipa` annotations, for the schema of `$ty`
@@ -51,7 +51,7 @@ doc_schema! {
     InclusionAnswerDoc => Answer<InclusionProof>,
     ConsistencyAnswerDoc => Answer<ConsistencyProof>,
     StatusAnswerDoc => Answer<ViewsStatus>,
-    PublishedDoc => Published,
+    PublishedDoc => dossier_app::BundleResult,
     BundleDoc => dossier_model::Bundle,
     HealthDoc => Health,
     ProblemDoc => crate::problem::Problem,

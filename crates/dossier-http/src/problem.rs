@@ -20,6 +20,9 @@ pub enum ProblemKind {
     Unauthenticated,
     /// The principal's role may not do this (403).
     Forbidden,
+    /// A posted bundle defines an event already recorded with different content; nothing was
+    /// appended (409).
+    Conflict,
     /// No such route, ledger, question, record, text or checkpoint — or nothing by that name
     /// visible at the principal's clearance: the two are indistinguishable (404).
     NotFound,
@@ -32,8 +35,8 @@ pub enum ProblemKind {
     /// The ledger failed a check (changed under the views, an auditor alarm): nothing is
     /// answered from the views (503).
     Distrusted,
-    /// The service cannot do this now: the views are not caught up, no auditor checkpoint
-    /// yet, or no producer key to publish with (503).
+    /// The service cannot do this now: the views are not caught up, the ledger's server cannot
+    /// be reached, or there is no producer key to publish with (503).
     Unavailable,
     /// A failure inside the service: storage, I/O (500).
     Internal,
@@ -41,11 +44,12 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::BadParameter,
         ProblemKind::BadBody,
         ProblemKind::Unauthenticated,
         ProblemKind::Forbidden,
+        ProblemKind::Conflict,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
         ProblemKind::TooLarge,
@@ -63,6 +67,7 @@ impl ProblemKind {
             ProblemKind::BadBody => "bad-body",
             ProblemKind::Unauthenticated => "unauthenticated",
             ProblemKind::Forbidden => "forbidden",
+            ProblemKind::Conflict => "conflict",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::TooLarge => "too-large",
@@ -86,6 +91,7 @@ impl ProblemKind {
             ProblemKind::BadParameter | ProblemKind::BadBody => StatusCode::BAD_REQUEST,
             ProblemKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
+            ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -103,6 +109,7 @@ impl ProblemKind {
             ProblemKind::BadBody => "Bad request body",
             ProblemKind::Unauthenticated => "Not authenticated",
             ProblemKind::Forbidden => "Not allowed for this role",
+            ProblemKind::Conflict => "Conflicts with the ledger",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::TooLarge => "Request body too large",

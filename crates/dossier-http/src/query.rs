@@ -98,3 +98,44 @@ pub(crate) fn envelope<T>(r: &Reader, clearance: Marking, answer: T) -> Answer<T
         answer,
     }
 }
+
+/// Records a read of TLP:RED material in the access log, if one is kept, before the answer is
+/// sent; an answer that cannot be recorded is not sent.
+pub(crate) fn log_read<L>(
+    app: &App<L>,
+    p: &crate::auth::Principal,
+    route: &str,
+    what: impl FnOnce() -> String,
+    marking: Marking,
+) -> Result<(), ApiError> {
+    let Some(log) = app.access_log.as_ref() else {
+        return Ok(());
+    };
+    if marking < Marking::Red {
+        return Ok(());
+    }
+    let at = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+        .map_err(ApiError::internal)?;
+    log.record(&dossier_access::AccessEntry {
+        at,
+        principal: p.name.clone(),
+        role: p.role,
+        grant: p.grant.clone(),
+        route: route.to_owned(),
+        what: what(),
+        marking,
+    })
+    .map_err(ApiError::internal)
+}
+
+/// The most restrictive marking among records as served (withheld ones hold nothing).
+pub(crate) fn records_marking<'a>(records: impl IntoIterator<Item = &'a ServedRecord>) -> Marking {
+    records
+        .into_iter()
+        .filter_map(|r| match r {
+            ServedRecord::Visible { marking, .. } => Some(*marking),
+            ServedRecord::Withheld { .. } => None,
+        })
+        .max()
+        .unwrap_or(Marking::Clear)
+}

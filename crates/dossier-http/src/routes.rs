@@ -188,15 +188,6 @@ pub struct Health {
     pub head: Option<u64>,
 }
 
-/// What a producer's post published.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Published {
-    /// The bundle's events appended by this request.
-    pub appended: u64,
-    /// The bundle's events that were already recorded.
-    pub already_recorded: u64,
-}
-
 type AppState<L> = State<Arc<App<L>>>;
 pub(crate) type QueryArg = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
@@ -281,7 +272,21 @@ pub(crate) async fn beliefs<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    Ok(Json(query::beliefs(&r, p.clearance, as_of.as_deref(), at)?))
+    let a = query::beliefs(&r, p.clearance, as_of.as_deref(), at)?;
+    let marking = match &a.answer.beliefs {
+        dossier_query::BeliefList::Lines(l) => l.iter().map(|x| x.marking).max(),
+        dossier_query::BeliefList::AtValidTime(b) => b.iter().map(|x| x.marking).max(),
+    };
+    if let Some(m) = marking {
+        query::log_read(
+            &app,
+            &p,
+            "GET /v1/ledgers/{ledger}/beliefs",
+            || "beliefs".into(),
+            m,
+        )?;
+    }
+    Ok(Json(a))
 }
 
 /// One question's belief with its provenance.
@@ -308,13 +313,10 @@ pub(crate) async fn question<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    Ok(Json(query::why(
-        &r,
-        p.clearance,
-        &id,
-        as_of.as_deref(),
-        at,
-    )?))
+    let a = query::why(&r, p.clearance, &id, as_of.as_deref(), at)?;
+    let route = "GET /v1/ledgers/{ledger}/questions/{id}";
+    query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
+    Ok(Json(a))
 }
 
 /// One question's changes of belief.
@@ -340,12 +342,12 @@ pub(crate) async fn history<L: EventLog>(
     let params = Params::new(q, &["as_of"])?;
     let as_of = params.as_of()?;
     let r = query::reader(&app).await?;
-    Ok(Json(query::history(
-        &r,
-        p.clearance,
-        &id,
-        as_of.as_deref(),
-    )?))
+    let a = query::history(&r, p.clearance, &id, as_of.as_deref())?;
+    if let Some(m) = a.answer.changes.iter().map(|c| c.marking).max() {
+        let route = "GET /v1/ledgers/{ledger}/questions/{id}/history";
+        query::log_read(&app, &p, route, || id.clone(), m)?;
+    }
+    Ok(Json(a))
 }
 
 /// The most records one page holds.
@@ -418,6 +420,13 @@ pub(crate) async fn records<L: EventLog>(
             }
         }
     }
+    query::log_read(
+        &app,
+        &p,
+        "GET /v1/ledgers/{ledger}/records",
+        || format!("records from {from}, limit {limit}"),
+        query::records_marking(&out),
+    )?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,
@@ -475,6 +484,9 @@ pub(crate) async fn record<L: EventLog>(
     let seq = path.1;
     let seq = seq_param("seq", &seq)?;
     let (r, _, served) = served_record(&app, &p, seq).await?;
+    let route = "GET /v1/ledgers/{ledger}/records/{seq}";
+    let marking = query::records_marking([&served]);
+    query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,
@@ -503,14 +515,18 @@ pub(crate) async fn record_raw<L: EventLog>(
     let seq = seq_param("seq", &seq)?;
     let (_, rec, served) = served_record(&app, &p, seq).await?;
     match served {
-        ServedRecord::Visible { .. } => Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            rec.bytes,
-        )
-            .into_response()),
+        ServedRecord::Visible { marking, .. } => {
+            let route = "GET /v1/ledgers/{ledger}/records/{seq}/raw";
+            query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
+            Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                rec.bytes,
+            )
+                .into_response())
+        }
         ServedRecord::Withheld { .. } => Err(ApiError::not_found(format!(
             "no record {seq} visible at this clearance"
         ))),
@@ -552,7 +568,7 @@ pub(crate) async fn text<L: EventLog>(
     // views (no index of texts by report yet).
     let applied = r.progress().applied;
     let mut from = 1;
-    let mut visible = false;
+    let mut visible: Option<dossier_model::Marking> = None;
     'scan: while from <= applied {
         let page = app.log.read(from, 4096).await.map_err(ApiError::internal)?;
         let Some(last) = page.last() else { break };
@@ -567,19 +583,23 @@ pub(crate) async fn text<L: EventLog>(
             let names = serde_json::from_str::<ReportText>(view.body.get())
                 .is_ok_and(|t| t.content_hash == hash);
             if names
-                && matches!(
-                    query::served(&r, p.clearance, rec)?,
-                    ServedRecord::Visible { .. }
-                )
+                && let ServedRecord::Visible { marking, .. } = query::served(&r, p.clearance, rec)?
             {
-                visible = true;
+                visible = Some(marking);
                 break 'scan;
             }
         }
     }
-    if !visible {
+    let Some(marking) = visible else {
         return Err(missing());
-    }
+    };
+    query::log_read(
+        &app,
+        &p,
+        "GET /v1/ledgers/{ledger}/texts/{hash}",
+        || format!("text {hash}"),
+        marking,
+    )?;
     let text = String::from_utf8(bytes).map_err(ApiError::internal)?;
     Ok((
         [(
@@ -625,40 +645,53 @@ pub(crate) async fn checkpoint<L: EventLog>(
     )))
 }
 
-/// The record hashes up to the checkpoint (the Merkle leaves), checked against its head.
-async fn leaves<L: EventLog>(
-    app: &App<L>,
+/// The record hashes (the Merkle leaves) at least up to the checkpoint, checked against its
+/// head: kept between requests (the ledger only grows; the auditor watches for rewrites) and
+/// extended from the ledger as checkpoints grow.
+async fn leaves<'a, L: EventLog>(
+    app: &'a App<L>,
     cp: &dossier_auditor::StoredCheckpoint,
-) -> Result<Vec<Hash>, ApiError> {
-    let mut hashes = Vec::with_capacity(usize::try_from(cp.size).unwrap_or(0));
-    while (hashes.len() as u64) < cp.size {
-        let from = hashes.len() as u64 + 1;
-        let want = usize::try_from(cp.size - from + 1)
-            .unwrap_or(usize::MAX)
-            .min(4096);
-        let page = app.log.read(from, want).await.map_err(ApiError::internal)?;
-        if page.is_empty() {
-            break;
+) -> Result<tokio::sync::MutexGuard<'a, Vec<Hash>>, ApiError> {
+    let mut hashes = app.leaves.lock().await;
+    for attempt in 0..2 {
+        if attempt == 1 {
+            // The cached hashes disagree with the checkpoint: read them all again once.
+            hashes.clear();
         }
-        for rec in page {
-            if rec.position != hashes.len() as u64 + 1 {
-                return Err(ApiError::new(
-                    ProblemKind::Distrusted,
-                    "the ledger has a gap below the checkpoint",
-                ));
+        while (hashes.len() as u64) < cp.size {
+            let from = hashes.len() as u64 + 1;
+            let want = usize::try_from(cp.size - from + 1)
+                .unwrap_or(usize::MAX)
+                .min(4096);
+            let page = app.log.read(from, want).await.map_err(ApiError::internal)?;
+            if page.is_empty() {
+                break;
             }
-            hashes.push(Hash::of_record(&rec.bytes));
+            for rec in page {
+                if rec.position != hashes.len() as u64 + 1 {
+                    hashes.clear();
+                    return Err(ApiError::new(
+                        ProblemKind::Distrusted,
+                        "the ledger has a gap below the checkpoint",
+                    ));
+                }
+                hashes.push(Hash::of_record(&rec.bytes));
+            }
+        }
+        let at_head = usize::try_from(cp.size)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| hashes.get(i))
+            .is_some_and(|h| h.to_hex() == cp.head);
+        if at_head {
+            return Ok(hashes);
         }
     }
-    if hashes.len() as u64 != cp.size
-        || hashes.last().map(Hash::to_hex).as_deref() != Some(cp.head.as_str())
-    {
-        return Err(ApiError::new(
-            ProblemKind::Distrusted,
-            "the ledger no longer holds the records the checkpoint covers",
-        ));
-    }
-    Ok(hashes)
+    hashes.clear();
+    Err(ApiError::new(
+        ProblemKind::Distrusted,
+        "the ledger no longer holds the records the checkpoint covers",
+    ))
 }
 
 /// A record's inclusion proof against the current checkpoint.
@@ -681,7 +714,10 @@ pub(crate) async fn inclusion<L: EventLog>(
     let seq = path.1;
     let seq = seq_param("seq", &seq)?;
     let (r, rec, served) = served_record(&app, &p, seq).await?;
-    let ServedRecord::Visible { record, .. } = served else {
+    let ServedRecord::Visible {
+        record, marking, ..
+    } = served
+    else {
         return Err(ApiError::not_found(format!(
             "no record {seq} visible at this clearance"
         )));
@@ -694,8 +730,11 @@ pub(crate) async fn inclusion<L: EventLog>(
         )));
     }
     let hashes = leaves(&app, &cp).await?;
+    let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
+    query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
     let proof =
-        dossier_proofs::inclusion_proof(&hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
+        dossier_proofs::inclusion_proof(&*hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
+    drop(hashes);
     drop(rec);
     let bundle = ProofBundle::Inclusion {
         ledger: cp.ledger.clone(),
@@ -742,7 +781,8 @@ pub(crate) async fn consistency<L: EventLog>(
     }
     let hashes = leaves(&app, &cp).await?;
     let proof =
-        dossier_proofs::consistency_proof(&hashes, from, cp.size).map_err(ApiError::internal)?;
+        dossier_proofs::consistency_proof(&*hashes, from, cp.size).map_err(ApiError::internal)?;
+    drop(hashes);
     Ok(Json(query::envelope(
         &r,
         p.clearance,
@@ -801,7 +841,8 @@ pub(crate) async fn status<L: EventLog>(
     params(("ledger" = String, Path, description = "The ledger id")),
     request_body(content = crate::openapi::BundleDoc, content_type = "application/json", description = "A report bundle (`docs/FORMAT.md`)"),
     responses(
-        (status = 200, description = "Committed: what was appended or already recorded", body = crate::openapi::PublishedDoc),
+        (status = 200, description = "Committed: what was appended, or that every event was already recorded", body = crate::openapi::PublishedDoc),
+        (status = 409, description = "An event conflicts with the ledger; nothing was appended", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The role may not publish", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
@@ -810,20 +851,17 @@ pub(crate) async fn status<L: EventLog>(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn bundles<L: EventLog>(
-    State(_app): AppState<L>,
+    State(app): AppState<L>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Published>), ApiError> {
+) -> Result<Json<dossier_app::BundleResult>, ApiError> {
     auth::require_publisher(&p)?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("application/json")
-        });
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !json {
         return Err(ApiError::new(
             ProblemKind::UnsupportedMediaType,
@@ -840,29 +878,81 @@ pub(crate) async fn bundles<L: EventLog>(
             ),
         ));
     }
-    let _bundle = dossier_model::parse_bundle("request body", &body).map_err(|errors| {
-        let first = errors.iter().next();
-        let mut e = ApiError::new(
-            ProblemKind::BadBody,
-            first.map_or_else(
-                || "the bundle is invalid".to_owned(),
-                |f| {
-                    let at = if f.path.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" at {}", f.path)
-                    };
-                    format!("the bundle is invalid{at}: {}", f.reason)
-                },
-            ),
-        );
-        e.problem.pointer = first.map(|f| f.path.clone());
-        e
-    })?;
-    Err(ApiError::new(
-        ProblemKind::Unavailable,
-        "publishing is not available on this service yet",
-    ))
+    // The same checks as `dossier publish`: parsing, validation against the ledger, event ids
+    // against its index (identical events are already recorded, different ones conflict).
+    let report = dossier_app::check(
+        Some(&*app.log),
+        [dossier_app::Input::bytes("bundle", body.to_vec())],
+    )
+    .await
+    .map_err(app_error)?;
+    let checked = report.accept().map_err(app_error)?;
+    let Some(signer) = app.config.producer.as_ref() else {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "this service has no producer key to sign batches with",
+        ));
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut results = Vec::new();
+    dossier_app::publish(&*app.log, signer, &checked, &stop, |_, r| results.push(r))
+        .await
+        .map_err(app_error)?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("the publish committed no bundle"))?;
+    tracing::info!(
+        principal = %p.name,
+        grant = %p.grant,
+        first_seq = ?result.first_seq,
+        last_seq = ?result.last_seq,
+        new = result.new,
+        "bundle published"
+    );
+    Ok(Json(result))
+}
+
+/// The problem for a failed check or publish.
+fn app_error(e: dossier_app::AppError) -> ApiError {
+    use dossier_app::{AppError, ErrorKind};
+    match e {
+        AppError::Invalid { problems, .. } => {
+            let first = problems.first();
+            let mut err = ApiError::new(
+                ProblemKind::BadBody,
+                first.map_or_else(
+                    || "the bundle is invalid".to_owned(),
+                    |f| {
+                        let at = if f.pointer.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" at {}", f.pointer)
+                        };
+                        format!("the bundle is invalid{at}: {}", f.message)
+                    },
+                ),
+            );
+            err.problem.pointer = first.map(|f| f.pointer.clone());
+            err
+        }
+        AppError::Conflict { conflicts } => {
+            let detail = conflicts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            ApiError::new(
+                ProblemKind::Conflict,
+                format!("nothing was appended: {detail}"),
+            )
+        }
+        e => match e.kind() {
+            ErrorKind::Conflict => ApiError::new(ProblemKind::Conflict, e.to_string()),
+            ErrorKind::Unavailable => ApiError::new(ProblemKind::Unavailable, e.to_string()),
+            ErrorKind::Integrity => ApiError::new(ProblemKind::Distrusted, e.to_string()),
+            _ => ApiError::internal(e),
+        },
+    }
 }
 
 /// The problem for a body that could not be read.

@@ -57,6 +57,7 @@ enum Feed {
 
 struct Follow<L> {
     app: Arc<App<L>>,
+    principal: Principal,
     clearance: Marking,
     feed: Feed,
     after: u64,
@@ -92,8 +93,20 @@ async fn fetch<L: EventLog>(
                     .read(f.after + 1, usize::try_from(n).unwrap_or(BATCH))
                     .await
                     .map_err(ApiError::internal)?;
+                let first = f.after + 1;
+                let mut served_all = Vec::with_capacity(page.len());
                 for rec in page.iter().filter(|x| x.position <= progress.applied) {
-                    let served = query::served(&r, f.clearance, rec)?;
+                    served_all.push(query::served(&r, f.clearance, rec)?);
+                }
+                let last = first + served_all.len() as u64 - 1;
+                query::log_read(
+                    &f.app,
+                    &f.principal,
+                    "GET /v1/ledgers/{ledger}/events/records",
+                    || format!("records {first}..={last}"),
+                    query::records_marking(&served_all),
+                )?;
+                for (rec, served) in page.iter().zip(served_all) {
                     let ev = Event::default()
                         .id(rec.position.to_string())
                         .event("record")
@@ -106,6 +119,16 @@ async fn fetch<L: EventLog>(
         }
         Feed::Beliefs => {
             let changes = query::changes_since(&r, f.clearance, f.after, BATCH)?;
+            if let Some(m) = changes.iter().map(|c| c.marking).max() {
+                let (a, b) = (changes[0].item.seq, changes[changes.len() - 1].item.seq);
+                query::log_read(
+                    &f.app,
+                    &f.principal,
+                    "GET /v1/ledgers/{ledger}/events/beliefs",
+                    || format!("changes of records {a}..={b}"),
+                    m,
+                )?;
+            }
             let mut groups: Vec<BeliefEvent> = Vec::new();
             for c in changes {
                 match groups.last_mut() {
@@ -190,6 +213,7 @@ async fn start<L: EventLog + 'static>(
     let shutdown = app.shutdown.clone();
     let f = Follow {
         app,
+        principal: p.clone(),
         clearance: p.clearance,
         feed,
         after,

@@ -714,7 +714,7 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
         let log = std::sync::Arc::clone(&s.log);
         tokio::spawn(async move {
             for n in 0..3 {
-                publish(&log, &[clear_question_bundle(100 + n)]).await;
+                publish(&*log, &[clear_question_bundle(100 + n)]).await;
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
         })
@@ -794,5 +794,87 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("Last-Event-ID"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn producers_publish_idempotently_and_conflicts_append_nothing() {
+    let s = service().await;
+    let post = |body: Vec<u8>| {
+        s.client
+            .post(s.url("/bundles"))
+            .bearer_auth(&s.tokens.producer)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let head = s.head().await;
+    let first: serde_json::Value = ok(post(clear_question_bundle(7)).await.unwrap()).await;
+    assert_eq!(first["status"], "published", "{first}");
+    assert_eq!(
+        (first["events"].as_u64(), first["new"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(first["first_seq"], head + 1);
+    let after = s.head().await;
+    assert_eq!(first["last_seq"], after, "a 2xx means committed");
+
+    // The same bundle again: nothing appended.
+    let again: serde_json::Value = ok(post(clear_question_bundle(7)).await.unwrap()).await;
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(again["already_recorded"], 1);
+    assert_eq!(s.head().await, after);
+
+    // The same id with other content: a conflict, nothing appended.
+    let mut other: serde_json::Value = serde_json::from_slice(&clear_question_bundle(7)).unwrap();
+    other["questions"][0]["text"] = "Another text?".into();
+    let p = problem(
+        post(serde_json::to_vec(&other).unwrap()).await.unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert!(p.detail.contains("question:test/grown-7"), "{p:?}");
+    assert_eq!(s.head().await, after);
+
+    // What was published is served.
+    let q = format!("/questions/{}", enc("question:test/grown-7"));
+    let _: Answer<Why> = ok(s.get(&q, &s.tokens.green).send().await.unwrap()).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn reads_of_red_material_are_logged_with_who_what_and_when() {
+    let s = service().await;
+    let log = || dossier_access::AccessLog::open(&s.dir.path().join("access.db")).unwrap();
+    // The access grants are TLP:RED records: a GREEN reader is served them withheld.
+    let _: Answer<RecordPage> = ok(s
+        .get("/records", &s.tokens.green)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let _: Answer<Beliefs> = ok(s.get("/beliefs", &s.tokens.red).send().await.unwrap()).await;
+    assert!(
+        log().list(None, 100).unwrap().is_empty(),
+        "nothing RED was served yet"
+    );
+    let _: Answer<RecordPage> = ok(s
+        .get("/records", &s.tokens.red)
+        .query(&[("limit", "1000")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let entries = log().list(None, 100).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(
+        (e.principal.as_str(), e.marking),
+        ("red", dossier_model::Marking::Red)
+    );
+    assert_eq!(e.route, "GET /v1/ledgers/{ledger}/records");
+    assert_eq!(e.what, "records from 1, limit 1000");
     s.stop().await;
 }

@@ -62,42 +62,54 @@ async fn generated_requests_find_no_server_error_and_no_answer_off_its_schema() 
         ),
     )
     .unwrap();
-    let base = s.base.clone();
-    let header = format!("Authorization: Bearer {}", s.tokens.green);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(st)
-            .current_dir(work.path())
-            .arg("--config-file")
-            .arg(&config)
-            .arg("--no-color")
-            .args(["run", &format!("{base}/openapi.json"), "--url", &base])
-            .args(["--header", &header])
-            .args([
-                "--checks",
-                "not_a_server_error,response_schema_conformance,content_type_conformance",
-            ])
-            // Live streams never end; they have tests of their own.
-            .args(["--exclude-path-regex", "/events/"])
-            .args([
-                "--max-examples",
-                "15",
-                "--workers",
-                "2",
-                "--request-timeout",
-                "10",
-            ])
-            .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--seed", "1"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "schemathesis found failures:\n{text}");
+    // Every route as a GREEN reader (live streams never end; they have tests of their own),
+    // then the publish route as a producer.
+    let runs = [
+        (s.tokens.green.clone(), ["--exclude-path-regex", "/events/"]),
+        (
+            s.tokens.producer.clone(),
+            ["--include-path-regex", "/bundles$"],
+        ),
+    ];
+    for (token, select) in runs {
+        let st = st.clone();
+        let config = config.clone();
+        let dir = work.path().to_owned();
+        let base = s.base.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(st)
+                .current_dir(dir)
+                .arg("--config-file")
+                .arg(&config)
+                .arg("--no-color")
+                .args(["run", &format!("{base}/openapi.json"), "--url", &base])
+                .args(["--header", &format!("Authorization: Bearer {token}")])
+                .args([
+                    "--checks",
+                    "not_a_server_error,response_schema_conformance,content_type_conformance",
+                ])
+                .args(select)
+                .args([
+                    "--max-examples",
+                    "15",
+                    "--workers",
+                    "2",
+                    "--request-timeout",
+                    "10",
+                ])
+                .args(["--phases", "examples,coverage,fuzzing"])
+                .args(["--seed", "1"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "schemathesis found failures:\n{text}");
+    }
     s.stop().await;
 }

@@ -16,6 +16,7 @@ mod error;
 pub mod fault;
 pub mod ledger;
 mod log;
+mod outage;
 mod publish;
 mod sqlite;
 mod verify;
@@ -25,6 +26,7 @@ pub mod conformance;
 
 pub use error::{AppendError, LogError};
 pub use log::{AppendReceipt, EventLog, IndexEntry, OnStored, append_one_by_one, for_each_record};
+pub use outage::Outage;
 pub use publish::{
     PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint, seal_batch,
 };

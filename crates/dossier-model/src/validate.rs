@@ -70,7 +70,7 @@ pub struct KnownEntities {
 /// Something in a valid bundle that an analyst should look at: it does not stop the bundle from
 /// being published. `dossier validate` and `dossier publish` print warnings and include them in
 /// their JSON output.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ValidationWarning {
     /// The bundle's file name, as given by the caller.
     pub file: String,
@@ -82,7 +82,7 @@ pub struct ValidationWarning {
 }
 
 /// The kinds of [`ValidationWarning`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "warning", rename_all = "snake_case")]
 pub enum WarningKind {
     /// A likelihood wording the mapping does not know, given without a band: the claim keeps

@@ -66,6 +66,19 @@ pub enum RunEvent {
     },
     /// The store file was replaced (by [`rebuild`]); the projector reopened it.
     Reopened(Progress),
+    /// The ledger's server stopped answering (see [`LogError::is_transient`]): the projector
+    /// waits and tries again, backing off, until it answers or the run is shut down.
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// The ledger's server answers again after [`RunEvent::Unavailable`].
+    Reconnected,
+}
+
+/// Whether a projector failure is the ledger's server not answering (try again later).
+fn transient(e: &Error) -> bool {
+    matches!(e, Error::Log(l) if l.is_transient())
 }
 
 /// A projector on one store: the in-memory engine, the store connection, and the chain state.
@@ -388,7 +401,7 @@ impl Projector {
         if outcomes.iter().any(|o| matches!(o, Outcome::Lost)) {
             return Ok(false);
         }
-        if let Some(e) = ended.failure.or(read_failure) {
+        if let Some(e) = ended.failure {
             return Err(e);
         }
         for o in outcomes {
@@ -396,7 +409,12 @@ impl Projector {
                 self.digest_seq = seq;
             }
         }
+        // Every page read was applied and committed: a failure to read the next one (the
+        // ledger's server went away) leaves the projector whole, to try again.
         self.stopped = false;
+        if let Some(e) = read_failure {
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -985,38 +1003,95 @@ pub async fn run_with_progress<L: EventLog>(
     // Taken before the refold, so that readers wait for this projector from the start.
     let _serving = crate::serving::Serving::take(store);
     let mut shutdown = std::pin::pin!(shutdown);
-    let opened = tokio::select! {
-        biased;
-        _ = &mut shutdown => return status(log, store).await,
-        p = Projector::open(log, store) => p,
-    };
-    let mut projector = match opened {
-        Err(Error::Outdated { reason, .. }) => {
-            // Views are derived: a store of another version is rebuilt from the ledger, aside,
-            // and swapped in (readers keep the old one meanwhile).
-            tracing::info!(%reason, "rebuilding the views, built by another version");
+    let mut outage = dossier_log::Outage::default();
+    // Waits out a failure of the ledger's server (saying so once) and tells the caller to try
+    // again; any other failure ends the run. `None`: shut down while waiting.
+    macro_rules! ride_out {
+        ($e:expr) => {{
+            let e: Error = $e;
+            if !transient(&e) {
+                return Err(e);
+            }
+            let (wait, began) = outage.failed();
+            if began {
+                tracing::debug!(error = %e, "the ledger server is unavailable; retrying");
+                on_event(RunEvent::Unavailable {
+                    reason: e.to_string(),
+                });
+            }
             tokio::select! {
                 biased;
-                _ = &mut shutdown => return status(log, store).await,
-                r = rebuild(log, store) => r?,
-            };
-            Projector::open(log, store).await?
+                _ = &mut shutdown => None,
+                () = tokio::time::sleep(wait) => Some(()),
+            }
+        }};
+    }
+    macro_rules! answered {
+        () => {
+            if outage.recovered() {
+                tracing::debug!("the ledger server answers again");
+                on_event(RunEvent::Reconnected);
+            }
+        };
+    }
+    let mut projector = loop {
+        let opened = tokio::select! {
+            biased;
+            _ = &mut shutdown => return status(log, store).await,
+            p = Projector::open(log, store) => p,
+        };
+        let opened = match opened {
+            Err(Error::Outdated { reason, .. }) => {
+                // Views are derived: a store of another version is rebuilt from the ledger,
+                // aside, and swapped in (readers keep the old one meanwhile).
+                tracing::info!(%reason, "rebuilding the views, built by another version");
+                let rebuilt = tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return status(log, store).await,
+                    r = rebuild(log, store) => r,
+                };
+                match rebuilt {
+                    Ok(_) => Projector::open(log, store).await,
+                    Err(e) => Err(e),
+                }
+            }
+            opened => opened,
+        };
+        match opened {
+            Ok(p) => break p,
+            Err(e) => {
+                if ride_out!(e).is_none() {
+                    return status(log, store).await;
+                }
+            }
         }
-        opened => opened?,
     };
+    answered!();
     projector.set_page_size(page);
     let mut id = file_id(store);
-    let mut head = log.head().await?.seq;
+    let mut head = log.head().await.map_or(projector.applied, |h| h.seq);
     on_event(RunEvent::Resumed(Progress {
         applied: projector.applied,
         head,
     }));
     let mut caught_up = false;
     loop {
-        let applied = tokio::select! {
+        let stepped = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            n = projector.step(log) => n?,
+            n = projector.step(log) => n,
+        };
+        let applied = match stepped {
+            Ok(n) => {
+                answered!();
+                n
+            }
+            Err(e) => {
+                if ride_out!(e).is_none() {
+                    break;
+                }
+                continue;
+            }
         };
         if applied > 0 {
             caught_up = false;
@@ -1038,15 +1113,33 @@ pub async fn run_with_progress<L: EventLog>(
                 digest: projector.digest(),
             });
         }
-        tokio::select! {
+        let waited = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            h = log.wait_for(projector.applied, IDLE_WAIT) => head = h?,
+            h = log.wait_for(projector.applied, IDLE_WAIT) => h,
+        };
+        match waited {
+            Ok(h) => head = h,
+            Err(e) => {
+                if ride_out!(Error::from(e)).is_none() {
+                    break;
+                }
+                continue;
+            }
         }
         let now = file_id(store);
         if now != id {
-            drop(projector);
-            projector = Projector::open(log, store).await?;
+            // The old projector stays until the new store is open (it would notice the swap
+            // itself before writing anything).
+            projector = match Projector::open(log, store).await {
+                Ok(p) => p,
+                Err(e) => {
+                    if ride_out!(e).is_none() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             projector.set_page_size(page);
             id = now;
             caught_up = false;

@@ -133,6 +133,9 @@ pub struct Marked<T> {
     pub item: T,
 }
 
+/// A question's changes of belief, each with its marking.
+pub type MarkedHistory = Vec<Marked<BeliefChange>>;
+
 /// A stored marking rank as a marking.
 fn marking_of(seq: u64, rank: i64) -> Result<Marking, Error> {
     u8::try_from(rank)
@@ -484,29 +487,54 @@ impl ViewStore {
     ) -> Result<Option<Marking>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        let Some(level) = level_in(&tx, clearance)? else {
-            return Ok(None);
+        let level = level_in(&tx, clearance)?;
+        line_marking_in(&tx, level, question, as_of)
+    }
+
+    /// [`ViewStore::belief_view`] with its marking and the [`Cut`] it was given at, all read in
+    /// one transaction (a projector writing meanwhile cannot put them at different seqs);
+    /// `None` if the question was not posed (by then) or is not visible.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn belief_at_cut(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+        valid_at: Option<Timestamp>,
+    ) -> Result<(Cut, Option<Marked<Belief>>), Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let level = level_in(&tx, clearance)?;
+        let cut = cut_in(&tx, level, as_of)?;
+        let Some(marking) = line_marking_in(&tx, level, question, as_of)? else {
+            return Ok((cut, None));
         };
-        let row: Option<(i64, i64)> = match as_of {
-            None => tx
-                .query_row(
-                    "SELECT seq, marking FROM beliefs WHERE level = ?1 AND question = ?2",
-                    params![level, question],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
-            Some(t) => tx
-                .query_row(
-                    "SELECT seq, marking FROM belief_versions
-                     WHERE level = ?1 AND question = ?2 AND recorded <= ?3
-                     ORDER BY seq DESC LIMIT 1",
-                    params![level, question, t],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
-        };
-        row.map(|(seq, rank)| marking_of(seq as u64, rank))
-            .transpose()
+        let belief = belief_view_in(&tx, clearance, question, as_of, valid_at)?;
+        Ok((cut, belief.map(|item| Marked { marking, item })))
+    }
+
+    /// [`ViewStore::history`] with the [`Cut`] it was given at, read in one transaction; `None`
+    /// if the question was not posed (by then) or is not visible.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn history_at_cut(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<(Cut, Option<MarkedHistory>), Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let level = level_in(&tx, clearance)?;
+        let cut = cut_in(&tx, level, as_of)?;
+        if line_marking_in(&tx, level, question, as_of)?.is_none() {
+            return Ok((cut, None));
+        }
+        let history = history_in(&tx, level, question, as_of)?;
+        Ok((cut, Some(history)))
     }
 
     /// One question's belief with full provenance, as a reader cleared for `clearance` sees it,
@@ -542,25 +570,9 @@ impl ViewStore {
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
     ) -> Result<Option<Belief>, Error> {
-        let Ok(qid) = EntityId::parse(question) else {
-            return Ok(None);
-        };
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        let bound = match as_of {
-            None => read_checkpoint(&tx)?.map_or(0, |c| c.seq),
-            Some(t) => tx
-                .query_row(
-                    "SELECT MAX(seq) FROM times WHERE level = ?1 AND recorded <= ?2",
-                    params![crate::levels::TOP, t],
-                    |r| r.get::<_, Option<i64>>(0),
-                )?
-                .map_or(0, |s| s as u64),
-        };
-        let Some(engine) = crate::provenance::gather(&tx, &qid, bound, clearance.rank())? else {
-            return Ok(None);
-        };
-        Ok(engine.belief(&qid, valid_at))
+        belief_view_in(&tx, clearance, question, as_of, valid_at)
     }
 
     /// The changes of belief on a question a reader cleared for `clearance` sees, in sequence
@@ -580,26 +592,8 @@ impl ViewStore {
     ) -> Result<Vec<Marked<BeliefChange>>, Error> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
-        let Some(level) = level_in(&tx, clearance)? else {
-            return Ok(Vec::new());
-        };
-        let Ok(qid) = EntityId::parse(question) else {
-            return Ok(Vec::new());
-        };
-        let mut st = tx.prepare(
-            "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, e.marking
-             FROM history h JOIN events e ON e.seq = h.seq
-             WHERE h.level = ?1 AND h.question = ?2 AND (?3 IS NULL OR e.recorded <= ?3)
-             ORDER BY h.seq",
-        )?;
-        let mut rows = st.query(params![level, question, as_of])?;
-        let mut changes: Vec<Marked<BeliefChange>> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut change = change_from(&qid, row)?;
-            change.item.before = changes.last().map(|c| c.item.after.clone());
-            changes.push(change);
-        }
-        Ok(changes)
+        let level = level_in(&tx, clearance)?;
+        history_in(&tx, level, question, as_of)
     }
 
     /// The changes of belief a reader cleared for `clearance` sees that were caused by records
@@ -794,4 +788,88 @@ fn cut_in(tx: &Connection, level: Option<u8>, as_of: Option<&str>) -> Result<Cut
             digest: empty(),
         },
     })
+}
+
+/// [`ViewStore::line_marking`] in a transaction, at a level (`None`: nothing is visible).
+fn line_marking_in(
+    tx: &Connection,
+    level: Option<u8>,
+    question: &str,
+    as_of: Option<&str>,
+) -> Result<Option<Marking>, Error> {
+    let Some(level) = level else {
+        return Ok(None);
+    };
+    let row: Option<(i64, i64)> = match as_of {
+        None => tx
+            .prepare_cached("SELECT seq, marking FROM beliefs WHERE level = ?1 AND question = ?2")?
+            .query_row(params![level, question], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        Some(t) => tx
+            .prepare_cached(
+                "SELECT seq, marking FROM belief_versions
+                 WHERE level = ?1 AND question = ?2 AND recorded <= ?3
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![level, question, t], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    row.map(|(seq, rank)| marking_of(seq as u64, rank))
+        .transpose()
+}
+
+/// [`ViewStore::belief_view`] in a transaction.
+fn belief_view_in(
+    tx: &Connection,
+    clearance: Marking,
+    question: &str,
+    as_of: Option<&str>,
+    valid_at: Option<Timestamp>,
+) -> Result<Option<Belief>, Error> {
+    let Ok(qid) = EntityId::parse(question) else {
+        return Ok(None);
+    };
+    let bound = match as_of {
+        None => read_checkpoint(tx)?.map_or(0, |c| c.seq),
+        Some(t) => tx
+            .query_row(
+                "SELECT MAX(seq) FROM times WHERE level = ?1 AND recorded <= ?2",
+                params![crate::levels::TOP, t],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .map_or(0, |s| s as u64),
+    };
+    let Some(engine) = crate::provenance::gather(tx, &qid, bound, clearance.rank())? else {
+        return Ok(None);
+    };
+    Ok(engine.belief(&qid, valid_at))
+}
+
+/// [`ViewStore::history`] in a transaction, at a level (`None`: nothing is visible).
+fn history_in(
+    tx: &Connection,
+    level: Option<u8>,
+    question: &str,
+    as_of: Option<&str>,
+) -> Result<Vec<Marked<BeliefChange>>, Error> {
+    let Some(level) = level else {
+        return Ok(Vec::new());
+    };
+    let Ok(qid) = EntityId::parse(question) else {
+        return Ok(Vec::new());
+    };
+    let mut st = tx.prepare_cached(
+        "SELECT h.seq, e.hash, e.recorded, e.type, h.reason, h.after, e.marking
+         FROM history h JOIN events e ON e.seq = h.seq
+         WHERE h.level = ?1 AND h.question = ?2 AND (?3 IS NULL OR e.recorded <= ?3)
+         ORDER BY h.seq",
+    )?;
+    let mut rows = st.query(params![level, question, as_of])?;
+    let mut changes: Vec<Marked<BeliefChange>> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut change = change_from(&qid, row)?;
+        change.item.before = changes.last().map(|c| c.item.after.clone());
+        changes.push(change);
+    }
+    Ok(changes)
 }

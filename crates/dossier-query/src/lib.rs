@@ -337,18 +337,16 @@ impl Reader {
         as_of: Option<&str>,
         valid_at: Option<Timestamp>,
     ) -> Result<Answer<Why>, QueryError> {
-        let cut = self.views.cut(clearance, as_of)?;
-        let belief = self
+        let (cut, belief) = self
             .views
-            .belief_view(clearance, question, as_of, valid_at)?
-            .ok_or_else(|| QueryError::NotPosed {
-                question: question.to_owned(),
-                as_of: as_of.map(str::to_owned),
-            })?;
-        let marking = self
-            .views
-            .line_marking(clearance, question, as_of)?
-            .unwrap_or(clearance);
+            .belief_at_cut(clearance, question, as_of, valid_at)?;
+        let Marked {
+            marking,
+            item: belief,
+        } = belief.ok_or_else(|| QueryError::NotPosed {
+            question: question.to_owned(),
+            as_of: as_of.map(str::to_owned),
+        })?;
         self.answer(clearance, cut, as_of, valid_at, Why { marking, belief })
     }
 
@@ -362,14 +360,11 @@ impl Reader {
         question: &str,
         as_of: Option<&str>,
     ) -> Result<Answer<History>, QueryError> {
-        let cut = self.views.cut(clearance, as_of)?;
-        if self.views.belief(clearance, question, as_of)?.is_none() {
-            return Err(QueryError::NotPosed {
-                question: question.to_owned(),
-                as_of: as_of.map(str::to_owned),
-            });
-        }
-        let changes = self.views.history(clearance, question, as_of)?;
+        let (cut, changes) = self.views.history_at_cut(clearance, question, as_of)?;
+        let changes = changes.ok_or_else(|| QueryError::NotPosed {
+            question: question.to_owned(),
+            as_of: as_of.map(str::to_owned),
+        })?;
         self.answer(
             clearance,
             cut,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::server::{ClusterArgs, Readiness, free_port, log_tail};
-use crate::{Error, NatsServer, NatsServerBuilder, Result};
+use crate::{Error, NatsServer, NatsServerBuilder, Result, RouteProxy};
 
 /// How long a cluster may take to elect a JetStream meta leader.
 const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,6 +19,7 @@ pub struct NatsClusterBuilder {
     route_credentials: Option<(String, String)>,
     store_dir_env: Option<String>,
     ready_timeout: Duration,
+    partitionable: bool,
 }
 
 impl NatsClusterBuilder {
@@ -32,7 +33,17 @@ impl NatsClusterBuilder {
             route_credentials: None,
             store_dir_env: None,
             ready_timeout: CLUSTER_READY_TIMEOUT,
+            partitionable: false,
         }
+    }
+
+    /// Routes every connection between two nodes through a [`RouteProxy`] of its own (one per
+    /// ordered pair), so that [`NatsCluster::partition`] can cut a node off from the others
+    /// while its clients still reach it. Nodes advertise an unreachable route address, so that
+    /// no node learns another's real route port by gossip and connects around the proxies.
+    pub fn partitionable(mut self) -> Self {
+        self.partitionable = true;
+        self
     }
 
     /// Names the cluster (`--cluster_name`; ignored with [`Self::config_files`]).
@@ -96,8 +107,28 @@ impl NatsClusterBuilder {
         let route_ports = (0..self.size)
             .map(|_| free_port())
             .collect::<Result<Vec<_>>>()?;
+        // proxies[j][i]: node j's route to node i.
+        let mut proxies: Vec<Vec<Option<RouteProxy>>> = Vec::new();
+        if self.partitionable {
+            for j in 0..self.size {
+                let row = (0..self.size)
+                    .map(|i| {
+                        (i != j)
+                            .then(|| RouteProxy::start(route_ports[i]))
+                            .transpose()
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                proxies.push(row);
+            }
+        }
         let mut nodes = Vec::with_capacity(self.size);
         for (i, &route_port) in route_ports.iter().enumerate() {
+            let routes = match proxies.get(i) {
+                Some(row) => std::iter::once(route_port)
+                    .chain(row.iter().flatten().map(RouteProxy::port))
+                    .collect(),
+                None => route_ports.clone(),
+            };
             let mut builder = NatsServerBuilder::new().ready_timeout(self.ready_timeout);
             if let Some(variable) = &self.store_dir_env {
                 builder = builder.store_dir_env(variable.clone());
@@ -105,8 +136,10 @@ impl NatsClusterBuilder {
             let mut cluster = ClusterArgs {
                 name: None,
                 port: route_port,
-                routes: route_ports.clone(),
+                routes,
                 credentials: self.route_credentials.clone(),
+                // Port 1 on loopback: nothing listens there.
+                advertise: self.partitionable.then(|| "127.0.0.1:1".to_owned()),
             };
             if let Some(file) = self.config_files.get(i) {
                 builder = builder.config_file(file);
@@ -125,6 +158,7 @@ impl NatsClusterBuilder {
             nodes,
             names: Vec::new(),
             ready_timeout: self.ready_timeout,
+            proxies,
         };
         for node in &mut cluster.nodes {
             node.wait_ready(Readiness::Listening)?;
@@ -148,6 +182,8 @@ pub struct NatsCluster {
     nodes: Vec<NatsServer>,
     names: Vec<String>,
     ready_timeout: Duration,
+    /// With [`NatsClusterBuilder::partitionable`]: `proxies[j][i]` carries node j's route to i.
+    proxies: Vec<Vec<Option<RouteProxy>>>,
 }
 
 impl NatsCluster {
@@ -200,6 +236,34 @@ impl NatsCluster {
     /// Every node's client URL joined with commas, as clients accept a server list.
     pub fn url(&self) -> String {
         self.urls().join(",")
+    }
+
+    /// Cuts node `k` off from every other node (their routes, both ways); its clients still
+    /// reach it. Needs [`NatsClusterBuilder::partitionable`].
+    ///
+    /// # Panics
+    /// If the cluster was not started partitionable.
+    pub fn partition(&self, k: usize) {
+        assert!(
+            !self.proxies.is_empty(),
+            "start the cluster with .partitionable()"
+        );
+        for (j, row) in self.proxies.iter().enumerate() {
+            for (i, p) in row.iter().enumerate() {
+                if let Some(p) = p
+                    && (i == k || j == k)
+                {
+                    p.cut();
+                }
+            }
+        }
+    }
+
+    /// Heals every partition: routes may connect again (the nodes reconnect on their own).
+    pub fn heal(&self) {
+        for p in self.proxies.iter().flatten().flatten() {
+            p.heal();
+        }
     }
 
     /// Kills node `i` with SIGKILL.

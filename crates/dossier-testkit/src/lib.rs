@@ -18,6 +18,7 @@ mod binary;
 mod cluster;
 mod http;
 pub mod jwt;
+mod partition;
 mod server;
 pub mod tls;
 mod version;
@@ -25,6 +26,7 @@ mod version;
 pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
 pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use http::http_get;
+pub use partition::RouteProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use version::{MIN_VERSION, Version};
 

@@ -60,6 +60,8 @@ pub(crate) struct ClusterArgs {
     pub(crate) routes: Vec<u16>,
     /// User and password in the route URLs.
     pub(crate) credentials: Option<(String, String)>,
+    /// The route address advertised to other nodes (`--cluster_advertise`).
+    pub(crate) advertise: Option<String>,
 }
 
 /// What "ready" means for a node.
@@ -250,6 +252,9 @@ impl NatsServerBuilder {
             args.extend(["--routes".into(), routes.join(",").into()]);
             if let Some(name) = &cluster.name {
                 args.extend(["--cluster_name".into(), name.into()]);
+            }
+            if let Some(advertise) = &cluster.advertise {
+                args.extend(["--cluster_advertise".into(), advertise.into()]);
             }
         }
         args.extend(self.args.iter().cloned());

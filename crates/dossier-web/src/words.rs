@@ -213,7 +213,11 @@ mod tests {
         let text = "장관 신원식 said: about 6,700.";
         // "about 6,700" starts at character 13.
         let start = 13;
-        assert_eq!(text.find("about"), Some(23), "bytes differ from characters here");
+        assert_eq!(
+            text.find("about"),
+            Some(23),
+            "bytes differ from characters here"
+        );
         let segs = segments(text, &[(start, start + 11)]);
         assert_eq!(segs.len(), 3);
         assert_eq!(segs[1], ("about 6,700".to_owned(), vec![0]));

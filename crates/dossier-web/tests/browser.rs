@@ -257,8 +257,9 @@ async fn browser() -> (Driver, Client) {
     let url = format!("http://127.0.0.1:{}", driver.port);
     let mut last = None;
     for _ in 0..100 {
-        match ClientBuilder::rustls()
-            .unwrap()
+        // Plain HTTP to the driver on loopback: no TLS client (and no crypto provider) needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
             .capabilities(caps.clone())
             .connect(&url)
             .await

@@ -40,6 +40,10 @@ fn print_event(e: &Event) {
             let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
             eprintln!("auditor: ALARM {}{at}: {}", a.kind, a.detail);
         }
+        Event::Unavailable { reason } => {
+            eprintln!("auditor: the ledger's server is unavailable ({reason}); retrying")
+        }
+        Event::Reconnected => eprintln!("auditor: the ledger's server answers again"),
     }
 }
 

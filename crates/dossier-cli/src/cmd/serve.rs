@@ -82,6 +82,12 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
                         "projector: the views were rebuilt; reopened at seq {}",
                         p.applied
                     ),
+                    RunEvent::Unavailable { reason } => eprintln!(
+                        "projector: the ledger's server is unavailable ({reason}); retrying"
+                    ),
+                    RunEvent::Reconnected => {
+                        eprintln!("projector: the ledger's server answers again")
+                    }
                 }
             },
         )
@@ -125,12 +131,27 @@ async fn run_api(
         .ledger;
     let mut config = dossier_http::Config::new(addr, ledger, home.views_path());
     config.auditor = Some(home.auditor_path());
+    config.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |p: &std::path::PathBuf| {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let ca = args.client_ca.as_ref().map(read).transpose()?;
+        config.tls = Some(
+            dossier_http::TlsConfig::new(&read(cert)?, &read(key)?, ca.as_deref())
+                .context("setting up TLS")?,
+        );
+    }
+    // The producer key signs posted bundles' batches and the auditor's checkpoints.
+    let producer = home.producer(None);
+    config.producer = producer.as_ref().ok().cloned();
     let auth: std::sync::Arc<dyn dossier_http::Authenticator> =
         std::sync::Arc::new(dossier_http::LedgerGrants::new(std::sync::Arc::clone(log)));
     let mut page = dossier_web::WebConfig::new(home.views_path());
     page.auditor = Some(home.auditor_path());
+    page.secure_cookies = args.tls_cert.is_some();
     let page = dossier_web::router(
         page,
         std::sync::Arc::clone(log),
@@ -141,10 +162,15 @@ async fn run_api(
         .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?
         .with_page(page);
     if !args.quiet {
-        eprintln!("api: listening on http://{}", server.local_addr());
-        eprintln!("web: the page at http://{}/", server.local_addr());
+        let scheme = if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!("api: listening on {scheme}://{}", server.local_addr());
+        eprintln!("web: the page at {scheme}://{}/", server.local_addr());
     }
-    let auditor = match home.producer(None) {
+    let auditor = match producer {
         Ok(signer) => {
             let trust = super::verify::trust_root(home, None)?;
             let path = home.auditor_path();
@@ -161,7 +187,7 @@ async fn run_api(
         }
         Err(e) => {
             eprintln!(
-                "api: warning: not running the auditor (no key to sign checkpoints with: {e})"
+                "api: warning: not running the auditor nor accepting bundles (no producer key: {e})"
             );
             None
         }

@@ -50,6 +50,15 @@ fn remark(v: &mut serde_json::Value, marking: &str) {
     }
 }
 
+/// The example bundles of every test ledger: reports 1 and 2 (CLEAR), report 3 (AMBER).
+pub fn story() -> Vec<Vec<u8>> {
+    vec![
+        example("01-late-february-estimate.json"),
+        example("02-march-revision.json"),
+        amber_bundle(),
+    ]
+}
+
 /// Report 3 of the examples at TLP:AMBER, with a question of its own.
 pub fn amber_bundle() -> Vec<u8> {
     let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
@@ -77,7 +86,7 @@ pub fn clear_question_bundle(n: u32) -> Vec<u8> {
 }
 
 /// Publishes bundles through the ordinary path.
-pub async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
+pub async fn publish<L: dossier_log::EventLog>(log: &L, bundles: &[Vec<u8>]) {
     let genesis = ledger::genesis(log).await.unwrap().unwrap();
     let id: uuid::Uuid = genesis.ledger.parse().unwrap();
     let mut known = KnownEntities::default();
@@ -155,8 +164,8 @@ impl Service {
 
 /// Records a token grant through the access flow (as `dossier access grant` does), made at `at`
 /// and expiring `expiry`; returns the token and the grant id.
-pub async fn grant(
-    log: &SqliteLog,
+pub async fn grant<L: dossier_log::EventLog>(
+    log: &L,
     name: &str,
     role: Role,
     clearance: Marking,
@@ -177,6 +186,32 @@ pub async fn grant(
     (granted.token.unwrap(), granted.info.grant)
 }
 
+/// Records a grant to the holder of a client certificate (PEM), as `dossier access grant
+/// --cert` does; returns the grant id.
+pub async fn grant_cert(
+    log: &SqliteLog,
+    name: &str,
+    clearance: Marking,
+    cert_pem: &[u8],
+) -> String {
+    let request = GrantRequest {
+        principal: name.to_owned(),
+        role: Role::Reader,
+        clearance,
+        expiry: Expiry::After(86_400),
+        credential: CredentialRequest::Certificate {
+            spki_sha256: dossier_access::spki_sha256_from_pem(cert_pem).unwrap(),
+        },
+    };
+    let now =
+        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
+    dossier_access::grant(log, &founder(), &request, now)
+        .await
+        .unwrap()
+        .info
+        .grant
+}
+
 /// The tokens of the grants every test service has.
 pub struct Tokens {
     /// A reader cleared for TLP:GREEN.
@@ -191,7 +226,7 @@ pub struct Tokens {
     pub revoked: String,
 }
 
-async fn tokens(log: &SqliteLog) -> Tokens {
+pub async fn tokens<L: dossier_log::EventLog>(log: &L) -> Tokens {
     let now = time::OffsetDateTime::now_utc();
     let day = Expiry::After(86_400);
     let (green, _) = grant(log, "green", Role::Reader, Marking::Green, now, day).await;
@@ -220,6 +255,37 @@ async fn tokens(log: &SqliteLog) -> Tokens {
     }
 }
 
+/// Serves `log` with its views in `dir`; returns the base URL, a stop switch and the task.
+pub async fn serve<L: dossier_log::EventLog + 'static>(
+    log: Arc<L>,
+    dir: &Path,
+    ledger: &str,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ledger.to_owned(),
+        dir.join("views.db"),
+    );
+    config.producer = Some(founder());
+    let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
+    let server = Server::bind(config, log, auth).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (base, stop, task)
+}
+
 /// The example ledger (CLEAR reports 1 and 2, AMBER report 3), served.
 pub async fn service() -> Service {
     service_with(|_| {}).await
@@ -237,15 +303,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     )
     .unwrap();
     log.append(0, &genesis, &[]).await.unwrap();
-    publish(
-        &log,
-        &[
-            example("01-late-february-estimate.json"),
-            example("02-march-revision.json"),
-            amber_bundle(),
-        ],
-    )
-    .await;
+    publish(&log, &story()).await;
     let tokens = tokens(&log).await;
     let ledger = ledger::genesis(&log).await.unwrap().unwrap().ledger;
     let mut config = Config::new(
@@ -254,11 +312,18 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
         dir.path().join("views.db"),
     );
     config.auditor = Some(dir.path().join("auditor.db"));
+    config.producer = Some(founder());
+    config.access_log = Some(dir.path().join("access.db"));
     tweak(&mut config);
     let log = Arc::new(log);
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
     let server = Server::bind(config, Arc::clone(&log), auth).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
+    let base = format!("{scheme}://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
