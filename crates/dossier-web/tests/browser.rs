@@ -27,6 +27,19 @@ const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
 const AMBER_ONLY: &str = "question:test/amber-only";
 const XSS_QUESTION: &str = "question:test/markup";
 const XSS_TEXT: &str = r#"Is <script>alert("x")</script> & 'this' "escaped"?"#;
+/// Appended to report 1's title and to the name of its first source.
+const XSS_SUFFIX: &str = r#" <script>alert("t")</script> & 'q' "<b>""#;
+
+/// Report 1 with markup in its title and in a source's name.
+fn report_one() -> Vec<u8> {
+    let mut b: serde_json::Value =
+        serde_json::from_slice(&example("01-late-february-estimate.json")).unwrap();
+    let title = format!("{}{XSS_SUFFIX}", b["report"]["title"].as_str().unwrap());
+    b["report"]["title"] = serde_json::Value::String(title);
+    let name = format!("{}{XSS_SUFFIX}", b["sources"][0]["name"].as_str().unwrap());
+    b["sources"][0]["name"] = serde_json::Value::String(name);
+    serde_json::to_vec(&b).unwrap()
+}
 
 fn founder() -> Signer {
     Signer::from_secret([7; 32], "web tests")
@@ -134,7 +147,7 @@ async fn served_ledger() -> Ledger {
     )
     .unwrap();
     log.append(0, &genesis, &[]).await.unwrap();
-    publish(&log, &[example("01-late-february-estimate.json")]).await;
+    publish(&log, &[report_one()]).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let before_revision = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -459,6 +472,17 @@ async fn the_page_in_a_real_browser() {
         .unwrap()
         .unwrap();
     c.goto(&format!("{base}{report}")).await.unwrap();
+    let title = text(&c, "#report-title").await;
+    assert!(title.ends_with(XSS_SUFFIX.trim_start()), "title {title:?}");
+    assert_eq!(
+        c.execute(
+            "return document.querySelectorAll('main script, main b').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        0
+    );
     let full = text(&c, "#report-text").await;
     assert!(full.contains("신원식"));
     // Every mark's position is counted in the rendered text itself (characters before it), and
@@ -504,6 +528,21 @@ async fn the_page_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(text(&c, "#question-text").await, XSS_TEXT);
+    // The source's name and the report's title, on a question page, as text.
+    c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
+        .await
+        .unwrap();
+    let tree = text(&c, "section#superseded").await;
+    assert!(tree.contains(XSS_SUFFIX.trim()), "{tree}");
+    assert_eq!(
+        c.execute(
+            "return document.querySelectorAll('main script, main b').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        0
+    );
     let scripts = c
         .execute(
             "return Array.from(document.scripts).map(s => s.getAttribute('src'));",
