@@ -63,6 +63,9 @@ pub struct WebConfig {
     pub auditor: Option<PathBuf>,
     /// How long a page waits for a running projector to reach the head.
     pub wait: Duration,
+    /// The access log (`access.db`) where every page holding TLP:RED material is recorded
+    /// before it is sent, as the API records its reads; `None`: not recorded.
+    pub access_log: Option<PathBuf>,
     /// Whether the sign-in cookie is marked `Secure` (set it when the page is served over TLS,
     /// directly or behind a proxy).
     pub secure_cookies: bool,
@@ -76,6 +79,7 @@ impl WebConfig {
             views,
             auditor: None,
             wait: Duration::ZERO,
+            access_log: None,
             secure_cookies: false,
         }
     }
@@ -87,17 +91,26 @@ pub(crate) struct Web<L> {
     pub(crate) config: WebConfig,
     pub(crate) sources: Sources,
     pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) access_log: Option<dossier_access::AccessLog>,
 }
 
 type WebState<L> = State<Arc<Web<L>>>;
 
 /// The page's routes (see the crate documentation), to be merged into the HTTP service's
 /// router. They hold no fallback, so the service's own answers every other path.
+///
+/// # Errors
+/// The access log cannot be opened.
 pub fn router<L: EventLog + 'static>(
     config: WebConfig,
     log: Arc<L>,
     auth: Arc<dyn Authenticator>,
-) -> Router {
+) -> Result<Router, dossier_access::AccessError> {
+    let access_log = config
+        .access_log
+        .as_deref()
+        .map(dossier_access::AccessLog::open)
+        .transpose()?;
     let sources = Sources {
         views: config.views.clone(),
         auditor: config.auditor.clone(),
@@ -108,8 +121,9 @@ pub fn router<L: EventLog + 'static>(
         config,
         sources,
         auth,
+        access_log,
     });
-    Router::new()
+    Ok(Router::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in_form).post(sign_in::<L>))
         .route("/sign-out", axum::routing::post(sign_out::<L>))
@@ -122,7 +136,48 @@ pub fn router<L: EventLog + 'static>(
         .route("/assets/style.css", get(style))
         .route("/assets/page.js", get(script))
         .route("/assets/icon.svg", get(icon))
-        .with_state(web)
+        .with_state(web))
+}
+
+/// Records a page holding TLP:RED material in the access log, if one is kept, before the page
+/// is sent; a page that cannot be recorded is not sent.
+fn log_read<L>(
+    web: &Web<L>,
+    p: &Principal,
+    route: &str,
+    what: impl FnOnce() -> String,
+    marking: Marking,
+) -> Result<(), WebError> {
+    let Some(log) = web.access_log.as_ref() else {
+        return Ok(());
+    };
+    if marking < Marking::Red {
+        return Ok(());
+    }
+    let at = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+        .map_err(WebError::internal)?;
+    log.record(&dossier_access::AccessEntry {
+        at,
+        principal: p.name.clone(),
+        role: p.role,
+        grant: p.grant.clone(),
+        route: route.to_owned(),
+        what: what(),
+        marking,
+    })
+    .map_err(WebError::internal)
+}
+
+/// The most restrictive marking among records as served (withheld ones hold nothing).
+fn records_marking<'a>(records: impl IntoIterator<Item = &'a ServedRecord>) -> Marking {
+    records
+        .into_iter()
+        .filter_map(|r| match r {
+            ServedRecord::Visible { marking, .. } => Some(*marking),
+            ServedRecord::Withheld { .. } => None,
+        })
+        .max()
+        .unwrap_or(Marking::Clear)
 }
 
 /// Why a page was not rendered.
@@ -439,6 +494,17 @@ async fn beliefs<L: EventLog>(
         .max(1);
     let r = reader(&web).await?;
     let answer = r.beliefs(p.clearance, times.as_of_fixed.as_deref(), times.at_time)?;
+    let most = match &answer.answer.beliefs {
+        dossier_query::BeliefList::Lines(l) => l.iter().map(|m| m.marking).max(),
+        dossier_query::BeliefList::AtValidTime(l) => l.iter().map(|m| m.marking).max(),
+    };
+    log_read(
+        &web,
+        &p,
+        "/beliefs",
+        || "beliefs".to_owned(),
+        most.unwrap_or(Marking::Clear),
+    )?;
     let filter = pages::BeliefFilter {
         status: params.status.filter(|s| !s.is_empty()),
         q: params.q.filter(|s| !s.trim().is_empty()),
@@ -514,6 +580,14 @@ async fn question<L: EventLog>(
             markings.insert(c.event.seq, marking);
         }
     }
+    let most = markings
+        .values()
+        .copied()
+        .chain(history.answer.changes.iter().map(|c| c.marking))
+        .chain([why.answer.marking])
+        .max()
+        .unwrap_or(Marking::Clear);
+    log_read(&web, &p, "/question", || id.clone(), most)?;
     Ok(page_response(
         StatusCode::OK,
         pages::question(&p, &times, &why, &history, &markings),
@@ -603,6 +677,13 @@ async fn report<L: EventLog>(
             }
         }
     }
+    log_read(
+        &web,
+        &p,
+        "/reports/{seq}",
+        || format!("report {}", report.id),
+        marking,
+    )?;
     let page = ReportPage {
         seq: n,
         hash,
@@ -668,6 +749,13 @@ async fn records<L: EventLog>(
         }
         next = last + 1;
     }
+    log_read(
+        &web,
+        &p,
+        "/records",
+        || format!("records from {from}"),
+        records_marking(&out),
+    )?;
     let listing = pages::RecordListing {
         records: out,
         next: more.then_some(next),

@@ -81,6 +81,18 @@ fn amber_bundle() -> Vec<u8> {
     serde_json::to_vec(&b).unwrap()
 }
 
+/// A question posed at TLP:RED.
+const RED_ONLY: &str = "question:test/red-only";
+
+fn red_bundle() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "marking": "TLP:RED",
+        "questions": [{ "id": RED_ONLY, "text": "Posed at RED?", "kind": { "type": "boolean" } }]
+    }))
+    .unwrap()
+}
+
 fn markup_bundle() -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "version": 1,
@@ -127,7 +139,7 @@ async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> String {
 }
 
 struct Ledger {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     base: String,
     green: String,
     red: String,
@@ -159,6 +171,7 @@ async fn served_ledger() -> Ledger {
             example("02-march-revision.json"),
             amber_bundle(),
             markup_bundle(),
+            red_bundle(),
         ],
     )
     .await;
@@ -175,7 +188,8 @@ async fn served_ledger() -> Ledger {
     let auth: Arc<dyn Authenticator> = Arc::new(LedgerGrants::new(Arc::clone(&log)));
     let mut web = dossier_web::WebConfig::new(dir.path().join("views.db"));
     web.auditor = Some(dir.path().join("auditor.db"));
-    let page = dossier_web::router(web, Arc::clone(&log), Arc::clone(&auth));
+    web.access_log = Some(dir.path().join("access.db"));
+    let page = dossier_web::router(web, Arc::clone(&log), Arc::clone(&auth)).unwrap();
     let server = Server::bind(config, Arc::clone(&log), auth)
         .await
         .unwrap()
@@ -191,7 +205,7 @@ async fn served_ledger() -> Ledger {
             .unwrap();
     });
     Ledger {
-        _dir: dir,
+        dir,
         base,
         green,
         red,
@@ -384,6 +398,15 @@ async fn the_page_in_a_real_browser() {
     assert_eq!(text(&c, "#reader-clearance").await, "TLP:RED");
     let rows = c.find_all(Locator::Css("#beliefs tbody tr")).await.unwrap();
     assert!(rows.len() >= 8, "{} rows", rows.len());
+    // The page held a TLP:RED line: the read is in the access log before the page was sent.
+    let access = dossier_access::AccessLog::open(&l.dir.path().join("access.db")).unwrap();
+    let reads = access.list(None, 100).unwrap();
+    assert!(
+        reads.iter().any(|e| e.principal == "red-reader"
+            && e.route == "/beliefs"
+            && e.marking == Marking::Red),
+        "{reads:?}"
+    );
 
     // The containers question: at RED the AMBER report's 17,000 widens the value to a range;
     // ~6,700 is superseded in its tree (the value at GREEN is checked below).
@@ -593,6 +616,8 @@ async fn the_page_in_a_real_browser() {
         "17,000",
         "TLP:AMBER",
         "visible below AMBER",
+        "red-only",
+        "Posed at RED",
     ];
     let pages = [
         "/beliefs".to_owned(),
@@ -637,6 +662,14 @@ async fn the_page_in_a_real_browser() {
         !withheld.is_empty(),
         "no record withheld from a GREEN reader"
     );
+
+    // Nothing the GREEN reader saw was recorded as a read of TLP:RED material.
+    let reads = access.list(None, 1000).unwrap();
+    assert!(
+        reads.iter().all(|e| e.principal == "red-reader"),
+        "{reads:?}"
+    );
+    assert!(!text(&c, "body").await.contains("red-only"));
 
     c.close().await.unwrap();
     let _ = l.stop.send(());

@@ -152,11 +152,13 @@ async fn run_api(
     let mut page = dossier_web::WebConfig::new(home.views_path());
     page.auditor = Some(home.auditor_path());
     page.secure_cookies = args.tls_cert.is_some();
+    page.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     let page = dossier_web::router(
         page,
         std::sync::Arc::clone(log),
         std::sync::Arc::clone(&auth),
-    );
+    )
+    .context("opening the access log")?;
     let server = dossier_http::Server::bind(config, std::sync::Arc::clone(log), auth)
         .await
         .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?
