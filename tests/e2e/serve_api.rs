@@ -94,6 +94,12 @@ fn serve_listen_answers_over_http_and_stops_on_sigterm() {
         Some("wrong"),
     );
     assert_eq!(status, 401);
+    // The web page is served by the same process: its sign-in form, and a redirect to it
+    // without a signed-in cookie.
+    let (status, body) = http(&addr, "/sign-in", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"name="token""#), "{body}");
+    assert_eq!(http(&addr, "/beliefs", None).0, 303);
     // A revocation recorded by another process counts from the next request on.
     l.run(&["access", "revoke", "--reason", "left the team", &grant])
         .ok();
