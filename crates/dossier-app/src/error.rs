@@ -213,7 +213,10 @@ fn log_kind(e: &LogError) -> ErrorKind {
     match e {
         LogError::Corrupt(_) => ErrorKind::Integrity,
         LogError::Server(_) => ErrorKind::Unavailable,
-        LogError::Sqlite(_) | LogError::Incompatible(_) => ErrorKind::Internal,
+        LogError::Sqlite(_)
+        | LogError::Incompatible(_)
+        | LogError::ReadOnlyLayout { .. }
+        | LogError::Busy(_) => ErrorKind::Internal,
     }
 }
 
