@@ -16,6 +16,7 @@ mod error;
 pub mod fault;
 pub mod ledger;
 mod log;
+pub mod migrate;
 mod publish;
 mod sqlite;
 mod verify;

@@ -448,7 +448,6 @@ impl SqliteLog {
 
     /// Records of a per-record (layout 1) file from `from` on, up to `max`, with what an append
     /// needs (for migration).
-    #[allow(dead_code)] // The migration's, in the next change.
     pub(crate) fn legacy_encoded(
         &self,
         from: u64,
@@ -483,7 +482,6 @@ impl SqliteLog {
     }
 
     /// Every report text of the content store, `page` at a time in hash order, after `after`.
-    #[allow(dead_code)] // The migration's, in the next change.
     pub(crate) fn content_page(
         &self,
         after: Option<&[u8]>,
@@ -505,7 +503,6 @@ impl SqliteLog {
 
     /// Stores report texts in the content store (for migration: texts are otherwise stored
     /// with the batch that refers to them).
-    #[allow(dead_code)] // The migration's, in the next change.
     pub(crate) fn put_contents(&self, contents: &[Vec<u8>]) -> Result<(), LogError> {
         let mut guard = self.inner();
         let tx = guard.conn.transaction()?;
@@ -522,8 +519,10 @@ impl SqliteLog {
 
     /// Writes the WAL back into the database file and empties it, so that the file alone holds
     /// the ledger (before it is renamed).
-    #[allow(dead_code)] // The migration's, in the next change.
-    pub(crate) fn checkpoint(&self) -> Result<(), LogError> {
+    ///
+    /// # Errors
+    /// [`LogError::Busy`] if another process holds the file; SQLite's.
+    pub fn checkpoint_wal(&self) -> Result<(), LogError> {
         let guard = self.inner();
         let (busy, _, _): (i64, i64, i64) =
             guard
