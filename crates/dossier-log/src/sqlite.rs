@@ -785,8 +785,18 @@ impl IdIndex {
         let mut stmt = conn.prepare_cached(
             "SELECT first, count, ids FROM batches WHERE first > ?1 ORDER BY first",
         )?;
-        let mut rows = stmt.query(params![self.upto])?;
         let bulk = !self.loaded;
+        if bulk {
+            // Exactly the room needed: growing by doubling would peak at twice the index.
+            let events: Option<i64> = conn.query_row(
+                "SELECT sum(count) FROM batches WHERE first > ?1",
+                params![self.upto],
+                |r| r.get(0),
+            )?;
+            self.sorted
+                .reserve_exact(usize::try_from(events.unwrap_or(0)).unwrap_or(0));
+        }
+        let mut rows = stmt.query(params![self.upto])?;
         while let Some(r) = rows.next()? {
             let first: u64 = r.get(0)?;
             let count: u64 = r.get(1)?;
@@ -808,8 +818,8 @@ impl IdIndex {
             self.upto = self.upto.max(first + count - 1);
         }
         if bulk {
-            // A stable sort keeps the first seq of an id stored twice first.
-            self.sorted.sort_by_key(|(id, _)| *id);
+            // In place (no buffer); by id then seq, so the first seq of an id stored twice is kept.
+            self.sorted.sort_unstable();
             self.sorted.dedup_by_key(|(id, _)| *id);
             self.loaded = true;
         }
