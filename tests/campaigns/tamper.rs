@@ -1,4 +1,4 @@
-//! Tamper campaign on SQLite: a ledger changed behind dossier's back in each of the ways
+//! Tamper campaign on SQLite (layout 2, one row per batch, docs/FORMAT.md §7.1): a ledger changed behind dossier's back in each of the ways
 //! docs/FORMAT.md §6 says verification detects, one change per trial, on a copy; then
 //! `dossier verify --json --checkpoint` against a checkpoint signed before the change.
 //!
@@ -7,11 +7,13 @@
 //! - **rehash**: one byte changed and the stored hash recomputed (a consistent forgery): a
 //!   failure at the record or the one after it; for the last record, a failure at it if the
 //!   change breaks the record, otherwise the checkpoint;
-//! - **delete**: a record's row removed (not the last): `gap` at it;
-//! - **swap**: two records' rows exchanged (bytes and hashes): a failure at the earlier;
-//! - **duplicate**: a record's row replaced by a copy of the one before: `duplicate` at it;
-//! - **cut inside**: the ledger truncated inside a batch: `incomplete_batch` at the batch's
-//!   first record;
+//! - **delete**: a record removed from inside its batch row (not the last record): `gap` at it,
+//!   or `bad_frame` at it when it was its row's seal;
+//! - **swap**: two records exchanged (bytes and hashes), within a batch row or across two: a
+//!   failure at the earlier;
+//! - **duplicate**: a record replaced by a copy of the one before: `duplicate` at it;
+//! - **cut inside**: the ledger truncated inside a batch (the batch row's count and seal hash
+//!   rewritten to match): `incomplete_batch` at the batch's first record;
 //! - **cut at a boundary**: whole batches removed from the end: the chain alone verifies
 //!   (docs/FORMAT.md §8), and the checkpoint says records were removed.
 //!
@@ -23,7 +25,8 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use dossier_log::tamper;
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::support::{
@@ -124,31 +127,30 @@ fn set_up() -> Base {
     }
 }
 
-fn row(db: &Connection, seq: u64) -> (Vec<u8>, Vec<u8>) {
-    db.query_row(
-        "SELECT bytes, hash FROM records WHERE seq = ?1",
-        [seq as i64],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .expect("record")
+/// Where record `seq` is: its batch row's first seq and its index in that row.
+fn place(db: &Connection, seq: u64) -> (u64, usize) {
+    let first = tamper::batch_of(db, seq);
+    (first, (seq - first) as usize)
 }
 
-fn set_row(db: &Connection, seq: u64, bytes: &[u8], hash: &[u8]) {
-    db.execute(
-        "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
-        params![bytes, hash, seq as i64],
-    )
-    .expect("update");
+/// Record `seq`'s bytes and stored hash.
+fn row(db: &Connection, seq: u64) -> (Vec<u8>, dossier_chain::Hash) {
+    let (first, i) = place(db, seq);
+    tamper::entries(db, first).swap_remove(i)
+}
+
+/// Replaces record `seq` inside its batch row (the row's index rows rewritten to agree).
+fn set_row(db: &Connection, seq: u64, bytes: &[u8], hash: dossier_chain::Hash) {
+    let (first, i) = place(db, seq);
+    let mut all = tamper::entries(db, first);
+    all[i] = (bytes.to_vec(), hash);
+    tamper::set_entries(db, first, &all);
 }
 
 /// Applies one change of `kind` to the ledger at `db`; says what was done and what must be
 /// found.
 fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect) {
-    let conn = Connection::open(db).expect("open ledger");
-    conn.execute_batch(
-        "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;",
-    )
-    .expect("drop triggers");
+    let conn = tamper::open(db);
     let n = base.records;
     // A record after the genesis batch (2..=n), chosen at random.
     let any = |rng: &mut Rng, upto: u64| 3 + rng.below(upto - 2);
@@ -158,7 +160,7 @@ fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect)
             let (mut bytes, hash) = row(&conn, seq);
             let at = rng.below(bytes.len() as u64) as usize;
             bytes[at] ^= 1 << rng.below(8);
-            set_row(&conn, seq, &bytes, &hash);
+            set_row(&conn, seq, &bytes, hash);
             (
                 format!("flip a bit of record {seq} (byte {at})"),
                 Expect::At(seq, &["changed_bytes"]),
@@ -170,7 +172,7 @@ fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect)
             let at = rng.below(bytes.len() as u64) as usize;
             bytes[at] ^= 1 << rng.below(8);
             let hash = dossier_chain::Hash::of_record(&bytes);
-            set_row(&conn, seq, &bytes, &hash.0);
+            set_row(&conn, seq, &bytes, hash);
             let what = format!("flip a bit of record {seq} (byte {at}) and rehash it");
             if seq == n {
                 (what, Expect::AtOrCheckpoint(seq))
@@ -179,38 +181,45 @@ fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect)
             }
         }
         Kind::Delete => {
+            // Removed from inside its batch row: the records after it in the row move up. A
+            // deleted seal leaves its row one record short: `bad_frame` there.
             let seq = any(rng, n - 1);
-            conn.execute("DELETE FROM records WHERE seq = ?1", [seq as i64])
-                .expect("delete");
-            (format!("delete record {seq}"), Expect::At(seq, &["gap"]))
+            let (first, i) = place(&conn, seq);
+            let mut all = tamper::entries(&conn, first);
+            all.remove(i);
+            tamper::set_entries(&conn, first, &all);
+            (
+                format!("delete record {seq} from its batch row"),
+                Expect::At(seq, &["gap", "bad_frame"]),
+            )
         }
         Kind::Swap => {
             let a = any(rng, n - 1);
             let b = a + 1 + rng.below(n - a);
             let (ra, rb) = (row(&conn, a), row(&conn, b));
-            set_row(&conn, a, &rb.0, &rb.1);
-            set_row(&conn, b, &ra.0, &ra.1);
+            set_row(&conn, a, &rb.0, rb.1);
+            set_row(&conn, b, &ra.0, ra.1);
             (format!("swap records {a} and {b}"), Expect::At(a, &[]))
         }
         Kind::Duplicate => {
             let seq = any(rng, n - 1) + 1;
             let before = row(&conn, seq - 1);
-            set_row(&conn, seq, &before.0, &before.1);
+            set_row(&conn, seq, &before.0, before.1);
             (
                 format!("replace record {seq} by a copy of record {}", seq - 1),
                 Expect::At(seq, &["duplicate"]),
             )
         }
         Kind::CutInside => {
-            // Keep records up to `keep`, inside a batch (not a seal).
+            // Keep records up to `keep`, inside a batch (not a seal); the row's count and seal
+            // hash are rewritten to match (a careful tamperer).
             let keep = loop {
                 let k = any(rng, n - 1);
                 if !base.seals.contains(&k) {
                     break k;
                 }
             };
-            conn.execute("DELETE FROM records WHERE seq > ?1", [keep as i64])
-                .expect("truncate");
+            tamper::truncate_after(&conn, keep);
             let batch_start = base
                 .seals
                 .iter()
@@ -225,8 +234,7 @@ fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect)
         Kind::CutAtBoundary => {
             let ends: Vec<u64> = base.seals[..base.seals.len() - 1].to_vec();
             let keep = ends[rng.below(ends.len() as u64) as usize];
-            conn.execute("DELETE FROM records WHERE seq > ?1", [keep as i64])
-                .expect("truncate");
+            tamper::truncate_after(&conn, keep);
             (
                 format!("truncate after the seal at {keep}"),
                 Expect::Checkpoint,

@@ -50,15 +50,8 @@ fn boundary_before_last_batch(l: &Ledger) -> u64 {
 
 /// Deletes the records after `keep` straight from the SQLite file (triggers dropped).
 fn truncate(l: &Ledger, keep: u64) {
-    let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_delete;")
-        .expect("drop trigger");
-    db.execute("DELETE FROM records WHERE seq > ?1", [keep])
-        .expect("delete");
-    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
-        .expect("index");
-    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
-        .expect("index");
+    let db = dossier_log::tamper::open(&l.db());
+    dossier_log::tamper::truncate_after(&db, keep);
 }
 
 #[track_caller]

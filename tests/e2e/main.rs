@@ -22,6 +22,7 @@ mod crash;
 mod init;
 mod keys;
 mod markings;
+mod migrate;
 mod permissions;
 mod proofs;
 mod publish;

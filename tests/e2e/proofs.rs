@@ -67,15 +67,8 @@ fn proof_bundles_verify_offline_after_the_ledger_is_gone() {
 
 /// Deletes the last `n` records straight from the SQLite file (an operator behind dossier's back).
 fn truncate(l: &Ledger, keep: u64) {
-    let db = rusqlite::Connection::open(l.dir().join("ledger.db")).expect("db");
-    db.execute_batch("DROP TRIGGER records_no_delete;")
-        .expect("drop trigger");
-    db.execute("DELETE FROM records WHERE seq > ?1", [keep])
-        .expect("delete");
-    db.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
-        .expect("index");
-    db.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
-        .expect("index");
+    let db = dossier_log::tamper::open(&l.dir().join("ledger.db"));
+    dossier_log::tamper::truncate_after(&db, keep);
 }
 
 #[test]

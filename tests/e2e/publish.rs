@@ -330,11 +330,7 @@ fn log_filters_and_show() {
     // show --raw: the exact stored bytes.
     let conn = rusqlite::Connection::open(l.db()).expect("open db");
     for seq in [1u64, 3, 21, 24, 58] {
-        let stored: Vec<u8> = conn
-            .query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |row| {
-                row.get(0)
-            })
-            .expect("record in the table");
+        let stored = dossier_log::tamper::record(&conn, seq);
         let out = l.run(&["show", &seq.to_string(), "--raw"]);
         assert_eq!(
             out.ok().raw,

@@ -408,29 +408,27 @@ pub fn random_u64() -> u64 {
 /// dropped): `change` gets its bytes and returns the new ones; with `rehash` the stored hash
 /// follows them (a consistent forgery), otherwise it stays as appended.
 pub fn rewrite_record(l: &Ledger, seq: u64, rehash: bool, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
-    let db = rusqlite::Connection::open(l.db()).expect("db");
-    db.execute_batch("DROP TRIGGER IF EXISTS records_no_update;")
-        .expect("drop trigger");
-    let bytes: Vec<u8> = db
-        .query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |r| {
-            r.get(0)
-        })
-        .expect("record exists");
-    let changed = change(bytes.clone());
-    assert_ne!(changed, bytes, "the change changes nothing");
+    use dossier_log::tamper;
+    let db = tamper::open(&l.db());
+    let first = tamper::batch_of(&db, seq);
+    let mut all = tamper::entries(&db, first);
+    let i = usize::try_from(seq - first).expect("index");
+    let changed = change(all[i].0.clone());
+    assert_ne!(changed, all[i].0, "the change changes nothing");
     if rehash {
         let hash = dossier_chain::Hash::of_record(&changed);
-        db.execute(
-            "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
-            rusqlite::params![changed, hash.0.to_vec(), seq],
-        )
-    } else {
-        db.execute(
-            "UPDATE records SET bytes = ?1 WHERE seq = ?2",
-            rusqlite::params![changed, seq],
-        )
+        all[i].1 = hash;
+        // A seal's hash is also its batch row's seal column.
+        if i + 1 == all.len() {
+            db.execute(
+                "UPDATE batches SET seal = ?1 WHERE first = ?2",
+                rusqlite::params![hash.0.to_vec(), first],
+            )
+            .expect("update the seal column");
+        }
     }
-    .expect("update");
+    all[i].0 = changed;
+    tamper::set_entries(&db, first, &all);
 }
 
 /// Renames the event type of a record's envelope (`claim.recorded` → `claim.recordex`).

@@ -2,7 +2,7 @@
 //! change is found and located; a re-chained forgery fails only because the root is pinned.
 
 use dossier_chain::{BatchBuilder, Genesis, GenesisBody, Hash, Head, RecordView, Signer};
-use dossier_log::{EventLog as _, SqliteLog};
+use dossier_log::{EventLog as _, SqliteLog, tamper};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
@@ -11,17 +11,8 @@ use crate::support::{Ledger, copy_ledger};
 /// A copy of a ledger holding the examples, opened with the triggers dropped.
 fn tamperable(base: &Ledger) -> (Ledger, Connection) {
     let copy = copy_ledger(base);
-    let conn = Connection::open(copy.db()).expect("open the copy");
-    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;")
-        .expect("drop triggers");
+    let conn = tamper::open(&copy.db());
     (copy, conn)
-}
-
-fn bytes_of(conn: &Connection, seq: u64) -> Vec<u8> {
-    conn.query_row("SELECT bytes FROM records WHERE seq = ?1", [seq], |r| {
-        r.get(0)
-    })
-    .expect("record exists")
 }
 
 /// Runs `verify` (text and JSON); checks exit 5, the summary line, and returns the failures as
@@ -91,40 +82,40 @@ fn a_good_ledger_verifies_and_the_triggers_refuse_changes() {
     );
 
     let conn = Connection::open(l.db()).expect("open");
-    let update = conn
-        .execute("UPDATE records SET bytes = x'00' WHERE seq = 21", [])
-        .expect_err("UPDATE allowed");
-    assert!(
-        update.to_string().contains("dossier records are immutable"),
-        "{update}"
-    );
-    let delete = conn
-        .execute("DELETE FROM records WHERE seq = 58", [])
-        .expect_err("DELETE allowed");
-    assert!(
-        delete.to_string().contains("dossier records are immutable"),
-        "{delete}"
-    );
+    for sql in [
+        "UPDATE batches SET frame = x'00' WHERE first = 3",
+        "DELETE FROM batches WHERE first = 3",
+        "UPDATE records SET hash = x'00' WHERE seq = 21",
+        "DELETE FROM records WHERE seq = 58",
+    ] {
+        let err = conn.execute(sql, []).expect_err(sql);
+        assert!(
+            err.to_string().contains("dossier records are immutable"),
+            "{sql}: {err}"
+        );
+    }
     drop(conn);
     assert_eq!(l.verify_json().0, 0);
+}
+
+/// Record 21 (claim:rok-mnd/containers-2024-02, ~6,700) with the figure changed.
+fn changed_21(conn: &Connection) -> Vec<u8> {
+    let mut bytes = tamper::record(conn, 21);
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"6700")
+        .expect("the figure is in the record");
+    bytes[at] = b'7';
+    bytes
 }
 
 #[test]
 fn one_changed_byte_is_changed_bytes_at_that_seq() {
     let base = Ledger::with_examples();
     let (l, conn) = tamperable(&base);
-    // Record 21 is claim:rok-mnd/containers-2024-02 (~6,700), in the middle of batch 3..=24.
-    let mut bytes = bytes_of(&conn, 21);
-    let at = bytes
-        .windows(4)
-        .position(|w| w == b"6700")
-        .expect("the figure is in the record");
-    bytes[at] = b'7';
-    conn.execute(
-        "UPDATE records SET bytes = ?1 WHERE seq = 21",
-        params![bytes],
-    )
-    .expect("tamper");
+    // Record 21 is in the middle of batch 3..=24.
+    let bytes = changed_21(&conn);
+    tamper::set_record(&conn, 21, &bytes);
     assert_eq!(failures(&l), vec![f(21, "changed_bytes")]);
 }
 
@@ -132,31 +123,84 @@ fn one_changed_byte_is_changed_bytes_at_that_seq() {
 fn changed_bytes_with_a_matching_hash_breaks_the_next_link() {
     let base = Ledger::with_examples();
     let (l, conn) = tamperable(&base);
-    let mut bytes = bytes_of(&conn, 21);
-    let at = bytes
-        .windows(4)
-        .position(|w| w == b"6700")
-        .expect("the figure is in the record");
-    bytes[at] = b'7';
-    let hash = Hash::of_record(&bytes);
+    let bytes = changed_21(&conn);
+    let mut all = tamper::entries(&conn, 3);
+    all[18] = (bytes.clone(), Hash::of_record(&bytes));
+    tamper::set_entries(&conn, 3, &all);
+    assert_eq!(failures(&l), vec![f(22, "broken_link")]);
+}
+
+#[test]
+fn a_byte_flipped_in_a_frame_row_is_found_at_its_record() {
+    let base = Ledger::with_examples();
+    // A byte of record 21 flipped in place, inside the batch row's blob (the index untouched).
+    let (l, conn) = tamperable(&base);
+    let offset: i64 = conn
+        .query_row("SELECT offset FROM records WHERE seq = 21", [], |r| {
+            r.get(0)
+        })
+        .expect("index row");
+    let mut frame: Vec<u8> = conn
+        .query_row("SELECT frame FROM batches WHERE first = 3", [], |r| {
+            r.get(0)
+        })
+        .expect("batch row");
+    frame[usize::try_from(offset).expect("offset") + 40] ^= 0x01;
     conn.execute(
-        "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = 21",
-        params![bytes, &hash.0[..]],
+        "UPDATE batches SET frame = ?1 WHERE first = 3",
+        params![frame],
     )
     .expect("tamper");
-    assert_eq!(failures(&l), vec![f(22, "broken_link")]);
+    assert_eq!(failures(&l)[0], f(21, "changed_bytes"));
+
+    // A byte of record 21's length prefix: the frame no longer decodes there.
+    let (l, conn) = tamperable(&base);
+    let mut frame: Vec<u8> = conn
+        .query_row("SELECT frame FROM batches WHERE first = 3", [], |r| {
+            r.get(0)
+        })
+        .expect("batch row");
+    frame[usize::try_from(offset).expect("offset") - 4] ^= 0x80;
+    conn.execute(
+        "UPDATE batches SET frame = ?1 WHERE first = 3",
+        params![frame],
+    )
+    .expect("tamper");
+    let found = failures(&l);
+    assert_eq!(found[0], f(21, "bad_frame"), "{found:?}");
+    // Verification goes on with the next batch row: nothing else is reported after it.
+    assert!(found.iter().all(|(seq, _)| *seq <= 24), "{found:?}");
+    let text = l.run(&["verify"]).stdout;
+    assert!(
+        text.contains("FAIL seq 21: bad_frame: batch 3: record 18 of the framed batch announces"),
+        "{text}"
+    );
+    // And a reader of that batch is refused, naming the seq.
+    let out = l.run(&["show", "21"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("seq 21"), "{}", out.stderr);
+
+    // The seq index moved off its record: the view would show other bytes.
+    let (l, conn) = tamperable(&base);
+    conn.execute("UPDATE records SET offset = offset + 1 WHERE seq = 21", [])
+        .expect("tamper");
+    assert_eq!(failures(&l), vec![f(21, "bad_frame")]);
 }
 
 #[test]
 fn a_deleted_record_is_a_gap_at_its_seq() {
     let base = Ledger::with_examples();
     let (l, conn) = tamperable(&base);
-    conn.execute("DELETE FROM records WHERE seq = 21", [])
-        .expect("tamper");
+    let mut all = tamper::entries(&conn, 3);
+    all.remove(18);
+    tamper::set_entries(&conn, 3, &all);
     let found = failures(&l);
     assert_eq!(found[0], f(21, "gap"), "{found:?}");
-    // The batch's seal (24) no longer counts its records.
-    assert!(found.contains(&f(24, "bad_seal")), "{found:?}");
+    // The batch's seal (now at 23) no longer counts its records, and the row holds one record
+    // fewer than it says.
+    assert!(found.contains(&f(23, "bad_seal")), "{found:?}");
+    assert!(found.contains(&f(24, "bad_frame")), "{found:?}");
+    assert!(found.iter().all(|(seq, _)| *seq <= 24), "{found:?}");
     let text = l.run(&["verify"]).stdout;
     assert!(
         text.contains("FAIL seq 21: gap: record 21 is missing"),
@@ -164,24 +208,71 @@ fn a_deleted_record_is_a_gap_at_its_seq() {
     );
 }
 
-/// Swaps the stored bytes of records `a` and `b`, with their hash column too if `with_hash`.
+#[test]
+fn a_record_duplicated_inside_a_batch_row_is_a_duplicate_at_the_copy() {
+    let base = Ledger::with_examples();
+    let (l, conn) = tamperable(&base);
+    let mut all = tamper::entries(&conn, 3);
+    all.insert(19, all[18].clone());
+    tamper::set_entries(&conn, 3, &all);
+    let found = failures(&l);
+    assert_eq!(found[0], f(22, "duplicate"), "{found:?}");
+    assert!(
+        found.iter().any(|(seq, k)| *seq == 25 && k == "bad_frame"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn whole_batch_rows_swapped_or_deleted_are_found_at_their_first_seq() {
+    let base = Ledger::with_examples();
+    let (l, conn) = tamperable(&base);
+    let batches = tamper::batches(&conn);
+    assert!(batches.len() >= 4, "{batches:?}");
+    let (a, b) = (batches[2], batches[3]);
+    // Swap two batch rows' contents (blob, count, seal, ids), keeping each row's first seq.
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE t AS SELECT * FROM batches WHERE first IN ({a}, {b});
+         UPDATE batches SET (count, seal, recorded, ids, frame) =
+           (SELECT count, seal, recorded, ids, frame FROM t WHERE t.first = {b}) WHERE first = {a};
+         UPDATE batches SET (count, seal, recorded, ids, frame) =
+           (SELECT count, seal, recorded, ids, frame FROM t WHERE t.first = {a}) WHERE first = {b};"
+    ))
+    .expect("swap rows");
+    let found = failures(&l);
+    assert_eq!(found[0].0, a, "{found:?}");
+
+    // A whole batch row deleted, with its index rows: a gap at its first seq.
+    let (l, conn) = tamperable(&base);
+    let (first, next) = (batches[2], batches[3]);
+    conn.execute("DELETE FROM batches WHERE first = ?1", [first])
+        .expect("delete row");
+    conn.execute(
+        "DELETE FROM records WHERE seq >= ?1 AND seq < ?2",
+        [first, next],
+    )
+    .expect("delete index rows");
+    let found = failures(&l);
+    assert_eq!(found[0], f(first, "gap"), "{found:?}");
+}
+
+/// Swaps records `a` and `b` inside their batch row, with their stored hashes too if
+/// `with_hash`.
 fn swap(conn: &Connection, a: u64, b: u64, with_hash: bool) {
-    let (x, y) = (bytes_of(conn, a), bytes_of(conn, b));
-    for (seq, bytes) in [(a, &y), (b, &x)] {
-        if with_hash {
-            let hash = Hash::of_record(bytes);
-            conn.execute(
-                "UPDATE records SET bytes = ?1, hash = ?2 WHERE seq = ?3",
-                params![bytes, &hash.0[..], seq],
-            )
-        } else {
-            conn.execute(
-                "UPDATE records SET bytes = ?1 WHERE seq = ?2",
-                params![bytes, seq],
-            )
-        }
-        .expect("tamper");
+    let first = tamper::batch_of(conn, a);
+    assert_eq!(first, tamper::batch_of(conn, b));
+    let mut all = tamper::entries(conn, first);
+    let (i, j) = (
+        usize::try_from(a - first).expect("index"),
+        usize::try_from(b - first).expect("index"),
+    );
+    if with_hash {
+        all.swap(i, j);
+    } else {
+        let x = all[i].0.clone();
+        all[i].0 = std::mem::replace(&mut all[j].0, x);
     }
+    tamper::set_entries(conn, first, &all);
 }
 
 /// Positions of the failures other than the batch seal's (24 closes the batch 3..=24, whose
@@ -255,13 +346,10 @@ fn swapped_records_are_reordered_at_the_right_seq() {
 /// `into`; returns the forger's public key (hex).
 fn forge(victim: &Ledger, into: &Ledger) -> String {
     let conn = Connection::open(victim.db()).expect("open victim");
-    let mut stmt = conn
-        .prepare("SELECT bytes FROM records ORDER BY seq")
-        .expect("prepare");
-    let records: Vec<Vec<u8>> = stmt
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
+    let records: Vec<Vec<u8>> = tamper::batches(&conn)
+        .into_iter()
+        .flat_map(|first| tamper::entries(&conn, first))
+        .map(|(bytes, _)| bytes)
         .collect();
     let genesis = RecordView::parse(&records[0]).expect("genesis");
     assert_eq!(genesis.event_type, "ledger.genesis");

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, StoredRecord};
 use dossier_jetstream::JetStreamLog;
-use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
+use dossier_log::{
+    AppendError, AppendReceipt, EventLog, IndexEntry, LogError, ReadItem, SqliteLog,
+};
 
 use crate::error::{AppError, AppResult};
 
@@ -58,6 +60,10 @@ impl EventLog for Backend {
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         each!(self, log => log.read(from, max).await)
+    }
+
+    async fn read_checked(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        each!(self, log => log.read_checked(from, max).await)
     }
 
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {

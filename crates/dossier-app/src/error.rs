@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use dossier_jetstream::JetStreamError;
+use dossier_log::migrate::MigrateError;
 use dossier_log::{AppendError, LogError, PublishError};
 use serde::Serialize;
 
@@ -62,6 +63,15 @@ pub enum AppError {
         /// Set when another creation appended the genesis first (the refused append).
         #[source]
         source: Option<AppendError>,
+    },
+    /// A migration did not happen; the old ledger is untouched.
+    #[error("migrating {}: {problem}", ledger.display())]
+    Migrate {
+        /// The ledger file.
+        ledger: PathBuf,
+        /// Why.
+        #[source]
+        problem: crate::migrate::MigrateProblem,
     },
     /// The genesis record could not be built.
     #[error("building the genesis record")]
@@ -186,6 +196,18 @@ impl AppError {
                 PublishError::Log(e) | PublishError::Append(AppendError::Log(e)) => log_kind(e),
                 PublishError::Build(_) | PublishError::Append(_) => ErrorKind::Internal,
             },
+            AppError::Migrate { problem, .. } => {
+                use crate::migrate::MigrateProblem as P;
+                match problem {
+                    P::AlreadyMigrated => ErrorKind::Conflict,
+                    P::NotBuilt => ErrorKind::Internal,
+                    P::DoesNotVerify(_) | P::Differs(_) => ErrorKind::Integrity,
+                    P::Copy(
+                        MigrateError::OversizedBatch { .. } | MigrateError::Unsealed { .. },
+                    ) => ErrorKind::Invalid,
+                    P::Copy(_) => ErrorKind::Internal,
+                }
+            }
             AppError::NoDataDir
             | AppError::Key { .. }
             | AppError::Io { .. }
@@ -213,7 +235,10 @@ fn log_kind(e: &LogError) -> ErrorKind {
     match e {
         LogError::Corrupt(_) => ErrorKind::Integrity,
         LogError::Server(_) => ErrorKind::Unavailable,
-        LogError::Sqlite(_) | LogError::Incompatible(_) => ErrorKind::Internal,
+        LogError::Sqlite(_)
+        | LogError::Incompatible(_)
+        | LogError::ReadOnlyLayout { .. }
+        | LogError::Busy(_) => ErrorKind::Internal,
     }
 }
 

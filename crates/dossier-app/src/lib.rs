@@ -11,6 +11,7 @@ mod bundles;
 mod error;
 mod home;
 mod init;
+pub mod migrate;
 
 pub use backend::Backend;
 pub use bundles::{

@@ -177,23 +177,12 @@ impl Fixture {
     }
 
     fn tamper(&self) -> Connection {
-        let c = Connection::open(&self.db).unwrap();
-        c.execute_batch(
-            "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;",
-        )
-        .unwrap();
-        c
+        dossier_log::tamper::open(&self.db)
     }
 
     /// Deletes every record after `keep` straight from the file.
     fn truncate(&self, keep: u64) {
-        let c = self.tamper();
-        c.execute("DELETE FROM records WHERE seq > ?1", [keep])
-            .unwrap();
-        c.execute("DELETE FROM event_ids_recent WHERE seq > ?1", [keep])
-            .unwrap();
-        c.execute("DELETE FROM event_ids WHERE seq > ?1", [keep])
-            .unwrap();
+        dossier_log::tamper::truncate_after(&self.tamper(), keep);
     }
 
     fn reopen(&mut self) {
@@ -328,17 +317,11 @@ async fn a_record_changed_before_the_checkpoint_is_found_by_a_rescan() {
     }
     assert!(f.audit().await.healthy);
     let c = f.tamper();
-    let bytes: Vec<u8> = c
-        .query_row("SELECT bytes FROM records WHERE seq = 10", [], |r| r.get(0))
-        .unwrap();
+    let bytes = dossier_log::tamper::record(&c, 10);
     let changed = String::from_utf8(bytes)
         .unwrap()
         .replace("\"r0\"", "\"R0\"");
-    c.execute(
-        "UPDATE records SET bytes = ?1 WHERE seq = 10",
-        [changed.as_bytes()],
-    )
-    .unwrap();
+    dossier_log::tamper::set_record(&c, 10, changed.as_bytes());
     // Without a rescan the restart only checks the head, which is intact.
     assert!(f.audit().await.healthy);
     let r = f

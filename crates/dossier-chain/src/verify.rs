@@ -89,6 +89,9 @@ pub enum FailureKind {
     BadKeyEvent,
     /// Records after the last seal: a batch that was never completed.
     IncompleteBatch,
+    /// Where batches are carried framed (docs/FORMAT.md §7.2): a blob fails the framing's
+    /// checks, or the carrier's index of it disagrees with it.
+    BadFrame,
 }
 
 impl fmt::Display for FailureKind {
@@ -270,6 +273,27 @@ impl Verifier {
             });
         } else {
             self.more_failures += 1;
+        }
+    }
+
+    /// Reports a `bad_frame` failure at `position`: a framed batch (docs/FORMAT.md §7.2) fails
+    /// the framing's checks there, or its carrier's index disagrees with it.
+    ///
+    /// With `resume_at`, the rest of the blob is lost: verification resumes at that position (the
+    /// next blob's first) as after a gap, without reporting the gap again (the chain expects
+    /// that sequence number next, or the one it expected if later), and the batch the blob left
+    /// open is dropped (its records are never sealed). Without it, this only reports.
+    pub fn bad_frame(&mut self, position: u64, resume_at: Option<u64>, detail: impl Into<String>) {
+        self.fail(position, FailureKind::BadFrame, detail);
+        if let Some(next) = resume_at
+            && next > self.expected
+        {
+            // The lost entries are numbered like their positions (a blob cut short), unless
+            // the chain already went further (entries moved within the blob).
+            self.next_seq = self.next_seq.max(next);
+            self.expected = next;
+            self.link_already_reported = true;
+            self.batch = None;
         }
     }
 

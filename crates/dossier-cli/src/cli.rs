@@ -121,6 +121,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Replay the whole ledger and check every hash, link, seal, signature and key.
     Verify(VerifyArgs),
+    /// Convert a ledger of an older storage layout (SQLite, one row per record) to the current
+    /// one, verifying it before and after; the old file is kept beside it. Run it while no other
+    /// dossier process uses the ledger.
+    Migrate(MigrateArgs),
     /// List, create, register, revoke and rotate producer keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -478,7 +482,19 @@ pub struct ShowArgs {
     pub raw: bool,
 }
 
-/// `dossier verify`.
+/// Arguments of `dossier migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The founding public key to pin (64 hex digits, or a file holding them).
+    /// Default: the data directory's root.pub, written by `dossier init`.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub trust: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `dossier verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The founding public key to pin (64 hex digits, or a file holding them).

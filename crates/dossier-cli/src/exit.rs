@@ -90,6 +90,15 @@ impl From<anyhow::Error> for CliError {
         } else {
             error
         };
+        let read_only = chain_has_read_only_layout(Some(error.as_ref()));
+        let error = if read_only {
+            let message = format!(
+                "{error}; run `dossier migrate` to convert the ledger (the old file is kept)"
+            );
+            error.context(message)
+        } else {
+            error
+        };
         CliError {
             code: FAILURE,
             error,
@@ -130,6 +139,10 @@ impl From<AppError> for CliError {
                 details.extend(conflicts.iter().map(ToString::to_string));
                 (CONFLICT, "")
             }
+            _ if read_only_layout(&error) => (
+                FAILURE,
+                "; run `dossier migrate` to convert it (the old file is kept)",
+            ),
             _ if error.kind() == ErrorKind::Conflict => (CONFLICT, ""),
             _ => (FAILURE, ""),
         };
@@ -150,6 +163,33 @@ impl From<AppError> for CliError {
             error: anyhow::Error::new(Hinted { message, error }),
         }
     }
+}
+
+/// Whether the error comes from appending to a ledger file of the read-only per-record layout.
+fn read_only_layout(error: &AppError) -> bool {
+    chain_has_read_only_layout(Some(error))
+}
+
+/// Whether any error of the chain from `cause` on is [`LogError::ReadOnlyLayout`] (also where a
+/// transparent wrapper hides it from the chain).
+///
+/// [`LogError::ReadOnlyLayout`]: dossier_log::LogError::ReadOnlyLayout
+fn chain_has_read_only_layout(mut cause: Option<&(dyn std::error::Error + 'static)>) -> bool {
+    use dossier_log::{AppendError, LogError, PublishError};
+    let is = |e: &LogError| matches!(e, LogError::ReadOnlyLayout { .. });
+    while let Some(e) = cause {
+        let found = e.downcast_ref::<LogError>().is_some_and(is)
+            || matches!(e.downcast_ref::<AppendError>(), Some(AppendError::Log(l)) if is(l))
+            || match e.downcast_ref::<PublishError>() {
+                Some(PublishError::Log(l) | PublishError::Append(AppendError::Log(l))) => is(l),
+                _ => false,
+            };
+        if found {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// An application error with the command line's wording of it: displayed as `message`, with

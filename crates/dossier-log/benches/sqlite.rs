@@ -7,7 +7,11 @@
 //!   transactions of the same size with the same settings.
 //! - **Verify**: events/s and MB/s replaying a ledger of N events (batches of 1,000) through
 //!   the full verifier, against a raw read of the same rows, and the verifier's peak memory
-//!   (VmHWM of a child process doing nothing else) for 100k and 1M events.
+//!   (VmHWM of a child process doing nothing else) for 100k and 1M events; and what loading the
+//!   in-memory event-id index costs at open (time and peak memory of a child opening the
+//!   ledger, with and without the first lookup that loads it).
+//! - Append also against raw `rusqlite` inserting the same records framed, one row per batch
+//!   (dossier's own overhead over its storage layout).
 //!
 //! Usage: `cargo bench -p dossier-log --bench sqlite [-- --events 1000000]`.
 
@@ -112,6 +116,39 @@ fn append_raw(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
     (records.len() / per_tx * batch) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Raw `rusqlite` inserting the same records framed, one row per batch (dossier's layout without
+/// its chaining, signing, index rows and checks), with the same settings.
+fn append_raw_framed(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
+    let path = dir.join(format!("raw-framed-{batch}.db"));
+    let mut conn = Connection::open(&path).expect("open");
+    conn.pragma_update(None, "page_size", 16_384)
+        .expect("page size");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    conn.pragma_update(None, "cache_size", -65_536)
+        .expect("cache");
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+        .expect("checkpoint");
+    conn.execute_batch("CREATE TABLE batches (first INTEGER PRIMARY KEY, frame BLOB NOT NULL)")
+        .expect("table");
+    let per_tx = batch + 1;
+    let started = Instant::now();
+    let mut frame = Vec::new();
+    for (i, chunk) in records.chunks(per_tx).enumerate() {
+        frame.clear();
+        dossier_chain::frame_batch(chunk.iter().map(Vec::as_slice), &mut frame).expect("frame");
+        let tx = conn.transaction().expect("tx");
+        tx.prepare_cached("INSERT INTO batches (first, frame) VALUES (?1, ?2)")
+            .expect("stmt")
+            .execute(params![(i * per_tx) as i64 + 1, frame])
+            .expect("insert");
+        tx.commit().expect("commit");
+    }
+    (records.len() / per_tx * batch) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Builds a ledger of `n` events in batches of 999 (+ seal) without timing it.
 fn build_ledger(path: &Path, n: usize) {
     let (log, ledger) = new_ledger(path);
@@ -132,16 +169,18 @@ fn build_ledger(path: &Path, n: usize) {
 fn raw_read(path: &Path) -> (u64, u64, Duration) {
     let conn = Connection::open(path).expect("open");
     let started = Instant::now();
+    // The batch rows' frames, split into records (no checks, no copies).
     let mut stmt = conn
-        .prepare("SELECT seq, hash, bytes FROM records ORDER BY seq")
+        .prepare("SELECT frame FROM batches ORDER BY first")
         .expect("stmt");
     let mut rows = stmt.query([]).expect("query");
     let (mut n, mut bytes) = (0u64, 0u64);
     while let Some(row) = rows.next().expect("row") {
-        let b: Vec<u8> = row.get(2).expect("bytes");
-        let _h: Vec<u8> = row.get(1).expect("hash");
-        n += 1;
-        bytes += b.len() as u64;
+        let frame = row.get_ref(0).expect("frame").as_blob().expect("blob");
+        for r in dossier_chain::Frames::new(frame, dossier_chain::Declared::default()) {
+            n += 1;
+            bytes += r.expect("entry").len() as u64;
+        }
     }
     (n, bytes, started.elapsed())
 }
@@ -174,12 +213,46 @@ fn verify_peak_memory(path: &Path) -> u64 {
         .expect("VmHWM")
 }
 
+/// Opens the ledger and, with `load`, looks one id up (which loads every event id into the
+/// in-memory index); prints the milliseconds taken and the peak resident memory in KiB.
+fn open_child(path: &Path, load: bool) {
+    let started = Instant::now();
+    let log = SqliteLog::open(path).expect("open");
+    let rt = rt();
+    rt.block_on(log.head()).expect("head");
+    if load {
+        rt.block_on(log.lookup(&[dossier_chain::event_id("x", "y")]))
+            .expect("lookup");
+    }
+    println!("{} {}", started.elapsed().as_millis(), peak_rss_kib());
+}
+
+/// (milliseconds, peak KiB) of [`open_child`] in a child process.
+fn open_cost(path: &Path, load: bool) -> (u64, u64) {
+    let flag = if load {
+        "--open-load-child"
+    } else {
+        "--open-child"
+    };
+    let out = run_self_child(&[std::ffi::OsStr::new(flag), path.as_os_str()]);
+    let mut it = out
+        .split_whitespace()
+        .map(|w| w.parse::<u64>().expect("a number"));
+    (it.next().expect("ms"), it.next().expect("KiB"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--verify-child") {
         verify_once(Path::new(&args[i + 1]));
         println!("{}", peak_rss_kib());
         return;
+    }
+    for (flag, load) in [("--open-child", false), ("--open-load-child", true)] {
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            open_child(Path::new(&args[i + 1]), load);
+            return;
+        }
     }
     let big: usize = args
         .iter()
@@ -212,17 +285,30 @@ fn bench_append(dir: &Path) {
         "               index refuses repeats (what `dossier publish` does after its own validation lookup)"
     );
     println!(
-        "{:>6} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
-        "batch", "events", "checked ev/s", "pipelined ev/s", "raw ev/s", "ratio", "ratio"
+        "   raw framed = plain rusqlite inserting the same records framed (dossier-batch/1), one row per batch"
+    );
+    println!(
+        "{:>6} {:>9} {:>14} {:>14} {:>14} {:>14} {:>7} {:>7} {:>7}",
+        "batch",
+        "events",
+        "checked ev/s",
+        "pipelined ev/s",
+        "raw ev/s",
+        "framed ev/s",
+        "pip/raw",
+        "pip/frm",
+        "chk/raw"
     );
     for (batch, total) in [(1usize, 2_000usize), (100, 100_000), (999, 300_000)] {
         let (checked, records) = append_dossier(dir, batch, total, false);
         let (pipelined, _) = append_dossier(dir, batch, total, true);
         let raw = append_raw(dir, batch, &records);
+        let framed = append_raw_framed(dir, batch, &records);
         println!(
-            "{batch:>6} {total:>9} {checked:>14.0} {pipelined:>14.0} {raw:>14.0} {:>7.2} {:>7.2}",
-            checked / raw,
-            pipelined / raw
+            "{batch:>6} {total:>9} {checked:>14.0} {pipelined:>14.0} {raw:>14.0} {framed:>14.0} {:>7.2} {:>7.2} {:>7.2}",
+            pipelined / raw,
+            pipelined / framed,
+            checked / raw
         );
     }
 }
@@ -247,6 +333,13 @@ fn bench_verify(dir: &Path, big: usize) {
             rbytes as f64 / 1e6 / rt_.as_secs_f64(),
             ours / raw,
             peak as f64 / 1024.0
+        );
+        let (open_ms, open_kib) = open_cost(&path, false);
+        let (load_ms, load_kib) = open_cost(&path, true);
+        println!(
+            "          id index: open {open_ms} ms / {:.1} MiB peak; open + load every event id {load_ms} ms / {:.1} MiB peak",
+            open_kib as f64 / 1024.0,
+            load_kib as f64 / 1024.0
         );
         let _ = std::fs::remove_file(&path);
     }

@@ -16,6 +16,21 @@ pub enum LogError {
     /// The database was written by a newer or unknown schema.
     #[error("{0}")]
     Incompatible(String),
+    /// The file has an older layout, which this version reads but no longer appends to; it can
+    /// be converted (the migration keeps the old file).
+    #[error(
+        "{} has the per-record layout {layout}: it can be read, but appending needs the batch layout it can be migrated to",
+        path.display()
+    )]
+    ReadOnlyLayout {
+        /// The ledger file.
+        path: std::path::PathBuf,
+        /// Its layout version.
+        layout: i64,
+    },
+    /// Another process holds the ledger where this operation needs it alone.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// An append did not happen.

@@ -16,6 +16,7 @@ mod error;
 pub mod fault;
 pub mod ledger;
 mod log;
+pub mod migrate;
 mod outage;
 mod publish;
 mod sqlite;
@@ -23,12 +24,17 @@ mod verify;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "tamper")]
+#[allow(clippy::missing_panics_doc, clippy::expect_used)]
+pub mod tamper;
 
 pub use error::{AppendError, LogError};
-pub use log::{AppendReceipt, EventLog, IndexEntry, OnStored, append_one_by_one, for_each_record};
+pub use log::{
+    AppendReceipt, EventLog, IndexEntry, OnStored, ReadItem, append_one_by_one, for_each_record,
+};
 pub use outage::Outage;
 pub use publish::{
     PendingEvent, PublishError, PublishOutcome, Publisher, correction_hint, seal_batch,
 };
-pub use sqlite::SqliteLog;
+pub use sqlite::{LAYOUT_BATCHES, LAYOUT_PER_RECORD, SqliteLayout, SqliteLog};
 pub use verify::verify_log;

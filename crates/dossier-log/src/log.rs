@@ -26,6 +26,36 @@ pub struct AppendReceipt {
     pub last: u64,
 }
 
+/// What verification reads from a log: records, and what the carrier found wrong with how it
+/// holds them (backends that store batches framed, docs/FORMAT.md §7.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadItem {
+    /// A record, at its storage position.
+    Record(StoredRecord),
+    /// A framed batch fails the framing's checks at `position`, or the backend's index of it
+    /// disagrees with it there (verification reports `bad_frame`).
+    BadFrame {
+        /// The position of the entry where the failure shows.
+        position: u64,
+        /// Where the next blob starts, when the rest of this one is lost (`None`: the records
+        /// around it were read as usual).
+        resume_at: Option<u64>,
+        /// What is wrong, for a person.
+        detail: String,
+    },
+}
+
+impl ReadItem {
+    /// The storage position it is about.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        match self {
+            ReadItem::Record(r) => r.position,
+            ReadItem::BadFrame { position, .. } => *position,
+        }
+    }
+}
+
 /// A totally ordered, append-only log of records.
 ///
 /// Every backend passes the same conformance suite (`dossier_log::conformance`, feature
@@ -54,6 +84,25 @@ pub trait EventLog: Send + Sync {
         from: u64,
         max: usize,
     ) -> impl Future<Output = Result<Vec<StoredRecord>, LogError>> + Send;
+
+    /// Up to `max` records from sequence `from` on, in order, as verification reads them:
+    /// unlike [`read`](EventLog::read), a batch whose framing or index is damaged is not an
+    /// error but a [`ReadItem::BadFrame`] among the records. Backends that do not frame batches
+    /// keep the default (every record of [`read`](EventLog::read)).
+    fn read_checked(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<ReadItem>, LogError>> + Send {
+        async move {
+            Ok(self
+                .read(from, max)
+                .await?
+                .into_iter()
+                .map(ReadItem::Record)
+                .collect())
+        }
+    }
 
     /// Looks events up by id; the result has one entry per id, in order.
     fn lookup(

@@ -1,77 +1,113 @@
-//! The embedded backend: one ledger per SQLite database file.
+//! The embedded backend: one ledger per SQLite database file, one row per sealed batch.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord, content_digest};
+use dossier_chain::{
+    BATCH_FRAMING, Declared, EncodedRecord, EventId, Frames, Hash, Head, MAX_BATCH_RECORDS,
+    RecordView, StoredRecord, content_digest, frame_batch,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::log::{AppendReceipt, EventLog, IndexEntry};
+use crate::log::{AppendReceipt, EventLog, IndexEntry, ReadItem};
 use crate::{AppendError, LogError, fault};
 
-/// Version of the database layout (stored in `PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The layout of a ledger file: one record per row, read-only since layout 2 (convert it with
+/// the migration in `dossier-app`).
+pub const LAYOUT_PER_RECORD: i64 = 1;
+
+/// The layout written since: one row per sealed batch (docs/FORMAT.md §7.1).
+pub const LAYOUT_BATCHES: i64 = 2;
 
 const SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS records (
-    seq         INTEGER PRIMARY KEY,
-    hash        BLOB NOT NULL,
-    event_id    BLOB NOT NULL,
-    type        TEXT NOT NULL,
-    recorded    TEXT NOT NULL,
-    bytes       BLOB NOT NULL
+CREATE TABLE batches (
+    first    INTEGER PRIMARY KEY,
+    count    INTEGER NOT NULL,
+    seal     BLOB NOT NULL,
+    recorded TEXT NOT NULL,
+    ids      BLOB NOT NULL,
+    frame    BLOB NOT NULL
 );
--- The event-id index in two levels: appends go to the small `event_ids_recent`, which is
--- merged into `event_ids` in key order every MERGE_THRESHOLD events. An id is in exactly one.
-CREATE TABLE IF NOT EXISTS event_ids (
-    id  BLOB PRIMARY KEY,
-    seq INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS event_ids_recent (
-    id  BLOB PRIMARY KEY,
-    seq INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS content (
+CREATE TABLE records (
+    seq    INTEGER PRIMARY KEY,
+    batch  INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    hash   BLOB NOT NULL
+);
+CREATE TABLE content (
     hash  BLOB PRIMARY KEY,
     bytes BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER batches_no_update BEFORE UPDATE ON batches
 BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
-CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
+CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches
 BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
-CREATE VIEW IF NOT EXISTS events AS
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+BEGIN SELECT RAISE(ABORT, 'dossier records are immutable: corrections are new events'); END;
+CREATE VIEW events AS
 SELECT seq,
-       type,
-       json_extract(CAST(bytes AS TEXT), '$.entity')     AS entity,
-       recorded,
-       json_extract(CAST(bytes AS TEXT), '$.actor.name') AS actor,
-       json_extract(CAST(bytes AS TEXT), '$.marking')    AS marking,
-       lower(hex(hash))                                   AS hash,
-       json_extract(CAST(bytes AS TEXT), '$.body')       AS body
-FROM records;
+       json_extract(j, '$.type')       AS type,
+       json_extract(j, '$.entity')     AS entity,
+       json_extract(j, '$.recorded')   AS recorded,
+       json_extract(j, '$.actor.name') AS actor,
+       json_extract(j, '$.marking')    AS marking,
+       lower(hex(hash))                AS hash,
+       json_extract(j, '$.body')       AS body
+FROM (SELECT r.seq AS seq, r.hash AS hash,
+             CAST(substr(b.frame, r.offset + 1, r.length) AS TEXT) AS j
+      FROM records r JOIN batches b ON b.first = r.batch);
 ";
 
-/// Events in `event_ids_recent` before it is merged into `event_ids`.
-///
-/// Event ids are hashes, so each insert into a large index dirties a random page, and every
-/// batch rewrote about one 4 KiB page per event. A small recent level keeps those writes in
-/// a few hot pages; merging it in key order touches each page of the large level once
-/// (measured on 1M 700-byte rows in batches of 1,000: 58k -> 115k inserts/s).
-const MERGE_THRESHOLD: i64 = 20_000;
+/// The layout a ledger file has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteLayout {
+    /// Layout 1: one row per record and a per-event index table. Read as before; appends are
+    /// refused ([`LogError::ReadOnlyLayout`]) until the file is migrated.
+    PerRecord,
+    /// Layout 2: one row per sealed batch, framed (`dossier-batch/1`).
+    Batches,
+}
 
 /// A ledger kept in one SQLite database file (WAL mode, `synchronous=FULL`: an acknowledged
 /// append survives a crash of the process or the machine).
 ///
-/// The `records` table holds each record's exact bytes with its hash, event id, type, body
-/// digest and recorded time; triggers refuse updates and deletes. The `content` table is the
+/// Layout 2 (docs/FORMAT.md §7.1): the `batches` table holds one row per sealed batch (its
+/// records' exact bytes framed as `dossier-batch/1`, the first seq, the count, the seal's hash,
+/// the seal's recorded time and the batch's event ids); the `records` table maps each seq to
+/// its batch, offset, length and hash (a sequential key: appending to it touches the B-tree's
+/// last page only). Triggers refuse updates and deletes of both. The `content` table is the
 /// content store (report texts by BLAKE3 hash). The `events` view is for people using the
 /// `sqlite3` shell.
+///
+/// Idempotency: the event ids of every batch are kept in memory ([`IdIndex`]), loaded from
+/// the batches' `ids` columns at the first append or lookup and brought up to the head inside
+/// each append's write transaction, so an id recorded by any process is refused forever
+/// without a per-event index write.
 #[derive(Debug)]
 pub struct SqliteLog {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
     path: PathBuf,
+    layout: SqliteLayout,
 }
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    ids: Box<IdIndex>,
+}
+
+/// A report text of the content store: its hash and bytes.
+pub(crate) type ContentRow = (Vec<u8>, Vec<u8>);
 
 impl SqliteLog {
     /// Opens (creating if needed) the ledger database at `path`.
@@ -103,36 +139,60 @@ impl SqliteLog {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // 16 KiB pages for a new ledger (an existing one keeps its own; this must come before
-        // WAL is switched on): about 20 records per page instead of 5, fewer pages for the
-        // event-id index to dirty. Publishing in batches of 999 measured 55-65k -> 81-85k
-        // events/s in alternating runs.
+        // WAL is switched on): a framed batch of 1,000 600-byte records spans about 37 pages.
         conn.pragma_update(None, "page_size", 16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // The event-id index takes random inserts, so nearly every event dirties an index
-        // page. A larger page cache keeps the index in memory, and checkpointing the WAL every
-        // 16,384 pages (64 MiB) instead of 1,000 writes each hot page back once rather than
-        // once per batch (measured: 62k -> 94k inserts/s of 700-byte rows, batches of 1,000).
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(LogError::Incompatible(format!(
-                "{} has database layout {version}; this dossier understands up to {SCHEMA_VERSION}",
-                path.display()
-            )));
-        }
-        if version < SCHEMA_VERSION {
+        let mut version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
             // IMMEDIATE: two processes creating the same file wait for each other instead of
-            // failing to upgrade a read lock.
+            // failing to upgrade a read lock; the second finds the layout written.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(SCHEMA)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            version = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version == 0 {
+                tx.execute_batch(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('layout', ?1), ('framing', ?2)",
+                    params![LAYOUT_BATCHES.to_string(), BATCH_FRAMING],
+                )?;
+                tx.pragma_update(None, "user_version", LAYOUT_BATCHES)?;
+                version = LAYOUT_BATCHES;
+            }
             tx.commit()?;
         }
+        let layout = match version {
+            LAYOUT_PER_RECORD => SqliteLayout::PerRecord,
+            LAYOUT_BATCHES => SqliteLayout::Batches,
+            _ => {
+                return Err(LogError::Incompatible(format!(
+                    "{} has database layout {version}; this dossier understands up to {LAYOUT_BATCHES}",
+                    path.display()
+                )));
+            }
+        };
+        if layout == SqliteLayout::Batches {
+            let framing: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'framing'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if framing.as_deref() != Some(BATCH_FRAMING) {
+                return Err(LogError::Incompatible(format!(
+                    "{} frames its batches as {}; this dossier reads {BATCH_FRAMING}",
+                    path.display(),
+                    framing.as_deref().unwrap_or("(not recorded)")
+                )));
+            }
+        }
         Ok(SqliteLog {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                ids: Box::default(),
+            }),
             path: path.to_owned(),
+            layout,
         })
     }
 
@@ -142,42 +202,53 @@ impl SqliteLog {
         &self.path
     }
 
+    /// The file's layout.
+    #[must_use]
+    pub fn layout(&self) -> SqliteLayout {
+        self.layout
+    }
+
     /// Reads the database file through a memory map from now on (SQLite caps it at 2 GiB)
     /// instead of copying each page out of the page cache: for a reader that goes through the
-    /// whole ledger, such as the projector (folding a 1M-event ledger into views took about 1 s
-    /// less CPU). Writes still go through the WAL. The costs: the mapped pages count in the
-    /// process's resident memory, and an I/O error while reading surfaces as a SIGBUS instead of
-    /// an error. Verification does not use it, so its memory stays flat.
+    /// whole ledger, such as the projector. The costs: the mapped pages count in the process's
+    /// resident memory, and an I/O error while reading surfaces as a SIGBUS instead of an
+    /// error. Verification does not use it, so its memory stays flat.
     ///
     /// # Errors
     /// If SQLite refuses the setting.
     pub fn map_reads(&self) -> Result<(), LogError> {
-        self.conn().pragma_update(None, "mmap_size", 1_i64 << 31)?;
+        self.inner()
+            .conn
+            .pragma_update(None, "mmap_size", 1_i64 << 31)?;
         Ok(())
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
-        // back on drop), so a poisoned lock is safe to reuse.
-        self.conn
+        // back on drop), and the id index is only extended after a commit, so a poisoned lock
+        // is safe to reuse.
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn head_sync(conn: &Connection) -> Result<Head, LogError> {
-        let row = conn
-            .query_row(
-                "SELECT seq, hash, recorded FROM records ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, u64>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()?;
+    fn head_sync(&self, conn: &Connection) -> Result<Head, LogError> {
+        let row = match self.layout {
+            SqliteLayout::Batches => conn
+                .query_row(
+                    "SELECT first + count - 1, seal, recorded FROM batches ORDER BY first DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)),
+                )
+                .optional()?,
+            SqliteLayout::PerRecord => conn
+                .query_row(
+                    "SELECT seq, hash, recorded FROM records ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)),
+                )
+                .optional()?,
+        };
         match row {
             None => Ok(Head::empty()),
             Some((seq, hash, recorded)) => Ok(Head {
@@ -195,54 +266,79 @@ impl SqliteLog {
         contents: &[Vec<u8>],
     ) -> Result<AppendReceipt, AppendError> {
         check_contiguous(expected, records)?;
-        let mut conn = self.conn();
+        if self.layout == SqliteLayout::PerRecord {
+            return Err(LogError::ReadOnlyLayout {
+                path: self.path.clone(),
+                layout: LAYOUT_PER_RECORD,
+            }
+            .into());
+        }
+        let mut frame = Vec::with_capacity(dossier_chain::framed_len(
+            records.iter().map(|r| r.bytes.len()),
+        ));
+        frame_batch(records.iter().map(|r| r.bytes.as_slice()), &mut frame)
+            .map_err(|e| AppendError::InvalidBatch(e.to_string()))?;
+        let mut ids = Vec::with_capacity(records.len() * 16);
+        for r in records {
+            ids.extend_from_slice(&r.event_id.0);
+        }
+        let mut guard = self.inner();
+        let Inner { conn, ids: index } = &mut *guard;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(LogError::from)?;
-        let head = Self::head_sync(&tx)?;
+        let head = self.head_sync(&tx)?;
         if head.seq != expected {
             return Err(AppendError::Conflict {
                 expected,
                 actual: head.seq,
             });
         }
+        // Under the write lock: every batch any process committed is in the index now.
+        index.catch_up(&tx)?;
+        let mut in_batch = HashSet::with_capacity(records.len());
+        for r in records {
+            let id = u128::from_be_bytes(r.event_id.0);
+            if index.get(id).is_some() || !in_batch.insert(id) {
+                return Err(AppendError::DuplicateEvent(r.event_id.to_hex()));
+            }
+        }
+        let last = records
+            .last()
+            .ok_or_else(|| AppendError::InvalidBatch("no records".into()))?;
+        tx.prepare_cached(
+            "INSERT INTO batches (first, count, seal, recorded, ids, frame) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                expected + 1,
+                records.len(),
+                &last.hash.0[..],
+                last.recorded,
+                ids,
+                frame
+            ])
+        })
+        .map_err(LogError::from)?;
         {
-            let mut in_main = tx
-                .prepare_cached("SELECT 1 FROM event_ids WHERE id = ?1")
-                .map_err(LogError::from)?;
-            let mut index = tx
-                .prepare_cached("INSERT INTO event_ids_recent (id, seq) VALUES (?1, ?2)")
-                .map_err(LogError::from)?;
             let mut insert = tx
-                .prepare_cached("INSERT INTO records (seq, hash, event_id, type, recorded, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .prepare_cached(
+                    "INSERT INTO records (seq, batch, offset, length, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(LogError::from)?;
+            let mut offset = 0;
             for r in records {
-                let duplicate = || AppendError::DuplicateEvent(r.event_id.to_hex());
-                if in_main
-                    .exists(params![&r.event_id.0[..]])
-                    .map_err(LogError::from)?
-                {
-                    return Err(duplicate());
-                }
-                match index.execute(params![&r.event_id.0[..], r.seq]) {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                    {
-                        return Err(duplicate());
-                    }
-                    Err(e) => return Err(LogError::from(e).into()),
-                }
+                offset += dossier_chain::ENTRY_OVERHEAD;
                 insert
                     .execute(params![
                         r.seq,
-                        &r.hash.0[..],
-                        &r.event_id.0[..],
-                        r.event_type,
-                        r.recorded,
-                        r.bytes
+                        expected + 1,
+                        offset,
+                        r.bytes.len(),
+                        &r.hash.0[..]
                     ])
                     .map_err(LogError::from)?;
+                offset += r.bytes.len();
             }
             let mut put = tx
                 .prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)")
@@ -251,63 +347,81 @@ impl SqliteLog {
                 put.execute(params![&Hash::of_bytes(c).0[..], c])
                     .map_err(LogError::from)?;
             }
-            let recent: i64 = tx
-                .query_row("SELECT count(*) FROM event_ids_recent", [], |r| r.get(0))
-                .map_err(LogError::from)?;
-            if recent >= MERGE_THRESHOLD {
-                tx.execute_batch(
-                    "INSERT INTO event_ids (id, seq) SELECT id, seq FROM event_ids_recent ORDER BY id;
-                     DELETE FROM event_ids_recent;",
-                )
-                .map_err(LogError::from)?;
-            }
         }
         fault::point("before-commit");
         tx.commit().map_err(LogError::from)?;
+        // Only what is committed enters the index.
+        if index.loaded {
+            for r in records {
+                index.insert(u128::from_be_bytes(r.event_id.0), r.seq);
+            }
+            index.upto = last.seq;
+        }
         fault::point("after-commit");
         Ok(AppendReceipt {
             first: expected + 1,
-            last: expected + records.len() as u64,
+            last: last.seq,
         })
     }
 
     fn read_sync(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let mut rows = stmt.query(params![from, i64::try_from(max).unwrap_or(i64::MAX)])?;
-        let mut out = Vec::with_capacity(max.min(16_384));
-        while let Some(r) = rows.next()? {
-            // A stored hash of the wrong length is itself tampering; verification reports the
-            // record as changed because no 32-byte hash can match.
-            let hash = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            out.push(StoredRecord {
-                position: r.get(0)?,
-                stored_hash: Some(to_hash(hash).unwrap_or(Hash([0xff; 32]))),
-                bytes: r.get(2)?,
-            });
+        let guard = self.inner();
+        match self.layout {
+            SqliteLayout::PerRecord => legacy_read(&guard.conn, from, max),
+            SqliteLayout::Batches => read_batches(&guard.conn, from, max)?
+                .into_iter()
+                .map(|item| match item {
+                    ReadItem::Record(r) => Ok(r),
+                    ReadItem::BadFrame {
+                        position, detail, ..
+                    } => Err(LogError::Corrupt(format!("seq {position}: {detail}"))),
+                })
+                .collect(),
         }
-        Ok(out)
+    }
+
+    fn read_checked_sync(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        let guard = self.inner();
+        match self.layout {
+            SqliteLayout::PerRecord => Ok(legacy_read(&guard.conn, from, max)?
+                .into_iter()
+                .map(ReadItem::Record)
+                .collect()),
+            SqliteLayout::Batches => read_batches(&guard.conn, from, max),
+        }
     }
 
     fn lookup_sync(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
-        let conn = self.conn();
-        let mut recent = conn.prepare_cached("SELECT seq FROM event_ids_recent WHERE id = ?1")?;
-        let mut main = conn.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1")?;
-        let mut record = conn.prepare_cached("SELECT bytes FROM records WHERE seq = ?1")?;
+        let mut guard = self.inner();
+        let seqs: Vec<Option<u64>> = match self.layout {
+            SqliteLayout::PerRecord => legacy_lookup(&guard.conn, ids)?,
+            SqliteLayout::Batches => {
+                let Inner { conn, ids: index } = &mut *guard;
+                index.catch_up(conn)?;
+                ids.iter()
+                    .map(|id| index.get(u128::from_be_bytes(id.0)))
+                    .collect()
+            }
+        };
+        drop(guard);
         ids.iter()
-            .map(|id| {
-                let key = params![&id.0[..]];
-                let seq: Option<u64> = match recent.query_row(key, |r| r.get(0)).optional()? {
-                    Some(seq) => Some(seq),
-                    None => main.query_row(key, |r| r.get(0)).optional()?,
-                };
+            .zip(seqs)
+            .map(|(id, seq)| {
                 let Some(seq) = seq else { return Ok(None) };
                 // The content digest is computed from the stored record when an id is found (a
                 // republish or a reference), so appends need not store it.
-                let bytes: Vec<u8> = record.query_row(params![seq], |r| r.get(0))?;
-                let view = RecordView::parse(&bytes).map_err(|e| {
+                let record = self
+                    .read_sync(seq, 1)?
+                    .into_iter()
+                    .next()
+                    .filter(|r| r.position == seq);
+                let Some(record) = record else {
+                    return Err(LogError::Corrupt(format!(
+                        "the index points event {} at seq {seq}, which is not stored",
+                        id.to_hex()
+                    )));
+                };
+                let view = RecordView::parse(&record.bytes).map_err(|e| {
                     LogError::Corrupt(format!(
                         "the index points at seq {seq}, which is unreadable: {e}"
                     ))
@@ -321,14 +435,401 @@ impl SqliteLog {
     }
 
     fn content_sync(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
-        let conn = self.conn();
-        Ok(conn
+        let guard = self.inner();
+        Ok(guard
+            .conn
             .query_row(
                 "SELECT bytes FROM content WHERE hash = ?1",
                 params![&hash.0[..]],
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Records of a per-record (layout 1) file from `from` on, up to `max`, with what an append
+    /// needs (for migration).
+    pub(crate) fn legacy_encoded(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<EncodedRecord>, LogError> {
+        let guard = self.inner();
+        let mut stmt = guard.conn.prepare_cached(
+            "SELECT seq, hash, event_id, type, recorded, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![from, i64::try_from(max).unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let seq: u64 = r.get(0)?;
+            let hash = to_hash(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            let id = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let id = <[u8; 16]>::try_from(id).map_err(|_| {
+                LogError::Corrupt(format!(
+                    "seq {seq}: a stored event id has {} bytes, not 16",
+                    id.len()
+                ))
+            })?;
+            out.push(EncodedRecord {
+                seq,
+                hash,
+                event_id: EventId(id),
+                event_type: r.get(3)?,
+                recorded: r.get(4)?,
+                bytes: r.get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every report text of the content store, `page` at a time in hash order, after `after`.
+    pub(crate) fn content_page(
+        &self,
+        after: Option<&[u8]>,
+        page: usize,
+    ) -> Result<Vec<ContentRow>, LogError> {
+        let guard = self.inner();
+        let mut stmt = guard.conn.prepare_cached(
+            "SELECT hash, bytes FROM content WHERE hash > ?1 ORDER BY hash LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                after.unwrap_or(&[]),
+                i64::try_from(page).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores report texts in the content store (for migration: texts are otherwise stored
+    /// with the batch that refers to them).
+    pub(crate) fn put_contents(&self, contents: &[Vec<u8>]) -> Result<(), LogError> {
+        let mut guard = self.inner();
+        let tx = guard.conn.transaction()?;
+        {
+            let mut put =
+                tx.prepare_cached("INSERT OR IGNORE INTO content (hash, bytes) VALUES (?1, ?2)")?;
+            for c in contents {
+                put.execute(params![&Hash::of_bytes(c).0[..], c])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes the WAL back into the database file and empties it, so that the file alone holds
+    /// the ledger (before it is renamed).
+    ///
+    /// # Errors
+    /// [`LogError::Busy`] if another process holds the file; SQLite's.
+    pub fn checkpoint_wal(&self) -> Result<(), LogError> {
+        let guard = self.inner();
+        let (busy, _, _): (i64, i64, i64) =
+            guard
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        if busy != 0 {
+            return Err(LogError::Busy(format!(
+                "{} is in use by another process",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a layout-2 file from `from` on: up to `max` records, decoded from their batches'
+/// frames and checked against each batch row's count and seal and against the seq index.
+fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+    let from = from.max(1);
+    // The batch holding `from` starts at most MAX_BATCH_RECORDS - 1 before it.
+    let start: Option<u64> = conn.query_row(
+        "SELECT max(first) FROM batches WHERE first <= ?1",
+        params![from],
+        |r| r.get(0),
+    )?;
+    let start = start.unwrap_or(from);
+    let mut batches = conn.prepare_cached(
+        "SELECT first, count, seal, frame FROM batches WHERE first >= ?1 ORDER BY first",
+    )?;
+    let mut index = conn.prepare_cached(
+        "SELECT seq, batch, offset, length, hash FROM records WHERE seq >= ?1 ORDER BY seq",
+    )?;
+    let mut rows = batches.query(params![start])?;
+    let mut index_rows = index.query(params![from])?;
+    let mut pending_index: Option<IndexRow> = None;
+    let mut out = Vec::new();
+    let mut taken = 0;
+    // The item of a lost blob's rest waiting to learn where the next blob starts.
+    let mut resume_pending: Option<usize> = None;
+    while taken < max {
+        let Some(row) = rows.next()? else { break };
+        let first: u64 = row.get(0)?;
+        if let Some(i) = resume_pending.take()
+            && let ReadItem::BadFrame { resume_at, .. } = &mut out[i]
+        {
+            *resume_at = Some(first);
+        }
+        let count: i64 = row.get(1)?;
+        let seal = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        let frame = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+        let declared = Declared {
+            count: usize::try_from(count).ok(),
+            // A seal hash of the wrong length can match no record: the seal check fails.
+            seal: Some(<[u8; 32]>::try_from(seal).map_or(Hash([0xff; 32]), Hash)),
+        };
+        let mut offset = 0usize;
+        let mut index_complaint = false;
+        for (i, entry) in Frames::new(frame, declared).enumerate() {
+            let position = first + i as u64;
+            match entry {
+                Ok(bytes) => {
+                    offset += dossier_chain::ENTRY_OVERHEAD;
+                    let here = offset;
+                    offset += bytes.len();
+                    if position < from {
+                        continue;
+                    }
+                    if taken >= max {
+                        break;
+                    }
+                    // The index row for this position: skip rows before it.
+                    let mut row_here = None;
+                    loop {
+                        let next = match pending_index.take() {
+                            Some(r) => Some(r),
+                            None => index_rows.next()?.map(IndexRow::read).transpose()?,
+                        };
+                        match next {
+                            Some(r) if r.seq < position => {}
+                            Some(r) if r.seq == position => {
+                                row_here = Some(r);
+                                break;
+                            }
+                            other => {
+                                pending_index = other;
+                                break;
+                            }
+                        }
+                    }
+                    let agrees = row_here.as_ref().is_some_and(|r| {
+                        r.batch == first
+                            && r.offset == here as u64
+                            && r.length == bytes.len() as u64
+                    });
+                    out.push(ReadItem::Record(StoredRecord {
+                        position,
+                        stored_hash: row_here.as_ref().map(|r| r.hash),
+                        bytes: bytes.to_vec(),
+                    }));
+                    taken += 1;
+                    if !agrees && !index_complaint {
+                        index_complaint = true;
+                        let detail = match &row_here {
+                            None => format!("the seq index has no row for seq {position}"),
+                            Some(r) => format!(
+                                "the seq index places seq {position} in batch {} at offset {} length {}; batch {first}'s frame holds it at offset {here} length {}",
+                                r.batch,
+                                r.offset,
+                                r.length,
+                                bytes.len()
+                            ),
+                        };
+                        out.push(ReadItem::BadFrame {
+                            position,
+                            resume_at: None,
+                            detail,
+                        });
+                    }
+                }
+                Err(e) => {
+                    let position = first + e.index as u64;
+                    if position < from {
+                        // Reported when the page holding that position was read.
+                        break;
+                    }
+                    out.push(ReadItem::BadFrame {
+                        position,
+                        resume_at: Some(
+                            first
+                                + u64::try_from(count.clamp(1, MAX_BATCH_RECORDS as i64))
+                                    .unwrap_or(1),
+                        ),
+                        detail: format!("batch {first}: {e}"),
+                    });
+                    resume_pending = Some(out.len() - 1);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug)]
+struct IndexRow {
+    seq: u64,
+    batch: u64,
+    offset: u64,
+    length: u64,
+    hash: Hash,
+}
+
+impl IndexRow {
+    fn read(r: &rusqlite::Row<'_>) -> Result<IndexRow, LogError> {
+        let hash = r.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+        Ok(IndexRow {
+            seq: r.get(0)?,
+            batch: r.get(1)?,
+            offset: r.get(2)?,
+            length: r.get(3)?,
+            // A stored hash of the wrong length is itself tampering; verification reports the
+            // record as changed because no 32-byte hash can match.
+            hash: to_hash(hash).unwrap_or(Hash([0xff; 32])),
+        })
+    }
+}
+
+fn legacy_read(conn: &Connection, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, hash, bytes FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![from, i64::try_from(max).unwrap_or(i64::MAX)])?;
+    let mut out = Vec::with_capacity(max.min(16_384));
+    while let Some(r) = rows.next()? {
+        let hash = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        out.push(StoredRecord {
+            position: r.get(0)?,
+            stored_hash: Some(to_hash(hash).unwrap_or(Hash([0xff; 32]))),
+            bytes: r.get(2)?,
+        });
+    }
+    Ok(out)
+}
+
+fn legacy_lookup(conn: &Connection, ids: &[EventId]) -> Result<Vec<Option<u64>>, LogError> {
+    let mut recent = conn.prepare_cached("SELECT seq FROM event_ids_recent WHERE id = ?1")?;
+    let mut main = conn.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1")?;
+    ids.iter()
+        .map(|id| {
+            let key = params![&id.0[..]];
+            Ok(match recent.query_row(key, |r| r.get(0)).optional()? {
+                Some(seq) => Some(seq),
+                None => main.query_row(key, |r| r.get(0)).optional()?,
+            })
+        })
+        .collect()
+}
+
+/// Event ids are BLAKE3 output: their low bits are already uniform, so the map hashes nothing.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, i: u128) {
+        // Truncation intended: the low 64 bits of a uniform hash.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.0 = i as u64;
+        }
+    }
+}
+
+/// Every recorded event id with its seq, in memory: a sorted run (binary search) plus a small
+/// map of the ids added since the run was last rebuilt. 24 bytes per event in the run.
+#[derive(Debug, Default)]
+struct IdIndex {
+    /// Whether the ids of the file were loaded (lazily: reading commands never need them).
+    loaded: bool,
+    /// The last seq whose batch's ids are in the index.
+    upto: u64,
+    sorted: Vec<(u128, u64)>,
+    recent: HashMap<u128, u64, BuildHasherDefault<IdHasher>>,
+}
+
+impl IdIndex {
+    fn get(&self, id: u128) -> Option<u64> {
+        if let Some(seq) = self.recent.get(&id) {
+            return Some(*seq);
+        }
+        self.sorted
+            .binary_search_by(|(k, _)| k.cmp(&id))
+            .ok()
+            .map(|i| self.sorted[i].1)
+    }
+
+    fn insert(&mut self, id: u128, seq: u64) {
+        self.recent.entry(id).or_insert(seq);
+        if self.recent.len() > (self.sorted.len() / 8).max(65_536) {
+            self.merge();
+        }
+    }
+
+    fn merge(&mut self) {
+        self.sorted.extend(self.recent.drain());
+        self.sorted.sort_unstable();
+        self.recent.shrink_to(65_536);
+    }
+
+    /// Adds the ids of every batch committed after `upto` (by this process or another).
+    fn catch_up(&mut self, conn: &Connection) -> Result<(), LogError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT first, count, ids FROM batches WHERE first > ?1 ORDER BY first",
+        )?;
+        let bulk = !self.loaded;
+        if bulk {
+            // Exactly the room needed: growing by doubling would peak at twice the index.
+            let events: Option<i64> = conn.query_row(
+                "SELECT sum(count) FROM batches WHERE first > ?1",
+                params![self.upto],
+                |r| r.get(0),
+            )?;
+            self.sorted
+                .reserve_exact(usize::try_from(events.unwrap_or(0)).unwrap_or(0));
+        }
+        let mut rows = stmt.query(params![self.upto])?;
+        while let Some(r) = rows.next()? {
+            let first: u64 = r.get(0)?;
+            let count: u64 = r.get(1)?;
+            let ids = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            if ids.len() as u64 != count * 16 {
+                return Err(LogError::Corrupt(format!(
+                    "batch {first}: its event ids take {} bytes, not 16 for each of its {count} records",
+                    ids.len()
+                )));
+            }
+            for (i, id) in ids.chunks_exact(16).enumerate() {
+                let id = u128::from_be_bytes(<[u8; 16]>::try_from(id).unwrap_or([0; 16]));
+                if bulk {
+                    self.sorted.push((id, first + i as u64));
+                } else {
+                    self.insert(id, first + i as u64);
+                }
+            }
+            self.upto = self.upto.max(first + count - 1);
+        }
+        if bulk {
+            // In place (no buffer); by id then seq, so the first seq of an id stored twice is kept.
+            self.sorted.sort_unstable();
+            self.sorted.dedup_by_key(|(id, _)| *id);
+            self.loaded = true;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdHasher")
     }
 }
 
@@ -356,7 +857,8 @@ fn check_contiguous(expected: u64, records: &[EncodedRecord]) -> Result<(), Appe
 
 impl EventLog for SqliteLog {
     async fn head(&self) -> Result<Head, LogError> {
-        Self::head_sync(&self.conn())
+        let guard = self.inner();
+        self.head_sync(&guard.conn)
     }
 
     async fn append(
@@ -372,6 +874,10 @@ impl EventLog for SqliteLog {
         self.read_sync(from, max)
     }
 
+    async fn read_checked(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        self.read_checked_sync(from, max)
+    }
+
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
         self.lookup_sync(ids)
     }
@@ -383,7 +889,10 @@ impl EventLog for SqliteLog {
     async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let seq = Self::head_sync(&self.conn())?.seq;
+            let seq = {
+                let guard = self.inner();
+                self.head_sync(&guard.conn)?.seq
+            };
             if seq > after || Instant::now() >= deadline {
                 return Ok(seq);
             }

@@ -2,9 +2,9 @@
 
 use std::sync::mpsc;
 
-use dossier_chain::{Hash, StoredRecord, TrustRoot, Verifier, VerifyReport};
+use dossier_chain::{Hash, TrustRoot, Verifier, VerifyReport};
 
-use crate::{EventLog, LogError};
+use crate::{EventLog, LogError, ReadItem};
 
 /// Records read per page while verifying.
 pub const PAGE: usize = 4096;
@@ -15,9 +15,12 @@ const PAGES_IN_FLIGHT: usize = 2;
 /// Reads every record from sequence 1 and verifies it, calling `progress` with the number of
 /// records read after each page.
 ///
-/// Two threads share the work: this task reads pages and hashes their records (BLAKE3 is
-/// about a third of the cost), a blocking thread parses and checks them in order. Memory
-/// stays constant: at most [`PAGES_IN_FLIGHT`] pages are held at once.
+/// Three threads share the work: this task reads pages (on SQLite, splitting each batch row's
+/// frame), a second hashes their records (BLAKE3 is about a third of the cost), a third parses
+/// and checks them in order. Memory stays constant: at most [`PAGES_IN_FLIGHT`] pages wait
+/// between two stages. What the backend
+/// reports about a damaged framed batch ([`ReadItem::BadFrame`]) is reported as `bad_frame`
+/// at its position.
 ///
 /// # Errors
 /// Only if the backend fails; verification failures are in the report.
@@ -26,12 +29,39 @@ pub async fn verify_log<L: EventLog>(
     trust: TrustRoot,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, LogError> {
-    let (tx, rx) = mpsc::sync_channel::<(Vec<StoredRecord>, Vec<Hash>)>(PAGES_IN_FLIGHT);
+    let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(PAGES_IN_FLIGHT);
+    let (hashed_tx, hashed_rx) = mpsc::sync_channel::<(Vec<ReadItem>, Vec<Hash>)>(PAGES_IN_FLIGHT);
+    // Three stages on their own threads: reading (this task), hashing, checking in order.
+    let hasher = std::thread::spawn(move || {
+        for page in rx {
+            let hashes: Vec<Hash> = page
+                .iter()
+                .filter_map(|i| match i {
+                    ReadItem::Record(r) => Some(Hash::of_record(&r.bytes)),
+                    ReadItem::BadFrame { .. } => None,
+                })
+                .collect();
+            if hashed_tx.send((page, hashes)).is_err() {
+                break;
+            }
+        }
+    });
     let checker = std::thread::spawn(move || {
         let mut v = Verifier::new(trust);
-        for (page, hashes) in rx {
-            for (r, h) in page.iter().zip(hashes) {
-                v.push_hashed(r, h);
+        for (page, hashes) in hashed_rx {
+            let mut hashes = hashes.into_iter();
+            for item in page {
+                match item {
+                    ReadItem::Record(r) => {
+                        let h = hashes.next().unwrap_or_else(|| Hash::of_record(&r.bytes));
+                        v.push_hashed(&r, h);
+                    }
+                    ReadItem::BadFrame {
+                        position,
+                        resume_at,
+                        detail,
+                    } => v.bad_frame(position, resume_at, detail),
+                }
             }
         }
         v.finish()
@@ -40,7 +70,7 @@ pub async fn verify_log<L: EventLog>(
     let mut read = 0u64;
     let mut result = Ok(());
     loop {
-        let page = match log.read(from, PAGE).await {
+        let page = match log.read_checked(from, PAGE).await {
             Ok(p) => p,
             Err(e) => {
                 result = Err(e);
@@ -48,15 +78,26 @@ pub async fn verify_log<L: EventLog>(
             }
         };
         let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        read += page.len() as u64;
-        let hashes = page.iter().map(|r| Hash::of_record(&r.bytes)).collect();
-        if tx.send((page, hashes)).is_err() {
+        // Always forward: past the last position read, and past a lost blob's rest.
+        from = match last {
+            ReadItem::BadFrame {
+                resume_at: Some(next),
+                position,
+                ..
+            } => (*next).max(position + 1),
+            other => other.position() + 1,
+        };
+        read += page
+            .iter()
+            .filter(|i| matches!(i, ReadItem::Record(_)))
+            .count() as u64;
+        if tx.send(page).is_err() {
             break;
         }
         progress(read);
     }
     drop(tx);
+    let _ = hasher.join();
     let report = checker
         .join()
         .map_err(|_| LogError::Corrupt("the verification thread panicked".into()))?;

@@ -226,7 +226,10 @@ impl Running {
                     let (RunEvent::Resumed(p)
                     | RunEvent::Applied(p)
                     | RunEvent::CaughtUp { progress: p, .. }
-                    | RunEvent::Reopened(p)) = e;
+                    | RunEvent::Reopened(p)) = e
+                    else {
+                        return;
+                    };
                     seen.store(p.applied, Ordering::SeqCst);
                 },
             )

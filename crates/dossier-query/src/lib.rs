@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use dossier_beliefs::{Belief, BeliefChange, BeliefLine};
 use dossier_chain::{Hash, RecordView, StoredRecord};
-use dossier_log::EventLog;
+use dossier_log::{EventLog, LogError};
 use dossier_model::{Marking, Timestamp};
 pub use dossier_projector::Marked;
 use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
@@ -107,7 +107,8 @@ impl QueryError {
             QueryError::Views(
                 ViewsError::BrokenChain { .. }
                 | ViewsError::Corrupt { .. }
-                | ViewsError::Rewritten { .. },
+                | ViewsError::Rewritten { .. }
+                | ViewsError::Log(LogError::Corrupt(_)),
             ) => QueryErrorKind::Integrity,
             QueryError::Views(ViewsError::Mismatch { .. }) => QueryErrorKind::Mismatch,
             QueryError::Views(_) | QueryError::Auditor(_) => QueryErrorKind::Internal,
@@ -230,7 +231,11 @@ impl Reader {
                 Some(a) => auditor_alarm(a)?,
                 None => None,
             },
-            Err(e @ ViewsError::Rewritten { .. }) => Some(e.to_string()),
+            // The ledger itself no longer reads as stored (a damaged batch row): as distrusted
+            // as a rewritten one.
+            Err(e @ (ViewsError::Rewritten { .. } | ViewsError::Log(LogError::Corrupt(_)))) => {
+                Some(e.to_string())
+            }
             Err(e) => return Err(e.into()),
         };
         let (progress, freshness) = match distrust {

@@ -126,13 +126,8 @@ async fn views_over_a_changed_ledger_are_refused_unless_staleness_is_accepted() 
             .unwrap(),
     );
     let head = log.head().await.unwrap().seq;
-    let db = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
-    db.execute_batch("DROP TRIGGER records_no_update;").unwrap();
-    db.execute(
-        "UPDATE records SET bytes = CAST(? AS BLOB) WHERE seq = ?",
-        rusqlite::params!["{}", head as i64],
-    )
-    .unwrap();
+    let db = dossier_log::tamper::open(&dir.path().join("ledger.db"));
+    dossier_log::tamper::set_record(&db, head, b"{}");
     drop(db);
     let err = Reader::open(&log, &sources(dir.path()), Staleness::Refused)
         .await

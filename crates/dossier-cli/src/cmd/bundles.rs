@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use dossier_app::{AppError, BundleResult, BundleStatus, CheckReport, Checked, Input};
-use dossier_log::PublishError;
+use dossier_log::{AppendError, LogError, PublishError};
 
 use crate::backend::Backend;
 use crate::cli::{FilesArgs, PublishArgs};
@@ -121,6 +121,15 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
             } else {
                 FAILURE
             };
+            let migrate = if matches!(
+                &source,
+                PublishError::Log(LogError::ReadOnlyLayout { .. })
+                    | PublishError::Append(AppendError::Log(LogError::ReadOnlyLayout { .. }))
+            ) {
+                "; run `dossier migrate` to convert the ledger (the old file is kept)"
+            } else {
+                ""
+            };
             let before = if reported > 0 {
                 format!(
                     " ({reported} of {total} files were committed before it, each reported above)"
@@ -130,7 +139,7 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
             };
             return Err(CliError::new(
                 code,
-                anyhow::Error::new(source).context(format!("publishing {file}{before}")),
+                anyhow::Error::new(source).context(format!("publishing {file}{before}{migrate}")),
             ));
         }
         Err(e) => return Err(e.into()),

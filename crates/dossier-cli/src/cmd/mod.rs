@@ -9,6 +9,7 @@ mod docs;
 mod init;
 mod keys;
 mod log;
+mod migrate;
 mod proofs;
 mod render;
 mod serve;
@@ -72,6 +73,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Log(a) => log::log(&home()?, a).await,
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
+        Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
         Command::Access(a) => access::run(&home()?, a).await,
         Command::Beliefs(a) => beliefs::beliefs(&home()?, a).await,

@@ -1,0 +1,222 @@
+//! `migrate`: converting a ledger to the current storage layout, verified before and after.
+//!
+//! SQLite: a per-record (layout 1) `ledger.db` is copied batch by batch into
+//! `ledger.db.migrating` beside it (layout 2, docs/FORMAT.md §7.1), refusing a batch too large
+//! for the framing at its first seq. Both are then verified with the
+//! same trust root and must agree on the head hash, the last verified seal, the checkpoint root
+//! (the Merkle root over every record hash, as `dossier-proofs` computes it) and the beliefs
+//! digest (the projector's rebuild of the full view). Only then is the old file kept as
+//! `ledger.db.per-record` (a hard link) and the new one renamed over `ledger.db`, in one step.
+//! Killed at any point before that rename, the old ledger is untouched and a second run starts
+//! over; after it, the ledger is migrated. The ledger must not be in use by another process.
+//!
+//! JetStream (a per-record stream into one message per batch) is not built: it needs the
+//! batch stream layout first.
+
+use std::path::{Path, PathBuf};
+
+use dossier_chain::{Hash, TrustRoot};
+use dossier_log::migrate::{MigrateError, copy_per_record};
+use dossier_log::{EventLog, SqliteLayout, SqliteLog, for_each_record, verify_log};
+use dossier_model::Marking;
+use serde::Serialize;
+
+use crate::{AppError, AppResult, Home};
+
+/// What a ledger looked like on both sides of a migration (they are equal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerSums {
+    /// Records.
+    pub records: u64,
+    /// The hash of the last record (hex).
+    pub head: String,
+    /// The last verified seal.
+    pub last_sealed: u64,
+    /// The Merkle root over every record hash (hex).
+    pub root: String,
+    /// The beliefs digest of the full view.
+    pub beliefs: Option<String>,
+}
+
+/// A finished migration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Migrated {
+    /// The ledger file (now of the batch layout).
+    pub ledger: PathBuf,
+    /// Where the old file is kept.
+    pub kept: PathBuf,
+    /// What both verified to.
+    pub sums: LedgerSums,
+}
+
+/// Why a migration did not happen (the old ledger is untouched).
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateProblem {
+    /// The ledger already has the current layout.
+    #[error("it already has the batch layout")]
+    AlreadyMigrated,
+    /// The backend has no migration yet.
+    #[error("migrating a JetStream stream is not built yet")]
+    NotBuilt,
+    /// The old ledger does not verify (first failure given): nothing to carry over faithfully.
+    #[error("the ledger does not verify: {0}")]
+    DoesNotVerify(String),
+    /// The new file does not verify, or verifies to something else than the old one.
+    #[error("the migrated copy differs: {0}")]
+    Differs(String),
+    /// The copy failed.
+    #[error(transparent)]
+    Copy(#[from] MigrateError),
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn remove_if_there(path: &Path) -> AppResult<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(AppError::io(format!("removing {}", path.display()), e)),
+    }
+}
+
+fn remove_db(path: &Path) -> AppResult<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        remove_if_there(&beside(path, suffix))?;
+    }
+    Ok(())
+}
+
+fn problem(home: &Home, problem: impl Into<MigrateProblem>) -> AppError {
+    AppError::Migrate {
+        ledger: home.db_path(),
+        problem: problem.into(),
+    }
+}
+
+/// Verifies `log` and computes what must be equal across the migration; `views` is a scratch
+/// path for the beliefs rebuild (removed after).
+async fn sums<L: EventLog>(
+    home: &Home,
+    log: &L,
+    trust: TrustRoot,
+    views: &Path,
+) -> AppResult<Result<LedgerSums, String>> {
+    let report = verify_log(log, trust, |_| {})
+        .await
+        .map_err(|e| AppError::log("verifying the ledger", e))?;
+    if let Some(first) = report.failures.first() {
+        return Ok(Err(first.to_string()));
+    }
+    let mut hashes = Vec::new();
+    for_each_record(log, 1, |r| {
+        hashes.push(Hash::of_record(&r.bytes));
+        Ok::<_, dossier_log::LogError>(())
+    })
+    .await
+    .map_err(|e| AppError::log("reading the ledger", e))?;
+    let root = dossier_proofs::root_of(hashes);
+    remove_db(views)?;
+    let beliefs = dossier_projector::rebuild(log, views)
+        .await
+        .and_then(|_| dossier_projector::ViewStore::open(views)?.digest(Marking::Red))
+        .map_err(|e| {
+            problem(
+                home,
+                MigrateProblem::Differs(format!("rebuilding beliefs: {e}")),
+            )
+        })?;
+    remove_db(views)?;
+    Ok(Ok(LedgerSums {
+        records: report.records,
+        head: report.head,
+        last_sealed: report.last_sealed,
+        root: root.to_hex(),
+        beliefs,
+    }))
+}
+
+/// Migrates the data directory's ledger to the current layout (see the module documentation).
+///
+/// # Errors
+/// [`AppError::Migrate`] when the ledger is already migrated, does not verify, holds a batch
+/// too large for the framing, or the copy differs; [`AppError::NoLedger`]; storage failures.
+pub async fn migrate(home: &Home, trust: TrustRoot) -> AppResult<Migrated> {
+    if home.is_nats() {
+        return Err(problem(home, MigrateProblem::NotBuilt));
+    }
+    let db = home.db_path();
+    if !home.has_ledger() {
+        return Err(AppError::NoLedger {
+            place: home.dir_path().display().to_string(),
+            backend: crate::BackendKind::Sqlite,
+        });
+    }
+    let old =
+        SqliteLog::open(&db).map_err(|e| AppError::log(format!("opening {}", db.display()), e))?;
+    if old.layout() == SqliteLayout::Batches {
+        return Err(problem(home, MigrateProblem::AlreadyMigrated));
+    }
+    let views = beside(&db, ".migrating-views");
+    // The copy first: it refuses an oversized batch at its seq before any long check.
+    let new_path = beside(&db, ".migrating");
+    remove_db(&new_path)?;
+    let new = SqliteLog::open(&new_path)
+        .map_err(|e| AppError::log(format!("creating {}", new_path.display()), e))?;
+    copy_per_record(&old, &new, |_| {})
+        .await
+        .map_err(|e| problem(home, e))?;
+    let before = sums(home, &old, trust.clone(), &views)
+        .await?
+        .map_err(|first| problem(home, MigrateProblem::DoesNotVerify(first)))?;
+    let after = sums(home, &new, trust, &views).await?.map_err(|first| {
+        problem(
+            home,
+            MigrateProblem::Differs(format!("it does not verify: {first}")),
+        )
+    })?;
+    if after != before {
+        return Err(problem(
+            home,
+            MigrateProblem::Differs(format!("before {before:?}, after {after:?}")),
+        ));
+    }
+    new.checkpoint_wal()
+        .map_err(|e| AppError::log(format!("writing back {}", new_path.display()), e))?;
+    drop(new);
+    // The old file alone must hold the ledger: nothing of it may stay in a WAL beside it.
+    old.checkpoint_wal()
+        .map_err(|e| AppError::log(format!("writing back {}", db.display()), e))?;
+    drop(old);
+
+    let kept = beside(&db, ".per-record");
+    remove_db(&kept)?;
+    std::fs::hard_link(&db, &kept)
+        .map_err(|e| AppError::io(format!("keeping {} as {}", db.display(), kept.display()), e))?;
+    for suffix in ["-wal", "-shm"] {
+        remove_if_there(&beside(&new_path, suffix))?;
+    }
+    // The one step that switches: before it the old ledger is in place, after it the new one.
+    std::fs::rename(&new_path, &db).map_err(|e| {
+        AppError::io(
+            format!("renaming {} to {}", new_path.display(), db.display()),
+            e,
+        )
+    })?;
+    if let Some(dir) = db.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    for suffix in ["-wal", "-shm"] {
+        remove_if_there(&beside(&db, suffix))?;
+    }
+    Ok(Migrated {
+        ledger: db,
+        kept,
+        sums: after,
+    })
+}
