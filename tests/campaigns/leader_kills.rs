@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::producer_kills::{bundle_files, check_run, publish_with_fault};
+use crate::producer_kills::{bundle_files, check_run, publish_with_fault, whole_publish};
 use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir};
 
 /// Leader kills in the bounded run.
@@ -54,16 +54,7 @@ fn leader_kills_during_publish() {
     let mut tally = Tally::new("leader kills (JetStream, 3 nodes, R3)", seed);
     let mut rng = Rng::new(seed);
     let work = temp_dir("dossier-campaign-leader-bundles-");
-    let (files, _) = bundle_files(work.path(), &format!("l{seed:x}-calibration"));
-    let started = Instant::now();
-    let mut args = vec!["publish"];
-    args.extend(files.iter().map(String::as_str));
-    d.run(&args).ok();
-    let whole = started.elapsed();
-    tally.note(format!(
-        "a whole publish takes {:.0} ms",
-        whole.as_secs_f64() * 1e3
-    ));
+    let whole = whole_publish(&d, work.path(), &format!("l{seed:x}"), &mut tally);
     for run in 0..RUNS * scale() {
         let leader = stream_leader(&cluster, "DOSSIER_LEADER").expect("the stream has a leader");
         let (files, entities) = bundle_files(work.path(), &format!("l{seed:x}-{run}"));

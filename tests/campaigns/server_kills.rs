@@ -8,9 +8,9 @@
 //! - **duplicated**: an event recorded twice;
 //! - **undetected**: publishing every file again fails or does not leave each file exactly once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::producer_kills::{bundle_files, check_run, publish_with_fault};
+use crate::producer_kills::{bundle_files, check_run, publish_with_fault, whole_publish};
 use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir};
 
 /// Server kills in the bounded run.
@@ -29,16 +29,7 @@ fn server_kills_during_publish() {
     let mut tally = Tally::new("server kills (JetStream, single node)", seed);
     let mut rng = Rng::new(seed);
     let work = temp_dir("dossier-campaign-server-bundles-");
-    let (files, _) = bundle_files(work.path(), &format!("s{seed:x}-calibration"));
-    let started = Instant::now();
-    let mut args = vec!["publish"];
-    args.extend(files.iter().map(String::as_str));
-    d.run(&args).ok();
-    let whole = started.elapsed();
-    tally.note(format!(
-        "a whole publish takes {:.0} ms",
-        whole.as_secs_f64() * 1e3
-    ));
+    let whole = whole_publish(&d, work.path(), &format!("s{seed:x}"), &mut tally);
     for run in 0..RUNS * scale() {
         let (files, entities) = bundle_files(work.path(), &format!("s{seed:x}-{run}"));
         let after = rng.between(Duration::ZERO, whole);
