@@ -92,6 +92,37 @@ impl AccessLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Records that `principal` was served `what` at `route`, now, if it holds TLP:RED
+    /// material (`marking`); anything less restricted is not logged. The faces that serve
+    /// readers (the API, the page) call this before sending an answer, and do not send one
+    /// that could not be recorded.
+    ///
+    /// # Errors
+    /// [`AccessError::Store`] if SQLite fails; [`AccessError::Invalid`] if the clock is out of
+    /// the range of a timestamp.
+    pub fn record_red_read(
+        &self,
+        principal: &crate::Principal,
+        route: &str,
+        what: impl FnOnce() -> String,
+        marking: Marking,
+    ) -> Result<(), AccessError> {
+        if marking < Marking::Red {
+            return Ok(());
+        }
+        let at = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+            .map_err(|e| AccessError::Invalid(e.to_string()))?;
+        self.record(&AccessEntry {
+            at,
+            principal: principal.name.clone(),
+            role: principal.role,
+            grant: principal.grant.clone(),
+            route: route.to_owned(),
+            what: what(),
+            marking,
+        })
+    }
+
     /// Appends an entry, durably.
     ///
     /// # Errors

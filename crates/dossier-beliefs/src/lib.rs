@@ -30,6 +30,7 @@ mod current;
 mod digest;
 mod engine;
 pub mod view;
+pub mod words;
 
 pub use digest::{DIGEST_VERSION, LineHash, LineSum};
 pub use engine::{Engine, line_hash};

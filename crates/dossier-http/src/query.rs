@@ -111,21 +111,8 @@ pub(crate) fn log_read<L>(
     let Some(log) = app.access_log.as_ref() else {
         return Ok(());
     };
-    if marking < Marking::Red {
-        return Ok(());
-    }
-    let at = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
-        .map_err(ApiError::internal)?;
-    log.record(&dossier_access::AccessEntry {
-        at,
-        principal: p.name.clone(),
-        role: p.role,
-        grant: p.grant.clone(),
-        route: route.to_owned(),
-        what: what(),
-        marking,
-    })
-    .map_err(ApiError::internal)
+    log.record_red_read(p, route, what, marking)
+        .map_err(ApiError::internal)
 }
 
 /// The most restrictive marking among records as served (withheld ones hold nothing).

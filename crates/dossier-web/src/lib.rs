@@ -151,21 +151,8 @@ fn log_read<L>(
     let Some(log) = web.access_log.as_ref() else {
         return Ok(());
     };
-    if marking < Marking::Red {
-        return Ok(());
-    }
-    let at = Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
-        .map_err(WebError::internal)?;
-    log.record(&dossier_access::AccessEntry {
-        at,
-        principal: p.name.clone(),
-        role: p.role,
-        grant: p.grant.clone(),
-        route: route.to_owned(),
-        what: what(),
-        marking,
-    })
-    .map_err(WebError::internal)
+    log.record_red_read(p, route, what, marking)
+        .map_err(WebError::internal)
 }
 
 /// The most restrictive marking among records as served (withheld ones hold nothing).
