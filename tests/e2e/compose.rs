@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use dossier_testkit::{NatsCluster, workspace_root};
 
-use crate::support::{Out, bin, example_paths, gen_bundle, run_in, stderr_lines, wait_for_line};
+use crate::support::{
+    Out, bin, example_paths, gen_bundle, http, run_in, stderr_lines, wait_for_line,
+};
 
 const ADMIN: (&str, &str) = ("admin", "EXAMPLE-admin-password-REPLACE-ME");
 const PRODUCER: (&str, &str) = ("producer", "EXAMPLE-producer-password-REPLACE-ME");
@@ -149,6 +151,21 @@ impl Running {
         wait_for_line(&self.lines, needle, Duration::from_secs(60));
     }
 
+    /// The rest of the first line starting with `prefix`, waiting up to a minute.
+    fn line_after(&self, prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{}: no line starting {prefix:?}", self.name));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_owned();
+            }
+        }
+    }
+
     /// SIGTERM (what `docker compose stop` sends), then the exit code and standard output.
     fn stop(mut self) -> (i32, String) {
         let pid = self.child.id().to_string();
@@ -194,12 +211,16 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     );
     let projector = service(&text, "dossier-projector");
     let auditor = service(&text, "dossier-auditor");
+    let api = service(&text, "dossier-api");
     assert_eq!(projector.command[0], "projector");
     assert_eq!(auditor.command[0], "auditor");
+    assert_eq!(api.command[..2], ["serve", "--listen"]);
     assert_eq!(projector.environment["NATS_USER"], "reader");
     assert_eq!(auditor.environment["NATS_USER"], "auditor");
+    assert_eq!(api.environment["NATS_USER"], "producer");
     let ledger = projector.environment["DOSSIER_LEDGER"].clone();
     assert_eq!(auditor.environment["DOSSIER_LEDGER"], ledger);
+    assert_eq!(api.environment["DOSSIER_LEDGER"], ledger);
 
     let cluster = NatsCluster::builder(3)
         .config_files(
@@ -213,6 +234,7 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let projector_data = tmp.path().join("projector-data");
     let auditor_home = tmp.path().join("auditor-home");
+    let api_home = tmp.path().join("api-home");
     let producer_home = tmp.path().join("producer");
     // What the containers see: the nodes by host name, /data per service volume.
     let volume = |s: &Service, source: &str| -> PathBuf {
@@ -247,6 +269,11 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
         volume(&projector, "dossier-projector-data"),
     );
     let map_auditor = map_for(auditor_home.clone(), volume(&auditor, "./auditor-home"));
+    let map_api = {
+        let map = map_for(api_home.clone(), volume(&api, "./api-home"));
+        // The container's port, published by compose, is any free one here.
+        move |v: &str| map(v).replace("0.0.0.0:8080", "127.0.0.1:0")
+    };
     let url = map_projector(&projector.environment["NATS_URL"]);
     assert_eq!(url.matches("127.0.0.1:").count(), 3, "{url}");
 
@@ -272,16 +299,18 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     publish.extend(files.iter().map(String::as_str));
     as_user(PRODUCER, &publish).expect_code(0);
     as_user(PRODUCER, &["keys", "register", "--name", "auditor"]).expect_code(0);
+    as_user(PRODUCER, &["keys", "register", "--name", "api"]).expect_code(0);
     let keys = as_user(PRODUCER, &["keys", "list", "--json"]);
     keys.expect_code(0);
-    let auditor_key = keys
-        .json()
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["name"] == "auditor")
-        .and_then(|k| k["key"].as_str().map(str::to_owned))
-        .expect("the auditor's key is registered");
+    let key_named = |name: &str| {
+        keys.json()
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["name"] == name)
+            .and_then(|k| k["key"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("the {name} key is registered"))
+    };
     let head = |who| -> u64 {
         let out = as_user(who, &["verify", "--json"]);
         out.expect_code(0);
@@ -289,21 +318,20 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     };
     let first_head = head(PRODUCER);
 
-    // The auditor's data directory, prepared as deploy/README.md says.
-    std::fs::create_dir_all(auditor_home.join("keys")).expect("mkdir");
-    let key_file = format!("{auditor_key}.key");
-    std::fs::copy(
-        producer_home.join("keys").join(&key_file),
-        auditor_home.join("keys").join(&key_file),
-    )
-    .expect("copy the auditor's key");
-    std::fs::write(auditor_home.join("producer"), format!("{auditor_key}\n"))
-        .expect("write producer");
-    std::fs::copy(
-        producer_home.join("root.pub"),
-        auditor_home.join("root.pub"),
-    )
-    .expect("copy root.pub");
+    // The auditor's and the API's data directories, prepared as deploy/README.md says.
+    for (home, name) in [(&auditor_home, "auditor"), (&api_home, "api")] {
+        let key = key_named(name);
+        std::fs::create_dir_all(home.join("keys")).expect("mkdir");
+        let key_file = format!("{key}.key");
+        std::fs::copy(
+            producer_home.join("keys").join(&key_file),
+            home.join("keys").join(&key_file),
+        )
+        .expect("copy the service's key");
+        std::fs::write(home.join("producer"), format!("{key}\n")).expect("write producer");
+        std::fs::copy(producer_home.join("root.pub"), home.join("root.pub"))
+            .expect("copy root.pub");
+    }
 
     // The projector catches up with reader credentials, then follows new records.
     let running = Running::start("dossier-projector", &projector, &map_projector);
@@ -393,6 +421,56 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
         note,
         "the published checkpoint is the one the auditor kept"
     );
+
+    // The API with producer credentials: its own views and auditor, grants read from the
+    // ledger, bundles posted by a producer signed with its key.
+    let served = Running::start("dossier-api", &api, &map_api);
+    let addr = served.line_after("api: listening on http://");
+    served.wait_for(&format!("caught up at seq {second_head}"));
+    let grant = |role: &str, clearance: &str| -> String {
+        let out = as_user(
+            PRODUCER,
+            &["access", "grant", role, "--role", role, "--clearance", clearance, "--json"],
+        );
+        out.expect_code(0);
+        out.json()["token"].as_str().expect("token").to_owned()
+    };
+    let (reader, producer) = (grant("reader", "TLP:GREEN"), grant("producer", "TLP:RED"));
+    let granted_head = head(PRODUCER);
+    // Routes name the ledger by its id (the genesis record's entity), not by its stream name.
+    let log = as_user(PRODUCER, &["log", "--json", "--limit", "1"]);
+    log.expect_code(0);
+    let id = log.json_lines()[0]["entity"]
+        .as_str()
+        .expect("the genesis names the ledger")
+        .to_owned();
+    let beliefs = format!("/v1/ledgers/{id}/beliefs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let (status, body) = http(&addr, "GET", &beliefs, Some(&reader), None);
+        if status == 200 {
+            let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+            if answer["seq"].as_u64() == Some(granted_head) {
+                break answer;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(answer["clearance"], "TLP:GREEN", "{answer}");
+    assert!(answer.to_string().contains("question:"), "{answer}");
+    let posted = gen_bundle("compose-api", 1, 2).bytes();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        &format!("/v1/ledgers/{id}/bundles"),
+        Some(&producer),
+        Some(&posted),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(head(PRODUCER) > granted_head, "the posted bundle is in the ledger");
+    let (code, out) = served.stop();
+    assert_eq!(code, 0, "SIGTERM stops the API cleanly: {out}");
 
     let (code, out) = running.stop();
     assert_eq!(code, 0, "SIGTERM stops the projector cleanly: {out}");

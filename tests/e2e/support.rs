@@ -438,3 +438,108 @@ pub fn misname_type(bytes: Vec<u8>) -> Vec<u8> {
         .replacen("claim.recorded", "claim.recordex", 1)
         .into_bytes()
 }
+
+/// One HTTP/1.1 request on its own connection, with an optional bearer token and JSON body:
+/// (status, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to the API");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let content = body.map_or_else(String::new, |b| {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())
+    });
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{content}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    if let Some(b) = body {
+        s.write_all(b).unwrap();
+    }
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// `dossier serve --listen` started from a prepared command, once it listens and is ready.
+pub struct Served {
+    child: Child,
+    /// The address it listens on (`host:port`).
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `cmd` (standard error piped), reads the address from its `api: listening on`
+    /// line and waits until `/readyz` answers 200.
+    pub fn start(mut cmd: Command) -> Served {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the dossier binary runs");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut seen = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "serve ended before listening:\n{seen}"
+            );
+            seen.push_str(&line);
+            if let Some(a) = line.trim().strip_prefix("api: listening on http://") {
+                break a.to_owned();
+            }
+        };
+        // Drain the rest of standard error so that the process never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while http(&addr, "GET", "/readyz", None, None).0 != 200 {
+            assert!(std::time::Instant::now() < deadline, "not ready within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Served { child, addr }
+    }
+
+    /// SIGTERM, then a clean exit within 20 s.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

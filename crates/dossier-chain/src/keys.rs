@@ -79,6 +79,17 @@ impl Signer {
         }
     }
 
+    /// The same key under another display name: the `actor.name` of the records it seals, e.g.
+    /// the principal a service publishes for.
+    #[must_use]
+    pub fn with_name(&self, name: &str) -> Signer {
+        Signer {
+            key: self.key.clone(),
+            id: self.id.clone(),
+            name: name.to_owned(),
+        }
+    }
+
     /// The key id.
     #[must_use]
     pub fn id(&self) -> &str {

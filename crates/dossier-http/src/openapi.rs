@@ -44,6 +44,7 @@ macro_rules! doc_schema {
 doc_schema! {
     BeliefsAnswerDoc => Answer<Beliefs>,
     WhyAnswerDoc => Answer<Why>,
+    LineAnswerDoc => Answer<dossier_projector::Marked<dossier_beliefs::BeliefLine>>,
     HistoryAnswerDoc => Answer<History>,
     RecordPageAnswerDoc => Answer<RecordPage>,
     SingleRecordAnswerDoc => Answer<SingleRecord>,
@@ -81,6 +82,7 @@ impl utoipa::Modify for Security {
     ),
     paths(
         crate::routes::beliefs,
+        crate::routes::line,
         crate::routes::question,
         crate::routes::history,
         crate::routes::records,

@@ -43,6 +43,16 @@ pub(crate) fn beliefs(
     r.beliefs(clearance, as_of, at).map_err(query_error)
 }
 
+/// One question's line, as seen at `clearance`.
+pub(crate) fn line(
+    r: &Reader,
+    clearance: Marking,
+    question: &str,
+    as_of: Option<&str>,
+) -> Result<Answer<Marked<dossier_beliefs::BeliefLine>>, ApiError> {
+    r.line(clearance, question, as_of).map_err(query_error)
+}
+
 /// One question's belief with provenance, as seen at `clearance`.
 pub(crate) fn why(
     r: &Reader,

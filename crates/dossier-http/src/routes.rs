@@ -198,6 +198,7 @@ pub(crate) fn router<L: EventLog + 'static>(
 ) -> Router {
     let ledger = Router::new()
         .route("/beliefs", get(beliefs::<L>))
+        .route("/beliefs/{id}", get(line::<L>))
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
         .route("/records", get(records::<L>))
@@ -286,6 +287,35 @@ pub(crate) async fn beliefs<L: EventLog>(
             m,
         )?;
     }
+    Ok(Json(a))
+}
+
+/// One question's line: its judgment without provenance, as in the list of beliefs.
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/beliefs/{id}", tag = "beliefs",
+    params(
+        ("ledger" = String, Path, description = "The ledger id"),
+        ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
+        ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
+    ),
+    responses(
+        (status = 200, description = "The question's line", body = crate::openapi::LineAnswerDoc),
+        (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn line<L: EventLog>(
+    State(app): AppState<L>,
+    Extension(p): Extension<Principal>,
+    Path(path): Path<(String, String)>,
+    q: QueryArg,
+) -> Result<Json<Answer<dossier_projector::Marked<dossier_beliefs::BeliefLine>>>, ApiError> {
+    let id = path.1;
+    let params = Params::new(q, &["as_of"])?;
+    let as_of = params.as_of()?;
+    let r = query::reader(&app).await?;
+    let a = query::line(&r, p.clearance, &id, as_of.as_deref())?;
+    let route = "GET /v1/ledgers/{ledger}/beliefs/{id}";
+    query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
     Ok(Json(a))
 }
 
@@ -893,9 +923,12 @@ pub(crate) async fn bundles<L: EventLog>(
             "this service has no producer key to sign batches with",
         ));
     };
+    // The records carry the service's key (`actor.key`, which seals them) and the principal
+    // it publishes for (`actor.name`).
+    let signer = signer.with_name(&format!("{} (via {})", p.name, signer.name()));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut results = Vec::new();
-    dossier_app::publish(&*app.log, signer, &checked, &stop, |_, r| results.push(r))
+    dossier_app::publish(&*app.log, &signer, &checked, &stop, |_, r| results.push(r))
         .await
         .map_err(app_error)?;
     let result = results

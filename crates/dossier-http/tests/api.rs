@@ -146,6 +146,13 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
         .await
         .unwrap();
     problem(hidden_history, StatusCode::NOT_FOUND, "not-found").await;
+    let hidden_line = s
+        .get(&format!("/beliefs/{}", enc(AMBER_ONLY)), &s.tokens.green)
+        .send()
+        .await
+        .unwrap();
+    let hidden_line = problem(hidden_line, StatusCode::NOT_FOUND, "not-found").await;
+    assert_eq!(hidden_line.detail, hidden.detail);
     let _: Answer<Why> = ok(s
         .get(&format!("/questions/{}", enc(AMBER_ONLY)), &s.tokens.red)
         .send()
@@ -818,6 +825,15 @@ async fn producers_publish_idempotently_and_conflicts_append_nothing() {
     assert_eq!(first["first_seq"], head + 1);
     let after = s.head().await;
     assert_eq!(first["last_seq"], after, "a 2xx means committed");
+    // Signed with the service's key, on behalf of the principal: both in every record's actor.
+    for rec in dossier_log::EventLog::read(&*s.log, head + 1, (after - head) as usize)
+        .await
+        .unwrap()
+    {
+        let v: serde_json::Value = serde_json::from_slice(&rec.bytes).unwrap();
+        assert_eq!(v["actor"]["key"], founder().id(), "{v}");
+        assert_eq!(v["actor"]["name"], "producer (via http tests)", "{v}");
+    }
 
     // The same bundle again: nothing appended.
     let again: serde_json::Value = ok(post(clear_question_bundle(7)).await.unwrap()).await;
@@ -837,9 +853,18 @@ async fn producers_publish_idempotently_and_conflicts_append_nothing() {
     assert!(p.detail.contains("question:test/grown-7"), "{p:?}");
     assert_eq!(s.head().await, after);
 
-    // What was published is served.
+    // What was published is served, as a line and with provenance.
     let q = format!("/questions/{}", enc("question:test/grown-7"));
     let _: Answer<Why> = ok(s.get(&q, &s.tokens.green).send().await.unwrap()).await;
+    let line: Answer<dossier_projector::Marked<dossier_beliefs::BeliefLine>> = ok(s
+        .get(&format!("/beliefs/{}", enc("question:test/grown-7")), &s.tokens.green)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(line.answer.item.question.id.as_str(), "question:test/grown-7");
+    assert_eq!(line.answer.marking, dossier_model::Marking::Clear);
+    assert_eq!(line.seq, after);
     s.stop().await;
 }
 

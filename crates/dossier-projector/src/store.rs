@@ -491,6 +491,25 @@ impl ViewStore {
         line_marking_in(&tx, level, question, as_of)
     }
 
+    /// One question's line as a reader cleared for `clearance` is served it (see
+    /// [`ViewStore::beliefs`]), with the [`Cut`] it was read at, in one transaction; `None` if
+    /// the question was not posed (by then) or is not visible.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn line_at_cut(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<(Cut, Option<Marked<BeliefLine>>), Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let level = level_in(&tx, clearance)?;
+        let cut = cut_in(&tx, level, as_of)?;
+        Ok((cut, line_in(&tx, level, question, as_of)?))
+    }
+
     /// [`ViewStore::belief_view`] with its marking and the [`Cut`] it was given at, all read in
     /// one transaction (a projector writing meanwhile cannot put them at different seqs);
     /// `None` if the question was not posed (by then) or is not visible.
@@ -816,6 +835,45 @@ fn line_marking_in(
     };
     row.map(|(seq, rank)| marking_of(seq as u64, rank))
         .transpose()
+}
+
+/// [`ViewStore::line_at_cut`]'s line, in a transaction.
+fn line_in(
+    tx: &Connection,
+    level: Option<u8>,
+    question: &str,
+    as_of: Option<&str>,
+) -> Result<Option<Marked<BeliefLine>>, Error> {
+    let Some(level) = level else {
+        return Ok(None);
+    };
+    let row: Option<(i64, i64, String)> = match as_of {
+        None => tx
+            .prepare_cached(
+                "SELECT seq, marking, line FROM beliefs WHERE level = ?1 AND question = ?2",
+            )?
+            .query_row(params![level, question], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?,
+        Some(t) => tx
+            .prepare_cached(
+                "SELECT seq, marking, line FROM belief_versions
+                 WHERE level = ?1 AND question = ?2 AND recorded <= ?3
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![level, question, t], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?,
+    };
+    row.map(|(seq, rank, line)| {
+        Ok(Marked {
+            marking: marking_of(seq as u64, rank)?,
+            item: serde_json::from_str(&line)?,
+        })
+    })
+    .transpose()
 }
 
 /// [`ViewStore::belief_view`] in a transaction.

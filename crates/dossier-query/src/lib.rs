@@ -330,6 +330,25 @@ impl Reader {
         Ok(a)
     }
 
+    /// One question's line (its judgment without provenance, as in [`Reader::beliefs`]), now or
+    /// as of a recorded time.
+    ///
+    /// # Errors
+    /// [`QueryError::NotPosed`]; the views cannot be read.
+    pub fn line(
+        &self,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<Answer<Marked<BeliefLine>>, QueryError> {
+        let (cut, line) = self.views.line_at_cut(clearance, question, as_of)?;
+        let line = line.ok_or_else(|| QueryError::NotPosed {
+            question: question.to_owned(),
+            as_of: as_of.map(str::to_owned),
+        })?;
+        self.answer(clearance, cut, as_of, None, line)
+    }
+
     /// One question's belief with provenance, now or as of a recorded time, optionally at a
     /// valid time.
     ///
