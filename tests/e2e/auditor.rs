@@ -134,6 +134,11 @@ fn the_auditor_checkpoints_and_resumes_from_its_checkpoint() {
     let out = l.run(&["auditor", "checkpoint"]);
     out.expect_code(0);
     assert!(out.stdout.starts_with("dossier."), "{}", out.stdout);
+    // As JSON: the stored checkpoint, as `auditor status` and the HTTP route show it.
+    let json = l.run(&["auditor", "checkpoint", "--json"]);
+    json.expect_code(0);
+    assert_eq!(json.json(), s["last_checkpoint"]);
+    assert_eq!(json.json()["note"], out.stdout);
     let cp = l.file("cp.txt").display().to_string();
     l.run(&["auditor", "checkpoint", "--out", &cp])
         .expect_code(0);

@@ -99,6 +99,7 @@ fn a_full_output_is_an_error_not_a_panic() {
         vec!["why", "dprk-russia/containers-shipped"],
         vec!["history", "dprk-russia/containers-shipped"],
         vec!["checkpoint"],
+        vec!["checkpoint", "--json"],
         vec!["prove", "3"],
         vec!["views", "status"],
         vec!["validate", &example],

@@ -19,6 +19,17 @@ fn proof_bundles_verify_offline_after_the_ledger_is_gone() {
     let cp1 = work.path().join("cp1.txt");
     l.run(&["checkpoint", "--out", &cp1.display().to_string()])
         .expect_code(0);
+    // As JSON, the same checkpoint with its parts spelled out.
+    let json = l.run(&["checkpoint", "--json"]);
+    json.expect_code(0);
+    let cp = json.json();
+    assert_eq!(cp["size"].as_u64(), Some(l.head().seq), "{cp}");
+    assert_eq!(cp["head"].as_str(), Some(l.head().hash.as_str()), "{cp}");
+    assert_eq!(
+        cp["note"].as_str(),
+        Some(std::fs::read_to_string(&cp1).expect("cp1").as_str()),
+        "the same signed note (Ed25519 signatures are deterministic)"
+    );
     publish(&l, &files[2..]);
     let incl = work.path().join("incl.json");
     let cons = work.path().join("cons.json");

@@ -134,6 +134,18 @@ pub fn status(store: &Path) -> Result<Status, Error> {
     })
 }
 
+/// How many alarms the auditor's store holds and the latest of them, read alone: what a reader
+/// checks before every answer (cheaper than [`status`]).
+///
+/// # Errors
+/// [`Error::NoStore`] if the auditor never ran with this store; database errors.
+pub fn alarms(store: &Path) -> Result<(u64, Option<Alarm>), Error> {
+    let s = Store::open_to_read(store)?;
+    let count = s.alarm_count()?;
+    let latest = if count == 0 { None } else { s.alarms(1)?.pop() };
+    Ok((count, latest))
+}
+
 fn now_text() -> String {
     time::OffsetDateTime::now_utc()
         .format(&Rfc3339)

@@ -44,7 +44,7 @@ mod auditor;
 mod store;
 
 pub use announce::{Announce, AnnounceError, NoAnnounce};
-pub use auditor::{Auditor, Event, Options, Report, Status, status};
+pub use auditor::{Auditor, Event, Options, Report, Status, alarms, status};
 pub use store::{Alarm, STORE_FILE, Store, StoredCheckpoint};
 
 /// What can stop the auditor (other than an alarm, which is reported, not returned).

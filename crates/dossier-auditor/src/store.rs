@@ -149,6 +149,23 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Opens an existing store to read it only: no schema, no pragma written (fails if it is
+    /// missing). What a reader checking the auditor's verdict before every answer needs.
+    pub(crate) fn open_to_read(path: &Path) -> Result<Store, Error> {
+        if !path.is_file() {
+            return Err(Error::NoStore(path.display().to_string()));
+        }
+        // Writable but query-only, like the views: a reader of a WAL database may have to
+        // recover its index after a crash.
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(Store { conn })
+    }
+
     /// Opens an existing store read-only enough for [`crate::status`] (fails if it is missing).
     pub(crate) fn open_existing(path: &Path) -> Result<Store, Error> {
         if !path.is_file() {

@@ -139,7 +139,8 @@ pub enum Command {
     /// How the belief on a question changed, and which event changed it.
     History(QuestionArgs),
     /// Run the projector in this process on the data directory's ledger until SIGTERM or
-    /// Ctrl-C: catch up, then keep the belief views up to date as records arrive.
+    /// Ctrl-C: catch up, then keep the belief views up to date as records arrive; with
+    /// --listen ADDR, also the HTTP API and web page and the auditor (docs/HTTP.md).
     Serve(ServeArgs),
     /// Run the projector as a service against a JetStream ledger (--nats) until SIGTERM.
     Projector(ServeArgs),
@@ -252,6 +253,10 @@ pub enum AuditorCommand {
         /// Write it to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// As JSON: the signed note with its size, ledger, root, head and signing time (the
+        /// shape of the HTTP service's checkpoint route).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -264,6 +269,10 @@ pub struct CheckpointArgs {
     /// Write the checkpoint to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// As JSON: the signed note with its size, ledger, root, head and signing time (the shape
+    /// of the HTTP service's checkpoint route).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `dossier prove`.

@@ -128,6 +128,8 @@ pub(crate) struct App<L> {
     pub(crate) access_log: Option<dossier_access::AccessLog>,
     /// The record hashes read so far, for proofs (see `routes::leaves`).
     pub(crate) leaves: tokio::sync::Mutex<Vec<dossier_chain::Hash>>,
+    /// The recent events of the live feeds, shared by their followers (see `sse`).
+    pub(crate) tails: sse::Tails,
 }
 
 /// Why the service could not start or stopped.
@@ -203,6 +205,7 @@ impl Server {
             shutdown,
             access_log,
             leaves: tokio::sync::Mutex::new(Vec::new()),
+            tails: sse::Tails::default(),
         });
         let router = routes::router(app, auth);
         Ok(Server {

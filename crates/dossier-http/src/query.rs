@@ -93,6 +93,15 @@ pub(crate) fn served(
     r.served_record(clearance, record).map_err(query_error)
 }
 
+/// Records (in seq order) as the principal may see them, their markings read at once.
+pub(crate) fn served_all(
+    r: &Reader,
+    clearance: Marking,
+    records: &[dossier_chain::StoredRecord],
+) -> Result<Vec<ServedRecord>, ApiError> {
+    r.served_records(clearance, records).map_err(query_error)
+}
+
 /// An answer that is not about beliefs (records, proofs, status), in the same envelope: the
 /// views' applied seq and lag, the clearance; no digest or policy (they describe belief lines).
 pub(crate) fn envelope<T>(r: &Reader, clearance: Marking, answer: T) -> Answer<T> {

@@ -434,8 +434,7 @@ pub(crate) async fn records<L: EventLog>(
         {
             next = Some(last.position + 1);
         }
-        for rec in &page {
-            let served = query::served(&r, p.clearance, rec)?;
+        for (rec, served) in page.iter().zip(query::served_all(&r, p.clearance, &page)?) {
             let keep = match (&served, kind.is_some() || entity.is_some()) {
                 (ServedRecord::Withheld { .. }, filtered) => !filtered,
                 (ServedRecord::Visible { event_type, .. }, _) => {

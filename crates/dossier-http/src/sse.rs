@@ -12,7 +12,7 @@
 //! none is missed and none repeated, across any number of reconnects. Streams end when the
 //! service shuts down.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use dossier_beliefs::BeliefChange;
 use dossier_log::EventLog;
 use dossier_model::Marking;
 use dossier_projector::Marked;
+use dossier_query::ServedRecord;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +50,8 @@ const BATCH: usize = 256;
 /// How often a follower looks again while the views are behind the ledger.
 const POLL: Duration = Duration::from_millis(50);
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Feed {
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Feed {
     Records,
     Beliefs,
 }
@@ -76,59 +77,71 @@ fn resume_after(headers: &HeaderMap, params: &Params) -> Result<u64, ApiError> {
     Ok(params.u64("after")?.unwrap_or(0))
 }
 
-/// The next events after `f.after` the views hold, and the views' progress.
-async fn fetch<L: EventLog>(
-    f: &mut Follow<L>,
-) -> Result<(Vec<Event>, dossier_projector::Progress), ApiError> {
-    let r = query::reader(&f.app).await?;
+/// One event of a feed, read, filtered for a clearance and encoded once.
+#[derive(Clone)]
+struct Shared {
+    /// The seq of its record.
+    seq: u64,
+    /// The most restrictive marking it shows (`None`: it shows nothing marked, e.g. a withheld
+    /// record), for the access log.
+    marking: Option<Marking>,
+    event: Event,
+}
+
+/// A page of a feed: its events after some seq, and the seq up to which they are all of them.
+struct Page {
+    events: Vec<Shared>,
+    covered: u64,
+    progress: dossier_projector::Progress,
+}
+
+/// Reads the page of `feed` after `after` for `clearance` from the views and the ledger.
+async fn read_page<L: EventLog>(
+    app: &App<L>,
+    feed: Feed,
+    clearance: Marking,
+    after: u64,
+) -> Result<Page, ApiError> {
+    let r = query::reader(app).await?;
     let progress = r.progress();
     let mut events = Vec::new();
-    match f.feed {
+    let mut covered = after;
+    match feed {
         Feed::Records => {
-            if f.after < progress.applied {
-                let n = (progress.applied - f.after).min(BATCH as u64);
-                let page = f
-                    .app
+            if after < progress.applied {
+                let n = (progress.applied - after).min(BATCH as u64);
+                let page = app
                     .log
-                    .read(f.after + 1, usize::try_from(n).unwrap_or(BATCH))
+                    .read(after + 1, usize::try_from(n).unwrap_or(BATCH))
                     .await
                     .map_err(ApiError::internal)?;
-                let first = f.after + 1;
-                let mut served_all = Vec::with_capacity(page.len());
-                for rec in page.iter().filter(|x| x.position <= progress.applied) {
-                    served_all.push(query::served(&r, f.clearance, rec)?);
-                }
-                let last = first + served_all.len() as u64 - 1;
-                query::log_read(
-                    &f.app,
-                    &f.principal,
-                    "GET /v1/ledgers/{ledger}/events/records",
-                    || format!("records {first}..={last}"),
-                    query::records_marking(&served_all),
-                )?;
-                for (rec, served) in page.iter().zip(served_all) {
-                    let ev = Event::default()
-                        .id(rec.position.to_string())
+                let page: Vec<_> = page
+                    .into_iter()
+                    .filter(|x| x.position <= progress.applied)
+                    .collect();
+                let served = query::served_all(&r, clearance, &page)?;
+                for served in served {
+                    let (seq, marking) = match &served {
+                        ServedRecord::Visible { seq, marking, .. } => (*seq, Some(*marking)),
+                        ServedRecord::Withheld { seq, .. } => (*seq, None),
+                    };
+                    let event = Event::default()
+                        .id(seq.to_string())
                         .event("record")
                         .json_data(&served)
                         .map_err(ApiError::internal)?;
-                    events.push(ev);
-                    f.after = rec.position;
+                    events.push(Shared {
+                        seq,
+                        marking,
+                        event,
+                    });
+                    covered = seq;
                 }
             }
         }
         Feed::Beliefs => {
-            let changes = query::changes_since(&r, f.clearance, f.after, BATCH)?;
-            if let Some(m) = changes.iter().map(|c| c.marking).max() {
-                let (a, b) = (changes[0].item.seq, changes[changes.len() - 1].item.seq);
-                query::log_read(
-                    &f.app,
-                    &f.principal,
-                    "GET /v1/ledgers/{ledger}/events/beliefs",
-                    || format!("changes of records {a}..={b}"),
-                    m,
-                )?;
-            }
+            let changes = query::changes_since(&r, clearance, after, BATCH)?;
+            let full = changes.len() >= BATCH;
             let mut groups: Vec<BeliefEvent> = Vec::new();
             for c in changes {
                 match groups.last_mut() {
@@ -140,17 +153,136 @@ async fn fetch<L: EventLog>(
                 }
             }
             for g in groups {
-                let ev = Event::default()
+                let event = Event::default()
                     .id(g.seq.to_string())
                     .event("beliefs")
                     .json_data(&g)
                     .map_err(ApiError::internal)?;
-                events.push(ev);
-                f.after = g.seq;
+                events.push(Shared {
+                    seq: g.seq,
+                    marking: g.changes.iter().map(|c| c.marking).max(),
+                    event,
+                });
+                covered = g.seq;
+            }
+            // Every change of a record the views applied is stored with that record's page:
+            // a page that is not full holds all of them up to the views' seq.
+            if !full {
+                covered = covered.max(progress.applied);
             }
         }
     }
-    Ok((events, progress))
+    Ok(Page {
+        events,
+        covered,
+        progress,
+    })
+}
+
+/// The most recent events of one feed at one clearance, shared by everyone following it: a
+/// follower at the end of the tail reads the next page for all of them (the others wait for
+/// it and take it from here), so each event is read, filtered and encoded once however many
+/// follow. A follower behind the tail reads its own pages until it reaches it.
+#[derive(Default)]
+struct Tail {
+    /// The events with a seq in `(start, end]`, all of them, in order.
+    events: VecDeque<Shared>,
+    start: u64,
+    end: u64,
+}
+
+/// Events a tail keeps (a few MB of encoded records).
+const TAIL: usize = 8192;
+
+impl Tail {
+    /// The events after `after`, at most `BATCH`, and the seq up to which they are all of
+    /// them; `None` if the tail does not hold what follows `after`.
+    fn after(&self, after: u64) -> Option<(Vec<Shared>, u64)> {
+        if !(self.start <= after && after < self.end) {
+            return None;
+        }
+        let from = self.events.partition_point(|e| e.seq <= after);
+        let taken: Vec<Shared> = self.events.iter().skip(from).take(BATCH).cloned().collect();
+        let covered = if from + taken.len() < self.events.len() {
+            taken.last().map_or(after, |e| e.seq)
+        } else {
+            self.end
+        };
+        Some((taken, covered))
+    }
+
+    /// Appends a page read after `after`, if it continues the tail (else the tail starts
+    /// over from it).
+    fn extend(&mut self, after: u64, page: &Page) {
+        if after != self.end {
+            *self = Tail {
+                events: VecDeque::new(),
+                start: after,
+                end: after,
+            };
+        }
+        self.events.extend(page.events.iter().cloned());
+        self.end = page.covered;
+        while self.events.len() > TAIL {
+            if let Some(e) = self.events.pop_front() {
+                self.start = e.seq;
+            }
+        }
+    }
+}
+
+/// The tails of every feed and clearance being followed.
+#[derive(Default)]
+pub(crate) struct Tails(std::sync::Mutex<HashMap<(Feed, Marking), Arc<tokio::sync::Mutex<Tail>>>>);
+
+impl Tails {
+    fn of(&self, feed: Feed, clearance: Marking) -> Arc<tokio::sync::Mutex<Tail>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry((feed, clearance)).or_default())
+    }
+}
+
+/// The next events after `f.after` the views hold (from the shared tail where it holds them),
+/// and the views' progress when they were read from the views.
+async fn fetch<L: EventLog>(
+    f: &mut Follow<L>,
+) -> Result<(Vec<Event>, Option<dossier_projector::Progress>), ApiError> {
+    let tail = f.app.tails.of(f.feed, f.clearance);
+    let mut t = tail.lock().await;
+    let (events, covered, progress) = if let Some((events, covered)) = t.after(f.after) {
+        drop(t);
+        (events, covered, None)
+    } else if f.after >= t.end || t.events.is_empty() {
+        // At the end of the tail (or past it): read the next page for every follower.
+        let page = read_page(&f.app, f.feed, f.clearance, f.after).await?;
+        t.extend(f.after, &page);
+        drop(t);
+        (page.events, page.covered, Some(page.progress))
+    } else {
+        // Behind the tail: a page of its own.
+        drop(t);
+        let page = read_page(&f.app, f.feed, f.clearance, f.after).await?;
+        (page.events, page.covered, Some(page.progress))
+    };
+    if let Some(m) = events.iter().filter_map(|e| e.marking).max() {
+        let (a, b) = (events[0].seq, events[events.len() - 1].seq);
+        let (route, what) = match f.feed {
+            Feed::Records => (
+                "GET /v1/ledgers/{ledger}/events/records",
+                format!("records {a}..={b}"),
+            ),
+            Feed::Beliefs => (
+                "GET /v1/ledgers/{ledger}/events/beliefs",
+                format!("changes of records {a}..={b}"),
+            ),
+        };
+        query::log_read(&f.app, &f.principal, route, || what, m)?;
+    }
+    f.after = covered;
+    Ok((events.into_iter().map(|e| e.event).collect(), progress))
 }
 
 /// The stream of a follower.
@@ -171,7 +303,11 @@ fn follow<L: EventLog + 'static>(
                         f.pending.extend(events);
                         continue;
                     }
-                    progress
+                    match progress {
+                        Some(p) => p,
+                        // Taken from the tail: look at the views again.
+                        None => continue,
+                    }
                 }
                 Err(e) => {
                     // The client reconnects with the last id it received and misses nothing.

@@ -804,6 +804,83 @@ async fn live_streams_resume_without_gap_or_duplicate_and_respect_clearance() {
     s.stop().await;
 }
 
+/// Followers of one feed share the events read for their clearance (one reads, the others take
+/// them): every follower still receives each record exactly once, in order, as its own
+/// clearance allows, whether it starts at the beginning, in the middle, or while the ledger
+/// grows.
+#[tokio::test]
+async fn concurrent_followers_each_receive_their_own_clearance_exactly_once() {
+    let s = std::sync::Arc::new(service().await);
+    let start = s.head().await;
+    // Three bundles of one question each: a question and a seal apiece.
+    let end = start + 3 * 2;
+    let follow = |token: String, after: Option<u64>| {
+        let s = std::sync::Arc::clone(&s);
+        tokio::spawn(async move {
+            read_until(&s, "/events/records", &token, after, |v| {
+                v.last().is_some_and(|e| e.id >= end)
+            })
+            .await
+        })
+    };
+    let mut followers = Vec::new();
+    for _ in 0..3 {
+        followers.push((
+            dossier_model::Marking::Green,
+            None,
+            follow(s.tokens.green.clone(), None),
+        ));
+        followers.push((
+            dossier_model::Marking::Red,
+            None,
+            follow(s.tokens.red.clone(), None),
+        ));
+    }
+    followers.push((
+        dossier_model::Marking::Green,
+        Some(start / 2),
+        follow(s.tokens.green.clone(), Some(start / 2)),
+    ));
+    for n in 0..3 {
+        publish(&*s.log, &[clear_question_bundle(200 + n)]).await;
+    }
+    assert_eq!(s.head().await, end);
+    let mut by_clearance: std::collections::BTreeMap<_, Vec<String>> = Default::default();
+    for (clearance, after, task) in followers {
+        let events = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("every follower reaches the head")
+            .unwrap();
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        let first = after.unwrap_or(0) + 1;
+        assert_eq!(
+            ids,
+            (first..=end).collect::<Vec<_>>(),
+            "exactly once, in order"
+        );
+        for e in &events {
+            if let ServedRecord::Visible { marking, .. } = serde_json::from_str(&e.data).unwrap() {
+                assert!(marking <= clearance, "{clearance:?} served {marking:?}");
+            }
+        }
+        if after.is_none() {
+            let data: Vec<String> = events.into_iter().map(|e| e.data).collect();
+            let seen = by_clearance
+                .entry(clearance)
+                .or_insert_with(|| data.clone());
+            assert_eq!(
+                *seen, data,
+                "followers of one clearance receive the same events"
+            );
+        }
+    }
+    assert_ne!(
+        by_clearance[&dossier_model::Marking::Green],
+        by_clearance[&dossier_model::Marking::Red],
+        "RED sees what GREEN does not"
+    );
+}
+
 #[tokio::test]
 async fn producers_publish_idempotently_and_conflicts_append_nothing() {
     let s = service().await;
@@ -857,12 +934,18 @@ async fn producers_publish_idempotently_and_conflicts_append_nothing() {
     let q = format!("/questions/{}", enc("question:test/grown-7"));
     let _: Answer<Why> = ok(s.get(&q, &s.tokens.green).send().await.unwrap()).await;
     let line: Answer<dossier_projector::Marked<dossier_beliefs::BeliefLine>> = ok(s
-        .get(&format!("/beliefs/{}", enc("question:test/grown-7")), &s.tokens.green)
+        .get(
+            &format!("/beliefs/{}", enc("question:test/grown-7")),
+            &s.tokens.green,
+        )
         .send()
         .await
         .unwrap())
     .await;
-    assert_eq!(line.answer.item.question.id.as_str(), "question:test/grown-7");
+    assert_eq!(
+        line.answer.item.question.id.as_str(),
+        "question:test/grown-7"
+    );
     assert_eq!(line.answer.marking, dossier_model::Marking::Clear);
     assert_eq!(line.seq, after);
     s.stop().await;

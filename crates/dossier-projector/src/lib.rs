@@ -52,8 +52,8 @@ mod write;
 
 pub use error::Error;
 pub use projector::{
-    PAGE, Progress, Projector, RunEvent, catch_up, check_checkpoint, rebuild, refresh, run,
-    run_with_progress, status,
+    PAGE, Progress, Projector, RunEvent, at_head, catch_up, check_checkpoint, rebuild, refresh,
+    run, run_with_progress, status,
 };
 pub use serving::{is_served, serving_path};
 pub use store::{Checkpoint, Cut, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path};

@@ -867,9 +867,11 @@ pub async fn refresh<L: EventLog>(
 /// How often [`refresh`] looks at a served store's checkpoint.
 const REFRESH_POLL: Duration = Duration::from_millis(20);
 
-/// The store's progress if it stands at the ledger's head (see [`catch_up`]). Anything else,
-/// an error included, is `None`: the full way then reports it.
-async fn at_head<L: EventLog>(log: &L, store: &Path) -> Option<Progress> {
+/// The store's progress if it stands at the ledger's head (see [`catch_up`]): its finished
+/// checkpoint is the ledger's last record, by seq and by the hash of its bytes (so
+/// [`check_checkpoint`] would pass too). One look at the store, the head and that record.
+/// Anything else, an error included, is `None`: the full way then reports it.
+pub async fn at_head<L: EventLog>(log: &L, store: &Path) -> Option<Progress> {
     let cp = ViewStore::open(store).ok()?.finished_checkpoint().ok()??;
     let head = log.head().await.ok()?;
     if head.seq != cp.seq {

@@ -693,6 +693,27 @@ impl ViewStore {
         rank.map(|r| marking_of(seq, r)).transpose()
     }
 
+    /// [`ViewStore::effective_marking`] of every stored domain event with a seq in
+    /// `first..=last`, in seq order, read at once (records that are not stored domain events
+    /// are left out).
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds a rank that is not a marking.
+    pub fn effective_markings(&self, first: u64, last: u64) -> Result<Vec<(u64, Marking)>, Error> {
+        let conn = self.conn()?;
+        let bound = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        let mut st = conn
+            .prepare("SELECT seq, marking FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")?;
+        let rows = st.query_map([bound(first), bound(last)], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
+        })?;
+        rows.map(|row| {
+            let (seq, rank) = row?;
+            Ok((seq, marking_of(seq, rank)?))
+        })
+        .collect()
+    }
+
     /// Number of stored versions (all questions), for diagnostics and tests.
     ///
     /// # Errors

@@ -199,17 +199,16 @@ fn auditor_alarm(path: &Path) -> Result<Option<String>, QueryError> {
     if !path.is_file() {
         return Ok(None);
     }
-    let status = dossier_auditor::status(path)?;
-    if status.healthy {
+    let (count, latest) = dossier_auditor::alarms(path)?;
+    if count == 0 {
         return Ok(None);
     }
-    let latest = status.alarms.first().map_or_else(String::new, |a| {
+    let latest = latest.map_or_else(String::new, |a| {
         let at = a.seq.map(|s| format!(" at seq {s}")).unwrap_or_default();
         format!("; the latest: {}{at}: {}", a.kind, a.detail)
     });
     Ok(Some(format!(
-        "the auditor raised {} alarm(s) on this ledger{latest}",
-        status.alarm_count
+        "the auditor raised {count} alarm(s) on this ledger{latest}"
     )))
 }
 
@@ -226,11 +225,26 @@ impl Reader {
         staleness: Staleness,
     ) -> Result<Reader, QueryError> {
         let path = &sources.views;
+        let alarm = || match &sources.auditor {
+            Some(a) => auditor_alarm(a),
+            None => Ok(None),
+        };
+        // The usual case, in one look at the views, the head and the head's record: the views
+        // stand at the head, unchanged.
+        if let Some(progress) = dossier_projector::at_head(log, path).await {
+            let freshness = match alarm()? {
+                None => Freshness::Fresh,
+                Some(why) if staleness == Staleness::Accepted => Freshness::Distrusted(why),
+                Some(why) => return Err(QueryError::Distrusted(why)),
+            };
+            return Ok(Reader {
+                views: ViewStore::open(path)?,
+                progress,
+                freshness,
+            });
+        }
         let distrust = match dossier_projector::check_checkpoint(log, path).await {
-            Ok(()) => match &sources.auditor {
-                Some(a) => auditor_alarm(a)?,
-                None => None,
-            },
+            Ok(()) => alarm()?,
             // The ledger itself no longer reads as stored (a damaged batch row): as distrusted
             // as a rewritten one.
             Err(e @ (ViewsError::Rewritten { .. } | ViewsError::Log(LogError::Corrupt(_)))) => {
@@ -430,34 +444,69 @@ impl Reader {
         clearance: Marking,
         record: &StoredRecord,
     ) -> Result<ServedRecord, QueryError> {
-        let hash = Hash::of_record(&record.bytes);
-        let withheld = || ServedRecord::Withheld {
-            seq: record.position,
-            hash: hash.to_hex(),
+        let effective = self.views.effective_marking(record.position)?;
+        Ok(serve(clearance, record, effective))
+    }
+
+    /// [`Reader::served_record`] of each of `records` (in seq order), with the effective
+    /// markings of the whole range read at once.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn served_records(
+        &self,
+        clearance: Marking,
+        records: &[StoredRecord],
+    ) -> Result<Vec<ServedRecord>, QueryError> {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(Vec::new());
         };
-        let Ok(view) = RecordView::parse(&record.bytes) else {
-            return Ok(withheld());
-        };
-        let stated = view.marking.parse::<Marking>().ok();
-        let marking = match self.views.effective_marking(record.position)? {
-            Some(m) => Some(m),
-            None if is_domain(view.event_type) => None,
-            None => stated,
-        };
-        let (Some(marking), Ok(text)) = (marking, std::str::from_utf8(&record.bytes)) else {
-            return Ok(withheld());
-        };
-        if marking > clearance {
-            return Ok(withheld());
-        }
-        Ok(ServedRecord::Visible {
-            seq: record.position,
-            hash: hash.to_hex(),
-            recorded: view.recorded.to_owned(),
-            event_type: view.event_type.to_owned(),
-            marking,
-            record: text.to_owned(),
-        })
+        let markings = self
+            .views
+            .effective_markings(first.position, last.position)?;
+        Ok(records
+            .iter()
+            .map(|r| {
+                let effective = markings
+                    .binary_search_by_key(&r.position, |(seq, _)| *seq)
+                    .ok()
+                    .map(|i| markings[i].1);
+                serve(clearance, r, effective)
+            })
+            .collect())
+    }
+}
+
+/// A record as a reader cleared for `clearance` may be served it, given the effective marking
+/// the views applied it with, if any (see [`Reader::served_record`]).
+fn serve(clearance: Marking, record: &StoredRecord, effective: Option<Marking>) -> ServedRecord {
+    let hash = Hash::of_record(&record.bytes);
+    let withheld = || ServedRecord::Withheld {
+        seq: record.position,
+        hash: hash.to_hex(),
+    };
+    let Ok(view) = RecordView::parse(&record.bytes) else {
+        return withheld();
+    };
+    let stated = view.marking.parse::<Marking>().ok();
+    let marking = match effective {
+        Some(m) => Some(m),
+        None if is_domain(view.event_type) => None,
+        None => stated,
+    };
+    let (Some(marking), Ok(text)) = (marking, std::str::from_utf8(&record.bytes)) else {
+        return withheld();
+    };
+    if marking > clearance {
+        return withheld();
+    }
+    ServedRecord::Visible {
+        seq: record.position,
+        hash: hash.to_hex(),
+        recorded: view.recorded.to_owned(),
+        event_type: view.event_type.to_owned(),
+        marking,
+        record: text.to_owned(),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::home::Home;
 pub async fn run(home: &Home, args: &AuditorArgs) -> CliResult {
     match &args.command {
         Some(AuditorCommand::Status { json }) => show_status(home, *json),
-        Some(AuditorCommand::Checkpoint { out }) => export(home, out.as_deref()),
+        Some(AuditorCommand::Checkpoint { out, json }) => export(home, out.as_deref(), *json),
         None => audit(home, args).await,
     }
 }
@@ -210,16 +210,21 @@ fn show_status(home: &Home, json: bool) -> CliResult {
     verdict(s.healthy, s.alarm_count)
 }
 
-fn export(home: &Home, out: Option<&std::path::Path>) -> CliResult {
+fn export(home: &Home, out: Option<&std::path::Path>, json: bool) -> CliResult {
     let s = load_status(home)?;
     let cp = s
         .last_checkpoint
         .context("the auditor has not signed a checkpoint yet")?;
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&cp).context("encoding JSON")?;
+        text.push('\n');
+        text
+    } else {
+        cp.note
+    };
     match out {
-        Some(p) => {
-            std::fs::write(p, &cp.note).with_context(|| format!("writing {}", p.display()))?
-        }
-        None => crate::out!("{}", cp.note)?,
+        Some(p) => std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?,
+        None => crate::out!("{text}")?,
     }
     Ok(())
 }

@@ -15,6 +15,14 @@ use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
 
+/// A checkpoint signed now.
+struct Signed {
+    ledger: String,
+    hashes: Vec<Hash>,
+    tree: TreeHead,
+    note: String,
+}
+
 /// The hash of every record (the Merkle leaves) and the ledger id, read from the log.
 async fn leaves(log: &Backend) -> anyhow::Result<(String, Vec<Hash>, Vec<u64>)> {
     let genesis = ledger::genesis(log).await?.context("the ledger is empty")?;
@@ -33,11 +41,7 @@ fn hex_path(path: &[Hash]) -> Vec<String> {
     path.iter().map(Hash::to_hex).collect()
 }
 
-async fn signed_checkpoint(
-    home: &Home,
-    log: &Backend,
-    key: Option<&str>,
-) -> CliResult<(String, Vec<Hash>, String)> {
+async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> CliResult<Signed> {
     let (ledger, hashes, positions) = leaves(log).await?;
     if positions
         .iter()
@@ -54,14 +58,35 @@ async fn signed_checkpoint(
     let note = Checkpoint::new(&ledger, tree)
         .and_then(|c| c.sign_with(&signer))
         .context("signing the checkpoint")?;
-    Ok((ledger, hashes, note))
+    Ok(Signed {
+        ledger,
+        hashes,
+        tree,
+        note,
+    })
 }
 
 /// `dossier checkpoint`.
 pub async fn checkpoint(home: &Home, args: &CheckpointArgs) -> CliResult {
     let log = home.open_log().await?;
-    let (_, _, note) = signed_checkpoint(home, &log, args.key.as_deref()).await?;
-    write_out(args.out.as_deref(), &note)?;
+    let signed = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    if !args.json {
+        write_out(args.out.as_deref(), &signed.note)?;
+        return Ok(());
+    }
+    // The shape the HTTP service's checkpoint route serves.
+    let cp = dossier_auditor::StoredCheckpoint {
+        size: signed.tree.size,
+        ledger: signed.ledger,
+        root: signed.tree.root.to_hex(),
+        head: signed.tree.head.to_hex(),
+        note: signed.note,
+        signed_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .context("formatting the time")?,
+    };
+    let text = serde_json::to_string_pretty(&cp).context("encoding JSON")?;
+    write_out(args.out.as_deref(), &format!("{text}\n"))?;
     Ok(())
 }
 
@@ -78,7 +103,12 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
 /// `dossier prove SEQ` or `dossier prove --from CHECKPOINT`.
 pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
     let log = home.open_log().await?;
-    let (ledger, hashes, note) = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    let Signed {
+        ledger,
+        hashes,
+        note,
+        ..
+    } = signed_checkpoint(home, &log, args.key.as_deref()).await?;
     let bundle = match (&args.seq, &args.from) {
         (Some(seq), None) => {
             let seq = *seq;
