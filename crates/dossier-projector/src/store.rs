@@ -837,25 +837,7 @@ fn line_marking_in(
     question: &str,
     as_of: Option<&str>,
 ) -> Result<Option<Marking>, Error> {
-    let Some(level) = level else {
-        return Ok(None);
-    };
-    let row: Option<(i64, i64)> = match as_of {
-        None => tx
-            .prepare_cached("SELECT seq, marking FROM beliefs WHERE level = ?1 AND question = ?2")?
-            .query_row(params![level, question], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-        Some(t) => tx
-            .prepare_cached(
-                "SELECT seq, marking FROM belief_versions
-                 WHERE level = ?1 AND question = ?2 AND recorded <= ?3
-                 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row(params![level, question, t], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-    };
-    row.map(|(seq, rank)| marking_of(seq as u64, rank))
-        .transpose()
+    Ok(line_in(tx, level, question, as_of)?.map(|l| l.marking))
 }
 
 /// [`ViewStore::line_at_cut`]'s line, in a transaction.
