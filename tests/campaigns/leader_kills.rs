@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::producer_kills::{bundle_files, check_run, publish_with_fault, whole_publish};
+use crate::producer_kills::{
+    bundle_files, check_run, publish_with_fault_timed, stall_summary, whole_publish,
+};
 use crate::support::{Dossier, Rng, Tally, scale, seed, temp_dir};
 
 /// Leader kills in the bounded run.
@@ -55,24 +57,35 @@ fn leader_kills_during_publish() {
     let mut rng = Rng::new(seed);
     let work = temp_dir("dossier-campaign-leader-bundles-");
     let whole = whole_publish(&d, work.path(), &format!("l{seed:x}"), &mut tally);
+    let (mut stalls, mut stuck) = (Vec::new(), 0);
     for run in 0..RUNS * scale() {
         let leader = stream_leader(&cluster, "DOSSIER_LEADER").expect("the stream has a leader");
         let (files, entities) = bundle_files(work.path(), &format!("l{seed:x}-{run}"));
         let after = rng.between(Duration::ZERO, whole);
         let pause = rng.between(Duration::ZERO, Duration::from_millis(1500));
         let mut restarted = Ok(());
-        let acked = publish_with_fault(
+        let mut killed = std::time::Instant::now();
+        let published = publish_with_fault_timed(
             &d,
             &files,
             after,
             || {
                 cluster.kill(leader);
+                killed = std::time::Instant::now();
                 std::thread::sleep(pause);
                 restarted = cluster.restart(leader);
             },
             Duration::from_secs(60),
         );
         restarted.expect("the node restarts on its store");
+        // The two other nodes elect a leader while the killed one is down: the stall counts
+        // from the kill.
+        match published.stall_after(killed, files.len()) {
+            Some(Ok(stall)) => stalls.push(stall),
+            Some(Err(())) => stuck += 1,
+            None => {}
+        }
+        let acked = published.acked;
         tally.runs += 1;
         check_run(&d, &mut tally, run, &files, &entities, &acked);
         tally.note(format!(
@@ -83,5 +96,11 @@ fn leader_kills_during_publish() {
             files.len()
         ));
     }
+    // Issue 17's target (gap 6): p99 ≤ the election time + 2 s from the kill to the next
+    // acknowledgement. Measured, not enforced, until the publisher detects a lost connection.
+    println!(
+        "leader kills: publisher stall after the leader's kill: {}; {stuck} publishes acknowledged nothing after it (failed or hung)",
+        stall_summary(&mut stalls)
+    );
     tally.finish(RUNS);
 }

@@ -69,17 +69,71 @@ pub(crate) fn publish_with_fault(
     fault: impl FnOnce(),
     grace: Duration,
 ) -> BTreeSet<String> {
+    publish_with_fault_timed(d, files, after, fault, grace).acked
+}
+
+/// What a publish under a fault acknowledged, and when.
+pub(crate) struct Acknowledged {
+    /// The files acknowledged.
+    pub acked: BTreeSet<String>,
+    /// When each acknowledgement reached the caller, in order.
+    pub times: Vec<Instant>,
+}
+
+impl Acknowledged {
+    /// The publisher's stall after `from` (a kill, or a restart): how long until its next
+    /// acknowledgement. `None` if it had acknowledged every one of `files` by then (nothing was
+    /// left to stall); `Some(Err(()))` if it acknowledged nothing more.
+    pub(crate) fn stall_after(&self, from: Instant, files: usize) -> Option<Result<Duration, ()>> {
+        let before = self.times.iter().filter(|t| **t < from).count();
+        if before >= files {
+            return None;
+        }
+        Some(
+            self.times
+                .iter()
+                .find(|t| **t >= from)
+                .map(|t| *t - from)
+                .ok_or(()),
+        )
+    }
+}
+
+/// Percentiles 50 and 99 and the maximum of `stalls`, for a campaign's report.
+pub(crate) fn stall_summary(stalls: &mut [Duration]) -> String {
+    if stalls.is_empty() {
+        return "no stall measured (every publish had ended before its fault)".into();
+    }
+    stalls.sort_unstable();
+    let at = |p: f64| stalls[((stalls.len() - 1) as f64 * p).round() as usize].as_secs_f64();
+    format!(
+        "p50 {:.2} s, p99 {:.2} s, max {:.2} s over {} faults",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        stalls.len()
+    )
+}
+
+/// [`publish_with_fault`], with when each acknowledgement came.
+pub(crate) fn publish_with_fault_timed(
+    d: &Dossier,
+    files: &[String],
+    after: Duration,
+    fault: impl FnOnce(),
+    grace: Duration,
+) -> Acknowledged {
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
     let mut cmd = d.command(&args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().expect("dossier publish starts");
     let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+            if tx.send((Instant::now(), line)).is_err() {
                 break;
             }
         }
@@ -102,10 +156,18 @@ pub(crate) fn publish_with_fault(
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
-    rx.try_iter()
-        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-        .filter_map(|v| v["file"].as_str().map(str::to_owned))
-        .collect()
+    let mut acked = BTreeSet::new();
+    let mut times = Vec::new();
+    for (at, line) in rx.try_iter() {
+        if let Some(file) = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|v| v["file"].as_str().map(str::to_owned))
+        {
+            acked.insert(file);
+            times.push(at);
+        }
+    }
+    Acknowledged { acked, times }
 }
 
 /// Writes the bundle files of one publish; returns them with each file's entity keys.
