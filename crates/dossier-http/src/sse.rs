@@ -233,10 +233,13 @@ impl Tail {
 
 /// The tails of every feed and clearance being followed.
 #[derive(Default)]
-pub(crate) struct Tails(std::sync::Mutex<HashMap<(Feed, Marking), Arc<tokio::sync::Mutex<Tail>>>>);
+pub(crate) struct Tails(std::sync::Mutex<HashMap<(Feed, Marking), SharedTail>>);
+
+/// One tail, locked by the follower reading its next page while the others wait for it.
+type SharedTail = Arc<tokio::sync::Mutex<Tail>>;
 
 impl Tails {
-    fn of(&self, feed: Feed, clearance: Marking) -> Arc<tokio::sync::Mutex<Tail>> {
+    fn of(&self, feed: Feed, clearance: Marking) -> SharedTail {
         let mut map = self
             .0
             .lock()
