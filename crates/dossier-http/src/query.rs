@@ -93,6 +93,15 @@ pub(crate) fn served(
     r.served_record(clearance, record).map_err(query_error)
 }
 
+/// The marking of a visible report naming the text `content_hash`, if there is one.
+pub(crate) fn text_marking(
+    r: &Reader,
+    clearance: Marking,
+    content_hash: &str,
+) -> Result<Option<Marking>, ApiError> {
+    r.text_marking(clearance, content_hash).map_err(query_error)
+}
+
 /// Records (in seq order) as the principal may see them, their markings read at once.
 pub(crate) fn served_all(
     r: &Reader,

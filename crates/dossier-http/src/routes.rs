@@ -562,12 +562,6 @@ pub(crate) async fn record_raw<L: EventLog>(
     }
 }
 
-/// The part of a report's body this service reads.
-#[derive(Deserialize)]
-struct ReportText {
-    content_hash: String,
-}
-
 /// A report's text, by its content hash, if a report with that text is visible.
 #[utoipa::path(get, path = "/v1/ledgers/{ledger}/texts/{hash}", tag = "records",
     params(
@@ -593,32 +587,8 @@ pub(crate) async fn text<L: EventLog>(
     let Some(bytes) = app.log.content(&parsed).await.map_err(ApiError::internal)? else {
         return Err(missing());
     };
-    // A text is served if a report that names it is visible: scan the reports applied to the
-    // views (no index of texts by report yet).
-    let applied = r.progress().applied;
-    let mut from = 1;
-    let mut visible: Option<dossier_model::Marking> = None;
-    'scan: while from <= applied {
-        let page = app.log.read(from, 4096).await.map_err(ApiError::internal)?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for rec in page.iter().filter(|x| x.position <= applied) {
-            let Ok(view) = RecordView::parse(&rec.bytes) else {
-                continue;
-            };
-            if view.event_type != dossier_model::event::REPORT_RECORDED {
-                continue;
-            }
-            let names = serde_json::from_str::<ReportText>(view.body.get())
-                .is_ok_and(|t| t.content_hash == hash);
-            if names
-                && let ServedRecord::Visible { marking, .. } = query::served(&r, p.clearance, rec)?
-            {
-                visible = Some(marking);
-                break 'scan;
-            }
-        }
-    }
+    // A text is served if a report that names it is visible (the views file every report).
+    let visible = query::text_marking(&r, p.clearance, &parsed.to_hex())?;
     let Some(marking) = visible else {
         return Err(missing());
     };

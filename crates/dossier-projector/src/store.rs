@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS events (
     marking  INTEGER NOT NULL,
     body     TEXT NOT NULL
 );
+-- The reports, few among the events, to find the one naming a text (created on the next
+-- writer's open in stores of this layout built before it).
+CREATE INDEX IF NOT EXISTS events_reports ON events (seq) WHERE type = 'report.recorded';
 CREATE TABLE IF NOT EXISTS refs (
     key INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -712,6 +715,33 @@ impl ViewStore {
             Ok((seq, marking_of(seq, rank)?))
         })
         .collect()
+    }
+
+    /// The effective marking of the first report naming the text `content_hash` (hex) that a
+    /// reader cleared for `clearance` sees, `None` if no such report is visible: what decides
+    /// whether the text may be served to them.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds a rank that is not a marking.
+    pub fn text_marking(
+        &self,
+        clearance: Marking,
+        content_hash: &str,
+    ) -> Result<Option<Marking>, Error> {
+        let conn = self.conn()?;
+        let row: Option<(i64, i64)> = conn
+            .prepare_cached(
+                "SELECT seq, marking FROM events
+                 WHERE type = 'report.recorded' AND marking <= ?1
+                   AND json_extract(body, '$.content_hash') = ?2
+                 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![i64::from(clearance.rank()), content_hash], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(seq, rank)| marking_of(seq as u64, rank))
+            .transpose()
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.

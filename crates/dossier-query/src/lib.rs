@@ -448,6 +448,19 @@ impl Reader {
         Ok(serve(clearance, record, effective))
     }
 
+    /// The marking of the visible report that names the text `content_hash` (hex), if a report
+    /// naming it is visible at `clearance`: the text may then be served, under that marking.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn text_marking(
+        &self,
+        clearance: Marking,
+        content_hash: &str,
+    ) -> Result<Option<Marking>, QueryError> {
+        Ok(self.views.text_marking(clearance, content_hash)?)
+    }
+
     /// [`Reader::served_record`] of each of `records` (in seq order), with the effective
     /// markings of the whole range read at once.
     ///
