@@ -33,45 +33,77 @@ pub(crate) fn query_error(e: QueryError) -> ApiError {
     }
 }
 
+/// Runs a query on a thread for blocking work: the views are SQLite files read synchronously,
+/// and a belief with provenance is folded from stored events for milliseconds, which must not
+/// hold up the threads serving connections (live streams, health checks).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
 /// Every question's line (or belief at a valid time) visible at `clearance`.
-pub(crate) fn beliefs(
-    r: &Reader,
+pub(crate) async fn beliefs(
+    r: Reader,
     clearance: Marking,
-    as_of: Option<&str>,
+    as_of: Option<String>,
     at: Option<Timestamp>,
 ) -> Result<Answer<Beliefs>, ApiError> {
-    r.beliefs(clearance, as_of, at).map_err(query_error)
+    blocking(move || {
+        r.beliefs(clearance, as_of.as_deref(), at)
+            .map_err(query_error)
+    })
+    .await
 }
 
 /// One question's line, as seen at `clearance`.
-pub(crate) fn line(
-    r: &Reader,
+pub(crate) async fn line(
+    r: Reader,
     clearance: Marking,
-    question: &str,
-    as_of: Option<&str>,
+    question: String,
+    as_of: Option<String>,
 ) -> Result<Answer<Marked<dossier_beliefs::BeliefLine>>, ApiError> {
-    r.line(clearance, question, as_of).map_err(query_error)
+    blocking(move || {
+        r.line(clearance, &question, as_of.as_deref())
+            .map_err(query_error)
+    })
+    .await
 }
 
 /// One question's belief with provenance, as seen at `clearance`.
-pub(crate) fn why(
-    r: &Reader,
+pub(crate) async fn why(
+    r: Reader,
     clearance: Marking,
-    question: &str,
-    as_of: Option<&str>,
+    question: String,
+    as_of: Option<String>,
     at: Option<Timestamp>,
 ) -> Result<Answer<Why>, ApiError> {
-    r.why(clearance, question, as_of, at).map_err(query_error)
+    blocking(move || {
+        r.why(clearance, &question, as_of.as_deref(), at)
+            .map_err(query_error)
+    })
+    .await
 }
 
 /// One question's history, as seen at `clearance`.
-pub(crate) fn history(
-    r: &Reader,
+pub(crate) async fn history(
+    r: Reader,
     clearance: Marking,
-    question: &str,
-    as_of: Option<&str>,
+    question: String,
+    as_of: Option<String>,
 ) -> Result<Answer<History>, ApiError> {
-    r.history(clearance, question, as_of).map_err(query_error)
+    blocking(move || {
+        r.history(clearance, &question, as_of.as_deref())
+            .map_err(query_error)
+    })
+    .await
+}
+
+/// The digest of the lines visible at `clearance` now.
+pub(crate) fn digest(r: &Reader, clearance: Marking) -> Result<String, ApiError> {
+    r.digest(clearance).map_err(query_error)
 }
 
 /// Changes of belief visible at `clearance` caused by records after `after`.

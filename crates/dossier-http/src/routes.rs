@@ -273,7 +273,7 @@ pub(crate) async fn beliefs<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    let a = query::beliefs(&r, p.clearance, as_of.as_deref(), at)?;
+    let a = query::beliefs(r, p.clearance, as_of, at).await?;
     let marking = match &a.answer.beliefs {
         dossier_query::BeliefList::Lines(l) => l.iter().map(|x| x.marking).max(),
         dossier_query::BeliefList::AtValidTime(b) => b.iter().map(|x| x.marking).max(),
@@ -313,7 +313,7 @@ pub(crate) async fn line<L: EventLog>(
     let params = Params::new(q, &["as_of"])?;
     let as_of = params.as_of()?;
     let r = query::reader(&app).await?;
-    let a = query::line(&r, p.clearance, &id, as_of.as_deref())?;
+    let a = query::line(r, p.clearance, id.clone(), as_of).await?;
     let route = "GET /v1/ledgers/{ledger}/beliefs/{id}";
     query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
     Ok(Json(a))
@@ -343,7 +343,7 @@ pub(crate) async fn question<L: EventLog>(
     let params = Params::new(q, &["as_of", "at"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
     let r = query::reader(&app).await?;
-    let a = query::why(&r, p.clearance, &id, as_of.as_deref(), at)?;
+    let a = query::why(r, p.clearance, id.clone(), as_of, at).await?;
     let route = "GET /v1/ledgers/{ledger}/questions/{id}";
     query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
     Ok(Json(a))
@@ -372,7 +372,7 @@ pub(crate) async fn history<L: EventLog>(
     let params = Params::new(q, &["as_of"])?;
     let as_of = params.as_of()?;
     let r = query::reader(&app).await?;
-    let a = query::history(&r, p.clearance, &id, as_of.as_deref())?;
+    let a = query::history(r, p.clearance, id.clone(), as_of).await?;
     if let Some(m) = a.answer.changes.iter().map(|c| c.marking).max() {
         let route = "GET /v1/ledgers/{ledger}/questions/{id}/history";
         query::log_read(&app, &p, route, || id.clone(), m)?;
@@ -822,14 +822,14 @@ pub(crate) async fn status<L: EventLog>(
 ) -> Result<Json<Answer<ViewsStatus>>, ApiError> {
     let r = query::reader(&app).await?;
     let progress = r.progress();
-    let lines = query::beliefs(&r, p.clearance, None, None)?;
+    let digest = query::digest(&r, p.clearance)?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,
         ViewsStatus {
             applied: progress.applied,
             head: progress.head,
-            views_digest: lines.digest,
+            views_digest: Some(digest),
             auditor: auditor_status(&app)?,
         },
     )))

@@ -344,6 +344,15 @@ impl Reader {
         Ok(a)
     }
 
+    /// The digest of the lines a reader cleared for `clearance` is served now (the `digest` of
+    /// [`Reader::beliefs`], without reading the lines).
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn digest(&self, clearance: Marking) -> Result<String, QueryError> {
+        Ok(self.views.cut(clearance, None)?.digest)
+    }
+
     /// One question's line (its judgment without provenance, as in [`Reader::beliefs`]), now or
     /// as of a recorded time.
     ///
