@@ -456,7 +456,11 @@ fn duplicate_event_id_vector() {
     // From the committed file: the chain alone verifies; the uniqueness check finds record 17.
     let lines = std::fs::read(vectors_dir().join("duplicate_event_id.jsonl")).unwrap();
     let mut v = dossier_chain::Verifier::new(TrustRoot::Pinned(founder.public())).collecting_ids();
-    for (i, bytes) in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+    for (i, bytes) in lines
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         v.push(&dossier_chain::StoredRecord {
             position: i as u64 + 1,
             stored_hash: None,
@@ -471,5 +475,9 @@ fn duplicate_event_id_vector() {
     let found: Vec<(u64, FailureKind)> = report.failures.iter().map(|f| (f.seq, f.kind)).collect();
     assert_eq!(found, vec![(17, FailureKind::DuplicateEventId)]);
     assert!(report.failures[0].detail.contains("position 15"));
-    assert!(report.failures[0].detail.contains(&records[14].event_id.to_hex()));
+    assert!(
+        report.failures[0]
+            .detail
+            .contains(&records[14].event_id.to_hex())
+    );
 }

@@ -25,7 +25,11 @@ async fn an_index_missing_a_bundles_ids_is_rebuilt_and_the_bundle_recognised() {
     // watermark (and the stream) alone.
     let ids: Vec<Vec<u8>> = events("b", 4)
         .iter()
-        .map(|e| dossier_chain::event_id(&e.event_type, &e.entity_key).0.to_vec())
+        .map(|e| {
+            dossier_chain::event_id(&e.event_type, &e.entity_key)
+                .0
+                .to_vec()
+        })
         .collect();
     {
         let conn = rusqlite::Connection::open(&index).expect("open the index");

@@ -31,7 +31,10 @@ pub(crate) struct IdPartitions {
 impl IdPartitions {
     /// Partitions for about `expected` pairs.
     pub(crate) fn new(expected: u64) -> io::Result<IdPartitions> {
-        let fanout = expected.div_ceil(PARTITION).clamp(1, MAX_FANOUT).next_power_of_two();
+        let fanout = expected
+            .div_ceil(PARTITION)
+            .clamp(1, MAX_FANOUT)
+            .next_power_of_two();
         IdPartitions::with_fanout(fanout, 0)
     }
 
@@ -147,15 +150,24 @@ mod tests {
         let (found, more) = p.finish().expect("finish");
         assert_eq!(positions(&found), vec![n + 1, n + 2, n + 3]);
         assert_eq!(more, 0);
-        assert!(found[0].detail.contains("position 7"), "{}", found[0].detail);
-        assert!(found[2].detail.contains("position 7"), "{}", found[2].detail);
+        assert!(
+            found[0].detail.contains("position 7"),
+            "{}",
+            found[0].detail
+        );
+        assert!(
+            found[2].detail.contains("position 7"),
+            "{}",
+            found[2].detail
+        );
     }
 
     #[test]
     fn no_failures_for_distinct_ids() {
         let mut p = IdPartitions::new(1000).expect("partitions");
         for i in 1..=1000u64 {
-            p.push(u128::from(i) << 100 | u128::from(i), i).expect("push");
+            p.push(u128::from(i) << 100 | u128::from(i), i)
+                .expect("push");
         }
         assert_eq!(p.finish().expect("finish").0, vec![]);
     }

@@ -141,7 +141,10 @@ pub async fn verify_log<L: EventLog>(
 /// Compares the id of the record at `position` with the one its batch's ids column stores.
 fn check_claimed(v: &mut Verifier, claimed: &(u64, Vec<u8>), id: u128, position: u64) {
     let (first, ids) = claimed;
-    let Some(i) = position.checked_sub(*first).and_then(|i| usize::try_from(i).ok()) else {
+    let Some(i) = position
+        .checked_sub(*first)
+        .and_then(|i| usize::try_from(i).ok())
+    else {
         return;
     };
     let Some(stored) = ids.get(i * 16..i * 16 + 16) else {
@@ -152,9 +155,7 @@ fn check_claimed(v: &mut Verifier, claimed: &(u64, Vec<u8>), id: u128, position:
     if stored != id {
         v.derived_mismatch(
             position,
-            format!(
-                "the stored event id column says {stored:032x}, the record's id is {id:032x}"
-            ),
+            format!("the stored event id column says {stored:032x}, the record's id is {id:032x}"),
         );
     }
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use dossier_chain::{FailureKind, TrustRoot, VerifyReport};
 use dossier_log::conformance::{events, founder, init};
-use dossier_log::{EventLog as _, PublishOutcome, Publisher, SqliteLog, seal_batch, tamper, verify_log};
+use dossier_log::{
+    EventLog as _, PublishOutcome, Publisher, SqliteLog, seal_batch, tamper, verify_log,
+};
 use uuid::Uuid;
 
 /// A ledger of the genesis batch (1–2) and three batches: `a` (3–8), `b` (9–13), `c` (14–17).
@@ -63,7 +65,11 @@ async fn a_bundle_whose_ids_left_the_index_is_still_recognised() {
         .await
         .expect("publish again");
     assert_eq!(outcome, PublishOutcome::AlreadyRecorded { events: 4 });
-    assert_eq!(log.head().await.expect("head").seq, HEAD, "nothing appended");
+    assert_eq!(
+        log.head().await.expect("head").seq,
+        HEAD,
+        "nothing appended"
+    );
     // The emptied column itself is a derived value that no longer agrees with the records.
     assert_eq!(
         failures(&verify(&l.path).await),
@@ -89,9 +95,7 @@ async fn events_forced_in_twice_are_reported_at_the_later_seqs() {
         .collect();
     assert_eq!(failures(&report), want, "{:#?}", report.failures);
     assert!(
-        report.failures[0]
-            .detail
-            .contains(&format!("position {B}")),
+        report.failures[0].detail.contains(&format!("position {B}")),
         "{}",
         report.failures[0].detail
     );
@@ -135,13 +139,17 @@ fn edits() -> Vec<Edit> {
         ),
         e(
             "batches.recorded (a middle batch)",
-            format!("UPDATE batches SET recorded = '2001-01-01T00:00:00.000000000Z' WHERE first = {B}"),
+            format!(
+                "UPDATE batches SET recorded = '2001-01-01T00:00:00.000000000Z' WHERE first = {B}"
+            ),
             B + 4,
             FailureKind::DerivedMismatch,
         ),
         e(
             "batches.recorded (the head's)",
-            format!("UPDATE batches SET recorded = '2999-01-01T00:00:00.000000000Z' WHERE first = {C}"),
+            format!(
+                "UPDATE batches SET recorded = '2999-01-01T00:00:00.000000000Z' WHERE first = {C}"
+            ),
             HEAD,
             FailureKind::DerivedMismatch,
         ),
@@ -161,7 +169,9 @@ fn edits() -> Vec<Edit> {
         ),
         e(
             "batches.first",
-            format!("UPDATE batches SET first = first + 1 WHERE first = {C}; UPDATE records SET batch = batch + 1 WHERE batch = {C}"),
+            format!(
+                "UPDATE batches SET first = first + 1 WHERE first = {C}; UPDATE records SET batch = batch + 1 WHERE batch = {C}"
+            ),
             // The row's records now sit one position later: storage skips position 14.
             C,
             FailureKind::Gap,
@@ -174,19 +184,28 @@ fn edits() -> Vec<Edit> {
         ),
         e(
             "records.offset",
-            format!("UPDATE records SET offset = offset + 1 WHERE seq = {}", B + 2),
+            format!(
+                "UPDATE records SET offset = offset + 1 WHERE seq = {}",
+                B + 2
+            ),
             B + 2,
             FailureKind::BadFrame,
         ),
         e(
             "records.length",
-            format!("UPDATE records SET length = length - 1 WHERE seq = {}", B + 3),
+            format!(
+                "UPDATE records SET length = length - 1 WHERE seq = {}",
+                B + 3
+            ),
             B + 3,
             FailureKind::BadFrame,
         ),
         e(
             "records.hash",
-            format!("UPDATE records SET hash = zeroblob(32) WHERE seq = {}", A + 1),
+            format!(
+                "UPDATE records SET hash = zeroblob(32) WHERE seq = {}",
+                A + 1
+            ),
             A + 1,
             FailureKind::ChangedBytes,
         ),
