@@ -15,13 +15,18 @@
 //! - **cut inside**: the ledger truncated inside a batch (the batch row's count and seal hash
 //!   rewritten to match): `incomplete_batch` at the batch's first record;
 //! - **cut at a boundary**: whole batches removed from the end: the chain alone verifies
-//!   (docs/FORMAT.md §8), and the checkpoint says records were removed.
+//!   (docs/FORMAT.md §8), and the checkpoint says records were removed;
+//! - **derived-column edit**: one value stored beside a frame changed (docs/FORMAT.md §7.1):
+//!   a batch row's `count` or `seal` (`bad_frame` at the entry the framing check fails at),
+//!   `recorded` (`derived_mismatch` at its seal), one id of its `ids` (`derived_mismatch` at
+//!   that record); a seq index row's `batch`, `offset` or `length` (`bad_frame` at it) or
+//!   `hash` (`changed_bytes` at it);
+//! - **index deletion**: a seq index row deleted (`bad_frame` at it), or a batch row's event
+//!   ids deleted from the idempotency index (`derived_mismatch` at the row's first record).
 //!
 //! Counts: **undetected** — verification passed and the checkpoint held, or the first failure
 //! was reported at another seq than the change's; nothing is lost or duplicated by a tamper
-//! trial, so those stay 0. Not yet in the campaign: edits of the derived columns and deletions
-//! from the event-id index, which verification does not check yet (issue: reliability gaps 1
-//! and 4).
+//! trial, so those stay 0.
 
 use std::path::Path;
 
@@ -45,9 +50,11 @@ enum Kind {
     Duplicate,
     CutInside,
     CutAtBoundary,
+    DerivedColumn,
+    IndexDeletion,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 9] = [
     Kind::Flip,
     Kind::Rehash,
     Kind::Delete,
@@ -55,6 +62,8 @@ const KINDS: [Kind; 7] = [
     Kind::Duplicate,
     Kind::CutInside,
     Kind::CutAtBoundary,
+    Kind::DerivedColumn,
+    Kind::IndexDeletion,
 ];
 
 /// What a trial must find.
@@ -230,6 +239,87 @@ fn tamper(db: &Path, base: &Base, kind: Kind, rng: &mut Rng) -> (String, Expect)
                 format!("truncate after record {keep}, inside the batch starting at {batch_start}"),
                 Expect::At(batch_start, &["incomplete_batch"]),
             )
+        }
+        Kind::DerivedColumn => {
+            let seq = any(rng, n);
+            let first = tamper::batch_of(&conn, seq);
+            let seal = base
+                .seals
+                .iter()
+                .copied()
+                .find(|&s| s >= seq)
+                .expect("a seal closes every batch");
+            let (what, sql, expect): (String, String, Expect) = match rng.below(8) {
+                0 => (
+                    format!("batch {first}: count one less"),
+                    format!("UPDATE batches SET count = count - 1 WHERE first = {first}"),
+                    // One entry more than the row says: the first entry past it, the seal.
+                    Expect::At(seal, &["bad_frame"]),
+                ),
+                1 => (
+                    format!("batch {first}: seal hash zeroed"),
+                    format!("UPDATE batches SET seal = zeroblob(32) WHERE first = {first}"),
+                    Expect::At(seal, &["bad_frame"]),
+                ),
+                2 => (
+                    format!("batch {first}: recorded time changed"),
+                    format!(
+                        "UPDATE batches SET recorded = '2001-02-03T04:05:06.000000000Z' WHERE first = {first}"
+                    ),
+                    Expect::At(seal, &["derived_mismatch"]),
+                ),
+                3 => {
+                    let at = (seq - first) * 16;
+                    (
+                        format!("batch {first}: the stored id of record {seq} changed"),
+                        format!(
+                            "UPDATE batches SET ids = substr(ids, 1, {at}) || randomblob(16) || substr(ids, {}) WHERE first = {first}",
+                            at + 17
+                        ),
+                        Expect::At(seq, &["derived_mismatch"]),
+                    )
+                }
+                4 => (
+                    format!("record {seq}: its index row names another batch"),
+                    format!("UPDATE records SET batch = 1 WHERE seq = {seq}"),
+                    Expect::At(seq, &["bad_frame"]),
+                ),
+                5 => (
+                    format!("record {seq}: its index row's offset moved"),
+                    format!("UPDATE records SET offset = offset + 1 WHERE seq = {seq}"),
+                    Expect::At(seq, &["bad_frame"]),
+                ),
+                6 => (
+                    format!("record {seq}: its index row's length changed"),
+                    format!("UPDATE records SET length = length - 1 WHERE seq = {seq}"),
+                    Expect::At(seq, &["bad_frame"]),
+                ),
+                _ => (
+                    format!("record {seq}: its stored hash changed"),
+                    format!("UPDATE records SET hash = randomblob(32) WHERE seq = {seq}"),
+                    Expect::At(seq, &["changed_bytes"]),
+                ),
+            };
+            conn.execute_batch(&sql).expect("edit a derived column");
+            (format!("derived-column edit: {what}"), expect)
+        }
+        Kind::IndexDeletion => {
+            let seq = any(rng, n);
+            if rng.below(2) == 0 {
+                conn.execute("DELETE FROM records WHERE seq = ?1", [seq])
+                    .expect("delete an index row");
+                (
+                    format!("index deletion: the seq index row of record {seq}"),
+                    Expect::At(seq, &["bad_frame"]),
+                )
+            } else {
+                let first = tamper::batch_of(&conn, seq);
+                tamper::forget_ids(&conn, first);
+                (
+                    format!("index deletion: the event ids of batch {first}"),
+                    Expect::At(first, &["derived_mismatch"]),
+                )
+            }
         }
         Kind::CutAtBoundary => {
             let ends: Vec<u64> = base.seals[..base.seals.len() - 1].to_vec();

@@ -254,7 +254,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let store = Store::open(store)?;
         let last = store.last_checkpoint()?;
         let earlier_alarms = store.alarm_count()?;
-        let mut verifier = Verifier::new(trust.clone());
+        let mut verifier = Verifier::new(trust.clone()).collecting_ids();
         let mut tree = RootBuilder::new();
         let mut ledger = None;
         let mut baseline_failures = 0;
@@ -289,6 +289,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             if verifier.failures().len() >= Verifier::MAX_FAILURES / 2 {
                 return Err(Error::State("too many separate key batches to resume from; move auditor.db aside to start over".into()));
             }
+            // The replayed records' ids were recorded when they were first verified.
+            let _ = verifier.take_ids();
             baseline_failures = verifier.failures().len();
             tree = RootBuilder::from_frontier(resume.size, resume.frontier)?;
             ledger = Some(resume.ledger);
@@ -498,7 +500,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let Some(cp) = self.last.clone() else {
             return Ok(());
         };
-        let mut v = Verifier::new(self.trust.clone());
+        // Also fills in the event ids of records checkpointed before they were recorded (a
+        // store written by an earlier version), and alarms on any repeated among them.
+        let mut v = Verifier::new(self.trust.clone()).collecting_ids();
         let mut tree = RootBuilder::new();
         let mut from = 1;
         while tree.size() < cp.size {
@@ -517,6 +521,11 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             if let Some(f) = v.failures().first().cloned() {
                 let detail = format!("re-reading the checkpointed records: {f}");
                 return self.alarm(format!("verify:{}", f.kind), Some(f.seq), detail);
+            }
+            let ids = v.take_ids();
+            self.alarm_repeated_ids(&ids)?;
+            if self.alarmed() {
+                return Ok(());
             }
         }
         if tree.size() < cp.size {
@@ -566,6 +575,11 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         }
         self.batch.push((pos, rec.bytes));
         if self.verifier.last_sealed() == pos {
+            // Before a checkpoint may cover the batch: no event of it was recorded before.
+            self.check_event_ids()?;
+            if self.alarmed() {
+                return Ok(());
+            }
             let batch = std::mem::take(&mut self.batch);
             if std::mem::take(&mut self.batch_has_keys) {
                 self.pending_key_records.extend(batch.iter().cloned());
@@ -575,6 +589,28 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             if since >= self.options.every.max(1) {
                 self.checkpoint()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Records the event ids the verifier accepted since the last call in `auditor.db` and
+    /// raises `verify:duplicate_event_id` at each one an earlier record carries
+    /// (docs/FORMAT.md §6.3 step 13). On disk, so memory stays flat.
+    fn check_event_ids(&mut self) -> Result<(), Error> {
+        let ids = self.verifier.take_ids();
+        self.alarm_repeated_ids(&ids)
+    }
+
+    fn alarm_repeated_ids(&mut self, ids: &[(u128, u64)]) -> Result<(), Error> {
+        for (pos, first, id) in self.store.record_event_ids(ids)? {
+            let detail = format!(
+                "event id {id:032x} was already recorded at position {first}: the event is recorded twice"
+            );
+            self.alarm(
+                format!("verify:{}", FailureKind::DuplicateEventId),
+                Some(pos),
+                detail,
+            )?;
         }
         Ok(())
     }

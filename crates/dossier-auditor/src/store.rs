@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS tail_records (
     position INTEGER PRIMARY KEY,
     bytes    BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS event_ids (
+    id  BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alarms (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     raised_at       TEXT NOT NULL,
@@ -267,6 +271,41 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records the event ids of verified records (id, position) in one transaction and
+    /// returns those an earlier position already carries: (position, earlier position, id).
+    /// Seeing a record again at the same position (after a restart) is not a repeat.
+    pub(crate) fn record_event_ids(
+        &mut self,
+        pairs: &[(u128, u64)],
+    ) -> Result<Vec<(u64, u64, u128)>, Error> {
+        let mut repeated = Vec::new();
+        if pairs.is_empty() {
+            return Ok(repeated);
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut get = tx.prepare_cached("SELECT seq FROM event_ids WHERE id = ?1")?;
+            let mut put = tx.prepare_cached("INSERT INTO event_ids (id, seq) VALUES (?1, ?2)")?;
+            for (id, pos) in pairs {
+                let key = id.to_be_bytes();
+                match get
+                    .query_row(params![&key[..]], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    Some(first) if from_i64(first) < *pos => {
+                        repeated.push((*pos, from_i64(first), *id));
+                    }
+                    Some(_) => {}
+                    None => {
+                        put.execute(params![&key[..], to_i64(*pos)?])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(repeated)
     }
 
     pub(crate) fn insert_alarm(&self, a: &Alarm) -> Result<(), Error> {

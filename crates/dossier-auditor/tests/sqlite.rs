@@ -369,3 +369,39 @@ async fn a_bad_record_arriving_live_is_an_alarm_at_once() {
     assert_eq!(kinds(&report), ["verify:unknown_key"]);
     assert_eq!(report.last_checkpoint.unwrap().size, 2 + 11 + 6);
 }
+
+/// An event recorded a second time (a batch forced into the file past the idempotency index)
+/// is an alarm at the later record, and no checkpoint covers it.
+#[tokio::test]
+async fn an_event_recorded_twice_is_an_alarm_at_the_later_record() {
+    let f = Fixture::new().await;
+    f.batch(&f.founder, "d0", 5).await;
+    let last = f.batch(&f.founder, "d1", 3).await;
+    let report = f.audit().await;
+    assert!(report.healthy, "{:?}", report.alarms);
+    assert_eq!(report.last_checkpoint.as_ref().unwrap().size, last);
+    // The batch "d0" again, written straight into the file.
+    let head = f.log.head().await.unwrap();
+    let again = dossier_log::seal_batch(
+        f.ledger,
+        &head,
+        &f.founder,
+        &dossier_log::conformance::events("d0", 5),
+    )
+    .unwrap();
+    dossier_log::tamper::append_unchecked(&f.tamper(), &again);
+    let report = f.audit().await;
+    assert!(!report.healthy);
+    assert_eq!(kinds(&report)[0], "verify:duplicate_event_id");
+    assert_eq!(report.alarms[0].seq, Some(last + 1));
+    assert!(
+        report.alarms[0].detail.contains("position 3"),
+        "{}",
+        report.alarms[0].detail
+    );
+    assert_eq!(
+        report.last_checkpoint.as_ref().unwrap().size,
+        last,
+        "no checkpoint covers the repeated events"
+    );
+}

@@ -36,4 +36,4 @@ pub use record::{
     MAX_RECORD_BYTES, RecordView, SealBody, StoredRecord, control,
 };
 pub use time_fmt::{RECORDED_LEN, format_recorded, parse_recorded};
-pub use verify::{Failure, FailureKind, TrustRoot, Verifier, VerifyReport};
+pub use verify::{Failure, FailureKind, TrustRoot, Verifier, VerifyReport, duplicate_event_ids};

@@ -24,6 +24,57 @@ pub const MARKINGS: [&str; 5] = [
     "TLP:RED",
 ];
 
+/// A record's `id` as a number, if it is 32 lowercase hex digits.
+fn parse_id(text: &str) -> Option<u128> {
+    if !is_lower_hex(text, 32) {
+        return None;
+    }
+    u128::from_str_radix(text, 16).ok()
+}
+
+/// The `duplicate_event_id` failures among (event id, position) pairs (docs/FORMAT.md §6.3,
+/// step 13): every pair whose id an earlier position carries, reported at its own position and
+/// naming the first. Sorts `pairs` in place; the result is in position order. The caller
+/// hands in every pair of one id together (all of them, or one hash partition of them).
+#[must_use]
+pub fn duplicate_event_ids(pairs: &mut [(u128, u64)]) -> Vec<Failure> {
+    pairs.sort_unstable();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pairs.len() {
+        let (id, first) = pairs[i];
+        let mut j = i + 1;
+        while j < pairs.len() && pairs[j].0 == id {
+            out.push(Failure {
+                seq: pairs[j].1,
+                kind: FailureKind::DuplicateEventId,
+                detail: format!(
+                    "event id {id:032x} was already recorded at position {first}: the event is recorded twice"
+                ),
+            });
+            j += 1;
+        }
+        i = j;
+    }
+    out.sort_by_key(|f| f.seq);
+    out
+}
+
+impl VerifyReport {
+    /// Adds failures found after the streaming pass (such as `duplicate_event_id`), keeping at
+    /// most [`Verifier::MAX_FAILURES`] and counting the rest; the kept ones stay in position
+    /// order among themselves.
+    pub fn add_failures(&mut self, failures: impl IntoIterator<Item = Failure>) {
+        for f in failures {
+            if self.failures.len() < Verifier::MAX_FAILURES {
+                self.failures.push(f);
+            } else {
+                self.more_failures += 1;
+            }
+        }
+    }
+}
+
 fn is_lower_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -92,6 +143,12 @@ pub enum FailureKind {
     /// Where batches are carried framed (docs/FORMAT.md §7.2): a blob fails the framing's
     /// checks, or the carrier's index of it disagrees with it.
     BadFrame,
+    /// A record carries the event id of an earlier record of the ledger (an event recorded
+    /// twice: idempotency was bypassed); reported at the later occurrence.
+    DuplicateEventId,
+    /// Where the carrier stores values derived from the records beside them (docs/FORMAT.md
+    /// §7.1): such a value disagrees with the record bytes.
+    DerivedMismatch,
 }
 
 impl fmt::Display for FailureKind {
@@ -212,6 +269,8 @@ pub struct Verifier {
     more_failures: u64,
     founding_key: Option<String>,
     link_already_reported: bool,
+    /// The event ids of the records accepted so far and not yet taken (`None`: not collected).
+    ids: Option<Vec<(u128, u64)>>,
 }
 
 impl Verifier {
@@ -239,7 +298,24 @@ impl Verifier {
             more_failures: 0,
             founding_key: None,
             link_already_reported: false,
+            ids: None,
         }
+    }
+
+    /// Also collects the event id of every record accepted into the chain, with its position,
+    /// for a uniqueness check outside the verifier ([`Verifier::take_ids`],
+    /// [`duplicate_event_ids`]): the verifier itself keeps constant memory, so the caller drains
+    /// the ids as it goes.
+    #[must_use]
+    pub fn collecting_ids(mut self) -> Verifier {
+        self.ids = Some(Vec::new());
+        self
+    }
+
+    /// The (event id, position) pairs collected since the last call (empty unless
+    /// [`Verifier::collecting_ids`]).
+    pub fn take_ids(&mut self) -> Vec<(u128, u64)> {
+        self.ids.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Failures found so far.
@@ -295,6 +371,12 @@ impl Verifier {
             self.link_already_reported = true;
             self.batch = None;
         }
+    }
+
+    /// Reports a `derived_mismatch` failure at `position`: a value the carrier stores beside
+    /// the records, derived from them, disagrees with them (docs/FORMAT.md §7.1).
+    pub fn derived_mismatch(&mut self, position: u64, detail: impl Into<String>) {
+        self.fail(position, FailureKind::DerivedMismatch, detail);
     }
 
     /// Checks one record.
@@ -515,6 +597,11 @@ impl Verifier {
                     view.id, view.event_type, view.entity
                 ),
             );
+        }
+        if let Some(ids) = &mut self.ids
+            && let Some(id) = parse_id(view.id)
+        {
+            ids.push((id, pos));
         }
         // Records of one batch share their recorded time: only a new value needs parsing.
         if view.recorded != self.prev_recorded {

@@ -1,7 +1,8 @@
 //! Mutational fuzzing of every parser and checker that takes outside input, on the stable
 //! toolchain: report bundles, records (whole, by envelope, and their bodies), verification of a
-//! ledger holding a mutated record, the batch framing, signed notes and checkpoints, and proof
-//! bundles.
+//! ledger holding a mutated record (with the event-id uniqueness check), the batch framing,
+//! signed notes and checkpoints, proof bundles, and what the HTTP service decodes from a
+//! request (query parameters, `Last-Event-ID`, path segments).
 //!
 //! Each [`Target`] is a function from bytes to nothing: it must return for every input — no
 //! panic, no hang, no unbounded allocation. A run ([`fuzz`]) starts from a corpus seeded from
@@ -111,6 +112,11 @@ pub fn targets() -> Vec<Target> {
             about: "proof bundles: parsing and the offline check",
             run: proof,
         },
+        Target {
+            name: "http",
+            about: "what the HTTP service decodes from a request line and headers: the query string, as_of/at times, integer and seq parameters, Last-Event-ID",
+            run: http,
+        },
     ]
 }
 
@@ -142,7 +148,7 @@ fn verify(data: &[u8]) {
     let records = golden_records();
     // Which record the input replaces, from its length: every position gets inputs.
     let replaced = data.len() % records.len();
-    let mut v = Verifier::new(TrustRoot::Pinned(founder_key()));
+    let mut v = Verifier::new(TrustRoot::Pinned(founder_key())).collecting_ids();
     for (i, r) in records.iter().enumerate() {
         let bytes = if i == replaced {
             data.to_vec()
@@ -155,7 +161,9 @@ fn verify(data: &[u8]) {
             bytes,
         });
     }
-    let _ = v.finish();
+    let mut ids = v.take_ids();
+    let mut report = v.finish();
+    report.add_failures(dossier_chain::duplicate_event_ids(&mut ids));
 }
 
 fn frames(data: &[u8]) {
@@ -189,6 +197,53 @@ fn note(data: &[u8]) {
     let _ = Checkpoint::parse_body(&t);
     if let Ok(v) = dossier_proofs::checkpoint_verifier(seeds::GOLDEN_LEDGER, founder_key()) {
         let _ = open_checkpoint(&t, &v);
+    }
+}
+
+/// The HTTP service's decoding of outside input, on the libraries and parsers its routes use:
+/// the input is a request's query string, a newline, then a `Last-Event-ID` header value, a
+/// newline, then a path segment. The query is decoded as axum's `Query<Vec<(String, String)>>`
+/// decodes it (`serde_urlencoded`), every parameter is checked against the known names and
+/// for repetition, and its value goes through the parser of its name: `as_of` and `at` through
+/// `Timestamp::parse_as_of` (and `as_of` on to the recorded-time form), `after`, `from`,
+/// `limit` and the like as non-negative integers; the header through `http::HeaderValue` and
+/// the sequence-number rule; the path segment as a seq (1 or more). Bundle bodies posted to the
+/// service go through `dossier-app`'s check, whose byte-level part (parsing and validation) is
+/// the `bundle` target.
+fn http(data: &[u8]) {
+    let mut parts = data.splitn(3, |b| *b == b'\n');
+    let query = parts.next().unwrap_or_default();
+    let last_event_id = parts.next().unwrap_or_default();
+    let segment = parts.next().unwrap_or_default();
+    const KNOWN: [&str; 7] = ["as_of", "at", "after", "from", "limit", "type", "entity"];
+    if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(query) {
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if !KNOWN.contains(&name.as_str()) || pairs[..i].iter().any(|(n, _)| n == name) {
+                break;
+            }
+            match name.as_str() {
+                "as_of" => {
+                    if let Ok(t) = dossier_model::Timestamp::parse_as_of(value) {
+                        let _ = dossier_chain::format_recorded(t.to_offset_datetime());
+                    }
+                }
+                "at" => {
+                    let _ = dossier_model::Timestamp::parse_as_of(value);
+                }
+                "after" | "from" | "limit" => {
+                    let _ = value.parse::<u64>();
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Ok(v) = http::HeaderValue::from_bytes(last_event_id)
+        && let Ok(s) = v.to_str()
+    {
+        let _ = s.trim().parse::<u64>();
+    }
+    if let Ok(s) = std::str::from_utf8(segment) {
+        let _ = s.parse::<u64>().ok().filter(|n| *n >= 1);
     }
 }
 

@@ -133,6 +133,16 @@ pub(crate) fn corpus(target: &str, repo: &Path) -> Vec<Vec<u8>> {
         "frames" => seeds.extend(framed_batches()),
         "note" => seeds.extend(proofs_and_notes().0),
         "proof" => seeds.extend(proofs_and_notes().1),
+        "http" => seeds.extend(
+            [
+                &b"as_of=2024-03-19T16:05:00Z&at=2024-03-19\n17\n3"[..],
+                b"as_of=2024-03-19&type=report.recorded\n0\n1",
+                b"after=42&limit=100&type=claim.recorded&entity=claim%3Arok-mnd%2Fcontainers-2024-03\n 9 \n18446744073709551615",
+                b"at=2024-03-19T16%3A04%3A00.123456789%2B09%3A00&from=1\n\n",
+                b"as_of=+2024-02-30&as_of=x\n-1\n0",
+            ]
+            .map(<[u8]>::to_vec),
+        ),
         _ => {}
     }
     seeds

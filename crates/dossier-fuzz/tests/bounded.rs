@@ -96,3 +96,8 @@ fn note() {
 fn proof() {
     run("proof");
 }
+
+#[test]
+fn http() {
+    run("http");
+}

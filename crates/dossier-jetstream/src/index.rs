@@ -96,6 +96,18 @@ impl Index {
             .map(Hash))
     }
 
+    /// How many entries the index lacks, if any: every record up to the watermark has an
+    /// event id of its own, so an index holding fewer ids than the watermark's seq lost some
+    /// (rows deleted behind dossier's back, or a file restored from an older copy).
+    pub(crate) fn missing_entries(&self) -> Result<Option<u64>, LogError> {
+        let conn = self.conn();
+        let mark = watermark(&conn)?;
+        let held: u64 = conn
+            .query_row("SELECT count(*) FROM event_ids", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        Ok((held < mark.seq).then(|| mark.seq - held))
+    }
+
     /// Forgets everything (the stream is another ledger than the one indexed).
     pub(crate) fn reset(&self) -> Result<(), LogError> {
         self.conn()

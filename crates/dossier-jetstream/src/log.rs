@@ -263,6 +263,15 @@ impl JetStreamLog {
         if !same {
             tracing::warn!("the local index was built from another ledger; rebuilding it");
             self.index.reset()?;
+            return Ok(());
+        }
+        // An index missing entries would let an event be appended twice: never trust one.
+        if let Some(missing) = self.index.missing_entries()? {
+            tracing::warn!(
+                missing,
+                "the local event-id index lacks entries for records it claims to cover; rebuilding it from the stream"
+            );
+            self.index.reset()?;
         }
         Ok(())
     }

@@ -13,7 +13,9 @@
 //! - Append also against raw `rusqlite` inserting the same records framed, one row per batch
 //!   (dossier's own overhead over its storage layout).
 //!
-//! Usage: `cargo bench -p dossier-log --bench sqlite [-- --events 1000000]`.
+//! Usage: `cargo bench -p dossier-log --bench sqlite [-- --events 1000000]`. `-- --build-ledger
+//! PATH N` writes a ledger of N events; `-- --verify-child PATH` verifies one and prints its
+//! peak resident memory in KiB (time it from outside to compare two builds on one file).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -246,6 +248,13 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--verify-child") {
         verify_once(Path::new(&args[i + 1]));
         println!("{}", peak_rss_kib());
+        return;
+    }
+    // `--build-ledger PATH N`: writes a ledger of N events and stops (for timing
+    // `--verify-child PATH` of two builds on one file).
+    if let Some(i) = args.iter().position(|a| a == "--build-ledger") {
+        let n = args[i + 2].parse().expect("an event count");
+        build_ledger(Path::new(&args[i + 1]), n);
         return;
     }
     for (flag, load) in [("--open-child", false), ("--open-load-child", true)] {

@@ -27,6 +27,7 @@ pub mod conformance;
 #[cfg(feature = "tamper")]
 #[allow(clippy::missing_panics_doc, clippy::expect_used)]
 pub mod tamper;
+mod unique;
 
 pub use error::{AppendError, LogError};
 pub use log::{

@@ -43,6 +43,23 @@ pub enum ReadItem {
         /// What is wrong, for a person.
         detail: String,
     },
+    /// The event ids the carrier stores beside the batch starting at `first` (16 bytes per
+    /// record, in order), read before its records: verification compares each with the id in
+    /// the record's bytes and reports `derived_mismatch` where they differ.
+    Ids {
+        /// The batch's first position.
+        first: u64,
+        /// The stored ids.
+        ids: Vec<u8>,
+    },
+    /// A value the carrier stores beside a batch, derived from its records, disagrees with
+    /// them (verification reports `derived_mismatch` at `position`).
+    Derived {
+        /// The position of the record the value was derived from.
+        position: u64,
+        /// What disagrees, for a person.
+        detail: String,
+    },
 }
 
 impl ReadItem {
@@ -51,7 +68,8 @@ impl ReadItem {
     pub fn position(&self) -> u64 {
         match self {
             ReadItem::Record(r) => r.position,
-            ReadItem::BadFrame { position, .. } => *position,
+            ReadItem::BadFrame { position, .. } | ReadItem::Derived { position, .. } => *position,
+            ReadItem::Ids { first, .. } => *first,
         }
     }
 }

@@ -368,13 +368,14 @@ impl SqliteLog {
         let guard = self.inner();
         match self.layout {
             SqliteLayout::PerRecord => legacy_read(&guard.conn, from, max),
-            SqliteLayout::Batches => read_batches(&guard.conn, from, max)?
+            SqliteLayout::Batches => read_batches(&guard.conn, from, max, false)?
                 .into_iter()
-                .map(|item| match item {
-                    ReadItem::Record(r) => Ok(r),
+                .filter_map(|item| match item {
+                    ReadItem::Record(r) => Some(Ok(r)),
                     ReadItem::BadFrame {
                         position, detail, ..
-                    } => Err(LogError::Corrupt(format!("seq {position}: {detail}"))),
+                    } => Some(Err(LogError::Corrupt(format!("seq {position}: {detail}")))),
+                    ReadItem::Ids { .. } | ReadItem::Derived { .. } => None,
                 })
                 .collect(),
         }
@@ -383,11 +384,8 @@ impl SqliteLog {
     fn read_checked_sync(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
         let guard = self.inner();
         match self.layout {
-            SqliteLayout::PerRecord => Ok(legacy_read(&guard.conn, from, max)?
-                .into_iter()
-                .map(ReadItem::Record)
-                .collect()),
-            SqliteLayout::Batches => read_batches(&guard.conn, from, max),
+            SqliteLayout::PerRecord => legacy_read_checked(&guard.conn, from, max),
+            SqliteLayout::Batches => read_batches(&guard.conn, from, max, true),
         }
     }
 
@@ -542,7 +540,15 @@ impl SqliteLog {
 
 /// Reads a layout-2 file from `from` on: up to `max` records, decoded from their batches'
 /// frames and checked against each batch row's count and seal and against the seq index.
-fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+/// With `derived`, also what verification checks of the values stored beside each frame: the
+/// row's `ids` ([`ReadItem::Ids`], compared with the records by the verifier; a column of the
+/// wrong size is reported here) and its `recorded` (compared here with the seal's).
+fn read_batches(
+    conn: &Connection,
+    from: u64,
+    max: usize,
+    derived: bool,
+) -> Result<Vec<ReadItem>, LogError> {
     let from = from.max(1);
     // The batch holding `from` starts at most MAX_BATCH_RECORDS - 1 before it.
     let start: Option<u64> = conn.query_row(
@@ -552,7 +558,7 @@ fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem
     )?;
     let start = start.unwrap_or(from);
     let mut batches = conn.prepare_cached(
-        "SELECT first, count, seal, frame FROM batches WHERE first >= ?1 ORDER BY first",
+        "SELECT first, count, seal, recorded, ids, frame FROM batches WHERE first >= ?1 ORDER BY first",
     )?;
     let mut index = conn.prepare_cached(
         "SELECT seq, batch, offset, length, hash FROM records WHERE seq >= ?1 ORDER BY seq",
@@ -573,8 +579,27 @@ fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem
             *resume_at = Some(first);
         }
         let count: i64 = row.get(1)?;
-        let seal = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-        let frame = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+        let seal = stored_bytes(row.get_ref(2)?);
+        let frame = stored_bytes(row.get_ref(5)?);
+        let mut recorded_column = None;
+        let mut ids_len = None;
+        let mut pending_ids = None;
+        if derived {
+            let ids = stored_bytes(row.get_ref(4)?);
+            ids_len = Some(ids.len());
+            // Handed on before the first record of the batch that this read returns.
+            pending_ids = Some(ReadItem::Ids {
+                first,
+                ids: ids.to_vec(),
+            });
+            recorded_column = Some(match row.get_ref(3)? {
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => format!("{other:?}"),
+            });
+        }
+        // Whether every entry of the frame was read whole (then the ids column's size can be
+        // judged: a frame that fails is reported as such, whatever its row says).
+        let mut whole = true;
         let declared = Declared {
             count: usize::try_from(count).ok(),
             // A seal hash of the wrong length can match no record: the seal check fails.
@@ -593,7 +618,25 @@ fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem
                         continue;
                     }
                     if taken >= max {
+                        whole = false;
                         break;
+                    }
+                    out.extend(pending_ids.take());
+                    if let Some(column) = &recorded_column
+                        && i64::try_from(i).ok() == Some(count - 1)
+                    {
+                        // The seal: the row's recorded time is derived from it.
+                        let seal = RecordView::parse(bytes).ok();
+                        let in_record = seal.as_ref().map(|v| v.recorded);
+                        if in_record.is_some_and(|r| r != column) {
+                            out.push(ReadItem::Derived {
+                                position,
+                                detail: format!(
+                                    "batch {first}: its recorded column says {column}, its seal's recorded time is {}",
+                                    in_record.unwrap_or_default()
+                                ),
+                            });
+                        }
                     }
                     // The index row for this position: skip rows before it.
                     let mut row_here = None;
@@ -645,11 +688,13 @@ fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem
                     }
                 }
                 Err(e) => {
+                    whole = false;
                     let position = first + e.index as u64;
                     if position < from {
                         // Reported when the page holding that position was read.
                         break;
                     }
+                    out.extend(pending_ids.take());
                     out.push(ReadItem::BadFrame {
                         position,
                         resume_at: Some(
@@ -662,6 +707,18 @@ fn read_batches(conn: &Connection, from: u64, max: usize) -> Result<Vec<ReadItem
                     resume_pending = Some(out.len() - 1);
                 }
             }
+        }
+        if whole
+            && pending_ids.is_none()
+            && let Some(len) = ids_len
+            && i64::try_from(len).ok() != count.checked_mul(16)
+        {
+            out.push(ReadItem::Derived {
+                position: first,
+                detail: format!(
+                    "batch {first}: its ids column holds {len} bytes, not 16 for each of its {count} records"
+                ),
+            });
         }
     }
     Ok(out)
@@ -704,6 +761,49 @@ fn legacy_read(conn: &Connection, from: u64, max: usize) -> Result<Vec<StoredRec
             stored_hash: Some(to_hash(hash).unwrap_or(Hash([0xff; 32]))),
             bytes: r.get(2)?,
         });
+    }
+    Ok(out)
+}
+
+/// [`legacy_read`] for verification: each record is preceded by its row's `event_id` column
+/// ([`ReadItem::Ids`]), which the verifier compares with the record's id. (The `type` and
+/// `recorded` columns of this read-only layout are not compared: docs/FORMAT.md §7.1.)
+fn legacy_read_checked(
+    conn: &Connection,
+    from: u64,
+    max: usize,
+) -> Result<Vec<ReadItem>, LogError> {
+    let records = legacy_read(conn, from, max)?;
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut ids = HashMap::with_capacity(records.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event_id FROM records WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![first.position, last.position])?;
+    while let Some(r) = rows.next()? {
+        let seq: u64 = r.get(0)?;
+        let id = match r.get_ref(1)? {
+            rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+            _ => Vec::new(),
+        };
+        ids.insert(seq, id);
+    }
+    let mut out = Vec::with_capacity(records.len() * 2);
+    for r in records {
+        let id = ids.remove(&r.position).unwrap_or_default();
+        if id.len() != 16 {
+            out.push(ReadItem::Derived {
+                position: r.position,
+                detail: format!("its event_id column holds {} bytes, not 16", id.len()),
+            });
+        }
+        out.push(ReadItem::Ids {
+            first: r.position,
+            ids: id,
+        });
+        out.push(ReadItem::Record(r));
     }
     Ok(out)
 }
@@ -800,13 +900,21 @@ impl IdIndex {
         while let Some(r) = rows.next()? {
             let first: u64 = r.get(0)?;
             let count: u64 = r.get(1)?;
-            let ids = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-            if ids.len() as u64 != count * 16 {
-                return Err(LogError::Corrupt(format!(
-                    "batch {first}: its event ids take {} bytes, not 16 for each of its {count} records",
-                    ids.len()
-                )));
-            }
+            let stored = stored_bytes(r.get_ref(2)?);
+            let rebuilt;
+            let ids = if stored.len() as u64 == count * 16 {
+                stored
+            } else {
+                // Never trust an index missing entries: an id it lacks could be appended
+                // again. The records are the truth; read the ids from them.
+                tracing::warn!(
+                    batch = first,
+                    "the batch's ids column holds {} bytes, not 16 for each of its {count} records; reading its event ids from its records",
+                    stored.len()
+                );
+                rebuilt = ids_from_frame(conn, first, count)?;
+                &rebuilt
+            };
             for (i, id) in ids.chunks_exact(16).enumerate() {
                 let id = u128::from_be_bytes(<[u8; 16]>::try_from(id).unwrap_or([0; 16]));
                 if bulk {
@@ -825,6 +933,45 @@ impl IdIndex {
         }
         Ok(())
     }
+}
+
+/// The bytes of a blob column as stored: a value of another type (written behind dossier's
+/// back: `||` makes text of blobs) is read as its bytes, or as none, and then fails the checks
+/// of what it should hold instead of failing the read.
+fn stored_bytes(value: rusqlite::types::ValueRef<'_>) -> &[u8] {
+    match value {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+        _ => &[],
+    }
+}
+
+/// The event ids of the batch row starting at `first`, read from its records' bytes.
+fn ids_from_frame(conn: &Connection, first: u64, count: u64) -> Result<Vec<u8>, LogError> {
+    let frame: Vec<u8> = conn.query_row(
+        "SELECT frame FROM batches WHERE first = ?1",
+        params![first],
+        |r| r.get(0),
+    )?;
+    let declared = Declared {
+        count: usize::try_from(count).ok(),
+        seal: None,
+    };
+    let mut ids = Vec::with_capacity(usize::try_from(count).unwrap_or(0) * 16);
+    for (i, entry) in Frames::new(&frame, declared).enumerate() {
+        let seq = first + i as u64;
+        let bytes = entry
+            .map_err(|e| LogError::Corrupt(format!("batch {first}: {e} (run `dossier verify`)")))?;
+        let id = RecordView::parse(bytes)
+            .ok()
+            .and_then(|v| EventId::from_hex(v.id).ok())
+            .ok_or_else(|| {
+                LogError::Corrupt(format!(
+                    "seq {seq}: not a record with an event id (run `dossier verify`)"
+                ))
+            })?;
+        ids.extend_from_slice(&id.0);
+    }
+    Ok(ids)
 }
 
 impl std::fmt::Debug for IdHasher {

@@ -180,3 +180,45 @@ pub fn truncate_after(conn: &Connection, keep: u64) {
     conn.execute("DELETE FROM records WHERE seq > ?1", [keep])
         .expect("delete index rows");
 }
+
+/// Appends `records` (a batch built on the file's head) as the backend would store them — one
+/// batch row with its frame, ids, count, seal hash and recorded time, one seq index row per
+/// record — but without the idempotency check: how an event is forced into the ledger twice.
+///
+/// # Panics
+/// If the SQL fails.
+pub fn append_unchecked(conn: &Connection, records: &[dossier_chain::EncodedRecord]) {
+    let first = records.first().expect("records").seq;
+    let last = records.last().expect("records");
+    let mut frame = Vec::new();
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    for r in records {
+        frame.extend_from_slice(&u32::try_from(r.bytes.len()).expect("u32").to_be_bytes());
+        rows.push((r.seq, frame.len(), r.bytes.len(), r.hash));
+        frame.extend_from_slice(&r.bytes);
+        ids.extend_from_slice(&r.event_id.0);
+    }
+    conn.execute(
+        "INSERT INTO batches (first, count, seal, recorded, ids, frame) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![first, records.len(), &last.hash.0[..], last.recorded, ids, frame],
+    )
+    .expect("insert the batch row");
+    for (seq, offset, length, hash) in rows {
+        conn.execute(
+            "INSERT INTO records (seq, batch, offset, length, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![seq, first, offset, length, &hash.0[..]],
+        )
+        .expect("insert index row");
+    }
+}
+
+/// Removes the event ids of the batch row starting at `first` from the idempotency index (its
+/// `ids` column), leaving its records alone.
+///
+/// # Panics
+/// If the SQL fails.
+pub fn forget_ids(conn: &Connection, first: u64) {
+    conn.execute("UPDATE batches SET ids = X'' WHERE first = ?1", [first])
+        .expect("clear the ids column");
+}
