@@ -32,6 +32,7 @@
 //! script and style, and `Cache-Control: no-store` (what a page holds depends on who reads).
 
 mod pages;
+mod timeline;
 pub mod words;
 
 use std::path::PathBuf;

@@ -488,6 +488,18 @@ pub(crate) fn question(
     let b = &why.answer.belief;
     let prov = &b.provenance;
     let id = b.question.id.as_str();
+    let all_claims: Vec<&ClaimView> = prov
+        .supporting
+        .iter()
+        .chain(&prov.contradicting)
+        .chain(&prov.other)
+        .chain(&prov.superseded)
+        .chain(&prov.retracted)
+        .collect();
+    let unit = match &b.question.kind {
+        dossier_model::QuestionKind::Quantity { unit } => Some(unit.as_str()),
+        _ => None,
+    };
     layout(
         b.question.text.as_str(),
         p,
@@ -528,8 +540,11 @@ pub(crate) fn question(
                 (claims_section(times, "superseded", "Superseded", &prov.superseded, markings))
                 (claims_section(times, "retracted", "Retracted", &prov.retracted, markings))
             }
-            section aria-labelledby="history-h" {
-                h2 #history-h { "History" }
+            section #timeline-section aria-labelledby="timeline-h" {
+                h2 #timeline-h { "Timeline" }
+                p.hint { "Each claim's value over the world time it is about (valid time). Select a claim to open its record." }
+                (crate::timeline::timeline(times, &all_claims, unit))
+                h3 #history-h { "Changes of belief over recorded time" }
                 (history_table(times, &history.answer.changes))
             }
         },

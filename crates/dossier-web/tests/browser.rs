@@ -145,6 +145,9 @@ struct Ledger {
     red: String,
     /// A recorded time after report 1 and before report 2.
     before_revision: String,
+    /// The seqs of the records marked TLP:AMBER, and that of the AMBER report.
+    amber: Vec<u64>,
+    amber_report: u64,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -175,6 +178,18 @@ async fn served_ledger() -> Ledger {
         ],
     )
     .await;
+    let mut amber = Vec::new();
+    let mut amber_report = 0;
+    for rec in log.read(1, 10_000).await.unwrap() {
+        let view = dossier_chain::RecordView::parse(&rec.bytes).unwrap();
+        if view.marking == "TLP:AMBER" {
+            amber.push(rec.position);
+            if view.event_type == "report.recorded" {
+                amber_report = rec.position;
+            }
+        }
+    }
+    assert!(amber_report > 0 && amber.len() > 3, "{amber:?}");
     let green = grant(&log, "green-reader", Marking::Green).await;
     let red = grant(&log, "red-reader", Marking::Red).await;
     let ledger_id = ledger::genesis(&log).await.unwrap().unwrap().ledger;
@@ -210,6 +225,8 @@ async fn served_ledger() -> Ledger {
         green,
         red,
         before_revision,
+        amber,
+        amber_report,
         stop,
     }
 }
@@ -368,6 +385,33 @@ async fn page(c: &Client) -> (String, String) {
     (body, source)
 }
 
+/// What the question page's timeline draws: its counts, each claim's state, the top of its
+/// shape on the page, its stroke's dash pattern, whether every shape has a title, the
+/// description.
+async fn timeline(c: &Client) -> serde_json::Value {
+    c.execute(
+        r#"const svg = document.getElementById('timeline');
+           const g = Array.from(svg.querySelectorAll('g.tl-claim'));
+           const states = {}, y = {}, dash = {};
+           for (const e of g) {
+             states[e.dataset.claim] = e.dataset.state;
+             y[e.dataset.claim] = e.getBoundingClientRect().top;
+             dash[e.dataset.claim] = getComputedStyle(e.querySelector('line, rect, circle')).strokeDasharray;
+           }
+           return {
+             marks: Number(svg.dataset.marks), bands: Number(svg.dataset.bands),
+             drawn: g.map(e => e.dataset.claim), states, y, dash,
+             titled: g.every(e => e.querySelector(':scope > title') !== null)
+               && svg.getAttribute('role') === 'img'
+               && document.getElementById('timeline-title') !== null,
+             desc: document.getElementById('timeline-desc').textContent,
+           };"#,
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_a_real_browser() {
     let l = served_ledger().await;
@@ -425,6 +469,66 @@ async fn the_page_in_a_real_browser() {
         .unwrap();
     let href = link.attr("href").await.unwrap().unwrap();
     assert!(href.starts_with("/records/"), "{href}");
+
+    // The timeline: three claims with a value over a valid time at RED (~6,700 superseded,
+    // >=7,000 and the AMBER 17,000 active), drawn as marks, with a title and a description.
+    let tl = timeline(&c).await;
+    assert_eq!(tl["marks"], 3, "{tl}");
+    assert_eq!(tl["bands"], 0, "{tl}");
+    assert_eq!(tl["drawn"].as_array().unwrap().len(), 3, "{tl}");
+    assert_eq!(
+        tl["states"]["claim:rok-mnd/containers-2024-02"], "superseded",
+        "{tl}"
+    );
+    assert_eq!(
+        tl["states"]["claim:rok-mnd/containers-2024-03"], "active",
+        "{tl}"
+    );
+    assert!(tl["titled"].as_bool().unwrap(), "{tl}");
+    assert!(
+        tl["desc"].as_str().unwrap().starts_with("3 claims plotted"),
+        "{tl}"
+    );
+    // Higher values are drawn higher: 17,000 above 7,000 above 6,700 (smaller y is higher).
+    let y = |id: &str| tl["y"][id].as_f64().unwrap();
+    assert!(
+        y("claim:example-gazette/containers-misreported-2024-03")
+            < y("claim:rok-mnd/containers-2024-03")
+            && y("claim:rok-mnd/containers-2024-03") < y("claim:rok-mnd/containers-2024-02"),
+        "{tl}"
+    );
+    // The superseded claim is told apart by shape (a dashed stroke), not colour alone.
+    assert_ne!(
+        tl["dash"]["claim:rok-mnd/containers-2024-02"], "none",
+        "{tl}"
+    );
+    assert_eq!(
+        tl["dash"]["claim:rok-mnd/containers-2024-03"], "none",
+        "{tl}"
+    );
+    // Beneath it the history: each change with its causing event linked and its reason.
+    let history = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#history tbody tr')).map(r => \
+             [r.querySelector('a[href^=\"/records/\"]') !== null, r.cells[3].textContent]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let history = history.as_array().unwrap();
+    assert!(history.len() >= 3, "{history:?}");
+    assert!(
+        history
+            .iter()
+            .all(|h| h[0] == true && !h[1].as_str().unwrap().is_empty()),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h[1].as_str().unwrap().contains("superseded")),
+        "{history:?}"
+    );
 
     // As of a recorded time before the revision: ~6,700, nothing superseded.
     c.goto(&format!(
@@ -575,16 +679,64 @@ async fn the_page_in_a_real_browser() {
         .unwrap();
     assert_eq!(scripts, serde_json::json!(["/assets/page.js"]));
     assert!(c.get_alert_text().await.is_err(), "an alert was opened");
+    // Markup in ids and filters given in a URL comes back as text: on the error page of an
+    // unknown question, in the search field and the record filters.
+    let evil = r#"question:x/<script>alert("i")</script>&'a'"<b>"#;
+    c.goto(&format!("{base}/question?id={}", enc(evil)))
+        .await
+        .unwrap();
+    assert!(text(&c, "#problem").await.contains(evil));
+    c.goto(&format!("{base}/beliefs?q={}", enc(evil)))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("q"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(evil)
+    );
+    c.goto(&format!(
+        "{base}/records?type={}&entity={}",
+        enc(evil),
+        enc(evil)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("entity"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(evil)
+    );
+    assert_eq!(
+        c.execute(
+            "return document.querySelectorAll('main script, main b, body > script').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert!(c.get_alert_text().await.is_err(), "an alert was opened");
 
-    // No console error on the pages so far (a refused sign-in is a 401, which the console
-    // reports as a failed resource: that one is expected).
+    // No console error on the pages so far (a refused sign-in is a 401 and the unknown
+    // question a 404, which the console reports as failed resources: those are expected).
     let errors: Vec<String> = console_errors(&c)
         .await
         .into_iter()
         .filter(|e| {
             !e.contains(
                 "sign-in - Failed to load resource: the server responded with a status of 401",
-            )
+            ) && !(e.contains("/question?id=question%3Ax%2F%3Cscript")
+                && e.contains("the server responded with a status of 404"))
         })
         .collect();
     assert!(errors.is_empty(), "console errors {errors:?}");
@@ -610,6 +762,14 @@ async fn the_page_in_a_real_browser() {
         .unwrap();
     assert_eq!(text(&c, "#value").await, "≥7,000 containers");
     assert!(text(&c, "section#superseded").await.contains("~6,700"));
+    let tl = timeline(&c).await;
+    assert_eq!(tl["marks"], 2, "{tl}");
+    assert_eq!(tl["drawn"].as_array().unwrap().len(), 2, "{tl}");
+    assert!(
+        tl["states"]
+            .get("claim:example-gazette/containers-misreported-2024-03")
+            .is_none()
+    );
     let amber_words = [
         "amber-only",
         "example-gazette",
@@ -619,22 +779,41 @@ async fn the_page_in_a_real_browser() {
         "red-only",
         "Posed at RED",
     ];
-    let pages = [
+    let mut pages = vec![
         "/beliefs".to_owned(),
+        "/beliefs?q=amber".to_owned(),
         format!("/question?id={}", enc(CONTAINERS)),
         format!("/question?id={}", enc(TRANSFERS)),
         "/records".to_owned(),
+        "/records?type=claim.recorded".to_owned(),
         "/status".to_owned(),
+        format!("/reports/{}", l.amber_report),
     ];
+    // Every AMBER record's own page: seq and hash only.
+    pages.extend(l.amber.iter().map(|s| format!("/records/{s}")));
     for path in &pages {
         c.goto(&format!("{base}{path}")).await.unwrap();
-        let errors = console_errors(&c).await;
+        // A page answered 404 (the AMBER question and report, as if unknown) is reported by
+        // the console as a failed resource: that one is expected, nothing else.
+        let errors: Vec<String> = console_errors(&c)
+            .await
+            .into_iter()
+            .filter(|e| !e.contains("the server responded with a status of 404"))
+            .collect();
         assert!(errors.is_empty(), "{path}: console errors {errors:?}");
         let (body, source) = page(&c).await;
         for w in amber_words {
             assert!(!body.contains(w), "{path} shows {w:?} to a GREEN reader");
             assert!(!source.contains(w), "{path} holds {w:?} for a GREEN reader");
         }
+    }
+    for s in &l.amber {
+        c.goto(&format!("{base}/records/{s}")).await.unwrap();
+        assert!(
+            c.find(Locator::Id("withheld")).await.is_ok(),
+            "record {s} is not withheld from a GREEN reader"
+        );
+        assert!(c.find(Locator::Id("record-bytes")).await.is_err());
     }
     // The AMBER question is answered like an unknown one.
     c.goto(&format!("{base}/question?id={}", enc(AMBER_ONLY)))
