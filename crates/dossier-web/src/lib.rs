@@ -10,7 +10,7 @@
 //! |------|------|
 //! | `GET /` | redirects to `/beliefs` |
 //! | `GET /sign-in`, `POST /sign-in`, `POST /sign-out` | a bearer token in, a cookie out |
-//! | `GET /beliefs?status=&q=&page=` | every question's line: filter by status, search, pages of 100 |
+//! | `GET /beliefs?status=&q=&sort=&page=` | every question's line: filter by status, search ids and texts, sort by question or last change, pages of 100 |
 //! | `GET /question?id=` | a belief with its provenance tree and its history |
 //! | `GET /reports/{seq}` | a report (its `report.recorded` record): metadata, text, every claim's quote highlighted |
 //! | `GET /records?from=&type=&entity=`, `GET /records/{seq}` | the log, and one record's exact bytes |
@@ -362,6 +362,7 @@ pub(crate) struct PageParams {
     status: Option<String>,
     q: Option<String>,
     page: Option<String>,
+    sort: Option<String>,
     from: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -493,14 +494,30 @@ async fn beliefs<L: EventLog>(
         || "beliefs".to_owned(),
         most.unwrap_or(Marking::Clear),
     )?;
+    let sort = match params.sort.as_deref().map(str::trim) {
+        None | Some("" | "question") => pages::Sort::Question,
+        Some("changed") => pages::Sort::Changed,
+        Some(other) => {
+            return Err(WebError::BadParameter {
+                name: "sort",
+                detail: format!("{other:?}: sort by \"question\" or \"changed\""),
+            });
+        }
+    };
     let filter = pages::BeliefFilter {
         status: params.status.filter(|s| !s.is_empty()),
         q: params.q.filter(|s| !s.trim().is_empty()),
         page,
+        sort,
     };
+    let index: std::collections::HashMap<String, dossier_query::LineIndex> = r
+        .line_index(p.clearance, times.as_of_fixed.as_deref())?
+        .into_iter()
+        .map(|l| (l.question.clone(), l))
+        .collect();
     Ok(page_response(
         StatusCode::OK,
-        pages::beliefs(&p, &times, &answer, &filter),
+        pages::beliefs(&p, &times, &answer, &index, &filter),
     ))
 }
 

@@ -168,11 +168,30 @@ pub(crate) fn error(status: StatusCode, detail: &str) -> Markup {
     )
 }
 
+/// The order of the beliefs page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sort {
+    /// By question id.
+    Question,
+    /// The most recently changed first (the last change visible at the reader's clearance).
+    Changed,
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sort::Question => "question",
+            Sort::Changed => "changed",
+        }
+    }
+}
+
 /// What the beliefs page was asked to show.
 pub(crate) struct BeliefFilter {
     pub(crate) status: Option<String>,
     pub(crate) q: Option<String>,
     pub(crate) page: u64,
+    pub(crate) sort: Sort,
 }
 
 /// One row of the beliefs table, from a stored line or a belief at a valid time.
@@ -185,6 +204,8 @@ struct Row<'a> {
     confidence: Option<Confidence>,
     sources: usize,
     marking: Marking,
+    /// The seq and recorded time of the last visible change.
+    changed: Option<&'a (u64, String)>,
 }
 
 fn answer_line(answer: &Answer<impl Sized>) -> Markup {
@@ -209,20 +230,23 @@ pub(crate) fn beliefs(
     p: &Principal,
     times: &Times,
     answer: &Answer<Beliefs>,
+    index: &HashMap<String, dossier_query::LineIndex>,
     filter: &BeliefFilter,
 ) -> Markup {
+    let indexed = |id: &str| index.get(id);
     let rows: Vec<Row<'_>> = match &answer.answer.beliefs {
         BeliefList::Lines(lines) => lines
             .iter()
             .map(|Marked { marking, item }| Row {
                 id: item.question.id.as_str(),
-                text: None,
+                text: indexed(item.question.id.as_str()).and_then(|l| l.text.as_deref()),
                 value: item.value.as_ref(),
                 status: &item.status,
                 likelihood: item.likelihood,
                 confidence: item.confidence,
                 sources: item.sources,
                 marking: *marking,
+                changed: indexed(item.question.id.as_str()).and_then(|l| l.last_change.as_ref()),
             })
             .collect(),
         BeliefList::AtValidTime(list) => list
@@ -236,11 +260,12 @@ pub(crate) fn beliefs(
                 confidence: item.confidence,
                 sources: item.sources,
                 marking: *marking,
+                changed: indexed(item.question.id.as_str()).and_then(|l| l.last_change.as_ref()),
             })
             .collect(),
     };
     let needle = filter.q.as_deref().map(|q| q.trim().to_lowercase());
-    let shown: Vec<&Row<'_>> = rows
+    let mut shown: Vec<&Row<'_>> = rows
         .iter()
         .filter(|r| {
             filter.status.as_deref().is_none_or(|s| {
@@ -254,6 +279,10 @@ pub(crate) fn beliefs(
             })
         })
         .collect();
+    if filter.sort == Sort::Changed {
+        // The latest change first; the stable sort keeps the id order among equals.
+        shown.sort_by_key(|r| std::cmp::Reverse(r.changed.map(|c| c.0)));
+    }
     let pages = shown.len().div_ceil(PAGE_SIZE).max(1) as u64;
     let page = filter.page.min(pages);
     let start = usize::try_from((page - 1) * PAGE_SIZE as u64).unwrap_or(0);
@@ -265,6 +294,7 @@ pub(crate) fn beliefs(
             &[
                 ("status", filter.status.as_deref()),
                 ("q", filter.q.as_deref()),
+                ("sort", Some(filter.sort.as_str())),
                 ("page", Some(n.as_str())),
             ],
         )
@@ -272,6 +302,7 @@ pub(crate) fn beliefs(
     let hidden = [
         ("status", filter.status.as_deref()),
         ("q", filter.q.as_deref()),
+        ("sort", Some(filter.sort.as_str())),
     ];
     layout(
         "Beliefs",
@@ -297,6 +328,11 @@ pub(crate) fn beliefs(
                     option value="superseded_history" selected[filter.status.as_deref() == Some("superseded_history")] { "has superseded history" }
                     option value="retracted" selected[filter.status.as_deref() == Some("retracted")] { "has retractions" }
                 }
+                label for="sort" { "Sort by" }
+                select #sort name="sort" {
+                    option value="question" selected[filter.sort == Sort::Question] { "question" }
+                    option value="changed" selected[filter.sort == Sort::Changed] { "last change" }
+                }
                 button type="submit" { "Filter" }
             }
             p #count { (shown.len()) " of " (rows.len()) " questions" @if pages > 1 { " · page " (page) " of " (pages) } }
@@ -311,6 +347,7 @@ pub(crate) fn beliefs(
                             th scope="col" { "Judgment" }
                             th scope="col" { "Sources" }
                             th scope="col" { "Marking" }
+                            th scope="col" { "Last change" }
                         }
                     }
                     tbody {
@@ -325,6 +362,13 @@ pub(crate) fn beliefs(
                                 td { (words::judgment(r.likelihood, r.confidence)) }
                                 td.num { (r.sources) }
                                 td { (marking(r.marking)) }
+                                td.changed data-seq=[r.changed.map(|c| c.0)] {
+                                    @if let Some((seq, at)) = r.changed {
+                                        a href=(times.link(&format!("/records/{seq}"), &[])) { "seq " (seq) }
+                                        br;
+                                        time { (words::when_text(at)) }
+                                    }
+                                }
                             }
                         }
                     }

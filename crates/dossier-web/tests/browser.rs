@@ -385,6 +385,36 @@ async fn page(c: &Client) -> (String, String) {
     (body, source)
 }
 
+/// The beliefs page sorted by last change: each row's question and the seq of its last change.
+async fn changes_by_last(c: &Client, base: &str) -> Vec<(String, u64)> {
+    c.goto(&format!("{base}/beliefs?sort=changed"))
+        .await
+        .unwrap();
+    let rows = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#beliefs tbody tr')).map(r => \
+             [r.dataset.question, Number(r.querySelector('td.changed').dataset.seq), \
+              r.querySelector('td.changed a').getAttribute('href')]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let seq = r[1].as_u64().unwrap();
+            assert!(
+                r[2].as_str()
+                    .unwrap()
+                    .starts_with(&format!("/records/{seq}")),
+                "{r}"
+            );
+            (r[0].as_str().unwrap().to_owned(), seq)
+        })
+        .collect()
+}
+
 /// What the question page's timeline draws: its counts, each claim's state, the top of its
 /// shape on the page, its stroke's dash pattern, whether every shape has a title, the
 /// description.
@@ -451,6 +481,32 @@ async fn the_page_in_a_real_browser() {
             && e.marking == Marking::Red),
         "{reads:?}"
     );
+
+    // Search over question texts: "reconnaissance satellite" is in a question's text only.
+    c.goto(&format!("{base}/beliefs?q=Reconnaissance+SATELLITE"))
+        .await
+        .unwrap();
+    let found = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#beliefs tbody tr')).map(r => r.dataset.question);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!(["question:dprk/recon-satellite-launch-2024-03"])
+    );
+    // Sorted by last change: the latest first, each row's change linked by its seq.
+    let red_changes = changes_by_last(&c, base).await;
+    assert!(red_changes.len() >= 8, "{red_changes:?}");
+    assert!(
+        red_changes.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{red_changes:?}"
+    );
+    // At RED the containers question last changed on an AMBER record (the 17,000 claim).
+    let red_containers = red_changes.iter().find(|(q, _)| q == CONTAINERS).unwrap().1;
+    assert!(l.amber.contains(&red_containers), "{red_changes:?}");
 
     // The containers question: at RED the AMBER report's 17,000 widens the value to a range;
     // ~6,700 is superseded in its tree (the value at GREEN is checked below).
@@ -779,6 +835,23 @@ async fn the_page_in_a_real_browser() {
         "red-only",
         "Posed at RED",
     ];
+    // Its last change is the last one visible at GREEN: never an AMBER record.
+    let green_changes = changes_by_last(&c, base).await;
+    assert!(
+        green_changes.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{green_changes:?}"
+    );
+    let green_containers = green_changes
+        .iter()
+        .find(|(q, _)| q == CONTAINERS)
+        .unwrap()
+        .1;
+    assert!(green_containers < red_containers, "{green_changes:?}");
+    assert!(
+        green_changes.iter().all(|(_, s)| !l.amber.contains(s)),
+        "{green_changes:?} {:?}",
+        l.amber
+    );
     let mut pages = vec![
         "/beliefs".to_owned(),
         "/beliefs?q=amber".to_owned(),
