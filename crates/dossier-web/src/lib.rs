@@ -15,6 +15,7 @@
 //! | `GET /reports/{seq}` | a report (its `report.recorded` record): metadata, text, every claim's quote highlighted |
 //! | `GET /records?from=&type=&entity=`, `GET /records/{seq}` | the log, and one record's exact bytes |
 //! | `GET /status` | the views' seq, head, lag, digest, and the auditor's verdict |
+//! | `GET /live?after=` | a Server-Sent Events stream: one `records` event whenever the views apply records after `after` (see [`live`]) |
 //! | `GET /assets/…` | the style sheet, the script and the icon, embedded in the binary |
 //!
 //! Every page but sign-in takes `as_of` (a recorded time) and `at` (a valid time) in its URL,
@@ -134,6 +135,7 @@ pub fn router<L: EventLog + 'static>(
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/status", get(status::<L>))
+        .route("/live", get(live::<L>))
         .route("/assets/style.css", get(style))
         .route("/assets/page.js", get(script))
         .route("/assets/icon.svg", get(icon))
@@ -308,6 +310,8 @@ pub(crate) struct Times {
     pub(crate) as_of_fixed: Option<String>,
     /// `at` parsed.
     pub(crate) at_time: Option<Timestamp>,
+    /// The views' applied seq the page was rendered at (where the live stream starts).
+    pub(crate) seq: Option<u64>,
 }
 
 impl Times {
@@ -337,6 +341,7 @@ impl Times {
             at: at.map(str::to_owned),
             as_of_fixed,
             at_time,
+            seq: None,
         })
     }
 
@@ -367,6 +372,7 @@ pub(crate) struct PageParams {
     #[serde(rename = "type")]
     kind: Option<String>,
     entity: Option<String>,
+    after: Option<String>,
 }
 
 impl PageParams {
@@ -477,11 +483,12 @@ async fn beliefs<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let page = number_param("page", params.page.as_deref())?
         .unwrap_or(1)
         .max(1);
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let answer = r.beliefs(p.clearance, times.as_of_fixed.as_deref(), times.at_time)?;
     let most = match &answer.answer.beliefs {
         dossier_query::BeliefList::Lines(l) => l.iter().map(|m| m.marking).max(),
@@ -552,7 +559,7 @@ async fn question<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let id = params
         .id
         .filter(|s| !s.is_empty())
@@ -561,6 +568,7 @@ async fn question<L: EventLog>(
             detail: "required: the question id".into(),
         })?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let why = r.why(
         p.clearance,
         &id,
@@ -624,10 +632,11 @@ async fn report<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let missing = || WebError::NotFound(format!("no report at record {seq}"));
     let n = seq.parse::<u64>().map_err(|_| missing())?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let Some((rec, ServedRecord::Visible { hash, marking, .. })) =
         served(&web, &r, p.clearance, n).await?
     else {
@@ -713,7 +722,7 @@ async fn records<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let from = number_param("from", params.from.as_deref())?
         .unwrap_or(1)
         .max(1);
@@ -721,6 +730,7 @@ async fn records<L: EventLog>(
     let entity = params.entity.filter(|s| !s.is_empty());
     let filtered = kind.is_some() || entity.is_some();
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let applied = r.progress().applied;
     let mut out = Vec::new();
     let mut next = from;
@@ -782,10 +792,11 @@ async fn record<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let missing = || WebError::NotFound(format!("no record {seq}"));
     let n = seq.parse::<u64>().map_err(|_| missing())?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let (_, served) = served(&web, &r, p.clearance, n)
         .await?
         .ok_or_else(missing)?;
@@ -810,8 +821,9 @@ async fn status<L: EventLog>(
     q: PageQuery,
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
-    let times = params(q).times()?;
+    let mut times = params(q).times()?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let progress = r.progress();
     let lines = r.beliefs(p.clearance, None, None)?;
     let auditor = match web.config.auditor.as_ref().filter(|a| a.is_file()) {
@@ -863,4 +875,76 @@ async fn icon() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// How often the live stream looks for newly applied records.
+const LIVE_POLL: Duration = Duration::from_millis(500);
+
+/// The page's live stream (`GET /live?after=SEQ`), as Server-Sent Events: whenever the views
+/// have applied records after the last seq sent (at first `after`, the seq the page was
+/// rendered at), one `records` event whose `id` is the new applied seq and whose data is
+/// `{"seq": applied, "records": n, "changes": m}`: how many records arrived and how many
+/// changes of belief visible at the reader's clearance they caused. It says nothing else of
+/// them: a record above the clearance is counted, as the log lists it by seq and hash.
+///
+/// The API's streams (`/v1/ledgers/{ledger}/events/…`) take a bearer token, which a browser's
+/// `EventSource` cannot send, and the page's token is in an `HttpOnly` cookie that no script
+/// reads: so the page has this stream, signed in by the cookie like every page, over the same
+/// query layer. The token is checked again on every look: a revoked grant ends the stream.
+async fn live<L: EventLog + 'static>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    q: PageQuery,
+) -> Result<Response, WebError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let p = principal(&web, &headers).await?;
+    let token = cookie_token(&headers).unwrap_or_default().to_owned();
+    let after = number_param("after", params(q).after.as_deref())?.unwrap_or(0);
+    let stream = futures::stream::unfold(
+        (web, p, token, after),
+        |(web, p, token, after)| async move {
+            loop {
+                tokio::time::sleep(LIVE_POLL).await;
+                if web.auth.authenticate_token(&token).await.is_err() {
+                    return None;
+                }
+                let r = match reader(&web).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: the views cannot be read");
+                        continue;
+                    }
+                };
+                let applied = r.progress().applied;
+                if applied <= after {
+                    continue;
+                }
+                let changes = match r.changes_since(p.clearance, after, usize::MAX) {
+                    Ok(c) => c.iter().filter(|c| c.item.seq <= applied).count(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: the changes cannot be read");
+                        continue;
+                    }
+                };
+                let data = format!(
+                    "{{\"seq\":{applied},\"records\":{},\"changes\":{changes}}}",
+                    applied - after
+                );
+                let event = Event::default()
+                    .event("records")
+                    .id(applied.to_string())
+                    .data(data);
+                return Some((
+                    Ok::<_, std::convert::Infallible>(event),
+                    (web, p, token, applied),
+                ));
+            }
+        },
+    );
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }

@@ -71,8 +71,9 @@ fn layout(
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/page.js" defer {}
             }
-            body {
+            body data-seq=[times.seq] data-live=(if times.as_of.is_none() && times.at.is_none() { "now" } else { "past" }) {
                 a.skip href="#main" { "Skip to content" }
+                div #live role="status" aria-live="polite" hidden {}
                 header.top {
                     nav aria-label="Main" {
                         a.brand href=(times.link("/beliefs", &[])) { "dossier" }

@@ -102,6 +102,16 @@ fn markup_bundle() -> Vec<u8> {
     .unwrap()
 }
 
+/// A CLEAR bundle posing one question, published while a page is open.
+fn live_bundle(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "questions": [{ "id": id, "text": "Posed while the page was open", "kind": { "type": "boolean" } }]
+    }))
+    .unwrap()
+}
+
 async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
     let genesis = ledger::genesis(log).await.unwrap().unwrap();
     let id: uuid::Uuid = genesis.ledger.parse().unwrap();
@@ -148,6 +158,7 @@ struct Ledger {
     /// The seqs of the records marked TLP:AMBER, and that of the AMBER report.
     amber: Vec<u64>,
     amber_report: u64,
+    log: Arc<SqliteLog>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -227,6 +238,7 @@ async fn served_ledger() -> Ledger {
         before_revision,
         amber,
         amber_report,
+        log: Arc::clone(&log),
         stop,
     }
 }
@@ -922,6 +934,91 @@ async fn the_page_in_a_real_browser() {
         "{reads:?}"
     );
     assert!(!text(&c, "body").await.contains("red-only"));
+
+    // Live: a publish while the beliefs page is open changes it without a reload (a value
+    // set in the page survives), and the question page shows a banner.
+    c.goto(&format!("{base}/beliefs")).await.unwrap();
+    let rows_before = c
+        .find_all(Locator::Css("#beliefs tbody tr"))
+        .await
+        .unwrap()
+        .len();
+    c.execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    // Let the page's stream connect before the publish (it resumes from the rendered seq anyway).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let head = l.log.read(1, 100_000).await.unwrap().len();
+    publish(&l.log, &[live_bundle("question:test/live-1")]).await;
+    let added = l.log.read(1, 100_000).await.unwrap().len() - head;
+    let said = if added == 1 {
+        "1 new record".to_owned()
+    } else {
+        format!("{added} new records")
+    };
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(
+            "#beliefs tr[data-question='question:test/live-1']",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.execute("return window.notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        true
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#beliefs tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        rows_before + 1
+    );
+    let live = text(&c, "#live").await;
+    assert!(live.contains(&format!("Updated with {said}")), "{live:?}");
+    c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
+        .await
+        .unwrap();
+    c.execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    publish(&l.log, &[live_bundle("question:test/live-2")]).await;
+    let banner = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#live:not([hidden]) a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.execute("return window.notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        true
+    );
+    assert!(
+        banner
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("/question?id=")
+    );
+    let live = text(&c, "#live").await;
+    assert!(live.starts_with(&said), "{live:?}");
+    assert!(live.contains("1 change of belief"), "{live:?}");
+    // Since the pages checked above: the unknown and the AMBER question answered 404, nothing else.
+    let errors: Vec<String> = console_errors(&c)
+        .await
+        .into_iter()
+        .filter(|e| {
+            !((e.contains("/question?id=question%3Atest%2Famber-only")
+                || e.contains("/question?id=question%3Atest%2Fnever-posed"))
+                && e.contains("the server responded with a status of 404"))
+        })
+        .collect();
+    assert!(errors.is_empty(), "live: console errors {errors:?}");
 
     c.close().await.unwrap();
     let _ = l.stop.send(());
