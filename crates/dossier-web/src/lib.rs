@@ -68,6 +68,10 @@ pub struct WebConfig {
     /// The access log (`access.db`) where every page holding TLP:RED material is recorded
     /// before it is sent, as the API records its reads; `None`: not recorded.
     pub access_log: Option<PathBuf>,
+    /// The verifier key of the checkpoints (`name+keyid+base64`, docs/PROOFS.md §5.2) that the
+    /// sign-in page shows and the reader's browser pins, to check records' inclusion proofs
+    /// itself; `None`: not shown, and record pages cannot be checked in the browser.
+    pub checkpoint_key: Option<String>,
     /// Whether the sign-in cookie is marked `Secure` (set it when the page is served over TLS,
     /// directly or behind a proxy).
     pub secure_cookies: bool,
@@ -82,6 +86,7 @@ impl WebConfig {
             auditor: None,
             wait: Duration::ZERO,
             access_log: None,
+            checkpoint_key: None,
             secure_cookies: false,
         }
     }
@@ -127,17 +132,20 @@ pub fn router<L: EventLog + 'static>(
     });
     Ok(Router::new()
         .route("/", get(home))
-        .route("/sign-in", get(sign_in_form).post(sign_in::<L>))
+        .route("/sign-in", get(sign_in_form::<L>).post(sign_in::<L>))
         .route("/sign-out", axum::routing::post(sign_out::<L>))
         .route("/beliefs", get(beliefs::<L>))
         .route("/question", get(question::<L>))
         .route("/reports/{seq}", get(report::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
+        .route("/records/{seq}/raw", get(record_raw::<L>))
+        .route("/records/{seq}/proof", get(record_proof::<L>))
         .route("/status", get(status::<L>))
         .route("/live", get(live::<L>))
         .route("/assets/style.css", get(style))
         .route("/assets/page.js", get(script))
+        .route("/assets/verify.js", get(verify_script))
         .route("/assets/icon.svg", get(icon))
         .with_state(web))
 }
@@ -407,8 +415,11 @@ async fn home() -> Response {
         .into_response()
 }
 
-async fn sign_in_form() -> Response {
-    page_response(StatusCode::OK, pages::sign_in(None))
+async fn sign_in_form<L>(State(web): WebState<L>) -> Response {
+    page_response(
+        StatusCode::OK,
+        pages::sign_in(None, web.config.checkpoint_key.as_deref()),
+    )
 }
 
 /// The sign-in form's fields.
@@ -424,7 +435,10 @@ async fn sign_in<L: EventLog>(
     let refused = || {
         page_response(
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("That token was not accepted.")),
+            pages::sign_in(
+                Some("That token was not accepted."),
+                web.config.checkpoint_key.as_deref(),
+            ),
         )
     };
     let Ok(Form(form)) = form else {
@@ -806,6 +820,121 @@ async fn record<L: EventLog>(
     ))
 }
 
+/// A visible record's exact stored bytes, for the browser to hash itself.
+async fn record_raw<L: EventLog>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Result<Response, WebError> {
+    let p = principal(&web, &headers).await?;
+    let missing = || WebError::NotFound(format!("no record {seq}"));
+    let n = seq.parse::<u64>().map_err(|_| missing())?;
+    let r = reader(&web).await?;
+    let Some((rec, ServedRecord::Visible { marking, .. })) =
+        served(&web, &r, p.clearance, n).await?
+    else {
+        return Err(missing());
+    };
+    log_read(
+        &web,
+        &p,
+        "/records/{seq}/raw",
+        || format!("record {n}"),
+        marking,
+    )?;
+    let mut resp = rec.bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+/// A record's inclusion proof against the auditor's latest checkpoint, as the record page's
+/// script checks it: `{"seq", "size", "proof": [hex…], "checkpoint": "<signed note>"}`.
+#[derive(serde::Serialize)]
+struct ProofAnswer {
+    seq: u64,
+    size: u64,
+    proof: Vec<String>,
+    checkpoint: String,
+}
+
+async fn record_proof<L: EventLog>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Result<Response, WebError> {
+    let p = principal(&web, &headers).await?;
+    let missing = || WebError::NotFound(format!("no record {seq}"));
+    let n = seq.parse::<u64>().map_err(|_| missing())?;
+    let r = reader(&web).await?;
+    let Some((_, ServedRecord::Visible { marking, .. })) = served(&web, &r, p.clearance, n).await?
+    else {
+        return Err(missing());
+    };
+    let cp = match web.config.auditor.as_ref().filter(|a| a.is_file()) {
+        Some(a) => {
+            dossier_auditor::status(a)
+                .map_err(WebError::internal)?
+                .last_checkpoint
+        }
+        None => None,
+    }
+    .ok_or_else(|| WebError::NotFound("no checkpoint has been signed yet".into()))?;
+    if n > cp.size {
+        return Err(WebError::NotFound(format!(
+            "record {n} is not covered by a checkpoint yet (the latest covers {})",
+            cp.size
+        )));
+    }
+    // The leaves up to the checkpoint, read from the ledger: one pass per proof (the page
+    // keeps no cache of them; the API's proof route does).
+    let mut hashes = Vec::new();
+    while (hashes.len() as u64) < cp.size {
+        let from = hashes.len() as u64 + 1;
+        let want = usize::try_from(cp.size - from + 1)
+            .unwrap_or(usize::MAX)
+            .min(4096);
+        let page = web.log.read(from, want).await.map_err(WebError::internal)?;
+        if page.is_empty() {
+            return Err(WebError::Internal(
+                "the ledger ends below the checkpoint".into(),
+            ));
+        }
+        hashes.extend(
+            page.iter()
+                .take_while(|x| x.position <= cp.size)
+                .map(|x| dossier_chain::Hash::of_record(&x.bytes)),
+        );
+    }
+    let proof =
+        dossier_proofs::inclusion_proof(&hashes, n - 1, cp.size).map_err(WebError::internal)?;
+    log_read(
+        &web,
+        &p,
+        "/records/{seq}/proof",
+        || format!("record {n}"),
+        marking,
+    )?;
+    let body = ProofAnswer {
+        seq: n,
+        size: cp.size,
+        proof: proof.iter().map(dossier_chain::Hash::to_hex).collect(),
+        checkpoint: cp.note,
+    };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
 /// The views' and the auditor's state, as the status page shows it.
 pub(crate) struct StatusPage {
     pub(crate) applied: u64,
@@ -849,6 +978,12 @@ const STYLE: &str = include_str!("../assets/style.css");
 const ICON: &str = include_str!("../assets/icon.svg");
 /// The script, embedded.
 const SCRIPT: &str = include_str!("../assets/page.js");
+/// The proof check (BLAKE3, Merkle inclusion, signed notes), embedded.
+const VERIFY: &str = include_str!("../assets/verify.js");
+
+async fn verify_script() -> Response {
+    asset("text/javascript; charset=utf-8", VERIFY)
+}
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();

@@ -70,6 +70,7 @@ fn layout(
                 link rel="stylesheet" href="/assets/style.css";
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/page.js" defer {}
+                script src="/assets/verify.js" defer {}
             }
             body data-seq=[times.seq] data-live=(if times.as_of.is_none() && times.at.is_none() { "now" } else { "past" }) {
                 a.skip href="#main" { "Skip to content" }
@@ -130,6 +131,7 @@ fn bare(title: &str, body: Markup) -> Markup {
                 title { (title) " — dossier" }
                 link rel="stylesheet" href="/assets/style.css";
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
+                script src="/assets/verify.js" defer {}
             }
             body {
                 main #main.narrow { (body) }
@@ -139,7 +141,7 @@ fn bare(title: &str, body: Markup) -> Markup {
 }
 
 /// The sign-in page, with why the last attempt failed.
-pub(crate) fn sign_in(refused: Option<&str>) -> Markup {
+pub(crate) fn sign_in(refused: Option<&str>, checkpoint_key: Option<&str>) -> Markup {
     bare(
         "Sign in",
         html! {
@@ -152,6 +154,11 @@ pub(crate) fn sign_in(refused: Option<&str>) -> Markup {
                 input #token name="token" type="password" autocomplete="off" required;
                 p.hint { "The token printed by " code { "dossier access grant" } "." }
                 button type="submit" { "Sign in" }
+            }
+            @if let Some(k) = checkpoint_key {
+                h2 { "Checkpoint key" }
+                p.hint { "Records are checked in your browser against checkpoints signed by this key, which your browser keeps from here. Compare it with the one your ledger's operator publishes." }
+                pre #checkpoint-key data-key=(k) tabindex="0" { (k) }
             }
         },
     )
@@ -774,6 +781,11 @@ pub(crate) fn record(p: &Principal, times: &Times, r: &ServedRecord) -> Markup {
             }
             @match r {
                 ServedRecord::Visible { record, .. } => {
+                    section #proof data-seq=(seq) data-state="checking" aria-labelledby="proof-h" {
+                        h2 #proof-h { "Inclusion proof, checked in your browser" }
+                        p #proof-verdict role="status" aria-live="polite" { "Checking… (this needs JavaScript)" }
+                        p.hint { "The record's hash is computed here from its exact bytes, its audit path is followed to the root of the latest signed checkpoint, and the checkpoint's signature is checked against the key pinned at sign-in: " code #proof-key { "—" } }
+                    }
                     h2 { "Exact bytes" }
                     p.hint { "As stored; the record hash is computed over these bytes." }
                     pre #record-bytes tabindex="0" { (record) }

@@ -203,10 +203,25 @@ async fn served_ledger() -> Ledger {
     assert!(amber_report > 0 && amber.len() > 3, "{amber:?}");
     let green = grant(&log, "green-reader", Marking::Green).await;
     let red = grant(&log, "red-reader", Marking::Red).await;
+    // The auditor verifies the ledger and signs a checkpoint of it (with the founder's key here).
+    let mut auditor = dossier_auditor::Auditor::open(
+        &log,
+        &dir.path().join("auditor.db"),
+        founder(),
+        dossier_chain::TrustRoot::Pinned(founder().public()),
+        dossier_auditor::Options::default(),
+    )
+    .unwrap();
+    let report = auditor.once().await.unwrap();
+    drop(auditor);
+    assert!(
+        report.healthy && report.checkpoints_signed == 1,
+        "{report:?}"
+    );
     let ledger_id = ledger::genesis(&log).await.unwrap().unwrap().ledger;
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
-        ledger_id,
+        ledger_id.clone(),
         dir.path().join("views.db"),
     );
     config.auditor = Some(dir.path().join("auditor.db"));
@@ -215,6 +230,11 @@ async fn served_ledger() -> Ledger {
     let mut web = dossier_web::WebConfig::new(dir.path().join("views.db"));
     web.auditor = Some(dir.path().join("auditor.db"));
     web.access_log = Some(dir.path().join("access.db"));
+    web.checkpoint_key = Some(
+        dossier_proofs::checkpoint_verifier(&ledger_id, founder().public())
+            .unwrap()
+            .to_vkey(),
+    );
     let page = dossier_web::router(web, Arc::clone(&log), Arc::clone(&auth)).unwrap();
     let server = Server::bind(config, Arc::clone(&log), auth)
         .await
@@ -745,7 +765,10 @@ async fn the_page_in_a_real_browser() {
         )
         .await
         .unwrap();
-    assert_eq!(scripts, serde_json::json!(["/assets/page.js"]));
+    assert_eq!(
+        scripts,
+        serde_json::json!(["/assets/page.js", "/assets/verify.js"])
+    );
     assert!(c.get_alert_text().await.is_err(), "an alert was opened");
     // Markup in ids and filters given in a URL comes back as text: on the error page of an
     // unknown question, in the search field and the record filters.
@@ -1020,6 +1043,203 @@ async fn the_page_in_a_real_browser() {
         .collect();
     assert!(errors.is_empty(), "live: console errors {errors:?}");
 
+    proof_checks(&c, &l).await;
+
     c.close().await.unwrap();
     let _ = l.stop.send(());
+}
+
+/// A TCP proxy to `upstream` that alters, in what the server sends back, the byte `skip` bytes
+/// after the first occurrence of `pattern` in a read (a hex digit or a letter, swapped for
+/// another of its kind): a proof or a record altered in transit.
+async fn altering_proxy(upstream: String, pattern: &'static [u8], skip: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut cr, &mut sw).await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let chunk = &mut buf[..n];
+                    if let Some(i) = chunk.windows(pattern.len()).position(|w| w == pattern)
+                        && let Some(b) = chunk.get_mut(i + pattern.len() + skip)
+                    {
+                        *b = if *b == b'0' || *b == b'a' {
+                            *b + 1
+                        } else if b.is_ascii_digit() {
+                            b'0'
+                        } else {
+                            b'a'
+                        };
+                    }
+                    if cw.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The record page's verdict on record `seq` once its script has checked it.
+async fn proof_verdict(c: &Client, base: &str, seq: u64) -> (String, String) {
+    c.goto(&format!("{base}/records/{seq}")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#proof:not([data-state=checking])"))
+        .await
+        .unwrap();
+    let state = c
+        .find(Locator::Id("proof"))
+        .await
+        .unwrap()
+        .attr("data-state")
+        .await
+        .unwrap()
+        .unwrap();
+    (state, text(c, "#proof-verdict").await)
+}
+
+/// The browser's own proof check: BLAKE3 against the golden vectors and the `blake3` crate,
+/// the Merkle and signed-note vectors of docs/vectors/merkle.json, and record pages: verified
+/// directly, failed when the proof or the record's bytes are altered in transit.
+async fn proof_checks(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    // BLAKE3 of inputs across block and chunk boundaries, and the tree of chunks.
+    let lengths = [
+        0usize, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 3073, 5000, 8193, 16_385,
+    ];
+    let got = c
+        .execute(
+            "const V = window.dossierVerify; return arguments[0].map(n => \
+             V.hex(V.blake3(Uint8Array.from({length: n}, (_, i) => i % 251))));",
+            vec![serde_json::json!(lengths)],
+        )
+        .await
+        .unwrap();
+    for (i, n) in lengths.iter().enumerate() {
+        let input: Vec<u8> = (0..*n).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            got[i].as_str().unwrap(),
+            blake3::hash(&input).to_hex().as_str(),
+            "BLAKE3 of {n} bytes"
+        );
+    }
+    // The golden vectors in docs/: FORMAT.md's record 1, and merkle.json.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors");
+    let record_1 = std::fs::read_to_string(root.join("ledger.jsonl")).unwrap();
+    let record_1 = record_1.lines().next().unwrap();
+    let merkle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("merkle.json")).unwrap()).unwrap();
+    let checked = c
+        .execute(
+            r#"const V = window.dossierVerify, m = arguments[1];
+               const out = { record: V.hex(V.recordHash(V.utf8(arguments[0]))) };
+               out.leaves = m.leaves.every(l => V.hex(V.blake3(V.utf8(l.input))) === l.leaf
+                 && V.hex(V.leafHash(V.unhex(l.leaf))) === l.leaf_hash);
+               const roots = Object.fromEntries(m.roots.map(r => [r.size, V.unhex(r.root)]));
+               out.inclusion = m.inclusion.length;
+               out.included = m.inclusion.filter(p => V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, p.path.map(V.unhex), roots[p.size])).length;
+               // Every proof fails with one of its hashes altered, or at another index.
+               out.altered = m.inclusion.filter(p => p.path.length > 0).filter(p => {
+                 const path = p.path.map(V.unhex); path[0] = path[0].slice(); path[0][0] ^= 1;
+                 return V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, path, roots[p.size])
+                   || V.verifyInclusion(V.unhex(p.leaf), (p.index + 1) % p.size, p.size, p.path.map(V.unhex), roots[p.size]);
+               }).length;
+               const cp = m.checkpoint;
+               const key = await V.parseVerifierKey(cp.vkey);
+               out.text = await V.openNote(cp.note, key);
+               const parsed = V.parseCheckpoint(out.text, cp.key_name);
+               out.size = parsed.size; out.root = V.hex(parsed.root);
+               out.last = V.verifyInclusion(V.unhex(cp.head), cp.size - 1, cp.size, cp.last_leaf_proof.map(V.unhex), parsed.root);
+               const forged = cp.note.replace("\n16\n", "\n17\n");
+               out.forged = await V.openNote(forged, key).then(() => "opened", e => e.message);
+               return out;"#,
+            vec![serde_json::json!(record_1), merkle.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checked["record"], "c47000f16bb8b32031ce797ed22161d268ba48b28a143fe45078abd560075cfc",
+        "{checked}"
+    );
+    assert_eq!(checked["leaves"], true, "{checked}");
+    assert_eq!(checked["inclusion"], 55, "{checked}");
+    assert_eq!(checked["included"], 55, "{checked}");
+    assert_eq!(checked["altered"], 0, "{checked}");
+    assert_eq!(checked["text"], merkle["checkpoint"]["text"], "{checked}");
+    assert_eq!(checked["size"], 16, "{checked}");
+    assert_eq!(checked["root"], merkle["checkpoint"]["root"], "{checked}");
+    assert_eq!(checked["last"], true, "{checked}");
+    assert!(
+        checked["forged"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{checked}"
+    );
+
+    // A record page: signing in pins the key the sign-in page shows; the page then checks the
+    // record against the auditor's checkpoint.
+    let key = text(c, "#checkpoint-key").await;
+    assert!(key.starts_with("dossier."), "{key}");
+    sign_in(c, base, &l.red).await;
+    let (state, words) = proof_verdict(c, base, 5).await;
+    assert_eq!(state, "verified", "{words}");
+    assert!(words.contains("Verified in this browser"), "{words}");
+    assert_eq!(text(c, "#proof-key").await, key);
+    // The proof altered in transit: one hex digit of its first hash.
+    let proxy = altering_proxy(
+        base.trim_start_matches("http://").to_owned(),
+        b"\"proof\":[\"",
+        0,
+    )
+    .await;
+    sign_in(c, &proxy, &l.red).await;
+    let (state, words) = proof_verdict(c, &proxy, 5).await;
+    assert_eq!(state, "failed", "{words}");
+    assert!(
+        words.contains("does not lead to the checkpoint's root"),
+        "{words}"
+    );
+    // The record's bytes altered in transit: one digit of its ledger id.
+    let proxy = altering_proxy(
+        base.trim_start_matches("http://").to_owned(),
+        b"{\"dossier\":1,\"ledger\":\"",
+        0,
+    )
+    .await;
+    sign_in(c, &proxy, &l.red).await;
+    let (state, words) = proof_verdict(c, &proxy, 5).await;
+    assert_eq!(state, "failed", "{words}");
+    assert!(
+        words.contains("does not lead to the checkpoint's root"),
+        "{words}"
+    );
+    // The page shows the bytes as the server sent them; the browser hashed what it received.
+    c.goto(&format!("{base}/beliefs")).await.unwrap();
+    let errors: Vec<String> = console_errors(c)
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("status of 404"))
+        .collect();
+    assert!(errors.is_empty(), "proof pages: console errors {errors:?}");
 }
