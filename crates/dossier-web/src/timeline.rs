@@ -205,7 +205,7 @@ pub(crate) fn timeline(times: &Times, claims: &[&ClaimView], unit: Option<&str>)
     };
     html! {
         figure.timeline {
-            svg #timeline role="img" aria-labelledby="timeline-title timeline-desc"
+            svg #timeline role="group" aria-labelledby="timeline-title timeline-desc"
                 viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) xmlns="http://www.w3.org/2000/svg"
                 data-marks=(marks) data-bands=(bands) {
                 title #timeline-title { "Each claim's value against its valid time" }

@@ -464,7 +464,7 @@ async fn timeline(c: &Client) -> serde_json::Value {
              marks: Number(svg.dataset.marks), bands: Number(svg.dataset.bands),
              drawn: g.map(e => e.dataset.claim), states, y, dash,
              titled: g.every(e => e.querySelector(':scope > title') !== null)
-               && svg.getAttribute('role') === 'img'
+               && svg.getAttribute('role') === 'group'
                && document.getElementById('timeline-title') !== null,
              desc: document.getElementById('timeline-desc').textContent,
            };"#,
@@ -1044,6 +1044,7 @@ async fn the_page_in_a_real_browser() {
     assert!(errors.is_empty(), "live: console errors {errors:?}");
 
     proof_checks(&c, &l).await;
+    accessibility(&c, &l).await;
 
     c.close().await.unwrap();
     let _ = l.stop.send(());
@@ -1242,4 +1243,61 @@ async fn proof_checks(c: &Client, l: &Ledger) {
         .filter(|e| !e.contains("status of 404"))
         .collect();
     assert!(errors.is_empty(), "proof pages: console errors {errors:?}");
+}
+
+/// axe-core 4.14.1, checked in (tests/vendor/README.md).
+const AXE: &str = include_str!("vendor/axe.min.js");
+
+/// The serious and critical accessibility violations axe-core finds on the page now loaded.
+async fn axe_violations(c: &Client) -> Vec<String> {
+    c.execute(AXE, vec![]).await.unwrap();
+    let found = c
+        .execute(
+            r#"const r = await window.axe.run(document, { resultTypes: ['violations'] });
+               return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+/// No serious or critical axe-core violation on the main pages.
+async fn accessibility(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    let mut found = Vec::new();
+    for v in axe_violations(c).await {
+        found.push(format!("/sign-in: {v}"));
+    }
+    sign_in(c, base, &l.red).await;
+    let pages = [
+        "/beliefs".to_owned(),
+        "/beliefs?sort=changed&q=containers".to_owned(),
+        format!("/question?id={}", enc(CONTAINERS)),
+        format!("/question?id={}", enc(TRANSFERS)),
+        format!("/reports/{}", l.amber_report),
+        "/records".to_owned(),
+        "/records/5".to_owned(),
+        "/status".to_owned(),
+    ];
+    for path in &pages {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        if path.starts_with("/records/") {
+            c.wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css("#proof:not([data-state=checking])"))
+                .await
+                .unwrap();
+        }
+        for v in axe_violations(c).await {
+            found.push(format!("{path}: {v}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "accessibility violations:\n{}",
+        found.join("\n")
+    );
 }
