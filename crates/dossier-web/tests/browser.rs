@@ -1294,10 +1294,45 @@ async fn accessibility(c: &Client, l: &Ledger) {
         for v in axe_violations(c).await {
             found.push(format!("{path}: {v}"));
         }
+        shoot(c, path).await;
     }
     assert!(
         found.is_empty(),
         "accessibility violations:\n{}",
         found.join("\n")
     );
+}
+
+/// With `DOSSIER_SCREENSHOTS=DIR`, saves a PNG of the main pages into DIR (the README's
+/// screenshots: `DOSSIER_SCREENSHOTS=docs/img cargo test -p dossier-web --test browser`, run from
+/// the repository's root, which the path is taken relative to).
+async fn shoot(c: &Client, path: &str) {
+    let Some(dir) = std::env::var_os("DOSSIER_SCREENSHOTS") else {
+        return;
+    };
+    let name = match path {
+        "/beliefs" => "web-beliefs",
+        p if p.starts_with("/question?id=question%3Adprk-russia%2Fcontainers") => "web-question",
+        p if p.starts_with("/reports/") => "web-report",
+        "/records/5" => "web-record",
+        "/status" => "web-status",
+        _ => return,
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    if name == "web-question" {
+        c.execute(
+            "document.getElementById('timeline-section').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join("web-timeline.png"), png).unwrap();
+        c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    }
 }
