@@ -430,7 +430,16 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     let grant = |role: &str, clearance: &str| -> String {
         let out = as_user(
             PRODUCER,
-            &["access", "grant", role, "--role", role, "--clearance", clearance, "--json"],
+            &[
+                "access",
+                "grant",
+                role,
+                "--role",
+                role,
+                "--clearance",
+                clearance,
+                "--json",
+            ],
         );
         out.expect_code(0);
         out.json()["token"].as_str().expect("token").to_owned()
@@ -468,7 +477,10 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
         Some(&posted),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(head(PRODUCER) > granted_head, "the posted bundle is in the ledger");
+    assert!(
+        head(PRODUCER) > granted_head,
+        "the posted bundle is in the ledger"
+    );
     let (code, out) = served.stop();
     assert_eq!(code, 0, "SIGTERM stops the API cleanly: {out}");
 

@@ -89,12 +89,19 @@ fn unit(text: &str) -> (Vec<String>, Vec<(String, String)>) {
                 !cmd.contains(['"', '\'', '$', '\\']),
                 "ExecStart without quoting or variables: {cmd}"
             );
-            exec = Some(cmd.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+            exec = Some(
+                cmd.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            );
         } else if let Some(assignment) = line.strip_prefix("Environment=") {
             let (k, v) = assignment
                 .split_once('=')
                 .unwrap_or_else(|| panic!("cannot read {line:?}"));
-            assert!(!v.contains(['"', ' ']), "one unquoted assignment per line: {line}");
+            assert!(
+                !v.contains(['"', ' ']),
+                "one unquoted assignment per line: {line}"
+            );
             env.push((k.to_owned(), v.to_owned()));
         }
     }
@@ -109,19 +116,34 @@ fn the_systemd_unit_serves_the_data_directory_as_written() {
     .unwrap();
     let (exec, env) = unit(&text);
     assert_eq!(exec[0], "/usr/local/bin/dossier");
-    assert!(text.contains("\nStateDirectory=dossier\n"), "the data directory is the unit's state");
+    assert!(
+        text.contains("\nStateDirectory=dossier\n"),
+        "the data directory is the unit's state"
+    );
     let home = env
         .iter()
         .find(|(k, _)| k == "DOSSIER_HOME")
         .map(|(_, v)| v.clone())
         .expect("DOSSIER_HOME");
-    assert_eq!(home, "/var/lib/dossier", "StateDirectory=dossier is /var/lib/dossier");
+    assert_eq!(
+        home, "/var/lib/dossier",
+        "StateDirectory=dossier is /var/lib/dossier"
+    );
 
     // The data directory as `dossier init` (run as the service's user) leaves it, with the
     // examples published and a reader granted.
     let l = Ledger::with_examples();
     let token = l
-        .run(&["access", "grant", "svc", "--role", "reader", "--clearance", "TLP:GREEN", "--json"])
+        .run(&[
+            "access",
+            "grant",
+            "svc",
+            "--role",
+            "reader",
+            "--clearance",
+            "TLP:GREEN",
+            "--json",
+        ])
         .ok()
         .json()["token"]
         .as_str()

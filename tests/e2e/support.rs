@@ -455,7 +455,10 @@ pub fn http(
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let content = body.map_or_else(String::new, |b| {
-        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
     });
     write!(
         s,
@@ -506,7 +509,10 @@ impl Served {
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while http(&addr, "GET", "/readyz", None, None).0 != 200 {
-            assert!(std::time::Instant::now() < deadline, "not ready within 30 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not ready within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Served { child, addr }
