@@ -824,10 +824,12 @@ async fn the_page_in_a_real_browser() {
         .await
         .into_iter()
         .filter(|e| {
-            !e.contains(
+            let refused = e.contains(
                 "sign-in - Failed to load resource: the server responded with a status of 401",
-            ) && !(e.contains("/question?id=question%3Ax%2F%3Cscript")
-                && e.contains("the server responded with a status of 404"))
+            );
+            let unknown = e.contains("/question?id=question%3Ax%2F%3Cscript")
+                && e.contains("the server responded with a status of 404");
+            !refused && !unknown
         })
         .collect();
     assert!(errors.is_empty(), "console errors {errors:?}");
