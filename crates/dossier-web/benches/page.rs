@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dossier_http::{AuthError, AuthFuture, Authenticator, Config, Principal, Role, Server};
-use dossier_log::{EventLog as _, SqliteLog};
+use dossier_log::SqliteLog;
 use dossier_model::Marking;
 use fantoccini::{ClientBuilder, Locator};
 
@@ -64,7 +64,11 @@ fn gzip_len(bytes: &[u8]) -> usize {
 
 fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
-    format!("median {:.0} ms, max {:.0} ms", v[v.len() / 2], v[v.len() - 1])
+    format!(
+        "median {:.0} ms, max {:.0} ms",
+        v[v.len() / 2],
+        v[v.len() - 1]
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -77,9 +81,10 @@ async fn main() {
     };
     let n = arg("--events").unwrap_or(1_000_000);
     let runs = arg("--runs").unwrap_or(7);
-    let cache = PathBuf::from(std::env::var_os("DOSSIER_BENCH_CACHE").expect(
-        "set DOSSIER_BENCH_CACHE to the projector bench's cache (see this file's header)",
-    ));
+    let cache =
+        PathBuf::from(std::env::var_os("DOSSIER_BENCH_CACHE").expect(
+            "set DOSSIER_BENCH_CACHE to the projector bench's cache (see this file's header)",
+        ));
     let ledger = cache.join(format!("ledger-{n}.db"));
     assert!(
         ledger.is_file(),
@@ -181,17 +186,18 @@ async fn main() {
         .spawn()
         .unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-dev-shm-usage", "--window-size=1280,900",
-                     format!("--user-data-dir={}", profile.path().display())]
-        }
-    }))
-    .unwrap();
+    let caps: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-dev-shm-usage", "--window-size=1280,900",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }))
+        .unwrap();
     let mut client = None;
     for _ in 0..100 {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -226,7 +232,10 @@ async fn main() {
     let verify = include_str!("../assets/verify.js");
     let pages = [
         ("beliefs (first page of 100)", "/beliefs".to_owned()),
-        ("beliefs sorted by last change", "/beliefs?sort=changed".to_owned()),
+        (
+            "beliefs sorted by last change",
+            "/beliefs?sort=changed".to_owned(),
+        ),
         (
             "question",
             format!("/question?id={}", dossier_web::words::encode(&best.0)),
@@ -250,18 +259,14 @@ async fn main() {
             load.push(t[2].as_f64().unwrap());
         }
         let html = c
-            .execute(
-                "return await (await fetch(location.href)).text();",
-                vec![],
-            )
+            .execute("return await (await fetch(location.href)).text();", vec![])
             .await
             .unwrap();
         let html = html.as_str().unwrap().as_bytes().to_vec();
-        let mut all = html.clone();
-        all.extend_from_slice(style.as_bytes());
-        all.extend_from_slice(script.as_bytes());
-        all.extend_from_slice(verify.as_bytes());
-        let weight = gzip_len(&html) + gzip_len(style.as_bytes()) + gzip_len(script.as_bytes()) + gzip_len(verify.as_bytes());
+        let weight = gzip_len(&html)
+            + gzip_len(style.as_bytes())
+            + gzip_len(script.as_bytes())
+            + gzip_len(verify.as_bytes());
         println!(
             "{name}: first contentful paint {}; DOMContentLoaded {}; load {}; HTML {} KB ({} KB gzip), HTML+CSS+JS {} KB gzip",
             stats(fcp),
