@@ -56,4 +56,6 @@ pub use projector::{
     run, run_with_progress, status,
 };
 pub use serving::{is_served, serving_path};
-pub use store::{Checkpoint, Cut, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path};
+pub use store::{
+    Checkpoint, Cut, LineIndex, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path,
+};

@@ -86,6 +86,17 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// A question's text and last visible change, for listing (see [`ViewStore::line_index`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineIndex {
+    /// The question's id.
+    pub question: String,
+    /// Its text, if its `question.posed` event is visible.
+    pub text: Option<String>,
+    /// The seq and recorded time (fixed-width form) of its latest visible change of belief.
+    pub last_change: Option<(u64, String)>,
+}
+
 /// Where [`rebuild`](crate::rebuild) builds the fresh store before swapping it in:
 /// `views.db.rebuild` next to `views.db`.
 #[must_use]
@@ -676,6 +687,75 @@ impl ViewStore {
             changes.push(change);
         }
         Ok(changes)
+    }
+
+    /// For each question a reader cleared for `clearance` sees, now or as of a recorded time
+    /// (fixed-width form): its text (from its `question.posed` event, if visible) and the last
+    /// change of its belief visible at that clearance (the seq and recorded time of the latest
+    /// change in its history at the reader's level, recorded by `as_of`), sorted by question.
+    /// What a beliefs page needs to search question texts and sort by last change, without
+    /// folding any belief.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds malformed data.
+    pub fn line_index(
+        &self,
+        clearance: Marking,
+        as_of: Option<&str>,
+    ) -> Result<Vec<LineIndex>, Error> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction()?;
+        let Some(level) = level_in(&tx, clearance)? else {
+            return Ok(Vec::new());
+        };
+        let mut out: std::collections::BTreeMap<String, LineIndex> =
+            std::collections::BTreeMap::new();
+        let mut st = tx.prepare(
+            "SELECT h.question, MAX(h.seq), e.recorded
+             FROM history h JOIN events e ON e.seq = h.seq
+             WHERE h.level = ?1 AND (?2 IS NULL OR e.recorded <= ?2)
+             GROUP BY h.question",
+        )?;
+        let mut rows = st.query(params![level, as_of])?;
+        while let Some(row) = rows.next()? {
+            let question: String = row.get(0)?;
+            let seq = row.get::<_, i64>(1)? as u64;
+            let recorded: String = row.get(2)?;
+            out.insert(
+                question.clone(),
+                LineIndex {
+                    question,
+                    text: None,
+                    last_change: Some((seq, recorded)),
+                },
+            );
+        }
+        let mut st = tx.prepare(
+            "SELECT seq, type, schema, body FROM events
+             WHERE type = ?1 AND marking <= ?2 AND (?3 IS NULL OR recorded <= ?3)",
+        )?;
+        let mut rows = st.query(params![
+            dossier_model::event::QUESTION_POSED,
+            i64::from(clearance.rank()),
+            as_of
+        ])?;
+        while let Some(row) = rows.next()? {
+            let seq = row.get::<_, i64>(0)? as u64;
+            let event_type: String = row.get(1)?;
+            let body = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+            let event =
+                dossier_model::DomainEvent::decode(&event_type, row.get(2)?, body.as_bytes())
+                    .map_err(|e| Error::Corrupt {
+                        seq,
+                        reason: e.to_string(),
+                    })?;
+            if let dossier_model::DomainEvent::Question(q) = event
+                && let Some(entry) = out.get_mut(q.id.as_str())
+            {
+                entry.text = Some(q.text);
+            }
+        }
+        Ok(out.into_values().collect())
     }
 
     /// The effective marking of the domain event at `seq` (the most restrictive of its own and

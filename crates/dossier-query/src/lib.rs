@@ -35,8 +35,8 @@ use dossier_beliefs::{Belief, BeliefChange, BeliefLine};
 use dossier_chain::{Hash, RecordView, StoredRecord};
 use dossier_log::{EventLog, LogError};
 use dossier_model::{Marking, Timestamp};
-pub use dossier_projector::Marked;
 use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
+pub use dossier_projector::{LineIndex, Marked};
 use serde::{Deserialize, Serialize};
 
 /// Whether a reader may answer from views it does not trust.
@@ -351,6 +351,20 @@ impl Reader {
     /// The views cannot be read.
     pub fn digest(&self, clearance: Marking) -> Result<String, QueryError> {
         Ok(self.views.cut(clearance, None)?.digest)
+    }
+
+    /// Each visible question's text and the last change of its belief visible at the
+    /// clearance, now or as of a recorded time (fixed-width form), for searching and sorting a
+    /// list of lines (see [`ViewStore::line_index`]).
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn line_index(
+        &self,
+        clearance: Marking,
+        as_of: Option<&str>,
+    ) -> Result<Vec<LineIndex>, QueryError> {
+        Ok(self.views.line_index(clearance, as_of)?)
     }
 
     /// One question's line (its judgment without provenance, as in [`Reader::beliefs`]), now or

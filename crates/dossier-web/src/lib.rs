@@ -10,11 +10,12 @@
 //! |------|------|
 //! | `GET /` | redirects to `/beliefs` |
 //! | `GET /sign-in`, `POST /sign-in`, `POST /sign-out` | a bearer token in, a cookie out |
-//! | `GET /beliefs?status=&q=&page=` | every question's line: filter by status, search, pages of 100 |
+//! | `GET /beliefs?status=&q=&sort=&page=` | every question's line: filter by status, search ids and texts, sort by question or last change, pages of 100 |
 //! | `GET /question?id=` | a belief with its provenance tree and its history |
 //! | `GET /reports/{seq}` | a report (its `report.recorded` record): metadata, text, every claim's quote highlighted |
 //! | `GET /records?from=&type=&entity=`, `GET /records/{seq}` | the log, and one record's exact bytes |
 //! | `GET /status` | the views' seq, head, lag, digest, and the auditor's verdict |
+//! | `GET /live?after=` | a Server-Sent Events stream: one `records` event whenever the views apply records after `after` (see [`live`]) |
 //! | `GET /assets/…` | the style sheet, the script and the icon, embedded in the binary |
 //!
 //! Every page but sign-in takes `as_of` (a recorded time) and `at` (a valid time) in its URL,
@@ -32,6 +33,7 @@
 //! script and style, and `Cache-Control: no-store` (what a page holds depends on who reads).
 
 mod pages;
+mod timeline;
 pub mod words;
 
 use std::path::PathBuf;
@@ -66,6 +68,10 @@ pub struct WebConfig {
     /// The access log (`access.db`) where every page holding TLP:RED material is recorded
     /// before it is sent, as the API records its reads; `None`: not recorded.
     pub access_log: Option<PathBuf>,
+    /// The verifier key of the checkpoints (`name+keyid+base64`, docs/PROOFS.md §5.2) that the
+    /// sign-in page shows and the reader's browser pins, to check records' inclusion proofs
+    /// itself; `None`: not shown, and record pages cannot be checked in the browser.
+    pub checkpoint_key: Option<String>,
     /// Whether the sign-in cookie is marked `Secure` (set it when the page is served over TLS,
     /// directly or behind a proxy).
     pub secure_cookies: bool,
@@ -80,6 +86,7 @@ impl WebConfig {
             auditor: None,
             wait: Duration::ZERO,
             access_log: None,
+            checkpoint_key: None,
             secure_cookies: false,
         }
     }
@@ -125,16 +132,20 @@ pub fn router<L: EventLog + 'static>(
     });
     Ok(Router::new()
         .route("/", get(home))
-        .route("/sign-in", get(sign_in_form).post(sign_in::<L>))
+        .route("/sign-in", get(sign_in_form::<L>).post(sign_in::<L>))
         .route("/sign-out", axum::routing::post(sign_out::<L>))
         .route("/beliefs", get(beliefs::<L>))
         .route("/question", get(question::<L>))
         .route("/reports/{seq}", get(report::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
+        .route("/records/{seq}/raw", get(record_raw::<L>))
+        .route("/records/{seq}/proof", get(record_proof::<L>))
         .route("/status", get(status::<L>))
+        .route("/live", get(live::<L>))
         .route("/assets/style.css", get(style))
         .route("/assets/page.js", get(script))
+        .route("/assets/verify.js", get(verify_script))
         .route("/assets/icon.svg", get(icon))
         .with_state(web))
 }
@@ -307,6 +318,8 @@ pub(crate) struct Times {
     pub(crate) as_of_fixed: Option<String>,
     /// `at` parsed.
     pub(crate) at_time: Option<Timestamp>,
+    /// The views' applied seq the page was rendered at (where the live stream starts).
+    pub(crate) seq: Option<u64>,
 }
 
 impl Times {
@@ -336,6 +349,7 @@ impl Times {
             at: at.map(str::to_owned),
             as_of_fixed,
             at_time,
+            seq: None,
         })
     }
 
@@ -361,10 +375,12 @@ pub(crate) struct PageParams {
     status: Option<String>,
     q: Option<String>,
     page: Option<String>,
+    sort: Option<String>,
     from: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
     entity: Option<String>,
+    after: Option<String>,
 }
 
 impl PageParams {
@@ -399,8 +415,11 @@ async fn home() -> Response {
         .into_response()
 }
 
-async fn sign_in_form() -> Response {
-    page_response(StatusCode::OK, pages::sign_in(None))
+async fn sign_in_form<L>(State(web): WebState<L>) -> Response {
+    page_response(
+        StatusCode::OK,
+        pages::sign_in(None, web.config.checkpoint_key.as_deref()),
+    )
 }
 
 /// The sign-in form's fields.
@@ -416,7 +435,10 @@ async fn sign_in<L: EventLog>(
     let refused = || {
         page_response(
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("That token was not accepted.")),
+            pages::sign_in(
+                Some("That token was not accepted."),
+                web.config.checkpoint_key.as_deref(),
+            ),
         )
     };
     let Ok(Form(form)) = form else {
@@ -475,11 +497,12 @@ async fn beliefs<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let page = number_param("page", params.page.as_deref())?
         .unwrap_or(1)
         .max(1);
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let answer = r.beliefs(p.clearance, times.as_of_fixed.as_deref(), times.at_time)?;
     let most = match &answer.answer.beliefs {
         dossier_query::BeliefList::Lines(l) => l.iter().map(|m| m.marking).max(),
@@ -492,14 +515,30 @@ async fn beliefs<L: EventLog>(
         || "beliefs".to_owned(),
         most.unwrap_or(Marking::Clear),
     )?;
+    let sort = match params.sort.as_deref().map(str::trim) {
+        None | Some("" | "question") => pages::Sort::Question,
+        Some("changed") => pages::Sort::Changed,
+        Some(other) => {
+            return Err(WebError::BadParameter {
+                name: "sort",
+                detail: format!("{other:?}: sort by \"question\" or \"changed\""),
+            });
+        }
+    };
     let filter = pages::BeliefFilter {
         status: params.status.filter(|s| !s.is_empty()),
         q: params.q.filter(|s| !s.trim().is_empty()),
         page,
+        sort,
     };
+    let index: std::collections::HashMap<String, dossier_query::LineIndex> = r
+        .line_index(p.clearance, times.as_of_fixed.as_deref())?
+        .into_iter()
+        .map(|l| (l.question.clone(), l))
+        .collect();
     Ok(page_response(
         StatusCode::OK,
-        pages::beliefs(&p, &times, &answer, &filter),
+        pages::beliefs(&p, &times, &answer, &index, &filter),
     ))
 }
 
@@ -534,7 +573,7 @@ async fn question<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let id = params
         .id
         .filter(|s| !s.is_empty())
@@ -543,6 +582,7 @@ async fn question<L: EventLog>(
             detail: "required: the question id".into(),
         })?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let why = r.why(
         p.clearance,
         &id,
@@ -606,10 +646,11 @@ async fn report<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let missing = || WebError::NotFound(format!("no report at record {seq}"));
     let n = seq.parse::<u64>().map_err(|_| missing())?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let Some((rec, ServedRecord::Visible { hash, marking, .. })) =
         served(&web, &r, p.clearance, n).await?
     else {
@@ -695,7 +736,7 @@ async fn records<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let from = number_param("from", params.from.as_deref())?
         .unwrap_or(1)
         .max(1);
@@ -703,6 +744,7 @@ async fn records<L: EventLog>(
     let entity = params.entity.filter(|s| !s.is_empty());
     let filtered = kind.is_some() || entity.is_some();
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let applied = r.progress().applied;
     let mut out = Vec::new();
     let mut next = from;
@@ -764,10 +806,11 @@ async fn record<L: EventLog>(
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
     let params = params(q);
-    let times = params.times()?;
+    let mut times = params.times()?;
     let missing = || WebError::NotFound(format!("no record {seq}"));
     let n = seq.parse::<u64>().map_err(|_| missing())?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let (_, served) = served(&web, &r, p.clearance, n)
         .await?
         .ok_or_else(missing)?;
@@ -775,6 +818,121 @@ async fn record<L: EventLog>(
         StatusCode::OK,
         pages::record(&p, &times, &served),
     ))
+}
+
+/// A visible record's exact stored bytes, for the browser to hash itself.
+async fn record_raw<L: EventLog>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Result<Response, WebError> {
+    let p = principal(&web, &headers).await?;
+    let missing = || WebError::NotFound(format!("no record {seq}"));
+    let n = seq.parse::<u64>().map_err(|_| missing())?;
+    let r = reader(&web).await?;
+    let Some((rec, ServedRecord::Visible { marking, .. })) =
+        served(&web, &r, p.clearance, n).await?
+    else {
+        return Err(missing());
+    };
+    log_read(
+        &web,
+        &p,
+        "/records/{seq}/raw",
+        || format!("record {n}"),
+        marking,
+    )?;
+    let mut resp = rec.bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+/// A record's inclusion proof against the auditor's latest checkpoint, as the record page's
+/// script checks it: `{"seq", "size", "proof": [hex…], "checkpoint": "<signed note>"}`.
+#[derive(serde::Serialize)]
+struct ProofAnswer {
+    seq: u64,
+    size: u64,
+    proof: Vec<String>,
+    checkpoint: String,
+}
+
+async fn record_proof<L: EventLog>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Result<Response, WebError> {
+    let p = principal(&web, &headers).await?;
+    let missing = || WebError::NotFound(format!("no record {seq}"));
+    let n = seq.parse::<u64>().map_err(|_| missing())?;
+    let r = reader(&web).await?;
+    let Some((_, ServedRecord::Visible { marking, .. })) = served(&web, &r, p.clearance, n).await?
+    else {
+        return Err(missing());
+    };
+    let cp = match web.config.auditor.as_ref().filter(|a| a.is_file()) {
+        Some(a) => {
+            dossier_auditor::status(a)
+                .map_err(WebError::internal)?
+                .last_checkpoint
+        }
+        None => None,
+    }
+    .ok_or_else(|| WebError::NotFound("no checkpoint has been signed yet".into()))?;
+    if n > cp.size {
+        return Err(WebError::NotFound(format!(
+            "record {n} is not covered by a checkpoint yet (the latest covers {})",
+            cp.size
+        )));
+    }
+    // The leaves up to the checkpoint, read from the ledger: one pass per proof (the page
+    // keeps no cache of them; the API's proof route does).
+    let mut hashes = Vec::new();
+    while (hashes.len() as u64) < cp.size {
+        let from = hashes.len() as u64 + 1;
+        let want = usize::try_from(cp.size - from + 1)
+            .unwrap_or(usize::MAX)
+            .min(4096);
+        let page = web.log.read(from, want).await.map_err(WebError::internal)?;
+        if page.is_empty() {
+            return Err(WebError::Internal(
+                "the ledger ends below the checkpoint".into(),
+            ));
+        }
+        hashes.extend(
+            page.iter()
+                .take_while(|x| x.position <= cp.size)
+                .map(|x| dossier_chain::Hash::of_record(&x.bytes)),
+        );
+    }
+    let proof =
+        dossier_proofs::inclusion_proof(&hashes, n - 1, cp.size).map_err(WebError::internal)?;
+    log_read(
+        &web,
+        &p,
+        "/records/{seq}/proof",
+        || format!("record {n}"),
+        marking,
+    )?;
+    let body = ProofAnswer {
+        seq: n,
+        size: cp.size,
+        proof: proof.iter().map(dossier_chain::Hash::to_hex).collect(),
+        checkpoint: cp.note,
+    };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 /// The views' and the auditor's state, as the status page shows it.
@@ -792,8 +950,9 @@ async fn status<L: EventLog>(
     q: PageQuery,
 ) -> Result<Response, WebError> {
     let p = principal(&web, &headers).await?;
-    let times = params(q).times()?;
+    let mut times = params(q).times()?;
     let r = reader(&web).await?;
+    times.seq = Some(r.progress().applied);
     let progress = r.progress();
     let lines = r.beliefs(p.clearance, None, None)?;
     let auditor = match web.config.auditor.as_ref().filter(|a| a.is_file()) {
@@ -819,6 +978,12 @@ const STYLE: &str = include_str!("../assets/style.css");
 const ICON: &str = include_str!("../assets/icon.svg");
 /// The script, embedded.
 const SCRIPT: &str = include_str!("../assets/page.js");
+/// The proof check (BLAKE3, Merkle inclusion, signed notes), embedded.
+const VERIFY: &str = include_str!("../assets/verify.js");
+
+async fn verify_script() -> Response {
+    asset("text/javascript; charset=utf-8", VERIFY)
+}
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();
@@ -845,4 +1010,76 @@ async fn icon() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// How often the live stream looks for newly applied records.
+const LIVE_POLL: Duration = Duration::from_millis(500);
+
+/// The page's live stream (`GET /live?after=SEQ`), as Server-Sent Events: whenever the views
+/// have applied records after the last seq sent (at first `after`, the seq the page was
+/// rendered at), one `records` event whose `id` is the new applied seq and whose data is
+/// `{"seq": applied, "records": n, "changes": m}`: how many records arrived and how many
+/// changes of belief visible at the reader's clearance they caused. It says nothing else of
+/// them: a record above the clearance is counted, as the log lists it by seq and hash.
+///
+/// The API's streams (`/v1/ledgers/{ledger}/events/…`) take a bearer token, which a browser's
+/// `EventSource` cannot send, and the page's token is in an `HttpOnly` cookie that no script
+/// reads: so the page has this stream, signed in by the cookie like every page, over the same
+/// query layer. The token is checked again on every look: a revoked grant ends the stream.
+async fn live<L: EventLog + 'static>(
+    State(web): WebState<L>,
+    headers: HeaderMap,
+    q: PageQuery,
+) -> Result<Response, WebError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let p = principal(&web, &headers).await?;
+    let token = cookie_token(&headers).unwrap_or_default().to_owned();
+    let after = number_param("after", params(q).after.as_deref())?.unwrap_or(0);
+    let stream = futures::stream::unfold(
+        (web, p, token, after),
+        |(web, p, token, after)| async move {
+            loop {
+                tokio::time::sleep(LIVE_POLL).await;
+                if web.auth.authenticate_token(&token).await.is_err() {
+                    return None;
+                }
+                let r = match reader(&web).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: the views cannot be read");
+                        continue;
+                    }
+                };
+                let applied = r.progress().applied;
+                if applied <= after {
+                    continue;
+                }
+                let changes = match r.changes_since(p.clearance, after, usize::MAX) {
+                    Ok(c) => c.iter().filter(|c| c.item.seq <= applied).count(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: the changes cannot be read");
+                        continue;
+                    }
+                };
+                let data = format!(
+                    "{{\"seq\":{applied},\"records\":{},\"changes\":{changes}}}",
+                    applied - after
+                );
+                let event = Event::default()
+                    .event("records")
+                    .id(applied.to_string())
+                    .data(data);
+                return Some((
+                    Ok::<_, std::convert::Infallible>(event),
+                    (web, p, token, applied),
+                ));
+            }
+        },
+    );
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }

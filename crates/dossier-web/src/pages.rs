@@ -70,9 +70,11 @@ fn layout(
                 link rel="stylesheet" href="/assets/style.css";
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/page.js" defer {}
+                script src="/assets/verify.js" defer {}
             }
-            body {
+            body data-seq=[times.seq] data-live=(if times.as_of.is_none() && times.at.is_none() { "now" } else { "past" }) {
                 a.skip href="#main" { "Skip to content" }
+                div #live role="status" aria-live="polite" hidden {}
                 header.top {
                     nav aria-label="Main" {
                         a.brand href=(times.link("/beliefs", &[])) { "dossier" }
@@ -129,6 +131,7 @@ fn bare(title: &str, body: Markup) -> Markup {
                 title { (title) " — dossier" }
                 link rel="stylesheet" href="/assets/style.css";
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
+                script src="/assets/verify.js" defer {}
             }
             body {
                 main #main.narrow { (body) }
@@ -138,7 +141,7 @@ fn bare(title: &str, body: Markup) -> Markup {
 }
 
 /// The sign-in page, with why the last attempt failed.
-pub(crate) fn sign_in(refused: Option<&str>) -> Markup {
+pub(crate) fn sign_in(refused: Option<&str>, checkpoint_key: Option<&str>) -> Markup {
     bare(
         "Sign in",
         html! {
@@ -151,6 +154,11 @@ pub(crate) fn sign_in(refused: Option<&str>) -> Markup {
                 input #token name="token" type="password" autocomplete="off" required;
                 p.hint { "The token printed by " code { "dossier access grant" } "." }
                 button type="submit" { "Sign in" }
+            }
+            @if let Some(k) = checkpoint_key {
+                h2 { "Checkpoint key" }
+                p.hint { "Records are checked in your browser against checkpoints signed by this key, which your browser keeps from here. Compare it with the one your ledger's operator publishes." }
+                pre #checkpoint-key data-key=(k) tabindex="0" { (k) }
             }
         },
     )
@@ -168,11 +176,30 @@ pub(crate) fn error(status: StatusCode, detail: &str) -> Markup {
     )
 }
 
+/// The order of the beliefs page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sort {
+    /// By question id.
+    Question,
+    /// The most recently changed first (the last change visible at the reader's clearance).
+    Changed,
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sort::Question => "question",
+            Sort::Changed => "changed",
+        }
+    }
+}
+
 /// What the beliefs page was asked to show.
 pub(crate) struct BeliefFilter {
     pub(crate) status: Option<String>,
     pub(crate) q: Option<String>,
     pub(crate) page: u64,
+    pub(crate) sort: Sort,
 }
 
 /// One row of the beliefs table, from a stored line or a belief at a valid time.
@@ -185,6 +212,8 @@ struct Row<'a> {
     confidence: Option<Confidence>,
     sources: usize,
     marking: Marking,
+    /// The seq and recorded time of the last visible change.
+    changed: Option<&'a (u64, String)>,
 }
 
 fn answer_line(answer: &Answer<impl Sized>) -> Markup {
@@ -209,20 +238,23 @@ pub(crate) fn beliefs(
     p: &Principal,
     times: &Times,
     answer: &Answer<Beliefs>,
+    index: &HashMap<String, dossier_query::LineIndex>,
     filter: &BeliefFilter,
 ) -> Markup {
+    let indexed = |id: &str| index.get(id);
     let rows: Vec<Row<'_>> = match &answer.answer.beliefs {
         BeliefList::Lines(lines) => lines
             .iter()
             .map(|Marked { marking, item }| Row {
                 id: item.question.id.as_str(),
-                text: None,
+                text: indexed(item.question.id.as_str()).and_then(|l| l.text.as_deref()),
                 value: item.value.as_ref(),
                 status: &item.status,
                 likelihood: item.likelihood,
                 confidence: item.confidence,
                 sources: item.sources,
                 marking: *marking,
+                changed: indexed(item.question.id.as_str()).and_then(|l| l.last_change.as_ref()),
             })
             .collect(),
         BeliefList::AtValidTime(list) => list
@@ -236,11 +268,12 @@ pub(crate) fn beliefs(
                 confidence: item.confidence,
                 sources: item.sources,
                 marking: *marking,
+                changed: indexed(item.question.id.as_str()).and_then(|l| l.last_change.as_ref()),
             })
             .collect(),
     };
     let needle = filter.q.as_deref().map(|q| q.trim().to_lowercase());
-    let shown: Vec<&Row<'_>> = rows
+    let mut shown: Vec<&Row<'_>> = rows
         .iter()
         .filter(|r| {
             filter.status.as_deref().is_none_or(|s| {
@@ -254,6 +287,10 @@ pub(crate) fn beliefs(
             })
         })
         .collect();
+    if filter.sort == Sort::Changed {
+        // The latest change first; the stable sort keeps the id order among equals.
+        shown.sort_by_key(|r| std::cmp::Reverse(r.changed.map(|c| c.0)));
+    }
     let pages = shown.len().div_ceil(PAGE_SIZE).max(1) as u64;
     let page = filter.page.min(pages);
     let start = usize::try_from((page - 1) * PAGE_SIZE as u64).unwrap_or(0);
@@ -265,6 +302,7 @@ pub(crate) fn beliefs(
             &[
                 ("status", filter.status.as_deref()),
                 ("q", filter.q.as_deref()),
+                ("sort", Some(filter.sort.as_str())),
                 ("page", Some(n.as_str())),
             ],
         )
@@ -272,6 +310,7 @@ pub(crate) fn beliefs(
     let hidden = [
         ("status", filter.status.as_deref()),
         ("q", filter.q.as_deref()),
+        ("sort", Some(filter.sort.as_str())),
     ];
     layout(
         "Beliefs",
@@ -297,6 +336,11 @@ pub(crate) fn beliefs(
                     option value="superseded_history" selected[filter.status.as_deref() == Some("superseded_history")] { "has superseded history" }
                     option value="retracted" selected[filter.status.as_deref() == Some("retracted")] { "has retractions" }
                 }
+                label for="sort" { "Sort by" }
+                select #sort name="sort" {
+                    option value="question" selected[filter.sort == Sort::Question] { "question" }
+                    option value="changed" selected[filter.sort == Sort::Changed] { "last change" }
+                }
                 button type="submit" { "Filter" }
             }
             p #count { (shown.len()) " of " (rows.len()) " questions" @if pages > 1 { " · page " (page) " of " (pages) } }
@@ -311,6 +355,7 @@ pub(crate) fn beliefs(
                             th scope="col" { "Judgment" }
                             th scope="col" { "Sources" }
                             th scope="col" { "Marking" }
+                            th scope="col" { "Last change" }
                         }
                     }
                     tbody {
@@ -325,6 +370,13 @@ pub(crate) fn beliefs(
                                 td { (words::judgment(r.likelihood, r.confidence)) }
                                 td.num { (r.sources) }
                                 td { (marking(r.marking)) }
+                                td.changed data-seq=[r.changed.map(|c| c.0)] {
+                                    @if let Some((seq, at)) = r.changed {
+                                        a href=(times.link(&format!("/records/{seq}"), &[])) { "seq " (seq) }
+                                        br;
+                                        time { (words::when_text(at)) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -488,6 +540,18 @@ pub(crate) fn question(
     let b = &why.answer.belief;
     let prov = &b.provenance;
     let id = b.question.id.as_str();
+    let all_claims: Vec<&ClaimView> = prov
+        .supporting
+        .iter()
+        .chain(&prov.contradicting)
+        .chain(&prov.other)
+        .chain(&prov.superseded)
+        .chain(&prov.retracted)
+        .collect();
+    let unit = match &b.question.kind {
+        dossier_model::QuestionKind::Quantity { unit } => Some(unit.as_str()),
+        _ => None,
+    };
     layout(
         b.question.text.as_str(),
         p,
@@ -528,8 +592,11 @@ pub(crate) fn question(
                 (claims_section(times, "superseded", "Superseded", &prov.superseded, markings))
                 (claims_section(times, "retracted", "Retracted", &prov.retracted, markings))
             }
-            section aria-labelledby="history-h" {
-                h2 #history-h { "History" }
+            section #timeline-section aria-labelledby="timeline-h" {
+                h2 #timeline-h { "Timeline" }
+                p.hint { "Each claim's value over the world time it is about (valid time). Select a claim to open its record." }
+                (crate::timeline::timeline(times, &all_claims, unit))
+                h3 #history-h { "Changes of belief over recorded time" }
                 (history_table(times, &history.answer.changes))
             }
         },
@@ -714,6 +781,11 @@ pub(crate) fn record(p: &Principal, times: &Times, r: &ServedRecord) -> Markup {
             }
             @match r {
                 ServedRecord::Visible { record, .. } => {
+                    section #proof data-seq=(seq) data-state="checking" aria-labelledby="proof-h" {
+                        h2 #proof-h { "Inclusion proof, checked in your browser" }
+                        p #proof-verdict role="status" aria-live="polite" { "Checking… (this needs JavaScript)" }
+                        p.hint { "The record's hash is computed here from its exact bytes, its audit path is followed to the root of the latest signed checkpoint, and the checkpoint's signature is checked against the key pinned at sign-in: " code #proof-key { "—" } }
+                    }
                     h2 { "Exact bytes" }
                     p.hint { "As stored; the record hash is computed over these bytes." }
                     pre #record-bytes tabindex="0" { (record) }

@@ -102,6 +102,16 @@ fn markup_bundle() -> Vec<u8> {
     .unwrap()
 }
 
+/// A CLEAR bundle posing one question, published while a page is open.
+fn live_bundle(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "marking": "TLP:CLEAR",
+        "questions": [{ "id": id, "text": "Posed while the page was open", "kind": { "type": "boolean" } }]
+    }))
+    .unwrap()
+}
+
 async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
     let genesis = ledger::genesis(log).await.unwrap().unwrap();
     let id: uuid::Uuid = genesis.ledger.parse().unwrap();
@@ -145,6 +155,10 @@ struct Ledger {
     red: String,
     /// A recorded time after report 1 and before report 2.
     before_revision: String,
+    /// The seqs of the records marked TLP:AMBER, and that of the AMBER report.
+    amber: Vec<u64>,
+    amber_report: u64,
+    log: Arc<SqliteLog>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -175,12 +189,39 @@ async fn served_ledger() -> Ledger {
         ],
     )
     .await;
+    let mut amber = Vec::new();
+    let mut amber_report = 0;
+    for rec in log.read(1, 10_000).await.unwrap() {
+        let view = dossier_chain::RecordView::parse(&rec.bytes).unwrap();
+        if view.marking == "TLP:AMBER" {
+            amber.push(rec.position);
+            if view.event_type == "report.recorded" {
+                amber_report = rec.position;
+            }
+        }
+    }
+    assert!(amber_report > 0 && amber.len() > 3, "{amber:?}");
     let green = grant(&log, "green-reader", Marking::Green).await;
     let red = grant(&log, "red-reader", Marking::Red).await;
+    // The auditor verifies the ledger and signs a checkpoint of it (with the founder's key here).
+    let mut auditor = dossier_auditor::Auditor::open(
+        &log,
+        &dir.path().join("auditor.db"),
+        founder(),
+        dossier_chain::TrustRoot::Pinned(founder().public()),
+        dossier_auditor::Options::default(),
+    )
+    .unwrap();
+    let report = auditor.once().await.unwrap();
+    drop(auditor);
+    assert!(
+        report.healthy && report.checkpoints_signed == 1,
+        "{report:?}"
+    );
     let ledger_id = ledger::genesis(&log).await.unwrap().unwrap().ledger;
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
-        ledger_id,
+        ledger_id.clone(),
         dir.path().join("views.db"),
     );
     config.auditor = Some(dir.path().join("auditor.db"));
@@ -189,6 +230,11 @@ async fn served_ledger() -> Ledger {
     let mut web = dossier_web::WebConfig::new(dir.path().join("views.db"));
     web.auditor = Some(dir.path().join("auditor.db"));
     web.access_log = Some(dir.path().join("access.db"));
+    web.checkpoint_key = Some(
+        dossier_proofs::checkpoint_verifier(&ledger_id, founder().public())
+            .unwrap()
+            .to_vkey(),
+    );
     let page = dossier_web::router(web, Arc::clone(&log), Arc::clone(&auth)).unwrap();
     let server = Server::bind(config, Arc::clone(&log), auth)
         .await
@@ -210,6 +256,9 @@ async fn served_ledger() -> Ledger {
         green,
         red,
         before_revision,
+        amber,
+        amber_report,
+        log: Arc::clone(&log),
         stop,
     }
 }
@@ -368,6 +417,63 @@ async fn page(c: &Client) -> (String, String) {
     (body, source)
 }
 
+/// The beliefs page sorted by last change: each row's question and the seq of its last change.
+async fn changes_by_last(c: &Client, base: &str) -> Vec<(String, u64)> {
+    c.goto(&format!("{base}/beliefs?sort=changed"))
+        .await
+        .unwrap();
+    let rows = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#beliefs tbody tr')).map(r => \
+             [r.dataset.question, Number(r.querySelector('td.changed').dataset.seq), \
+              r.querySelector('td.changed a').getAttribute('href')]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let seq = r[1].as_u64().unwrap();
+            assert!(
+                r[2].as_str()
+                    .unwrap()
+                    .starts_with(&format!("/records/{seq}")),
+                "{r}"
+            );
+            (r[0].as_str().unwrap().to_owned(), seq)
+        })
+        .collect()
+}
+
+/// What the question page's timeline draws: its counts, each claim's state, the top of its
+/// shape on the page, its stroke's dash pattern, whether every shape has a title, the
+/// description.
+async fn timeline(c: &Client) -> serde_json::Value {
+    c.execute(
+        r#"const svg = document.getElementById('timeline');
+           const g = Array.from(svg.querySelectorAll('g.tl-claim'));
+           const states = {}, y = {}, dash = {};
+           for (const e of g) {
+             states[e.dataset.claim] = e.dataset.state;
+             y[e.dataset.claim] = e.getBoundingClientRect().top;
+             dash[e.dataset.claim] = getComputedStyle(e.querySelector('line, rect, circle')).strokeDasharray;
+           }
+           return {
+             marks: Number(svg.dataset.marks), bands: Number(svg.dataset.bands),
+             drawn: g.map(e => e.dataset.claim), states, y, dash,
+             titled: g.every(e => e.querySelector(':scope > title') !== null)
+               && svg.getAttribute('role') === 'group'
+               && document.getElementById('timeline-title') !== null,
+             desc: document.getElementById('timeline-desc').textContent,
+           };"#,
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_a_real_browser() {
     let l = served_ledger().await;
@@ -408,6 +514,32 @@ async fn the_page_in_a_real_browser() {
         "{reads:?}"
     );
 
+    // Search over question texts: "reconnaissance satellite" is in a question's text only.
+    c.goto(&format!("{base}/beliefs?q=Reconnaissance+SATELLITE"))
+        .await
+        .unwrap();
+    let found = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#beliefs tbody tr')).map(r => r.dataset.question);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!(["question:dprk/recon-satellite-launch-2024-03"])
+    );
+    // Sorted by last change: the latest first, each row's change linked by its seq.
+    let red_changes = changes_by_last(&c, base).await;
+    assert!(red_changes.len() >= 8, "{red_changes:?}");
+    assert!(
+        red_changes.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{red_changes:?}"
+    );
+    // At RED the containers question last changed on an AMBER record (the 17,000 claim).
+    let red_containers = red_changes.iter().find(|(q, _)| q == CONTAINERS).unwrap().1;
+    assert!(l.amber.contains(&red_containers), "{red_changes:?}");
+
     // The containers question: at RED the AMBER report's 17,000 widens the value to a range;
     // ~6,700 is superseded in its tree (the value at GREEN is checked below).
     c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
@@ -425,6 +557,66 @@ async fn the_page_in_a_real_browser() {
         .unwrap();
     let href = link.attr("href").await.unwrap().unwrap();
     assert!(href.starts_with("/records/"), "{href}");
+
+    // The timeline: three claims with a value over a valid time at RED (~6,700 superseded,
+    // >=7,000 and the AMBER 17,000 active), drawn as marks, with a title and a description.
+    let tl = timeline(&c).await;
+    assert_eq!(tl["marks"], 3, "{tl}");
+    assert_eq!(tl["bands"], 0, "{tl}");
+    assert_eq!(tl["drawn"].as_array().unwrap().len(), 3, "{tl}");
+    assert_eq!(
+        tl["states"]["claim:rok-mnd/containers-2024-02"], "superseded",
+        "{tl}"
+    );
+    assert_eq!(
+        tl["states"]["claim:rok-mnd/containers-2024-03"], "active",
+        "{tl}"
+    );
+    assert!(tl["titled"].as_bool().unwrap(), "{tl}");
+    assert!(
+        tl["desc"].as_str().unwrap().starts_with("3 claims plotted"),
+        "{tl}"
+    );
+    // Higher values are drawn higher: 17,000 above 7,000 above 6,700 (smaller y is higher).
+    let y = |id: &str| tl["y"][id].as_f64().unwrap();
+    assert!(
+        y("claim:example-gazette/containers-misreported-2024-03")
+            < y("claim:rok-mnd/containers-2024-03")
+            && y("claim:rok-mnd/containers-2024-03") < y("claim:rok-mnd/containers-2024-02"),
+        "{tl}"
+    );
+    // The superseded claim is told apart by shape (a dashed stroke), not colour alone.
+    assert_ne!(
+        tl["dash"]["claim:rok-mnd/containers-2024-02"], "none",
+        "{tl}"
+    );
+    assert_eq!(
+        tl["dash"]["claim:rok-mnd/containers-2024-03"], "none",
+        "{tl}"
+    );
+    // Beneath it the history: each change with its causing event linked and its reason.
+    let history = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#history tbody tr')).map(r => \
+             [r.querySelector('a[href^=\"/records/\"]') !== null, r.cells[3].textContent]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let history = history.as_array().unwrap();
+    assert!(history.len() >= 3, "{history:?}");
+    assert!(
+        history
+            .iter()
+            .all(|h| h[0] == true && !h[1].as_str().unwrap().is_empty()),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h[1].as_str().unwrap().contains("superseded")),
+        "{history:?}"
+    );
 
     // As of a recorded time before the revision: ~6,700, nothing superseded.
     c.goto(&format!(
@@ -573,18 +765,71 @@ async fn the_page_in_a_real_browser() {
         )
         .await
         .unwrap();
-    assert_eq!(scripts, serde_json::json!(["/assets/page.js"]));
+    assert_eq!(
+        scripts,
+        serde_json::json!(["/assets/page.js", "/assets/verify.js"])
+    );
+    assert!(c.get_alert_text().await.is_err(), "an alert was opened");
+    // Markup in ids and filters given in a URL comes back as text: on the error page of an
+    // unknown question, in the search field and the record filters.
+    let evil = r#"question:x/<script>alert("i")</script>&'a'"<b>"#;
+    c.goto(&format!("{base}/question?id={}", enc(evil)))
+        .await
+        .unwrap();
+    assert!(text(&c, "#problem").await.contains(evil));
+    c.goto(&format!("{base}/beliefs?q={}", enc(evil)))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("q"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(evil)
+    );
+    c.goto(&format!(
+        "{base}/records?type={}&entity={}",
+        enc(evil),
+        enc(evil)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("entity"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(evil)
+    );
+    assert_eq!(
+        c.execute(
+            "return document.querySelectorAll('main script, main b, body > script').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        0
+    );
     assert!(c.get_alert_text().await.is_err(), "an alert was opened");
 
-    // No console error on the pages so far (a refused sign-in is a 401, which the console
-    // reports as a failed resource: that one is expected).
+    // No console error on the pages so far (a refused sign-in is a 401 and the unknown
+    // question a 404, which the console reports as failed resources: those are expected).
     let errors: Vec<String> = console_errors(&c)
         .await
         .into_iter()
         .filter(|e| {
-            !e.contains(
+            let refused = e.contains(
                 "sign-in - Failed to load resource: the server responded with a status of 401",
-            )
+            );
+            let unknown = e.contains("/question?id=question%3Ax%2F%3Cscript")
+                && e.contains("the server responded with a status of 404");
+            !refused && !unknown
         })
         .collect();
     assert!(errors.is_empty(), "console errors {errors:?}");
@@ -610,6 +855,14 @@ async fn the_page_in_a_real_browser() {
         .unwrap();
     assert_eq!(text(&c, "#value").await, "≥7,000 containers");
     assert!(text(&c, "section#superseded").await.contains("~6,700"));
+    let tl = timeline(&c).await;
+    assert_eq!(tl["marks"], 2, "{tl}");
+    assert_eq!(tl["drawn"].as_array().unwrap().len(), 2, "{tl}");
+    assert!(
+        tl["states"]
+            .get("claim:example-gazette/containers-misreported-2024-03")
+            .is_none()
+    );
     let amber_words = [
         "amber-only",
         "example-gazette",
@@ -619,22 +872,58 @@ async fn the_page_in_a_real_browser() {
         "red-only",
         "Posed at RED",
     ];
-    let pages = [
+    // Its last change is the last one visible at GREEN: never an AMBER record.
+    let green_changes = changes_by_last(&c, base).await;
+    assert!(
+        green_changes.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{green_changes:?}"
+    );
+    let green_containers = green_changes
+        .iter()
+        .find(|(q, _)| q == CONTAINERS)
+        .unwrap()
+        .1;
+    assert!(green_containers < red_containers, "{green_changes:?}");
+    assert!(
+        green_changes.iter().all(|(_, s)| !l.amber.contains(s)),
+        "{green_changes:?} {:?}",
+        l.amber
+    );
+    let mut pages = vec![
         "/beliefs".to_owned(),
+        "/beliefs?q=amber".to_owned(),
         format!("/question?id={}", enc(CONTAINERS)),
         format!("/question?id={}", enc(TRANSFERS)),
         "/records".to_owned(),
+        "/records?type=claim.recorded".to_owned(),
         "/status".to_owned(),
+        format!("/reports/{}", l.amber_report),
     ];
+    // Every AMBER record's own page: seq and hash only.
+    pages.extend(l.amber.iter().map(|s| format!("/records/{s}")));
     for path in &pages {
         c.goto(&format!("{base}{path}")).await.unwrap();
-        let errors = console_errors(&c).await;
+        // A page answered 404 (the AMBER question and report, as if unknown) is reported by
+        // the console as a failed resource: that one is expected, nothing else.
+        let errors: Vec<String> = console_errors(&c)
+            .await
+            .into_iter()
+            .filter(|e| !e.contains("the server responded with a status of 404"))
+            .collect();
         assert!(errors.is_empty(), "{path}: console errors {errors:?}");
         let (body, source) = page(&c).await;
         for w in amber_words {
             assert!(!body.contains(w), "{path} shows {w:?} to a GREEN reader");
             assert!(!source.contains(w), "{path} holds {w:?} for a GREEN reader");
         }
+    }
+    for s in &l.amber {
+        c.goto(&format!("{base}/records/{s}")).await.unwrap();
+        assert!(
+            c.find(Locator::Id("withheld")).await.is_ok(),
+            "record {s} is not withheld from a GREEN reader"
+        );
+        assert!(c.find(Locator::Id("record-bytes")).await.is_err());
     }
     // The AMBER question is answered like an unknown one.
     c.goto(&format!("{base}/question?id={}", enc(AMBER_ONLY)))
@@ -671,6 +960,381 @@ async fn the_page_in_a_real_browser() {
     );
     assert!(!text(&c, "body").await.contains("red-only"));
 
+    // Live: a publish while the beliefs page is open changes it without a reload (a value
+    // set in the page survives), and the question page shows a banner.
+    c.goto(&format!("{base}/beliefs")).await.unwrap();
+    let rows_before = c
+        .find_all(Locator::Css("#beliefs tbody tr"))
+        .await
+        .unwrap()
+        .len();
+    c.execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    // Let the page's stream connect before the publish (it resumes from the rendered seq anyway).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let head = l.log.read(1, 100_000).await.unwrap().len();
+    publish(&l.log, &[live_bundle("question:test/live-1")]).await;
+    let added = l.log.read(1, 100_000).await.unwrap().len() - head;
+    let said = if added == 1 {
+        "1 new record".to_owned()
+    } else {
+        format!("{added} new records")
+    };
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(
+            "#beliefs tr[data-question='question:test/live-1']",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.execute("return window.notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        true
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#beliefs tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        rows_before + 1
+    );
+    let live = text(&c, "#live").await;
+    assert!(live.contains(&format!("Updated with {said}")), "{live:?}");
+    c.goto(&format!("{base}/question?id={}", enc(CONTAINERS)))
+        .await
+        .unwrap();
+    c.execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    publish(&l.log, &[live_bundle("question:test/live-2")]).await;
+    let banner = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#live:not([hidden]) a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.execute("return window.notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        true
+    );
+    assert!(
+        banner
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("/question?id=")
+    );
+    let live = text(&c, "#live").await;
+    assert!(live.starts_with(&said), "{live:?}");
+    assert!(live.contains("1 change of belief"), "{live:?}");
+    // Since the pages checked above: the unknown and the AMBER question answered 404, nothing else.
+    let errors: Vec<String> = console_errors(&c)
+        .await
+        .into_iter()
+        .filter(|e| {
+            !((e.contains("/question?id=question%3Atest%2Famber-only")
+                || e.contains("/question?id=question%3Atest%2Fnever-posed"))
+                && e.contains("the server responded with a status of 404"))
+        })
+        .collect();
+    assert!(errors.is_empty(), "live: console errors {errors:?}");
+
+    proof_checks(&c, &l).await;
+    accessibility(&c, &l).await;
+
     c.close().await.unwrap();
     let _ = l.stop.send(());
+}
+
+/// A TCP proxy to `upstream` that alters, in what the server sends back, the byte `skip` bytes
+/// after the first occurrence of `pattern` in a read (a hex digit or a letter, swapped for
+/// another of its kind): a proof or a record altered in transit.
+async fn altering_proxy(upstream: String, pattern: &'static [u8], skip: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut cr, &mut sw).await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let chunk = &mut buf[..n];
+                    if let Some(i) = chunk.windows(pattern.len()).position(|w| w == pattern)
+                        && let Some(b) = chunk.get_mut(i + pattern.len() + skip)
+                    {
+                        *b = if *b == b'0' || *b == b'a' {
+                            *b + 1
+                        } else if b.is_ascii_digit() {
+                            b'0'
+                        } else {
+                            b'a'
+                        };
+                    }
+                    if cw.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The record page's verdict on record `seq` once its script has checked it.
+async fn proof_verdict(c: &Client, base: &str, seq: u64) -> (String, String) {
+    c.goto(&format!("{base}/records/{seq}")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#proof:not([data-state=checking])"))
+        .await
+        .unwrap();
+    let state = c
+        .find(Locator::Id("proof"))
+        .await
+        .unwrap()
+        .attr("data-state")
+        .await
+        .unwrap()
+        .unwrap();
+    (state, text(c, "#proof-verdict").await)
+}
+
+/// The browser's own proof check: BLAKE3 against the golden vectors and the `blake3` crate,
+/// the Merkle and signed-note vectors of docs/vectors/merkle.json, and record pages: verified
+/// directly, failed when the proof or the record's bytes are altered in transit.
+async fn proof_checks(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    // BLAKE3 of inputs across block and chunk boundaries, and the tree of chunks.
+    let lengths = [
+        0usize, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 3073, 5000, 8193, 16_385,
+    ];
+    let got = c
+        .execute(
+            "const V = window.dossierVerify; return arguments[0].map(n => \
+             V.hex(V.blake3(Uint8Array.from({length: n}, (_, i) => i % 251))));",
+            vec![serde_json::json!(lengths)],
+        )
+        .await
+        .unwrap();
+    for (i, n) in lengths.iter().enumerate() {
+        let input: Vec<u8> = (0..*n).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            got[i].as_str().unwrap(),
+            blake3::hash(&input).to_hex().as_str(),
+            "BLAKE3 of {n} bytes"
+        );
+    }
+    // The golden vectors in docs/: FORMAT.md's record 1, and merkle.json.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors");
+    let record_1 = std::fs::read_to_string(root.join("ledger.jsonl")).unwrap();
+    let record_1 = record_1.lines().next().unwrap();
+    let merkle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("merkle.json")).unwrap()).unwrap();
+    let checked = c
+        .execute(
+            r#"const V = window.dossierVerify, m = arguments[1];
+               const out = { record: V.hex(V.recordHash(V.utf8(arguments[0]))) };
+               out.leaves = m.leaves.every(l => V.hex(V.blake3(V.utf8(l.input))) === l.leaf
+                 && V.hex(V.leafHash(V.unhex(l.leaf))) === l.leaf_hash);
+               const roots = Object.fromEntries(m.roots.map(r => [r.size, V.unhex(r.root)]));
+               out.inclusion = m.inclusion.length;
+               out.included = m.inclusion.filter(p => V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, p.path.map(V.unhex), roots[p.size])).length;
+               // Every proof fails with one of its hashes altered, or at another index.
+               out.altered = m.inclusion.filter(p => p.path.length > 0).filter(p => {
+                 const path = p.path.map(V.unhex); path[0] = path[0].slice(); path[0][0] ^= 1;
+                 return V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, path, roots[p.size])
+                   || V.verifyInclusion(V.unhex(p.leaf), (p.index + 1) % p.size, p.size, p.path.map(V.unhex), roots[p.size]);
+               }).length;
+               const cp = m.checkpoint;
+               const key = await V.parseVerifierKey(cp.vkey);
+               out.text = await V.openNote(cp.note, key);
+               const parsed = V.parseCheckpoint(out.text, cp.key_name);
+               out.size = parsed.size; out.root = V.hex(parsed.root);
+               out.last = V.verifyInclusion(V.unhex(cp.head), cp.size - 1, cp.size, cp.last_leaf_proof.map(V.unhex), parsed.root);
+               const forged = cp.note.replace("\n16\n", "\n17\n");
+               out.forged = await V.openNote(forged, key).then(() => "opened", e => e.message);
+               return out;"#,
+            vec![serde_json::json!(record_1), merkle.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checked["record"], "c47000f16bb8b32031ce797ed22161d268ba48b28a143fe45078abd560075cfc",
+        "{checked}"
+    );
+    assert_eq!(checked["leaves"], true, "{checked}");
+    assert_eq!(checked["inclusion"], 55, "{checked}");
+    assert_eq!(checked["included"], 55, "{checked}");
+    assert_eq!(checked["altered"], 0, "{checked}");
+    assert_eq!(checked["text"], merkle["checkpoint"]["text"], "{checked}");
+    assert_eq!(checked["size"], 16, "{checked}");
+    assert_eq!(checked["root"], merkle["checkpoint"]["root"], "{checked}");
+    assert_eq!(checked["last"], true, "{checked}");
+    assert!(
+        checked["forged"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{checked}"
+    );
+
+    // A record page: signing in pins the key the sign-in page shows; the page then checks the
+    // record against the auditor's checkpoint.
+    let key = text(c, "#checkpoint-key").await;
+    assert!(key.starts_with("dossier."), "{key}");
+    sign_in(c, base, &l.red).await;
+    let (state, words) = proof_verdict(c, base, 5).await;
+    assert_eq!(state, "verified", "{words}");
+    assert!(words.contains("Verified in this browser"), "{words}");
+    assert_eq!(text(c, "#proof-key").await, key);
+    // The proof altered in transit: one hex digit of its first hash.
+    let proxy = altering_proxy(
+        base.trim_start_matches("http://").to_owned(),
+        b"\"proof\":[\"",
+        0,
+    )
+    .await;
+    sign_in(c, &proxy, &l.red).await;
+    let (state, words) = proof_verdict(c, &proxy, 5).await;
+    assert_eq!(state, "failed", "{words}");
+    assert!(
+        words.contains("does not lead to the checkpoint's root"),
+        "{words}"
+    );
+    // The record's bytes altered in transit: one digit of its ledger id.
+    let proxy = altering_proxy(
+        base.trim_start_matches("http://").to_owned(),
+        b"{\"dossier\":1,\"ledger\":\"",
+        0,
+    )
+    .await;
+    sign_in(c, &proxy, &l.red).await;
+    let (state, words) = proof_verdict(c, &proxy, 5).await;
+    assert_eq!(state, "failed", "{words}");
+    assert!(
+        words.contains("does not lead to the checkpoint's root"),
+        "{words}"
+    );
+    // The page shows the bytes as the server sent them; the browser hashed what it received.
+    c.goto(&format!("{base}/beliefs")).await.unwrap();
+    let errors: Vec<String> = console_errors(c)
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("status of 404"))
+        .collect();
+    assert!(errors.is_empty(), "proof pages: console errors {errors:?}");
+}
+
+/// axe-core 4.14.1, checked in (tests/vendor/README.md).
+const AXE: &str = include_str!("vendor/axe.min.js");
+
+/// The serious and critical accessibility violations axe-core finds on the page now loaded.
+async fn axe_violations(c: &Client) -> Vec<String> {
+    c.execute(AXE, vec![]).await.unwrap();
+    let found = c
+        .execute(
+            r#"const r = await window.axe.run(document, { resultTypes: ['violations'] });
+               return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+/// No serious or critical axe-core violation on the main pages.
+async fn accessibility(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    let mut found = Vec::new();
+    for v in axe_violations(c).await {
+        found.push(format!("/sign-in: {v}"));
+    }
+    sign_in(c, base, &l.red).await;
+    let pages = [
+        "/beliefs".to_owned(),
+        "/beliefs?sort=changed&q=containers".to_owned(),
+        format!("/question?id={}", enc(CONTAINERS)),
+        format!("/question?id={}", enc(TRANSFERS)),
+        format!("/reports/{}", l.amber_report),
+        "/records".to_owned(),
+        "/records/5".to_owned(),
+        "/status".to_owned(),
+    ];
+    for path in &pages {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        if path.starts_with("/records/") {
+            c.wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css("#proof:not([data-state=checking])"))
+                .await
+                .unwrap();
+        }
+        for v in axe_violations(c).await {
+            found.push(format!("{path}: {v}"));
+        }
+        shoot(c, path).await;
+    }
+    assert!(
+        found.is_empty(),
+        "accessibility violations:\n{}",
+        found.join("\n")
+    );
+}
+
+/// With `DOSSIER_SCREENSHOTS=DIR`, saves a PNG of the main pages into DIR (the README's
+/// screenshots: `DOSSIER_SCREENSHOTS=docs/img cargo test -p dossier-web --test browser`, run from
+/// the repository's root, which the path is taken relative to).
+async fn shoot(c: &Client, path: &str) {
+    let Some(dir) = std::env::var_os("DOSSIER_SCREENSHOTS") else {
+        return;
+    };
+    let name = match path {
+        "/beliefs" => "web-beliefs",
+        p if p.starts_with("/question?id=question%3Adprk-russia%2Fcontainers") => "web-question",
+        p if p.starts_with("/reports/") => "web-report",
+        "/records/5" => "web-record",
+        "/status" => "web-status",
+        _ => return,
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    if name == "web-question" {
+        c.execute(
+            "document.getElementById('timeline-section').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join("web-timeline.png"), png).unwrap();
+        c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    }
 }

@@ -129,7 +129,7 @@ async fn run_api(
         .context("reading the ledger's genesis")?
         .context("the ledger is empty: run `dossier init` first")?
         .ledger;
-    let mut config = dossier_http::Config::new(addr, ledger, home.views_path());
+    let mut config = dossier_http::Config::new(addr, ledger.clone(), home.views_path());
     config.auditor = Some(home.auditor_path());
     config.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     config.body_limit = args.body_limit;
@@ -153,6 +153,12 @@ async fn run_api(
     page.auditor = Some(home.auditor_path());
     page.secure_cookies = args.tls_cert.is_some();
     page.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
+    // The key the auditor signs checkpoints with: shown at sign-in, pinned by the browser.
+    page.checkpoint_key = producer
+        .as_ref()
+        .ok()
+        .and_then(|s| dossier_proofs::checkpoint_verifier(&ledger, s.public()).ok())
+        .map(|v| v.to_vkey());
     let page = dossier_web::router(
         page,
         std::sync::Arc::clone(log),
