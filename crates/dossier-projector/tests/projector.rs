@@ -1623,8 +1623,8 @@ fn seqs_in_text_by_id(text: &str, by_seq: &BTreeMap<u64, String>) -> String {
 }
 
 /// What a reader cleared for `c` is served as of a cut, for comparison across ledgers: the
-/// lines (and that the cut's digest is theirs), and per question the belief with provenance
-/// (now also at a valid time) and the history.
+/// lines (and that the cut's digest is theirs), per question the belief with provenance (now
+/// also at a valid time) and the history, and the listing index of the lines.
 fn served(
     v: &ViewStore,
     c: dossier_model::Marking,
@@ -1652,7 +1652,20 @@ fn served(
             ])
         })
         .collect();
-    json!({ "lines": lines, "questions": per_question })
+    // The listing index (question texts and last visible changes, for search and sort).
+    let index: Vec<Value> = v
+        .line_index(c, as_of)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            json!({
+                "question": e.question,
+                "text": e.text,
+                "last_change": e.last_change.map(|(seq, recorded)| json!({ "seq": seq, "recorded": recorded })),
+            })
+        })
+        .collect();
+    json!({ "lines": lines, "questions": per_question, "index": index })
 }
 
 /// The heart of clearance filtering: for random ledgers of bundles with mixed markings (each

@@ -5,7 +5,8 @@
 //!
 //! The ledger is the projector bench's (`crates/dossier-projector/benches/projector.rs`), made
 //! first with `DOSSIER_BENCH_CACHE=DIR cargo bench -p dossier-projector --bench projector --
-//! --events N`; then `DOSSIER_BENCH_CACHE=DIR cargo bench -p dossier-web --bench page -- --events N`
+//! --events N [--mixed]`; then `DOSSIER_BENCH_CACHE=DIR cargo bench -p dossier-web --bench page --
+//! --events N [--mixed]`
 //! rebuilds its views into a temporary directory, serves the page on a free port (a reader
 //! cleared for TLP:RED, signed in with a fixed token: the bench ledger holds no access grants),
 //! and loads each page `--runs` times (default 7) in Chromium (`CHROMIUM_BIN`,
@@ -85,11 +86,18 @@ async fn main() {
         PathBuf::from(std::env::var_os("DOSSIER_BENCH_CACHE").expect(
             "set DOSSIER_BENCH_CACHE to the projector bench's cache (see this file's header)",
         ));
-    let ledger = cache.join(format!("ledger-{n}.db"));
+    // `--mixed`: the projector bench's ledger with mixed markings (made with `--mixed`).
+    let mixed = if args.iter().any(|a| a == "--mixed") {
+        "-mixed"
+    } else {
+        ""
+    };
+    let ledger = cache.join(format!("ledger-{n}{mixed}.db"));
     assert!(
         ledger.is_file(),
-        "{} is missing: run the projector bench with --events {n} first",
-        ledger.display()
+        "{} is missing: run the projector bench with --events {n} {} first",
+        ledger.display(),
+        if mixed.is_empty() { "" } else { "--mixed" }
     );
     let dir = tempfile::tempdir().unwrap();
     let views = dir.path().join("views.db");

@@ -1047,6 +1047,8 @@ async fn the_page_in_a_real_browser() {
 
     proof_checks(&c, &l).await;
     accessibility(&c, &l).await;
+    // Last, since it breaks the ledger for anything after it.
+    tampered_ledger(&c, &l).await;
 
     c.close().await.unwrap();
     let _ = l.stop.send(());
@@ -1245,6 +1247,30 @@ async fn proof_checks(c: &Client, l: &Ledger) {
         .filter(|e| !e.contains("status of 404"))
         .collect();
     assert!(errors.is_empty(), "proof pages: console errors {errors:?}");
+}
+
+/// A record changed in the ledger file behind the server's back: the server serves the bytes
+/// the file now holds, and the browser's own check of them against the checkpoint fails.
+async fn tampered_ledger(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    let conn = dossier_log::tamper::open(&l.dir.path().join("ledger.db"));
+    let mut bytes = dossier_log::tamper::record(&conn, 5);
+    // One digit of the ledger id, as an insider editing the file would change a field.
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"ledger\":\"")
+        .unwrap()
+        + 10;
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    dossier_log::tamper::set_record(&conn, 5, &bytes);
+    drop(conn);
+    sign_in(c, base, &l.red).await;
+    let (state, words) = proof_verdict(c, base, 5).await;
+    assert_eq!(state, "failed", "{words}");
+    assert!(
+        words.contains("does not lead to the checkpoint's root"),
+        "{words}"
+    );
 }
 
 /// axe-core 4.14.1, checked in (tests/vendor/README.md).
