@@ -148,13 +148,34 @@ pub struct Beliefs {
 }
 
 /// The lines of [`Beliefs`]: stored lines, or beliefs folded at a valid time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+///
+/// Both are a JSON array. A belief at a valid time holds its `provenance` and a stored line
+/// never does, so an array is read as beliefs at a valid time when its items are that, and as
+/// lines otherwise; an empty array reads as empty lines (the envelope's `valid_at` says which
+/// was asked).
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum BeliefList {
     /// The stored lines (no valid time asked), each with its marking.
     Lines(Vec<Marked<BeliefLine>>),
     /// Each question's belief at the valid time asked, with its line's marking.
     AtValidTime(Vec<Marked<Belief>>),
+}
+
+impl<'de> Deserialize<'de> for BeliefList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Every field of a line is also a field of a belief, so a belief would read as a line:
+        // try the larger shape first.
+        let items = serde_json::Value::deserialize(d)?;
+        if let Ok(beliefs) = Vec::<Marked<Belief>>::deserialize(&items)
+            && !beliefs.is_empty()
+        {
+            return Ok(Self::AtValidTime(beliefs));
+        }
+        Vec::<Marked<BeliefLine>>::deserialize(&items)
+            .map(Self::Lines)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One question's belief with its provenance.

@@ -103,6 +103,10 @@ async fn answers_are_typed_and_read_back_from_their_json() {
     let folded = reader.beliefs(RED, None, Some(at)).unwrap();
     assert!(matches!(folded.answer.beliefs, BeliefList::AtValidTime(ref b) if b.len() == 7));
     assert_eq!(folded.digest, None);
+    // Both shapes read back as what they are (a belief holds every field of a line).
+    let back: Answer<Beliefs> =
+        serde_json::from_str(&serde_json::to_string(&folded).unwrap()).unwrap();
+    assert_eq!(back, folded);
 
     for err in [
         reader
