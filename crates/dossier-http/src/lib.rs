@@ -126,8 +126,8 @@ pub(crate) struct App<L> {
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) access_log: Option<dossier_access::AccessLog>,
-    /// The record hashes read so far, for proofs (see `routes::leaves`).
-    pub(crate) leaves: tokio::sync::Mutex<Vec<dossier_chain::Hash>>,
+    /// The record hashes read so far, for proofs (see `dossier_query::Leaves`).
+    pub(crate) leaves: dossier_query::Leaves,
     /// The recent events of the live feeds, shared by their followers (see `sse`).
     pub(crate) tails: sse::Tails,
 }
@@ -204,7 +204,7 @@ impl Server {
             metrics: Arc::new(metrics::Metrics::new()),
             shutdown,
             access_log,
-            leaves: tokio::sync::Mutex::new(Vec::new()),
+            leaves: dossier_query::Leaves::new(),
             tails: sse::Tails::default(),
         });
         let router = routes::router(app, auth);

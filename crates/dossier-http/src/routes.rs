@@ -644,53 +644,12 @@ pub(crate) async fn checkpoint<L: EventLog>(
     )))
 }
 
-/// The record hashes (the Merkle leaves) at least up to the checkpoint, checked against its
-/// head: kept between requests (the ledger only grows; the auditor watches for rewrites) and
-/// extended from the ledger as checkpoints grow.
-async fn leaves<'a, L: EventLog>(
-    app: &'a App<L>,
-    cp: &dossier_auditor::StoredCheckpoint,
-) -> Result<tokio::sync::MutexGuard<'a, Vec<Hash>>, ApiError> {
-    let mut hashes = app.leaves.lock().await;
-    for attempt in 0..2 {
-        if attempt == 1 {
-            // The cached hashes disagree with the checkpoint: read them all again once.
-            hashes.clear();
-        }
-        while (hashes.len() as u64) < cp.size {
-            let from = hashes.len() as u64 + 1;
-            let want = usize::try_from(cp.size - from + 1)
-                .unwrap_or(usize::MAX)
-                .min(4096);
-            let page = app.log.read(from, want).await.map_err(ApiError::internal)?;
-            if page.is_empty() {
-                break;
-            }
-            for rec in page {
-                if rec.position != hashes.len() as u64 + 1 {
-                    hashes.clear();
-                    return Err(ApiError::new(
-                        ProblemKind::Distrusted,
-                        "the ledger has a gap below the checkpoint",
-                    ));
-                }
-                hashes.push(Hash::of_record(&rec.bytes));
-            }
-        }
-        let at_head = usize::try_from(cp.size)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| hashes.get(i))
-            .is_some_and(|h| h.to_hex() == cp.head);
-        if at_head {
-            return Ok(hashes);
-        }
+/// The tree a stored checkpoint signs.
+fn tree(cp: &dossier_auditor::StoredCheckpoint) -> dossier_query::Tree<'_> {
+    dossier_query::Tree {
+        size: cp.size,
+        head: &cp.head,
     }
-    hashes.clear();
-    Err(ApiError::new(
-        ProblemKind::Distrusted,
-        "the ledger no longer holds the records the checkpoint covers",
-    ))
 }
 
 /// A record's inclusion proof against the current checkpoint.
@@ -728,12 +687,13 @@ pub(crate) async fn inclusion<L: EventLog>(
             cp.size
         )));
     }
-    let hashes = leaves(&app, &cp).await?;
+    let proof = app
+        .leaves
+        .inclusion(&*app.log, tree(&cp), seq)
+        .await
+        .map_err(query::query_error)?;
     let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
     query::log_read(&app, &p, route, || format!("record {seq}"), marking)?;
-    let proof =
-        dossier_proofs::inclusion_proof(&*hashes, seq - 1, cp.size).map_err(ApiError::internal)?;
-    drop(hashes);
     drop(rec);
     let bundle = ProofBundle::Inclusion {
         ledger: cp.ledger.clone(),
@@ -778,10 +738,11 @@ pub(crate) async fn consistency<L: EventLog>(
             format!("must be 1 to {}, the latest checkpoint's size", cp.size),
         ));
     }
-    let hashes = leaves(&app, &cp).await?;
-    let proof =
-        dossier_proofs::consistency_proof(&*hashes, from, cp.size).map_err(ApiError::internal)?;
-    drop(hashes);
+    let proof = app
+        .leaves
+        .consistency(&*app.log, from, tree(&cp))
+        .await
+        .map_err(query::query_error)?;
     Ok(Json(query::envelope(
         &r,
         p.clearance,

@@ -55,7 +55,10 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
             .iter()
             .map(|x| x.item.question.id.to_string())
             .collect::<Vec<_>>(),
-        BeliefList::AtValidTime(_) => panic!("lines expected"),
+        BeliefList::AtValidTime(b) => b
+            .iter()
+            .map(|x| x.item.question.id.to_string())
+            .collect::<Vec<_>>(),
     };
     assert!(ids(&red).contains(&AMBER_ONLY.to_owned()));
     assert!(!ids(&green).contains(&AMBER_ONLY.to_owned()));
@@ -72,8 +75,9 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
         .await
         .unwrap())
     .await;
-    // (Lines and beliefs at a valid time share one untagged JSON shape: read it as lines.)
+    // Beliefs at a valid time read back as such (with their provenance), not as lines.
     assert!(at.as_of.is_some() && at.valid_at.is_some() && at.digest.is_none());
+    assert!(matches!(at.answer.beliefs, BeliefList::AtValidTime(_)));
     assert_eq!(ids(&at), ids(&green));
 
     let why: Answer<Why> = ok(s

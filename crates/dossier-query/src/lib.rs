@@ -37,6 +37,9 @@ use dossier_log::{EventLog, LogError};
 use dossier_model::{Marking, Timestamp};
 use dossier_projector::{Cut, Error as ViewsError, Progress, ViewStore};
 pub use dossier_projector::{LineIndex, Marked};
+
+mod leaves;
+pub use leaves::{Leaves, Tree};
 use serde::{Deserialize, Serialize};
 
 /// Whether a reader may answer from views it does not trust.
@@ -81,6 +84,9 @@ pub enum QueryError {
     /// The auditor's verdict could not be read.
     #[error("reading the auditor's status: {0}")]
     Auditor(#[from] dossier_auditor::Error),
+    /// A proof could not be built for what was asked (a seq or size outside the tree).
+    #[error("no proof: {0}")]
+    Proof(String),
 }
 
 /// What kind of failure a [`QueryError`] is, for a face to choose its status or exit code.
@@ -111,7 +117,9 @@ impl QueryError {
                 | ViewsError::Log(LogError::Corrupt(_)),
             ) => QueryErrorKind::Integrity,
             QueryError::Views(ViewsError::Mismatch { .. }) => QueryErrorKind::Mismatch,
-            QueryError::Views(_) | QueryError::Auditor(_) => QueryErrorKind::Internal,
+            QueryError::Views(_) | QueryError::Auditor(_) | QueryError::Proof(_) => {
+                QueryErrorKind::Internal
+            }
         }
     }
 }

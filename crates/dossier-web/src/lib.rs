@@ -99,6 +99,8 @@ pub(crate) struct Web<L> {
     pub(crate) sources: Sources,
     pub(crate) auth: Arc<dyn Authenticator>,
     pub(crate) access_log: Option<dossier_access::AccessLog>,
+    /// The record hashes read so far, for records' inclusion proofs.
+    pub(crate) leaves: dossier_query::Leaves,
 }
 
 type WebState<L> = State<Arc<Web<L>>>;
@@ -129,6 +131,7 @@ pub fn router<L: EventLog + 'static>(
         sources,
         auth,
         access_log,
+        leaves: dossier_query::Leaves::new(),
     });
     Ok(Router::new()
         .route("/", get(home))
@@ -894,28 +897,11 @@ async fn record_proof<L: EventLog>(
             cp.size
         )));
     }
-    // The leaves up to the checkpoint, read from the ledger: one pass per proof (the page
-    // keeps no cache of them; the API's proof route does).
-    let mut hashes = Vec::new();
-    while (hashes.len() as u64) < cp.size {
-        let from = hashes.len() as u64 + 1;
-        let want = usize::try_from(cp.size - from + 1)
-            .unwrap_or(usize::MAX)
-            .min(4096);
-        let page = web.log.read(from, want).await.map_err(WebError::internal)?;
-        if page.is_empty() {
-            return Err(WebError::Internal(
-                "the ledger ends below the checkpoint".into(),
-            ));
-        }
-        hashes.extend(
-            page.iter()
-                .take_while(|x| x.position <= cp.size)
-                .map(|x| dossier_chain::Hash::of_record(&x.bytes)),
-        );
-    }
-    let proof =
-        dossier_proofs::inclusion_proof(&hashes, n - 1, cp.size).map_err(WebError::internal)?;
+    let tree = dossier_query::Tree {
+        size: cp.size,
+        head: &cp.head,
+    };
+    let proof = web.leaves.inclusion(&*web.log, tree, n).await?;
     log_read(
         &web,
         &p,
