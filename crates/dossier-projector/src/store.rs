@@ -35,9 +35,11 @@ CREATE TABLE IF NOT EXISTS events (
     marking  INTEGER NOT NULL,
     body     TEXT NOT NULL
 );
--- The reports, few among the events, to find the one naming a text (created on the next
--- writer's open in stores of this layout built before it).
+-- The reports and the questions, few among the events: to find the report naming a text, and
+-- to list question texts (created on the next writer's open in stores of this layout built
+-- before them).
 CREATE INDEX IF NOT EXISTS events_reports ON events (seq) WHERE type = 'report.recorded';
+CREATE INDEX IF NOT EXISTS events_questions ON events (seq) WHERE type = 'question.posed';
 CREATE TABLE IF NOT EXISTS refs (
     key INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -710,35 +712,40 @@ impl ViewStore {
         };
         let mut out: std::collections::BTreeMap<String, LineIndex> =
             std::collections::BTreeMap::new();
-        let mut st = tx.prepare(
-            "SELECT h.question, MAX(h.seq), e.recorded
-             FROM history h JOIN events e ON e.seq = h.seq
-             WHERE h.level = ?1 AND (?2 IS NULL OR e.recorded <= ?2)
-             GROUP BY h.question",
+        // Every question with a line at the level has its history there; its latest change
+        // (by then) is one descent of the history's key per question, not a scan of it all.
+        let mut questions = tx.prepare("SELECT question FROM beliefs WHERE level = ?1")?;
+        let mut last = tx.prepare(
+            "SELECT h.seq, e.recorded FROM history h JOIN events e ON e.seq = h.seq
+             WHERE h.level = ?1 AND h.question = ?2 AND (?3 IS NULL OR e.recorded <= ?3)
+             ORDER BY h.seq DESC LIMIT 1",
         )?;
-        let mut rows = st.query(params![level, as_of])?;
+        let mut rows = questions.query(params![level])?;
         while let Some(row) = rows.next()? {
             let question: String = row.get(0)?;
-            let seq = row.get::<_, i64>(1)? as u64;
-            let recorded: String = row.get(2)?;
-            out.insert(
-                question.clone(),
-                LineIndex {
-                    question,
-                    text: None,
-                    last_change: Some((seq, recorded)),
-                },
-            );
+            let found = last
+                .query_row(params![level, question, as_of], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+                })
+                .optional()?;
+            if let Some(change) = found {
+                out.insert(
+                    question.clone(),
+                    LineIndex {
+                        question,
+                        text: None,
+                        last_change: Some(change),
+                    },
+                );
+            }
         }
+        // The literal type lets SQLite read the questions' partial index.
         let mut st = tx.prepare(
             "SELECT seq, type, schema, body FROM events
-             WHERE type = ?1 AND marking <= ?2 AND (?3 IS NULL OR recorded <= ?3)",
+             WHERE type = 'question.posed' AND marking <= ?1 AND (?2 IS NULL OR recorded <= ?2)",
         )?;
-        let mut rows = st.query(params![
-            dossier_model::event::QUESTION_POSED,
-            i64::from(clearance.rank()),
-            as_of
-        ])?;
+        debug_assert_eq!(dossier_model::event::QUESTION_POSED, "question.posed");
+        let mut rows = st.query(params![i64::from(clearance.rank()), as_of])?;
         while let Some(row) = rows.next()? {
             let seq = row.get::<_, i64>(0)? as u64;
             let event_type: String = row.get(1)?;
