@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS events (
 -- before them).
 CREATE INDEX IF NOT EXISTS events_reports ON events (seq) WHERE type = 'report.recorded';
 CREATE INDEX IF NOT EXISTS events_questions ON events (seq) WHERE type = 'question.posed';
+-- The claims by the report they quote, for a report's page.
+CREATE INDEX IF NOT EXISTS events_claims_by_report ON events (json_extract(body, '$.report'))
+    WHERE type = 'claim.recorded';
 CREATE TABLE IF NOT EXISTS refs (
     key INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -829,6 +832,46 @@ impl ViewStore {
             .optional()?;
         row.map(|(seq, rank)| marking_of(seq as u64, rank))
             .transpose()
+    }
+
+    /// The claims quoting report `report` that a reader cleared for `clearance` sees (by their
+    /// effective marking), recorded by `as_of` if given (fixed-width form), in seq order.
+    ///
+    /// # Errors
+    /// If the store cannot be read or holds an event that does not decode.
+    pub fn report_claims(
+        &self,
+        clearance: Marking,
+        report: &str,
+        as_of: Option<&str>,
+    ) -> Result<Vec<(u64, dossier_model::Claim)>, Error> {
+        let conn = self.conn()?;
+        // The type and the expression as the partial index has them, so SQLite reads it.
+        let mut st = conn.prepare_cached(
+            "SELECT seq, schema, body FROM events
+             WHERE type = 'claim.recorded' AND json_extract(body, '$.report') = ?1
+               AND marking <= ?2 AND (?3 IS NULL OR recorded <= ?3)
+             ORDER BY seq",
+        )?;
+        let mut rows = st.query(params![report, i64::from(clearance.rank()), as_of])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let seq = row.get::<_, i64>(0)? as u64;
+            let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            let event = dossier_model::DomainEvent::decode(
+                dossier_model::event::CLAIM_RECORDED,
+                row.get(1)?,
+                body.as_bytes(),
+            )
+            .map_err(|e| Error::Corrupt {
+                seq,
+                reason: e.to_string(),
+            })?;
+            if let dossier_model::DomainEvent::Claim(c) = event {
+                out.push((seq, c));
+            }
+        }
+        Ok(out)
     }
 
     /// Number of stored versions (all questions), for diagnostics and tests.

@@ -1624,12 +1624,14 @@ fn seqs_in_text_by_id(text: &str, by_seq: &BTreeMap<u64, String>) -> String {
 
 /// What a reader cleared for `c` is served as of a cut, for comparison across ledgers: the
 /// lines (and that the cut's digest is theirs), per question the belief with provenance (now
-/// also at a valid time) and the history, and the listing index of the lines.
+/// also at a valid time) and the history, the listing index of the lines, and the claims
+/// quoting each report.
 fn served(
     v: &ViewStore,
     c: dossier_model::Marking,
     as_of: Option<&str>,
     questions: &[String],
+    reports: &[String],
 ) -> Value {
     let (cut, lines) = v.beliefs_at_cut(c, as_of).unwrap();
     let mut sum = dossier_beliefs::LineSum::default();
@@ -1665,7 +1667,18 @@ fn served(
             })
         })
         .collect();
-    json!({ "lines": lines, "questions": per_question, "index": index })
+    // The claims quoting each report (a report's page).
+    let quoting: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            v.report_claims(c, r, as_of)
+                .unwrap()
+                .into_iter()
+                .map(|(seq, claim)| json!({ "seq": seq, "claim": claim.id.as_str() }))
+                .collect()
+        })
+        .collect();
+    json!({ "lines": lines, "questions": per_question, "index": index, "quoting": quoting })
 }
 
 /// The heart of clearance filtering: for random ledgers of bundles with mixed markings (each
@@ -1776,14 +1789,20 @@ async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
         let main_ids = record_ids(&main.log).await;
         let mut posed: Vec<String> = questions.clone();
         posed.push("question:gen/never/posed".into());
+        let mut reports: Vec<String> = marked
+            .keys()
+            .filter(|id| id.starts_with("report:"))
+            .cloned()
+            .collect();
+        reports.push("report:gen/never/recorded".into());
         for (c, reference) in Marking::ALL.iter().zip(&refs) {
             catch_up(&reference.log, &reference.store()).await.unwrap();
             let r = ViewStore::open(&reference.store()).unwrap();
             let ref_ids = record_ids(&reference.log).await;
             let cuts = std::iter::once(None).chain(times.iter().map(|t| Some(t.as_str())));
             for cut in cuts {
-                let got = by_event_id(&served(&v, *c, cut, &posed), &main_ids);
-                let want = by_event_id(&served(&r, RED, cut, &posed), &ref_ids);
+                let got = by_event_id(&served(&v, *c, cut, &posed, &reports), &main_ids);
+                let want = by_event_id(&served(&r, RED, cut, &posed, &reports), &ref_ids);
                 assert_eq!(got, want, "case {case} (seed {seed:#x}), {c} as of {cut:?}");
             }
             // The served view keeps nothing above the clearance.

@@ -513,6 +513,20 @@ impl Reader {
         Ok(self.views.text_marking(clearance, content_hash)?)
     }
 
+    /// The claims quoting a report that the clearance sees, recorded by `as_of` if given
+    /// (fixed-width form), in seq order, with their seqs.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn report_claims(
+        &self,
+        clearance: Marking,
+        report: &str,
+        as_of: Option<&str>,
+    ) -> Result<Vec<(u64, dossier_model::Claim)>, QueryError> {
+        Ok(self.views.report_claims(clearance, report, as_of)?)
+    }
+
     /// [`Reader::served_record`] of each of `records` (in seq order), with the effective
     /// markings of the whole range read at once.
     ///

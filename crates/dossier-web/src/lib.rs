@@ -671,43 +671,12 @@ async fn report<L: EventLog>(
             .and_then(|b| String::from_utf8(b).ok()),
         Err(_) => None,
     };
-    // The claims quoting this report that the reader may see, recorded by the as-of time: a
-    // scan of the applied records (the views keep no index of claims by report yet).
-    let applied = r.progress().applied;
-    let mut claims = Vec::new();
-    let mut from = n + 1;
-    while from <= applied {
-        let page = web.log.read(from, 4096).await.map_err(WebError::internal)?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        for rec in page.iter().filter(|x| x.position <= applied) {
-            let Ok(view) = RecordView::parse(&rec.bytes) else {
-                continue;
-            };
-            if view.event_type != dossier_model::event::CLAIM_RECORDED {
-                continue;
-            }
-            if times
-                .as_of_fixed
-                .as_deref()
-                .is_some_and(|t| view.recorded > t)
-            {
-                continue;
-            }
-            let Some(dossier_model::DomainEvent::Claim(c)) = decode(rec) else {
-                continue;
-            };
-            if c.report.as_ref() != Some(&report.id) {
-                continue;
-            }
-            if matches!(
-                r.served_record(p.clearance, rec)?,
-                ServedRecord::Visible { .. }
-            ) {
-                claims.push((rec.position, c));
-            }
-        }
-    }
+    // The claims quoting this report that the reader may see, recorded by the as-of time.
+    let claims = r.report_claims(
+        p.clearance,
+        report.id.as_str(),
+        times.as_of_fixed.as_deref(),
+    )?;
     log_read(
         &web,
         &p,
