@@ -201,6 +201,11 @@ impl Child {
         }
     }
 
+    /// CPU time (user + system) used so far, seconds.
+    fn cpu_s(&self) -> f64 {
+        cpu_s(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Peak resident memory so far, KiB.
     fn peak_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -386,6 +391,17 @@ async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> String {
 
 /// `n` new TLP:CLEAR questions (about 600 B each as records), checked as a publish checks
 /// them, in batches of 999 events.
+/// CPU time (user + system, seconds) of the process whose `/proc/…/stat` is at `path`.
+fn cpu_s(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // The fields after the command name (in parentheses, which may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn live_batches(tag: &str, n: usize) -> Vec<(Vec<PendingEvent>, Vec<Vec<u8>>)> {
     let mut out = Vec::new();
     for (b, start) in (0..n).step_by(999).enumerate() {
@@ -596,14 +612,25 @@ fn main() {
             "\n== live: {live_records} records published into the served ledger, then again with {subscribers} SSE subscribers (TLP:GREEN) on events/records"
         );
         let id: uuid::Uuid = ledger.parse().unwrap();
+        let cpu = || (child.cpu_s(), cpu_s("/proc/self/stat"), Instant::now());
         let alone = rt.block_on(async {
             // A first, unmeasured publish: both measured ones find the files grown and warm.
             publish(&log, id, live_batches("warm", live_records / 10)).await;
+            bench.applied(&green, log.head().await.unwrap().seq).await;
+            let before = cpu();
             let rate = publish(&log, id, live_batches("alone", live_records)).await;
             bench.applied(&green, log.head().await.unwrap().seq).await;
+            let after = cpu();
+            println!(
+                "alone, until the server applied it: {:.1} s wall, server {:.1} CPU s, this process (the publisher) {:.1} CPU s",
+                after.2.duration_since(before.2).as_secs_f64(),
+                after.0 - before.0,
+                after.1 - before.1
+            );
             rate
         });
         println!("publisher alone: {alone:.0} records/s");
+        let before = cpu();
         let (with, received, delay, after) = rt.block_on(async {
             let after = log.head().await.unwrap().seq;
             let until = Arc::new(AtomicU64::new(0));
@@ -641,6 +668,14 @@ fn main() {
         assert!(
             received.iter().all(|&n| n == after),
             "every subscriber receives every record"
+        );
+        let end = cpu();
+        println!(
+            "with subscribers, until the last received it: {:.1} s wall, server {:.1} CPU s, this process (the publisher and the subscribers) {:.1} CPU s, on {} cores",
+            end.2.duration_since(before.2).as_secs_f64(),
+            end.0 - before.0,
+            end.1 - before.1,
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
         );
         println!(
             "publisher: {alone:.0} records/s alone, {with:.0} records/s with {subscribers} subscribers: {:.2}× (target ≥ 0.8×)",
