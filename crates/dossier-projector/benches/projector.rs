@@ -746,8 +746,109 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
 
+/// `--follow-prepare LEDGER DIR N`: copies LEDGER into DIR, rebuilds its views there, then
+/// publishes N events posing new questions (batches of 999 + seal) that the views have not
+/// applied; `--follow-child DIR` then times the projector catching up on them, as a projector
+/// following a live ledger does (to compare its rate with a rebuild's).
+fn follow_prepare(ledger: &Path, dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let copy = dir.join("ledger.db");
+    std::fs::copy(ledger, &copy).unwrap();
+    let log = SqliteLog::open(&copy).unwrap();
+    rt().block_on(async {
+        use dossier_log::EventLog as _;
+        let t0 = Instant::now();
+        dossier_projector::rebuild(&log, &dir.join("views.db"))
+            .await
+            .unwrap();
+        println!("views rebuilt in {:.1} s", t0.elapsed().as_secs_f64());
+        let ledger = dossier_log::ledger::genesis(&log)
+            .await
+            .unwrap()
+            .unwrap()
+            .ledger;
+        let mut batches = Vec::new();
+        for (b, start) in (0..n).step_by(999).enumerate() {
+            let questions: Vec<serde_json::Value> = (start..n.min(start + 999))
+                .map(|i| {
+                    serde_json::json!({
+                        "id": format!("question:follow/{i}"),
+                        "text": format!("Followed question {i}: {}?", "a".repeat(420)),
+                        "kind": { "type": "boolean" }
+                    })
+                })
+                .collect();
+            let bundle =
+                serde_json::json!({ "version": 1, "marking": "TLP:CLEAR", "questions": questions });
+            let name = format!("follow {b}");
+            let parsed =
+                dossier_model::parse_bundle(&name, &serde_json::to_vec(&bundle).unwrap()).unwrap();
+            let v =
+                dossier_model::validate(&name, parsed, &dossier_model::KnownEntities::default())
+                    .unwrap();
+            batches.push(dossier_log::ledger::pending_events(&v));
+        }
+        let signer = dossier_log::conformance::founder();
+        Publisher::new(&log, &signer, ledger.parse().unwrap())
+            .publish_all(batches)
+            .await
+            .unwrap();
+        println!(
+            "published {n} events; head {}",
+            log.head().await.unwrap().seq
+        );
+    });
+}
+
+fn follow_child(dir: &Path, page: Option<usize>) {
+    let log = SqliteLog::open(&dir.join("ledger.db")).unwrap();
+    let views = dir.join("views.db");
+    rt().block_on(async {
+        let before = ViewStore::open(&views)
+            .unwrap()
+            .checkpoint()
+            .unwrap()
+            .map_or(0, |c| c.seq);
+        let t0 = Instant::now();
+        let mut projector = dossier_projector::Projector::open(&log, &views)
+            .await
+            .unwrap();
+        println!(
+            "opened at seq {before} in {:.2} s (a restart)",
+            t0.elapsed().as_secs_f64()
+        );
+        if let Some(page) = page {
+            projector.set_page_size(page);
+        }
+        let t0 = Instant::now();
+        let p = projector.catch_up(&log).await.unwrap();
+        let s = t0.elapsed().as_secs_f64();
+        println!(
+            "then caught up {} records in {s:.2} s: {:.0} records/s",
+            p.applied - before,
+            (p.applied - before) as f64 / s
+        );
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--follow-prepare") {
+        follow_prepare(
+            Path::new(&args[i + 1]),
+            Path::new(&args[i + 2]),
+            args[i + 3].parse().unwrap(),
+        );
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--follow-child") {
+        let page = args
+            .iter()
+            .position(|a| a == "--page")
+            .and_then(|i| args.get(i + 1)?.parse().ok());
+        follow_child(Path::new(&args[i + 1]), page);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--rebuild-child") {
         rebuild_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
         return;

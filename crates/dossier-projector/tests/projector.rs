@@ -1042,7 +1042,8 @@ async fn run_follows_the_ledger_live_until_shutdown() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     f.publish(&name, &bytes).await;
     let head = f.log.head().await.unwrap().seq;
-    for _ in 0..200 {
+    // Up to 30 s: a loaded machine (the whole suite at once) can take seconds.
+    for _ in 0..1500 {
         if ViewStore::open(&store)
             .ok()
             .and_then(|v| v.checkpoint().ok().flatten())
