@@ -27,6 +27,7 @@
 //!   existing stream is refused unless explicitly allowed.
 
 mod announce;
+mod carrier;
 mod config;
 mod error;
 mod index;
@@ -35,4 +36,5 @@ mod log;
 pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};
 pub use config::{Credentials, JetStreamConfig};
 pub use error::JetStreamError;
-pub use log::{BatchMode, JetStreamLog};
+pub use carrier::{COUNT_HEADER, FIRST_HEADER, Layout, MAX_MESSAGE_BYTES};
+pub use log::JetStreamLog;
