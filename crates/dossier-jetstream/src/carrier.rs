@@ -199,7 +199,12 @@ impl Carried {
                 Err(e) => {
                     let position = first + e.index as u64;
                     if position >= from {
-                        out.push(bad_frame(self.stream_seq, position, &e, self.seal.is_none()));
+                        out.push(bad_frame(
+                            self.stream_seq,
+                            position,
+                            &e,
+                            self.seal.is_none(),
+                        ));
                     }
                     break;
                 }

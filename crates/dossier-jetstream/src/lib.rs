@@ -34,7 +34,7 @@ mod index;
 mod log;
 
 pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};
+pub use carrier::{COUNT_HEADER, FIRST_HEADER, Layout, MAX_MESSAGE_BYTES};
 pub use config::{Credentials, JetStreamConfig};
 pub use error::JetStreamError;
-pub use carrier::{COUNT_HEADER, FIRST_HEADER, Layout, MAX_MESSAGE_BYTES};
 pub use log::JetStreamLog;

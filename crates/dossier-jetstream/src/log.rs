@@ -16,8 +16,8 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 
 use crate::carrier::{
-    BATCHES_LAYOUT, Carried, FRAMING_KEY, LAYOUT_KEY, Layout,
-    MAX_MESSAGE_BYTES, Outgoing, Place, Positions,
+    BATCHES_LAYOUT, Carried, FRAMING_KEY, LAYOUT_KEY, Layout, MAX_MESSAGE_BYTES, Outgoing, Place,
+    Positions,
 };
 use crate::config::{Credentials, JetStreamConfig};
 use crate::error::JetStreamError;
@@ -385,17 +385,18 @@ impl JetStreamLog {
         }))
     }
 
-    /// The messages from stream sequence `from` on, up to `last`, as many as one batched
-    /// direct get returns (at least one if any is stored there). A replica that has not yet
-    /// stored what the leader has, or a stream without direct access, is made up for by the
-    /// leader's message get.
-    async fn fetch_many(&self, from: u64, last: u64) -> Result<Vec<Raw>, LogError> {
+    /// The messages from stream sequence `from` on, up to `last` and at most `most` of them,
+    /// as many as one batched direct get returns (at least one if any is stored there). A
+    /// replica that has not yet stored what the leader has, or a stream without direct access,
+    /// is made up for by the leader's message get.
+    async fn fetch_many(&self, from: u64, last: u64, most: usize) -> Result<Vec<Raw>, LogError> {
         if from > last {
             return Ok(Vec::new());
         }
         let want = usize::try_from(last - from + 1)
             .unwrap_or(usize::MAX)
-            .min(READ_MESSAGES);
+            .min(READ_MESSAGES)
+            .min(most.max(1));
         let mut out = match self.direct_batch(from, want).await {
             Ok(v) => v,
             Err(e) => {
@@ -486,7 +487,9 @@ impl JetStreamLog {
             }
         }
         let r = last.ok_or_else(|| {
-            LogError::Corrupt(format!("the stream's last message {stream_seq} holds no record"))
+            LogError::Corrupt(format!(
+                "the stream's last message {stream_seq} holds no record"
+            ))
         })?;
         let view = RecordView::parse(&r.bytes)
             .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", r.position)))?;
@@ -557,7 +560,7 @@ impl JetStreamLog {
                 let mut out = Vec::new();
                 let mut next = from;
                 while next <= to {
-                    let page = self.fetch_many(next, to).await?;
+                    let page = self.fetch_many(next, to, READ_MESSAGES).await?;
                     let Some(end) = page.last().map(|m| m.stream_seq) else {
                         break;
                     };
@@ -596,7 +599,8 @@ impl JetStreamLog {
         // The bad frame of a message whose rest is lost, waiting for where the next starts.
         let mut resume_pending: Option<usize> = None;
         'messages: while taken < max && at <= last {
-            let page = self.fetch_many(at, last).await?;
+            // Every message holds at least one record: no more are needed than records.
+            let page = self.fetch_many(at, last, max - taken).await?;
             if page.is_empty() {
                 break;
             }
@@ -678,13 +682,13 @@ impl JetStreamLog {
                     Sent::Conflict
                 }
                 PublishErrorKind::StreamNotFound => Sent::Unheard,
-                PublishErrorKind::MaxPayloadExceeded => Sent::Refused(AppendError::InvalidBatch(
-                    format!(
+                PublishErrorKind::MaxPayloadExceeded => {
+                    Sent::Refused(AppendError::InvalidBatch(format!(
                         "the batch from seq {} is {} bytes framed, more than the server accepts in one message",
                         out.first,
                         out.body.len()
-                    ),
-                )),
+                    )))
+                }
                 PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
                     Sent::Unknown(api(e).into())
                 }
@@ -981,10 +985,7 @@ impl Indexing {
         if self.failed.is_some() {
             return;
         }
-        let (index, entries) = (
-            Arc::clone(&self.index),
-            Index::own_entries(records),
-        );
+        let (index, entries) = (Arc::clone(&self.index), Index::own_entries(records));
         self.pending = Some(tokio::task::spawn_blocking(move || {
             index.extend_own(mark, &entries)
         }));
@@ -1172,7 +1173,10 @@ fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
         max_message_size: MAX_MESSAGE_BYTES,
         metadata: [
             (LAYOUT_KEY.to_owned(), BATCHES_LAYOUT.to_owned()),
-            (FRAMING_KEY.to_owned(), dossier_chain::BATCH_FRAMING.to_owned()),
+            (
+                FRAMING_KEY.to_owned(),
+                dossier_chain::BATCH_FRAMING.to_owned(),
+            ),
         ]
         .into_iter()
         .collect(),
@@ -1385,7 +1389,16 @@ impl EventLog for JetStreamLog {
             }
             if let Some((committing, k, on, on_stream)) = in_flight.take() {
                 match self
-                    .settle(committing, k, on, on_stream, batches, &outs, &mut mark, &mut indexing)
+                    .settle(
+                        committing,
+                        k,
+                        on,
+                        on_stream,
+                        batches,
+                        &outs,
+                        &mut mark,
+                        &mut indexing,
+                    )
                     .await
                 {
                     Ok(Some(r)) => {
@@ -1434,7 +1447,16 @@ impl EventLog for JetStreamLog {
             && let Some((committing, k, on, on_stream)) = in_flight
         {
             match self
-                .settle(committing, k, on, on_stream, batches, &outs, &mut mark, &mut indexing)
+                .settle(
+                    committing,
+                    k,
+                    on,
+                    on_stream,
+                    batches,
+                    &outs,
+                    &mut mark,
+                    &mut indexing,
+                )
                 .await
             {
                 Ok(Some(r)) => {
@@ -1472,29 +1494,45 @@ impl EventLog for JetStreamLog {
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
         self.catch_up().await?;
         let found = self.index.lookup(ids)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for seq in found {
-            let entry = match seq {
-                None => None,
-                Some(seq) => {
-                    let r = self.records(seq, 1).await?;
-                    let r = r.into_iter().next().ok_or_else(|| {
-                        LogError::Corrupt(format!("seq {seq} is indexed but unreadable"))
-                    })?;
-                    let view = RecordView::parse(&r.bytes)
-                        .map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
-                    Some(IndexEntry {
-                        seq,
-                        digest: dossier_chain::content_digest(
-                            &view.marking,
-                            view.body.get().as_bytes(),
-                        ),
-                    })
-                }
-            };
-            out.push(entry);
+        // The records found, read by runs of consecutive seqs (the events of one bundle are
+        // one run, in one batch message).
+        let mut wanted: Vec<u64> = found.iter().flatten().copied().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut digests = std::collections::HashMap::with_capacity(wanted.len());
+        let mut i = 0;
+        while i < wanted.len() {
+            let start = wanted[i];
+            let mut end = start;
+            while i + 1 < wanted.len() && wanted[i + 1] == end + 1 && end + 1 - start < 4096 {
+                i += 1;
+                end = wanted[i];
+            }
+            i += 1;
+            let run = self.records(start, (end - start + 1) as usize).await?;
+            for r in run {
+                let view = RecordView::parse(&r.bytes)
+                    .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", r.position)))?;
+                digests.insert(
+                    r.position,
+                    dossier_chain::content_digest(&view.marking, view.body.get().as_bytes()),
+                );
+            }
         }
-        Ok(out)
+        found
+            .into_iter()
+            .map(|seq| {
+                seq.map(|seq| {
+                    digests
+                        .get(&seq)
+                        .map(|&digest| IndexEntry { seq, digest })
+                        .ok_or_else(|| {
+                            LogError::Corrupt(format!("seq {seq} is indexed but unreadable"))
+                        })
+                })
+                .transpose()
+            })
+            .collect()
     }
 
     async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {

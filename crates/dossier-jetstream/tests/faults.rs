@@ -468,7 +468,9 @@ async fn batches_carry_their_seal_hash_as_the_message_id() {
     let stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");
     let last = stream.direct_get(2).await.expect("the batch message");
     assert_eq!(
-        last.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()),
+        last.headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned()),
         Some(head.hash.to_hex())
     );
     let mut h = async_nats::HeaderMap::new();

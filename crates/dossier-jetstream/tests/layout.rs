@@ -31,7 +31,9 @@ async fn messages(js: &jetstream::Context, stream: &str) -> Vec<(HeaderMap, Byte
 }
 
 fn header(h: &HeaderMap, name: &str) -> String {
-    h.get(name).map(|v| v.as_str().to_owned()).unwrap_or_default()
+    h.get(name)
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// Publishes a batch message as an administrator would, headers given.
@@ -117,7 +119,10 @@ async fn one_message_per_sealed_batch_with_its_headers() {
         assert_eq!(r[0].position, seq);
         assert_eq!(r[0].bytes, all[(seq - 1) as usize].bytes);
     }
-    assert_eq!(fresh.head().await.expect("head"), log.head().await.expect("head"));
+    assert_eq!(
+        fresh.head().await.expect("head"),
+        log.head().await.expect("head")
+    );
 }
 
 /// A batch whose framing would exceed the budget is refused whole, saying its size and the
@@ -190,14 +195,22 @@ async fn per_record_streams_are_read_and_refuse_appends() {
     let old = open(&server.url(), &dir, "old", "old").await;
     assert_eq!(old.layout(), Layout::PerRecord);
     assert_eq!(verify_all(&old).await, n);
-    assert_eq!(old.read(200, 3).await.expect("read")[0].bytes, records[199].bytes);
-    assert_eq!(old.head().await.expect("head"), source.head().await.expect("head"));
+    assert_eq!(
+        old.read(200, 3).await.expect("read")[0].bytes,
+        records[199].bytes
+    );
+    assert_eq!(
+        old.head().await.expect("head"),
+        source.head().await.expect("head")
+    );
     let refused = Publisher::new(&old, &signer, ledger)
         .publish(&events("c", 2), &[])
         .await
         .expect_err("read only");
     assert!(
-        refused.to_string().contains("stream DOSSIER_OLD has the per-record layout"),
+        refused
+            .to_string()
+            .contains("stream DOSSIER_OLD has the per-record layout"),
         "{refused}"
     );
     assert!(
@@ -273,12 +286,22 @@ async fn damaged_batch_messages_are_reported_at_their_seq() {
         ),
         (
             "count",
-            vec![genesis.clone(), whole(1), (7, "3", ids[2].clone(), b.clone()), whole(3)],
+            vec![
+                genesis.clone(),
+                whole(1),
+                (7, "3", ids[2].clone(), b.clone()),
+                whole(3),
+            ],
             10,
         ),
         (
             "msgid",
-            vec![genesis.clone(), whole(1), (7, "4", other_hash.clone(), b.clone()), whole(3)],
+            vec![
+                genesis.clone(),
+                whole(1),
+                (7, "4", other_hash.clone(), b.clone()),
+                whole(3),
+            ],
             10,
         ),
         (
@@ -302,7 +325,10 @@ async fn damaged_batch_messages_are_reported_at_their_seq() {
         let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
             .await
             .expect("verify");
-        let f = report.failures.first().unwrap_or_else(|| panic!("{name}: no failure"));
+        let f = report
+            .failures
+            .first()
+            .unwrap_or_else(|| panic!("{name}: no failure"));
         assert_eq!(
             (f.seq, f.kind),
             (at, FailureKind::BadFrame),
