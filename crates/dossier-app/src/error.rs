@@ -182,9 +182,9 @@ impl AppError {
                 JetStreamError::Connect { .. } | JetStreamError::Api(_) => ErrorKind::Unavailable,
                 JetStreamError::NoLedger { .. } => ErrorKind::NotFound,
                 JetStreamError::Index(e) => log_kind(e),
-                JetStreamError::Config(_) | JetStreamError::UnsafeStream { .. } => {
-                    ErrorKind::Internal
-                }
+                JetStreamError::Config(_)
+                | JetStreamError::UnsafeStream { .. }
+                | JetStreamError::Layout(_) => ErrorKind::Internal,
             },
             AppError::Publish { source, .. } => match source {
                 PublishError::ContentConflict { .. } => ErrorKind::Conflict,
