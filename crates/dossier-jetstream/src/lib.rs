@@ -37,9 +37,11 @@ mod config;
 mod error;
 mod index;
 mod log;
+mod texts;
 
 pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};
 pub use carrier::{COUNT_HEADER, FIRST_HEADER, Layout, MAX_MESSAGE_BYTES};
 pub use config::{Credentials, JetStreamConfig};
 pub use error::JetStreamError;
 pub use log::JetStreamLog;
+pub use texts::{CHUNK_BYTES, CHUNKS_HEADER, LENGTH_HEADER};

@@ -22,6 +22,7 @@ use crate::carrier::{
 use crate::config::{Credentials, JetStreamConfig};
 use crate::error::JetStreamError;
 use crate::index::{Index, Watermark};
+use crate::texts::Texts;
 
 /// Bytes asked for per batched direct get (the server sends at least one message).
 const READ_BYTES: usize = 8 * 1024 * 1024;
@@ -78,6 +79,15 @@ enum Sent {
     Unknown(AppendError),
 }
 
+/// Where a ledger's report texts are.
+enum TextStore {
+    /// Layout 2: the ledger's texts stream, read by direct gets.
+    Stream(Texts),
+    /// Layout 1: the object store bucket of earlier versions (read only; its reads use the
+    /// object store's consumers), if there is one.
+    Objects(Option<ObjectStore>),
+}
+
 /// A ledger kept in a JetStream stream.
 pub struct JetStreamLog {
     client: async_nats::Client,
@@ -85,7 +95,7 @@ pub struct JetStreamLog {
     stream: stream::Stream,
     stream_name: String,
     subject: String,
-    bucket: ObjectStore,
+    texts: TextStore,
     /// Shared with the blocking threads that look ids up and index appended batches.
     index: Arc<Index>,
     layout: Layout,
@@ -198,6 +208,7 @@ impl JetStreamLog {
                 // The auditor's checkpoint stream is created with the ledger, by whoever may
                 // create streams, so that the auditor's role needs no right to create any.
                 crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
+                crate::texts::ensure_texts_stream(&js, cfg).await?;
                 created
             }
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
@@ -210,26 +221,12 @@ impl JetStreamLog {
             .map_err(|e| JetStreamError::Layout(format!("stream {name}: {e}")))?;
         let staged_commits = info.config.allow_atomic_publish
             && server_at_least(&client.server_info().version, 2, 14);
-        let bucket = match js.get_object_store(cfg.bucket()).await {
-            Ok(b) => b,
-            Err(_) => {
-                let bucket = js
-                    .create_object_store(jetstream::object_store::Config {
-                        bucket: cfg.bucket(),
-                        description: Some("dossier report texts, named by BLAKE3 hash".into()),
-                        num_replicas: cfg.replicas,
-                        storage: stream::StorageType::File,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| {
-                        JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket()))
-                    })?;
-                // An object store is the stream `OBJ_<bucket>`.
-                wait_until_ready(&js, &format!("OBJ_{}", cfg.bucket()), cfg.request_timeout)
-                    .await?;
-                bucket
+        let texts = match layout {
+            Layout::Batches => {
+                let texts = crate::texts::ensure_texts_stream(&js, cfg).await?;
+                TextStore::Stream(Texts::new(js.clone(), texts, &cfg.ledger))
             }
+            Layout::PerRecord => TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok()),
         };
         let index = Arc::new(Index::open(&cfg.index_path)?);
         let log = JetStreamLog {
@@ -238,7 +235,7 @@ impl JetStreamLog {
             stream,
             stream_name: name,
             subject: cfg.subject(),
-            bucket,
+            texts,
             index,
             layout,
             staged_commits,
@@ -891,45 +888,15 @@ impl JetStreamLog {
         &self,
         batches: &[(&[EncodedRecord], &[Vec<u8>])],
     ) -> Result<(), AppendError> {
+        let TextStore::Stream(texts) = &self.texts else {
+            return self.writable();
+        };
         for (_, contents) in batches {
             for c in *contents {
-                let name = Hash::of_bytes(c).to_hex();
-                if self.bucket.info(&name).await.is_err() {
-                    self.put_content(&name, c).await?;
-                }
+                texts.put(c).await?;
             }
         }
         Ok(())
-    }
-
-    /// Puts one text into the content store. On a cluster, a bucket created moments ago (by
-    /// `dossier init` on another connection) may not yet be known to the server this
-    /// connection publishes through, which then answers that no stream takes the subject; such
-    /// a refused publish is retried a few times, for about 3 s in all. The put is idempotent:
-    /// the object's name is its content hash.
-    async fn put_content(&self, name: &str, content: &[u8]) -> Result<(), AppendError> {
-        use jetstream::object_store::PutErrorKind;
-        let mut wait = Duration::from_millis(50);
-        let mut attempt = 0;
-        loop {
-            let mut data: &[u8] = content;
-            match self.bucket.put(name, &mut data).await {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if attempt < 6
-                        && matches!(
-                            e.kind(),
-                            PutErrorKind::PublishChunks | PutErrorKind::PublishMetadata
-                        ) =>
-                {
-                    tracing::debug!(error = %e, attempt, "content store refused a put; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(api(e).into()),
-            }
-        }
     }
 
     /// After appending `records` on the watermark `mark`, indexes them without reading them back.
@@ -1536,7 +1503,12 @@ impl EventLog for JetStreamLog {
     }
 
     async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
-        let mut object = match self.bucket.get(hash.to_hex()).await {
+        let bucket = match &self.texts {
+            TextStore::Stream(texts) => return texts.get(hash).await,
+            TextStore::Objects(None) => return Ok(None),
+            TextStore::Objects(Some(bucket)) => bucket,
+        };
+        let mut object = match bucket.get(hash.to_hex()).await {
             Ok(o) => o,
             Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => {
                 return Ok(None);

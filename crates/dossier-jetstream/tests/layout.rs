@@ -337,3 +337,48 @@ async fn damaged_batch_messages_are_reported_at_their_seq() {
         );
     }
 }
+
+/// Report texts go to the ledger's texts stream in chunks, read back by direct gets and checked
+/// against their hash; no object store is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_texts_are_chunked_into_the_texts_stream() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(&server.url(), &dir, "txt", "p").await;
+    let ledger = init(&log).await;
+    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i % 251) as u8).collect();
+    let small = "짧은 보고서 text".as_bytes().to_vec();
+    let signer = founder();
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("t", 2), &[big.clone(), small.clone()])
+        .await
+        .expect("publish");
+    for text in [&big, &small] {
+        let hash = Hash::of_bytes(text);
+        assert_eq!(log.content(&hash).await.expect("read"), Some(text.clone()));
+    }
+    assert_eq!(
+        log.content(&Hash::of_bytes(b"never stored"))
+            .await
+            .expect("read"),
+        None
+    );
+    let js = jetstream::new(async_nats::connect(server.url()).await.expect("admin"));
+    let mut texts = js
+        .get_stream("DOSSIER_TXT_TEXTS")
+        .await
+        .expect("texts stream");
+    let info = texts.info().await.expect("info").clone();
+    assert_eq!(info.config.subjects, ["dossier.txt.texts.>"]);
+    assert_eq!(info.state.messages, 3 + 1, "three chunks and one");
+    assert!(
+        js.get_object_store("dossier-txt-content").await.is_err(),
+        "no object store"
+    );
+    // Published again: nothing new is stored.
+    Publisher::new(&log, &signer, ledger)
+        .publish(&events("t", 2), &[big.clone(), small.clone()])
+        .await
+        .expect("publish again");
+    assert_eq!(texts.info().await.expect("info").state.messages, 4);
+}
