@@ -15,10 +15,10 @@
 //! - **Optimistic concurrency**: every batch message carries `Nats-Expected-Last-Sequence`,
 //!   the stream sequence of the batch message it follows (the whole-stream header; DESIGN.md
 //!   §12 explains why not the per-subject or message-id ones).
-//! - **All or nothing**: a batch is one message. Pipelined runs stage batch *k+1*'s message as
-//!   the first message of a two-message ADR-50 atomic batch while *k* commits, and commit it
-//!   with an end-of-batch message that is not stored only once *k* is confirmed: no batch is
-//!   stored behind one that failed, or after the caller asked to stop.
+//! - **All or nothing**: a batch is one message. A pipelined run sends each batch once the one
+//!   before is confirmed (by default; [`JetStreamConfig::in_flight`] sends ahead, each message
+//!   naming the batch before it with `Nats-Expected-Last-Msg-Id`): no batch is stored behind
+//!   one that failed.
 //! - **Permanent idempotency**: a local SQLite index of event ids (next to the producer's
 //!   data) is brought up to date from the stream before every lookup and append, checking each
 //!   record's chain link as it goes; an append holding an id already indexed is refused. The

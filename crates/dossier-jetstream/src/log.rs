@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, context::PublishErrorKind, object_store::ObjectStore, stream};
+use async_nats::jetstream::{
+    self, context::PublishAckFuture, context::PublishErrorKind, object_store::ObjectStore, stream,
+};
 use bytes::Bytes;
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, ReadItem};
 use futures::StreamExt as _;
-use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 
 use crate::carrier::{
@@ -29,42 +30,6 @@ const READ_BYTES: usize = 8 * 1024 * 1024;
 /// Messages asked for per batched direct get.
 const READ_MESSAGES: usize = 1024;
 
-/// Whether a server version string (`2.15.1`) is at least `major.minor`.
-fn server_at_least(version: &str, major: u64, minor: u64) -> bool {
-    let mut parts = version
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse::<u64>().unwrap_or(0));
-    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (a, b) >= (major, minor)
-}
-
-/// JetStream's error code for a failed `Nats-Expected-Last-Sequence` check.
-const WRONG_LAST_SEQUENCE: u64 = 10071;
-
-/// The code of the answer a server gives when nothing took the publish ("no responders"):
-/// nothing was stored.
-const NO_RESPONDERS: u64 = 503;
-
-/// A batch whose body was staged (sent as the first message of an ADR-50 batch), not committed.
-struct Staged {
-    id: String,
-    start: async_nats::Subscriber,
-}
-
-/// A batch whose commit was sent, awaiting the server's answer.
-struct Committing {
-    start: Option<async_nats::Subscriber>,
-    commit: async_nats::Subscriber,
-}
-
-/// A stored message as read back.
-struct Raw {
-    stream_seq: u64,
-    headers: Option<HeaderMap>,
-    body: Bytes,
-}
-
 /// What became of a batch message published on its own.
 enum Sent {
     /// Stored at this stream sequence.
@@ -77,6 +42,44 @@ enum Sent {
     Refused(AppendError),
     /// No answer: it may or may not have been stored.
     Unknown(AppendError),
+}
+
+impl Sent {
+    /// What the server's answer to a batch message says.
+    fn of(
+        answer: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+        out: &Outgoing,
+    ) -> Sent {
+        match answer {
+            // A duplicate (the same seal hash within the duplicate window) is the same batch,
+            // stored where the answer says.
+            Ok(ack) => Sent::Stored(ack.sequence),
+            Err(e) => match e.kind() {
+                PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId => {
+                    Sent::Conflict
+                }
+                PublishErrorKind::StreamNotFound => Sent::Unheard,
+                PublishErrorKind::MaxPayloadExceeded => {
+                    Sent::Refused(AppendError::InvalidBatch(format!(
+                        "the batch from seq {} is {} bytes framed, more than the server accepts in one message",
+                        out.first,
+                        out.body.len()
+                    )))
+                }
+                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
+                    Sent::Unknown(api(e).into())
+                }
+                _ => Sent::Refused(api(format!("the server refused the batch: {e}")).into()),
+            },
+        }
+    }
+}
+
+/// A stored message as read back.
+struct Raw {
+    stream_seq: u64,
+    headers: Option<HeaderMap>,
+    body: Bytes,
 }
 
 /// Where a ledger's report texts are.
@@ -99,9 +102,8 @@ pub struct JetStreamLog {
     /// Shared with the blocking threads that look ids up and index appended batches.
     index: Arc<Index>,
     layout: Layout,
-    /// Whether pipelined runs stage each batch message as an ADR-50 batch closed by a commit
-    /// that is not stored (`eob`, servers 2.14 and later, a stream allowing atomic publish).
-    staged_commits: bool,
+    /// Batch messages a pipelined run keeps in flight.
+    in_flight: usize,
     timeout: Duration,
     catch_up: tokio::sync::Mutex<()>,
     unsafe_settings: Vec<String>,
@@ -125,33 +127,6 @@ impl std::fmt::Debug for JetStreamLog {
 /// A JetStream request that failed or went unanswered: the server's condition, not the ledger's.
 fn api(e: impl std::fmt::Display) -> LogError {
     LogError::Server(format!("JetStream: {e}"))
-}
-
-#[derive(Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    err_code: u64,
-    #[serde(default)]
-    description: String,
-}
-
-#[derive(Deserialize)]
-struct Ack {
-    #[serde(default)]
-    error: Option<ApiError>,
-    #[serde(default)]
-    seq: u64,
-}
-
-impl Ack {
-    /// No stream took the batch ("no responders"): nothing of it was stored. On a cluster, a
-    /// stream created moments ago may not yet be known to the server this connection publishes
-    /// through.
-    fn unheard(&self) -> bool {
-        self.error
-            .as_ref()
-            .is_some_and(|e| e.err_code == NO_RESPONDERS)
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -219,8 +194,6 @@ impl JetStreamLog {
             .map_err(|e| JetStreamError::Api(e.to_string()))?;
         let layout = Layout::of(&info.config.metadata)
             .map_err(|e| JetStreamError::Layout(format!("stream {name}: {e}")))?;
-        let staged_commits = info.config.allow_atomic_publish
-            && server_at_least(&client.server_info().version, 2, 14);
         let texts = match layout {
             Layout::Batches => {
                 let texts = crate::texts::ensure_texts_stream(&js, cfg).await?;
@@ -238,7 +211,7 @@ impl JetStreamLog {
             texts,
             index,
             layout,
-            staged_commits,
+            in_flight: cfg.in_flight,
             timeout: cfg.request_timeout,
             catch_up: tokio::sync::Mutex::new(()),
             unsafe_settings: problems,
@@ -664,133 +637,14 @@ impl JetStreamLog {
     /// Publishes one batch message on its own, after the message at `expected_stream`.
     async fn publish_plain(&self, out: &Outgoing, expected_stream: u64) -> Sent {
         let headers = out.headers(expected_stream);
-        let ack = match self
+        match self
             .js
             .publish_with_headers(self.subject.clone(), headers, out.body.clone())
             .await
         {
-            Ok(ack) => ack,
-            Err(e) => return Sent::Unknown(api(e).into()),
-        };
-        match ack.await {
-            Ok(ack) => Sent::Stored(ack.sequence),
-            Err(e) => match e.kind() {
-                PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId => {
-                    Sent::Conflict
-                }
-                PublishErrorKind::StreamNotFound => Sent::Unheard,
-                PublishErrorKind::MaxPayloadExceeded => {
-                    Sent::Refused(AppendError::InvalidBatch(format!(
-                        "the batch from seq {} is {} bytes framed, more than the server accepts in one message",
-                        out.first,
-                        out.body.len()
-                    )))
-                }
-                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
-                    Sent::Unknown(api(e).into())
-                }
-                _ => Sent::Refused(api(format!("the server refused the batch: {e}")).into()),
-            },
+            Ok(ack) => Sent::of(ack.await, out),
+            Err(e) => Sent::Unknown(api(e).into()),
         }
-    }
-
-    /// Sends a batch message as the first message of a two-message ADR-50 batch; it is stored
-    /// only when [`Self::commit`] commits it (a staged batch never committed is abandoned by
-    /// the server and leaves nothing).
-    async fn stage(&self, out: &Outgoing, expected_stream: u64) -> Result<Staged, AppendError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut h = out.headers(expected_stream);
-        h.insert("Nats-Batch-Id", id.as_str());
-        h.insert("Nats-Batch-Sequence", "1");
-        // ADR-50 starts a batch with a request; its answer is read only if the commit fails.
-        let inbox = self.client.new_inbox();
-        let start = self.client.subscribe(inbox.clone()).await.map_err(api)?;
-        self.client
-            .publish_with_reply_and_headers(self.subject.clone(), inbox, h, out.body.clone())
-            .await
-            .map_err(api)?;
-        Ok(Staged { id, start })
-    }
-
-    /// Commits a staged batch with an end-of-batch message that is not itself stored.
-    async fn commit(&self, staged: Staged) -> Result<Committing, AppendError> {
-        let mut h = HeaderMap::new();
-        h.insert("Nats-Batch-Id", staged.id.as_str());
-        h.insert("Nats-Batch-Sequence", "2");
-        h.insert("Nats-Batch-Commit", "eob");
-        let inbox = self.client.new_inbox();
-        let commit = self.client.subscribe(inbox.clone()).await.map_err(api)?;
-        self.client
-            .publish_with_reply_and_headers(self.subject.clone(), inbox, h, Bytes::new())
-            .await
-            .map_err(api)?;
-        Ok(Committing {
-            start: Some(staged.start),
-            commit,
-        })
-    }
-
-    /// The server's answer to a commit.
-    async fn answer(&self, mut c: Committing) -> Result<Ack, AppendError> {
-        let reply = tokio::time::timeout(self.timeout, c.commit.next())
-            .await
-            .map_err(|_| api("no answer to the batch commit"))?
-            .ok_or_else(|| api("the connection closed before the batch commit was answered"))?;
-        if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            return Ok(Ack {
-                error: Some(ApiError {
-                    err_code: NO_RESPONDERS,
-                    description: "no stream took the batch (no responders)".into(),
-                }),
-                seq: 0,
-            });
-        }
-        let ack: Ack = serde_json::from_slice(&reply.payload)
-            .map_err(|e| api(format!("batch answer: {e}")))?;
-        if ack.error.is_none() {
-            return Ok(ack);
-        }
-        // A refusal of the batch's start is the more precise error.
-        if let Some(mut start) = c.start.take()
-            && let Ok(Some(m)) =
-                tokio::time::timeout(Duration::from_millis(100), start.next()).await
-            && let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload)
-        {
-            return Ok(Ack {
-                error: Some(e),
-                seq: 0,
-            });
-        }
-        Ok(ack)
-    }
-
-    /// Turns a commit answer into the stream sequence the batch message was stored at.
-    async fn stored_at(
-        &self,
-        expected: u64,
-        expected_stream: u64,
-        ack: Ack,
-    ) -> Result<u64, AppendError> {
-        if let Some(err) = ack.error {
-            if err.err_code == WRONG_LAST_SEQUENCE {
-                let actual = self.last_seq().await?;
-                return Err(AppendError::Conflict { expected, actual });
-            }
-            return Err(api(format!(
-                "the server refused the batch: {} (code {})",
-                err.description, err.err_code
-            ))
-            .into());
-        }
-        if ack.seq != expected_stream + 1 {
-            return Err(LogError::Corrupt(format!(
-                "JetStream stored the batch message at {} instead of {}",
-                ack.seq,
-                expected_stream + 1
-            ))
-            .into());
-        }
-        Ok(ack.seq)
     }
 
     /// Notes a batch this process stored: where it is, and the new head.
@@ -1134,9 +988,6 @@ fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
         deny_purge: true,
         allow_rollup: false,
         allow_direct: true,
-        // Pipelined batch messages are staged as two-message ADR-50 batches (the second, an
-        // end-of-batch commit, is not stored).
-        allow_atomic_publish: true,
         max_message_size: MAX_MESSAGE_BYTES,
         metadata: [
             (LAYOUT_KEY.to_owned(), BATCHES_LAYOUT.to_owned()),
@@ -1276,15 +1127,17 @@ impl EventLog for JetStreamLog {
         })
     }
 
-    /// Pipelines batch messages: batch *k+1*'s message is staged (sent as the first message
-    /// of an ADR-50 batch, held by the server) while batch *k* commits, and committed only
-    /// once *k*'s commit succeeded, by an end-of-batch message that is not stored — so no batch
-    /// can ever be stored after a batch before it failed, and none after `stored` answered
-    /// `Break` (the staged one is abandoned). Without staged commits (servers before 2.14),
-    /// batches go one by one. A batch that no stream took ("no responders", nothing stored)
-    /// and those after it go on one by one through [`EventLog::append`], which publishes such
-    /// a batch again for a while. `stored` hears of a batch when the server confirmed it,
-    /// which is after every batch before it.
+    /// Publishes batch messages in order, each on the message before it
+    /// (`Nats-Expected-Last-Sequence`). With [`JetStreamConfig::in_flight`] of 1 (the default)
+    /// batch *k+1* is sent once *k* is confirmed and `stored` heard of it: no batch is stored
+    /// after one that failed, nor after `stored` answered `Break`. With more in flight, each
+    /// message also names the message id of the batch before it
+    /// (`Nats-Expected-Last-Msg-Id`), so none is ever stored behind a batch that failed; a
+    /// `Break` then stops sending, and the batches already sent are awaited and reported too.
+    /// A batch that no stream took ("no responders", nothing stored) and those after it go on
+    /// one by one through [`EventLog::append`], which publishes such a batch again for a while.
+    /// `stored` hears of a batch when the server confirmed it, which is after every batch
+    /// before it.
     async fn append_all(
         &self,
         expected: u64,
@@ -1294,7 +1147,7 @@ impl EventLog for JetStreamLog {
         if let Err(e) = self.writable() {
             return (Vec::new(), Some(e));
         }
-        if !self.staged_commits || batches.len() < 2 {
+        if batches.len() < 2 {
             return dossier_log::append_one_by_one(self, expected, batches, stored).await;
         }
         // Every batch is framed first: one over the budget is refused before anything is
@@ -1310,7 +1163,7 @@ impl EventLog for JetStreamLog {
             .iter()
             .map(|(r, c)| (r.as_slice(), c.as_slice()))
             .collect();
-        let mut mark = match self.check_head(expected, &refs).await {
+        let mut mark = match self.prepare(expected, &refs).await {
             Ok(m) => m,
             Err(e) => return (Vec::new(), Some(e)),
         };
@@ -1318,121 +1171,111 @@ impl EventLog for JetStreamLog {
             Ok(s) => s,
             Err(e) => return (Vec::new(), Some(e)),
         };
-        // The duplicate check runs on a blocking thread while the first batch is staged; nothing
-        // is committed (nor any text stored) before it passed.
-        let check = {
-            let (index, ids) = (Arc::clone(&self.index), event_ids(&refs));
-            tokio::task::spawn_blocking(move || refuse_recorded(&index, &ids))
-        };
-        let mut check = Some(check);
+        let depth = self.in_flight.max(1);
         let mut indexing = Indexing::new(Arc::clone(&self.index));
         let mut receipts = Vec::with_capacity(batches.len());
-        let mut next = expected;
-        // The batch committing: its commit, index, the record head and stream sequence it
-        // follows.
-        let mut in_flight: Option<(Committing, usize, u64, u64)> = None;
+        let mut pending: std::collections::VecDeque<(
+            usize,
+            Result<PublishAckFuture, AppendError>,
+        )> = std::collections::VecDeque::with_capacity(depth);
         let mut failure = None;
         // The first batch no stream took, and the head it was to go on.
         let mut unheard: Option<(usize, u64)> = None;
         // `stored` asked for no further batch.
         let mut stopped = false;
-        for (i, (records, _)) in batches.iter().enumerate() {
-            let after = base + i as u64;
-            let staged = self.stage(&outs[i], after).await;
-            if let Some(check) = check.take() {
-                let passed = match check.await {
-                    Ok(result) => result,
-                    Err(e) => Err(api(format!("the duplicate check failed: {e}")).into()),
-                };
-                if let Err(e) = passed {
-                    // The staged batch is never committed: the server abandons it.
-                    failure = Some(e);
-                    break;
+        let mut next = 0;
+        loop {
+            let room = pending.len() < depth;
+            if room && next < batches.len() && !stopped && failure.is_none() && unheard.is_none() {
+                let mut headers = outs[next].headers(base + next as u64);
+                if depth > 1 && next > 0 {
+                    headers.insert(
+                        "Nats-Expected-Last-Msg-Id",
+                        outs[next - 1].seal.to_hex().as_str(),
+                    );
                 }
-                if let Err(e) = self.store_contents(&refs).await {
-                    failure = Some(e);
-                    break;
-                }
-            }
-            if let Some((committing, k, on, on_stream)) = in_flight.take() {
-                match self
-                    .settle(
-                        committing,
-                        k,
-                        on,
-                        on_stream,
-                        batches,
-                        &outs,
-                        &mut mark,
-                        &mut indexing,
-                    )
+                dossier_log::fault::point("before-commit");
+                let sent = self
+                    .js
+                    .publish_with_headers(self.subject.clone(), headers, outs[next].body.clone())
                     .await
-                {
-                    Ok(Some(r)) => {
-                        receipts.push(r);
-                        if stored(r).is_break() {
-                            // The batch just staged is never committed: the server abandons it.
-                            stopped = true;
-                            break;
-                        }
-                    }
-                    // The batch just staged is never committed: the server abandons it.
-                    Ok(None) => {
-                        unheard = Some((k, on));
-                        break;
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-                if indexing.failed() {
-                    // Reported below, after the batches stored so far.
-                    break;
-                }
+                    .map_err(|e| AppendError::from(api(e)));
+                pending.push_back((next, sent));
+                next += 1;
+                continue;
             }
-            let staged = match staged {
-                Ok(s) => s,
+            let Some((k, sent)) = pending.pop_front() else {
+                break;
+            };
+            let on = outs[k].first - 1;
+            let after = base + k as u64;
+            if failure.is_some() || unheard.is_some() {
+                // Sent behind a batch that failed: refused by its preconditions; awaited only.
+                if let Ok(ack) = sent {
+                    let _ = ack.await;
+                }
+                continue;
+            }
+            let outcome = match sent {
+                Ok(ack) => Sent::of(ack.await, &outs[k]),
+                Err(e) => Sent::Unknown(e),
+            };
+            let stream_seq = match outcome {
+                Sent::Stored(s) => Ok(s),
+                Sent::Unknown(e) => match self.landed(after + 1, &outs[k]).await {
+                    Ok(true) => Ok(after + 1),
+                    Ok(false) => Err(e),
+                    Err(read) => Err(read.into()),
+                },
+                Sent::Unheard => {
+                    unheard = Some((k, on));
+                    continue;
+                }
+                Sent::Conflict => match self.last_seq().await {
+                    Ok(actual) => Err(AppendError::Conflict {
+                        expected: on,
+                        actual,
+                    }),
+                    Err(e) => Err(e.into()),
+                },
+                Sent::Refused(e) => Err(e),
+            };
+            let stream_seq = match stream_seq {
+                Ok(s) if s == after + 1 => s,
+                Ok(s) => {
+                    failure = Some(
+                        LogError::Corrupt(format!(
+                            "JetStream stored the batch message at {s} instead of {}",
+                            after + 1
+                        ))
+                        .into(),
+                    );
+                    continue;
+                }
                 Err(e) => {
                     failure = Some(e);
-                    break;
+                    continue;
                 }
             };
-            dossier_log::fault::point("before-commit");
-            match self.commit(staged).await {
-                Ok(c) => in_flight = Some((c, i, next, after)),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+            let records = &batches[k].0;
+            self.note_stored(stream_seq, &outs[k], records);
+            indexing.after(mark, records).await;
+            let last = &records[records.len() - 1];
+            mark = Watermark {
+                seq: last.seq,
+                hash: last.hash,
+            };
+            let receipt = AppendReceipt {
+                first: on + 1,
+                last: last.seq,
+            };
+            receipts.push(receipt);
+            if stored(receipt).is_break() {
+                stopped = true;
             }
-            next += records.len() as u64;
-        }
-        if failure.is_none()
-            && unheard.is_none()
-            && !stopped
-            && let Some((committing, k, on, on_stream)) = in_flight
-        {
-            match self
-                .settle(
-                    committing,
-                    k,
-                    on,
-                    on_stream,
-                    batches,
-                    &outs,
-                    &mut mark,
-                    &mut indexing,
-                )
-                .await
-            {
-                Ok(Some(r)) => {
-                    receipts.push(r);
-                    // The last batch: nothing is left to stop.
-                    let _ = stored(r);
-                }
-                Ok(None) => unheard = Some((k, on)),
-                Err(e) => failure = Some(e),
+            if indexing.failed() && failure.is_none() {
+                // Reported below, after the batches stored so far.
+                stopped = true;
             }
         }
         // Every stored batch is indexed before returning (the index is only a cache of the
@@ -1537,69 +1380,5 @@ impl EventLog for JetStreamLog {
             )
             .await;
         }
-    }
-}
-
-impl JetStreamLog {
-    /// Awaits a pipelined batch's commit and turns it into a receipt; the batch is then indexed
-    /// on a blocking thread by `indexing` (once the batch before is), while the next batch
-    /// commits. `None`: no stream took it.
-    #[allow(clippy::too_many_arguments)]
-    async fn settle(
-        &self,
-        committing: Committing,
-        k: usize,
-        on: u64,
-        on_stream: u64,
-        batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
-        outs: &[Outgoing],
-        mark: &mut Watermark,
-        indexing: &mut Indexing,
-    ) -> Result<Option<AppendReceipt>, AppendError> {
-        let records = &batches[k].0;
-        let ack = match self.answer(committing).await {
-            Ok(a) => a,
-            Err(e) => {
-                // No answer: the batch may or may not have been stored.
-                if self.landed(on_stream + 1, &outs[k]).await? {
-                    Ack {
-                        error: None,
-                        seq: on_stream + 1,
-                    }
-                } else {
-                    return Err(e);
-                }
-            }
-        };
-        if ack.unheard() {
-            return Ok(None);
-        }
-        let stream_seq = self.stored_at(on, on_stream, ack).await?;
-        self.note_stored(stream_seq, &outs[k], records);
-        indexing.after(*mark, records).await;
-        let last = &records[records.len() - 1];
-        *mark = Watermark {
-            seq: last.seq,
-            hash: last.hash,
-        };
-        Ok(Some(AppendReceipt {
-            first: on + 1,
-            last: last.seq,
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::server_at_least;
-
-    #[test]
-    fn server_versions_compare() {
-        assert!(server_at_least("2.15.1", 2, 14));
-        assert!(server_at_least("2.14.0", 2, 14));
-        assert!(!server_at_least("2.12.8", 2, 14));
-        assert!(!server_at_least("2.9.25", 2, 14));
-        assert!(server_at_least("3.0.0-beta", 2, 14));
-        assert!(!server_at_least("", 2, 14));
     }
 }

@@ -405,48 +405,67 @@ async fn batches_that_no_stream_takes_are_published_again_once_one_does() {
     assert_eq!(verify_all(&log).await, 2 + appended as u64);
 }
 
-/// A producer that dies after staging a pipelined batch message (the first message of its
-/// ADR-50 batch sent, no commit) leaves nothing visible: the server keeps it out of the stream.
+/// With several batch messages in flight, each names the message id of the batch before it:
+/// when the first batch of a run fails (another producer appended first), none of the batches
+/// sent behind it is stored on the other producer's batch, and the chain still verifies; a
+/// run on the right head stores every batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_producer_killed_mid_staged_batch_leaves_nothing() {
-    let (server, _dir, log, ledger) = started().await;
-    let head = log.head().await.expect("head");
-    let records = build_batch(&log, ledger, "half", 40).await;
-    {
-        let client = async_nats::connect(server.url())
-            .await
-            .expect("the doomed producer's connection");
-        let mut body = Vec::new();
-        dossier_chain::frame_batch(records.iter().map(|r| r.bytes.as_slice()), &mut body)
-            .expect("frame");
-        let mut h = async_nats::HeaderMap::new();
-        h.insert("Nats-Batch-Id", "doomed-batch");
-        h.insert("Nats-Batch-Sequence", "1");
-        h.insert("Nats-Expected-Last-Sequence", "1");
-        h.insert(dossier_jetstream::FIRST_HEADER, "3");
-        h.insert(dossier_jetstream::COUNT_HEADER, "41");
-        client
-            .request_with_headers("dossier.faults.records", h, body.into())
-            .await
-            .expect("batch start");
-        client.flush().await.expect("flush");
-    } // The connection is dropped without a commit, as when the process is killed.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+async fn batches_in_flight_are_never_stored_behind_a_failed_one() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&server.url(), &dir, "p");
+    cfg.in_flight = 4;
+    let log = JetStreamLog::open(&cfg).await.expect("open");
+    let ledger = init(&log).await;
+    let signer = founder();
+    let start = log.head().await.expect("head");
+    let mut head = start.clone();
+    let mut batches = Vec::new();
+    for b in 0..6 {
+        let records = dossier_log::seal_batch(ledger, &head, &signer, &events(&format!("f{b}"), 3))
+            .expect("batch");
+        let last = &records[records.len() - 1];
+        head = dossier_chain::Head {
+            seq: last.seq,
+            hash: last.hash,
+            recorded: Some(last.recorded.clone()),
+        };
+        batches.push((records, Vec::new()));
+    }
+    // Another producer gets in first with a batch of the same length.
+    let other = open(&server.url(), &dir, "other").await;
+    Publisher::new(&other, &signer, ledger)
+        .publish(&events("other", 3), &[])
+        .await
+        .expect("the other producer");
+    let theirs = other.head().await.expect("head");
+    let (receipts, error) = log
+        .append_all(start.seq, &batches, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .await;
+    assert!(receipts.is_empty(), "{receipts:?}");
+    assert!(
+        matches!(error, Some(dossier_log::AppendError::Conflict { .. })),
+        "{error:?}"
+    );
     assert_eq!(
         log.head().await.expect("head"),
-        head,
-        "nothing of the batch is visible"
+        theirs,
+        "nothing stored behind it"
     );
-    assert_eq!(verify_all(&log).await, head.seq);
-    let signer = founder();
-    let outcome = Publisher::new(&log, &signer, ledger)
-        .publish(&events("half", 40), &[])
+    assert_eq!(verify_all(&log).await, theirs.seq);
+    let outcomes = Publisher::new(&log, &signer, ledger)
+        .optimistic(true)
+        .publish_all(
+            (0..6)
+                .map(|b| (events(&format!("g{b}"), 3), Vec::new()))
+                .collect(),
+        )
         .await
-        .expect("publish again");
-    assert!(
-        matches!(outcome, PublishOutcome::Appended { appended: 40, .. }),
-        "{outcome:?}"
-    );
+        .expect("a pipelined run");
+    assert_eq!(outcomes.len(), 6);
+    assert_eq!(verify_all(&log).await, theirs.seq + 6 * 4);
 }
 
 /// Batch messages carry their seal's record hash as `Nats-Msg-Id`, so within the duplicate
