@@ -17,8 +17,9 @@
 //! - **Producers**: aggregate events/s of 8 producers (own connections) publishing batches of
 //!   100 at once, against 1 producer doing the same.
 //!
-//! Usage: `cargo bench -p dossier-jetstream --bench jetstream [-- --events 200000] [--r3]`
-//! (`--r3`: a local three-node cluster, streams of three replicas).
+//! Usage: `cargo bench -p dossier-jetstream --bench jetstream [-- --events 200000] [--r3]
+//! [--windows]` (`--r3`: a local three-node cluster, streams of three replicas; `--windows`:
+//! only raw batch messages with 1, 2, 4 and 16 in flight).
 
 use std::time::Instant;
 
@@ -36,8 +37,20 @@ async fn open(
     name: &str,
     replicas: usize,
 ) -> JetStreamLog {
+    open_with(url, dir, ledger, name, replicas, 1).await
+}
+
+async fn open_with(
+    url: &str,
+    dir: &std::path::Path,
+    ledger: &str,
+    name: &str,
+    replicas: usize,
+    in_flight: usize,
+) -> JetStreamLog {
     let mut cfg = JetStreamConfig::new(url, ledger, dir.join(format!("{name}.db")));
     cfg.replicas = replicas;
+    cfg.in_flight = in_flight;
     JetStreamLog::open(&cfg).await.expect("open")
 }
 
@@ -377,6 +390,18 @@ async fn main() {
     .expect("genesis");
     log.append(0, &genesis, &[]).await.expect("genesis");
     let ours = dossier_publish(&log, batches, 999, "d").await;
+    let ours4 = {
+        let l = open_with(&url, dir.path(), "bench4", "four", replicas, 4).await;
+        let g = Genesis::build(
+            uuid::Uuid::new_v4(),
+            "bench4",
+            &founder(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("genesis");
+        l.append(0, &g, &[]).await.expect("genesis");
+        dossier_publish(&l, batches, 999, "f").await
+    };
     println!("\n== append, {n} events of ~600 B bodies (batches of 999 + seal)");
     println!(
         "raw per record (best window)      {:>10.0} events/s",
@@ -395,6 +420,11 @@ async fn main() {
         ours / raw_best.0,
         ours / raw_batch,
         ours / raw_staged
+    );
+    println!(
+        "dossier publish_all, 4 in flight  {ours4:>10.0} events/s   ratio {:.2}  ({:.2} of raw batch messages)",
+        ours4 / raw_best.0,
+        ours4 / raw_batch
     );
 
     let per_record =

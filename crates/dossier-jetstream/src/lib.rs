@@ -37,6 +37,7 @@ mod config;
 mod error;
 mod index;
 mod log;
+pub mod migrate;
 mod texts;
 
 pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};

@@ -251,6 +251,42 @@ impl JetStreamLog {
         crate::Announcer::with_client(self.client.clone(), &self.cfg).await
     }
 
+    /// Copies every report text of `old`'s object store (a per-record stream's texts) into this
+    /// ledger's texts stream; returns how many. Listing and reading an object store uses its
+    /// consumers: the admin's.
+    ///
+    /// # Errors
+    /// If reading or writing fails, or a text does not hash to its name.
+    pub async fn copy_texts_from(&self, old: &JetStreamLog) -> Result<u64, LogError> {
+        let (TextStore::Stream(texts), TextStore::Objects(Some(bucket))) = (&self.texts, &old.texts)
+        else {
+            return Ok(0);
+        };
+        let mut names = Vec::new();
+        let mut list = bucket.list().await.map_err(api)?;
+        while let Some(info) = list.next().await {
+            let info = info.map_err(api)?;
+            if !info.deleted {
+                names.push(info.name);
+            }
+        }
+        let mut copied = 0;
+        for name in names {
+            let hash = Hash::from_hex(&name).map_err(|_| {
+                LogError::Corrupt(format!("content object {name:?} is not named by a hash"))
+            })?;
+            let text = old.content(&hash).await?.ok_or_else(|| {
+                LogError::Corrupt(format!("content object {name} cannot be read"))
+            })?;
+            texts.put(&text).await.map_err(|e| match e {
+                AppendError::Log(l) => l,
+                other => LogError::Server(other.to_string()),
+            })?;
+            copied += 1;
+        }
+        Ok(copied)
+    }
+
     /// Appends are refused on a per-record stream: it is read only, until migrated.
     fn writable(&self) -> Result<(), AppendError> {
         match self.layout {
