@@ -330,7 +330,9 @@ async fn main() {
         if r3 { 3 } else { 1 }
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = async_nats::connect(&url).await.expect("connect");
+    // A cluster's URL lists every node; the raw client connects to the first.
+    let first_url = url.split(',').next().unwrap_or_default().to_owned();
+    let client = async_nats::connect(&first_url).await.expect("connect");
     let js = jetstream::new(client.clone());
     let stream = |name: &str, subject: &str| jetstream::stream::Config {
         name: name.to_owned(),
