@@ -29,6 +29,8 @@ use crate::texts::Texts;
 const READ_BYTES: usize = 8 * 1024 * 1024;
 /// Messages asked for per batched direct get.
 const READ_MESSAGES: usize = 1024;
+/// How long a batch message's answer is awaited before it is sent again.
+const ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// What became of a batch message published on its own.
 enum Sent {
@@ -75,6 +77,12 @@ impl Sent {
     }
 }
 
+/// A batch message of a pipelined run: sent, its answer awaited later; or already answered.
+enum Pending {
+    Sent(Result<PublishAckFuture, AppendError>),
+    Answered(Sent),
+}
+
 /// A stored message as read back.
 struct Raw {
     stream_seq: u64,
@@ -94,7 +102,10 @@ enum TextStore {
 /// A ledger kept in a JetStream stream.
 pub struct JetStreamLog {
     client: async_nats::Client,
-    js: jetstream::Context,
+    /// The context batch messages are published through: its shorter wait for an answer lets
+    /// a publish whose answer was lost (a server restarted, a stream leader killed) be sent
+    /// again promptly.
+    publish_js: jetstream::Context,
     stream: stream::Stream,
     stream_name: String,
     subject: String,
@@ -202,9 +213,16 @@ impl JetStreamLog {
             Layout::PerRecord => TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok()),
         };
         let index = Arc::new(Index::open(&cfg.index_path)?);
+        let mut publish_js = js.clone();
+        publish_js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
+        // The handle whose state requests are asked again promptly when unanswered.
+        let stream = publish_js
+            .get_stream(&name)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
         let log = JetStreamLog {
             client,
-            js,
+            publish_js,
             stream,
             stream_name: name,
             subject: cfg.subject(),
@@ -324,10 +342,22 @@ impl JetStreamLog {
         Ok(())
     }
 
-    /// The stream's last sequence (0: empty).
+    /// The stream's last sequence (0: empty). A request left unanswered within [`ACK_WAIT`] (a
+    /// stream leader killed, a server restarting) is asked again, for up to the request
+    /// timeout.
     async fn last_stream(&self) -> Result<u64, LogError> {
-        let mut s = self.stream.clone();
-        Ok(s.info().await.map_err(api)?.state.last_sequence)
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let mut s = self.stream.clone();
+            match s.info().await {
+                Ok(info) => return Ok(info.state.last_sequence),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "stream state unanswered; asking again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(api(e)),
+            }
+        }
     }
 
     /// The seq of the ledger's last record.
@@ -670,16 +700,45 @@ impl JetStreamLog {
         Ok(out)
     }
 
-    /// Publishes one batch message on its own, after the message at `expected_stream`.
+    /// Publishes one batch message, after the message at `expected_stream`. A message whose
+    /// answer did not come within [`ACK_WAIT`] (the connection was lost, a server restarted, the
+    /// stream's leader changed) or that no stream took yet is sent again, with backoff, for up
+    /// to twice the request timeout: the same message id (the seal's hash) and precondition
+    /// make that safe — a copy of a stored batch is answered as a duplicate at its stream
+    /// sequence, and nothing is ever stored twice or out of place.
     async fn publish_plain(&self, out: &Outgoing, expected_stream: u64) -> Sent {
-        let headers = out.headers(expected_stream);
-        match self
-            .js
-            .publish_with_headers(self.subject.clone(), headers, out.body.clone())
-            .await
-        {
-            Ok(ack) => Sent::of(ack.await, out),
-            Err(e) => Sent::Unknown(api(e).into()),
+        let deadline = Instant::now() + self.timeout * 2;
+        let mut wait = Duration::from_millis(25);
+        let mut told = false;
+        loop {
+            let sent = match self
+                .publish_js
+                .publish_with_headers(
+                    self.subject.clone(),
+                    out.headers(expected_stream),
+                    out.body.clone(),
+                )
+                .await
+            {
+                Ok(ack) => Sent::of(ack.await, out),
+                Err(e) => Sent::Unknown(api(e).into()),
+            };
+            let again = matches!(sent, Sent::Unknown(_) | Sent::Unheard);
+            if !again || Instant::now() >= deadline {
+                if told {
+                    tracing::info!(first = out.first, "batch message: the server answered again");
+                }
+                return sent;
+            }
+            if !told {
+                tracing::info!(
+                    first = out.first,
+                    "batch message: no answer from the server; sending it again"
+                );
+                told = true;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
         }
     }
 
@@ -1210,10 +1269,8 @@ impl EventLog for JetStreamLog {
         let depth = self.in_flight.max(1);
         let mut indexing = Indexing::new(Arc::clone(&self.index));
         let mut receipts = Vec::with_capacity(batches.len());
-        let mut pending: std::collections::VecDeque<(
-            usize,
-            Result<PublishAckFuture, AppendError>,
-        )> = std::collections::VecDeque::with_capacity(depth);
+        let mut pending: std::collections::VecDeque<(usize, Pending)> =
+            std::collections::VecDeque::with_capacity(depth);
         let mut failure = None;
         // The first batch no stream took, and the head it was to go on.
         let mut unheard: Option<(usize, u64)> = None;
@@ -1231,11 +1288,20 @@ impl EventLog for JetStreamLog {
                     );
                 }
                 dossier_log::fault::point("before-commit");
-                let sent = self
-                    .js
-                    .publish_with_headers(self.subject.clone(), headers, outs[next].body.clone())
-                    .await
-                    .map_err(|e| AppendError::from(api(e)));
+                let sent = if depth == 1 {
+                    Pending::Answered(self.publish_plain(&outs[next], base + next as u64).await)
+                } else {
+                    Pending::Sent(
+                        self.publish_js
+                            .publish_with_headers(
+                                self.subject.clone(),
+                                headers,
+                                outs[next].body.clone(),
+                            )
+                            .await
+                            .map_err(|e| AppendError::from(api(e))),
+                    )
+                };
                 pending.push_back((next, sent));
                 next += 1;
                 continue;
@@ -1247,14 +1313,15 @@ impl EventLog for JetStreamLog {
             let after = base + k as u64;
             if failure.is_some() || unheard.is_some() {
                 // Sent behind a batch that failed: refused by its preconditions; awaited only.
-                if let Ok(ack) = sent {
+                if let Pending::Sent(Ok(ack)) = sent {
                     let _ = ack.await;
                 }
                 continue;
             }
             let outcome = match sent {
-                Ok(ack) => Sent::of(ack.await, &outs[k]),
-                Err(e) => Sent::Unknown(e),
+                Pending::Answered(outcome) => outcome,
+                Pending::Sent(Ok(ack)) => Sent::of(ack.await, &outs[k]),
+                Pending::Sent(Err(e)) => Sent::Unknown(e),
             };
             let stream_seq = match outcome {
                 Sent::Stored(s) => Ok(s),
