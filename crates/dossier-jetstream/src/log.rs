@@ -93,10 +93,10 @@ struct Raw {
 /// Where a ledger's report texts are.
 enum TextStore {
     /// Layout 2: the ledger's texts stream, read by direct gets.
-    Stream(Texts),
+    Stream(Box<Texts>),
     /// Layout 1: the object store bucket of earlier versions (read only; its reads use the
     /// object store's consumers), if there is one.
-    Objects(Option<ObjectStore>),
+    Objects(Option<Box<ObjectStore>>),
 }
 
 /// A ledger kept in a JetStream stream.
@@ -208,9 +208,11 @@ impl JetStreamLog {
         let texts = match layout {
             Layout::Batches => {
                 let texts = crate::texts::ensure_texts_stream(&js, cfg).await?;
-                TextStore::Stream(Texts::new(js.clone(), texts, &cfg.ledger))
+                TextStore::Stream(Box::new(Texts::new(js.clone(), texts, &cfg.ledger)))
             }
-            Layout::PerRecord => TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok()),
+            Layout::PerRecord => {
+                TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok().map(Box::new))
+            }
         };
         let index = Arc::new(Index::open(&cfg.index_path)?);
         let mut publish_js = js.clone();
@@ -276,7 +278,8 @@ impl JetStreamLog {
     /// # Errors
     /// If reading or writing fails, or a text does not hash to its name.
     pub async fn copy_texts_from(&self, old: &JetStreamLog) -> Result<u64, LogError> {
-        let (TextStore::Stream(texts), TextStore::Objects(Some(bucket))) = (&self.texts, &old.texts)
+        let (TextStore::Stream(texts), TextStore::Objects(Some(bucket))) =
+            (&self.texts, &old.texts)
         else {
             return Ok(0);
         };
@@ -726,7 +729,10 @@ impl JetStreamLog {
             let again = matches!(sent, Sent::Unknown(_) | Sent::Unheard);
             if !again || Instant::now() >= deadline {
                 if told {
-                    tracing::info!(first = out.first, "batch message: the server answered again");
+                    tracing::info!(
+                        first = out.first,
+                        "batch message: the server answered again"
+                    );
                 }
                 return sent;
             }

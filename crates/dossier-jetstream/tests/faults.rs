@@ -326,18 +326,6 @@ async fn wrong_credentials_and_unreachable_servers_are_clear_errors() {
     assert!(matches!(err, JetStreamError::Connect { .. }), "{err}");
 }
 
-/// Builds a sealed batch of `n` test events on the log's current head.
-async fn build_batch(
-    log: &JetStreamLog,
-    ledger: uuid::Uuid,
-    tag: &str,
-    n: usize,
-) -> Vec<dossier_chain::EncodedRecord> {
-    let head = log.head().await.expect("head");
-    let signer = founder();
-    dossier_log::seal_batch(ledger, &head, &signer, &events(tag, n)).expect("batch")
-}
-
 /// Points the ledger's stream at `subjects` (the test server's administrator may).
 async fn set_subjects(js: &jetstream::Context, subjects: Vec<String>) {
     let mut stream = js.get_stream("DOSSIER_FAULTS").await.expect("stream");

@@ -246,7 +246,7 @@ async fn damaged_batch_messages_are_reported_at_their_seq() {
     // The last record of batch b begins this many bytes before the end of its message.
     let last_len = {
         let mut f = Frames::new(&b, Declared::default());
-        let records: Vec<&[u8]> = (&mut f).map(Result::unwrap).collect();
+        let records: Vec<&[u8]> = (&mut f).map(|r| r.expect("a record")).collect();
         records[3].len() + 4
     };
     let split_at = b.len() - last_len / 2;
@@ -254,7 +254,7 @@ async fn damaged_batch_messages_are_reported_at_their_seq() {
     c_with_rest.extend_from_slice(&c);
     // The second record of batch b is cut short.
     let second_cut = {
-        let first_len = u32::from_be_bytes(b[..4].try_into().unwrap()) as usize + 4;
+        let first_len = u32::from_be_bytes(b[..4].try_into().expect("a length")) as usize + 4;
         first_len + 10
     };
     type Case = (&'static str, Vec<(u64, &'static str, String, Bytes)>, u64);
