@@ -260,7 +260,7 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
         .as_u64()
         .expect("last_seq");
 
-    // The checkpoints are in DOSSIER_AUDITED_CHECKPOINTS; the ledger stream holds only records.
+    // The checkpoints are in DOSSIER_AUDITED_CHECKPOINTS; the ledger stream holds only batches.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -289,8 +289,10 @@ fn a_jetstream_ledger_replaced_behind_the_auditors_back_is_caught() {
         let state = ledger.info().await.expect("info").state.clone();
         assert_eq!(
             (state.first_sequence, state.last_sequence, state.messages),
-            (1, head, head)
+            (1, 3, 3),
+            "one message per batch: the genesis and the two bundles"
         );
+        assert!(head > 3, "{head} records in 3 messages");
         // The operator deletes the stream and grows another history in its place.
         js.delete_stream("DOSSIER_AUDITED")
             .await

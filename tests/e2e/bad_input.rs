@@ -375,3 +375,32 @@ fn one_bad_file_of_two_appends_neither() {
     l.run(&["publish", &good_file]).ok();
     assert_eq!(l.head().seq, before.seq + good.events() as u64 + 1);
 }
+
+/// A bundle is one batch, carried as one framed blob: one whose batch would exceed the
+/// framing's budget (1,040,384 bytes, docs/BUNDLES.md §6.2) is refused whole by `validate` and
+/// `publish`, with its size and the limit, before anything is appended.
+#[test]
+fn a_bundle_over_the_batch_budget_is_refused_with_its_size_and_the_limit() {
+    let (l, head) = ledger_with_first_example();
+    let mut big = gen_bundle("big", 1, 1).json;
+    let sources = big["sources"].as_array_mut().expect("sources");
+    for i in 0..110 {
+        sources.push(json!({
+            "id": format!("source:big/s{i}"),
+            "name": format!("Source {i}"),
+            "kind": "person",
+            "description": "x".repeat(10_000),
+        }));
+    }
+    let file = l.write_json("big.json", &big);
+    rejected(
+        &l,
+        &head,
+        &file,
+        "(document)",
+        &[
+            "bytes framed",
+            "more than the 1040384 bytes one batch may be",
+        ],
+    );
+}

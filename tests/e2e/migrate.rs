@@ -248,3 +248,121 @@ fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
     assert_eq!(layout(&l.db()), 1, "the old ledger is untouched");
     assert!(!l.file("ledger.db.per-record").exists());
 }
+
+/// A per-record JetStream stream, as earlier versions wrote it (the examples plus generated
+/// events, one message per record, report texts in an object store), is read and verified,
+/// and `migrate --to` copies it into a new ledger stream of the batch layout:
+/// both verified to the same head, last seal, Merkle root and beliefs digest, the new one read
+/// back the same, the old stream untouched.
+#[test]
+fn a_per_record_stream_migrates_into_a_batch_stream() {
+    let base = legacy();
+    let (records, texts) = {
+        let conn = Connection::open(base.db()).expect("open");
+        let records: Vec<Vec<u8>> = conn
+            .prepare("SELECT bytes FROM records ORDER BY seq")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("records");
+        let texts: Vec<Vec<u8>> = conn
+            .prepare("SELECT bytes FROM content")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("texts");
+        (records, texts)
+    };
+    assert!(records.len() > 900 && !texts.is_empty());
+    let server = dossier_testkit::NatsServer::start();
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let old_messages = || {
+        rt.block_on(async {
+            let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
+            let mut s = js.get_stream("DOSSIER_OLD").await.expect("stream");
+            s.info().await.expect("info").state.messages
+        })
+    };
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "DOSSIER_OLD".into(),
+            subjects: vec!["dossier.old.records".into()],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            discard: async_nats::jetstream::stream::DiscardPolicy::New,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .expect("a per-record stream");
+        let mut acks = Vec::new();
+        for r in &records {
+            acks.push(
+                js.publish("dossier.old.records", r.clone().into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for a in acks {
+            a.await.expect("stored");
+        }
+        let bucket = js
+            .create_object_store(async_nats::jetstream::object_store::Config {
+                bucket: "dossier-old-content".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("object store");
+        for t in &texts {
+            bucket
+                .put(Hash::of_bytes(t).to_hex().as_str(), &mut t.as_slice())
+                .await
+                .expect("put");
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = base.dir().join("root.pub").display().to_string();
+    let on = |ledger: &str, args: &[&str]| {
+        let mut all = vec!["--nats", url.as_str(), "--ledger", ledger];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--trust", trust.as_str()]);
+        crate::support::run_in(dir.path(), &all)
+    };
+    let before = on("old", &["verify", "--json"]);
+    before.expect_code(0);
+    let before = before.json();
+    assert_eq!(before["records"].as_u64(), Some(records.len() as u64));
+
+    let needs = on("old", &["migrate"]);
+    assert_ne!(needs.code, 0);
+    assert!(needs.stderr.contains("--to"), "{}", needs.stderr);
+    let migrated = on("old", &["migrate", "--json", "--to", "new"]);
+    let v = migrated.ok().json();
+    assert_eq!(v["sums"]["records"], before["records"], "{v}");
+    assert_eq!(v["sums"]["head"], before["head"], "{v}");
+    assert_eq!(v["sums"]["last_sealed"], before["last_sealed"], "{v}");
+    assert!(v["sums"]["beliefs"].is_string(), "{v}");
+    assert_eq!(v["ledger"], "stream DOSSIER_NEW", "{v}");
+    assert_eq!(
+        old_messages(),
+        records.len() as u64,
+        "the old stream is untouched"
+    );
+    let after = on("new", &["verify", "--json"]);
+    after.expect_code(0);
+    let after = after.json();
+    assert_eq!(
+        (after["head"].clone(), after["records"].clone()),
+        (before["head"].clone(), before["records"].clone())
+    );
+    let again = on("old", &["migrate", "--to", "new"]);
+    assert_ne!(again.code, 0, "the new stream is not empty any more");
+}

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Read as _;
 use std::sync::atomic::AtomicBool;
 
-use dossier_chain::{EventId, Hash, Signer, event_id};
+use dossier_chain::{EventId, Hash, Head, MAX_FRAMED_BATCH_BYTES, Signer, event_id, framed_len};
 use dossier_log::{EventLog, PendingEvent, PublishOutcome, Publisher, ledger};
 use dossier_model::{
     BundleError, KnownEntities, MAX_BUNDLE_BYTES, ValidationWarning, parse_bundle,
@@ -226,6 +226,32 @@ impl CheckReport {
     }
 }
 
+/// A signer for measuring batches where the producer's key is not known.
+fn placeholder_signer() -> Signer {
+    Signer::from_secret([7; 32], "producer")
+}
+
+/// The problem of a bundle whose batch, signed by `signer`, would exceed the framing's budget
+/// (`dossier-batch/1`, 1,040,384 bytes), naming its size and the limit.
+fn oversized(file: &str, events: &[PendingEvent], signer: &Signer) -> Option<Problem> {
+    // Sequence numbers of up to 12 digits and a full-length recorded time: an upper bound on
+    // the envelope of any ledger this century.
+    let head = Head {
+        seq: 100_000_000_000,
+        hash: Hash([0; 32]),
+        recorded: None,
+    };
+    let records = dossier_log::seal_batch(uuid::Uuid::nil(), &head, signer, events).ok()?;
+    let bytes = framed_len(records.iter().map(|r| r.bytes.len()));
+    (bytes > MAX_FRAMED_BATCH_BYTES).then(|| Problem {
+        file: file.to_owned(),
+        pointer: String::new(),
+        message: format!(
+            "the bundle's batch would be {bytes} bytes framed, more than the {MAX_FRAMED_BATCH_BYTES} bytes one batch may be (dossier-batch/1): split it into several bundles"
+        ),
+    })
+}
+
 /// Runs every check of a publish on the bundles, in order (later bundles may refer to earlier
 /// ones): parsing, validation against the earlier bundles and what `log` holds (without a log,
 /// against the earlier bundles only), and the event ids against the run and the ledger's index
@@ -278,6 +304,13 @@ pub async fn check<L: EventLog>(
         };
         ledger::remember(&mut earlier, &bundle);
         let (events, texts) = ledger::pending_events(&bundle);
+        // The whole bundle is one batch, carried as one framed blob (one JetStream message):
+        // measured here as a producer key named "producer" would sign it, and again with the
+        // key's own name by `publish` before anything is appended.
+        if let Some(problem) = oversized(&file, &events, &placeholder_signer()) {
+            report.problems.push(problem);
+            continue;
+        }
         let conflict = |e: &PendingEvent, id: &EventId, with: ConflictWith| Conflict {
             file: file.clone(),
             entity: e.entity_key.clone(),
@@ -442,6 +475,17 @@ pub async fn publish<L: EventLog>(
         .await
         .map_err(|e| AppError::log("reading the genesis record", e))?
         .ok_or(AppError::EmptyLedger)?;
+    // Measured again with the producer key's own name, before anything is appended.
+    let problems: Vec<Problem> = checked
+        .iter()
+        .filter_map(|c| oversized(&c.file, &c.events, signer))
+        .collect();
+    if !problems.is_empty() {
+        return Err(AppError::Invalid {
+            problems,
+            conflicts: Vec::new(),
+        });
+    }
     // `check` has just consulted the index, so the first attempt need not repeat it.
     let publisher = Publisher::new(log, signer, ledger_id).optimistic(true);
     let batches = checked

@@ -67,7 +67,7 @@ pub enum AppError {
     /// A migration did not happen; the old ledger is untouched.
     #[error("migrating {}: {problem}", ledger.display())]
     Migrate {
-        /// The ledger file.
+        /// The ledger file (or `stream <name>` for a JetStream ledger).
         ledger: PathBuf,
         /// Why.
         #[source]
@@ -182,9 +182,9 @@ impl AppError {
                 JetStreamError::Connect { .. } | JetStreamError::Api(_) => ErrorKind::Unavailable,
                 JetStreamError::NoLedger { .. } => ErrorKind::NotFound,
                 JetStreamError::Index(e) => log_kind(e),
-                JetStreamError::Config(_) | JetStreamError::UnsafeStream { .. } => {
-                    ErrorKind::Internal
-                }
+                JetStreamError::Config(_)
+                | JetStreamError::UnsafeStream { .. }
+                | JetStreamError::Layout(_) => ErrorKind::Internal,
             },
             AppError::Publish { source, .. } => match source {
                 PublishError::ContentConflict { .. } => ErrorKind::Conflict,
@@ -200,7 +200,7 @@ impl AppError {
                 use crate::migrate::MigrateProblem as P;
                 match problem {
                     P::AlreadyMigrated => ErrorKind::Conflict,
-                    P::NotBuilt => ErrorKind::Internal,
+                    P::NeedsTarget | P::SameTarget => ErrorKind::Invalid,
                     P::DoesNotVerify(_) | P::Differs(_) => ErrorKind::Integrity,
                     P::Copy(
                         MigrateError::OversizedBatch { .. } | MigrateError::Unsealed { .. },

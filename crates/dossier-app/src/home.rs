@@ -172,6 +172,11 @@ impl Home {
         }
     }
 
+    /// The JetStream settings, when the ledger is kept in JetStream.
+    pub fn nats_config(&self) -> Option<&JetStreamConfig> {
+        self.nats.as_ref()
+    }
+
     /// Whether the ledger is kept in JetStream.
     pub fn is_nats(&self) -> bool {
         self.nats.is_some()

@@ -10,12 +10,17 @@
 //! Killed at any point before that rename, the old ledger is untouched and a second run starts
 //! over; after it, the ledger is migrated. The ledger must not be in use by another process.
 //!
-//! JetStream (a per-record stream into one message per batch) is not built: it needs the
-//! batch stream layout first.
+//! JetStream: a per-record (layout 1) stream is copied batch by batch, with its report texts,
+//! into a new ledger stream of the batch layout (layout 2, docs/FORMAT.md §7.3) under the name
+//! given (`--to`), refusing a batch too large for the framing at its first seq. Both are then
+//! verified and compared as above. The old stream is only ever read: it stays as it was, read
+//! only, and producers and services move to the new ledger name. A failed run leaves the new
+//! stream behind (an admin deletes it, or a second run is given another name).
 
 use std::path::{Path, PathBuf};
 
 use dossier_chain::{Hash, TrustRoot};
+use dossier_jetstream::{JetStreamConfig, JetStreamLog, Layout};
 use dossier_log::migrate::{MigrateError, copy_per_record};
 use dossier_log::{EventLog, SqliteLayout, SqliteLog, for_each_record, verify_log};
 use dossier_model::Marking;
@@ -55,9 +60,14 @@ pub enum MigrateProblem {
     /// The ledger already has the current layout.
     #[error("it already has the batch layout")]
     AlreadyMigrated,
-    /// The backend has no migration yet.
-    #[error("migrating a JetStream stream is not built yet")]
-    NotBuilt,
+    /// A JetStream ledger is migrated into a new stream, whose ledger name must be given.
+    #[error(
+        "give the ledger name to copy it into with --to NAME (a new stream of the batch layout; the old stream is kept, read only)"
+    )]
+    NeedsTarget,
+    /// The name given is the ledger's own.
+    #[error("--to must name another ledger than the one migrated")]
+    SameTarget,
     /// The old ledger does not verify (first failure given): nothing to carry over faithfully.
     #[error("the ledger does not verify: {0}")]
     DoesNotVerify(String),
@@ -144,9 +154,9 @@ async fn sums<L: EventLog>(
 /// # Errors
 /// [`AppError::Migrate`] when the ledger is already migrated, does not verify, holds a batch
 /// too large for the framing, or the copy differs; [`AppError::NoLedger`]; storage failures.
-pub async fn migrate(home: &Home, trust: TrustRoot) -> AppResult<Migrated> {
-    if home.is_nats() {
-        return Err(problem(home, MigrateProblem::NotBuilt));
+pub async fn migrate(home: &Home, trust: TrustRoot, to: Option<&str>) -> AppResult<Migrated> {
+    if let Some(cfg) = home.nats_config() {
+        return migrate_stream(home, cfg, trust, to).await;
     }
     let db = home.db_path();
     if !home.has_ledger() {
@@ -217,6 +227,66 @@ pub async fn migrate(home: &Home, trust: TrustRoot) -> AppResult<Migrated> {
     Ok(Migrated {
         ledger: db,
         kept,
+        sums: after,
+    })
+}
+
+/// Migrates a per-record JetStream ledger into a new stream of the batch layout (see the module
+/// documentation).
+async fn migrate_stream(
+    home: &Home,
+    cfg: &JetStreamConfig,
+    trust: TrustRoot,
+    to: Option<&str>,
+) -> AppResult<Migrated> {
+    let stream_problem = |problem: MigrateProblem| AppError::Migrate {
+        ledger: PathBuf::from(format!("stream {}", cfg.stream())),
+        problem,
+    };
+    let to = to.ok_or_else(|| stream_problem(MigrateProblem::NeedsTarget))?;
+    let open = |cfg: JetStreamConfig| async move {
+        JetStreamLog::open(&cfg)
+            .await
+            .map_err(|source| AppError::JetStream {
+                what: format!("opening the JetStream ledger {}", cfg.ledger),
+                source,
+            })
+    };
+    let mut old_cfg = cfg.clone();
+    old_cfg.create = false;
+    let old = open(old_cfg).await?;
+    if old.layout() == Layout::Batches {
+        return Err(stream_problem(MigrateProblem::AlreadyMigrated));
+    }
+    let mut new_cfg = cfg.clone();
+    new_cfg.ledger = to.to_owned();
+    new_cfg.create = true;
+    let jetstream_dir = home.dir_path().join("jetstream");
+    new_cfg.index_path = jetstream_dir.join(format!("{to}-index.db"));
+    if new_cfg.stream() == cfg.stream() {
+        return Err(stream_problem(MigrateProblem::SameTarget));
+    }
+    let new = open(new_cfg.clone()).await?;
+    dossier_jetstream::migrate::copy_per_record(&old, &new, |_| {})
+        .await
+        .map_err(|e| stream_problem(e.into()))?;
+    let views = jetstream_dir.join(format!("{to}.migrating-views"));
+    let before = sums(home, &old, trust.clone(), &views)
+        .await?
+        .map_err(|first| stream_problem(MigrateProblem::DoesNotVerify(first)))?;
+    let after = sums(home, &new, trust, &views).await?.map_err(|first| {
+        stream_problem(MigrateProblem::Differs(format!(
+            "it does not verify: {first}"
+        )))
+    })?;
+    if after != before {
+        return Err(stream_problem(MigrateProblem::Differs(format!(
+            "before {before:?}, after {after:?}"
+        ))));
+    }
+    Ok(Migrated {
+        ledger: PathBuf::from(format!("stream {}", new_cfg.stream())),
+        kept: PathBuf::from(format!("stream {}", cfg.stream())),
         sums: after,
     })
 }

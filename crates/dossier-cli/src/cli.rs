@@ -498,6 +498,10 @@ pub struct MigrateArgs {
     /// Default: the data directory's root.pub, written by `dossier init`.
     #[arg(long, value_name = "KEY|FILE")]
     pub trust: Option<String>,
+    /// JetStream: the ledger name to copy a per-record stream into (a new stream of the batch
+    /// layout; the old stream is kept, read only).
+    #[arg(long, value_name = "LEDGER")]
+    pub to: Option<String>,
     /// As JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,47 +1,66 @@
-//! dossier on JetStream against raw `async-nats`, on the same payloads, the same local server,
-//! in one run (these machines are noisy: compare the ratios, not the absolute figures).
+//! dossier on JetStream against raw `async-nats`, on the same payloads, the same server, in one
+//! run (these machines are noisy: compare the ratios, not the absolute figures).
 //!
-//! - **Append**: raw = JetStream publishes of the same record bytes, pipelined with the best of
-//!   several in-flight windows; dossier = `Publisher::publish_all` (hash-chained, one signed
-//!   seal per batch of 999 events, ADR-50 atomic batches, head precondition), pipelined.
-//!   Between them, *raw atomic*: the same bytes as plain ADR-50 atomic batches of the same size
-//!   with dossier's headers, staged and committed as dossier does (batch *k+1* staged while *k*
-//!   commits, one commit in flight; and with four), without any of dossier's work — the
-//!   ceiling for an atomic-batch backend on this server.
-//! - **Replay**: raw = an ordered consumer reading every message; dossier = `verify_log`
-//!   (reading through ordered consumers and checking every hash, link, seal and signature).
+//! - **Append**: *raw per record* = JetStream publishes of the same record bytes, one message
+//!   each, pipelined with the best of several in-flight windows; *raw batch messages* = the
+//!   same batches framed as `dossier-batch/1`, one message each with dossier's headers (first
+//!   seq, count, seal hash as message id, the expected last sequence), pipelined (16 in
+//!   flight), and *raw staged* = the same messages staged and committed as dossier does (an
+//!   ADR-50 batch of the message and an end-of-batch commit that is not stored, batch *k+1*
+//!   staged while *k* commits) — with none of dossier's work; *dossier* =
+//!   `Publisher::publish_all` (hash-chained, one signed seal per batch of 999 events, the
+//!   duplicate check, the local index), pipelined.
+//! - **Replay**: raw = an ordered consumer reading every record message, and batched direct
+//!   gets reading every batch message (an ordered consumer pulling 600 KB messages stalls);
+//!   dossier = `verify_log` (batched direct gets, every frame decoded, every
+//!   hash, link, seal and signature checked).
 //! - **Producers**: aggregate events/s of 8 producers (own connections) publishing batches of
 //!   100 at once, against 1 producer doing the same.
 //!
-//! Usage: `cargo bench -p dossier-jetstream --bench jetstream [-- --events 200000]`.
+//! Usage: `cargo bench -p dossier-jetstream --bench jetstream [-- --events 200000] [--r3]
+//! [--windows]` (`--r3`: a local three-node cluster, streams of three replicas; `--windows`:
+//! only raw batch messages with 1, 2, 4 and 16 in flight).
 
 use std::time::Instant;
 
 use async_nats::jetstream;
-use dossier_chain::{BatchBuilder, Genesis, Head, TrustRoot};
-use dossier_jetstream::{JetStreamConfig, JetStreamLog};
+use dossier_chain::{BatchBuilder, EncodedRecord, Genesis, Head, TrustRoot};
+use dossier_jetstream::{COUNT_HEADER, FIRST_HEADER, JetStreamConfig, JetStreamLog};
 use dossier_log::conformance::{events, founder};
 use dossier_log::{EventLog as _, Publisher, verify_log};
 use futures::StreamExt as _;
 
-async fn open(url: &str, dir: &std::path::Path, ledger: &str, name: &str) -> JetStreamLog {
-    JetStreamLog::open(&JetStreamConfig::new(
-        url,
-        ledger,
-        dir.join(format!("{name}.db")),
-    ))
-    .await
-    .expect("open")
+async fn open(
+    url: &str,
+    dir: &std::path::Path,
+    ledger: &str,
+    name: &str,
+    replicas: usize,
+) -> JetStreamLog {
+    open_with(url, dir, ledger, name, replicas, 1).await
 }
 
-/// The record bytes dossier would write for `n` events in batches of 999 (for the raw runs).
-fn payloads(n: usize) -> Vec<Vec<u8>> {
+async fn open_with(
+    url: &str,
+    dir: &std::path::Path,
+    ledger: &str,
+    name: &str,
+    replicas: usize,
+    in_flight: usize,
+) -> JetStreamLog {
+    let mut cfg = JetStreamConfig::new(url, ledger, dir.join(format!("{name}.db")));
+    cfg.replicas = replicas;
+    cfg.in_flight = in_flight;
+    JetStreamLog::open(&cfg).await.expect("open")
+}
+
+/// The batches dossier would write for `n` events in batches of 999 (for the raw runs).
+fn payloads(n: usize) -> Vec<Vec<EncodedRecord>> {
     let signer = founder();
     let ledger = uuid::Uuid::new_v4();
     let mut out = Vec::new();
     let mut head = Head::empty();
-    let mut b = 0;
-    while out.len() < n {
+    for b in 0..n.div_ceil(999) {
         let mut batch = BatchBuilder::new(
             ledger,
             &head,
@@ -61,11 +80,113 @@ fn payloads(n: usize) -> Vec<Vec<u8>> {
             hash: last.hash,
             recorded: Some(last.recorded.clone()),
         };
-        out.extend(records.into_iter().map(|r| r.bytes));
-        b += 1;
+        out.push(records);
     }
-    out.truncate(n);
     out
+}
+
+/// A batch framed, with the headers dossier gives its message (`expected`: the stream
+/// sequence it follows).
+fn batch_message(records: &[EncodedRecord], expected: u64) -> (async_nats::HeaderMap, Vec<u8>) {
+    let mut body = Vec::new();
+    dossier_chain::frame_batch(records.iter().map(|r| r.bytes.as_slice()), &mut body)
+        .expect("frame");
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(FIRST_HEADER, records[0].seq.to_string().as_str());
+    h.insert(COUNT_HEADER, records.len().to_string().as_str());
+    h.insert(
+        "Nats-Msg-Id",
+        records[records.len() - 1].hash.to_hex().as_str(),
+    );
+    h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+    (h, body)
+}
+
+/// The batches as one message each, pipelined (`window` in flight).
+async fn raw_batches(
+    js: &jetstream::Context,
+    subject: &str,
+    batches: &[Vec<EncodedRecord>],
+    window: usize,
+) -> f64 {
+    let messages: Vec<_> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| batch_message(b, i as u64))
+        .collect();
+    let started = Instant::now();
+    let mut inflight = std::collections::VecDeque::with_capacity(window);
+    for (h, body) in messages {
+        if inflight.len() == window {
+            let ack: jetstream::context::PublishAckFuture =
+                inflight.pop_front().expect("in flight");
+            ack.await.expect("ack");
+        }
+        inflight.push_back(
+            js.publish_with_headers(subject.to_owned(), h, body.into())
+                .await
+                .expect("publish"),
+        );
+    }
+    for ack in inflight {
+        ack.await.expect("ack");
+    }
+    batches.iter().map(Vec::len).sum::<usize>() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The batches staged and committed as dossier does: each message the first of an ADR-50 batch
+/// closed by an end-of-batch commit that is not stored; batch *k+1* staged while *k* commits,
+/// one commit in flight.
+async fn raw_staged(
+    client: &async_nats::Client,
+    subject: &str,
+    batches: &[Vec<EncodedRecord>],
+) -> f64 {
+    let messages: Vec<_> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| batch_message(b, i as u64))
+        .collect();
+    let started = Instant::now();
+    let mut committing: Option<async_nats::Subscriber> = None;
+    for (mut h, body) in messages {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        h.insert("Nats-Batch-Id", id.as_str());
+        h.insert("Nats-Batch-Sequence", "1");
+        let inbox = client.new_inbox();
+        client
+            .publish_with_reply_and_headers(subject.to_owned(), inbox, h, body.into())
+            .await
+            .expect("stage");
+        if let Some(mut c) = committing.take() {
+            let reply = c.next().await.expect("commit answer");
+            assert!(
+                !String::from_utf8_lossy(&reply.payload).contains("\"error\""),
+                "refused: {}",
+                String::from_utf8_lossy(&reply.payload)
+            );
+        }
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Batch-Id", id.as_str());
+        h.insert("Nats-Batch-Sequence", "2");
+        h.insert("Nats-Batch-Commit", "eob");
+        let inbox = client.new_inbox();
+        committing = Some(client.subscribe(inbox.clone()).await.expect("subscribe"));
+        client
+            .publish_with_reply_and_headers(subject.to_owned(), inbox, h, Vec::new().into())
+            .await
+            .expect("commit");
+    }
+    if let Some(mut c) = committing {
+        c.next().await.expect("commit answer");
+    }
+    let rate = batches.iter().map(Vec::len).sum::<usize>() as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(
+        client_stream_last(client, subject).await,
+        batches.len() as u64,
+        "one message per batch stored"
+    );
+    rate
 }
 
 async fn raw_publish(
@@ -94,112 +215,6 @@ async fn raw_publish(
     payloads.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The headers dossier puts on the `i`-th message of an atomic batch.
-fn raw_batch_headers(id: &str, i: usize, expected: u64, event_id: &str) -> async_nats::HeaderMap {
-    let mut h = async_nats::HeaderMap::new();
-    h.insert("Nats-Batch-Id", id);
-    h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
-    if i == 0 {
-        h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
-    }
-    h.insert("Nats-Msg-Id", event_id);
-    h
-}
-
-/// The same record bytes as ADR-50 atomic batches of 1,000 (999 events + seal) with dossier's
-/// headers (batch id and sequence, the head precondition on the first message, the event id as
-/// `Nats-Msg-Id`), the commit's answer awaited — and nothing else: no hashing, no index, no
-/// duplicate check. Batch *k+1* is staged while *k* commits; at most `commits` commits are in
-/// flight (1 is what dossier does: a batch is committed only after the one before succeeded).
-async fn raw_atomic(
-    client: &async_nats::Client,
-    subject: &str,
-    payloads: &[Vec<u8>],
-    commits: usize,
-) -> f64 {
-    let ids: Vec<String> = payloads
-        .iter()
-        .map(|p| {
-            dossier_chain::RecordView::parse(p)
-                .expect("record")
-                .id
-                .to_owned()
-        })
-        .collect();
-    let started = Instant::now();
-    let mut committing: std::collections::VecDeque<(
-        async_nats::Subscriber,
-        async_nats::Subscriber,
-    )> = std::collections::VecDeque::new();
-    let mut expected = 0u64;
-    for (batch, ids) in payloads.chunks(1000).zip(ids.chunks(1000)) {
-        // Stage.
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let inbox = client.new_inbox();
-        let start = client.subscribe(inbox.clone()).await.expect("subscribe");
-        let last = batch.len() - 1;
-        for (i, p) in batch[..last].iter().enumerate() {
-            let h = raw_batch_headers(&id, i, expected, &ids[i]);
-            if i == 0 {
-                client
-                    .publish_with_reply_and_headers(
-                        subject.to_owned(),
-                        inbox.clone(),
-                        h,
-                        p.clone().into(),
-                    )
-                    .await
-                    .expect("publish");
-            } else {
-                client
-                    .publish_with_headers(subject.to_owned(), h, p.clone().into())
-                    .await
-                    .expect("publish");
-            }
-        }
-        // Wait for room among the commits in flight.
-        while committing.len() >= commits {
-            let (start, commit) = committing.pop_front().expect("in flight");
-            raw_settle(start, commit).await;
-        }
-        // Commit.
-        let mut h = raw_batch_headers(&id, last, expected, &ids[last]);
-        h.insert("Nats-Batch-Commit", "1");
-        let inbox = client.new_inbox();
-        let commit = client.subscribe(inbox.clone()).await.expect("subscribe");
-        client
-            .publish_with_reply_and_headers(
-                subject.to_owned(),
-                inbox,
-                h,
-                batch[last].clone().into(),
-            )
-            .await
-            .expect("commit");
-        committing.push_back((start, commit));
-        expected += batch.len() as u64;
-    }
-    for (start, commit) in committing {
-        raw_settle(start, commit).await;
-    }
-    let rate = payloads.len() as f64 / started.elapsed().as_secs_f64();
-    let info = client_stream_last(client, subject).await;
-    assert_eq!(info, payloads.len() as u64, "raw atomic batches stored");
-    rate
-}
-
-/// Awaits a raw batch's commit answer (and the answer to its first message) and checks it.
-async fn raw_settle(mut start: async_nats::Subscriber, mut commit: async_nats::Subscriber) {
-    let reply = commit.next().await.expect("commit answer");
-    let ack: serde_json::Value = serde_json::from_slice(&reply.payload).expect("json");
-    assert!(ack.get("error").is_none(), "batch refused: {ack}");
-    let first = start.next().await.expect("start answer");
-    assert!(
-        !String::from_utf8_lossy(&first.payload).contains("\"error\""),
-        "batch start refused"
-    );
-}
-
 /// The last sequence of the stream holding `subject`.
 async fn client_stream_last(client: &async_nats::Client, subject: &str) -> u64 {
     let js = jetstream::new(client.clone());
@@ -208,6 +223,7 @@ async fn client_stream_last(client: &async_nats::Client, subject: &str) -> u64 {
     s.info().await.expect("info").state.last_sequence
 }
 
+/// Seconds an ordered consumer takes to read `n` messages of a stream.
 async fn raw_read(js: &jetstream::Context, stream: &str, n: usize) -> f64 {
     let s = js.get_stream(stream).await.expect("stream");
     let started = Instant::now();
@@ -222,7 +238,55 @@ async fn raw_read(js: &jetstream::Context, stream: &str, n: usize) -> f64 {
         std::hint::black_box(&m.payload);
         got += 1;
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    started.elapsed().as_secs_f64()
+}
+
+/// Seconds batched direct gets (up to 1,024 messages or 8 MiB a request) take to read the
+/// `n` messages of a stream, as dossier reads.
+async fn raw_direct(client: &async_nats::Client, stream: &str, n: usize) -> f64 {
+    let started = Instant::now();
+    let mut next = 1u64;
+    let mut got = 0;
+    while got < n {
+        let inbox = client.new_inbox();
+        let mut sub = client.subscribe(inbox.clone()).await.expect("subscribe");
+        let request = format!(r#"{{"seq":{next},"batch":1024,"max_bytes":8388608}}"#);
+        client
+            .publish_with_reply(
+                format!("$JS.API.DIRECT.GET.{stream}"),
+                inbox,
+                request.into(),
+            )
+            .await
+            .expect("request");
+        while let Some(m) = sub.next().await {
+            if m.status.is_some() {
+                break;
+            }
+            std::hint::black_box(&m.payload);
+            got += 1;
+            next += 1;
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Creates a stream and waits until it has a leader and current replicas.
+async fn create(js: &jetstream::Context, cfg: jetstream::stream::Config) {
+    let name = cfg.name.clone();
+    js.create_stream(cfg).await.expect("create stream");
+    for _ in 0..100 {
+        let mut s = js.get_stream(&name).await.expect("stream");
+        let info = s.info().await.expect("info");
+        if info
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.leader.is_some() && c.replicas.iter().all(|r| r.current))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn dossier_publish(log: &JetStreamLog, batches: usize, per: usize, tag: &str) -> f64 {
@@ -248,57 +312,77 @@ async fn main() {
         .position(|a| a == "--events")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(200_000);
-    let batches = n / 999;
+    let r3 = args.iter().any(|a| a == "--r3");
+    let replicas = if r3 { 3 } else { 1 };
+    let batches = n.div_ceil(999);
     let n = batches * 999;
-    let server = dossier_testkit::NatsServer::start();
-    let url = server.url();
+    let (_servers, url): (Box<dyn std::any::Any>, String) = if r3 {
+        let c = dossier_testkit::NatsCluster::start(3);
+        let url = c.url();
+        (Box::new(c), url)
+    } else {
+        let s = dossier_testkit::NatsServer::start();
+        let url = s.url();
+        (Box::new(s), url)
+    };
+    println!(
+        "{} server(s), streams of {replicas} replica(s)",
+        if r3 { 3 } else { 1 }
+    );
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = async_nats::connect(&url).await.expect("connect");
+    // A cluster's URL lists every node; the raw client connects to the first.
+    let first_url = url.split(',').next().unwrap_or_default().to_owned();
+    let client = async_nats::connect(&first_url).await.expect("connect");
     let js = jetstream::new(client.clone());
+    let stream = |name: &str, subject: &str| jetstream::stream::Config {
+        name: name.to_owned(),
+        subjects: vec![subject.to_owned()],
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        allow_direct: true,
+        duplicate_window: std::time::Duration::from_secs(120),
+        ..Default::default()
+    };
 
-    // Raw: the same record bytes (seals included), the best in-flight window.
-    let raw_records = payloads(n + batches);
+    // Raw: the same record bytes (seals included), one message each, the best window.
+    let raw_batches_data = payloads(n);
+    let raw_records: Vec<Vec<u8>> = raw_batches_data
+        .iter()
+        .flatten()
+        .map(|r| r.bytes.clone())
+        .collect();
+    let records_per_event = raw_records.len() as f64 / n as f64;
     let mut raw_best = (0.0, 0);
     for (i, window) in [256usize, 1024, 4000].into_iter().enumerate() {
-        let name = format!("RAW{i}");
-        js.create_stream(jetstream::stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("raw{i}")],
-            storage: jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .expect("raw stream");
+        create(&js, stream(&format!("RAW{i}"), &format!("raw{i}"))).await;
         let rate = raw_publish(&js, &format!("raw{i}"), &raw_records, window).await;
         // Count events as dossier does: seals are overhead, not events.
-        let rate = rate * n as f64 / raw_records.len() as f64;
-        println!("raw publish, window {window:>5}: {rate:>10.0} events/s");
+        let rate = rate / records_per_event;
+        println!("raw per record, window {window:>5}: {rate:>10.0} events/s");
         if rate > raw_best.0 {
             raw_best = (rate, i);
         }
     }
-
-    // Raw atomic batches of the same bytes: dossier's pipelining (one commit in flight), and
-    // deeper commit pipelining to show what the server's atomic path can take.
-    let mut raw_atomic_rates = Vec::new();
-    for (i, commits) in [1usize, 4].into_iter().enumerate() {
-        let subject = format!("rawatomic{i}");
-        js.create_stream(jetstream::stream::Config {
-            name: format!("RAWATOMIC{i}"),
-            subjects: vec![subject.clone()],
-            storage: jetstream::stream::StorageType::File,
-            allow_atomic_publish: true,
-            duplicate_window: std::time::Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .expect("raw atomic stream");
-        let rate = raw_atomic(&client, &subject, &raw_records, commits).await;
-        let rate = rate * n as f64 / raw_records.len() as f64;
-        raw_atomic_rates.push((commits, rate));
+    if args.iter().any(|a| a == "--windows") {
+        for (i, w) in [1usize, 2, 4, 16].into_iter().enumerate() {
+            create(&js, stream(&format!("RAWW{i}"), &format!("raww{i}"))).await;
+            let r = raw_batches(&js, &format!("raww{i}"), &raw_batches_data, w).await
+                / records_per_event;
+            println!(
+                "raw batch messages, window {w:>2}: {r:>10.0} events/s   ratio {:.2}",
+                r / raw_best.0
+            );
+        }
+        return;
     }
+    create(&js, stream("RAWBATCH", "rawbatch")).await;
+    let raw_batch = raw_batches(&js, "rawbatch", &raw_batches_data, 16).await / records_per_event;
+    let mut staged = stream("RAWSTAGED", "rawstaged");
+    staged.allow_atomic_publish = true;
+    create(&js, staged).await;
+    let raw_staged = raw_staged(&client, "rawstaged", &raw_batches_data).await / records_per_event;
 
-    let log = open(&url, dir.path(), "bench", "single").await;
+    let log = open(&url, dir.path(), "bench", "single", replicas).await;
     let genesis = Genesis::build(
         uuid::Uuid::new_v4(),
         "bench",
@@ -308,23 +392,46 @@ async fn main() {
     .expect("genesis");
     log.append(0, &genesis, &[]).await.expect("genesis");
     let ours = dossier_publish(&log, batches, 999, "d").await;
+    let ours4 = {
+        let l = open_with(&url, dir.path(), "bench4", "four", replicas, 4).await;
+        let g = Genesis::build(
+            uuid::Uuid::new_v4(),
+            "bench4",
+            &founder(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("genesis");
+        l.append(0, &g, &[]).await.expect("genesis");
+        dossier_publish(&l, batches, 999, "f").await
+    };
     println!("\n== append, {n} events of ~600 B bodies (batches of 999 + seal)");
-    println!("raw async-nats (best window) {:>10.0} events/s", raw_best.0);
-    for (commits, rate) in &raw_atomic_rates {
-        println!(
-            "raw atomic batches, {commits} commit{} in flight {rate:>10.0} events/s   ratio {:.2}",
-            if *commits == 1 { " " } else { "s" },
-            rate / raw_best.0
-        );
-    }
     println!(
-        "dossier publish_all          {ours:>10.0} events/s   ratio {:.2}  ({:.2} of raw atomic, 1 commit in flight)",
+        "raw per record (best window)      {:>10.0} events/s",
+        raw_best.0
+    );
+    println!(
+        "raw batch messages, 16 in flight  {raw_batch:>10.0} events/s   ratio {:.2}",
+        raw_batch / raw_best.0
+    );
+    println!(
+        "raw staged batch messages         {raw_staged:>10.0} events/s   ratio {:.2}",
+        raw_staged / raw_best.0
+    );
+    println!(
+        "dossier publish_all               {ours:>10.0} events/s   ratio {:.2}  ({:.2} of raw batch messages, {:.2} of raw staged)",
         ours / raw_best.0,
-        ours / raw_atomic_rates[0].1
+        ours / raw_batch,
+        ours / raw_staged
+    );
+    println!(
+        "dossier publish_all, 4 in flight  {ours4:>10.0} events/s   ratio {:.2}  ({:.2} of raw batch messages)",
+        ours4 / raw_best.0,
+        ours4 / raw_batch
     );
 
-    let raw_rate = raw_read(&js, &format!("RAW{}", raw_best.1), raw_records.len()).await;
-    let raw_rate = raw_rate * n as f64 / raw_records.len() as f64;
+    let per_record =
+        n as f64 / raw_read(&js, &format!("RAW{}", raw_best.1), raw_records.len()).await;
+    let per_batch = n as f64 / raw_direct(&client, "RAWBATCH", raw_batches_data.len()).await;
     let started = Instant::now();
     let report = verify_log(&log, TrustRoot::Pinned(founder().public()), |_| {})
         .await
@@ -332,16 +439,18 @@ async fn main() {
     assert!(report.ok(), "{:?}", report.failures.first());
     let verify_rate = n as f64 / started.elapsed().as_secs_f64();
     println!("\n== replay of {} records", report.records);
-    println!("raw ordered consumer         {raw_rate:>10.0} events/s");
+    println!("raw ordered consumer, per record {per_record:>10.0} events/s");
+    println!("raw direct gets, batch messages  {per_batch:>10.0} events/s");
     println!(
-        "dossier verify_log           {verify_rate:>10.0} events/s   ratio {:.2}",
-        verify_rate / raw_rate
+        "dossier verify_log                {verify_rate:>10.0} events/s   ratio {:.2} (per record), {:.2} (batch messages)",
+        verify_rate / per_record,
+        verify_rate / per_batch
     );
 
     // One producer against eight, batches of 100, on fresh ledgers.
     let per_producer = 20;
     let single = {
-        let l = open(&url, dir.path(), "one", "one").await;
+        let l = open(&url, dir.path(), "one", "one", replicas).await;
         let g = Genesis::build(
             uuid::Uuid::new_v4(),
             "one",
@@ -365,7 +474,7 @@ async fn main() {
         (per_producer * 8 * 100) as f64 / started.elapsed().as_secs_f64()
     };
     let eight = {
-        let first = open(&url, dir.path(), "eight", "eight-0").await;
+        let first = open(&url, dir.path(), "eight", "eight-0", replicas).await;
         let g = Genesis::build(
             uuid::Uuid::new_v4(),
             "eight",
@@ -381,7 +490,14 @@ async fn main() {
         let mut tasks = Vec::new();
         let started = Instant::now();
         for p in 0..8 {
-            let l = open(&url, dir.path(), "eight", &format!("eight-{}", p + 1)).await;
+            let l = open(
+                &url,
+                dir.path(),
+                "eight",
+                &format!("eight-{}", p + 1),
+                replicas,
+            )
+            .await;
             tasks.push(tokio::spawn(async move {
                 let signer = founder();
                 let publisher = Publisher::new(&l, &signer, ledger);

@@ -52,6 +52,11 @@ pub struct JetStreamConfig {
     pub duplicate_window: Duration,
     /// How long to wait for the server's answers.
     pub request_timeout: Duration,
+    /// Batch messages a pipelined run (`EventLog::append_all`) keeps in flight. 1 (the
+    /// default): each batch is sent once the one before is confirmed, so a run stops exactly
+    /// where its caller says. More: sent ahead, each naming the batch before it
+    /// (`Nats-Expected-Last-Msg-Id`); a stop then lets the batches already sent finish.
+    pub in_flight: usize,
 }
 
 impl JetStreamConfig {
@@ -74,6 +79,7 @@ impl JetStreamConfig {
             create: true,
             duplicate_window: Duration::from_secs(120),
             request_timeout: Duration::from_secs(10),
+            in_flight: 1,
         }
     }
 

@@ -31,6 +31,9 @@ pub enum JetStreamError {
         /// Stream name.
         stream: String,
     },
+    /// The stream declares a layout or framing this version does not read.
+    #[error("{0}")]
+    Layout(String),
     /// A JetStream API call failed.
     #[error("JetStream: {0}")]
     Api(String),

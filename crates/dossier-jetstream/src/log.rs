@@ -1,84 +1,127 @@
 //! [`JetStreamLog`]: the `EventLog` over a JetStream stream.
+//!
+//! Layout 2 (new ledgers): one message per sealed batch ([`crate::carrier`]). Layout 1 (streams
+//! written by earlier versions): one message per record; read, never appended to.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream};
+use async_nats::jetstream::{
+    self, context::PublishAckFuture, context::PublishErrorKind, object_store::ObjectStore, stream,
+};
 use bytes::Bytes;
 use dossier_chain::{EncodedRecord, EventId, Hash, Head, RecordView, StoredRecord};
-use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError};
+use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, ReadItem};
 use futures::StreamExt as _;
-use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 
+use crate::carrier::{
+    BATCHES_LAYOUT, Carried, FRAMING_KEY, LAYOUT_KEY, Layout, MAX_MESSAGE_BYTES, Outgoing, Place,
+    Positions,
+};
 use crate::config::{Credentials, JetStreamConfig};
 use crate::error::JetStreamError;
 use crate::index::{Index, Watermark};
+use crate::texts::Texts;
 
-/// How batches reach the stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BatchMode {
-    /// ADR-50 atomic batches: a batch is stored whole or not at all.
-    Atomic,
-    /// One message per record (a stream without `allow_atomic_publish`): a batch cut short
-    /// leaves records after the last seal, which verification reports as incomplete.
-    Sequential,
+/// Bytes asked for per batched direct get (the server sends at least one message).
+const READ_BYTES: usize = 8 * 1024 * 1024;
+/// Messages asked for per batched direct get.
+const READ_MESSAGES: usize = 1024;
+/// How long a batch message's answer is awaited before it is sent again.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// What became of a batch message published on its own.
+enum Sent {
+    /// Stored at this stream sequence.
+    Stored(u64),
+    /// No stream took it (nothing stored).
+    Unheard,
+    /// The stream's last message was not the one expected: another producer appended.
+    Conflict,
+    /// Refused; nothing stored.
+    Refused(AppendError),
+    /// No answer: it may or may not have been stored.
+    Unknown(AppendError),
 }
 
-/// A batch whose messages were sent, all but its commit.
-struct Staged {
-    id: String,
-    start: Option<async_nats::Subscriber>,
-    expected: u64,
-}
-
-/// A batch whose commit was sent, awaiting the server's answer.
-struct Committing {
-    start: Option<async_nats::Subscriber>,
-    commit: async_nats::Subscriber,
-}
-
-/// Whether a server version string (`2.15.1`) is at least `major.minor`.
-fn server_at_least(version: &str, major: u64, minor: u64) -> bool {
-    let mut parts = version
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse::<u64>().unwrap_or(0));
-    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (a, b) >= (major, minor)
-}
-
-fn batch_headers(id: &str, i: usize, expected: u64) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert("Nats-Batch-Id", id);
-    h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
-    if i == 0 {
-        h.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+impl Sent {
+    /// What the server's answer to a batch message says.
+    fn of(
+        answer: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+        out: &Outgoing,
+    ) -> Sent {
+        match answer {
+            // A duplicate (the same seal hash within the duplicate window) is the same batch,
+            // stored where the answer says.
+            Ok(ack) => Sent::Stored(ack.sequence),
+            Err(e) => match e.kind() {
+                PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId => {
+                    Sent::Conflict
+                }
+                PublishErrorKind::StreamNotFound => Sent::Unheard,
+                PublishErrorKind::MaxPayloadExceeded => {
+                    Sent::Refused(AppendError::InvalidBatch(format!(
+                        "the batch from seq {} is {} bytes framed, more than the server accepts in one message",
+                        out.first,
+                        out.body.len()
+                    )))
+                }
+                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
+                    Sent::Unknown(api(e).into())
+                }
+                _ => Sent::Refused(api(format!("the server refused the batch: {e}")).into()),
+            },
+        }
     }
-    h
 }
 
-/// JetStream's error code for a failed `Nats-Expected-Last-Sequence` check.
-const WRONG_LAST_SEQUENCE: u64 = 10071;
+/// A batch message of a pipelined run: sent, its answer awaited later; or already answered.
+enum Pending {
+    Sent(Result<PublishAckFuture, AppendError>),
+    Answered(Sent),
+}
+
+/// A stored message as read back.
+struct Raw {
+    stream_seq: u64,
+    headers: Option<HeaderMap>,
+    body: Bytes,
+}
+
+/// Where a ledger's report texts are.
+enum TextStore {
+    /// Layout 2: the ledger's texts stream, read by direct gets.
+    Stream(Box<Texts>),
+    /// Layout 1: the object store bucket of earlier versions (read only; its reads use the
+    /// object store's consumers), if there is one.
+    Objects(Option<Box<ObjectStore>>),
+}
 
 /// A ledger kept in a JetStream stream.
 pub struct JetStreamLog {
     client: async_nats::Client,
+    /// The context batch messages are published through: its shorter wait for an answer lets
+    /// a publish whose answer was lost (a server restarted, a stream leader killed) be sent
+    /// again promptly.
+    publish_js: jetstream::Context,
     stream: stream::Stream,
+    stream_name: String,
     subject: String,
-    bucket: ObjectStore,
+    texts: TextStore,
     /// Shared with the blocking threads that look ids up and index appended batches.
-    index: std::sync::Arc<Index>,
-    mode: BatchMode,
+    index: Arc<Index>,
+    layout: Layout,
+    /// Batch messages a pipelined run keeps in flight.
+    in_flight: usize,
     timeout: Duration,
     catch_up: tokio::sync::Mutex<()>,
     unsafe_settings: Vec<String>,
-    /// Whether the server accepts `Nats-Msg-Id` inside atomic batches (2.14 and later; 2.12
-    /// refuses it with error 10177).
-    msg_ids_in_batches: bool,
-    /// An ordered consumer left positioned after the last range read, with the position it
-    /// will deliver next: sequential reads (replay, verification) reuse it.
-    reader: tokio::sync::Mutex<Option<(u64, consumer::pull::Ordered)>>,
+    /// Where batches are in the stream, as far as read.
+    positions: Mutex<Positions>,
+    /// The head, and the stream sequence of the message it was read from.
+    last_head: Mutex<Option<(u64, Head)>>,
     /// The settings it was opened with (for [`JetStreamLog::announcer`]).
     cfg: JetStreamConfig,
 }
@@ -87,7 +130,7 @@ impl std::fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JetStreamLog")
             .field("subject", &self.subject)
-            .field("mode", &self.mode)
+            .field("layout", &self.layout)
             .finish_non_exhaustive()
     }
 }
@@ -97,51 +140,38 @@ fn api(e: impl std::fmt::Display) -> LogError {
     LogError::Server(format!("JetStream: {e}"))
 }
 
-#[derive(Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    err_code: u64,
-    #[serde(default)]
-    description: String,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The code of the answer a server gives when nothing took the publish ("no responders"):
-/// nothing was stored.
-const NO_RESPONDERS: u64 = 503;
-
-#[derive(Deserialize)]
-struct Ack {
-    #[serde(default)]
-    error: Option<ApiError>,
-    #[serde(default)]
-    seq: u64,
-}
-
-impl Ack {
-    /// No stream took the batch ("no responders"): nothing of it was stored. On a cluster, a
-    /// stream created moments ago may not yet be known to the server this connection publishes
-    /// through.
-    fn unheard(&self) -> bool {
-        self.error
-            .as_ref()
-            .is_some_and(|e| e.err_code == NO_RESPONDERS)
-    }
+/// A read item that is not a record, as an error of a plain read.
+fn damaged(item: &ReadItem) -> LogError {
+    let detail = match item {
+        ReadItem::BadFrame { detail, .. } | ReadItem::Derived { detail, .. } => detail.clone(),
+        _ => String::new(),
+    };
+    LogError::Corrupt(format!(
+        "seq {}: {detail} (run `dossier verify`)",
+        item.position()
+    ))
 }
 
 impl JetStreamLog {
-    /// Connects, then creates the ledger's stream and content bucket or checks the existing
-    /// ones, and opens the local index.
+    /// Connects, then creates the ledger's stream (layout 2) and content bucket or checks the
+    /// existing ones, and opens the local index.
     ///
     /// # Errors
-    /// [`JetStreamError`]: unreachable server, bad credentials, an unsafe existing stream, …
+    /// [`JetStreamError`]: unreachable server, bad credentials, an unsafe existing stream, a
+    /// layout this version does not read, …
     pub async fn open(cfg: &JetStreamConfig) -> Result<JetStreamLog, JetStreamError> {
         cfg.check_ledger_name().map_err(JetStreamError::Config)?;
         let client = connect(cfg).await?;
-        let js = jetstream::new(client.clone());
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(cfg.request_timeout);
         let name = cfg.stream();
         let wanted = stream_config(cfg);
         let mut problems = Vec::new();
-        let stream = match js.get_stream(&name).await {
+        let mut stream = match js.get_stream(&name).await {
             Ok(mut s) => {
                 let info = s
                     .info()
@@ -164,60 +194,51 @@ impl JetStreamLog {
                 // The auditor's checkpoint stream is created with the ledger, by whoever may
                 // create streams, so that the auditor's role needs no right to create any.
                 crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
+                crate::texts::ensure_texts_stream(&js, cfg).await?;
                 created
             }
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };
-        let mode = {
-            let mut s = stream.clone();
-            let info = s
-                .info()
-                .await
-                .map_err(|e| JetStreamError::Api(e.to_string()))?;
-            if info.config.allow_atomic_publish {
-                BatchMode::Atomic
-            } else {
-                BatchMode::Sequential
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| JetStreamError::Api(e.to_string()))?;
+        let layout = Layout::of(&info.config.metadata)
+            .map_err(|e| JetStreamError::Layout(format!("stream {name}: {e}")))?;
+        let texts = match layout {
+            Layout::Batches => {
+                let texts = crate::texts::ensure_texts_stream(&js, cfg).await?;
+                TextStore::Stream(Box::new(Texts::new(js.clone(), texts, &cfg.ledger)))
+            }
+            Layout::PerRecord => {
+                TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok().map(Box::new))
             }
         };
-        let bucket = match js.get_object_store(cfg.bucket()).await {
-            Ok(b) => b,
-            Err(_) => {
-                let bucket = js
-                    .create_object_store(jetstream::object_store::Config {
-                        bucket: cfg.bucket(),
-                        description: Some("dossier report texts, named by BLAKE3 hash".into()),
-                        num_replicas: cfg.replicas,
-                        storage: stream::StorageType::File,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| {
-                        JetStreamError::Api(format!("content bucket {}: {e}", cfg.bucket()))
-                    })?;
-                // An object store is the stream `OBJ_<bucket>`.
-                wait_until_ready(&js, &format!("OBJ_{}", cfg.bucket()), cfg.request_timeout)
-                    .await?;
-                bucket
-            }
-        };
-        let index = std::sync::Arc::new(Index::open(&cfg.index_path)?);
+        let index = Arc::new(Index::open(&cfg.index_path)?);
+        let mut publish_js = js.clone();
+        publish_js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
+        // The handle whose state requests are asked again promptly when unanswered.
+        let stream = publish_js
+            .get_stream(&name)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
         let log = JetStreamLog {
             client,
+            publish_js,
             stream,
+            stream_name: name,
             subject: cfg.subject(),
-            bucket,
+            texts,
             index,
-            mode,
+            layout,
+            in_flight: cfg.in_flight,
             timeout: cfg.request_timeout,
             catch_up: tokio::sync::Mutex::new(()),
             unsafe_settings: problems,
-            reader: tokio::sync::Mutex::new(None),
-            msg_ids_in_batches: false,
+            positions: Mutex::new(Positions::default()),
+            last_head: Mutex::new(None),
             cfg: cfg.clone(),
         };
-        let mut log = log;
-        log.msg_ids_in_batches = server_at_least(&log.client.server_info().version, 2, 14);
         log.check_index_identity().await?;
         Ok(log)
     }
@@ -229,11 +250,16 @@ impl JetStreamLog {
         &self.unsafe_settings
     }
 
-    /// Whether records carry `Nats-Msg-Id` (their event id) inside atomic batches: the stream's
-    /// duplicate window then also refuses a record seen in it (servers 2.14 and later).
+    /// How the stream lays out the ledger's records.
     #[must_use]
-    pub fn msg_ids_in_batches(&self) -> bool {
-        self.msg_ids_in_batches
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The stream's name.
+    #[must_use]
+    pub fn stream_name(&self) -> &str {
+        &self.stream_name
     }
 
     /// An [`Announcer`](crate::Announcer) for this ledger's checkpoints and alarms, on the same
@@ -245,10 +271,53 @@ impl JetStreamLog {
         crate::Announcer::with_client(self.client.clone(), &self.cfg).await
     }
 
-    /// How batches are published on this stream.
-    #[must_use]
-    pub fn mode(&self) -> BatchMode {
-        self.mode
+    /// Copies every report text of `old`'s object store (a per-record stream's texts) into this
+    /// ledger's texts stream; returns how many. Listing and reading an object store uses its
+    /// consumers: the admin's.
+    ///
+    /// # Errors
+    /// If reading or writing fails, or a text does not hash to its name.
+    pub async fn copy_texts_from(&self, old: &JetStreamLog) -> Result<u64, LogError> {
+        let (TextStore::Stream(texts), TextStore::Objects(Some(bucket))) =
+            (&self.texts, &old.texts)
+        else {
+            return Ok(0);
+        };
+        let mut names = Vec::new();
+        let mut list = bucket.list().await.map_err(api)?;
+        while let Some(info) = list.next().await {
+            let info = info.map_err(api)?;
+            if !info.deleted {
+                names.push(info.name);
+            }
+        }
+        let mut copied = 0;
+        for name in names {
+            let hash = Hash::from_hex(&name).map_err(|_| {
+                LogError::Corrupt(format!("content object {name:?} is not named by a hash"))
+            })?;
+            let text = old.content(&hash).await?.ok_or_else(|| {
+                LogError::Corrupt(format!("content object {name} cannot be read"))
+            })?;
+            texts.put(&text).await.map_err(|e| match e {
+                AppendError::Log(l) => l,
+                other => LogError::Server(other.to_string()),
+            })?;
+            copied += 1;
+        }
+        Ok(copied)
+    }
+
+    /// Appends are refused on a per-record stream: it is read only, until migrated.
+    fn writable(&self) -> Result<(), AppendError> {
+        match self.layout {
+            Layout::Batches => Ok(()),
+            Layout::PerRecord => Err(LogError::ReadOnlyLayout {
+                path: std::path::PathBuf::from(format!("stream {}", self.stream_name)),
+                layout: 1,
+            }
+            .into()),
+        }
     }
 
     /// The index must have been built from this stream: if record 1 differs, start over.
@@ -256,7 +325,7 @@ impl JetStreamLog {
         let Some(indexed) = self.index.genesis()? else {
             return Ok(());
         };
-        let first = self.read_range(1, 1).await?;
+        let first = self.records(1, 1).await?;
         let same = first
             .first()
             .is_some_and(|r| Hash::of_record(&r.bytes) == indexed);
@@ -276,9 +345,39 @@ impl JetStreamLog {
         Ok(())
     }
 
+    /// The stream's last sequence (0: empty). A request left unanswered within [`ACK_WAIT`] (a
+    /// stream leader killed, a server restarting) is asked again, for up to the request
+    /// timeout.
+    async fn last_stream(&self) -> Result<u64, LogError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let mut s = self.stream.clone();
+            match s.info().await {
+                Ok(info) => return Ok(info.state.last_sequence),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "stream state unanswered; asking again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(api(e)),
+            }
+        }
+    }
+
+    /// The seq of the ledger's last record.
     async fn last_seq(&self) -> Result<u64, LogError> {
-        let mut s = self.stream.clone();
-        Ok(s.info().await.map_err(api)?.state.last_sequence)
+        match self.layout {
+            Layout::PerRecord => self.last_stream().await,
+            Layout::Batches => {
+                let last = self.last_stream().await?;
+                if last == 0 {
+                    return Ok(0);
+                }
+                if let Some((first, count)) = lock(&self.positions).at(last) {
+                    return Ok(first + count - 1);
+                }
+                Ok(self.head_at(last).await?.seq)
+            }
+        }
     }
 
     /// Brings the local index up to the stream's head, checking links as it goes.
@@ -294,7 +393,7 @@ impl JetStreamLog {
         }
         while mark.seq < last {
             let page = self
-                .read_range(mark.seq + 1, ((last - mark.seq) as usize).min(4096))
+                .records(mark.seq + 1, ((last - mark.seq) as usize).min(4096))
                 .await?;
             if page.is_empty() {
                 break;
@@ -304,13 +403,13 @@ impl JetStreamLog {
         Ok(mark)
     }
 
-    /// One record by sequence number, without creating a consumer (direct get, or the
-    /// message-get API on streams without direct access); `None` if it is not stored.
-    async fn get_one(&self, seq: u64) -> Result<Option<StoredRecord>, LogError> {
-        let message = match self.stream.direct_get(seq).await {
+    /// One message by stream sequence, without a consumer: a direct get (answered by any
+    /// replica), or, when that finds nothing or the stream has no direct access, the stream
+    /// leader's message get. `None` if it is not stored.
+    async fn fetch_one(&self, stream_seq: u64) -> Result<Option<Raw>, LogError> {
+        let message = match self.stream.direct_get(stream_seq).await {
             Ok(m) => m,
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(None),
-            Err(_) => match self.stream.get_raw_message(seq).await {
+            Err(_) => match self.stream.get_raw_message(stream_seq).await {
                 Ok(m) => m,
                 Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
                     return Ok(None);
@@ -318,219 +417,380 @@ impl JetStreamLog {
                 Err(e) => return Err(api(e)),
             },
         };
-        Ok(Some(StoredRecord {
-            position: message.sequence,
-            stored_hash: None,
-            bytes: message.payload.to_vec(),
+        Ok(Some(Raw {
+            stream_seq: message.sequence,
+            headers: Some(message.headers),
+            body: message.payload,
         }))
     }
 
-    /// The records stored at positions `from ..= from + n - 1`, in order (fewer if some are
-    /// missing: positions tell the verifier where).
-    async fn read_range(&self, from: u64, n: usize) -> Result<Vec<StoredRecord>, LogError> {
-        if n == 0 {
+    /// The messages from stream sequence `from` on, up to `last` and at most `most` of them,
+    /// as many as one batched direct get returns (at least one if any is stored there). A
+    /// replica that has not yet stored what the leader has, or a stream without direct access,
+    /// is made up for by the leader's message get.
+    async fn fetch_many(&self, from: u64, last: u64, most: usize) -> Result<Vec<Raw>, LogError> {
+        if from > last {
             return Ok(Vec::new());
         }
-        if n == 1 {
-            return Ok(self.get_one(from).await?.into_iter().collect());
-        }
-        let to = from + n as u64 - 1;
-        let mut cached = self.reader.lock().await;
-        let mut messages = match cached.take() {
-            Some((next, messages)) if next == from => messages,
-            _ => {
-                let consumer = self
-                    .stream
-                    .create_consumer(consumer::pull::OrderedConfig {
-                        deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                            start_sequence: from,
-                        },
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(api)?;
-                consumer.messages().await.map_err(api)?
+        let want = usize::try_from(last - from + 1)
+            .unwrap_or(usize::MAX)
+            .min(READ_MESSAGES)
+            .min(most.max(1));
+        let mut out = match self.direct_batch(from, want).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "batched direct get failed; reading one message");
+                Vec::new()
             }
         };
-        let mut out: Vec<StoredRecord> = Vec::with_capacity(n);
-        while out.last().is_none_or(|r| r.position < to) {
-            // Messages usually wait in the consumer's buffer: take them without arming a timer.
-            let next = match futures::FutureExt::now_or_never(messages.next()) {
-                Some(ready) => Ok(ready),
-                None => tokio::time::timeout(self.timeout, messages.next()).await,
-            };
-            let msg = match next {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(api(e)),
-                Ok(None) => break,
+        if out.first().is_none_or(|m| m.stream_seq != from) {
+            // Nothing, or not the message asked for: ask the leader for it.
+            if let Some(m) = self.fetch_one(from).await? {
+                out.retain(|r| r.stream_seq > m.stream_seq);
+                out.insert(0, m);
+            }
+        }
+        out.retain(|m| m.stream_seq <= last);
+        Ok(out)
+    }
+
+    /// One batched direct get (`$JS.API.DIRECT.GET.<stream>` with `batch` and `max_bytes`):
+    /// the server answers with each message and ends with an empty status-204 message.
+    async fn direct_batch(&self, from: u64, n: usize) -> Result<Vec<Raw>, LogError> {
+        let subject = format!("$JS.API.DIRECT.GET.{}", self.stream_name);
+        let inbox = self.client.new_inbox();
+        let mut sub = self.client.subscribe(inbox.clone()).await.map_err(api)?;
+        let request = serde_json::json!({"seq": from, "batch": n, "max_bytes": READ_BYTES});
+        self.client
+            .publish_with_reply(subject, inbox, Bytes::from(request.to_string()))
+            .await
+            .map_err(api)?;
+        let mut out = Vec::new();
+        loop {
+            let message = match tokio::time::timeout(self.timeout, sub.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err(api("the connection closed during a read")),
                 Err(_) => {
                     return Err(LogError::Server(format!(
-                        "timed out reading record {} from the stream",
+                        "timed out reading stream message {} on",
                         from + out.len() as u64
                     )));
                 }
             };
-            let position = msg.info().map_err(api)?.stream_sequence;
-            if position > to {
-                // Past a gap: this consumer has gone beyond the range, so it is not kept.
-                return Ok(out);
+            if let Some(status) = message.status {
+                match status.as_u16() {
+                    // End of the batch; nothing stored at or after `from`; a timeout.
+                    204 | 404 | 408 => break,
+                    code => {
+                        return Err(api(format!(
+                            "direct get: status {code} {}",
+                            message.description.unwrap_or_default()
+                        )));
+                    }
+                }
             }
-            out.push(StoredRecord {
-                position,
-                stored_hash: None,
-                bytes: msg.payload.to_vec(),
+            let stream_seq = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Sequence"))
+                .and_then(|v| v.as_str().parse::<u64>().ok())
+                .ok_or_else(|| api("a direct get answer without Nats-Sequence"))?;
+            out.push(Raw {
+                stream_seq,
+                headers: message.headers,
+                body: message.payload,
             });
-        }
-        if out.last().is_some_and(|r| r.position == to) {
-            *cached = Some((to + 1, messages));
         }
         Ok(out)
     }
 
-    /// Sends every message of an ADR-50 atomic batch but the last (the commit). The server
-    /// holds them until the commit; a batch never committed is abandoned and leaves nothing.
-    async fn stage_atomic(
-        &self,
-        expected: u64,
-        records: &[EncodedRecord],
-    ) -> Result<Staged, AppendError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut start = None;
-        for (i, r) in records.iter().enumerate().take(records.len() - 1) {
-            let mut h = batch_headers(&id, i, expected);
-            if self.msg_ids_in_batches {
-                h.insert("Nats-Msg-Id", r.event_id.to_hex().as_str());
-            }
-            let payload = Bytes::copy_from_slice(&r.bytes);
-            if i == 0 {
-                // ADR-50 starts a batch with a request; its answer is read after the commit so
-                // that a batch costs one round trip, not two.
-                let inbox = self.client.new_inbox();
-                start = Some(self.client.subscribe(inbox.clone()).await.map_err(api)?);
-                self.client
-                    .publish_with_reply_and_headers(self.subject.clone(), inbox, h, payload)
-                    .await
-                    .map_err(api)?;
-            } else {
-                self.client
-                    .publish_with_headers(self.subject.clone(), h, payload)
-                    .await
-                    .map_err(api)?;
-            }
-        }
-        Ok(Staged {
-            id,
-            start,
-            expected,
-        })
-    }
-
-    /// Sends the commit message of a staged batch; its answer is awaited with [`Self::answer`].
-    async fn commit_atomic(
-        &self,
-        staged: Staged,
-        records: &[EncodedRecord],
-    ) -> Result<Committing, AppendError> {
-        let i = records.len() - 1;
-        let mut h = batch_headers(&staged.id, i, staged.expected);
-        h.insert("Nats-Batch-Commit", "1");
-        if self.msg_ids_in_batches {
-            h.insert("Nats-Msg-Id", records[i].event_id.to_hex().as_str());
-        }
-        let inbox = self.client.new_inbox();
-        let commit = self.client.subscribe(inbox.clone()).await.map_err(api)?;
-        self.client
-            .publish_with_reply_and_headers(
-                self.subject.clone(),
-                inbox,
-                h,
-                Bytes::copy_from_slice(&records[i].bytes),
-            )
-            .await
-            .map_err(api)?;
-        Ok(Committing {
-            start: staged.start,
-            commit,
-        })
-    }
-
-    /// The server's answer to a commit.
-    async fn answer(&self, mut c: Committing) -> Result<Ack, AppendError> {
-        let reply = tokio::time::timeout(self.timeout, c.commit.next())
-            .await
-            .map_err(|_| api("no answer to the batch commit"))?
-            .ok_or_else(|| api("the connection closed before the batch commit was answered"))?;
-        if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            return Ok(Ack {
-                error: Some(ApiError {
-                    err_code: NO_RESPONDERS,
-                    description: "no stream took the batch (no responders)".into(),
-                }),
-                seq: 0,
-            });
-        }
-        let ack: Ack = serde_json::from_slice(&reply.payload)
-            .map_err(|e| api(format!("batch answer: {e}")))?;
-        // The start of the batch was answered before its commit; a refusal there (for example,
-        // atomic publish not enabled) also fails the commit, and is the more precise error. A
-        // committed batch had no refusal, so its start's answer is not awaited.
-        if ack.error.is_none() {
-            return Ok(ack);
-        }
-        if let Some(mut start) = c.start.take()
-            && let Ok(Some(m)) =
-                tokio::time::timeout(Duration::from_millis(100), start.next()).await
-            && let Ok(Ack { error: Some(e), .. }) = serde_json::from_slice::<Ack>(&m.payload)
+    /// The head, read from the batch message at stream sequence `stream_seq` (the last).
+    async fn head_at(&self, stream_seq: u64) -> Result<Head, LogError> {
+        if let Some((s, head)) = lock(&self.last_head).as_ref()
+            && *s == stream_seq
         {
-            return Ok(Ack {
-                error: Some(e),
-                seq: 0,
-            });
+            return Ok(head.clone());
         }
-        Ok(ack)
-    }
-
-    /// Publishes the records as one ADR-50 atomic batch; returns the server's answer to the commit.
-    async fn publish_atomic(
-        &self,
-        expected: u64,
-        records: &[EncodedRecord],
-    ) -> Result<Ack, AppendError> {
-        let staged = self.stage_atomic(expected, records).await?;
-        let committing = self.commit_atomic(staged, records).await?;
-        self.answer(committing).await
-    }
-
-    /// Turns a commit answer into a receipt (or the error), for a batch of `len` records on `expected`.
-    async fn receipt(
-        &self,
-        expected: u64,
-        len: usize,
-        ack: Ack,
-    ) -> Result<AppendReceipt, AppendError> {
-        if let Some(err) = ack.error {
-            if err.err_code == WRONG_LAST_SEQUENCE {
-                let actual = self.last_seq().await?;
-                return Err(AppendError::Conflict { expected, actual });
+        let raw = self.fetch_one(stream_seq).await?.ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "the stream's last message {stream_seq} cannot be read"
+            ))
+        })?;
+        let carried = Carried::new(raw.stream_seq, raw.headers.as_ref(), raw.body);
+        let (items, _) = carried.items(0, usize::MAX, 0);
+        let mut last = None;
+        for item in &items {
+            match item {
+                ReadItem::Record(r) => last = Some(r),
+                other => return Err(damaged(other)),
             }
-            return Err(api(format!(
-                "the server refused the batch: {} (code {})",
-                err.description, err.err_code
-            ))
-            .into());
         }
-        let last = expected + len as u64;
-        if ack.seq != last {
-            return Err(LogError::Corrupt(format!(
-                "JetStream stored the batch ending at {} instead of {last}",
-                ack.seq
+        let r = last.ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "the stream's last message {stream_seq} holds no record"
             ))
-            .into());
+        })?;
+        let view = RecordView::parse(&r.bytes)
+            .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", r.position)))?;
+        let head = Head {
+            seq: r.position,
+            hash: Hash::of_record(&r.bytes),
+            recorded: Some(view.recorded.to_owned()),
+        };
+        if let (Some(first), Some(count)) = (carried.first, carried.count) {
+            lock(&self.positions).learn(stream_seq, first, count as u64);
         }
-        Ok(AppendReceipt {
-            first: expected + 1,
-            last,
-        })
+        *lock(&self.last_head) = Some((stream_seq, head.clone()));
+        Ok(head)
+    }
+
+    /// What the batch message at `stream_seq` declares (first, count), read if not known.
+    async fn probe(&self, stream_seq: u64) -> Result<Option<(u64, u64)>, LogError> {
+        if let Some(known) = lock(&self.positions).at(stream_seq) {
+            return Ok(Some(known));
+        }
+        let Some(raw) = self.fetch_one(stream_seq).await? else {
+            return Ok(None);
+        };
+        let c = Carried::new(raw.stream_seq, raw.headers.as_ref(), Bytes::new());
+        let (Some(first), Some(count)) = (c.first, c.count) else {
+            return Ok(None);
+        };
+        lock(&self.positions).learn(stream_seq, first, count as u64);
+        Ok(Some((first, count as u64)))
+    }
+
+    /// The stream sequence of the batch message holding record `seq` (or, if it is missing,
+    /// of the first one after it), up to `last`: from the positions learned, else by binary
+    /// search over the stream sequences, reading the first-seq and count headers of the
+    /// messages probed. `None` past the end.
+    async fn locate(&self, seq: u64, last: u64) -> Result<Option<u64>, LogError> {
+        let place = lock(&self.positions).place(seq);
+        let (mut lo, mut hi) = match place {
+            Place::At(s) => return Ok(Some(s)),
+            Place::Next(s) => return Ok((s <= last).then_some(s)),
+            Place::Between(lo, hi) => (lo, hi.unwrap_or(last).min(last)),
+        };
+        let mut found = None;
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.probe(mid).await? {
+                Some((first, count)) if first + count > seq => {
+                    found = Some(mid);
+                    hi = mid - 1;
+                }
+                _ => lo = mid + 1,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `max` records from position `from` on, and what is wrong with how the stream holds
+    /// them ([`ReadItem::BadFrame`]), in order.
+    async fn items(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        let from = from.max(1);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        match self.layout {
+            Layout::PerRecord => {
+                let last = self.last_stream().await?;
+                let to = last.min(from.saturating_add(max as u64 - 1));
+                let mut out = Vec::new();
+                let mut next = from;
+                while next <= to {
+                    let page = self.fetch_many(next, to, READ_MESSAGES).await?;
+                    let Some(end) = page.last().map(|m| m.stream_seq) else {
+                        break;
+                    };
+                    next = end + 1;
+                    out.extend(page.into_iter().map(|m| {
+                        ReadItem::Record(StoredRecord {
+                            position: m.stream_seq,
+                            stored_hash: None,
+                            bytes: m.body.to_vec(),
+                        })
+                    }));
+                }
+                Ok(out)
+            }
+            Layout::Batches => self.batch_items(from, max).await,
+        }
+    }
+
+    /// [`Self::items`] on a stream of batch messages. Each message's records are at the
+    /// positions its first-seq header says; a message that declares a start before the end of
+    /// the one read before it (a batch stored again, or renumbered) is reported as a bad frame
+    /// where the next batch was expected, and its records are not passed on.
+    async fn batch_items(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        let last = self.last_stream().await?;
+        if last == 0 {
+            return Ok(Vec::new());
+        }
+        let next_to_known = matches!(lock(&self.positions).place(from), Place::Next(_));
+        let Some(mut at) = self.locate(from, last).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut taken = 0usize;
+        // Where the next message should start, once known.
+        let mut expected = next_to_known.then_some(from);
+        // The bad frame of a message whose rest is lost, waiting for where the next starts.
+        let mut resume_pending: Option<usize> = None;
+        'messages: while taken < max && at <= last {
+            // Every message holds at least one record: no more are needed than records.
+            let page = self.fetch_many(at, last, max - taken).await?;
+            if page.is_empty() {
+                break;
+            }
+            for raw in page {
+                at = raw.stream_seq + 1;
+                let c = Carried::new(raw.stream_seq, raw.headers.as_ref(), raw.body);
+                if let Some(e) = expected
+                    && let Some(first) = c.first
+                    && first < e
+                {
+                    if e >= from {
+                        resume_pending = None;
+                        out.push(ReadItem::BadFrame {
+                            position: e,
+                            resume_at: None,
+                            detail: format!(
+                                "stream message {}: it declares first seq {first}, but the batch before it ends at seq {}: a batch stored again, or renumbered",
+                                c.stream_seq,
+                                e - 1
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                if let Some(i) = resume_pending.take()
+                    && let Some(first) = c.first
+                    && let Some(ReadItem::BadFrame { resume_at, .. }) = out.get_mut(i)
+                {
+                    *resume_at = Some(first);
+                }
+                if let (Some(first), Some(count)) = (c.first, c.count) {
+                    lock(&self.positions).learn(c.stream_seq, first, count as u64);
+                }
+                let (items, whole) = c.items(from, max - taken, expected.unwrap_or(from));
+                for item in items {
+                    match &item {
+                        ReadItem::Record(_) => taken += 1,
+                        ReadItem::BadFrame { .. } => resume_pending = Some(out.len()),
+                        _ => {}
+                    }
+                    out.push(item);
+                }
+                expected = c.end().or(expected);
+                if !whole || taken >= max {
+                    break 'messages;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `max` records from `from` on, in order; a damaged batch message is an error.
+    async fn records(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let mut out = Vec::new();
+        for item in self.items(from, max).await? {
+            match item {
+                ReadItem::Record(r) => out.push(r),
+                other => return Err(damaged(&other)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Publishes one batch message, after the message at `expected_stream`. A message whose
+    /// answer did not come within [`ACK_WAIT`] (the connection was lost, a server restarted, the
+    /// stream's leader changed) or that no stream took yet is sent again, with backoff, for up
+    /// to twice the request timeout: the same message id (the seal's hash) and precondition
+    /// make that safe — a copy of a stored batch is answered as a duplicate at its stream
+    /// sequence, and nothing is ever stored twice or out of place.
+    async fn publish_plain(&self, out: &Outgoing, expected_stream: u64) -> Sent {
+        let deadline = Instant::now() + self.timeout * 2;
+        let mut wait = Duration::from_millis(25);
+        let mut told = false;
+        loop {
+            let sent = match self
+                .publish_js
+                .publish_with_headers(
+                    self.subject.clone(),
+                    out.headers(expected_stream),
+                    out.body.clone(),
+                )
+                .await
+            {
+                Ok(ack) => Sent::of(ack.await, out),
+                Err(e) => Sent::Unknown(api(e).into()),
+            };
+            let again = matches!(sent, Sent::Unknown(_) | Sent::Unheard);
+            if !again || Instant::now() >= deadline {
+                if told {
+                    tracing::info!(
+                        first = out.first,
+                        "batch message: the server answered again"
+                    );
+                }
+                return sent;
+            }
+            if !told {
+                tracing::info!(
+                    first = out.first,
+                    "batch message: no answer from the server; sending it again"
+                );
+                told = true;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Notes a batch this process stored: where it is, and the new head.
+    fn note_stored(&self, stream_seq: u64, out: &Outgoing, records: &[EncodedRecord]) {
+        lock(&self.positions).learn(stream_seq, out.first, out.count as u64);
+        if let Some(last) = records.last() {
+            *lock(&self.last_head) = Some((
+                stream_seq,
+                Head {
+                    seq: last.seq,
+                    hash: last.hash,
+                    recorded: Some(last.recorded.clone()),
+                },
+            ));
+        }
+    }
+
+    /// The stream sequence of the batch message that ends with record `head` (0 for none).
+    async fn message_ending_at(&self, head: u64) -> Result<u64, AppendError> {
+        if head == 0 {
+            return Ok(0);
+        }
+        let last = self.last_stream().await?;
+        let at = self.locate(head, last).await?;
+        let known = at.and_then(|s| lock(&self.positions).at(s).map(|fc| (s, fc)));
+        match known {
+            Some((s, (first, count))) if first + count - 1 == head => Ok(s),
+            _ => Err(LogError::Corrupt(format!(
+                "no batch message of the stream ends at seq {head} (run `dossier verify`)"
+            ))
+            .into()),
+        }
+    }
+
+    /// After an unanswered publish: is the batch the message at `stream_seq`?
+    async fn landed(&self, stream_seq: u64, out: &Outgoing) -> Result<bool, LogError> {
+        let got = match self.stream.get_raw_message(stream_seq).await {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => None,
+            Err(e) => return Err(api(e)),
+        };
+        Ok(got.is_some_and(|m| {
+            let c = Carried::new(m.sequence, Some(&m.headers), Bytes::new());
+            c.first == Some(out.first) && c.seal == Some(out.seal)
+        }))
     }
 
     /// Checks that `batches` chain from `expected`, the index is at `expected`, and no event id
@@ -583,132 +843,21 @@ impl JetStreamLog {
         &self,
         batches: &[(&[EncodedRecord], &[Vec<u8>])],
     ) -> Result<(), AppendError> {
+        let TextStore::Stream(texts) = &self.texts else {
+            return self.writable();
+        };
         for (_, contents) in batches {
             for c in *contents {
-                let name = Hash::of_bytes(c).to_hex();
-                if self.bucket.info(&name).await.is_err() {
-                    self.put_content(&name, c).await?;
-                }
+                texts.put(c).await?;
             }
         }
         Ok(())
-    }
-
-    /// Puts one text into the content store. On a cluster, a bucket created moments ago (by
-    /// `dossier init` on another connection) may not yet be known to the server this
-    /// connection publishes through, which then answers that no stream takes the subject; such
-    /// a refused publish is retried a few times, for about 3 s in all. The put is idempotent:
-    /// the object's name is its content hash.
-    async fn put_content(&self, name: &str, content: &[u8]) -> Result<(), AppendError> {
-        use jetstream::object_store::PutErrorKind;
-        let mut wait = Duration::from_millis(50);
-        let mut attempt = 0;
-        loop {
-            let mut data: &[u8] = content;
-            match self.bucket.put(name, &mut data).await {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if attempt < 6
-                        && matches!(
-                            e.kind(),
-                            PutErrorKind::PublishChunks | PutErrorKind::PublishMetadata
-                        ) =>
-                {
-                    tracing::debug!(error = %e, attempt, "content store refused a put; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(api(e).into()),
-            }
-        }
-    }
-
-    /// Awaits a pipelined batch's commit and turns it into a receipt; the batch is then indexed
-    /// on a blocking thread by `indexing` (once the batch before is), while the next batch
-    /// commits.
-    async fn settle(
-        &self,
-        committing: Committing,
-        records: &[EncodedRecord],
-        on: u64,
-        mark: &mut Watermark,
-        indexing: &mut Indexing,
-    ) -> Result<Option<AppendReceipt>, AppendError> {
-        let ack = self.answer(committing).await?;
-        if ack.unheard() {
-            return Ok(None);
-        }
-        let receipt = self.receipt(on, records.len(), ack).await?;
-        indexing.after(*mark, records).await;
-        *mark = Watermark {
-            seq: receipt.last,
-            hash: records[records.len() - 1].hash,
-        };
-        Ok(Some(receipt))
     }
 
     /// After appending `records` on the watermark `mark`, indexes them without reading them back.
     fn index_own(&self, mark: Watermark, records: &[EncodedRecord]) -> Result<(), LogError> {
         self.index.extend_own(mark, &Index::own_entries(records))?;
         Ok(())
-    }
-
-    /// Publishes the records one by one, each expecting the one before; the seal comes last.
-    async fn publish_sequential(
-        &self,
-        expected: u64,
-        records: &[EncodedRecord],
-    ) -> Result<Ack, AppendError> {
-        let js = jetstream::new(self.client.clone());
-        let mut acks = Vec::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            let mut h = HeaderMap::new();
-            h.insert(
-                "Nats-Expected-Last-Sequence",
-                (expected + i as u64).to_string().as_str(),
-            );
-            h.insert("Nats-Msg-Id", r.event_id.to_hex().as_str());
-            acks.push(
-                js.publish_with_headers(self.subject.clone(), h, Bytes::copy_from_slice(&r.bytes))
-                    .await
-                    .map_err(api)?,
-            );
-        }
-        let mut last = Ack {
-            error: None,
-            seq: expected,
-        };
-        for ack in acks {
-            match ack.await {
-                Ok(a) => last.seq = a.sequence,
-                Err(e) => {
-                    let text = e.to_string();
-                    let code = if text.contains("10071") || text.contains("wrong last sequence") {
-                        WRONG_LAST_SEQUENCE
-                    } else {
-                        0
-                    };
-                    return Ok(Ack {
-                        error: Some(ApiError {
-                            err_code: code,
-                            description: text,
-                        }),
-                        seq: 0,
-                    });
-                }
-            }
-        }
-        Ok(last)
-    }
-
-    /// After an unanswered commit: did our batch land?
-    async fn landed(&self, expected: u64, records: &[EncodedRecord]) -> Result<bool, LogError> {
-        let got = self.read_range(expected + 1, 1).await;
-        Ok(got
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .is_some_and(|r| r.bytes == records[0].bytes))
     }
 }
 
@@ -736,14 +885,14 @@ fn refuse_recorded(index: &Index, ids: &[EventId]) -> Result<(), AppendError> {
 /// Indexes pipelined batches one after the other on a blocking thread, off the path of the
 /// next commit.
 struct Indexing {
-    index: std::sync::Arc<Index>,
+    index: Arc<Index>,
     pending: Option<tokio::task::JoinHandle<Result<Watermark, LogError>>>,
     /// The first failure: nothing more is indexed after it.
     failed: Option<LogError>,
 }
 
 impl Indexing {
-    fn new(index: std::sync::Arc<Index>) -> Indexing {
+    fn new(index: Arc<Index>) -> Indexing {
         Indexing {
             index,
             pending: None,
@@ -758,10 +907,7 @@ impl Indexing {
         if self.failed.is_some() {
             return;
         }
-        let (index, entries) = (
-            std::sync::Arc::clone(&self.index),
-            Index::own_entries(records),
-        );
+        let (index, entries) = (Arc::clone(&self.index), Index::own_entries(records));
         self.pending = Some(tokio::task::spawn_blocking(move || {
             index.extend_own(mark, &entries)
         }));
@@ -943,7 +1089,16 @@ fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
         deny_purge: true,
         allow_rollup: false,
         allow_direct: true,
-        allow_atomic_publish: true,
+        max_message_size: MAX_MESSAGE_BYTES,
+        metadata: [
+            (LAYOUT_KEY.to_owned(), BATCHES_LAYOUT.to_owned()),
+            (
+                FRAMING_KEY.to_owned(),
+                dossier_chain::BATCH_FRAMING.to_owned(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
         ..Default::default()
     }
 }
@@ -992,23 +1147,34 @@ fn unsafe_settings(c: &stream::Config, subject: &str) -> Vec<String> {
 
 impl EventLog for JetStreamLog {
     async fn head(&self) -> Result<Head, LogError> {
-        let last = self.last_seq().await?;
-        if last == 0 {
-            return Ok(Head::empty());
+        match self.layout {
+            Layout::Batches => {
+                let last = self.last_stream().await?;
+                if last == 0 {
+                    return Ok(Head::empty());
+                }
+                self.head_at(last).await
+            }
+            Layout::PerRecord => {
+                let last = self.last_stream().await?;
+                if last == 0 {
+                    return Ok(Head::empty());
+                }
+                let r = self.records(last, 1).await?;
+                let Some(r) = r.into_iter().next() else {
+                    return Err(LogError::Corrupt(format!(
+                        "the stream's last record {last} cannot be read"
+                    )));
+                };
+                let view = RecordView::parse(&r.bytes)
+                    .map_err(|e| LogError::Corrupt(format!("seq {last}: {e}")))?;
+                Ok(Head {
+                    seq: r.position,
+                    hash: Hash::of_record(&r.bytes),
+                    recorded: Some(view.recorded.to_owned()),
+                })
+            }
         }
-        let r = self.read_range(last, 1).await?;
-        let Some(r) = r.into_iter().next() else {
-            return Err(LogError::Corrupt(format!(
-                "the stream's last record {last} cannot be read"
-            )));
-        };
-        let view = RecordView::parse(&r.bytes)
-            .map_err(|e| LogError::Corrupt(format!("seq {last}: {e}")))?;
-        Ok(Head {
-            seq: r.position,
-            hash: Hash::of_record(&r.bytes),
-            recorded: Some(view.recorded.to_owned()),
-        })
     }
 
     async fn append(
@@ -1017,161 +1183,208 @@ impl EventLog for JetStreamLog {
         records: &[EncodedRecord],
         contents: &[Vec<u8>],
     ) -> Result<AppendReceipt, AppendError> {
+        self.writable()?;
+        // Refused before anything else (nothing is stored for it): a batch over the budget.
+        let out = Outgoing::frame(records)?;
         let mark = self.prepare(expected, &[(records, contents)]).await?;
+        let after = self.message_ending_at(expected).await?;
         dossier_log::fault::point("before-commit");
         // On a cluster, a stream created moments ago may not yet be known to the server this
         // connection publishes through; it answers "no responders" and stores nothing. Such a
-        // batch is published again, a few times over about 3 s (the head precondition would
-        // refuse it if anything had been stored).
+        // batch is published again, a few times over about 3 s (the precondition would refuse
+        // it if anything had been stored).
         let mut wait = Duration::from_millis(50);
-        let ack = loop {
-            let answer = match self.mode {
-                BatchMode::Atomic => self.publish_atomic(expected, records).await,
-                BatchMode::Sequential => self.publish_sequential(expected, records).await,
-            };
-            match answer {
-                Ok(ack) if ack.unheard() && wait < Duration::from_secs(2) => {
+        let stored = loop {
+            match self.publish_plain(&out, after).await {
+                Sent::Stored(s) => break s,
+                Sent::Unheard if wait < Duration::from_secs(2) => {
                     tracing::debug!("no stream took the batch yet; publishing it again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
-                Ok(a) => break a,
-                Err(e) => {
+                Sent::Unheard => {
+                    return Err(api("no stream took the batch (no responders)").into());
+                }
+                Sent::Conflict => {
+                    let actual = self.last_seq().await?;
+                    return Err(AppendError::Conflict { expected, actual });
+                }
+                Sent::Refused(e) => return Err(e),
+                Sent::Unknown(e) => {
                     // No answer: the batch may or may not have been stored.
-                    if self.landed(expected, records).await? {
-                        break Ack {
-                            error: None,
-                            seq: expected + records.len() as u64,
-                        };
+                    if self.landed(after + 1, &out).await? {
+                        break after + 1;
                     }
                     return Err(e);
                 }
             }
         };
-        let receipt = self.receipt(expected, records.len(), ack).await?;
+        self.note_stored(stored, &out, records);
         self.index_own(mark, records)?;
         dossier_log::fault::point("after-commit");
-        Ok(receipt)
+        Ok(AppendReceipt {
+            first: out.first,
+            last: out.first + out.count as u64 - 1,
+        })
     }
 
-    /// Pipelines atomic batches: batch *k+1* is staged (all its messages sent) while batch *k*
-    /// commits, and committed only once *k*'s commit succeeded — so no batch can ever be stored
-    /// after a batch before it failed (its precondition would otherwise match another
-    /// producer's records of the same length, and break the chain). A batch that no stream took
-    /// ("no responders", nothing stored) and those after it go on one by one through
-    /// [`EventLog::append`], which publishes such a batch again for a while. `stored` hears of a
-    /// batch when the server confirmed it, which is after every batch before it; when it
-    /// answers `Break`, the batch staged behind it is never committed (the server abandons it).
+    /// Publishes batch messages in order, each on the message before it
+    /// (`Nats-Expected-Last-Sequence`). With [`JetStreamConfig::in_flight`] of 1 (the default)
+    /// batch *k+1* is sent once *k* is confirmed and `stored` heard of it: no batch is stored
+    /// after one that failed, nor after `stored` answered `Break`. With more in flight, each
+    /// message also names the message id of the batch before it
+    /// (`Nats-Expected-Last-Msg-Id`), so none is ever stored behind a batch that failed; a
+    /// `Break` then stops sending, and the batches already sent are awaited and reported too.
+    /// A batch that no stream took ("no responders", nothing stored) and those after it go on
+    /// one by one through [`EventLog::append`], which publishes such a batch again for a while.
+    /// `stored` hears of a batch when the server confirmed it, which is after every batch
+    /// before it.
     async fn append_all(
         &self,
         expected: u64,
         batches: &[(Vec<EncodedRecord>, Vec<Vec<u8>>)],
         stored: &mut dossier_log::OnStored<'_>,
     ) -> (Vec<AppendReceipt>, Option<AppendError>) {
-        if self.mode != BatchMode::Atomic || batches.len() < 2 {
+        if let Err(e) = self.writable() {
+            return (Vec::new(), Some(e));
+        }
+        if batches.len() < 2 {
             return dossier_log::append_one_by_one(self, expected, batches, stored).await;
+        }
+        // Every batch is framed first: one over the budget is refused before anything is
+        // stored.
+        let mut outs = Vec::with_capacity(batches.len());
+        for (records, _) in batches {
+            match Outgoing::frame(records) {
+                Ok(o) => outs.push(o),
+                Err(e) => return (Vec::new(), Some(e)),
+            }
         }
         let refs: Vec<(&[EncodedRecord], &[Vec<u8>])> = batches
             .iter()
             .map(|(r, c)| (r.as_slice(), c.as_slice()))
             .collect();
-        let mut mark = match self.check_head(expected, &refs).await {
+        let mut mark = match self.prepare(expected, &refs).await {
             Ok(m) => m,
             Err(e) => return (Vec::new(), Some(e)),
         };
-        // The duplicate check runs on a blocking thread while the first batch is staged; nothing
-        // is committed (nor any text stored) before it passed.
-        let check = {
-            let (index, ids) = (std::sync::Arc::clone(&self.index), event_ids(&refs));
-            tokio::task::spawn_blocking(move || refuse_recorded(&index, &ids))
+        let base = match self.message_ending_at(expected).await {
+            Ok(s) => s,
+            Err(e) => return (Vec::new(), Some(e)),
         };
-        let mut check = Some(check);
-        let mut indexing = Indexing::new(std::sync::Arc::clone(&self.index));
+        let depth = self.in_flight.max(1);
+        let mut indexing = Indexing::new(Arc::clone(&self.index));
         let mut receipts = Vec::with_capacity(batches.len());
-        let mut next = expected;
-        let mut in_flight: Option<(Committing, &[EncodedRecord], u64, usize)> = None;
+        let mut pending: std::collections::VecDeque<(usize, Pending)> =
+            std::collections::VecDeque::with_capacity(depth);
         let mut failure = None;
         // The first batch no stream took, and the head it was to go on.
         let mut unheard: Option<(usize, u64)> = None;
         // `stored` asked for no further batch.
         let mut stopped = false;
-        for (i, (records, _)) in batches.iter().enumerate() {
-            let staged = self.stage_atomic(next, records).await;
-            if let Some(check) = check.take() {
-                let passed = match check.await {
-                    Ok(result) => result,
-                    Err(e) => Err(api(format!("the duplicate check failed: {e}")).into()),
+        let mut next = 0;
+        loop {
+            let room = pending.len() < depth;
+            if room && next < batches.len() && !stopped && failure.is_none() && unheard.is_none() {
+                let mut headers = outs[next].headers(base + next as u64);
+                if depth > 1 && next > 0 {
+                    headers.insert(
+                        "Nats-Expected-Last-Msg-Id",
+                        outs[next - 1].seal.to_hex().as_str(),
+                    );
+                }
+                dossier_log::fault::point("before-commit");
+                let sent = if depth == 1 {
+                    Pending::Answered(self.publish_plain(&outs[next], base + next as u64).await)
+                } else {
+                    Pending::Sent(
+                        self.publish_js
+                            .publish_with_headers(
+                                self.subject.clone(),
+                                headers,
+                                outs[next].body.clone(),
+                            )
+                            .await
+                            .map_err(|e| AppendError::from(api(e))),
+                    )
                 };
-                if let Err(e) = passed {
-                    // The staged batch is never committed: the server abandons it.
-                    failure = Some(e);
-                    break;
-                }
-                if let Err(e) = self.store_contents(&refs).await {
-                    failure = Some(e);
-                    break;
-                }
+                pending.push_back((next, sent));
+                next += 1;
+                continue;
             }
-            if let Some((committing, done, on, k)) = in_flight.take() {
-                match self
-                    .settle(committing, done, on, &mut mark, &mut indexing)
-                    .await
-                {
-                    Ok(Some(r)) => {
-                        receipts.push(r);
-                        if stored(r).is_break() {
-                            // The batch just staged is never committed: the server abandons it.
-                            stopped = true;
-                            break;
-                        }
-                    }
-                    // The batch just staged is never committed: the server abandons it.
-                    Ok(None) => {
-                        unheard = Some((k, on));
-                        break;
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
+            let Some((k, sent)) = pending.pop_front() else {
+                break;
+            };
+            let on = outs[k].first - 1;
+            let after = base + k as u64;
+            if failure.is_some() || unheard.is_some() {
+                // Sent behind a batch that failed: refused by its preconditions; awaited only.
+                if let Pending::Sent(Ok(ack)) = sent {
+                    let _ = ack.await;
                 }
-                if indexing.failed() {
-                    // Reported below, after the batches stored so far.
-                    break;
-                }
+                continue;
             }
-            let staged = match staged {
-                Ok(s) => s,
+            let outcome = match sent {
+                Pending::Answered(outcome) => outcome,
+                Pending::Sent(Ok(ack)) => Sent::of(ack.await, &outs[k]),
+                Pending::Sent(Err(e)) => Sent::Unknown(e),
+            };
+            let stream_seq = match outcome {
+                Sent::Stored(s) => Ok(s),
+                Sent::Unknown(e) => match self.landed(after + 1, &outs[k]).await {
+                    Ok(true) => Ok(after + 1),
+                    Ok(false) => Err(e),
+                    Err(read) => Err(read.into()),
+                },
+                Sent::Unheard => {
+                    unheard = Some((k, on));
+                    continue;
+                }
+                Sent::Conflict => match self.last_seq().await {
+                    Ok(actual) => Err(AppendError::Conflict {
+                        expected: on,
+                        actual,
+                    }),
+                    Err(e) => Err(e.into()),
+                },
+                Sent::Refused(e) => Err(e),
+            };
+            let stream_seq = match stream_seq {
+                Ok(s) if s == after + 1 => s,
+                Ok(s) => {
+                    failure = Some(
+                        LogError::Corrupt(format!(
+                            "JetStream stored the batch message at {s} instead of {}",
+                            after + 1
+                        ))
+                        .into(),
+                    );
+                    continue;
+                }
                 Err(e) => {
                     failure = Some(e);
-                    break;
+                    continue;
                 }
             };
-            match self.commit_atomic(staged, records).await {
-                Ok(c) => in_flight = Some((c, records.as_slice(), next, i)),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+            let records = &batches[k].0;
+            self.note_stored(stream_seq, &outs[k], records);
+            indexing.after(mark, records).await;
+            let last = &records[records.len() - 1];
+            mark = Watermark {
+                seq: last.seq,
+                hash: last.hash,
+            };
+            let receipt = AppendReceipt {
+                first: on + 1,
+                last: last.seq,
+            };
+            receipts.push(receipt);
+            if stored(receipt).is_break() {
+                stopped = true;
             }
-            next += records.len() as u64;
-        }
-        if failure.is_none()
-            && unheard.is_none()
-            && !stopped
-            && let Some((committing, done, on, k)) = in_flight
-        {
-            match self
-                .settle(committing, done, on, &mut mark, &mut indexing)
-                .await
-            {
-                Ok(Some(r)) => {
-                    receipts.push(r);
-                    // The last batch: nothing is left to stop.
-                    let _ = stored(r);
-                }
-                Ok(None) => unheard = Some((k, on)),
-                Err(e) => failure = Some(e),
+            if indexing.failed() && failure.is_none() {
+                // Reported below, after the batches stored so far.
+                stopped = true;
             }
         }
         // Every stored batch is indexed before returning (the index is only a cache of the
@@ -1190,45 +1403,64 @@ impl EventLog for JetStreamLog {
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
-        let from = from.max(1);
-        let last = self.last_seq().await?;
-        if from > last {
-            return Ok(Vec::new());
-        }
-        let n = ((last - from + 1) as usize).min(max);
-        self.read_range(from, n).await
+        self.records(from, max).await
+    }
+
+    async fn read_checked(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
+        self.items(from, max).await
     }
 
     async fn lookup(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
         self.catch_up().await?;
         let found = self.index.lookup(ids)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for seq in found {
-            let entry = match seq {
-                None => None,
-                Some(seq) => {
-                    let r = self.read_range(seq, 1).await?;
-                    let r = r.into_iter().next().ok_or_else(|| {
-                        LogError::Corrupt(format!("seq {seq} is indexed but unreadable"))
-                    })?;
-                    let view = RecordView::parse(&r.bytes)
-                        .map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
-                    Some(IndexEntry {
-                        seq,
-                        digest: dossier_chain::content_digest(
-                            &view.marking,
-                            view.body.get().as_bytes(),
-                        ),
-                    })
-                }
-            };
-            out.push(entry);
+        // The records found, read by runs of consecutive seqs (the events of one bundle are
+        // one run, in one batch message).
+        let mut wanted: Vec<u64> = found.iter().flatten().copied().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut digests = std::collections::HashMap::with_capacity(wanted.len());
+        let mut i = 0;
+        while i < wanted.len() {
+            let start = wanted[i];
+            let mut end = start;
+            while i + 1 < wanted.len() && wanted[i + 1] == end + 1 && end + 1 - start < 4096 {
+                i += 1;
+                end = wanted[i];
+            }
+            i += 1;
+            let run = self.records(start, (end - start + 1) as usize).await?;
+            for r in run {
+                let view = RecordView::parse(&r.bytes)
+                    .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", r.position)))?;
+                digests.insert(
+                    r.position,
+                    dossier_chain::content_digest(&view.marking, view.body.get().as_bytes()),
+                );
+            }
         }
-        Ok(out)
+        found
+            .into_iter()
+            .map(|seq| {
+                seq.map(|seq| {
+                    digests
+                        .get(&seq)
+                        .map(|&digest| IndexEntry { seq, digest })
+                        .ok_or_else(|| {
+                            LogError::Corrupt(format!("seq {seq} is indexed but unreadable"))
+                        })
+                })
+                .transpose()
+            })
+            .collect()
     }
 
     async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
-        let mut object = match self.bucket.get(hash.to_hex()).await {
+        let bucket = match &self.texts {
+            TextStore::Stream(texts) => return texts.get(hash).await,
+            TextStore::Objects(None) => return Ok(None),
+            TextStore::Objects(Some(bucket)) => bucket,
+        };
+        let mut object = match bucket.get(hash.to_hex()).await {
             Ok(o) => o,
             Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => {
                 return Ok(None);
@@ -1257,20 +1489,5 @@ impl EventLog for JetStreamLog {
             )
             .await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::server_at_least;
-
-    #[test]
-    fn server_versions_compare() {
-        assert!(server_at_least("2.15.1", 2, 14));
-        assert!(server_at_least("2.14.0", 2, 14));
-        assert!(!server_at_least("2.12.8", 2, 14));
-        assert!(!server_at_least("2.9.25", 2, 14));
-        assert!(server_at_least("3.0.0-beta", 2, 14));
-        assert!(!server_at_least("", 2, 14));
     }
 }

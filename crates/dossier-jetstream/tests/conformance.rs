@@ -13,9 +13,9 @@ async fn fresh() -> Fixture<JetStreamLog> {
         .await
         .expect("open the JetStream ledger");
     assert_eq!(
-        log.mode(),
-        dossier_jetstream::BatchMode::Atomic,
-        "a 2.12+ server supports atomic batches"
+        log.layout(),
+        dossier_jetstream::Layout::Batches,
+        "a new ledger stream holds one message per batch"
     );
     Fixture {
         log,

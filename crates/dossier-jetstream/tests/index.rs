@@ -11,7 +11,7 @@ async fn an_index_missing_a_bundles_ids_is_rebuilt_and_the_bundle_recognised() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let index = dir.path().join("p-index.db");
-    let cfg = JetStreamConfig::new(&server.url(), "index", index.clone());
+    let cfg = JetStreamConfig::new(server.url(), "index", index.clone());
     let log = JetStreamLog::open(&cfg).await.expect("open");
     let ledger = init(&log).await;
     let signer = founder();

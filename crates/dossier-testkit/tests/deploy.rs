@@ -242,13 +242,15 @@ fn checkpoint_stream_config(replicas: u32) -> String {
     .to_string()
 }
 
-fn content_stream_config(replicas: u32) -> String {
+fn texts_stream_config(replicas: u32) -> String {
     json!({
-        "name": "OBJ_dossier-t-content",
-        "subjects": ["$O.dossier-t-content.C.>", "$O.dossier-t-content.M.>"],
+        "name": "DOSSIER_T_TEXTS",
+        "subjects": ["dossier.t.texts.>"],
         "storage": "file",
+        "retention": "limits",
         "discard": "new",
-        "allow_rollup_hdrs": true,
+        "deny_delete": true,
+        "deny_purge": true,
         "allow_direct": true,
         "num_replicas": replicas,
     })
@@ -327,7 +329,7 @@ fn check_permissions(port: u16, replicas: u32) {
     let mut producer = Client::connect(port, PRODUCER);
     let mut reader = Client::connect(port, READER);
 
-    // The admin creates the ledger stream and the content bucket's stream.
+    // The admin creates the ledger stream and its texts stream.
     let created = create_stream(
         &mut admin,
         "$JS.API.STREAM.CREATE.DOSSIER_T",
@@ -336,11 +338,11 @@ fn check_permissions(port: u16, replicas: u32) {
     assert_eq!(created["config"]["name"], "DOSSIER_T", "{created}");
     create_stream(
         &mut admin,
-        "$JS.API.STREAM.CREATE.OBJ_dossier-t-content",
-        &content_stream_config(replicas),
+        "$JS.API.STREAM.CREATE.DOSSIER_T_TEXTS",
+        &texts_stream_config(replicas),
     );
     // A replicated stream answers publishes only once it has a leader and current replicas.
-    for stream in ["DOSSIER_T", "OBJ_dossier-t-content"] {
+    for stream in ["DOSSIER_T", "DOSSIER_T_TEXTS"] {
         wait_until_led(&mut admin, stream, replicas);
     }
 
@@ -357,11 +359,11 @@ fn check_permissions(port: u16, replicas: u32) {
     let ack = first_message(
         &mut producer,
         &mut admin,
-        "OBJ_dossier-t-content",
-        "$O.dossier-t-content.C.chunk1",
+        "DOSSIER_T_TEXTS",
+        "dossier.t.texts.h.0",
         "report text",
     );
-    assert_eq!(ack["stream"], "OBJ_dossier-t-content", "{ack}");
+    assert_eq!(ack["stream"], "DOSSIER_T_TEXTS", "{ack}");
     let info = producer.js("$JS.API.STREAM.INFO.DOSSIER_T", "");
     assert_eq!(info["state"]["messages"], 1, "{info}");
     let direct = producer
@@ -376,7 +378,7 @@ fn check_permissions(port: u16, replicas: u32) {
         "$JS.API.STREAM.DELETE.DOSSIER_T",
         "$JS.API.STREAM.MSG.DELETE.DOSSIER_T",
         "$JS.API.STREAM.CREATE.DOSSIER_X",
-        "$JS.API.STREAM.PURGE.OBJ_dossier-t-content",
+        "$JS.API.STREAM.PURGE.DOSSIER_T_TEXTS",
     ] {
         let payload = if subject.contains("UPDATE") {
             ledger_stream_config(replicas)
@@ -395,7 +397,7 @@ fn check_permissions(port: u16, replicas: u32) {
         .permission_violation("reader append");
     assert!(err.contains("dossier.t.records"), "{err}");
     reader
-        .request("$O.dossier-t-content.C.x", "forged")
+        .request("dossier.t.texts.x.0", "forged")
         .permission_violation("reader chunk");
     reader
         .request("$JS.API.STREAM.DELETE.DOSSIER_T", "")
@@ -407,31 +409,35 @@ fn check_permissions(port: u16, replicas: u32) {
         .request("$JS.API.DIRECT.GET.DOSSIER_T", r#"{"seq":1}"#)
         .json("reader direct get");
     assert_eq!(direct, Value::String("record-1".into()));
-    // An ordered-consumer style pull consumer: create, then fetch the record.
-    let consumer = reader.js(
-        "$JS.API.CONSUMER.CREATE.DOSSIER_T",
-        r#"{"stream_name":"DOSSIER_T","config":{"ack_policy":"none","deliver_policy":"all","inactive_threshold":5000000000,"mem_storage":true,"num_replicas":1}}"#,
-    );
-    let name = consumer["name"].as_str().expect("consumer name").to_owned();
-    // In a cluster a new consumer may take a moment to elect its leader; a pull that expires
-    // empty is retried (what is checked here is the permission, not the latency).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let next = loop {
-        let next = reader.request(
-            &format!("$JS.API.CONSUMER.MSG.NEXT.DOSSIER_T.{name}"),
-            r#"{"batch":1,"expires":2000000000}"#,
-        );
-        if !matches!(next, Reply::Ok(None)) || Instant::now() > deadline {
-            break next;
+    // Report texts are read by direct get of the last message on a chunk's subject.
+    let text = reader
+        .request("$JS.API.DIRECT.GET.DOSSIER_T_TEXTS.dossier.t.texts.h.0", "")
+        .json("reader reads a text");
+    assert_eq!(text, Value::String("report text".into()));
+    // No role but admin may create a consumer, or pull from one (dossier reads without them).
+    let mut auditor = Client::connect(port, AUDITOR);
+    for (who, client) in [
+        ("producer", &mut producer),
+        ("reader", &mut reader),
+        ("auditor", &mut auditor),
+    ] {
+        for subject in [
+            "$JS.API.CONSUMER.CREATE.DOSSIER_T",
+            "$JS.API.CONSUMER.CREATE.DOSSIER_T.c.dossier.t.records",
+            "$JS.API.CONSUMER.DURABLE.CREATE.DOSSIER_T.c",
+            "$JS.API.CONSUMER.MSG.NEXT.DOSSIER_T.c",
+            "$JS.API.CONSUMER.INFO.DOSSIER_T.c",
+        ] {
+            client
+                .request(subject, r#"{"stream_name":"DOSSIER_T","config":{}}"#)
+                .permission_violation(&format!("{who} {subject}"));
         }
-    };
-    assert_eq!(next.json("reader next"), Value::String("record-1".into()));
+    }
 
     // The auditor reads the ledger and publishes checkpoints and alarms to the checkpoint
     // stream, which the admin creates with the ledger (`dossier init`); it may not create any
     // stream (not even a checkpoint stream: stream names are one token, so no rule can say
     // "*_CHECKPOINTS"), append records, nor change or remove streams.
-    let mut auditor = Client::connect(port, AUDITOR);
     let direct = auditor
         .request("$JS.API.DIRECT.GET.DOSSIER_T", r#"{"seq":1}"#)
         .json("auditor direct get");
@@ -464,7 +470,7 @@ fn check_permissions(port: u16, replicas: u32) {
     assert_eq!(ack["stream"], "DOSSIER_T_CHECKPOINTS", "{ack}");
     for subject in [
         "dossier.t.records",
-        "$O.dossier-t-content.C.x",
+        "dossier.t.texts.x.0",
         "$JS.API.STREAM.CREATE.DOSSIER_X",
         "$JS.API.STREAM.DELETE.DOSSIER_T_CHECKPOINTS",
         "$JS.API.STREAM.PURGE.DOSSIER_T_CHECKPOINTS",
@@ -558,14 +564,14 @@ fn cluster_configs_form_a_jetstream_cluster_with_the_same_permissions() {
     eprintln!("three-node deploy configs: {:?}", t.elapsed());
 }
 
-/// A documented hazard, pinned so that a server release that changes it is noticed (see
-/// deploy/README.md, "Consumers and deliver subjects"): whoever may create a consumer may give it
-/// a deliver subject, and the server then publishes the stream's messages there on its own,
-/// without checking the creator's publish permissions. Into the same stream it refuses (a
-/// cycle), and JetStream API subjects do not act on such deliveries; but another ledger's
-/// subject in the same account receives the copies.
+/// The consumer-copy hazard is closed (see deploy/README.md, "Consumers and deliver
+/// subjects"): whoever may create a consumer may give it a deliver subject, where the server
+/// then publishes the stream's messages without checking the creator's publish permissions —
+/// into another ledger's subject of the same account. No role but admin may create one: neither
+/// a producer nor a reader (nor the auditor) can copy ledger T's records into ledger U's
+/// subject, nor read T through a consumer; T and U are unchanged.
 #[test]
-fn known_hazard_push_consumer_deliver_subject_bypasses_publish_permissions() {
+fn no_role_but_admin_can_copy_records_through_a_consumer() {
     let _serial = one_at_a_time();
     let server = NatsServer::builder()
         .config_file(deploy("nats-single.conf"))
@@ -575,49 +581,59 @@ fn known_hazard_push_consumer_deliver_subject_bypasses_publish_permissions() {
     let mut admin = Client::connect(server.port(), ADMIN);
     let mut producer = Client::connect(server.port(), PRODUCER);
     let mut reader = Client::connect(server.port(), READER);
+    let mut auditor = Client::connect(server.port(), AUDITOR);
     admin.js("$JS.API.STREAM.CREATE.DOSSIER_T", &ledger_stream_config(1));
     let other = ledger_stream_config(1)
         .replace("DOSSIER_T", "DOSSIER_U")
         .replace("dossier.t.", "dossier.u.");
     admin.js("$JS.API.STREAM.CREATE.DOSSIER_U", &other);
     producer
-        .request("dossier.t.records", "record-1")
+        .request("dossier.t.records", "batch-1")
         .json("append");
-    let push_to = |reader: &mut Client, target: &str| {
-        let config = json!({"stream_name": "DOSSIER_T",
-            "config": {"ack_policy": "none", "deliver_policy": "all", "deliver_subject": target}});
-        reader
-            .request("$JS.API.CONSUMER.CREATE.DOSSIER_T", &config.to_string())
-            .json("consumer create")
-    };
+    let push = json!({"stream_name": "DOSSIER_T",
+        "config": {"ack_policy": "none", "deliver_policy": "all", "deliver_subject": "dossier.u.records"}})
+    .to_string();
+    let pull = json!({"stream_name": "DOSSIER_T",
+        "config": {"ack_policy": "none", "deliver_policy": "all"}})
+    .to_string();
+    for (who, client) in [
+        ("producer", &mut producer),
+        ("reader", &mut reader),
+        ("auditor", &mut auditor),
+    ] {
+        for (subject, config) in [
+            ("$JS.API.CONSUMER.CREATE.DOSSIER_T", &push),
+            ("$JS.API.CONSUMER.CREATE.DOSSIER_T.copy", &push),
+            ("$JS.API.CONSUMER.DURABLE.CREATE.DOSSIER_T.copy", &push),
+            ("$JS.API.CONSUMER.CREATE.DOSSIER_T", &pull),
+        ] {
+            client
+                .request(subject, config)
+                .permission_violation(&format!("{who} creates a consumer on {subject}"));
+        }
+        client
+            .request("$JS.API.CONSUMER.MSG.NEXT.DOSSIER_T.copy", r#"{"batch":1}"#)
+            .permission_violation(&format!("{who} pulls"));
+        // What they may do instead: read a message by direct get.
+        let direct = client
+            .request("$JS.API.DIRECT.GET.DOSSIER_T", r#"{"seq":1}"#)
+            .json("direct get");
+        assert_eq!(direct, Value::String("batch-1".into()), "{who}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let messages = |admin: &mut Client, stream: &str| {
         admin.js(&format!("$JS.API.STREAM.INFO.{stream}"), "")["state"]["messages"]
             .as_u64()
             .expect("count")
     };
-
-    // Into its own stream: refused.
-    let cycle = push_to(&mut reader, "dossier.t.records");
-    assert_eq!(cycle["error"]["err_code"], 10081, "{cycle}");
-
-    // Onto the JetStream API: accepted, but nothing is deleted or purged.
-    push_to(&mut reader, "$JS.API.STREAM.PURGE.DOSSIER_T");
-    push_to(&mut reader, "$JS.API.STREAM.DELETE.DOSSIER_T");
-
-    // Into another ledger's stream: the reader, who may not publish there, appends to it.
-    push_to(&mut reader, "dossier.u.records");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while messages(&mut admin, "DOSSIER_U") == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     assert_eq!(
         messages(&mut admin, "DOSSIER_U"),
-        1,
-        "a push consumer no longer delivers into another stream: update deploy/README.md"
+        0,
+        "nothing copied into U"
     );
-    assert_eq!(
-        messages(&mut admin, "DOSSIER_T"),
-        1,
-        "DOSSIER_T was changed through its consumers"
-    );
+    assert_eq!(messages(&mut admin, "DOSSIER_T"), 1);
+    let consumers = admin.js("$JS.API.STREAM.INFO.DOSSIER_T", "")["state"]["consumer_count"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(consumers, 0, "no consumer was created");
 }

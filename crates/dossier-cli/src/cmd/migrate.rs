@@ -9,11 +9,21 @@ use crate::exit::CliResult;
 /// `dossier migrate`.
 pub async fn run(home: &Home, args: &MigrateArgs) -> CliResult {
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
-    let done = dossier_app::migrate::migrate(home, trust).await?;
+    let done = dossier_app::migrate::migrate(home, trust, args.to.as_deref()).await?;
     if args.json {
         crate::outln!(
             "{}",
             serde_json::to_string_pretty(&done).context("encoding JSON")?
+        )?;
+    } else if home.is_nats() {
+        crate::outln!(
+            "copied {} ({} records, head {}, last seal {}) into {} in the batch layout, both verified; the old stream is kept, read only: use --ledger {} from now on",
+            done.kept.display(),
+            done.sums.records,
+            done.sums.head,
+            done.sums.last_sealed,
+            done.ledger.display(),
+            args.to.as_deref().unwrap_or_default()
         )?;
     } else {
         crate::outln!(

@@ -1,0 +1,91 @@
+//! Converting a per-record (layout 1) stream into the batch layout (layout 2): the copy, into a
+//! new ledger stream. Verifying both and comparing them is the application's (`dossier-app`);
+//! the old stream is only read.
+
+use dossier_chain::{
+    EncodedRecord, EventId, Hash, MAX_FRAMED_BATCH_BYTES, RecordView, StoredRecord, control,
+    framed_len,
+};
+use dossier_log::migrate::MigrateError;
+use dossier_log::{EventLog as _, LogError};
+
+use crate::{JetStreamLog, Layout};
+
+/// Records read from the old stream at a time.
+const PAGE: usize = 4096;
+
+fn encoded(r: &StoredRecord) -> Result<EncodedRecord, LogError> {
+    let v = RecordView::parse(&r.bytes)
+        .map_err(|e| LogError::Corrupt(format!("seq {}: {e}", r.position)))?;
+    Ok(EncodedRecord {
+        seq: v.seq,
+        hash: Hash::of_record(&r.bytes),
+        event_id: EventId::from_hex(v.id)
+            .map_err(|_| LogError::Corrupt(format!("seq {}: bad event id", r.position)))?,
+        event_type: v.event_type.to_owned(),
+        recorded: v.recorded.to_owned(),
+        bytes: r.bytes.clone(),
+    })
+}
+
+/// Copies every batch and report text of the per-record stream `old` into the empty
+/// batch-layout ledger `new`, one message per batch (the records up to and including each
+/// seal), calling `progress` with the records copied. Returns the records copied.
+///
+/// # Errors
+/// [`MigrateError::OversizedBatch`] at the first batch too large to frame (nothing after it is
+/// copied); [`MigrateError::Unsealed`] for records after the last seal; reading or writing
+/// failures.
+pub async fn copy_per_record(
+    old: &JetStreamLog,
+    new: &JetStreamLog,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, MigrateError> {
+    if old.layout() != Layout::PerRecord {
+        return Err(MigrateError::WrongLayout(format!(
+            "stream {} does not have the per-record layout",
+            old.stream_name()
+        )));
+    }
+    if new.layout() != Layout::Batches || new.head().await?.seq != 0 {
+        return Err(MigrateError::WrongLayout(format!(
+            "stream {} is not an empty ledger of the batch layout",
+            new.stream_name()
+        )));
+    }
+    let mut batch: Vec<EncodedRecord> = Vec::new();
+    let mut next = 1;
+    let mut copied = 0;
+    loop {
+        let page = old.read(next, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        for stored in &page {
+            let record = encoded(stored)?;
+            let seal = record.event_type == control::SEAL;
+            batch.push(record);
+            if seal {
+                let first = batch[0].seq;
+                let bytes = framed_len(batch.iter().map(|r| r.bytes.len()));
+                if bytes > MAX_FRAMED_BATCH_BYTES {
+                    return Err(MigrateError::OversizedBatch {
+                        first,
+                        bytes,
+                        limit: MAX_FRAMED_BATCH_BYTES,
+                    });
+                }
+                new.append(first - 1, &batch, &[])
+                    .await
+                    .map_err(|source| MigrateError::Append { first, source })?;
+                copied += batch.len() as u64;
+                batch.clear();
+                progress(copied);
+            }
+        }
+    }
+    if let Some(r) = batch.first() {
+        return Err(MigrateError::Unsealed { first: r.seq });
+    }
+    new.copy_texts_from(old).await?;
+    Ok(copied)
+}

@@ -1,0 +1,240 @@
+//! Report texts of a layout-2 ledger: a stream of their own, `DOSSIER_<LEDGER>_TEXTS`, read by
+//! direct gets (no consumer), docs/FORMAT.md §7.3.
+//!
+//! A text named by its BLAKE3 hash `h` (64 lowercase hex) is stored as chunks of at most
+//! [`CHUNK_BYTES`], chunk *i* on the subject `dossier.<ledger>.texts.<h>.<i>`. Chunk 0 carries
+//! the headers `Dossier-Chunks` (the number of chunks) and `Dossier-Length` (the text's
+//! length) and is written last, so a text whose chunk 0 is stored is whole. Each chunk carries
+//! `Nats-Msg-Id` = `<h>.<i>`; a put is idempotent (a text already stored is not written again).
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use bytes::Bytes;
+use dossier_chain::Hash;
+use dossier_log::{AppendError, LogError};
+
+use crate::config::JetStreamConfig;
+use crate::error::JetStreamError;
+
+/// The largest chunk of a text, in bytes (half the default `max_payload`).
+pub const CHUNK_BYTES: usize = 512 * 1024;
+/// The header of chunk 0 holding the number of chunks.
+pub const CHUNKS_HEADER: &str = "Dossier-Chunks";
+/// The header of chunk 0 holding the text's length in bytes.
+pub const LENGTH_HEADER: &str = "Dossier-Length";
+
+fn api(e: impl std::fmt::Display) -> LogError {
+    LogError::Server(format!("JetStream: {e}"))
+}
+
+impl JetStreamConfig {
+    /// The stream holding the report texts of a layout-2 ledger.
+    #[must_use]
+    pub fn texts_stream(&self) -> String {
+        format!("{}_TEXTS", self.stream())
+    }
+
+    /// The subjects of the texts stream (`dossier.<ledger>.texts.>`).
+    #[must_use]
+    pub fn texts_subjects(&self) -> String {
+        format!("dossier.{}.texts.>", self.ledger)
+    }
+}
+
+fn texts_stream_config(cfg: &JetStreamConfig) -> stream::Config {
+    stream::Config {
+        name: cfg.texts_stream(),
+        description: Some(format!(
+            "dossier ledger {}: report texts, chunked, named by BLAKE3 hash",
+            cfg.ledger
+        )),
+        subjects: vec![cfg.texts_subjects()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        max_age: Duration::ZERO,
+        num_replicas: cfg.replicas,
+        duplicate_window: cfg.duplicate_window,
+        deny_delete: true,
+        deny_purge: true,
+        allow_rollup: false,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Creates the texts stream of a ledger (by whoever creates the ledger: producers need no
+/// right to create streams), or checks that an existing one holds only its subjects.
+pub(crate) async fn ensure_texts_stream(
+    js: &jetstream::Context,
+    cfg: &JetStreamConfig,
+) -> Result<stream::Stream, JetStreamError> {
+    let name = cfg.texts_stream();
+    match js.get_stream(&name).await {
+        Ok(mut s) => {
+            let info = s
+                .info()
+                .await
+                .map_err(|e| JetStreamError::Api(e.to_string()))?;
+            if info.config.subjects != [cfg.texts_subjects()] {
+                return Err(JetStreamError::Config(format!(
+                    "stream {name} holds subjects {:?}, not the texts subject {}",
+                    info.config.subjects,
+                    cfg.texts_subjects()
+                )));
+            }
+            Ok(s)
+        }
+        Err(e) if crate::log::is_not_found(&e) && cfg.create => {
+            crate::log::create_stream_ready(js, texts_stream_config(cfg), cfg.request_timeout).await
+        }
+        Err(e) => Err(JetStreamError::Api(format!("stream {name}: {e}"))),
+    }
+}
+
+/// The texts of one ledger.
+#[derive(Clone, Debug)]
+pub(crate) struct Texts {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    prefix: String,
+}
+
+impl Texts {
+    pub(crate) fn new(js: jetstream::Context, stream: stream::Stream, ledger: &str) -> Texts {
+        Texts {
+            js,
+            stream,
+            prefix: format!("dossier.{ledger}.texts"),
+        }
+    }
+
+    fn subject(&self, hash: &Hash, chunk: usize) -> String {
+        format!("{}.{}.{chunk}", self.prefix, hash.to_hex())
+    }
+
+    /// Whether the text is stored whole.
+    pub(crate) async fn has(&self, hash: &Hash) -> Result<bool, LogError> {
+        match self
+            .stream
+            .direct_get_last_for_subject(self.subject(hash, 0))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(false),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Stores a text (chunks after the first, then the first), unless it is stored already.
+    /// A publish that no stream takes yet (a stream created moments ago on a cluster) is
+    /// retried for about 3 s.
+    pub(crate) async fn put(&self, text: &[u8]) -> Result<(), AppendError> {
+        let hash = Hash::of_bytes(text);
+        if self.has(&hash).await? {
+            return Ok(());
+        }
+        let chunks: Vec<&[u8]> = if text.is_empty() {
+            vec![&[][..]]
+        } else {
+            text.chunks(CHUNK_BYTES).collect()
+        };
+        for (i, chunk) in chunks.iter().enumerate().skip(1) {
+            self.publish(&hash, i, HeaderMap::new(), chunk).await?;
+        }
+        let mut first = HeaderMap::new();
+        first.insert(CHUNKS_HEADER, chunks.len().to_string().as_str());
+        first.insert(LENGTH_HEADER, text.len().to_string().as_str());
+        self.publish(&hash, 0, first, chunks[0]).await
+    }
+
+    async fn publish(
+        &self,
+        hash: &Hash,
+        chunk: usize,
+        mut headers: HeaderMap,
+        bytes: &[u8],
+    ) -> Result<(), AppendError> {
+        headers.insert("Nats-Msg-Id", format!("{}.{chunk}", hash.to_hex()).as_str());
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let sent = self
+                .js
+                .publish_with_headers(
+                    self.subject(hash, chunk),
+                    headers.clone(),
+                    Bytes::copy_from_slice(bytes),
+                )
+                .await;
+            let result = match sent {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.kind() == PublishErrorKind::StreamNotFound
+                        && wait < Duration::from_secs(2) =>
+                {
+                    tracing::debug!(error = %e, "the texts stream refused a chunk; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => return Err(api(format!("storing a report text: {e}")).into()),
+            }
+        }
+    }
+
+    /// A text by its hash, checked against it; `None` if it is not stored (whole).
+    pub(crate) async fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        let first = match self
+            .stream
+            .direct_get_last_for_subject(self.subject(hash, 0))
+            .await
+        {
+            Ok(m) => m,
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(api(e)),
+        };
+        let number = |name: &str| {
+            first
+                .headers
+                .get(name)
+                .and_then(|v| v.as_str().parse::<usize>().ok())
+        };
+        let (Some(chunks), Some(length)) = (number(CHUNKS_HEADER), number(LENGTH_HEADER)) else {
+            return Err(LogError::Corrupt(format!(
+                "report text {hash}: its first chunk lacks {CHUNKS_HEADER} or {LENGTH_HEADER}"
+            )));
+        };
+        let mut text = Vec::with_capacity(length.min(64 * 1024 * 1024));
+        text.extend_from_slice(&first.payload);
+        for i in 1..chunks {
+            let m = match self
+                .stream
+                .direct_get_last_for_subject(self.subject(hash, i))
+                .await
+            {
+                Ok(m) => m,
+                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
+                    return Err(LogError::Corrupt(format!(
+                        "report text {hash}: chunk {i} of {chunks} is missing"
+                    )));
+                }
+                Err(e) => return Err(api(e)),
+            };
+            text.extend_from_slice(&m.payload);
+        }
+        if text.len() != length || Hash::of_bytes(&text) != *hash {
+            return Err(LogError::Corrupt(format!(
+                "content {hash} does not hash to its name"
+            )));
+        }
+        Ok(Some(text))
+    }
+}
