@@ -2,11 +2,8 @@
 //! new ledger stream. Verifying both and comparing them is the application's (`dossier-app`);
 //! the old stream is only read.
 
-use dossier_chain::{
-    EncodedRecord, EventId, Hash, MAX_FRAMED_BATCH_BYTES, RecordView, StoredRecord, control,
-    framed_len,
-};
-use dossier_log::migrate::MigrateError;
+use dossier_chain::{EncodedRecord, EventId, Hash, RecordView, StoredRecord};
+use dossier_log::migrate::{MigrateError, Regroup};
 use dossier_log::{EventLog as _, LogError};
 
 use crate::{JetStreamLog, Layout};
@@ -53,39 +50,17 @@ pub async fn copy_per_record(
             new.stream_name()
         )));
     }
-    let mut batch: Vec<EncodedRecord> = Vec::new();
+    let mut regroup = Regroup::new();
     let mut next = 1;
-    let mut copied = 0;
     loop {
         let page = old.read(next, PAGE).await?;
         let Some(last) = page.last() else { break };
         next = last.position + 1;
         for stored in &page {
-            let record = encoded(stored)?;
-            let seal = record.event_type == control::SEAL;
-            batch.push(record);
-            if seal {
-                let first = batch[0].seq;
-                let bytes = framed_len(batch.iter().map(|r| r.bytes.len()));
-                if bytes > MAX_FRAMED_BATCH_BYTES {
-                    return Err(MigrateError::OversizedBatch {
-                        first,
-                        bytes,
-                        limit: MAX_FRAMED_BATCH_BYTES,
-                    });
-                }
-                new.append(first - 1, &batch, &[])
-                    .await
-                    .map_err(|source| MigrateError::Append { first, source })?;
-                copied += batch.len() as u64;
-                batch.clear();
-                progress(copied);
-            }
+            regroup.push(new, encoded(stored)?, &mut progress).await?;
         }
     }
-    if let Some(r) = batch.first() {
-        return Err(MigrateError::Unsealed { first: r.seq });
-    }
+    let copied = regroup.finish()?;
     new.copy_texts_from(old).await?;
     Ok(copied)
 }

@@ -3,7 +3,7 @@
 
 use dossier_chain::{EncodedRecord, MAX_FRAMED_BATCH_BYTES, control, framed_len};
 
-use crate::{AppendError, EventLog as _, LogError, SqliteLayout, SqliteLog};
+use crate::{AppendError, EventLog, LogError, SqliteLayout, SqliteLog};
 
 /// Records read from the old file at a time.
 const PAGE: usize = 4096;
@@ -46,6 +46,68 @@ pub enum MigrateError {
     },
 }
 
+/// Regroups the records of a per-record ledger, read in seq order, into their sealed batches
+/// and appends each batch whole to the new ledger: what every backend's migration copies with.
+#[derive(Debug, Default)]
+pub struct Regroup {
+    batch: Vec<EncodedRecord>,
+    copied: u64,
+}
+
+impl Regroup {
+    /// Nothing copied yet.
+    #[must_use]
+    pub fn new() -> Regroup {
+        Regroup::default()
+    }
+
+    /// Takes the next record; at a seal, appends its batch to `new` and calls `progress` with
+    /// the records copied so far.
+    ///
+    /// # Errors
+    /// [`MigrateError::OversizedBatch`] for a batch too large to frame (nothing of it is
+    /// appended); [`MigrateError::Append`].
+    pub async fn push<L: EventLog + ?Sized>(
+        &mut self,
+        new: &L,
+        record: EncodedRecord,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), MigrateError> {
+        let seal = record.event_type == control::SEAL;
+        self.batch.push(record);
+        if !seal {
+            return Ok(());
+        }
+        let first = self.batch[0].seq;
+        let bytes = framed_len(self.batch.iter().map(|r| r.bytes.len()));
+        if bytes > MAX_FRAMED_BATCH_BYTES {
+            return Err(MigrateError::OversizedBatch {
+                first,
+                bytes,
+                limit: MAX_FRAMED_BATCH_BYTES,
+            });
+        }
+        new.append(first - 1, &self.batch, &[])
+            .await
+            .map_err(|source| MigrateError::Append { first, source })?;
+        self.copied += self.batch.len() as u64;
+        self.batch.clear();
+        progress(self.copied);
+        Ok(())
+    }
+
+    /// The records copied, once every record was taken.
+    ///
+    /// # Errors
+    /// [`MigrateError::Unsealed`] if records after the last seal were taken.
+    pub fn finish(self) -> Result<u64, MigrateError> {
+        match self.batch.first() {
+            Some(r) => Err(MigrateError::Unsealed { first: r.seq }),
+            None => Ok(self.copied),
+        }
+    }
+}
+
 /// Copies every batch and report text of the per-record ledger `old` into the empty
 /// batch-layout ledger `new`, a batch (the records up to and including each seal) per row,
 /// calling `progress` with the records copied. Returns the records copied.
@@ -70,38 +132,17 @@ pub async fn copy_per_record(
             new.path().display()
         )));
     }
-    let mut batch: Vec<EncodedRecord> = Vec::new();
+    let mut regroup = Regroup::new();
     let mut next = 1;
-    let mut copied = 0;
     loop {
         let page = old.legacy_encoded(next, PAGE)?;
         let Some(last) = page.last() else { break };
         next = last.seq + 1;
         for record in page {
-            let seal = record.event_type == control::SEAL;
-            batch.push(record);
-            if seal {
-                let first = batch[0].seq;
-                let bytes = framed_len(batch.iter().map(|r| r.bytes.len()));
-                if bytes > MAX_FRAMED_BATCH_BYTES {
-                    return Err(MigrateError::OversizedBatch {
-                        first,
-                        bytes,
-                        limit: MAX_FRAMED_BATCH_BYTES,
-                    });
-                }
-                new.append(first - 1, &batch, &[])
-                    .await
-                    .map_err(|source| MigrateError::Append { first, source })?;
-                copied += batch.len() as u64;
-                batch.clear();
-                progress(copied);
-            }
+            regroup.push(new, record, &mut progress).await?;
         }
     }
-    if let Some(r) = batch.first() {
-        return Err(MigrateError::Unsealed { first: r.seq });
-    }
+    let copied = regroup.finish()?;
     let mut after: Option<Vec<u8>> = None;
     loop {
         let page = old.content_page(after.as_deref(), 256)?;
