@@ -11,7 +11,6 @@
 //! [`Announcer`] creates it if it is missing (a ledger created before) and its user may. An
 //! existing stream must hold exactly these two subjects.
 
-use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
@@ -66,27 +65,11 @@ impl JetStreamConfig {
 }
 
 fn checkpoint_stream_config(cfg: &JetStreamConfig) -> stream::Config {
-    stream::Config {
-        name: cfg.checkpoint_stream(),
-        description: Some(format!(
-            "dossier ledger {}: the auditor's signed checkpoints and alarms",
-            cfg.ledger
-        )),
-        subjects: vec![cfg.checkpoint_subject(), cfg.alarm_subject()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::New,
-        max_messages: -1,
-        max_bytes: -1,
-        max_messages_per_subject: -1,
-        max_age: Duration::ZERO,
-        num_replicas: cfg.replicas,
-        deny_delete: true,
-        deny_purge: true,
-        allow_rollup: false,
-        allow_direct: true,
-        ..Default::default()
-    }
+    cfg.append_only_stream(
+        cfg.checkpoint_stream(),
+        "the auditor's signed checkpoints and alarms",
+        vec![cfg.checkpoint_subject(), cfg.alarm_subject()],
+    )
 }
 
 /// Opens the checkpoint stream of `cfg`'s ledger, creating it if missing; an existing stream

@@ -121,3 +121,34 @@ impl JetStreamConfig {
         }
     }
 }
+
+impl JetStreamConfig {
+    /// A file-backed stream of this ledger from which nothing can be removed (no delete, no
+    /// purge, no rollup, no limits), readable by direct get: every stream dossier creates.
+    pub(crate) fn append_only_stream(
+        &self,
+        name: String,
+        description: &str,
+        subjects: Vec<String>,
+    ) -> async_nats::jetstream::stream::Config {
+        use async_nats::jetstream::stream;
+        stream::Config {
+            name,
+            description: Some(format!("dossier ledger {}: {description}", self.ledger)),
+            subjects,
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::New,
+            max_messages: -1,
+            max_bytes: -1,
+            max_messages_per_subject: -1,
+            max_age: Duration::ZERO,
+            num_replicas: self.replicas,
+            deny_delete: true,
+            deny_purge: true,
+            allow_rollup: false,
+            allow_direct: true,
+            ..Default::default()
+        }
+    }
+}

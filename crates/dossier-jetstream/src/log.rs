@@ -1070,25 +1070,7 @@ pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
 /// The stream dossier creates: nothing can remove a record.
 fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
-        name: cfg.stream(),
-        description: Some(format!(
-            "dossier ledger {}: hash-chained records, append only",
-            cfg.ledger
-        )),
-        subjects: vec![cfg.subject()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::New,
-        max_messages: -1,
-        max_bytes: -1,
-        max_messages_per_subject: -1,
-        max_age: Duration::ZERO,
-        num_replicas: cfg.replicas,
         duplicate_window: cfg.duplicate_window,
-        deny_delete: true,
-        deny_purge: true,
-        allow_rollup: false,
-        allow_direct: true,
         max_message_size: MAX_MESSAGE_BYTES,
         metadata: [
             (LAYOUT_KEY.to_owned(), BATCHES_LAYOUT.to_owned()),
@@ -1099,7 +1081,11 @@ fn stream_config(cfg: &JetStreamConfig) -> stream::Config {
         ]
         .into_iter()
         .collect(),
-        ..Default::default()
+        ..cfg.append_only_stream(
+            cfg.stream(),
+            "hash-chained records, append only",
+            vec![cfg.subject()],
+        )
     }
 }
 

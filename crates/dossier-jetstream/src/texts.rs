@@ -45,26 +45,12 @@ impl JetStreamConfig {
 
 fn texts_stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
-        name: cfg.texts_stream(),
-        description: Some(format!(
-            "dossier ledger {}: report texts, chunked, named by BLAKE3 hash",
-            cfg.ledger
-        )),
-        subjects: vec![cfg.texts_subjects()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::New,
-        max_messages: -1,
-        max_bytes: -1,
-        max_messages_per_subject: -1,
-        max_age: Duration::ZERO,
-        num_replicas: cfg.replicas,
         duplicate_window: cfg.duplicate_window,
-        deny_delete: true,
-        deny_purge: true,
-        allow_rollup: false,
-        allow_direct: true,
-        ..Default::default()
+        ..cfg.append_only_stream(
+            cfg.texts_stream(),
+            "report texts, chunked, named by BLAKE3 hash",
+            vec![cfg.texts_subjects()],
+        )
     }
 }
 
