@@ -623,10 +623,27 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     }
 
     async fn poll_inner(&mut self) -> Result<usize, Error> {
-        let page = self
+        // Read checked: a stored batch that fails the framing's checks is an alarm at its seq,
+        // not a read error that would stop the auditor without one. (The values a carrier
+        // stores beside a batch are `verify`'s to compare; the records are checked here.)
+        let items = self
             .log
-            .read(self.tree.size() + 1, self.options.page.max(1))
+            .read_checked(self.tree.size() + 1, self.options.page.max(1))
             .await?;
+        let mut page = Vec::with_capacity(items.len());
+        let mut bad_frame = None;
+        for item in items {
+            match item {
+                dossier_log::ReadItem::Record(r) => page.push(r),
+                dossier_log::ReadItem::BadFrame {
+                    position, detail, ..
+                } => {
+                    bad_frame = Some((position, detail));
+                    break;
+                }
+                dossier_log::ReadItem::Ids { .. } | dossier_log::ReadItem::Derived { .. } => {}
+            }
+        }
         let n = page.len();
         self.records_read += n as u64;
         let hashes = hash_page(&page);
@@ -635,6 +652,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             if self.alarmed() {
                 return Ok(n);
             }
+        }
+        // After the records read before it (an index that disagrees with a frame whose records
+        // still read comes after them).
+        if let Some((position, detail)) = bad_frame {
+            self.alarm("verify:bad_frame".into(), Some(position), detail)?;
+            return Ok(n);
         }
         if n > 0 {
             self.emit(Event::Verified {

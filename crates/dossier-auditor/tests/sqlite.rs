@@ -405,3 +405,28 @@ async fn an_event_recorded_twice_is_an_alarm_at_the_later_record() {
         "no checkpoint covers the repeated events"
     );
 }
+
+/// A stored batch that fails the framing's checks (its seq index points into the middle of a
+/// record) is an alarm at that seq, not a read error that stops the auditor without one; no
+/// checkpoint covers it.
+#[tokio::test]
+async fn a_bad_frame_is_an_alarm_at_its_seq() {
+    let f = Fixture::new().await;
+    let first = f.batch(&f.founder, "f0", 5).await;
+    let report = f.audit().await;
+    assert!(report.healthy, "{:?}", report.alarms);
+    let last = f.batch(&f.founder, "f1", 5).await;
+    let bad = first + 3;
+    f.tamper()
+        .execute(
+            "UPDATE records SET offset = offset + 1 WHERE seq = ?1",
+            [i64::try_from(bad).unwrap()],
+        )
+        .unwrap();
+    let report = f.audit().await;
+    assert!(!report.healthy);
+    assert_eq!(kinds(&report), ["verify:bad_frame"]);
+    assert_eq!(report.alarms[0].seq, Some(bad));
+    assert_eq!(report.last_checkpoint.as_ref().unwrap().size, first);
+    assert!(last > bad);
+}
