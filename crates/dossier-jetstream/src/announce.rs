@@ -11,7 +11,6 @@
 //! [`Announcer`] creates it if it is missing (a ledger created before) and its user may. An
 //! existing stream must hold exactly these two subjects.
 
-
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 

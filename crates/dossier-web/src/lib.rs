@@ -792,21 +792,32 @@ async fn record<L: EventLog>(
     ))
 }
 
+/// The signed-in reader and the record at `seq` (from the path) with its marking, if the
+/// record is visible to them; "no record" otherwise, the same for one above their clearance.
+async fn visible_record<L: EventLog>(
+    web: &Web<L>,
+    headers: &HeaderMap,
+    seq: &str,
+) -> Result<(Principal, u64, StoredRecord, Marking), WebError> {
+    let p = principal(web, headers).await?;
+    let missing = || WebError::NotFound(format!("no record {seq}"));
+    let n = seq.parse::<u64>().map_err(|_| missing())?;
+    let r = reader(web).await?;
+    let Some((rec, ServedRecord::Visible { marking, .. })) =
+        served(web, &r, p.clearance, n).await?
+    else {
+        return Err(missing());
+    };
+    Ok((p, n, rec, marking))
+}
+
 /// A visible record's exact stored bytes, for the browser to hash itself.
 async fn record_raw<L: EventLog>(
     State(web): WebState<L>,
     headers: HeaderMap,
     Path(seq): Path<String>,
 ) -> Result<Response, WebError> {
-    let p = principal(&web, &headers).await?;
-    let missing = || WebError::NotFound(format!("no record {seq}"));
-    let n = seq.parse::<u64>().map_err(|_| missing())?;
-    let r = reader(&web).await?;
-    let Some((rec, ServedRecord::Visible { marking, .. })) =
-        served(&web, &r, p.clearance, n).await?
-    else {
-        return Err(missing());
-    };
+    let (p, n, rec, marking) = visible_record(&web, &headers, &seq).await?;
     log_read(
         &web,
         &p,
@@ -843,14 +854,7 @@ async fn record_proof<L: EventLog>(
     headers: HeaderMap,
     Path(seq): Path<String>,
 ) -> Result<Response, WebError> {
-    let p = principal(&web, &headers).await?;
-    let missing = || WebError::NotFound(format!("no record {seq}"));
-    let n = seq.parse::<u64>().map_err(|_| missing())?;
-    let r = reader(&web).await?;
-    let Some((_, ServedRecord::Visible { marking, .. })) = served(&web, &r, p.clearance, n).await?
-    else {
-        return Err(missing());
-    };
+    let (p, n, _, marking) = visible_record(&web, &headers, &seq).await?;
     let cp = match web.config.auditor.as_ref().filter(|a| a.is_file()) {
         Some(a) => {
             dossier_auditor::status(a)
