@@ -23,7 +23,7 @@ use crate::carrier::{
 use crate::config::{Credentials, JetStreamConfig};
 use crate::error::JetStreamError;
 use crate::index::{Index, Watermark};
-use crate::retry::{self, ATTEMPT_WAIT};
+use crate::retry::{self, ATTEMPT_WAIT, PROBE_WAIT};
 use crate::texts::Texts;
 
 /// Bytes asked for per batched direct get (the server sends at least one message).
@@ -107,7 +107,11 @@ pub struct JetStreamLog {
     /// a publish whose answer was lost (a server restarted, a stream leader killed) be sent
     /// again promptly.
     publish_js: jetstream::Context,
+    /// The same with [`PROBE_WAIT`]: for the attempts after an outage began.
+    probe_js: jetstream::Context,
     stream: stream::Stream,
+    /// The stream's handle on `probe_js`.
+    probe: stream::Stream,
     stream_name: String,
     subject: String,
     texts: TextStore,
@@ -168,8 +172,11 @@ impl JetStreamLog {
     pub async fn open(cfg: &JetStreamConfig) -> Result<JetStreamLog, JetStreamError> {
         cfg.check_ledger_name().map_err(JetStreamError::Config)?;
         let client = connect(cfg).await?;
+        // Every request waits at most ACK_WAIT for its answer and is asked again through an
+        // outage (creating a stream, which can take longer on a cluster, waits the request
+        // timeout: `create_stream_ready`).
         let mut js = jetstream::new(client.clone());
-        js.set_timeout(cfg.request_timeout);
+        js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
         let name = cfg.stream();
         let wanted = stream_config(cfg);
         let mut problems = Vec::new();
@@ -201,8 +208,9 @@ impl JetStreamLog {
         let info = info_riding_out(&mut stream, cfg.ride_out).await?;
         let layout = Layout::of(&info.config.metadata)
             .map_err(|e| JetStreamError::Layout(format!("stream {name}: {e}")))?;
-        let mut publish_js = js.clone();
-        publish_js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
+        let publish_js = js.clone();
+        let mut probe_js = js.clone();
+        probe_js.set_timeout(cfg.request_timeout.min(PROBE_WAIT));
         let texts = match layout {
             Layout::Batches => {
                 crate::texts::ensure_texts_stream(&js, cfg).await?;
@@ -210,9 +218,12 @@ impl JetStreamLog {
                 let texts = get_stream_riding_out(&publish_js, &cfg.texts_stream(), cfg.ride_out)
                     .await
                     .map_err(|e| JetStreamError::Api(format!("texts stream: {e}")))?;
+                let probe = get_stream_riding_out(&probe_js, &cfg.texts_stream(), cfg.ride_out)
+                    .await
+                    .map_err(|e| JetStreamError::Api(format!("texts stream: {e}")))?;
                 TextStore::Stream(Box::new(Texts::new(
-                    publish_js.clone(),
-                    texts,
+                    [publish_js.clone(), probe_js.clone()],
+                    [texts, probe],
                     &cfg.ledger,
                     cfg.ride_out,
                 )))
@@ -226,10 +237,15 @@ impl JetStreamLog {
         let stream = get_stream_riding_out(&publish_js, &name, cfg.ride_out)
             .await
             .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
+        let probe = get_stream_riding_out(&probe_js, &name, cfg.ride_out)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
         let log = JetStreamLog {
             client,
             publish_js,
+            probe_js,
             stream,
+            probe,
             stream_name: name,
             subject: cfg.subject(),
             texts,
@@ -312,6 +328,11 @@ impl JetStreamLog {
         Ok(copied)
     }
 
+    /// The stream's handle for an attempt: the probe's once an outage began.
+    fn handle(&self, probing: bool) -> &stream::Stream {
+        if probing { &self.probe } else { &self.stream }
+    }
+
     /// Appends are refused on a per-record stream: it is read only, until migrated.
     fn writable(&self) -> Result<(), AppendError> {
         match self.layout {
@@ -353,8 +374,8 @@ impl JetStreamLog {
     /// stream leader killed, a server restarting) is asked again, with backoff, for up to
     /// [`JetStreamConfig::ride_out`].
     async fn last_stream(&self) -> Result<u64, LogError> {
-        retry::ride_out("stream state", self.ride_out, || async {
-            let mut s = self.stream.clone();
+        retry::ride_out("stream state", self.ride_out, |probing| async move {
+            let mut s = self.handle(probing).clone();
             match s.info().await {
                 Ok(info) => Ok(info.state.last_sequence),
                 Err(e) => Err(retry::request(&e)),
@@ -407,10 +428,11 @@ impl JetStreamLog {
     /// replica), or, when that finds nothing or the stream has no direct access, the stream
     /// leader's message get. `None` if it is not stored. Asked again through an outage.
     async fn fetch_one(&self, stream_seq: u64) -> Result<Option<Raw>, LogError> {
-        retry::ride_out("message get", self.ride_out, || async {
-            let message = match self.stream.direct_get(stream_seq).await {
+        retry::ride_out("message get", self.ride_out, |probing| async move {
+            let stream = self.handle(probing);
+            let message = match stream.direct_get(stream_seq).await {
                 Ok(m) => m,
-                Err(_) => match self.stream.get_raw_message(stream_seq).await {
+                Err(_) => match stream.get_raw_message(stream_seq).await {
                     Ok(m) => m,
                     Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
                         return Ok(None);
@@ -721,8 +743,13 @@ impl JetStreamLog {
         let mut wait = Duration::from_millis(25);
         let mut told = false;
         loop {
-            let sent = match self
-                .publish_js
+            // Once unanswered, the message is sent again with the shorter wait of a probe.
+            let js = if told {
+                &self.probe_js
+            } else {
+                &self.publish_js
+            };
+            let sent = match js
                 .publish_with_headers(
                     self.subject.clone(),
                     out.headers(expected_stream),
@@ -790,8 +817,8 @@ impl JetStreamLog {
     /// After an unanswered publish: is the batch the message at `stream_seq`?
     /// Asked of the stream's leader, again through an outage.
     async fn landed(&self, stream_seq: u64, out: &Outgoing) -> Result<bool, LogError> {
-        let got = retry::ride_out("message get", self.ride_out, || async {
-            match self.stream.get_raw_message(stream_seq).await {
+        let got = retry::ride_out("message get", self.ride_out, |probing| async move {
+            match self.handle(probing).get_raw_message(stream_seq).await {
                 Ok(m) => Ok(Some(m)),
                 Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
                 Err(e) => Err(retry::raw_get(&e)),
@@ -950,7 +977,7 @@ impl Indexing {
 
 /// `get_stream`, asked again for up to `limit` while unanswered or while the cluster is
 /// between leaders.
-async fn get_stream_riding_out(
+pub(crate) async fn get_stream_riding_out(
     js: &jetstream::Context,
     name: &str,
     limit: Duration,
@@ -970,12 +997,12 @@ async fn get_stream_riding_out(
 }
 
 /// A stream's info, asked again through an outage for up to `limit`.
-async fn info_riding_out(
+pub(crate) async fn info_riding_out(
     s: &mut stream::Stream,
     limit: Duration,
 ) -> Result<stream::Info, JetStreamError> {
     let s = &*s;
-    retry::ride_out("stream info", limit, || {
+    retry::ride_out("stream info", limit, |_| {
         let mut s = s.clone();
         async move {
             s.info()
@@ -1100,6 +1127,10 @@ pub(crate) async fn create_stream_ready(
     limit: Duration,
 ) -> Result<stream::Stream, JetStreamError> {
     use jetstream::context::CreateStreamErrorKind;
+    // Creating a replicated stream can take longer than one attempt of another request.
+    let mut js = js.clone();
+    js.set_timeout(limit);
+    let js = &js;
     let name = wanted.name.clone();
     let mut attempt = 0;
     let created = loop {

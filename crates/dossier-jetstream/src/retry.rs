@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use dossier_log::LogError;
 
-/// How long one attempt of a request waits for its answer before it is asked again.
+/// How long the first attempt of a request waits for its answer before it is asked again.
 pub(crate) const ATTEMPT_WAIT: Duration = Duration::from_secs(2);
+/// How long each later attempt waits (probing during an outage: a server back, or a new stream
+/// leader, is found within this of its return).
+pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(750);
 /// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(25);
 /// The longest pause between attempts.
@@ -34,22 +37,23 @@ pub(crate) fn server(e: impl std::fmt::Display) -> LogError {
 }
 
 /// Runs `attempt` until it succeeds, fails finally, or `limit` has passed since the first
-/// attempt (then the last outage is reported). A line is logged when an outage begins and when
-/// it ends.
+/// attempt (then the last outage is reported). `attempt` is told whether it is probing (an
+/// attempt after an outage, which should wait [`PROBE_WAIT`] for its answer, not
+/// [`ATTEMPT_WAIT`]). A line is logged when an outage begins and when it ends.
 pub(crate) async fn ride_out<T, F, Fut>(
     what: &str,
     limit: Duration,
     mut attempt: F,
 ) -> Result<T, LogError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(bool) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
     let deadline = Instant::now() + limit;
     let mut pause = FIRST_PAUSE;
     let mut since: Option<Instant> = None;
     loop {
-        match attempt().await {
+        match attempt(since.is_some()).await {
             Ok(v) => {
                 if let Some(since) = since {
                     tracing::info!(
@@ -152,7 +156,7 @@ mod tests {
     #[tokio::test]
     async fn outages_are_asked_again_until_an_answer() {
         let tries = AtomicUsize::new(0);
-        let got = ride_out("test", Duration::from_secs(5), || async {
+        let got = ride_out("test", Duration::from_secs(5), |_| async {
             if tries.fetch_add(1, Ordering::SeqCst) < 3 {
                 Err(Failure::Outage(server("timed out")))
             } else {
@@ -167,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn a_final_failure_is_reported_at_once() {
         let tries = AtomicUsize::new(0);
-        let got: Result<(), _> = ride_out("test", Duration::from_secs(5), || async {
+        let got: Result<(), _> = ride_out("test", Duration::from_secs(5), |_| async {
             tries.fetch_add(1, Ordering::SeqCst);
             Err(Failure::Final(server("refused")))
         })
@@ -179,7 +183,7 @@ mod tests {
     #[tokio::test]
     async fn an_outage_past_the_deadline_is_reported() {
         let started = Instant::now();
-        let got: Result<(), _> = ride_out("test", Duration::from_millis(300), || async {
+        let got: Result<(), _> = ride_out("test", Duration::from_millis(300), |_| async {
             Err(Failure::Outage(server("no responders")))
         })
         .await;

@@ -76,12 +76,9 @@ pub(crate) async fn ensure_texts_stream(
     cfg: &JetStreamConfig,
 ) -> Result<stream::Stream, JetStreamError> {
     let name = cfg.texts_stream();
-    match js.get_stream(&name).await {
+    match crate::log::get_stream_riding_out(js, &name, cfg.ride_out).await {
         Ok(mut s) => {
-            let info = s
-                .info()
-                .await
-                .map_err(|e| JetStreamError::Api(e.to_string()))?;
+            let info = crate::log::info_riding_out(&mut s, cfg.ride_out).await?;
             if info.config.subjects != [cfg.texts_subjects()] {
                 return Err(JetStreamError::Config(format!(
                     "stream {name} holds subjects {:?}, not the texts subject {}",
@@ -101,8 +98,11 @@ pub(crate) async fn ensure_texts_stream(
 /// The texts of one ledger.
 #[derive(Clone, Debug)]
 pub(crate) struct Texts {
-    js: jetstream::Context,
-    stream: stream::Stream,
+    /// Writes through the first; attempts after an outage began through the second (its
+    /// shorter wait).
+    js: [jetstream::Context; 2],
+    /// The texts stream on each of `js`.
+    stream: [stream::Stream; 2],
     prefix: String,
     /// How long a request is asked again through an outage.
     ride_out: Duration,
@@ -112,8 +112,8 @@ impl Texts {
     /// The texts of `ledger` in `stream`, written through `js` (whose short request timeout
     /// lets an unanswered write be sent again promptly).
     pub(crate) fn new(
-        js: jetstream::Context,
-        stream: stream::Stream,
+        js: [jetstream::Context; 2],
+        stream: [stream::Stream; 2],
         ledger: &str,
         ride_out: Duration,
     ) -> Texts {
@@ -130,10 +130,11 @@ impl Texts {
         &self,
         subject: String,
     ) -> Result<Option<async_nats::jetstream::message::StreamMessage>, LogError> {
-        retry::ride_out("text read", self.ride_out, || {
+        retry::ride_out("text read", self.ride_out, |probing| {
             let subject = subject.clone();
             async move {
-                match self.stream.direct_get_last_for_subject(subject).await {
+                let stream = &self.stream[usize::from(probing)];
+                match stream.direct_get_last_for_subject(subject).await {
                     Ok(m) => Ok(Some(m)),
                     Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
                     Err(e) => Err(retry::direct_get(&e)),
@@ -184,11 +185,10 @@ impl Texts {
     ) -> Result<(), AppendError> {
         headers.insert("Nats-Msg-Id", format!("{}.{chunk}", hash.to_hex()).as_str());
         let body = Bytes::copy_from_slice(bytes);
-        retry::ride_out("text write", self.ride_out, || {
+        retry::ride_out("text write", self.ride_out, |probing| {
             let (headers, body) = (headers.clone(), body.clone());
             async move {
-                let sent = self
-                    .js
+                let sent = self.js[usize::from(probing)]
                     .publish_with_headers(self.subject(hash, chunk), headers, body)
                     .await;
                 let result = match sent {
