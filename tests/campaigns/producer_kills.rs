@@ -78,6 +78,8 @@ pub(crate) struct Acknowledged {
     pub acked: BTreeSet<String>,
     /// When each acknowledgement reached the caller, in order.
     pub times: Vec<Instant>,
+    /// What the publish wrote to its standard error (why it failed, if it did).
+    pub stderr: String,
 }
 
 impl Acknowledged {
@@ -99,13 +101,28 @@ impl Acknowledged {
     }
 }
 
+/// How long the publisher asks again through a broker outage before it reports a failure
+/// (`JetStreamConfig::ride_out`): a publish that acknowledged nothing after a fault from which
+/// the cluster was back sooner than this is a failure of the campaign.
+pub(crate) const RIDE_OUT: Duration = Duration::from_secs(30);
+
+/// Percentile `p` (0–1, nearest rank) of `stalls`; zero if there is none.
+pub(crate) fn percentile(stalls: &[Duration], p: f64) -> Duration {
+    let mut sorted = stalls.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// Percentiles 50 and 99 and the maximum of `stalls`, for a campaign's report.
 pub(crate) fn stall_summary(stalls: &mut [Duration]) -> String {
     if stalls.is_empty() {
         return "no stall measured (every publish had ended before its fault)".into();
     }
     stalls.sort_unstable();
-    let at = |p: f64| stalls[((stalls.len() - 1) as f64 * p).round() as usize].as_secs_f64();
+    let at = |p: f64| percentile(stalls, p).as_secs_f64();
     format!(
         "p50 {:.2} s, p99 {:.2} s, max {:.2} s over {} faults",
         at(0.5),
@@ -126,9 +143,19 @@ pub(crate) fn publish_with_fault_timed(
     let mut args = vec!["publish", "--json"];
     args.extend(files.iter().map(String::as_str));
     let mut cmd = d.command(&args);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // The publish's log filter (RUST_LOG of the publish alone), to see where a stall went.
+    if let Ok(filter) = std::env::var("CAMPAIGN_PUBLISH_LOG") {
+        cmd.env("RUST_LOG", filter);
+    }
     let mut child = cmd.spawn().expect("dossier publish starts");
     let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let (tx, rx) = mpsc::channel::<(Instant, String)>();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -156,6 +183,7 @@ pub(crate) fn publish_with_fault_timed(
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
+    let stderr = errors.join().unwrap_or_default();
     let mut acked = BTreeSet::new();
     let mut times = Vec::new();
     for (at, line) in rx.try_iter() {
@@ -167,7 +195,11 @@ pub(crate) fn publish_with_fault_timed(
             times.push(at);
         }
     }
-    Acknowledged { acked, times }
+    Acknowledged {
+        acked,
+        times,
+        stderr,
+    }
 }
 
 /// Writes the bundle files of one publish; returns them with each file's entity keys.

@@ -57,6 +57,13 @@ pub struct JetStreamConfig {
     /// where its caller says. More: sent ahead, each naming the batch before it
     /// (`Nats-Expected-Last-Msg-Id`); a stop then lets the batches already sent finish.
     pub in_flight: usize,
+    /// How long a request is asked again through a broker outage (a lost connection, a
+    /// restarting server, a stream leader being elected) before its failure is reported. Each
+    /// attempt waits at most 2 s for its answer, then is sent again with backoff.
+    pub ride_out: Duration,
+    /// How long opening a ledger keeps trying to connect to a server that refuses or drops the
+    /// connection (one restarting); an authentication or TLS failure is reported at once.
+    pub connect_ride_out: Duration,
 }
 
 impl JetStreamConfig {
@@ -80,6 +87,8 @@ impl JetStreamConfig {
             duplicate_window: Duration::from_secs(120),
             request_timeout: Duration::from_secs(10),
             in_flight: 1,
+            ride_out: Duration::from_secs(30),
+            connect_ride_out: Duration::from_secs(5),
         }
     }
 

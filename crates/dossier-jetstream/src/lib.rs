@@ -38,6 +38,7 @@ mod error;
 mod index;
 mod log;
 pub mod migrate;
+mod retry;
 mod texts;
 
 pub use announce::{Announcer, CHECKPOINT_SIZE_HEADER};

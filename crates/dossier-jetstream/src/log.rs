@@ -23,6 +23,7 @@ use crate::carrier::{
 use crate::config::{Credentials, JetStreamConfig};
 use crate::error::JetStreamError;
 use crate::index::{Index, Watermark};
+use crate::retry::{self, ATTEMPT_WAIT, PROBE_WAIT};
 use crate::texts::Texts;
 
 /// Bytes asked for per batched direct get (the server sends at least one message).
@@ -30,7 +31,7 @@ const READ_BYTES: usize = 8 * 1024 * 1024;
 /// Messages asked for per batched direct get.
 const READ_MESSAGES: usize = 1024;
 /// How long a batch message's answer is awaited before it is sent again.
-const ACK_WAIT: Duration = Duration::from_secs(2);
+const ACK_WAIT: Duration = ATTEMPT_WAIT;
 
 /// What became of a batch message published on its own.
 enum Sent {
@@ -106,7 +107,11 @@ pub struct JetStreamLog {
     /// a publish whose answer was lost (a server restarted, a stream leader killed) be sent
     /// again promptly.
     publish_js: jetstream::Context,
+    /// The same with [`PROBE_WAIT`]: for the attempts after an outage began.
+    probe_js: jetstream::Context,
     stream: stream::Stream,
+    /// The stream's handle on `probe_js`.
+    probe: stream::Stream,
     stream_name: String,
     subject: String,
     texts: TextStore,
@@ -115,7 +120,8 @@ pub struct JetStreamLog {
     layout: Layout,
     /// Batch messages a pipelined run keeps in flight.
     in_flight: usize,
-    timeout: Duration,
+    /// How long a request is asked again through an outage ([`JetStreamConfig::ride_out`]).
+    ride_out: Duration,
     catch_up: tokio::sync::Mutex<()>,
     unsafe_settings: Vec<String>,
     /// Where batches are in the stream, as far as read.
@@ -166,17 +172,17 @@ impl JetStreamLog {
     pub async fn open(cfg: &JetStreamConfig) -> Result<JetStreamLog, JetStreamError> {
         cfg.check_ledger_name().map_err(JetStreamError::Config)?;
         let client = connect(cfg).await?;
+        // Every request waits at most ACK_WAIT for its answer and is asked again through an
+        // outage (creating a stream, which can take longer on a cluster, waits the request
+        // timeout: `create_stream_ready`).
         let mut js = jetstream::new(client.clone());
-        js.set_timeout(cfg.request_timeout);
+        js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
         let name = cfg.stream();
         let wanted = stream_config(cfg);
         let mut problems = Vec::new();
-        let mut stream = match js.get_stream(&name).await {
+        let mut stream = match get_stream_riding_out(&js, &name, cfg.ride_out).await {
             Ok(mut s) => {
-                let info = s
-                    .info()
-                    .await
-                    .map_err(|e| JetStreamError::Api(e.to_string()))?;
+                let info = info_riding_out(&mut s, cfg.ride_out).await?;
                 problems = unsafe_settings(&info.config, &cfg.subject());
                 if !problems.is_empty() && !cfg.allow_unsafe_stream {
                     return Err(JetStreamError::UnsafeStream {
@@ -199,40 +205,54 @@ impl JetStreamLog {
             }
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| JetStreamError::Api(e.to_string()))?;
+        let info = info_riding_out(&mut stream, cfg.ride_out).await?;
         let layout = Layout::of(&info.config.metadata)
             .map_err(|e| JetStreamError::Layout(format!("stream {name}: {e}")))?;
+        let publish_js = js.clone();
+        let mut probe_js = js.clone();
+        probe_js.set_timeout(cfg.request_timeout.min(PROBE_WAIT));
         let texts = match layout {
             Layout::Batches => {
-                let texts = crate::texts::ensure_texts_stream(&js, cfg).await?;
-                TextStore::Stream(Box::new(Texts::new(js.clone(), texts, &cfg.ledger)))
+                crate::texts::ensure_texts_stream(&js, cfg).await?;
+                // Its requests, too, are asked again promptly when unanswered.
+                let texts = get_stream_riding_out(&publish_js, &cfg.texts_stream(), cfg.ride_out)
+                    .await
+                    .map_err(|e| JetStreamError::Api(format!("texts stream: {e}")))?;
+                let probe = get_stream_riding_out(&probe_js, &cfg.texts_stream(), cfg.ride_out)
+                    .await
+                    .map_err(|e| JetStreamError::Api(format!("texts stream: {e}")))?;
+                TextStore::Stream(Box::new(Texts::new(
+                    [publish_js.clone(), probe_js.clone()],
+                    [texts, probe],
+                    &cfg.ledger,
+                    cfg.ride_out,
+                )))
             }
             Layout::PerRecord => {
                 TextStore::Objects(js.get_object_store(cfg.bucket()).await.ok().map(Box::new))
             }
         };
         let index = Arc::new(Index::open(&cfg.index_path)?);
-        let mut publish_js = js.clone();
-        publish_js.set_timeout(cfg.request_timeout.min(ACK_WAIT));
         // The handle whose state requests are asked again promptly when unanswered.
-        let stream = publish_js
-            .get_stream(&name)
+        let stream = get_stream_riding_out(&publish_js, &name, cfg.ride_out)
+            .await
+            .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
+        let probe = get_stream_riding_out(&probe_js, &name, cfg.ride_out)
             .await
             .map_err(|e| JetStreamError::Api(format!("stream {name}: {e}")))?;
         let log = JetStreamLog {
             client,
             publish_js,
+            probe_js,
             stream,
+            probe,
             stream_name: name,
             subject: cfg.subject(),
             texts,
             index,
             layout,
             in_flight: cfg.in_flight,
-            timeout: cfg.request_timeout,
+            ride_out: cfg.ride_out,
             catch_up: tokio::sync::Mutex::new(()),
             unsafe_settings: problems,
             positions: Mutex::new(Positions::default()),
@@ -308,6 +328,11 @@ impl JetStreamLog {
         Ok(copied)
     }
 
+    /// The stream's handle for an attempt: the probe's once an outage began.
+    fn handle(&self, probing: bool) -> &stream::Stream {
+        if probing { &self.probe } else { &self.stream }
+    }
+
     /// Appends are refused on a per-record stream: it is read only, until migrated.
     fn writable(&self) -> Result<(), AppendError> {
         match self.layout {
@@ -346,21 +371,17 @@ impl JetStreamLog {
     }
 
     /// The stream's last sequence (0: empty). A request left unanswered within [`ACK_WAIT`] (a
-    /// stream leader killed, a server restarting) is asked again, for up to the request
-    /// timeout.
+    /// stream leader killed, a server restarting) is asked again, with backoff, for up to
+    /// [`JetStreamConfig::ride_out`].
     async fn last_stream(&self) -> Result<u64, LogError> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let mut s = self.stream.clone();
+        retry::ride_out("stream state", self.ride_out, |probing| async move {
+            let mut s = self.handle(probing).clone();
             match s.info().await {
-                Ok(info) => return Ok(info.state.last_sequence),
-                Err(e) if Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "stream state unanswered; asking again");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(api(e)),
+                Ok(info) => Ok(info.state.last_sequence),
+                Err(e) => Err(retry::request(&e)),
             }
-        }
+        })
+        .await
     }
 
     /// The seq of the ledger's last record.
@@ -405,23 +426,27 @@ impl JetStreamLog {
 
     /// One message by stream sequence, without a consumer: a direct get (answered by any
     /// replica), or, when that finds nothing or the stream has no direct access, the stream
-    /// leader's message get. `None` if it is not stored.
+    /// leader's message get. `None` if it is not stored. Asked again through an outage.
     async fn fetch_one(&self, stream_seq: u64) -> Result<Option<Raw>, LogError> {
-        let message = match self.stream.direct_get(stream_seq).await {
-            Ok(m) => m,
-            Err(_) => match self.stream.get_raw_message(stream_seq).await {
+        retry::ride_out("message get", self.ride_out, |probing| async move {
+            let stream = self.handle(probing);
+            let message = match stream.direct_get(stream_seq).await {
                 Ok(m) => m,
-                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
-                    return Ok(None);
-                }
-                Err(e) => return Err(api(e)),
-            },
-        };
-        Ok(Some(Raw {
-            stream_seq: message.sequence,
-            headers: Some(message.headers),
-            body: message.payload,
-        }))
+                Err(_) => match stream.get_raw_message(stream_seq).await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(retry::raw_get(&e)),
+                },
+            };
+            Ok(Some(Raw {
+                stream_seq: message.sequence,
+                headers: Some(message.headers),
+                body: message.payload,
+            }))
+        })
+        .await
     }
 
     /// The messages from stream sequence `from` on, up to `last` and at most `most` of them,
@@ -467,9 +492,13 @@ impl JetStreamLog {
             .map_err(api)?;
         let mut out = Vec::new();
         loop {
-            let message = match tokio::time::timeout(self.timeout, sub.next()).await {
+            // An answer that stops (a lost connection, a restarting server) ends the read: what
+            // came is used, and the rest is asked for again (`fetch_many` falls back to
+            // `fetch_one`, which rides the outage out).
+            let message = match tokio::time::timeout(ACK_WAIT, sub.next()).await {
                 Ok(Some(m)) => m,
                 Ok(None) => return Err(api("the connection closed during a read")),
+                Err(_) if !out.is_empty() => break,
                 Err(_) => {
                     return Err(LogError::Server(format!(
                         "timed out reading stream message {} on",
@@ -706,16 +735,21 @@ impl JetStreamLog {
     /// Publishes one batch message, after the message at `expected_stream`. A message whose
     /// answer did not come within [`ACK_WAIT`] (the connection was lost, a server restarted, the
     /// stream's leader changed) or that no stream took yet is sent again, with backoff, for up
-    /// to twice the request timeout: the same message id (the seal's hash) and precondition
+    /// to [`JetStreamConfig::ride_out`]: the same message id (the seal's hash) and precondition
     /// make that safe — a copy of a stored batch is answered as a duplicate at its stream
     /// sequence, and nothing is ever stored twice or out of place.
     async fn publish_plain(&self, out: &Outgoing, expected_stream: u64) -> Sent {
-        let deadline = Instant::now() + self.timeout * 2;
+        let deadline = Instant::now() + self.ride_out;
         let mut wait = Duration::from_millis(25);
         let mut told = false;
         loop {
-            let sent = match self
-                .publish_js
+            // Once unanswered, the message is sent again with the shorter wait of a probe.
+            let js = if told {
+                &self.probe_js
+            } else {
+                &self.publish_js
+            };
+            let sent = match js
                 .publish_with_headers(
                     self.subject.clone(),
                     out.headers(expected_stream),
@@ -781,12 +815,16 @@ impl JetStreamLog {
     }
 
     /// After an unanswered publish: is the batch the message at `stream_seq`?
+    /// Asked of the stream's leader, again through an outage.
     async fn landed(&self, stream_seq: u64, out: &Outgoing) -> Result<bool, LogError> {
-        let got = match self.stream.get_raw_message(stream_seq).await {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => None,
-            Err(e) => return Err(api(e)),
-        };
+        let got = retry::ride_out("message get", self.ride_out, |probing| async move {
+            match self.handle(probing).get_raw_message(stream_seq).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(retry::raw_get(&e)),
+            }
+        })
+        .await?;
         Ok(got.is_some_and(|m| {
             let c = Carried::new(m.sequence, Some(&m.headers), Bytes::new());
             c.first == Some(out.first) && c.seal == Some(out.seal)
@@ -937,10 +975,84 @@ impl Indexing {
     }
 }
 
+/// `get_stream`, asked again for up to `limit` while unanswered or while the cluster is
+/// between leaders.
+pub(crate) async fn get_stream_riding_out(
+    js: &jetstream::Context,
+    name: &str,
+    limit: Duration,
+) -> Result<stream::Stream, jetstream::context::GetStreamError> {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(25);
+    loop {
+        match js.get_stream(name).await {
+            Err(e) if retry::get_stream(&e) && Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "stream {name}: no answer; asking again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A stream's info, asked again through an outage for up to `limit`.
+pub(crate) async fn info_riding_out(
+    s: &mut stream::Stream,
+    limit: Duration,
+) -> Result<stream::Info, JetStreamError> {
+    let s = &*s;
+    retry::ride_out("stream info", limit, |_| {
+        let mut s = s.clone();
+        async move {
+            s.info()
+                .await
+                .map(|i| i.clone())
+                .map_err(|e| retry::request(&e))
+        }
+    })
+    .await
+    .map_err(|e| JetStreamError::Api(e.to_string()))
+}
+
+/// Waits between reconnection attempts: at once, then 25 ms doubling to 250 ms, so that a
+/// server back from a restart is reached within a quarter of a second (the client library's
+/// default doubles up to 4 s).
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(4);
+    Duration::from_millis(25 * 2_u64.pow(exp)).min(Duration::from_millis(250))
+}
+
+/// Connects; a server that refuses or drops the connection (one restarting) is tried again for
+/// up to [`JetStreamConfig::connect_ride_out`]. Authentication and TLS failures are final.
 pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client, JetStreamError> {
+    let deadline = Instant::now() + cfg.connect_ride_out;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match connect_once(cfg).await {
+            Err((JetStreamError::Connect { url, reason }, true))
+                if Instant::now() + pause < deadline =>
+            {
+                tracing::debug!(url, reason, "cannot connect yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err((e, _)) => return Err(e),
+            Ok(client) => return Ok(client),
+        }
+    }
+}
+
+/// One connection attempt; on failure, whether it is worth another (the server refused or
+/// dropped the connection, or did not answer in time).
+async fn connect_once(cfg: &JetStreamConfig) -> Result<async_nats::Client, (JetStreamError, bool)> {
     let mut opts = async_nats::ConnectOptions::new()
         .name("dossier")
         .request_timeout(Some(cfg.request_timeout))
+        .reconnect_delay_callback(reconnect_delay)
         .connection_timeout(Duration::from_secs(5));
     opts = match &cfg.credentials {
         Credentials::None => opts,
@@ -949,14 +1061,15 @@ pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client,
         }
         Credentials::Token(t) => opts.token(t.clone()),
         Credentials::NkeySeed(seed) => opts.nkey(seed.clone()),
-        Credentials::CredsFile(path) => {
-            opts.credentials_file(path)
-                .await
-                .map_err(|e| JetStreamError::Connect {
+        Credentials::CredsFile(path) => opts.credentials_file(path).await.map_err(|e| {
+            (
+                JetStreamError::Connect {
                     url: cfg.url.clone(),
                     reason: format!("reading credentials {}: {e}", path.display()),
-                })?
-        }
+                },
+                false,
+            )
+        })?,
     };
     if let Some(ca) = &cfg.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
@@ -973,12 +1086,19 @@ pub(crate) async fn connect(cfg: &JetStreamConfig) -> Result<async_nats::Client,
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    opts.connect(servers)
-        .await
-        .map_err(|e| JetStreamError::Connect {
-            url: cfg.url.clone(),
-            reason: with_tls_hint(e.to_string(), cfg),
-        })
+    opts.connect(servers).await.map_err(|e| {
+        let again = matches!(
+            e.kind(),
+            async_nats::ConnectErrorKind::Io | async_nats::ConnectErrorKind::TimedOut
+        );
+        (
+            JetStreamError::Connect {
+                url: cfg.url.clone(),
+                reason: with_tls_hint(e.to_string(), cfg),
+            },
+            again,
+        )
+    })
 }
 
 /// Names the likely cause of a TLS alert the server sent during the handshake.
@@ -1007,6 +1127,10 @@ pub(crate) async fn create_stream_ready(
     limit: Duration,
 ) -> Result<stream::Stream, JetStreamError> {
     use jetstream::context::CreateStreamErrorKind;
+    // Creating a replicated stream can take longer than one attempt of another request.
+    let mut js = js.clone();
+    js.set_timeout(limit);
+    let js = &js;
     let name = wanted.name.clone();
     let mut attempt = 0;
     let created = loop {
@@ -1192,6 +1316,15 @@ impl EventLog for JetStreamLog {
                     return Err(api("no stream took the batch (no responders)").into());
                 }
                 Sent::Conflict => {
+                    // A resend of a batch stored by an earlier send (its answer lost) can be
+                    // refused by the precondition: the batch is then the message after `after`.
+                    if self.landed(after + 1, &out).await? {
+                        tracing::info!(
+                            first = out.first,
+                            "the batch was stored by an earlier send"
+                        );
+                        break after + 1;
+                    }
                     let actual = self.last_seq().await?;
                     return Err(AppendError::Conflict { expected, actual });
                 }
@@ -1310,11 +1443,21 @@ impl EventLog for JetStreamLog {
                 }
                 continue;
             }
-            let outcome = match sent {
+            let mut outcome = match sent {
                 Pending::Answered(outcome) => outcome,
                 Pending::Sent(Ok(ack)) => Sent::of(ack.await, &outs[k]),
                 Pending::Sent(Err(e)) => Sent::Unknown(e),
             };
+            if matches!(outcome, Sent::Unknown(_)) && depth > 1 {
+                // Sent ahead without waiting: unanswered (a lost connection, a restarted
+                // server, a new stream leader). Stored, or sent again as a plain publish,
+                // which rides the outage out.
+                outcome = match self.landed(after + 1, &outs[k]).await {
+                    Ok(true) => Sent::Stored(after + 1),
+                    Ok(false) => self.publish_plain(&outs[k], after).await,
+                    Err(read) => Sent::Unknown(read.into()),
+                };
+            }
             let stream_seq = match outcome {
                 Sent::Stored(s) => Ok(s),
                 Sent::Unknown(e) => match self.landed(after + 1, &outs[k]).await {
@@ -1326,11 +1469,17 @@ impl EventLog for JetStreamLog {
                     unheard = Some((k, on));
                     continue;
                 }
-                Sent::Conflict => match self.last_seq().await {
-                    Ok(actual) => Err(AppendError::Conflict {
-                        expected: on,
-                        actual,
-                    }),
+                // Refused by its precondition: stored by an earlier send whose answer was lost,
+                // or another producer appended.
+                Sent::Conflict => match self.landed(after + 1, &outs[k]).await {
+                    Ok(true) => Ok(after + 1),
+                    Ok(false) => match self.last_seq().await {
+                        Ok(actual) => Err(AppendError::Conflict {
+                            expected: on,
+                            actual,
+                        }),
+                        Err(e) => Err(e.into()),
+                    },
                     Err(e) => Err(e.into()),
                 },
                 Sent::Refused(e) => Err(e),

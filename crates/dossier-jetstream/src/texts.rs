@@ -10,13 +10,14 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use dossier_chain::Hash;
 use dossier_log::{AppendError, LogError};
 
 use crate::config::JetStreamConfig;
 use crate::error::JetStreamError;
+use crate::retry::{self, Failure};
 
 /// The largest chunk of a text, in bytes (half the default `max_payload`).
 pub const CHUNK_BYTES: usize = 512 * 1024;
@@ -61,12 +62,9 @@ pub(crate) async fn ensure_texts_stream(
     cfg: &JetStreamConfig,
 ) -> Result<stream::Stream, JetStreamError> {
     let name = cfg.texts_stream();
-    match js.get_stream(&name).await {
+    match crate::log::get_stream_riding_out(js, &name, cfg.ride_out).await {
         Ok(mut s) => {
-            let info = s
-                .info()
-                .await
-                .map_err(|e| JetStreamError::Api(e.to_string()))?;
+            let info = crate::log::info_riding_out(&mut s, cfg.ride_out).await?;
             if info.config.subjects != [cfg.texts_subjects()] {
                 return Err(JetStreamError::Config(format!(
                     "stream {name} holds subjects {:?}, not the texts subject {}",
@@ -86,18 +84,50 @@ pub(crate) async fn ensure_texts_stream(
 /// The texts of one ledger.
 #[derive(Clone, Debug)]
 pub(crate) struct Texts {
-    js: jetstream::Context,
-    stream: stream::Stream,
+    /// Writes through the first; attempts after an outage began through the second (its
+    /// shorter wait).
+    js: [jetstream::Context; 2],
+    /// The texts stream on each of `js`.
+    stream: [stream::Stream; 2],
     prefix: String,
+    /// How long a request is asked again through an outage.
+    ride_out: Duration,
 }
 
 impl Texts {
-    pub(crate) fn new(js: jetstream::Context, stream: stream::Stream, ledger: &str) -> Texts {
+    /// The texts of `ledger` in `stream`, written through `js` (whose short request timeout
+    /// lets an unanswered write be sent again promptly).
+    pub(crate) fn new(
+        js: [jetstream::Context; 2],
+        stream: [stream::Stream; 2],
+        ledger: &str,
+        ride_out: Duration,
+    ) -> Texts {
         Texts {
             js,
             stream,
             prefix: format!("dossier.{ledger}.texts"),
+            ride_out,
         }
+    }
+
+    /// The last message of `subject` (`None` if there is none), asked again through an outage.
+    async fn last_of(
+        &self,
+        subject: String,
+    ) -> Result<Option<async_nats::jetstream::message::StreamMessage>, LogError> {
+        retry::ride_out("text read", self.ride_out, |probing| {
+            let subject = subject.clone();
+            async move {
+                let stream = &self.stream[usize::from(probing)];
+                match stream.direct_get_last_for_subject(subject).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(retry::direct_get(&e)),
+                }
+            }
+        })
+        .await
     }
 
     fn subject(&self, hash: &Hash, chunk: usize) -> String {
@@ -106,20 +136,13 @@ impl Texts {
 
     /// Whether the text is stored whole.
     pub(crate) async fn has(&self, hash: &Hash) -> Result<bool, LogError> {
-        match self
-            .stream
-            .direct_get_last_for_subject(self.subject(hash, 0))
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(false),
-            Err(e) => Err(api(e)),
-        }
+        Ok(self.last_of(self.subject(hash, 0)).await?.is_some())
     }
 
     /// Stores a text (chunks after the first, then the first), unless it is stored already.
-    /// A publish that no stream takes yet (a stream created moments ago on a cluster) is
-    /// retried for about 3 s.
+    /// A chunk that no stream takes yet (a stream created moments ago on a cluster, a leader
+    /// being elected) or whose answer is lost (a restarting server) is sent again, with
+    /// backoff, through the outage: its message id makes a second copy a duplicate.
     pub(crate) async fn put(&self, text: &[u8]) -> Result<(), AppendError> {
         let hash = Hash::of_bytes(text);
         if self.has(&hash).await? {
@@ -147,45 +170,38 @@ impl Texts {
         bytes: &[u8],
     ) -> Result<(), AppendError> {
         headers.insert("Nats-Msg-Id", format!("{}.{chunk}", hash.to_hex()).as_str());
-        let mut wait = Duration::from_millis(50);
-        loop {
-            let sent = self
-                .js
-                .publish_with_headers(
-                    self.subject(hash, chunk),
-                    headers.clone(),
-                    Bytes::copy_from_slice(bytes),
-                )
-                .await;
-            let result = match sent {
-                Ok(ack) => ack.await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if e.kind() == PublishErrorKind::StreamNotFound
-                        && wait < Duration::from_secs(2) =>
-                {
-                    tracing::debug!(error = %e, "the texts stream refused a chunk; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+        let body = Bytes::copy_from_slice(bytes);
+        retry::ride_out("text write", self.ride_out, |probing| {
+            let (headers, body) = (headers.clone(), body.clone());
+            async move {
+                let sent = self.js[usize::from(probing)]
+                    .publish_with_headers(self.subject(hash, chunk), headers, body)
+                    .await;
+                let result = match sent {
+                    Ok(ack) => ack.await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let failed = api(format!("storing a report text: {e}"));
+                        if retry::publish_outage(&e.kind()) {
+                            Err(Failure::Outage(failed))
+                        } else {
+                            Err(Failure::Final(failed))
+                        }
+                    }
                 }
-                Err(e) => return Err(api(format!("storing a report text: {e}")).into()),
             }
-        }
+        })
+        .await
+        .map_err(AppendError::from)
     }
 
     /// A text by its hash, checked against it; `None` if it is not stored (whole).
     pub(crate) async fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
-        let first = match self
-            .stream
-            .direct_get_last_for_subject(self.subject(hash, 0))
-            .await
-        {
-            Ok(m) => m,
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(api(e)),
+        let Some(first) = self.last_of(self.subject(hash, 0)).await? else {
+            return Ok(None);
         };
         let number = |name: &str| {
             first
@@ -201,18 +217,10 @@ impl Texts {
         let mut text = Vec::with_capacity(length.min(64 * 1024 * 1024));
         text.extend_from_slice(&first.payload);
         for i in 1..chunks {
-            let m = match self
-                .stream
-                .direct_get_last_for_subject(self.subject(hash, i))
-                .await
-            {
-                Ok(m) => m,
-                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
-                    return Err(LogError::Corrupt(format!(
-                        "report text {hash}: chunk {i} of {chunks} is missing"
-                    )));
-                }
-                Err(e) => return Err(api(e)),
+            let Some(m) = self.last_of(self.subject(hash, i)).await? else {
+                return Err(LogError::Corrupt(format!(
+                    "report text {hash}: chunk {i} of {chunks} is missing"
+                )));
             };
             text.extend_from_slice(&m.payload);
         }
