@@ -131,6 +131,12 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
     home.create()?;
     let new_file = !home.is_nats() && !home.has_ledger();
     let log = home.create_log().await?;
+    // A data directory without a trust root pins the key given, before anything is appended:
+    // an import killed half-way is then completed (and verified) against the same key.
+    let new_root = home.root()?.is_none();
+    if new_root {
+        home.save_root(&pinned)?;
+    }
     let show = !args.quiet && !args.json;
     let mut shown = None::<ProgressBar>;
     let result = dossier_app::export::import(&log, input, trust, |seq, last| {
@@ -145,20 +151,23 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
     if let Some(b) = shown {
         b.finish_and_clear();
     }
-    if result.is_err() && new_file && log.head().await.is_ok_and(|h| h.seq == 0) {
-        // A refused import into a new data directory leaves no empty ledger behind.
+    if result.is_err() && log.head().await.is_ok_and(|h| h.seq == 0) {
+        // A refused import into a new data directory leaves no empty ledger, and no root
+        // pinned for a ledger that is not there, behind.
         drop(log);
-        let db = home.db_path();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = db.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(name));
+        if new_root {
+            let _ = std::fs::remove_file(home.dir_path().join("root.pub"));
+        }
+        if new_file {
+            let db = home.db_path();
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = db.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(name));
+            }
         }
     }
     let done: Imported = result?;
-    if home.root()?.is_none() {
-        home.save_root(&pinned)?;
-    }
     if args.json {
         crate::outln!(
             "{}",
