@@ -553,8 +553,19 @@ impl<R: Read> Reader<R> {
                 length: u64::from(length),
             });
         }
-        let mut bytes = vec![0u8; length as usize];
-        self.exact(&mut bytes, "a text")?;
+        // Read as it arrives, so that a length a damaged file announces is never allocated up
+        // front.
+        let mut bytes = Vec::new();
+        let got = (&mut self.input)
+            .take(u64::from(length))
+            .read_to_end(&mut bytes)?;
+        self.offset += got as u64;
+        if got < length as usize {
+            return Err(ExportError::Truncated {
+                seq: self.next,
+                what: "a text",
+            });
+        }
         let found = Hash::of_bytes(&bytes);
         if found != declared {
             return Err(ExportError::TextHash {
