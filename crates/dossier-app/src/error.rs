@@ -73,6 +73,22 @@ pub enum AppError {
         #[source]
         problem: crate::migrate::MigrateProblem,
     },
+    /// An export did not happen, or stopped (the file written so far is incomplete: it has no
+    /// end marker).
+    #[error("exporting the log: {problem}")]
+    Export {
+        /// Why (in the message: it is the one line to show).
+        problem: crate::export::ExportProblem,
+    },
+    /// An import refused its file, or stopped: the ledger holds the verified records up to
+    /// `head` (nothing of the batch at fault, or after it).
+    #[error("importing the log: {problem} (the ledger now ends at seq {head})")]
+    Import {
+        /// The ledger's head after the import.
+        head: u64,
+        /// Why (in the message: it is the one line to show).
+        problem: crate::export::ImportProblem,
+    },
     /// The genesis record could not be built.
     #[error("building the genesis record")]
     BuildGenesis {
@@ -206,6 +222,46 @@ impl AppError {
                         MigrateError::OversizedBatch { .. } | MigrateError::Unsealed { .. },
                     ) => ErrorKind::Invalid,
                     P::Copy(_) => ErrorKind::Internal,
+                }
+            }
+            AppError::Export { problem } => {
+                use crate::export::ExportProblem as P;
+                match problem {
+                    P::Empty => ErrorKind::NotFound,
+                    P::BeyondHead { .. } | P::NotBatchStart { .. } | P::NoBatch { .. } => {
+                        ErrorKind::Invalid
+                    }
+                    P::Malformed { .. } | P::BadText { .. } => ErrorKind::Integrity,
+                    P::Write(_) => ErrorKind::Internal,
+                }
+            }
+            AppError::Import { problem, .. } => {
+                use crate::export::ImportProblem as P;
+                match problem {
+                    P::Unpinned | P::NotContinued { .. } => ErrorKind::Invalid,
+                    P::File(dossier_export::ExportError::Io(_)) => ErrorKind::Internal,
+                    P::File(_)
+                    | P::DoesNotVerify { .. }
+                    | P::Unsealed { .. }
+                    | P::StrayText { .. }
+                    | P::HeaderLedger { .. }
+                    | P::LedgerDoesNotVerify { .. } => ErrorKind::Integrity,
+                    P::OtherLedger { .. } | P::LedgerAhead { .. } | P::Diverges { .. } => {
+                        ErrorKind::Conflict
+                    }
+                    P::Append {
+                        source: AppendError::Log(e),
+                        ..
+                    } => log_kind(e),
+                    P::Append {
+                        source: AppendError::Conflict { .. },
+                        ..
+                    } => ErrorKind::Conflict,
+                    P::Append {
+                        source: AppendError::DuplicateEvent(_),
+                        ..
+                    } => ErrorKind::Integrity,
+                    P::Append { .. } => ErrorKind::Internal,
                 }
             }
             AppError::NoDataDir

@@ -1,7 +1,8 @@
 //! The application layer of a dossier ledger, shared by the faces that serve it (the `dossier`
 //! command, the HTTP service): the data directory and its layout ([`Home`]), the backend the
 //! ledger lives in ([`Backend`]: SQLite or JetStream), creating a ledger ([`create`]), checking report bundles with every
-//! problem returned as data ([`check`]), and the publish flow ([`publish`]).
+//! problem returned as data ([`check`]), the publish flow ([`publish`]), and the raw export and
+//! import of the log ([`export`]).
 //!
 //! Errors are [`AppError`]s: each has a [`ErrorKind`] a face maps to its exit code or status,
 //! and none carries advice for a particular face (flags, commands to run): the faces add it.
@@ -9,6 +10,7 @@
 mod backend;
 mod bundles;
 mod error;
+pub mod export;
 mod home;
 mod init;
 pub mod migrate;

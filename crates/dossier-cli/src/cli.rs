@@ -121,6 +121,14 @@ pub enum Command {
     Show(ShowArgs),
     /// Replay the whole ledger and check every hash, link, seal, signature and key.
     Verify(VerifyArgs),
+    /// Write the raw log (every record exactly as stored, and the report texts its reports
+    /// reference) to a file in the `dossier-export/1` format, for a backup or a move to another
+    /// machine or backend. Complete and unfiltered: for administrators and auditors.
+    Export(ExportArgs),
+    /// Append a raw log export to this ledger (empty, or holding a verified prefix of the
+    /// file), verifying every record against the pinned founding key before its batch is
+    /// appended.
+    Import(ImportArgs),
     /// Convert a ledger of an older storage layout (SQLite, one row per record) to the current
     /// one, verifying it before and after; the old file is kept beside it. Run it while no other
     /// dossier process uses the ledger.
@@ -505,6 +513,58 @@ pub struct MigrateArgs {
     /// As JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `dossier export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The raw log: sealed batches and report texts (`dossier-export/1`, docs/FORMAT.md §7.4).
+    Log,
+}
+
+/// Arguments of `dossier export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The first seq (the first record of a batch). Default: 1. A file that starts later is
+    /// imported onto a ledger that holds the seqs before it.
+    #[arg(long, value_name = "SEQ")]
+    pub from: Option<u64>,
+    /// The last seq: the export ends at the last seal at or before it. Default: the head.
+    #[arg(long, value_name = "SEQ")]
+    pub to: Option<u64>,
+    /// The file to write (written beside it and renamed into place when complete).
+    /// Default: standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print what was written as JSON (on standard error when the export goes to standard
+    /// output).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `dossier import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export file (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The founding public key to pin (64 hex digits, or a file holding them).
+    /// Default: the data directory's root.pub; an import into a new data directory pins the
+    /// key given here.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub trust: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `dossier verify`.

@@ -144,6 +144,16 @@ impl From<AppError> for CliError {
                 "; run `dossier migrate` to convert it (the old file is kept)",
             ),
             _ if error.kind() == ErrorKind::Conflict => (CONFLICT, ""),
+            AppError::Import { .. } | AppError::Export { .. }
+                if error.kind() == ErrorKind::Integrity =>
+            {
+                (VERIFY_FAILED, "")
+            }
+            AppError::Import { .. } | AppError::Export { .. }
+                if error.kind() == ErrorKind::Invalid =>
+            {
+                (INVALID_INPUT, "")
+            }
             _ => (FAILURE, ""),
         };
         let message = match &error {

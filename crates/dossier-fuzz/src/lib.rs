@@ -1,6 +1,7 @@
 //! Mutational fuzzing of every parser and checker that takes outside input, on the stable
 //! toolchain: report bundles, records (whole, by envelope, and their bodies), verification of a
-//! ledger holding a mutated record (with the event-id uniqueness check), the batch framing,
+//! ledger holding a mutated record (with the event-id uniqueness check), the batch framing, the
+//! export file (its container and framing),
 //! signed notes and checkpoints, proof bundles, and what the HTTP service decodes from a
 //! request (query parameters, `Last-Event-ID`, path segments).
 //!
@@ -103,6 +104,11 @@ pub fn targets() -> Vec<Target> {
             run: frames,
         },
         Target {
+            name: "export",
+            about: "the export file dossier-export/1: its container and each batch's framing",
+            run: export,
+        },
+        Target {
             name: "note",
             about: "signed notes and checkpoints: parsing, and opening with the golden key",
             run: note,
@@ -188,6 +194,20 @@ fn frames(data: &[u8]) {
     };
     for record in Frames::new(blob, declared).flatten() {
         let _ = RecordView::parse(record);
+    }
+}
+
+fn export(data: &[u8]) {
+    // The records themselves are the `verify` target's: here, the container and the framing.
+    let Ok(mut reader) = dossier_export::Reader::new(data) else {
+        return;
+    };
+    while let Ok(Some(section)) = reader.next_section() {
+        if let dossier_export::Section::Batch(b) = section {
+            for record in b.records().flatten() {
+                let _ = RecordView::parse(record);
+            }
+        }
     }
 }
 

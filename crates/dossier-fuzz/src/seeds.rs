@@ -124,6 +124,48 @@ fn framed_batches() -> Vec<Vec<u8>> {
     out
 }
 
+/// Export files of the golden ledger: a prefix (with a text before its second batch) and a
+/// range that continues it (see the `export` target).
+fn export_files() -> Vec<Vec<u8>> {
+    let records = golden_records();
+    let seal: &[u8] = b"\"type\":\"batch.seal\"";
+    let mut batches: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    for r in records {
+        batches
+            .last_mut()
+            .into_iter()
+            .for_each(|b| b.push(r.as_slice()));
+        if r.windows(seal.len()).any(|w| w == seal) {
+            batches.push(Vec::new());
+        }
+    }
+    batches.pop();
+    let ledger = uuid::Uuid::from_u128(0x0190_f4d2_7c1e_7a3b_9c4d_5e6f_7081_92a3);
+    let write = |first: u64, batches: &[Vec<&[u8]>], text: bool| -> Option<Vec<u8>> {
+        let count: usize = batches.iter().map(Vec::len).sum();
+        let header = dossier_export::Header {
+            ledger,
+            first,
+            last: first + count as u64 - 1,
+        };
+        let mut w = dossier_export::Writer::new(Vec::new(), header).ok()?;
+        for (i, b) in batches.iter().enumerate() {
+            if text && i == 1 {
+                w.text("국방부 정례 브리핑".as_bytes()).ok()?;
+            }
+            w.batch(b.iter().copied()).ok()?;
+        }
+        Some(w.finish().ok()?.0)
+    };
+    [
+        write(1, &batches[..3], true),
+        write(9, &batches[3..], false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// The corpus of `target`, read from the repository at `repo`.
 pub(crate) fn corpus(target: &str, repo: &Path) -> Vec<Vec<u8>> {
     let mut seeds = files_in(&repo.join("crates/dossier-fuzz/corpus").join(target), None);
@@ -131,6 +173,10 @@ pub(crate) fn corpus(target: &str, repo: &Path) -> Vec<Vec<u8>> {
         "bundle" => seeds.extend(files_in(&repo.join("examples"), Some("json"))),
         "record" | "verify" => seeds.extend(golden_records().iter().cloned()),
         "frames" => seeds.extend(framed_batches()),
+        "export" => {
+            seeds.extend(files_in(&repo.join("docs/vectors"), Some("bin")));
+            seeds.extend(export_files());
+        }
         "note" => seeds.extend(proofs_and_notes().0),
         "proof" => seeds.extend(proofs_and_notes().1),
         "http" => seeds.extend(

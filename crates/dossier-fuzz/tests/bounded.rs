@@ -88,6 +88,11 @@ fn frames() {
 }
 
 #[test]
+fn export() {
+    run("export");
+}
+
+#[test]
 fn note() {
     run("note");
 }

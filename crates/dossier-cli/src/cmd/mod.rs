@@ -6,6 +6,7 @@ mod beliefs;
 mod bundles;
 mod demo;
 mod docs;
+mod export;
 mod init;
 mod keys;
 mod log;
@@ -73,6 +74,8 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Log(a) => log::log(&home()?, a).await,
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
+        Command::Export(a) => export::export(&home()?.for_audit(), a).await,
+        Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
         Command::Access(a) => access::run(&home()?, a).await,

@@ -1,0 +1,767 @@
+//! Raw export and import of a ledger's log (`dossier export --format log`, `dossier import`),
+//! in the file format `dossier-export/1` (docs/FORMAT.md §7.4, the codec in `dossier-export`).
+//!
+//! **Export** reads the exact stored records of a seq range (whole sealed batches: the range
+//! starts at a batch's first record and ends at the last seal at or before its end) from
+//! either backend, a page at a time, and writes each sealed batch with the report texts its
+//! records reference just before it. Nothing is filtered: a raw export is for those who may
+//! read everything (administrators and auditors).
+//!
+//! **Import** appends a file's batches to a ledger on either backend. The ledger must be empty
+//! (the file then starts at seq 1) or hold a verified prefix of the file (the ledger's records
+//! are verified with the same pinned root, and those the file also holds must be byte for byte
+//! the file's). Every record of the file is verified by `dossier_chain::Verifier` (chain, seals,
+//! keys, the pinned founding key) before its batch is appended, and every text is checked
+//! against its hash; the first batch that does not verify is refused, naming the seq, and
+//! nothing from it on is written. Each batch is appended atomically on the head the one before
+//! it left, so an import that is killed leaves a verified prefix, which a second import of the
+//! same file completes.
+
+use std::io::{Read, Write};
+
+use dossier_chain::{
+    EncodedRecord, EventId, Failure, Hash, RecordView, StoredRecord, TrustRoot, Verifier, control,
+};
+use dossier_export::{ExportError, Header, Reader, Section, Writer};
+use dossier_log::{AppendError, EventLog};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{AppError, AppResult};
+
+/// Records read from the ledger at a time.
+const PAGE: usize = 4096;
+/// Verified batches handed to the backend at once (each still atomic on its own).
+const GROUP_BATCHES: usize = 64;
+/// ... or fewer, when they hold this many bytes.
+const GROUP_BYTES: usize = 8 * 1024 * 1024;
+
+/// What an export wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Exported {
+    /// The ledger id.
+    pub ledger: Uuid,
+    /// The first seq exported.
+    pub first: u64,
+    /// The last seq exported (a seal).
+    pub last: u64,
+    /// Sealed batches written.
+    pub batches: u64,
+    /// Records written.
+    pub records: u64,
+    /// Report texts written.
+    pub texts: u64,
+    /// The hash of the last record (hex).
+    pub head: String,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Imported {
+    /// The ledger id.
+    pub ledger: Uuid,
+    /// The file's range.
+    pub first: u64,
+    /// The file's last seq.
+    pub last: u64,
+    /// Records of the file the ledger already held (verified equal).
+    pub already: u64,
+    /// Records appended.
+    pub appended: u64,
+    /// Batches appended.
+    pub batches: u64,
+    /// Report texts stored with them.
+    pub texts: u64,
+    /// The ledger's head after the import (hex).
+    pub head: String,
+}
+
+/// Why an export did not happen, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportProblem {
+    /// The ledger holds no record.
+    #[error("the ledger is empty")]
+    Empty,
+    /// `from` is past the ledger's head.
+    #[error("the ledger ends at seq {head}, before seq {from}")]
+    BeyondHead {
+        /// The first seq asked for.
+        from: u64,
+        /// The head.
+        head: u64,
+    },
+    /// `from` is not the first record of a batch.
+    #[error("seq {from} is not the first record of a batch (the record before it is no seal)")]
+    NotBatchStart {
+        /// The first seq asked for.
+        from: u64,
+    },
+    /// No seal closes a batch in the range.
+    #[error("no sealed batch lies between seq {from} and seq {to}")]
+    NoBatch {
+        /// The first seq asked for.
+        from: u64,
+        /// The last.
+        to: u64,
+    },
+    /// A record read from the ledger is not a record (the ledger does not verify).
+    #[error("seq {seq} is not a record of this format: {detail}")]
+    Malformed {
+        /// Where.
+        seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A report references a text whose bytes do not hash to it.
+    #[error("the text {hash} referenced at seq {seq} does not match its hash in the content store")]
+    BadText {
+        /// Where it is referenced.
+        seq: u64,
+        /// The hash.
+        hash: Hash,
+    },
+    /// Writing the file failed.
+    #[error(transparent)]
+    Write(#[from] ExportError),
+}
+
+/// Why an import refused a file, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportProblem {
+    /// Import verifies against a pinned founding key, and none was given.
+    #[error("no founding key is pinned: an import verifies every record against one")]
+    Unpinned,
+    /// The file's container is damaged (truncated, reordered, a text that does not match its
+    /// hash, totals that disagree, ...).
+    #[error(transparent)]
+    File(#[from] ExportError),
+    /// A record of the file does not verify.
+    #[error("the file does not verify at seq {}: {} ({})", failure.seq, failure.kind, failure.detail)]
+    DoesNotVerify {
+        /// The first failure.
+        failure: Failure,
+    },
+    /// A batch of the file does not end with a seal that verifies.
+    #[error("the batch ending at seq {seq} is not closed by a seal")]
+    Unsealed {
+        /// Its last seq.
+        seq: u64,
+    },
+    /// A text of the file is referenced by no record of the batch after it.
+    #[error("the text {hash} before seq {seq} is referenced by no record of its batch")]
+    StrayText {
+        /// The batch's first seq.
+        seq: u64,
+        /// The text's hash.
+        hash: Hash,
+    },
+    /// The file holds another ledger than the one imported into.
+    #[error("the file holds ledger {file}, the ledger imported into is {ledger}")]
+    OtherLedger {
+        /// The file's ledger id.
+        file: Uuid,
+        /// The ledger's.
+        ledger: Uuid,
+    },
+    /// The file's header names another ledger than its records.
+    #[error("the file's header names ledger {header}, its records belong to ledger {records}")]
+    HeaderLedger {
+        /// The header's ledger id.
+        header: Uuid,
+        /// The records'.
+        records: Uuid,
+    },
+    /// The file starts past what the ledger holds.
+    #[error(
+        "the file starts at seq {first}, and the ledger holds records up to seq {head}: it continues a ledger that holds seqs 1 to {}",
+        first - 1
+    )]
+    NotContinued {
+        /// The file's first seq.
+        first: u64,
+        /// The ledger's head.
+        head: u64,
+    },
+    /// The ledger holds more than the file.
+    #[error("the ledger holds records up to seq {head}, past the file's last seq {last}")]
+    LedgerAhead {
+        /// The ledger's head.
+        head: u64,
+        /// The file's last seq.
+        last: u64,
+    },
+    /// The ledger's records differ from the file's.
+    #[error("the ledger diverges from the file at seq {seq}")]
+    Diverges {
+        /// The first seq where they differ.
+        seq: u64,
+    },
+    /// The ledger imported into does not verify.
+    #[error("the ledger imported into does not verify at seq {}: {} ({})", failure.seq, failure.kind, failure.detail)]
+    LedgerDoesNotVerify {
+        /// Its first failure.
+        failure: Failure,
+    },
+    /// Appending a verified batch failed.
+    #[error("appending the batch at seq {seq}: {source}")]
+    Append {
+        /// Its first seq.
+        seq: u64,
+        /// The cause.
+        #[source]
+        source: AppendError,
+    },
+}
+
+impl ImportProblem {
+    /// The seq where the problem shows, when it has one.
+    #[must_use]
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ImportProblem::File(e) => e.seq(),
+            ImportProblem::DoesNotVerify { failure }
+            | ImportProblem::LedgerDoesNotVerify { failure } => Some(failure.seq),
+            ImportProblem::Unsealed { seq }
+            | ImportProblem::StrayText { seq, .. }
+            | ImportProblem::Diverges { seq }
+            | ImportProblem::Append { seq, .. } => Some(*seq),
+            ImportProblem::NotContinued { first, .. } => Some(*first),
+            ImportProblem::LedgerAhead { last, .. } => Some(last + 1),
+            ImportProblem::Unpinned
+            | ImportProblem::OtherLedger { .. }
+            | ImportProblem::HeaderLedger { .. } => None,
+        }
+    }
+}
+
+fn export_problem(problem: impl Into<ExportProblem>) -> AppError {
+    AppError::Export {
+        problem: problem.into(),
+    }
+}
+
+/// The text hashes a record references: a `report.recorded` body's `content_hash`.
+fn referenced_text(event_type: &str, body: &str) -> Option<Hash> {
+    #[derive(Deserialize)]
+    struct Report<'a> {
+        #[serde(borrow)]
+        content_hash: Option<&'a str>,
+    }
+    if event_type != dossier_model::event::REPORT_RECORDED {
+        return None;
+    }
+    let report: Report<'_> = serde_json::from_str(body).ok()?;
+    Hash::from_hex(report.content_hash?).ok()
+}
+
+/// The type of a stored record and the text it references.
+fn envelope(bytes: &[u8], scratch: &mut String) -> Option<(bool, Option<Hash>)> {
+    let (view, body) = RecordView::parse_envelope(bytes, scratch)?;
+    Some((
+        view.event_type == control::SEAL,
+        referenced_text(view.event_type, body),
+    ))
+}
+
+fn malformed(seq: u64) -> AppError {
+    export_problem(ExportProblem::Malformed {
+        seq,
+        detail: "its envelope does not parse".to_owned(),
+    })
+}
+
+async fn is_seal<L: EventLog + ?Sized>(log: &L, seq: u64) -> AppResult<bool> {
+    let mut scratch = String::new();
+    let page = log
+        .read(seq, 1)
+        .await
+        .map_err(|e| AppError::log(format!("reading seq {seq}"), e))?;
+    let r = page
+        .first()
+        .filter(|r| r.position == seq)
+        .ok_or_else(|| malformed(seq))?;
+    envelope(&r.bytes, &mut scratch)
+        .map(|(seal, _)| seal)
+        .ok_or_else(|| malformed(seq))
+}
+
+/// The ledger id of the log's genesis.
+async fn ledger_id<L: EventLog + ?Sized>(log: &L) -> AppResult<Uuid> {
+    let page = log
+        .read(1, 1)
+        .await
+        .map_err(|e| AppError::log("reading the genesis", e))?;
+    page.first()
+        .and_then(|r| RecordView::parse(&r.bytes).ok()?.ledger.parse().ok())
+        .ok_or_else(|| malformed(1))
+}
+
+/// Writes the sealed batches of `from ..= to` (default: the whole ledger) with the texts they
+/// reference to `out` as a `dossier-export/1` file; calls `progress` with the records written.
+/// `from` must be the first record of a batch; the export ends at the last seal at or before
+/// `to` (clamped to the head). Returns the writer (flushed) and what was written.
+///
+/// # Errors
+/// [`AppError::Export`] for a range that holds no whole batch, a record that does not parse,
+/// a text that does not match its hash, or a failed write; storage failures.
+pub async fn export<L: EventLog + ?Sized, W: Write>(
+    log: &L,
+    from: Option<u64>,
+    to: Option<u64>,
+    out: W,
+    mut progress: impl FnMut(u64),
+) -> AppResult<(W, Exported)> {
+    let head = log
+        .head()
+        .await
+        .map_err(|e| AppError::log("reading the head", e))?;
+    if head.seq == 0 {
+        return Err(export_problem(ExportProblem::Empty));
+    }
+    let first = from.unwrap_or(1).max(1);
+    if first > head.seq {
+        return Err(export_problem(ExportProblem::BeyondHead {
+            from: first,
+            head: head.seq,
+        }));
+    }
+    if first > 1 && !is_seal(log, first - 1).await? {
+        return Err(export_problem(ExportProblem::NotBatchStart { from: first }));
+    }
+    let to = to.unwrap_or(head.seq).min(head.seq);
+    let last = last_seal(log, first, to).await?;
+    let ledger = ledger_id(log).await?;
+    let mut w = Writer::new(
+        out,
+        Header {
+            ledger,
+            first,
+            last,
+        },
+    )
+    .map_err(export_problem)?;
+    let mut scratch = String::new();
+    let mut batch: Vec<StoredRecord> = Vec::new();
+    let mut texts: Vec<(u64, Hash)> = Vec::new();
+    let mut next = first;
+    let mut written = 0u64;
+    while next <= last {
+        let want = usize::try_from(last - next + 1).unwrap_or(PAGE).min(PAGE);
+        let page = log
+            .read(next, want)
+            .await
+            .map_err(|e| AppError::log(format!("reading from seq {next}"), e))?;
+        if page.is_empty() {
+            return Err(AppError::log(
+                format!("reading from seq {next}"),
+                dossier_log::LogError::Corrupt(format!("seq {next} is missing")),
+            ));
+        }
+        for r in page {
+            if r.position != next {
+                return Err(malformed(next));
+            }
+            next += 1;
+            let (seal, text) =
+                envelope(&r.bytes, &mut scratch).ok_or_else(|| malformed(r.position))?;
+            if let Some(hash) = text
+                && !texts.iter().any(|(_, h)| *h == hash)
+            {
+                texts.push((r.position, hash));
+            }
+            batch.push(r);
+            if seal {
+                for (seq, hash) in texts.drain(..) {
+                    // A text missing from the content store (never stored, or redacted) is
+                    // not carried; a text that does not match its key is refused.
+                    let Some(bytes) = log
+                        .content(&hash)
+                        .await
+                        .map_err(|e| AppError::log(format!("reading the text {hash}"), e))?
+                    else {
+                        continue;
+                    };
+                    if Hash::of_bytes(&bytes) != hash {
+                        return Err(export_problem(ExportProblem::BadText { seq, hash }));
+                    }
+                    w.text(&bytes).map_err(export_problem)?;
+                }
+                w.batch(batch.iter().map(|r| r.bytes.as_slice()))
+                    .map_err(export_problem)?;
+                written += batch.len() as u64;
+                batch.clear();
+                progress(written);
+            }
+        }
+    }
+    let (out, totals) = w.finish().map_err(export_problem)?;
+    Ok((
+        out,
+        Exported {
+            ledger,
+            first,
+            last,
+            batches: totals.batches,
+            records: totals.records,
+            texts: totals.texts,
+            head: totals.head.to_hex(),
+        },
+    ))
+}
+
+/// The last seal in `first ..= to` (a batch holds at most 1,000 records, so it is among the
+/// last 1,000).
+async fn last_seal<L: EventLog + ?Sized>(log: &L, first: u64, to: u64) -> AppResult<u64> {
+    let lo = to
+        .saturating_sub(dossier_chain::MAX_BATCH_RECORDS as u64 - 1)
+        .max(first);
+    let page = log
+        .read(lo, usize::try_from(to + 1 - lo).unwrap_or(usize::MAX))
+        .await
+        .map_err(|e| AppError::log(format!("reading from seq {lo}"), e))?;
+    let mut scratch = String::new();
+    let mut found = None;
+    for r in page.iter().filter(|r| r.position <= to) {
+        if envelope(&r.bytes, &mut scratch)
+            .ok_or_else(|| malformed(r.position))?
+            .0
+        {
+            found = Some(r.position);
+        }
+    }
+    found.ok_or_else(|| export_problem(ExportProblem::NoBatch { from: first, to }))
+}
+
+/// A verified batch waiting to be appended.
+struct Verified {
+    records: Vec<EncodedRecord>,
+    texts: Vec<Vec<u8>>,
+}
+
+/// Appends verified batches, a group at a time.
+struct Appender<'a, L: EventLog + ?Sized> {
+    log: &'a L,
+    head: u64,
+    group: Vec<(Vec<EncodedRecord>, Vec<Vec<u8>>)>,
+    bytes: usize,
+    appended: u64,
+    batches: u64,
+    texts: u64,
+}
+
+impl<L: EventLog + ?Sized> Appender<'_, L> {
+    async fn push(&mut self, batch: Verified) -> Result<(), ImportProblem> {
+        self.bytes += batch.records.iter().map(|r| r.bytes.len()).sum::<usize>()
+            + batch.texts.iter().map(Vec::len).sum::<usize>();
+        self.group.push((batch.records, batch.texts));
+        if self.group.len() >= GROUP_BATCHES || self.bytes >= GROUP_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ImportProblem> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.group);
+        self.bytes = 0;
+        let (receipts, error) = self
+            .log
+            .append_all(self.head, &group, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .await;
+        for (r, (records, texts)) in receipts.iter().zip(&group) {
+            self.head = r.last;
+            self.appended += records.len() as u64;
+            self.texts += texts.len() as u64;
+            self.batches += 1;
+        }
+        match error {
+            Some(source) => Err(ImportProblem::Append {
+                seq: self.head + 1,
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A verified record as the backends append it, and the text it references.
+fn encoded(
+    seq: u64,
+    bytes: Vec<u8>,
+    hash: Hash,
+    scratch: &mut String,
+) -> Option<(EncodedRecord, Option<Hash>)> {
+    let (view, body) = RecordView::parse_envelope(&bytes, scratch)?;
+    let text = referenced_text(view.event_type, body);
+    let record = EncodedRecord {
+        seq,
+        hash,
+        event_id: EventId::from_hex(view.id).ok()?,
+        event_type: view.event_type.to_owned(),
+        recorded: view.recorded.to_owned(),
+        bytes: Vec::new(),
+    };
+    Some((EncodedRecord { bytes, ..record }, text))
+}
+
+/// Imports a `dossier-export/1` file into `log` (see the module documentation), verifying
+/// with `trust` (which must pin the founding key); calls `progress` with the last seq verified
+/// and the file's last seq.
+///
+/// # Errors
+/// [`AppError::Import`] naming the problem and, where it has one, the seq: a damaged file, a
+/// record that does not verify, another ledger, a ledger that is not a verified prefix of the
+/// file, a failed append (the batches before it are appended); storage failures.
+pub async fn import<L: EventLog + ?Sized, R: Read>(
+    log: &L,
+    input: R,
+    trust: TrustRoot,
+    progress: impl FnMut(u64, u64),
+) -> AppResult<Imported> {
+    let mut head_after = None;
+    let result = import_inner(log, input, trust, progress, &mut head_after).await;
+    result.map_err(|problem| match problem {
+        Inner::App(e) => e,
+        Inner::Problem(problem) => AppError::Import {
+            head: head_after.unwrap_or(0),
+            problem,
+        },
+    })
+}
+
+enum Inner {
+    App(AppError),
+    Problem(ImportProblem),
+}
+
+impl From<AppError> for Inner {
+    fn from(e: AppError) -> Inner {
+        Inner::App(e)
+    }
+}
+
+impl From<ImportProblem> for Inner {
+    fn from(e: ImportProblem) -> Inner {
+        Inner::Problem(e)
+    }
+}
+
+impl From<ExportError> for Inner {
+    fn from(e: ExportError) -> Inner {
+        Inner::Problem(ImportProblem::File(e))
+    }
+}
+
+async fn import_inner<L: EventLog + ?Sized, R: Read>(
+    log: &L,
+    input: R,
+    trust: TrustRoot,
+    mut progress: impl FnMut(u64, u64),
+    head_after: &mut Option<u64>,
+) -> Result<Imported, Inner> {
+    if matches!(trust, TrustRoot::Unpinned) {
+        return Err(ImportProblem::Unpinned.into());
+    }
+    let mut reader = Reader::new(input)?;
+    let header = *reader.header();
+    let head = log
+        .head()
+        .await
+        .map_err(|e| AppError::log("reading the head", e))?;
+    *head_after = Some(head.seq);
+    let mut v = Verifier::new(trust);
+    if head.seq == 0 {
+        if header.first != 1 {
+            return Err(ImportProblem::NotContinued {
+                first: header.first,
+                head: 0,
+            }
+            .into());
+        }
+    } else {
+        let ledger = ledger_id(log).await?;
+        if ledger != header.ledger {
+            return Err(ImportProblem::OtherLedger {
+                file: header.ledger,
+                ledger,
+            }
+            .into());
+        }
+        if header.first > head.seq + 1 {
+            return Err(ImportProblem::NotContinued {
+                first: header.first,
+                head: head.seq,
+            }
+            .into());
+        }
+        if head.seq > header.last {
+            return Err(ImportProblem::LedgerAhead {
+                head: head.seq,
+                last: header.last,
+            }
+            .into());
+        }
+        // The ledger's records before the file's: verified, for the keys they register.
+        let mut next = 1;
+        while next < header.first {
+            let want = usize::try_from(header.first - next)
+                .unwrap_or(PAGE)
+                .min(PAGE);
+            let page = log
+                .read(next, want)
+                .await
+                .map_err(|e| AppError::log(format!("reading from seq {next}"), e))?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                v.push(r);
+                next = r.position + 1;
+            }
+            if let Some(failure) = v.failures().first() {
+                return Err(ImportProblem::LedgerDoesNotVerify {
+                    failure: failure.clone(),
+                }
+                .into());
+            }
+        }
+    }
+    let mut appender = Appender {
+        log,
+        head: head.seq,
+        group: Vec::new(),
+        bytes: 0,
+        appended: 0,
+        batches: 0,
+        texts: 0,
+    };
+    let mut already = 0u64;
+    let mut texts: Vec<(Hash, Vec<u8>)> = Vec::new();
+    let mut scratch = String::new();
+    let outcome: Result<(), Inner> =
+        async {
+            loop {
+                let section = match reader.next_section() {
+                    Ok(Some(s)) => s,
+                    Ok(None) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                let batch = match section {
+                    Section::Text { hash, bytes } => {
+                        texts.push((hash, bytes));
+                        continue;
+                    }
+                    Section::Batch(b) => b,
+                };
+                let mut records = Vec::with_capacity(batch.count);
+                let mut referenced: Vec<Hash> = Vec::new();
+                for (i, entry) in batch.records().enumerate() {
+                    let seq = batch.first + i as u64;
+                    let bytes = match entry {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            return Err(ImportProblem::DoesNotVerify {
+                                failure: Failure {
+                                    seq: batch.first + e.index as u64,
+                                    kind: dossier_chain::FailureKind::BadFrame,
+                                    detail: e.to_string(),
+                                },
+                            }
+                            .into());
+                        }
+                    };
+                    if seq == header.first
+                        && let Some(ledger) = RecordView::parse(bytes)
+                            .ok()
+                            .and_then(|r| r.ledger.parse::<Uuid>().ok())
+                        && ledger != header.ledger
+                    {
+                        return Err(ImportProblem::OtherLedger {
+                            file: header.ledger,
+                            ledger,
+                        }
+                        .into());
+                    }
+                    let hash = Hash::of_record(bytes);
+                    let stored = StoredRecord {
+                        position: seq,
+                        stored_hash: None,
+                        bytes: bytes.to_vec(),
+                    };
+                    v.push_hashed(&stored, hash);
+                    if let Some(failure) = v.failures().first() {
+                        return Err(ImportProblem::DoesNotVerify {
+                            failure: failure.clone(),
+                        }
+                        .into());
+                    }
+                    // The verifier accepted it, so its envelope parses.
+                    let (record, text) = encoded(seq, stored.bytes, hash, &mut scratch)
+                        .ok_or_else(|| ImportProblem::DoesNotVerify {
+                            failure: Failure {
+                                seq,
+                                kind: dossier_chain::FailureKind::Malformed,
+                                detail: "its envelope does not parse".to_owned(),
+                            },
+                        })?;
+                    referenced.extend(text);
+                    records.push(record);
+                }
+                if v.last_sealed() != batch.last() {
+                    return Err(ImportProblem::Unsealed { seq: batch.last() }.into());
+                }
+                if let Some((hash, _)) = texts.iter().find(|(h, _)| !referenced.contains(h)) {
+                    return Err(ImportProblem::StrayText {
+                        seq: batch.first,
+                        hash: *hash,
+                    }
+                    .into());
+                }
+                if batch.first <= head.seq {
+                    // Already in the ledger: it must be this very batch.
+                    let stored = log.read(batch.first, batch.count).await.map_err(|e| {
+                        AppError::log(format!("reading from seq {}", batch.first), e)
+                    })?;
+                    for (i, r) in records.iter().enumerate() {
+                        let same = stored
+                            .get(i)
+                            .is_some_and(|s| s.position == r.seq && s.bytes == r.bytes);
+                        if !same {
+                            return Err(ImportProblem::Diverges { seq: r.seq }.into());
+                        }
+                    }
+                    already += records.len() as u64;
+                    texts.clear();
+                } else {
+                    let texts = std::mem::take(&mut texts)
+                        .into_iter()
+                        .map(|(_, bytes)| bytes)
+                        .collect();
+                    appender.push(Verified { records, texts }).await?;
+                    *head_after = Some(appender.head);
+                }
+                progress(batch.last(), header.last);
+            }
+            Ok(())
+        }
+        .await;
+    // Whatever stopped the file, the batches verified before it are appended.
+    let flushed = appender.flush().await;
+    *head_after = Some(appender.head);
+    outcome?;
+    flushed?;
+    Ok(Imported {
+        ledger: header.ledger,
+        first: header.first,
+        last: header.last,
+        already,
+        appended: appender.appended,
+        batches: appender.batches,
+        texts: appender.texts,
+        head: reader.totals().head.to_hex(),
+    })
+}

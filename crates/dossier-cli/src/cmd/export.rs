@@ -1,0 +1,190 @@
+//! `dossier export` and `dossier import`: faces over `dossier_app::export`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal as _, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use dossier_app::Home;
+use dossier_app::export::{Exported, Imported};
+use dossier_chain::TrustRoot;
+use dossier_log::EventLog as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{ExportArgs, ImportArgs};
+use crate::exit::{CliError, CliResult, INVALID_INPUT};
+
+/// Progress is shown for runs longer than this many records.
+const PROGRESS_FROM: u64 = 50_000;
+
+fn bar(verb: &str, total: u64, show: bool) -> ProgressBar {
+    let bar = if show && total > PROGRESS_FROM {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{verb} {{bar:40}} {{pos}}/{{len}} records ({{per_sec}}, eta {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// `dossier export --format log`.
+pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let head = log.head().await.context("reading the head")?;
+    let first = args.from.unwrap_or(1);
+    let total = args
+        .to
+        .unwrap_or(head.seq)
+        .min(head.seq)
+        .saturating_sub(first - 1);
+    let bar = bar("exporting", total, !args.quiet);
+    let progress = |n| bar.set_position(n);
+    let done: Exported = match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                return Err(CliError::new(
+                    INVALID_INPUT,
+                    anyhow::anyhow!(
+                        "the export is binary: give a file with -o FILE, or redirect standard output"
+                    ),
+                ));
+            }
+            let out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            let (_, done) =
+                dossier_app::export::export(&log, args.from, args.to, out, progress).await?;
+            done
+        }
+        Some(path) => {
+            let partial = partial_path(path);
+            let file = File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let out = BufWriter::with_capacity(1 << 20, file);
+            let result = dossier_app::export::export(&log, args.from, args.to, out, progress).await;
+            let (out, done) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e.into());
+                }
+            };
+            let file = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", partial.display()))?;
+            file.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            drop(file);
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            done
+        }
+    };
+    bar.finish_and_clear();
+    let summary = if args.json {
+        serde_json::to_string_pretty(&done).context("encoding JSON")?
+    } else {
+        format!(
+            "exported seqs {}..={} of ledger {} ({} records in {} batches, {} texts; head {})",
+            done.first, done.last, done.ledger, done.records, done.batches, done.texts, done.head
+        )
+    };
+    if args.output.is_some() {
+        crate::outln!("{summary}")?;
+    } else {
+        eprintln!("{summary}");
+    }
+    Ok(())
+}
+
+/// `dossier import`.
+pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
+    let trust = super::verify::trust_root(home, args.trust.as_deref())?;
+    let TrustRoot::Pinned(key) = &trust else {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "an import verifies every record against the ledger's founding key: pass --trust KEY (its public key, 64 hex digits, or a file holding it)"
+            ),
+        ));
+    };
+    let pinned = hex::encode(key.as_bytes());
+    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        Box::new(file)
+    };
+    let input = BufReader::with_capacity(1 << 20, input);
+    home.create()?;
+    let new_file = !home.is_nats() && !home.has_ledger();
+    let log = home.create_log().await?;
+    // A data directory without a trust root pins the key given, before anything is appended:
+    // an import killed half-way is then completed (and verified) against the same key.
+    let new_root = home.root()?.is_none();
+    if new_root {
+        home.save_root(&pinned)?;
+    }
+    let show = !args.quiet && !args.json;
+    let mut shown = None::<ProgressBar>;
+    let result = dossier_app::export::import(&log, input, trust, |seq, last| {
+        let b = shown.get_or_insert_with(|| {
+            let b = self::bar("importing", last, show);
+            b.set_position(0);
+            b
+        });
+        b.set_position(seq);
+    })
+    .await;
+    if let Some(b) = shown {
+        b.finish_and_clear();
+    }
+    if result.is_err() && log.head().await.is_ok_and(|h| h.seq == 0) {
+        // A refused import into a new data directory leaves no empty ledger, and no root
+        // pinned for a ledger that is not there, behind.
+        drop(log);
+        if new_root {
+            let _ = std::fs::remove_file(home.dir_path().join("root.pub"));
+        }
+        if new_file {
+            let db = home.db_path();
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = db.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(name));
+            }
+        }
+    }
+    let done: Imported = result?;
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&done).context("encoding JSON")?
+        )?;
+    } else {
+        crate::outln!(
+            "imported seqs {}..={} of ledger {}: {} records appended in {} batches ({} texts), {} already held; head {}",
+            done.first,
+            done.last,
+            done.ledger,
+            done.appended,
+            done.batches,
+            done.texts,
+            done.already,
+            done.head
+        )?;
+    }
+    Ok(())
+}
