@@ -108,6 +108,26 @@ pub enum AppError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A key file is encrypted and no passphrase was given.
+    #[error("{} is encrypted and no passphrase was given", path.display())]
+    NoPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase given does not decrypt a key file.
+    #[error("wrong passphrase for {}", path.display())]
+    WrongPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase for a key file could not be read.
+    #[error("reading the passphrase for {}: {what}", path.display())]
+    Passphrase {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        what: String,
+    },
     /// A file of the data directory could not be read or written.
     #[error("{what}")]
     Io {
@@ -210,6 +230,9 @@ impl AppError {
             }
             AppError::NoDataDir
             | AppError::Key { .. }
+            | AppError::NoPassphrase { .. }
+            | AppError::WrongPassphrase { .. }
+            | AppError::Passphrase { .. }
             | AppError::Io { .. }
             | AppError::BuildGenesis { .. }
             | AppError::WriteGenesis { .. } => ErrorKind::Internal,

@@ -11,6 +11,7 @@ mod bundles;
 mod error;
 mod home;
 mod init;
+pub mod keyfiles;
 pub mod migrate;
 
 pub use backend::Backend;
@@ -19,5 +20,6 @@ pub use bundles::{
     check, publish,
 };
 pub use error::{AppError, AppResult, BackendKind, ErrorKind};
-pub use home::Home;
+pub use home::{Home, private_umask};
 pub use init::{Created, create};
+pub use keyfiles::{KeyFiles, KeyNotice, PassphraseSource, PassphraseUse};
