@@ -354,3 +354,110 @@ fn keys_revoke_refuses_what_would_lock_the_ledger() {
     );
     assert_eq!(l.verify_json().1["ok"], Value::Bool(true));
 }
+
+/// `keys backup` writes one encrypted file (no secret in it, in hex or bytes) from which `keys
+/// restore` rebuilds a data directory beside a copy of the ledger: the pinned root, the
+/// producer choice and the key files, after which it publishes and verifies pinned. A wrong
+/// passphrase restores nothing (exit 7); a key revoked since the backup is destroyed at once;
+/// a backup is refused beside another ledger.
+#[test]
+fn keys_backup_restores_a_data_directory_beside_its_ledger() {
+    const PASS: &str = "backup passphrase";
+    let l = Ledger::init();
+    let founder = l.key_id("analyst");
+    l.run(&["keys", "register", "--name", "second"]).ok();
+    let second = l.key_id("second");
+    let secrets = [secret_of(&l, &founder), secret_of(&l, &second)];
+    let backup = l.file("keys.backup");
+    let backup_arg = backup.display().to_string();
+    let made = with_passphrase(
+        &l,
+        Some(PASS),
+        &["keys", "backup", "--out", &backup_arg, "--json"],
+    );
+    let made = made.ok().json();
+    assert_eq!(made["keys"].as_array().map(Vec::len), Some(2), "{made}");
+    let bytes = std::fs::read(&backup).expect("backup");
+    assert!(bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+    for s in &secrets {
+        for needle in [s.as_bytes().to_vec(), hex_bytes(s)] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()));
+        }
+    }
+    assert_eq!(
+        std::fs::metadata(&backup)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // The second key is revoked after the backup.
+    l.run(&["keys", "revoke", &second, "--reason", "left", "--yes"])
+        .ok();
+
+    // A new data directory holding only a copy of the ledger.
+    let fresh = Ledger::empty();
+    for f in std::fs::read_dir(l.dir()).expect("dir") {
+        let p = f.expect("entry").path();
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        if name.starts_with("ledger.db") {
+            std::fs::copy(&p, fresh.dir().join(&name)).expect("copy");
+        }
+    }
+    let out = with_passphrase(&fresh, Some("wrong"), &["keys", "restore", &backup_arg]);
+    out.expect_code(7);
+    assert!(
+        out.stderr.contains("wrong passphrase for"),
+        "{}",
+        out.stderr
+    );
+    assert!(!fresh.dir().join("root.pub").exists());
+    let restored = with_passphrase(
+        &fresh,
+        Some(PASS),
+        &["keys", "restore", &backup_arg, "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        restored["destroyed"],
+        serde_json::json!([second]),
+        "{restored}"
+    );
+    assert!(
+        fresh
+            .dir()
+            .join("keys")
+            .join(format!("{founder}.key"))
+            .exists()
+    );
+    assert!(
+        !fresh
+            .dir()
+            .join("keys")
+            .join(format!("{second}.key"))
+            .exists()
+    );
+    assert_eq!(
+        std::fs::read(fresh.dir().join("root.pub")).expect("root"),
+        std::fs::read(l.dir().join("root.pub")).expect("root")
+    );
+    let a = gen_bundle("secrets-restore", 1, 2);
+    let fa = fresh.write_json("a.json", &a.json);
+    fresh.run(&["publish", &fa]).ok();
+    let (code, v) = fresh.verify_json();
+    assert_eq!((code, &v["ok"]), (0, &Value::Bool(true)), "{v}");
+
+    // Beside another ledger it is refused, and nothing is written.
+    let other = Ledger::init();
+    let keys_before = modes(other.dir()).len();
+    let out = with_passphrase(&other, Some(PASS), &["keys", "restore", &backup_arg]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("the backup is of ledger"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(modes(other.dir()).len(), keys_before);
+}

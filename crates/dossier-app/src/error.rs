@@ -128,6 +128,12 @@ pub enum AppError {
         /// Why.
         what: String,
     },
+    /// A keys backup could not be made or restored; nothing was restored.
+    #[error("{what}")]
+    Backup {
+        /// What is wrong.
+        what: String,
+    },
     /// A file of the data directory could not be read or written.
     #[error("{what}")]
     Io {
@@ -192,7 +198,7 @@ impl AppError {
             AppError::NoLedger { .. } | AppError::EmptyLedger | AppError::NoProducer { .. } => {
                 ErrorKind::NotFound
             }
-            AppError::Invalid { .. } => ErrorKind::Invalid,
+            AppError::Invalid { .. } | AppError::Backup { .. } => ErrorKind::Invalid,
             AppError::Conflict { .. } | AppError::LedgerExists { .. } => ErrorKind::Conflict,
             AppError::WriteGenesis {
                 source: AppendError::Log(e),

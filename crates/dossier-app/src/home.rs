@@ -316,16 +316,39 @@ impl Home {
         let path = self.key_path(signer.id());
         let plain = format!("{}\n{}\n", signer.secret_hex(), signer.name());
         let bytes = self.keys.seal(&path, plain.as_bytes())?;
-        let mut f = create_private(&path)
-            .map_err(|e| AppError::io(format!("creating key file {}", path.display()), e))?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| AppError::io(format!("writing {}", path.display()), e))?;
+        self.write_key_file(signer.id(), &bytes)?;
         Ok(path)
     }
 
-    fn key_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn key_path(&self, id: &str) -> PathBuf {
         self.keys_dir().join(format!("{id}.key"))
+    }
+
+    /// Writes a key file's bytes as they are (mode 0600); it must not exist.
+    pub(crate) fn write_key_file(&self, id: &str, bytes: &[u8]) -> AppResult<()> {
+        let path = self.key_path(id);
+        let mut f = create_private(&path)
+            .map_err(|e| AppError::io(format!("creating key file {}", path.display()), e))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| AppError::io(format!("writing {}", path.display()), e))
+    }
+
+    /// The ids of the keys whose secret files are here, sorted.
+    pub(crate) fn kept_keys(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.keys_dir()) else {
+            return Vec::new();
+        };
+        let mut kept: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".key")?;
+                (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
+            })
+            .collect();
+        kept.sort();
+        kept
     }
 
     /// Whether the key file of `id` is encrypted (false if there is none).
@@ -413,17 +436,7 @@ impl Home {
     /// # Errors
     /// If a revoked key's file cannot be overwritten or removed.
     pub async fn destroy_revoked_secrets(&self, log: &Backend) -> AppResult<Vec<String>> {
-        let Ok(entries) = fs::read_dir(self.keys_dir()) else {
-            return Ok(Vec::new());
-        };
-        let kept: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let id = name.strip_suffix(".key")?;
-                (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
-            })
-            .collect();
+        let kept = self.kept_keys();
         if kept.is_empty() {
             return Ok(Vec::new());
         }

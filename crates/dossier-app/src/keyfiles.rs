@@ -148,6 +148,16 @@ impl KeyFiles {
         })
     }
 
+    /// `plain` encrypted with the passphrase, whether or not new key files are encrypted (a
+    /// backup is always encrypted).
+    pub(crate) fn encrypt_always(&self, path: &Path, plain: &[u8]) -> AppResult<Vec<u8>> {
+        let passphrase = self.get_passphrase(path, PassphraseUse::Encrypt)?;
+        encrypt(plain, passphrase).map_err(|e| AppError::Key {
+            what: format!("encrypting {}", path.display()),
+            source: Some(Box::new(e)),
+        })
+    }
+
     /// The plain text of a key file's bytes, decrypting them if they are an age file.
     pub(crate) fn open(&self, path: &Path, bytes: Vec<u8>) -> AppResult<Vec<u8>> {
         if !is_encrypted(&bytes) {

@@ -7,6 +7,7 @@
 //! and none carries advice for a particular face (flags, commands to run): the faces add it.
 
 mod backend;
+mod backup;
 mod bundles;
 mod error;
 mod home;
@@ -15,6 +16,7 @@ pub mod keyfiles;
 pub mod migrate;
 
 pub use backend::Backend;
+pub use backup::{BACKUP_FORMAT, KeysBackup};
 pub use bundles::{
     BundleResult, BundleStatus, CheckReport, Checked, Conflict, ConflictWith, Input, Problem,
     check, publish,

@@ -589,6 +589,28 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write an encrypted backup of this directory's key files (of keys not revoked), pinned
+    /// root and producer choice, with the key-file passphrase (DOSSIER_PASSPHRASE,
+    /// DOSSIER_PASSPHRASE_FILE or a prompt). Keep it away from the data directory.
+    Backup {
+        /// The backup file to create (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup made by `keys backup` into this data directory, beside the same ledger
+    /// (the ledger file copied back, or the same --nats and --ledger): the pinned root, the
+    /// producer choice and the key files not already here. Secrets of keys revoked since the
+    /// backup are destroyed at once.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace the producer key: register a new key and revoke the current one in one batch.
     Rotate {
         /// Name for the new key (default: the current key's name).

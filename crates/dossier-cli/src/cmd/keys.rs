@@ -205,6 +205,19 @@ fn confirm_revocation(keys: &[KeyInfo], key: &str) -> CliResult {
     Ok(())
 }
 
+/// Creates `path` (0600, refusing an existing file) holding `bytes`.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// `dossier keys …`.
 pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
     let log = home.open_log().await?;
@@ -308,6 +321,42 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             crate::outln!("revoked key {key}, signed by {}", signer.id())?;
             if destroyed {
                 crate::outln!("its secret in this directory was destroyed")?;
+            }
+        }
+        KeysCommand::Backup { out, json } => {
+            let (bytes, summary) = home.backup_keys(&log).await?;
+            write_new(out, &bytes)?;
+            if *json {
+                crate::output::json(&summary)?;
+                return Ok(());
+            }
+            crate::outln!(
+                "backed up {} key file(s) ({}), the pinned root and the producer choice of ledger {} to {} (encrypted)",
+                summary.keys.len(),
+                summary.keys.join(", "),
+                summary.ledger,
+                out.display()
+            )?;
+        }
+        KeysCommand::Restore { file, json } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let restored = home.restore_keys(&log, file, bytes).await?;
+            if *json {
+                crate::output::json(&restored)?;
+                return Ok(());
+            }
+            crate::outln!(
+                "restored {} key file(s) ({}) and the pinned root of ledger {}",
+                restored.keys.len(),
+                restored.keys.join(", "),
+                restored.ledger
+            )?;
+            if !restored.destroyed.is_empty() {
+                crate::outln!(
+                    "destroyed at once, revoked since the backup: {}",
+                    restored.destroyed.join(", ")
+                )?;
             }
         }
         KeysCommand::Rotate { name, json, .. } => {
