@@ -124,7 +124,8 @@ fn grants_are_recorded_listed_revoked_and_verified() {
         "--json",
     ]);
     out.expect_code(1);
-    let err: Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    // The error is the last line (a warning about a key kept in the clear may come before it).
+    let err: Value = serde_json::from_str(out.stderr.trim().lines().last().unwrap()).unwrap();
     assert!(
         err["error"]["message"]
             .as_str()

@@ -80,7 +80,14 @@ fn commands_without_a_ledger_exit_6() {
         vec!["keys", "list"],
         vec!["keys", "register", "--name", "x"],
         vec!["keys", "rotate"],
-        vec!["keys", "revoke", "0123456789abcdef"],
+        vec![
+            "keys",
+            "revoke",
+            "0123456789abcdef",
+            "--reason",
+            "x",
+            "--yes",
+        ],
     ];
     for args in commands {
         let out = l.run(&args);

@@ -53,9 +53,9 @@ fn register_rotate_revoke_and_publish() {
     let out = l.run(&["keys", "rotate", "--name", "third"]);
     let third = l.key_id("third");
     assert!(
-        out.ok()
-            .stdout
-            .contains(&format!("rotated: key {third} replaces {second} (revoked)")),
+        out.ok().stdout.contains(&format!(
+            "rotated: key {third} replaces {second} (revoked, its secret destroyed)"
+        )),
         "{}",
         out.stdout
     );
@@ -72,7 +72,7 @@ fn register_rotate_revoke_and_publish() {
     // Another key, registered and then revoked explicitly.
     l.run(&["keys", "register", "--name", "temp"]).ok();
     let temp = l.key_id("temp");
-    let out = l.run(&["keys", "revoke", &temp, "--reason", "laptop lost"]);
+    let out = l.run(&["keys", "revoke", &temp, "--reason", "laptop lost", "--yes"]);
     assert!(
         out.ok()
             .stdout
@@ -107,8 +107,9 @@ fn register_rotate_revoke_and_publish() {
         tmp["revoked_seq"].as_u64() > tmp["registered_seq"].as_u64(),
         "{tmp}"
     );
-    for k in [f, s, t, tmp] {
-        assert_eq!(k["secret_here"], true, "{k}");
+    // The secrets of the revoked keys are destroyed; the others stay.
+    for (k, here) in [(f, true), (s, false), (t, true), (tmp, false)] {
+        assert_eq!(k["secret_here"], here, "{k}");
     }
     // Text listing says the same.
     let text = l.run(&["keys", "list"]).ok().stdout.clone();
@@ -125,11 +126,11 @@ fn register_rotate_revoke_and_publish() {
     let (code, v) = l.verify_json();
     assert_eq!((code, &v["ok"]), (0, &Value::Bool(true)), "{v}");
 
-    // Revoked keys cannot publish; nothing is appended.
+    // Revoked keys cannot publish (their secrets are gone); nothing is appended.
     let head = l.head();
     let c = gen_bundle("keys-c", 2, 4);
     let fc = l.write_json("c.json", &c.json);
-    for (revoked, at) in [(&second, &s["revoked_seq"]), (&temp, &tmp["revoked_seq"])] {
+    for revoked in [&second, &temp] {
         let out = l.run(&["publish", "--key", revoked, &fc]);
         assert_ne!(
             out.code, 0,
@@ -137,9 +138,7 @@ fn register_rotate_revoke_and_publish() {
             out.stdout
         );
         assert!(
-            out.stderr.contains(&format!(
-                "key {revoked} was revoked at seq {at}; publish with a current key"
-            )),
+            out.stderr.contains(&format!("no secret key {revoked}")),
             "{}",
             out.stderr
         );
@@ -147,7 +146,14 @@ fn register_rotate_revoke_and_publish() {
     }
     // Revoking a key the ledger does not know, or revoking twice, is refused: such a
     // revocation would be recorded for good and fail verification from then on.
-    let out = l.run(&["keys", "revoke", "0123456789abcdef"]);
+    let out = l.run(&[
+        "keys",
+        "revoke",
+        "0123456789abcdef",
+        "--reason",
+        "x",
+        "--yes",
+    ]);
     out.expect_code(1);
     assert!(
         out.stderr
@@ -155,7 +161,7 @@ fn register_rotate_revoke_and_publish() {
         "{}",
         out.stderr
     );
-    let out = l.run(&["keys", "revoke", &temp, "--reason", "again"]);
+    let out = l.run(&["keys", "revoke", &temp, "--reason", "again", "--yes"]);
     out.expect_code(1);
     assert!(
         out.stderr.contains(&format!(

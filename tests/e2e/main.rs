@@ -27,6 +27,7 @@ mod migrate;
 mod permissions;
 mod proofs;
 mod publish;
+mod secrets;
 mod serve_api;
 mod snapshots;
 mod tamper;

@@ -311,7 +311,12 @@ fn result_commands_print_one_json_document() {
     let rot = l.run(&["keys", "rotate", "--json"]).ok().json();
     assert_eq!(rot["revoked"], created["founding_key"]);
     assert_eq!(rot["producer"], rot["registered"]);
-    let rev = l.run(&["keys", "revoke", &second, "--json"]).ok().json();
+    let rev = l
+        .run(&[
+            "keys", "revoke", &second, "--reason", "test", "--yes", "--json",
+        ])
+        .ok()
+        .json();
     assert_eq!(rev["revoked"], second.as_str());
 
     publish(&l, &example_files()[..1]);

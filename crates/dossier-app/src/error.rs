@@ -124,6 +124,32 @@ pub enum AppError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A key file is encrypted and no passphrase was given.
+    #[error("{} is encrypted and no passphrase was given", path.display())]
+    NoPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase given does not decrypt a key file.
+    #[error("wrong passphrase for {}", path.display())]
+    WrongPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase for a key file could not be read.
+    #[error("reading the passphrase for {}: {what}", path.display())]
+    Passphrase {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        what: String,
+    },
+    /// A keys backup could not be made or restored; nothing was restored.
+    #[error("{what}")]
+    Backup {
+        /// What is wrong.
+        what: String,
+    },
     /// A file of the data directory could not be read or written.
     #[error("{what}")]
     Io {
@@ -188,7 +214,7 @@ impl AppError {
             AppError::NoLedger { .. } | AppError::EmptyLedger | AppError::NoProducer { .. } => {
                 ErrorKind::NotFound
             }
-            AppError::Invalid { .. } => ErrorKind::Invalid,
+            AppError::Invalid { .. } | AppError::Backup { .. } => ErrorKind::Invalid,
             AppError::Conflict { .. } | AppError::LedgerExists { .. } => ErrorKind::Conflict,
             AppError::WriteGenesis {
                 source: AppendError::Log(e),
@@ -266,6 +292,9 @@ impl AppError {
             }
             AppError::NoDataDir
             | AppError::Key { .. }
+            | AppError::NoPassphrase { .. }
+            | AppError::WrongPassphrase { .. }
+            | AppError::Passphrase { .. }
             | AppError::Io { .. }
             | AppError::BuildGenesis { .. }
             | AppError::WriteGenesis { .. } => ErrorKind::Internal,

@@ -8,18 +8,22 @@
 //! and none carries advice for a particular face (flags, commands to run): the faces add it.
 
 mod backend;
+mod backup;
 mod bundles;
 mod error;
 pub mod export;
 mod home;
 mod init;
+pub mod keyfiles;
 pub mod migrate;
 
 pub use backend::Backend;
+pub use backup::{BACKUP_FORMAT, KeysBackup};
 pub use bundles::{
     BundleResult, BundleStatus, CheckReport, Checked, Conflict, ConflictWith, Input, Problem,
     check, publish,
 };
 pub use error::{AppError, AppResult, BackendKind, ErrorKind};
-pub use home::Home;
+pub use home::{Home, private_umask};
 pub use init::{Created, create};
+pub use keyfiles::{KeyFiles, KeyNotice, PassphraseSource, PassphraseUse};

@@ -770,6 +770,13 @@ impl Verifier {
                 "genesis body names another ledger than its envelope",
             );
         }
+        if view.correlation != view.ledger {
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                "the genesis's correlation is not the ledger id",
+            );
+        }
         let public = match parse_public_hex(&body.founding_key.public) {
             Ok(_) if !is_lower_hex(&body.founding_key.public, 64) => {
                 self.fail(
@@ -887,6 +894,19 @@ impl Verifier {
         }
         let mut sig = [0u8; 64];
         let ledger = self.ledger.as_ref().map(|(_, id)| *id).unwrap_or_default();
+        if !is_lower_hex(&body.sig, 128) {
+            // §4: 128 lowercase hex digits; another spelling of the same signature is refused,
+            // so that a seal has exactly one valid form.
+            self.fail(
+                pos,
+                FailureKind::BadSignature,
+                format!(
+                    "signature by key {} is not 128 lowercase hex digits",
+                    body.key
+                ),
+            );
+            return;
+        }
         let signed = hex::decode_to_slice(&body.sig, &mut sig).is_ok()
             && verify_signature(
                 &state.public,

@@ -26,6 +26,21 @@ pub struct Cli {
     #[command(flatten)]
     pub nats: NatsArgs,
 
+    /// A file whose first line is the passphrase of encrypted key files (`/dev/fd/N` for a
+    /// descriptor). DOSSIER_PASSPHRASE, if set, holds the passphrase itself and wins; without
+    /// either, dossier asks on the terminal.
+    #[arg(
+        long,
+        global = true,
+        env = "DOSSIER_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Keep secret key files unencrypted without a warning (deliberately, e.g. for development).
+    #[arg(long, global = true)]
+    pub insecure_keys: bool,
+
     /// More log output on standard error (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -436,6 +451,11 @@ pub struct InitArgs {
     /// Name of the founding producer (written into every record it signs).
     #[arg(long, default_value = "founder")]
     pub producer: String,
+    /// Encrypt the founding key's file with a passphrase (asked for on the terminal unless
+    /// DOSSIER_PASSPHRASE or DOSSIER_PASSPHRASE_FILE gives it; either of those alone also
+    /// encrypts).
+    #[arg(long)]
+    pub encrypt_keys: bool,
     /// As JSON (one document: the ledger and its founding key).
     #[arg(long)]
     pub json: bool,
@@ -606,17 +626,47 @@ pub enum KeysCommand {
         /// Make the new key this data directory's producer key.
         #[arg(long)]
         use_it: bool,
+        /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`).
+        #[arg(long)]
+        encrypt_keys: bool,
         /// As JSON (one document).
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key: seals it signs after this are rejected by verification.
+    /// Revoke a key: seals it signs after this are rejected by verification, and its secret in
+    /// this directory is destroyed. Refused for the last trusted key, and for the founding key
+    /// unless the founding key signs; asks for confirmation on a terminal.
     Revoke {
         /// Key id.
         key: String,
-        /// Why.
-        #[arg(long, default_value = "revoked")]
+        /// Why (recorded in the revocation).
+        #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an encrypted backup of this directory's key files (of keys not revoked), pinned
+    /// root and producer choice, with the key-file passphrase (DOSSIER_PASSPHRASE,
+    /// DOSSIER_PASSPHRASE_FILE or a prompt). Keep it away from the data directory.
+    Backup {
+        /// The backup file to create (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// As JSON (one document).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup made by `keys backup` into this data directory, beside the same ledger
+    /// (the ledger file copied back, or the same --nats and --ledger): the pinned root, the
+    /// producer choice and the key files not already here. Secrets of keys revoked since the
+    /// backup are destroyed at once.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
         /// As JSON (one document).
         #[arg(long)]
         json: bool,
@@ -626,6 +676,10 @@ pub enum KeysCommand {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
         name: Option<String>,
+        /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`; a new key
+        /// replacing an encrypted one is always encrypted).
+        #[arg(long)]
+        encrypt_keys: bool,
         /// As JSON (one document).
         #[arg(long)]
         json: bool,

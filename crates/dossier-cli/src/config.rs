@@ -6,6 +6,8 @@
 //! ledger = "dprk"
 //! replicas = 3
 //! nats_creds = "/etc/dossier/producer.creds"
+//! passphrase_file = "/run/credentials/dossier.service/passphrase"
+//! insecure_keys = false
 //! ```
 //!
 //! Every key is optional; a flag or environment variable for the same setting wins.
@@ -32,6 +34,8 @@ pub struct FileConfig {
     nats_ca: Option<PathBuf>,
     nats_cert: Option<PathBuf>,
     nats_key: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    insecure_keys: Option<bool>,
 }
 
 impl FileConfig {
@@ -55,6 +59,8 @@ impl FileConfig {
             }
         }
         or(&mut cli.nats_url, self.nats_url);
+        or(&mut cli.passphrase_file, self.passphrase_file);
+        cli.insecure_keys |= self.insecure_keys.unwrap_or(false);
         let n = &mut cli.nats;
         or(&mut n.ledger, self.ledger);
         or(&mut n.replicas, self.replicas);

@@ -13,6 +13,8 @@ pub const CONFLICT: u8 = 4;
 pub const VERIFY_FAILED: u8 = 5;
 /// There is no ledger in the data directory.
 pub const NO_LEDGER: u8 = 6;
+/// A secret key file is encrypted and no passphrase, or a wrong one, was given.
+pub const KEY_LOCKED: u8 = 7;
 /// The process could not start.
 pub const INTERNAL: u8 = 70;
 
@@ -126,6 +128,11 @@ impl From<AppError> for CliError {
                 },
             ),
             AppError::NoProducer { .. } => (FAILURE, "; pass --key"),
+            AppError::NoPassphrase { .. } => (
+                KEY_LOCKED,
+                "; set DOSSIER_PASSPHRASE or DOSSIER_PASSPHRASE_FILE (or --passphrase-file), or run on a terminal",
+            ),
+            AppError::WrongPassphrase { .. } | AppError::Passphrase { .. } => (KEY_LOCKED, ""),
             AppError::LedgerExists { .. } => (FAILURE, ""),
             AppError::Invalid {
                 problems,

@@ -11,6 +11,7 @@ mod config;
 mod exit;
 mod interrupt;
 mod output;
+mod passphrase;
 
 /// The data directory (in `dossier-app`), under the name the command modules use.
 mod home {
@@ -31,6 +32,8 @@ fn main() -> std::process::ExitCode {
     // Behave like other Unix tools when the reader of our output goes away (`dossier log | head`):
     // end quietly on SIGPIPE instead of panicking on a failed write.
     sigpipe::reset();
+    // Everything created under the data directory is private to the user (0700/0600).
+    dossier_app::private_umask();
     let (args, json) = cli::parse();
     init_tracing(args.verbose);
     // Two workers: the NATS client's connection task and dossier's own work (reading, hashing)

@@ -49,6 +49,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         &InitArgs {
             name: "dossier demo".into(),
             producer: "demo analyst".into(),
+            encrypt_keys: false,
             json: false,
         },
     )

@@ -131,6 +131,93 @@ struct KeyChange<'a> {
     producer: Option<&'a str>,
 }
 
+fn refuse(message: String) -> CliError {
+    CliError::new(FAILURE, anyhow::anyhow!("{message}; nothing was appended"))
+}
+
+/// The rules a revocation must pass before it is recorded: the key is registered and not
+/// revoked, a reason is given, the ledger keeps a trusted key (under format version 1 every
+/// trusted key may register and revoke keys, so the last one is the last key able to
+/// administer the ledger), and only the founding key revokes the founding key.
+fn check_revocation(keys: &[KeyInfo], key: &str, reason: &str, signer: &str) -> CliResult {
+    // A revocation of a key the ledger does not know, or of one already revoked, would be
+    // recorded for good and fail verification from then on.
+    let target = match keys.iter().find(|k| k.key == key) {
+        None => {
+            return Err(refuse(format!(
+                "key {key} is not registered in this ledger (`dossier keys list` shows its keys)"
+            )));
+        }
+        Some(KeyInfo {
+            revoked_seq: Some(seq),
+            ..
+        }) => {
+            return Err(refuse(format!(
+                "key {key} was already revoked at seq {seq}"
+            )));
+        }
+        Some(k) => k,
+    };
+    if reason.trim().is_empty() {
+        return Err(refuse(
+            "a revocation needs a reason (--reason TEXT)".to_owned(),
+        ));
+    }
+    if !keys.iter().any(|k| k.revoked_seq.is_none() && k.key != key) {
+        return Err(refuse(format!(
+            "key {key} is the ledger's last trusted key: without it no key could register or revoke keys, or publish; register another key first (`dossier keys register`)"
+        )));
+    }
+    if target.founding && signer != key {
+        return Err(refuse(format!(
+            "key {key} is the founding key: only the founding key itself may revoke it, and this directory signs with {signer}"
+        )));
+    }
+    Ok(())
+}
+
+/// Asks on the terminal for the key id to be typed back; refuses without a terminal.
+fn confirm_revocation(keys: &[KeyInfo], key: &str) -> CliResult {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(refuse(format!(
+            "revoking key {key} needs confirmation and there is no terminal to ask on: pass --yes"
+        )));
+    }
+    let name = keys
+        .iter()
+        .find(|k| k.key == key)
+        .map_or("", |k| k.name.as_str());
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "Revoke key {key} ({name})? Seals it signs after this fail verification, for good, and its secret in this directory is destroyed.\nType the key id to confirm: "
+    );
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    if line.trim() != key {
+        return Err(refuse(format!("revocation of key {key} not confirmed")));
+    }
+    Ok(())
+}
+
+/// Creates `path` (0600, refusing an existing file) holding `bytes`.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// `dossier keys …`.
 pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
     let log = home.open_log().await?;
@@ -168,6 +255,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
             public,
             use_it,
             json,
+            ..
         } => {
             let signer = home.producer(None)?;
             let (event, new) = match public {
@@ -207,34 +295,20 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 crate::outln!("this directory now publishes with key {}", event.entity_key)?;
             }
         }
-        KeysCommand::Revoke { key, reason, json } => {
-            // A revocation of a key the ledger does not know, or of one already revoked, would
-            // be recorded for good and fail verification from then on.
-            let keys = list_keys(home, &log).await?;
-            match keys.iter().find(|k| &k.key == key) {
-                None => {
-                    return Err(CliError::new(
-                        FAILURE,
-                        anyhow::anyhow!(
-                            "key {key} is not registered in this ledger (`dossier keys list` shows its keys); nothing was appended"
-                        ),
-                    ));
-                }
-                Some(KeyInfo {
-                    revoked_seq: Some(seq),
-                    ..
-                }) => {
-                    return Err(CliError::new(
-                        FAILURE,
-                        anyhow::anyhow!(
-                            "key {key} was already revoked at seq {seq}; nothing was appended"
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
+        KeysCommand::Revoke {
+            key,
+            reason,
+            yes,
+            json,
+        } => {
             let signer = home.producer(None)?;
-            publish(&log, &signer, &[revocation(key, reason)?]).await?;
+            let keys = list_keys(home, &log).await?;
+            check_revocation(&keys, key, reason, signer.id())?;
+            if !*yes {
+                confirm_revocation(&keys, key)?;
+            }
+            publish(&log, &signer, &[revocation(key, reason.trim())?]).await?;
+            let destroyed = home.destroy_key(key)?;
             if *json {
                 crate::output::json(&KeyChange {
                     registered: None,
@@ -245,10 +319,57 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!("revoked key {key}, signed by {}", signer.id())?;
+            if destroyed {
+                crate::outln!("its secret in this directory was destroyed")?;
+            }
         }
-        KeysCommand::Rotate { name, json } => {
+        KeysCommand::Backup { out, json } => {
+            let (bytes, summary) = home.backup_keys(&log).await?;
+            write_new(out, &bytes)?;
+            if *json {
+                crate::output::json(&summary)?;
+                return Ok(());
+            }
+            crate::outln!(
+                "backed up {} key file(s) ({}), the pinned root and the producer choice of ledger {} to {} (encrypted)",
+                summary.keys.len(),
+                summary.keys.join(", "),
+                summary.ledger,
+                out.display()
+            )?;
+        }
+        KeysCommand::Restore { file, json } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let restored = home.restore_keys(&log, file, bytes).await?;
+            if *json {
+                crate::output::json(&restored)?;
+                return Ok(());
+            }
+            crate::outln!(
+                "restored {} key file(s) ({}) and the pinned root of ledger {}",
+                restored.keys.len(),
+                restored.keys.join(", "),
+                restored.ledger
+            )?;
+            if !restored.destroyed.is_empty() {
+                crate::outln!(
+                    "destroyed at once, revoked since the backup: {}",
+                    restored.destroyed.join(", ")
+                )?;
+            }
+        }
+        KeysCommand::Rotate { name, json, .. } => {
             let old = home.producer(None)?;
             let new = Signer::generate(name.as_deref().unwrap_or(old.name()));
+            // A key replacing an encrypted one is never kept in the clear.
+            let home = if home.key_is_encrypted(old.id()) {
+                &home
+                    .clone()
+                    .with_keys(home.key_files().clone().encrypt(true))
+            } else {
+                home
+            };
             home.save_key(&new)?;
             let events = [
                 registration(&new.public_hex(), new.name())?,
@@ -259,6 +380,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Err(e);
             }
             home.set_producer(new.id())?;
+            home.destroy_key(old.id())?;
             if *json {
                 crate::output::json(&KeyChange {
                     registered: Some(new.id()),
@@ -269,7 +391,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!(
-                "rotated: key {} replaces {} (revoked); this directory now publishes with {}",
+                "rotated: key {} replaces {} (revoked, its secret destroyed); this directory now publishes with {}",
                 new.id(),
                 old.id(),
                 new.id()

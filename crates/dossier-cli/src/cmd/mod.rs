@@ -18,7 +18,7 @@ mod verify;
 
 use dossier_jetstream::{Credentials, JetStreamConfig};
 
-use crate::cli::{Cli, Command, NatsArgs};
+use crate::cli::{Cli, Command, KeysCommand, NatsArgs};
 use crate::exit::CliResult;
 use crate::home::Home;
 
@@ -60,8 +60,17 @@ pub async fn run(mut args: Cli) -> CliResult {
     let dir = Home::resolve(args.data_dir.clone())?.dir_path();
     crate::config::FileConfig::load(args.config.as_deref(), &dir.join("config.toml"))?
         .fill(&mut args);
+    let encrypt = match &args.command {
+        Command::Init(a) => a.encrypt_keys,
+        Command::Keys(
+            KeysCommand::Register { encrypt_keys, .. } | KeysCommand::Rotate { encrypt_keys, .. },
+        ) => *encrypt_keys,
+        _ => false,
+    };
+    let keys =
+        crate::passphrase::key_files(args.passphrase_file.as_deref(), encrypt, args.insecure_keys);
     let home = || -> anyhow::Result<Home> {
-        let home = Home::resolve(args.data_dir.clone())?;
+        let home = Home::resolve(args.data_dir.clone())?.with_keys(keys.clone());
         Ok(match &args.nats_url {
             Some(url) => home.with_nats(nats_config(url, &args.nats)),
             None => home,

@@ -145,7 +145,15 @@ async fn run_api(
         );
     }
     // The producer key signs posted bundles' batches and the auditor's checkpoints.
-    let producer = home.producer(None);
+    // Serving without a key that is here but locked would sign nothing, silently: refuse.
+    let producer = match home.producer(None) {
+        Err(
+            e @ (dossier_app::AppError::NoPassphrase { .. }
+            | dossier_app::AppError::WrongPassphrase { .. }
+            | dossier_app::AppError::Passphrase { .. }),
+        ) => return Err(e.into()),
+        other => other,
+    };
     config.producer = producer.as_ref().ok().cloned();
     let auth: std::sync::Arc<dyn dossier_http::Authenticator> =
         std::sync::Arc::new(dossier_http::LedgerGrants::new(std::sync::Arc::clone(log)));
