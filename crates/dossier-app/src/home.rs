@@ -35,6 +35,10 @@ use crate::backend::Backend;
 use crate::error::{AppError, AppResult, BackendKind};
 use crate::keyfiles::{KeyFiles, KeyNotice};
 
+/// How long each request of a long-running service rides out an outage of the ledger's server
+/// before the service's own retry loop takes over ([`Home::for_service`]).
+pub const SERVICE_RIDE_OUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Makes every file and directory this process creates private to its user (umask 077: files
 /// 0600, directories 0700), whatever umask it was started with.
 ///
@@ -120,6 +124,17 @@ impl Home {
     pub fn for_audit(mut self) -> Home {
         if let Some(cfg) = &mut self.nats {
             cfg.allow_unsafe_stream = true;
+        }
+        self
+    }
+
+    /// For a long-running service with its own retry loop (the projector, the auditor): each
+    /// request to the ledger's server rides out an outage for at most [`SERVICE_RIDE_OUT`]
+    /// before it fails, so that the service notices the outage, says so, and keeps retrying
+    /// with its own backoff (a 30 s ride-out would keep it silent through most outages).
+    pub fn for_service(mut self) -> Home {
+        if let Some(cfg) = &mut self.nats {
+            cfg.ride_out = SERVICE_RIDE_OUT;
         }
         self
     }

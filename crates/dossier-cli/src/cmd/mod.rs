@@ -92,7 +92,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Why(a) => beliefs::why(&home()?, a).await,
         Command::History(a) => beliefs::history(&home()?, a).await,
         Command::Serve(a) => serve::serve(&home()?, a).await,
-        Command::Projector(a) => serve::projector(&home()?, a).await,
+        Command::Projector(a) => serve::projector(&home()?.for_service(), a).await,
         Command::Views(v) => beliefs::views(&home()?, v).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,
@@ -100,7 +100,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::CheckProof(a) => proofs::check_proof(a),
         Command::ForkEvidence(a) => proofs::fork_evidence(&home()?, a).await,
         Command::CheckFork(a) => proofs::check_fork(a),
-        Command::Auditor(a) => auditor::run(&home()?.for_audit(), a).await,
+        Command::Auditor(a) => auditor::run(&home()?.for_audit().for_service(), a).await,
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
