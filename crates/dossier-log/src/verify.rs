@@ -60,6 +60,9 @@ pub async fn verify_log<L: EventLog>(
         let mut v = Verifier::new(trust).collecting_ids();
         // The ids column of the batch being read: (first position, 16 bytes per record).
         let mut claimed: (u64, Vec<u8>) = (0, Vec::new());
+        // Derived values found wrong, held until the record they were derived from has been
+        // checked: a changed record is reported as such first, the value beside it after.
+        let mut derived: Vec<(u64, String)> = Vec::new();
         for (page, hashes) in hashed_rx {
             let mut hashes = hashes.into_iter();
             for item in page {
@@ -67,6 +70,11 @@ pub async fn verify_log<L: EventLog>(
                     ReadItem::Record(r) => {
                         let h = hashes.next().unwrap_or_else(|| Hash::of_record(&r.bytes));
                         v.push_hashed(&r, h);
+                        for (position, detail) in
+                            derived.extract_if(.., |(p, _)| *p <= r.position)
+                        {
+                            v.derived_mismatch(position, detail);
+                        }
                         for (id, position) in v.take_ids() {
                             check_claimed(&mut v, &claimed, id, position);
                             partitions.push(id, position)?;
@@ -78,9 +86,12 @@ pub async fn verify_log<L: EventLog>(
                         detail,
                     } => v.bad_frame(position, resume_at, detail),
                     ReadItem::Ids { first, ids } => claimed = (first, ids),
-                    ReadItem::Derived { position, detail } => v.derived_mismatch(position, detail),
+                    ReadItem::Derived { position, detail } => derived.push((position, detail)),
                 }
             }
+        }
+        for (position, detail) in derived {
+            v.derived_mismatch(position, detail);
         }
         let mut report = v.finish();
         let (duplicates, more) = partitions.finish()?;
