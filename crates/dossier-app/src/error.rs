@@ -144,6 +144,9 @@ pub enum AppError {
         /// Why.
         what: String,
     },
+    /// A key change breaks a rule of the ledger's keys; nothing was appended.
+    #[error("{0}; nothing was appended")]
+    KeyRefused(crate::keys::KeyRefusal),
     /// A keys backup could not be made or restored; nothing was restored.
     #[error("{what}")]
     Backup {
@@ -214,7 +217,9 @@ impl AppError {
             AppError::NoLedger { .. } | AppError::EmptyLedger | AppError::NoProducer { .. } => {
                 ErrorKind::NotFound
             }
-            AppError::Invalid { .. } | AppError::Backup { .. } => ErrorKind::Invalid,
+            AppError::Invalid { .. } | AppError::Backup { .. } | AppError::KeyRefused(_) => {
+                ErrorKind::Invalid
+            }
             AppError::Conflict { .. } | AppError::LedgerExists { .. } => ErrorKind::Conflict,
             AppError::WriteGenesis {
                 source: AppendError::Log(e),

@@ -15,6 +15,7 @@ pub mod export;
 mod home;
 mod init;
 pub mod keyfiles;
+pub mod keys;
 pub mod migrate;
 
 pub use backend::Backend;
