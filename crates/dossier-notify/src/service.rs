@@ -1,0 +1,504 @@
+//! The notifier service: a queuing task and a sending task over one [`Store`].
+//!
+//! **Queuing.** From its position (the last seq whose changes are all queued), the queuing
+//! task opens a `dossier_query::Reader` on the views (trust checked as for any read: a ledger
+//! that failed a check is not notified from), reads the changes of belief after the position
+//! once per clearance some active watch holds (`changes_since`, the read API's answer for that
+//! clearance), matches them against the watches of that clearance, and commits one delivery per
+//! (watch, causing record) with the new position in one transaction. A kill between two
+//! commits leaves the position at the last commit: the next run queues the same records again
+//! and nothing else, so nothing is skipped and nothing is queued twice.
+//!
+//! **Sending.** The sending task takes due deliveries, the oldest pending of each watch (a
+//! watch's deliveries go out one at a time, in seq order), posts each, signed, to its watch's
+//! URL, and records the outcome: a 2xx removes it; anything else schedules another attempt
+//! after an exponential backoff with jitter, or, after `max_attempts`, makes it a dead letter.
+//! A delivery whose watch's grant is no longer active (revoked, expired) is not sent: it
+//! becomes a dead letter at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dossier_access::{GrantState, Grants};
+use dossier_beliefs::BeliefChange;
+use dossier_log::{EventLog, Outage};
+use dossier_model::{Marking, Timestamp};
+use dossier_projector::Marked;
+use dossier_query::{QueryErrorKind, Reader, Sources, Staleness};
+use rand_core::{OsRng, RngCore};
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::store::{Due, NewDelivery, Outcome, Store};
+use crate::{Notification, NotificationType, NotifyError, now_ms, sign};
+
+/// How the notifier runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Attempts before a delivery becomes a dead letter (at least 1).
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each further one.
+    pub base_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long a receiver has to answer an attempt.
+    pub timeout: Duration,
+    /// Deliveries in flight at once (to different watches).
+    pub concurrency: usize,
+    /// Changes read per clearance per round, about (one record's changes are never split).
+    pub batch: usize,
+}
+
+impl Default for Options {
+    /// 5 attempts, 1 s doubling up to 5 min, 10 s to answer, 32 in flight, 1,024 changes a round.
+    fn default() -> Options {
+        Options {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+            concurrency: 32,
+            batch: 1024,
+        }
+    }
+}
+
+/// What the notifier reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Started at this position.
+    Started {
+        /// The position.
+        seq: u64,
+    },
+    /// The changes of records `(from, to]` were matched; `deliveries` were queued.
+    Queued {
+        /// The position before.
+        from: u64,
+        /// The position after.
+        to: u64,
+        /// Deliveries queued.
+        deliveries: usize,
+    },
+    /// A delivery was accepted by its receiver.
+    Delivered {
+        /// Its idempotency key.
+        webhook_id: String,
+    },
+    /// An attempt failed; another follows.
+    Retrying {
+        /// Its idempotency key.
+        webhook_id: String,
+        /// Attempts made so far.
+        attempts: u32,
+        /// Why it failed.
+        error: String,
+    },
+    /// A delivery failed for the last time and is a dead letter now.
+    DeadLetter {
+        /// Its id in the dead-letter list.
+        id: i64,
+        /// Its idempotency key.
+        webhook_id: String,
+        /// Why the last attempt failed.
+        error: String,
+    },
+    /// Nothing can be queued for now (the ledger's server or the views are unavailable, or
+    /// the ledger failed a check); said once, when it begins.
+    Waiting {
+        /// Why.
+        reason: String,
+    },
+    /// Queuing goes on again.
+    Resumed,
+}
+
+/// The wait before attempt `attempts + 1` after `attempts` failed ones: `base × 2^(attempts−1)`,
+/// at most `max`, of which a random part (`jitter` in \[0, 1)) of up to half is taken off, so
+/// that receivers that failed together are not retried together.
+#[must_use]
+pub fn backoff(attempts: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = attempts.saturating_sub(1).min(30);
+    let full = base.saturating_mul(1u32 << exp).min(max);
+    full.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+fn jitter() -> f64 {
+    (OsRng.next_u32() as f64) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// Runs the notifier on `store` until `stop` says so: queues the changes of belief the views
+/// (at `sources`) hold beyond the store's position for the watches they fire, and delivers
+/// them. Rides out an unavailable ledger server and views that are not ready (or distrusted),
+/// reporting each once through `on`.
+///
+/// # Errors
+/// The store fails, or the ledger holds no genesis.
+pub async fn run<L: EventLog>(
+    log: &L,
+    sources: &Sources,
+    store: &Store,
+    options: &Options,
+    stop: watch::Receiver<bool>,
+    on: &(dyn Fn(Event) + Sync),
+) -> Result<(), NotifyError> {
+    let grants = Mutex::new(Grants::new());
+    let wake = Notify::new();
+    on(Event::Started {
+        seq: store.position()?.seq,
+    });
+    let client = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("dossier-notify/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(NotifyError::internal)?;
+    let queuing = queue_loop(log, sources, store, options, &grants, &wake, stop.clone(), on);
+    let sending = send_loop(&client, store, options, &grants, &wake, stop, on);
+    let (q, s) = tokio::join!(queuing, sending);
+    q.and(s)
+}
+
+/// Why a round of queuing did not happen.
+enum Pause {
+    /// Wait and try again, saying why once.
+    Wait(String),
+    /// Stop the service.
+    Fatal(NotifyError),
+}
+
+impl From<NotifyError> for Pause {
+    fn from(e: NotifyError) -> Pause {
+        Pause::Fatal(e)
+    }
+}
+
+/// What a round of queuing did.
+enum Round {
+    /// Nothing new in the views (they stand at `applied`, the head at `head`).
+    Idle { applied: u64, head: u64 },
+    /// Queued up to a new position.
+    Queued { from: u64, to: u64, deliveries: usize },
+    /// The position or the watches changed meanwhile: nothing committed; again at once.
+    Raced,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue_loop<L: EventLog>(
+    log: &L,
+    sources: &Sources,
+    store: &Store,
+    options: &Options,
+    grants: &Mutex<Grants>,
+    wake: &Notify,
+    mut stop: watch::Receiver<bool>,
+    on: &(dyn Fn(Event) + Sync),
+) -> Result<(), NotifyError> {
+    let mut ledger: Option<String> = None;
+    let mut outage = Outage::default();
+    let mut waiting = false;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let round = match &ledger {
+            None => match dossier_log::ledger::genesis(log).await {
+                Ok(Some(g)) => {
+                    ledger = Some(g.ledger);
+                    continue;
+                }
+                Ok(None) => Err(Pause::Wait("the ledger is empty".into())),
+                Err(e) if e.is_transient() => Err(Pause::Wait(e.to_string())),
+                Err(e) => Err(Pause::Fatal(e.into())),
+            },
+            Some(id) => queue_round(log, sources, store, options, grants, id).await,
+        };
+        let pause = match round {
+            Ok(r) => {
+                outage.recovered();
+                if std::mem::take(&mut waiting) {
+                    on(Event::Resumed);
+                }
+                match r {
+                    Round::Raced => continue,
+                    Round::Queued {
+                        from,
+                        to,
+                        deliveries,
+                    } => {
+                        if deliveries > 0 {
+                            wake.notify_one();
+                        }
+                        on(Event::Queued {
+                            from,
+                            to,
+                            deliveries,
+                        });
+                        continue;
+                    }
+                    Round::Idle { applied, head } => {
+                        if applied < head {
+                            Duration::from_millis(50)
+                        } else {
+                            // Wait for the ledger to grow, then give the views a moment.
+                            tokio::select! {
+                                _ = stop.changed() => return Ok(()),
+                                _ = log.wait_for(head, Duration::from_secs(1)) => {}
+                            }
+                            Duration::from_millis(5)
+                        }
+                    }
+                }
+            }
+            Err(Pause::Fatal(e)) => return Err(e),
+            Err(Pause::Wait(reason)) => {
+                let (wait, _) = outage.failed();
+                if !std::mem::replace(&mut waiting, true) {
+                    on(Event::Waiting { reason });
+                }
+                wait
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+fn timestamp_now() -> Option<Timestamp> {
+    Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).ok()
+}
+
+async fn queue_round<L: EventLog>(
+    log: &L,
+    sources: &Sources,
+    store: &Store,
+    options: &Options,
+    grants: &Mutex<Grants>,
+    ledger: &str,
+) -> Result<Round, Pause> {
+    let position = store.position()?;
+    {
+        let mut g = grants.lock().await;
+        g.catch_up(log)
+            .await
+            .map_err(|e| Pause::Wait(format!("reading the access grants: {e}")))?;
+    }
+    let reader = Reader::open(log, sources, Staleness::Refused)
+        .await
+        .map_err(|e| match e.kind() {
+            QueryErrorKind::Integrity => Pause::Wait(format!("the ledger failed a check: {e}")),
+            _ => Pause::Wait(format!("the views are not ready: {e}")),
+        })?;
+    let progress = reader.progress();
+    if progress.applied <= position.seq {
+        return Ok(Round::Idle {
+            applied: progress.applied,
+            head: progress.head,
+        });
+    }
+    let now = timestamp_now();
+    let watches: Vec<_> = {
+        let g = grants.lock().await;
+        store
+            .watches(None)?
+            .into_iter()
+            .filter(|w| active(&g, &w.grant, now))
+            .collect()
+    };
+    let clearances: BTreeSet<Marking> = watches.iter().map(|w| w.clearance).collect();
+    let mut covered = progress.applied;
+    let mut changes: BTreeMap<Marking, Vec<Marked<BeliefChange>>> = BTreeMap::new();
+    for c in clearances {
+        let read = reader
+            .changes_since(c, position.seq, options.batch)
+            .map_err(|e| Pause::Wait(format!("reading the views: {e}")))?;
+        if read.len() >= options.batch
+            && let Some(last) = read.last()
+        {
+            covered = covered.min(last.item.seq);
+        }
+        changes.insert(c, read);
+    }
+    let mut deliveries = Vec::new();
+    for w in &watches {
+        let mut by_seq: BTreeMap<u64, Vec<Marked<BeliefChange>>> = BTreeMap::new();
+        for c in changes.get(&w.clearance).into_iter().flatten() {
+            if c.item.seq <= covered && w.fires_on(&c.item) {
+                by_seq.entry(c.item.seq).or_default().push(c.clone());
+            }
+        }
+        for (seq, changes) in by_seq {
+            let hash = changes[0].item.hash.clone();
+            let body = serde_json::to_string(&Notification {
+                kind: NotificationType::BeliefChanged,
+                ledger: ledger.to_owned(),
+                watch: w.id.clone(),
+                seq,
+                hash,
+                changes,
+            })
+            .map_err(NotifyError::internal)?;
+            deliveries.push(NewDelivery {
+                watch: w.id.clone(),
+                seq,
+                body,
+            });
+        }
+    }
+    let n = deliveries.len();
+    if !store.queue(position, covered, &deliveries, now_ms())? {
+        return Ok(Round::Raced);
+    }
+    Ok(Round::Queued {
+        from: position.seq,
+        to: covered,
+        deliveries: n,
+    })
+}
+
+/// Whether grant `id` authenticates now (an unknown grant does not).
+fn active(grants: &Grants, id: &str, now: Option<Timestamp>) -> bool {
+    match (grants.get(id), now) {
+        (Some(g), Some(now)) => g.state(now) == GrantState::Active,
+        _ => false,
+    }
+}
+
+async fn send_loop(
+    client: &reqwest::Client,
+    store: &Store,
+    options: &Options,
+    grants: &Mutex<Grants>,
+    wake: &Notify,
+    mut stop: watch::Receiver<bool>,
+    on: &(dyn Fn(Event) + Sync),
+) -> Result<(), NotifyError> {
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let due = store.due(now_ms(), options.concurrency.max(1))?;
+        if due.is_empty() {
+            let idle = match store.next_due()? {
+                Some(at) => {
+                    Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).min(1000))
+                }
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                () = wake.notified() => {}
+                () = tokio::time::sleep(idle) => {}
+            }
+            continue;
+        }
+        let now = timestamp_now();
+        let states: Vec<bool> = {
+            let g = grants.lock().await;
+            due.iter().map(|d| active(&g, &d.grant, now)).collect()
+        };
+        // A round runs to its end (each attempt is bounded by the timeout): an attempt
+        // abandoned midway would be sent again anyway.
+        let attempts = due.iter().zip(states).map(|(d, ok)| async move {
+            if !ok {
+                return Err((
+                    "the watch's grant is no longer active (revoked or expired)".to_owned(),
+                    false,
+                ));
+            }
+            send(client, d).await.map_err(|e| (e, true))
+        });
+        let results = futures::future::join_all(attempts).await;
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut events = Vec::new();
+        for (d, r) in due.iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    outcomes.push((d.id, Outcome::Delivered));
+                    events.push(Event::Delivered {
+                        webhook_id: d.webhook_id.clone(),
+                    });
+                }
+                Err((error, retry)) => {
+                    let attempts = d.attempts + 1;
+                    let retry_at = (retry && attempts < options.max_attempts.max(1)).then(|| {
+                        let wait =
+                            backoff(attempts, options.base_delay, options.max_delay, jitter());
+                        now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
+                    });
+                    events.push(match retry_at {
+                        Some(_) => Event::Retrying {
+                            webhook_id: d.webhook_id.clone(),
+                            attempts,
+                            error: error.clone(),
+                        },
+                        None => Event::DeadLetter {
+                            id: d.id,
+                            webhook_id: d.webhook_id.clone(),
+                            error: error.clone(),
+                        },
+                    });
+                    outcomes.push((d.id, Outcome::Failed { error, retry_at }));
+                }
+            }
+        }
+        store.record(&outcomes)?;
+        for e in events {
+            on(e);
+        }
+    }
+}
+
+/// One attempt: posts the body, signed, to the watch's URL; `Ok` on a 2xx answer.
+async fn send(client: &reqwest::Client, d: &Due) -> Result<(), String> {
+    let key = sign::secret_key(&d.secret).ok_or("the watch's secret is malformed")?;
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = sign::signature(&key, &d.webhook_id, timestamp, d.body.as_bytes());
+    let response = client
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.webhook_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(d.body.clone())
+        .send()
+        .await
+        .map_err(|e| format!("sending: {}", error_chain(&e)))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the receiver answered {status}"))
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_bound_and_jitter_takes_off_at_most_half() {
+        let (b, m) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(backoff(1, b, m, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(2, b, m, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(4, b, m, 0.0), Duration::from_secs(8));
+        assert_eq!(backoff(20, b, m, 0.0), m);
+        assert_eq!(backoff(3, b, m, 0.999_999), Duration::from_secs(4).mul_f64(0.500_000_5));
+        for _ in 0..100 {
+            let w = backoff(3, b, m, jitter());
+            assert!(w > Duration::from_secs(2) && w <= Duration::from_secs(4), "{w:?}");
+        }
+    }
+}
