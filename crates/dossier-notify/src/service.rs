@@ -152,7 +152,16 @@ pub async fn run<L: EventLog>(
         .user_agent(concat!("dossier-notify/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(NotifyError::internal)?;
-    let queuing = queue_loop(log, sources, store, options, &grants, &wake, stop.clone(), on);
+    let queuing = queue_loop(
+        log,
+        sources,
+        store,
+        options,
+        &grants,
+        &wake,
+        stop.clone(),
+        on,
+    );
     let sending = send_loop(&client, store, options, &grants, &wake, stop, on);
     let (q, s) = tokio::join!(queuing, sending);
     q.and(s)
@@ -177,7 +186,11 @@ enum Round {
     /// Nothing new in the views (they stand at `applied`, the head at `head`).
     Idle { applied: u64, head: u64 },
     /// Queued up to a new position.
-    Queued { from: u64, to: u64, deliveries: usize },
+    Queued {
+        from: u64,
+        to: u64,
+        deliveries: usize,
+    },
     /// The position or the watches changed meanwhile: nothing committed; again at once.
     Raced,
 }
@@ -495,10 +508,16 @@ mod tests {
         assert_eq!(backoff(2, b, m, 0.0), Duration::from_secs(2));
         assert_eq!(backoff(4, b, m, 0.0), Duration::from_secs(8));
         assert_eq!(backoff(20, b, m, 0.0), m);
-        assert_eq!(backoff(3, b, m, 0.999_999), Duration::from_secs(4).mul_f64(0.500_000_5));
+        assert_eq!(
+            backoff(3, b, m, 0.999_999),
+            Duration::from_secs(4).mul_f64(0.500_000_5)
+        );
         for _ in 0..100 {
             let w = backoff(3, b, m, jitter());
-            assert!(w > Duration::from_secs(2) && w <= Duration::from_secs(4), "{w:?}");
+            assert!(
+                w > Duration::from_secs(2) && w <= Duration::from_secs(4),
+                "{w:?}"
+            );
         }
     }
 }

@@ -327,7 +327,11 @@ impl Store {
         let tx = conn.transaction()?;
         let moved = tx.execute(
             "UPDATE position SET seq = ?1 WHERE seq = ?2 AND version = ?3",
-            params![to_i64(covered), to_i64(expected.seq), to_i64(expected.version)],
+            params![
+                to_i64(covered),
+                to_i64(expected.seq),
+                to_i64(expected.version)
+            ],
         )?;
         if moved == 0 {
             return Ok(false);
@@ -490,11 +494,10 @@ fn dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
 }
 
 fn position(conn: &Connection) -> Result<Position, NotifyError> {
-    let (seq, version): (i64, i64) = conn.query_row(
-        "SELECT seq, version FROM position WHERE id = 1",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (seq, version): (i64, i64) =
+        conn.query_row("SELECT seq, version FROM position WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok(Position {
         seq: u64::try_from(seq).unwrap_or(0),
         version: u64::try_from(version).unwrap_or(0),

@@ -164,7 +164,9 @@ impl Watch {
         {
             return false;
         }
-        self.spec.trigger.fires_on(change.before.as_ref(), &change.after)
+        self.spec
+            .trigger
+            .fires_on(change.before.as_ref(), &change.after)
     }
 }
 
@@ -275,7 +277,10 @@ mod tests {
             summary(Some(110.0), &[]),
             summary(Some(151.0), &[]),
         );
-        assert!(!abs.fires_on(Some(&a), &b), "a move of exactly 10 is not more than 10");
+        assert!(
+            !abs.fires_on(Some(&a), &b),
+            "a move of exactly 10 is not more than 10"
+        );
         assert!(abs.fires_on(Some(&a), &c));
         assert!(!rel.fires_on(Some(&a), &b));
         assert!(rel.fires_on(Some(&a), &c));
