@@ -180,8 +180,8 @@ impl Store {
     }
 
     /// Creates a watch for `principal` (its clearance and grant are stored with it), firing on
-    /// changes after `views_seq` (or after the notifier's position, if later); returns it and
-    /// its secret, which is shown this once.
+    /// changes caused by records after `head` (the ledger's head now; or after the notifier's
+    /// position, if later); returns it and its secret, which is shown this once.
     ///
     /// # Errors
     /// [`NotifyError::Invalid`] for a bad definition; [`NotifyError::Store`].
@@ -189,7 +189,7 @@ impl Store {
         &self,
         principal: &Principal,
         spec: &WatchSpec,
-        views_seq: u64,
+        head: u64,
     ) -> Result<(Watch, String), NotifyError> {
         spec.check()?;
         let secret = crate::sign::new_secret();
@@ -198,7 +198,7 @@ impl Store {
         let trigger = serde_json::to_string(&spec.trigger).map_err(NotifyError::internal)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let since = position(&tx)?.seq.max(views_seq);
+        let since = position(&tx)?.seq.max(head);
         tx.execute(
             "INSERT INTO watches (id, principal, grant_id, clearance, question, trigger, url,
                 secret, since, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -68,20 +68,22 @@ pub enum WatchError {
 
 /// A watch as requested: what to follow, what fires it, where to deliver.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct WatchSpec {
     /// The question to follow; absent: every question.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
     /// What fires it (default: every change).
-    #[serde(default = "default_trigger")]
+    #[serde(default)]
     pub trigger: Trigger,
     /// The webhook's URL (http or https).
     pub url: String,
 }
 
-fn default_trigger() -> Trigger {
-    Trigger::Change
+impl Default for Trigger {
+    /// [`Trigger::Change`].
+    fn default() -> Trigger {
+        Trigger::Change
+    }
 }
 
 impl WatchSpec {
@@ -144,8 +146,8 @@ pub struct Watch {
     /// What it follows, what fires it, where it delivers.
     #[serde(flatten)]
     pub spec: WatchSpec,
-    /// It fires on changes caused by records after this seq (the views' seq, or the
-    /// notifier's position if later, when it was created).
+    /// It fires on changes caused by records after this seq (the ledger's head when it was
+    /// created, or the notifier's position if that was later).
     pub since: u64,
     /// When it was created (RFC 3339).
     pub created: String,
