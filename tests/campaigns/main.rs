@@ -12,6 +12,7 @@ mod environment;
 mod support;
 
 mod leader_kills;
+mod notifier_kills;
 mod outages;
 mod partition;
 mod producer_kills;
