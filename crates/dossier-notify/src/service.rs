@@ -16,7 +16,9 @@
 //! A delivery whose watch's grant is no longer active (revoked, expired) is not sent: it
 //! becomes a dead letter at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use futures::{FutureExt as _, StreamExt as _};
 use std::time::Duration;
 
 use dossier_access::{GrantState, Grants};
@@ -387,12 +389,37 @@ async fn send_loop(
     mut stop: watch::Receiver<bool>,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), NotifyError> {
+    let limit = options.concurrency.max(1);
+    // Attempts in flight, and their watches (one per watch at a time).
+    let mut flying = futures::stream::FuturesUnordered::new();
+    let mut busy: HashSet<String> = HashSet::new();
     loop {
-        if *stop.borrow() {
-            return Ok(());
+        // Fill the free slots with due deliveries of watches not in flight.
+        if flying.len() < limit && !*stop.borrow() {
+            let free = limit - flying.len();
+            let due = store.due(now_ms(), free + busy.len(), &busy)?;
+            let now = timestamp_now();
+            let g = grants.lock().await;
+            for d in due.into_iter().take(free) {
+                let ok = active(&g, &d.grant, now);
+                busy.insert(d.watch.clone());
+                flying.push(async move {
+                    let r = if ok {
+                        send(client, &d).await.map_err(|e| (e, true))
+                    } else {
+                        Err((
+                            "the watch's grant is no longer active (revoked or expired)".to_owned(),
+                            false,
+                        ))
+                    };
+                    (d, r)
+                });
+            }
         }
-        let due = store.due(now_ms(), options.concurrency.max(1))?;
-        if due.is_empty() {
+        if flying.is_empty() {
+            if *stop.borrow() {
+                return Ok(());
+            }
             let idle = match store.next_due()? {
                 Some(at) => {
                     Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).min(1000))
@@ -400,37 +427,31 @@ async fn send_loop(
                 None => Duration::from_secs(1),
             };
             tokio::select! {
-                _ = stop.changed() => return Ok(()),
+                _ = stop.changed() => {}
                 () = wake.notified() => {}
                 () = tokio::time::sleep(idle) => {}
             }
             continue;
         }
-        let now = timestamp_now();
-        let states: Vec<bool> = {
-            let g = grants.lock().await;
-            due.iter().map(|d| active(&g, &d.grant, now)).collect()
-        };
-        // A round runs to its end (each attempt is bounded by the timeout): an attempt
-        // abandoned midway would be sent again anyway.
-        let attempts = due.iter().zip(states).map(|(d, ok)| async move {
-            if !ok {
-                return Err((
-                    "the watch's grant is no longer active (revoked or expired)".to_owned(),
-                    false,
-                ));
-            }
-            send(client, d).await.map_err(|e| (e, true))
-        });
-        let results = futures::future::join_all(attempts).await;
-        let mut outcomes = Vec::with_capacity(due.len());
+        // An attempt under way runs to its end (each is bounded by the timeout): abandoned
+        // midway, it would be sent again anyway. Then every attempt finished by now is
+        // recorded in one transaction.
+        let mut done = Vec::new();
+        if let Some(first) = flying.next().await {
+            done.push(first);
+        }
+        while let Some(Some(more)) = flying.next().now_or_never() {
+            done.push(more);
+        }
+        let mut outcomes = Vec::with_capacity(done.len());
         let mut events = Vec::new();
-        for (d, r) in due.iter().zip(results) {
+        for (d, r) in done {
+            busy.remove(&d.watch);
             match r {
                 Ok(()) => {
                     outcomes.push((d.id, Outcome::Delivered));
                     events.push(Event::Delivered {
-                        webhook_id: d.webhook_id.clone(),
+                        webhook_id: d.webhook_id,
                     });
                 }
                 Err((error, retry)) => {

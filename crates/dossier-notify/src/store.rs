@@ -74,6 +74,7 @@ pub(crate) struct NewDelivery {
 #[derive(Clone, Debug)]
 pub(crate) struct Due {
     pub id: i64,
+    pub watch: String,
     pub webhook_id: String,
     pub body: String,
     pub attempts: u32,
@@ -156,7 +157,10 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL in WAL mode: a commit survives the process being killed (what at-least-once
+        // needs); a power loss may drop the last commits, which puts deliveries back in the queue
+        // together with the position before them — delivered again, never skipped.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn: Mutex::new(conn),
@@ -358,8 +362,14 @@ impl Store {
     }
 
     /// Up to `limit` deliveries due by `now_ms`, each the oldest pending of its watch (a
-    /// watch's deliveries go out one at a time, in seq order).
-    pub(crate) fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Due>, NotifyError> {
+    /// watch's deliveries go out one at a time, in seq order), leaving out the watches in
+    /// `busy` (one of theirs is in flight).
+    pub(crate) fn due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Due>, NotifyError> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT d.id, d.watch, d.webhook_id, d.body, d.attempts, w.url, w.secret, w.grant_id
@@ -372,8 +382,13 @@ impl Store {
         let mut rows = st.query(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
+            let watch: String = r.get(1)?;
+            if busy.contains(&watch) {
+                continue;
+            }
             out.push(Due {
                 id: r.get(0)?,
+                watch,
                 webhook_id: r.get(2)?,
                 body: r.get(3)?,
                 attempts: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
