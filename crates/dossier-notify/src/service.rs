@@ -16,7 +16,7 @@
 //! A delivery whose watch's grant is no longer active (revoked, expired) is not sent: it
 //! becomes a dead letter at once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use futures::{FutureExt as _, StreamExt as _};
 use std::time::Duration;
@@ -380,6 +380,78 @@ fn active(grants: &Grants, id: &str, now: Option<Timestamp>) -> bool {
     }
 }
 
+/// The pending deliveries, per watch in id (hence seq) order, with when each is due: the
+/// sending task's copy of the queue. New deliveries are read as they are queued (ids above the
+/// last one read); the whole queue is read again every few seconds, to see deliveries put back
+/// by a replay (or removed with their watch) through another handle on the store.
+#[derive(Default)]
+struct Schedule {
+    queues: HashMap<String, VecDeque<(i64, i64)>>,
+    last: i64,
+    loaded: Option<std::time::Instant>,
+}
+
+/// How often the sending task reads the whole queue again.
+const RELOAD: Duration = Duration::from_secs(2);
+
+impl Schedule {
+    fn load(&mut self, store: &Store) -> Result<(), NotifyError> {
+        let full = self.loaded.is_none_or(|at| at.elapsed() >= RELOAD);
+        if full {
+            self.queues.clear();
+            self.last = 0;
+            self.loaded = Some(std::time::Instant::now());
+        }
+        for (id, watch, due) in store.pending_after(self.last)? {
+            self.last = self.last.max(id);
+            self.queues.entry(watch).or_default().push_back((id, due));
+        }
+        Ok(())
+    }
+
+    /// The head of each watch not in `busy` that is due by `now`, at most `n`.
+    fn due(&self, now: i64, n: usize, busy: &HashSet<String>) -> Vec<i64> {
+        let mut heads: Vec<(i64, i64)> = self
+            .queues
+            .iter()
+            .filter(|(w, _)| !busy.contains(*w))
+            .filter_map(|(_, q)| q.front().copied())
+            .filter(|(_, due)| *due <= now)
+            .map(|(id, due)| (due, id))
+            .collect();
+        heads.sort_unstable();
+        heads.into_iter().take(n).map(|(_, id)| id).collect()
+    }
+
+    /// When the next delivery not in flight is due.
+    fn next_due(&self, busy: &HashSet<String>) -> Option<i64> {
+        self.queues
+            .iter()
+            .filter(|(w, _)| !busy.contains(*w))
+            .filter_map(|(_, q)| q.front().map(|(_, due)| *due))
+            .min()
+    }
+
+    /// Takes delivery `id` of `watch` out (delivered, dead, or gone).
+    fn remove(&mut self, watch: &str, id: i64) {
+        if let Some(q) = self.queues.get_mut(watch) {
+            q.retain(|(i, _)| *i != id);
+            if q.is_empty() {
+                self.queues.remove(watch);
+            }
+        }
+    }
+
+    /// Delivery `id` of `watch` is due again at `at`.
+    fn retry(&mut self, watch: &str, id: i64, at: i64) {
+        if let Some(q) = self.queues.get_mut(watch)
+            && let Some(e) = q.iter_mut().find(|(i, _)| *i == id)
+        {
+            e.1 = at;
+        }
+    }
+}
+
 async fn send_loop(
     client: &reqwest::Client,
     store: &Store,
@@ -390,17 +462,27 @@ async fn send_loop(
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), NotifyError> {
     let limit = options.concurrency.max(1);
+    let mut schedule = Schedule::default();
     // Attempts in flight, and their watches (one per watch at a time).
     let mut flying = futures::stream::FuturesUnordered::new();
     let mut busy: HashSet<String> = HashSet::new();
+    let mut woken = true;
     loop {
         // Fill the free slots with due deliveries of watches not in flight.
         if flying.len() < limit && !*stop.borrow() {
-            let free = limit - flying.len();
-            let due = store.due(now_ms(), free + busy.len(), &busy)?;
+            if std::mem::take(&mut woken) {
+                schedule.load(store)?;
+            }
+            let ids = schedule.due(now_ms(), limit - flying.len(), &busy);
             let now = timestamp_now();
             let g = grants.lock().await;
-            for d in due.into_iter().take(free) {
+            for id in ids {
+                let Some(d) = store.delivery(id)? else {
+                    // Removed with its watch, or replayed state changed: read again.
+                    schedule.loaded = None;
+                    woken = true;
+                    continue;
+                };
                 let ok = active(&g, &d.grant, now);
                 busy.insert(d.watch.clone());
                 flying.push(async move {
@@ -420,16 +502,16 @@ async fn send_loop(
             if *stop.borrow() {
                 return Ok(());
             }
-            let idle = match store.next_due()? {
+            let idle = match schedule.next_due(&busy) {
                 Some(at) => {
                     Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).min(1000))
                 }
-                None => Duration::from_secs(1),
+                None => RELOAD,
             };
             tokio::select! {
                 _ = stop.changed() => {}
-                () = wake.notified() => {}
-                () = tokio::time::sleep(idle) => {}
+                () = wake.notified() => woken = true,
+                () = tokio::time::sleep(idle) => woken = true,
             }
             continue;
         }
@@ -437,8 +519,9 @@ async fn send_loop(
         // midway, it would be sent again anyway. Then every attempt finished by now is
         // recorded in one transaction.
         let mut done = Vec::new();
-        if let Some(first) = flying.next().await {
-            done.push(first);
+        tokio::select! {
+            first = flying.next() => done.extend(first),
+            () = wake.notified() => woken = true,
         }
         while let Some(Some(more)) = flying.next().now_or_never() {
             done.push(more);
@@ -449,6 +532,7 @@ async fn send_loop(
             busy.remove(&d.watch);
             match r {
                 Ok(()) => {
+                    schedule.remove(&d.watch, d.id);
                     outcomes.push((d.id, Outcome::Delivered));
                     events.push(Event::Delivered {
                         webhook_id: d.webhook_id,
@@ -461,18 +545,24 @@ async fn send_loop(
                             backoff(attempts, options.base_delay, options.max_delay, jitter());
                         now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
                     });
-                    events.push(match retry_at {
-                        Some(_) => Event::Retrying {
-                            webhook_id: d.webhook_id.clone(),
-                            attempts,
-                            error: error.clone(),
-                        },
-                        None => Event::DeadLetter {
-                            id: d.id,
-                            webhook_id: d.webhook_id.clone(),
-                            error: error.clone(),
-                        },
-                    });
+                    match retry_at {
+                        Some(at) => {
+                            schedule.retry(&d.watch, d.id, at);
+                            events.push(Event::Retrying {
+                                webhook_id: d.webhook_id.clone(),
+                                attempts,
+                                error: error.clone(),
+                            });
+                        }
+                        None => {
+                            schedule.remove(&d.watch, d.id);
+                            events.push(Event::DeadLetter {
+                                id: d.id,
+                                webhook_id: d.webhook_id.clone(),
+                                error: error.clone(),
+                            });
+                        }
+                    }
                     outcomes.push((d.id, Outcome::Failed { error, retry_at }));
                 }
             }

@@ -361,53 +361,38 @@ impl Store {
         Ok(true)
     }
 
-    /// Up to `limit` deliveries due by `now_ms`, each the oldest pending of its watch (a
-    /// watch's deliveries go out one at a time, in seq order), leaving out the watches in
-    /// `busy` (one of theirs is in flight).
-    pub(crate) fn due(
-        &self,
-        now_ms: i64,
-        limit: usize,
-        busy: &std::collections::HashSet<String>,
-    ) -> Result<Vec<Due>, NotifyError> {
+    /// The pending deliveries with an id above `after`, in id order: (id, watch, due).
+    pub(crate) fn pending_after(&self, after: i64) -> Result<Vec<(i64, String, i64)>, NotifyError> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT id, watch, due FROM deliveries WHERE state = 'pending' AND id > ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A pending delivery with what sending it needs, if it is still pending.
+    pub(crate) fn delivery(&self, id: i64) -> Result<Option<Due>, NotifyError> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT d.id, d.watch, d.webhook_id, d.body, d.attempts, w.url, w.secret, w.grant_id
              FROM deliveries d JOIN watches w ON w.id = d.watch
-             WHERE d.state = 'pending' AND d.due <= ?1
-               AND d.id = (SELECT MIN(id) FROM deliveries e
-                           WHERE e.state = 'pending' AND e.watch = d.watch)
-             ORDER BY d.due, d.id LIMIT ?2",
+             WHERE d.id = ?1 AND d.state = 'pending'",
         )?;
-        let mut rows = st.query(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let watch: String = r.get(1)?;
-            if busy.contains(&watch) {
-                continue;
-            }
-            out.push(Due {
-                id: r.get(0)?,
-                watch,
-                webhook_id: r.get(2)?,
-                body: r.get(3)?,
-                attempts: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
-                url: r.get(5)?,
-                secret: r.get(6)?,
-                grant: r.get(7)?,
-            });
-        }
-        Ok(out)
-    }
-
-    /// When the next pending delivery is due (unix ms), if any is queued.
-    pub(crate) fn next_due(&self) -> Result<Option<i64>, NotifyError> {
-        let conn = self.conn();
-        Ok(conn.query_row(
-            "SELECT MIN(due) FROM deliveries WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(st
+            .query_row(params![id], |r| {
+                Ok(Due {
+                    id: r.get(0)?,
+                    watch: r.get(1)?,
+                    webhook_id: r.get(2)?,
+                    body: r.get(3)?,
+                    attempts: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                    url: r.get(5)?,
+                    secret: r.get(6)?,
+                    grant: r.get(7)?,
+                })
+            })
+            .optional()?)
     }
 
     /// Records what became of attempts, in one transaction.
