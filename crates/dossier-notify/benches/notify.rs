@@ -4,8 +4,9 @@
 //! - **Ledger**: `--bundles N` (default 100) generated report bundles (20 boolean questions and
 //!   100 claims each: ~124 records), published through the ordinary check and publish path,
 //!   after 10 access grants (TLP:RED readers).
-//! - **Watches**: `--watches W` (default 1,000), made before the publish: 1% on every question,
-//!   the rest each on one question, spread over the bundles' questions.
+//! - **Watches**: `--watches W` (default 1,000), made before the publish: `--every-question A`
+//!   of them (default 1%) on every question, the rest each on one question, spread over the
+//!   bundles' questions.
 //! - **Live** (the target): the projector and the notifier run while the bundles are published
 //!   as fast as the publish path goes; the projector's rate is the belief changes over the time
 //!   from the first publish until its views reach the head, the notifier's the same changes
@@ -20,7 +21,8 @@
 //! `--pace MS` publishes one bundle every MS milliseconds instead of all at once (the live
 //! phase then measures keeping up with a steady publish, not with a burst).
 //!
-//! Usage: `cargo bench -p dossier-notify --bench notify [-- --bundles N] [--watches W] [--pace MS]`.
+//! Usage: `cargo bench -p dossier-notify --bench notify [-- --bundles N] [--watches W]
+//! [--every-question A] [--pace MS]`.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -85,13 +87,12 @@ fn main() {
 fn add_watches(
     path: &Path,
     principals: &[Principal],
-    n: usize,
+    (n, all): (usize, usize),
     bundles: usize,
     url: &str,
     head: u64,
 ) {
     let store = Store::open(path).unwrap();
-    let all = (n / 100).max(1);
     for w in 0..n {
         let question = (w >= all).then(|| {
             let k = w - all;
@@ -189,6 +190,7 @@ async fn delivered(received: &AtomicU64, want: u64, store: &Store) {
 async fn bench() {
     let n_bundles = arg("--bundles", 100);
     let n_watches = arg("--watches", 1000);
+    let n_all = arg("--every-question", n_watches / 100).min(n_watches);
     let pace = Duration::from_millis(arg("--pace", 0) as u64);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -208,7 +210,14 @@ async fn bench() {
     let (url, received) = counter().await;
     let head = log.head().await.unwrap().seq;
     let live_store = d.join("notify-live.db");
-    add_watches(&live_store, &principals, n_watches, n_bundles, &url, head);
+    add_watches(
+        &live_store,
+        &principals,
+        (n_watches, n_all),
+        n_bundles,
+        &url,
+        head,
+    );
     let generated: Vec<Vec<u8>> = (0..n_bundles)
         .map(|b| bundles::gen_bundle_with(&format!("b{b}"), QUESTIONS, CLAIMS, Some(5)).bytes())
         .collect();
@@ -294,7 +303,7 @@ async fn bench() {
     add_watches(
         &catch_up_store,
         &principals,
-        n_watches,
+        (n_watches, n_all),
         n_bundles,
         &url,
         head,
