@@ -10,6 +10,8 @@ mod bundles;
 #[path = "../common/environment.rs"]
 mod environment;
 mod support;
+#[path = "../common/webhook.rs"]
+mod webhook;
 
 mod leader_kills;
 mod notifier_kills;

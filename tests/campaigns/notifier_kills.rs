@@ -16,12 +16,10 @@
 //!   changes), or whose signature does not verify with the watch's secret.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::{Dossier, Rng, Tally, report_bundle, scale, seed, temp_dir, write_bundle};
+use crate::webhook::{receiver, signed};
 
 /// Kills per bounded run; [`scale`] multiplies them.
 const KILLS: usize = 12;
@@ -29,93 +27,6 @@ const KILLS: usize = 12;
 const BUNDLES: usize = 16;
 /// Watches on every change, each with its own secret: each change is delivered once per watch.
 const WATCHES: usize = 3;
-
-/// One request the receiver got: its `webhook-id`, `webhook-timestamp`, `webhook-signature`
-/// and body.
-#[derive(Clone, Debug)]
-struct Got {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Vec<u8>,
-}
-
-/// A webhook receiver on a free loopback port, answering every request 204.
-fn receiver() -> (String, Arc<Mutex<Vec<Got>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let keep = Arc::clone(&got);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let keep = Arc::clone(&keep);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                // Several requests may come over one connection.
-                loop {
-                    let mut headers = BTreeMap::new();
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':') {
-                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                        }
-                    }
-                    let len: usize = headers
-                        .get("content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let h = |k: &str| headers.get(k).cloned().unwrap_or_default();
-                    keep.lock().unwrap().push(Got {
-                        id: h("webhook-id"),
-                        timestamp: h("webhook-timestamp"),
-                        signature: h("webhook-signature"),
-                        body,
-                    });
-                    let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
-                    if reader.get_mut().write_all(answer).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, got)
-}
-
-/// Whether `g` is signed with `secret`, checked as the Standard Webhooks specification says
-/// a receiver checks it (not with the notifier's own code).
-fn signed(secret: &str, g: &Got) -> bool {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let Some(key) = secret
-        .strip_prefix("whsec_")
-        .and_then(|k| b64.decode(k).ok())
-    else {
-        return false;
-    };
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.", g.id, g.timestamp).as_bytes());
-    mac.update(&g.body);
-    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
-    g.signature.split(' ').any(|s| s == expected)
-}
 
 /// The read API's changes of belief for TLP:RED after `since`, grouped by causing record.
 fn expected(dir: &std::path::Path, since: u64) -> BTreeMap<u64, serde_json::Value> {
@@ -176,7 +87,7 @@ fn notifier_kills_on_sqlite() {
         .json()
         .unwrap();
     let grant = grant["grant"].as_str().expect("the grant's id").to_owned();
-    let (url, got) = receiver();
+    let (url, got) = receiver("/hook");
     // (id, secret) of each watch; all made at the same head.
     let mut watches = BTreeMap::new();
     let mut since = 0;
