@@ -22,7 +22,7 @@ use dossier_projector::Marked;
 use serde::{Deserialize, Serialize};
 
 pub use service::{Event, Options, run};
-pub use store::{DeadLetter, Position, STORE_FILE, Store, webhook_id};
+pub use store::{DeadLetter, Position, Running, STORE_FILE, Store, webhook_id};
 pub use watch::{Scope, Threshold, Trigger, Watch, WatchError, WatchSpec};
 
 /// The payload of a delivery: every change of belief one record caused that fires the watch.

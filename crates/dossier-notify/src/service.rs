@@ -131,7 +131,8 @@ fn jitter() -> f64 {
 /// Runs the notifier on `store` until `stop` says so: queues the changes of belief the views
 /// (at `sources`) hold beyond the store's position for the watches they fire, and delivers
 /// them. Rides out an unavailable ledger server and views that are not ready (or distrusted),
-/// reporting each once through `on`.
+/// reporting each once through `on`. While another notifier holds the store's running lock
+/// ([`Store::take_running`]), it stands by.
 ///
 /// # Errors
 /// The store fails, or the ledger holds no genesis.
@@ -143,6 +144,26 @@ pub async fn run<L: EventLog>(
     stop: watch::Receiver<bool>,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), NotifyError> {
+    // One notifier sends from a store at a time; another stands by until it ends.
+    let mut stop_waiting = stop.clone();
+    let mut said = false;
+    let _running = loop {
+        if let Some(lock) = store.take_running()? {
+            break lock;
+        }
+        if !std::mem::replace(&mut said, true) {
+            on(Event::Waiting {
+                reason: "another notifier runs on this store; standing by".into(),
+            });
+        }
+        tokio::select! {
+            _ = stop_waiting.wait_for(|s| *s) => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    };
+    if said {
+        on(Event::Resumed);
+    }
     let grants = Mutex::new(Grants::new());
     let wake = Notify::new();
     on(Event::Started {

@@ -120,6 +120,14 @@ pub struct DeadLetter {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+/// The running lock of a store, held by the notifier that sends from it until dropped (see
+/// [`Store::take_running`]).
+#[derive(Debug)]
+pub struct Running {
+    _file: std::fs::File,
 }
 
 /// Creates `path` 0600 if it does not exist (the data directory's files are private).
@@ -164,7 +172,35 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            path: path.to_owned(),
         })
+    }
+
+    /// Takes the store's running lock, an exclusive lock on the file `notify.db.running` beside
+    /// it: one notifier sends from a store at a time (two would both send every delivery). The
+    /// operating system releases it when the process ends, however it ends. `None` if another
+    /// notifier holds it.
+    ///
+    /// # Errors
+    /// [`NotifyError::Io`] if the lock file cannot be made or locked.
+    pub fn take_running(&self) -> Result<Option<Running>, NotifyError> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".running");
+        let path = std::path::PathBuf::from(name);
+        let io = |e| NotifyError::Io {
+            what: format!("locking {}", path.display()),
+            source: e,
+        };
+        create_private(&path).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Running { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -424,3 +424,57 @@ async fn a_revoked_grant_stops_its_watches_and_a_restart_neither_skips_nor_repea
     n.stop().await;
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_notifier_on_the_same_store_stands_by_until_the_first_stops() {
+    let l = Ledger::new().await;
+    let red = grant(&l.log, "red", Marking::Red).await;
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    store
+        .add_watch(&red, &spec(rx.url("/w"), None, Trigger::Change), since)
+        .unwrap();
+    let first = Notifier::start(&l, fast());
+    // Started after the first took the store: it stands by, and says so.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = Notifier::start(&l, fast());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&l.log, &[example("01-late-february-estimate.json")]).await;
+    l.settled().await;
+    let one = by_seq(l.changes(Marking::Red, since).await);
+    rx.wait("/w", Duration::from_secs(30), |r| r.len() >= one.len())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.received("/w").len(), one.len(), "sent by both");
+    let standing_by = |n: &Notifier| {
+        n.events.lock().unwrap().iter().any(|e| {
+            matches!(e, dossier_notify::Event::Waiting { reason } if reason.contains("another notifier"))
+        })
+    };
+    assert!(standing_by(&second));
+    assert!(!standing_by(&first));
+    // The first stops; the second takes over and delivers what comes next, once.
+    first.stop().await;
+    publish(&l.log, &[example("02-march-revision.json")]).await;
+    l.settled().await;
+    let all = by_seq(l.changes(Marking::Red, since).await);
+    rx.wait("/w", Duration::from_secs(30), |r| r.len() >= all.len())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seqs: Vec<u64> = rx
+        .received("/w")
+        .iter()
+        .map(|r| parse(&r.body).seq)
+        .collect();
+    assert_eq!(seqs, all.keys().copied().collect::<Vec<_>>());
+    assert!(
+        second
+            .events
+            .lock()
+            .unwrap()
+            .contains(&dossier_notify::Event::Resumed)
+    );
+    second.stop().await;
+    l.stop().await;
+}
