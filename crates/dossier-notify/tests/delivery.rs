@@ -425,6 +425,115 @@ async fn a_revoked_grant_stops_its_watches_and_a_restart_neither_skips_nor_repea
     l.stop().await;
 }
 
+/// The number a belief summary's value stands for, read from its JSON: a quantity, or the
+/// midpoint of a range.
+fn number(summary: &serde_json::Value) -> Option<f64> {
+    let v = &summary["value"];
+    match v["kind"].as_str()? {
+        "single" => {
+            let inner = &v["value"];
+            if let Some(q) = inner.get("quantity") {
+                q["value"].as_f64()
+            } else {
+                let r = inner.get("range")?;
+                Some((r["low"].as_f64()? + r["high"].as_f64()?) / 2.0)
+            }
+        }
+        "range" => Some((v["low"].as_f64()? + v["high"].as_f64()?) / 2.0),
+        _ => None,
+    }
+}
+
+fn flags(summary: &serde_json::Value) -> Vec<String> {
+    summary["flags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_watches_fire_exactly_on_disputes_resolutions_and_moves_past_their_threshold() {
+    let l = Ledger::new().await;
+    let red = grant(&l.log, "red", Marking::Red).await;
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    let moved = Trigger::Moved {
+        threshold: dossier_notify::Threshold::Relative(0.1),
+    };
+    for (path, trigger) in [
+        ("/disputed", Trigger::Disputed),
+        ("/resolved", Trigger::Resolved),
+        ("/moved", moved),
+    ] {
+        store
+            .add_watch(&red, &spec(rx.url(path), None, trigger), since)
+            .unwrap();
+    }
+    let n = Notifier::start(&l, fast());
+    publish(
+        &l.log,
+        &[
+            example("01-late-february-estimate.json"),
+            example("02-march-revision.json"),
+            example("03-follow-up.json"),
+            example("04-correction.json"),
+        ],
+    )
+    .await;
+    l.settled().await;
+    // What each filter must deliver, worked out here from the read API's JSON.
+    let mut want: BTreeMap<&str, BTreeSet<(u64, String)>> = BTreeMap::new();
+    for c in l.changes(Marking::Red, since).await {
+        let j = serde_json::to_value(&c).unwrap();
+        let (before, after) = (&j["before"], &j["after"]);
+        let key = (c.item.seq, c.item.question.as_str().to_owned());
+        let (fb, fa) = (flags(before), flags(after));
+        let has = |f: &[String], x: &str| f.iter().any(|y| y == x);
+        if has(&fa, "disputed") && !has(&fb, "disputed") {
+            want.entry("/disputed").or_default().insert(key.clone());
+        }
+        let resolved =
+            |f: &[String]| has(f, "forecast_resolved_true") || has(f, "forecast_resolved_false");
+        if resolved(&fa) && !resolved(&fb) {
+            want.entry("/resolved").or_default().insert(key.clone());
+        }
+        if let (Some(b), Some(a)) = (number(before), number(after))
+            && (a - b).abs() > 0.1 * b.abs()
+        {
+            want.entry("/moved").or_default().insert(key);
+        }
+    }
+    for path in ["/disputed", "/resolved", "/moved"] {
+        assert!(
+            want.get(path).is_some_and(|w| !w.is_empty()),
+            "the story has no change for {path}: the test could not fail"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for (path, w) in &want {
+        let seqs: BTreeSet<u64> = w.iter().map(|(s, _)| *s).collect();
+        let got = rx
+            .wait(path, Duration::from_secs(30), |r| r.len() >= seqs.len())
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = rx.received(path);
+        assert_eq!(got.len(), seqs.len(), "{path}: {got:?}");
+        let delivered: BTreeSet<(u64, String)> = got
+            .iter()
+            .flat_map(|r| parse(&r.body).changes)
+            .map(|c| (c.item.seq, c.item.question.as_str().to_owned()))
+            .collect();
+        assert_eq!(&delivered, w, "{path}");
+    }
+    n.stop().await;
+    l.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_notifier_on_the_same_store_stands_by_until_the_first_stops() {
     let l = Ledger::new().await;
