@@ -186,8 +186,8 @@ pub async fn run<L: EventLog>(
         on,
     );
     let sending = send_loop(&client, store, options, &grants, &wake, stop, on);
-    let (q, s) = tokio::join!(queuing, sending);
-    q.and(s)
+    // A failure of either (the store failed) ends both.
+    tokio::try_join!(queuing, sending).map(|_| ())
 }
 
 /// Why a round of queuing did not happen.
