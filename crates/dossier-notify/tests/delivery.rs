@@ -514,12 +514,11 @@ async fn filter_watches_fire_exactly_on_disputes_resolutions_and_moves_past_thei
             "the story has no change for {path}: the test could not fail"
         );
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     for (path, w) in &want {
         let seqs: BTreeSet<u64> = w.iter().map(|(s, _)| *s).collect();
-        let got = rx
-            .wait(path, Duration::from_secs(30), |r| r.len() >= seqs.len())
+        rx.wait(path, Duration::from_secs(30), |r| r.len() >= seqs.len())
             .await;
+        // Nothing more arrives afterwards.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = rx.received(path);
         assert_eq!(got.len(), seqs.len(), "{path}: {got:?}");
