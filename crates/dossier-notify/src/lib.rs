@@ -90,7 +90,7 @@ pub enum NotifyError {
     /// The ledger failed.
     #[error(transparent)]
     Log(#[from] dossier_log::LogError),
-    /// The access grants could not be read.
+    /// The access grants or the access log could not be read.
     #[error(transparent)]
     Access(#[from] dossier_access::AccessError),
     /// Anything else.

@@ -48,6 +48,10 @@ pub struct Options {
     pub concurrency: usize,
     /// Changes read per clearance per round, about (one record's changes are never split).
     pub batch: usize,
+    /// The access log (`access.db`): a delivery holding TLP:RED material is recorded there
+    /// (the watch's principal, its grant, what) before it is sent, and not sent if it cannot
+    /// be; `None`: not recorded.
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             concurrency: 32,
             batch: 1024,
+            access_log: None,
         }
     }
 }
@@ -185,7 +190,21 @@ pub async fn run<L: EventLog>(
         stop.clone(),
         on,
     );
-    let sending = send_loop(&client, store, options, &grants, &wake, stop, on);
+    let access_log = options
+        .access_log
+        .as_deref()
+        .map(dossier_access::AccessLog::open)
+        .transpose()?;
+    let sending = send_loop(
+        &client,
+        store,
+        options,
+        access_log.as_ref(),
+        &grants,
+        &wake,
+        stop,
+        on,
+    );
     // A failure of either (the store failed) ends both.
     tokio::try_join!(queuing, sending).map(|_| ())
 }
@@ -366,6 +385,11 @@ async fn queue_round<L: EventLog>(
         }
         for (seq, changes) in by_seq {
             let hash = changes[0].item.hash.clone();
+            let marking = changes
+                .iter()
+                .map(|c| c.marking)
+                .max()
+                .unwrap_or(Marking::Red);
             let body = serde_json::to_string(&Notification {
                 kind: NotificationType::BeliefChanged,
                 ledger: ledger.to_owned(),
@@ -379,6 +403,7 @@ async fn queue_round<L: EventLog>(
                 watch: w.id.clone(),
                 seq,
                 body,
+                marking,
             });
         }
     }
@@ -473,10 +498,12 @@ impl Schedule {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_loop(
     client: &reqwest::Client,
     store: &Store,
     options: &Options,
+    access_log: Option<&dossier_access::AccessLog>,
     grants: &Mutex<Grants>,
     wake: &Notify,
     mut stop: watch::Receiver<bool>,
@@ -504,16 +531,39 @@ async fn send_loop(
                     woken = true;
                     continue;
                 };
-                let ok = active(&g, &d.grant, now);
+                let ready = if active(&g, &d.grant, now) {
+                    // TLP:RED material is recorded as read before it is sent.
+                    match (access_log, g.get(&d.grant)) {
+                        (Some(log), Some(info)) => {
+                            let reader = dossier_access::Principal {
+                                name: d.principal.clone(),
+                                role: info.role,
+                                clearance: info.clearance,
+                                grant: d.grant.clone(),
+                            };
+                            log.record_red_read(
+                                &reader,
+                                "POST webhook",
+                                || format!("changes of record {} ({})", d.seq, d.webhook_id),
+                                d.marking,
+                            )
+                            .map_err(|e| {
+                                (format!("recording the read in the access log: {e}"), true)
+                            })
+                        }
+                        _ => Ok(()),
+                    }
+                } else {
+                    Err((
+                        "the watch's grant is no longer active (revoked or expired)".to_owned(),
+                        false,
+                    ))
+                };
                 busy.insert(d.watch.clone());
                 flying.push(async move {
-                    let r = if ok {
-                        send(client, &d).await.map_err(|e| (e, true))
-                    } else {
-                        Err((
-                            "the watch's grant is no longer active (revoked or expired)".to_owned(),
-                            false,
-                        ))
+                    let r = match ready {
+                        Ok(()) => send(client, &d).await.map_err(|e| (e, true)),
+                        Err(e) => Err(e),
                     };
                     (d, r)
                 });

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER NOT NULL,
     webhook_id TEXT NOT NULL,
     body TEXT NOT NULL,
+    marking TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     due INTEGER NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'dead')),
@@ -68,6 +69,8 @@ pub(crate) struct NewDelivery {
     pub watch: String,
     pub seq: u64,
     pub body: String,
+    /// The most restrictive marking among its changes.
+    pub marking: Marking,
 }
 
 /// A delivery due to be sent.
@@ -75,6 +78,9 @@ pub(crate) struct NewDelivery {
 pub(crate) struct Due {
     pub id: i64,
     pub watch: String,
+    pub principal: String,
+    pub seq: u64,
+    pub marking: Marking,
     pub webhook_id: String,
     pub body: String,
     pub attempts: u32,
@@ -379,8 +385,8 @@ impl Store {
         let queued = now_rfc3339();
         {
             let mut ins = tx.prepare(
-                "INSERT INTO deliveries (watch, seq, webhook_id, body, due, state, queued)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                "INSERT INTO deliveries (watch, seq, webhook_id, body, marking, due, state, queued)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
             )?;
             for d in deliveries {
                 ins.execute(params![
@@ -388,6 +394,7 @@ impl Store {
                     to_i64(d.seq),
                     webhook_id(&d.watch, d.seq),
                     d.body,
+                    d.marking.as_str(),
                     now_ms,
                     queued
                 ])?;
@@ -411,7 +418,8 @@ impl Store {
     pub(crate) fn delivery(&self, id: i64) -> Result<Option<Due>, NotifyError> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
-            "SELECT d.id, d.watch, d.webhook_id, d.body, d.attempts, w.url, w.secret, w.grant_id
+            "SELECT d.id, d.watch, d.webhook_id, d.body, d.attempts, w.url, w.secret, w.grant_id,
+                w.principal, d.seq, d.marking
              FROM deliveries d JOIN watches w ON w.id = d.watch
              WHERE d.id = ?1 AND d.state = 'pending'",
         )?;
@@ -426,6 +434,9 @@ impl Store {
                     url: r.get(5)?,
                     secret: r.get(6)?,
                     grant: r.get(7)?,
+                    principal: r.get(8)?,
+                    seq: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    marking: r.get::<_, String>(10)?.parse().unwrap_or(Marking::Red),
                 })
             })
             .optional()?)

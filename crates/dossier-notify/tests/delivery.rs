@@ -586,3 +586,68 @@ async fn a_second_notifier_on_the_same_store_stands_by_until_the_first_stops() {
     second.stop().await;
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_of_red_material_are_recorded_in_the_access_log() {
+    let l = Ledger::new().await;
+    let red = grant(&l.log, "red", Marking::Red).await;
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    store
+        .add_watch(&red, &spec(rx.url("/w"), None, Trigger::Change), since)
+        .unwrap();
+    let access = l.dir.path().join("access.db");
+    let options = Options {
+        access_log: Some(access.clone()),
+        ..fast()
+    };
+    let n = Notifier::start(&l, options);
+    publish(
+        &l.log,
+        &[
+            example("01-late-february-estimate.json"),
+            remarked("02-march-revision.json", "TLP:RED"),
+        ],
+    )
+    .await;
+    l.settled().await;
+    let want = by_seq(l.changes(Marking::Red, since).await);
+    let got = rx
+        .wait("/w", Duration::from_secs(30), |r| r.len() >= want.len())
+        .await;
+    let red_ids: BTreeSet<String> = got
+        .iter()
+        .filter(|r| {
+            parse(&r.body)
+                .changes
+                .iter()
+                .any(|c| c.marking == Marking::Red)
+        })
+        .map(|r| r.id.clone())
+        .collect();
+    assert!(!red_ids.is_empty(), "the RED report changed no belief");
+    assert!(
+        red_ids.len() < got.len(),
+        "every change was RED: the test could not tell"
+    );
+    let entries = dossier_access::AccessLog::open(&access)
+        .unwrap()
+        .list(None, 10_000)
+        .unwrap();
+    let logged: BTreeSet<String> = entries
+        .iter()
+        .map(|e| {
+            assert_eq!(e.principal, "red");
+            assert_eq!(e.grant, red.grant);
+            assert_eq!(e.route, "POST webhook");
+            assert_eq!(e.marking, Marking::Red);
+            let id = e.what.rsplit_once(" (").unwrap().1.trim_end_matches(')');
+            id.to_owned()
+        })
+        .collect();
+    assert_eq!(logged, red_ids, "each RED delivery logged, and only those");
+    assert_eq!(entries.len(), red_ids.len());
+    n.stop().await;
+    l.stop().await;
+}

@@ -66,6 +66,10 @@ pub(super) async fn notifier(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> CliResult {
     let store = open_store(home)?;
+    // Deliveries of TLP:RED material go into the data directory's access log, as the API's
+    // answers do.
+    let mut options = options.clone();
+    options.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     let sources = dossier_query::Sources {
         views: home.views_path(),
         auditor: Some(home.auditor_path()),
@@ -106,7 +110,7 @@ pub(super) async fn notifier(
         Event::Resumed => eprintln!("notify: resumed"),
         _ => {}
     };
-    dossier_notify::run(log, &sources, &store, options, stop, &on)
+    dossier_notify::run(log, &sources, &store, &options, stop, &on)
         .await
         .map_err(|e| {
             CliError::new(
