@@ -83,7 +83,7 @@ pub(super) async fn notifier(
             from,
             to,
             deliveries,
-        } if !quiet => {
+        } if !quiet && deliveries > 0 => {
             eprintln!(
                 "notify: queued {deliveries} deliveries for seqs {}..={to}",
                 from + 1
