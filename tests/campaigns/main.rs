@@ -10,8 +10,11 @@ mod bundles;
 #[path = "../common/environment.rs"]
 mod environment;
 mod support;
+#[path = "../common/webhook.rs"]
+mod webhook;
 
 mod leader_kills;
+mod notifier_kills;
 mod outages;
 mod partition;
 mod producer_kills;

@@ -1,7 +1,8 @@
-//! Services through an outage of the ledger's server: `dossier projector` and `dossier
-//! auditor` on a JetStream ledger keep running while the single `nats-server` is stopped for
-//! 10 s and started again on its store, say so once each way, and end where a clean run ends
-//! (the projector at a clean rebuild's digest, the auditor at a healthy checkpoint of the head).
+//! Services through an outage of the ledger's server: `dossier projector`, `dossier auditor`
+//! and `dossier notify` on a JetStream ledger keep running while the single `nats-server` is
+//! stopped for 10 s and started again on its store, say so once each way, and end where a clean
+//! run ends (the projector at a clean rebuild's digest, the auditor at a healthy checkpoint of
+//! the head, the notifier having delivered the changes published after the outage).
 
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ fn head(d: &Dossier) -> u64 {
 }
 
 #[test]
-fn the_projector_and_the_auditor_ride_out_a_server_restart() {
+fn the_projector_the_auditor_and_the_notifier_ride_out_a_server_restart() {
     let mut server = dossier_testkit::NatsServer::start();
     let dir = temp_dir("dossier-outage-");
     let d = Dossier::jetstream(dir.path(), &server.url(), "outage");
@@ -51,8 +52,40 @@ fn the_projector_and_the_auditor_ride_out_a_server_restart() {
     let first = write_bundle(work.path(), "a.json", &report_bundle("outage-a", 3, 30));
     publish(&d, &first);
 
+    // A watch on every change, delivered to a receiver here.
+    let granted = d
+        .run(&[
+            "access",
+            "grant",
+            "watcher",
+            "--role",
+            "reader",
+            "--clearance",
+            "TLP:RED",
+            "--json",
+        ])
+        .ok()
+        .json()
+        .unwrap();
+    let (url, got) = crate::webhook::receiver("/hook");
+    let watch = d
+        .run(&[
+            "watch",
+            "add",
+            "--grant",
+            granted["grant"].as_str().unwrap(),
+            "--url",
+            &url,
+            "--json",
+        ])
+        .ok()
+        .json()
+        .unwrap();
+    let secret = watch["secret"].as_str().unwrap().to_owned();
+
     let mut projector = d.spawn(&["projector"]);
     let mut auditor = d.spawn(&["auditor", "--every", "1", "--interval", "1"]);
+    let mut notifier = d.spawn(&["notify"]);
     let wait = Duration::from_secs(60);
     let at = head(&d);
     projector
@@ -62,11 +95,18 @@ fn the_projector_and_the_auditor_ride_out_a_server_restart() {
         .wait_for(&format!("signed checkpoint at seq {at}"), wait)
         .expect("the auditor checkpoints the head");
 
+    notifier
+        .wait_for("notify: started", wait)
+        .expect("the notifier starts");
+
     server.stop();
     for (name, p) in [("projector", &mut projector), ("auditor", &mut auditor)] {
         p.wait_for("server is unavailable", Duration::from_secs(20))
             .unwrap_or_else(|e| panic!("the {name} said nothing of the outage: {e:?}"));
     }
+    notifier
+        .wait_for("notify: waiting", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("the notifier said nothing of the outage: {e:?}"));
     std::thread::sleep(Duration::from_secs(10));
     server.restart().expect("nats-server restarts on its store");
 
@@ -75,6 +115,28 @@ fn the_projector_and_the_auditor_ride_out_a_server_restart() {
     let at = head(&d);
     for p in [&mut projector, &mut auditor] {
         seen_or_wait(p, "answers again", "reconnecting");
+    }
+    seen_or_wait(&mut notifier, "notify: resumed", "the notifier goes on");
+    // The changes published after the outage reach the receiver, signed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let after: Vec<_> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| String::from_utf8_lossy(&g.body).contains("question:gen/outage-b/"))
+            .cloned()
+            .collect();
+        if !after.is_empty() {
+            assert!(after.iter().all(|g| crate::webhook::signed(&secret, g)));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the notifier delivered nothing published after the outage: {}",
+            notifier.tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     seen_or_wait(
         &mut projector,
@@ -86,7 +148,11 @@ fn the_projector_and_the_auditor_ride_out_a_server_restart() {
         &format!("signed checkpoint at seq {at}"),
         "the auditor checkpoints the new head",
     );
-    for (name, p) in [("projector", &mut projector), ("auditor", &mut auditor)] {
+    for (name, p) in [
+        ("projector", &mut projector),
+        ("auditor", &mut auditor),
+        ("notifier", &mut notifier),
+    ] {
         let status = p
             .terminate(Duration::from_secs(20))
             .unwrap_or_else(|| panic!("the {name} did not stop on SIGTERM"));

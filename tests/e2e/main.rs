@@ -8,6 +8,8 @@ mod bundles;
 mod environment;
 mod jetstream;
 mod support;
+#[path = "../common/webhook.rs"]
+mod webhook;
 
 mod access;
 mod acknowledge;
@@ -24,6 +26,7 @@ mod init;
 mod keys;
 mod markings;
 mod migrate;
+mod notify;
 mod permissions;
 mod proofs;
 mod publish;

@@ -237,6 +237,18 @@ impl Home {
         }
     }
 
+    /// The notifier's store (`dossier-notify`): `notify.db`, or under `jetstream/` for a
+    /// ledger kept in JetStream (one per ledger name, like the views).
+    pub fn notify_path(&self) -> PathBuf {
+        match &self.nats {
+            Some(c) => self
+                .dir
+                .join("jetstream")
+                .join(format!("{}-notify.db", c.ledger)),
+            None => self.dir.join("notify.db"),
+        }
+    }
+
     /// The JetStream settings, when the ledger is kept in JetStream.
     pub fn nats_config(&self) -> Option<&JetStreamConfig> {
         self.nats.as_ref()

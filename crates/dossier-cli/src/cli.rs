@@ -163,10 +163,19 @@ pub enum Command {
     History(QuestionArgs),
     /// Run the projector in this process on the data directory's ledger until SIGTERM or
     /// Ctrl-C: catch up, then keep the belief views up to date as records arrive; with
-    /// --listen ADDR, also the HTTP API and web page and the auditor (docs/HTTP.md).
+    /// --listen ADDR, also the HTTP API and web page, the auditor and the notifier
+    /// (docs/HTTP.md, docs/NOTIFY.md).
     Serve(ServeArgs),
     /// Run the projector as a service against a JetStream ledger (--nats) until SIGTERM.
     Projector(ServeArgs),
+    /// Run the notifier until SIGTERM or Ctrl-C: deliver each change of belief that fires a
+    /// watch to its webhook, signed, retried with backoff, then kept as a dead letter
+    /// (docs/NOTIFY.md); `notify dead-letters` lists them and replays one.
+    Notify(NotifyArgs),
+    /// Add, list and remove watches: a grant's principal follows a question, or every question
+    /// matching a filter, through a webhook (docs/NOTIFY.md).
+    #[command(subcommand)]
+    Watch(WatchCommand),
     /// Inspect or rebuild the stored belief views.
     #[command(subcommand)]
     Views(ViewsCommand),
@@ -404,7 +413,7 @@ pub struct ServeArgs {
     pub quiet: bool,
     /// Also serve the HTTP API on this address (e.g. 127.0.0.1:8080), authenticating against
     /// the ledger's access grants (`dossier access grant`), and run the auditor (when a producer
-    /// key is configured) in the same process.
+    /// key is configured) and the notifier (`dossier notify`) in the same process.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
     /// With --listen: the largest request body accepted, in bytes.
@@ -423,6 +432,95 @@ pub struct ServeArgs {
     /// With --listen: ready (`/readyz`) while the views are at most N records behind the head.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "listen")]
     pub ready_lag: u64,
+}
+
+/// `dossier notify`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NotifyArgs {
+    /// `dead-letters` (default: run the notifier).
+    #[command(subcommand)]
+    pub command: Option<NotifyCommand>,
+    /// Attempts before a delivery becomes a dead letter.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// The wait after a first failed attempt, in milliseconds; it doubles after each further
+    /// one (up to 5 minutes), less a random part of up to half.
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub retry_base_ms: u64,
+    /// No progress lines (dead letters and errors are still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `dossier notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// List the deliveries that failed every attempt, or with --replay ID queue one again
+    /// (due now, its attempts counted afresh; the same webhook-id and body).
+    DeadLetters {
+        /// The dead letter to replay (its id, as listed).
+        #[arg(long, value_name = "ID")]
+        replay: Option<i64>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What fires a watch (`dossier watch add --on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TriggerArg {
+    /// Every change of belief.
+    Change,
+    /// The belief became disputed.
+    Disputed,
+    /// A forecast was resolved.
+    Resolved,
+    /// The numeric value moved by more than --by (a number of the question's units, or a
+    /// percentage of the value before, e.g. 10%).
+    Moved,
+}
+
+/// `dossier watch`.
+#[derive(Debug, Subcommand)]
+pub enum WatchCommand {
+    /// Add a watch for the principal of an active grant (its clearance is stored with the
+    /// watch); prints its secret, once.
+    Add {
+        /// The grant whose principal watches (`dossier access list` shows them).
+        #[arg(long, value_name = "GRANT")]
+        grant: String,
+        /// The webhook's URL (http or https).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The question to follow (default: every question).
+        #[arg(long, value_name = "QUESTION")]
+        question: Option<String>,
+        /// What fires it.
+        #[arg(long, value_enum, default_value = "change")]
+        on: TriggerArg,
+        /// With `--on moved`: the threshold, e.g. `5` (units) or `10%` (of the value before).
+        #[arg(long, value_name = "N|N%", required_if_eq("on", "moved"))]
+        by: Option<String>,
+        /// As JSON (the watch and its secret).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the watches (of one principal with --principal).
+    List {
+        /// Only this principal's.
+        #[arg(long, value_name = "NAME")]
+        principal: Option<String>,
+        /// As JSON (one array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a watch, with its queued deliveries and dead letters.
+    Remove {
+        /// The watch id.
+        id: String,
+    },
 }
 
 /// `dossier views`.

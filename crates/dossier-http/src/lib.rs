@@ -11,7 +11,9 @@
 //! - `/v1/ledgers/{ledger}/…`: `beliefs`, `questions/{id}`, `questions/{id}/history`,
 //!   `records`, `records/{seq}`, `records/{seq}/raw`, `texts/{hash}`, `checkpoint`,
 //!   `proofs/inclusion/{seq}`, `proofs/consistency`, `status`, `POST bundles`,
-//!   `events/records` and `events/beliefs` (Server-Sent Events). All need credentials.
+//!   `events/records` and `events/beliefs` (Server-Sent Events), `watches` (each principal's
+//!   own: list, create, remove) and `dead-letters` (admin: list, replay), over the notifier's
+//!   store (`dossier-notify`). All need credentials.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json`: no credentials.
 //!
 //! Every JSON answer is a `dossier_query::Answer`; every error is an RFC 9457 problem
@@ -31,6 +33,7 @@ mod query;
 mod routes;
 mod sse;
 mod tls;
+mod watches;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +52,7 @@ pub use routes::{
 };
 pub use sse::BeliefEvent;
 pub use tls::{ClientCert, TlsConfig, TlsError};
+pub use watches::{CreatedWatch, DeadLetterList, NewWatch, Replayed, WatchList};
 
 /// The default request-body limit: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -79,6 +83,9 @@ pub struct Config {
     /// The access log (`access.db`): every answer holding TLP:RED material is recorded there
     /// (who, what, when) before it is sent; `None`: not recorded.
     pub access_log: Option<PathBuf>,
+    /// The notifier's store (`notify.db`, `dossier-notify`): the watches routes and the dead
+    /// letters answer from it; `None`: they answer `503 unavailable`.
+    pub notify: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -114,6 +121,7 @@ impl Config {
             producer: None,
             tls: None,
             access_log: None,
+            notify: None,
         }
     }
 }
@@ -130,6 +138,8 @@ pub(crate) struct App<L> {
     pub(crate) leaves: dossier_query::Leaves,
     /// The recent events of the live feeds, shared by their followers (see `sse`).
     pub(crate) tails: sse::Tails,
+    /// The notifier's store, if configured.
+    pub(crate) notify: Option<Arc<dossier_notify::Store>>,
 }
 
 /// Why the service could not start or stopped.
@@ -138,6 +148,9 @@ pub enum ServeError {
     /// The access log could not be opened.
     #[error("opening the access log: {0}")]
     AccessLog(#[from] dossier_access::AccessError),
+    /// The notifier's store could not be opened.
+    #[error("opening the notifier's store: {0}")]
+    Notify(#[from] dossier_notify::NotifyError),
     /// The listening socket could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Io {
@@ -192,6 +205,12 @@ impl Server {
             .as_deref()
             .map(dossier_access::AccessLog::open)
             .transpose()?;
+        let notify = config
+            .notify
+            .as_deref()
+            .map(dossier_notify::Store::open)
+            .transpose()?
+            .map(Arc::new);
         let sources = dossier_query::Sources {
             views: config.views.clone(),
             auditor: config.auditor.clone(),
@@ -206,6 +225,7 @@ impl Server {
             access_log,
             leaves: dossier_query::Leaves::new(),
             tails: sse::Tails::default(),
+            notify,
         });
         let router = routes::router(app, auth);
         Ok(Server {

@@ -57,6 +57,12 @@ doc_schema! {
     HealthDoc => Health,
     ProblemDoc => crate::problem::Problem,
     BeliefEventDoc => crate::sse::BeliefEvent,
+    WatchListDoc => crate::watches::WatchList,
+    NewWatchDoc => crate::watches::NewWatch,
+    CreatedWatchDoc => crate::watches::CreatedWatch,
+    DeadLetterListDoc => crate::watches::DeadLetterList,
+    ReplayedDoc => crate::watches::Replayed,
+    NotificationDoc => dossier_notify::Notification,
 }
 
 /// Adds the bearer scheme.
@@ -96,12 +102,17 @@ impl utoipa::Modify for Security {
         crate::routes::bundles,
         crate::sse::records,
         crate::sse::beliefs,
+        crate::watches::list,
+        crate::watches::create,
+        crate::watches::remove,
+        crate::watches::dead_letters,
+        crate::watches::replay,
         crate::routes::healthz,
         crate::routes::readyz,
         crate::routes::metrics_text,
         crate::routes::openapi,
     ),
-    components(schemas(BeliefEventDoc)),
+    components(schemas(BeliefEventDoc, NotificationDoc)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, RawPathParams, Request, State
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
 use dossier_chain::{Hash, RecordView};
 use dossier_log::EventLog;
@@ -212,6 +212,16 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/bundles", post(bundles::<L>))
         .route("/events/records", get(crate::sse::records::<L>))
         .route("/events/beliefs", get(crate::sse::beliefs::<L>))
+        .route(
+            "/watches",
+            get(crate::watches::list::<L>).post(crate::watches::create::<L>),
+        )
+        .route("/watches/{id}", delete(crate::watches::remove::<L>))
+        .route("/dead-letters", get(crate::watches::dead_letters::<L>))
+        .route(
+            "/dead-letters/{id}/replay",
+            post(crate::watches::replay::<L>),
+        )
         .route_layer(from_fn_with_state(app.clone(), check_ledger::<L>))
         .route_layer(from_fn_with_state(auth, auth::authenticate));
     let metrics = Arc::clone(&app.metrics);
@@ -919,7 +929,7 @@ fn app_error(e: dossier_app::AppError) -> ApiError {
 }
 
 /// The problem for a body that could not be read.
-fn body_rejection(e: BytesRejection) -> ApiError {
+pub(crate) fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             ProblemKind::TooLarge,

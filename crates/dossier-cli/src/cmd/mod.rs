@@ -11,6 +11,7 @@ mod init;
 mod keys;
 mod log;
 mod migrate;
+mod notify;
 mod proofs;
 mod render;
 mod serve;
@@ -93,6 +94,8 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::History(a) => beliefs::history(&home()?, a).await,
         Command::Serve(a) => serve::serve(&home()?, a).await,
         Command::Projector(a) => serve::projector(&home()?.for_service(), a).await,
+        Command::Notify(a) => notify::run(&home()?.for_service(), a).await,
+        Command::Watch(w) => notify::watch(&home()?, w).await,
         Command::Views(v) => beliefs::views(&home()?, v).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,

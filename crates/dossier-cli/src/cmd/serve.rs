@@ -114,8 +114,8 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
     Ok(())
 }
 
-/// The auditor (when a producer key is configured to sign its checkpoints) and the HTTP API on
-/// `addr`, until `stop`.
+/// The auditor (when a producer key is configured to sign its checkpoints), the notifier and the
+/// HTTP API on `addr`, until `stop`.
 async fn run_api(
     home: &Home,
     args: &ServeArgs,
@@ -132,6 +132,7 @@ async fn run_api(
     let mut config = dossier_http::Config::new(addr, ledger.clone(), home.views_path());
     config.auditor = Some(home.auditor_path());
     config.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
+    config.notify = Some(home.notify_path());
     config.body_limit = args.body_limit;
     config.ready_lag = args.ready_lag;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -224,11 +225,15 @@ async fn run_api(
             None => Ok(()),
         }
     };
-    let (served, audited) = tokio::join!(server.serve(stopped(stop.clone())), audit);
+    // The notifier, beside them: watches are managed through the API and delivered from here.
+    let notify_options = super::notify::options(5, 1000);
+    let notify = super::notify::notifier(home, log, &notify_options, args.quiet, stop.clone());
+    let (served, audited, notified) =
+        tokio::join!(server.serve(stopped(stop.clone())), audit, notify);
     served.map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e)))?;
     audited
         .map_err(|e| CliError::new(FAILURE, anyhow::Error::new(e).context("the auditor failed")))?;
-    Ok(())
+    notified
 }
 
 /// `dossier projector`: the same, as a service of the distributed deployment (JetStream).

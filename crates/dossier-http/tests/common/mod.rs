@@ -314,6 +314,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     config.auditor = Some(dir.path().join("auditor.db"));
     config.producer = Some(founder());
     config.access_log = Some(dir.path().join("access.db"));
+    config.notify = Some(dir.path().join("notify.db"));
     tweak(&mut config);
     let log = Arc::new(log);
     let scheme = if config.tls.is_some() {
