@@ -27,6 +27,7 @@ mod migrate;
 mod permissions;
 mod proofs;
 mod publish;
+mod redact;
 mod secrets;
 mod serve_api;
 mod snapshots;

@@ -781,6 +781,13 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
     *head_after = Some(appender.head);
     outcome?;
     flushed?;
+    // A redaction the file carries is completed here: a text this ledger held from an earlier
+    // import (of an export taken before the redaction) is erased as `dossier redact` would.
+    for hash in &redacted_in_file {
+        log.erase_content(hash)
+            .await
+            .map_err(|e| AppError::log(format!("erasing the redacted text {hash}"), e))?;
+    }
     Ok(Imported {
         ledger: header.ledger,
         first: header.first,
