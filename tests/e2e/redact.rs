@@ -128,6 +128,32 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     checked.ok();
     assert_eq!(l.run(&["beliefs", "--json"]).ok().json()["digest"], digest);
 
+    // `why` keeps the report's claims and quotes and says the text was redacted: who, when
+    // and why at TLP:RED, only that below.
+    let (bundle, _) = marked_bundle();
+    let question = bundle["claims"][0]["question"].as_str().unwrap();
+    let quote = bundle["claims"][0]["quote"]["text"].as_str().unwrap();
+    let why = l.run(&["why", question]).ok().stdout.clone();
+    assert!(
+        why.contains(&format!(
+            "the text of {report} was redacted at seq {}",
+            done["seq"]
+        )) && why.contains(reason)
+            && why.contains(done["key"].as_str().unwrap())
+            && why.contains(done["recorded"].as_str().unwrap()),
+        "{why}"
+    );
+    assert!(why.contains(quote), "the claim's quote stays: {why}");
+    let why_json = l.run(&["why", question, "--json"]).ok().json();
+    assert_eq!(why_json["redactions"][0]["redaction"]["reason"], reason);
+    let why_clear = l
+        .run(&["why", question, "--clearance", "TLP:CLEAR"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(why_clear.contains("was redacted (its claims"), "{why_clear}");
+    assert!(!why_clear.contains(reason), "{why_clear}");
+
     // Again: said so, nothing changed.
     let again = l.run(&["redact", &report, "--reason", "another", "--yes"]);
     again.ok();

@@ -30,4 +30,4 @@ mod text;
 pub use error::{RedactError, RedactErrorKind};
 pub use flow::{Outcome, Redacted, redact};
 pub use record::{MARKING, REDACTED, RedactBody, SCHEMA, entity_key, redaction_event_id};
-pub use text::{Redaction, Text, redaction, text};
+pub use text::{Notice, Redaction, Text, notices, redaction, text};

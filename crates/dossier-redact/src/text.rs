@@ -111,3 +111,46 @@ pub async fn text<L: EventLog + ?Sized>(log: &L, hash: &Hash) -> Result<Text, Lo
         None => Text::Missing,
     })
 }
+
+/// What a reader of some clearance is told of a report whose text was redacted: always that
+/// it was; who, when and why only at `TLP:RED` ([`Redaction::details_visible`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// The report (as the reader's view names it).
+    pub report: String,
+    /// The text's hash (hex).
+    pub content_hash: String,
+    /// The redaction, if the reader may see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
+}
+
+/// The notices of the reports among `reports` (`(report id, content hash hex)`, each looked
+/// up once) whose text was redacted, in the order given, for a reader of `clearance`.
+///
+/// # Errors
+/// As [`redaction`].
+pub async fn notices<L: EventLog + ?Sized>(
+    log: &L,
+    clearance: Marking,
+    reports: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<Notice>, LogError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (report, hex) in reports {
+        if !seen.insert((report.clone(), hex.clone())) {
+            continue;
+        }
+        let Ok(hash) = Hash::from_hex(&hex) else {
+            continue;
+        };
+        if let Some(r) = redaction(log, &hash).await? {
+            out.push(Notice {
+                report,
+                content_hash: hex,
+                redaction: Redaction::details_visible(clearance).then_some(r),
+            });
+        }
+    }
+    Ok(out)
+}
