@@ -34,9 +34,7 @@ fn files_with_marker(root: &Path) -> Vec<PathBuf> {
             if path.is_dir() {
                 stack.push(path);
             } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes
-                    .windows(MARKER.len())
-                    .any(|w| w == MARKER.as_bytes())
+                && bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes())
             {
                 found.push(path);
             }
@@ -94,12 +92,20 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     );
     let empty = l.run(&["redact", &report, "--reason", "  ", "--yes"]);
     empty.expect_code(3);
-    assert!(empty.stderr.contains("reason must not be empty"), "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("reason must not be empty"),
+        "{}",
+        empty.stderr
+    );
     let not_a_report = l.run(&["redact", "claim:x/y", "--reason", "x", "--yes"]);
     not_a_report.expect_code(3);
     let unconfirmed = l.run(&["redact", &report, "--reason", "a source is named"]);
     unconfirmed.expect_code(1);
-    assert!(unconfirmed.stderr.contains("pass --yes"), "{}", unconfirmed.stderr);
+    assert!(
+        unconfirmed.stderr.contains("pass --yes"),
+        "{}",
+        unconfirmed.stderr
+    );
     assert_eq!(l.head(), head, "refused redactions append nothing");
     assert!(!files_with_marker(l.dir()).is_empty());
 
@@ -151,13 +157,20 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
         .ok()
         .stdout
         .clone();
-    assert!(why_clear.contains("was redacted (its claims"), "{why_clear}");
+    assert!(
+        why_clear.contains("was redacted (its claims"),
+        "{why_clear}"
+    );
     assert!(!why_clear.contains(reason), "{why_clear}");
 
     // Again: said so, nothing changed.
     let again = l.run(&["redact", &report, "--reason", "another", "--yes"]);
     again.ok();
-    assert!(again.stdout.contains("already redacted"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("already redacted"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(l.head().seq, head.seq + 2);
 
     // A raw export after the redaction lacks the text and imports (verified) elsewhere.
@@ -202,22 +215,40 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let third = tempfile::tempdir().unwrap();
     run_in(
         third.path(),
-        &["import", &before_export.display().to_string(), "--trust", key.trim()],
+        &[
+            "import",
+            &before_export.display().to_string(),
+            "--trust",
+            key.trim(),
+        ],
     )
     .ok();
     assert!(!files_with_marker(third.path()).is_empty());
-    run_in(third.path(), &["import", &after_export.display().to_string()]).ok();
+    run_in(
+        third.path(),
+        &["import", &after_export.display().to_string()],
+    )
+    .ok();
     let leaks = files_with_marker(third.path());
-    assert!(leaks.is_empty(), "the imported redaction left the text in {leaks:?}");
+    assert!(
+        leaks.is_empty(),
+        "the imported redaction left the text in {leaks:?}"
+    );
     run_in(third.path(), &["verify"]).ok();
 
     // The HTTP text route says redacted: who, when and why at TLP:RED, only that below.
-    let hash = dossier_model::entity::content_hash(
-        marked_bundle().0["report"]["text"].as_str().unwrap(),
-    );
+    let hash =
+        dossier_model::entity::content_hash(marked_bundle().0["report"]["text"].as_str().unwrap());
     let token = |clearance: &str| {
         l.run(&[
-            "access", "grant", "analyst", "--role", "reader", "--clearance", clearance, "--json",
+            "access",
+            "grant",
+            "analyst",
+            "--role",
+            "reader",
+            "--clearance",
+            clearance,
+            "--json",
         ])
         .ok()
         .json()["token"]
@@ -243,7 +274,10 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
         detail.contains(reason) && detail.contains(&done["key"].as_str().unwrap()[..8]),
         "{detail}"
     );
-    assert!(detail.contains(done["recorded"].as_str().unwrap()), "{detail}");
+    assert!(
+        detail.contains(done["recorded"].as_str().unwrap()),
+        "{detail}"
+    );
     let (status, body) = http(&served.addr, "GET", &path, Some(&clear), None);
     assert_eq!(status, 410, "{body}");
     assert!(!body.contains(reason), "the reason is TLP:RED: {body}");
@@ -272,9 +306,16 @@ fn a_redacted_text_leaves_no_byte_in_the_jetstream_store_directory() {
     let digest = on_nats(&["beliefs", "--json"]).ok().json()["digest"].clone();
 
     on_nats(&["redact", "report:nobody/nothing", "--reason", "x", "--yes"]).expect_code(1);
-    let done = on_nats(&["redact", &report, "--reason", "legal order 7", "--yes", "--json"])
-        .ok()
-        .json();
+    let done = on_nats(&[
+        "redact",
+        &report,
+        "--reason",
+        "legal order 7",
+        "--yes",
+        "--json",
+    ])
+    .ok()
+    .json();
     assert_eq!(done["outcome"], "redacted", "{done}");
     let leaks = files_with_marker(server.store_dir());
     assert!(leaks.is_empty(), "the text remains in {leaks:?}");
@@ -282,8 +323,15 @@ fn a_redacted_text_leaves_no_byte_in_the_jetstream_store_directory() {
     assert!(leaks.is_empty(), "the text remains in {leaks:?}");
     on_nats(&["verify"]).ok();
     on_nats(&["verify", "--checkpoint", &cp.display().to_string()]).ok();
-    assert_eq!(on_nats(&["beliefs", "--json"]).ok().json()["digest"], digest);
+    assert_eq!(
+        on_nats(&["beliefs", "--json"]).ok().json()["digest"],
+        digest
+    );
     let again = on_nats(&["redact", &report, "--reason", "legal order 7", "--yes"]);
     again.ok();
-    assert!(again.stdout.contains("already redacted"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("already redacted"),
+        "{}",
+        again.stdout
+    );
 }

@@ -254,9 +254,9 @@ impl Texts {
                         {
                             Ok(())
                         }
-                        stream::DeleteMessageErrorKind::JetStream(j) => Err(Failure::Final(
-                            api(format!("erasing message {seq} of a report text: {j}")),
-                        )),
+                        stream::DeleteMessageErrorKind::JetStream(j) => Err(Failure::Final(api(
+                            format!("erasing message {seq} of a report text: {j}"),
+                        ))),
                         _ => Err(Failure::Outage(api(format!(
                             "erasing message {seq} of a report text: {e}"
                         )))),

@@ -32,9 +32,7 @@ pub enum RedactError {
     Log(#[from] LogError),
     /// The redaction is recorded at `seq`, but the text could not be erased; redacting the
     /// report again finishes the erase.
-    #[error(
-        "the redaction is recorded at seq {seq}, but the text could not be erased: {source}"
-    )]
+    #[error("the redaction is recorded at seq {seq}, but the text could not be erased: {source}")]
     Erase {
         /// Where the `report.redacted` record is.
         seq: u64,

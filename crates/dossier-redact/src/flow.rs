@@ -89,8 +89,9 @@ pub async fn redact<L: EventLog>(
         .await
     {
         Ok(PublishOutcome::Appended { .. }) => Outcome::Redacted,
-        Ok(PublishOutcome::AlreadyRecorded { .. })
-        | Err(PublishError::ContentConflict { .. }) => Outcome::Completed,
+        Ok(PublishOutcome::AlreadyRecorded { .. }) | Err(PublishError::ContentConflict { .. }) => {
+            Outcome::Completed
+        }
         Err(e) => return Err(e.into()),
     };
     let Some(recorded) = redaction(log, &hash).await? else {

@@ -71,8 +71,8 @@ pub async fn redaction<L: EventLog + ?Sized>(
             "the index points the redaction of text {hex} at seq {seq}, which is not stored"
         )));
     };
-    let view =
-        RecordView::parse(&record.bytes).map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
+    let view = RecordView::parse(&record.bytes)
+        .map_err(|e| LogError::Corrupt(format!("seq {seq}: {e}")))?;
     if view.event_type != REDACTED {
         return Err(LogError::Corrupt(format!(
             "seq {seq} is a {} record, not the redaction of text {hex}",

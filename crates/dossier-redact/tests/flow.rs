@@ -14,10 +14,8 @@ const EXAMPLE: &str = "../../examples/01-late-february-estimate.json";
 async fn ledger(dir: &tempfile::TempDir) -> (SqliteLog, String, Hash) {
     let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
     let id = conformance::init(&log).await;
-    let bytes = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE),
-    )
-    .unwrap();
+    let bytes =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE)).unwrap();
     let bundle = dossier_model::parse_bundle("example", &bytes).unwrap();
     let validated = dossier_model::validate("example", bundle, &KnownEntities::default()).unwrap();
     let (events, texts) = ledger::pending_events(&validated);
@@ -60,7 +58,10 @@ async fn an_interrupted_redaction_is_answered_as_redacted_and_completed_by_the_n
         .await
         .unwrap();
     assert_eq!(done.outcome, Outcome::Completed);
-    assert_eq!(done.redaction.reason, "a court order", "the recorded reason");
+    assert_eq!(
+        done.redaction.reason, "a court order",
+        "the recorded reason"
+    );
     assert_eq!(log.head().await.unwrap(), head, "nothing recorded twice");
     assert!(log.content(&hash).await.unwrap().is_none(), "erased now");
     let again = redact(&log, &conformance::founder(), &report, "x")

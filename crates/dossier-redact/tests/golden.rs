@@ -65,7 +65,9 @@ fn the_vector_reads_back_and_obeys_the_rules() {
     body.check().unwrap();
     assert_eq!(
         body.content_hash,
-        blake3::hash(doc["text"].as_str().unwrap().as_bytes()).to_hex().as_str()
+        blake3::hash(doc["text"].as_str().unwrap().as_bytes())
+            .to_hex()
+            .as_str()
     );
     assert_eq!(event["entity"], format!("text:{}", body.content_hash));
     assert_eq!(

@@ -11,9 +11,7 @@ use crate::home::Home;
 fn cli_error(e: RedactError) -> CliError {
     let code = match e.kind() {
         RedactErrorKind::Invalid => INVALID_INPUT,
-        RedactErrorKind::NotFound | RedactErrorKind::Storage | RedactErrorKind::Corrupt => {
-            FAILURE
-        }
+        RedactErrorKind::NotFound | RedactErrorKind::Storage | RedactErrorKind::Corrupt => FAILURE,
     };
     let hint = match &e {
         RedactError::Invalid(_) | RedactError::UnknownReport(_) => "; nothing was appended",
