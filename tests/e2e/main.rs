@@ -30,6 +30,7 @@ mod notify;
 mod permissions;
 mod proofs;
 mod publish;
+mod redact;
 mod secrets;
 mod serve_api;
 mod snapshots;

@@ -74,6 +74,10 @@ impl EventLog for Backend {
         each!(self, log => log.content(hash).await)
     }
 
+    async fn erase_content(&self, hash: &Hash) -> Result<bool, LogError> {
+        each!(self, log => log.erase_content(hash).await)
+    }
+
     async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
         each!(self, log => log.wait_for(after, timeout).await)
     }

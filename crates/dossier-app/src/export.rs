@@ -72,6 +72,9 @@ pub struct Imported {
     pub batches: u64,
     /// Report texts stored with them.
     pub texts: u64,
+    /// Texts of the file not stored because their redaction is recorded (in the ledger, or
+    /// earlier in the file).
+    pub redacted_texts: u64,
     /// The ledger's head after the import (hex).
     pub head: String,
 }
@@ -372,10 +375,10 @@ pub async fn export<L: EventLog + ?Sized, W: Write>(
             batch.push(r);
             if seal {
                 for (seq, hash) in texts.drain(..) {
-                    // A text missing from the content store (never stored, or redacted) is
-                    // not carried; a text that does not match its key is refused.
-                    let Some(bytes) = log
-                        .content(&hash)
+                    // A redacted text (even one whose erase was interrupted and is still
+                    // stored) or a text missing from the content store is not carried; a text
+                    // that does not match its key is refused.
+                    let dossier_redact::Text::Stored(bytes) = dossier_redact::text(log, &hash)
                         .await
                         .map_err(|e| AppError::log(format!("reading the text {hash}"), e))?
                     else {
@@ -640,6 +643,9 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
         texts: 0,
     };
     let mut already = 0u64;
+    let mut redacted_in_file: Vec<Hash> = Vec::new();
+    let mut redacted_texts_n = 0u64;
+    let redacted_texts = &mut redacted_texts_n;
     let mut texts: Vec<(Hash, Vec<u8>)> = Vec::new();
     let mut scratch = String::new();
     let outcome: Result<(), Inner> =
@@ -709,6 +715,14 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
                             },
                         })?;
                     referenced.extend(text);
+                    if let Ok(view) = RecordView::parse(&record.bytes)
+                        && view.event_type == dossier_redact::REDACTED
+                        && let Ok(body) =
+                            serde_json::from_str::<dossier_redact::RedactBody>(view.body.get())
+                        && let Ok(h) = Hash::from_hex(&body.content_hash)
+                    {
+                        redacted_in_file.push(h);
+                    }
                     records.push(record);
                 }
                 if v.last_sealed() != batch.last() {
@@ -737,10 +751,23 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
                     already += records.len() as u64;
                     texts.clear();
                 } else {
-                    let texts = std::mem::take(&mut texts)
-                        .into_iter()
-                        .map(|(_, bytes)| bytes)
-                        .collect();
+                    // A text whose redaction is recorded never comes back.
+                    let mut kept = Vec::with_capacity(texts.len());
+                    for (hash, bytes) in std::mem::take(&mut texts) {
+                        let redacted = redacted_in_file.contains(&hash)
+                            || dossier_redact::redaction(log, &hash)
+                                .await
+                                .map_err(|e| {
+                                    AppError::log(format!("looking up the redaction of {hash}"), e)
+                                })?
+                                .is_some();
+                        if redacted {
+                            *redacted_texts += 1;
+                        } else {
+                            kept.push(bytes);
+                        }
+                    }
+                    let texts = kept;
                     appender.push(Verified { records, texts }).await?;
                     *head_after = Some(appender.head);
                 }
@@ -754,6 +781,13 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
     *head_after = Some(appender.head);
     outcome?;
     flushed?;
+    // A redaction the file carries is completed here: a text this ledger held from an earlier
+    // import (of an export taken before the redaction) is erased as `dossier redact` would.
+    for hash in &redacted_in_file {
+        log.erase_content(hash)
+            .await
+            .map_err(|e| AppError::log(format!("erasing the redacted text {hash}"), e))?;
+    }
     Ok(Imported {
         ledger: header.ledger,
         first: header.first,
@@ -762,6 +796,7 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
         appended: appender.appended,
         batches: appender.batches,
         texts: appender.texts,
+        redacted_texts: redacted_texts_n,
         head: reader.totals().head.to_hex(),
     })
 }

@@ -148,6 +148,11 @@ pub enum Command {
     /// one, verifying it before and after; the old file is kept beside it. Run it while no other
     /// dossier process uses the ledger.
     Migrate(MigrateArgs),
+    /// Redact a report's text: record a report.redacted event (TLP:RED: the report, the
+    /// text's hash, the reason; who and when from its seal), then erase the text from the
+    /// content store. Records, claims and their quotes stay (docs/FORMAT.md §5.5). Asks for
+    /// confirmation on a terminal.
+    Redact(RedactArgs),
     /// List, create, register, revoke and rotate producer keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -898,4 +903,20 @@ fn wants_json(matches: &clap::ArgMatches) -> bool {
             None => return false,
         }
     }
+}
+
+/// `dossier redact`.
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// The report's id (`report:…`).
+    pub report: String,
+    /// Why (recorded in the redaction, TLP:RED).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// As JSON (one document).
+    #[arg(long)]
+    pub json: bool,
 }

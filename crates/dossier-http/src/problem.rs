@@ -28,6 +28,9 @@ pub enum ProblemKind {
     NotFound,
     /// The route exists, but not with this method (405).
     MethodNotAllowed,
+    /// The text asked for was redacted (a `report.redacted` record); the detail says who,
+    /// when and why at clearance `TLP:RED`, only that it was redacted below (410).
+    Redacted,
     /// The request body is larger than the service accepts (413).
     TooLarge,
     /// The request body is not `application/json` (415).
@@ -44,7 +47,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 13] = [
         ProblemKind::BadParameter,
         ProblemKind::BadBody,
         ProblemKind::Unauthenticated,
@@ -52,6 +55,7 @@ impl ProblemKind {
         ProblemKind::Conflict,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
+        ProblemKind::Redacted,
         ProblemKind::TooLarge,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::Distrusted,
@@ -70,6 +74,7 @@ impl ProblemKind {
             ProblemKind::Conflict => "conflict",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::Redacted => "redacted",
             ProblemKind::TooLarge => "too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::Distrusted => "distrusted",
@@ -94,6 +99,7 @@ impl ProblemKind {
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::Redacted => StatusCode::GONE,
             ProblemKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::Distrusted | ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +118,7 @@ impl ProblemKind {
             ProblemKind::Conflict => "Conflicts with the ledger",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::Redacted => "Redacted",
             ProblemKind::TooLarge => "Request body too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::Distrusted => "The ledger failed a check",

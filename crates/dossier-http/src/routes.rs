@@ -581,6 +581,7 @@ pub(crate) async fn record_raw<L: EventLog>(
     responses(
         (status = 200, description = "The text", content_type = "text/plain; charset=utf-8", body = String),
         (status = 404, description = "No report with that text visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 410, description = "The text was redacted: who, when and why in the detail at clearance TLP:RED", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -594,13 +595,36 @@ pub(crate) async fn text<L: EventLog>(
         .map_err(|e| ApiError::bad_parameter("hash", format!("not a 64-digit hex hash: {e}")))?;
     let missing = || ApiError::not_found(format!("no text {hash}"));
     let r = query::reader(&app).await?;
-    let Some(bytes) = app.log.content(&parsed).await.map_err(ApiError::internal)? else {
-        return Err(missing());
-    };
-    // A text is served if a report that names it is visible (the views file every report).
+    // A text is served (or said to be redacted) if a report that names it is visible (the
+    // views file every report).
     let visible = query::text_marking(&r, p.clearance, &parsed.to_hex())?;
     let Some(marking) = visible else {
         return Err(missing());
+    };
+    let bytes = match dossier_redact::text(app.log.as_ref(), &parsed)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        dossier_redact::Text::Stored(bytes) => bytes,
+        dossier_redact::Text::Missing => return Err(missing()),
+        dossier_redact::Text::Redacted(r) => {
+            let detail = if dossier_redact::Redaction::details_visible(p.clearance) {
+                query::log_read(
+                    &app,
+                    &p,
+                    "GET /v1/ledgers/{ledger}/texts/{hash}",
+                    || format!("redaction of text {hash}"),
+                    dossier_redact::MARKING,
+                )?;
+                format!(
+                    "text {hash} of {} was redacted at seq {} by key {} ({}), recorded {}: {}",
+                    r.report, r.seq, r.key, r.by, r.recorded, r.reason
+                )
+            } else {
+                format!("text {hash} was redacted")
+            };
+            return Err(ApiError::new(ProblemKind::Redacted, detail));
+        }
     };
     query::log_read(
         &app,

@@ -1612,6 +1612,17 @@ impl EventLog for JetStreamLog {
         Ok(Some(bytes))
     }
 
+    async fn erase_content(&self, hash: &Hash) -> Result<bool, LogError> {
+        match &self.texts {
+            TextStore::Stream(texts) => texts.erase(hash).await,
+            TextStore::Objects(_) => Err(LogError::Incompatible(
+                "this ledger has the per-record layout, whose texts are in an object store \
+                 that cannot erase them; migrate it to the batch layout first"
+                    .to_owned(),
+            )),
+        }
+    }
+
     async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {
         let deadline = Instant::now() + timeout;
         loop {

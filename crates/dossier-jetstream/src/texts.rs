@@ -47,6 +47,8 @@ impl JetStreamConfig {
 fn texts_stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
         duplicate_window: cfg.duplicate_window,
+        // A redaction erases a text's messages (docs/FORMAT.md §5.5); purges stay denied.
+        deny_delete: false,
         ..cfg.append_only_stream(
             cfg.texts_stream(),
             "report texts, chunked, named by BLAKE3 hash",
@@ -196,6 +198,74 @@ impl Texts {
         })
         .await
         .map_err(AppendError::from)
+    }
+
+    /// Erases a text for a redaction: every stored copy of each chunk is deleted with
+    /// erasure (`$JS.API.STREAM.MSG.DELETE` without `no_erase`, so the server overwrites the
+    /// message where its store holds it — a purge would only unlink it), chunk 0 first, so
+    /// the text stops being whole at once. Chunks left by an interrupted erase (chunk 0 gone)
+    /// are found by their subjects, in order, until one is absent. Returns whether chunk 0 was
+    /// stored.
+    ///
+    /// # Errors
+    /// [`LogError::Incompatible`] if the texts stream denies deletes (streams created before
+    /// redaction existed: `deny_delete` cannot be turned off); the server's otherwise.
+    pub(crate) async fn erase(&self, hash: &Hash) -> Result<bool, LogError> {
+        let info = self.stream[0].cached_info();
+        if info.config.deny_delete {
+            return Err(LogError::Incompatible(format!(
+                "the texts stream {} denies message deletes (it was created before dossier \
+                 could redact, and JetStream cannot turn deny_delete off): its texts cannot be \
+                 erased",
+                info.config.name
+            )));
+        }
+        let chunks = match self.last_of(self.subject(hash, 0)).await? {
+            Some(first) => first
+                .headers
+                .get(CHUNKS_HEADER)
+                .and_then(|v| v.as_str().parse::<usize>().ok()),
+            None => None,
+        };
+        let found = self.erase_subject(self.subject(hash, 0)).await?;
+        for i in 1.. {
+            let erased = self.erase_subject(self.subject(hash, i)).await?;
+            if !erased && chunks.is_none_or(|n| i + 1 >= n) {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Erases every message of `subject`, last first; returns whether there was one.
+    async fn erase_subject(&self, subject: String) -> Result<bool, LogError> {
+        let mut found = false;
+        while let Some(m) = self.last_of(subject.clone()).await? {
+            found = true;
+            let seq = m.sequence;
+            retry::ride_out("text erase", self.ride_out, |probing| async move {
+                match self.stream[usize::from(probing)].delete_message(seq).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => match e.kind() {
+                        // Erased by an attempt whose answer was lost.
+                        stream::DeleteMessageErrorKind::JetStream(j)
+                            if j.error_code()
+                                == async_nats::jetstream::ErrorCode::SEQUENCE_NOT_FOUND =>
+                        {
+                            Ok(())
+                        }
+                        stream::DeleteMessageErrorKind::JetStream(j) => Err(Failure::Final(api(
+                            format!("erasing message {seq} of a report text: {j}"),
+                        ))),
+                        _ => Err(Failure::Outage(api(format!(
+                            "erasing message {seq} of a report text: {e}"
+                        )))),
+                    },
+                }
+            })
+            .await?;
+        }
+        Ok(found)
     }
 
     /// A text by its hash, checked against it; `None` if it is not stored (whole).

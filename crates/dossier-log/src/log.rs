@@ -134,6 +134,22 @@ pub trait EventLog: Send + Sync {
         hash: &Hash,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, LogError>> + Send;
 
+    /// Erases a report text from the content store, for a redaction (docs/FORMAT.md §5.5):
+    /// the text is removed and its bytes overwritten wherever the backend kept them (SQLite:
+    /// the row deleted with `secure_delete` and the WAL checkpointed and truncated; JetStream:
+    /// the text's chunk messages erased in place). Returns whether a text was stored. Erasing
+    /// a text that is not stored changes nothing (but still finishes the overwriting of an
+    /// earlier erase that was interrupted). Only the redaction flow calls it, after recording
+    /// the `report.redacted` event. Backends that cannot erase keep the default, an error.
+    fn erase_content(&self, hash: &Hash) -> impl Future<Output = Result<bool, LogError>> + Send {
+        let _ = hash;
+        async move {
+            Err(LogError::Incompatible(
+                "this ledger's storage cannot erase report texts".to_owned(),
+            ))
+        }
+    }
+
     /// Waits until the head is beyond `after` or `timeout` passes; returns the head's sequence.
     fn wait_for(
         &self,

@@ -444,6 +444,41 @@ impl SqliteLog {
             .optional()?)
     }
 
+    /// Deletes a text from the content store with `secure_delete` on (its cells and freed
+    /// overflow pages overwritten with zeros), then checkpoints the WAL with `TRUNCATE`, so
+    /// that neither the database file nor the WAL keeps a copy. A checkpoint that readers of
+    /// other connections block is tried again for up to 10 s, then [`LogError::Busy`] (the row
+    /// is deleted; erasing again finishes the checkpoint).
+    fn erase_content_sync(&self, hash: &Hash) -> Result<bool, LogError> {
+        let guard = self.inner();
+        guard.conn.pragma_update(None, "secure_delete", "ON")?;
+        let deleted = guard
+            .conn
+            .execute("DELETE FROM content WHERE hash = ?1", params![&hash.0[..]])?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (busy, _, _): (i64, i64, i64) =
+                guard
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?;
+            if busy == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(LogError::Busy(format!(
+                    "{}: another process keeps reading the ledger, so its WAL could not be \
+                     checkpointed and truncated; the text is deleted, but a copy may remain in \
+                     the WAL until the erase is run again",
+                    self.path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(deleted > 0)
+    }
+
     /// Records of a per-record (layout 1) file from `from` on, up to `max`, with what an append
     /// needs (for migration).
     pub(crate) fn legacy_encoded(
@@ -1031,6 +1066,10 @@ impl EventLog for SqliteLog {
 
     async fn content(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LogError> {
         self.content_sync(hash)
+    }
+
+    async fn erase_content(&self, hash: &Hash) -> Result<bool, LogError> {
+        self.erase_content_sync(hash)
     }
 
     async fn wait_for(&self, after: u64, timeout: Duration) -> Result<u64, LogError> {

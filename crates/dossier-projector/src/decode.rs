@@ -6,12 +6,14 @@ use dossier_model::{DomainEvent, Marking, Timestamp};
 use crate::Error;
 
 /// Whether a record is a control record (genesis, seal, key event, access grant or
-/// revocation), which changes no view.
+/// revocation, text redaction), which changes no view.
 pub(crate) fn is_control(event_type: &str) -> bool {
     event_type == control::GENESIS
         || event_type == control::SEAL
         || event_type.starts_with("key.")
         || event_type.starts_with("access.")
+        // A redaction (docs/FORMAT.md §5.5) removes a text, never a claim: no view changes.
+        || event_type == "report.redacted"
 }
 
 /// A record decoded off the applying thread: its hash and the envelope fields the chain

@@ -631,6 +631,8 @@ pub(crate) struct ReportPage {
     pub(crate) marking: Marking,
     pub(crate) report: dossier_model::Report,
     pub(crate) text: Option<String>,
+    /// Set when the text was redacted (its details only for a `TLP:RED` reader).
+    pub(crate) redacted: Option<dossier_redact::Notice>,
     pub(crate) claims: Vec<(u64, dossier_model::Claim)>,
 }
 
@@ -662,14 +664,26 @@ async fn report<L: EventLog>(
     let Some(dossier_model::DomainEvent::Report(report)) = decode(&rec) else {
         return Err(missing());
     };
-    let text = match dossier_chain::Hash::from_hex(&report.content_hash) {
-        Ok(h) => web
-            .log
-            .content(&h)
+    let (text, redacted) = match dossier_chain::Hash::from_hex(&report.content_hash) {
+        Ok(h) => match dossier_redact::text(web.log.as_ref(), &h)
             .await
             .map_err(WebError::internal)?
-            .and_then(|b| String::from_utf8(b).ok()),
-        Err(_) => None,
+        {
+            dossier_redact::Text::Stored(b) => (String::from_utf8(b).ok(), None),
+            dossier_redact::Text::Missing => (None, None),
+            dossier_redact::Text::Redacted(r) => {
+                let visible = dossier_redact::Redaction::details_visible(p.clearance);
+                (
+                    None,
+                    Some(dossier_redact::Notice {
+                        report: report.id.to_string(),
+                        content_hash: report.content_hash.clone(),
+                        redaction: visible.then_some(r),
+                    }),
+                )
+            }
+        },
+        Err(_) => (None, None),
     };
     // The claims quoting this report that the reader may see, recorded by the as-of time.
     let claims = r.report_claims(
@@ -690,6 +704,7 @@ async fn report<L: EventLog>(
         marking,
         report,
         text,
+        redacted,
         claims,
     };
     Ok(page_response(

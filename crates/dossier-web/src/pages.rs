@@ -644,9 +644,22 @@ pub(crate) fn report(p: &Principal, times: &Times, page: &ReportPage) -> Markup 
                 dt { "Recorded" } dd { a href=(times.link(&format!("/records/{}", page.seq), &[])) title=(page.hash) { "seq " (page.seq) " · " code { (words::short_hash(&page.hash)) "…" } } }
             }
             h2 { "Text" }
-            @match &page.text {
-                None => { p { "The text is not in this ledger's content store." } },
-                Some(text) => {
+            @match (&page.text, &page.redacted) {
+                (_, Some(n)) => {
+                    p #report-redacted {
+                        @match &n.redaction {
+                            Some(r) => {
+                                "The text was redacted by " code { (r.key) } " (" (r.by) "), recorded "
+                                (r.recorded) ", at " a href=(times.link(&format!("/records/{}", r.seq), &[])) { "seq " (r.seq) }
+                                ": " q { (r.reason) } ". "
+                            },
+                            None => { "The text was redacted. " },
+                        }
+                        "The claims quoting it, and their quotes, stay."
+                    }
+                },
+                (None, None) => { p { "The text is not in this ledger's content store." } },
+                (Some(text), None) => {
                     div #report-text lang=(r.language) {
                         @for (here, seg, covering) in placed(text, &spans) {
                             @if covering.is_empty() {
@@ -670,6 +683,7 @@ pub(crate) fn report(p: &Principal, times: &Times, page: &ReportPage) -> Markup 
                         @if let Some(v) = &c.value { " " (words::claim_value(v)) }
                         " on " a href=(times.link("/question", &[("id", Some(c.question.as_str()))])) { (c.question.as_str()) }
                         ", characters " (c.quote.start) "–" (c.quote.end)
+                        @if page.redacted.is_some() { ": " q { (c.quote.text) } }
                         " (" a href=(times.link(&format!("/records/{seq}"), &[])) { "seq " (seq) } ")"
                     }
                 }

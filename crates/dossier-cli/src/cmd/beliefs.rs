@@ -154,11 +154,39 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let answer = reader
         .why(args.clearance, &q, args.as_of.as_deref(), args.at)
         .map_err(query_error)?;
+    // Reports whose text was redacted: said so (who, when, why at TLP:RED); their claims and
+    // quotes stay.
+    let p = &answer.answer.belief.provenance;
+    let reports = p
+        .supporting
+        .iter()
+        .chain(&p.contradicting)
+        .chain(&p.other)
+        .chain(&p.superseded)
+        .chain(&p.retracted)
+        .filter_map(|c| c.report.as_ref())
+        .filter_map(|r| Some((r.id.to_string(), r.content_hash.clone()?)))
+        .collect::<Vec<_>>();
+    let log = home.open_log().await?;
+    let redactions = dossier_redact::notices(&log, args.clearance, reports)
+        .await
+        .context("looking up redactions of the reports")?;
     if args.json {
-        return out(&pretty(&answer)?);
+        #[derive(serde::Serialize)]
+        struct WhyOut<'a, T: serde::Serialize> {
+            #[serde(flatten)]
+            answer: &'a T,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            redactions: Vec<dossier_redact::Notice>,
+        }
+        return out(&pretty(&WhyOut {
+            answer: &answer,
+            redactions,
+        })?);
     }
     let header = render::as_of_line(&answer, reader.progress());
-    let text = render::why_text(&answer.answer.belief, answer.answer.marking, &header);
+    let mut text = render::why_text(&answer.answer.belief, answer.answer.marking, &header);
+    text.push_str(&render::redactions_text(&redactions));
     match args.at {
         Some(at) => out(&format!("valid at {at}\n{text}")),
         None => out(&text),

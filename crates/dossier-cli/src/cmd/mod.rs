@@ -13,6 +13,7 @@ mod log;
 mod migrate;
 mod notify;
 mod proofs;
+mod redact;
 mod render;
 mod serve;
 mod verify;
@@ -87,6 +88,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Export(a) => export::export(&home()?.for_audit(), a).await,
         Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
+        Command::Redact(a) => redact::run(&home()?, a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
         Command::Access(a) => access::run(&home()?, a).await,
         Command::Beliefs(a) => beliefs::beliefs(&home()?, a).await,

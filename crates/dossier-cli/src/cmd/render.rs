@@ -293,3 +293,22 @@ pub fn history_text(changes: &[Marked<BeliefChange>]) -> String {
     }
     t
 }
+
+/// The reports of a `why` whose text was redacted: one line each (who, when and why when the
+/// reader may see them); nothing when there are none.
+pub fn redactions_text(notices: &[dossier_redact::Notice]) -> String {
+    let mut text = String::new();
+    for n in notices {
+        match &n.redaction {
+            Some(r) => text.push_str(&format!(
+                "redacted: the text of {} was redacted at seq {} by {} ({}), recorded {}: {} (its claims and quotes stay)\n",
+                n.report, r.seq, r.key, r.by, r.recorded, r.reason
+            )),
+            None => text.push_str(&format!(
+                "redacted: the text of {} was redacted (its claims and quotes stay)\n",
+                n.report
+            )),
+        }
+    }
+    text
+}
