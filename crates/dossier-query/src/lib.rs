@@ -500,6 +500,25 @@ impl Reader {
         Ok(serve(clearance, record, effective))
     }
 
+    /// The effective marking of each of the domain events at `seqs`, as the views applied them
+    /// (events the views do not hold are left out). The exports mark each object they write
+    /// with the markings of the events it comes from.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn event_markings(
+        &self,
+        seqs: impl IntoIterator<Item = u64>,
+    ) -> Result<std::collections::BTreeMap<u64, Marking>, QueryError> {
+        let mut out = std::collections::BTreeMap::new();
+        for seq in seqs {
+            if let Some(m) = self.views.effective_marking(seq)? {
+                out.insert(seq, m);
+            }
+        }
+        Ok(out)
+    }
+
     /// The marking of the visible report that names the text `content_hash` (hex), if a report
     /// naming it is visible at `clearance`: the text may then be served, under that marking.
     ///
