@@ -238,9 +238,8 @@ impl AppError {
             AppError::Query { source, .. } => match source.kind() {
                 dossier_query::QueryErrorKind::NotFound => ErrorKind::NotFound,
                 dossier_query::QueryErrorKind::Integrity => ErrorKind::Integrity,
-                dossier_query::QueryErrorKind::Mismatch | dossier_query::QueryErrorKind::Internal => {
-                    ErrorKind::Internal
-                }
+                dossier_query::QueryErrorKind::Mismatch
+                | dossier_query::QueryErrorKind::Internal => ErrorKind::Internal,
             },
             AppError::Exchange { .. } => ErrorKind::Integrity,
             AppError::JetStream { source, .. } => match source {

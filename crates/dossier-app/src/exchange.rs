@@ -101,13 +101,11 @@ pub async fn batches<L: EventLog>(
                 break 'search None;
             }
             for r in &page {
-                let view = RecordView::parse(&r.bytes).map_err(|e| {
-                    corrupt(format!("record {} does not parse: {e}", r.position))
-                })?;
+                let view = RecordView::parse(&r.bytes)
+                    .map_err(|e| corrupt(format!("record {} does not parse: {e}", r.position)))?;
                 if view.event_type == "batch.seal" {
-                    let body: SealBody = serde_json::from_str(view.body.get()).map_err(|e| {
-                        corrupt(format!("the seal at seq {}: {e}", r.position))
-                    })?;
+                    let body: SealBody = serde_json::from_str(view.body.get())
+                        .map_err(|e| corrupt(format!("the seal at seq {}: {e}", r.position)))?;
                     break 'search Some(BatchRef {
                         first: r.position - u64::from(body.count),
                         seal: r.position,

@@ -85,7 +85,10 @@ pub struct Statements {
     #[serde(rename = "wasGeneratedBy", skip_serializing_if = "BTreeMap::is_empty")]
     pub was_generated_by: BTreeMap<String, Attrs>,
     /// Association.
-    #[serde(rename = "wasAssociatedWith", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "wasAssociatedWith",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub was_associated_with: BTreeMap<String, Attrs>,
     /// Attribution.
     #[serde(rename = "wasAttributedTo", skip_serializing_if = "BTreeMap::is_empty")]
@@ -94,7 +97,10 @@ pub struct Statements {
     #[serde(rename = "wasDerivedFrom", skip_serializing_if = "BTreeMap::is_empty")]
     pub was_derived_from: BTreeMap<String, Attrs>,
     /// Invalidation (retraction).
-    #[serde(rename = "wasInvalidatedBy", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "wasInvalidatedBy",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub was_invalidated_by: BTreeMap<String, Attrs>,
     /// Influence (disputes, corroboration, forecast resolution).
     #[serde(rename = "wasInfluencedBy", skip_serializing_if = "BTreeMap::is_empty")]
@@ -173,15 +179,19 @@ impl Builder<'_> {
             return &mut self.doc.statements;
         };
         let id = format!("batch:{}", batch.seal);
-        self.doc.statements.entity.entry(id.clone()).or_insert_with(|| {
-            let mut a = Attrs::new();
-            a.insert("prov:type".into(), Value::qname("prov:Bundle"));
-            a.insert("dossier:firstSeq".into(), Value::Int(batch.first));
-            a.insert("dossier:sealSeq".into(), Value::Int(batch.seal));
-            a.insert("dossier:sealHash".into(), Value::text(&batch.seal_hash));
-            a.insert("dossier:recorded".into(), Value::time(batch.recorded));
-            a
-        });
+        self.doc
+            .statements
+            .entity
+            .entry(id.clone())
+            .or_insert_with(|| {
+                let mut a = Attrs::new();
+                a.insert("prov:type".into(), Value::qname("prov:Bundle"));
+                a.insert("dossier:firstSeq".into(), Value::Int(batch.first));
+                a.insert("dossier:sealSeq".into(), Value::Int(batch.seal));
+                a.insert("dossier:sealHash".into(), Value::text(&batch.seal_hash));
+                a.insert("dossier:recorded".into(), Value::time(batch.recorded));
+                a
+            });
         self.doc.bundle.entry(id).or_default()
     }
 
@@ -372,7 +382,11 @@ impl Builder<'_> {
     /// Whether an activity is already described anywhere in the document.
     fn known_activity(&self, id: &str) -> bool {
         self.doc.statements.activity.contains_key(id)
-            || self.doc.bundle.values().any(|b| b.activity.contains_key(id))
+            || self
+                .doc
+                .bundle
+                .values()
+                .any(|b| b.activity.contains_key(id))
     }
 
     fn relation(&mut self, r: &RelationView) {
@@ -451,7 +465,9 @@ pub fn document(answered: &Answered<'_>, cut: &Cut, batches: &BTreeMap<u64, Batc
     qa.insert("prov:label".into(), Value::text(&q.text));
     qa.insert("dossier:questionKind".into(), Value::text(text_of(&q.kind)));
     b.event_attrs(&mut qa, &q.event);
-    b.place(Some(&q.event)).entity.insert(q.id.as_str().to_owned(), qa);
+    b.place(Some(&q.event))
+        .entity
+        .insert(q.id.as_str().to_owned(), qa);
 
     let mut seen_relations = std::collections::BTreeSet::new();
     for c in claims(belief) {

@@ -316,7 +316,8 @@ impl<W: Write> StixWriter<W> {
     /// Whether the report `id` was written already (a caller gathers its claims once).
     #[must_use]
     pub fn has_report(&self, id: &EntityId) -> bool {
-        self.written.contains(&uuid5(&format!("stix:{}", id.as_str())))
+        self.written
+            .contains(&uuid5(&format!("stix:{}", id.as_str())))
     }
 
     /// The TLP 2.0 marking-definition object of `m`, once; returns its id.
@@ -366,7 +367,10 @@ impl<W: Write> StixWriter<W> {
         let (created, modified) = match (created, modified) {
             (Some(c), Some(m)) => (c, m),
             (None, Some(m)) => (m, m),
-            _ => (a.belief.question.event.recorded, a.belief.question.event.recorded),
+            _ => (
+                a.belief.question.event.recorded,
+                a.belief.question.event.recorded,
+            ),
         };
         let mut ext = serde_json::Map::new();
         ext.insert("dossier_id".into(), Value::from(s.id.as_str()));
@@ -374,7 +378,10 @@ impl<W: Write> StixWriter<W> {
             ext.insert("source_kind".into(), to_value(k));
         }
         if let Some(r) = &s.reliability {
-            ext.insert("admiralty_reliability".into(), Value::from(r.rating.as_str()));
+            ext.insert(
+                "admiralty_reliability".into(),
+                Value::from(r.rating.as_str()),
+            );
             ext.insert("reliability_known".into(), Value::from(r.known));
             ext.insert(
                 "reliability_assessment".into(),

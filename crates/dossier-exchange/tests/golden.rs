@@ -135,9 +135,7 @@ impl Story {
         self.events
             .iter()
             .filter_map(|e| match &e.event {
-                DomainEvent::Claim(c) if c.report.as_ref() == Some(report) => {
-                    Some(c.id.clone())
-                }
+                DomainEvent::Claim(c) if c.report.as_ref() == Some(report) => Some(c.id.clone()),
                 _ => None,
             })
             .collect()
@@ -183,10 +181,8 @@ fn golden(name: &str, bytes: &[u8]) -> PathBuf {
 
 /// Runs `tests/exchange/check.py KIND FILES` with the project's Python tools.
 pub fn check(kind: &str, files: &[&Path]) -> String {
-    let dir = std::env::var_os("DOSSIER_PY_TOOLS").map_or_else(
-        || root().join(".venv/bin"),
-        PathBuf::from,
-    );
+    let dir = std::env::var_os("DOSSIER_PY_TOOLS")
+        .map_or_else(|| root().join(".venv/bin"), PathBuf::from);
     let python = dir.join("python");
     assert!(
         dir.join("stix2_validator").is_file() && python.is_file(),
@@ -253,7 +249,9 @@ fn stix_of_the_story_is_pinned_and_passes_the_strict_validator() {
     let questions: Vec<Belief> = s
         .beliefs()
         .into_iter()
-        .filter(|b| dossier_exchange::claims(b).any(|c| c.report.as_ref().is_some_and(|r| r.id == report)))
+        .filter(|b| {
+            dossier_exchange::claims(b).any(|c| c.report.as_ref().is_some_and(|r| r.id == report))
+        })
         .collect();
     let one = s.stix(Scope::Report(report.clone()), &questions, report.as_str());
     let one_path = golden("stix-report-correction.json", &one);
@@ -274,15 +272,27 @@ fn stix_of_the_story_is_pinned_and_passes_the_strict_validator() {
             "{o}"
         );
     }
-    let claims = objects.iter().filter(|o| o["type"] == "x-dossier-claim").count();
-    assert_eq!(claims, s.events.iter().filter(|e| matches!(e.event, DomainEvent::Claim(_))).count());
+    let claims = objects
+        .iter()
+        .filter(|o| o["type"] == "x-dossier-claim")
+        .count();
+    assert_eq!(
+        claims,
+        s.events
+            .iter()
+            .filter(|e| matches!(e.event, DomainEvent::Claim(_)))
+            .count()
+    );
     for kind in ["supersedes", "retracts", "disputes", "corroborates"] {
         assert!(
             objects.iter().any(|o| o["relationship_type"] == kind),
             "a {kind} relationship"
         );
     }
-    assert!(objects.iter().any(|o| o["type"] == "note"), "an assessment note");
+    assert!(
+        objects.iter().any(|o| o["type"] == "note"),
+        "an assessment note"
+    );
     let out = check("stix", &[&all_path, &one_path, &q_path]);
     assert_eq!(out.matches("stix ok").count(), 3, "{out}");
 }
@@ -292,11 +302,26 @@ fn the_tlp_2_0_ids_are_the_oasis_ones() {
     // As published by OASIS with the TLP 2.0 extension
     // (extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d), listed in docs/STIX.md.
     let want = [
-        (Marking::Clear, "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"),
-        (Marking::Green, "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"),
-        (Marking::Amber, "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"),
-        (Marking::AmberStrict, "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"),
-        (Marking::Red, "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"),
+        (
+            Marking::Clear,
+            "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        ),
+        (
+            Marking::Green,
+            "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        ),
+        (
+            Marking::Amber,
+            "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        ),
+        (
+            Marking::AmberStrict,
+            "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        ),
+        (
+            Marking::Red,
+            "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        ),
     ];
     for (m, id) in want {
         assert_eq!(tlp_marking_id(m), id, "{m}");

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::render;
 
-use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand};
+use crate::cli::{BeliefsArgs, ExportArgs, QuestionArgs, ViewsCommand, WhyFormat};
 use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -151,6 +151,20 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
+    if args.format == Some(WhyFormat::ProvJson) {
+        let log = home.open_log().await?;
+        let doc = dossier_app::exchange::prov(
+            &log,
+            &reader,
+            args.clearance,
+            &q,
+            args.as_of.as_deref(),
+            args.at,
+        )
+        .await
+        .map_err(app_error)?;
+        return out(&pretty(&doc)?);
+    }
     let answer = reader
         .why(args.clearance, &q, args.as_of.as_deref(), args.at)
         .map_err(query_error)?;
@@ -228,4 +242,113 @@ pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
         progress.lag(),
         digest.as_deref().unwrap_or("—"),
     ))
+}
+
+/// An application error as the CLI reports it: a failed query as [`query_error`] does.
+fn app_error(e: dossier_app::AppError) -> CliError {
+    match e {
+        dossier_app::AppError::Query { source, .. } => query_error(source),
+        other => other.into(),
+    }
+}
+
+/// `dossier export --format stix`: a STIX 2.1 bundle of what the clearance sees, written one
+/// question at a time to the file (beside it, renamed into place when complete) or standard
+/// output.
+pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
+    use dossier_app::exchange::Selection;
+    if args.from.is_some() || args.to.is_some() {
+        return Err(CliError::new(
+            crate::exit::INVALID_INPUT,
+            anyhow::anyhow!(
+                "--from and --to choose records of the raw log; a STIX export takes --question, --report or --as-of"
+            ),
+        ));
+    }
+    let selection = match (&args.question, &args.report) {
+        (Some(q), _) => Selection::Question(question_id(q)),
+        (None, Some(r)) => Selection::Report(dossier_model::EntityId::parse(r).map_err(|e| {
+            CliError::new(
+                crate::exit::INVALID_INPUT,
+                anyhow::anyhow!("--report {r}: {e}"),
+            )
+        })?),
+        (None, None) => Selection::All,
+    };
+    let reader = reader(home, false).await?;
+    let log = home.open_log().await?;
+    let bar = if args.quiet || args.output.is_none() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+    };
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let as_of = args.as_of.as_deref();
+    let written = match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            let w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            dossier_app::exchange::stix(
+                &log,
+                &reader,
+                args.clearance,
+                &selection,
+                as_of,
+                w,
+                progress,
+            )
+            .await
+            .map_err(app_error)?
+            .1
+        }
+        Some(path) => {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let w = std::io::BufWriter::with_capacity(1 << 16, file);
+            let result = dossier_app::exchange::stix(
+                &log,
+                &reader,
+                args.clearance,
+                &selection,
+                as_of,
+                w,
+                progress,
+            )
+            .await;
+            let (w, written) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(app_error(e));
+                }
+            };
+            let file = w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", partial.display()))?;
+            file.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            drop(file);
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            written
+        }
+    };
+    bar.finish_and_clear();
+    let summary = if args.json {
+        serde_json::to_string_pretty(&written).context("encoding JSON")?
+    } else {
+        format!(
+            "exported {} STIX objects ({} claims of {} questions) for {}",
+            written.objects, written.claims, written.questions, args.clearance
+        )
+    };
+    eprintln!("{summary}");
+    Ok(())
 }

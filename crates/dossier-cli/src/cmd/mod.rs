@@ -83,7 +83,10 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Log(a) => log::log(&home()?, a).await,
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
-        Command::Export(a) => export::export(&home()?.for_audit(), a).await,
+        Command::Export(a) if a.format == crate::cli::ExportFormat::Log => {
+            export::export(&home()?.for_audit(), a).await
+        }
+        Command::Export(a) => beliefs::export(&home()?, a).await,
         Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
