@@ -1,6 +1,6 @@
-//! `dossier why --format prov-json` and `dossier export --format stix`: the exports of a real
-//! ledger, checked by validators other people wrote (`tests/exchange/check.py`: the prov
-//! package, stix2-validator strict; installed into `.venv` by scripts/install-py-tools.sh),
+//! `dossier why --format prov-json` and `dossier export --format stix|misp`: the exports of a
+//! real ledger, checked by validators other people wrote (`tests/exchange/check.py`: the prov
+//! package, stix2-validator strict, pymisp; installed into `.venv` by scripts/install-py-tools.sh),
 //! and held to the reader's clearance: a TLP:GREEN export holds nothing of a TLP:AMBER event.
 
 use std::path::{Path, PathBuf};
@@ -75,6 +75,7 @@ fn amber_needles() -> Vec<String> {
         // The TLP 2.0 AMBER marking definition.
         "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
         "TLP:AMBER",
+        "tlp:amber",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -141,8 +142,28 @@ fn exports_of_the_examples_pass_the_validators() {
         .count();
     assert_eq!(claims, 16, "every claim of the examples");
 
+    let misp = l.file("all.misp.jsonl");
+    l.run(&["export", "--format", "misp", "-o", misp.to_str().unwrap()])
+        .ok();
+    let events = std::fs::read_to_string(&misp).unwrap();
+    assert_eq!(events.lines().count(), 4, "one MISP event per report");
+    let one = l.file("one.misp.jsonl");
+    let out = l
+        .run(&[
+            "export",
+            "--format",
+            "misp",
+            "--report",
+            "report:example-gazette/2024-04-03-correction",
+        ])
+        .ok()
+        .raw
+        .clone();
+    std::fs::write(&one, out).unwrap();
+
     check("prov", &[&prov]);
     check("stix", &[&all, &question, &report]);
+    check("misp", &[&misp, &one]);
 
     // Nothing to export is an error, and leaves no file.
     let none = l.file("none.json");
@@ -185,7 +206,8 @@ fn a_green_export_holds_nothing_of_an_amber_event() {
         .ok()
         .stdout
         .clone();
-    for needle in amber_needles() {
+    // (MISP's tag spelling aside, which a STIX bundle has no reason to hold.)
+    for needle in amber_needles().into_iter().filter(|n| n != "tlp:amber") {
         assert!(
             amber_all.contains(&needle),
             "the AMBER export holds {needle}"
@@ -197,6 +219,21 @@ fn a_green_export_holds_nothing_of_an_amber_event() {
         "TLP:AMBER",
     ] {
         assert!(amber_prov.contains(needle), "the AMBER PROV holds {needle}");
+    }
+    let amber_misp = l
+        .run(&["export", "--format", "misp", "--clearance", "TLP:AMBER"])
+        .ok()
+        .stdout
+        .clone();
+    for needle in [
+        "claim:amber-informant/containers",
+        "Informant amberonly-name",
+        "tlp:amber",
+    ] {
+        assert!(
+            amber_misp.contains(needle),
+            "the AMBER MISP export holds {needle}"
+        );
     }
 
     for clearance in ["TLP:GREEN", "TLP:CLEAR"] {
@@ -255,4 +292,7 @@ fn a_green_export_holds_nothing_of_an_amber_event() {
     let file = l.file("amber.stix.json");
     std::fs::write(&file, &amber_all).unwrap();
     check("stix", &[&file]);
+    let file = l.file("amber.misp.jsonl");
+    std::fs::write(&file, &amber_misp).unwrap();
+    check("misp", &[&file]);
 }

@@ -6,7 +6,9 @@
                             (relationship types outside the STIX vocabulary: supersedes,
                             disputes, corroborates, retracts) are disabled
     check.py misp FILE...   pymisp MISPEvent(strict_validation=True) loads every event (one JSON
-                            document per line), and its tags survive a round trip
+                            document per line), its tags survive a round trip, and every
+                            dossier-claim object fits the template shipped in
+                            docs/misp/objects/ (strict MISPObject)
     check.py prov FILE...   the prov package reads the PROV-JSON and serialises it to PROV-N
 
 Prints one line per file checked and exits 1 on the first failure, saying why.
@@ -15,6 +17,7 @@ Run with the project's .venv python (scripts/install-py-tools.sh).
 
 import json
 import sys
+from pathlib import Path
 
 
 def fail(msg):
@@ -33,8 +36,11 @@ def check_stix(path):
     print(f"stix ok: {path}")
 
 
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "docs" / "misp" / "objects"
+
+
 def check_misp(path):
-    from pymisp import MISPEvent
+    from pymisp import MISPEvent, MISPObject
 
     with open(path, encoding="utf-8") as f:
         lines = [line for line in f.read().splitlines() if line.strip()]
@@ -44,7 +50,8 @@ def check_misp(path):
         doc = json.loads(line)
         event = MISPEvent(strict_validation=True)
         try:
-            event.load(doc)
+            # pymisp takes the dict apart as it loads it: give it a copy of its own.
+            event.load(json.loads(line))
         except Exception as e:  # noqa: BLE001 - any refusal is a failure, said as it is
             fail(f"{path}:{n}: pymisp refused the event: {e!r}")
         tags = sorted(t.name for t in event.tags)
@@ -69,6 +76,22 @@ def check_misp(path):
                 want_a = sorted(t["name"] for t in a_doc.get("Tag", []))
                 if sorted(t.name for t in attr.tags) != want_a:
                     fail(f"{path}:{n}: object attribute {attr.object_relation} tags differ")
+        for obj in event.objects:
+            if obj.name != "dossier-claim":
+                continue
+            # Checked against the template shipped in the repository: required attributes,
+            # their types, nothing the template does not define.
+            strict = MISPObject(
+                "dossier-claim", strict=True, misp_objects_path_custom=str(TEMPLATES)
+            )
+            if str(strict.template_uuid) != str(obj.template_uuid):
+                fail(f"{path}:{n}: object template uuid {obj.template_uuid} is not the shipped one")
+            for attr in obj.attributes:
+                strict.add_attribute(attr.object_relation, value=attr.value, type=attr.type)
+            try:
+                strict.to_dict(strict=True)
+            except Exception as e:  # noqa: BLE001
+                fail(f"{path}:{n}: object {obj.uuid} does not fit the dossier-claim template: {e!r}")
         if not event.info:
             fail(f"{path}:{n}: event without info")
     print(f"misp ok: {path} ({len(lines)} events)")

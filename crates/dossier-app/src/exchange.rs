@@ -279,3 +279,118 @@ pub async fn stix<L: EventLog, W: Write>(
     }
     w.finish().map_err(write_err)
 }
+
+/// One question's answer with the markings of its events, owned.
+struct Owned {
+    answer: dossier_query::Answer<dossier_query::Why>,
+    markings: dossier_exchange::Markings,
+}
+
+impl Owned {
+    fn read(
+        reader: &Reader,
+        clearance: Marking,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> AppResult<Owned> {
+        let answer = reader
+            .why(clearance, question, as_of, None)
+            .map_err(query("reading a question's provenance"))?;
+        let markings = reader
+            .event_markings(event_seqs(&answer.answer.belief))
+            .map_err(query("reading the markings of the provenance's events"))?;
+        Ok(Owned { answer, markings })
+    }
+
+    fn answered(&self) -> Answered<'_> {
+        Answered {
+            belief: &self.answer.answer.belief,
+            marking: self.answer.answer.marking,
+            markings: &self.markings,
+        }
+    }
+}
+
+/// Writes one MISP event per report (`report`, or every report the clearance sees), as JSON
+/// Lines, for a reader cleared for `clearance`, now or as of a recorded time; `progress` is
+/// told after each event (done, total). Returns the number of events.
+///
+/// # Errors
+/// The report is not visible, the views or the ledger cannot be read, or writing fails.
+pub async fn misp<L: EventLog, W: Write>(
+    log: &L,
+    reader: &Reader,
+    clearance: Marking,
+    report: Option<&EntityId>,
+    as_of: Option<&str>,
+    mut out: W,
+    mut progress: impl FnMut(u64, u64),
+) -> AppResult<(W, u64)> {
+    let reports: Vec<String> = match report {
+        Some(r) => vec![r.as_str().to_owned()],
+        None => {
+            let mut all = BTreeSet::new();
+            let questions = reader
+                .line_index(clearance, as_of)
+                .map_err(query("listing the questions"))?;
+            for q in questions {
+                let owned = Owned::read(reader, clearance, &q.question, as_of)?;
+                all.extend(
+                    dossier_exchange::claims(&owned.answer.answer.belief)
+                        .filter_map(|c| c.report.as_ref().map(|r| r.id.as_str().to_owned())),
+                );
+            }
+            all.into_iter().collect()
+        }
+    };
+    let seq = reader.progress().applied;
+    let cut = cut(log, seq, as_of, clearance).await?;
+    let write_err = |source| AppError::Io {
+        what: "writing the MISP events".to_owned(),
+        source,
+    };
+    let total = reports.len() as u64;
+    let mut written = 0;
+    for r in &reports {
+        let claims = reader
+            .report_claims(clearance, r, as_of)
+            .map_err(query("reading the report's claims"))?;
+        if claims.is_empty() {
+            return Err(AppError::Query {
+                what: format!("exporting {r}"),
+                source: QueryError::NotPosed {
+                    question: r.clone(),
+                    as_of: as_of.map(str::to_owned),
+                },
+            });
+        }
+        let questions: BTreeSet<String> = claims
+            .iter()
+            .map(|(_, c)| c.question.as_str().to_owned())
+            .collect();
+        let answers = questions
+            .iter()
+            .map(|q| Owned::read(reader, clearance, q, as_of))
+            .collect::<AppResult<Vec<Owned>>>()?;
+        let mut items: Vec<(Answered<'_>, &dossier_beliefs::ClaimView)> = Vec::new();
+        for owned in &answers {
+            let a = owned.answered();
+            items.extend(
+                dossier_exchange::claims(a.belief)
+                    .filter(|c| c.report.as_ref().is_some_and(|rep| rep.id.as_str() == r))
+                    .map(|c| (a, c)),
+            );
+        }
+        items.sort_by_key(|(_, c)| c.event.seq);
+        let Some(view) = items.first().and_then(|(_, c)| c.report.clone()) else {
+            continue;
+        };
+        let event = dossier_exchange::misp::event(&cut, &view, &items);
+        serde_json::to_writer(&mut out, &event).map_err(|e| write_err(e.into()))?;
+        out.write_all(b"\n").map_err(write_err)?;
+        written += 1;
+        progress(written, total);
+    }
+    out.flush().map_err(write_err)?;
+    Ok((out, written))
+}

@@ -553,6 +553,8 @@ pub enum ExportFormat {
     Log,
     /// A STIX 2.1 bundle of what the clearance sees (docs/STIX.md).
     Stix,
+    /// MISP events, one per report, as JSON Lines (docs/STIX.md §8).
+    Misp,
 }
 
 /// Arguments of `dossier export`.
@@ -582,16 +584,16 @@ pub struct ExportArgs {
     /// (stix) Only this question (`question:…`; the prefix may be left out).
     #[arg(long, value_name = "QUESTION", conflicts_with_all = ["report", "all"])]
     pub question: Option<String>,
-    /// (stix) Only the claims of this report (`report:…`).
+    /// (stix, misp) Only the claims of this report (`report:…`).
     #[arg(long, value_name = "REPORT", conflicts_with = "all")]
     pub report: Option<String>,
-    /// (stix) Every question the clearance sees (the default).
+    /// (stix, misp) Everything the clearance sees (the default).
     #[arg(long)]
     pub all: bool,
-    /// (stix) As of this recorded time: RFC 3339, or a date (the end of that day, UTC).
+    /// (stix, misp) As of this recorded time: RFC 3339, or a date (the end of that day, UTC).
     #[arg(long, value_name = "TIME", value_parser = as_of)]
     pub as_of: Option<String>,
-    /// (stix) Export only what a reader cleared for this marking sees (the read API's rule).
+    /// (stix, misp) Export only what a reader cleared for this marking sees (the read API's rule).
     /// Default: everything (TLP:RED), as the data directory's owner sees it.
     #[arg(long, value_name = "MARKING", default_value = "TLP:RED")]
     pub clearance: dossier_model::Marking,

@@ -22,6 +22,7 @@ use dossier_beliefs::{Belief, ClaimView, EventRef, SourceView};
 use dossier_model::{Marking, Timestamp};
 
 pub mod ids;
+pub mod misp;
 pub mod prov;
 pub mod stix;
 

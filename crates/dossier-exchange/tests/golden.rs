@@ -331,3 +331,64 @@ fn the_tlp_2_0_ids_are_the_oasis_ones() {
         assert!(doc.contains(id), "docs/STIX.md lists {m}'s id");
     }
 }
+
+#[test]
+fn misp_events_of_the_story_are_pinned_and_load_in_pymisp() {
+    let s = story();
+    let markings = s.markings();
+    let beliefs = s.beliefs();
+    let mut reports: BTreeMap<
+        String,
+        (
+            dossier_beliefs::ReportView,
+            Vec<(usize, &dossier_beliefs::ClaimView)>,
+        ),
+    > = BTreeMap::new();
+    for (i, b) in beliefs.iter().enumerate() {
+        for c in dossier_exchange::claims(b) {
+            if let Some(r) = &c.report {
+                reports
+                    .entry(r.id.as_str().to_owned())
+                    .or_insert_with(|| (r.clone(), Vec::new()))
+                    .1
+                    .push((i, c));
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for (report, claims) in reports.values() {
+        let mut claims = claims.clone();
+        claims.sort_by_key(|(_, c)| c.event.seq);
+        let items: Vec<(Answered<'_>, &dossier_beliefs::ClaimView)> = claims
+            .iter()
+            .map(|(i, c)| {
+                (
+                    Answered {
+                        belief: &beliefs[*i],
+                        marking: Marking::Clear,
+                        markings: &markings,
+                    },
+                    *c,
+                )
+            })
+            .collect();
+        let event = dossier_exchange::misp::event(&s.cut, report, &items);
+        lines.push(serde_json::to_string(&event).unwrap());
+    }
+    assert_eq!(lines.len(), 4, "one event per report");
+    let bytes = format!("{}\n", lines.join("\n"));
+    let text = bytes.clone();
+    let path = golden("misp-all.jsonl", bytes.as_bytes());
+    for needle in [
+        "tlp:clear",
+        "admiralty-scale:source-reliability=\\\"b\\\"",
+        "admiralty-scale:source-reliability=\\\"c\\\"",
+        "admiralty-scale:information-credibility=\\\"2\\\"",
+        "\"object_relation\":\"record-hash\"",
+        "\"relationship_type\":\"supersedes\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing");
+    }
+    let out = check("misp", &[&path]);
+    assert!(out.contains("misp ok"), "{out}");
+}

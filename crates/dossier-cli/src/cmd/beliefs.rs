@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::render;
 
-use crate::cli::{BeliefsArgs, ExportArgs, QuestionArgs, ViewsCommand, WhyFormat};
+use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand, WhyFormat};
 use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -69,7 +69,7 @@ fn query_error(e: QueryError) -> CliError {
 /// Opens the views for answering: checked against the ledger and the auditor, and brought up
 /// to date (see `dossier_query::Reader`). With `stale_ok`, views that are not trusted answer
 /// as they stand, after a warning.
-async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
+pub(super) async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
     let log = home.open_log().await?.for_folding()?;
     let sources = Sources {
         views: home.views_path(),
@@ -90,7 +90,7 @@ async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
     Ok(reader)
 }
 
-fn question_id(q: &str) -> String {
+pub(super) fn question_id(q: &str) -> String {
     if q.starts_with("question:") {
         q.to_owned()
     } else {
@@ -245,110 +245,9 @@ pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
 }
 
 /// An application error as the CLI reports it: a failed query as [`query_error`] does.
-fn app_error(e: dossier_app::AppError) -> CliError {
+pub(super) fn app_error(e: dossier_app::AppError) -> CliError {
     match e {
         dossier_app::AppError::Query { source, .. } => query_error(source),
         other => other.into(),
     }
-}
-
-/// `dossier export --format stix`: a STIX 2.1 bundle of what the clearance sees, written one
-/// question at a time to the file (beside it, renamed into place when complete) or standard
-/// output.
-pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
-    use dossier_app::exchange::Selection;
-    if args.from.is_some() || args.to.is_some() {
-        return Err(CliError::new(
-            crate::exit::INVALID_INPUT,
-            anyhow::anyhow!(
-                "--from and --to choose records of the raw log; a STIX export takes --question, --report or --as-of"
-            ),
-        ));
-    }
-    let selection = match (&args.question, &args.report) {
-        (Some(q), _) => Selection::Question(question_id(q)),
-        (None, Some(r)) => Selection::Report(dossier_model::EntityId::parse(r).map_err(|e| {
-            CliError::new(
-                crate::exit::INVALID_INPUT,
-                anyhow::anyhow!("--report {r}: {e}"),
-            )
-        })?),
-        (None, None) => Selection::All,
-    };
-    let reader = reader(home, false).await?;
-    let log = home.open_log().await?;
-    let bar = if args.quiet || args.output.is_none() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
-    };
-    let progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let as_of = args.as_of.as_deref();
-    let written = match &args.output {
-        None => {
-            let stdout = std::io::stdout();
-            let w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            dossier_app::exchange::stix(
-                &log,
-                &reader,
-                args.clearance,
-                &selection,
-                as_of,
-                w,
-                progress,
-            )
-            .await
-            .map_err(app_error)?
-            .1
-        }
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = std::path::PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let w = std::io::BufWriter::with_capacity(1 << 16, file);
-            let result = dossier_app::exchange::stix(
-                &log,
-                &reader,
-                args.clearance,
-                &selection,
-                as_of,
-                w,
-                progress,
-            )
-            .await;
-            let (w, written) = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(app_error(e));
-                }
-            };
-            let file = w
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("writing {}", partial.display()))?;
-            file.sync_all()
-                .with_context(|| format!("writing {}", partial.display()))?;
-            drop(file);
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
-            written
-        }
-    };
-    bar.finish_and_clear();
-    let summary = if args.json {
-        serde_json::to_string_pretty(&written).context("encoding JSON")?
-    } else {
-        format!(
-            "exported {} STIX objects ({} claims of {} questions) for {}",
-            written.objects, written.claims, written.questions, args.clearance
-        )
-    };
-    eprintln!("{summary}");
-    Ok(())
 }

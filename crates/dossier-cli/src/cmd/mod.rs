@@ -6,6 +6,7 @@ mod beliefs;
 mod bundles;
 mod demo;
 mod docs;
+mod exchange;
 mod export;
 mod init;
 mod keys;
@@ -86,7 +87,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Export(a) if a.format == crate::cli::ExportFormat::Log => {
             export::export(&home()?.for_audit(), a).await
         }
-        Command::Export(a) => beliefs::export(&home()?, a).await,
+        Command::Export(a) => exchange::export(&home()?, a).await,
         Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Keys(k) => keys::run(&home()?, k).await,
