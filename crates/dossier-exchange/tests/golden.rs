@@ -205,6 +205,12 @@ pub fn check(kind: &str, files: &[&Path]) -> String {
     stdout
 }
 
+/// A report with the claims of it, each with the index of its question's belief.
+type ReportClaims<'a> = (
+    dossier_beliefs::ReportView,
+    Vec<(usize, &'a dossier_beliefs::ClaimView)>,
+);
+
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 
 #[test]
@@ -337,13 +343,7 @@ fn misp_events_of_the_story_are_pinned_and_load_in_pymisp() {
     let s = story();
     let markings = s.markings();
     let beliefs = s.beliefs();
-    let mut reports: BTreeMap<
-        String,
-        (
-            dossier_beliefs::ReportView,
-            Vec<(usize, &dossier_beliefs::ClaimView)>,
-        ),
-    > = BTreeMap::new();
+    let mut reports: BTreeMap<String, ReportClaims<'_>> = BTreeMap::new();
     for (i, b) in beliefs.iter().enumerate() {
         for c in dossier_exchange::claims(b) {
             if let Some(r) = &c.report {

@@ -510,13 +510,7 @@ impl Reader {
         &self,
         seqs: impl IntoIterator<Item = u64>,
     ) -> Result<std::collections::BTreeMap<u64, Marking>, QueryError> {
-        let mut out = std::collections::BTreeMap::new();
-        for seq in seqs {
-            if let Some(m) = self.views.effective_marking(seq)? {
-                out.insert(seq, m);
-            }
-        }
-        Ok(out)
+        Ok(self.views.effective_markings_of(seqs)?.into_iter().collect())
     }
 
     /// The marking of the visible report that names the text `content_hash` (hex), if a report
