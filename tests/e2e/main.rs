@@ -21,6 +21,7 @@ mod cli;
 mod compose;
 mod concurrency;
 mod crash;
+mod exchange;
 mod export;
 mod init;
 mod keys;

@@ -162,6 +162,21 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// A query of the belief views failed (an unknown question, views that fail their checks).
+    #[error("{what}")]
+    Query {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: dossier_query::QueryError,
+    },
+    /// The ledger holds something an export cannot describe (a record that does not parse).
+    #[error("{what}")]
+    Exchange {
+        /// What is wrong.
+        what: String,
+    },
     /// The ledger could not be read or opened.
     #[error("{what}")]
     Log {
@@ -225,6 +240,13 @@ impl AppError {
                 source: AppendError::Log(e),
             } => log_kind(e),
             AppError::Log { source, .. } => log_kind(source),
+            AppError::Query { source, .. } => match source.kind() {
+                dossier_query::QueryErrorKind::NotFound => ErrorKind::NotFound,
+                dossier_query::QueryErrorKind::Integrity => ErrorKind::Integrity,
+                dossier_query::QueryErrorKind::Mismatch
+                | dossier_query::QueryErrorKind::Internal => ErrorKind::Internal,
+            },
+            AppError::Exchange { .. } => ErrorKind::Integrity,
             AppError::JetStream { source, .. } => match source {
                 JetStreamError::Connect { .. } | JetStreamError::Api(_) => ErrorKind::Unavailable,
                 JetStreamError::NoLedger { .. } => ErrorKind::NotFound,

@@ -11,6 +11,7 @@ mod backend;
 mod backup;
 mod bundles;
 mod error;
+pub mod exchange;
 pub mod export;
 mod home;
 mod init;

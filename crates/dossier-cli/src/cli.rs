@@ -392,6 +392,10 @@ pub struct QuestionArgs {
     /// As JSON.
     #[arg(long)]
     pub json: bool,
+    /// (`why` only) Print the provenance in this exchange format instead: `prov-json`, W3C
+    /// PROV-JSON (docs/PROV.md).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<WhyFormat>,
     /// Answer as a reader cleared for this marking would be answered: only what is marked at
     /// or below it (an event referencing something marked higher counts as marked that high).
     /// Default: everything (TLP:RED), as the data directory's owner sees it.
@@ -401,6 +405,13 @@ pub struct QuestionArgs {
     /// auditor raised an alarm (a warning is printed; the views are not brought up to date).
     #[arg(long)]
     pub stale_ok: bool,
+}
+
+/// The exchange formats of `dossier why`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhyFormat {
+    /// W3C PROV-JSON (docs/PROV.md).
+    ProvJson,
 }
 
 fn valid_at(s: &str) -> Result<dossier_model::Timestamp, String> {
@@ -643,6 +654,10 @@ pub struct MigrateArgs {
 pub enum ExportFormat {
     /// The raw log: sealed batches and report texts (`dossier-export/1`, docs/FORMAT.md §7.4).
     Log,
+    /// A STIX 2.1 bundle of what the clearance sees (docs/STIX.md).
+    Stix,
+    /// MISP events, one per report, as JSON Lines (docs/STIX.md §8).
+    Misp,
 }
 
 /// Arguments of `dossier export`.
@@ -669,6 +684,22 @@ pub struct ExportArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// (stix) Only this question (`question:…`; the prefix may be left out).
+    #[arg(long, value_name = "QUESTION", conflicts_with_all = ["report", "all"])]
+    pub question: Option<String>,
+    /// (stix, misp) Only the claims of this report (`report:…`).
+    #[arg(long, value_name = "REPORT", conflicts_with = "all")]
+    pub report: Option<String>,
+    /// (stix, misp) Everything the clearance sees (the default).
+    #[arg(long)]
+    pub all: bool,
+    /// (stix, misp) As of this recorded time: RFC 3339, or a date (the end of that day, UTC).
+    #[arg(long, value_name = "TIME", value_parser = as_of)]
+    pub as_of: Option<String>,
+    /// (stix, misp) Export only what a reader cleared for this marking sees (the read API's rule).
+    /// Default: everything (TLP:RED), as the data directory's owner sees it.
+    #[arg(long, value_name = "MARKING", default_value = "TLP:RED")]
+    pub clearance: dossier_model::Marking,
 }
 
 /// Arguments of `dossier import`.

@@ -786,6 +786,29 @@ impl ViewStore {
         rank.map(|r| marking_of(seq, r)).transpose()
     }
 
+    /// [`ViewStore::effective_marking`] of each of `seqs` (those stored), on one connection:
+    /// what the exchange exports ask for every event of a question's provenance.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn effective_markings_of(
+        &self,
+        seqs: impl IntoIterator<Item = u64>,
+    ) -> Result<Vec<(u64, Marking)>, Error> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare("SELECT marking FROM events WHERE seq = ?1")?;
+        let mut out = Vec::new();
+        for seq in seqs {
+            let rank: Option<i64> = st
+                .query_row([i64::try_from(seq).unwrap_or(i64::MAX)], |r| r.get(0))
+                .optional()?;
+            if let Some(rank) = rank {
+                out.push((seq, marking_of(seq, rank)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// [`ViewStore::effective_marking`] of every stored domain event with a seq in
     /// `first..=last`, in seq order, read at once (records that are not stored domain events
     /// are left out).

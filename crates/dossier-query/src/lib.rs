@@ -500,6 +500,19 @@ impl Reader {
         Ok(serve(clearance, record, effective))
     }
 
+    /// The effective marking of each of the domain events at `seqs`, as the views applied them
+    /// (events the views do not hold are left out). The exports mark each object they write
+    /// with the markings of the events it comes from.
+    ///
+    /// # Errors
+    /// The views cannot be read.
+    pub fn event_markings(
+        &self,
+        seqs: impl IntoIterator<Item = u64>,
+    ) -> Result<std::collections::BTreeMap<u64, Marking>, QueryError> {
+        Ok(self.views.effective_markings_of(seqs)?.into_iter().collect())
+    }
+
     /// The marking of the visible report that names the text `content_hash` (hex), if a report
     /// naming it is visible at `clearance`: the text may then be served, under that marking.
     ///

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::render;
 
-use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand};
+use crate::cli::{BeliefsArgs, QuestionArgs, ViewsCommand, WhyFormat};
 use crate::exit::{CliError, CliResult, FAILURE, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -69,7 +69,7 @@ fn query_error(e: QueryError) -> CliError {
 /// Opens the views for answering: checked against the ledger and the auditor, and brought up
 /// to date (see `dossier_query::Reader`). With `stale_ok`, views that are not trusted answer
 /// as they stand, after a warning.
-async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
+pub(super) async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
     let log = home.open_log().await?.for_folding()?;
     let sources = Sources {
         views: home.views_path(),
@@ -90,7 +90,7 @@ async fn reader(home: &Home, stale_ok: bool) -> CliResult<Reader> {
     Ok(reader)
 }
 
-fn question_id(q: &str) -> String {
+pub(super) fn question_id(q: &str) -> String {
     if q.starts_with("question:") {
         q.to_owned()
     } else {
@@ -151,6 +151,20 @@ pub async fn beliefs(home: &Home, args: &BeliefsArgs) -> CliResult {
 pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
     let reader = reader(home, args.stale_ok).await?;
     let q = question_id(&args.question);
+    if args.format == Some(WhyFormat::ProvJson) {
+        let log = home.open_log().await?;
+        let doc = dossier_app::exchange::prov(
+            &log,
+            &reader,
+            args.clearance,
+            &q,
+            args.as_of.as_deref(),
+            args.at,
+        )
+        .await
+        .map_err(app_error)?;
+        return out(&pretty(&doc)?);
+    }
     let answer = reader
         .why(args.clearance, &q, args.as_of.as_deref(), args.at)
         .map_err(query_error)?;
@@ -256,4 +270,12 @@ pub async fn views(home: &Home, cmd: &ViewsCommand) -> CliResult {
         progress.lag(),
         digest.as_deref().unwrap_or("—"),
     ))
+}
+
+/// An application error as the CLI reports it: a failed query as [`query_error`] does.
+pub(super) fn app_error(e: dossier_app::AppError) -> CliError {
+    match e {
+        dossier_app::AppError::Query { source, .. } => query_error(source),
+        other => other.into(),
+    }
 }

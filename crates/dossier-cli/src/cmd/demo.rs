@@ -119,6 +119,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
         as_of: None,
         at: None,
         json: false,
+        format: None,
         clearance: dossier_model::Marking::Red,
         stale_ok: false,
     };

@@ -6,6 +6,7 @@ mod beliefs;
 mod bundles;
 mod demo;
 mod docs;
+mod exchange;
 mod export;
 mod init;
 mod keys;
@@ -85,7 +86,10 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Log(a) => log::log(&home()?, a).await,
         Command::Show(a) => log::show(&home()?, a).await,
         Command::Verify(a) => verify::run(&home()?.for_audit(), a).await,
-        Command::Export(a) => export::export(&home()?.for_audit(), a).await,
+        Command::Export(a) if a.format == crate::cli::ExportFormat::Log => {
+            export::export(&home()?.for_audit(), a).await
+        }
+        Command::Export(a) => exchange::export(&home()?, a).await,
         Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Redact(a) => redact::run(&home()?, a).await,

@@ -1,0 +1,138 @@
+//! `dossier export --format stix|misp`: faces over `dossier_app::exchange` (docs/STIX.md).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use dossier_app::exchange::{self, Selection};
+use dossier_app::{AppResult, Home};
+use dossier_exchange::stix::Written;
+use dossier_log::EventLog;
+use dossier_query::Reader;
+
+use super::beliefs::{app_error, question_id, reader};
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::exit::{CliError, CliResult, INVALID_INPUT};
+
+/// What an export wrote.
+enum Done {
+    Stix(Written),
+    Misp(u64),
+}
+
+async fn write<L: EventLog, W: Write>(
+    log: &L,
+    reader: &Reader,
+    args: &ExportArgs,
+    selection: &Selection,
+    out: W,
+    progress: impl FnMut(u64, u64),
+) -> AppResult<Done> {
+    let as_of = args.as_of.as_deref();
+    Ok(match args.format {
+        ExportFormat::Misp => {
+            let report = match selection {
+                Selection::Report(r) => Some(r),
+                _ => None,
+            };
+            let (_, n) =
+                exchange::misp(log, reader, args.clearance, report, as_of, out, progress).await?;
+            Done::Misp(n)
+        }
+        _ => {
+            let (mut out, w) =
+                exchange::stix(log, reader, args.clearance, selection, as_of, out, progress)
+                    .await?;
+            out.flush().map_err(|source| dossier_app::AppError::Io {
+                what: "writing the export".to_owned(),
+                source,
+            })?;
+            Done::Stix(w)
+        }
+    })
+}
+
+/// `dossier export --format stix|misp`: what the clearance sees, written one question (or
+/// report) at a time to the file (beside it, renamed into place when complete) or standard
+/// output; a summary on standard error.
+pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
+    if args.from.is_some() || args.to.is_some() {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "--from and --to choose records of the raw log (--format log); this export takes --question, --report, --as-of and --clearance"
+            ),
+        ));
+    }
+    let selection = match (&args.question, &args.report) {
+        (Some(_), _) if args.format == ExportFormat::Misp => {
+            return Err(CliError::new(
+                INVALID_INPUT,
+                anyhow::anyhow!(
+                    "a MISP export holds one event per report: give --report or nothing"
+                ),
+            ));
+        }
+        (Some(q), _) => Selection::Question(question_id(q)),
+        (None, Some(r)) => Selection::Report(
+            dossier_model::EntityId::parse(r)
+                .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!("--report {r}: {e}")))?,
+        ),
+        (None, None) => Selection::All,
+    };
+    let reader = reader(home, false).await?;
+    let log = home.open_log().await?;
+    let bar = if args.quiet || args.output.is_none() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+    };
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let done = match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            let w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            write(&log, &reader, args, &selection, w, progress)
+                .await
+                .map_err(app_error)?
+        }
+        Some(path) => {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let w = std::io::BufWriter::with_capacity(1 << 16, &file);
+            let result = write(&log, &reader, args, &selection, w, progress).await;
+            let done = match result {
+                Ok(d) => d,
+                Err(e) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(app_error(e));
+                }
+            };
+            file.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            drop(file);
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            done
+        }
+    };
+    bar.finish_and_clear();
+    let summary = match (&done, args.json) {
+        (Done::Stix(w), true) => serde_json::to_string_pretty(w).context("encoding JSON")?,
+        (Done::Misp(n), true) => serde_json::json!({ "events": n }).to_string(),
+        (Done::Stix(w), false) => format!(
+            "exported {} STIX objects ({} claims of {} questions) for {}",
+            w.objects, w.claims, w.questions, args.clearance
+        ),
+        (Done::Misp(n), false) => format!("exported {n} MISP events for {}", args.clearance),
+    };
+    eprintln!("{summary}");
+    Ok(())
+}
