@@ -8,6 +8,7 @@
 mod cli;
 mod cmd;
 mod config;
+mod confirm;
 mod exit;
 mod interrupt;
 mod output;

@@ -27,28 +27,15 @@ fn report(change: &KeyChange, json: bool, lines: &[String]) -> CliResult {
 
 /// Asks on the terminal for the key id to be typed back; refuses without a terminal.
 fn confirm_revocation(plan: &RevocationPlan) -> CliResult {
-    use std::io::{BufRead as _, IsTerminal as _, Write as _};
     let (key, name) = (&plan.key, &plan.name);
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(refuse(format!(
-            "revoking key {key} needs confirmation and there is no terminal to ask on: pass --yes"
-        )));
-    }
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "Revoke key {key} ({name})? Seals it signs after this fail verification, for good, and its secret in this directory is destroyed.\nType the key id to confirm: "
-    );
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the confirmation")?;
-    if line.trim() != key {
-        return Err(refuse(format!("revocation of key {key} not confirmed")));
-    }
-    Ok(())
+    crate::confirm::ask(&crate::confirm::Confirmation {
+        id: key,
+        question: format!(
+            "Revoke key {key} ({name})? Seals it signs after this fail verification, for good, and its secret in this directory is destroyed."
+        ),
+        doing: format!("revoking key {key}"),
+        change: format!("revocation of key {key}"),
+    })
 }
 
 /// Creates `path` (0600, refusing an existing file) holding `bytes`.

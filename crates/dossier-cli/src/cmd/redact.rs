@@ -23,33 +23,14 @@ fn cli_error(e: RedactError) -> CliError {
 
 /// Asks on the terminal for the report id to be typed back; refuses without a terminal.
 fn confirm(report: &str) -> CliResult {
-    use std::io::{BufRead as _, IsTerminal as _, Write as _};
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(CliError::new(
-            FAILURE,
-            anyhow::anyhow!(
-                "redacting {report} needs confirmation and there is no terminal to ask on: pass --yes; nothing was appended"
-            ),
-        ));
-    }
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "Redact the text of {report}? It is erased from the content store for good (records, claims and quotes stay).\nType the report id to confirm: "
-    );
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the confirmation")?;
-    if line.trim() != report {
-        return Err(CliError::new(
-            FAILURE,
-            anyhow::anyhow!("redaction of {report} not confirmed; nothing was appended"),
-        ));
-    }
-    Ok(())
+    crate::confirm::ask(&crate::confirm::Confirmation {
+        id: report,
+        question: format!(
+            "Redact the text of {report}? It is erased from the content store for good (records, claims and quotes stay)."
+        ),
+        doing: format!("redacting {report}"),
+        change: format!("redaction of {report}"),
+    })
 }
 
 /// `dossier redact REPORT --reason TEXT [--yes] [--json]`.
