@@ -1007,7 +1007,7 @@ pub(crate) async fn info_riding_out(
         async move {
             s.info()
                 .await
-                .map(|i| i.clone())
+                .cloned()
                 .map_err(|e| retry::request(&e))
         }
     })
