@@ -1004,12 +1004,7 @@ pub(crate) async fn info_riding_out(
     let s = &*s;
     retry::ride_out("stream info", limit, |_| {
         let mut s = s.clone();
-        async move {
-            s.info()
-                .await
-                .cloned()
-                .map_err(|e| retry::request(&e))
-        }
+        async move { s.info().await.cloned().map_err(|e| retry::request(&e)) }
     })
     .await
     .map_err(|e| JetStreamError::Api(e.to_string()))

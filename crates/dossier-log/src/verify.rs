@@ -70,8 +70,7 @@ pub async fn verify_log<L: EventLog>(
                     ReadItem::Record(r) => {
                         let h = hashes.next().unwrap_or_else(|| Hash::of_record(&r.bytes));
                         v.push_hashed(&r, h);
-                        for (position, detail) in
-                            derived.extract_if(.., |(p, _)| *p <= r.position)
+                        for (position, detail) in derived.extract_if(.., |(p, _)| *p <= r.position)
                         {
                             v.derived_mismatch(position, detail);
                         }

@@ -510,7 +510,11 @@ impl Reader {
         &self,
         seqs: impl IntoIterator<Item = u64>,
     ) -> Result<std::collections::BTreeMap<u64, Marking>, QueryError> {
-        Ok(self.views.effective_markings_of(seqs)?.into_iter().collect())
+        Ok(self
+            .views
+            .effective_markings_of(seqs)?
+            .into_iter()
+            .collect())
     }
 
     /// The marking of the visible report that names the text `content_hash` (hex), if a report
