@@ -9,6 +9,8 @@
 mod bundles;
 #[path = "../common/environment.rs"]
 mod environment;
+#[path = "../common/principals.rs"]
+mod principals;
 mod support;
 #[path = "../common/webhook.rs"]
 mod webhook;

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use crate::principals;
 use crate::support::{Dossier, Rng, Tally, report_bundle, scale, seed, temp_dir, write_bundle};
 use crate::webhook::{receiver, signed};
 
@@ -73,16 +74,7 @@ fn notifier_kills_on_sqlite() {
     d.run(&["init", "--name", "campaign", "--producer", "analyst"])
         .ok();
     let grant = d
-        .run(&[
-            "access",
-            "grant",
-            "watcher",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:RED",
-            "--json",
-        ])
+        .run(&principals::grant("watcher", "reader", "TLP:RED"))
         .ok()
         .json()
         .unwrap();
@@ -92,11 +84,7 @@ fn notifier_kills_on_sqlite() {
     let mut watches = BTreeMap::new();
     let mut since = 0;
     for _ in 0..WATCHES {
-        let watch = d
-            .run(&["watch", "add", "--grant", &grant, "--url", &url, "--json"])
-            .ok()
-            .json()
-            .unwrap();
+        let watch = d.run(&principals::watch(&grant, &url)).ok().json().unwrap();
         watches.insert(
             watch["watch"]["id"].as_str().unwrap().to_owned(),
             watch["secret"].as_str().unwrap().to_owned(),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::principals;
 use crate::support::{Dossier, report_bundle, temp_dir, write_bundle};
 
 /// Publishes `file`, retrying while the server is coming back.
@@ -54,30 +55,13 @@ fn the_projector_the_auditor_and_the_notifier_ride_out_a_server_restart() {
 
     // A watch on every change, delivered to a receiver here.
     let granted = d
-        .run(&[
-            "access",
-            "grant",
-            "watcher",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:RED",
-            "--json",
-        ])
+        .run(&principals::grant("watcher", "reader", "TLP:RED"))
         .ok()
         .json()
         .unwrap();
     let (url, got) = crate::webhook::receiver("/hook");
     let watch = d
-        .run(&[
-            "watch",
-            "add",
-            "--grant",
-            granted["grant"].as_str().unwrap(),
-            "--url",
-            &url,
-            "--json",
-        ])
+        .run(&principals::watch(granted["grant"].as_str().unwrap(), &url))
         .ok()
         .json()
         .unwrap();

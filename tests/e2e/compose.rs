@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use dossier_testkit::{NatsCluster, workspace_root};
 
+use crate::principals;
 use crate::support::{
     Out, bin, example_paths, gen_bundle, http, run_in, stderr_lines, wait_for_line,
 };
@@ -428,19 +429,7 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     let addr = served.line_after("api: listening on http://");
     served.wait_for(&format!("caught up at seq {second_head}"));
     let grant = |role: &str, clearance: &str| -> String {
-        let out = as_user(
-            PRODUCER,
-            &[
-                "access",
-                "grant",
-                role,
-                "--role",
-                role,
-                "--clearance",
-                clearance,
-                "--json",
-            ],
-        );
+        let out = as_user(PRODUCER, &principals::grant(role, role, clearance));
         out.expect_code(0);
         out.json()["token"].as_str().expect("token").to_owned()
     };

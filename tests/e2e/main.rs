@@ -7,6 +7,8 @@ mod bundles;
 #[path = "../common/environment.rs"]
 mod environment;
 mod jetstream;
+#[path = "../common/principals.rs"]
+mod principals;
 mod support;
 #[path = "../common/webhook.rs"]
 mod webhook;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::principals;
 use crate::support::{Ledger, Served, http};
 use crate::webhook::{receiver, signed};
 
@@ -13,16 +14,7 @@ use crate::webhook::{receiver, signed};
 fn serve_listen_delivers_the_changes_of_a_publish_to_watches_made_through_the_api_and_the_cli() {
     let l = Ledger::with_examples();
     let granted = l
-        .run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:GREEN",
-            "--json",
-        ])
+        .run(&principals::grant("analyst", "reader", "TLP:GREEN"))
         .ok()
         .json();
     let token = granted["token"].as_str().unwrap().to_owned();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::principals;
 use crate::support::{Ledger, Out, Served, example_json, example_paths, http, run_in};
 
 /// A string no other part of the ledger holds (not quoted by any claim).
@@ -240,18 +241,9 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let hash =
         dossier_model::entity::content_hash(marked_bundle().0["report"]["text"].as_str().unwrap());
     let token = |clearance: &str| {
-        l.run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            clearance,
-            "--json",
-        ])
-        .ok()
-        .json()["token"]
+        l.run(&principals::grant("analyst", "reader", clearance))
+            .ok()
+            .json()["token"]
             .as_str()
             .unwrap()
             .to_owned()

@@ -8,22 +8,14 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::principals;
 use crate::support::{Ledger, Served, bin, http};
 
 #[test]
 fn serve_listen_answers_over_http_and_stops_on_sigterm() {
     let l = Ledger::with_examples();
     let granted = l
-        .run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:RED",
-            "--json",
-        ])
+        .run(&principals::grant("analyst", "reader", "TLP:RED"))
         .ok()
         .json();
     let token = granted["token"].as_str().unwrap().to_owned();
@@ -133,16 +125,7 @@ fn the_systemd_unit_serves_the_data_directory_as_written() {
     // examples published and a reader granted.
     let l = Ledger::with_examples();
     let token = l
-        .run(&[
-            "access",
-            "grant",
-            "svc",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:GREEN",
-            "--json",
-        ])
+        .run(&principals::grant("svc", "reader", "TLP:GREEN"))
         .ok()
         .json()["token"]
         .as_str()

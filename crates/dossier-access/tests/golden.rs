@@ -77,19 +77,11 @@ fn build() -> Vec<u8> {
 
 #[test]
 fn access_vectors_match() {
-    let actual = build();
-    let path = vectors();
-    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{} differs from what the code produces now; the access record bodies are a public \
-         contract: if the change is intended, rewrite the vectors with\n    \
-         DOSSIER_BLESS=1 cargo test -p dossier-access --test golden\nand review the diff.",
-        path.display()
+    dossier_testkit::golden::compare_or_bless(
+        &vectors(),
+        &build(),
+        "Each access record body",
+        "cargo test -p dossier-access --test golden",
     );
 }
 

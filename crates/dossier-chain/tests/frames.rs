@@ -180,17 +180,11 @@ fn vectors() -> Value {
 fn golden_vectors() {
     let mut text = serde_json::to_string_pretty(&vectors()).unwrap();
     text.push('\n');
-    let path = vectors_dir().join("batches.json");
-    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &text).unwrap();
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == text,
-        "{} differs from what the code produces now. The framing is a public contract: if this \
-         change is intended, rewrite it with\n    DOSSIER_BLESS=1 cargo test -p dossier-chain --test frames\nand review the diff.",
-        path.display()
+    dossier_testkit::golden::compare_or_bless(
+        &vectors_dir().join("batches.json"),
+        text.as_bytes(),
+        "The batch framing",
+        "cargo test -p dossier-chain --test frames",
     );
 }
 

@@ -220,28 +220,12 @@ fn description(records: &[EncodedRecord]) -> Vec<u8> {
 }
 
 fn compare_or_bless(name: &str, actual: &[u8]) {
-    let path = vectors_dir().join(name);
-    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(vectors_dir()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_default();
-    if expected != actual {
-        let first_diff = expected
-            .iter()
-            .zip(actual)
-            .position(|(a, b)| a != b)
-            .unwrap_or(expected.len().min(actual.len()));
-        panic!(
-            "{} differs from what the code produces now (first difference at byte {first_diff}; {} bytes on disk, {} now).\n\
-             The record format is a public contract: if this change is intended, rewrite the vectors with\n    \
-             DOSSIER_BLESS=1 cargo test -p dossier-chain --test golden\nand review the diff.",
-            path.display(),
-            expected.len(),
-            actual.len()
-        );
-    }
+    dossier_testkit::golden::compare_or_bless(
+        &vectors_dir().join(name),
+        actual,
+        "The record format",
+        "cargo test -p dossier-chain --test golden",
+    );
 }
 
 #[test]

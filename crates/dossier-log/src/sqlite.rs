@@ -457,13 +457,7 @@ impl SqliteLog {
             .execute("DELETE FROM content WHERE hash = ?1", params![&hash.0[..]])?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (busy, _, _): (i64, i64, i64) =
-                guard
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?;
-            if busy == 0 {
+            if !wal_checkpoint_truncate(&guard.conn)? {
                 break;
             }
             if Instant::now() >= deadline {
@@ -557,13 +551,7 @@ impl SqliteLog {
     /// [`LogError::Busy`] if another process holds the file; SQLite's.
     pub fn checkpoint_wal(&self) -> Result<(), LogError> {
         let guard = self.inner();
-        let (busy, _, _): (i64, i64, i64) =
-            guard
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-        if busy != 0 {
+        if wal_checkpoint_truncate(&guard.conn)? {
             return Err(LogError::Busy(format!(
                 "{} is in use by another process",
                 self.path.display()
@@ -571,6 +559,16 @@ impl SqliteLog {
         }
         Ok(())
     }
+}
+
+/// Writes the WAL back into the database file and truncates it (`PRAGMA
+/// wal_checkpoint(TRUNCATE)`); true when another connection kept it from completing.
+fn wal_checkpoint_truncate(conn: &Connection) -> Result<bool, LogError> {
+    let (busy, _, _): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(busy != 0)
 }
 
 /// Reads a layout-2 file from `from` on: up to `max` records, decoded from their batches'

@@ -9,16 +9,11 @@ use std::path::PathBuf;
 fn committed_schema_matches_generated() {
     let generated = dossier_model::bundle_json_schema();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/bundle.schema.json");
-    if std::env::var("DOSSIER_BLESS").as_deref() == Ok("1") {
-        std::fs::write(&path, &generated).expect("write docs/bundle.schema.json");
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{} is out of date with the bundle types; run \
-         `DOSSIER_BLESS=1 cargo test -p dossier-model --test schema` and review the diff",
-        path.display()
+    dossier_testkit::golden::compare_or_bless(
+        &path,
+        generated.as_bytes(),
+        "The bundle schema",
+        "cargo test -p dossier-model --test schema",
     );
 }
 

