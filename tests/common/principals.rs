@@ -1,5 +1,6 @@
 //! The command lines that grant access and add watches, shared by the end-to-end tests and the
-//! campaigns (each runs them through its own harness).
+//! campaigns (each runs them through its own harness). Each test target uses a part.
+#![allow(dead_code)]
 
 /// `access grant NAME --role ROLE --clearance CLEARANCE --json`: its answer carries the grant's
 /// id in `grant` and the token, printed once, in `token`.

@@ -193,10 +193,9 @@ fn a_migration_killed_at_random_leaves_a_usable_ledger_and_a_rerun_completes() {
     }
 }
 
-#[test]
-fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
-    let l = Ledger::empty();
-    std::fs::create_dir_all(l.dir()).expect("dir");
+/// A ledger of a genesis batch and one batch of five 250 KB events: it verifies, but its second
+/// batch (from seq 3) is over the `dossier-batch/1` budget; with its founding key.
+fn oversized_legacy() -> (Signer, Vec<Vec<u8>>) {
     let founder = Signer::from_secret([7; 32], "founder");
     let ledger = uuid::Uuid::new_v4();
     let now = time::OffsetDateTime::now_utc();
@@ -220,20 +219,28 @@ fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
         .expect("push");
     }
     let batch = b.seal().expect("seal");
-    let records: Vec<Vec<u8>> = genesis
+    let records = genesis
         .iter()
         .chain(&batch)
         .map(|r| r.bytes.clone())
         .collect();
+    (founder, records)
+}
+
+#[test]
+fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
+    let l = Ledger::empty();
+    std::fs::create_dir_all(l.dir()).expect("dir");
+    let (founder, records) = oversized_legacy();
     write_layout_1(&l.db(), &records, &[]);
     let trust = founder.public_hex();
     // It verifies as a ledger (the framing budget is a storage limit, not a chain rule).
     let mut v = dossier_chain::Verifier::new(dossier_chain::TrustRoot::Pinned(founder.public()));
-    for r in genesis.iter().chain(&batch) {
+    for (i, bytes) in records.iter().enumerate() {
         v.push(&StoredRecord {
-            position: r.seq,
+            position: i as u64 + 1,
             stored_hash: None,
-            bytes: r.bytes.clone(),
+            bytes: bytes.clone(),
         });
     }
     assert!(v.finish().ok());
@@ -247,6 +254,123 @@ fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
     assert!(out.stderr.contains("1040384"), "{}", out.stderr);
     assert_eq!(layout(&l.db()), 1, "the old ledger is untouched");
     assert!(!l.file("ledger.db.per-record").exists());
+}
+
+/// Writes `records` into a per-record stream of ledger `ledger` and `texts` into its object
+/// store, as earlier versions did.
+async fn per_record_stream(url: &str, ledger: &str, records: &[Vec<u8>], texts: &[Vec<u8>]) {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
+    let subject = format!("dossier.{ledger}.records");
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: format!("DOSSIER_{}", ledger.to_ascii_uppercase()),
+        subjects: vec![subject.clone()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        deny_delete: true,
+        deny_purge: true,
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .expect("a per-record stream");
+    let mut acks = Vec::new();
+    for r in records {
+        acks.push(
+            js.publish(subject.clone(), r.clone().into())
+                .await
+                .expect("publish"),
+        );
+    }
+    for a in acks {
+        a.await.expect("stored");
+    }
+    let bucket = js
+        .create_object_store(async_nats::jetstream::object_store::Config {
+            bucket: format!("dossier-{ledger}-content"),
+            ..Default::default()
+        })
+        .await
+        .expect("object store");
+    for t in texts {
+        bucket
+            .put(Hash::of_bytes(t).to_hex().as_str(), &mut t.as_slice())
+            .await
+            .expect("put");
+    }
+}
+
+/// The names of the streams on the server at `url`, sorted.
+async fn stream_names(url: &str) -> Vec<String> {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
+    let mut list = js.stream_names();
+    let mut names = Vec::new();
+    while let Some(n) = futures::StreamExt::next(&mut list).await {
+        names.push(n.expect("a stream name"));
+    }
+    names.sort();
+    names
+}
+
+/// A stream migration that fails after creating its target (here at a legacy batch over the
+/// framing budget) removes the streams it created, so the same command runs again and fails
+/// the same way, not on a half-copied stream; a target that exists is refused up front.
+#[test]
+fn a_failed_stream_migration_removes_the_streams_it_created() {
+    let (founder, records) = oversized_legacy();
+    let server = dossier_testkit::NatsServer::start();
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(per_record_stream(&url, "big", &records, &[]));
+    let before = rt.block_on(stream_names(&url));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = founder.public_hex();
+    let on = |ledger: &str, args: &[&str]| {
+        let mut all = vec!["--nats", url.as_str(), "--ledger", ledger];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--trust", trust.as_str()]);
+        crate::support::run_in(dir.path(), &all)
+    };
+    for _ in 0..2 {
+        let out = on("big", &["migrate", "--to", "big2"]);
+        assert_ne!(out.code, 0);
+        assert!(
+            out.stderr.contains("the batch starting at seq 3"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            rt.block_on(stream_names(&url)),
+            before,
+            "nothing is left behind"
+        );
+    }
+    // A target stream that exists is refused before anything is copied.
+    let other = tempfile::tempdir().expect("tempdir");
+    crate::support::run_in(
+        other.path(),
+        &[
+            "--nats",
+            url.as_str(),
+            "--ledger",
+            "taken",
+            "init",
+            "--producer",
+            "analyst",
+        ],
+    )
+    .ok();
+    let with_taken = rt.block_on(stream_names(&url));
+    let out = on("big", &["migrate", "--to", "taken"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("stream DOSSIER_TAKEN already exists"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(rt.block_on(stream_names(&url)), with_taken);
 }
 
 /// A per-record JetStream stream, as earlier versions wrote it (the examples plus generated
@@ -289,45 +413,7 @@ fn a_per_record_stream_migrates_into_a_batch_stream() {
             s.info().await.expect("info").state.messages
         })
     };
-    rt.block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
-        js.create_stream(async_nats::jetstream::stream::Config {
-            name: "DOSSIER_OLD".into(),
-            subjects: vec!["dossier.old.records".into()],
-            storage: async_nats::jetstream::stream::StorageType::File,
-            discard: async_nats::jetstream::stream::DiscardPolicy::New,
-            deny_delete: true,
-            deny_purge: true,
-            allow_direct: true,
-            ..Default::default()
-        })
-        .await
-        .expect("a per-record stream");
-        let mut acks = Vec::new();
-        for r in &records {
-            acks.push(
-                js.publish("dossier.old.records", r.clone().into())
-                    .await
-                    .expect("publish"),
-            );
-        }
-        for a in acks {
-            a.await.expect("stored");
-        }
-        let bucket = js
-            .create_object_store(async_nats::jetstream::object_store::Config {
-                bucket: "dossier-old-content".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("object store");
-        for t in &texts {
-            bucket
-                .put(Hash::of_bytes(t).to_hex().as_str(), &mut t.as_slice())
-                .await
-                .expect("put");
-        }
-    });
+    rt.block_on(per_record_stream(&url, "old", &records, &texts));
     let dir = tempfile::tempdir().expect("tempdir");
     let trust = base.dir().join("root.pub").display().to_string();
     let on = |ledger: &str, args: &[&str]| {
@@ -364,5 +450,6 @@ fn a_per_record_stream_migrates_into_a_batch_stream() {
         (before["head"].clone(), before["records"].clone())
     );
     let again = on("old", &["migrate", "--to", "new"]);
-    assert_ne!(again.code, 0, "the new stream is not empty any more");
+    assert_ne!(again.code, 0, "the new stream exists now");
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }

@@ -268,7 +268,8 @@ impl AppError {
             AppError::Migrate { problem, .. } => {
                 use crate::migrate::MigrateProblem as P;
                 match problem {
-                    P::AlreadyMigrated => ErrorKind::Conflict,
+                    P::AlreadyMigrated | P::TargetExists(_) => ErrorKind::Conflict,
+                    P::Abandoned { .. } => ErrorKind::Unavailable,
                     P::NeedsTarget | P::SameTarget => ErrorKind::Invalid,
                     P::DoesNotVerify(_) | P::Differs(_) => ErrorKind::Integrity,
                     P::Copy(

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use dossier_chain::{Hash, TrustRoot};
-use dossier_jetstream::{JetStreamConfig, JetStreamLog, Layout};
+use dossier_jetstream::{JetStreamConfig, JetStreamError, JetStreamLog, Layout};
 use dossier_log::migrate::{MigrateError, copy_per_record};
 use dossier_log::{EventLog, SqliteLayout, SqliteLog, for_each_record, verify_log};
 use dossier_model::Marking;
@@ -77,6 +77,20 @@ pub enum MigrateProblem {
     /// The copy failed.
     #[error(transparent)]
     Copy(#[from] MigrateError),
+    /// The stream named by `--to` exists already (another ledger's, or one an interrupted
+    /// migration left): nothing is copied into a stream that may hold anything.
+    #[error(
+        "stream {0} already exists; a migration copies only into a new stream (if an interrupted migration left it, remove it and its _TEXTS and _CHECKPOINTS streams as an admin, or give another --to)"
+    )]
+    TargetExists(String),
+    /// The migration failed after creating its target, and removing the target failed too.
+    #[error("{failure}; removing the new stream failed too ({removing}): remove it as an admin")]
+    Abandoned {
+        /// Why the migration failed.
+        failure: String,
+        /// Why the removal failed.
+        removing: String,
+    },
 }
 
 fn beside(path: &Path, suffix: &str) -> PathBuf {
@@ -266,24 +280,61 @@ async fn migrate_stream(
     if new_cfg.stream() == cfg.stream() {
         return Err(stream_problem(MigrateProblem::SameTarget));
     }
-    let new = open(new_cfg.clone()).await?;
-    dossier_jetstream::migrate::copy_per_record(&old, &new, |_| {})
-        .await
-        .map_err(|e| stream_problem(e.into()))?;
     let views = jetstream_dir.join(format!("{to}.migrating-views"));
-    let before = sums(home, &old, trust.clone(), &views)
-        .await?
-        .map_err(|first| stream_problem(MigrateProblem::DoesNotVerify(first)))?;
-    let after = sums(home, &new, trust, &views).await?.map_err(|first| {
-        stream_problem(MigrateProblem::Differs(format!(
-            "it does not verify: {first}"
-        )))
-    })?;
-    if after != before {
-        return Err(stream_problem(MigrateProblem::Differs(format!(
-            "before {before:?}, after {after:?}"
-        ))));
+    let mut probe_cfg = new_cfg.clone();
+    probe_cfg.create = false;
+    match JetStreamLog::open(&probe_cfg).await {
+        Err(JetStreamError::NoLedger { .. }) => {}
+        Err(source @ (JetStreamError::Connect { .. } | JetStreamError::Api(_))) => {
+            return Err(AppError::JetStream {
+                what: format!("looking for the stream of {to}"),
+                source,
+            });
+        }
+        Ok(_) | Err(_) => {
+            return Err(stream_problem(MigrateProblem::TargetExists(
+                new_cfg.stream(),
+            )));
+        }
     }
+    let new = open(new_cfg.clone()).await?;
+    let copied = async {
+        dossier_jetstream::migrate::copy_per_record(&old, &new, |_| {})
+            .await
+            .map_err(|e| stream_problem(e.into()))?;
+        let before = sums(home, &old, trust.clone(), &views)
+            .await?
+            .map_err(|first| stream_problem(MigrateProblem::DoesNotVerify(first)))?;
+        let after = sums(home, &new, trust, &views).await?.map_err(|first| {
+            stream_problem(MigrateProblem::Differs(format!(
+                "it does not verify: {first}"
+            )))
+        })?;
+        if after != before {
+            return Err(stream_problem(MigrateProblem::Differs(format!(
+                "before {before:?}, after {after:?}"
+            ))));
+        }
+        Ok(after)
+    }
+    .await;
+    let after = match copied {
+        Ok(after) => after,
+        Err(e) => {
+            // Undo what this run created, so that the same command can run again; the old
+            // stream was only read.
+            drop(new);
+            return Err(
+                match dossier_jetstream::migrate::remove_ledger(&new_cfg).await {
+                    Ok(_) => e,
+                    Err(removing) => stream_problem(MigrateProblem::Abandoned {
+                        failure: e.to_string(),
+                        removing: removing.to_string(),
+                    }),
+                },
+            );
+        }
+    };
     Ok(Migrated {
         ledger: PathBuf::from(format!("stream {}", new_cfg.stream())),
         kept: PathBuf::from(format!("stream {}", cfg.stream())),

@@ -113,6 +113,26 @@ impl JetStreamConfig {
         format!("dossier-{}-content", self.ledger)
     }
 
+    /// The rule for a ledger created now, beyond [`check_ledger_name`](Self::check_ledger_name):
+    /// a name ending in `-texts`, `_texts`, `-checkpoints` or `_checkpoints` would name its
+    /// stream as another ledger's texts or checkpoint stream (`DOSSIER_A_TEXTS` is ledger
+    /// `a`'s texts stream and ledger `a-texts`'s stream), so it is refused.
+    pub(crate) fn check_new_ledger_name(&self) -> Result<(), String> {
+        self.check_ledger_name()?;
+        for reserved in ["texts", "checkpoints"] {
+            for sep in ['-', '_'] {
+                if self.ledger.ends_with(&format!("{sep}{reserved}")) {
+                    return Err(format!(
+                        "ledger name {:?}: a name ending in \"-{reserved}\" or \"_{reserved}\" would share \
+                         its stream's name with another ledger's {reserved} stream; choose another",
+                        self.ledger
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_ledger_name(&self) -> Result<(), String> {
         let ok = !self.ledger.is_empty()
             && self.ledger.len() <= 64

@@ -183,6 +183,18 @@ impl JetStreamLog {
         let mut stream = match get_stream_riding_out(&js, &name, cfg.ride_out).await {
             Ok(mut s) => {
                 let info = info_riding_out(&mut s, cfg.ride_out).await?;
+                if !info.config.subjects.contains(&cfg.subject()) {
+                    // Ledger names that differ only in '-' and '_' share a stream name.
+                    return Err(JetStreamError::Config(format!(
+                        "stream {name} holds subjects {:?}, not the ledger {}'s {}: it is \
+                         another ledger's (ledger names that differ only in '-' and '_', or end \
+                         in -texts or -checkpoints, share stream names); choose another ledger \
+                         name",
+                        info.config.subjects,
+                        cfg.ledger,
+                        cfg.subject()
+                    )));
+                }
                 problems = unsafe_settings(&info.config, &cfg.subject());
                 if !problems.is_empty() && !cfg.allow_unsafe_stream {
                     return Err(JetStreamError::UnsafeStream {
@@ -196,12 +208,15 @@ impl JetStreamLog {
                 return Err(JetStreamError::NoLedger { stream: name });
             }
             Err(e) if is_not_found(&e) => {
-                let created = create_stream_ready(&js, wanted, cfg.request_timeout).await?;
-                // The auditor's checkpoint stream is created with the ledger, by whoever may
-                // create streams, so that the auditor's role needs no right to create any.
-                crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
+                cfg.check_new_ledger_name()
+                    .map_err(JetStreamError::Config)?;
+                // The auditor's checkpoint stream and the texts stream are created with the
+                // ledger, by whoever may create streams, so that the auditor's and the
+                // producers' roles need no right to create any; first, so that one that holds
+                // another ledger's subjects is refused before the ledger stream exists.
                 crate::texts::ensure_texts_stream(&js, cfg).await?;
-                created
+                crate::announce::ensure_checkpoint_stream(&js, cfg).await?;
+                create_stream_ready(&js, wanted, cfg.request_timeout).await?
             }
             Err(e) => return Err(JetStreamError::Api(format!("stream {name}: {e}"))),
         };

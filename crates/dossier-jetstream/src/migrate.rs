@@ -64,3 +64,44 @@ pub async fn copy_per_record(
     new.copy_texts_from(old).await?;
     Ok(copied)
 }
+
+/// Removes what opening the ledger of `cfg` with `create` made: its ledger stream, texts
+/// stream and checkpoint stream, where they exist, and its local index. For undoing a
+/// migration that failed after it created its target (a stream that denies deletes and purges
+/// can only be removed whole, and only by a user allowed to delete streams: the admin that
+/// migrates). Returns the streams removed.
+///
+/// # Errors
+/// If the server cannot be reached or refuses a removal.
+pub async fn remove_ledger(
+    cfg: &crate::JetStreamConfig,
+) -> Result<Vec<String>, crate::JetStreamError> {
+    let js = async_nats::jetstream::new(crate::log::connect(cfg).await?);
+    let mut removed = Vec::new();
+    for name in [cfg.stream(), cfg.texts_stream(), cfg.checkpoint_stream()] {
+        match js.delete_stream(&name).await {
+            Ok(_) => removed.push(name),
+            Err(e) if crate::log::is_not_found(&e) => {}
+            Err(e) => {
+                return Err(crate::JetStreamError::Api(format!(
+                    "removing stream {name}: {e}"
+                )));
+            }
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = cfg.index_path.as_os_str().to_owned();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(crate::JetStreamError::Api(format!(
+                    "removing the local index {}: {e}",
+                    std::path::Path::new(&path).display()
+                )));
+            }
+        }
+    }
+    Ok(removed)
+}

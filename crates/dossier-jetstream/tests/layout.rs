@@ -382,3 +382,51 @@ async fn report_texts_are_chunked_into_the_texts_stream() {
         .expect("publish again");
     assert_eq!(texts.info().await.expect("info").state.messages, 4);
 }
+
+/// Stream names derive from ledger names (upper-cased, '-' as '_', `_TEXTS` and `_CHECKPOINTS`
+/// for a ledger's other streams), so some names would share streams: a new ledger whose name
+/// ends in `-texts` or `_checkpoints` is refused before any stream is created, and a ledger
+/// whose stream holds another ledger's subjects (`a-b` against `a_b`) is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_names_that_would_share_streams_are_refused() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = server.url();
+    let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
+    let names = |js: jetstream::Context| async move {
+        let mut names: Vec<String> = Vec::new();
+        let mut list = js.stream_names();
+        while let Some(n) = futures::StreamExt::next(&mut list).await {
+            names.push(n.expect("a name"));
+        }
+        names.sort();
+        names
+    };
+
+    let a = open(&url, &dir, "a", "a").await;
+    drop(a);
+    let before = names(js.clone()).await;
+    assert_eq!(
+        before,
+        ["DOSSIER_A", "DOSSIER_A_CHECKPOINTS", "DOSSIER_A_TEXTS"]
+    );
+    for taken in ["a-texts", "a_checkpoints", "b-texts", "b_checkpoints"] {
+        let cfg = JetStreamConfig::new(&url, taken, dir.path().join(format!("{taken}.db")));
+        let err = JetStreamLog::open(&cfg).await.expect_err(taken).to_string();
+        // `a-texts` names ledger a's texts stream, which exists; `b-texts` names no stream yet.
+        assert!(
+            err.contains(taken) && err.contains("choose another"),
+            "{taken}: {err}"
+        );
+    }
+    assert_eq!(names(js.clone()).await, before, "nothing was created");
+
+    let ab = open(&url, &dir, "a_b", "a_b").await;
+    drop(ab);
+    let cfg = JetStreamConfig::new(&url, "a-b", dir.path().join("a-b.db"));
+    let err = JetStreamLog::open(&cfg).await.expect_err("a-b").to_string();
+    assert!(
+        err.contains("stream DOSSIER_A_B") && err.contains("another ledger's"),
+        "{err}"
+    );
+}
