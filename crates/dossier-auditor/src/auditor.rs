@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use dossier_chain::{FailureKind, Hash, RecordView, Signer, StoredRecord, TrustRoot, Verifier};
 use dossier_log::EventLog;
-use dossier_proofs::{Checkpoint, RootBuilder, SignedNote, TreeHead, TreeVersion};
+use dossier_proofs::{Checkpoint, RootBuilder, TreeHead, TreeVersion};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -155,17 +155,9 @@ fn now_text() -> String {
 /// Whether a record is a genesis or key event (so its batch must be kept for restarts). Reads
 /// the envelope's `type`, which comes before any free text; anything unexpected counts as a
 /// key record (keeping a batch too many is harmless).
-/// The tree version of a stored checkpoint, from its note's extension keyword.
-fn version_of(cp: &StoredCheckpoint) -> Result<TreeVersion, Error> {
-    let text = SignedNote::parse(&cp.note)
-        .map_err(|e| Error::State(format!("the stored checkpoint is not a signed note: {e}")))?
-        .text;
-    Ok(Checkpoint::parse_body(&text)?.tree.version)
-}
-
 /// Whether a stored checkpoint is of the current tree version (an unreadable one is not).
 fn is_current(cp: &StoredCheckpoint) -> bool {
-    version_of(cp).is_ok_and(|v| v == TreeVersion::CURRENT)
+    cp.tree_version().is_ok_and(|v| v == TreeVersion::CURRENT)
 }
 
 fn is_key_record(bytes: &[u8]) -> bool {
@@ -308,7 +300,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             // A store written before tree version 2 holds a version-1 frontier: the tree is
             // restored in that version and moved to the current one by the rescan `start`
             // runs (docs/PROOFS.md §11).
-            let version = last.as_ref().map_or(Ok(TreeVersion::CURRENT), version_of)?;
+            let version = last
+                .as_ref()
+                .map_or(Ok(TreeVersion::CURRENT), StoredCheckpoint::tree_version)?;
             tree = RootBuilder::from_frontier_in(version, resume.size, resume.frontier)?;
             ledger = Some(resume.ledger);
             resumed_from = resume.size;
@@ -523,7 +517,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         // Also fills in the event ids of records checkpointed before they were recorded (a
         // store written by an earlier version), and alarms on any repeated among them.
         let mut v = Verifier::new(self.trust.clone()).collecting_ids();
-        let mut tree = RootBuilder::with_version(version_of(&cp)?);
+        let mut tree = RootBuilder::with_version(cp.tree_version()?);
         let mut current = RootBuilder::new();
         let mut from = 1;
         while tree.size() < cp.size {

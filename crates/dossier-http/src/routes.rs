@@ -679,11 +679,8 @@ pub(crate) async fn checkpoint<L: EventLog>(
 }
 
 /// The tree a stored checkpoint signs.
-fn tree(cp: &dossier_auditor::StoredCheckpoint) -> dossier_query::Tree<'_> {
-    dossier_query::Tree {
-        size: cp.size,
-        head: &cp.head,
-    }
+fn tree(cp: &dossier_auditor::StoredCheckpoint) -> Result<dossier_query::Tree<'_>, ApiError> {
+    dossier_query::Tree::of(cp).map_err(query::query_error)
 }
 
 /// A record's inclusion proof against the current checkpoint.
@@ -723,7 +720,7 @@ pub(crate) async fn inclusion<L: EventLog>(
     }
     let proof = app
         .leaves
-        .inclusion(&*app.log, tree(&cp), seq)
+        .inclusion(&*app.log, tree(&cp)?, seq)
         .await
         .map_err(query::query_error)?;
     let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
@@ -774,7 +771,7 @@ pub(crate) async fn consistency<L: EventLog>(
     }
     let proof = app
         .leaves
-        .consistency(&*app.log, from, tree(&cp))
+        .consistency(&*app.log, from, tree(&cp)?)
         .await
         .map_err(query::query_error)?;
     Ok(Json(query::envelope(

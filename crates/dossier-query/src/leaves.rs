@@ -26,10 +26,26 @@ pub struct Leaves {
 /// The part of a signed checkpoint a proof is given against.
 #[derive(Clone, Copy, Debug)]
 pub struct Tree<'a> {
+    /// Its tree version (a checkpoint made before version 2 is proven against in version 1).
+    pub version: dossier_proofs::TreeVersion,
     /// The number of records it covers.
     pub size: u64,
     /// The hash of its last record (hex), as the checkpoint binds it.
     pub head: &'a str,
+}
+
+impl<'a> Tree<'a> {
+    /// The tree a checkpoint the auditor stored signs.
+    ///
+    /// # Errors
+    /// [`QueryError::Auditor`] if its note is not a dossier checkpoint.
+    pub fn of(cp: &'a dossier_auditor::StoredCheckpoint) -> Result<Tree<'a>, QueryError> {
+        Ok(Tree {
+            version: cp.tree_version().map_err(QueryError::Auditor)?,
+            size: cp.size,
+            head: &cp.head,
+        })
+    }
 }
 
 impl Leaves {
@@ -51,7 +67,8 @@ impl Leaves {
         seq: u64,
     ) -> Result<Vec<Hash>, QueryError> {
         let hashes = self.up_to(log, tree).await?;
-        dossier_proofs::inclusion_proof(&*hashes, seq.saturating_sub(1), tree.size)
+        tree.version
+            .inclusion_proof(&*hashes, seq.saturating_sub(1), tree.size)
             .map_err(|e| QueryError::Proof(e.to_string()))
     }
 
@@ -66,7 +83,8 @@ impl Leaves {
         tree: Tree<'_>,
     ) -> Result<Vec<Hash>, QueryError> {
         let hashes = self.up_to(log, tree).await?;
-        dossier_proofs::consistency_proof(&*hashes, from, tree.size)
+        tree.version
+            .consistency_proof(&*hashes, from, tree.size)
             .map_err(|e| QueryError::Proof(e.to_string()))
     }
 

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, checkpoint_verifier,
+    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
     consistency_proof, inclusion_proof, open_checkpoint,
 };
 use serde::Serialize;
@@ -146,6 +146,17 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
                 return Err(anyhow::anyhow!(
                     "the older checkpoint is for ledger {}, not {ledger}",
                     old_cp.ledger
+                )
+                .into());
+            }
+            if old_cp.tree.version != TreeVersion::CURRENT {
+                return Err(anyhow::anyhow!(
+                    "the older checkpoint is of tree version {} and new checkpoints are of version {}: \
+                     a consistency proof needs both of one version (docs/PROOFS.md §11); \
+                     prove from a version-{} checkpoint, or check the old one with `dossier verify --checkpoint`",
+                    old_cp.tree.version.number(),
+                    TreeVersion::CURRENT.number(),
+                    TreeVersion::CURRENT.number()
                 )
                 .into());
             }
@@ -330,7 +341,8 @@ pub async fn check_against(
             format!("the checkpoint is not signed by any key registered in ledger {ledger}"),
         ));
     };
-    let now = TreeHead::from_leaves(&hashes, size)?;
+    // A checkpoint made before tree version 2 is checked in its own version (PROOFS.md §11).
+    let now = TreeHead::from_leaves_in(cp.tree.version, &hashes, size)?;
     if now.root != cp.tree.root || now.head != cp.tree.head {
         return Ok(verdict(
             false,
