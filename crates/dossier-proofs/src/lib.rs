@@ -11,6 +11,8 @@
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` notes with a `dossier-head-v2` extension line
 //!   (`dossier-head` in version 1) that binds the hash chain's head to the tree.
 //! - [`fork`]: two signed checkpoints that cannot both be true, and a checker anyone can run.
+//! - [`tiles`]: the version-2 tree as C2SP `tlog-tiles` (tile paths, hash tiles, entry
+//!   bundles of the 32-byte record hashes).
 //! - [`bundle`]: proof bundles (a record's inclusion, or one checkpoint's consistency with an
 //!   older one) and their offline check.
 //!
@@ -22,6 +24,7 @@ pub mod checkpoint;
 pub mod fork;
 pub mod merkle;
 pub mod note;
+pub mod tiles;
 
 pub use bundle::{BundleError, MAX_BUNDLE_BYTES, ProofBundle, Proven};
 pub use checkpoint::{
@@ -34,3 +37,4 @@ pub use merkle::{
     inclusion_proof, leaf_hash, node_hash, root_of, verify_consistency, verify_inclusion,
 };
 pub use note::{NoteError, NoteVerifier, SignedNote};
+pub use tiles::{Tile, TileError, TileKind, tiles_of};
