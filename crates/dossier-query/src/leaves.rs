@@ -88,6 +88,39 @@ impl Leaves {
             .map_err(|e| QueryError::Proof(e.to_string()))
     }
 
+    /// The bytes of a C2SP tile or entry bundle (`tile` is its path below the log's prefix,
+    /// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`) of `tree`, which must be of tree
+    /// version 2. Any tile whose hashes lie within the tree is given, so the partial tiles of
+    /// older checkpoints stay available.
+    ///
+    /// # Errors
+    /// [`QueryError::NoTile`] for a path that is not a tile, a tile beyond the tree, or a
+    /// version-1 tree; otherwise as [`Leaves::inclusion`].
+    pub async fn tile<L: EventLog + ?Sized>(
+        &self,
+        log: &L,
+        tree: Tree<'_>,
+        tile: &str,
+    ) -> Result<Vec<u8>, QueryError> {
+        let tile =
+            dossier_proofs::Tile::parse(tile).map_err(|e| QueryError::NoTile(e.to_string()))?;
+        if tree.version != dossier_proofs::TreeVersion::V2Sha256 {
+            return Err(QueryError::NoTile(
+                "the latest checkpoint is of tree version 1; tiles are served once the auditor has signed a version-2 checkpoint (on its next run)".into(),
+            ));
+        }
+        if !tile.within(tree.size) {
+            return Err(QueryError::NoTile(format!(
+                "the checkpoint's tree of {} records has no {}",
+                tree.size,
+                tile.path()
+            )));
+        }
+        let hashes = self.up_to(log, tree).await?;
+        tile.data(&*hashes, tree.size)
+            .map_err(|e| QueryError::NoTile(e.to_string()))
+    }
+
     /// The hashes, at least up to the tree's size, checked against its head.
     async fn up_to<L: EventLog + ?Sized>(
         &self,
