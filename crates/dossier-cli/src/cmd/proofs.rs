@@ -11,7 +11,7 @@ use dossier_proofs::{
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs};
+use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -87,6 +87,21 @@ pub async fn checkpoint(home: &Home, args: &CheckpointArgs) -> CliResult {
     };
     let text = serde_json::to_string_pretty(&cp).context("encoding JSON")?;
     write_out(args.out.as_deref(), &format!("{text}\n"))?;
+    Ok(())
+}
+
+/// `dossier tiles --out DIR`.
+pub async fn tiles(home: &Home, args: &TilesArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let signed = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    let w = dossier_app::tiles::write_tiles(&args.out, &signed.hashes, &signed.note)?;
+    crate::out!(
+        "wrote {} tiles and entry bundles ({} already there) and the checkpoint of {} records to {}",
+        w.written,
+        w.kept,
+        signed.tree.size,
+        args.out.display()
+    )?;
     Ok(())
 }
 
