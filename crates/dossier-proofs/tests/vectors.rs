@@ -296,3 +296,83 @@ fn verify_file(v: TreeVersion) {
     )
     .expect("record 5");
 }
+
+/// The worked examples of docs/PROOFS.md §13 are the code's: every `MTH(D[a:b]) … = <hash>` and
+/// `LEAF(leaf(i)) … = <hash>` line states the value computed now, every other 64-digit hash in
+/// the section is one the examples are made of (a leaf, a subtree root, the golden ledger's
+/// root, head or key), and the signed checkpoint shown is the one in merkle-v2.json.
+#[test]
+fn worked_examples_are_the_codes() {
+    let text = std::fs::read_to_string(vectors_dir().join("../PROOFS.md")).expect("PROOFS.md");
+    let section = &text[text.find("## 13. Worked examples").expect("§13")..];
+    let v = TreeVersion::V2Sha256;
+    let leaves = test_leaves(10);
+    let mut known = std::collections::HashSet::new();
+    for a in 0..10 {
+        known.insert(leaves[a].to_hex());
+        for b in a + 1..=10 {
+            known.insert(ref_mth_in(v, &leaves[a..b]).to_hex());
+        }
+    }
+    let (_, records, secret) = golden_ledger();
+    known.insert(ref_mth_in(v, &records).to_hex());
+    known.insert(records[records.len() - 1].to_hex());
+    known.insert(hex(SigningKey::from_bytes(&secret)
+        .verifying_key()
+        .as_bytes()));
+    let mut stated = 0;
+    for line in section.lines() {
+        let Some(value) = line
+            .rsplit(' ')
+            .next()
+            .filter(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        else {
+            continue;
+        };
+        if let Some(range) = line
+            .strip_prefix("MTH(D[")
+            .and_then(|r| r.split_once("])"))
+            .map(|(r, _)| r)
+        {
+            let (a, b) = range.split_once(':').expect("a:b");
+            let (a, b): (usize, usize) = (a.parse().expect("a"), b.parse().expect("b"));
+            assert_eq!(value, ref_mth_in(v, &leaves[a..b]).to_hex(), "{line}");
+            stated += 1;
+        } else if let Some(i) = line
+            .strip_prefix("LEAF(leaf(")
+            .and_then(|r| r.split_once(')'))
+            .map(|(i, _)| i)
+        {
+            let i: usize = i.parse().expect("i");
+            assert_eq!(value, v.leaf_hash(&leaves[i]).to_hex(), "{line}");
+            stated += 1;
+        }
+    }
+    // Six leaf hashes (the first line ends in a remark) and seven subtree roots.
+    assert_eq!(stated, 13);
+    let mut tokens = 0;
+    for word in section.split(|c: char| !c.is_ascii_hexdigit()) {
+        if word.len() == 64 {
+            assert!(
+                known.contains(word),
+                "§13 names {word}, which the code does not produce"
+            );
+            tokens += 1;
+        }
+    }
+    assert!(tokens > 20, "{tokens}");
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors_dir().join("merkle-v2.json")).expect("vectors"),
+    )
+    .expect("json");
+    let note = doc["checkpoint"]["note"].as_str().expect("note");
+    assert!(
+        section.contains(note),
+        "§13 shows another checkpoint than merkle-v2.json's"
+    );
+    assert!(section.contains(doc["checkpoint"]["vkey"].as_str().expect("vkey")));
+    assert!(section.contains(&format!(
+        "{} bytes",
+        doc["checkpoint"]["text"].as_str().expect("text").len()
+    )));
+}
