@@ -151,33 +151,31 @@ fn go_checks_every_tree_of_1_to_300_leaves() {
             .expect_err(&format!("Go accepted {file} with a flipped byte"));
         assert!(err.contains(says), "{file}: {err}");
     }
-    // A flipped proof hash, leaf or signature.
-    let mut bad = inclusion
-        .iter()
-        .rev()
-        .find(|p| p["tree"] == 299)
-        .expect("a proof")
-        .clone();
+    // A flipped hash in a proof of the largest tree.
+    let last_into_299 = |proofs: &[Value], key: &str| -> Value {
+        proofs
+            .iter()
+            .rev()
+            .find(|p| p[key] == 299)
+            .expect("a proof")
+            .clone()
+    };
+    let mut bad = last_into_299(&inclusion, "tree");
     bad["tree"] = json!(0);
-    let mut hash = bad["proof"][2].as_str().expect("hash").to_owned();
-    hash.replace_range(0..1, if hash.starts_with('0') { "1" } else { "0" });
-    bad["proof"][2] = json!(hash);
+    flip_hash(&mut bad["proof"][2]);
     let err = run(work.path(), &one(json!({"inclusion": [bad]}))).expect_err("bad inclusion");
     assert!(err.contains("tlog.CheckRecord"), "{err}");
-    let mut bad = consistency
-        .iter()
-        .rev()
-        .find(|p| p["new"] == 299)
-        .expect("a proof")
-        .clone();
-    bad["new"] = json!(0);
-    bad["old"] = json!(0);
+    let mut bad = last_into_299(&consistency, "new");
+    let old = usize::try_from(bad["old"].as_u64().expect("old")).expect("index");
+    (bad["old"], bad["new"]) = (json!(0), json!(1));
+    flip_hash(&mut bad["proof"][0]);
     let err = run(
         work.path(),
-        &json!({"vkey": vkey(), "trees": [trees[bad_old(&consistency)].clone(), trees[299].clone()], "inclusion": [], "consistency": [flip_first(&consistency, 299)]}),
+        &json!({"vkey": vkey(), "trees": [trees[old].clone(), trees[299].clone()], "inclusion": [], "consistency": [bad]}),
     )
     .expect_err("bad consistency");
     assert!(err.contains("tlog.CheckTree"), "{err}");
+    // A flipped signature.
     let note = trees[299]["note"].as_str().expect("note");
     let sig_at = note.rfind(' ').expect("signature") + 10;
     let mut forged = note.to_owned();
@@ -193,30 +191,11 @@ fn go_checks_every_tree_of_1_to_300_leaves() {
     assert!(err.contains("note.Open"), "{err}");
 }
 
-/// The old tree (index) of the last consistency proof into tree 299.
-fn bad_old(consistency: &[Value]) -> usize {
-    let p = consistency
-        .iter()
-        .rev()
-        .find(|p| p["new"] == 299)
-        .expect("a proof");
-    usize::try_from(p["old"].as_u64().expect("old")).expect("index")
-}
-
-/// That proof with its first hash altered, renumbered for a cases file of two trees.
-fn flip_first(consistency: &[Value], new: u64) -> Value {
-    let mut p = consistency
-        .iter()
-        .rev()
-        .find(|p| p["new"] == new)
-        .expect("a proof")
-        .clone();
-    let mut hash = p["proof"][0].as_str().expect("hash").to_owned();
+/// Alters the first hex digit of a hash held as a JSON string.
+fn flip_hash(v: &mut Value) {
+    let mut hash = v.as_str().expect("hash").to_owned();
     hash.replace_range(0..1, if hash.starts_with('0') { "1" } else { "0" });
-    p["proof"][0] = json!(hash);
-    p["old"] = json!(0);
-    p["new"] = json!(1);
-    p
+    *v = json!(hash);
 }
 
 /// A tree of 100,000 leaves (and the 70,000 of C2SP's example: 273 full level-0 tiles, a
