@@ -2,7 +2,7 @@
 //! `golang.org/x/mod/sumdb/note`, inclusion and consistency proofs checked with
 //! `sumdb/tlog`'s `CheckRecord` and `CheckTree`, and the C2SP tiles and entry bundles read
 //! through `tlog.TileHashReader` (which checks every tile against the checkpoint's root), for
-//! every tree of 1 to 300 leaves and for a tree of 100,000. The checker is
+//! every tree of 1 to 300 leaves and for a ledger of 100,002 records. The checker is
 //! `tests/tlog-go/main.go`, built from Debian's Go and x/mod (`scripts/install-go.sh`); a
 //! missing Go fails these tests. Each corruption (a byte flipped in a tile, an entry bundle, a
 //! proof or a signature) must be refused by the Go side.
@@ -198,15 +198,48 @@ fn flip_hash(v: &mut Value) {
     *v = json!(hash);
 }
 
-/// A tree of 100,000 leaves (and the 70,000 of C2SP's example: 273 full level-0 tiles, a
+/// The record hashes of a ledger of 100,002 records, built in memory: its genesis batch and
+/// 100 sealed batches of 999 small events and their seal.
+fn ledger_of_100k() -> Vec<Hash> {
+    let signer = dossier_chain::Signer::from_secret([3; 32], "founder");
+    let ledger = uuid::Uuid::new_v4();
+    let now = time::OffsetDateTime::now_utc();
+    let mut records = dossier_chain::Genesis::build(ledger, "tlog", &signer, now).expect("genesis");
+    for b in 0..100 {
+        let last = records.last().expect("a record");
+        let head = dossier_chain::Head {
+            seq: last.seq,
+            hash: last.hash,
+            recorded: Some(last.recorded.clone()),
+        };
+        let mut batch =
+            dossier_chain::BatchBuilder::new(ledger, &head, now, &signer, uuid::Uuid::new_v4());
+        for i in 0..999 {
+            let body = format!(r#"{{"batch":{b},"n":{i}}}"#);
+            batch
+                .push(
+                    "test.event",
+                    1,
+                    &format!("test:{b}/{i}"),
+                    "TLP:CLEAR",
+                    body.as_bytes(),
+                )
+                .expect("push");
+        }
+        records.extend(batch.seal().expect("seal"));
+    }
+    assert_eq!(records.len(), 100_002);
+    records.iter().map(|r| r.hash).collect()
+}
+
+/// A ledger of 100,002 records (and its first 70,000, C2SP's example: 273 full level-0 tiles, a
 /// partial of 112, a full level-1 tile, a partial of 17 and a level-2 tile of 1).
 #[test]
-fn go_checks_a_tree_of_100k_leaves() {
+fn go_checks_a_ledger_of_100k_records() {
     let work = tempfile::tempdir().expect("tempdir");
     let tiles = work.path().join("tiles");
-    let leaves: Vec<Hash> = (0..100_000u64)
-        .map(|i| Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()))
-        .collect();
+    let leaves = ledger_of_100k();
+    let n = leaves.len() as u64;
     let small = tiles_of(70_000);
     for p in [
         "tile/0/272",
@@ -220,22 +253,22 @@ fn go_checks_a_tree_of_100k_leaves() {
     }
     assert_eq!(small.len(), 273 + 1 + 1 + 1 + 1 + 274);
     write_tiles(&tiles, &leaves, 70_000);
-    write_tiles(&tiles, &leaves, 100_000);
+    write_tiles(&tiles, &leaves, n);
     let trees = json!([
         {"note": signed(&leaves, 70_000), "tiles": tiles, "all_leaves": false},
-        {"note": signed(&leaves, 100_000), "tiles": tiles, "all_leaves": false},
+        {"note": signed(&leaves, n), "tiles": tiles, "all_leaves": false},
     ]);
     let mut inclusion = Vec::new();
-    for i in [0u64, 255, 256, 65_535, 65_536, 69_999, 70_000, 99_999] {
-        let proof = inclusion_proof(&leaves, i, 100_000).expect("proof");
+    for i in [0u64, 255, 256, 65_535, 65_536, 69_999, 70_000, n - 1] {
+        let proof = inclusion_proof(&leaves, i, n).expect("proof");
         inclusion.push(json!({"tree": 1, "index": i, "leaf": leaves[i as usize].to_hex(), "proof": hexes(&proof)}));
     }
-    let proof = consistency_proof(&leaves, 70_000, 100_000).expect("proof");
+    let proof = consistency_proof(&leaves, 70_000, n).expect("proof");
     let consistency = json!([{"old": 0, "new": 1, "proof": hexes(&proof)}]);
     let cases =
         json!({"vkey": vkey(), "trees": trees, "inclusion": inclusion, "consistency": consistency});
     let summary = run(work.path(), &cases).expect("Go accepts the 100k tree");
-    assert!(summary.contains("170000 entries checked"), "{summary}");
+    assert!(summary.contains("170002 entries checked"), "{summary}");
     // A byte flipped in the level-2 tile is refused.
     let err = with_flipped(&tiles.join("tile/2/000.p/1"), 31, || {
         run(work.path(), &cases)
