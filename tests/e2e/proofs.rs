@@ -458,3 +458,83 @@ fn tiles_written_for_a_web_server_are_checked_by_gos_tlog() {
         second
     );
 }
+
+/// Checkpoints and bundles made before tree version 2 (a BLAKE3 root, the `dossier-head`
+/// keyword) stay verifiable: `verify --checkpoint` recomputes the root in the checkpoint's
+/// version, `check-proof` checks a version-1 inclusion bundle, and `prove --from` a version-1
+/// checkpoint says why it cannot prove consistency across versions (docs/PROOFS.md §11).
+#[test]
+fn version_1_checkpoints_and_bundles_still_verify() {
+    use dossier_proofs::{Checkpoint, ProofBundle, TreeHead, TreeVersion};
+    let l = Ledger::init();
+    let files = example_files();
+    publish(&l, &files);
+    let signer = dossier_app::Home::at(l.dir().to_owned())
+        .producer(None)
+        .expect("the producer key");
+    let records: Vec<dossier_chain::StoredRecord> = {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let log = dossier_log::SqliteLog::open(&l.db()).expect("open");
+            dossier_log::EventLog::read(&log, 1, 100_000)
+                .await
+                .expect("read")
+        })
+    };
+    let leaves: Vec<dossier_chain::Hash> = records
+        .iter()
+        .map(|r| dossier_chain::Hash::of_record(&r.bytes))
+        .collect();
+    let n = leaves.len() as u64;
+    let tree = TreeHead::from_leaves_in(TreeVersion::V1Blake3, &leaves, n).expect("tree");
+    let json = l.run(&["checkpoint", "--json"]);
+    json.expect_code(0);
+    let ledger = json.json()["ledger"].as_str().expect("ledger").to_owned();
+    let note = Checkpoint::new(&ledger, tree)
+        .expect("checkpoint")
+        .sign_with(&signer)
+        .expect("sign");
+    assert!(note.contains("\ndossier-head "), "{note}");
+    let work = tempfile::tempdir().expect("tempdir");
+    let cp = work.path().join("v1.txt");
+    std::fs::write(&cp, &note).expect("write");
+    let cp_arg = cp.display().to_string();
+    l.run(&["verify", "--checkpoint", &cp_arg]).expect_code(0);
+
+    let bundle = ProofBundle::Inclusion {
+        ledger: ledger.clone(),
+        seq: 4,
+        record: String::from_utf8(records[3].bytes.clone()).expect("utf-8"),
+        proof: TreeVersion::V1Blake3
+            .inclusion_proof(&leaves, 3, n)
+            .expect("proof")
+            .iter()
+            .map(dossier_chain::Hash::to_hex)
+            .collect(),
+        checkpoint: note.clone(),
+    };
+    let file = work.path().join("v1-bundle.json");
+    std::fs::write(&file, serde_json::to_string(&bundle).expect("json")).expect("write");
+    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub");
+    let out = l.run(&[
+        "check-proof",
+        &file.display().to_string(),
+        "--key",
+        key.trim(),
+    ]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("ok:"), "{}", out.stdout);
+
+    let out = l.run(&["prove", "--from", &cp_arg]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("tree version 1"), "{}", out.stderr);
+
+    // A rewritten history fails the version-1 checkpoint as it fails a version-2 one.
+    crate::support::rewrite_record(&l, 3, true, |bytes| {
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .replacen("\"title\":\"", "\"title\":\"X", 1)
+            .into_bytes()
+    });
+    l.run(&["verify", "--checkpoint", &cp_arg]).expect_code(5);
+}
