@@ -25,6 +25,12 @@ export DOSSIER_PY_TOOLS
 { read -r CHROMIUM_BIN; read -r CHROMEDRIVER_BIN; } < <(scripts/install-chromium.sh)
 export CHROMIUM_BIN CHROMEDRIVER_BIN
 
+# Go's transparency-log code (golang.org/x/mod/sumdb/tlog and sumdb/note) checks dossier's
+# checkpoints, proofs and tiles (crates/dossier-proofs/tests/go_tlog.rs); Debian's golang-go
+# and golang-golang-x-mod-dev, built in GOPATH mode with nothing fetched (scripts/install-go.sh).
+{ read -r GO_BIN; read -r DOSSIER_GOPATH; } < <(scripts/install-go.sh)
+export GO_BIN DOSSIER_GOPATH
+
 # A linker that runs out of disk dies with "Bus error" rather than a word about space; say it first.
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"

@@ -361,3 +361,180 @@ fn result_commands_print_one_json_document() {
         .json();
     assert_eq!(agree["consistent"], true);
 }
+
+/// `dossier tiles --out DIR` writes the ledger's tree as C2SP tlog-tiles for any web server;
+/// Go's sumdb/note and sumdb/tlog open its checkpoints, read the tiles through
+/// `tlog.TileHashReader`, and check `prove`'s inclusion and consistency proofs. Rerun on a
+/// longer ledger it extends the directory; a flipped byte is refused by Go, and a history
+/// rewritten since is refused by `dossier tiles` (exit 5) without overwriting anything.
+#[test]
+fn tiles_written_for_a_web_server_are_checked_by_gos_tlog() {
+    let l = Ledger::init();
+    let files = example_files();
+    publish(&l, &files[..2]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("www");
+    let dir_arg = dir.display().to_string();
+    let out = l.run(&["tiles", "--out", &dir_arg]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("wrote "), "{}", out.stdout);
+    let first = std::fs::read_to_string(dir.join("checkpoint")).expect("checkpoint");
+    let cp1 = work.path().join("cp1.txt");
+    std::fs::write(&cp1, &first).expect("cp1");
+    publish(&l, &files[2..]);
+    l.run(&["tiles", "--out", &dir_arg]).expect_code(0);
+    let second = std::fs::read_to_string(dir.join("checkpoint")).expect("checkpoint");
+    assert_ne!(first, second);
+    // The partial tiles of the first size are still there beside the new ones.
+    let size1: u64 = first.lines().nth(1).expect("size").parse().expect("size");
+    for t in dossier_proofs::tiles_of(size1) {
+        assert!(dir.join(t.path()).is_file(), "{}", t.path());
+    }
+
+    let incl = work.path().join("incl.json");
+    let cons = work.path().join("cons.json");
+    l.run(&["prove", "7", "--out", &incl.display().to_string()])
+        .expect_code(0);
+    let cp1_arg = cp1.display().to_string();
+    let cons_arg = cons.display().to_string();
+    l.run(&["prove", "--from", &cp1_arg, "--out", &cons_arg])
+        .expect_code(0);
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("bundle")).expect("json")
+    };
+    let (incl, cons) = (read(&incl), read(&cons));
+    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub");
+    let public = dossier_chain::parse_public_hex(key.trim()).expect("key");
+    let ledger = first
+        .lines()
+        .next()
+        .and_then(|o| o.strip_prefix("dossier."))
+        .expect("origin");
+    let vkey = dossier_proofs::checkpoint_verifier(ledger, public)
+        .expect("verifier")
+        .to_vkey();
+    let record = incl["record"].as_str().expect("record");
+    let cases = serde_json::json!({
+        "vkey": vkey,
+        "trees": [
+            {"note": first, "tiles": dir, "all_leaves": true},
+            {"note": second, "tiles": dir, "all_leaves": true},
+        ],
+        "inclusion": [{"tree": 1, "index": 6, "leaf": dossier_chain::Hash::of_record(record.as_bytes()).to_hex(), "proof": incl["proof"]}],
+        "consistency": [{"old": 0, "new": 1, "proof": cons["proof"]}],
+    });
+    let file = work.path().join("cases.json");
+    std::fs::write(&file, serde_json::to_vec(&cases).expect("json")).expect("cases");
+    let summary = dossier_testkit::run_tlog_go(&file).expect("Go accepts dossier's tiles");
+    assert!(summary.starts_with("ok: 2 checkpoints"), "{summary}");
+
+    // A byte flipped in the entry bundle: Go refuses it.
+    let size2: u64 = second.lines().nth(1).expect("size").parse().expect("size");
+    let bundle = dir.join(format!("tile/entries/000.p/{size2}"));
+    let good = std::fs::read(&bundle).expect("bundle");
+    let mut bad = good.clone();
+    bad[2 + 34 * 3 + 5] ^= 0x40;
+    std::fs::write(&bundle, &bad).expect("write");
+    let err = dossier_testkit::run_tlog_go(&file).expect_err("Go accepted a flipped entry");
+    assert!(err.contains("does not hash to its leaf"), "{err}");
+    std::fs::write(&bundle, &good).expect("restore");
+
+    // A history rewritten since the tiles were written: refused, nothing overwritten.
+    crate::support::rewrite_record(&l, 3, true, |bytes| {
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .replacen("\"title\":\"", "\"title\":\"X", 1)
+            .into_bytes()
+    });
+    let out = l.run(&["tiles", "--out", &dir_arg]);
+    out.expect_code(5);
+    assert!(
+        out.stderr.contains("already holds a different tile"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("checkpoint")).expect("checkpoint"),
+        second
+    );
+}
+
+/// Checkpoints and bundles made before tree version 2 (a BLAKE3 root, the `dossier-head`
+/// keyword) stay verifiable: `verify --checkpoint` recomputes the root in the checkpoint's
+/// version, `check-proof` checks a version-1 inclusion bundle, and `prove --from` a version-1
+/// checkpoint says why it cannot prove consistency across versions (docs/PROOFS.md §11).
+#[test]
+fn version_1_checkpoints_and_bundles_still_verify() {
+    use dossier_proofs::{Checkpoint, ProofBundle, TreeHead, TreeVersion};
+    let l = Ledger::init();
+    let files = example_files();
+    publish(&l, &files);
+    let signer = dossier_app::Home::at(l.dir().to_owned())
+        .producer(None)
+        .expect("the producer key");
+    let records: Vec<dossier_chain::StoredRecord> = {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let log = dossier_log::SqliteLog::open(&l.db()).expect("open");
+            dossier_log::EventLog::read(&log, 1, 100_000)
+                .await
+                .expect("read")
+        })
+    };
+    let leaves: Vec<dossier_chain::Hash> = records
+        .iter()
+        .map(|r| dossier_chain::Hash::of_record(&r.bytes))
+        .collect();
+    let n = leaves.len() as u64;
+    let tree = TreeHead::from_leaves_in(TreeVersion::V1Blake3, &leaves, n).expect("tree");
+    let json = l.run(&["checkpoint", "--json"]);
+    json.expect_code(0);
+    let ledger = json.json()["ledger"].as_str().expect("ledger").to_owned();
+    let note = Checkpoint::new(&ledger, tree)
+        .expect("checkpoint")
+        .sign_with(&signer)
+        .expect("sign");
+    assert!(note.contains("\ndossier-head "), "{note}");
+    let work = tempfile::tempdir().expect("tempdir");
+    let cp = work.path().join("v1.txt");
+    std::fs::write(&cp, &note).expect("write");
+    let cp_arg = cp.display().to_string();
+    l.run(&["verify", "--checkpoint", &cp_arg]).expect_code(0);
+
+    let bundle = ProofBundle::Inclusion {
+        ledger: ledger.clone(),
+        seq: 4,
+        record: String::from_utf8(records[3].bytes.clone()).expect("utf-8"),
+        proof: TreeVersion::V1Blake3
+            .inclusion_proof(&leaves, 3, n)
+            .expect("proof")
+            .iter()
+            .map(dossier_chain::Hash::to_hex)
+            .collect(),
+        checkpoint: note.clone(),
+    };
+    let file = work.path().join("v1-bundle.json");
+    std::fs::write(&file, serde_json::to_string(&bundle).expect("json")).expect("write");
+    let key = std::fs::read_to_string(l.dir().join("root.pub")).expect("root.pub");
+    let out = l.run(&[
+        "check-proof",
+        &file.display().to_string(),
+        "--key",
+        key.trim(),
+    ]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("ok:"), "{}", out.stdout);
+
+    let out = l.run(&["prove", "--from", &cp_arg]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("tree version 1"), "{}", out.stderr);
+
+    // A rewritten history fails the version-1 checkpoint as it fails a version-2 one.
+    crate::support::rewrite_record(&l, 3, true, |bytes| {
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .replacen("\"title\":\"", "\"title\":\"X", 1)
+            .into_bytes()
+    });
+    l.run(&["verify", "--checkpoint", &cp_arg]).expect_code(5);
+}

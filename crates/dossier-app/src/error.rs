@@ -153,6 +153,15 @@ pub enum AppError {
         /// What is wrong.
         what: String,
     },
+    /// A tile already written differs from the ledger's: tiles never change, so the ledger's
+    /// history differs from the one the directory was written from. Nothing was overwritten.
+    #[error(
+        "{path} already holds a different tile: the ledger's history differs from the one these tiles were written from"
+    )]
+    TileDiffers {
+        /// The tile file.
+        path: String,
+    },
     /// A file of the data directory could not be read or written.
     #[error("{what}")]
     Io {
@@ -236,6 +245,7 @@ impl AppError {
                 ErrorKind::Invalid
             }
             AppError::Conflict { .. } | AppError::LedgerExists { .. } => ErrorKind::Conflict,
+            AppError::TileDiffers { .. } => ErrorKind::Integrity,
             AppError::WriteGenesis {
                 source: AppendError::Log(e),
             } => log_kind(e),

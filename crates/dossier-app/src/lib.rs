@@ -18,6 +18,7 @@ mod init;
 pub mod keyfiles;
 pub mod keys;
 pub mod migrate;
+pub mod tiles;
 
 pub use backend::Backend;
 pub use backup::{BACKUP_FORMAT, KeysBackup};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use dossier_chain::{FailureKind, Hash, RecordView, Signer, StoredRecord, TrustRoot, Verifier};
 use dossier_log::EventLog;
-use dossier_proofs::{Checkpoint, RootBuilder, TreeHead};
+use dossier_proofs::{Checkpoint, RootBuilder, TreeHead, TreeVersion};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -155,6 +155,11 @@ fn now_text() -> String {
 /// Whether a record is a genesis or key event (so its batch must be kept for restarts). Reads
 /// the envelope's `type`, which comes before any free text; anything unexpected counts as a
 /// key record (keeping a batch too many is harmless).
+/// Whether a stored checkpoint is of the current tree version (an unreadable one is not).
+fn is_current(cp: &StoredCheckpoint) -> bool {
+    cp.tree_version().is_ok_and(|v| v == TreeVersion::CURRENT)
+}
+
 fn is_key_record(bytes: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"\"type\":\"";
     let window = &bytes[..bytes.len().min(1024)];
@@ -292,7 +297,13 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             // The replayed records' ids were recorded when they were first verified.
             let _ = verifier.take_ids();
             baseline_failures = verifier.failures().len();
-            tree = RootBuilder::from_frontier(resume.size, resume.frontier)?;
+            // A store written before tree version 2 holds a version-1 frontier: the tree is
+            // restored in that version and moved to the current one by the rescan `start`
+            // runs (docs/PROOFS.md §11).
+            let version = last
+                .as_ref()
+                .map_or(Ok(TreeVersion::CURRENT), StoredCheckpoint::tree_version)?;
+            tree = RootBuilder::from_frontier_in(version, resume.size, resume.frontier)?;
             ledger = Some(resume.ledger);
             resumed_from = resume.size;
         }
@@ -430,7 +441,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
                 size: self.resumed_from,
             });
             self.check_head().await?;
-            if self.options.rescan_on_start && !self.alarmed() {
+            let migrate = self.tree.version() != TreeVersion::CURRENT;
+            if (self.options.rescan_on_start || migrate) && !self.alarmed() {
                 self.rescan().await?;
             }
         } else {
@@ -486,7 +498,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     }
 
     /// Re-reads the records up to the last checkpoint with a fresh verifier and compares their
-    /// root and head with it.
+    /// root (in the checkpoint's tree version) and head with it. If that checkpoint is of an
+    /// older tree version, the auditor's tree moves to the current version, so that its next
+    /// checkpoint (at the same size if the ledger has not grown) is of the current version.
     ///
     /// # Errors
     /// If the backend or the store fails.
@@ -503,7 +517,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         // Also fills in the event ids of records checkpointed before they were recorded (a
         // store written by an earlier version), and alarms on any repeated among them.
         let mut v = Verifier::new(self.trust.clone()).collecting_ids();
-        let mut tree = RootBuilder::new();
+        let mut tree = RootBuilder::with_version(cp.tree_version()?);
+        let mut current = RootBuilder::new();
         let mut from = 1;
         while tree.size() < cp.size {
             let want = usize::try_from(cp.size - tree.size())
@@ -517,6 +532,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
                 let h = Hash::of_record(&r.bytes);
                 v.push_hashed(r, h);
                 tree.push(h);
+                if tree.version() != current.version() {
+                    current.push(h);
+                }
             }
             if let Some(f) = v.failures().first().cloned() {
                 let detail = format!("re-reading the checkpointed records: {f}");
@@ -546,6 +564,10 @@ impl<'a, L: EventLog> Auditor<'a, L> {
                 cp.head
             );
             return self.alarm("rewritten".into(), None, detail);
+        }
+        if self.tree.version() != TreeVersion::CURRENT && self.tree.size() == cp.size {
+            tracing::info!(target: "dossier_auditor", size = cp.size, "tree moved to version {}", TreeVersion::CURRENT.number());
+            self.tree = current;
         }
         self.emit(Event::Rescanned { size: cp.size });
         Ok(())
@@ -677,7 +699,10 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         if self.alarmed()
             || size == 0
             || self.verifier.last_sealed() != size
-            || self.last.as_ref().is_some_and(|c| c.size >= size)
+            || self
+                .last
+                .as_ref()
+                .is_some_and(|c| c.size > size || (c.size == size && is_current(c)))
         {
             return Ok(false);
         }
@@ -686,7 +711,12 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         };
         let head = self.verifier.head().hash;
         let root = self.tree.root();
-        let tree = TreeHead { size, root, head };
+        let tree = TreeHead {
+            version: self.tree.version(),
+            size,
+            root,
+            head,
+        };
         let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(&self.signer))?;
         let cp = StoredCheckpoint {
             size,

@@ -6,7 +6,8 @@
 //!   (position, links, envelope, event ids, recorded time, batches, seals, signatures, key
 //!   registrations and revocations, the pinned founding key);
 //! - feeds every record hash into a streaming Merkle [`RootBuilder`](dossier_proofs::RootBuilder)
-//!   (RFC 9162 with BLAKE3, `docs/PROOFS.md`);
+//!   (the RFC 6962 SHA-256 tree of `docs/PROOFS.md` version 2; a store left with a version-1
+//!   checkpoint is re-read and re-signed in version 2 on start, §11);
 //! - every N records or T seconds (at a batch boundary) signs a C2SP checkpoint with its key
 //!   and stores it in its own SQLite file, [`STORE_FILE`] (`auditor.db`), outside the ledger;
 //! - raises an [`Alarm`] the moment a record fails to verify, or the ledger is no longer

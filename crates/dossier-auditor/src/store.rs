@@ -80,6 +80,21 @@ pub struct StoredCheckpoint {
     pub signed_at: String,
 }
 
+impl StoredCheckpoint {
+    /// The tree version of the checkpoint (`docs/PROOFS.md` §11), from its note's extension
+    /// keyword: a store written before version 2 holds version-1 checkpoints until the
+    /// auditor's next run.
+    ///
+    /// # Errors
+    /// [`Error::State`] if the stored note is not a dossier checkpoint.
+    pub fn tree_version(&self) -> Result<dossier_proofs::TreeVersion, Error> {
+        let text = dossier_proofs::SignedNote::parse(&self.note)
+            .map_err(|e| Error::State(format!("the stored checkpoint is not a signed note: {e}")))?
+            .text;
+        Ok(dossier_proofs::Checkpoint::parse_body(&text)?.tree.version)
+    }
+}
+
 /// An alarm the auditor raised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Alarm {
@@ -243,10 +258,23 @@ impl Store {
     pub(crate) fn write_checkpoint(&mut self, w: &CheckpointWrite<'_>) -> Result<(), Error> {
         let tx = self.conn.transaction()?;
         let cp = w.checkpoint;
-        tx.execute(
-            "INSERT INTO checkpoints (size, ledger, root, head, note, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        // One checkpoint per size: the version-2 checkpoint the auditor signs when it moves a
+        // store from tree version 1 replaces the version-1 one of the same size
+        // (docs/PROOFS.md §11); any other conflict is refused.
+        let replaced = tx.execute(
+            "INSERT INTO checkpoints (size, ledger, root, head, note, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (size) DO UPDATE SET root = excluded.root, note = excluded.note,
+                 signed_at = excluded.signed_at
+             WHERE checkpoints.ledger = excluded.ledger AND checkpoints.head = excluded.head
+                 AND checkpoints.note LIKE '%' || char(10) || 'dossier-head %'",
             params![to_i64(cp.size)?, cp.ledger, cp.root, cp.head, cp.note, cp.signed_at],
         )?;
+        if replaced == 0 {
+            return Err(Error::State(format!(
+                "a checkpoint of size {} is already stored",
+                cp.size
+            )));
+        }
         let frontier: Vec<u8> = w.frontier.iter().flat_map(|h| h.0).collect();
         tx.execute(
             "INSERT INTO state (id, ledger, size, head, frontier) VALUES (1, ?1, ?2, ?3, ?4)
@@ -261,7 +289,11 @@ impl Store {
                 ins.execute(params![to_i64(*pos)?, bytes])?;
             }
         }
-        tx.execute("DELETE FROM tail_records", [])?;
+        // The batch ending at the checkpoint; a re-signed checkpoint of the same size (the move
+        // to tree version 2) keeps the one stored.
+        if !w.tail_records.is_empty() {
+            tx.execute("DELETE FROM tail_records", [])?;
+        }
         {
             let mut ins =
                 tx.prepare("INSERT INTO tail_records (position, bytes) VALUES (?1, ?2)")?;

@@ -13,7 +13,9 @@ use dossier_chain::{
     StoredRecord, TrustRoot, control,
 };
 use dossier_log::{AppendError, AppendReceipt, EventLog, IndexEntry, LogError, SqliteLog};
-use dossier_proofs::{checkpoint_verifier, open_checkpoint, root_of};
+use dossier_proofs::{
+    Checkpoint, RootBuilder, TreeVersion, checkpoint_verifier, open_checkpoint, root_of,
+};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -429,4 +431,86 @@ async fn a_bad_frame_is_an_alarm_at_its_seq() {
     assert_eq!(report.alarms[0].seq, Some(bad));
     assert_eq!(report.last_checkpoint.as_ref().unwrap().size, first);
     assert!(last > bad);
+}
+
+/// Turns the store's last checkpoint into what an auditor of tree version 1 (BLAKE3) wrote:
+/// a `dossier-head` checkpoint of the same size and its version-1 frontier.
+fn downgrade_store_to_version_1(f: &Fixture, hashes: &[Hash]) -> String {
+    let mut b = RootBuilder::with_version(TreeVersion::V1Blake3);
+    hashes.iter().for_each(|h| b.push(*h));
+    let tree = b.tree_head().unwrap();
+    let cp = Checkpoint::new(&f.ledger.to_string(), tree).unwrap();
+    let note = cp.sign_with(&founder()).unwrap();
+    assert!(note.contains("\ndossier-head "), "{note}");
+    let frontier: Vec<u8> = b.frontier().iter().flat_map(|h| h.0).collect();
+    let c = Connection::open(&f.store).unwrap();
+    let size = i64::try_from(hashes.len()).unwrap();
+    c.execute("DELETE FROM checkpoints", []).unwrap();
+    c.execute(
+        "INSERT INTO checkpoints (size, ledger, root, head, note, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, '2026-01-01T00:00:00Z')",
+        rusqlite::params![size, f.ledger.to_string(), tree.root.to_hex(), tree.head.to_hex(), note],
+    )
+    .unwrap();
+    c.execute("UPDATE state SET frontier = ?1 WHERE id = 1", [frontier])
+        .unwrap();
+    note
+}
+
+/// A store written before tree version 2 (a BLAKE3 checkpoint and frontier) moves to version
+/// 2 on the auditor's next run: the checkpointed records are re-read, checked against the
+/// version-1 root, and a version-2 checkpoint of the same size is signed; later checkpoints
+/// continue the version-2 tree. A history rewritten under the old checkpoint is an alarm, not
+/// a migration.
+#[tokio::test]
+async fn a_version_1_store_moves_to_the_sha256_tree_on_its_next_run() {
+    let f = Fixture::new().await;
+    for i in 0..3 {
+        f.batch(&f.founder, &format!("m{i}"), 25).await;
+    }
+    assert!(f.audit().await.healthy);
+    let hashes = f.all_hashes().await;
+    let old = downgrade_store_to_version_1(&f, &hashes);
+    let st = status(&f.store).unwrap().last_checkpoint.unwrap();
+    assert_eq!(st.note, old);
+    assert_eq!(st.tree_version().unwrap(), TreeVersion::V1Blake3);
+
+    let r = f.audit().await;
+    assert!(r.healthy, "{r:?}");
+    assert_eq!(r.checkpoints_signed, 1, "{r:?}");
+    assert_checkpoint(&r, f.ledger, &hashes);
+    let cp = r.last_checkpoint.unwrap();
+    assert!(cp.note.contains("\ndossier-head-v2 "), "{}", cp.note);
+    assert_eq!(cp.tree_version().unwrap(), TreeVersion::V2Sha256);
+    // The tree continues in version 2.
+    f.batch(&f.founder, "m3", 10).await;
+    let r = f.audit().await;
+    assert!(r.healthy, "{r:?}");
+    assert_checkpoint(&r, f.ledger, &f.all_hashes().await);
+
+    // A second ledger whose history was rewritten under a version-1 checkpoint.
+    let g = Fixture::new().await;
+    for i in 0..3 {
+        g.batch(&g.founder, &format!("n{i}"), 25).await;
+    }
+    assert!(g.audit().await.healthy);
+    downgrade_store_to_version_1(&g, &g.all_hashes().await);
+    let c = g.tamper();
+    let bytes = dossier_log::tamper::record(&c, 10);
+    let changed = String::from_utf8(bytes)
+        .unwrap()
+        .replace("\"n0\"", "\"N0\"");
+    dossier_log::tamper::set_record(&c, 10, changed.as_bytes());
+    let r = g.audit().await;
+    assert!(!r.healthy, "{r:?}");
+    assert_eq!(r.checkpoints_signed, 0);
+    assert_eq!(r.alarms[0].seq, Some(10), "{:?}", r.alarms);
+    assert_eq!(
+        status(&g.store)
+            .unwrap()
+            .last_checkpoint
+            .unwrap()
+            .tree_version()
+            .unwrap(),
+        TreeVersion::V1Blake3
+    );
 }

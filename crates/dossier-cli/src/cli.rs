@@ -188,6 +188,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Sign and print a checkpoint of the ledger (C2SP tlog-checkpoint: size, Merkle root, head).
     Checkpoint(CheckpointArgs),
+    /// Sign a checkpoint and write it with the ledger's tree as C2SP tlog-tiles (static files
+    /// for any web server: DIR/checkpoint, DIR/tile/...); rerun to extend them.
+    Tiles(TilesArgs),
     /// Write a proof bundle: record SEQ is in the ledger, or (--from) the ledger extends an older checkpoint.
     Prove(ProveArgs),
     /// Check a proof bundle offline, with no access to the ledger.
@@ -310,6 +313,17 @@ pub struct CheckpointArgs {
     /// of the HTTP service's checkpoint route).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `dossier tiles`.
+#[derive(Debug, Args)]
+pub struct TilesArgs {
+    /// Key id to sign the checkpoint with (default: the data directory's producer key).
+    #[arg(long, value_name = "KEY_ID")]
+    pub key: Option<String>,
+    /// The directory to write into (created if missing; tiles written before are kept).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `dossier prove`.

@@ -161,6 +161,10 @@ impl From<AppError> for CliError {
             {
                 (INVALID_INPUT, "")
             }
+            AppError::TileDiffers { .. } => (
+                VERIFY_FAILED,
+                "; check the ledger against the checkpoint those tiles were written with: `dossier verify --checkpoint DIR/checkpoint`",
+            ),
             _ => (FAILURE, ""),
         };
         let message = match &error {

@@ -120,7 +120,7 @@ pub fn targets() -> Vec<Target> {
         },
         Target {
             name: "http",
-            about: "what the HTTP service decodes from a request line and headers: the query string, as_of/at times, integer and seq parameters, Last-Event-ID",
+            about: "what the HTTP service decodes from a request line and headers: the query string, as_of/at times, integer and seq parameters, Last-Event-ID, tile paths",
             run: http,
         },
     ]
@@ -227,7 +227,9 @@ fn note(data: &[u8]) {
 /// for repetition, and its value goes through the parser of its name: `as_of` and `at` through
 /// `Timestamp::parse_as_of` (and `as_of` on to the recorded-time form), `after`, `from`,
 /// `limit` and the like as non-negative integers; the header through `http::HeaderValue` and
-/// the sequence-number rule; the path segment as a seq (1 or more). Bundle bodies posted to the
+/// the sequence-number rule; the path segment as a seq (1 or more), and as the path of a
+/// `tlog/tile/…` route (`dossier_proofs::Tile::parse`), whose tile is computed over a tree of
+/// 300 leaves when it lies within it. Bundle bodies posted to the
 /// service go through `dossier-app`'s check, whose byte-level part (parsing and validation) is
 /// the `bundle` target.
 fn http(data: &[u8]) {
@@ -264,6 +266,13 @@ fn http(data: &[u8]) {
     }
     if let Ok(s) = std::str::from_utf8(segment) {
         let _ = s.parse::<u64>().ok().filter(|n| *n >= 1);
+        if let Ok(tile) = dossier_proofs::Tile::parse(&format!("tile/{s}")) {
+            let leaves: Vec<dossier_chain::Hash> = (0..300u16)
+                .map(|i| dossier_chain::Hash([(i % 251) as u8; 32]))
+                .collect();
+            let _ = tile.path();
+            let _ = tile.data(&leaves[..], 300);
+        }
     }
 }
 

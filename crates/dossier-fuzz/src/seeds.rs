@@ -186,6 +186,9 @@ pub(crate) fn corpus(target: &str, repo: &Path) -> Vec<Vec<u8>> {
                 b"after=42&limit=100&type=claim.recorded&entity=claim%3Arok-mnd%2Fcontainers-2024-03\n 9 \n18446744073709551615",
                 b"at=2024-03-19T16%3A04%3A00.123456789%2B09%3A00&from=1\n\n",
                 b"as_of=+2024-02-30&as_of=x\n-1\n0",
+                b"\n\n0/001.p/44",
+                b"\n\nentries/x001/x234/067.p/255",
+                b"\n\n2/000.p/1",
             ]
             .map(<[u8]>::to_vec),
         ),

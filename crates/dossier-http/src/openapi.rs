@@ -98,6 +98,7 @@ impl utoipa::Modify for Security {
         crate::routes::checkpoint,
         crate::routes::inclusion,
         crate::routes::consistency,
+        crate::routes::tlog_checkpoint,
         crate::routes::status,
         crate::routes::bundles,
         crate::sse::records,

@@ -208,6 +208,8 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/checkpoint", get(checkpoint::<L>))
         .route("/proofs/inclusion/{seq}", get(inclusion::<L>))
         .route("/proofs/consistency", get(consistency::<L>))
+        .route("/tlog/checkpoint", get(tlog_checkpoint::<L>))
+        .route("/tlog/tile/{*tile}", get(tlog_tile::<L>))
         .route("/status", get(status::<L>))
         .route("/bundles", post(bundles::<L>))
         .route("/events/records", get(crate::sse::records::<L>))
@@ -679,11 +681,8 @@ pub(crate) async fn checkpoint<L: EventLog>(
 }
 
 /// The tree a stored checkpoint signs.
-fn tree(cp: &dossier_auditor::StoredCheckpoint) -> dossier_query::Tree<'_> {
-    dossier_query::Tree {
-        size: cp.size,
-        head: &cp.head,
-    }
+fn tree(cp: &dossier_auditor::StoredCheckpoint) -> Result<dossier_query::Tree<'_>, ApiError> {
+    dossier_query::Tree::of(cp).map_err(query::query_error)
 }
 
 /// A record's inclusion proof against the current checkpoint.
@@ -723,7 +722,7 @@ pub(crate) async fn inclusion<L: EventLog>(
     }
     let proof = app
         .leaves
-        .inclusion(&*app.log, tree(&cp), seq)
+        .inclusion(&*app.log, tree(&cp)?, seq)
         .await
         .map_err(query::query_error)?;
     let route = "GET /v1/ledgers/{ledger}/proofs/inclusion/{seq}";
@@ -774,7 +773,7 @@ pub(crate) async fn consistency<L: EventLog>(
     }
     let proof = app
         .leaves
-        .consistency(&*app.log, from, tree(&cp))
+        .consistency(&*app.log, from, tree(&cp)?)
         .await
         .map_err(query::query_error)?;
     Ok(Json(query::envelope(
@@ -788,6 +787,66 @@ pub(crate) async fn consistency<L: EventLog>(
             checkpoint: cp.note.clone(),
         },
     )))
+}
+
+/// The auditor's latest checkpoint as C2SP `tlog-tiles` serves it: the signed note alone, as
+/// text (the log's `<prefix>/checkpoint`, the prefix being `/v1/ledgers/{ledger}/tlog`).
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/tlog/checkpoint", tag = "proofs",
+    params(("ledger" = String, Path, description = "The ledger id")),
+    responses(
+        (status = 200, description = "The signed checkpoint note (C2SP tlog-checkpoint); the tiles under tlog/tile/ are of its tree", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 404, description = "No checkpoint yet", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn tlog_checkpoint<L: EventLog>(
+    State(app): AppState<L>,
+) -> Result<Response, ApiError> {
+    let cp = latest_checkpoint(&app)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=5"),
+            ),
+        ],
+        cp.note,
+    )
+        .into_response())
+}
+
+/// A C2SP `tlog-tiles` tile or entry bundle of the auditor's latest checkpoint's tree:
+/// `tlog/tile/<L>/<N>[.p/<W>]` or `tlog/tile/entries/<N>[.p/<W>]` (docs/PROOFS.md §8). Entries
+/// are the 32-byte record hashes only, so any reader may fetch them, whatever their clearance.
+/// Not in the OpenAPI document: a tile's path has a varying number of segments.
+pub(crate) async fn tlog_tile<L: EventLog>(
+    State(app): AppState<L>,
+    Path(path): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let cp = latest_checkpoint(&app)?;
+    let data = app
+        .leaves
+        .tile(&*app.log, tree(&cp)?, &format!("tile/{}", path.1))
+        .await
+        .map_err(query::query_error)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=31536000, immutable"),
+            ),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 /// The auditor's verdict, if it runs here.

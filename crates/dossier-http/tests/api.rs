@@ -378,6 +378,68 @@ async fn records_texts_status_checkpoint_and_proofs() {
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("from"));
+
+    // The same tree as C2SP tlog-tiles, read by any reader, checked by Go's sumdb/tlog.
+    let note = s
+        .get("/tlog/checkpoint", &s.tokens.green)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(note.status(), StatusCode::OK);
+    assert_eq!(note.headers()["content-type"], "text/plain; charset=utf-8");
+    let note = note.text().await.unwrap();
+    assert_eq!(note, cp["checkpoint"]["note"].as_str().unwrap());
+    let tiles = tempfile::tempdir().unwrap();
+    for t in dossier_proofs::tiles_of(head) {
+        let r = s
+            .get(&format!("/tlog/{}", t.path()), &s.tokens.green)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", t.path());
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        let path = tiles.path().join(t.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, r.bytes().await.unwrap()).unwrap();
+    }
+    for bad in [
+        format!("tile/0/000.p/{}", head + 1),
+        "tile/0/001".to_owned(),
+        "tile/0/00".to_owned(),
+        "tile/entries/x000/000".to_owned(),
+        "tile/64/000".to_owned(),
+    ] {
+        problem(
+            s.get(&format!("/tlog/{bad}"), &s.tokens.green)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await;
+    }
+    let ledger_id = cp["checkpoint"]["ledger"].as_str().unwrap();
+    let vkey = dossier_proofs::checkpoint_verifier(ledger_id, common::founder().public())
+        .unwrap()
+        .to_vkey();
+    let dossier_proofs::ProofBundle::Inclusion { record, proof, .. } = &inc.answer.proof else {
+        panic!("an inclusion bundle");
+    };
+    let cases = serde_json::json!({
+        "vkey": vkey,
+        "trees": [{"note": note, "tiles": tiles.path(), "all_leaves": true}],
+        "inclusion": [{"tree": 0, "index": visible - 1, "leaf": dossier_chain::Hash::of_record(record.as_bytes()).to_hex(), "proof": proof}],
+        "consistency": [],
+    });
+    let file = tiles.path().join("cases.json");
+    std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let summary = dossier_testkit::run_tlog_go(&file).expect("Go accepts the served tiles");
+    assert!(
+        summary.contains(&format!("{head} entries checked")),
+        "{summary}"
+    );
+
     let status: Answer<ViewsStatus> =
         ok(s.get("/status", &s.tokens.green).send().await.unwrap()).await;
     assert_eq!(

@@ -1,4 +1,7 @@
-//! Cost of the Merkle tree, its proofs and signed checkpoints, for 100,000 and 1,000,000 leaves.
+//! Cost of the Merkle tree, its proofs and signed checkpoints, for 100,000 and 1,000,000 leaves,
+//! in both tree versions side by side (`docs/PROOFS.md` §11): version 2, SHA-256 (the RFC 6962
+//! tree every checkpoint now uses; `sha2` with its run-time detected SHA-NI / ARMv8 backend),
+//! against version 1, BLAKE3, on the same leaves in the same run.
 //!
 //! Leaves are synthetic record hashes: leaf `i` is `BLAKE3(i as u64, little-endian)`. For each
 //! size the bench reports:
@@ -23,15 +26,14 @@
 //!   (`open_checkpoint`: parse and check the Ed25519 signature; `verify_checkpoint`: that plus the
 //!   comparison with the expected tree head and the last-leaf binding proof).
 //!
-//! Usage: `cargo bench -p dossier-proofs --bench proofs [-- --proofs 1000 --pairs 100]`.
+//! Usage: `cargo bench -p dossier-proofs --bench proofs [-- --proofs 1000 --pairs 100 --sizes 100000,1000000]`.
 
 use std::time::{Duration, Instant};
 
 use dossier_chain::{Hash, Signer};
 use dossier_proofs::{
-    Checkpoint, Leaves, RootBuilder, TreeHead, checkpoint_verifier, consistency_proof, empty_root,
-    inclusion_proof, leaf_hash, node_hash, open_checkpoint, root_of, verify_checkpoint,
-    verify_consistency, verify_inclusion,
+    Checkpoint, Leaves, RootBuilder, TreeHead, TreeVersion, checkpoint_verifier, open_checkpoint,
+    root_of, verify_checkpoint,
 };
 use ed25519_dalek::SigningKey;
 
@@ -67,20 +69,30 @@ impl Rng {
 /// the proofs ask for); anything unaligned falls back to streaming the leaves.
 struct Cached<'a> {
     leaves: &'a [Hash],
+    version: TreeVersion,
     levels: Vec<Vec<Hash>>,
 }
 
 impl<'a> Cached<'a> {
-    fn build(leaves: &'a [Hash]) -> Cached<'a> {
-        let mut levels = vec![leaves.iter().map(leaf_hash).collect::<Vec<_>>()];
+    fn build(version: TreeVersion, leaves: &'a [Hash]) -> Cached<'a> {
+        let mut levels = vec![
+            leaves
+                .iter()
+                .map(|l| version.leaf_hash(l))
+                .collect::<Vec<_>>(),
+        ];
         while let Some(below) = levels.last().filter(|l| l.len() > 1) {
             let up = below
                 .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
+                .map(|p| version.node_hash(&p[0], &p[1]))
                 .collect();
             levels.push(up);
         }
-        Cached { leaves, levels }
+        Cached {
+            leaves,
+            version,
+            levels,
+        }
     }
 
     fn table_hashes(&self) -> usize {
@@ -95,10 +107,13 @@ impl Leaves for Cached<'_> {
     fn leaf(&self, i: u64) -> Hash {
         Leaves::leaf(self.leaves, i)
     }
-    fn subtree_root(&self, start: u64, end: u64) -> Hash {
+    fn subtree_root(&self, v: TreeVersion, start: u64, end: u64) -> Hash {
+        if v != self.version {
+            return v.root_of((start..end).map(|i| self.leaf(i)));
+        }
         let n = end - start;
         if n == 0 {
-            return empty_root();
+            return v.empty_root();
         }
         if n.is_power_of_two() {
             if start.is_multiple_of(n) {
@@ -111,12 +126,12 @@ impl Leaves for Cached<'_> {
                     return *h;
                 }
             }
-            return root_of((start..end).map(|i| self.leaf(i)));
+            return v.root_of((start..end).map(|i| self.leaf(i)));
         }
         let k = 1u64 << (63 - (n - 1).leading_zeros());
-        node_hash(
-            &self.subtree_root(start, start + k),
-            &self.subtree_root(start + k, end),
+        v.node_hash(
+            &self.subtree_root(v, start, start + k),
+            &self.subtree_root(v, start + k, end),
         )
     }
 }
@@ -225,18 +240,20 @@ impl Table {
 fn bench_size(
     table: &mut Table,
     col: usize,
+    v: TreeVersion,
     n: u64,
     proofs: usize,
     pair_count: usize,
 ) -> (TreeHead, Vec<Hash>) {
-    eprintln!("[{n} leaves] generating leaves");
+    eprintln!("[{n} leaves, version {}] generating leaves", v.number());
     let leaves: Vec<Hash> = (0..n).map(synth).collect();
     let slice: &[Hash] = &leaves;
+    // The same indices and pairs for both versions of one size.
     let mut rng = Rng(0x5eed_0000 ^ n);
 
     // Roots.
     let (root, t) = time(|| {
-        let mut b = RootBuilder::new();
+        let mut b = RootBuilder::with_version(v);
         for leaf in slice {
             b.push(*leaf);
         }
@@ -251,7 +268,7 @@ fn bench_size(
             t.as_nanos() as f64 / n as f64
         ),
     );
-    let (head, t) = time(|| TreeHead::from_leaves(slice, n).expect("tree head"));
+    let (head, t) = time(|| TreeHead::from_leaves_in(v, slice, n).expect("tree head"));
     assert_eq!(head.root, root);
     table.set("TreeHead::from_leaves (plain [Hash])", col, fmt_d(t));
 
@@ -262,7 +279,7 @@ fn bench_size(
     let mut inc = Vec::with_capacity(proofs);
     let started = Instant::now();
     for &i in &indices {
-        let (p, t) = time(|| inclusion_proof(slice, i, n).expect("inclusion proof"));
+        let (p, t) = time(|| v.inclusion_proof(slice, i, n).expect("inclusion proof"));
         gen_t.push(t);
         inc.push(p);
     }
@@ -280,7 +297,10 @@ fn bench_size(
     let mut cgen_t = Vec::with_capacity(pair_count);
     let mut cons = Vec::with_capacity(pair_count);
     for &(old, new) in &ps {
-        let (p, t) = time(|| consistency_proof(slice, old, new).expect("consistency proof"));
+        let (p, t) = time(|| {
+            v.consistency_proof(slice, old, new)
+                .expect("consistency proof")
+        });
         cgen_t.push(t);
         cons.push(p);
     }
@@ -292,7 +312,7 @@ fn bench_size(
 
     // Cached accessor.
     eprintln!("[{n} leaves] cached accessor");
-    let (cached, t) = time(|| Cached::build(slice));
+    let (cached, t) = time(|| Cached::build(v, slice));
     table.set(
         "cached accessor: build level table (one-off)",
         col,
@@ -302,12 +322,12 @@ fn bench_size(
             (cached.table_hashes() * 32) as f64 / 1_048_576.0
         ),
     );
-    let (chead, t) = time(|| TreeHead::from_leaves(&cached, n).expect("tree head"));
+    let (chead, t) = time(|| TreeHead::from_leaves_in(v, &cached, n).expect("tree head"));
     assert_eq!(chead, head);
     table.set("TreeHead::from_leaves (cached)", col, fmt_d(t));
     let mut c_t = Vec::with_capacity(proofs);
     for (k, &i) in indices.iter().enumerate() {
-        let (p, t) = time(|| inclusion_proof(&cached, i, n).expect("inclusion proof"));
+        let (p, t) = time(|| v.inclusion_proof(&cached, i, n).expect("inclusion proof"));
         assert_eq!(p, inc[k], "cached inclusion proof differs");
         c_t.push(t);
     }
@@ -318,7 +338,10 @@ fn bench_size(
     );
     let mut cc_t = Vec::with_capacity(pair_count);
     for (k, &(old, new)) in ps.iter().enumerate() {
-        let (p, t) = time(|| consistency_proof(&cached, old, new).expect("consistency proof"));
+        let (p, t) = time(|| {
+            v.consistency_proof(&cached, old, new)
+                .expect("consistency proof")
+        });
         assert_eq!(p, cons[k], "cached consistency proof differs");
         cc_t.push(t);
     }
@@ -332,7 +355,7 @@ fn bench_size(
     let mut v_t = Vec::with_capacity(proofs);
     for (k, &i) in indices.iter().enumerate() {
         let leaf = leaves[i as usize];
-        let (r, t) = time(|| verify_inclusion(&leaf, i, n, &inc[k], &root));
+        let (r, t) = time(|| v.verify_inclusion(&leaf, i, n, &inc[k], &root));
         r.expect("inclusion proof verifies");
         v_t.push(t);
     }
@@ -343,13 +366,13 @@ fn bench_size(
     );
     let roots: Vec<(Hash, Hash)> = ps
         .iter()
-        .map(|&(o, nw)| (cached.subtree_root(0, o), cached.subtree_root(0, nw)))
+        .map(|&(o, nw)| (cached.subtree_root(v, 0, o), cached.subtree_root(v, 0, nw)))
         .collect();
     let mut vc_t = Vec::with_capacity(pair_count * CONSISTENCY_REPEATS);
     for _ in 0..CONSISTENCY_REPEATS {
         for (k, &(old, new)) in ps.iter().enumerate() {
             let (or, nr) = &roots[k];
-            let (r, t) = time(|| verify_consistency(old, new, or, nr, &cons[k]));
+            let (r, t) = time(|| v.verify_consistency(old, new, or, nr, &cons[k]));
             r.expect("consistency proof verifies");
             vc_t.push(t);
         }
@@ -368,7 +391,9 @@ fn bench_size(
     );
 
     // The binding proof of the last leaf, for verify_checkpoint.
-    let last = inclusion_proof(&cached, n - 1, n).expect("last leaf proof");
+    let last = v
+        .inclusion_proof(&cached, n - 1, n)
+        .expect("last leaf proof");
     (head, last)
 }
 
@@ -415,6 +440,22 @@ fn bench_checkpoints(head: &TreeHead, last_proof: &[Hash]) -> Vec<(String, Strin
     out
 }
 
+/// Whether the CPU has the SHA extensions `sha2` uses when present (detected at run time).
+fn sha2_backend_is_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("sha")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("sha2")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--root-child") {
@@ -434,21 +475,39 @@ fn main() {
     };
     let proofs = arg("--proofs", 1_000);
     let pair_count = arg("--pairs", 100);
-    let sizes = [100_000u64, 1_000_000];
+    let sizes: Vec<u64> = args
+        .iter()
+        .position(|a| a == "--sizes")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(
+            || vec![100_000, 1_000_000],
+            |s| {
+                s.split(',')
+                    .map(|n| n.parse().expect("--sizes N,M"))
+                    .collect()
+            },
+        );
+    let versions = [TreeVersion::V1Blake3, TreeVersion::V2Sha256];
+    let columns: Vec<(u64, TreeVersion)> = sizes
+        .iter()
+        .flat_map(|&n| versions.iter().map(move |&v| (n, v)))
+        .collect();
 
     let mut table = Table { rows: Vec::new() };
     let mut head = None;
-    for (col, &n) in sizes.iter().enumerate() {
-        let (h, last) = bench_size(&mut table, col, n, proofs, pair_count);
-        eprintln!("[{n} leaves] peak memory of a streaming root (child process)");
-        let (child_root, kib) = root_peak_memory(n);
-        assert_eq!(child_root, h.root, "child root differs");
-        table.set(
-            "peak RSS, root streamed from an iterator (child)",
-            col,
-            format!("{:.1} MiB", kib as f64 / 1024.0),
-        );
-        head = Some((h, last));
+    for (col, &(n, v)) in columns.iter().enumerate() {
+        let (h, last) = bench_size(&mut table, col, v, n, proofs, pair_count);
+        if v == TreeVersion::CURRENT {
+            eprintln!("[{n} leaves] peak memory of a streaming root (child process)");
+            let (child_root, kib) = root_peak_memory(n);
+            assert_eq!(child_root, h.root, "child root differs");
+            table.set(
+                "peak RSS, root streamed from an iterator (child)",
+                col,
+                format!("{:.1} MiB", kib as f64 / 1024.0),
+            );
+            head = Some((h, last));
+        }
     }
     let (_, base_kib) = root_peak_memory(0);
 
@@ -459,11 +518,15 @@ fn main() {
         thousands(pair_count as u64)
     );
     print!("{:<w$}", "");
-    for n in sizes {
-        print!(" | {:>26}", format!("{} leaves", thousands(n)));
+    for (n, v) in &columns {
+        let name = match v {
+            TreeVersion::V1Blake3 => "v1 BLAKE3",
+            TreeVersion::V2Sha256 => "v2 SHA-256",
+        };
+        print!(" | {:>26}", format!("{} leaves, {name}", thousands(*n)));
     }
     println!();
-    println!("{}", "-".repeat(w + sizes.len() * 29));
+    println!("{}", "-".repeat(w + columns.len() * 29));
     for row in &table.rows {
         print!("{:<w$}", row.label);
         for v in &row.values {
@@ -478,6 +541,12 @@ fn main() {
     );
 
     let (h, last) = head.expect("at least one size");
+    let sha = if sha2_backend_is_hardware() {
+        "SHA-NI/ARMv8 extensions present"
+    } else {
+        "no SHA extensions: portable SHA-256"
+    };
+    println!("\n(CPU: {sha})");
     println!(
         "\n== checkpoints ({} leaves, {} iterations, per checkpoint)",
         thousands(h.size),

@@ -7,7 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, checkpoint_verifier, open_checkpoint};
-use crate::merkle::{ProofError, verify_consistency, verify_inclusion};
+use crate::merkle::ProofError;
 
 /// The largest proof bundle read, in bytes (a bundle holds one record of at most 256 KiB, two
 /// checkpoints and an audit path of at most 64 hashes).
@@ -99,6 +99,18 @@ pub enum BundleError {
         /// Why.
         source: ProofError,
     },
+    /// The two checkpoints of a consistency bundle are of different tree versions (a version-1
+    /// root cannot be a prefix of a version-2 tree; prove consistency between two version-2
+    /// checkpoints, `docs/PROOFS.md` §11).
+    #[error(
+        "the older checkpoint is of tree version {old}, the newer of version {new}; a consistency proof needs both of one version"
+    )]
+    Versions {
+        /// The older checkpoint's version.
+        old: u8,
+        /// The newer checkpoint's version.
+        new: u8,
+    },
     /// The newer tree does not extend the older one.
     #[error("the newer ledger does not extend the older one: {0}")]
     NotConsistent(ProofError),
@@ -169,7 +181,9 @@ impl ProofBundle {
                 }
                 let leaf = Hash::of_record(record.as_bytes());
                 let path = parse_path(proof)?;
-                verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root)
+                cp.tree
+                    .version
+                    .verify_inclusion(&leaf, seq - 1, cp.tree.size, &path, &cp.tree.root)
                     .map_err(|source| BundleError::NotIncluded { seq: *seq, source })?;
                 Ok(Proven::Inclusion {
                     ledger: ledger.clone(),
@@ -197,7 +211,15 @@ impl ProofBundle {
                         source,
                     })?;
                 let path = parse_path(proof)?;
-                verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
+                if a.tree.version != b.tree.version {
+                    return Err(BundleError::Versions {
+                        old: a.tree.version.number(),
+                        new: b.tree.version.number(),
+                    });
+                }
+                a.tree
+                    .version
+                    .verify_consistency(a.tree.size, b.tree.size, &a.tree.root, &b.tree.root, &path)
                     .map_err(BundleError::NotConsistent)?;
                 Ok(Proven::Consistency {
                     ledger: ledger.clone(),

@@ -6,24 +6,40 @@
 //! dossier.<ledger uuid>
 //! <tree size, decimal>
 //! <base64 of the 32-byte tree root>
-//! dossier-head <64 lowercase hex digits: hash of the last record>
+//! dossier-head-v2 <64 lowercase hex digits: hash of the last record>
 //! ```
 //!
-//! signed with signed-note Ed25519 under the key name `dossier.<ledger uuid>`.
+//! signed with signed-note Ed25519 under the key name `dossier.<ledger uuid>`. The keyword of
+//! the fourth line names the tree's version (`docs/PROOFS.md` §11): `dossier-head-v2` for the
+//! SHA-256 tree every new checkpoint uses, `dossier-head` for the BLAKE3 tree of version 1,
+//! which is still read and verified.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dossier_chain::{GENESIS_PREV, Hash, Signer};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use crate::merkle::{ProofError, TreeHead, verify_inclusion};
+use crate::merkle::{ProofError, TreeHead, TreeVersion};
 use crate::note::{NoteError, NoteVerifier, SignedNote, decode_b64_exact, sign_note};
 
 /// The prefix of the origin line and of the key name: `dossier.`.
 pub const ORIGIN_PREFIX: &str = "dossier.";
 
-/// The keyword of the extension line that carries the hash of the last record.
-pub const HEAD_EXTENSION: &str = "dossier-head";
+/// The keyword of the extension line that carries the hash of the last record in a version-2
+/// (SHA-256 tree) checkpoint.
+pub const HEAD_EXTENSION: &str = "dossier-head-v2";
+
+/// The keyword of that line in a version-1 (BLAKE3 tree) checkpoint.
+pub const HEAD_EXTENSION_V1: &str = "dossier-head";
+
+/// The extension keyword of a tree version's checkpoints.
+#[must_use]
+pub fn head_extension(version: TreeVersion) -> &'static str {
+    match version {
+        TreeVersion::V1Blake3 => HEAD_EXTENSION_V1,
+        TreeVersion::V2Sha256 => HEAD_EXTENSION,
+    }
+}
 
 /// Errors reading, signing or verifying a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +68,16 @@ pub enum CheckpointError {
         checkpoint: u64,
         /// Size expected.
         ledger: u64,
+    },
+    /// The checkpoint's tree version differs from the one its root was recomputed in.
+    #[error(
+        "the checkpoint is of tree version {checkpoint}, the ledger's root was computed in version {expected}"
+    )]
+    VersionMismatch {
+        /// The checkpoint's version.
+        checkpoint: u8,
+        /// The version expected.
+        expected: u8,
     },
     /// The checkpoint's root differs from the ledger's.
     #[error("the checkpoint's tree root differs from the ledger's")]
@@ -133,10 +159,11 @@ impl Checkpoint {
     #[must_use]
     pub fn body(&self) -> String {
         format!(
-            "{}\n{}\n{}\n{HEAD_EXTENSION} {}\n",
+            "{}\n{}\n{}\n{} {}\n",
             self.origin(),
             self.tree.size,
             STANDARD.encode(self.tree.root.0),
+            head_extension(self.tree.version),
             self.tree.head.to_hex()
         )
     }
@@ -177,12 +204,18 @@ impl Checkpoint {
             .ok_or(CheckpointError::Malformed(
                 "the root must be canonical base64 of 32 bytes",
             ))?;
-        let head_hex = ext
-            .strip_prefix(HEAD_EXTENSION)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or(CheckpointError::Malformed(
-                "the fourth line must be dossier-head <hex>",
-            ))?;
+        let (keyword, head_hex) = ext.split_once(' ').ok_or(CheckpointError::Malformed(
+            "the fourth line must be dossier-head-v2 <hex> (or dossier-head <hex>)",
+        ))?;
+        let version = match keyword {
+            HEAD_EXTENSION => TreeVersion::V2Sha256,
+            HEAD_EXTENSION_V1 => TreeVersion::V1Blake3,
+            _ => {
+                return Err(CheckpointError::Malformed(
+                    "the fourth line must be dossier-head-v2 <hex> (or dossier-head <hex>)",
+                ));
+            }
+        };
         if head_hex.len() != 64
             || !head_hex
                 .bytes()
@@ -202,6 +235,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             ledger: ledger.to_owned(),
             tree: TreeHead {
+                version,
                 size,
                 root: Hash(root_bytes),
                 head,
@@ -269,20 +303,21 @@ pub fn verify_binding(tree: &TreeHead, last_leaf_proof: &[Hash]) -> Result<(), C
     if tree.size == 0 {
         if tree.head != GENESIS_PREV
             || !last_leaf_proof.is_empty()
-            || tree.root != crate::merkle::empty_root()
+            || tree.root != tree.version.empty_root()
         {
             return Err(CheckpointError::Unbound(ProofError::RootMismatch));
         }
         return Ok(());
     }
-    verify_inclusion(
-        &tree.head,
-        tree.size - 1,
-        tree.size,
-        last_leaf_proof,
-        &tree.root,
-    )
-    .map_err(CheckpointError::Unbound)
+    tree.version
+        .verify_inclusion(
+            &tree.head,
+            tree.size - 1,
+            tree.size,
+            last_leaf_proof,
+            &tree.root,
+        )
+        .map_err(CheckpointError::Unbound)
 }
 
 /// Verifies a signed checkpoint against a ledger: the signature by `key`, the origin, the
@@ -300,6 +335,12 @@ pub fn verify_checkpoint(
     last_leaf_proof: &[Hash],
 ) -> Result<Checkpoint, CheckpointError> {
     let cp = open_checkpoint(note, key)?;
+    if cp.tree.version != expected.version {
+        return Err(CheckpointError::VersionMismatch {
+            checkpoint: cp.tree.version.number(),
+            expected: expected.version.number(),
+        });
+    }
     if cp.tree.size != expected.size {
         return Err(CheckpointError::SizeMismatch {
             checkpoint: cp.tree.size,

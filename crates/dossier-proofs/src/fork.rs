@@ -5,7 +5,7 @@ use dossier_chain::Hash;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
-use crate::merkle::{Leaves, ProofError, consistency_proof, root_of, verify_consistency};
+use crate::merkle::{Leaves, ProofError};
 use crate::note::NoteVerifier;
 
 /// Two signed checkpoints and the data showing they contradict each other.
@@ -59,6 +59,10 @@ pub enum ForkError {
     /// The two checkpoints are of different ledgers.
     #[error("the checkpoints are of different ledgers")]
     DifferentLedgers,
+    /// The two checkpoints are of different tree versions (`docs/PROOFS.md` §11): their roots
+    /// cannot be compared.
+    #[error("the checkpoints are of different tree versions")]
+    DifferentVersions,
     /// The leaves given do not rebuild the larger checkpoint's root.
     #[error("the leaves given do not match the larger checkpoint")]
     LeavesDoNotMatch,
@@ -88,6 +92,9 @@ fn open_both(
     })?;
     if a.ledger != b.ledger {
         return Err(ForkError::DifferentLedgers);
+    }
+    if a.tree.version != b.tree.version {
+        return Err(ForkError::DifferentVersions);
     }
     Ok((a, b))
 }
@@ -123,16 +130,19 @@ impl ForkEvidence {
             (&b, &a)
         };
         let (m, n) = (small.tree.size, large.tree.size);
-        if n > larger_leaves.len() || larger_leaves.subtree_root(0, n) != large.tree.root {
+        let v = large.tree.version;
+        if n > larger_leaves.len() || larger_leaves.subtree_root(v, 0, n) != large.tree.root {
             return Err(ForkError::LeavesDoNotMatch);
         }
-        let prefix_root = larger_leaves.subtree_root(0, m);
+        let prefix_root = larger_leaves.subtree_root(v, 0, m);
         let last_differs = m > 0 && larger_leaves.leaf(m - 1) != small.tree.head;
         if prefix_root == small.tree.root && !last_differs {
             return Ok(None);
         }
         let prefix: Vec<Hash> = (0..m).map(|i| larger_leaves.leaf(i)).collect();
-        let proof = consistency_proof(larger_leaves, m, n).map_err(ForkError::BadConsistency)?;
+        let proof = v
+            .consistency_proof(larger_leaves, m, n)
+            .map_err(ForkError::BadConsistency)?;
         Ok(Some(evidence(prefix, proof)))
     }
 
@@ -169,8 +179,9 @@ impl ForkEvidence {
                 "the number of prefix leaves must be the smaller size",
             ));
         }
-        let prefix_root = root_of(self.prefix_leaves.iter().copied());
-        verify_consistency(
+        let v = large.tree.version;
+        let prefix_root = v.root_of(self.prefix_leaves.iter().copied());
+        v.verify_consistency(
             m,
             large.tree.size,
             &prefix_root,

@@ -10,7 +10,8 @@ use dossier_proofs::checkpoint::check_ledger_id;
 use dossier_proofs::note::{NoteError, NoteVerifier, SignedNote, key_id, sign_note};
 use dossier_proofs::{
     Checkpoint, CheckpointError, ForkError, ForkEvidence, ForkKind, RootBuilder, TreeHead,
-    checkpoint_verifier, inclusion_proof, key_name, open_checkpoint, verify_checkpoint,
+    TreeVersion, checkpoint_verifier, inclusion_proof, key_name, open_checkpoint, verify_binding,
+    verify_checkpoint,
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -105,7 +106,7 @@ fn checkpoint_round_trip() {
     let note = cp.sign(&k).expect("sign");
     let root_b64 = STANDARD.encode(th.root.0);
     let body = format!(
-        "dossier.{LEDGER}\n37\n{root_b64}\ndossier-head {}\n",
+        "dossier.{LEDGER}\n37\n{root_b64}\ndossier-head-v2 {}\n",
         leaves[36].to_hex()
     );
     assert_eq!(cp.body(), body);
@@ -172,7 +173,7 @@ fn empty_ledger_checkpoint() {
         .sign(&k)
         .expect("sign");
     assert!(note.contains(&format!(
-        "\n0\n{}\ndossier-head {}\n",
+        "\n0\n{}\ndossier-head-v2 {}\n",
         STANDARD.encode(th.root.0),
         GENESIS_PREV.to_hex()
     )));
@@ -279,34 +280,34 @@ fn parsing_is_strict() {
     let root = STANDARD.encode(th.root.0);
     let head = th.head.to_hex();
     let bodies = [
-        format!("dossier.{LEDGER}\n09\n{root}\ndossier-head {head}\n"),
-        format!("dossier.{LEDGER}\n+9\n{root}\ndossier-head {head}\n"),
-        format!("dossier.{LEDGER}\n 9\n{root}\ndossier-head {head}\n"),
-        format!("dossier.{LEDGER}\n18446744073709551616\n{root}\ndossier-head {head}\n"),
+        format!("dossier.{LEDGER}\n09\n{root}\ndossier-head-v2 {head}\n"),
+        format!("dossier.{LEDGER}\n+9\n{root}\ndossier-head-v2 {head}\n"),
+        format!("dossier.{LEDGER}\n 9\n{root}\ndossier-head-v2 {head}\n"),
+        format!("dossier.{LEDGER}\n18446744073709551616\n{root}\ndossier-head-v2 {head}\n"),
         format!(
-            "dossier.{LEDGER}\n9\n{}\ndossier-head {head}\n",
+            "dossier.{LEDGER}\n9\n{}\ndossier-head-v2 {head}\n",
             root.trim_end_matches('=')
         ),
         format!(
-            "dossier.{LEDGER}\n9\n{}\ndossier-head {head}\n",
+            "dossier.{LEDGER}\n9\n{}\ndossier-head-v2 {head}\n",
             th.root.to_hex()
         ),
         format!(
-            "dossier.{LEDGER}\n9\n{root}\ndossier-head {}\n",
+            "dossier.{LEDGER}\n9\n{root}\ndossier-head-v2 {}\n",
             head.to_uppercase()
         ),
-        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head  {head}\n"),
-        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head {head} \n"),
+        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head-v2  {head}\n"),
+        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head-v2 {head} \n"),
         format!("dossier.{LEDGER}\n9\n{root}\n"),
-        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head {head}\nextra line\n"),
-        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head {head}"),
+        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head-v2 {head}\nextra line\n"),
+        format!("dossier.{LEDGER}\n9\n{root}\ndossier-head-v2 {head}"),
         format!(
-            "dossier.{}\n9\n{root}\ndossier-head {head}\n",
+            "dossier.{}\n9\n{root}\ndossier-head-v2 {head}\n",
             LEDGER.to_uppercase()
         ),
-        format!("dossier.{LEDGER}\r\n9\n{root}\ndossier-head {head}\n"),
-        format!("dossier/{LEDGER}\n9\n{root}\ndossier-head {head}\n"),
-        format!("dossier.{LEDGER}\n0\n{root}\ndossier-head {head}\n"),
+        format!("dossier.{LEDGER}\r\n9\n{root}\ndossier-head-v2 {head}\n"),
+        format!("dossier/{LEDGER}\n9\n{root}\ndossier-head-v2 {head}\n"),
+        format!("dossier.{LEDGER}\n0\n{root}\ndossier-head-v2 {head}\n"),
     ];
     for body in &bodies {
         assert!(
@@ -332,7 +333,7 @@ fn parsing_is_strict() {
     );
     assert!(
         Checkpoint::parse_body(&format!(
-            "dossier.{LEDGER}\n9\n{noncanon}\ndossier-head {head}\n"
+            "dossier.{LEDGER}\n9\n{noncanon}\ndossier-head-v2 {head}\n"
         ))
         .is_err()
     );
@@ -539,4 +540,53 @@ fn fork_evidence_json_is_strict() {
     let extra = r#"{"first":"x","second":"y","prefix_leaves":[],"consistency_proof":[],"more":1}"#;
     assert!(serde_json::from_str::<ForkEvidence>(extra).is_err());
     let _unused: Option<VerifyingKey> = None;
+}
+
+/// Version-1 (BLAKE3 tree) checkpoints, made before version 2, still open and verify; their
+/// extension keyword names the version, so a version-1 root is never read as a version-2 one.
+#[test]
+fn version_1_checkpoints_still_verify() {
+    let leaves = test_leaves(21);
+    let k = key(6);
+    let v = verifier(&k);
+    let v1 = TreeHead::from_leaves_in(TreeVersion::V1Blake3, &leaves, 21).expect("v1 head");
+    let v2 = head_of(&leaves, 21);
+    assert_ne!(v1.root, v2.root);
+    let cp1 = Checkpoint::new(LEDGER, v1).expect("cp");
+    assert!(cp1.body().contains("\ndossier-head "));
+    let note1 = cp1.sign(&k).expect("sign");
+    let proof1 = TreeVersion::V1Blake3
+        .inclusion_proof(&leaves, 20, 21)
+        .expect("proof");
+    assert_eq!(verify_checkpoint(&note1, &v, &v1, &proof1), Ok(cp1.clone()));
+    // Expected in version 2, the version-1 checkpoint is refused by version, not by root.
+    assert_eq!(
+        verify_checkpoint(&note1, &v, &v2, &proof1),
+        Err(CheckpointError::VersionMismatch {
+            checkpoint: 1,
+            expected: 2
+        })
+    );
+    // A version-1 root relabelled as version 2 (re-signed) is not bound: the head does not
+    // verify as the last leaf under SHA-256.
+    let relabelled = Checkpoint::new(
+        LEDGER,
+        TreeHead {
+            version: TreeVersion::V2Sha256,
+            ..v1
+        },
+    )
+    .expect("cp");
+    assert!(relabelled.body().contains("\ndossier-head-v2 "));
+    let proof2 = inclusion_proof(&leaves, 20, 21).expect("proof");
+    assert!(matches!(
+        verify_binding(&relabelled.tree, &proof2),
+        Err(CheckpointError::Unbound(_))
+    ));
+    // Unknown versions are refused.
+    let body = cp1.body().replace("dossier-head ", "dossier-head-v3 ");
+    assert!(matches!(
+        Checkpoint::parse_body(&body),
+        Err(CheckpointError::Malformed(_))
+    ));
 }

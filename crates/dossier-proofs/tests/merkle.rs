@@ -6,14 +6,22 @@ mod common;
 use common::{CachedLeaves, flip, ref_mth, ref_path, ref_proof, test_leaf, test_leaves};
 use dossier_chain::Hash;
 use dossier_proofs::{
-    Leaves, ProofError, RootBuilder, TreeHead, consistency_proof, empty_root, inclusion_proof,
-    root_of, verify_consistency, verify_inclusion,
+    Leaves, ProofError, RootBuilder, TreeHead, TreeVersion, consistency_proof, empty_root,
+    inclusion_proof, root_of, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 
 #[test]
 fn empty_tree_root_is_hash_of_nothing() {
-    assert_eq!(empty_root(), Hash(*blake3::hash(b"").as_bytes()));
+    // Version 2: SHA-256 of no bytes (RFC 6962's empty tree); version 1: BLAKE3 of no bytes.
+    assert_eq!(
+        empty_root().to_hex(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        TreeVersion::V1Blake3.empty_root(),
+        Hash(*blake3::hash(b"").as_bytes())
+    );
     assert_eq!(root_of(Vec::new()), empty_root());
     assert_eq!(RootBuilder::new().root(), empty_root());
     let th = RootBuilder::new()
@@ -22,6 +30,7 @@ fn empty_tree_root_is_hash_of_nothing() {
     assert_eq!(
         th,
         TreeHead {
+            version: TreeVersion::V2Sha256,
             size: 0,
             root: empty_root(),
             head: dossier_chain::GENESIS_PREV
@@ -148,7 +157,9 @@ fn every_inclusion_proof_verifies_up_to_300() {
 #[test]
 fn every_consistency_proof_verifies_up_to_64() {
     let leaves = CachedLeaves::new(64);
-    let roots: Vec<Hash> = (0..=64).map(|n| leaves.subtree_root(0, n)).collect();
+    let roots: Vec<Hash> = (0..=64)
+        .map(|n| leaves.subtree_root(TreeVersion::CURRENT, 0, n))
+        .collect();
     for n in 0..=64u64 {
         for m in 0..=n {
             let path = consistency_proof(&leaves, m, n).expect("proof");
@@ -335,7 +346,7 @@ fn corrupted_inclusion_proofs_fail() {
     let leaves = CachedLeaves::new(300);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for n in 1..=300u64 {
-        let root = leaves.subtree_root(0, n);
+        let root = leaves.subtree_root(TreeVersion::CURRENT, 0, n);
         for m in 0..n {
             let all = n <= 32;
             // Beyond 32, a sample of leaves (the first, the last and a few random ones).
@@ -351,7 +362,9 @@ fn corrupted_inclusion_proofs_fail() {
 #[test]
 fn corrupted_consistency_proofs_fail() {
     let leaves = CachedLeaves::new(128);
-    let roots: Vec<Hash> = (0..=128).map(|n| leaves.subtree_root(0, n)).collect();
+    let roots: Vec<Hash> = (0..=128)
+        .map(|n| leaves.subtree_root(TreeVersion::CURRENT, 0, n))
+        .collect();
     let mut rng = 0x0123_4567_89ab_cdefu64;
     for n in 1..=128u64 {
         for m in 0..=n {

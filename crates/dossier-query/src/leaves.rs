@@ -26,10 +26,26 @@ pub struct Leaves {
 /// The part of a signed checkpoint a proof is given against.
 #[derive(Clone, Copy, Debug)]
 pub struct Tree<'a> {
+    /// Its tree version (a checkpoint made before version 2 is proven against in version 1).
+    pub version: dossier_proofs::TreeVersion,
     /// The number of records it covers.
     pub size: u64,
     /// The hash of its last record (hex), as the checkpoint binds it.
     pub head: &'a str,
+}
+
+impl<'a> Tree<'a> {
+    /// The tree a checkpoint the auditor stored signs.
+    ///
+    /// # Errors
+    /// [`QueryError::Auditor`] if its note is not a dossier checkpoint.
+    pub fn of(cp: &'a dossier_auditor::StoredCheckpoint) -> Result<Tree<'a>, QueryError> {
+        Ok(Tree {
+            version: cp.tree_version().map_err(QueryError::Auditor)?,
+            size: cp.size,
+            head: &cp.head,
+        })
+    }
 }
 
 impl Leaves {
@@ -51,7 +67,8 @@ impl Leaves {
         seq: u64,
     ) -> Result<Vec<Hash>, QueryError> {
         let hashes = self.up_to(log, tree).await?;
-        dossier_proofs::inclusion_proof(&*hashes, seq.saturating_sub(1), tree.size)
+        tree.version
+            .inclusion_proof(&*hashes, seq.saturating_sub(1), tree.size)
             .map_err(|e| QueryError::Proof(e.to_string()))
     }
 
@@ -66,8 +83,42 @@ impl Leaves {
         tree: Tree<'_>,
     ) -> Result<Vec<Hash>, QueryError> {
         let hashes = self.up_to(log, tree).await?;
-        dossier_proofs::consistency_proof(&*hashes, from, tree.size)
+        tree.version
+            .consistency_proof(&*hashes, from, tree.size)
             .map_err(|e| QueryError::Proof(e.to_string()))
+    }
+
+    /// The bytes of a C2SP tile or entry bundle (`tile` is its path below the log's prefix,
+    /// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`) of `tree`, which must be of tree
+    /// version 2. Any tile whose hashes lie within the tree is given, so the partial tiles of
+    /// older checkpoints stay available.
+    ///
+    /// # Errors
+    /// [`QueryError::NoTile`] for a path that is not a tile, a tile beyond the tree, or a
+    /// version-1 tree; otherwise as [`Leaves::inclusion`].
+    pub async fn tile<L: EventLog + ?Sized>(
+        &self,
+        log: &L,
+        tree: Tree<'_>,
+        tile: &str,
+    ) -> Result<Vec<u8>, QueryError> {
+        let tile =
+            dossier_proofs::Tile::parse(tile).map_err(|e| QueryError::NoTile(e.to_string()))?;
+        if tree.version != dossier_proofs::TreeVersion::V2Sha256 {
+            return Err(QueryError::NoTile(
+                "the latest checkpoint is of tree version 1; tiles are served once the auditor has signed a version-2 checkpoint (on its next run)".into(),
+            ));
+        }
+        if !tile.within(tree.size) {
+            return Err(QueryError::NoTile(format!(
+                "the checkpoint's tree of {} records has no {}",
+                tree.size,
+                tile.path()
+            )));
+        }
+        let hashes = self.up_to(log, tree).await?;
+        tile.data(&*hashes, tree.size)
+            .map_err(|e| QueryError::NoTile(e.to_string()))
     }
 
     /// The hashes, at least up to the tree's size, checked against its head.

@@ -87,6 +87,10 @@ pub enum QueryError {
     /// A proof could not be built for what was asked (a seq or size outside the tree).
     #[error("no proof: {0}")]
     Proof(String),
+    /// No such tile: not a C2SP tile path, beyond the checkpoint's tree, or a checkpoint of
+    /// tree version 1 (tiles are of the version-2 tree).
+    #[error("no such tile: {0}")]
+    NoTile(String),
 }
 
 /// What kind of failure a [`QueryError`] is, for a face to choose its status or exit code.
@@ -109,7 +113,7 @@ impl QueryError {
     pub fn kind(&self) -> QueryErrorKind {
         match self {
             QueryError::Distrusted(_) => QueryErrorKind::Integrity,
-            QueryError::NotPosed { .. } => QueryErrorKind::NotFound,
+            QueryError::NotPosed { .. } | QueryError::NoTile(_) => QueryErrorKind::NotFound,
             QueryError::Views(
                 ViewsError::BrokenChain { .. }
                 | ViewsError::Corrupt { .. }

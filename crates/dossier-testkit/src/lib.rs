@@ -8,6 +8,9 @@
 //! * [`golden`] — golden files compared byte for byte, rewritten on purpose with `DOSSIER_BLESS=1`.
 //! * [`tls::Pki`] — a private CA with server and client certificates, for TLS and mutual TLS.
 //!
+//! * [`tlog_go`] — Go's `sumdb/tlog` and `sumdb/note` as an independent checker of dossier's
+//!   checkpoints, proofs and tiles (`tests/tlog-go`).
+//!
 //! The binary is looked up in `NATS_SERVER_BIN`, then `PATH`, then the project's `.venv`
 //! (where `scripts/install-nats-server.sh` puts it); servers older than [`MIN_VERSION`] are
 //! refused. A missing server is an error — tests that need one fail, they are never skipped.
@@ -22,6 +25,7 @@ mod http;
 pub mod jwt;
 mod partition;
 mod server;
+mod tlog_go;
 pub mod tls;
 mod version;
 
@@ -30,6 +34,7 @@ pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use http::http_get;
 pub use partition::RouteProxy;
 pub use server::{NatsServer, NatsServerBuilder};
+pub use tlog_go::{GO_HINT, run_tlog_go, tlog_go};
 pub use version::{MIN_VERSION, Version};
 
 use std::path::PathBuf;

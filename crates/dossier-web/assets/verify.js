@@ -6,8 +6,10 @@
 //   left subtree holds the largest power of two of chunks that leaves at least one for the
 //   right). Plain and unoptimised: records are small.
 // - Record hashes: BLAKE3("dossier/record/v1\0" || the record's exact bytes) (docs/FORMAT.md §3).
-// - Inclusion proofs: RFC 9162 §2.1.3.2 over BLAKE3 leaves and nodes, LEAF(d) = BLAKE3(0x00 || d),
-//   NODE(l, r) = BLAKE3(0x01 || l || r) (docs/PROOFS.md §2-§3).
+// - Inclusion proofs: RFC 9162 §2.1.3.2 (docs/PROOFS.md §2-§3). Tree version 2 (a checkpoint
+//   whose fourth line is `dossier-head-v2`): the RFC 6962 tree with SHA-256 from WebCrypto,
+//   LEAF(d) = SHA-256(0x00 || d), NODE(l, r) = SHA-256(0x01 || l || r). Version 1 (`dossier-head`,
+//   checkpoints made before version 2): the same with BLAKE3 (docs/PROOFS.md §11).
 // - Checkpoints: C2SP signed notes with Ed25519 (docs/PROOFS.md §5-§6), the signature checked by
 //   WebCrypto's Ed25519, the key id by WebCrypto's SHA-256.
 //
@@ -137,32 +139,34 @@
 
   /** The record hash of a record's exact bytes (FORMAT.md §3). */
   const recordHash = (bytes) => blake3(concat(utf8("dossier/record/v1\0"), bytes));
-  const leafHash = (d) => blake3(concat(Uint8Array.of(0), d));
-  const nodeHash = (l, r) => blake3(concat(Uint8Array.of(1), l, r));
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  }
+
+  /** The tree's hash function by version (PROOFS.md §2.2, §11): SHA-256 for 2, BLAKE3 for 1. */
+  const treeHash = (version, bytes) => (version === 1 ? Promise.resolve(blake3(bytes)) : sha256(bytes));
+  const leafHash = (d, version = 2) => treeHash(version, concat(Uint8Array.of(0), d));
+  const nodeHash = (l, r, version = 2) => treeHash(version, concat(Uint8Array.of(1), l, r));
 
   /** RFC 9162 §2.1.3.2 (PROOFS.md §3.2): does leaf d sit at index m of the tree of size n? */
-  function verifyInclusion(d, m, n, path, root) {
+  async function verifyInclusion(d, m, n, path, root, version = 2) {
     if (!(m < n) || path.length > 64) return false;
     let fn = m, sn = n - 1;
-    let r = leafHash(d);
+    let r = await leafHash(d, version);
     for (const p of path) {
       if (sn === 0) return false;
       if (fn % 2 === 1 || fn === sn) {
-        r = nodeHash(p, r);
+        r = await nodeHash(p, r, version);
         if (fn % 2 === 0) {
           while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
         }
       } else {
-        r = nodeHash(r, p);
+        r = await nodeHash(r, p, version);
       }
       fn = Math.floor(fn / 2);
       sn = Math.floor(sn / 2);
     }
     return sn === 0 && equal(r, root);
-  }
-
-  async function sha256(bytes) {
-    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   }
 
   /** A verifier key "name+keyid+base64(0x01 || pk)" (PROOFS.md §5.2), checked. */
@@ -206,14 +210,14 @@
     return text;
   }
 
-  /** A checkpoint's text (PROOFS.md §6.1-§6.2). */
+  /** A checkpoint's text (PROOFS.md §6.1-§6.2); its tree version from the extension keyword. */
   function parseCheckpoint(text, origin) {
-    const m = /^(dossier\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\n(0|[1-9][0-9]{0,19})\n([A-Za-z0-9+/]{43}=)\ndossier-head ([0-9a-f]{64})\n$/.exec(text);
+    const m = /^(dossier\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\n(0|[1-9][0-9]{0,19})\n([A-Za-z0-9+/]{43}=)\n(dossier-head|dossier-head-v2) ([0-9a-f]{64})\n$/.exec(text);
     if (!m) throw new Error("malformed checkpoint");
     if (m[1] !== origin) throw new Error("the checkpoint is of another ledger");
     const root = unbase64(m[3]);
     if (root.length !== 32) throw new Error("malformed root");
-    return { origin: m[1], size: Number(m[2]), root, head: m[4] };
+    return { origin: m[1], size: Number(m[2]), root, version: m[4] === "dossier-head-v2" ? 2 : 1, head: m[5] };
   }
 
   /**
@@ -225,10 +229,10 @@
     const cp = parseCheckpoint(await openNote(note, key), key.name);
     const d = recordHash(bytes);
     if (!(seq >= 1 && seq <= cp.size)) throw new Error(`record ${seq} is not covered by the checkpoint (size ${cp.size})`);
-    if (!verifyInclusion(d, seq - 1, cp.size, path.map(unhex), cp.root)) {
+    if (!(await verifyInclusion(d, seq - 1, cp.size, path.map(unhex), cp.root, cp.version))) {
       throw new Error("the inclusion proof does not lead to the checkpoint's root");
     }
-    return { size: cp.size, hash: hex(d) };
+    return { size: cp.size, hash: hex(d), version: cp.version };
   }
 
   window.dossierVerify = {

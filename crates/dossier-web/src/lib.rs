@@ -885,10 +885,7 @@ async fn record_proof<L: EventLog>(
             cp.size
         )));
     }
-    let tree = dossier_query::Tree {
-        size: cp.size,
-        head: &cp.head,
-    };
+    let tree = dossier_query::Tree::of(&cp)?;
     let proof = web.leaves.inclusion(&*web.log, tree, n).await?;
     log_read(
         &web,

@@ -1123,7 +1123,8 @@ async fn proof_verdict(c: &Client, base: &str, seq: u64) -> (String, String) {
 }
 
 /// The browser's own proof check: BLAKE3 against the golden vectors and the `blake3` crate,
-/// the Merkle and signed-note vectors of docs/vectors/merkle.json, and record pages: verified
+/// the Merkle and signed-note vectors of docs/vectors/merkle-v2.json (SHA-256 tree) and
+/// merkle.json (version 1, BLAKE3 tree), and record pages: verified
 /// directly, failed when the proof or the record's bytes are altered in transit.
 async fn proof_checks(c: &Client, l: &Ledger) {
     let base = l.base.as_str();
@@ -1152,55 +1153,74 @@ async fn proof_checks(c: &Client, l: &Ledger) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors");
     let record_1 = std::fs::read_to_string(root.join("ledger.jsonl")).unwrap();
     let record_1 = record_1.lines().next().unwrap();
-    let merkle: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("merkle.json")).unwrap()).unwrap();
-    let checked = c
-        .execute(
-            r#"const V = window.dossierVerify, m = arguments[1];
+    // Both tree versions: version 2 (SHA-256, WebCrypto) and version 1 (BLAKE3), whose
+    // checkpoints the page still checks (docs/PROOFS.md §11).
+    for (file, version) in [("merkle-v2.json", 2), ("merkle.json", 1)] {
+        let merkle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        let checked = c
+            .execute(
+                r#"const V = window.dossierVerify, m = arguments[1], v = arguments[2];
                const out = { record: V.hex(V.recordHash(V.utf8(arguments[0]))) };
-               out.leaves = m.leaves.every(l => V.hex(V.blake3(V.utf8(l.input))) === l.leaf
-                 && V.hex(V.leafHash(V.unhex(l.leaf))) === l.leaf_hash);
+               const every = async (xs, f) => (await Promise.all(xs.map(f))).every(Boolean);
+               const count = async (xs, f) => (await Promise.all(xs.map(f))).filter(Boolean).length;
+               out.leaves = await every(m.leaves, async l => V.hex(V.blake3(V.utf8(l.input))) === l.leaf
+                 && V.hex(await V.leafHash(V.unhex(l.leaf), v)) === l.leaf_hash);
                const roots = Object.fromEntries(m.roots.map(r => [r.size, V.unhex(r.root)]));
                out.inclusion = m.inclusion.length;
-               out.included = m.inclusion.filter(p => V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, p.path.map(V.unhex), roots[p.size])).length;
-               // Every proof fails with one of its hashes altered, or at another index.
-               out.altered = m.inclusion.filter(p => p.path.length > 0).filter(p => {
+               out.included = await count(m.inclusion, p => V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, p.path.map(V.unhex), roots[p.size], v));
+               // Every proof fails with one of its hashes altered, at another index, or in the
+               // other tree version.
+               out.altered = await count(m.inclusion.filter(p => p.path.length > 0), async p => {
                  const path = p.path.map(V.unhex); path[0] = path[0].slice(); path[0][0] ^= 1;
-                 return V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, path, roots[p.size])
-                   || V.verifyInclusion(V.unhex(p.leaf), (p.index + 1) % p.size, p.size, p.path.map(V.unhex), roots[p.size]);
-               }).length;
+                 return await V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, path, roots[p.size], v)
+                   || await V.verifyInclusion(V.unhex(p.leaf), (p.index + 1) % p.size, p.size, p.path.map(V.unhex), roots[p.size], v)
+                   || await V.verifyInclusion(V.unhex(p.leaf), p.index, p.size, p.path.map(V.unhex), roots[p.size], 3 - v);
+               });
                const cp = m.checkpoint;
                const key = await V.parseVerifierKey(cp.vkey);
                out.text = await V.openNote(cp.note, key);
                const parsed = V.parseCheckpoint(out.text, cp.key_name);
-               out.size = parsed.size; out.root = V.hex(parsed.root);
-               out.last = V.verifyInclusion(V.unhex(cp.head), cp.size - 1, cp.size, cp.last_leaf_proof.map(V.unhex), parsed.root);
+               out.size = parsed.size; out.root = V.hex(parsed.root); out.version = parsed.version;
+               out.last = await V.verifyInclusion(V.unhex(cp.head), cp.size - 1, cp.size, cp.last_leaf_proof.map(V.unhex), parsed.root, parsed.version);
                const forged = cp.note.replace("\n16\n", "\n17\n");
                out.forged = await V.openNote(forged, key).then(() => "opened", e => e.message);
                return out;"#,
-            vec![serde_json::json!(record_1), merkle.clone()],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        checked["record"], "c47000f16bb8b32031ce797ed22161d268ba48b28a143fe45078abd560075cfc",
-        "{checked}"
-    );
-    assert_eq!(checked["leaves"], true, "{checked}");
-    assert_eq!(checked["inclusion"], 55, "{checked}");
-    assert_eq!(checked["included"], 55, "{checked}");
-    assert_eq!(checked["altered"], 0, "{checked}");
-    assert_eq!(checked["text"], merkle["checkpoint"]["text"], "{checked}");
-    assert_eq!(checked["size"], 16, "{checked}");
-    assert_eq!(checked["root"], merkle["checkpoint"]["root"], "{checked}");
-    assert_eq!(checked["last"], true, "{checked}");
-    assert!(
-        checked["forged"]
-            .as_str()
-            .unwrap()
-            .contains("does not verify"),
-        "{checked}"
-    );
+                vec![
+                    serde_json::json!(record_1),
+                    merkle.clone(),
+                    serde_json::json!(version),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            checked["record"], "c47000f16bb8b32031ce797ed22161d268ba48b28a143fe45078abd560075cfc",
+            "{checked}"
+        );
+        assert_eq!(checked["leaves"], true, "{file}: {checked}");
+        assert_eq!(checked["inclusion"], 55, "{file}: {checked}");
+        assert_eq!(checked["included"], 55, "{file}: {checked}");
+        assert_eq!(checked["altered"], 0, "{file}: {checked}");
+        assert_eq!(
+            checked["text"], merkle["checkpoint"]["text"],
+            "{file}: {checked}"
+        );
+        assert_eq!(checked["size"], 16, "{file}: {checked}");
+        assert_eq!(checked["version"], version, "{file}: {checked}");
+        assert_eq!(
+            checked["root"], merkle["checkpoint"]["root"],
+            "{file}: {checked}"
+        );
+        assert_eq!(checked["last"], true, "{file}: {checked}");
+        assert!(
+            checked["forged"]
+                .as_str()
+                .unwrap()
+                .contains("does not verify"),
+            "{file}: {checked}"
+        );
+    }
 
     // A record page: signing in pins the key the sign-in page shows; the page then checks the
     // record against the auditor's checkpoint.

@@ -105,6 +105,7 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::Views(v) => beliefs::views(&home()?, v).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Checkpoint(a) => proofs::checkpoint(&home()?, a).await,
+        Command::Tiles(a) => proofs::tiles(&home()?, a).await,
         Command::Prove(a) => proofs::prove(&home()?, a).await,
         Command::CheckProof(a) => proofs::check_proof(a),
         Command::ForkEvidence(a) => proofs::fork_evidence(&home()?, a).await,

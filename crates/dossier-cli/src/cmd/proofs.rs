@@ -5,13 +5,13 @@ use anyhow::Context as _;
 use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, checkpoint_verifier,
+    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
     consistency_proof, inclusion_proof, open_checkpoint,
 };
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs};
+use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -90,6 +90,21 @@ pub async fn checkpoint(home: &Home, args: &CheckpointArgs) -> CliResult {
     Ok(())
 }
 
+/// `dossier tiles --out DIR`.
+pub async fn tiles(home: &Home, args: &TilesArgs) -> CliResult {
+    let log = home.open_log().await?;
+    let signed = signed_checkpoint(home, &log, args.key.as_deref()).await?;
+    let w = dossier_app::tiles::write_tiles(&args.out, &signed.hashes, &signed.note)?;
+    crate::out!(
+        "wrote {} tiles and entry bundles ({} already there) and the checkpoint of {} records to {}",
+        w.written,
+        w.kept,
+        signed.tree.size,
+        args.out.display()
+    )?;
+    Ok(())
+}
+
 fn write_out(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
@@ -146,6 +161,17 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
                 return Err(anyhow::anyhow!(
                     "the older checkpoint is for ledger {}, not {ledger}",
                     old_cp.ledger
+                )
+                .into());
+            }
+            if old_cp.tree.version != TreeVersion::CURRENT {
+                return Err(anyhow::anyhow!(
+                    "the older checkpoint is of tree version {} and new checkpoints are of version {}: \
+                     a consistency proof needs both of one version (docs/PROOFS.md §11); \
+                     prove from a version-{} checkpoint, or check the old one with `dossier verify --checkpoint`",
+                    old_cp.tree.version.number(),
+                    TreeVersion::CURRENT.number(),
+                    TreeVersion::CURRENT.number()
                 )
                 .into());
             }
@@ -330,7 +356,8 @@ pub async fn check_against(
             format!("the checkpoint is not signed by any key registered in ledger {ledger}"),
         ));
     };
-    let now = TreeHead::from_leaves(&hashes, size)?;
+    // A checkpoint made before tree version 2 is checked in its own version (PROOFS.md §11).
+    let now = TreeHead::from_leaves_in(cp.tree.version, &hashes, size)?;
     if now.root != cp.tree.root || now.head != cp.tree.head {
         return Ok(verdict(
             false,

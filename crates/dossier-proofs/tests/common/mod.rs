@@ -1,6 +1,7 @@
 //! Shared test helpers: the test leaves and a straightforward recursive implementation of
 //! RFC 9162 §2.1 (MTH, PATH, PROOF), written from the RFC's definitions and independent of the
-//! crate's streaming and accessor code.
+//! crate's streaming and accessor code. The `_in` functions take the tree version (1: BLAKE3,
+//! 2: SHA-256); the others are version 2.
 
 #![allow(dead_code)]
 
@@ -8,7 +9,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use dossier_chain::Hash;
-use dossier_proofs::Leaves;
+use dossier_proofs::{Leaves, TreeVersion};
+use sha2::{Digest as _, Sha256};
 
 /// Leaf `i` of the test trees: BLAKE3 of the decimal index.
 pub fn test_leaf(i: u64) -> Hash {
@@ -19,12 +21,23 @@ pub fn test_leaves(n: u64) -> Vec<Hash> {
     (0..n).map(test_leaf).collect()
 }
 
-fn h(parts: &[&[u8]]) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    for p in parts {
-        hasher.update(p);
+fn h(v: TreeVersion, parts: &[&[u8]]) -> Hash {
+    match v {
+        TreeVersion::V1Blake3 => {
+            let mut hasher = blake3::Hasher::new();
+            for p in parts {
+                hasher.update(p);
+            }
+            Hash(*hasher.finalize().as_bytes())
+        }
+        TreeVersion::V2Sha256 => {
+            let mut hasher = Sha256::new();
+            for p in parts {
+                hasher.update(p);
+            }
+            Hash(hasher.finalize().into())
+        }
     }
-    Hash(*hasher.finalize().as_bytes())
 }
 
 fn k_of(n: usize) -> usize {
@@ -36,62 +49,84 @@ fn k_of(n: usize) -> usize {
 }
 
 /// RFC 9162 §2.1.1 MTH.
-pub fn ref_mth(d: &[Hash]) -> Hash {
+pub fn ref_mth_in(v: TreeVersion, d: &[Hash]) -> Hash {
     match d.len() {
-        0 => h(&[]),
-        1 => h(&[&[0u8], &d[0].0]),
+        0 => h(v, &[]),
+        1 => h(v, &[&[0u8], &d[0].0]),
         n => {
             let k = k_of(n);
-            h(&[&[1u8], &ref_mth(&d[..k]).0, &ref_mth(&d[k..]).0])
+            h(
+                v,
+                &[&[1u8], &ref_mth_in(v, &d[..k]).0, &ref_mth_in(v, &d[k..]).0],
+            )
         }
     }
 }
 
 /// RFC 9162 §2.1.3.1 PATH(m, D[n]).
-pub fn ref_path(m: usize, d: &[Hash]) -> Vec<Hash> {
+pub fn ref_path_in(v: TreeVersion, m: usize, d: &[Hash]) -> Vec<Hash> {
     let n = d.len();
     if n <= 1 {
         return Vec::new();
     }
     let k = k_of(n);
     if m < k {
-        let mut p = ref_path(m, &d[..k]);
-        p.push(ref_mth(&d[k..]));
+        let mut p = ref_path_in(v, m, &d[..k]);
+        p.push(ref_mth_in(v, &d[k..]));
         p
     } else {
-        let mut p = ref_path(m - k, &d[k..]);
-        p.push(ref_mth(&d[..k]));
+        let mut p = ref_path_in(v, m - k, &d[k..]);
+        p.push(ref_mth_in(v, &d[..k]));
         p
     }
 }
 
-fn ref_subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+fn ref_subproof(v: TreeVersion, m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
     let n = d.len();
     if m == n {
-        return if b { Vec::new() } else { vec![ref_mth(d)] };
+        return if b {
+            Vec::new()
+        } else {
+            vec![ref_mth_in(v, d)]
+        };
     }
     let k = k_of(n);
     if m <= k {
-        let mut p = ref_subproof(m, &d[..k], b);
-        p.push(ref_mth(&d[k..]));
+        let mut p = ref_subproof(v, m, &d[..k], b);
+        p.push(ref_mth_in(v, &d[k..]));
         p
     } else {
-        let mut p = ref_subproof(m - k, &d[k..], false);
-        p.push(ref_mth(&d[..k]));
+        let mut p = ref_subproof(v, m - k, &d[k..], false);
+        p.push(ref_mth_in(v, &d[..k]));
         p
     }
 }
 
 /// RFC 9162 §2.1.4.1 PROOF(m, D[n]) for 0 < m < n.
+pub fn ref_proof_in(v: TreeVersion, m: usize, d: &[Hash]) -> Vec<Hash> {
+    ref_subproof(v, m, d, true)
+}
+
+/// [`ref_mth_in`] of version 2.
+pub fn ref_mth(d: &[Hash]) -> Hash {
+    ref_mth_in(TreeVersion::V2Sha256, d)
+}
+
+/// [`ref_path_in`] of version 2.
+pub fn ref_path(m: usize, d: &[Hash]) -> Vec<Hash> {
+    ref_path_in(TreeVersion::V2Sha256, m, d)
+}
+
+/// [`ref_proof_in`] of version 2.
 pub fn ref_proof(m: usize, d: &[Hash]) -> Vec<Hash> {
-    ref_subproof(m, d, true)
+    ref_proof_in(TreeVersion::V2Sha256, m, d)
 }
 
 /// Leaves with memoised subtree roots, so that thousands of proofs over the same prefix stay
 /// fast; a cache miss uses the crate's default streaming computation.
 pub struct CachedLeaves {
     pub leaves: Vec<Hash>,
-    cache: RefCell<HashMap<(u64, u64), Hash>>,
+    cache: RefCell<HashMap<(TreeVersion, u64, u64), Hash>>,
 }
 
 impl CachedLeaves {
@@ -110,12 +145,12 @@ impl Leaves for CachedLeaves {
     fn leaf(&self, i: u64) -> Hash {
         self.leaves[i as usize]
     }
-    fn subtree_root(&self, start: u64, end: u64) -> Hash {
-        if let Some(h) = self.cache.borrow().get(&(start, end)) {
+    fn subtree_root(&self, v: TreeVersion, start: u64, end: u64) -> Hash {
+        if let Some(h) = self.cache.borrow().get(&(v, start, end)) {
             return *h;
         }
-        let r = self.leaves.subtree_root(start, end);
-        self.cache.borrow_mut().insert((start, end), r);
+        let r = self.leaves.subtree_root(v, start, end);
+        self.cache.borrow_mut().insert((v, start, end), r);
         r
     }
 }
