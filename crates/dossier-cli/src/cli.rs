@@ -749,7 +749,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Create a key and register it in the ledger, signed by the current producer key.
+    /// Create a key and register it in the ledger with a role (docs/FORMAT.md §5.3), signed by
+    /// a key of this directory able to administer the ledger (the producer key if it may, else
+    /// the founding key or an admin key kept here; or `--key`).
     Register {
         /// Name of the key's holder.
         #[arg(long)]
@@ -757,9 +759,16 @@ pub enum KeysCommand {
         /// Register this public key (64 hex digits) instead of creating one here.
         #[arg(long, value_name = "HEX")]
         public: Option<String>,
+        /// What the key may do: `admin` (register and revoke keys, grant access), `producer`
+        /// (publish), `log` (sign checkpoints).
+        #[arg(long, default_value = "producer", value_parser = parsed::<dossier_chain::Role>)]
+        role: dossier_chain::Role,
         /// Make the new key this data directory's producer key.
         #[arg(long)]
         use_it: bool,
+        /// Sign the registration with this key (an admin or the founding key kept here).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
         /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`).
         #[arg(long)]
         encrypt_keys: bool,
@@ -768,14 +777,19 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Revoke a key: seals it signs after this are rejected by verification, and its secret in
-    /// this directory is destroyed. Refused for the last trusted key, and for the founding key
-    /// unless the founding key signs; asks for confirmation on a terminal.
+    /// this directory is destroyed. Signed by a key able to administer the ledger; refused for
+    /// the last key able to administer it, for the founding key unless the founding key signs,
+    /// and (with key roles) for the last admin key unless the founding key signs; asks for
+    /// confirmation on a terminal.
     Revoke {
         /// Key id.
         key: String,
         /// Why (recorded in the revocation).
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Sign the revocation with this key (an admin or the founding key kept here).
+        #[arg(long = "key", value_name = "KEY")]
+        signer: Option<String>,
         /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         yes: bool,
@@ -810,6 +824,10 @@ pub enum KeysCommand {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
         name: Option<String>,
+        /// The key to replace (default: the producer key), e.g. the log key; the new key has
+        /// its role.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
         /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`; a new key
         /// replacing an encrypted one is always encrypted).
         #[arg(long)]

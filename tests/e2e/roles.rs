@@ -1,0 +1,207 @@
+//! Key roles (docs/FORMAT.md §5.3): the CLI refuses every forbidden key operation before
+//! anything is appended, and the same operations forged into a ledger with the chain's builders
+//! are reported by `verify` as `role_violation` at their seal.
+
+use dossier_chain::{BatchBuilder, EncodedRecord, Hash, Head, KeyRevoked, RecordView, Signer};
+use serde_json::Value;
+
+use crate::support::Ledger;
+
+/// Registers `signer`'s public key with `role`; returns its key id.
+fn register(l: &Ledger, signer: &Signer, role: &str) -> String {
+    l.run(&[
+        "keys",
+        "register",
+        "--name",
+        signer.name(),
+        "--public",
+        &signer.public_hex(),
+        "--role",
+        role,
+    ])
+    .ok();
+    signer.id().to_owned()
+}
+
+/// Appends one batch of `events` sealed by `signer` to the ledger's file (`conn`), bypassing every check
+/// but the chain's builder, on the head at `seq`; returns the seal's seq.
+fn forge(
+    conn: &rusqlite::Connection,
+    seq: u64,
+    signer: &Signer,
+    events: &[(&str, String, Vec<u8>)],
+) -> u64 {
+    let last = dossier_log::tamper::record(conn, seq);
+    let view = RecordView::parse(&last).expect("the head parses");
+    let ledger = uuid::Uuid::parse_str(view.ledger).expect("ledger id");
+    let head = Head {
+        seq,
+        hash: Hash::of_record(&last),
+        recorded: Some(view.recorded.to_owned()),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut b = BatchBuilder::new(ledger, &head, now, signer, uuid::Uuid::new_v4());
+    for (ty, entity, body) in events {
+        b.push(ty, 1, entity, "TLP:CLEAR", body).expect("push");
+    }
+    let batch: Vec<EncodedRecord> = b.seal().expect("seal");
+    dossier_log::tamper::append_unchecked(conn, &batch);
+    batch.last().expect("seal").seq
+}
+
+fn revocation(key: &str) -> (&'static str, String, Vec<u8>) {
+    let body = KeyRevoked {
+        key: key.to_owned(),
+        reason: "forged".to_owned(),
+    };
+    (
+        "key.revoked",
+        key.to_owned(),
+        serde_json::to_vec(&body).expect("json"),
+    )
+}
+
+#[test]
+fn forbidden_key_operations_are_refused_and_reported_when_forged() {
+    let l = Ledger::init();
+    let founder = l.key_id("analyst");
+    let admin = Signer::generate("outside-admin");
+    let producer = Signer::generate("outside-producer");
+    let log_key = Signer::generate("outside-log");
+    register(&l, &admin, "admin");
+    register(&l, &producer, "producer");
+    register(&l, &log_key, "log");
+    // Keys kept here: a producer this directory publishes with, and a second admin.
+    l.run(&["keys", "register", "--name", "here-producer", "--use-it"])
+        .ok();
+    let here_producer = l.key_id("here-producer");
+    l.run(&["keys", "register", "--name", "here-admin", "--role", "admin"])
+        .ok();
+    let here_admin = l.key_id("here-admin");
+    let keys = l.keys();
+    let role = |id: &str| {
+        keys.iter().find(|k| k["key"] == id).expect("listed")["role"]
+            .as_str()
+            .expect("role")
+            .to_owned()
+    };
+    assert_eq!(
+        [&founder, admin.id(), producer.id(), log_key.id(), &here_producer, &here_admin]
+            .map(|k| role(k)),
+        ["founding", "admin", "producer", "log", "producer", "admin"]
+    );
+    let text = l.run(&["keys", "list"]).ok().stdout.clone();
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with(log_key.id()) && line.contains(" log ")),
+        "{text}"
+    );
+
+    // The CLI refuses, and nothing is appended.
+    let head = l.head();
+    let refused = |args: &[&str], text: &str| {
+        let out = l.run(args);
+        out.expect_code(1);
+        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("nothing was appended"), "{}", out.stderr);
+        assert_eq!(l.head(), head, "{args:?} appended");
+    };
+    let producer_role = format!("key {here_producer} is a producer key: only the founding key or an admin key may register or revoke keys");
+    refused(
+        &["keys", "revoke", admin.id(), "--reason", "coup", "--yes", "--key", &here_producer],
+        &producer_role,
+    );
+    refused(
+        &["keys", "register", "--name", "sneaky", "--key", &here_producer],
+        &producer_role,
+    );
+    refused(
+        &["keys", "revoke", &founder, "--reason", "coup", "--yes", "--key", &here_admin],
+        &format!("key {founder} is the founding key: only the founding key itself may revoke it"),
+    );
+    refused(
+        &["keys", "revoke", admin.id(), "--reason", " ", "--yes"],
+        "a revocation needs a reason",
+    );
+    refused(
+        &["keys", "register", "--name", "log-2", "--role", "log", "--use-it"],
+        "is a log key: it signs checkpoints and seals no batch",
+    );
+    // The founding key revokes the outside admin; the admin kept here is then the last one, and
+    // may not revoke itself.
+    l.run(&["keys", "revoke", admin.id(), "--reason", "left", "--yes"])
+        .ok();
+    let head = l.head();
+    let out = l.run(&[
+        "keys", "revoke", &here_admin, "--reason", "leaving", "--yes", "--key", &here_admin,
+    ]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "key {here_admin} is the ledger's last admin key: only the founding key may revoke it"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(l.head(), head);
+    assert_eq!(l.verify_json().0, 0, "the refusals left a ledger that verifies");
+
+    // The same operations forged into the ledger: each is a role_violation at its seal.
+    let here = |id: &str| {
+        let secret = std::fs::read_to_string(l.dir().join("keys").join(format!("{id}.key")))
+            .expect("key file in the clear");
+        Signer::from_secret_hex(secret.lines().next().expect("secret line"), id).expect("secret")
+    };
+    let admin_here = here(&here_admin);
+    let mut seq = l.head().seq;
+    let conn = dossier_log::tamper::open(&l.db());
+    let mut expected = Vec::new();
+    for (signer, events) in [
+        (&producer, vec![revocation(log_key.id())]),
+        (&admin_here, vec![revocation(&founder)]),
+        (&admin_here, vec![revocation(&here_admin)]),
+        (
+            &log_key,
+            vec![(
+                "source.recorded",
+                "source:forged".to_owned(),
+                br#"{"id":"source:forged","title":"Forged","kind":"official"}"#.to_vec(),
+            )],
+        ),
+    ] {
+        seq = forge(&conn, seq, signer, &events);
+        expected.push(seq);
+    }
+    let (code, v) = l.verify_json();
+    assert_eq!(code, 5, "{v}");
+    let found: Vec<(u64, String)> = v["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| {
+            (
+                f["seq"].as_u64().expect("seq"),
+                f["kind"].as_str().expect("kind").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        expected
+            .iter()
+            .map(|s| (*s, "role_violation".to_owned()))
+            .collect::<Vec<_>>(),
+        "{v}"
+    );
+    let details: Vec<&str> = v["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .filter_map(|f| f["detail"].as_str())
+        .collect();
+    assert!(details[0].contains("is a producer key"), "{details:?}");
+    assert!(details[1].contains("founding key"), "{details:?}");
+    assert!(details[2].contains("the last admin key"), "{details:?}");
+    assert!(details[3].contains("is a log key"), "{details:?}");
+    let _: Value = v;
+}
