@@ -75,8 +75,15 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
     l.run(&["keys", "register", "--name", "here-producer", "--use-it"])
         .ok();
     let here_producer = l.key_id("here-producer");
-    l.run(&["keys", "register", "--name", "here-admin", "--role", "admin"])
-        .ok();
+    l.run(&[
+        "keys",
+        "register",
+        "--name",
+        "here-admin",
+        "--role",
+        "admin",
+    ])
+    .ok();
     let here_admin = l.key_id("here-admin");
     let keys = l.keys();
     let role = |id: &str| {
@@ -86,8 +93,15 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
             .to_owned()
     };
     assert_eq!(
-        [&founder, admin.id(), producer.id(), log_key.id(), &here_producer, &here_admin]
-            .map(|k| role(k)),
+        [
+            &founder,
+            admin.id(),
+            producer.id(),
+            log_key.id(),
+            &here_producer,
+            &here_admin
+        ]
+        .map(|k| role(k)),
         ["founding", "admin", "producer", "log", "producer", "admin"]
     );
     let text = l.run(&["keys", "list"]).ok().stdout.clone();
@@ -103,20 +117,51 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
         let out = l.run(args);
         out.expect_code(1);
         assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains("nothing was appended"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("nothing was appended"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(l.head(), head, "{args:?} appended");
     };
-    let producer_role = format!("key {here_producer} is a producer key: only the founding key or an admin key may register or revoke keys");
+    let producer_role = format!(
+        "key {here_producer} is a producer key: only the founding key or an admin key may register or revoke keys"
+    );
     refused(
-        &["keys", "revoke", admin.id(), "--reason", "coup", "--yes", "--key", &here_producer],
+        &[
+            "keys",
+            "revoke",
+            admin.id(),
+            "--reason",
+            "coup",
+            "--yes",
+            "--key",
+            &here_producer,
+        ],
         &producer_role,
     );
     refused(
-        &["keys", "register", "--name", "sneaky", "--key", &here_producer],
+        &[
+            "keys",
+            "register",
+            "--name",
+            "sneaky",
+            "--key",
+            &here_producer,
+        ],
         &producer_role,
     );
     refused(
-        &["keys", "revoke", &founder, "--reason", "coup", "--yes", "--key", &here_admin],
+        &[
+            "keys",
+            "revoke",
+            &founder,
+            "--reason",
+            "coup",
+            "--yes",
+            "--key",
+            &here_admin,
+        ],
         &format!("key {founder} is the founding key: only the founding key itself may revoke it"),
     );
     refused(
@@ -124,7 +169,9 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
         "a revocation needs a reason",
     );
     refused(
-        &["keys", "register", "--name", "log-2", "--role", "log", "--use-it"],
+        &[
+            "keys", "register", "--name", "log-2", "--role", "log", "--use-it",
+        ],
         "is a log key: it signs checkpoints and seals no batch",
     );
     // The founding key revokes the outside admin; the admin kept here is then the last one, and
@@ -133,7 +180,14 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
         .ok();
     let head = l.head();
     let out = l.run(&[
-        "keys", "revoke", &here_admin, "--reason", "leaving", "--yes", "--key", &here_admin,
+        "keys",
+        "revoke",
+        &here_admin,
+        "--reason",
+        "leaving",
+        "--yes",
+        "--key",
+        &here_admin,
     ]);
     out.expect_code(1);
     assert!(
@@ -144,7 +198,11 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
         out.stderr
     );
     assert_eq!(l.head(), head);
-    assert_eq!(l.verify_json().0, 0, "the refusals left a ledger that verifies");
+    assert_eq!(
+        l.verify_json().0,
+        0,
+        "the refusals left a ledger that verifies"
+    );
 
     // The same operations forged into the ledger: each is a role_violation at its seal.
     let here = |id: &str| {
@@ -204,4 +262,152 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
     assert!(details[2].contains("the last admin key"), "{details:?}");
     assert!(details[3].contains("is a log key"), "{details:?}");
     let _: Value = v;
+}
+
+/// The public key of key `id`, from `keys list --json`.
+fn public_of(l: &Ledger, id: &str) -> String {
+    l.keys()
+        .iter()
+        .find(|k| k["key"] == id)
+        .and_then(|k| k["public"].as_str())
+        .expect("listed")
+        .to_owned()
+}
+
+/// The log key signs checkpoints (the founding key while the ledger has none), `verify
+/// --checkpoint --log-key` and `check-proof --log-key` pin it, a checkpoint signed by a producer
+/// key is refused, and a consistency bundle across a rotation of the log key verifies with both
+/// keys pinned.
+#[test]
+fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
+    let l = Ledger::with_examples();
+    let founder = l.key_id("analyst");
+    let path = |name: &str| l.file(name).display().to_string();
+    let (cp0, cp1, cp2, cons) = (path("cp0"), path("cp1"), path("cp2"), path("cons.json"));
+    // Without a log key the founding key signs.
+    l.run(&["checkpoint", "--out", &cp0]).ok();
+    l.run(&[
+        "verify",
+        "--checkpoint",
+        &cp0,
+        "--log-key",
+        &public_of(&l, &founder),
+    ])
+    .expect_code(0);
+
+    // A producer key (its secret here) and a log key: the log key signs from now on.
+    l.run(&[
+        "keys", "register", "--name", "producer", "--role", "producer",
+    ])
+    .ok();
+    let producer = l.key_id("producer");
+    l.run(&["keys", "register", "--name", "log-1", "--role", "log"])
+        .ok();
+    let log1 = l.key_id("log-1");
+    let pub1 = public_of(&l, &log1);
+    let out = l.run(&["checkpoint", "--key", &producer]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "key {producer} (producer) may not sign checkpoints"
+        )),
+        "{}",
+        out.stderr
+    );
+    l.run(&["checkpoint", "--out", &cp1]).ok();
+    l.run(&["verify", "--checkpoint", &cp1, "--log-key", &pub1])
+        .expect_code(0);
+    let out = l.run(&[
+        "verify",
+        "--checkpoint",
+        &cp1,
+        "--log-key",
+        &public_of(&l, &founder),
+    ]);
+    out.expect_code(5);
+    assert!(
+        out.stdout.contains("not signed by the pinned log key"),
+        "{}",
+        out.stdout
+    );
+
+    // The same checkpoint signed by the producer key (forged): refused, pinned or not.
+    let note = std::fs::read_to_string(&cp1).expect("cp1");
+    let body = note.split("\n\n").next().expect("body");
+    let secret = std::fs::read_to_string(l.dir().join("keys").join(format!("{producer}.key")))
+        .expect("key file");
+    let signer =
+        dossier_chain::Signer::from_secret_hex(secret.lines().next().expect("secret"), "p")
+            .expect("secret");
+    let forged = dossier_proofs::Checkpoint::parse_body(&format!("{body}\n"))
+        .expect("body")
+        .sign_with(&signer)
+        .expect("sign");
+    let forged_path = path("forged");
+    std::fs::write(&forged_path, forged).expect("write");
+    for extra in [vec![], vec!["--log-key", &pub1]] {
+        let mut args = vec!["verify", "--checkpoint", &forged_path];
+        args.extend(extra);
+        let out = l.run(&args);
+        out.expect_code(5);
+        assert!(
+            out.stdout.contains("may not sign checkpoints")
+                || out.stdout.contains("not signed by the pinned log key"),
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+
+    // The auditor signs with the log key.
+    l.run(&["auditor", "--once"]).ok();
+    let status = l.run(&["auditor", "status", "--json"]).ok().json();
+    let audited = path("audited");
+    std::fs::write(
+        &audited,
+        status["last_checkpoint"]["note"].as_str().expect("note"),
+    )
+    .expect("write");
+    l.run(&["verify", "--checkpoint", &audited, "--log-key", &pub1])
+        .expect_code(0);
+
+    // Rotating the log key is a ledger event (signed by the founding key, which administers).
+    let rot = l
+        .run(&["keys", "rotate", "--key", &log1, "--json"])
+        .ok()
+        .json();
+    assert_eq!(rot["signed_by"], founder.as_str());
+    let log2 = rot["registered"].as_str().expect("new log key").to_owned();
+    let pub2 = public_of(&l, &log2);
+    assert_eq!(
+        l.keys()
+            .iter()
+            .find(|k| k["key"] == log2.as_str())
+            .expect("listed")["role"],
+        "log"
+    );
+    l.run(&["keys", "register", "--name", "later", "--role", "producer"])
+        .ok();
+    l.run(&["checkpoint", "--out", &cp2]).ok();
+    l.run(&["prove", "--from", &cp1, "--out", &cons]).ok();
+    // Both signers pinned: the bundle across the rotation verifies; one alone does not.
+    l.run(&["check-proof", &cons, "--log-key", &pub1, "--log-key", &pub2])
+        .expect_code(0);
+    l.run(&["check-proof", &cons, "--log-key", &pub2])
+        .expect_code(5);
+    // The old checkpoint still verifies against the ledger: log-1 signed at its size.
+    l.run(&["verify", "--checkpoint", &cp1, "--log-key", &pub1])
+        .expect_code(0);
+    l.run(&["verify", "--checkpoint", &cp2, "--log-key", &pub2])
+        .expect_code(0);
+    // The revoked log key signs nothing more.
+    let out = l.run(&["prove", "3", "--key", &log1]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "key {log1} (log, revoked) may not sign checkpoints"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(l.verify_json().0, 0);
 }

@@ -306,7 +306,7 @@ fn keys_revoke_refuses_what_would_lock_the_ledger() {
     l.run(&[
         "keys", "register", "--name", "second", "--role", "admin", "--use-it",
     ])
-        .ok();
+    .ok();
     let second = l.key_id("second");
     let head = l.head();
     refused(

@@ -121,8 +121,28 @@ pub enum KeyRefusal {
         "this data directory keeps no key able to register or revoke keys (the founding key or an admin key)"
     )]
     NoAdministratorHere,
+    /// The key may not sign checkpoints of the ledger (docs/PROOFS.md §5): not its log key (nor
+    /// the founding key while it has none), or revoked.
+    #[error(
+        "key {key} ({role}{revoked}) may not sign checkpoints of this ledger: its log key signs them (the founding key while it has none)"
+    )]
+    NotCheckpointKey {
+        /// The key id.
+        key: String,
+        /// Its role.
+        role: KeyRole,
+        /// ", revoked" when it was revoked.
+        revoked: &'static str,
+    },
+    /// This data directory keeps the secret of no key that may sign checkpoints.
+    #[error(
+        "this data directory keeps no key that may sign checkpoints of the ledger (its log key, or the founding key while it has none)"
+    )]
+    NoCheckpointKeyHere,
     /// A log key signs checkpoints and seals no batch: it cannot be a producer key.
-    #[error("key {key} is a log key: it signs checkpoints and seals no batch, so it cannot publish")]
+    #[error(
+        "key {key} is a log key: it signs checkpoints and seals no batch, so it cannot publish"
+    )]
     LogKeyPublishes {
         /// The log key's id.
         key: String,
@@ -195,12 +215,8 @@ fn info(home: &Home, k: KeyRegistered, seq: u64, role: KeyRole) -> KeyInfo {
 /// Whether the ledger adopted key roles: a key was registered with a role (docs/FORMAT.md §5.3).
 #[must_use]
 pub fn roles_adopted(keys: &[KeyInfo]) -> bool {
-    keys.iter().any(|k| {
-        matches!(
-            k.role,
-            KeyRole::Admin | KeyRole::Producer | KeyRole::Log
-        )
-    })
+    keys.iter()
+        .any(|k| matches!(k.role, KeyRole::Admin | KeyRole::Producer | KeyRole::Log))
 }
 
 /// The key of this data directory that signs a key change: `key` if given (refused unless it
@@ -263,6 +279,93 @@ pub struct Registration<'a> {
     pub signer: Option<&'a str>,
 }
 
+/// The ids of the keys that may sign a checkpoint of the ledger at `size` records (a batch
+/// boundary): [`dossier_chain::checkpoint_key_ids`] over the keys registered by then, revoked by
+/// then or not.
+#[must_use]
+pub fn checkpoint_keys_at(keys: &[KeyInfo], size: u64) -> Vec<&KeyInfo> {
+    let then: Vec<(&KeyInfo, bool)> = keys
+        .iter()
+        .filter(|k| k.registered_seq <= size)
+        .map(|k| (k, k.revoked_seq.is_some_and(|r| r <= size)))
+        .collect();
+    let ids = dossier_chain::checkpoint_key_ids(
+        then.iter()
+            .map(|(k, revoked)| (k.key.as_str(), k.role, *revoked)),
+    );
+    ids.into_iter()
+        .filter_map(|id| keys.iter().find(|k| k.key == id))
+        .collect()
+}
+
+/// The keys of this data directory that may sign the ledger's checkpoints now (for the
+/// auditor, which signs with the first its verification allows): `key` alone if given, else
+/// every allowed key whose secret is kept here.
+///
+/// # Errors
+/// [`AppError::KeyRefused`] ([`KeyRefusal::NotCheckpointKey`] for a `key` that may not sign,
+/// [`KeyRefusal::NoCheckpointKeyHere`]); key files; the ledger cannot be read.
+pub async fn checkpoint_signers(
+    home: &Home,
+    log: &Backend,
+    key: Option<&str>,
+) -> AppResult<Vec<Signer>> {
+    let keys = list(home, log).await?;
+    let allowed = checkpoint_keys_at(&keys, u64::MAX);
+    if let Some(id) = key {
+        if allowed.iter().any(|k| k.key == id) {
+            return Ok(vec![home.producer(Some(id))?]);
+        }
+        let found = keys.iter().find(|k| k.key == id);
+        return Err(match found {
+            None => AppError::KeyRefused(KeyRefusal::NotRegistered { key: id.to_owned() }),
+            Some(k) => AppError::KeyRefused(KeyRefusal::NotCheckpointKey {
+                key: id.to_owned(),
+                role: k.role,
+                revoked: if k.revoked_seq.is_some() {
+                    ", revoked"
+                } else {
+                    ""
+                },
+            }),
+        });
+    }
+    // The producer key first where it may sign (a ledger without key roles), as before them.
+    let producer = home.producer(None).ok().map(|p| p.id().to_owned());
+    let mut allowed = allowed;
+    allowed.sort_by_key(|k| Some(&k.key) != producer.as_ref());
+    let signers = allowed
+        .iter()
+        .filter(|k| k.secret_here)
+        .map(|k| home.load_key(&k.key))
+        .collect::<AppResult<Vec<Signer>>>()?;
+    if signers.is_empty() {
+        return Err(AppError::KeyRefused(KeyRefusal::NoCheckpointKeyHere));
+    }
+    Ok(signers)
+}
+
+/// The producer key of a service that publishes posted bundles (the HTTP service): the data
+/// directory's producer key, refused if it may not seal batches (a log key) or is revoked.
+///
+/// # Errors
+/// [`AppError::KeyRefused`]; no producer key; key files; the ledger cannot be read.
+pub async fn service_producer(home: &Home, log: &Backend) -> AppResult<Signer> {
+    let producer = home.producer(None)?;
+    let keys = list(home, log).await?;
+    match keys.iter().find(|k| k.key == producer.id()) {
+        Some(k) if k.revoked_seq.is_none() && k.role.seals() => Ok(producer),
+        Some(k) if k.revoked_seq.is_none() => {
+            Err(AppError::KeyRefused(KeyRefusal::LogKeyPublishes {
+                key: k.key.clone(),
+            }))
+        }
+        _ => Err(AppError::KeyRefused(KeyRefusal::SignerNotTrusted {
+            signer: producer.id().to_owned(),
+        })),
+    }
+}
+
 /// Registers a key (schema 2, with its role): the public key given, or a new one generated and
 /// saved in the data directory (removed again if the registration is not recorded); with
 /// `use_it`, the data directory publishes with it from then on.
@@ -284,7 +387,10 @@ pub async fn register(home: &Home, log: &Backend, what: Registration<'_>) -> App
         Some(p) => (registration(p, name, Some(role))?, None),
         None => {
             let new = Signer::generate(name);
-            (registration(&new.public_hex(), name, Some(role))?, Some(new))
+            (
+                registration(&new.public_hex(), name, Some(role))?,
+                Some(new),
+            )
         }
     };
     if use_it && role == Role::Log {

@@ -128,6 +128,7 @@ impl Fixture {
             key: key.id().to_owned(),
             public: key.public_hex(),
             name: key.name().to_owned(),
+            role: None,
         })
         .unwrap();
         self.key_event(control::KEY_REGISTERED, &body, key.id())

@@ -247,6 +247,37 @@ impl std::fmt::Display for KeyRole {
     }
 }
 
+/// The keys that may sign a checkpoint (docs/PROOFS.md §5), among `keys` — every key of the
+/// ledger at the checkpoint's size as (key id, role, revoked or not): once the ledger has key
+/// roles, its log keys not revoked, or, while it has none, the founding key unless revoked;
+/// before (format version 1 rules), every key not revoked. Returned in the order given.
+pub fn checkpoint_key_ids<'a>(
+    keys: impl IntoIterator<Item = (&'a str, KeyRole, bool)> + Clone,
+) -> Vec<&'a str> {
+    let roles = keys
+        .clone()
+        .into_iter()
+        .any(|(_, role, _)| matches!(role, KeyRole::Admin | KeyRole::Producer | KeyRole::Log));
+    let active = keys.into_iter().filter(|(_, _, revoked)| !revoked);
+    if !roles {
+        return active.map(|(id, _, _)| id).collect();
+    }
+    let active: Vec<_> = active.collect();
+    let log: Vec<&str> = active
+        .iter()
+        .filter(|(_, role, _)| *role == KeyRole::Log)
+        .map(|(id, _, _)| *id)
+        .collect();
+    if !log.is_empty() {
+        return log;
+    }
+    active
+        .iter()
+        .filter(|(_, role, _)| *role == KeyRole::Founding)
+        .map(|(id, _, _)| *id)
+        .collect()
+}
+
 /// Body of a `key.registered` event: a new key, trusted once the batch that registers it is
 /// sealed by a key that was already trusted. Schema 1 has no `role` (the key may do everything
 /// format version 1 allowed); schema 2 requires one.

@@ -31,7 +31,8 @@ pub use frame::{
 };
 pub use hash::{EventId, GENESIS_PREV, Hash, content_digest, event_id};
 pub use keys::{
-    KeyError, KeyId, KeyRegistered, KeyRevoked, KeyRole, Role, Signer, key_id, parse_public_hex,
+    KeyError, KeyId, KeyRegistered, KeyRevoked, KeyRole, Role, Signer, checkpoint_key_ids, key_id,
+    parse_public_hex,
 };
 pub use record::{
     ActorView, EncodedRecord, FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS,

@@ -8,9 +8,7 @@ use serde::Serialize;
 
 use crate::builder::seal_message;
 use crate::hash::{GENESIS_PREV, Hash, event_id};
-use crate::keys::{
-    KeyRegistered, KeyRevoked, KeyRole, key_id, parse_public_hex, verify_signature,
-};
+use crate::keys::{KeyRegistered, KeyRevoked, KeyRole, key_id, parse_public_hex, verify_signature};
 use crate::record::{
     FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordView, SealBody,
     StoredRecord, control,
@@ -377,27 +375,19 @@ impl Verifier {
         self.roles
     }
 
-    /// The keys that may sign a checkpoint of the ledger verified so far (docs/PROOFS.md §5):
-    /// its registered log keys not revoked; while it has none, the founding key (unless
-    /// revoked). Sorted by key id.
+    /// The keys that may sign a checkpoint of the ledger verified so far (docs/PROOFS.md §5,
+    /// [`crate::checkpoint_key_ids`]), sorted by key id.
     #[must_use]
     pub fn checkpoint_keys(&self) -> Vec<(String, VerifyingKey)> {
-        let active = |role: KeyRole| {
-            let mut keys: Vec<(String, VerifyingKey)> = self
-                .keys
+        let mut ids = crate::keys::checkpoint_key_ids(
+            self.keys
                 .iter()
-                .filter(|(_, k)| k.role == role && k.revoked_at.is_none())
-                .map(|(id, k)| (id.clone(), k.public))
-                .collect();
-            keys.sort_by(|a, b| a.0.cmp(&b.0));
-            keys
-        };
-        let log = active(KeyRole::Log);
-        if log.is_empty() {
-            active(KeyRole::Founding)
-        } else {
-            log
-        }
+                .map(|(id, k)| (id.as_str(), k.role, k.revoked_at.is_some())),
+        );
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.keys.get(id).map(|k| (id.to_owned(), k.public)))
+            .collect()
     }
 
     fn fail(&mut self, seq: u64, kind: FailureKind, detail: impl Into<String>) {
@@ -800,7 +790,10 @@ impl Verifier {
                 }
             },
             control::KEY_REVOKED => match serde_json::from_str::<KeyRevoked>(view.body.get()) {
-                Ok(k) => Some(KeyChange::Revoke { key: k.key, at: pos }),
+                Ok(k) => Some(KeyChange::Revoke {
+                    key: k.key,
+                    at: pos,
+                }),
                 Err(e) => {
                     self.fail(
                         pos,
@@ -1052,7 +1045,9 @@ impl Verifier {
     /// changes apply.
     fn role_violation(&self, signer: &str, role: KeyRole, batch: &Batch) -> Option<String> {
         if !role.seals() {
-            return Some(format!("key {signer} is a log key: it signs checkpoints, never a batch"));
+            return Some(format!(
+                "key {signer} is a log key: it signs checkpoints, never a batch"
+            ));
         }
         if let Some(at) = batch.administrative
             && !role.administers()

@@ -738,7 +738,8 @@ struct RoleCase {
 fn role_cases() -> Vec<RoleCase> {
     use dossier_chain::Role;
     let [founder, admin, _, _, _] = role_signers();
-    let revoke = |s: &Signer, why: &str| ("key.revoked", s.id().to_owned(), key_revoked(s.id(), why));
+    let revoke =
+        |s: &Signer, why: &str| ("key.revoked", s.id().to_owned(), key_revoked(s.id(), why));
     let stranger = Signer::from_secret([8; 32], "stranger");
     let register = |role| {
         (
@@ -827,7 +828,11 @@ fn role_cases() -> Vec<RoleCase> {
             name: "role_in_schema_1",
             what: "a key.registered of schema 1 carrying a role (and schema 2 is the one with a role)",
             signer: 0,
-            events: vec![("key.registered/1", stranger.id().to_owned(), common::key_registered_as(&stranger, Role::Producer))],
+            events: vec![(
+                "key.registered/1",
+                stranger.id().to_owned(),
+                common::key_registered_as(&stranger, Role::Producer),
+            )],
             failures: vec![(12, FailureKind::BadKeyEvent)],
             on_v1_ledger: false,
         },
@@ -886,7 +891,11 @@ fn verify_records(records: &[EncodedRecord]) -> Vec<(u64, FailureKind)> {
 fn roles_vectors() {
     let records = build_roles();
     compare_or_bless("roles.jsonl", &jsonl(&records));
-    assert_eq!(verify_records(&records), vec![], "the roles ledger verifies");
+    assert_eq!(
+        verify_records(&records),
+        vec![],
+        "the roles ledger verifies"
+    );
     let key = |s: &Signer, secret: [u8; 32], role: &str| json!({"name": s.name(), "role": role, "secret": hex::encode(secret), "public": s.public_hex(), "key_id": s.id()});
     let [founder, admin, producer, log, producer2] = role_signers();
     let cases: Vec<Value> = role_cases()

@@ -300,7 +300,8 @@ pub enum AuditorCommand {
 /// `dossier checkpoint`.
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
-    /// Key id to sign with (default: the data directory's producer key).
+    /// Key id to sign with: the ledger's log key (or its founding key while it has none;
+    /// default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
     /// Write the checkpoint to this file instead of standard output.
@@ -321,7 +322,8 @@ pub struct ProveArgs {
     /// Prove that the ledger extends this older signed checkpoint.
     #[arg(long, value_name = "CHECKPOINT_FILE")]
     pub from: Option<PathBuf>,
-    /// Key id to sign the current checkpoint with (default: the producer key).
+    /// Key id to sign the current checkpoint with: the ledger's log key (or its founding key
+    /// while it has none; default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
     /// Write the bundle to this file instead of standard output.
@@ -334,9 +336,16 @@ pub struct ProveArgs {
 pub struct CheckProofArgs {
     /// The proof bundle (from `dossier prove`).
     pub file: PathBuf,
-    /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
-    #[arg(long, value_name = "PUBKEY|FILE")]
-    pub key: String,
+    /// The pinned log key that signs the ledger's checkpoints (64 hex digits, or a file holding
+    /// them); repeat it for a bundle across a rotation of the log key (the old key and the new):
+    /// each checkpoint must be signed by one of them.
+    #[arg(
+        long = "log-key",
+        visible_alias = "key",
+        value_name = "PUBKEY|FILE",
+        required = true
+    )]
+    pub key: Vec<String>,
     /// The verdict as JSON (one document; a failed check is reported on standard error as for
     /// any failure).
     #[arg(long)]
@@ -592,7 +601,8 @@ pub struct PublishArgs {
     /// Bundles to publish.
     #[command(flatten)]
     pub files: FilesArgs,
-    /// Key id to sign with (default: the data directory's producer key).
+    /// Key id to sign with: the ledger's log key (or its founding key while it has none;
+    /// default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
 }
@@ -735,9 +745,15 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Also check that the ledger still extends this signed checkpoint (kept by an auditor);
-    /// it must be signed by a key registered in the ledger.
+    /// it must be signed by a key the ledger allowed to sign checkpoints at its size: a log key
+    /// registered and not revoked by then (the founding key while the ledger had none;
+    /// docs/PROOFS.md §5).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: the pinned log public key (64 hex digits, or a file holding them)
+    /// that must have signed it.
+    #[arg(long, value_name = "PUBKEY|FILE", requires = "checkpoint")]
+    pub log_key: Option<String>,
 }
 
 /// `dossier keys`.

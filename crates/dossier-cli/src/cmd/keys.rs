@@ -172,7 +172,9 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 )?;
             }
         }
-        KeysCommand::Rotate { name, key, json, .. } => {
+        KeysCommand::Rotate {
+            name, key, json, ..
+        } => {
             let change = keys::rotate(home, &log, key.as_deref(), name.as_deref())
                 .await
                 .map_err(hint_refusal)?;
@@ -194,7 +196,7 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
 }
 
 /// The command line's advice added to a refused key change.
-fn hint_refusal(e: dossier_app::AppError) -> CliError {
+pub(crate) fn hint_refusal(e: dossier_app::AppError) -> CliError {
     use dossier_app::{AppError, keys::KeyRefusal};
     match e {
         AppError::KeyRefused(refusal) => {
@@ -214,6 +216,9 @@ fn hint_refusal(e: dossier_app::AppError) -> CliError {
                     " (register it without --use-it; the auditor signs checkpoints with it)"
                 }
                 KeyRefusal::FoundingKey { .. } => " (sign with the founding key: --key)",
+                KeyRefusal::NotCheckpointKey { .. } | KeyRefusal::NoCheckpointKeyHere => {
+                    "; register a log key (`dossier keys register --role log`) or sign with it (--key)"
+                }
                 KeyRefusal::AlreadyRevoked { .. } | KeyRefusal::SignerNotTrusted { .. } => "",
             };
             refuse(format!("{refusal}{hint}"))
