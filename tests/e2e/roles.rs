@@ -370,6 +370,19 @@ fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
     l.run(&["verify", "--checkpoint", &audited, "--log-key", &pub1])
         .expect_code(0);
 
+    // A log key publishes nothing.
+    let bundle = crate::support::gen_bundle("roles-log", 1, 2);
+    let file = l.write_json("log.json", &bundle.json);
+    let head = l.head();
+    let out = l.run(&["publish", "--key", &log1, &file]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!("key {log1} is a log key")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(l.head(), head);
+
     // Rotating the log key is a ledger event (signed by the founding key, which administers).
     let rot = l
         .run(&["keys", "rotate", "--key", &log1, "--json"])

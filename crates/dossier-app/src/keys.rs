@@ -345,25 +345,46 @@ pub async fn checkpoint_signers(
     Ok(signers)
 }
 
-/// The producer key of a service that publishes posted bundles (the HTTP service): the data
-/// directory's producer key, refused if it may not seal batches (a log key) or is revoked.
+/// The role key `id` was registered with, found by one event-id lookup of its
+/// `key.registered` (`None`: no such registration — the founding key, or a key the ledger does
+/// not know).
 ///
 /// # Errors
-/// [`AppError::KeyRefused`]; no producer key; key files; the ledger cannot be read.
-pub async fn service_producer(home: &Home, log: &Backend) -> AppResult<Signer> {
-    let producer = home.producer(None)?;
-    let keys = list(home, log).await?;
-    match keys.iter().find(|k| k.key == producer.id()) {
-        Some(k) if k.revoked_seq.is_none() && k.role.seals() => Ok(producer),
-        Some(k) if k.revoked_seq.is_none() => {
-            Err(AppError::KeyRefused(KeyRefusal::LogKeyPublishes {
-                key: k.key.clone(),
-            }))
-        }
-        _ => Err(AppError::KeyRefused(KeyRefusal::SignerNotTrusted {
-            signer: producer.id().to_owned(),
-        })),
+/// The ledger cannot be read.
+pub async fn registered_role(log: &Backend, id: &str) -> AppResult<Option<KeyRole>> {
+    use dossier_log::EventLog as _;
+    let reading = |e| AppError::log("looking up a key's registration", e);
+    let found = log
+        .lookup(&[dossier_chain::event_id(control::KEY_REGISTERED, id)])
+        .await
+        .map_err(reading)?;
+    let Some(Some(entry)) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    let records = log.read(entry.seq, 1).await.map_err(reading)?;
+    let registered = records.first().and_then(|rec| {
+        RecordView::parse(&rec.bytes)
+            .ok()
+            .and_then(|v| serde_json::from_str::<KeyRegistered>(v.body.get()).ok())
+    });
+    Ok(registered.map(|k| KeyRole::registered(k.role)))
+}
+
+/// The key that publishes domain events (the CLI's `publish`, the HTTP service's posted
+/// bundles): the data directory's producer key (or `key`), refused if the ledger registered it
+/// as a log key, which seals no batch.
+///
+/// # Errors
+/// [`AppError::KeyRefused`] ([`KeyRefusal::LogKeyPublishes`]); no producer key; key files; the
+/// ledger cannot be read.
+pub async fn publisher(home: &Home, log: &Backend, key: Option<&str>) -> AppResult<Signer> {
+    let signer = home.producer(key)?;
+    if registered_role(log, signer.id()).await? == Some(KeyRole::Log) {
+        return Err(AppError::KeyRefused(KeyRefusal::LogKeyPublishes {
+            key: signer.id().to_owned(),
+        }));
     }
+    Ok(signer)
 }
 
 /// Registers a key (schema 2, with its role): the public key given, or a new one generated and

@@ -160,7 +160,7 @@ async fn run_api(
     // The producer key signs posted bundles' batches, the log key (or the founding key while the
     // ledger has none) the auditor's checkpoints (docs/PROOFS.md §5). Serving without a key
     // that is here but locked would sign nothing, silently: refuse.
-    let producer = locked(dossier_app::keys::service_producer(home, log).await)?;
+    let producer = locked(dossier_app::keys::publisher(home, log, None).await)?;
     let signers = match super::auditor::offered_signers(home, log, None, "api").await {
         Err(e) if e.code == crate::exit::KEY_LOCKED => return Err(e),
         other => other,
