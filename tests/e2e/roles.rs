@@ -424,3 +424,76 @@ fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
     );
     assert_eq!(l.verify_json().0, 0);
 }
+
+/// `init --roles` gives a ledger key roles from its start: a producer key it publishes with and
+/// a log key that signs its checkpoints, both registered by the founding key.
+#[test]
+fn init_with_roles_publishes_with_a_producer_and_checkpoints_with_the_log_key() {
+    let l = Ledger::empty();
+    let created = l
+        .run(&[
+            "init",
+            "--name",
+            "roles",
+            "--producer",
+            "analyst",
+            "--roles",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let (founder, producer, log_key) = (
+        created["founding_key"]
+            .as_str()
+            .expect("founding")
+            .to_owned(),
+        created["producer_key"]
+            .as_str()
+            .expect("producer")
+            .to_owned(),
+        created["log_key"].as_str().expect("log").to_owned(),
+    );
+    let roles: Vec<(String, String)> = l
+        .keys()
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().expect("key").to_owned(),
+                k["role"].as_str().expect("role").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (founder.clone(), "founding".to_owned()),
+            (producer.clone(), "producer".to_owned()),
+            (log_key.clone(), "log".to_owned()),
+        ]
+    );
+    let files = crate::support::example_paths();
+    l.run(&["publish", &files[0]]).ok();
+    assert_eq!(
+        l.log().last().map(|r| r.key.clone()),
+        Some(producer.clone()),
+        "published with the producer key"
+    );
+    let cp = l.file("cp").display().to_string();
+    l.run(&["checkpoint", "--out", &cp]).ok();
+    l.run(&[
+        "verify",
+        "--checkpoint",
+        &cp,
+        "--log-key",
+        &public_of(&l, &log_key),
+    ])
+    .expect_code(0);
+    l.run(&[
+        "verify",
+        "--checkpoint",
+        &cp,
+        "--log-key",
+        &public_of(&l, &founder),
+    ])
+    .expect_code(5);
+}

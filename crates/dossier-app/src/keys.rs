@@ -440,6 +440,30 @@ pub async fn register(home: &Home, log: &Backend, what: Registration<'_>) -> App
     })
 }
 
+/// Gives a ledger key roles from its start (`dossier init --roles`): registers, signed by the
+/// founding key, a producer key named `producer` (this directory's producer key from then on)
+/// and a log key named `log`, both made here. Returns the two changes.
+///
+/// # Errors
+/// As [`register`].
+pub async fn adopt_roles(
+    home: &Home,
+    log: &Backend,
+    founder: &str,
+    producer: &str,
+) -> AppResult<[KeyChange; 2]> {
+    let made = |name, role, use_it| Registration {
+        name,
+        public: None,
+        role,
+        use_it,
+        signer: Some(founder),
+    };
+    let producer = register(home, log, made(producer, Role::Producer, true)).await?;
+    let log_key = register(home, log, made("log", Role::Log, false)).await?;
+    Ok([producer, log_key])
+}
+
 /// A revocation that passed the rules, ready to be recorded by [`revoke`].
 #[derive(Debug)]
 pub struct RevocationPlan {

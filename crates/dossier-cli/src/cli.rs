@@ -579,6 +579,11 @@ pub struct InitArgs {
     /// encrypts).
     #[arg(long)]
     pub encrypt_keys: bool,
+    /// Give the ledger key roles from its start: also register a producer key (named as
+    /// --producer, this directory's producer key from then on) and a log key (named `log`,
+    /// which signs checkpoints), signed by the founding key, which then only administers.
+    #[arg(long)]
+    pub roles: bool,
     /// As JSON (one document: the ledger and its founding key).
     #[arg(long)]
     pub json: bool,
