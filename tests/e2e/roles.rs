@@ -101,7 +101,7 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
             &here_producer,
             &here_admin
         ]
-        .map(|k| role(k)),
+        .map(role),
         ["founding", "admin", "producer", "log", "producer", "admin"]
     );
     let text = l.run(&["keys", "list"]).ok().stdout.clone();
