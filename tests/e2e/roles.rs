@@ -2,10 +2,8 @@
 //! anything is appended, and the same operations forged into a ledger with the chain's builders
 //! are reported by `verify` as `role_violation` at their seal.
 
-use dossier_chain::{BatchBuilder, EncodedRecord, Hash, Head, KeyRevoked, RecordView, Signer};
-use serde_json::Value;
-
 use crate::support::Ledger;
+use dossier_chain::{BatchBuilder, EncodedRecord, Hash, Head, KeyRevoked, RecordView, Signer};
 
 /// Registers `signer`'s public key with `role`; returns its key id.
 fn register(l: &Ledger, signer: &Signer, role: &str) -> String {
@@ -47,6 +45,21 @@ fn forge(
     let batch: Vec<EncodedRecord> = b.seal().expect("seal");
     dossier_log::tamper::append_unchecked(conn, &batch);
     batch.last().expect("seal").seq
+}
+
+/// Runs `args`, which must be refused (exit 1) with `text` on standard error, appending nothing.
+#[track_caller]
+fn refused(l: &Ledger, args: &[&str], text: &str) {
+    let head = l.head();
+    let out = l.run(args);
+    out.expect_code(1);
+    assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing was appended"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(l.head(), head, "{args:?} appended");
 }
 
 fn revocation(key: &str) -> (&'static str, String, Vec<u8>) {
@@ -113,17 +126,7 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
 
     // The CLI refuses, and nothing is appended.
     let head = l.head();
-    let refused = |args: &[&str], text: &str| {
-        let out = l.run(args);
-        out.expect_code(1);
-        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("nothing was appended"),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(l.head(), head, "{args:?} appended");
-    };
+    let refused = |args: &[&str], text: &str| refused(&l, args, text);
     let producer_role = format!(
         "key {here_producer} is a producer key: only the founding key or an admin key may register or revoke keys"
     );
@@ -178,26 +181,21 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
     // may not revoke itself.
     l.run(&["keys", "revoke", admin.id(), "--reason", "left", "--yes"])
         .ok();
-    let head = l.head();
-    let out = l.run(&[
-        "keys",
-        "revoke",
-        &here_admin,
-        "--reason",
-        "leaving",
-        "--yes",
-        "--key",
-        &here_admin,
-    ]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains(&format!(
+    refused(
+        &[
+            "keys",
+            "revoke",
+            &here_admin,
+            "--reason",
+            "leaving",
+            "--yes",
+            "--key",
+            &here_admin,
+        ],
+        &format!(
             "key {here_admin} is the ledger's last admin key: only the founding key may revoke it"
-        )),
-        "{}",
-        out.stderr
+        ),
     );
-    assert_eq!(l.head(), head);
     assert_eq!(
         l.verify_json().0,
         0,
@@ -230,27 +228,14 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
         seq = forge(&conn, seq, signer, &events);
         expected.push(seq);
     }
-    let (code, v) = l.verify_json();
-    assert_eq!(code, 5, "{v}");
-    let found: Vec<(u64, String)> = v["failures"]
-        .as_array()
-        .expect("failures")
-        .iter()
-        .map(|f| {
-            (
-                f["seq"].as_u64().expect("seq"),
-                f["kind"].as_str().expect("kind").to_owned(),
-            )
-        })
-        .collect();
     assert_eq!(
-        found,
+        crate::tamper::failures(&l),
         expected
             .iter()
             .map(|s| (*s, "role_violation".to_owned()))
-            .collect::<Vec<_>>(),
-        "{v}"
+            .collect::<Vec<_>>()
     );
+    let v = l.verify_json().1;
     let details: Vec<&str> = v["failures"]
         .as_array()
         .expect("failures")
@@ -261,7 +246,6 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
     assert!(details[1].contains("founding key"), "{details:?}");
     assert!(details[2].contains("the last admin key"), "{details:?}");
     assert!(details[3].contains("is a log key"), "{details:?}");
-    let _: Value = v;
 }
 
 /// The public key of key `id`, from `keys list --json`.
@@ -305,14 +289,10 @@ fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
         .ok();
     let log1 = l.key_id("log-1");
     let pub1 = public_of(&l, &log1);
-    let out = l.run(&["checkpoint", "--key", &producer]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains(&format!(
-            "key {producer} (producer) may not sign checkpoints"
-        )),
-        "{}",
-        out.stderr
+    refused(
+        &l,
+        &["checkpoint", "--key", &producer],
+        &format!("key {producer} (producer) may not sign checkpoints"),
     );
     l.run(&["checkpoint", "--out", &cp1]).ok();
     l.run(&["verify", "--checkpoint", &cp1, "--log-key", &pub1])
@@ -373,15 +353,11 @@ fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
     // A log key publishes nothing.
     let bundle = crate::support::gen_bundle("roles-log", 1, 2);
     let file = l.write_json("log.json", &bundle.json);
-    let head = l.head();
-    let out = l.run(&["publish", "--key", &log1, &file]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains(&format!("key {log1} is a log key")),
-        "{}",
-        out.stderr
+    refused(
+        &l,
+        &["publish", "--key", &log1, &file],
+        &format!("key {log1} is a log key"),
     );
-    assert_eq!(l.head(), head);
 
     // Rotating the log key is a ledger event (signed by the founding key, which administers).
     let rot = l
@@ -413,14 +389,10 @@ fn the_log_key_signs_checkpoints_and_verifiers_pin_it() {
     l.run(&["verify", "--checkpoint", &cp2, "--log-key", &pub2])
         .expect_code(0);
     // The revoked log key signs nothing more.
-    let out = l.run(&["prove", "3", "--key", &log1]);
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains(&format!(
-            "key {log1} (log, revoked) may not sign checkpoints"
-        )),
-        "{}",
-        out.stderr
+    refused(
+        &l,
+        &["prove", "3", "--key", &log1],
+        &format!("key {log1} (log, revoked) may not sign checkpoints"),
     );
     assert_eq!(l.verify_json().0, 0);
 }

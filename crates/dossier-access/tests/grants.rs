@@ -21,6 +21,16 @@ async fn ledger() -> Ledger {
     Ledger { log, _dir: dir }
 }
 
+/// A new ledger and its id.
+async fn ledger_and_id() -> (Ledger, uuid::Uuid) {
+    let l = ledger().await;
+    let id = dossier_log::ledger::ledger_id(&l.log)
+        .await
+        .unwrap()
+        .unwrap();
+    (l, id)
+}
+
 fn now() -> Timestamp {
     Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap()
 }
@@ -221,12 +231,8 @@ async fn a_certificate_grant_authenticates_by_the_public_key_hash() {
 
 #[tokio::test]
 async fn records_sealed_by_an_untrusted_key_or_marked_below_red_are_not_honoured() {
-    let l = ledger().await;
+    let (l, ledger_id) = ledger_and_id().await;
     let founder = conformance::founder();
-    let ledger_id = dossier_log::ledger::ledger_id(&l.log)
-        .await
-        .unwrap()
-        .unwrap();
     let (body, token) =
         dossier_access::new_grant(&reader("mallory", Marking::Red), now(), [7; 16], [8; 32])
             .unwrap();
@@ -266,12 +272,8 @@ async fn records_sealed_by_an_untrusted_key_or_marked_below_red_are_not_honoured
 /// sealed by a producer key (forged past the CLI) is not honoured.
 #[tokio::test]
 async fn a_grant_sealed_by_a_producer_key_is_not_honoured() {
-    let l = ledger().await;
+    let (l, ledger_id) = ledger_and_id().await;
     let founder = conformance::founder();
-    let ledger_id = dossier_log::ledger::ledger_id(&l.log)
-        .await
-        .unwrap()
-        .unwrap();
     let producer = Signer::generate("producer");
     let registration = dossier_log::PendingEvent {
         event_type: "key.registered".into(),
