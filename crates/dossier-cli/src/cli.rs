@@ -764,7 +764,7 @@ pub struct VerifyArgs {
 /// `dossier keys`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the keys the ledger knows, with their state.
+    /// List the keys the ledger knows, with their role and state.
     List {
         /// As JSON.
         #[arg(long)]

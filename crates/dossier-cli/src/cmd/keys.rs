@@ -1,4 +1,4 @@
-//! `dossier keys`: the producer keys a ledger trusts.
+//! `dossier keys`: the keys a ledger trusts and their roles.
 
 use anyhow::Context as _;
 use dossier_app::keys::{self, KeyChange, RevocationPlan};
