@@ -840,7 +840,8 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the producer key: register a new key and revoke the current one in one batch.
+    /// Replace a key (the producer key, or `--key`): register a new key with its role and revoke
+    /// it in one batch (signed by it if it may administer the ledger, else by a key here that may).
     Rotate {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
