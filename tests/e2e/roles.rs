@@ -125,7 +125,6 @@ fn forbidden_key_operations_are_refused_and_reported_when_forged() {
     );
 
     // The CLI refuses, and nothing is appended.
-    let head = l.head();
     let refused = |args: &[&str], text: &str| refused(&l, args, text);
     let producer_role = format!(
         "key {here_producer} is a producer key: only the founding key or an admin key may register or revoke keys"
