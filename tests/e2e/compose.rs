@@ -279,7 +279,7 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     assert_eq!(url.matches("127.0.0.1:").count(), 3, "{url}");
 
     // The admin creates the ledger (replicated on the three nodes), a producer publishes the
-    // examples and registers the auditor's key.
+    // examples and registers the auditor's key (the log key) and the API's (a producer key).
     let as_user = |(user, password): (&str, &str), args: &[&str]| -> Out {
         let mut all = vec![
             "--nats",
@@ -299,8 +299,16 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     let mut publish = vec!["publish"];
     publish.extend(files.iter().map(String::as_str));
     as_user(PRODUCER, &publish).expect_code(0);
-    as_user(PRODUCER, &["keys", "register", "--name", "auditor"]).expect_code(0);
-    as_user(PRODUCER, &["keys", "register", "--name", "api"]).expect_code(0);
+    as_user(
+        PRODUCER,
+        &["keys", "register", "--name", "auditor", "--role", "log"],
+    )
+    .expect_code(0);
+    as_user(
+        PRODUCER,
+        &["keys", "register", "--name", "api", "--role", "producer"],
+    )
+    .expect_code(0);
     let keys = as_user(PRODUCER, &["keys", "list", "--json"]);
     keys.expect_code(0);
     let key_named = |name: &str| {

@@ -20,7 +20,7 @@ fn register_rotate_revoke_and_publish() {
     let second = l.key_id("second");
     assert!(
         out.ok().stdout.contains(&format!(
-            "registered key {second} (second), signed by {founder}"
+            "registered key {second} (second) as producer, signed by {founder}"
         )),
         "{}",
         out.stdout
@@ -76,7 +76,7 @@ fn register_rotate_revoke_and_publish() {
     assert!(
         out.ok()
             .stdout
-            .contains(&format!("revoked key {temp}, signed by {third}")),
+            .contains(&format!("revoked key {temp}, signed by {founder}")),
         "{}",
         out.stdout
     );

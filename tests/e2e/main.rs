@@ -34,6 +34,7 @@ mod permissions;
 mod proofs;
 mod publish;
 mod redact;
+mod roles;
 mod secrets;
 mod serve_api;
 mod snapshots;

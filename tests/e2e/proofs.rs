@@ -267,7 +267,8 @@ fn verify_json_carries_the_checkpoints_verdict() {
 fn a_truncation_that_removed_the_signing_keys_registration_says_records_were_removed() {
     let l = Ledger::with_examples();
     let keep = l.head().seq;
-    l.run(&["keys", "register", "--name", "auditor"]).ok();
+    l.run(&["keys", "register", "--name", "auditor", "--role", "log"])
+        .ok();
     let key = l.key_id("auditor");
     let cp = l.file("cp.txt").display().to_string();
     l.run(&["checkpoint", "--key", &key, "--out", &cp]).ok();
@@ -320,13 +321,28 @@ fn result_commands_print_one_json_document() {
     assert_eq!(rev["revoked"], second.as_str());
 
     publish(&l, &example_files()[..1]);
+    // The founding key is revoked: checkpoints need the ledger's log key.
+    let out = l.run(&["checkpoint"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("keeps no key that may sign checkpoints"),
+        "{}",
+        out.stderr
+    );
+    let log_key = l
+        .run(&[
+            "keys", "register", "--name", "log", "--role", "log", "--json",
+        ])
+        .ok()
+        .json();
     let work = tempfile::tempdir().expect("tempdir");
     let (cp, incl) = (work.path().join("cp.txt"), work.path().join("incl.json"));
     l.run(&["checkpoint", "--out", &cp.display().to_string()])
         .ok();
     l.run(&["prove", "3", "--out", &incl.display().to_string()])
         .ok();
-    let current = rot["registered"].as_str().expect("key id");
+    let current = log_key["registered"].as_str().expect("key id");
     let public = l
         .run(&["keys", "list", "--json"])
         .ok()
@@ -335,7 +351,7 @@ fn result_commands_print_one_json_document() {
         .expect("keys")
         .iter()
         .find(|k| k["key"] == current)
-        .expect("the current key")["public"]
+        .expect("the log key")["public"]
         .as_str()
         .expect("public")
         .to_owned();

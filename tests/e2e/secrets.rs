@@ -302,9 +302,11 @@ fn keys_revoke_refuses_what_would_lock_the_ledger() {
     );
     assert_eq!(l.head(), head);
 
-    // A second key, used by this directory, may not revoke the founding key.
-    l.run(&["keys", "register", "--name", "second", "--use-it"])
-        .ok();
+    // A second (admin) key, used by this directory, may not revoke the founding key.
+    l.run(&[
+        "keys", "register", "--name", "second", "--role", "admin", "--use-it",
+    ])
+    .ok();
     let second = l.key_id("second");
     let head = l.head();
     refused(

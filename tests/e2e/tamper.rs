@@ -18,7 +18,7 @@ fn tamperable(base: &Ledger) -> (Ledger, Connection) {
 /// Runs `verify` (text and JSON); checks exit 5, the summary line, and returns the failures as
 /// `(seq, kind)`.
 #[track_caller]
-fn failures(l: &Ledger) -> Vec<(u64, String)> {
+pub(crate) fn failures(l: &Ledger) -> Vec<(u64, String)> {
     let (code, v) = l.verify_json();
     assert_eq!(code, 5, "{v}");
     assert_eq!(v["ok"], false);

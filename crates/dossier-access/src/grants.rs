@@ -1,8 +1,10 @@
 //! [`Grants`]: the fold of a ledger's access records, and authentication against it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use dossier_chain::{GenesisBody, KeyRegistered, KeyRevoked, RecordView, StoredRecord, control};
+use dossier_chain::{
+    GenesisBody, KeyRegistered, KeyRevoked, KeyRole, RecordView, StoredRecord, control,
+};
 use dossier_log::EventLog;
 use dossier_model::{Marking, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -154,7 +156,7 @@ enum Pending {
 
 #[derive(Debug)]
 enum KeyChange {
-    Register(String),
+    Register(String, KeyRole),
     Revoke(String),
 }
 
@@ -175,7 +177,8 @@ struct AccessRecord {
 /// Records are applied in order ([`Grants::apply`], or [`Grants::catch_up`] from a log). Like
 /// key events (`docs/FORMAT.md` §5.3), an access record takes effect when the seal of its
 /// batch is read, and only if the key that sealed the batch was trusted (the founding key or
-/// registered, and not revoked) before that batch. Whether the seal's signature holds is the
+/// registered, and not revoked) before that batch and may administer the ledger (the founding
+/// key, an admin key, or a key registered without a role; never a producer or log key). Whether the seal's signature holds is the
 /// verifier's and the auditor's job: a service serving grants runs the auditor and stops on
 /// its alarms. An access record that is malformed, not marked `TLP:RED`, sealed by an
 /// untrusted key, or that revokes an unknown or already revoked grant is not honoured and is
@@ -183,7 +186,7 @@ struct AccessRecord {
 #[derive(Debug, Default)]
 pub struct Grants {
     next: u64,
-    trusted: HashSet<String>,
+    trusted: HashMap<String, KeyRole>,
     revoked_keys: HashSet<String>,
     batch: Vec<Pending>,
     grants: BTreeMap<String, Entry>,
@@ -254,12 +257,14 @@ impl Grants {
         match view.event_type {
             control::GENESIS => {
                 if let Ok(g) = serde_json::from_str::<GenesisBody>(body) {
-                    self.trusted.insert(g.founding_key.key);
+                    self.trusted.insert(g.founding_key.key, KeyRole::Founding);
                 }
             }
             control::KEY_REGISTERED => {
                 if let Ok(k) = serde_json::from_str::<KeyRegistered>(body) {
-                    self.batch.push(Pending::Key(KeyChange::Register(k.key)));
+                    let role = KeyRole::registered(k.role);
+                    self.batch
+                        .push(Pending::Key(KeyChange::Register(k.key, role)));
                 }
             }
             control::KEY_REVOKED => {
@@ -299,9 +304,9 @@ impl Grants {
         }
         for c in changes {
             match c {
-                KeyChange::Register(k) => {
+                KeyChange::Register(k, role) => {
                     if !self.revoked_keys.contains(&k) {
-                        self.trusted.insert(k);
+                        self.trusted.insert(k, role);
                     }
                 }
                 KeyChange::Revoke(k) => {
@@ -313,11 +318,20 @@ impl Grants {
     }
 
     fn access(&mut self, a: &AccessRecord) -> Result<(), String> {
-        if !self.trusted.contains(&a.key) {
-            return Err(format!(
-                "sealed by key {}, which the ledger did not trust then",
-                a.key
-            ));
+        match self.trusted.get(&a.key) {
+            None => {
+                return Err(format!(
+                    "sealed by key {}, which the ledger did not trust then",
+                    a.key
+                ));
+            }
+            Some(role) if !role.administers() => {
+                return Err(format!(
+                    "sealed by key {}, a {role} key: only the founding key or an admin key records access",
+                    a.key
+                ));
+            }
+            Some(_) => {}
         }
         if a.schema != SCHEMA {
             return Err(format!("unknown {} schema {}", a.event_type, a.schema));

@@ -21,6 +21,16 @@ async fn ledger() -> Ledger {
     Ledger { log, _dir: dir }
 }
 
+/// A new ledger and its id.
+async fn ledger_and_id() -> (Ledger, uuid::Uuid) {
+    let l = ledger().await;
+    let id = dossier_log::ledger::ledger_id(&l.log)
+        .await
+        .unwrap()
+        .unwrap();
+    (l, id)
+}
+
 fn now() -> Timestamp {
     Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap()
 }
@@ -221,12 +231,8 @@ async fn a_certificate_grant_authenticates_by_the_public_key_hash() {
 
 #[tokio::test]
 async fn records_sealed_by_an_untrusted_key_or_marked_below_red_are_not_honoured() {
-    let l = ledger().await;
+    let (l, ledger_id) = ledger_and_id().await;
     let founder = conformance::founder();
-    let ledger_id = dossier_log::ledger::ledger_id(&l.log)
-        .await
-        .unwrap()
-        .unwrap();
     let (body, token) =
         dossier_access::new_grant(&reader("mallory", Marking::Red), now(), [7; 16], [8; 32])
             .unwrap();
@@ -260,6 +266,62 @@ async fn records_sealed_by_an_untrusted_key_or_marked_below_red_are_not_honoured
     assert!(rejected[0].reason.contains("did not trust"), "{rejected:?}");
     assert!(rejected[1].reason.contains("TLP:GREEN"), "{rejected:?}");
     assert!(grants.list().is_empty());
+}
+
+/// Once the ledger has key roles, only the founding key or an admin key records access: a grant
+/// sealed by a producer key (forged past the CLI) is not honoured.
+#[tokio::test]
+async fn a_grant_sealed_by_a_producer_key_is_not_honoured() {
+    let (l, ledger_id) = ledger_and_id().await;
+    let founder = conformance::founder();
+    let producer = Signer::generate("producer");
+    let registration = dossier_log::PendingEvent {
+        event_type: "key.registered".into(),
+        schema: 2,
+        entity_key: producer.id().to_owned(),
+        marking: "TLP:CLEAR".into(),
+        body: serde_json::to_vec(&dossier_chain::KeyRegistered {
+            key: producer.id().to_owned(),
+            public: producer.public_hex(),
+            name: "producer".into(),
+            role: Some(dossier_chain::Role::Producer),
+        })
+        .unwrap(),
+    };
+    let head = l.log.head().await.unwrap();
+    let batch = seal_batch(ledger_id, &head, &founder, [&registration]).unwrap();
+    l.log.append(head.seq, &batch, &[]).await.unwrap();
+    let (body, token) =
+        dossier_access::new_grant(&reader("mallory", Marking::Red), now(), [7; 16], [8; 32])
+            .unwrap();
+    let head = l.log.head().await.unwrap();
+    let batch = seal_batch(ledger_id, &head, &producer, [&body.event().unwrap()]).unwrap();
+    l.log.append(head.seq, &batch, &[]).await.unwrap();
+    let grants = folded(&l.log).await;
+    assert_eq!(
+        grants.authenticate_token(&token.unwrap(), now()),
+        Err(AuthError::Unknown)
+    );
+    let rejected = grants.rejected();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0].reason.contains("a producer key"),
+        "{rejected:?}"
+    );
+    // And the verifier reports it at the seal.
+    let report = dossier_log::verify_log(
+        &l.log,
+        dossier_chain::TrustRoot::Pinned(founder.public()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<_> = report.failures.iter().map(|f| (f.seq, f.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![(6, dossier_chain::FailureKind::RoleViolation)],
+        "{report:?}"
+    );
 }
 
 #[tokio::test]

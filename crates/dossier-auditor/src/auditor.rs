@@ -206,7 +206,11 @@ const MAX_PENDING_ANNOUNCEMENTS: usize = 1024;
 pub struct Auditor<'a, L: EventLog> {
     log: &'a L,
     store: Store,
-    signer: Signer,
+    /// The keys it may sign with, in order of preference; each checkpoint is signed by the
+    /// first that the verified ledger allows to sign one (docs/PROOFS.md §5).
+    signers: Vec<Signer>,
+    /// Whether the lack of an allowed key was already reported.
+    no_signer_reported: bool,
     trust: TrustRoot,
     options: Options,
     verifier: Verifier,
@@ -310,7 +314,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         Ok(Auditor {
             log,
             store,
-            signer,
+            signers: vec![signer],
+            no_signer_reported: false,
             trust,
             options,
             verifier,
@@ -332,6 +337,15 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             announcer: Box::new(NoAnnounce),
             pending_announcements: std::collections::VecDeque::new(),
         })
+    }
+
+    /// Also offers `signers` (after the one given to [`Auditor::open`]) for signing checkpoints:
+    /// each checkpoint is signed by the first key offered that the ledger allows to sign it at
+    /// its size — its log key, or its founding key while it has none (docs/PROOFS.md §5).
+    #[must_use]
+    pub fn with_signers(mut self, signers: impl IntoIterator<Item = Signer>) -> Self {
+        self.signers.extend(signers);
+        self
     }
 
     /// Calls `f` with every [`Event`].
@@ -709,6 +723,21 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let Some(ledger) = self.ledger.clone() else {
             return Ok(false);
         };
+        let allowed = self.verifier.checkpoint_keys();
+        let Some(signer) = self
+            .signers
+            .iter()
+            .find(|s| allowed.iter().any(|(id, _)| id == s.id()))
+        else {
+            if !std::mem::replace(&mut self.no_signer_reported, true) {
+                let offered: Vec<&str> = self.signers.iter().map(Signer::id).collect();
+                let allowed: Vec<&str> = allowed.iter().map(|(id, _)| id.as_str()).collect();
+                tracing::warn!(target: "dossier_auditor", size, ?offered, ?allowed,
+                    "not signing checkpoints: none of the keys offered may sign them (register a log key, and give it to the auditor)");
+            }
+            return Ok(false);
+        };
+        self.no_signer_reported = false;
         let head = self.verifier.head().hash;
         let root = self.tree.root();
         let tree = TreeHead {
@@ -717,7 +746,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             root,
             head,
         };
-        let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(&self.signer))?;
+        let note = Checkpoint::new(&ledger, tree).and_then(|c| c.sign_with(signer))?;
         let cp = StoredCheckpoint {
             size,
             ledger,

@@ -111,6 +111,11 @@ impl Fixture {
     }
 
     async fn key_event(&self, event_type: &str, body: &[u8], entity: &str) -> u64 {
+        self.key_event_in(event_type, control::SCHEMA, body, entity)
+            .await
+    }
+
+    async fn key_event_in(&self, event_type: &str, schema: u32, body: &[u8], entity: &str) -> u64 {
         let head = self.log.head().await.unwrap();
         let mut b = BatchBuilder::new(
             self.ledger,
@@ -119,7 +124,7 @@ impl Fixture {
             &self.founder,
             Uuid::new_v4(),
         );
-        b.push(event_type, control::SCHEMA, entity, "TLP:CLEAR", body)
+        b.push(event_type, schema, entity, "TLP:CLEAR", body)
             .unwrap();
         let records = b.seal().unwrap();
         self.log.append(head.seq, &records, &[]).await.unwrap().last
@@ -130,9 +135,23 @@ impl Fixture {
             key: key.id().to_owned(),
             public: key.public_hex(),
             name: key.name().to_owned(),
+            role: None,
         })
         .unwrap();
         self.key_event(control::KEY_REGISTERED, &body, key.id())
+            .await
+    }
+
+    /// Registers `key` with a role (schema 2): the ledger adopts key roles.
+    async fn register_as(&self, key: &Signer, role: dossier_chain::Role) -> u64 {
+        let body = serde_json::to_vec(&KeyRegistered {
+            key: key.id().to_owned(),
+            public: key.public_hex(),
+            name: key.name().to_owned(),
+            role: Some(role),
+        })
+        .unwrap();
+        self.key_event_in(control::KEY_REGISTERED, 2, &body, key.id())
             .await
     }
 
@@ -269,6 +288,42 @@ async fn checkpoints_then_resumes_without_re_reading_and_keeps_the_keys() {
     // The alarm stays on record: the next run is unhealthy too.
     let fifth = f.audit().await;
     assert!(!fifth.healthy);
+}
+
+/// Once the ledger has a log key, the auditor signs only with it (docs/PROOFS.md §6.5): offered
+/// the founding key alone it verifies but signs nothing; offered the log key too, it signs with
+/// the log key.
+#[tokio::test]
+async fn checkpoints_are_signed_by_the_log_key_only() {
+    let f = Fixture::new().await;
+    let log_key = Signer::from_secret([9; 32], "log");
+    f.register_as(&log_key, dossier_chain::Role::Log).await;
+    f.batch(&f.founder, "a", 3).await;
+    let trust = TrustRoot::Pinned(f.founder.public());
+    let mut a = Auditor::open(&f.log, &f.store, founder(), trust.clone(), f.options()).unwrap();
+    let report = a.once().await.unwrap();
+    assert!(report.healthy, "{:?}", report.alarms);
+    assert_eq!(report.checkpoints_signed, 0);
+    assert!(report.last_checkpoint.is_none());
+    drop(a);
+    let mut a = Auditor::open(&f.log, &f.store, founder(), trust, f.options())
+        .unwrap()
+        .with_signers([log_key.clone()]);
+    let report = a.once().await.unwrap();
+    let cp = report.last_checkpoint.expect("a checkpoint");
+    let ledger = f.ledger.to_string();
+    open_checkpoint(
+        &cp.note,
+        &checkpoint_verifier(&ledger, log_key.public()).unwrap(),
+    )
+    .expect("signed by the log key");
+    assert!(
+        open_checkpoint(
+            &cp.note,
+            &checkpoint_verifier(&ledger, f.founder.public()).unwrap()
+        )
+        .is_err()
+    );
 }
 
 #[tokio::test]

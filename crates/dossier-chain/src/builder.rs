@@ -308,6 +308,7 @@ impl Genesis {
                 key: founder.id().to_owned(),
                 public: founder.public_hex(),
                 name: founder.name().to_owned(),
+                role: None,
             },
         };
         let body = serde_json::to_vec(&body).map_err(|source| BuildError::BodyNotJson {

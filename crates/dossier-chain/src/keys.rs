@@ -3,6 +3,8 @@
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::record::control;
+
 /// Domain-separation prefix of a key id.
 pub const KEY_ID_DOMAIN: &[u8] = b"dossier/key-id/v1\0";
 
@@ -139,8 +141,146 @@ pub(crate) fn verify_signature(public: &VerifyingKey, message: &[u8], sig: &[u8;
     public.verify(message, &Signature::from_bytes(sig)).is_ok()
 }
 
-/// Body of a `key.registered` event: a new producer key, trusted once the batch that
-/// registers it is sealed by a key that was already trusted.
+/// The role a `key.registered` event of schema 2 gives a key (docs/FORMAT.md §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May register and revoke keys, record access grants, and seal any batch.
+    Admin,
+    /// May seal batches of domain events; never key or access events.
+    Producer,
+    /// Signs checkpoints (docs/PROOFS.md); seals no batch.
+    Log,
+}
+
+impl Role {
+    /// The role's name as written in a body (`admin`, `producer`, `log`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Producer => "producer",
+            Role::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "producer" => Ok(Role::Producer),
+            "log" => Ok(Role::Log),
+            _ => Err(format!("unknown key role {s:?} (admin, producer or log)")),
+        }
+    }
+}
+
+/// What a key may do in a ledger: the founding key, a key registered by a schema-1
+/// `key.registered` (every power format version 1 gave a key), or one of the [`Role`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// The key the genesis names.
+    Founding,
+    /// Registered without a role (schema 1): administers, seals any batch.
+    Unrestricted,
+    /// Registered as `admin`.
+    Admin,
+    /// Registered as `producer`.
+    Producer,
+    /// Registered as `log`.
+    Log,
+}
+
+impl KeyRole {
+    /// The role a registration gives (none: a schema-1 registration).
+    #[must_use]
+    pub fn registered(role: Option<Role>) -> KeyRole {
+        match role {
+            None => KeyRole::Unrestricted,
+            Some(Role::Admin) => KeyRole::Admin,
+            Some(Role::Producer) => KeyRole::Producer,
+            Some(Role::Log) => KeyRole::Log,
+        }
+    }
+
+    /// Whether the key may seal a batch holding key events or access events (registering and
+    /// revoking keys, recording grants).
+    #[must_use]
+    pub fn administers(self) -> bool {
+        matches!(
+            self,
+            KeyRole::Founding | KeyRole::Unrestricted | KeyRole::Admin
+        )
+    }
+
+    /// Whether the key may seal batches at all (every key but a log key).
+    #[must_use]
+    pub fn seals(self) -> bool {
+        self != KeyRole::Log
+    }
+
+    /// The name `keys list` shows.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Founding => "founding",
+            KeyRole::Unrestricted => "unrestricted",
+            KeyRole::Admin => "admin",
+            KeyRole::Producer => "producer",
+            KeyRole::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The keys that may sign a checkpoint (docs/PROOFS.md §5), among `keys` — every key of the
+/// ledger at the checkpoint's size as (key id, role, revoked or not): once the ledger has key
+/// roles, its log keys not revoked, or, while it has none, the founding key unless revoked;
+/// before (format version 1 rules), every key not revoked. Returned in the order given.
+pub fn checkpoint_key_ids<'a>(
+    keys: impl IntoIterator<Item = (&'a str, KeyRole, bool)> + Clone,
+) -> Vec<&'a str> {
+    let roles = keys
+        .clone()
+        .into_iter()
+        .any(|(_, role, _)| matches!(role, KeyRole::Admin | KeyRole::Producer | KeyRole::Log));
+    let active = keys.into_iter().filter(|(_, _, revoked)| !revoked);
+    if !roles {
+        return active.map(|(id, _, _)| id).collect();
+    }
+    let active: Vec<_> = active.collect();
+    let log: Vec<&str> = active
+        .iter()
+        .filter(|(_, role, _)| *role == KeyRole::Log)
+        .map(|(id, _, _)| *id)
+        .collect();
+    if !log.is_empty() {
+        return log;
+    }
+    active
+        .iter()
+        .filter(|(_, role, _)| *role == KeyRole::Founding)
+        .map(|(id, _, _)| *id)
+        .collect()
+}
+
+/// Body of a `key.registered` event: a new key, trusted once the batch that registers it is
+/// sealed by a key that was already trusted. Schema 1 has no `role` (the key may do everything
+/// format version 1 allowed); schema 2 requires one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRegistered {
@@ -150,6 +290,21 @@ pub struct KeyRegistered {
     pub public: String,
     /// Who holds it.
     pub name: String,
+    /// The role (schema 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl KeyRegistered {
+    /// The body schema this registration is written in: 2 with a role, 1 without.
+    #[must_use]
+    pub fn schema(&self) -> u32 {
+        if self.role.is_some() {
+            control::KEY_REGISTERED_ROLES_SCHEMA
+        } else {
+            control::SCHEMA
+        }
+    }
 }
 
 /// Body of a `key.revoked` event: the key signs nothing after the batch that revokes it.

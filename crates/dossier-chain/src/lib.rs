@@ -30,10 +30,15 @@ pub use frame::{
     MAX_FRAMED_BATCH_BYTES, frame_batch, framed_len,
 };
 pub use hash::{EventId, GENESIS_PREV, Hash, content_digest, event_id};
-pub use keys::{KeyError, KeyId, KeyRegistered, KeyRevoked, Signer, key_id, parse_public_hex};
+pub use keys::{
+    KeyError, KeyId, KeyRegistered, KeyRevoked, KeyRole, Role, Signer, checkpoint_key_ids, key_id,
+    parse_public_hex,
+};
 pub use record::{
     ActorView, EncodedRecord, FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS,
     MAX_RECORD_BYTES, RecordView, SealBody, StoredRecord, control,
 };
 pub use time_fmt::{RECORDED_LEN, format_recorded, parse_recorded};
-pub use verify::{Failure, FailureKind, TrustRoot, Verifier, VerifyReport, duplicate_event_ids};
+pub use verify::{
+    Failure, FailureKind, KeyStatus, TrustRoot, Verifier, VerifyReport, duplicate_event_ids,
+};

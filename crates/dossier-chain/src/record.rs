@@ -27,8 +27,24 @@ pub mod control {
     pub const KEY_REGISTERED: &str = "key.registered";
     /// Revokes a producer key.
     pub const KEY_REVOKED: &str = "key.revoked";
-    /// Schema version of all control bodies.
+    /// Grants a principal access (docs/FORMAT.md §5.4): an administrative event.
+    pub const ACCESS_GRANTED: &str = "access.granted";
+    /// Revokes a principal's access (docs/FORMAT.md §5.4): an administrative event.
+    pub const ACCESS_REVOKED: &str = "access.revoked";
+    /// Schema version of the control bodies (and of a `key.registered` without a role).
     pub const SCHEMA: u32 = 1;
+    /// Schema version of a `key.registered` body carrying a role (docs/FORMAT.md §5.3).
+    pub const KEY_REGISTERED_ROLES_SCHEMA: u32 = 2;
+
+    /// Whether records of this type may only be sealed by a key that administers the ledger
+    /// (docs/FORMAT.md §5.3): key and access events.
+    #[must_use]
+    pub fn is_administrative(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            KEY_REGISTERED | KEY_REVOKED | ACCESS_GRANTED | ACCESS_REVOKED
+        )
+    }
 }
 
 /// The head of a log: the last record's sequence number, hash and recorded time.

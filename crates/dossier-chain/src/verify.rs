@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::builder::seal_message;
 use crate::hash::{GENESIS_PREV, Hash, event_id};
-use crate::keys::{KeyRegistered, KeyRevoked, key_id, parse_public_hex, verify_signature};
+use crate::keys::{KeyRegistered, KeyRevoked, KeyRole, key_id, parse_public_hex, verify_signature};
 use crate::record::{
     FORMAT_VERSION, GenesisBody, Head, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordView, SealBody,
     StoredRecord, control,
@@ -138,6 +138,11 @@ pub enum FailureKind {
     BadSeal,
     /// A key event is invalid (wrong id, re-registration, revoking an unknown key).
     BadKeyEvent,
+    /// A seal's key has no authority for its batch under the key roles (docs/FORMAT.md §5.3):
+    /// a log key sealing a batch, a producer key sealing key or access events, the founding key
+    /// revoked by another key, the last admin key revoked by a key other than the founding key,
+    /// or a ledger left without a key able to administer it.
+    RoleViolation,
     /// Records after the last seal: a batch that was never completed.
     IncompleteBatch,
     /// Where batches are carried framed (docs/FORMAT.md §7.2): a blob fails the framing's
@@ -210,16 +215,28 @@ impl VerifyReport {
     }
 }
 
-#[derive(Debug)]
-struct KeyState {
-    public: VerifyingKey,
-    revoked_at: Option<u64>,
+/// What the verifier knows of a key: its role, public key and revocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// What the key may do.
+    pub role: KeyRole,
+    /// Its Ed25519 public key.
+    pub public: VerifyingKey,
+    /// The position of the seal of the batch that revoked it, if it was revoked.
+    pub revoked_at: Option<u64>,
 }
 
 #[derive(Debug)]
 enum KeyChange {
-    Register { key: String, public: VerifyingKey },
-    Revoke { key: String },
+    Register {
+        key: String,
+        public: VerifyingKey,
+        role: KeyRole,
+    },
+    Revoke {
+        key: String,
+        at: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -228,6 +245,8 @@ struct Batch {
     count: u64,
     actor: String,
     changes: Vec<KeyChange>,
+    /// The position of the batch's first key or access event, if it has one.
+    administrative: Option<u64>,
 }
 
 /// Verifies records one at a time, in storage order, with constant memory.
@@ -260,7 +279,10 @@ pub struct Verifier {
     prev_recorded: String,
     last_correlation: String,
     ledger: Option<(String, uuid::Uuid)>,
-    keys: HashMap<String, KeyState>,
+    keys: HashMap<String, KeyStatus>,
+    /// Whether the ledger adopted key roles (a verified batch registered a key with a role):
+    /// from that batch on, the founding and last-admin rules hold (docs/FORMAT.md §5.3).
+    roles: bool,
     batch: Option<Batch>,
     last_sealed: u64,
     records: u64,
@@ -290,6 +312,7 @@ impl Verifier {
             last_correlation: String::new(),
             ledger: None,
             keys: HashMap::new(),
+            roles: false,
             batch: None,
             last_sealed: 0,
             records: 0,
@@ -338,6 +361,33 @@ impl Verifier {
     #[must_use]
     pub fn last_sealed(&self) -> u64 {
         self.last_sealed
+    }
+
+    /// What the ledger verified so far says of key `id` (`None`: not registered).
+    #[must_use]
+    pub fn key_status(&self, id: &str) -> Option<&KeyStatus> {
+        self.keys.get(id)
+    }
+
+    /// Whether the ledger verified so far adopted key roles (docs/FORMAT.md §5.3).
+    #[must_use]
+    pub fn roles_adopted(&self) -> bool {
+        self.roles
+    }
+
+    /// The keys that may sign a checkpoint of the ledger verified so far (docs/PROOFS.md §5,
+    /// [`crate::checkpoint_key_ids`]), sorted by key id.
+    #[must_use]
+    pub fn checkpoint_keys(&self) -> Vec<(String, VerifyingKey)> {
+        let mut ids = crate::keys::checkpoint_key_ids(
+            self.keys
+                .iter()
+                .map(|(id, k)| (id.as_str(), k.role, k.revoked_at.is_some())),
+        );
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.keys.get(id).map(|k| (id.to_owned(), k.public)))
+            .collect()
     }
 
     fn fail(&mut self, seq: u64, kind: FailureKind, detail: impl Into<String>) {
@@ -657,6 +707,7 @@ impl Verifier {
             count: 0,
             actor: String::new(),
             changes: Vec::new(),
+            administrative: None,
         });
         if batch.actor.is_empty() {
             // A malformed record has no actor; the batch's key is the first one seen.
@@ -683,9 +734,25 @@ impl Verifier {
             return;
         }
         self.count_in_batch(pos, Some(view.actor.key));
+        if control::is_administrative(ty)
+            && let Some(batch) = &mut self.batch
+        {
+            batch.administrative.get_or_insert(pos);
+        }
         let change = match ty {
             control::KEY_REGISTERED => match serde_json::from_str::<KeyRegistered>(view.body.get())
             {
+                Ok(k) if k.schema() != view.schema => {
+                    let detail = match view.schema {
+                        control::SCHEMA => "a schema-1 key.registered has no role".to_owned(),
+                        control::KEY_REGISTERED_ROLES_SCHEMA => {
+                            "a schema-2 key.registered needs a role".to_owned()
+                        }
+                        other => format!("unknown key.registered schema {other}"),
+                    };
+                    self.fail(pos, FailureKind::BadKeyEvent, detail);
+                    None
+                }
                 Ok(k) if !is_lower_hex(&k.public, 64) => {
                     self.fail(
                         pos,
@@ -695,9 +762,11 @@ impl Verifier {
                     None
                 }
                 Ok(k) => match parse_public_hex(&k.public) {
-                    Ok(public) if key_id(&public) == k.key => {
-                        Some(KeyChange::Register { key: k.key, public })
-                    }
+                    Ok(public) if key_id(&public) == k.key => Some(KeyChange::Register {
+                        key: k.key,
+                        public,
+                        role: KeyRole::registered(k.role),
+                    }),
                     Ok(_) => {
                         self.fail(
                             pos,
@@ -721,7 +790,10 @@ impl Verifier {
                 }
             },
             control::KEY_REVOKED => match serde_json::from_str::<KeyRevoked>(view.body.get()) {
-                Ok(k) => Some(KeyChange::Revoke { key: k.key }),
+                Ok(k) => Some(KeyChange::Revoke {
+                    key: k.key,
+                    at: pos,
+                }),
                 Err(e) => {
                     self.fail(
                         pos,
@@ -777,6 +849,13 @@ impl Verifier {
                 "the genesis's correlation is not the ledger id",
             );
         }
+        if body.founding_key.role.is_some() {
+            self.fail(
+                pos,
+                FailureKind::Malformed,
+                "ledger.genesis body: the founding key has no role member",
+            );
+        }
         let public = match parse_public_hex(&body.founding_key.public) {
             Ok(_) if !is_lower_hex(&body.founding_key.public, 64) => {
                 self.fail(
@@ -818,7 +897,8 @@ impl Verifier {
         self.founding_key = Some(id.clone());
         self.keys.insert(
             id,
-            KeyState {
+            KeyStatus {
+                role: KeyRole::Founding,
                 public,
                 revoked_at: None,
             },
@@ -921,21 +1001,28 @@ impl Verifier {
             );
             return;
         }
+        let role = state.role;
+        if let Some(detail) = self.role_violation(&body.key, role, &batch) {
+            self.fail(pos, FailureKind::RoleViolation, detail);
+            return;
+        }
         for change in batch.changes {
             match change {
-                KeyChange::Register { key, public } => match self.keys.entry(key) {
+                KeyChange::Register { key, public, role } => match self.keys.entry(key) {
                     std::collections::hash_map::Entry::Occupied(e) => {
                         let detail = format!("key {} is registered again", e.key());
                         self.fail(pos, FailureKind::BadKeyEvent, detail);
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(KeyState {
+                        self.roles |= role != KeyRole::Unrestricted;
+                        e.insert(KeyStatus {
+                            role,
                             public,
                             revoked_at: None,
                         });
                     }
                 },
-                KeyChange::Revoke { key } => match self.keys.get_mut(&key) {
+                KeyChange::Revoke { key, .. } => match self.keys.get_mut(&key) {
                     Some(state) if state.revoked_at.is_none() => state.revoked_at = Some(pos),
                     Some(_) => self.fail(
                         pos,
@@ -951,6 +1038,75 @@ impl Verifier {
             }
         }
         self.last_sealed = pos;
+    }
+
+    /// The rule of docs/FORMAT.md §5.3 ("key roles") a batch sealed by `signer` (whose role is
+    /// `role`) breaks, if any: checked once its seal's signature verified, before its key
+    /// changes apply.
+    fn role_violation(&self, signer: &str, role: KeyRole, batch: &Batch) -> Option<String> {
+        if !role.seals() {
+            return Some(format!(
+                "key {signer} is a log key: it signs checkpoints, never a batch"
+            ));
+        }
+        if let Some(at) = batch.administrative
+            && !role.administers()
+        {
+            return Some(format!(
+                "key {signer} is a {role} key: it may not seal the key or access event at {at}"
+            ));
+        }
+        let adopts = batch.changes.iter().any(
+            |c| matches!(c, KeyChange::Register { role, .. } if *role != KeyRole::Unrestricted),
+        );
+        if !(self.roles || adopts) {
+            return None;
+        }
+        // The administering keys once the batch's valid changes apply.
+        let mut admins: HashMap<&str, KeyRole> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.revoked_at.is_none() && k.role.administers())
+            .map(|(id, k)| (id.as_str(), k.role))
+            .collect();
+        let mut revoked_admin = None;
+        for change in &batch.changes {
+            match change {
+                KeyChange::Register { key, role, .. } => {
+                    if role.administers() && !self.keys.contains_key(key) {
+                        admins.insert(key, *role);
+                    }
+                }
+                KeyChange::Revoke { key, at } => {
+                    let Some(k) = self.keys.get(key).filter(|k| k.revoked_at.is_none()) else {
+                        continue;
+                    };
+                    if k.role == KeyRole::Founding && role != KeyRole::Founding {
+                        return Some(format!(
+                            "the revocation at {at} revokes the founding key {key}; only the founding key may"
+                        ));
+                    }
+                    if k.role.administers() && k.role != KeyRole::Founding {
+                        revoked_admin = Some((key, *at));
+                    }
+                    admins.remove(key.as_str());
+                }
+            }
+        }
+        if admins.is_empty() {
+            return Some(
+                "the batch would leave the ledger without a key able to administer it".to_owned(),
+            );
+        }
+        if let Some((key, at)) = revoked_admin
+            && role != KeyRole::Founding
+            && !admins.values().any(|r| *r != KeyRole::Founding)
+        {
+            return Some(format!(
+                "the revocation at {at} revokes {key}, the last admin key; only the founding key may"
+            ));
+        }
+        None
     }
 
     /// Ends verification and reports.

@@ -617,3 +617,295 @@ fn genesis_correlation_vector() {
         "{found:?}"
     );
 }
+
+const ADMIN_SECRET: [u8; 32] = [4; 32];
+const PRODUCER_SECRET: [u8; 32] = [5; 32];
+const LOG_SECRET: [u8; 32] = [6; 32];
+const PRODUCER_2_SECRET: [u8; 32] = [7; 32];
+
+/// The keys of the roles vectors: founder, admin, producer, log, and the producer rotated in.
+fn role_signers() -> [Signer; 5] {
+    [
+        Signer::from_secret(FOUNDER_SECRET, "founder"),
+        Signer::from_secret(ADMIN_SECRET, "admin"),
+        Signer::from_secret(PRODUCER_SECRET, "producer"),
+        Signer::from_secret(LOG_SECRET, "log"),
+        Signer::from_secret(PRODUCER_2_SECRET, "producer-2"),
+    ]
+}
+
+/// The roles vector ledger (docs/FORMAT.md §5.3, §11): the founding key registers an admin, a
+/// producer and a log key (schema 2: the ledger adopts roles), the producer seals a domain
+/// event, the admin rotates the producer.
+fn build_roles() -> Vec<EncodedRecord> {
+    use common::key_registered_as;
+    use dossier_chain::Role;
+    let [founder, admin, producer, log, producer2] = role_signers();
+    let mut records = Genesis::build(LEDGER, "roles vectors", &founder, at(0)).unwrap();
+    append_batch(
+        &mut records,
+        LEDGER,
+        &founder,
+        at(60),
+        corr(11),
+        &[
+            (
+                "key.registered",
+                admin.id(),
+                "TLP:CLEAR",
+                &key_registered_as(&admin, Role::Admin),
+            ),
+            (
+                "key.registered",
+                producer.id(),
+                "TLP:CLEAR",
+                &key_registered_as(&producer, Role::Producer),
+            ),
+            (
+                "key.registered",
+                log.id(),
+                "TLP:CLEAR",
+                &key_registered_as(&log, Role::Log),
+            ),
+        ],
+    );
+    append_batch(
+        &mut records,
+        LEDGER,
+        &producer,
+        at(120),
+        corr(12),
+        &[(
+            "source.recorded",
+            "source:rok-mnd",
+            "TLP:CLEAR",
+            br#"{"id":"source:rok-mnd","title":"Ministry of National Defense","kind":"official"}"#,
+        )],
+    );
+    append_batch(
+        &mut records,
+        LEDGER,
+        &admin,
+        at(180),
+        corr(13),
+        &[
+            (
+                "key.registered",
+                producer2.id(),
+                "TLP:CLEAR",
+                &key_registered_as(&producer2, Role::Producer),
+            ),
+            (
+                "key.revoked",
+                producer.id(),
+                "TLP:CLEAR",
+                &key_revoked(producer.id(), "rotated"),
+            ),
+        ],
+    );
+    records
+}
+
+/// One forged batch appended to a vector ledger, and the failures it must cause.
+struct RoleCase {
+    name: &'static str,
+    what: &'static str,
+    /// Index into [`role_signers`] of the key sealing the batch.
+    signer: usize,
+    events: Vec<(&'static str, String, Vec<u8>)>,
+    /// The seq (within the case's ledger) and kind of each expected failure.
+    failures: Vec<(u64, FailureKind)>,
+    /// Whether the batch goes on the golden ledger (format version 1 rules) instead.
+    on_v1_ledger: bool,
+}
+
+fn role_cases() -> Vec<RoleCase> {
+    use dossier_chain::Role;
+    let [founder, admin, _, _, _] = role_signers();
+    let revoke =
+        |s: &Signer, why: &str| ("key.revoked", s.id().to_owned(), key_revoked(s.id(), why));
+    let stranger = Signer::from_secret([8; 32], "stranger");
+    let register = |role| {
+        (
+            "key.registered",
+            stranger.id().to_owned(),
+            common::key_registered_as(&stranger, role),
+        )
+    };
+    let source = (
+        "source.recorded",
+        "source:forged".to_owned(),
+        br#"{"id":"source:forged","title":"Forged","kind":"official"}"#.to_vec(),
+    );
+    let grant = (
+        "access.granted",
+        "grant:forged".to_owned(),
+        br#"{"grant":"forged"}"#.to_vec(),
+    );
+    // The roles ledger has 11 records: a forged batch of n events puts its seal at 12 + n.
+    vec![
+        RoleCase {
+            name: "producer_revokes",
+            what: "the producer key revokes the admin key",
+            signer: 4,
+            events: vec![revoke(&admin, "coup")],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "producer_registers",
+            what: "the producer key registers a key",
+            signer: 4,
+            events: vec![register(Role::Admin)],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "producer_grants",
+            what: "the producer key seals an access.granted record",
+            signer: 4,
+            events: vec![grant],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "log_key_seals",
+            what: "the log key seals a domain event",
+            signer: 3,
+            events: vec![source],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "admin_revokes_founding_key",
+            what: "the admin key revokes the founding key",
+            signer: 1,
+            events: vec![revoke(&founder, "coup")],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "admin_revokes_last_admin",
+            what: "the admin key revokes itself, the last admin key",
+            signer: 1,
+            events: vec![revoke(&admin, "leaving")],
+            failures: vec![(13, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "founding_key_revokes_last_admin",
+            what: "the founding key revokes the last admin key (allowed: the founding key still administers)",
+            signer: 0,
+            events: vec![revoke(&admin, "left the team")],
+            failures: vec![],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "no_administrator_left",
+            what: "the founding key revokes the admin key and itself, leaving no key able to administer",
+            signer: 0,
+            events: vec![revoke(&admin, "left"), revoke(&founder, "retired")],
+            failures: vec![(14, FailureKind::RoleViolation)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "role_in_schema_1",
+            what: "a key.registered of schema 1 carrying a role (and schema 2 is the one with a role)",
+            signer: 0,
+            events: vec![(
+                "key.registered/1",
+                stranger.id().to_owned(),
+                common::key_registered_as(&stranger, Role::Producer),
+            )],
+            failures: vec![(12, FailureKind::BadKeyEvent)],
+            on_v1_ledger: false,
+        },
+        RoleCase {
+            name: "v1_key_revokes_founding_key",
+            what: "on the golden ledger (no roles: format version 1 rules), key 3 revokes the founding key (allowed there)",
+            signer: 5,
+            events: vec![revoke(&founder, "old rules")],
+            failures: vec![],
+            on_v1_ledger: true,
+        },
+    ]
+}
+
+/// The records of one case: its base ledger and the forged batch, built with the chain's
+/// builder (schema given as `type/schema` when it is not the body's own).
+fn build_role_case(case: &RoleCase) -> Vec<EncodedRecord> {
+    let mut records = if case.on_v1_ledger {
+        build()
+    } else {
+        build_roles()
+    };
+    let (_, _, third) = signers();
+    let keys = role_signers();
+    let signer = if case.signer == 5 {
+        &third
+    } else {
+        &keys[case.signer]
+    };
+    let head = common::head_of(&records);
+    let mut b = dossier_chain::BatchBuilder::new(LEDGER, &head, at(600), signer, corr(20));
+    for (ty, entity, body) in &case.events {
+        let (ty, schema) = match ty.split_once('/') {
+            Some((t, s)) => (t, s.parse().unwrap()),
+            None => (
+                *ty,
+                serde_json::from_slice::<dossier_chain::KeyRegistered>(body)
+                    .map_or(1, |k| k.schema()),
+            ),
+        };
+        b.push(ty, schema, entity, "TLP:CLEAR", body).unwrap();
+    }
+    records.extend(b.seal().unwrap());
+    records
+}
+
+fn verify_records(records: &[EncodedRecord]) -> Vec<(u64, FailureKind)> {
+    let report = verify(
+        &stored(records, false),
+        TrustRoot::Pinned(role_signers()[0].public()),
+    );
+    report.failures.iter().map(|f| (f.seq, f.kind)).collect()
+}
+
+#[test]
+fn roles_vectors() {
+    let records = build_roles();
+    compare_or_bless("roles.jsonl", &jsonl(&records));
+    assert_eq!(
+        verify_records(&records),
+        vec![],
+        "the roles ledger verifies"
+    );
+    let key = |s: &Signer, secret: [u8; 32], role: &str| json!({"name": s.name(), "role": role, "secret": hex::encode(secret), "public": s.public_hex(), "key_id": s.id()});
+    let [founder, admin, producer, log, producer2] = role_signers();
+    let cases: Vec<Value> = role_cases()
+        .iter()
+        .map(|case| {
+            let all = build_role_case(case);
+            let base = if case.on_v1_ledger { 16 } else { records.len() };
+            let found = verify_records(&all);
+            assert_eq!(found, case.failures, "{}: {}", case.name, case.what);
+            json!({
+                "name": case.name,
+                "description": case.what,
+                "base": if case.on_v1_ledger { "ledger.jsonl" } else { "roles.jsonl" },
+                "appended": all[base..].iter().map(|r| String::from_utf8(r.bytes.clone()).unwrap()).collect::<Vec<_>>(),
+                "failures": case.failures.iter().map(|(seq, kind)| json!({"seq": seq, "kind": kind})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "description": "Golden vectors of the key roles (docs/FORMAT.md §5.3): roles.jsonl is a ledger whose founding key registers an admin, a producer and a log key (key.registered schema 2), whose producer seals a domain event and whose admin rotates the producer; pinned to the founding key it verifies. Each case appends the records listed (one sealed batch) to the base ledger named; pinned to the founding key it fails with exactly the failures listed. Generated by crates/dossier-chain/tests/golden.rs.",
+        "founding_key": founder.public_hex(),
+        "keys": [key(&founder, FOUNDER_SECRET, "founding"), key(&admin, ADMIN_SECRET, "admin"), key(&producer, PRODUCER_SECRET, "producer"), key(&log, LOG_SECRET, "log"), key(&producer2, PRODUCER_2_SECRET, "producer")],
+        "head": records.last().unwrap().hash.to_hex(),
+        "cases": cases,
+    });
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap();
+    out.push(b'\n');
+    compare_or_bless("roles.json", &out);
+}

@@ -303,7 +303,8 @@ pub enum AuditorCommand {
 /// `dossier checkpoint`.
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
-    /// Key id to sign with (default: the data directory's producer key).
+    /// Key id to sign with: the ledger's log key (or its founding key while it has none;
+    /// default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
     /// Write the checkpoint to this file instead of standard output.
@@ -335,7 +336,8 @@ pub struct ProveArgs {
     /// Prove that the ledger extends this older signed checkpoint.
     #[arg(long, value_name = "CHECKPOINT_FILE")]
     pub from: Option<PathBuf>,
-    /// Key id to sign the current checkpoint with (default: the producer key).
+    /// Key id to sign the current checkpoint with: the ledger's log key (or its founding key
+    /// while it has none; default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
     /// Write the bundle to this file instead of standard output.
@@ -348,9 +350,16 @@ pub struct ProveArgs {
 pub struct CheckProofArgs {
     /// The proof bundle (from `dossier prove`).
     pub file: PathBuf,
-    /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
-    #[arg(long, value_name = "PUBKEY|FILE")]
-    pub key: String,
+    /// The pinned log key that signs the ledger's checkpoints (64 hex digits, or a file holding
+    /// them); repeat it for a bundle across a rotation of the log key (the old key and the new):
+    /// each checkpoint must be signed by one of them.
+    #[arg(
+        long = "log-key",
+        visible_alias = "key",
+        value_name = "PUBKEY|FILE",
+        required = true
+    )]
+    pub key: Vec<String>,
     /// The verdict as JSON (one document; a failed check is reported on standard error as for
     /// any failure).
     #[arg(long)]
@@ -584,6 +593,11 @@ pub struct InitArgs {
     /// encrypts).
     #[arg(long)]
     pub encrypt_keys: bool,
+    /// Give the ledger key roles from its start: also register a producer key (named as
+    /// --producer, this directory's producer key from then on) and a log key (named `log`,
+    /// which signs checkpoints), signed by the founding key, which then only administers.
+    #[arg(long)]
+    pub roles: bool,
     /// As JSON (one document: the ledger and its founding key).
     #[arg(long)]
     pub json: bool,
@@ -606,7 +620,8 @@ pub struct PublishArgs {
     /// Bundles to publish.
     #[command(flatten)]
     pub files: FilesArgs,
-    /// Key id to sign with (default: the data directory's producer key).
+    /// Key id to sign with: the ledger's log key (or its founding key while it has none;
+    /// default: such a key kept in this directory).
     #[arg(long, value_name = "KEY_ID")]
     pub key: Option<String>,
 }
@@ -749,21 +764,29 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Also check that the ledger still extends this signed checkpoint (kept by an auditor);
-    /// it must be signed by a key registered in the ledger.
+    /// it must be signed by a key the ledger allowed to sign checkpoints at its size: a log key
+    /// registered and not revoked by then (the founding key while the ledger had none;
+    /// docs/PROOFS.md §5).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: the pinned log public key (64 hex digits, or a file holding them)
+    /// that must have signed it.
+    #[arg(long, value_name = "PUBKEY|FILE", requires = "checkpoint")]
+    pub log_key: Option<String>,
 }
 
 /// `dossier keys`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the keys the ledger knows, with their state.
+    /// List the keys the ledger knows, with their role and state.
     List {
         /// As JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Create a key and register it in the ledger, signed by the current producer key.
+    /// Create a key and register it in the ledger with a role (docs/FORMAT.md §5.3), signed by
+    /// a key of this directory able to administer the ledger (the producer key if it may, else
+    /// the founding key or an admin key kept here; or `--key`).
     Register {
         /// Name of the key's holder.
         #[arg(long)]
@@ -771,9 +794,16 @@ pub enum KeysCommand {
         /// Register this public key (64 hex digits) instead of creating one here.
         #[arg(long, value_name = "HEX")]
         public: Option<String>,
+        /// What the key may do: `admin` (register and revoke keys, grant access), `producer`
+        /// (publish), `log` (sign checkpoints).
+        #[arg(long, default_value = "producer", value_parser = parsed::<dossier_chain::Role>)]
+        role: dossier_chain::Role,
         /// Make the new key this data directory's producer key.
         #[arg(long)]
         use_it: bool,
+        /// Sign the registration with this key (an admin or the founding key kept here).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
         /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`).
         #[arg(long)]
         encrypt_keys: bool,
@@ -782,14 +812,19 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Revoke a key: seals it signs after this are rejected by verification, and its secret in
-    /// this directory is destroyed. Refused for the last trusted key, and for the founding key
-    /// unless the founding key signs; asks for confirmation on a terminal.
+    /// this directory is destroyed. Signed by a key able to administer the ledger; refused for
+    /// the last key able to administer it, for the founding key unless the founding key signs,
+    /// and (with key roles) for the last admin key unless the founding key signs; asks for
+    /// confirmation on a terminal.
     Revoke {
         /// Key id.
         key: String,
         /// Why (recorded in the revocation).
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Sign the revocation with this key (an admin or the founding key kept here).
+        #[arg(long = "key", value_name = "KEY")]
+        signer: Option<String>,
         /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         yes: bool,
@@ -819,11 +854,16 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the producer key: register a new key and revoke the current one in one batch.
+    /// Replace a key (the producer key, or `--key`): register a new key with its role and revoke
+    /// it in one batch (signed by it if it may administer the ledger, else by a key here that may).
     Rotate {
         /// Name for the new key (default: the current key's name).
         #[arg(long)]
         name: Option<String>,
+        /// The key to replace (default: the producer key), e.g. the log key; the new key has
+        /// its role.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
         /// Encrypt the new key's file with a passphrase (as `init --encrypt-keys`; a new key
         /// replacing an encrypted one is always encrypted).
         #[arg(long)]

@@ -114,6 +114,9 @@ pub enum BundleError {
     /// The newer tree does not extend the older one.
     #[error("the newer ledger does not extend the older one: {0}")]
     NotConsistent(ProofError),
+    /// No log key was pinned to check the checkpoints with.
+    #[error("no log key was given to check the checkpoints with")]
+    NoKey,
 }
 
 impl BundleError {
@@ -151,6 +154,31 @@ impl ProofBundle {
     /// # Errors
     /// Whatever does not hold, as a [`BundleError`].
     pub fn check(&self, public: VerifyingKey) -> Result<Proven, BundleError> {
+        self.check_pinned(&[public])
+    }
+
+    /// Checks the bundle offline, each of its checkpoints signed by one of the pinned log keys
+    /// `keys` (a consistency bundle across a rotation of the log key: the old key and the new,
+    /// docs/PROOFS.md §5).
+    ///
+    /// # Errors
+    /// Whatever does not hold, as a [`BundleError`] (a checkpoint signed by none of the keys:
+    /// the failure with the first key).
+    pub fn check_pinned(&self, keys: &[VerifyingKey]) -> Result<Proven, BundleError> {
+        let open = |ledger: &str, note: &str, which: &'static str| {
+            let mut first = None;
+            for public in keys {
+                let verifier =
+                    checkpoint_verifier(ledger, *public).map_err(BundleError::LedgerId)?;
+                match open_checkpoint(note, &verifier) {
+                    Ok(cp) => return Ok(cp),
+                    Err(source) => {
+                        first.get_or_insert(BundleError::Checkpoint { which, source });
+                    }
+                }
+            }
+            Err(first.unwrap_or(BundleError::NoKey))
+        };
         match self {
             ProofBundle::Inclusion {
                 ledger,
@@ -159,14 +187,7 @@ impl ProofBundle {
                 proof,
                 checkpoint,
             } => {
-                let verifier =
-                    checkpoint_verifier(ledger, public).map_err(BundleError::LedgerId)?;
-                let cp = open_checkpoint(checkpoint, &verifier).map_err(|source| {
-                    BundleError::Checkpoint {
-                        which: "checkpoint",
-                        source,
-                    }
-                })?;
+                let cp = open(ledger, checkpoint, "checkpoint")?;
                 let view = RecordView::parse(record.as_bytes()).map_err(|e| {
                     BundleError::Record(format!("the record is not a dossier record: {e}"))
                 })?;
@@ -198,18 +219,8 @@ impl ProofBundle {
                 new,
                 proof,
             } => {
-                let verifier =
-                    checkpoint_verifier(ledger, public).map_err(BundleError::LedgerId)?;
-                let a =
-                    open_checkpoint(old, &verifier).map_err(|source| BundleError::Checkpoint {
-                        which: "older checkpoint",
-                        source,
-                    })?;
-                let b =
-                    open_checkpoint(new, &verifier).map_err(|source| BundleError::Checkpoint {
-                        which: "newer checkpoint",
-                        source,
-                    })?;
+                let a = open(ledger, old, "older checkpoint")?;
+                let b = open(ledger, new, "newer checkpoint")?;
                 let path = parse_path(proof)?;
                 if a.tree.version != b.tree.version {
                     return Err(BundleError::Versions {

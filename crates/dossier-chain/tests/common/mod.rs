@@ -48,7 +48,12 @@ pub fn append_batch(
     let head = head_of(records);
     let mut b = BatchBuilder::new(ledger, &head, now, signer, correlation);
     for (ty, entity, marking, body) in events {
-        b.push(ty, 1, entity, marking, body).unwrap();
+        // A registration is written in the schema its body needs (2 with a role).
+        let schema = match serde_json::from_slice::<dossier_chain::KeyRegistered>(body) {
+            Ok(k) if *ty == "key.registered" => k.schema(),
+            _ => 1,
+        };
+        b.push(ty, schema, entity, marking, body).unwrap();
     }
     records.extend(b.seal().unwrap());
 }
@@ -59,6 +64,18 @@ pub fn key_registered(signer: &Signer) -> Vec<u8> {
         key: signer.id().to_owned(),
         public: signer.public_hex(),
         name: signer.name().to_owned(),
+        role: None,
+    })
+    .unwrap()
+}
+
+/// The body of a schema-2 `key.registered` event giving `signer` a role.
+pub fn key_registered_as(signer: &Signer, role: dossier_chain::Role) -> Vec<u8> {
+    serde_json::to_vec(&dossier_chain::KeyRegistered {
+        key: signer.id().to_owned(),
+        public: signer.public_hex(),
+        name: signer.name().to_owned(),
+        role: Some(role),
     })
     .unwrap()
 }

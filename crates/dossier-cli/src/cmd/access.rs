@@ -100,7 +100,7 @@ pub async fn run(home: &Home, cmd: &AccessCommand) -> CliResult {
                 credential,
             };
             let log = home.open_log().await?;
-            let signer = home.producer(None)?;
+            let signer = administrator(home, &log).await?;
             let granted = dossier_access::grant(&log, &signer, &request, now()?)
                 .await
                 .map_err(cli_error)?;
@@ -135,7 +135,7 @@ pub async fn run(home: &Home, cmd: &AccessCommand) -> CliResult {
             json,
         } => {
             let log = home.open_log().await?;
-            let signer = home.producer(None)?;
+            let signer = administrator(home, &log).await?;
             let revoked = dossier_access::revoke(&log, &signer, grant, reason)
                 .await
                 .map_err(cli_error)?;
@@ -218,4 +218,14 @@ pub async fn run(home: &Home, cmd: &AccessCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The key that records an access change: one of this directory's able to administer the
+/// ledger (docs/FORMAT.md §5.3; a producer key may not).
+async fn administrator(
+    home: &crate::home::Home,
+    log: &crate::backend::Backend,
+) -> CliResult<dossier_chain::Signer> {
+    let keys = dossier_app::keys::list(home, log).await?;
+    dossier_app::keys::administrator(home, &keys, None).map_err(super::keys::hint_refusal)
 }

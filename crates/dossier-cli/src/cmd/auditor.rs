@@ -63,9 +63,35 @@ impl Announce for JetStreamAnnounce {
     }
 }
 
+/// The keys offered to the auditor for signing checkpoints: `key`, or every key kept here that
+/// may sign them now (docs/PROOFS.md §5). With none, it audits without signing (it signs only
+/// with a key its own verification allows), offered the producer key, and says so on standard
+/// error as `who`.
+///
+/// # Errors
+/// An explicit `key` that may not sign; no key at all; key files.
+pub(crate) async fn offered_signers(
+    home: &Home,
+    log: &Backend,
+    key: Option<&str>,
+    who: &str,
+) -> CliResult<Vec<dossier_chain::Signer>> {
+    match dossier_app::keys::checkpoint_signers(home, log, key).await {
+        Ok(signers) => Ok(signers),
+        Err(dossier_app::AppError::KeyRefused(refusal)) if key.is_none() => {
+            eprintln!(
+                "{who}: warning: not signing checkpoints until a key it holds may ({refusal}; register a log key with `dossier keys register --role log` and restart)"
+            );
+            Ok(vec![home.producer(None)?])
+        }
+        Err(e) => Err(super::keys::hint_refusal(e)),
+    }
+}
+
 async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     let log = home.open_log().await?;
-    let signer = home.producer(args.key.as_deref())?;
+    let mut signers = offered_signers(home, &log, args.key.as_deref(), "auditor").await?;
+    let signer = signers.remove(0);
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
     let options = Options {
         every: args.every,
@@ -77,7 +103,8 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
     let path = home.auditor_path();
     let quiet = args.quiet;
     let auditor = Auditor::open(&log, &path, signer, trust, options)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .with_context(|| format!("opening {}", path.display()))?
+        .with_signers(signers);
     let announcer = match &log {
         Backend::JetStream(js) => match js.announcer().await {
             Ok(a) => Some(a),

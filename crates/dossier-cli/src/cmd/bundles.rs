@@ -86,7 +86,9 @@ pub async fn publish(home: &Home, args: &PublishArgs) -> CliResult {
     let interrupt = Interrupt::install().context("watching for SIGINT and SIGTERM")?;
     let log = home.open_log().await?;
     let checked = check(Some(&log), &args.files.files).await?;
-    let signer = home.producer(args.key.as_deref())?;
+    let signer = dossier_app::keys::publisher(home, &log, args.key.as_deref())
+        .await
+        .map_err(super::keys::hint_refusal)?;
     let json = args.files.json;
     // A line that cannot be encoded or written does not undo the commit, nor stop the run; the
     // first such failure is reported once the run ends.

@@ -50,6 +50,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
             name: "dossier demo".into(),
             producer: "demo analyst".into(),
             encrypt_keys: false,
+            roles: false,
             json: false,
         },
     )
@@ -97,6 +98,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
             json: false,
             quiet: true,
             checkpoint: None,
+            log_key: None,
         },
     )
     .await?;

@@ -1,4 +1,4 @@
-//! `dossier keys`: the producer keys a ledger trusts.
+//! `dossier keys`: the keys a ledger trusts and their roles.
 
 use anyhow::Context as _;
 use dossier_app::keys::{self, KeyChange, RevocationPlan};
@@ -69,9 +69,10 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                         None => "active".to_owned(),
                     };
                     crate::outln!(
-                        "{}  {:<20} registered at seq {:<6} {state}{}{}",
+                        "{}  {:<20} {:<12} registered at seq {:<6} {state}{}{}",
                         k.key,
                         k.name,
+                        k.role,
                         k.registered_seq,
                         if k.founding { ", founding key" } else { "" },
                         if k.secret_here {
@@ -86,14 +87,28 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
         KeysCommand::Register {
             name,
             public,
+            role,
             use_it,
+            key,
             json,
             ..
         } => {
-            let change = keys::register(home, &log, name, public.as_deref(), *use_it).await?;
+            let change = keys::register(
+                home,
+                &log,
+                keys::Registration {
+                    name,
+                    public: public.as_deref(),
+                    role: *role,
+                    use_it: *use_it,
+                    signer: key.as_deref(),
+                },
+            )
+            .await
+            .map_err(hint_refusal)?;
             let key = change.registered.as_deref().unwrap_or_default();
             let mut lines = vec![format!(
-                "registered key {key} ({name}), signed by {}",
+                "registered key {key} ({name}) as {role}, signed by {}",
                 change.signed_by
             )];
             if *use_it {
@@ -104,10 +119,11 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
         KeysCommand::Revoke {
             key,
             reason,
+            signer,
             yes,
             json,
         } => {
-            let plan = keys::plan_revocation(home, &log, key, reason)
+            let plan = keys::plan_revocation(home, &log, key, reason, signer.as_deref())
                 .await
                 .map_err(hint_refusal)?;
             if !*yes {
@@ -156,26 +172,31 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 )?;
             }
         }
-        KeysCommand::Rotate { name, json, .. } => {
-            let change = keys::rotate(home, &log, name.as_deref()).await?;
+        KeysCommand::Rotate {
+            name, key, json, ..
+        } => {
+            let change = keys::rotate(home, &log, key.as_deref(), name.as_deref())
+                .await
+                .map_err(hint_refusal)?;
             let (new, old) = (
                 change.registered.as_deref().unwrap_or_default(),
                 change.revoked.as_deref().unwrap_or_default(),
             );
-            report(
-                &change,
-                *json,
-                &[format!(
-                    "rotated: key {new} replaces {old} (revoked, its secret destroyed); this directory now publishes with {new}"
-                )],
-            )?;
+            let mut line = format!(
+                "rotated: key {new} replaces {old} (revoked, its secret destroyed), signed by {}",
+                change.signed_by
+            );
+            if change.producer.is_some() {
+                line.push_str(&format!("; this directory now publishes with {new}"));
+            }
+            report(&change, *json, &[line])?;
         }
     }
     Ok(())
 }
 
-/// The command line's advice added to a refused revocation.
-fn hint_refusal(e: dossier_app::AppError) -> CliError {
+/// The command line's advice added to a refused key change.
+pub(crate) fn hint_refusal(e: dossier_app::AppError) -> CliError {
     use dossier_app::{AppError, keys::KeyRefusal};
     match e {
         AppError::KeyRefused(refusal) => {
@@ -183,9 +204,22 @@ fn hint_refusal(e: dossier_app::AppError) -> CliError {
                 KeyRefusal::NotRegistered { .. } => " (`dossier keys list` shows its keys)",
                 KeyRefusal::NoReason => " (--reason TEXT)",
                 KeyRefusal::LastTrustedKey { .. } => {
-                    "; register another key first (`dossier keys register`)"
+                    "; register another admin key first (`dossier keys register --role admin`)"
                 }
-                KeyRefusal::AlreadyRevoked { .. } | KeyRefusal::FoundingKey { .. } => "",
+                KeyRefusal::LastAdmin { .. } => {
+                    "; sign with the founding key (--key), or register another admin key first"
+                }
+                KeyRefusal::NotAdministrator { .. } | KeyRefusal::NoAdministratorHere => {
+                    "; sign with the founding key or an admin key (--key KEY, its secret in this directory)"
+                }
+                KeyRefusal::LogKeyPublishes { .. } => {
+                    " (register it without --use-it; the auditor signs checkpoints with it)"
+                }
+                KeyRefusal::FoundingKey { .. } => " (sign with the founding key: --key)",
+                KeyRefusal::NotCheckpointKey { .. } | KeyRefusal::NoCheckpointKeyHere => {
+                    "; register a log key (`dossier keys register --role log`) or sign with it (--key)"
+                }
+                KeyRefusal::AlreadyRevoked { .. } | KeyRefusal::SignerNotTrusted { .. } => "",
             };
             refuse(format!("{refusal}{hint}"))
         }

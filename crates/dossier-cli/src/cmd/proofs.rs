@@ -54,7 +54,10 @@ async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> Cli
         ));
     }
     let tree = TreeHead::from_leaves(&hashes, hashes.len() as u64).context("computing the tree")?;
-    let signer = home.producer(key)?;
+    let signer = dossier_app::keys::checkpoint_signers(home, log, key)
+        .await
+        .map_err(super::keys::hint_refusal)?
+        .swap_remove(0);
     let note = Checkpoint::new(&ledger, tree)
         .and_then(|c| c.sign_with(&signer))
         .context("signing the checkpoint")?;
@@ -195,9 +198,13 @@ pub async fn prove(home: &Home, args: &ProveArgs) -> CliResult {
 pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let public = read_key(&args.key)?;
+    let keys = args
+        .key
+        .iter()
+        .map(|k| read_key(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let checked = ProofBundle::parse(&text)
-        .and_then(|bundle| bundle.check(public))
+        .and_then(|bundle| bundle.check_pinned(&keys))
         .map_err(|e| {
             if e.is_verdict() {
                 CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
@@ -290,7 +297,9 @@ pub struct CheckpointVerdict {
 }
 
 /// For `dossier verify --checkpoint FILE`: does the ledger still match a checkpoint an auditor
-/// kept? The checkpoint must be signed by a key registered in the (verified) ledger.
+/// kept? The checkpoint must be signed by a key the (verified) ledger allowed to sign
+/// checkpoints at its size (`keys`: every key of the ledger; docs/PROOFS.md §5), and by the
+/// `pinned` log key if one is given.
 ///
 /// What happened to the ledger is said first: a ledger shorter than the checkpoint lost
 /// records, whether or not the key that signed the checkpoint is still registered in what
@@ -302,7 +311,8 @@ pub async fn check_against(
     log: &Backend,
     file: &str,
     note: &str,
-    keys: &[String],
+    keys: &[dossier_app::keys::KeyInfo],
+    pinned: Option<ed25519_dalek::VerifyingKey>,
 ) -> anyhow::Result<CheckpointVerdict> {
     let (ledger, hashes, _) = leaves(log).await?;
     let held = hashes.len() as u64;
@@ -325,11 +335,16 @@ pub async fn check_against(
             format!("the checkpoint is for ledger {named}, not for this ledger {ledger}"),
         ));
     }
+    // The key that signed it, among the ledger's keys (allowed or not) and the pinned one.
     let mut opened = None;
-    for k in keys {
-        let public = parse_public_hex(k)?;
+    let candidates = keys
+        .iter()
+        .map(|k| parse_public_hex(&k.public).map(|p| (Some(k), p)))
+        .chain(pinned.map(|p| Ok((None, p))))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (info, public) in candidates {
         if let Ok(cp) = open_checkpoint(note, &checkpoint_verifier(&ledger, public)?) {
-            opened = Some(cp);
+            opened = Some((cp, info, public));
             break;
         }
     }
@@ -349,13 +364,48 @@ pub async fn check_against(
             ),
         ));
     }
-    let Some(cp) = opened else {
+    let Some((cp, signer, public)) = opened else {
         return Ok(verdict(
             false,
             Some(size),
             format!("the checkpoint is not signed by any key registered in ledger {ledger}"),
         ));
     };
+    if let Some(p) = pinned
+        && p != public
+    {
+        return Ok(verdict(
+            false,
+            Some(size),
+            "the checkpoint is not signed by the pinned log key".to_owned(),
+        ));
+    }
+    let allowed = dossier_app::keys::checkpoint_keys_at(keys, size);
+    let Some(signer) = signer else {
+        return Ok(verdict(
+            false,
+            Some(size),
+            "the checkpoint is signed by the pinned log key, which is not registered in this ledger"
+                .to_owned(),
+        ));
+    };
+    if !allowed.iter().any(|k| k.key == signer.key) {
+        let state = match signer.revoked_seq {
+            Some(r) if r <= size => format!(", revoked at seq {r}"),
+            _ if signer.registered_seq > size => {
+                format!(", registered only at seq {}", signer.registered_seq)
+            }
+            _ => String::new(),
+        };
+        return Ok(verdict(
+            false,
+            Some(size),
+            format!(
+                "the checkpoint is signed by key {} ({}{state}), which may not sign checkpoints at size {size}: the ledger's log key signs them (the founding key while it has none)",
+                signer.key, signer.role
+            ),
+        ));
+    }
     // A checkpoint made before tree version 2 is checked in its own version (PROOFS.md §11).
     let now = TreeHead::from_leaves_in(cp.tree.version, &hashes, size)?;
     if now.root != cp.tree.root || now.head != cp.tree.head {
@@ -375,7 +425,7 @@ pub async fn check_against(
 }
 
 /// A public key given as 64 hex digits or as a file holding them.
-fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+pub(crate) fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
     let text = if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
         key.to_owned()
     } else {
@@ -440,8 +490,15 @@ pub fn check_fork(args: &CheckProofArgs) -> CliResult {
     let evidence: ForkEvidence = serde_json::from_str(&text)
         .with_context(|| format!("{} is not fork evidence", args.file.display()))?;
     let ledger = note_ledger(&evidence.first)?;
-    let verifier = checkpoint_verifier(&ledger, read_key(&args.key)?).context("the ledger id")?;
-    match evidence.check(&verifier) {
+    let mut verdict = Err(anyhow::anyhow!("no log key given"));
+    for key in &args.key {
+        let verifier = checkpoint_verifier(&ledger, read_key(key)?).context("the ledger id")?;
+        verdict = evidence.check(&verifier).map_err(anyhow::Error::new);
+        if verdict.is_ok() {
+            break;
+        }
+    }
+    match verdict {
         Ok(kind) => {
             if args.json {
                 crate::output::json(&serde_json::json!({

@@ -39,7 +39,9 @@ pub(crate) async fn run(home: &Home, a: &RedactArgs) -> CliResult {
     dossier_redact::record::check_report_id(&a.report).map_err(cli_error)?;
     dossier_redact::record::check_reason(&a.reason).map_err(cli_error)?;
     let log = home.open_log().await?;
-    let signer = home.producer(None)?;
+    let signer = dossier_app::keys::publisher(home, &log, None)
+        .await
+        .map_err(super::keys::hint_refusal)?;
     if !a.yes {
         confirm(&a.report)?;
     }

@@ -114,7 +114,19 @@ pub async fn serve(home: &Home, args: &ServeArgs) -> CliResult {
     Ok(())
 }
 
-/// The auditor (when a producer key is configured to sign its checkpoints), the notifier and the
+/// A key that is here but locked is an error; any other outcome is kept.
+fn locked<T>(r: dossier_app::AppResult<T>) -> dossier_app::AppResult<dossier_app::AppResult<T>> {
+    match r {
+        Err(
+            e @ (dossier_app::AppError::NoPassphrase { .. }
+            | dossier_app::AppError::WrongPassphrase { .. }
+            | dossier_app::AppError::Passphrase { .. }),
+        ) => Err(e),
+        other => Ok(other),
+    }
+}
+
+/// The auditor (when the data directory keeps a key to offer it for signing checkpoints), the notifier and the
 /// HTTP API on `addr`, until `stop`.
 async fn run_api(
     home: &Home,
@@ -145,14 +157,12 @@ async fn run_api(
                 .context("setting up TLS")?,
         );
     }
-    // The producer key signs posted bundles' batches and the auditor's checkpoints.
-    // Serving without a key that is here but locked would sign nothing, silently: refuse.
-    let producer = match home.producer(None) {
-        Err(
-            e @ (dossier_app::AppError::NoPassphrase { .. }
-            | dossier_app::AppError::WrongPassphrase { .. }
-            | dossier_app::AppError::Passphrase { .. }),
-        ) => return Err(e.into()),
+    // The producer key signs posted bundles' batches, the log key (or the founding key while the
+    // ledger has none) the auditor's checkpoints (docs/PROOFS.md §5). Serving without a key
+    // that is here but locked would sign nothing, silently: refuse.
+    let producer = locked(dossier_app::keys::publisher(home, log, None).await)?;
+    let signers = match super::auditor::offered_signers(home, log, None, "api").await {
+        Err(e) if e.code == crate::exit::KEY_LOCKED => return Err(e),
         other => other,
     };
     config.producer = producer.as_ref().ok().cloned();
@@ -163,9 +173,10 @@ async fn run_api(
     page.secure_cookies = args.tls_cert.is_some();
     page.access_log = Some(home.dir_path().join(dossier_access::ACCESS_LOG_FILE));
     // The key the auditor signs checkpoints with: shown at sign-in, pinned by the browser.
-    page.checkpoint_key = producer
+    page.checkpoint_key = signers
         .as_ref()
         .ok()
+        .and_then(|s| s.first())
         .and_then(|s| dossier_proofs::checkpoint_verifier(&ledger, s.public()).ok())
         .map(|v| v.to_vkey());
     let page = dossier_web::router(
@@ -187,8 +198,12 @@ async fn run_api(
         eprintln!("api: listening on {scheme}://{}", server.local_addr());
         eprintln!("web: the page at {scheme}://{}/", server.local_addr());
     }
-    let auditor = match producer {
-        Ok(signer) => {
+    if let Err(e) = &producer {
+        eprintln!("api: warning: not accepting bundles (no producer key: {e})");
+    }
+    let auditor = match signers {
+        Ok(mut signers) => {
+            let signer = signers.remove(0);
             let trust = super::verify::trust_root(home, None)?;
             let path = home.auditor_path();
             Some(
@@ -199,12 +214,14 @@ async fn run_api(
                     trust,
                     dossier_auditor::Options::default(),
                 )
-                .with_context(|| format!("opening {}", path.display()))?,
+                .with_context(|| format!("opening {}", path.display()))?
+                .with_signers(signers),
             )
         }
         Err(e) => {
             eprintln!(
-                "api: warning: not running the auditor nor accepting bundles (no producer key: {e})"
+                "api: warning: not running the auditor (no key: {:#})",
+                e.error
             );
             None
         }

@@ -88,12 +88,13 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
             Some(if report.ok() {
                 let note =
                     std::fs::read_to_string(path).with_context(|| format!("reading {file}"))?;
-                let keys: Vec<String> = super::keys::list_keys(home, &log)
-                    .await?
-                    .into_iter()
-                    .map(|k| k.public)
-                    .collect();
-                super::proofs::check_against(&log, &file, &note, &keys).await?
+                let keys = super::keys::list_keys(home, &log).await?;
+                let pinned = args
+                    .log_key
+                    .as_deref()
+                    .map(super::proofs::read_key)
+                    .transpose()?;
+                super::proofs::check_against(&log, &file, &note, &keys, pinned).await?
             } else {
                 // Its keys come from the ledger, which did not verify.
                 CheckpointVerdict {
