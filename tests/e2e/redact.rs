@@ -173,6 +173,11 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     );
     assert_eq!(l.head().seq, head.seq + 2);
 
+    // A bundle that would store the redacted text again is refused by `validate` and
+    // `publish`, naming the report; nothing is appended or stored.
+    refuses_the_redacted_text(&|a| l.run(a), work.path(), &report, l.dir());
+    assert_eq!(l.head().seq, head.seq + 2);
+
     // A raw export after the redaction lacks the text and imports (verified) elsewhere.
     let after_export = work.path().join("after.dossier");
     let exported = l
@@ -281,7 +286,31 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let (status, body) = http(&served.addr, "GET", &path, Some(&clear), None);
     assert_eq!(status, 410, "{body}");
     assert!(!body.contains(reason), "the reason is TLP:RED: {body}");
+    // `POST bundles` refuses the text too.
+    let producer = l
+        .run(&["access", "grant", "desk", "--role", "producer", "--json"])
+        .ok()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = l.head();
+    let bundle = serde_json::to_vec(&marked_bundle().0).unwrap();
+    let (status, body) = http(
+        &served.addr,
+        "POST",
+        &format!("/v1/ledgers/{ledger}/bundles"),
+        Some(&producer),
+        Some(&bundle),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(&format!("the text of {report} was redacted")),
+        "{body}"
+    );
+    assert_eq!(l.head(), before, "nothing appended");
     served.terminate();
+    assert!(files_with_marker(l.dir()).is_empty());
 }
 
 #[test]
@@ -334,4 +363,27 @@ fn a_redacted_text_leaves_no_byte_in_the_jetstream_store_directory() {
         "{}",
         again.stdout
     );
+    refuses_the_redacted_text(&on_nats, work.path(), &report, server.store_dir());
+}
+
+/// `validate` and `publish` of the marked bundle after its text was redacted: refused (exit
+/// 3) with a problem naming the report, nothing appended, no byte of the text under `store`.
+fn refuses_the_redacted_text(run: &dyn Fn(&[&str]) -> Out, dir: &Path, report: &str, store: &Path) {
+    let head = run(&["log", "--json"]).ok().json_lines().len();
+    let file = dir.join("again.json");
+    std::fs::write(&file, serde_json::to_vec(&marked_bundle().0).unwrap()).unwrap();
+    let file = file.display().to_string();
+    for command in ["validate", "publish"] {
+        let out = run(&[command, &file]);
+        out.expect_code(3);
+        assert!(
+            out.stderr.contains(&format!("the text of {report} was redacted"))
+                && out.stderr.contains("/report/text"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(run(&["log", "--json"]).ok().json_lines().len(), head);
+    let leaks = files_with_marker(store);
+    assert!(leaks.is_empty(), "the text is stored again in {leaks:?}");
 }

@@ -301,3 +301,75 @@ async fn check_and_publish_futures_are_send() {
     assert_send(&opening);
     opening.await.expect("open");
 }
+
+/// A redacted text is never stored again: a bundle carrying it (the same report, or another
+/// report with the same text) is refused by the check, and a bundle checked before the
+/// redaction is refused by the publish; nothing is appended.
+#[tokio::test]
+async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
+    let (_dir, home, log) = ledger().await;
+    let original = example_json(0);
+    let report = original["report"]["id"].as_str().expect("report id").to_owned();
+    let mut copy = original.clone();
+    copy["report"]["id"] = json!("report:copy/same-text");
+    for claim in copy["claims"].as_array_mut().expect("claims") {
+        let id = claim["id"].as_str().expect("claim id").replace("claim:", "claim:copy-");
+        claim["id"] = json!(id);
+    }
+    copy.as_object_mut().expect("bundle").remove("sources");
+    copy.as_object_mut().expect("bundle").remove("reliability");
+    copy.as_object_mut().expect("bundle").remove("questions");
+    let first = check(Some(&log), [input("01.json", &original)])
+        .await
+        .expect("check")
+        .accept()
+        .expect("valid");
+    publish_all(&home, &log, &first, false)
+        .await
+        .0
+        .expect("published");
+    // Checked before the redaction, published after it.
+    let stale = check(Some(&log), [input("copy.json", &copy)])
+        .await
+        .expect("check")
+        .accept()
+        .expect("the copy is valid before the redaction");
+    let signer = home.producer(None).expect("producer key");
+    let redacted = dossier_redact::redact(&log, &signer, &report, "names a source")
+        .await
+        .expect("redacted");
+    let head = log.head().await.expect("head").seq;
+    let at = redacted.redaction.seq;
+    assert_eq!(at + 1, head, "the redaction and its seal");
+
+    for (file, doc) in [("01.json", &original), ("copy.json", &copy)] {
+        let checked = check(Some(&log), [input(file, doc)]).await.expect("check");
+        assert!(checked.passed.is_empty(), "{:?}", checked.passed);
+        let [problem] = &checked.problems[..] else {
+            panic!("one problem: {:?}", checked.problems);
+        };
+        assert_eq!(problem.file, file);
+        assert_eq!(problem.pointer, "/report/text");
+        let named = doc["report"]["id"].as_str().expect("id");
+        assert!(
+            problem.message.contains(&format!("the text of {named} was redacted"))
+                && problem.message.contains(&format!("seq {at}")),
+            "{problem:?}"
+        );
+        assert!(!problem.message.contains("names a source"), "{problem:?}");
+        let err = checked.accept().expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+    let (run, heard) = publish_all(&home, &log, &stale, false).await;
+    let err = run.expect_err("the text was redacted since the check");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        matches!(&err, AppError::Invalid { problems, .. }
+            if problems.len() == 1 && problems[0].message.contains("report:copy/same-text")),
+        "{err:?}"
+    );
+    assert!(heard.is_empty());
+    assert_eq!(log.head().await.expect("head").seq, head, "nothing appended");
+    let hash = dossier_chain::Hash::from_hex(&redacted.redaction.content_hash).expect("hash");
+    assert_eq!(log.content(&hash).await.expect("content store"), None);
+}
