@@ -377,7 +377,8 @@ fn refuses_the_redacted_text(run: &dyn Fn(&[&str]) -> Out, dir: &Path, report: &
         let out = run(&[command, &file]);
         out.expect_code(3);
         assert!(
-            out.stderr.contains(&format!("the text of {report} was redacted"))
+            out.stderr
+                .contains(&format!("the text of {report} was redacted"))
                 && out.stderr.contains("/report/text"),
             "{command}: {}",
             out.stderr

@@ -309,11 +309,17 @@ async fn check_and_publish_futures_are_send() {
 async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
     let (_dir, home, log) = ledger().await;
     let original = example_json(0);
-    let report = original["report"]["id"].as_str().expect("report id").to_owned();
+    let report = original["report"]["id"]
+        .as_str()
+        .expect("report id")
+        .to_owned();
     let mut copy = original.clone();
     copy["report"]["id"] = json!("report:copy/same-text");
     for claim in copy["claims"].as_array_mut().expect("claims") {
-        let id = claim["id"].as_str().expect("claim id").replace("claim:", "claim:copy-");
+        let id = claim["id"]
+            .as_str()
+            .expect("claim id")
+            .replace("claim:", "claim:copy-");
         claim["id"] = json!(id);
     }
     copy.as_object_mut().expect("bundle").remove("sources");
@@ -352,7 +358,9 @@ async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
         assert_eq!(problem.pointer, "/report/text");
         let named = doc["report"]["id"].as_str().expect("id");
         assert!(
-            problem.message.contains(&format!("the text of {named} was redacted"))
+            problem
+                .message
+                .contains(&format!("the text of {named} was redacted"))
                 && problem.message.contains(&format!("seq {at}")),
             "{problem:?}"
         );
@@ -369,7 +377,11 @@ async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
         "{err:?}"
     );
     assert!(heard.is_empty());
-    assert_eq!(log.head().await.expect("head").seq, head, "nothing appended");
+    assert_eq!(
+        log.head().await.expect("head").seq,
+        head,
+        "nothing appended"
+    );
     let hash = dossier_chain::Hash::from_hex(&redacted.redaction.content_hash).expect("hash");
     assert_eq!(log.content(&hash).await.expect("content store"), None);
 }

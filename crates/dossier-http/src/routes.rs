@@ -896,7 +896,10 @@ pub(crate) async fn bundles<L: EventLog>(
 
 /// The service's producer key, named for the principal it records for: the records carry the
 /// service's key (`actor.key`, which seals them) and the principal (`actor.name`).
-pub(crate) fn signer_for<L>(app: &App<L>, p: &Principal) -> Result<dossier_chain::Signer, ApiError> {
+pub(crate) fn signer_for<L>(
+    app: &App<L>,
+    p: &Principal,
+) -> Result<dossier_chain::Signer, ApiError> {
     let Some(signer) = app.config.producer.as_ref() else {
         return Err(ApiError::new(
             ProblemKind::Unavailable,

@@ -1026,7 +1026,9 @@ async fn admins_redact_a_report_through_the_api() {
         let p = problem(r, StatusCode::FORBIDDEN, "forbidden").await;
         assert!(p.detail.contains("admin role"), "{p:?}");
     }
-    let blank = post(&admin, &path, r#"{"reason":"  "}"#, true).await.unwrap();
+    let blank = post(&admin, &path, r#"{"reason":"  "}"#, true)
+        .await
+        .unwrap();
     let p = problem(blank, StatusCode::BAD_REQUEST, "bad-body").await;
     assert!(p.detail.contains("reason must not be empty"), "{p:?}");
     let unknown_member = post(&admin, &path, r#"{"reason":"x","why":1}"#, true)
@@ -1035,10 +1037,20 @@ async fn admins_redact_a_report_through_the_api() {
     let p = problem(unknown_member, StatusCode::BAD_REQUEST, "bad-body").await;
     assert_eq!(p.pointer.as_deref(), Some("/why"), "{p:?}");
     let not_json = post(&admin, &path, reason, false).await.unwrap();
-    problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type").await;
-    let unknown = post(&admin, "/reports/report:nobody%2Fnothing/redaction", reason, true)
-        .await
-        .unwrap();
+    problem(
+        not_json,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    let unknown = post(
+        &admin,
+        "/reports/report:nobody%2Fnothing/redaction",
+        reason,
+        true,
+    )
+    .await
+    .unwrap();
     let p = problem(unknown, StatusCode::NOT_FOUND, "not-found").await;
     assert!(p.detail.contains("report:nobody/nothing"), "{p:?}");
     let not_a_report = post(&admin, "/reports/claim:x%2Fy/redaction", reason, true)
@@ -1066,14 +1078,9 @@ async fn admins_redact_a_report_through_the_api() {
     let p = problem(text, StatusCode::GONE, "redacted").await;
     assert!(p.detail.contains("names a protected source"), "{p:?}");
 
-    let again: serde_json::Value = ok(post(
-        &admin,
-        &path,
-        r#"{"reason":"another reason"}"#,
-        true,
-    )
-    .await
-    .unwrap())
+    let again: serde_json::Value = ok(post(&admin, &path, r#"{"reason":"another reason"}"#, true)
+        .await
+        .unwrap())
     .await;
     assert_eq!(again["outcome"], "already_redacted", "{again}");
     assert_eq!(again["seq"], done["seq"]);

@@ -1047,6 +1047,7 @@ async fn the_page_in_a_real_browser() {
 
     proof_checks(&c, &l).await;
     accessibility(&c, &l).await;
+    redacted_report(&c, &l).await;
     // Last, since it breaks the ledger for anything after it.
     tampered_ledger(&c, &l).await;
 
@@ -1248,6 +1249,108 @@ async fn tampered_ledger(c: &Client, l: &Ledger) {
     drop(conn);
     sign_in(c, base, &l.red).await;
     proof_fails(c, base, 5).await;
+}
+
+/// After report 2's text is redacted, its page says so (who, when and why for a RED reader;
+/// only that it was below RED) and lists its claims with their quotes; no part of the text
+/// outside the quotes is anywhere in the DOM.
+async fn redacted_report(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&example("02-march-revision.json")).unwrap();
+    let id = bundle["report"]["id"].as_str().unwrap();
+    let chars: Vec<char> = bundle["report"]["text"].as_str().unwrap().chars().collect();
+    let quotes: Vec<(usize, usize, &str)> = bundle["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let q = &c["quote"];
+            let at = |k: &str| usize::try_from(q[k].as_u64().unwrap()).unwrap();
+            (at("start"), at("end"), q["text"].as_str().unwrap())
+        })
+        .collect();
+    let seq = l
+        .log
+        .read(1, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| {
+            let v = dossier_chain::RecordView::parse(&r.bytes).unwrap();
+            v.event_type == "report.recorded" && v.entity == id
+        })
+        .unwrap()
+        .position;
+    let path = format!("{base}/reports/{seq}");
+    sign_in(c, base, &l.red).await;
+    c.goto(&path).await.unwrap();
+    // What the page shows besides the text itself (the title, say, repeats its first line).
+    let rest: String = c
+        .execute(
+            "const b = document.body.cloneNode(true); b.querySelector('#report-text').remove(); \
+             return b.textContent;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The text outside every quote, in lines of 20 characters or more not shown elsewhere.
+    let quoted = |i: usize| quotes.iter().any(|(s, e, _)| (*s..*e).contains(&i));
+    let unquoted: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| if quoted(i) { '\n' } else { *ch })
+        .collect();
+    let secrets: Vec<&str> = unquoted
+        .lines()
+        .map(str::trim)
+        .filter(|s| s.chars().count() >= 20 && !rest.contains(s))
+        .collect();
+    assert!(secrets.len() >= 5, "{secrets:?}");
+    assert!(text(c, "#report-text").await.contains(secrets[0]));
+
+    let reason = "the text names a protected source";
+    let done = dossier_redact::redact(&*l.log, &founder(), id, reason)
+        .await
+        .unwrap();
+    let r = &done.redaction;
+    for (token, red) in [(&l.red, true), (&l.green, false)] {
+        sign_in(c, base, token).await;
+        c.goto(&path).await.unwrap();
+        let notice = text(c, "#report-redacted").await;
+        assert!(notice.contains("redacted"), "{notice}");
+        let details = [
+            r.key.as_str(),
+            r.by.as_str(),
+            r.recorded.as_str(),
+            reason,
+            &format!("seq {}", r.seq),
+        ];
+        for d in details {
+            assert_eq!(notice.contains(d), red, "{d:?} in {notice:?} (RED: {red})");
+        }
+        assert!(c.find(Locator::Id("report-text")).await.is_err());
+        let claims = text(c, "#report-claims").await;
+        for (_, _, quote) in &quotes {
+            assert!(claims.contains(quote), "{quote:?} not in {claims:?}");
+        }
+        let dom: String = c
+            .execute(
+                "return document.documentElement.outerHTML + document.documentElement.textContent;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for s in &secrets {
+            assert!(!dom.contains(s), "the redacted text is in the DOM: {s:?}");
+        }
+    }
 }
 
 /// The record page at `seq` shows its proof check failed: the record's hash and the path do not
