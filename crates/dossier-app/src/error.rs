@@ -269,7 +269,7 @@ impl AppError {
                 use crate::migrate::MigrateProblem as P;
                 match problem {
                     P::AlreadyMigrated => ErrorKind::Conflict,
-                    P::NeedsTarget | P::SameTarget => ErrorKind::Invalid,
+                    P::NeedsTarget | P::SameTarget | P::NoTextsStream => ErrorKind::Invalid,
                     P::DoesNotVerify(_) | P::Differs(_) => ErrorKind::Integrity,
                     P::Copy(
                         MigrateError::OversizedBatch { .. } | MigrateError::Unsealed { .. },

@@ -642,8 +642,14 @@ pub struct MigrateArgs {
     pub trust: Option<String>,
     /// JetStream: the ledger name to copy a per-record stream into (a new stream of the batch
     /// layout; the old stream is kept, read only).
-    #[arg(long, value_name = "LEDGER")]
+    #[arg(long, value_name = "LEDGER", conflicts_with = "texts")]
     pub to: Option<String>,
+    /// JetStream: recreate the ledger's texts stream without deny_delete (streams created before
+    /// redaction existed deny it, so their texts cannot be erased): every text copied aside and
+    /// checked, the stream created again and the texts copied back, those whose redaction is
+    /// recorded left out. Stop producers first; a run killed midway is finished by the next.
+    #[arg(long)]
+    pub texts: bool,
     /// As JSON.
     #[arg(long)]
     pub json: bool,
