@@ -472,6 +472,21 @@ pub struct NotifyArgs {
 /// `dossier notify …`.
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
+    /// Show or set the allow-list of webhook URL prefixes (docs/NOTIFY.md): with PREFIX
+    /// arguments (http(s) URLs: scheme, host, port and a path prefix) watches may deliver only
+    /// under them; with --clear, the default applies again (any URL except addresses inside
+    /// private networks). A watch whose URL is not allowed is refused, and never delivered to.
+    Allow {
+        /// The allowed prefixes, replacing the list, e.g. https://hooks.example.org/.
+        #[arg(value_name = "PREFIX", conflicts_with = "clear")]
+        prefixes: Vec<String>,
+        /// Remove every prefix: the default policy.
+        #[arg(long)]
+        clear: bool,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the deliveries that failed every attempt, or with --replay ID queue one again
     /// (due now, its attempts counted afresh; the same webhook-id and body).
     DeadLetters {

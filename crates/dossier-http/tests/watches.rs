@@ -193,7 +193,45 @@ async fn bad_watch_definitions_are_precise_problems_and_store_nothing() {
         "unsupported-media-type",
     )
     .await;
-    assert!(list(&s, &green).await.watches.is_empty());
+    // URLs the webhook policy refuses: a private address by default, then anything off the
+    // admin's allow-list.
+    let refused = |url: &str, why: &'static str| {
+        let body = serde_json::json!({ "url": url });
+        let s = &s;
+        let green = &green;
+        async move {
+            let r = post(s, green, body).send().await.unwrap();
+            let p = problem(r, StatusCode::BAD_REQUEST, "bad-body").await;
+            assert!(
+                p.detail.contains("is not allowed") && p.detail.contains(why),
+                "{p:?}"
+            );
+        }
+    };
+    refused(
+        "http://192.168.0.7/hook",
+        "192.168.0.7 is a private address",
+    )
+    .await;
+    let store = dossier_notify::Store::open(&s.dir.path().join("notify.db")).unwrap();
+    store
+        .set_webhook_allow(&["https://hooks.example.org/".into()])
+        .unwrap();
+    refused("http://127.0.0.1:9/x", "none of the allowed prefixes").await;
+    let r = post(
+        &s,
+        &green,
+        serde_json::json!({"url": "https://hooks.example.org/a"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        list(&s, &green).await.watches.len(),
+        1,
+        "only the allowed one"
+    );
     s.stop().await;
 }
 

@@ -13,8 +13,9 @@
 //! watch's deliveries go out one at a time, in seq order), posts each, signed, to its watch's
 //! URL, and records the outcome: a 2xx removes it; anything else schedules another attempt
 //! after an exponential backoff with jitter, or, after `max_attempts`, makes it a dead letter.
-//! A delivery whose watch's grant is no longer active (revoked, expired) is not sent: it
-//! becomes a dead letter at once.
+//! A delivery whose watch's grant is no longer active (revoked, expired), or whose URL the
+//! webhook policy no longer allows ([`crate::WebhookPolicy`], read before every round of
+//! attempts), is not sent: it becomes a dead letter at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -523,6 +524,13 @@ async fn send_loop(
             }
             let ids = schedule.due(now_ms(), limit - flying.len(), &busy);
             let now = timestamp_now();
+            // Read for every round of attempts: a URL the admin no longer allows is not posted
+            // to, however recently the list changed.
+            let policy = if ids.is_empty() {
+                None
+            } else {
+                Some(store.webhook_policy()?)
+            };
             let g = grants.lock().await;
             for id in ids {
                 let Some(d) = store.delivery(id)? else {
@@ -531,7 +539,10 @@ async fn send_loop(
                     woken = true;
                     continue;
                 };
-                let ready = if active(&g, &d.grant, now) {
+                let allowed = policy.as_ref().map_or(Ok(()), |p| p.check(&d.url));
+                let ready = if let Err(refused) = allowed {
+                    Err((refused.to_string(), false))
+                } else if active(&g, &d.grant, now) {
                     // TLP:RED material is recorded as read before it is sent.
                     match (access_log, g.get(&d.grant)) {
                         (Some(log), Some(info)) => {

@@ -651,3 +651,80 @@ async fn deliveries_of_red_material_are_recorded_in_the_access_log() {
     n.stop().await;
     l.stop().await;
 }
+
+/// The webhook allow-list: a watch whose URL is not allowed is refused at creation (the
+/// default refuses private addresses; a list allows only its prefixes), and a watch whose URL
+/// the list stops allowing is never posted to: its deliveries are dead letters at once, and a
+/// replay once the URL is allowed again delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_off_the_allow_list_are_refused_and_never_posted_to() {
+    let l = Ledger::new().await;
+    let red = grant(&l.log, "red", Marking::Red).await;
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    let watch = |url: String| spec(url, None, Trigger::Change);
+    let private = store
+        .add_watch(&red, &watch("http://10.1.2.3/hook".into()), since)
+        .unwrap_err();
+    assert!(
+        private
+            .to_string()
+            .contains("10.1.2.3 is a private address"),
+        "{private}"
+    );
+    let policy = store
+        .set_webhook_allow(&["https://hooks.example.org/dossier/".into()])
+        .unwrap();
+    assert!(matches!(policy, dossier_notify::WebhookPolicy::Listed(ref l) if l.len() == 1));
+    let off_list = store
+        .add_watch(&red, &watch(rx.url("/hook")), since)
+        .unwrap_err();
+    assert!(
+        off_list
+            .to_string()
+            .contains("none of the allowed prefixes"),
+        "{off_list}"
+    );
+    assert!(store.set_webhook_allow(&["ftp://x/".into()]).is_err());
+    assert!(store.watches(None).unwrap().is_empty(), "nothing stored");
+    // Allowed, then no longer.
+    store.set_webhook_allow(&[rx.url("/")]).unwrap();
+    let (w, _) = store
+        .add_watch(&red, &watch(rx.url("/hook")), since)
+        .unwrap();
+    store
+        .set_webhook_allow(&["https://hooks.example.org/".into()])
+        .unwrap();
+    let n = Notifier::start(&l, fast());
+    publish(&l.log, &[example("01-late-february-estimate.json")]).await;
+    let dead = {
+        let start = std::time::Instant::now();
+        loop {
+            let d = store.dead_letters().unwrap();
+            if !d.is_empty() || start.elapsed() > Duration::from_secs(20) {
+                break d;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert!(!dead.is_empty(), "a dead letter");
+    assert!(dead.iter().all(|d| d.watch == w.id && d.attempts == 1));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("is not allowed"),
+        "{dead:?}"
+    );
+    assert!(rx.received("/hook").is_empty(), "never posted to");
+    store.set_webhook_allow(&[]).unwrap();
+    store.replay(dead[0].id, dossier_notify::now_ms()).unwrap();
+    let got = rx
+        .wait("/hook", Duration::from_secs(10), |r| !r.is_empty())
+        .await;
+    assert_eq!(got[0].id, dead[0].webhook_id);
+    n.stop().await;
+    l.stop().await;
+}
