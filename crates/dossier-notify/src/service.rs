@@ -182,11 +182,13 @@ pub async fn run<L: EventLog>(
         .build()
         .map_err(NotifyError::internal)?;
     let queuing = queue_loop(
-        log,
-        sources,
-        store,
-        options,
-        &grants,
+        Queuing {
+            log,
+            sources,
+            store,
+            options,
+            grants: &grants,
+        },
         &wake,
         stop.clone(),
         on,
@@ -238,17 +240,23 @@ enum Round {
     Raced,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a round of queuing reads and writes: the ledger, the views, the store, the options and
+/// the access grants (caught up each round).
+struct Queuing<'a, L> {
+    log: &'a L,
+    sources: &'a Sources,
+    store: &'a Store,
+    options: &'a Options,
+    grants: &'a Mutex<Grants>,
+}
+
 async fn queue_loop<L: EventLog>(
-    log: &L,
-    sources: &Sources,
-    store: &Store,
-    options: &Options,
-    grants: &Mutex<Grants>,
+    q: Queuing<'_, L>,
     wake: &Notify,
     mut stop: watch::Receiver<bool>,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), NotifyError> {
+    let log = q.log;
     let mut ledger: Option<String> = None;
     let mut outage = Outage::default();
     let mut waiting = false;
@@ -266,7 +274,7 @@ async fn queue_loop<L: EventLog>(
                 Err(e) if e.is_transient() => Err(Pause::Wait(e.to_string())),
                 Err(e) => Err(Pause::Fatal(e.into())),
             },
-            Some(id) => queue_round(log, sources, store, options, grants, id).await,
+            Some(id) => queue_round(&q, id).await,
         };
         let pause = match round {
             Ok(r) => {
@@ -325,14 +333,14 @@ fn timestamp_now() -> Option<Timestamp> {
     Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).ok()
 }
 
-async fn queue_round<L: EventLog>(
-    log: &L,
-    sources: &Sources,
-    store: &Store,
-    options: &Options,
-    grants: &Mutex<Grants>,
-    ledger: &str,
-) -> Result<Round, Pause> {
+async fn queue_round<L: EventLog>(q: &Queuing<'_, L>, ledger: &str) -> Result<Round, Pause> {
+    let Queuing {
+        log,
+        sources,
+        store,
+        options,
+        grants,
+    } = *q;
     let position = store.position()?;
     {
         let mut g = grants.lock().await;

@@ -15,16 +15,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dossier_access::{CredentialRequest, Expiry, GrantRequest, Role};
-use dossier_chain::{Genesis, Signer};
+use dossier_access::{Expiry, Role};
+use dossier_chain::Signer;
 use dossier_http::{Authenticator, Config, LedgerGrants, Server};
-use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
-use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+use dossier_log::{EventLog as _, SqliteLog, ledger};
+use dossier_model::Marking;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
-const AMBER_ONLY: &str = "question:test/amber-only";
 const XSS_QUESTION: &str = "question:test/markup";
 const XSS_TEXT: &str = r#"Is <script>alert("x")</script> & 'this' "escaped"?"#;
 /// Appended to report 1's title and to the name of its first source.
@@ -41,44 +40,12 @@ fn report_one() -> Vec<u8> {
     serde_json::to_vec(&b).unwrap()
 }
 
+#[path = "../../../tests/common/ledger.rs"]
+mod ledger_fixture;
+use ledger_fixture::{AMBER_ONLY, amber_bundle, example};
+
 fn founder() -> Signer {
-    Signer::from_secret([7; 32], "web tests")
-}
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn remark(v: &mut serde_json::Value, marking: &str) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == "marking" {
-                    *x = serde_json::Value::String(marking.to_owned());
-                } else {
-                    remark(x, marking);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
-        _ => {}
-    }
-}
-
-fn amber_bundle() -> Vec<u8> {
-    let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
-    remark(&mut b, "TLP:AMBER");
-    b["questions"] = serde_json::json!([{
-        "id": AMBER_ONLY,
-        "text": "Is this question visible below AMBER?",
-        "kind": { "type": "boolean" }
-    }]);
-    serde_json::to_vec(&b).unwrap()
+    ledger_fixture::founder("web tests")
 }
 
 /// A question posed at TLP:RED.
@@ -113,39 +80,22 @@ fn live_bundle(id: &str) -> Vec<u8> {
 }
 
 async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
-    let genesis = ledger::genesis(log).await.unwrap().unwrap();
-    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
-    let mut known = KnownEntities::default();
-    for (i, bytes) in bundles.iter().enumerate() {
-        let name = format!("bundle {i}");
-        let parsed = parse_bundle(&name, bytes).unwrap();
-        let refs = parsed.external_references();
-        known.extend(ledger::known_entities(log, &refs).await.unwrap());
-        let v = validate(&name, parsed, &known).unwrap();
-        ledger::remember(&mut known, &v);
-        let (events, texts) = ledger::pending_events(&v);
-        Publisher::new(log, &founder(), id)
-            .publish(&events, &texts)
-            .await
-            .unwrap();
-    }
+    ledger_fixture::publish(log, &founder(), bundles).await;
 }
 
 async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> String {
-    let request = GrantRequest {
-        principal: name.to_owned(),
-        role: Role::Reader,
+    ledger_fixture::grant_token(
+        log,
+        &founder(),
+        name,
+        Role::Reader,
         clearance,
-        expiry: Expiry::After(86_400),
-        credential: CredentialRequest::Token,
-    };
-    let now =
-        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
-    dossier_access::grant(log, &founder(), &request, now)
-        .await
-        .unwrap()
-        .token
-        .unwrap()
+        time::OffsetDateTime::now_utc(),
+        Expiry::After(86_400),
+    )
+    .await
+    .token
+    .unwrap()
 }
 
 struct Ledger {
@@ -164,15 +114,7 @@ struct Ledger {
 
 async fn served_ledger() -> Ledger {
     let dir = tempfile::tempdir().unwrap();
-    let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
-    let genesis = Genesis::build(
-        uuid::Uuid::new_v4(),
-        "web tests",
-        &founder(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    log.append(0, &genesis, &[]).await.unwrap();
+    let log = ledger_fixture::new_ledger(dir.path(), &founder()).await;
     publish(&log, &[report_one()]).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let before_revision = time::OffsetDateTime::now_utc()
