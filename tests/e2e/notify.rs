@@ -12,19 +12,7 @@ use crate::webhook::{receiver, signed};
 #[test]
 fn serve_listen_delivers_the_changes_of_a_publish_to_watches_made_through_the_api_and_the_cli() {
     let l = Ledger::with_examples();
-    let granted = l
-        .run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:GREEN",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let granted = l.grant("analyst", "reader", "TLP:GREEN");
     let token = granted["token"].as_str().unwrap().to_owned();
     let grant = granted["grant"].as_str().unwrap().to_owned();
     let (api_url, got) = receiver("/api");
@@ -150,19 +138,7 @@ fn serve_listen_delivers_the_changes_of_a_publish_to_watches_made_through_the_ap
 #[test]
 fn watch_urls_are_checked_against_the_webhook_allow_list() {
     let l = Ledger::init();
-    let grant = l
-        .run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            "TLP:GREEN",
-            "--json",
-        ])
-        .ok()
-        .json()["grant"]
+    let grant = l.grant("analyst", "reader", "TLP:GREEN")["grant"]
         .as_str()
         .unwrap()
         .to_owned();

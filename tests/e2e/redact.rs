@@ -245,18 +245,7 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let hash =
         dossier_model::entity::content_hash(marked_bundle().0["report"]["text"].as_str().unwrap());
     let token = |clearance: &str| {
-        l.run(&[
-            "access",
-            "grant",
-            "analyst",
-            "--role",
-            "reader",
-            "--clearance",
-            clearance,
-            "--json",
-        ])
-        .ok()
-        .json()["token"]
+        l.grant("analyst", "reader", clearance)["token"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -287,10 +276,7 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     assert_eq!(status, 410, "{body}");
     assert!(!body.contains(reason), "the reason is TLP:RED: {body}");
     // `POST bundles` refuses the text too.
-    let producer = l
-        .run(&["access", "grant", "desk", "--role", "producer", "--json"])
-        .ok()
-        .json()["token"]
+    let producer = l.grant("desk", "producer", "TLP:RED")["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -438,17 +424,7 @@ fn a_texts_stream_that_denies_deletes_is_recreated_without_the_redacted_text() {
     );
     let report = publish_marked(&on_nats, work.path());
     let export = |name: &str| {
-        let file = work.path().join(name);
-        on_nats(&[
-            "export",
-            "--format",
-            "log",
-            "-o",
-            &file.display().to_string(),
-            "--json",
-        ])
-        .ok()
-        .json()["texts"]
+        crate::export::export(&on_nats, &work.path().join(name))["texts"]
             .as_u64()
             .unwrap()
     };

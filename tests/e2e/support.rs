@@ -232,6 +232,23 @@ impl Ledger {
         command(self.dir())
     }
 
+    /// `dossier access grant NAME --role ROLE --clearance CLEARANCE --json`: the grant's id and
+    /// its token (shown this once).
+    pub fn grant(&self, name: &str, role: &str, clearance: &str) -> Value {
+        self.run(&[
+            "access",
+            "grant",
+            name,
+            "--role",
+            role,
+            "--clearance",
+            clearance,
+            "--json",
+        ])
+        .ok()
+        .json()
+    }
+
     /// Runs the binary.
     pub fn run(&self, args: &[&str]) -> Out {
         run_in(self.dir(), args)

@@ -68,6 +68,19 @@ async fn publish_all(
     (run, heard)
 }
 
+/// Checks and publishes one valid bundle.
+async fn publish_one(home: &Home, log: &Backend, name: &str, doc: &Value) {
+    let checked = check(Some(log), [input(name, doc)])
+        .await
+        .expect("check")
+        .accept()
+        .expect("valid");
+    publish_all(home, log, &checked, false)
+        .await
+        .0
+        .expect("published");
+}
+
 #[tokio::test]
 async fn problems_come_back_as_data_with_file_and_pointer() {
     let (_dir, _home, log) = ledger().await;
@@ -169,15 +182,7 @@ async fn publishing_the_examples_reports_each_batch_then_republishing_is_unchang
 #[tokio::test]
 async fn a_changed_recorded_claim_is_a_conflict_naming_it() {
     let (_dir, home, log) = ledger().await;
-    let first = check(Some(&log), [input("01.json", &example_json(0))])
-        .await
-        .expect("check")
-        .accept()
-        .expect("valid");
-    publish_all(&home, &log, &first, false)
-        .await
-        .0
-        .expect("published");
+    publish_one(&home, &log, "01.json", &example_json(0)).await;
     let head = log.head().await.expect("head").seq;
 
     let mut changed = example_json(0);
@@ -325,15 +330,7 @@ async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
     copy.as_object_mut().expect("bundle").remove("sources");
     copy.as_object_mut().expect("bundle").remove("reliability");
     copy.as_object_mut().expect("bundle").remove("questions");
-    let first = check(Some(&log), [input("01.json", &original)])
-        .await
-        .expect("check")
-        .accept()
-        .expect("valid");
-    publish_all(&home, &log, &first, false)
-        .await
-        .0
-        .expect("published");
+    publish_one(&home, &log, "01.json", &original).await;
     // Checked before the redaction, published after it.
     let stale = check(Some(&log), [input("copy.json", &copy)])
         .await

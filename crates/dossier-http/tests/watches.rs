@@ -32,6 +32,13 @@ fn post(s: &Service, token: &str, body: serde_json::Value) -> reqwest::RequestBu
         .json(&body)
 }
 
+/// Creates a watch: `201` and the watch with its secret.
+async fn create(s: &Service, token: &str, body: serde_json::Value) -> CreatedWatch {
+    let r = post(s, token, body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
     let s = service().await;
@@ -52,7 +59,7 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
         problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
 
-    let r = post(
+    let created = create(
         &s,
         &green,
         serde_json::json!({
@@ -61,11 +68,7 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
             "url": "http://127.0.0.1:9/green"
         }),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let created: CreatedWatch = r.json().await.unwrap();
+    .await;
     assert!(created.secret.starts_with("whsec_"), "{}", created.secret);
     let w = &created.watch;
     assert_eq!(w.principal, "green");
@@ -81,16 +84,12 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
         "fires on what comes after its creation"
     );
 
-    let r = post(
+    let red_watch = create(
         &s,
         &red,
         serde_json::json!({"url": "https://example.invalid/red"}),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let red_watch: CreatedWatch = r.json().await.unwrap();
+    .await;
     assert_eq!(red_watch.watch.clearance, Marking::Red);
     assert_eq!(
         red_watch.watch.spec.trigger,
@@ -218,15 +217,12 @@ async fn bad_watch_definitions_are_precise_problems_and_store_nothing() {
         .set_webhook_allow(&["https://hooks.example.org/".into()])
         .unwrap();
     refused("http://127.0.0.1:9/x", "none of the allowed prefixes").await;
-    let r = post(
+    create(
         &s,
         &green,
         serde_json::json!({"url": "https://hooks.example.org/a"}),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    .await;
     assert_eq!(
         list(&s, &green).await.watches.len(),
         1,

@@ -1228,17 +1228,12 @@ async fn redacted_report(c: &Client, l: &Ledger) {
     sign_in(c, base, &l.red).await;
     c.goto(&path).await.unwrap();
     // What the page shows besides the text itself (the title, say, repeats its first line).
-    let rest: String = c
-        .execute(
-            "const b = document.body.cloneNode(true); b.querySelector('#report-text').remove(); \
-             return b.textContent;",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rest = script_string(
+        c,
+        "const b = document.body.cloneNode(true); b.querySelector('#report-text').remove(); \
+         return b.textContent;",
+    )
+    .await;
     // The text outside every quote, in lines of 20 characters or more not shown elsewhere.
     let quoted = |i: usize| quotes.iter().any(|(s, e, _)| (*s..*e).contains(&i));
     let unquoted: String = chars
@@ -1279,20 +1274,25 @@ async fn redacted_report(c: &Client, l: &Ledger) {
         for (_, _, quote) in &quotes {
             assert!(claims.contains(quote), "{quote:?} not in {claims:?}");
         }
-        let dom: String = c
-            .execute(
-                "return document.documentElement.outerHTML + document.documentElement.textContent;",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let dom = script_string(
+            c,
+            "return document.documentElement.outerHTML + document.documentElement.textContent;",
+        )
+        .await;
         for s in &secrets {
             assert!(!dom.contains(s), "the redacted text is in the DOM: {s:?}");
         }
     }
+}
+
+/// The string a script run in the page returns.
+async fn script_string(c: &Client, script: &str) -> String {
+    c.execute(script, vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The record page at `seq` shows its proof check failed: the record's hash and the path do not

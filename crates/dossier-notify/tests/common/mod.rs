@@ -300,3 +300,22 @@ impl Receiver {
 pub fn signature_valid(secret: &str, r: &Received) -> bool {
     webhook::signature_matches(secret, &r.id, &r.timestamp, &r.signature, &r.body)
 }
+
+/// What most delivery tests start from: a ledger with its projector, a receiver, the store, the
+/// seq watches made now fire after, and a reader grant of each `(name, clearance)`, in order.
+pub async fn watching<const N: usize>(
+    readers: [(&str, Marking); N],
+) -> (Ledger, Receiver, dossier_notify::Store, u64, [Principal; N]) {
+    let l = Ledger::new().await;
+    let mut principals = Vec::new();
+    for (name, clearance) in readers {
+        principals.push(grant(&l.log, name, clearance).await);
+    }
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    let Ok(principals) = principals.try_into() else {
+        unreachable!("one principal per reader")
+    };
+    (l, rx, store, since, principals)
+}
