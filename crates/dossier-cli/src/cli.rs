@@ -662,7 +662,8 @@ pub struct MigrateArgs {
     /// JetStream: recreate the ledger's texts stream without deny_delete (streams created before
     /// redaction existed deny it, so their texts cannot be erased): every text copied aside and
     /// checked, the stream created again and the texts copied back, those whose redaction is
-    /// recorded left out. Stop producers first; a run killed midway is finished by the next.
+    /// recorded left out. Stop producers first and use credentials that may create and delete
+    /// streams (the admin's); a run killed midway is finished by the next.
     #[arg(long)]
     pub texts: bool,
     /// As JSON.
