@@ -213,6 +213,13 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     let projector = service(&text, "dossier-projector");
     let auditor = service(&text, "dossier-auditor");
     let api = service(&text, "dossier-api");
+    let notifier = service(&text, "dossier-notifier");
+    assert_eq!(notifier.command, ["notify"]);
+    assert_eq!(notifier.environment["NATS_USER"], "reader");
+    assert_eq!(
+        notifier.environment["DOSSIER_LEDGER"],
+        projector.environment["DOSSIER_LEDGER"]
+    );
     assert_eq!(projector.command[0], "projector");
     assert_eq!(auditor.command[0], "auditor");
     assert_eq!(api.command[..2], ["serve", "--listen"]);
@@ -270,6 +277,10 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
         volume(&projector, "dossier-projector-data"),
     );
     let map_auditor = map_for(auditor_home.clone(), volume(&auditor, "./auditor-home"));
+    let map_notifier = map_for(
+        tmp.path().join("notifier-data"),
+        volume(&notifier, "dossier-notifier-data"),
+    );
     let map_api = {
         let map = map_for(api_home.clone(), volume(&api, "./api-home"));
         // The container's port, published by compose, is any free one here.
@@ -480,6 +491,54 @@ fn the_compose_dossier_services_run_against_the_deploy_cluster() {
     );
     let (code, out) = served.stop();
     assert_eq!(code, 0, "SIGTERM stops the API cleanly: {out}");
+
+    // The notifier with reader credentials: a watch made in its data directory for a grant
+    // recorded in the ledger, and the changes of a publish delivered, signed.
+    let watcher = as_user(
+        PRODUCER,
+        &[
+            "access",
+            "grant",
+            "watcher",
+            "--role",
+            "reader",
+            "--clearance",
+            "TLP:GREEN",
+            "--json",
+        ],
+    );
+    watcher.expect_code(0);
+    let watcher = watcher.json()["grant"].as_str().expect("grant").to_owned();
+    let (hook, got) = crate::webhook::receiver("/compose");
+    let added = exec(
+        &notifier,
+        &map_notifier,
+        &[
+            "watch", "add", "--grant", &watcher, "--url", &hook, "--json",
+        ],
+    );
+    added.expect_code(0);
+    let secret = added.json()["secret"].as_str().expect("secret").to_owned();
+    let notify = Running::start("dossier-notifier", &notifier, &map_notifier);
+    notify.wait_for("notify: started at seq");
+    let later = tmp.path().join("later.json");
+    std::fs::write(&later, gen_bundle("compose-notify", 1, 2).bytes()).expect("write bundle");
+    as_user(PRODUCER, &["publish", later.to_str().expect("utf-8")]).expect_code(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let all = got.lock().expect("received").clone();
+        if !all.is_empty() || std::time::Instant::now() > deadline {
+            break all;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !delivered.is_empty(),
+        "no delivery from the compose notifier"
+    );
+    assert!(delivered.iter().all(|g| crate::webhook::signed(&secret, g)));
+    let (code, out) = notify.stop();
+    assert_eq!(code, 0, "SIGTERM stops the notifier cleanly: {out}");
 
     let (code, out) = running.stop();
     assert_eq!(code, 0, "SIGTERM stops the projector cleanly: {out}");

@@ -47,7 +47,8 @@ fn sums(run: &dyn Fn(&[&str]) -> Out) -> Sums {
     }
 }
 
-fn export(run: &dyn Fn(&[&str]) -> Out, file: &Path) -> Value {
+/// `dossier export --format log -o FILE --json` through `run`: what it printed.
+pub(crate) fn export(run: &dyn Fn(&[&str]) -> Out, file: &Path) -> Value {
     run(&[
         "export",
         "--format",

@@ -6,17 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::principals;
 use crate::support::{Ledger, Served, http};
 use crate::webhook::{receiver, signed};
 
 #[test]
 fn serve_listen_delivers_the_changes_of_a_publish_to_watches_made_through_the_api_and_the_cli() {
     let l = Ledger::with_examples();
-    let granted = l
-        .run(&principals::grant("analyst", "reader", "TLP:GREEN"))
-        .ok()
-        .json();
+    let granted = l.grant("analyst", "reader", "TLP:GREEN");
     let token = granted["token"].as_str().unwrap().to_owned();
     let grant = granted["grant"].as_str().unwrap().to_owned();
     let (api_url, got) = receiver("/api");
@@ -134,4 +130,43 @@ fn serve_listen_delivers_the_changes_of_a_publish_to_watches_made_through_the_ap
     l.run(&["notify", "dead-letters", "--replay", "1"])
         .expect_code(1);
     served.terminate();
+}
+
+/// `dossier notify allow` and `dossier watch add`: the default refuses a private address, an
+/// allow-list refuses anything off it, a bad prefix changes nothing, `--clear` restores the
+/// default; each refusal exits 3 naming the URL and why.
+#[test]
+fn watch_urls_are_checked_against_the_webhook_allow_list() {
+    let l = Ledger::init();
+    let grant = l.grant("analyst", "reader", "TLP:GREEN")["grant"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let add = |url: &str| l.run(&["watch", "add", "--grant", &grant, "--url", url, "--json"]);
+    let shown = l.run(&["notify", "allow"]).ok().stdout.clone();
+    assert!(shown.contains("no allow-list"), "{shown}");
+    let private = add("http://10.0.0.1/hook");
+    private.expect_code(3);
+    assert!(
+        private.stderr.contains("10.0.0.1 is a private address")
+            && private.stderr.contains("dossier notify allow"),
+        "{}",
+        private.stderr
+    );
+    l.run(&["notify", "allow", "https://hooks.example.org/dossier/"])
+        .ok();
+    add("http://127.0.0.1:9/hook").expect_code(3);
+    add("https://hooks.example.org/other").expect_code(3);
+    add("https://hooks.example.org/dossier/analyst").ok();
+    l.run(&["notify", "allow", "ftp://hooks.example.org/"])
+        .expect_code(3);
+    let listed = l.run(&["notify", "allow", "--json"]).ok().json();
+    assert_eq!(
+        listed,
+        json!({"policy": "listed", "allow": ["https://hooks.example.org/dossier/"]})
+    );
+    l.run(&["notify", "allow", "--clear"]).ok();
+    add("http://127.0.0.1:9/hook").ok();
+    let watches = l.run(&["watch", "list", "--json"]).ok().json();
+    assert_eq!(watches.as_array().unwrap().len(), 2, "{watches}");
 }

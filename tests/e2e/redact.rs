@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::principals;
 use crate::support::{Ledger, Out, Served, example_json, example_paths, http, run_in};
 
 /// A string no other part of the ledger holds (not quoted by any claim).
@@ -174,6 +173,11 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     );
     assert_eq!(l.head().seq, head.seq + 2);
 
+    // A bundle that would store the redacted text again is refused by `validate` and
+    // `publish`, naming the report; nothing is appended or stored.
+    refuses_the_redacted_text(&|a| l.run(a), work.path(), &report, l.dir());
+    assert_eq!(l.head().seq, head.seq + 2);
+
     // A raw export after the redaction lacks the text and imports (verified) elsewhere.
     let after_export = work.path().join("after.dossier");
     let exported = l
@@ -241,9 +245,7 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let hash =
         dossier_model::entity::content_hash(marked_bundle().0["report"]["text"].as_str().unwrap());
     let token = |clearance: &str| {
-        l.run(&principals::grant("analyst", "reader", clearance))
-            .ok()
-            .json()["token"]
+        l.grant("analyst", "reader", clearance)["token"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -273,7 +275,28 @@ fn a_redacted_text_leaves_no_byte_in_the_data_directory_and_everything_still_ver
     let (status, body) = http(&served.addr, "GET", &path, Some(&clear), None);
     assert_eq!(status, 410, "{body}");
     assert!(!body.contains(reason), "the reason is TLP:RED: {body}");
+    // `POST bundles` refuses the text too.
+    let producer = l.grant("desk", "producer", "TLP:RED")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = l.head();
+    let bundle = serde_json::to_vec(&marked_bundle().0).unwrap();
+    let (status, body) = http(
+        &served.addr,
+        "POST",
+        &format!("/v1/ledgers/{ledger}/bundles"),
+        Some(&producer),
+        Some(&bundle),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(&format!("the text of {report} was redacted")),
+        "{body}"
+    );
+    assert_eq!(l.head(), before, "nothing appended");
     served.terminate();
+    assert!(files_with_marker(l.dir()).is_empty());
 }
 
 #[test]
@@ -326,4 +349,132 @@ fn a_redacted_text_leaves_no_byte_in_the_jetstream_store_directory() {
         "{}",
         again.stdout
     );
+    refuses_the_redacted_text(&on_nats, work.path(), &report, server.store_dir());
+}
+
+/// `validate` and `publish` of the marked bundle after its text was redacted: refused (exit
+/// 3) with a problem naming the report, nothing appended, no byte of the text under `store`.
+fn refuses_the_redacted_text(run: &dyn Fn(&[&str]) -> Out, dir: &Path, report: &str, store: &Path) {
+    let head = run(&["log", "--json"]).ok().json_lines().len();
+    let file = dir.join("again.json");
+    std::fs::write(&file, serde_json::to_vec(&marked_bundle().0).unwrap()).unwrap();
+    let file = file.display().to_string();
+    for command in ["validate", "publish"] {
+        let out = run(&[command, &file]);
+        out.expect_code(3);
+        assert!(
+            out.stderr
+                .contains(&format!("the text of {report} was redacted"))
+                && out.stderr.contains("/report/text"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(run(&["log", "--json"]).ok().json_lines().len(), head);
+    let leaks = files_with_marker(store);
+    assert!(leaks.is_empty(), "the text is stored again in {leaks:?}");
+}
+
+/// A texts stream created the old way (`deny_delete` on) cannot erase: the redaction is
+/// recorded and the erase refused with a hint naming `dossier migrate --texts`, which recreates
+/// the stream without `deny_delete` (purges still denied), every other text copied and checked,
+/// the redacted one left out; the ledger verifies and stays writable; a second run does nothing.
+#[test]
+fn a_texts_stream_that_denies_deletes_is_recreated_without_the_redacted_text() {
+    use async_nats::jetstream::stream;
+    let server = dossier_testkit::NatsServer::start();
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let texts_config = || {
+        rt.block_on(async {
+            let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+            let mut s = js.get_stream("DOSSIER_OLDTEXTS_TEXTS").await.unwrap();
+            s.info().await.unwrap().config.clone()
+        })
+    };
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        js.create_stream(stream::Config {
+            name: "DOSSIER_OLDTEXTS_TEXTS".into(),
+            subjects: vec!["dossier.oldtexts.texts.>".into()],
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let on_nats = |args: &[&str]| {
+        let mut all = vec!["--nats", url.as_str(), "--ledger", "oldtexts"];
+        all.extend_from_slice(args);
+        run_in(dir.path(), &all)
+    };
+    on_nats(&["init"]).ok();
+    assert!(
+        texts_config().deny_delete,
+        "the stream of an earlier version"
+    );
+    let report = publish_marked(&on_nats, work.path());
+    let export = |name: &str| {
+        crate::export::export(&on_nats, &work.path().join(name))["texts"]
+            .as_u64()
+            .unwrap()
+    };
+    let texts = export("before.dossier");
+    assert!(texts >= 2, "{texts}");
+
+    let refused = on_nats(&["redact", &report, "--reason", "legal order 9", "--yes"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("denies message deletes")
+            && refused.stderr.contains("dossier migrate --texts"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!files_with_marker(server.store_dir()).is_empty());
+
+    let done = on_nats(&["migrate", "--texts", "--json"]).ok().json();
+    assert_eq!(done["already"], false, "{done}");
+    assert_eq!(done["skipped"], 1, "{done}");
+    assert_eq!(done["texts"].as_u64(), Some(texts - 1), "{done}");
+    let leaks = files_with_marker(server.store_dir());
+    assert!(leaks.is_empty(), "the text remains in {leaks:?}");
+    let config = texts_config();
+    assert!(!config.deny_delete && config.deny_purge, "{config:?}");
+    on_nats(&["verify"]).ok();
+    assert_eq!(
+        export("after.dossier"),
+        texts - 1,
+        "every other text is stored"
+    );
+    let again = on_nats(&["redact", &report, "--reason", "legal order 9", "--yes"]);
+    again.ok();
+    assert!(
+        again.stdout.contains("already redacted"),
+        "{}",
+        again.stdout
+    );
+    let rerun = on_nats(&["migrate", "--texts"]);
+    rerun.ok();
+    assert!(rerun.stdout.contains("nothing changed"), "{}", rerun.stdout);
+    // Still writable: a new report's text is stored in the recreated stream.
+    let mut next = example_json(0);
+    next["report"]["id"] = Value::String("report:test/after-migration".into());
+    next["report"]["text"] = Value::String(format!(
+        "{} (a later copy)",
+        next["report"]["text"].as_str().unwrap()
+    ));
+    next.as_object_mut().unwrap().remove("claims");
+    let file = work.path().join("next.json");
+    std::fs::write(&file, serde_json::to_vec(&next).unwrap()).unwrap();
+    on_nats(&["publish", &file.display().to_string()]).ok();
+    assert_eq!(export("later.dossier"), texts);
 }

@@ -8,16 +8,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::principals;
 use crate::support::{Ledger, Served, bin, http};
 
 #[test]
 fn serve_listen_answers_over_http_and_stops_on_sigterm() {
     let l = Ledger::with_examples();
-    let granted = l
-        .run(&principals::grant("analyst", "reader", "TLP:RED"))
-        .ok()
-        .json();
+    let granted = l.grant("analyst", "reader", "TLP:RED");
     let token = granted["token"].as_str().unwrap().to_owned();
     let grant = granted["grant"].as_str().unwrap().to_owned();
     let mut cmd = l.command();
@@ -124,10 +120,7 @@ fn the_systemd_unit_serves_the_data_directory_as_written() {
     // The data directory as `dossier init` (run as the service's user) leaves it, with the
     // examples published and a reader granted.
     let l = Ledger::with_examples();
-    let token = l
-        .run(&principals::grant("svc", "reader", "TLP:GREEN"))
-        .ok()
-        .json()["token"]
+    let token = l.grant("svc", "reader", "TLP:GREEN")["token"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -232,6 +232,14 @@ impl Ledger {
         command(self.dir())
     }
 
+    /// `dossier access grant NAME --role ROLE --clearance CLEARANCE --json`: the grant's id and
+    /// its token (shown this once).
+    pub fn grant(&self, name: &str, role: &str, clearance: &str) -> Value {
+        self.run(&crate::principals::grant(name, role, clearance))
+            .ok()
+            .json()
+    }
+
     /// Runs the binary.
     pub fn run(&self, args: &[&str]) -> Out {
         run_in(self.dir(), args)

@@ -13,8 +13,8 @@ use std::sync::atomic::AtomicBool;
 use dossier_chain::{EventId, Hash, Head, MAX_FRAMED_BATCH_BYTES, Signer, event_id, framed_len};
 use dossier_log::{EventLog, PendingEvent, PublishOutcome, Publisher, ledger};
 use dossier_model::{
-    BundleError, KnownEntities, MAX_BUNDLE_BYTES, ValidationWarning, parse_bundle,
-    validate as validate_bundle,
+    BundleError, DomainEvent, KnownEntities, MAX_BUNDLE_BYTES, ValidatedBundle, ValidationWarning,
+    parse_bundle, validate as validate_bundle,
 };
 use serde::Serialize;
 
@@ -182,6 +182,9 @@ pub struct Checked {
     pub events: Vec<PendingEvent>,
     /// The report texts, for the content store.
     pub texts: Vec<Vec<u8>>,
+    /// The report it defines, if any, with its text's content hash (hex): checked against the
+    /// ledger's redactions by [`check`] and again by [`publish`].
+    pub report: Option<ReportText>,
     /// How many of its events are already recorded with identical content.
     pub already_recorded: usize,
     /// What validation found worth a look; never a reason to refuse the bundle.
@@ -224,6 +227,64 @@ impl CheckReport {
         }
         Ok(self.passed)
     }
+}
+
+/// The report a bundle defines and the content hash of its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportText {
+    /// The report's id (`report:…`).
+    pub report: String,
+    /// Its text's BLAKE3 hash, 64 lowercase hex digits.
+    pub content_hash: String,
+}
+
+impl ReportText {
+    /// The report a validated bundle defines, if any.
+    fn of(bundle: &ValidatedBundle) -> Option<ReportText> {
+        bundle.events.iter().find_map(|m| match &m.event {
+            DomainEvent::Report(r) => Some(ReportText {
+                report: r.id.to_string(),
+                content_hash: r.content_hash.clone(),
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// The problems of the bundles (`(file, report)`) whose report text has a `report.redacted`
+/// record in `log`: a redacted text is never stored again (`docs/FORMAT.md` §5.5). Producers
+/// hold `TLP:RED` clearance, so naming the report and the redaction's seq reveals nothing
+/// above theirs; the reason is left out all the same.
+async fn redacted_texts<'a, L: EventLog>(
+    log: &L,
+    bundles: impl IntoIterator<Item = (&'a str, &'a ReportText)>,
+) -> AppResult<Vec<Problem>> {
+    let bundles: Vec<_> = bundles.into_iter().collect();
+    if bundles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<EventId> = bundles
+        .iter()
+        .map(|(_, r)| dossier_redact::redaction_event_id(&r.content_hash))
+        .collect();
+    let found = log
+        .lookup(&ids)
+        .await
+        .map_err(|e| AppError::log("reading the ledger index", e))?;
+    Ok(bundles
+        .into_iter()
+        .zip(found)
+        .filter_map(|((file, r), entry)| {
+            entry.map(|entry| Problem {
+                file: file.to_owned(),
+                pointer: "/report/text".to_owned(),
+                message: format!(
+                    "the text of {} was redacted (report.redacted at seq {}); a redacted text is never stored again: leave the report out of the bundle (claims may refer to it as recorded)",
+                    r.report, entry.seq
+                ),
+            })
+        })
+        .collect())
 }
 
 /// A signer for measuring batches where the producer's key is not known.
@@ -304,6 +365,14 @@ pub async fn check<L: EventLog>(
         };
         ledger::remember(&mut earlier, &bundle);
         let (events, texts) = ledger::pending_events(&bundle);
+        let report_text = ReportText::of(&bundle);
+        if let (Some(log), Some(r)) = (log, &report_text) {
+            let problems = redacted_texts(log, [(file.as_str(), r)]).await?;
+            if !problems.is_empty() {
+                report.problems.extend(problems);
+                continue;
+            }
+        }
         // The whole bundle is one batch, carried as one framed blob (one JetStream message):
         // measured here as a producer key named "producer" would sign it, and again with the
         // key's own name by `publish` before anything is appended.
@@ -360,6 +429,7 @@ pub async fn check<L: EventLog>(
             file,
             events,
             texts,
+            report: report_text,
             already_recorded,
             warnings: bundle.warnings,
         });
@@ -462,7 +532,9 @@ impl BundleResult {
 /// heard of.
 ///
 /// # Errors
-/// [`AppError::EmptyLedger`] if the ledger has no genesis; [`AppError::Publish`] naming the
+/// [`AppError::EmptyLedger`] if the ledger has no genesis; [`AppError::Invalid`] if a bundle's
+/// batch is too large or its report's text was redacted since the check (nothing appended);
+/// [`AppError::Publish`] naming the
 /// bundle that failed (those before it are committed, and `committed` heard of them).
 pub async fn publish<L: EventLog>(
     log: &L,
@@ -475,11 +547,21 @@ pub async fn publish<L: EventLog>(
         .await
         .map_err(|e| AppError::log("reading the genesis record", e))?
         .ok_or(AppError::EmptyLedger)?;
-    // Measured again with the producer key's own name, before anything is appended.
-    let problems: Vec<Problem> = checked
+    // Measured again with the producer key's own name, and the texts looked up again among
+    // the redactions (one may have been recorded since the check), before anything is appended.
+    let mut problems: Vec<Problem> = checked
         .iter()
         .filter_map(|c| oversized(&c.file, &c.events, signer))
         .collect();
+    problems.extend(
+        redacted_texts(
+            log,
+            checked
+                .iter()
+                .filter_map(|c| Some((c.file.as_str(), c.report.as_ref()?))),
+        )
+        .await?,
+    );
     if !problems.is_empty() {
         return Err(AppError::Invalid {
             problems,

@@ -280,7 +280,7 @@ impl AppError {
                 match problem {
                     P::AlreadyMigrated | P::TargetExists(_) => ErrorKind::Conflict,
                     P::Abandoned { .. } => ErrorKind::Unavailable,
-                    P::NeedsTarget | P::SameTarget => ErrorKind::Invalid,
+                    P::NeedsTarget | P::SameTarget | P::NoTextsStream => ErrorKind::Invalid,
                     P::DoesNotVerify(_) | P::Differs(_) => ErrorKind::Integrity,
                     P::Copy(
                         MigrateError::OversizedBatch { .. } | MigrateError::Unsealed { .. },

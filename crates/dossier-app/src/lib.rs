@@ -24,7 +24,7 @@ pub use backend::Backend;
 pub use backup::{BACKUP_FORMAT, KeysBackup};
 pub use bundles::{
     BundleResult, BundleStatus, CheckReport, Checked, Conflict, ConflictWith, Input, Problem,
-    check, publish,
+    ReportText, check, publish,
 };
 pub use error::{AppError, AppResult, BackendKind, ErrorKind};
 pub use home::{Home, private_umask};

@@ -16,6 +16,13 @@
 //! verified and compared as above. The old stream is only ever read: it stays as it was, read
 //! only, and producers and services move to the new ledger name. A failed run leaves the new
 //! stream behind (an admin deletes it, or a second run is given another name).
+//!
+//! JetStream texts (`--texts`): a texts stream created before redaction existed denies message
+//! deletes, so its texts cannot be erased. [`migrate_texts`] recreates it without `deny_delete`
+//! (purges stay denied) through `dossier_jetstream::retext`: every text copied aside and checked
+//! against its hash, the old stream deleted, the stream created again and the texts copied back
+//! and checked; texts whose redaction is recorded are left out. A run killed at any point is
+//! finished by the next. Producers must not append while it runs.
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +98,11 @@ pub enum MigrateProblem {
         /// Why the removal failed.
         removing: String,
     },
+    /// Only a JetStream ledger keeps its texts in a stream to recreate.
+    #[error(
+        "only a JetStream ledger has a texts stream to recreate (SQLite erases texts in place)"
+    )]
+    NoTextsStream,
 }
 
 fn beside(path: &Path, suffix: &str) -> PathBuf {
@@ -340,4 +352,58 @@ async fn migrate_stream(
         kept: PathBuf::from(format!("stream {}", cfg.stream())),
         sums: after,
     })
+}
+
+/// What [`migrate_texts`] did.
+pub type TextsMigrated = dossier_jetstream::retext::Recreated;
+
+/// Recreates the JetStream texts stream without `deny_delete` (see the module documentation),
+/// leaving out the texts whose redaction is recorded.
+///
+/// # Errors
+/// [`AppError::Migrate`] for a SQLite ledger; [`AppError::NoLedger`]; JetStream failures (a
+/// text that does not hash to its name stops the run before anything is deleted).
+pub async fn migrate_texts(home: &Home) -> AppResult<TextsMigrated> {
+    let Some(cfg) = home.nats_config() else {
+        return Err(problem(home, MigrateProblem::NoTextsStream));
+    };
+    let jetstream = |what: &str| {
+        let what = what.to_owned();
+        move |source| AppError::JetStream { what, source }
+    };
+    let listed = dossier_jetstream::retext::texts_to_recreate(cfg)
+        .await
+        .map_err(jetstream("listing the report texts"))?;
+    let log = match home.open_log().await {
+        Ok(log) => log,
+        // An interrupted run deleted the old texts stream: opening the ledger creates it again
+        // (the ledger's own stream exists, or the error would say there is no ledger).
+        Err(AppError::JetStream { .. }) if !listed.is_empty() => {
+            let mut reopen = cfg.clone();
+            reopen.create = true;
+            crate::Backend::JetStream(Box::new(
+                JetStreamLog::open(&reopen)
+                    .await
+                    .map_err(jetstream("opening the JetStream ledger"))?,
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    let ids: Vec<_> = listed
+        .iter()
+        .map(|h| dossier_redact::redaction_event_id(&h.to_hex()))
+        .collect();
+    let found = log
+        .lookup(&ids)
+        .await
+        .map_err(|e| AppError::log("reading the ledger index", e))?;
+    let redacted = listed
+        .iter()
+        .zip(found)
+        .filter_map(|(h, f)| f.map(|_| *h))
+        .collect();
+    drop(log);
+    dossier_jetstream::retext::recreate_texts_stream(cfg, &redacted)
+        .await
+        .map_err(jetstream("recreating the texts stream"))
 }

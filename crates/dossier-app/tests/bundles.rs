@@ -68,6 +68,19 @@ async fn publish_all(
     (run, heard)
 }
 
+/// Checks and publishes one valid bundle.
+async fn publish_one(home: &Home, log: &Backend, name: &str, doc: &Value) {
+    let checked = check(Some(log), [input(name, doc)])
+        .await
+        .expect("check")
+        .accept()
+        .expect("valid");
+    publish_all(home, log, &checked, false)
+        .await
+        .0
+        .expect("published");
+}
+
 #[tokio::test]
 async fn problems_come_back_as_data_with_file_and_pointer() {
     let (_dir, _home, log) = ledger().await;
@@ -169,15 +182,7 @@ async fn publishing_the_examples_reports_each_batch_then_republishing_is_unchang
 #[tokio::test]
 async fn a_changed_recorded_claim_is_a_conflict_naming_it() {
     let (_dir, home, log) = ledger().await;
-    let first = check(Some(&log), [input("01.json", &example_json(0))])
-        .await
-        .expect("check")
-        .accept()
-        .expect("valid");
-    publish_all(&home, &log, &first, false)
-        .await
-        .0
-        .expect("published");
+    publish_one(&home, &log, "01.json", &example_json(0)).await;
     let head = log.head().await.expect("head").seq;
 
     let mut changed = example_json(0);
@@ -300,4 +305,80 @@ async fn check_and_publish_futures_are_send() {
     let opening = home.open_log();
     assert_send(&opening);
     opening.await.expect("open");
+}
+
+/// A redacted text is never stored again: a bundle carrying it (the same report, or another
+/// report with the same text) is refused by the check, and a bundle checked before the
+/// redaction is refused by the publish; nothing is appended.
+#[tokio::test]
+async fn a_bundle_carrying_a_redacted_text_is_refused_by_check_and_publish() {
+    let (_dir, home, log) = ledger().await;
+    let original = example_json(0);
+    let report = original["report"]["id"]
+        .as_str()
+        .expect("report id")
+        .to_owned();
+    let mut copy = original.clone();
+    copy["report"]["id"] = json!("report:copy/same-text");
+    for claim in copy["claims"].as_array_mut().expect("claims") {
+        let id = claim["id"]
+            .as_str()
+            .expect("claim id")
+            .replace("claim:", "claim:copy-");
+        claim["id"] = json!(id);
+    }
+    copy.as_object_mut().expect("bundle").remove("sources");
+    copy.as_object_mut().expect("bundle").remove("reliability");
+    copy.as_object_mut().expect("bundle").remove("questions");
+    publish_one(&home, &log, "01.json", &original).await;
+    // Checked before the redaction, published after it.
+    let stale = check(Some(&log), [input("copy.json", &copy)])
+        .await
+        .expect("check")
+        .accept()
+        .expect("the copy is valid before the redaction");
+    let signer = home.producer(None).expect("producer key");
+    let redacted = dossier_redact::redact(&log, &signer, &report, "names a source")
+        .await
+        .expect("redacted");
+    let head = log.head().await.expect("head").seq;
+    let at = redacted.redaction.seq;
+    assert_eq!(at + 1, head, "the redaction and its seal");
+
+    for (file, doc) in [("01.json", &original), ("copy.json", &copy)] {
+        let checked = check(Some(&log), [input(file, doc)]).await.expect("check");
+        assert!(checked.passed.is_empty(), "{:?}", checked.passed);
+        let [problem] = &checked.problems[..] else {
+            panic!("one problem: {:?}", checked.problems);
+        };
+        assert_eq!(problem.file, file);
+        assert_eq!(problem.pointer, "/report/text");
+        let named = doc["report"]["id"].as_str().expect("id");
+        assert!(
+            problem
+                .message
+                .contains(&format!("the text of {named} was redacted"))
+                && problem.message.contains(&format!("seq {at}")),
+            "{problem:?}"
+        );
+        assert!(!problem.message.contains("names a source"), "{problem:?}");
+        let err = checked.accept().expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+    let (run, heard) = publish_all(&home, &log, &stale, false).await;
+    let err = run.expect_err("the text was redacted since the check");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        matches!(&err, AppError::Invalid { problems, .. }
+            if problems.len() == 1 && problems[0].message.contains("report:copy/same-text")),
+        "{err:?}"
+    );
+    assert!(heard.is_empty());
+    assert_eq!(
+        log.head().await.expect("head").seq,
+        head,
+        "nothing appended"
+    );
+    let hash = dossier_chain::Hash::from_hex(&redacted.redaction.content_hash).expect("hash");
+    assert_eq!(log.content(&hash).await.expect("content store"), None);
 }

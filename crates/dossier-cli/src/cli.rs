@@ -495,6 +495,21 @@ pub struct NotifyArgs {
 /// `dossier notify …`.
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
+    /// Show or set the allow-list of webhook URL prefixes (docs/NOTIFY.md): with PREFIX
+    /// arguments (http(s) URLs: scheme, host, port and a path prefix) watches may deliver only
+    /// under them; with --clear, the default applies again (any URL except addresses inside
+    /// private networks). A watch whose URL is not allowed is refused, and never delivered to.
+    Allow {
+        /// The allowed prefixes, replacing the list, e.g. https://hooks.example.org/.
+        #[arg(value_name = "PREFIX", conflicts_with = "clear")]
+        prefixes: Vec<String>,
+        /// Remove every prefix: the default policy.
+        #[arg(long)]
+        clear: bool,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the deliveries that failed every attempt, or with --replay ID queue one again
     /// (due now, its attempts counted afresh; the same webhook-id and body).
     DeadLetters {
@@ -671,8 +686,15 @@ pub struct MigrateArgs {
     pub trust: Option<String>,
     /// JetStream: the ledger name to copy a per-record stream into (a new stream of the batch
     /// layout; the old stream is kept, read only).
-    #[arg(long, value_name = "LEDGER")]
+    #[arg(long, value_name = "LEDGER", conflicts_with = "texts")]
     pub to: Option<String>,
+    /// JetStream: recreate the ledger's texts stream without deny_delete (streams created before
+    /// redaction existed deny it, so their texts cannot be erased): every text copied aside and
+    /// checked, the stream created again and the texts copied back, those whose redaction is
+    /// recorded left out. Stop producers first and use credentials that may create and delete
+    /// streams (the admin's); a run killed midway is finished by the next.
+    #[arg(long)]
+    pub texts: bool,
     /// As JSON.
     #[arg(long)]
     pub json: bool,

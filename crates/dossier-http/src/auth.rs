@@ -140,14 +140,15 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// Refuses principals whose role may not publish.
-pub(crate) fn require_publisher(p: &Principal) -> Result<(), ApiError> {
-    if matches!(p.role, Role::Producer | Role::Admin) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ProblemKind::Forbidden,
-            "publishing bundles needs the producer role",
-        ))
+/// Refuses principals whose role is not among `roles`: `what` (e.g. "publishing bundles")
+/// needs the first of them.
+pub(crate) fn require(p: &Principal, roles: &[Role], what: &str) -> Result<(), ApiError> {
+    if roles.contains(&p.role) {
+        return Ok(());
     }
+    let needed = roles.first().map_or("another", |r| r.as_str());
+    Err(ApiError::new(
+        ProblemKind::Forbidden,
+        format!("{what} needs the {needed} role"),
+    ))
 }

@@ -11,6 +11,7 @@
 //! - `/v1/ledgers/{ledger}/…`: `beliefs`, `questions/{id}`, `questions/{id}/history`,
 //!   `records`, `records/{seq}`, `records/{seq}/raw`, `texts/{hash}`, `checkpoint`,
 //!   `proofs/inclusion/{seq}`, `proofs/consistency`, `status`, `POST bundles`,
+//!   `POST reports/{report}/redaction` (admin: `dossier-redact`, as `dossier redact`),
 //!   `events/records` and `events/beliefs` (Server-Sent Events), `watches` (each principal's
 //!   own: list, create, remove) and `dead-letters` (admin: list, replay), over the notifier's
 //!   store (`dossier-notify`). All need credentials.
@@ -26,10 +27,12 @@
 //! to date itself.
 
 mod auth;
+mod body;
 mod metrics;
 mod openapi;
 mod problem;
 mod query;
+mod redaction;
 mod routes;
 mod sse;
 mod tls;
@@ -46,6 +49,7 @@ use tokio::sync::watch;
 pub use auth::{AuthError, AuthFuture, Authenticator, LedgerGrants, Principal, Role};
 pub use openapi::openapi_json;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use redaction::NewRedaction;
 pub use routes::{
     AuditorStatus, CheckpointAnswer, ConsistencyProof, Health, InclusionProof, RecordPage,
     SingleRecord, ViewsStatus,

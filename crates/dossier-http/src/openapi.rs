@@ -63,6 +63,8 @@ doc_schema! {
     DeadLetterListDoc => crate::watches::DeadLetterList,
     ReplayedDoc => crate::watches::Replayed,
     NotificationDoc => dossier_notify::Notification,
+    NewRedactionDoc => crate::redaction::NewRedaction,
+    RedactedDoc => dossier_redact::Redacted,
 }
 
 /// Adds the bearer scheme.
@@ -101,6 +103,7 @@ impl utoipa::Modify for Security {
         crate::routes::tlog_checkpoint,
         crate::routes::status,
         crate::routes::bundles,
+        crate::redaction::redact,
         crate::sse::records,
         crate::sse::beliefs,
         crate::watches::list,

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawPathParams, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -19,7 +19,7 @@ use dossier_query::{Answer, ServedRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::auth::{self, Authenticator, Principal};
+use crate::auth::{self, Authenticator, Principal, Role};
 use crate::problem::{ApiError, ProblemKind};
 use crate::query;
 
@@ -212,6 +212,10 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/tlog/tile/{*tile}", get(tlog_tile::<L>))
         .route("/status", get(status::<L>))
         .route("/bundles", post(bundles::<L>))
+        .route(
+            "/reports/{report}/redaction",
+            post(crate::redaction::redact::<L>),
+        )
         .route("/events/records", get(crate::sse::records::<L>))
         .route("/events/beliefs", get(crate::sse::beliefs::<L>))
         .route(
@@ -909,19 +913,8 @@ pub(crate) async fn bundles<L: EventLog>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<dossier_app::BundleResult>, ApiError> {
-    auth::require_publisher(&p)?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            ProblemKind::UnsupportedMediaType,
-            "a bundle is sent as application/json",
-        ));
-    }
-    let body = body.map_err(body_rejection)?;
+    auth::require(&p, &[Role::Producer, Role::Admin], "publishing bundles")?;
+    let body = crate::body::json_bytes(&headers, body, "bundle")?;
     if let Err(e) = std::str::from_utf8(&body) {
         return Err(ApiError::new(
             ProblemKind::BadBody,
@@ -940,15 +933,7 @@ pub(crate) async fn bundles<L: EventLog>(
     .await
     .map_err(app_error)?;
     let checked = report.accept().map_err(app_error)?;
-    let Some(signer) = app.config.producer.as_ref() else {
-        return Err(ApiError::new(
-            ProblemKind::Unavailable,
-            "this service has no producer key to sign batches with",
-        ));
-    };
-    // The records carry the service's key (`actor.key`, which seals them) and the principal
-    // it publishes for (`actor.name`).
-    let signer = signer.with_name(&format!("{} (via {})", p.name, signer.name()));
+    let signer = signer_for(&app, &p)?;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut results = Vec::new();
     dossier_app::publish(&*app.log, &signer, &checked, &stop, |_, r| results.push(r))
@@ -966,6 +951,21 @@ pub(crate) async fn bundles<L: EventLog>(
         "bundle published"
     );
     Ok(Json(result))
+}
+
+/// The service's producer key, named for the principal it records for: the records carry the
+/// service's key (`actor.key`, which seals them) and the principal (`actor.name`).
+pub(crate) fn signer_for<L>(
+    app: &App<L>,
+    p: &Principal,
+) -> Result<dossier_chain::Signer, ApiError> {
+    let Some(signer) = app.config.producer.as_ref() else {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "this service has no producer key to sign batches with",
+        ));
+    };
+    Ok(signer.with_name(&format!("{} (via {})", p.name, signer.name())))
 }
 
 /// The problem for a failed check or publish.
@@ -1008,18 +1008,6 @@ fn app_error(e: dossier_app::AppError) -> ApiError {
             ErrorKind::Integrity => ApiError::new(ProblemKind::Distrusted, e.to_string()),
             _ => ApiError::internal(e),
         },
-    }
-}
-
-/// The problem for a body that could not be read.
-pub(crate) fn body_rejection(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            ProblemKind::TooLarge,
-            "the request body is larger than this service accepts",
-        )
-    } else {
-        ApiError::new(ProblemKind::BadBody, format!("reading the body: {e}"))
     }
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use dossier_log::EventLog;
 use dossier_notify::{DeadLetter, NotifyError, NotifyErrorKind, Store, Trigger, Watch, WatchSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, require};
 use crate::problem::{ApiError, ProblemKind};
 use crate::routes::{Params, QueryArg};
 
@@ -92,17 +92,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(notify_error)
 }
 
-fn require_admin(p: &Principal, what: &str) -> Result<(), ApiError> {
-    if p.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ProblemKind::Forbidden,
-            format!("{what} needs the admin role"),
-        ))
-    }
-}
-
 /// The principal's own watches.
 #[utoipa::path(get, path = "/v1/ledgers/{ledger}/watches", tag = "watches", operation_id = "watches_list",
     params(("ledger" = String, Path, description = "The ledger id")),
@@ -145,40 +134,7 @@ pub(crate) async fn create<L: EventLog>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedWatch>), ApiError> {
     Params::new(q, &[])?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            ProblemKind::UnsupportedMediaType,
-            "a watch is sent as application/json",
-        ));
-    }
-    let body = body.map_err(crate::routes::body_rejection)?;
-    let new: NewWatch = {
-        let mut de = serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let pointer = e
-                .path()
-                .iter()
-                .filter_map(|s| match s {
-                    serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                    serde_path_to_error::Segment::Map { key } => {
-                        Some(key.replace('~', "~0").replace('/', "~1"))
-                    }
-                    _ => None,
-                })
-                .fold(String::new(), |acc, s| format!("{acc}/{s}"));
-            let mut err = ApiError::new(
-                ProblemKind::BadBody,
-                format!("the watch is malformed: {}", e.inner()),
-            );
-            err.problem.pointer = Some(pointer);
-            err
-        })?
-    };
+    let new: NewWatch = crate::body::json(&headers, body, "watch")?;
     let spec = WatchSpec {
         question: new.question,
         trigger: new.trigger,
@@ -241,7 +197,7 @@ pub(crate) async fn dead_letters<L: EventLog>(
     Extension(p): Extension<Principal>,
     q: QueryArg,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    require_admin(&p, "listing dead letters")?;
+    require(&p, &[Role::Admin], "listing dead letters")?;
     Params::new(q, &[])?;
     let store = store(&app)?;
     let dead_letters = blocking(move || store.dead_letters()).await?;
@@ -269,7 +225,7 @@ pub(crate) async fn replay<L: EventLog>(
     Path(path): Path<(String, String)>,
     q: QueryArg,
 ) -> Result<Json<Replayed>, ApiError> {
-    require_admin(&p, "replaying dead letters")?;
+    require(&p, &[Role::Admin], "replaying dead letters")?;
     Params::new(q, &[])?;
     let id: i64 = path.1.parse().map_err(|_| {
         ApiError::bad_parameter("id", format!("{:?} is not a dead letter id", path.1))

@@ -1052,3 +1052,101 @@ async fn reads_of_red_material_are_logged_with_who_what_and_when() {
     assert_eq!(e.what, "records from 1, limit 1000");
     s.stop().await;
 }
+
+/// `POST reports/{report}/redaction`: admins only; a bad reason, a bad id or an unknown report
+/// is a precise problem that records nothing; the answer is what was recorded; the text route
+/// then answers 410; a repeat answers "already redacted" and records nothing.
+#[tokio::test]
+async fn admins_redact_a_report_through_the_api() {
+    let s = service().await;
+    let now = time::OffsetDateTime::now_utc();
+    let day = dossier_access::Expiry::After(86_400);
+    let (admin, _) = grant(
+        &*s.log,
+        "admin",
+        dossier_access::Role::Admin,
+        dossier_model::Marking::Red,
+        now,
+        day,
+    )
+    .await;
+    let story: serde_json::Value = serde_json::from_slice(&story()[0]).unwrap();
+    let report = story["report"]["id"].as_str().unwrap();
+    let hash = dossier_model::entity::content_hash(story["report"]["text"].as_str().unwrap());
+    let path = format!("/reports/{}/redaction", enc(report));
+    let post = |token: &str, path: &str, body: &str, json: bool| {
+        let mut req = s.client.post(s.url(path)).bearer_auth(token);
+        if json {
+            req = req.header("content-type", "application/json");
+        }
+        req.body(body.to_owned()).send()
+    };
+    let reason = r#"{"reason":"names a protected source"}"#;
+    let head = s.head().await;
+    for token in [&s.tokens.red, &s.tokens.producer] {
+        let r = post(token, &path, reason, true).await.unwrap();
+        let p = problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+        assert!(p.detail.contains("admin role"), "{p:?}");
+    }
+    let blank = post(&admin, &path, r#"{"reason":"  "}"#, true)
+        .await
+        .unwrap();
+    let p = problem(blank, StatusCode::BAD_REQUEST, "bad-body").await;
+    assert!(p.detail.contains("reason must not be empty"), "{p:?}");
+    let unknown_member = post(&admin, &path, r#"{"reason":"x","why":1}"#, true)
+        .await
+        .unwrap();
+    let p = problem(unknown_member, StatusCode::BAD_REQUEST, "bad-body").await;
+    assert_eq!(p.pointer.as_deref(), Some("/why"), "{p:?}");
+    let not_json = post(&admin, &path, reason, false).await.unwrap();
+    problem(
+        not_json,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    let unknown = post(
+        &admin,
+        "/reports/report:nobody%2Fnothing/redaction",
+        reason,
+        true,
+    )
+    .await
+    .unwrap();
+    let p = problem(unknown, StatusCode::NOT_FOUND, "not-found").await;
+    assert!(p.detail.contains("report:nobody/nothing"), "{p:?}");
+    let not_a_report = post(&admin, "/reports/claim:x%2Fy/redaction", reason, true)
+        .await
+        .unwrap();
+    let p = problem(not_a_report, StatusCode::BAD_REQUEST, "bad-parameter").await;
+    assert_eq!(p.parameter.as_deref(), Some("report"), "{p:?}");
+    assert_eq!(s.head().await, head, "refused requests record nothing");
+
+    let r = post(&admin, &path, reason, true).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["outcome"], "redacted", "{done}");
+    assert_eq!(done["report"], report);
+    assert_eq!(done["content_hash"], hash);
+    assert_eq!(done["reason"], "names a protected source");
+    assert_eq!(done["by"], "admin (via http tests)", "{done}");
+    assert_eq!(done["seq"].as_u64(), Some(head + 1), "{done}");
+    assert_eq!(s.head().await, head + 2, "the redaction and its seal");
+    let text = s
+        .get(&format!("/texts/{hash}"), &s.tokens.red)
+        .send()
+        .await
+        .unwrap();
+    let p = problem(text, StatusCode::GONE, "redacted").await;
+    assert!(p.detail.contains("names a protected source"), "{p:?}");
+
+    let again: serde_json::Value = ok(post(&admin, &path, r#"{"reason":"another reason"}"#, true)
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(again["outcome"], "already_redacted", "{again}");
+    assert_eq!(again["seq"], done["seq"]);
+    assert_eq!(again["reason"], "names a protected source");
+    assert_eq!(s.head().await, head + 2, "a repeat records nothing");
+    s.stop().await;
+}

@@ -32,6 +32,13 @@ fn post(s: &Service, token: &str, body: serde_json::Value) -> reqwest::RequestBu
         .json(&body)
 }
 
+/// Creates a watch: `201` and the watch with its secret.
+async fn create(s: &Service, token: &str, body: serde_json::Value) -> CreatedWatch {
+    let r = post(s, token, body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
     let s = service().await;
@@ -52,7 +59,7 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
         problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
 
-    let r = post(
+    let created = create(
         &s,
         &green,
         serde_json::json!({
@@ -61,11 +68,7 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
             "url": "http://127.0.0.1:9/green"
         }),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let created: CreatedWatch = r.json().await.unwrap();
+    .await;
     assert!(created.secret.starts_with("whsec_"), "{}", created.secret);
     let w = &created.watch;
     assert_eq!(w.principal, "green");
@@ -81,16 +84,12 @@ async fn watches_are_created_listed_and_removed_by_their_own_principal_only() {
         "fires on what comes after its creation"
     );
 
-    let r = post(
+    let red_watch = create(
         &s,
         &red,
         serde_json::json!({"url": "https://example.invalid/red"}),
     )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let red_watch: CreatedWatch = r.json().await.unwrap();
+    .await;
     assert_eq!(red_watch.watch.clearance, Marking::Red);
     assert_eq!(
         red_watch.watch.spec.trigger,
@@ -193,7 +192,42 @@ async fn bad_watch_definitions_are_precise_problems_and_store_nothing() {
         "unsupported-media-type",
     )
     .await;
-    assert!(list(&s, &green).await.watches.is_empty());
+    // URLs the webhook policy refuses: a private address by default, then anything off the
+    // admin's allow-list.
+    let refused = |url: &str, why: &'static str| {
+        let body = serde_json::json!({ "url": url });
+        let s = &s;
+        let green = &green;
+        async move {
+            let r = post(s, green, body).send().await.unwrap();
+            let p = problem(r, StatusCode::BAD_REQUEST, "bad-body").await;
+            assert!(
+                p.detail.contains("is not allowed") && p.detail.contains(why),
+                "{p:?}"
+            );
+        }
+    };
+    refused(
+        "http://192.168.0.7/hook",
+        "192.168.0.7 is a private address",
+    )
+    .await;
+    let store = dossier_notify::Store::open(&s.dir.path().join("notify.db")).unwrap();
+    store
+        .set_webhook_allow(&["https://hooks.example.org/".into()])
+        .unwrap();
+    refused("http://127.0.0.1:9/x", "none of the allowed prefixes").await;
+    create(
+        &s,
+        &green,
+        serde_json::json!({"url": "https://hooks.example.org/a"}),
+    )
+    .await;
+    assert_eq!(
+        list(&s, &green).await.watches.len(),
+        1,
+        "only the allowed one"
+    );
     s.stop().await;
 }
 

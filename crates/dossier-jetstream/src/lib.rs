@@ -38,6 +38,7 @@ mod error;
 mod index;
 mod log;
 pub mod migrate;
+pub mod retext;
 mod retry;
 mod texts;
 

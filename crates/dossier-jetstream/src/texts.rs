@@ -44,7 +44,7 @@ impl JetStreamConfig {
     }
 }
 
-fn texts_stream_config(cfg: &JetStreamConfig) -> stream::Config {
+pub(crate) fn texts_stream_config(cfg: &JetStreamConfig) -> stream::Config {
     stream::Config {
         duplicate_window: cfg.duplicate_window,
         // A redaction erases a text's messages (docs/FORMAT.md §5.5); purges stay denied.

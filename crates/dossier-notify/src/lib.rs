@@ -12,6 +12,7 @@
 //!   Its queuing task commits the deliveries of a run of records and the position after them
 //!   in one transaction; its sending task posts due deliveries and records each outcome.
 
+mod allow;
 pub mod service;
 pub mod sign;
 pub mod store;
@@ -21,6 +22,7 @@ use dossier_beliefs::BeliefChange;
 use dossier_projector::Marked;
 use serde::{Deserialize, Serialize};
 
+pub use allow::{AllowEntry, WebhookPolicy};
 pub use service::{Event, Options, run};
 pub use store::{DeadLetter, Position, Running, STORE_FILE, Store, webhook_id};
 pub use watch::{Scope, Threshold, Trigger, Watch, WatchError, WatchSpec};

@@ -13,8 +13,9 @@
 //! watch's deliveries go out one at a time, in seq order), posts each, signed, to its watch's
 //! URL, and records the outcome: a 2xx removes it; anything else schedules another attempt
 //! after an exponential backoff with jitter, or, after `max_attempts`, makes it a dead letter.
-//! A delivery whose watch's grant is no longer active (revoked, expired) is not sent: it
-//! becomes a dead letter at once.
+//! A delivery whose watch's grant is no longer active (revoked, expired), or whose URL the
+//! webhook policy no longer allows ([`crate::WebhookPolicy`], read before every round of
+//! attempts), is not sent: it becomes a dead letter at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -181,11 +182,13 @@ pub async fn run<L: EventLog>(
         .build()
         .map_err(NotifyError::internal)?;
     let queuing = queue_loop(
-        log,
-        sources,
-        store,
-        options,
-        &grants,
+        Queuing {
+            log,
+            sources,
+            store,
+            options,
+            grants: &grants,
+        },
         &wake,
         stop.clone(),
         on,
@@ -237,17 +240,23 @@ enum Round {
     Raced,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a round of queuing reads and writes: the ledger, the views, the store, the options and
+/// the access grants (caught up each round).
+struct Queuing<'a, L> {
+    log: &'a L,
+    sources: &'a Sources,
+    store: &'a Store,
+    options: &'a Options,
+    grants: &'a Mutex<Grants>,
+}
+
 async fn queue_loop<L: EventLog>(
-    log: &L,
-    sources: &Sources,
-    store: &Store,
-    options: &Options,
-    grants: &Mutex<Grants>,
+    q: Queuing<'_, L>,
     wake: &Notify,
     mut stop: watch::Receiver<bool>,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), NotifyError> {
+    let log = q.log;
     let mut ledger: Option<String> = None;
     let mut outage = Outage::default();
     let mut waiting = false;
@@ -265,7 +274,7 @@ async fn queue_loop<L: EventLog>(
                 Err(e) if e.is_transient() => Err(Pause::Wait(e.to_string())),
                 Err(e) => Err(Pause::Fatal(e.into())),
             },
-            Some(id) => queue_round(log, sources, store, options, grants, id).await,
+            Some(id) => queue_round(&q, id).await,
         };
         let pause = match round {
             Ok(r) => {
@@ -324,14 +333,14 @@ fn timestamp_now() -> Option<Timestamp> {
     Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).ok()
 }
 
-async fn queue_round<L: EventLog>(
-    log: &L,
-    sources: &Sources,
-    store: &Store,
-    options: &Options,
-    grants: &Mutex<Grants>,
-    ledger: &str,
-) -> Result<Round, Pause> {
+async fn queue_round<L: EventLog>(q: &Queuing<'_, L>, ledger: &str) -> Result<Round, Pause> {
+    let Queuing {
+        log,
+        sources,
+        store,
+        options,
+        grants,
+    } = *q;
     let position = store.position()?;
     {
         let mut g = grants.lock().await;
@@ -523,6 +532,13 @@ async fn send_loop(
             }
             let ids = schedule.due(now_ms(), limit - flying.len(), &busy);
             let now = timestamp_now();
+            // Read for every round of attempts: a URL the admin no longer allows is not posted
+            // to, however recently the list changed.
+            let policy = if ids.is_empty() {
+                None
+            } else {
+                Some(store.webhook_policy()?)
+            };
             let g = grants.lock().await;
             for id in ids {
                 let Some(d) = store.delivery(id)? else {
@@ -531,7 +547,10 @@ async fn send_loop(
                     woken = true;
                     continue;
                 };
-                let ready = if active(&g, &d.grant, now) {
+                let allowed = policy.as_ref().map_or(Ok(()), |p| p.check(&d.url));
+                let ready = if let Err(refused) = allowed {
+                    Err((refused.to_string(), false))
+                } else if active(&g, &d.grant, now) {
                     // TLP:RED material is recorded as read before it is sent.
                     match (access_log, g.get(&d.grant)) {
                         (Some(log), Some(info)) => {

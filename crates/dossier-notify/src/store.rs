@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::NotifyError;
+use crate::allow::{AllowEntry, WebhookPolicy};
 use crate::watch::{Trigger, Watch, WatchSpec};
 
 /// The store's file name in a data directory.
@@ -51,6 +52,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (watch, seq)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS deliveries_by_watch ON deliveries (state, watch, id);
+CREATE TABLE IF NOT EXISTS webhook_allow (
+    prefix TEXT PRIMARY KEY
+) STRICT;
 ";
 
 /// Where the notifier stands.
@@ -225,6 +229,51 @@ impl Store {
         position(&conn)
     }
 
+    /// The webhook URLs watches may deliver to: the admin's allow-list, or the default.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub fn webhook_policy(&self) -> Result<WebhookPolicy, NotifyError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT prefix FROM webhook_allow ORDER BY prefix")?;
+        let entries = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(WebhookPolicy::of(
+            entries
+                .iter()
+                .filter_map(|e| AllowEntry::parse(e).ok())
+                .collect(),
+        ))
+    }
+
+    /// Replaces the allow-list of webhook URL prefixes (empty: the default policy). Watches
+    /// are kept, but a delivery to a URL no longer allowed is not sent: it becomes a dead
+    /// letter, replayable once the URL is allowed.
+    ///
+    /// # Errors
+    /// [`NotifyError::Invalid`] for an entry that is not an allowed prefix
+    /// ([`AllowEntry::parse`]): nothing is changed.
+    pub fn set_webhook_allow(&self, prefixes: &[String]) -> Result<WebhookPolicy, NotifyError> {
+        let entries = prefixes
+            .iter()
+            .map(|p| AllowEntry::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM webhook_allow", [])?;
+            for e in &entries {
+                tx.execute(
+                    "INSERT OR IGNORE INTO webhook_allow (prefix) VALUES (?1)",
+                    params![e.as_str()],
+                )?;
+            }
+            tx.commit()?;
+        }
+        self.webhook_policy()
+    }
+
     /// Creates a watch for `principal` (its clearance and grant are stored with it), firing on
     /// changes caused by records after `head` (the ledger's head now; or after the notifier's
     /// position, if later); returns it and its secret, which is shown this once.
@@ -238,6 +287,7 @@ impl Store {
         head: u64,
     ) -> Result<(Watch, String), NotifyError> {
         spec.check()?;
+        self.webhook_policy()?.check(&spec.url)?;
         let secret = crate::sign::new_secret();
         let id = uuid::Uuid::new_v4().to_string();
         let created = now_rfc3339();

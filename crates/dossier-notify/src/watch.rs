@@ -61,6 +61,14 @@ pub enum WatchError {
         /// What is wrong.
         why: String,
     },
+    /// The URL is not one watches may deliver to ([`crate::WebhookPolicy`]).
+    #[error("the webhook URL {url:?} is not allowed: {why}")]
+    NotAllowed {
+        /// The URL given.
+        url: String,
+        /// Why not.
+        why: String,
+    },
     /// The threshold is not a finite positive number.
     #[error("the threshold must be a finite number above 0, not {0}")]
     Threshold(f64),

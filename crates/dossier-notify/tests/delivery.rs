@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::{
-    AMBER_ONLY, Ledger, Notifier, Receiver, amber_bundle, example, grant, publish, remarked,
-    signature_valid,
+    AMBER_ONLY, Notifier, amber_bundle, example, publish, remarked, signature_valid, watching,
 };
 use dossier_model::Marking;
 use dossier_notify::{Notification, Options, Trigger, WatchSpec};
@@ -48,13 +47,24 @@ fn by_seq(
     m
 }
 
+/// The store's dead letters once there is one, or none after `timeout`.
+async fn dead_letters(
+    store: &dossier_notify::Store,
+    timeout: Duration,
+) -> Vec<dossier_notify::DeadLetter> {
+    let start = std::time::Instant::now();
+    loop {
+        let d = store.dead_letters().unwrap();
+        if !d.is_empty() || start.elapsed() > timeout {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_change_of_a_publish_arrives_once_by_idempotency_key_with_a_valid_signature() {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
     let (all, all_secret) = store
         .add_watch(&red, &spec(rx.url("/all"), None, Trigger::Change), since)
         .unwrap();
@@ -155,11 +165,7 @@ async fn each_change_of_a_publish_arrives_once_by_idempotency_key_with_a_valid_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_failing_three_times_gets_the_retries_then_a_dead_letter_and_a_replay_delivers()
 {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
     let (w, secret) = store
         .add_watch(
             &red,
@@ -191,16 +197,7 @@ async fn a_receiver_failing_three_times_gets_the_retries_then_a_dead_letter_and_
             .iter()
             .all(|r| r.status == 500 && signature_valid(&secret, r))
     );
-    let dead = {
-        let start = std::time::Instant::now();
-        loop {
-            let d = store.dead_letters().unwrap();
-            if !d.is_empty() || start.elapsed() > Duration::from_secs(10) {
-                break d;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let dead = dead_letters(&store, Duration::from_secs(10)).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].attempts, 3);
     assert_eq!(dead[0].webhook_id, tries[0].id);
@@ -254,12 +251,8 @@ async fn a_receiver_failing_three_times_gets_the_retries_then_a_dead_letter_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_green_watcher_never_receives_a_change_caused_by_an_amber_event() {
-    let l = Ledger::new().await;
-    let green = grant(&l.log, "green", Marking::Green).await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [green, red]) =
+        watching([("green", Marking::Green), ("red", Marking::Red)]).await;
     let (gw, _) = store
         .add_watch(
             &green,
@@ -368,12 +361,8 @@ async fn a_green_watcher_never_receives_a_change_caused_by_an_amber_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_grant_stops_its_watches_and_a_restart_neither_skips_nor_repeats() {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let other = grant(&l.log, "other", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red, other]) =
+        watching([("red", Marking::Red), ("other", Marking::Red)]).await;
     store
         .add_watch(&red, &spec(rx.url("/kept"), None, Trigger::Change), since)
         .unwrap();
@@ -457,11 +446,7 @@ fn flags(summary: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_watches_fire_exactly_on_disputes_resolutions_and_moves_past_their_threshold() {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
     let moved = Trigger::Moved {
         threshold: dossier_notify::Threshold::Relative(0.1),
     };
@@ -535,11 +520,7 @@ async fn filter_watches_fire_exactly_on_disputes_resolutions_and_moves_past_thei
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_notifier_on_the_same_store_stands_by_until_the_first_stops() {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
     store
         .add_watch(&red, &spec(rx.url("/w"), None, Trigger::Change), since)
         .unwrap();
@@ -589,11 +570,7 @@ async fn a_second_notifier_on_the_same_store_stands_by_until_the_first_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_of_red_material_are_recorded_in_the_access_log() {
-    let l = Ledger::new().await;
-    let red = grant(&l.log, "red", Marking::Red).await;
-    let rx = Receiver::start().await;
-    let store = l.store();
-    let since = l.settled().await;
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
     store
         .add_watch(&red, &spec(rx.url("/w"), None, Trigger::Change), since)
         .unwrap();
@@ -648,6 +625,70 @@ async fn deliveries_of_red_material_are_recorded_in_the_access_log() {
         .collect();
     assert_eq!(logged, red_ids, "each RED delivery logged, and only those");
     assert_eq!(entries.len(), red_ids.len());
+    n.stop().await;
+    l.stop().await;
+}
+
+/// The webhook allow-list: a watch whose URL is not allowed is refused at creation (the
+/// default refuses private addresses; a list allows only its prefixes), and a watch whose URL
+/// the list stops allowing is never posted to: its deliveries are dead letters at once, and a
+/// replay once the URL is allowed again delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_off_the_allow_list_are_refused_and_never_posted_to() {
+    let (l, rx, store, since, [red]) = watching([("red", Marking::Red)]).await;
+    let watch = |url: String| spec(url, None, Trigger::Change);
+    let private = store
+        .add_watch(&red, &watch("http://10.1.2.3/hook".into()), since)
+        .unwrap_err();
+    assert!(
+        private
+            .to_string()
+            .contains("10.1.2.3 is a private address"),
+        "{private}"
+    );
+    let policy = store
+        .set_webhook_allow(&["https://hooks.example.org/dossier/".into()])
+        .unwrap();
+    assert!(matches!(policy, dossier_notify::WebhookPolicy::Listed(ref l) if l.len() == 1));
+    let off_list = store
+        .add_watch(&red, &watch(rx.url("/hook")), since)
+        .unwrap_err();
+    assert!(
+        off_list
+            .to_string()
+            .contains("none of the allowed prefixes"),
+        "{off_list}"
+    );
+    assert!(store.set_webhook_allow(&["ftp://x/".into()]).is_err());
+    assert!(store.watches(None).unwrap().is_empty(), "nothing stored");
+    // Allowed, then no longer.
+    store.set_webhook_allow(&[rx.url("/")]).unwrap();
+    let (w, _) = store
+        .add_watch(&red, &watch(rx.url("/hook")), since)
+        .unwrap();
+    store
+        .set_webhook_allow(&["https://hooks.example.org/".into()])
+        .unwrap();
+    let n = Notifier::start(&l, fast());
+    publish(&l.log, &[example("01-late-february-estimate.json")]).await;
+    let dead = dead_letters(&store, Duration::from_secs(20)).await;
+    assert!(!dead.is_empty(), "a dead letter");
+    assert!(dead.iter().all(|d| d.watch == w.id && d.attempts == 1));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("is not allowed"),
+        "{dead:?}"
+    );
+    assert!(rx.received("/hook").is_empty(), "never posted to");
+    store.set_webhook_allow(&[]).unwrap();
+    store.replay(dead[0].id, dossier_notify::now_ms()).unwrap();
+    let got = rx
+        .wait("/hook", Duration::from_secs(10), |r| !r.is_empty())
+        .await;
+    assert_eq!(got[0].id, dead[0].webhook_id);
     n.stop().await;
     l.stop().await;
 }

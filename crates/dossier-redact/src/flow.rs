@@ -10,7 +10,7 @@ use crate::record::{RedactBody, check_reason, check_report_id};
 use crate::text::{Redaction, redaction};
 
 /// What a [`redact`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The redaction was recorded and the text erased.
@@ -23,7 +23,7 @@ pub enum Outcome {
 }
 
 /// The answer of [`redact`]: what it did, and the redaction as recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Redacted {
     /// What was done.
     pub outcome: Outcome,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::record::{MARKING, REDACTED, RedactBody, redaction_event_id};
 
 /// A recorded redaction: who, when and why, read from its `report.redacted` record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Redaction {
     /// Sequence number of the `report.redacted` record.
     pub seq: u64,

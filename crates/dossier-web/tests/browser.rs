@@ -15,16 +15,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dossier_access::{CredentialRequest, Expiry, GrantRequest, Role};
-use dossier_chain::{Genesis, Signer};
+use dossier_access::{Expiry, Role};
+use dossier_chain::Signer;
 use dossier_http::{Authenticator, Config, LedgerGrants, Server};
-use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
-use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+use dossier_log::{EventLog as _, SqliteLog, ledger};
+use dossier_model::Marking;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 const TRANSFERS: &str = "question:dprk-russia/arms-transfers";
-const AMBER_ONLY: &str = "question:test/amber-only";
 const XSS_QUESTION: &str = "question:test/markup";
 const XSS_TEXT: &str = r#"Is <script>alert("x")</script> & 'this' "escaped"?"#;
 /// Appended to report 1's title and to the name of its first source.
@@ -41,44 +40,12 @@ fn report_one() -> Vec<u8> {
     serde_json::to_vec(&b).unwrap()
 }
 
+#[path = "../../../tests/common/ledger.rs"]
+mod ledger_fixture;
+use ledger_fixture::{AMBER_ONLY, amber_bundle, example};
+
 fn founder() -> Signer {
-    Signer::from_secret([7; 32], "web tests")
-}
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn remark(v: &mut serde_json::Value, marking: &str) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == "marking" {
-                    *x = serde_json::Value::String(marking.to_owned());
-                } else {
-                    remark(x, marking);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
-        _ => {}
-    }
-}
-
-fn amber_bundle() -> Vec<u8> {
-    let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
-    remark(&mut b, "TLP:AMBER");
-    b["questions"] = serde_json::json!([{
-        "id": AMBER_ONLY,
-        "text": "Is this question visible below AMBER?",
-        "kind": { "type": "boolean" }
-    }]);
-    serde_json::to_vec(&b).unwrap()
+    ledger_fixture::founder("web tests")
 }
 
 /// A question posed at TLP:RED.
@@ -113,39 +80,22 @@ fn live_bundle(id: &str) -> Vec<u8> {
 }
 
 async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
-    let genesis = ledger::genesis(log).await.unwrap().unwrap();
-    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
-    let mut known = KnownEntities::default();
-    for (i, bytes) in bundles.iter().enumerate() {
-        let name = format!("bundle {i}");
-        let parsed = parse_bundle(&name, bytes).unwrap();
-        let refs = parsed.external_references();
-        known.extend(ledger::known_entities(log, &refs).await.unwrap());
-        let v = validate(&name, parsed, &known).unwrap();
-        ledger::remember(&mut known, &v);
-        let (events, texts) = ledger::pending_events(&v);
-        Publisher::new(log, &founder(), id)
-            .publish(&events, &texts)
-            .await
-            .unwrap();
-    }
+    ledger_fixture::publish(log, &founder(), bundles).await;
 }
 
 async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> String {
-    let request = GrantRequest {
-        principal: name.to_owned(),
-        role: Role::Reader,
+    ledger_fixture::grant_token(
+        log,
+        &founder(),
+        name,
+        Role::Reader,
         clearance,
-        expiry: Expiry::After(86_400),
-        credential: CredentialRequest::Token,
-    };
-    let now =
-        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
-    dossier_access::grant(log, &founder(), &request, now)
-        .await
-        .unwrap()
-        .token
-        .unwrap()
+        time::OffsetDateTime::now_utc(),
+        Expiry::After(86_400),
+    )
+    .await
+    .token
+    .unwrap()
 }
 
 struct Ledger {
@@ -164,15 +114,7 @@ struct Ledger {
 
 async fn served_ledger() -> Ledger {
     let dir = tempfile::tempdir().unwrap();
-    let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
-    let genesis = Genesis::build(
-        uuid::Uuid::new_v4(),
-        "web tests",
-        &founder(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    log.append(0, &genesis, &[]).await.unwrap();
+    let log = ledger_fixture::new_ledger(dir.path(), &founder()).await;
     publish(&log, &[report_one()]).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let before_revision = time::OffsetDateTime::now_utc()
@@ -1047,6 +989,7 @@ async fn the_page_in_a_real_browser() {
 
     proof_checks(&c, &l).await;
     accessibility(&c, &l).await;
+    redacted_report(&c, &l).await;
     // Last, since it breaks the ledger for anything after it.
     tampered_ledger(&c, &l).await;
 
@@ -1268,6 +1211,108 @@ async fn tampered_ledger(c: &Client, l: &Ledger) {
     drop(conn);
     sign_in(c, base, &l.red).await;
     proof_fails(c, base, 5).await;
+}
+
+/// After report 2's text is redacted, its page says so (who, when and why for a RED reader;
+/// only that it was below RED) and lists its claims with their quotes; no part of the text
+/// outside the quotes is anywhere in the DOM.
+async fn redacted_report(c: &Client, l: &Ledger) {
+    let base = l.base.as_str();
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&example("02-march-revision.json")).unwrap();
+    let id = bundle["report"]["id"].as_str().unwrap();
+    let chars: Vec<char> = bundle["report"]["text"].as_str().unwrap().chars().collect();
+    let quotes: Vec<(usize, usize, &str)> = bundle["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let q = &c["quote"];
+            let at = |k: &str| usize::try_from(q[k].as_u64().unwrap()).unwrap();
+            (at("start"), at("end"), q["text"].as_str().unwrap())
+        })
+        .collect();
+    let seq = l
+        .log
+        .read(1, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| {
+            let v = dossier_chain::RecordView::parse(&r.bytes).unwrap();
+            v.event_type == "report.recorded" && v.entity == id
+        })
+        .unwrap()
+        .position;
+    let path = format!("{base}/reports/{seq}");
+    sign_in(c, base, &l.red).await;
+    c.goto(&path).await.unwrap();
+    // What the page shows besides the text itself (the title, say, repeats its first line).
+    let rest = script_string(
+        c,
+        "const b = document.body.cloneNode(true); b.querySelector('#report-text').remove(); \
+         return b.textContent;",
+    )
+    .await;
+    // The text outside every quote, in lines of 20 characters or more not shown elsewhere.
+    let quoted = |i: usize| quotes.iter().any(|(s, e, _)| (*s..*e).contains(&i));
+    let unquoted: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| if quoted(i) { '\n' } else { *ch })
+        .collect();
+    let secrets: Vec<&str> = unquoted
+        .lines()
+        .map(str::trim)
+        .filter(|s| s.chars().count() >= 20 && !rest.contains(s))
+        .collect();
+    assert!(secrets.len() >= 5, "{secrets:?}");
+    assert!(text(c, "#report-text").await.contains(secrets[0]));
+
+    let reason = "the text names a protected source";
+    let done = dossier_redact::redact(&*l.log, &founder(), id, reason)
+        .await
+        .unwrap();
+    let r = &done.redaction;
+    for (token, red) in [(&l.red, true), (&l.green, false)] {
+        sign_in(c, base, token).await;
+        c.goto(&path).await.unwrap();
+        let notice = text(c, "#report-redacted").await;
+        assert!(notice.contains("redacted"), "{notice}");
+        let details = [
+            r.key.as_str(),
+            r.by.as_str(),
+            r.recorded.as_str(),
+            reason,
+            &format!("seq {}", r.seq),
+        ];
+        for d in details {
+            assert_eq!(notice.contains(d), red, "{d:?} in {notice:?} (RED: {red})");
+        }
+        assert!(c.find(Locator::Id("report-text")).await.is_err());
+        let claims = text(c, "#report-claims").await;
+        for (_, _, quote) in &quotes {
+            assert!(claims.contains(quote), "{quote:?} not in {claims:?}");
+        }
+        let dom = script_string(
+            c,
+            "return document.documentElement.outerHTML + document.documentElement.textContent;",
+        )
+        .await;
+        for s in &secrets {
+            assert!(!dom.contains(s), "the redacted text is in the DOM: {s:?}");
+        }
+    }
+}
+
+/// The string a script run in the page returns.
+async fn script_string(c: &Client, script: &str) -> String {
+    c.execute(script, vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The record page at `seq` shows its proof check failed: the record's hash and the path do not

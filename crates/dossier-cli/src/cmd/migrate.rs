@@ -8,6 +8,9 @@ use crate::exit::CliResult;
 
 /// `dossier migrate`.
 pub async fn run(home: &Home, args: &MigrateArgs) -> CliResult {
+    if args.texts {
+        return texts(home, args).await;
+    }
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
     let done = dossier_app::migrate::migrate(home, trust, args.to.as_deref()).await?;
     if args.json {
@@ -33,6 +36,28 @@ pub async fn run(home: &Home, args: &MigrateArgs) -> CliResult {
             done.sums.head,
             done.sums.last_sealed,
             done.kept.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// `dossier migrate --texts`.
+async fn texts(home: &Home, args: &MigrateArgs) -> CliResult {
+    let done = dossier_app::migrate::migrate_texts(home).await?;
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&done).context("encoding JSON")?
+        )?;
+    } else if done.already {
+        crate::outln!(
+            "the texts stream already allows the deletes a redaction needs; nothing changed"
+        )?;
+    } else {
+        crate::outln!(
+            "recreated the texts stream without deny_delete (purges still denied): {} texts copied and checked against their hashes, {} redacted texts left out",
+            done.texts,
+            done.skipped
         )?;
     }
     Ok(())

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use dossier_access::{GrantState, Grants, Principal};
 use dossier_log::EventLog as _;
 use dossier_notify::{
-    Event, NotifyError, NotifyErrorKind, Options, Store, Threshold, Trigger, WatchSpec,
+    Event, NotifyError, NotifyErrorKind, Options, Store, Threshold, Trigger, WatchError, WatchSpec,
+    WebhookPolicy,
 };
 use serde::Serialize;
 
@@ -20,6 +21,14 @@ fn cli_error(e: NotifyError) -> CliError {
         NotifyErrorKind::Invalid => INVALID_INPUT,
         NotifyErrorKind::NotFound | NotifyErrorKind::Internal => FAILURE,
     };
+    if matches!(e, NotifyError::Invalid(WatchError::NotAllowed { .. })) {
+        return CliError::new(
+            code,
+            anyhow::anyhow!(
+                "{e}; nothing was added (`dossier notify allow` shows the allowed prefixes; an admin sets them)"
+            ),
+        );
+    }
     CliError::new(code, anyhow::Error::new(e))
 }
 
@@ -43,6 +52,11 @@ fn json_out(value: &impl Serialize) -> CliResult {
 pub async fn run(home: &Home, args: &NotifyArgs) -> CliResult {
     match &args.command {
         Some(NotifyCommand::DeadLetters { replay, json }) => dead_letters(home, *replay, *json),
+        Some(NotifyCommand::Allow {
+            prefixes,
+            clear,
+            json,
+        }) => allow(home, prefixes, *clear, *json),
         None => service(home, args).await,
     }
 }
@@ -146,6 +160,30 @@ async fn service(home: &Home, args: &NotifyArgs) -> CliResult {
     r?;
     if !args.quiet {
         eprintln!("notify: stopped");
+    }
+    Ok(())
+}
+
+fn allow(home: &Home, prefixes: &[String], clear: bool, json: bool) -> CliResult {
+    let store = open_store(home)?;
+    let policy = if clear || !prefixes.is_empty() {
+        store.set_webhook_allow(prefixes).map_err(cli_error)?
+    } else {
+        store.webhook_policy().map_err(cli_error)?
+    };
+    if json {
+        return json_out(&policy);
+    }
+    match policy {
+        WebhookPolicy::Default => crate::outln!(
+            "no allow-list: watches may deliver to any http(s) URL except addresses inside private networks (private, link-local, shared, unspecified, multicast)"
+        )?,
+        WebhookPolicy::Listed(entries) => {
+            crate::outln!("watches may deliver only under:")?;
+            for e in entries {
+                crate::outln!("  {}", e.as_str())?;
+            }
+        }
     }
     Ok(())
 }

@@ -15,6 +15,12 @@ fn cli_error(e: RedactError) -> CliError {
     };
     let hint = match &e {
         RedactError::Invalid(_) | RedactError::UnknownReport(_) => "; nothing was appended",
+        RedactError::Erase {
+            source: dossier_log::LogError::Incompatible(why),
+            ..
+        } if why.contains("deny_delete") => {
+            "; run `dossier migrate --texts` (with producers stopped) to recreate the texts stream without deny_delete: it leaves this text out"
+        }
         RedactError::Erase { .. } => "; run the same `dossier redact` again to finish the erase",
         _ => "",
     };

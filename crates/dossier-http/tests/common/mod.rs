@@ -10,44 +10,21 @@ use std::time::Duration;
 
 use dossier_access::{CredentialRequest, Expiry, GrantRequest, Role};
 use dossier_auditor::{Auditor, Options};
-use dossier_chain::{Genesis, Signer, TrustRoot};
+use dossier_chain::{Signer, TrustRoot};
 use dossier_http::{Config, LedgerGrants, Server};
-use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
-use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+use dossier_log::{EventLog as _, SqliteLog, ledger};
+use dossier_model::Marking;
 
-/// A question posed only at TLP:AMBER.
-pub const AMBER_ONLY: &str = "question:test/amber-only";
 /// A question posed at TLP:CLEAR.
 pub const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 
+#[path = "../../../../tests/common/ledger.rs"]
+mod ledger_fixture;
+#[allow(unused_imports)]
+pub use ledger_fixture::{AMBER_ONLY, amber_bundle, example};
+
 pub fn founder() -> Signer {
-    Signer::from_secret([7; 32], "http tests")
-}
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-/// Sets every `marking` in a bundle to `marking`.
-fn remark(v: &mut serde_json::Value, marking: &str) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == "marking" {
-                    *x = serde_json::Value::String(marking.to_owned());
-                } else {
-                    remark(x, marking);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
-        _ => {}
-    }
+    ledger_fixture::founder("http tests")
 }
 
 /// The example bundles of every test ledger: reports 1 and 2 (CLEAR), report 3 (AMBER).
@@ -57,18 +34,6 @@ pub fn story() -> Vec<Vec<u8>> {
         example("02-march-revision.json"),
         amber_bundle(),
     ]
-}
-
-/// Report 3 of the examples at TLP:AMBER, with a question of its own.
-pub fn amber_bundle() -> Vec<u8> {
-    let mut b: serde_json::Value = serde_json::from_slice(&example("03-follow-up.json")).unwrap();
-    remark(&mut b, "TLP:AMBER");
-    b["questions"] = serde_json::json!([{
-        "id": AMBER_ONLY,
-        "text": "Is this question visible below AMBER?",
-        "kind": { "type": "boolean" }
-    }]);
-    serde_json::to_vec(&b).unwrap()
 }
 
 /// A report bundle with one CLEAR question, numbered `n` (for growing the ledger).
@@ -87,23 +52,7 @@ pub fn clear_question_bundle(n: u32) -> Vec<u8> {
 
 /// Publishes bundles through the ordinary path.
 pub async fn publish<L: dossier_log::EventLog>(log: &L, bundles: &[Vec<u8>]) {
-    let genesis = ledger::genesis(log).await.unwrap().unwrap();
-    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
-    let mut known = KnownEntities::default();
-    for (i, bytes) in bundles.iter().enumerate() {
-        let name = format!("bundle {i}");
-        let parsed = parse_bundle(&name, bytes).unwrap();
-        let refs = parsed.external_references();
-        let fetched = ledger::known_entities(log, &refs).await.unwrap();
-        known.extend(fetched);
-        let v = validate(&name, parsed, &known).unwrap();
-        ledger::remember(&mut known, &v);
-        let (events, texts) = ledger::pending_events(&v);
-        Publisher::new(log, &founder(), id)
-            .publish(&events, &texts)
-            .await
-            .unwrap();
-    }
+    ledger_fixture::publish(log, &founder(), bundles).await;
 }
 
 pub struct Service {
@@ -172,17 +121,8 @@ pub async fn grant<L: dossier_log::EventLog>(
     at: time::OffsetDateTime,
     expiry: Expiry,
 ) -> (String, String) {
-    let request = GrantRequest {
-        principal: name.to_owned(),
-        role,
-        clearance,
-        expiry,
-        credential: CredentialRequest::Token,
-    };
-    let now = dossier_model::Timestamp::from_offset_datetime(at).unwrap();
-    let granted = dossier_access::grant(log, &founder(), &request, now)
-        .await
-        .unwrap();
+    let granted =
+        ledger_fixture::grant_token(log, &founder(), name, role, clearance, at, expiry).await;
     (granted.token.unwrap(), granted.info.grant)
 }
 
@@ -274,6 +214,17 @@ pub async fn serve<L: dossier_log::EventLog + 'static>(
     let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
     let server = Server::bind(config, log, auth).await.unwrap();
     let base = format!("http://{}", server.local_addr());
+    let (stop, task) = spawn(server);
+    (base, stop, task)
+}
+
+/// Serves until the switch is sent; returns the switch and the task.
+fn spawn(
+    server: Server,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
@@ -283,7 +234,7 @@ pub async fn serve<L: dossier_log::EventLog + 'static>(
             .await
             .unwrap();
     });
-    (base, stop, task)
+    (stop, task)
 }
 
 /// The example ledger (CLEAR reports 1 and 2, AMBER report 3), served.
@@ -293,16 +244,7 @@ pub async fn service() -> Service {
 
 pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
-    let id = uuid::Uuid::new_v4();
-    let genesis = Genesis::build(
-        id,
-        "http tests",
-        &founder(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    log.append(0, &genesis, &[]).await.unwrap();
+    let log = ledger_fixture::new_ledger(dir.path(), &founder()).await;
     publish(&log, &story()).await;
     let tokens = tokens(&log).await;
     let ledger = ledger::genesis(&log).await.unwrap().unwrap().ledger;
@@ -325,15 +267,7 @@ pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> Service {
     let auth = Arc::new(LedgerGrants::new(Arc::clone(&log)));
     let server = Server::bind(config, Arc::clone(&log), auth).await.unwrap();
     let base = format!("{scheme}://{}", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server
-            .serve(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let (stop, task) = spawn(server);
     Service {
         dir,
         log,

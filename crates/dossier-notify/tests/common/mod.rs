@@ -3,46 +3,29 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::path::{Path, PathBuf};
+#[path = "../../../../tests/common/webhook.rs"]
+mod webhook;
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use dossier_access::{CredentialRequest, Expiry, GrantRequest, Principal, Role};
-use dossier_chain::{Genesis, Signer};
-use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
-use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
+use dossier_access::{Expiry, Principal, Role};
+use dossier_chain::Signer;
+use dossier_log::SqliteLog;
+use dossier_model::Marking;
+
+#[path = "../../../../tests/common/ledger.rs"]
+mod ledger_fixture;
+use ledger_fixture::remark;
+#[allow(unused_imports)]
+pub use ledger_fixture::{AMBER_ONLY, amber_bundle, example};
 
 pub fn founder() -> Signer {
-    Signer::from_secret([7; 32], "notify tests")
-}
-
-pub fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-/// Sets every `marking` in a bundle to `marking`.
-fn remark(v: &mut serde_json::Value, marking: &str) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == "marking" {
-                    *x = serde_json::Value::String(marking.to_owned());
-                } else {
-                    remark(x, marking);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| remark(x, marking)),
-        _ => {}
-    }
+    ledger_fixture::founder("notify tests")
 }
 
 pub fn remarked(name: &str, marking: &str) -> Vec<u8> {
@@ -51,57 +34,23 @@ pub fn remarked(name: &str, marking: &str) -> Vec<u8> {
     serde_json::to_vec(&b).unwrap()
 }
 
-/// A question posed only at TLP:AMBER.
-pub const AMBER_ONLY: &str = "question:test/amber-only";
-
-/// Report 3 of the examples at TLP:AMBER (claims on questions of reports 1 and 2, a forecast
-/// resolution), with a question of its own and a claim on it.
-pub fn amber_bundle() -> Vec<u8> {
-    let mut b: serde_json::Value =
-        serde_json::from_slice(&remarked("03-follow-up.json", "TLP:AMBER")).unwrap();
-    b["questions"] = serde_json::json!([{
-        "id": AMBER_ONLY,
-        "text": "Is this question visible below AMBER?",
-        "kind": { "type": "boolean" }
-    }]);
-    serde_json::to_vec(&b).unwrap()
-}
-
 /// Publishes bundles through the ordinary path.
 pub async fn publish(log: &SqliteLog, bundles: &[Vec<u8>]) {
-    let genesis = ledger::genesis(log).await.unwrap().unwrap();
-    let id: uuid::Uuid = genesis.ledger.parse().unwrap();
-    let mut known = KnownEntities::default();
-    for (i, bytes) in bundles.iter().enumerate() {
-        let name = format!("bundle {i}");
-        let parsed = parse_bundle(&name, bytes).unwrap();
-        let refs = parsed.external_references();
-        let fetched = ledger::known_entities(log, &refs).await.unwrap();
-        known.extend(fetched);
-        let v = validate(&name, parsed, &known).unwrap();
-        ledger::remember(&mut known, &v);
-        let (events, texts) = ledger::pending_events(&v);
-        Publisher::new(log, &founder(), id)
-            .publish(&events, &texts)
-            .await
-            .unwrap();
-    }
+    ledger_fixture::publish(log, &founder(), bundles).await;
 }
 
 /// Records a token grant; returns the principal it authenticates.
 pub async fn grant(log: &SqliteLog, name: &str, clearance: Marking) -> Principal {
-    let request = GrantRequest {
-        principal: name.to_owned(),
-        role: Role::Reader,
+    let granted = ledger_fixture::grant_token(
+        log,
+        &founder(),
+        name,
+        Role::Reader,
         clearance,
-        expiry: Expiry::After(86_400),
-        credential: CredentialRequest::Token,
-    };
-    let now =
-        dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc()).unwrap();
-    let granted = dossier_access::grant(log, &founder(), &request, now)
-        .await
-        .unwrap();
+        time::OffsetDateTime::now_utc(),
+        Expiry::After(86_400),
+    )
+    .await;
     Principal {
         name: name.to_owned(),
         role: Role::Reader,
@@ -121,16 +70,7 @@ pub struct Ledger {
 impl Ledger {
     pub async fn new() -> Ledger {
         let dir = tempfile::tempdir().unwrap();
-        let log = SqliteLog::open(&dir.path().join("ledger.db")).unwrap();
-        let genesis = Genesis::build(
-            uuid::Uuid::new_v4(),
-            "notify tests",
-            &founder(),
-            time::OffsetDateTime::now_utc(),
-        )
-        .unwrap();
-        log.append(0, &genesis, &[]).await.unwrap();
-        let log = Arc::new(log);
+        let log = Arc::new(ledger_fixture::new_ledger(dir.path(), &founder()).await);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let projector = {
             let log = Arc::clone(&log);
@@ -356,27 +296,26 @@ impl Receiver {
     }
 }
 
-/// Checks a request's signature as the Standard Webhooks specification says a receiver does,
-/// from the secret shown at the watch's creation: strip `whsec_`, base64-decode the key, HMAC-
-/// SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, base64, compare with each
-/// space-separated `v1,` signature of the header.
+/// Checks a request's signature as a receiver does (`tests/common/webhook.rs`).
 pub fn signature_valid(secret: &str, r: &Received) -> bool {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let Some(key) = secret
-        .strip_prefix("whsec_")
-        .and_then(|k| b64.decode(k).ok())
-    else {
-        return false;
+    webhook::signature_matches(secret, &r.id, &r.timestamp, &r.signature, &r.body)
+}
+
+/// What most delivery tests start from: a ledger with its projector, a receiver, the store, the
+/// seq watches made now fire after, and a reader grant of each `(name, clearance)`, in order.
+pub async fn watching<const N: usize>(
+    readers: [(&str, Marking); N],
+) -> (Ledger, Receiver, dossier_notify::Store, u64, [Principal; N]) {
+    let l = Ledger::new().await;
+    let mut principals = Vec::new();
+    for (name, clearance) in readers {
+        principals.push(grant(&l.log, name, clearance).await);
+    }
+    let rx = Receiver::start().await;
+    let store = l.store();
+    let since = l.settled().await;
+    let Ok(principals) = principals.try_into() else {
+        unreachable!("one principal per reader")
     };
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    let mut signed = format!("{}.{}.", r.id, r.timestamp).into_bytes();
-    signed.extend_from_slice(&r.body);
-    mac.update(&signed);
-    let expected = b64.encode(mac.finalize().into_bytes());
-    r.signature
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .any(|s| s == expected)
+    (l, rx, store, since, principals)
 }
