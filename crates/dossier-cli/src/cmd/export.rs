@@ -32,7 +32,7 @@ fn bar(verb: &str, total: u64, show: bool) -> ProgressBar {
     bar
 }
 
-fn partial_path(path: &Path) -> PathBuf {
+pub(super) fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".partial");
     PathBuf::from(name)
@@ -110,6 +110,14 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
 
 /// `dossier import`.
 pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
+    if args.output.is_some() || args.report.is_some() {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "-o and --report are for a STIX import (--format stix); a raw log import appends to this ledger"
+            ),
+        ));
+    }
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
     let TrustRoot::Pinned(key) = &trust else {
         return Err(CliError::new(
