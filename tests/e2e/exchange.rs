@@ -14,7 +14,7 @@ const CONTAINERS: &str = "dprk-russia/containers-shipped";
 
 /// Runs `tests/exchange/check.py KIND FILES` with the project's Python tools; fails loudly
 /// when they are missing.
-fn check(kind: &str, files: &[&Path]) -> String {
+pub(crate) fn check(kind: &str, files: &[&Path]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir =
         std::env::var_os("DOSSIER_PY_TOOLS").map_or_else(|| root.join(".venv/bin"), PathBuf::from);

@@ -35,4 +35,5 @@ mod redact;
 mod secrets;
 mod serve_api;
 mod snapshots;
+mod stix_import;
 mod tamper;

@@ -260,12 +260,20 @@ impl<'s> Builder<'s> {
             .and_then(|r| r.chars().next())
             .filter(|c| ('A'..='F').contains(c));
         if let Some(r) = rating {
-            self.reliability.push(json!({
-                "id": format!("reliability:stix/{}", uuid_of(id)),
-                "source": sid,
-                "rating": r.to_string(),
-                "rationale": format!("As rated by the STIX producer of {id}."),
-            }));
+            // A dossier export names the assessment it shows; its rationale is not exported.
+            let mut entry = match ext.and_then(|e| e.get("reliability_assessment")?.as_str()) {
+                Some(rid) => json!({"id": rid}),
+                None => json!({
+                    "id": format!("reliability:stix/{}", uuid_of(id)),
+                    "rationale": format!("As rated by the STIX producer of {id}."),
+                }),
+            };
+            entry["source"] = Value::from(sid.clone());
+            entry["rating"] = Value::from(r.to_string());
+            if let Some(scope) = ext.and_then(|e| e.get("reliability_scope")) {
+                entry["scope"] = scope.clone();
+            }
+            self.reliability.push(entry);
         }
         self.source_ids.insert(id, sid.clone());
         Some(sid)
@@ -691,7 +699,23 @@ pub fn draft(stix: &[u8], report: Option<&str>, retrieved: &str) -> Result<Draft
             _ => {}
         }
     }
-    for id in &refs {
+    // The report's relationships, and dossier's relations from this report or its claims,
+    // which a dossier export does not list in `object_refs`.
+    let relations: Vec<&str> = order
+        .iter()
+        .copied()
+        .filter(|id| {
+            let o = objects[id];
+            text(o, "type") == Some("relationship")
+                && !refs.contains(id)
+                && matches!(
+                    text(o, "relationship_type"),
+                    Some("supersedes" | "disputes" | "corroborates" | "retracts")
+                )
+                && text(o, "source_ref").is_some_and(|s| s == chosen || b.claim_ids.contains_key(s))
+        })
+        .collect();
+    for id in refs.iter().chain(&relations) {
         let Some(o) = objects.get(id).copied() else {
             continue;
         };
@@ -851,4 +875,58 @@ pub fn draft(stix: &[u8], report: Option<&str>, retrieved: &str) -> Result<Draft
         todo: b.todo,
         dropped: b.dropped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn known_markings_are_the_tlp_ones() {
+        for m in Marking::ALL {
+            assert_eq!(known_marking(tlp_marking_id(m)), Some(m));
+        }
+        assert_eq!(
+            known_marking("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"),
+            Some(Marking::Clear),
+            "TLP 1.0 WHITE is CLEAR"
+        );
+        assert_eq!(
+            known_marking("marking-definition--00000000-0000-4000-8000-000000000000"),
+            None
+        );
+    }
+
+    #[test]
+    fn confidence_inverts_the_export_table() {
+        for grade in 1..=5 {
+            let c = crate::stix::credibility_confidence(grade).unwrap();
+            assert_eq!(credibility_of_confidence(u64::from(c)), grade);
+        }
+        assert_eq!(credibility_of_confidence(0), 6);
+        assert_eq!(credibility_of_confidence(100), 1);
+    }
+
+    #[test]
+    fn spans_count_characters() {
+        assert_eq!(char_span("신원식 장관 6,700개", "6,700개"), Some((7, 13)));
+        assert_eq!(char_span("abc", "d"), None);
+    }
+
+    #[test]
+    fn not_a_bundle_is_refused() {
+        assert!(matches!(
+            draft(b"{\"type\":\"report\"}", None, "2024-01-01T00:00:00Z"),
+            Err(DraftError::NotABundle(_))
+        ));
+        assert_eq!(
+            draft(
+                b"{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[]}",
+                None,
+                "2024-01-01T00:00:00Z"
+            ),
+            Err(DraftError::NoReport)
+        );
+    }
 }

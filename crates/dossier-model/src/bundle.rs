@@ -378,6 +378,29 @@ mod tests {
   "sources": [{"id": "source:shin-won-sik", "name": "Shin Won-sik", "kind": "person", "aliases": ["신원식"]}]}"#;
 
     #[test]
+    fn placeholders_are_named_wherever_they_are() {
+        let draft = r#"{"version": 1, "marking": "TLP:CLEAR", "claims": [{"credibility": "FILL IN: 1 to 6",
+            "quote": {"text": "FILL IN: the words", "start": 3}}], "sources": ["FILL IN:x"]}"#;
+        let errs = parse_bundle("d.json", draft.as_bytes()).unwrap_err();
+        let found: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.path.as_str(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("/claims/0/credibility", "placeholder to fill in: 1 to 6"),
+                ("/claims/0/quote/text", "placeholder to fill in: the words"),
+                ("/sources/0", "placeholder to fill in: x"),
+            ]
+        );
+        // Inside a string, or as a key, it is text like any other.
+        let fine = r#"{"version": 1, "marking": "TLP:CLEAR", "sources": [{"id": "source:a",
+            "name": "a FILL IN: b", "kind": "person"}]}"#;
+        parse_bundle("b.json", fine.as_bytes()).unwrap();
+    }
+
+    #[test]
     fn parses_minimal_bundle() {
         let b = parse_bundle("b.json", MINIMAL.as_bytes()).unwrap();
         assert_eq!(b.version, 1);
