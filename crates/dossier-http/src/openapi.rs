@@ -63,6 +63,7 @@ doc_schema! {
     DeadLetterListDoc => crate::watches::DeadLetterList,
     ReplayedDoc => crate::watches::Replayed,
     NotificationDoc => dossier_notify::Notification,
+    ProvJsonDoc => crate::routes::ProvJson,
 }
 
 /// Adds the bearer scheme.
@@ -91,6 +92,7 @@ impl utoipa::Modify for Security {
         crate::routes::line,
         crate::routes::question,
         crate::routes::history,
+        crate::routes::provenance,
         crate::routes::records,
         crate::routes::record,
         crate::routes::record_raw,

@@ -87,6 +87,33 @@ pub(crate) async fn why(
     .await
 }
 
+/// One question's provenance as PROV-JSON, as seen at `clearance` (`dossier_app::exchange::prov`,
+/// as `dossier why --format prov-json`), on a thread for blocking work like every query.
+pub(crate) async fn prov<L: EventLog + 'static>(
+    app: &std::sync::Arc<App<L>>,
+    r: Reader,
+    clearance: Marking,
+    question: String,
+    as_of: Option<String>,
+    at: Option<Timestamp>,
+) -> Result<dossier_app::exchange::Provenance, ApiError> {
+    let log = std::sync::Arc::clone(&app.log);
+    let handle = tokio::runtime::Handle::current();
+    blocking(move || {
+        handle
+            .block_on(dossier_app::exchange::prov(
+                &*log,
+                &r,
+                clearance,
+                &question,
+                as_of.as_deref(),
+                at,
+            ))
+            .map_err(crate::routes::app_error)
+    })
+    .await
+}
+
 /// One question's history, as seen at `clearance`.
 pub(crate) async fn history(
     r: Reader,

@@ -201,6 +201,7 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/beliefs/{id}", get(line::<L>))
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
+        .route("/questions/{id}/provenance", get(provenance::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/records/{seq}/raw", get(record_raw::<L>))
@@ -357,6 +358,55 @@ pub(crate) async fn question<L: EventLog>(
     let route = "GET /v1/ledgers/{ledger}/questions/{id}";
     query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
     Ok(Json(a))
+}
+
+/// A PROV-JSON document (the W3C PROV-JSON submission), as docs/PROV.md specifies it: `prefix`,
+/// the top-level statements (`entity`, `agent`, `activity`, the relations) and one `bundle` per
+/// sealed batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+#[schemars(title = "ProvJson")]
+pub struct ProvJson(pub serde_json::Map<String, serde_json::Value>);
+
+/// One question's belief with its provenance in an exchange format: PROV-JSON, through the same
+/// application function as `dossier why --format prov-json`.
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/questions/{id}/provenance", tag = "beliefs",
+    params(
+        ("ledger" = String, Path, description = "The ledger id"),
+        ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
+        ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
+        ("at" = Option<String>, Query, description = "At this valid time: RFC 3339, or a date"),
+        ("format" = Option<String>, Query, description = "`prov-json` (the default and only format)"),
+    ),
+    responses(
+        (status = 200, description = "The provenance as PROV-JSON, holding only what the clearance sees", body = crate::openapi::ProvJsonDoc),
+        (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn provenance<L: EventLog + 'static>(
+    State(app): AppState<L>,
+    Extension(p): Extension<Principal>,
+    Path(path): Path<(String, String)>,
+    q: QueryArg,
+) -> Result<Response, ApiError> {
+    let id = path.1;
+    let params = Params::new(q, &["as_of", "at", "format"])?;
+    let (as_of, at) = (params.as_of()?, params.at()?);
+    match params.get("format") {
+        None | Some("prov-json") => {}
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "format",
+                format!("{other:?} is not a format of this route; expected prov-json"),
+            ));
+        }
+    }
+    let r = query::reader(&app).await?;
+    let prov = query::prov(&app, r, p.clearance, id.clone(), as_of, at).await?;
+    let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
+    query::log_read(&app, &p, route, || id.clone(), prov.marking)?;
+    Ok(Json(prov.document).into_response())
 }
 
 /// One question's changes of belief.
@@ -909,10 +959,11 @@ pub(crate) async fn bundles<L: EventLog>(
     Ok(Json(result))
 }
 
-/// The problem for a failed check or publish.
-fn app_error(e: dossier_app::AppError) -> ApiError {
+/// The problem for a failed check, publish or export.
+pub(crate) fn app_error(e: dossier_app::AppError) -> ApiError {
     use dossier_app::{AppError, ErrorKind};
     match e {
+        AppError::Query { source, .. } => query::query_error(source),
         AppError::Invalid { problems, .. } => {
             let first = problems.first();
             let mut err = ApiError::new(

@@ -33,6 +33,32 @@ async fn problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Proble
     p
 }
 
+/// Asserts that `GET hidden` (its path naming `hidden_id`, above the clearance of `token`) is
+/// answered exactly as `GET unknown` (naming `unknown_id`, which does not exist): not found, in
+/// the same words. Returns the problem.
+async fn hidden_like_unknown(
+    s: &Service,
+    token: &str,
+    (hidden, hidden_id): (&str, &str),
+    (unknown, unknown_id): (&str, &str),
+) -> Problem {
+    let got = |path: String| async move {
+        problem(
+            s.get(&path, token).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await
+    };
+    let h = got(hidden.to_owned()).await;
+    let u = got(unknown.to_owned()).await;
+    assert_eq!(
+        h.detail.replace(hidden_id, "ID"),
+        u.detail.replace(unknown_id, "ID")
+    );
+    h
+}
+
 async fn ok<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> T {
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -118,29 +144,14 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     );
 
     // A question posed only above the clearance is exactly an unknown one.
-    let hidden = problem(
-        s.get(&format!("/questions/{}", enc(AMBER_ONLY)), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
     let unknown_id = "question:test/amber-onlz";
-    let unknown = problem(
-        s.get(&format!("/questions/{}", enc(unknown_id)), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
+    let hidden = hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&format!("/questions/{}", enc(AMBER_ONLY)), AMBER_ONLY),
+        (&format!("/questions/{}", enc(unknown_id)), unknown_id),
     )
     .await;
-    assert_eq!(
-        hidden.detail.replace(AMBER_ONLY, "ID"),
-        unknown.detail.replace(unknown_id, "ID")
-    );
     let hidden_history = s
         .get(
             &format!("/questions/{}/history", enc(AMBER_ONLY)),
@@ -162,6 +173,83 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
         .send()
         .await
         .unwrap())
+    .await;
+    s.stop().await;
+}
+
+/// The provenance route answers PROV-JSON for the reader's clearance, which the `prov` package
+/// reads (`tests/exchange/check.py`): a GREEN reader gets nothing of an AMBER event, and a
+/// question above the clearance is exactly an unknown one.
+#[tokio::test]
+async fn provenance_is_prov_json_for_the_clearance() {
+    let s = service().await;
+    let path = |q: &str, query: &str| format!("/questions/{}/provenance{query}", enc(q));
+    let red: serde_json::Value = ok(s
+        .get(&path(CONTAINERS, ""), &s.tokens.red)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let green: serde_json::Value = ok(s
+        .get(&path(CONTAINERS, "?format=prov-json"), &s.tokens.green)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    // Report 3 (AMBER) holds a claim on the question, by an outlet it registers.
+    let amber = [
+        "containers-misreported-2024-03",
+        "example-gazette",
+        "TLP:AMBER",
+    ];
+    let (red_text, green_text) = (red.to_string(), green.to_string());
+    for needle in amber {
+        assert!(red_text.contains(needle), "RED sees {needle}");
+        assert!(
+            !green_text.contains(needle),
+            "GREEN sees {needle}: {green_text}"
+        );
+    }
+    assert!(green["bundle"].as_object().is_some_and(|b| !b.is_empty()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = [dir.path().join("red.json"), dir.path().join("green.json")];
+    for (file, doc) in files.iter().zip([&red, &green]) {
+        std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+    run_tool(
+        std::process::Command::new(py_tools(&["python", "stix2_validator"]).join("python"))
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../tests/exchange/check.py"),
+            )
+            .arg("prov")
+            .args(&files),
+        "the prov package (tests/exchange/check.py prov)",
+    );
+
+    let unknown_id = "question:test/amber-onlz";
+    hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&path(AMBER_ONLY, ""), AMBER_ONLY),
+        (&path(unknown_id, ""), unknown_id),
+    )
+    .await;
+    let _: serde_json::Value = ok(s
+        .get(&path(AMBER_ONLY, "?as_of=2100-01-01"), &s.tokens.red)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    problem(
+        s.get(&path(CONTAINERS, "?format=stix"), &s.tokens.red)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad-parameter",
+    )
     .await;
     s.stop().await;
 }
@@ -299,26 +387,14 @@ async fn records_texts_status_checkpoint_and_proofs() {
         text.text().await.unwrap(),
         amber["report"]["text"].as_str().unwrap()
     );
-    let hidden = s
-        .get(&format!("/texts/{amber_hash}"), &s.tokens.green)
-        .send()
-        .await
-        .unwrap();
-    let hidden = problem(hidden, StatusCode::NOT_FOUND, "not-found").await;
     let unknown = "0".repeat(64);
-    let unknown = problem(
-        s.get(&format!("/texts/{unknown}"), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
+    hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&format!("/texts/{amber_hash}"), &amber_hash),
+        (&format!("/texts/{unknown}"), &unknown),
     )
     .await;
-    assert_eq!(
-        hidden.detail.replace(&amber_hash, "H"),
-        unknown.detail.replace(&"0".repeat(64), "H")
-    );
 
     // Status.
     let status: Answer<ViewsStatus> =
