@@ -2,7 +2,6 @@
 //! --format stix`: a face over `dossier_exchange::stix_import` (docs/STIX.md).
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use dossier_app::exchange::{self, Selection};
@@ -13,6 +12,7 @@ use dossier_log::EventLog;
 use dossier_query::Reader;
 
 use super::beliefs::{app_error, question_id, reader};
+use super::partial::Partial;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::exit::{CliError, CliResult, INVALID_INPUT};
 
@@ -102,26 +102,12 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
                 .map_err(app_error)?
         }
         Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let w = std::io::BufWriter::with_capacity(1 << 16, &file);
-            let result = write(&log, &reader, args, &selection, w, progress).await;
-            let done = match result {
-                Ok(d) => d,
-                Err(e) => {
-                    drop(file);
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(app_error(e));
-                }
-            };
-            file.sync_all()
-                .with_context(|| format!("writing {}", partial.display()))?;
-            drop(file);
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            let partial = Partial::create(path)?;
+            let w = std::io::BufWriter::with_capacity(1 << 16, partial.file());
+            let done = write(&log, &reader, args, &selection, w, progress)
+                .await
+                .map_err(app_error)?;
+            partial.finish()?;
             done
         }
     };
@@ -177,11 +163,11 @@ pub fn import_stix(args: &ImportArgs) -> CliResult {
             .write_all(&text)
             .context("writing the draft")?,
         Some(path) => {
-            let partial = super::export::partial_path(path);
-            std::fs::write(&partial, &text)
-                .with_context(|| format!("writing {}", partial.display()))?;
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            let partial = Partial::create(path)?;
+            let mut file = partial.file();
+            file.write_all(&text)
+                .with_context(|| format!("writing {}", path.display()))?;
+            partial.finish()?;
         }
     }
     if args.json {

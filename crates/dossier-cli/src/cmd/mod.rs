@@ -13,6 +13,7 @@ mod keys;
 mod log;
 mod migrate;
 mod notify;
+mod partial;
 mod proofs;
 mod redact;
 mod render;
