@@ -3,8 +3,7 @@
 //! package, stix2-validator strict, pymisp; installed into `.venv` by scripts/install-py-tools.sh),
 //! and held to the reader's clearance: a TLP:GREEN export holds nothing of a TLP:AMBER event.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -15,28 +14,7 @@ const CONTAINERS: &str = "dprk-russia/containers-shipped";
 /// Runs `tests/exchange/check.py KIND FILES` with the project's Python tools; fails loudly
 /// when they are missing.
 pub(crate) fn check(kind: &str, files: &[&Path]) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir =
-        std::env::var_os("DOSSIER_PY_TOOLS").map_or_else(|| root.join(".venv/bin"), PathBuf::from);
-    assert!(
-        dir.join("stix2_validator").is_file() && dir.join("python").is_file(),
-        "stix2-validator, pymisp and prov are not in {}: run scripts/install-py-tools.sh \
-         (or set DOSSIER_PY_TOOLS to the bin directory of a virtual environment holding them)",
-        dir.display()
-    );
-    let out = Command::new(dir.join("python"))
-        .arg(root.join("tests/exchange/check.py"))
-        .arg(kind)
-        .args(files)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "check.py {kind} refused {files:?}:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    dossier_testkit::check_exchange(kind, files)
 }
 
 const AMBER_TEXT: &str = "The informant said 9,999 containers were shipped. Amberonly-marker.";

@@ -98,15 +98,9 @@ impl Answered<'_> {
 }
 
 /// Every claim of a belief's provenance, once each: supporting, contradicting, other,
-/// superseded, retracted, in that order.
+/// superseded, retracted, in that order ([`dossier_beliefs::Provenance::claims`]).
 pub fn claims(belief: &Belief) -> impl Iterator<Item = &ClaimView> {
-    let p = &belief.provenance;
-    p.supporting
-        .iter()
-        .chain(&p.contradicting)
-        .chain(&p.other)
-        .chain(&p.superseded)
-        .chain(&p.retracted)
+    belief.provenance.claims()
 }
 
 /// The seqs of every event a belief holds (the question, claims, their sources, reliability

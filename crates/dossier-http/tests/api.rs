@@ -217,16 +217,7 @@ async fn provenance_is_prov_json_for_the_clearance() {
     for (file, doc) in files.iter().zip([&red, &green]) {
         std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
     }
-    run_tool(
-        std::process::Command::new(py_tools(&["python", "stix2_validator"]).join("python"))
-            .arg(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../tests/exchange/check.py"),
-            )
-            .arg("prov")
-            .args(&files),
-        "the prov package (tests/exchange/check.py prov)",
-    );
+    check_exchange("prov", &[&files[0], &files[1]]);
 
     let unknown_id = "question:test/amber-onlz";
     hidden_like_unknown(

@@ -6,6 +6,8 @@
 //! * [`jwt`] — an operator, accounts and users as NATS JWTs, and user `.creds` files, for
 //!   servers in operator mode (decentralized authentication).
 //! * [`tls::Pki`] — a private CA with server and client certificates, for TLS and mutual TLS.
+//! * [`py_tools`], [`check_exchange`] — the Python checkers of the project's `.venv`
+//!   (stix2-validator, pymisp, prov, schemathesis), failing when they are missing.
 //!
 //! The binary is looked up in `NATS_SERVER_BIN`, then `PATH`, then the project's `.venv`
 //! (where `scripts/install-nats-server.sh` puts it); servers older than [`MIN_VERSION`] are
@@ -19,6 +21,7 @@ mod cluster;
 mod http;
 pub mod jwt;
 mod partition;
+mod pytools;
 mod server;
 pub mod tls;
 mod version;
@@ -27,6 +30,7 @@ pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
 pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use http::http_get;
 pub use partition::RouteProxy;
+pub use pytools::{check_exchange, py_tools, run_tool};
 pub use server::{NatsServer, NatsServerBuilder};
 pub use version::{MIN_VERSION, Version};
 

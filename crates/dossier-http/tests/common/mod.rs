@@ -15,36 +15,8 @@ use dossier_http::{Config, LedgerGrants, Server};
 use dossier_log::{EventLog as _, Publisher, SqliteLog, ledger};
 use dossier_model::{KnownEntities, Marking, parse_bundle, validate};
 
-/// The directory of the project's Python tools (`scripts/install-py-tools.sh`, run by
-/// `scripts/test.sh`; `DOSSIER_PY_TOOLS` may name another): fails, saying how to install them,
-/// when one of `needed` is not there.
-pub fn py_tools(needed: &[&str]) -> PathBuf {
-    let dir = std::env::var_os("DOSSIER_PY_TOOLS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin"),
-        PathBuf::from,
-    );
-    for tool in needed {
-        assert!(
-            dir.join(tool).is_file(),
-            "{tool} is not in {}: run scripts/install-py-tools.sh (or set DOSSIER_PY_TOOLS to a \
-             directory holding {})",
-            dir.display(),
-            needed.join(", ")
-        );
-    }
-    dir
-}
-
-/// Runs a checking tool, failing with its output unless it succeeds.
-pub fn run_tool(command: &mut std::process::Command, what: &str) {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what} refused it:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+#[allow(unused_imports)] // each test binary uses some of them
+pub use dossier_testkit::{check_exchange, py_tools, run_tool};
 
 /// A question posed only at TLP:AMBER.
 pub const AMBER_ONLY: &str = "question:test/amber-only";
