@@ -129,6 +129,42 @@ pub fn rss_anon_kib() -> u64 {
     status_kib("RssAnon:")
 }
 
+/// Samples [`rss_anon_kib`] every 20 ms on a thread of its own until [`AnonPeak::stop`], for
+/// the peak of anonymous memory over a measured run.
+#[derive(Debug)]
+pub struct AnonPeak {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl AnonPeak {
+    /// Starts sampling.
+    #[must_use]
+    pub fn start() -> AnonPeak {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&done);
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_anon_kib());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            peak.max(rss_anon_kib())
+        });
+        AnonPeak { done, sampler }
+    }
+
+    /// Stops sampling; the peak seen, in KiB.
+    ///
+    /// # Panics
+    /// If the sampling thread panicked.
+    #[must_use]
+    pub fn stop(self) -> u64 {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().expect("the sampling thread")
+    }
+}
+
 /// Runs this program again with `args` (a benchmark measuring work in a child process, for its
 /// peak memory) and returns what it printed.
 ///
