@@ -59,6 +59,12 @@ async fn hidden_like_unknown(
     h
 }
 
+/// `GET path` answered `400 bad-parameter`; the problem.
+async fn bad_parameter(s: &Service, path: &str, token: &str) -> Problem {
+    let r = s.get(path, token).send().await.unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "bad-parameter").await
+}
+
 async fn ok<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> T {
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -184,18 +190,12 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
 async fn provenance_is_prov_json_for_the_clearance() {
     let s = service().await;
     let path = |q: &str, query: &str| format!("/questions/{}/provenance{query}", enc(q));
-    let red: serde_json::Value = ok(s
-        .get(&path(CONTAINERS, ""), &s.tokens.red)
-        .send()
-        .await
-        .unwrap())
-    .await;
-    let green: serde_json::Value = ok(s
-        .get(&path(CONTAINERS, "?format=prov-json"), &s.tokens.green)
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let prov = |q: &str, query: &str, token: &str| {
+        let request = s.get(&path(q, query), token);
+        async move { ok::<serde_json::Value>(request.send().await.unwrap()).await }
+    };
+    let red = prov(CONTAINERS, "", &s.tokens.red).await;
+    let green = prov(CONTAINERS, "?format=prov-json", &s.tokens.green).await;
     // Report 3 (AMBER) holds a claim on the question, by an outlet it registers.
     let amber = [
         "containers-misreported-2024-03",
@@ -227,21 +227,8 @@ async fn provenance_is_prov_json_for_the_clearance() {
         (&path(unknown_id, ""), unknown_id),
     )
     .await;
-    let _: serde_json::Value = ok(s
-        .get(&path(AMBER_ONLY, "?as_of=2100-01-01"), &s.tokens.red)
-        .send()
-        .await
-        .unwrap())
-    .await;
-    problem(
-        s.get(&path(CONTAINERS, "?format=stix"), &s.tokens.red)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad-parameter",
-    )
-    .await;
+    prov(AMBER_ONLY, "?as_of=2100-01-01", &s.tokens.red).await;
+    bad_parameter(&s, &path(CONTAINERS, "?format=stix"), &s.tokens.red).await;
     s.stop().await;
 }
 
@@ -435,15 +422,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         .unwrap())
     .await;
     assert_eq!((con.answer.from, con.answer.size), (3, head));
-    let p = problem(
-        s.get("/proofs/consistency", &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad-parameter",
-    )
-    .await;
+    let p = bad_parameter(&s, "/proofs/consistency", &s.tokens.green).await;
     assert_eq!(p.parameter.as_deref(), Some("from"));
     let status: Answer<ViewsStatus> =
         ok(s.get("/status", &s.tokens.green).send().await.unwrap()).await;
@@ -584,12 +563,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("asof"));
-    let p = problem(
-        s.get("/records/zero", &s.tokens.red).send().await.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad-parameter",
-    )
-    .await;
+    let p = bad_parameter(&s, "/records/zero", &s.tokens.red).await;
     assert_eq!(p.parameter.as_deref(), Some("seq"));
     let p = problem(
         s.get("/records", &s.tokens.red)
