@@ -64,6 +64,7 @@ doc_schema! {
     ReplayedDoc => crate::watches::Replayed,
     NotificationDoc => dossier_notify::Notification,
     ProvJsonDoc => crate::routes::ProvJson,
+    StixBundleDoc => crate::routes::StixBundle,
 }
 
 /// Adds the bearer scheme.
@@ -93,6 +94,7 @@ impl utoipa::Modify for Security {
         crate::routes::question,
         crate::routes::history,
         crate::routes::provenance,
+        crate::routes::stix,
         crate::routes::records,
         crate::routes::record,
         crate::routes::record_raw,

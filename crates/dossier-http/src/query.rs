@@ -114,6 +114,40 @@ pub(crate) async fn prov<L: EventLog + 'static>(
     .await
 }
 
+/// One question as a STIX 2.1 bundle, as seen at `clearance` (`dossier_app::exchange::stix`, as
+/// `dossier export --format stix --question`), with the marking of the question's line.
+pub(crate) async fn stix<L: EventLog + 'static>(
+    app: &std::sync::Arc<App<L>>,
+    r: Reader,
+    clearance: Marking,
+    question: String,
+    as_of: Option<String>,
+) -> Result<(Vec<u8>, Marking), ApiError> {
+    let log = std::sync::Arc::clone(&app.log);
+    let handle = tokio::runtime::Handle::current();
+    blocking(move || {
+        let marking = r
+            .line(clearance, &question, as_of.as_deref())
+            .map_err(query_error)?
+            .answer
+            .marking;
+        let selection = dossier_app::exchange::Selection::Question(question);
+        let (bytes, _) = handle
+            .block_on(dossier_app::exchange::stix(
+                &*log,
+                &r,
+                clearance,
+                &selection,
+                as_of.as_deref(),
+                Vec::new(),
+                |_, _| {},
+            ))
+            .map_err(crate::routes::app_error)?;
+        Ok((bytes, marking))
+    })
+    .await
+}
+
 /// One question's history, as seen at `clearance`.
 pub(crate) async fn history(
     r: Reader,

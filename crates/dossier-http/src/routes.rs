@@ -202,6 +202,7 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
         .route("/questions/{id}/provenance", get(provenance::<L>))
+        .route("/questions/{id}/stix", get(stix::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/records/{seq}/raw", get(record_raw::<L>))
@@ -407,6 +408,49 @@ pub(crate) async fn provenance<L: EventLog + 'static>(
     let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
     query::log_read(&app, &p, route, || id.clone(), prov.marking)?;
     Ok(Json(prov.document).into_response())
+}
+
+/// A STIX 2.1 bundle (docs/STIX.md): `type` `bundle`, its `id` and `objects`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+#[schemars(title = "StixBundle")]
+pub struct StixBundle(pub serde_json::Map<String, serde_json::Value>);
+
+/// One question's claims, sources, reports, relations and assessment as a STIX 2.1 bundle,
+/// through the same application function as `dossier export --format stix --question`.
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/questions/{id}/stix", tag = "beliefs",
+    params(
+        ("ledger" = String, Path, description = "The ledger id"),
+        ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
+        ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
+    ),
+    responses(
+        (status = 200, description = "The STIX 2.1 bundle, holding only what the clearance sees", body = crate::openapi::StixBundleDoc),
+        (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn stix<L: EventLog + 'static>(
+    State(app): AppState<L>,
+    Extension(p): Extension<Principal>,
+    Path(path): Path<(String, String)>,
+    q: QueryArg,
+) -> Result<Response, ApiError> {
+    let id = path.1;
+    let params = Params::new(q, &["as_of"])?;
+    let as_of = params.as_of()?;
+    let r = query::reader(&app).await?;
+    let (bytes, marking) = query::stix(&app, r, p.clearance, id.clone(), as_of).await?;
+    let route = "GET /v1/ledgers/{ledger}/questions/{id}/stix";
+    query::log_read(&app, &p, route, || id.clone(), marking)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
 }
 
 /// One question's changes of belief.

@@ -183,11 +183,12 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     s.stop().await;
 }
 
-/// The provenance route answers PROV-JSON for the reader's clearance, which the `prov` package
-/// reads (`tests/exchange/check.py`): a GREEN reader gets nothing of an AMBER event, and a
-/// question above the clearance is exactly an unknown one.
+/// The provenance route answers PROV-JSON, and the STIX route a STIX bundle, for the reader's
+/// clearance, which the `prov` package and stix2-validator accept (`tests/exchange/check.py`):
+/// a GREEN reader gets nothing of an AMBER event, and a question above the clearance is exactly
+/// an unknown one.
 #[tokio::test]
-async fn provenance_is_prov_json_for_the_clearance() {
+async fn provenance_and_stix_are_for_the_clearance() {
     let s = service().await;
     let path = |q: &str, query: &str| format!("/questions/{}/provenance{query}", enc(q));
     let prov = |q: &str, query: &str, token: &str| {
@@ -218,6 +219,33 @@ async fn provenance_is_prov_json_for_the_clearance() {
         std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
     }
     check_exchange("prov", &[&files[0], &files[1]]);
+
+    // The question as STIX 2.1, by the same rule, passing stix2-validator strict.
+    let stix = |token: &str| {
+        let request = s.get(&format!("/questions/{}/stix", enc(CONTAINERS)), token);
+        async move { ok::<serde_json::Value>(request.send().await.unwrap()).await }
+    };
+    let (red, green) = (stix(&s.tokens.red).await, stix(&s.tokens.green).await);
+    assert_eq!(green["type"], "bundle");
+    let (red_text, green_text) = (red.to_string(), green.to_string());
+    for needle in amber {
+        assert!(red_text.contains(needle), "RED's STIX holds {needle}");
+        assert!(!green_text.contains(needle), "GREEN's STIX holds {needle}");
+    }
+    for (file, doc) in files.iter().zip([&red, &green]) {
+        std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+    check_exchange("stix", &[&files[0], &files[1]]);
+    hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&format!("/questions/{}/stix", enc(AMBER_ONLY)), AMBER_ONLY),
+        (
+            &format!("/questions/{}/stix", enc("question:test/amber-onlz")),
+            "question:test/amber-onlz",
+        ),
+    )
+    .await;
 
     let unknown_id = "question:test/amber-onlz";
     hidden_like_unknown(
