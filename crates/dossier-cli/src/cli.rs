@@ -142,7 +142,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Append a raw log export to this ledger (empty, or holding a verified prefix of the
     /// file), verifying every record against the pinned founding key before its batch is
-    /// appended.
+    /// appended. With `--format stix`: turn a STIX 2.1 report into a draft report bundle for an
+    /// analyst to complete and publish, touching no ledger.
     Import(ImportArgs),
     /// Convert a ledger of an older storage layout (SQLite, one row per record) to the current
     /// one, verifying it before and after; the old file is kept beside it. Run it while no other
@@ -715,7 +716,7 @@ pub enum ImportFormat {
 /// Arguments of `dossier import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The export file (`-` for standard input).
+    /// The export file, or the STIX bundle (`-` for standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// The format of FILE.
