@@ -63,8 +63,7 @@ doc_schema! {
     DeadLetterListDoc => crate::watches::DeadLetterList,
     ReplayedDoc => crate::watches::Replayed,
     NotificationDoc => dossier_notify::Notification,
-    ProvJsonDoc => crate::routes::ProvJson,
-    StixBundleDoc => crate::routes::StixBundle,
+    ExchangeDocumentDoc => crate::routes::ExchangeDocument,
 }
 
 /// Adds the bearer scheme.
@@ -94,7 +93,6 @@ impl utoipa::Modify for Security {
         crate::routes::question,
         crate::routes::history,
         crate::routes::provenance,
-        crate::routes::stix,
         crate::routes::records,
         crate::routes::record,
         crate::routes::record_raw,

@@ -202,7 +202,6 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
         .route("/questions/{id}/provenance", get(provenance::<L>))
-        .route("/questions/{id}/stix", get(stix::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/records/{seq}/raw", get(record_raw::<L>))
@@ -361,26 +360,27 @@ pub(crate) async fn question<L: EventLog>(
     Ok(Json(a))
 }
 
-/// A PROV-JSON document (the W3C PROV-JSON submission), as docs/PROV.md specifies it: `prefix`,
-/// the top-level statements (`entity`, `agent`, `activity`, the relations) and one `bundle` per
-/// sealed batch.
+/// A question in an exchange format: a PROV-JSON document (the W3C PROV-JSON submission,
+/// docs/PROV.md: `prefix`, the statements, one `bundle` per sealed batch) or a STIX 2.1 bundle
+/// (docs/STIX.md: `type` `bundle`, its `id` and `objects`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
-#[schemars(title = "ProvJson")]
-pub struct ProvJson(pub serde_json::Map<String, serde_json::Value>);
+#[schemars(title = "ExchangeDocument")]
+pub struct ExchangeDocument(pub serde_json::Map<String, serde_json::Value>);
 
-/// One question's belief with its provenance in an exchange format: PROV-JSON, through the same
-/// application function as `dossier why --format prov-json`.
+/// One question's belief with its provenance in an exchange format, through the same
+/// application functions as the CLI: PROV-JSON (`dossier why --format prov-json`) or STIX 2.1
+/// (`dossier export --format stix --question`).
 #[utoipa::path(get, path = "/v1/ledgers/{ledger}/questions/{id}/provenance", tag = "beliefs",
     params(
         ("ledger" = String, Path, description = "The ledger id"),
         ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
+        ("format" = Option<String>, Query, description = "`prov-json` (the default) or `stix`"),
         ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
-        ("at" = Option<String>, Query, description = "At this valid time: RFC 3339, or a date"),
-        ("format" = Option<String>, Query, description = "`prov-json` (the default and only format)"),
+        ("at" = Option<String>, Query, description = "At this valid time: RFC 3339, or a date (prov-json only)"),
     ),
     responses(
-        (status = 200, description = "The provenance as PROV-JSON, holding only what the clearance sees", body = crate::openapi::ProvJsonDoc),
+        (status = 200, description = "The PROV-JSON document or STIX bundle, holding only what the clearance sees", body = crate::openapi::ExchangeDocumentDoc),
         (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
     ),
@@ -394,61 +394,35 @@ pub(crate) async fn provenance<L: EventLog + 'static>(
     let id = path.1;
     let params = Params::new(q, &["as_of", "at", "format"])?;
     let (as_of, at) = (params.as_of()?, params.at()?);
-    match params.get("format") {
-        None | Some("prov-json") => {}
+    let r = query::reader(&app).await?;
+    let (body, marking) = match params.get("format") {
+        None | Some("prov-json") => {
+            let prov = query::prov(&app, r, p.clearance, id.clone(), as_of, at).await?;
+            let body = serde_json::to_vec(&prov.document).map_err(ApiError::internal)?;
+            (body, prov.marking)
+        }
+        Some("stix") if at.is_some() => {
+            return Err(ApiError::bad_parameter(
+                "at",
+                "a STIX export is of the current view (as of a recorded time), not at a valid time",
+            ));
+        }
+        Some("stix") => query::stix(&app, r, p.clearance, id.clone(), as_of).await?,
         Some(other) => {
             return Err(ApiError::bad_parameter(
                 "format",
-                format!("{other:?} is not a format of this route; expected prov-json"),
+                format!("{other:?} is not a format of this route; expected prov-json or stix"),
             ));
         }
-    }
-    let r = query::reader(&app).await?;
-    let prov = query::prov(&app, r, p.clearance, id.clone(), as_of, at).await?;
+    };
     let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
-    query::log_read(&app, &p, route, || id.clone(), prov.marking)?;
-    Ok(Json(prov.document).into_response())
-}
-
-/// A STIX 2.1 bundle (docs/STIX.md): `type` `bundle`, its `id` and `objects`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(transparent)]
-#[schemars(title = "StixBundle")]
-pub struct StixBundle(pub serde_json::Map<String, serde_json::Value>);
-
-/// One question's claims, sources, reports, relations and assessment as a STIX 2.1 bundle,
-/// through the same application function as `dossier export --format stix --question`.
-#[utoipa::path(get, path = "/v1/ledgers/{ledger}/questions/{id}/stix", tag = "beliefs",
-    params(
-        ("ledger" = String, Path, description = "The ledger id"),
-        ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
-        ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
-    ),
-    responses(
-        (status = 200, description = "The STIX 2.1 bundle, holding only what the clearance sees", body = crate::openapi::StixBundleDoc),
-        (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
-        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub(crate) async fn stix<L: EventLog + 'static>(
-    State(app): AppState<L>,
-    Extension(p): Extension<Principal>,
-    Path(path): Path<(String, String)>,
-    q: QueryArg,
-) -> Result<Response, ApiError> {
-    let id = path.1;
-    let params = Params::new(q, &["as_of"])?;
-    let as_of = params.as_of()?;
-    let r = query::reader(&app).await?;
-    let (bytes, marking) = query::stix(&app, r, p.clearance, id.clone(), as_of).await?;
-    let route = "GET /v1/ledgers/{ledger}/questions/{id}/stix";
     query::log_read(&app, &p, route, || id.clone(), marking)?;
     Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        bytes,
+        body,
     )
         .into_response())
 }

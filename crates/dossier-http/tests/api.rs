@@ -222,7 +222,7 @@ async fn provenance_and_stix_are_for_the_clearance() {
 
     // The question as STIX 2.1, by the same rule, passing stix2-validator strict.
     let stix = |token: &str| {
-        let request = s.get(&format!("/questions/{}/stix", enc(CONTAINERS)), token);
+        let request = s.get(&path(CONTAINERS, "?format=stix"), token);
         async move { ok::<serde_json::Value>(request.send().await.unwrap()).await }
     };
     let (red, green) = (stix(&s.tokens.red).await, stix(&s.tokens.green).await);
@@ -236,27 +236,25 @@ async fn provenance_and_stix_are_for_the_clearance() {
         std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
     }
     check_exchange("stix", &[&files[0], &files[1]]);
-    hidden_like_unknown(
-        &s,
-        &s.tokens.green,
-        (&format!("/questions/{}/stix", enc(AMBER_ONLY)), AMBER_ONLY),
-        (
-            &format!("/questions/{}/stix", enc("question:test/amber-onlz")),
-            "question:test/amber-onlz",
-        ),
-    )
-    .await;
 
     let unknown_id = "question:test/amber-onlz";
-    hidden_like_unknown(
+    for format in ["", "?format=stix"] {
+        hidden_like_unknown(
+            &s,
+            &s.tokens.green,
+            (&path(AMBER_ONLY, format), AMBER_ONLY),
+            (&path(unknown_id, format), unknown_id),
+        )
+        .await;
+    }
+    prov(AMBER_ONLY, "?as_of=2100-01-01", &s.tokens.red).await;
+    bad_parameter(&s, &path(CONTAINERS, "?format=misp"), &s.tokens.red).await;
+    bad_parameter(
         &s,
-        &s.tokens.green,
-        (&path(AMBER_ONLY, ""), AMBER_ONLY),
-        (&path(unknown_id, ""), unknown_id),
+        &path(CONTAINERS, "?format=stix&at=2024-03-01"),
+        &s.tokens.red,
     )
     .await;
-    prov(AMBER_ONLY, "?as_of=2100-01-01", &s.tokens.red).await;
-    bad_parameter(&s, &path(CONTAINERS, "?format=stix"), &s.tokens.red).await;
     s.stop().await;
 }
 
