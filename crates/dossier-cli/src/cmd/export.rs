@@ -110,8 +110,8 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
         ));
     };
     let pinned = hex::encode(key.as_bytes());
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let input: Box<dyn Read + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
         let file =
             File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
