@@ -99,3 +99,55 @@ pub fn gen_bundle_with(
     });
     Generated { json, entities }
 }
+
+/// A report with one source and one claim quoting it (the quote's offsets found in `text`).
+pub struct OneClaim<'a> {
+    /// The bundle's `marking` (of the source and the claim).
+    pub marking: &'a str,
+    /// The report's own marking.
+    pub report_marking: &'a str,
+    /// The report: id, publisher, title, published (and retrieved) time.
+    pub report: [&'a str; 4],
+    /// The report's text.
+    pub text: &'a str,
+    /// The source: id, name, kind.
+    pub source: [&'a str; 3],
+    /// The claim's id and question.
+    pub claim: [&'a str; 2],
+    /// The claim's value.
+    pub value: Value,
+    /// The words quoted (they must occur in `text`).
+    pub quote: &'a str,
+    /// The claim's credibility.
+    pub credibility: u8,
+}
+
+impl OneClaim<'_> {
+    /// The bundle.
+    pub fn bundle(&self) -> Value {
+        let [report, publisher, title, published] = self.report;
+        let [source, name, kind] = self.source;
+        let [claim, question] = self.claim;
+        let at = self
+            .text
+            .find(self.quote)
+            .expect("the quote occurs in the text");
+        let start = self.text[..at].chars().count();
+        json!({
+            "version": 1,
+            "marking": self.marking,
+            "report": {
+                "id": report, "publisher": publisher, "title": title,
+                "published": published, "retrieved": published,
+                "language": "en", "marking": self.report_marking, "text": self.text
+            },
+            "sources": [{"id": source, "name": name, "kind": kind}],
+            "claims": [{
+                "id": claim, "question": question, "speaker": source, "stance": "asserts",
+                "value": self.value,
+                "quote": {"text": self.quote, "start": start, "end": start + self.quote.chars().count()},
+                "credibility": self.credibility
+            }]
+        })
+    }
+}

@@ -38,4 +38,5 @@ mod roles;
 mod secrets;
 mod serve_api;
 mod snapshots;
+mod stix_import;
 mod tamper;

@@ -3,27 +3,29 @@
 
 use serde_json::{Value, json};
 
+use crate::bundles::OneClaim;
 use crate::support::Ledger;
 
 const TEXT: &str = "The ministry said 7,000 containers were shipped.";
 
 fn claim_bundle(marking: &str) -> Value {
-    json!({
-        "version": 1,
-        "marking": marking,
-        "report": {
-            "id": "report:wire/containers", "publisher": "Wire", "title": "Containers",
-            "published": "2024-03-19T00:00:00Z", "retrieved": "2024-03-19T00:00:00Z",
-            "language": "en", "marking": "TLP:CLEAR", "text": TEXT
-        },
-        "sources": [{"id": "source:ministry", "name": "Ministry", "kind": "government"}],
-        "claims": [{
-            "id": "claim:ministry/containers", "question": "question:containers",
-            "speaker": "source:ministry", "stance": "asserts",
-            "value": {"quantity": {"value": 7000}},
-            "quote": {"text": "7,000 containers", "start": 18, "end": 34}, "credibility": 2
-        }]
-    })
+    OneClaim {
+        marking,
+        report_marking: "TLP:CLEAR",
+        report: [
+            "report:wire/containers",
+            "Wire",
+            "Containers",
+            "2024-03-19T00:00:00Z",
+        ],
+        text: TEXT,
+        source: ["source:ministry", "Ministry", "government"],
+        claim: ["claim:ministry/containers", "question:containers"],
+        value: json!({"quantity": {"value": 7000}}),
+        quote: "7,000 containers",
+        credibility: 2,
+    }
+    .bundle()
 }
 
 #[test]

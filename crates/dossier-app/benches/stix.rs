@@ -25,7 +25,7 @@ use dossier_app::exchange::{Selection, stix};
 use dossier_log::SqliteLog;
 use dossier_model::Marking;
 use dossier_query::{Reader, Sources, Staleness};
-use dossier_testkit::{peak_rss_kib, rss_anon_kib, run_self_child};
+use dossier_testkit::{peak_rss_kib, run_self_child};
 
 /// The allocator the `dossier` binary uses (see crates/dossier-cli/src/main.rs).
 #[global_allocator]
@@ -69,18 +69,7 @@ fn open(ledger: &Path, views: &Path) -> (SqliteLog, Reader) {
 
 /// In the child: runs one measure, prints `seconds questions bytes peak_kib peak_anon_kib`.
 fn child(what: &str, ledger: &Path, views: &Path, clearance: Marking) {
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rss_anon_kib());
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak.max(rss_anon_kib())
-        })
-    };
+    let sampler = dossier_testkit::AnonPeak::start();
     let (log, reader) = open(ledger, views);
     let started = Instant::now();
     let (questions, bytes) = match what {
@@ -114,8 +103,7 @@ fn child(what: &str, ledger: &Path, views: &Path, clearance: Marking) {
         other => panic!("unknown measure {other}"),
     };
     let secs = started.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let anon = sampler.join().unwrap();
+    let anon = sampler.stop();
     println!("{secs} {questions} {bytes} {} {anon}", peak_rss_kib());
 }
 

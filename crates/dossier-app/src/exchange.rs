@@ -125,9 +125,19 @@ pub async fn batches<L: EventLog>(
     Ok(out)
 }
 
+/// A question's provenance as PROV-JSON, with the marking of the question's line (what a read
+/// of it is logged as).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// The PROV-JSON document.
+    pub document: prov::Document,
+    /// The marking of the question's line.
+    pub marking: Marking,
+}
+
 /// One question's belief with its provenance as a PROV-JSON document, for a reader cleared
 /// for `clearance`, now or as of a recorded time (fixed-width form), optionally at a valid
-/// time.
+/// time. `dossier why --format prov-json` and the HTTP provenance route both answer with it.
 ///
 /// # Errors
 /// The question is not visible ([`AppError::Query`] of kind not found), the views or the
@@ -139,7 +149,7 @@ pub async fn prov<L: EventLog>(
     question: &str,
     as_of: Option<&str>,
     valid_at: Option<Timestamp>,
-) -> AppResult<prov::Document> {
+) -> AppResult<Provenance> {
     let answer = reader
         .why(clearance, question, as_of, valid_at)
         .map_err(query("reading the provenance"))?;
@@ -155,7 +165,10 @@ pub async fn prov<L: EventLog>(
         marking: answer.answer.marking,
         markings: &markings,
     };
-    Ok(prov::document(&answered, &cut, &batches))
+    Ok(Provenance {
+        document: prov::document(&answered, &cut, &batches),
+        marking: answer.answer.marking,
+    })
 }
 
 /// What a STIX export holds.

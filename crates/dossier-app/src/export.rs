@@ -16,6 +16,10 @@
 //! nothing from it on is written. Each batch is appended atomically on the head the one before
 //! it left, so an import that is killed leaves a verified prefix, which a second import of the
 //! same file completes.
+//!
+//! The file is read and verified on a thread of its own, which hands each verified batch
+//! (through a channel holding at most a few) to the appender on the caller's task: verifying a
+//! batch overlaps appending the ones before it.
 
 use std::io::{Read, Write};
 
@@ -435,6 +439,141 @@ async fn last_seal<L: EventLog + ?Sized>(log: &L, first: u64, to: u64) -> AppRes
     found.ok_or_else(|| export_problem(ExportProblem::NoBatch { from: first, to }))
 }
 
+/// Verified batches the verifying thread may hand over ahead of the appender.
+const AHEAD: usize = 4;
+
+/// What the verifying thread hands the appender: a verified batch, or the end of the file
+/// (with the hash of its last record, hex).
+enum Step {
+    Batch(Checked),
+    End(String),
+}
+
+/// A batch of the file, verified: its records as the backends append them, the texts carried
+/// before it, and the texts its records redact.
+struct Checked {
+    first: u64,
+    last: u64,
+    records: Vec<EncodedRecord>,
+    texts: Vec<(Hash, Vec<u8>)>,
+    redacted: Vec<Hash>,
+}
+
+/// Reads and verifies the file, handing each verified batch on through `tx`, until the end of
+/// the file (sent as [`Step::End`]), the first problem (sent), or the receiver's going away.
+fn check_file<R: Read>(
+    mut reader: Reader<R>,
+    mut v: Verifier,
+    header: Header,
+    tx: &tokio::sync::mpsc::Sender<Result<Step, ImportProblem>>,
+) {
+    let mut texts: Vec<(Hash, Vec<u8>)> = Vec::new();
+    let mut scratch = String::new();
+    loop {
+        let step = match reader.next_section() {
+            Ok(None) => Ok(Step::End(reader.totals().head.to_hex())),
+            Ok(Some(Section::Text { hash, bytes })) => {
+                texts.push((hash, bytes));
+                continue;
+            }
+            Ok(Some(Section::Batch(batch))) => check_batch(
+                &batch,
+                &mut v,
+                &header,
+                std::mem::take(&mut texts),
+                &mut scratch,
+            )
+            .map(Step::Batch),
+            Err(e) => Err(ImportProblem::File(e)),
+        };
+        let go_on = matches!(step, Ok(Step::Batch(_)));
+        if tx.blocking_send(step).is_err() || !go_on {
+            return;
+        }
+    }
+}
+
+/// Verifies one batch of the file (every record, its seal, the texts before it).
+fn check_batch(
+    batch: &dossier_export::Batch,
+    v: &mut Verifier,
+    header: &Header,
+    texts: Vec<(Hash, Vec<u8>)>,
+    scratch: &mut String,
+) -> Result<Checked, ImportProblem> {
+    let mut records = Vec::with_capacity(batch.count);
+    let mut referenced: Vec<Hash> = Vec::new();
+    let mut redacted = Vec::new();
+    for (i, entry) in batch.records().enumerate() {
+        let seq = batch.first + i as u64;
+        let bytes = entry.map_err(|e| ImportProblem::DoesNotVerify {
+            failure: Failure {
+                seq: batch.first + e.index as u64,
+                kind: dossier_chain::FailureKind::BadFrame,
+                detail: e.to_string(),
+            },
+        })?;
+        if seq == header.first
+            && let Some(ledger) = RecordView::parse(bytes)
+                .ok()
+                .and_then(|r| r.ledger.parse::<Uuid>().ok())
+            && ledger != header.ledger
+        {
+            return Err(ImportProblem::OtherLedger {
+                file: header.ledger,
+                ledger,
+            });
+        }
+        let hash = Hash::of_record(bytes);
+        let stored = StoredRecord {
+            position: seq,
+            stored_hash: None,
+            bytes: bytes.to_vec(),
+        };
+        v.push_hashed(&stored, hash);
+        if let Some(failure) = v.failures().first() {
+            return Err(ImportProblem::DoesNotVerify {
+                failure: failure.clone(),
+            });
+        }
+        // The verifier accepted it, so its envelope parses.
+        let (record, text) = encoded(seq, stored.bytes, hash, scratch).ok_or_else(|| {
+            ImportProblem::DoesNotVerify {
+                failure: Failure {
+                    seq,
+                    kind: dossier_chain::FailureKind::Malformed,
+                    detail: "its envelope does not parse".to_owned(),
+                },
+            }
+        })?;
+        referenced.extend(text);
+        if let Ok(view) = RecordView::parse(&record.bytes)
+            && view.event_type == dossier_redact::REDACTED
+            && let Ok(body) = serde_json::from_str::<dossier_redact::RedactBody>(view.body.get())
+            && let Ok(h) = Hash::from_hex(&body.content_hash)
+        {
+            redacted.push(h);
+        }
+        records.push(record);
+    }
+    if v.last_sealed() != batch.last() {
+        return Err(ImportProblem::Unsealed { seq: batch.last() });
+    }
+    if let Some((hash, _)) = texts.iter().find(|(h, _)| !referenced.contains(h)) {
+        return Err(ImportProblem::StrayText {
+            seq: batch.first,
+            hash: *hash,
+        });
+    }
+    Ok(Checked {
+        first: batch.first,
+        last: batch.last(),
+        records,
+        texts,
+        redacted,
+    })
+}
+
 /// A verified batch waiting to be appended.
 struct Verified {
     records: Vec<EncodedRecord>,
@@ -519,7 +658,7 @@ fn encoded(
 /// [`AppError::Import`] naming the problem and, where it has one, the seq: a damaged file, a
 /// record that does not verify, another ledger, a ledger that is not a verified prefix of the
 /// file, a failed append (the batches before it are appended); storage failures.
-pub async fn import<L: EventLog + ?Sized, R: Read>(
+pub async fn import<L: EventLog + ?Sized, R: Read + Send + 'static>(
     log: &L,
     input: R,
     trust: TrustRoot,
@@ -559,7 +698,7 @@ impl From<ExportError> for Inner {
     }
 }
 
-async fn import_inner<L: EventLog + ?Sized, R: Read>(
+async fn import_inner<L: EventLog + ?Sized, R: Read + Send + 'static>(
     log: &L,
     input: R,
     trust: TrustRoot,
@@ -569,7 +708,7 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
     if matches!(trust, TrustRoot::Unpinned) {
         return Err(ImportProblem::Unpinned.into());
     }
-    let mut reader = Reader::new(input)?;
+    let reader = Reader::new(input)?;
     let header = *reader.header();
     let head = log
         .head()
@@ -646,136 +785,75 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
     let mut redacted_in_file: Vec<Hash> = Vec::new();
     let mut redacted_texts_n = 0u64;
     let redacted_texts = &mut redacted_texts_n;
-    let mut texts: Vec<(Hash, Vec<u8>)> = Vec::new();
-    let mut scratch = String::new();
-    let outcome: Result<(), Inner> =
-        async {
-            loop {
-                let section = match reader.next_section() {
-                    Ok(Some(s)) => s,
-                    Ok(None) => break,
-                    Err(e) => return Err(e.into()),
-                };
-                let batch = match section {
-                    Section::Text { hash, bytes } => {
-                        texts.push((hash, bytes));
-                        continue;
-                    }
-                    Section::Batch(b) => b,
-                };
-                let mut records = Vec::with_capacity(batch.count);
-                let mut referenced: Vec<Hash> = Vec::new();
-                for (i, entry) in batch.records().enumerate() {
-                    let seq = batch.first + i as u64;
-                    let bytes = match entry {
-                        Ok(bytes) => bytes,
-                        Err(e) => {
-                            return Err(ImportProblem::DoesNotVerify {
-                                failure: Failure {
-                                    seq: batch.first + e.index as u64,
-                                    kind: dossier_chain::FailureKind::BadFrame,
-                                    detail: e.to_string(),
-                                },
-                            }
-                            .into());
-                        }
-                    };
-                    if seq == header.first
-                        && let Some(ledger) = RecordView::parse(bytes)
-                            .ok()
-                            .and_then(|r| r.ledger.parse::<Uuid>().ok())
-                        && ledger != header.ledger
-                    {
-                        return Err(ImportProblem::OtherLedger {
-                            file: header.ledger,
-                            ledger,
-                        }
-                        .into());
-                    }
-                    let hash = Hash::of_record(bytes);
-                    let stored = StoredRecord {
-                        position: seq,
-                        stored_hash: None,
-                        bytes: bytes.to_vec(),
-                    };
-                    v.push_hashed(&stored, hash);
-                    if let Some(failure) = v.failures().first() {
-                        return Err(ImportProblem::DoesNotVerify {
-                            failure: failure.clone(),
-                        }
-                        .into());
-                    }
-                    // The verifier accepted it, so its envelope parses.
-                    let (record, text) = encoded(seq, stored.bytes, hash, &mut scratch)
-                        .ok_or_else(|| ImportProblem::DoesNotVerify {
-                            failure: Failure {
-                                seq,
-                                kind: dossier_chain::FailureKind::Malformed,
-                                detail: "its envelope does not parse".to_owned(),
-                            },
-                        })?;
-                    referenced.extend(text);
-                    if let Ok(view) = RecordView::parse(&record.bytes)
-                        && view.event_type == dossier_redact::REDACTED
-                        && let Ok(body) =
-                            serde_json::from_str::<dossier_redact::RedactBody>(view.body.get())
-                        && let Ok(h) = Hash::from_hex(&body.content_hash)
-                    {
-                        redacted_in_file.push(h);
-                    }
-                    records.push(record);
+    // The file is read and verified on a thread of its own, which hands each verified batch to
+    // the appender here, so that verifying a batch overlaps appending the ones before it.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
+    std::thread::Builder::new()
+        .name("import-verify".to_owned())
+        .spawn(move || check_file(reader, v, header, &tx))
+        .map_err(|source| AppError::Io {
+            what: "starting the import's verifying thread".to_owned(),
+            source,
+        })?;
+    let mut file_head = None;
+    let outcome: Result<(), Inner> = async {
+        while let Some(step) = rx.recv().await {
+            let batch = match step? {
+                Step::Batch(b) => b,
+                Step::End(head) => {
+                    file_head = Some(head);
+                    break;
                 }
-                if v.last_sealed() != batch.last() {
-                    return Err(ImportProblem::Unsealed { seq: batch.last() }.into());
-                }
-                if let Some((hash, _)) = texts.iter().find(|(h, _)| !referenced.contains(h)) {
-                    return Err(ImportProblem::StrayText {
-                        seq: batch.first,
-                        hash: *hash,
+            };
+            redacted_in_file.extend(batch.redacted);
+            let (first, last) = (batch.first, batch.last);
+            if first <= head.seq {
+                // Already in the ledger: it must be this very batch.
+                let stored = log
+                    .read(first, batch.records.len())
+                    .await
+                    .map_err(|e| AppError::log(format!("reading from seq {first}"), e))?;
+                for (i, r) in batch.records.iter().enumerate() {
+                    let same = stored
+                        .get(i)
+                        .is_some_and(|s| s.position == r.seq && s.bytes == r.bytes);
+                    if !same {
+                        return Err(ImportProblem::Diverges { seq: r.seq }.into());
                     }
-                    .into());
                 }
-                if batch.first <= head.seq {
-                    // Already in the ledger: it must be this very batch.
-                    let stored = log.read(batch.first, batch.count).await.map_err(|e| {
-                        AppError::log(format!("reading from seq {}", batch.first), e)
-                    })?;
-                    for (i, r) in records.iter().enumerate() {
-                        let same = stored
-                            .get(i)
-                            .is_some_and(|s| s.position == r.seq && s.bytes == r.bytes);
-                        if !same {
-                            return Err(ImportProblem::Diverges { seq: r.seq }.into());
-                        }
+                already += batch.records.len() as u64;
+            } else {
+                // A text whose redaction is recorded never comes back.
+                let mut kept = Vec::with_capacity(batch.texts.len());
+                for (hash, bytes) in batch.texts {
+                    let redacted = redacted_in_file.contains(&hash)
+                        || dossier_redact::redaction(log, &hash)
+                            .await
+                            .map_err(|e| {
+                                AppError::log(format!("looking up the redaction of {hash}"), e)
+                            })?
+                            .is_some();
+                    if redacted {
+                        *redacted_texts += 1;
+                    } else {
+                        kept.push(bytes);
                     }
-                    already += records.len() as u64;
-                    texts.clear();
-                } else {
-                    // A text whose redaction is recorded never comes back.
-                    let mut kept = Vec::with_capacity(texts.len());
-                    for (hash, bytes) in std::mem::take(&mut texts) {
-                        let redacted = redacted_in_file.contains(&hash)
-                            || dossier_redact::redaction(log, &hash)
-                                .await
-                                .map_err(|e| {
-                                    AppError::log(format!("looking up the redaction of {hash}"), e)
-                                })?
-                                .is_some();
-                        if redacted {
-                            *redacted_texts += 1;
-                        } else {
-                            kept.push(bytes);
-                        }
-                    }
-                    let texts = kept;
-                    appender.push(Verified { records, texts }).await?;
-                    *head_after = Some(appender.head);
                 }
-                progress(batch.last(), header.last);
+                appender
+                    .push(Verified {
+                        records: batch.records,
+                        texts: kept,
+                    })
+                    .await?;
+                *head_after = Some(appender.head);
             }
-            Ok(())
+            progress(last, header.last);
         }
-        .await;
+        Ok(())
+    }
+    .await;
+    // Stops the verifying thread if it is still reading.
+    drop(rx);
     // Whatever stopped the file, the batches verified before it are appended.
     let flushed = appender.flush().await;
     *head_after = Some(appender.head);
@@ -797,6 +875,6 @@ async fn import_inner<L: EventLog + ?Sized, R: Read>(
         batches: appender.batches,
         texts: appender.texts,
         redacted_texts: redacted_texts_n,
-        head: reader.totals().head.to_hex(),
+        head: file_head.unwrap_or_default(),
     })
 }

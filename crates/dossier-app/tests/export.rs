@@ -89,7 +89,8 @@ async fn import_bytes(
     log: &SqliteLog,
     file: &[u8],
 ) -> Result<dossier_app::export::Imported, AppError> {
-    import(log, file, trust(), |_, _| {}).await
+    // The file is read on the import's verifying thread: it owns its input.
+    import(log, std::io::Cursor::new(file.to_vec()), trust(), |_, _| {}).await
 }
 
 /// The refusal's seq and problem, after checking that the ledger ends at `head`.
@@ -298,7 +299,7 @@ async fn damaged_files_are_refused_at_their_seq_with_nothing_of_that_batch_writt
     let other = dossier_chain::Signer::from_secret([9; 32], "other");
     let err = import(
         &log,
-        file.as_slice(),
+        std::io::Cursor::new(file.clone()),
         TrustRoot::Pinned(other.public()),
         |_, _| {},
     )

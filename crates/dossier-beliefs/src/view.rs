@@ -468,6 +468,19 @@ pub struct Provenance {
     pub resolution: Option<ResolutionView>,
 }
 
+impl Provenance {
+    /// Every claim, once each: supporting, contradicting, other, superseded, retracted, in that
+    /// order.
+    pub fn claims(&self) -> impl Iterator<Item = &ClaimView> {
+        self.supporting
+            .iter()
+            .chain(&self.contradicting)
+            .chain(&self.other)
+            .chain(&self.superseded)
+            .chain(&self.retracted)
+    }
+}
+
 /// The current belief on one question, with full provenance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Belief {

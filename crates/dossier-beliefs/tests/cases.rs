@@ -46,14 +46,7 @@ fn ids(list: &[ClaimView]) -> Value {
 }
 
 fn find_claim<'a>(b: &'a Belief, id: &str) -> Option<&'a ClaimView> {
-    let p = &b.provenance;
-    p.supporting
-        .iter()
-        .chain(&p.contradicting)
-        .chain(&p.other)
-        .chain(&p.superseded)
-        .chain(&p.retracted)
-        .find(|c| c.id.as_str() == id)
+    b.provenance.claims().find(|c| c.id.as_str() == id)
 }
 
 fn check(case: &str, n: usize, check: &Value, engine: &Engine) -> Vec<String> {

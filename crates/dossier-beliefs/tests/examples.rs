@@ -57,13 +57,7 @@ fn ids(list: &[ClaimView]) -> Vec<&str> {
 }
 
 fn all_claims(b: &Belief) -> impl Iterator<Item = &ClaimView> {
-    let p = &b.provenance;
-    p.supporting
-        .iter()
-        .chain(&p.contradicting)
-        .chain(&p.other)
-        .chain(&p.superseded)
-        .chain(&p.retracted)
+    b.provenance.claims()
 }
 
 fn claim<'a>(b: &'a Belief, claim: &str) -> &'a ClaimView {

@@ -142,7 +142,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Append a raw log export to this ledger (empty, or holding a verified prefix of the
     /// file), verifying every record against the pinned founding key before its batch is
-    /// appended.
+    /// appended. With `--format stix`: turn a STIX 2.1 report into a draft report bundle for an
+    /// analyst to complete and publish, touching no ledger.
     Import(ImportArgs),
     /// Convert a ledger of an older storage layout (SQLite, one row per record) to the current
     /// one, verifying it before and after; the old file is kept beside it. Run it while no other
@@ -753,12 +754,31 @@ pub struct ExportArgs {
     pub clearance: dossier_model::Marking,
 }
 
+/// What `dossier import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// A raw log export (`dossier-export/1`), appended to this ledger after verification.
+    Log,
+    /// A STIX 2.1 bundle holding a report: written out as a draft report bundle for an analyst
+    /// to complete and publish; the ledger is not touched (docs/STIX.md §9).
+    Stix,
+}
+
 /// Arguments of `dossier import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The export file (`-` for standard input).
+    /// The export file, or the STIX bundle (`-` for standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// The format of FILE.
+    #[arg(long, value_enum, default_value = "log")]
+    pub format: ImportFormat,
+    /// (stix) The file to write the draft bundle to. Default: standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// (stix) The STIX id of the report to draft, when the bundle holds several.
+    #[arg(long, value_name = "REPORT")]
+    pub report: Option<String>,
     /// The founding public key to pin (64 hex digits, or a file holding them).
     /// Default: the data directory's root.pub; an import into a new data directory pins the
     /// key given here.

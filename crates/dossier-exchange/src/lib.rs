@@ -6,7 +6,9 @@
 //! - [`stix`]: STIX 2.1 bundles (reports, identities with Admiralty reliability, claims as a
 //!   custom object declared by an extension definition, relationships, assessments as notes,
 //!   the OASIS TLP 2.0 marking definitions), written one object at a time;
-//! - [`misp`]: MISP events, one per report.
+//! - [`misp`]: MISP events, one per report;
+//! - [`stix_import`]: the way in: a STIX report (as OpenCTI or a TAXII feed delivers it) as a
+//!   draft report bundle for an analyst to complete, never published by itself.
 //!
 //! Every format is specified in `docs/STIX.md` (STIX and MISP) and `docs/PROV.md` (PROV).
 //!
@@ -25,6 +27,7 @@ pub mod ids;
 pub mod misp;
 pub mod prov;
 pub mod stix;
+pub mod stix_import;
 
 /// The effective marking of each event (by seq) an answer holds, as the views applied it.
 pub type Markings = BTreeMap<u64, Marking>;
@@ -95,15 +98,9 @@ impl Answered<'_> {
 }
 
 /// Every claim of a belief's provenance, once each: supporting, contradicting, other,
-/// superseded, retracted, in that order.
+/// superseded, retracted, in that order ([`dossier_beliefs::Provenance::claims`]).
 pub fn claims(belief: &Belief) -> impl Iterator<Item = &ClaimView> {
-    let p = &belief.provenance;
-    p.supporting
-        .iter()
-        .chain(&p.contradicting)
-        .chain(&p.other)
-        .chain(&p.superseded)
-        .chain(&p.retracted)
+    belief.provenance.claims()
 }
 
 /// The seqs of every event a belief holds (the question, claims, their sources, reliability

@@ -69,42 +69,41 @@ impl Value {
 /// The attributes of one element or relation, by qualified name.
 pub type Attrs = BTreeMap<String, Value>;
 
-/// Elements and relations, by identifier, as PROV-JSON groups them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Statements {
+/// Declares [`Statements`]: one group of elements or relations per PROV-JSON member, each a
+/// map by identifier, left out when empty.
+macro_rules! statements {
+    ($($(#[doc = $doc:literal])* $field:ident => $name:literal,)*) => {
+        /// Elements and relations, by identifier, as PROV-JSON groups them.
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+        pub struct Statements {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $name, skip_serializing_if = "BTreeMap::is_empty")]
+                pub $field: BTreeMap<String, Attrs>,
+            )*
+        }
+    };
+}
+
+statements! {
     /// Entities.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub entity: BTreeMap<String, Attrs>,
+    entity => "entity",
     /// Agents.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub agent: BTreeMap<String, Attrs>,
+    agent => "agent",
     /// Activities.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub activity: BTreeMap<String, Attrs>,
+    activity => "activity",
     /// Generation.
-    #[serde(rename = "wasGeneratedBy", skip_serializing_if = "BTreeMap::is_empty")]
-    pub was_generated_by: BTreeMap<String, Attrs>,
+    was_generated_by => "wasGeneratedBy",
     /// Association.
-    #[serde(
-        rename = "wasAssociatedWith",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub was_associated_with: BTreeMap<String, Attrs>,
+    was_associated_with => "wasAssociatedWith",
     /// Attribution.
-    #[serde(rename = "wasAttributedTo", skip_serializing_if = "BTreeMap::is_empty")]
-    pub was_attributed_to: BTreeMap<String, Attrs>,
+    was_attributed_to => "wasAttributedTo",
     /// Derivation (quotation, revision, and the belief from its evidence).
-    #[serde(rename = "wasDerivedFrom", skip_serializing_if = "BTreeMap::is_empty")]
-    pub was_derived_from: BTreeMap<String, Attrs>,
+    was_derived_from => "wasDerivedFrom",
     /// Invalidation (retraction).
-    #[serde(
-        rename = "wasInvalidatedBy",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub was_invalidated_by: BTreeMap<String, Attrs>,
+    was_invalidated_by => "wasInvalidatedBy",
     /// Influence (disputes, corroboration, forecast resolution).
-    #[serde(rename = "wasInfluencedBy", skip_serializing_if = "BTreeMap::is_empty")]
-    pub was_influenced_by: BTreeMap<String, Attrs>,
+    was_influenced_by => "wasInfluencedBy",
 }
 
 /// A PROV-JSON document.

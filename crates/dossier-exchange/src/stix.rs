@@ -308,6 +308,36 @@ impl<W: Write> StixWriter<W> {
         Ok(())
     }
 
+    /// Writes a data object of the ledger (created by the ledger's identity), marked `mref`,
+    /// with `extensions`.
+    #[allow(clippy::too_many_arguments)]
+    fn data<P: Serialize>(
+        &mut self,
+        stix_type: &str,
+        id: &str,
+        (created, modified): (Timestamp, Timestamp),
+        props: P,
+        confidence: Option<u8>,
+        mref: &'static str,
+        extensions: Value,
+    ) -> io::Result<()> {
+        let creator = self.creator.clone();
+        self.emit(&Object {
+            common: Common {
+                stix_type,
+                spec_version: "2.1",
+                id,
+                created_by_ref: Some(&creator),
+                created: stix_time(created),
+                modified: stix_time(modified),
+            },
+            props,
+            confidence,
+            object_marking_refs: vec![mref],
+            extensions: Some(extensions),
+        })
+    }
+
     /// Whether the object of `key` was written already; marks it written.
     fn first_time(&mut self, key: &str) -> bool {
         self.written.insert(uuid5(key))
@@ -407,24 +437,18 @@ impl<W: Write> StixWriter<W> {
             Some(SourceKind::Other) | None => "unknown",
         };
         let id = stix_id("identity", s.id.as_str());
-        let creator = self.creator.clone();
-        self.emit(&Object {
-            common: Common {
-                stix_type: "identity",
-                spec_version: "2.1",
-                id: &id,
-                created_by_ref: Some(&creator),
-                created: stix_time(created),
-                modified: stix_time(modified),
-            },
-            props: serde_json::json!({
+        self.data(
+            "identity",
+            &id,
+            (created, modified),
+            serde_json::json!({
                 "name": s.name.clone().unwrap_or_else(|| s.id.as_str().to_owned()),
                 "identity_class": identity_class,
             }),
-            confidence: None,
-            object_marking_refs: vec![mref],
-            extensions: Some(extension(property_extension(), "property-extension", ext)),
-        })
+            None,
+            mref,
+            extension(property_extension(), "property-extension", ext),
+        )
     }
 
     /// Writes the report `r` (once) with `claims`, the ids of its claims in the export's scope.
@@ -469,25 +493,19 @@ impl<W: Write> StixWriter<W> {
             refs.push(self.creator.clone());
         }
         let id = stix_id("report", r.id.as_str());
-        let creator = self.creator.clone();
-        self.emit(&Object {
-            common: Common {
-                stix_type: "report",
-                spec_version: "2.1",
-                id: &id,
-                created_by_ref: Some(&creator),
-                created: stix_time(recorded),
-                modified: stix_time(recorded),
-            },
-            props: serde_json::json!({
+        self.data(
+            "report",
+            &id,
+            (recorded, recorded),
+            serde_json::json!({
                 "name": r.title.clone().unwrap_or_else(|| r.id.as_str().to_owned()),
                 "published": stix_time(r.published.unwrap_or(recorded)),
                 "object_refs": refs,
             }),
-            confidence: None,
-            object_marking_refs: vec![mref],
-            extensions: Some(extension(property_extension(), "property-extension", ext)),
-        })
+            None,
+            mref,
+            extension(property_extension(), "property-extension", ext),
+        )
     }
 
     fn claim(&mut self, a: &Answered<'_>, c: &ClaimView) -> io::Result<()> {
@@ -546,25 +564,15 @@ impl<W: Write> StixWriter<W> {
         }
         event_props(&mut p, &c.event);
         let id = stix_id("x-dossier-claim", c.id.as_str());
-        let creator = self.creator.clone();
-        self.emit(&Object {
-            common: Common {
-                stix_type: "x-dossier-claim",
-                spec_version: "2.1",
-                id: &id,
-                created_by_ref: Some(&creator),
-                created: stix_time(c.event.recorded),
-                modified: stix_time(c.event.recorded),
-            },
-            props: Value::Object(p),
-            confidence: credibility_confidence(c.credibility.grade),
-            object_marking_refs: vec![mref],
-            extensions: Some(extension(
-                claim_extension(),
-                "new-sdo",
-                serde_json::Map::new(),
-            )),
-        })?;
+        self.data(
+            "x-dossier-claim",
+            &id,
+            (c.event.recorded, c.event.recorded),
+            Value::Object(p),
+            credibility_confidence(c.credibility.grade),
+            mref,
+            extension(claim_extension(), "new-sdo", serde_json::Map::new()),
+        )?;
         self.stats.claims += 1;
         Ok(())
     }
@@ -594,7 +602,6 @@ impl<W: Write> StixWriter<W> {
             obj.insert("description".into(), Value::from(note.clone()));
         }
         let id = stix_id("relationship", &format!("relation:{key}"));
-        let creator = self.creator.clone();
         debug_assert!(matches!(
             r.kind,
             RelationKind::Supersedes
@@ -602,20 +609,15 @@ impl<W: Write> StixWriter<W> {
                 | RelationKind::Corroborates
                 | RelationKind::Retracts
         ));
-        self.emit(&Object {
-            common: Common {
-                stix_type: "relationship",
-                spec_version: "2.1",
-                id: &id,
-                created_by_ref: Some(&creator),
-                created: stix_time(r.event.recorded),
-                modified: stix_time(r.event.recorded),
-            },
+        self.data(
+            "relationship",
+            &id,
+            (r.event.recorded, r.event.recorded),
             props,
-            confidence: None,
-            object_marking_refs: vec![mref],
-            extensions: Some(extension(property_extension(), "property-extension", ext)),
-        })
+            None,
+            mref,
+            extension(property_extension(), "property-extension", ext),
+        )
     }
 
     /// Writes one question's objects: the claims in scope, each after its speaker and outlet
@@ -691,25 +693,19 @@ impl<W: Write> StixWriter<W> {
             );
             event_props(&mut ext, &asmt.event);
             let id = stix_id("note", asmt.id.as_str());
-            let creator = self.creator.clone();
-            self.emit(&Object {
-                common: Common {
-                    stix_type: "note",
-                    spec_version: "2.1",
-                    id: &id,
-                    created_by_ref: Some(&creator),
-                    created: stix_time(asmt.event.recorded),
-                    modified: stix_time(asmt.event.recorded),
-                },
-                props: serde_json::json!({
+            self.data(
+                "note",
+                &id,
+                (asmt.event.recorded, asmt.event.recorded),
+                serde_json::json!({
                     "abstract": a.belief.question.text,
                     "content": asmt.rationale,
                     "object_refs": refs,
                 }),
-                confidence: Some(analytic_confidence(asmt.confidence)),
-                object_marking_refs: vec![mref],
-                extensions: Some(extension(property_extension(), "property-extension", ext)),
-            })?;
+                Some(analytic_confidence(asmt.confidence)),
+                mref,
+                extension(property_extension(), "property-extension", ext),
+            )?;
         }
         if any {
             self.stats.questions += 1;

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use dossier_beliefs::{Belief, Engine, Recorded};
 use dossier_exchange::stix::{Scope, StixWriter, tlp_marking_id};
@@ -181,28 +180,7 @@ fn golden(name: &str, bytes: &[u8]) -> PathBuf {
 
 /// Runs `tests/exchange/check.py KIND FILES` with the project's Python tools.
 pub fn check(kind: &str, files: &[&Path]) -> String {
-    let dir = std::env::var_os("DOSSIER_PY_TOOLS")
-        .map_or_else(|| root().join(".venv/bin"), PathBuf::from);
-    let python = dir.join("python");
-    assert!(
-        dir.join("stix2_validator").is_file() && python.is_file(),
-        "stix2-validator, pymisp and prov are not in {}: run scripts/install-py-tools.sh \
-         (or set DOSSIER_PY_TOOLS to the bin directory of a virtual environment holding them)",
-        dir.display()
-    );
-    let out = Command::new(python)
-        .arg(root().join("tests/exchange/check.py"))
-        .arg(kind)
-        .args(files)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "check.py {kind} refused {files:?}:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    dossier_testkit::check_exchange(kind, files)
 }
 
 /// A report with the claims of it, each with the index of its question's belief.

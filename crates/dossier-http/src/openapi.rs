@@ -65,6 +65,7 @@ doc_schema! {
     NotificationDoc => dossier_notify::Notification,
     NewRedactionDoc => crate::redaction::NewRedaction,
     RedactedDoc => dossier_redact::Redacted,
+    ExchangeDocumentDoc => crate::routes::ExchangeDocument,
 }
 
 /// Adds the bearer scheme.
@@ -93,6 +94,7 @@ impl utoipa::Modify for Security {
         crate::routes::line,
         crate::routes::question,
         crate::routes::history,
+        crate::routes::provenance,
         crate::routes::records,
         crate::routes::record,
         crate::routes::record_raw,

@@ -87,6 +87,64 @@ pub(crate) async fn why(
     .await
 }
 
+/// Runs `f`, an export of `dossier_app::exchange` over the ledger and the views, on a thread for
+/// blocking work like every query (its reads of the views are synchronous); `f` drives the
+/// export's reads of the ledger with the runtime's handle.
+async fn exchange<L: EventLog + 'static, T: Send + 'static>(
+    app: &std::sync::Arc<App<L>>,
+    r: Reader,
+    f: impl FnOnce(&L, &Reader, &tokio::runtime::Handle) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let log = std::sync::Arc::clone(&app.log);
+    let handle = tokio::runtime::Handle::current();
+    blocking(move || f(&log, &r, &handle)).await
+}
+
+/// One question's provenance as PROV-JSON, as seen at `clearance` (`dossier_app::exchange::prov`,
+/// as `dossier why --format prov-json`).
+pub(crate) async fn prov<L: EventLog + 'static>(
+    app: &std::sync::Arc<App<L>>,
+    r: Reader,
+    clearance: Marking,
+    question: String,
+    as_of: Option<String>,
+    at: Option<Timestamp>,
+) -> Result<dossier_app::exchange::Provenance, ApiError> {
+    exchange(app, r, move |log, r, handle| {
+        let prov = dossier_app::exchange::prov(log, r, clearance, &question, as_of.as_deref(), at);
+        handle.block_on(prov).map_err(crate::routes::app_error)
+    })
+    .await
+}
+
+/// One question as a STIX 2.1 bundle, as seen at `clearance` (`dossier_app::exchange::stix`, as
+/// `dossier export --format stix --question`), with the marking of the question's line.
+pub(crate) async fn stix<L: EventLog + 'static>(
+    app: &std::sync::Arc<App<L>>,
+    r: Reader,
+    clearance: Marking,
+    question: String,
+    as_of: Option<String>,
+) -> Result<(Vec<u8>, Marking), ApiError> {
+    exchange(app, r, move |log, r, handle| {
+        let line = r.line(clearance, &question, as_of.as_deref());
+        let marking = line.map_err(query_error)?.answer.marking;
+        let selection = dossier_app::exchange::Selection::Question(question);
+        let stix = dossier_app::exchange::stix(
+            log,
+            r,
+            clearance,
+            &selection,
+            as_of.as_deref(),
+            Vec::new(),
+            |_, _| {},
+        );
+        let (bytes, _) = handle.block_on(stix).map_err(crate::routes::app_error)?;
+        Ok((bytes, marking))
+    })
+    .await
+}
+
 /// One question's history, as seen at `clearance`.
 pub(crate) async fn history(
     r: Reader,

@@ -201,6 +201,7 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/beliefs/{id}", get(line::<L>))
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
+        .route("/questions/{id}/provenance", get(provenance::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/records/{seq}/raw", get(record_raw::<L>))
@@ -363,6 +364,73 @@ pub(crate) async fn question<L: EventLog>(
     let route = "GET /v1/ledgers/{ledger}/questions/{id}";
     query::log_read(&app, &p, route, || id.clone(), a.answer.marking)?;
     Ok(Json(a))
+}
+
+/// A question in an exchange format: a PROV-JSON document (the W3C PROV-JSON submission,
+/// docs/PROV.md: `prefix`, the statements, one `bundle` per sealed batch) or a STIX 2.1 bundle
+/// (docs/STIX.md: `type` `bundle`, its `id` and `objects`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+#[schemars(title = "ExchangeDocument")]
+pub struct ExchangeDocument(pub serde_json::Map<String, serde_json::Value>);
+
+/// One question's belief with its provenance in an exchange format, through the same
+/// application functions as the CLI: PROV-JSON (`dossier why --format prov-json`) or STIX 2.1
+/// (`dossier export --format stix --question`).
+#[utoipa::path(get, path = "/v1/ledgers/{ledger}/questions/{id}/provenance", tag = "beliefs",
+    params(
+        ("ledger" = String, Path, description = "The ledger id"),
+        ("id" = String, Path, description = "The question id, e.g. `question:dam-strike`"),
+        ("format" = Option<String>, Query, description = "`prov-json` (the default) or `stix`"),
+        ("as_of" = Option<String>, Query, description = "As of this recorded time: RFC 3339, or a date"),
+        ("at" = Option<String>, Query, description = "At this valid time: RFC 3339, or a date (prov-json only)"),
+    ),
+    responses(
+        (status = 200, description = "The PROV-JSON document or STIX bundle, holding only what the clearance sees", body = crate::openapi::ExchangeDocumentDoc),
+        (status = 404, description = "No such question visible at the clearance", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn provenance<L: EventLog + 'static>(
+    State(app): AppState<L>,
+    Extension(p): Extension<Principal>,
+    Path(path): Path<(String, String)>,
+    q: QueryArg,
+) -> Result<Response, ApiError> {
+    let id = path.1;
+    let params = Params::new(q, &["as_of", "at", "format"])?;
+    let (as_of, at) = (params.as_of()?, params.at()?);
+    let r = query::reader(&app).await?;
+    let (body, marking) = match params.get("format") {
+        None | Some("prov-json") => {
+            let prov = query::prov(&app, r, p.clearance, id.clone(), as_of, at).await?;
+            let body = serde_json::to_vec(&prov.document).map_err(ApiError::internal)?;
+            (body, prov.marking)
+        }
+        Some("stix") if at.is_some() => {
+            return Err(ApiError::bad_parameter(
+                "at",
+                "a STIX export is of the current view (as of a recorded time), not at a valid time",
+            ));
+        }
+        Some("stix") => query::stix(&app, r, p.clearance, id.clone(), as_of).await?,
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "format",
+                format!("{other:?} is not a format of this route; expected prov-json or stix"),
+            ));
+        }
+    };
+    let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
+    query::log_read(&app, &p, route, || id.clone(), marking)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// One question's changes of belief.
@@ -968,10 +1036,11 @@ pub(crate) fn signer_for<L>(
     Ok(signer.with_name(&format!("{} (via {})", p.name, signer.name())))
 }
 
-/// The problem for a failed check or publish.
-fn app_error(e: dossier_app::AppError) -> ApiError {
+/// The problem for a failed check, publish or export.
+pub(crate) fn app_error(e: dossier_app::AppError) -> ApiError {
     use dossier_app::{AppError, ErrorKind};
     match e {
+        AppError::Query { source, .. } => query::query_error(source),
         AppError::Invalid { problems, .. } => {
             let first = problems.first();
             let mut err = ApiError::new(

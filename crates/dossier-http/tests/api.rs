@@ -33,6 +33,38 @@ async fn problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Proble
     p
 }
 
+/// Asserts that `GET hidden` (its path naming `hidden_id`, above the clearance of `token`) is
+/// answered exactly as `GET unknown` (naming `unknown_id`, which does not exist): not found, in
+/// the same words. Returns the problem.
+async fn hidden_like_unknown(
+    s: &Service,
+    token: &str,
+    (hidden, hidden_id): (&str, &str),
+    (unknown, unknown_id): (&str, &str),
+) -> Problem {
+    let got = |path: String| async move {
+        problem(
+            s.get(&path, token).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await
+    };
+    let h = got(hidden.to_owned()).await;
+    let u = got(unknown.to_owned()).await;
+    assert_eq!(
+        h.detail.replace(hidden_id, "ID"),
+        u.detail.replace(unknown_id, "ID")
+    );
+    h
+}
+
+/// `GET path` answered `400 bad-parameter`; the problem.
+async fn bad_parameter(s: &Service, path: &str, token: &str) -> Problem {
+    let r = s.get(path, token).send().await.unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "bad-parameter").await
+}
+
 async fn ok<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> T {
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -118,29 +150,14 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
     );
 
     // A question posed only above the clearance is exactly an unknown one.
-    let hidden = problem(
-        s.get(&format!("/questions/{}", enc(AMBER_ONLY)), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
     let unknown_id = "question:test/amber-onlz";
-    let unknown = problem(
-        s.get(&format!("/questions/{}", enc(unknown_id)), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
+    let hidden = hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&format!("/questions/{}", enc(AMBER_ONLY)), AMBER_ONLY),
+        (&format!("/questions/{}", enc(unknown_id)), unknown_id),
     )
     .await;
-    assert_eq!(
-        hidden.detail.replace(AMBER_ONLY, "ID"),
-        unknown.detail.replace(unknown_id, "ID")
-    );
     let hidden_history = s
         .get(
             &format!("/questions/{}/history", enc(AMBER_ONLY)),
@@ -162,6 +179,81 @@ async fn belief_routes_answer_typed_json_for_the_clearance() {
         .send()
         .await
         .unwrap())
+    .await;
+    s.stop().await;
+}
+
+/// The provenance route answers PROV-JSON, and the STIX route a STIX bundle, for the reader's
+/// clearance, which the `prov` package and stix2-validator accept (`tests/exchange/check.py`):
+/// a GREEN reader gets nothing of an AMBER event, and a question above the clearance is exactly
+/// an unknown one.
+#[tokio::test]
+async fn provenance_and_stix_are_for_the_clearance() {
+    let s = service().await;
+    let path = |q: &str, query: &str| format!("/questions/{}/provenance{query}", enc(q));
+    let prov = |q: &str, query: &str, token: &str| {
+        let request = s.get(&path(q, query), token);
+        async move { ok::<serde_json::Value>(request.send().await.unwrap()).await }
+    };
+    let red = prov(CONTAINERS, "", &s.tokens.red).await;
+    let green = prov(CONTAINERS, "?format=prov-json", &s.tokens.green).await;
+    // Report 3 (AMBER) holds a claim on the question, by an outlet it registers.
+    let amber = [
+        "containers-misreported-2024-03",
+        "example-gazette",
+        "TLP:AMBER",
+    ];
+    let (red_text, green_text) = (red.to_string(), green.to_string());
+    for needle in amber {
+        assert!(red_text.contains(needle), "RED sees {needle}");
+        assert!(
+            !green_text.contains(needle),
+            "GREEN sees {needle}: {green_text}"
+        );
+    }
+    assert!(green["bundle"].as_object().is_some_and(|b| !b.is_empty()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = [dir.path().join("red.json"), dir.path().join("green.json")];
+    for (file, doc) in files.iter().zip([&red, &green]) {
+        std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+    check_exchange("prov", &[&files[0], &files[1]]);
+
+    // The question as STIX 2.1, by the same rule, passing stix2-validator strict.
+    let stix = |token: &str| {
+        let request = s.get(&path(CONTAINERS, "?format=stix"), token);
+        async move { ok::<serde_json::Value>(request.send().await.unwrap()).await }
+    };
+    let (red, green) = (stix(&s.tokens.red).await, stix(&s.tokens.green).await);
+    assert_eq!(green["type"], "bundle");
+    let (red_text, green_text) = (red.to_string(), green.to_string());
+    for needle in amber {
+        assert!(red_text.contains(needle), "RED's STIX holds {needle}");
+        assert!(!green_text.contains(needle), "GREEN's STIX holds {needle}");
+    }
+    for (file, doc) in files.iter().zip([&red, &green]) {
+        std::fs::write(file, serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+    check_exchange("stix", &[&files[0], &files[1]]);
+
+    let unknown_id = "question:test/amber-onlz";
+    for format in ["", "?format=stix"] {
+        hidden_like_unknown(
+            &s,
+            &s.tokens.green,
+            (&path(AMBER_ONLY, format), AMBER_ONLY),
+            (&path(unknown_id, format), unknown_id),
+        )
+        .await;
+    }
+    prov(AMBER_ONLY, "?as_of=2100-01-01", &s.tokens.red).await;
+    bad_parameter(&s, &path(CONTAINERS, "?format=misp"), &s.tokens.red).await;
+    bad_parameter(
+        &s,
+        &path(CONTAINERS, "?format=stix&at=2024-03-01"),
+        &s.tokens.red,
+    )
     .await;
     s.stop().await;
 }
@@ -299,26 +391,14 @@ async fn records_texts_status_checkpoint_and_proofs() {
         text.text().await.unwrap(),
         amber["report"]["text"].as_str().unwrap()
     );
-    let hidden = s
-        .get(&format!("/texts/{amber_hash}"), &s.tokens.green)
-        .send()
-        .await
-        .unwrap();
-    let hidden = problem(hidden, StatusCode::NOT_FOUND, "not-found").await;
     let unknown = "0".repeat(64);
-    let unknown = problem(
-        s.get(&format!("/texts/{unknown}"), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
+    hidden_like_unknown(
+        &s,
+        &s.tokens.green,
+        (&format!("/texts/{amber_hash}"), &amber_hash),
+        (&format!("/texts/{unknown}"), &unknown),
     )
     .await;
-    assert_eq!(
-        hidden.detail.replace(&amber_hash, "H"),
-        unknown.detail.replace(&"0".repeat(64), "H")
-    );
 
     // Status.
     let status: Answer<ViewsStatus> =
@@ -368,15 +448,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         .unwrap())
     .await;
     assert_eq!((con.answer.from, con.answer.size), (3, head));
-    let p = problem(
-        s.get("/proofs/consistency", &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad-parameter",
-    )
-    .await;
+    let p = bad_parameter(&s, "/proofs/consistency", &s.tokens.green).await;
     assert_eq!(p.parameter.as_deref(), Some("from"));
 
     // The same tree as C2SP tlog-tiles, read by any reader, checked by Go's sumdb/tlog.
@@ -579,12 +651,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     )
     .await;
     assert_eq!(p.parameter.as_deref(), Some("asof"));
-    let p = problem(
-        s.get("/records/zero", &s.tokens.red).send().await.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad-parameter",
-    )
-    .await;
+    let p = bad_parameter(&s, "/records/zero", &s.tokens.red).await;
     assert_eq!(p.parameter.as_deref(), Some("seq"));
     let p = problem(
         s.get("/records", &s.tokens.red)

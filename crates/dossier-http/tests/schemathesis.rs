@@ -16,31 +16,15 @@ use std::process::Command;
 use common::*;
 
 fn tools() -> PathBuf {
-    let dir = std::env::var_os("DOSSIER_PY_TOOLS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("st").is_file() && dir.join("openapi-spec-validator").is_file(),
-        "schemathesis and openapi-spec-validator are not in {}: run scripts/install-py-tools.sh \
-         (or set DOSSIER_PY_TOOLS to a directory holding `st` and `openapi-spec-validator`)",
-        dir.display()
-    );
-    dir
+    py_tools(&["st", "openapi-spec-validator"])
 }
 
 #[test]
 fn the_checked_in_document_is_valid_openapi() {
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
-    let out = Command::new(tools().join("openapi-spec-validator"))
-        .arg(&doc)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator refused docs/openapi.json:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_tool(
+        Command::new(tools().join("openapi-spec-validator")).arg(&doc),
+        "openapi-spec-validator (docs/openapi.json)",
     );
 }
 

@@ -23,6 +23,11 @@ pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
 /// The most events one bundle may produce; a publish is one atomic batch.
 pub const MAX_EVENTS_PER_BUNDLE: usize = 999;
 
+/// The start of a placeholder string: a value a tool left for an analyst to fill in (for
+/// example `dossier import --format stix`, docs/STIX.md §9). A bundle holding a string that
+/// starts with it, anywhere, is refused with the place of each one (docs/BUNDLES.md §6.1).
+pub const PLACEHOLDER: &str = "FILL IN:";
+
 /// The bundle format version this crate reads.
 pub const BUNDLE_VERSION: u32 = 1;
 
@@ -268,6 +273,30 @@ pub fn parse_bundle(file: &str, bytes: &[u8]) -> Result<Bundle, BundleErrors> {
         }
     };
 
+    if text.contains(PLACEHOLDER)
+        && let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        let mut found = Vec::new();
+        placeholders(&doc, &mut String::new(), &mut found);
+        if !found.is_empty() {
+            return Err(BundleErrors(
+                found
+                    .into_iter()
+                    .map(|(path, what)| {
+                        BundleError::new(
+                            file,
+                            path,
+                            format!(
+                                "placeholder to fill in: {}",
+                                what.strip_prefix(PLACEHOLDER).unwrap_or(&what).trim()
+                            ),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+    }
+
     let mut de = serde_json::Deserializer::from_str(text);
     let bundle: Bundle = match serde_path_to_error::deserialize(&mut de) {
         Ok(bundle) => bundle,
@@ -281,6 +310,33 @@ pub fn parse_bundle(file: &str, bytes: &[u8]) -> Result<Bundle, BundleErrors> {
         return Err(err("", describe_json_error(&e)));
     }
     Ok(bundle)
+}
+
+/// Every string of `v` that starts with [`PLACEHOLDER`], with its JSON Pointer, in document
+/// order.
+fn placeholders(v: &serde_json::Value, path: &mut String, found: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    let len = path.len();
+    match v {
+        Value::String(s) if s.starts_with(PLACEHOLDER) => found.push((path.clone(), s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push('/');
+                path.push_str(&i.to_string());
+                placeholders(item, path, found);
+                path.truncate(len);
+            }
+        }
+        Value::Object(members) => {
+            for (key, item) in members {
+                path.push('/');
+                path.push_str(&escape_pointer_token(key));
+                placeholders(item, path, found);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Words a serde_json error the way bundle authors need it.
@@ -320,6 +376,29 @@ mod tests {
 
     const MINIMAL: &str = r#"{"version": 1, "marking": "TLP:CLEAR",
   "sources": [{"id": "source:shin-won-sik", "name": "Shin Won-sik", "kind": "person", "aliases": ["신원식"]}]}"#;
+
+    #[test]
+    fn placeholders_are_named_wherever_they_are() {
+        let draft = r#"{"version": 1, "marking": "TLP:CLEAR", "claims": [{"credibility": "FILL IN: 1 to 6",
+            "quote": {"text": "FILL IN: the words", "start": 3}}], "sources": ["FILL IN:x"]}"#;
+        let errs = parse_bundle("d.json", draft.as_bytes()).unwrap_err();
+        let found: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.path.as_str(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("/claims/0/credibility", "placeholder to fill in: 1 to 6"),
+                ("/claims/0/quote/text", "placeholder to fill in: the words"),
+                ("/sources/0", "placeholder to fill in: x"),
+            ]
+        );
+        // Inside a string, or as a key, it is text like any other.
+        let fine = r#"{"version": 1, "marking": "TLP:CLEAR", "sources": [{"id": "source:a",
+            "name": "a FILL IN: b", "kind": "person"}]}"#;
+        parse_bundle("b.json", fine.as_bytes()).unwrap();
+    }
 
     #[test]
     fn parses_minimal_bundle() {

@@ -632,7 +632,7 @@ fn build_ledger(path: &Path, n: usize, mixed: bool) {
     );
 }
 
-use dossier_testkit::{peak_rss_kib, rss_anon_kib, run_self_child};
+use dossier_testkit::{peak_rss_kib, run_self_child};
 
 /// In the child: rebuilds and prints `seconds applied peak_kib peak_anon_kib`.
 ///
@@ -640,18 +640,7 @@ use dossier_testkit::{peak_rss_kib, rss_anon_kib, run_self_child};
 /// (file-backed, shared with the page cache); the peak of anonymous memory (the process's own:
 /// engine, buffers, SQLite's cache) is sampled every 20 ms.
 fn rebuild_child(ledger: &Path, store: &Path) {
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rss_anon_kib());
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak.max(rss_anon_kib())
-        })
-    };
+    let sampler = dossier_testkit::AnonPeak::start();
     let log = SqliteLog::open(ledger).unwrap();
     // As `dossier views rebuild` does (`Backend::for_folding`).
     log.map_reads().unwrap();
@@ -660,8 +649,7 @@ fn rebuild_child(ledger: &Path, store: &Path) {
         .block_on(dossier_projector::rebuild(&log, store))
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let anon = sampler.join().unwrap();
+    let anon = sampler.stop();
     println!("{secs} {} {} {anon}", progress.applied, peak_rss_kib());
 }
 

@@ -7,6 +7,8 @@
 //!   servers in operator mode (decentralized authentication).
 //! * [`golden`] — golden files compared byte for byte, rewritten on purpose with `DOSSIER_BLESS=1`.
 //! * [`tls::Pki`] — a private CA with server and client certificates, for TLS and mutual TLS.
+//! * [`py_tools`], [`check_exchange`] — the Python checkers of the project's `.venv`
+//!   (stix2-validator, pymisp, prov, schemathesis), failing when they are missing.
 //!
 //! * [`tlog_go`] — Go's `sumdb/tlog` and `sumdb/note` as an independent checker of dossier's
 //!   checkpoints, proofs and tiles (`tests/tlog-go`).
@@ -24,6 +26,7 @@ pub mod golden;
 mod http;
 pub mod jwt;
 mod partition;
+mod pytools;
 mod server;
 mod tlog_go;
 pub mod tls;
@@ -33,6 +36,7 @@ pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
 pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use http::http_get;
 pub use partition::RouteProxy;
+pub use pytools::{check_exchange, py_tools, run_tool};
 pub use server::{NatsServer, NatsServerBuilder};
 pub use tlog_go::{GO_HINT, run_tlog_go, tlog_go};
 pub use version::{MIN_VERSION, Version};
@@ -130,6 +134,42 @@ pub fn peak_rss_kib() -> u64 {
 #[must_use]
 pub fn rss_anon_kib() -> u64 {
     status_kib("RssAnon:")
+}
+
+/// Samples [`rss_anon_kib`] every 20 ms on a thread of its own until [`AnonPeak::stop`], for
+/// the peak of anonymous memory over a measured run.
+#[derive(Debug)]
+pub struct AnonPeak {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl AnonPeak {
+    /// Starts sampling.
+    #[must_use]
+    pub fn start() -> AnonPeak {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&done);
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_anon_kib());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            peak.max(rss_anon_kib())
+        });
+        AnonPeak { done, sampler }
+    }
+
+    /// Stops sampling; the peak seen, in KiB.
+    ///
+    /// # Panics
+    /// If the sampling thread panicked.
+    #[must_use]
+    pub fn stop(self) -> u64 {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().expect("the sampling thread")
+    }
 }
 
 /// Runs this program again with `args` (a benchmark measuring work in a child process, for its

@@ -163,7 +163,7 @@ pub async fn why(home: &Home, args: &QuestionArgs) -> CliResult {
         )
         .await
         .map_err(app_error)?;
-        return out(&pretty(&doc)?);
+        return out(&pretty(&doc.document)?);
     }
     let answer = reader
         .why(args.clearance, &q, args.as_of.as_deref(), args.at)

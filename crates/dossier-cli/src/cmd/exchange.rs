@@ -1,17 +1,19 @@
-//! `dossier export --format stix|misp`: faces over `dossier_app::exchange` (docs/STIX.md).
+//! `dossier export --format stix|misp`: faces over `dossier_app::exchange`; `dossier import
+//! --format stix`: a face over `dossier_exchange::stix_import` (docs/STIX.md).
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use dossier_app::exchange::{self, Selection};
 use dossier_app::{AppResult, Home};
 use dossier_exchange::stix::Written;
+use dossier_exchange::stix_import;
 use dossier_log::EventLog;
 use dossier_query::Reader;
 
 use super::beliefs::{app_error, question_id, reader};
-use crate::cli::{ExportArgs, ExportFormat};
+use super::partial::Partial;
+use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::exit::{CliError, CliResult, INVALID_INPUT};
 
 /// What an export wrote.
@@ -100,26 +102,12 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
                 .map_err(app_error)?
         }
         Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let w = std::io::BufWriter::with_capacity(1 << 16, &file);
-            let result = write(&log, &reader, args, &selection, w, progress).await;
-            let done = match result {
-                Ok(d) => d,
-                Err(e) => {
-                    drop(file);
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(app_error(e));
-                }
-            };
-            file.sync_all()
-                .with_context(|| format!("writing {}", partial.display()))?;
-            drop(file);
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            let partial = Partial::create(path)?;
+            let w = std::io::BufWriter::with_capacity(1 << 16, partial.file());
+            let done = write(&log, &reader, args, &selection, w, progress)
+                .await
+                .map_err(app_error)?;
+            partial.finish()?;
             done
         }
     };
@@ -134,5 +122,74 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
         (Done::Misp(n), false) => format!("exported {n} MISP events for {}", args.clearance),
     };
     eprintln!("{summary}");
+    Ok(())
+}
+
+/// `dossier import --format stix`: a draft report bundle of the STIX report, to standard
+/// output or `-o FILE` (written beside it and renamed into place); the places to fill in and
+/// what was dropped on standard error (or as JSON). The ledger is not opened: a draft is
+/// published by `dossier publish` once an analyst has completed it.
+pub fn import_stix(args: &ImportArgs) -> CliResult {
+    if args.trust.is_some() {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "--trust verifies a raw log import (--format log); a STIX import appends nothing"
+            ),
+        ));
+    }
+    let bytes = if args.file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("reading standard input")?;
+        buf
+    } else {
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?
+    };
+    let retrieved = dossier_model::Timestamp::from_offset_datetime(time::OffsetDateTime::now_utc())
+        .context("reading the clock")?;
+    let draft = stix_import::draft(&bytes, args.report.as_deref(), &retrieved.to_string())
+        .map_err(|e| {
+            CliError::new(
+                INVALID_INPUT,
+                anyhow::anyhow!("{}: {e}", args.file.display()),
+            )
+        })?;
+    let mut text = serde_json::to_vec_pretty(&draft.bundle).context("encoding the draft")?;
+    text.push(b'\n');
+    match &args.output {
+        None => std::io::stdout()
+            .lock()
+            .write_all(&text)
+            .context("writing the draft")?,
+        Some(path) => {
+            let partial = Partial::create(path)?;
+            let mut file = partial.file();
+            file.write_all(&text)
+                .with_context(|| format!("writing {}", path.display()))?;
+            partial.finish()?;
+        }
+    }
+    if args.json {
+        let summary = serde_json::to_string_pretty(&draft).context("encoding JSON")?;
+        if args.output.is_some() {
+            crate::outln!("{summary}")?;
+        } else {
+            eprintln!("{summary}");
+        }
+        return Ok(());
+    }
+    for d in &draft.dropped {
+        eprintln!("dropped {}: {}", d.id, d.reason);
+    }
+    for t in &draft.todo {
+        eprintln!("fill in {}: {}", t.path, t.what);
+    }
+    eprintln!(
+        "drafted {} as a report bundle: {} place(s) to fill in, {} object(s) dropped; complete it, check it with `dossier validate`, then `dossier publish` it",
+        draft.report,
+        draft.todo.len(),
+        draft.dropped.len()
+    );
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal as _, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use dossier_app::Home;
@@ -11,6 +11,7 @@ use dossier_chain::TrustRoot;
 use dossier_log::EventLog as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::partial::Partial;
 use crate::cli::{ExportArgs, ImportArgs};
 use crate::exit::{CliError, CliResult, INVALID_INPUT};
 
@@ -30,12 +31,6 @@ fn bar(verb: &str, total: u64, show: bool) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
-}
-
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
 }
 
 /// `dossier export --format log`.
@@ -67,27 +62,14 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
             done
         }
         Some(path) => {
-            let partial = partial_path(path);
-            let file = File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let out = BufWriter::with_capacity(1 << 20, file);
-            let result = dossier_app::export::export(&log, args.from, args.to, out, progress).await;
-            let (out, done) = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(e.into());
-                }
-            };
-            let file = out
-                .into_inner()
+            let partial = Partial::create(path)?;
+            let out = BufWriter::with_capacity(1 << 20, partial.file());
+            let (out, done) =
+                dossier_app::export::export(&log, args.from, args.to, out, progress).await?;
+            out.into_inner()
                 .map_err(|e| e.into_error())
-                .with_context(|| format!("writing {}", partial.display()))?;
-            file.sync_all()
-                .with_context(|| format!("writing {}", partial.display()))?;
-            drop(file);
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+                .with_context(|| format!("writing {}", path.display()))?;
+            partial.finish()?;
             done
         }
     };
@@ -110,6 +92,14 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
 
 /// `dossier import`.
 pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
+    if args.output.is_some() || args.report.is_some() {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "-o and --report are for a STIX import (--format stix); a raw log import appends to this ledger"
+            ),
+        ));
+    }
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
     let TrustRoot::Pinned(key) = &trust else {
         return Err(CliError::new(
@@ -120,8 +110,8 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
         ));
     };
     let pinned = hex::encode(key.as_bytes());
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let input: Box<dyn Read + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
         let file =
             File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;

@@ -13,6 +13,7 @@ mod keys;
 mod log;
 mod migrate;
 mod notify;
+mod partial;
 mod proofs;
 mod redact;
 mod render;
@@ -90,6 +91,9 @@ pub async fn run(mut args: Cli) -> CliResult {
             export::export(&home()?.for_audit(), a).await
         }
         Command::Export(a) => exchange::export(&home()?, a).await,
+        Command::Import(a) if a.format == crate::cli::ImportFormat::Stix => {
+            exchange::import_stix(a)
+        }
         Command::Import(a) => export::import(&home()?, a).await,
         Command::Migrate(a) => migrate::run(&home()?, a).await,
         Command::Redact(a) => redact::run(&home()?, a).await,
