@@ -17,9 +17,6 @@ use dossier_model::Marking;
 
 #[allow(unused_imports)] // each test binary uses some of them
 pub use dossier_testkit::{check_exchange, py_tools, run_tool};
-
-/// A question posed only at TLP:AMBER.
-pub const AMBER_ONLY: &str = "question:test/amber-only";
 /// A question posed at TLP:CLEAR.
 pub const CONTAINERS: &str = "question:dprk-russia/containers-shipped";
 
