@@ -161,3 +161,34 @@ pub fn flip(h: &Hash, bit: usize) -> Hash {
     out.0[bit / 8] ^= 1 << (bit % 8);
     out
 }
+
+/// The `docs/vectors` directory.
+#[allow(dead_code)]
+pub fn vectors_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors")
+}
+
+/// Compares a vector file with what the code produces now, or rewrites it under
+/// `DOSSIER_BLESS=1` (`test` names the test target that rewrites it).
+#[allow(dead_code)]
+pub fn compare_or_bless(name: &str, actual: &[u8], test: &str) {
+    let path = vectors_dir().join(name);
+    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write vectors");
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_default();
+    if expected != actual {
+        let first = expected
+            .iter()
+            .zip(actual)
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(actual.len()));
+        panic!(
+            "{} differs from what the code produces now (first difference at byte {first}).\n\
+             The proof format is a public contract: if this change is intended, rewrite the vectors with\n    \
+             DOSSIER_BLESS=1 cargo test -p dossier-proofs --test {test}\nand review the diff.",
+            path.display()
+        );
+    }
+}
