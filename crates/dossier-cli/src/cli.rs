@@ -203,7 +203,10 @@ pub enum Command {
     /// evidence of a forked history that anyone can check (exit 5).
     ForkEvidence(ForkEvidenceArgs),
     /// Check fork evidence offline, with only the checkpoint key.
-    CheckFork(CheckProofArgs),
+    CheckFork(CheckForkArgs),
+    /// A C2SP tlog-witness: cosign checkpoints of the logs it witnesses after checking each is
+    /// consistent with the last it cosigned (`init`, `add-log`, `serve`, `status`, `vkey`).
+    Witness(WitnessArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output,
     /// e.g. `dossier completions bash > /etc/bash_completion.d/dossier`.
     Completions(CompletionsArgs),
@@ -355,6 +358,78 @@ pub struct CheckProofArgs {
     /// any failure).
     #[arg(long)]
     pub json: bool,
+    /// Witnesses whose cosignatures count towards the quorum.
+    #[command(flatten)]
+    pub witnesses: QuorumArgs,
+}
+
+/// `dossier check-fork`.
+#[derive(Debug, Args)]
+pub struct CheckForkArgs {
+    /// The fork evidence (from `dossier fork-evidence`).
+    pub file: PathBuf,
+    /// The public key that signed its checkpoints (64 hex digits, or a file holding them).
+    #[arg(long, value_name = "PUBKEY|FILE")]
+    pub key: String,
+    /// The verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--witness VKEY … --quorum N`: require N valid C2SP tlog-cosignatures from distinct given
+/// witnesses on the (newest) checkpoint.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QuorumArgs {
+    /// A witness's verifier key `name+id+base64(0x04 || key)` (repeat for each witness).
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witness: Vec<String>,
+    /// Cosignatures required from distinct witnesses given (default: all of them).
+    #[arg(long, value_name = "N", requires = "witness")]
+    pub quorum: Option<usize>,
+}
+
+/// `dossier witness`.
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// The witness's directory (its key and witness.db). Default: DATA_DIR/witness.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WitnessCommand,
+}
+
+/// `dossier witness …`.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Create the witness's directory (0700) and Ed25519 key (0600); print its verifier key.
+    Init {
+        /// The witness's name (its cosignatures' key name, e.g. witness.example.org/w1).
+        #[arg(long)]
+        name: String,
+    },
+    /// Witness a log: its origin (e.g. dossier.<ledger id>) and its checkpoint verifier key
+    /// (signed-note vkey `name+id+base64(0x01 || key)`, as `dossier checkpoint --json` shows).
+    AddLog {
+        /// The log's origin line.
+        origin: String,
+        /// The log's verifier key.
+        vkey: String,
+    },
+    /// Serve `POST /add-checkpoint` (C2SP tlog-witness) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7380", value_name = "ADDR")]
+        listen: String,
+    },
+    /// The logs witnessed and the latest size cosigned for each.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the witness's verifier key (`name+id+base64(0x04 || key)`).
+    Vkey,
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the

@@ -11,7 +11,7 @@ use dossier_proofs::{
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
+use crate::cli::{CheckForkArgs, CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
 use crate::exit::{CliError, CliResult, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -434,7 +434,7 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
 }
 
 /// `dossier check-fork FILE --key K`: exit 0 if the evidence proves a fork.
-pub fn check_fork(args: &CheckProofArgs) -> CliResult {
+pub fn check_fork(args: &CheckForkArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let evidence: ForkEvidence = serde_json::from_str(&text)
