@@ -827,6 +827,10 @@ pub struct VerifyArgs {
     /// it must be signed by a key registered in the ledger.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    /// Witnesses whose cosignatures on the checkpoint count towards the quorum (with
+    /// --checkpoint).
+    #[command(flatten)]
+    pub witnesses: QuorumArgs,
 }
 
 /// `dossier keys`.

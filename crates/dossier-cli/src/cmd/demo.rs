@@ -97,6 +97,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
             json: false,
             quiet: true,
             checkpoint: None,
+            witnesses: crate::cli::QuorumArgs::default(),
         },
     )
     .await?;

@@ -4,15 +4,16 @@
 use anyhow::Context as _;
 use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
+use dossier_proofs::cosignature::CosignatureError;
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
+    Checkpoint, ForkEvidence, SignedNote, WitnessKey, verify_quorum, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
     consistency_proof, inclusion_proof, open_checkpoint,
 };
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckForkArgs, CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
-use crate::exit::{CliError, CliResult, VERIFY_FAILED};
+use crate::cli::{CheckForkArgs, CheckProofArgs, CheckpointArgs, QuorumArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
+use crate::exit::{CliError, CliResult, INVALID_INPUT, VERIFY_FAILED};
 use crate::home::Home;
 
 /// A checkpoint signed now.
@@ -196,8 +197,11 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let public = read_key(&args.key)?;
-    let checked = ProofBundle::parse(&text)
-        .and_then(|bundle| bundle.check(public))
+    let bundle = ProofBundle::parse(&text).map_err(|e| {
+        anyhow::Error::new(e).context(format!("{} is not a proof bundle", args.file.display()))
+    })?;
+    let checked = bundle
+        .check(public)
         .map_err(|e| {
             if e.is_verdict() {
                 CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
@@ -207,6 +211,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                     .into()
             }
         })?;
+    let cosigned_by = check_quorum(bundle.checkpoint(), &args.witnesses)?;
     if args.json {
         #[derive(Serialize)]
         #[serde(tag = "proof", rename_all = "snake_case")]
@@ -217,12 +222,14 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 seq: u64,
                 leaf: String,
                 size: u64,
+                cosigned_by: &'a [String],
             },
             Consistency {
                 ok: bool,
                 ledger: &'a str,
                 old_size: u64,
                 new_size: u64,
+                cosigned_by: &'a [String],
             },
         }
         let doc = match &checked {
@@ -237,6 +244,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 seq: *seq,
                 leaf: leaf.to_string(),
                 size: *size,
+                cosigned_by: &cosigned_by,
             },
             Proven::Consistency {
                 ledger,
@@ -247,6 +255,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 ledger,
                 old_size: *old_size,
                 new_size: *new_size,
+                cosigned_by: &cosigned_by,
             },
         };
         crate::output::json(&doc)?;
@@ -269,7 +278,37 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
             "ok: ledger {ledger} at {new_size} records extends its signed checkpoint of {old_size} records"
         )?,
     }
+    if !cosigned_by.is_empty() {
+        crate::outln!("ok: cosigned by {}", cosigned_by.join(", "))?;
+    }
     Ok(())
+}
+
+/// With `--witness VKEY … [--quorum N]`: requires N (default: all given) valid C2SP
+/// tlog-cosignatures by distinct given witnesses on the checkpoint note, and returns their
+/// names; without witnesses, nothing is required and the list is empty.
+///
+/// # Errors
+/// A malformed witness key or quorum (exit 3), too few cosignatures (exit 5).
+pub fn check_quorum(note: &str, args: &QuorumArgs) -> CliResult<Vec<String>> {
+    if args.witness.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = args
+        .witness
+        .iter()
+        .map(|v| WitnessKey::from_vkey(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!("--witness: {e}")))?;
+    let quorum = args.quorum.unwrap_or(keys.len());
+    let note = SignedNote::parse(note).context("the checkpoint is not a signed note")?;
+    verify_quorum(&note, &keys, quorum).map_err(|e| match e {
+        CosignatureError::BadQuorum { .. } => CliError::new(INVALID_INPUT, anyhow::anyhow!(e)),
+        e => CliError::new(
+            VERIFY_FAILED,
+            anyhow::anyhow!("witness quorum FAILED: {e}"),
+        ),
+    })
 }
 
 /// What `dossier verify --checkpoint FILE` found: one verdict, printed as a line of text or

@@ -93,7 +93,24 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
                     .into_iter()
                     .map(|k| k.public)
                     .collect();
-                super::proofs::check_against(&log, &file, &note, &keys).await?
+                let mut verdict = super::proofs::check_against(&log, &file, &note, &keys).await?;
+                if verdict.ok {
+                    match super::proofs::check_quorum(&note, &args.witnesses) {
+                        Ok(names) if !names.is_empty() => {
+                            verdict.verdict.push_str(&format!(
+                                "; cosigned by {}",
+                                names.join(", ")
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.code == crate::exit::VERIFY_FAILED => {
+                            verdict.ok = false;
+                            verdict.verdict = format!("{:#}", e.error);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                verdict
             } else {
                 // Its keys come from the ledger, which did not verify.
                 CheckpointVerdict {
