@@ -280,6 +280,18 @@ pub struct AuditorArgs {
     /// No progress lines (alarms and errors are still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Submit each checkpoint to this C2SP tlog-witness and collect its cosignature:
+    /// `URL=VKEY`, the witness's submission prefix and verifier key (repeat for each witness).
+    /// A refusal is an alarm.
+    #[arg(long = "witness", value_name = "URL=VKEY", value_parser = witness_config)]
+    pub witnesses: Vec<dossier_auditor::WitnessConfig>,
+    /// Raise an alarm when a witness has been unreachable for this many seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub witness_bound: u64,
+}
+
+fn witness_config(s: &str) -> Result<dossier_auditor::WitnessConfig, String> {
+    dossier_auditor::WitnessConfig::parse(s)
 }
 
 /// `dossier auditor …`.

@@ -288,3 +288,17 @@ pub fn parse_signature_lines(body: &str) -> Result<Vec<NoteSignature>, NoteError
     // A note with a placeholder text parses the lines with the signed-note rules.
     Ok(SignedNote::parse(&format!("x\n\n{body}"))?.signatures)
 }
+
+/// The body of a C2SP `tlog-witness` `add-checkpoint` request: `old <size>`, the consistency
+/// proof's hashes in base64 one per line, an empty line, the signed checkpoint note.
+#[must_use]
+pub fn add_checkpoint_body(old: u64, proof: &[dossier_chain::Hash], note: &str) -> String {
+    let mut out = format!("old {old}\n");
+    for h in proof {
+        out.push_str(&STANDARD.encode(h.0));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(note);
+    out
+}

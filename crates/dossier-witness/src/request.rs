@@ -101,17 +101,4 @@ impl AddCheckpoint {
             note,
         })
     }
-
-    /// The request body for a checkpoint note, an old size and a proof.
-    #[must_use]
-    pub fn body(old: u64, proof: &[Hash], note: &str) -> String {
-        let mut out = format!("old {old}\n");
-        for h in proof {
-            out.push_str(&STANDARD.encode(h.0));
-            out.push('\n');
-        }
-        out.push('\n');
-        out.push_str(note);
-        out
-    }
 }
