@@ -36,3 +36,4 @@ mod secrets;
 mod serve_api;
 mod snapshots;
 mod tamper;
+mod witness;

@@ -420,13 +420,15 @@ pub enum WitnessCommand {
         #[arg(long)]
         name: String,
     },
-    /// Witness a log: its origin (e.g. dossier.<ledger id>) and its checkpoint verifier key
-    /// (signed-note vkey `name+id+base64(0x01 || key)`, as `dossier checkpoint --json` shows).
+    /// Witness a log: its origin (`dossier.<ledger id>` for a dossier ledger) and the key that
+    /// signs its checkpoints.
     AddLog {
         /// The log's origin line.
         origin: String,
-        /// The log's verifier key.
-        vkey: String,
+        /// The checkpoint key: a signed-note vkey `name+id+base64(0x01 || key)` named as the
+        /// origin, or the Ed25519 public key (64 hex digits, or a file holding them).
+        #[arg(value_name = "VKEY|PUBKEY|FILE")]
+        key: String,
     },
     /// Serve `POST /add-checkpoint` (C2SP tlog-witness) until SIGTERM or Ctrl-C.
     Serve {

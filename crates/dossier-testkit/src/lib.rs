@@ -29,7 +29,7 @@ mod version;
 
 pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
 pub use cluster::{NatsCluster, NatsClusterBuilder};
-pub use http::http_get;
+pub use http::{http_get, http_post};
 pub use partition::RouteProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use tlog_go::{GO_HINT, run_tlog_go, tlog_go};

@@ -59,12 +59,32 @@ async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> Cli
     let note = Checkpoint::new(&ledger, tree)
         .and_then(|c| c.sign_with(&signer))
         .context("signing the checkpoint")?;
+    let note = with_collected_cosignatures(home, note);
     Ok(Signed {
         ledger,
         hashes,
         tree,
         note,
     })
+}
+
+/// The note with the witnesses' cosignatures the auditor collected on a checkpoint of the
+/// same text (cosignatures cover the text, so they hold on this note too); unchanged when the
+/// auditor has none for it.
+fn with_collected_cosignatures(home: &Home, note: String) -> String {
+    let Ok(status) = dossier_auditor::status(&home.auditor_path()) else {
+        return note;
+    };
+    let (Some(stored), Ok(ours)) = (status.last_checkpoint, SignedNote::parse(&note)) else {
+        return note;
+    };
+    match SignedNote::parse(&stored.note) {
+        Ok(kept) if kept.text == ours.text && kept.signatures.len() > 1 => {
+            dossier_proofs::cosignature::add_cosignatures(&note, &kept.signatures[1..])
+                .unwrap_or(note)
+        }
+        _ => note,
+    }
 }
 
 /// `dossier checkpoint`.
@@ -414,7 +434,7 @@ pub async fn check_against(
 }
 
 /// A public key given as 64 hex digits or as a file holding them.
-fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+pub(super) fn read_key(key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
     let text = if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
         key.to_owned()
     } else {

@@ -28,10 +28,16 @@ pub async fn run(data_dir: Option<PathBuf>, args: &WitnessArgs) -> CliResult {
             let cosigner = WitnessKeyFile::load(&dir).map_err(|e| anyhow::anyhow!(e))?;
             crate::outln!("{}", cosigner.key().to_vkey())?;
         }
-        WitnessCommand::AddLog { origin, vkey } => {
-            let verifier = NoteVerifier::from_vkey(vkey).map_err(|e| {
+        WitnessCommand::AddLog { origin, key } => {
+            let verifier = if key.contains('+') {
+                NoteVerifier::from_vkey(key)
+            } else {
+                NoteVerifier::new(origin, super::proofs::read_key(key)?)
+            }
+            .map_err(|e| {
                 CliError::new(INVALID_INPUT, anyhow::anyhow!("the log's verifier key: {e}"))
             })?;
+            let vkey = &verifier.to_vkey();
             if verifier.name() != origin {
                 return Err(CliError::new(
                     INVALID_INPUT,
