@@ -54,11 +54,28 @@ impl Drop for WitnessProcess {
 
 /// Creates a witness directory named `name` that witnesses the ledger; returns its vkey.
 fn witness_dir(dir: &Path, name: &str, origin: &str, key: &str) -> String {
-    let vkey = run_in(dir, &["witness", "--dir", &dir.display().to_string(), "init", "--name", name]);
+    let vkey = run_in(
+        dir,
+        &[
+            "witness",
+            "--dir",
+            &dir.display().to_string(),
+            "init",
+            "--name",
+            name,
+        ],
+    );
     vkey.expect_code(0);
     run_in(
         dir,
-        &["witness", "--dir", &dir.display().to_string(), "add-log", origin, key],
+        &[
+            "witness",
+            "--dir",
+            &dir.display().to_string(),
+            "add-log",
+            origin,
+            key,
+        ],
     )
     .expect_code(0);
     vkey.stdout.trim().to_owned()
@@ -76,7 +93,11 @@ fn checkpoint(l: &Ledger) -> Value {
 }
 
 fn audit(l: &Ledger, witnesses: &[(String, String)]) -> crate::support::Out {
-    let mut args = vec!["auditor".to_owned(), "--once".to_owned(), "--quiet".to_owned()];
+    let mut args = vec![
+        "auditor".to_owned(),
+        "--once".to_owned(),
+        "--quiet".to_owned(),
+    ];
     for (url, vkey) in witnesses {
         args.push("--witness".into());
         args.push(format!("{url}={vkey}"));
@@ -90,9 +111,22 @@ fn prove(l: &Ledger, out: &Path) {
         .expect_code(0);
 }
 
-fn check_proof(dir: &Path, bundle: &Path, key: &str, vkeys: &[String], quorum: &str) -> crate::support::Out {
+fn check_proof(
+    dir: &Path,
+    bundle: &Path,
+    key: &str,
+    vkeys: &[String],
+    quorum: &str,
+) -> crate::support::Out {
     let bundle = bundle.display().to_string();
-    let mut args = vec!["check-proof", bundle.as_str(), "--key", key, "--quorum", quorum];
+    let mut args = vec![
+        "check-proof",
+        bundle.as_str(),
+        "--key",
+        key,
+        "--quorum",
+        quorum,
+    ];
     for v in vkeys {
         args.push("--witness");
         args.push(v);
@@ -149,7 +183,8 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     let ok = check_proof(work.path(), &proof_a, &key, &vkeys, "2");
     ok.expect_code(0);
     assert!(
-        ok.stdout.contains("cosigned by witness.example/w1, witness.example/w2"),
+        ok.stdout
+            .contains("cosigned by witness.example/w1, witness.example/w2"),
         "{}",
         ok.stdout
     );
@@ -180,23 +215,41 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     refused.expect_code(5);
     assert!(refused.stderr.contains("quorum"), "{}", refused.stderr);
     // Without witnesses the forked proof is only the log's word, which is what quorums are for.
-    run_in(work.path(), &["check-proof", &proof_b.display().to_string(), "--key", &key])
-        .expect_code(0);
+    run_in(
+        work.path(),
+        &["check-proof", &proof_b.display().to_string(), "--key", &key],
+    )
+    .expect_code(0);
 
     // A witness restarted from its store refuses the older checkpoint, whatever old size is
     // claimed, and still holds the ledger's size.
     drop(w1);
     w1 = WitnessProcess::start(&d1);
     let size = cp_a["size"].as_u64().expect("size");
-    let (status, body) =
-        http_post(w1.port, "/add-checkpoint", format!("old 0\n\n{old_note}").as_bytes())
-            .expect("post");
+    let (status, body) = http_post(
+        w1.port,
+        "/add-checkpoint",
+        format!("old 0\n\n{old_note}").as_bytes(),
+    )
+    .expect("post");
     assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
-    let (status, _) =
-        http_post(w1.port, "/add-checkpoint", format!("old {size}\n\n{old_note}").as_bytes())
-            .expect("post");
+    let (status, _) = http_post(
+        w1.port,
+        "/add-checkpoint",
+        format!("old {size}\n\n{old_note}").as_bytes(),
+    )
+    .expect("post");
     assert_eq!(status, 400, "an old size above the checkpoint's");
-    let st = run_in(work.path(), &["witness", "--dir", &d1.display().to_string(), "status", "--json"]);
+    let st = run_in(
+        work.path(),
+        &[
+            "witness",
+            "--dir",
+            &d1.display().to_string(),
+            "status",
+            "--json",
+        ],
+    );
     st.expect_code(0);
     assert_eq!(st.json()["logs"][0]["size"].as_u64(), Some(size));
 }

@@ -382,7 +382,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
                 let page = self.log.read(from, want).await?;
                 let Some(last) = page.last() else { break };
                 from = last.position + 1;
-                w.leaves.extend(page.iter().map(|r| Hash::of_record(&r.bytes)));
+                w.leaves
+                    .extend(page.iter().map(|r| Hash::of_record(&r.bytes)));
             }
         }
         let text = dossier_proofs::SignedNote::parse(&cp.note)

@@ -39,7 +39,9 @@ impl WitnessConfig {
             .split_once('=')
             .ok_or_else(|| format!("{spec}: expected URL=VKEY"))?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("{url}: a witness URL starts with http:// or https://"));
+            return Err(format!(
+                "{url}: a witness URL starts with http:// or https://"
+            ));
         }
         let key = WitnessKey::from_vkey(vkey).map_err(|e| format!("{vkey}: {e}"))?;
         Ok(WitnessConfig {
@@ -139,7 +141,11 @@ impl Witnessing {
                     w.failing_since = None;
                     alarms.push(WitnessAlarm {
                         kind: format!("witness:{kind}"),
-                        detail: format!("witness {} ({}): {detail}", w.config.key.name(), w.config.url),
+                        detail: format!(
+                            "witness {} ({}): {detail}",
+                            w.config.key.name(),
+                            w.config.url
+                        ),
                     });
                 }
                 Outcome::Unreachable(detail) => {

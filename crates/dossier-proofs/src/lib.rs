@@ -34,7 +34,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, checkpoint_verifier, key_name, open_checkpoint, verify_binding,
     verify_checkpoint,
 };
-pub use cosignature::{Cosigner, CosignatureError, WitnessKey, verify_quorum};
+pub use cosignature::{CosignatureError, Cosigner, WitnessKey, verify_quorum};
 pub use fork::{ForkError, ForkEvidence, ForkKind};
 pub use merkle::{
     Leaves, ProofError, RootBuilder, TreeHead, TreeVersion, consistency_proof, empty_root,

@@ -54,7 +54,7 @@ fn cosigned() -> String {
 
 fn build() -> Vec<u8> {
     let doc = json!({
-        "description": "C2SP tlog-cosignature v1 (Ed25519) on a dossier checkpoint: docs/PROOFS.md §12",
+        "description": "C2SP tlog-cosignature v1 (Ed25519) on a dossier checkpoint: docs/PROOFS.md §14",
         "log_vkey": checkpoint_verifier(LEDGER, log_key().verifying_key()).expect("v").to_vkey(),
         "witnesses": [
             {"vkey": witness(1).key().to_vkey(), "secret": "41".repeat(32), "time": 1_700_000_000u64},
@@ -98,11 +98,17 @@ fn committed_vectors_verify_with_quorum() {
     let w1 = &keys[0];
     assert_eq!(
         w1.id(),
-        cosigner_key_id(w1.name(), &SigningKey::from_bytes(&[0x41; 32]).verifying_key())
+        cosigner_key_id(
+            w1.name(),
+            &SigningKey::from_bytes(&[0x41; 32]).verifying_key()
+        )
     );
     assert_ne!(
         w1.id(),
-        dossier_proofs::note::key_id(w1.name(), &SigningKey::from_bytes(&[0x41; 32]).verifying_key())
+        dossier_proofs::note::key_id(
+            w1.name(),
+            &SigningKey::from_bytes(&[0x41; 32]).verifying_key()
+        )
     );
 }
 
@@ -144,7 +150,9 @@ fn quorum_rules() {
     forged.signatures[1] = other;
     assert_eq!(
         verify_quorum(&forged, &keys, 1),
-        Err(CosignatureError::BadCosignature("witness.example/w1".into()))
+        Err(CosignatureError::BadCosignature(
+            "witness.example/w1".into()
+        ))
     );
     // The log's own signature is not a cosignature even under a witness's name.
     let lines = parse_signature_lines(&note.signatures[1].to_line()).expect("lines");

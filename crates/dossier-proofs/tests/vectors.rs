@@ -9,7 +9,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{compare_or_bless, vectors_dir, ref_mth_in, ref_path_in, ref_proof_in, test_leaves};
+use common::{compare_or_bless, ref_mth_in, ref_path_in, ref_proof_in, test_leaves, vectors_dir};
 use dossier_chain::Hash;
 use dossier_proofs::note::{NoteVerifier, key_id};
 use dossier_proofs::{

@@ -29,8 +29,9 @@ fn http_request(port: u16, method: &str, path: &str, body: Option<&[u8]>) -> Res
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| fail(e.to_string()))?;
-    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n")
-        .into_bytes();
+    let mut request =
+        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n")
+            .into_bytes();
     if let Some(body) = body {
         request.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
         request.extend_from_slice(body);

@@ -107,7 +107,10 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!("http://{}/add-checkpoint", listener.local_addr().expect("addr"));
+        let url = format!(
+            "http://{}/add-checkpoint",
+            listener.local_addr().expect("addr")
+        );
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(dossier_witness::http::serve(listener, w, async {
             let _ = rx.await;
@@ -115,7 +118,12 @@ fn main() {
         let client = reqwest::Client::new();
         let started = Instant::now();
         for r in &reqs {
-            let resp = client.post(&url).body(r.clone()).send().await.expect("post");
+            let resp = client
+                .post(&url)
+                .body(r.clone())
+                .send()
+                .await
+                .expect("post");
             assert_eq!(resp.status().as_u16(), 200);
             resp.text().await.expect("body");
         }
@@ -124,7 +132,10 @@ fn main() {
         let _ = task.await;
         rate
     });
-    println!("witness: {n} checkpoints (+{STEP} leaves each, sizes up to {})", n * STEP);
+    println!(
+        "witness: {n} checkpoints (+{STEP} leaves each, sizes up to {})",
+        n * STEP
+    );
     println!("  raw (parse, log signature, consistency proof, cosign; no store): {raw:>9.0}/s");
     println!(
         "  in-process add_checkpoint (durable SQLite write):             {in_process:>9.0}/s  ({:.3} of raw)",

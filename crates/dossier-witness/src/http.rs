@@ -45,7 +45,12 @@ pub async fn serve(
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
     let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
     let text = |status: StatusCode, msg: String| {
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg + "\n").into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            msg + "\n",
+        )
+            .into_response()
     };
     match result {
         Ok(Ok(sig)) => (
@@ -67,7 +72,9 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
             Refusal::Fork { .. } => text(StatusCode::CONFLICT, r.to_string()),
             Refusal::BadProof { .. } => text(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()),
         },
-        Ok(Err(e @ WitnessError::Store(_))) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e @ WitnessError::Store(_))) => {
+            text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

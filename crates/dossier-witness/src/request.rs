@@ -69,7 +69,9 @@ impl AddCheckpoint {
                 break;
             }
             if proof.len() == MAX_PROOF_LINES {
-                return Err(format!("more than {MAX_PROOF_LINES} consistency proof lines"));
+                return Err(format!(
+                    "more than {MAX_PROOF_LINES} consistency proof lines"
+                ));
             }
             proof.push(
                 hash_b64(line)

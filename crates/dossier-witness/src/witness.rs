@@ -99,7 +99,10 @@ impl Witness {
 
     /// Runs `f` on the store.
     pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
-        let store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&store)
     }
 
@@ -113,7 +116,10 @@ impl Witness {
     /// [`WitnessError::Refused`] with the reason, or [`WitnessError::Store`].
     pub fn add_checkpoint(&self, body: &[u8]) -> Result<NoteSignature, WitnessError> {
         let req = AddCheckpoint::parse(body).map_err(Refusal::Malformed)?;
-        let store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = store
             .log(&req.origin)?
             .ok_or_else(|| Refusal::UnknownLog(req.origin.clone()))?;
@@ -135,26 +141,22 @@ impl Witness {
                 current: state.size,
             }));
         }
+        let bad_proof = || Refusal::BadProof {
+            old: state.size,
+            size: req.size,
+        };
         match state.root {
-            Some(root) if req.size == state.size => {
-                if root != req.root || !req.proof.is_empty() {
-                    return Err(refuse(Refusal::Fork { size: req.size }));
-                }
+            Some(root) if req.size == state.size && root != req.root => {
+                return Err(refuse(Refusal::Fork { size: req.size }));
             }
+            Some(_) if req.size == state.size && !req.proof.is_empty() => {
+                return Err(refuse(bad_proof()));
+            }
+            Some(_) if req.size == state.size => {}
             Some(root) => TreeVersion::V2Sha256
                 .verify_consistency(state.size, req.size, &root, &req.root, &req.proof)
-                .map_err(|_| {
-                    refuse(Refusal::BadProof {
-                        old: state.size,
-                        size: req.size,
-                    })
-                })?,
-            None if !req.proof.is_empty() => {
-                return Err(refuse(Refusal::BadProof {
-                    old: 0,
-                    size: req.size,
-                }));
-            }
+                .map_err(|_| refuse(bad_proof()))?,
+            None if !req.proof.is_empty() => return Err(refuse(bad_proof())),
             None => {}
         }
         if !store.advance(&req.origin, state.size, req.size, &req.root, when)? {

@@ -26,10 +26,13 @@ fn leaves(n: u64, salt: u8) -> Vec<Hash> {
 
 fn note(leaves: &[Hash], key: &SigningKey) -> String {
     let n = leaves.len() as u64;
-    Checkpoint::new(LEDGER, TreeHead::from_leaves(&leaves.to_vec(), n).expect("tree"))
-        .expect("cp")
-        .sign(key)
-        .expect("sign")
+    Checkpoint::new(
+        LEDGER,
+        TreeHead::from_leaves(&leaves.to_vec(), n).expect("tree"),
+    )
+    .expect("cp")
+    .sign(key)
+    .expect("sign")
 }
 
 fn proof(leaves: &[Hash], old: u64, new: u64) -> Vec<Hash> {
@@ -49,7 +52,10 @@ async fn serve(dir: &Path) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/add-checkpoint", listener.local_addr().expect("addr"));
+    let url = format!(
+        "http://{}/add-checkpoint",
+        listener.local_addr().expect("addr")
+    );
     let (stop, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(dossier_witness::http::serve(listener, witness, async {
         let _ = rx.await;
@@ -74,7 +80,9 @@ async fn add_checkpoint_answers_as_the_spec_says() {
     let wdir = dir.path().join("w");
     let cosigner = WitnessKeyFile::create(&wdir, "witness.example/w1").expect("init");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(wdir.join("witness.key")).expect("key").permissions(),
+        &std::fs::metadata(wdir.join("witness.key"))
+            .expect("key")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
     let log_key = SigningKey::from_bytes(&[9; 32]);
@@ -107,7 +115,10 @@ async fn add_checkpoint_answers_as_the_spec_says() {
     // A stale old size: 409 with the witness's size.
     let n12 = note(&real[..12], &log_key);
     let (s, ct, body) = post(&client, &url, add_checkpoint_body(0, &[], &n12)).await;
-    assert_eq!((s, ct.as_str(), body.as_str()), (409, "text/x.tlog.size", "5\n"));
+    assert_eq!(
+        (s, ct.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "5\n")
+    );
     // A wrong proof: 422, state unchanged.
     let mut bad = proof(&real, 5, 12);
     bad[0].0[0] ^= 1;
@@ -121,7 +132,12 @@ async fn add_checkpoint_answers_as_the_spec_says() {
     assert!(body.contains("fork"), "{body}");
     // Not signed by the log's key: 403. Unknown origin: 404. Malformed: 400.
     let other = note(&real[..12], &SigningKey::from_bytes(&[8; 32]));
-    let (s, _, _) = post(&client, &url, add_checkpoint_body(5, &proof(&real, 5, 12), &other)).await;
+    let (s, _, _) = post(
+        &client,
+        &url,
+        add_checkpoint_body(5, &proof(&real, 5, 12), &other),
+    )
+    .await;
     assert_eq!(s, 403);
     let unknown = Checkpoint::new(
         "0190f4d2-7c1e-7a3b-9c4d-000000000000",
@@ -137,7 +153,12 @@ async fn add_checkpoint_answers_as_the_spec_says() {
         assert_eq!(s, 400, "{body:?}");
     }
     // The right proof: cosigned, and the witness moves to 12.
-    let (s, _, body) = post(&client, &url, add_checkpoint_body(5, &proof(&real, 5, 12), &n12)).await;
+    let (s, _, body) = post(
+        &client,
+        &url,
+        add_checkpoint_body(5, &proof(&real, 5, 12), &n12),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
 
     // Restarted from its store, the witness holds 12 and refuses to go back to 5.
@@ -150,10 +171,18 @@ async fn add_checkpoint_answers_as_the_spec_says() {
     let (s, _, _) = post(&client, &url, add_checkpoint_body(12, &[], &n5)).await;
     assert_eq!(s, 400, "old above the checkpoint's size");
     let n20 = note(&real, &log_key);
-    let (s, _, _) = post(&client, &url, add_checkpoint_body(12, &proof(&real, 12, 20), &n20)).await;
+    let (s, _, _) = post(
+        &client,
+        &url,
+        add_checkpoint_body(12, &proof(&real, 12, 20), &n20),
+    )
+    .await;
     assert_eq!(s, 200);
     let w = Witness::open(&wdir).expect("reopen");
-    let state = w.with_store(|s| s.log(&origin)).expect("read").expect("log");
+    let state = w
+        .with_store(|s| s.log(&origin))
+        .expect("read")
+        .expect("log");
     assert_eq!(state.size, 20);
     assert_eq!(
         w.with_store(|s| s.refusals(&origin)).expect("refusals"),

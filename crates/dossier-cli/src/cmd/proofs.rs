@@ -6,13 +6,16 @@ use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
 use dossier_proofs::cosignature::CosignatureError;
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, SignedNote, WitnessKey, verify_quorum, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
-    consistency_proof, inclusion_proof, open_checkpoint,
+    Checkpoint, ForkEvidence, ProofBundle, Proven, SignedNote, TreeHead, TreeVersion, WitnessKey,
+    checkpoint_verifier, consistency_proof, inclusion_proof, open_checkpoint, verify_quorum,
 };
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckForkArgs, CheckProofArgs, CheckpointArgs, QuorumArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
+use crate::cli::{
+    CheckForkArgs, CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, QuorumArgs,
+    TilesArgs,
+};
 use crate::exit::{CliError, CliResult, INVALID_INPUT, VERIFY_FAILED};
 use crate::home::Home;
 
@@ -220,17 +223,15 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let bundle = ProofBundle::parse(&text).map_err(|e| {
         anyhow::Error::new(e).context(format!("{} is not a proof bundle", args.file.display()))
     })?;
-    let checked = bundle
-        .check(public)
-        .map_err(|e| {
-            if e.is_verdict() {
-                CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
-            } else {
-                anyhow::Error::new(e)
-                    .context(format!("{} is not a proof bundle", args.file.display()))
-                    .into()
-            }
-        })?;
+    let checked = bundle.check(public).map_err(|e| {
+        if e.is_verdict() {
+            CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
+        } else {
+            anyhow::Error::new(e)
+                .context(format!("{} is not a proof bundle", args.file.display()))
+                .into()
+        }
+    })?;
     let cosigned_by = check_quorum(bundle.checkpoint(), &args.witnesses)?;
     if args.json {
         #[derive(Serialize)]
@@ -324,10 +325,7 @@ pub fn check_quorum(note: &str, args: &QuorumArgs) -> CliResult<Vec<String>> {
     let note = SignedNote::parse(note).context("the checkpoint is not a signed note")?;
     verify_quorum(&note, &keys, quorum).map_err(|e| match e {
         CosignatureError::BadQuorum { .. } => CliError::new(INVALID_INPUT, anyhow::anyhow!(e)),
-        e => CliError::new(
-            VERIFY_FAILED,
-            anyhow::anyhow!("witness quorum FAILED: {e}"),
-        ),
+        e => CliError::new(VERIFY_FAILED, anyhow::anyhow!("witness quorum FAILED: {e}")),
     })
 }
 

@@ -97,10 +97,9 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
                 if verdict.ok {
                     match super::proofs::check_quorum(&note, &args.witnesses) {
                         Ok(names) if !names.is_empty() => {
-                            verdict.verdict.push_str(&format!(
-                                "; cosigned by {}",
-                                names.join(", ")
-                            ));
+                            verdict
+                                .verdict
+                                .push_str(&format!("; cosigned by {}", names.join(", ")));
                         }
                         Ok(_) => {}
                         Err(e) if e.code == crate::exit::VERIFY_FAILED => {

@@ -35,7 +35,10 @@ pub async fn run(data_dir: Option<PathBuf>, args: &WitnessArgs) -> CliResult {
                 NoteVerifier::new(origin, super::proofs::read_key(key)?)
             }
             .map_err(|e| {
-                CliError::new(INVALID_INPUT, anyhow::anyhow!("the log's verifier key: {e}"))
+                CliError::new(
+                    INVALID_INPUT,
+                    anyhow::anyhow!("the log's verifier key: {e}"),
+                )
             })?;
             let vkey = &verifier.to_vkey();
             if verifier.name() != origin {
