@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::note::{NoteError, NoteSignature, SignedNote, check_key_name, decode_b64_exact};
+use crate::note::{NoteError, NoteSignature, SignedNote, check_key_name, hex4, parse_vkey};
 
 /// The signature type byte of Ed25519 cosignatures (`cosignature/v1`) in key ids and vkeys.
 pub const COSIGNATURE_TYPE: u8 = 0x04;
@@ -96,30 +96,12 @@ impl WitnessKey {
     /// # Errors
     /// [`CosignatureError::BadWitnessKey`] or [`CosignatureError::Note`].
     pub fn from_vkey(vkey: &str) -> Result<WitnessKey, CosignatureError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(CosignatureError::BadWitnessKey("expected name+id+key"));
-        };
-        check_key_name(name)?;
-        let raw = decode_b64_exact(key_b64).ok_or(CosignatureError::BadWitnessKey("bad base64"))?;
-        let [ty, rest @ ..] = raw.as_slice() else {
-            return Err(CosignatureError::BadWitnessKey("empty key"));
-        };
-        if *ty != COSIGNATURE_TYPE {
-            return Err(CosignatureError::BadWitnessKey(
-                "not a cosignature/v1 key (type byte 0x04)",
-            ));
-        }
-        let bytes: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| CosignatureError::BadWitnessKey("an Ed25519 key has 32 bytes"))?;
-        let public = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| CosignatureError::BadWitnessKey("not a valid Ed25519 public key"))?;
+        let (name, id_hex, public) =
+            parse_vkey(vkey, COSIGNATURE_TYPE).map_err(CosignatureError::BadWitnessKey)?;
         let key = WitnessKey::new(name, public)?;
         if hex4(key.id) != id_hex {
             return Err(CosignatureError::BadWitnessKey(
-                "the key id is not 8 lowercase hex digits matching the name and key",
+                "the key id does not match the name and key",
             ));
         }
         Ok(key)
@@ -173,10 +155,6 @@ impl WitnessKey {
             .map_err(|_| bad())?;
         Ok(timestamp)
     }
-}
-
-fn hex4(id: [u8; 4]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A witness's signing key and name.

@@ -99,33 +99,8 @@ impl NoteVerifier {
     /// # Errors
     /// [`NoteError::BadVerifierKey`] or [`NoteError::BadKeyName`].
     pub fn from_vkey(vkey: &str) -> Result<NoteVerifier, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::BadVerifierKey("expected name+id+key"));
-        };
-        check_key_name(name)?;
-        if id_hex.len() != 8
-            || !id_hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(NoteError::BadVerifierKey(
-                "the key id must be 8 lowercase hex digits",
-            ));
-        }
-        let raw = decode_b64_exact(key_b64).ok_or(NoteError::BadVerifierKey("bad base64"))?;
-        let [ty, rest @ ..] = raw.as_slice() else {
-            return Err(NoteError::BadVerifierKey("empty key"));
-        };
-        if *ty != ED25519_TYPE {
-            return Err(NoteError::BadVerifierKey("not an Ed25519 key"));
-        }
-        let bytes: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| NoteError::BadVerifierKey("an Ed25519 key has 32 bytes"))?;
-        let public = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| NoteError::BadVerifierKey("not a valid Ed25519 public key"))?;
+        let (name, id_hex, public) =
+            parse_vkey(vkey, ED25519_TYPE).map_err(NoteError::BadVerifierKey)?;
         let v = NoteVerifier::new(name, public)?;
         if hex4(v.id) != id_hex {
             return Err(NoteError::BadVerifierKey(
@@ -163,8 +138,42 @@ impl NoteVerifier {
     }
 }
 
-fn hex4(id: [u8; 4]) -> String {
+/// Lowercase hex of a key id.
+pub(crate) fn hex4(id: [u8; 4]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits a vkey `<name>+<8 lowercase hex digits>+<base64(type || 32-byte Ed25519 key)>` whose
+/// type byte must be `ty`, returning the name, the hex key id (its match with the name and key
+/// is the caller's check, as the id depends on the type) and the key.
+pub(crate) fn parse_vkey(vkey: &str, ty: u8) -> Result<(&str, &str, VerifyingKey), &'static str> {
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("expected name+id+key");
+    };
+    check_key_name(name).map_err(|_| "invalid key name")?;
+    if id_hex.len() != 8
+        || !id_hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err("the key id must be 8 lowercase hex digits");
+    }
+    let raw = decode_b64_exact(key_b64).ok_or("bad base64")?;
+    let [t, rest @ ..] = raw.as_slice() else {
+        return Err("empty key");
+    };
+    if *t != ty {
+        return Err(if ty == ED25519_TYPE {
+            "not an Ed25519 key"
+        } else {
+            "not a cosignature/v1 key (type byte 0x04)"
+        });
+    }
+    let bytes: [u8; 32] = rest.try_into().map_err(|_| "an Ed25519 key has 32 bytes")?;
+    let public = VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key")?;
+    Ok((name, id_hex, public))
 }
 
 /// Decodes standard padded base64, accepting only the canonical encoding.

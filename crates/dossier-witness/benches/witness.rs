@@ -104,17 +104,10 @@ fn main() {
     let w = Arc::new(fresh(&tmp.path().join("http"), &key));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let http = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let served = dossier_witness::http::Spawned::start(w)
             .await
-            .expect("bind");
-        let url = format!(
-            "http://{}/add-checkpoint",
-            listener.local_addr().expect("addr")
-        );
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(dossier_witness::http::serve(listener, w, async {
-            let _ = rx.await;
-        }));
+            .expect("serve");
+        let url = served.url.clone();
         let client = reqwest::Client::new();
         let started = Instant::now();
         for r in &reqs {
@@ -128,8 +121,7 @@ fn main() {
             resp.text().await.expect("body");
         }
         let rate = n as f64 / started.elapsed().as_secs_f64();
-        let _ = stop.send(());
-        let _ = task.await;
+        served.stop().await.expect("served");
         rate
     });
     println!(

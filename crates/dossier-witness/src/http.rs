@@ -42,6 +42,40 @@ pub async fn serve(
         .await
 }
 
+/// A witness served on a loopback port of its own, for embedding and tests.
+#[derive(Debug)]
+pub struct Spawned {
+    /// The `add-checkpoint` URL.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Spawned {
+    /// Serves `witness` on `127.0.0.1:0` in a task of the current runtime.
+    ///
+    /// # Errors
+    /// If the port cannot be bound.
+    pub async fn start(witness: Arc<Witness>) -> std::io::Result<Spawned> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/add-checkpoint", listener.local_addr()?);
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, witness, async {
+            let _ = rx.await;
+        }));
+        Ok(Spawned { url, stop, task })
+    }
+
+    /// Stops serving and waits for the server to finish.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
     let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
     let text = |status: StatusCode, msg: String| {

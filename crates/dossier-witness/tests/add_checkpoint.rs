@@ -9,6 +9,7 @@ use std::sync::Arc;
 use dossier_chain::Hash;
 use dossier_proofs::cosignature::{add_checkpoint_body, parse_signature_lines};
 use dossier_proofs::{Checkpoint, SignedNote, TreeHead, TreeVersion, checkpoint_verifier};
+use dossier_witness::http::Spawned;
 use dossier_witness::{Store, Witness, WitnessKeyFile};
 use ed25519_dalek::SigningKey;
 
@@ -41,26 +42,10 @@ fn proof(leaves: &[Hash], old: u64, new: u64) -> Vec<Hash> {
         .expect("proof")
 }
 
-struct Served {
-    url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(dir: &Path) -> Served {
-    let witness = Arc::new(Witness::open(dir).expect("open"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+async fn serve(dir: &Path) -> Spawned {
+    Spawned::start(Arc::new(Witness::open(dir).expect("open")))
         .await
-        .expect("bind");
-    let url = format!(
-        "http://{}/add-checkpoint",
-        listener.local_addr().expect("addr")
-    );
-    let (stop, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(dossier_witness::http::serve(listener, witness, async {
-        let _ = rx.await;
-    }));
-    Served { url, stop, task }
+        .expect("serve")
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: String) -> (u16, String, String) {
@@ -162,8 +147,7 @@ async fn add_checkpoint_answers_as_the_spec_says() {
     assert_eq!(s, 200, "{body}");
 
     // Restarted from its store, the witness holds 12 and refuses to go back to 5.
-    let _ = served.stop.send(());
-    served.task.await.expect("join").expect("served");
+    served.stop().await.expect("served");
     let served = serve(&wdir).await;
     let url = served.url.clone();
     let (s, _, body) = post(&client, &url, add_checkpoint_body(5, &[], &n5)).await;
@@ -189,5 +173,5 @@ async fn add_checkpoint_answers_as_the_spec_says() {
         2,
         "the bad proof and the fork are kept as evidence"
     );
-    let _ = served.stop.send(());
+    served.stop().await.expect("served");
 }
