@@ -12,9 +12,11 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest as _, Sha256};
 
-use crate::note::{NoteError, NoteSignature, SignedNote, check_key_name, hex4, parse_vkey};
+use crate::note::{
+    NoteError, NoteSignature, SignedNote, check_key_name, format_vkey, hex4, parse_vkey,
+    typed_key_id,
+};
 
 /// The signature type byte of Ed25519 cosignatures (`cosignature/v1`) in key ids and vkeys.
 pub const COSIGNATURE_TYPE: u8 = 0x04;
@@ -55,12 +57,7 @@ pub enum CosignatureError {
 /// The cosignature key id: the first 4 bytes of `SHA-256(name || 0x0A || 0x04 || public key)`.
 #[must_use]
 pub fn cosigner_key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', COSIGNATURE_TYPE]);
-    h.update(public.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    typed_key_id(name, COSIGNATURE_TYPE, public)
 }
 
 /// The message a `cosignature/v1` signs: the header line, the time line, the checkpoint text.
@@ -110,9 +107,7 @@ impl WitnessKey {
     /// The vkey string `<name>+<hex key id>+<base64(0x04 || public key)>`.
     #[must_use]
     pub fn to_vkey(&self) -> String {
-        let mut raw = vec![COSIGNATURE_TYPE];
-        raw.extend_from_slice(self.public.as_bytes());
-        format!("{}+{}+{}", self.name, hex4(self.id), STANDARD.encode(raw))
+        format_vkey(&self.name, self.id, COSIGNATURE_TYPE, &self.public)
     }
 
     /// The witness's name.

@@ -62,12 +62,26 @@ pub fn check_key_name(name: &str) -> Result<(), NoteError> {
 /// `SHA-256(name || 0x0A || 0x01 || public key)`.
 #[must_use]
 pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519_TYPE, public)
+}
+
+/// The first 4 bytes of `SHA-256(name || 0x0A || ty || public key)`: the key id of a key of
+/// signature type `ty`.
+pub(crate) fn typed_key_id(name: &str, ty: u8, public: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ED25519_TYPE]);
+    h.update([b'\n', ty]);
     h.update(public.as_bytes());
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The vkey text `<name>+<hex key id>+<base64(ty || public key)>`.
+pub(crate) fn format_vkey(name: &str, id: [u8; 4], ty: u8, public: &VerifyingKey) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(ty);
+    raw.extend_from_slice(public.as_bytes());
+    format!("{name}+{}+{}", hex4(id), STANDARD.encode(raw))
 }
 
 /// A public key that verifies notes: a key name, an Ed25519 public key and its key id.
@@ -113,10 +127,7 @@ impl NoteVerifier {
     /// The verifier key string `<name>+<hex key id>+<base64(0x01 || public key)>`.
     #[must_use]
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ED25519_TYPE);
-        raw.extend_from_slice(self.public.as_bytes());
-        format!("{}+{}+{}", self.name, hex4(self.id), STANDARD.encode(raw))
+        format_vkey(&self.name, self.id, ED25519_TYPE, &self.public)
     }
 
     /// The key name.
