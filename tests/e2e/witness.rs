@@ -189,6 +189,32 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
         ok.stdout
     );
 
+    // `verify --checkpoint` counts the cosignatures too.
+    let kept_file = work.path().join("kept.txt");
+    std::fs::write(&kept_file, &kept.stdout).expect("write");
+    let kept_arg = kept_file.display().to_string();
+    let quorum = |l: &Ledger, file: &str, n: &str| {
+        l.run(&[
+            "verify",
+            "--quiet",
+            "--checkpoint",
+            file,
+            "--witness",
+            &v1,
+            "--witness",
+            &v2,
+            "--quorum",
+            n,
+        ])
+    };
+    let verified = quorum(&a, &kept_arg, "2");
+    verified.expect_code(0);
+    assert!(
+        verified.stdout.contains("cosigned by"),
+        "{}",
+        verified.stdout
+    );
+
     // The fork: the same bundle published again gives the same size and another root.
     publish(&b, &files[2]);
     let cp_b = checkpoint(&b);
@@ -214,6 +240,14 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     let refused = check_proof(work.path(), &proof_b, &key, &vkeys, "2");
     refused.expect_code(5);
     assert!(refused.stderr.contains("quorum"), "{}", refused.stderr);
+    let b_cp = work.path().join("b-cp.txt");
+    std::fs::write(&b_cp, b.run(&["auditor", "checkpoint"]).stdout).expect("write");
+    let no_quorum = quorum(&b, &b_cp.display().to_string(), "1");
+    no_quorum.expect_code(5);
+    assert!(
+        format!("{}{}", no_quorum.stdout, no_quorum.stderr).contains("quorum FAILED"),
+        "{no_quorum:?}"
+    );
     // Without witnesses the forked proof is only the log's word, which is what quorums are for.
     run_in(
         work.path(),
