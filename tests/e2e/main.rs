@@ -40,3 +40,4 @@ mod serve_api;
 mod snapshots;
 mod stix_import;
 mod tamper;
+mod witness;

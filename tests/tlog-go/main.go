@@ -12,6 +12,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -46,7 +49,15 @@ type consistency struct {
 	Proof []string `json:"proof"`
 }
 
+// A checkpoint note and the witness vkeys whose C2SP tlog-cosignature v1 lines on it must
+// verify (checked with crypto/ed25519 alone: Go's note package predates cosignatures).
+type cosigned struct {
+	Note      string   `json:"note"`
+	Witnesses []string `json:"witnesses"`
+}
+
 type cases struct {
+	Cosigned    []cosigned    `json:"cosigned"`
 	Vkey        string        `json:"vkey"`
 	Trees       []tree        `json:"trees"`
 	Inclusion   []inclusion   `json:"inclusion"`
@@ -235,6 +246,60 @@ func checkTiles(cp checkpoint, dir string, all bool) (int, int, error) {
 	return d.reads, int(entries), nil
 }
 
+// checkCosignature verifies, from the C2SP tlog-cosignature spec alone, that the note carries
+// a cosignature/v1 line by the witness vkey "name+hex id+base64(0x04 || Ed25519 key)": key id
+// SHA-256(name || "\n" || 0x04 || key)[:4], blob = key id || u64 big-endian time || signature,
+// signed message "cosignature/v1\ntime <time>\n" || note text.
+func checkCosignature(noteText, vkey string) error {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return errors.New("bad vkey")
+	}
+	name := parts[0]
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 33 || raw[0] != 0x04 {
+		return errors.New("bad vkey key material")
+	}
+	pub := ed25519.PublicKey(raw[1:])
+	h := sha256.Sum256(append(append([]byte(name+"\n"), 0x04), pub...))
+	if hex.EncodeToString(h[:4]) != parts[1] {
+		return errors.New("vkey id does not match")
+	}
+	cut := strings.Index(noteText, "\n\n")
+	if cut < 0 {
+		return errors.New("no blank line in the note")
+	}
+	text, sigs := noteText[:cut+1], noteText[cut+2:]
+	found := false
+	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
+		if !strings.HasPrefix(line, "\u2014 ") {
+			return fmt.Errorf("bad signature line %q", line)
+		}
+		rest := strings.TrimPrefix(line, "\u2014 ")
+		lname, b64, ok := strings.Cut(rest, " ")
+		if !ok || lname != name {
+			continue
+		}
+		blob, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(blob) < 4 || !bytes.Equal(blob[:4], h[:4]) {
+			continue
+		}
+		if len(blob) != 4+8+64 {
+			return errors.New("cosignature is not 76 bytes")
+		}
+		ts := binary.BigEndian.Uint64(blob[4:12])
+		msg := "cosignature/v1\ntime " + strconv.FormatUint(ts, 10) + "\n" + text
+		if !ed25519.Verify(pub, []byte(msg), blob[12:]) {
+			return errors.New("cosignature does not verify")
+		}
+		found = true
+	}
+	if !found {
+		return errors.New("no cosignature by this witness")
+	}
+	return nil
+}
+
 func main() {
 	if len(os.Args) != 2 {
 		fail("usage: tlog-go CASES.json")
@@ -302,6 +367,15 @@ func main() {
 			fail("consistency %d (%d to %d): tlog.CheckTree: %v", i, old.size, cur.size, err)
 		}
 	}
-	fmt.Printf("ok: %d checkpoints opened, %d inclusion and %d consistency proofs, %d tiles and %d entries checked\n",
-		len(cps), len(c.Inclusion), len(c.Consistency), tiles, entries)
+	cosigs := 0
+	for i, cs := range c.Cosigned {
+		for _, w := range cs.Witnesses {
+			if err := checkCosignature(cs.Note, w); err != nil {
+				fail("cosigned note %d, witness %s: %v", i, w, err)
+			}
+			cosigs++
+		}
+	}
+	fmt.Printf("ok: %d checkpoints opened, %d inclusion and %d consistency proofs, %d tiles and %d entries checked, %d cosignatures verified\n",
+		len(cps), len(c.Inclusion), len(c.Consistency), tiles, entries, cosigs)
 }

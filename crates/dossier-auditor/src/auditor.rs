@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::announce::{Announcement, DynAnnounce};
 use crate::store::{CheckpointWrite, Store};
+use crate::witnessing::{WitnessConfig, Witnessing};
 use crate::{Alarm, Announce, Error, NoAnnounce, StoredCheckpoint};
 
 /// How the auditor paces itself.
@@ -232,6 +233,7 @@ pub struct Auditor<'a, L: EventLog> {
     progress: Option<Progress<'a>>,
     announcer: Box<dyn DynAnnounce + 'a>,
     pending_announcements: std::collections::VecDeque<Announcement>,
+    witnessing: Option<Witnessing>,
 }
 
 impl<L: EventLog> std::fmt::Debug for Auditor<'_, L> {
@@ -336,6 +338,7 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             progress: None,
             announcer: Box::new(NoAnnounce),
             pending_announcements: std::collections::VecDeque::new(),
+            witnessing: None,
         })
     }
 
@@ -363,6 +366,58 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         self
     }
 
+    /// Also submits every checkpoint to these C2SP tlog-witness witnesses and adds their
+    /// cosignatures to it; a refusal, or a witness unreachable for longer than `bound`, is an
+    /// alarm. Keeps the ledger's record hashes in memory for the consistency proofs.
+    #[must_use]
+    pub fn with_witnesses(mut self, witnesses: Vec<WitnessConfig>, bound: Duration) -> Self {
+        if !witnesses.is_empty() {
+            self.witnessing = Some(Witnessing::new(witnesses, bound));
+        }
+        self
+    }
+
+    /// Submits the last checkpoint to the witnesses that have not cosigned it, stores the
+    /// cosignatures collected, and raises an alarm for each refusal.
+    async fn witness(&mut self) -> Result<(), Error> {
+        let (Some(w), Some(cp)) = (self.witnessing.as_mut(), self.last.clone()) else {
+            return Ok(());
+        };
+        if self.alarms.iter().any(|a| a.kind.starts_with("witness:")) {
+            return Ok(());
+        }
+        if (w.leaves.len() as u64) < cp.size {
+            // Resumed from a checkpoint: read the record hashes it covers once.
+            let mut from = w.leaves.len() as u64 + 1;
+            while from <= cp.size {
+                let want = usize::try_from(cp.size + 1 - from)
+                    .unwrap_or(usize::MAX)
+                    .min(self.options.page.max(1));
+                let page = self.log.read(from, want).await?;
+                let Some(last) = page.last() else { break };
+                from = last.position + 1;
+                w.leaves
+                    .extend(page.iter().map(|r| Hash::of_record(&r.bytes)));
+            }
+        }
+        let text = dossier_proofs::SignedNote::parse(&cp.note)
+            .map_err(|e| Error::State(format!("the stored checkpoint is not a signed note: {e}")))?
+            .text;
+        let (lines, alarms) = w.submit(&cp.note, &text, cp.size).await;
+        if !lines.is_empty() {
+            let note = dossier_proofs::cosignature::add_cosignatures(&cp.note, &lines)
+                .map_err(|e| Error::State(e.to_string()))?;
+            self.store.set_checkpoint_note(cp.size, &note)?;
+            if let Some(last) = self.last.as_mut() {
+                last.note = note;
+            }
+        }
+        for a in alarms {
+            self.alarm(a.kind, None, a.detail)?;
+        }
+        Ok(())
+    }
+
     fn announce_later(&mut self, a: Announcement) {
         if self.pending_announcements.len() >= MAX_PENDING_ANNOUNCEMENTS {
             self.pending_announcements.pop_front();
@@ -373,6 +428,9 @@ impl<'a, L: EventLog> Auditor<'a, L> {
     /// Publishes the pending announcements, in order; on a failure, logs it and keeps the rest
     /// for the next call.
     async fn announce(&mut self) {
+        if let Err(e) = self.witness().await {
+            tracing::warn!(target: "dossier_auditor", "submitting to the witnesses: {e}");
+        }
         while let Some(next) = self.pending_announcements.front() {
             match self.announcer.announce(next).await {
                 Ok(()) => {
@@ -605,6 +663,11 @@ impl<'a, L: EventLog> Auditor<'a, L> {
             self.ledger = Some(view.ledger.to_owned());
         }
         self.tree.push(hash);
+        if let Some(w) = self.witnessing.as_mut()
+            && w.leaves.len() as u64 + 1 == self.tree.size()
+        {
+            w.leaves.push(hash);
+        }
         let pos = rec.position;
         if is_key_record(&rec.bytes) {
             self.batch_has_keys = true;

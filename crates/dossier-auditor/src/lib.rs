@@ -43,10 +43,12 @@
 mod announce;
 mod auditor;
 mod store;
+pub mod witnessing;
 
 pub use announce::{Announce, AnnounceError, NoAnnounce};
 pub use auditor::{Auditor, Event, Options, Report, Status, alarms, status};
 pub use store::{Alarm, STORE_FILE, Store, StoredCheckpoint};
+pub use witnessing::WitnessConfig;
 
 /// What can stop the auditor (other than an alarm, which is reported, not returned).
 #[derive(Debug, thiserror::Error)]

@@ -340,6 +340,14 @@ impl Store {
         Ok(repeated)
     }
 
+    pub(crate) fn set_checkpoint_note(&self, size: u64, note: &str) -> Result<(), Error> {
+        self.conn.execute(
+            "UPDATE checkpoints SET note = ?2 WHERE size = ?1",
+            params![i64::try_from(size).unwrap_or(i64::MAX), note],
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn insert_alarm(&self, a: &Alarm) -> Result<(), Error> {
         self.conn.execute(
             "INSERT INTO alarms (raised_at, kind, seq, detail, checkpoint_size) VALUES (?1, ?2, ?3, ?4, ?5)",

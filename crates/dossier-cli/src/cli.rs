@@ -204,7 +204,10 @@ pub enum Command {
     /// evidence of a forked history that anyone can check (exit 5).
     ForkEvidence(ForkEvidenceArgs),
     /// Check fork evidence offline, with only the checkpoint key.
-    CheckFork(CheckProofArgs),
+    CheckFork(CheckForkArgs),
+    /// A C2SP tlog-witness: cosign checkpoints of the logs it witnesses after checking each is
+    /// consistent with the last it cosigned (`init`, `add-log`, `serve`, `status`, `vkey`).
+    Witness(WitnessArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output,
     /// e.g. `dossier completions bash > /etc/bash_completion.d/dossier`.
     Completions(CompletionsArgs),
@@ -278,6 +281,18 @@ pub struct AuditorArgs {
     /// No progress lines (alarms and errors are still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Submit each checkpoint to this C2SP tlog-witness and collect its cosignature:
+    /// `URL=VKEY`, the witness's submission prefix and verifier key (repeat for each witness).
+    /// A refusal is an alarm.
+    #[arg(long = "witness", value_name = "URL=VKEY", value_parser = witness_config)]
+    pub witnesses: Vec<dossier_auditor::WitnessConfig>,
+    /// Raise an alarm when a witness has been unreachable for this many seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub witness_bound: u64,
+}
+
+fn witness_config(s: &str) -> Result<dossier_auditor::WitnessConfig, String> {
+    dossier_auditor::WitnessConfig::parse(s)
 }
 
 /// `dossier auditor …`.
@@ -365,6 +380,86 @@ pub struct CheckProofArgs {
     /// any failure).
     #[arg(long)]
     pub json: bool,
+    /// Witnesses whose cosignatures count towards the quorum.
+    #[command(flatten)]
+    pub witnesses: QuorumArgs,
+}
+
+/// `dossier check-fork`.
+#[derive(Debug, Args)]
+pub struct CheckForkArgs {
+    /// The fork evidence (from `dossier fork-evidence`).
+    pub file: PathBuf,
+    /// The log key that signed its checkpoints (64 hex digits, or a file holding them); repeat
+    /// it for evidence across a rotation of the log key.
+    #[arg(
+        long = "log-key",
+        visible_alias = "key",
+        value_name = "PUBKEY|FILE",
+        required = true
+    )]
+    pub key: Vec<String>,
+    /// The verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--witness VKEY … --quorum N`: require N valid C2SP tlog-cosignatures from distinct given
+/// witnesses on the (newest) checkpoint.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QuorumArgs {
+    /// A witness's verifier key `name+id+base64(0x04 || key)` (repeat for each witness).
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witness: Vec<String>,
+    /// Cosignatures required from distinct witnesses given (default: all of them).
+    #[arg(long, value_name = "N", requires = "witness")]
+    pub quorum: Option<usize>,
+}
+
+/// `dossier witness`.
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// The witness's directory (its key and witness.db). Default: DATA_DIR/witness.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WitnessCommand,
+}
+
+/// `dossier witness …`.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Create the witness's directory (0700) and Ed25519 key (0600); print its verifier key.
+    Init {
+        /// The witness's name (its cosignatures' key name, e.g. witness.example.org/w1).
+        #[arg(long)]
+        name: String,
+    },
+    /// Witness a log: its origin (`dossier.<ledger id>` for a dossier ledger) and the key that
+    /// signs its checkpoints.
+    AddLog {
+        /// The log's origin line.
+        origin: String,
+        /// The checkpoint key: a signed-note vkey `name+id+base64(0x01 || key)` named as the
+        /// origin, or the Ed25519 public key (64 hex digits, or a file holding them).
+        #[arg(value_name = "VKEY|PUBKEY|FILE")]
+        key: String,
+    },
+    /// Serve `POST /add-checkpoint` (C2SP tlog-witness) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7380", value_name = "ADDR")]
+        listen: String,
+    },
+    /// The logs witnessed and the latest size cosigned for each.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the witness's verifier key (`name+id+base64(0x04 || key)`).
+    Vkey,
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
@@ -815,6 +910,10 @@ pub struct VerifyArgs {
     /// that must have signed it.
     #[arg(long, value_name = "PUBKEY|FILE", requires = "checkpoint")]
     pub log_key: Option<String>,
+    /// Witnesses whose cosignatures on the checkpoint count towards the quorum (with
+    /// --checkpoint).
+    #[command(flatten)]
+    pub witnesses: QuorumArgs,
 }
 
 /// `dossier keys`.

@@ -135,6 +135,16 @@ fn parse_path(path: &[String]) -> Result<Vec<Hash>, BundleError> {
 }
 
 impl ProofBundle {
+    /// The checkpoint a reader relies on: the inclusion bundle's, or the consistency bundle's
+    /// newer one (the one whose cosignatures a quorum check counts).
+    #[must_use]
+    pub fn checkpoint(&self) -> &str {
+        match self {
+            ProofBundle::Inclusion { checkpoint, .. } => checkpoint,
+            ProofBundle::Consistency { new, .. } => new,
+        }
+    }
+
     /// Parses a bundle from its JSON text.
     ///
     /// # Errors

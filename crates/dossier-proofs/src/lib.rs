@@ -10,6 +10,8 @@
 //! - [`note`]: C2SP `signed-note` with Ed25519 (key ids from SHA-256, verifier key strings).
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` notes with a `dossier-head-v2` extension line
 //!   (`dossier-head` in version 1) that binds the hash chain's head to the tree.
+//! - [`cosignature`]: C2SP `tlog-cosignature` v1 (Ed25519) witness cosignatures and quorum
+//!   checks.
 //! - [`fork`]: two signed checkpoints that cannot both be true, and a checker anyone can run.
 //! - [`tiles`]: the version-2 tree as C2SP `tlog-tiles` (tile paths, hash tiles, entry
 //!   bundles of the 32-byte record hashes).
@@ -21,6 +23,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod fork;
 pub mod merkle;
 pub mod note;
@@ -31,6 +34,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, checkpoint_verifier, key_name, open_checkpoint, verify_binding,
     verify_checkpoint,
 };
+pub use cosignature::{CosignatureError, Cosigner, WitnessKey, verify_quorum};
 pub use fork::{ForkError, ForkEvidence, ForkKind};
 pub use merkle::{
     Leaves, ProofError, RootBuilder, TreeHead, TreeVersion, consistency_proof, empty_root,

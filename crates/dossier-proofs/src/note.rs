@@ -62,12 +62,26 @@ pub fn check_key_name(name: &str) -> Result<(), NoteError> {
 /// `SHA-256(name || 0x0A || 0x01 || public key)`.
 #[must_use]
 pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519_TYPE, public)
+}
+
+/// The first 4 bytes of `SHA-256(name || 0x0A || ty || public key)`: the key id of a key of
+/// signature type `ty`.
+pub(crate) fn typed_key_id(name: &str, ty: u8, public: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ED25519_TYPE]);
+    h.update([b'\n', ty]);
     h.update(public.as_bytes());
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The vkey text `<name>+<hex key id>+<base64(ty || public key)>`.
+pub(crate) fn format_vkey(name: &str, id: [u8; 4], ty: u8, public: &VerifyingKey) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(ty);
+    raw.extend_from_slice(public.as_bytes());
+    format!("{name}+{}+{}", hex4(id), STANDARD.encode(raw))
 }
 
 /// A public key that verifies notes: a key name, an Ed25519 public key and its key id.
@@ -99,33 +113,8 @@ impl NoteVerifier {
     /// # Errors
     /// [`NoteError::BadVerifierKey`] or [`NoteError::BadKeyName`].
     pub fn from_vkey(vkey: &str) -> Result<NoteVerifier, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::BadVerifierKey("expected name+id+key"));
-        };
-        check_key_name(name)?;
-        if id_hex.len() != 8
-            || !id_hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(NoteError::BadVerifierKey(
-                "the key id must be 8 lowercase hex digits",
-            ));
-        }
-        let raw = decode_b64_exact(key_b64).ok_or(NoteError::BadVerifierKey("bad base64"))?;
-        let [ty, rest @ ..] = raw.as_slice() else {
-            return Err(NoteError::BadVerifierKey("empty key"));
-        };
-        if *ty != ED25519_TYPE {
-            return Err(NoteError::BadVerifierKey("not an Ed25519 key"));
-        }
-        let bytes: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| NoteError::BadVerifierKey("an Ed25519 key has 32 bytes"))?;
-        let public = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| NoteError::BadVerifierKey("not a valid Ed25519 public key"))?;
+        let (name, id_hex, public) =
+            parse_vkey(vkey, ED25519_TYPE).map_err(NoteError::BadVerifierKey)?;
         let v = NoteVerifier::new(name, public)?;
         if hex4(v.id) != id_hex {
             return Err(NoteError::BadVerifierKey(
@@ -138,10 +127,7 @@ impl NoteVerifier {
     /// The verifier key string `<name>+<hex key id>+<base64(0x01 || public key)>`.
     #[must_use]
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ED25519_TYPE);
-        raw.extend_from_slice(self.public.as_bytes());
-        format!("{}+{}+{}", self.name, hex4(self.id), STANDARD.encode(raw))
+        format_vkey(&self.name, self.id, ED25519_TYPE, &self.public)
     }
 
     /// The key name.
@@ -163,8 +149,42 @@ impl NoteVerifier {
     }
 }
 
-fn hex4(id: [u8; 4]) -> String {
+/// Lowercase hex of a key id.
+pub(crate) fn hex4(id: [u8; 4]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits a vkey `<name>+<8 lowercase hex digits>+<base64(type || 32-byte Ed25519 key)>` whose
+/// type byte must be `ty`, returning the name, the hex key id (its match with the name and key
+/// is the caller's check, as the id depends on the type) and the key.
+pub(crate) fn parse_vkey(vkey: &str, ty: u8) -> Result<(&str, &str, VerifyingKey), &'static str> {
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("expected name+id+key");
+    };
+    check_key_name(name).map_err(|_| "invalid key name")?;
+    if id_hex.len() != 8
+        || !id_hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err("the key id must be 8 lowercase hex digits");
+    }
+    let raw = decode_b64_exact(key_b64).ok_or("bad base64")?;
+    let [t, rest @ ..] = raw.as_slice() else {
+        return Err("empty key");
+    };
+    if *t != ty {
+        return Err(if ty == ED25519_TYPE {
+            "not an Ed25519 key"
+        } else {
+            "not a cosignature/v1 key (type byte 0x04)"
+        });
+    }
+    let bytes: [u8; 32] = rest.try_into().map_err(|_| "an Ed25519 key has 32 bytes")?;
+    let public = VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key")?;
+    Ok((name, id_hex, public))
 }
 
 /// Decodes standard padded base64, accepting only the canonical encoding.

@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{ref_mth_in, ref_path_in, ref_proof_in, test_leaves};
+use common::{compare_or_bless, ref_mth_in, ref_path_in, ref_proof_in, test_leaves, vectors_dir};
 use dossier_chain::Hash;
 use dossier_proofs::note::{NoteVerifier, key_id};
 use dossier_proofs::{
@@ -19,10 +17,6 @@ use dossier_proofs::{
 };
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
-
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors")
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -197,26 +191,7 @@ fn merkle_v1_vectors_are_unchanged() {
 }
 
 fn check_file(v: TreeVersion) {
-    let actual = build(v);
-    let path = vectors_dir().join(file_of(v));
-    if std::env::var_os("DOSSIER_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &actual).expect("write vectors");
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_default();
-    if expected != actual {
-        let first = expected
-            .iter()
-            .zip(&actual)
-            .position(|(a, b)| a != b)
-            .unwrap_or(expected.len().min(actual.len()));
-        panic!(
-            "{} differs from what the code produces now (first difference at byte {first}).\n\
-             The proof format is a public contract: if this change is intended, rewrite the vectors with\n    \
-             DOSSIER_BLESS=1 cargo test -p dossier-proofs --test vectors\nand review the diff.",
-            path.display()
-        );
-    }
+    compare_or_bless(file_of(v), &build(v), "vectors");
 }
 
 /// Reads the committed files and checks every vector with the verifiers alone, as an

@@ -34,7 +34,7 @@ mod version;
 
 pub use binary::{ServerBinary, find_server, server_binary, workspace_root};
 pub use cluster::{NatsCluster, NatsClusterBuilder};
-pub use http::http_get;
+pub use http::{http_get, http_post};
 pub use partition::RouteProxy;
 pub use pytools::{check_exchange, py_tools, run_tool};
 pub use server::{NatsServer, NatsServerBuilder};

@@ -130,6 +130,10 @@ async fn audit(home: &Home, args: &AuditorArgs) -> CliResult {
         }
         None => auditor,
     };
+    let auditor = auditor.with_witnesses(
+        args.witnesses.clone(),
+        Duration::from_secs(args.witness_bound),
+    );
     let mut auditor = auditor.with_progress(move |e| {
         if !quiet || matches!(e, Event::Alarm(_)) {
             print_event(e);

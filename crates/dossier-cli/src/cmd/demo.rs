@@ -99,6 +99,7 @@ pub async fn run(args: &DemoArgs) -> CliResult {
             quiet: true,
             checkpoint: None,
             log_key: None,
+            witnesses: crate::cli::QuorumArgs::default(),
         },
     )
     .await?;

@@ -19,6 +19,7 @@ mod redact;
 mod render;
 mod serve;
 mod verify;
+mod witness;
 
 use dossier_jetstream::{Credentials, JetStreamConfig};
 
@@ -58,6 +59,7 @@ pub async fn run(mut args: Cli) -> CliResult {
     // Generated from the command line's definition alone: no data directory, no configuration.
     match &args.command {
         Command::Completions(a) => return docs::completions(a),
+        Command::Witness(a) => return witness::run(args.data_dir.clone(), a).await,
         Command::Man(a) => return docs::man(a),
         _ => {}
     }
@@ -115,6 +117,6 @@ pub async fn run(mut args: Cli) -> CliResult {
         Command::ForkEvidence(a) => proofs::fork_evidence(&home()?, a).await,
         Command::CheckFork(a) => proofs::check_fork(a),
         Command::Auditor(a) => auditor::run(&home()?.for_audit().for_service(), a).await,
-        Command::Completions(_) | Command::Man(_) => Ok(()),
+        Command::Completions(_) | Command::Man(_) | Command::Witness(_) => Ok(()),
     }
 }

@@ -4,15 +4,19 @@
 use anyhow::Context as _;
 use dossier_chain::{Hash, parse_public_hex};
 use dossier_log::{EventLog, ledger};
+use dossier_proofs::cosignature::CosignatureError;
 use dossier_proofs::{
-    Checkpoint, ForkEvidence, ProofBundle, Proven, TreeHead, TreeVersion, checkpoint_verifier,
-    consistency_proof, inclusion_proof, open_checkpoint,
+    Checkpoint, ForkEvidence, ProofBundle, Proven, SignedNote, TreeHead, TreeVersion, WitnessKey,
+    checkpoint_verifier, consistency_proof, inclusion_proof, open_checkpoint, verify_quorum,
 };
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::cli::{CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, TilesArgs};
-use crate::exit::{CliError, CliResult, VERIFY_FAILED};
+use crate::cli::{
+    CheckForkArgs, CheckProofArgs, CheckpointArgs, ForkEvidenceArgs, ProveArgs, QuorumArgs,
+    TilesArgs,
+};
+use crate::exit::{CliError, CliResult, INVALID_INPUT, VERIFY_FAILED};
 use crate::home::Home;
 
 /// A checkpoint signed now.
@@ -61,12 +65,32 @@ async fn signed_checkpoint(home: &Home, log: &Backend, key: Option<&str>) -> Cli
     let note = Checkpoint::new(&ledger, tree)
         .and_then(|c| c.sign_with(&signer))
         .context("signing the checkpoint")?;
+    let note = with_collected_cosignatures(home, note);
     Ok(Signed {
         ledger,
         hashes,
         tree,
         note,
     })
+}
+
+/// The note with the witnesses' cosignatures the auditor collected on a checkpoint of the
+/// same text (cosignatures cover the text, so they hold on this note too); unchanged when the
+/// auditor has none for it.
+fn with_collected_cosignatures(home: &Home, note: String) -> String {
+    let Ok(status) = dossier_auditor::status(&home.auditor_path()) else {
+        return note;
+    };
+    let (Some(stored), Ok(ours)) = (status.last_checkpoint, SignedNote::parse(&note)) else {
+        return note;
+    };
+    match SignedNote::parse(&stored.note) {
+        Ok(kept) if kept.text == ours.text && kept.signatures.len() > 1 => {
+            dossier_proofs::cosignature::add_cosignatures(&note, &kept.signatures[1..])
+                .unwrap_or(note)
+        }
+        _ => note,
+    }
 }
 
 /// `dossier checkpoint`.
@@ -203,17 +227,19 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
         .iter()
         .map(|k| read_key(k))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let checked = ProofBundle::parse(&text)
-        .and_then(|bundle| bundle.check_pinned(&keys))
-        .map_err(|e| {
-            if e.is_verdict() {
-                CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
-            } else {
-                anyhow::Error::new(e)
-                    .context(format!("{} is not a proof bundle", args.file.display()))
-                    .into()
-            }
-        })?;
+    let bundle = ProofBundle::parse(&text).map_err(|e| {
+        anyhow::Error::new(e).context(format!("{} is not a proof bundle", args.file.display()))
+    })?;
+    let checked = bundle.check_pinned(&keys).map_err(|e| {
+        if e.is_verdict() {
+            CliError::new(VERIFY_FAILED, anyhow::anyhow!("proof FAILED: {e}"))
+        } else {
+            anyhow::Error::new(e)
+                .context(format!("{} is not a proof bundle", args.file.display()))
+                .into()
+        }
+    })?;
+    let cosigned_by = check_quorum(bundle.checkpoint(), &args.witnesses)?;
     if args.json {
         #[derive(Serialize)]
         #[serde(tag = "proof", rename_all = "snake_case")]
@@ -224,12 +250,14 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 seq: u64,
                 leaf: String,
                 size: u64,
+                cosigned_by: &'a [String],
             },
             Consistency {
                 ok: bool,
                 ledger: &'a str,
                 old_size: u64,
                 new_size: u64,
+                cosigned_by: &'a [String],
             },
         }
         let doc = match &checked {
@@ -244,6 +272,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 seq: *seq,
                 leaf: leaf.to_string(),
                 size: *size,
+                cosigned_by: &cosigned_by,
             },
             Proven::Consistency {
                 ledger,
@@ -254,6 +283,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
                 ledger,
                 old_size: *old_size,
                 new_size: *new_size,
+                cosigned_by: &cosigned_by,
             },
         };
         crate::output::json(&doc)?;
@@ -276,7 +306,34 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
             "ok: ledger {ledger} at {new_size} records extends its signed checkpoint of {old_size} records"
         )?,
     }
+    if !cosigned_by.is_empty() {
+        crate::outln!("ok: cosigned by {}", cosigned_by.join(", "))?;
+    }
     Ok(())
+}
+
+/// With `--witness VKEY … [--quorum N]`: requires N (default: all given) valid C2SP
+/// tlog-cosignatures by distinct given witnesses on the checkpoint note, and returns their
+/// names; without witnesses, nothing is required and the list is empty.
+///
+/// # Errors
+/// A malformed witness key or quorum (exit 3), too few cosignatures (exit 5).
+pub fn check_quorum(note: &str, args: &QuorumArgs) -> CliResult<Vec<String>> {
+    if args.witness.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = args
+        .witness
+        .iter()
+        .map(|v| WitnessKey::from_vkey(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!("--witness: {e}")))?;
+    let quorum = args.quorum.unwrap_or(keys.len());
+    let note = SignedNote::parse(note).context("the checkpoint is not a signed note")?;
+    verify_quorum(&note, &keys, quorum).map_err(|e| match e {
+        CosignatureError::BadQuorum { .. } => CliError::new(INVALID_INPUT, anyhow::anyhow!(e)),
+        e => CliError::new(VERIFY_FAILED, anyhow::anyhow!("witness quorum FAILED: {e}")),
+    })
 }
 
 /// What `dossier verify --checkpoint FILE` found: one verdict, printed as a line of text or
@@ -484,7 +541,7 @@ pub async fn fork_evidence(home: &Home, args: &ForkEvidenceArgs) -> CliResult {
 }
 
 /// `dossier check-fork FILE --key K`: exit 0 if the evidence proves a fork.
-pub fn check_fork(args: &CheckProofArgs) -> CliResult {
+pub fn check_fork(args: &CheckForkArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let evidence: ForkEvidence = serde_json::from_str(&text)

@@ -94,7 +94,24 @@ pub async fn run(home: &Home, args: &VerifyArgs) -> CliResult {
                     .as_deref()
                     .map(super::proofs::read_key)
                     .transpose()?;
-                super::proofs::check_against(&log, &file, &note, &keys, pinned).await?
+                let mut verdict =
+                    super::proofs::check_against(&log, &file, &note, &keys, pinned).await?;
+                if verdict.ok {
+                    match super::proofs::check_quorum(&note, &args.witnesses) {
+                        Ok(names) if !names.is_empty() => {
+                            verdict
+                                .verdict
+                                .push_str(&format!("; cosigned by {}", names.join(", ")));
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.code == crate::exit::VERIFY_FAILED => {
+                            verdict.ok = false;
+                            verdict.verdict = format!("{:#}", e.error);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                verdict
             } else {
                 // Its keys come from the ledger, which did not verify.
                 CheckpointVerdict {

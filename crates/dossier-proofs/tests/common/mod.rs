@@ -161,3 +161,21 @@ pub fn flip(h: &Hash, bit: usize) -> Hash {
     out.0[bit / 8] ^= 1 << (bit % 8);
     out
 }
+
+/// The `docs/vectors` directory.
+#[allow(dead_code)]
+pub fn vectors_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors")
+}
+
+/// Compares a vector file with what the code produces now, or rewrites it under
+/// `DOSSIER_BLESS=1` (`test` names the test target that rewrites it).
+#[allow(dead_code)]
+pub fn compare_or_bless(name: &str, actual: &[u8], test: &str) {
+    dossier_testkit::golden::compare_or_bless(
+        &vectors_dir().join(name),
+        actual,
+        "The proof format",
+        &format!("cargo test -p dossier-proofs --test {test}"),
+    );
+}

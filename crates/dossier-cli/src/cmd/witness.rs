@@ -1,0 +1,103 @@
+//! `dossier witness`: a C2SP tlog-witness (`dossier-witness`) run from the command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use dossier_proofs::NoteVerifier;
+use dossier_witness::{STORE_FILE, Store, Witness, WitnessKeyFile};
+
+use crate::cli::{WitnessArgs, WitnessCommand};
+use crate::exit::{CliError, CliResult, INVALID_INPUT};
+use crate::home::Home;
+
+/// Runs `dossier witness …`.
+pub async fn run(data_dir: Option<PathBuf>, args: &WitnessArgs) -> CliResult {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => Home::resolve(data_dir)?.dir_path().join("witness"),
+    };
+    match &args.command {
+        WitnessCommand::Init { name } => {
+            let cosigner = WitnessKeyFile::create(&dir, name)
+                .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!(e)))?;
+            Store::open(&dir.join(STORE_FILE)).context("creating witness.db")?;
+            crate::outln!("{}", cosigner.key().to_vkey())?;
+        }
+        WitnessCommand::Vkey => {
+            let cosigner = WitnessKeyFile::load(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            crate::outln!("{}", cosigner.key().to_vkey())?;
+        }
+        WitnessCommand::AddLog { origin, key } => {
+            let verifier = if key.contains('+') {
+                NoteVerifier::from_vkey(key)
+            } else {
+                NoteVerifier::new(origin, super::proofs::read_key(key)?)
+            }
+            .map_err(|e| {
+                CliError::new(
+                    INVALID_INPUT,
+                    anyhow::anyhow!("the log's verifier key: {e}"),
+                )
+            })?;
+            let vkey = &verifier.to_vkey();
+            if verifier.name() != origin {
+                return Err(CliError::new(
+                    INVALID_INPUT,
+                    anyhow::anyhow!(
+                        "the verifier key is named {}, not the origin {origin}",
+                        verifier.name()
+                    ),
+                ));
+            }
+            let witness = Witness::open(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            witness
+                .with_store(|s| s.add_log(origin, vkey))
+                .context("writing witness.db")?;
+            crate::outln!("witnessing {origin}")?;
+        }
+        WitnessCommand::Status { json } => {
+            let witness = Witness::open(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            let logs = witness
+                .with_store(Store::logs)
+                .context("reading witness.db")?;
+            if *json {
+                let doc: Vec<_> = logs
+                    .iter()
+                    .map(|l| {
+                        serde_json::json!({
+                            "origin": l.origin,
+                            "vkey": l.vkey,
+                            "size": l.size,
+                            "root": l.root.map(|r| r.to_hex()),
+                        })
+                    })
+                    .collect();
+                crate::output::json(&serde_json::json!({
+                    "witness": witness.cosigner().key().to_vkey(),
+                    "logs": doc,
+                }))?;
+            } else {
+                crate::outln!("witness {}", witness.cosigner().key().to_vkey())?;
+                for l in logs {
+                    crate::outln!("{} size {}", l.origin, l.size)?;
+                }
+            }
+        }
+        WitnessCommand::Serve { listen } => {
+            let witness = Arc::new(Witness::open(&dir).map_err(|e| anyhow::anyhow!(e))?);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            let addr = listener.local_addr().context("the bound address")?;
+            crate::outln!(
+                "witness {} listening on http://{addr}",
+                witness.cosigner().key().name()
+            )?;
+            dossier_witness::http::serve(listener, witness, super::serve::shutdown_signal())
+                .await
+                .context("serving")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The witness's key file `witness.key`: JSON `{"name": …, "secret": <64 hex digits>}`,
+//! created 0600 (in a directory created 0700) and never overwritten.
+
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::Path;
+
+use dossier_proofs::Cosigner;
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+/// The key file's name in a witness directory.
+pub const KEY_FILE: &str = "witness.key";
+
+/// The key file's content.
+#[derive(Serialize, Deserialize)]
+pub struct WitnessKeyFile {
+    /// The witness's name (its cosignatures' key name).
+    pub name: String,
+    /// The Ed25519 secret, 64 lowercase hex digits.
+    pub secret: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl WitnessKeyFile {
+    /// Creates a witness directory (0700) with a new key named `name` (file 0600). Refuses an
+    /// existing key file.
+    ///
+    /// # Errors
+    /// A message: a bad name, an existing key, an I/O error.
+    pub fn create(dir: &Path, name: &str) -> Result<Cosigner, String> {
+        let secret = SigningKey::generate(&mut rand_core::OsRng);
+        let cosigner = Cosigner::new(name, secret.clone()).map_err(|e| e.to_string())?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let path = dir.join(KEY_FILE);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        let body = serde_json::to_vec_pretty(&WitnessKeyFile {
+            name: name.to_owned(),
+            secret: hex(secret.as_bytes()),
+        })
+        .map_err(|e| e.to_string())?;
+        f.write_all(&body)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(cosigner)
+    }
+
+    /// Reads the witness directory's key.
+    ///
+    /// # Errors
+    /// A message: a missing or malformed key file.
+    pub fn load(dir: &Path) -> Result<Cosigner, String> {
+        let path = dir.join(KEY_FILE);
+        let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let file: WitnessKeyFile = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a witness key file: {e}", path.display()))?;
+        let bytes: [u8; 32] = (0..32)
+            .map(|i| {
+                file.secret
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .filter(|_| file.secret.len() == 64)
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| format!("{}: the secret must be 64 hex digits", path.display()))?;
+        Cosigner::new(&file.name, SigningKey::from_bytes(&bytes)).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,289 @@
+//! Witnesses: two `dossier witness` processes on port 0 and a quorum of 2. The auditor collects
+//! both cosignatures on the ledger's checkpoints (`check-proof --quorum 2` accepts a proof);
+//! a forked copy of the ledger (the same founding key, the same size, another root) is refused
+//! by both witnesses, its auditor raises alarms, and `check-proof --quorum 2` refuses its
+//! proof; a witness restarted from its store refuses an older checkpoint.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use dossier_testkit::http_post;
+use serde_json::Value;
+
+use crate::support::{Ledger, command, copy_ledger, example_files, run_in};
+
+/// A `dossier witness serve` process, killed on drop.
+struct WitnessProcess {
+    child: Child,
+    port: u16,
+}
+
+impl WitnessProcess {
+    fn start(dir: &Path) -> WitnessProcess {
+        let mut child = command(dir)
+            .args(["witness", "--dir"])
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .spawn()
+            .expect("dossier witness serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the address line");
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        WitnessProcess { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a witness directory named `name` that witnesses the ledger; returns its vkey.
+fn witness_dir(dir: &Path, name: &str, origin: &str, key: &str) -> String {
+    let vkey = run_in(
+        dir,
+        &[
+            "witness",
+            "--dir",
+            &dir.display().to_string(),
+            "init",
+            "--name",
+            name,
+        ],
+    );
+    vkey.expect_code(0);
+    run_in(
+        dir,
+        &[
+            "witness",
+            "--dir",
+            &dir.display().to_string(),
+            "add-log",
+            origin,
+            key,
+        ],
+    )
+    .expect_code(0);
+    vkey.stdout.trim().to_owned()
+}
+
+fn publish(l: &Ledger, file: &Path) {
+    l.run(&["publish", &file.display().to_string()])
+        .expect_code(0);
+}
+
+fn checkpoint(l: &Ledger) -> Value {
+    let out = l.run(&["checkpoint", "--json"]);
+    out.expect_code(0);
+    out.json()
+}
+
+fn audit(l: &Ledger, witnesses: &[(String, String)]) -> crate::support::Out {
+    let mut args = vec![
+        "auditor".to_owned(),
+        "--once".to_owned(),
+        "--quiet".to_owned(),
+    ];
+    for (url, vkey) in witnesses {
+        args.push("--witness".into());
+        args.push(format!("{url}={vkey}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    l.run(&args)
+}
+
+fn prove(l: &Ledger, out: &Path) {
+    l.run(&["prove", "1", "--out", &out.display().to_string()])
+        .expect_code(0);
+}
+
+fn check_proof(
+    dir: &Path,
+    bundle: &Path,
+    key: &str,
+    vkeys: &[String],
+    quorum: &str,
+) -> crate::support::Out {
+    let bundle = bundle.display().to_string();
+    let mut args = vec![
+        "check-proof",
+        bundle.as_str(),
+        "--key",
+        key,
+        "--quorum",
+        quorum,
+    ];
+    for v in vkeys {
+        args.push("--witness");
+        args.push(v);
+    }
+    run_in(dir, &args)
+}
+
+fn signature_lines(note: &str) -> usize {
+    note.lines().filter(|l| l.starts_with('\u{2014}')).count()
+}
+
+#[test]
+fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
+    let a = Ledger::init();
+    let files: Vec<PathBuf> = example_files();
+    publish(&a, &files[0]);
+    publish(&a, &files[1]);
+    // The fork: the same data directory (founding key, ledger id), continued separately.
+    let b = copy_ledger(&a);
+    let key = std::fs::read_to_string(a.dir().join("root.pub"))
+        .expect("root.pub")
+        .trim()
+        .to_owned();
+    let first = checkpoint(&a);
+    let origin = format!("dossier.{}", first["ledger"].as_str().expect("ledger"));
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let (d1, d2) = (work.path().join("w1"), work.path().join("w2"));
+    let v1 = witness_dir(&d1, "witness.example/w1", &origin, &key);
+    let v2 = witness_dir(&d2, "witness.example/w2", &origin, &key);
+    let vkeys = [v1.clone(), v2.clone()];
+    let mut w1 = WitnessProcess::start(&d1);
+    let w2 = WitnessProcess::start(&d2);
+    let witnesses = [(w1.url(), v1.clone()), (w2.url(), v2.clone())];
+
+    // The auditor's first checkpoint is cosigned by both.
+    audit(&a, &witnesses).expect_code(0);
+    let old_note = first["note"].as_str().expect("note").to_owned();
+    publish(&a, &files[2]);
+    // A second auditor run starts from old 0, follows each witness's 409 to its size, and
+    // proves consistency from there.
+    audit(&a, &witnesses).expect_code(0);
+    let kept = a.run(&["auditor", "checkpoint"]);
+    kept.expect_code(0);
+    assert_eq!(signature_lines(&kept.stdout), 3, "{}", kept.stdout);
+    let cp_a = checkpoint(&a);
+    assert_eq!(
+        signature_lines(cp_a["note"].as_str().expect("note")),
+        3,
+        "`dossier checkpoint` includes the collected cosignatures: {cp_a}"
+    );
+    let proof_a = work.path().join("a.json");
+    prove(&a, &proof_a);
+    let ok = check_proof(work.path(), &proof_a, &key, &vkeys, "2");
+    ok.expect_code(0);
+    assert!(
+        ok.stdout
+            .contains("cosigned by witness.example/w1, witness.example/w2"),
+        "{}",
+        ok.stdout
+    );
+
+    // `verify --checkpoint` counts the cosignatures too.
+    let kept_file = work.path().join("kept.txt");
+    std::fs::write(&kept_file, &kept.stdout).expect("write");
+    let kept_arg = kept_file.display().to_string();
+    let quorum = |l: &Ledger, file: &str, n: &str| {
+        l.run(&[
+            "verify",
+            "--quiet",
+            "--checkpoint",
+            file,
+            "--witness",
+            &v1,
+            "--witness",
+            &v2,
+            "--quorum",
+            n,
+        ])
+    };
+    let verified = quorum(&a, &kept_arg, "2");
+    verified.expect_code(0);
+    assert!(
+        verified.stdout.contains("cosigned by"),
+        "{}",
+        verified.stdout
+    );
+
+    // The fork: the same bundle published again gives the same size and another root.
+    publish(&b, &files[2]);
+    let cp_b = checkpoint(&b);
+    assert_eq!(cp_b["size"], cp_a["size"]);
+    assert_ne!(cp_b["root"], cp_a["root"]);
+    let forked = audit(&b, &witnesses);
+    forked.expect_code(5);
+    let status = b.run(&["auditor", "status", "--json"]);
+    let status = status.json();
+    let kinds: Vec<&str> = status["alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "witness:fork").count(),
+        2,
+        "both witnesses refuse the fork: {status}"
+    );
+    let proof_b = work.path().join("b.json");
+    prove(&b, &proof_b);
+    let refused = check_proof(work.path(), &proof_b, &key, &vkeys, "2");
+    refused.expect_code(5);
+    assert!(refused.stderr.contains("quorum"), "{}", refused.stderr);
+    let b_cp = work.path().join("b-cp.txt");
+    std::fs::write(&b_cp, b.run(&["auditor", "checkpoint"]).stdout).expect("write");
+    let no_quorum = quorum(&b, &b_cp.display().to_string(), "1");
+    no_quorum.expect_code(5);
+    assert!(
+        format!("{}{}", no_quorum.stdout, no_quorum.stderr).contains("quorum FAILED"),
+        "{no_quorum:?}"
+    );
+    // Without witnesses the forked proof is only the log's word, which is what quorums are for.
+    run_in(
+        work.path(),
+        &["check-proof", &proof_b.display().to_string(), "--key", &key],
+    )
+    .expect_code(0);
+
+    // A witness restarted from its store refuses the older checkpoint, whatever old size is
+    // claimed, and still holds the ledger's size.
+    drop(w1);
+    w1 = WitnessProcess::start(&d1);
+    let size = cp_a["size"].as_u64().expect("size");
+    let (status, body) = http_post(
+        w1.port,
+        "/add-checkpoint",
+        format!("old 0\n\n{old_note}").as_bytes(),
+    )
+    .expect("post");
+    assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
+    let (status, _) = http_post(
+        w1.port,
+        "/add-checkpoint",
+        format!("old {size}\n\n{old_note}").as_bytes(),
+    )
+    .expect("post");
+    assert_eq!(status, 400, "an old size above the checkpoint's");
+    let st = run_in(
+        work.path(),
+        &[
+            "witness",
+            "--dir",
+            &d1.display().to_string(),
+            "status",
+            "--json",
+        ],
+    );
+    st.expect_code(0);
+    assert_eq!(st.json()["logs"][0]["size"].as_u64(), Some(size));
+}
