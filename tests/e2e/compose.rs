@@ -131,6 +131,9 @@ struct Running {
     name: &'static str,
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
+    /// Lines read past by [`Running::line_after`]: a service's own lines come in no fixed
+    /// order (the projector may catch up before the API listens), so they are still looked at.
+    passed: std::cell::RefCell<Vec<String>>,
 }
 
 impl Running {
@@ -145,10 +148,18 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
         let lines = stderr_lines(&mut child);
-        Running { name, child, lines }
+        Running {
+            name,
+            child,
+            lines,
+            passed: std::cell::RefCell::new(Vec::new()),
+        }
     }
 
     fn wait_for(&self, needle: &str) {
+        if self.passed.borrow().iter().any(|l| l.contains(needle)) {
+            return;
+        }
         wait_for_line(&self.lines, needle, Duration::from_secs(60));
     }
 
@@ -164,6 +175,7 @@ impl Running {
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.to_owned();
             }
+            self.passed.borrow_mut().push(line);
         }
     }
 
