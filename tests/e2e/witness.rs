@@ -2,7 +2,9 @@
 //! both cosignatures on the ledger's checkpoints (`check-proof --quorum 2` accepts a proof);
 //! a forked copy of the ledger (the same founding key, the same size, another root) is refused
 //! by both witnesses, its auditor raises alarms, and `check-proof --quorum 2` refuses its
-//! proof; a witness restarted from its store refuses an older checkpoint.
+//! proof; a witness restarted from its store refuses an older checkpoint. Two auditors of one
+//! ledger (two stores) share the witnesses without an alarm; a witness holding a larger tree
+//! than the ledger is the `witness:ahead` alarm.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -81,6 +83,17 @@ fn witness_dir(dir: &Path, name: &str, origin: &str, key: &str) -> String {
     vkey.stdout.trim().to_owned()
 }
 
+/// Moves the auditor's store (`auditor.db` and SQLite's files beside it) from `from` to `to`.
+fn move_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("readable dir") {
+        let name = entry.expect("dir entry").file_name();
+        if name.to_string_lossy().starts_with("auditor.db") {
+            std::fs::rename(from.join(&name), to.join(&name)).expect("rename");
+        }
+    }
+}
+
 fn publish(l: &Ledger, file: &Path) {
     l.run(&["publish", &file.display().to_string()])
         .expect_code(0);
@@ -146,6 +159,8 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     publish(&a, &files[1]);
     // The fork: the same data directory (founding key, ledger id), continued separately.
     let b = copy_ledger(&a);
+    // A copy that stays shorter than the ledger the witnesses are shown.
+    let short = copy_ledger(&a);
     let key = std::fs::read_to_string(a.dir().join("root.pub"))
         .expect("root.pub")
         .trim()
@@ -166,9 +181,23 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     audit(&a, &witnesses).expect_code(0);
     let old_note = first["note"].as_str().expect("note").to_owned();
     publish(&a, &files[2]);
-    // A second auditor run starts from old 0, follows each witness's 409 to its size, and
-    // proves consistency from there.
+    // A second auditor of the same ledger (its own store) starts from old 0, follows each
+    // witness's 409 to its size, and proves consistency from there.
+    let first_store = work.path().join("first-store");
+    move_store(a.dir(), &first_store);
     audit(&a, &witnesses).expect_code(0);
+    // The first auditor resumes from its older checkpoint: the witnesses hold a larger tree,
+    // which is the ledger's, so no alarm; its new checkpoint is cosigned from their size.
+    move_store(a.dir(), &work.path().join("second-store"));
+    move_store(&first_store, a.dir());
+    let resumed = audit(&a, &witnesses);
+    resumed.expect_code(0);
+    let status = a.run(&["auditor", "status", "--json"]).json();
+    assert_eq!(
+        status["alarms"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
     let kept = a.run(&["auditor", "checkpoint"]);
     kept.expect_code(0);
     assert_eq!(signature_lines(&kept.stdout), 3, "{}", kept.stdout);
@@ -213,6 +242,19 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
         verified.stdout.contains("cosigned by"),
         "{}",
         verified.stdout
+    );
+
+    // A ledger shorter than the tree a witness holds: the witness was shown another history.
+    let ahead = audit(&short, &witnesses[..1]);
+    ahead.expect_code(5);
+    let status = short.run(&["auditor", "status", "--json"]).json();
+    assert!(
+        status["alarms"]
+            .as_array()
+            .expect("alarms")
+            .iter()
+            .any(|a| a["kind"] == "witness:ahead"),
+        "{status}"
     );
 
     // The fork: the same bundle published again gives the same size and another root.
