@@ -23,7 +23,16 @@ struct WitnessProcess {
 
 impl WitnessProcess {
     fn start(dir: &Path) -> WitnessProcess {
-        let mut child = command(dir)
+        WitnessProcess::start_with(dir, None)
+    }
+
+    /// Starts `witness serve` with `DOSSIER_PASSPHRASE` set to `passphrase`, if given.
+    fn start_with(dir: &Path, passphrase: Option<&str>) -> WitnessProcess {
+        let mut cmd = command(dir);
+        if let Some(p) = passphrase {
+            cmd.env("DOSSIER_PASSPHRASE", p);
+        }
+        let mut child = cmd
             .args(["witness", "--dir"])
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -328,4 +337,87 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     );
     st.expect_code(0);
     assert_eq!(st.json()["logs"][0]["size"].as_u64(), Some(size));
+}
+
+/// Runs `dossier witness --dir DIR ARGS…` with `DOSSIER_PASSPHRASE` set to `passphrase`, if given.
+fn witness_cmd(dir: &Path, passphrase: Option<&str>, args: &[&str]) -> crate::support::Out {
+    let mut cmd = command(dir);
+    if let Some(p) = passphrase {
+        cmd.env("DOSSIER_PASSPHRASE", p);
+    }
+    crate::support::Out::from_output(
+        cmd.args(["witness", "--dir"])
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("the dossier binary runs"),
+    )
+}
+
+/// `witness init` with a passphrase writes its key as an age file that does not hold the
+/// secret; `witness serve` refuses without the passphrase or with a wrong one, and serves with
+/// it. A witness key written in the clear draws a warning.
+#[test]
+fn an_encrypted_witness_key_is_useless_without_its_passphrase() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("w");
+    let init = witness_cmd(
+        &dir,
+        Some("correct horse"),
+        &["init", "--name", "witness.example/w"],
+    );
+    init.expect_code(0);
+    assert!(!init.stderr.contains("warning"), "{}", init.stderr);
+    let vkey = init.stdout.trim().to_owned();
+    let file = dir.join("witness.key");
+    let text = std::fs::read_to_string(&file).expect("key file");
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret") && !text.contains("witness.example"),
+        "the key file's plain text shows: {text}"
+    );
+    let hex_run = text
+        .lines()
+        .any(|line| line.len() >= 64 && line.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!hex_run, "a hex secret in the clear: {text}");
+
+    let serve = ["serve", "--listen", "127.0.0.1:0"];
+    let out = witness_cmd(&dir, None, &serve);
+    out.expect_code(7);
+    assert!(
+        out.stderr.contains(&format!(
+            "{} is encrypted and no passphrase was given",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = witness_cmd(&dir, Some("wrong"), &serve);
+    out.expect_code(7);
+    assert!(
+        out.stderr
+            .contains(&format!("wrong passphrase for {}", file.display())),
+        "{}",
+        out.stderr
+    );
+    let served = WitnessProcess::start_with(&dir, Some("correct horse"));
+    let (status, _) = http_post(served.port, "/add-checkpoint", b"old 0\n\n").expect("post");
+    assert_eq!(status, 400, "a malformed request, answered by the witness");
+    let again = witness_cmd(&dir, Some("correct horse"), &["vkey"]);
+    assert_eq!(again.expect_code(0).stdout.trim(), vkey);
+
+    let plain = witness_cmd(
+        &work.path().join("p"),
+        None,
+        &["init", "--name", "w.example/p"],
+    );
+    plain.expect_code(0);
+    assert!(
+        plain.stderr.contains("is written unencrypted"),
+        "{}",
+        plain.stderr
+    );
 }

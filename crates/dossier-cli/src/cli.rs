@@ -430,11 +430,18 @@ pub struct WitnessArgs {
 /// `dossier witness …`.
 #[derive(Debug, Subcommand)]
 pub enum WitnessCommand {
-    /// Create the witness's directory (0700) and Ed25519 key (0600); print its verifier key.
+    /// Create the witness's directory (0700) and Ed25519 key (0600, encrypted with the
+    /// passphrase of DOSSIER_PASSPHRASE, DOSSIER_PASSPHRASE_FILE or --passphrase-file, or
+    /// asked for with --encrypt-keys); print its verifier key.
     Init {
         /// The witness's name (its cosignatures' key name, e.g. witness.example.org/w1).
         #[arg(long)]
         name: String,
+        /// Encrypt the key file with a passphrase (asked for on the terminal unless
+        /// DOSSIER_PASSPHRASE or DOSSIER_PASSPHRASE_FILE gives it; either of those alone also
+        /// encrypts).
+        #[arg(long)]
+        encrypt_keys: bool,
     },
     /// Witness a log: its origin (`dossier.<ledger id>` for a dossier ledger) and the key that
     /// signs its checkpoints.
