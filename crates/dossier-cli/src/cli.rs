@@ -981,7 +981,7 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Write an encrypted backup of this directory's key files (of keys not revoked), pinned
-    /// root and producer choice, with the key-file passphrase (DOSSIER_PASSPHRASE,
+    /// root, producer choice and auditor's store (a consistent copy), with the key-file passphrase (DOSSIER_PASSPHRASE,
     /// DOSSIER_PASSPHRASE_FILE or a prompt). Keep it away from the data directory.
     Backup {
         /// The backup file to create (it must not exist).
@@ -993,8 +993,8 @@ pub enum KeysCommand {
     },
     /// Restore a backup made by `keys backup` into this data directory, beside the same ledger
     /// (the ledger file copied back, or the same --nats and --ledger): the pinned root, the
-    /// producer choice and the key files not already here. Secrets of keys revoked since the
-    /// backup are destroyed at once.
+    /// producer choice, the key files and the auditor's store not already here. Secrets of keys
+    /// revoked since the backup are destroyed at once.
     Restore {
         /// The backup file.
         file: PathBuf,

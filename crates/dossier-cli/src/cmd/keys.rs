@@ -144,9 +144,14 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!(
-                "backed up {} key file(s) ({}), the pinned root and the producer choice of ledger {} to {} (encrypted)",
+                "backed up {} key file(s) ({}), the pinned root, the producer choice{} of ledger {} to {} (encrypted)",
                 summary.keys.len(),
                 summary.keys.join(", "),
+                if summary.auditor {
+                    " and the auditor's store"
+                } else {
+                    ""
+                },
                 summary.ledger,
                 out.display()
             )?;
@@ -160,9 +165,14 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!(
-                "restored {} key file(s) ({}) and the pinned root of ledger {}",
+                "restored {} key file(s) ({}), the pinned root{} of ledger {}",
                 restored.keys.len(),
                 restored.keys.join(", "),
+                if restored.auditor {
+                    " and the auditor's store"
+                } else {
+                    ""
+                },
                 restored.ledger
             )?;
             if !restored.destroyed.is_empty() {
