@@ -4,7 +4,8 @@
 //! by both witnesses, its auditor raises alarms, and `check-proof --quorum 2` refuses its
 //! proof; a witness restarted from its store refuses an older checkpoint. Two auditors of one
 //! ledger (two stores) share the witnesses without an alarm; a witness holding a larger tree
-//! than the ledger is the `witness:ahead` alarm.
+//! than the ledger is the `witness:ahead` alarm. A witness's backup, restored into a fresh
+//! directory, still refuses the older checkpoint.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -337,6 +338,52 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     );
     st.expect_code(0);
     assert_eq!(st.json()["logs"][0]["size"].as_u64(), Some(size));
+
+    // A backup taken while it serves, restored into a fresh directory: the same key, the same
+    // size, and the older checkpoint still refused.
+    const PASS: &str = "witness backup";
+    let backup = work.path().join("w1.backup");
+    let backup_arg = backup.display().to_string();
+    witness_cmd(&d1, Some(PASS), &["backup", &backup_arg]).expect_code(0);
+    let bytes = std::fs::read_to_string(&backup).expect("backup");
+    assert!(bytes.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let key_file = std::fs::read_to_string(d1.join("witness.key")).expect("key file");
+    assert!(!bytes.contains("secret") && !bytes.contains(key_file.trim()));
+    let d3 = work.path().join("w3");
+    let wrong = witness_cmd(&d3, Some("wrong"), &["restore", &backup_arg]);
+    wrong.expect_code(7);
+    assert!(!d3.join("witness.key").exists() && !d3.join("witness.db").exists());
+    let restored = witness_cmd(&d3, Some(PASS), &["restore", &backup_arg]);
+    assert_eq!(
+        restored.expect_code(0).stdout.trim(),
+        format!("restored witness {v1}")
+    );
+    for f in ["witness.key", "witness.db"] {
+        let mode = std::fs::metadata(d3.join(f))
+            .expect("restored")
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "{f}"
+        );
+    }
+    let again = witness_cmd(&d1, Some(PASS), &["restore", &backup_arg]);
+    again.expect_code(3);
+    assert!(
+        again.stderr.contains("already holds a witness"),
+        "{}",
+        again.stderr
+    );
+    drop(w1);
+    let w3 = WitnessProcess::start(&d3);
+    let (status, body) = http_post(
+        w3.port,
+        "/add-checkpoint",
+        format!("old 0\n\n{old_note}").as_bytes(),
+    )
+    .expect("post");
+    assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
 }
 
 /// Runs `dossier witness --dir DIR ARGS…` with `DOSSIER_PASSPHRASE` set to `passphrase`, if given.

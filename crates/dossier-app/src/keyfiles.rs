@@ -180,7 +180,10 @@ impl KeyFiles {
 
     /// `plain` encrypted with the passphrase, whether or not new key files are encrypted (a
     /// backup is always encrypted).
-    pub(crate) fn encrypt_always(&self, path: &Path, plain: &[u8]) -> AppResult<Vec<u8>> {
+    ///
+    /// # Errors
+    /// [`AppError::NoPassphrase`] without a passphrase; if encryption fails.
+    pub fn encrypt_always(&self, path: &Path, plain: &[u8]) -> AppResult<Vec<u8>> {
         let passphrase = self.get_passphrase(path, PassphraseUse::Encrypt)?;
         encrypt(plain, passphrase).map_err(|e| AppError::Key {
             what: format!("encrypting {}", path.display()),
@@ -189,7 +192,11 @@ impl KeyFiles {
     }
 
     /// The plain text of a key file's bytes, decrypting them if they are an age file.
-    pub(crate) fn open(&self, path: &Path, bytes: Vec<u8>) -> AppResult<Vec<u8>> {
+    ///
+    /// # Errors
+    /// [`AppError::NoPassphrase`] or [`AppError::WrongPassphrase`] for an encrypted file; if
+    /// decryption fails.
+    pub fn open(&self, path: &Path, bytes: Vec<u8>) -> AppResult<Vec<u8>> {
         if !is_encrypted(&bytes) {
             self.notify(&KeyNotice::LoadedInClear(path.to_owned()));
             return Ok(bytes);

@@ -467,6 +467,21 @@ pub enum WitnessCommand {
     },
     /// Print the witness's verifier key (`name+id+base64(0x04 || key)`).
     Vkey,
+    /// Write an encrypted backup (with the key-file passphrase: DOSSIER_PASSPHRASE,
+    /// DOSSIER_PASSPHRASE_FILE or a prompt) of the witness's key file and a consistent copy of
+    /// witness.db; it may be taken while the witness serves. Keep it away from the witness.
+    Backup {
+        /// The backup file to create (it must not exist).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Restore a backup made by `witness backup` into the witness's directory, which must hold
+    /// no witness: the witness resumes at the sizes it had cosigned.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the

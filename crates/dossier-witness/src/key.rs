@@ -81,16 +81,7 @@ impl WitnessKeyFile {
     /// A message: a bad name, an existing key, an I/O error.
     pub fn create(dir: &Path, name: &str) -> Result<Cosigner, String> {
         let (cosigner, body) = WitnessKeyFile::generate(dir, name)?;
-        let path = dir.join(KEY_FILE);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("creating {}: {e}", path.display()))?;
-        f.write_all(&body)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        write_private(&dir.join(KEY_FILE), &body)?;
         Ok(cosigner)
     }
 
@@ -103,4 +94,17 @@ impl WitnessKeyFile {
         let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         WitnessKeyFile::parse(&path, &text)
     }
+}
+
+/// Writes a new file (0600; it must not exist) and syncs it.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

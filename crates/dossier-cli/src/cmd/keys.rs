@@ -39,7 +39,7 @@ fn confirm_revocation(plan: &RevocationPlan) -> CliResult {
 }
 
 /// Creates `path` (0600, refusing an existing file) holding `bytes`.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
+pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use dossier_app::KeyFiles;
 use dossier_proofs::NoteVerifier;
-use dossier_witness::{KEY_FILE, STORE_FILE, Store, Witness, WitnessKeyFile};
+use dossier_witness::{KEY_FILE, STORE_FILE, Store, Witness, WitnessBackup, WitnessKeyFile};
 
 use crate::cli::{WitnessArgs, WitnessCommand};
 use crate::exit::{CliError, CliResult, INVALID_INPUT};
@@ -96,6 +96,42 @@ pub async fn run(data_dir: Option<PathBuf>, keys: &KeyFiles, args: &WitnessArgs)
                     crate::outln!("{} size {}", l.origin, l.size)?;
                 }
             }
+        }
+        WitnessCommand::Backup { file } => {
+            let doc = WitnessBackup::take(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            let plain = serde_json::to_vec(&doc).context("encoding the backup")?;
+            let sealed = keys.encrypt_always(file, &plain)?;
+            super::keys::write_new(file, &sealed)?;
+            crate::outln!(
+                "backed up the witness's key and witness.db to {} (encrypted)",
+                file.display()
+            )?;
+        }
+        WitnessCommand::Restore { file } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            if !dossier_app::keyfiles::is_encrypted(&bytes) {
+                return Err(CliError::new(
+                    INVALID_INPUT,
+                    anyhow::anyhow!("{} is not an encrypted witness backup", file.display()),
+                ));
+            }
+            let plain = keys.open(file, bytes)?;
+            let doc = WitnessBackup::parse(&plain).map_err(|e| {
+                CliError::new(INVALID_INPUT, anyhow::anyhow!("{}: {e}", file.display()))
+            })?;
+            // The key must read (with the same passphrase, if it is encrypted) before anything
+            // is written.
+            let key_bytes = if dossier_app::keyfiles::is_encrypted(doc.key.as_bytes()) {
+                keys.open(&dir.join(KEY_FILE), doc.key.clone().into_bytes())?
+            } else {
+                doc.key.clone().into_bytes()
+            };
+            let cosigner = WitnessKeyFile::parse(&dir.join(KEY_FILE), &key_bytes)
+                .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!(e)))?;
+            doc.restore(&dir)
+                .map_err(|e| CliError::new(INVALID_INPUT, anyhow::anyhow!(e)))?;
+            crate::outln!("restored witness {}", cosigner.key().to_vkey())?;
         }
         WitnessCommand::Serve { listen } => {
             let witness = Arc::new(open(&dir, keys)?);
