@@ -204,35 +204,14 @@ fn an_encrypted_key_file_is_useless_without_its_passphrase() {
     assert!(!init.stderr.contains("warning"), "{}", init.stderr);
     let id = created["founding_key"].as_str().expect("key id").to_owned();
     let file = l.dir().join("keys").join(format!("{id}.key"));
-    let text = std::fs::read_to_string(&file).expect("key file");
-    assert!(
-        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
-        "{text}"
-    );
-    let hex_run = text
-        .lines()
-        .any(|line| line.len() >= 64 && line.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(!hex_run, "a hex secret in the clear: {text}");
+    crate::support::assert_encrypted_key_file(&std::fs::read_to_string(&file).expect("key file"));
 
     let a = gen_bundle("secrets-b", 1, 2);
     let fa = l.write_json("a.json", &a.json);
-    let out = with_passphrase(&l, None, &["publish", &fa]);
-    out.expect_code(7);
-    assert!(
-        out.stderr.contains(&format!(
-            "{} is encrypted and no passphrase was given; set DOSSIER_PASSPHRASE",
-            file.display()
-        )),
-        "{}",
-        out.stderr
-    );
-    let out = with_passphrase(&l, Some("wrong"), &["publish", &fa]);
-    out.expect_code(7);
-    assert!(
-        out.stderr
-            .contains(&format!("wrong passphrase for {}", file.display())),
-        "{}",
-        out.stderr
+    crate::support::assert_needs_passphrase(
+        &with_passphrase(&l, None, &["publish", &fa]),
+        &with_passphrase(&l, Some("wrong"), &["publish", &fa]),
+        &file,
     );
     assert_eq!(l.count(), 2, "something was appended without the key");
 

@@ -312,13 +312,16 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
     drop(w1);
     w1 = WitnessProcess::start(&d1);
     let size = cp_a["size"].as_u64().expect("size");
-    let (status, body) = http_post(
-        w1.port,
-        "/add-checkpoint",
-        format!("old 0\n\n{old_note}").as_bytes(),
-    )
-    .expect("post");
-    assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
+    let holds_size = |port: u16| {
+        let (status, body) = http_post(
+            port,
+            "/add-checkpoint",
+            format!("old 0\n\n{old_note}").as_bytes(),
+        )
+        .expect("post");
+        assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
+    };
+    holds_size(w1.port);
     let (status, _) = http_post(
         w1.port,
         "/add-checkpoint",
@@ -376,14 +379,7 @@ fn two_witnesses_cosign_refuse_a_fork_and_never_go_back() {
         again.stderr
     );
     drop(w1);
-    let w3 = WitnessProcess::start(&d3);
-    let (status, body) = http_post(
-        w3.port,
-        "/add-checkpoint",
-        format!("old 0\n\n{old_note}").as_bytes(),
-    )
-    .expect("post");
-    assert_eq!((status, body.as_str()), (409, format!("{size}\n").as_str()));
+    holds_size(WitnessProcess::start(&d3).port);
 }
 
 /// Runs `dossier witness --dir DIR ARGS…` with `DOSSIER_PASSPHRASE` set to `passphrase`, if given.
@@ -418,37 +414,16 @@ fn an_encrypted_witness_key_is_useless_without_its_passphrase() {
     let vkey = init.stdout.trim().to_owned();
     let file = dir.join("witness.key");
     let text = std::fs::read_to_string(&file).expect("key file");
-    assert!(
-        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
-        "{text}"
-    );
+    crate::support::assert_encrypted_key_file(&text);
     assert!(
         !text.contains("secret") && !text.contains("witness.example"),
         "the key file's plain text shows: {text}"
     );
-    let hex_run = text
-        .lines()
-        .any(|line| line.len() >= 64 && line.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(!hex_run, "a hex secret in the clear: {text}");
-
     let serve = ["serve", "--listen", "127.0.0.1:0"];
-    let out = witness_cmd(&dir, None, &serve);
-    out.expect_code(7);
-    assert!(
-        out.stderr.contains(&format!(
-            "{} is encrypted and no passphrase was given",
-            file.display()
-        )),
-        "{}",
-        out.stderr
-    );
-    let out = witness_cmd(&dir, Some("wrong"), &serve);
-    out.expect_code(7);
-    assert!(
-        out.stderr
-            .contains(&format!("wrong passphrase for {}", file.display())),
-        "{}",
-        out.stderr
+    crate::support::assert_needs_passphrase(
+        &witness_cmd(&dir, None, &serve),
+        &witness_cmd(&dir, Some("wrong"), &serve),
+        &file,
     );
     let served = WitnessProcess::start_with(&dir, Some("correct horse"));
     let (status, _) = http_post(served.port, "/add-checkpoint", b"old 0\n\n").expect("post");
