@@ -204,35 +204,14 @@ fn an_encrypted_key_file_is_useless_without_its_passphrase() {
     assert!(!init.stderr.contains("warning"), "{}", init.stderr);
     let id = created["founding_key"].as_str().expect("key id").to_owned();
     let file = l.dir().join("keys").join(format!("{id}.key"));
-    let text = std::fs::read_to_string(&file).expect("key file");
-    assert!(
-        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
-        "{text}"
-    );
-    let hex_run = text
-        .lines()
-        .any(|line| line.len() >= 64 && line.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(!hex_run, "a hex secret in the clear: {text}");
+    crate::support::assert_encrypted_key_file(&std::fs::read_to_string(&file).expect("key file"));
 
     let a = gen_bundle("secrets-b", 1, 2);
     let fa = l.write_json("a.json", &a.json);
-    let out = with_passphrase(&l, None, &["publish", &fa]);
-    out.expect_code(7);
-    assert!(
-        out.stderr.contains(&format!(
-            "{} is encrypted and no passphrase was given; set DOSSIER_PASSPHRASE",
-            file.display()
-        )),
-        "{}",
-        out.stderr
-    );
-    let out = with_passphrase(&l, Some("wrong"), &["publish", &fa]);
-    out.expect_code(7);
-    assert!(
-        out.stderr
-            .contains(&format!("wrong passphrase for {}", file.display())),
-        "{}",
-        out.stderr
+    crate::support::assert_needs_passphrase(
+        &with_passphrase(&l, None, &["publish", &fa]),
+        &with_passphrase(&l, Some("wrong"), &["publish", &fa]),
+        &file,
     );
     assert_eq!(l.count(), 2, "something was appended without the key");
 
@@ -370,6 +349,10 @@ fn keys_backup_restores_a_data_directory_beside_its_ledger() {
     l.run(&["keys", "register", "--name", "second"]).ok();
     let second = l.key_id("second");
     let secrets = [secret_of(&l, &founder), secret_of(&l, &second)];
+    // The auditor has checkpointed the ledger: its store goes into the backup.
+    l.run(&["auditor", "--once", "--quiet"]).ok();
+    let kept = l.run(&["auditor", "checkpoint"]).ok().stdout.clone();
+    let audited = l.count();
     let backup = l.file("keys.backup");
     let backup_arg = backup.display().to_string();
     let made = with_passphrase(
@@ -379,6 +362,7 @@ fn keys_backup_restores_a_data_directory_beside_its_ledger() {
     );
     let made = made.ok().json();
     assert_eq!(made["keys"].as_array().map(Vec::len), Some(2), "{made}");
+    assert_eq!(made["auditor"], Value::Bool(true), "{made}");
     let bytes = std::fs::read(&backup).expect("backup");
     assert!(bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
     for s in &secrets {
@@ -445,11 +429,30 @@ fn keys_backup_restores_a_data_directory_beside_its_ledger() {
         std::fs::read(fresh.dir().join("root.pub")).expect("root"),
         std::fs::read(l.dir().join("root.pub")).expect("root")
     );
+    // The restored auditor holds the checkpoint made before the backup and resumes from it.
+    assert_eq!(restored["auditor"], Value::Bool(true), "{restored}");
+    assert_eq!(fresh.run(&["auditor", "checkpoint"]).ok().stdout, kept);
+    assert_eq!(
+        modes(fresh.dir())
+            .iter()
+            .find(|(p, _, _)| p.ends_with("auditor.db"))
+            .map(|(_, _, m)| *m),
+        Some(0o600)
+    );
     let a = gen_bundle("secrets-restore", 1, 2);
     let fa = fresh.write_json("a.json", &a.json);
     fresh.run(&["publish", &fa]).ok();
     let (code, v) = fresh.verify_json();
     assert_eq!((code, &v["ok"]), (0, &Value::Bool(true)), "{v}");
+    let resumed = fresh.run(&["auditor", "--once"]);
+    assert!(
+        resumed
+            .ok()
+            .stdout
+            .contains(&format!("resumed from {audited}")),
+        "{}",
+        resumed.stdout
+    );
 
     // Beside another ledger it is refused, and nothing is written.
     let other = Ledger::init();

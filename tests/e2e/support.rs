@@ -557,3 +557,39 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Asserts that a key file's text is an ASCII-armored age file with no hex secret in the clear.
+#[track_caller]
+pub fn assert_encrypted_key_file(text: &str) {
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    let hex_run = text
+        .lines()
+        .any(|line| line.len() >= 64 && line.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!hex_run, "a hex secret in the clear: {text}");
+}
+
+/// Asserts that a command needing the encrypted key file `file` was refused (exit 7) without a
+/// passphrase (`none`) and with a wrong one (`wrong`).
+#[track_caller]
+pub fn assert_needs_passphrase(none: &Out, wrong: &Out, file: &Path) {
+    none.expect_code(7);
+    assert!(
+        none.stderr.contains(&format!(
+            "{} is encrypted and no passphrase was given; set DOSSIER_PASSPHRASE",
+            file.display()
+        )),
+        "{}",
+        none.stderr
+    );
+    wrong.expect_code(7);
+    assert!(
+        wrong
+            .stderr
+            .contains(&format!("wrong passphrase for {}", file.display())),
+        "{}",
+        wrong.stderr
+    );
+}

@@ -1,13 +1,18 @@
-//! A backup of a data directory's trust material — its key files, the pinned root and the
-//! producer choice — as one passphrase-encrypted file, and its restoration into a data
-//! directory beside the same ledger.
+//! A backup of a data directory's trust material — its key files, the pinned root, the
+//! producer choice and a consistent copy of the auditor's store — as one passphrase-encrypted
+//! file, and its restoration into a data directory beside the same ledger.
 //!
 //! The backup is an ASCII-armored age file (scrypt, as encrypted key files) of a JSON document:
 //!
 //! ```json
-//! {"format":"dossier-keys-backup/1","ledger":"<uuid>","root":"<64 hex>","producer":"<key id>",
-//!  "keys":[{"key":"<key id>","file":"<the key file's text, encrypted or not>"}]}
+//! {"format":"dossier-keys-backup/2","ledger":"<uuid>","root":"<64 hex>","producer":"<key id>",
+//!  "keys":[{"key":"<key id>","file":"<the key file's text, encrypted or not>"}],
+//!  "auditor":"<base64 of auditor.db, copied with VACUUM INTO>"}
 //! ```
+//!
+//! `auditor` is absent when the directory has no auditor store; version 1 (no `auditor`) is
+//! still read. A restored auditor store lets the restored directory's auditor resume from its
+//! checkpoints (and keep its alarms) instead of starting over.
 //!
 //! Key files are kept as they are (an encrypted one stays encrypted inside the backup), so the
 //! backup is always encrypted and never weaker than the files. Secrets of keys the ledger
@@ -16,6 +21,8 @@
 
 use std::fs;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use dossier_chain::Signer;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +31,9 @@ use crate::error::{AppError, AppResult};
 use crate::home::Home;
 
 /// The `format` of a keys backup.
-pub const BACKUP_FORMAT: &str = "dossier-keys-backup/1";
+pub const BACKUP_FORMAT: &str = "dossier-keys-backup/2";
+/// The `format` of a keys backup without the auditor's store, still read.
+pub const BACKUP_FORMAT_V1: &str = "dossier-keys-backup/1";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +43,8 @@ struct Backup {
     root: String,
     producer: Option<String>,
     keys: Vec<BackedUpKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auditor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +66,9 @@ pub struct KeysBackup {
     /// Restored only: keys of the backup destroyed at once because the ledger records them as
     /// revoked.
     pub destroyed: Vec<String>,
+    /// Whether the auditor's store is in the backup (restored: whether it was written here; one
+    /// already here is kept).
+    pub auditor: bool,
 }
 
 fn invalid(what: impl Into<String>) -> AppError {
@@ -97,18 +111,23 @@ impl Home {
                 .map_err(|e| AppError::io(format!("reading {}", path.display()), e))?;
             keys.push(BackedUpKey { key, file });
         }
+        let auditor = dossier_auditor::snapshot_store(&self.auditor_path())
+            .map_err(|e| invalid(format!("copying the auditor's store: {e}")))?
+            .map(|bytes| BASE64.encode(bytes));
         let doc = Backup {
             format: BACKUP_FORMAT.to_owned(),
             ledger: ledger.clone(),
             root,
             producer: producer.clone(),
             keys,
+            auditor,
         };
         let summary = KeysBackup {
             ledger,
             keys: doc.keys.iter().map(|k| k.key.clone()).collect(),
             producer,
             destroyed: Vec::new(),
+            auditor: doc.auditor.is_some(),
         };
         let plain = serde_json::to_vec(&doc).map_err(|e| invalid(format!("encoding: {e}")))?;
         let sealed = self
@@ -142,9 +161,9 @@ impl Home {
         let plain = self.key_files().open(name, bytes)?;
         let doc: Backup = serde_json::from_slice(&plain)
             .map_err(|e| invalid(format!("{} is not a keys backup: {e}", name.display())))?;
-        if doc.format != BACKUP_FORMAT {
+        if doc.format != BACKUP_FORMAT && doc.format != BACKUP_FORMAT_V1 {
             return Err(invalid(format!(
-                "{} is a backup of format {}, not {BACKUP_FORMAT}",
+                "{} is a backup of format {}, not {BACKUP_FORMAT} or {BACKUP_FORMAT_V1}",
                 name.display(),
                 doc.format
             )));
@@ -204,7 +223,22 @@ impl Home {
                 Err(_) => to_write.push(k),
             }
         }
+        let auditor = match &doc.auditor {
+            Some(b64) if !self.auditor_path().exists() => Some(
+                BASE64
+                    .decode(b64)
+                    .map_err(|e| invalid(format!("the backup's auditor store: {e}")))?,
+            ),
+            _ => None,
+        };
         self.create()?;
+        let auditor_restored = match auditor {
+            Some(bytes) => {
+                self.restore_auditor_store(&ledger, &bytes)?;
+                true
+            }
+            None => false,
+        };
         if self.root()?.is_none() {
             self.save_root(&doc.root)?;
         }
@@ -222,6 +256,42 @@ impl Home {
             keys: doc.keys.iter().map(|k| k.key.clone()).collect(),
             producer: doc.producer,
             destroyed,
+            auditor: auditor_restored,
         })
+    }
+
+    /// Writes a backed-up auditor store as this directory's `auditor.db` (0600), after checking
+    /// that it opens as an auditor store of `ledger`.
+    fn restore_auditor_store(&self, ledger: &str, bytes: &[u8]) -> AppResult<()> {
+        let path = self.auditor_path();
+        let tmp = path.with_extension(format!("db.restore-{}", std::process::id()));
+        let checked = (|| {
+            crate::home::create_private(&tmp)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, bytes)?;
+                    f.sync_all()
+                })
+                .map_err(|e| AppError::io(format!("writing {}", tmp.display()), e))?;
+            let store = dossier_auditor::Store::open(&tmp)
+                .map_err(|e| invalid(format!("the backup's auditor store: {e}")))?;
+            let last = store
+                .last_checkpoint()
+                .map_err(|e| invalid(format!("the backup's auditor store: {e}")))?;
+            drop(store);
+            if let Some(cp) = last
+                && cp.ledger != ledger
+            {
+                return Err(invalid(format!(
+                    "the backup's auditor store is of ledger {}, this ledger is {ledger}",
+                    cp.ledger
+                )));
+            }
+            fs::rename(&tmp, &path)
+                .map_err(|e| AppError::io(format!("writing {}", path.display()), e))
+        })();
+        if checked.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        checked
     }
 }

@@ -148,9 +148,42 @@ impl KeyFiles {
         })
     }
 
+    /// Writes a new secret file `path` (mode 0600; it must not exist) holding `plain`,
+    /// encrypted if new key files are — for secrets kept outside a data directory's `keys/`
+    /// (a witness's key).
+    ///
+    /// # Errors
+    /// [`AppError::NoPassphrase`] if it is to be encrypted and no passphrase is given; if the
+    /// file exists or cannot be written.
+    pub fn write_new(&self, path: &Path, plain: &[u8]) -> AppResult<()> {
+        let bytes = self.seal(path, plain)?;
+        let mut f = crate::home::create_private(path)
+            .map_err(|e| AppError::io(format!("creating key file {}", path.display()), e))?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| AppError::io(format!("writing {}", path.display()), e))
+    }
+
+    /// The plain text of the secret file `path`, decrypted with the passphrase if it is
+    /// encrypted.
+    ///
+    /// # Errors
+    /// [`AppError::Key`] if it cannot be read; [`AppError::NoPassphrase`] or
+    /// [`AppError::WrongPassphrase`] for an encrypted file.
+    pub fn read(&self, path: &Path) -> AppResult<Vec<u8>> {
+        let bytes = std::fs::read(path).map_err(|e| AppError::Key {
+            what: format!("reading {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        self.open(path, bytes)
+    }
+
     /// `plain` encrypted with the passphrase, whether or not new key files are encrypted (a
     /// backup is always encrypted).
-    pub(crate) fn encrypt_always(&self, path: &Path, plain: &[u8]) -> AppResult<Vec<u8>> {
+    ///
+    /// # Errors
+    /// [`AppError::NoPassphrase`] without a passphrase; if encryption fails.
+    pub fn encrypt_always(&self, path: &Path, plain: &[u8]) -> AppResult<Vec<u8>> {
         let passphrase = self.get_passphrase(path, PassphraseUse::Encrypt)?;
         encrypt(plain, passphrase).map_err(|e| AppError::Key {
             what: format!("encrypting {}", path.display()),
@@ -159,7 +192,11 @@ impl KeyFiles {
     }
 
     /// The plain text of a key file's bytes, decrypting them if they are an age file.
-    pub(crate) fn open(&self, path: &Path, bytes: Vec<u8>) -> AppResult<Vec<u8>> {
+    ///
+    /// # Errors
+    /// [`AppError::NoPassphrase`] or [`AppError::WrongPassphrase`] for an encrypted file; if
+    /// decryption fails.
+    pub fn open(&self, path: &Path, bytes: Vec<u8>) -> AppResult<Vec<u8>> {
         if !is_encrypted(&bytes) {
             self.notify(&KeyNotice::LoadedInClear(path.to_owned()));
             return Ok(bytes);

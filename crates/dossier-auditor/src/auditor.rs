@@ -403,7 +403,8 @@ impl<'a, L: EventLog> Auditor<'a, L> {
         let text = dossier_proofs::SignedNote::parse(&cp.note)
             .map_err(|e| Error::State(format!("the stored checkpoint is not a signed note: {e}")))?
             .text;
-        let (lines, alarms) = w.submit(&cp.note, &text, cp.size).await;
+        let ledger = self.log.head().await?.seq;
+        let (lines, alarms) = w.submit(&cp.note, &text, cp.size, ledger).await;
         if !lines.is_empty() {
             let note = dossier_proofs::cosignature::add_cosignatures(&cp.note, &lines)
                 .map_err(|e| Error::State(e.to_string()))?;

@@ -47,7 +47,7 @@ pub mod witnessing;
 
 pub use announce::{Announce, AnnounceError, NoAnnounce};
 pub use auditor::{Auditor, Event, Options, Report, Status, alarms, status};
-pub use store::{Alarm, STORE_FILE, Store, StoredCheckpoint};
+pub use store::{Alarm, STORE_FILE, Store, StoredCheckpoint, snapshot as snapshot_store};
 pub use witnessing::WitnessConfig;
 
 /// What can stop the auditor (other than an alarm, which is reported, not returned).

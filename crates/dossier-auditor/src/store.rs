@@ -430,3 +430,28 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// A consistent copy of the auditor's store at `path` (`VACUUM INTO` a file beside it, read and
+/// removed): the bytes of a SQLite database holding its checkpoints, alarms and resume state,
+/// for a backup. `None` if there is no store.
+///
+/// # Errors
+/// If the store cannot be read or copied.
+pub fn snapshot(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let copy = path.with_extension(format!("db.snapshot-{}", std::process::id()));
+    let _ = std::fs::remove_file(&copy);
+    let copied = conn
+        .execute("VACUUM INTO ?1", params![copy.to_string_lossy()])
+        .map_err(Error::from)
+        .and_then(|_| {
+            std::fs::read(&copy)
+                .map_err(|e| Error::State(format!("reading {}: {e}", copy.display())))
+        });
+    let _ = std::fs::remove_file(&copy);
+    copied.map(Some)
+}

@@ -6,9 +6,14 @@
 //! cosigned. It starts from `old 0` and, on `409` with `text/x.tlog.size`, retries from the
 //! size the witness reports. A cosignature that verifies under the witness's key is added to
 //! the stored checkpoint's note. A refusal (a fork at the same size, a proof that does not
-//! verify, a witness that holds a larger tree, an unknown log or key) is an alarm at once; a
-//! witness that cannot be reached is retried at the auditor's next step and is an alarm once it
-//! has failed for longer than the configured bound.
+//! verify, a witness that holds a tree larger than the ledger itself, an unknown log or key) is
+//! an alarm at once; a witness that cannot be reached is retried at the auditor's next step and
+//! is an alarm once it has failed for longer than the configured bound.
+//!
+//! A witness that holds a larger tree than this auditor's checkpoint, but no larger than the
+//! ledger, is normal: another auditor of the same ledger (`serve`'s embedded one beside a
+//! standalone one) submitted it. It is considered current until this auditor signs a checkpoint
+//! past that size, which is then submitted with the consistency proof from the witness's size.
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +63,9 @@ pub(crate) enum Outcome {
     Cosigned(NoteSignature),
     /// The witness refused the checkpoint (alarm kind suffix, detail).
     Refused(&'static str, String),
+    /// The witness already holds a larger tree of this ledger (submitted by another auditor);
+    /// the next checkpoint past its size is submitted from there.
+    Current,
     /// The witness could not be reached or answered something unexpected (retried).
     Unreachable(String),
 }
@@ -114,12 +122,15 @@ impl Witnessing {
     }
 
     /// Submits the checkpoint note (of `size` records, text `text`) to every witness that has
-    /// not cosigned it yet. Returns the cosignature lines collected and the alarms to raise.
+    /// not cosigned it yet, `ledger` being the ledger's head (a witness holding a larger tree
+    /// was shown another history). Returns the cosignature lines collected and the alarms to
+    /// raise.
     pub(crate) async fn submit(
         &mut self,
         note: &str,
         text: &str,
         size: u64,
+        ledger: u64,
     ) -> (Vec<NoteSignature>, Vec<WitnessAlarm>) {
         let mut lines = Vec::new();
         let mut alarms = Vec::new();
@@ -127,7 +138,7 @@ impl Witnessing {
             if self.witnesses[i].cosigned >= size && self.witnesses[i].cosigned > 0 {
                 continue;
             }
-            let outcome = self.submit_one(i, note, text, size).await;
+            let outcome = self.submit_one(i, note, text, size, ledger).await;
             let w = &mut self.witnesses[i];
             match outcome {
                 Outcome::Cosigned(line) => {
@@ -136,6 +147,10 @@ impl Witnessing {
                     w.failing_since = None;
                     w.unreachable_alarmed = false;
                     lines.push(line);
+                }
+                Outcome::Current => {
+                    w.failing_since = None;
+                    w.unreachable_alarmed = false;
                 }
                 Outcome::Refused(kind, detail) => {
                     w.failing_since = None;
@@ -169,17 +184,27 @@ impl Witnessing {
         (lines, alarms)
     }
 
-    async fn submit_one(&mut self, i: usize, note: &str, text: &str, size: u64) -> Outcome {
+    async fn submit_one(
+        &mut self,
+        i: usize,
+        note: &str,
+        text: &str,
+        size: u64,
+        ledger: u64,
+    ) -> Outcome {
         // At most: one try, one retry from the size a 409 reports.
         for _ in 0..2 {
             let old = self.witnesses[i].known;
-            if old > size {
+            if old > ledger {
                 return Outcome::Refused(
                     "ahead",
                     format!(
-                        "the witness holds a tree of {old} records of this log, larger than the checkpoint of {size}: another history was shown to it"
+                        "the witness holds a tree of {old} records of this log, larger than the ledger's {ledger}: another history was shown to it"
                     ),
                 );
+            }
+            if old > size {
+                return Outcome::Current;
             }
             let proof = if old == 0 || old == size {
                 Vec::new()

@@ -430,11 +430,18 @@ pub struct WitnessArgs {
 /// `dossier witness …`.
 #[derive(Debug, Subcommand)]
 pub enum WitnessCommand {
-    /// Create the witness's directory (0700) and Ed25519 key (0600); print its verifier key.
+    /// Create the witness's directory (0700) and Ed25519 key (0600, encrypted with the
+    /// passphrase of DOSSIER_PASSPHRASE, DOSSIER_PASSPHRASE_FILE or --passphrase-file, or
+    /// asked for with --encrypt-keys); print its verifier key.
     Init {
         /// The witness's name (its cosignatures' key name, e.g. witness.example.org/w1).
         #[arg(long)]
         name: String,
+        /// Encrypt the key file with a passphrase (asked for on the terminal unless
+        /// DOSSIER_PASSPHRASE or DOSSIER_PASSPHRASE_FILE gives it; either of those alone also
+        /// encrypts).
+        #[arg(long)]
+        encrypt_keys: bool,
     },
     /// Witness a log: its origin (`dossier.<ledger id>` for a dossier ledger) and the key that
     /// signs its checkpoints.
@@ -460,6 +467,21 @@ pub enum WitnessCommand {
     },
     /// Print the witness's verifier key (`name+id+base64(0x04 || key)`).
     Vkey,
+    /// Write an encrypted backup (with the key-file passphrase: DOSSIER_PASSPHRASE,
+    /// DOSSIER_PASSPHRASE_FILE or a prompt) of the witness's key file and a consistent copy of
+    /// witness.db; it may be taken while the witness serves. Keep it away from the witness.
+    Backup {
+        /// The backup file to create (it must not exist).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Restore a backup made by `witness backup` into the witness's directory, which must hold
+    /// no witness: the witness resumes at the sizes it had cosigned.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Parses `--as-of`: RFC 3339, or a bare date meaning the end of that day (UTC); returns the
@@ -974,7 +996,7 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Write an encrypted backup of this directory's key files (of keys not revoked), pinned
-    /// root and producer choice, with the key-file passphrase (DOSSIER_PASSPHRASE,
+    /// root, producer choice and auditor's store (a consistent copy), with the key-file passphrase (DOSSIER_PASSPHRASE,
     /// DOSSIER_PASSPHRASE_FILE or a prompt). Keep it away from the data directory.
     Backup {
         /// The backup file to create (it must not exist).
@@ -986,8 +1008,8 @@ pub enum KeysCommand {
     },
     /// Restore a backup made by `keys backup` into this data directory, beside the same ledger
     /// (the ledger file copied back, or the same --nats and --ledger): the pinned root, the
-    /// producer choice and the key files not already here. Secrets of keys revoked since the
-    /// backup are destroyed at once.
+    /// producer choice, the key files and the auditor's store not already here. Secrets of keys
+    /// revoked since the backup are destroyed at once.
     Restore {
         /// The backup file.
         file: PathBuf,

@@ -1,5 +1,8 @@
-//! The witness's key file `witness.key`: JSON `{"name": …, "secret": <64 hex digits>}`,
-//! created 0600 (in a directory created 0700) and never overwritten.
+//! The witness's key file `witness.key`: the plain text is JSON
+//! `{"name": …, "secret": <64 hex digits>}`. How it is kept at rest (encrypted with a passphrase,
+//! or in the clear, 0600) is the caller's business: dossier writes it through the same key-file
+//! code as a ledger's keys (`dossier_app::KeyFiles`), so this module only makes and reads the
+//! plain text, and creates the witness directory (0700).
 
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The key file's name in a witness directory.
 pub const KEY_FILE: &str = "witness.key";
 
-/// The key file's content.
+/// The key file's plain text.
 #[derive(Serialize, Deserialize)]
 pub struct WitnessKeyFile {
     /// The witness's name (its cosignatures' key name).
@@ -26,12 +29,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl WitnessKeyFile {
-    /// Creates a witness directory (0700) with a new key named `name` (file 0600). Refuses an
-    /// existing key file.
+    /// Creates the witness directory `dir` (0700) if needed and a new key named `name`: its
+    /// cosigner and the key file's plain text. Refuses a directory that holds a key file.
     ///
     /// # Errors
     /// A message: a bad name, an existing key, an I/O error.
-    pub fn create(dir: &Path, name: &str) -> Result<Cosigner, String> {
+    pub fn generate(dir: &Path, name: &str) -> Result<(Cosigner, Vec<u8>), String> {
         let secret = SigningKey::generate(&mut rand_core::OsRng);
         let cosigner = Cosigner::new(name, secret.clone()).map_err(|e| e.to_string())?;
         std::fs::DirBuilder::new()
@@ -40,31 +43,23 @@ impl WitnessKeyFile {
             .create(dir)
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let path = dir.join(KEY_FILE);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        if path.exists() {
+            return Err(format!("{} exists already", path.display()));
+        }
         let body = serde_json::to_vec_pretty(&WitnessKeyFile {
             name: name.to_owned(),
             secret: hex(secret.as_bytes()),
         })
         .map_err(|e| e.to_string())?;
-        f.write_all(&body)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        Ok(cosigner)
+        Ok((cosigner, body))
     }
 
-    /// Reads the witness directory's key.
+    /// The cosigner a key file's plain text (read from `path`) holds.
     ///
     /// # Errors
-    /// A message: a missing or malformed key file.
-    pub fn load(dir: &Path) -> Result<Cosigner, String> {
-        let path = dir.join(KEY_FILE);
-        let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let file: WitnessKeyFile = serde_json::from_slice(&text)
+    /// A message: a malformed key file.
+    pub fn parse(path: &Path, plain: &[u8]) -> Result<Cosigner, String> {
+        let file: WitnessKeyFile = serde_json::from_slice(plain)
             .map_err(|e| format!("{}: not a witness key file: {e}", path.display()))?;
         let bytes: [u8; 32] = (0..32)
             .map(|i| {
@@ -78,4 +73,38 @@ impl WitnessKeyFile {
             .ok_or_else(|| format!("{}: the secret must be 64 hex digits", path.display()))?;
         Cosigner::new(&file.name, SigningKey::from_bytes(&bytes)).map_err(|e| e.to_string())
     }
+
+    /// Creates a witness directory with a new key named `name` kept in the clear (file 0600),
+    /// for tests and benchmarks; `dossier witness init` encrypts it.
+    ///
+    /// # Errors
+    /// A message: a bad name, an existing key, an I/O error.
+    pub fn create(dir: &Path, name: &str) -> Result<Cosigner, String> {
+        let (cosigner, body) = WitnessKeyFile::generate(dir, name)?;
+        write_private(&dir.join(KEY_FILE), &body)?;
+        Ok(cosigner)
+    }
+
+    /// Reads the key of a witness directory whose key file is in the clear.
+    ///
+    /// # Errors
+    /// A message: a missing or malformed key file.
+    pub fn load(dir: &Path) -> Result<Cosigner, String> {
+        let path = dir.join(KEY_FILE);
+        let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        WitnessKeyFile::parse(&path, &text)
+    }
+}
+
+/// Writes a new file (0600; it must not exist) and syncs it.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -15,15 +15,19 @@
 //! - [`key`]: the witness's Ed25519 key file.
 //! - [`witness`]: [`Witness::add_checkpoint`], the checks and the cosignature.
 //! - [`http`]: the axum service (`POST /add-checkpoint`).
+//! - [`backup`]: the key file and a consistent copy of `witness.db` as one document, and its
+//!   restoration into an empty directory.
 //!
 //! Described in `docs/WITNESS.md`.
 
+pub mod backup;
 pub mod http;
 pub mod key;
 pub mod request;
 pub mod store;
 pub mod witness;
 
+pub use backup::{BACKUP_FORMAT, WitnessBackup};
 pub use key::{KEY_FILE, WitnessKeyFile};
 pub use request::AddCheckpoint;
 pub use store::{LogState, STORE_FILE, Store};

@@ -80,12 +80,20 @@ impl Witness {
         }
     }
 
-    /// Opens the witness of a directory made by `dossier witness init`.
+    /// Opens the witness of a directory whose key file is in the clear.
     ///
     /// # Errors
     /// A message: no key, or the store does not open.
     pub fn open(dir: &Path) -> Result<Witness, String> {
-        let cosigner = crate::key::WitnessKeyFile::load(dir)?;
+        Witness::open_with(dir, crate::key::WitnessKeyFile::load(dir)?)
+    }
+
+    /// Opens the store of the witness directory `dir` for the witness `cosigner` (its key,
+    /// read by the caller).
+    ///
+    /// # Errors
+    /// A message: the store does not open.
+    pub fn open_with(dir: &Path, cosigner: Cosigner) -> Result<Witness, String> {
         let store = Store::open(&dir.join(STORE_FILE))
             .map_err(|e| format!("opening {}: {e}", dir.join(STORE_FILE).display()))?;
         Ok(Witness::new(cosigner, store))

@@ -39,7 +39,7 @@ fn confirm_revocation(plan: &RevocationPlan) -> CliResult {
 }
 
 /// Creates `path` (0600, refusing an existing file) holding `bytes`.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
+pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8]) -> CliResult {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -144,9 +144,14 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!(
-                "backed up {} key file(s) ({}), the pinned root and the producer choice of ledger {} to {} (encrypted)",
+                "backed up {} key file(s) ({}), the pinned root, the producer choice{} of ledger {} to {} (encrypted)",
                 summary.keys.len(),
                 summary.keys.join(", "),
+                if summary.auditor {
+                    " and the auditor's store"
+                } else {
+                    ""
+                },
                 summary.ledger,
                 out.display()
             )?;
@@ -160,9 +165,14 @@ pub async fn run(home: &Home, cmd: &KeysCommand) -> CliResult {
                 return Ok(());
             }
             crate::outln!(
-                "restored {} key file(s) ({}) and the pinned root of ledger {}",
+                "restored {} key file(s) ({}), the pinned root{} of ledger {}",
                 restored.keys.len(),
                 restored.keys.join(", "),
+                if restored.auditor {
+                    " and the auditor's store"
+                } else {
+                    ""
+                },
                 restored.ledger
             )?;
             if !restored.destroyed.is_empty() {

@@ -59,7 +59,21 @@ pub async fn run(mut args: Cli) -> CliResult {
     // Generated from the command line's definition alone: no data directory, no configuration.
     match &args.command {
         Command::Completions(a) => return docs::completions(a),
-        Command::Witness(a) => return witness::run(args.data_dir.clone(), a).await,
+        Command::Witness(a) => {
+            let encrypt = matches!(
+                a.command,
+                crate::cli::WitnessCommand::Init {
+                    encrypt_keys: true,
+                    ..
+                }
+            );
+            let keys = crate::passphrase::key_files(
+                args.passphrase_file.as_deref(),
+                encrypt,
+                args.insecure_keys,
+            );
+            return witness::run(args.data_dir.clone(), &keys, a).await;
+        }
         Command::Man(a) => return docs::man(a),
         _ => {}
     }
