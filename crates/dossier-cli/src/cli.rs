@@ -366,16 +366,9 @@ pub struct ProveArgs {
 pub struct CheckProofArgs {
     /// The proof bundle (from `dossier prove`).
     pub file: PathBuf,
-    /// The pinned log key that signs the ledger's checkpoints (64 hex digits, or a file holding
-    /// them); repeat it for a bundle across a rotation of the log key (the old key and the new):
-    /// each checkpoint must be signed by one of them.
-    #[arg(
-        long = "log-key",
-        visible_alias = "key",
-        value_name = "PUBKEY|FILE",
-        required = true
-    )]
-    pub key: Vec<String>,
+    /// The pinned log keys.
+    #[command(flatten)]
+    pub log_keys: PinnedLogKeys,
     /// The verdict as JSON (one document; a failed check is reported on standard error as for
     /// any failure).
     #[arg(long)]
@@ -390,8 +383,20 @@ pub struct CheckProofArgs {
 pub struct CheckForkArgs {
     /// The fork evidence (from `dossier fork-evidence`).
     pub file: PathBuf,
-    /// The log key that signed its checkpoints (64 hex digits, or a file holding them); repeat
-    /// it for evidence across a rotation of the log key.
+    /// The pinned log keys.
+    #[command(flatten)]
+    pub log_keys: PinnedLogKeys,
+    /// The verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The log keys `check-proof` and `check-fork` pin.
+#[derive(Debug, Args, Clone)]
+pub struct PinnedLogKeys {
+    /// The pinned log key that signs the ledger's checkpoints (64 hex digits, or a file holding
+    /// them); repeat it across a rotation of the log key (the old key and the new): each
+    /// checkpoint must be signed by one of them.
     #[arg(
         long = "log-key",
         visible_alias = "key",
@@ -399,9 +404,6 @@ pub struct CheckForkArgs {
         required = true
     )]
     pub key: Vec<String>,
-    /// The verdict as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `--witness VKEY … --quorum N`: require N valid C2SP tlog-cosignatures from distinct given

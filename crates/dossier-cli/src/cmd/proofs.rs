@@ -223,6 +223,7 @@ pub fn check_proof(args: &CheckProofArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let keys = args
+        .log_keys
         .key
         .iter()
         .map(|k| read_key(k))
@@ -548,7 +549,7 @@ pub fn check_fork(args: &CheckForkArgs) -> CliResult {
         .with_context(|| format!("{} is not fork evidence", args.file.display()))?;
     let ledger = note_ledger(&evidence.first)?;
     let mut verdict = Err(anyhow::anyhow!("no log key given"));
-    for key in &args.key {
+    for key in &args.log_keys.key {
         let verifier = checkpoint_verifier(&ledger, read_key(key)?).context("the ledger id")?;
         verdict = evidence.check(&verifier).map_err(anyhow::Error::new);
         if verdict.is_ok() {
