@@ -177,7 +177,9 @@ pub struct HeadInfo {
     pub hash: String,
 }
 
-/// A data directory in a temporary directory (removed on drop).
+/// A data directory in a temporary directory (removed on drop), under the build's own
+/// temporary directory (`target/tmp`), so that a ledger shared by a whole run (a `static`,
+/// never dropped) is left there for `cargo clean`, not in the system's temporary directory.
 #[derive(Debug)]
 pub struct Ledger {
     tmp: tempfile::TempDir,
@@ -189,7 +191,7 @@ impl Ledger {
         Ledger {
             tmp: tempfile::Builder::new()
                 .prefix("dossier-e2e-")
-                .tempdir()
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
                 .expect("temporary directory"),
         }
     }
