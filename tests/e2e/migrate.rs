@@ -256,6 +256,15 @@ fn a_legacy_batch_over_the_framing_budget_is_refused_at_its_seq() {
     assert!(!l.file("ledger.db.per-record").exists());
 }
 
+/// A nats-server for one test, and a runtime to reach it from the test.
+fn server_and_runtime() -> (dossier_testkit::NatsServer, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (dossier_testkit::NatsServer::start(), rt)
+}
+
 /// Writes `records` into a per-record stream of ledger `ledger` and `texts` into its object
 /// store, as earlier versions did.
 async fn per_record_stream(url: &str, ledger: &str, records: &[Vec<u8>], texts: &[Vec<u8>]) {
@@ -317,12 +326,8 @@ async fn stream_names(url: &str) -> Vec<String> {
 #[test]
 fn a_failed_stream_migration_removes_the_streams_it_created() {
     let (founder, records) = oversized_legacy();
-    let server = dossier_testkit::NatsServer::start();
+    let (server, rt) = server_and_runtime();
     let url = server.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     rt.block_on(per_record_stream(&url, "big", &records, &[]));
     let before = rt.block_on(stream_names(&url));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -400,12 +405,8 @@ fn a_per_record_stream_migrates_into_a_batch_stream() {
         (records, texts)
     };
     assert!(records.len() > 900 && !texts.is_empty());
-    let server = dossier_testkit::NatsServer::start();
+    let (server, rt) = server_and_runtime();
     let url = server.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let old_messages = || {
         rt.block_on(async {
             let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
