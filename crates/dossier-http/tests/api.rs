@@ -42,14 +42,7 @@ async fn hidden_like_unknown(
     (hidden, hidden_id): (&str, &str),
     (unknown, unknown_id): (&str, &str),
 ) -> Problem {
-    let got = |path: String| async move {
-        problem(
-            s.get(&path, token).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "not-found",
-        )
-        .await
-    };
+    let got = |path: String| async move { not_found(s, &path, token).await };
     let h = got(hidden.to_owned()).await;
     let u = got(unknown.to_owned()).await;
     assert_eq!(
@@ -63,6 +56,11 @@ async fn hidden_like_unknown(
 async fn bad_parameter(s: &Service, path: &str, token: &str) -> Problem {
     let r = s.get(path, token).send().await.unwrap();
     problem(r, StatusCode::BAD_REQUEST, "bad-parameter").await
+}
+
+async fn not_found(s: &Service, path: &str, token: &str) -> Problem {
+    let r = s.get(path, token).send().await.unwrap();
+    problem(r, StatusCode::NOT_FOUND, "not-found").await
 }
 
 async fn ok<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> T {
@@ -341,15 +339,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         .unwrap())
     .await;
     assert!(matches!(one.answer.record, ServedRecord::Withheld { seq, .. } if seq == w));
-    problem(
-        s.get(&format!("/records/{w}/raw"), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
+    not_found(&s, &format!("/records/{w}/raw"), &s.tokens.green).await;
     let one: Answer<SingleRecord> = ok(s
         .get(&format!("/records/{w}"), &s.tokens.red)
         .send()
@@ -368,15 +358,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     let bytes = raw.bytes().await.unwrap();
     assert_eq!(&bytes[..], record.as_bytes());
     assert_eq!(dossier_chain::Hash::of_record(&bytes).to_hex(), hash);
-    problem(
-        s.get(&format!("/records/{}", head + 1), &s.tokens.red)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
+    not_found(&s, &format!("/records/{}", head + 1), &s.tokens.red).await;
 
     // Texts: the AMBER report's only for AMBER and above.
     let amber: serde_json::Value = serde_json::from_slice(&amber_bundle()).unwrap();
@@ -410,12 +392,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     assert!(status.answer.auditor.is_none(), "no auditor ran yet");
 
     // No checkpoint before the auditor signs one; then proofs that check offline.
-    problem(
-        s.get("/checkpoint", &s.tokens.red).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
+    not_found(&s, "/checkpoint", &s.tokens.red).await;
     s.audit().await;
     let cp: serde_json::Value =
         ok(s.get("/checkpoint", &s.tokens.green).send().await.unwrap()).await;
@@ -431,15 +408,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
     assert!(
         matches!(proven, dossier_proofs::Proven::Inclusion { seq, size, .. } if seq == visible && size == head)
     );
-    problem(
-        s.get(&format!("/proofs/inclusion/{w}"), &s.tokens.green)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
+    not_found(&s, &format!("/proofs/inclusion/{w}"), &s.tokens.green).await;
     let con: Answer<ConsistencyProof> = ok(s
         .get("/proofs/consistency", &s.tokens.green)
         .query(&[("from", "3")])
@@ -481,15 +450,7 @@ async fn records_texts_status_checkpoint_and_proofs() {
         "tile/entries/x000/000".to_owned(),
         "tile/64/000".to_owned(),
     ] {
-        problem(
-            s.get(&format!("/tlog/{bad}"), &s.tokens.green)
-                .send()
-                .await
-                .unwrap(),
-            StatusCode::NOT_FOUND,
-            "not-found",
-        )
-        .await;
+        not_found(&s, &format!("/tlog/{bad}"), &s.tokens.green).await;
     }
     let ledger_id = cp["checkpoint"]["ledger"].as_str().unwrap();
     let vkey = dossier_proofs::checkpoint_verifier(ledger_id, common::founder().public())
@@ -665,12 +626,7 @@ async fn bad_input_is_a_precise_problem_and_changes_nothing() {
     .await;
     assert_eq!(p.parameter.as_deref(), Some("limit"));
 
-    problem(
-        s.get("/nowhere", &s.tokens.red).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-        "not-found",
-    )
-    .await;
+    not_found(&s, "/nowhere", &s.tokens.red).await;
     problem(
         s.client
             .get(format!("{}/v2/anything", s.base))
