@@ -154,3 +154,27 @@ fn errors_are_json_when_json_is_asked_for() {
     let out = l.run(&["why", "nobody/asked"]);
     assert!(out.stderr.starts_with("dossier: "), "{}", out.stderr);
 }
+
+/// The README's first command, `dossier demo`: it creates a ledger, publishes the examples,
+/// verifies the chain and shows beliefs and a provenance tree, and says where to look next.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    let out = command(tmp.path())
+        .args(["demo", "--dir", dir.to_str().expect("utf-8")])
+        .output()
+        .expect("the dossier binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("question:dprk-russia/containers-shipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("== done"), "{stdout}");
+    assert!(dir.join("ledger.db").exists());
+}
