@@ -195,6 +195,10 @@ fn leader_kills_during_publish() {
         }
         let acked = published.acked;
         tally.runs += 1;
+        // The restarted node catches up before the ledger is read back through any node.
+        cluster
+            .wait_for_stream_in_step(STREAM, Duration::from_secs(60))
+            .expect("the replicas come back in step after the restart");
         check_run(&d, &mut tally, run, &files, &entities, &acked);
         tally.note(format!(
             "run {run}: leader node {leader} killed after {:.0} ms, down {:.0} ms, a leader again after {}; {} of {} files acknowledged",
@@ -240,6 +244,10 @@ fn leader_kills_during_publish() {
         }
         let acked = published.acked;
         tally.runs += 1;
+        // The restarted node catches up before the ledger is read back through any node.
+        cluster
+            .wait_for_stream_in_step(STREAM, Duration::from_secs(60))
+            .expect("the replicas come back in step after the restart");
         check_run(&d, &mut tally, run, &files, &entities, &acked);
         tally.note(format!(
             "run {run}: leader {old} asked to step down after {:.0} ms ({:?}), new leader {:?}; {} of {} files acknowledged",

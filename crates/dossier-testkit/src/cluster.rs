@@ -290,6 +290,74 @@ impl NatsCluster {
         self.wait_until_ready()
     }
 
+    /// Waits until every running node reports the same leader for `stream` and holds the same
+    /// last sequence of it (each node's own replica, as its `/jsz` reports it); returns that
+    /// last sequence.
+    ///
+    /// A healed partition or a restarted node is not in step at once: until its routes are back
+    /// and it has caught up, a node can still answer for the stream from its own, older replica
+    /// (a deposed leader answers stream info; any replica answers direct gets). Checks of what a
+    /// cluster holds wait for this first, as an operator waits for a cluster to report itself
+    /// whole before reading it back.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the nodes do not agree within `timeout`, with what each reported.
+    pub fn wait_for_stream_in_step(&mut self, stream: &str, timeout: Duration) -> Result<u64> {
+        let started = Instant::now();
+        loop {
+            let last = match self.stream_states(stream) {
+                Ok(states) => {
+                    let first = &states[0];
+                    if !first.0.is_empty() && states.iter().all(|s| s == first) {
+                        return Ok(first.1);
+                    }
+                    format!("nodes report (leader, last seq) {states:?}")
+                }
+                Err(e) => e,
+            };
+            if started.elapsed() > timeout {
+                return Err(Error::Timeout {
+                    what: format!("stream {stream} in step on every node"),
+                    waited: started.elapsed(),
+                    last,
+                    log: String::new(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Each running node's view of `stream`: (its leader, the node's own last sequence).
+    fn stream_states(&mut self, stream: &str) -> std::result::Result<Vec<(String, u64)>, String> {
+        let mut states = Vec::new();
+        for (node, name) in self.nodes.iter_mut().zip(&self.names) {
+            if !node.is_running() {
+                continue;
+            }
+            let jsz = node
+                .monitor_json("/jsz?streams=true&accounts=true")
+                .map_err(|e| e.to_string())?;
+            let detail = jsz["account_details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == stream)
+                .ok_or_else(|| format!("{name} holds no replica of {stream} yet"))?;
+            states.push((
+                detail["cluster"]["leader"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                detail["state"]["last_seq"].as_u64().unwrap_or_default(),
+            ));
+        }
+        if states.is_empty() {
+            return Err("no node is running".to_owned());
+        }
+        Ok(states)
+    }
+
     fn observe_leader(&mut self) -> std::result::Result<String, String> {
         let mut leader: Option<String> = None;
         let mut running_names = Vec::new();
