@@ -14,6 +14,7 @@
 
 mod error;
 pub mod fault;
+mod idset;
 pub mod ledger;
 mod log;
 pub mod migrate;
@@ -30,6 +31,7 @@ pub mod tamper;
 mod unique;
 
 pub use error::{AppendError, LogError};
+pub use idset::{BulkLoad, IdSet, id_key, ids_in};
 pub use log::{
     AppendReceipt, EventLog, IndexEntry, OnStored, ReadItem, append_one_by_one, for_each_record,
 };

@@ -1,7 +1,6 @@
 //! The embedded backend: one ledger per SQLite database file, one row per sealed batch.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use dossier_chain::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::log::{AppendReceipt, EventLog, IndexEntry, ReadItem};
-use crate::{AppendError, LogError, fault};
+use crate::{AppendError, IdSet, LogError, fault, ids_in};
 
 /// The layout of a ledger file: one record per row, read-only since layout 2 (convert it with
 /// the migration in `dossier-app`).
@@ -353,7 +352,7 @@ impl SqliteLog {
         // Only what is committed enters the index.
         if index.loaded {
             for r in records {
-                index.insert(u128::from_be_bytes(r.event_id.0), r.seq);
+                index.set.insert(u128::from_be_bytes(r.event_id.0), r.seq);
             }
             index.upto = last.seq;
         }
@@ -855,62 +854,19 @@ fn legacy_lookup(conn: &Connection, ids: &[EventId]) -> Result<Vec<Option<u64>>,
         .collect()
 }
 
-/// Event ids are BLAKE3 output: their low bits are already uniform, so the map hashes nothing.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u128(&mut self, i: u128) {
-        // Truncation intended: the low 64 bits of a uniform hash.
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            self.0 = i as u64;
-        }
-    }
-}
-
-/// Every recorded event id with its seq, in memory: a sorted run (binary search) plus a small
-/// map of the ids added since the run was last rebuilt. 24 bytes per event in the run.
+/// Every recorded event id with its seq, in memory ([`IdSet`]), and how far it reaches.
 #[derive(Debug, Default)]
 struct IdIndex {
     /// Whether the ids of the file were loaded (lazily: reading commands never need them).
     loaded: bool,
     /// The last seq whose batch's ids are in the index.
     upto: u64,
-    sorted: Vec<(u128, u64)>,
-    recent: HashMap<u128, u64, BuildHasherDefault<IdHasher>>,
+    set: IdSet,
 }
 
 impl IdIndex {
     fn get(&self, id: u128) -> Option<u64> {
-        if let Some(seq) = self.recent.get(&id) {
-            return Some(*seq);
-        }
-        self.sorted
-            .binary_search_by(|(k, _)| k.cmp(&id))
-            .ok()
-            .map(|i| self.sorted[i].1)
-    }
-
-    fn insert(&mut self, id: u128, seq: u64) {
-        self.recent.entry(id).or_insert(seq);
-        if self.recent.len() > (self.sorted.len() / 8).max(65_536) {
-            self.merge();
-        }
-    }
-
-    fn merge(&mut self) {
-        self.sorted.extend(self.recent.drain());
-        self.sorted.sort_unstable();
-        self.recent.shrink_to(65_536);
+        self.set.get(id)
     }
 
     /// Adds the ids of every batch committed after `upto` (by this process or another).
@@ -918,17 +874,18 @@ impl IdIndex {
         let mut stmt = conn.prepare_cached(
             "SELECT first, count, ids FROM batches WHERE first > ?1 ORDER BY first",
         )?;
-        let bulk = !self.loaded;
-        if bulk {
-            // Exactly the room needed: growing by doubling would peak at twice the index.
+        let mut bulk = if self.loaded {
+            None
+        } else {
             let events: Option<i64> = conn.query_row(
                 "SELECT sum(count) FROM batches WHERE first > ?1",
                 params![self.upto],
                 |r| r.get(0),
             )?;
-            self.sorted
-                .reserve_exact(usize::try_from(events.unwrap_or(0)).unwrap_or(0));
-        }
+            Some(IdSet::bulk(
+                usize::try_from(events.unwrap_or(0)).unwrap_or(0),
+            ))
+        };
         let mut rows = stmt.query(params![self.upto])?;
         while let Some(r) = rows.next()? {
             let first: u64 = r.get(0)?;
@@ -948,20 +905,16 @@ impl IdIndex {
                 rebuilt = ids_from_frame(conn, first, count)?;
                 &rebuilt
             };
-            for (i, id) in ids.chunks_exact(16).enumerate() {
-                let id = u128::from_be_bytes(<[u8; 16]>::try_from(id).unwrap_or([0; 16]));
-                if bulk {
-                    self.sorted.push((id, first + i as u64));
-                } else {
-                    self.insert(id, first + i as u64);
+            for (seq, id) in (first..).zip(ids_in(ids)) {
+                match &mut bulk {
+                    Some(load) => load.push(id, seq),
+                    None => self.set.insert(id, seq),
                 }
             }
             self.upto = self.upto.max(first + count - 1);
         }
-        if bulk {
-            // In place (no buffer); by id then seq, so the first seq of an id stored twice is kept.
-            self.sorted.sort_unstable();
-            self.sorted.dedup_by_key(|(id, _)| *id);
+        if let Some(load) = bulk {
+            self.set = load.finish();
             self.loaded = true;
         }
         Ok(())
@@ -1005,12 +958,6 @@ fn ids_from_frame(conn: &Connection, first: u64, count: u64) -> Result<Vec<u8>, 
         ids.extend_from_slice(&id.0);
     }
     Ok(ids)
-}
-
-impl std::fmt::Debug for IdHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdHasher")
-    }
 }
 
 fn to_hash(bytes: &[u8]) -> Result<Hash, LogError> {
