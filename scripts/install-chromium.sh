@@ -13,6 +13,9 @@
 # Idempotent: when both are installed it only checks and prints the paths.
 set -euo pipefail
 
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+
 fail() {
     echo "scripts/install-chromium.sh: $*" >&2
     exit 1
@@ -27,14 +30,7 @@ if [[ -n "${CHROMIUM_BIN:-}" || -n "${CHROMEDRIVER_BIN:-}" ]]; then
 fi
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    command -v apt-get >/dev/null 2>&1 ||
-        fail "chromium and chromedriver are not installed and apt-get is missing; install them, or set CHROMIUM_BIN and CHROMEDRIVER_BIN"
-    [[ "$(id -u)" == 0 ]] ||
-        fail "chromium and chromedriver are not installed; as root run: apt-get update && apt-get install chromium chromium-driver"
-    echo "scripts/install-chromium.sh: installing Debian's chromium and chromium-driver" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        chromium chromium-driver >&2 || fail "apt-get could not install chromium chromium-driver"
+    apt_install "chromium and chromedriver are" "CHROMIUM_BIN and CHROMEDRIVER_BIN" chromium chromium-driver
 fi
 
 browser="$(command -v chromium)" || fail "chromium is still not on PATH"

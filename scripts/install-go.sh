@@ -15,6 +15,9 @@
 # Idempotent: when both are installed it only checks and prints the paths.
 set -euo pipefail
 
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+
 fail() {
     echo "scripts/install-go.sh: $*" >&2
     exit 1
@@ -32,14 +35,7 @@ fi
 
 gopath=/usr/share/gocode
 if ! command -v go >/dev/null 2>&1 || [[ ! -f "$gopath/$tlog_src" ]]; then
-    command -v apt-get >/dev/null 2>&1 ||
-        fail "go and golang.org/x/mod are not installed and apt-get is missing; install them, or set GO_BIN and DOSSIER_GOPATH"
-    [[ "$(id -u)" == 0 ]] ||
-        fail "go and golang.org/x/mod are not installed; as root run: apt-get update && apt-get install golang-go golang-golang-x-mod-dev"
-    echo "scripts/install-go.sh: installing Debian's golang-go and golang-golang-x-mod-dev" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        golang-go golang-golang-x-mod-dev >&2 || fail "apt-get could not install golang-go golang-golang-x-mod-dev"
+    apt_install "go and golang.org/x/mod are" "GO_BIN and DOSSIER_GOPATH" golang-go golang-golang-x-mod-dev
 fi
 
 go="$(command -v go)" || fail "go is still not on PATH"
