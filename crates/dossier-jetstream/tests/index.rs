@@ -7,21 +7,39 @@ use dossier_log::conformance::{events, founder, init, verify_all};
 use dossier_log::{EventLog as _, PublishOutcome, Publisher};
 use dossier_testkit::NatsServer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_index_missing_a_bundles_ids_is_rebuilt_and_the_bundle_recognised() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let index = dir.path().join("p-index.db");
-    let cfg = JetStreamConfig::new(server.url(), "index", index.clone());
+/// A ledger on `server` with a bundle of four events published for each tag, its index closed
+/// (the log dropped): the config to reopen it, the index file, the ledger id and the head.
+async fn published(
+    server: &NatsServer,
+    dir: &std::path::Path,
+    name: &str,
+    tags: &[&str],
+) -> (
+    JetStreamConfig,
+    std::path::PathBuf,
+    uuid::Uuid,
+    dossier_chain::Head,
+) {
+    let index = dir.join("p-index.db");
+    let cfg = JetStreamConfig::new(server.url(), name, index.clone());
     let log = JetStreamLog::open(&cfg).await.expect("open");
     let ledger = init(&log).await;
     let signer = founder();
     let p = Publisher::new(&log, &signer, ledger);
-    for tag in ["a", "b", "c"] {
+    for tag in tags {
         p.publish(&events(tag, 4), &[]).await.expect("publish");
     }
     let head = log.head().await.expect("head");
-    drop(log);
+    (cfg, index, ledger, head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_missing_a_bundles_ids_is_rebuilt_and_the_bundle_recognised() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cfg, index, ledger, head) =
+        published(&server, dir.path(), "index", &["a", "b", "c"]).await;
+    let signer = founder();
     // Batch "b" is records 8..=12: delete its four events' ids from the index, leaving the
     // watermark (and the stream) alone.
     let ids: Vec<Vec<u8>> = events("b", 4)
@@ -80,17 +98,8 @@ async fn an_index_missing_a_bundles_ids_is_rebuilt_and_the_bundle_recognised() {
 async fn an_index_of_the_per_event_version_is_rebuilt_from_the_stream() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let index = dir.path().join("p-index.db");
-    let cfg = JetStreamConfig::new(server.url(), "legacy", index.clone());
-    let log = JetStreamLog::open(&cfg).await.expect("open");
-    let ledger = init(&log).await;
+    let (cfg, index, ledger, head) = published(&server, dir.path(), "legacy", &["a"]).await;
     let signer = founder();
-    Publisher::new(&log, &signer, ledger)
-        .publish(&events("a", 4), &[])
-        .await
-        .expect("publish");
-    let head = log.head().await.expect("head");
-    drop(log);
     {
         // What an index of the earlier version held: a row per event id, and no id runs.
         let conn = rusqlite::Connection::open(&index).expect("open the index");
