@@ -601,9 +601,11 @@ fn wal_checkpoint_truncate(conn: &Connection) -> Result<bool, LogError> {
 
 /// Reads a layout-2 file from `from` on: up to `max` records, decoded from their batches'
 /// frames and checked against each batch row's count and seal and against the seq index.
-/// With `derived`, also what verification checks of the values stored beside each frame: the
-/// row's `ids` ([`ReadItem::Ids`], compared with the records by the verifier; a column of the
-/// wrong size is reported here) and its `recorded` (compared here with the seal's).
+/// With `derived` (verification's read), a batch that does not fit whole in what is left of
+/// `max` ends the read unless it is the first, and the read also returns what verification
+/// checks of the values stored beside each frame: the row's `ids` ([`ReadItem::Ids`],
+/// compared with the records by the verifier; a column of the wrong size is reported here) and
+/// its `recorded` (compared here with the seal's).
 fn read_batches(
     conn: &Connection,
     from: u64,
@@ -640,6 +642,11 @@ fn read_batches(
             *resume_at = Some(first);
         }
         let count: i64 = row.get(1)?;
+        if derived && taken > 0 && usize::try_from(count).map_or(true, |c| taken + c > max) {
+            // Verification reads on from this batch next time rather than splitting it: a
+            // batch cut at the end of a page has its whole frame read again for its rest.
+            break;
+        }
         let seal = stored_bytes(row.get_ref(2)?);
         let frame = stored_bytes(row.get_ref(5)?);
         let mut recorded_column = None;
