@@ -16,9 +16,8 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
-use common::{append_dossier, append_raw, append_raw_framed};
+use common::{Clock, Rate, append_dossier, append_raw, append_raw_framed, events_arg};
 use umadb_core::db::UmaDb;
 use umadb_core::mvcc::{Mvcc, StorageOptions};
 use umadb_dcb::{DcbEvent, DcbEventStoreSync};
@@ -28,7 +27,7 @@ const BATCH: usize = 999;
 
 /// Appends `records` to a new UmaDB store, `per_commit` to a commit; returns events/s counted
 /// as dossier counts them (`batch` events per `batch + 1` records).
-fn append_umadb(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
+fn append_umadb(dir: &Path, batch: usize, records: &[Vec<u8>]) -> Rate {
     let path = dir.join(format!("uma-{batch}.db"));
     let mvcc = Mvcc::new(false, StorageOptions::default().db_path(&path)).expect("umadb open");
     let db = UmaDb::from_arc(Arc::new(mvcc));
@@ -47,11 +46,11 @@ fn append_umadb(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
                 .collect()
         })
         .collect();
-    let started = Instant::now();
+    let clock = Clock::start();
     for events in commits {
         db.append(events, None, None).expect("umadb append");
     }
-    let rate = (records.len() / per_commit * batch) as f64 / started.elapsed().as_secs_f64();
+    let rate = clock.rate(records.len() / per_commit * batch);
     drop(db);
     let _ = std::fs::remove_file(&path);
     rate
@@ -65,15 +64,12 @@ fn remove_dbs(dir: &Path) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let big: usize = args
-        .iter()
-        .position(|a| a == "--events")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1_000_000);
+    let big = events_arg(&args);
     let dir = tempfile::tempdir().expect("tempdir");
-    println!("== append, batches of {BATCH} events + seal, synchronous=FULL (events/s)");
+    println!("== append, batches of {BATCH} events + seal, synchronous=FULL");
+    println!("   events/s (CPU µs per event, every thread of the process)");
     println!(
-        "{:>9} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "{:>9} {:>16} {:>16} {:>16} {:>16} {:>8} {:>8} {:>8}",
         "events", "dossier", "UmaDB", "per-row", "framed", "d/UmaDB", "d/row", "d/framed"
     );
     for total in [100_000usize, big] {
@@ -86,15 +82,19 @@ fn main() {
         let framed = append_raw_framed(dir.path(), BATCH, &records);
         remove_dbs(dir.path());
         println!(
-            "{total:>9} {dossier:>10.0} {uma:>10.0} {row:>10.0} {framed:>10.0} {:>8.2} {:>8.2} {:>8.2}",
-            dossier / uma,
-            dossier / row,
-            dossier / framed
+            "{total:>9} {} {} {} {} {:>8.2} {:>8.2} {:>8.2}",
+            show(dossier),
+            show(uma),
+            show(row),
+            show(framed),
+            dossier.per_s / uma.per_s,
+            dossier.per_s / row.per_s,
+            dossier.per_s / framed.per_s
         );
     }
-    println!("\n== append, batches of 1 event + seal (events/s)");
+    println!("\n== append, batches of 1 event + seal");
     println!(
-        "{:>9} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "{:>9} {:>16} {:>16} {:>16} {:>8} {:>8}",
         "events", "dossier", "UmaDB", "per-row", "d/UmaDB", "d/row"
     );
     let total = 2_000;
@@ -104,8 +104,16 @@ fn main() {
     let row = append_raw(dir.path(), 1, &records);
     remove_dbs(dir.path());
     println!(
-        "{total:>9} {dossier:>10.0} {uma:>10.0} {row:>10.0} {:>8.2} {:>8.2}",
-        dossier / uma,
-        dossier / row
+        "{total:>9} {} {} {} {:>8.2} {:>8.2}",
+        show(dossier),
+        show(uma),
+        show(row),
+        dossier.per_s / uma.per_s,
+        dossier.per_s / row.per_s
     );
+}
+
+/// `events/s (CPU µs)`, 16 characters wide.
+fn show(r: Rate) -> String {
+    format!("{:>16}", format!("{:.0} ({:.1})", r.per_s, r.cpu_us))
 }
