@@ -102,13 +102,14 @@ pub struct SqliteLog {
 
 #[derive(Debug)]
 struct Inner {
-    conn: Connection,
-    ids: Box<IdIndex>,
     /// The connection verification reads through ([`SqliteLog::read_checked`]), opened at its
     /// first use: read-only, with a small page cache, since a scan from the first record to the
     /// last reads each page once (with the 64 MiB cache of `conn`, the memory of a verification
-    /// would grow with the ledger until the cache is full).
+    /// would grow with the ledger until the cache is full). Declared first so that it closes
+    /// first: `conn`, closing last, checkpoints the WAL and removes it, as without this one.
     scan: Option<Connection>,
+    conn: Connection,
+    ids: Box<IdIndex>,
 }
 
 /// Page cache of the verifying connection, in KiB (SQLite's negative `cache_size`).
