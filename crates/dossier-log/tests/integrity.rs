@@ -24,16 +24,22 @@ const C: u64 = 14;
 const HEAD: u64 = 17;
 
 async fn ledger() -> Ledger {
+    ledger_of(&[("a", 5), ("b", 4), ("c", 3)], HEAD).await
+}
+
+/// A ledger of the genesis batch and one batch of `n` events per `(tag, n)`, whose head is
+/// `head`.
+async fn ledger_of(batches: &[(&str, usize)], head: u64) -> Ledger {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.db");
     let log = SqliteLog::open(&path).expect("open");
     let id = init(&log).await;
     let signer = founder();
     let p = Publisher::new(&log, &signer, id);
-    for (tag, n) in [("a", 5), ("b", 4), ("c", 3)] {
-        p.publish(&events(tag, n), &[]).await.expect("publish");
+    for (tag, n) in batches {
+        p.publish(&events(tag, *n), &[]).await.expect("publish");
     }
-    assert_eq!(log.head().await.expect("head").seq, HEAD);
+    assert_eq!(log.head().await.expect("head").seq, head);
     Ledger {
         _dir: dir,
         path,
@@ -256,27 +262,18 @@ async fn every_derived_column_edit_is_reported_at_its_seq() {
 /// reported at its own seq and nowhere else.
 #[tokio::test]
 async fn a_change_several_pages_in_is_reported_at_its_seq() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledger.db");
-    let log = SqliteLog::open(&path).expect("open");
-    let id = init(&log).await;
-    let signer = founder();
-    let p = Publisher::new(&log, &signer, id);
-    for b in 0..10 {
-        p.publish(&events(&format!("page{b}"), 300), &[])
-            .await
-            .expect("publish");
-    }
-    let head = log.head().await.expect("head").seq;
-    assert_eq!(head, 2 + 10 * 301);
-    drop(log);
-    let report = verify(&path).await;
+    let tags: Vec<String> = (0..10).map(|b| format!("page{b}")).collect();
+    let batches: Vec<(&str, usize)> = tags.iter().map(|t| (t.as_str(), 300)).collect();
+    let head = 2 + 10 * 301;
+    let l = ledger_of(&batches, head).await;
+    let path = &l.path;
+    let report = verify(path).await;
     assert!(report.ok(), "{:?}", report.failures);
     assert_eq!(report.records, head);
 
     // The 100th record of the eighth batch (seqs 2110..=2410), past the second page.
     let seq = 2 + 7 * 301 + 100;
-    let conn = tamper::open(&path);
+    let conn = tamper::open(path);
     let mut bytes = tamper::record(&conn, seq);
     // The first letter inside the body (a member name: the body stays JSON).
     let body = bytes
@@ -292,7 +289,7 @@ async fn a_change_several_pages_in_is_reported_at_its_seq() {
     bytes[letter] += 1;
     tamper::set_record(&conn, seq, &bytes);
     drop(conn);
-    let report = verify(&path).await;
+    let report = verify(path).await;
     assert_eq!(
         failures(&report),
         vec![(seq, FailureKind::ChangedBytes)],
