@@ -341,6 +341,15 @@ impl Verifier {
         self.ids.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Moves the (event id, position) pairs collected since the last call to the end of `out`
+    /// (nothing unless [`Verifier::collecting_ids`]); unlike [`Verifier::take_ids`], neither
+    /// side allocates once both buffers have grown, which matters when it runs per record.
+    pub fn take_ids_into(&mut self, out: &mut Vec<(u128, u64)>) {
+        if let Some(ids) = &mut self.ids {
+            out.append(ids);
+        }
+    }
+
     /// Failures found so far.
     #[must_use]
     pub fn failures(&self) -> &[Failure] {

@@ -17,139 +17,19 @@
 //! PATH N` writes a ledger of N events; `-- --verify-child PATH` verifies one and prints its
 //! peak resident memory in KiB (time it from outside to compare two builds on one file).
 
+/// Ledger helpers and the raw `rusqlite` baselines (shared with the UmaDB comparison in
+/// `benches/umadb`).
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dossier_chain::{Genesis, Signer, TrustRoot};
-use dossier_log::{EventLog, PendingEvent, Publisher, SqliteLog, verify_log};
-use rusqlite::{Connection, params};
-use time::OffsetDateTime;
-use uuid::Uuid;
-
-fn founder() -> Signer {
-    dossier_log::conformance::founder()
-}
-
-/// `n` events of ~600-byte bodies (the conformance suite's generator).
-fn events(tag: usize, n: usize) -> Vec<PendingEvent> {
-    dossier_log::conformance::events(&format!("b{tag}"), n)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn new_ledger(path: &Path) -> (SqliteLog, Uuid) {
-    let log = SqliteLog::open(path).expect("open");
-    let ledger = Uuid::new_v4();
-    let genesis =
-        Genesis::build(ledger, "bench", &founder(), OffsetDateTime::now_utc()).expect("genesis");
-    rt().block_on(log.append(0, &genesis, &[]))
-        .expect("genesis");
-    (log, ledger)
-}
-
-/// Publishes `total` events in batches of `batch`; returns (events/s, record bytes written).
-fn append_dossier(dir: &Path, batch: usize, total: usize, optimistic: bool) -> (f64, Vec<Vec<u8>>) {
-    let path = dir.join(format!("append-{batch}-{optimistic}.db"));
-    let (log, ledger) = new_ledger(&path);
-    let signer = founder();
-    let rt = rt();
-    let batches: Vec<_> = (0..total / batch).map(|b| events(b, batch)).collect();
-    let started = Instant::now();
-    rt.block_on(async {
-        if optimistic {
-            let p = Publisher::new(&log, &signer, ledger).optimistic(true);
-            let owned = batches.into_iter().map(|evs| (evs, Vec::new())).collect();
-            p.publish_all(owned).await.expect("publish_all");
-        } else {
-            let p = Publisher::new(&log, &signer, ledger);
-            for evs in &batches {
-                p.publish(evs, &[]).await.expect("publish");
-            }
-        }
-    });
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    let records = rt
-        .block_on(log.read(3, usize::MAX))
-        .expect("read")
-        .into_iter()
-        .map(|r| r.bytes)
-        .collect();
-    (rate, records)
-}
-
-/// Plain rusqlite: the same record bytes, the same transaction sizes, a minimal table.
-fn append_raw(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
-    let path = dir.join(format!("raw-{batch}.db"));
-    let conn = Connection::open(&path).expect("open");
-    // The ledger's page size (`SqliteLog::open`).
-    conn.pragma_update(None, "page_size", 16_384)
-        .expect("page size");
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL")
-        .expect("sync");
-    conn.pragma_update(None, "cache_size", -65_536)
-        .expect("cache");
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
-        .expect("checkpoint");
-    conn.execute_batch("CREATE TABLE records (seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL)")
-        .expect("table");
-    let mut conn = conn;
-    let per_tx = batch + 1; // the same records dossier wrote, seals included
-    let started = Instant::now();
-    for (i, chunk) in records.chunks(per_tx).enumerate() {
-        let tx = conn.transaction().expect("tx");
-        {
-            let mut stmt = tx
-                .prepare_cached("INSERT INTO records (seq, bytes) VALUES (?1, ?2)")
-                .expect("stmt");
-            for (j, r) in chunk.iter().enumerate() {
-                stmt.execute(params![(i * per_tx + j) as i64 + 1, r])
-                    .expect("insert");
-            }
-        }
-        tx.commit().expect("commit");
-    }
-    (records.len() / per_tx * batch) as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Raw `rusqlite` inserting the same records framed, one row per batch (dossier's layout without
-/// its chaining, signing, index rows and checks), with the same settings.
-fn append_raw_framed(dir: &Path, batch: usize, records: &[Vec<u8>]) -> f64 {
-    let path = dir.join(format!("raw-framed-{batch}.db"));
-    let mut conn = Connection::open(&path).expect("open");
-    conn.pragma_update(None, "page_size", 16_384)
-        .expect("page size");
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL")
-        .expect("sync");
-    conn.pragma_update(None, "cache_size", -65_536)
-        .expect("cache");
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
-        .expect("checkpoint");
-    conn.execute_batch("CREATE TABLE batches (first INTEGER PRIMARY KEY, frame BLOB NOT NULL)")
-        .expect("table");
-    let per_tx = batch + 1;
-    let started = Instant::now();
-    let mut frame = Vec::new();
-    for (i, chunk) in records.chunks(per_tx).enumerate() {
-        frame.clear();
-        dossier_chain::frame_batch(chunk.iter().map(Vec::as_slice), &mut frame).expect("frame");
-        let tx = conn.transaction().expect("tx");
-        tx.prepare_cached("INSERT INTO batches (first, frame) VALUES (?1, ?2)")
-            .expect("stmt")
-            .execute(params![(i * per_tx) as i64 + 1, frame])
-            .expect("insert");
-        tx.commit().expect("commit");
-    }
-    (records.len() / per_tx * batch) as f64 / started.elapsed().as_secs_f64()
-}
+use common::{
+    append_dossier, append_raw, append_raw_framed, events, events_arg, founder, new_ledger, rt,
+};
+use dossier_chain::TrustRoot;
+use dossier_log::{EventLog, Publisher, SqliteLog, verify_log};
+use rusqlite::Connection;
 
 /// Builds a ledger of `n` events in batches of 999 (+ seal) without timing it.
 fn build_ledger(path: &Path, n: usize) {
@@ -263,11 +143,7 @@ fn main() {
             return;
         }
     }
-    let big: usize = args
-        .iter()
-        .position(|a| a == "--events")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1_000_000);
+    let big = events_arg(&args);
     let dir = tempfile::tempdir().expect("tempdir");
 
     let verify_only = args.iter().any(|a| a == "--verify-only");
@@ -297,7 +173,10 @@ fn bench_append(dir: &Path) {
         "   raw framed = plain rusqlite inserting the same records framed (dossier-batch/1), one row per batch"
     );
     println!(
-        "{:>6} {:>9} {:>14} {:>14} {:>14} {:>14} {:>7} {:>7} {:>7}",
+        "   CPU = CPU microseconds per event of the whole process (every thread), pipelined and framed"
+    );
+    println!(
+        "{:>6} {:>9} {:>14} {:>14} {:>14} {:>14} {:>7} {:>7} {:>7} {:>8} {:>8}",
         "batch",
         "events",
         "checked ev/s",
@@ -306,18 +185,24 @@ fn bench_append(dir: &Path) {
         "framed ev/s",
         "pip/raw",
         "pip/frm",
-        "chk/raw"
+        "chk/raw",
+        "pip CPU",
+        "frm CPU"
     );
     for (batch, total) in [(1usize, 2_000usize), (100, 100_000), (999, 300_000)] {
         let (checked, records) = append_dossier(dir, batch, total, false);
         let (pipelined, _) = append_dossier(dir, batch, total, true);
-        let raw = append_raw(dir, batch, &records);
-        let framed = append_raw_framed(dir, batch, &records);
+        let raw = append_raw(dir, batch, &records).per_s;
+        let framed_rate = append_raw_framed(dir, batch, &records);
+        let framed = framed_rate.per_s;
+        let (checked, pipelined_cpu, pipelined) =
+            (checked.per_s, pipelined.cpu_us, pipelined.per_s);
         println!(
-            "{batch:>6} {total:>9} {checked:>14.0} {pipelined:>14.0} {raw:>14.0} {framed:>14.0} {:>7.2} {:>7.2} {:>7.2}",
+            "{batch:>6} {total:>9} {checked:>14.0} {pipelined:>14.0} {raw:>14.0} {framed:>14.0} {:>7.2} {:>7.2} {:>7.2} {pipelined_cpu:>8.1} {:>8.1}",
             pipelined / raw,
             pipelined / framed,
-            checked / raw
+            checked / raw,
+            framed_rate.cpu_us
         );
     }
 }

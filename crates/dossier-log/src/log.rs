@@ -106,7 +106,9 @@ pub trait EventLog: Send + Sync {
     /// Up to `max` records from sequence `from` on, in order, as verification reads them:
     /// unlike [`read`](EventLog::read), a batch whose framing or index is damaged is not an
     /// error but a [`ReadItem::BadFrame`] among the records. Backends that do not frame batches
-    /// keep the default (every record of [`read`](EventLog::read)).
+    /// keep the default (every record of [`read`](EventLog::read)). A backend may return fewer
+    /// than `max` records before the end (SQLite stops before a stored batch that does not fit
+    /// whole); only an empty answer means that nothing is stored at or after `from`.
     fn read_checked(
         &self,
         from: u64,

@@ -101,9 +101,18 @@ pub struct SqliteLog {
 
 #[derive(Debug)]
 struct Inner {
+    /// The connection verification reads through ([`SqliteLog::read_checked`]), opened at its
+    /// first use: read-only, with a small page cache, since a scan from the first record to the
+    /// last reads each page once (with the 64 MiB cache of `conn`, the memory of a verification
+    /// would grow with the ledger until the cache is full). Declared first so that it closes
+    /// first: `conn`, closing last, checkpoints the WAL and removes it, as without this one.
+    scan: Option<Connection>,
     conn: Connection,
     ids: Box<IdIndex>,
 }
+
+/// Page cache of the verifying connection, in KiB (SQLite's negative `cache_size`).
+const SCAN_CACHE_KIB: i64 = 2048;
 
 /// A report text of the content store: its hash and bytes.
 pub(crate) type ContentRow = (Vec<u8>, Vec<u8>);
@@ -189,6 +198,7 @@ impl SqliteLog {
             inner: Mutex::new(Inner {
                 conn,
                 ids: Box::default(),
+                scan: None,
             }),
             path: path.to_owned(),
             layout,
@@ -282,7 +292,9 @@ impl SqliteLog {
             ids.extend_from_slice(&r.event_id.0);
         }
         let mut guard = self.inner();
-        let Inner { conn, ids: index } = &mut *guard;
+        let Inner {
+            conn, ids: index, ..
+        } = &mut *guard;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(LogError::from)?;
@@ -381,11 +393,26 @@ impl SqliteLog {
     }
 
     fn read_checked_sync(&self, from: u64, max: usize) -> Result<Vec<ReadItem>, LogError> {
-        let guard = self.inner();
+        let mut guard = self.inner();
+        let conn = match &mut guard.scan {
+            Some(c) => c,
+            scan @ None => scan.insert(self.open_scan()?),
+        };
         match self.layout {
-            SqliteLayout::PerRecord => legacy_read_checked(&guard.conn, from, max),
-            SqliteLayout::Batches => read_batches(&guard.conn, from, max, true),
+            SqliteLayout::PerRecord => legacy_read_checked(conn, from, max),
+            SqliteLayout::Batches => read_batches(conn, from, max, true),
         }
+    }
+
+    /// The verifying connection (see [`Inner::scan`]).
+    fn open_scan(&self) -> Result<Connection, LogError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "cache_size", -SCAN_CACHE_KIB)?;
+        Ok(conn)
     }
 
     fn lookup_sync(&self, ids: &[EventId]) -> Result<Vec<Option<IndexEntry>>, LogError> {
@@ -393,7 +420,9 @@ impl SqliteLog {
         let seqs: Vec<Option<u64>> = match self.layout {
             SqliteLayout::PerRecord => legacy_lookup(&guard.conn, ids)?,
             SqliteLayout::Batches => {
-                let Inner { conn, ids: index } = &mut *guard;
+                let Inner {
+                    conn, ids: index, ..
+                } = &mut *guard;
                 index.catch_up(conn)?;
                 ids.iter()
                     .map(|id| index.get(u128::from_be_bytes(id.0)))
@@ -572,9 +601,11 @@ fn wal_checkpoint_truncate(conn: &Connection) -> Result<bool, LogError> {
 
 /// Reads a layout-2 file from `from` on: up to `max` records, decoded from their batches'
 /// frames and checked against each batch row's count and seal and against the seq index.
-/// With `derived`, also what verification checks of the values stored beside each frame: the
-/// row's `ids` ([`ReadItem::Ids`], compared with the records by the verifier; a column of the
-/// wrong size is reported here) and its `recorded` (compared here with the seal's).
+/// With `derived` (verification's read), a batch that does not fit whole in what is left of
+/// `max` ends the read unless it is the first, and the read also returns what verification
+/// checks of the values stored beside each frame: the row's `ids` ([`ReadItem::Ids`],
+/// compared with the records by the verifier; a column of the wrong size is reported here) and
+/// its `recorded` (compared here with the seal's).
 fn read_batches(
     conn: &Connection,
     from: u64,
@@ -611,6 +642,11 @@ fn read_batches(
             *resume_at = Some(first);
         }
         let count: i64 = row.get(1)?;
+        if derived && taken > 0 && usize::try_from(count).map_or(true, |c| taken + c > max) {
+            // Verification reads on from this batch next time rather than splitting it: a
+            // batch cut at the end of a page has its whole frame read again for its rest.
+            break;
+        }
         let seal = stored_bytes(row.get_ref(2)?);
         let frame = stored_bytes(row.get_ref(5)?);
         let mut recorded_column = None;

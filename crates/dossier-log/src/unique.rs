@@ -9,8 +9,8 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use dossier_chain::{Failure, Verifier, duplicate_event_ids};
 
-/// Pairs checked in memory at once (24 bytes each: 3 MiB).
-const PARTITION: u64 = 1 << 17;
+/// Pairs checked in memory at once (32 bytes each in memory: 2 MiB).
+const PARTITION: u64 = 1 << 16;
 
 /// At most this many partition files are open at once.
 const MAX_FANOUT: u64 = 256;

@@ -8,18 +8,23 @@ use crate::unique::IdPartitions;
 use crate::{EventLog, LogError, ReadItem};
 
 /// Records read per page while verifying.
-pub const PAGE: usize = 4096;
+pub const PAGE: usize = 1024;
 
-/// Pages in flight between the reading and the checking thread (bounds memory).
-const PAGES_IN_FLIGHT: usize = 2;
+/// Pages waiting at each hand-over between two stages (bounds memory).
+const PAGES_IN_FLIGHT: usize = 1;
+
+/// Threads hashing pages side by side (the machine's two cores; pages are independent until
+/// the chain check, which takes them back in order).
+const HASHERS: usize = 2;
 
 /// Reads every record from sequence 1 and verifies it, calling `progress` with the number of
 /// records read after each page.
 ///
-/// Three threads share the work: this task reads pages (on SQLite, splitting each batch row's
-/// frame), a second hashes their records (BLAKE3 is about a third of the cost), a third parses
-/// and checks them in order. Memory stays constant: at most [`PAGES_IN_FLIGHT`] pages wait
-/// between two stages. What the backend
+/// The work runs in stages on their own threads: this task reads pages (on SQLite, splitting
+/// each batch row's frame), [`HASHERS`] threads hash the records of alternate pages (BLAKE3
+/// is about a third of the cost, and pages are independent until the chain check), and one
+/// thread takes the hashed pages back in order, parses and checks them. Memory stays
+/// constant: at most [`PAGES_IN_FLIGHT`] pages wait at each hand-over. What the backend
 /// reports about a damaged framed batch ([`ReadItem::BadFrame`]) is reported as `bad_frame`
 /// at its position; a value it stores beside the records that disagrees with them
 /// ([`ReadItem::Ids`], [`ReadItem::Derived`]) as `derived_mismatch`. Every event id is checked
@@ -39,23 +44,32 @@ pub async fn verify_log<L: EventLog>(
     let expected = log.head().await.map_or(0, |h| h.seq);
     let mut partitions = IdPartitions::new(expected)
         .map_err(|e| LogError::Corrupt(format!("temporary files for the event-id check: {e}")))?;
-    let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(PAGES_IN_FLIGHT);
-    let (hashed_tx, hashed_rx) = mpsc::sync_channel::<(Vec<ReadItem>, Vec<Hash>)>(PAGES_IN_FLIGHT);
-    // Three stages on their own threads: reading (this task), hashing, checking in order.
-    let hasher = std::thread::spawn(move || {
-        for page in rx {
-            let hashes: Vec<Hash> = page
-                .iter()
-                .filter_map(|i| match i {
-                    ReadItem::Record(r) => Some(Hash::of_record(&r.bytes)),
-                    _ => None,
-                })
-                .collect();
-            if hashed_tx.send((page, hashes)).is_err() {
-                break;
+    // Page k goes to hasher k % HASHERS and comes back from it; the checker takes the hashers'
+    // outputs in turn, so pages are checked in the order they were read.
+    let mut to_hashers = Vec::with_capacity(HASHERS);
+    let mut from_hashers = Vec::with_capacity(HASHERS);
+    let mut hashers = Vec::with_capacity(HASHERS);
+    for _ in 0..HASHERS {
+        let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(PAGES_IN_FLIGHT);
+        let (hashed_tx, hashed_rx) =
+            mpsc::sync_channel::<(Vec<ReadItem>, Vec<Hash>)>(PAGES_IN_FLIGHT);
+        to_hashers.push(tx);
+        from_hashers.push(hashed_rx);
+        hashers.push(std::thread::spawn(move || {
+            for page in rx {
+                let hashes: Vec<Hash> = page
+                    .iter()
+                    .filter_map(|i| match i {
+                        ReadItem::Record(r) => Some(Hash::of_record(&r.bytes)),
+                        _ => None,
+                    })
+                    .collect();
+                if hashed_tx.send((page, hashes)).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        }));
+    }
     let checker = std::thread::spawn(move || -> std::io::Result<VerifyReport> {
         let mut v = Verifier::new(trust).collecting_ids();
         // The ids column of the batch being read: (first position, 16 bytes per record).
@@ -63,18 +77,26 @@ pub async fn verify_log<L: EventLog>(
         // Derived values found wrong, held until the record they were derived from has been
         // checked: a changed record is reported as such first, the value beside it after.
         let mut derived: Vec<(u64, String)> = Vec::new();
-        for (page, hashes) in hashed_rx {
+        let mut ids = Vec::new();
+        // A hasher that ends (its channel closed) ends the sequence: the pages after it were
+        // never read.
+        let pages = from_hashers.iter().cycle().map_while(|rx| rx.recv().ok());
+        for (page, hashes) in pages {
             let mut hashes = hashes.into_iter();
             for item in page {
                 match item {
                     ReadItem::Record(r) => {
                         let h = hashes.next().unwrap_or_else(|| Hash::of_record(&r.bytes));
                         v.push_hashed(&r, h);
-                        for (position, detail) in derived.extract_if(.., |(p, _)| *p <= r.position)
-                        {
-                            v.derived_mismatch(position, detail);
+                        if !derived.is_empty() {
+                            for (position, detail) in
+                                derived.extract_if(.., |(p, _)| *p <= r.position)
+                            {
+                                v.derived_mismatch(position, detail);
+                            }
                         }
-                        for (id, position) in v.take_ids() {
+                        v.take_ids_into(&mut ids);
+                        for (id, position) in ids.drain(..) {
                             check_claimed(&mut v, &claimed, id, position);
                             partitions.push(id, position)?;
                         }
@@ -100,6 +122,7 @@ pub async fn verify_log<L: EventLog>(
     });
     let mut from = 1;
     let mut read = 0u64;
+    let mut pages_sent = 0usize;
     let mut result = Ok(());
     loop {
         let page = match log.read_checked(from, PAGE).await {
@@ -134,13 +157,16 @@ pub async fn verify_log<L: EventLog>(
             .iter()
             .filter(|i| matches!(i, ReadItem::Record(_)))
             .count() as u64;
-        if tx.send(page).is_err() {
+        if to_hashers[pages_sent % HASHERS].send(page).is_err() {
             break;
         }
+        pages_sent += 1;
         progress(read);
     }
-    drop(tx);
-    let _ = hasher.join();
+    drop(to_hashers);
+    for hasher in hashers {
+        let _ = hasher.join();
+    }
     let report = checker
         .join()
         .map_err(|_| LogError::Corrupt("the verification thread panicked".into()))?
