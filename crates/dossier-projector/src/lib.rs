@@ -40,21 +40,26 @@
 //! the checkpoint are still the ones it holds before each transaction, and reloads otherwise:
 //! a [`rebuild`] or a [`catch_up`] may run next to a running projector.
 
+mod apply;
 mod decode;
 mod error;
+mod follow;
 mod levels;
 mod projector;
 mod provenance;
+mod rebuild;
 mod refs;
 mod serving;
 mod store;
 mod write;
 
 pub use error::Error;
-pub use projector::{
-    PAGE, Progress, Projector, RunEvent, at_head, catch_up, check_checkpoint, rebuild, refresh,
-    run, run_with_progress, status,
+pub use follow::{
+    Progress, RunEvent, at_head, catch_up, check_checkpoint, refresh, run, run_with_progress,
+    status,
 };
+pub use projector::{PAGE, Projector};
+pub use rebuild::rebuild;
 pub use serving::{is_served, serving_path};
 pub use store::{
     Checkpoint, Cut, LineIndex, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path,
