@@ -358,6 +358,7 @@ pub async fn run_with_progress<L: EventLog>(
                 applied: projector.applied,
                 head,
             }));
+            projector.keep_snapshot(false);
             continue;
         }
         if !caught_up {
@@ -371,6 +372,7 @@ pub async fn run_with_progress<L: EventLog>(
                 digest: projector.digest(),
             });
         }
+        projector.keep_snapshot(true);
         let waited = tokio::select! {
             biased;
             _ = &mut shutdown => break,
@@ -406,6 +408,9 @@ pub async fn run_with_progress<L: EventLog>(
                 head,
             }));
         }
+    }
+    if let Err(e) = projector.finish_snapshot() {
+        tracing::warn!(error = %e, "writing a snapshot of the views' engines failed");
     }
     Ok(Progress {
         applied: projector.applied,

@@ -50,6 +50,7 @@ mod provenance;
 mod rebuild;
 mod refs;
 mod serving;
+mod snapshot;
 mod store;
 mod write;
 
@@ -58,9 +59,10 @@ pub use follow::{
     Progress, RunEvent, at_head, catch_up, check_checkpoint, refresh, run, run_with_progress,
     status,
 };
-pub use projector::{PAGE, Projector};
+pub use projector::{PAGE, Projector, SNAPSHOT_IDLE, SNAPSHOT_RECORDS};
 pub use rebuild::rebuild;
 pub use serving::{is_served, serving_path};
+pub use snapshot::{Fallback, Restored, snapshot_path};
 pub use store::{
     Checkpoint, Cut, LineIndex, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path,
 };

@@ -2,6 +2,7 @@
 //! (read, decoded, applied and written on their own threads; see [`crate::apply`]).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use dossier_beliefs::Engine;
 use dossier_chain::{GENESIS_PREV, Hash, StoredRecord};
@@ -14,6 +15,7 @@ use rusqlite::Connection;
 use crate::apply::{Fold, advance_in};
 use crate::decode::for_each_decoded;
 use crate::follow::Progress;
+use crate::snapshot::{self, Restored};
 use crate::store::{open_rw, read_checkpoint};
 use crate::write::{
     Aside, OPS_PER_SEND, Outcome, Output, Sums, Target, Write, still_ours, write_digest,
@@ -35,10 +37,20 @@ pub const CATCH_UP_PAGE: usize = 8_192;
 /// (nothing is written, so pages can be large: fewer reads, and decoding stays ahead).
 const REFOLD_PAGE: usize = 8_192;
 
+/// A projector following the ledger writes a snapshot of its engines (see [`crate::snapshot`])
+/// once it has applied this many records since the last one, so that a restart folds at most
+/// about this many records; and a catch-up that went this far writes one at its end.
+pub const SNAPSHOT_RECORDS: u64 = 100_000;
+
+/// A projector at the head writes a snapshot if it has applied anything since the last one and
+/// the last one is this old.
+pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(60);
+
 /// A projector on one store: the in-memory engine, the store connection, and the chain state.
 ///
-/// Other writers on the same store ([`rebuild`], [`catch_up`] from another process) are
-/// noticed before each transaction (see [`Projector::step`]); the projector then reloads.
+/// Other writers on the same store ([`rebuild`](crate::rebuild), [`catch_up`](crate::catch_up)
+/// from another process) are noticed before each transaction (see [`Projector::step`]); the
+/// projector then reloads.
 #[derive(Debug)]
 pub struct Projector {
     path: PathBuf,
@@ -48,7 +60,7 @@ pub struct Projector {
     /// The effective marking of every entity defined so far.
     pub(crate) markings: Markings,
     pub(crate) applied: u64,
-    last_hash: Hash,
+    pub(crate) last_hash: Hash,
     stopped: bool,
     pub(crate) page: usize,
     /// The checkpoint at which the stored digest was computed.
@@ -59,12 +71,22 @@ pub struct Projector {
     pub(crate) aside: Option<Aside>,
     /// The digest of each level's lines as last written, kept by the writing thread.
     sums: Sums,
+    /// How the engines were restored at open.
+    restored: Restored,
+    /// The last record of the newest snapshot this projector read or wrote, and when.
+    snapshot: (u64, Instant),
+    /// A snapshot being written to its file.
+    writing: Option<std::thread::JoinHandle<Result<(), Error>>>,
 }
 
 impl Projector {
     /// Opens (creating if needed) the store at `path` and restores the engine by folding
     /// records `1..=checkpoint` of `log` without writing, checking every chain link and that
     /// the record at the checkpoint has the hash the store recorded.
+    ///
+    /// If the store's snapshot (see [`crate::snapshot`]) passes its checks, the engines start
+    /// from it and only the records after it are folded; otherwise the log says why and the
+    /// whole ledger up to the checkpoint is folded ([`Projector::restored`]).
     ///
     /// # Errors
     /// [`Error::Mismatch`] if the ledger is shorter than the checkpoint or its record there has
@@ -90,7 +112,31 @@ impl Projector {
             file_id: opened,
             aside: None,
             sums: Sums::default(),
+            restored: Restored::Empty,
+            snapshot: (0, Instant::now()),
+            writing: None,
         };
+        if checkpoint.seq > 0 {
+            p.restored = match snapshot::load(log, path, checkpoint.seq).await {
+                Ok(loaded) => {
+                    p.levels = loaded.state.levels;
+                    p.markings = loaded.state.markings;
+                    p.applied = loaded.seq;
+                    p.last_hash = loaded.hash;
+                    p.snapshot.0 = loaded.seq;
+                    Restored::Snapshot { seq: loaded.seq }
+                }
+                Err(why) => {
+                    tracing::info!(
+                        store = %path.display(),
+                        checkpoint = checkpoint.seq,
+                        reason = %why,
+                        "refolding the ledger to restore the views' engines"
+                    );
+                    Restored::Refold(why)
+                }
+            };
+        }
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
                 .unwrap_or(usize::MAX)
@@ -132,8 +178,76 @@ impl Projector {
         }
         p.sums = Sums::of(p.levels.all());
         p.digest_seq = crate::store::digest_seq(&p.conn)?;
-        tracing::debug!(applied = p.applied, "projector state restored");
+        tracing::debug!(applied = p.applied, restored = ?p.restored, "projector state restored");
         Ok(p)
+    }
+
+    /// How the engines were restored at open: from a snapshot, or by refolding the ledger and
+    /// why.
+    #[must_use]
+    pub fn restored(&self) -> &Restored {
+        &self.restored
+    }
+
+    /// Writes a snapshot of the engines at the checkpoint beside the store (see
+    /// [`crate::snapshot`]), and waits until it is in place.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] on a stopped projector; [`Error::Snapshot`] if the state cannot be
+    /// encoded; file failures.
+    pub fn snapshot(&mut self) -> Result<(), Error> {
+        self.finish_snapshot()?;
+        if self.stopped {
+            return Err(Error::Stopped);
+        }
+        let bytes = self.encode_snapshot()?;
+        snapshot::write(&self.path, &bytes)?;
+        self.snapshot = (self.applied, Instant::now());
+        Ok(())
+    }
+
+    fn encode_snapshot(&self) -> Result<Vec<u8>, Error> {
+        snapshot::encode(&self.levels, &self.markings, self.applied, self.last_hash)
+            .map_err(|e| Error::Snapshot(e.to_string()))
+    }
+
+    /// Waits for a snapshot being written in the background, if any.
+    pub(crate) fn finish_snapshot(&mut self) -> Result<(), Error> {
+        match self.writing.take() {
+            Some(handle) => handle.join().map_err(|_| Error::Stopped)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a snapshot if one is due (see [`SNAPSHOT_RECORDS`], [`SNAPSHOT_IDLE`]; `at_head`:
+    /// the projector reached the head): the state is encoded here, the file written on
+    /// another thread. A failure to write one is logged; the projector goes on (a restart then
+    /// folds more records).
+    pub(crate) fn keep_snapshot(&mut self, at_head: bool) {
+        let (seq, at) = self.snapshot;
+        let behind = self.applied.saturating_sub(seq);
+        let due =
+            behind >= SNAPSHOT_RECORDS || (at_head && behind > 0 && at.elapsed() >= SNAPSHOT_IDLE);
+        if !due || self.stopped {
+            return;
+        }
+        if let Err(e) = self.finish_snapshot() {
+            tracing::warn!(error = %e, "writing a snapshot of the views' engines failed");
+        }
+        let bytes = match self.encode_snapshot() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "encoding a snapshot of the views' engines failed");
+                return;
+            }
+        };
+        self.snapshot = (self.applied, Instant::now());
+        let path = self.path.clone();
+        self.writing = std::thread::Builder::new()
+            .name("views-snapshot".into())
+            .spawn(move || snapshot::write(&path, &bytes))
+            .map_err(|e| tracing::warn!(error = %e, "cannot start writing a snapshot"))
+            .ok();
     }
 
     /// Sets the number of records applied per page (per transaction); at least 1.
@@ -419,6 +533,13 @@ impl Projector {
         .await;
         self.page = page;
         pumped?;
+        // A rebuild writes its snapshot itself, at its end (see `rebuild`).
+        if self.aside.is_none()
+            && self.applied.saturating_sub(self.snapshot.0) >= SNAPSHOT_RECORDS
+            && let Err(e) = self.snapshot()
+        {
+            tracing::warn!(error = %e, "writing a snapshot of the views' engines failed");
+        }
         let head = log.head().await?.seq;
         Ok(Progress {
             applied: self.applied,
@@ -427,7 +548,7 @@ impl Projector {
     }
 }
 
-/// File identity, to notice a store swapped in by [`rebuild`].
+/// File identity, to notice a store swapped in by [`rebuild`](crate::rebuild).
 pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use crate::Error;
 use crate::follow::Progress;
 use crate::projector::Projector;
+use crate::snapshot::{self, snapshot_path};
 use crate::store::rebuild_path;
 use crate::write::Aside;
 
@@ -27,7 +28,7 @@ const REBUILD_PAGE: usize = 32_768;
 /// As [`catch_up`]; file operations. On failure the old store is untouched.
 pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Error> {
     let aside = rebuild_path(store);
-    for stale in [aside.clone(), journal_path(&aside)] {
+    for stale in [aside.clone(), journal_path(&aside), snapshot_path(&aside)] {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -56,7 +57,22 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
             refs: Vec::with_capacity(usize::try_from(head.saturating_mul(2)).unwrap_or(0)),
         });
         let progress = p.catch_up(log).await?;
-        p.aside.take().unwrap_or_default().finish(&mut p.conn)?;
+        // The engines' snapshot (for the next restart) is encoded and written while the
+        // references left to the end are inserted.
+        let refs = p.aside.take().unwrap_or_default();
+        let (levels, markings, applied, hash) = (&p.levels, &p.markings, p.applied, p.last_hash);
+        let conn = &mut p.conn;
+        let (finished, snapshotted) = std::thread::scope(|s| {
+            let finished = s.spawn(|| refs.finish(conn));
+            let snapshotted = snapshot::encode(levels, markings, applied, hash)
+                .map_err(|e| Error::Snapshot(e.to_string()))
+                .and_then(|bytes| snapshot::write(&aside, &bytes));
+            (finished.join(), snapshotted)
+        });
+        finished.map_err(|_| Error::Stopped)??;
+        if let Err(e) = snapshotted {
+            tracing::warn!(error = %e, "writing a snapshot of the views' engines failed");
+        }
         // Closing commits nothing new; no journal is left behind. The engine's memory is freed
         // on another thread: nothing waits for it.
         let Projector { conn, levels, .. } = p;
@@ -89,6 +105,11 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
     dossier_log::fault::point("rebuild-swapped");
     if let Some(conn) = old {
         conn.execute_batch("ROLLBACK")?;
+    }
+    // The snapshot depends on the ledger only, so the old store's (if this rename is lost)
+    // still holds for the new store, whose checkpoint is at least as far.
+    if let Err(e) = snapshot::rename(&aside, store) {
+        tracing::warn!(error = %e, "moving the snapshot of the views' engines failed");
     }
     if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Make the rename durable (best effort: not every platform can sync a directory).
