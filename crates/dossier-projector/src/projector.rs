@@ -200,15 +200,19 @@ impl Projector {
         if self.stopped {
             return Err(Error::Stopped);
         }
-        let bytes = self.encode_snapshot()?;
-        snapshot::write(&self.path, &bytes)?;
+        snapshot::write_state(
+            &self.path,
+            &self.levels,
+            &self.markings,
+            self.applied,
+            self.last_hash,
+        )?;
         self.snapshot = (self.applied, Instant::now());
         Ok(())
     }
 
     fn encode_snapshot(&self) -> Result<Vec<u8>, Error> {
         snapshot::encode(&self.levels, &self.markings, self.applied, self.last_hash)
-            .map_err(|e| Error::Snapshot(e.to_string()))
     }
 
     /// Waits for a snapshot being written in the background, if any.

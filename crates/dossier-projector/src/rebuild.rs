@@ -64,9 +64,7 @@ pub async fn rebuild<L: EventLog>(log: &L, store: &Path) -> Result<Progress, Err
         let conn = &mut p.conn;
         let (finished, snapshotted) = std::thread::scope(|s| {
             let finished = s.spawn(|| refs.finish(conn));
-            let snapshotted = snapshot::encode(levels, markings, applied, hash)
-                .map_err(|e| Error::Snapshot(e.to_string()))
-                .and_then(|bytes| snapshot::write(&aside, &bytes));
+            let snapshotted = snapshot::write_state(&aside, levels, markings, applied, hash);
             (finished.join(), snapshotted)
         });
         finished.map_err(|_| Error::Stopped)??;

@@ -20,8 +20,9 @@
 //! directory, synced, and renamed into place, so that a crash leaves the old snapshot or the new
 //! one, each valid for its own `seq`; it needs no transaction with the store's checkpoint.
 //!
-//! File layout: the magic `dossier engines\n`, a little-endian `u32` header length, the header
-//! ([`Header`], postcard), then the body (the levels and markings, postcard).
+//! File layout: the magic `dossier engines\n`, the body (the levels and markings, postcard),
+//! then the header ([`Header`], postcard) and its length as a little-endian `u32`: the header
+//! comes last so that the body can be streamed to the file as it is encoded, hashed on the way.
 
 use std::fmt;
 use std::io::Write as _;
@@ -142,35 +143,105 @@ impl fmt::Display for Fallback {
     }
 }
 
-/// Encodes the state after record `seq` (of hash `hash`).
-pub(crate) fn encode(
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encodes the state after record `seq` (of hash `hash`) into `out`.
+fn encode_into<W: std::io::Write>(
+    mut out: W,
     levels: &Levels,
     markings: &Markings,
     seq: u64,
     hash: Hash,
-) -> Result<Vec<u8>, postcard::Error> {
-    let body = postcard::to_stdvec(&StateRef { levels, markings })?;
+) -> Result<W, Error> {
+    let failed = |e: &dyn std::fmt::Display| Error::Snapshot(e.to_string());
+    out.write_all(MAGIC).map_err(|e| failed(&e))?;
+    let body = Hashing {
+        inner: out,
+        hasher: blake3::Hasher::new(),
+        len: 0,
+    };
+    let body = postcard::to_io(&StateRef { levels, markings }, body).map_err(|e| failed(&e))?;
     let header = postcard::to_stdvec(&Header {
         format: FORMAT,
         build: BUILD.to_owned(),
         policy: dossier_beliefs::POLICY_VERSION.to_owned(),
         seq,
         hash: hash.0,
-        body_len: body.len() as u64,
-        checksum: *blake3::hash(&body).as_bytes(),
-    })?;
+        body_len: body.len,
+        checksum: *body.hasher.finalize().as_bytes(),
+    })
+    .map_err(|e| failed(&e))?;
+    let mut out = body.inner;
     let header_len = u32::try_from(header.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&header_len.to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&body);
+    out.write_all(&header)
+        .and_then(|()| out.write_all(&header_len.to_le_bytes()))
+        .map_err(|e| failed(&e))?;
     Ok(out)
 }
 
-/// Writes encoded snapshot bytes for the store at `store`: a temporary file in its directory,
-/// synced, renamed over [`snapshot_path`], and the directory synced.
+/// Encodes the state after record `seq` (of hash `hash`) in memory (for [`write`] on another
+/// thread).
+pub(crate) fn encode(
+    levels: &Levels,
+    markings: &Markings,
+    seq: u64,
+    hash: Hash,
+) -> Result<Vec<u8>, Error> {
+    encode_into(Vec::new(), levels, markings, seq, hash)
+}
+
+/// Writes the snapshot of the state after record `seq` (of hash `hash`) for the store at
+/// `store`, encoding it straight into the file (see [`write`]).
+pub(crate) fn write_state(
+    store: &Path,
+    levels: &Levels,
+    markings: &Markings,
+    seq: u64,
+    hash: Hash,
+) -> Result<(), Error> {
+    replace(store, |file| {
+        let mut out = encode_into(std::io::BufWriter::new(file), levels, markings, seq, hash)?;
+        out.flush().map_err(|source| Error::Io {
+            path: snapshot_path(store),
+            source,
+        })
+    })
+}
+
+/// Writes encoded snapshot bytes for the store at `store` (see [`replace`]).
 pub(crate) fn write(store: &Path, bytes: &[u8]) -> Result<(), Error> {
+    replace(store, |mut file| {
+        file.write_all(bytes).map_err(|source| Error::Io {
+            path: snapshot_path(store),
+            source,
+        })
+    })
+}
+
+/// Replaces the snapshot of the store at `store` with what `fill` writes: to a temporary file
+/// in its directory, synced, renamed over [`snapshot_path`], and the directory synced.
+fn replace(
+    store: &Path,
+    fill: impl FnOnce(&std::fs::File) -> Result<(), Error>,
+) -> Result<(), Error> {
     let path = snapshot_path(store);
     let io = |source| Error::Io {
         path: path.clone(),
@@ -180,11 +251,11 @@ pub(crate) fn write(store: &Path, bytes: &[u8]) -> Result<(), Error> {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".engines-")
         .tempfile_in(&dir)
         .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
+    fill(tmp.as_file())?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(&path).map_err(|e| io(e.error))?;
     // Make the rename durable (best effort: not every platform can sync a directory).
@@ -277,14 +348,14 @@ fn split(bytes: &[u8]) -> Result<(Header, &[u8]), Fallback> {
     let rest = bytes
         .strip_prefix(MAGIC.as_slice())
         .ok_or_else(|| Fallback::Corrupt("it does not start as a snapshot".into()))?;
-    let (len, rest) = rest
-        .split_first_chunk::<4>()
-        .ok_or_else(|| Fallback::Corrupt("it ends in its header".into()))?;
+    let (rest, len) = rest
+        .split_last_chunk::<4>()
+        .ok_or_else(|| Fallback::Corrupt("it has no header".into()))?;
     let len = usize::try_from(u32::from_le_bytes(*len)).unwrap_or(usize::MAX);
-    if rest.len() < len {
-        return Err(Fallback::Corrupt("it ends in its header".into()));
-    }
-    let (header, body) = rest.split_at(len);
+    let Some(at) = rest.len().checked_sub(len) else {
+        return Err(Fallback::Corrupt("it has no header".into()));
+    };
+    let (body, header) = rest.split_at(at);
     let header: Header =
         postcard::from_bytes(header).map_err(|e| Fallback::Corrupt(format!("its header: {e}")))?;
     Ok((header, body))
