@@ -706,7 +706,17 @@ fn fold_only(ledger: &Path) {
 
 /// CPU time of the calling thread (user + system), from /proc (Linux; 0 elsewhere).
 fn thread_cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+    cpu_secs("/proc/thread-self/stat")
+}
+
+/// CPU time of the whole process, all threads (user + system), from /proc (Linux; 0 elsewhere).
+fn process_cpu_secs() -> f64 {
+    cpu_secs("/proc/self/stat")
+}
+
+/// User + system CPU time from a /proc `stat` file.
+fn cpu_secs(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the command name (which ends with the last ')'): utime and stime are the
@@ -797,24 +807,26 @@ fn follow_child(dir: &Path, page: Option<usize>) {
             .checkpoint()
             .unwrap()
             .map_or(0, |c| c.seq);
-        let t0 = Instant::now();
+        let (t0, cpu0) = (Instant::now(), process_cpu_secs());
         let mut projector = dossier_projector::Projector::open(&log, &views)
             .await
             .unwrap();
         println!(
-            "opened at seq {before} in {:.2} s (a restart; {:?})",
+            "opened at seq {before} in {:.2} s, {:.2} s CPU (a restart; {:?})",
             t0.elapsed().as_secs_f64(),
+            process_cpu_secs() - cpu0,
             projector.restored()
         );
         if let Some(page) = page {
             projector.set_page_size(page);
         }
-        let t0 = Instant::now();
+        let (t0, cpu0) = (Instant::now(), process_cpu_secs());
         let p = projector.catch_up(&log).await.unwrap();
         let s = t0.elapsed().as_secs_f64();
         println!(
-            "then caught up {} records in {s:.2} s: {:.0} records/s",
+            "then caught up {} records in {s:.2} s, {:.2} s CPU: {:.0} records/s",
             p.applied - before,
+            process_cpu_secs() - cpu0,
             (p.applied - before) as f64 / s
         );
     });
@@ -918,11 +930,15 @@ fn main() {
     let (reopen_secs, restored, snapshot_secs) = if rebuilt {
         let log = SqliteLog::open(&ledger).unwrap();
         log.map_reads().unwrap();
-        let t0 = Instant::now();
+        let (t0, cpu0) = (Instant::now(), process_cpu_secs());
         let mut p = rt()
             .block_on(dossier_projector::Projector::open(&log, &store))
             .unwrap();
         let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "restart: {:.2} s CPU of the process",
+            process_cpu_secs() - cpu0
+        );
         std::hint::black_box(p.applied());
         let t0 = Instant::now();
         p.snapshot().unwrap();
