@@ -25,6 +25,8 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 use dossier_model::{
     Claim, ClaimValue, EntityId, EntityKind, ForecastResolution, Independence, QuestionKind,
     Relation, RelationKind, Stance, Subject,
@@ -41,7 +43,7 @@ type Cx = u32;
 type Sx = u32;
 
 /// What the current view keeps of a claim.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Node {
     id: EntityId,
     /// `None` until the claim itself is recorded (relations may name it first).
@@ -59,7 +61,7 @@ struct Node {
 }
 
 /// The relations into a claim other than retractions.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Links {
     /// Claims that say they supersede it (`supersedes` relations into it).
     superseded_by: Vec<Cx>,
@@ -104,7 +106,7 @@ fn point(t: dossier_model::Timestamp) -> Point {
 /// claims so that judging a question walks one contiguous list. Immutable facts are copied
 /// from [`Facts`]; `marks` say which of the claim's relations exist (relations are never
 /// removed, so marks are only ever set), and only a marked claim's [`Node`] is read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Slot {
     cx: Cx,
     speaker: Sx,
@@ -135,7 +137,7 @@ const LINKED: u8 = 8;
 const JOINED: u8 = 16;
 
 /// What the state of another claim needs of a recorded claim (the rest is in its [`Slot`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Facts {
     question: u32,
     speaker: Sx,
@@ -143,9 +145,13 @@ struct Facts {
 }
 
 /// The interned state of the current view.
-#[derive(Clone, Debug, Default)]
+///
+/// Serialized without its claim index, which [`Current::deserialize_indexed`] rebuilds from
+/// the claims, and without the judgment's buffers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Current {
     /// Claim indices by id (hashed by id; each id is stored once, in its [`Node`]).
+    #[serde(skip)]
     claim_ix: HashTable<Cx>,
     claims: Vec<Node>,
     source_ix: HashMap<EntityId, Sx>,
@@ -168,10 +174,12 @@ pub(crate) struct Current {
     /// Per question, the distinct values its claims give, each with its class: the index of
     /// the first value that agrees with it (`engine::values_agree`, an equivalence). A claim's
     /// [`Says::Value`] is a class, so that agreeing is comparing integers.
+    #[serde(with = "crate::as_json")]
     values: Vec<Vec<(ClaimValue, u32)>>,
     /// Per question, the sources designated interested parties to it (rule 5a), sorted.
     interested: Vec<Vec<Sx>>,
     /// Buffers [`Current::judge`] reuses.
+    #[serde(skip)]
     scratch: RefCell<Scratch>,
 }
 
@@ -276,7 +284,7 @@ fn event_key(reliability: u8, credibility: u8, sources: usize) -> u32 {
 
 /// What a claim says (rule 1): the truth value of a yes/no question's proposition, a value
 /// (its class, see [`Current::values`]), a denial of a figure or category, or nothing usable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Says {
     Truth(bool),
     Value(u32),
@@ -323,6 +331,22 @@ enum State {
 }
 
 impl Current {
+    /// Reads a serialized current view back and rebuilds its claim index (the only way one is
+    /// read, see [`Engine`](crate::Engine)'s `fast`).
+    pub(crate) fn deserialize_indexed<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Current, D::Error> {
+        let mut current = Current::deserialize(d)?;
+        let nodes = &current.claims;
+        let mut index = HashTable::with_capacity(nodes.len());
+        for (cx, node) in nodes.iter().enumerate() {
+            let cx = Cx::try_from(cx).map_err(serde::de::Error::custom)?;
+            index.insert_unique(hash_id(&node.id), cx, |&c| hash_id(&nodes[c as usize].id));
+        }
+        current.claim_ix = index;
+        Ok(current)
+    }
+
     /// The index of a claim id, if interned.
     fn find_claim(&self, id: &EntityId) -> Option<Cx> {
         self.claim_ix

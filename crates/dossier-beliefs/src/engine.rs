@@ -6,6 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use dossier_model::{
     Admiralty, Assessment, Claim, ClaimValue, DomainEvent, EntityId, EntityKind,
@@ -23,8 +25,10 @@ use crate::view::{
 use crate::{POLICY_VERSION, Recorded};
 
 /// An entity with the event that recorded it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: DeserializeOwned"))]
 struct Stamped<T> {
+    #[serde(with = "crate::as_json")]
     item: T,
     event: EventRef,
 }
@@ -42,6 +46,10 @@ impl<T> Stamped<T> {
 ///
 /// Feed it events in sequence order with [`apply`](Engine::apply). It does no I/O and reads no
 /// clock: the same events always give the same beliefs, histories and [`digest`](Engine::digest).
+///
+/// It serializes (with serde, into any format: the projector keeps a snapshot of its engines
+/// with `postcard`) as its whole state, so that an engine read back folds on exactly as the one
+/// written would have; entities and lines are kept as their JSON inside it.
 /// "What did we believe as of recorded time T" is the engine that has folded exactly the events
 /// recorded at or before T (recorded time never decreases along the log, so that is a prefix).
 ///
@@ -55,7 +63,7 @@ impl<T> Stamped<T> {
 /// assert_eq!(engine.digest().len(), 64);
 /// assert_eq!(POLICY_VERSION, "dossier-beliefs/3");
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Engine {
     // Maps are hash maps for speed; the ones iterated (questions, current lines) are iterated
     // through their keys sorted, so hash order never reaches a view.
@@ -82,9 +90,12 @@ pub struct Engine {
     resolutions: FxHashMap<EntityId, Stamped<ForecastResolution>>,
     claims_by_question: FxHashMap<EntityId, Vec<EntityId>>,
     /// The interned state that judges a question now without building provenance.
+    #[serde(deserialize_with = "Current::deserialize_indexed")]
     fast: Current,
     /// Every posed question's current judgment, as last reported.
+    #[serde(with = "crate::as_json")]
     current: FxHashMap<EntityId, BeliefLine>,
+    #[serde(with = "crate::as_json")]
     history: BTreeMap<EntityId, Vec<BeliefChange>>,
     /// Whether [`Engine::history`] is left empty.
     forget_history: bool,

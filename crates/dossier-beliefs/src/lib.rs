@@ -26,6 +26,7 @@
 //!   is its latest assessment *applied so far*).
 //! - Nothing is ever dropped: superseded and retracted claims stay in the provenance.
 
+mod as_json;
 mod current;
 mod digest;
 mod engine;

@@ -73,6 +73,9 @@ pub enum Error {
     /// A view could not be encoded or decoded as JSON.
     #[error("view JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The engines' snapshot could not be encoded.
+    #[error("encoding the snapshot of the views' engines: {0}")]
+    Snapshot(String),
     /// An earlier failure left this projector unusable; open a new one.
     #[error("the projector stopped after an earlier error; restart it")]
     Stopped,

@@ -34,6 +34,7 @@ use std::hash::{BuildHasher, Hasher};
 use dossier_beliefs::{BeliefLine, Engine};
 use dossier_model::{DomainEvent, EntityId};
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 /// The level that folds every event.
 pub(crate) const TOP: u8 = 4;
@@ -41,7 +42,7 @@ pub(crate) const TOP: u8 = 4;
 /// The effective rank of every entity defined so far, keyed by a 64-bit hash of its id. Two
 /// ids with equal hashes share a slot holding the more restrictive rank: a collision can only
 /// hide an event from a reader who could have seen it, never show one.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Markings {
     ranks: FxHashMap<u64, u8>,
 }
@@ -76,12 +77,16 @@ impl Markings {
 }
 
 /// One level's fold: its engine and its lines as last written.
-#[derive(Clone, Debug)]
+///
+/// A snapshot (see [`crate::snapshot`]) keeps its rank, engine and marks; the rest is filled
+/// in at open ([`Level::sync_cache`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Level {
     /// The highest effective rank it sees.
     pub(crate) rank: u8,
     pub(crate) engine: Engine,
     /// The current lines as last written to the store, each with its marking rank.
+    #[serde(skip)]
     pub(crate) cache: BTreeMap<EntityId, (BeliefLine, u8)>,
     /// Each question's marking rank: the most restrictive effective marking among the events
     /// in its view (filed under it: the question, its claims, the relations touching them,
@@ -89,9 +94,11 @@ pub(crate) struct Level {
     pub(crate) marks: FxHashMap<EntityId, u8>,
     /// Questions whose line or marking may have changed since the lines were last handed to
     /// the writer.
+    #[serde(skip)]
     pub(crate) pending: FxHashSet<EntityId>,
     /// The last domain event of the current recorded time it applied (its lines are stamped
     /// with it).
+    #[serde(skip)]
     pub(crate) group_last: Option<u64>,
 }
 
@@ -173,7 +180,7 @@ pub(crate) struct Birth {
 }
 
 /// Every level, by rank (level [`TOP`] last), and the highest rank that occurred.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Levels {
     levels: Vec<Level>,
     top: Option<u8>,

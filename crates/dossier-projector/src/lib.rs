@@ -21,8 +21,10 @@
 //! same transaction as the page's writes: a crash leaves the store exactly at the end of some
 //! page, so no event is ever applied twice or skipped. Records are decoded on one thread,
 //! applied on another and written on a third; during a catch-up page *k* is written while page
-//! *k+1* is applied. On (re)start the engine is rebuilt by folding records `1..=checkpoint`
-//! without writing anything, then the projector continues from `checkpoint + 1`.
+//! *k+1* is applied. On (re)start the engines are restored from their snapshot
+//! (`views.db.engines`, see `snapshot.rs`) when it holds, and the records after it up to the
+//! checkpoint are folded without writing anything (all of `1..=checkpoint` without one); then
+//! the projector continues from `checkpoint + 1`.
 //!
 //! "As of recorded time T" lines come from `belief_versions` (for each question, the latest
 //! version recorded at or before T). A belief with provenance, now, as of T or at a valid time,
@@ -40,22 +42,29 @@
 //! the checkpoint are still the ones it holds before each transaction, and reloads otherwise:
 //! a [`rebuild`] or a [`catch_up`] may run next to a running projector.
 
+mod apply;
 mod decode;
 mod error;
+mod follow;
 mod levels;
 mod projector;
 mod provenance;
+mod rebuild;
 mod refs;
 mod serving;
+mod snapshot;
 mod store;
 mod write;
 
 pub use error::Error;
-pub use projector::{
-    PAGE, Progress, Projector, RunEvent, at_head, catch_up, check_checkpoint, rebuild, refresh,
-    run, run_with_progress, status,
+pub use follow::{
+    Progress, RunEvent, at_head, catch_up, check_checkpoint, refresh, run, run_with_progress,
+    status,
 };
+pub use projector::{PAGE, Projector, SNAPSHOT_IDLE, SNAPSHOT_RECORDS};
+pub use rebuild::rebuild;
 pub use serving::{is_served, serving_path};
+pub use snapshot::{Fallback, Restored, snapshot_path};
 pub use store::{
     Checkpoint, Cut, LineIndex, Marked, MarkedHistory, STORE_FILE, ViewStore, rebuild_path,
 };

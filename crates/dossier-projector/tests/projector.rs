@@ -1889,3 +1889,209 @@ async fn an_event_referencing_a_more_restricted_entity_is_as_restricted() {
 fn items<T>(marked: Vec<dossier_projector::Marked<T>>) -> Vec<T> {
     marked.into_iter().map(|m| m.item).collect()
 }
+
+/// Publishes `n` generated bundles, each with its own questions and then claims on earlier
+/// questions, marked in turn with every marking (so that every clearance level exists; claims
+/// only on questions marked at most as they are, so that they raise the marks of the questions'
+/// lines level by level). `questions` holds every question so far with its marking.
+async fn publish_marked(
+    f: &mut Fixture,
+    tag: &str,
+    n: usize,
+    questions: &mut Vec<(String, dossier_model::Marking)>,
+) {
+    use dossier_model::Marking;
+    let mut rng = Rng(0x5eed_0000 + n as u64);
+    for i in 0..n {
+        let marking = Marking::ALL[i % Marking::ALL.len()];
+        let name = format!("{tag}{i}");
+        let (_, bytes) = gen_bundle(&name, 2, 5);
+        let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+        doc["marking"] = json!(marking.as_str());
+        doc["report"]["marking"] = json!(marking.as_str());
+        questions.extend((0..2).map(|q| (format!("question:gen/{name}/q{q}"), marking)));
+        f.publish(&name, &serde_json::to_vec(&doc).unwrap()).await;
+        let marking = Marking::ALL[rng.below(5) as usize];
+        let visible: Vec<String> = questions
+            .iter()
+            .filter(|(_, m)| *m <= marking)
+            .map(|(q, _)| q.clone())
+            .collect();
+        if visible.is_empty() {
+            continue;
+        }
+        let more = format!("{name}-more");
+        let mut doc: Value =
+            serde_json::from_slice(&claims_bundle(&more, &visible, &mut rng)).unwrap();
+        doc["marking"] = json!(marking.as_str());
+        doc["report"]["marking"] = json!(marking.as_str());
+        f.publish(&more, &serde_json::to_vec(&doc).unwrap()).await;
+    }
+}
+
+/// What every clearance is answered by two projectors, and the stores' answers to every
+/// clearance: equal, or the message says where they differ.
+fn assert_same_at_every_level(a: &Projector, b: &Projector, a_store: &Path, b_store: &Path) {
+    assert_eq!(a.applied(), b.applied());
+    assert_eq!(a.digest(), b.digest());
+    let (va, vb) = (
+        ViewStore::open(a_store).unwrap(),
+        ViewStore::open(b_store).unwrap(),
+    );
+    for m in dossier_model::Marking::ALL {
+        let lines = |p: &Projector| p.engine_for(m).map(lines_of);
+        assert_eq!(lines(a), lines(b), "lines at {m}");
+        assert_eq!(
+            a.engine_for(m).map(Engine::digest),
+            b.engine_for(m).map(Engine::digest),
+            "digest at {m}"
+        );
+        assert_eq!(
+            js(va.beliefs(m, None).unwrap()),
+            js(vb.beliefs(m, None).unwrap()),
+            "stored beliefs at {m}"
+        );
+        assert_eq!(
+            va.digest(m).unwrap(),
+            vb.digest(m).unwrap(),
+            "stored digest at {m}"
+        );
+    }
+    assert!(a.stale_views().is_empty() && b.stale_views().is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_from_the_snapshot_folds_on_as_a_clean_rebuild_at_every_level() {
+    use dossier_projector::{Fallback, Restored, snapshot_path};
+    let mut f = Fixture::examples().await;
+    let mut questions = Vec::new();
+    publish_marked(&mut f, "s", 10, &mut questions).await;
+    // A rebuild leaves a snapshot at the head beside the store.
+    let at = rebuild(&f.log, &f.store()).await.unwrap().applied;
+    assert!(snapshot_path(&f.store()).is_file());
+    assert!(!snapshot_path(&rebuild_path(&f.store())).exists());
+
+    // More events, on old questions too; the store and its snapshot stay behind.
+    publish_marked(&mut f, "t", 7, &mut questions).await;
+    let mut p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert_eq!(p.restored(), &Restored::Snapshot { seq: at });
+    assert_eq!(p.applied(), at);
+    p.catch_up(&f.log).await.unwrap();
+
+    // A clean rebuild of the same ledger, its engines refolded from record 1.
+    let clean = f.dir.path().join("clean.db");
+    rebuild(&f.log, &clean).await.unwrap();
+    std::fs::remove_file(snapshot_path(&clean)).unwrap();
+    let q = Projector::open(&f.log, &clean).await.unwrap();
+    assert_eq!(q.restored(), &Restored::Refold(Fallback::Missing));
+    assert!(q.applied() > at);
+    assert_same_at_every_level(&p, &q, &f.store(), &clean);
+    assert_eq!(p.digest(), reference(&f.log, None).await.digest());
+    let (c, d) = (contents(&f.store()), contents(&clean));
+    assert_eq!(c["histories"], d["histories"]);
+    assert_eq!(c["as_of"], d["as_of"]);
+
+    // A snapshot written at the new checkpoint restores the same engines again.
+    p.snapshot().unwrap();
+    let r = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert_eq!(r.restored(), &Restored::Snapshot { seq: q.applied() });
+    assert_same_at_every_level(&r, &q, &f.store(), &clean);
+}
+
+/// Opens a projector on `f`'s store and checks how its engines were restored, and that they
+/// are those of a clean fold.
+async fn open_restored(f: &Fixture, expected: &dossier_projector::Restored) {
+    let p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert_eq!(p.restored(), expected);
+    assert_eq!(p.digest(), reference(&f.log, None).await.digest());
+    assert!(p.stale_views().is_empty());
+}
+
+#[tokio::test]
+async fn a_snapshot_that_does_not_hold_is_refolded_saying_why() {
+    use dossier_projector::{Fallback, Restored, snapshot_path};
+    let f = Fixture::larger(6).await;
+    let head = f.log.head().await.unwrap().seq;
+    rebuild(&f.log, &f.store()).await.unwrap();
+    let path = snapshot_path(&f.store());
+    let good = std::fs::read(&path).unwrap();
+    open_restored(&f, &Restored::Snapshot { seq: head }).await;
+
+    // A byte of the body changed: its checksum differs.
+    let mut bytes = good.clone();
+    let at = 16 + (bytes.len() - 16) / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    open_restored(
+        &f,
+        &Restored::Refold(Fallback::Corrupt("its body's checksum differs".into())),
+    )
+    .await;
+    // Its body cut short (the header, at the end, kept).
+    let header = u32::from_le_bytes(good[good.len() - 4..].try_into().unwrap()) as usize;
+    let trailer = good.len() - 4 - header;
+    let cut = [&good[..trailer - 100], &good[trailer..]].concat();
+    std::fs::write(&path, &cut).unwrap();
+    let p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert!(
+        matches!(p.restored(), Restored::Refold(Fallback::Corrupt(why)) if why.contains("bytes")),
+        "{:?}",
+        p.restored()
+    );
+
+    // Written under another belief policy.
+    let policy = dossier_beliefs::POLICY_VERSION.as_bytes();
+    let stale = b"dossier-beliefs/2";
+    assert_eq!(policy.len(), stale.len());
+    let at = good
+        .windows(policy.len())
+        .rposition(|w| w == policy)
+        .unwrap();
+    let mut bytes = good.clone();
+    bytes[at..at + stale.len()].copy_from_slice(stale);
+    std::fs::write(&path, &bytes).unwrap();
+    open_restored(
+        &f,
+        &Restored::Refold(Fallback::OtherPolicy("dossier-beliefs/2".into())),
+    )
+    .await;
+
+    // Of another snapshot format (the first field of the header).
+    let mut bytes = good.clone();
+    bytes[trailer] = bytes[trailer].wrapping_add(1);
+    std::fs::write(&path, &bytes).unwrap();
+    let p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert!(matches!(
+        p.restored(),
+        Restored::Refold(Fallback::OtherBuild(_))
+    ));
+
+    // Of another ledger with as many records: the record at its seq has another hash.
+    let g = Fixture::larger(6).await;
+    assert_eq!(g.log.head().await.unwrap().seq, head);
+    catch_up(&g.log, &g.store()).await.unwrap();
+    std::fs::write(snapshot_path(&g.store()), &good).unwrap();
+    open_restored(&g, &Restored::Refold(Fallback::OtherLedger { seq: head })).await;
+
+    // Past the store's checkpoint.
+    let behind = f.dir.path().join("behind.db");
+    catch_up(&Limited::up_to(&f.log, head - 5), &behind)
+        .await
+        .unwrap();
+    std::fs::write(snapshot_path(&behind), &good).unwrap();
+    let p = Projector::open(&f.log, &behind).await.unwrap();
+    assert_eq!(
+        p.restored(),
+        &Restored::Refold(Fallback::Ahead {
+            seq: head,
+            checkpoint: head - 5
+        })
+    );
+
+    // None at all.
+    std::fs::remove_file(&path).unwrap();
+    open_restored(&f, &Restored::Refold(Fallback::Missing)).await;
+    // And the good one again.
+    std::fs::write(&path, &good).unwrap();
+    open_restored(&f, &Restored::Snapshot { seq: head }).await;
+}
