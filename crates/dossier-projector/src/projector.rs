@@ -10,6 +10,7 @@ use dossier_log::EventLog;
 use dossier_model::{DomainEvent, EntityId};
 
 use crate::levels::{Birth, Level, Levels, Markings};
+use crate::materialised::Watches;
 use rusqlite::Connection;
 
 use crate::decode::{Decoded, Prev, for_each_decoded};
@@ -39,6 +40,10 @@ const REBUILD_PAGE: usize = 32_768;
 
 /// How long [`run`] waits for new records before checking the store file again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Lines whose provenance a serving projector materialises between two looks at the ledger
+/// (a few milliseconds each at 1M events).
+const MATERIALISE_STEP: usize = 8;
 
 /// Where a store stands against its ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +117,10 @@ pub struct Projector {
     aside: Option<Aside>,
     /// The digest of each level's lines as last written, kept by the writing thread.
     sums: Sums,
+    /// The keys of the materialised provenance rows (see [`crate::materialised`]).
+    watches: Watches,
+    /// Whether every line had a materialised row when last looked (until a page is written).
+    materialised: bool,
 }
 
 impl Projector {
@@ -125,6 +134,15 @@ impl Projector {
     /// link; backend and store failures.
     pub async fn open<L: EventLog>(log: &L, path: &Path) -> Result<Projector, Error> {
         let conn = open_rw(path)?;
+        // Materialised rows that an earlier version may have left stale are dropped.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let settled = crate::materialised::settle(&conn);
+        conn.execute_batch(if settled.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        })?;
+        settled?;
         let opened = file_id(path);
         let checkpoint = read_checkpoint(&conn)?.unwrap_or(Checkpoint {
             seq: 0,
@@ -143,6 +161,8 @@ impl Projector {
             file_id: opened,
             aside: None,
             sums: Sums::default(),
+            watches: Watches::default(),
+            materialised: false,
         };
         while p.applied < checkpoint.seq {
             let want = usize::try_from(checkpoint.seq - p.applied)
@@ -326,6 +346,7 @@ impl Projector {
         let (path, file_id) = (self.path.clone(), self.file_id);
         let mut aside = self.aside.take();
         let mut sums = std::mem::take(&mut self.sums);
+        let mut watches = std::mem::take(&mut self.watches);
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
@@ -335,9 +356,10 @@ impl Projector {
                     file_id,
                     aside: aside.as_mut(),
                     sums: &mut sums,
+                    watches: &mut watches,
                 };
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
-                (conn, aside, sums, written)
+                (conn, aside, sums, watches, written)
             })
             .map_err(spawn_failed)?;
         // From here until the threads are joined the projector is stopped: an error, or a
@@ -390,10 +412,12 @@ impl Projector {
         drop(pages_tx);
         let _ = finished_rx.await;
         let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
-        let (conn, aside, sums, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, aside, sums, watches, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
         self.aside = aside;
         self.sums = sums;
+        self.watches = watches;
+        self.materialised = false;
         self.levels = fold.levels;
         self.markings = fold.markings;
         self.applied = fold.applied;
@@ -438,6 +462,37 @@ impl Projector {
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
+    }
+
+    /// Materialises the current provenance of up to `max` lines that have none yet (see
+    /// [`crate::materialised`]), in one transaction at the checkpoint; returns how many (fewer
+    /// than `max`: none is left). A serving projector calls it when it is at the head with
+    /// nothing to apply; queries of a line without a row fold it from the stored events.
+    ///
+    /// # Errors
+    /// If the store cannot be read or written.
+    pub fn materialise(&mut self, max: usize) -> Result<usize, Error> {
+        if self.stopped || self.materialised || self.aside.is_some() {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
+            // Swapped or moved on: the next step reopens the store.
+            return Ok(0);
+        }
+        let filled = match crate::materialised::fill(&tx, &mut self.watches, self.applied, max) {
+            Ok(n) => n,
+            Err(e) => {
+                drop(tx);
+                self.watches.forget();
+                return Err(e);
+            }
+        };
+        tx.commit()?;
+        self.materialised = filled < max;
+        Ok(filled)
     }
 
     /// Opens the store at the path afresh (after a rebuild swapped it in, or another process
@@ -1138,10 +1193,22 @@ pub async fn run_with_progress<L: EventLog>(
                 digest: projector.digest(),
             });
         }
+        // At the head: materialise a few lines' provenance, then look for new records at once
+        // while lines are left.
+        let wait = match projector.materialise(MATERIALISE_STEP) {
+            Ok(n) if n == MATERIALISE_STEP => Duration::ZERO,
+            Ok(_) => IDLE_WAIT,
+            Err(e) => {
+                if ride_out!(e).is_none() {
+                    break;
+                }
+                continue;
+            }
+        };
         let waited = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            h = log.wait_for(projector.applied, IDLE_WAIT) => h,
+            h = log.wait_for(projector.applied, wait) => h,
         };
         match waited {
             Ok(h) => head = h,
