@@ -357,10 +357,6 @@ impl ViewStore {
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "query_only", true)?;
-        // Pages read through a memory map rather than copied out of the file one by one: a
-        // query with provenance reads a few hundred pages scattered over the store, and at 1M
-        // events copying them was about a third of its time.
-        conn.pragma_update(None, "mmap_size", 1_i64 << 31)?;
         Ok(conn)
     }
 
