@@ -15,6 +15,10 @@ use crate::store::ViewStore;
 /// How long [`run`] waits for new records before checking the store file again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
+/// Lines whose provenance a serving projector materialises between two looks at the ledger
+/// (a few milliseconds each at 1M events).
+const MATERIALISE_STEP: usize = 8;
+
 /// Where a store stands against its ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
@@ -373,10 +377,22 @@ pub async fn run_with_progress<L: EventLog>(
             });
         }
         projector.keep_snapshot(true);
+        // At the head: materialise a few lines' provenance, then look for new records at once
+        // while lines are left.
+        let wait = match projector.materialise(MATERIALISE_STEP) {
+            Ok(n) if n == MATERIALISE_STEP => Duration::ZERO,
+            Ok(_) => IDLE_WAIT,
+            Err(e) => {
+                if ride_out!(e).is_none() {
+                    break;
+                }
+                continue;
+            }
+        };
         let waited = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            h = log.wait_for(projector.applied, IDLE_WAIT) => h,
+            h = log.wait_for(projector.applied, wait) => h,
         };
         match waited {
             Ok(h) => head = h,

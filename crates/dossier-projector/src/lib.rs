@@ -15,6 +15,7 @@
 //! belief_versions  (question, seq, recorded, line)      a row whenever a question's line changes
 //! history          (question, seq, recorded, reason, change JSON)
 //! meta             layout, policy, digest (at the checkpoint it was computed at)
+//! provenance       (level, question) → the events its current belief is folded from
 //! ```
 //!
 //! Records are applied in pages, one transaction per page, and the checkpoint is written in the
@@ -29,7 +30,10 @@
 //! "As of recorded time T" lines come from `belief_versions` (for each question, the latest
 //! version recorded at or before T). A belief with provenance, now, as of T or at a valid time,
 //! is built by gathering the stored events its view depends on through `refs` and folding them
-//! into a fresh engine ([`ViewStore::belief_view`]); the log is never read to answer.
+//! into a fresh engine ([`ViewStore::belief_view`]); the log is never read to answer. A serving
+//! projector keeps, for every level's current lines, the events so gathered (`provenance`,
+//! filled when idle, removed when an event could change them), so that a current belief reads
+//! them directly.
 //!
 //! Entry points: [`run`] (catch up, then follow live until shutdown), [`catch_up`],
 //! [`refresh`] (a reader's catch-up, which leaves a store that a running projector serves to
@@ -47,6 +51,7 @@ mod decode;
 mod error;
 mod follow;
 mod levels;
+mod materialised;
 mod projector;
 mod provenance;
 mod rebuild;

@@ -10,6 +10,7 @@ use dossier_log::EventLog;
 use dossier_model::EntityId;
 
 use crate::levels::{Levels, Markings};
+use crate::materialised::Watches;
 use rusqlite::Connection;
 
 use crate::apply::{Fold, advance_in};
@@ -71,6 +72,10 @@ pub struct Projector {
     pub(crate) aside: Option<Aside>,
     /// The digest of each level's lines as last written, kept by the writing thread.
     sums: Sums,
+    /// The keys of the materialised provenance rows (see [`crate::materialised`]).
+    pub(crate) watches: Watches,
+    /// Whether every line had a materialised row when last looked (until a page is written).
+    pub(crate) materialised: bool,
     /// How the engines were restored at open.
     restored: Restored,
     /// The last record of the newest snapshot this projector read or wrote, and when.
@@ -94,6 +99,15 @@ impl Projector {
     /// link; backend and store failures.
     pub async fn open<L: EventLog>(log: &L, path: &Path) -> Result<Projector, Error> {
         let conn = open_rw(path)?;
+        // Materialised rows that an earlier version may have left stale are dropped.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let settled = crate::materialised::settle(&conn);
+        conn.execute_batch(if settled.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        })?;
+        settled?;
         let opened = file_id(path);
         let checkpoint = read_checkpoint(&conn)?.unwrap_or(Checkpoint {
             seq: 0,
@@ -112,6 +126,8 @@ impl Projector {
             file_id: opened,
             aside: None,
             sums: Sums::default(),
+            watches: Watches::default(),
+            materialised: false,
             restored: Restored::Empty,
             snapshot: (0, Instant::now()),
             writing: None,
@@ -391,6 +407,7 @@ impl Projector {
         let (path, file_id) = (self.path.clone(), self.file_id);
         let mut aside = self.aside.take();
         let mut sums = std::mem::take(&mut self.sums);
+        let mut watches = std::mem::take(&mut self.watches);
         let writer = std::thread::Builder::new()
             .name("views-write".into())
             .spawn(move || {
@@ -400,9 +417,10 @@ impl Projector {
                     file_id,
                     aside: aside.as_mut(),
                     sums: &mut sums,
+                    watches: &mut watches,
                 };
                 let written = write_pages(&mut conn, target, &ops_rx, &done_tx);
-                (conn, aside, sums, written)
+                (conn, aside, sums, watches, written)
             })
             .map_err(spawn_failed)?;
         // From here until the threads are joined the projector is stopped: an error, or a
@@ -455,10 +473,12 @@ impl Projector {
         drop(pages_tx);
         let _ = finished_rx.await;
         let (fold, done_rx, ended) = applier.join().map_err(|_| Error::Stopped)?;
-        let (conn, aside, sums, written) = writer.join().map_err(|_| Error::Stopped)?;
+        let (conn, aside, sums, watches, written) = writer.join().map_err(|_| Error::Stopped)?;
         self.conn = conn;
         self.aside = aside;
         self.sums = sums;
+        self.watches = watches;
+        self.materialised = false;
         self.levels = fold.levels;
         self.markings = fold.markings;
         self.applied = fold.applied;
@@ -503,6 +523,37 @@ impl Projector {
         tx.commit()?;
         self.digest_seq = self.applied;
         Ok(true)
+    }
+
+    /// Materialises the current provenance of up to `max` lines that have none yet (see
+    /// [`crate::materialised`]), in one transaction at the checkpoint; returns how many (fewer
+    /// than `max`: none is left). A serving projector calls it when it is at the head with
+    /// nothing to apply; queries of a line without a row fold it from the stored events.
+    ///
+    /// # Errors
+    /// If the store cannot be read or written.
+    pub fn materialise(&mut self, max: usize) -> Result<usize, Error> {
+        if self.stopped || self.materialised || self.aside.is_some() {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !still_ours(&tx, &self.path, self.file_id, self.applied)? {
+            // Swapped or moved on: the next step reopens the store.
+            return Ok(0);
+        }
+        let filled = match crate::materialised::fill(&tx, &mut self.watches, self.applied, max) {
+            Ok(n) => n,
+            Err(e) => {
+                drop(tx);
+                self.watches.forget();
+                return Err(e);
+            }
+        };
+        tx.commit()?;
+        self.materialised = filled < max;
+        Ok(filled)
     }
 
     /// Opens the store at the path afresh (after a rebuild swapped it in, or another process

@@ -153,9 +153,56 @@ fn next_keys(event: &DomainEvent, q: &EntityId, next: &mut Vec<(i64, bool)>) {
     }
 }
 
-/// An engine holding every stored event up to `bound` that question `q`'s view depends on,
-/// of those whose effective marking rank is at most `max_rank`; `None` if `q` was not posed by
-/// then (or not visibly).
+/// What [`gather`] found for a question: the stored events its view depends on, and the keys
+/// that were read to find them.
+pub(crate) struct Gathered {
+    events: BTreeMap<u64, Stored>,
+    keys: BTreeSet<i64>,
+}
+
+impl Gathered {
+    /// The seqs of the events gathered, in order.
+    pub(crate) fn seqs(&self) -> Vec<u64> {
+        self.events.keys().copied().collect()
+    }
+
+    /// The keys under which a later event can change this view: every key read, but those of
+    /// the question's own claims (everything filed under a claim of question `q` is filed under
+    /// `view(q)` too, which is kept; see [`refs::keys`]).
+    pub(crate) fn watch(&self, q: &EntityId) -> Vec<i64> {
+        let own: BTreeSet<i64> = self
+            .events
+            .values()
+            .filter_map(|s| match &s.event {
+                DomainEvent::Claim(c) if &c.question == q => Some(refs::entity(&c.id)),
+                _ => None,
+            })
+            .collect();
+        self.keys
+            .iter()
+            .copied()
+            .filter(|k| !own.contains(k))
+            .collect()
+    }
+
+    /// A fresh engine that recorded the events (see [`Engine::load`]).
+    pub(crate) fn engine(&self) -> Engine {
+        let mut engine = Engine::new();
+        for (seq, s) in &self.events {
+            engine.load(Recorded {
+                seq: *seq,
+                hash: &s.hash,
+                recorded: s.recorded,
+                event: &s.event,
+            });
+        }
+        engine
+    }
+}
+
+/// Every stored event up to `bound` that question `q`'s view depends on, of those whose
+/// effective marking rank is at most `max_rank`; `None` if `q` was not posed by then (or not
+/// visibly).
 ///
 /// The gathering goes level by level (the view; what its claims and relations lead to; and
 /// so on to closure), reading each level's keys and events in a few statements.
@@ -164,7 +211,7 @@ pub(crate) fn gather(
     q: &EntityId,
     bound: u64,
     max_rank: u8,
-) -> Result<Option<Engine>, Error> {
+) -> Result<Option<Gathered>, Error> {
     let mut g = Gatherer {
         conn,
         bound: i64::try_from(bound).unwrap_or(i64::MAX),
@@ -188,14 +235,27 @@ pub(crate) fn gather(
         }
         level = g.read(next)?;
     }
-    let mut engine = Engine::new();
-    for (seq, s) in &g.events {
-        engine.load(Recorded {
-            seq: *seq,
-            hash: &s.hash,
-            recorded: s.recorded,
-            event: &s.event,
-        });
+    Ok(Some(Gathered {
+        events: g.events,
+        keys: g.keys,
+    }))
+}
+
+/// The stored events `seqs` whose effective marking rank is at most `max_rank`, as gathered
+/// earlier by [`gather`] (a materialised view, see [`crate::materialised`]), read directly.
+pub(crate) fn load(conn: &Connection, seqs: &[u64], max_rank: u8) -> Result<Gathered, Error> {
+    let mut g = Gatherer {
+        conn,
+        bound: i64::MAX,
+        max_rank: i64::from(max_rank),
+        keys: BTreeSet::new(),
+        events: BTreeMap::new(),
+    };
+    for chunk in seqs.chunks(PER_STATEMENT) {
+        g.load(chunk)?;
     }
-    Ok(Some(engine))
+    Ok(Gathered {
+        events: g.events,
+        keys: g.keys,
+    })
 }

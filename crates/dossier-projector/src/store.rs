@@ -89,6 +89,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Each level's questions' current provenance: the events it is folded from (see
+-- `materialised.rs`; created on the next writer's open in stores of this layout built before it).
+CREATE TABLE IF NOT EXISTS provenance (
+    level    INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    events   BLOB NOT NULL,
+    PRIMARY KEY (level, question)
+) WITHOUT ROWID;
 ";
 
 /// A question's text and last visible change, for listing (see [`ViewStore::line_index`]).
@@ -1083,10 +1092,19 @@ fn belief_view_in(
             )?
             .map_or(0, |s| s as u64),
     };
-    let Some(engine) = crate::provenance::gather(tx, &qid, bound, clearance.rank())? else {
+    // The current view, when it is materialised at the reader's level: its events read
+    // directly (see `materialised.rs`).
+    if as_of.is_none()
+        && valid_at.is_none()
+        && let Some(level) = level_in(tx, clearance)?
+        && let Some(g) = crate::materialised::read(tx, level, question, clearance.rank())?
+    {
+        return Ok(g.engine().belief(&qid, None));
+    }
+    let Some(g) = crate::provenance::gather(tx, &qid, bound, clearance.rank())? else {
         return Ok(None);
     };
-    Ok(engine.belief(&qid, valid_at))
+    Ok(g.engine().belief(&qid, valid_at))
 }
 
 /// [`ViewStore::history`] in a transaction, at a level (`None`: nothing is visible).

@@ -10,6 +10,7 @@ use rusqlite::{Connection, params};
 
 use crate::Error;
 use crate::levels::{Birth, Level, TOP};
+use crate::materialised::{self, Watches};
 use crate::projector::file_id;
 use crate::store::read_checkpoint;
 
@@ -142,14 +143,15 @@ impl Output {
 /// stopping) is rolled back.
 pub(crate) fn write_pages(
     conn: &mut Connection,
-    target: Target<'_>,
+    mut target: Target<'_>,
     ops: &std::sync::mpsc::Receiver<Vec<Write>>,
     done: &std::sync::mpsc::Sender<Outcome>,
 ) -> Result<(), Error> {
     let mut open = false;
-    let result = write_ops(conn, target, ops, done, &mut open);
+    let result = write_ops(conn, &mut target, ops, done, &mut open);
     if open {
         let _ = conn.execute_batch("ROLLBACK");
+        target.watches.forget();
     }
     result
 }
@@ -162,11 +164,13 @@ pub(crate) struct Target<'a> {
     pub(crate) sums: &'a mut Sums,
     /// See [`Projector::aside`].
     pub(crate) aside: Option<&'a mut Aside>,
+    /// The materialised rows' keys, to remove those a page's events can change.
+    pub(crate) watches: &'a mut Watches,
 }
 
 fn write_ops(
     conn: &Connection,
-    mut target: Target<'_>,
+    target: &mut Target<'_>,
     ops: &std::sync::mpsc::Receiver<Vec<Write>>,
     done: &std::sync::mpsc::Sender<Outcome>,
     open: &mut bool,
@@ -200,6 +204,7 @@ fn write_ops(
                     history.clear();
                     conn.execute_batch("ROLLBACK")?;
                     *open = false;
+                    target.watches.forget();
                 }
                 Write::Event {
                     seq,
@@ -218,9 +223,11 @@ fn write_ops(
                         let mut add_ref = conn.prepare_cached(
                             "INSERT OR IGNORE INTO refs (key, seq) VALUES (?1, ?2)",
                         )?;
-                        for key in refs {
+                        for key in &refs {
                             add_ref.execute(params![key, seq])?;
                         }
+                        // A store built aside has no materialised rows yet.
+                        target.watches.invalidate(conn, &refs)?;
                     }
                     for (level, c) in changes
                         .into_iter()
@@ -280,6 +287,7 @@ fn write_ops(
                          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                         params![seq as i64, hash],
                     )?;
+                    materialised::mark(conn, seq)?;
                     let with_digest = digest;
                     if digest {
                         write_digest(conn, target.sums, seq)?;

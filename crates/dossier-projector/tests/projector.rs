@@ -1531,6 +1531,120 @@ async fn stored_events_keep_their_marking() {
     assert!(markings.len() > 1, "several markings: {markings:?}");
 }
 
+/// Generated bundles with mixed markings, each marked at random but never below what it
+/// references (as validation requires), its report (if any) at random at or below it.
+#[derive(Default)]
+struct Mixed {
+    marked: BTreeMap<String, dossier_model::Marking>,
+    questions: Vec<String>,
+    speakers: Vec<String>,
+    /// The claims recorded: id, question and speaker.
+    claims: Vec<(String, String, String)>,
+    /// The relations recorded (kind, from, to).
+    relations: std::collections::BTreeSet<(String, String, String)>,
+}
+
+impl Mixed {
+    /// The next bundle, with its marking and its report's. With `relations`, it may also be a
+    /// supersession, retraction or dispute between claims recorded before (on one question or
+    /// two).
+    fn next(
+        &mut self,
+        tag: &str,
+        rng: &mut Rng,
+        relations: bool,
+    ) -> (Value, dossier_model::Marking, dossier_model::Marking) {
+        use dossier_model::Marking;
+        let kinds = if relations && self.claims.len() > 1 {
+            7
+        } else {
+            5
+        };
+        let bytes = match (self.questions.is_empty(), rng.below(kinds)) {
+            (true, _) | (false, 0) => {
+                let n = 1 + rng.below(2) as usize;
+                self.questions
+                    .extend((0..n).map(|q| format!("question:gen/{tag}/q{q}")));
+                self.speakers.push(format!("source:gen/{tag}/speaker"));
+                gen_bundle(tag, n, 1 + rng.below(4) as usize).1
+            }
+            (false, 1) => {
+                self.speakers.push(format!("source:gen/{tag}/speaker"));
+                claims_bundle(tag, &self.questions, rng)
+            }
+            (false, 2) => {
+                let q = &self.questions[rng.below(self.questions.len() as u64) as usize];
+                assessment_bundle(&format!("assessment:gen/{tag}"), q, rng.below(2) == 0)
+            }
+            (false, 3) => {
+                let s = &self.speakers[rng.below(self.speakers.len() as u64) as usize];
+                reliability_bundle(tag, s, rng)
+            }
+            (false, 4) => {
+                let s = &self.speakers[rng.below(self.speakers.len() as u64) as usize];
+                let q = &self.questions[rng.below(self.questions.len() as u64) as usize];
+                interest_bundle(tag, s, q)
+            }
+            (false, _) => self.relation_bundle(rng),
+        };
+        let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let floor = referenced(&doc, &self.marked)
+            .iter()
+            .map(|id| self.marked[id])
+            .max()
+            .unwrap_or(Marking::Clear);
+        let pick = Marking::ALL[rng.below(5) as usize].max(floor);
+        doc["marking"] = json!(pick.as_str());
+        let report_marking = Marking::ALL[rng.below(u64::from(pick.rank()) + 1) as usize];
+        if doc.get("report").is_some() {
+            doc["report"]["marking"] = json!(report_marking.as_str());
+        }
+        for id in defined(&doc) {
+            let m = if Some(id.as_str()) == doc["report"]["id"].as_str() {
+                report_marking
+            } else {
+                pick
+            };
+            self.marked.insert(id, m);
+        }
+        for c in doc["claims"].as_array().into_iter().flatten() {
+            let field = |k: &str| c[k].as_str().unwrap().to_owned();
+            self.claims
+                .push((field("id"), field("question"), field("speaker")));
+        }
+        (doc, pick, report_marking)
+    }
+
+    /// A relation between two claims recorded before, not recorded yet: a supersession when
+    /// the first has a later claim by its speaker on its question, else a retraction or a
+    /// dispute.
+    fn relation_bundle(&mut self, rng: &mut Rng) -> Vec<u8> {
+        loop {
+            let n = self.claims.len() as u64;
+            let (a, b) = (rng.below(n) as usize, rng.below(n) as usize);
+            if a == b {
+                continue;
+            }
+            let (from, to) = (&self.claims[a], &self.claims[b]);
+            let kind = if from.1 == to.1 && from.2 == to.2 && a > b {
+                "supersedes"
+            } else if rng.below(2) == 0 {
+                "retracts"
+            } else {
+                "disputes"
+            };
+            let key = (kind.to_owned(), from.0.clone(), to.0.clone());
+            if !self.relations.insert(key) {
+                continue;
+            }
+            return one_entity_bundle(
+                "relations",
+                json!({ "kind": kind, "from": from.0, "to": to.0, "note": "Generated." }),
+            );
+        }
+    }
+}
+
 /// Every id in a bundle that names an entity already recorded (in `known`).
 fn referenced(doc: &Value, known: &BTreeMap<String, dossier_model::Marking>) -> Vec<String> {
     let mut out = Vec::new();
@@ -1707,60 +1821,12 @@ async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
         for _ in Marking::ALL {
             refs.push(Fixture::new(genesis).await);
         }
-        let mut marked: BTreeMap<String, Marking> = BTreeMap::new();
-        let mut questions: Vec<String> = Vec::new();
-        let mut speakers: Vec<String> = Vec::new();
+        let mut mixed = Mixed::default();
         let mut times = Vec::new();
         let mut at = t("2024-03-01T00:00:00Z");
         for step in 0..8 + rng.below(8) {
             let tag = format!("c{case}-{step}");
-            let bytes = match (questions.is_empty(), rng.below(5)) {
-                (true, _) | (false, 0) => {
-                    let n = 1 + rng.below(2) as usize;
-                    questions.extend((0..n).map(|q| format!("question:gen/{tag}/q{q}")));
-                    speakers.push(format!("source:gen/{tag}/speaker"));
-                    gen_bundle(&tag, n, 1 + rng.below(4) as usize).1
-                }
-                (false, 1) => {
-                    speakers.push(format!("source:gen/{tag}/speaker"));
-                    claims_bundle(&tag, &questions, &mut rng)
-                }
-                (false, 2) => {
-                    let q = &questions[rng.below(questions.len() as u64) as usize];
-                    assessment_bundle(&format!("assessment:gen/{tag}"), q, rng.below(2) == 0)
-                }
-                (false, 3) => {
-                    let s = &speakers[rng.below(speakers.len() as u64) as usize];
-                    reliability_bundle(&tag, s, &mut rng)
-                }
-                (false, _) => {
-                    let s = &speakers[rng.below(speakers.len() as u64) as usize];
-                    let q = &questions[rng.below(questions.len() as u64) as usize];
-                    interest_bundle(&tag, s, q)
-                }
-            };
-            // Mark the bundle at random, but never below what it references; its report (if
-            // any) at random at or below the bundle.
-            let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
-            let floor = referenced(&doc, &marked)
-                .iter()
-                .map(|id| marked[id])
-                .max()
-                .unwrap_or(Marking::Clear);
-            let pick = Marking::ALL[rng.below(5) as usize].max(floor);
-            doc["marking"] = json!(pick.as_str());
-            let report_marking = Marking::ALL[rng.below(u64::from(pick.rank()) + 1) as usize];
-            if doc.get("report").is_some() {
-                doc["report"]["marking"] = json!(report_marking.as_str());
-            }
-            for id in defined(&doc) {
-                let m = if Some(id.as_str()) == doc["report"]["id"].as_str() {
-                    report_marking
-                } else {
-                    pick
-                };
-                marked.insert(id, m);
-            }
+            let (doc, pick, report_marking) = mixed.next(&tag, &mut rng, false);
             if step == 0 || rng.below(3) != 0 {
                 at += time::Duration::hours(1 + rng.below(48) as i64);
             }
@@ -1788,9 +1854,10 @@ async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
         catch_up(&main.log, &main.store()).await.unwrap();
         let v = ViewStore::open(&main.store()).unwrap();
         let main_ids = record_ids(&main.log).await;
-        let mut posed: Vec<String> = questions.clone();
+        let mut posed: Vec<String> = mixed.questions.clone();
         posed.push("question:gen/never/posed".into());
-        let mut reports: Vec<String> = marked
+        let mut reports: Vec<String> = mixed
+            .marked
             .keys()
             .filter(|id| id.starts_with("report:"))
             .cloned()
@@ -1810,7 +1877,7 @@ async fn a_reader_is_served_exactly_the_ledger_of_what_it_may_see() {
             let lines = v.beliefs(*c, None).unwrap();
             for l in &lines {
                 assert!(
-                    marked[l.item.question.id.as_str()] <= *c && l.marking <= *c,
+                    mixed.marked[l.item.question.id.as_str()] <= *c && l.marking <= *c,
                     "{c} is served {}",
                     l.item.question.id
                 );
@@ -2094,4 +2161,224 @@ async fn a_snapshot_that_does_not_hold_is_refolded_saying_why() {
     // And the good one again.
     std::fs::write(&path, &good).unwrap();
     open_restored(&f, &Restored::Snapshot { seq: head }).await;
+}
+
+/// Every question's current belief with provenance, at every clearance, from a store and from a
+/// copy of it without its materialised rows (so answered by walking the references): they must
+/// be equal. Returns how many lines had a row.
+fn assert_materialised_is_the_fold(store: &Path, questions: &[String]) -> i64 {
+    let folded = store.with_file_name("folded.db");
+    std::fs::copy(store, &folded).unwrap();
+    rusqlite_conn(&folded)
+        .execute("DELETE FROM provenance", [])
+        .unwrap();
+    let rows: i64 = rusqlite_conn(store)
+        .query_row("SELECT COUNT(*) FROM provenance", [], |r| r.get(0))
+        .unwrap();
+    let (v, w) = (
+        ViewStore::open(store).unwrap(),
+        ViewStore::open(&folded).unwrap(),
+    );
+    for c in dossier_model::Marking::ALL {
+        for q in questions {
+            assert_eq!(
+                js(v.belief(c, q, None).unwrap()),
+                js(w.belief(c, q, None).unwrap()),
+                "{q} at {c}"
+            );
+        }
+    }
+    std::fs::remove_file(&folded).unwrap();
+    rows
+}
+
+/// Lines of any level without a materialised row.
+fn unmaterialised(store: &Path) -> i64 {
+    rusqlite_conn(store)
+        .query_row(
+            "SELECT COUNT(*) FROM beliefs b WHERE NOT EXISTS
+             (SELECT 1 FROM provenance p WHERE p.level = b.level AND p.question = b.question)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// The materialised current provenance of every level is exactly the fold of what that level
+/// sees, on the examples and a generated ledger of mixed markings: after a rebuild, and while
+/// following the ledger (relations between claims of one question and of two, assessments,
+/// re-ratings), both before the rows an event can change are filled again (a row left stale
+/// would differ from the fold) and after.
+#[tokio::test]
+async fn materialised_provenance_is_the_fold_at_every_level() {
+    let mut rng = Rng(0x6d61_7465_7269_616c);
+    let mut f = Fixture::examples().await;
+    let mut mixed = Mixed::default();
+    let mut at = t("2024-05-01T00:00:00Z");
+    let mut step = 0;
+    let mut next = |mixed: &mut Mixed, rng: &mut Rng, n: usize| {
+        let docs: Vec<(String, Value)> = (0..n)
+            .map(|_| {
+                step += 1;
+                let tag = format!("m{step}");
+                (format!("{tag}.json"), mixed.next(&tag, rng, true).0)
+            })
+            .collect();
+        at += time::Duration::hours(1);
+        (docs, at)
+    };
+    let (docs, when) = next(&mut mixed, &mut rng, 14);
+    for (name, doc) in &docs {
+        f.append_at(name, &serde_json::to_vec(doc).unwrap(), when)
+            .await;
+    }
+    let mut questions: Vec<String> = mixed.questions.clone();
+    questions.extend([CONTAINERS.to_owned(), TRANSFERS.to_owned()]);
+    rebuild(&f.log, &f.store()).await.unwrap();
+    let mut p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert_eq!(assert_materialised_is_the_fold(&f.store(), &questions), 0);
+    let filled = p.materialise(usize::MAX).unwrap();
+    assert!(
+        filled > questions.len(),
+        "rows for several levels: {filled}"
+    );
+    assert_eq!(unmaterialised(&f.store()), 0);
+    assert_eq!(
+        assert_materialised_is_the_fold(&f.store(), &questions),
+        filled as i64
+    );
+    let mut relations = mixed.relations.len();
+    for round in 0..4 {
+        let (docs, when) = next(&mut mixed, &mut rng, 6);
+        for (name, doc) in &docs {
+            f.append_at(name, &serde_json::to_vec(doc).unwrap(), when)
+                .await;
+        }
+        questions = mixed.questions.clone();
+        questions.extend([CONTAINERS.to_owned(), TRANSFERS.to_owned()]);
+        p.catch_up(&f.log).await.unwrap();
+        // Rows the new events can change are gone, the others kept.
+        let kept = assert_materialised_is_the_fold(&f.store(), &questions);
+        assert!(kept > 0, "round {round}: some rows kept");
+        assert!(
+            unmaterialised(&f.store()) > 0,
+            "round {round}: some removed"
+        );
+        p.materialise(usize::MAX).unwrap();
+        assert_eq!(unmaterialised(&f.store()), 0);
+        assert_materialised_is_the_fold(&f.store(), &questions);
+    }
+    relations = mixed.relations.len() - relations;
+    assert!(relations > 2, "relations followed: {relations}");
+    // The store's digest is still that of a clean fold.
+    assert_digest_of_a_clean_fold(&f.log, &f.store()).await;
+}
+
+/// A materialised row that an event should have removed is caught: put back as it was before
+/// the event, it differs from the fold; and a store whose rows were not kept up to the
+/// checkpoint (as one written by an earlier version, which keeps none) is answered by the
+/// fold, its rows dropped by the next projector to open it. A store without the table at all
+/// opens and answers too.
+#[tokio::test]
+async fn a_stale_materialised_row_is_caught_and_never_served() {
+    let mut f = Fixture::examples().await;
+    let questions = [CONTAINERS.to_owned(), TRANSFERS.to_owned()];
+    let mut p = Projector::open(&f.log, &f.store()).await.unwrap();
+    p.catch_up(&f.log).await.unwrap();
+    p.materialise(usize::MAX).unwrap();
+    let saved = f.dir.path().join("saved.db");
+    std::fs::copy(f.store(), &saved).unwrap();
+    f.append_at(
+        "assessment.json",
+        &assessment_bundle("assessment:gen/stale", TRANSFERS, true),
+        t("2024-05-01T00:00:00Z"),
+    )
+    .await;
+    p.catch_up(&f.log).await.unwrap();
+    let conn = rusqlite_conn(&f.store());
+    let put_back = |conn: &rusqlite::Connection| {
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS saved;
+             INSERT OR REPLACE INTO provenance SELECT * FROM saved.provenance;
+             DETACH saved;",
+            saved.display()
+        ))
+        .unwrap();
+    };
+    put_back(&conn);
+    let caught =
+        std::panic::catch_unwind(|| assert_materialised_is_the_fold(&f.store(), &questions));
+    assert!(caught.is_err(), "a stale row differs from the fold");
+    // Rows not known current at the checkpoint are not served.
+    let checkpoint = ViewStore::open(&f.store())
+        .unwrap()
+        .checkpoint()
+        .unwrap()
+        .unwrap()
+        .seq;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'materialised'",
+        [(checkpoint - 1).to_string()],
+    )
+    .unwrap();
+    assert!(assert_materialised_is_the_fold(&f.store(), &questions) > 0);
+    drop(p);
+    let mut p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert_eq!(assert_materialised_is_the_fold(&f.store(), &questions), 0);
+    p.materialise(usize::MAX).unwrap();
+    assert!(assert_materialised_is_the_fold(&f.store(), &questions) > 0);
+    drop(p);
+    // A store of the layout from before the table: answered by the fold, and a projector
+    // opening it creates the table.
+    conn.execute_batch("DROP TABLE provenance; DELETE FROM meta WHERE key = 'materialised';")
+        .unwrap();
+    let v = ViewStore::open(&f.store()).unwrap();
+    assert!(v.belief(RED, TRANSFERS, None).unwrap().is_some());
+    let mut p = Projector::open(&f.log, &f.store()).await.unwrap();
+    assert!(p.materialise(usize::MAX).unwrap() > 0);
+    assert!(assert_materialised_is_the_fold(&f.store(), &questions) > 0);
+}
+
+/// A running projector materialises every line's provenance once it is at the head, and
+/// again after following new records.
+#[tokio::test]
+async fn a_serving_projector_materialises_when_idle() {
+    let mut f = Fixture::examples().await;
+    let running = Running::start(&f);
+    let filled = |store: PathBuf| async move {
+        let store = store.as_path();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let done = store.is_file()
+                && ViewStore::open(store)
+                    .unwrap()
+                    .checkpoint()
+                    .unwrap()
+                    .is_some()
+                && rusqlite_conn(store)
+                    .query_row("SELECT COUNT(*) FROM provenance", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .unwrap_or(0)
+                    > 0
+                && unmaterialised(store) == 0;
+            if done {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    running.reach(f.log.head().await.unwrap().seq).await;
+    assert!(filled(f.store()).await, "materialised at the head");
+    f.append_at(
+        "assessment.json",
+        &assessment_bundle("assessment:gen/idle", TRANSFERS, true),
+        t("2024-05-01T00:00:00Z"),
+    )
+    .await;
+    running.reach(f.log.head().await.unwrap().seq).await;
+    assert!(filled(f.store()).await, "again after following");
+    running.stop().await.unwrap();
+    assert_materialised_is_the_fold(&f.store(), &[CONTAINERS.to_owned(), TRANSFERS.to_owned()]);
 }
