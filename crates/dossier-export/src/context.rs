@@ -26,7 +26,7 @@ use crate::{Batch, Header};
 pub enum ContextError {
     /// The checkpoint is not one, names another ledger, is not of the records before the range,
     /// or does not bind its head to its tree.
-    #[error("the key context's checkpoint (of seqs 1..={seq}): {detail}")]
+    #[error("the key context's checkpoint of the records up to seq {seq}: {detail}")]
     Checkpoint {
         /// The last seq it must cover (the one before the range).
         seq: u64,
@@ -35,7 +35,7 @@ pub enum ContextError {
     },
     /// The checkpoint is signed by no key the key batches allow to sign it.
     #[error(
-        "the key context's checkpoint (of seqs 1..={seq}) is not signed by a key the ledger allows to sign checkpoints at that size (its log key; the founding key while it has none): {detail}"
+        "the key context's checkpoint of the records up to seq {seq} is not signed by a key the ledger allows to sign checkpoints at that size (its log key; the founding key while it has none): {detail}"
     )]
     NotSigned {
         /// The last seq it covers.
