@@ -90,7 +90,7 @@ pub(crate) async fn why(
 /// Runs `f`, an export of `dossier_app::exchange` over the ledger and the views, on a thread for
 /// blocking work like every query (its reads of the views are synchronous); `f` drives the
 /// export's reads of the ledger with the runtime's handle.
-async fn exchange<L: EventLog + 'static, T: Send + 'static>(
+pub(crate) async fn exchange<L: EventLog + 'static, T: Send + 'static>(
     app: &std::sync::Arc<App<L>>,
     r: Reader,
     f: impl FnOnce(&L, &Reader, &tokio::runtime::Handle) -> Result<T, ApiError> + Send + 'static,
