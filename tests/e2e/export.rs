@@ -127,13 +127,7 @@ fn refusals_name_the_seq_and_leave_the_verified_prefix() {
 
     // A flipped byte in the third batch's first record (in its report's title).
     let lines = a.log();
-    let third = lines
-        .iter()
-        .filter(|l| l.event_type == "batch.seal")
-        .nth(1)
-        .expect("a second seal")
-        .seq
-        + 1;
+    let third = third_batch(&a);
     let mut bad = bytes.clone();
     let at = bad
         .windows(9)
@@ -164,6 +158,17 @@ fn refusals_name_the_seq_and_leave_the_verified_prefix() {
     // A file that is not an export.
     let not = a.write_bytes("not.dex", b"{\"dossier\":1}\n");
     b.run(&["import", &not]).expect_code(5);
+}
+
+/// The seq of the third batch's first record.
+fn third_batch(l: &Ledger) -> u64 {
+    l.log()
+        .iter()
+        .filter(|l| l.event_type == "batch.seal")
+        .nth(1)
+        .expect("a second seal")
+        .seq
+        + 1
 }
 
 /// Imports `file` with the fault pause at `point` and kills the process there.
@@ -226,15 +231,7 @@ fn a_range_export_verifies_offline_and_imports_only_where_it_continues() {
     let a = Ledger::with_examples();
     let root = std::fs::read_to_string(a.dir().join("root.pub")).expect("root.pub");
     let root = root.trim();
-    // From the first record of the third batch.
-    let from = a
-        .log()
-        .iter()
-        .filter(|l| l.event_type == "batch.seal")
-        .nth(1)
-        .expect("a second seal")
-        .seq
-        + 1;
+    let from = third_batch(&a);
     let file = a.file("range.dex");
     let path = file.display().to_string();
     let done = a

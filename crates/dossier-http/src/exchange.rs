@@ -25,7 +25,8 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks written ahead of the client.
 const AHEAD: usize = 4;
 
-fn json(body: impl Into<Body>) -> Response {
+/// A response of `body` as `application/json`.
+pub(crate) fn json(body: impl Into<Body>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -116,16 +117,7 @@ pub(crate) async fn report<L: EventLog + 'static>(
             handle.block_on(events).map_err(app_error)?.0
         } else {
             let selection = Selection::Report(id);
-            let stix = dossier_app::exchange::stix(
-                log,
-                r,
-                clearance,
-                &selection,
-                as_of.as_deref(),
-                Vec::new(),
-                |_, _| {},
-            );
-            handle.block_on(stix).map_err(app_error)?.0
+            query::stix_bytes((log, r, handle), clearance, &selection, as_of.as_deref())?
         };
         Ok((bytes, marking))
     })

@@ -130,19 +130,22 @@ pub(crate) async fn stix<L: EventLog + 'static>(
         let line = r.line(clearance, &question, as_of.as_deref());
         let marking = line.map_err(query_error)?.answer.marking;
         let selection = dossier_app::exchange::Selection::Question(question);
-        let stix = dossier_app::exchange::stix(
-            log,
-            r,
-            clearance,
-            &selection,
-            as_of.as_deref(),
-            Vec::new(),
-            |_, _| {},
-        );
-        let (bytes, _) = handle.block_on(stix).map_err(crate::routes::app_error)?;
+        let bytes = stix_bytes((log, r, handle), clearance, &selection, as_of.as_deref())?;
         Ok((bytes, marking))
     })
     .await
+}
+
+/// `dossier_app::exchange::stix` of `selection` into memory, on an [`exchange`] thread.
+pub(crate) fn stix_bytes<L: EventLog>(
+    (log, r, handle): (&L, &Reader, &tokio::runtime::Handle),
+    clearance: Marking,
+    selection: &dossier_app::exchange::Selection,
+    as_of: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let stix =
+        dossier_app::exchange::stix(log, r, clearance, selection, as_of, Vec::new(), |_, _| {});
+    Ok(handle.block_on(stix).map_err(crate::routes::app_error)?.0)
 }
 
 /// One question's history, as seen at `clearance`.

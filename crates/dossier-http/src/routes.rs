@@ -428,14 +428,7 @@ pub(crate) async fn provenance<L: EventLog + 'static>(
     };
     let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
     query::log_read(&app, &p, route, || id.clone(), marking)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(crate::exchange::json(body))
 }
 
 /// One question's changes of belief.

@@ -166,10 +166,7 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
     }
     let done: Imported = result?;
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&done).context("encoding JSON")?
-        )?;
+        print_json(&done)?;
     } else {
         crate::outln!(
             "imported seqs {}..={} of ledger {}: {} records appended in {} batches ({} texts), {} already held; head {}",
@@ -210,10 +207,7 @@ fn check_only(args: &ImportArgs, trust: TrustRoot) -> CliResult {
     }
     let done = dossier_app::export::check(open_input(args)?, trust)?;
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&done).context("encoding JSON")?
-        )?;
+        print_json(&done)?;
     } else {
         let context = if done.first > 1 {
             format!(
@@ -236,5 +230,14 @@ fn check_only(args: &ImportArgs, trust: TrustRoot) -> CliResult {
             done.head
         )?;
     }
+    Ok(())
+}
+
+/// Prints what an import or a check did, as pretty JSON.
+fn print_json(done: &impl serde::Serialize) -> CliResult {
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(done).context("encoding JSON")?
+    )?;
     Ok(())
 }
