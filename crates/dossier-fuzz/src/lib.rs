@@ -105,7 +105,7 @@ pub fn targets() -> Vec<Target> {
         },
         Target {
             name: "export",
-            about: "the export file dossier-export/1: its container and each batch's framing",
+            about: "the export file dossier-export/2 (and /1): its container, each batch's framing and a range's key context",
             run: export,
         },
         Target {
