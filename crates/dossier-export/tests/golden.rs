@@ -31,7 +31,12 @@ fn pinned() -> TrustRoot {
 
 /// The golden ledger's batches (each record's exact bytes).
 fn golden_batches() -> Vec<Vec<Vec<u8>>> {
-    let text = std::fs::read(vectors_dir().join("ledger.jsonl")).unwrap();
+    batches_of("ledger.jsonl")
+}
+
+/// The batches of a ledger vector (one record a line).
+fn batches_of(name: &str) -> Vec<Vec<Vec<u8>>> {
+    let text = std::fs::read(vectors_dir().join(name)).unwrap();
     let mut batches = vec![Vec::new()];
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let seal = RecordView::parse(line).unwrap().event_type == control::SEAL;
@@ -303,4 +308,55 @@ fn the_golden_range_verifies_offline_and_every_tampering_is_refused_at_its_seq()
         panic!()
     };
     assert_eq!(c.key_batch(&batch, &proof).unwrap_err().seq(), 1);
+}
+
+/// On a ledger with key roles (`docs/vectors/roles.jsonl`), only its log key may sign the key
+/// context's checkpoint (docs/PROOFS.md §6.5): the founding key, which could before the log key
+/// was registered, no longer may.
+#[test]
+fn with_key_roles_the_log_key_signs_the_key_context() {
+    let batches = batches_of("roles.jsonl");
+    let (last, before) = batches.split_last().unwrap();
+    let first = before.iter().map(Vec::len).sum::<usize>() as u64 + 1;
+    let ledger: uuid::Uuid = RecordView::parse(&batches[0][0])
+        .unwrap()
+        .ledger
+        .parse()
+        .unwrap();
+    let file = |signer: &Signer| {
+        let mut context = ContextBuilder::new();
+        for r in before.concat() {
+            context.push(&r).unwrap();
+        }
+        let built = context.finish(&ledger.to_string(), signer).unwrap();
+        let header = Header {
+            ledger,
+            first,
+            last: first + last.len() as u64 - 1,
+        };
+        let mut w = Writer::new(Vec::new(), header).unwrap();
+        w.context(&built).unwrap();
+        w.batch(last.iter().map(Vec::as_slice)).unwrap();
+        w.finish().unwrap().0
+    };
+    let log_key = Signer::from_secret([6; 32], "log");
+    assert_eq!(verify_offline(&file(&log_key)), Ok(vec![first]));
+    let founder = Signer::from_secret([1; 32], "founder");
+    let (seq, why) = verify_offline(&file(&founder)).unwrap_err();
+    assert_eq!(seq, first - 1, "{why}");
+    assert!(
+        why.contains("not signed by a key the ledger allows"),
+        "{why}"
+    );
+    // The producer's domain batch is not carried: only the genesis and key batches are.
+    let mut r = Reader::new(std::io::Cursor::new(file(&log_key))).unwrap();
+    let mut carried = 0;
+    while let Some(s) = r.next_section().unwrap() {
+        carried += usize::from(matches!(s, Section::KeyBatch { .. }));
+    }
+    assert!(
+        carried < before.len(),
+        "{carried} of {} batches",
+        before.len()
+    );
 }
