@@ -17,7 +17,7 @@
 //! holding the ledger, or an auditor's checkpoints, checks that.
 
 use dossier_chain::{Failure, FailureKind, Hash, StoredRecord, TrustRoot, Verifier};
-use dossier_proofs::{Checkpoint, CheckpointError, ProofError, SignedNote};
+use dossier_proofs::{Checkpoint, ProofError, SignedNote};
 
 use crate::{Batch, Header};
 
@@ -246,7 +246,7 @@ impl ContextCheck {
                     opened = true;
                     break;
                 }
-                Err(e) => tried.push(format!("key {id}: {}", describe(&e))),
+                Err(e) => tried.push(format!("key {id}: {e}")),
             }
         }
         if !opened {
@@ -270,10 +270,6 @@ impl ContextCheck {
         }
         Ok((self.v, cp))
     }
-}
-
-fn describe(e: &CheckpointError) -> String {
-    e.to_string()
 }
 
 /// The key context of a range starting at seq `first`, built from the records before it
