@@ -127,13 +127,7 @@ fn refusals_name_the_seq_and_leave_the_verified_prefix() {
 
     // A flipped byte in the third batch's first record (in its report's title).
     let lines = a.log();
-    let third = lines
-        .iter()
-        .filter(|l| l.event_type == "batch.seal")
-        .nth(1)
-        .expect("a second seal")
-        .seq
-        + 1;
+    let third = third_batch(&a);
     let mut bad = bytes.clone();
     let at = bad
         .windows(9)
@@ -164,6 +158,17 @@ fn refusals_name_the_seq_and_leave_the_verified_prefix() {
     // A file that is not an export.
     let not = a.write_bytes("not.dex", b"{\"dossier\":1}\n");
     b.run(&["import", &not]).expect_code(5);
+}
+
+/// The seq of the third batch's first record.
+fn third_batch(l: &Ledger) -> u64 {
+    l.log()
+        .iter()
+        .filter(|l| l.event_type == "batch.seal")
+        .nth(1)
+        .expect("a second seal")
+        .seq
+        + 1
 }
 
 /// Imports `file` with the fault pause at `point` and kills the process there.
@@ -219,4 +224,69 @@ fn an_import_killed_mid_way_is_completed_by_a_second() {
     kill_import_at(js.dir(), Some(&url), &file, root, "before-commit@3");
     on_nats(js.dir(), &url, "killed", &["import", &file]).ok();
     assert_eq!(sums(&|args| on_nats(js.dir(), &url, "killed", args)), want);
+}
+
+#[test]
+fn a_range_export_verifies_offline_and_imports_only_where_it_continues() {
+    let a = Ledger::with_examples();
+    let root = std::fs::read_to_string(a.dir().join("root.pub")).expect("root.pub");
+    let root = root.trim();
+    let from = third_batch(&a);
+    let file = a.file("range.dex");
+    let path = file.display().to_string();
+    let done = a
+        .run(&[
+            "export",
+            "--format",
+            "log",
+            "--from",
+            &from.to_string(),
+            "-o",
+            &path,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(done["first"], from, "{done}");
+
+    // Elsewhere, with nothing but the file and the founding key.
+    let elsewhere = Ledger::empty();
+    let checked = elsewhere
+        .run(&["import", "--check-only", "--trust", root, "--json", &path])
+        .ok()
+        .json();
+    assert_eq!(
+        (checked["version"].as_u64(), checked["first"].as_u64()),
+        (Some(2), Some(from)),
+        "{checked}"
+    );
+    assert!(checked["key_batches"].as_u64() >= Some(1), "{checked}");
+    assert_eq!(checked["head"], a.head().hash, "{checked}");
+    // ... where it cannot be imported: it continues a ledger.
+    let out = elsewhere.run(&["import", "--trust", root, &path]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("--check-only"), "{}", out.stderr);
+
+    // The checkpoint's root changed: refused, naming the seq it covers.
+    let mut bad = std::fs::read(&file).expect("file");
+    let note = bad
+        .windows(8)
+        .position(|w| w == b"dossier.")
+        .expect("the checkpoint's origin");
+    let root_line = note + bad[note..].iter().position(|&b| b == b'\n').expect("line") + 1;
+    let root_line = root_line
+        + bad[root_line..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("line")
+        + 1;
+    bad[root_line] = if bad[root_line] == b'A' { b'B' } else { b'A' };
+    let bad_file = a.write_bytes("bad-range.dex", &bad);
+    let out = elsewhere.run(&["import", "--check-only", "--trust", root, &bad_file]);
+    out.expect_code(5);
+    assert!(
+        out.stderr.contains(&format!("seq {}", from - 1)),
+        "{}",
+        out.stderr
+    );
 }

@@ -292,23 +292,27 @@ impl AppError {
                 use crate::export::ExportProblem as P;
                 match problem {
                     P::Empty => ErrorKind::NotFound,
-                    P::BeyondHead { .. } | P::NotBatchStart { .. } | P::NoBatch { .. } => {
-                        ErrorKind::Invalid
-                    }
-                    P::Malformed { .. } | P::BadText { .. } => ErrorKind::Integrity,
+                    P::BeyondHead { .. }
+                    | P::NotBatchStart { .. }
+                    | P::NoBatch { .. }
+                    | P::NoContextSigner { .. } => ErrorKind::Invalid,
+                    P::Malformed { .. } | P::BadText { .. } | P::Context(_) => ErrorKind::Integrity,
                     P::Write(_) => ErrorKind::Internal,
                 }
             }
             AppError::Import { problem, .. } => {
                 use crate::export::ImportProblem as P;
                 match problem {
-                    P::Unpinned | P::NotContinued { .. } => ErrorKind::Invalid,
+                    P::Unpinned | P::NotContinued { .. } | P::NoContext { .. } => {
+                        ErrorKind::Invalid
+                    }
                     P::File(dossier_export::ExportError::Io(_)) => ErrorKind::Internal,
                     P::File(_)
                     | P::DoesNotVerify { .. }
                     | P::Unsealed { .. }
                     | P::StrayText { .. }
                     | P::HeaderLedger { .. }
+                    | P::Context(_)
                     | P::LedgerDoesNotVerify { .. } => ErrorKind::Integrity,
                     P::OtherLedger { .. } | P::LedgerAhead { .. } | P::Diverges { .. } => {
                         ErrorKind::Conflict

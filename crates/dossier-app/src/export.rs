@@ -1,11 +1,16 @@
 //! Raw export and import of a ledger's log (`dossier export --format log`, `dossier import`),
-//! in the file format `dossier-export/1` (docs/FORMAT.md §7.4, the codec in `dossier-export`).
+//! in the file format `dossier-export/2` (docs/FORMAT.md §7.4, the codec in `dossier-export`;
+//! files of `dossier-export/1` are still read).
 //!
 //! **Export** reads the exact stored records of a seq range (whole sealed batches: the range
 //! starts at a batch's first record and ends at the last seal at or before its end) from
 //! either backend, a page at a time, and writes each sealed batch with the report texts its
 //! records reference just before it. Nothing is filtered: a raw export is for those who may
-//! read everything (administrators and auditors).
+//! read everything (administrators and auditors). A range starting past seq 1 first carries
+//! its key context: a checkpoint of the records before it, signed with a key the ledger allows
+//! to sign checkpoints at that size, and the batches its seals depend on, each with an
+//! inclusion proof, so that the file verifies offline ([`check`], `dossier import
+//! --check-only`).
 //!
 //! **Import** appends a file's batches to a ledger on either backend. The ledger must be empty
 //! (the file then starts at seq 1) or hold a verified prefix of the file (the ledger's records
@@ -17,6 +22,10 @@
 //! it left, so an import that is killed leaves a verified prefix, which a second import of the
 //! same file completes.
 //!
+//! A range file imports only onto a ledger that holds the records before it (its key context is
+//! checked too, and its checkpoint's head must be that ledger's record before the range); into
+//! an empty ledger only a file from seq 1 imports.
+//!
 //! The file is read and verified on a thread of its own, which hands each verified batch
 //! (through a channel holding at most a few) to the appender on the caller's task: verifying a
 //! batch overlaps appending the ones before it.
@@ -26,7 +35,9 @@ use std::io::{Read, Write};
 use dossier_chain::{
     EncodedRecord, EventId, Failure, Hash, RecordView, StoredRecord, TrustRoot, Verifier, control,
 };
-use dossier_export::{ExportError, Header, Reader, Section, Writer};
+use dossier_export::{
+    ContextBuilder, ContextCheck, ContextError, ExportError, Header, Reader, Section, Writer,
+};
 use dossier_log::{AppendError, EventLog};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -130,6 +141,18 @@ pub enum ExportProblem {
     /// Writing the file failed.
     #[error(transparent)]
     Write(#[from] ExportError),
+    /// A range starting past seq 1 carries a checkpoint, and no key to sign it was given.
+    #[error(
+        "seq {from} is past seq 1: the file carries a checkpoint of seqs 1..={}, and no key may sign it here (the ledger's log key signs checkpoints; the founding key while it has none)",
+        from - 1
+    )]
+    NoContextSigner {
+        /// The first seq asked for.
+        from: u64,
+    },
+    /// The key context of the range could not be built.
+    #[error(transparent)]
+    Context(#[from] dossier_export::BuildError),
 }
 
 /// Why an import refused a file, or stopped.
@@ -180,7 +203,7 @@ pub enum ImportProblem {
     },
     /// The file starts past what the ledger holds.
     #[error(
-        "the file starts at seq {first}, and the ledger holds records up to seq {head}: it continues a ledger that holds seqs 1 to {}",
+        "the file starts at seq {first}, and the ledger holds records up to seq {head}: it continues a ledger that holds seqs 1 to {} (a range file is imported only there; check it offline with `dossier import --check-only`)",
         first - 1
     )]
     NotContinued {
@@ -209,6 +232,19 @@ pub enum ImportProblem {
         /// Its first failure.
         failure: Failure,
     },
+    /// The file's key context does not hold (docs/FORMAT.md §7.4).
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// A file of `dossier-export/1` starting past seq 1 carries no key context: it is verified
+    /// only with the ledger it continues.
+    #[error(
+        "the file starts at seq {first} and is of format dossier-export/1, which carries no key context: it verifies only with a ledger holding seqs 1 to {}",
+        first - 1
+    )]
+    NoContext {
+        /// The file's first seq.
+        first: u64,
+    },
     /// Appending a verified batch failed.
     #[error("appending the batch at seq {seq}: {source}")]
     Append {
@@ -232,7 +268,10 @@ impl ImportProblem {
             | ImportProblem::StrayText { seq, .. }
             | ImportProblem::Diverges { seq }
             | ImportProblem::Append { seq, .. } => Some(*seq),
-            ImportProblem::NotContinued { first, .. } => Some(*first),
+            ImportProblem::NotContinued { first, .. } | ImportProblem::NoContext { first } => {
+                Some(*first)
+            }
+            ImportProblem::Context(e) => Some(e.seq()),
             ImportProblem::LedgerAhead { last, .. } => Some(last + 1),
             ImportProblem::Unpinned
             | ImportProblem::OtherLedger { .. }
@@ -304,17 +343,21 @@ async fn ledger_id<L: EventLog + ?Sized>(log: &L) -> AppResult<Uuid> {
 }
 
 /// Writes the sealed batches of `from ..= to` (default: the whole ledger) with the texts they
-/// reference to `out` as a `dossier-export/1` file; calls `progress` with the records written.
+/// reference to `out` as a `dossier-export/2` file; calls `progress` with the records written.
 /// `from` must be the first record of a batch; the export ends at the last seal at or before
-/// `to` (clamped to the head). Returns the writer (flushed) and what was written.
+/// `to` (clamped to the head). A range starting past seq 1 carries its key context, whose
+/// checkpoint `signer` signs (a key the ledger allows to sign checkpoints of the records before
+/// the range: [`crate::keys::checkpoint_signers_at`]). Returns the writer (flushed) and what
+/// was written.
 ///
 /// # Errors
 /// [`AppError::Export`] for a range that holds no whole batch, a record that does not parse,
-/// a text that does not match its hash, or a failed write; storage failures.
+/// a text that does not match its hash, a range past seq 1 without a signer, or a failed
+/// write; storage failures.
 pub async fn export<L: EventLog + ?Sized, W: Write>(
     log: &L,
-    from: Option<u64>,
-    to: Option<u64>,
+    (from, to): (Option<u64>, Option<u64>),
+    signer: Option<&dossier_chain::Signer>,
     out: W,
     mut progress: impl FnMut(u64),
 ) -> AppResult<(W, Exported)> {
@@ -347,6 +390,12 @@ pub async fn export<L: EventLog + ?Sized, W: Write>(
         },
     )
     .map_err(export_problem)?;
+    if first > 1 {
+        let signer =
+            signer.ok_or_else(|| export_problem(ExportProblem::NoContextSigner { from: first }))?;
+        let context = key_context(log, first, &ledger, signer).await?;
+        w.context(&context).map_err(export_problem)?;
+    }
     let mut scratch = String::new();
     let mut batch: Vec<StoredRecord> = Vec::new();
     let mut texts: Vec<(u64, Hash)> = Vec::new();
@@ -416,6 +465,38 @@ pub async fn export<L: EventLog + ?Sized, W: Write>(
     ))
 }
 
+/// The key context of a range starting at `first` > 1: the records before it read once, their
+/// tree signed by `signer`.
+async fn key_context<L: EventLog + ?Sized>(
+    log: &L,
+    first: u64,
+    ledger: &Uuid,
+    signer: &dossier_chain::Signer,
+) -> AppResult<dossier_export::KeyContext> {
+    let mut builder = ContextBuilder::new();
+    let mut next = 1;
+    while next < first {
+        let want = usize::try_from(first - next).unwrap_or(PAGE).min(PAGE);
+        let page = log
+            .read(next, want)
+            .await
+            .map_err(|e| AppError::log(format!("reading from seq {next}"), e))?;
+        if page.is_empty() {
+            return Err(malformed(next));
+        }
+        for r in page {
+            if r.position != next {
+                return Err(malformed(next));
+            }
+            builder.push(&r.bytes).map_err(export_problem)?;
+            next += 1;
+        }
+    }
+    builder
+        .finish(&ledger.hyphenated().to_string(), signer)
+        .map_err(export_problem)
+}
+
 /// The last seal in `first ..= to` (a batch holds at most 1,000 records, so it is among the
 /// last 1,000).
 async fn last_seal<L: EventLog + ?Sized>(log: &L, first: u64, to: u64) -> AppResult<u64> {
@@ -459,38 +540,169 @@ struct Checked {
     redacted: Vec<Hash>,
 }
 
+/// A file being read and verified, one batch at a time: its key context first (a range
+/// starting past seq 1), then its batches.
+struct FileCheck<R: Read> {
+    reader: Reader<R>,
+    header: Header,
+    /// The key context still to check (a file of version 2 starting past seq 1).
+    context: Option<ContextCheck>,
+    /// The verifier of the range's records: given (an import, which verified the ledger's
+    /// records before the file), or made from the key context (offline).
+    v: Option<Verifier>,
+    key_batches: u64,
+    texts: Vec<(Hash, Vec<u8>)>,
+    scratch: String,
+}
+
+impl<R: Read> FileCheck<R> {
+    /// `v` verifies the range (it has seen the records before it); `None` to verify a range
+    /// starting past seq 1 from its key context alone.
+    fn new(reader: Reader<R>, trust: TrustRoot, v: Option<Verifier>) -> FileCheck<R> {
+        let header = *reader.header();
+        let context = (reader.version() >= 2 && header.first > 1)
+            .then(|| ContextCheck::new(header, trust.clone()));
+        let v = v.or_else(|| (header.first == 1).then(|| Verifier::new(trust)));
+        FileCheck {
+            reader,
+            header,
+            context,
+            v,
+            key_batches: 0,
+            texts: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+
+    /// The next verified batch, or the end of the file.
+    fn step(&mut self) -> Result<Step, ImportProblem> {
+        loop {
+            match self.reader.next_section()? {
+                Some(Section::Checkpoint { note, last_leaf }) => {
+                    self.context()?.checkpoint(note, &last_leaf)?;
+                }
+                Some(Section::KeyBatch { batch, proof }) => {
+                    self.context()?.key_batch(&batch, &proof)?;
+                    self.key_batches += 1;
+                }
+                Some(Section::Text { hash, bytes }) => {
+                    self.range()?;
+                    self.texts.push((hash, bytes));
+                }
+                Some(Section::Batch(batch)) => {
+                    let texts = std::mem::take(&mut self.texts);
+                    let header = self.header;
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    let checked = check_batch(&batch, self.range()?, &header, texts, &mut scratch);
+                    self.scratch = scratch;
+                    return checked.map(Step::Batch);
+                }
+                None => {
+                    self.range()?;
+                    return Ok(Step::End(self.reader.totals().head.to_hex()));
+                }
+            }
+        }
+    }
+
+    fn context(&mut self) -> Result<&mut ContextCheck, ImportProblem> {
+        let first = self.header.first;
+        self.context
+            .as_mut()
+            .ok_or(ImportProblem::NoContext { first })
+    }
+
+    /// The verifier of the range, once the key context (if any) holds: a given verifier's
+    /// head (the ledger's record before the range) must be the context checkpoint's.
+    fn range(&mut self) -> Result<&mut Verifier, ImportProblem> {
+        let first = self.header.first;
+        if let Some(context) = self.context.take() {
+            let (from_context, cp) = context.finish()?;
+            match &self.v {
+                None => self.v = Some(from_context),
+                Some(v) if v.head().hash != cp.tree.head => {
+                    return Err(ImportProblem::Diverges { seq: first - 1 });
+                }
+                Some(_) => {}
+            }
+        }
+        self.v.as_mut().ok_or(ImportProblem::NoContext { first })
+    }
+}
+
 /// Reads and verifies the file, handing each verified batch on through `tx`, until the end of
 /// the file (sent as [`Step::End`]), the first problem (sent), or the receiver's going away.
 fn check_file<R: Read>(
-    mut reader: Reader<R>,
-    mut v: Verifier,
-    header: Header,
+    mut file: FileCheck<R>,
     tx: &tokio::sync::mpsc::Sender<Result<Step, ImportProblem>>,
 ) {
-    let mut texts: Vec<(Hash, Vec<u8>)> = Vec::new();
-    let mut scratch = String::new();
     loop {
-        let step = match reader.next_section() {
-            Ok(None) => Ok(Step::End(reader.totals().head.to_hex())),
-            Ok(Some(Section::Text { hash, bytes })) => {
-                texts.push((hash, bytes));
-                continue;
-            }
-            Ok(Some(Section::Batch(batch))) => check_batch(
-                &batch,
-                &mut v,
-                &header,
-                std::mem::take(&mut texts),
-                &mut scratch,
-            )
-            .map(Step::Batch),
-            Err(e) => Err(ImportProblem::File(e)),
-        };
+        let step = file.step();
         let go_on = matches!(step, Ok(Step::Batch(_)));
         if tx.blocking_send(step).is_err() || !go_on {
             return;
         }
     }
+}
+
+/// What an offline check of an export file found.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileChecked {
+    /// The ledger id.
+    pub ledger: Uuid,
+    /// The file's format version (`dossier-export/2`: 2).
+    pub version: u8,
+    /// The first seq of its range.
+    pub first: u64,
+    /// The last.
+    pub last: u64,
+    /// Batches of the range, verified.
+    pub batches: u64,
+    /// Records of the range, verified.
+    pub records: u64,
+    /// Report texts, checked against their hashes.
+    pub texts: u64,
+    /// Batches of the key context (before the range), verified and proven in its checkpoint.
+    pub key_batches: u64,
+    /// The hash of the file's last record (hex).
+    pub head: String,
+}
+
+/// Checks an export file offline (`dossier import --check-only`), writing nothing: its
+/// container, its key context (a range starting past seq 1: the checkpoint, its signer, each
+/// key batch's inclusion proof and records) and every record of its range, pinned with
+/// `trust`.
+///
+/// # Errors
+/// [`AppError::Import`] naming the problem and its seq (as an import would refuse the file).
+pub fn check<R: Read>(input: R, trust: TrustRoot) -> AppResult<FileChecked> {
+    let refused = |problem: ImportProblem| AppError::Import { head: 0, problem };
+    if matches!(trust, TrustRoot::Unpinned) {
+        return Err(refused(ImportProblem::Unpinned));
+    }
+    let reader = Reader::new(input).map_err(|e| refused(e.into()))?;
+    let header = *reader.header();
+    let version = reader.version();
+    let mut file = FileCheck::new(reader, trust, None);
+    let mut batches = 0;
+    let head = loop {
+        match file.step().map_err(refused)? {
+            Step::Batch(_) => batches += 1,
+            Step::End(head) => break head,
+        }
+    };
+    let totals = file.reader.totals();
+    Ok(FileChecked {
+        ledger: header.ledger,
+        version,
+        first: header.first,
+        last: header.last,
+        batches,
+        records: totals.records,
+        texts: totals.texts,
+        key_batches: file.key_batches,
+        head,
+    })
 }
 
 /// Verifies one batch of the file (every record, its seal, the texts before it).
@@ -715,7 +927,7 @@ async fn import_inner<L: EventLog + ?Sized, R: Read + Send + 'static>(
         .await
         .map_err(|e| AppError::log("reading the head", e))?;
     *head_after = Some(head.seq);
-    let mut v = Verifier::new(trust);
+    let mut v = Verifier::new(trust.clone());
     if head.seq == 0 {
         if header.first != 1 {
             return Err(ImportProblem::NotContinued {
@@ -790,7 +1002,7 @@ async fn import_inner<L: EventLog + ?Sized, R: Read + Send + 'static>(
     let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
     std::thread::Builder::new()
         .name("import-verify".to_owned())
-        .spawn(move || check_file(reader, v, header, &tx))
+        .spawn(move || check_file(FileCheck::new(reader, trust, Some(v)), &tx))
         .map_err(|source| AppError::Io {
             what: "starting the import's verifying thread".to_owned(),
             source,

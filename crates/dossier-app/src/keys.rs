@@ -310,8 +310,23 @@ pub async fn checkpoint_signers(
     log: &Backend,
     key: Option<&str>,
 ) -> AppResult<Vec<Signer>> {
+    checkpoint_signers_at(home, log, key, u64::MAX).await
+}
+
+/// The keys of this data directory that may sign a checkpoint of the ledger's first `size`
+/// records (a batch boundary; `u64::MAX`: now), as [`checkpoint_signers`]: a range export's
+/// key context is a checkpoint of the records before the range.
+///
+/// # Errors
+/// As [`checkpoint_signers`].
+pub async fn checkpoint_signers_at(
+    home: &Home,
+    log: &Backend,
+    key: Option<&str>,
+    size: u64,
+) -> AppResult<Vec<Signer>> {
     let keys = list(home, log).await?;
-    let allowed = checkpoint_keys_at(&keys, u64::MAX);
+    let allowed = checkpoint_keys_at(&keys, size);
     if let Some(id) = key {
         if allowed.iter().any(|k| k.key == id) {
             return Ok(vec![home.producer(Some(id))?]);

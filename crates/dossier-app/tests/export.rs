@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dossier_app::export::{ImportProblem, export, import};
+use dossier_app::export::{ExportProblem, ImportProblem, check, export, import};
 use dossier_app::{AppError, ErrorKind};
 use dossier_chain::{
     EncodedRecord, EventId, FailureKind, Hash, RecordView, TrustRoot, control, parse_public_hex,
@@ -22,6 +22,11 @@ fn vectors() -> PathBuf {
 
 fn trust() -> TrustRoot {
     TrustRoot::Pinned(parse_public_hex(FOUNDING_KEY).unwrap())
+}
+
+/// The golden ledger's founding key (a test key), which signs its checkpoints (no key roles).
+fn founder() -> dossier_chain::Signer {
+    dossier_chain::Signer::from_secret([1; 32], "founder")
 }
 
 fn encoded(bytes: &[u8]) -> EncodedRecord {
@@ -110,7 +115,9 @@ async fn refused(log: &SqliteLog, file: &[u8], head: u64) -> (Option<u64>, Impor
 async fn the_golden_ledger_exports_as_the_golden_vector_and_imports_back() {
     let dir = tempfile::tempdir().unwrap();
     let log = ledger(dir.path(), "a.db", 6).await;
-    let (file, done) = export(&log, None, None, Vec::new(), |_| {}).await.unwrap();
+    let (file, done) = export(&log, (None, None), None, Vec::new(), |_| {})
+        .await
+        .unwrap();
     assert_eq!(file, std::fs::read(vectors().join("export.bin")).unwrap());
     assert_eq!((done.first, done.last, done.batches), (1, 16, 6));
 
@@ -118,7 +125,9 @@ async fn the_golden_ledger_exports_as_the_golden_vector_and_imports_back() {
     let done = import_bytes(&copy, &file).await.unwrap();
     assert_eq!((done.appended, done.batches, done.already), (16, 6, 0));
     assert_eq!(copy.head().await.unwrap(), log.head().await.unwrap());
-    let (again, _) = export(&copy, None, None, Vec::new(), |_| {}).await.unwrap();
+    let (again, _) = export(&copy, (None, None), None, Vec::new(), |_| {})
+        .await
+        .unwrap();
     assert_eq!(again, file);
     // Importing it again finds everything there.
     let done = import_bytes(&copy, &file).await.unwrap();
@@ -130,18 +139,36 @@ async fn ranges_are_whole_batches_and_a_later_range_continues_its_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let log = ledger(dir.path(), "a.db", 6).await;
     // Up to seq 10: the last seal at or before it is 8.
-    let (prefix, done) = export(&log, None, Some(10), Vec::new(), |_| {})
+    let (prefix, done) = export(&log, (None, Some(10)), None, Vec::new(), |_| {})
         .await
         .unwrap();
     assert_eq!((done.first, done.last), (1, 8));
-    let (rest, done) = export(&log, Some(9), None, Vec::new(), |_| {})
+    let (rest, done) = export(&log, (Some(9), None), Some(&founder()), Vec::new(), |_| {})
         .await
         .unwrap();
     assert_eq!((done.first, done.last), (9, 16));
-    let err = export(&log, Some(10), None, Vec::new(), |_| {})
+    // With its key context, as the golden range vector (docs/FORMAT.md §7.4).
+    assert_eq!(
+        rest,
+        std::fs::read(vectors().join("export-range.bin")).unwrap()
+    );
+    let err = export(&log, (Some(10), None), Some(&founder()), Vec::new(), |_| {})
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    // A range past seq 1 needs a key to sign its checkpoint.
+    let err = export(&log, (Some(9), None), None, Vec::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AppError::Export {
+                problem: ExportProblem::NoContextSigner { from: 9 }
+            }
+        ),
+        "{err}"
+    );
 
     let copy = SqliteLog::open(&dir.path().join("b.db")).unwrap();
     // The later range alone has nothing to continue.
@@ -193,7 +220,7 @@ async fn a_verified_prefix_is_completed_and_a_divergent_ledger_refused() {
     assert_eq!(seq, Some(7));
 
     // A ledger holding more than the file.
-    let (short, _) = export(&prefix, None, Some(8), Vec::new(), |_| {})
+    let (short, _) = export(&prefix, (None, Some(8)), None, Vec::new(), |_| {})
         .await
         .unwrap();
     let (seq, problem) = refused(&prefix, &short, 16).await;
@@ -318,4 +345,108 @@ fn section_offsets(file: &[u8]) -> Vec<usize> {
         out.push(usize::try_from(r.offset()).unwrap());
     }
     out
+}
+
+/// The seq and problem of a file refused by the offline check.
+fn check_refused(file: &[u8]) -> (Option<u64>, ImportProblem) {
+    match check(file, trust()).unwrap_err() {
+        AppError::Import { problem, .. } => (problem.seq(), problem),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_range_verifies_offline_with_its_key_context_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ledger(dir.path(), "a.db", 6).await;
+    let (rest, _) = export(&log, (Some(12), None), Some(&founder()), Vec::new(), |_| {})
+        .await
+        .unwrap();
+    let done = check(rest.as_slice(), trust()).unwrap();
+    // The genesis batch, key 2's registration (7-8), then 12-14 and 15-16 sealed by key 2
+    // (rotating to key 3) and key 3.
+    assert_eq!(
+        (done.version, done.first, done.last, done.key_batches),
+        (2, 12, 16, 2)
+    );
+    assert_eq!((done.batches, done.records), (2, 5));
+    assert_eq!(done.head, log.head().await.unwrap().hash.to_hex());
+    // A whole file checks too.
+    let (whole, _) = export(&log, (None, None), None, Vec::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(check(whole.as_slice(), trust()).unwrap().key_batches, 0);
+
+    // A byte of a key batch's record (key 2's registration, seq 7: its type) changed: refused
+    // at that record, as a key context that does not hold.
+    let at = rest
+        .windows(14)
+        .position(|w| w == b"key.registered")
+        .unwrap();
+    let mut bad = rest.clone();
+    bad[at + 5] ^= 1;
+    let (seq, problem) = check_refused(&bad);
+    assert!(matches!(problem, ImportProblem::Context(_)), "{problem}");
+    assert_eq!(seq, Some(7), "{problem}");
+    let err = check(bad.as_slice(), trust()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+
+    // Signed by a key that may not sign a checkpoint at size 11: key 3 (registered at 13).
+    let key3 = dossier_chain::Signer::from_secret([3; 32], "key 3");
+    let (other, _) = export(&log, (Some(12), None), Some(&key3), Vec::new(), |_| {})
+        .await
+        .unwrap();
+    let (seq, problem) = check_refused(&other);
+    assert!(
+        matches!(
+            &problem,
+            ImportProblem::Context(dossier_export::ContextError::NotSigned { .. })
+        ),
+        "{problem}"
+    );
+    assert_eq!(seq, Some(11));
+
+    // A file of version 1 starting past seq 1 carries no key context: it checks only with the
+    // ledger it continues.
+    let context_end = {
+        let mut r = Reader::new(rest.as_slice()).unwrap();
+        let mut end = 0;
+        while let Some(s) = r.next_section().unwrap() {
+            if matches!(s, Section::Batch(_)) {
+                break;
+            }
+            end = usize::try_from(r.offset()).unwrap();
+        }
+        end
+    };
+    let mut v1 = rest[..48].to_vec();
+    v1[15] = b'1';
+    v1.extend_from_slice(&rest[context_end..]);
+    let (seq, problem) = check_refused(&v1);
+    assert!(
+        matches!(problem, ImportProblem::NoContext { first: 12 }),
+        "{problem}"
+    );
+    assert_eq!(seq, Some(12));
+    // ... where it imports, as before.
+    let prefix = ledger(dir.path(), "prefix.db", 4).await;
+    import_bytes(&prefix, &v1).await.unwrap();
+    assert_eq!(prefix.head().await.unwrap(), log.head().await.unwrap());
+
+    // A range imports onto the ledger holding the records before it, not onto an empty one.
+    let empty = SqliteLog::open(&dir.path().join("empty.db")).unwrap();
+    let (seq, problem) = refused(&empty, &rest, 0).await;
+    assert!(
+        matches!(problem, ImportProblem::NotContinued { .. }),
+        "{problem}"
+    );
+    assert_eq!(seq, Some(12));
+    let prefix = ledger(dir.path(), "prefix2.db", 4).await;
+    let done = import_bytes(&prefix, &rest).await.unwrap();
+    assert_eq!((done.appended, done.already), (5, 0));
+    // A damaged key context is refused there too, with nothing written.
+    let prefix = ledger(dir.path(), "prefix3.db", 4).await;
+    let (seq, problem) = refused(&prefix, &bad, 11).await;
+    assert!(matches!(problem, ImportProblem::Context(_)), "{problem}");
+    assert_eq!(seq, Some(7));
 }

@@ -15,6 +15,8 @@ use crate::record::{
 };
 use crate::time_fmt::{looks_like_recorded, parse_recorded};
 
+mod resume;
+
 /// The TLP 2.0 labels a record's `marking` may carry.
 pub const MARKINGS: [&str; 5] = [
     "TLP:CLEAR",

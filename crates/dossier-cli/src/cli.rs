@@ -837,10 +837,17 @@ pub struct ExportArgs {
     /// The format.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// The first seq (the first record of a batch). Default: 1. A file that starts later is
-    /// imported onto a ledger that holds the seqs before it.
+    /// The first seq (the first record of a batch). Default: 1. A file that starts later
+    /// carries its key context (a signed checkpoint of the seqs before it and the key batches
+    /// its seals depend on), so it verifies offline (`dossier import --check-only`); it is
+    /// imported only onto a ledger that holds the seqs before it.
     #[arg(long, value_name = "SEQ")]
     pub from: Option<u64>,
+    /// (log, from past seq 1) The key that signs the key context's checkpoint (a key id): one
+    /// the ledger allows to sign checkpoints at that size, its log key (the founding key while
+    /// it has none). Default: the first such key whose secret this data directory keeps.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
     /// The last seq: the export ends at the last seal at or before it. Default: the head.
     #[arg(long, value_name = "SEQ")]
     pub to: Option<u64>,
@@ -903,6 +910,11 @@ pub struct ImportArgs {
     /// key given here.
     #[arg(long, value_name = "KEY|FILE")]
     pub trust: Option<String>,
+    /// (log) Only verify the file, offline, writing nothing: its container, every record of its
+    /// range and, for a range starting past seq 1, its key context (checkpoint, signer,
+    /// inclusion proofs), pinned to the founding key.
+    #[arg(long)]
+    pub check_only: bool,
     /// As JSON.
     #[arg(long)]
     pub json: bool,

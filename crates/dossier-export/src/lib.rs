@@ -1,10 +1,18 @@
-//! The raw export file of a dossier ledger, `dossier-export/1` (docs/FORMAT.md §7.4): a ledger's
+//! The raw export file of a dossier ledger, `dossier-export/2` (docs/FORMAT.md §7.4): a ledger's
 //! sealed batches, each framed as `dossier-batch/1` (§7.2) with its carrier fields, and the
-//! report texts they reference, as one byte-exact, length-prefixed stream.
+//! report texts they reference, as one byte-exact, length-prefixed stream. A file of a range
+//! that starts past seq 1 also carries its **key context**: a signed checkpoint of the records
+//! before the range and the batches its seals depend on (the genesis batch and every batch
+//! holding a key event), each with an inclusion proof in that checkpoint's tree, so that it
+//! verifies offline. Files of `dossier-export/1` (no key context) are still read.
 //!
 //! ```text
-//! file    = header section* end
-//! header  = "dossier-export/1" (16 bytes) || ledger id (16) || first seq (8) || last seq (8)
+//! file    = header context? section* end
+//! header  = "dossier-export/2" (16 bytes) || ledger id (16) || first seq (8) || last seq (8)
+//! context = checkpoint keybatch+          (exactly when first seq > 1)
+//! checkpoint = "C" || note length (4) || signed note || path length (1) || last-leaf proof
+//! keybatch   = "K" || first seq (8) || count (4) || seal hash (32) || frame length (4) || frame
+//!              || path length (1) || inclusion proof of its seal
 //! section = text | batch
 //! text    = "T" || BLAKE3(bytes) (32) || length (4) || bytes
 //! batch   = "B" || first seq (8) || count (4) || seal hash (32) || frame length (4) || frame
@@ -31,19 +39,35 @@ use dossier_chain::{
 };
 use uuid::Uuid;
 
-/// The version of the file format defined here, which is also its first 16 bytes.
-pub const EXPORT_FORMAT: &str = "dossier-export/1";
+pub mod context;
+pub use context::{BuildError, ContextBuilder, ContextCheck, ContextError, KeyContext};
+
+/// The version of the file format written here, which is also its first 16 bytes.
+pub const EXPORT_FORMAT: &str = "dossier-export/2";
+
+/// The earlier version, still read: no key context (a file starting past seq 1 is verified
+/// only with the ledger it continues).
+pub const EXPORT_FORMAT_V1: &str = "dossier-export/1";
+
+/// The largest signed checkpoint note a key context may carry, in bytes.
+pub const MAX_NOTE_BYTES: usize = 64 * 1024;
+
+/// The most hashes a proof may have (a tree of at most 2^64 - 1 leaves).
+pub const MAX_PROOF_HASHES: usize = 64;
 
 /// The largest report text a file may carry, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
-const MAGIC: &[u8; 16] = b"dossier-export/1";
+const MAGIC: &[u8; 16] = b"dossier-export/2";
+const MAGIC_V1: &[u8; 16] = b"dossier-export/1";
 /// The family of the magic, without the version: a file starting so is an export of another
 /// version.
 const FAMILY: &[u8] = b"dossier-export/";
 const TAG_TEXT: u8 = b'T';
 const TAG_BATCH: u8 = b'B';
 const TAG_END: u8 = b'E';
+const TAG_CHECKPOINT: u8 = b'C';
+const TAG_KEY_BATCH: u8 = b'K';
 
 /// The header's size in bytes.
 pub const HEADER_BYTES: usize = 16 + 16 + 8 + 8;
@@ -120,6 +144,23 @@ impl Batch {
 /// One section of a file, in file order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Section {
+    /// The key context's checkpoint (first section of a file starting past seq 1): a signed
+    /// checkpoint (docs/PROOFS.md §6) of the records before the range, unchecked here.
+    Checkpoint {
+        /// The signed note, as text.
+        note: String,
+        /// The inclusion proof of its last leaf (its head), which binds chain and tree
+        /// (docs/PROOFS.md §6.3).
+        last_leaf: Vec<Hash>,
+    },
+    /// A batch of the key context (before the range): the genesis batch or one holding a key
+    /// event, with the inclusion proof of its seal in the checkpoint's tree (unchecked here).
+    KeyBatch {
+        /// The batch.
+        batch: Batch,
+        /// The audit path of its seal (leaf `batch.last() - 1`), leaf to root.
+        proof: Vec<Hash>,
+    },
     /// A report text, already checked against its hash, which the next batch references.
     Text {
         /// BLAKE3 of its bytes (the content store's key).
@@ -234,6 +275,15 @@ pub enum ExportError {
     /// Bytes follow the end marker.
     #[error("bytes follow the end marker")]
     TrailingBytes,
+    /// The key context is missing, out of place or out of bounds.
+    #[error("the key context, at seq {seq}: {detail}")]
+    Context {
+        /// The seq where it shows: a key batch's first seq, or for the checkpoint the last seq
+        /// it covers (the one before the range).
+        seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
     /// A batch cannot be framed (writing).
     #[error("the batch at seq {seq} cannot be framed: {source}")]
     Frame {
@@ -258,6 +308,7 @@ impl ExportError {
             | ExportError::OutOfOrder { seq, .. }
             | ExportError::BadCarrier { seq, .. }
             | ExportError::BadEnd { seq, .. }
+            | ExportError::Context { seq, .. }
             | ExportError::Frame { seq, .. } => Some(*seq),
             _ => None,
         }
@@ -269,6 +320,120 @@ fn check_range(first: u64, last: u64) -> Result<(), ExportError> {
         return Err(ExportError::BadRange { first, last });
     }
     Ok(())
+}
+
+/// Where a file is in its key context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The checkpoint section comes next.
+    Checkpoint,
+    /// Key batches: the next one starts at `next` or later (the first one at 1); `any` once
+    /// one was read.
+    Keys { next: u64, any: bool },
+    /// The range's sections (texts, batches, the end).
+    Range,
+}
+
+impl Phase {
+    /// The phase a file of `version` whose range starts at `first` begins in.
+    fn start(version: u8, first: u64) -> Phase {
+        if version >= 2 && first > 1 {
+            Phase::Checkpoint
+        } else {
+            Phase::Range
+        }
+    }
+
+    /// Moves to the range's sections, once the key context is whole.
+    fn enter_range(&mut self, first: u64) -> Result<(), ExportError> {
+        match *self {
+            Phase::Checkpoint => Err(ExportError::Context {
+                seq: first - 1,
+                detail: "the checkpoint section is missing: a file of a range starting past seq 1 begins with its key context".to_owned(),
+            }),
+            Phase::Keys { any: false, .. } => Err(ExportError::Context {
+                seq: 1,
+                detail: "no key batch follows the checkpoint: the key context holds the genesis batch at least".to_owned(),
+            }),
+            Phase::Keys { any: true, .. } | Phase::Range => {
+                *self = Phase::Range;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the checkpoint section's place.
+    fn checkpoint(&mut self, first: u64) -> Result<(), ExportError> {
+        if *self != Phase::Checkpoint {
+            return Err(ExportError::Context {
+                seq: first - 1,
+                detail: "a checkpoint section where none belongs (a file's key context comes first, once, and only in a file starting past seq 1)".to_owned(),
+            });
+        }
+        *self = Phase::Keys {
+            next: 1,
+            any: false,
+        };
+        Ok(())
+    }
+
+    /// Checks a key batch's place: after the checkpoint, after the key batch before it, the
+    /// first at seq 1, all before the range's first seq.
+    fn key_batch(&mut self, first: u64, bfirst: u64, last: u64) -> Result<(), ExportError> {
+        let Phase::Keys { next, any } = *self else {
+            return Err(ExportError::Context {
+                seq: bfirst,
+                detail: "a key batch outside the key context (it follows the checkpoint section, before the range)".to_owned(),
+            });
+        };
+        let bad = |detail: String| {
+            Err(ExportError::Context {
+                seq: bfirst,
+                detail,
+            })
+        };
+        if !any && bfirst != 1 {
+            return bad("the first key batch is not the genesis batch at seq 1".to_owned());
+        }
+        if bfirst < next {
+            return bad(format!(
+                "the key batch overlaps or precedes the one before it, which ends at seq {}",
+                next - 1
+            ));
+        }
+        if last >= first {
+            return bad(format!(
+                "the key batch ends at seq {last}, not before the range's first seq {first}"
+            ));
+        }
+        *self = Phase::Keys {
+            next: last + 1,
+            any: true,
+        };
+        Ok(())
+    }
+}
+
+/// A proof's hashes as bytes: its length (1 byte) and the hashes.
+fn write_path(out: &mut impl Write, path: &[Hash], seq: u64) -> Result<(), ExportError> {
+    let Ok(n) = u8::try_from(path.len()) else {
+        return Err(too_long_path(seq, path.len()));
+    };
+    if path.len() > MAX_PROOF_HASHES {
+        return Err(too_long_path(seq, path.len()));
+    }
+    out.write_all(&[n])?;
+    for h in path {
+        out.write_all(&h.0)?;
+    }
+    Ok(())
+}
+
+fn too_long_path(seq: u64, n: usize) -> ExportError {
+    ExportError::Context {
+        seq,
+        detail: format!("a proof of {n} hashes (at most {MAX_PROOF_HASHES})"),
+    }
 }
 
 /// Writes an export file, one section at a time.
@@ -297,10 +462,13 @@ pub struct Writer<W: Write> {
     next: u64,
     totals: Totals,
     frame: Vec<u8>,
+    phase: Phase,
 }
 
 impl<W: Write> Writer<W> {
-    /// Writes the header.
+    /// Writes the header. A file whose range starts past seq 1 then takes its key context
+    /// ([`Writer::checkpoint`], then [`Writer::key_batch`] for each of its batches) before
+    /// anything else.
     ///
     /// # Errors
     /// [`ExportError::BadRange`]; [`ExportError::Io`].
@@ -316,7 +484,97 @@ impl<W: Write> Writer<W> {
             next: header.first,
             totals: Totals::default(),
             frame: Vec::new(),
+            phase: Phase::start(2, header.first),
         })
+    }
+
+    /// Writes the key context's checkpoint: the signed checkpoint note of the records before
+    /// the range and the inclusion proof of its last leaf.
+    ///
+    /// # Errors
+    /// [`ExportError::Context`] out of place (a file starting at seq 1, or a second one), for
+    /// a note over [`MAX_NOTE_BYTES`] or empty, or a proof over [`MAX_PROOF_HASHES`];
+    /// [`ExportError::Io`].
+    pub fn checkpoint(&mut self, note: &str, last_leaf: &[Hash]) -> Result<(), ExportError> {
+        let seq = self.header.first - 1;
+        self.phase.checkpoint(self.header.first)?;
+        if note.is_empty() || note.len() > MAX_NOTE_BYTES {
+            return Err(ExportError::Context {
+                seq,
+                detail: format!(
+                    "a checkpoint note of {} bytes (1..={MAX_NOTE_BYTES} allowed)",
+                    note.len()
+                ),
+            });
+        }
+        self.out.write_all(&[TAG_CHECKPOINT])?;
+        self.out.write_all(&u32_len(note.len()).to_be_bytes())?;
+        self.out.write_all(note.as_bytes())?;
+        write_path(&mut self.out, last_leaf, seq)
+    }
+
+    /// Writes a whole key context ([`Writer::checkpoint`], then each [`Writer::key_batch`]).
+    ///
+    /// # Errors
+    /// As those.
+    pub fn context(&mut self, context: &KeyContext) -> Result<(), ExportError> {
+        self.checkpoint(&context.note, &context.last_leaf)?;
+        for (first, records, proof) in &context.batches {
+            self.key_batch(*first, records.iter().map(Vec::as_slice), proof)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch of the key context: its records (the last its seal), starting at seq
+    /// `first`, and the inclusion proof of its seal in the checkpoint's tree.
+    ///
+    /// # Errors
+    /// [`ExportError::Context`] out of place (before the checkpoint, after a range section,
+    /// not after the key batch before it, the first not at seq 1, ending at or past the
+    /// range's first seq); [`ExportError::Frame`]; [`ExportError::Io`].
+    pub fn key_batch<'a>(
+        &mut self,
+        first: u64,
+        records: impl IntoIterator<Item = &'a [u8]>,
+        proof: &[Hash],
+    ) -> Result<(), ExportError> {
+        let (count, seal) = self.frame(first, records)?;
+        let last = first + count as u64 - 1;
+        self.phase.key_batch(self.header.first, first, last)?;
+        self.out.write_all(&[TAG_KEY_BATCH])?;
+        self.carrier(first, count, seal)?;
+        write_path(&mut self.out, proof, last)
+    }
+
+    /// Frames `records` into `self.frame`; returns their count and the seal's hash.
+    fn frame<'a>(
+        &mut self,
+        first: u64,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(usize, Hash), ExportError> {
+        self.frame.clear();
+        let mut count = 0usize;
+        let mut seal = &[][..];
+        frame_batch(
+            records.into_iter().inspect(|r| {
+                count += 1;
+                seal = r;
+            }),
+            &mut self.frame,
+        )
+        .map_err(|source| ExportError::Frame { seq: first, source })?;
+        Ok((count, Hash::of_record(seal)))
+    }
+
+    /// The carrier fields and the frame of a batch.
+    fn carrier(&mut self, first: u64, count: usize, seal: Hash) -> Result<(), ExportError> {
+        self.out.write_all(&first.to_be_bytes())?;
+        self.out.write_all(&u32_len(count).to_be_bytes())?;
+        self.out.write_all(&seal.0)?;
+        self.out
+            .write_all(&u32_len(self.frame.len()).to_be_bytes())?;
+        self.out.write_all(&self.frame)?;
+        Ok(())
     }
 
     /// Writes a text section (a text the next batch references); returns its hash.
@@ -324,6 +582,7 @@ impl<W: Write> Writer<W> {
     /// # Errors
     /// [`ExportError::TextTooLarge`]; [`ExportError::Io`].
     pub fn text(&mut self, bytes: &[u8]) -> Result<Hash, ExportError> {
+        self.phase.enter_range(self.header.first)?;
         if bytes.len() > MAX_TEXT_BYTES {
             return Err(ExportError::TextTooLarge {
                 seq: self.next,
@@ -349,18 +608,8 @@ impl<W: Write> Writer<W> {
         records: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), ExportError> {
         let first = self.next;
-        self.frame.clear();
-        let mut count = 0usize;
-        let mut seal = &[][..];
-        frame_batch(
-            records.into_iter().inspect(|r| {
-                count += 1;
-                seal = r;
-            }),
-            &mut self.frame,
-        )
-        .map_err(|source| ExportError::Frame { seq: first, source })?;
-        let seal = Hash::of_record(seal);
+        self.phase.enter_range(self.header.first)?;
+        let (count, seal) = self.frame(first, records)?;
         let last = first + count as u64 - 1;
         if last > self.header.last {
             return Err(ExportError::BadCarrier {
@@ -372,12 +621,7 @@ impl<W: Write> Writer<W> {
             });
         }
         self.out.write_all(&[TAG_BATCH])?;
-        self.out.write_all(&first.to_be_bytes())?;
-        self.out.write_all(&u32_len(count).to_be_bytes())?;
-        self.out.write_all(&seal.0)?;
-        self.out
-            .write_all(&u32_len(self.frame.len()).to_be_bytes())?;
-        self.out.write_all(&self.frame)?;
+        self.carrier(first, count, seal)?;
         self.next = last + 1;
         self.totals.batches += 1;
         self.totals.records += count as u64;
@@ -391,6 +635,7 @@ impl<W: Write> Writer<W> {
     /// [`ExportError::BadEnd`] if the batches written do not reach the header's last seq;
     /// [`ExportError::Io`].
     pub fn finish(mut self) -> Result<(W, Totals), ExportError> {
+        self.phase.enter_range(self.header.first)?;
         if self.next != self.header.last + 1 {
             return Err(ExportError::BadEnd {
                 seq: self.next,
@@ -428,6 +673,9 @@ pub struct Reader<R: Read> {
     /// Texts read since the last batch.
     pending_texts: usize,
     done: bool,
+    /// The file's format version (1 or 2).
+    version: u8,
+    phase: Phase,
 }
 
 impl<R: Read> Reader<R> {
@@ -440,7 +688,12 @@ impl<R: Read> Reader<R> {
         let mut head = [0u8; HEADER_BYTES];
         let got = read_full(&mut input, &mut head)?;
         let magic = &head[..16.min(got)];
-        if magic != &MAGIC[..magic.len()] {
+        let version = if magic == &MAGIC_V1[..magic.len()] {
+            1
+        } else {
+            2
+        };
+        if magic != &MAGIC[..magic.len()] && version != 1 {
             if magic.starts_with(FAMILY) {
                 let end = magic.iter().position(|&b| b == 0).unwrap_or(magic.len());
                 return Err(ExportError::UnknownVersion {
@@ -471,7 +724,16 @@ impl<R: Read> Reader<R> {
             totals: Totals::default(),
             pending_texts: 0,
             done: false,
+            version,
+            phase: Phase::start(version, first),
         })
+    }
+
+    /// The file's format version: 2 (`dossier-export/2`), or 1 for a file of the earlier
+    /// version, which carries no key context.
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// The header.
@@ -528,9 +790,18 @@ impl<R: Read> Reader<R> {
         let at = self.offset;
         self.offset += 1;
         match tag[0] {
-            TAG_TEXT => self.text().map(Some),
-            TAG_BATCH => self.batch().map(|b| Some(Section::Batch(b))),
+            TAG_CHECKPOINT if self.version >= 2 => self.checkpoint().map(Some),
+            TAG_KEY_BATCH if self.version >= 2 => self.key_batch().map(Some),
+            TAG_TEXT => {
+                self.phase.enter_range(self.header.first)?;
+                self.text().map(Some)
+            }
+            TAG_BATCH => {
+                self.phase.enter_range(self.header.first)?;
+                self.batch().map(|b| Some(Section::Batch(b)))
+            }
             TAG_END => {
+                self.phase.enter_range(self.header.first)?;
                 self.end()?;
                 Ok(None)
             }
@@ -582,19 +853,80 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    fn batch(&mut self) -> Result<Batch, ExportError> {
-        let mut fixed = [0u8; 48];
-        self.exact(&mut fixed, "a batch's carrier fields")?;
-        let first = u64::from_be_bytes(array(&fixed[..8]));
-        let count = u32::from_be_bytes(array(&fixed[8..12])) as usize;
-        let seal = Hash(array(&fixed[12..44]));
-        let length = u32::from_be_bytes(array(&fixed[44..48])) as usize;
-        if first != self.next {
-            return Err(ExportError::OutOfOrder {
-                seq: self.next,
-                found: first,
+    fn checkpoint(&mut self) -> Result<Section, ExportError> {
+        let seq = self.header.first - 1;
+        self.phase.checkpoint(self.header.first)?;
+        let mut fixed = [0u8; 4];
+        self.exact(&mut fixed, "the checkpoint's length")?;
+        let length = u32::from_be_bytes(fixed) as usize;
+        if length == 0 || length > MAX_NOTE_BYTES {
+            return Err(ExportError::Context {
+                seq,
+                detail: format!(
+                    "a checkpoint note of {length} bytes (1..={MAX_NOTE_BYTES} allowed)"
+                ),
             });
         }
+        let mut note = vec![0u8; length];
+        self.exact(&mut note, "the checkpoint")?;
+        let note = String::from_utf8(note).map_err(|_| ExportError::Context {
+            seq,
+            detail: "the checkpoint note is not UTF-8".to_owned(),
+        })?;
+        let last_leaf = self.path(seq)?;
+        Ok(Section::Checkpoint { note, last_leaf })
+    }
+
+    fn key_batch(&mut self) -> Result<Section, ExportError> {
+        let (first, count, seal, length) = self.carrier_fields()?;
+        let batch = self.carried(
+            first,
+            count,
+            seal,
+            length,
+            (self.header.first - 1, "the last seq before the range,"),
+        )?;
+        self.phase
+            .key_batch(self.header.first, first, batch.last())?;
+        let proof = self.path(batch.last())?;
+        Ok(Section::KeyBatch { batch, proof })
+    }
+
+    /// A proof: its length (1 byte, at most [`MAX_PROOF_HASHES`]) and its hashes.
+    fn path(&mut self, seq: u64) -> Result<Vec<Hash>, ExportError> {
+        let mut n = [0u8; 1];
+        self.exact(&mut n, "a proof")?;
+        let n = usize::from(n[0]);
+        if n > MAX_PROOF_HASHES {
+            return Err(too_long_path(seq, n));
+        }
+        let mut bytes = vec![0u8; n * 32];
+        self.exact(&mut bytes, "a proof")?;
+        Ok(bytes.chunks_exact(32).map(|c| Hash(array(c))).collect())
+    }
+
+    /// A batch's carrier fields: first seq, count, seal hash, frame length.
+    fn carrier_fields(&mut self) -> Result<(u64, usize, Hash, usize), ExportError> {
+        let mut fixed = [0u8; 48];
+        self.exact(&mut fixed, "a batch's carrier fields")?;
+        Ok((
+            u64::from_be_bytes(array(&fixed[..8])),
+            u32::from_be_bytes(array(&fixed[8..12])) as usize,
+            Hash(array(&fixed[12..44])),
+            u32::from_be_bytes(array(&fixed[44..48])) as usize,
+        ))
+    }
+
+    /// A batch whose carrier fields were read: their bounds checked (it may end at `limit` at
+    /// the latest), its frame read.
+    fn carried(
+        &mut self,
+        first: u64,
+        count: usize,
+        seal: Hash,
+        length: usize,
+        (limit, what): (u64, &str),
+    ) -> Result<Batch, ExportError> {
         let bad = |detail: String| ExportError::BadCarrier { seq: first, detail };
         if count == 0 || count > MAX_BATCH_RECORDS {
             return Err(bad(format!(
@@ -606,26 +938,42 @@ impl<R: Read> Reader<R> {
                 "it announces a frame of {length} bytes (1..={MAX_FRAMED_BATCH_BYTES} allowed)"
             )));
         }
-        let last = first + count as u64 - 1;
-        if last > self.header.last {
-            return Err(bad(format!(
-                "it ends at seq {last}, past the range's last seq {}",
-                self.header.last
-            )));
+        let last = first.saturating_add(count as u64 - 1);
+        if last > limit {
+            return Err(bad(format!("it ends at seq {last}, past {what} {limit}")));
         }
         let mut frame = vec![0u8; length];
         self.exact(&mut frame, "a framed batch")?;
-        self.next = last + 1;
-        self.totals.batches += 1;
-        self.totals.records += count as u64;
-        self.totals.head = seal;
-        self.pending_texts = 0;
         Ok(Batch {
             first,
             count,
             seal,
             frame,
         })
+    }
+
+    fn batch(&mut self) -> Result<Batch, ExportError> {
+        let (first, count, seal, length) = self.carrier_fields()?;
+        if first != self.next {
+            return Err(ExportError::OutOfOrder {
+                seq: self.next,
+                found: first,
+            });
+        }
+        let batch = self.carried(
+            first,
+            count,
+            seal,
+            length,
+            (self.header.last, "the range's last seq"),
+        )?;
+        let last = batch.last();
+        self.next = last + 1;
+        self.totals.batches += 1;
+        self.totals.records += count as u64;
+        self.totals.head = seal;
+        self.pending_texts = 0;
+        Ok(batch)
     }
 
     fn end(&mut self) -> Result<(), ExportError> {

@@ -13,9 +13,26 @@ fn header(first: u64, last: u64) -> Header {
 /// Batches of records as (texts before it, records), starting at `first`.
 type Plan = Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)>;
 
+/// The key context of a file starting at `first` > 1 (the container does not check what the
+/// note and proofs say): a checkpoint, the genesis batch (seq 1) and, when there is room, a
+/// batch at seq `first - 1`.
+fn context(w: &mut Writer<Vec<u8>>, first: u64) {
+    w.checkpoint("dossier.test\n7\n", &[Hash([1; 32]), Hash([2; 32])])
+        .unwrap();
+    w.key_batch(1, [b"{\"genesis\":1}".as_slice()], &[Hash([3; 32])])
+        .unwrap();
+    if first > 2 {
+        w.key_batch(first - 1, [b"{\"keys\":1}".as_slice()], &[])
+            .unwrap();
+    }
+}
+
 fn write(first: u64, plan: &Plan) -> Vec<u8> {
     let records: usize = plan.iter().map(|(_, r)| r.len()).sum();
     let mut w = Writer::new(Vec::new(), header(first, first + records as u64 - 1)).unwrap();
+    if first > 1 {
+        context(&mut w, first);
+    }
     for (texts, records) in plan {
         for t in texts {
             w.text(t).unwrap();
@@ -85,10 +102,11 @@ fn a_file_reads_back_as_written() {
 
 #[test]
 fn an_empty_range_is_a_file_too() {
-    let w = Writer::new(Vec::new(), header(7, 6)).unwrap();
+    let mut w = Writer::new(Vec::new(), header(7, 6)).unwrap();
+    context(&mut w, 7);
     let (file, totals) = w.finish().unwrap();
     assert_eq!(totals, Totals::default());
-    assert_eq!(read_all(&file).unwrap(), []);
+    assert_eq!(read_all(&file).unwrap().len(), 3, "the key context only");
     assert!(matches!(
         Writer::new(Vec::new(), header(0, 3)),
         Err(ExportError::BadRange { .. })
@@ -199,11 +217,19 @@ fn end_marker_totals_are_checked() {
 #[test]
 fn other_versions_and_other_files_are_named() {
     let mut file = write(1, &plan());
-    file[15] = b'2';
+    assert_eq!(&file[..16], b"dossier-export/2");
+    file[15] = b'3';
     assert!(matches!(
         read_all(&file),
-        Err(ExportError::UnknownVersion { found }) if found == "dossier-export/2"
+        Err(ExportError::UnknownVersion { found }) if found == "dossier-export/3"
     ));
+    // A file of version 1 (no key context) is read as before.
+    file[15] = b'1';
+    assert_eq!(Reader::new(file.as_slice()).unwrap().version(), 1);
+    assert_eq!(
+        read_all(&file).unwrap(),
+        read_all(&write(1, &plan())).unwrap()
+    );
     assert!(matches!(
         read_all(b"{\"dossier\":1}\n"),
         Err(ExportError::NotAnExport)
@@ -227,6 +253,9 @@ proptest! {
     fn round_trip(first in 1u64..1_000_000, plan in arb_plan()) {
         let records: usize = plan.iter().map(|(_, r)| r.len()).sum();
         let mut w = Writer::new(Vec::new(), header(first, first + records as u64 - 1)).unwrap();
+        if first > 1 {
+            context(&mut w, first);
+        }
         for (texts, records) in &plan {
             for t in texts {
                 w.text(t).unwrap();
@@ -235,6 +264,16 @@ proptest! {
         }
         let (file, totals) = w.finish().unwrap();
         let mut r = Reader::new(file.as_slice()).unwrap();
+        if first > 1 {
+            let Some(Section::Checkpoint { last_leaf, .. }) = r.next_section().unwrap() else { panic!() };
+            prop_assert_eq!(last_leaf.len(), 2);
+            let Some(Section::KeyBatch { batch, .. }) = r.next_section().unwrap() else { panic!() };
+            prop_assert_eq!(batch.first, 1);
+            if first > 2 {
+                let Some(Section::KeyBatch { batch, proof }) = r.next_section().unwrap() else { panic!() };
+                prop_assert_eq!((batch.first, proof.len()), (first - 1, 0));
+            }
+        }
         let mut next = first;
         for (texts, records) in &plan {
             for t in texts {
@@ -271,4 +310,83 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_key_context_is_read_back_and_checked_in_place() {
+    let file = write(5, &plan());
+    let sections = read_all(&file).unwrap();
+    let Section::Checkpoint { note, last_leaf } = &sections[0] else {
+        panic!("{sections:?}")
+    };
+    assert_eq!((note.as_str(), last_leaf.len()), ("dossier.test\n7\n", 2));
+    let Section::KeyBatch { batch, proof } = &sections[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (batch.first, batch.count, proof.as_slice()),
+        (1, 1, &[Hash([3; 32])][..])
+    );
+    assert!(matches!(&sections[2], Section::KeyBatch { batch, .. } if batch.first == 4));
+    assert!(matches!(&sections[3], Section::Batch(b) if b.first == 5));
+
+    let at = offsets(&file);
+    let (k1, k2, b1) = (at[1], at[2], at[3]);
+    assert_eq!(
+        (file[at[0]], file[k1], file[k2], file[b1]),
+        (b'C', b'K', b'K', b'B')
+    );
+    let context_error = |bad: &[u8]| match read_all(bad) {
+        Err(ExportError::Context { seq, detail }) => (seq, detail),
+        other => panic!("{other:?}"),
+    };
+    // No key context at all: named at the seq before the range.
+    let mut bad = file[..HEADER_BYTES].to_vec();
+    bad.extend_from_slice(&file[b1..]);
+    assert_eq!(context_error(&bad).0, 4);
+    // A checkpoint and no key batch.
+    let mut bad = file[..k1].to_vec();
+    bad.extend_from_slice(&file[b1..]);
+    assert_eq!(context_error(&bad).0, 1);
+    // The genesis batch left out.
+    let mut bad = file[..k1].to_vec();
+    bad.extend_from_slice(&file[k2..]);
+    assert_eq!(context_error(&bad).0, 4);
+    // Key batches swapped: the one at seq 1 comes after the one at seq 4.
+    let mut bad = file[..k1].to_vec();
+    bad.extend_from_slice(&file[k2..b1]);
+    bad.extend_from_slice(&file[k1..k2]);
+    bad.extend_from_slice(&file[b1..]);
+    assert_eq!(context_error(&bad).0, 4);
+    // A key batch that reaches into the range.
+    let mut bad = file.clone();
+    bad[k2 + 1..k2 + 9].copy_from_slice(&5u64.to_be_bytes());
+    assert!(matches!(
+        read_all(&bad),
+        Err(ExportError::BadCarrier { seq: 5, .. })
+    ));
+    // A second checkpoint, after the key batches.
+    let mut bad = file[..b1].to_vec();
+    bad.extend_from_slice(&file[at[0]..k1]);
+    bad.extend_from_slice(&file[b1..]);
+    assert_eq!(context_error(&bad).0, 4);
+    // A file of version 1 knows no key context: its sections are unknown tags there.
+    let mut v1 = file.clone();
+    v1[15] = b'1';
+    assert!(matches!(
+        read_all(&v1),
+        Err(ExportError::BadTag { tag: b'C', .. })
+    ));
+    // A file from seq 1 has no key context.
+    let mut w = Writer::new(Vec::new(), header(1, 1)).unwrap();
+    assert!(matches!(
+        w.checkpoint("n\n", &[]),
+        Err(ExportError::Context { seq: 0, .. })
+    ));
+    // The writer keeps the order too.
+    let mut w = Writer::new(Vec::new(), header(5, 4)).unwrap();
+    assert!(matches!(
+        w.text(b"t"),
+        Err(ExportError::Context { seq: 4, .. })
+    ));
 }

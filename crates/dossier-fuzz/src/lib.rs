@@ -105,7 +105,7 @@ pub fn targets() -> Vec<Target> {
         },
         Target {
             name: "export",
-            about: "the export file dossier-export/1: its container and each batch's framing",
+            about: "the export file dossier-export/2 (and /1): its container, each batch's framing and a range's key context",
             run: export,
         },
         Target {
@@ -202,13 +202,28 @@ fn export(data: &[u8]) {
     let Ok(mut reader) = dossier_export::Reader::new(data) else {
         return;
     };
+    // A key context is checked as an offline verifier would, pinned to the golden ledger's key.
+    let mut context = dossier_export::ContextCheck::new(
+        *reader.header(),
+        dossier_chain::TrustRoot::Pinned(founder_key()),
+    );
     while let Ok(Some(section)) = reader.next_section() {
-        if let dossier_export::Section::Batch(b) = section {
-            for record in b.records().flatten() {
-                let _ = RecordView::parse(record);
+        match section {
+            dossier_export::Section::Batch(b) => {
+                for record in b.records().flatten() {
+                    let _ = RecordView::parse(record);
+                }
             }
+            dossier_export::Section::Checkpoint { note, last_leaf } => {
+                let _ = context.checkpoint(note, &last_leaf);
+            }
+            dossier_export::Section::KeyBatch { batch, proof } => {
+                let _ = context.key_batch(&batch, &proof);
+            }
+            dossier_export::Section::Text { .. } => {}
         }
     }
+    let _ = context.finish();
 }
 
 fn note(data: &[u8]) {

@@ -28,6 +28,7 @@
 
 mod auth;
 mod body;
+mod exchange;
 mod metrics;
 mod openapi;
 mod problem;

@@ -95,6 +95,8 @@ impl utoipa::Modify for Security {
         crate::routes::question,
         crate::routes::history,
         crate::routes::provenance,
+        crate::exchange::report,
+        crate::exchange::ledger_stix,
         crate::routes::records,
         crate::routes::record,
         crate::routes::record_raw,

@@ -90,7 +90,7 @@ pub(crate) async fn why(
 /// Runs `f`, an export of `dossier_app::exchange` over the ledger and the views, on a thread for
 /// blocking work like every query (its reads of the views are synchronous); `f` drives the
 /// export's reads of the ledger with the runtime's handle.
-async fn exchange<L: EventLog + 'static, T: Send + 'static>(
+pub(crate) async fn exchange<L: EventLog + 'static, T: Send + 'static>(
     app: &std::sync::Arc<App<L>>,
     r: Reader,
     f: impl FnOnce(&L, &Reader, &tokio::runtime::Handle) -> Result<T, ApiError> + Send + 'static,
@@ -130,19 +130,22 @@ pub(crate) async fn stix<L: EventLog + 'static>(
         let line = r.line(clearance, &question, as_of.as_deref());
         let marking = line.map_err(query_error)?.answer.marking;
         let selection = dossier_app::exchange::Selection::Question(question);
-        let stix = dossier_app::exchange::stix(
-            log,
-            r,
-            clearance,
-            &selection,
-            as_of.as_deref(),
-            Vec::new(),
-            |_, _| {},
-        );
-        let (bytes, _) = handle.block_on(stix).map_err(crate::routes::app_error)?;
+        let bytes = stix_bytes((log, r, handle), clearance, &selection, as_of.as_deref())?;
         Ok((bytes, marking))
     })
     .await
+}
+
+/// `dossier_app::exchange::stix` of `selection` into memory, on an [`exchange`] thread.
+pub(crate) fn stix_bytes<L: EventLog>(
+    (log, r, handle): (&L, &Reader, &tokio::runtime::Handle),
+    clearance: Marking,
+    selection: &dossier_app::exchange::Selection,
+    as_of: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let stix =
+        dossier_app::exchange::stix(log, r, clearance, selection, as_of, Vec::new(), |_, _| {});
+    Ok(handle.block_on(stix).map_err(crate::routes::app_error)?.0)
 }
 
 /// One question's history, as seen at `clearance`.

@@ -54,7 +54,7 @@ impl Params {
         Ok(Params(pairs))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| n == name)
@@ -202,6 +202,11 @@ pub(crate) fn router<L: EventLog + 'static>(
         .route("/questions/{id}", get(question::<L>))
         .route("/questions/{id}/history", get(history::<L>))
         .route("/questions/{id}/provenance", get(provenance::<L>))
+        .route(
+            "/reports/{report}/export",
+            get(crate::exchange::report::<L>),
+        )
+        .route("/stix", get(crate::exchange::ledger_stix::<L>))
         .route("/records", get(records::<L>))
         .route("/records/{seq}", get(record::<L>))
         .route("/records/{seq}/raw", get(record_raw::<L>))
@@ -423,14 +428,7 @@ pub(crate) async fn provenance<L: EventLog + 'static>(
     };
     let route = "GET /v1/ledgers/{ledger}/questions/{id}/provenance";
     query::log_read(&app, &p, route, || id.clone(), marking)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(crate::exchange::json(body))
 }
 
 /// One question's changes of belief.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
@@ -253,6 +254,104 @@ async fn provenance_and_stix_are_for_the_clearance() {
         &s.tokens.red,
     )
     .await;
+    s.stop().await;
+}
+
+/// A report as STIX or MISP, and the whole ledger as STIX (streamed), are for the reader's
+/// clearance and pass stix2-validator strict and pymisp strict (`tests/exchange/check.py`): a
+/// GREEN reader's exports hold nothing of the AMBER report 3, whose report is to them exactly an
+/// unknown one.
+#[tokio::test]
+async fn reports_and_the_whole_ledger_as_stix_and_misp_are_for_the_clearance() {
+    let s = service().await;
+    const CLEAR_REPORT: &str = "report:example-daily/2024-03-19-dprk-arms-to-russia";
+    const AMBER_REPORT: &str = "report:example-gazette/2024-04-02-no-satellite-launch";
+    let amber = [
+        "containers-misreported-2024-03",
+        "example-gazette",
+        "TLP:AMBER",
+    ];
+    let report = |r: &str, query: &str| format!("/reports/{}/export{query}", enc(r));
+    let text = |path: String, token: String| {
+        let request = s.get(&path, &token);
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status();
+            let streamed = r.headers().get("content-length").is_none();
+            let body = r.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+            (body, streamed)
+        }
+    };
+    let (red, green) = (s.tokens.red.clone(), s.tokens.green.clone());
+    let (red_all, streamed) = text("/stix".to_owned(), red.clone()).await;
+    assert!(streamed, "the whole ledger's bundle is streamed");
+    let (green_all, _) = text("/stix?as_of=2100-01-01".to_owned(), green.clone()).await;
+    let (green_report, _) = text(report(CLEAR_REPORT, ""), green.clone()).await;
+    let (green_misp, _) = text(report(CLEAR_REPORT, "?format=misp"), green.clone()).await;
+    let (red_misp, _) = text(report(AMBER_REPORT, "?format=misp"), red.clone()).await;
+    let (red_report, _) = text(report(AMBER_REPORT, "?format=stix"), red.clone()).await;
+    for needle in amber {
+        assert!(red_all.contains(needle), "RED's ledger STIX holds {needle}");
+        assert!(
+            red_misp.contains(needle),
+            "RED's MISP of report 3 holds {needle}"
+        );
+        for (what, doc) in [
+            ("ledger STIX", &green_all),
+            ("report STIX", &green_report),
+            ("report MISP", &green_misp),
+        ] {
+            assert!(
+                !doc.contains(needle),
+                "GREEN's {what} holds {needle}: {doc}"
+            );
+        }
+    }
+    let all: serde_json::Value = serde_json::from_str(&green_all).unwrap();
+    assert_eq!(all["type"], "bundle");
+    let event: serde_json::Value = serde_json::from_str(&green_misp).unwrap();
+    assert!(event["Event"]["Attribute"].is_array() || event["Event"]["Object"].is_array());
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, doc: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, doc).unwrap();
+        path
+    };
+    let stix = [
+        write("red-all.json", &red_all),
+        write("green-all.json", &green_all),
+        write("green-report.json", &green_report),
+        write("red-report.json", &red_report),
+    ];
+    check_exchange(
+        "stix",
+        &stix.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
+    let misp = [
+        write("green.misp.jsonl", &green_misp),
+        write("red.misp.jsonl", &red_misp),
+    ];
+    check_exchange(
+        "misp",
+        &misp.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
+
+    // Report 3 is to a GREEN reader exactly an unknown report, in both formats.
+    let unknown = "report:example-gazette/2024-04-02-no-satellite-launcz";
+    for format in ["", "?format=misp"] {
+        hidden_like_unknown(
+            &s,
+            &s.tokens.green,
+            (&report(AMBER_REPORT, format), AMBER_REPORT),
+            (&report(unknown, format), unknown),
+        )
+        .await;
+    }
+    bad_parameter(&s, &report(CLEAR_REPORT, "?format=prov-json"), &red).await;
+    bad_parameter(&s, &report("claim:x", ""), &red).await;
+    bad_parameter(&s, "/stix?format=misp", &red).await;
     s.stop().await;
 }
 

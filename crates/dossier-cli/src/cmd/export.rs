@@ -43,6 +43,17 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
         .unwrap_or(head.seq)
         .min(head.seq)
         .saturating_sub(first - 1);
+    // A range past seq 1 carries a checkpoint of the seqs before it, signed here.
+    let signer = if first > 1 {
+        let mut signers =
+            dossier_app::keys::checkpoint_signers_at(home, &log, args.key.as_deref(), first - 1)
+                .await
+                .map_err(super::keys::hint_refusal)?;
+        Some(signers.swap_remove(0))
+    } else {
+        None
+    };
+    let range = (args.from, args.to);
     let bar = bar("exporting", total, !args.quiet);
     let progress = |n| bar.set_position(n);
     let done: Exported = match &args.output {
@@ -58,14 +69,14 @@ pub async fn export(home: &Home, args: &ExportArgs) -> CliResult {
             }
             let out = BufWriter::with_capacity(1 << 20, stdout.lock());
             let (_, done) =
-                dossier_app::export::export(&log, args.from, args.to, out, progress).await?;
+                dossier_app::export::export(&log, range, signer.as_ref(), out, progress).await?;
             done
         }
         Some(path) => {
             let partial = Partial::create(path)?;
             let out = BufWriter::with_capacity(1 << 20, partial.file());
             let (out, done) =
-                dossier_app::export::export(&log, args.from, args.to, out, progress).await?;
+                dossier_app::export::export(&log, range, signer.as_ref(), out, progress).await?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -101,6 +112,9 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
         ));
     }
     let trust = super::verify::trust_root(home, args.trust.as_deref())?;
+    if args.check_only {
+        return check_only(args, trust);
+    }
     let TrustRoot::Pinned(key) = &trust else {
         return Err(CliError::new(
             INVALID_INPUT,
@@ -110,14 +124,7 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
         ));
     };
     let pinned = hex::encode(key.as_bytes());
-    let input: Box<dyn Read + Send> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        let file =
-            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-        Box::new(file)
-    };
-    let input = BufReader::with_capacity(1 << 20, input);
+    let input = open_input(args)?;
     home.create()?;
     let new_file = !home.is_nats() && !home.has_ledger();
     let log = home.create_log().await?;
@@ -159,10 +166,7 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
     }
     let done: Imported = result?;
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&done).context("encoding JSON")?
-        )?;
+        print_json(&done)?;
     } else {
         crate::outln!(
             "imported seqs {}..={} of ledger {}: {} records appended in {} batches ({} texts), {} already held; head {}",
@@ -176,5 +180,64 @@ pub async fn import(home: &Home, args: &ImportArgs) -> CliResult {
             done.head
         )?;
     }
+    Ok(())
+}
+
+/// The file to import or check (`-`: standard input), buffered.
+fn open_input(args: &ImportArgs) -> anyhow::Result<BufReader<Box<dyn Read + Send>>> {
+    let input: Box<dyn Read + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        Box::new(file)
+    };
+    Ok(BufReader::with_capacity(1 << 20, input))
+}
+
+/// `dossier import --check-only`: the file verified offline, nothing written.
+fn check_only(args: &ImportArgs, trust: TrustRoot) -> CliResult {
+    if matches!(trust, TrustRoot::Unpinned) {
+        return Err(CliError::new(
+            INVALID_INPUT,
+            anyhow::anyhow!(
+                "a check verifies every record against the ledger's founding key: pass --trust KEY (its public key, 64 hex digits, or a file holding it)"
+            ),
+        ));
+    }
+    let done = dossier_app::export::check(open_input(args)?, trust)?;
+    if args.json {
+        print_json(&done)?;
+    } else {
+        let context = if done.first > 1 {
+            format!(
+                ", with its key context ({} key batches proven in a checkpoint of seqs 1..={})",
+                done.key_batches,
+                done.first - 1
+            )
+        } else {
+            String::new()
+        };
+        crate::outln!(
+            "verified seqs {}..={} of ledger {} (dossier-export/{}): {} records in {} batches, {} texts{context}; head {}",
+            done.first,
+            done.last,
+            done.ledger,
+            done.version,
+            done.records,
+            done.batches,
+            done.texts,
+            done.head
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints what an import or a check did, as pretty JSON.
+fn print_json(done: &impl serde::Serialize) -> CliResult {
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(done).context("encoding JSON")?
+    )?;
     Ok(())
 }
