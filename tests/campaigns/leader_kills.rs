@@ -121,8 +121,7 @@ fn leader_kills_during_publish() {
     let mut cluster = dossier_testkit::NatsCluster::start(3);
     let dir = temp_dir("dossier-campaign-leader-");
     let d = Dossier::jetstream(dir.path(), &cluster.url(), "leader");
-    d.run(&["--replicas", "3", "init", "--producer", "analyst"])
-        .ok();
+    d.init_replicated();
     let seed = seed();
     let mut tally = Tally::new("leader kills (JetStream, 3 nodes, R3)", seed);
     let mut rng = Rng::new(seed);

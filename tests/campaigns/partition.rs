@@ -30,8 +30,7 @@ fn a_partitioned_leader_refuses_writes_and_nothing_acknowledged_is_lost() {
         .expect("a partitionable cluster starts");
     let dir = temp_dir("dossier-campaign-partition-");
     let d = Dossier::jetstream(dir.path(), &cluster.url(), "part");
-    d.run(&["--replicas", "3", "init", "--producer", "analyst"])
-        .ok();
+    d.init_replicated();
     let seed = seed();
     let mut tally = Tally::new("partition (JetStream, 3 nodes, R3)", seed);
     let work = temp_dir("dossier-campaign-partition-bundles-");

@@ -318,6 +318,22 @@ impl Dossier {
         }
     }
 
+    /// `init` of a ledger of three replicas on a cluster just started: a cluster whose meta
+    /// leader is elected may not yet know every peer ("no suitable peers for placement", exit
+    /// 1), so it is asked again for a while, as an operator would; any other failure is final.
+    pub fn init_replicated(&self) {
+        let args = ["--replicas", "3", "init", "--producer", "analyst"];
+        let mut out = self.run(&args);
+        for _ in 0..20 {
+            if out.code != 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            out = self.run(&args);
+        }
+        out.ok();
+    }
+
     /// Starts `args` as a process whose standard error is read line by line.
     pub fn spawn(&self, args: &[&str]) -> Running {
         self.spawn_with(args, &[])

@@ -24,13 +24,20 @@ fn marked_bundle() -> (Value, String) {
     (b, id)
 }
 
-/// Every file under `root` (recursively) whose raw bytes contain the marker.
+/// Every file under `root` (recursively) whose raw bytes contain the marker. The root itself must
+/// exist.
 fn files_with_marker(root: &Path) -> Vec<PathBuf> {
+    assert!(root.is_dir(), "{} is not a directory", root.display());
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        // A running server removes directories and files of its store as it goes: one that
+        // vanished between listing and reading holds nothing any more.
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
             } else if let Ok(bytes) = std::fs::read(&path)

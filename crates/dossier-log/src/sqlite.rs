@@ -94,7 +94,7 @@ pub enum SqliteLayout {
 /// without a per-event index write.
 #[derive(Debug)]
 pub struct SqliteLog {
-    inner: Mutex<Inner>,
+    inner: Box<Mutex<Inner>>,
     path: PathBuf,
     layout: SqliteLayout,
 }
@@ -195,11 +195,11 @@ impl SqliteLog {
             }
         }
         Ok(SqliteLog {
-            inner: Mutex::new(Inner {
+            inner: Box::new(Mutex::new(Inner {
                 conn,
                 ids: Box::default(),
                 scan: None,
-            }),
+            })),
             path: path.to_owned(),
             layout,
         })
